@@ -1,0 +1,63 @@
+// pbit's one exception hierarchy. Library code never calls exit(); every failure is one of these.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace pbit {
+
+/// Base of every error pbit throws.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+/// A graph that is not a valid undirected weighted graph (index out of range, self loop,
+/// conflicting duplicate, asymmetric CSR, non-finite value), or an unreadable graph file.
+class InvalidGraph : public Error {
+ public:
+  explicit InvalidGraph(const std::string& what) : Error("invalid graph: " + what) {}
+};
+
+/// A coloring that is not proper or does not match its graph. The message names the offending edge.
+class InvalidColoring : public Error {
+ public:
+  explicit InvalidColoring(const std::string& what) : Error("invalid coloring: " + what) {}
+};
+
+/// A configuration value that is missing, of the wrong type or out of range. The message names the key.
+class InvalidConfig : public Error {
+ public:
+  explicit InvalidConfig(const std::string& what) : Error("invalid config: " + what) {}
+};
+
+/// A bad argument to an API call (wrong array size, bad node index, non-finite field, ...).
+class InvalidArgument : public Error {
+ public:
+  explicit InvalidArgument(const std::string& what) : Error("invalid argument: " + what) {}
+};
+
+/// A backend that this build of pbit does not contain (e.g. CUDA built without nvcc).
+class NotCompiled : public Error {
+ public:
+  explicit NotCompiled(const std::string& what) : Error("not compiled: " + what) {}
+};
+
+/// A CUDA runtime error, including "no device".
+class CudaError : public Error {
+ public:
+  explicit CudaError(const std::string& what) : Error("CUDA error: " + what) {}
+};
+
+/// A device (or host) allocation that did not fit. Says how many bytes were asked for.
+class OutOfMemory : public Error {
+ public:
+  explicit OutOfMemory(const std::string& what) : Error("out of memory: " + what) {}
+};
+
+/// A file that cannot be opened, read or written.
+class IoError : public Error {
+ public:
+  explicit IoError(const std::string& what) : Error("I/O error: " + what) {}
+};
+
+}  // namespace pbit

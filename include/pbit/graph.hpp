@@ -1,0 +1,81 @@
+// An undirected weighted Ising graph: N nodes, couplings J_ij (float32) in symmetric CSR, biases h_i.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace pbit {
+
+/// One undirected coupling J between nodes i and j (order does not matter on input).
+struct Edge {
+  int32_t i = 0;
+  int32_t j = 0;
+  float weight = 0.0f;
+};
+
+/// Immutable-structure, mutable-weight Ising graph.
+///
+/// Storage is symmetric CSR: the neighbours of node i are col_idx()[row_ptr()[i] .. row_ptr()[i+1]),
+/// sorted ascending, with weights()[k] = J_{i, col_idx()[k]}; every edge appears twice.
+/// Undirected edges are numbered 0..num_edges()-1 in (i, j) lexicographic order with i < j; edges()
+/// and the per-edge statistics of the sampler use this order.
+class Graph {
+ public:
+  Graph() = default;
+
+  /// Builds from an edge list. Duplicates with the same weight (e.g. both (i,j) and (j,i)) are merged.
+  /// `biases` is empty (all zero) or has num_nodes entries.
+  /// Throws InvalidGraph on: node index out of range, self loop, duplicate with conflicting weights,
+  /// non-finite coupling or bias, negative node count.
+  static Graph from_edges(int32_t num_nodes, std::span<const Edge> edges, std::vector<float> biases = {});
+
+  /// Builds from CSR arrays; checks that they are well formed, sorted, finite and symmetric.
+  static Graph from_csr(int32_t num_nodes, std::vector<int64_t> row_ptr, std::vector<int32_t> col_idx,
+                        std::vector<float> weights, std::vector<float> biases = {});
+
+  int32_t num_nodes() const { return n_; }
+  int64_t num_edges() const { return static_cast<int64_t>(edge_i_.size()); }
+  int32_t degree(int32_t i) const { return static_cast<int32_t>(row_ptr_[i + 1] - row_ptr_[i]); }
+  int32_t max_degree() const;
+
+  const std::vector<int64_t>& row_ptr() const { return row_ptr_; }
+  const std::vector<int32_t>& col_idx() const { return col_idx_; }
+  const std::vector<float>& weights() const { return weights_; }
+  const std::vector<float>& biases() const { return biases_; }
+  /// For each CSR entry, the undirected edge it belongs to.
+  const std::vector<int64_t>& csr_edge() const { return csr_edge_; }
+  /// Endpoints of undirected edge e (i < j).
+  const std::vector<int32_t>& edge_i() const { return edge_i_; }
+  const std::vector<int32_t>& edge_j() const { return edge_j_; }
+
+  /// The undirected edges, i < j, in edge order.
+  std::vector<Edge> edges() const;
+  /// Coupling J_ij, 0 if i and j are not adjacent.
+  float coupling(int32_t i, int32_t j) const;
+  /// Undirected edge id of (i, j), or -1.
+  int64_t find_edge(int32_t i, int32_t j) const;
+
+  /// Replaces all couplings (one per undirected edge, edge order) and/or biases. Structure is kept.
+  void set_edge_weights(std::span<const float> edge_weights);
+  void set_biases(std::span<const float> biases);
+  /// Couplings in edge order.
+  std::vector<float> edge_weights() const;
+
+  /// E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i), in double, summed in edge order then node order.
+  double energy(std::span<const int8_t> spins) const;
+
+ private:
+  void validate_csr() const;
+  void build_edge_index();
+
+  int32_t n_ = 0;
+  std::vector<int64_t> row_ptr_{0};
+  std::vector<int32_t> col_idx_;
+  std::vector<float> weights_;
+  std::vector<float> biases_;
+  std::vector<int64_t> csr_edge_;
+  std::vector<int32_t> edge_i_, edge_j_;
+};
+
+}  // namespace pbit

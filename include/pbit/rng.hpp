@@ -1,0 +1,142 @@
+// Counter-based randomness shared by every backend (host and device).
+//
+// Philox4x32-10 (Salmon et al., SC'11). The key is (seed, stream id); the counter is the logical
+// identity of the draw, never a thread index. For Gibbs updates the counter is
+//   (chain, color, rank_in_color / 4, sweep)   and the word used is rank_in_color % 4,
+// where rank_in_color is the node's position in its color class (classes sorted by node id).
+// One Philox call thus serves four nodes of one color in one chain, and every backend, whatever its
+// thread layout, draws exactly the same uniform for a given (seed, stream, chain, node, sweep).
+#pragma once
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define PBIT_HD __host__ __device__ __forceinline__
+#else
+#define PBIT_HD inline
+#endif
+
+namespace pbit::rng {
+
+/// Stream ids: one per independent use of randomness. Listed here and nowhere else.
+enum Stream : uint32_t {
+  kGibbs = 1,         ///< Gibbs update uniforms
+  kInitState = 2,     ///< random initial spin states
+  kGraphGen = 3,      ///< random graph generators (random regular, ...)
+  kRolePlacement = 4, ///< node-role permutations
+  kWeightInit = 5,    ///< model weight initialisation
+  kDataShuffle = 6,   ///< minibatch order
+  kForwardNoise = 7,  ///< DTM forward process
+  kTest = 100,        ///< reserved for tests
+};
+
+struct Key {
+  uint32_t k0, k1;
+};
+struct Counter {
+  uint32_t c0, c1, c2, c3;
+};
+struct Block {
+  uint32_t w0, w1, w2, w3;
+};
+
+/// Key for (seed, stream). Distinct streams of one seed always get distinct keys (the multiplier is
+/// odd, so stream -> stream*W is a bijection on 32 bits).
+PBIT_HD Key make_key(uint64_t seed, uint32_t stream) {
+  return Key{static_cast<uint32_t>(seed),
+             static_cast<uint32_t>(seed >> 32) ^ (stream * 0x9E3779B9u)};
+}
+
+PBIT_HD void mulhilo32(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+  const uint64_t p = static_cast<uint64_t>(a) * static_cast<uint64_t>(b);
+  hi = static_cast<uint32_t>(p >> 32);
+  lo = static_cast<uint32_t>(p);
+}
+
+/// Philox4x32 with 10 rounds; matches the Random123 known-answer vectors.
+PBIT_HD Block philox4x32_10(Counter c, Key k) {
+  uint32_t x0 = c.c0, x1 = c.c1, x2 = c.c2, x3 = c.c3;
+  uint32_t k0 = k.k0, k1 = k.k1;
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int r = 0; r < 10; ++r) {
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo32(0xD2511F53u, x0, hi0, lo0);
+    mulhilo32(0xCD9E8D57u, x2, hi1, lo1);
+    const uint32_t y0 = hi1 ^ x1 ^ k0;
+    const uint32_t y2 = hi0 ^ x3 ^ k1;
+    x0 = y0;
+    x1 = lo1;
+    x2 = y2;
+    x3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return Block{x0, x1, x2, x3};
+}
+
+PBIT_HD uint32_t word(const Block& b, uint32_t i) {
+  return i == 0 ? b.w0 : i == 1 ? b.w1 : i == 2 ? b.w2 : b.w3;
+}
+
+/// A 24-bit uniform in [0, 1): exactly representable, identical on host and device.
+PBIT_HD float u01(uint32_t x) { return static_cast<float>(x >> 8) * 0x1p-24f; }
+
+/// The Gibbs-update counter (see the file comment).
+PBIT_HD Counter gibbs_counter(uint32_t chain, uint32_t color, uint32_t rank_in_color, uint32_t sweep) {
+  return Counter{chain, color, rank_in_color >> 2, sweep};
+}
+
+/// The initial-state counter: (chain, node / 4, 0, 0); the spin is the top bit of word node % 4.
+PBIT_HD Counter init_counter(uint32_t chain, uint32_t node) { return Counter{chain, node >> 2, 0u, 0u}; }
+
+/// Initial spin from the init-stream block: +1 when the top bit is set, so P(+1) = 1/2 exactly.
+PBIT_HD int init_spin(const Block& b, uint32_t node) { return (word(b, node & 3u) >> 31) ? 1 : -1; }
+
+}  // namespace pbit::rng
+
+namespace pbit::rng {
+
+/// Sequential generator for host-side setup work (graph generators, permutations, weight init):
+/// block k of stream `stream` is Philox(counter = (k_lo, k_hi, tag, 0), key(seed, stream)).
+class PhiloxStream {
+ public:
+  PhiloxStream(uint64_t seed, uint32_t stream, uint32_t tag = 0) : key_(make_key(seed, stream)), tag_(tag) {}
+  uint32_t next_u32() {
+    if (pos_ == 4) {
+      buf_ = philox4x32_10(Counter{static_cast<uint32_t>(block_), static_cast<uint32_t>(block_ >> 32), tag_, 0u}, key_);
+      ++block_;
+      pos_ = 0;
+    }
+    return word(buf_, pos_++);
+  }
+  /// Uniform integer in [0, n), n >= 1, without modulo bias (Lemire's method with rejection).
+  uint32_t uniform_int(uint32_t n) {
+    uint64_t m = static_cast<uint64_t>(next_u32()) * n;
+    uint32_t lo = static_cast<uint32_t>(m);
+    if (lo < n) {
+      const uint32_t t = static_cast<uint32_t>(-n) % n;
+      while (lo < t) {
+        m = static_cast<uint64_t>(next_u32()) * n;
+        lo = static_cast<uint32_t>(m);
+      }
+    }
+    return static_cast<uint32_t>(m >> 32);
+  }
+  /// Uniform double in [0, 1) with 53 random bits.
+  double uniform() {
+    const uint64_t hi = next_u32() >> 5, lo = next_u32() >> 6;
+    return static_cast<double>((hi << 26) | lo) * 0x1p-53;
+  }
+  /// Standard normal (Box-Muller).
+  double normal();
+
+ private:
+  Key key_;
+  uint32_t tag_;
+  uint64_t block_ = 0;
+  Block buf_{};
+  uint32_t pos_ = 4;
+};
+
+}  // namespace pbit::rng

@@ -1,0 +1,435 @@
+// CUDA backend, first version: correct, deterministic, and laid out so that faster kernels can replace
+// the sweep kernel without touching the interface.
+//
+// Layout: state is int8 node-major, s[node * B + chain], so a warp reading one neighbour of 32 chains
+// makes one coalesced 32-byte access. One thread updates one chain for one group of four nodes of a
+// color class (one Philox call, rng.hpp). Observers are integer sums reduced per node / edge in a fixed
+// order, so results are bit-identical to the host backends. States, fields and statistics stay on the
+// device; only results are copied back.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cuda_check.cuh"
+#include "gibbs_kernels.hpp"
+#include "pbit/detail/gibbs_math.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit::detail {
+namespace {
+
+/// Owning device array; allocation failures become OutOfMemory naming what was being allocated.
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  ~DeviceArray() {
+    if (p_) PBIT_CUDA_CHECK_NOTHROW(cudaFree(p_));
+  }
+  void resize(size_t n, const char* what) {
+    if (n == n_) return;
+    if (p_) PBIT_CUDA_CHECK(cudaFree(p_));
+    p_ = nullptr;
+    n_ = 0;
+    if (n == 0) return;
+    const cudaError_t e = cudaMalloc(&p_, n * sizeof(T));
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      size_t free_b = 0, total_b = 0;
+      (void)cudaMemGetInfo(&free_b, &total_b);
+      p_ = nullptr;
+      const std::string msg = std::to_string(n * sizeof(T)) + " bytes for " + what + " (device has " +
+                              std::to_string(free_b) + " of " + std::to_string(total_b) + " bytes free): " +
+                              cudaGetErrorString(e);
+      if (e == cudaErrorMemoryAllocation) throw OutOfMemory("CUDA backend: " + msg);
+      throw CudaError(msg);
+    }
+    n_ = n;
+  }
+  void upload(const std::vector<T>& h, const char* what) {
+    resize(h.size(), what);
+    if (!h.empty()) PBIT_CUDA_CHECK(cudaMemcpy(p_, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  void zero() {
+    if (n_) PBIT_CUDA_CHECK(cudaMemset(p_, 0, n_ * sizeof(T)));
+  }
+  std::vector<T> download() const {
+    std::vector<T> h(n_);
+    if (n_) PBIT_CUDA_CHECK(cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+  }
+  T* get() { return p_; }
+  const T* get() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+struct SweepArgs {
+  int8_t* s;
+  const int64_t* row_ptr;
+  const int32_t* col;
+  const float* w;
+  const float* h;
+  const int32_t* color_nodes;  ///< nodes of this color, ascending
+  int32_t color_len;
+  uint32_t color;
+  const uint8_t* clamped;
+  const int32_t* field_col;
+  const float* field;  ///< [M][B]
+  int32_t chains;
+  rng::Key key;
+};
+
+__global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= a.chains) return;
+  const int32_t groups = (a.color_len + 3) / 4;
+  for (int32_t g = blockIdx.y; g < groups; g += gridDim.y) {
+    const rng::Block blk =
+        rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain), a.color, 4u * g, sweep), a.key);
+    for (int q = 0; q < 4; ++q) {
+      const int32_t r = 4 * g + q;
+      if (r >= a.color_len) break;
+      const int32_t i = a.color_nodes[r];
+      if (a.clamped[i]) continue;
+      float f = 0.0f;
+      const int64_t end = a.row_ptr[i + 1];
+      for (int64_t k = a.row_ptr[i]; k < end; ++k) {
+        const float sj = static_cast<float>(a.s[static_cast<size_t>(a.col[k]) * a.chains + chain]);
+        f = fadd(f, fmul(__ldg(a.w + k), sj));
+      }
+      f = fadd(f, a.h[i]);
+      const int32_t fc = a.field_col[i];
+      if (fc >= 0) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
+      const float p = flip_up_probability(two_beta, f);
+      a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_spin(rng::word(blk, static_cast<uint32_t>(q)), p);
+    }
+  }
+}
+
+__global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, rng::Key key) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  for (int32_t q = blockIdx.y; 4 * q < n; q += gridDim.y) {
+    const rng::Block blk = rng::philox4x32_10(rng::init_counter(chain, 4u * q), key);
+    for (int32_t t = 0; t < 4 && 4 * q + t < n; ++t) {
+      const int32_t i = 4 * q + t;
+      s[static_cast<size_t>(i) * chains + chain] = static_cast<int8_t>(rng::init_spin(blk, i));
+    }
+  }
+}
+
+__global__ void clamp_kernel(int8_t* s, const int32_t* nodes, const int8_t* values /*[B][K]*/, int32_t k,
+                             int32_t chains) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  for (int32_t q = 0; q < k; ++q) s[static_cast<size_t>(nodes[q]) * chains + chain] = values[static_cast<size_t>(chain) * k + q];
+}
+
+/// Block-wide sum of int64 in a fixed order (tree over threads), so it does not depend on timing.
+template <int BLOCK>
+__device__ int64_t block_sum(int64_t v) {
+  __shared__ int64_t buf[BLOCK];
+  buf[threadIdx.x] = v;
+  __syncthreads();
+  for (int off = BLOCK / 2; off > 0; off >>= 1) {
+    if (threadIdx.x < off) buf[threadIdx.x] += buf[threadIdx.x + off];
+    __syncthreads();
+  }
+  const int64_t r = buf[0];
+  __syncthreads();
+  return r;
+}
+
+constexpr int kReduceBlock = 256;
+
+/// One block per node (or edge): sum over chains of s_i (or s_i s_j). Integer sums are exact.
+__global__ void node_sum_kernel(const int8_t* s, int32_t n, int32_t chains, int64_t* out) {
+  for (int32_t i = blockIdx.x; i < n; i += gridDim.x) {
+    int64_t a = 0;
+    for (int32_t b = threadIdx.x; b < chains; b += blockDim.x) a += s[static_cast<size_t>(i) * chains + b];
+    const int64_t t = block_sum<kReduceBlock>(a);
+    if (threadIdx.x == 0) out[i] += t;
+  }
+}
+
+__global__ void edge_sum_kernel(const int8_t* s, const int32_t* ei, const int32_t* ej, int64_t ne, int32_t chains,
+                                int64_t* out) {
+  for (int64_t e = blockIdx.x; e < ne; e += gridDim.x) {
+    const int8_t* si = s + static_cast<size_t>(ei[e]) * chains;
+    const int8_t* sj = s + static_cast<size_t>(ej[e]) * chains;
+    int64_t a = 0;
+    for (int32_t b = threadIdx.x; b < chains; b += blockDim.x) a += si[b] * sj[b];
+    const int64_t t = block_sum<kReduceBlock>(a);
+    if (threadIdx.x == 0) out[e] += t;
+  }
+}
+
+/// One thread per chain, in the order of Graph::energy (edges, then biases), in double.
+__global__ void energy_kernel(const int8_t* s, const int32_t* ei, const int32_t* ej, const float* ew, int64_t ne,
+                              const float* h, int32_t n, int32_t chains, double* out) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  double acc = 0.0;
+  for (int64_t e = 0; e < ne; ++e) {
+    const int prod = s[static_cast<size_t>(ei[e]) * chains + chain] * s[static_cast<size_t>(ej[e]) * chains + chain];
+    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(ew[e]), static_cast<double>(prod)));
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(h[i]), static_cast<double>(s[static_cast<size_t>(i) * chains + chain])));
+  }
+  out[chain] = -acc;
+}
+
+__global__ void readout_kernel(const int8_t* s, const int64_t* offsets, const int32_t* nodes, int32_t groups,
+                               int32_t chains, int64_t* out /*[B][G]*/) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  for (int32_t g = 0; g < groups; ++g) {
+    int64_t a = 0;
+    for (int64_t q = offsets[g]; q < offsets[g + 1]; ++q) a += s[static_cast<size_t>(nodes[q]) * chains + chain];
+    out[static_cast<size_t>(chain) * groups + g] += a;
+  }
+}
+
+/// Node-major [N][B] -> chain-major [B][N].
+__global__ void transpose_kernel(const int8_t* in, int32_t n, int32_t chains, int8_t* out) {
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * chains) return;
+  const size_t i = idx / chains, b = idx % chains;
+  out[b * n + i] = in[idx];
+}
+
+dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
+  const unsigned gx = static_cast<unsigned>((chains + threads - 1) / threads);
+  const unsigned gy = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(ywork, 1), 65535));
+  return dim3(gx, gy, 1);
+}
+
+class CudaEngine final : public GibbsEngine {
+ public:
+  CudaEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
+      : n_(g.num_nodes()), chains_(chains), key_(rng::make_key(opt.seed, opt.stream)) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+      (void)cudaGetLastError();
+      throw CudaError("no CUDA device is visible (cudaGetDeviceCount found none)");
+    }
+    if (opt.device < 0 || opt.device >= count) {
+      throw InvalidArgument("cuda device " + std::to_string(opt.device) + " does not exist (" + std::to_string(count) +
+                            " visible)");
+    }
+    PBIT_CUDA_CHECK(cudaSetDevice(opt.device));
+    PBIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
+    row_ptr_.upload(g.row_ptr(), "CSR row pointers");
+    col_.upload(g.col_idx(), "CSR column indices");
+    ei_.upload(g.edge_i(), "edge endpoints");
+    ej_.upload(g.edge_j(), "edge endpoints");
+    load_weights(g);
+    std::vector<int32_t> flat;
+    for (const auto& cls : c.classes()) {
+      class_off_.push_back(static_cast<int32_t>(flat.size()));
+      flat.insert(flat.end(), cls.begin(), cls.end());
+    }
+    class_off_.push_back(static_cast<int32_t>(flat.size()));
+    color_nodes_.upload(flat, "color classes");
+    clamped_host_.assign(n_, 0);
+    clamped_.upload(clamped_host_, "clamp mask");
+    field_col_.upload(std::vector<int32_t>(n_, -1), "field map");
+  }
+  ~CudaEngine() override {
+    if (stream_) PBIT_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_));
+  }
+
+  void randomize_state(uint64_t seed) override {
+    init_kernel<<<chain_grid(chains_, (n_ + 3) / 4, 128), 128, 0, stream_>>>(s_.get(), n_, chains_,
+                                                                             rng::make_key(seed, rng::kInitState));
+    PBIT_CUDA_CHECK_LAUNCH();
+    sync();
+  }
+  void set_state(std::span<const int8_t> x) override {
+    // Host transpose to node-major: explicit, one copy, only when the user asks for it.
+    std::vector<int8_t> t(x.size());
+    for (int32_t b = 0; b < chains_; ++b)
+      for (int32_t i = 0; i < n_; ++i) t[static_cast<size_t>(i) * chains_ + b] = x[static_cast<size_t>(b) * n_ + i];
+    PBIT_CUDA_CHECK(cudaMemcpy(s_.get(), t.data(), t.size(), cudaMemcpyHostToDevice));
+  }
+  void get_state(std::span<int8_t> x) const override {
+    DeviceArray<int8_t> t;
+    t.resize(s_.size(), "state transpose buffer");
+    transpose_to(s_.get(), t.get());
+    PBIT_CUDA_CHECK(cudaMemcpy(x.data(), t.get(), x.size(), cudaMemcpyDeviceToHost));
+  }
+  void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
+    clamp_k_ = static_cast<int32_t>(nodes.size());
+    std::fill(clamped_host_.begin(), clamped_host_.end(), 0);
+    for (int32_t i : nodes) clamped_host_[i] = 1;
+    clamped_.upload(clamped_host_, "clamp mask");
+    clamp_nodes_.upload(std::vector<int32_t>(nodes.begin(), nodes.end()), "clamped nodes");
+    clamp_values_.upload(std::vector<int8_t>(values.begin(), values.end()), "clamp values");
+    apply_clamp();
+  }
+  void apply_clamp() override {
+    if (clamp_k_ == 0) return;
+    clamp_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), clamp_nodes_.get(), clamp_values_.get(),
+                                                             clamp_k_, chains_);
+    PBIT_CUDA_CHECK_LAUNCH();
+    sync();
+  }
+  void set_field(std::span<const int32_t> nodes, std::span<const float> values) override {
+    const int32_t m = static_cast<int32_t>(nodes.size());
+    std::vector<int32_t> fc(n_, -1);
+    for (int32_t q = 0; q < m; ++q) fc[nodes[q]] = q;
+    field_col_.upload(fc, "field map");
+    std::vector<float> t(values.size());  // [B][M] -> [M][B]
+    for (int32_t b = 0; b < chains_; ++b)
+      for (int32_t q = 0; q < m; ++q) t[static_cast<size_t>(q) * chains_ + b] = values[static_cast<size_t>(b) * m + q];
+    field_.upload(t, "per-chain field");
+  }
+  void set_weights(const Graph& g) override { load_weights(g); }
+
+  void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
+    constexpr int kThreads = 128;
+    for (size_t k = 0; k < betas.size(); ++k) {
+      const auto sweep = static_cast<uint32_t>(first_sweep + k);
+      const float two_beta = 2.0f * betas[k];
+      for (size_t c = 0; c + 1 < class_off_.size(); ++c) {
+        SweepArgs a{s_.get(),         row_ptr_.get(), col_.get(),       w_.get(),   h_.get(),
+                    color_nodes_.get() + class_off_[c],  class_off_[c + 1] - class_off_[c],
+                    static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_};
+        const dim3 grid = chain_grid(chains_, (a.color_len + 3) / 4, kThreads);
+        sweep_color_kernel<<<grid, kThreads, 0, stream_>>>(a, sweep, two_beta);
+        PBIT_CUDA_CHECK_LAUNCH();
+      }
+    }
+    sync();
+  }
+
+  void begin_observation(const ObserveConfig& cfg) override {
+    cfg_ = cfg;
+    node_sum_.resize(cfg.moments ? n_ : 0, "node sums");
+    node_sum_.zero();
+    edge_sum_.resize(cfg.moments ? ei_.size() : 0, "edge sums");
+    edge_sum_.zero();
+    energy_.resize(cfg.energy ? static_cast<size_t>(cfg.num_samples) * chains_ : 0, "energies");
+    group_off_.upload(cfg.group_offsets, "readout groups");
+    group_nodes_.upload(cfg.group_nodes, "readout groups");
+    readout_.resize(static_cast<size_t>(chains_) * cfg.num_groups(), "readout sums");
+    readout_.zero();
+    snaps_.resize(static_cast<size_t>(cfg.num_snapshots) * n_ * chains_, "snapshots");
+  }
+
+  void observe(int64_t sample) override {
+    const int32_t blocks_n = static_cast<int32_t>(std::min<int64_t>(n_, 65535));
+    if (cfg_.moments) {
+      node_sum_kernel<<<blocks_n, kReduceBlock, 0, stream_>>>(s_.get(), n_, chains_, node_sum_.get());
+      PBIT_CUDA_CHECK_LAUNCH();
+      const int64_t ne = static_cast<int64_t>(ei_.size());
+      if (ne > 0) {
+        edge_sum_kernel<<<static_cast<unsigned>(std::min<int64_t>(ne, 65535)), kReduceBlock, 0, stream_>>>(
+            s_.get(), ei_.get(), ej_.get(), ne, chains_, edge_sum_.get());
+        PBIT_CUDA_CHECK_LAUNCH();
+      }
+    }
+    if (cfg_.energy) {
+      energy_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), ei_.get(), ej_.get(), ew_.get(),
+                                                               static_cast<int64_t>(ei_.size()), h_.get(), n_, chains_,
+                                                               energy_.get() + static_cast<size_t>(sample) * chains_);
+      PBIT_CUDA_CHECK_LAUNCH();
+    }
+    if (cfg_.num_groups() > 0) {
+      readout_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), group_off_.get(), group_nodes_.get(),
+                                                                cfg_.num_groups(), chains_, readout_.get());
+      PBIT_CUDA_CHECK_LAUNCH();
+    }
+    sync();
+  }
+
+  void snapshot(int64_t slot) override {
+    const size_t sz = static_cast<size_t>(n_) * chains_;
+    PBIT_CUDA_CHECK(cudaMemcpyAsync(snaps_.get() + slot * sz, s_.get(), sz, cudaMemcpyDeviceToDevice, stream_));
+    sync();
+  }
+
+  void end_observation(Observations& out) override {
+    out.node_sum = node_sum_.download();
+    out.edge_sum = edge_sum_.download();
+    out.energy = energy_.download();
+    out.readout_sum = readout_.download();
+    const size_t sz = static_cast<size_t>(n_) * chains_;
+    out.snapshots.assign(static_cast<size_t>(cfg_.num_snapshots) * sz, 0);
+    if (cfg_.num_snapshots > 0) {
+      DeviceArray<int8_t> t;
+      t.resize(sz, "snapshot transpose buffer");
+      for (int64_t k = 0; k < cfg_.num_snapshots; ++k) {
+        transpose_to(snaps_.get() + k * sz, t.get());
+        PBIT_CUDA_CHECK(cudaMemcpy(out.snapshots.data() + k * sz, t.get(), sz, cudaMemcpyDeviceToHost));
+      }
+    }
+  }
+
+ private:
+  void sync() const { PBIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  void transpose_to(const int8_t* in, int8_t* out) const {
+    const size_t total = static_cast<size_t>(n_) * chains_;
+    transpose_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream_>>>(in, n_, chains_, out);
+    PBIT_CUDA_CHECK_LAUNCH();
+    sync();
+  }
+  void load_weights(const Graph& g) {
+    w_.upload(g.weights(), "CSR weights");
+    h_.upload(g.biases(), "biases");
+    ew_.upload(g.edge_weights(), "edge weights");
+  }
+
+  int32_t n_, chains_;
+  rng::Key key_;
+  cudaStream_t stream_ = nullptr;
+  DeviceArray<int8_t> s_;
+  DeviceArray<int64_t> row_ptr_;
+  DeviceArray<int32_t> col_, ei_, ej_, color_nodes_, field_col_, clamp_nodes_, group_nodes_;
+  DeviceArray<float> w_, h_, ew_, field_;
+  DeviceArray<uint8_t> clamped_;
+  DeviceArray<int8_t> clamp_values_, snaps_;
+  DeviceArray<int64_t> node_sum_, edge_sum_, readout_, group_off_;
+  DeviceArray<double> energy_;
+  std::vector<int32_t> class_off_;
+  std::vector<uint8_t> clamped_host_;
+  int32_t clamp_k_ = 0;
+  ObserveConfig cfg_;
+};
+
+}  // namespace
+
+std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                              const SamplerOptions& opt) {
+  return std::make_unique<CudaEngine>(g, c, chains, opt);
+}
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+std::string cuda_device_name(int ordinal) {
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, ordinal) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return "";
+  }
+  return p.name;
+}
+
+}  // namespace pbit::detail

@@ -1,0 +1,13 @@
+// Built instead of gibbs_kernels.cu when nvcc is absent: asking for the CUDA backend throws NotCompiled.
+#include "gibbs_kernels.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit::detail {
+
+std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph&, const Coloring&, int32_t, const SamplerOptions&) {
+  throw NotCompiled("the CUDA backend (this build of pbit was configured without nvcc)");
+}
+int cuda_device_count() { return 0; }
+std::string cuda_device_name(int) { return ""; }
+
+}  // namespace pbit::detail

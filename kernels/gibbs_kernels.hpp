@@ -1,0 +1,74 @@
+// The one kernel interface every backend implements (reference/, cpu/, cuda/).
+//
+// The host-side Sampler (src/sampler.cpp) owns the schedule logic: it splits a run into stretches of
+// sweeps between observation points and calls sweeps() / observe() / snapshot(). A backend is free
+// to fuse the sweeps of one stretch (several sweeps per launch, state on chip) as long as it draws the
+// uniforms defined in include/pbit/rng.hpp and follows the arithmetic of include/pbit/detail/gibbs_math.hpp.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "pbit/coloring.hpp"
+#include "pbit/graph.hpp"
+#include "pbit/sampler.hpp"
+
+namespace pbit::detail {
+
+/// Observer configuration for one run.
+struct ObserveConfig {
+  bool moments = false;
+  bool energy = false;
+  int64_t num_samples = 0;
+  int64_t num_snapshots = 0;
+  std::vector<int64_t> group_offsets;  ///< G+1 offsets into group_nodes
+  std::vector<int32_t> group_nodes;
+  int32_t num_groups() const { return group_offsets.empty() ? 0 : static_cast<int32_t>(group_offsets.size()) - 1; }
+};
+
+class GibbsEngine {
+ public:
+  virtual ~GibbsEngine() = default;
+
+  /// Draws independent uniform spins from stream kInitState for every node (clamps are re-imposed by
+  /// the caller through set_clamp).
+  virtual void randomize_state(uint64_t seed) = 0;
+  virtual void set_state(std::span<const int8_t> chain_major) = 0;  ///< B x N
+  virtual void get_state(std::span<int8_t> chain_major) const = 0;  ///< B x N
+  /// Clamp mask and values (B x K); writes the values into the state. Empty `nodes` clears the clamp.
+  virtual void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) = 0;
+  /// Writes the stored clamp values into the state again (after randomize_state / set_state).
+  virtual void apply_clamp() = 0;
+  /// Per-chain field on `nodes` (B x M); empty nodes = no field.
+  virtual void set_field(std::span<const int32_t> nodes, std::span<const float> values) = 0;
+  /// Replace couplings and biases (same structure as at construction).
+  virtual void set_weights(const Graph& graph) = 0;
+
+  /// Runs betas.size() sweeps; sweep k uses absolute sweep index first_sweep + k in the RNG counter.
+  virtual void sweeps(uint64_t first_sweep, std::span<const float> betas) = 0;
+
+  /// Starts a run's observation: allocates and zeroes the accumulators.
+  virtual void begin_observation(const ObserveConfig& cfg) = 0;
+  /// Accumulates moments / readout and records energy for sample `sample_index`.
+  virtual void observe(int64_t sample_index) = 0;
+  /// Stores the current state in snapshot slot `slot`.
+  virtual void snapshot(int64_t slot) = 0;
+  /// Copies the accumulators to `out` (integer sums, energy, snapshots; means are filled by Sampler).
+  virtual void end_observation(Observations& out) = 0;
+};
+
+std::unique_ptr<GibbsEngine> make_reference_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                                   const SamplerOptions& opt);
+std::unique_ptr<GibbsEngine> make_cpu_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                             const SamplerOptions& opt);
+/// Throws NotCompiled in builds without nvcc, CudaError when no device is usable.
+std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                              const SamplerOptions& opt);
+
+/// Number of visible CUDA devices (0 without a driver/device, or in builds without CUDA).
+int cuda_device_count();
+/// Name of CUDA device `ordinal`, or "" if none.
+std::string cuda_device_name(int ordinal);
+
+}  // namespace pbit::detail

@@ -1,0 +1,119 @@
+// Reference backend: serial, chain-major int8 state, one Philox call per update. The oracle.
+#include <cstring>
+
+#include "gibbs_kernels.hpp"
+#include "host_common.hpp"
+#include "pbit/detail/gibbs_math.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit::detail {
+namespace {
+
+class ReferenceEngine final : public GibbsEngine {
+ public:
+  ReferenceEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
+      : m_(g, c, chains, opt), s_(static_cast<size_t>(chains) * g.num_nodes(), 1) {}
+
+  void randomize_state(uint64_t seed) override {
+    const rng::Key key = rng::make_key(seed, rng::kInitState);
+    for (int32_t b = 0; b < m_.chains; ++b) {
+      for (int32_t i = 0; i < m_.n; ++i) {
+        const rng::Block blk = rng::philox4x32_10(rng::init_counter(b, i), key);
+        spin(b, i) = static_cast<int8_t>(rng::init_spin(blk, i));
+      }
+    }
+  }
+  void set_state(std::span<const int8_t> x) override { std::memcpy(s_.data(), x.data(), s_.size()); }
+  void get_state(std::span<int8_t> x) const override { std::memcpy(x.data(), s_.data(), s_.size()); }
+  void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
+    m_.set_clamp(nodes, values);
+    apply_clamp();
+  }
+  void apply_clamp() override {
+    const size_t k = m_.clamp_nodes.size();
+    for (int32_t b = 0; b < m_.chains; ++b) {
+      for (size_t q = 0; q < k; ++q) spin(b, m_.clamp_nodes[q]) = m_.clamp_values[b * k + q];
+    }
+  }
+  void set_field(std::span<const int32_t> nodes, std::span<const float> values) override {
+    m_.set_field(nodes, values);
+  }
+  void set_weights(const Graph& g) override { m_.load_weights(g); }
+
+  void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
+    for (size_t k = 0; k < betas.size(); ++k) {
+      const auto sweep = static_cast<uint32_t>(first_sweep + k);
+      const float two_beta = 2.0f * betas[k];
+      for (size_t c = 0; c < m_.classes.size(); ++c) {
+        const std::vector<int32_t>& nodes = m_.classes[c];
+        for (size_t r = 0; r < nodes.size(); ++r) {
+          const int32_t i = nodes[r];
+          if (m_.clamped[i]) continue;
+          for (int32_t b = 0; b < m_.chains; ++b) update(b, i, static_cast<uint32_t>(c), static_cast<uint32_t>(r), sweep, two_beta);
+        }
+      }
+    }
+  }
+
+  void begin_observation(const ObserveConfig& cfg) override { obs_.begin(cfg, m_); }
+
+  void observe(int64_t sample) override {
+    const ObserveConfig& cfg = obs_.cfg;
+    for (int32_t b = 0; b < m_.chains; ++b) {
+      if (cfg.moments) {
+        for (int32_t i = 0; i < m_.n; ++i) obs_.node_sum[i] += spin(b, i);
+        for (size_t e = 0; e < m_.edge_i.size(); ++e) obs_.edge_sum[e] += spin(b, m_.edge_i[e]) * spin(b, m_.edge_j[e]);
+      }
+      if (cfg.energy) obs_.energy[static_cast<size_t>(sample) * m_.chains + b] = energy(b);
+      const int32_t ng = cfg.num_groups();
+      for (int32_t g = 0; g < ng; ++g) {
+        int64_t acc = 0;
+        for (int64_t q = cfg.group_offsets[g]; q < cfg.group_offsets[g + 1]; ++q) acc += spin(b, cfg.group_nodes[q]);
+        obs_.readout_sum[static_cast<size_t>(b) * ng + g] += acc;
+      }
+    }
+  }
+
+  void snapshot(int64_t slot) override {
+    std::memcpy(obs_.snapshots.data() + static_cast<size_t>(slot) * s_.size(), s_.data(), s_.size());
+  }
+  void end_observation(Observations& out) override { obs_.finish(out); }
+
+ private:
+  int8_t& spin(int32_t b, int32_t i) { return s_[static_cast<size_t>(b) * m_.n + i]; }
+
+  void update(int32_t b, int32_t i, uint32_t color, uint32_t rank, uint32_t sweep, float two_beta) {
+    float field = 0.0f;
+    for (int64_t k = m_.row_ptr[i]; k < m_.row_ptr[i + 1]; ++k) {
+      field = fadd(field, fmul(m_.w[k], static_cast<float>(spin(b, m_.col[k]))));
+    }
+    field = fadd(field, m_.h[i]);
+    if (m_.field_col[i] >= 0) field = fadd(field, m_.field[static_cast<size_t>(b) * m_.field_m + m_.field_col[i]]);
+    const float p_up = flip_up_probability(two_beta, field);
+    const rng::Block blk = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(b), color, rank, sweep), m_.key);
+    spin(b, i) = gibbs_spin(rng::word(blk, rank & 3u), p_up);
+  }
+
+  // Energy in the order of Graph::energy: edges in edge order, then biases, in double.
+  double energy(int32_t b) {
+    double acc = 0.0;
+    for (size_t e = 0; e < m_.edge_i.size(); ++e) {
+      acc += static_cast<double>(m_.edge_w[e]) * (spin(b, m_.edge_i[e]) * spin(b, m_.edge_j[e]));
+    }
+    for (int32_t i = 0; i < m_.n; ++i) acc += static_cast<double>(m_.h[i]) * spin(b, i);
+    return -acc;
+  }
+
+  HostModel m_;
+  std::vector<int8_t> s_;  ///< B x N, chain-major
+  HostObservation obs_;
+};
+
+}  // namespace
+
+std::unique_ptr<GibbsEngine> make_reference_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                                   const SamplerOptions& opt) {
+  return std::make_unique<ReferenceEngine>(g, c, chains, opt);
+}
+
+}  // namespace pbit::detail

@@ -1,0 +1,62 @@
+#include "pbit/backend.hpp"
+
+#include <omp.h>
+
+#include <fstream>
+
+#include "gibbs_kernels.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit {
+
+std::string to_string(Backend b) {
+  switch (b) {
+    case Backend::reference: return "reference";
+    case Backend::cpu: return "cpu";
+    case Backend::cuda: return "cuda";
+  }
+  return "unknown";
+}
+
+Backend backend_from_string(const std::string& name) {
+  if (name == "reference") return Backend::reference;
+  if (name == "cpu") return Backend::cpu;
+  if (name == "cuda") return Backend::cuda;
+  if (name == "best") return best_available_backend();
+  throw InvalidArgument("unknown backend '" + name + "' (expected reference, cpu, cuda or best)");
+}
+
+bool backend_compiled(Backend b) { return b != Backend::cuda || build_has_cuda(); }
+
+bool backend_available(Backend b) {
+  if (!backend_compiled(b)) return false;
+  if (b == Backend::cuda) return detail::cuda_device_count() > 0;
+  return true;
+}
+
+Backend best_available_backend() { return backend_available(Backend::cuda) ? Backend::cuda : Backend::cpu; }
+
+std::vector<Backend> available_backends() {
+  std::vector<Backend> out;
+  for (Backend b : {Backend::reference, Backend::cpu, Backend::cuda}) {
+    if (backend_available(b)) out.push_back(b);
+  }
+  return out;
+}
+
+std::string backend_device_name(Backend b) {
+  if (b == Backend::cuda) return backend_available(b) ? detail::cuda_device_name(0) : "none";
+  std::string model = "unknown CPU";
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  const int threads = b == Backend::reference ? 1 : omp_get_max_threads();
+  return model + " (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
+}
+
+}  // namespace pbit
