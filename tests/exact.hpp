@@ -1,0 +1,116 @@
+// Exact answers for small graphs by enumerating all 2^N states.
+//
+// evolve() pushes the full state distribution through the sampler's own sweep structure (color classes
+// in order, each free node resampled from its exact conditional), so the distribution at every sweep of
+// a run is known exactly - including before equilibrium - and sampled statistics can be compared with
+// it without any burn-in assumption. boltzmann() is the stationary distribution the evolution tends to.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "pbit/coloring.hpp"
+#include "pbit/graph.hpp"
+
+namespace pbit::test {
+
+/// What one chain sees: the graph plus its own clamp values and field. States are bit masks, bit i = 1
+/// meaning s_i = +1.
+struct ChainSetup {
+  std::vector<int8_t> clamp;   ///< N: 0 = free, +-1 = clamped value
+  std::vector<double> field;   ///< N: per-chain external field (0 where none)
+};
+
+inline int spin_of(uint32_t state, int i) { return (state >> i) & 1u ? 1 : -1; }
+
+/// Local field sum_j J_ij s_j + h_i + f_i of node i in `state`.
+inline double local_field(const Graph& g, const ChainSetup& cs, uint32_t state, int i) {
+  double f = g.biases()[i] + cs.field[i];
+  for (int64_t k = g.row_ptr()[i]; k < g.row_ptr()[i + 1]; ++k) f += g.weights()[k] * spin_of(state, g.col_idx()[k]);
+  return f;
+}
+
+inline bool consistent(const ChainSetup& cs, uint32_t state) {
+  for (size_t i = 0; i < cs.clamp.size(); ++i) {
+    if (cs.clamp[i] != 0 && spin_of(state, static_cast<int>(i)) != cs.clamp[i]) return false;
+  }
+  return true;
+}
+
+/// The Boltzmann distribution exp(beta (sum J s s + sum (h + f) s)) / Z restricted to the clamp.
+inline std::vector<double> boltzmann(const Graph& g, const ChainSetup& cs, double beta) {
+  const int n = g.num_nodes();
+  std::vector<double> logw(size_t{1} << n, -INFINITY);
+  double mx = -INFINITY;
+  for (uint32_t s = 0; s < (1u << n); ++s) {
+    if (!consistent(cs, s)) continue;
+    double e = 0;
+    for (int64_t k = 0; k < g.num_edges(); ++k) {
+      e += g.coupling(g.edge_i()[k], g.edge_j()[k]) * spin_of(s, g.edge_i()[k]) * spin_of(s, g.edge_j()[k]);
+    }
+    for (int i = 0; i < n; ++i) e += (g.biases()[i] + cs.field[i]) * spin_of(s, i);
+    logw[s] = beta * e;
+    mx = std::max(mx, logw[s]);
+  }
+  std::vector<double> p(logw.size());
+  double z = 0;
+  for (size_t s = 0; s < p.size(); ++s) z += p[s] = std::isinf(logw[s]) ? 0.0 : std::exp(logw[s] - mx);
+  for (double& x : p) x /= z;
+  return p;
+}
+
+/// Applies one sweep at inverse temperature beta to distribution p (in place).
+inline void evolve_sweep(const Graph& g, const Coloring& col, const ChainSetup& cs, double beta, std::vector<double>& p) {
+  const int n = g.num_nodes();
+  for (const auto& cls : col.classes()) {
+    for (int32_t i : cls) {
+      if (cs.clamp[i] != 0) continue;
+      const uint32_t bit = 1u << i;
+      for (uint32_t s = 0; s < (1u << n); ++s) {
+        if (s & bit) continue;
+        const double total = p[s] + p[s | bit];
+        if (total == 0) continue;
+        const double pu = 1.0 / (1.0 + std::exp(-2.0 * beta * local_field(g, cs, s, i)));
+        p[s | bit] = total * pu;
+        p[s] = total * (1.0 - pu);
+      }
+    }
+  }
+}
+
+/// Uniform over the free nodes (the random initial state), clamped nodes at their values.
+inline std::vector<double> uniform_start(const Graph& g, const ChainSetup& cs) {
+  std::vector<double> p(size_t{1} << g.num_nodes(), 0.0);
+  double z = 0;
+  for (uint32_t s = 0; s < p.size(); ++s) {
+    if (consistent(cs, s)) z += p[s] = 1.0;
+  }
+  for (double& x : p) x /= z;
+  return p;
+}
+
+inline double total_variation(const std::vector<double>& a, const std::vector<double>& b) {
+  double t = 0;
+  for (size_t s = 0; s < a.size(); ++s) t += std::fabs(a[s] - b[s]);
+  return 0.5 * t;
+}
+
+/// <s_i> and <s_i s_j> (edge order) under p.
+inline void moments(const Graph& g, const std::vector<double>& p, std::vector<double>& node, std::vector<double>& edge) {
+  const int n = g.num_nodes();
+  node.assign(n, 0.0);
+  edge.assign(static_cast<size_t>(g.num_edges()), 0.0);
+  for (uint32_t s = 0; s < p.size(); ++s) {
+    if (p[s] == 0) continue;
+    for (int i = 0; i < n; ++i) node[i] += p[s] * spin_of(s, i);
+    for (int64_t e = 0; e < g.num_edges(); ++e) edge[e] += p[s] * spin_of(s, g.edge_i()[e]) * spin_of(s, g.edge_j()[e]);
+  }
+}
+
+/// Upper-tail z-score of a chi-square statistic with df degrees of freedom (Wilson-Hilferty).
+inline double chi2_upper_z(double x2, int df) {
+  const double k = df;
+  return (std::cbrt(x2 / k) - (1.0 - 2.0 / (9.0 * k))) / std::sqrt(2.0 / (9.0 * k));
+}
+
+}  // namespace pbit::test

@@ -1,0 +1,138 @@
+// The `pbit` binary end to end: sampling writes statistics that match the library's, and every kind
+// of bad input gives exit code 2 with a message naming the problem.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "pbit/io.hpp"
+#include "pbit/sampler.hpp"
+#include "pbit/topology.hpp"
+
+namespace pbit::test {
+namespace {
+
+struct Result {
+  int code;
+  std::string out;  // stdout + stderr
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(PBIT_CLI_PATH) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string tmp(const std::string& name) { return std::string(PBIT_TEST_TMP) + "/" + name; }
+
+void write(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+}
+
+const char* kConfig = R"({
+  "chains": 64, "seed": 9, "backend": "cpu",
+  "schedule": {"warmup": 10, "samples": 20, "steps_per_sample": 2},
+  "beta": {"linear": {"from": 0.2, "to": 0.9, "sweeps": 10}},
+  "clamp": {"nodes": [0], "values": [1]},
+  "field": {"nodes": [3, 4], "values": [0.5, -0.5]},
+  "observe": {"moments": true, "energy": true, "readout_groups": [[1, 2]], "snapshot_sweeps": [50]}
+})";
+
+TEST(Cli, SampleMatchesTheLibrary) {
+  const Graph g = with_random_weights(square_lattice(5), 4, 0.6f, 0.2f);
+  write_graph_file(tmp("g.json"), g);
+  write(tmp("cfg.json"), kConfig);
+  const Result r = run("sample --graph " + tmp("g.json") + " --config " + tmp("cfg.json") + " --out " + tmp("out.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = read_json_file(tmp("out.json"));
+  // The same run through the API.
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 9;
+  Sampler s(g, 64, o);
+  s.set_clamp({0}, std::vector<int8_t>{1});
+  s.set_field({3, 4}, std::vector<float>{0.5f, -0.5f});
+  ObserverSpec spec;
+  spec.moments = spec.energy = true;
+  spec.readout_groups = {{1, 2}};
+  spec.snapshot_sweeps = {50};
+  const Observations obs = s.run({10, 20, 2}, BetaSchedule::linear(0.2f, 0.9f, 10), spec);
+  EXPECT_EQ(j["node_sum"].get<std::vector<int64_t>>(), obs.node_sum);
+  EXPECT_EQ(j["edge_sum"].get<std::vector<int64_t>>(), obs.edge_sum);
+  EXPECT_EQ(j["energy"].get<std::vector<double>>(), obs.energy);
+  EXPECT_EQ(j["readout_sum"].get<std::vector<int64_t>>(), obs.readout_sum);
+  EXPECT_EQ(j["node_mean"][0].get<double>(), 1.0);  // clamped
+  EXPECT_EQ(j["run"]["backend"], "cpu");
+  EXPECT_GT(j["run"]["flips_per_ns"].get<double>(), 0.0);
+  // Edge-list input gives the same answer.
+  write_graph_file(tmp("g.txt"), g);
+  const Result r2 = run("sample --graph " + tmp("g.txt") + " --config " + tmp("cfg.json") + " --out " + tmp("out2.json"));
+  ASSERT_EQ(r2.code, 0) << r2.out;
+  EXPECT_EQ(read_json_file(tmp("out2.json"))["edge_sum"], j["edge_sum"]);
+}
+
+struct BadCase {
+  std::string name, graph, config, expect;
+};
+
+TEST(Cli, BadInputsGiveClearErrors) {
+  const std::string good_graph = "nodes 4\n0 1 1.0\n1 2 -0.5\n2 3 0.25\n3 0 1.0\n";
+  const std::string good_cfg = R"({"chains": 4, "schedule": {"samples": 2}})";
+  const BadCase cases[] = {
+      {"range", "nodes 3\n0 3 1.0\n", good_cfg, "node index 3 out of range [0, 3)"},
+      {"selfloop", "0 0 1.0\n", good_cfg, "self loop"},
+      {"conflict", "0 1 1.0\n1 0 0.5\n", good_cfg, "conflicting weights"},
+      {"nonfinite", "0 1 inf\n", good_cfg, "non-finite value"},
+      {"malformed", "0 1 1.0\n2 x\n", good_cfg, ":2: expected 'i j J'"},
+      {"asym_json", R"({"num_nodes": 2, "edges": [[0, 1, 1.0], [1, 0, 2.0]]})", good_cfg, "conflicting weights"},
+      {"coloring_json", R"({"num_nodes": 3, "edges": [[0, 1, 1.0], [1, 2, 1.0]], "coloring": [0, 1, 1]})", good_cfg,
+       "edge (1, 2) joins two nodes of color 1"},
+      {"cfg_syntax", good_graph, "{\"chains\": ", "not valid JSON"},
+      {"cfg_type", good_graph, R"({"chains": "many"})", "key 'chains': must be an integer"},
+      {"cfg_range", good_graph, R"({"chains": 0})", "key 'chains': must be in [1,"},
+      {"cfg_unknown", good_graph, R"({"chains": 2, "shedule": {}})", "key 'shedule': unknown key"},
+      {"cfg_nested", good_graph, R"({"schedule": {"steps_per_sample": 0}})", "key 'schedule.steps_per_sample'"},
+      {"cfg_beta", good_graph, R"({"beta": -1})", "key 'beta': beta must be >= 0"},
+      {"cfg_backend", good_graph, R"({"backend": "tpu"})", "key 'backend'"},
+      {"cfg_clamp", good_graph, R"({"clamp": {"nodes": [0], "values": [0]}})", "key 'clamp.values[0]'"},
+      {"clamp_range", good_graph, R"({"clamp": {"nodes": [9], "values": [1]}})", "node index 9 out of range"},
+      {"field_size", good_graph, R"({"chains": 2, "field": {"nodes": [0, 1], "values": [1, 2, 3]}})", "expected M = 2 or B x M = 4"},
+  };
+  for (const BadCase& c : cases) {
+    const std::string ext = c.graph.rfind("{", 0) == 0 ? ".json" : ".txt";
+    write(tmp("bad_" + c.name + ext), c.graph);
+    write(tmp("bad_" + c.name + ".cfg.json"), c.config);
+    const Result r = run("sample --graph " + tmp("bad_" + c.name + ext) + " --config " + tmp("bad_" + c.name + ".cfg.json"));
+    EXPECT_EQ(r.code, 2) << c.name << ": " << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.name << ": " << r.out;
+    EXPECT_NE(r.out.find("pbit: error:"), std::string::npos) << c.name;
+  }
+  const Result missing = run("sample --graph /nonexistent.txt --config " + tmp("cfg.json"));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.out.find("cannot open graph file '/nonexistent.txt'"), std::string::npos) << missing.out;
+  const Result noarg = run("sample --graph " + tmp("g.json"));
+  EXPECT_EQ(noarg.code, 2);
+  EXPECT_NE(noarg.out.find("needs --config"), std::string::npos);
+  EXPECT_EQ(run("frobnicate").code, 2);
+  EXPECT_EQ(run("help").code, 0);
+}
+
+TEST(Cli, ColorAndInfo) {
+  write_graph_file(tmp("lat.json"), square_lattice(6));
+  const Result c = run("color --graph " + tmp("lat.json") + " --out " + tmp("col.json"));
+  ASSERT_EQ(c.code, 0) << c.out;
+  EXPECT_EQ(read_json_file(tmp("col.json"))["num_colors"], 2);
+  const Result i = run("info --graph " + tmp("lat.json"));
+  ASSERT_EQ(i.code, 0);
+  EXPECT_NE(i.out.find("\"num_edges\": 72"), std::string::npos) << i.out;
+}
+
+}  // namespace
+}  // namespace pbit::test

@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include "pbit/coloring.hpp"
+#include "pbit/error.hpp"
+#include "pbit/topology.hpp"
+
+namespace pbit::test {
+namespace {
+
+Graph ring(int n) {
+  std::vector<Edge> e;
+  for (int i = 0; i < n; ++i) e.push_back({i, (i + 1) % n, 1.0f});
+  return Graph::from_edges(n, e);
+}
+
+TEST(Coloring, BipartiteGraphsGetTwoColors) {
+  EXPECT_EQ(color_graph(square_lattice(10, true)).num_colors(), 2);
+  EXPECT_EQ(color_graph(square_lattice(7, false)).num_colors(), 2);
+  EXPECT_EQ(color_graph(ring(12)).num_colors(), 2);
+  // Complete bipartite K_{5,7}.
+  std::vector<Edge> e;
+  for (int i = 0; i < 5; ++i)
+    for (int j = 5; j < 12; ++j) e.push_back({i, j, 1.0f});
+  EXPECT_EQ(color_graph(Graph::from_edges(12, e)).num_colors(), 2);
+}
+
+TEST(Coloring, OddCyclesAndCliques) {
+  EXPECT_EQ(color_graph(ring(7)).num_colors(), 3);
+  EXPECT_EQ(color_graph(square_lattice(5, true)).num_colors(), 3);  // odd torus
+  std::vector<Edge> k6;
+  for (int i = 0; i < 6; ++i)
+    for (int j = i + 1; j < 6; ++j) k6.push_back({i, j, 1.0f});
+  EXPECT_EQ(color_graph(Graph::from_edges(6, k6)).num_colors(), 6);
+}
+
+TEST(Coloring, DsaturIsProperOnRandomGraphsAndDeterministic) {
+  for (int d : {3, 6, 15}) {
+    const Graph g = random_regular(1000, d, d);
+    const Coloring c = color_graph(g);
+    EXPECT_NO_THROW(verify_coloring(g, c.colors()));
+    EXPECT_LE(c.num_colors(), d + 1);
+    EXPECT_EQ(c.colors(), color_graph(g).colors());
+    // Classes and ranks are consistent.
+    for (int32_t k = 0; k < c.num_colors(); ++k) {
+      for (size_t r = 0; r < c.classes()[k].size(); ++r) {
+        const int32_t i = c.classes()[k][r];
+        EXPECT_EQ(c.colors()[i], k);
+        EXPECT_EQ(c.rank_in_color()[i], static_cast<int32_t>(r));
+        if (r) EXPECT_LT(c.classes()[k][r - 1], i);
+      }
+    }
+  }
+}
+
+TEST(Coloring, EdgelessGraphUsesOneColor) {
+  const Graph g = Graph::from_edges(5, std::vector<Edge>{});
+  EXPECT_EQ(color_graph(g).num_colors(), 1);
+}
+
+TEST(Coloring, InvalidColoringNamesTheEdge) {
+  const Graph g = ring(6);
+  try {
+    verify_coloring(g, std::vector<int32_t>{0, 1, 0, 0, 1, 2});
+    FAIL() << "no error";
+  } catch (const InvalidColoring& e) {
+    EXPECT_NE(std::string(e.what()).find("edge (2, 3) joins two nodes of color 0"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(verify_coloring(g, std::vector<int32_t>{0, 1, 0}), InvalidColoring);           // wrong size
+  EXPECT_THROW(verify_coloring(g, std::vector<int32_t>{0, 1, 0, 1, 0, -1}), InvalidColoring);  // negative
+  EXPECT_THROW(verify_coloring(g, std::vector<int32_t>{0, 2, 0, 2, 0, 2}), InvalidColoring);   // color 1 unused
+  EXPECT_NO_THROW(Coloring(g, {0, 1, 0, 1, 0, 1}));
+  EXPECT_NO_THROW(Coloring(g, {0, 1, 2, 0, 1, 2}));  // proper with 3 colors is fine too
+}
+
+}  // namespace
+}  // namespace pbit::test

@@ -1,0 +1,183 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "pbit/error.hpp"
+#include "pbit/graph.hpp"
+#include "pbit/io.hpp"
+#include "pbit/topology.hpp"
+
+namespace pbit::test {
+namespace {
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+TEST(Graph, BuildsSymmetricSortedCsr) {
+  const std::vector<Edge> e = {{2, 0, 0.5f}, {0, 1, -1.0f}, {1, 2, 0.25f}, {3, 1, 2.0f}, {1, 0, -1.0f}};
+  const Graph g = Graph::from_edges(4, e, {0.1f, 0.2f, 0.3f, 0.4f});
+  EXPECT_EQ(g.num_nodes(), 4);
+  EXPECT_EQ(g.num_edges(), 4);  // (0,1) given twice with the same weight is merged
+  EXPECT_EQ(g.row_ptr(), (std::vector<int64_t>{0, 2, 5, 7, 8}));
+  EXPECT_EQ(g.col_idx(), (std::vector<int32_t>{1, 2, 0, 2, 3, 0, 1, 1}));
+  EXPECT_EQ(g.coupling(2, 0), 0.5f);
+  EXPECT_EQ(g.coupling(0, 2), 0.5f);
+  EXPECT_EQ(g.coupling(0, 3), 0.0f);
+  EXPECT_EQ(g.edge_i(), (std::vector<int32_t>{0, 0, 1, 1}));
+  EXPECT_EQ(g.edge_j(), (std::vector<int32_t>{1, 2, 2, 3}));
+  EXPECT_EQ(g.edge_weights(), (std::vector<float>{-1.0f, 0.5f, 0.25f, 2.0f}));
+  EXPECT_EQ(g.find_edge(3, 1), 3);
+  EXPECT_EQ(g.find_edge(0, 3), -1);
+  EXPECT_EQ(g.max_degree(), 3);
+  for (size_t k = 0; k < g.col_idx().size(); ++k) {
+    const int64_t e2 = g.csr_edge()[k];
+    EXPECT_EQ(g.weights()[k], g.edge_weights()[e2]);
+  }
+}
+
+TEST(Graph, EnergyFollowsTheDefinition) {
+  const Graph g = Graph::from_edges(3, std::vector<Edge>{{0, 1, 1.0f}, {1, 2, -0.5f}}, {0.25f, 0.0f, -1.0f});
+  const std::vector<int8_t> s = {1, -1, -1};
+  // E = -(J01 s0 s1 + J12 s1 s2 + h0 s0 + h2 s2) = -(-1 - 0.5 + 0.25 + 1) = 0.25
+  EXPECT_DOUBLE_EQ(g.energy(s), 0.25);
+}
+
+TEST(Graph, SetWeightsKeepsStructure) {
+  Graph g = random_regular(50, 4, 1);
+  std::vector<float> w(g.num_edges());
+  for (size_t e = 0; e < w.size(); ++e) w[e] = 0.01f * static_cast<float>(e);
+  g.set_edge_weights(w);
+  EXPECT_EQ(g.edge_weights(), w);
+  for (int64_t e = 0; e < g.num_edges(); ++e) EXPECT_EQ(g.coupling(g.edge_j()[e], g.edge_i()[e]), w[e]);
+  EXPECT_THROW(g.set_edge_weights(std::vector<float>(3)), InvalidArgument);
+  w[7] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(g.set_edge_weights(w), InvalidGraph);
+}
+
+TEST(GraphErrors, IndexOutOfRange) {
+  const std::string m = error_of([] { Graph::from_edges(4, std::vector<Edge>{{0, 1, 1.f}, {2, 4, 1.f}}); });
+  EXPECT_NE(m.find("edge 1 (2, 4): node index 4 out of range [0, 4)"), std::string::npos) << m;
+  EXPECT_THROW(Graph::from_edges(4, std::vector<Edge>{{-1, 1, 1.f}}), InvalidGraph);
+}
+
+TEST(GraphErrors, SelfLoop) {
+  const std::string m = error_of([] { Graph::from_edges(4, std::vector<Edge>{{2, 2, 1.f}}); });
+  EXPECT_NE(m.find("(2, 2): self loop"), std::string::npos) << m;
+}
+
+TEST(GraphErrors, ConflictingDuplicate) {
+  const std::string m = error_of([] { Graph::from_edges(4, std::vector<Edge>{{0, 1, 1.f}, {1, 0, 0.5f}}); });
+  EXPECT_NE(m.find("duplicate edge (0, 1) with conflicting weights 1 and 0.5"), std::string::npos) << m;
+}
+
+TEST(GraphErrors, NonFinite) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  EXPECT_NE(error_of([&] { Graph::from_edges(3, std::vector<Edge>{{0, 1, nan}}); }).find("non-finite coupling"), std::string::npos);
+  EXPECT_NE(error_of([&] { Graph::from_edges(3, std::vector<Edge>{{0, 1, inf}}); }).find("non-finite coupling"), std::string::npos);
+  EXPECT_NE(error_of([&] { Graph::from_edges(3, std::vector<Edge>{{0, 1, 1.f}}, {0.f, nan, 0.f}); }).find("non-finite bias h[1]"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { Graph::from_edges(3, std::vector<Edge>{}, {0.f}); }).find("expected 3 biases"), std::string::npos);
+}
+
+TEST(GraphErrors, AsymmetricCsr) {
+  // J01 = 1 but J10 = 2.
+  std::string m = error_of([] { Graph::from_csr(2, {0, 1, 2}, {1, 0}, {1.f, 2.f}); });
+  EXPECT_NE(m.find("CSR is not symmetric: J(0, 1) = 1 but J(1, 0) = 2"), std::string::npos) << m;
+  // J01 stored, J10 missing.
+  m = error_of([] { Graph::from_csr(3, {0, 1, 1, 1}, {1}, {1.f}); });
+  EXPECT_NE(m.find("J(1, 0) is missing"), std::string::npos) << m;
+  // Unsorted row, out of range, self loop, malformed row_ptr.
+  EXPECT_NE(error_of([] { Graph::from_csr(3, {0, 2, 3, 4}, {2, 1, 0, 0}, {1.f, 1.f, 1.f, 1.f}); }).find("not strictly ascending"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { Graph::from_csr(2, {0, 1, 2}, {5, 0}, {1.f, 1.f}); }).find("out of range"), std::string::npos);
+  EXPECT_NE(error_of([] { Graph::from_csr(2, {0, 1, 1}, {0}, {1.f}); }).find("self loop"), std::string::npos);
+  EXPECT_NE(error_of([] { Graph::from_csr(2, {0, 1}, {1}, {1.f}); }).find("row_ptr has 2 entries"), std::string::npos);
+  // And a good CSR round-trips.
+  const Graph g = random_regular(30, 3, 2);
+  const Graph h = Graph::from_csr(30, g.row_ptr(), g.col_idx(), g.weights(), g.biases());
+  EXPECT_EQ(h.edge_weights(), g.edge_weights());
+}
+
+TEST(GraphIo, JsonRoundTrip) {
+  const Graph g = with_random_weights(random_regular(40, 3, 9), 3, 0.5f, 0.5f);
+  const std::vector<int32_t> col(40, 0);  // not a valid coloring; not written here
+  const GraphFile back = graph_from_json(nlohmann::json::parse(graph_to_json(g).dump()));
+  EXPECT_EQ(back.graph.edge_weights(), g.edge_weights());
+  EXPECT_EQ(back.graph.biases(), g.biases());
+  EXPECT_EQ(back.graph.row_ptr(), g.row_ptr());
+  EXPECT_FALSE(back.coloring.has_value());
+}
+
+TEST(GraphIo, EdgeListRoundTrip) {
+  const Graph g = with_random_weights(random_regular(40, 3, 9), 3, 0.5f, 0.5f);
+  std::stringstream ss;
+  write_edge_list(ss, g);
+  const GraphFile back = read_edge_list(ss);
+  EXPECT_EQ(back.graph.edge_weights(), g.edge_weights());
+  EXPECT_EQ(back.graph.biases(), g.biases());
+}
+
+TEST(GraphIo, EdgeListErrorsNameTheLine) {
+  auto parse = [](const std::string& text) {
+    std::istringstream is(text);
+    return error_of([&] { read_edge_list(is, "g.txt"); });
+  };
+  EXPECT_NE(parse("0 1 1.0\n1 x 2.0\n").find("g.txt:2: expected an integer node index, got 'x'"), std::string::npos);
+  EXPECT_NE(parse("0 1\n").find("g.txt:1: expected 'i j J'"), std::string::npos);
+  EXPECT_NE(parse("0 1 nan\n").find("g.txt:1: non-finite value"), std::string::npos);
+  EXPECT_NE(parse("nodes 3\n0 5 1.0\n").find("node index 5 out of range [0, 3)"), std::string::npos);
+  EXPECT_NE(parse("0 0 1.0\n").find("self loop"), std::string::npos);
+  EXPECT_NE(parse("0 1 1.0\n1 0 2.0\n").find("conflicting weights"), std::string::npos);
+  EXPECT_NE(parse("0 1 1e60\n").find("overflows float32"), std::string::npos);
+  // Comments, blank lines and biases are fine.
+  std::istringstream ok("# a graph\n\nnodes 3\n0 1 0.5 # edge\nbias 2 -0.25\n");
+  const GraphFile g = read_edge_list(ok);
+  EXPECT_EQ(g.graph.num_nodes(), 3);
+  EXPECT_EQ(g.graph.biases()[2], -0.25f);
+}
+
+TEST(GraphIo, JsonErrors) {
+  auto parse = [](const std::string& text) { return error_of([&] { graph_from_json(nlohmann::json::parse(text), "g.json"); }); };
+  EXPECT_NE(parse(R"({"edges": []})").find("missing key 'num_nodes'"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1]]})").find("edges[0] must be [i, j, J]"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, null]]})").find("edges[0][2] must be a number"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 3, 1.0]]})").find("out of range"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [], "colour": []})").find("unknown key 'colour'"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, 1.0]], "coloring": [0, 0]})").find("edge (0, 1) joins two nodes of color 0"),
+            std::string::npos);
+}
+
+TEST(GraphIo, MissingFileIsAnIoError) {
+  EXPECT_THROW(read_graph_file("/nonexistent/graph.txt"), IoError);
+  EXPECT_THROW(read_graph_file("/nonexistent/graph.json"), IoError);
+}
+
+TEST(Topology, RandomRegularIsSimpleRegularAndSeeded) {
+  const Graph a = random_regular(4264, 15, 7), b = random_regular(4264, 15, 7), c = random_regular(4264, 15, 8);
+  EXPECT_EQ(a.num_edges(), 4264 * 15 / 2);
+  for (int32_t i = 0; i < a.num_nodes(); ++i) ASSERT_EQ(a.degree(i), 15);
+  EXPECT_EQ(a.col_idx(), b.col_idx());
+  EXPECT_NE(a.col_idx(), c.col_idx());
+  EXPECT_THROW(random_regular(5, 3, 1), InvalidArgument);  // n*d odd
+}
+
+TEST(Topology, SquareLattice) {
+  const Graph t = square_lattice(8, true);
+  EXPECT_EQ(t.num_edges(), 128);
+  for (int32_t i = 0; i < 64; ++i) EXPECT_EQ(t.degree(i), 4);
+  EXPECT_EQ(square_lattice(8, false).num_edges(), 2 * 8 * 7);
+  EXPECT_THROW(square_lattice(2, true), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace pbit::test

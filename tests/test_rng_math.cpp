@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "pbit/detail/gibbs_math.hpp"
+#include "pbit/rng.hpp"
+
+namespace pbit::test {
+namespace {
+
+// Random123's published known-answer vectors for Philox4x32-10 (kat_vectors).
+TEST(Philox, KnownAnswerVectors) {
+  struct Kat {
+    rng::Counter c;
+    rng::Key k;
+    rng::Block want;
+  };
+  const Kat kats[] = {
+      {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+      {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}, {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+      {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}, {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+  };
+  for (const Kat& t : kats) {
+    const rng::Block b = rng::philox4x32_10(t.c, t.k);
+    EXPECT_EQ(b.w0, t.want.w0);
+    EXPECT_EQ(b.w1, t.want.w1);
+    EXPECT_EQ(b.w2, t.want.w2);
+    EXPECT_EQ(b.w3, t.want.w3);
+  }
+}
+
+TEST(Philox, StreamsOfOneSeedHaveDistinctKeys) {
+  std::set<std::pair<uint32_t, uint32_t>> keys;
+  for (uint32_t s = 0; s < 1000; ++s) {
+    const rng::Key k = rng::make_key(42, s);
+    keys.insert({k.k0, k.k1});
+  }
+  EXPECT_EQ(keys.size(), 1000u);
+}
+
+TEST(Philox, UniformIsInUnitIntervalAndUnbiased) {
+  EXPECT_EQ(rng::u01(0u), 0.0f);
+  EXPECT_LT(rng::u01(0xffffffffu), 1.0f);
+  EXPECT_EQ(rng::u01(0xffffffffu), 1.0f - 0x1p-24f);
+  // Mean and variance of 400k uniforms from the Gibbs counter layout.
+  double s1 = 0, s2 = 0;
+  const int n = 100000;
+  for (int c = 0; c < n; ++c) {
+    const rng::Block b = rng::philox4x32_10(rng::gibbs_counter(c, 1, 8, 3), rng::make_key(9, rng::kGibbs));
+    for (uint32_t w : {b.w0, b.w1, b.w2, b.w3}) {
+      const double u = rng::u01(w);
+      s1 += u;
+      s2 += u * u;
+    }
+  }
+  const double mean = s1 / (4 * n), var = s2 / (4 * n) - mean * mean;
+  EXPECT_NEAR(mean, 0.5, 5 * std::sqrt(1.0 / 12 / (4 * n)));
+  EXPECT_NEAR(var, 1.0 / 12, 0.002);
+}
+
+TEST(Philox, SequentialStreamIsDeterministic) {
+  rng::PhiloxStream a(7, rng::kTest), b(7, rng::kTest), c(8, rng::kTest);
+  int same_c = 0;
+  for (int k = 0; k < 100; ++k) {
+    const uint32_t x = a.next_u32();
+    EXPECT_EQ(x, b.next_u32());
+    same_c += x == c.next_u32();
+  }
+  EXPECT_LT(same_c, 3);
+  rng::PhiloxStream d(1, rng::kTest);
+  std::vector<int> hist(7, 0);
+  for (int k = 0; k < 70000; ++k) ++hist[d.uniform_int(7)];
+  for (int h : hist) EXPECT_NEAR(h, 10000, 500);
+}
+
+TEST(GibbsMath, ExpDetIsAccurate) {
+  double worst = 0;
+  for (float x = -80.0f; x <= 80.0f; x += 0.0137f) {
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(detail::exp_det(x) - want) / want);
+  }
+  EXPECT_LT(worst, 3e-7);
+  EXPECT_EQ(detail::exp_det(0.0f), 1.0f);
+  // Clamped outside [-80, 80], never inf or 0.
+  EXPECT_EQ(detail::exp_det(1000.0f), detail::exp_det(80.0f));
+  EXPECT_GT(detail::exp_det(-1000.0f), 0.0f);
+  EXPECT_TRUE(std::isfinite(detail::exp_det(1e30f)));
+}
+
+TEST(GibbsMath, FlipProbabilityIsTheSigmoidOfTwoBetaI) {
+  for (float beta : {0.0f, 0.3f, 1.0f, 2.5f}) {
+    for (float field = -6.0f; field <= 6.0f; field += 0.25f) {
+      const double want = 1.0 / (1.0 + std::exp(-2.0 * beta * field));
+      EXPECT_NEAR(detail::flip_up_probability(2.0f * beta, field), want, 2e-7) << beta << " " << field;
+    }
+  }
+  EXPECT_EQ(detail::flip_up_probability(0.0f, 123.0f), 0.5f);
+  // A NaN-free answer at extreme fields.
+  EXPECT_EQ(detail::flip_up_probability(2.0f, 1e30f), 1.0f);
+  EXPECT_GE(detail::flip_up_probability(2.0f, -1e30f), 0.0f);
+}
+
+TEST(GibbsMath, SpinFollowsUniformThreshold) {
+  EXPECT_EQ(detail::gibbs_spin(0u, 0.5f), 1);                 // u = 0 < 0.5
+  EXPECT_EQ(detail::gibbs_spin(0xffffffffu, 0.5f), -1);       // u ~ 1
+  EXPECT_EQ(detail::gibbs_spin(0x80000000u, 0.5f), -1);       // u = 0.5 is not < 0.5
+  EXPECT_EQ(detail::gibbs_spin(0x7fffffffu, 0.5f), 1);
+  EXPECT_EQ(detail::gibbs_spin(0u, 0.0f), -1);                // p = 0 never flips up
+}
+
+}  // namespace
+}  // namespace pbit::test

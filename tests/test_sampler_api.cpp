@@ -1,0 +1,163 @@
+// The Sampler's contract at its edges: bad input is a clear error, never a crash or a silent NaN.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "pbit/error.hpp"
+#include "pbit/sampler.hpp"
+#include "pbit/topology.hpp"
+#include "test_util.hpp"
+
+namespace pbit::test {
+namespace {
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+const Graph& lattice() {
+  static const Graph g = with_random_weights(square_lattice(4), 1, 0.5f);
+  return g;
+}
+
+TEST(SamplerApi, ConstructionErrors) {
+  SamplerOptions o;
+  o.backend = Backend::reference;
+  EXPECT_NE(error_of([&] { Sampler(lattice(), 0, o); }).find("num_chains must be >= 1"), std::string::npos);
+  // A coloring of another graph.
+  const Coloring other = color_graph(square_lattice(3));
+  EXPECT_THROW(Sampler(lattice(), other, 4, o), InvalidColoring);
+  // A coloring that is not proper for this graph names the edge.
+  std::vector<int32_t> bad(16, 0);
+  bad[1] = 1;
+  EXPECT_THROW(Coloring(lattice(), bad), InvalidColoring);
+}
+
+TEST(SamplerApi, CudaBackendAbsentIsAClearError) {
+  if (backend_available(Backend::cuda)) GTEST_SKIP() << "a CUDA device is present; nothing to check";
+  SamplerOptions o;
+  o.backend = Backend::cuda;
+  if (!backend_compiled(Backend::cuda)) {
+    EXPECT_THROW(Sampler(lattice(), 4, o), NotCompiled);
+  } else {
+    const std::string m = error_of([&] { Sampler(lattice(), 4, o); });
+    EXPECT_NE(m.find("no CUDA device"), std::string::npos) << m;
+  }
+  EXPECT_EQ(best_available_backend(), Backend::cpu);
+}
+
+TEST(SamplerApi, StateClampFieldErrors) {
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  Sampler s(lattice(), 3, o);
+  EXPECT_NE(error_of([&] { s.set_state(std::vector<int8_t>(47, 1)); }).find("expected B x N = 48 spins, got 47"), std::string::npos);
+  std::vector<int8_t> st(48, 1);
+  st[20] = 0;
+  EXPECT_NE(error_of([&] { s.set_state(st); }).find("spin 20 (chain 1, node 4) is 0"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.set_clamp({16}, std::vector<int8_t>{1}); }).find("node index 16 out of range [0, 16)"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.set_clamp({1, 1}, std::vector<int8_t>{1, 1}); }).find("node 1 listed twice"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.set_clamp({1, 2}, std::vector<int8_t>{1, 1, 1}); }).find("expected K = 2 or B x K = 6 values, got 3"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { s.set_clamp({1}, std::vector<int8_t>{2}); }).find("clamped spins must be -1 or +1"), std::string::npos);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_NE(error_of([&] { s.set_field({0, 5}, std::vector<float>{0.f, 1.f, 0.f, nan, 0.f, 0.f}); }).find("chain 1, node 5) is nan"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { s.set_field({}, std::vector<float>(5, 0.f)); }).find("expected M = 16 or B x M = 48"), std::string::npos);
+  EXPECT_THROW(s.set_weights(std::vector<float>(3, 0.f), std::vector<float>(16, 0.f)), InvalidArgument);
+  EXPECT_THROW(s.set_weights(lattice().edge_weights(), std::vector<float>(16, nan)), InvalidGraph);
+}
+
+TEST(SamplerApi, ScheduleAndObserverErrors) {
+  Sampler s(lattice(), 2);
+  EXPECT_NE(error_of([&] { s.run({-1, 1, 1}); }).find("warmup must be >= 0"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.run({0, 1, 0}); }).find("steps_per_sample must be >= 1"), std::string::npos);
+  ObserverSpec spec;
+  spec.snapshot_sweeps = {11};
+  EXPECT_NE(error_of([&] { s.run({0, 10, 1}, {}, spec); }).find("snapshot sweep 11 is outside the run's sweeps 1..10"),
+            std::string::npos);
+  spec.snapshot_sweeps = {};
+  spec.readout_groups = {{0, 99}};
+  EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("node index 99"), std::string::npos);
+  spec.readout_groups = {{}};
+  EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("readout group 0 is empty"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::constant(std::nanf("")); }).find("beta must be finite and >= 0"), std::string::npos);
+  EXPECT_THROW(BetaSchedule::constant(-1.0f), InvalidArgument);
+  EXPECT_THROW(BetaSchedule::per_sweep({}), InvalidArgument);
+  EXPECT_THROW(BetaSchedule::linear(0.f, 1.f, 0), InvalidArgument);
+  // A failed run leaves the sampler usable and its sweep count unchanged.
+  EXPECT_EQ(s.sweep_count(), 0u);
+  s.sweep(2);
+  EXPECT_EQ(s.sweep_count(), 2u);
+}
+
+TEST(SamplerApi, BetaSchedules) {
+  const BetaSchedule p = BetaSchedule::piecewise({{0.0f, 2}, {0.5f, 1}, {1.0f, 3}});
+  EXPECT_EQ(p.expand(8), (std::vector<float>{0.f, 0.f, 0.5f, 1.f, 1.f, 1.f, 1.f, 1.f}));
+  const BetaSchedule l = BetaSchedule::linear(0.0f, 1.0f, 5);
+  EXPECT_EQ(l.expand(6), (std::vector<float>{0.f, 0.25f, 0.5f, 0.75f, 1.f, 1.f}));
+  EXPECT_EQ(BetaSchedule().at(100), 1.0f);
+}
+
+TEST(SamplerApi, ObservationShapesAndMeans) {
+  SamplerOptions o;
+  o.seed = 3;
+  Sampler s(lattice(), 5, o);
+  ObserverSpec spec;
+  spec.moments = spec.energy = true;
+  spec.readout_groups = {{0, 1}, {2}};
+  spec.snapshot_sweeps = {2, 4};
+  const Observations obs = s.run({1, 3, 1}, BetaSchedule::constant(0.5f), spec);
+  EXPECT_EQ(obs.num_samples, 3);
+  EXPECT_EQ(obs.sweeps, 4);
+  EXPECT_EQ(obs.node_mean.size(), 16u);
+  EXPECT_EQ(obs.edge_corr.size(), static_cast<size_t>(lattice().num_edges()));
+  EXPECT_EQ(obs.energy.size(), 15u);
+  EXPECT_EQ(obs.readout_mean.size(), 10u);
+  EXPECT_EQ(obs.snapshots.size(), 2u * 5 * 16);
+  for (size_t i = 0; i < 16; ++i) EXPECT_DOUBLE_EQ(obs.node_mean[i], obs.node_sum[i] / 15.0);
+  EXPECT_DOUBLE_EQ(obs.readout_mean[1], obs.readout_sum[1] / 3.0);
+  // The last snapshot (sweep 4) is the final state.
+  const std::vector<int8_t> st = s.state();
+  EXPECT_EQ(std::vector<int8_t>(obs.snapshots.begin() + 80, obs.snapshots.end()), st);
+  for (int32_t b = 0; b < 5; ++b) {
+    EXPECT_EQ(obs.energy[2 * 5 + b], lattice().energy(std::span<const int8_t>(st).subspan(b * 16, 16)));
+  }
+}
+
+TEST(SamplerApi, ClampedNodesNeverChange) {
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  Sampler s(lattice(), 40, o);
+  std::vector<int8_t> v;
+  for (int b = 0; b < 40; ++b) v.insert(v.end(), {static_cast<int8_t>(b % 2 ? 1 : -1), 1});
+  s.set_clamp({5, 9}, v);
+  s.sweep(10, BetaSchedule::constant(2.0f));
+  s.randomize_state();
+  const std::vector<int8_t> st = s.state();
+  for (int b = 0; b < 40; ++b) {
+    EXPECT_EQ(st[b * 16 + 5], b % 2 ? 1 : -1);
+    EXPECT_EQ(st[b * 16 + 9], 1);
+  }
+  s.clear_clamp();
+  EXPECT_TRUE(s.clamped_nodes().empty());
+}
+
+TEST(SamplerApi, ZeroBetaGivesFairCoins) {
+  // beta = 0: every update is a fair coin whatever the couplings - a check on the uniform threshold.
+  const Graph g = with_random_weights(square_lattice(6), 2, 3.0f, 3.0f);
+  Sampler s(g, 2000);
+  ObserverSpec spec;
+  spec.moments = true;
+  const Observations obs = s.run({1, 4, 3}, BetaSchedule::constant(0.0f), spec);
+  for (double m : obs.node_mean) EXPECT_LT(std::fabs(m), 5.5 / std::sqrt(2000.0 * 4));
+}
+
+}  // namespace
+}  // namespace pbit::test
