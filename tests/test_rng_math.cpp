@@ -101,12 +101,28 @@ TEST(GibbsMath, FlipProbabilityIsTheSigmoidOfTwoBetaI) {
   EXPECT_GE(detail::flip_up_probability(2.0f, -1e30f), 0.0f);
 }
 
-TEST(GibbsMath, SpinFollowsUniformThreshold) {
-  EXPECT_EQ(detail::gibbs_spin(0u, 0.5f), 1);                 // u = 0 < 0.5
-  EXPECT_EQ(detail::gibbs_spin(0xffffffffu, 0.5f), -1);       // u ~ 1
-  EXPECT_EQ(detail::gibbs_spin(0x80000000u, 0.5f), -1);       // u = 0.5 is not < 0.5
-  EXPECT_EQ(detail::gibbs_spin(0x7fffffffu, 0.5f), 1);
-  EXPECT_EQ(detail::gibbs_spin(0u, 0.0f), -1);                // p = 0 never flips up
+// The decision u * (1 + e) < 1 must be the event u < sigmoid(2 beta I) up to the 2^-24 grid of u:
+// the fraction of the 2^24 possible uniforms that give +1 is found by bisection (the decision is
+// monotone in u) and compared with the exact sigmoid.
+TEST(GibbsMath, DecisionMatchesSigmoidOnTheUniformGrid) {
+  for (float beta : {0.0f, 0.25f, 1.0f, 3.0f}) {
+    for (float field = -9.0f; field <= 9.0f; field += 0.125f) {
+      const float e = detail::boltzmann_ratio(2.0f * beta, field);
+      uint32_t lo = 0, hi = 1u << 24;  // first grid index whose uniform gives -1
+      while (lo < hi) {
+        const uint32_t mid = (lo + hi) / 2;
+        if (detail::gibbs_up(mid << 8, e)) lo = mid + 1; else hi = mid;
+      }
+      const double p_grid = static_cast<double>(lo) / (1u << 24);
+      const double p_true = 1.0 / (1.0 + std::exp(-2.0 * static_cast<double>(beta) * field));
+      EXPECT_NEAR(p_grid, p_true, 3.0 / (1u << 24)) << "beta " << beta << " field " << field;
+    }
+  }
+  // gibbs_spin is gibbs_up on the same ratio.
+  EXPECT_EQ(detail::gibbs_spin(0u, 2.0f, -5.0f), 1);           // u = 0 always flips up
+  EXPECT_EQ(detail::gibbs_spin(0xffffffffu, 2.0f, 0.0f), -1);  // u ~ 1 > 1/2
+  EXPECT_EQ(detail::gibbs_spin(0x80000000u, 2.0f, 0.0f), -1);  // u = 1/2 is not < 1/2
+  EXPECT_EQ(detail::gibbs_spin(0x7fffff00u, 2.0f, 0.0f), 1);
 }
 
 }  // namespace

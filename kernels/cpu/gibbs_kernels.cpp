@@ -5,8 +5,13 @@
 // (N * 64 bytes; 270 KB for N = 4264) stays in L2 while the block runs all the sweeps of a stretch.
 // One Philox call per lane serves four nodes of one color (rng.hpp), computed lane-parallel.
 // Arithmetic follows detail/gibbs_math.hpp exactly, so chains are bit-identical to the reference.
+// GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -20,6 +25,10 @@ namespace pbit::detail {
 namespace {
 
 constexpr int W = 16;
+/// W floats, one AVX-512 register; 64-byte aligned.
+typedef float vfloat __attribute__((vector_size(W * sizeof(float)), aligned(64)));
+
+inline vfloat load(const float* p) { return *reinterpret_cast<const vfloat*>(p); }
 
 template <class T>
 struct AlignedAlloc {
@@ -39,44 +48,113 @@ struct AlignedAlloc {
 template <class T>
 using avec = std::vector<T, AlignedAlloc<T>>;
 
-/// Philox4x32-10 for W lanes at once; lane l uses counter (chain0 + l, c1, c2, c3).
+#if defined(__AVX512F__)
+// ---------------------------------------------------------------- AVX-512 path
+
+/// Philox4x32-10 for 16 lanes and NG consecutive node groups: lane l of group j uses counter
+/// (chain0 + l, c1, c2 + j, c3); out[4 * j + w] receives word w.
+/// The 16 lanes are held as two halves of 8 lanes, each 32-bit word in the low half of a 64-bit
+/// element, so vpmuludq gives the full 64-bit product in place: hi = product >> 32, lo = product
+/// (its high half is garbage that vpmuludq and the final pack ignore). 6 single-uop instructions
+/// per half per round; the NG * 2 independent chains are interleaved to hide the multiply latency.
+template <int NG>
 inline void philox_lanes(uint32_t chain0, uint32_t c1, uint32_t c2, uint32_t c3, rng::Key key,
-                         uint32_t (&out)[4][W]) {
-  alignas(64) uint32_t x0[W], x1[W], x2[W], x3[W];
-#pragma omp simd
-  for (int l = 0; l < W; ++l) {
-    x0[l] = chain0 + static_cast<uint32_t>(l);
-    x1[l] = c1;
-    x2[l] = c2;
-    x3[l] = c3;
+                         uint32_t (&out)[4 * NG][W]) {
+  constexpr int H = 2 * NG;  // halves
+  __m512i x0[H], x1[H], x2[H], x3[H];
+  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int h = 0; h < H; ++h) {
+    x0[h] = _mm512_add_epi64(_mm512_set1_epi64(chain0 + 8u * (h & 1)), lane);
+    x1[h] = _mm512_set1_epi64(c1);
+    x2[h] = _mm512_set1_epi64(c2 + static_cast<uint32_t>(h >> 1));
+    x3[h] = _mm512_set1_epi64(c3);
   }
+  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u), m1 = _mm512_set1_epi64(0xCD9E8D57u);
   uint32_t k0 = key.k0, k1 = key.k1;
   for (int r = 0; r < 10; ++r) {
-#pragma omp simd
-    for (int l = 0; l < W; ++l) {
-      const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * x0[l];
-      const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * x2[l];
-      const uint32_t y0 = static_cast<uint32_t>(p1 >> 32) ^ x1[l] ^ k0;
-      const uint32_t y2 = static_cast<uint32_t>(p0 >> 32) ^ x3[l] ^ k1;
-      x0[l] = y0;
-      x1[l] = static_cast<uint32_t>(p1);
-      x2[l] = y2;
-      x3[l] = static_cast<uint32_t>(p0);
+    const __m512i kk0 = _mm512_set1_epi64(k0), kk1 = _mm512_set1_epi64(k1);
+    for (int h = 0; h < H; ++h) {
+      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
+      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
+      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], kk0, 0x96);  // hi1 ^ x1 ^ k0
+      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kk1, 0x96);  // hi0 ^ x3 ^ k1
+      x1[h] = p1;  // lo1 in the low half
+      x3[h] = p0;  // lo0 in the low half
     }
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
-  std::memcpy(out[0], x0, sizeof x0);
-  std::memcpy(out[1], x1, sizeof x1);
-  std::memcpy(out[2], x2, sizeof x2);
-  std::memcpy(out[3], x3, sizeof x3);
+  // Pack the low halves of the two 8-lane halves into 16 lanes.
+  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (int j = 0; j < NG; ++j) {
+    _mm512_store_si512(out[4 * j + 0], _mm512_permutex2var_epi32(x0[2 * j], evens, x0[2 * j + 1]));
+    _mm512_store_si512(out[4 * j + 1], _mm512_permutex2var_epi32(x1[2 * j], evens, x1[2 * j + 1]));
+    _mm512_store_si512(out[4 * j + 2], _mm512_permutex2var_epi32(x2[2 * j], evens, x2[2 * j + 1]));
+    _mm512_store_si512(out[4 * j + 3], _mm512_permutex2var_epi32(x3[2 * j], evens, x3[2 * j + 1]));
+  }
 }
+
+/// acc + w * s for spins s = +-1. The product is exact, so a fused multiply-add rounds exactly like
+/// the reference's separate multiply and add: bit-identical, one instruction instead of two.
+inline __m512 add_coupling(__m512 acc, float w, const float* s) {
+  return _mm512_fmadd_ps(_mm512_set1_ps(w), _mm512_load_ps(s), acc);
+}
+
+/// The tail of gibbs_math.hpp for NQ vectors of 16 lanes, each step across all NQ (independent
+/// chains interleaved). Bit-identical to the scalar contract:
+///  - clamps: max/min equal the ternaries for finite x;
+///  - k: vrndscaleps to nearest-even equals the 1.5*2^23 magic-number rounding;
+///  - p * 2^k: vscalefps is exact here, as is the scalar multiply by the constructed power of two;
+///  - u01(w) * (1 + e) < 1  <=>  float(w >> 8) * (1 + e) < 2^24 (scaling by 2^24 is exact).
+template <int NQ>
+inline void decide(__m512 (&x)[NQ], const uint32_t* const* words, float* const* dst) {
+  __m512 k[NQ], r[NQ], p[NQ];
+  for (int q = 0; q < NQ; ++q) x[q] = _mm512_min_ps(_mm512_max_ps(x[q], _mm512_set1_ps(-80.0f)), _mm512_set1_ps(80.0f));
+  for (int q = 0; q < NQ; ++q) {
+    k[q] = _mm512_roundscale_ps(_mm512_mul_ps(x[q], _mm512_set1_ps(1.44269504088896341f)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  }
+  for (int q = 0; q < NQ; ++q) r[q] = _mm512_fmadd_ps(k[q], _mm512_set1_ps(-0.693145751953125f), x[q]);
+  for (int q = 0; q < NQ; ++q) r[q] = _mm512_fmadd_ps(k[q], _mm512_set1_ps(-1.42860682030941723212e-6f), r[q]);
+  for (int q = 0; q < NQ; ++q) p[q] = _mm512_set1_ps(1.98412698412698413e-4f);
+  for (const float c : {1.38888888888888889e-3f, 8.33333333333333333e-3f, 4.16666666666666667e-2f,
+                        1.66666666666666667e-1f, 0.5f, 1.0f, 1.0f}) {
+    for (int q = 0; q < NQ; ++q) p[q] = _mm512_fmadd_ps(p[q], r[q], _mm512_set1_ps(c));
+  }
+  const __m512 one = _mm512_set1_ps(1.0f), minus_one = _mm512_set1_ps(-1.0f), two24 = _mm512_set1_ps(16777216.0f);
+  for (int q = 0; q < NQ; ++q) {
+    const __m512 e = _mm512_scalef_ps(p[q], k[q]);
+    const __m512 u = _mm512_cvtepi32_ps(_mm512_srli_epi32(_mm512_load_si512(words[q]), 8));
+    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_mul_ps(u, _mm512_add_ps(one, e)), two24, _CMP_LT_OQ);
+    _mm512_store_ps(dst[q], _mm512_mask_blend_ps(up, minus_one, one));
+  }
+}
+
+#else
+// ---------------------------------------------------------------- portable path (any x86-64/ARM)
+
+template <int NG>
+inline void philox_lanes(uint32_t chain0, uint32_t c1, uint32_t c2, uint32_t c3, rng::Key key,
+                         uint32_t (&out)[4 * NG][W]) {
+  for (int j = 0; j < NG; ++j) {
+    for (int l = 0; l < W; ++l) {
+      const rng::Block b = rng::philox4x32_10(rng::Counter{chain0 + l, c1, c2 + static_cast<uint32_t>(j), c3}, key);
+      out[4 * j + 0][l] = b.w0;
+      out[4 * j + 1][l] = b.w1;
+      out[4 * j + 2][l] = b.w2;
+      out[4 * j + 3][l] = b.w3;
+    }
+  }
+}
+
+#endif
 
 class CpuEngine final : public GibbsEngine {
  public:
   CpuEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
       : m_(g, c, chains, opt), nblk_((chains + W - 1) / W), threads_(opt.num_threads) {
     s_.assign(static_cast<size_t>(nblk_) * m_.n * W, 1.0f);
+    build_steps();
   }
 
   void randomize_state(uint64_t seed) override {
@@ -109,6 +187,7 @@ class CpuEngine final : public GibbsEngine {
   }
   void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
     m_.set_clamp(nodes, values);
+    build_steps();
     apply_clamp();
   }
   void apply_clamp() override {
@@ -133,7 +212,10 @@ class CpuEngine final : public GibbsEngine {
       }
     }
   }
-  void set_weights(const Graph& g) override { m_.load_weights(g); }
+  void set_weights(const Graph& g) override {
+    m_.load_weights(g);
+    build_steps();
+  }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
     parallel_blocks([&](int32_t blk) {
@@ -144,16 +226,12 @@ class CpuEngine final : public GibbsEngine {
         const auto sweep = static_cast<uint32_t>(first_sweep + k);
         const float two_beta = 2.0f * betas[k];
         for (size_t c = 0; c < m_.classes.size(); ++c) {
-          const std::vector<int32_t>& nodes = m_.classes[c];
-          const size_t len = nodes.size();
-          for (size_t g = 0; 4 * g < len; ++g) {
-            alignas(64) uint32_t u[4][W];
-            philox_lanes(chain0, static_cast<uint32_t>(c), static_cast<uint32_t>(g), sweep, m_.key, u);
-            for (size_t q = 0; q < 4 && 4 * g + q < len; ++q) {
-              const int32_t i = nodes[4 * g + q];
-              if (m_.clamped[i]) continue;
-              update_node(S, F, i, two_beta, u[q]);
-            }
+          // Each step covers two Philox groups (up to 8 free nodes of this color): 8 independent
+          // update chains in flight, one pointer walking the step's interleaved neighbour entries.
+          for (const Step& st : steps_[c]) {
+            alignas(64) uint32_t u[4 * kGroupsPerStep][W];
+            philox_lanes<kGroupsPerStep>(chain0, static_cast<uint32_t>(c), st.group, sweep, m_.key, u);
+            dispatch_step(S, F, st, u, two_beta);
           }
         }
       }
@@ -238,36 +316,118 @@ class CpuEngine final : public GibbsEngine {
     for (int32_t blk = 0; blk < nblk_; ++blk) f(blk);
   }
 
-  void update_node(float* __restrict S, const float* __restrict F, int32_t i, float two_beta,
-                   const uint32_t* __restrict u) {
-    alignas(64) float acc[W] = {};
-    const int64_t end = m_.row_ptr[i + 1];
-    for (int64_t k = m_.row_ptr[i]; k < end; ++k) {
-      const float wk = m_.w[k];
-      const float* __restrict sj = S + static_cast<size_t>(m_.col[k]) * W;
-#pragma omp simd aligned(sj : 64)
-      for (int l = 0; l < W; ++l) acc[l] = acc[l] + wk * sj[l];
+  static constexpr int kGroupsPerStep = 2;
+  static constexpr int kStepNodes = 4 * kGroupsPerStep;
+
+  /// A neighbour term: float offset of the neighbour's lanes in a block (column * W) and J.
+  struct Entry {
+    uint32_t off;
+    float w;
+  };
+  /// Up to kStepNodes free nodes of one color, from Philox groups group .. group + kGroupsPerStep - 1.
+  /// Their neighbour terms are interleaved (term t of node q at entry + t * na + q); rows shorter than
+  /// `len` are padded with J = 0 terms, which leave the sum unchanged (x + 0 * s == x, and a zero
+  /// field's sign does not change exp(-0) = exp(+0)).
+  struct Step {
+    uint32_t group = 0;
+    int32_t na = 0;
+    int32_t node[kStepNodes] = {};
+    int32_t slot[kStepNodes] = {};  ///< which of the step's 4 * kGroupsPerStep uniforms node q uses
+    int64_t len = 0;
+    int64_t entry = 0;
+  };
+
+  /// Rebuilt whenever clamps or weights change.
+  void build_steps() {
+    steps_.assign(m_.classes.size(), {});
+    entries_.clear();
+    for (size_t c = 0; c < m_.classes.size(); ++c) {
+      const std::vector<int32_t>& nodes = m_.classes[c];
+      for (size_t g = 0; 4 * g < nodes.size(); g += kGroupsPerStep) {
+        Step st;
+        st.group = static_cast<uint32_t>(g);
+        for (size_t q = 0; q < kStepNodes && 4 * g + q < nodes.size(); ++q) {
+          const int32_t i = nodes[4 * g + q];
+          if (m_.clamped[i]) continue;
+          st.node[st.na] = i;
+          st.slot[st.na++] = static_cast<int32_t>(q);
+          st.len = std::max<int64_t>(st.len, m_.row_ptr[i + 1] - m_.row_ptr[i]);
+        }
+        if (st.na == 0) continue;
+        st.entry = static_cast<int64_t>(entries_.size());
+        for (int64_t t = 0; t < st.len; ++t) {
+          for (int q = 0; q < st.na; ++q) {
+            const int32_t i = st.node[q];
+            const int64_t k = m_.row_ptr[i] + t;
+            entries_.push_back(k < m_.row_ptr[i + 1] ? Entry{static_cast<uint32_t>(m_.col[k]) * W, m_.w[k]} : Entry{0u, 0.0f});
+          }
+        }
+        steps_[c].push_back(st);
+      }
     }
-    const float hi = m_.h[i];
-#pragma omp simd
-    for (int l = 0; l < W; ++l) acc[l] = acc[l] + hi;
-    const int32_t fc = m_.field_col[i];
-    if (fc >= 0 && F) {
-      const float* f = F + static_cast<size_t>(fc) * W;
-#pragma omp simd
-      for (int l = 0; l < W; ++l) acc[l] = acc[l] + f[l];
+  }
+
+  void dispatch_step(float* S, const float* F, const Step& st, const uint32_t (&u)[kStepNodes][W], float two_beta) {
+    switch (st.na) {
+      case 8: update_step<8>(S, F, st, u, two_beta); break;
+      case 7: update_step<7>(S, F, st, u, two_beta); break;
+      case 6: update_step<6>(S, F, st, u, two_beta); break;
+      case 5: update_step<5>(S, F, st, u, two_beta); break;
+      case 4: update_step<4>(S, F, st, u, two_beta); break;
+      case 3: update_step<3>(S, F, st, u, two_beta); break;
+      case 2: update_step<2>(S, F, st, u, two_beta); break;
+      case 1: update_step<1>(S, F, st, u, two_beta); break;
+      default: break;
     }
-    float* __restrict si = S + static_cast<size_t>(i) * W;
-#pragma omp simd aligned(si : 64)
-    for (int l = 0; l < W; ++l) {
-      const float p = flip_up_probability(two_beta, acc[l]);
-      si[l] = rng::u01(u[l]) < p ? 1.0f : -1.0f;
+  }
+
+  // The NQ nodes of a step for W chains. Each node's field is summed in its own CSR order, as in the
+  // reference, with the NQ sums interleaved so that their add chains overlap.
+  template <int NQ>
+  void update_step(float* __restrict S, const float* __restrict F, const Step& st,
+                   const uint32_t (&u)[kStepNodes][W], float two_beta) {
+    const Entry* __restrict e = entries_.data() + st.entry;
+    const uint32_t* words[NQ];
+    for (int q = 0; q < NQ; ++q) words[q] = u[st.slot[q]];
+#if defined(__AVX512F__)
+    __m512 acc[NQ];
+    for (int q = 0; q < NQ; ++q) acc[q] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < st.len; ++t, e += NQ) {
+      for (int q = 0; q < NQ; ++q) acc[q] = add_coupling(acc[q], e[q].w, S + e[q].off);
     }
+    // x = -(2 beta) * ((acc + h) + f), the exponent of e (gibbs_math.hpp).
+    float* dst[NQ];
+    const __m512 m2b = _mm512_set1_ps(-two_beta);  // (-a) * b == -(a * b) exactly: RN is sign-symmetric
+    for (int q = 0; q < NQ; ++q) {
+      const int32_t i = st.node[q];
+      __m512 f = _mm512_add_ps(acc[q], _mm512_set1_ps(m_.h[i]));
+      const int32_t fc = m_.field_col[i];
+      if (fc >= 0 && F) f = _mm512_add_ps(f, _mm512_load_ps(F + static_cast<size_t>(fc) * W));
+      acc[q] = _mm512_mul_ps(m2b, f);
+      dst[q] = S + static_cast<size_t>(i) * W;
+    }
+    decide<NQ>(acc, words, dst);
+#else
+    vfloat acc[NQ] = {};
+    for (int64_t t = 0; t < st.len; ++t, e += NQ) {
+      for (int q = 0; q < NQ; ++q) acc[q] = acc[q] + e[q].w * load(S + e[q].off);
+    }
+    for (int q = 0; q < NQ; ++q) {
+      const int32_t i = st.node[q];
+      vfloat f = acc[q] + m_.h[i];
+      const int32_t fc = m_.field_col[i];
+      if (fc >= 0 && F) f = f + load(F + static_cast<size_t>(fc) * W);
+      float* si = S + static_cast<size_t>(i) * W;
+      for (int l = 0; l < W; ++l) si[l] = gibbs_spin(words[q][l], two_beta, f[l]);
+    }
+#endif
   }
 
   HostModel m_;
   int32_t nblk_;
   int threads_;
+  std::vector<std::vector<Step>> steps_;  ///< per color
+  std::vector<Entry> entries_;
   avec<float> s_;  ///< [block][node][lane]
   avec<float> f_;  ///< [block][field column][lane]
   HostObservation obs_;

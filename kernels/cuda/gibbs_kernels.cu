@@ -108,8 +108,7 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
       f = fadd(f, a.h[i]);
       const int32_t fc = a.field_col[i];
       if (fc >= 0) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
-      const float p = flip_up_probability(two_beta, f);
-      a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_spin(rng::word(blk, static_cast<uint32_t>(q)), p);
+      a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_spin(rng::word(blk, static_cast<uint32_t>(q)), two_beta, f);
     }
   }
 }

@@ -89,9 +89,8 @@ class ReferenceEngine final : public GibbsEngine {
     }
     field = fadd(field, m_.h[i]);
     if (m_.field_col[i] >= 0) field = fadd(field, m_.field[static_cast<size_t>(b) * m_.field_m + m_.field_col[i]]);
-    const float p_up = flip_up_probability(two_beta, field);
     const rng::Block blk = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(b), color, rank, sweep), m_.key);
-    spin(b, i) = gibbs_spin(rng::word(blk, rank & 3u), p_up);
+    spin(b, i) = gibbs_spin(rng::word(blk, rank & 3u), two_beta, field);
   }
 
   // Energy in the order of Graph::energy: edges in edge order, then biases, in double.

@@ -3,13 +3,18 @@
 // Contract (docs/ARCHITECTURE.md, "Determinism"):
 //   I   = ((sum over CSR neighbours j, in CSR order, of J_ij * s_j) + h_i) + f_ci      (fp32, left to right)
 //   t   = (2 * beta) * I
-//   p   = 1 / (1 + exp_det(-t))                                                       (fp32)
-//   s_i = +1 if u01(word) < p else -1
-// exp_det is pbit's own exp: Cody-Waite reduction and a degree-7 polynomial using only IEEE
-// add/multiply, so it rounds identically on every compiler and device. No FMA contraction is allowed:
-// the host is built with -ffp-contract=off and the device uses __fadd_rn/__fmul_rn here.
+//   e   = exp_det(-t)
+//   s_i = +1 if u01(word) * (1 + e) < 1 else -1                                        (fp32)
+// The last line is u < sigmoid(t) = 1 / (1 + e) without a division (division is the slowest vector
+// operation on every backend); in exact arithmetic the two are the same event, and in fp32 the
+// threshold differs from sigmoid(t) by at most a few ulp, far below the 2^-24 resolution of u.
+// exp_det is pbit's own exp: Cody-Waite reduction and a degree-7 Horner polynomial built from IEEE
+// add, multiply and fused multiply-add, each named explicitly (fadd/fmul/ffma), so it rounds
+// identically on every compiler and device. No implicit FMA contraction is allowed: the host is built
+// with -ffp-contract=off and the device uses the __f*_rn intrinsics here.
 #pragma once
 #include <cstdint>
+#include <cmath>
 #include <cstring>
 
 #include "pbit/rng.hpp"
@@ -37,6 +42,14 @@ PBIT_HD float fdiv(float a, float b) {
   return a / b;
 #endif
 }
+/// Fused multiply-add, correctly rounded (one rounding) on every backend.
+PBIT_HD float ffma(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
 PBIT_HD float bits_to_float(uint32_t u) {
 #if defined(__CUDA_ARCH__)
   return __uint_as_float(u);
@@ -55,28 +68,36 @@ PBIT_HD float exp_det(float x) {
   // k = round(x / ln 2) by the 1.5*2^23 trick: exact round-to-nearest-even for |v| < 2^22.
   const float magic = 12582912.0f;
   const float k = fadd(fadd(fmul(x, 1.44269504088896341f), magic), -magic);
-  // r = x - k ln2, with ln2 split so that k * ln2_hi is exact for |k| <= 128.
-  const float r = fadd(fadd(x, fmul(k, -0.693145751953125f)), fmul(k, -1.42860682030941723212e-6f));
-  // e^r on |r| <= 0.35 by Taylor to degree 7 (truncation < 4e-9 relative).
+  // r = x - k ln2 (Cody-Waite, ln2 split so that k * ln2_hi is exact for |k| <= 128).
+  const float r = ffma(k, -1.42860682030941723212e-6f, ffma(k, -0.693145751953125f, x));
+  // e^r on |r| <= 0.35 by Taylor to degree 7 (truncation < 4e-9 relative), Horner with FMA.
   float p = 1.98412698412698413e-4f;
-  p = fadd(fmul(p, r), 1.38888888888888889e-3f);
-  p = fadd(fmul(p, r), 8.33333333333333333e-3f);
-  p = fadd(fmul(p, r), 4.16666666666666667e-2f);
-  p = fadd(fmul(p, r), 1.66666666666666667e-1f);
-  p = fadd(fmul(p, r), 0.5f);
-  p = fadd(fmul(p, r), 1.0f);
-  p = fadd(fmul(p, r), 1.0f);
+  p = ffma(p, r, 1.38888888888888889e-3f);
+  p = ffma(p, r, 8.33333333333333333e-3f);
+  p = ffma(p, r, 4.16666666666666667e-2f);
+  p = ffma(p, r, 1.66666666666666667e-1f);
+  p = ffma(p, r, 0.5f);
+  p = ffma(p, r, 1.0f);
+  p = ffma(p, r, 1.0f);
+  // p * 2^k is exact (k in [-116, 116] keeps the result normal).
   const int32_t ki = static_cast<int32_t>(k);
   return fmul(p, bits_to_float(static_cast<uint32_t>(ki + 127) << 23));
 }
 
-/// P(s = +1) for local field `field` at inverse temperature beta given as two_beta = 2*beta.
-PBIT_HD float flip_up_probability(float two_beta, float field) {
-  const float t = fmul(two_beta, field);
-  return fdiv(1.0f, fadd(1.0f, exp_det(-t)));
+/// e = exp(-2 beta I) for local field `field`, with two_beta = 2*beta.
+PBIT_HD float boltzmann_ratio(float two_beta, float field) { return exp_det(-fmul(two_beta, field)); }
+
+/// The Gibbs decision: +1 iff u01(word) * (1 + e) < 1, i.e. u < sigmoid(2 beta I) (see file comment).
+PBIT_HD bool gibbs_up(uint32_t word, float e) { return fmul(rng::u01(word), fadd(1.0f, e)) < 1.0f; }
+
+/// The new spin for local field `field`.
+PBIT_HD int8_t gibbs_spin(uint32_t word, float two_beta, float field) {
+  return gibbs_up(word, boltzmann_ratio(two_beta, field)) ? int8_t{1} : int8_t{-1};
 }
 
-/// The new spin given the uniform word and the probability of +1.
-PBIT_HD int8_t gibbs_spin(uint32_t word, float p_up) { return rng::u01(word) < p_up ? int8_t{1} : int8_t{-1}; }
+/// sigmoid(2 beta I) in fp32 - for documentation and tests; samplers use gibbs_spin.
+PBIT_HD float flip_up_probability(float two_beta, float field) {
+  return fdiv(1.0f, fadd(1.0f, boltzmann_ratio(two_beta, field)));
+}
 
 }  // namespace pbit::detail

@@ -1,0 +1,166 @@
+// Gibbs throughput: flips/ns = B * N * sweeps / time, per backend, graph and chain count.
+//
+//   pbit_bench_gibbs [--backends reference,cpu,cuda|best|all] [--graphs lattice,regular15]
+//                    [--chains 1,32,1024,16384,65536] [--min-time 0.5] [--quick] [--out FILE.json]
+//
+// Prints a table and writes JSON (docs/BENCHMARKING.md describes every key). Sweeps per measurement
+// are calibrated so each timed stretch lasts at least --min-time seconds.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "bench_common.hpp"
+#include "pbit/io.hpp"
+#include "pbit/sampler.hpp"
+#include "pbit/topology.hpp"
+
+using namespace pbit;
+
+namespace {
+
+struct NamedGraph {
+  std::string name, description;
+  Graph graph;
+};
+
+NamedGraph make_graph(const std::string& name) {
+  if (name == "lattice") {
+    return {name, "64x64 square lattice, periodic, J ~ N(0, 0.5^2)", with_random_weights(square_lattice(64, true), 1, 0.5f, 0.1f)};
+  }
+  if (name == "regular15") {
+    return {name, "random 15-regular graph, N = 4264 (Pegasus(14) size and degree), J ~ N(0, 0.25^2)",
+            with_random_weights(random_regular(4264, 15, 1), 1, 0.25f, 0.1f)};
+  }
+  throw InvalidArgument("unknown graph '" + name + "' (known: lattice, regular15)");
+}
+
+/// Model of the bytes one flip moves, for an "effective bandwidth": each of the deg neighbour spins
+/// and the written spin at the backend's state width, plus the CSR (weight + column) shared by the
+/// chains that read it together.
+double bytes_per_flip(Backend b, double avg_degree) {
+  const double state = b == Backend::cpu ? 4.0 : 1.0;
+  const double share = b == Backend::cpu ? 16.0 : b == Backend::cuda ? 32.0 : 1.0;
+  return (avg_degree + 1.0) * state + avg_degree * 8.0 / share;
+}
+
+/// Chain counts a backend is run at by default: the reference oracle is serial, keep it small.
+bool default_chain_ok(Backend b, int32_t chains) {
+  if (b == Backend::reference) return chains <= 32;
+  if (b == Backend::cpu) return chains <= 16384;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    std::string backends_arg = "all", graphs_arg = "lattice,regular15", chains_arg = "1,32,1024,16384,65536", out;
+    double min_time = 0.5;
+    bool quick = false, chains_given = false;
+    for (int k = 1; k < argc; ++k) {
+      const std::string a = argv[k];
+      auto val = [&]() -> std::string {
+        if (k + 1 >= argc) throw InvalidArgument("option " + a + " needs a value");
+        return argv[++k];
+      };
+      if (a == "--backends") backends_arg = val();
+      else if (a == "--graphs") graphs_arg = val();
+      else if (a == "--chains") chains_arg = val(), chains_given = true;
+      else if (a == "--min-time") min_time = std::stod(val());
+      else if (a == "--out") out = val();
+      else if (a == "--quick") quick = true;
+      else if (a == "--help" || a == "-h") {
+        std::cout << "usage: pbit_bench_gibbs [--backends LIST|best|all] [--graphs lattice,regular15] "
+                     "[--chains LIST] [--min-time S] [--quick] [--out FILE.json]\n";
+        return 0;
+      } else {
+        throw InvalidArgument("unknown option '" + a + "'");
+      }
+    }
+    if (quick) {
+      min_time = std::min(min_time, 0.2);
+      if (!chains_given) chains_arg = "32,1024";
+    }
+    std::vector<Backend> backends;
+    if (backends_arg == "all") backends = available_backends();
+    else if (backends_arg == "best") backends = {best_available_backend()};
+    else
+      for (const auto& b : bench::split(backends_arg)) backends.push_back(backend_from_string(b));
+    std::vector<int32_t> chain_counts;
+    for (const auto& c : bench::split(chains_arg)) chain_counts.push_back(std::stoi(c));
+
+    nlohmann::json results = nlohmann::json::array();
+    std::printf("%-10s %-10s %8s %8s %10s %10s %12s %14s %10s\n", "backend", "graph", "nodes", "chains", "sweeps", "wall_s",
+                "flips_per_ns", "sweeps/s/chain", "eff_GB/s");
+    for (const auto& gname : bench::split(graphs_arg)) {
+      const NamedGraph ng = make_graph(gname);
+      const Graph& g = ng.graph;
+      const Coloring col = color_graph(g);
+      const double avg_deg = 2.0 * g.num_edges() / g.num_nodes();
+      for (Backend b : backends) {
+        if (!backend_available(b)) {
+          std::printf("%-10s skipped: not available here\n", to_string(b).c_str());
+          continue;
+        }
+        for (int32_t chains : chain_counts) {
+          if (!chains_given && !default_chain_ok(b, chains)) continue;
+          SamplerOptions opt;
+          opt.backend = b;
+          opt.seed = 1;
+          Sampler s(g, col, chains, opt);
+          s.sweep(2);  // warm-up: first-touch pages, caches, GPU clocks
+          // Calibrate: double the sweep count until one stretch lasts min_time.
+          int64_t sweeps = 1;
+          double wall = 0;
+          for (;;) {
+            const auto t0 = std::chrono::steady_clock::now();
+            s.sweep(sweeps);
+            wall = bench::seconds_since(t0);
+            if (wall >= min_time || sweeps >= (int64_t{1} << 24)) break;
+            sweeps = wall <= 0 ? sweeps * 8 : std::max<int64_t>(sweeps * 2, static_cast<int64_t>(sweeps * 1.2 * min_time / wall));
+          }
+          const double flips = static_cast<double>(chains) * g.num_nodes() * sweeps;
+          const double fpns = flips / (wall * 1e9);
+          const double gbps = flips * bytes_per_flip(b, avg_deg) / wall / 1e9;
+          std::printf("%-10s %-10s %8d %8d %10lld %10.3f %12.4f %14.1f %10.2f\n", to_string(b).c_str(), gname.c_str(),
+                      g.num_nodes(), chains, static_cast<long long>(sweeps), wall, fpns, sweeps / wall, gbps);
+          std::fflush(stdout);
+          results.push_back({{"backend", to_string(b)},
+                             {"device", backend_device_name(b)},
+                             {"graph", gname},
+                             {"graph_description", ng.description},
+                             {"num_nodes", g.num_nodes()},
+                             {"num_edges", g.num_edges()},
+                             {"avg_degree", avg_deg},
+                             {"num_colors", col.num_colors()},
+                             {"chains", chains},
+                             {"sweeps", sweeps},
+                             {"wall_s", wall},
+                             {"flips_per_ns", fpns},
+                             {"sweeps_per_s_per_chain", sweeps / wall},
+                             {"effective_gb_per_s", gbps},
+                             {"bytes_per_flip_model", bytes_per_flip(b, avg_deg)}});
+        }
+      }
+    }
+    const nlohmann::json doc = {{"benchmark", "gibbs"},
+                                {"timestamp_utc", bench::utc_now()},
+                                {"machine", bench::machine_info()},
+                                {"build", bench::build_info()},
+                                {"parameters", {{"min_time_s", min_time}, {"beta", 1.0}, {"update", "exact sigmoid Gibbs, fp32"}}},
+                                {"results", results}};
+    if (!out.empty()) {
+      write_json_file(out, doc);
+      std::printf("wrote %s\n", out.c_str());
+    }
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "pbit_bench_gibbs: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pbit_bench_gibbs: error: %s\n", e.what());
+    return 2;
+  }
+}
