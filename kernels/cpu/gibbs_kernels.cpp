@@ -51,28 +51,46 @@ using avec = std::vector<T, AlignedAlloc<T>>;
 #if defined(__AVX512F__)
 // ---------------------------------------------------------------- AVX-512 path
 
+/// The parts of a Philox counter that stay fixed across the steps of one color in one block and
+/// sweep, prepared once: lane chain ids, color, sweep, and the key schedule.
+struct PhiloxInit {
+  __m512i chains[2];  ///< chain0 + 0..7 and chain0 + 8..15, one per 64-bit element
+  __m512i color, sweep;
+  uint64_t ks0[10], ks1[10];  ///< key schedule, broadcast from memory each round
+  PhiloxInit(uint32_t chain0, uint32_t c, uint32_t sw, rng::Key key) {
+    const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    chains[0] = _mm512_add_epi64(_mm512_set1_epi64(chain0), lane);
+    chains[1] = _mm512_add_epi64(_mm512_set1_epi64(chain0 + 8u), lane);
+    color = _mm512_set1_epi64(c);
+    sweep = _mm512_set1_epi64(sw);
+    uint32_t k0 = key.k0, k1 = key.k1;
+    for (int r = 0; r < 10; ++r, k0 += 0x9E3779B9u, k1 += 0xBB67AE85u) {
+      ks0[r] = k0;
+      ks1[r] = k1;
+    }
+  }
+};
+
 /// Philox4x32-10 for 16 lanes and NG consecutive node groups: lane l of group j uses counter
-/// (chain0 + l, c1, c2 + j, c3); out[4 * j + w] receives word w.
+/// (chain0 + l, color, c2 + j, sweep); out[4 * j + w] receives word w.
 /// The 16 lanes are held as two halves of 8 lanes, each 32-bit word in the low half of a 64-bit
 /// element, so vpmuludq gives the full 64-bit product in place: hi = product >> 32, lo = product
 /// (its high half is garbage that vpmuludq and the final pack ignore). 6 single-uop instructions
 /// per half per round; the NG * 2 independent chains are interleaved to hide the multiply latency.
 template <int NG>
-inline void philox_lanes(uint32_t chain0, uint32_t c1, uint32_t c2, uint32_t c3, rng::Key key,
-                         uint32_t (&out)[4 * NG][W]) {
+inline void philox_lanes(const PhiloxInit& in, uint32_t c2, uint32_t (&out)[4 * NG][W]) {
   constexpr int H = 2 * NG;  // halves
   __m512i x0[H], x1[H], x2[H], x3[H];
-  const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
   for (int h = 0; h < H; ++h) {
-    x0[h] = _mm512_add_epi64(_mm512_set1_epi64(chain0 + 8u * (h & 1)), lane);
-    x1[h] = _mm512_set1_epi64(c1);
+    x0[h] = in.chains[h & 1];
+    x1[h] = in.color;
     x2[h] = _mm512_set1_epi64(c2 + static_cast<uint32_t>(h >> 1));
-    x3[h] = _mm512_set1_epi64(c3);
+    x3[h] = in.sweep;
   }
   const __m512i m0 = _mm512_set1_epi64(0xD2511F53u), m1 = _mm512_set1_epi64(0xCD9E8D57u);
-  uint32_t k0 = key.k0, k1 = key.k1;
   for (int r = 0; r < 10; ++r) {
-    const __m512i kk0 = _mm512_set1_epi64(k0), kk1 = _mm512_set1_epi64(k1);
+    const __m512i kk0 = _mm512_set1_epi64(static_cast<int64_t>(in.ks0[r]));
+    const __m512i kk1 = _mm512_set1_epi64(static_cast<int64_t>(in.ks1[r]));
     for (int h = 0; h < H; ++h) {
       const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
       const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
@@ -81,8 +99,6 @@ inline void philox_lanes(uint32_t chain0, uint32_t c1, uint32_t c2, uint32_t c3,
       x1[h] = p1;  // lo1 in the low half
       x3[h] = p0;  // lo0 in the low half
     }
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
   }
   // Pack the low halves of the two 8-lane halves into 16 lanes.
   const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -133,12 +149,18 @@ inline void decide(__m512 (&x)[NQ], const uint32_t* const* words, float* const* 
 #else
 // ---------------------------------------------------------------- portable path (any x86-64/ARM)
 
+struct PhiloxInit {
+  uint32_t chain0, color, sweep;
+  rng::Key key;
+  PhiloxInit(uint32_t c0, uint32_t c, uint32_t sw, rng::Key k) : chain0(c0), color(c), sweep(sw), key(k) {}
+};
+
 template <int NG>
-inline void philox_lanes(uint32_t chain0, uint32_t c1, uint32_t c2, uint32_t c3, rng::Key key,
-                         uint32_t (&out)[4 * NG][W]) {
+inline void philox_lanes(const PhiloxInit& in, uint32_t c2, uint32_t (&out)[4 * NG][W]) {
   for (int j = 0; j < NG; ++j) {
     for (int l = 0; l < W; ++l) {
-      const rng::Block b = rng::philox4x32_10(rng::Counter{chain0 + l, c1, c2 + static_cast<uint32_t>(j), c3}, key);
+      const rng::Block b = rng::philox4x32_10(
+          rng::Counter{in.chain0 + static_cast<uint32_t>(l), in.color, c2 + static_cast<uint32_t>(j), in.sweep}, in.key);
       out[4 * j + 0][l] = b.w0;
       out[4 * j + 1][l] = b.w1;
       out[4 * j + 2][l] = b.w2;
@@ -228,9 +250,10 @@ class CpuEngine final : public GibbsEngine {
         for (size_t c = 0; c < m_.classes.size(); ++c) {
           // Each step covers two Philox groups (up to 8 free nodes of this color): 8 independent
           // update chains in flight, one pointer walking the step's interleaved neighbour entries.
+          const PhiloxInit pin(chain0, static_cast<uint32_t>(c), sweep, m_.key);
           for (const Step& st : steps_[c]) {
             alignas(64) uint32_t u[4 * kGroupsPerStep][W];
-            philox_lanes<kGroupsPerStep>(chain0, static_cast<uint32_t>(c), st.group, sweep, m_.key, u);
+            philox_lanes<kGroupsPerStep>(pin, st.group, u);
             dispatch_step(S, F, st, u, two_beta);
           }
         }
@@ -369,10 +392,10 @@ class CpuEngine final : public GibbsEngine {
 
   void dispatch_step(float* S, const float* F, const Step& st, const uint32_t (&u)[kStepNodes][W], float two_beta) {
     switch (st.na) {
-      case 8: update_step<8>(S, F, st, u, two_beta); break;
-      case 7: update_step<7>(S, F, st, u, two_beta); break;
-      case 6: update_step<6>(S, F, st, u, two_beta); break;
-      case 5: update_step<5>(S, F, st, u, two_beta); break;
+      case 8: if constexpr (kStepNodes >= 8) update_step<8>(S, F, st, u, two_beta); break;
+      case 7: if constexpr (kStepNodes >= 8) update_step<7>(S, F, st, u, two_beta); break;
+      case 6: if constexpr (kStepNodes >= 8) update_step<6>(S, F, st, u, two_beta); break;
+      case 5: if constexpr (kStepNodes >= 8) update_step<5>(S, F, st, u, two_beta); break;
       case 4: update_step<4>(S, F, st, u, two_beta); break;
       case 3: update_step<3>(S, F, st, u, two_beta); break;
       case 2: update_step<2>(S, F, st, u, two_beta); break;
