@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs pbit's build dependencies from Debian's packages, only those that are missing.
+# The CUDA toolkit is not a Debian package here: when nvcc is found (PATH or /usr/local/cuda) the
+# CUDA backend is built, otherwise the build goes on without it (Backend::cuda throws NotCompiled).
+set -euo pipefail
+pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev nlohmann-json3-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install_deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds pbit and runs every test (CTest: unit, exact-enumeration, backend, CLI, example, install).
+# CUDA tests skip visibly without a GPU; set PBIT_REQUIRE_GPU=1 to make them fail instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install_deps.sh
+source scripts/env.sh
+cmake --preset release >/dev/null
+cmake --build --preset release
+ctest --preset release -j "$(nproc)"
