@@ -134,5 +134,50 @@ TEST(Cli, ColorAndInfo) {
   EXPECT_NE(i.out.find("\"num_edges\": 72"), std::string::npos) << i.out;
 }
 
+TEST(Cli, GraphWritesTopologiesAndRoles) {
+  const Result r = run("graph --topology pegasus:6 --out " + tmp("p6.json") + " --weights 0.2,0.1 --seed 4" +
+                       " --roles visible:100,label:20,hidden:rest --role-seed 2 --roles-out " + tmp("p6_roles.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["num_nodes"], 680);
+  EXPECT_EQ(summary["num_edges"], 4484);
+  EXPECT_EQ(summary["num_colors"], 4);
+  EXPECT_EQ(summary["role_distances"].size(), 6u);
+  const GraphFile gf = read_graph_file(tmp("p6.json"));
+  EXPECT_EQ(gf.graph.num_edges(), 4484);
+  ASSERT_TRUE(gf.coloring.has_value());
+  EXPECT_NE(gf.graph.edge_weights()[0], 1.0f);  // weights were drawn
+  const nlohmann::json roles = read_json_file(tmp("p6_roles.json"));
+  EXPECT_EQ(roles["roles"][0]["nodes"].size(), 100u);
+  // Same seeds, same files.
+  ASSERT_EQ(run("graph --topology pegasus:6 --out " + tmp("p6b.json") + " --weights 0.2,0.1 --seed 4" +
+                " --roles visible:100,label:20,hidden:rest --role-seed 2 --roles-out " + tmp("p6b_roles.json")).code, 0);
+  EXPECT_EQ(read_json_file(tmp("p6b.json")), read_json_file(tmp("p6.json")));
+  EXPECT_EQ(read_json_file(tmp("p6b_roles.json")), roles);
+  // Sampling a topology directly.
+  write(tmp("cfg_small.json"), R"({"chains": 8, "schedule": {"samples": 2}, "observe": {"moments": true}})");
+  const Result s = run("sample --topology grid:12:G8 --config " + tmp("cfg_small.json") + " --out " + tmp("g8.json"));
+  ASSERT_EQ(s.code, 0) << s.out;
+  EXPECT_EQ(read_json_file(tmp("g8.json"))["run"]["num_colors"], 2);
+}
+
+TEST(Cli, GraphErrors) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"graph --topology pegasus:1 --out " + tmp("x.json"), "pegasus: m must be in [2, 64]"},
+      {"graph --topology hexagon:5 --out " + tmp("x.json"), "topology 'hexagon:5'"},
+      {"graph --topology grid:4:G12 --out " + tmp("x.json"), "too small"},
+      {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:3000:0,latent:rest --roles-out " + tmp("r.json"),
+       "role 'data' needs 3000 nodes of color 0"},
+      {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:784", "needs --roles-out"},
+      {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --weights abc", "malformed number"},
+      {"graph --out " + tmp("x.json"), "needs --topology"},
+  };
+  for (const auto& [args, expect] : cases) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(expect), std::string::npos) << args << ": " << r.out;
+  }
+}
+
 }  // namespace
 }  // namespace pbit::test

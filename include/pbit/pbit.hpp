@@ -9,4 +9,5 @@
 #include "pbit/io.hpp"
 #include "pbit/rng.hpp"
 #include "pbit/sampler.hpp"
+#include "pbit/roles.hpp"
 #include "pbit/topology.hpp"

@@ -10,19 +10,27 @@
 #include "pbit/config.hpp"
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
+#include "pbit/roles.hpp"
 #include "pbit/sampler.hpp"
+#include "pbit/topology.hpp"
 
 namespace {
 
 const char* kUsage = R"(pbit - probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)
 
 usage:
-  pbit sample --graph FILE --config FILE [--out FILE] [--backend NAME]
+  pbit sample (--graph FILE | --topology SPEC) --config FILE [--out FILE] [--backend NAME]
       Gibbs-samples the graph as the JSON config says and writes the observed statistics as JSON
       (stdout if --out is not given). FILE.json is graph JSON, anything else an edge list.
   pbit color --graph FILE [--out FILE]
       Colors the graph (DSATUR; 2 colors for bipartite graphs) or verifies the coloring in a graph
       JSON file, and prints/writes the coloring.
+  pbit graph --topology SPEC --out FILE [--weights SIGMA_J[,SIGMA_H]] [--seed S]
+             [--roles SPECS [--role-seed S | --roles-in-order] --roles-out FILE]
+      Generates a topology (pegasus:14, zephyr:10:4, chimera:16, grid:70:G12[:torus|open],
+      lattice:L, king:L, regular:N:D[:SEED]) with its closed-form coloring and coordinates, optionally
+      with Gaussian weights, and optionally places node roles (e.g. visible:784,label:50,hidden:rest;
+      name:count:color restricts a role to one color), printing the role hop distances.
   pbit info --graph FILE
       Prints node, edge and degree counts.
   pbit backends
@@ -75,8 +83,15 @@ void emit(const Args& a, const nlohmann::json& j) {
 }
 
 int cmd_sample(const Args& a) {
-  only(a, {"graph", "config", "out", "backend"});
-  const pbit::GraphFile gf = pbit::read_graph_file(need(a, "graph"));
+  only(a, {"graph", "topology", "config", "out", "backend"});
+  pbit::GraphFile gf;
+  if (a.opt.count("topology")) {
+    if (a.opt.count("graph")) throw pbit::InvalidArgument("give --graph or --topology, not both");
+    const pbit::Topology t = pbit::make_topology(a.opt.at("topology"));
+    gf = pbit::GraphFile{t.graph, t.colors};
+  } else {
+    gf = pbit::read_graph_file(need(a, "graph"));
+  }
   const std::string config_path = need(a, "config");
   pbit::SampleConfig cfg = pbit::parse_sample_config(pbit::read_json_file(config_path));
   if (a.opt.count("backend")) cfg.backend = a.opt.at("backend");
@@ -121,6 +136,52 @@ int cmd_color(const Args& a) {
   return 0;
 }
 
+int cmd_graph(const Args& a) {
+  only(a, {"topology", "out", "weights", "seed", "roles", "role-seed", "roles-in-order", "roles-out"});
+  pbit::Topology t = pbit::make_topology(need(a, "topology"));
+  if (a.opt.count("roles")) need(a, "roles-out");
+  const uint64_t seed = a.opt.count("seed") ? std::stoull(a.opt.at("seed")) : 1;
+  if (a.opt.count("weights")) {
+    const std::string w = a.opt.at("weights");
+    const auto comma = w.find(',');
+    const float sj = std::stof(w.substr(0, comma));
+    const float sh = comma == std::string::npos ? 0.0f : std::stof(w.substr(comma + 1));
+    if (!(sj >= 0) || !(sh >= 0)) throw pbit::InvalidArgument("--weights: standard deviations must be >= 0");
+    t.graph = pbit::with_random_weights(t.graph, seed, sj, sh);
+  }
+  const std::string out = need(a, "out");
+  pbit::write_topology_file(out, t);
+  std::map<int32_t, int64_t> hist;
+  for (int32_t i = 0; i < t.graph.num_nodes(); ++i) ++hist[t.graph.degree(i)];
+  nlohmann::json h;
+  for (const auto& [d, c] : hist) h[std::to_string(d)] = c;
+  nlohmann::json summary = {{"topology", t.name},          {"file", out},
+                            {"num_nodes", t.graph.num_nodes()}, {"num_edges", t.graph.num_edges()},
+                            {"degree_histogram", h},       {"num_colors", t.coloring().num_colors()},
+                            {"coloring_method", t.coloring_method}};
+  if (a.opt.count("roles")) {
+    const std::string roles_out = need(a, "roles-out");
+    const auto specs = pbit::parse_role_specs(a.opt.at("roles"));
+    const bool in_order = a.opt.count("roles-in-order") && a.opt.at("roles-in-order") != "false";
+    if (in_order && a.opt.count("role-seed")) throw pbit::InvalidArgument("give --role-seed or --roles-in-order, not both");
+    const uint64_t role_seed = a.opt.count("role-seed") ? std::stoull(a.opt.at("role-seed")) : 1;
+    const pbit::RoleAssignment r = in_order ? pbit::place_roles_in_order(t.graph.num_nodes(), specs, &t.colors)
+                                            : pbit::place_roles(t.graph.num_nodes(), specs, role_seed, &t.colors);
+    pbit::write_roles_file(roles_out, r);
+    nlohmann::json d = nlohmann::json::array();
+    for (const auto& x : pbit::role_distances(t.graph, r)) {
+      d.push_back({{"from", x.from}, {"to", x.to}, {"mean_hops", x.mean_hops}, {"max_hops", x.max_hops}, {"unreachable", x.unreachable}});
+    }
+    summary["roles_file"] = roles_out;
+    summary["role_placement"] = in_order ? "index order" : "random permutation, seed " + std::to_string(role_seed);
+    summary["role_distances"] = d;
+  } else if (a.opt.count("roles-out") || a.opt.count("role-seed")) {
+    throw pbit::InvalidArgument("--roles-out and --role-seed need --roles");
+  }
+  std::cout << summary.dump(2) << "\n";
+  return 0;
+}
+
 int cmd_info(const Args& a) {
   only(a, {"graph"});
   const pbit::GraphFile gf = pbit::read_graph_file(need(a, "graph"));
@@ -157,6 +218,7 @@ int main(int argc, char** argv) {
     if (a.cmd == "sample") return cmd_sample(a);
     if (a.cmd == "color") return cmd_color(a);
     if (a.cmd == "info") return cmd_info(a);
+    if (a.cmd == "graph") return cmd_graph(a);
     if (a.cmd == "backends") return cmd_backends();
     if (a.cmd == "version") {
       std::cout << "pbit " << pbit::build_git_sha() << " (" << pbit::build_type() << ", " << pbit::build_compiler()
@@ -166,6 +228,9 @@ int main(int argc, char** argv) {
     throw pbit::InvalidArgument("unknown command '" + a.cmd + "'\n\n" + kUsage);
   } catch (const pbit::Error& e) {
     std::cerr << "pbit: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {  // std::stoull / std::stof on a malformed number
+    std::cerr << "pbit: error: malformed number in an option (" << e.what() << ")\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "pbit: internal error: " << e.what() << "\n";

@@ -1,0 +1,276 @@
+// Hardware topologies: counts from the literature, node-for-node identity with dwave_networkx, valid
+// closed-form colorings, deterministic generators and role placement.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "pbit/error.hpp"
+#include "pbit/io.hpp"
+#include "pbit/roles.hpp"
+#include "pbit/topology.hpp"
+
+namespace pbit::test {
+namespace {
+
+std::map<int32_t, int64_t> degree_histogram(const Graph& g) {
+  std::map<int32_t, int64_t> h;
+  for (int32_t i = 0; i < g.num_nodes(); ++i) ++h[g.degree(i)];
+  return h;
+}
+
+/// FNV-1a 64 of the sorted edge list "a b\n" written in vendor linear indices.
+uint64_t linear_edge_digest(const Topology& t) {
+  std::vector<std::pair<int64_t, int64_t>> e;
+  for (int64_t k = 0; k < t.graph.num_edges(); ++k) {
+    const int64_t a = t.linear_index[t.graph.edge_i()[k]], b = t.linear_index[t.graph.edge_j()[k]];
+    e.push_back({std::min(a, b), std::max(a, b)});
+  }
+  std::sort(e.begin(), e.end());
+  uint64_t h = 0xcbf29ce484222325ull;
+  char buf[64];
+  for (const auto& [a, b] : e) {
+    const int len = std::snprintf(buf, sizeof buf, "%lld %lld\n", static_cast<long long>(a), static_cast<long long>(b));
+    for (int c = 0; c < len; ++c) {
+      h ^= static_cast<unsigned char>(buf[c]);
+      h *= 0x100000001b3ull;
+    }
+  }
+  return h;
+}
+
+TEST(Pegasus, P14MatchesThePaper) {
+  const Topology t = pegasus(14);
+  EXPECT_EQ(t.graph.num_nodes(), 4264);
+  EXPECT_EQ(t.graph.num_edges(), 30404);
+  EXPECT_EQ(degree_histogram(t.graph), (std::map<int32_t, int64_t>{{6, 32}, {7, 176}, {10, 32}, {11, 176}, {14, 592}, {15, 3256}}));
+  EXPECT_EQ(count_triangles(t.graph), 24336);
+  const Coloring c = t.coloring();
+  EXPECT_EQ(c.num_colors(), 4);
+  for (const auto& cls : c.classes()) EXPECT_EQ(cls.size(), 1066u);  // 4 colors of 1066 nodes (REFERENCES 1)
+  EXPECT_EQ(t.coloring_method, "2u + ((k xor z) & 1)");
+}
+
+TEST(Pegasus, P16AndTheEdgeFormula) {
+  const Topology p16 = pegasus(16);
+  EXPECT_EQ(p16.graph.num_nodes(), 5640);
+  EXPECT_EQ(p16.graph.num_edges(), 40484);
+  for (int m = 2; m <= 16; ++m) {
+    const Topology t = pegasus(m);
+    EXPECT_EQ(t.graph.num_edges(), 180 * (m - 1) * (m - 1) - 16) << "m = " << m;
+    EXPECT_EQ(t.graph.num_nodes(), 24 * m * (m - 1) - 8 * (m - 1)) << "m = " << m;
+    EXPECT_LE(t.graph.max_degree(), 15);
+    EXPECT_NO_THROW(verify_coloring(t.graph, t.colors)) << "m = " << m;
+    EXPECT_EQ(t.coloring_method, "2u + ((k xor z) & 1)");
+  }
+}
+
+TEST(Pegasus, CoordinatesAndLinearIndices) {
+  const int m = 6;
+  const Topology t = pegasus(m);
+  ASSERT_EQ(t.coordinates.size(), static_cast<size_t>(t.graph.num_nodes()));
+  for (int32_t i = 0; i < t.graph.num_nodes(); ++i) {
+    const auto& c = t.coordinates[i];  // (u, w, k, z)
+    EXPECT_EQ(t.linear_index[i], ((c[0] * m + c[1]) * 12 + c[2]) * (m - 1) + c[3]);
+    if (i) EXPECT_LT(t.linear_index[i - 1], t.linear_index[i]);  // ascending renumbering
+    EXPECT_FALSE(c[1] == 0 && c[2] < 2) << "fabric_only drops (w = 0, k < 2)";
+    EXPECT_FALSE(c[1] == m - 1 && c[2] >= 10) << "fabric_only drops (w = m-1, k >= 10)";
+  }
+  // An odd edge (u, w, 2j, z) ~ (u, w, 2j+1, z) and an external edge z ~ z+1.
+  auto node = [&](int u, int w, int k, int z) {
+    const int64_t q = ((static_cast<int64_t>(u) * m + w) * 12 + k) * (m - 1) + z;
+    return static_cast<int32_t>(std::lower_bound(t.linear_index.begin(), t.linear_index.end(), q) - t.linear_index.begin());
+  };
+  EXPECT_GE(t.graph.find_edge(node(0, 2, 4, 1), node(0, 2, 5, 1)), 0);
+  EXPECT_GE(t.graph.find_edge(node(1, 3, 7, 2), node(1, 3, 7, 3)), 0);
+  EXPECT_LT(t.graph.find_edge(node(0, 2, 4, 1), node(0, 2, 6, 1)), 0);
+}
+
+// Golden digests of dwave_networkx's own graphs (dwave-networkx at commit 043f725, run with networkx
+// 3.6): each is FNV-1a 64 of its sorted edge list "a b\n" in linear indices. pbit's generators must
+// reproduce them node for node.
+TEST(DwaveIdentity, SameEdgesAsDwaveNetworkx) {
+  EXPECT_EQ(linear_edge_digest(pegasus(2)), 0xf93fabdd0bb17a71ull);
+  EXPECT_EQ(linear_edge_digest(pegasus(3)), 0x4e05cac435e62679ull);
+  EXPECT_EQ(linear_edge_digest(pegasus(6)), 0xb39900af950d7da3ull);
+  EXPECT_EQ(linear_edge_digest(pegasus(14)), 0x186d344947e30bf8ull);
+  EXPECT_EQ(linear_edge_digest(pegasus(16)), 0x9ced7bcc313950e4ull);
+  EXPECT_EQ(linear_edge_digest(zephyr(1, 4)), 0x6abb0765498c7fd3ull);
+  EXPECT_EQ(linear_edge_digest(zephyr(2, 4)), 0x4ccbc237bf2206b7ull);
+  EXPECT_EQ(linear_edge_digest(zephyr(3, 2)), 0xd3ddbe01f3827129ull);
+  EXPECT_EQ(linear_edge_digest(zephyr(10, 4)), 0x05469d3cb2d7ead5ull);
+  EXPECT_EQ(linear_edge_digest(chimera(2, 3, 4)), 0xc7fed75a732ee68full);
+  EXPECT_EQ(linear_edge_digest(chimera(16, 16, 4)), 0x7ed9351262d75a57ull);
+}
+
+TEST(Zephyr, Z10MatchesTheFormulas) {
+  const Topology z = zephyr(10, 4);
+  EXPECT_EQ(z.graph.num_nodes(), 3360);
+  EXPECT_EQ(z.graph.num_edges(), 31816);
+  EXPECT_EQ(z.graph.max_degree(), 20);
+  for (int t : {2, 4}) {
+    EXPECT_EQ(zephyr(1, t).graph.num_edges(), 2 * t * (8 * t + 3));
+    for (int m = 2; m <= 6; ++m) {
+      const Topology g = zephyr(m, t);
+      EXPECT_EQ(g.graph.num_nodes(), 4 * t * m * (2 * m + 1));
+      EXPECT_EQ(g.graph.num_edges(), 2 * t * ((8 * t + 8) * m * m - 2 * m - 3)) << m << " " << t;
+      if (m >= 3) EXPECT_EQ(g.graph.max_degree(), 4 * t + 4);  // Z(2, t) stops one short
+      EXPECT_LE(g.graph.max_degree(), 4 * t + 4);
+      EXPECT_NO_THROW(verify_coloring(g.graph, g.colors));
+      EXPECT_EQ(g.coloring_method, "j + ((w + 2(z + u) + j) & 2)");
+      EXPECT_EQ(g.coloring().num_colors(), 4);
+    }
+  }
+  for (int32_t i = 0; i < z.graph.num_nodes(); ++i) {
+    const auto& c = z.coordinates[i];  // (u, w, k, j, z)
+    EXPECT_EQ(z.linear_index[i], (((c[0] * 21 + c[1]) * 4 + c[2]) * 2 + c[3]) * 10 + c[4]);
+  }
+}
+
+TEST(Chimera, CountsAndColoring) {
+  const Topology c = chimera(16, 16, 4);
+  EXPECT_EQ(c.graph.num_nodes(), 2048);
+  EXPECT_EQ(c.graph.num_edges(), 16 * 16 * 16 + 2 * 15 * 16 * 4);
+  EXPECT_EQ(c.coloring().num_colors(), 2);
+  const Topology r = chimera(3, 5, 2);
+  EXPECT_EQ(r.graph.num_nodes(), 3 * 5 * 4);
+  EXPECT_NO_THROW(verify_coloring(r.graph, r.colors));
+}
+
+TEST(Grid, G12On70x70Torus) {
+  const Topology g = make_topology("grid:70:G12");
+  EXPECT_EQ(g.graph.num_nodes(), 4900);
+  EXPECT_EQ(g.graph.num_edges(), 29400);
+  EXPECT_EQ(degree_histogram(g.graph), (std::map<int32_t, int64_t>{{12, 4900}}));
+  EXPECT_EQ(g.coloring().num_colors(), 2);
+  EXPECT_EQ(g.coloring_method, "checkerboard (row + col) mod 2");
+  // Rule (9, 10) joins (r, c) to (r + 9, c + 10), (r - 10, c + 9), ...
+  EXPECT_GE(g.graph.find_edge(0, 9 * 70 + 10), 0);
+  EXPECT_GE(g.graph.find_edge(0, 60 * 70 + 9), 0);
+  EXPECT_LT(g.graph.find_edge(0, 10 * 70 + 9), 0);  // that is the replication's mirror rule (10, 9)
+  EXPECT_GE(make_topology("grid:70:G12r").graph.find_edge(0, 10 * 70 + 9), 0);
+}
+
+TEST(Grid, PresetsAndBoundaries) {
+  for (const auto& [name, deg] : std::vector<std::pair<std::string, int>>{
+           {"G8", 8}, {"G12", 12}, {"G16", 16}, {"G20", 20}, {"G24", 24}, {"G12r", 12}, {"G16r", 16}, {"G20r", 20}}) {
+    EXPECT_EQ(static_cast<int>(grid_preset(name).size()) * 4, deg) << name;
+    const Topology t = extropic_grid(70, grid_preset(name), true, name);
+    EXPECT_EQ(t.graph.num_edges(), 4900LL * deg / 2) << name;
+    EXPECT_EQ(t.graph.max_degree(), deg);
+    EXPECT_EQ(t.coloring().num_colors(), 2) << name;
+    const Topology open = extropic_grid(70, grid_preset(name), false, name);
+    EXPECT_LT(open.graph.num_edges(), t.graph.num_edges());
+    EXPECT_EQ(open.coloring().num_colors(), 2);
+  }
+  // Custom rules, an odd torus (checkerboard not proper: DSATUR fallback), bad input.
+  const Topology custom = make_topology("grid:20:0,1;2,3:open");
+  EXPECT_EQ(custom.graph.max_degree(), 8);
+  const Topology odd = make_topology("grid:21:G8");
+  EXPECT_EQ(odd.coloring_method, "dsatur");
+  EXPECT_NO_THROW(verify_coloring(odd.graph, odd.colors));
+  EXPECT_THROW(extropic_grid(20, {{1, 1}}), InvalidArgument);                 // a + b even
+  EXPECT_THROW(make_topology("grid:4:G12"), InvalidArgument);                 // offsets collide mod 4
+  EXPECT_THROW(extropic_grid(2, {{0, 1}}, true), InvalidArgument);           // (0,1) == (0,-1) mod 2
+  EXPECT_THROW(grid_preset("G10"), InvalidArgument);
+}
+
+TEST(Lattices, SquareAndKing) {
+  const Topology sq = square_lattice_topology(10, true);
+  EXPECT_EQ(sq.graph.num_edges(), 200);
+  EXPECT_EQ(sq.coloring().num_colors(), 2);
+  const Topology king = king_graph(10, false);
+  EXPECT_EQ(king.graph.num_edges(), 2 * 10 * 9 + 2 * 9 * 9);
+  EXPECT_EQ(king.coloring().num_colors(), 4);
+  const Topology kt = king_graph(10, true);
+  EXPECT_EQ(degree_histogram(kt.graph), (std::map<int32_t, int64_t>{{8, 100}}));
+  EXPECT_NO_THROW(verify_coloring(kt.graph, kt.colors));
+  EXPECT_EQ(make_topology("king:9:torus").coloring_method, "dsatur");  // odd torus
+}
+
+TEST(Topology, SpecsAndErrors) {
+  EXPECT_EQ(make_topology("pegasus:4").graph.num_nodes(), 24 * 4 * 3 - 8 * 3);
+  EXPECT_EQ(make_topology("zephyr:2").graph.num_nodes(), 160);
+  EXPECT_EQ(make_topology("chimera:2:3:4").graph.num_nodes(), 48);
+  EXPECT_EQ(make_topology("regular:100:3:5").graph.num_edges(), 150);
+  EXPECT_EQ(make_topology("regular:100:3:5").graph.col_idx(), make_topology("regular:100:3:5").graph.col_idx());
+  EXPECT_NE(make_topology("regular:100:3:5").graph.col_idx(), make_topology("regular:100:3:6").graph.col_idx());
+  for (const char* bad : {"", "pegasus", "pegasus:1", "pegasus:x", "zephyr:0", "grid:70", "grid:70:G99", "grid:70:G12:moebius",
+                          "grid:70:1;2", "torus:5", "lattice:2"}) {
+    EXPECT_THROW(make_topology(bad), InvalidArgument) << bad;
+  }
+}
+
+TEST(Topology, JsonRoundTripKeepsTheColoring) {
+  const Topology t = pegasus(4);
+  const GraphFile back = graph_from_json(nlohmann::json::parse(topology_to_json(t).dump()));
+  EXPECT_EQ(back.graph.col_idx(), t.graph.col_idx());
+  ASSERT_TRUE(back.coloring.has_value());
+  EXPECT_EQ(*back.coloring, t.colors);
+}
+
+TEST(Roles, RandomPlacementIsADeterministicPartition) {
+  const int32_t n = 4264;
+  const std::vector<RoleSpec> spec = {{"visible", 784}, {"label", 50}, {"hidden", -1}};
+  const RoleAssignment a = place_roles(n, spec, 7), b = place_roles(n, spec, 7), c = place_roles(n, spec, 8);
+  EXPECT_NO_THROW(a.validate(n));
+  EXPECT_EQ(a.of("visible").size(), 784u);
+  EXPECT_EQ(a.of("label").size(), 50u);
+  EXPECT_EQ(a.of("hidden").size(), 3430u);
+  EXPECT_EQ(a.nodes, b.nodes);
+  EXPECT_NE(a.nodes, c.nodes);
+  for (size_t r = 0; r < a.nodes.size(); ++r)
+    for (int32_t i : a.nodes[r]) EXPECT_EQ(a.role_of[i], static_cast<int32_t>(r));
+  // In order: the first 784 indices are visible.
+  const RoleAssignment seq = place_roles_in_order(n, spec);
+  EXPECT_EQ(seq.of("visible").front(), 0);
+  EXPECT_EQ(seq.of("label").front(), 784);
+}
+
+TEST(Roles, ColorConstraintAndErrors) {
+  const Topology g = make_topology("grid:70:G12");
+  const RoleAssignment r = place_roles(4900, {{"data", 784, 0}, {"latent", -1}}, 3, &g.colors);
+  for (int32_t i : r.of("data")) EXPECT_EQ(g.colors[i], 0);
+  EXPECT_NO_THROW(r.validate(4900));
+  EXPECT_THROW(place_roles(4900, {{"data", 2451, 0}, {"latent", -1}}, 3, &g.colors), InvalidArgument);  // only 2450
+  EXPECT_THROW(place_roles(4900, {{"data", 784, 0}}, 3, &g.colors), InvalidArgument);                  // not a partition
+  EXPECT_THROW(place_roles(4900, {{"a", 10}, {"a", -1}}, 3), InvalidArgument);                          // duplicate name
+  EXPECT_THROW(place_roles(4900, {{"a", 10, 0}, {"b", -1}}, 3, nullptr), InvalidArgument);              // color w/o coloring
+  EXPECT_THROW(parse_role_specs("visible"), InvalidArgument);
+  EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[0].color, 0);
+  EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[1].count, -1);
+}
+
+TEST(Roles, FileRoundTripAndValidation) {
+  const RoleAssignment a = place_roles(100, {{"x", 10}, {"y", -1}}, 1);
+  const RoleAssignment b = roles_from_json(nlohmann::json::parse(roles_to_json(a).dump()), 100);
+  EXPECT_EQ(a.nodes, b.nodes);
+  EXPECT_EQ(a.names, b.names);
+  nlohmann::json broken = roles_to_json(a);
+  broken["roles"][0]["nodes"].push_back(broken["roles"][1]["nodes"][0]);
+  EXPECT_THROW(roles_from_json(broken, 100), InvalidArgument);  // node in two roles
+  EXPECT_THROW(roles_from_json(roles_to_json(a), 101), InvalidArgument);
+}
+
+TEST(Roles, IndexRandomizationBringsRolesCloser) {
+  // The effect Niazi et al. report: a random permutation puts every hidden node within a few hops of a
+  // label node; placing roles in index order leaves them far apart.
+  const Topology p = pegasus(14);
+  const std::vector<RoleSpec> spec = {{"visible", 784}, {"label", 50}, {"hidden", -1}};
+  auto hidden_to_label = [&](const RoleAssignment& r) {
+    for (const RoleDistance& d : role_distances(p.graph, r))
+      if (d.from == "hidden" && d.to == "label") return d;
+    return RoleDistance{};
+  };
+  const RoleDistance random = hidden_to_label(place_roles(4264, spec, 1));
+  const RoleDistance ordered = hidden_to_label(place_roles_in_order(4264, spec));
+  EXPECT_EQ(random.unreachable, 0);
+  EXPECT_LT(random.mean_hops, 3.0);
+  EXPECT_GT(ordered.mean_hops, 1.5 * random.mean_hops);
+  EXPECT_GT(ordered.max_hops, random.max_hops);
+}
+
+}  // namespace
+}  // namespace pbit::test
