@@ -21,10 +21,14 @@ namespace pbit::detail {
 namespace {
 
 /// Owning device array; allocation failures become OutOfMemory naming what was being allocated.
+/// Copies and fills run on the owning engine's stream and wait for it, so they are ordered with the
+/// kernels on that stream (the engine uses a non-blocking stream, which the legacy default stream
+/// would not synchronise with).
 template <class T>
 class DeviceArray {
  public:
-  DeviceArray() = default;
+  explicit DeviceArray(cudaStream_t stream = nullptr) : stream_(stream) {}
+  void set_stream(cudaStream_t s) { stream_ = s; }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
   ~DeviceArray() {
@@ -50,17 +54,27 @@ class DeviceArray {
     }
     n_ = n;
   }
-  void upload(const std::vector<T>& h, const char* what) {
-    resize(h.size(), what);
-    if (!h.empty()) PBIT_CUDA_CHECK(cudaMemcpy(p_, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+  void upload(const std::vector<T>& h, const char* what) { upload(h.data(), h.size(), what); }
+  void upload(const T* h, size_t n, const char* what) {
+    resize(n, what);
+    if (n) {
+      PBIT_CUDA_CHECK(cudaMemcpyAsync(p_, h, n * sizeof(T), cudaMemcpyHostToDevice, stream_));
+      PBIT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // h may be freed by the caller right after
+    }
   }
   void zero() {
-    if (n_) PBIT_CUDA_CHECK(cudaMemset(p_, 0, n_ * sizeof(T)));
+    if (n_) PBIT_CUDA_CHECK(cudaMemsetAsync(p_, 0, n_ * sizeof(T), stream_));
   }
   std::vector<T> download() const {
     std::vector<T> h(n_);
-    if (n_) PBIT_CUDA_CHECK(cudaMemcpy(h.data(), p_, n_ * sizeof(T), cudaMemcpyDeviceToHost));
+    download_to(h.data(), n_);
     return h;
+  }
+  void download_to(T* h, size_t n, size_t offset = 0) const {
+    if (n) {
+      PBIT_CUDA_CHECK(cudaMemcpyAsync(h, p_ + offset, n * sizeof(T), cudaMemcpyDeviceToHost, stream_));
+      PBIT_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    }
   }
   T* get() { return p_; }
   const T* get() const { return p_; }
@@ -69,6 +83,7 @@ class DeviceArray {
  private:
   T* p_ = nullptr;
   size_t n_ = 0;
+  cudaStream_t stream_ = nullptr;
 };
 
 struct SweepArgs {
@@ -227,6 +242,12 @@ class CudaEngine final : public GibbsEngine {
     }
     PBIT_CUDA_CHECK(cudaSetDevice(opt.device));
     PBIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    for (auto* a : {&s_, &clamp_values_, &snaps_}) a->set_stream(stream_);
+    for (auto* a : {&col_, &ei_, &ej_, &color_nodes_, &field_col_, &clamp_nodes_, &group_nodes_}) a->set_stream(stream_);
+    for (auto* a : {&w_, &h_, &ew_, &field_}) a->set_stream(stream_);
+    for (auto* a : {&row_ptr_, &node_sum_, &edge_sum_, &readout_, &group_off_}) a->set_stream(stream_);
+    clamped_.set_stream(stream_);
+    energy_.set_stream(stream_);
     s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
     row_ptr_.upload(g.row_ptr(), "CSR row pointers");
     col_.upload(g.col_idx(), "CSR column indices");
@@ -259,13 +280,13 @@ class CudaEngine final : public GibbsEngine {
     std::vector<int8_t> t(x.size());
     for (int32_t b = 0; b < chains_; ++b)
       for (int32_t i = 0; i < n_; ++i) t[static_cast<size_t>(i) * chains_ + b] = x[static_cast<size_t>(b) * n_ + i];
-    PBIT_CUDA_CHECK(cudaMemcpy(s_.get(), t.data(), t.size(), cudaMemcpyHostToDevice));
+    s_.upload(t, "chain states");
   }
   void get_state(std::span<int8_t> x) const override {
-    DeviceArray<int8_t> t;
+    DeviceArray<int8_t> t(stream_);
     t.resize(s_.size(), "state transpose buffer");
     transpose_to(s_.get(), t.get());
-    PBIT_CUDA_CHECK(cudaMemcpy(x.data(), t.get(), x.size(), cudaMemcpyDeviceToHost));
+    t.download_to(x.data(), x.size());
   }
   void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
     clamp_k_ = static_cast<int32_t>(nodes.size());
@@ -366,11 +387,11 @@ class CudaEngine final : public GibbsEngine {
     const size_t sz = static_cast<size_t>(n_) * chains_;
     out.snapshots.assign(static_cast<size_t>(cfg_.num_snapshots) * sz, 0);
     if (cfg_.num_snapshots > 0) {
-      DeviceArray<int8_t> t;
+      DeviceArray<int8_t> t(stream_);
       t.resize(sz, "snapshot transpose buffer");
       for (int64_t k = 0; k < cfg_.num_snapshots; ++k) {
         transpose_to(snaps_.get() + k * sz, t.get());
-        PBIT_CUDA_CHECK(cudaMemcpy(out.snapshots.data() + k * sz, t.get(), sz, cudaMemcpyDeviceToHost));
+        t.download_to(out.snapshots.data() + k * sz, sz);
       }
     }
   }
