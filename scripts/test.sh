@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds pbit and runs every test (CTest: unit, exact-enumeration, backend, CLI, example, install).
+# Builds pbit and runs every test (CTest: unit, exact-enumeration, backend, topology, DBM, CLI,
+# example, install).
 # CUDA tests skip visibly without a GPU; set PBIT_REQUIRE_GPU=1 to make them fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
+bash scripts/get_datasets.sh >/dev/null   # the DBM tests train on real MNIST
 source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release

