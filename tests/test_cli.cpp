@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "pbit/config.hpp"
 #include "pbit/io.hpp"
 #include "pbit/sampler.hpp"
 #include "pbit/topology.hpp"
@@ -196,6 +197,12 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result bad = run("dbm train --config " + tmp("sampling_not_dbm.json"));  // a sampling config, not a DBM config
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("unknown key"), std::string::npos) << bad.out;
+}
+
+TEST(Cli, ShippedSampleConfigsAreValid) {
+  for (const char* name : {"sample_example.json"}) {
+    EXPECT_NO_THROW(parse_sample_config(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + name))) << name;
+  }
 }
 
 TEST(Cli, GraphErrors) {

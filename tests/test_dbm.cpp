@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 
 #include "exact.hpp"
 #include "pbit/dataset.hpp"
@@ -294,6 +295,30 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   EXPECT_THROW(SparseDbm::import_model(tmp("edges.txt"), tmp("biases.txt"), tmp("visible_col.txt"), tmp("labels.txt"), 10, 10, 3),
                InvalidArgument);  // 196 visible nodes for 100 pixels
   EXPECT_THROW(SparseDbm::load(tmp("edges.txt")), Error);
+}
+
+TEST(DbmConfigParse, ShippedConfigsAreValid) {
+  int n = 0;
+  for (const auto& f : std::filesystem::directory_iterator(std::string(PBIT_SOURCE_DIR) + "/configs")) {
+    const std::string name = f.path().filename().string();
+    if (name.rfind("dbm_", 0) != 0) continue;
+    EXPECT_NO_THROW(parse_dbm_config(read_json_file(f.path().string()))) << name;
+    ++n;
+  }
+  EXPECT_GE(n, 4);
+}
+
+TEST(Dataset, FashionMnistFromDebian) {
+  // Gzipped IDX from Debian's dataset-fashion-mnist (installed by scripts/get_datasets.sh).
+  const ImageDataset d = load_dataset("fashion-mnist", "test", "", 500);
+  EXPECT_EQ(d.size(), 500);
+  EXPECT_EQ(d.rows, 28);
+  EXPECT_EQ(d.cols, 28);
+  std::vector<int> seen(10, 0);
+  for (uint8_t l : d.labels) seen[l] = 1;
+  EXPECT_EQ(std::accumulate(seen.begin(), seen.end(), 0), 10);
+  const ImageDataset m = load_dataset("mnist", "test", std::string(PBIT_SOURCE_DIR) + "/" + default_dataset_dir("mnist"));
+  EXPECT_EQ(m.size(), 10000);
 }
 
 TEST(DbmConfigParse, ErrorsNameTheKey) {
