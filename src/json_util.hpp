@@ -47,6 +47,13 @@ inline float get_float(const nlohmann::json& v, const std::string& key) {
   return static_cast<float>(x);
 }
 
+inline double get_double(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_number()) config_error(key, "must be a number, got " + v.dump());
+  const double x = v.get<double>();
+  if (!std::isfinite(x)) config_error(key, "must be finite");
+  return x;
+}
+
 inline float get_float_in(const nlohmann::json& v, const std::string& key, double lo, double hi) {
   const float x = get_float(v, key);
   if (x < lo || x > hi) config_error(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());

@@ -1,12 +1,14 @@
 // `pbit`: command-line front end. Library code throws; only this file turns errors into exit codes.
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "pbit/build_info.hpp"
+#include "pbit/compare.hpp"
 #include "pbit/config.hpp"
 #include "pbit/dbm.hpp"
 #include "pbit/png.hpp"
@@ -35,6 +37,10 @@ usage:
       name:count:color restricts a role to one color), printing the role hop distances.
   pbit info --graph FILE
       Prints node, edge and degree counts.
+  pbit compare --suite FILE [--out DIR]
+      Runs a comparison suite (configs/compare_suite.json): throughput and measured energy per
+      workload, backend and chain count, beside modeled FPGA / RNG-chip / p-DNN platforms; writes
+      results.json, results.md and plots (gnuplot) to the suite's output_dir or DIR.
   pbit dbm train --config FILE [--resume]
       Trains a sparse DBM (configs/dbm_*.json) with checkpoints, metrics and progress in the config's
       output_dir, then evaluates on the test set, generates digits (PNG) and writes results.json.
@@ -296,6 +302,17 @@ int cmd_dbm(int argc, char** argv) {
   throw pbit::InvalidArgument("unknown 'pbit dbm' subcommand '" + sub + "' (train, eval, generate, import)");
 }
 
+int cmd_compare(const Args& a) {
+  only(a, {"suite", "out"});
+  pbit::CompareSuite suite = pbit::parse_compare_suite(pbit::read_json_file(need(a, "suite")));
+  if (a.opt.count("out")) suite.output_dir = a.opt.at("out");
+  const nlohmann::json res = pbit::run_compare(suite, true);
+  for (const std::string& f : pbit::write_compare_outputs(res, suite.output_dir)) std::cerr << "wrote " << f << "\n";
+  std::ifstream md(suite.output_dir + "/results.md");
+  std::cout << md.rdbuf();
+  return 0;
+}
+
 int cmd_info(const Args& a) {
   only(a, {"graph"});
   const pbit::GraphFile gf = pbit::read_graph_file(need(a, "graph"));
@@ -334,6 +351,7 @@ int main(int argc, char** argv) {
     if (a.cmd == "color") return cmd_color(a);
     if (a.cmd == "info") return cmd_info(a);
     if (a.cmd == "graph") return cmd_graph(a);
+    if (a.cmd == "compare") return cmd_compare(a);
     if (a.cmd == "backends") return cmd_backends();
     if (a.cmd == "version") {
       std::cout << "pbit " << pbit::build_git_sha() << " (" << pbit::build_type() << ", " << pbit::build_compiler()

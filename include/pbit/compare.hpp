@@ -1,0 +1,43 @@
+// The comparison harness: GPU/CPU throughput and energy set beside modeled p-bit hardware.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace pbit {
+
+/// One workload of a suite.
+struct CompareWorkload {
+  std::string name;
+  std::string kind;       ///< "gibbs" (raw sweeps on a graph) or "dbm_inference" (classify images)
+  std::string graph;      ///< topology spec (gibbs), or a DBM's topology when no model is given
+  std::string model;      ///< dbm_inference: model file (empty = a randomly initialised DBM on `graph`)
+  int64_t sweeps_per_sample = 100;  ///< dbm_inference: sweeps per image
+};
+
+/// A suite (configs/compare_*.json).
+struct CompareSuite {
+  std::vector<CompareWorkload> workloads;
+  std::vector<std::string> backends;
+  std::vector<int32_t> chains;
+  double min_seconds = 1.0;     ///< per measurement (energy wants tens of seconds on a GPU)
+  double idle_seconds = 2.0;    ///< idle-power measurement before the suite
+  std::string platforms = "configs/platforms.json";
+  std::string output_dir = "out/compare";
+  nlohmann::json source;
+};
+
+/// Parses and validates; errors are InvalidConfig naming the key.
+CompareSuite parse_compare_suite(const nlohmann::json& j);
+
+/// Runs the suite: every workload x backend x chain count. Returns the results document (also written,
+/// with a Markdown table and plots, to suite.output_dir by write_compare_outputs).
+nlohmann::json run_compare(const CompareSuite& suite, bool progress = true);
+
+/// results.json, results.md, and for each plot its .dat and .gp files and, when gnuplot is installed,
+/// the .png. Returns the paths written.
+std::vector<std::string> write_compare_outputs(const nlohmann::json& results, const std::string& dir);
+
+}  // namespace pbit

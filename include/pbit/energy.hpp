@@ -1,0 +1,92 @@
+// Energy: measured (GPU through NVML, CPU through RAPL) and modeled (p-bit hardware from the papers).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace pbit::energy {
+
+// ---------------------------------------------------------------- modeled platforms
+
+/// FPGA sparse Ising machine (Niazi et al. 2024): one chain on up to `pbits` p-bits.
+struct FpgaModel {
+  double flips_per_s_low = 50e9, flips_per_s_high = 64e9;
+  int32_t pbits = 4264;
+  double board_power_w = 0;  ///< a parameter: the paper does not report it
+  /// Energy per flip at a flip rate.
+  double joules_per_flip(double flips_per_s) const { return board_power_w / flips_per_s; }
+};
+
+/// All-transistor probabilistic chip (Jelincic et al. 2025): E = T * K_mix * L^2 * E_cell per sample.
+struct RngChipModel {
+  double e_cell_j = 2e-15;        ///< energy of one cell update (RNG + bias + clock + neighbour communication)
+  double rng_j_per_bit = 350e-18; ///< the RNG alone (part of e_cell_j)
+  double cell_rate_hz = 10e6;     ///< cell updates per second (RNG autocorrelation time about 100 ns)
+  /// Energy of one sample of a T-step model with K_mix sweeps per step on an L x L grid.
+  double joules_per_sample(int64_t T, int64_t k_mix, int64_t L) const {
+    return static_cast<double>(T) * static_cast<double>(k_mix) * static_cast<double>(L) * static_cast<double>(L) * e_cell_j;
+  }
+  /// Seconds per sample when every cell of the grid updates in parallel at cell_rate_hz.
+  double seconds_per_sample(int64_t T, int64_t k_mix) const { return static_cast<double>(T) * k_mix / cell_rate_hz; }
+};
+
+/// Memory-dominated energy of one operation of a p-bit DNN (Ghantasala et al. 2025):
+///   eps_EO = n b_w eps_wM + T ((n + 1) b_a eps_aM + eps_S + eps_N)
+struct PdnnModel {
+  double b_w = 4, b_a = 1;           ///< bits per weight / activation
+  double eps_wm_j = 0, eps_am_j = 0; ///< memory energy per weight / activation bit
+  double eps_s_j = 0, eps_n_j = 0;   ///< sampling (RNG) and neuron energy
+  double joules_per_operation(int64_t n, int64_t T) const {
+    return n * b_w * eps_wm_j + T * ((n + 1) * b_a * eps_am_j + eps_s_j + eps_n_j);
+  }
+};
+
+struct Platforms {
+  FpgaModel fpga;
+  RngChipModel chip;
+  PdnnModel pdnn;
+  nlohmann::json source;  ///< the parameter file, with its citations
+};
+
+/// Reads a platform file (configs/platforms.json): every parameter is {"value", "unit", "source"}.
+/// Missing or malformed parameters are InvalidConfig errors naming the key.
+Platforms load_platforms(const std::string& path);
+Platforms parse_platforms(const nlohmann::json& j);
+
+// ---------------------------------------------------------------- measured
+
+/// NVML, loaded at run time with dlopen (no NVML headers or link dependency).
+class GpuEnergyMeter {
+ public:
+  /// Null (and `why_not` set) when libnvidia-ml.so.1 or the device is unavailable.
+  static std::unique_ptr<GpuEnergyMeter> open(int device, std::string* why_not);
+  ~GpuEnergyMeter();
+  std::string name() const;
+  /// Millijoules since the driver loaded (nvmlDeviceGetTotalEnergyConsumption); false if unsupported.
+  bool total_energy_mj(uint64_t& mj) const;
+  /// Current board power in milliwatts (nvmlDeviceGetPowerUsage); false if unsupported.
+  bool power_mw(uint32_t& mw) const;
+
+ private:
+  GpuEnergyMeter() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// CPU package energy from Linux powercap (RAPL); null with `why_not` when not readable.
+class CpuEnergyMeter {
+ public:
+  static std::unique_ptr<CpuEnergyMeter> open(std::string* why_not);
+  /// Joules since an arbitrary origin, summed over packages, with counter wrap-around handled by the caller
+  /// through delta().
+  double read_joules() const;
+  double delta(double start_j, double end_j) const;
+
+ private:
+  std::vector<std::string> files_;
+  double range_j_ = 0;
+};
+
+}  // namespace pbit::energy

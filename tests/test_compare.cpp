@@ -1,0 +1,130 @@
+// The comparison harness: energy models against hand-computed values, config errors, the NVML loader,
+// and a tiny CPU-only suite that must produce every output.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "pbit/compare.hpp"
+#include "pbit/energy.hpp"
+#include "pbit/error.hpp"
+#include "pbit/io.hpp"
+#include "test_util.hpp"
+
+namespace pbit::test {
+namespace {
+
+std::string platforms_path() { return std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json"; }
+
+TEST(EnergyModels, MatchHandComputedValues) {
+  const energy::Platforms p = energy::load_platforms(platforms_path());
+  // RNG chip, DTM on 70x70 with T = 8 and K_mix = 250: 8 * 250 * 4900 * 2 fJ = 19.6 nJ (the paper: "about 20 nJ").
+  EXPECT_DOUBLE_EQ(p.chip.joules_per_sample(8, 250, 70), 8.0 * 250 * 4900 * 2e-15);
+  EXPECT_NEAR(p.chip.joules_per_sample(8, 250, 70), 19.6e-9, 1e-15);
+  EXPECT_DOUBLE_EQ(p.chip.seconds_per_sample(8, 250), 2e-4);  // 2000 updates at 10 MHz
+  // FPGA: 25 W at 50e9 flips/s = 0.5 nJ per flip.
+  EXPECT_DOUBLE_EQ(p.fpga.joules_per_flip(50e9), 5e-10);
+  // p-DNN, n = 784, T = 10: 784*4*1e-13 + 10 * (785*1*1e-13 + 3.5e-16 + 1e-15) = 3.136e-10 + 7.850135e-10 J.
+  EXPECT_NEAR(p.pdnn.joules_per_operation(784, 10), 1.0986135e-9, 1e-20);
+  energy::PdnnModel m;
+  m.b_w = 2;
+  m.b_a = 3;
+  m.eps_wm_j = 5;
+  m.eps_am_j = 7;
+  m.eps_s_j = 11;
+  m.eps_n_j = 13;
+  EXPECT_DOUBLE_EQ(m.joules_per_operation(4, 3), 4 * 2 * 5 + 3 * (5 * 3 * 7 + 11 + 13));  // 40 + 3 * 129 = 427
+}
+
+TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
+  nlohmann::json j = read_json_file(platforms_path());
+  j["fpga"]["board_power_w"].erase("source");
+  try {
+    energy::parse_platforms(j);
+    FAIL();
+  } catch (const InvalidConfig& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'fpga.board_power_w'"), std::string::npos) << e.what();
+  }
+  j = read_json_file(platforms_path());
+  j["rng_chip"]["e_cell_j"]["value"] = -1;
+  EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);
+  j = read_json_file(platforms_path());
+  j.erase("pdnn");
+  EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);
+}
+
+TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
+  auto err = [](const std::string& text) {
+    try {
+      parse_compare_suite(nlohmann::json::parse(text));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  const std::string ok_tail = R"(, "backends": ["cpu"], "chains": [1]})";
+  EXPECT_NE(err(R"({"workloads": []})" ).find("key 'workloads'"), std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "pegasus:1"}])" + ok_tail).find("key 'workloads[0].graph'"), std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "kind": "fft", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].kind'"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["tpu"], "chains": [1]})").find("key 'backends[0]'"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [0]})").find("key 'chains[0]'"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [1], "min_secs": 1})")
+                .find("key 'min_secs': unknown key"),
+            std::string::npos);
+  for (const char* f : {"compare_suite.json", "compare_cpu_quick.json"}) {
+    EXPECT_NO_THROW(parse_compare_suite(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + f))) << f;
+  }
+}
+
+TEST(NvmlLoader, SkipsVisiblyWithoutAGpu_cuda) {
+  std::string why;
+  const auto meter = energy::GpuEnergyMeter::open(0, &why);
+  if (!meter) {
+    if (gpu_required()) FAIL() << "PBIT_REQUIRE_GPU=1 but NVML is unavailable: " << why;
+    EXPECT_FALSE(why.empty());
+    GTEST_SKIP() << "NVML not available: " << why;
+  }
+  uint64_t mj = 0;
+  uint32_t mw = 0;
+  EXPECT_TRUE(meter->total_energy_mj(mj) || meter->power_mw(mw)) << "NVML gives neither energy nor power";
+  EXPECT_FALSE(meter->name().empty());
+}
+
+TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
+  const std::string out = std::string(PBIT_TEST_TMP) + "/compare_tiny";
+  std::filesystem::remove_all(out);
+  nlohmann::json j = {{"workloads", {{{"name", "gibbs_p2"}, {"kind", "gibbs"}, {"graph", "pegasus:2"}},
+                                     {{"name", "gibbs_g8"}, {"kind", "gibbs"}, {"graph", "grid:10:G8"}},
+                                     {{"name", "dbm"}, {"kind", "dbm_inference"}, {"graph", "pegasus:8"}, {"sweeps_per_sample", 10}}}},
+                      {"backends", {"cpu", "cuda"}},
+                      {"chains", {1, 16}},
+                      {"min_seconds", 0.02},
+                      {"idle_seconds", 0},
+                      {"platforms", platforms_path()},
+                      {"output_dir", out}};
+  const CompareSuite suite = parse_compare_suite(j);
+  const nlohmann::json res = run_compare(suite, false);
+  int measured = 0;
+  for (const auto& r : res["results"]) {
+    if (r.contains("skipped")) {
+      EXPECT_EQ(r["backend"], "cuda");  // only without a GPU
+      continue;
+    }
+    ++measured;
+    EXPECT_GT(r["flips_per_ns"].get<double>(), 0.0);
+    EXPECT_GT(r["samples_per_s"].get<double>(), 0.0);
+    EXPECT_TRUE(r.contains("energy_source"));
+  }
+  EXPECT_GE(measured, 6);  // 3 workloads x 2 chain counts on the cpu
+  EXPECT_DOUBLE_EQ(res["modeled"]["rng_chip"]["dtm_energy_j_per_sample"].get<double>(), 1.96e-8);
+  const std::vector<std::string> files = write_compare_outputs(res, out);
+  for (const char* f : {"/results.json", "/results.md", "/flips_vs_chains.dat", "/flips_vs_chains.gp", "/flips_vs_chains.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + f)) << f << " (gnuplot is installed by scripts/install_deps.sh)";
+  }
+  EXPECT_EQ(read_json_file(out + "/results.json")["results"].size(), res["results"].size());
+}
+
+}  // namespace
+}  // namespace pbit::test
