@@ -85,6 +85,19 @@ void check_node(int32_t i, int32_t n, const char* what) {
   }
 }
 
+/// `values` holds K entries shared by every chain, or B x K chain-major entries; returns B x K.
+template <class T>
+std::vector<T> per_chain(std::span<const T> values, size_t k, int32_t chains, const char* what, const char* letter) {
+  if (values.size() == k) {
+    std::vector<T> full(k * chains);
+    for (int32_t b = 0; b < chains; ++b) std::copy(values.begin(), values.end(), full.begin() + b * k);
+    return full;
+  }
+  if (values.size() == k * chains) return std::vector<T>(values.begin(), values.end());
+  throw InvalidArgument(std::string(what) + ": expected " + letter + " = " + std::to_string(k) + " or B x " + letter + " = " +
+                        std::to_string(k * chains) + " values, got " + std::to_string(values.size()));
+}
+
 void check_unique(std::vector<int32_t> nodes, const char* what) {
   std::sort(nodes.begin(), nodes.end());
   const auto it = std::adjacent_find(nodes.begin(), nodes.end());
@@ -142,16 +155,7 @@ void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> valu
   for (int32_t i : nodes) check_node(i, num_nodes(), "set_clamp");
   check_unique(nodes, "set_clamp");
   const size_t k = nodes.size();
-  std::vector<int8_t> full;
-  if (values.size() == k) {  // shared by all chains
-    full.resize(k * num_chains_);
-    for (int32_t b = 0; b < num_chains_; ++b) std::copy(values.begin(), values.end(), full.begin() + b * k);
-  } else if (values.size() == k * num_chains_) {
-    full.assign(values.begin(), values.end());
-  } else {
-    throw InvalidArgument("set_clamp: expected K = " + std::to_string(k) + " or B x K = " +
-                          std::to_string(k * num_chains_) + " values, got " + std::to_string(values.size()));
-  }
+  const std::vector<int8_t> full = per_chain(values, k, num_chains_, "set_clamp", "K");
   for (size_t q = 0; q < full.size(); ++q) {
     if (full[q] != 1 && full[q] != -1) {
       throw InvalidArgument("set_clamp: value " + std::to_string(q) + " is " + std::to_string(full[q]) +
@@ -180,16 +184,7 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
   for (int32_t i : nodes) check_node(i, num_nodes(), "set_field");
   check_unique(nodes, "set_field");
   const size_t m = nodes.size();
-  std::vector<float> full;
-  if (values.size() == m) {
-    full.resize(m * num_chains_);
-    for (int32_t b = 0; b < num_chains_; ++b) std::copy(values.begin(), values.end(), full.begin() + b * m);
-  } else if (values.size() == m * num_chains_) {
-    full.assign(values.begin(), values.end());
-  } else {
-    throw InvalidArgument("set_field: expected M = " + std::to_string(m) + " or B x M = " +
-                          std::to_string(m * num_chains_) + " values, got " + std::to_string(values.size()));
-  }
+  const std::vector<float> full = per_chain(values, m, num_chains_, "set_field", "M");
   for (size_t q = 0; q < full.size(); ++q) {
     if (!std::isfinite(full[q])) {
       std::ostringstream os;

@@ -14,6 +14,7 @@
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
 #include "pbit/topology.hpp"
+#include "test_util.hpp"
 
 namespace pbit::test {
 namespace {
@@ -41,16 +42,6 @@ void write_gz(const std::string& path, const std::vector<uint8_t>& b) {
   gzFile f = gzopen(path.c_str(), "wb");
   gzwrite(f, b.data(), static_cast<unsigned>(b.size()));
   gzclose(f);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 TEST(Idx, ReadsRawAndGzip) {

@@ -9,19 +9,10 @@
 #include "pbit/graph.hpp"
 #include "pbit/io.hpp"
 #include "pbit/topology.hpp"
+#include "test_util.hpp"
 
 namespace pbit::test {
 namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
 
 TEST(Graph, BuildsSymmetricSortedCsr) {
   const std::vector<Edge> e = {{2, 0, 0.5f}, {0, 1, -1.0f}, {1, 2, 0.25f}, {3, 1, 2.0f}, {1, 0, -1.0f}};

@@ -12,16 +12,6 @@
 namespace pbit::test {
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 const Graph& lattice() {
   static const Graph g = with_random_weights(square_lattice(4), 1, 0.5f);
   return g;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pbit/backend.hpp"
+#include "pbit/error.hpp"
 
 namespace pbit::test {
 
@@ -20,6 +21,17 @@ inline std::vector<Backend> test_backends() {
   std::vector<Backend> b{Backend::reference, Backend::cpu};
   if (backend_compiled(Backend::cuda) || gpu_required()) b.push_back(Backend::cuda);
   return b;
+}
+
+/// The message of the pbit::Error that f throws, or "<no error>".
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
 }
 
 inline std::string backend_param_name(const ::testing::TestParamInfo<Backend>& info) { return to_string(info.param); }
