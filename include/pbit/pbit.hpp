@@ -6,6 +6,8 @@
 #include "pbit/config.hpp"
 #include "pbit/dataset.hpp"
 #include "pbit/dbm.hpp"
+#include "pbit/dtm.hpp"
+#include "pbit/metrics.hpp"
 #include "pbit/error.hpp"
 #include "pbit/graph.hpp"
 #include "pbit/io.hpp"

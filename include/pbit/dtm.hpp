@@ -1,0 +1,58 @@
+// Building blocks of Denoising Thermodynamic Models (Jelincic et al., arXiv 2510.23972, 2025).
+//
+// A DTM chains T energy-based models; step t models P(x^{t-1} | x^t). The binary forward process
+// resamples each bit uniformly with probability 1 - exp(-lambda dt) per step, on the time grid
+// t_k = -ln(1 - k / T) (so the last step is pure noise). The exact reverse coupling between x^{t-1}_i
+// and x^t_i is J_f = -1/2 ln tanh(lambda dt / 2), applied in a sampler as the per-chain field
+// J_f x^t_i on data node i.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <vector>
+
+namespace pbit::dtm {
+
+/// t_k = -ln(1 - k / T) for k = 0..T; t_T is +infinity.
+std::vector<double> time_grid(int32_t T);
+
+/// Probability that one forward step of length dt flips a bit: (1 - exp(-lambda dt)) / 2.
+double flip_probability(double lambda, double dt);
+
+/// The reverse coupling J_f = -1/2 ln tanh(lambda dt / 2): +infinity for dt = 0, 0 for dt = infinity.
+double forward_coupling(double lambda, double dt);
+
+/// Applies one forward step in place to `spins` (+-1): each spin flips with flip_probability(lambda, dt),
+/// drawn from Philox keyed by (seed, kForwardNoise) with counter (item, i / 4, step, tag), so the
+/// noise is reproducible per (seed, item, node, step).
+void apply_forward_noise(std::span<int8_t> spins, double lambda, double dt, uint64_t seed, uint32_t item, uint32_t step,
+                         uint32_t tag = 0);
+
+/// The adaptive correlation penalty's controller (the replication's rule, REFERENCES.md section 2).
+/// Given the autocorrelation a measured at the training lag and the previous measurement a':
+///   a < eps:          lambda <- lambda (0.6 + 0.2 a / eps)
+///   a > a':           lambda <- 1.2 lambda (1.5 lambda if a >= 1.8 eps)
+///   otherwise:        lambda <- 0.95 lambda
+/// and a lambda that falls below the floor (0.001) becomes 0. pbit's reading of two details the rule
+/// leaves open: an increase starts from at least the floor, so a penalty that reached 0 can come back;
+/// and the first measurement, having no a', counts as "not increasing".
+class AcpController {
+ public:
+  explicit AcpController(double lambda0 = 0.0, double eps = 0.016, double floor = 0.001)
+      : lambda_(lambda0), eps_(eps), floor_(floor) {}
+  /// Feeds one autocorrelation measurement; returns the new lambda.
+  double update(double a);
+  double lambda() const { return lambda_; }
+  double previous() const { return prev_; }
+  double eps() const { return eps_; }
+  void restore(double lambda, double previous) {
+    lambda_ = lambda;
+    prev_ = previous;
+  }
+
+ private:
+  double lambda_, eps_, floor_;
+  double prev_ = std::numeric_limits<double>::quiet_NaN();
+};
+
+}  // namespace pbit::dtm

@@ -1,0 +1,38 @@
+// Sampler diagnostics and sample-quality metrics.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace pbit::metrics {
+
+/// A fixed random projection of N-spin states to `dims` dimensions: entries +-1/sqrt(N), seeded.
+/// Row-major dims x N.
+std::vector<float> random_projection(int32_t num_nodes, int32_t dims, uint64_t seed);
+
+/// y = P s for each of `count` states (count x N spins, chain-major) -> count x dims.
+std::vector<double> project(std::span<const float> P, int32_t dims, std::span<const int8_t> states, int32_t num_nodes);
+
+/// Normalised autocorrelation r[k] = E[(y[j] - mu)(y[j+k] - mu)] / E[(y[j] - mu)^2] for k = 0..max_lag,
+/// where y is [chains][times][dims], the expectation runs over chains, start times j and dimensions,
+/// and mu is the per-dimension mean over chains and times. r[0] = 1.
+std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, int32_t times, int32_t dims, int32_t max_lag);
+
+/// Mixing time from an exponential fit r[k] ~ exp(-k / tau) to the lags where `lo` < r < `hi` (least
+/// squares on log r through the origin). Returns +infinity when r never decays below `hi`, 0 when it
+/// is already below `lo` at lag 1.
+double mixing_time(std::span<const double> r, double lo = 0.05, double hi = 0.95);
+
+/// Mean and covariance (unbiased) of `n` feature vectors of dimension d (row-major n x d).
+struct Gaussian {
+  std::vector<double> mean;
+  std::vector<double> cov;  ///< d x d row-major
+  int32_t dims = 0;
+};
+Gaussian fit_gaussian(std::span<const double> features, int64_t n, int32_t d);
+
+/// Frechet distance between Gaussians: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2),
+/// computed with Eigen's symmetric eigensolver (negative round-off eigenvalues clipped to 0).
+double frechet_distance(const Gaussian& a, const Gaussian& b);
+
+}  // namespace pbit::metrics

@@ -1,0 +1,234 @@
+// DTM building blocks: the forward process, its reverse coupling (checked by enumeration through the
+// sampler), the ACP controller, autocorrelation / mixing time, and the Frechet distance.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "exact.hpp"
+#include "pbit/dtm.hpp"
+#include "pbit/error.hpp"
+#include "pbit/metrics.hpp"
+#include "pbit/rng.hpp"
+#include "pbit/sampler.hpp"
+
+namespace pbit::test {
+namespace {
+
+double five_sigma(double p, double n) { return 5.0 * std::sqrt(p * (1 - p) / n); }
+
+TEST(ForwardProcess, TimeGridAndCoupling) {
+  const std::vector<double> t = dtm::time_grid(4);
+  ASSERT_EQ(t.size(), 5u);
+  EXPECT_EQ(t[0], 0.0);
+  EXPECT_NEAR(t[1], -std::log(0.75), 1e-15);
+  EXPECT_NEAR(t[2], std::log(2.0), 1e-15);
+  EXPECT_NEAR(t[3], std::log(4.0), 1e-15);
+  EXPECT_TRUE(std::isinf(t[4]));
+  EXPECT_THROW(dtm::time_grid(0), InvalidArgument);
+  // exp(2 J_f) = P(same) / P(flip): the coupling is the exact log-odds of the forward channel.
+  for (double x : {0.01, 0.1, 0.5, 1.0, 2.0, 5.0}) {
+    const double p = dtm::flip_probability(1.0, x), jf = dtm::forward_coupling(1.0, x);
+    EXPECT_NEAR(std::exp(2 * jf), (1 - p) / p, 1e-9 * (1 - p) / p) << x;
+  }
+  EXPECT_EQ(dtm::forward_coupling(0.9, INFINITY), 0.0);  // the last step is pure noise
+  EXPECT_TRUE(std::isinf(dtm::forward_coupling(0.9, 0.0)));
+  EXPECT_EQ(dtm::flip_probability(0.9, INFINITY), 0.5);
+}
+
+TEST(ForwardProcess, FlipStatisticsMatchTheFormula) {
+  const int n = 200000;
+  const double lambda = 0.9;
+  // One step.
+  std::vector<int8_t> s(n, 1);
+  dtm::apply_forward_noise(s, lambda, 0.5, 7, 0, 1);
+  const double flipped = std::count(s.begin(), s.end(), int8_t{-1}) / static_cast<double>(n);
+  const double p = dtm::flip_probability(lambda, 0.5);
+  EXPECT_NEAR(flipped, p, five_sigma(p, n));
+  // Steps along the time grid compose: after step k the flip fraction is (1 - exp(-lambda t_k)) / 2.
+  const std::vector<double> t = dtm::time_grid(4);
+  std::vector<int8_t> x(n);
+  for (int i = 0; i < n; ++i) x[i] = (i % 3) ? 1 : -1;
+  const std::vector<int8_t> x0 = x;
+  for (int k = 1; k <= 4; ++k) {
+    dtm::apply_forward_noise(x, lambda, t[k] - t[k - 1], 7, 1, static_cast<uint32_t>(k));
+    int diff = 0;
+    for (int i = 0; i < n; ++i) diff += x[i] != x0[i];
+    const double want = dtm::flip_probability(lambda, t[k]);
+    EXPECT_NEAR(diff / static_cast<double>(n), want, five_sigma(want, n)) << "step " << k;
+  }
+  // Same (seed, item, step): same noise; another item: different noise.
+  std::vector<int8_t> a(1000, 1), b(1000, 1), c(1000, 1);
+  dtm::apply_forward_noise(a, lambda, 0.3, 9, 5, 2);
+  dtm::apply_forward_noise(b, lambda, 0.3, 9, 5, 2);
+  dtm::apply_forward_noise(c, lambda, 0.3, 9, 6, 2);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+}
+
+// The DTM step's conditional with the coupling applied as a per-chain field J_f x^t must be the exact
+// reverse conditional p(x^{t-1} | x^t) ~ p_{t-1}(x^{t-1}) q(x^t | x^{t-1}), enumerated on 5 nodes.
+TEST(ForwardProcess, CouplingGivesTheExactReverseConditional) {
+  rng::PhiloxStream rs(3, rng::kTest);
+  std::vector<Edge> e;
+  for (int i = 0; i < 5; ++i)
+    for (int j = i + 1; j < 5; ++j)
+      if ((i + j) % 2 || i == 0) e.push_back({i, j, static_cast<float>(0.7 * rs.normal())});
+  std::vector<float> h(5);
+  for (float& x : h) x = static_cast<float>(0.4 * rs.normal());
+  const Graph g = Graph::from_edges(5, e, h);
+  const double lambda = 0.85, dt = 0.4;
+  const double jf = dtm::forward_coupling(lambda, dt), pflip = dtm::flip_probability(lambda, dt);
+  const std::vector<std::vector<int8_t>> xt = {{1, -1, 1, 1, -1}, {-1, -1, 1, -1, 1}};
+  const int32_t chains = 40000;
+  std::vector<float> field;
+  for (int32_t b = 0; b < chains; ++b)
+    for (int i = 0; i < 5; ++i) field.push_back(static_cast<float>(jf * xt[b % 2][i]));
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 11;
+  Sampler s(g, chains, o);
+  s.set_field({}, field);
+  s.sweep(60);
+  const std::vector<int8_t> st = s.state();
+  for (int grp = 0; grp < 2; ++grp) {
+    // Exact posterior by enumeration, written directly from the forward channel (not from J_f).
+    std::vector<double> post(32, 0.0);
+    double z = 0;
+    for (uint32_t x = 0; x < 32; ++x) {
+      double logp = 0;
+      for (const Edge& ed : e) logp += ed.weight * spin_of(x, ed.i) * spin_of(x, ed.j);
+      for (int i = 0; i < 5; ++i) logp += h[i] * spin_of(x, i);
+      double q = 1;
+      for (int i = 0; i < 5; ++i) q *= spin_of(x, i) == xt[grp][i] ? 1 - pflip : pflip;
+      z += post[x] = std::exp(logp) * q;
+    }
+    for (double& v : post) v /= z;
+    std::vector<double> counts(32, 0.0);
+    double n = 0;
+    for (int32_t b = grp; b < chains; b += 2) {
+      uint32_t x = 0;
+      for (int i = 0; i < 5; ++i)
+        if (st[static_cast<size_t>(b) * 5 + i] > 0) x |= 1u << i;
+      counts[x] += 1;
+      n += 1;
+    }
+    double x2 = 0;
+    int bins = 0;
+    for (int x = 0; x < 32; ++x) {
+      const double ex = post[x] * n;
+      if (ex < 5) continue;
+      x2 += (counts[x] - ex) * (counts[x] - ex) / ex;
+      ++bins;
+    }
+    EXPECT_LT(chi2_upper_z(x2, bins - 1), 4.75) << "group " << grp;
+  }
+}
+
+TEST(Acp, FollowsTheRuleOnSyntheticSequences) {
+  dtm::AcpController c(0.1, 0.016);
+  EXPECT_NEAR(c.update(0.008), 0.1 * (0.6 + 0.2 * 0.5), 1e-15);  // below eps: shrink by 0.6 + 0.2 a/eps
+  EXPECT_NEAR(c.update(0.02), 0.07 * 1.2, 1e-15);                  // above eps and rising: x1.2
+  EXPECT_NEAR(c.update(0.03), 0.084 * 1.5, 1e-15);                 // >= 1.8 eps and rising: x1.5
+  EXPECT_NEAR(c.update(0.025), 0.126 * 0.95, 1e-15);               // above eps but falling: x0.95
+  EXPECT_NEAR(c.update(0.0), 0.1197 * 0.6, 1e-15);
+  // The floor: below 0.001 the penalty switches off, and a rise restarts it at the floor.
+  dtm::AcpController f(0.0012, 0.016);
+  EXPECT_EQ(f.update(0.0), 0.0);
+  EXPECT_EQ(f.update(0.02), 0.001);
+  EXPECT_NEAR(f.update(0.04), 0.0015, 1e-15);
+  // First measurement (no previous): not rising.
+  dtm::AcpController g(0.2, 0.016);
+  EXPECT_NEAR(g.update(0.05), 0.19, 1e-15);
+  EXPECT_THROW(g.update(NAN), InvalidArgument);
+  // A long run that stays hot grows the penalty; one that stays cold drives it to zero.
+  dtm::AcpController hot(0.01), cold(0.5);
+  double a = 0.02;
+  for (int k = 0; k < 10; ++k) hot.update(a += 0.01);
+  for (int k = 0; k < 60; ++k) cold.update(0.001);
+  EXPECT_NEAR(hot.lambda(), 0.01 * 0.95 * std::pow(1.5, 9), 1e-12);  // first: no previous (x0.95), then 9 rises >= 1.8 eps
+  EXPECT_EQ(cold.lambda(), 0.0);
+}
+
+TEST(Autocorrelation, Ar1ProcessHasGeometricDecay) {
+  const int32_t chains = 2000, times = 200, dims = 2;
+  const double rho = 0.8;
+  rng::PhiloxStream rs(5, rng::kTest);
+  std::vector<double> y(static_cast<size_t>(chains) * times * dims);
+  for (int32_t c = 0; c < chains; ++c)
+    for (int32_t d = 0; d < dims; ++d) {
+      double v = rs.normal();  // stationary start
+      for (int32_t t = 0; t < times; ++t) {
+        y[(static_cast<size_t>(c) * times + t) * dims + d] = v;
+        v = rho * v + std::sqrt(1 - rho * rho) * rs.normal();
+      }
+    }
+  const std::vector<double> r = metrics::autocorrelation(y, chains, times, dims, 20);
+  EXPECT_DOUBLE_EQ(r[0], 1.0);
+  for (int k = 1; k <= 10; ++k) EXPECT_NEAR(r[k], std::pow(rho, k), 0.01) << k;
+  EXPECT_NEAR(metrics::mixing_time(r), -1.0 / std::log(rho), 0.05 * (-1.0 / std::log(rho)));
+  // Edge cases: a constant series, an instantly decorrelated one, one that never decays.
+  EXPECT_EQ(metrics::autocorrelation(std::vector<double>(20, 1.0), 2, 10, 1, 3)[0], 1.0);
+  EXPECT_EQ(metrics::mixing_time(std::vector<double>{1.0, 0.01, 0.0}), 0.0);
+  EXPECT_TRUE(std::isinf(metrics::mixing_time(std::vector<double>{1.0, 0.99, 0.99})));
+  EXPECT_THROW(metrics::autocorrelation(y, chains, times, dims, times), InvalidArgument);
+}
+
+TEST(Autocorrelation, ProjectionOfSpinStates) {
+  const std::vector<float> P = metrics::random_projection(100, 32, 1);
+  EXPECT_EQ(P, metrics::random_projection(100, 32, 1));
+  for (float p : P) EXPECT_FLOAT_EQ(std::fabs(p), 0.1f);
+  std::vector<int8_t> s(200, 1);  // two states of all +1
+  const std::vector<double> y = metrics::project(P, 32, s, 100);
+  ASSERT_EQ(y.size(), 64u);
+  for (int d = 0; d < 32; ++d) {
+    double want = 0;
+    for (int i = 0; i < 100; ++i) want += P[d * 100 + i];
+    EXPECT_NEAR(y[d], want, 1e-5);
+  }
+}
+
+metrics::Gaussian gauss(std::vector<double> mean, std::vector<double> cov) {
+  metrics::Gaussian g;
+  g.dims = static_cast<int32_t>(mean.size());
+  g.mean = std::move(mean);
+  g.cov = std::move(cov);
+  return g;
+}
+
+TEST(Frechet, KnownAnswers) {
+  // Identical: 0. 1D N(0,1) vs N(1,4): 1 + 1 + 4 - 2*2 = 2.
+  EXPECT_NEAR(metrics::frechet_distance(gauss({0.5, -1}, {2, 0.3, 0.3, 1}), gauss({0.5, -1}, {2, 0.3, 0.3, 1})), 0.0, 1e-9);
+  EXPECT_NEAR(metrics::frechet_distance(gauss({0}, {1}), gauss({1}, {4})), 2.0, 1e-12);
+  // Commuting (diagonal): |mu diff|^2 + sum (sigma1 - sigma2)^2 = 5 + (1-3)^2 + (2-1)^2 = 10.
+  EXPECT_NEAR(metrics::frechet_distance(gauss({0, 0}, {1, 0, 0, 4}), gauss({1, 2}, {9, 0, 0, 1})), 10.0, 1e-12);
+  // General 2x2: Tr sqrt(S1 S2) = sum of sqrt of the eigenvalues of S1 S2 (closed form for 2x2).
+  const double a[4] = {2.0, 0.7, 0.7, 1.0}, b[4] = {1.5, -0.4, -0.4, 0.8};
+  const double m[4] = {a[0] * b[0] + a[1] * b[2], a[0] * b[1] + a[1] * b[3], a[2] * b[0] + a[3] * b[2], a[2] * b[1] + a[3] * b[3]};
+  const double tr = m[0] + m[3], det = m[0] * m[3] - m[1] * m[2], disc = std::sqrt(tr * tr - 4 * det);
+  const double trsqrt = std::sqrt((tr + disc) / 2) + std::sqrt((tr - disc) / 2);
+  const double want = 0.25 + 1.0 + (a[0] + a[3]) + (b[0] + b[3]) - 2 * trsqrt;
+  const auto A = gauss({0, 0}, {a[0], a[1], a[2], a[3]}), B = gauss({0.5, 1}, {b[0], b[1], b[2], b[3]});
+  EXPECT_NEAR(metrics::frechet_distance(A, B), want, 1e-10);
+  EXPECT_NEAR(metrics::frechet_distance(B, A), want, 1e-10);  // symmetric
+  EXPECT_THROW(metrics::frechet_distance(gauss({0}, {1}), gauss({0, 0}, {1, 0, 0, 1})), InvalidArgument);
+}
+
+TEST(Frechet, FittedGaussianConverges) {
+  rng::PhiloxStream rs(8, rng::kTest);
+  const int64_t n = 40000;
+  std::vector<double> f(static_cast<size_t>(n) * 3);
+  for (int64_t k = 0; k < n; ++k) {
+    const double z0 = rs.normal(), z1 = rs.normal(), z2 = rs.normal();
+    f[k * 3 + 0] = 1 + z0;
+    f[k * 3 + 1] = -2 + 0.5 * z0 + z1;
+    f[k * 3 + 2] = 3 * z2;
+  }
+  const metrics::Gaussian g = metrics::fit_gaussian(f, n, 3);
+  const metrics::Gaussian truth = gauss({1, -2, 0}, {1, 0.5, 0, 0.5, 1.25, 0, 0, 0, 9});
+  EXPECT_LT(metrics::frechet_distance(g, truth), 0.01);
+  EXPECT_GT(metrics::frechet_distance(g, gauss({1, -2, 0.5}, truth.cov)), 0.2);  // a real shift is seen
+}
+
+}  // namespace
+}  // namespace pbit::test
