@@ -12,6 +12,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "binary_io.hpp"
 #include "json_util.hpp"
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
@@ -519,48 +520,21 @@ namespace {
 
 constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '1'};
 
-template <class T>
-void put(std::ostream& f, const T& v) {
-  f.write(reinterpret_cast<const char*>(&v), sizeof v);
-}
-template <class T>
-void put_vec(std::ostream& f, const std::vector<T>& v) {
-  put<uint64_t>(f, v.size());
-  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
-}
-template <class T>
-T get(std::istream& f, const std::string& path) {
-  T v{};
-  if (!f.read(reinterpret_cast<char*>(&v), sizeof v)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
-  return v;
-}
-template <class T>
-std::vector<T> get_vec(std::istream& f, const std::string& path, size_t expect) {
-  const auto n = get<uint64_t>(f, path);
-  if (n != expect) {
-    throw InvalidArgument("checkpoint '" + path + "' holds an array of " + std::to_string(n) + " where this run has " +
-                          std::to_string(expect) + " (different graph or config?)");
-  }
-  std::vector<T> v(n);
-  if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) {
-    throw InvalidArgument("checkpoint '" + path + "' is truncated");
-  }
-  return v;
-}
+using detail::get;
+using detail::get_vec;
+using detail::put;
+using detail::put_vec;
 
-/// The parts of the config that must match for a resume to continue the same run.
+/// The fields that must match for a resume to continue the same run (not epochs, evaluation,
+/// generation, threads or output_dir), taken from the struct so configs built in C++ are covered too.
 uint64_t training_fingerprint(const DbmConfig& c) {
-  nlohmann::json j = c.source;
-  j.erase("eval");
-  j.erase("generate");
-  if (j.contains("run")) j["run"].erase("output_dir");
-  if (j.contains("run")) j["run"].erase("threads");
-  if (j.contains("train")) j["train"].erase("epochs");  // a run may be extended
-  if (j.contains("train")) j["train"].erase("eval_images_per_epoch");
-  const std::string s = j.dump();
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
-  return h;
+  const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.graph_file, c.label_replicas,
+                            c.placement, c.role_seed, c.backend, c.seed, c.init_sigma_j, c.init_bias, c.batch_size,
+                            c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
+                            c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
+                            c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
+                            c.checkpoint_every_batches};
+  return detail::fnv1a(j.dump());
 }
 
 }  // namespace
@@ -590,9 +564,7 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
       hist.push_back({m.epoch, m.updates, m.learning_rate, m.train_wall_s, m.flips, m.flips_per_ns, m.test_accuracy,
                       m.test_images, m.weight_rms});
     }
-    const std::string hs = hist.dump();
-    put<uint64_t>(f, hs.size());
-    f.write(hs.data(), static_cast<std::streamsize>(hs.size()));
+    detail::put_string(f, hist.dump());
     if (!f) throw IoError("failed writing checkpoint '" + tmp + "'");
   }
   std::filesystem::rename(tmp, path);  // atomic: a crash never leaves a half-written checkpoint
@@ -627,9 +599,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
     s->set_state(st);
     s->set_sweep_count(sweeps);
   }
-  const auto hn = get<uint64_t>(f, path);
-  std::string hs(hn, '\0');
-  if (!f.read(hs.data(), static_cast<std::streamsize>(hn))) throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  const std::string hs = detail::get_string(f, path);
   history_.clear();
   for (const auto& r : nlohmann::json::parse(hs)) {
     DbmEpochMetrics m;

@@ -248,7 +248,7 @@ TEST(DbmMnist, ResumeIsBitIdentical) {
   EXPECT_EQ(b2.graph().biases(), a.graph().biases());
   // A checkpoint from another training config is refused.
   DbmConfig other = cb;
-  other.source["train"]["learning_rate"] = 0.5;
+  other.learning_rate = 0.5f;
   SparseDbm c = SparseDbm::create(other, train.rows, train.cols);
   DbmTrainer tc(c, other, train);
   EXPECT_NE(error_of([&] { tc.load_checkpoint(tb2.checkpoint_path()); }).find("different training config"), std::string::npos);

@@ -7,6 +7,8 @@
 #include "pbit/dataset.hpp"
 #include "pbit/dbm.hpp"
 #include "pbit/dtm.hpp"
+#include "pbit/dtm_model.hpp"
+#include "pbit/feature_net.hpp"
 #include "pbit/metrics.hpp"
 #include "pbit/error.hpp"
 #include "pbit/graph.hpp"

@@ -1,0 +1,138 @@
+// Denoising Thermodynamic Models and monolithic EBMs (Jelincic et al. 2025) on grid graphs.
+//
+// A Dtm holds T step models on one graph (default 70x70 G12 torus) whose data nodes (one per pixel)
+// sit on one color and whose other nodes are latent. Step t models P(x^{t-1} | x^t): the sampler sees
+// the coupling to x^t as the per-chain field J_f(t) x^t on the data nodes. Each step is trained on
+// its own:
+//   positive phase: data nodes clamped to x^{t-1} (latents free);
+//   negative phase: only the field from x^t;
+//   dJ = <ss>+ - <ss>- + lambda_t (<s_i><s_j> - <s_i s_j>)-,   dh = <s>+ - <s>-,
+// with Adam or SGD and the adaptive correlation penalty (ACP) controlling lambda_t from each step's
+// measured autocorrelation. An MEBM is the same with T = 1: its only step starts from pure noise,
+// so J_f = 0 and it models the data distribution directly.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/dataset.hpp"
+#include "pbit/dtm.hpp"
+#include "pbit/graph.hpp"
+#include "pbit/roles.hpp"
+#include "pbit/sampler.hpp"
+
+namespace pbit {
+
+struct DtmConfig {
+  // data
+  std::string dataset = "fashion-mnist";
+  std::string data_dir;
+  int64_t train_limit = 0;
+  int32_t pool = 1;
+  int32_t threshold = 127;      ///< binarization of Fashion-MNIST: pixel > threshold
+  // model
+  std::string topology = "grid:70:G12";
+  int32_t data_color = 0;
+  uint64_t role_seed = 1;
+  int32_t steps = 4;            ///< T (1 = MEBM)
+  double lambda = 0.9;          ///< forward-process rate for pixels
+  // optimisation
+  int32_t epochs = 1;
+  int32_t batch_size = 100;
+  std::string optimizer = "adam";  ///< adam | sgd
+  float learning_rate = 0.014f;
+  float lr_final_fraction = 0.2f;  ///< cosine decay to this fraction of the learning rate
+  float adam_b1 = 0.9f, adam_b2 = 0.999f;
+  float init_sigma_j = 0.01f;
+  SamplingSchedule positive{50, 10, 4};
+  SamplingSchedule negative{100, 10, 4};
+  // adaptive correlation penalty
+  bool acp = true;
+  double acp_lambda0 = 0.001;
+  double acp_eps = 0.016;
+  int32_t acp_dims = 32;
+  int32_t acp_chains = 64;
+  // generation
+  int64_t gen_sweeps = 200;      ///< per step
+  float gen_beta_start = 0.8f, gen_beta_end = 1.2f;
+  int32_t gen_samples = 64;
+  // run
+  std::string backend = "best";
+  int threads = 0;
+  uint64_t seed = 1;
+  std::string output_dir = "out/dtm";
+  nlohmann::json source;
+};
+
+DtmConfig parse_dtm_config(const nlohmann::json& j);
+
+/// Per-step training record of one epoch.
+struct DtmStepMetrics {
+  int32_t step = 0;
+  double acp_lambda = 0;       ///< the penalty used during the epoch
+  double autocorrelation = 0;  ///< r_yy at the training lag, measured after the epoch
+  double mixing_time = 0;      ///< sweeps, from the exponential fit
+};
+struct DtmEpochMetrics {
+  int32_t epoch = 0;
+  double wall_s = 0, flips = 0, flips_per_ns = 0;
+  std::vector<DtmStepMetrics> steps;
+};
+
+class Dtm {
+ public:
+  /// Builds the graph and roles and initialises every step's weights (seeded). rows x cols = data nodes.
+  Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols);
+  ~Dtm();
+
+  int32_t steps() const { return static_cast<int32_t>(weights_.size()); }
+  const Graph& graph() const { return graph_; }
+  const std::vector<int32_t>& data_nodes() const { return roles_.of("data"); }
+  const std::vector<double>& time_grid() const { return grid_; }
+  double coupling(int32_t step) const;  ///< J_f of step t (1-based)
+  /// Couplings (edge order) then biases of step t (1-based).
+  const std::vector<float>& weights(int32_t step) const { return weights_[step - 1]; }
+  double acp_lambda(int32_t step) const { return acp_[step - 1].lambda(); }
+
+  /// Trains all steps for the remaining epochs; checkpoints after every epoch; `stop_after_epochs` > 0
+  /// returns early (as if killed) after that many epochs in this call.
+  std::vector<DtmEpochMetrics> train(const ImageDataset& data, int32_t stop_after_epochs = 0);
+  int32_t epoch() const { return epoch_; }
+
+  /// Generates `count` samples: x^T uniform noise, then each step's EBM in turn with beta annealed
+  /// gen_beta_start -> gen_beta_end over gen_sweeps sweeps. Returns [T + 1][count][pixels]: the
+  /// trajectory x^T ... x^0 (the last entry is the output).
+  std::vector<std::vector<std::vector<int8_t>>> generate(int32_t count, int64_t sweeps_per_step = -1) const;
+
+  /// Autocorrelation at the training lag of step t's negative-phase sampler, for a batch of x^t from
+  /// the forward process of `data` (ACP's measurement). Also returns the whole r_yy curve.
+  double measure_autocorrelation(int32_t step, const ImageDataset& data, std::vector<double>* curve = nullptr) const;
+
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+  std::string checkpoint_path() const { return cfg_.output_dir + "/checkpoint.bin"; }
+  const std::vector<DtmEpochMetrics>& history() const { return history_; }
+
+ private:
+  void train_step_epoch(int32_t step, const ImageDataset& data, double& flips);
+  std::vector<int8_t> noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t epoch_tag) const;
+
+  DtmConfig cfg_;
+  int32_t rows_, cols_;
+  Graph graph_;
+  std::vector<int32_t> colors_;
+  RoleAssignment roles_;
+  std::vector<double> grid_;
+  std::vector<std::vector<float>> weights_;         ///< per step: E couplings then N biases
+  std::vector<std::vector<float>> adam_m_, adam_v_;  ///< per step
+  std::vector<int64_t> adam_t_;
+  std::vector<dtm::AcpController> acp_;
+  std::vector<std::unique_ptr<Sampler>> pos_, neg_;  ///< per step, persistent (warm starts)
+  int32_t epoch_ = 0;
+  std::vector<DtmEpochMetrics> history_;
+};
+
+}  // namespace pbit

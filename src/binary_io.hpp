@@ -1,0 +1,61 @@
+// Little helpers for pbit's binary checkpoint files: raw values and length-prefixed arrays, with
+// truncation and size mismatches reported as errors naming the file.
+#pragma once
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "pbit/error.hpp"
+
+namespace pbit::detail {
+
+template <class T>
+void put(std::ostream& f, const T& v) {
+  f.write(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <class T>
+void put_vec(std::ostream& f, const std::vector<T>& v) {
+  put<uint64_t>(f, v.size());
+  f.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
+}
+inline void put_string(std::ostream& f, const std::string& s) {
+  put<uint64_t>(f, s.size());
+  f.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+template <class T>
+T get(std::istream& f, const std::string& path) {
+  T v{};
+  if (!f.read(reinterpret_cast<char*>(&v), sizeof v)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  return v;
+}
+template <class T>
+std::vector<T> get_vec(std::istream& f, const std::string& path, size_t expect) {
+  const auto n = get<uint64_t>(f, path);
+  if (n != expect) {
+    throw InvalidArgument("checkpoint '" + path + "' holds an array of " + std::to_string(n) + " where this run has " +
+                          std::to_string(expect) + " (different graph or config?)");
+  }
+  std::vector<T> v(n);
+  if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) {
+    throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  }
+  return v;
+}
+inline std::string get_string(std::istream& f, const std::string& path) {
+  const auto n = get<uint64_t>(f, path);
+  if (n > (uint64_t{1} << 30)) throw InvalidArgument("checkpoint '" + path + "' is corrupt");
+  std::string s(n, '\0');
+  if (!f.read(s.data(), static_cast<std::streamsize>(n))) throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  return s;
+}
+
+/// FNV-1a 64 of a string (config fingerprints).
+inline uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
+  return h;
+}
+
+}  // namespace pbit::detail
