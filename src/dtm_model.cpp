@@ -238,12 +238,17 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
 }
 
 double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::vector<double>* curve) const {
-  // Lag = one negative phase (warmup + samples * steps_per_sample sweeps). Chains start from the
-  // negative phase's warm states; snapshots every steps_per_sample sweeps over twice the lag.
+  // Lag = one negative phase (warmup + samples * steps_per_sample sweeps). Snapshots every
+  // steps_per_sample sweeps over twice the lag, after a negative-phase warm-up. Chains come in groups
+  // of kChainsPerImage conditioned on the same x^t, and each group is centred on its own mean: chains
+  // conditioned on different images sample different distributions, and the spread between them is
+  // not a failure to mix.
   const int64_t stride = cfg_.negative.steps_per_sample;
   const int64_t lag = cfg_.negative.total_sweeps();
   const int32_t times = static_cast<int32_t>(2 * lag / stride) + 1;
-  const int32_t C = std::min<int32_t>(cfg_.acp_chains, static_cast<int32_t>(data.size()));
+  constexpr int32_t kChainsPerImage = 4;
+  const int32_t images = std::max<int32_t>(1, std::min<int32_t>(cfg_.acp_chains / kChainsPerImage, static_cast<int32_t>(data.size())));
+  const int32_t C = images * kChainsPerImage;
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   const int32_t P = rows_ * cols_;
   Graph g = graph_;
@@ -253,7 +258,7 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
   const double jf = coupling(t);
   std::vector<float> field(static_cast<size_t>(C) * P);
   for (int32_t c = 0; c < C; ++c) {
-    const std::vector<int8_t> xt = noisy(data, c, t, 0xACu);
+    const std::vector<int8_t> xt = noisy(data, c / kChainsPerImage, t, 0xACu);
     for (int32_t p = 0; p < P; ++p) field[static_cast<size_t>(c) * P + p] = static_cast<float>(jf * xt[p]);
   }
   if (jf != 0) s.set_field(data_nodes(), field);
@@ -270,7 +275,9 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
       for (int32_t d = 0; d < cfg_.acp_dims; ++d) y[(static_cast<size_t>(c) * times + k) * cfg_.acp_dims + d] = yk[static_cast<size_t>(c) * cfg_.acp_dims + d];
   }
   const int32_t lag_idx = static_cast<int32_t>(lag / stride);
-  const std::vector<double> r = metrics::autocorrelation(y, C, times, cfg_.acp_dims, std::min(times - 1, 2 * lag_idx));
+  // The last step (J_f = 0) is unconditioned: all its chains sample one distribution.
+  const int32_t group = jf != 0 ? kChainsPerImage : C;
+  const std::vector<double> r = metrics::autocorrelation(y, C, times, cfg_.acp_dims, std::min(times - 1, 2 * lag_idx), group);
   if (curve) *curve = r;
   return r[std::min<size_t>(static_cast<size_t>(lag_idx), r.size() - 1)];
 }

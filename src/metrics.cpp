@@ -35,21 +35,26 @@ std::vector<double> project(std::span<const float> P, int32_t dims, std::span<co
   return y;
 }
 
-std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, int32_t times, int32_t dims, int32_t max_lag) {
+std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, int32_t times, int32_t dims, int32_t max_lag,
+                                    int32_t group) {
   if (chains < 1 || times < 1 || dims < 1 || y.size() != static_cast<size_t>(chains) * times * dims) {
     throw InvalidArgument("autocorrelation: y must be chains x times x dims");
   }
   if (max_lag < 0 || max_lag >= times) throw InvalidArgument("autocorrelation: max_lag must be in [0, times)");
+  if (group == 0) group = chains;
+  if (group < 1 || chains % group) throw InvalidArgument("autocorrelation: chains must be a multiple of the group size");
   auto at = [&](int32_t c, int32_t t, int32_t d) { return y[(static_cast<size_t>(c) * times + t) * dims + d]; };
-  std::vector<double> mu(dims, 0.0);
+  const int32_t ngroups = chains / group;
+  std::vector<double> mu(static_cast<size_t>(ngroups) * dims, 0.0);  // per group and dimension
   for (int32_t c = 0; c < chains; ++c)
     for (int32_t t = 0; t < times; ++t)
-      for (int32_t d = 0; d < dims; ++d) mu[d] += at(c, t, d);
-  for (double& m : mu) m /= static_cast<double>(chains) * times;
+      for (int32_t d = 0; d < dims; ++d) mu[static_cast<size_t>(c / group) * dims + d] += at(c, t, d);
+  for (double& m : mu) m /= static_cast<double>(group) * times;
+  auto dev = [&](int32_t c, int32_t t, int32_t d) { return at(c, t, d) - mu[static_cast<size_t>(c / group) * dims + d]; };
   double var = 0;
   for (int32_t c = 0; c < chains; ++c)
     for (int32_t t = 0; t < times; ++t)
-      for (int32_t d = 0; d < dims; ++d) var += (at(c, t, d) - mu[d]) * (at(c, t, d) - mu[d]);
+      for (int32_t d = 0; d < dims; ++d) var += dev(c, t, d) * dev(c, t, d);
   var /= static_cast<double>(chains) * times;
   std::vector<double> r(static_cast<size_t>(max_lag) + 1, 0.0);
   if (var == 0) {
@@ -60,7 +65,7 @@ std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, i
     double acc = 0;
     for (int32_t c = 0; c < chains; ++c)
       for (int32_t t = 0; t + k < times; ++t)
-        for (int32_t d = 0; d < dims; ++d) acc += (at(c, t, d) - mu[d]) * (at(c, t + k, d) - mu[d]);
+        for (int32_t d = 0; d < dims; ++d) acc += dev(c, t, d) * dev(c, t + k, d);
     r[k] = acc / (static_cast<double>(chains) * (times - k)) / var;
   }
   return r;

@@ -174,6 +174,29 @@ TEST(Autocorrelation, Ar1ProcessHasGeometricDecay) {
   EXPECT_THROW(metrics::autocorrelation(y, chains, times, dims, times), InvalidArgument);
 }
 
+// Chains conditioned on different inputs sample different distributions. Centred on one global mean,
+// the spread between their means looks like correlation that never decays; centred per group of
+// chains that share a condition, the true decay rho^k comes back.
+TEST(Autocorrelation, GroupsOfChainsAreCentredOnTheirOwnMean) {
+  const int32_t chains = 800, times = 100, group = 4;
+  const double rho = 0.5;
+  rng::PhiloxStream rs(6, rng::kTest);
+  std::vector<double> y(static_cast<size_t>(chains) * times);
+  for (int32_t c = 0; c < chains; ++c) {
+    const double offset = ((c / group) % 2) ? 3.0 : -3.0;  // two conditions, far apart
+    double v = rs.normal();
+    for (int32_t t = 0; t < times; ++t) {
+      y[static_cast<size_t>(c) * times + t] = offset + v;
+      v = rho * v + std::sqrt(1 - rho * rho) * rs.normal();
+    }
+  }
+  const std::vector<double> global = metrics::autocorrelation(y, chains, times, 1, 5);
+  const std::vector<double> grouped = metrics::autocorrelation(y, chains, times, 1, 5, group);
+  EXPECT_GT(global[5], 0.85);  // (9 + rho^5) / (9 + 1): the offsets dominate
+  for (int k = 1; k <= 5; ++k) EXPECT_NEAR(grouped[k], std::pow(rho, k), 0.02) << k;
+  EXPECT_THROW(metrics::autocorrelation(y, chains, times, 1, 5, 3), InvalidArgument);  // 800 is not a multiple of 3
+}
+
 TEST(Autocorrelation, ProjectionOfSpinStates) {
   const std::vector<float> P = metrics::random_projection(100, 32, 1);
   EXPECT_EQ(P, metrics::random_projection(100, 32, 1));

@@ -107,8 +107,10 @@ class Dtm {
   /// trajectory x^T ... x^0 (the last entry is the output).
   std::vector<std::vector<std::vector<int8_t>>> generate(int32_t count, int64_t sweeps_per_step = -1) const;
 
-  /// Autocorrelation at the training lag of step t's negative-phase sampler, for a batch of x^t from
-  /// the forward process of `data` (ACP's measurement). Also returns the whole r_yy curve.
+  /// Autocorrelation at the training lag (one negative phase, warmup + samples x steps_per_sample
+  /// sweeps) of step t's sampler: acp_chains chains, 4 per conditioning x^t from the forward process
+  /// of `data`, projected onto a fixed random acp_dims-dimensional subspace, each group of 4 centred on
+  /// its own mean (ACP's measurement). Also returns the whole r_yy curve (in units of steps_per_sample).
   double measure_autocorrelation(int32_t step, const ImageDataset& data, std::vector<double>* curve = nullptr) const;
 
   void save_checkpoint(const std::string& path) const;

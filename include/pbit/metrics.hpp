@@ -14,9 +14,13 @@ std::vector<float> random_projection(int32_t num_nodes, int32_t dims, uint64_t s
 std::vector<double> project(std::span<const float> P, int32_t dims, std::span<const int8_t> states, int32_t num_nodes);
 
 /// Normalised autocorrelation r[k] = E[(y[j] - mu)(y[j+k] - mu)] / E[(y[j] - mu)^2] for k = 0..max_lag,
-/// where y is [chains][times][dims], the expectation runs over chains, start times j and dimensions,
-/// and mu is the per-dimension mean over chains and times. r[0] = 1.
-std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, int32_t times, int32_t dims, int32_t max_lag);
+/// where y is [chains][times][dims] and the expectation runs over chains, start times j and dimensions.
+/// mu is the per-dimension mean over the chains of one group and all times: consecutive runs of
+/// `group` chains sample the same distribution (e.g. the same conditioning image of a DTM step), so
+/// their common mean is the reference a well-mixed chain fluctuates around. group = 0 means all chains
+/// form one group. r[0] = 1.
+std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, int32_t times, int32_t dims, int32_t max_lag,
+                                    int32_t group = 0);
 
 /// Mixing time from an exponential fit r[k] ~ exp(-k / tau) to the lags where `lo` < r < `hi` (least
 /// squares on log r through the origin). Returns +infinity when r never decays below `hi`, 0 when it
