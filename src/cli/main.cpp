@@ -342,11 +342,20 @@ int cmd_dtm(int argc, char** argv) {
   std::cerr << (cfg.steps == 1 ? "MEBM" : "DTM with T = " + std::to_string(cfg.steps)) << " on " << cfg.topology << " ("
             << model.graph().num_nodes() << " nodes, " << model.data_nodes().size() << " data), " << train.size()
             << " training images, ACP " << (cfg.acp ? "on" : "off") << "\n";
-  const auto hist = model.train(train);
-  // Quality: feature-FID with pbit's own classifier network (trained once and cached).
+  // Quality: feature-FID with pbit's own classifier network (trained once and cached), after every
+  // epoch on a small sample set (the FID over training) and at the end on gen_samples samples.
   double net_acc = 0;
   const std::string cache = "out/cache/feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + ".bin";
   const pbit::FeatureNet net = pbit::FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
+  const auto test_probe = pbit::spin_images(test, cfg.threshold, 1000);
+  nlohmann::json fid_history = nlohmann::json::array();
+  while (model.epoch() < cfg.epochs) {
+    model.train(train, 1);
+    const double f = pbit::feature_frechet(net, model.generate(256).back(), test_probe);
+    fid_history.push_back({{"epoch", model.epoch()}, {"feature_fid_256", f}});
+    std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
+  }
+  const auto& hist = model.history();
   const double t0 = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   const auto traj = model.generate(cfg.gen_samples);
   const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() - t0;
@@ -381,7 +390,7 @@ int cmd_dtm(int argc, char** argv) {
       {"samples_per_s", samples.size() / gen_s}, {"generation_wall_s", gen_s},
       {"mean_nearest_train_hamming_generated", ham_gen}, {"mean_nearest_train_hamming_test", ham_test},
       {"train_wall_s", wall}, {"train_flips_per_ns", wall > 0 ? flips / wall / 1e9 : 0.0},
-      {"final_autocorrelation", last_steps},
+      {"final_autocorrelation", last_steps}, {"feature_fid_over_training", fid_history},
       {"backend", pbit::to_string(pbit::backend_from_string(cfg.backend))},
       {"device", pbit::backend_device_name(pbit::backend_from_string(cfg.backend))},
       {"git_sha", pbit::build_git_sha()}, {"config", cfg.source}};
