@@ -51,12 +51,14 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
   }
   if (j.contains("model")) {
     const auto& m = j["model"];
-    only_keys(m, "model", {"topology", "data_color", "role_seed", "steps", "lambda"});
+    only_keys(m, "model", {"topology", "data_color", "role_seed", "steps", "lambda", "label_replicas", "label_lambda"});
     if (m.contains("topology")) c.topology = get_string(m["topology"], "model.topology");
     if (m.contains("data_color")) c.data_color = static_cast<int32_t>(get_int(m["data_color"], "model.data_color", 0, 64));
     if (m.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(m["role_seed"], "model.role_seed", 0, big));
     if (m.contains("steps")) c.steps = static_cast<int32_t>(get_int(m["steps"], "model.steps", 1, 1000));
     if (m.contains("lambda")) c.lambda = get_float_in(m["lambda"], "model.lambda", 1e-6, 1000);
+    if (m.contains("label_replicas")) c.label_replicas = static_cast<int32_t>(get_int(m["label_replicas"], "model.label_replicas", 0, 1000));
+    if (m.contains("label_lambda")) c.label_lambda = get_float_in(m["label_lambda"], "model.label_lambda", 1e-6, 1000);
   }
   if (j.contains("train")) {
     const auto& t = j["train"];
@@ -128,7 +130,12 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
   const Topology topo = make_topology(cfg.topology);
   graph_ = topo.graph;
   colors_ = topo.colors;
-  roles_ = place_roles(graph_.num_nodes(), {{"data", rows * cols, cfg.data_color}, {"latent", -1}}, cfg.role_seed, &colors_);
+  std::vector<RoleSpec> spec = {{"data", rows * cols, cfg.data_color}};
+  if (cfg.label_replicas > 0) spec.push_back({"label", 10 * cfg.label_replicas, cfg.data_color});
+  spec.push_back({"latent", -1});
+  roles_ = place_roles(graph_.num_nodes(), spec, cfg.role_seed, &colors_);
+  visible_ = roles_.of("data");
+  if (cfg.label_replicas > 0) visible_.insert(visible_.end(), roles_.of("label").begin(), roles_.of("label").end());
   grid_ = dtm::time_grid(cfg.steps);
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   const Coloring col(graph_, colors_);
@@ -154,41 +161,67 @@ double Dtm::coupling(int32_t step) const { return dtm::forward_coupling(cfg_.lam
 
 std::vector<int8_t> Dtm::noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t tag) const {
   // x^t from x^0 in one application: the channel of t_t equals the composition of the steps before it.
-  const int32_t P = rows_ * cols_;
-  std::vector<int8_t> x(P);
+  const int32_t P = rows_ * cols_, R = cfg_.label_replicas;
+  std::vector<int8_t> x(static_cast<size_t>(P) + 10 * R);
   binarize(data.image(image), P, cfg_.threshold, x.data());
-  if (t > 0) dtm::apply_forward_noise(x, cfg_.lambda, grid_[t], cfg_.seed, static_cast<uint32_t>(image), static_cast<uint32_t>(t), tag);
+  for (int32_t c = 0; c < 10; ++c)
+    for (int32_t r = 0; r < R; ++r) x[P + c * R + r] = c == data.labels[image] ? 1 : -1;
+  if (t > 0) {
+    const auto item = static_cast<uint32_t>(image);
+    dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg_.lambda, grid_[t], cfg_.seed, item, static_cast<uint32_t>(t), tag);
+    if (R > 0) {
+      dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg_.label_lambda, grid_[t], cfg_.seed ^ 0x1abe1ull, item,
+                               static_cast<uint32_t>(t), tag);
+    }
+  }
   return x;
 }
 
+void Dtm::forward_step(std::vector<int8_t>& x, int64_t image, int32_t t, uint32_t tag) const {
+  const int32_t P = rows_ * cols_, R = cfg_.label_replicas;
+  const double dt = grid_[t] - grid_[t - 1];
+  const auto item = static_cast<uint32_t>(image);
+  dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg_.lambda, dt, cfg_.seed ^ 0x5eedull, item, static_cast<uint32_t>(t), tag);
+  if (R > 0) {
+    dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg_.label_lambda, dt, cfg_.seed ^ 0x5eed1abeull, item,
+                             static_cast<uint32_t>(t), tag);
+  }
+}
+
+void Dtm::coupling_field(int32_t t, const int8_t* x, float* out) const {
+  const int32_t P = rows_ * cols_, V = static_cast<int32_t>(visible_.size());
+  const double dt = grid_[t] - grid_[t - 1];
+  const auto jd = static_cast<float>(dtm::forward_coupling(cfg_.lambda, dt));
+  const auto jl = static_cast<float>(cfg_.label_replicas > 0 ? dtm::forward_coupling(cfg_.label_lambda, dt) : 0.0);
+  for (int32_t v = 0; v < V; ++v) out[v] = (v < P ? jd : jl) * static_cast<float>(x[v]);
+}
+
 void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
-  const int32_t B = cfg_.batch_size, P = rows_ * cols_;
+  const int32_t B = cfg_.batch_size, V = static_cast<int32_t>(visible_.size());
   const int64_t per_epoch = data.size() / B;
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
   std::iota(order.begin(), order.end(), 0);
   rng::PhiloxStream rs(cfg_.seed, rng::kDataShuffle, static_cast<uint32_t>(epoch_ * 1000 + t));
   for (int64_t i = data.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
-  const double jf = coupling(t);
+  const bool coupled = coupling(t) != 0;
   Sampler& pos = *pos_[t - 1];
   Sampler& neg = *neg_[t - 1];
   std::vector<float>& w = weights_[t - 1];
   const double lam = acp_[t - 1].lambda();
-  const std::vector<int32_t>& dn = data_nodes();
+  const std::vector<int32_t>& dn = visible_;
   for (int64_t b = 0; b < per_epoch; ++b) {
     // x^{t-1} from the data, x^t one forward step later (noise keyed by image, step and epoch).
-    std::vector<int8_t> prev(static_cast<size_t>(B) * P), field_src(static_cast<size_t>(B) * P);
+    std::vector<int8_t> prev(static_cast<size_t>(B) * V);
+    std::vector<float> field(static_cast<size_t>(B) * V);
     for (int32_t k = 0; k < B; ++k) {
       const int64_t img = order[b * B + k];
       std::vector<int8_t> xm = noisy(data, img, t - 1, static_cast<uint32_t>(epoch_));
       std::vector<int8_t> xt = xm;
-      dtm::apply_forward_noise(xt, cfg_.lambda, grid_[t] - grid_[t - 1], cfg_.seed ^ 0x5eedull, static_cast<uint32_t>(img),
-                               static_cast<uint32_t>(t), static_cast<uint32_t>(epoch_));
-      std::copy(xm.begin(), xm.end(), prev.begin() + static_cast<size_t>(k) * P);
-      std::copy(xt.begin(), xt.end(), field_src.begin() + static_cast<size_t>(k) * P);
+      forward_step(xt, img, t, static_cast<uint32_t>(epoch_));
+      std::copy(xm.begin(), xm.end(), prev.begin() + static_cast<size_t>(k) * V);
+      coupling_field(t, xt.data(), field.data() + static_cast<size_t>(k) * V);
     }
-    std::vector<float> field(field_src.size());
-    for (size_t q = 0; q < field.size(); ++q) field[q] = static_cast<float>(jf * field_src[q]);
     const std::span<const float> wj(w.data(), E), wh(w.data() + E, N);
     ObserverSpec spec;
     spec.moments = true;
@@ -196,7 +229,7 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     pos.set_clamp(dn, prev);
     const Observations op = pos.run(cfg_.positive, BetaSchedule::constant(1.0f), spec);
     neg.set_weights(wj, wh);
-    if (jf != 0) neg.set_field(dn, field);
+    if (coupled) neg.set_field(dn, field);
     ObserverSpec nspec = spec;
     if (lam > 0) {  // per-chain node means for the correlation penalty
       for (int32_t i = 0; i < static_cast<int32_t>(N); ++i) nspec.readout_groups.push_back({i});
@@ -250,18 +283,18 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
   const int32_t images = std::max<int32_t>(1, std::min<int32_t>(cfg_.acp_chains / kChainsPerImage, static_cast<int32_t>(data.size())));
   const int32_t C = images * kChainsPerImage;
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
-  const int32_t P = rows_ * cols_;
+  const int32_t V = static_cast<int32_t>(visible_.size());
   Graph g = graph_;
   g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
   g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
   Sampler s(g, Coloring(g, colors_), C, options(cfg_, acp_stream(t)));
   const double jf = coupling(t);
-  std::vector<float> field(static_cast<size_t>(C) * P);
+  std::vector<float> field(static_cast<size_t>(C) * V);
   for (int32_t c = 0; c < C; ++c) {
     const std::vector<int8_t> xt = noisy(data, c / kChainsPerImage, t, 0xACu);
-    for (int32_t p = 0; p < P; ++p) field[static_cast<size_t>(c) * P + p] = static_cast<float>(jf * xt[p]);
+    coupling_field(t, xt.data(), field.data() + static_cast<size_t>(c) * V);
   }
-  if (jf != 0) s.set_field(data_nodes(), field);
+  if (jf != 0) s.set_field(visible_, field);
   s.sweep(cfg_.negative.warmup);  // start from states like the negative phase's
   ObserverSpec spec;
   for (int32_t k = 0; k < times; ++k) spec.snapshot_sweeps.push_back(1 + k * stride);
@@ -327,40 +360,57 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
   return history_;
 }
 
-std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64_t sweeps) const {
+std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64_t sweeps, const std::vector<int32_t>& classes) const {
   if (sweeps < 0) sweeps = cfg_.gen_sweeps;
-  const int32_t P = rows_ * cols_;
+  const bool conditional = !classes.empty();
+  if (conditional && !has_labels()) throw InvalidArgument("class-conditional generation needs label nodes (model.label_replicas > 0)");
+  if (conditional && static_cast<int32_t>(classes.size()) != count) throw InvalidArgument("generate: one class per sample");
+  const int32_t P = rows_ * cols_, V = static_cast<int32_t>(visible_.size()), R = cfg_.label_replicas;
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
-  std::vector<std::vector<std::vector<int8_t>>> traj;
-  // x^T: uniform noise.
-  std::vector<std::vector<int8_t>> x(count, std::vector<int8_t>(P));
+  // x^T: uniform noise on the visible nodes (labels too, unless they are clamped to a class).
+  std::vector<std::vector<int8_t>> x(count, std::vector<int8_t>(V));
+  const rng::Key key = rng::make_key(cfg_.seed, rng::kForwardNoise);
   for (int32_t c = 0; c < count; ++c) {
-    const rng::Key key = rng::make_key(cfg_.seed, rng::kForwardNoise);
-    for (int32_t p = 0; p < P; p += 4) {
+    for (int32_t p = 0; p < V; p += 4) {
       const rng::Block b = rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(c), static_cast<uint32_t>(p / 4), 0xFFFFu, 0xFFFFu}, key);
-      for (int32_t q = 0; q < 4 && p + q < P; ++q) x[c][p + q] = rng::word(b, q) >> 31 ? 1 : -1;
+      for (int32_t q = 0; q < 4 && p + q < V; ++q) x[c][p + q] = rng::word(b, q) >> 31 ? 1 : -1;
+    }
+    if (conditional) {
+      if (classes[c] < 0 || classes[c] > 9) throw InvalidArgument("generate: classes must be 0..9");
+      for (int32_t k = 0; k < 10; ++k)
+        for (int32_t r = 0; r < R; ++r) x[c][P + k * R + r] = k == classes[c] ? 1 : -1;
     }
   }
-  traj.push_back(x);
+  std::vector<std::vector<std::vector<int8_t>>> traj;
+  auto pixels = [&](const std::vector<std::vector<int8_t>>& v) {
+    std::vector<std::vector<int8_t>> out(v.size());
+    for (size_t c = 0; c < v.size(); ++c) out[c].assign(v[c].begin(), v[c].begin() + P);
+    return out;
+  };
+  traj.push_back(pixels(x));
   const BetaSchedule beta = sweeps > 1 ? BetaSchedule::linear(cfg_.gen_beta_start, cfg_.gen_beta_end, sweeps)
                                        : BetaSchedule::constant(cfg_.gen_beta_end);
+  const std::vector<int32_t> label_nodes = has_labels() ? roles_.of("label") : std::vector<int32_t>{};
   for (int32_t t = steps(); t >= 1; --t) {
     Graph g = graph_;
     g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
     g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
     Sampler s(g, Coloring(g, colors_), count, options(cfg_, gen_stream(t)));
-    const double jf = coupling(t);
-    if (jf != 0) {
-      std::vector<float> field(static_cast<size_t>(count) * P);
-      for (int32_t c = 0; c < count; ++c)
-        for (int32_t p = 0; p < P; ++p) field[static_cast<size_t>(c) * P + p] = static_cast<float>(jf * x[c][p]);
-      s.set_field(data_nodes(), field);
+    if (coupling(t) != 0) {
+      std::vector<float> field(static_cast<size_t>(count) * V);
+      for (int32_t c = 0; c < count; ++c) coupling_field(t, x[c].data(), field.data() + static_cast<size_t>(c) * V);
+      s.set_field(visible_, field);
+    }
+    if (conditional) {  // labels held at the class in every step
+      std::vector<int8_t> lv;
+      for (int32_t c = 0; c < count; ++c) lv.insert(lv.end(), x[c].begin() + P, x[c].end());
+      s.set_clamp(label_nodes, lv);
     }
     s.sweep(sweeps, beta);
     const std::vector<int8_t> st = s.state();
     for (int32_t c = 0; c < count; ++c)
-      for (int32_t p = 0; p < P; ++p) x[c][p] = st[static_cast<size_t>(c) * N + data_nodes()[p]];
-    traj.push_back(x);
+      for (int32_t v = 0; v < V; ++v) x[c][v] = st[static_cast<size_t>(c) * N + visible_[v]];
+    traj.push_back(pixels(x));
   }
   return traj;
 }
@@ -373,7 +423,7 @@ constexpr char kMagic[8] = {'P', 'B', 'I', 'T', 'D', 'T', 'M', '1'};
 /// or output_dir), taken from the struct so configs built in C++ are covered too.
 uint64_t fingerprint(const DtmConfig& c) {
   const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.data_color, c.role_seed, c.steps,
-                            c.lambda, c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
+                            c.lambda, c.label_replicas, c.label_lambda, c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
                             c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
                             c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, c.acp_lambda0,
                             c.acp_eps, c.acp_dims, c.acp_chains, c.backend, c.seed};

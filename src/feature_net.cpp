@@ -112,6 +112,18 @@ double FeatureNet::accuracy(const ImageDataset& d, int32_t threshold) const {
   return d.size() ? static_cast<double>(correct) / d.size() : 0.0;
 }
 
+std::vector<int32_t> FeatureNet::classify(const std::vector<std::vector<int8_t>>& images) const {
+  std::vector<int32_t> out(images.size());
+  std::vector<float> x(in_), h(hidden_), o(10);
+  for (size_t k = 0; k < images.size(); ++k) {
+    if (static_cast<int32_t>(images[k].size()) != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
+    for (int32_t i = 0; i < in_; ++i) x[i] = images[k][i];
+    forward(x.data(), h.data(), o.data());
+    out[k] = static_cast<int32_t>(std::max_element(o.begin(), o.end()) - o.begin());
+  }
+  return out;
+}
+
 std::vector<double> FeatureNet::features(const std::vector<std::vector<int8_t>>& images) const {
   std::vector<double> f(images.size() * hidden_);
   std::vector<float> x(in_), h(hidden_), out(10);

@@ -39,6 +39,8 @@ struct DtmConfig {
   uint64_t role_seed = 1;
   int32_t steps = 4;            ///< T (1 = MEBM)
   double lambda = 0.9;          ///< forward-process rate for pixels
+  int32_t label_replicas = 0;   ///< > 0: 10 classes x this many label nodes on the data color
+  double label_lambda = 0.2;    ///< forward-process rate for labels
   // optimisation
   int32_t epochs = 1;
   int32_t batch_size = 100;
@@ -91,6 +93,9 @@ class Dtm {
   int32_t steps() const { return static_cast<int32_t>(weights_.size()); }
   const Graph& graph() const { return graph_; }
   const std::vector<int32_t>& data_nodes() const { return roles_.of("data"); }
+  /// Data nodes followed by the label nodes (class c replica r at data size + c * R + r), if any.
+  const std::vector<int32_t>& visible_nodes() const { return visible_; }
+  bool has_labels() const { return cfg_.label_replicas > 0; }
   const std::vector<double>& time_grid() const { return grid_; }
   double coupling(int32_t step) const;  ///< J_f of step t (1-based)
   /// Couplings (edge order) then biases of step t (1-based).
@@ -104,8 +109,11 @@ class Dtm {
 
   /// Generates `count` samples: x^T uniform noise, then each step's EBM in turn with beta annealed
   /// gen_beta_start -> gen_beta_end over gen_sweeps sweeps. Returns [T + 1][count][pixels]: the
-  /// trajectory x^T ... x^0 (the last entry is the output).
-  std::vector<std::vector<std::vector<int8_t>>> generate(int32_t count, int64_t sweeps_per_step = -1) const;
+  /// trajectory x^T ... x^0 (the last entry is the output). With label nodes and `classes` (one class
+  /// per sample), the labels are clamped to each sample's class in every step: class-conditional
+  /// generation.
+  std::vector<std::vector<std::vector<int8_t>>> generate(int32_t count, int64_t sweeps_per_step = -1,
+                                                         const std::vector<int32_t>& classes = {}) const;
 
   /// Autocorrelation at the training lag (one negative phase, warmup + samples x steps_per_sample
   /// sweeps) of step t's sampler: acp_chains chains, 4 per conditioning x^t from the forward process
@@ -120,13 +128,19 @@ class Dtm {
 
  private:
   void train_step_epoch(int32_t step, const ImageDataset& data, double& flips);
+  /// Visible state (data then labels) of `image` after the forward process to time t_t.
   std::vector<int8_t> noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t epoch_tag) const;
+  /// One forward step t-1 -> t applied to a visible state, pixels and labels at their own rates.
+  void forward_step(std::vector<int8_t>& x, int64_t image, int32_t t, uint32_t epoch_tag) const;
+  /// The per-chain field J_f x on the visible nodes for step t (data and labels have their own J_f).
+  void coupling_field(int32_t t, const int8_t* x, float* out) const;
 
   DtmConfig cfg_;
   int32_t rows_, cols_;
   Graph graph_;
   std::vector<int32_t> colors_;
   RoleAssignment roles_;
+  std::vector<int32_t> visible_;
   std::vector<double> grid_;
   std::vector<std::vector<float>> weights_;         ///< per step: E couplings then N biases
   std::vector<std::vector<float>> adam_m_, adam_v_;  ///< per step

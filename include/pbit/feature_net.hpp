@@ -20,6 +20,8 @@ class FeatureNet {
   void train(const ImageDataset& d, int32_t threshold, int32_t epochs, float lr, uint64_t seed, bool progress = false);
   /// Test accuracy on binarized images.
   double accuracy(const ImageDataset& d, int32_t threshold) const;
+  /// Predicted class of each +-1 spin image.
+  std::vector<int32_t> classify(const std::vector<std::vector<int8_t>>& images) const;
   /// Hidden-layer features (n x hidden) of +-1 spin images (n x inputs).
   std::vector<double> features(const std::vector<std::vector<int8_t>>& images) const;
   int32_t hidden() const { return hidden_; }
