@@ -13,6 +13,7 @@
 #include "json_util.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/dbm.hpp"
+#include "pbit/dtm_model.hpp"
 #include "pbit/energy.hpp"
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
@@ -26,18 +27,20 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   using namespace detail;
   CompareSuite s;
   s.source = j;
-  only_keys(j, "", {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "platforms", "output_dir"});
+  only_keys(j, "", {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "platforms", "output_dir", "quality"});
   if (!j.contains("workloads") || !j["workloads"].is_array() || j["workloads"].empty()) {
     config_error("workloads", "must be a non-empty array");
   }
   for (size_t k = 0; k < j["workloads"].size(); ++k) {
     const auto& w = j["workloads"][k];
     const std::string at = "workloads[" + std::to_string(k) + "]";
-    only_keys(w, at, {"name", "kind", "graph", "model", "sweeps_per_sample"});
+    only_keys(w, at, {"name", "kind", "graph", "model", "sweeps_per_sample", "steps", "image_side"});
     CompareWorkload x;
     if (!w.contains("name")) config_error(at + ".name", "missing");
     x.name = get_string(w["name"], at + ".name");
-    x.kind = w.contains("kind") ? get_string(w["kind"], at + ".kind", {"gibbs", "dbm_inference"}) : "gibbs";
+    x.kind = w.contains("kind") ? get_string(w["kind"], at + ".kind", {"gibbs", "dbm_inference", "dtm_generation"}) : "gibbs";
+    if (w.contains("steps")) x.steps = static_cast<int32_t>(get_int(w["steps"], at + ".steps", 1, 1000));
+    if (w.contains("image_side")) x.image_side = static_cast<int32_t>(get_int(w["image_side"], at + ".image_side", 1, 1024));
     if (w.contains("graph")) x.graph = get_string(w["graph"], at + ".graph");
     if (w.contains("model")) x.model = get_string(w["model"], at + ".model");
     if (w.contains("sweeps_per_sample")) x.sweeps_per_sample = get_int(w["sweeps_per_sample"], at + ".sweeps_per_sample", 1, 1LL << 32);
@@ -63,6 +66,16 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   if (j.contains("idle_seconds")) s.idle_seconds = get_float_in(j["idle_seconds"], "idle_seconds", 0, 3600);
   if (j.contains("platforms")) s.platforms = get_string(j["platforms"], "platforms");
   if (j.contains("output_dir")) s.output_dir = get_string(j["output_dir"], "output_dir");
+  if (j.contains("quality")) {
+    if (!j["quality"].is_array()) config_error("quality", "must be an array of {label, results}");
+    for (size_t k = 0; k < j["quality"].size(); ++k) {
+      const auto& q = j["quality"][k];
+      const std::string at = "quality[" + std::to_string(k) + "]";
+      only_keys(q, at, {"label", "results"});
+      if (!q.contains("label") || !q.contains("results")) config_error(at, "needs 'label' and 'results'");
+      s.quality.push_back({get_string(q["label"], at + ".label"), get_string(q["results"], at + ".results")});
+    }
+  }
   return s;
 }
 
@@ -215,6 +228,26 @@ Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, double
   }, min_s, gpu, cpu);
 }
 
+/// DTM / MEBM generation: `chains` samples at once, T steps of sweeps_per_sample sweeps each, exactly
+/// as Dtm::generate runs them (a sampler per step with the coupling field). An untrained model costs
+/// the same as a trained one. A sample is one generated image.
+Measured measure_dtm(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
+                     const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
+  DtmConfig c;
+  c.topology = w.graph;
+  c.steps = w.steps;
+  c.backend = to_string(b);
+  c.batch_size = 1;
+  const Dtm m(c, w.image_side, w.image_side);
+  nodes = m.graph().num_nodes();
+  const double n = nodes;
+  return measure([&] {
+    m.generate(chains, w.sweeps_per_sample);
+    return Work{n * chains * w.sweeps_per_sample * w.steps, static_cast<double>(w.sweeps_per_sample * w.steps),
+                static_cast<double>(chains)};
+  }, min_s, gpu, cpu);
+}
+
 double idle_power(const energy::GpuEnergyMeter* gpu, double seconds) {
   if (!gpu || seconds <= 0) return 0;
   EnergyWindow w(gpu, nullptr);
@@ -252,10 +285,10 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
       }
       for (int32_t chains : suite.chains) {
         int32_t nodes = 0;
-        const Measured m = w.kind == "gibbs" ? measure_gibbs(w, b, chains, suite.min_seconds, b == Backend::cuda ? gpu.get() : nullptr,
-                                                             cpu.get(), nodes)
-                                             : measure_dbm(w, b, chains, suite.min_seconds, b == Backend::cuda ? gpu.get() : nullptr,
-                                                           cpu.get(), nodes);
+        const energy::GpuEnergyMeter* g = b == Backend::cuda ? gpu.get() : nullptr;
+        const Measured m = w.kind == "gibbs"         ? measure_gibbs(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
+                           : w.kind == "dbm_inference" ? measure_dbm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
+                                                       : measure_dtm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes);
         nlohmann::json r = {{"workload", w.name},
                             {"kind", w.kind},
                             {"graph", w.graph},
@@ -307,6 +340,43 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
                     {"dtm_seconds_per_sample", c.seconds_per_sample(T, K)},
                     {"dtm_parameters", {{"T", T}, {"k_mix", K}, {"L", L}}}}},
       {"pdnn", {{"energy_j_per_operation_n784_T10", plat.pdnn.joules_per_operation(784, 10)}, {"n", 784}, {"T", 10}}}};
+  // Energy per sample against quality (the DTM paper's Fig. 1): each trained DTM / MEBM on the modeled
+  // chip (E = T K L^2 E_cell, K = k_mix_dtm for a DTM and the model's measured mixing time for an
+  // MEBM), and on every measured device at its measured energy per flip.
+  nlohmann::json quality = nlohmann::json::array();
+  const double k_dtm = plat.source["rng_chip"]["k_mix_dtm"]["value"].get<double>();
+  for (const QualityPoint& q : suite.quality) {
+    const nlohmann::json r = read_json_file(q.results);
+    for (const char* k : {"feature_fid", "steps", "sweeps_per_sample", "topology", "num_nodes"}) {
+      if (!r.contains(k)) throw InvalidConfig("quality '" + q.label + "': " + q.results + " has no '" + k + "' (not a 'pbit dtm train' result?)");
+    }
+    const int64_t T = r["steps"].get<int64_t>();
+    const double nodes = r["num_nodes"].get<double>();
+    double k_mix = k_dtm;
+    std::string k_source = "k_mix_dtm";
+    if (T == 1) {  // MEBM: its measured mixing time
+      const auto& st = r["final_autocorrelation"];
+      if (!st.empty() && st[0].contains("mixing_time_sweeps") && !st[0]["mixing_time_sweeps"].is_null()) {
+        k_mix = std::max(1.0, st[0]["mixing_time_sweeps"].get<double>());
+        k_source = "measured mixing time";
+      } else {
+        k_mix = r["sweeps_per_sample"].get<double>();
+        k_source = "sweeps per sample (no finite mixing time measured)";
+      }
+    }
+    nlohmann::json p = {{"label", q.label}, {"feature_fid", r["feature_fid"]}, {"steps", T},
+                        {"sweeps_per_sample", r["sweeps_per_sample"]}, {"topology", r["topology"]},
+                        {"chip_energy_j_per_sample", T * k_mix * nodes * c.e_cell_j}, {"chip_k_mix", k_mix}, {"chip_k_mix_source", k_source}};
+    nlohmann::json measured = nlohmann::json::array();
+    for (const auto& row : rows) {
+      if (row.contains("energy_j_per_flip") && row["kind"] == "dtm_generation" && row["num_nodes"].get<double>() == nodes) {
+        measured.push_back({{"backend", row["backend"]}, {"chains", row["chains"]},
+                            {"energy_j_per_sample", row["energy_j_per_flip"].get<double>() * nodes * r["sweeps_per_sample"].get<double>()}});
+      }
+    }
+    p["measured"] = measured;
+    quality.push_back(p);
+  }
   return {{"suite", suite.source},
           {"machine", {{"cpu", backend_device_name(Backend::reference)}, {"gpu", backend_available(Backend::cuda) ? backend_device_name(Backend::cuda) : "none"}}},
           {"build", {{"git_sha", build_git_sha()}, {"build_type", build_type()}}},
@@ -316,6 +386,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
                       {"cpu_idle_w", cpu_idle_w}}},
           {"platforms", plat.source},
           {"modeled", modeled},
+          {"quality", quality},
           {"results", rows}};
 }
 
@@ -369,7 +440,18 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
      << fmt(mo["rng_chip"]["energy_j_per_flip"]) << " | DTM sample (T=8, K=250, L=70): " << fmt(mo["rng_chip"]["dtm_energy_j_per_sample"])
      << " J in " << fmt(mo["rng_chip"]["dtm_seconds_per_sample"]) << " s |\n";
   md << "| p-DNN (Ghantasala 2025), n=784, T=10 | | | " << fmt(mo["pdnn"]["energy_j_per_operation_n784_T10"]) << " J per operation |\n";
-  md << "\nThe energy-per-sample against quality plot (the DTM paper's Fig. 1) needs the DTM and MEBM workloads (issue 5).\n";
+  if (res["quality"].empty()) {
+    md << "\nNo 'quality' runs in the suite: the energy-per-sample against quality plot is not drawn.\n";
+  } else {
+    md << "\n## Energy per sample against quality\n\n| model | feature-FID | sweeps/sample | chip J/sample (K) | measured J/sample |\n|---|---:|---:|---:|---|\n";
+    for (const auto& q : res["quality"]) {
+      std::string meas;
+      for (const auto& m : q["measured"]) meas += m["backend"].get<std::string>() + " (" + std::to_string(m["chains"].get<int>()) + " chains) " + fmt(m["energy_j_per_sample"]) + "; ";
+      md << "| " << q["label"].get<std::string>() << " | " << fmt(q["feature_fid"]) << " | " << q["sweeps_per_sample"].get<int64_t>() << " | "
+         << fmt(q["chip_energy_j_per_sample"]) << " (" << fmt(q["chip_k_mix"]) << ", " << q["chip_k_mix_source"].get<std::string>() << ") | "
+         << (meas.empty() ? "no energy meter" : meas) << " |\n";
+    }
+  }
   {
     std::ofstream f(dir + "/results.md");
     f << md.str();
@@ -412,9 +494,43 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   }
   written.push_back(dir + "/flips_vs_chains.dat");
   written.push_back(dir + "/flips_vs_chains.gp");
+  std::vector<std::string> plots = {"flips_vs_chains"};
+  if (!res["quality"].empty()) {
+    std::ostringstream qd, qg;
+    qd << "# energy_j_per_sample feature_fid label ; index 0: modeled chip, index 1: measured devices\n";
+    for (const auto& q : res["quality"]) qd << q["chip_energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \"" << q["label"].get<std::string>() << " (chip)\"\n";
+    qd << "\n\n";
+    bool any = false;
+    for (const auto& q : res["quality"])
+      for (const auto& m : q["measured"]) {
+        qd << m["energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \"" << q["label"].get<std::string>() << " ("
+           << m["backend"].get<std::string>() << ")\"\n";
+        any = true;
+      }
+    if (!any) qd << "nan nan \"none\"\n";
+    {
+      std::ofstream f(dir + "/energy_vs_quality.dat");
+      f << qd.str();
+    }
+    qg << "# gnuplot energy_vs_quality.gp  (data: energy_vs_quality.dat)\n"
+       << "set terminal pngcairo size 900,600 noenhanced\nset output 'energy_vs_quality.png'\n"
+       << "set logscale x\nset xlabel 'energy per sample (J)'\nset ylabel 'feature-FID (lower is better)'\nset grid\n"
+       << "set title 'Energy per sample vs quality (cf. Jelincic et al. 2025, Fig. 1)'\n"
+       << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip', "
+       << "'' index 0 using 1:2:3 with labels offset 1,1 notitle" << (any ? ", 'energy_vs_quality.dat' index 1 using 1:2 with points pt 5 ps 1.5 title 'measured', '' index 1 using 1:2:3 with labels offset 1,-1 notitle" : "") << "\n";
+    {
+      std::ofstream f(dir + "/energy_vs_quality.gp");
+      f << qg.str();
+    }
+    written.push_back(dir + "/energy_vs_quality.dat");
+    written.push_back(dir + "/energy_vs_quality.gp");
+    plots.push_back("energy_vs_quality");
+  }
   if (have_gnuplot()) {
-    const std::string cmd = "cd '" + dir + "' && gnuplot flips_vs_chains.gp 2>gnuplot.log";
-    if (std::system(cmd.c_str()) == 0) written.push_back(dir + "/flips_vs_chains.png");
+    for (const std::string& p : plots) {
+      const std::string cmd = "cd '" + dir + "' && gnuplot " + p + ".gp 2>>gnuplot.log";
+      if (std::system(cmd.c_str()) == 0) written.push_back(dir + "/" + p + ".png");
+    }
   }
   return written;
 }

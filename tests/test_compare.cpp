@@ -8,6 +8,7 @@
 #include "pbit/energy.hpp"
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
+#include <cmath>
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -124,6 +125,40 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f << " (gnuplot is installed by scripts/install_deps.sh)";
   }
   EXPECT_EQ(read_json_file(out + "/results.json")["results"].size(), res["results"].size());
+}
+
+TEST(CompareRun, EnergyVsQualityFromDtmResults) {
+  const std::string out = std::string(PBIT_TEST_TMP) + "/compare_quality";
+  std::filesystem::remove_all(out);
+  const std::string res = std::string(PBIT_SOURCE_DIR) + "/bench/results/";
+  nlohmann::json j = {{"workloads", {{{"name", "dtm_gen"}, {"kind", "dtm_generation"}, {"graph", "grid:12:G8"}, {"steps", 2},
+                                      {"sweeps_per_sample", 3}, {"image_side", 6}}}},
+                      {"backends", {"cpu"}},
+                      {"chains", {8}},
+                      {"min_seconds", 0.02},
+                      {"idle_seconds", 0},
+                      {"platforms", platforms_path()},
+                      {"quality", {{{"label", "DTM"}, {"results", res + "dtm_fashion_cpu-2core_2026-11-21/results.json"}},
+                                   {{"label", "MEBM"}, {"results", res + "mebm_fashion_cpu-2core_2026-11-21/results.json"}}}},
+                      {"output_dir", out}};
+  const nlohmann::json r = run_compare(parse_compare_suite(j), false);
+  ASSERT_EQ(r["results"].size(), 1u);
+  EXPECT_GT(r["results"][0]["samples_per_s"].get<double>(), 0.0);
+  ASSERT_EQ(r["quality"].size(), 2u);
+  // DTM on the chip: T * K_mix * N * E_cell with the paper's K_mix = 250 (784-node grid, T = 4).
+  EXPECT_DOUBLE_EQ(r["quality"][0]["chip_energy_j_per_sample"].get<double>(), 4.0 * 250 * 784 * 2e-15);
+  // MEBM on the chip: its own measured mixing time.
+  const nlohmann::json mebm = read_json_file(res + "mebm_fashion_cpu-2core_2026-11-21/results.json");
+  const double mt = mebm["final_autocorrelation"][0]["mixing_time_sweeps"].get<double>();
+  EXPECT_EQ(r["quality"][1]["chip_k_mix_source"], "measured mixing time");
+  EXPECT_DOUBLE_EQ(r["quality"][1]["chip_energy_j_per_sample"].get<double>(), 1.0 * std::max(1.0, mt) * 784 * 2e-15);
+  write_compare_outputs(r, out);
+  for (const char* f : {"/energy_vs_quality.dat", "/energy_vs_quality.gp", "/energy_vs_quality.png"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+  }
+  // A quality entry that is not a DTM result is a clear error.
+  j["quality"] = {{{"label", "bad"}, {"results", platforms_path()}}};
+  EXPECT_THROW(run_compare(parse_compare_suite(j), false), InvalidConfig);
 }
 
 }  // namespace

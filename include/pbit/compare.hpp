@@ -11,10 +11,18 @@ namespace pbit {
 /// One workload of a suite.
 struct CompareWorkload {
   std::string name;
-  std::string kind;       ///< "gibbs" (raw sweeps on a graph) or "dbm_inference" (classify images)
+  std::string kind;       ///< "gibbs" (raw sweeps), "dbm_inference" (classify images) or "dtm_generation"
   std::string graph;      ///< topology spec (gibbs), or a DBM's topology when no model is given
   std::string model;      ///< dbm_inference: model file (empty = a randomly initialised DBM on `graph`)
-  int64_t sweeps_per_sample = 100;  ///< dbm_inference: sweeps per image
+  int64_t sweeps_per_sample = 100;  ///< dbm_inference: sweeps per image; dtm_generation: sweeps per step
+  int32_t steps = 4;                ///< dtm_generation: T (1 = MEBM)
+  int32_t image_side = 28;          ///< dtm_generation: data nodes = image_side^2 (on one color)
+};
+
+/// A trained DTM or MEBM (the results.json of 'pbit dtm train') placed on the energy-vs-quality plot.
+struct QualityPoint {
+  std::string label;
+  std::string results;  ///< path to results.json
 };
 
 /// A suite (configs/compare_*.json).
@@ -22,6 +30,7 @@ struct CompareSuite {
   std::vector<CompareWorkload> workloads;
   std::vector<std::string> backends;
   std::vector<int32_t> chains;
+  std::vector<QualityPoint> quality;  ///< DTM / MEBM runs for the energy-per-sample vs quality plot
   double min_seconds = 1.0;     ///< per measurement (energy wants tens of seconds on a GPU)
   double idle_seconds = 2.0;    ///< idle-power measurement before the suite
   std::string platforms = "configs/platforms.json";

@@ -396,11 +396,15 @@ int cmd_dtm(int argc, char** argv) {
   }
   nlohmann::json last_steps = nlohmann::json::array();
   if (!hist.empty())
-    for (const auto& s : hist.back().steps) last_steps.push_back({{"step", s.step}, {"autocorrelation", s.autocorrelation}, {"acp_lambda", s.acp_lambda}});
+    for (const auto& s : hist.back().steps) {
+      last_steps.push_back({{"step", s.step}, {"autocorrelation", s.autocorrelation}, {"acp_lambda", s.acp_lambda},
+                            {"mixing_time_sweeps", std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)}});
+    }
   const nlohmann::json out = {
       {"model", cfg.steps == 1 ? "MEBM" : "DTM"}, {"steps", cfg.steps}, {"acp", cfg.acp},
       {"feature_fid", fid}, {"feature_fid_real_floor", floor}, {"feature_net_test_accuracy", net_acc},
-      {"samples", samples.size()}, {"sweeps_per_sample", sweeps_per_sample},
+      {"samples", samples.size()}, {"sweeps_per_sample", sweeps_per_sample}, {"sweeps_per_step", cfg.gen_sweeps},
+      {"topology", cfg.topology}, {"num_nodes", model.graph().num_nodes()},
       {"samples_per_s", samples.size() / gen_s}, {"generation_wall_s", gen_s},
       {"mean_nearest_train_hamming_generated", ham_gen}, {"mean_nearest_train_hamming_test", ham_test},
       {"train_wall_s", wall}, {"train_flips_per_ns", wall > 0 ? flips / wall / 1e9 : 0.0},

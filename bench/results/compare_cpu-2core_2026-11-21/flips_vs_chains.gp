@@ -9,4 +9,4 @@ set grid
 set title 'Gibbs throughput vs chains (FPGA: one chain, Niazi 2024)'
 fpga_lo = 50
 fpga_hi = 64
-plot 'flips_vs_chains.dat' index 0 with linespoints title 'dbm_inference / cpu', 'flips_vs_chains.dat' index 1 with linespoints title 'gibbs_g12_70 / cpu', 'flips_vs_chains.dat' index 2 with linespoints title 'gibbs_pegasus14 / cpu', 'flips_vs_chains.dat' index 3 with linespoints title 'gibbs_zephyr10 / cpu', fpga_lo with lines dt 2 lc rgb 'black' title 'FPGA 50 flips/ns', fpga_hi with lines dt 3 lc rgb 'black' title 'FPGA 64 flips/ns'
+plot 'flips_vs_chains.dat' index 0 with linespoints title 'dbm_inference / cpu', 'flips_vs_chains.dat' index 1 with linespoints title 'dtm4_generation_28 / cpu', 'flips_vs_chains.dat' index 2 with linespoints title 'gibbs_g12_70 / cpu', 'flips_vs_chains.dat' index 3 with linespoints title 'gibbs_pegasus14 / cpu', 'flips_vs_chains.dat' index 4 with linespoints title 'gibbs_zephyr10 / cpu', 'flips_vs_chains.dat' index 5 with linespoints title 'mebm_generation_28 / cpu', fpga_lo with lines dt 2 lc rgb 'black' title 'FPGA 50 flips/ns', fpga_hi with lines dt 3 lc rgb 'black' title 'FPGA 64 flips/ns'
