@@ -95,9 +95,14 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
   const std::string hint = dataset_install_hint(name);
   if (split != "train" && split != "test") throw InvalidArgument("dataset split must be 'train' or 'test', got '" + split + "'");
   const std::string stem = split == "train" ? "train" : "t10k";
-  const std::string gz = name == "fashion-mnist" ? ".gz" : "";
-  const IdxArray img = read_idx(root + "/" + stem + "-images-idx3-ubyte" + gz, hint);
-  const IdxArray lab = read_idx(root + "/" + stem + "-labels-idx1-ubyte" + gz, hint);
+  // Either form of each file: raw IDX or gzipped (the registries ship MNIST raw, Fashion-MNIST gzipped).
+  auto pick = [&](const std::string& base) {
+    struct stat st{};
+    const bool raw = stat(base.c_str(), &st) == 0, gz = stat((base + ".gz").c_str(), &st) == 0;
+    return raw || !gz ? base : base + ".gz";
+  };
+  const IdxArray img = read_idx(pick(root + "/" + stem + "-images-idx3-ubyte"), hint);
+  const IdxArray lab = read_idx(pick(root + "/" + stem + "-labels-idx1-ubyte"), hint);
   if (img.dims.size() != 3 || lab.dims.size() != 1 || img.dims[0] != lab.dims[0]) {
     throw InvalidArgument(name + " " + split + ": image and label files do not match (" + std::to_string(img.dims[0]) +
                           " images, " + std::to_string(lab.dims[0]) + " labels)");

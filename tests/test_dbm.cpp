@@ -312,6 +312,21 @@ TEST(Dataset, FashionMnistFromDebian) {
   EXPECT_EQ(m.size(), 10000);
 }
 
+TEST(Dataset, GzippedCopiesLoadLikeTheRawFiles) {
+  // The device machine gets MNIST gzipped (scripts/prepare_device_data.sh): either form must load.
+  const std::string raw = std::string(PBIT_SOURCE_DIR) + "/" + default_dataset_dir("mnist");
+  const std::string dir = tmp("mnist_gz");
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {
+    std::ifstream in(raw + "/" + f, std::ios::binary);
+    const std::vector<uint8_t> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    write_gz(dir + "/" + f + ".gz", b);
+  }
+  const ImageDataset a = load_dataset("mnist", "test", raw, 300), b = load_dataset("mnist", "test", dir, 300);
+  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_EQ(a.labels, b.labels);
+}
+
 TEST(DbmConfigParse, ErrorsNameTheKey) {
   auto err = [](const std::string& text) { return error_of([&] { parse_dbm_config(nlohmann::json::parse(text)); }); };
   EXPECT_NE(err(R"({"train": {"batch_sise": 5}})").find("key 'train.batch_sise': unknown key"), std::string::npos);
