@@ -14,6 +14,7 @@
 
 #include "binary_io.hpp"
 #include "json_util.hpp"
+#include "progress.hpp"
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
 #include "pbit/rng.hpp"
@@ -310,49 +311,11 @@ std::vector<int8_t> dbm_clamp_values(const SparseDbm& m, const ImageDataset& d, 
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-/// One status line on stderr: redrawn in place on a terminal, printed every 10% otherwise (logs, CI).
-class Progress {
- public:
-  Progress(std::string label, int64_t total) : label_(std::move(label)), total_(total), t0_(now_s()), tty_(isatty(2)) {}
-  void update(int64_t done, const std::string& extra) {
-    const double t = now_s();
-    const bool last = done >= total_;
-    if (tty_) {
-      if (!last && t - last_draw_ < 0.25) return;
-    } else {
-      const int64_t decile = total_ > 0 ? done * 10 / total_ : 10;
-      if (!last && decile == last_decile_) return;
-      last_decile_ = decile;
-    }
-    last_draw_ = t;
-    const int width = 24;
-    const int fill = total_ > 0 ? static_cast<int>(width * done / total_) : width;
-    const double el = t - t0_, eta = done > 0 ? el * (total_ - done) / done : 0;
-    std::fprintf(stderr, "%s%s [%s%s] %lld/%lld %s elapsed %.0fs eta %.0fs%s", tty_ ? "\r" : "", label_.c_str(),
-                 std::string(fill, '#').c_str(), std::string(width - fill, '.').c_str(), static_cast<long long>(done),
-                 static_cast<long long>(total_), extra.c_str(), el, eta, tty_ ? (last ? "\n" : "") : "\n");
-    std::fflush(stderr);
-  }
-
- private:
-  std::string label_;
-  int64_t total_;
-  double t0_, last_draw_ = -1;
-  bool tty_;
-  int64_t last_decile_ = -1;
-};
+using detail::Progress;
+double now_s() { return detail::monotonic_s(); }
 
 SamplerOptions sampler_options(const DbmConfig& cfg, uint32_t stream) {
-  SamplerOptions o;
-  o.backend = backend_from_string(cfg.backend);
-  o.seed = cfg.seed;
-  o.stream = stream;
-  o.num_threads = cfg.threads;
-  return o;
+  return pbit::sampler_options(cfg.backend, cfg.seed, stream, cfg.threads);
 }
 
 // Streams of the DBM's samplers (distinct from each other and from rng::Stream's named ones).

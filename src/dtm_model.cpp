@@ -11,6 +11,7 @@
 
 #include "binary_io.hpp"
 #include "json_util.hpp"
+#include "progress.hpp"
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
 #include "pbit/metrics.hpp"
@@ -107,16 +108,9 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
 
 namespace {
 
-double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double now_s() { return detail::monotonic_s(); }
 
-SamplerOptions options(const DtmConfig& c, uint32_t stream) {
-  SamplerOptions o;
-  o.backend = backend_from_string(c.backend);
-  o.seed = c.seed;
-  o.stream = stream;
-  o.num_threads = c.threads;
-  return o;
-}
+SamplerOptions options(const DtmConfig& c, uint32_t stream) { return sampler_options(c.backend, c.seed, stream, c.threads); }
 
 // Sampler streams of the DTM (distinct per step and phase).
 uint32_t pos_stream(int32_t t) { return 2000u + 4u * static_cast<uint32_t>(t); }
@@ -210,6 +204,10 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
   std::vector<float>& w = weights_[t - 1];
   const double lam = acp_[t - 1].lambda();
   const std::vector<int32_t>& dn = visible_;
+  detail::Progress bar("epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs) + " step " + std::to_string(t) +
+                           "/" + std::to_string(steps()),
+                       per_epoch);
+  const double flips0 = flips, t0 = now_s();
   for (int64_t b = 0; b < per_epoch; ++b) {
     // x^{t-1} from the data, x^t one forward step later (noise keyed by image, step and epoch).
     std::vector<int8_t> prev(static_cast<size_t>(B) * V);
@@ -267,6 +265,9 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     for (float x : w) {
       if (!std::isfinite(x)) throw Error("DTM step " + std::to_string(t) + ": training diverged (non-finite weight); lower the learning rate");
     }
+    char extra[80];
+    std::snprintf(extra, sizeof extra, "lr %.3g  penalty %.3g  %.3g flips/ns", lr, lam, (flips - flips0) / std::max(1e-9, now_s() - t0) / 1e9);
+    bar.update(b + 1, extra);
   }
 }
 

@@ -66,6 +66,15 @@ std::vector<float> BetaSchedule::expand(int64_t sweeps) const {
 
 // ---------------------------------------------------------------- sampler
 
+SamplerOptions sampler_options(const std::string& backend, uint64_t seed, uint32_t stream, int threads) {
+  SamplerOptions o;
+  o.backend = backend_from_string(backend);
+  o.seed = seed;
+  o.stream = stream;
+  o.num_threads = threads;
+  return o;
+}
+
 namespace {
 
 std::unique_ptr<detail::GibbsEngine> make_engine(const Graph& g, const Coloring& c, int32_t chains,
