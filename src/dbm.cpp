@@ -67,14 +67,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     if (g.contains("placement")) c.placement = get_string(g["placement"], "graph.placement", {"random", "in_order"});
     if (g.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(g["role_seed"], "graph.role_seed", 0, big));
   }
-  if (j.contains("run")) {
-    const auto& r = j["run"];
-    only_keys(r, "run", {"backend", "threads", "seed", "output_dir"});
-    if (r.contains("backend")) c.backend = get_string(r["backend"], "run.backend", {"best", "reference", "cpu", "cuda"});
-    if (r.contains("threads")) c.threads = static_cast<int>(get_int(r["threads"], "run.threads", 0, 4096));
-    if (r.contains("seed")) c.seed = static_cast<uint64_t>(get_int(r["seed"], "run.seed", 0, big));
-    if (r.contains("output_dir")) c.output_dir = get_string(r["output_dir"], "run.output_dir");
-  }
+  detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   if (j.contains("init")) {
     const auto& i = j["init"];
     only_keys(i, "init", {"sigma_j", "bias"});

@@ -93,14 +93,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     if (g.contains("beta_end")) c.gen_beta_end = get_float_in(g["beta_end"], "generate.beta_end", 0, 1000);
     if (g.contains("samples")) c.gen_samples = static_cast<int32_t>(get_int(g["samples"], "generate.samples", 1, 1 << 20));
   }
-  if (j.contains("run")) {
-    const auto& r = j["run"];
-    only_keys(r, "run", {"backend", "threads", "seed", "output_dir"});
-    if (r.contains("backend")) c.backend = get_string(r["backend"], "run.backend", {"best", "reference", "cpu", "cuda"});
-    if (r.contains("threads")) c.threads = static_cast<int>(get_int(r["threads"], "run.threads", 0, 4096));
-    if (r.contains("seed")) c.seed = static_cast<uint64_t>(get_int(r["seed"], "run.seed", 0, big));
-    if (r.contains("output_dir")) c.output_dir = get_string(r["output_dir"], "run.output_dir");
-  }
+  detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
 }
 
