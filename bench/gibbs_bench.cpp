@@ -6,6 +6,7 @@
 // Prints a table and writes JSON (docs/BENCHMARKING.md describes every key). Sweeps per measurement
 // are calibrated so each timed stretch lasts at least --min-time seconds.
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -159,7 +160,8 @@ int main(int argc, char** argv) {
                                 {"timestamp_utc", bench::utc_now()},
                                 {"machine", bench::machine_info()},
                                 {"build", bench::build_info()},
-                                {"parameters", {{"min_time_s", min_time}, {"beta", 1.0}, {"update", "exact sigmoid Gibbs, fp32"}}},
+                                {"parameters", {{"min_time_s", min_time}, {"beta", 1.0}, {"update", "exact sigmoid Gibbs, fp32"},
+                                                {"cuda_kernel", std::getenv("PBIT_CUDA_KERNEL") ? std::getenv("PBIT_CUDA_KERNEL") : "simple"}}},
                                 {"results", results}};
     if (!out.empty()) {
       write_json_file(out, doc);

@@ -29,9 +29,17 @@ if command -v compute-sanitizer >/dev/null 2>&1; then
     echo "$tool: exit $? ($(grep -c 'ERROR SUMMARY: 0 errors' "$OUT/sanitizer_$tool.log") clean summaries)"
   done
 fi
-echo "== benchmark"
+echo "== the opt-in fast kernel (docs/FAST_KERNEL.md): CUDA tests and sanitizer again with PBIT_CUDA_KERNEL=fast"
+PBIT_CUDA_KERNEL=fast PBIT_REQUIRE_GPU=1 ctest --preset release -j 8 -L gpu 2>&1 | tail -8 | tee "$OUT/ctest_fast.log"
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  PBIT_CUDA_KERNEL=fast PBIT_REQUIRE_GPU=1 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    ./build/release/tests/test_backends --gtest_filter='*cuda*' > "$OUT/sanitizer_fast.log" 2>&1; echo "fast memcheck: exit $?"
+fi
+echo "== benchmark (simple kernel, then fast)"
 ./build/release/bench/pbit_bench_gibbs --backends cuda,cpu --chains 1,32,1024,16384,65536,100000 \
   --out "$OUT/gibbs_bench_gpu.json" 2>&1 | tee "$OUT/bench.log"
+PBIT_CUDA_KERNEL=fast ./build/release/bench/pbit_bench_gibbs --backends cuda --chains 1024,16384,65536,100000 \
+  --out "$OUT/gibbs_bench_gpu_fast.json" 2>&1 | tee "$OUT/bench_fast.log"
 echo "== thrml side by side (needs the thrml wheel carried in .whl/, built from thrml's source)"
 if ls .whl/thrml-*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/thrml-*.whl && export PYTHONPATH=/tmp/site

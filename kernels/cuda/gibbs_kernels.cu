@@ -9,7 +9,9 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "cuda_check.cuh"
@@ -126,6 +128,92 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
       a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_spin(rng::word(blk, static_cast<uint32_t>(q)), two_beta, f);
     }
   }
+}
+
+// ---------------------------------------------------------------- fast path (opt-in, issue 7)
+// docs/FAST_KERNEL.md, step 1: a warp owns 32 chains, held as one bit word per node in shared memory;
+// all lanes walk the same node (warp-uniform CSR loads), each lane sums its own chain's field in CSR
+// order with the contract's arithmetic, and __ballot_sync packs the 32 new spins. All sweeps of a
+// stretch run in one launch; colors are separated by __syncwarp() (no other warp touches the words).
+// Selected with PBIT_CUDA_KERNEL=fast until a device session has validated it.
+
+/// int8 node-major [N][B] -> bit words [N][W], W = ceil(B / 32); bit l of word w is chain 32 w + l.
+__global__ void pack_kernel(const int8_t* s, int32_t n, int32_t chains, int32_t words, uint32_t* bits) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<int64_t>(n) * words) return;
+  const int32_t i = static_cast<int32_t>(idx / words), w = static_cast<int32_t>(idx % words);
+  uint32_t m = 0;
+  for (int32_t l = 0; l < 32; ++l) {
+    const int32_t c = 32 * w + l;
+    if (c < chains && s[static_cast<size_t>(i) * chains + c] > 0) m |= 1u << l;
+  }
+  bits[idx] = m;
+}
+
+__global__ void unpack_kernel(const uint32_t* bits, int32_t n, int32_t chains, int32_t words, int8_t* s) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<int64_t>(n) * chains) return;
+  const int32_t i = static_cast<int32_t>(idx / chains), c = static_cast<int32_t>(idx % chains);
+  s[idx] = ((bits[static_cast<size_t>(i) * words + c / 32] >> (c % 32)) & 1u) ? int8_t{1} : int8_t{-1};
+}
+
+struct FastArgs {
+  uint32_t* bits;              ///< [N][W]
+  int32_t n, words, chains;
+  const int64_t* row_ptr;
+  const int32_t* col;
+  const float* w;
+  const float* h;
+  const int32_t* color_nodes;  ///< all classes, concatenated
+  const int32_t* class_off;    ///< num_colors + 1 offsets
+  int32_t num_colors;
+  const uint8_t* clamped;
+  const int32_t* field_col;
+  const float* field;          ///< [M][B]
+  const float* betas;          ///< one per sweep of the stretch
+  int64_t nsweeps;
+  uint32_t first_sweep;
+  rng::Key key;
+};
+
+__global__ void fast_sweeps_kernel(FastArgs a) {
+  extern __shared__ uint32_t smem[];
+  const int32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int32_t word = blockIdx.x * (blockDim.x / 32) + warp;
+  if (word >= a.words) return;  // whole warps exit together
+  uint32_t* S = smem + static_cast<size_t>(warp) * a.n;
+  for (int32_t i = lane; i < a.n; i += 32) S[i] = a.bits[static_cast<size_t>(i) * a.words + word];
+  __syncwarp();
+  const int32_t chain = 32 * word + lane;
+  const uint32_t my_chain = static_cast<uint32_t>(chain);
+  for (int64_t k = 0; k < a.nsweeps; ++k) {
+    const auto sweep = static_cast<uint32_t>(a.first_sweep + k);
+    const float two_beta = 2.0f * a.betas[k];
+    for (int32_t c = 0; c < a.num_colors; ++c) {
+      const int32_t off = a.class_off[c], len = a.class_off[c + 1] - off;
+      rng::Block blk{};
+      for (int32_t r = 0; r < len; ++r) {
+        if ((r & 3) == 0) blk = rng::philox4x32_10(rng::gibbs_counter(my_chain, static_cast<uint32_t>(c), static_cast<uint32_t>(r), sweep), a.key);
+        const int32_t i = a.color_nodes[off + r];
+        if (a.clamped[i]) continue;  // warp-uniform
+        float f = 0.0f;
+        const int64_t end = a.row_ptr[i + 1];
+        for (int64_t e = a.row_ptr[i]; e < end; ++e) {
+          const float wj = __ldg(a.w + e);
+          const bool up = (S[__ldg(a.col + e)] >> lane) & 1u;
+          f = fadd(f, up ? wj : -wj);  // == fmul(wj, +-1): exact, as in the reference
+        }
+        f = fadd(f, a.h[i]);
+        const int32_t fc = a.field_col[i];
+        if (fc >= 0 && chain < a.chains) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
+        const bool up = gibbs_spin(rng::word(blk, static_cast<uint32_t>(r & 3)), two_beta, f) > 0;
+        const uint32_t m = __ballot_sync(0xffffffffu, up);
+        if (lane == 0) S[i] = m;
+      }
+      __syncwarp();  // this color's writes before the next color reads them
+    }
+  }
+  for (int32_t i = lane; i < a.n; i += 32) a.bits[static_cast<size_t>(i) * a.words + word] = S[i];
 }
 
 __global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, rng::Key key) {
@@ -246,6 +334,9 @@ class CudaEngine final : public GibbsEngine {
     for (auto* a : {&col_, &ei_, &ej_, &color_nodes_, &field_col_, &clamp_nodes_, &group_nodes_}) a->set_stream(stream_);
     for (auto* a : {&w_, &h_, &ew_, &field_}) a->set_stream(stream_);
     for (auto* a : {&row_ptr_, &node_sum_, &edge_sum_, &readout_, &group_off_}) a->set_stream(stream_);
+    bits_.set_stream(stream_);
+    betas_.set_stream(stream_);
+    class_off_dev_.set_stream(stream_);
     clamped_.set_stream(stream_);
     energy_.set_stream(stream_);
     s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
@@ -261,6 +352,19 @@ class CudaEngine final : public GibbsEngine {
     }
     class_off_.push_back(static_cast<int32_t>(flat.size()));
     color_nodes_.upload(flat, "color classes");
+    class_off_dev_.upload(class_off_, "color class offsets");
+    // Opt-in fast path (docs/FAST_KERNEL.md): needs one warp's state (4 N bytes) in shared memory.
+    const char* kernel = std::getenv("PBIT_CUDA_KERNEL");
+    if (kernel && std::string(kernel) == "fast") {
+      int max_optin = 0;
+      PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, opt.device));
+      const size_t per_warp = static_cast<size_t>(n_) * sizeof(uint32_t);
+      if (per_warp <= static_cast<size_t>(max_optin)) {
+        fast_smem_limit_ = static_cast<size_t>(max_optin);
+        PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_sweeps_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_optin));
+        fast_ = true;
+      }
+    }
     clamped_host_.assign(n_, 0);
     clamped_.upload(clamped_host_, "clamp mask");
     field_col_.upload(std::vector<int32_t>(n_, -1), "field map");
@@ -317,6 +421,11 @@ class CudaEngine final : public GibbsEngine {
   void set_weights(const Graph& g) override { load_weights(g); }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
+    if (betas.empty()) return;
+    if (fast_) {
+      fast_sweeps(first_sweep, betas);
+      return;
+    }
     constexpr int kThreads = 128;
     for (size_t k = 0; k < betas.size(); ++k) {
       const auto sweep = static_cast<uint32_t>(first_sweep + k);
@@ -330,6 +439,27 @@ class CudaEngine final : public GibbsEngine {
         PBIT_CUDA_CHECK_LAUNCH();
       }
     }
+    sync();
+  }
+
+  /// The fast path: pack to bit words, one persistent launch for the stretch, unpack.
+  void fast_sweeps(uint64_t first_sweep, std::span<const float> betas) {
+    const int32_t words = (chains_ + 31) / 32;
+    const size_t smem_per_warp = static_cast<size_t>(n_) * sizeof(uint32_t);
+    bits_.resize(static_cast<size_t>(n_) * words, "bit-packed states");
+    betas_.upload(betas.data(), betas.size(), "beta schedule");
+    const int64_t nw = static_cast<int64_t>(n_) * words, nb = static_cast<int64_t>(n_) * chains_;
+    pack_kernel<<<static_cast<unsigned>((nw + 255) / 256), 256, 0, stream_>>>(s_.get(), n_, chains_, words, bits_.get());
+    PBIT_CUDA_CHECK_LAUNCH();
+    FastArgs a{bits_.get(), n_, words, chains_, row_ptr_.get(), col_.get(), w_.get(), h_.get(), color_nodes_.get(),
+               class_off_dev_.get(), static_cast<int32_t>(class_off_.size()) - 1, clamped_.get(), field_col_.get(),
+               field_.get(), betas_.get(), static_cast<int64_t>(betas.size()), static_cast<uint32_t>(first_sweep), key_};
+    const int warps = std::max(1, std::min(8, static_cast<int>(fast_smem_limit_ / smem_per_warp)));
+    const unsigned grid = static_cast<unsigned>((words + warps - 1) / warps);
+    fast_sweeps_kernel<<<grid, warps * 32, warps * smem_per_warp, stream_>>>(a);
+    PBIT_CUDA_CHECK_LAUNCH();
+    unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, words, s_.get());
+    PBIT_CUDA_CHECK_LAUNCH();
     sync();
   }
 
@@ -422,6 +552,11 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<int64_t> node_sum_, edge_sum_, readout_, group_off_;
   DeviceArray<double> energy_;
   std::vector<int32_t> class_off_;
+  DeviceArray<int32_t> class_off_dev_;
+  DeviceArray<uint32_t> bits_;
+  DeviceArray<float> betas_;
+  bool fast_ = false;
+  size_t fast_smem_limit_ = 0;
   std::vector<uint8_t> clamped_host_;
   int32_t clamp_k_ = 0;
   ObserveConfig cfg_;
