@@ -2,6 +2,9 @@
 // truncation and size mismatches reported as errors naming the file.
 #pragma once
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <istream>
 #include <ostream>
 #include <string>
@@ -49,6 +52,19 @@ inline std::string get_string(std::istream& f, const std::string& path) {
   std::string s(n, '\0');
   if (!f.read(s.data(), static_cast<std::streamsize>(n))) throw InvalidArgument("checkpoint '" + path + "' is truncated");
   return s;
+}
+
+/// Writes `path` through a temporary file renamed into place, so a crash never leaves a half-written
+/// checkpoint or model. `body` writes the content; stream failures are IoError.
+inline void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& body) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) throw IoError("cannot write '" + tmp + "'");
+    body(f);
+    if (!f) throw IoError("failed writing '" + tmp + "'");
+  }
+  std::filesystem::rename(tmp, path);
 }
 
 /// FNV-1a 64 of a string (config fingerprints).

@@ -176,9 +176,7 @@ void SparseDbm::save(const std::string& path) const {
   j["label_replicas"] = replicas_;
   j["graph"] = graph_to_json(graph_, &colors_);
   j["roles"] = roles_to_json(roles_);
-  const std::string tmp = path + ".tmp";
-  write_json_file(tmp, j);
-  std::filesystem::rename(tmp, path);
+  detail::write_atomically(path, [&](std::ostream& f) { f << j.dump(2) << "\n"; });
 }
 
 SparseDbm SparseDbm::load(const std::string& path) {
@@ -496,10 +494,7 @@ uint64_t training_fingerprint(const DbmConfig& c) {
 }  // namespace
 
 void DbmTrainer::save_checkpoint(const std::string& path) const {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw IoError("cannot write checkpoint '" + tmp + "'");
+  detail::write_atomically(path, [&](std::ostream& f) {
     f.write(kCkptMagic, sizeof kCkptMagic);
     put<uint64_t>(f, training_fingerprint(cfg_));
     put<int32_t>(f, epoch_);
@@ -521,9 +516,7 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
                       m.test_images, m.weight_rms});
     }
     detail::put_string(f, hist.dump());
-    if (!f) throw IoError("failed writing checkpoint '" + tmp + "'");
-  }
-  std::filesystem::rename(tmp, path);  // atomic: a crash never leaves a half-written checkpoint
+  });
 }
 
 void DbmTrainer::load_checkpoint(const std::string& path) {

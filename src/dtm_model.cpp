@@ -427,10 +427,7 @@ uint64_t fingerprint(const DtmConfig& c) {
 
 void Dtm::save_checkpoint(const std::string& path) const {
   using namespace detail;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw IoError("cannot write checkpoint '" + tmp + "'");
+  write_atomically(path, [&](std::ostream& f) {
     f.write(kMagic, 8);
     put<uint64_t>(f, fingerprint(cfg_));
     put<int32_t>(f, epoch_);
@@ -454,9 +451,7 @@ void Dtm::save_checkpoint(const std::string& path) const {
       hist.push_back({h.epoch, h.wall_s, h.flips, h.flips_per_ns, st});
     }
     put_string(f, hist.dump());
-    if (!f) throw IoError("failed writing checkpoint '" + tmp + "'");
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 void Dtm::load_checkpoint(const std::string& path) {

@@ -139,10 +139,7 @@ std::vector<double> FeatureNet::features(const std::vector<std::vector<int8_t>>&
 void FeatureNet::save(const std::string& path) const {
   using namespace detail;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw IoError("cannot write '" + tmp + "'");
+  write_atomically(path, [&](std::ostream& f) {
     f.write("PBITFNET", 8);
     put<uint64_t>(f, train_key_);
     put<int32_t>(f, in_);
@@ -151,8 +148,7 @@ void FeatureNet::save(const std::string& path) const {
     put_vec(f, b1_);
     put_vec(f, w2_);
     put_vec(f, b2_);
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 FeatureNet FeatureNet::load(const std::string& path) {
