@@ -51,14 +51,16 @@ NamedGraph make_graph(const std::string& name) {
 /// and the written spin at the backend's state width, plus the CSR (weight + column) shared by the
 /// chains that read it together.
 double bytes_per_flip(Backend b, double avg_degree) {
-  const double state = b == Backend::cpu ? 4.0 : 1.0;
-  const double share = b == Backend::cpu ? 16.0 : b == Backend::cuda ? 32.0 : 1.0;
+  const double state = b == Backend::cpu ? 4.0 : b == Backend::packed ? 1.0 / 8.0 : 1.0;
+  const double share = b == Backend::cpu ? 16.0 : (b == Backend::cuda || b == Backend::packed) ? 32.0 : 1.0;
   return (avg_degree + 1.0) * state + avg_degree * 8.0 / share;
 }
 
-/// Chain counts a backend is run at by default: the reference oracle is serial, keep it small.
+/// Chain counts a backend is run at by default: the reference oracle is serial and the packed
+/// backend is a host emulation of a GPU loop; keep them small.
 bool default_chain_ok(Backend b, int32_t chains) {
   if (b == Backend::reference) return chains <= 32;
+  if (b == Backend::packed) return chains <= 1024;
   if (b == Backend::cpu) return chains <= 16384;
   return true;
 }

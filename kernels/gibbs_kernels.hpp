@@ -60,6 +60,9 @@ class GibbsEngine {
 
 std::unique_ptr<GibbsEngine> make_reference_engine(const Graph& g, const Coloring& c, int32_t chains,
                                                    const SamplerOptions& opt);
+/// The reference engine with the fast GPU kernel's bit-packed loop (packed_sweep.hpp) as its sweeps.
+std::unique_ptr<GibbsEngine> make_packed_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                                const SamplerOptions& opt);
 std::unique_ptr<GibbsEngine> make_cpu_engine(const Graph& g, const Coloring& c, int32_t chains,
                                              const SamplerOptions& opt);
 /// Throws NotCompiled in builds without nvcc, CudaError when no device is usable.

@@ -15,6 +15,7 @@ std::string to_string(Backend b) {
     case Backend::reference: return "reference";
     case Backend::cpu: return "cpu";
     case Backend::cuda: return "cuda";
+    case Backend::packed: return "packed";
   }
   return "unknown";
 }
@@ -23,9 +24,12 @@ Backend backend_from_string(const std::string& name) {
   if (name == "reference") return Backend::reference;
   if (name == "cpu") return Backend::cpu;
   if (name == "cuda") return Backend::cuda;
+  if (name == "packed") return Backend::packed;
   if (name == "best") return best_available_backend();
-  throw InvalidArgument("unknown backend '" + name + "' (expected reference, cpu, cuda or best)");
+  throw InvalidArgument("unknown backend '" + name + "' (expected reference, cpu, cuda, packed or best)");
 }
+
+std::vector<Backend> all_backends() { return {Backend::reference, Backend::cpu, Backend::cuda, Backend::packed}; }
 
 bool backend_compiled(Backend b) { return b != Backend::cuda || build_has_cuda(); }
 
@@ -39,7 +43,7 @@ Backend best_available_backend() { return backend_available(Backend::cuda) ? Bac
 
 std::vector<Backend> available_backends() {
   std::vector<Backend> out;
-  for (Backend b : {Backend::reference, Backend::cpu, Backend::cuda}) {
+  for (Backend b : all_backends()) {
     if (backend_available(b)) out.push_back(b);
   }
   return out;
@@ -56,6 +60,7 @@ std::string backend_device_name(Backend b) {
     }
   }
   const int threads = b == Backend::reference ? 1 : omp_get_max_threads();
+  if (b == Backend::packed) return model + " (" + std::to_string(threads) + " threads, bit-packed GPU loop)";
   return model + " (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
 }
 

@@ -56,7 +56,7 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   }
   if (!j.contains("backends") || !j["backends"].is_array() || j["backends"].empty()) config_error("backends", "must be a non-empty array");
   for (size_t k = 0; k < j["backends"].size(); ++k) {
-    s.backends.push_back(get_string(j["backends"][k], "backends[" + std::to_string(k) + "]", {"reference", "cpu", "cuda", "best"}));
+    s.backends.push_back(get_string(j["backends"][k], "backends[" + std::to_string(k) + "]", {"reference", "cpu", "cuda", "packed", "best"}));
   }
   if (!j.contains("chains") || !j["chains"].is_array() || j["chains"].empty()) config_error("chains", "must be a non-empty array");
   for (size_t k = 0; k < j["chains"].size(); ++k) {

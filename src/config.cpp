@@ -68,8 +68,8 @@ SampleConfig parse_sample_config(const json& j) {
   if (j.contains("backend")) {
     if (!j["backend"].is_string()) bad("backend", "must be a string");
     c.backend = j["backend"].get<std::string>();
-    if (c.backend != "best" && c.backend != "reference" && c.backend != "cpu" && c.backend != "cuda") {
-      bad("backend", "must be one of best, reference, cpu, cuda; got '" + c.backend + "'");
+    if (c.backend != "best" && c.backend != "reference" && c.backend != "cpu" && c.backend != "cuda" && c.backend != "packed") {
+      bad("backend", "must be one of best, reference, cpu, cuda, packed; got '" + c.backend + "'");
     }
   }
   if (j.contains("schedule")) {

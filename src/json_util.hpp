@@ -92,7 +92,7 @@ inline void parse_run_section(const nlohmann::json& j, std::string& backend, int
   if (!j.contains("run")) return;
   const auto& r = j["run"];
   only_keys(r, "run", {"backend", "threads", "seed", "output_dir"});
-  if (r.contains("backend")) backend = get_string(r["backend"], "run.backend", {"best", "reference", "cpu", "cuda"});
+  if (r.contains("backend")) backend = get_string(r["backend"], "run.backend", {"best", "reference", "cpu", "cuda", "packed"});
   if (r.contains("threads")) threads = static_cast<int>(get_int(r["threads"], "run.threads", 0, 4096));
   if (r.contains("seed")) seed = static_cast<uint64_t>(get_int(r["seed"], "run.seed", 0, int64_t{1} << 40));
   if (r.contains("output_dir")) output_dir = get_string(r["output_dir"], "run.output_dir");

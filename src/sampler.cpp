@@ -83,6 +83,7 @@ std::unique_ptr<detail::GibbsEngine> make_engine(const Graph& g, const Coloring&
     case Backend::reference: return detail::make_reference_engine(g, c, chains, opt);
     case Backend::cpu: return detail::make_cpu_engine(g, c, chains, opt);
     case Backend::cuda: return detail::make_cuda_engine(g, c, chains, opt);
+    case Backend::packed: return detail::make_packed_engine(g, c, chains, opt);
   }
   throw InvalidArgument("unknown backend");
 }

@@ -131,19 +131,23 @@ TEST_P(BackendTest, SeedsAndStreamsGiveDifferentChains) {
   EXPECT_NE(std::vector<int8_t>(st.begin(), st.begin() + 25), std::vector<int8_t>(st.begin() + 25, st.begin() + 50));
 }
 
-TEST(CpuBackend, ThreadCountDoesNotChangeResults) {
-  expect_same(run_protocol(Backend::cpu, 80, 1), run_protocol(Backend::cpu, 80, 2));
+TEST_P(BackendTest, ThreadCountDoesNotChangeResults) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  if (GetParam() == Backend::cuda) GTEST_SKIP() << "num_threads is a host option";
+  expect_same(run_protocol(GetParam(), 80, 1), run_protocol(GetParam(), 80, 2));
 }
 
-TEST(CpuBackend, LargeGraphMatchesReference) {
-  // Pegasus-sized degree-15 graph, a few sweeps: the vectorised CSR path on realistic rows.
+TEST_P(BackendTest, LargeGraphMatchesReference) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  // Pegasus-sized degree-15 graph, a few sweeps, 40 chains (one full and one partial 32-chain word,
+  // two full and one partial 16-lane block): the vectorised and bit-packed paths on realistic rows.
   const Graph g = with_random_weights(random_regular(4264, 15, 3), 4, 0.25f, 0.1f);
   SamplerOptions r, c;
   r.backend = Backend::reference;
-  c.backend = Backend::cpu;
+  c.backend = GetParam();
   r.seed = c.seed = 5;
   const Coloring col = color_graph(g);
-  Sampler a(g, col, 20, r), b(g, col, 20, c);
+  Sampler a(g, col, 40, r), b(g, col, 40, c);
   a.sweep(3);
   b.sweep(3);
   EXPECT_EQ(a.state(), b.state());

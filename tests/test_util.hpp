@@ -16,9 +16,10 @@ inline bool gpu_required() {
   return v && std::string(v) == "1";
 }
 
-/// Every backend the tests should cover: reference and cpu always, cuda when compiled.
+/// Every backend the tests should cover: reference, cpu and packed (the fast GPU kernel's loop on the
+/// host) always, cuda when compiled.
 inline std::vector<Backend> test_backends() {
-  std::vector<Backend> b{Backend::reference, Backend::cpu};
+  std::vector<Backend> b{Backend::reference, Backend::cpu, Backend::packed};
   if (backend_compiled(Backend::cuda) || gpu_required()) b.push_back(Backend::cuda);
   return b;
 }

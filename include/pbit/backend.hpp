@@ -9,10 +9,15 @@ enum class Backend {
   reference,  ///< serial, obviously correct: the oracle every other backend is compared with
   cpu,        ///< OpenMP threads over chain blocks, SIMD over chains
   cuda,       ///< NVIDIA GPU; states, fields and statistics stay on the device
+  packed,     ///< the fast GPU kernel's bit-packed loop (32 chains per word) run on the host, to test it
+              ///< without a GPU; slow, not for production runs
 };
 
+/// Every backend, in the order listings use.
+std::vector<Backend> all_backends();
+
 std::string to_string(Backend b);
-/// "reference" | "cpu" | "cuda" | "best"; throws InvalidArgument otherwise. "best" = best_available_backend().
+/// "reference" | "cpu" | "cuda" | "packed" | "best"; throws InvalidArgument otherwise. "best" = best_available_backend().
 Backend backend_from_string(const std::string& name);
 /// True if this build contains the backend (cuda needs nvcc at build time).
 bool backend_compiled(Backend b);

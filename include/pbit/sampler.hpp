@@ -88,7 +88,7 @@ struct SamplerOptions {
   int device = 0;                 ///< cuda backend: device ordinal
 };
 
-/// Options from a config's fields: backend name ("best", "reference", "cpu", "cuda"), seed, stream, threads.
+/// Options from a config's fields: backend name ("best", "reference", "cpu", "cuda", "packed"), seed, stream, threads.
 SamplerOptions sampler_options(const std::string& backend, uint64_t seed, uint32_t stream, int threads = 0);
 
 namespace detail {

@@ -16,6 +16,7 @@
 
 #include "cuda_check.cuh"
 #include "gibbs_kernels.hpp"
+#include "packed_sweep.hpp"
 #include "pbit/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 
@@ -135,7 +136,9 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
 // all lanes walk the same node (warp-uniform CSR loads), each lane sums its own chain's field in CSR
 // order with the contract's arithmetic, and __ballot_sync packs the 32 new spins. All sweeps of a
 // stretch run in one launch; colors are separated by __syncwarp() (no other warp touches the words).
-// Selected with PBIT_CUDA_KERNEL=fast until a device session has validated it.
+// The loop itself is kernels/packed_sweep.hpp, shared with the host `packed` backend, which runs it
+// through every exact and bit-identity test without a GPU. Selected with PBIT_CUDA_KERNEL=fast until
+// a device session has validated the CUDA-specific parts (shared memory, ballot, launch shape).
 
 /// int8 node-major [N][B] -> bit words [N][W], W = ceil(B / 32); bit l of word w is chain 32 w + l.
 __global__ void pack_kernel(const int8_t* s, int32_t n, int32_t chains, int32_t words, uint32_t* bits) {
@@ -157,63 +160,36 @@ __global__ void unpack_kernel(const uint32_t* bits, int32_t n, int32_t chains, i
   s[idx] = ((bits[static_cast<size_t>(i) * words + c / 32] >> (c % 32)) & 1u) ? int8_t{1} : int8_t{-1};
 }
 
-struct FastArgs {
-  uint32_t* bits;              ///< [N][W]
-  int32_t n, words, chains;
-  const int64_t* row_ptr;
-  const int32_t* col;
-  const float* w;
-  const float* h;
-  const int32_t* color_nodes;  ///< all classes, concatenated
-  const int32_t* class_off;    ///< num_colors + 1 offsets
-  int32_t num_colors;
-  const uint8_t* clamped;
-  const int32_t* field_col;
-  const float* field;          ///< [M][B]
-  const float* betas;          ///< one per sweep of the stretch
-  int64_t nsweeps;
-  uint32_t first_sweep;
-  rng::Key key;
+/// A warp as packed_stretch's lane policy: one lane per thread, each with its own Philox block.
+struct WarpLanes {
+  uint32_t lane;
+  rng::Block blk{};
+  __device__ void draw(rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
+    blk = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain0) + lane, color, rank, sweep), key);
+  }
+  template <class F>
+  __device__ uint32_t vote(F&& f) {
+    return __ballot_sync(0xffffffffu, f(lane, blk));
+  }
+  __device__ void store(uint32_t* p, uint32_t m) {
+    if (lane == 0) *p = m;
+  }
+  __device__ void sync() { __syncwarp(); }
 };
 
-__global__ void fast_sweeps_kernel(FastArgs a) {
+/// One warp per 32-chain word: its words of all N nodes move to shared memory, all sweeps of the
+/// stretch run there (packed_sweep.hpp), and they move back.
+__global__ void fast_sweeps_kernel(PackedArgs a, uint32_t* bits) {
   extern __shared__ uint32_t smem[];
-  const int32_t warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int32_t warp = threadIdx.x / 32;
   const int32_t word = blockIdx.x * (blockDim.x / 32) + warp;
   if (word >= a.words) return;  // whole warps exit together
+  WarpLanes lanes{threadIdx.x % 32u};
   uint32_t* S = smem + static_cast<size_t>(warp) * a.n;
-  for (int32_t i = lane; i < a.n; i += 32) S[i] = a.bits[static_cast<size_t>(i) * a.words + word];
+  for (int32_t i = lanes.lane; i < a.n; i += 32) S[i] = bits[static_cast<size_t>(i) * a.words + word];
   __syncwarp();
-  const int32_t chain = 32 * word + lane;
-  const uint32_t my_chain = static_cast<uint32_t>(chain);
-  for (int64_t k = 0; k < a.nsweeps; ++k) {
-    const auto sweep = static_cast<uint32_t>(a.first_sweep + k);
-    const float two_beta = 2.0f * a.betas[k];
-    for (int32_t c = 0; c < a.num_colors; ++c) {
-      const int32_t off = a.class_off[c], len = a.class_off[c + 1] - off;
-      rng::Block blk{};
-      for (int32_t r = 0; r < len; ++r) {
-        if ((r & 3) == 0) blk = rng::philox4x32_10(rng::gibbs_counter(my_chain, static_cast<uint32_t>(c), static_cast<uint32_t>(r), sweep), a.key);
-        const int32_t i = a.color_nodes[off + r];
-        if (a.clamped[i]) continue;  // warp-uniform
-        float f = 0.0f;
-        const int64_t end = a.row_ptr[i + 1];
-        for (int64_t e = a.row_ptr[i]; e < end; ++e) {
-          const float wj = __ldg(a.w + e);
-          const bool up = (S[__ldg(a.col + e)] >> lane) & 1u;
-          f = fadd(f, up ? wj : -wj);  // == fmul(wj, +-1): exact, as in the reference
-        }
-        f = fadd(f, a.h[i]);
-        const int32_t fc = a.field_col[i];
-        if (fc >= 0 && chain < a.chains) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
-        const bool up = gibbs_spin(rng::word(blk, static_cast<uint32_t>(r & 3)), two_beta, f) > 0;
-        const uint32_t m = __ballot_sync(0xffffffffu, up);
-        if (lane == 0) S[i] = m;
-      }
-      __syncwarp();  // this color's writes before the next color reads them
-    }
-  }
-  for (int32_t i = lane; i < a.n; i += 32) a.bits[static_cast<size_t>(i) * a.words + word] = S[i];
+  packed_stretch(a, S, word, lanes);
+  for (int32_t i = lanes.lane; i < a.n; i += 32) bits[static_cast<size_t>(i) * a.words + word] = S[i];
 }
 
 __global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, rng::Key key) {
@@ -444,19 +420,36 @@ class CudaEngine final : public GibbsEngine {
 
   /// The fast path: pack to bit words, one persistent launch for the stretch, unpack.
   void fast_sweeps(uint64_t first_sweep, std::span<const float> betas) {
-    const int32_t words = (chains_ + 31) / 32;
+    const int32_t words = packed_words(chains_);
     const size_t smem_per_warp = static_cast<size_t>(n_) * sizeof(uint32_t);
     bits_.resize(static_cast<size_t>(n_) * words, "bit-packed states");
     betas_.upload(betas.data(), betas.size(), "beta schedule");
     const int64_t nw = static_cast<int64_t>(n_) * words, nb = static_cast<int64_t>(n_) * chains_;
     pack_kernel<<<static_cast<unsigned>((nw + 255) / 256), 256, 0, stream_>>>(s_.get(), n_, chains_, words, bits_.get());
     PBIT_CUDA_CHECK_LAUNCH();
-    FastArgs a{bits_.get(), n_, words, chains_, row_ptr_.get(), col_.get(), w_.get(), h_.get(), color_nodes_.get(),
-               class_off_dev_.get(), static_cast<int32_t>(class_off_.size()) - 1, clamped_.get(), field_col_.get(),
-               field_.get(), betas_.get(), static_cast<int64_t>(betas.size()), static_cast<uint32_t>(first_sweep), key_};
+    PackedArgs a;
+    a.n = n_;
+    a.words = words;
+    a.chains = chains_;
+    a.row_ptr = row_ptr_.get();
+    a.col = col_.get();
+    a.w = w_.get();
+    a.h = h_.get();
+    a.color_nodes = color_nodes_.get();
+    a.class_off = class_off_dev_.get();
+    a.num_colors = static_cast<int32_t>(class_off_.size()) - 1;
+    a.clamped = clamped_.get();
+    a.field_col = field_col_.get();
+    a.field = field_.get();
+    a.field_col_stride = chains_;  // [M][B] on the device
+    a.field_chain_stride = 1;
+    a.betas = betas_.get();
+    a.nsweeps = static_cast<int64_t>(betas.size());
+    a.first_sweep = static_cast<uint32_t>(first_sweep);
+    a.key = key_;
     const int warps = std::max(1, std::min(8, static_cast<int>(fast_smem_limit_ / smem_per_warp)));
     const unsigned grid = static_cast<unsigned>((words + warps - 1) / warps);
-    fast_sweeps_kernel<<<grid, warps * 32, warps * smem_per_warp, stream_>>>(a);
+    fast_sweeps_kernel<<<grid, warps * 32, warps * smem_per_warp, stream_>>>(a, bits_.get());
     PBIT_CUDA_CHECK_LAUNCH();
     unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, words, s_.get());
     PBIT_CUDA_CHECK_LAUNCH();

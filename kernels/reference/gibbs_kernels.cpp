@@ -1,8 +1,17 @@
 // Reference backend: serial, chain-major int8 state, one Philox call per update. The oracle.
+//
+// The same engine also serves the `packed` backend: its sweeps run the bit-packed loop of the fast
+// GPU kernel (kernels/packed_sweep.hpp) on the host, 32 chains per word, OpenMP over words, while the
+// canonical state, clamps and observers stay the reference's. It exists to test that loop without a
+// GPU; it is not meant to be fast.
+#include <omp.h>
+
+#include <algorithm>
 #include <cstring>
 
 #include "gibbs_kernels.hpp"
 #include "host_common.hpp"
+#include "packed_sweep.hpp"
 #include "pbit/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 
@@ -11,8 +20,15 @@ namespace {
 
 class ReferenceEngine final : public GibbsEngine {
  public:
-  ReferenceEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
-      : m_(g, c, chains, opt), s_(static_cast<size_t>(chains) * g.num_nodes(), 1) {}
+  ReferenceEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt, bool packed)
+      : m_(g, c, chains, opt), s_(static_cast<size_t>(chains) * g.num_nodes(), 1), packed_(packed),
+        threads_(opt.num_threads) {
+    for (const auto& cls : m_.classes) {
+      class_off_.push_back(static_cast<int32_t>(color_nodes_.size()));
+      color_nodes_.insert(color_nodes_.end(), cls.begin(), cls.end());
+    }
+    class_off_.push_back(static_cast<int32_t>(color_nodes_.size()));
+  }
 
   void randomize_state(uint64_t seed) override {
     const rng::Key key = rng::make_key(seed, rng::kInitState);
@@ -41,6 +57,10 @@ class ReferenceEngine final : public GibbsEngine {
   void set_weights(const Graph& g) override { m_.load_weights(g); }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
+    if (packed_) {
+      packed_sweeps(first_sweep, betas);
+      return;
+    }
     for (size_t k = 0; k < betas.size(); ++k) {
       const auto sweep = static_cast<uint32_t>(first_sweep + k);
       const float two_beta = 2.0f * betas[k];
@@ -93,6 +113,45 @@ class ReferenceEngine final : public GibbsEngine {
     spin(b, i) = gibbs_spin(rng::word(blk, rank & 3u), two_beta, field);
   }
 
+  /// The fast GPU kernel's loop on the host: gather each 32-chain word of every node (what the GPU
+  /// keeps in shared memory), run the stretch, scatter back. Padding lanes (chain >= B) start at -1
+  /// and are dropped.
+  void packed_sweeps(uint64_t first_sweep, std::span<const float> betas) {
+    PackedArgs a;
+    a.n = m_.n;
+    a.chains = m_.chains;
+    a.words = packed_words(m_.chains);
+    a.row_ptr = m_.row_ptr.data();
+    a.col = m_.col.data();
+    a.w = m_.w.data();
+    a.h = m_.h.data();
+    a.color_nodes = color_nodes_.data();
+    a.class_off = class_off_.data();
+    a.num_colors = static_cast<int32_t>(m_.classes.size());
+    a.clamped = m_.clamped.data();
+    a.field_col = m_.field_col.data();
+    a.field = m_.field.data();
+    a.field_col_stride = 1;
+    a.field_chain_stride = m_.field_m;
+    a.betas = betas.data();
+    a.nsweeps = static_cast<int64_t>(betas.size());
+    a.first_sweep = static_cast<uint32_t>(first_sweep);
+    a.key = m_.key;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_ > 0 ? threads_ : omp_get_max_threads())
+    for (int32_t word = 0; word < a.words; ++word) {
+      const int32_t b0 = kPackedLanes * word, nl = std::min(kPackedLanes, m_.chains - b0);
+      std::vector<uint32_t> S(static_cast<size_t>(m_.n), 0u);
+      for (int32_t l = 0; l < nl; ++l) {
+        for (int32_t i = 0; i < m_.n; ++i) S[i] |= static_cast<uint32_t>(spin(b0 + l, i) > 0) << l;
+      }
+      HostLanes lanes;
+      packed_stretch(a, S.data(), word, lanes);
+      for (int32_t l = 0; l < nl; ++l) {
+        for (int32_t i = 0; i < m_.n; ++i) spin(b0 + l, i) = ((S[i] >> l) & 1u) ? int8_t{1} : int8_t{-1};
+      }
+    }
+  }
+
   // Energy in the order of Graph::energy: edges in edge order, then biases, in double.
   double energy(int32_t b) {
     double acc = 0.0;
@@ -106,13 +165,21 @@ class ReferenceEngine final : public GibbsEngine {
   HostModel m_;
   std::vector<int8_t> s_;  ///< B x N, chain-major
   HostObservation obs_;
+  bool packed_;
+  int threads_;
+  std::vector<int32_t> color_nodes_, class_off_;  ///< classes concatenated, for the packed loop
 };
 
 }  // namespace
 
 std::unique_ptr<GibbsEngine> make_reference_engine(const Graph& g, const Coloring& c, int32_t chains,
                                                    const SamplerOptions& opt) {
-  return std::make_unique<ReferenceEngine>(g, c, chains, opt);
+  return std::make_unique<ReferenceEngine>(g, c, chains, opt, false);
+}
+
+std::unique_ptr<GibbsEngine> make_packed_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                                const SamplerOptions& opt) {
+  return std::make_unique<ReferenceEngine>(g, c, chains, opt, true);
 }
 
 }  // namespace pbit::detail

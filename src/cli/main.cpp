@@ -448,7 +448,7 @@ int cmd_info(const Args& a) {
 }
 
 int cmd_backends() {
-  for (pbit::Backend b : {pbit::Backend::reference, pbit::Backend::cpu, pbit::Backend::cuda}) {
+  for (pbit::Backend b : pbit::all_backends()) {
     std::cout << pbit::to_string(b) << ": " << (pbit::backend_compiled(b) ? "compiled" : "not compiled") << ", "
               << (pbit::backend_available(b) ? "available on " + pbit::backend_device_name(b) : std::string("unavailable"))
               << "\n";
