@@ -77,7 +77,8 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "learning_rate", "lr_schedule", "lr_final", "momentum", "weight_decay",
-                           "beta", "positive", "negative", "checkpoint_every_batches", "eval_images_per_epoch"});
+                           "beta", "positive", "negative", "checkpoint_every_batches", "eval_images_per_epoch",
+                           "time_budget_s"});
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, 100000));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
     if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0.0, 100.0);
@@ -94,6 +95,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     if (t.contains("eval_images_per_epoch")) {
       c.eval_images_per_epoch = get_int(t["eval_images_per_epoch"], "train.eval_images_per_epoch", 0, big);
     }
+    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0.0, 1e9);
   }
   if (j.contains("eval")) {
     const auto& e = j["eval"];
@@ -337,7 +339,9 @@ float DbmTrainer::learning_rate(int64_t update) const {
   if (cfg_.lr_schedule == "constant") return cfg_.learning_rate;
   const int64_t per_epoch = train_.size() / cfg_.batch_size;
   const double total = std::max<int64_t>(1, per_epoch * cfg_.epochs);
-  const double t = std::min(1.0, static_cast<double>(update) / total);
+  double t = static_cast<double>(update) / total;
+  if (cfg_.time_budget_s > 0) t = std::max(t, train_s_ / cfg_.time_budget_s);
+  t = std::min(1.0, t);
   return static_cast<float>(cfg_.lr_final + 0.5 * (cfg_.learning_rate - cfg_.lr_final) * (1.0 + std::cos(M_PI * t)));
 }
 
@@ -413,12 +417,18 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
       if (stop_after_batches > 0 && done_here == stop_after_batches) return history_;  // "killed"
       const std::vector<int64_t> images(order.begin() + batch_ * cfg_.batch_size, order.begin() + (batch_ + 1) * cfg_.batch_size);
       const float lr = learning_rate(updates_);
+      const double t_batch = now_s();
       train_batch(images, lr);
+      train_s_ += now_s() - t_batch;
       ++done_here;
       const double fl = flips_ - flips0, wl = sample_wall_s_ - wall0;
       char extra[96];
       std::snprintf(extra, sizeof extra, "lr %.4g  %.3g flips/ns", lr, wl > 0 ? fl / wl / 1e9 : 0.0);
       bar.update(batch_ + 1, extra);
+      if (out_of_time()) {
+        ++batch_;
+        break;
+      }
       if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
         ++batch_;
         save_checkpoint(checkpoint_path());
@@ -441,6 +451,10 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
       m.test_images = ev.images;
     }
     history_.push_back(m);
+    if (out_of_time()) {
+      std::fprintf(stderr, "time budget of %.3g s spent after %lld updates (%lld of epoch %d): training stops here\n",
+                   cfg_.time_budget_s, static_cast<long long>(updates_), static_cast<long long>(batch_), m.epoch);
+    }
     std::fprintf(stderr, "epoch %d: %lld updates, %.1f s, %.3g flips/ns, weight rms %.4f%s\n", m.epoch,
                  static_cast<long long>(m.updates), m.train_wall_s, m.flips_per_ns, m.weight_rms,
                  m.test_accuracy >= 0 ? (", test accuracy " + std::to_string(m.test_accuracy) + " on " +
@@ -460,6 +474,12 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
                          {"test_images", x.test_images}});
     }
     write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", metrics}});
+    if (out_of_time()) {  // finished: a resume finds nothing left to train
+      epoch_ = cfg_.epochs;
+      batch_ = 0;
+      save_checkpoint(checkpoint_path());
+      return history_;
+    }
     ++epoch_;
     batch_ = 0;
     save_checkpoint(checkpoint_path());
@@ -472,7 +492,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
 
 namespace {
 
-constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '1'};
+constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '2'};  // 2: training time added
 
 using detail::get;
 using detail::get_vec;
@@ -487,7 +507,7 @@ uint64_t training_fingerprint(const DbmConfig& c) {
                             c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
                             c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
                             c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
-                            c.checkpoint_every_batches};
+                            c.checkpoint_every_batches, c.time_budget_s};
   return detail::fnv1a(j.dump());
 }
 
@@ -502,6 +522,7 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
     put<int64_t>(f, updates_);
     put<double>(f, flips_);
     put<double>(f, sample_wall_s_);
+    put<double>(f, train_s_);
     put_vec(f, model_.graph().edge_weights());
     put_vec(f, model_.graph().biases());
     put_vec(f, vel_j_);
@@ -523,8 +544,12 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw IoError("cannot open checkpoint '" + path + "'");
   char magic[8];
-  if (!f.read(magic, 8) || std::memcmp(magic, kCkptMagic, 8) != 0) {
+  if (!f.read(magic, 8) || std::memcmp(magic, kCkptMagic, 7) != 0) {
     throw InvalidArgument("'" + path + "' is not a pbit DBM checkpoint");
+  }
+  if (magic[7] != kCkptMagic[7]) {
+    throw InvalidArgument("'" + path + "' is a DBM checkpoint of format " + std::string(1, magic[7]) + " from another pbit " +
+                          "version (this one reads format " + std::string(1, kCkptMagic[7]) + "); start the run afresh");
   }
   if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
     throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; "
@@ -535,6 +560,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   updates_ = get<int64_t>(f, path);
   flips_ = get<double>(f, path);
   sample_wall_s_ = get<double>(f, path);
+  train_s_ = get<double>(f, path);
   const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
   const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
   vel_j_ = get_vec<float>(f, path, vel_j_.size());

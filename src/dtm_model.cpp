@@ -64,7 +64,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "optimizer", "learning_rate", "lr_final_fraction", "adam_b1", "adam_b2",
-                           "init_sigma_j", "positive", "negative", "acp"});
+                           "init_sigma_j", "positive", "negative", "acp", "time_budget_s"});
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, 100000));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
     if (t.contains("optimizer")) c.optimizer = get_string(t["optimizer"], "train.optimizer", {"adam", "sgd"});
@@ -72,6 +72,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     if (t.contains("lr_final_fraction")) c.lr_final_fraction = get_float_in(t["lr_final_fraction"], "train.lr_final_fraction", 0, 1);
     if (t.contains("adam_b1")) c.adam_b1 = get_float_in(t["adam_b1"], "train.adam_b1", 0, 0.99999);
     if (t.contains("adam_b2")) c.adam_b2 = get_float_in(t["adam_b2"], "train.adam_b2", 0, 0.99999999);
+    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("init_sigma_j")) c.init_sigma_j = get_float_in(t["init_sigma_j"], "train.init_sigma_j", 0, 10);
     if (t.contains("positive")) parse_schedule(t["positive"], "train.positive", c.positive);
     if (t.contains("negative")) parse_schedule(t["negative"], "train.negative", c.negative);
@@ -239,8 +240,11 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
       }
     }
     for (size_t i = 0; i < N; ++i) g[E + i] = static_cast<float>(op.node_mean[i] - on.node_mean[i]);
-    // Learning rate: cosine from learning_rate to learning_rate * lr_final_fraction over the run.
-    const double progress = std::min(1.0, (static_cast<double>(epoch_) * per_epoch + b) / std::max<int64_t>(1, cfg_.epochs * per_epoch));
+    // Learning rate: cosine from learning_rate to learning_rate * lr_final_fraction over the run (over
+    // the epochs, or over the time budget if that ends first).
+    double progress = (static_cast<double>(epoch_) * per_epoch + b) / std::max<int64_t>(1, cfg_.epochs * per_epoch);
+    if (cfg_.time_budget_s > 0) progress = std::max(progress, (trained_s() + now_s() - epoch_start_s_) / cfg_.time_budget_s);
+    progress = std::min(1.0, progress);
     const double lr = cfg_.learning_rate * (cfg_.lr_final_fraction + (1 - cfg_.lr_final_fraction) * 0.5 * (1 + std::cos(M_PI * progress)));
     if (cfg_.optimizer == "adam") {
       auto& m = adam_m_[t - 1];
@@ -309,6 +313,16 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
   return r[std::min<size_t>(static_cast<size_t>(lag_idx), r.size() - 1)];
 }
 
+double Dtm::trained_s() const {
+  double s = 0;
+  for (const DtmEpochMetrics& h : history_) s += h.wall_s;
+  return s;
+}
+
+bool Dtm::out_of_time() const {
+  return cfg_.time_budget_s > 0 && !history_.empty() && trained_s() + history_.back().wall_s > cfg_.time_budget_s;
+}
+
 std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_after_epochs) {
   if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
   if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
@@ -316,9 +330,15 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
   int32_t done = 0;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     if (stop_after_epochs > 0 && done == stop_after_epochs) return history_;
+    if (out_of_time()) {
+      std::fprintf(stderr, "time budget of %.3g s: after %.1f s of training, epoch %d would end past it; training stops here\n",
+                   cfg_.time_budget_s, trained_s(), epoch_ + 1);
+      return history_;
+    }
     DtmEpochMetrics m;
     m.epoch = epoch_ + 1;
     const double t0 = now_s();
+    epoch_start_s_ = t0;
     for (int32_t t = 1; t <= steps(); ++t) {
       DtmStepMetrics sm;
       sm.step = t;
@@ -420,7 +440,7 @@ uint64_t fingerprint(const DtmConfig& c) {
                             c.lambda, c.label_replicas, c.label_lambda, c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
                             c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
                             c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, c.acp_lambda0,
-                            c.acp_eps, c.acp_dims, c.acp_chains, c.backend, c.seed};
+                            c.acp_eps, c.acp_dims, c.acp_chains, c.backend, c.seed, c.time_budget_s};
   return detail::fnv1a(j.dump());
 }
 }  // namespace

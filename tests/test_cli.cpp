@@ -124,6 +124,11 @@ TEST(Cli, BadInputsGiveClearErrors) {
   EXPECT_NE(noarg.out.find("needs --config"), std::string::npos);
   EXPECT_EQ(run("frobnicate").code, 2);
   EXPECT_EQ(run("help").code, 0);
+  for (const char* v : {"abc", "-1", "5s"}) {
+    const Result tb = run(std::string("dbm train --config ") + PBIT_SOURCE_DIR + "/configs/dbm_mnist_quick.json --time-budget " + v);
+    EXPECT_EQ(tb.code, 2) << v;
+    EXPECT_NE(tb.out.find("--time-budget takes a number"), std::string::npos) << tb.out;
+  }
 }
 
 TEST(Cli, ColorAndInfo) {

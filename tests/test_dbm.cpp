@@ -254,6 +254,35 @@ TEST(DbmMnist, ResumeIsBitIdentical) {
   EXPECT_NE(error_of([&] { tc.load_checkpoint(tb2.checkpoint_path()); }).find("different training config"), std::string::npos);
 }
 
+TEST(DbmMnist, TimeBudgetStopsTrainingAndDecaysTheLearningRate) {
+  DbmConfig cfg = small_mnist_config(tmp("budget"));
+  cfg.train_limit = 6000;  // 120 batches per epoch, 3 epochs
+  cfg.lr_schedule = "cosine";
+  cfg.learning_rate = 0.01f;
+  cfg.lr_final = 0.001f;
+  cfg.time_budget_s = 0.1;  // a few dozen batches (2-4 ms each here), far from the 360 of the full run
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer tr(m, cfg, train);
+  EXPECT_FLOAT_EQ(tr.learning_rate(0), 0.01f);
+  const auto hist = tr.run(nullptr);
+  EXPECT_TRUE(tr.out_of_time());
+  EXPECT_GT(tr.updates(), 0);
+  EXPECT_LT(tr.updates(), 360);
+  ASSERT_FALSE(hist.empty());
+  EXPECT_EQ(hist.back().updates, tr.updates());
+  // The schedule ran against the time: the rate is at its final value once the budget is spent.
+  EXPECT_FLOAT_EQ(tr.learning_rate(tr.updates()), 0.001f);
+  // The checkpoint says the run is finished: a resume trains nothing more.
+  SparseDbm m2 = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer t2(m2, cfg, train);
+  t2.load_checkpoint(t2.checkpoint_path());
+  EXPECT_TRUE(t2.out_of_time());
+  t2.run(nullptr);
+  EXPECT_EQ(t2.updates(), tr.updates());
+  EXPECT_EQ(m2.graph().edge_weights(), m.graph().edge_weights());
+}
+
 TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   DbmConfig cfg;
   cfg.topology = "pegasus:5";

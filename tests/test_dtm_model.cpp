@@ -152,6 +152,36 @@ TEST(DtmModel, ResumeIsBitIdentical) {
   EXPECT_NE(error_of([&] { c2.load_checkpoint(b2.checkpoint_path()); }).find("different config"), std::string::npos);
 }
 
+TEST(DtmModel, TimeBudgetStopsBeforeAnEpochThatWouldOverrunIt) {
+  // Deterministic ends of the range (epoch times themselves are too noisy to test against): a budget
+  // smaller than one epoch stops after the first epoch, and a budget far beyond the run changes nothing.
+  const ImageDataset d = toy(500, 3);
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_budget");
+  c.epochs = 3;
+  Dtm plain(c, 8, 8);
+  plain.train(d);
+  c.time_budget_s = 1e-6;
+  c.output_dir = std::string(PBIT_TEST_TMP) + "/dtm_budget_tiny";
+  Dtm tiny(c, 8, 8);
+  EXPECT_FALSE(tiny.out_of_time());
+  tiny.train(d);
+  EXPECT_TRUE(tiny.out_of_time());
+  EXPECT_EQ(tiny.epoch(), 1);
+  // A resume sees the same history and trains nothing more.
+  Dtm r(c, 8, 8);
+  r.load_checkpoint(r.checkpoint_path());
+  r.train(d);
+  EXPECT_EQ(r.epoch(), 1);
+  EXPECT_EQ(r.weights(1), tiny.weights(1));
+  c.time_budget_s = 1e6;
+  c.output_dir = std::string(PBIT_TEST_TMP) + "/dtm_budget_huge";
+  Dtm huge(c, 8, 8);
+  huge.train(d);
+  EXPECT_FALSE(huge.out_of_time());
+  EXPECT_EQ(huge.epoch(), 3);
+  for (int32_t t = 1; t <= 2; ++t) EXPECT_EQ(huge.weights(t), plain.weights(t)) << "step " << t;
+}
+
 double pixel_fd(const std::vector<std::vector<int8_t>>& a, const std::vector<std::vector<int8_t>>& b) {
   auto flat = [](const std::vector<std::vector<int8_t>>& x) {
     std::vector<double> f;

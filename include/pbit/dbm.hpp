@@ -64,6 +64,10 @@ struct DbmConfig {
   DbmPhase positive{1, 0, 10, 4};     ///< chains per image
   DbmPhase negative{256, 0, 10, 4};   ///< persistent chains in total
   int64_t checkpoint_every_batches = 0;  ///< 0 = only at the end of each epoch
+  /// > 0: training stops once this much training wall time (sampling and updates, not evaluation)
+  /// is spent, and the lr schedule runs against whichever of epochs and time ends first. Such a run
+  /// depends on the machine's speed; leave it 0 for runs that repeat bit for bit.
+  double time_budget_s = 0;
   int64_t eval_images_per_epoch = 1000;  ///< quick test accuracy after each epoch (0 = off)
   // evaluation
   DbmPhase eval{1, 100, 50, 2};       ///< chains per image
@@ -168,8 +172,10 @@ class DbmTrainer {
   int64_t batch_in_epoch() const { return batch_; }
   int64_t updates() const { return updates_; }
   const std::vector<DbmEpochMetrics>& history() const { return history_; }
-  /// Learning rate of update number u (schedule).
+  /// Learning rate of update number u (schedule; with a time budget, also of the training time spent).
   float learning_rate(int64_t update) const;
+  /// True once the time budget (if any) is spent.
+  bool out_of_time() const { return cfg_.time_budget_s > 0 && train_s_ >= cfg_.time_budget_s; }
   /// The minibatch order of an epoch (seeded by (seed, epoch)).
   std::vector<int64_t> epoch_order(int32_t epoch) const;
 
@@ -184,6 +190,7 @@ class DbmTrainer {
   int32_t epoch_ = 0;
   int64_t batch_ = 0, updates_ = 0;
   double flips_ = 0, sample_wall_s_ = 0;
+  double train_s_ = 0;  ///< training wall time so far, over resumes (for time_budget_s)
   std::vector<DbmEpochMetrics> history_;
 };
 

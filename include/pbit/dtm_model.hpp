@@ -43,6 +43,10 @@ struct DtmConfig {
   double label_lambda = 0.2;    ///< forward-process rate for labels
   // optimisation
   int32_t epochs = 1;
+  /// > 0: no epoch starts that would end past this much training wall time (estimated from the last
+  /// epoch), and the cosine schedule runs against whichever of epochs and time ends first. Such a run
+  /// depends on the machine's speed; leave it 0 for runs that repeat bit for bit.
+  double time_budget_s = 0;
   int32_t batch_size = 100;
   std::string optimizer = "adam";  ///< adam | sgd
   float learning_rate = 0.014f;
@@ -106,6 +110,10 @@ class Dtm {
   /// returns early (as if killed) after that many epochs in this call.
   std::vector<DtmEpochMetrics> train(const ImageDataset& data, int32_t stop_after_epochs = 0);
   int32_t epoch() const { return epoch_; }
+  /// Training wall time of the finished epochs.
+  double trained_s() const;
+  /// True when time_budget_s is set and one more epoch, as long as the last, would end past it.
+  bool out_of_time() const;
 
   /// Generates `count` samples: x^T uniform noise, then each step's EBM in turn with beta annealed
   /// gen_beta_start -> gen_beta_end over gen_sweeps sweeps. Returns [T + 1][count][pixels]: the
@@ -148,6 +156,7 @@ class Dtm {
   std::vector<dtm::AcpController> acp_;
   std::vector<std::unique_ptr<Sampler>> pos_, neg_;  ///< per step, persistent (warm starts)
   int32_t epoch_ = 0;
+  double epoch_start_s_ = 0;  ///< monotonic time at which the running epoch started
   std::vector<DtmEpochMetrics> history_;
 };
 

@@ -40,18 +40,20 @@ usage:
       name:count:color restricts a role to one color), printing the role hop distances.
   pbit info --graph FILE
       Prints node, edge and degree counts.
-  pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--resume]
+  pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--resume]
       Trains a Denoising Thermodynamic Model (T = 1: a monolithic EBM) on binarized images, then
       generates samples and reports feature-FID against the test set (and the real-data floor),
       nearest-neighbour Hamming distances, PNG grids of samples and of the denoising trajectory.
+      --time-budget S (also train.time_budget_s) starts no epoch that would end past S seconds.
   pbit compare --suite FILE [--out DIR]
       Runs a comparison suite (configs/compare_suite.json): throughput and measured energy per
       workload, backend and chain count, beside modeled FPGA / RNG-chip / p-DNN platforms; writes
       results.json, results.md and plots (gnuplot) to the suite's output_dir or DIR.
-  pbit dbm train --config FILE [--resume]
+  pbit dbm train --config FILE [--out DIR] [--time-budget S] [--resume]
       Trains a sparse DBM (configs/dbm_*.json) with checkpoints, metrics and progress in the config's
       output_dir, then evaluates on the test set, generates digits (PNG) and writes results.json.
-      --resume continues a killed run from output_dir/checkpoint.bin, bit for bit.
+      --resume continues a killed run from output_dir/checkpoint.bin, bit for bit. --out replaces the
+      config's output_dir; --time-budget S (also train.time_budget_s) stops training after S seconds.
   pbit dbm eval --config FILE --model FILE [--limit N]
   pbit dbm generate --config FILE --model FILE --out FILE.png
   pbit dbm import --edges FILE --biases FILE --visible FILE --labels FILE --rows R --cols C
@@ -93,6 +95,22 @@ void only(const Args& a, std::initializer_list<const char*> allowed) {
     for (const char* x : allowed) ok = ok || k == x;
     if (!ok) throw pbit::InvalidArgument("'pbit " + a.cmd + "' has no option --" + k);
   }
+}
+
+/// A number option within [lo, hi], with an error that names the option.
+double number_opt(const Args& a, const std::string& key, double lo, double hi) {
+  const std::string& v = a.opt.at(key);
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || !(x >= lo && x <= hi)) {
+    throw pbit::InvalidArgument("--" + key + " takes a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+  }
+  return x;
 }
 
 void emit(const Args& a, const nlohmann::json& j) {
@@ -252,9 +270,11 @@ int cmd_dbm(int argc, char** argv) {
               << "\n";
     return 0;
   }
-  const pbit::DbmConfig cfg = pbit::parse_dbm_config(pbit::read_json_file(need(a, "config")));
+  pbit::DbmConfig cfg = pbit::parse_dbm_config(pbit::read_json_file(need(a, "config")));
   if (sub == "train") {
-    only(a, {"config", "resume"});
+    only(a, {"config", "resume", "time-budget", "out"});
+    if (a.opt.count("time-budget")) cfg.time_budget_s = number_opt(a, "time-budget", 0, 1e9);
+    if (a.opt.count("out")) cfg.output_dir = a.opt.at("out");
     const pbit::ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     pbit::SparseDbm model = pbit::SparseDbm::create(cfg, train.rows, train.cols);
     pbit::DbmTrainer trainer(model, cfg, train);
@@ -278,6 +298,8 @@ int cmd_dbm(int argc, char** argv) {
     }
     out["train_wall_s"] = train_wall;
     out["train_flips"] = flips;
+    out["train_updates"] = trainer.updates();
+    out["stopped_by_time_budget"] = trainer.out_of_time();
     out["train_flips_per_ns"] = hist.empty() ? 0.0 : hist.back().flips_per_ns;
     out["num_parameters"] = model.num_parameters();
     out["backend"] = pbit::to_string(pbit::backend_from_string(cfg.backend));
@@ -312,7 +334,7 @@ int cmd_dbm(int argc, char** argv) {
 // ---- DTM / MEBM
 
 int cmd_dtm(int argc, char** argv) {
-  if (argc < 3 || std::strcmp(argv[2], "train")) throw pbit::InvalidArgument("usage: pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--resume]");
+  if (argc < 3 || std::strcmp(argv[2], "train")) throw pbit::InvalidArgument("usage: pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--resume]");
   Args a;
   a.cmd = "dtm train";
   for (int k = 3; k < argc; ++k) {
@@ -324,8 +346,9 @@ int cmd_dtm(int argc, char** argv) {
     if (s.rfind("--", 0) != 0 || k + 1 >= argc) throw pbit::InvalidArgument("bad argument '" + s + "'");
     a.opt[s.substr(2)] = argv[++k];
   }
-  only(a, {"config", "steps", "acp", "out", "resume"});
+  only(a, {"config", "steps", "acp", "out", "resume", "time-budget"});
   pbit::DtmConfig cfg = pbit::parse_dtm_config(pbit::read_json_file(need(a, "config")));
+  if (a.opt.count("time-budget")) cfg.time_budget_s = number_opt(a, "time-budget", 0, 1e9);
   if (a.opt.count("steps")) cfg.steps = std::stoi(a.opt.at("steps"));
   if (a.opt.count("acp")) {
     if (a.opt.at("acp") != "on" && a.opt.at("acp") != "off") throw pbit::InvalidArgument("--acp takes on or off");
@@ -349,7 +372,7 @@ int cmd_dtm(int argc, char** argv) {
   const pbit::FeatureNet net = pbit::FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
   const auto test_probe = pbit::spin_images(test, cfg.threshold, 1000);
   nlohmann::json fid_history = nlohmann::json::array();
-  while (model.epoch() < cfg.epochs) {
+  while (model.epoch() < cfg.epochs && !model.out_of_time()) {
     model.train(train, 1);
     const double f = pbit::feature_frechet(net, model.generate(256).back(), test_probe);
     fid_history.push_back({{"epoch", model.epoch()}, {"feature_fid_256", f}});
@@ -408,6 +431,7 @@ int cmd_dtm(int argc, char** argv) {
       {"samples_per_s", samples.size() / gen_s}, {"generation_wall_s", gen_s},
       {"mean_nearest_train_hamming_generated", ham_gen}, {"mean_nearest_train_hamming_test", ham_test},
       {"train_wall_s", wall}, {"train_flips_per_ns", wall > 0 ? flips / wall / 1e9 : 0.0},
+      {"epochs_trained", model.epoch()}, {"stopped_by_time_budget", model.out_of_time() && model.epoch() < cfg.epochs},
       {"final_autocorrelation", last_steps}, {"feature_fid_over_training", fid_history},
       {"label_agreement", label_agreement},
       {"backend", pbit::to_string(pbit::backend_from_string(cfg.backend))},
