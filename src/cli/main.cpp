@@ -40,11 +40,14 @@ usage:
       name:count:color restricts a role to one color), printing the role hop distances.
   pbit info --graph FILE
       Prints node, edge and degree counts.
-  pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--resume]
+  pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--gen-sweeps N]
+                 [--resume]
       Trains a Denoising Thermodynamic Model (T = 1: a monolithic EBM) on binarized images, then
       generates samples and reports feature-FID against the test set (and the real-data floor),
       nearest-neighbour Hamming distances, PNG grids of samples and of the denoising trajectory.
       --time-budget S (also train.time_budget_s) starts no epoch that would end past S seconds.
+      --gen-sweeps N replaces generate.sweeps; with --resume on a finished run it only generates again
+      (e.g. an MEBM at several sweep budgets).
   pbit compare --suite FILE [--out DIR]
       Runs a comparison suite (configs/compare_suite.json): throughput and measured energy per
       workload, backend and chain count, beside modeled FPGA / RNG-chip / p-DNN platforms; writes
@@ -334,7 +337,7 @@ int cmd_dbm(int argc, char** argv) {
 // ---- DTM / MEBM
 
 int cmd_dtm(int argc, char** argv) {
-  if (argc < 3 || std::strcmp(argv[2], "train")) throw pbit::InvalidArgument("usage: pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--resume]");
+  if (argc < 3 || std::strcmp(argv[2], "train")) throw pbit::InvalidArgument("usage: pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--gen-sweeps N] [--resume]");
   Args a;
   a.cmd = "dtm train";
   for (int k = 3; k < argc; ++k) {
@@ -346,9 +349,10 @@ int cmd_dtm(int argc, char** argv) {
     if (s.rfind("--", 0) != 0 || k + 1 >= argc) throw pbit::InvalidArgument("bad argument '" + s + "'");
     a.opt[s.substr(2)] = argv[++k];
   }
-  only(a, {"config", "steps", "acp", "out", "resume", "time-budget"});
+  only(a, {"config", "steps", "acp", "out", "resume", "time-budget", "gen-sweeps"});
   pbit::DtmConfig cfg = pbit::parse_dtm_config(pbit::read_json_file(need(a, "config")));
   if (a.opt.count("time-budget")) cfg.time_budget_s = number_opt(a, "time-budget", 0, 1e9);
+  if (a.opt.count("gen-sweeps")) cfg.gen_sweeps = static_cast<int64_t>(number_opt(a, "gen-sweeps", 1, 1e9));
   if (a.opt.count("steps")) cfg.steps = std::stoi(a.opt.at("steps"));
   if (a.opt.count("acp")) {
     if (a.opt.at("acp") != "on" && a.opt.at("acp") != "off") throw pbit::InvalidArgument("--acp takes on or off");
