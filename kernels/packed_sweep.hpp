@@ -57,26 +57,59 @@ struct PackedArgs {
   rng::Key key{};
 };
 
-/// Lane `lane` of word `word`: the Gibbs decision for node i (true = +1), from the 32-chain words S
-/// (one per node) and the uniform word u of this (chain, node, sweep).
-PBIT_HD bool packed_lane_up(const PackedArgs& a, const uint32_t* S, int32_t i, uint32_t lane, int32_t chain,
-                            uint32_t u, float two_beta) {
-  float f = 0.0f;
-  const int64_t end = a.row_ptr[i + 1];
-  for (int64_t e = a.row_ptr[i]; e < end; ++e) {
-    const float wj = packed_ldg(a.w + e);
-    const bool up = (S[packed_ldg(a.col + e)] >> lane) & 1u;
-    f = fadd(f, up ? wj : -wj);  // == fmul(wj, +-1) exactly, as in the reference
+/// Up to kPackedGroup nodes of one color that share a Philox call (ranks 4g .. 4g + 3), unclamped.
+constexpr int kPackedGroup = 4;
+struct PackedGroup {
+  int32_t count = 0;
+  int32_t node[kPackedGroup] = {};
+  uint32_t word[kPackedGroup] = {};  ///< which word of the Philox block (rank % 4)
+};
+
+/// Lane `lane` (chain `chain`): the Gibbs decisions (bit q = node q goes to +1) for the nodes of a
+/// group, from the 32-chain words S (one per node) and the lane's Philox block. The field sums of the
+/// group's nodes run interleaved, so a lane has up to four independent add chains in flight instead
+/// of one; each node's sum still runs over its own CSR row in order, so the arithmetic is the
+/// contract's (detail/gibbs_math.hpp), bit for bit.
+PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const PackedGroup& g, uint32_t lane,
+                                int32_t chain, const rng::Block& blk, float two_beta) {
+  float f[kPackedGroup] = {};
+  int64_t beg[kPackedGroup] = {}, len[kPackedGroup] = {};
+  int64_t longest = 0;
+  for (int q = 0; q < kPackedGroup; ++q) {
+    if (q < g.count) {
+      beg[q] = a.row_ptr[g.node[q]];
+      len[q] = a.row_ptr[g.node[q] + 1] - beg[q];
+      longest = len[q] > longest ? len[q] : longest;
+    }
   }
-  f = fadd(f, a.h[i]);
-  const int32_t fc = a.field_col[i];
-  if (fc >= 0 && chain < a.chains) f = fadd(f, a.field[fc * a.field_col_stride + static_cast<int64_t>(chain) * a.field_chain_stride]);
-  return gibbs_up(u, boltzmann_ratio(two_beta, f));
+  for (int64_t t = 0; t < longest; ++t) {
+    for (int q = 0; q < kPackedGroup; ++q) {
+      if (q < g.count && t < len[q]) {  // the same for every lane
+        const int64_t e = beg[q] + t;
+        const float wj = packed_ldg(a.w + e);
+        const bool up = (S[packed_ldg(a.col + e)] >> lane) & 1u;
+        f[q] = fadd(f[q], up ? wj : -wj);  // == fmul(wj, +-1) exactly, as in the reference
+      }
+    }
+  }
+  uint32_t bits = 0;
+  for (int q = 0; q < kPackedGroup; ++q) {
+    if (q < g.count) {
+      const int32_t i = g.node[q];
+      float x = fadd(f[q], a.h[i]);
+      const int32_t fc = a.field_col[i];
+      if (fc >= 0 && chain < a.chains) x = fadd(x, a.field[fc * a.field_col_stride + static_cast<int64_t>(chain) * a.field_chain_stride]);
+      bits |= static_cast<uint32_t>(gibbs_up(rng::word(blk, g.word[q]), boltzmann_ratio(two_beta, x))) << q;
+    }
+  }
+  return bits;
 }
 
 /// All sweeps of a stretch for the 32 chains of word `word`, whose words (one per node) are in S.
 /// Lane l draws Philox(counter = (chain, color, rank / 4, sweep)) once per four consecutive ranks of
-/// a color and uses word rank % 4 (rng.hpp), exactly as the other backends do.
+/// a color and uses word rank % 4 (rng.hpp), exactly as the other backends do; the (up to) four
+/// nodes of those ranks are updated together (packed_lane_up), which is allowed because nodes of one
+/// color never neighbour each other.
 template <class Lanes>
 PBIT_HD void packed_stretch(const PackedArgs& a, uint32_t* S, int32_t word, Lanes& lanes) {
   const int32_t chain0 = kPackedLanes * word;
@@ -85,15 +118,21 @@ PBIT_HD void packed_stretch(const PackedArgs& a, uint32_t* S, int32_t word, Lane
     const float two_beta = fmul(2.0f, a.betas[k]);
     for (int32_t c = 0; c < a.num_colors; ++c) {
       const int32_t off = a.class_off[c], len = a.class_off[c + 1] - off;
-      for (int32_t r = 0; r < len; ++r) {
-        if ((r & 3) == 0) lanes.draw(a.key, chain0, static_cast<uint32_t>(c), static_cast<uint32_t>(r), sweep);
-        const int32_t i = a.color_nodes[off + r];
-        if (a.clamped[i]) continue;  // the same for every lane
-        const auto q = static_cast<uint32_t>(r & 3);
-        const uint32_t m = lanes.vote([&](uint32_t lane, const rng::Block& blk) {
-          return packed_lane_up(a, S, i, lane, chain0 + static_cast<int32_t>(lane), rng::word(blk, q), two_beta);
+      for (int32_t r0 = 0; r0 < len; r0 += kPackedGroup) {
+        PackedGroup g;
+        for (int32_t q = 0; q < kPackedGroup && r0 + q < len; ++q) {
+          const int32_t i = a.color_nodes[off + r0 + q];
+          if (a.clamped[i]) continue;  // the same for every lane
+          g.node[g.count] = i;
+          g.word[g.count++] = static_cast<uint32_t>(q);
+        }
+        if (g.count == 0) continue;
+        lanes.draw(a.key, chain0, static_cast<uint32_t>(c), static_cast<uint32_t>(r0), sweep);
+        uint32_t m[kPackedGroup];
+        lanes.vote(m, [&](uint32_t lane, const rng::Block& blk) {
+          return packed_lane_up(a, S, g, lane, chain0 + static_cast<int32_t>(lane), blk, two_beta);
         });
-        lanes.store(S + i, m);
+        for (int32_t q = 0; q < g.count; ++q) lanes.store(S + g.node[q], m[q]);
       }
       lanes.sync();  // this color's words are written before the next color reads them
     }
@@ -108,11 +147,14 @@ struct HostLanes {
       blk[l] = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain0) + l, color, rank, sweep), key);
     }
   }
+  /// m[q] gets bit l = bit q of lane l's decisions f(l, block of lane l).
   template <class F>
-  uint32_t vote(F&& f) {
-    uint32_t m = 0;
-    for (uint32_t l = 0; l < kPackedLanes; ++l) m |= static_cast<uint32_t>(f(l, blk[l])) << l;
-    return m;
+  void vote(uint32_t (&m)[kPackedGroup], F&& f) {
+    for (uint32_t& x : m) x = 0;
+    for (uint32_t l = 0; l < kPackedLanes; ++l) {
+      const uint32_t bits = f(l, blk[l]);
+      for (int q = 0; q < kPackedGroup; ++q) m[q] |= ((bits >> q) & 1u) << l;
+    }
   }
   void store(uint32_t* p, uint32_t m) { *p = m; }
   void sync() {}

@@ -168,8 +168,9 @@ struct WarpLanes {
     blk = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain0) + lane, color, rank, sweep), key);
   }
   template <class F>
-  __device__ uint32_t vote(F&& f) {
-    return __ballot_sync(0xffffffffu, f(lane, blk));
+  __device__ void vote(uint32_t (&m)[kPackedGroup], F&& f) {
+    const uint32_t bits = f(lane, blk);
+    for (int q = 0; q < kPackedGroup; ++q) m[q] = __ballot_sync(0xffffffffu, (bits >> q) & 1u);
   }
   __device__ void store(uint32_t* p, uint32_t m) {
     if (lane == 0) *p = m;
