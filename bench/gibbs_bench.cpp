@@ -163,7 +163,8 @@ int main(int argc, char** argv) {
                                 {"machine", bench::machine_info()},
                                 {"build", bench::build_info()},
                                 {"parameters", {{"min_time_s", min_time}, {"beta", 1.0}, {"update", "exact sigmoid Gibbs, fp32"},
-                                                {"cuda_kernel", std::getenv("PBIT_CUDA_KERNEL") ? std::getenv("PBIT_CUDA_KERNEL") : "simple"}}},
+                                                {"cuda_kernel", std::getenv("PBIT_CUDA_KERNEL") ? std::getenv("PBIT_CUDA_KERNEL") : "simple"},
+                                                {"cuda_fast_warps", std::getenv("PBIT_CUDA_FAST_WARPS") ? std::getenv("PBIT_CUDA_FAST_WARPS") : "auto"}}},
                                 {"results", results}};
     if (!out.empty()) {
       write_json_file(out, doc);

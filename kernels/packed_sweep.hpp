@@ -1,16 +1,18 @@
 // The bit-packed sweep of the fast GPU kernel (docs/FAST_KERNEL.md, issue 7), written once for host
 // and device.
 //
-// Layout: chains in bits. Bit l of word w of node i is the spin (1 = +1) of chain 32 w + l. A warp
-// owns one word index w for every node and runs all the sweeps of a stretch on it; no other warp
-// touches those words, so colors need only a warp-level barrier. All 32 lanes walk the same node
-// (warp-uniform CSR loads); lane l sums the field of its own chain in CSR order with the contract's
-// arithmetic (detail/gibbs_math.hpp), so the result is bit-identical to the reference backend.
+// Layout: chains in bits. Bit l of word w of node i is the spin (1 = +1) of chain 32 w + l. A team of
+// warps (a GPU block) owns one word index w for every node, keeps those words on chip and runs all
+// the sweeps of a stretch on them; the team splits each color's nodes, and a team barrier separates
+// colors. All 32 lanes of a warp walk the same nodes (warp-uniform CSR loads); lane l sums the field
+// of its own chain in CSR order with the contract's arithmetic (detail/gibbs_math.hpp), so the result
+// is bit-identical to the reference backend.
 //
-// The lane-parallel parts are behind a `Lanes` policy, so the same loop runs:
-//  - on the GPU (kernels/cuda/gibbs_kernels.cu, WarpLanes): one lane per thread, __ballot_sync packs
-//    the 32 decisions, __syncwarp separates colors;
-//  - on the host (kernels/reference/, the `packed` backend, HostLanes below): the 32 lanes in a loop.
+// The parallel parts are behind a `Lanes` policy, so the same loop runs:
+//  - on the GPU (kernels/cuda/gibbs_kernels.cu, BlockLanes): one lane per thread, __ballot_sync packs
+//    the 32 decisions, the block's warps are the team, __syncthreads separates colors;
+//  - on the host (kernels/reference/, the `packed` backend, HostLanes below): the team's warps one
+//    after another and the 32 lanes in a loop.
 // The host run goes through every exact-enumeration and bit-identity test, which checks this loop,
 // the Philox counters per lane, clamps, fields and padding lanes without a GPU.
 #pragma once
@@ -105,11 +107,36 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
   return bits;
 }
 
+/// One color for the 32 chains from chain0: member `member` of a team of `team` warps that share the
+/// word takes every team-th Philox group (ranks 4g .. 4g + 3) of the color. Lane l draws
+/// Philox(counter = (chain, color, rank / 4, sweep)) once per group and uses word rank % 4 (rng.hpp),
+/// exactly as the other backends do; the (up to) four nodes of a group are updated together
+/// (packed_lane_up), which is allowed because nodes of one color never neighbour each other.
+template <class Lanes>
+PBIT_HD void packed_color(const PackedArgs& a, uint32_t* S, int32_t chain0, Lanes& lanes, int32_t c, uint32_t sweep,
+                          float two_beta, int32_t member, int32_t team) {
+  const int32_t off = a.class_off[c], len = a.class_off[c + 1] - off;
+  for (int32_t r0 = kPackedGroup * member; r0 < len; r0 += kPackedGroup * team) {
+    PackedGroup g;
+    for (int32_t q = 0; q < kPackedGroup && r0 + q < len; ++q) {
+      const int32_t i = a.color_nodes[off + r0 + q];
+      if (a.clamped[i]) continue;  // the same for every lane
+      g.node[g.count] = i;
+      g.word[g.count++] = static_cast<uint32_t>(q);
+    }
+    if (g.count == 0) continue;
+    lanes.draw(a.key, chain0, static_cast<uint32_t>(c), static_cast<uint32_t>(r0), sweep);
+    uint32_t m[kPackedGroup];
+    lanes.vote(m, [&](uint32_t lane, const rng::Block& blk) {
+      return packed_lane_up(a, S, g, lane, chain0 + static_cast<int32_t>(lane), blk, two_beta);
+    });
+    for (int32_t q = 0; q < g.count; ++q) lanes.store(S + g.node[q], m[q]);
+  }
+}
+
 /// All sweeps of a stretch for the 32 chains of word `word`, whose words (one per node) are in S.
-/// Lane l draws Philox(counter = (chain, color, rank / 4, sweep)) once per four consecutive ranks of
-/// a color and uses word rank % 4 (rng.hpp), exactly as the other backends do; the (up to) four
-/// nodes of those ranks are updated together (packed_lane_up), which is allowed because nodes of one
-/// color never neighbour each other.
+/// The lanes' team (the warps of a GPU block; a loop on the host) splits each color, and a barrier
+/// separates the colors.
 template <class Lanes>
 PBIT_HD void packed_stretch(const PackedArgs& a, uint32_t* S, int32_t word, Lanes& lanes) {
   const int32_t chain0 = kPackedLanes * word;
@@ -117,31 +144,22 @@ PBIT_HD void packed_stretch(const PackedArgs& a, uint32_t* S, int32_t word, Lane
     const auto sweep = static_cast<uint32_t>(a.first_sweep + k);
     const float two_beta = fmul(2.0f, a.betas[k]);
     for (int32_t c = 0; c < a.num_colors; ++c) {
-      const int32_t off = a.class_off[c], len = a.class_off[c + 1] - off;
-      for (int32_t r0 = 0; r0 < len; r0 += kPackedGroup) {
-        PackedGroup g;
-        for (int32_t q = 0; q < kPackedGroup && r0 + q < len; ++q) {
-          const int32_t i = a.color_nodes[off + r0 + q];
-          if (a.clamped[i]) continue;  // the same for every lane
-          g.node[g.count] = i;
-          g.word[g.count++] = static_cast<uint32_t>(q);
-        }
-        if (g.count == 0) continue;
-        lanes.draw(a.key, chain0, static_cast<uint32_t>(c), static_cast<uint32_t>(r0), sweep);
-        uint32_t m[kPackedGroup];
-        lanes.vote(m, [&](uint32_t lane, const rng::Block& blk) {
-          return packed_lane_up(a, S, g, lane, chain0 + static_cast<int32_t>(lane), blk, two_beta);
-        });
-        for (int32_t q = 0; q < g.count; ++q) lanes.store(S + g.node[q], m[q]);
-      }
+      lanes.team([&](int32_t member, int32_t team) { packed_color(a, S, chain0, lanes, c, sweep, two_beta, member, team); });
       lanes.sync();  // this color's words are written before the next color reads them
     }
   }
 }
 
-/// The host's stand-in for a warp: the 32 lanes in a loop, each with its own Philox block.
+/// The host's stand-in for a GPU block: a team of `team_size` warps run one after another within a
+/// color (any order gives the same result, as on the GPU), each warp's 32 lanes in a loop, each lane
+/// with its own Philox block.
 struct HostLanes {
+  int32_t team_size = 1;
   rng::Block blk[kPackedLanes];
+  template <class F>
+  void team(F&& f) {
+    for (int32_t m = 0; m < team_size; ++m) f(m, team_size);
+  }
   void draw(rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
     for (uint32_t l = 0; l < kPackedLanes; ++l) {
       blk[l] = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain0) + l, color, rank, sweep), key);

@@ -15,6 +15,10 @@ PHASE_TAIL=40 phase bench 120 ./build/release/bench/pbit_bench_gibbs --backends 
   --chains 1,32,1024,16384,65536,100000 --min-time 0.2 --out "$STAGE/gibbs_bench_gpu.json"
 PHASE_TAIL=20 phase bench_fast 60 env PBIT_CUDA_KERNEL=fast ./build/release/bench/pbit_bench_gibbs --backends cuda \
   --graphs pegasus14,regular15,g12 --chains 1024,16384,65536,100000 --min-time 0.2 --out "$STAGE/gibbs_bench_gpu_fast.json"
+for w in 4 16; do  # the fast kernel's team size (warps per 32-chain word), against the automatic choice above
+  phase "bench_fast_w$w" 30 env PBIT_CUDA_KERNEL=fast PBIT_CUDA_FAST_WARPS=$w ./build/release/bench/pbit_bench_gibbs --backends cuda \
+    --graphs pegasus14 --chains 1024,16384,100000 --min-time 0.2 --out "$STAGE/gibbs_bench_gpu_fast_w$w.json"
+done
 if ls .whl/thrml-*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/thrml-*.whl && export PYTHONPATH=/tmp/site
   ./build/release/pbit graph --topology pegasus:14 --weights 0.25,0.1 --seed 1 --out /tmp/pegasus14.json >/dev/null

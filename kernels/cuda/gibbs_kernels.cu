@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -132,11 +133,11 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
 }
 
 // ---------------------------------------------------------------- fast path (opt-in, issue 7)
-// docs/FAST_KERNEL.md, step 1: a warp owns 32 chains, held as one bit word per node in shared memory;
-// all lanes walk the same node (warp-uniform CSR loads), each lane sums its own chain's field in CSR
-// order with the contract's arithmetic, and __ballot_sync packs the 32 new spins. All sweeps of a
-// stretch run in one launch; colors are separated by __syncwarp() (no other warp touches the words).
-// The loop itself is kernels/packed_sweep.hpp, shared with the host `packed` backend, which runs it
+// docs/FAST_KERNEL.md, step 1: a block owns 32 chains, held as one bit word per node in shared
+// memory; its warps split each color, all lanes of a warp walk the same nodes (warp-uniform CSR
+// loads), each lane sums its own chain's field in CSR order with the contract's arithmetic, and
+// __ballot_sync packs the 32 new spins. All sweeps of a stretch run in one launch; colors are
+// separated by __syncthreads() (no other block touches the words). The loop itself is kernels/packed_sweep.hpp, shared with the host `packed` backend, which runs it
 // through every exact and bit-identity test without a GPU. Selected with PBIT_CUDA_KERNEL=fast until
 // a device session has validated the CUDA-specific parts (shared memory, ballot, launch shape).
 
@@ -160,10 +161,15 @@ __global__ void unpack_kernel(const uint32_t* bits, int32_t n, int32_t chains, i
   s[idx] = ((bits[static_cast<size_t>(i) * words + c / 32] >> (c % 32)) & 1u) ? int8_t{1} : int8_t{-1};
 }
 
-/// A warp as packed_stretch's lane policy: one lane per thread, each with its own Philox block.
-struct WarpLanes {
+/// A block as packed_stretch's lane policy: its warps are the team that shares one 32-chain word,
+/// one lane per thread, each lane with its own Philox block.
+struct BlockLanes {
   uint32_t lane;
   rng::Block blk{};
+  template <class F>
+  __device__ void team(F&& f) {
+    f(static_cast<int32_t>(threadIdx.x / 32), static_cast<int32_t>(blockDim.x / 32));
+  }
   __device__ void draw(rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
     blk = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain0) + lane, color, rank, sweep), key);
   }
@@ -175,22 +181,20 @@ struct WarpLanes {
   __device__ void store(uint32_t* p, uint32_t m) {
     if (lane == 0) *p = m;
   }
-  __device__ void sync() { __syncwarp(); }
+  __device__ void sync() { __syncthreads(); }
 };
 
-/// One warp per 32-chain word: its words of all N nodes move to shared memory, all sweeps of the
-/// stretch run there (packed_sweep.hpp), and they move back.
+/// One block per 32-chain word: the word of every node moves to shared memory (4 N bytes), all sweeps
+/// of the stretch run there with the block's warps splitting each color (packed_sweep.hpp), and the
+/// words move back.
 __global__ void fast_sweeps_kernel(PackedArgs a, uint32_t* bits) {
-  extern __shared__ uint32_t smem[];
-  const int32_t warp = threadIdx.x / 32;
-  const int32_t word = blockIdx.x * (blockDim.x / 32) + warp;
-  if (word >= a.words) return;  // whole warps exit together
-  WarpLanes lanes{threadIdx.x % 32u};
-  uint32_t* S = smem + static_cast<size_t>(warp) * a.n;
-  for (int32_t i = lanes.lane; i < a.n; i += 32) S[i] = bits[static_cast<size_t>(i) * a.words + word];
-  __syncwarp();
+  extern __shared__ uint32_t S[];
+  const int32_t word = blockIdx.x;
+  for (int32_t i = threadIdx.x; i < a.n; i += blockDim.x) S[i] = bits[static_cast<size_t>(i) * a.words + word];
+  __syncthreads();
+  BlockLanes lanes{threadIdx.x % 32u};
   packed_stretch(a, S, word, lanes);
-  for (int32_t i = lanes.lane; i < a.n; i += 32) bits[static_cast<size_t>(i) * a.words + word] = S[i];
+  for (int32_t i = threadIdx.x; i < a.n; i += blockDim.x) bits[static_cast<size_t>(i) * a.words + word] = S[i];
 }
 
 __global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, rng::Key key) {
@@ -286,6 +290,20 @@ __global__ void transpose_kernel(const int8_t* in, int32_t n, int32_t chains, in
   out[b * n + i] = in[idx];
 }
 
+/// Warps per block of the fast kernel: enough blocks x warps to give every SM about 16 warps, 2 to 16
+/// per block (a power of two); PBIT_CUDA_FAST_WARPS overrides it (for tuning on a device).
+int fast_warps_per_block(int32_t words, int sms) {
+  if (const char* v = std::getenv("PBIT_CUDA_FAST_WARPS")) {
+    const int w = std::atoi(v);
+    if (w < 1 || w > 32) throw InvalidArgument("PBIT_CUDA_FAST_WARPS must be 1..32, got '" + std::string(v) + "'");
+    return w;
+  }
+  const int64_t want = (16LL * sms + words - 1) / std::max(words, 1);
+  int w = 2;
+  while (w < 16 && w < want) w *= 2;
+  return w;
+}
+
 dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
   const unsigned gx = static_cast<unsigned>((chains + threads - 1) / threads);
   const unsigned gy = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(ywork, 1), 65535));
@@ -330,16 +348,22 @@ class CudaEngine final : public GibbsEngine {
     class_off_.push_back(static_cast<int32_t>(flat.size()));
     color_nodes_.upload(flat, "color classes");
     class_off_dev_.upload(class_off_, "color class offsets");
-    // Opt-in fast path (docs/FAST_KERNEL.md): needs one warp's state (4 N bytes) in shared memory.
+    // Opt-in fast path (docs/FAST_KERNEL.md): one block holds a word of every node (4 N bytes) in
+    // shared memory. Graphs too large for that keep the simple kernel, and say so.
     const char* kernel = std::getenv("PBIT_CUDA_KERNEL");
     if (kernel && std::string(kernel) == "fast") {
-      int max_optin = 0;
+      int max_optin = 0, sms = 0;
       PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, opt.device));
-      const size_t per_warp = static_cast<size_t>(n_) * sizeof(uint32_t);
-      if (per_warp <= static_cast<size_t>(max_optin)) {
-        fast_smem_limit_ = static_cast<size_t>(max_optin);
-        PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_sweeps_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_optin));
+      PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, opt.device));
+      const size_t smem = static_cast<size_t>(n_) * sizeof(uint32_t);
+      if (smem <= static_cast<size_t>(max_optin)) {
+        PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_sweeps_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             static_cast<int>(smem)));
         fast_ = true;
+        fast_warps_ = fast_warps_per_block(packed_words(chains_), sms);
+      } else {
+        std::fprintf(stderr, "pbit: PBIT_CUDA_KERNEL=fast needs %zu bytes of shared memory per block for %d nodes (the "
+                             "device allows %d); using the simple kernel\n", smem, n_, max_optin);
       }
     }
     clamped_host_.assign(n_, 0);
@@ -422,7 +446,7 @@ class CudaEngine final : public GibbsEngine {
   /// The fast path: pack to bit words, one persistent launch for the stretch, unpack.
   void fast_sweeps(uint64_t first_sweep, std::span<const float> betas) {
     const int32_t words = packed_words(chains_);
-    const size_t smem_per_warp = static_cast<size_t>(n_) * sizeof(uint32_t);
+    const size_t smem_per_block = static_cast<size_t>(n_) * sizeof(uint32_t);
     bits_.resize(static_cast<size_t>(n_) * words, "bit-packed states");
     betas_.upload(betas.data(), betas.size(), "beta schedule");
     const int64_t nw = static_cast<int64_t>(n_) * words, nb = static_cast<int64_t>(n_) * chains_;
@@ -448,9 +472,7 @@ class CudaEngine final : public GibbsEngine {
     a.nsweeps = static_cast<int64_t>(betas.size());
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = key_;
-    const int warps = std::max(1, std::min(8, static_cast<int>(fast_smem_limit_ / smem_per_warp)));
-    const unsigned grid = static_cast<unsigned>((words + warps - 1) / warps);
-    fast_sweeps_kernel<<<grid, warps * 32, warps * smem_per_warp, stream_>>>(a, bits_.get());
+    fast_sweeps_kernel<<<static_cast<unsigned>(words), fast_warps_ * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_CHECK_LAUNCH();
     unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, words, s_.get());
     PBIT_CUDA_CHECK_LAUNCH();
@@ -550,7 +572,7 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<uint32_t> bits_;
   DeviceArray<float> betas_;
   bool fast_ = false;
-  size_t fast_smem_limit_ = 0;
+  int fast_warps_ = 4;
   std::vector<uint8_t> clamped_host_;
   int32_t clamp_k_ = 0;
   ObserveConfig cfg_;

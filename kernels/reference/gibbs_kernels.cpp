@@ -145,6 +145,7 @@ class ReferenceEngine final : public GibbsEngine {
         for (int32_t i = 0; i < m_.n; ++i) S[i] |= static_cast<uint32_t>(spin(b0 + l, i) > 0) << l;
       }
       HostLanes lanes;
+      lanes.team_size = 3;  // an odd team, so the tests also cover how a GPU block splits a color
       packed_stretch(a, S.data(), word, lanes);
       for (int32_t l = 0; l < nl; ++l) {
         for (int32_t i = 0; i < m_.n; ++i) spin(b0 + l, i) = ((S[i] >> l) & 1u) ? int8_t{1} : int8_t{-1};
