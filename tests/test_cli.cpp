@@ -190,6 +190,14 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result ev = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 100");
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_NE(ev.out.find("\"test_images\": 100"), std::string::npos) << ev.out;
+  const Result curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 20 --chains 2 --sweeps 20,40");
+  ASSERT_EQ(curve.code, 0) << curve.out;
+  EXPECT_NE(curve.out.find("\"sweeps_per_image\": 20,"), std::string::npos) << curve.out;
+  EXPECT_NE(curve.out.find("\"sweeps_per_image\": 40,"), std::string::npos) << curve.out;
+  EXPECT_NE(curve.out.find("\"chains\": 2,"), std::string::npos) << curve.out;
+  const Result bad_curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --sweeps 20,x");
+  EXPECT_EQ(bad_curve.code, 2);
+  EXPECT_NE(bad_curve.out.find("--sweeps takes"), std::string::npos) << bad_curve.out;
   const Result gen = run("dbm generate --config " + tmp("dbm.json") + " --model " + out + "/model.json --out " + tmp("g.png"));
   ASSERT_EQ(gen.code, 0) << gen.out;
   EXPECT_TRUE(std::filesystem::exists(tmp("g.png")));

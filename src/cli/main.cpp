@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -57,7 +58,9 @@ usage:
       output_dir, then evaluates on the test set, generates digits (PNG) and writes results.json.
       --resume continues a killed run from output_dir/checkpoint.bin, bit for bit. --out replaces the
       config's output_dir; --time-budget S (also train.time_budget_s) stops training after S seconds.
-  pbit dbm eval --config FILE --model FILE [--limit N]
+  pbit dbm eval --config FILE --model FILE [--limit N] [--chains C] [--sweeps S1,S2,...]
+      Test accuracy and confusion matrix (config's eval section); --sweeps gives accuracy against
+      inference sweeps per image instead (half warm-up, half sampled), to see how well a model mixes.
   pbit dbm generate --config FILE --model FILE --out FILE.png
   pbit dbm import --edges FILE --biases FILE --visible FILE --labels FILE --rows R --cols C
                   --replicas K [--pixel-order row|col] --out MODEL.json
@@ -318,10 +321,41 @@ int cmd_dbm(int argc, char** argv) {
   }
   const pbit::SparseDbm model = pbit::SparseDbm::load(need(a, "model"));
   if (sub == "eval") {
-    only(a, {"config", "model", "limit"});
+    only(a, {"config", "model", "limit", "chains", "sweeps"});
     const pbit::ImageDataset test = dbm_data(cfg, "test");
-    const pbit::DbmEval ev = pbit::evaluate_dbm(model, cfg, test, a.opt.count("limit") ? std::stoll(a.opt.at("limit")) : 0, true);
-    std::cout << eval_json(ev).dump(2) << "\n";
+    const int64_t limit = a.opt.count("limit") ? static_cast<int64_t>(number_opt(a, "limit", 0, 1e9)) : 0;
+    if (a.opt.count("chains")) cfg.eval.chains = static_cast<int32_t>(number_opt(a, "chains", 1, 1 << 20));
+    if (!a.opt.count("sweeps")) {
+      const pbit::DbmEval ev = pbit::evaluate_dbm(model, cfg, test, limit, true);
+      std::cout << eval_json(ev).dump(2) << "\n";
+      return 0;
+    }
+    // Accuracy against inference sweeps per image (how well the model mixes): for each budget S, the
+    // first half is warm-up and the second half is sampled every eval.steps_per_sample sweeps.
+    std::vector<int64_t> budgets;
+    std::stringstream list(a.opt.at("sweeps"));
+    for (std::string tok; std::getline(list, tok, ',');) {
+      const int64_t total = std::atoll(tok.c_str());
+      if (total < 2 * cfg.eval.steps_per_sample || std::to_string(total) != tok) {
+        throw pbit::InvalidArgument("--sweeps takes a comma-separated list of sweep counts >= " +
+                                    std::to_string(2 * cfg.eval.steps_per_sample) + " (2 x eval.steps_per_sample), got '" + tok + "'");
+      }
+      budgets.push_back(total);
+    }
+    nlohmann::json curve = nlohmann::json::array();
+    for (const int64_t total : budgets) {
+      const int64_t step = cfg.eval.steps_per_sample;
+      pbit::DbmConfig c = cfg;
+      c.eval.warmup = total / 2;
+      c.eval.samples = (total - c.eval.warmup) / step;
+      const pbit::DbmEval ev = pbit::evaluate_dbm(model, c, test, limit, false);
+      std::cerr << total << " sweeps per image x " << c.eval.chains << " chains: test accuracy " << ev.accuracy << " on "
+                << ev.images << " images (" << ev.wall_s << " s)\n";
+      curve.push_back({{"sweeps_per_image", c.eval.warmup + c.eval.samples * step}, {"warmup", c.eval.warmup},
+                       {"samples", c.eval.samples}, {"steps_per_sample", step}, {"chains", c.eval.chains},
+                       {"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_wall_s", ev.wall_s}});
+    }
+    std::cout << nlohmann::json{{"model", a.opt.at("model")}, {"curve", curve}}.dump(2) << "\n";
     return 0;
   }
   if (sub == "generate") {
