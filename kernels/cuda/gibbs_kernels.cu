@@ -187,7 +187,7 @@ struct BlockLanes {
 /// One block per 32-chain word: the word of every node moves to shared memory (4 N bytes), all sweeps
 /// of the stretch run there with the block's warps splitting each color (packed_sweep.hpp), and the
 /// words move back.
-__global__ void fast_sweeps_kernel(PackedArgs a, uint32_t* bits) {
+__global__ void __launch_bounds__(512) fast_sweeps_kernel(PackedArgs a, uint32_t* bits) {
   extern __shared__ uint32_t S[];
   const int32_t word = blockIdx.x;
   for (int32_t i = threadIdx.x; i < a.n; i += blockDim.x) S[i] = bits[static_cast<size_t>(i) * a.words + word];
@@ -295,7 +295,7 @@ __global__ void transpose_kernel(const int8_t* in, int32_t n, int32_t chains, in
 int fast_warps_per_block(int32_t words, int sms) {
   if (const char* v = std::getenv("PBIT_CUDA_FAST_WARPS")) {
     const int w = std::atoi(v);
-    if (w < 1 || w > 32) throw InvalidArgument("PBIT_CUDA_FAST_WARPS must be 1..32, got '" + std::string(v) + "'");
+    if (w < 1 || w > 16) throw InvalidArgument("PBIT_CUDA_FAST_WARPS must be 1..16, got '" + std::string(v) + "'");
     return w;
   }
   const int64_t want = (16LL * sms + words - 1) / std::max(words, 1);
