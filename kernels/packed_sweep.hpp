@@ -88,9 +88,8 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
     for (int q = 0; q < kPackedGroup; ++q) {
       if (q < g.count && t < len[q]) {  // the same for every lane
         const int64_t e = beg[q] + t;
-        const float wj = packed_ldg(a.w + e);
-        const bool up = (S[packed_ldg(a.col + e)] >> lane) & 1u;
-        f[q] = fadd(f[q], up ? wj : -wj);  // == fmul(wj, +-1) exactly, as in the reference
+        const uint32_t up = (S[packed_ldg(a.col + e)] >> lane) & 1u;
+        f[q] = fadd(f[q], times_spin(packed_ldg(a.w + e), up));  // == fmul(wj, +-1) exactly, as in the reference
       }
     }
   }

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
+#include <vector>
 
 #include "pbit/detail/gibbs_math.hpp"
 #include "pbit/rng.hpp"
@@ -127,3 +129,27 @@ TEST(GibbsMath, DecisionMatchesSigmoidOnTheUniformGrid) {
 
 }  // namespace
 }  // namespace pbit::test
+
+namespace pbit::detail {
+namespace {
+
+TEST(GibbsMath, TimesSpinIsTheProductBitForBit) {
+  // times_spin (a sign flip, used by the bit-packed loop) must equal w * (+-1.0f) in every bit, or the
+  // packed path would drift from the reference.
+  const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 1e-45f, -3.4e38f, std::numeric_limits<float>::infinity()};
+  rng::PhiloxStream rs(5, rng::kTest);
+  std::vector<float> ws(special, special + 7);
+  for (int k = 0; k < 10000; ++k) ws.push_back(bits_to_float(rs.next_u32()));
+  int checked = 0;
+  for (float w : ws) {
+    if (std::isnan(w)) continue;
+    for (uint32_t up : {0u, 1u}) {
+      EXPECT_EQ(float_to_bits(times_spin(w, up)), float_to_bits(fmul(w, up ? 1.0f : -1.0f))) << w << " up=" << up;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 19000);
+}
+
+}  // namespace
+}  // namespace pbit::detail

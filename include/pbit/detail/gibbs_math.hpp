@@ -60,6 +60,19 @@ PBIT_HD float bits_to_float(uint32_t u) {
 #endif
 }
 
+PBIT_HD uint32_t float_to_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+/// w * s for a spin s = +1 (up) or -1, as a sign flip: exactly fmul(w, +-1.0f), zero and NaN included.
+PBIT_HD float times_spin(float w, uint32_t up) { return bits_to_float(float_to_bits(w) ^ ((up ^ 1u) << 31)); }
+
 /// Deterministic exp for x in any range; inputs are clamped to [-80, 80] (exp(80) ~ 5.5e34 still fits).
 /// Relative error below 3e-7 on that range (tests/test_rng_math.cpp).
 PBIT_HD float exp_det(float x) {
