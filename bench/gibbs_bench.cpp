@@ -56,6 +56,14 @@ double bytes_per_flip(Backend b, double avg_degree) {
   return (avg_degree + 1.0) * state + avg_degree * 8.0 / share;
 }
 
+/// Bytes of chain state per chain: cpu keeps float spins, the others int8 (cuda adds 1/8 byte per
+/// node of bit words when the fast kernel runs, packed the same on the host).
+double state_bytes_per_chain(Backend b, int32_t n) {
+  const char* k = std::getenv("PBIT_CUDA_KERNEL");
+  const bool bits = b == Backend::packed || (b == Backend::cuda && k && std::string(k) == "fast");
+  return (b == Backend::cpu ? 4.0 : 1.0) * n + (bits ? n / 8.0 : 0.0);
+}
+
 /// Chain counts a backend is run at by default: the reference oracle is serial and the packed
 /// backend is a host emulation of a GPU loop; keep them small.
 bool default_chain_ok(Backend b, int32_t chains) {
@@ -122,8 +130,10 @@ int main(int argc, char** argv) {
           SamplerOptions opt;
           opt.backend = b;
           opt.seed = 1;
+          const int64_t used0 = backend_device_bytes_in_use(b);
           Sampler s(g, col, chains, opt);
-          s.sweep(2);  // warm-up: first-touch pages, caches, GPU clocks
+          s.sweep(2);  // warm-up: first-touch pages, caches, GPU clocks (and the sweep buffers)
+          const int64_t used1 = backend_device_bytes_in_use(b);
           // Calibrate: double the sweep count until one stretch lasts min_time.
           int64_t sweeps = 1;
           double wall = 0;
@@ -154,7 +164,11 @@ int main(int argc, char** argv) {
                              {"flips_per_ns", fpns},
                              {"sweeps_per_s_per_chain", sweeps / wall},
                              {"effective_gb_per_s", gbps},
-                             {"bytes_per_flip_model", bytes_per_flip(b, avg_deg)}});
+                             {"bytes_per_flip_model", bytes_per_flip(b, avg_deg)},
+                             {"state_bytes_per_chain_model", state_bytes_per_chain(b, g.num_nodes())},
+                             {"device_bytes_per_chain", used0 >= 0 && used1 >= 0
+                                                            ? nlohmann::json(static_cast<double>(used1 - used0) / chains)
+                                                            : nlohmann::json(nullptr)}});
         }
       }
     }

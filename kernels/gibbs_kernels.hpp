@@ -73,5 +73,7 @@ std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph& g, const Coloring& c,
 int cuda_device_count();
 /// Name of CUDA device `ordinal`, or "" if none.
 std::string cuda_device_name(int ordinal);
+/// Bytes in use on the current CUDA device (all processes), or -1 without a device.
+int64_t cuda_used_bytes();
 
 }  // namespace pbit::detail

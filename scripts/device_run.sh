@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on a GPU machine (the device tool) for the sampler core and the fast kernel (issues 2, 7):
 # build, every test with PBIT_REQUIRE_GPU=1, the CUDA tests again with the fast kernel, the Gibbs
-# benchmark (cuda simple and fast, and cpu), thrml side by side, then compute-sanitizer. Everything
+# benchmark (cuda simple and fast, and cpu), thrml side by side, ncu counters of both kernels, then
+# compute-sanitizer. Everything
 # lands in $OUT/gpu_tests_bench.tar.gz; unpack it here and copy the JSON into bench/results/.
 # Before the call, here: bash scripts/prepare_device_data.sh, and build the thrml wheel into .whl/
 # (docs/BENCHMARKING.md). Device call: command "bash scripts/device_run.sh", carry ["data/device", ".whl"],
@@ -28,6 +29,13 @@ if ls .whl/thrml-*.whl >/dev/null 2>&1; then
   done
 else
   echo "no .whl/thrml-*.whl: build it here first (see docs/BENCHMARKING.md)"
+fi
+if command -v ncu >/dev/null 2>&1; then  # issue slots, instructions, occupancy and DRAM traffic of each kernel
+  NCU_METRICS=sm__inst_executed.sum,smsp__issue_active.avg.pct_of_peak_sustained_active,sm__warps_active.avg.pct_of_peak_sustained_active,dram__bytes.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,gpu__time_duration.sum,launch__registers_per_thread
+  for k in simple fast; do
+    phase "ncu_$k" 60 env PBIT_CUDA_KERNEL=$k ncu --csv --metrics "$NCU_METRICS" -k regex:"fast_sweeps|sweep_color" -c 3 \
+      ./build/release/bench/pbit_bench_gibbs --backends cuda --graphs pegasus14 --chains 16384 --min-time 0.05
+  done
 fi
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for tool in memcheck racecheck; do

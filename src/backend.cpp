@@ -49,6 +49,8 @@ std::vector<Backend> available_backends() {
   return out;
 }
 
+int64_t backend_device_bytes_in_use(Backend b) { return b == Backend::cuda ? detail::cuda_used_bytes() : -1; }
+
 std::string backend_device_name(Backend b) {
   if (b == Backend::cuda) return backend_available(b) ? detail::cuda_device_name(0) : "none";
   std::string model = "unknown CPU";

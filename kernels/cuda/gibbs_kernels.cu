@@ -603,4 +603,13 @@ std::string cuda_device_name(int ordinal) {
   return p.name;
 }
 
+int64_t cuda_used_bytes() {
+  size_t free_b = 0, total_b = 0;
+  if (cuda_device_count() == 0 || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return -1;
+  }
+  return static_cast<int64_t>(total_b - free_b);
+}
+
 }  // namespace pbit::detail

@@ -9,5 +9,6 @@ std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph&, const Coloring&, int
 }
 int cuda_device_count() { return 0; }
 std::string cuda_device_name(int) { return ""; }
+int64_t cuda_used_bytes() { return -1; }
 
 }  // namespace pbit::detail
