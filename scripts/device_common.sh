@@ -23,7 +23,10 @@ fi
 PREFIX_ARGS=()
 if ls data/device/debs/*.deb >/dev/null 2>&1; then
   rm -rf /tmp/pbit-sysroot && mkdir -p /tmp/pbit-sysroot
-  for f in data/device/debs/*.deb; do dpkg -x "$f" /tmp/pbit-sysroot; done
+  for f in data/device/debs/*.deb; do
+    if command -v dpkg >/dev/null 2>&1; then dpkg -x "$f" /tmp/pbit-sysroot
+    else ar p "$f" data.tar.xz | tar -xJ -C /tmp/pbit-sysroot; fi  # Debian bookworm's .deb carry data.tar.xz
+  done
   zlib_so=$(ls /lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1 /usr/lib64/libz.so.1 2>/dev/null | head -1)
   [ -n "$zlib_so" ] && ln -sf "$zlib_so" /tmp/pbit-sysroot/usr/lib/x86_64-linux-gnu/libz.so
   PREFIX_ARGS=(-DCMAKE_PREFIX_PATH=/tmp/pbit-sysroot/usr)
