@@ -13,6 +13,9 @@
 DEVICE_JOB=models
 source "$(dirname "$0")/device_common.sh"
 [ $# -gt 0 ] || { echo "usage: $0 JOB..."; exit 2; }
+for job in "$@"; do  # a typo must not cost a build on the device
+  case $job in dbm_mnist|dbm_fashion|dtm4|dtm4_noacp|dtm2|dtm8|mebm|compare) ;; *) echo "unknown job '$job'"; exit 2 ;; esac
+done
 device_build pbit_cli || exit 1
 PBIT=./build/release/pbit
 DBM_BUDGET=${DBM_BUDGET:-120}
