@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The model runs of issues 4, 5 and 6 on a GPU machine (the device tool), as named jobs that share one
 # call's time (DEADLINE_S, default 560 s of the call's 600):
-#   dbm_mnist     sparse DBM, full MNIST, configs/dbm_mnist_gpu.json (its 290 s training budget)
+#   dbm_mnist     sparse DBM, full MNIST, configs/dbm_mnist_gpu.json (its 290 s training budget), then
+#                 accuracy against inference sweeps (DBM_CURVE_SWEEPS on DBM_CURVE_IMAGES test images)
 #   dbm_fashion   sparse DBM, Fashion-MNIST, configs/dbm_fashion_gpu.json, DBM_BUDGET s of training
 #   dtm4 dtm4_noacp dtm2 dtm8 mebm
 #                 DTM / MEBM on 70x70 G12, configs/dtm_fashion_gpu.json with --steps / --acp, DTM_BUDGET s
@@ -27,7 +28,13 @@ dtm() {  # dtm NAME CONFIG STEPS ACP
 }
 for job in "$@"; do
   case $job in
-    dbm_mnist) phase dbm_mnist 480 "$PBIT" dbm train --config configs/dbm_mnist_gpu.json --out "$STAGE/dbm_mnist" ;;
+    dbm_mnist)
+      phase dbm_mnist 480 "$PBIT" dbm train --config configs/dbm_mnist_gpu.json --out "$STAGE/dbm_mnist"
+      # Accuracy against inference sweeps per image (the paper's model needed 1e5): the first
+      # DBM_CURVE_IMAGES test images, DBM_CURVE_SWEEPS, 2 chains per image.
+      [ -f "$STAGE/dbm_mnist/model.json" ] && phase dbm_mnist_curve 150 bash -c "$PBIT dbm eval \
+        --config configs/dbm_mnist_gpu.json --model $STAGE/dbm_mnist/model.json --chains 2 \
+        --limit ${DBM_CURVE_IMAGES:-2000} --sweeps ${DBM_CURVE_SWEEPS:-2000,20000,100000} > $STAGE/dbm_mnist/eval_curve.json" ;;
     dbm_fashion) phase dbm_fashion $((DBM_BUDGET + 150)) "$PBIT" dbm train --config configs/dbm_fashion_gpu.json \
                    --time-budget "$DBM_BUDGET" --out "$STAGE/dbm_fashion" ;;
     dtm4) dtm dtm4 configs/dtm_fashion_gpu.json 4 on ;;

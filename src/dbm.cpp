@@ -99,11 +99,13 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   if (j.contains("eval")) {
     const auto& e = j["eval"];
-    only_keys(e, "eval", {"chains", "warmup", "samples", "steps_per_sample", "batch_images"});
+    only_keys(e, "eval", {"chains", "warmup", "samples", "steps_per_sample", "batch_images", "beta_start"});
     nlohmann::json phase = e;
     phase.erase("batch_images");
+    phase.erase("beta_start");
     parse_phase(phase, "eval", c.eval, 1 << 16);
     if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 24);
+    if (e.contains("beta_start")) c.eval_beta_start = get_float_in(e["beta_start"], "eval.beta_start", 0.0, 1000.0);
   }
   if (j.contains("generate")) {
     const auto& g = j["generate"];
@@ -611,7 +613,11 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
   for (int32_t c = 0; c < 10; ++c) {
     spec.readout_groups.emplace_back(m.labels().begin() + c * m.replicas(), m.labels().begin() + (c + 1) * m.replicas());
   }
-  const Observations o = s.run(cfg.eval.schedule(), BetaSchedule::constant(cfg.beta), spec);
+  // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
+  const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
+                                ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
+                                : BetaSchedule::constant(cfg.beta);
+  const Observations o = s.run(cfg.eval.schedule(), beta, spec);
   flips += static_cast<double>(s.num_chains()) * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * o.sweeps;
   std::vector<int32_t> pred(nimg);
   for (int32_t k = 0; k < nimg; ++k) {

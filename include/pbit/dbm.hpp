@@ -72,6 +72,8 @@ struct DbmConfig {
   // evaluation
   DbmPhase eval{1, 100, 50, 2};       ///< chains per image
   int64_t eval_batch_images = 1000;
+  /// >= 0: anneal during the warm-up, beta rising linearly from this value to `beta`; < 0: constant beta.
+  float eval_beta_start = -1.0f;
   // generation
   int32_t gen_per_class = 8;
   float gen_beta_start = 0.0f, gen_beta_end = 5.0f, gen_beta_step = 0.125f;
