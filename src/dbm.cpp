@@ -78,7 +78,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "learning_rate", "lr_schedule", "lr_final", "momentum", "weight_decay",
                            "beta", "positive", "negative", "checkpoint_every_batches", "eval_images_per_epoch",
-                           "time_budget_s"});
+                           "time_budget_s", "centering_rate"});
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, 100000));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
     if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0.0, 100.0);
@@ -96,6 +96,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
       c.eval_images_per_epoch = get_int(t["eval_images_per_epoch"], "train.eval_images_per_epoch", 0, big);
     }
     if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0.0, 1e9);
+    if (t.contains("centering_rate")) c.centering_rate = get_float_in(t["centering_rate"], "train.centering_rate", 0.0, 1.0);
   }
   if (j.contains("eval")) {
     const auto& e = j["eval"];
@@ -333,6 +334,7 @@ DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDatase
   neg_ = std::make_unique<Sampler>(model.graph(), col, cfg.negative.chains, sampler_options(cfg, kNegativeStream));
   vel_j_.assign(static_cast<size_t>(model.graph().num_edges()), 0.0f);
   vel_h_.assign(static_cast<size_t>(model.graph().num_nodes()), 0.0f);
+  mu_.assign(static_cast<size_t>(model.graph().num_nodes()), 0.0f);
 }
 
 DbmTrainer::~DbmTrainer() = default;
@@ -393,13 +395,27 @@ void DbmTrainer::train_batch(const std::vector<int64_t>& images, float lr) {
   const DbmGradient g = estimate_gradient(images);
   std::vector<float> w = model_.graph().edge_weights();
   std::vector<float> h = model_.graph().biases();
-  for (size_t e = 0; e < w.size(); ++e) {
-    vel_j_[e] = cfg_.momentum * vel_j_[e] + lr * (static_cast<float>(g.edge[e]) - cfg_.weight_decay * w[e]);
-    w[e] += vel_j_[e];
+  // Centering (Montavon & Mueller 2012): the energy is written in s - mu, with offsets mu tracking
+  // the positive phase's node means. Sampling still sees the plain (J, h); only the step changes:
+  //   dJ_ij = lr * (g_ij - mu_i g_j - mu_j g_i),  db_i = lr * g_i,  h = b - J mu.
+  // Moving mu leaves the model unchanged (h is kept, b absorbs it). mu = 0 is the plain rule.
+  if (cfg_.centering_rate > 0) {
+    const double r = updates_ == 0 ? 1.0 : cfg_.centering_rate;
+    for (size_t i = 0; i < mu_.size(); ++i) mu_[i] += static_cast<float>(r * (g.pos_node[i] - mu_[i]));
   }
+  const auto& ei = model_.graph().edge_i();
+  const auto& ej = model_.graph().edge_j();
   for (size_t i = 0; i < h.size(); ++i) {
     vel_h_[i] = cfg_.momentum * vel_h_[i] + lr * static_cast<float>(g.node[i]);
     h[i] += vel_h_[i];
+  }
+  for (size_t e = 0; e < w.size(); ++e) {
+    const int32_t i = ei[e], j = ej[e];
+    const double ge = g.edge[e] - mu_[i] * g.node[j] - mu_[j] * g.node[i];
+    vel_j_[e] = cfg_.momentum * vel_j_[e] + lr * (static_cast<float>(ge) - cfg_.weight_decay * w[e]);
+    w[e] += vel_j_[e];
+    h[i] -= vel_j_[e] * mu_[j];
+    h[j] -= vel_j_[e] * mu_[i];
   }
   model_.graph().set_edge_weights(w);  // throws InvalidGraph if training diverged to inf/NaN
   model_.graph().set_biases(h);
@@ -494,7 +510,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
 
 namespace {
 
-constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '2'};  // 2: training time added
+constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '3'};  // 2: training time; 3: centering offsets
 
 using detail::get;
 using detail::get_vec;
@@ -509,7 +525,7 @@ uint64_t training_fingerprint(const DbmConfig& c) {
                             c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
                             c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
                             c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
-                            c.checkpoint_every_batches, c.time_budget_s};
+                            c.checkpoint_every_batches, c.time_budget_s, c.centering_rate};
   return detail::fnv1a(j.dump());
 }
 
@@ -529,6 +545,7 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
     put_vec(f, model_.graph().biases());
     put_vec(f, vel_j_);
     put_vec(f, vel_h_);
+    put_vec(f, mu_);
     for (const Sampler* s : {pos_.get(), neg_.get()}) {
       put<uint64_t>(f, s->sweep_count());
       put_vec(f, s->state());
@@ -567,6 +584,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
   vel_j_ = get_vec<float>(f, path, vel_j_.size());
   vel_h_ = get_vec<float>(f, path, vel_h_.size());
+  mu_ = get_vec<float>(f, path, mu_.size());
   model_.graph().set_edge_weights(w);
   model_.graph().set_biases(h);
   push_weights();

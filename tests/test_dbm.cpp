@@ -174,6 +174,44 @@ TEST(DbmGradient, MatchesExactEnumeration) {
   }
 }
 
+TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
+  // One centered update against the rule written out: offsets mu = the positive phase's node means (the
+  // first update sets them), dJ_ij = lr (g_ij - mu_i g_j - mu_j g_i - wd J_ij), and the centered biases
+  // b = h + J mu move by lr g_i. The same seeds give trainer `a` the gradient trainer `b` steps with.
+  DbmConfig cfg;
+  cfg.backend = "cpu";
+  cfg.batch_size = 4;
+  cfg.positive = {50, 5, 10, 2};
+  cfg.negative = {200, 10, 10, 2};
+  cfg.weight_decay = 0.01f;
+  cfg.centering_rate = 0.05f;
+  const float lr = 0.1f;
+  TinyDbm ta = tiny_dbm(), tb = tiny_dbm();
+  DbmTrainer a(ta.model, cfg, ta.data), b(tb.model, cfg, tb.data);
+  const DbmGradient g = a.estimate_gradient({0, 1, 2, 3});
+  b.train_batch({0, 1, 2, 3}, lr);
+  const Graph &G0 = ta.model.graph(), &G1 = tb.model.graph();
+  const std::vector<float> J0 = G0.edge_weights(), J1 = G1.edge_weights();
+  const std::vector<double>& mu = g.pos_node;
+  int64_t moved = 0;
+  for (int64_t e = 0; e < G0.num_edges(); ++e) {
+    const int32_t i = G0.edge_i()[e], j = G0.edge_j()[e];
+    const double want = lr * (g.edge[e] - mu[i] * g.node[j] - mu[j] * g.node[i] - cfg.weight_decay * J0[e]);
+    EXPECT_NEAR(J1[e] - J0[e], want, 1e-6) << "edge " << e;
+    moved += std::abs(mu[i] * g.node[j] + mu[j] * g.node[i]) > 1e-3;  // the centering term matters here
+  }
+  EXPECT_GT(moved, 3);
+  for (int32_t i = 0; i < 14; ++i) {
+    double b0 = G0.biases()[i], b1 = G1.biases()[i];
+    for (int64_t k = G0.row_ptr()[i]; k < G0.row_ptr()[i + 1]; ++k) {
+      const int32_t j = G0.col_idx()[k];
+      b0 += G0.weights()[k] * mu[j];
+      b1 += G1.weights()[k] * mu[j];
+    }
+    EXPECT_NEAR(b1 - b0, lr * g.node[i], 1e-5) << "node " << i;
+  }
+}
+
 // ---------------------------------------------------------------- learning, resume, files
 
 DbmConfig small_mnist_config(const std::string& out) {
@@ -233,6 +271,7 @@ TEST(DbmMnist, SmallModelLearnsWellAboveChance) {
 TEST(DbmMnist, ResumeIsBitIdentical) {
   DbmConfig cfg = small_mnist_config(tmp("resume_a"));
   cfg.epochs = 2;
+  cfg.centering_rate = 0.05f;  // the centering offsets must come back from the checkpoint too
   cfg.train_limit = 2000;
   cfg.checkpoint_every_batches = 15;
   const ImageDataset train = mnist(cfg, "train");
@@ -378,6 +417,7 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(err(R"({"graph": {"placement": "diagonal"}})").find("key 'graph.placement'"), std::string::npos);
   EXPECT_NE(err(R"({"eval": {"beta_start": -0.5}})").find("key 'eval.beta_start'"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"centering_rate": 2}})").find("key 'train.centering_rate'"), std::string::npos);
   EXPECT_NE(err(R"({"run": {"backend": 3}})").find("key 'run.backend': must be a string"), std::string::npos);
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
 }

@@ -60,6 +60,9 @@ struct DbmConfig {
   float lr_final = 0.0f;
   float momentum = 0.6f;
   float weight_decay = 0.0f;
+  /// > 0: centered updates (Montavon & Mueller 2012) with offsets tracking the positive phase's node
+  /// means at this rate (the first update sets them); 0: the plain rule.
+  float centering_rate = 0.0f;
   float beta = 1.0f;
   DbmPhase positive{1, 0, 10, 4};     ///< chains per image
   DbmPhase negative{256, 0, 10, 4};   ///< persistent chains in total
@@ -189,6 +192,7 @@ class DbmTrainer {
   std::unique_ptr<Sampler> pos_, neg_;
   std::vector<int32_t> clamp_nodes_;
   std::vector<float> vel_j_, vel_h_;
+  std::vector<float> mu_;  ///< centering offsets (all 0 without centering)
   int32_t epoch_ = 0;
   int64_t batch_ = 0, updates_ = 0;
   double flips_ = 0, sample_wall_s_ = 0;
