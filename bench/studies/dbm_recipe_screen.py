@@ -42,6 +42,8 @@ def variants():
         "lr48_5ep": lambda c: five(c, 0.048),
         "n64x160_5ep": lambda c: (five(c, 0.03), neg(c, 64, 16, 10)),
         "n8x1280_5ep": lambda c: (five(c, 0.03), neg(c, 8, 64, 20)),
+        "lrfin_5ep": lambda c: (five(c, 0.048), c["train"].update(lr_final=0.0005)),
+        "initpm1": lambda c: c["init"].update(bias="pm1"),
     }
     for name, edit in edits.items():
         c = copy.deepcopy(base)
