@@ -17,6 +17,8 @@
 // the Philox counters per lane, clamps, fields and padding lanes without a GPU.
 #pragma once
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "pbit/detail/gibbs_math.hpp"
 #include "pbit/rng.hpp"
@@ -28,11 +30,31 @@ constexpr int kPackedLanes = 32;
 /// Number of 32-chain words for `chains` chains.
 PBIT_HD int32_t packed_words(int32_t chains) { return (chains + kPackedLanes - 1) / kPackedLanes; }
 
-/// Read-only load; the device path goes through the read-only data cache.
-template <class T>
-PBIT_HD T packed_ldg(const T* p) {
+/// One CSR entry of the packed loop: where the neighbour's word lies and the coupling, side by side,
+/// so that a warp fetches both with one 64-bit load (the loads are warp-uniform, so each is one
+/// instruction per warp however many lanes use it). The neighbour is kept as the byte offset of its
+/// word in the state array (4 x its index), which saves the scaling of the index on every load.
+struct alignas(8) PackedEdge {
+  uint32_t off;  ///< 4 * CSR column
+  float w;
+};
+
+/// The graph's CSR columns and weights as PackedEdges, in CSR order.
+inline std::vector<PackedEdge> packed_edges(std::span<const int32_t> col, std::span<const float> w) {
+  std::vector<PackedEdge> e(col.size());
+  for (size_t k = 0; k < col.size(); ++k) e[k] = PackedEdge{static_cast<uint32_t>(col[k]) * 4u, w[k]};
+  return e;
+}
+
+/// The word at byte offset `off` of S.
+PBIT_HD uint32_t packed_word(const uint32_t* S, uint32_t off) {
+  return *reinterpret_cast<const uint32_t*>(reinterpret_cast<const unsigned char*>(S) + off);
+}
+
+PBIT_HD PackedEdge packed_load(const PackedEdge* p) {
 #if defined(__CUDA_ARCH__)
-  return __ldg(p);
+  const uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
+  return PackedEdge{v.x, __uint_as_float(v.y)};
 #else
   return *p;
 #endif
@@ -43,8 +65,7 @@ PBIT_HD T packed_ldg(const T* p) {
 struct PackedArgs {
   int32_t n = 0, words = 0, chains = 0;
   const int64_t* row_ptr = nullptr;
-  const int32_t* col = nullptr;
-  const float* w = nullptr;
+  const PackedEdge* edges = nullptr;     ///< CSR entries (packed_edges), indexed like the CSR
   const float* h = nullptr;
   const int32_t* color_nodes = nullptr;  ///< all color classes concatenated, each ascending
   const int32_t* class_off = nullptr;    ///< num_colors + 1 offsets into color_nodes
@@ -59,12 +80,15 @@ struct PackedArgs {
   rng::Key key{};
 };
 
-/// Up to kPackedGroup nodes of one color that share a Philox call (ranks 4g .. 4g + 3), unclamped.
+/// The kPackedGroup nodes of one color that share a Philox call (ranks 4g .. 4g + 3). Slot q is rank
+/// 4g + q and uses word q of the Philox block. A slot is live when its rank exists and its node is not
+/// clamped; a dead slot holds a live slot's node, so that every slot has a valid row to walk, and its
+/// result is dropped. Slots are indexed only by constants, so a GPU keeps the group in registers.
 constexpr int kPackedGroup = 4;
 struct PackedGroup {
-  int32_t count = 0;
+  uint32_t live = 0;  ///< bit q: slot q is updated
   int32_t node[kPackedGroup] = {};
-  uint32_t word[kPackedGroup] = {};  ///< which word of the Philox block (rank % 4)
+  PBIT_HD bool is_live(int q) const { return (live >> q) & 1u; }
 };
 
 /// Lane `lane` (chain `chain`): the Gibbs decisions (bit q = node q goes to +1) for the nodes of a
@@ -72,35 +96,48 @@ struct PackedGroup {
 /// group's nodes run interleaved, so a lane has up to four independent add chains in flight instead
 /// of one; each node's sum still runs over its own CSR row in order, so the arithmetic is the
 /// contract's (detail/gibbs_math.hpp), bit for bit.
+///
+/// The interleaved part runs over the shortest row of the group with no per-neighbour bounds test
+/// (dead slots walk a live slot's row and their sums are dropped); the rest of each
+/// longer row follows on its own. Indices are 32-bit inside a row. Per neighbour and lane that
+/// leaves one 64-bit edge load (warp-uniform), one shared-memory load (a broadcast), one shift, one
+/// logic operation and the add.
 PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const PackedGroup& g, uint32_t lane,
                                 int32_t chain, const rng::Block& blk, float two_beta) {
   float f[kPackedGroup] = {};
-  int64_t beg[kPackedGroup] = {}, len[kPackedGroup] = {};
-  int64_t longest = 0;
+  const PackedEdge* row[kPackedGroup];
+  int32_t len[kPackedGroup];
+  int32_t common = 0x7fffffff;
   for (int q = 0; q < kPackedGroup; ++q) {
-    if (q < g.count) {
-      beg[q] = a.row_ptr[g.node[q]];
-      len[q] = a.row_ptr[g.node[q] + 1] - beg[q];
-      longest = len[q] > longest ? len[q] : longest;
+    const int32_t i = g.node[q];
+    const int64_t beg = a.row_ptr[i];
+    row[q] = a.edges + beg;
+    len[q] = static_cast<int32_t>(a.row_ptr[i + 1] - beg);
+    common = len[q] < common ? len[q] : common;
+  }
+  const uint32_t shift = 31u - lane;
+  for (int32_t t = 0; t < common; ++t) {
+    for (int q = 0; q < kPackedGroup; ++q) {
+      const PackedEdge e = packed_load(row[q]++);
+      f[q] = fadd(f[q], times_word_spin(e.w, packed_word(S, e.off), shift));  // == fmul(w, +-1) exactly, as in the reference
     }
   }
-  for (int64_t t = 0; t < longest; ++t) {
-    for (int q = 0; q < kPackedGroup; ++q) {
-      if (q < g.count && t < len[q]) {  // the same for every lane
-        const int64_t e = beg[q] + t;
-        const uint32_t up = (S[packed_ldg(a.col + e)] >> lane) & 1u;
-        f[q] = fadd(f[q], times_spin(packed_ldg(a.w + e), up));  // == fmul(wj, +-1) exactly, as in the reference
-      }
+  for (int q = 0; q < kPackedGroup; ++q) {  // a constant trip count keeps row, len and f in registers
+    const PackedEdge* p = row[q];
+    const int32_t rest = g.is_live(q) ? len[q] - common : 0;
+    for (int32_t t = 0; t < rest; ++t) {  // the same for every lane
+      const PackedEdge e = packed_load(p + t);
+      f[q] = fadd(f[q], times_word_spin(e.w, packed_word(S, e.off), shift));
     }
   }
   uint32_t bits = 0;
   for (int q = 0; q < kPackedGroup; ++q) {
-    if (q < g.count) {
+    if (g.is_live(q)) {
       const int32_t i = g.node[q];
       float x = fadd(f[q], a.h[i]);
       const int32_t fc = a.field_col[i];
       if (fc >= 0 && chain < a.chains) x = fadd(x, a.field[fc * a.field_col_stride + static_cast<int64_t>(chain) * a.field_chain_stride]);
-      bits |= static_cast<uint32_t>(gibbs_up(rng::word(blk, g.word[q]), boltzmann_ratio(two_beta, x))) << q;
+      bits |= static_cast<uint32_t>(gibbs_up(rng::word(blk, static_cast<uint32_t>(q)), boltzmann_ratio(two_beta, x))) << q;
     }
   }
   return bits;
@@ -116,20 +153,28 @@ PBIT_HD void packed_color(const PackedArgs& a, uint32_t* S, int32_t chain0, Lane
                           float two_beta, int32_t member, int32_t team) {
   const int32_t off = a.class_off[c], len = a.class_off[c + 1] - off;
   for (int32_t r0 = kPackedGroup * member; r0 < len; r0 += kPackedGroup * team) {
-    PackedGroup g;
-    for (int32_t q = 0; q < kPackedGroup && r0 + q < len; ++q) {
-      const int32_t i = a.color_nodes[off + r0 + q];
-      if (a.clamped[i]) continue;  // the same for every lane
-      g.node[g.count] = i;
-      g.word[g.count++] = static_cast<uint32_t>(q);
+    PackedGroup g;  // the same for every lane
+    int32_t fill = -1;
+    for (int q = kPackedGroup - 1; q >= 0; --q) {
+      const int32_t i = r0 + q < len ? a.color_nodes[off + r0 + q] : -1;
+      if (i >= 0 && !a.clamped[i]) {
+        g.live |= 1u << q;
+        fill = i;  // ends as the first live node
+      }
+      g.node[q] = i;
     }
-    if (g.count == 0) continue;
+    if (g.live == 0) continue;
+    for (int q = 0; q < kPackedGroup; ++q) {
+      if (!g.is_live(q)) g.node[q] = fill;
+    }
     lanes.draw(a.key, chain0, static_cast<uint32_t>(c), static_cast<uint32_t>(r0), sweep);
     uint32_t m[kPackedGroup];
     lanes.vote(m, [&](uint32_t lane, const rng::Block& blk) {
       return packed_lane_up(a, S, g, lane, chain0 + static_cast<int32_t>(lane), blk, two_beta);
     });
-    for (int32_t q = 0; q < g.count; ++q) lanes.store(S + g.node[q], m[q]);
+    for (int q = 0; q < kPackedGroup; ++q) {
+      if (g.is_live(q)) lanes.store(S + g.node[q], m[q]);
+    }
   }
 }
 

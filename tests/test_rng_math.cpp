@@ -151,5 +151,22 @@ TEST(GibbsMath, TimesSpinIsTheProductBitForBit) {
   EXPECT_GT(checked, 19000);
 }
 
+TEST(GibbsMath, TimesWordSpinReadsTheLanesBit) {
+  // The packed loop's form: the spin of lane l of a 32-chain word, with the shift 31 - l.
+  rng::PhiloxStream rs(6, rng::kTest);
+  int checked = 0;
+  for (int k = 0; k < 2000; ++k) {
+    const float w = bits_to_float(rs.next_u32());
+    const uint32_t word = rs.next_u32();
+    if (std::isnan(w)) continue;
+    for (uint32_t lane = 0; lane < 32; ++lane) {
+      EXPECT_EQ(float_to_bits(times_word_spin(w, word, 31u - lane)), float_to_bits(times_spin(w, (word >> lane) & 1u)))
+          << w << " word=" << word << " lane=" << lane;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 60000);
+}
+
 }  // namespace
 }  // namespace pbit::detail

@@ -330,6 +330,7 @@ class CudaEngine final : public GibbsEngine {
     for (auto* a : {&w_, &h_, &ew_, &field_}) a->set_stream(stream_);
     for (auto* a : {&row_ptr_, &node_sum_, &edge_sum_, &readout_, &group_off_}) a->set_stream(stream_);
     bits_.set_stream(stream_);
+    edges_.set_stream(stream_);
     betas_.set_stream(stream_);
     class_off_dev_.set_stream(stream_);
     clamped_.set_stream(stream_);
@@ -361,6 +362,7 @@ class CudaEngine final : public GibbsEngine {
                                              static_cast<int>(smem)));
         fast_ = true;
         fast_warps_ = fast_warps_per_block(packed_words(chains_), sms);
+        load_weights(g);  // again, now with the fast path's interleaved edges
       } else {
         std::fprintf(stderr, "pbit: PBIT_CUDA_KERNEL=fast needs %zu bytes of shared memory per block for %d nodes (the "
                              "device allows %d); using the simple kernel\n", smem, n_, max_optin);
@@ -457,8 +459,7 @@ class CudaEngine final : public GibbsEngine {
     a.words = words;
     a.chains = chains_;
     a.row_ptr = row_ptr_.get();
-    a.col = col_.get();
-    a.w = w_.get();
+    a.edges = edges_.get();
     a.h = h_.get();
     a.color_nodes = color_nodes_.get();
     a.class_off = class_off_dev_.get();
@@ -554,6 +555,7 @@ class CudaEngine final : public GibbsEngine {
     w_.upload(g.weights(), "CSR weights");
     h_.upload(g.biases(), "biases");
     ew_.upload(g.edge_weights(), "edge weights");
+    if (fast_) edges_.upload(packed_edges(g.col_idx(), g.weights()), "interleaved CSR edges");
   }
 
   int32_t n_, chains_;
@@ -570,6 +572,7 @@ class CudaEngine final : public GibbsEngine {
   std::vector<int32_t> class_off_;
   DeviceArray<int32_t> class_off_dev_;
   DeviceArray<uint32_t> bits_;
+  DeviceArray<PackedEdge> edges_;
   DeviceArray<float> betas_;
   bool fast_ = false;
   int fast_warps_ = 4;

@@ -121,9 +121,9 @@ class ReferenceEngine final : public GibbsEngine {
     a.n = m_.n;
     a.chains = m_.chains;
     a.words = packed_words(m_.chains);
+    const std::vector<PackedEdge> edges = packed_edges(m_.col, m_.w);  // weights may have changed since the last stretch
     a.row_ptr = m_.row_ptr.data();
-    a.col = m_.col.data();
-    a.w = m_.w.data();
+    a.edges = edges.data();
     a.h = m_.h.data();
     a.color_nodes = color_nodes_.data();
     a.class_off = class_off_.data();

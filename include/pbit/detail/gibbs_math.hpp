@@ -73,6 +73,13 @@ PBIT_HD uint32_t float_to_bits(float f) {
 /// w * s for a spin s = +1 (up) or -1, as a sign flip: exactly fmul(w, +-1.0f), zero and NaN included.
 PBIT_HD float times_spin(float w, uint32_t up) { return bits_to_float(float_to_bits(w) ^ ((up ^ 1u) << 31)); }
 
+/// times_spin(w, (word >> lane) & 1) for the spin of lane `lane` in a 32-chain bit word, given
+/// shift = 31 - lane: the lane's bit is moved straight to the sign position, so the term costs one
+/// shift and one three-input logic operation (LOP3 on the GPU) per neighbour.
+PBIT_HD float times_word_spin(float w, uint32_t word, uint32_t shift) {
+  return bits_to_float(float_to_bits(w) ^ ((word << shift) & 0x80000000u) ^ 0x80000000u);
+}
+
 /// Deterministic exp for x in any range; inputs are clamped to [-80, 80] (exp(80) ~ 5.5e34 still fits).
 /// Relative error below 3e-7 on that range (tests/test_rng_math.cpp).
 PBIT_HD float exp_det(float x) {
