@@ -5,7 +5,8 @@ Writes one config per variant of configs/dbm_mnist_cpu.json into out/screen/, th
 trains each variant and evaluates it, appending a line per variant to out/screen/summary.txt:
     python3 bench/studies/dbm_recipe_screen.py                 # write the configs
     python3 bench/studies/dbm_recipe_screen.py --run base lr48 # train + evaluate (about 1-2 min each
-                                                               # on 2 cores; the *_5ep runs 5-6 min)
+                                                               # on 2 cores; the *_5ep runs 5-15 min,
+                                                               # the neg10x_* runs 30-40 min)
 """
 import copy, json, os, subprocess, sys
 
@@ -44,6 +45,9 @@ def variants():
         "n8x1280_5ep": lambda c: (five(c, 0.03), neg(c, 8, 64, 20)),
         "lrfin_5ep": lambda c: (five(c, 0.048), c["train"].update(lr_final=0.0005)),
         "initpm1": lambda c: c["init"].update(bias="pm1"),
+        # 10x the negative-phase flips per update (the GPU configs spend 40x): longer chains or more chains
+        "neg10x_long_5ep": lambda c: (five(c, 0.03), neg(c, 256, 10, 40)),
+        "neg10x_wide_5ep": lambda c: (five(c, 0.03), neg(c, 2560, 10, 4)),
     }
     for name, edit in edits.items():
         c = copy.deepcopy(base)
