@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Static cost of the fast GPU kernel's neighbour loop, from its PTX (no GPU needed).
+
+Compiles kernels/cuda/gibbs_kernels.cu to PTX for sm_90 with the build's flags, takes the
+fast_sweeps_kernel entry, finds its innermost loops (a label and the backward branch to it, with no
+other loop inside) and reports, for the one with the most shared-memory loads (the interleaved field sums of
+packed_sweep.hpp), how many PTX instructions it issues per neighbour term (one ld.shared each).
+PTX is not SASS: ptxas fuses some operations (three-input logic, address offsets), so this is an
+upper bound to compare versions with, not an issue-slot count; ncu on a device gives that.
+
+    python3 bench/studies/fast_kernel_ptx.py                  # this checkout
+    python3 bench/studies/fast_kernel_ptx.py --root /tmp/old  # another checkout (a git worktree)
+    python3 bench/studies/fast_kernel_ptx.py --out result.json
+"""
+import argparse, collections, json, os, re, subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FLAGS = ["-O3", "-DNDEBUG", "-arch=sm_90", "-fmad=false", "--expt-relaxed-constexpr", "-std=c++20",
+         "-DPBIT_WITH_CUDA=1"]
+FREE = ("mov.", "//", "{", "}", "$L", ".reg", ".loc", ".pragma")  # not issued, or not instructions
+
+
+def compile_ptx(root):
+    out = os.path.join(tempfile.mkdtemp(prefix="pbit_ptx_"), "gibbs_kernels.ptx")
+    cmd = ["nvcc"] + FLAGS + ["-I" + os.path.join(root, d) for d in ("include", "kernels", "src")]
+    cmd += ["-ptx", os.path.join(root, "kernels", "cuda", "gibbs_kernels.cu"), "-o", out]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("nvcc failed (source scripts/env.sh first?):\n" + r.stderr)
+    return open(out).read()
+
+
+def entry_body(ptx, name):
+    m = re.search(r"\.entry\s+\S*%s\S*\(" % name, ptx)
+    if not m:
+        sys.exit("no .entry for %s in the PTX" % name)
+    nxt = ptx.find(".entry", m.end())
+    return ptx[m.start(): nxt if nxt >= 0 else len(ptx)].splitlines()
+
+
+def loops(lines):
+    """(label, first line, last line) for each backward branch `bra $L` to a label above it."""
+    where = {}
+    found = []
+    for k, line in enumerate(lines):
+        s = line.strip()
+        if re.match(r"^\$L\w+:$", s):
+            where[s[:-1]] = k
+        m = re.search(r"\bbra(?:\.uni)?\s+(\$L\w+);", s)
+        if m and m.group(1) in where:
+            found.append((m.group(1), where[m.group(1)], k))
+    return found
+
+
+def cost(lines):
+    ops = collections.Counter()
+    for line in lines:
+        s = line.strip()
+        if not s or s.startswith(FREE) or s.endswith(":"):
+            continue
+        s = re.sub(r"^@!?%p\d+\s+", "", s)
+        ops[s.split()[0]] += 1
+    return ops
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", default=HERE, help="checkout to compile (default: this one)")
+    ap.add_argument("--out", help="write the JSON here as well as to stdout")
+    args = ap.parse_args()
+    root = os.path.abspath(args.root)
+    body = entry_body(compile_ptx(root), "fast_sweeps_kernel")
+    best = None
+    found = loops(body)
+    innermost = [(l, a, b) for l, a, b in found
+                 if not any((a2, b2) != (a, b) and a <= a2 and b2 <= b for _, a2, b2 in found)]
+    for label, a, b in innermost:
+        ops = cost(body[a:b + 1])
+        lds = ops.get("ld.shared.u32", 0)
+        if lds and (best is None or lds > best[3]):
+            best = (label, a, b, lds, ops)
+    if best is None:
+        sys.exit("no loop with shared-memory loads in fast_sweeps_kernel")
+    label, a, b, lds, ops = best
+    total = sum(ops.values())
+    sha = subprocess.run(["git", "-C", root, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+    res = {
+        "study": "fast_kernel_ptx",
+        "git_sha": sha + ("-dirty" if dirty else ""),
+        "nvcc_flags": FLAGS,
+        "kernel": "fast_sweeps_kernel",
+        "loop_label": label,
+        "loop_ptx_lines": b - a + 1,
+        "neighbour_terms_per_iteration": lds,
+        "ptx_instructions_per_iteration": total,
+        "ptx_instructions_per_neighbour": round(total / lds, 2),
+        "global_loads_per_neighbour": round(sum(v for k, v in ops.items() if k.startswith("ld.global")) / lds, 2),
+        "branches_per_neighbour": round(sum(v for k, v in ops.items() if k.startswith("bra")) / lds, 2),
+        "opcodes": dict(sorted(ops.items())),
+    }
+    text = json.dumps(res, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
