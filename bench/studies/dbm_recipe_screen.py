@@ -48,6 +48,10 @@ def variants():
         # 10x the negative-phase flips per update (the GPU configs spend 40x): longer chains or more chains
         "neg10x_long_5ep": lambda c: (five(c, 0.03), neg(c, 256, 10, 40)),
         "neg10x_wide_5ep": lambda c: (five(c, 0.03), neg(c, 2560, 10, 4)),
+        "lr80_5ep": lambda c: five(c, 0.08),
+        # another seeded role placement (which nodes are visible, label and hidden)
+        "role2": lambda c: c["graph"].update(role_seed=2),
+        "role3": lambda c: c["graph"].update(role_seed=3),
     }
     for name, edit in edits.items():
         c = copy.deepcopy(base)
