@@ -340,15 +340,6 @@ class CudaEngine final : public GibbsEngine {
     col_.upload(g.col_idx(), "CSR column indices");
     ei_.upload(g.edge_i(), "edge endpoints");
     ej_.upload(g.edge_j(), "edge endpoints");
-    load_weights(g);
-    std::vector<int32_t> flat;
-    for (const auto& cls : c.classes()) {
-      class_off_.push_back(static_cast<int32_t>(flat.size()));
-      flat.insert(flat.end(), cls.begin(), cls.end());
-    }
-    class_off_.push_back(static_cast<int32_t>(flat.size()));
-    color_nodes_.upload(flat, "color classes");
-    class_off_dev_.upload(class_off_, "color class offsets");
     // Opt-in fast path (docs/FAST_KERNEL.md): one block holds a word of every node (4 N bytes) in
     // shared memory. Graphs too large for that keep the simple kernel, and say so.
     const char* kernel = std::getenv("PBIT_CUDA_KERNEL");
@@ -362,12 +353,20 @@ class CudaEngine final : public GibbsEngine {
                                              static_cast<int>(smem)));
         fast_ = true;
         fast_warps_ = fast_warps_per_block(packed_words(chains_), sms);
-        load_weights(g);  // again, now with the fast path's interleaved edges
       } else {
         std::fprintf(stderr, "pbit: PBIT_CUDA_KERNEL=fast needs %zu bytes of shared memory per block for %d nodes (the "
                              "device allows %d); using the simple kernel\n", smem, n_, max_optin);
       }
     }
+    load_weights(g);  // after choosing the kernel: the fast one also takes interleaved edges
+    std::vector<int32_t> flat;
+    for (const auto& cls : c.classes()) {
+      class_off_.push_back(static_cast<int32_t>(flat.size()));
+      flat.insert(flat.end(), cls.begin(), cls.end());
+    }
+    class_off_.push_back(static_cast<int32_t>(flat.size()));
+    color_nodes_.upload(flat, "color classes");
+    class_off_dev_.upload(class_off_, "color class offsets");
     clamped_host_.assign(n_, 0);
     clamped_.upload(clamped_host_, "clamp mask");
     field_col_.upload(std::vector<int32_t>(n_, -1), "field map");
