@@ -18,9 +18,11 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "pbit/detail/gibbs_math.hpp"
+#include "pbit/error.hpp"
 #include "pbit/rng.hpp"
 
 namespace pbit::detail {
@@ -60,17 +62,34 @@ PBIT_HD PackedEdge packed_load(const PackedEdge* p) {
 #endif
 }
 
+/// The kPackedGroup nodes of one color that share a Philox call (ranks 4g .. 4g + 3), as the loop
+/// walks them. Slot q is rank rank0 + q and uses word q of the Philox block. A slot is live when its
+/// rank exists and its node is not clamped; a dead slot repeats the first live slot's node and row, so
+/// that every slot has a valid row to walk, and its result is dropped. The host builds the groups
+/// (packed_groups) whenever the clamps change, so the loop reads one 64-byte record per group instead
+/// of looking up nodes, clamps and row bounds; slots are indexed only by constants, so a GPU keeps
+/// the record in registers.
+constexpr int kPackedGroup = 4;
+struct alignas(16) PackedGroup {
+  int32_t node[kPackedGroup];
+  uint32_t beg[kPackedGroup];  ///< first CSR entry of the node's row
+  int32_t len[kPackedGroup];   ///< the row's length
+  uint32_t rank0;              ///< rank of slot 0 in its color (4g): the Philox counter's rank
+  uint32_t live;               ///< bit q: slot q is updated
+  uint32_t pad[2];
+  PBIT_HD bool is_live(int q) const { return (live >> q) & 1u; }
+};
+static_assert(sizeof(PackedGroup) == 64, "PackedGroup is read as four 16-byte loads");
+
 /// Everything a stretch of sweeps reads besides the state words. Pointers are host or device
 /// pointers to match where the loop runs.
 struct PackedArgs {
   int32_t n = 0, words = 0, chains = 0;
-  const int64_t* row_ptr = nullptr;
   const PackedEdge* edges = nullptr;     ///< CSR entries (packed_edges), indexed like the CSR
   const float* h = nullptr;
-  const int32_t* color_nodes = nullptr;  ///< all color classes concatenated, each ascending
-  const int32_t* class_off = nullptr;    ///< num_colors + 1 offsets into color_nodes
+  const PackedGroup* groups = nullptr;   ///< every color's groups with a live slot (packed_groups)
+  const int32_t* group_off = nullptr;    ///< num_colors + 1 offsets into groups
   int32_t num_colors = 0;
-  const uint8_t* clamped = nullptr;      ///< N: 1 if never updated
   const int32_t* field_col = nullptr;    ///< N: column of the per-chain field, or -1
   const float* field = nullptr;          ///< field of (column q, chain b) at q * field_col_stride + b * field_chain_stride
   int64_t field_col_stride = 0, field_chain_stride = 0;
@@ -80,16 +99,61 @@ struct PackedArgs {
   rng::Key key{};
 };
 
-/// The kPackedGroup nodes of one color that share a Philox call (ranks 4g .. 4g + 3). Slot q is rank
-/// 4g + q and uses word q of the Philox block. A slot is live when its rank exists and its node is not
-/// clamped; a dead slot holds a live slot's node, so that every slot has a valid row to walk, and its
-/// result is dropped. Slots are indexed only by constants, so a GPU keeps the group in registers.
-constexpr int kPackedGroup = 4;
-struct PackedGroup {
-  uint32_t live = 0;  ///< bit q: slot q is updated
-  int32_t node[kPackedGroup] = {};
-  PBIT_HD bool is_live(int q) const { return (live >> q) & 1u; }
+/// The groups of every color with at least one live slot, in color and rank order, and the offset of
+/// each color's first group (num_colors + 1 entries).
+struct PackedGroups {
+  std::vector<PackedGroup> groups;
+  std::vector<int32_t> offsets;
 };
+
+/// Builds the groups from the color classes (concatenated, with offsets), the CSR row pointers and the
+/// clamp mask (1 = never updated).
+inline PackedGroups packed_groups(std::span<const int32_t> color_nodes, std::span<const int32_t> class_off,
+                                  std::span<const int64_t> row_ptr, std::span<const uint8_t> clamped) {
+  if (!row_ptr.empty() && row_ptr.back() > static_cast<int64_t>(UINT32_MAX)) {
+    throw InvalidArgument("the bit-packed loop indexes CSR entries with 32 bits; this graph has " +
+                          std::to_string(row_ptr.back()));
+  }
+  PackedGroups out;
+  out.offsets.push_back(0);
+  for (size_t c = 0; c + 1 < class_off.size(); ++c) {
+    const int32_t off = class_off[c], len = class_off[c + 1] - off;
+    for (int32_t r0 = 0; r0 < len; r0 += kPackedGroup) {
+      PackedGroup g{};
+      g.rank0 = static_cast<uint32_t>(r0);
+      int32_t fill = -1;
+      for (int q = kPackedGroup - 1; q >= 0; --q) {
+        const int32_t i = r0 + q < len ? color_nodes[off + r0 + q] : -1;
+        if (i >= 0 && !clamped[i]) {
+          g.live |= 1u << q;
+          fill = i;  // ends as the first live node
+        }
+        g.node[q] = i;
+      }
+      if (g.live == 0) continue;
+      for (int q = 0; q < kPackedGroup; ++q) {
+        if (!g.is_live(q)) g.node[q] = fill;
+        g.beg[q] = static_cast<uint32_t>(row_ptr[g.node[q]]);
+        g.len[q] = static_cast<int32_t>(row_ptr[g.node[q] + 1] - row_ptr[g.node[q]]);
+      }
+      out.groups.push_back(g);
+    }
+    out.offsets.push_back(static_cast<int32_t>(out.groups.size()));
+  }
+  return out;
+}
+
+PBIT_HD PackedGroup packed_group_load(const PackedGroup* p) {
+#if defined(__CUDA_ARCH__)
+  PackedGroup g;
+  const uint4* src = reinterpret_cast<const uint4*>(p);
+  uint4* dst = reinterpret_cast<uint4*>(&g);
+  for (int k = 0; k < 4; ++k) dst[k] = __ldg(src + k);
+  return g;
+#else
+  return *p;
+#endif
+}
 
 /// Lane `lane` (chain `chain`): the Gibbs decisions (bit q = node q goes to +1) for the nodes of a
 /// group, from the 32-chain words S (one per node) and the lane's Philox block. The field sums of the
@@ -109,10 +173,8 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
   int32_t len[kPackedGroup];
   int32_t common = 0x7fffffff;
   for (int q = 0; q < kPackedGroup; ++q) {
-    const int32_t i = g.node[q];
-    const int64_t beg = a.row_ptr[i];
-    row[q] = a.edges + beg;
-    len[q] = static_cast<int32_t>(a.row_ptr[i + 1] - beg);
+    row[q] = a.edges + g.beg[q];
+    len[q] = g.len[q];
     common = len[q] < common ? len[q] : common;
   }
   const uint32_t shift = 31u - lane;
@@ -144,30 +206,16 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
 }
 
 /// One color for the 32 chains from chain0: member `member` of a team of `team` warps that share the
-/// word takes every team-th Philox group (ranks 4g .. 4g + 3) of the color. Lane l draws
+/// word takes every team-th group of the color (packed_groups). Lane l draws
 /// Philox(counter = (chain, color, rank / 4, sweep)) once per group and uses word rank % 4 (rng.hpp),
 /// exactly as the other backends do; the (up to) four nodes of a group are updated together
 /// (packed_lane_up), which is allowed because nodes of one color never neighbour each other.
 template <class Lanes>
 PBIT_HD void packed_color(const PackedArgs& a, uint32_t* S, int32_t chain0, Lanes& lanes, int32_t c, uint32_t sweep,
                           float two_beta, int32_t member, int32_t team) {
-  const int32_t off = a.class_off[c], len = a.class_off[c + 1] - off;
-  for (int32_t r0 = kPackedGroup * member; r0 < len; r0 += kPackedGroup * team) {
-    PackedGroup g;  // the same for every lane
-    int32_t fill = -1;
-    for (int q = kPackedGroup - 1; q >= 0; --q) {
-      const int32_t i = r0 + q < len ? a.color_nodes[off + r0 + q] : -1;
-      if (i >= 0 && !a.clamped[i]) {
-        g.live |= 1u << q;
-        fill = i;  // ends as the first live node
-      }
-      g.node[q] = i;
-    }
-    if (g.live == 0) continue;
-    for (int q = 0; q < kPackedGroup; ++q) {
-      if (!g.is_live(q)) g.node[q] = fill;
-    }
-    lanes.draw(a.key, chain0, static_cast<uint32_t>(c), static_cast<uint32_t>(r0), sweep);
+  for (int32_t k = a.group_off[c] + member; k < a.group_off[c + 1]; k += team) {
+    const PackedGroup g = packed_group_load(a.groups + k);  // the same for every lane
+    lanes.draw(a.key, chain0, static_cast<uint32_t>(c), g.rank0, sweep);
     uint32_t m[kPackedGroup];
     lanes.vote(m, [&](uint32_t lane, const rng::Block& blk) {
       return packed_lane_up(a, S, g, lane, chain0 + static_cast<int32_t>(lane), blk, two_beta);

@@ -332,7 +332,8 @@ class CudaEngine final : public GibbsEngine {
     bits_.set_stream(stream_);
     edges_.set_stream(stream_);
     betas_.set_stream(stream_);
-    class_off_dev_.set_stream(stream_);
+    groups_.set_stream(stream_);
+    group_off_dev_.set_stream(stream_);
     clamped_.set_stream(stream_);
     energy_.set_stream(stream_);
     s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
@@ -366,9 +367,13 @@ class CudaEngine final : public GibbsEngine {
     }
     class_off_.push_back(static_cast<int32_t>(flat.size()));
     color_nodes_.upload(flat, "color classes");
-    class_off_dev_.upload(class_off_, "color class offsets");
     clamped_host_.assign(n_, 0);
     clamped_.upload(clamped_host_, "clamp mask");
+    if (fast_) {
+      color_nodes_host_ = std::move(flat);
+      row_ptr_host_ = g.row_ptr();
+      load_groups();
+    }
     field_col_.upload(std::vector<int32_t>(n_, -1), "field map");
   }
   ~CudaEngine() override {
@@ -399,6 +404,7 @@ class CudaEngine final : public GibbsEngine {
     std::fill(clamped_host_.begin(), clamped_host_.end(), 0);
     for (int32_t i : nodes) clamped_host_[i] = 1;
     clamped_.upload(clamped_host_, "clamp mask");
+    if (fast_) load_groups();
     clamp_nodes_.upload(std::vector<int32_t>(nodes.begin(), nodes.end()), "clamped nodes");
     clamp_values_.upload(std::vector<int8_t>(values.begin(), values.end()), "clamp values");
     apply_clamp();
@@ -457,13 +463,11 @@ class CudaEngine final : public GibbsEngine {
     a.n = n_;
     a.words = words;
     a.chains = chains_;
-    a.row_ptr = row_ptr_.get();
     a.edges = edges_.get();
     a.h = h_.get();
-    a.color_nodes = color_nodes_.get();
-    a.class_off = class_off_dev_.get();
+    a.groups = groups_.get();
+    a.group_off = group_off_dev_.get();
     a.num_colors = static_cast<int32_t>(class_off_.size()) - 1;
-    a.clamped = clamped_.get();
     a.field_col = field_col_.get();
     a.field = field_.get();
     a.field_col_stride = chains_;  // [M][B] on the device
@@ -550,6 +554,12 @@ class CudaEngine final : public GibbsEngine {
     PBIT_CUDA_CHECK_LAUNCH();
     sync();
   }
+  /// The fast loop's group records, rebuilt whenever the clamps change (packed_groups).
+  void load_groups() {
+    const PackedGroups pg = packed_groups(color_nodes_host_, class_off_, row_ptr_host_, clamped_host_);
+    groups_.upload(pg.groups, "packed groups");
+    group_off_dev_.upload(pg.offsets, "packed group offsets");
+  }
   void load_weights(const Graph& g) {
     w_.upload(g.weights(), "CSR weights");
     h_.upload(g.biases(), "biases");
@@ -569,7 +579,10 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<int64_t> node_sum_, edge_sum_, readout_, group_off_;
   DeviceArray<double> energy_;
   std::vector<int32_t> class_off_;
-  DeviceArray<int32_t> class_off_dev_;
+  std::vector<int32_t> color_nodes_host_;  ///< fast path: the classes concatenated, for load_groups
+  std::vector<int64_t> row_ptr_host_;      ///< fast path: CSR row pointers, for load_groups
+  DeviceArray<PackedGroup> groups_;
+  DeviceArray<int32_t> group_off_dev_;
   DeviceArray<uint32_t> bits_;
   DeviceArray<PackedEdge> edges_;
   DeviceArray<float> betas_;

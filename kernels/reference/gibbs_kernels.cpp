@@ -121,14 +121,14 @@ class ReferenceEngine final : public GibbsEngine {
     a.n = m_.n;
     a.chains = m_.chains;
     a.words = packed_words(m_.chains);
-    const std::vector<PackedEdge> edges = packed_edges(m_.col, m_.w);  // weights may have changed since the last stretch
-    a.row_ptr = m_.row_ptr.data();
+    // Rebuilt per stretch (O(N + E)): weights and clamps may have changed since the last one.
+    const std::vector<PackedEdge> edges = packed_edges(m_.col, m_.w);
+    const PackedGroups groups = packed_groups(color_nodes_, class_off_, m_.row_ptr, m_.clamped);
     a.edges = edges.data();
     a.h = m_.h.data();
-    a.color_nodes = color_nodes_.data();
-    a.class_off = class_off_.data();
+    a.groups = groups.groups.data();
+    a.group_off = groups.offsets.data();
     a.num_colors = static_cast<int32_t>(m_.classes.size());
-    a.clamped = m_.clamped.data();
     a.field_col = m_.field_col.data();
     a.field = m_.field.data();
     a.field_col_stride = 1;
