@@ -125,6 +125,22 @@ TEST(Cli, BadInputsGiveClearErrors) {
   EXPECT_NE(noarg.out.find("needs --config"), std::string::npos);
   EXPECT_EQ(run("frobnicate").code, 2);
   EXPECT_EQ(run("help").code, 0);
+  for (const char* h : {"--help", "dbm eval --help", "dtm train -h", "sample --graph g.txt --help"}) {
+    const Result r = run(h);  // help anywhere prints the usage, not an option error
+    EXPECT_EQ(r.code, 0) << h << ": " << r.out;
+    EXPECT_NE(r.out.find("usage:"), std::string::npos) << h;
+  }
+  for (const char* sub : {"dbm eval --model", "dtm train --config", "info --graph"}) {
+    const Result r = run(sub);  // every command parses options the same way
+    EXPECT_EQ(r.code, 2) << sub;
+    EXPECT_NE(r.out.find("needs a value"), std::string::npos) << sub << ": " << r.out;
+  }
+  const Result stray = run("dtm train stray");
+  EXPECT_EQ(stray.code, 2);
+  EXPECT_NE(stray.out.find("unexpected argument 'stray'"), std::string::npos) << stray.out;
+  const Result flag = run("info --resume --graph x.txt");
+  EXPECT_EQ(flag.code, 2);
+  EXPECT_NE(flag.out.find("has no option --resume"), std::string::npos) << flag.out;
   for (const char* v : {"abc", "-1", "5s"}) {
     const Result tb = run(std::string("dbm train --config ") + PBIT_SOURCE_DIR + "/configs/dbm_mnist_quick.json --time-budget " + v);
     EXPECT_EQ(tb.code, 2) << v;

@@ -76,13 +76,18 @@ struct Args {
   std::map<std::string, std::string> opt;
 };
 
-Args parse_args(int argc, char** argv) {
+/// The options argv[first..] of command `cmd`: `--key value` pairs, and `--resume`, which takes no
+/// value. Which keys a command accepts is checked by only().
+Args parse_args(int argc, char** argv, int first, std::string cmd) {
   Args a;
-  if (argc < 2) throw pbit::InvalidArgument("no command given\n\n" + std::string(kUsage));
-  a.cmd = argv[1];
-  for (int k = 2; k < argc; ++k) {
+  a.cmd = std::move(cmd);
+  for (int k = first; k < argc; ++k) {
     std::string s = argv[k];
     if (s.rfind("--", 0) != 0) throw pbit::InvalidArgument("unexpected argument '" + s + "'");
+    if (s == "--resume") {
+      a.opt["resume"] = "1";
+      continue;
+    }
     if (k + 1 >= argc) throw pbit::InvalidArgument("option " + s + " needs a value");
     a.opt[s.substr(2)] = argv[++k];
   }
@@ -254,18 +259,7 @@ void write_generation(const pbit::SparseDbm& m, const pbit::DbmConfig& cfg, cons
 int cmd_dbm(int argc, char** argv) {
   if (argc < 3) throw pbit::InvalidArgument("'pbit dbm' needs a subcommand: train, eval, generate or import");
   const std::string sub = argv[2];
-  Args a;
-  a.cmd = "dbm " + sub;
-  for (int k = 3; k < argc; ++k) {
-    std::string s = argv[k];
-    if (s.rfind("--", 0) != 0) throw pbit::InvalidArgument("unexpected argument '" + s + "'");
-    if (s == "--resume") {
-      a.opt["resume"] = "1";
-      continue;
-    }
-    if (k + 1 >= argc) throw pbit::InvalidArgument("option " + s + " needs a value");
-    a.opt[s.substr(2)] = argv[++k];
-  }
+  Args a = parse_args(argc, argv, 3, "dbm " + sub);
   if (sub == "import") {
     only(a, {"edges", "biases", "visible", "labels", "rows", "cols", "replicas", "pixel-order", "out"});
     const pbit::SparseDbm m = pbit::SparseDbm::import_model(
@@ -372,17 +366,7 @@ int cmd_dbm(int argc, char** argv) {
 
 int cmd_dtm(int argc, char** argv) {
   if (argc < 3 || std::strcmp(argv[2], "train")) throw pbit::InvalidArgument("usage: pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--gen-sweeps N] [--resume]");
-  Args a;
-  a.cmd = "dtm train";
-  for (int k = 3; k < argc; ++k) {
-    std::string s = argv[k];
-    if (s == "--resume") {
-      a.opt["resume"] = "1";
-      continue;
-    }
-    if (s.rfind("--", 0) != 0 || k + 1 >= argc) throw pbit::InvalidArgument("bad argument '" + s + "'");
-    a.opt[s.substr(2)] = argv[++k];
-  }
+  const Args a = parse_args(argc, argv, 3, "dtm train");
   only(a, {"config", "steps", "acp", "out", "resume", "time-budget", "gen-sweeps"});
   pbit::DtmConfig cfg = pbit::parse_dtm_config(pbit::read_json_file(need(a, "config")));
   if (a.opt.count("time-budget")) cfg.time_budget_s = number_opt(a, "time-budget", 0, 1e9);
@@ -522,13 +506,16 @@ int cmd_backends() {
 
 int main(int argc, char** argv) {
   try {
-    if (argc >= 2 && (!std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
+    bool help = argc >= 2 && !std::strcmp(argv[1], "help");
+    for (int k = 1; k < argc; ++k) help = help || !std::strcmp(argv[k], "--help") || !std::strcmp(argv[k], "-h");
+    if (help) {  // anywhere, e.g. `pbit dbm eval --help`
       std::cout << kUsage;
       return 0;
     }
-    if (argc >= 2 && !std::strcmp(argv[1], "dbm")) return cmd_dbm(argc, argv);
-    if (argc >= 2 && !std::strcmp(argv[1], "dtm")) return cmd_dtm(argc, argv);
-    const Args a = parse_args(argc, argv);
+    if (argc < 2) throw pbit::InvalidArgument("no command given\n\n" + std::string(kUsage));
+    if (!std::strcmp(argv[1], "dbm")) return cmd_dbm(argc, argv);
+    if (!std::strcmp(argv[1], "dtm")) return cmd_dtm(argc, argv);
+    const Args a = parse_args(argc, argv, 2, argv[1]);
     if (a.cmd == "sample") return cmd_sample(a);
     if (a.cmd == "color") return cmd_color(a);
     if (a.cmd == "info") return cmd_info(a);
