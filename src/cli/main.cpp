@@ -119,7 +119,13 @@ double number_opt(const Args& a, const std::string& key, double lo, double hi) {
     used = 0;
   }
   if (used != v.size() || !(x >= lo && x <= hi)) {
-    throw pbit::InvalidArgument("--" + key + " takes a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + v + "'");
+    const auto num = [](double d) {  // 0, 1000000000, 1048576, 0.5: no trailing zeros
+      std::ostringstream o;
+      o.precision(12);
+      o << d;
+      return o.str();
+    };
+    throw pbit::InvalidArgument("--" + key + " takes a number in [" + num(lo) + ", " + num(hi) + "], got '" + v + "'");
   }
   return x;
 }
