@@ -405,7 +405,7 @@ bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") =
 }  // namespace
 
 std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const std::string& dir) {
-  std::filesystem::create_directories(dir);
+  make_directories(dir);
   std::vector<std::string> written;
   write_json_file(dir + "/results.json", res);
   written.push_back(dir + "/results.json");

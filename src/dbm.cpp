@@ -424,7 +424,7 @@ void DbmTrainer::train_batch(const std::vector<int64_t>& images, float lr) {
 }
 
 std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t stop_after_batches) {
-  std::filesystem::create_directories(cfg_.output_dir);
+  make_directories(cfg_.output_dir);
   const int64_t per_epoch = train_.size() / cfg_.batch_size;
   int64_t done_here = 0;
   for (; epoch_ < cfg_.epochs; ++epoch_, batch_ = 0) {

@@ -326,7 +326,7 @@ bool Dtm::out_of_time() const {
 std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_after_epochs) {
   if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
   if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
-  std::filesystem::create_directories(cfg_.output_dir);
+  make_directories(cfg_.output_dir);
   int32_t done = 0;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     if (stop_after_epochs > 0 && done == stop_after_epochs) return history_;

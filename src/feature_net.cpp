@@ -9,6 +9,7 @@
 
 #include "binary_io.hpp"
 #include "pbit/error.hpp"
+#include "pbit/io.hpp"
 #include "pbit/metrics.hpp"
 #include "pbit/rng.hpp"
 
@@ -138,7 +139,7 @@ std::vector<double> FeatureNet::features(const std::vector<std::vector<int8_t>>&
 
 void FeatureNet::save(const std::string& path) const {
   using namespace detail;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  make_directories(std::filesystem::path(path).parent_path().string());
   write_atomically(path, [&](std::ostream& f) {
     f.write("PBITFNET", 8);
     put<uint64_t>(f, train_key_);

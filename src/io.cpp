@@ -1,6 +1,7 @@
 #include "pbit/io.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -181,6 +182,13 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
   if (!f) throw IoError("cannot open '" + path + "' for writing");
   f << j.dump(2) << "\n";
   if (!f) throw IoError("failed writing '" + path + "'");
+}
+
+void make_directories(const std::string& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw IoError("cannot create directory '" + dir + "': " + ec.message());
 }
 
 GraphFile read_graph_file(const std::string& path) {

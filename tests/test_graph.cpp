@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -151,6 +152,21 @@ TEST(GraphIo, JsonErrors) {
 TEST(GraphIo, MissingFileIsAnIoError) {
   EXPECT_THROW(read_graph_file("/nonexistent/graph.txt"), IoError);
   EXPECT_THROW(read_graph_file("/nonexistent/graph.json"), IoError);
+}
+
+TEST(GraphIo, MakeDirectoriesNamesWhatFailed) {
+  const std::string base = std::string(PBIT_TEST_TMP) + "/mkdirs";
+  make_directories(base + "/a/b");  // parents too, and again without complaint
+  make_directories(base + "/a/b");
+  EXPECT_TRUE(std::filesystem::is_directory(base + "/a/b"));
+  make_directories("");  // a path with no directory part
+  std::ofstream(base + "/file") << "in the way\n";
+  try {
+    make_directories(base + "/file/sub");
+    FAIL() << "a file in the way must be an error";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot create directory '" + base + "/file/sub'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Topology, RandomRegularIsSimpleRegularAndSeeded) {

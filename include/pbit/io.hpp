@@ -42,4 +42,8 @@ void write_graph_file(const std::string& path, const Graph& g, const std::vector
 nlohmann::json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const nlohmann::json& j);
 
+/// Creates directory `dir` and its parents where missing (nothing for ""); throws IoError naming it
+/// and the reason when that fails (a file in the way, no permission, a read-only file system).
+void make_directories(const std::string& dir);
+
 }  // namespace pbit

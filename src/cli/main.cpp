@@ -432,7 +432,7 @@ int cmd_dtm(int argc, char** argv) {
   const auto test_small = pbit::spin_images(test, cfg.threshold, 500), train_small = pbit::spin_images(train, cfg.threshold, 5000);
   std::vector<std::vector<int8_t>> gen_small(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 500));
   const double ham_gen = pbit::mean_nearest_hamming(gen_small, train_small), ham_test = pbit::mean_nearest_hamming(test_small, train_small);
-  std::filesystem::create_directories(cfg.output_dir);
+  pbit::make_directories(cfg.output_dir);
   const std::vector<std::vector<int8_t>> shown(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 160));
   pbit::write_spin_grid_png(cfg.output_dir + "/generated.png", shown, train.rows, train.cols, 16);
   std::vector<std::vector<int8_t>> tr;  // rows: samples, columns: x^T ... x^0
