@@ -135,6 +135,26 @@ TEST(Cli, BadInputsGiveClearErrors) {
     EXPECT_EQ(r.code, 2) << sub;
     EXPECT_NE(r.out.find("needs a value"), std::string::npos) << sub << ": " << r.out;
   }
+  const std::string dtm_cfg = std::string(PBIT_SOURCE_DIR) + "/configs/dtm_fashion_cpu.json";
+  const struct {
+    std::string args;
+    const char* expect;
+  } numbers[] = {
+      {"dtm train --config " + dtm_cfg + " --steps abc", "--steps takes a number in [1, 1048576], got 'abc'"},
+      {"dtm train --config " + dtm_cfg + " --steps 2.5", "--steps takes a whole number, got '2.5'"},
+      {"dtm train --config " + dtm_cfg + " --gen-sweeps 1e3x", "--gen-sweeps takes a number"},
+      {"graph --topology lattice:4 --out x.json --seed -1", "--seed takes a whole number in [0, 2^64), got '-1'"},
+      {"graph --topology lattice:4 --out x.json --weights 0.1,x", "--weights takes SIGMA_J[,SIGMA_H]"},
+      {"graph --topology lattice:4 --out x.json --weights -1", "--weights takes SIGMA_J[,SIGMA_H]"},
+      {"dbm import --edges e --biases b --visible v --labels l --cols 28 --replicas 5 --out m.json", "needs --rows"},
+      {"dbm import --edges e --biases b --visible v --labels l --rows 0 --cols 28 --replicas 5 --out m.json",
+       "--rows takes a number in [1, 65536], got '0'"},
+  };
+  for (const auto& c : numbers) {
+    const Result r = run(c.args);  // each number option is checked, and the error names it
+    EXPECT_EQ(r.code, 2) << c.args << ": " << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << ": " << r.out;
+  }
   const Result stray = run("dtm train stray");
   EXPECT_EQ(stray.code, 2);
   EXPECT_NE(stray.out.find("unexpected argument 'stray'"), std::string::npos) << stray.out;
@@ -243,7 +263,7 @@ TEST(Cli, GraphErrors) {
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:3000:0,latent:rest --roles-out " + tmp("r.json"),
        "role 'data' needs 3000 nodes of color 0"},
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:784", "needs --roles-out"},
-      {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --weights abc", "malformed number"},
+      {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --weights abc", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"graph --out " + tmp("x.json"), "needs --topology"},
   };
   for (const auto& [args, expect] : cases) {

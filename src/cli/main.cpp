@@ -1,5 +1,6 @@
 // `pbit`: command-line front end. Library code throws; only this file turns errors into exit codes.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <cstring>
 #include <fstream>
@@ -110,7 +111,7 @@ void only(const Args& a, std::initializer_list<const char*> allowed) {
 
 /// A number option within [lo, hi], with an error that names the option.
 double number_opt(const Args& a, const std::string& key, double lo, double hi) {
-  const std::string& v = a.opt.at(key);
+  const std::string v = need(a, key);
   size_t used = 0;
   double x = 0;
   try {
@@ -126,6 +127,29 @@ double number_opt(const Args& a, const std::string& key, double lo, double hi) {
       return o.str();
     };
     throw pbit::InvalidArgument("--" + key + " takes a number in [" + num(lo) + ", " + num(hi) + "], got '" + v + "'");
+  }
+  return x;
+}
+
+/// A whole-number option within [lo, hi].
+int64_t int_opt(const Args& a, const std::string& key, int64_t lo, int64_t hi) {
+  const double x = number_opt(a, key, static_cast<double>(lo), static_cast<double>(hi));
+  if (x != std::floor(x)) throw pbit::InvalidArgument("--" + key + " takes a whole number, got '" + need(a, key) + "'");
+  return static_cast<int64_t>(x);
+}
+
+/// A seed option: any whole number in [0, 2^64), parsed exactly (a double would round large seeds).
+uint64_t seed_opt(const Args& a, const std::string& key) {
+  const std::string v = need(a, key);
+  size_t used = 0;
+  uint64_t x = 0;
+  try {
+    if (!v.empty() && v[0] >= '0' && v[0] <= '9') x = std::stoull(v, &used);  // stoull would wrap "-1"
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size()) {
+    throw pbit::InvalidArgument("--" + key + " takes a whole number in [0, 2^64), got '" + v + "'");
   }
   return x;
 }
@@ -198,13 +222,25 @@ int cmd_graph(const Args& a) {
   only(a, {"topology", "out", "weights", "seed", "roles", "role-seed", "roles-in-order", "roles-out"});
   pbit::Topology t = pbit::make_topology(need(a, "topology"));
   if (a.opt.count("roles")) need(a, "roles-out");
-  const uint64_t seed = a.opt.count("seed") ? std::stoull(a.opt.at("seed")) : 1;
+  const uint64_t seed = a.opt.count("seed") ? seed_opt(a, "seed") : 1;
   if (a.opt.count("weights")) {
     const std::string w = a.opt.at("weights");
+    const auto sigma = [&](const std::string& t) {
+      size_t used = 0;
+      float x = -1.0f;
+      try {
+        x = std::stof(t, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != t.size() || !(x >= 0) || !std::isfinite(x)) {
+        throw pbit::InvalidArgument("--weights takes SIGMA_J[,SIGMA_H], standard deviations >= 0, got '" + w + "'");
+      }
+      return x;
+    };
     const auto comma = w.find(',');
-    const float sj = std::stof(w.substr(0, comma));
-    const float sh = comma == std::string::npos ? 0.0f : std::stof(w.substr(comma + 1));
-    if (!(sj >= 0) || !(sh >= 0)) throw pbit::InvalidArgument("--weights: standard deviations must be >= 0");
+    const float sj = sigma(w.substr(0, comma));
+    const float sh = comma == std::string::npos ? 0.0f : sigma(w.substr(comma + 1));
     t.graph = pbit::with_random_weights(t.graph, seed, sj, sh);
   }
   const std::string out = need(a, "out");
@@ -222,7 +258,7 @@ int cmd_graph(const Args& a) {
     const auto specs = pbit::parse_role_specs(a.opt.at("roles"));
     const bool in_order = a.opt.count("roles-in-order") && a.opt.at("roles-in-order") != "false";
     if (in_order && a.opt.count("role-seed")) throw pbit::InvalidArgument("give --role-seed or --roles-in-order, not both");
-    const uint64_t role_seed = a.opt.count("role-seed") ? std::stoull(a.opt.at("role-seed")) : 1;
+    const uint64_t role_seed = a.opt.count("role-seed") ? seed_opt(a, "role-seed") : 1;
     const pbit::RoleAssignment r = in_order ? pbit::place_roles_in_order(t.graph.num_nodes(), specs, &t.colors)
                                             : pbit::place_roles(t.graph.num_nodes(), specs, role_seed, &t.colors);
     pbit::write_roles_file(roles_out, r);
@@ -269,8 +305,8 @@ int cmd_dbm(int argc, char** argv) {
   if (sub == "import") {
     only(a, {"edges", "biases", "visible", "labels", "rows", "cols", "replicas", "pixel-order", "out"});
     const pbit::SparseDbm m = pbit::SparseDbm::import_model(
-        need(a, "edges"), need(a, "biases"), need(a, "visible"), need(a, "labels"), std::stoi(need(a, "rows")),
-        std::stoi(need(a, "cols")), std::stoi(need(a, "replicas")), a.opt.count("pixel-order") ? a.opt.at("pixel-order") : "row");
+        need(a, "edges"), need(a, "biases"), need(a, "visible"), need(a, "labels"), static_cast<int32_t>(int_opt(a, "rows", 1, 1 << 16)),
+        static_cast<int32_t>(int_opt(a, "cols", 1, 1 << 16)), static_cast<int32_t>(int_opt(a, "replicas", 1, 1 << 16)), a.opt.count("pixel-order") ? a.opt.at("pixel-order") : "row");
     m.save(need(a, "out"));
     std::cerr << "imported " << m.graph().num_nodes() << " nodes, " << m.graph().num_edges() << " couplings -> " << a.opt.at("out")
               << "\n";
@@ -323,8 +359,8 @@ int cmd_dbm(int argc, char** argv) {
   if (sub == "eval") {
     only(a, {"config", "model", "limit", "chains", "sweeps"});
     const pbit::ImageDataset test = dbm_data(cfg, "test");
-    const int64_t limit = a.opt.count("limit") ? static_cast<int64_t>(number_opt(a, "limit", 0, 1e9)) : 0;
-    if (a.opt.count("chains")) cfg.eval.chains = static_cast<int32_t>(number_opt(a, "chains", 1, 1 << 20));
+    const int64_t limit = a.opt.count("limit") ? int_opt(a, "limit", 0, 1000000000) : 0;
+    if (a.opt.count("chains")) cfg.eval.chains = static_cast<int32_t>(int_opt(a, "chains", 1, 1 << 20));
     if (!a.opt.count("sweeps")) {
       const pbit::DbmEval ev = pbit::evaluate_dbm(model, cfg, test, limit, true);
       std::cout << eval_json(ev).dump(2) << "\n";
@@ -376,8 +412,8 @@ int cmd_dtm(int argc, char** argv) {
   only(a, {"config", "steps", "acp", "out", "resume", "time-budget", "gen-sweeps"});
   pbit::DtmConfig cfg = pbit::parse_dtm_config(pbit::read_json_file(need(a, "config")));
   if (a.opt.count("time-budget")) cfg.time_budget_s = number_opt(a, "time-budget", 0, 1e9);
-  if (a.opt.count("gen-sweeps")) cfg.gen_sweeps = static_cast<int64_t>(number_opt(a, "gen-sweeps", 1, 1e9));
-  if (a.opt.count("steps")) cfg.steps = std::stoi(a.opt.at("steps"));
+  if (a.opt.count("gen-sweeps")) cfg.gen_sweeps = int_opt(a, "gen-sweeps", 1, 1000000000);
+  if (a.opt.count("steps")) cfg.steps = static_cast<int32_t>(int_opt(a, "steps", 1, 1 << 20));
   if (a.opt.count("acp")) {
     if (a.opt.at("acp") != "on" && a.opt.at("acp") != "off") throw pbit::InvalidArgument("--acp takes on or off");
     cfg.acp = a.opt.at("acp") == "on";
