@@ -23,7 +23,7 @@ double param(const nlohmann::json& j, const std::string& where, const char* key,
   detail::only_keys(p, k, {"value", "unit", "source", "note"});
   if (!p.contains("value") || !p.contains("source")) detail::config_error(k, "needs a 'value' and the 'source' it comes from");
   const double v = detail::get_double(p["value"], k + ".value");
-  if (v < lo || v > hi) detail::config_error(k + ".value", "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  if (v < lo || v > hi) detail::config_error(k + ".value", "must be in [" + detail::format_number(lo) + ", " + detail::format_number(hi) + "]");
   detail::get_string(p["source"], k + ".source");
   return v;
 }

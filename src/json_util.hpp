@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <limits>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,14 @@ namespace pbit::detail {
 
 [[noreturn]] inline void config_error(const std::string& key, const std::string& what) {
   throw InvalidConfig("key '" + key + "': " + what);
+}
+
+/// A number as a person writes it in a range: 0, 0.9999, 100, 1000000000 (no "0.000000").
+inline std::string format_number(double x) {
+  std::ostringstream o;
+  o.precision(12);
+  o << x;
+  return o.str();
 }
 
 inline std::string join_key(const std::string& where, const std::string& k) { return where.empty() ? k : where + "." + k; }
@@ -56,7 +65,7 @@ inline double get_double(const nlohmann::json& v, const std::string& key) {
 
 inline float get_float_in(const nlohmann::json& v, const std::string& key, double lo, double hi) {
   const float x = get_float(v, key);
-  if (x < lo || x > hi) config_error(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());
+  if (x < lo || x > hi) config_error(key, "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + v.dump());
   return x;
 }
 

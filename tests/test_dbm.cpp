@@ -412,6 +412,8 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   auto err = [](const std::string& text) { return error_of([&] { parse_dbm_config(nlohmann::json::parse(text)); }); };
   EXPECT_NE(err(R"({"train": {"batch_sise": 5}})").find("key 'train.batch_sise': unknown key"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"learning_rate": -1}})").find("key 'train.learning_rate'"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"momentum": 1.5}})").find("key 'train.momentum': must be in [0, 0.9999], got 1.5"),
+            std::string::npos);  // ranges read as written, not [0.000000, 0.999900]
   EXPECT_NE(err(R"({"train": {"negative": {"chains": 0}}})").find("key 'train.negative.chains'"), std::string::npos);
   EXPECT_NE(err(R"({"dataset": {"name": "cifar"}})").find("key 'dataset.name': must be one of mnist, fashion-mnist"),
             std::string::npos);

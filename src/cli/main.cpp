@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "../json_util.hpp"  // format_number
 #include "pbit/build_info.hpp"
 #include "pbit/compare.hpp"
 #include "pbit/config.hpp"
@@ -120,13 +121,8 @@ double number_opt(const Args& a, const std::string& key, double lo, double hi) {
     used = 0;
   }
   if (used != v.size() || !(x >= lo && x <= hi)) {
-    const auto num = [](double d) {  // 0, 1000000000, 1048576, 0.5: no trailing zeros
-      std::ostringstream o;
-      o.precision(12);
-      o << d;
-      return o.str();
-    };
-    throw pbit::InvalidArgument("--" + key + " takes a number in [" + num(lo) + ", " + num(hi) + "], got '" + v + "'");
+    throw pbit::InvalidArgument("--" + key + " takes a number in [" + pbit::detail::format_number(lo) + ", " +
+                                pbit::detail::format_number(hi) + "], got '" + v + "'");
   }
   return x;
 }
