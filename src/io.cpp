@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "pbit/error.hpp"
+#include "parse_number.hpp"
 
 namespace pbit {
 
@@ -104,30 +105,19 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
     if (!(ls >> first)) continue;
     const std::string where = source + ":" + std::to_string(lineno);
     auto parse_int = [&](const std::string& tok) -> int64_t {
-      size_t pos = 0;
       int64_t v = 0;
-      try {
-        v = std::stoll(tok, &pos);
-      } catch (const std::exception&) {
-        pos = 0;
-      }
-      if (pos != tok.size()) throw InvalidGraph(where + ": expected an integer node index, got '" + tok + "'");
-      if (v < 0 || v > std::numeric_limits<int32_t>::max()) {
+      const detail::ParseStatus st = detail::parse_number(tok, v);
+      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected an integer node index, got '" + tok + "'");
+      if (st == detail::ParseStatus::out_of_range || v < 0 || v > std::numeric_limits<int32_t>::max()) {
         throw InvalidGraph(where + ": node index " + tok + " out of range");
       }
       return v;
     };
     auto parse_float = [&](const std::string& tok) -> float {
-      size_t pos = 0;
       float v = 0;
-      try {
-        v = std::stof(tok, &pos);
-      } catch (const std::out_of_range&) {
-        throw InvalidGraph(where + ": value '" + tok + "' overflows float32");
-      } catch (const std::exception&) {
-        pos = 0;
-      }
-      if (pos != tok.size()) throw InvalidGraph(where + ": expected a number, got '" + tok + "'");
+      const detail::ParseStatus st = detail::parse_number(tok, v);
+      if (st == detail::ParseStatus::out_of_range) throw InvalidGraph(where + ": value '" + tok + "' overflows float32");
+      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected a number, got '" + tok + "'");
       if (!std::isfinite(v)) throw InvalidGraph(where + ": non-finite value '" + tok + "'");
       return v;
     };

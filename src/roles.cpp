@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "pbit/error.hpp"
+#include "parse_number.hpp"
 #include "pbit/io.hpp"
 #include "pbit/rng.hpp"
 
@@ -108,14 +109,10 @@ std::vector<RoleSpec> parse_role_specs(const std::string& text) {
     RoleSpec r;
     r.name = f[0];
     auto num = [&](const std::string& s, const char* what) {
-      size_t pos = 0;
       int v = -1;
-      try {
-        v = std::stoi(s, &pos);
-      } catch (const std::exception&) {
-        pos = 0;
+      if (!detail::parse_number_ok(s, v) || v < 0) {
+        throw InvalidArgument("role spec '" + item + "': " + what + " must be a non-negative integer");
       }
-      if (pos != s.size() || v < 0) throw InvalidArgument("role spec '" + item + "': " + what + " must be a non-negative integer");
       return v;
     };
     r.count = f[1] == "rest" ? -1 : num(f[1], "count");

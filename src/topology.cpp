@@ -7,11 +7,11 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include <climits>
 #include <functional>
 
 #include <fstream>
 
+#include "parse_number.hpp"
 #include "pbit/error.hpp"
 #include "pbit/io.hpp"
 #include "pbit/rng.hpp"
@@ -406,17 +406,11 @@ int64_t count_triangles(const Graph& g) {
 namespace {
 
 int32_t parse_int(const std::string& s, const std::string& spec, const char* what) {
-  size_t pos = 0;
-  long long v = 0;
-  try {
-    v = std::stoll(s, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (s.empty() || pos != s.size() || v < INT32_MIN || v > INT32_MAX) {
+  int32_t v = 0;
+  if (!detail::parse_number_ok(s, v)) {
     throw InvalidArgument("topology '" + spec + "': " + what + " must be an integer, got '" + s + "'");
   }
-  return static_cast<int32_t>(v);
+  return v;
 }
 
 }  // namespace

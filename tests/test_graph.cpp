@@ -131,11 +131,15 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
   EXPECT_NE(parse("0 0 1.0\n").find("self loop"), std::string::npos);
   EXPECT_NE(parse("0 1 1.0\n1 0 2.0\n").find("conflicting weights"), std::string::npos);
   EXPECT_NE(parse("0 1 1e60\n").find("overflows float32"), std::string::npos);
+  EXPECT_NE(parse("0 1 0.5x\n").find("g.txt:1: expected a number, got '0.5x'"), std::string::npos);
+  EXPECT_NE(parse("0 99999999999 1.0\n").find("node index 99999999999 out of range"), std::string::npos);
+  EXPECT_NE(parse("0 -1 1.0\n").find("node index -1 out of range"), std::string::npos);
   // Comments, blank lines and biases are fine.
-  std::istringstream ok("# a graph\n\nnodes 3\n0 1 0.5 # edge\nbias 2 -0.25\n");
+  std::istringstream ok("# a graph\n\nnodes 3\n0 1 +0.5 # edge\nbias 2 -0.25\n");
   const GraphFile g = read_edge_list(ok);
   EXPECT_EQ(g.graph.num_nodes(), 3);
   EXPECT_EQ(g.graph.biases()[2], -0.25f);
+  EXPECT_EQ(g.graph.edge_weights()[0], 0.5f);  // an explicit '+' is a number too
 }
 
 TEST(GraphIo, JsonErrors) {

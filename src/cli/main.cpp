@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../json_util.hpp"  // format_number
+#include "../parse_number.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/compare.hpp"
 #include "pbit/config.hpp"
@@ -113,14 +114,8 @@ void only(const Args& a, std::initializer_list<const char*> allowed) {
 /// A number option within [lo, hi], with an error that names the option.
 double number_opt(const Args& a, const std::string& key, double lo, double hi) {
   const std::string v = need(a, key);
-  size_t used = 0;
   double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != v.size() || !(x >= lo && x <= hi)) {
+  if (!pbit::detail::parse_number_ok(v, x) || !(x >= lo && x <= hi)) {
     throw pbit::InvalidArgument("--" + key + " takes a number in [" + pbit::detail::format_number(lo) + ", " +
                                 pbit::detail::format_number(hi) + "], got '" + v + "'");
   }
@@ -137,14 +132,8 @@ int64_t int_opt(const Args& a, const std::string& key, int64_t lo, int64_t hi) {
 /// A seed option: any whole number in [0, 2^64), parsed exactly (a double would round large seeds).
 uint64_t seed_opt(const Args& a, const std::string& key) {
   const std::string v = need(a, key);
-  size_t used = 0;
   uint64_t x = 0;
-  try {
-    if (!v.empty() && v[0] >= '0' && v[0] <= '9') x = std::stoull(v, &used);  // stoull would wrap "-1"
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v.size()) {
+  if (!pbit::detail::parse_number_ok(v, x)) {  // unlike stoull, "-1" is an error, not 2^64 - 1
     throw pbit::InvalidArgument("--" + key + " takes a whole number in [0, 2^64), got '" + v + "'");
   }
   return x;
@@ -222,14 +211,8 @@ int cmd_graph(const Args& a) {
   if (a.opt.count("weights")) {
     const std::string w = a.opt.at("weights");
     const auto sigma = [&](const std::string& t) {
-      size_t used = 0;
       float x = -1.0f;
-      try {
-        x = std::stof(t, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != t.size() || !(x >= 0) || !std::isfinite(x)) {
+      if (!pbit::detail::parse_number_ok(t, x) || !(x >= 0) || !std::isfinite(x)) {
         throw pbit::InvalidArgument("--weights takes SIGMA_J[,SIGMA_H], standard deviations >= 0, got '" + w + "'");
       }
       return x;
@@ -569,7 +552,7 @@ int main(int argc, char** argv) {
   } catch (const pbit::Error& e) {
     std::cerr << "pbit: error: " << e.what() << "\n";
     return 2;
-  } catch (const std::invalid_argument& e) {  // std::stoull / std::stof on a malformed number
+  } catch (const std::invalid_argument& e) {  // a std::sto* left somewhere on a malformed number
     std::cerr << "pbit: error: malformed number in an option (" << e.what() << ")\n";
     return 2;
   } catch (const std::exception& e) {
