@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <span>
 #include <vector>
 
@@ -56,6 +57,8 @@ class GibbsEngine {
   virtual void snapshot(int64_t slot) = 0;
   /// Copies the accumulators to `out` (integer sums, energy, snapshots; means are filled by Sampler).
   virtual void end_observation(Observations& out) = 0;
+  /// What runs the sweeps (Sampler::kernel_description).
+  virtual std::string describe() const = 0;
 };
 
 std::unique_ptr<GibbsEngine> make_reference_engine(const Graph& g, const Coloring& c, int32_t chains,
@@ -71,6 +74,17 @@ std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph& g, const Coloring& c,
 
 /// Number of visible CUDA devices (0 without a driver/device, or in builds without CUDA).
 int cuda_device_count();
+/// Why no CUDA device can be used ("" when one can): the CUDA runtime's error, the driver's and the
+/// runtime's versions, put in words (describe_cuda_unavailable).
+std::string cuda_unavailable_reason();
+/// The message for a failed device query, from cudaGetDeviceCount's error (its name and text, or ""
+/// when it succeeded with no device), cudaDriverGetVersion (0 = no driver loaded) and
+/// cudaRuntimeGetVersion (1000 * major + 10 * minor). Host code, so that it is tested without a GPU.
+std::string describe_cuda_unavailable(const std::string& error_name, const std::string& error_text, int driver_version,
+                                      int runtime_version);
+/// CUDA streams that engines hold right now (0 in builds without CUDA): a leak shows as a count that
+/// stays up after the engines are gone.
+int cuda_live_streams();
 /// Name of CUDA device `ordinal`, or "" if none.
 std::string cuda_device_name(int ordinal);
 /// Bytes in use on the current CUDA device (all processes), or -1 without a device.

@@ -130,6 +130,8 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
 }
 
 Sampler::~Sampler() = default;
+
+std::string Sampler::kernel_description() const { return engine_->describe(); }
 Sampler::Sampler(Sampler&&) noexcept = default;
 Sampler& Sampler::operator=(Sampler&&) noexcept = default;
 

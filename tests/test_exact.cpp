@@ -182,13 +182,11 @@ struct Report {
   std::string detail;
 };
 
-Report run_and_check(Backend backend, int idx, float beta_scale) {
+Report run_and_check(SamplerOptions opt, int idx, float beta_scale) {
   const Case& k = cases()[idx];
   const Graph& g = k.graph;
   const int n = g.num_nodes();
   const Coloring col = color_graph(g);
-  SamplerOptions opt;
-  opt.backend = backend;
   opt.seed = 1000 + idx;
   Sampler sm(g, col, kChains, opt);
   if (!k.warm.empty()) {
@@ -335,18 +333,20 @@ class ExactTest : public ::testing::TestWithParam<std::tuple<Backend, int>> {};
 TEST_P(ExactTest, MatchesEnumeration) {
   const auto [backend, idx] = GetParam();
   PBIT_REQUIRE_BACKEND(backend);
-  const Report r = run_and_check(backend, idx, 1.0f);
-  RecordProperty("max_z_node", std::to_string(r.max_z_node));
-  RecordProperty("chi2_z", std::to_string(r.chi2_z));
-  std::printf("[%s %s] max|z| node %.2f edge %.2f, chi2 z %.2f, vs Boltzmann z %.2f, n_eff/(B*S) %.2f\n",
-              to_string(backend).c_str(), cases()[idx].name.c_str(), r.max_z_node, r.max_z_edge, r.chi2_z,
-              r.chi2_boltz_z, r.mean_neff_ratio);
-  EXPECT_TRUE(r.observers_consistent) << "observer results differ from the snapshots";
-  EXPECT_EQ(r.impossible_states, 0) << "sampled states that violate a clamp";
-  EXPECT_LE(r.max_z_node, 5.5) << r.detail;
-  EXPECT_LE(r.max_z_edge, 5.5) << r.detail;
-  EXPECT_LE(r.chi2_z, 4.75) << "state distribution differs from the exact one";
-  EXPECT_LE(r.chi2_boltz_z, 4.75) << "state distribution differs from Boltzmann";
+  for_each_variant(backend, {}, [&](const SamplerOptions& opt) {  // cuda: every kernel and team shape
+    const Report r = run_and_check(opt, idx, 1.0f);
+    RecordProperty("max_z_node", std::to_string(r.max_z_node));
+    RecordProperty("chi2_z", std::to_string(r.chi2_z));
+    std::printf("[%s %s %s] max|z| node %.2f edge %.2f, chi2 z %.2f, vs Boltzmann z %.2f, n_eff/(B*S) %.2f\n",
+                to_string(backend).c_str(), backend == Backend::cuda ? to_string(opt.cuda_kernel).c_str() : "",
+                cases()[idx].name.c_str(), r.max_z_node, r.max_z_edge, r.chi2_z, r.chi2_boltz_z, r.mean_neff_ratio);
+    EXPECT_TRUE(r.observers_consistent) << "observer results differ from the snapshots";
+    EXPECT_EQ(r.impossible_states, 0) << "sampled states that violate a clamp";
+    EXPECT_LE(r.max_z_node, 5.5) << r.detail;
+    EXPECT_LE(r.max_z_edge, 5.5) << r.detail;
+    EXPECT_LE(r.chi2_z, 4.75) << "state distribution differs from the exact one";
+    EXPECT_LE(r.chi2_boltz_z, 4.75) << "state distribution differs from Boltzmann";
+  });
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Backend, int>>& info) {
@@ -363,7 +363,9 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, ExactTest,
 TEST(ExactTestPower, RejectsHalvedBeta) {
   int rejected = 0, eligible = 0;
   for (int idx = 0; idx < kCases; ++idx) {
-    const Report r = run_and_check(Backend::reference, idx, 0.5f);
+    SamplerOptions ref;
+    ref.backend = Backend::reference;
+    const Report r = run_and_check(ref, idx, 0.5f);
     const bool reject = r.max_z_node > 5.5 || r.max_z_edge > 5.5 || r.chi2_z > 4.75;
     ++eligible;
     rejected += reject;

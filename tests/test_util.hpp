@@ -8,6 +8,7 @@
 
 #include "pbit/backend.hpp"
 #include "pbit/error.hpp"
+#include "pbit/sampler.hpp"
 
 namespace pbit::test {
 
@@ -22,6 +23,51 @@ inline std::vector<Backend> test_backends() {
   std::vector<Backend> b{Backend::reference, Backend::cpu, Backend::packed};
   if (backend_compiled(Backend::cuda) || gpu_required()) b.push_back(Backend::cuda);
   return b;
+}
+
+/// A CUDA sweep kernel and team shape the GPU tests run: the simple kernel, and the fast kernel with
+/// every team size the occupancy policy can pick (docs/FAST_KERNEL.md). PBIT_TEST_CUDA_VARIANTS
+/// (e.g. "fast_w4,simple") restricts them, for sanitizer runs.
+struct CudaVariant {
+  std::string name;
+  CudaKernel kernel;
+  int team_warps;
+};
+
+inline std::vector<CudaVariant> cuda_variants() {
+  const std::vector<CudaVariant> all{{"simple", CudaKernel::simple, 0},
+                                     {"fast_w2", CudaKernel::fast, 2},
+                                     {"fast_w4", CudaKernel::fast, 4},
+                                     {"fast_w8", CudaKernel::fast, 8},
+                                     {"fast_w16", CudaKernel::fast, 16}};
+  const char* only = std::getenv("PBIT_TEST_CUDA_VARIANTS");
+  if (!only || !*only) return all;
+  std::vector<CudaVariant> out;
+  const std::string list = std::string(",") + only + ",";
+  for (const auto& v : all) {
+    if (list.find("," + v.name + ",") != std::string::npos) out.push_back(v);
+  }
+  return out;
+}
+
+/// Calls f(options) once for a host backend, and once per CUDA variant (with a trace naming it) for
+/// cuda, so that every GPU test covers both kernels and every team shape.
+template <class F>
+void for_each_variant(Backend backend, const SamplerOptions& base, F&& f) {
+  if (backend != Backend::cuda) {
+    SamplerOptions o = base;
+    o.backend = backend;
+    f(o);
+    return;
+  }
+  for (const CudaVariant& v : cuda_variants()) {
+    SCOPED_TRACE("cuda kernel " + v.name);
+    SamplerOptions o = base;
+    o.backend = backend;
+    o.cuda_kernel = v.kernel;
+    o.cuda_team_warps = v.team_warps;
+    f(o);
+  }
 }
 
 /// The message of the pbit::Error that f throws, or "<no error>".
@@ -46,8 +92,9 @@ inline std::string backend_param_name(const ::testing::TestParamInfo<Backend>& i
     if (!::pbit::backend_available(backend)) {                                                         \
       if (::pbit::test::gpu_required()) {                                                              \
         FAIL() << "PBIT_REQUIRE_GPU=1 but backend " << ::pbit::to_string(backend)                      \
-               << " is not available (compiled: " << ::pbit::backend_compiled(backend) << ")";         \
+               << " is not available: " << ::pbit::backend_unavailable_reason(backend);                \
       }                                                                                                \
-      GTEST_SKIP() << "backend " << ::pbit::to_string(backend) << " not available here (no CUDA device)"; \
+      GTEST_SKIP() << "backend " << ::pbit::to_string(backend)                                         \
+                   << " not available here: " << ::pbit::backend_unavailable_reason(backend);          \
     }                                                                                                  \
   } while (0)

@@ -14,6 +14,16 @@ enum class Backend {
               ///< without a GPU; slow, not for production runs
 };
 
+/// The CUDA backend's sweep kernels (SamplerOptions::cuda_kernel).
+enum class CudaKernel {
+  automatic,  ///< chosen per sampler by occupancy (docs/FAST_KERNEL.md)
+  simple,     ///< int8 states in global memory, one launch per color
+  fast,       ///< bit-packed 32-chain words in shared memory, one launch per stretch of sweeps
+};
+std::string to_string(CudaKernel k);
+/// "auto" | "simple" | "fast"; throws InvalidArgument naming `what` otherwise.
+CudaKernel cuda_kernel_from_string(const std::string& name, const std::string& what = "cuda kernel");
+
 /// Every backend, in the order listings use.
 std::vector<Backend> all_backends();
 
@@ -24,6 +34,9 @@ Backend backend_from_string(const std::string& name);
 bool backend_compiled(Backend b);
 /// True if the backend is compiled and can run here (cuda also needs a visible device).
 bool backend_available(Backend b);
+/// Why the backend is not available here ("" when it is): not compiled into this build, or for cuda
+/// what the CUDA runtime says (no driver, a driver too old for this build's CUDA, no visible device).
+std::string backend_unavailable_reason(Backend b);
 /// cuda if available, else cpu.
 Backend best_available_backend();
 /// All backends that are available here, reference first.

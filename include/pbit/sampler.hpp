@@ -86,6 +86,14 @@ struct SamplerOptions {
   uint32_t stream = rng::kGibbs;  ///< Philox stream for the update uniforms
   int num_threads = 0;            ///< cpu backend: OpenMP threads (0 = OpenMP default)
   int device = 0;                 ///< cuda backend: device ordinal
+  /// cuda backend: which sweep kernel (docs/FAST_KERNEL.md). `automatic` picks by occupancy (the fast
+  /// kernel when it puts a block on every multiprocessor) and may be overridden by the environment
+  /// variable PBIT_CUDA_KERNEL=simple|fast|auto; an explicit choice here ignores the variable. Asking
+  /// for `fast` on a graph whose state words do not fit in one block's shared memory is an error.
+  CudaKernel cuda_kernel = CudaKernel::automatic;
+  /// cuda backend, fast kernel: warps per block (the team that shares one 32-chain word), 1..16;
+  /// 0 = chosen by occupancy, or PBIT_CUDA_FAST_WARPS when set. Results never depend on it.
+  int cuda_team_warps = 0;
 };
 
 /// Options from a config's fields: backend name ("best", "reference", "cpu", "cuda", "packed"), seed, stream, threads.
@@ -114,6 +122,9 @@ class Sampler {
   const Graph& graph() const { return graph_; }
   const Coloring& coloring() const { return coloring_; }
   const SamplerOptions& options() const { return options_; }
+  /// What runs the sweeps, e.g. "cpu (2 threads)" or "cuda fast kernel, 4-warp teams, 3125 blocks
+  /// (8 per SM)": the kernel the backend chose, for logs and benchmark JSON.
+  std::string kernel_description() const;
 
   /// Independent uniform +-1 spins from stream kInitState (clamped nodes keep their values).
   /// Called by the constructor.

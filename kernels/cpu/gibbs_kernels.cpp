@@ -326,6 +326,14 @@ class CpuEngine final : public GibbsEngine {
                                                         static_cast<size_t>(m_.chains) * m_.n));
   }
   void end_observation(Observations& out) override { obs_.finish(out); }
+  std::string describe() const override {
+#if defined(__AVX512F__)
+    const char* path = "AVX-512";
+#else
+    const char* path = "scalar";
+#endif
+    return "cpu (" + std::to_string(nthreads()) + " threads, " + std::to_string(W) + "-chain blocks, " + path + " path)";
+  }
 
  private:
   float* at(int32_t blk, int32_t i) { return s_.data() + (static_cast<size_t>(blk) * m_.n + i) * W; }

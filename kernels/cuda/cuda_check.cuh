@@ -2,6 +2,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "pbit/error.hpp"
@@ -15,6 +17,29 @@ inline void cuda_throw(cudaError_t e, const char* expr, const char* file, int li
   throw CudaError(msg);
 }
 
+/// PBIT_CUDA_SYNC_CHECK=1: every launch is followed by a synchronize and a check, so that a kernel
+/// fault names its kernel (at a cost in speed). Without it a fault surfaces at the next synchronize.
+inline bool cuda_sync_check() {
+  const char* v = std::getenv("PBIT_CUDA_SYNC_CHECK");
+  return v && std::strcmp(v, "1") == 0;
+}
+
+/// After a launch of `kernel` on `stream`: a bad launch configuration throws at once, naming the
+/// kernel; with PBIT_CUDA_SYNC_CHECK=1 the kernel is also waited for and any fault it caused throws.
+inline void cuda_after_launch(const char* kernel, cudaStream_t stream, const char* file, int line) {
+  cudaError_t e = cudaGetLastError();
+  const char* when = "launching";
+  if (e == cudaSuccess && cuda_sync_check()) {
+    e = cudaStreamSynchronize(stream);
+    when = "running";
+  }
+  if (e == cudaSuccess) return;
+  const std::string msg = std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ") " + when + " kernel " +
+                          kernel + " (launched at " + file + ":" + std::to_string(line) + ")";
+  if (e == cudaErrorMemoryAllocation) throw OutOfMemory("CUDA: " + msg);
+  throw CudaError(msg);
+}
+
 }  // namespace pbit::detail
 
 #define PBIT_CUDA_CHECK(expr)                                                           \
@@ -23,8 +48,8 @@ inline void cuda_throw(cudaError_t e, const char* expr, const char* file, int li
     if (pbit_err_ != cudaSuccess) ::pbit::detail::cuda_throw(pbit_err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-/// After a kernel launch: catches bad launch configurations immediately.
-#define PBIT_CUDA_CHECK_LAUNCH() PBIT_CUDA_CHECK(cudaGetLastError())
+/// After a kernel launch: PBIT_CUDA_LAUNCHED(kernel_name, stream) (see cuda_after_launch).
+#define PBIT_CUDA_LAUNCHED(kernel, stream) ::pbit::detail::cuda_after_launch(#kernel, (stream), __FILE__, __LINE__)
 
 /// For destructors: reports nothing, never throws.
 #define PBIT_CUDA_CHECK_NOTHROW(expr) ((void)(expr))

@@ -9,13 +9,17 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "cuda_check.cuh"
+#include "cuda_plan.hpp"
 #include "gibbs_kernels.hpp"
 #include "packed_sweep.hpp"
 #include "pbit/detail/gibbs_math.hpp"
@@ -290,18 +294,41 @@ __global__ void transpose_kernel(const int8_t* in, int32_t n, int32_t chains, in
   out[b * n + i] = in[idx];
 }
 
-/// Warps per block of the fast kernel: enough blocks x warps to give every SM about 16 warps, 2 to 16
-/// per block (a power of two); PBIT_CUDA_FAST_WARPS overrides it (for tuning on a device).
-int fast_warps_per_block(int32_t words, int sms) {
-  if (const char* v = std::getenv("PBIT_CUDA_FAST_WARPS")) {
-    const int w = std::atoi(v);
-    if (w < 1 || w > 16) throw InvalidArgument("PBIT_CUDA_FAST_WARPS must be 1..16, got '" + std::string(v) + "'");
-    return w;
+std::atomic<int> g_live_streams{0};
+
+/// The engine's stream, destroyed last (declared first), also when the constructor throws after
+/// creating it.
+class Stream {
+ public:
+  Stream() = default;
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  ~Stream() {
+    if (s_) {
+      PBIT_CUDA_CHECK_NOTHROW(cudaStreamDestroy(s_));
+      g_live_streams.fetch_sub(1);
+    }
   }
-  const int64_t want = (16LL * sms + words - 1) / std::max(words, 1);
-  int w = 2;
-  while (w < 16 && w < want) w *= 2;
-  return w;
+  void create() {
+    PBIT_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
+    g_live_streams.fetch_add(1);
+  }
+  operator cudaStream_t() const { return s_; }
+
+ private:
+  cudaStream_t s_ = nullptr;
+};
+
+/// The fast kernel's dynamic shared-memory limit is a property of the kernel in the device's context,
+/// shared by every engine of the process: it is raised once per device to the device's opt-in maximum
+/// (a per-engine value would let a later engine for a smaller graph lower it under a live one).
+void allow_fast_kernel_max_smem(int device, int max_optin) {
+  static std::mutex m;
+  static std::set<int> done;
+  const std::lock_guard<std::mutex> lock(m);
+  if (done.count(device)) return;
+  PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_sweeps_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_optin));
+  done.insert(device);
 }
 
 dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
@@ -314,17 +341,18 @@ class CudaEngine final : public GibbsEngine {
  public:
   CudaEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
       : n_(g.num_nodes()), chains_(chains), key_(rng::make_key(opt.seed, opt.stream)) {
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-      (void)cudaGetLastError();
-      throw CudaError("no CUDA device is visible (cudaGetDeviceCount found none)");
-    }
+    // The options and environment are checked before anything is created on the device.
+    const CudaKernel requested = requested_cuda_kernel(opt.cuda_kernel);
+    const int team = requested_team_warps(opt.cuda_team_warps);
+    const int count = cuda_device_count();
+    if (count == 0) throw CudaError("no usable CUDA device: " + cuda_unavailable_reason());
     if (opt.device < 0 || opt.device >= count) {
       throw InvalidArgument("cuda device " + std::to_string(opt.device) + " does not exist (" + std::to_string(count) +
                             " visible)");
     }
+    device_ = opt.device;
     PBIT_CUDA_CHECK(cudaSetDevice(opt.device));
-    PBIT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    stream_.create();
     for (auto* a : {&s_, &clamp_values_, &snaps_}) a->set_stream(stream_);
     for (auto* a : {&col_, &ei_, &ej_, &color_nodes_, &field_col_, &clamp_nodes_, &group_nodes_}) a->set_stream(stream_);
     for (auto* a : {&w_, &h_, &ew_, &field_}) a->set_stream(stream_);
@@ -336,29 +364,29 @@ class CudaEngine final : public GibbsEngine {
     group_off_dev_.set_stream(stream_);
     clamped_.set_stream(stream_);
     energy_.set_stream(stream_);
+    // The kernel (docs/FAST_KERNEL.md): the fast one holds a word of every node (4 N bytes) in a
+    // block's shared memory; its team size comes from the occupancy calculator.
+    int max_optin = 0;
+    CudaDeviceShape shape;
+    PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, opt.device));
+    PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&shape.sms, cudaDevAttrMultiProcessorCount, opt.device));
+    shape.max_smem_optin = max_optin;
+    const size_t smem = static_cast<size_t>(n_) * sizeof(uint32_t);
+    shape.blocks_per_sm = [&](int warps) {
+      int blocks = 0;
+      PBIT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fast_sweeps_kernel, 32 * warps, smem));
+      return blocks;
+    };
+    if (requested != CudaKernel::simple && smem <= static_cast<size_t>(max_optin)) {
+      allow_fast_kernel_max_smem(opt.device, max_optin);  // before the occupancy query, which checks it
+    }
+    plan_ = plan_cuda_kernel(requested, team, n_, chains_, shape);
+    fast_ = plan_.fast;
     s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
     row_ptr_.upload(g.row_ptr(), "CSR row pointers");
     col_.upload(g.col_idx(), "CSR column indices");
     ei_.upload(g.edge_i(), "edge endpoints");
     ej_.upload(g.edge_j(), "edge endpoints");
-    // Opt-in fast path (docs/FAST_KERNEL.md): one block holds a word of every node (4 N bytes) in
-    // shared memory. Graphs too large for that keep the simple kernel, and say so.
-    const char* kernel = std::getenv("PBIT_CUDA_KERNEL");
-    if (kernel && std::string(kernel) == "fast") {
-      int max_optin = 0, sms = 0;
-      PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, opt.device));
-      PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, opt.device));
-      const size_t smem = static_cast<size_t>(n_) * sizeof(uint32_t);
-      if (smem <= static_cast<size_t>(max_optin)) {
-        PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_sweeps_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             static_cast<int>(smem)));
-        fast_ = true;
-        fast_warps_ = fast_warps_per_block(packed_words(chains_), sms);
-      } else {
-        std::fprintf(stderr, "pbit: PBIT_CUDA_KERNEL=fast needs %zu bytes of shared memory per block for %d nodes (the "
-                             "device allows %d); using the simple kernel\n", smem, n_, max_optin);
-      }
-    }
     load_weights(g);  // after choosing the kernel: the fast one also takes interleaved edges
     std::vector<int32_t> flat;
     for (const auto& cls : c.classes()) {
@@ -376,14 +404,21 @@ class CudaEngine final : public GibbsEngine {
     }
     field_col_.upload(std::vector<int32_t>(n_, -1), "field map");
   }
-  ~CudaEngine() override {
-    if (stream_) PBIT_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_));
+  ~CudaEngine() override = default;
+
+  std::string describe() const override {
+    cudaDeviceProp p{};
+    std::string dev = cudaGetDeviceProperties(&p, device_) == cudaSuccess ? std::string(p.name) : "device " + std::to_string(device_);
+    (void)cudaGetLastError();
+    if (!fast_) return "cuda simple kernel on " + dev + " (" + plan_.reason + ")";
+    return "cuda fast kernel on " + dev + ", " + std::to_string(plan_.team_warps) + "-warp teams, " +
+           std::to_string(plan_.blocks) + " blocks, " + std::to_string(plan_.blocks_per_sm) + " per SM (" + plan_.reason + ")";
   }
 
   void randomize_state(uint64_t seed) override {
     init_kernel<<<chain_grid(chains_, (n_ + 3) / 4, 128), 128, 0, stream_>>>(s_.get(), n_, chains_,
                                                                              rng::make_key(seed, rng::kInitState));
-    PBIT_CUDA_CHECK_LAUNCH();
+    PBIT_CUDA_LAUNCHED(init_kernel, stream_);
     sync();
   }
   void set_state(std::span<const int8_t> x) override {
@@ -413,7 +448,7 @@ class CudaEngine final : public GibbsEngine {
     if (clamp_k_ == 0) return;
     clamp_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), clamp_nodes_.get(), clamp_values_.get(),
                                                              clamp_k_, chains_);
-    PBIT_CUDA_CHECK_LAUNCH();
+    PBIT_CUDA_LAUNCHED(clamp_kernel, stream_);
     sync();
   }
   void set_field(std::span<const int32_t> nodes, std::span<const float> values) override {
@@ -444,7 +479,7 @@ class CudaEngine final : public GibbsEngine {
                     static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_};
         const dim3 grid = chain_grid(chains_, (a.color_len + 3) / 4, kThreads);
         sweep_color_kernel<<<grid, kThreads, 0, stream_>>>(a, sweep, two_beta);
-        PBIT_CUDA_CHECK_LAUNCH();
+        PBIT_CUDA_LAUNCHED(sweep_color_kernel, stream_);
       }
     }
     sync();
@@ -458,7 +493,7 @@ class CudaEngine final : public GibbsEngine {
     betas_.upload(betas.data(), betas.size(), "beta schedule");
     const int64_t nw = static_cast<int64_t>(n_) * words, nb = static_cast<int64_t>(n_) * chains_;
     pack_kernel<<<static_cast<unsigned>((nw + 255) / 256), 256, 0, stream_>>>(s_.get(), n_, chains_, words, bits_.get());
-    PBIT_CUDA_CHECK_LAUNCH();
+    PBIT_CUDA_LAUNCHED(pack_kernel, stream_);
     PackedArgs a;
     a.n = n_;
     a.words = words;
@@ -476,10 +511,10 @@ class CudaEngine final : public GibbsEngine {
     a.nsweeps = static_cast<int64_t>(betas.size());
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = key_;
-    fast_sweeps_kernel<<<static_cast<unsigned>(words), fast_warps_ * 32, smem_per_block, stream_>>>(a, bits_.get());
-    PBIT_CUDA_CHECK_LAUNCH();
+    fast_sweeps_kernel<<<static_cast<unsigned>(words), plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
+    PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
     unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, words, s_.get());
-    PBIT_CUDA_CHECK_LAUNCH();
+    PBIT_CUDA_LAUNCHED(unpack_kernel, stream_);
     sync();
   }
 
@@ -501,24 +536,24 @@ class CudaEngine final : public GibbsEngine {
     const int32_t blocks_n = static_cast<int32_t>(std::min<int64_t>(n_, 65535));
     if (cfg_.moments) {
       node_sum_kernel<<<blocks_n, kReduceBlock, 0, stream_>>>(s_.get(), n_, chains_, node_sum_.get());
-      PBIT_CUDA_CHECK_LAUNCH();
+      PBIT_CUDA_LAUNCHED(node_sum_kernel, stream_);
       const int64_t ne = static_cast<int64_t>(ei_.size());
       if (ne > 0) {
         edge_sum_kernel<<<static_cast<unsigned>(std::min<int64_t>(ne, 65535)), kReduceBlock, 0, stream_>>>(
             s_.get(), ei_.get(), ej_.get(), ne, chains_, edge_sum_.get());
-        PBIT_CUDA_CHECK_LAUNCH();
+        PBIT_CUDA_LAUNCHED(edge_sum_kernel, stream_);
       }
     }
     if (cfg_.energy) {
       energy_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), ei_.get(), ej_.get(), ew_.get(),
                                                                static_cast<int64_t>(ei_.size()), h_.get(), n_, chains_,
                                                                energy_.get() + static_cast<size_t>(sample) * chains_);
-      PBIT_CUDA_CHECK_LAUNCH();
+      PBIT_CUDA_LAUNCHED(energy_kernel, stream_);
     }
     if (cfg_.num_groups() > 0) {
       readout_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), group_off_.get(), group_nodes_.get(),
                                                                 cfg_.num_groups(), chains_, readout_.get());
-      PBIT_CUDA_CHECK_LAUNCH();
+      PBIT_CUDA_LAUNCHED(readout_kernel, stream_);
     }
     sync();
   }
@@ -547,11 +582,19 @@ class CudaEngine final : public GibbsEngine {
   }
 
  private:
-  void sync() const { PBIT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  /// Waits for the stream. A kernel fault surfaces here without naming its kernel; the message says
+  /// how to find it.
+  void sync() const {
+    const cudaError_t e = cudaStreamSynchronize(stream_);
+    if (e == cudaSuccess) return;
+    if (e == cudaErrorMemoryAllocation) cuda_throw(e, "cudaStreamSynchronize", __FILE__, __LINE__);
+    throw CudaError(std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) +
+                    ") in a kernel of the stream (rerun with PBIT_CUDA_SYNC_CHECK=1 to name it)");
+  }
   void transpose_to(const int8_t* in, int8_t* out) const {
     const size_t total = static_cast<size_t>(n_) * chains_;
     transpose_kernel<<<static_cast<unsigned>((total + 255) / 256), 256, 0, stream_>>>(in, n_, chains_, out);
-    PBIT_CUDA_CHECK_LAUNCH();
+    PBIT_CUDA_LAUNCHED(transpose_kernel, stream_);
     sync();
   }
   /// The fast loop's group records, rebuilt whenever the clamps change (packed_groups).
@@ -567,9 +610,9 @@ class CudaEngine final : public GibbsEngine {
     if (fast_) edges_.upload(packed_edges(g.col_idx(), g.weights()), "interleaved CSR edges");
   }
 
+  Stream stream_;  // first: destroyed after the arrays that use it
   int32_t n_, chains_;
   rng::Key key_;
-  cudaStream_t stream_ = nullptr;
   DeviceArray<int8_t> s_;
   DeviceArray<int64_t> row_ptr_;
   DeviceArray<int32_t> col_, ei_, ej_, color_nodes_, field_col_, clamp_nodes_, group_nodes_;
@@ -587,7 +630,8 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<PackedEdge> edges_;
   DeviceArray<float> betas_;
   bool fast_ = false;
-  int fast_warps_ = 4;
+  CudaKernelPlan plan_;
+  int device_ = 0;
   std::vector<uint8_t> clamped_host_;
   int32_t clamp_k_ = 0;
   ObserveConfig cfg_;
@@ -608,6 +652,21 @@ int cuda_device_count() {
   }
   return count;
 }
+
+std::string cuda_unavailable_reason() {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  (void)cudaGetLastError();
+  if (e == cudaSuccess && count > 0) return "";
+  int driver = 0, runtime = 0;
+  (void)cudaDriverGetVersion(&driver);
+  (void)cudaRuntimeGetVersion(&runtime);
+  (void)cudaGetLastError();
+  return describe_cuda_unavailable(e == cudaSuccess ? "" : cudaGetErrorName(e), e == cudaSuccess ? "" : cudaGetErrorString(e),
+                                   driver, runtime);
+}
+
+int cuda_live_streams() { return g_live_streams.load(); }
 
 std::string cuda_device_name(int ordinal) {
   cudaDeviceProp p{};

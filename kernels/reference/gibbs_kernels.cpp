@@ -98,6 +98,11 @@ class ReferenceEngine final : public GibbsEngine {
     std::memcpy(obs_.snapshots.data() + static_cast<size_t>(slot) * s_.size(), s_.data(), s_.size());
   }
   void end_observation(Observations& out) override { obs_.finish(out); }
+  std::string describe() const override {
+    if (!packed_) return "reference (serial)";
+    return "packed (the fast GPU kernel's loop on the host, " +
+           std::to_string(threads_ > 0 ? threads_ : omp_get_max_threads()) + " threads)";
+  }
 
  private:
   int8_t& spin(int32_t b, int32_t i) { return s_[static_cast<size_t>(b) * m_.n + i]; }

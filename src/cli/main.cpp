@@ -517,7 +517,8 @@ int cmd_info(const Args& a) {
 int cmd_backends() {
   for (pbit::Backend b : pbit::all_backends()) {
     std::cout << pbit::to_string(b) << ": " << (pbit::backend_compiled(b) ? "compiled" : "not compiled") << ", "
-              << (pbit::backend_available(b) ? "available on " + pbit::backend_device_name(b) : std::string("unavailable"))
+              << (pbit::backend_available(b) ? "available on " + pbit::backend_device_name(b)
+                                             : "unavailable: " + pbit::backend_unavailable_reason(b))
               << "\n";
   }
   return 0;
