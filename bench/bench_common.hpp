@@ -15,6 +15,7 @@
 #include "pbit/backend.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/error.hpp"
+#include "parse_number.hpp"
 
 namespace pbit::bench {
 
@@ -50,6 +51,18 @@ inline std::vector<std::string> split(const std::string& s, char sep = ',') {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+/// A whole-string number in [lo, hi] for option `what`; anything else is InvalidArgument naming it.
+template <class T>
+T number(const std::string& s, const std::string& what, T lo, T hi) {
+  T v{};
+  if (detail::parse_number(s, v) != detail::ParseStatus::ok || v < lo || v > hi) {
+    std::ostringstream os;
+    os << what << " expects a number in [" << lo << ", " << hi << "], got '" << s << "'";
+    throw InvalidArgument(os.str());
+  }
+  return v;
 }
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

@@ -1,11 +1,16 @@
 // Gibbs throughput: flips/ns = B * N * sweeps / time, per backend, graph and chain count.
 //
 //   pbit_bench_gibbs [--backends reference,cpu,cuda|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12]
-//                    [--chains 1,32,1024,16384,65536] [--min-time 0.5] [--quick] [--out FILE.json]
+//                    [--chains 1,32,1024,16384,65536] [--cuda-kernels auto,simple,fast] [--team-warps 0,2,4,8,16]
+//                    [--min-time 0.5] [--sweeps N] [--quick] [--out FILE.json]
 //
-// Prints a table and writes JSON (docs/BENCHMARKING.md describes every key). Sweeps per measurement
-// are calibrated so each timed stretch lasts at least --min-time seconds.
+// Prints a table and writes JSON (docs/BENCHMARKING.md describes every key), rewritten after every
+// measurement so that a run cut short keeps what it measured. Sweeps per measurement are calibrated
+// so each timed stretch lasts at least --min-time seconds (or fixed with --sweeps, e.g. for ncu). A
+// configuration that fails (a kernel that cannot launch, say) is recorded with its error, and the
+// others still run; the exit status is then 1.
 #include <algorithm>
+#include <filesystem>
 #include <cstdlib>
 #include <chrono>
 #include <cstdio>
@@ -73,12 +78,71 @@ bool default_chain_ok(Backend b, int32_t chains) {
   return true;
 }
 
+/// One measurement: a sampler on the backend, two warm-up sweeps, then timed stretches doubling the
+/// sweep count until one lasts min_time (or exactly fixed_sweeps sweeps).
+nlohmann::json measure(const NamedGraph& ng, Backend b, int32_t chains, const SamplerOptions& base, double min_time,
+                       int64_t fixed_sweeps) {
+  const Graph& g = ng.graph;
+  const double avg_deg = 2.0 * g.num_edges() / g.num_nodes();
+  SamplerOptions opt = base;
+  opt.backend = b;
+  opt.seed = 1;
+  const int64_t used0 = backend_device_bytes_in_use(b);
+  Sampler s(g, ng.coloring, chains, opt);
+  s.sweep(2);  // warm-up: first-touch pages, caches, GPU clocks (and the sweep buffers)
+  const int64_t used1 = backend_device_bytes_in_use(b);
+  int64_t sweeps = fixed_sweeps > 0 ? fixed_sweeps : 1;
+  double wall = 0;
+  for (;;) {
+    const auto t0 = std::chrono::steady_clock::now();
+    s.sweep(sweeps);
+    wall = bench::seconds_since(t0);
+    if (fixed_sweeps > 0 || wall >= min_time || sweeps >= (int64_t{1} << 24)) break;
+    sweeps = wall <= 0 ? sweeps * 8 : std::max<int64_t>(sweeps * 2, static_cast<int64_t>(sweeps * 1.2 * min_time / wall));
+  }
+  const double flips = static_cast<double>(chains) * g.num_nodes() * sweeps;
+  const double fpns = flips / (wall * 1e9);
+  const double gbps = flips * bytes_per_flip(b, avg_deg) / wall / 1e9;
+  return {{"backend", to_string(b)},
+          {"device", backend_device_name(b)},
+          {"kernel", s.kernel_description()},
+          {"cuda_kernel", b == Backend::cuda ? to_string(opt.cuda_kernel) : "-"},
+          {"cuda_team_warps", b == Backend::cuda ? opt.cuda_team_warps : 0},
+          {"graph", ng.name},
+          {"graph_description", ng.description},
+          {"num_nodes", g.num_nodes()},
+          {"num_edges", g.num_edges()},
+          {"avg_degree", avg_deg},
+          {"num_colors", ng.coloring.num_colors()},
+          {"chains", chains},
+          {"sweeps", sweeps},
+          {"wall_s", wall},
+          {"flips_per_ns", fpns},
+          {"sweeps_per_s_per_chain", sweeps / wall},
+          {"effective_gb_per_s", gbps},
+          {"bytes_per_flip_model", bytes_per_flip(b, avg_deg)},
+          {"state_bytes_per_chain_model", state_bytes_per_chain(b, g.num_nodes())},
+          {"device_bytes_per_chain", used0 >= 0 && used1 >= 0 ? nlohmann::json(static_cast<double>(used1 - used0) / chains)
+                                                              : nlohmann::json(nullptr)}};
+}
+
+/// Writes the JSON next to its final name and renames it over, so a reader never sees half a file.
+void write_atomically(const std::string& path, const nlohmann::json& doc) {
+  const std::string tmp = path + ".tmp";
+  write_json_file(tmp, doc);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw IoError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     std::string backends_arg = "all", graphs_arg = "lattice,regular15,pegasus14,zephyr10,g12", chains_arg = "1,32,1024,16384,65536", out;
+    std::string kernels_arg = "auto", teams_arg = "0";
     double min_time = 0.5;
+    int64_t fixed_sweeps = 0;
     bool quick = false, chains_given = false;
     for (int k = 1; k < argc; ++k) {
       const std::string a = argv[k];
@@ -89,12 +153,19 @@ int main(int argc, char** argv) {
       if (a == "--backends") backends_arg = val();
       else if (a == "--graphs") graphs_arg = val();
       else if (a == "--chains") chains_arg = val(), chains_given = true;
-      else if (a == "--min-time") min_time = std::stod(val());
+      else if (a == "--cuda-kernels") kernels_arg = val();
+      else if (a == "--team-warps") teams_arg = val();
+      else if (a == "--min-time") min_time = bench::number<double>(val(), a, 1e-6, 3600);
+      else if (a == "--sweeps") fixed_sweeps = bench::number<int64_t>(val(), a, 1, int64_t{1} << 32);
       else if (a == "--out") out = val();
       else if (a == "--quick") quick = true;
       else if (a == "--help" || a == "-h") {
-        std::cout << "usage: pbit_bench_gibbs [--backends LIST|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12|SPEC] "
-                     "[--chains LIST] [--min-time S] [--quick] [--out FILE.json]\n";
+        std::cout << "usage: pbit_bench_gibbs [--backends LIST|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12|SPEC]\n"
+                     "                        [--chains LIST] [--cuda-kernels auto,simple,fast] [--team-warps 0,2,4,8,16]\n"
+                     "                        [--min-time S] [--sweeps N] [--quick] [--out FILE.json]\n"
+                     "  --cuda-kernels  cuda backend: the sweep kernels to measure, each a row (auto = chosen by occupancy)\n"
+                     "  --team-warps    fast kernel: warps per block to measure (0 = chosen by occupancy)\n"
+                     "  --sweeps N      timed sweeps per measurement, no calibration (e.g. under ncu)\n";
         return 0;
       } else {
         throw InvalidArgument("unknown option '" + a + "'");
@@ -110,81 +181,82 @@ int main(int argc, char** argv) {
     else
       for (const auto& b : bench::split(backends_arg)) backends.push_back(backend_from_string(b));
     std::vector<int32_t> chain_counts;
-    for (const auto& c : bench::split(chains_arg)) chain_counts.push_back(std::stoi(c));
+    for (const auto& c : bench::split(chains_arg)) chain_counts.push_back(bench::number<int32_t>(c, "--chains", 1, 1 << 28));
+    std::vector<CudaKernel> kernels;
+    for (const auto& k : bench::split(kernels_arg)) kernels.push_back(cuda_kernel_from_string(k, "--cuda-kernels"));
+    std::vector<int> teams;
+    for (const auto& t : bench::split(teams_arg)) teams.push_back(bench::number<int>(t, "--team-warps", 0, 16));
+    if (kernels.empty() || teams.empty()) throw InvalidArgument("--cuda-kernels and --team-warps need at least one value");
+    // Graphs are built before anything is measured, so a typo costs no time.
+    std::vector<NamedGraph> graphs;
+    for (const auto& gname : bench::split(graphs_arg)) graphs.push_back(make_graph(gname));
 
     nlohmann::json results = nlohmann::json::array();
-    std::printf("%-10s %-10s %8s %8s %10s %10s %12s %14s %10s\n", "backend", "graph", "nodes", "chains", "sweeps", "wall_s",
-                "flips_per_ns", "sweeps/s/chain", "eff_GB/s");
-    for (const auto& gname : bench::split(graphs_arg)) {
-      const NamedGraph ng = make_graph(gname);
-      const Graph& g = ng.graph;
-      const Coloring& col = ng.coloring;
-      const double avg_deg = 2.0 * g.num_edges() / g.num_nodes();
+    int failures = 0;
+    auto document = [&] {
+      return nlohmann::json{{"benchmark", "gibbs"},
+                            {"timestamp_utc", bench::utc_now()},
+                            {"machine", bench::machine_info()},
+                            {"build", bench::build_info()},
+                            {"parameters", {{"min_time_s", min_time}, {"fixed_sweeps", fixed_sweeps}, {"beta", 1.0},
+                                            {"update", "exact sigmoid Gibbs, fp32"}, {"cuda_kernels", kernels_arg},
+                                            {"cuda_team_warps", teams_arg}}},
+                            {"failures", failures},
+                            {"results", results}};
+    };
+    std::printf("%-10s %-10s %-8s %8s %8s %10s %10s %12s %14s %10s\n", "backend", "graph", "kernel", "nodes", "chains", "sweeps",
+                "wall_s", "flips_per_ns", "sweeps/s/chain", "eff_GB/s");
+    for (const NamedGraph& ng : graphs) {
       for (Backend b : backends) {
         if (!backend_available(b)) {
-          std::printf("%-10s skipped: not available here\n", to_string(b).c_str());
+          std::printf("%-10s skipped: not available here (%s)\n", to_string(b).c_str(), backend_unavailable_reason(b).c_str());
           continue;
+        }
+        // The cuda rows: each kernel asked for, and for the fast one each team size.
+        std::vector<SamplerOptions> variants;
+        if (b == Backend::cuda) {
+          for (CudaKernel k : kernels) {
+            for (int t : teams) {
+              if (k != CudaKernel::fast && t != teams.front()) continue;
+              SamplerOptions o;
+              o.cuda_kernel = k;
+              o.cuda_team_warps = k == CudaKernel::simple ? 0 : t;
+              variants.push_back(o);
+            }
+          }
+        } else {
+          variants.push_back({});
         }
         for (int32_t chains : chain_counts) {
           if (!chains_given && !default_chain_ok(b, chains)) continue;
-          SamplerOptions opt;
-          opt.backend = b;
-          opt.seed = 1;
-          const int64_t used0 = backend_device_bytes_in_use(b);
-          Sampler s(g, col, chains, opt);
-          s.sweep(2);  // warm-up: first-touch pages, caches, GPU clocks (and the sweep buffers)
-          const int64_t used1 = backend_device_bytes_in_use(b);
-          // Calibrate: double the sweep count until one stretch lasts min_time.
-          int64_t sweeps = 1;
-          double wall = 0;
-          for (;;) {
-            const auto t0 = std::chrono::steady_clock::now();
-            s.sweep(sweeps);
-            wall = bench::seconds_since(t0);
-            if (wall >= min_time || sweeps >= (int64_t{1} << 24)) break;
-            sweeps = wall <= 0 ? sweeps * 8 : std::max<int64_t>(sweeps * 2, static_cast<int64_t>(sweeps * 1.2 * min_time / wall));
+          for (const SamplerOptions& v : variants) {
+            const std::string label = b == Backend::cuda ? to_string(v.cuda_kernel) + (v.cuda_team_warps ? "/" + std::to_string(v.cuda_team_warps) : "") : "-";
+            try {
+              const nlohmann::json r = measure(ng, b, chains, v, min_time, fixed_sweeps);
+              std::printf("%-10s %-10s %-8s %8d %8d %10lld %10.3f %12.4f %14.1f %10.2f\n", to_string(b).c_str(), ng.name.c_str(),
+                          label.c_str(), ng.graph.num_nodes(), chains, static_cast<long long>(r["sweeps"].get<int64_t>()),
+                          r["wall_s"].get<double>(), r["flips_per_ns"].get<double>(), r["sweeps_per_s_per_chain"].get<double>(),
+                          r["effective_gb_per_s"].get<double>());
+              results.push_back(r);
+            } catch (const Error& e) {
+              ++failures;
+              std::printf("%-10s %-10s %-8s %8d %8d  FAILED: %s\n", to_string(b).c_str(), ng.name.c_str(), label.c_str(),
+                          ng.graph.num_nodes(), chains, e.what());
+              results.push_back({{"backend", to_string(b)}, {"graph", ng.name}, {"chains", chains},
+                                 {"cuda_kernel", to_string(v.cuda_kernel)}, {"cuda_team_warps", v.cuda_team_warps},
+                                 {"error", e.what()}});
+            }
+            std::fflush(stdout);
+            if (!out.empty()) write_atomically(out, document());
           }
-          const double flips = static_cast<double>(chains) * g.num_nodes() * sweeps;
-          const double fpns = flips / (wall * 1e9);
-          const double gbps = flips * bytes_per_flip(b, avg_deg) / wall / 1e9;
-          std::printf("%-10s %-10s %8d %8d %10lld %10.3f %12.4f %14.1f %10.2f\n", to_string(b).c_str(), gname.c_str(),
-                      g.num_nodes(), chains, static_cast<long long>(sweeps), wall, fpns, sweeps / wall, gbps);
-          std::fflush(stdout);
-          results.push_back({{"backend", to_string(b)},
-                             {"device", backend_device_name(b)},
-                             {"graph", gname},
-                             {"graph_description", ng.description},
-                             {"num_nodes", g.num_nodes()},
-                             {"num_edges", g.num_edges()},
-                             {"avg_degree", avg_deg},
-                             {"num_colors", col.num_colors()},
-                             {"chains", chains},
-                             {"sweeps", sweeps},
-                             {"wall_s", wall},
-                             {"flips_per_ns", fpns},
-                             {"sweeps_per_s_per_chain", sweeps / wall},
-                             {"effective_gb_per_s", gbps},
-                             {"bytes_per_flip_model", bytes_per_flip(b, avg_deg)},
-                             {"state_bytes_per_chain_model", state_bytes_per_chain(b, g.num_nodes())},
-                             {"device_bytes_per_chain", used0 >= 0 && used1 >= 0
-                                                            ? nlohmann::json(static_cast<double>(used1 - used0) / chains)
-                                                            : nlohmann::json(nullptr)}});
         }
       }
     }
-    const nlohmann::json doc = {{"benchmark", "gibbs"},
-                                {"timestamp_utc", bench::utc_now()},
-                                {"machine", bench::machine_info()},
-                                {"build", bench::build_info()},
-                                {"parameters", {{"min_time_s", min_time}, {"beta", 1.0}, {"update", "exact sigmoid Gibbs, fp32"},
-                                                {"cuda_kernel", std::getenv("PBIT_CUDA_KERNEL") ? std::getenv("PBIT_CUDA_KERNEL") : "simple"},
-                                                {"cuda_fast_warps", std::getenv("PBIT_CUDA_FAST_WARPS") ? std::getenv("PBIT_CUDA_FAST_WARPS") : "auto"}}},
-                                {"results", results}};
     if (!out.empty()) {
-      write_json_file(out, doc);
+      write_atomically(out, document());
       std::printf("wrote %s\n", out.c_str());
     }
-    return 0;
+    return failures ? 1 : 0;
   } catch (const Error& e) {
     std::fprintf(stderr, "pbit_bench_gibbs: error: %s\n", e.what());
     return 2;
