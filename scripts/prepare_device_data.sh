@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU machine has no network and no apt: this packs what a device call must carry into data/device
 # ('carry': ["data/device", ".whl"]):
-#  - the datasets (gzipped IDX, about 41 MB), which scripts/device_run.sh puts where the loaders look;
+#  - the datasets (gzipped IDX, about 41 MB), which scripts/device_common.sh puts where the loaders look;
 #  - the Debian packages of the build's header/library dependencies (about 2.6 MB of .deb: GoogleTest,
-#    nlohmann/json, Eigen, zlib headers), which device_run.sh unpacks into a private prefix, because
+#    nlohmann/json, Eigen, zlib headers), which device_common.sh unpacks into a private prefix, because
 #    the device image has CMake, ninja, g++ and nvcc but not these.
 # data/ is git-ignored.
 set -euo pipefail

@@ -10,3 +10,6 @@ source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
 ctest --preset release -j "$(nproc)"
+# The device kit's dry run (docs/BENCHMARKING.md): the portable build and every stage of the GPU
+# script, GPU-only stages skipped, so the kit cannot rot between sessions that get a device.
+bash scripts/device_kit.sh dry-run

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# The device kit (issue 13): proves the CUDA backend in one short call of the device tool.
+#
+#   bash scripts/device_kit.sh build     # here: portable binaries into build/carry (about a minute)
+#   bash scripts/device_kit.sh run       # on the GPU machine: the staged checks, under one deadline
+#   bash scripts/device_kit.sh dry-run   # here and in CI: build if needed, then `run` without a GPU
+#
+# The device call (docs/BENCHMARKING.md): command "bash scripts/device_kit.sh run", carry
+# ["build/carry", "third_party_ref/thrml", "data/device/debs"], timeout_s 540. Everything lands in
+# $OUT/kit.tar.gz, refreshed after every stage, so a call cut off still returns what was done; the
+# last lines printed are a summary table.
+#
+# Stages of `run`, each under its own cap and all under DEADLINE_S (420 s by default):
+#   1 machine    nvidia-smi, driver and runtime versions, `pbit backends`, and whether the carried
+#                binaries load (if not, the needed targets are built there, on 16 cores)
+#   2 tests      every CUDA test with PBIT_REQUIRE_GPU=1: both kernels and every fast-kernel team
+#                shape on the exact-enumeration and bit-identity tests, cuda against cpu at 16k, 64k
+#                and 100k chains on Pegasus(14), the engine's defect tests, NVML
+#   3 sanitizer  compute-sanitizer memcheck on both kernels, racecheck and synccheck on the fast one
+#   4 bench      pbit_bench_gibbs, simple and fast kernel, Pegasus(14), Zephyr(10,4), 70x70 G12, 1k to
+#                100k chains, the fast kernel's team sizes on Pegasus(14); then NVML energy per flip
+#                of the best Pegasus(14) configuration over a 10 s window beside idle power
+#   5 ncu        one steady-state launch of each kernel (speed of light, stalls, occupancy)
+#   6 thrml      thrml on the same graph, weights, chains and sweeps (if carried and JAX is there)
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+CARRY=build/carry
+mode=${1:-}
+
+# ---------------------------------------------------------------- build (here)
+# kit_build [CMAKE_ARGS...]: configures build/kit, builds what the device needs, copies it to
+# build/carry (bin/, lib/), prints the size and the symbol versions the binaries need.
+kit_build() (
+  set -e
+  source scripts/env.sh
+  t0=$SECONDS
+  cmake --preset kit "$@" > /dev/null
+  targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_sampler_api test_compare test_cuda_engine)
+  if grep -q "^build tests/test_cuda_fault " build/kit/build.ninja; then  # built only with CUDA
+    targets+=(test_cuda_fault)
+  fi
+  cmake --build --preset kit --target "${targets[@]}"
+  rm -rf "$CARRY" && mkdir -p "$CARRY/bin" "$CARRY/lib"
+  cp -P build/kit/libpbit.so* "$CARRY/lib/"
+  cp build/kit/pbit build/kit/bench/pbit_bench_gibbs "$CARRY/bin/"
+  for t in "${targets[@]}"; do if [ -f "build/kit/tests/$t" ]; then cp "build/kit/tests/$t" "$CARRY/bin/"; fi; done
+  # Runtime libraries the device image might lack, next to libpbit (its RUNPATH is $ORIGIN).
+  for so in libgomp.so.1 libz.so.1; do
+    f=$(ldd build/kit/libpbit.so.0 | awk -v n="$so" '$1 == n {print $3}')
+    if [ -n "$f" ]; then cp -L "$f" "$CARRY/lib/"; fi
+  done
+  strip --strip-unneeded "$CARRY"/bin/* "$CARRY"/lib/*.so* 2>/dev/null || true
+  git rev-parse HEAD > "$CARRY/GIT_SHA" 2>/dev/null || echo unknown > "$CARRY/GIT_SHA"
+  git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$CARRY/GIT_SHA"
+  {
+    echo "pbit device kit, built $(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - t0)) s from $(head -1 "$CARRY/GIT_SHA")"
+    echo "host code: -march=x86-64-v3; CUDA: sm_90 SASS + compute_90 PTX, -lineinfo, cudart static; RUNPATH \$ORIGIN/../lib"
+    echo "size: $(du -sh "$CARRY" | cut -f1) ($(ls "$CARRY/bin" | tr '\n' ' '))"
+    echo "symbol versions needed (the device image is Ubuntu 24.04-like: GLIBC_2.39, GLIBCXX_3.4.33, CXXABI_1.3.15):"
+    for v in GLIBC GLIBCXX CXXABI; do
+      printf '  %-8s %s\n' "$v" "$(objdump -T "$CARRY"/bin/* "$CARRY"/lib/*.so* 2>/dev/null | grep -o "${v}_[0-9.]*" | sort -Vu | tail -1)"
+    done
+    if command -v cuobjdump > /dev/null; then
+      echo "CUDA code in libpbit: $(cuobjdump --list-elf --list-ptx "$CARRY/lib/libpbit.so.0" 2>/dev/null | grep -o 'sm_[0-9a]*\|compute_[0-9a]*' | sort -u | tr '\n' ' ')"
+    fi
+  } | tee "$CARRY/KIT.txt"
+)
+
+# What else the call carries, both in git-ignored folders: the build dependencies' .deb for a build on
+# the device if the binaries do not load there (data/device/debs), and thrml's pure-Python source
+# (third_party_ref/thrml, from a git dir given as THRML_GIT_DIR, e.g. the search tool's fetch of
+# github:extropic-ai/thrml), with a minimal dist-info so that `import thrml` finds its version.
+kit_extras() {
+  mkdir -p data/device/debs
+  if ! ls data/device/debs/*.deb > /dev/null 2>&1; then
+    (cd data/device/debs && apt-get download libgtest-dev libgmock-dev nlohmann-json3-dev libeigen3-dev zlib1g-dev 2>&1 \
+      | grep -v "^W: Download is performed unsandboxed" || true)
+  fi
+  echo "build dependencies for a build on the device: $(ls data/device/debs | wc -l) .deb, $(du -sh data/device/debs | cut -f1)"
+  if [ -n "${THRML_GIT_DIR:-}" ]; then
+    rm -rf third_party_ref/thrml && mkdir -p third_party_ref/thrml
+    git --git-dir="$THRML_GIT_DIR" archive HEAD thrml LICENSE pyproject.toml 2> /dev/null | tar -x -C third_party_ref/thrml
+    [ -f third_party_ref/thrml/thrml/__init__.py ] || { echo "thrml: could not export from $THRML_GIT_DIR"; return 1; }
+    local v
+    v=$(sed -n 's/^version = "\(.*\)"/\1/p' third_party_ref/thrml/pyproject.toml | head -1)
+    mkdir -p "third_party_ref/thrml/thrml-$v.dist-info"
+    printf 'Metadata-Version: 2.1\nName: thrml\nVersion: %s\n' "$v" > "third_party_ref/thrml/thrml-$v.dist-info/METADATA"
+    echo "thrml $v ($(git --git-dir="$THRML_GIT_DIR" rev-parse --short HEAD)) in third_party_ref/thrml"
+  elif [ -d third_party_ref/thrml/thrml ]; then
+    echo "thrml: third_party_ref/thrml as before"
+  else
+    echo "thrml: not prepared (set THRML_GIT_DIR to a clone of github.com/extropic-ai/thrml); the kit skips it"
+  fi
+}
+
+# On the GPU machine, when the carried binaries do not load: the build dependencies' .deb (carried in
+# data/device/debs, scripts/prepare_device_data.sh) into a private prefix, then kit_build there.
+kit_build_here() {
+  local sysroot=/tmp/pbit-sysroot
+  rm -rf "$sysroot" && mkdir -p "$sysroot"
+  for f in data/device/debs/*.deb; do
+    [ -f "$f" ] || { echo "no data/device/debs/*.deb carried: cannot build here"; return 1; }
+    if command -v dpkg > /dev/null; then dpkg -x "$f" "$sysroot"; else ar p "$f" data.tar.xz | tar -xJ -C "$sysroot"; fi
+  done
+  local zlib_so
+  zlib_so=$(ls /lib/x86_64-linux-gnu/libz.so.1 /usr/lib/x86_64-linux-gnu/libz.so.1 2>/dev/null | head -1)
+  [ -n "$zlib_so" ] && ln -sf "$zlib_so" "$sysroot/usr/lib/x86_64-linux-gnu/libz.so"
+  rm -rf build/kit
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) kit_build -DCMAKE_PREFIX_PATH="$sysroot/usr"
+}
+
+# ---------------------------------------------------------------- run (there) and dry-run (here)
+OUT=${OUT:-$ROOT/out/kit}
+STAGE=$(mktemp -d /tmp/pbit-kit.XXXX)/kit
+mkdir -p "$OUT" "$STAGE"
+DEADLINE_S=${DEADLINE_S:-420}
+pack() { tar -czf "$OUT/kit.tar.gz.part" -C "$(dirname "$STAGE")" kit && mv "$OUT/kit.tar.gz.part" "$OUT/kit.tar.gz"; }
+cap() {  # cap SECONDS: what a stage may take, never past the deadline; 0 = no useful time left
+  local left=$((DEADLINE_S - SECONDS))
+  if [ "$left" -lt 10 ]; then echo 0; elif [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+SUMMARY=$STAGE/summary.md
+note() { echo "$*" | tee -a "$SUMMARY"; }
+# step NAME SECONDS CMD...: runs CMD under its cap, its output in $STAGE/NAME.log; records the result.
+step() {
+  local name=$1 limit
+  limit=$(cap "$2")
+  shift 2
+  if [ "$limit" -eq 0 ]; then note "| $name | skipped: deadline | |"; return 0; fi
+  local t0=$SECONDS
+  timeout -k 5 "$limit" "$@" > "$STAGE/$name.log" 2>&1
+  local rc=$?
+  local verdict=ok
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && verdict="TIMEOUT after $limit s"
+  [ $rc -ne 0 ] && [ "$verdict" = ok ] && verdict="FAILED (exit $rc)"
+  note "| $name | $verdict | $((SECONDS - t0)) s |"
+  [ "$verdict" = ok ] || tail -15 "$STAGE/$name.log" | sed 's/^/    /'
+  pack
+  return 0
+}
+skip() { note "| $1 | skipped: $2 | |"; }
+
+kit_run() {
+  local dry=${DRY:-0}
+  trap pack EXIT
+  BIN=$ROOT/$CARRY/bin
+  export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
+  echo "# pbit device kit $( [ "$dry" = 1 ] && echo "(dry run)" ), $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$SUMMARY"
+  note ""
+  note "| stage | result | time |"
+  note "|---|---|---|"
+
+  # 1 machine
+  {
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv 2>&1 || echo "nvidia-smi: not here"
+    nvcc --version 2>&1 | tail -2 || true
+    uname -a; nproc; head -1 /etc/os-release 2>/dev/null; ldd --version 2>&1 | head -1
+    cat "$ROOT/$CARRY/KIT.txt" 2>/dev/null
+  } > "$STAGE/machine.txt" 2>&1
+  local loads=1
+  if [ ! -x "$BIN/pbit" ] || ! "$BIN/pbit" version > "$STAGE/kit_loads.log" 2>&1; then
+    loads=0
+    ldd "$BIN/pbit" "$ROOT/$CARRY/lib/libpbit.so.0" >> "$STAGE/kit_loads.log" 2>&1
+  fi
+  if [ $loads = 0 ]; then
+    note "| carried binaries | do not load here (kit_loads.log): building the targets here | |"
+    if [ "$dry" = 1 ]; then echo "dry run: the carried kit must load here"; return 1; fi
+    local t0=$SECONDS
+    kit_build_here > "$STAGE/build_here.log" 2>&1
+    note "| build here | exit $? | $((SECONDS - t0)) s |"
+    "$BIN/pbit" version > /dev/null 2>&1 || { note "the build here failed (build_here.log)"; tail -20 "$STAGE/build_here.log"; return 1; }
+  fi
+  "$BIN/pbit" backends > "$STAGE/backends.txt" 2>&1
+  cat "$STAGE/backends.txt"
+  local gpu=0
+  grep -q "^cuda: compiled, available" "$STAGE/backends.txt" && gpu=1
+  if [ $gpu = 0 ] && [ "$dry" != 1 ]; then
+    note "| machine | NO USABLE GPU: $(grep '^cuda' "$STAGE/backends.txt") | |"
+    return 1
+  fi
+  note "| machine | $(grep '^cuda' "$STAGE/backends.txt" | cut -c1-110) | |"
+  pack
+
+  # 2 tests: gtest JSON per binary; the fault tests each in their own process
+  mkdir -p "$STAGE/tests"
+  local req=()
+  [ $gpu = 1 ] && req=(env PBIT_REQUIRE_GPU=1)
+  local t
+  for t in "test_cuda_engine 150 *" "test_backends 60 *cuda*" "test_exact 90 *cuda*" "test_sampler_api 30 *cuda*" "test_compare 30 *cuda*"; do
+    set -f; set -- $t; set +f
+    step "$1" "$2" "${req[@]}" "$BIN/$1" --gtest_filter="$3" --gtest_output="json:$STAGE/tests/$1.json"
+  done
+  if [ -x "$BIN/test_cuda_fault" ]; then  # each case in its own process: a fault ends the CUDA context
+    for t in SyncCheckNamesTheFaultingKernel_cuda WithoutSyncCheckTheLaunchLooksFine_cuda; do
+      step "test_cuda_fault_${t%%_cuda}" 30 "${req[@]}" "$BIN/test_cuda_fault" --gtest_filter="CudaFault.$t" \
+        --gtest_output="json:$STAGE/tests/test_cuda_fault_$t.json"
+    done
+  fi
+  python3 - "$STAGE/tests" <<'PY' | tee -a "$SUMMARY"
+import glob, json, os, sys
+tot = {"tests": 0, "failures": 0, "skipped": 0}
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
+    d = json.load(open(f))
+    skipped = sum(1 for s in d.get("testsuites", []) for t in s.get("testsuite", []) if t.get("result") == "SKIPPED")
+    tot["tests"] += d.get("tests", 0); tot["failures"] += d.get("failures", 0) + d.get("errors", 0); tot["skipped"] += skipped
+    bad = [s["name"] + "." + t["name"] for s in d.get("testsuites", []) for t in s.get("testsuite", []) if t.get("failures")]
+    for b in bad: print("|   failed | %s (%s) | |" % (b, os.path.basename(f)))
+print("| tests | %d run, %d failed, %d skipped | |" % (tot["tests"], tot["failures"], tot["skipped"]))
+PY
+  pack
+
+  # 3 sanitizers, on the small bit-identity cases
+  if [ $gpu = 1 ] && command -v compute-sanitizer > /dev/null; then
+    local tool variants
+    for t in "memcheck simple" "memcheck fast_w4,fast_w16" "racecheck fast_w2,fast_w16" "synccheck fast_w4"; do
+      read -r tool variants <<< "$t"
+      step "sanitizer_${tool}_${variants%%,*}" 60 env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
+        compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/test_backends" \
+        --gtest_filter='*BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*'
+    done
+    grep -h "ERROR SUMMARY" "$STAGE"/sanitizer_*.log 2>/dev/null | sort | uniq -c | sed 's/^/    /' | tee -a "$SUMMARY"
+  else
+    skip sanitizers "$( [ $gpu = 1 ] && echo "compute-sanitizer not found" || echo "no GPU")"
+  fi
+
+  # 4 throughput
+  local bench=("$BIN/pbit_bench_gibbs" --min-time 0.2)
+  if [ $gpu = 1 ]; then
+    step bench 120 "${bench[@]}" --backends cuda --graphs pegasus14,zephyr10,g12 --chains 1024,16384,65536,100000 \
+      --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_gpu.json"
+    step bench_teams 60 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,16384,100000 \
+      --cuda-kernels fast --team-warps 2,4,8,16 --out "$STAGE/gibbs_bench_gpu_teams.json"
+    step bench_auto 30 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,4096,16384 --cuda-kernels auto \
+      --out "$STAGE/gibbs_bench_gpu_auto.json"
+  else
+    skip bench "no GPU (the cpu row below checks the benchmark's JSON)"
+    step bench_cpu_dry 30 "${bench[@]}" --backends cpu,cuda --graphs pegasus14 --chains 256 --min-time 0.05 \
+      --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_dry.json"
+  fi
+  # The best Pegasus(14) configuration at >= 16k chains, for the energy window and ncu.
+  local best
+  best=$(python3 - "$STAGE" <<'PY'
+import glob, json, os, sys
+rows = []
+for f in glob.glob(os.path.join(sys.argv[1], "gibbs_bench_*.json")):
+    rows += [r for r in json.load(open(f))["results"] if r.get("graph") == "pegasus14" and "flips_per_ns" in r
+             and r.get("backend") == "cuda" and r["chains"] >= 16384]
+if rows:
+    r = max(rows, key=lambda r: r["flips_per_ns"])
+    print(r["cuda_kernel"], r["cuda_team_warps"], r["chains"], "%.1f" % r["flips_per_ns"])
+PY
+)
+  local bk bt bc bf
+  read -r bk bt bc bf <<< "$best"
+  [ -n "$best" ] && note "| best Pegasus(14) | $bk kernel (team $bt), $bc chains: $bf flips/ns | |"
+  if [ $gpu = 1 ] && [ -n "$best" ]; then
+    cat > "$STAGE/energy_suite.json" <<EOF
+{"_comment": "device kit: NVML energy per flip of the best Pegasus(14) configuration, 10 s window, 5 s idle",
+ "workloads": [{"name": "gibbs_pegasus14", "kind": "gibbs", "graph": "pegasus:14"}],
+ "backends": ["cuda"], "chains": [$bc], "min_seconds": 10, "idle_seconds": 5,
+ "platforms": "$ROOT/configs/platforms.json", "output_dir": "$STAGE/energy"}
+EOF
+    local tw=$bt
+    [ "$tw" = 0 ] && tw=
+    step energy 45 env PBIT_CUDA_KERNEL="$bk" PBIT_CUDA_FAST_WARPS="$tw" "$BIN/pbit" compare --suite "$STAGE/energy_suite.json" \
+      --out "$STAGE/energy"
+    python3 - "$STAGE/energy/results.json" <<'PY' 2>/dev/null | tee -a "$SUMMARY"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for r in d["results"]:
+    if "energy_j_per_flip" in r:
+        print("| energy | %.3g J/flip at %.1f flips/ns (idle %.0f W subtracted, %s) | |" % (
+            r["energy_j_per_flip"], r["flips_per_ns"], d["energy"]["gpu_idle_w"], r["energy_source"]))
+PY
+  else
+    skip energy "no GPU"
+  fi
+
+  # 5 ncu: one steady-state launch of each kernel (the bench's warm-up launch is skipped)
+  if [ $gpu = 1 ] && command -v ncu > /dev/null; then
+    local sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
+                    --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
+    step ncu_fast 90 ncu --clock-control none -k regex:fast_sweeps_kernel --launch-skip 1 --launch-count 1 "${sections[@]}" \
+      --export "$STAGE/ncu_fast" --force-overwrite \
+      "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains 65536 --cuda-kernels fast --sweeps 20
+    step ncu_simple 60 ncu --clock-control none -k regex:sweep_color_kernel --launch-skip 40 --launch-count 1 "${sections[@]}" \
+      --export "$STAGE/ncu_simple" --force-overwrite \
+      "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains 65536 --cuda-kernels simple --sweeps 20
+  else
+    skip ncu "$( [ $gpu = 1 ] && echo "ncu not found" || echo "no GPU")"
+  fi
+
+  # 6 thrml, side by side
+  if [ $gpu = 1 ] && [ -d "$ROOT/third_party_ref/thrml/thrml" ] && python3 -c "import jax, equinox, jaxtyping" 2>/dev/null; then
+    "$BIN/pbit" graph --topology pegasus:14 --weights 0.25,0.1 --seed 1 --out "$STAGE/pegasus14.json" > /dev/null
+    for c in 1024 16384; do
+      step "thrml_$c" 90 env PYTHONPATH="$ROOT/third_party_ref/thrml" python3 scripts/thrml_compare.py --graph "$STAGE/pegasus14.json" \
+        --chains $c --sweeps 100 --pbit "$BIN/pbit" --out "$STAGE/thrml_vs_pbit_p14_$c.json"
+    done
+    python3 - "$STAGE" <<'PY' | tee -a "$SUMMARY"
+import glob, json, os, sys
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "thrml_vs_pbit_*.json"))):
+    d = json.load(open(f))
+    print("| thrml %d chains | pbit %.1f, thrml %.2f flips/ns: %.1fx | |" % (d["chains"], d["pbit"]["flips_per_ns"], d["thrml"]["flips_per_ns"], d["pbit_over_thrml"]))
+PY
+  else
+    skip thrml "$( [ $gpu = 1 ] && echo "third_party_ref/thrml not carried, or no JAX" || echo "no GPU")"
+  fi
+
+  # The headline table last: flips/ns per graph and chain count, simple against fast.
+  python3 - "$STAGE" <<'PY' | tee -a "$SUMMARY"
+import glob, json, os, sys
+rows = {}
+for f in glob.glob(os.path.join(sys.argv[1], "gibbs_bench_gpu*.json")):
+    for r in json.load(open(f))["results"]:
+        if "flips_per_ns" in r and r.get("cuda_team_warps", 0) == 0:
+            rows[(r["graph"], r["chains"], r["cuda_kernel"])] = r["flips_per_ns"]
+if rows:
+    print("\n| graph | chains | simple flips/ns | fast flips/ns |\n|---|---:|---:|---:|")
+    for g, c in sorted({(g, c) for g, c, _ in rows}):
+        print("| %s | %d | %s | %s |" % (g, c, *("%.1f" % rows[(g, c, k)] if (g, c, k) in rows else "-" for k in ("simple", "fast"))))
+PY
+  echo "deadline: ${DEADLINE_S} s, used $SECONDS s"
+  pack
+  echo "archive: $OUT/kit.tar.gz ($(du -h "$OUT/kit.tar.gz" | cut -f1))"
+}
+
+# The dry run must show that the kit loads and every stage runs here; it fails when a test or a
+# stage that does not need a GPU failed.
+kit_dry_run() {
+  local t0=$SECONDS
+  if [ ! -f "$CARRY/GIT_SHA" ] || [ "$(head -1 "$CARRY/GIT_SHA")" != "$(git rev-parse HEAD 2>/dev/null)" ] \
+     || [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    kit_build > "$STAGE/../kit_build.log" 2>&1 || { tail -30 "$STAGE/../kit_build.log"; echo "device_kit: build failed"; return 1; }
+    sed -n '/^pbit device kit/,$p' "$STAGE/../kit_build.log"
+  fi
+  DRY=1 kit_run
+  local rc=$?
+  echo "dry run: $((SECONDS - t0)) s in all"
+  [ $rc -eq 0 ] || { echo "device_kit dry-run: FAILED (stage error above)"; return 1; }
+  if grep -q "FAILED\|TIMEOUT" "$SUMMARY"; then echo "device_kit dry-run: FAILED"; return 1; fi
+  if ! grep -q "| tests | [1-9][0-9]* run, 0 failed" "$SUMMARY"; then echo "device_kit dry-run: no tests ran"; return 1; fi
+  tar -tzf "$OUT/kit.tar.gz" | grep -q "kit/tests/test_cuda_engine.json" || { echo "device_kit dry-run: archive incomplete"; return 1; }
+  echo "device_kit dry-run: ok"
+}
+
+case $mode in
+  build) kit_build && kit_extras ;;
+  run) kit_run ;;
+  dry-run) kit_dry_run ;;
+  *) echo "usage: $0 build|run|dry-run (docs/BENCHMARKING.md)"; exit 2 ;;
+esac
