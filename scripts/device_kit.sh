@@ -212,12 +212,15 @@ PY
 
   # 3 sanitizers, on the small bit-identity cases
   if [ $gpu = 1 ] && command -v compute-sanitizer > /dev/null; then
-    local tool variants
-    for t in "memcheck simple" "memcheck fast_w4,fast_w16" "racecheck fast_w2,fast_w16" "synccheck fast_w4"; do
-      read -r tool variants <<< "$t"
-      step "sanitizer_${tool}_${variants%%,*}" 60 env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
-        compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/test_backends" \
-        --gtest_filter='*BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*'
+    # memcheck on the bit-identity protocol (clamps, fields, observers, warm starts); racecheck and
+    # synccheck, which are slower, on the split-run case (36 nodes, 33 chains, a few launches).
+    local tool variants filter cap_s
+    for t in "memcheck simple *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda* 45" \
+             "memcheck fast_w4,fast_w16 *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda* 45" \
+             "racecheck fast_w2,fast_w16 *SplitRunEqualsOneRun*cuda* 60" "synccheck fast_w4 *SplitRunEqualsOneRun*cuda* 30"; do
+      read -r tool variants filter cap_s <<< "$t"
+      step "sanitizer_${tool}_${variants%%,*}" "$cap_s" env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
+        compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/test_backends" --gtest_filter="$filter"
     done
     grep -h "ERROR SUMMARY" "$STAGE"/sanitizer_*.log 2>/dev/null | sort | uniq -c | sed 's/^/    /' | tee -a "$SUMMARY"
   else
