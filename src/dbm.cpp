@@ -427,12 +427,20 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
   make_directories(cfg_.output_dir);
   const int64_t per_epoch = train_.size() / cfg_.batch_size;
   int64_t done_here = 0;
+  const double lease_start_s = train_s_;
+  lease_ended_ = false;
   for (; epoch_ < cfg_.epochs; ++epoch_, batch_ = 0) {
     const std::vector<int64_t> order = epoch_order(epoch_);
     Progress bar("epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
-    const double flips0 = flips_, wall0 = sample_wall_s_, t_epoch = now_s();
+    if (batch_ == 0) epoch_flips0_ = flips_, epoch_wall0_ = sample_wall_s_, epoch_train0_ = train_s_;
+    const double flips0 = epoch_flips0_, wall0 = epoch_wall0_;
     for (; batch_ < per_epoch; ++batch_) {
       if (stop_after_batches > 0 && done_here == stop_after_batches) return history_;  // "killed"
+      if (lease_s_ > 0 && train_s_ - lease_start_s >= lease_s_) {  // this lease is over; the run is not
+        lease_ended_ = true;
+        save_checkpoint(checkpoint_path());
+        return history_;
+      }
       const std::vector<int64_t> images(order.begin() + batch_ * cfg_.batch_size, order.begin() + (batch_ + 1) * cfg_.batch_size);
       const float lr = learning_rate(updates_);
       const double t_batch = now_s();
@@ -457,7 +465,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
     m.epoch = epoch_ + 1;
     m.updates = updates_;
     m.learning_rate = learning_rate(updates_ - 1);
-    m.train_wall_s = now_s() - t_epoch;
+    m.train_wall_s = train_s_ - epoch_train0_;
     m.flips = flips_ - flips0;
     m.flips_per_ns = sample_wall_s_ > wall0 ? m.flips / (sample_wall_s_ - wall0) / 1e9 : 0;
     double ss = 0;
@@ -510,7 +518,10 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
 
 namespace {
 
-constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '3'};  // 2: training time; 3: centering offsets
+// 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch
+constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '4'};
+/// Model-only checkpoints (leases): 1: first version.
+constexpr char kModelCkptMagic[8] = {'P', 'B', 'I', 'T', 'D', 'M', 'L', '1'};
 
 using detail::get;
 using detail::get_vec;
@@ -541,6 +552,9 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
     put<double>(f, flips_);
     put<double>(f, sample_wall_s_);
     put<double>(f, train_s_);
+    put<double>(f, epoch_flips0_);
+    put<double>(f, epoch_wall0_);
+    put<double>(f, epoch_train0_);
     put_vec(f, model_.graph().edge_weights());
     put_vec(f, model_.graph().biases());
     put_vec(f, vel_j_);
@@ -550,13 +564,123 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
       put<uint64_t>(f, s->sweep_count());
       put_vec(f, s->state());
     }
-    nlohmann::json hist = nlohmann::json::array();
-    for (const DbmEpochMetrics& m : history_) {
-      hist.push_back({m.epoch, m.updates, m.learning_rate, m.train_wall_s, m.flips, m.flips_per_ns, m.test_accuracy,
-                      m.test_images, m.weight_rms});
-    }
-    detail::put_string(f, hist.dump());
+    detail::put_string(f, history_json().dump());
   });
+}
+
+nlohmann::json DbmTrainer::history_json() const {
+  nlohmann::json hist = nlohmann::json::array();
+  for (const DbmEpochMetrics& m : history_) {
+    hist.push_back({m.epoch, m.updates, m.learning_rate, m.train_wall_s, m.flips, m.flips_per_ns, m.test_accuracy,
+                    m.test_images, m.weight_rms});
+  }
+  return hist;
+}
+
+void DbmTrainer::restore_history(const std::string& text, const std::string& path) {
+  history_.clear();
+  nlohmann::json hist;
+  try {
+    hist = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history");
+  }
+  if (!hist.is_array()) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history");
+  for (const auto& r : hist) {
+    if (!r.is_array() || r.size() != 9) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history entry");
+    for (const auto& x : r) {
+      if (!x.is_number()) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history entry");
+    }
+    DbmEpochMetrics m;
+    m.epoch = r[0];
+    m.updates = r[1];
+    m.learning_rate = r[2];
+    m.train_wall_s = r[3];
+    m.flips = r[4];
+    m.flips_per_ns = r[5];
+    m.test_accuracy = r[6];
+    m.test_images = r[7];
+    m.weight_rms = r[8];
+    history_.push_back(m);
+  }
+}
+
+void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
+  detail::write_atomically(path, [&](std::ostream& f) {
+    f.write(kModelCkptMagic, sizeof kModelCkptMagic);
+    put<uint64_t>(f, training_fingerprint(cfg_));
+    put<int32_t>(f, epoch_);
+    put<int64_t>(f, batch_);
+    put<int64_t>(f, updates_);
+    put<double>(f, flips_);
+    put<double>(f, sample_wall_s_);
+    put<double>(f, train_s_);
+    put<double>(f, epoch_flips0_);
+    put<double>(f, epoch_wall0_);
+    put<double>(f, epoch_train0_);
+    put_vec(f, model_.graph().edge_weights());
+    put_vec(f, model_.graph().biases());
+    put_vec(f, vel_j_);
+    put_vec(f, vel_h_);
+    put_vec(f, mu_);
+    for (const Sampler* s : {pos_.get(), neg_.get()}) put<uint64_t>(f, s->sweep_count());
+    detail::put_string(f, history_json().dump());
+    detail::put_string(f, leases.dump());
+  });
+}
+
+nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open model checkpoint '" + path + "'");
+  char magic[8];
+  if (!f.read(magic, 8) || std::memcmp(magic, kModelCkptMagic, 8) != 0) {
+    throw InvalidArgument("'" + path + "' is not a pbit DBM model checkpoint (format " + std::string(kModelCkptMagic, 8) + ")");
+  }
+  if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
+    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different training config");
+  }
+  const int64_t per_epoch = train_.size() / cfg_.batch_size;
+  epoch_ = get<int32_t>(f, path);
+  batch_ = get<int64_t>(f, path);
+  updates_ = get<int64_t>(f, path);
+  if (epoch_ < 0 || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+    throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
+                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
+  }
+  flips_ = get<double>(f, path);
+  sample_wall_s_ = get<double>(f, path);
+  train_s_ = get<double>(f, path);
+  epoch_flips0_ = get<double>(f, path);
+  epoch_wall0_ = get<double>(f, path);
+  epoch_train0_ = get<double>(f, path);
+  const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
+  const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
+  vel_j_ = get_vec<float>(f, path, vel_j_.size());
+  vel_h_ = get_vec<float>(f, path, vel_h_.size());
+  mu_ = get_vec<float>(f, path, mu_.size());
+  model_.graph().set_edge_weights(w);
+  model_.graph().set_biases(h);
+  push_weights();
+  for (Sampler* s : {pos_.get(), neg_.get()}) {
+    s->randomize_state();
+    s->set_sweep_count(get<uint64_t>(f, path));
+  }
+  restore_history(detail::get_string(f, path), path);
+  nlohmann::json leases;
+  try {
+    leases = nlohmann::json::parse(detail::get_string(f, path));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
+  }
+  if (burn_in_sweeps > 0) {
+    const double t0 = now_s();
+    neg_->sweep(burn_in_sweeps, BetaSchedule::constant(cfg_.beta));
+    flips_ += static_cast<double>(neg_->num_chains()) * model_.graph().num_nodes() * burn_in_sweeps;
+    const double dt = now_s() - t0;
+    sample_wall_s_ += dt;
+    train_s_ += dt;
+  }
+  return leases;
 }
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
@@ -577,9 +701,17 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   epoch_ = get<int32_t>(f, path);
   batch_ = get<int64_t>(f, path);
   updates_ = get<int64_t>(f, path);
+  const int64_t per_epoch = train_.size() / cfg_.batch_size;
+  if (epoch_ < 0 || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
+                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
+  }
   flips_ = get<double>(f, path);
   sample_wall_s_ = get<double>(f, path);
   train_s_ = get<double>(f, path);
+  epoch_flips0_ = get<double>(f, path);
+  epoch_wall0_ = get<double>(f, path);
+  epoch_train0_ = get<double>(f, path);
   const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
   const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
   vel_j_ = get_vec<float>(f, path, vel_j_.size());
@@ -594,21 +726,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
     s->set_state(st);
     s->set_sweep_count(sweeps);
   }
-  const std::string hs = detail::get_string(f, path);
-  history_.clear();
-  for (const auto& r : nlohmann::json::parse(hs)) {
-    DbmEpochMetrics m;
-    m.epoch = r[0];
-    m.updates = r[1];
-    m.learning_rate = r[2];
-    m.train_wall_s = r[3];
-    m.flips = r[4];
-    m.flips_per_ns = r[5];
-    m.test_accuracy = r[6];
-    m.test_images = r[7];
-    m.weight_rms = r[8];
-    history_.push_back(m);
-  }
+  restore_history(detail::get_string(f, path), path);
 }
 
 // ------------------------------------------------------------------ evaluation and generation
@@ -654,15 +772,20 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
 
 }  // namespace
 
-DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress) {
+DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress,
+                     int64_t first) {
   const double t0 = now_s();
   DbmEval ev;
-  const int64_t n = limit > 0 ? std::min(limit, test.size()) : test.size();
+  if (first < 0 || first >= test.size()) {
+    throw InvalidArgument("first test image " + std::to_string(first) + " is outside the " + std::to_string(test.size()) +
+                          " test images");
+  }
+  const int64_t stop = limit > 0 ? std::min(first + limit, test.size()) : test.size();
   ev.confusion.assign(100, 0);
   int64_t correct = 0;
-  Progress bar("evaluate", n);
-  for (int64_t start = 0; start < n; start += cfg.eval_batch_images) {
-    const int64_t end = std::min(n, start + cfg.eval_batch_images);
+  Progress bar("evaluate", stop - first);
+  for (int64_t start = first; start < stop; start += cfg.eval_batch_images) {
+    const int64_t end = std::min(stop, start + cfg.eval_batch_images);
     std::vector<std::vector<int8_t>> vis;
     for (int64_t k = start; k < end; ++k) {
       std::vector<int8_t> v = dbm_clamp_values(m, test, k, cfg.threshold);
@@ -677,12 +800,14 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
     }
     if (progress) {
       char extra[64];
-      std::snprintf(extra, sizeof extra, "accuracy %.4f", static_cast<double>(correct) / end);
-      bar.update(end, extra);
+      std::snprintf(extra, sizeof extra, "accuracy %.4f", static_cast<double>(correct) / (end - first));
+      bar.update(end - first, extra);
     }
   }
-  ev.images = n;
-  ev.accuracy = n ? static_cast<double>(correct) / n : 0.0;
+  ev.first = first;
+  ev.images = stop - first;
+  ev.correct = correct;
+  ev.accuracy = ev.images ? static_cast<double>(correct) / ev.images : 0.0;
   ev.wall_s = now_s() - t0;
   return ev;
 }

@@ -432,7 +432,30 @@ std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64
 // ------------------------------------------------------------------ checkpoints
 
 namespace {
-constexpr char kMagic[8] = {'P', 'B', 'I', 'T', 'D', 'T', 'M', '1'};
+// 1: first version; 2: the history keeps each epoch's feature-FID
+constexpr char kMagic[8] = {'P', 'B', 'I', 'T', 'D', 'T', 'M', '2'};
+constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'T', 'M', 'L', '1'};  // model-only (leases)
+
+/// bfloat16: the upper half of a float, rounded to nearest even (optimizer moments in model-only
+/// checkpoints; their relative error, 2^-9, is far below the noise of the gradients they average).
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    uint32_t b;
+    std::memcpy(&b, &v[k], 4);
+    if ((b & 0x7f800000u) != 0x7f800000u) b += 0x7fffu + ((b >> 16) & 1u);  // finite: round
+    out[k] = static_cast<uint16_t>(b >> 16);
+  }
+  return out;
+}
+std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    const uint32_t b = static_cast<uint32_t>(v[k]) << 16;
+    std::memcpy(&out[k], &b, 4);
+  }
+  return out;
+}
 /// The fields that must match for a resume to continue the same run (not epochs, generation, threads
 /// or output_dir), taken from the struct so configs built in C++ are covered too.
 uint64_t fingerprint(const DtmConfig& c) {
@@ -464,14 +487,56 @@ void Dtm::save_checkpoint(const std::string& path) const {
         put_vec(f, s->state());
       }
     }
-    nlohmann::json hist = nlohmann::json::array();
-    for (const auto& h : history_) {
-      nlohmann::json st = nlohmann::json::array();
-      for (const auto& s : h.steps) st.push_back({s.step, s.acp_lambda, s.autocorrelation, s.mixing_time});
-      hist.push_back({h.epoch, h.wall_s, h.flips, h.flips_per_ns, st});
-    }
-    put_string(f, hist.dump());
+    put_string(f, history_json().dump());
   });
+}
+
+nlohmann::json Dtm::history_json() const {
+  nlohmann::json hist = nlohmann::json::array();
+  for (const auto& h : history_) {
+    nlohmann::json st = nlohmann::json::array();
+    for (const auto& s : h.steps) {
+      st.push_back({s.step, s.acp_lambda, s.autocorrelation, std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)});
+    }
+    hist.push_back({h.epoch, h.wall_s, h.flips, h.flips_per_ns, st, h.feature_fid});
+  }
+  return hist;
+}
+
+void Dtm::restore_history(const std::string& text, const std::string& path) {
+  const std::string bad = "checkpoint '" + path + "' has a corrupt training history";
+  nlohmann::json hist;
+  try {
+    hist = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument(bad);
+  }
+  if (!hist.is_array()) throw InvalidArgument(bad);
+  history_.clear();
+  for (const auto& h : hist) {
+    if (!h.is_array() || h.size() != 6 || !h[4].is_array()) throw InvalidArgument(bad);
+    for (int k : {0, 1, 2, 3, 5})
+      if (!h[k].is_number()) throw InvalidArgument(bad);
+    DtmEpochMetrics m;
+    m.epoch = h[0];
+    m.wall_s = h[1];
+    m.flips = h[2];
+    m.flips_per_ns = h[3];
+    m.feature_fid = h[5];
+    for (const auto& s : h[4]) {
+      if (!s.is_array() || s.size() != 4 || !s[0].is_number_integer() || !s[1].is_number() || !s[2].is_number() ||
+          !(s[3].is_number() || s[3].is_null())) {
+        throw InvalidArgument(bad);
+      }
+      m.steps.push_back({s[0].get<int32_t>(), s[1].get<double>(), s[2].get<double>(), s[3].is_null() ? INFINITY : s[3].get<double>()});
+    }
+    history_.push_back(m);
+  }
+}
+
+void Dtm::set_feature_fid(int32_t epoch, double fid) {
+  for (auto& h : history_)
+    if (h.epoch == epoch) h.feature_fid = fid;
 }
 
 void Dtm::load_checkpoint(const std::string& path) {
@@ -484,6 +549,10 @@ void Dtm::load_checkpoint(const std::string& path) {
     throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different config");
   }
   epoch_ = get<int32_t>(f, path);
+  if (epoch_ < 0 || epoch_ > cfg_.epochs) {
+    throw InvalidArgument("checkpoint '" + path + "' says epoch " + std::to_string(epoch_) + " of a run of " +
+                          std::to_string(cfg_.epochs) + " epochs");
+  }
   if (get<int32_t>(f, path) != steps()) throw InvalidArgument("checkpoint '" + path + "' has a different number of steps");
   for (int32_t t = 0; t < steps(); ++t) {
     weights_[t] = get_vec<float>(f, path, weights_[t].size());
@@ -498,15 +567,65 @@ void Dtm::load_checkpoint(const std::string& path) {
       s->set_sweep_count(sweeps);
     }
   }
-  history_.clear();
-  for (const auto& h : nlohmann::json::parse(get_string(f, path))) {
-    DtmEpochMetrics m;
-    m.epoch = h[0];
-    m.wall_s = h[1];
-    m.flips = h[2];
-    m.flips_per_ns = h[3];
-    for (const auto& s : h[4]) m.steps.push_back({s[0].get<int32_t>(), s[1].get<double>(), s[2].get<double>(), s[3].is_null() ? INFINITY : s[3].get<double>()});
-    history_.push_back(m);
+  restore_history(get_string(f, path), path);
+}
+
+void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
+  using namespace detail;
+  write_atomically(path, [&](std::ostream& f) {
+    f.write(kModelMagic, 8);
+    put<uint64_t>(f, fingerprint(cfg_));
+    put<int32_t>(f, epoch_);
+    put<int32_t>(f, steps());
+    for (int32_t t = 0; t < steps(); ++t) {
+      put_vec(f, weights_[t]);
+      put_vec(f, to_bf16(adam_m_[t]));
+      put_vec(f, to_bf16(adam_v_[t]));
+      put<int64_t>(f, adam_t_[t]);
+      put<double>(f, acp_[t].lambda());
+      put<double>(f, acp_[t].previous());
+      put<uint64_t>(f, pos_[t]->sweep_count());
+      put<uint64_t>(f, neg_[t]->sweep_count());
+    }
+    put_string(f, history_json().dump());
+    put_string(f, leases.dump());
+  });
+}
+
+nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
+  using namespace detail;
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open model checkpoint '" + path + "'");
+  char magic[8];
+  if (!f.read(magic, 8) || std::memcmp(magic, kModelMagic, 8) != 0) {
+    throw InvalidArgument("'" + path + "' is not a pbit DTM model checkpoint (format " + std::string(kModelMagic, 8) + ")");
+  }
+  if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
+    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different config");
+  }
+  epoch_ = get<int32_t>(f, path);
+  if (epoch_ < 0 || epoch_ > cfg_.epochs) {
+    throw InvalidArgument("model checkpoint '" + path + "' says epoch " + std::to_string(epoch_) + " of a run of " +
+                          std::to_string(cfg_.epochs) + " epochs");
+  }
+  if (get<int32_t>(f, path) != steps()) throw InvalidArgument("model checkpoint '" + path + "' has a different number of steps");
+  for (int32_t t = 0; t < steps(); ++t) {
+    weights_[t] = get_vec<float>(f, path, weights_[t].size());
+    adam_m_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_m_[t].size()));
+    adam_v_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_v_[t].size()));
+    adam_t_[t] = get<int64_t>(f, path);
+    const double lam = get<double>(f, path), prev = get<double>(f, path);
+    acp_[t].restore(lam, prev);
+    for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {
+      s->randomize_state();
+      s->set_sweep_count(get<uint64_t>(f, path));
+    }
+  }
+  restore_history(get_string(f, path), path);
+  try {
+    return nlohmann::json::parse(get_string(f, path));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
   }
 }
 

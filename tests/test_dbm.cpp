@@ -335,6 +335,90 @@ TEST(DbmMnist, TimeBudgetStopsTrainingAndDecaysTheLearningRate) {
   EXPECT_EQ(m2.graph().edge_weights(), m.graph().edge_weights());
 }
 
+TEST(DbmMnist, ModelCheckpointContinuesAcrossLeases) {
+  DbmConfig cfg = small_mnist_config(tmp("lease_a"));
+  cfg.epochs = 2;
+  cfg.train_limit = 2000;  // 40 batches per epoch
+  cfg.centering_rate = 0.05f;
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm a = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer ta(a, cfg, train);
+  ta.run(nullptr, 50);  // 50 updates: epoch 2, batch 10
+  const nlohmann::json leases = {{{"lease", 1}, {"note", "test"}}};
+  const std::string ckpt = tmp("lease_model.bin");
+  ta.save_model_checkpoint(ckpt, leases);
+  // Small: weights, biases, two velocities and the offsets, no chains (Pegasus(5): 2,064 + 448 floats x 2,
+  // and 448 offsets; the full checkpoint also holds 100 + 256 chains of 448 spins).
+  const auto model_bytes = std::filesystem::file_size(ckpt);
+  ta.save_checkpoint(tmp("lease_full.bin"));
+  EXPECT_LT(model_bytes, std::filesystem::file_size(tmp("lease_full.bin")) / 4);
+  EXPECT_LT(model_bytes, 4 * (2 * (a.graph().num_edges() + a.graph().num_nodes()) + a.graph().num_nodes()) + 2000);
+
+  DbmConfig cb = cfg;
+  cb.output_dir = tmp("lease_b");
+  SparseDbm b = SparseDbm::create(cb, train.rows, train.cols);
+  DbmTrainer tb(b, cb, train);
+  const double flips_before = ta.total_flips();
+  EXPECT_EQ(tb.load_model_checkpoint(ckpt, 20), leases);
+  EXPECT_EQ(tb.epoch(), 1);
+  EXPECT_EQ(tb.batch_in_epoch(), 10);
+  EXPECT_EQ(tb.updates(), 50);
+  EXPECT_EQ(b.graph().edge_weights(), a.graph().edge_weights());
+  EXPECT_EQ(b.graph().biases(), a.graph().biases());
+  // The burn-in is counted: 256 negative chains x 448 nodes x 20 sweeps.
+  EXPECT_DOUBLE_EQ(tb.total_flips(), flips_before + 256.0 * 448 * 20);
+  // It continues to the end of the run, and an epoch resumed in a later lease reports all its updates.
+  tb.set_lease_seconds(1e9);
+  const auto hist = tb.run(nullptr);
+  EXPECT_TRUE(tb.finished());
+  EXPECT_FALSE(tb.lease_ended());
+  EXPECT_EQ(tb.updates(), 80);
+  ASSERT_EQ(hist.size(), 2u);
+  EXPECT_GE(hist[1].flips, hist[0].flips);  // all 40 updates of epoch 2 (and the burn-in), not only the last 30
+  // A lease limit stops a run mid-way, with a checkpoint to continue from.
+  DbmConfig cc = cfg;
+  cc.output_dir = tmp("lease_c");
+  SparseDbm c = SparseDbm::create(cc, train.rows, train.cols);
+  DbmTrainer tc(c, cc, train);
+  tc.set_lease_seconds(1e-9);
+  tc.run(nullptr);
+  EXPECT_TRUE(tc.lease_ended());
+  EXPECT_FALSE(tc.finished());
+  EXPECT_LE(tc.updates(), 1);
+  // Wrong files are refused with a message naming them.
+  DbmConfig other = cb;
+  other.learning_rate = 0.5f;
+  SparseDbm d = SparseDbm::create(other, train.rows, train.cols);
+  DbmTrainer td(d, other, train);
+  EXPECT_NE(error_of([&] { td.load_model_checkpoint(ckpt, 0); }).find("different training config"), std::string::npos);
+  EXPECT_NE(error_of([&] { td.load_model_checkpoint(tmp("lease_full.bin"), 0); }).find("not a pbit DBM model checkpoint"),
+            std::string::npos);
+}
+
+TEST(DbmMnist, EvaluatesASliceOfTheTestSet) {
+  const DbmConfig cfg = small_mnist_config(tmp("slice"));
+  const ImageDataset test = mnist(cfg, "test");
+  const SparseDbm m = SparseDbm::create(cfg, test.rows, test.cols);
+  const DbmEval ev = evaluate_dbm(m, cfg, test, 30, false, 100);
+  EXPECT_EQ(ev.first, 100);
+  EXPECT_EQ(ev.images, 30);
+  int64_t total = 0, diag = 0;
+  for (int64_t k = 0; k < 100; ++k) total += ev.confusion[k];
+  for (int c = 0; c < 10; ++c) diag += ev.confusion[c * 11];
+  EXPECT_EQ(total, 30);
+  EXPECT_EQ(diag, ev.correct);
+  // The true classes counted are those of images 100..129.
+  std::vector<int64_t> per_class(10, 0);
+  for (int64_t k = 100; k < 130; ++k) ++per_class[test.labels[k]];
+  for (int c = 0; c < 10; ++c) {
+    int64_t row = 0;
+    for (int p = 0; p < 10; ++p) row += ev.confusion[c * 10 + p];
+    EXPECT_EQ(row, per_class[c]) << "class " << c;
+  }
+  EXPECT_EQ(evaluate_dbm(m, cfg, test, 0, false, 990).images, 10);  // to the end
+  EXPECT_NE(error_of([&] { evaluate_dbm(m, cfg, test, 5, false, 1000); }).find("outside the 1000 test images"), std::string::npos);
+}
+
 TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   DbmConfig cfg;
   cfg.topology = "pegasus:5";

@@ -152,6 +152,63 @@ TEST(DtmModel, ResumeIsBitIdentical) {
   EXPECT_NE(error_of([&] { c2.load_checkpoint(b2.checkpoint_path()); }).find("different config"), std::string::npos);
 }
 
+TEST(DtmModel, ResumeKeepsTheQualityHistory) {
+  const ImageDataset d = toy(500, 3);
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_fid_history");
+  c.epochs = 2;
+  {
+    Dtm a(c, 8, 8);
+    a.train(d, 1);
+    a.set_feature_fid(1, 12.5);
+    a.save_checkpoint(a.checkpoint_path());
+  }
+  Dtm b(c, 8, 8);
+  b.load_checkpoint(b.checkpoint_path());
+  ASSERT_EQ(b.history().size(), 1u);
+  EXPECT_EQ(b.history()[0].feature_fid, 12.5);
+}
+
+TEST(DtmModel, ModelCheckpointContinuesAcrossLeases) {
+  const ImageDataset d = toy(500, 3);
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_lease_a");
+  c.epochs = 3;
+  Dtm a(c, 8, 8);
+  a.train(d, 2);
+  a.set_feature_fid(2, 7.25);
+  const std::string ckpt = std::string(PBIT_TEST_TMP) + "/dtm_lease_model.bin";
+  const nlohmann::json leases = {{{"lease", 1}}};
+  a.save_model_checkpoint(ckpt, leases);
+  // No chains, and the Adam moments in bfloat16: well under the full checkpoint.
+  EXPECT_LT(std::filesystem::file_size(ckpt), std::filesystem::file_size(a.checkpoint_path()) / 2);
+  DtmConfig cb = c;
+  cb.output_dir = std::string(PBIT_TEST_TMP) + "/dtm_lease_b";
+  Dtm b(cb, 8, 8);
+  EXPECT_EQ(b.load_model_checkpoint(ckpt), leases);
+  EXPECT_EQ(b.epoch(), 2);
+  for (int32_t t = 1; t <= 2; ++t) EXPECT_EQ(b.weights(t), a.weights(t)) << "step " << t;
+  EXPECT_EQ(b.acp_lambda(1), a.acp_lambda(1));
+  ASSERT_EQ(b.history().size(), 2u);
+  EXPECT_EQ(b.history()[1].feature_fid, 7.25);
+  EXPECT_FALSE(b.finished());
+  b.train(d);
+  EXPECT_TRUE(b.finished());
+  EXPECT_EQ(b.history().size(), 3u);
+  // The same run continued in one go differs only through the fresh chains and the rounded moments.
+  a.train(d);
+  double diff = 0, norm = 0;
+  for (size_t k = 0; k < a.weights(1).size(); ++k) {
+    diff += std::abs(a.weights(1)[k] - b.weights(1)[k]);
+    norm += std::abs(a.weights(1)[k]);
+  }
+  EXPECT_GT(diff, 0.0);
+  EXPECT_LT(diff, 0.5 * norm);
+  DtmConfig other = cb;
+  other.learning_rate = 0.01f;
+  Dtm e(other, 8, 8);
+  EXPECT_NE(error_of([&] { e.load_model_checkpoint(ckpt); }).find("different config"), std::string::npos);
+  EXPECT_NE(error_of([&] { e.load_model_checkpoint(a.checkpoint_path()); }).find("not a pbit DTM model checkpoint"), std::string::npos);
+}
+
 TEST(DtmModel, TimeBudgetStopsBeforeAnEpochThatWouldOverrunIt) {
   // Deterministic ends of the range (epoch times themselves are too noisy to test against): a budget
   // smaller than one epoch stops after the first epoch, and a budget far beyond the run changes nothing.

@@ -139,7 +139,9 @@ struct DbmGradient {
 
 struct DbmEval {
   double accuracy = 0;
+  int64_t first = 0;   ///< index of the first test image evaluated
   int64_t images = 0;
+  int64_t correct = 0;
   std::vector<int64_t> confusion;  ///< 10 x 10, row = true class, column = predicted
   double wall_s = 0, flips = 0;
 };
@@ -173,6 +175,26 @@ class DbmTrainer {
   void load_checkpoint(const std::string& path);
   std::string checkpoint_path() const { return cfg_.output_dir + "/checkpoint.bin"; }
 
+  /// A model-only checkpoint, for runs that continue on another machine (a lease of a GPU): weights,
+  /// biases, optimizer state (velocities, centering offsets), counters, history and `leases` (a JSON
+  /// record of the runs so far), without the persistent chains: about 420 KB for Pegasus(14), small
+  /// enough to commit. Written atomically.
+  void save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const;
+  /// Continues from a model-only checkpoint: every chain starts afresh (kInitState) and the negative
+  /// chains are burnt in for `burn_in_sweeps` sweeps at the current model (counted as training
+  /// flips), with the saved sweep counters, so no random number is reused. Returns the leases record.
+  nlohmann::json load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps);
+  /// Ends this call of run() once `seconds` of training were spent in it (0 = no limit), after the
+  /// update in progress; unlike time_budget_s it does not end the run or move the lr schedule.
+  void set_lease_seconds(double seconds) { lease_s_ = seconds; }
+  /// True when run() ended because the lease ran out (the run is not finished).
+  bool lease_ended() const { return lease_ended_; }
+  /// True when every epoch is done or the time budget is spent.
+  bool finished() const { return epoch_ >= cfg_.epochs || out_of_time(); }
+  /// Training flips and seconds (sampling and updates) since the run began, over every resume.
+  double total_flips() const { return flips_; }
+  double train_seconds() const { return train_s_; }
+
   int32_t epoch() const { return epoch_; }
   int64_t batch_in_epoch() const { return batch_; }
   int64_t updates() const { return updates_; }
@@ -186,6 +208,8 @@ class DbmTrainer {
 
  private:
   void push_weights();
+  nlohmann::json history_json() const;
+  void restore_history(const std::string& text, const std::string& path);
   SparseDbm& model_;
   DbmConfig cfg_;
   const ImageDataset& train_;
@@ -197,13 +221,18 @@ class DbmTrainer {
   int64_t batch_ = 0, updates_ = 0;
   double flips_ = 0, sample_wall_s_ = 0;
   double train_s_ = 0;  ///< training wall time so far, over resumes (for time_budget_s)
+  /// flips_, sample_wall_s_ and train_s_ when the current epoch began, kept in checkpoints so that an
+  /// epoch resumed mid-way reports all of its work
+  double epoch_flips0_ = 0, epoch_wall0_ = 0, epoch_train0_ = 0;
+  double lease_s_ = 0;
+  bool lease_ended_ = false;
   std::vector<DbmEpochMetrics> history_;
 };
 
 /// Test accuracy: visible nodes clamped, labels read as mean over replicas of (1 + s) / 2 over samples
-/// and chains; prediction = argmax. `limit` > 0 uses the first images.
+/// and chains; prediction = argmax. Images first .. first + limit - 1 (limit 0 = to the end).
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit = 0,
-                     bool progress = false);
+                     bool progress = false, int64_t first = 0);
 
 /// Class-conditional generation: labels clamped to a class, beta annealed gen_beta_start..end.
 struct DbmGeneration {

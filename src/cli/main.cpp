@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -45,25 +46,31 @@ usage:
   pbit info --graph FILE
       Prints node, edge and degree counts.
   pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--gen-sweeps N]
-                 [--resume]
+                 [--resume | --lease DIR [--lease-seconds S]]
       Trains a Denoising Thermodynamic Model (T = 1: a monolithic EBM) on binarized images, then
       generates samples and reports feature-FID against the test set (and the real-data floor),
       nearest-neighbour Hamming distances, PNG grids of samples and of the denoising trajectory.
       --time-budget S (also train.time_budget_s) starts no epoch that would end past S seconds.
       --gen-sweeps N replaces generate.sweeps; with --resume on a finished run it only generates again
-      (e.g. an MEBM at several sweep budgets).
+      (e.g. an MEBM at several sweep budgets). --lease DIR continues from DIR/model_checkpoint.bin (a
+      model-only checkpoint, small enough to commit) and starts no epoch that would end past
+      --lease-seconds; the checkpoint and DIR/leases.json are rewritten after every epoch.
   pbit compare --suite FILE [--out DIR]
       Runs a comparison suite (configs/compare_suite.json): throughput and measured energy per
       workload, backend and chain count, beside modeled FPGA / RNG-chip / p-DNN platforms; writes
       results.json, results.md and plots (gnuplot) to the suite's output_dir or DIR.
-  pbit dbm train --config FILE [--out DIR] [--time-budget S] [--resume]
+  pbit dbm train --config FILE [--out DIR] [--time-budget S] [--resume | --lease DIR [--lease-seconds S] [--burn-in N]]
       Trains a sparse DBM (configs/dbm_*.json) with checkpoints, metrics and progress in the config's
       output_dir, then evaluates on the test set, generates digits (PNG) and writes results.json.
       --resume continues a killed run from output_dir/checkpoint.bin, bit for bit. --out replaces the
       config's output_dir; --time-budget S (also train.time_budget_s) stops training after S seconds.
-  pbit dbm eval --config FILE --model FILE [--limit N] [--chains C] [--sweeps S1,S2,...]
-      Test accuracy and confusion matrix (config's eval section); --sweeps gives accuracy against
-      inference sweeps per image instead (half warm-up, half sampled), to see how well a model mixes.
+      --lease DIR continues from DIR/model_checkpoint.bin if there is one (a model-only checkpoint,
+      small enough to commit; chains re-initialised and burnt in for --burn-in sweeps, default 1000),
+      trains for at most --lease-seconds, and leaves the checkpoint and DIR/leases.json there.
+  pbit dbm eval --config FILE --model FILE [--first K] [--limit N] [--chains C] [--sweeps S1,S2,... [--warmup-fraction F]]
+      Test accuracy and confusion matrix (config's eval section) on test images K .. K + N - 1;
+      --sweeps gives accuracy against inference sweeps per image instead (a fraction F, default 0.5,
+      warm-up, the rest sampled; exactly S sweeps run), to see how well a model mixes.
   pbit dbm generate --config FILE --model FILE --out FILE.png
   pbit dbm import --edges FILE --biases FILE --visible FILE --labels FILE --rows R --cols C
                   --replicas K [--pixel-order row|col] --out MODEL.json
@@ -258,8 +265,23 @@ int cmd_graph(const Args& a) {
 // ---- sparse DBM
 
 nlohmann::json eval_json(const pbit::DbmEval& ev) {
-  return {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"confusion", ev.confusion},
-          {"eval_wall_s", ev.wall_s}, {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}};
+  return {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"first_image", ev.first}, {"correct", ev.correct},
+          {"confusion", ev.confusion}, {"eval_wall_s", ev.wall_s},
+          {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}};
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream list(s);
+  for (std::string tok; std::getline(list, tok, ',');) out.push_back(tok);
+  return out;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
 }
 
 pbit::ImageDataset dbm_data(const pbit::DbmConfig& cfg, const std::string& split) {
@@ -293,9 +315,13 @@ int cmd_dbm(int argc, char** argv) {
   }
   pbit::DbmConfig cfg = pbit::parse_dbm_config(pbit::read_json_file(need(a, "config")));
   if (sub == "train") {
-    only(a, {"config", "resume", "time-budget", "out"});
+    only(a, {"config", "resume", "time-budget", "out", "lease", "lease-seconds", "burn-in"});
     if (a.opt.count("time-budget")) cfg.time_budget_s = number_opt(a, "time-budget", 0, 1e9);
     if (a.opt.count("out")) cfg.output_dir = a.opt.at("out");
+    if (a.opt.count("resume") && a.opt.count("lease")) throw pbit::InvalidArgument("give --resume or --lease, not both");
+    if ((a.opt.count("lease-seconds") || a.opt.count("burn-in")) && !a.opt.count("lease")) {
+      throw pbit::InvalidArgument("--lease-seconds and --burn-in go with --lease DIR");
+    }
     const pbit::ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     pbit::SparseDbm model = pbit::SparseDbm::create(cfg, train.rows, train.cols);
     pbit::DbmTrainer trainer(model, cfg, train);
@@ -304,22 +330,60 @@ int cmd_dbm(int argc, char** argv) {
       std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                 << " updates done)\n";
     }
+    // A lease (docs/BENCHMARKING.md, model runs): the run continues from DIR/model_checkpoint.bin when
+    // there is one, trains for at most --lease-seconds, and leaves its model-only checkpoint there.
+    const std::string lease_dir = a.opt.count("lease") ? a.opt.at("lease") : "";
+    const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
+    nlohmann::json leases = nlohmann::json::array(), lease;
+    if (!lease_dir.empty()) {
+      pbit::make_directories(lease_dir);
+      const int64_t burn_in = a.opt.count("burn-in") ? int_opt(a, "burn-in", 0, 1000000000) : 1000;
+      if (std::filesystem::exists(lease_ckpt)) {
+        leases = trainer.load_model_checkpoint(lease_ckpt, burn_in);
+        std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
+                  << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
+                  << " s of training so far); chains re-initialised and burnt in for " << burn_in << " sweeps\n";
+      } else {
+        std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+      }
+      if (a.opt.count("lease-seconds")) trainer.set_lease_seconds(number_opt(a, "lease-seconds", 0.001, 1e9));
+      lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", pbit::build_git_sha()},
+               {"device", pbit::backend_device_name(pbit::backend_from_string(cfg.backend))},
+               {"burn_in_sweeps", leases.empty() ? 0 : burn_in}, {"updates_from", trainer.updates()},
+               {"train_s_from", trainer.train_seconds()}, {"flips_from", trainer.total_flips()}};
+    }
     std::cerr << "sparse DBM: " << model.graph().num_nodes() << " nodes (" << model.visible().size() << " visible, "
               << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()
               << " parameters, " << train.size() << " training images, backend " << pbit::to_string(pbit::backend_from_string(cfg.backend))
               << "\n";
     const auto hist = trainer.run(&test);
+    auto save_lease = [&](const nlohmann::json& extra) {
+      if (lease_dir.empty()) return;
+      nlohmann::json l = lease;
+      if (extra.is_object()) l.update(extra);
+      l["utc_end"] = utc_now();
+      l["updates_to"] = trainer.updates();
+      l["train_s_total"] = trainer.train_seconds();
+      l["flips_total"] = trainer.total_flips();
+      l["finished"] = trainer.finished();
+      nlohmann::json all = leases;
+      all.push_back(l);
+      trainer.save_model_checkpoint(lease_ckpt, all);
+      pbit::write_json_file(lease_dir + "/leases.json", all);
+    };
+    save_lease({});  // the training is safe before the evaluation starts
+    if (trainer.lease_ended()) {
+      std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
+                << " s of training in all); the run continues with the next --lease call\n";
+    }
     model.save(cfg.output_dir + "/model.json");
     const pbit::DbmEval ev = pbit::evaluate_dbm(model, cfg, test, 0, true);
     nlohmann::json out = eval_json(ev);
-    double train_wall = 0, flips = 0;
-    for (const auto& m : hist) {
-      train_wall += m.train_wall_s;
-      flips += m.flips;
-    }
+    const double train_wall = trainer.train_seconds(), flips = trainer.total_flips();
     out["train_wall_s"] = train_wall;
     out["train_flips"] = flips;
     out["train_updates"] = trainer.updates();
+    out["train_finished"] = trainer.finished();
     out["stopped_by_time_budget"] = trainer.out_of_time();
     out["train_flips_per_ns"] = hist.empty() ? 0.0 : hist.back().flips_per_ns;
     out["num_parameters"] = model.num_parameters();
@@ -327,6 +391,8 @@ int cmd_dbm(int argc, char** argv) {
     out["device"] = pbit::backend_device_name(pbit::backend_from_string(cfg.backend));
     out["git_sha"] = pbit::build_git_sha();
     out["config"] = cfg.source;
+    save_lease({{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_sweeps_per_image", cfg.eval.schedule().total_sweeps()}});
+    if (!lease_dir.empty()) out["leases"] = pbit::read_json_file(lease_dir + "/leases.json");
     write_generation(model, cfg, cfg.output_dir + "/generated.png", out);
     pbit::write_json_file(cfg.output_dir + "/results.json", out);
     std::printf("test accuracy %.4f on %lld images; training %.1f s at %.3g flips/ns (%s); results in %s/results.json\n",
@@ -336,39 +402,44 @@ int cmd_dbm(int argc, char** argv) {
   }
   const pbit::SparseDbm model = pbit::SparseDbm::load(need(a, "model"));
   if (sub == "eval") {
-    only(a, {"config", "model", "limit", "chains", "sweeps"});
+    only(a, {"config", "model", "limit", "first", "chains", "sweeps", "warmup-fraction"});
     const pbit::ImageDataset test = dbm_data(cfg, "test");
     const int64_t limit = a.opt.count("limit") ? int_opt(a, "limit", 0, 1000000000) : 0;
+    const int64_t first = a.opt.count("first") ? int_opt(a, "first", 0, test.size() - 1) : 0;
     if (a.opt.count("chains")) cfg.eval.chains = static_cast<int32_t>(int_opt(a, "chains", 1, 1 << 20));
+    if (a.opt.count("warmup-fraction") && !a.opt.count("sweeps")) throw pbit::InvalidArgument("--warmup-fraction goes with --sweeps");
     if (!a.opt.count("sweeps")) {
-      const pbit::DbmEval ev = pbit::evaluate_dbm(model, cfg, test, limit, true);
+      const pbit::DbmEval ev = pbit::evaluate_dbm(model, cfg, test, limit, true, first);
       std::cout << eval_json(ev).dump(2) << "\n";
       return 0;
     }
-    // Accuracy against inference sweeps per image (how well the model mixes): for each budget S, the
-    // first half is warm-up and the second half is sampled every eval.steps_per_sample sweeps.
+    // Accuracy against inference sweeps per image (how well the model mixes): for each budget S, a
+    // fraction (--warmup-fraction, default 0.5) is warm-up and the rest is sampled every
+    // eval.steps_per_sample sweeps; the warm-up takes the remainder, so exactly S sweeps run.
+    const double warm_frac = a.opt.count("warmup-fraction") ? number_opt(a, "warmup-fraction", 0, 0.99) : 0.5;
+    const int64_t step = cfg.eval.steps_per_sample;
     std::vector<int64_t> budgets;
-    std::stringstream list(a.opt.at("sweeps"));
-    for (std::string tok; std::getline(list, tok, ',');) {
-      const int64_t total = std::atoll(tok.c_str());
-      if (total < 2 * cfg.eval.steps_per_sample || std::to_string(total) != tok) {
-        throw pbit::InvalidArgument("--sweeps takes a comma-separated list of sweep counts >= " +
-                                    std::to_string(2 * cfg.eval.steps_per_sample) + " (2 x eval.steps_per_sample), got '" + tok + "'");
+    for (const std::string& tok : split_list(a.opt.at("sweeps"))) {
+      int64_t total = 0;
+      if (!pbit::detail::parse_number_ok(tok, total) || total < step || total > (int64_t{1} << 40)) {
+        throw pbit::InvalidArgument("--sweeps takes a comma-separated list of sweep counts >= " + std::to_string(step) +
+                                    " (eval.steps_per_sample), got '" + tok + "'");
       }
       budgets.push_back(total);
     }
     nlohmann::json curve = nlohmann::json::array();
     for (const int64_t total : budgets) {
-      const int64_t step = cfg.eval.steps_per_sample;
       pbit::DbmConfig c = cfg;
-      c.eval.warmup = total / 2;
-      c.eval.samples = (total - c.eval.warmup) / step;
-      const pbit::DbmEval ev = pbit::evaluate_dbm(model, c, test, limit, false);
-      std::cerr << total << " sweeps per image x " << c.eval.chains << " chains: test accuracy " << ev.accuracy << " on "
-                << ev.images << " images (" << ev.wall_s << " s)\n";
-      curve.push_back({{"sweeps_per_image", c.eval.warmup + c.eval.samples * step}, {"warmup", c.eval.warmup},
-                       {"samples", c.eval.samples}, {"steps_per_sample", step}, {"chains", c.eval.chains},
-                       {"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_wall_s", ev.wall_s}});
+      c.eval.samples = std::max<int64_t>(1, static_cast<int64_t>((1.0 - warm_frac) * static_cast<double>(total)) / step);
+      c.eval.warmup = total - c.eval.samples * step;
+      const pbit::DbmEval ev = pbit::evaluate_dbm(model, c, test, limit, false, first);
+      std::cerr << total << " sweeps per image (" << c.eval.warmup << " warm-up + " << c.eval.samples << " x " << step << ") x "
+                << c.eval.chains << " chains: test accuracy " << ev.accuracy << " on images " << ev.first << ".."
+                << ev.first + ev.images - 1 << " (" << ev.wall_s << " s)\n";
+      nlohmann::json r = eval_json(ev);
+      r.update({{"sweeps_per_image", c.eval.warmup + c.eval.samples * step}, {"warmup", c.eval.warmup},
+                {"samples", c.eval.samples}, {"steps_per_sample", step}, {"chains", c.eval.chains}});
+      curve.push_back(r);
     }
     std::cout << nlohmann::json{{"model", a.opt.at("model")}, {"curve", curve}}.dump(2) << "\n";
     return 0;
@@ -386,9 +457,11 @@ int cmd_dbm(int argc, char** argv) {
 // ---- DTM / MEBM
 
 int cmd_dtm(int argc, char** argv) {
-  if (argc < 3 || std::strcmp(argv[2], "train")) throw pbit::InvalidArgument("usage: pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--gen-sweeps N] [--resume]");
+  if (argc < 3 || std::strcmp(argv[2], "train")) throw pbit::InvalidArgument("usage: pbit dtm train --config FILE [--steps T] [--acp on|off] [--out DIR] [--time-budget S] [--gen-sweeps N] [--resume | --lease DIR [--lease-seconds S]]");
   const Args a = parse_args(argc, argv, 3, "dtm train");
-  only(a, {"config", "steps", "acp", "out", "resume", "time-budget", "gen-sweeps"});
+  only(a, {"config", "steps", "acp", "out", "resume", "time-budget", "gen-sweeps", "lease", "lease-seconds"});
+  if (a.opt.count("resume") && a.opt.count("lease")) throw pbit::InvalidArgument("give --resume or --lease, not both");
+  if (a.opt.count("lease-seconds") && !a.opt.count("lease")) throw pbit::InvalidArgument("--lease-seconds goes with --lease DIR");
   pbit::DtmConfig cfg = pbit::parse_dtm_config(pbit::read_json_file(need(a, "config")));
   if (a.opt.count("time-budget")) cfg.time_budget_s = number_opt(a, "time-budget", 0, 1e9);
   if (a.opt.count("gen-sweeps")) cfg.gen_sweeps = int_opt(a, "gen-sweeps", 1, 1000000000);
@@ -405,6 +478,46 @@ int cmd_dtm(int argc, char** argv) {
     model.load_checkpoint(model.checkpoint_path());
     std::cerr << "resuming after epoch " << model.epoch() << "\n";
   }
+  // A lease: continue from DIR/model_checkpoint.bin if there is one; start no epoch that would end
+  // past --lease-seconds (judged by the last epoch); leave the checkpoint there after every epoch.
+  const std::string lease_dir = a.opt.count("lease") ? a.opt.at("lease") : "";
+  const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
+  const double lease_s = a.opt.count("lease-seconds") ? number_opt(a, "lease-seconds", 0.001, 1e9) : 0;
+  nlohmann::json leases = nlohmann::json::array(), lease;
+  auto mono = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+  const double call_t0 = mono();
+  auto trained = [&] {
+    double w = 0, f = 0;
+    for (const auto& h : model.history()) w += h.wall_s, f += h.flips;
+    return std::make_pair(w, f);
+  };
+  if (!lease_dir.empty()) {
+    pbit::make_directories(lease_dir);
+    if (std::filesystem::exists(lease_ckpt)) {
+      leases = model.load_model_checkpoint(lease_ckpt);
+      std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
+                << "; chains re-initialised (each batch's warm-up burns them in)\n";
+    } else {
+      std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+    }
+    lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", pbit::build_git_sha()},
+             {"device", pbit::backend_device_name(pbit::backend_from_string(cfg.backend))}, {"epochs_from", model.epoch()},
+             {"train_s_from", trained().first}, {"flips_from", trained().second}};
+  }
+  auto save_lease = [&](const nlohmann::json& extra) {
+    if (lease_dir.empty()) return;
+    nlohmann::json l = lease;
+    if (extra.is_object()) l.update(extra);
+    l["utc_end"] = utc_now();
+    l["epochs_to"] = model.epoch();
+    l["train_s_total"] = trained().first;
+    l["flips_total"] = trained().second;
+    l["finished"] = model.finished();
+    nlohmann::json all = leases;
+    all.push_back(l);
+    model.save_model_checkpoint(lease_ckpt, all);
+    pbit::write_json_file(lease_dir + "/leases.json", all);
+  };
   std::cerr << (cfg.steps == 1 ? "MEBM" : "DTM with T = " + std::to_string(cfg.steps)) << " on " << cfg.topology << " ("
             << model.graph().num_nodes() << " nodes, " << model.data_nodes().size() << " data), " << train.size()
             << " training images, ACP " << (cfg.acp ? "on" : "off") << "\n";
@@ -414,12 +527,24 @@ int cmd_dtm(int argc, char** argv) {
   const std::string cache = "out/cache/feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + ".bin";
   const pbit::FeatureNet net = pbit::FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
   const auto test_probe = pbit::spin_images(test, cfg.threshold, 1000);
-  nlohmann::json fid_history = nlohmann::json::array();
+  double last_epoch_s = 0;
   while (model.epoch() < cfg.epochs && !model.out_of_time()) {
+    if (lease_s > 0 && last_epoch_s > 0 && mono() - call_t0 + last_epoch_s > lease_s) {
+      std::cerr << "lease over: epoch " << model.epoch() + 1 << " would end past " << lease_s
+                << " s; the run continues with the next --lease call\n";
+      break;
+    }
+    const double e0 = mono();
     model.train(train, 1);
     const double f = pbit::feature_frechet(net, model.generate(256).back(), test_probe);
-    fid_history.push_back({{"epoch", model.epoch()}, {"feature_fid_256", f}});
+    model.set_feature_fid(model.epoch(), f);
     std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
+    save_lease({});
+    last_epoch_s = mono() - e0;
+  }
+  nlohmann::json fid_history = nlohmann::json::array();  // over every epoch, across resumes and leases
+  for (const auto& h : model.history()) {
+    if (h.feature_fid >= 0) fid_history.push_back({{"epoch", h.epoch}, {"feature_fid_256", h.feature_fid}});
   }
   const auto& hist = model.history();
   const double t0 = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -466,7 +591,7 @@ int cmd_dtm(int argc, char** argv) {
       last_steps.push_back({{"step", s.step}, {"autocorrelation", s.autocorrelation}, {"acp_lambda", s.acp_lambda},
                             {"mixing_time_sweeps", std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)}});
     }
-  const nlohmann::json out = {
+  nlohmann::json out = {
       {"model", cfg.steps == 1 ? "MEBM" : "DTM"}, {"steps", cfg.steps}, {"acp", cfg.acp},
       {"feature_fid", fid}, {"feature_fid_real_floor", floor}, {"feature_net_test_accuracy", net_acc},
       {"samples", samples.size()}, {"sweeps_per_sample", sweeps_per_sample}, {"sweeps_per_step", cfg.gen_sweeps},
@@ -475,11 +600,14 @@ int cmd_dtm(int argc, char** argv) {
       {"mean_nearest_train_hamming_generated", ham_gen}, {"mean_nearest_train_hamming_test", ham_test},
       {"train_wall_s", wall}, {"train_flips_per_ns", wall > 0 ? flips / wall / 1e9 : 0.0},
       {"epochs_trained", model.epoch()}, {"stopped_by_time_budget", model.out_of_time() && model.epoch() < cfg.epochs},
+      {"train_finished", model.finished()},
       {"final_autocorrelation", last_steps}, {"feature_fid_over_training", fid_history},
       {"label_agreement", label_agreement},
       {"backend", pbit::to_string(pbit::backend_from_string(cfg.backend))},
       {"device", pbit::backend_device_name(pbit::backend_from_string(cfg.backend))},
       {"git_sha", pbit::build_git_sha()}, {"config", cfg.source}};
+  save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
+  if (!lease_dir.empty()) out["leases"] = pbit::read_json_file(lease_dir + "/leases.json");
   pbit::write_json_file(cfg.output_dir + "/results.json", out);
   std::printf("%s T=%d: feature-FID %.3f (real-data floor %.3f; feature net %.1f%% test accuracy) at %lld sweeps per sample, "
               "%.1f samples/s; nearest-train Hamming %.1f (test images: %.1f); training %.1f s at %.3g flips/ns -> %s\n",
