@@ -1,73 +1,353 @@
 #!/usr/bin/env bash
-# The model runs of issues 4, 5 and 6 on a GPU machine (the device tool), as named jobs that share one
-# call's time (DEADLINE_S, default 560 s of the call's 600):
-#   dbm_mnist     sparse DBM, full MNIST, configs/dbm_mnist_gpu.json (its 290 s training budget), then
-#                 accuracy against inference sweeps (DBM_CURVE_SWEEPS on DBM_CURVE_IMAGES test images)
-#   dbm_mnist_mix the same with configs/dbm_mnist_gpu_mix.json (10x the sweeps per update, 1/4 the chains)
-#   dbm_fashion   sparse DBM, Fashion-MNIST, configs/dbm_fashion_gpu.json, DBM_BUDGET s of training (less if
-#                 the call has less left)
-#   dtm4 dtm4_noacp dtm2 dtm8 mebm
-#                 DTM / MEBM on 70x70 G12, configs/dtm_fashion_gpu.json with --steps / --acp, DTM_BUDGET s
-#                 of training each; mebm also generates again at MEBM_SWEEPS sweeps per sample
-#   compare       the comparison suite, shortened to fit (configs/compare_device.json), with the DTM /
-#                 MEBM runs of this call (or of bench/results) as its quality points
-# Usage (device call, carry ["data/device"], timeout_s 600):  bash scripts/device_models.sh dbm_mnist dtm4 ...
-# Everything lands in $OUT/models.tar.gz; unpack it here and copy results into bench/results/.
-DEVICE_JOB=models
+# The papers' model runs on a lent GPU, as jobs that fit one device call and continue across leases
+# (issue 14; docs/BENCHMARKING.md, "Model runs on a GPU"):
+#
+#   bash scripts/device_models.sh prepare             # here: datasets, the golden model, the kit
+#   bash scripts/device_models.sh run JOB             # on the device: one lease of JOB (DEADLINE_S, 330 s)
+#   bash scripts/device_models.sh collect JOB ARCHIVE # here: the lease into bench/results/device_jobs/JOB
+#   bash scripts/device_models.sh status              # here: where every job stands
+#   bash scripts/device_models.sh dry-run [JOB...]    # here and in CI: each job, tiny, on the CPU, two leases
+#
+# Jobs, in priority order:
+#   dbm_golden   the FPGA-trained DBM of Niazi et al. (data/golden/model.json, scripts/prepare_golden.py)
+#                on all 10,000 MNIST test images at 1e5 and 4e5 sweeps per image, in slices
+#   dbm_mnist    pbit's sparse DBM (configs/dbm_mnist_gpu.json) trained lease by lease, evaluated on all
+#                10,000 test images after every lease; once trained, accuracy against inference sweeps
+#                (1e3 .. 1e5) in slices
+#   dbm_fashion  the same on Fashion-MNIST (configs/dbm_fashion_gpu.json)
+#   dtm_g12      DTM on 70x70 G12, Fashion-MNIST: T = 4, MEBM, T = 4 without ACP, T = 2, T = 8, each
+#                trained lease by lease; the MEBM then generates at other sweep budgets; finally the
+#                comparison suite with these runs as its quality points and NVML energy
+#   dbm_mnist_mix  if dbm_mnist stops short of 90%: configs/dbm_mnist_gpu_mix.json (10x the sweeps per
+#                update on 1/4 of the chains), as dbm_mnist
+#
+# A job's state lives in bench/results/device_jobs/JOB/state (committed: model-only checkpoints of a
+# few hundred KB, lease records, finished evaluation slices); `run` works on a copy and returns the new
+# state with the lease's results in $OUT/JOB.tar.gz, and `collect` puts both back and redraws the
+# time-to-accuracy plots. The device call: command "bash scripts/device_models.sh run JOB", carry
+# ["build/carry", "data/device", "data/golden"], timeout_s 400.
+set -uo pipefail
+cmd=${1:-}
+JOBS="dbm_golden dbm_mnist dbm_fashion dtm_g12 dbm_mnist_mix"
+RESULTS=${RESULTS:-bench/results/device_jobs}
+usage() { sed -n '2,9p' "$0"; exit 2; }
+valid_job() { case " $JOBS " in *" $1 "*) return 0 ;; esac; echo "unknown job '$1' (jobs: $JOBS)"; exit 2; }
+
+# ---------------------------------------------------------------- here
+if [ "$cmd" = prepare ]; then
+  cd "$(dirname "$0")/.."
+  bash scripts/prepare_device_data.sh
+  if [ -n "${OPUS_GIT_DIR:-}" ]; then
+    [ -x build/release/pbit ] || { source scripts/env.sh; cmake --preset release > /dev/null && cmake --build --preset release --target pbit_cli; }
+    /usr/bin/python3 scripts/prepare_golden.py --git-dir "$OPUS_GIT_DIR" --epoch 100 --out data/golden
+  else
+    echo "golden model: set OPUS_GIT_DIR to a clone of github.com/OPUSLab/SparseDeepBoltzmannMachines to prepare data/golden"
+  fi
+  [ -f build/carry/bin/pbit ] || bash scripts/device_kit.sh build
+  du -sh data/device data/golden build/carry 2>/dev/null
+  exit 0
+fi
+
+if [ "$cmd" = collect ]; then
+  job=${2:-}; archive=${3:-}
+  valid_job "$job"
+  [ -f "$archive" ] || { echo "collect: no archive '$archive'"; exit 2; }
+  cd "$(dirname "$0")/.."
+  tmp=$(mktemp -d)
+  tar -xzf "$archive" -C "$tmp" || exit 2
+  src=$tmp/$job
+  [ -d "$src/state" ] || { echo "collect: the archive has no $job/state"; exit 2; }
+  dst=$RESULTS/$job
+  n=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['lease'])" "$src/lease.json" 2>/dev/null || echo x)
+  [ "$n" = x ] && { echo "collect: the archive has no lease.json (the run did not get far)"; n=partial-$(date +%s); }
+  mkdir -p "$dst"
+  rm -rf "$dst/state" "$dst/lease_$n"
+  cp -r "$src/state" "$dst/state"
+  mkdir -p "$dst/lease_$n"
+  # The lease's outputs without what is large and reproducible: checkpoints, model files, configs.
+  (cd "$src" && tar -cf - --exclude=./state --exclude='*.bin' --exclude='model.json' --exclude='standin*' . ) | tar -xf - -C "$dst/lease_$n"
+  python3 scripts/device_report.py "$dst"
+  echo "collected lease $n of $job into $dst ($(du -sh "$dst" | cut -f1)); commit it"
+  rm -rf "$tmp"
+  exit 0
+fi
+
+if [ "$cmd" = status ]; then
+  cd "$(dirname "$0")/.."
+  for job in $JOBS; do
+    if [ -f "$RESULTS/$job/README.md" ]; then sed -n '1,/^$/p' "$RESULTS/$job/README.md" | head -6; else echo "$job: no lease yet"; fi
+  done
+  exit 0
+fi
+
+if [ "$cmd" = dry-run ]; then
+  cd "$(dirname "$0")/.."
+  shift
+  jobs=${*:-$JOBS}
+  root=$(mktemp -d /tmp/pbit-models-dry.XXXX)
+  [ -x build/release/pbit ] || { echo "dry-run: build pbit first (bash scripts/test.sh)"; exit 2; }
+  export PBIT=$PWD/build/release/pbit DRY=1 RESULTS=$root/results
+  fails=0
+  for job in $jobs; do
+    valid_job "$job"
+    t0=$SECONDS
+    for lease in 1 2 3; do  # each lease continues from the state the one before left
+      rm -rf "$root/out"
+      OUT=$root/out DEADLINE_S=${DRY_DEADLINE_S:-60} STATE_IN=$RESULTS/$job/state bash "$0" run "$job" > "$root/$job.$lease.log" 2>&1
+      rc=$?
+      if [ $rc -ne 0 ] || [ ! -f "$root/out/$job.tar.gz" ]; then
+        echo "dry-run $job lease $lease: FAILED (exit $rc)"; tail -25 "$root/$job.$lease.log"; fails=$((fails + 1)); continue 2
+      fi
+      bash "$0" collect "$job" "$root/out/$job.tar.gz" >> "$root/$job.$lease.log" 2>&1 || {
+        echo "dry-run $job: collect FAILED"; tail -25 "$root/$job.$lease.log"; fails=$((fails + 1)); continue 2; }
+    done
+    if ! python3 scripts/device_report.py --check 3 "$RESULTS/$job"; then
+      echo "dry-run $job: the leases did not continue one another"; fails=$((fails + 1)); continue
+    fi
+    echo "dry-run $job: ok, three leases in $((SECONDS - t0)) s ($(ls "$RESULTS/$job" | tr '\n' ' '))"
+  done
+  [ $fails -eq 0 ] || { echo "device_models dry-run: $fails job(s) FAILED (logs in $root)"; exit 1; }
+  [ -n "${KEEP_DRY:-}" ] && echo "kept $root" || rm -rf "$root"
+  echo "device_models dry-run: ok"
+  exit 0
+fi
+
+[ "$cmd" = run ] || usage
+job=${2:-}
+valid_job "$job"
+
+# ---------------------------------------------------------------- there (run)
+DEVICE_JOB=$job
 source "$(dirname "$0")/device_common.sh"
-[ $# -gt 0 ] || { echo "usage: $0 JOB..."; exit 2; }
-for job in "$@"; do  # a typo must not cost a build on the device
-  case $job in dbm_mnist|dbm_mnist_mix|dbm_fashion|dtm4|dtm4_noacp|dtm2|dtm8|mebm|compare) ;; *) echo "unknown job '$job'"; exit 2 ;; esac
-done
-device_build pbit_cli || exit 1
-PBIT=./build/release/pbit
-DBM_BUDGET=${DBM_BUDGET:-120}
-DTM_BUDGET=${DTM_BUDGET:-90}
-MEBM_SWEEPS=${MEBM_SWEEPS:-2000 32000}
-dtm() {  # dtm NAME CONFIG STEPS ACP
-  phase "$1" $((DTM_BUDGET + 240)) "$PBIT" dtm train --config "$2" --steps "$3" --acp "$4" --time-budget "$DTM_BUDGET" \
-    --out "$STAGE/$1"
+STATE_IN=${STATE_IN:-$ROOT/$RESULTS/$job/state}
+DRY=${DRY:-0}
+mkdir -p "$STAGE/state"
+[ -d "$STATE_IN" ] && cp -r "$STATE_IN/." "$STAGE/state/"
+echo "job $job, lease state from $STATE_IN ($(ls "$STAGE/state" | wc -l) files), deadline $DEADLINE_S s, $PBIT"
+"$PBIT" backends | tee "$STAGE/backends.txt"
+if [ "$DRY" != 1 ] && ! grep -q "^cuda: compiled, available" "$STAGE/backends.txt"; then
+  echo "no usable GPU: run the device kit first"; exit 1
+fi
+export PBIT_CUDA_KERNEL=${PBIT_CUDA_KERNEL:-auto}
+
+# cfg SRC: the config this lease uses. In a dry run, the job's real config made tiny (CPU backend, a
+# few hundred images, few sweeps), so the dry run exercises the same keys and code paths.
+cfg() {
+  local src=$1 dst=$STAGE/config_$(basename "$1")
+  python3 - "$src" "$dst" "$DRY" <<'PY'
+import json, sys
+src, dst, dry = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+c = json.load(open(src))
+if dry:
+    c.setdefault("run", {})["backend"] = "cpu"
+    t = c.get("train")
+    if not (t and "acp" in t):  # the DTM config has no test_limit
+        c.setdefault("dataset", {}).update({"train_limit": 2000, "test_limit": 300})
+    if t and "negative" in t and "acp" not in t:  # DBM
+        c["graph"]["topology"] = "pegasus:6"
+        c["dataset"].update({"pool": 2, "train_limit": 4000})
+        t.update({"epochs": 2, "checkpoint_every_batches": 0, "eval_images_per_epoch": 50})
+        t["positive"].update({"chains": 1, "warmup": 2, "samples": 2, "steps_per_sample": 2})
+        t["negative"].update({"chains": 128, "samples": 4, "steps_per_sample": 2})
+        c["eval"].update({"chains": 1, "warmup": 10, "samples": 5, "steps_per_sample": 2, "batch_images": 300})
+        c.setdefault("generate", {}).update({"per_class": 2, "sweeps_per_beta": 2})
+    elif t:  # DTM
+        c["dataset"].update({"pool": 2, "train_limit": 400})
+        c["model"]["topology"] = "grid:28:G12"
+        t.update({"epochs": 2, "batch_size": 50})
+        t["positive"].update({"warmup": 4, "samples": 2, "steps_per_sample": 2})
+        t["negative"].update({"warmup": 4, "samples": 2, "steps_per_sample": 2})
+        t["acp"]["chains"] = 16
+        c["generate"].update({"sweeps": 6, "samples": 64})
+    else:  # evaluation only (dbm_golden; its stand-in model is the dry run's 14x14 DBM)
+        c["dataset"]["pool"] = 2
+        c["eval"].update({"batch_images": 100, "steps_per_sample": 5})
+json.dump(c, open(dst, "w"), indent=1)
+PY
+  echo "$dst"
 }
-dbm_mnist() {  # dbm_mnist NAME CONFIG: train, then accuracy against inference sweeps per image (the
-  # paper's model needed 1e5) on the first DBM_CURVE_IMAGES test images, DBM_CURVE_SWEEPS, 2 chains each
-  phase "$1" 480 "$PBIT" dbm train --config "$2" --out "$STAGE/$1"
-  [ -f "$STAGE/$1/model.json" ] && phase "$1_curve" 150 bash -c "$PBIT dbm eval --config $2 \
-    --model $STAGE/$1/model.json --chains 2 --limit ${DBM_CURVE_IMAGES:-1000} \
-    --sweeps ${DBM_CURVE_SWEEPS:-2000,20000,100000} > $STAGE/$1/eval_curve.json"
+
+# lease_record N: the lease number and what it did, read by collect.
+lease_note() { python3 -c "import json,sys; json.dump({'lease': int(sys.argv[1]), 'job': sys.argv[2], 'deadline_s': int(sys.argv[3])}, open(sys.argv[4], 'w'))" "$1" "$job" "$DEADLINE_S" "$STAGE/lease.json"; }
+next_lease() { python3 -c "import json,os,sys; p=os.path.join(sys.argv[1], 'job.json'); d=json.load(open(p)) if os.path.exists(p) else {'leases': 0}; print(d['leases'] + 1)" "$STAGE/state"; }
+bump_lease() { python3 -c "import json,os,sys; p=os.path.join(sys.argv[1], 'job.json'); d=json.load(open(p)) if os.path.exists(p) else {'leases': 0}; d['leases'] += 1; json.dump(d, open(p, 'w'), indent=1)" "$STAGE/state"; }
+LEASE=$(next_lease)
+lease_note "$LEASE"
+bump_lease
+pack_stage
+
+# failed RC: 0 when a phase ended well or was cut by the deadline (the next lease goes on from the
+# state), 1 when it failed (bad input, a crash): the job then exits 1.
+failed() {
+  case $1 in
+    0 | 3 | 124 | 137) return 0 ;;
+    *) echo "a phase FAILED with exit $1 (its log is in logs/)"; return 1 ;;
+  esac
 }
-for job in "$@"; do
-  case $job in
-    dbm_mnist) dbm_mnist dbm_mnist configs/dbm_mnist_gpu.json ;;
-    dbm_mnist_mix) dbm_mnist dbm_mnist_mix configs/dbm_mnist_gpu_mix.json ;;
-    dbm_fashion)  # the training budget shrinks to what the call has left (evaluation needs about 60 s)
-      b=$(( $(cap $((DBM_BUDGET + 60))) - 60 ))
-      if [ "$b" -lt 30 ]; then echo "== dbm_fashion: skipped, no time left"; continue; fi
-      phase dbm_fashion $((b + 150)) "$PBIT" dbm train --config configs/dbm_fashion_gpu.json \
-        --time-budget "$b" --out "$STAGE/dbm_fashion" ;;
-    dtm4) dtm dtm4 configs/dtm_fashion_gpu.json 4 on ;;
-    dtm4_noacp) dtm dtm4_noacp configs/dtm_fashion_gpu.json 4 off ;;
-    dtm2) dtm dtm2 configs/dtm_fashion_gpu.json 2 on ;;
-    dtm8) dtm dtm8 configs/dtm_fashion_gpu.json 8 on ;;
-    mebm)
-      dtm mebm configs/mebm_fashion_gpu.json 1 on
-      for s in $MEBM_SWEEPS; do  # the same trained MEBM, generating at other sweep budgets
-        cp -r "$STAGE/mebm" "$STAGE/mebm_s$s" 2>/dev/null && phase "mebm_s$s" 200 "$PBIT" dtm train \
-          --config configs/mebm_fashion_gpu.json --steps 1 --acp on --time-budget "$DTM_BUDGET" --gen-sweeps "$s" \
-          --out "$STAGE/mebm_s$s" --resume
-      done ;;
-    compare)
-      python3 - "$STAGE" > "$STAGE/compare_suite.json" <<'PY'
+
+# eval_units NAME CONFIG MODEL CHAINS "S1 S2 ..." SLICE: accuracy against inference sweeps on the whole
+# test set, in slices of SLICE images that each finish or are redone; finished slices go to
+# state/NAME.json and add up to the accuracy at each budget.
+eval_units() {
+  local name=$1 config=$2 model=$3 chains=$4 budgets=$5 slice=$6
+  local n_test
+  n_test=$(python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(c.get('dataset',{}).get('test_limit',0) or 10000)" "$config")
+  for s in $budgets; do
+    for ((first = 0; first < n_test; first += slice)); do
+      if python3 - "$STAGE/state/$name.json" "$s" "$first" <<'PY'; then continue; fi
 import json, os, sys
-stage = sys.argv[1]
+p, s, f = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+done = json.load(open(p)) if os.path.exists(p) else []
+sys.exit(0 if any(u["sweeps_per_image"] == s and u["first_image"] == f for u in done) else 1)
+PY
+      local lim=$((n_test - first < slice ? n_test - first : slice)) part=$STAGE/${name}_${s}_$first.json
+      phase "${name}_${s}_$first" 100000 "$PBIT" dbm eval --config "$config" --model "$model" --chains "$chains" --first "$first" \
+        --limit "$lim" --sweeps "$s" --out "$part"
+      local rc=$?
+      if [ $rc -ne 0 ]; then
+        failed $rc && echo "slice ${s}/${first} not finished in this lease: the next lease redoes it"
+        return $?
+      fi
+      python3 - "$STAGE/state/$name.json" "$part" <<'PY'
+import json, os, sys
+p, part = sys.argv[1], sys.argv[2]
+done = json.load(open(p)) if os.path.exists(p) else []
+done += json.load(open(part))["curve"]
+json.dump(done, open(p + ".tmp", "w"), indent=1)
+os.replace(p + ".tmp", p)
+PY
+      rm -f "$part"
+      pack_stage
+    done
+  done
+  return 0
+}
+
+# dbm_lease CONFIG: one lease of training, then the evaluation and generation `dbm train` does; once
+# the run is trained, the accuracy against inference sweeps.
+dbm_lease() {
+  local config
+  config=$(cfg "$1")
+  local finished
+  finished=$(python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; print(int(bool(l) and l[-1].get('finished', False)))" "$STAGE/state")
+  if [ "$finished" = 0 ]; then
+    # Training gets what the call has left less the evaluation and generation that follow (about
+    # 60 s on a GPU at 10,000 sweeps per test image; a dry run's are tiny).
+    local reserve=${EVAL_RESERVE_S:-90}
+    local lease_s=$(( $(left) - reserve ))
+    if [ "$DRY" = 1 ]; then
+      lease_s=0.15  # a dry run's training takes about 0.3 s: split it
+    elif [ "$lease_s" -lt 10 ]; then
+      echo "not enough time left for a lease"; return 1
+    fi
+    PHASE_TAIL=12 phase train $(( $(left) - 5 )) "$PBIT" dbm train --config "$config" --lease "$STAGE/state" \
+      --lease-seconds "$lease_s" --out "$STAGE/run" ${BURN_IN:+--burn-in "$BURN_IN"}
+    local rc=$?
+    rm -f "$STAGE/run/checkpoint.bin" "$STAGE/run/checkpoint.bin.tmp"  # the chains: too large to carry back
+    failed "$rc"
+    return $?
+  fi
+  echo "training finished in an earlier lease: accuracy against inference sweeps"
+  local model="$STAGE/state/model.json"
+  [ -f "$model" ] || cp "$ROOT/$RESULTS/$job/state/model.json" "$model" 2>/dev/null
+  [ -f "$model" ] || { echo "no model.json in the state"; return 1; }
+  local budgets="1000 10000 100000" slice=2500
+  [ "$DRY" = 1 ] && budgets="40 200" && slice=150
+  eval_units curve "$config" "$model" 2 "$budgets" "$slice"
+}
+
+case $job in
+  dbm_golden)
+    model=${GOLDEN_MODEL:-$ROOT/data/golden/model.json}
+    budgets="100000 400000"
+    slice=2000
+    if [ "$DRY" = 1 ]; then  # no GPL weights here: a tiny trained model stands in
+      model=$STAGE/standin_model.json
+      "$PBIT" dbm train --config "$(cfg "$ROOT/configs/dbm_mnist_gpu.json")" --out "$STAGE/standin" > "$STAGE/standin.log" 2>&1 \
+        && cp "$STAGE/standin/model.json" "$model"
+      budgets="40 200"
+      slice=120
+    fi
+    [ -f "$model" ] || { echo "no golden model at $model: run scripts/device_models.sh prepare with OPUS_GIT_DIR, carry data/golden"; exit 1; }
+    eval_units golden "$(cfg "$ROOT/configs/dbm_golden.json")" "$model" 1 "$budgets" "$slice" || exit 1
+    ;;
+  dbm_mnist | dbm_fashion | dbm_mnist_mix)
+    case $job in
+      dbm_mnist) c=configs/dbm_mnist_gpu.json ;;
+      dbm_fashion) c=configs/dbm_fashion_gpu.json ;;
+      *) c=configs/dbm_mnist_gpu_mix.json ;;
+    esac
+    dbm_lease "$ROOT/$c" || exit 1
+    # The model file (2.4 MB) joins the state only once training is over: the curve needs it.
+    if [ -f "$STAGE/run/model.json" ] && python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))[-1].get('finished') else 1)" \
+         "$STAGE/state/leases.json" 2>/dev/null; then
+      cp "$STAGE/run/model.json" "$STAGE/state/model.json"
+    fi
+    ;;
+  dtm_g12)
+    # Variants in order; each lease trains the first unfinished one, and goes on to the next while
+    # at least a third of the call is left.
+    for v in "dtm4 dtm_fashion_gpu 4 on" "mebm mebm_fashion_gpu 1 on" "dtm4_noacp dtm_fashion_gpu 4 off" \
+             "dtm2 dtm_fashion_gpu 2 on" "dtm8 dtm_fashion_gpu 8 on"; do
+      read -r name conf steps acp <<< "$v"
+      st=$STAGE/state/$name
+      mkdir -p "$st"
+      if python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$st"; then
+        continue
+      fi
+      [ "$(left)" -lt $((DEADLINE_S / 3)) ] && break
+      config=$(cfg "$ROOT/configs/$conf.json")
+      lease_s=$(( $(left) - ${GEN_RESERVE_S:-60} ))
+      [ "$DRY" = 1 ] && lease_s=0.05  # one epoch per lease
+      PHASE_TAIL=6 phase "$name" $(( $(left) - 5 )) "$PBIT" dtm train --config "$config" --steps "$steps" --acp "$acp" \
+        --lease "$st" --lease-seconds "$lease_s" --out "$STAGE/$name"
+      rc=$?
+      rm -f "$STAGE/$name/checkpoint.bin"
+      failed $rc || exit 1
+    done
+    # The MEBM at other sweep budgets, once trained; then the comparison suite with these runs.
+    mebm_done=$(python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; print(int(bool(l) and l[-1].get('finished', False)))" "$STAGE/state/mebm")
+    if [ "$mebm_done" = 1 ]; then
+      for s in ${MEBM_SWEEPS:-2000 32000}; do
+        [ "$DRY" = 1 ] && s=$((s / 500))
+        [ -f "$STAGE/state/mebm_s$s.done" ] && continue
+        config=$(cfg "$ROOT/configs/mebm_fashion_gpu.json")
+        cp -r "$STAGE/state/mebm" "$STAGE/mebm_s${s}_state"
+        phase "mebm_s$s" 200 "$PBIT" dtm train --config "$config" --steps 1 --acp on --lease "$STAGE/mebm_s${s}_state" \
+          --gen-sweeps "$s" --out "$STAGE/mebm_s$s"
+        rc=$?
+        [ $rc -eq 0 ] && touch "$STAGE/state/mebm_s$s.done"
+        failed $rc || exit 1
+        rm -rf "$STAGE/mebm_s${s}_state" "$STAGE/mebm_s$s/checkpoint.bin"
+      done
+    fi
+    all_done=1
+    for name in dtm4 mebm dtm4_noacp dtm2 dtm8; do
+      python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$STAGE/state/$name" || all_done=0
+    done
+    if [ $all_done = 1 ] && [ "$DRY" != 1 ]; then
+      python3 - "$ROOT/$RESULTS/dtm_g12" "$STAGE" > "$STAGE/compare_suite.json" <<'PY'
+import glob, json, os, sys
+# The newest results of each variant: this lease's, else the last collected one.
+results, stage = sys.argv[1], sys.argv[2]
 suite = json.load(open("configs/compare_device.json"))
-runs = [(os.path.join(stage, d, "results.json"), label) for d, label in
-        [("dtm4", "DTM T=4 + ACP"), ("dtm2", "DTM T=2 + ACP"), ("dtm8", "DTM T=8 + ACP"), ("dtm4_noacp", "DTM T=4, no ACP"),
-         ("mebm", "MEBM")]] + [(os.path.join(stage, d, "results.json"), "MEBM, " + d.split("_s")[1] + " sweeps")
-                               for d in sorted(os.listdir(stage)) if d.startswith("mebm_s")]
-suite["quality"] = [{"label": label, "results": p} for p, label in runs if os.path.exists(p)] or suite.get("quality", [])
+labels = {"dtm4": "DTM T=4 + ACP", "dtm2": "DTM T=2 + ACP", "dtm8": "DTM T=8 + ACP", "dtm4_noacp": "DTM T=4, no ACP", "mebm": "MEBM"}
+quality = []
+for d, label in list(labels.items()) + [(os.path.basename(p), "MEBM, %s sweeps" % os.path.basename(p)[6:]) for p in glob.glob(os.path.join(stage, "mebm_s*"))]:
+    cands = [os.path.join(stage, d, "results.json")] + sorted(glob.glob(os.path.join(results, "lease_*", d, "results.json")), reverse=True)
+    for p in cands:
+        if os.path.exists(p):
+            quality.append({"label": label, "results": p})
+            break
+suite["quality"] = quality
+suite["output_dir"] = os.path.join(stage, "compare")
 print(json.dumps(suite, indent=1))
 PY
-      phase compare 300 "$PBIT" compare --suite "$STAGE/compare_suite.json" --out "$STAGE/compare" ;;
-    *) echo "unknown job '$job'"; exit 2 ;;
-  esac
-done
+      phase compare 300 "$PBIT" compare --suite "$STAGE/compare_suite.json" --out "$STAGE/compare"
+      failed $? || exit 1
+    fi
+    ;;
+esac
+echo "lease $LEASE of $job done in $SECONDS s"
+pack_stage
+exit 0

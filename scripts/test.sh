@@ -13,3 +13,5 @@ ctest --preset release -j "$(nproc)"
 # The device kit's dry run (docs/BENCHMARKING.md): the portable build and every stage of the GPU
 # script, GPU-only stages skipped, so the kit cannot rot between sessions that get a device.
 bash scripts/device_kit.sh dry-run
+# The model jobs for a lent GPU, each made tiny and run for three leases on the CPU.
+bash scripts/device_models.sh dry-run

@@ -68,6 +68,7 @@ usage:
       small enough to commit; chains re-initialised and burnt in for --burn-in sweeps, default 1000),
       trains for at most --lease-seconds, and leaves the checkpoint and DIR/leases.json there.
   pbit dbm eval --config FILE --model FILE [--first K] [--limit N] [--chains C] [--sweeps S1,S2,... [--warmup-fraction F]]
+                [--out FILE.json]
       Test accuracy and confusion matrix (config's eval section) on test images K .. K + N - 1;
       --sweeps gives accuracy against inference sweeps per image instead (a fraction F, default 0.5,
       warm-up, the rest sampled; exactly S sweeps run), to see how well a model mixes.
@@ -402,7 +403,12 @@ int cmd_dbm(int argc, char** argv) {
   }
   const pbit::SparseDbm model = pbit::SparseDbm::load(need(a, "model"));
   if (sub == "eval") {
-    only(a, {"config", "model", "limit", "first", "chains", "sweeps", "warmup-fraction"});
+    only(a, {"config", "model", "limit", "first", "chains", "sweeps", "warmup-fraction", "out"});
+    // The result goes to stdout, and with --out also to FILE (written whole or not at all).
+    auto emit = [&](const nlohmann::json& j) {
+      std::cout << j.dump(2) << "\n";
+      if (a.opt.count("out")) pbit::write_json_file(a.opt.at("out"), j);
+    };
     const pbit::ImageDataset test = dbm_data(cfg, "test");
     const int64_t limit = a.opt.count("limit") ? int_opt(a, "limit", 0, 1000000000) : 0;
     const int64_t first = a.opt.count("first") ? int_opt(a, "first", 0, test.size() - 1) : 0;
@@ -410,7 +416,7 @@ int cmd_dbm(int argc, char** argv) {
     if (a.opt.count("warmup-fraction") && !a.opt.count("sweeps")) throw pbit::InvalidArgument("--warmup-fraction goes with --sweeps");
     if (!a.opt.count("sweeps")) {
       const pbit::DbmEval ev = pbit::evaluate_dbm(model, cfg, test, limit, true, first);
-      std::cout << eval_json(ev).dump(2) << "\n";
+      emit(eval_json(ev));
       return 0;
     }
     // Accuracy against inference sweeps per image (how well the model mixes): for each budget S, a
@@ -441,7 +447,7 @@ int cmd_dbm(int argc, char** argv) {
                 {"samples", c.eval.samples}, {"steps_per_sample", step}, {"chains", c.eval.chains}});
       curve.push_back(r);
     }
-    std::cout << nlohmann::json{{"model", a.opt.at("model")}, {"curve", curve}}.dump(2) << "\n";
+    emit(nlohmann::json{{"model", a.opt.at("model")}, {"curve", curve}});
     return 0;
   }
   if (sub == "generate") {
