@@ -12,10 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pbit/backend.hpp"
+#include "pbit/core/backend.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/error.hpp"
-#include "parse_number.hpp"
+#include "util/parse_number.hpp"
 
 namespace pbit::bench {
 

@@ -18,9 +18,9 @@
 #include <map>
 
 #include "bench_common.hpp"
-#include "pbit/io.hpp"
-#include "pbit/sampler.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
 
 using namespace pbit;
 

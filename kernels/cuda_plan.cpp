@@ -4,7 +4,7 @@
 #include <cstdlib>
 
 #include "pbit/error.hpp"
-#include "parse_number.hpp"
+#include "util/parse_number.hpp"
 
 namespace pbit::detail {
 

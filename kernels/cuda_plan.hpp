@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "pbit/backend.hpp"
+#include "pbit/core/backend.hpp"
 
 namespace pbit::detail {
 

@@ -11,9 +11,9 @@
 #include <span>
 #include <vector>
 
-#include "pbit/coloring.hpp"
-#include "pbit/graph.hpp"
-#include "pbit/sampler.hpp"
+#include "pbit/core/coloring.hpp"
+#include "pbit/core/graph.hpp"
+#include "pbit/core/sampler.hpp"
 
 namespace pbit::detail {
 

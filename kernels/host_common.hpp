@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gibbs_kernels.hpp"
-#include "pbit/rng.hpp"
+#include "pbit/core/rng.hpp"
 
 namespace pbit::detail {
 

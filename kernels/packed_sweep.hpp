@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "pbit/detail/gibbs_math.hpp"
+#include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
-#include "pbit/rng.hpp"
+#include "pbit/core/rng.hpp"
 
 namespace pbit::detail {
 

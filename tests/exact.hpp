@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "pbit/coloring.hpp"
-#include "pbit/graph.hpp"
+#include "pbit/core/coloring.hpp"
+#include "pbit/core/graph.hpp"
 
 namespace pbit::test {
 

@@ -2,8 +2,8 @@
 // to the reference backend, whatever the chain count, thread count or how a run is split.
 #include <gtest/gtest.h>
 
-#include "pbit/sampler.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {

@@ -8,10 +8,10 @@
 #include <fstream>
 #include <string>
 
-#include "pbit/config.hpp"
-#include "pbit/io.hpp"
-#include "pbit/sampler.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/config.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
 
 namespace pbit::test {
 namespace {

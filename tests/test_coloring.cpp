@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "pbit/coloring.hpp"
+#include "pbit/core/coloring.hpp"
 #include "pbit/error.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/hardware/topology.hpp"
 
 namespace pbit::test {
 namespace {

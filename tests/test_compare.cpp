@@ -4,10 +4,10 @@
 
 #include <filesystem>
 
-#include "pbit/compare.hpp"
-#include "pbit/energy.hpp"
+#include "pbit/harness/compare.hpp"
+#include "pbit/harness/energy.hpp"
 #include "pbit/error.hpp"
-#include "pbit/io.hpp"
+#include "pbit/core/io.hpp"
 #include <cmath>
 #include "test_util.hpp"
 

@@ -9,8 +9,8 @@
 
 #include "cuda_plan.hpp"
 #include "gibbs_kernels.hpp"
-#include "pbit/sampler.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {

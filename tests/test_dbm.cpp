@@ -9,11 +9,11 @@
 #include <numeric>
 
 #include "exact.hpp"
-#include "pbit/dataset.hpp"
-#include "pbit/dbm.hpp"
+#include "pbit/models/dataset.hpp"
+#include "pbit/models/dbm.hpp"
 #include "pbit/error.hpp"
-#include "pbit/io.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {

@@ -6,11 +6,11 @@
 #include <numeric>
 
 #include "exact.hpp"
-#include "pbit/dtm.hpp"
+#include "pbit/models/dtm.hpp"
 #include "pbit/error.hpp"
-#include "pbit/metrics.hpp"
-#include "pbit/rng.hpp"
-#include "pbit/sampler.hpp"
+#include "pbit/models/metrics.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/core/sampler.hpp"
 
 namespace pbit::test {
 namespace {

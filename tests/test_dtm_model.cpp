@@ -4,12 +4,12 @@
 
 #include <filesystem>
 
-#include "pbit/dtm_model.hpp"
-#include "pbit/feature_net.hpp"
-#include "pbit/metrics.hpp"
+#include "pbit/models/dtm_model.hpp"
+#include "pbit/models/feature_net.hpp"
+#include "pbit/models/metrics.hpp"
 #include "pbit/error.hpp"
-#include "pbit/io.hpp"
-#include "pbit/rng.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/rng.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {

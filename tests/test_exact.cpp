@@ -21,8 +21,8 @@
 #include <numeric>
 
 #include "exact.hpp"
-#include "pbit/rng.hpp"
-#include "pbit/sampler.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/core/sampler.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {

@@ -7,9 +7,9 @@
 #include <sstream>
 
 #include "pbit/error.hpp"
-#include "pbit/graph.hpp"
-#include "pbit/io.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/graph.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {

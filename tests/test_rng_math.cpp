@@ -5,8 +5,8 @@
 #include <set>
 #include <vector>
 
-#include "pbit/detail/gibbs_math.hpp"
-#include "pbit/rng.hpp"
+#include "pbit/core/detail/gibbs_math.hpp"
+#include "pbit/core/rng.hpp"
 
 namespace pbit::test {
 namespace {

@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "pbit/error.hpp"
-#include "pbit/sampler.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {

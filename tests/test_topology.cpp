@@ -8,9 +8,9 @@
 #include <string>
 
 #include "pbit/error.hpp"
-#include "pbit/io.hpp"
-#include "pbit/roles.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/hardware/roles.hpp"
+#include "pbit/hardware/topology.hpp"
 
 namespace pbit::test {
 namespace {

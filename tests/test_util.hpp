@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "pbit/backend.hpp"
+#include "pbit/core/backend.hpp"
 #include "pbit/error.hpp"
-#include "pbit/sampler.hpp"
+#include "pbit/core/sampler.hpp"
 
 namespace pbit::test {
 

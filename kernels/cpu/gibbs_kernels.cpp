@@ -18,7 +18,7 @@
 
 #include "gibbs_kernels.hpp"
 #include "host_common.hpp"
-#include "pbit/detail/gibbs_math.hpp"
+#include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 
 namespace pbit::detail {

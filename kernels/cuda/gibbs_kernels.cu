@@ -22,7 +22,7 @@
 #include "cuda_plan.hpp"
 #include "gibbs_kernels.hpp"
 #include "packed_sweep.hpp"
-#include "pbit/detail/gibbs_math.hpp"
+#include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 
 namespace pbit::detail {

@@ -11,20 +11,20 @@
 #include <string>
 #include <vector>
 
-#include "../json_util.hpp"  // format_number
-#include "../parse_number.hpp"
+#include "util/json_util.hpp"  // format_number
+#include "util/parse_number.hpp"
 #include "pbit/build_info.hpp"
-#include "pbit/compare.hpp"
-#include "pbit/config.hpp"
-#include "pbit/dbm.hpp"
-#include "pbit/dtm_model.hpp"
-#include "pbit/feature_net.hpp"
-#include "pbit/png.hpp"
+#include "pbit/harness/compare.hpp"
+#include "pbit/core/config.hpp"
+#include "pbit/models/dbm.hpp"
+#include "pbit/models/dtm_model.hpp"
+#include "pbit/models/feature_net.hpp"
+#include "pbit/util/png.hpp"
 #include "pbit/error.hpp"
-#include "pbit/io.hpp"
-#include "pbit/roles.hpp"
-#include "pbit/sampler.hpp"
-#include "pbit/topology.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/hardware/roles.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
 
 namespace {
 

@@ -1,0 +1,34 @@
+// The JSON sampling config read by `pbit sample` (see configs/sample_example.json and docs/CLI.md).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/core/sampler.hpp"
+
+namespace pbit {
+
+struct SampleConfig {
+  int32_t chains = 1;
+  uint64_t seed = 0;
+  std::string backend = "best";
+  int num_threads = 0;
+  SamplingSchedule schedule{};
+  BetaSchedule beta{};
+  ObserverSpec observe{};
+  std::vector<int32_t> clamp_nodes;
+  std::vector<int8_t> clamp_values;  ///< K or B x K
+  std::vector<int32_t> field_nodes;  ///< empty with non-empty field_values = all nodes
+  std::vector<float> field_values;   ///< M or B x M
+};
+
+/// Parses and validates; errors are InvalidConfig naming the key, e.g. "schedule.samples".
+/// Unknown keys are errors too (a typo must not silently fall back to a default).
+SampleConfig parse_sample_config(const nlohmann::json& j);
+
+/// Observations as JSON (means, sums, energies, readouts, snapshots) plus run metadata.
+nlohmann::json observations_to_json(const Observations& obs, const Graph& g);
+
+}  // namespace pbit

@@ -1,0 +1,123 @@
+// The arithmetic of one Gibbs update, shared by every backend so that they agree bit for bit.
+//
+// Contract (docs/ARCHITECTURE.md, "Determinism"):
+//   I   = ((sum over CSR neighbours j, in CSR order, of J_ij * s_j) + h_i) + f_ci      (fp32, left to right)
+//   t   = (2 * beta) * I
+//   e   = exp_det(-t)
+//   s_i = +1 if u01(word) * (1 + e) < 1 else -1                                        (fp32)
+// The last line is u < sigmoid(t) = 1 / (1 + e) without a division (division is the slowest vector
+// operation on every backend); in exact arithmetic the two are the same event, and in fp32 the
+// threshold differs from sigmoid(t) by at most a few ulp, far below the 2^-24 resolution of u.
+// exp_det is pbit's own exp: Cody-Waite reduction and a degree-7 Horner polynomial built from IEEE
+// add, multiply and fused multiply-add, each named explicitly (fadd/fmul/ffma), so it rounds
+// identically on every compiler and device. No implicit FMA contraction is allowed: the host is built
+// with -ffp-contract=off and the device uses the __f*_rn intrinsics here.
+#pragma once
+#include <cstdint>
+#include <cmath>
+#include <cstring>
+
+#include "pbit/core/rng.hpp"
+
+namespace pbit::detail {
+
+PBIT_HD float fadd(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fadd_rn(a, b);
+#else
+  return a + b;
+#endif
+}
+PBIT_HD float fmul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+PBIT_HD float fdiv(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return __fdiv_rn(a, b);
+#else
+  return a / b;
+#endif
+}
+/// Fused multiply-add, correctly rounded (one rounding) on every backend.
+PBIT_HD float ffma(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+PBIT_HD float bits_to_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
+PBIT_HD uint32_t float_to_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+/// w * s for a spin s = +1 (up) or -1, as a sign flip: exactly fmul(w, +-1.0f), zero and NaN included.
+PBIT_HD float times_spin(float w, uint32_t up) { return bits_to_float(float_to_bits(w) ^ ((up ^ 1u) << 31)); }
+
+/// times_spin(w, (word >> lane) & 1) for the spin of lane `lane` in a 32-chain bit word, given
+/// shift = 31 - lane: the lane's bit is moved straight to the sign position, so the term costs one
+/// shift and one three-input logic operation (LOP3 on the GPU) per neighbour.
+PBIT_HD float times_word_spin(float w, uint32_t word, uint32_t shift) {
+  return bits_to_float(float_to_bits(w) ^ ((word << shift) & 0x80000000u) ^ 0x80000000u);
+}
+
+/// Deterministic exp for x in any range; inputs are clamped to [-80, 80] (exp(80) ~ 5.5e34 still fits).
+/// Relative error below 3e-7 on that range (tests/test_rng_math.cpp).
+PBIT_HD float exp_det(float x) {
+  x = x < -80.0f ? -80.0f : x;
+  x = x > 80.0f ? 80.0f : x;
+  // k = round(x / ln 2) by the 1.5*2^23 trick: exact round-to-nearest-even for |v| < 2^22.
+  const float magic = 12582912.0f;
+  const float k = fadd(fadd(fmul(x, 1.44269504088896341f), magic), -magic);
+  // r = x - k ln2 (Cody-Waite, ln2 split so that k * ln2_hi is exact for |k| <= 128).
+  const float r = ffma(k, -1.42860682030941723212e-6f, ffma(k, -0.693145751953125f, x));
+  // e^r on |r| <= 0.35 by Taylor to degree 7 (truncation < 4e-9 relative), Horner with FMA.
+  float p = 1.98412698412698413e-4f;
+  p = ffma(p, r, 1.38888888888888889e-3f);
+  p = ffma(p, r, 8.33333333333333333e-3f);
+  p = ffma(p, r, 4.16666666666666667e-2f);
+  p = ffma(p, r, 1.66666666666666667e-1f);
+  p = ffma(p, r, 0.5f);
+  p = ffma(p, r, 1.0f);
+  p = ffma(p, r, 1.0f);
+  // p * 2^k is exact (k in [-116, 116] keeps the result normal).
+  const int32_t ki = static_cast<int32_t>(k);
+  return fmul(p, bits_to_float(static_cast<uint32_t>(ki + 127) << 23));
+}
+
+/// e = exp(-2 beta I) for local field `field`, with two_beta = 2*beta.
+PBIT_HD float boltzmann_ratio(float two_beta, float field) { return exp_det(-fmul(two_beta, field)); }
+
+/// The Gibbs decision: +1 iff u01(word) * (1 + e) < 1, i.e. u < sigmoid(2 beta I) (see file comment).
+PBIT_HD bool gibbs_up(uint32_t word, float e) { return fmul(rng::u01(word), fadd(1.0f, e)) < 1.0f; }
+
+/// The new spin for local field `field`.
+PBIT_HD int8_t gibbs_spin(uint32_t word, float two_beta, float field) {
+  return gibbs_up(word, boltzmann_ratio(two_beta, field)) ? int8_t{1} : int8_t{-1};
+}
+
+/// sigmoid(2 beta I) in fp32 - for documentation and tests; samplers use gibbs_spin.
+PBIT_HD float flip_up_probability(float two_beta, float field) {
+  return fdiv(1.0f, fadd(1.0f, boltzmann_ratio(two_beta, field)));
+}
+
+}  // namespace pbit::detail

@@ -1,0 +1,49 @@
+// Graph files and sampling configs.
+//
+// Graph JSON:  {"format": "pbit.graph", "version": 1, "num_nodes": N,
+//               "edges": [[i, j, J], ...], "biases": [h_0, ..., h_{N-1}],   (optional, default 0)
+//               "coloring": [c_0, ..., c_{N-1}]}                            (optional; verified)
+// Edge list:   plain text, one item per line, '#' starts a comment:
+//               nodes N            (optional; default: largest index + 1)
+//               i j J              (a coupling)
+//               bias i h           (optional)
+#pragma once
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/core/coloring.hpp"
+#include "pbit/core/graph.hpp"
+
+namespace pbit {
+
+/// A graph with an optional user-supplied coloring, as read from a file.
+struct GraphFile {
+  Graph graph;
+  std::optional<std::vector<int32_t>> coloring;
+};
+
+nlohmann::json graph_to_json(const Graph& g, const std::vector<int32_t>* coloring = nullptr);
+/// `source` names the input in error messages.
+GraphFile graph_from_json(const nlohmann::json& j, const std::string& source = "graph JSON");
+
+void write_edge_list(std::ostream& os, const Graph& g);
+GraphFile read_edge_list(std::istream& is, const std::string& source = "edge list");
+
+/// Reads .json as graph JSON and anything else as an edge list. Throws IoError / InvalidGraph.
+GraphFile read_graph_file(const std::string& path);
+/// Writes .json as graph JSON and anything else as an edge list.
+void write_graph_file(const std::string& path, const Graph& g, const std::vector<int32_t>* coloring = nullptr);
+
+/// Reads a whole JSON file; throws IoError (missing/unreadable) or InvalidConfig (parse error).
+nlohmann::json read_json_file(const std::string& path);
+void write_json_file(const std::string& path, const nlohmann::json& j);
+
+/// Creates directory `dir` and its parents where missing (nothing for ""); throws IoError naming it
+/// and the reason when that fails (a file in the way, no permission, a read-only file system).
+void make_directories(const std::string& dir);
+
+}  // namespace pbit

@@ -1,0 +1,172 @@
+// Multicolor block Gibbs sampling of B independent chains on one Ising graph.
+//
+//   P(s_i = +1 | rest) = sigmoid(2 beta (sum_j J_ij s_j + h_i + f_ci)),   s in {-1, +1}
+//
+// One sweep updates the color classes of the Coloring in order. Clamped nodes are never updated.
+// f is an optional per-chain external field on a subset of nodes (B x M), used e.g. by DTMs.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "pbit/core/backend.hpp"
+#include "pbit/core/coloring.hpp"
+#include "pbit/core/graph.hpp"
+#include "pbit/core/rng.hpp"
+
+namespace pbit {
+
+/// thrml's vocabulary: `warmup` sweeps, then `samples` observations, each after `steps_per_sample`
+/// further sweeps. Total sweeps = warmup + samples * steps_per_sample.
+struct SamplingSchedule {
+  int64_t warmup = 0;
+  int64_t samples = 1;
+  int64_t steps_per_sample = 1;
+  int64_t total_sweeps() const { return warmup + samples * steps_per_sample; }
+  void validate() const;  ///< throws InvalidArgument for negative values or steps_per_sample < 1
+};
+
+/// Inverse temperature per sweep of a run. Sweep k (0-based, within the run) uses at(k); a schedule
+/// shorter than the run holds its last value.
+class BetaSchedule {
+ public:
+  BetaSchedule() : betas_{1.0f} {}
+  static BetaSchedule constant(float beta);
+  /// One beta per sweep.
+  static BetaSchedule per_sweep(std::vector<float> betas);
+  /// Piecewise constant: (beta, sweeps) segments in order, e.g. the DBM annealing 0, 0.125, ..., 5.
+  static BetaSchedule piecewise(const std::vector<std::pair<float, int64_t>>& segments);
+  /// Linear from b0 to b1 over `sweeps` sweeps (inclusive ends), then b1.
+  static BetaSchedule linear(float b0, float b1, int64_t sweeps);
+
+  float at(int64_t sweep) const;
+  /// The per-sweep values for a run of `sweeps` sweeps.
+  std::vector<float> expand(int64_t sweeps) const;
+  const std::vector<float>& values() const { return betas_; }
+
+ private:
+  explicit BetaSchedule(std::vector<float> b);
+  std::vector<float> betas_;
+};
+
+/// What to observe during a run. Observers run on the backend's device; only their results come back.
+struct ObserverSpec {
+  /// Per-node <s_i> and per-edge <s_i s_j>, averaged over chains and samples (training statistics).
+  bool moments = false;
+  /// Energy E(s) of every chain at every sample (samples x B). Excludes the per-chain field f.
+  bool energy = false;
+  /// Node groups; for each chain and group, the mean of s over the group's nodes and the samples
+  /// (label read-out). Result is B x G.
+  std::vector<std::vector<int32_t>> readout_groups;
+  /// Sweep counts within the run (1 = after the first sweep) at which to copy the full state.
+  std::vector<int64_t> snapshot_sweeps;
+};
+
+/// Results of one run. Integer sums are exact and identical on every backend; means derive from them.
+struct Observations {
+  int32_t num_chains = 0;
+  int64_t num_samples = 0;
+  int64_t sweeps = 0;
+  std::vector<int64_t> node_sum;   ///< N: sum over samples and chains of s_i
+  std::vector<int64_t> edge_sum;   ///< E: sum over samples and chains of s_i s_j (edge order)
+  std::vector<double> node_mean;   ///< N: node_sum / (B * samples)
+  std::vector<double> edge_corr;   ///< E: edge_sum / (B * samples)
+  std::vector<double> energy;      ///< samples x B (row = sample)
+  std::vector<int64_t> readout_sum;  ///< B x G: sum over samples and group nodes of s
+  std::vector<double> readout_mean;  ///< B x G: readout_sum / (samples * group size)
+  std::vector<int8_t> snapshots;   ///< snapshot_sweeps.size() x B x N (chain-major)
+};
+
+struct SamplerOptions {
+  Backend backend = Backend::cpu;
+  uint64_t seed = 0;
+  uint32_t stream = rng::kGibbs;  ///< Philox stream for the update uniforms
+  int num_threads = 0;            ///< cpu backend: OpenMP threads (0 = OpenMP default)
+  int device = 0;                 ///< cuda backend: device ordinal
+  /// cuda backend: which sweep kernel (docs/FAST_KERNEL.md). `automatic` picks by occupancy (the fast
+  /// kernel when it puts a block on every multiprocessor) and may be overridden by the environment
+  /// variable PBIT_CUDA_KERNEL=simple|fast|auto; an explicit choice here ignores the variable. Asking
+  /// for `fast` on a graph whose state words do not fit in one block's shared memory is an error.
+  CudaKernel cuda_kernel = CudaKernel::automatic;
+  /// cuda backend, fast kernel: warps per block (the team that shares one 32-chain word), 1..16;
+  /// 0 = chosen by occupancy, or PBIT_CUDA_FAST_WARPS when set. Results never depend on it.
+  int cuda_team_warps = 0;
+};
+
+/// Options from a config's fields: backend name ("best", "reference", "cpu", "cuda", "packed"), seed, stream, threads.
+SamplerOptions sampler_options(const std::string& backend, uint64_t seed, uint32_t stream, int threads = 0);
+
+namespace detail {
+class GibbsEngine;
+}
+
+/// B chains of multicolor block Gibbs on one graph. Owns the backend's state arrays; copies between
+/// host and backend happen only in the calls that say so (set_state, state, set_clamp, ...).
+///
+/// The absolute sweep counter advances with every sweep and keys the RNG, so run(10) then run(10)
+/// gives the same chains as run(20), and a checkpoint (state + sweep_count) resumes exactly.
+class Sampler {
+ public:
+  /// Colors the graph with color_graph().
+  Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options = {});
+  Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options = {});
+  ~Sampler();
+  Sampler(Sampler&&) noexcept;
+  Sampler& operator=(Sampler&&) noexcept;
+
+  int32_t num_chains() const { return num_chains_; }
+  int32_t num_nodes() const { return graph_.num_nodes(); }
+  const Graph& graph() const { return graph_; }
+  const Coloring& coloring() const { return coloring_; }
+  const SamplerOptions& options() const { return options_; }
+  /// What runs the sweeps, e.g. "cpu (2 threads)" or "cuda fast kernel, 4-warp teams, 3125 blocks
+  /// (8 per SM)": the kernel the backend chose, for logs and benchmark JSON.
+  std::string kernel_description() const;
+
+  /// Independent uniform +-1 spins from stream kInitState (clamped nodes keep their values).
+  /// Called by the constructor.
+  void randomize_state();
+  /// Warm start: B x N spins (chain-major), each -1 or +1. Clamped nodes are re-imposed.
+  void set_state(std::span<const int8_t> spins);
+  /// Copies the current B x N state to the host (chain-major).
+  std::vector<int8_t> state() const;
+
+  /// Clamps `nodes` in every chain to `values` (B x K chain-major, or K values shared by all chains).
+  /// Replaces any previous clamp. Clamped nodes are never updated.
+  void set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values);
+  void clear_clamp();
+  const std::vector<int32_t>& clamped_nodes() const { return clamp_nodes_; }
+
+  /// Per-chain external field on `nodes` (B x M chain-major, or M values shared by all chains).
+  /// Empty `nodes` means all N nodes. Replaces any previous field.
+  void set_field(std::vector<int32_t> nodes, std::span<const float> values);
+  void clear_field();
+
+  /// New couplings (edge order) and biases (N) with the same structure, e.g. after a training step.
+  void set_weights(std::span<const float> edge_weights, std::span<const float> biases);
+
+  /// Runs schedule.total_sweeps() sweeps with the given betas and observers.
+  Observations run(const SamplingSchedule& schedule, const BetaSchedule& beta = {},
+                   const ObserverSpec& observe = {});
+  /// Runs `sweeps` sweeps with no observation.
+  void sweep(int64_t sweeps, const BetaSchedule& beta = {});
+
+  /// Absolute number of sweeps done so far; the next sweep uses this value in its RNG counter.
+  uint64_t sweep_count() const { return sweep_count_; }
+  /// For resuming from a checkpoint.
+  void set_sweep_count(uint64_t s) { sweep_count_ = s; }
+
+ private:
+  Graph graph_;
+  Coloring coloring_;
+  int32_t num_chains_ = 0;
+  SamplerOptions options_;
+  uint64_t sweep_count_ = 0;
+  std::vector<int32_t> clamp_nodes_;
+  std::unique_ptr<detail::GibbsEngine> engine_;
+};
+
+}  // namespace pbit

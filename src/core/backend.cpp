@@ -1,0 +1,116 @@
+#include "pbit/core/backend.hpp"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "gibbs_kernels.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit {
+
+std::string to_string(Backend b) {
+  switch (b) {
+    case Backend::reference: return "reference";
+    case Backend::cpu: return "cpu";
+    case Backend::cuda: return "cuda";
+    case Backend::packed: return "packed";
+  }
+  return "unknown";
+}
+
+Backend backend_from_string(const std::string& name) {
+  if (name == "reference") return Backend::reference;
+  if (name == "cpu") return Backend::cpu;
+  if (name == "cuda") return Backend::cuda;
+  if (name == "packed") return Backend::packed;
+  if (name == "best") return best_available_backend();
+  throw InvalidArgument("unknown backend '" + name + "' (expected reference, cpu, cuda, packed or best)");
+}
+
+std::string to_string(CudaKernel k) {
+  switch (k) {
+    case CudaKernel::automatic: return "auto";
+    case CudaKernel::simple: return "simple";
+    case CudaKernel::fast: return "fast";
+  }
+  return "unknown";
+}
+
+CudaKernel cuda_kernel_from_string(const std::string& name, const std::string& what) {
+  if (name == "auto" || name == "automatic") return CudaKernel::automatic;
+  if (name == "simple") return CudaKernel::simple;
+  if (name == "fast") return CudaKernel::fast;
+  throw InvalidArgument(what + ": unknown CUDA kernel '" + name + "' (expected auto, simple or fast)");
+}
+
+std::vector<Backend> all_backends() { return {Backend::reference, Backend::cpu, Backend::cuda, Backend::packed}; }
+
+bool backend_compiled(Backend b) { return b != Backend::cuda || build_has_cuda(); }
+
+bool backend_available(Backend b) {
+  if (!backend_compiled(b)) return false;
+  if (b == Backend::cuda) return detail::cuda_device_count() > 0;
+  return true;
+}
+
+std::string backend_unavailable_reason(Backend b) {
+  if (!backend_compiled(b)) return "not compiled into this build (configured without nvcc)";
+  if (b == Backend::cuda) return detail::cuda_unavailable_reason();
+  return "";
+}
+
+Backend best_available_backend() { return backend_available(Backend::cuda) ? Backend::cuda : Backend::cpu; }
+
+std::vector<Backend> available_backends() {
+  std::vector<Backend> out;
+  for (Backend b : all_backends()) {
+    if (backend_available(b)) out.push_back(b);
+  }
+  return out;
+}
+
+int64_t backend_device_bytes_in_use(Backend b) { return b == Backend::cuda ? detail::cuda_used_bytes() : -1; }
+
+std::string backend_device_name(Backend b) {
+  if (b == Backend::cuda) return backend_available(b) ? detail::cuda_device_name(0) : "none";
+  std::string model = "unknown CPU";
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  const int threads = b == Backend::reference ? 1 : omp_get_max_threads();
+  if (b == Backend::packed) return model + " (" + std::to_string(threads) + " threads, bit-packed GPU loop)";
+  return model + " (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
+}
+
+namespace detail {
+
+std::string describe_cuda_unavailable(const std::string& error_name, const std::string& error_text, int driver_version,
+                                      int runtime_version) {
+  auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); };
+  const std::string err = error_name.empty() ? std::string() : " (" + error_name + ": " + error_text + ")";
+  if (driver_version == 0) {
+    return "no NVIDIA driver was found (libcuda.so.1 could not be loaded)" + err;
+  }
+  if (error_name == "cudaErrorInsufficientDriver" || (runtime_version > 0 && driver_version < runtime_version)) {
+    return "the NVIDIA driver is too old for this build: it supports CUDA " + version(driver_version) +
+           ", and pbit was built with the CUDA " + version(runtime_version) +
+           " runtime; install a newer driver (CUDA 13 needs R580 or later)" + err;
+  }
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string mask = visible ? std::string("; CUDA_VISIBLE_DEVICES is '") + visible + "'" : std::string();
+  if (error_name.empty() || error_name == "cudaErrorNoDevice") {
+    return "the driver (CUDA " + version(driver_version) + ") sees no CUDA device" + mask + err;
+  }
+  return "the CUDA runtime could not list devices" + err + mask;
+}
+
+}  // namespace detail
+
+}  // namespace pbit

@@ -1,0 +1,160 @@
+#include "pbit/core/config.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "util/json_util.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit {
+namespace {
+
+using nlohmann::json;
+
+using detail::get_bool;
+using detail::get_float;
+using detail::get_int;
+using detail::get_nodes;
+using detail::only_keys;
+
+[[noreturn]] void bad(const std::string& key, const std::string& what) { detail::config_error(key, what); }
+
+float get_beta(const json& v, const std::string& key) {
+  const float b = get_float(v, key);
+  if (b < 0.0f) bad(key, "beta must be >= 0");
+  return b;
+}
+
+BetaSchedule parse_beta(const json& j) {
+  if (j.is_number()) return BetaSchedule::constant(get_beta(j, "beta"));
+  only_keys(j, "beta", {"constant", "per_sweep", "piecewise", "linear"});
+  if (j.size() != 1) bad("beta", "give exactly one of constant, per_sweep, piecewise, linear");
+  if (j.contains("constant")) return BetaSchedule::constant(get_beta(j["constant"], "beta.constant"));
+  if (j.contains("per_sweep")) {
+    const json& a = j["per_sweep"];
+    if (!a.is_array() || a.empty()) bad("beta.per_sweep", "must be a non-empty array of numbers");
+    std::vector<float> b;
+    for (size_t k = 0; k < a.size(); ++k) b.push_back(get_beta(a[k], "beta.per_sweep[" + std::to_string(k) + "]"));
+    return BetaSchedule::per_sweep(std::move(b));
+  }
+  if (j.contains("piecewise")) {
+    const json& a = j["piecewise"];
+    if (!a.is_array() || a.empty()) bad("beta.piecewise", "must be a non-empty array of [beta, sweeps]");
+    std::vector<std::pair<float, int64_t>> seg;
+    for (size_t k = 0; k < a.size(); ++k) {
+      const std::string key = "beta.piecewise[" + std::to_string(k) + "]";
+      if (!a[k].is_array() || a[k].size() != 2) bad(key, "must be [beta, sweeps]");
+      seg.push_back({get_beta(a[k][0], key + "[0]"), get_int(a[k][1], key + "[1]", 1, int64_t{1} << 32)});
+    }
+    return BetaSchedule::piecewise(seg);
+  }
+  const json& l = j["linear"];
+  only_keys(l, "beta.linear", {"from", "to", "sweeps"});
+  for (const char* k : {"from", "to", "sweeps"}) {
+    if (!l.contains(k)) bad(std::string("beta.linear.") + k, "missing");
+  }
+  return BetaSchedule::linear(get_beta(l["from"], "beta.linear.from"), get_beta(l["to"], "beta.linear.to"),
+                              get_int(l["sweeps"], "beta.linear.sweeps", 1, int64_t{1} << 32));
+}
+
+}  // namespace
+
+SampleConfig parse_sample_config(const json& j) {
+  only_keys(j, "", {"chains", "seed", "backend", "threads", "schedule", "beta", "observe", "clamp", "field"});
+  SampleConfig c;
+  if (j.contains("chains")) c.chains = static_cast<int32_t>(get_int(j["chains"], "chains", 1, std::numeric_limits<int32_t>::max()));
+  if (j.contains("seed")) c.seed = static_cast<uint64_t>(get_int(j["seed"], "seed", 0, std::numeric_limits<int64_t>::max()));
+  if (j.contains("threads")) c.num_threads = static_cast<int>(get_int(j["threads"], "threads", 0, 4096));
+  if (j.contains("backend")) {
+    if (!j["backend"].is_string()) bad("backend", "must be a string");
+    c.backend = j["backend"].get<std::string>();
+    if (c.backend != "best" && c.backend != "reference" && c.backend != "cpu" && c.backend != "cuda" && c.backend != "packed") {
+      bad("backend", "must be one of best, reference, cpu, cuda, packed; got '" + c.backend + "'");
+    }
+  }
+  if (j.contains("schedule")) {
+    const json& s = j["schedule"];
+    only_keys(s, "schedule", {"warmup", "samples", "steps_per_sample"});
+    const int64_t big = int64_t{1} << 32;
+    if (s.contains("warmup")) c.schedule.warmup = get_int(s["warmup"], "schedule.warmup", 0, big);
+    if (s.contains("samples")) c.schedule.samples = get_int(s["samples"], "schedule.samples", 0, big);
+    if (s.contains("steps_per_sample")) {
+      c.schedule.steps_per_sample = get_int(s["steps_per_sample"], "schedule.steps_per_sample", 1, big);
+    }
+  }
+  if (j.contains("beta")) c.beta = parse_beta(j["beta"]);
+  if (j.contains("observe")) {
+    const json& o = j["observe"];
+    only_keys(o, "observe", {"moments", "energy", "readout_groups", "snapshot_sweeps"});
+    if (o.contains("moments")) c.observe.moments = get_bool(o["moments"], "observe.moments");
+    if (o.contains("energy")) c.observe.energy = get_bool(o["energy"], "observe.energy");
+    if (o.contains("readout_groups")) {
+      const json& g = o["readout_groups"];
+      if (!g.is_array()) bad("observe.readout_groups", "must be an array of node-index arrays");
+      for (size_t k = 0; k < g.size(); ++k) {
+        c.observe.readout_groups.push_back(get_nodes(g[k], "observe.readout_groups[" + std::to_string(k) + "]"));
+      }
+    }
+    if (o.contains("snapshot_sweeps")) {
+      const json& s = o["snapshot_sweeps"];
+      if (!s.is_array()) bad("observe.snapshot_sweeps", "must be an array of sweep counts");
+      for (size_t k = 0; k < s.size(); ++k) {
+        c.observe.snapshot_sweeps.push_back(get_int(s[k], "observe.snapshot_sweeps[" + std::to_string(k) + "]", 1, int64_t{1} << 32));
+      }
+    }
+  }
+  if (j.contains("clamp")) {
+    const json& cl = j["clamp"];
+    only_keys(cl, "clamp", {"nodes", "values"});
+    if (!cl.contains("nodes") || !cl.contains("values")) bad("clamp", "needs both 'nodes' and 'values'");
+    c.clamp_nodes = get_nodes(cl["nodes"], "clamp.nodes");
+    const json& v = cl["values"];
+    if (!v.is_array()) bad("clamp.values", "must be an array of -1/+1 (K shared values or B x K)");
+    for (size_t k = 0; k < v.size(); ++k) {
+      const int64_t x = get_int(v[k], "clamp.values[" + std::to_string(k) + "]", -1, 1);
+      if (x == 0) bad("clamp.values[" + std::to_string(k) + "]", "spins are -1 or +1, got 0");
+      c.clamp_values.push_back(static_cast<int8_t>(x));
+    }
+  }
+  if (j.contains("field")) {
+    const json& f = j["field"];
+    only_keys(f, "field", {"nodes", "values"});
+    if (!f.contains("values")) bad("field.values", "missing");
+    if (f.contains("nodes")) c.field_nodes = get_nodes(f["nodes"], "field.nodes");
+    const json& v = f["values"];
+    if (!v.is_array()) bad("field.values", "must be an array of numbers (M shared values or B x M)");
+    for (size_t k = 0; k < v.size(); ++k) c.field_values.push_back(get_float(v[k], "field.values[" + std::to_string(k) + "]"));
+  }
+  c.schedule.validate();
+  return c;
+}
+
+nlohmann::json observations_to_json(const Observations& obs, const Graph& g) {
+  json j;
+  j["num_chains"] = obs.num_chains;
+  j["num_samples"] = obs.num_samples;
+  j["sweeps"] = obs.sweeps;
+  j["num_nodes"] = g.num_nodes();
+  j["num_edges"] = g.num_edges();
+  if (!obs.node_sum.empty()) {
+    j["node_mean"] = obs.node_mean;
+    j["edge_corr"] = obs.edge_corr;
+    j["node_sum"] = obs.node_sum;
+    j["edge_sum"] = obs.edge_sum;
+    json edges = json::array();
+    for (int64_t e = 0; e < g.num_edges(); ++e) edges.push_back({g.edge_i()[e], g.edge_j()[e]});
+    j["edges"] = std::move(edges);
+  }
+  if (!obs.energy.empty()) j["energy"] = obs.energy;
+  if (!obs.readout_sum.empty()) {
+    j["readout_mean"] = obs.readout_mean;
+    j["readout_sum"] = obs.readout_sum;
+  }
+  if (!obs.snapshots.empty()) {
+    std::vector<int> s(obs.snapshots.begin(), obs.snapshots.end());
+    j["snapshots"] = std::move(s);
+  }
+  return j;
+}
+
+}  // namespace pbit

@@ -1,0 +1,209 @@
+#include "pbit/core/io.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "pbit/error.hpp"
+#include "util/parse_number.hpp"
+
+namespace pbit {
+
+nlohmann::json graph_to_json(const Graph& g, const std::vector<int32_t>* coloring) {
+  nlohmann::json j;
+  j["format"] = "pbit.graph";
+  j["version"] = 1;
+  j["num_nodes"] = g.num_nodes();
+  nlohmann::json edges = nlohmann::json::array();
+  for (const Edge& e : g.edges()) edges.push_back({e.i, e.j, e.weight});
+  j["edges"] = std::move(edges);
+  j["biases"] = g.biases();
+  if (coloring) j["coloring"] = *coloring;
+  return j;
+}
+
+namespace {
+
+[[noreturn]] void bad(const std::string& source, const std::string& what) { throw InvalidGraph(source + ": " + what); }
+
+int32_t as_index(const nlohmann::json& v, const std::string& source, const std::string& where) {
+  if (!v.is_number_integer()) bad(source, where + " must be an integer, got " + v.dump());
+  const auto x = v.get<int64_t>();
+  if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max()) {
+    bad(source, where + " = " + std::to_string(x) + " does not fit a node index");
+  }
+  return static_cast<int32_t>(x);
+}
+
+float as_weight(const nlohmann::json& v, const std::string& source, const std::string& where) {
+  // JSON cannot hold NaN/Inf, but a null (how some writers emit NaN) must not become 0.
+  if (!v.is_number()) bad(source, where + " must be a number, got " + v.dump());
+  return v.get<float>();
+}
+
+}  // namespace
+
+GraphFile graph_from_json(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) bad(source, "top level must be an object");
+  for (const auto& [k, v] : j.items()) {
+    if (k != "format" && k != "version" && k != "num_nodes" && k != "edges" && k != "biases" && k != "coloring" &&
+        k != "meta") {
+      bad(source, "unknown key '" + k + "'");
+    }
+  }
+  if (j.contains("format") && j["format"] != "pbit.graph") bad(source, "'format' must be \"pbit.graph\"");
+  if (!j.contains("num_nodes")) bad(source, "missing key 'num_nodes'");
+  const int32_t n = as_index(j["num_nodes"], source, "'num_nodes'");
+  if (!j.contains("edges") || !j["edges"].is_array()) bad(source, "missing or non-array key 'edges'");
+  std::vector<Edge> edges;
+  edges.reserve(j["edges"].size());
+  for (size_t k = 0; k < j["edges"].size(); ++k) {
+    const auto& e = j["edges"][k];
+    const std::string where = "edges[" + std::to_string(k) + "]";
+    if (!e.is_array() || e.size() != 3) bad(source, where + " must be [i, j, J], got " + e.dump());
+    edges.push_back({as_index(e[0], source, where + "[0]"), as_index(e[1], source, where + "[1]"),
+                     as_weight(e[2], source, where + "[2]")});
+  }
+  std::vector<float> h;
+  if (j.contains("biases")) {
+    if (!j["biases"].is_array()) bad(source, "'biases' must be an array");
+    for (size_t i = 0; i < j["biases"].size(); ++i) h.push_back(as_weight(j["biases"][i], source, "biases[" + std::to_string(i) + "]"));
+  }
+  GraphFile out{Graph::from_edges(n, edges, std::move(h)), std::nullopt};
+  if (j.contains("coloring")) {
+    if (!j["coloring"].is_array()) bad(source, "'coloring' must be an array");
+    std::vector<int32_t> c;
+    for (size_t i = 0; i < j["coloring"].size(); ++i) c.push_back(as_index(j["coloring"][i], source, "coloring[" + std::to_string(i) + "]"));
+    verify_coloring(out.graph, c);
+    out.coloring = std::move(c);
+  }
+  return out;
+}
+
+void write_edge_list(std::ostream& os, const Graph& g) {
+  os << "# pbit edge list: 'i j J' per coupling, 'bias i h' per nonzero bias\n";
+  os << "nodes " << g.num_nodes() << "\n";
+  os.precision(std::numeric_limits<float>::max_digits10);
+  for (const Edge& e : g.edges()) os << e.i << " " << e.j << " " << e.weight << "\n";
+  for (int32_t i = 0; i < g.num_nodes(); ++i) {
+    if (g.biases()[i] != 0.0f) os << "bias " << i << " " << g.biases()[i] << "\n";
+  }
+}
+
+GraphFile read_edge_list(std::istream& is, const std::string& source) {
+  std::vector<Edge> edges;
+  std::vector<std::pair<int64_t, float>> biases;
+  int64_t n = -1, max_index = -1;
+  std::string line;
+  for (int64_t lineno = 1; std::getline(is, line); ++lineno) {
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    std::istringstream ls(line);
+    std::string first;
+    if (!(ls >> first)) continue;
+    const std::string where = source + ":" + std::to_string(lineno);
+    auto parse_int = [&](const std::string& tok) -> int64_t {
+      int64_t v = 0;
+      const detail::ParseStatus st = detail::parse_number(tok, v);
+      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected an integer node index, got '" + tok + "'");
+      if (st == detail::ParseStatus::out_of_range || v < 0 || v > std::numeric_limits<int32_t>::max()) {
+        throw InvalidGraph(where + ": node index " + tok + " out of range");
+      }
+      return v;
+    };
+    auto parse_float = [&](const std::string& tok) -> float {
+      float v = 0;
+      const detail::ParseStatus st = detail::parse_number(tok, v);
+      if (st == detail::ParseStatus::out_of_range) throw InvalidGraph(where + ": value '" + tok + "' overflows float32");
+      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected a number, got '" + tok + "'");
+      if (!std::isfinite(v)) throw InvalidGraph(where + ": non-finite value '" + tok + "'");
+      return v;
+    };
+    std::string a, b, extra;
+    if (first == "nodes") {
+      if (!(ls >> a) || (ls >> extra)) throw InvalidGraph(where + ": expected 'nodes N'");
+      n = parse_int(a);
+    } else if (first == "bias") {
+      if (!(ls >> a >> b) || (ls >> extra)) throw InvalidGraph(where + ": expected 'bias i h'");
+      const int64_t i = parse_int(a);
+      biases.push_back({i, parse_float(b)});
+      max_index = std::max(max_index, i);
+    } else {
+      if (!(ls >> a >> b) || (ls >> extra)) throw InvalidGraph(where + ": expected 'i j J', got '" + line + "'");
+      const int64_t i = parse_int(first), jn = parse_int(a);
+      edges.push_back({static_cast<int32_t>(i), static_cast<int32_t>(jn), parse_float(b)});
+      max_index = std::max({max_index, i, jn});
+    }
+  }
+  if (n < 0) n = max_index + 1;
+  if (max_index >= n) {
+    throw InvalidGraph(source + ": node index " + std::to_string(max_index) + " out of range [0, " + std::to_string(n) +
+                       ") declared by 'nodes'");
+  }
+  std::vector<float> h(static_cast<size_t>(n), 0.0f);
+  for (const auto& [i, v] : biases) h[i] = v;
+  try {
+    return GraphFile{Graph::from_edges(static_cast<int32_t>(n), edges, std::move(h)), std::nullopt};
+  } catch (const InvalidGraph& e) {
+    throw InvalidGraph(source + ": " + std::string(e.what()).substr(std::string("invalid graph: ").size()));
+  }
+}
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+}  // namespace
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw IoError("cannot open '" + path + "' for reading");
+  try {
+    return nlohmann::json::parse(f);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InvalidConfig(path + ": not valid JSON: " + e.what());
+  }
+}
+
+void write_json_file(const std::string& path, const nlohmann::json& j) {
+  std::ofstream f(path);
+  if (!f) throw IoError("cannot open '" + path + "' for writing");
+  f << j.dump(2) << "\n";
+  if (!f) throw IoError("failed writing '" + path + "'");
+}
+
+void make_directories(const std::string& dir) {
+  if (dir.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw IoError("cannot create directory '" + dir + "': " + ec.message());
+}
+
+GraphFile read_graph_file(const std::string& path) {
+  if (ends_with(path, ".json")) {
+    nlohmann::json j;
+    try {
+      j = read_json_file(path);
+    } catch (const InvalidConfig& e) {
+      throw InvalidGraph(std::string(e.what()).substr(std::string("invalid config: ").size()));
+    }
+    return graph_from_json(j, path);
+  }
+  std::ifstream f(path);
+  if (!f) throw IoError("cannot open graph file '" + path + "' for reading");
+  return read_edge_list(f, path);
+}
+
+void write_graph_file(const std::string& path, const Graph& g, const std::vector<int32_t>* coloring) {
+  if (ends_with(path, ".json")) {
+    write_json_file(path, graph_to_json(g, coloring));
+    return;
+  }
+  std::ofstream f(path);
+  if (!f) throw IoError("cannot open '" + path + "' for writing");
+  write_edge_list(f, g);
+}
+
+}  // namespace pbit

@@ -1,0 +1,301 @@
+#include "pbit/core/sampler.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "gibbs_kernels.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit {
+
+// ---------------------------------------------------------------- schedules
+
+void SamplingSchedule::validate() const {
+  if (warmup < 0) throw InvalidArgument("SamplingSchedule.warmup must be >= 0, got " + std::to_string(warmup));
+  if (samples < 0) throw InvalidArgument("SamplingSchedule.samples must be >= 0, got " + std::to_string(samples));
+  if (steps_per_sample < 1) {
+    throw InvalidArgument("SamplingSchedule.steps_per_sample must be >= 1, got " + std::to_string(steps_per_sample));
+  }
+}
+
+BetaSchedule::BetaSchedule(std::vector<float> b) : betas_(std::move(b)) {
+  if (betas_.empty()) throw InvalidArgument("beta schedule is empty");
+  for (size_t k = 0; k < betas_.size(); ++k) {
+    if (!std::isfinite(betas_[k]) || betas_[k] < 0.0f) {
+      std::ostringstream os;
+      os << "beta at sweep " << k << " is " << betas_[k] << "; beta must be finite and >= 0";
+      throw InvalidArgument(os.str());
+    }
+  }
+}
+
+BetaSchedule BetaSchedule::constant(float beta) { return BetaSchedule(std::vector<float>{beta}); }
+BetaSchedule BetaSchedule::per_sweep(std::vector<float> betas) { return BetaSchedule(std::move(betas)); }
+
+BetaSchedule BetaSchedule::piecewise(const std::vector<std::pair<float, int64_t>>& segments) {
+  std::vector<float> b;
+  for (const auto& [beta, n] : segments) {
+    if (n < 0) throw InvalidArgument("beta schedule segment has negative sweep count " + std::to_string(n));
+    b.insert(b.end(), static_cast<size_t>(n), beta);
+  }
+  return BetaSchedule(std::move(b));
+}
+
+BetaSchedule BetaSchedule::linear(float b0, float b1, int64_t sweeps) {
+  if (sweeps < 1) throw InvalidArgument("linear beta schedule needs >= 1 sweep, got " + std::to_string(sweeps));
+  std::vector<float> b(static_cast<size_t>(sweeps));
+  for (int64_t k = 0; k < sweeps; ++k) {
+    const double t = sweeps == 1 ? 1.0 : static_cast<double>(k) / static_cast<double>(sweeps - 1);
+    b[k] = static_cast<float>(b0 + (b1 - b0) * t);
+  }
+  return BetaSchedule(std::move(b));
+}
+
+float BetaSchedule::at(int64_t sweep) const {
+  if (sweep < 0) sweep = 0;
+  return sweep < static_cast<int64_t>(betas_.size()) ? betas_[sweep] : betas_.back();
+}
+
+std::vector<float> BetaSchedule::expand(int64_t sweeps) const {
+  std::vector<float> out(static_cast<size_t>(std::max<int64_t>(sweeps, 0)));
+  for (int64_t k = 0; k < sweeps; ++k) out[k] = at(k);
+  return out;
+}
+
+// ---------------------------------------------------------------- sampler
+
+SamplerOptions sampler_options(const std::string& backend, uint64_t seed, uint32_t stream, int threads) {
+  SamplerOptions o;
+  o.backend = backend_from_string(backend);
+  o.seed = seed;
+  o.stream = stream;
+  o.num_threads = threads;
+  return o;
+}
+
+namespace {
+
+std::unique_ptr<detail::GibbsEngine> make_engine(const Graph& g, const Coloring& c, int32_t chains,
+                                                 const SamplerOptions& opt) {
+  switch (opt.backend) {
+    case Backend::reference: return detail::make_reference_engine(g, c, chains, opt);
+    case Backend::cpu: return detail::make_cpu_engine(g, c, chains, opt);
+    case Backend::cuda: return detail::make_cuda_engine(g, c, chains, opt);
+    case Backend::packed: return detail::make_packed_engine(g, c, chains, opt);
+  }
+  throw InvalidArgument("unknown backend");
+}
+
+void check_node(int32_t i, int32_t n, const char* what) {
+  if (i < 0 || i >= n) {
+    throw InvalidArgument(std::string(what) + ": node index " + std::to_string(i) + " out of range [0, " +
+                          std::to_string(n) + ")");
+  }
+}
+
+/// `values` holds K entries shared by every chain, or B x K chain-major entries; returns B x K.
+template <class T>
+std::vector<T> per_chain(std::span<const T> values, size_t k, int32_t chains, const char* what, const char* letter) {
+  if (values.size() == k) {
+    std::vector<T> full(k * chains);
+    for (int32_t b = 0; b < chains; ++b) std::copy(values.begin(), values.end(), full.begin() + b * k);
+    return full;
+  }
+  if (values.size() == k * chains) return std::vector<T>(values.begin(), values.end());
+  throw InvalidArgument(std::string(what) + ": expected " + letter + " = " + std::to_string(k) + " or B x " + letter + " = " +
+                        std::to_string(k * chains) + " values, got " + std::to_string(values.size()));
+}
+
+void check_unique(std::vector<int32_t> nodes, const char* what) {
+  std::sort(nodes.begin(), nodes.end());
+  const auto it = std::adjacent_find(nodes.begin(), nodes.end());
+  if (it != nodes.end()) throw InvalidArgument(std::string(what) + ": node " + std::to_string(*it) + " listed twice");
+}
+
+}  // namespace
+
+Sampler::Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options)
+    : Sampler(graph, color_graph(graph), num_chains, options) {}
+
+Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options)
+    : graph_(graph), coloring_(coloring), num_chains_(num_chains), options_(options) {
+  if (num_chains < 1) throw InvalidArgument("num_chains must be >= 1, got " + std::to_string(num_chains));
+  if (graph.num_nodes() < 1) throw InvalidArgument("the graph has no nodes");
+  // A coloring built for another graph (or another node count) would silently break the sweep.
+  verify_coloring(graph_, coloring_.colors());
+  engine_ = make_engine(graph_, coloring_, num_chains_, options_);
+  randomize_state();
+}
+
+Sampler::~Sampler() = default;
+
+std::string Sampler::kernel_description() const { return engine_->describe(); }
+Sampler::Sampler(Sampler&&) noexcept = default;
+Sampler& Sampler::operator=(Sampler&&) noexcept = default;
+
+void Sampler::randomize_state() {
+  engine_->randomize_state(options_.seed);
+  engine_->apply_clamp();
+}
+
+void Sampler::set_state(std::span<const int8_t> spins) {
+  const size_t want = static_cast<size_t>(num_chains_) * num_nodes();
+  if (spins.size() != want) {
+    throw InvalidArgument("set_state: expected B x N = " + std::to_string(want) + " spins, got " +
+                          std::to_string(spins.size()));
+  }
+  for (size_t k = 0; k < spins.size(); ++k) {
+    if (spins[k] != 1 && spins[k] != -1) {
+      throw InvalidArgument("set_state: spin " + std::to_string(k) + " (chain " + std::to_string(k / num_nodes()) +
+                            ", node " + std::to_string(k % num_nodes()) + ") is " + std::to_string(spins[k]) +
+                            "; spins must be -1 or +1");
+    }
+  }
+  engine_->set_state(spins);
+  engine_->apply_clamp();
+}
+
+std::vector<int8_t> Sampler::state() const {
+  std::vector<int8_t> s(static_cast<size_t>(num_chains_) * num_nodes());
+  engine_->get_state(s);
+  return s;
+}
+
+void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values) {
+  for (int32_t i : nodes) check_node(i, num_nodes(), "set_clamp");
+  check_unique(nodes, "set_clamp");
+  const size_t k = nodes.size();
+  const std::vector<int8_t> full = per_chain(values, k, num_chains_, "set_clamp", "K");
+  for (size_t q = 0; q < full.size(); ++q) {
+    if (full[q] != 1 && full[q] != -1) {
+      throw InvalidArgument("set_clamp: value " + std::to_string(q) + " is " + std::to_string(full[q]) +
+                            "; clamped spins must be -1 or +1");
+    }
+  }
+  if (k == 0) {
+    clear_clamp();
+    return;
+  }
+  engine_->set_clamp(nodes, full);
+  clamp_nodes_ = std::move(nodes);
+}
+
+void Sampler::clear_clamp() {
+  std::vector<int32_t> none;
+  engine_->set_clamp(none, {});
+  clamp_nodes_.clear();
+}
+
+void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> values) {
+  if (nodes.empty()) {
+    nodes.resize(num_nodes());
+    for (int32_t i = 0; i < num_nodes(); ++i) nodes[i] = i;
+  }
+  for (int32_t i : nodes) check_node(i, num_nodes(), "set_field");
+  check_unique(nodes, "set_field");
+  const size_t m = nodes.size();
+  const std::vector<float> full = per_chain(values, m, num_chains_, "set_field", "M");
+  for (size_t q = 0; q < full.size(); ++q) {
+    if (!std::isfinite(full[q])) {
+      std::ostringstream os;
+      os << "set_field: value " << q << " (chain " << q / m << ", node " << nodes[q % m] << ") is " << full[q]
+         << "; fields must be finite";
+      throw InvalidArgument(os.str());
+    }
+  }
+  engine_->set_field(nodes, full);
+}
+
+void Sampler::clear_field() { engine_->set_field({}, {}); }
+
+void Sampler::set_weights(std::span<const float> edge_weights, std::span<const float> biases) {
+  Graph g = graph_;
+  g.set_edge_weights(edge_weights);
+  g.set_biases(biases);
+  engine_->set_weights(g);
+  graph_ = std::move(g);
+}
+
+void Sampler::sweep(int64_t sweeps, const BetaSchedule& beta) {
+  run(SamplingSchedule{sweeps, 0, 1}, beta, {});
+}
+
+Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& beta, const ObserverSpec& observe) {
+  schedule.validate();
+  const int64_t total = schedule.total_sweeps();
+  // The RNG counter holds the sweep index in 32 bits; beyond that uniforms would repeat.
+  if (sweep_count_ + static_cast<uint64_t>(total) > std::numeric_limits<uint32_t>::max()) {
+    throw InvalidArgument("run would pass 2^32 - 1 sweeps on one sampler (the RNG counter's sweep field)");
+  }
+  detail::ObserveConfig cfg;
+  cfg.moments = observe.moments;
+  cfg.energy = observe.energy;
+  cfg.num_samples = schedule.samples;
+  std::vector<int64_t> snaps = observe.snapshot_sweeps;
+  std::sort(snaps.begin(), snaps.end());
+  for (int64_t s : snaps) {
+    if (s < 1 || s > total) {
+      throw InvalidArgument("snapshot sweep " + std::to_string(s) + " is outside the run's sweeps 1.." +
+                            std::to_string(total));
+    }
+  }
+  if (std::adjacent_find(snaps.begin(), snaps.end()) != snaps.end()) {
+    throw InvalidArgument("snapshot sweeps must be distinct");
+  }
+  cfg.num_snapshots = static_cast<int64_t>(snaps.size());
+  cfg.group_offsets.push_back(0);
+  for (const auto& grp : observe.readout_groups) {
+    if (grp.empty()) throw InvalidArgument("readout group " + std::to_string(cfg.group_offsets.size() - 1) + " is empty");
+    for (int32_t i : grp) check_node(i, num_nodes(), "readout group");
+    cfg.group_nodes.insert(cfg.group_nodes.end(), grp.begin(), grp.end());
+    cfg.group_offsets.push_back(static_cast<int64_t>(cfg.group_nodes.size()));
+  }
+
+  const std::vector<float> betas = beta.expand(total);
+  engine_->begin_observation(cfg);
+  // Observation points, in sweep counts within the run.
+  int64_t done = 0, next_sample = 1, snap_idx = 0;
+  auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
+  while (done < total) {
+    int64_t stop = total;
+    if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
+    if (snap_idx < cfg.num_snapshots) stop = std::min(stop, snaps[snap_idx]);
+    engine_->sweeps(sweep_count_ + done, std::span<const float>(betas).subspan(done, stop - done));
+    done = stop;
+    if (next_sample <= schedule.samples && sample_at(next_sample) == done) {
+      engine_->observe(next_sample - 1);
+      ++next_sample;
+    }
+    if (snap_idx < cfg.num_snapshots && snaps[snap_idx] == done) engine_->snapshot(snap_idx++);
+  }
+  sweep_count_ += static_cast<uint64_t>(total);
+
+  Observations out;
+  out.num_chains = num_chains_;
+  out.num_samples = schedule.samples;
+  out.sweeps = total;
+  engine_->end_observation(out);
+  const double denom = static_cast<double>(num_chains_) * static_cast<double>(schedule.samples);
+  if (cfg.moments && schedule.samples > 0) {
+    out.node_mean.resize(out.node_sum.size());
+    out.edge_corr.resize(out.edge_sum.size());
+    for (size_t i = 0; i < out.node_sum.size(); ++i) out.node_mean[i] = static_cast<double>(out.node_sum[i]) / denom;
+    for (size_t e = 0; e < out.edge_sum.size(); ++e) out.edge_corr[e] = static_cast<double>(out.edge_sum[e]) / denom;
+  }
+  const int32_t ng = cfg.num_groups();
+  if (ng > 0 && schedule.samples > 0) {
+    out.readout_mean.resize(out.readout_sum.size());
+    for (int32_t b = 0; b < num_chains_; ++b) {
+      for (int32_t g = 0; g < ng; ++g) {
+        const double size = static_cast<double>(cfg.group_offsets[g + 1] - cfg.group_offsets[g]);
+        out.readout_mean[static_cast<size_t>(b) * ng + g] =
+            static_cast<double>(out.readout_sum[static_cast<size_t>(b) * ng + g]) / (size * schedule.samples);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace pbit

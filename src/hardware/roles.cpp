@@ -1,0 +1,210 @@
+#include "pbit/hardware/roles.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <queue>
+#include <sstream>
+
+#include "pbit/error.hpp"
+#include "util/parse_number.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/rng.hpp"
+
+namespace pbit {
+
+int32_t RoleAssignment::index(const std::string& name) const {
+  for (size_t k = 0; k < names.size(); ++k) {
+    if (names[k] == name) return static_cast<int32_t>(k);
+  }
+  throw InvalidArgument("no role named '" + name + "'");
+}
+
+void RoleAssignment::validate(int32_t num_nodes) const {
+  if (names.size() != nodes.size()) throw InvalidArgument("roles: names and node lists differ in length");
+  std::vector<int32_t> owner(static_cast<size_t>(num_nodes), -1);
+  for (size_t r = 0; r < nodes.size(); ++r) {
+    for (int32_t i : nodes[r]) {
+      if (i < 0 || i >= num_nodes) {
+        throw InvalidArgument("role '" + names[r] + "': node " + std::to_string(i) + " out of range [0, " +
+                              std::to_string(num_nodes) + ")");
+      }
+      if (owner[i] >= 0) {
+        throw InvalidArgument("node " + std::to_string(i) + " is in both role '" + names[owner[i]] + "' and role '" +
+                              names[r] + "'");
+      }
+      owner[i] = static_cast<int32_t>(r);
+    }
+  }
+  for (int32_t i = 0; i < num_nodes; ++i) {
+    if (owner[i] < 0) throw InvalidArgument("node " + std::to_string(i) + " has no role; roles must partition the nodes");
+  }
+}
+
+namespace {
+
+RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<RoleSpec>& roles,
+                        const std::vector<int32_t>* colors) {
+  const int32_t n = static_cast<int32_t>(order.size());
+  if (roles.empty()) throw InvalidArgument("no roles given");
+  RoleAssignment a;
+  a.role_of.assign(static_cast<size_t>(n), -1);
+  for (size_t r = 0; r < roles.size(); ++r) {
+    const RoleSpec& spec = roles[r];
+    if (spec.name.empty()) throw InvalidArgument("role " + std::to_string(r) + " has no name");
+    if (std::find(a.names.begin(), a.names.end(), spec.name) != a.names.end()) {
+      throw InvalidArgument("role '" + spec.name + "' is listed twice");
+    }
+    if (spec.count < -1) throw InvalidArgument("role '" + spec.name + "': count must be >= 0 or -1 (rest)");
+    if (spec.color >= 0 && !colors) throw InvalidArgument("role '" + spec.name + "' asks for a color but no coloring was given");
+    a.names.push_back(spec.name);
+    a.nodes.emplace_back();
+    for (int32_t i : order) {
+      if (spec.count >= 0 && static_cast<int32_t>(a.nodes.back().size()) == spec.count) break;
+      if (a.role_of[i] >= 0 || (spec.color >= 0 && (*colors)[i] != spec.color)) continue;
+      a.role_of[i] = static_cast<int32_t>(r);
+      a.nodes.back().push_back(i);
+    }
+    if (spec.count >= 0 && static_cast<int32_t>(a.nodes.back().size()) < spec.count) {
+      throw InvalidArgument("role '" + spec.name + "' needs " + std::to_string(spec.count) + " nodes" +
+                            (spec.color >= 0 ? " of color " + std::to_string(spec.color) : std::string()) + " but only " +
+                            std::to_string(a.nodes.back().size()) + " are left");
+    }
+  }
+  const auto unassigned = std::count(a.role_of.begin(), a.role_of.end(), -1);
+  if (unassigned > 0) {
+    throw InvalidArgument("roles leave " + std::to_string(unassigned) + " of " + std::to_string(n) +
+                          " nodes without a role; give the last role count -1 ('rest')");
+  }
+  return a;
+}
+
+}  // namespace
+
+RoleAssignment place_roles(int32_t num_nodes, const std::vector<RoleSpec>& roles, uint64_t seed,
+                           const std::vector<int32_t>* colors) {
+  std::vector<int32_t> perm(static_cast<size_t>(num_nodes));
+  std::iota(perm.begin(), perm.end(), 0);
+  rng::PhiloxStream rs(seed, rng::kRolePlacement);
+  for (int32_t i = num_nodes - 1; i > 0; --i) std::swap(perm[i], perm[rs.uniform_int(static_cast<uint32_t>(i) + 1)]);
+  return place_in(perm, roles, colors);
+}
+
+RoleAssignment place_roles_in_order(int32_t num_nodes, const std::vector<RoleSpec>& roles,
+                                    const std::vector<int32_t>* colors) {
+  std::vector<int32_t> order(static_cast<size_t>(num_nodes));
+  std::iota(order.begin(), order.end(), 0);
+  return place_in(order, roles, colors);
+}
+
+std::vector<RoleSpec> parse_role_specs(const std::string& text) {
+  std::vector<RoleSpec> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    std::vector<std::string> f;
+    std::stringstream is(item);
+    for (std::string x; std::getline(is, x, ':');) f.push_back(x);
+    if (f.size() < 2 || f.size() > 3 || f[0].empty()) {
+      throw InvalidArgument("role spec '" + item + "' must be name:count[:color] (count may be 'rest')");
+    }
+    RoleSpec r;
+    r.name = f[0];
+    auto num = [&](const std::string& s, const char* what) {
+      int v = -1;
+      if (!detail::parse_number_ok(s, v) || v < 0) {
+        throw InvalidArgument("role spec '" + item + "': " + what + " must be a non-negative integer");
+      }
+      return v;
+    };
+    r.count = f[1] == "rest" ? -1 : num(f[1], "count");
+    if (f.size() == 3) r.color = num(f[2], "color");
+    out.push_back(r);
+  }
+  if (out.empty()) throw InvalidArgument("empty role spec");
+  return out;
+}
+
+nlohmann::json roles_to_json(const RoleAssignment& r) {
+  nlohmann::json roles = nlohmann::json::array();
+  for (size_t k = 0; k < r.names.size(); ++k) roles.push_back({{"name", r.names[k]}, {"nodes", r.nodes[k]}});
+  return {{"format", "pbit.roles"}, {"version", 1}, {"num_nodes", r.role_of.size()}, {"roles", roles}};
+}
+
+RoleAssignment roles_from_json(const nlohmann::json& j, int32_t num_nodes, const std::string& source) {
+  auto bad = [&](const std::string& why) { return InvalidArgument(source + ": " + why); };
+  if (!j.is_object() || !j.contains("roles") || !j["roles"].is_array()) throw bad("expected an object with a 'roles' array");
+  if (j.contains("num_nodes") && j["num_nodes"] != num_nodes) {
+    throw bad("written for " + j["num_nodes"].dump() + " nodes, but the graph has " + std::to_string(num_nodes));
+  }
+  RoleAssignment a;
+  a.role_of.assign(static_cast<size_t>(num_nodes), -1);
+  for (size_t k = 0; k < j["roles"].size(); ++k) {
+    const auto& r = j["roles"][k];
+    if (!r.is_object() || !r.contains("name") || !r["name"].is_string() || !r.contains("nodes") || !r["nodes"].is_array()) {
+      throw bad("roles[" + std::to_string(k) + "] must be {\"name\": string, \"nodes\": [...]}");
+    }
+    a.names.push_back(r["name"].get<std::string>());
+    a.nodes.emplace_back();
+    for (const auto& v : r["nodes"]) {
+      if (!v.is_number_integer()) throw bad("role '" + a.names.back() + "': node ids must be integers");
+      a.nodes.back().push_back(v.get<int32_t>());
+    }
+  }
+  try {
+    a.validate(num_nodes);
+  } catch (const InvalidArgument& e) {
+    throw bad(std::string(e.what()).substr(std::string("invalid argument: ").size()));
+  }
+  for (size_t k = 0; k < a.nodes.size(); ++k)
+    for (int32_t i : a.nodes[k]) a.role_of[i] = static_cast<int32_t>(k);
+  return a;
+}
+
+RoleAssignment read_roles_file(const std::string& path, int32_t num_nodes) {
+  return roles_from_json(read_json_file(path), num_nodes, path);
+}
+
+void write_roles_file(const std::string& path, const RoleAssignment& r) { write_json_file(path, roles_to_json(r)); }
+
+std::vector<RoleDistance> role_distances(const Graph& g, const RoleAssignment& r) {
+  const int32_t n = g.num_nodes();
+  std::vector<RoleDistance> out;
+  for (size_t to = 0; to < r.names.size(); ++to) {
+    // Multi-source BFS from every node of role `to`.
+    std::vector<int32_t> dist(static_cast<size_t>(n), -1);
+    std::queue<int32_t> q;
+    for (int32_t i : r.nodes[to]) {
+      dist[i] = 0;
+      q.push(i);
+    }
+    while (!q.empty()) {
+      const int32_t i = q.front();
+      q.pop();
+      for (int64_t k = g.row_ptr()[i]; k < g.row_ptr()[i + 1]; ++k) {
+        const int32_t j = g.col_idx()[k];
+        if (dist[j] < 0) {
+          dist[j] = dist[i] + 1;
+          q.push(j);
+        }
+      }
+    }
+    for (size_t from = 0; from < r.names.size(); ++from) {
+      if (from == to) continue;
+      RoleDistance d{r.names[from], r.names[to]};
+      int64_t reached = 0, total = 0;
+      for (int32_t i : r.nodes[from]) {
+        if (dist[i] < 0) {
+          ++d.unreachable;
+          continue;
+        }
+        ++reached;
+        total += dist[i];
+        d.max_hops = std::max(d.max_hops, dist[i]);
+      }
+      d.mean_hops = reached ? static_cast<double>(total) / reached : 0.0;
+      out.push_back(d);
+    }
+  }
+  return out;
+}
+
+}  // namespace pbit

@@ -1,0 +1,538 @@
+#include "pbit/harness/compare.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "util/json_util.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/models/dbm.hpp"
+#include "pbit/models/dtm_model.hpp"
+#include "pbit/harness/energy.hpp"
+#include "pbit/error.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
+
+namespace pbit {
+
+CompareSuite parse_compare_suite(const nlohmann::json& j) {
+  using namespace detail;
+  CompareSuite s;
+  s.source = j;
+  only_keys(j, "", {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "platforms", "output_dir", "quality"});
+  if (!j.contains("workloads") || !j["workloads"].is_array() || j["workloads"].empty()) {
+    config_error("workloads", "must be a non-empty array");
+  }
+  for (size_t k = 0; k < j["workloads"].size(); ++k) {
+    const auto& w = j["workloads"][k];
+    const std::string at = "workloads[" + std::to_string(k) + "]";
+    only_keys(w, at, {"name", "kind", "graph", "model", "sweeps_per_sample", "steps", "image_side"});
+    CompareWorkload x;
+    if (!w.contains("name")) config_error(at + ".name", "missing");
+    x.name = get_string(w["name"], at + ".name");
+    x.kind = w.contains("kind") ? get_string(w["kind"], at + ".kind", {"gibbs", "dbm_inference", "dtm_generation"}) : "gibbs";
+    if (w.contains("steps")) x.steps = static_cast<int32_t>(get_int(w["steps"], at + ".steps", 1, 1000));
+    if (w.contains("image_side")) x.image_side = static_cast<int32_t>(get_int(w["image_side"], at + ".image_side", 1, 1024));
+    if (w.contains("graph")) x.graph = get_string(w["graph"], at + ".graph");
+    if (w.contains("model")) x.model = get_string(w["model"], at + ".model");
+    if (w.contains("sweeps_per_sample")) x.sweeps_per_sample = get_int(w["sweeps_per_sample"], at + ".sweeps_per_sample", 1, 1LL << 32);
+    if (x.graph.empty() && x.model.empty()) config_error(at + ".graph", "give a topology spec (or, for dbm_inference, a model)");
+    if (!x.graph.empty()) {
+      try {
+        make_topology(x.graph);
+      } catch (const Error& e) {
+        config_error(at + ".graph", e.what());
+      }
+    }
+    s.workloads.push_back(x);
+  }
+  if (!j.contains("backends") || !j["backends"].is_array() || j["backends"].empty()) config_error("backends", "must be a non-empty array");
+  for (size_t k = 0; k < j["backends"].size(); ++k) {
+    s.backends.push_back(get_string(j["backends"][k], "backends[" + std::to_string(k) + "]", {"reference", "cpu", "cuda", "packed", "best"}));
+  }
+  if (!j.contains("chains") || !j["chains"].is_array() || j["chains"].empty()) config_error("chains", "must be a non-empty array");
+  for (size_t k = 0; k < j["chains"].size(); ++k) {
+    s.chains.push_back(static_cast<int32_t>(get_int(j["chains"][k], "chains[" + std::to_string(k) + "]", 1, 1 << 24)));
+  }
+  if (j.contains("min_seconds")) s.min_seconds = get_float_in(j["min_seconds"], "min_seconds", 0.001, 3600);
+  if (j.contains("idle_seconds")) s.idle_seconds = get_float_in(j["idle_seconds"], "idle_seconds", 0, 3600);
+  if (j.contains("platforms")) s.platforms = get_string(j["platforms"], "platforms");
+  if (j.contains("output_dir")) s.output_dir = get_string(j["output_dir"], "output_dir");
+  if (j.contains("quality")) {
+    if (!j["quality"].is_array()) config_error("quality", "must be an array of {label, results}");
+    for (size_t k = 0; k < j["quality"].size(); ++k) {
+      const auto& q = j["quality"][k];
+      const std::string at = "quality[" + std::to_string(k) + "]";
+      only_keys(q, at, {"label", "results"});
+      if (!q.contains("label") || !q.contains("results")) config_error(at, "needs 'label' and 'results'");
+      s.quality.push_back({get_string(q["label"], at + ".label"), get_string(q["results"], at + ".results")});
+    }
+  }
+  return s;
+}
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+/// Energy over one timed stretch: the GPU's total-energy counter when it has one, else its power
+/// sampled every 20 ms (trapezoid rule); RAPL for the CPU.
+class EnergyWindow {
+ public:
+  EnergyWindow(const energy::GpuEnergyMeter* gpu, const energy::CpuEnergyMeter* cpu) : gpu_(gpu), cpu_(cpu) {}
+  void start() {
+    t0_ = now_s();
+    gpu_counter_ = gpu_ && gpu_->total_energy_mj(e0_mj_);
+    if (gpu_ && !gpu_counter_) {
+      stop_ = false;
+      samples_.clear();
+      poller_ = std::thread([this] {
+        while (!stop_) {
+          uint32_t mw = 0;
+          if (gpu_->power_mw(mw)) samples_.push_back({now_s(), mw * 1e-3});
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      });
+    }
+    if (cpu_) cpu0_ = cpu_->read_joules();
+  }
+  void stop() {
+    wall_ = now_s() - t0_;
+    if (gpu_counter_) {
+      uint64_t e1 = 0;
+      gpu_counter_ = gpu_->total_energy_mj(e1);
+      gpu_j_ = (e1 - e0_mj_) * 1e-3;
+    } else if (gpu_) {
+      stop_ = true;
+      poller_.join();
+      gpu_j_ = 0;
+      for (size_t k = 1; k < samples_.size(); ++k) {
+        gpu_j_ += 0.5 * (samples_[k].second + samples_[k - 1].second) * (samples_[k].first - samples_[k - 1].first);
+      }
+      if (samples_.size() >= 2) gpu_j_ *= wall_ / (samples_.back().first - samples_.front().first);  // cover the edges
+    }
+    if (cpu_) cpu_j_ = cpu_->delta(cpu0_, cpu_->read_joules());
+  }
+  double wall() const { return wall_; }
+  double gpu_joules() const { return gpu_j_; }
+  double cpu_joules() const { return cpu_j_; }
+  std::string gpu_source() const {
+    if (!gpu_) return "unavailable";
+    return gpu_counter_ ? "nvml_total_energy" : "nvml_power_sampling";
+  }
+
+ private:
+  const energy::GpuEnergyMeter* gpu_;
+  const energy::CpuEnergyMeter* cpu_;
+  double t0_ = 0, wall_ = 0, gpu_j_ = -1, cpu_j_ = -1, cpu0_ = 0;
+  uint64_t e0_mj_ = 0;
+  bool gpu_counter_ = false;
+  std::atomic<bool> stop_{true};
+  std::thread poller_;
+  std::vector<std::pair<double, double>> samples_;
+};
+
+struct Measured {
+  double wall = 0, flips = 0, sweeps = 0, samples = 0, gpu_j = -1, cpu_j = -1;
+  std::string gpu_source;
+};
+
+/// Repeats `step` (one unit of work returning its flips, sweeps and samples) until min_seconds pass,
+/// measuring energy over the whole stretch.
+template <class Step>
+Measured measure(Step&& step, double min_seconds, const energy::GpuEnergyMeter* gpu, const energy::CpuEnergyMeter* cpu) {
+  step();  // warm-up: first-touch pages, caches, clocks
+  Measured m;
+  EnergyWindow w(gpu, cpu);
+  w.start();
+  const double t0 = now_s();
+  do {
+    const auto [f, sw, sa] = step();
+    m.flips += f;
+    m.sweeps += sw;
+    m.samples += sa;
+  } while (now_s() - t0 < min_seconds);
+  w.stop();
+  m.wall = w.wall();
+  m.gpu_j = w.gpu_joules();
+  m.cpu_j = w.cpu_joules();
+  m.gpu_source = w.gpu_source();
+  return m;
+}
+
+struct Work {
+  double flips, sweeps, samples;
+};
+
+/// Raw Gibbs sweeps: a stretch of sweeps sized to take about 0.1 s (or 1 sweep).
+Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
+                       const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
+  const Topology t = make_topology(w.graph);
+  const Graph g = with_random_weights(t.graph, 1, 0.25f, 0.1f);
+  nodes = g.num_nodes();
+  SamplerOptions o;
+  o.backend = b;
+  o.seed = 1;
+  Sampler s(g, Coloring(g, t.colors), chains, o);
+  int64_t stretch = 1;
+  for (double el = 0; el < 0.05 && stretch < (1 << 20); stretch *= 2) {
+    const double t0 = now_s();
+    s.sweep(stretch);
+    el = now_s() - t0;
+  }
+  const double n = g.num_nodes();
+  return measure([&] {
+    s.sweep(stretch);
+    return Work{n * chains * stretch, static_cast<double>(stretch), static_cast<double>(chains) * stretch};
+  }, min_s, gpu, cpu);
+}
+
+/// DBM inference: `chains` images at once (one chain each), visible nodes clamped, labels read out
+/// after sweeps_per_sample sweeps. A sample is one classified image.
+Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
+                     const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
+  SparseDbm m;
+  if (!w.model.empty()) {
+    m = SparseDbm::load(w.model);
+  } else {
+    DbmConfig c;
+    c.topology = w.graph;
+    m = SparseDbm::create(c, 28, 28);
+  }
+  nodes = m.graph().num_nodes();
+  SamplerOptions o;
+  o.backend = b;
+  o.seed = 1;
+  Sampler s(m.graph(), Coloring(m.graph(), m.colors()), chains, o);
+  // Images do not change the cost: random binary images clamp the visible nodes.
+  rng::PhiloxStream rs(7, rng::kTest);
+  std::vector<int8_t> vis(static_cast<size_t>(chains) * m.visible().size());
+  for (auto& v : vis) v = rs.next_u32() & 1 ? 1 : -1;
+  s.set_clamp(m.visible(), vis);
+  ObserverSpec spec;
+  for (int32_t c = 0; c < 10; ++c) spec.readout_groups.emplace_back(m.labels().begin() + c * m.replicas(), m.labels().begin() + (c + 1) * m.replicas());
+  const int64_t sweeps = w.sweeps_per_sample;
+  const SamplingSchedule sched{sweeps / 2, sweeps - sweeps / 2, 1};
+  const double free_nodes = m.graph().num_nodes() - static_cast<double>(m.visible().size());
+  return measure([&] {
+    s.run(sched, BetaSchedule::constant(1.0f), spec);
+    return Work{free_nodes * chains * sweeps, static_cast<double>(sweeps), static_cast<double>(chains)};
+  }, min_s, gpu, cpu);
+}
+
+/// DTM / MEBM generation: `chains` samples at once, T steps of sweeps_per_sample sweeps each, exactly
+/// as Dtm::generate runs them (a sampler per step with the coupling field). An untrained model costs
+/// the same as a trained one. A sample is one generated image.
+Measured measure_dtm(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
+                     const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
+  DtmConfig c;
+  c.topology = w.graph;
+  c.steps = w.steps;
+  c.backend = to_string(b);
+  c.batch_size = 1;
+  const Dtm m(c, w.image_side, w.image_side);
+  nodes = m.graph().num_nodes();
+  const double n = nodes;
+  return measure([&] {
+    m.generate(chains, w.sweeps_per_sample);
+    return Work{n * chains * w.sweeps_per_sample * w.steps, static_cast<double>(w.sweeps_per_sample * w.steps),
+                static_cast<double>(chains)};
+  }, min_s, gpu, cpu);
+}
+
+double idle_power(const energy::GpuEnergyMeter* gpu, double seconds) {
+  if (!gpu || seconds <= 0) return 0;
+  EnergyWindow w(gpu, nullptr);
+  w.start();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  w.stop();
+  return w.wall() > 0 ? w.gpu_joules() / w.wall() : 0;
+}
+
+}  // namespace
+
+nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
+  const energy::Platforms plat = energy::load_platforms(suite.platforms);
+  std::string gpu_why = "no cuda backend in the suite", cpu_why;
+  std::unique_ptr<energy::GpuEnergyMeter> gpu;
+  bool wants_cuda = false;
+  for (const auto& b : suite.backends) wants_cuda = wants_cuda || backend_from_string(b) == Backend::cuda;
+  if (wants_cuda) gpu = energy::GpuEnergyMeter::open(0, &gpu_why);
+  const auto cpu = energy::CpuEnergyMeter::open(&cpu_why);
+  const double gpu_idle_w = idle_power(gpu.get(), suite.idle_seconds);
+  double cpu_idle_w = 0;
+  if (cpu && suite.idle_seconds > 0) {
+    const double e0 = cpu->read_joules(), t0 = now_s();
+    std::this_thread::sleep_for(std::chrono::duration<double>(suite.idle_seconds));
+    cpu_idle_w = cpu->delta(e0, cpu->read_joules()) / (now_s() - t0);
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  for (const CompareWorkload& w : suite.workloads) {
+    for (const std::string& bname : suite.backends) {
+      const Backend b = backend_from_string(bname);
+      if (!backend_available(b)) {
+        rows.push_back({{"workload", w.name}, {"backend", to_string(b)}, {"skipped", "backend not available here"}});
+        if (progress) std::fprintf(stderr, "compare: %s on %s skipped (not available)\n", w.name.c_str(), to_string(b).c_str());
+        continue;
+      }
+      for (int32_t chains : suite.chains) {
+        int32_t nodes = 0;
+        const energy::GpuEnergyMeter* g = b == Backend::cuda ? gpu.get() : nullptr;
+        const Measured m = w.kind == "gibbs"         ? measure_gibbs(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
+                           : w.kind == "dbm_inference" ? measure_dbm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
+                                                       : measure_dtm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes);
+        nlohmann::json r = {{"workload", w.name},
+                            {"kind", w.kind},
+                            {"graph", w.graph},
+                            {"backend", to_string(b)},
+                            {"device", backend_device_name(b)},
+                            {"chains", chains},
+                            {"num_nodes", nodes},
+                            {"wall_s", m.wall},
+                            {"flips_per_ns", m.flips / m.wall / 1e9},
+                            {"sweeps_per_s_per_chain", m.sweeps / m.wall},
+                            {"samples_per_s", m.samples / m.wall}};
+        // Energy of the device that did the work, less its idle draw over the same time.
+        if (b == Backend::cuda && gpu) {
+          const double active = m.gpu_j - gpu_idle_w * m.wall;
+          r["energy_source"] = m.gpu_source;
+          r["energy_j"] = active;
+          r["energy_j_per_flip"] = active / m.flips;
+          r["energy_j_per_sample"] = active / m.samples;
+        } else if (b != Backend::cuda && cpu) {
+          const double active = m.cpu_j - cpu_idle_w * m.wall;
+          r["energy_source"] = "rapl";
+          r["energy_j"] = active;
+          r["energy_j_per_flip"] = active / m.flips;
+          r["energy_j_per_sample"] = active / m.samples;
+        } else {
+          r["energy_source"] = "unavailable: " + (b == Backend::cuda ? gpu_why : cpu_why);
+        }
+        if (progress) {
+          std::fprintf(stderr, "compare: %-16s %-9s chains %-7d %9.3f flips/ns  %s\n", w.name.c_str(), to_string(b).c_str(), chains,
+                       r["flips_per_ns"].get<double>(), r["energy_source"].get<std::string>().c_str());
+        }
+        rows.push_back(r);
+      }
+    }
+  }
+  // Modeled platforms, on the same definitions (flips = spin updates).
+  const energy::FpgaModel& f = plat.fpga;
+  const energy::RngChipModel& c = plat.chip;
+  const int64_t L = 70, T = 8, K = 250;
+  nlohmann::json modeled = {
+      {"fpga", {{"flips_per_ns_low", f.flips_per_s_low / 1e9}, {"flips_per_ns_high", f.flips_per_s_high / 1e9}, {"pbits", f.pbits},
+                {"chains", 1}, {"board_power_w", f.board_power_w},
+                {"energy_j_per_flip_low", f.joules_per_flip(f.flips_per_s_high)},
+                {"energy_j_per_flip_high", f.joules_per_flip(f.flips_per_s_low)},
+                {"sweeps_per_s", f.flips_per_s_high / f.pbits}}},
+      {"rng_chip", {{"energy_j_per_flip", c.e_cell_j}, {"cell_rate_hz", c.cell_rate_hz},
+                    {"flips_per_ns_70x70", static_cast<double>(L * L) * c.cell_rate_hz / 1e9},
+                    {"dtm_energy_j_per_sample", c.joules_per_sample(T, K, L)},
+                    {"dtm_seconds_per_sample", c.seconds_per_sample(T, K)},
+                    {"dtm_parameters", {{"T", T}, {"k_mix", K}, {"L", L}}}}},
+      {"pdnn", {{"energy_j_per_operation_n784_T10", plat.pdnn.joules_per_operation(784, 10)}, {"n", 784}, {"T", 10}}}};
+  // Energy per sample against quality (the DTM paper's Fig. 1): each trained DTM / MEBM on the modeled
+  // chip (E = T K L^2 E_cell, K = k_mix_dtm for a DTM and the model's measured mixing time for an
+  // MEBM), and on every measured device at its measured energy per flip.
+  nlohmann::json quality = nlohmann::json::array();
+  const double k_dtm = plat.source["rng_chip"]["k_mix_dtm"]["value"].get<double>();
+  for (const QualityPoint& q : suite.quality) {
+    const nlohmann::json r = read_json_file(q.results);
+    for (const char* k : {"feature_fid", "steps", "sweeps_per_sample", "topology", "num_nodes"}) {
+      if (!r.contains(k)) throw InvalidConfig("quality '" + q.label + "': " + q.results + " has no '" + k + "' (not a 'pbit dtm train' result?)");
+    }
+    const int64_t T = r["steps"].get<int64_t>();
+    const double nodes = r["num_nodes"].get<double>();
+    double k_mix = k_dtm;
+    std::string k_source = "k_mix_dtm";
+    if (T == 1) {  // MEBM: its measured mixing time
+      const auto& st = r["final_autocorrelation"];
+      if (!st.empty() && st[0].contains("mixing_time_sweeps") && !st[0]["mixing_time_sweeps"].is_null()) {
+        k_mix = std::max(1.0, st[0]["mixing_time_sweeps"].get<double>());
+        k_source = "measured mixing time";
+      } else {
+        k_mix = r["sweeps_per_sample"].get<double>();
+        k_source = "sweeps per sample (no finite mixing time measured)";
+      }
+    }
+    nlohmann::json p = {{"label", q.label}, {"feature_fid", r["feature_fid"]}, {"steps", T},
+                        {"sweeps_per_sample", r["sweeps_per_sample"]}, {"topology", r["topology"]},
+                        {"chip_energy_j_per_sample", T * k_mix * nodes * c.e_cell_j}, {"chip_k_mix", k_mix}, {"chip_k_mix_source", k_source}};
+    nlohmann::json measured = nlohmann::json::array();
+    for (const auto& row : rows) {
+      if (row.contains("energy_j_per_flip") && row["kind"] == "dtm_generation" && row["num_nodes"].get<double>() == nodes) {
+        measured.push_back({{"backend", row["backend"]}, {"chains", row["chains"]},
+                            {"energy_j_per_sample", row["energy_j_per_flip"].get<double>() * nodes * r["sweeps_per_sample"].get<double>()}});
+      }
+    }
+    p["measured"] = measured;
+    quality.push_back(p);
+  }
+  return {{"suite", suite.source},
+          {"machine", {{"cpu", backend_device_name(Backend::reference)}, {"gpu", backend_available(Backend::cuda) ? backend_device_name(Backend::cuda) : "none"}}},
+          {"build", {{"git_sha", build_git_sha()}, {"build_type", build_type()}}},
+          {"energy", {{"gpu_meter", gpu ? "nvml (" + gpu->name() + ")" : "unavailable: " + gpu_why},
+                      {"gpu_idle_w", gpu_idle_w},
+                      {"cpu_meter", cpu ? "rapl" : "unavailable: " + cpu_why},
+                      {"cpu_idle_w", cpu_idle_w}}},
+          {"platforms", plat.source},
+          {"modeled", modeled},
+          {"quality", quality},
+          {"results", rows}};
+}
+
+// ------------------------------------------------------------------ outputs
+
+namespace {
+
+std::string fmt(double x, const char* f = "%.4g") {
+  char b[64];
+  std::snprintf(b, sizeof b, f, x);
+  return b;
+}
+
+bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+}  // namespace
+
+std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const std::string& dir) {
+  make_directories(dir);
+  std::vector<std::string> written;
+  write_json_file(dir + "/results.json", res);
+  written.push_back(dir + "/results.json");
+
+  // Markdown.
+  std::ostringstream md;
+  md << "# pbit compare\n\n";
+  md << "Machine: " << res["machine"]["cpu"].get<std::string>() << "; GPU: " << res["machine"]["gpu"].get<std::string>()
+     << "; build " << res["build"]["git_sha"].get<std::string>() << ".\n\n";
+  md << "Energy: GPU " << res["energy"]["gpu_meter"].get<std::string>() << " (idle " << fmt(res["energy"]["gpu_idle_w"])
+     << " W subtracted); CPU " << res["energy"]["cpu_meter"].get<std::string>() << ".\n\n";
+  md << "| workload | backend | chains | flips/ns | sweeps/s per chain | samples/s | wall s | J/flip | energy source |\n";
+  md << "|---|---|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& r : res["results"]) {
+    if (r.contains("skipped")) {
+      md << "| " << r["workload"].get<std::string>() << " | " << r["backend"].get<std::string>() << " | | | | | | | skipped: "
+         << r["skipped"].get<std::string>() << " |\n";
+      continue;
+    }
+    md << "| " << r["workload"].get<std::string>() << " | " << r["backend"].get<std::string>() << " | " << r["chains"].get<int>()
+       << " | " << fmt(r["flips_per_ns"]) << " | " << fmt(r["sweeps_per_s_per_chain"]) << " | " << fmt(r["samples_per_s"]) << " | "
+       << fmt(r["wall_s"], "%.2f") << " | " << (r.contains("energy_j_per_flip") ? fmt(r["energy_j_per_flip"]) : "n/a") << " | "
+       << r["energy_source"].get<std::string>() << " |\n";
+  }
+  const auto& mo = res["modeled"];
+  md << "\n## Modeled platforms (configs/platforms.json, with sources)\n\n";
+  md << "| platform | flips/ns | J/flip | note |\n|---|---:|---:|---|\n";
+  md << "| FPGA sparse Ising machine (Niazi 2024) | " << fmt(mo["fpga"]["flips_per_ns_low"]) << "-" << fmt(mo["fpga"]["flips_per_ns_high"])
+     << " | " << fmt(mo["fpga"]["energy_j_per_flip_low"]) << "-" << fmt(mo["fpga"]["energy_j_per_flip_high"]) << " | one chain, "
+     << mo["fpga"]["pbits"].get<int>() << " p-bits, board power " << fmt(mo["fpga"]["board_power_w"]) << " W (assumed) |\n";
+  md << "| all-transistor RNG chip (Jelincic 2025), 70x70 | " << fmt(mo["rng_chip"]["flips_per_ns_70x70"]) << " | "
+     << fmt(mo["rng_chip"]["energy_j_per_flip"]) << " | DTM sample (T=8, K=250, L=70): " << fmt(mo["rng_chip"]["dtm_energy_j_per_sample"])
+     << " J in " << fmt(mo["rng_chip"]["dtm_seconds_per_sample"]) << " s |\n";
+  md << "| p-DNN (Ghantasala 2025), n=784, T=10 | | | " << fmt(mo["pdnn"]["energy_j_per_operation_n784_T10"]) << " J per operation |\n";
+  if (res["quality"].empty()) {
+    md << "\nNo 'quality' runs in the suite: the energy-per-sample against quality plot is not drawn.\n";
+  } else {
+    md << "\n## Energy per sample against quality\n\n| model | feature-FID | sweeps/sample | chip J/sample (K) | measured J/sample |\n|---|---:|---:|---:|---|\n";
+    for (const auto& q : res["quality"]) {
+      std::string meas;
+      for (const auto& m : q["measured"]) meas += m["backend"].get<std::string>() + " (" + std::to_string(m["chains"].get<int>()) + " chains) " + fmt(m["energy_j_per_sample"]) + "; ";
+      md << "| " << q["label"].get<std::string>() << " | " << fmt(q["feature_fid"]) << " | " << q["sweeps_per_sample"].get<int64_t>() << " | "
+         << fmt(q["chip_energy_j_per_sample"]) << " (" << fmt(q["chip_k_mix"]) << ", " << q["chip_k_mix_source"].get<std::string>() << ") | "
+         << (meas.empty() ? "no energy meter" : meas) << " |\n";
+    }
+  }
+  {
+    std::ofstream f(dir + "/results.md");
+    f << md.str();
+  }
+  written.push_back(dir + "/results.md");
+
+  // flips/ns against chains, one series per (workload, backend), the FPGA as two horizontal lines.
+  std::ostringstream dat, gp;
+  dat << "# chains flips_per_ns, one block per series (gnuplot index)\n";
+  std::vector<std::string> titles;
+  std::map<std::string, std::vector<std::pair<int, double>>> series;
+  for (const auto& r : res["results"]) {
+    if (r.contains("skipped")) continue;
+    series[r["workload"].get<std::string>() + " / " + r["backend"].get<std::string>()].push_back(
+        {r["chains"].get<int>(), r["flips_per_ns"].get<double>()});
+  }
+  for (const auto& [name, pts] : series) {
+    dat << "# " << name << "\n";
+    for (const auto& [c, v] : pts) dat << c << " " << v << "\n";
+    dat << "\n\n";
+    titles.push_back(name);
+  }
+  {
+    std::ofstream f(dir + "/flips_vs_chains.dat");
+    f << dat.str();
+  }
+  gp << "# gnuplot flips_vs_chains.gp  (data: flips_vs_chains.dat)\n"
+     << "set terminal pngcairo size 900,600 noenhanced\nset output 'flips_vs_chains.png'\n"
+     << "set logscale xy\nset xlabel 'chains'\nset ylabel 'flips/ns'\nset key outside right\nset grid\n"
+     << "set title 'Gibbs throughput vs chains (FPGA: one chain, Niazi 2024)'\n"
+     << "fpga_lo = " << mo["fpga"]["flips_per_ns_low"].get<double>() << "\nfpga_hi = " << mo["fpga"]["flips_per_ns_high"].get<double>()
+     << "\nplot ";
+  for (size_t k = 0; k < titles.size(); ++k) {
+    gp << "'flips_vs_chains.dat' index " << k << " with linespoints title '" << titles[k] << "', ";
+  }
+  gp << "fpga_lo with lines dt 2 lc rgb 'black' title 'FPGA 50 flips/ns', fpga_hi with lines dt 3 lc rgb 'black' title 'FPGA 64 flips/ns'\n";
+  {
+    std::ofstream f(dir + "/flips_vs_chains.gp");
+    f << gp.str();
+  }
+  written.push_back(dir + "/flips_vs_chains.dat");
+  written.push_back(dir + "/flips_vs_chains.gp");
+  std::vector<std::string> plots = {"flips_vs_chains"};
+  if (!res["quality"].empty()) {
+    std::ostringstream qd, qg;
+    qd << "# energy_j_per_sample feature_fid label ; index 0: modeled chip, index 1: measured devices\n";
+    for (const auto& q : res["quality"]) qd << q["chip_energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \"" << q["label"].get<std::string>() << " (chip)\"\n";
+    qd << "\n\n";
+    bool any = false;
+    for (const auto& q : res["quality"])
+      for (const auto& m : q["measured"]) {
+        qd << m["energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \"" << q["label"].get<std::string>() << " ("
+           << m["backend"].get<std::string>() << ")\"\n";
+        any = true;
+      }
+    if (!any) qd << "nan nan \"none\"\n";
+    {
+      std::ofstream f(dir + "/energy_vs_quality.dat");
+      f << qd.str();
+    }
+    qg << "# gnuplot energy_vs_quality.gp  (data: energy_vs_quality.dat)\n"
+       << "set terminal pngcairo size 900,600 noenhanced\nset output 'energy_vs_quality.png'\n"
+       << "set logscale x\nset xlabel 'energy per sample (J)'\nset ylabel 'feature-FID (lower is better)'\nset grid\n"
+       << "set title 'Energy per sample vs quality (cf. Jelincic et al. 2025, Fig. 1)'\n"
+       << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip', "
+       << "'' index 0 using 1:2:3 with labels offset 1,1 notitle" << (any ? ", 'energy_vs_quality.dat' index 1 using 1:2 with points pt 5 ps 1.5 title 'measured', '' index 1 using 1:2:3 with labels offset 1,-1 notitle" : "") << "\n";
+    {
+      std::ofstream f(dir + "/energy_vs_quality.gp");
+      f << qg.str();
+    }
+    written.push_back(dir + "/energy_vs_quality.dat");
+    written.push_back(dir + "/energy_vs_quality.gp");
+    plots.push_back("energy_vs_quality");
+  }
+  if (have_gnuplot()) {
+    for (const std::string& p : plots) {
+      const std::string cmd = "cd '" + dir + "' && gnuplot " + p + ".gp 2>>gnuplot.log";
+      if (std::system(cmd.c_str()) == 0) written.push_back(dir + "/" + p + ".png");
+    }
+  }
+  return written;
+}
+
+}  // namespace pbit

@@ -1,0 +1,201 @@
+#include "pbit/harness/energy.hpp"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "util/json_util.hpp"
+#include "pbit/error.hpp"
+#include "pbit/core/io.hpp"
+
+namespace pbit::energy {
+
+// ---------------------------------------------------------------- platform file
+
+namespace {
+
+double param(const nlohmann::json& j, const std::string& where, const char* key, double lo, double hi) {
+  const std::string k = where + "." + key;
+  if (!j.contains(key)) detail::config_error(k, "missing (each parameter is {\"value\", \"unit\", \"source\"})");
+  const auto& p = j[key];
+  detail::only_keys(p, k, {"value", "unit", "source", "note"});
+  if (!p.contains("value") || !p.contains("source")) detail::config_error(k, "needs a 'value' and the 'source' it comes from");
+  const double v = detail::get_double(p["value"], k + ".value");
+  if (v < lo || v > hi) detail::config_error(k + ".value", "must be in [" + detail::format_number(lo) + ", " + detail::format_number(hi) + "]");
+  detail::get_string(p["source"], k + ".source");
+  return v;
+}
+
+}  // namespace
+
+Platforms parse_platforms(const nlohmann::json& j) {
+  Platforms p;
+  p.source = j;
+  detail::only_keys(j, "", {"_comment", "fpga", "rng_chip", "pdnn"});
+  for (const char* k : {"fpga", "rng_chip", "pdnn"}) {
+    if (!j.contains(k)) detail::config_error(k, "missing");
+  }
+  const auto& f = j["fpga"];
+  detail::only_keys(f, "fpga", {"flips_per_s_low", "flips_per_s_high", "pbits", "board_power_w"});
+  p.fpga.flips_per_s_low = param(f, "fpga", "flips_per_s_low", 1, 1e15);
+  p.fpga.flips_per_s_high = param(f, "fpga", "flips_per_s_high", 1, 1e15);
+  p.fpga.pbits = static_cast<int32_t>(param(f, "fpga", "pbits", 1, 1e9));
+  p.fpga.board_power_w = param(f, "fpga", "board_power_w", 0, 1e5);
+  if (p.fpga.flips_per_s_high < p.fpga.flips_per_s_low) detail::config_error("fpga.flips_per_s_high", "is below flips_per_s_low");
+  const auto& c = j["rng_chip"];
+  detail::only_keys(c, "rng_chip", {"e_cell_j", "rng_j_per_bit", "cell_rate_hz", "k_mix_dtm"});
+  p.chip.e_cell_j = param(c, "rng_chip", "e_cell_j", 0, 1);
+  p.chip.rng_j_per_bit = param(c, "rng_chip", "rng_j_per_bit", 0, 1);
+  p.chip.cell_rate_hz = param(c, "rng_chip", "cell_rate_hz", 1, 1e12);
+  param(c, "rng_chip", "k_mix_dtm", 1, 1e9);
+  const auto& d = j["pdnn"];
+  detail::only_keys(d, "pdnn", {"b_w", "b_a", "eps_wm_j", "eps_am_j", "eps_s_j", "eps_n_j"});
+  p.pdnn.b_w = param(d, "pdnn", "b_w", 0, 64);
+  p.pdnn.b_a = param(d, "pdnn", "b_a", 0, 64);
+  p.pdnn.eps_wm_j = param(d, "pdnn", "eps_wm_j", 0, 1);
+  p.pdnn.eps_am_j = param(d, "pdnn", "eps_am_j", 0, 1);
+  p.pdnn.eps_s_j = param(d, "pdnn", "eps_s_j", 0, 1);
+  p.pdnn.eps_n_j = param(d, "pdnn", "eps_n_j", 0, 1);
+  return p;
+}
+
+Platforms load_platforms(const std::string& path) {
+  try {
+    return parse_platforms(read_json_file(path));
+  } catch (const InvalidConfig& e) {
+    throw InvalidConfig(path + ": " + std::string(e.what()).substr(std::string("invalid config: ").size()));
+  }
+}
+
+// ---------------------------------------------------------------- NVML through dlopen
+
+struct GpuEnergyMeter::Impl {
+  using Ret = int;  // nvmlReturn_t; 0 = NVML_SUCCESS
+  using Device = void*;
+  void* lib = nullptr;
+  Device dev = nullptr;
+  Ret (*init)() = nullptr;
+  Ret (*shutdown)() = nullptr;
+  Ret (*handle)(unsigned, Device*) = nullptr;
+  Ret (*energy)(Device, unsigned long long*) = nullptr;
+  Ret (*power)(Device, unsigned*) = nullptr;
+  Ret (*get_name)(Device, char*, unsigned) = nullptr;
+};
+
+std::unique_ptr<GpuEnergyMeter> GpuEnergyMeter::open(int device, std::string* why_not) {
+  auto fail = [&](const std::string& w) {
+    if (why_not) *why_not = w;
+    return std::unique_ptr<GpuEnergyMeter>();
+  };
+  void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) return fail("libnvidia-ml.so.1 not loadable (no NVIDIA driver): " + std::string(dlerror()));
+  std::unique_ptr<GpuEnergyMeter> m(new GpuEnergyMeter());
+  m->impl_ = std::make_unique<Impl>();
+  Impl& i = *m->impl_;
+  i.lib = lib;
+  auto sym = [&](const char* a, const char* b = nullptr) {
+    void* p = dlsym(lib, a);
+    return p || !b ? p : dlsym(lib, b);
+  };
+  i.init = reinterpret_cast<Impl::Ret (*)()>(sym("nvmlInit_v2", "nvmlInit"));
+  i.shutdown = reinterpret_cast<Impl::Ret (*)()>(sym("nvmlShutdown"));
+  i.handle = reinterpret_cast<Impl::Ret (*)(unsigned, Impl::Device*)>(sym("nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"));
+  i.energy = reinterpret_cast<Impl::Ret (*)(Impl::Device, unsigned long long*)>(sym("nvmlDeviceGetTotalEnergyConsumption"));
+  i.power = reinterpret_cast<Impl::Ret (*)(Impl::Device, unsigned*)>(sym("nvmlDeviceGetPowerUsage"));
+  i.get_name = reinterpret_cast<Impl::Ret (*)(Impl::Device, char*, unsigned)>(sym("nvmlDeviceGetName"));
+  if (!i.init || !i.shutdown || !i.handle) {
+    dlclose(lib);
+    m->impl_->lib = nullptr;
+    return fail("libnvidia-ml.so.1 lacks nvmlInit/nvmlDeviceGetHandleByIndex");
+  }
+  if (i.init() != 0) {
+    dlclose(lib);
+    m->impl_->lib = nullptr;
+    return fail("nvmlInit failed (no GPU or driver not loaded)");
+  }
+  if (i.handle(static_cast<unsigned>(device), &i.dev) != 0) {
+    i.shutdown();
+    dlclose(lib);
+    m->impl_->lib = nullptr;
+    return fail("NVML has no device " + std::to_string(device));
+  }
+  return m;
+}
+
+GpuEnergyMeter::~GpuEnergyMeter() {
+  if (impl_ && impl_->lib) {
+    impl_->shutdown();
+    dlclose(impl_->lib);
+  }
+}
+
+std::string GpuEnergyMeter::name() const {
+  char buf[96] = {};
+  if (impl_->get_name && impl_->get_name(impl_->dev, buf, sizeof buf) == 0) return buf;
+  return "unknown GPU";
+}
+
+bool GpuEnergyMeter::total_energy_mj(uint64_t& mj) const {
+  unsigned long long v = 0;
+  if (!impl_->energy || impl_->energy(impl_->dev, &v) != 0) return false;
+  mj = v;
+  return true;
+}
+
+bool GpuEnergyMeter::power_mw(uint32_t& mw) const {
+  unsigned v = 0;
+  if (!impl_->power || impl_->power(impl_->dev, &v) != 0) return false;
+  mw = v;
+  return true;
+}
+
+// ---------------------------------------------------------------- RAPL
+
+std::unique_ptr<CpuEnergyMeter> CpuEnergyMeter::open(std::string* why_not) {
+  namespace fs = std::filesystem;
+  const fs::path root = "/sys/class/powercap";
+  std::error_code ec;
+  if (!fs::exists(root, ec)) {
+    if (why_not) *why_not = "no /sys/class/powercap (RAPL not exposed, e.g. inside a VM)";
+    return nullptr;
+  }
+  std::unique_ptr<CpuEnergyMeter> m(new CpuEnergyMeter());
+  for (const auto& d : fs::directory_iterator(root, ec)) {
+    const std::string name = d.path().filename().string();
+    // Package domains only: intel-rapl:N (not intel-rapl:N:M subdomains, which they include).
+    if (name.rfind("intel-rapl:", 0) != 0 || name.find(':', 11) != std::string::npos) continue;
+    std::ifstream f(d.path() / "energy_uj");
+    double v = 0;
+    if (!(f >> v)) continue;
+    m->files_.push_back((d.path() / "energy_uj").string());
+    std::ifstream r(d.path() / "max_energy_range_uj");
+    double range = 0;
+    if (r >> range) m->range_j_ = range * 1e-6;
+  }
+  if (m->files_.empty()) {
+    if (why_not) *why_not = "RAPL package counters not readable (permissions, or not an Intel/AMD RAPL CPU)";
+    return nullptr;
+  }
+  return m;
+}
+
+double CpuEnergyMeter::read_joules() const {
+  double j = 0;
+  for (const auto& f : files_) {
+    std::ifstream in(f);
+    double v = 0;
+    in >> v;
+    j += v * 1e-6;
+  }
+  return j;
+}
+
+double CpuEnergyMeter::delta(double start_j, double end_j) const {
+  double d = end_j - start_j;
+  if (d < 0 && range_j_ > 0) d += range_j_ * static_cast<double>(files_.size());
+  return d;
+}
+
+}  // namespace pbit::energy

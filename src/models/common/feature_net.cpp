@@ -1,0 +1,217 @@
+#include "pbit/models/feature_net.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "util/binary_io.hpp"
+#include "pbit/error.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/models/metrics.hpp"
+#include "pbit/core/rng.hpp"
+
+namespace pbit {
+
+FeatureNet::FeatureNet(int32_t inputs, int32_t hidden, uint64_t seed) : in_(inputs), hidden_(hidden) {
+  rng::PhiloxStream rs(seed, rng::kWeightInit, 0xFEA7u);
+  w1_.resize(static_cast<size_t>(hidden) * inputs);
+  w2_.resize(static_cast<size_t>(10) * hidden);
+  b1_.assign(hidden, 0.0f);
+  b2_.assign(10, 0.0f);
+  const double s1 = std::sqrt(2.0 / inputs), s2 = std::sqrt(2.0 / hidden);
+  for (float& w : w1_) w = static_cast<float>(s1 * rs.normal());
+  for (float& w : w2_) w = static_cast<float>(s2 * rs.normal());
+}
+
+void FeatureNet::forward(const float* x, float* h, float* out) const {
+  for (int32_t j = 0; j < hidden_; ++j) {
+    const float* w = w1_.data() + static_cast<size_t>(j) * in_;
+    float a = b1_[j];
+    for (int32_t i = 0; i < in_; ++i) a += w[i] * x[i];
+    h[j] = a > 0 ? a : 0;
+  }
+  for (int32_t k = 0; k < 10; ++k) {
+    const float* w = w2_.data() + static_cast<size_t>(k) * hidden_;
+    float a = b2_[k];
+    for (int32_t j = 0; j < hidden_; ++j) a += w[j] * h[j];
+    out[k] = a;
+  }
+}
+
+std::vector<std::vector<int8_t>> spin_images(const ImageDataset& d, int32_t threshold, int64_t limit) {
+  const int64_t n = limit > 0 ? std::min(limit, d.size()) : d.size();
+  std::vector<std::vector<int8_t>> out(n, std::vector<int8_t>(d.pixels_per_image()));
+  for (int64_t k = 0; k < n; ++k) binarize(d.image(k), d.pixels_per_image(), threshold, out[k].data());
+  return out;
+}
+
+void FeatureNet::train(const ImageDataset& d, int32_t threshold, int32_t epochs, float lr, uint64_t seed, bool progress) {
+  if (d.pixels_per_image() != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
+  std::vector<float> x(in_), h(hidden_), out(10), dout(10), dh(hidden_);
+  std::vector<float> mw1(w1_.size(), 0), mb1(hidden_, 0), mw2(w2_.size(), 0), mb2(10, 0);
+  const float mom = 0.9f;
+  const int32_t batch = 32;
+  std::vector<float> gw1(w1_.size()), gb1(hidden_), gw2(w2_.size()), gb2(10);
+  for (int32_t ep = 0; ep < epochs; ++ep) {
+    std::vector<int64_t> order(static_cast<size_t>(d.size()));
+    std::iota(order.begin(), order.end(), 0);
+    rng::PhiloxStream rs(seed, rng::kDataShuffle, 0xFEA70000u + static_cast<uint32_t>(ep));
+    for (int64_t i = d.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    const float rate = lr * (ep + 1 == epochs && epochs > 1 ? 0.3f : 1.0f);
+    for (int64_t start = 0; start + batch <= d.size(); start += batch) {
+      std::fill(gw1.begin(), gw1.end(), 0.0f);
+      std::fill(gb1.begin(), gb1.end(), 0.0f);
+      std::fill(gw2.begin(), gw2.end(), 0.0f);
+      std::fill(gb2.begin(), gb2.end(), 0.0f);
+      for (int32_t q = 0; q < batch; ++q) {
+        const int64_t k = order[start + q];
+        const uint8_t* px = d.image(k);
+        for (int32_t i = 0; i < in_; ++i) x[i] = px[i] > threshold ? 1.0f : -1.0f;
+        forward(x.data(), h.data(), out.data());
+        const float mx = *std::max_element(out.begin(), out.end());
+        float z = 0;
+        for (int32_t c = 0; c < 10; ++c) z += dout[c] = std::exp(out[c] - mx);
+        for (int32_t c = 0; c < 10; ++c) dout[c] = dout[c] / z - (c == d.labels[k] ? 1.0f : 0.0f);
+        for (int32_t j = 0; j < hidden_; ++j) {
+          float s = 0;
+          for (int32_t c = 0; c < 10; ++c) s += w2_[static_cast<size_t>(c) * hidden_ + j] * dout[c];
+          dh[j] = h[j] > 0 ? s : 0;
+        }
+        for (int32_t c = 0; c < 10; ++c) {
+          gb2[c] += dout[c];
+          float* g = gw2.data() + static_cast<size_t>(c) * hidden_;
+          for (int32_t j = 0; j < hidden_; ++j) g[j] += dout[c] * h[j];
+        }
+        for (int32_t j = 0; j < hidden_; ++j) {
+          if (dh[j] == 0) continue;
+          gb1[j] += dh[j];
+          float* g = gw1.data() + static_cast<size_t>(j) * in_;
+          for (int32_t i = 0; i < in_; ++i) g[i] += dh[j] * x[i];
+        }
+      }
+      const float s = rate / batch;
+      for (size_t k = 0; k < w1_.size(); ++k) w1_[k] += mw1[k] = mom * mw1[k] - s * gw1[k];
+      for (size_t k = 0; k < w2_.size(); ++k) w2_[k] += mw2[k] = mom * mw2[k] - s * gw2[k];
+      for (int32_t j = 0; j < hidden_; ++j) b1_[j] += mb1[j] = mom * mb1[j] - s * gb1[j];
+      for (int32_t c = 0; c < 10; ++c) b2_[c] += mb2[c] = mom * mb2[c] - s * gb2[c];
+    }
+    if (progress) std::fprintf(stderr, "feature net: epoch %d/%d done\n", ep + 1, epochs);
+  }
+}
+
+double FeatureNet::accuracy(const ImageDataset& d, int32_t threshold) const {
+  std::vector<float> x(in_), h(hidden_), out(10);
+  int64_t correct = 0;
+  for (int64_t k = 0; k < d.size(); ++k) {
+    for (int32_t i = 0; i < in_; ++i) x[i] = d.image(k)[i] > threshold ? 1.0f : -1.0f;
+    forward(x.data(), h.data(), out.data());
+    correct += std::max_element(out.begin(), out.end()) - out.begin() == d.labels[k];
+  }
+  return d.size() ? static_cast<double>(correct) / d.size() : 0.0;
+}
+
+std::vector<int32_t> FeatureNet::classify(const std::vector<std::vector<int8_t>>& images) const {
+  std::vector<int32_t> out(images.size());
+  std::vector<float> x(in_), h(hidden_), o(10);
+  for (size_t k = 0; k < images.size(); ++k) {
+    if (static_cast<int32_t>(images[k].size()) != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
+    for (int32_t i = 0; i < in_; ++i) x[i] = images[k][i];
+    forward(x.data(), h.data(), o.data());
+    out[k] = static_cast<int32_t>(std::max_element(o.begin(), o.end()) - o.begin());
+  }
+  return out;
+}
+
+std::vector<double> FeatureNet::features(const std::vector<std::vector<int8_t>>& images) const {
+  std::vector<double> f(images.size() * hidden_);
+  std::vector<float> x(in_), h(hidden_), out(10);
+  for (size_t k = 0; k < images.size(); ++k) {
+    if (static_cast<int32_t>(images[k].size()) != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
+    for (int32_t i = 0; i < in_; ++i) x[i] = images[k][i];
+    forward(x.data(), h.data(), out.data());
+    std::copy(h.begin(), h.end(), f.begin() + static_cast<std::ptrdiff_t>(k * hidden_));
+  }
+  return f;
+}
+
+void FeatureNet::save(const std::string& path) const {
+  using namespace detail;
+  make_directories(std::filesystem::path(path).parent_path().string());
+  write_atomically(path, [&](std::ostream& f) {
+    f.write("PBITFNET", 8);
+    put<uint64_t>(f, train_key_);
+    put<int32_t>(f, in_);
+    put<int32_t>(f, hidden_);
+    put_vec(f, w1_);
+    put_vec(f, b1_);
+    put_vec(f, w2_);
+    put_vec(f, b2_);
+  });
+}
+
+FeatureNet FeatureNet::load(const std::string& path) {
+  using namespace detail;
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open '" + path + "'");
+  char magic[8];
+  if (!f.read(magic, 8) || std::string(magic, 8) != "PBITFNET") throw InvalidArgument("'" + path + "' is not a pbit feature network");
+  FeatureNet n;
+  n.train_key_ = get<uint64_t>(f, path);
+  n.in_ = get<int32_t>(f, path);
+  n.hidden_ = get<int32_t>(f, path);
+  n.w1_ = get_vec<float>(f, path, static_cast<size_t>(n.in_) * n.hidden_);
+  n.b1_ = get_vec<float>(f, path, n.hidden_);
+  n.w2_ = get_vec<float>(f, path, static_cast<size_t>(10) * n.hidden_);
+  n.b2_ = get_vec<float>(f, path, 10);
+  return n;
+}
+
+FeatureNet FeatureNet::cached(const std::string& path, const ImageDataset& train, int32_t threshold, int32_t epochs, uint64_t seed,
+                              double* test_accuracy, const ImageDataset* test) {
+  const uint64_t key = detail::fnv1a(train.name + "|" + std::to_string(train.size()) + "|" + std::to_string(threshold) + "|" +
+                                     std::to_string(epochs) + "|" + std::to_string(seed) + "|v1");
+  FeatureNet n;
+  bool have = false;
+  if (std::filesystem::exists(path)) {
+    try {
+      n = load(path);
+      have = n.train_key_ == key;
+    } catch (const Error&) {
+      have = false;  // a stale or broken cache is retrained
+    }
+  }
+  if (!have) {
+    n = FeatureNet(train.pixels_per_image(), 128, seed);
+    n.train(train, threshold, epochs, 0.02f, seed, true);
+    n.train_key_ = key;
+    n.save(path);
+  }
+  if (test_accuracy && test) *test_accuracy = n.accuracy(*test, threshold);
+  return n;
+}
+
+double feature_frechet(const FeatureNet& net, const std::vector<std::vector<int8_t>>& a, const std::vector<std::vector<int8_t>>& b) {
+  const std::vector<double> fa = net.features(a), fb = net.features(b);
+  return metrics::frechet_distance(metrics::fit_gaussian(fa, static_cast<int64_t>(a.size()), net.hidden()),
+                                   metrics::fit_gaussian(fb, static_cast<int64_t>(b.size()), net.hidden()));
+}
+
+double mean_nearest_hamming(const std::vector<std::vector<int8_t>>& gen, const std::vector<std::vector<int8_t>>& train) {
+  if (gen.empty() || train.empty()) return 0;
+  double total = 0;
+  for (const auto& g : gen) {
+    int best = INT32_MAX;
+    for (const auto& t : train) {
+      int d = 0;
+      for (size_t p = 0; p < g.size() && d < best; ++p) d += g[p] != t[p];
+      best = std::min(best, d);
+    }
+    total += best;
+  }
+  return total / static_cast<double>(gen.size());
+}
+
+}  // namespace pbit

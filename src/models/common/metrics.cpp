@@ -1,0 +1,130 @@
+#include "pbit/models/metrics.hpp"
+
+// GCC 12 reports a false -Wmaybe-uninitialized inside its AVX-512 intrinsic headers, used by Eigen.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Dense>
+#include <cmath>
+#include <limits>
+
+#include "pbit/error.hpp"
+#include "pbit/core/rng.hpp"
+
+namespace pbit::metrics {
+
+std::vector<float> random_projection(int32_t num_nodes, int32_t dims, uint64_t seed) {
+  if (num_nodes < 1 || dims < 1) throw InvalidArgument("random_projection: need num_nodes >= 1 and dims >= 1");
+  std::vector<float> P(static_cast<size_t>(dims) * num_nodes);
+  rng::PhiloxStream rs(seed, rng::kTest + 1);
+  const float s = 1.0f / std::sqrt(static_cast<float>(num_nodes));
+  for (float& x : P) x = (rs.next_u32() & 1u) ? s : -s;
+  return P;
+}
+
+std::vector<double> project(std::span<const float> P, int32_t dims, std::span<const int8_t> states, int32_t num_nodes) {
+  if (P.size() != static_cast<size_t>(dims) * num_nodes || states.size() % num_nodes) {
+    throw InvalidArgument("project: projection / state sizes do not match");
+  }
+  const size_t count = states.size() / num_nodes;
+  std::vector<double> y(count * dims, 0.0);
+  for (size_t c = 0; c < count; ++c)
+    for (int32_t d = 0; d < dims; ++d) {
+      double acc = 0;
+      for (int32_t i = 0; i < num_nodes; ++i) acc += P[static_cast<size_t>(d) * num_nodes + i] * states[c * num_nodes + i];
+      y[c * dims + d] = acc;
+    }
+  return y;
+}
+
+std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, int32_t times, int32_t dims, int32_t max_lag,
+                                    int32_t group) {
+  if (chains < 1 || times < 1 || dims < 1 || y.size() != static_cast<size_t>(chains) * times * dims) {
+    throw InvalidArgument("autocorrelation: y must be chains x times x dims");
+  }
+  if (max_lag < 0 || max_lag >= times) throw InvalidArgument("autocorrelation: max_lag must be in [0, times)");
+  if (group == 0) group = chains;
+  if (group < 1 || chains % group) throw InvalidArgument("autocorrelation: chains must be a multiple of the group size");
+  auto at = [&](int32_t c, int32_t t, int32_t d) { return y[(static_cast<size_t>(c) * times + t) * dims + d]; };
+  const int32_t ngroups = chains / group;
+  std::vector<double> mu(static_cast<size_t>(ngroups) * dims, 0.0);  // per group and dimension
+  for (int32_t c = 0; c < chains; ++c)
+    for (int32_t t = 0; t < times; ++t)
+      for (int32_t d = 0; d < dims; ++d) mu[static_cast<size_t>(c / group) * dims + d] += at(c, t, d);
+  for (double& m : mu) m /= static_cast<double>(group) * times;
+  auto dev = [&](int32_t c, int32_t t, int32_t d) { return at(c, t, d) - mu[static_cast<size_t>(c / group) * dims + d]; };
+  double var = 0;
+  for (int32_t c = 0; c < chains; ++c)
+    for (int32_t t = 0; t < times; ++t)
+      for (int32_t d = 0; d < dims; ++d) var += dev(c, t, d) * dev(c, t, d);
+  var /= static_cast<double>(chains) * times;
+  std::vector<double> r(static_cast<size_t>(max_lag) + 1, 0.0);
+  if (var == 0) {
+    r[0] = 1.0;
+    return r;  // constant series: no correlation to measure
+  }
+  for (int32_t k = 0; k <= max_lag; ++k) {
+    double acc = 0;
+    for (int32_t c = 0; c < chains; ++c)
+      for (int32_t t = 0; t + k < times; ++t)
+        for (int32_t d = 0; d < dims; ++d) acc += dev(c, t, d) * dev(c, t + k, d);
+    r[k] = acc / (static_cast<double>(chains) * (times - k)) / var;
+  }
+  return r;
+}
+
+double mixing_time(std::span<const double> r, double lo, double hi) {
+  double sxx = 0, sxy = 0;
+  int n = 0;
+  for (size_t k = 1; k < r.size(); ++k) {
+    if (r[k] > lo && r[k] < hi) {
+      sxx += static_cast<double>(k) * k;
+      sxy += static_cast<double>(k) * std::log(r[k]);
+      ++n;
+    }
+  }
+  if (n == 0) {
+    if (r.size() > 1 && r[1] <= lo) return 0.0;
+    return std::numeric_limits<double>::infinity();
+  }
+  const double slope = sxy / sxx;  // log r = slope * k
+  return slope < 0 ? -1.0 / slope : std::numeric_limits<double>::infinity();
+}
+
+Gaussian fit_gaussian(std::span<const double> f, int64_t n, int32_t d) {
+  if (n < 2 || d < 1 || f.size() != static_cast<size_t>(n) * d) throw InvalidArgument("fit_gaussian: need n >= 2 vectors of d values");
+  Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> X(f.data(), n, d);
+  const Eigen::RowVectorXd mu = X.colwise().mean();
+  const Eigen::MatrixXd C = X.rowwise() - mu;
+  const Eigen::MatrixXd cov = (C.transpose() * C) / static_cast<double>(n - 1);
+  Gaussian g;
+  g.dims = d;
+  g.mean.assign(mu.data(), mu.data() + d);
+  g.cov.resize(static_cast<size_t>(d) * d);
+  for (int32_t i = 0; i < d; ++i)
+    for (int32_t j = 0; j < d; ++j) g.cov[static_cast<size_t>(i) * d + j] = cov(i, j);
+  return g;
+}
+
+namespace {
+
+Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& A) {
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(0.5 * (A + A.transpose()));
+  const Eigen::VectorXd ev = es.eigenvalues().cwiseMax(0.0).cwiseSqrt();
+  return es.eigenvectors() * ev.asDiagonal() * es.eigenvectors().transpose();
+}
+
+}  // namespace
+
+double frechet_distance(const Gaussian& a, const Gaussian& b) {
+  if (a.dims != b.dims || a.dims < 1) throw InvalidArgument("frechet_distance: Gaussians of different dimension");
+  const int32_t d = a.dims;
+  Eigen::Map<const Eigen::VectorXd> m1(a.mean.data(), d), m2(b.mean.data(), d);
+  Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> S1(a.cov.data(), d, d), S2(b.cov.data(), d, d);
+  const Eigen::MatrixXd r1 = sqrt_psd(S1);
+  const Eigen::MatrixXd inner = r1 * S2 * r1;
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(0.5 * (inner + inner.transpose()), Eigen::EigenvaluesOnly);
+  const double tr_sqrt = es.eigenvalues().cwiseMax(0.0).cwiseSqrt().sum();
+  const double fd = (m1 - m2).squaredNorm() + S1.trace() + S2.trace() - 2.0 * tr_sqrt;
+  return std::max(fd, 0.0);
+}
+
+}  // namespace pbit::metrics

@@ -1,0 +1,851 @@
+#include "pbit/models/dbm.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include "util/binary_io.hpp"
+#include "util/json_util.hpp"
+#include "util/progress.hpp"
+#include "pbit/error.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/hardware/topology.hpp"
+
+namespace pbit {
+
+// ------------------------------------------------------------------ config
+
+namespace {
+
+using detail::get_float;
+using detail::get_float_in;
+using detail::get_int;
+using detail::get_string;
+using detail::only_keys;
+
+void parse_phase(const nlohmann::json& j, const std::string& where, DbmPhase& p, int64_t max_chains) {
+  only_keys(j, where, {"chains", "warmup", "samples", "steps_per_sample"});
+  const int64_t big = int64_t{1} << 32;
+  if (j.contains("chains")) p.chains = static_cast<int32_t>(get_int(j["chains"], where + ".chains", 1, max_chains));
+  if (j.contains("warmup")) p.warmup = get_int(j["warmup"], where + ".warmup", 0, big);
+  if (j.contains("samples")) p.samples = get_int(j["samples"], where + ".samples", 1, big);
+  if (j.contains("steps_per_sample")) p.steps_per_sample = get_int(j["steps_per_sample"], where + ".steps_per_sample", 1, big);
+}
+
+}  // namespace
+
+DbmConfig parse_dbm_config(const nlohmann::json& j) {
+  DbmConfig c;
+  c.source = j;
+  only_keys(j, "", {"_comment", "dataset", "graph", "run", "init", "train", "eval", "generate"});
+  const int64_t big = int64_t{1} << 40;
+  if (j.contains("dataset")) {
+    const auto& d = j["dataset"];
+    only_keys(d, "dataset", {"name", "dir", "train_limit", "test_limit", "pool", "threshold"});
+    if (d.contains("name")) c.dataset = get_string(d["name"], "dataset.name", {"mnist", "fashion-mnist"});
+    if (d.contains("dir")) c.data_dir = get_string(d["dir"], "dataset.dir");
+    if (d.contains("train_limit")) c.train_limit = get_int(d["train_limit"], "dataset.train_limit", 0, big);
+    if (d.contains("test_limit")) c.test_limit = get_int(d["test_limit"], "dataset.test_limit", 0, big);
+    if (d.contains("pool")) c.pool = static_cast<int32_t>(get_int(d["pool"], "dataset.pool", 1, 14));
+    if (d.contains("threshold")) c.threshold = static_cast<int32_t>(get_int(d["threshold"], "dataset.threshold", 0, 254));
+  }
+  if (j.contains("graph")) {
+    const auto& g = j["graph"];
+    only_keys(g, "graph", {"topology", "file", "label_replicas", "placement", "role_seed"});
+    if (g.contains("topology")) c.topology = get_string(g["topology"], "graph.topology");
+    if (g.contains("file")) c.graph_file = get_string(g["file"], "graph.file");
+    if (g.contains("label_replicas")) c.label_replicas = static_cast<int32_t>(get_int(g["label_replicas"], "graph.label_replicas", 1, 1000));
+    if (g.contains("placement")) c.placement = get_string(g["placement"], "graph.placement", {"random", "in_order"});
+    if (g.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(g["role_seed"], "graph.role_seed", 0, big));
+  }
+  detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
+  if (j.contains("init")) {
+    const auto& i = j["init"];
+    only_keys(i, "init", {"sigma_j", "bias"});
+    if (i.contains("sigma_j")) c.init_sigma_j = get_float_in(i["sigma_j"], "init.sigma_j", 0.0, 10.0);
+    if (i.contains("bias")) c.init_bias = get_string(i["bias"], "init.bias", {"zero", "pm1"});
+  }
+  if (j.contains("train")) {
+    const auto& t = j["train"];
+    only_keys(t, "train", {"epochs", "batch_size", "learning_rate", "lr_schedule", "lr_final", "momentum", "weight_decay",
+                           "beta", "positive", "negative", "checkpoint_every_batches", "eval_images_per_epoch",
+                           "time_budget_s", "centering_rate"});
+    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, 100000));
+    if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
+    if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0.0, 100.0);
+    if (t.contains("lr_schedule")) c.lr_schedule = get_string(t["lr_schedule"], "train.lr_schedule", {"constant", "cosine"});
+    if (t.contains("lr_final")) c.lr_final = get_float_in(t["lr_final"], "train.lr_final", 0.0, 100.0);
+    if (t.contains("momentum")) c.momentum = get_float_in(t["momentum"], "train.momentum", 0.0, 0.9999);
+    if (t.contains("weight_decay")) c.weight_decay = get_float_in(t["weight_decay"], "train.weight_decay", 0.0, 1.0);
+    if (t.contains("beta")) c.beta = get_float_in(t["beta"], "train.beta", 0.0, 1000.0);
+    if (t.contains("positive")) parse_phase(t["positive"], "train.positive", c.positive, 1 << 20);
+    if (t.contains("negative")) parse_phase(t["negative"], "train.negative", c.negative, 1 << 24);
+    if (t.contains("checkpoint_every_batches")) {
+      c.checkpoint_every_batches = get_int(t["checkpoint_every_batches"], "train.checkpoint_every_batches", 0, big);
+    }
+    if (t.contains("eval_images_per_epoch")) {
+      c.eval_images_per_epoch = get_int(t["eval_images_per_epoch"], "train.eval_images_per_epoch", 0, big);
+    }
+    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0.0, 1e9);
+    if (t.contains("centering_rate")) c.centering_rate = get_float_in(t["centering_rate"], "train.centering_rate", 0.0, 1.0);
+  }
+  if (j.contains("eval")) {
+    const auto& e = j["eval"];
+    only_keys(e, "eval", {"chains", "warmup", "samples", "steps_per_sample", "batch_images", "beta_start"});
+    nlohmann::json phase = e;
+    phase.erase("batch_images");
+    phase.erase("beta_start");
+    parse_phase(phase, "eval", c.eval, 1 << 16);
+    if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 24);
+    if (e.contains("beta_start")) c.eval_beta_start = get_float_in(e["beta_start"], "eval.beta_start", 0.0, 1000.0);
+  }
+  if (j.contains("generate")) {
+    const auto& g = j["generate"];
+    only_keys(g, "generate", {"per_class", "beta_start", "beta_end", "beta_step", "sweeps_per_beta"});
+    if (g.contains("per_class")) c.gen_per_class = static_cast<int32_t>(get_int(g["per_class"], "generate.per_class", 1, 10000));
+    if (g.contains("beta_start")) c.gen_beta_start = get_float_in(g["beta_start"], "generate.beta_start", 0.0, 1000.0);
+    if (g.contains("beta_end")) c.gen_beta_end = get_float_in(g["beta_end"], "generate.beta_end", 0.0, 1000.0);
+    if (g.contains("beta_step")) c.gen_beta_step = get_float_in(g["beta_step"], "generate.beta_step", 1e-6, 1000.0);
+    if (g.contains("sweeps_per_beta")) c.gen_sweeps_per_beta = get_int(g["sweeps_per_beta"], "generate.sweeps_per_beta", 1, big);
+  }
+  if (!c.graph_file.empty() && j.contains("graph") && j["graph"].contains("topology")) {
+    detail::config_error("graph", "give either 'topology' or 'file', not both");
+  }
+  return c;
+}
+
+// ------------------------------------------------------------------ model
+
+SparseDbm::SparseDbm(Graph graph, std::vector<int32_t> colors, RoleAssignment roles, int32_t rows, int32_t cols,
+                     int32_t replicas)
+    : graph_(std::move(graph)), colors_(std::move(colors)), roles_(std::move(roles)), rows_(rows), cols_(cols), replicas_(replicas) {
+  verify_coloring(graph_, colors_);
+  roles_.validate(graph_.num_nodes());
+  if (static_cast<int64_t>(roles_.of("visible").size()) != static_cast<int64_t>(rows) * cols) {
+    throw InvalidArgument("DBM: " + std::to_string(roles_.of("visible").size()) + " visible nodes for " + std::to_string(rows) +
+                          "x" + std::to_string(cols) + " images");
+  }
+  if (static_cast<int64_t>(roles_.of("label").size()) != 10LL * replicas) {
+    throw InvalidArgument("DBM: " + std::to_string(roles_.of("label").size()) + " label nodes, expected 10 classes x " +
+                          std::to_string(replicas) + " replicas");
+  }
+  roles_.index("hidden");
+}
+
+SparseDbm SparseDbm::create(const DbmConfig& cfg, int32_t rows, int32_t cols) {
+  Graph g;
+  std::vector<int32_t> colors;
+  if (!cfg.graph_file.empty()) {
+    GraphFile gf = read_graph_file(cfg.graph_file);
+    g = gf.graph;
+    colors = gf.coloring ? *gf.coloring : color_graph(g).colors();
+  } else {
+    const Topology t = make_topology(cfg.topology);
+    g = t.graph;
+    colors = t.colors;
+  }
+  const int32_t nv = rows * cols, nl = 10 * cfg.label_replicas;
+  if (nv + nl >= g.num_nodes()) {
+    throw InvalidConfig("graph has " + std::to_string(g.num_nodes()) + " nodes, too few for " + std::to_string(nv) +
+                        " visible + " + std::to_string(nl) + " label nodes and some hidden ones");
+  }
+  const std::vector<RoleSpec> spec = {{"visible", nv}, {"label", nl}, {"hidden", -1}};
+  RoleAssignment roles = cfg.placement == "random" ? place_roles(g.num_nodes(), spec, cfg.role_seed)
+                                                   : place_roles_in_order(g.num_nodes(), spec);
+  rng::PhiloxStream rs(cfg.seed, rng::kWeightInit);
+  std::vector<float> w(static_cast<size_t>(g.num_edges())), h(static_cast<size_t>(g.num_nodes()), 0.0f);
+  for (float& x : w) x = static_cast<float>(cfg.init_sigma_j * rs.normal());
+  if (cfg.init_bias == "pm1") {
+    for (float& x : h) x = static_cast<float>(static_cast<int>(rs.uniform_int(3)) - 1);
+  }
+  g.set_edge_weights(w);
+  g.set_biases(h);
+  return SparseDbm(std::move(g), std::move(colors), std::move(roles), rows, cols, cfg.label_replicas);
+}
+
+void SparseDbm::save(const std::string& path) const {
+  nlohmann::json j;
+  j["format"] = "pbit.sparse_dbm";
+  j["version"] = 1;
+  j["image_rows"] = rows_;
+  j["image_cols"] = cols_;
+  j["label_replicas"] = replicas_;
+  j["graph"] = graph_to_json(graph_, &colors_);
+  j["roles"] = roles_to_json(roles_);
+  detail::write_atomically(path, [&](std::ostream& f) { f << j.dump(2) << "\n"; });
+}
+
+SparseDbm SparseDbm::load(const std::string& path) {
+  const nlohmann::json j = read_json_file(path);
+  if (!j.is_object() || j.value("format", "") != "pbit.sparse_dbm") {
+    throw InvalidArgument("'" + path + "' is not a pbit sparse DBM model file (format \"pbit.sparse_dbm\")");
+  }
+  for (const char* k : {"image_rows", "image_cols", "label_replicas", "graph", "roles"}) {
+    if (!j.contains(k)) throw InvalidArgument("'" + path + "': missing key '" + k + "'");
+  }
+  GraphFile gf = graph_from_json(j["graph"], path + ":graph");
+  RoleAssignment roles = roles_from_json(j["roles"], gf.graph.num_nodes(), path + ":roles");
+  std::vector<int32_t> colors = gf.coloring ? *gf.coloring : color_graph(gf.graph).colors();
+  return SparseDbm(std::move(gf.graph), std::move(colors), std::move(roles), j["image_rows"].get<int32_t>(),
+                   j["image_cols"].get<int32_t>(), j["label_replicas"].get<int32_t>());
+}
+
+namespace {
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw IoError("cannot open '" + path + "'");
+  std::vector<std::string> out;
+  for (std::string line; std::getline(f, line);) {
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    if (line.find_first_not_of(" \t\r") != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+std::vector<int32_t> read_index_list(const std::string& path) {
+  std::vector<int32_t> v;
+  int64_t lineno = 0;
+  for (const std::string& l : read_lines(path)) {
+    ++lineno;
+    std::istringstream is(l);
+    long long x;
+    std::string extra;
+    if (!(is >> x) || (is >> extra) || x < 0 || x > INT32_MAX) {
+      throw InvalidArgument(path + ": entry " + std::to_string(lineno) + " is not a node index: '" + l + "'");
+    }
+    v.push_back(static_cast<int32_t>(x));
+  }
+  return v;
+}
+
+}  // namespace
+
+SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::string& biases_path,
+                                  const std::string& visible_path, const std::string& labels_path, int32_t rows,
+                                  int32_t cols, int32_t replicas, const std::string& pixel_order) {
+  if (pixel_order != "row" && pixel_order != "col") throw InvalidArgument("pixel_order must be 'row' or 'col'");
+  std::ifstream ef(edges_path);
+  if (!ef) throw IoError("cannot open edge list '" + edges_path + "'");
+  GraphFile gf = read_edge_list(ef, edges_path);
+  std::vector<float> h;
+  int64_t lineno = 0;
+  for (const std::string& l : read_lines(biases_path)) {
+    ++lineno;
+    std::istringstream is(l);
+    float x;
+    std::string extra;
+    if (!(is >> x) || (is >> extra) || !std::isfinite(x)) {
+      throw InvalidArgument(biases_path + ": entry " + std::to_string(lineno) + " is not a finite bias: '" + l + "'");
+    }
+    h.push_back(x);
+  }
+  int32_t n = gf.graph.num_nodes();
+  if (static_cast<int32_t>(h.size()) > n) {  // isolated trailing nodes only appear in the bias list
+    std::vector<Edge> e = gf.graph.edges();
+    gf.graph = Graph::from_edges(static_cast<int32_t>(h.size()), e);
+    n = gf.graph.num_nodes();
+  }
+  if (static_cast<int32_t>(h.size()) != n) {
+    throw InvalidArgument(biases_path + ": " + std::to_string(h.size()) + " biases for " + std::to_string(n) + " nodes");
+  }
+  gf.graph.set_biases(h);
+  std::vector<int32_t> vis = read_index_list(visible_path), lab = read_index_list(labels_path);
+  if (static_cast<int64_t>(vis.size()) != static_cast<int64_t>(rows) * cols) {
+    throw InvalidArgument(visible_path + ": " + std::to_string(vis.size()) + " visible nodes for " + std::to_string(rows) + "x" +
+                          std::to_string(cols) + " pixels");
+  }
+  if (pixel_order == "col") {  // entry c * rows + r is pixel (r, c): reorder to row-major
+    std::vector<int32_t> rm(vis.size());
+    for (int32_t r = 0; r < rows; ++r)
+      for (int32_t c = 0; c < cols; ++c) rm[r * cols + c] = vis[c * rows + r];
+    vis = std::move(rm);
+  }
+  RoleAssignment roles;
+  roles.names = {"visible", "label", "hidden"};
+  roles.nodes = {vis, lab, {}};
+  std::vector<char> used(static_cast<size_t>(n), 0);
+  for (int32_t i : vis)
+    if (i < n) used[i] = 1;
+  for (int32_t i : lab)
+    if (i < n) used[i] = 1;
+  for (int32_t i = 0; i < n; ++i)
+    if (!used[i]) roles.nodes[2].push_back(i);
+  roles.validate(n);
+  roles.role_of.assign(static_cast<size_t>(n), 0);
+  for (size_t r = 0; r < 3; ++r)
+    for (int32_t i : roles.nodes[r]) roles.role_of[i] = static_cast<int32_t>(r);
+  std::vector<int32_t> colors = color_graph(gf.graph).colors();
+  return SparseDbm(std::move(gf.graph), std::move(colors), std::move(roles), rows, cols, replicas);
+}
+
+std::vector<int8_t> dbm_clamp_values(const SparseDbm& m, const ImageDataset& d, int64_t image, int32_t threshold) {
+  const int32_t nv = m.rows() * m.cols();
+  if (d.rows != m.rows() || d.cols != m.cols()) {
+    throw InvalidArgument("images are " + std::to_string(d.rows) + "x" + std::to_string(d.cols) + " but the DBM expects " +
+                          std::to_string(m.rows()) + "x" + std::to_string(m.cols()));
+  }
+  std::vector<int8_t> v(static_cast<size_t>(nv) + 10 * m.replicas());
+  binarize(d.image(image), nv, threshold, v.data());
+  const int label = d.labels[image];
+  for (int32_t c = 0; c < 10; ++c)
+    for (int32_t r = 0; r < m.replicas(); ++r) v[nv + c * m.replicas() + r] = c == label ? 1 : -1;
+  return v;
+}
+
+// ------------------------------------------------------------------ progress
+
+namespace {
+
+using detail::Progress;
+double now_s() { return detail::monotonic_s(); }
+
+SamplerOptions sampler_options(const DbmConfig& cfg, uint32_t stream) {
+  return pbit::sampler_options(cfg.backend, cfg.seed, stream, cfg.threads);
+}
+
+// Streams of the DBM's samplers (distinct from each other and from rng::Stream's named ones).
+constexpr uint32_t kPositiveStream = 1001, kNegativeStream = 1002, kEvalStream = 1003, kGenStream = 1004;
+
+}  // namespace
+
+// ------------------------------------------------------------------ training
+
+DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDataset& train)
+    : model_(model), cfg_(cfg), train_(train) {
+  if (train.size() < cfg.batch_size) {
+    throw InvalidArgument("training set has " + std::to_string(train.size()) + " images, fewer than one batch of " +
+                          std::to_string(cfg.batch_size));
+  }
+  clamp_nodes_ = model.visible();
+  clamp_nodes_.insert(clamp_nodes_.end(), model.labels().begin(), model.labels().end());
+  const Coloring col(model.graph(), model.colors());
+  pos_ = std::make_unique<Sampler>(model.graph(), col, cfg.batch_size * cfg.positive.chains, sampler_options(cfg, kPositiveStream));
+  neg_ = std::make_unique<Sampler>(model.graph(), col, cfg.negative.chains, sampler_options(cfg, kNegativeStream));
+  vel_j_.assign(static_cast<size_t>(model.graph().num_edges()), 0.0f);
+  vel_h_.assign(static_cast<size_t>(model.graph().num_nodes()), 0.0f);
+  mu_.assign(static_cast<size_t>(model.graph().num_nodes()), 0.0f);
+}
+
+DbmTrainer::~DbmTrainer() = default;
+
+float DbmTrainer::learning_rate(int64_t update) const {
+  if (cfg_.lr_schedule == "constant") return cfg_.learning_rate;
+  const int64_t per_epoch = train_.size() / cfg_.batch_size;
+  const double total = std::max<int64_t>(1, per_epoch * cfg_.epochs);
+  double t = static_cast<double>(update) / total;
+  if (cfg_.time_budget_s > 0) t = std::max(t, train_s_ / cfg_.time_budget_s);
+  t = std::min(1.0, t);
+  return static_cast<float>(cfg_.lr_final + 0.5 * (cfg_.learning_rate - cfg_.lr_final) * (1.0 + std::cos(M_PI * t)));
+}
+
+std::vector<int64_t> DbmTrainer::epoch_order(int32_t epoch) const {
+  std::vector<int64_t> order(static_cast<size_t>(train_.size()));
+  std::iota(order.begin(), order.end(), 0);
+  rng::PhiloxStream rs(cfg_.seed, rng::kDataShuffle, static_cast<uint32_t>(epoch));
+  for (int64_t i = train_.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+  return order;
+}
+
+DbmGradient DbmTrainer::estimate_gradient(const std::vector<int64_t>& images) {
+  if (static_cast<int32_t>(images.size()) != cfg_.batch_size) {
+    throw InvalidArgument("minibatch has " + std::to_string(images.size()) + " images, expected " + std::to_string(cfg_.batch_size));
+  }
+  const double t0 = now_s();
+  std::vector<int8_t> values;
+  values.reserve(static_cast<size_t>(pos_->num_chains()) * clamp_nodes_.size());
+  for (int64_t img : images) {
+    const std::vector<int8_t> v = dbm_clamp_values(model_, train_, img, cfg_.threshold);
+    for (int32_t c = 0; c < cfg_.positive.chains; ++c) values.insert(values.end(), v.begin(), v.end());
+  }
+  pos_->set_clamp(clamp_nodes_, values);
+  ObserverSpec spec;
+  spec.moments = true;
+  const BetaSchedule beta = BetaSchedule::constant(cfg_.beta);
+  const Observations p = pos_->run(cfg_.positive.schedule(), beta, spec);
+  const Observations q = neg_->run(cfg_.negative.schedule(), beta, spec);
+  const double n = model_.graph().num_nodes();
+  flips_ += static_cast<double>(pos_->num_chains()) * (n - static_cast<double>(clamp_nodes_.size())) * p.sweeps +
+            static_cast<double>(neg_->num_chains()) * n * q.sweeps;
+  sample_wall_s_ += now_s() - t0;
+  DbmGradient g{std::vector<double>(p.edge_corr.size()), std::vector<double>(p.node_mean.size()), p.edge_corr, q.edge_corr,
+                p.node_mean, q.node_mean};
+  for (size_t e = 0; e < g.edge.size(); ++e) g.edge[e] = p.edge_corr[e] - q.edge_corr[e];
+  for (size_t i = 0; i < g.node.size(); ++i) g.node[i] = p.node_mean[i] - q.node_mean[i];
+  return g;
+}
+
+void DbmTrainer::push_weights() {
+  const std::vector<float> w = model_.graph().edge_weights();
+  pos_->set_weights(w, model_.graph().biases());
+  neg_->set_weights(w, model_.graph().biases());
+}
+
+void DbmTrainer::train_batch(const std::vector<int64_t>& images, float lr) {
+  const DbmGradient g = estimate_gradient(images);
+  std::vector<float> w = model_.graph().edge_weights();
+  std::vector<float> h = model_.graph().biases();
+  // Centering (Montavon & Mueller 2012): the energy is written in s - mu, with offsets mu tracking
+  // the positive phase's node means. Sampling still sees the plain (J, h); only the step changes:
+  //   dJ_ij = lr * (g_ij - mu_i g_j - mu_j g_i),  db_i = lr * g_i,  h = b - J mu.
+  // Moving mu leaves the model unchanged (h is kept, b absorbs it). mu = 0 is the plain rule.
+  if (cfg_.centering_rate > 0) {
+    const double r = updates_ == 0 ? 1.0 : cfg_.centering_rate;
+    for (size_t i = 0; i < mu_.size(); ++i) mu_[i] += static_cast<float>(r * (g.pos_node[i] - mu_[i]));
+  }
+  const auto& ei = model_.graph().edge_i();
+  const auto& ej = model_.graph().edge_j();
+  for (size_t i = 0; i < h.size(); ++i) {
+    vel_h_[i] = cfg_.momentum * vel_h_[i] + lr * static_cast<float>(g.node[i]);
+    h[i] += vel_h_[i];
+  }
+  for (size_t e = 0; e < w.size(); ++e) {
+    const int32_t i = ei[e], j = ej[e];
+    const double ge = g.edge[e] - mu_[i] * g.node[j] - mu_[j] * g.node[i];
+    vel_j_[e] = cfg_.momentum * vel_j_[e] + lr * (static_cast<float>(ge) - cfg_.weight_decay * w[e]);
+    w[e] += vel_j_[e];
+    h[i] -= vel_j_[e] * mu_[j];
+    h[j] -= vel_j_[e] * mu_[i];
+  }
+  model_.graph().set_edge_weights(w);  // throws InvalidGraph if training diverged to inf/NaN
+  model_.graph().set_biases(h);
+  push_weights();
+  ++updates_;
+}
+
+std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t stop_after_batches) {
+  make_directories(cfg_.output_dir);
+  const int64_t per_epoch = train_.size() / cfg_.batch_size;
+  int64_t done_here = 0;
+  const double lease_start_s = train_s_;
+  lease_ended_ = false;
+  for (; epoch_ < cfg_.epochs; ++epoch_, batch_ = 0) {
+    const std::vector<int64_t> order = epoch_order(epoch_);
+    Progress bar("epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
+    if (batch_ == 0) epoch_flips0_ = flips_, epoch_wall0_ = sample_wall_s_, epoch_train0_ = train_s_;
+    const double flips0 = epoch_flips0_, wall0 = epoch_wall0_;
+    for (; batch_ < per_epoch; ++batch_) {
+      if (stop_after_batches > 0 && done_here == stop_after_batches) return history_;  // "killed"
+      if (lease_s_ > 0 && train_s_ - lease_start_s >= lease_s_) {  // this lease is over; the run is not
+        lease_ended_ = true;
+        save_checkpoint(checkpoint_path());
+        return history_;
+      }
+      const std::vector<int64_t> images(order.begin() + batch_ * cfg_.batch_size, order.begin() + (batch_ + 1) * cfg_.batch_size);
+      const float lr = learning_rate(updates_);
+      const double t_batch = now_s();
+      train_batch(images, lr);
+      train_s_ += now_s() - t_batch;
+      ++done_here;
+      const double fl = flips_ - flips0, wl = sample_wall_s_ - wall0;
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "lr %.4g  %.3g flips/ns", lr, wl > 0 ? fl / wl / 1e9 : 0.0);
+      bar.update(batch_ + 1, extra);
+      if (out_of_time()) {
+        ++batch_;
+        break;
+      }
+      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
+        ++batch_;
+        save_checkpoint(checkpoint_path());
+        --batch_;
+      }
+    }
+    DbmEpochMetrics m;
+    m.epoch = epoch_ + 1;
+    m.updates = updates_;
+    m.learning_rate = learning_rate(updates_ - 1);
+    m.train_wall_s = train_s_ - epoch_train0_;
+    m.flips = flips_ - flips0;
+    m.flips_per_ns = sample_wall_s_ > wall0 ? m.flips / (sample_wall_s_ - wall0) / 1e9 : 0;
+    double ss = 0;
+    for (float w : model_.graph().edge_weights()) ss += static_cast<double>(w) * w;
+    m.weight_rms = std::sqrt(ss / std::max<int64_t>(1, model_.graph().num_edges()));
+    if (test && cfg_.eval_images_per_epoch > 0) {
+      const DbmEval ev = evaluate_dbm(model_, cfg_, *test, cfg_.eval_images_per_epoch);
+      m.test_accuracy = ev.accuracy;
+      m.test_images = ev.images;
+    }
+    history_.push_back(m);
+    if (out_of_time()) {
+      std::fprintf(stderr, "time budget of %.3g s spent after %lld updates (%lld of epoch %d): training stops here\n",
+                   cfg_.time_budget_s, static_cast<long long>(updates_), static_cast<long long>(batch_), m.epoch);
+    }
+    std::fprintf(stderr, "epoch %d: %lld updates, %.1f s, %.3g flips/ns, weight rms %.4f%s\n", m.epoch,
+                 static_cast<long long>(m.updates), m.train_wall_s, m.flips_per_ns, m.weight_rms,
+                 m.test_accuracy >= 0 ? (", test accuracy " + std::to_string(m.test_accuracy) + " on " +
+                                         std::to_string(m.test_images) + " images").c_str()
+                                      : "");
+    // Metrics for every finished epoch, then the checkpoint (which starts the next epoch).
+    nlohmann::json metrics = nlohmann::json::array();
+    for (const DbmEpochMetrics& x : history_) {
+      metrics.push_back({{"epoch", x.epoch},
+                         {"updates", x.updates},
+                         {"learning_rate", x.learning_rate},
+                         {"train_wall_s", x.train_wall_s},
+                         {"flips", x.flips},
+                         {"flips_per_ns", x.flips_per_ns},
+                         {"weight_rms", x.weight_rms},
+                         {"test_accuracy", x.test_accuracy >= 0 ? nlohmann::json(x.test_accuracy) : nlohmann::json(nullptr)},
+                         {"test_images", x.test_images}});
+    }
+    write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", metrics}});
+    if (out_of_time()) {  // finished: a resume finds nothing left to train
+      epoch_ = cfg_.epochs;
+      batch_ = 0;
+      save_checkpoint(checkpoint_path());
+      return history_;
+    }
+    ++epoch_;
+    batch_ = 0;
+    save_checkpoint(checkpoint_path());
+    --epoch_;
+  }
+  return history_;
+}
+
+// ------------------------------------------------------------------ checkpoints
+
+namespace {
+
+// 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch
+constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '4'};
+/// Model-only checkpoints (leases): 1: first version.
+constexpr char kModelCkptMagic[8] = {'P', 'B', 'I', 'T', 'D', 'M', 'L', '1'};
+
+using detail::get;
+using detail::get_vec;
+using detail::put;
+using detail::put_vec;
+
+/// The fields that must match for a resume to continue the same run (not epochs, evaluation,
+/// generation, threads or output_dir), taken from the struct so configs built in C++ are covered too.
+uint64_t training_fingerprint(const DbmConfig& c) {
+  const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.graph_file, c.label_replicas,
+                            c.placement, c.role_seed, c.backend, c.seed, c.init_sigma_j, c.init_bias, c.batch_size,
+                            c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
+                            c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
+                            c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
+                            c.checkpoint_every_batches, c.time_budget_s, c.centering_rate};
+  return detail::fnv1a(j.dump());
+}
+
+}  // namespace
+
+void DbmTrainer::save_checkpoint(const std::string& path) const {
+  detail::write_atomically(path, [&](std::ostream& f) {
+    f.write(kCkptMagic, sizeof kCkptMagic);
+    put<uint64_t>(f, training_fingerprint(cfg_));
+    put<int32_t>(f, epoch_);
+    put<int64_t>(f, batch_);
+    put<int64_t>(f, updates_);
+    put<double>(f, flips_);
+    put<double>(f, sample_wall_s_);
+    put<double>(f, train_s_);
+    put<double>(f, epoch_flips0_);
+    put<double>(f, epoch_wall0_);
+    put<double>(f, epoch_train0_);
+    put_vec(f, model_.graph().edge_weights());
+    put_vec(f, model_.graph().biases());
+    put_vec(f, vel_j_);
+    put_vec(f, vel_h_);
+    put_vec(f, mu_);
+    for (const Sampler* s : {pos_.get(), neg_.get()}) {
+      put<uint64_t>(f, s->sweep_count());
+      put_vec(f, s->state());
+    }
+    detail::put_string(f, history_json().dump());
+  });
+}
+
+nlohmann::json DbmTrainer::history_json() const {
+  nlohmann::json hist = nlohmann::json::array();
+  for (const DbmEpochMetrics& m : history_) {
+    hist.push_back({m.epoch, m.updates, m.learning_rate, m.train_wall_s, m.flips, m.flips_per_ns, m.test_accuracy,
+                    m.test_images, m.weight_rms});
+  }
+  return hist;
+}
+
+void DbmTrainer::restore_history(const std::string& text, const std::string& path) {
+  history_.clear();
+  nlohmann::json hist;
+  try {
+    hist = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history");
+  }
+  if (!hist.is_array()) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history");
+  for (const auto& r : hist) {
+    if (!r.is_array() || r.size() != 9) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history entry");
+    for (const auto& x : r) {
+      if (!x.is_number()) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history entry");
+    }
+    DbmEpochMetrics m;
+    m.epoch = r[0];
+    m.updates = r[1];
+    m.learning_rate = r[2];
+    m.train_wall_s = r[3];
+    m.flips = r[4];
+    m.flips_per_ns = r[5];
+    m.test_accuracy = r[6];
+    m.test_images = r[7];
+    m.weight_rms = r[8];
+    history_.push_back(m);
+  }
+}
+
+void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
+  detail::write_atomically(path, [&](std::ostream& f) {
+    f.write(kModelCkptMagic, sizeof kModelCkptMagic);
+    put<uint64_t>(f, training_fingerprint(cfg_));
+    put<int32_t>(f, epoch_);
+    put<int64_t>(f, batch_);
+    put<int64_t>(f, updates_);
+    put<double>(f, flips_);
+    put<double>(f, sample_wall_s_);
+    put<double>(f, train_s_);
+    put<double>(f, epoch_flips0_);
+    put<double>(f, epoch_wall0_);
+    put<double>(f, epoch_train0_);
+    put_vec(f, model_.graph().edge_weights());
+    put_vec(f, model_.graph().biases());
+    put_vec(f, vel_j_);
+    put_vec(f, vel_h_);
+    put_vec(f, mu_);
+    for (const Sampler* s : {pos_.get(), neg_.get()}) put<uint64_t>(f, s->sweep_count());
+    detail::put_string(f, history_json().dump());
+    detail::put_string(f, leases.dump());
+  });
+}
+
+nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open model checkpoint '" + path + "'");
+  char magic[8];
+  if (!f.read(magic, 8) || std::memcmp(magic, kModelCkptMagic, 8) != 0) {
+    throw InvalidArgument("'" + path + "' is not a pbit DBM model checkpoint (format " + std::string(kModelCkptMagic, 8) + ")");
+  }
+  if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
+    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different training config");
+  }
+  const int64_t per_epoch = train_.size() / cfg_.batch_size;
+  epoch_ = get<int32_t>(f, path);
+  batch_ = get<int64_t>(f, path);
+  updates_ = get<int64_t>(f, path);
+  if (epoch_ < 0 || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+    throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
+                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
+  }
+  flips_ = get<double>(f, path);
+  sample_wall_s_ = get<double>(f, path);
+  train_s_ = get<double>(f, path);
+  epoch_flips0_ = get<double>(f, path);
+  epoch_wall0_ = get<double>(f, path);
+  epoch_train0_ = get<double>(f, path);
+  const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
+  const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
+  vel_j_ = get_vec<float>(f, path, vel_j_.size());
+  vel_h_ = get_vec<float>(f, path, vel_h_.size());
+  mu_ = get_vec<float>(f, path, mu_.size());
+  model_.graph().set_edge_weights(w);
+  model_.graph().set_biases(h);
+  push_weights();
+  for (Sampler* s : {pos_.get(), neg_.get()}) {
+    s->randomize_state();
+    s->set_sweep_count(get<uint64_t>(f, path));
+  }
+  restore_history(detail::get_string(f, path), path);
+  nlohmann::json leases;
+  try {
+    leases = nlohmann::json::parse(detail::get_string(f, path));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
+  }
+  if (burn_in_sweeps > 0) {
+    const double t0 = now_s();
+    neg_->sweep(burn_in_sweeps, BetaSchedule::constant(cfg_.beta));
+    flips_ += static_cast<double>(neg_->num_chains()) * model_.graph().num_nodes() * burn_in_sweeps;
+    const double dt = now_s() - t0;
+    sample_wall_s_ += dt;
+    train_s_ += dt;
+  }
+  return leases;
+}
+
+void DbmTrainer::load_checkpoint(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open checkpoint '" + path + "'");
+  char magic[8];
+  if (!f.read(magic, 8) || std::memcmp(magic, kCkptMagic, 7) != 0) {
+    throw InvalidArgument("'" + path + "' is not a pbit DBM checkpoint");
+  }
+  if (magic[7] != kCkptMagic[7]) {
+    throw InvalidArgument("'" + path + "' is a DBM checkpoint of format " + std::string(1, magic[7]) + " from another pbit " +
+                          "version (this one reads format " + std::string(1, kCkptMagic[7]) + "); start the run afresh");
+  }
+  if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
+    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; "
+                          "resume with the same config (only epochs, eval, generate, threads and output_dir may change)");
+  }
+  epoch_ = get<int32_t>(f, path);
+  batch_ = get<int64_t>(f, path);
+  updates_ = get<int64_t>(f, path);
+  const int64_t per_epoch = train_.size() / cfg_.batch_size;
+  if (epoch_ < 0 || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
+                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
+  }
+  flips_ = get<double>(f, path);
+  sample_wall_s_ = get<double>(f, path);
+  train_s_ = get<double>(f, path);
+  epoch_flips0_ = get<double>(f, path);
+  epoch_wall0_ = get<double>(f, path);
+  epoch_train0_ = get<double>(f, path);
+  const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
+  const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
+  vel_j_ = get_vec<float>(f, path, vel_j_.size());
+  vel_h_ = get_vec<float>(f, path, vel_h_.size());
+  mu_ = get_vec<float>(f, path, mu_.size());
+  model_.graph().set_edge_weights(w);
+  model_.graph().set_biases(h);
+  push_weights();
+  for (Sampler* s : {pos_.get(), neg_.get()}) {
+    const auto sweeps = get<uint64_t>(f, path);
+    const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(s->num_chains()) * s->num_nodes());
+    s->set_state(st);
+    s->set_sweep_count(sweeps);
+  }
+  restore_history(detail::get_string(f, path), path);
+}
+
+// ------------------------------------------------------------------ evaluation and generation
+
+namespace {
+
+/// Label scores per image for images given as clamp spins; returns predicted classes.
+std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, const std::vector<std::vector<int8_t>>& vis,
+                                    double& flips) {
+  const int32_t per = cfg.eval.chains;
+  const int32_t nimg = static_cast<int32_t>(vis.size());
+  const Coloring col(m.graph(), m.colors());
+  Sampler s(m.graph(), col, nimg * per, sampler_options(cfg, kEvalStream));
+  std::vector<int8_t> values;
+  values.reserve(static_cast<size_t>(nimg) * per * m.visible().size());
+  for (const auto& v : vis)
+    for (int32_t c = 0; c < per; ++c) values.insert(values.end(), v.begin(), v.end());
+  s.set_clamp(m.visible(), values);
+  ObserverSpec spec;
+  for (int32_t c = 0; c < 10; ++c) {
+    spec.readout_groups.emplace_back(m.labels().begin() + c * m.replicas(), m.labels().begin() + (c + 1) * m.replicas());
+  }
+  // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
+  const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
+                                ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
+                                : BetaSchedule::constant(cfg.beta);
+  const Observations o = s.run(cfg.eval.schedule(), beta, spec);
+  flips += static_cast<double>(s.num_chains()) * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * o.sweeps;
+  std::vector<int32_t> pred(nimg);
+  for (int32_t k = 0; k < nimg; ++k) {
+    double best = -1;
+    for (int32_t c = 0; c < 10; ++c) {
+      double score = 0;  // mean over chains of (1 + <s>) / 2
+      for (int32_t q = 0; q < per; ++q) score += 0.5 * (1.0 + o.readout_mean[(static_cast<size_t>(k) * per + q) * 10 + c]);
+      if (score > best) {
+        best = score;
+        pred[k] = c;
+      }
+    }
+  }
+  return pred;
+}
+
+}  // namespace
+
+DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress,
+                     int64_t first) {
+  const double t0 = now_s();
+  DbmEval ev;
+  if (first < 0 || first >= test.size()) {
+    throw InvalidArgument("first test image " + std::to_string(first) + " is outside the " + std::to_string(test.size()) +
+                          " test images");
+  }
+  const int64_t stop = limit > 0 ? std::min(first + limit, test.size()) : test.size();
+  ev.confusion.assign(100, 0);
+  int64_t correct = 0;
+  Progress bar("evaluate", stop - first);
+  for (int64_t start = first; start < stop; start += cfg.eval_batch_images) {
+    const int64_t end = std::min(stop, start + cfg.eval_batch_images);
+    std::vector<std::vector<int8_t>> vis;
+    for (int64_t k = start; k < end; ++k) {
+      std::vector<int8_t> v = dbm_clamp_values(m, test, k, cfg.threshold);
+      v.resize(m.visible().size());
+      vis.push_back(std::move(v));
+    }
+    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips);
+    for (int64_t k = start; k < end; ++k) {
+      const int truth = test.labels[k];
+      ++ev.confusion[truth * 10 + pred[k - start]];
+      correct += pred[k - start] == truth;
+    }
+    if (progress) {
+      char extra[64];
+      std::snprintf(extra, sizeof extra, "accuracy %.4f", static_cast<double>(correct) / (end - first));
+      bar.update(end - first, extra);
+    }
+  }
+  ev.first = first;
+  ev.images = stop - first;
+  ev.correct = correct;
+  ev.accuracy = ev.images ? static_cast<double>(correct) / ev.images : 0.0;
+  ev.wall_s = now_s() - t0;
+  return ev;
+}
+
+DbmGeneration generate_dbm(const SparseDbm& m, const DbmConfig& cfg) {
+  const double t0 = now_s();
+  const int32_t per = cfg.gen_per_class, chains = 10 * per;
+  const Coloring col(m.graph(), m.colors());
+  Sampler s(m.graph(), col, chains, sampler_options(cfg, kGenStream));
+  std::vector<int8_t> values;
+  for (int32_t b = 0; b < chains; ++b) {
+    const int32_t cls = b / per;
+    for (int32_t c = 0; c < 10; ++c)
+      for (int32_t r = 0; r < m.replicas(); ++r) values.push_back(c == cls ? 1 : -1);
+  }
+  s.set_clamp(m.labels(), values);
+  std::vector<std::pair<float, int64_t>> segs;
+  const int nsteps = static_cast<int>(std::floor((cfg.gen_beta_end - cfg.gen_beta_start) / cfg.gen_beta_step + 1e-6));
+  for (int k = 0; k <= std::max(0, nsteps); ++k) segs.push_back({cfg.gen_beta_start + k * cfg.gen_beta_step, cfg.gen_sweeps_per_beta});
+  const BetaSchedule beta = BetaSchedule::piecewise(segs);
+  s.sweep(static_cast<int64_t>(segs.size()) * cfg.gen_sweeps_per_beta, beta);
+  const std::vector<int8_t> st = s.state();
+  DbmGeneration g;
+  std::vector<std::vector<int8_t>> vis;
+  for (int32_t b = 0; b < chains; ++b) {
+    std::vector<int8_t> img(m.visible().size());
+    for (size_t p = 0; p < img.size(); ++p) img[p] = st[static_cast<size_t>(b) * m.graph().num_nodes() + m.visible()[p]];
+    vis.push_back(img);
+    g.images.push_back(img);
+    g.classes.push_back(b / per);
+  }
+  double flips = 0;
+  const std::vector<int32_t> pred = classify_spins(m, cfg, vis, flips);
+  int32_t agree = 0;
+  for (int32_t b = 0; b < chains; ++b) agree += pred[b] == g.classes[b];
+  g.agreement = static_cast<double>(agree) / chains;
+  g.wall_s = now_s() - t0;
+  return g;
+}
+
+}  // namespace pbit

@@ -1,0 +1,60 @@
+#include "pbit/models/dtm.hpp"
+
+#include <cmath>
+
+#include "pbit/error.hpp"
+#include "pbit/core/rng.hpp"
+
+namespace pbit::dtm {
+
+std::vector<double> time_grid(int32_t T) {
+  if (T < 1) throw InvalidArgument("DTM needs T >= 1 steps, got " + std::to_string(T));
+  std::vector<double> t(static_cast<size_t>(T) + 1);
+  for (int32_t k = 0; k < T; ++k) t[k] = -std::log1p(-static_cast<double>(k) / T);
+  t[T] = std::numeric_limits<double>::infinity();
+  return t;
+}
+
+double flip_probability(double lambda, double dt) {
+  if (!(lambda >= 0) || !(dt >= 0)) throw InvalidArgument("forward process needs lambda >= 0 and dt >= 0");
+  return 0.5 * (1.0 - std::exp(-lambda * dt));  // exp(-inf) = 0: a pure-noise step flips with 1/2
+}
+
+double forward_coupling(double lambda, double dt) {
+  if (!(lambda >= 0) || !(dt >= 0)) throw InvalidArgument("forward coupling needs lambda >= 0 and dt >= 0");
+  const double x = lambda * dt;
+  if (x == 0) return std::numeric_limits<double>::infinity();
+  if (std::isinf(x)) return 0.0;
+  return -0.5 * std::log(std::tanh(0.5 * x));
+}
+
+void apply_forward_noise(std::span<int8_t> spins, double lambda, double dt, uint64_t seed, uint32_t item, uint32_t step,
+                         uint32_t tag) {
+  const double p = flip_probability(lambda, dt);
+  // Compare 32-bit uniforms with a 32-bit threshold: P(flip) = threshold / 2^32, within 2^-32 of p.
+  const auto threshold = static_cast<uint64_t>(std::llround(p * 4294967296.0));
+  const rng::Key key = rng::make_key(seed, rng::kForwardNoise);
+  for (size_t i = 0; i < spins.size(); i += 4) {
+    const rng::Block b = rng::philox4x32_10(rng::Counter{item, static_cast<uint32_t>(i / 4), step, tag}, key);
+    for (size_t q = 0; q < 4 && i + q < spins.size(); ++q) {
+      if (rng::word(b, static_cast<uint32_t>(q)) < threshold) spins[i + q] = static_cast<int8_t>(-spins[i + q]);
+    }
+  }
+}
+
+double AcpController::update(double a) {
+  if (!std::isfinite(a)) throw InvalidArgument("ACP: autocorrelation must be finite");
+  const bool rising = !std::isnan(prev_) && a > prev_;
+  if (a < eps_) {
+    lambda_ *= 0.6 + 0.2 * a / eps_;
+  } else if (rising) {
+    lambda_ = std::max(lambda_ * (a >= 1.8 * eps_ ? 1.5 : 1.2), floor_);
+  } else {
+    lambda_ *= 0.95;
+  }
+  if (lambda_ < floor_) lambda_ = 0.0;
+  prev_ = a;
+  return lambda_;
+}
+
+}  // namespace pbit::dtm

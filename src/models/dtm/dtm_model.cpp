@@ -1,0 +1,632 @@
+#include "pbit/models/dtm_model.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "util/binary_io.hpp"
+#include "util/json_util.hpp"
+#include "util/progress.hpp"
+#include "pbit/error.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/models/metrics.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/hardware/topology.hpp"
+
+namespace pbit {
+
+// ------------------------------------------------------------------ config
+
+namespace {
+
+void parse_schedule(const nlohmann::json& j, const std::string& where, SamplingSchedule& s) {
+  using namespace detail;
+  only_keys(j, where, {"warmup", "samples", "steps_per_sample"});
+  const int64_t big = int64_t{1} << 32;
+  if (j.contains("warmup")) s.warmup = get_int(j["warmup"], where + ".warmup", 0, big);
+  if (j.contains("samples")) s.samples = get_int(j["samples"], where + ".samples", 1, big);
+  if (j.contains("steps_per_sample")) s.steps_per_sample = get_int(j["steps_per_sample"], where + ".steps_per_sample", 1, big);
+}
+
+}  // namespace
+
+DtmConfig parse_dtm_config(const nlohmann::json& j) {
+  using namespace detail;
+  DtmConfig c;
+  c.source = j;
+  const int64_t big = int64_t{1} << 40;
+  only_keys(j, "", {"_comment", "dataset", "model", "train", "generate", "run"});
+  if (j.contains("dataset")) {
+    const auto& d = j["dataset"];
+    only_keys(d, "dataset", {"name", "dir", "train_limit", "pool", "threshold"});
+    if (d.contains("name")) c.dataset = get_string(d["name"], "dataset.name", {"mnist", "fashion-mnist"});
+    if (d.contains("dir")) c.data_dir = get_string(d["dir"], "dataset.dir");
+    if (d.contains("train_limit")) c.train_limit = get_int(d["train_limit"], "dataset.train_limit", 0, big);
+    if (d.contains("pool")) c.pool = static_cast<int32_t>(get_int(d["pool"], "dataset.pool", 1, 14));
+    if (d.contains("threshold")) c.threshold = static_cast<int32_t>(get_int(d["threshold"], "dataset.threshold", 0, 254));
+  }
+  if (j.contains("model")) {
+    const auto& m = j["model"];
+    only_keys(m, "model", {"topology", "data_color", "role_seed", "steps", "lambda", "label_replicas", "label_lambda"});
+    if (m.contains("topology")) c.topology = get_string(m["topology"], "model.topology");
+    if (m.contains("data_color")) c.data_color = static_cast<int32_t>(get_int(m["data_color"], "model.data_color", 0, 64));
+    if (m.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(m["role_seed"], "model.role_seed", 0, big));
+    if (m.contains("steps")) c.steps = static_cast<int32_t>(get_int(m["steps"], "model.steps", 1, 1000));
+    if (m.contains("lambda")) c.lambda = get_float_in(m["lambda"], "model.lambda", 1e-6, 1000);
+    if (m.contains("label_replicas")) c.label_replicas = static_cast<int32_t>(get_int(m["label_replicas"], "model.label_replicas", 0, 1000));
+    if (m.contains("label_lambda")) c.label_lambda = get_float_in(m["label_lambda"], "model.label_lambda", 1e-6, 1000);
+  }
+  if (j.contains("train")) {
+    const auto& t = j["train"];
+    only_keys(t, "train", {"epochs", "batch_size", "optimizer", "learning_rate", "lr_final_fraction", "adam_b1", "adam_b2",
+                           "init_sigma_j", "positive", "negative", "acp", "time_budget_s"});
+    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, 100000));
+    if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
+    if (t.contains("optimizer")) c.optimizer = get_string(t["optimizer"], "train.optimizer", {"adam", "sgd"});
+    if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0, 100);
+    if (t.contains("lr_final_fraction")) c.lr_final_fraction = get_float_in(t["lr_final_fraction"], "train.lr_final_fraction", 0, 1);
+    if (t.contains("adam_b1")) c.adam_b1 = get_float_in(t["adam_b1"], "train.adam_b1", 0, 0.99999);
+    if (t.contains("adam_b2")) c.adam_b2 = get_float_in(t["adam_b2"], "train.adam_b2", 0, 0.99999999);
+    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
+    if (t.contains("init_sigma_j")) c.init_sigma_j = get_float_in(t["init_sigma_j"], "train.init_sigma_j", 0, 10);
+    if (t.contains("positive")) parse_schedule(t["positive"], "train.positive", c.positive);
+    if (t.contains("negative")) parse_schedule(t["negative"], "train.negative", c.negative);
+    if (t.contains("acp")) {
+      const auto& a = t["acp"];
+      only_keys(a, "train.acp", {"enabled", "lambda0", "eps", "dims", "chains"});
+      if (a.contains("enabled")) c.acp = get_bool(a["enabled"], "train.acp.enabled");
+      if (a.contains("lambda0")) c.acp_lambda0 = get_float_in(a["lambda0"], "train.acp.lambda0", 0, 100);
+      if (a.contains("eps")) c.acp_eps = get_float_in(a["eps"], "train.acp.eps", 1e-9, 1);
+      if (a.contains("dims")) c.acp_dims = static_cast<int32_t>(get_int(a["dims"], "train.acp.dims", 1, 4096));
+      if (a.contains("chains")) c.acp_chains = static_cast<int32_t>(get_int(a["chains"], "train.acp.chains", 2, 1 << 20));
+    }
+  }
+  if (j.contains("generate")) {
+    const auto& g = j["generate"];
+    only_keys(g, "generate", {"sweeps", "beta_start", "beta_end", "samples"});
+    if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, big);
+    if (g.contains("beta_start")) c.gen_beta_start = get_float_in(g["beta_start"], "generate.beta_start", 0, 1000);
+    if (g.contains("beta_end")) c.gen_beta_end = get_float_in(g["beta_end"], "generate.beta_end", 0, 1000);
+    if (g.contains("samples")) c.gen_samples = static_cast<int32_t>(get_int(g["samples"], "generate.samples", 1, 1 << 20));
+  }
+  detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
+  return c;
+}
+
+// ------------------------------------------------------------------ model
+
+namespace {
+
+double now_s() { return detail::monotonic_s(); }
+
+SamplerOptions options(const DtmConfig& c, uint32_t stream) { return sampler_options(c.backend, c.seed, stream, c.threads); }
+
+// Sampler streams of the DTM (distinct per step and phase).
+uint32_t pos_stream(int32_t t) { return 2000u + 4u * static_cast<uint32_t>(t); }
+uint32_t neg_stream(int32_t t) { return 2001u + 4u * static_cast<uint32_t>(t); }
+uint32_t acp_stream(int32_t t) { return 2002u + 4u * static_cast<uint32_t>(t); }
+uint32_t gen_stream(int32_t t) { return 2003u + 4u * static_cast<uint32_t>(t); }
+
+}  // namespace
+
+Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
+  const Topology topo = make_topology(cfg.topology);
+  graph_ = topo.graph;
+  colors_ = topo.colors;
+  std::vector<RoleSpec> spec = {{"data", rows * cols, cfg.data_color}};
+  if (cfg.label_replicas > 0) spec.push_back({"label", 10 * cfg.label_replicas, cfg.data_color});
+  spec.push_back({"latent", -1});
+  roles_ = place_roles(graph_.num_nodes(), spec, cfg.role_seed, &colors_);
+  visible_ = roles_.of("data");
+  if (cfg.label_replicas > 0) visible_.insert(visible_.end(), roles_.of("label").begin(), roles_.of("label").end());
+  grid_ = dtm::time_grid(cfg.steps);
+  const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
+  const Coloring col(graph_, colors_);
+  for (int32_t t = 1; t <= cfg.steps; ++t) {
+    rng::PhiloxStream rs(cfg.seed, rng::kWeightInit, static_cast<uint32_t>(t));
+    std::vector<float> w(E + N, 0.0f);
+    for (size_t e = 0; e < E; ++e) w[e] = static_cast<float>(cfg.init_sigma_j * rs.normal());
+    weights_.push_back(w);
+    adam_m_.emplace_back(E + N, 0.0f);
+    adam_v_.emplace_back(E + N, 0.0f);
+    adam_t_.push_back(0);
+    acp_.emplace_back(cfg.acp ? cfg.acp_lambda0 : 0.0, cfg.acp_eps);
+    Graph g = graph_;
+    g.set_edge_weights(std::span<const float>(w.data(), E));
+    pos_.push_back(std::make_unique<Sampler>(g, col, cfg.batch_size, options(cfg, pos_stream(t))));
+    neg_.push_back(std::make_unique<Sampler>(g, col, cfg.batch_size, options(cfg, neg_stream(t))));
+  }
+}
+
+Dtm::~Dtm() = default;
+
+double Dtm::coupling(int32_t step) const { return dtm::forward_coupling(cfg_.lambda, grid_[step] - grid_[step - 1]); }
+
+std::vector<int8_t> Dtm::noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t tag) const {
+  // x^t from x^0 in one application: the channel of t_t equals the composition of the steps before it.
+  const int32_t P = rows_ * cols_, R = cfg_.label_replicas;
+  std::vector<int8_t> x(static_cast<size_t>(P) + 10 * R);
+  binarize(data.image(image), P, cfg_.threshold, x.data());
+  for (int32_t c = 0; c < 10; ++c)
+    for (int32_t r = 0; r < R; ++r) x[P + c * R + r] = c == data.labels[image] ? 1 : -1;
+  if (t > 0) {
+    const auto item = static_cast<uint32_t>(image);
+    dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg_.lambda, grid_[t], cfg_.seed, item, static_cast<uint32_t>(t), tag);
+    if (R > 0) {
+      dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg_.label_lambda, grid_[t], cfg_.seed ^ 0x1abe1ull, item,
+                               static_cast<uint32_t>(t), tag);
+    }
+  }
+  return x;
+}
+
+void Dtm::forward_step(std::vector<int8_t>& x, int64_t image, int32_t t, uint32_t tag) const {
+  const int32_t P = rows_ * cols_, R = cfg_.label_replicas;
+  const double dt = grid_[t] - grid_[t - 1];
+  const auto item = static_cast<uint32_t>(image);
+  dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg_.lambda, dt, cfg_.seed ^ 0x5eedull, item, static_cast<uint32_t>(t), tag);
+  if (R > 0) {
+    dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg_.label_lambda, dt, cfg_.seed ^ 0x5eed1abeull, item,
+                             static_cast<uint32_t>(t), tag);
+  }
+}
+
+void Dtm::coupling_field(int32_t t, const int8_t* x, float* out) const {
+  const int32_t P = rows_ * cols_, V = static_cast<int32_t>(visible_.size());
+  const double dt = grid_[t] - grid_[t - 1];
+  const auto jd = static_cast<float>(dtm::forward_coupling(cfg_.lambda, dt));
+  const auto jl = static_cast<float>(cfg_.label_replicas > 0 ? dtm::forward_coupling(cfg_.label_lambda, dt) : 0.0);
+  for (int32_t v = 0; v < V; ++v) out[v] = (v < P ? jd : jl) * static_cast<float>(x[v]);
+}
+
+void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
+  const int32_t B = cfg_.batch_size, V = static_cast<int32_t>(visible_.size());
+  const int64_t per_epoch = data.size() / B;
+  const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
+  std::vector<int64_t> order(static_cast<size_t>(data.size()));
+  std::iota(order.begin(), order.end(), 0);
+  rng::PhiloxStream rs(cfg_.seed, rng::kDataShuffle, static_cast<uint32_t>(epoch_ * 1000 + t));
+  for (int64_t i = data.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+  const bool coupled = coupling(t) != 0;
+  Sampler& pos = *pos_[t - 1];
+  Sampler& neg = *neg_[t - 1];
+  std::vector<float>& w = weights_[t - 1];
+  const double lam = acp_[t - 1].lambda();
+  const std::vector<int32_t>& dn = visible_;
+  detail::Progress bar("epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs) + " step " + std::to_string(t) +
+                           "/" + std::to_string(steps()),
+                       per_epoch);
+  const double flips0 = flips, t0 = now_s();
+  for (int64_t b = 0; b < per_epoch; ++b) {
+    // x^{t-1} from the data, x^t one forward step later (noise keyed by image, step and epoch).
+    std::vector<int8_t> prev(static_cast<size_t>(B) * V);
+    std::vector<float> field(static_cast<size_t>(B) * V);
+    for (int32_t k = 0; k < B; ++k) {
+      const int64_t img = order[b * B + k];
+      std::vector<int8_t> xm = noisy(data, img, t - 1, static_cast<uint32_t>(epoch_));
+      std::vector<int8_t> xt = xm;
+      forward_step(xt, img, t, static_cast<uint32_t>(epoch_));
+      std::copy(xm.begin(), xm.end(), prev.begin() + static_cast<size_t>(k) * V);
+      coupling_field(t, xt.data(), field.data() + static_cast<size_t>(k) * V);
+    }
+    const std::span<const float> wj(w.data(), E), wh(w.data() + E, N);
+    ObserverSpec spec;
+    spec.moments = true;
+    pos.set_weights(wj, wh);
+    pos.set_clamp(dn, prev);
+    const Observations op = pos.run(cfg_.positive, BetaSchedule::constant(1.0f), spec);
+    neg.set_weights(wj, wh);
+    if (coupled) neg.set_field(dn, field);
+    ObserverSpec nspec = spec;
+    if (lam > 0) {  // per-chain node means for the correlation penalty
+      for (int32_t i = 0; i < static_cast<int32_t>(N); ++i) nspec.readout_groups.push_back({i});
+    }
+    const Observations on = neg.run(cfg_.negative, BetaSchedule::constant(1.0f), nspec);
+    flips += static_cast<double>(B) * static_cast<double>(N - dn.size()) * op.sweeps + static_cast<double>(B) * N * on.sweeps;
+    // Gradient (ascent on the log-likelihood), with the correlation penalty from the negative phase.
+    std::vector<float> g(E + N);
+    for (size_t e = 0; e < E; ++e) g[e] = static_cast<float>(op.edge_corr[e] - on.edge_corr[e]);
+    if (lam > 0) {
+      for (size_t e = 0; e < E; ++e) {
+        const int32_t i = graph_.edge_i()[e], j = graph_.edge_j()[e];
+        double mm = 0;
+        for (int32_t c = 0; c < B; ++c) mm += on.readout_mean[static_cast<size_t>(c) * N + i] * on.readout_mean[static_cast<size_t>(c) * N + j];
+        g[e] += static_cast<float>(lam * (mm / B - on.edge_corr[e]));
+      }
+    }
+    for (size_t i = 0; i < N; ++i) g[E + i] = static_cast<float>(op.node_mean[i] - on.node_mean[i]);
+    // Learning rate: cosine from learning_rate to learning_rate * lr_final_fraction over the run (over
+    // the epochs, or over the time budget if that ends first).
+    double progress = (static_cast<double>(epoch_) * per_epoch + b) / std::max<int64_t>(1, cfg_.epochs * per_epoch);
+    if (cfg_.time_budget_s > 0) progress = std::max(progress, (trained_s() + now_s() - epoch_start_s_) / cfg_.time_budget_s);
+    progress = std::min(1.0, progress);
+    const double lr = cfg_.learning_rate * (cfg_.lr_final_fraction + (1 - cfg_.lr_final_fraction) * 0.5 * (1 + std::cos(M_PI * progress)));
+    if (cfg_.optimizer == "adam") {
+      auto& m = adam_m_[t - 1];
+      auto& v = adam_v_[t - 1];
+      const int64_t step = ++adam_t_[t - 1];
+      const double c1 = 1 - std::pow(cfg_.adam_b1, step), c2 = 1 - std::pow(cfg_.adam_b2, step);
+      for (size_t k = 0; k < w.size(); ++k) {
+        m[k] = cfg_.adam_b1 * m[k] + (1 - cfg_.adam_b1) * g[k];
+        v[k] = cfg_.adam_b2 * v[k] + (1 - cfg_.adam_b2) * g[k] * g[k];
+        w[k] += static_cast<float>(lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + 1e-8));
+      }
+    } else {
+      for (size_t k = 0; k < w.size(); ++k) w[k] += static_cast<float>(lr * g[k]);
+    }
+    for (float x : w) {
+      if (!std::isfinite(x)) throw Error("DTM step " + std::to_string(t) + ": training diverged (non-finite weight); lower the learning rate");
+    }
+    char extra[80];
+    std::snprintf(extra, sizeof extra, "lr %.3g  penalty %.3g  %.3g flips/ns", lr, lam, (flips - flips0) / std::max(1e-9, now_s() - t0) / 1e9);
+    bar.update(b + 1, extra);
+  }
+}
+
+double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::vector<double>* curve) const {
+  // Lag = one negative phase (warmup + samples * steps_per_sample sweeps). Snapshots every
+  // steps_per_sample sweeps over twice the lag, after a negative-phase warm-up. Chains come in groups
+  // of kChainsPerImage conditioned on the same x^t, and each group is centred on its own mean: chains
+  // conditioned on different images sample different distributions, and the spread between them is
+  // not a failure to mix.
+  const int64_t stride = cfg_.negative.steps_per_sample;
+  const int64_t lag = cfg_.negative.total_sweeps();
+  const int32_t times = static_cast<int32_t>(2 * lag / stride) + 1;
+  constexpr int32_t kChainsPerImage = 4;
+  const int32_t images = std::max<int32_t>(1, std::min<int32_t>(cfg_.acp_chains / kChainsPerImage, static_cast<int32_t>(data.size())));
+  const int32_t C = images * kChainsPerImage;
+  const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
+  const int32_t V = static_cast<int32_t>(visible_.size());
+  Graph g = graph_;
+  g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
+  g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
+  Sampler s(g, Coloring(g, colors_), C, options(cfg_, acp_stream(t)));
+  const double jf = coupling(t);
+  std::vector<float> field(static_cast<size_t>(C) * V);
+  for (int32_t c = 0; c < C; ++c) {
+    const std::vector<int8_t> xt = noisy(data, c / kChainsPerImage, t, 0xACu);
+    coupling_field(t, xt.data(), field.data() + static_cast<size_t>(c) * V);
+  }
+  if (jf != 0) s.set_field(visible_, field);
+  s.sweep(cfg_.negative.warmup);  // start from states like the negative phase's
+  ObserverSpec spec;
+  for (int32_t k = 0; k < times; ++k) spec.snapshot_sweeps.push_back(1 + k * stride);
+  const Observations snaps = s.run({0, 1, (times - 1) * stride + 1}, BetaSchedule::constant(1.0f), spec);
+  const std::vector<float> Pm = metrics::random_projection(static_cast<int32_t>(N), cfg_.acp_dims, cfg_.seed + 17);
+  std::vector<double> y(static_cast<size_t>(C) * times * cfg_.acp_dims);
+  for (int32_t k = 0; k < times; ++k) {
+    const std::span<const int8_t> st(snaps.snapshots.data() + static_cast<size_t>(k) * C * N, static_cast<size_t>(C) * N);
+    const std::vector<double> yk = metrics::project(Pm, cfg_.acp_dims, st, static_cast<int32_t>(N));
+    for (int32_t c = 0; c < C; ++c)
+      for (int32_t d = 0; d < cfg_.acp_dims; ++d) y[(static_cast<size_t>(c) * times + k) * cfg_.acp_dims + d] = yk[static_cast<size_t>(c) * cfg_.acp_dims + d];
+  }
+  const int32_t lag_idx = static_cast<int32_t>(lag / stride);
+  // The last step (J_f = 0) is unconditioned: all its chains sample one distribution.
+  const int32_t group = jf != 0 ? kChainsPerImage : C;
+  const std::vector<double> r = metrics::autocorrelation(y, C, times, cfg_.acp_dims, std::min(times - 1, 2 * lag_idx), group);
+  if (curve) *curve = r;
+  return r[std::min<size_t>(static_cast<size_t>(lag_idx), r.size() - 1)];
+}
+
+double Dtm::trained_s() const {
+  double s = 0;
+  for (const DtmEpochMetrics& h : history_) s += h.wall_s;
+  return s;
+}
+
+bool Dtm::out_of_time() const {
+  return cfg_.time_budget_s > 0 && !history_.empty() && trained_s() + history_.back().wall_s > cfg_.time_budget_s;
+}
+
+std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_after_epochs) {
+  if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
+  if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
+  make_directories(cfg_.output_dir);
+  int32_t done = 0;
+  for (; epoch_ < cfg_.epochs; ++epoch_) {
+    if (stop_after_epochs > 0 && done == stop_after_epochs) return history_;
+    if (out_of_time()) {
+      std::fprintf(stderr, "time budget of %.3g s: after %.1f s of training, epoch %d would end past it; training stops here\n",
+                   cfg_.time_budget_s, trained_s(), epoch_ + 1);
+      return history_;
+    }
+    DtmEpochMetrics m;
+    m.epoch = epoch_ + 1;
+    const double t0 = now_s();
+    epoch_start_s_ = t0;
+    for (int32_t t = 1; t <= steps(); ++t) {
+      DtmStepMetrics sm;
+      sm.step = t;
+      sm.acp_lambda = acp_[t - 1].lambda();
+      train_step_epoch(t, data, m.flips);
+      std::vector<double> r;
+      sm.autocorrelation = measure_autocorrelation(t, data, &r);
+      sm.mixing_time = metrics::mixing_time(r) * static_cast<double>(cfg_.negative.steps_per_sample);
+      if (cfg_.acp) acp_[t - 1].update(sm.autocorrelation);
+      m.steps.push_back(sm);
+    }
+    m.wall_s = now_s() - t0;
+    m.flips_per_ns = m.flips / m.wall_s / 1e9;
+    history_.push_back(m);
+    std::fprintf(stderr, "epoch %d: %.1f s, %.3g flips/ns;", m.epoch, m.wall_s, m.flips_per_ns);
+    for (const auto& s : m.steps) std::fprintf(stderr, " step %d: r=%.3f lambda=%.4g", s.step, s.autocorrelation, s.acp_lambda);
+    std::fprintf(stderr, "\n");
+    nlohmann::json ep = nlohmann::json::array();
+    for (const DtmEpochMetrics& h : history_) {
+      nlohmann::json st = nlohmann::json::array();
+      for (const auto& s : h.steps) {
+        st.push_back({{"step", s.step}, {"acp_lambda", s.acp_lambda}, {"autocorrelation", s.autocorrelation},
+                      {"mixing_time_sweeps", std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)}});
+      }
+      ep.push_back({{"epoch", h.epoch}, {"wall_s", h.wall_s}, {"flips", h.flips}, {"flips_per_ns", h.flips_per_ns}, {"steps", st}});
+    }
+    write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", ep}});
+    ++epoch_;
+    save_checkpoint(checkpoint_path());
+    --epoch_;
+    ++done;
+  }
+  return history_;
+}
+
+std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64_t sweeps, const std::vector<int32_t>& classes) const {
+  if (sweeps < 0) sweeps = cfg_.gen_sweeps;
+  const bool conditional = !classes.empty();
+  if (conditional && !has_labels()) throw InvalidArgument("class-conditional generation needs label nodes (model.label_replicas > 0)");
+  if (conditional && static_cast<int32_t>(classes.size()) != count) throw InvalidArgument("generate: one class per sample");
+  const int32_t P = rows_ * cols_, V = static_cast<int32_t>(visible_.size()), R = cfg_.label_replicas;
+  const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
+  // x^T: uniform noise on the visible nodes (labels too, unless they are clamped to a class).
+  std::vector<std::vector<int8_t>> x(count, std::vector<int8_t>(V));
+  const rng::Key key = rng::make_key(cfg_.seed, rng::kForwardNoise);
+  for (int32_t c = 0; c < count; ++c) {
+    for (int32_t p = 0; p < V; p += 4) {
+      const rng::Block b = rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(c), static_cast<uint32_t>(p / 4), 0xFFFFu, 0xFFFFu}, key);
+      for (int32_t q = 0; q < 4 && p + q < V; ++q) x[c][p + q] = rng::word(b, q) >> 31 ? 1 : -1;
+    }
+    if (conditional) {
+      if (classes[c] < 0 || classes[c] > 9) throw InvalidArgument("generate: classes must be 0..9");
+      for (int32_t k = 0; k < 10; ++k)
+        for (int32_t r = 0; r < R; ++r) x[c][P + k * R + r] = k == classes[c] ? 1 : -1;
+    }
+  }
+  std::vector<std::vector<std::vector<int8_t>>> traj;
+  auto pixels = [&](const std::vector<std::vector<int8_t>>& v) {
+    std::vector<std::vector<int8_t>> out(v.size());
+    for (size_t c = 0; c < v.size(); ++c) out[c].assign(v[c].begin(), v[c].begin() + P);
+    return out;
+  };
+  traj.push_back(pixels(x));
+  const BetaSchedule beta = sweeps > 1 ? BetaSchedule::linear(cfg_.gen_beta_start, cfg_.gen_beta_end, sweeps)
+                                       : BetaSchedule::constant(cfg_.gen_beta_end);
+  const std::vector<int32_t> label_nodes = has_labels() ? roles_.of("label") : std::vector<int32_t>{};
+  for (int32_t t = steps(); t >= 1; --t) {
+    Graph g = graph_;
+    g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
+    g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
+    Sampler s(g, Coloring(g, colors_), count, options(cfg_, gen_stream(t)));
+    if (coupling(t) != 0) {
+      std::vector<float> field(static_cast<size_t>(count) * V);
+      for (int32_t c = 0; c < count; ++c) coupling_field(t, x[c].data(), field.data() + static_cast<size_t>(c) * V);
+      s.set_field(visible_, field);
+    }
+    if (conditional) {  // labels held at the class in every step
+      std::vector<int8_t> lv;
+      for (int32_t c = 0; c < count; ++c) lv.insert(lv.end(), x[c].begin() + P, x[c].end());
+      s.set_clamp(label_nodes, lv);
+    }
+    s.sweep(sweeps, beta);
+    const std::vector<int8_t> st = s.state();
+    for (int32_t c = 0; c < count; ++c)
+      for (int32_t v = 0; v < V; ++v) x[c][v] = st[static_cast<size_t>(c) * N + visible_[v]];
+    traj.push_back(pixels(x));
+  }
+  return traj;
+}
+
+// ------------------------------------------------------------------ checkpoints
+
+namespace {
+// 1: first version; 2: the history keeps each epoch's feature-FID
+constexpr char kMagic[8] = {'P', 'B', 'I', 'T', 'D', 'T', 'M', '2'};
+constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'T', 'M', 'L', '1'};  // model-only (leases)
+
+/// bfloat16: the upper half of a float, rounded to nearest even (optimizer moments in model-only
+/// checkpoints; their relative error, 2^-9, is far below the noise of the gradients they average).
+std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    uint32_t b;
+    std::memcpy(&b, &v[k], 4);
+    if ((b & 0x7f800000u) != 0x7f800000u) b += 0x7fffu + ((b >> 16) & 1u);  // finite: round
+    out[k] = static_cast<uint16_t>(b >> 16);
+  }
+  return out;
+}
+std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    const uint32_t b = static_cast<uint32_t>(v[k]) << 16;
+    std::memcpy(&out[k], &b, 4);
+  }
+  return out;
+}
+/// The fields that must match for a resume to continue the same run (not epochs, generation, threads
+/// or output_dir), taken from the struct so configs built in C++ are covered too.
+uint64_t fingerprint(const DtmConfig& c) {
+  const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.data_color, c.role_seed, c.steps,
+                            c.lambda, c.label_replicas, c.label_lambda, c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
+                            c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
+                            c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, c.acp_lambda0,
+                            c.acp_eps, c.acp_dims, c.acp_chains, c.backend, c.seed, c.time_budget_s};
+  return detail::fnv1a(j.dump());
+}
+}  // namespace
+
+void Dtm::save_checkpoint(const std::string& path) const {
+  using namespace detail;
+  write_atomically(path, [&](std::ostream& f) {
+    f.write(kMagic, 8);
+    put<uint64_t>(f, fingerprint(cfg_));
+    put<int32_t>(f, epoch_);
+    put<int32_t>(f, steps());
+    for (int32_t t = 0; t < steps(); ++t) {
+      put_vec(f, weights_[t]);
+      put_vec(f, adam_m_[t]);
+      put_vec(f, adam_v_[t]);
+      put<int64_t>(f, adam_t_[t]);
+      put<double>(f, acp_[t].lambda());
+      put<double>(f, acp_[t].previous());
+      for (const Sampler* s : {pos_[t].get(), neg_[t].get()}) {
+        put<uint64_t>(f, s->sweep_count());
+        put_vec(f, s->state());
+      }
+    }
+    put_string(f, history_json().dump());
+  });
+}
+
+nlohmann::json Dtm::history_json() const {
+  nlohmann::json hist = nlohmann::json::array();
+  for (const auto& h : history_) {
+    nlohmann::json st = nlohmann::json::array();
+    for (const auto& s : h.steps) {
+      st.push_back({s.step, s.acp_lambda, s.autocorrelation, std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)});
+    }
+    hist.push_back({h.epoch, h.wall_s, h.flips, h.flips_per_ns, st, h.feature_fid});
+  }
+  return hist;
+}
+
+void Dtm::restore_history(const std::string& text, const std::string& path) {
+  const std::string bad = "checkpoint '" + path + "' has a corrupt training history";
+  nlohmann::json hist;
+  try {
+    hist = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument(bad);
+  }
+  if (!hist.is_array()) throw InvalidArgument(bad);
+  history_.clear();
+  for (const auto& h : hist) {
+    if (!h.is_array() || h.size() != 6 || !h[4].is_array()) throw InvalidArgument(bad);
+    for (int k : {0, 1, 2, 3, 5})
+      if (!h[k].is_number()) throw InvalidArgument(bad);
+    DtmEpochMetrics m;
+    m.epoch = h[0];
+    m.wall_s = h[1];
+    m.flips = h[2];
+    m.flips_per_ns = h[3];
+    m.feature_fid = h[5];
+    for (const auto& s : h[4]) {
+      if (!s.is_array() || s.size() != 4 || !s[0].is_number_integer() || !s[1].is_number() || !s[2].is_number() ||
+          !(s[3].is_number() || s[3].is_null())) {
+        throw InvalidArgument(bad);
+      }
+      m.steps.push_back({s[0].get<int32_t>(), s[1].get<double>(), s[2].get<double>(), s[3].is_null() ? INFINITY : s[3].get<double>()});
+    }
+    history_.push_back(m);
+  }
+}
+
+void Dtm::set_feature_fid(int32_t epoch, double fid) {
+  for (auto& h : history_)
+    if (h.epoch == epoch) h.feature_fid = fid;
+}
+
+void Dtm::load_checkpoint(const std::string& path) {
+  using namespace detail;
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open checkpoint '" + path + "'");
+  char magic[8];
+  if (!f.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) throw InvalidArgument("'" + path + "' is not a pbit DTM checkpoint");
+  if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
+    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different config");
+  }
+  epoch_ = get<int32_t>(f, path);
+  if (epoch_ < 0 || epoch_ > cfg_.epochs) {
+    throw InvalidArgument("checkpoint '" + path + "' says epoch " + std::to_string(epoch_) + " of a run of " +
+                          std::to_string(cfg_.epochs) + " epochs");
+  }
+  if (get<int32_t>(f, path) != steps()) throw InvalidArgument("checkpoint '" + path + "' has a different number of steps");
+  for (int32_t t = 0; t < steps(); ++t) {
+    weights_[t] = get_vec<float>(f, path, weights_[t].size());
+    adam_m_[t] = get_vec<float>(f, path, adam_m_[t].size());
+    adam_v_[t] = get_vec<float>(f, path, adam_v_[t].size());
+    adam_t_[t] = get<int64_t>(f, path);
+    const double lam = get<double>(f, path), prev = get<double>(f, path);
+    acp_[t].restore(lam, prev);
+    for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {
+      const auto sweeps = get<uint64_t>(f, path);
+      s->set_state(get_vec<int8_t>(f, path, static_cast<size_t>(s->num_chains()) * s->num_nodes()));
+      s->set_sweep_count(sweeps);
+    }
+  }
+  restore_history(get_string(f, path), path);
+}
+
+void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
+  using namespace detail;
+  write_atomically(path, [&](std::ostream& f) {
+    f.write(kModelMagic, 8);
+    put<uint64_t>(f, fingerprint(cfg_));
+    put<int32_t>(f, epoch_);
+    put<int32_t>(f, steps());
+    for (int32_t t = 0; t < steps(); ++t) {
+      put_vec(f, weights_[t]);
+      put_vec(f, to_bf16(adam_m_[t]));
+      put_vec(f, to_bf16(adam_v_[t]));
+      put<int64_t>(f, adam_t_[t]);
+      put<double>(f, acp_[t].lambda());
+      put<double>(f, acp_[t].previous());
+      put<uint64_t>(f, pos_[t]->sweep_count());
+      put<uint64_t>(f, neg_[t]->sweep_count());
+    }
+    put_string(f, history_json().dump());
+    put_string(f, leases.dump());
+  });
+}
+
+nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
+  using namespace detail;
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open model checkpoint '" + path + "'");
+  char magic[8];
+  if (!f.read(magic, 8) || std::memcmp(magic, kModelMagic, 8) != 0) {
+    throw InvalidArgument("'" + path + "' is not a pbit DTM model checkpoint (format " + std::string(kModelMagic, 8) + ")");
+  }
+  if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
+    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different config");
+  }
+  epoch_ = get<int32_t>(f, path);
+  if (epoch_ < 0 || epoch_ > cfg_.epochs) {
+    throw InvalidArgument("model checkpoint '" + path + "' says epoch " + std::to_string(epoch_) + " of a run of " +
+                          std::to_string(cfg_.epochs) + " epochs");
+  }
+  if (get<int32_t>(f, path) != steps()) throw InvalidArgument("model checkpoint '" + path + "' has a different number of steps");
+  for (int32_t t = 0; t < steps(); ++t) {
+    weights_[t] = get_vec<float>(f, path, weights_[t].size());
+    adam_m_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_m_[t].size()));
+    adam_v_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_v_[t].size()));
+    adam_t_[t] = get<int64_t>(f, path);
+    const double lam = get<double>(f, path), prev = get<double>(f, path);
+    acp_[t].restore(lam, prev);
+    for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {
+      s->randomize_state();
+      s->set_sweep_count(get<uint64_t>(f, path));
+    }
+  }
+  restore_history(get_string(f, path), path);
+  try {
+    return nlohmann::json::parse(get_string(f, path));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
+  }
+}
+
+}  // namespace pbit
