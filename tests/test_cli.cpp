@@ -155,7 +155,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
     EXPECT_EQ(r.code, 2) << c.args << ": " << r.out;
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << ": " << r.out;
   }
-  const Result stray = run("dtm train stray");
+  const Result stray = run("dtm train --config " + dtm_cfg + " stray");
   EXPECT_EQ(stray.code, 2);
   EXPECT_NE(stray.out.find("unexpected argument 'stray'"), std::string::npos) << stray.out;
   const Result flag = run("info --resume --graph x.txt");
@@ -166,6 +166,70 @@ TEST(Cli, BadInputsGiveClearErrors) {
     EXPECT_EQ(tb.code, 2) << v;
     EXPECT_NE(tb.out.find("--time-budget takes a number in [0, 1000000000]"), std::string::npos) << tb.out;
   }
+}
+
+TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
+  const struct {
+    const char* args;
+    std::vector<const char*> has, lacks;
+  } cases[] = {
+      {"dbm eval --help", {"--first", "--warmup-fraction", "--model", "docs/CLI.md"}, {"--topology", "--lease"}},
+      {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume"}, {"--first", "--suite"}},
+      {"dtm train --help", {"--gen-sweeps", "--acp", "--lease"}, {"--burn-in"}},
+      {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config"}, {"--lease"}},
+      {"graph --help", {"--roles-in-order", "--role-seed"}, {"--config"}},
+      {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},
+      {"--help", {"sample", "dbm", "dtm", "compare", "backends"}, {"--first"}},
+  };
+  for (const auto& c : cases) {
+    const Result r = run(c.args);
+    EXPECT_EQ(r.code, 0) << c.args;
+    for (const char* h : c.has) EXPECT_NE(r.out.find(h), std::string::npos) << c.args << " lacks " << h << ":\n" << r.out;
+    for (const char* h : c.lacks) EXPECT_EQ(r.out.find(h), std::string::npos) << c.args << " shows " << h << ":\n" << r.out;
+  }
+  const Result nosub = run("dbm");
+  EXPECT_EQ(nosub.code, 2);
+  EXPECT_NE(nosub.out.find("'pbit dbm' needs a subcommand"), std::string::npos) << nosub.out;
+  const Result unknown = run("frobnicate");
+  EXPECT_NE(unknown.out.find("unknown command 'frobnicate'"), std::string::npos) << unknown.out;
+}
+
+TEST(Cli, FlagsAreFlagsAndListsKeepTheirOrder) {
+  // --roles-in-order takes no value (it used to need one).
+  const Result r = run("graph --topology lattice:6 --out " + tmp("l6.json") + " --roles a:10,b:rest --roles-in-order --roles-out " +
+                       tmp("l6_roles.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json s = nlohmann::json::parse(r.out);
+  EXPECT_EQ(s["role_placement"], "index order");
+  // Degree histograms in increasing degree: 4 before 10 (as strings, "10" came before "4").
+  write(tmp("star.txt"), "0 1 1\n0 2 1\n0 3 1\n0 4 1\n0 5 1\n0 6 1\n0 7 1\n0 8 1\n0 9 1\n0 10 1\n1 2 1\n3 4 1\n");
+  const Result i = run("info --graph " + tmp("star.txt"));
+  ASSERT_EQ(i.code, 0) << i.out;
+  const nlohmann::json h = nlohmann::json::parse(i.out)["degree_histogram"];
+  ASSERT_TRUE(h.is_array()) << i.out;
+  std::vector<int> degs;
+  for (const auto& x : h) degs.push_back(x[0].get<int>());
+  EXPECT_EQ(degs, (std::vector<int>{1, 2, 10}));
+}
+
+TEST(Cli, SampleTakesThreadsAndChecksItsOutputFirst) {
+  const Graph g = with_random_weights(square_lattice(5), 4, 0.6f, 0.2f);
+  write_graph_file(tmp("gt.json"), g);
+  write(tmp("cfg_t.json"), kConfig);
+  const Result one = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_t.json") + " --threads 1 --out " + tmp("t1.json"));
+  ASSERT_EQ(one.code, 0) << one.out;
+  const Result two = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_t.json") + " --threads 2 --out " + tmp("t2.json"));
+  ASSERT_EQ(two.code, 0) << two.out;
+  const nlohmann::json a = read_json_file(tmp("t1.json")), b = read_json_file(tmp("t2.json"));
+  EXPECT_EQ(a["run"]["threads"], 1);
+  EXPECT_EQ(b["run"]["threads"], 2);
+  EXPECT_EQ(a["edge_sum"], b["edge_sum"]);  // threads never change results
+  // An output that cannot be written fails before the run, not after it.
+  write(tmp("cfg_long.json"), R"({"chains": 64, "schedule": {"warmup": 100000000, "samples": 1}})");
+  const Result bad = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_long.json") + " --out /nonexistent/dir/x.json");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("folder '/nonexistent/dir' does not exist"), std::string::npos) << bad.out;
+  EXPECT_EQ(run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_t.json") + " --threads x").code, 2);
 }
 
 TEST(Cli, ColorAndInfo) {

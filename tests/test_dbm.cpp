@@ -231,7 +231,7 @@ DbmConfig small_mnist_config(const std::string& out) {
 ImageDataset mnist(const DbmConfig& cfg, const std::string& split) {
   // No skip: CI installs the dataset (scripts/get_datasets.sh) into the source tree; a missing file
   // fails with the hint that says how to get it.
-  const std::string dir = std::string(PBIT_SOURCE_DIR) + "/" + default_dataset_dir("mnist");
+  const std::string dir = [] { const std::string d = default_dataset_dir("mnist"); return d[0] == '/' ? d : std::string(PBIT_SOURCE_DIR) + "/" + d; }();
   return pool_images(load_dataset(cfg.dataset, split, dir, split == "train" ? cfg.train_limit : cfg.test_limit), cfg.pool);
 }
 
@@ -443,14 +443,90 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
     for (int32_t i : m.labels()) l << i << "\n";
   }
   const SparseDbm imp = SparseDbm::import_model(tmp("edges.txt"), tmp("biases.txt"), tmp("visible_col.txt"), tmp("labels.txt"),
-                                                14, 14, 3, "col");
+                                                14, 14, 3, "col", "class");
   EXPECT_EQ(imp.graph().edge_weights(), m.graph().edge_weights());
   EXPECT_EQ(imp.graph().biases(), m.graph().biases());
   EXPECT_EQ(imp.visible(), m.visible());
   EXPECT_EQ(imp.labels(), m.labels());
-  EXPECT_THROW(SparseDbm::import_model(tmp("edges.txt"), tmp("biases.txt"), tmp("visible_col.txt"), tmp("labels.txt"), 10, 10, 3),
+  EXPECT_THROW(SparseDbm::import_model(tmp("edges.txt"), tmp("biases.txt"), tmp("visible_col.txt"), tmp("labels.txt"), 10, 10, 3,
+                                       "row", "class"),
                InvalidArgument);  // 196 visible nodes for 100 pixels
   EXPECT_THROW(SparseDbm::load(tmp("edges.txt")), Error);
+}
+
+TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
+  DbmConfig cfg;
+  cfg.topology = "pegasus:5";
+  cfg.label_replicas = 3;
+  cfg.init_sigma_j = 0.3f;
+  const SparseDbm m = SparseDbm::create(cfg, 14, 14);
+  const auto& lab = m.labels();  // class c, replica r at c * 3 + r
+  {
+    std::ofstream e(tmp("edges.csv")), b(tmp("b.txt")), v(tmp("v.txt"));
+    e.precision(9);
+    b.precision(9);
+    for (int64_t k = 0; k < m.graph().num_edges(); ++k)
+      e << m.graph().edge_i()[k] << "," << m.graph().edge_j()[k] << "," << m.graph().edge_weights()[k] << "\n";
+    for (float x : m.graph().biases()) b << x << "\n";
+    for (int32_t i : m.visible()) v << i << "\n";
+    std::ofstream rm(tmp("lab_replica_major.txt")), rl(tmp("lab_replica_lines.txt")), cl(tmp("lab_class_lines.csv"));
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 10; ++c) rm << lab[c * 3 + r] << "\n";
+    for (int r = 0; r < 3; ++r) {
+      for (int c = 0; c < 10; ++c) rl << lab[c * 3 + r] << (c < 9 ? " " : "\n");
+    }
+    for (int c = 0; c < 10; ++c) cl << lab[c * 3] << "," << lab[c * 3 + 1] << "," << lab[c * 3 + 2] << "\n";
+  }
+  auto imp = [&](const std::string& labels, const std::string& order) {
+    return SparseDbm::import_model(tmp("edges.csv"), tmp("b.txt"), tmp("v.txt"), tmp(labels), 14, 14, 3, "row", order);
+  };
+  // CSV edges; labels one id per line, replica-major, said so: the same model.
+  const SparseDbm a = imp("lab_replica_major.txt", "replica");
+  EXPECT_EQ(a.graph().edge_weights(), m.graph().edge_weights());
+  EXPECT_EQ(a.labels(), lab);
+  // One line per replica (10 ids) or per class (3 ids) say their own order.
+  EXPECT_EQ(imp("lab_replica_lines.txt", "").labels(), lab);
+  EXPECT_EQ(imp("lab_class_lines.csv", "").labels(), lab);
+  // One id per line without an order: refused, where it used to import replica-major files as
+  // class-major without a word (and score near chance).
+  const std::string e = error_of([&] { imp("lab_replica_major.txt", ""); });
+  EXPECT_NE(e.find("ambiguous"), std::string::npos) << e;
+  EXPECT_NE(e.find("--label-order"), std::string::npos) << e;
+  EXPECT_NE(error_of([&] { imp("lab_replica_lines.txt", "class"); }).find("not --label-order class"), std::string::npos);
+  EXPECT_NE(error_of([&] { imp("v.txt", "class"); }).find("196 label nodes, expected 10 classes x 3 replicas = 30"), std::string::npos);
+}
+
+TEST(DbmEval, ProgressMovesWithinOneBatch) {
+  DbmConfig cfg = small_mnist_config(tmp("progress"));
+  cfg.eval_batch_images = 1000;  // one batch holds every image evaluated
+  const ImageDataset test = mnist(cfg, "test");
+  const SparseDbm m = SparseDbm::create(cfg, test.rows, test.cols);
+  testing::internal::CaptureStderr();
+  const DbmEval ev = evaluate_dbm(m, cfg, test, 200, true);
+  const std::string err = testing::internal::GetCapturedStderr();
+  int lines = 0;
+  for (size_t p = err.find("evaluate ["); p != std::string::npos; p = err.find("evaluate [", p + 1)) ++lines;
+  EXPECT_GE(lines, 5) << err;  // about one per tenth of the sweeps, not one at the end
+  // Evaluating in pieces is the same run: the same images in the same batch give the same answer.
+  EXPECT_EQ(evaluate_dbm(m, cfg, test, 200, false).confusion, ev.confusion);
+}
+
+TEST(Dataset, FoundThroughPbitDataDir) {
+  // A folder named by PBIT_DATA_DIR comes first: a 5-image "MNIST" there is what loads.
+  const std::string root = tmp("datadir");
+  std::filesystem::create_directories(root + "/mnist");
+  std::vector<uint8_t> px(5 * 28 * 28, 7), lb = {1, 2, 3, 4, 5};
+  write_bytes(root + "/mnist/train-images-idx3-ubyte", idx_bytes({5, 28, 28}, px, 0x08));
+  write_bytes(root + "/mnist/train-labels-idx1-ubyte", idx_bytes({5}, lb, 0x08));
+  setenv("PBIT_DATA_DIR", root.c_str(), 1);
+  const std::vector<std::string> dirs = dataset_search_dirs("mnist");
+  const ImageDataset d = load_dataset("mnist", "train");
+  unsetenv("PBIT_DATA_DIR");
+  ASSERT_FALSE(dirs.empty());
+  EXPECT_EQ(dirs.front(), root + "/mnist");
+  EXPECT_EQ(d.size(), 5);
+  EXPECT_EQ(d.labels, lb);
+  EXPECT_NE(dataset_search_dirs("fashion-mnist").back().find("/usr/share/datasets/fashion-mnist"), std::string::npos);
 }
 
 TEST(DbmConfigParse, ShippedConfigsAreValid) {
@@ -473,13 +549,13 @@ TEST(Dataset, FashionMnistFromDebian) {
   std::vector<int> seen(10, 0);
   for (uint8_t l : d.labels) seen[l] = 1;
   EXPECT_EQ(std::accumulate(seen.begin(), seen.end(), 0), 10);
-  const ImageDataset m = load_dataset("mnist", "test", std::string(PBIT_SOURCE_DIR) + "/" + default_dataset_dir("mnist"));
+  const ImageDataset m = load_dataset("mnist", "test", [] { const std::string d = default_dataset_dir("mnist"); return d[0] == '/' ? d : std::string(PBIT_SOURCE_DIR) + "/" + d; }());
   EXPECT_EQ(m.size(), 10000);
 }
 
 TEST(Dataset, GzippedCopiesLoadLikeTheRawFiles) {
   // The device machine gets MNIST gzipped (scripts/prepare_device_data.sh): either form must load.
-  const std::string raw = std::string(PBIT_SOURCE_DIR) + "/" + default_dataset_dir("mnist");
+  const std::string raw = [] { const std::string d = default_dataset_dir("mnist"); return d[0] == '/' ? d : std::string(PBIT_SOURCE_DIR) + "/" + d; }();
   const std::string dir = tmp("mnist_gz");
   std::filesystem::create_directories(dir);
   for (const char* f : {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}) {

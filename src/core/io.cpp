@@ -174,6 +174,20 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
   if (!f) throw IoError("failed writing '" + path + "'");
 }
 
+void check_writable(const std::string& path) {
+  const std::filesystem::path p(path);
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) throw IoError("cannot write '" + path + "': folder '" + dir.string() + "' does not exist");
+  if (std::filesystem::is_directory(p, ec)) throw IoError("cannot write '" + path + "': it is a folder");
+  const std::string probe = path + ".pbit-write-check";
+  {
+    std::ofstream f(probe);
+    if (!f) throw IoError("cannot write '" + path + "': no file can be created in '" + dir.string() + "'");
+  }
+  std::filesystem::remove(probe, ec);
+}
+
 void make_directories(const std::string& dir) {
   if (dir.empty()) return;
   std::error_code ec;

@@ -46,4 +46,9 @@ void write_json_file(const std::string& path, const nlohmann::json& j);
 /// and the reason when that fails (a file in the way, no permission, a read-only file system).
 void make_directories(const std::string& dir);
 
+/// Before a long run: throws IoError naming `path` when no file can be created there (a missing
+/// folder, no permission, a read-only file system), so the run fails at once rather than at its end.
+/// Leaves nothing behind.
+void check_writable(const std::string& path);
+
 }  // namespace pbit

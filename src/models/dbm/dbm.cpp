@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,7 @@
 
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
+#include "util/parse_number.hpp"
 #include "util/progress.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
@@ -213,31 +215,91 @@ std::vector<std::string> read_lines(const std::string& path) {
   return out;
 }
 
-std::vector<int32_t> read_index_list(const std::string& path) {
+/// The node indices of one line of an index file (separated by spaces or commas).
+std::vector<int32_t> index_line(const std::string& path, int64_t lineno, std::string l) {
+  for (char& ch : l)
+    if (ch == ',') ch = ' ';
+  std::istringstream is(l);
   std::vector<int32_t> v;
-  int64_t lineno = 0;
-  for (const std::string& l : read_lines(path)) {
-    ++lineno;
-    std::istringstream is(l);
-    long long x;
-    std::string extra;
-    if (!(is >> x) || (is >> extra) || x < 0 || x > INT32_MAX) {
-      throw InvalidArgument(path + ": entry " + std::to_string(lineno) + " is not a node index: '" + l + "'");
+  for (std::string tok; is >> tok;) {
+    int64_t x = -1;
+    if (!detail::parse_number_ok(tok, x) || x < 0 || x > INT32_MAX) {
+      throw InvalidArgument(path + ": line " + std::to_string(lineno) + ": '" + tok + "' is not a node index");
     }
     v.push_back(static_cast<int32_t>(x));
   }
   return v;
 }
 
+std::vector<int32_t> read_index_list(const std::string& path) {
+  std::vector<int32_t> v;
+  int64_t lineno = 0;
+  for (const std::string& l : read_lines(path)) {
+    const std::vector<int32_t> x = index_line(path, ++lineno, l);
+    if (x.size() != 1) {
+      throw InvalidArgument(path + ": line " + std::to_string(lineno) + " holds " + std::to_string(x.size()) +
+                            " indices; this file takes one node index per line");
+    }
+    v.push_back(x[0]);
+  }
+  return v;
+}
+
+/// The label nodes in pbit's class-major order (class c replica r at c * R + r), from a file of one
+/// id per line (in `order`: "class" or "replica" major) or of one line per replica (10 ids, classes
+/// 0-9) or per class (R ids). A layout that could be read two ways is refused unless `order` says.
+std::vector<int32_t> read_label_nodes(const std::string& path, int32_t replicas, const std::string& order) {
+  std::vector<std::vector<int32_t>> lines;
+  int64_t lineno = 0;
+  for (const std::string& l : read_lines(path)) lines.push_back(index_line(path, ++lineno, l));
+  const int64_t want = 10LL * replicas;
+  size_t per = lines.empty() ? 0 : lines[0].size();
+  for (const auto& l : lines) {
+    if (l.size() != per) throw InvalidArgument(path + ": lines hold different numbers of node indices");
+  }
+  std::vector<int32_t> flat;
+  for (const auto& l : lines) flat.insert(flat.end(), l.begin(), l.end());
+  if (static_cast<int64_t>(flat.size()) != want) {
+    throw InvalidArgument(path + ": " + std::to_string(flat.size()) + " label nodes, expected 10 classes x " + std::to_string(replicas) +
+                          " replicas = " + std::to_string(want));
+  }
+  std::string how = order;
+  if (per == 1) {
+    if (how.empty()) {
+      throw InvalidArgument(path + " lists one label node per line, which is ambiguous: say --label-order class (class c, replica r "
+                                   "at line c R + r) or --label-order replica (replica r, class c at line 10 r + c)");
+    }
+  } else if (per == 10 && replicas != 10) {
+    if (!how.empty() && how != "replica") throw InvalidArgument(path + " has one line of 10 class nodes per replica, not --label-order " + how);
+    how = "replica";
+  } else if (static_cast<int32_t>(per) == replicas && replicas != 10) {
+    if (!how.empty() && how != "class") throw InvalidArgument(path + " has one line of " + std::to_string(replicas) +
+                                                              " replica nodes per class, not --label-order " + how);
+    how = "class";
+  } else if (how.empty()) {
+    throw InvalidArgument(path + ": lines of " + std::to_string(per) + " label nodes could be classes or replicas; say --label-order");
+  }
+  if (how == "class") return flat;
+  if (how != "replica") throw InvalidArgument("label order must be 'class' or 'replica', got '" + how + "'");
+  std::vector<int32_t> out(flat.size());
+  for (int32_t r = 0; r < replicas; ++r)
+    for (int32_t c = 0; c < 10; ++c) out[static_cast<size_t>(c) * replicas + r] = flat[static_cast<size_t>(r) * 10 + c];
+  return out;
+}
+
 }  // namespace
 
 SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::string& biases_path,
                                   const std::string& visible_path, const std::string& labels_path, int32_t rows,
-                                  int32_t cols, int32_t replicas, const std::string& pixel_order) {
+                                  int32_t cols, int32_t replicas, const std::string& pixel_order, const std::string& label_order) {
   if (pixel_order != "row" && pixel_order != "col") throw InvalidArgument("pixel_order must be 'row' or 'col'");
   std::ifstream ef(edges_path);
   if (!ef) throw IoError("cannot open edge list '" + edges_path + "'");
-  GraphFile gf = read_edge_list(ef, edges_path);
+  std::string text((std::istreambuf_iterator<char>(ef)), std::istreambuf_iterator<char>());
+  for (char& ch : text)
+    if (ch == ',') ch = ' ';  // CSV edge lists ("i,j,J") read as "i j J"
+  std::istringstream es(text);
+  GraphFile gf = read_edge_list(es, edges_path);
   std::vector<float> h;
   int64_t lineno = 0;
   for (const std::string& l : read_lines(biases_path)) {
@@ -260,7 +322,7 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
     throw InvalidArgument(biases_path + ": " + std::to_string(h.size()) + " biases for " + std::to_string(n) + " nodes");
   }
   gf.graph.set_biases(h);
-  std::vector<int32_t> vis = read_index_list(visible_path), lab = read_index_list(labels_path);
+  std::vector<int32_t> vis = read_index_list(visible_path), lab = read_label_nodes(labels_path, replicas, label_order);
   if (static_cast<int64_t>(vis.size()) != static_cast<int64_t>(rows) * cols) {
     throw InvalidArgument(visible_path + ": " + std::to_string(vis.size()) + " visible nodes for " + std::to_string(rows) + "x" +
                           std::to_string(cols) + " pixels");
@@ -733,9 +795,12 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
 
 namespace {
 
-/// Label scores per image for images given as clamp spins; returns predicted classes.
+/// Label scores per image for images given as clamp spins; returns predicted classes. The run goes
+/// in up to 20 pieces (warm-up sweeps, then groups of samples), calling tick(sweeps done) after each,
+/// so a long evaluation shows progress within one batch; the chains are those of one run (the RNG is
+/// keyed by the absolute sweep count, and the readout sums add up).
 std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, const std::vector<std::vector<int8_t>>& vis,
-                                    double& flips) {
+                                    double& flips, const std::function<void(int64_t)>& tick = {}) {
   const int32_t per = cfg.eval.chains;
   const int32_t nimg = static_cast<int32_t>(vis.size());
   const Coloring col(m.graph(), m.colors());
@@ -746,21 +811,45 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     for (int32_t c = 0; c < per; ++c) values.insert(values.end(), v.begin(), v.end());
   s.set_clamp(m.visible(), values);
   ObserverSpec spec;
+  std::vector<int64_t> group_size;
   for (int32_t c = 0; c < 10; ++c) {
     spec.readout_groups.emplace_back(m.labels().begin() + c * m.replicas(), m.labels().begin() + (c + 1) * m.replicas());
+    group_size.push_back(m.replicas());
   }
   // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
+  const SamplingSchedule sched = cfg.eval.schedule();
   const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
                                 ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
                                 : BetaSchedule::constant(cfg.beta);
-  const Observations o = s.run(cfg.eval.schedule(), beta, spec);
-  flips += static_cast<double>(s.num_chains()) * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * o.sweeps;
+  const std::vector<float> betas = beta.expand(sched.total_sweeps());
+  int64_t done = 0;
+  const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
+  while (done < sched.warmup) {
+    const int64_t n = std::min(warm_piece, sched.warmup - done);
+    s.sweep(n, BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + n)));
+    done += n;
+    if (tick) tick(done);
+  }
+  std::vector<int64_t> readout(static_cast<size_t>(nimg) * per * 10, 0);
+  const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
+  for (int64_t taken = 0; taken < sched.samples;) {
+    const int64_t n = std::min(sample_piece, sched.samples - taken);
+    const int64_t sweeps = n * sched.steps_per_sample;
+    const Observations o = s.run({0, n, sched.steps_per_sample},
+                                 BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + sweeps)), spec);
+    for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
+    taken += n;
+    done += sweeps;
+    if (tick) tick(done);
+  }
+  flips += static_cast<double>(s.num_chains()) * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * done;
   std::vector<int32_t> pred(nimg);
+  const double norm = static_cast<double>(std::max<int64_t>(1, sched.samples) * m.replicas());
   for (int32_t k = 0; k < nimg; ++k) {
     double best = -1;
     for (int32_t c = 0; c < 10; ++c) {
       double score = 0;  // mean over chains of (1 + <s>) / 2
-      for (int32_t q = 0; q < per; ++q) score += 0.5 * (1.0 + o.readout_mean[(static_cast<size_t>(k) * per + q) * 10 + c]);
+      for (int32_t q = 0; q < per; ++q) score += 0.5 * (1.0 + readout[(static_cast<size_t>(k) * per + q) * 10 + c] / norm);
       if (score > best) {
         best = score;
         pred[k] = c;
@@ -783,7 +872,9 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
   const int64_t stop = limit > 0 ? std::min(first + limit, test.size()) : test.size();
   ev.confusion.assign(100, 0);
   int64_t correct = 0;
-  Progress bar("evaluate", stop - first);
+  // Progress in image-sweeps, updated within each batch (one batch may hold every image).
+  const int64_t per_image = cfg.eval.schedule().total_sweeps();
+  Progress bar("evaluate", (stop - first) * per_image);
   for (int64_t start = first; start < stop; start += cfg.eval_batch_images) {
     const int64_t end = std::min(stop, start + cfg.eval_batch_images);
     std::vector<std::vector<int8_t>> vis;
@@ -792,16 +883,21 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
       v.resize(m.visible().size());
       vis.push_back(std::move(v));
     }
-    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips);
+    auto tick = [&](int64_t sweeps) {
+      if (!progress) return;
+      char extra[64];
+      std::snprintf(extra, sizeof extra, "images %lld-%lld", static_cast<long long>(start), static_cast<long long>(end - 1));
+      bar.update((start - first) * per_image + (end - start) * sweeps, extra);
+    };
+    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips, tick);
     for (int64_t k = start; k < end; ++k) {
       const int truth = test.labels[k];
       ++ev.confusion[truth * 10 + pred[k - start]];
       correct += pred[k - start] == truth;
     }
-    if (progress) {
-      char extra[64];
-      std::snprintf(extra, sizeof extra, "accuracy %.4f", static_cast<double>(correct) / (end - first));
-      bar.update(end - first, extra);
+    if (progress && start + cfg.eval_batch_images < stop) {
+      std::fprintf(stderr, "evaluate: images %lld-%lld, accuracy so far %.4f\n", static_cast<long long>(first),
+                   static_cast<long long>(end - 1), static_cast<double>(correct) / static_cast<double>(end - first));
     }
   }
   ev.first = first;

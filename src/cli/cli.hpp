@@ -1,0 +1,97 @@
+// The `pbit` command, built on CLI11 (Debian's libcli11-dev): one file per group of subcommands
+// (cmd_graph.cpp: sample, color, graph, info, backends, version; cmd_dbm.cpp; cmd_dtm.cpp;
+// cmd_compare.cpp), each registering its subcommands, their typed options and an action that runs
+// after parsing. main.cpp turns every error into a message and an exit code (docs/CLI.md): 0 ok,
+// 2 bad input or I/O, 3 internal error.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/error.hpp"
+#include "util/json_util.hpp"
+#include "util/parse_number.hpp"
+
+namespace pbit::cli {
+
+/// What runs when a subcommand was given: its exit code.
+using Action = std::function<int()>;
+
+/// The subcommands and their actions. Option values live in objects the actions share (make_shared),
+/// so they outlive parsing.
+struct Commands {
+  CLI::App* app = nullptr;
+  std::map<const CLI::App*, Action> actions;
+  void add(CLI::App* sub, Action a) { actions[sub] = std::move(a); }
+};
+
+void add_graph_commands(Commands& c);
+void add_dbm_commands(Commands& c);
+void add_dtm_commands(Commands& c);
+void add_compare_commands(Commands& c);
+
+/// A validator for a number option within [lo, hi], parsed whole and exactly (std::from_chars): its
+/// message completes "--name " (main.cpp joins them), e.g. "takes a number in [1, 65536], got '0'".
+/// Integer types also refuse fractions ("takes a whole number"); a seed ([0, 2^64)) says so.
+template <class T>
+CLI::Validator number_in(T lo, T hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& s) -> std::string {
+        auto range = [&] {
+          if constexpr (std::is_same_v<T, uint64_t>) {
+            if (lo == 0 && hi == std::numeric_limits<uint64_t>::max()) return std::string("takes a whole number in [0, 2^64)");
+          }
+          return "takes a number in [" + detail::format_number(static_cast<double>(lo)) + ", " +
+                 detail::format_number(static_cast<double>(hi)) + "]";
+        };
+        if constexpr (std::is_integral_v<T>) {
+          T v{};
+          if (detail::parse_number(s, v) == detail::ParseStatus::ok) {
+            if (v < lo || v > hi) return range() + ", got '" + s + "'";
+            return "";
+          }
+          double d = 0;  // a number, but not a whole one in range
+          if (detail::parse_number_ok(s, d) && std::isfinite(d) && d >= static_cast<double>(lo) &&
+              d <= static_cast<double>(hi) && d != std::floor(d)) {
+            return "takes a whole number, got '" + s + "'";
+          }
+          return range() + ", got '" + s + "'";
+        } else {
+          T v{};
+          if (!detail::parse_number_ok(s, v) || !(v >= lo && v <= hi)) return range() + ", got '" + s + "'";
+          return "";
+        }
+      },
+      "", "");
+}
+
+/// A comma-separated list, as given (empty items kept, so that "1,,2" is an error for the caller).
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream list(s);
+  for (std::string tok; std::getline(list, tok, ',');) out.push_back(tok);
+  return out;
+}
+
+/// The time now as ISO 8601 UTC.
+std::string utc_now();
+
+/// Prints `j` to stdout, or writes it to `out` (when not empty) and says so on stderr.
+void emit(const std::string& out, const nlohmann::json& j);
+
+/// A degree histogram as [[degree, count], ...] in increasing degree (a JSON object would sort the
+/// degrees as strings: "10" before "6").
+nlohmann::json degree_histogram(const std::vector<int32_t>& degrees);
+
+}  // namespace pbit::cli

@@ -1,0 +1,34 @@
+// pbit compare: throughput and measured energy beside modeled p-bit hardware (docs/CLI.md, 'Compare').
+#include <fstream>
+#include <iostream>
+
+#include "cli.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/harness/compare.hpp"
+
+namespace pbit::cli {
+
+void add_compare_commands(Commands& c) {
+  struct Opt {
+    std::string suite, out;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = c.app->add_subcommand(
+      "compare", "Runs a comparison suite: flips/ns and measured energy per workload, backend and chain count, beside modeled "
+                 "FPGA, RNG-chip and p-DNN platforms; writes results.json, results.md and plots (gnuplot)");
+  s->add_option("--suite", o->suite, "suite file (configs/compare_*.json)")->required();
+  s->add_option("--out", o->out, "replaces the suite's output_dir");
+  s->footer("Suite keys (workloads, backends, chains, min_seconds, idle_seconds, platforms, output_dir, quality): docs/CLI.md, "
+            "'Comparison suite'.");
+  c.add(s, [o] {
+    CompareSuite suite = parse_compare_suite(read_json_file(o->suite));
+    if (!o->out.empty()) suite.output_dir = o->out;
+    const nlohmann::json res = run_compare(suite, true);
+    for (const std::string& f : write_compare_outputs(res, suite.output_dir)) std::cerr << "wrote " << f << "\n";
+    std::ifstream md(suite.output_dir + "/results.md");
+    std::cout << md.rdbuf();
+    return 0;
+  });
+}
+
+}  // namespace pbit::cli

@@ -1,0 +1,282 @@
+// pbit dbm train, eval, generate, import: sparse Deep Boltzmann Machines (docs/CLI.md, 'Models').
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/models/dbm.hpp"
+#include "pbit/util/png.hpp"
+
+namespace pbit::cli {
+namespace {
+
+nlohmann::json eval_json(const DbmEval& ev) {
+  return {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"first_image", ev.first}, {"correct", ev.correct},
+          {"confusion", ev.confusion}, {"eval_wall_s", ev.wall_s},
+          {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}};
+}
+
+ImageDataset dbm_data(const DbmConfig& cfg, const std::string& split) {
+  const int64_t limit = split == "train" ? cfg.train_limit : cfg.test_limit;
+  return pool_images(load_dataset(cfg.dataset, split, cfg.data_dir, limit), cfg.pool);
+}
+
+void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::string& png, nlohmann::json& out) {
+  const DbmGeneration g = generate_dbm(m, cfg);
+  write_spin_grid_png(png, g.images, m.rows(), m.cols(), cfg.gen_per_class);
+  out["generation"] = {{"png", png}, {"per_class", cfg.gen_per_class}, {"label_agreement", g.agreement}, {"wall_s", g.wall_s},
+                       {"beta", {cfg.gen_beta_start, cfg.gen_beta_end, cfg.gen_beta_step}},
+                       {"sweeps_per_beta", cfg.gen_sweeps_per_beta}};
+  std::cerr << "generated " << g.images.size() << " images (" << cfg.gen_per_class << " per class, rows = classes 0-9) -> " << png
+            << "; the DBM's own read-out agrees with the clamped class for " << g.agreement * 100 << "%\n";
+}
+
+const char* kDbmKeys = "Config keys (dataset, graph, run, init, train, eval, generate): docs/CLI.md, 'Model configs'.";
+
+void add_train(CLI::App* dbm, Commands& c) {
+  struct Opt {
+    std::string config, out, lease;
+    double time_budget = -1, lease_seconds = 0;
+    int64_t burn_in = 1000;
+    bool resume = false;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = dbm->add_subcommand(
+      "train", "Trains a sparse DBM with checkpoints, metrics and progress in the config's output_dir, then evaluates it on the "
+               "test set, generates digits (PNG) and writes results.json");
+  s->add_option("--config", o->config, "DBM config (configs/dbm_*.json)")->required();
+  s->add_option("--out", o->out, "replaces the config's run.output_dir");
+  s->add_option("--time-budget", o->time_budget, "stop training after S seconds (also train.time_budget_s; the cosine schedule runs against it)")
+      ->check(number_in<double>(0, 1e9));
+  auto* resume = s->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit");
+  auto* lease = s->add_option("--lease", o->lease,
+                              "continue from DIR/model_checkpoint.bin if there is one (model-only, small enough to commit), "
+                              "and leave it there with DIR/leases.json (docs/CLI.md, 'Leases')");
+  lease->excludes(resume);
+  s->add_option("--lease-seconds", o->lease_seconds, "with --lease: end this piece after S seconds of training")
+      ->check(number_in<double>(0.001, 1e9))
+      ->needs(lease);
+  s->add_option("--burn-in", o->burn_in, "with --lease: sweeps that burn the fresh negative chains in on resume (default 1000)")
+      ->check(number_in<int64_t>(0, 1000000000))
+      ->needs(lease);
+  s->footer(kDbmKeys);
+  c.add(s, [o] {
+    DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
+    if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
+    if (!o->out.empty()) cfg.output_dir = o->out;
+    const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
+    SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
+    DbmTrainer trainer(model, cfg, train);
+    if (o->resume) {
+      trainer.load_checkpoint(trainer.checkpoint_path());
+      std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
+                << " updates done)\n";
+    }
+    // A lease (docs/BENCHMARKING.md, model runs): the run continues from DIR/model_checkpoint.bin when
+    // there is one, trains for at most --lease-seconds, and leaves its model-only checkpoint there.
+    const std::string lease_dir = o->lease;
+    const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
+    nlohmann::json leases = nlohmann::json::array(), lease;
+    if (!lease_dir.empty()) {
+      make_directories(lease_dir);
+      const int64_t burn_in = o->burn_in;
+      if (std::filesystem::exists(lease_ckpt)) {
+        leases = trainer.load_model_checkpoint(lease_ckpt, burn_in);
+        std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
+                  << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
+                  << " s of training so far); chains re-initialised and burnt in for " << burn_in << " sweeps\n";
+      } else {
+        std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+      }
+      if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
+      lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()},
+               {"device", backend_device_name(backend_from_string(cfg.backend))},
+               {"burn_in_sweeps", leases.empty() ? 0 : burn_in}, {"updates_from", trainer.updates()},
+               {"train_s_from", trainer.train_seconds()}, {"flips_from", trainer.total_flips()}};
+    }
+    std::cerr << "sparse DBM: " << model.graph().num_nodes() << " nodes (" << model.visible().size() << " visible, "
+              << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()
+              << " parameters, " << train.size() << " training images, backend " << to_string(backend_from_string(cfg.backend))
+              << "\n";
+    const auto hist = trainer.run(&test);
+    auto save_lease = [&](const nlohmann::json& extra) {
+      if (lease_dir.empty()) return;
+      nlohmann::json l = lease;
+      if (extra.is_object()) l.update(extra);
+      l["utc_end"] = utc_now();
+      l["updates_to"] = trainer.updates();
+      l["train_s_total"] = trainer.train_seconds();
+      l["flips_total"] = trainer.total_flips();
+      l["finished"] = trainer.finished();
+      nlohmann::json all = leases;
+      all.push_back(l);
+      trainer.save_model_checkpoint(lease_ckpt, all);
+      write_json_file(lease_dir + "/leases.json", all);
+    };
+    save_lease({});  // the training is safe before the evaluation starts
+    if (trainer.lease_ended()) {
+      std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
+                << " s of training in all); the run continues with the next --lease call\n";
+    }
+    model.save(cfg.output_dir + "/model.json");
+    const DbmEval ev = evaluate_dbm(model, cfg, test, 0, true);
+    nlohmann::json out = eval_json(ev);
+    const double train_wall = trainer.train_seconds(), flips = trainer.total_flips();
+    out["train_wall_s"] = train_wall;
+    out["train_flips"] = flips;
+    out["train_updates"] = trainer.updates();
+    out["train_finished"] = trainer.finished();
+    out["stopped_by_time_budget"] = trainer.out_of_time();
+    out["train_flips_per_ns"] = hist.empty() ? 0.0 : hist.back().flips_per_ns;
+    out["num_parameters"] = model.num_parameters();
+    out["backend"] = to_string(backend_from_string(cfg.backend));
+    out["device"] = backend_device_name(backend_from_string(cfg.backend));
+    out["git_sha"] = build_git_sha();
+    out["config"] = cfg.source;
+    save_lease({{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_sweeps_per_image", cfg.eval.schedule().total_sweeps()}});
+    if (!lease_dir.empty()) out["leases"] = read_json_file(lease_dir + "/leases.json");
+    write_generation(model, cfg, cfg.output_dir + "/generated.png", out);
+    write_json_file(cfg.output_dir + "/results.json", out);
+    std::printf("test accuracy %.4f on %lld images; training %.1f s at %.3g flips/ns (%s); results in %s/results.json\n",
+                ev.accuracy, static_cast<long long>(ev.images), train_wall, out["train_flips_per_ns"].get<double>(),
+                out["device"].get<std::string>().c_str(), cfg.output_dir.c_str());
+    return 0;
+  });
+}
+
+void add_eval(CLI::App* dbm, Commands& c) {
+  struct Opt {
+    std::string config, model, sweeps, out;
+    int64_t limit = 0, first = 0, chains = 0;
+    double warmup_fraction = -1;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = dbm->add_subcommand(
+      "eval", "Test accuracy and confusion matrix of a DBM model (the config's eval section), or, with --sweeps, accuracy against "
+              "inference sweeps per image");
+  s->add_option("--config", o->config, "DBM config: dataset and eval sections")->required();
+  s->add_option("--model", o->model, "model file (dbm train's model.json, or dbm import's)")->required();
+  s->add_option("--first", o->first, "first test image (default 0)")->check(number_in<int64_t>(0, 1000000000));
+  s->add_option("--limit", o->limit, "number of test images (default: to the end)")->check(number_in<int64_t>(0, 1000000000));
+  s->add_option("--chains", o->chains, "chains per image (replaces eval.chains)")->check(number_in<int64_t>(1, 1 << 20));
+  auto* sw = s->add_option("--sweeps", o->sweeps, "S1,S2,...: sweeps per image of each budget; exactly S run");
+  s->add_option("--warmup-fraction", o->warmup_fraction, "with --sweeps: the warm-up's share of each budget (default 0.5)")
+      ->check(number_in<double>(0, 0.99))
+      ->needs(sw);
+  s->add_option("--out", o->out, "also write the result JSON to FILE");
+  s->footer(kDbmKeys);
+  c.add(s, [o] {
+    DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
+    const SparseDbm model = SparseDbm::load(o->model);
+    const ImageDataset test = dbm_data(cfg, "test");
+    if (o->first >= test.size()) {
+      throw InvalidArgument("--first " + std::to_string(o->first) + " is past the " + std::to_string(test.size()) + " test images");
+    }
+    if (o->chains > 0) cfg.eval.chains = static_cast<int32_t>(o->chains);
+    auto emit_eval = [&](const nlohmann::json& j) {  // stdout, and with --out also FILE
+      std::cout << j.dump(2) << "\n";
+      if (!o->out.empty()) write_json_file(o->out, j);
+    };
+    if (o->sweeps.empty()) {
+      emit_eval(eval_json(evaluate_dbm(model, cfg, test, o->limit, true, o->first)));
+      return 0;
+    }
+    // For each budget S a fraction (default 0.5) is warm-up and the rest is sampled every
+    // eval.steps_per_sample sweeps; the warm-up takes the remainder, so exactly S sweeps run.
+    const double warm_frac = o->warmup_fraction >= 0 ? o->warmup_fraction : 0.5;
+    const int64_t step = cfg.eval.steps_per_sample;
+    std::vector<int64_t> budgets;
+    for (const std::string& tok : split_list(o->sweeps)) {
+      int64_t total = 0;
+      if (!detail::parse_number_ok(tok, total) || total < step || total > (int64_t{1} << 40)) {
+        throw InvalidArgument("--sweeps takes a comma-separated list of sweep counts >= " + std::to_string(step) +
+                              " (eval.steps_per_sample), got '" + tok + "'");
+      }
+      budgets.push_back(total);
+    }
+    nlohmann::json curve = nlohmann::json::array();
+    for (const int64_t total : budgets) {
+      DbmConfig b = cfg;
+      b.eval.samples = std::max<int64_t>(1, static_cast<int64_t>((1.0 - warm_frac) * static_cast<double>(total)) / step);
+      b.eval.warmup = total - b.eval.samples * step;
+      const DbmEval ev = evaluate_dbm(model, b, test, o->limit, false, o->first);
+      std::cerr << total << " sweeps per image (" << b.eval.warmup << " warm-up + " << b.eval.samples << " x " << step << ") x "
+                << b.eval.chains << " chains: test accuracy " << ev.accuracy << " on images " << ev.first << ".."
+                << ev.first + ev.images - 1 << " (" << ev.wall_s << " s)\n";
+      nlohmann::json r = eval_json(ev);
+      r.update({{"sweeps_per_image", b.eval.warmup + b.eval.samples * step}, {"warmup", b.eval.warmup},
+                {"samples", b.eval.samples}, {"steps_per_sample", step}, {"chains", b.eval.chains}});
+      curve.push_back(r);
+    }
+    emit_eval(nlohmann::json{{"model", o->model}, {"curve", curve}});
+    return 0;
+  });
+}
+
+void add_generate(CLI::App* dbm, Commands& c) {
+  struct Opt {
+    std::string config, model, out;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = dbm->add_subcommand("generate", "Class-conditional samples of a DBM model (labels clamped, beta annealed) as a PNG grid");
+  s->add_option("--config", o->config, "DBM config: the generate section")->required();
+  s->add_option("--model", o->model, "model file")->required();
+  s->add_option("--out", o->out, "PNG to write (rows = classes 0-9)")->required();
+  s->footer(kDbmKeys);
+  c.add(s, [o] {
+    const DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
+    const SparseDbm model = SparseDbm::load(o->model);
+    nlohmann::json out;
+    write_generation(model, cfg, o->out, out);
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  });
+}
+
+void add_import(CLI::App* dbm, Commands& c) {
+  struct Opt {
+    std::string edges, biases, visible, labels, out, pixel_order = "row", label_order;
+    int rows = 0, cols = 0, replicas = 0;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = dbm->add_subcommand("import", "Imports a DBM trained elsewhere (e.g. the FPGA-trained model of Niazi et al., "
+                                              "scripts/prepare_golden.py) into a pbit model file");
+  s->add_option("--edges", o->edges, "couplings: 'i j J' per line (0-based; commas also separate), optional 'nodes N' line")->required();
+  s->add_option("--biases", o->biases, "one bias per line, in node order")->required();
+  s->add_option("--visible", o->visible, "the visible nodes, one per pixel (order: --pixel-order)")->required();
+  s->add_option("--labels", o->labels,
+                "the label nodes: one id per line in the order --label-order says, or one line per replica (10 ids, classes 0-9)")
+      ->required();
+  s->add_option("--rows", o->rows, "image rows")->required()->check(number_in<int>(1, 1 << 16));
+  s->add_option("--cols", o->cols, "image columns")->required()->check(number_in<int>(1, 1 << 16));
+  s->add_option("--replicas", o->replicas, "label replicas per class")->required()->check(number_in<int>(1, 1 << 16));
+  s->add_option("--pixel-order", o->pixel_order, "visible nodes in row-major (row) or column-major (col, MATLAB) pixel order")
+      ->check(CLI::IsMember({"row", "col"}));
+  s->add_option("--label-order", o->label_order,
+                "for one id per line: class (class c replica r at line c R + r) or replica (replica r class c at line 10 r + c)")
+      ->check(CLI::IsMember({"class", "replica"}));
+  s->add_option("--out", o->out, "model file to write")->required();
+  s->footer("File formats: docs/CLI.md, 'Importing a DBM'.");
+  c.add(s, [o] {
+    const SparseDbm m = SparseDbm::import_model(o->edges, o->biases, o->visible, o->labels, o->rows, o->cols, o->replicas,
+                                                o->pixel_order, o->label_order);
+    m.save(o->out);
+    std::cerr << "imported " << m.graph().num_nodes() << " nodes, " << m.graph().num_edges() << " couplings -> " << o->out << "\n";
+    return 0;
+  });
+}
+
+}  // namespace
+
+void add_dbm_commands(Commands& c) {
+  CLI::App* dbm = c.app->add_subcommand("dbm", "Sparse Deep Boltzmann Machines (Niazi et al. 2024): train, eval, generate, import");
+  dbm->require_subcommand(1);
+  add_train(dbm, c);
+  add_eval(dbm, c);
+  add_generate(dbm, c);
+  add_import(dbm, c);
+}
+
+}  // namespace pbit::cli

@@ -1,0 +1,201 @@
+// pbit dtm train: Denoising Thermodynamic Models and monolithic EBMs (docs/CLI.md, 'Models').
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/models/dtm_model.hpp"
+#include "pbit/models/feature_net.hpp"
+#include "pbit/util/png.hpp"
+
+namespace pbit::cli {
+
+void add_dtm_commands(Commands& c) {
+  struct Opt {
+    std::string config, out, lease, acp;
+    int steps = 0;
+    int64_t gen_sweeps = 0;
+    double time_budget = -1, lease_seconds = 0;
+    bool resume = false;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* dtm = c.app->add_subcommand("dtm", "Denoising Thermodynamic Models (Extropic 2025) and monolithic EBMs: train");
+  dtm->require_subcommand(1);
+  CLI::App* s = dtm->add_subcommand(
+      "train", "Trains a DTM (T = 1: a monolithic EBM) on binarized images, then generates samples and reports feature-FID "
+               "against the test set (and the real-data floor), nearest-neighbour Hamming distances, and PNG grids of samples "
+               "and of the denoising trajectory");
+  s->add_option("--config", o->config, "DTM config (configs/dtm_*.json, configs/mebm_*.json)")->required();
+  s->add_option("--steps", o->steps, "replaces model.steps (T)")->check(number_in<int>(1, 1 << 20));
+  s->add_option("--acp", o->acp, "adaptive correlation penalty on or off (replaces train.acp.enabled)")->check(CLI::IsMember({"on", "off"}));
+  s->add_option("--out", o->out, "replaces the config's run.output_dir");
+  s->add_option("--time-budget", o->time_budget, "start no epoch that would end past S seconds (also train.time_budget_s)")
+      ->check(number_in<double>(0, 1e9));
+  s->add_option("--gen-sweeps", o->gen_sweeps, "replaces generate.sweeps; with --resume on a finished run it only generates again")
+      ->check(number_in<int64_t>(1, 1000000000));
+  auto* resume = s->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit");
+  auto* lease = s->add_option("--lease", o->lease,
+                              "continue from DIR/model_checkpoint.bin if there is one (model-only, small enough to commit), "
+                              "rewritten with DIR/leases.json after every epoch (docs/CLI.md, 'Leases')");
+  lease->excludes(resume);
+  s->add_option("--lease-seconds", o->lease_seconds, "with --lease: start no epoch that would end past S seconds")
+      ->check(number_in<double>(0.001, 1e9))
+      ->needs(lease);
+  s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model configs'.");
+  c.add(s, [o] {
+    DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
+    if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
+    if (o->gen_sweeps > 0) cfg.gen_sweeps = o->gen_sweeps;
+    if (o->steps > 0) cfg.steps = o->steps;
+    if (!o->acp.empty()) cfg.acp = o->acp == "on";
+    if (!o->out.empty()) cfg.output_dir = o->out;
+    const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
+    const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
+    Dtm model(cfg, train.rows, train.cols);
+    if (o->resume) {
+      model.load_checkpoint(model.checkpoint_path());
+      std::cerr << "resuming after epoch " << model.epoch() << "\n";
+    }
+    // A lease: continue from DIR/model_checkpoint.bin if there is one; start no epoch that would end
+    // past --lease-seconds (judged by the last epoch); leave the checkpoint there after every epoch.
+    const std::string lease_dir = o->lease;
+    const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
+    const double lease_s = o->lease_seconds;
+    nlohmann::json leases = nlohmann::json::array(), lease;
+    auto mono = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+    const double call_t0 = mono();
+    auto trained = [&] {
+      double w = 0, f = 0;
+      for (const auto& h : model.history()) w += h.wall_s, f += h.flips;
+      return std::make_pair(w, f);
+    };
+    if (!lease_dir.empty()) {
+      make_directories(lease_dir);
+      if (std::filesystem::exists(lease_ckpt)) {
+        leases = model.load_model_checkpoint(lease_ckpt);
+        std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
+                  << "; chains re-initialised (each batch's warm-up burns them in)\n";
+      } else {
+        std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+      }
+      lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()},
+               {"device", backend_device_name(backend_from_string(cfg.backend))}, {"epochs_from", model.epoch()},
+               {"train_s_from", trained().first}, {"flips_from", trained().second}};
+    }
+    auto save_lease = [&](const nlohmann::json& extra) {
+      if (lease_dir.empty()) return;
+      nlohmann::json l = lease;
+      if (extra.is_object()) l.update(extra);
+      l["utc_end"] = utc_now();
+      l["epochs_to"] = model.epoch();
+      l["train_s_total"] = trained().first;
+      l["flips_total"] = trained().second;
+      l["finished"] = model.finished();
+      nlohmann::json all = leases;
+      all.push_back(l);
+      model.save_model_checkpoint(lease_ckpt, all);
+      write_json_file(lease_dir + "/leases.json", all);
+    };
+    std::cerr << (cfg.steps == 1 ? "MEBM" : "DTM with T = " + std::to_string(cfg.steps)) << " on " << cfg.topology << " ("
+              << model.graph().num_nodes() << " nodes, " << model.data_nodes().size() << " data), " << train.size()
+              << " training images, ACP " << (cfg.acp ? "on" : "off") << "\n";
+    // Quality: feature-FID with pbit's own classifier network (trained once and cached), after every
+    // epoch on a small sample set (the FID over training) and at the end on gen_samples samples.
+    double net_acc = 0;
+    const std::string cache = "out/cache/feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + ".bin";
+    const FeatureNet net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
+    const auto test_probe = spin_images(test, cfg.threshold, 1000);
+    double last_epoch_s = 0;
+    while (model.epoch() < cfg.epochs && !model.out_of_time()) {
+      if (lease_s > 0 && last_epoch_s > 0 && mono() - call_t0 + last_epoch_s > lease_s) {
+        std::cerr << "lease over: epoch " << model.epoch() + 1 << " would end past " << lease_s
+                  << " s; the run continues with the next --lease call\n";
+        break;
+      }
+      const double e0 = mono();
+      model.train(train, 1);
+      const double f = feature_frechet(net, model.generate(256).back(), test_probe);
+      model.set_feature_fid(model.epoch(), f);
+      std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
+      save_lease({});
+      last_epoch_s = mono() - e0;
+    }
+    nlohmann::json fid_history = nlohmann::json::array();  // over every epoch, across resumes and leases
+    for (const auto& h : model.history()) {
+      if (h.feature_fid >= 0) fid_history.push_back({{"epoch", h.epoch}, {"feature_fid_256", h.feature_fid}});
+    }
+    const auto& hist = model.history();
+    const double t0 = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    // With label nodes, generation is class-conditional (gen_samples spread over the 10 classes), and the
+    // feature network's own read-out measures how often a sample shows the class it was asked for.
+    std::vector<int32_t> classes;
+    if (model.has_labels())
+      for (int32_t k = 0; k < cfg.gen_samples; ++k) classes.push_back(k * 10 / cfg.gen_samples);
+    const auto traj = model.generate(cfg.gen_samples, -1, classes);
+    const double gen_s = std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count() - t0;
+    const auto& samples = traj.back();
+    nlohmann::json label_agreement = nullptr;
+    if (!classes.empty()) {
+      const std::vector<int32_t> pred = net.classify(samples);
+      int32_t agree = 0;
+      for (size_t k = 0; k < pred.size(); ++k) agree += pred[k] == classes[k];
+      label_agreement = static_cast<double>(agree) / static_cast<double>(pred.size());
+      std::cerr << "class-conditional samples: the feature network reads the requested class in "
+                << 100.0 * agree / pred.size() << "% of them\n";
+    }
+    const auto test_imgs = spin_images(test, cfg.threshold, std::max<int64_t>(cfg.gen_samples, 2000));
+    const auto train_imgs = spin_images(train, cfg.threshold, std::max<int64_t>(cfg.gen_samples, 2000));
+    const double fid = feature_frechet(net, samples, test_imgs);
+    const double floor = feature_frechet(net, train_imgs, test_imgs);
+    const auto test_small = spin_images(test, cfg.threshold, 500), train_small = spin_images(train, cfg.threshold, 5000);
+    std::vector<std::vector<int8_t>> gen_small(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 500));
+    const double ham_gen = mean_nearest_hamming(gen_small, train_small), ham_test = mean_nearest_hamming(test_small, train_small);
+    make_directories(cfg.output_dir);
+    const std::vector<std::vector<int8_t>> shown(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 160));
+    write_spin_grid_png(cfg.output_dir + "/generated.png", shown, train.rows, train.cols, 16);
+    std::vector<std::vector<int8_t>> tr;  // rows: samples, columns: x^T ... x^0
+    for (int32_t s = 0; s < std::min<int32_t>(8, cfg.gen_samples); ++s)
+      for (const auto& level : traj) tr.push_back(level[s]);
+    write_spin_grid_png(cfg.output_dir + "/trajectory.png", tr, train.rows, train.cols, static_cast<int32_t>(traj.size()));
+    const int64_t sweeps_per_sample = cfg.gen_sweeps * cfg.steps;
+    double flips = 0, wall = 0;
+    for (const auto& h : hist) {
+      flips += h.flips;
+      wall += h.wall_s;
+    }
+    nlohmann::json last_steps = nlohmann::json::array();
+    if (!hist.empty())
+      for (const auto& s : hist.back().steps) {
+        last_steps.push_back({{"step", s.step}, {"autocorrelation", s.autocorrelation}, {"acp_lambda", s.acp_lambda},
+                              {"mixing_time_sweeps", std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)}});
+      }
+    nlohmann::json out = {
+        {"model", cfg.steps == 1 ? "MEBM" : "DTM"}, {"steps", cfg.steps}, {"acp", cfg.acp},
+        {"feature_fid", fid}, {"feature_fid_real_floor", floor}, {"feature_net_test_accuracy", net_acc},
+        {"samples", samples.size()}, {"sweeps_per_sample", sweeps_per_sample}, {"sweeps_per_step", cfg.gen_sweeps},
+        {"topology", cfg.topology}, {"num_nodes", model.graph().num_nodes()},
+        {"samples_per_s", samples.size() / gen_s}, {"generation_wall_s", gen_s},
+        {"mean_nearest_train_hamming_generated", ham_gen}, {"mean_nearest_train_hamming_test", ham_test},
+        {"train_wall_s", wall}, {"train_flips_per_ns", wall > 0 ? flips / wall / 1e9 : 0.0},
+        {"epochs_trained", model.epoch()}, {"stopped_by_time_budget", model.out_of_time() && model.epoch() < cfg.epochs},
+        {"train_finished", model.finished()},
+        {"final_autocorrelation", last_steps}, {"feature_fid_over_training", fid_history},
+        {"label_agreement", label_agreement},
+        {"backend", to_string(backend_from_string(cfg.backend))},
+        {"device", backend_device_name(backend_from_string(cfg.backend))},
+        {"git_sha", build_git_sha()}, {"config", cfg.source}};
+    save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
+    if (!lease_dir.empty()) out["leases"] = read_json_file(lease_dir + "/leases.json");
+    write_json_file(cfg.output_dir + "/results.json", out);
+    std::printf("%s T=%d: feature-FID %.3f (real-data floor %.3f; feature net %.1f%% test accuracy) at %lld sweeps per sample, "
+                "%.1f samples/s; nearest-train Hamming %.1f (test images: %.1f); training %.1f s at %.3g flips/ns -> %s\n",
+                cfg.steps == 1 ? "MEBM" : "DTM", cfg.steps, fid, floor, 100 * net_acc, static_cast<long long>(sweeps_per_sample),
+                samples.size() / gen_s, ham_gen, ham_test, wall, wall > 0 ? flips / wall / 1e9 : 0.0, cfg.output_dir.c_str());
+    return 0;
+  });
+}
+
+}  // namespace pbit::cli

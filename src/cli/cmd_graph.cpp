@@ -1,0 +1,225 @@
+// pbit sample, color, graph, info, backends, version: graphs and plain sampling.
+#include <chrono>
+#include <iostream>
+
+#include "cli.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/core/config.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/roles.hpp"
+#include "pbit/hardware/topology.hpp"
+
+namespace pbit::cli {
+
+void emit(const std::string& out, const nlohmann::json& j) {
+  if (out.empty()) {
+    std::cout << j.dump(2) << "\n";
+  } else {
+    write_json_file(out, j);
+    std::cerr << "wrote " << out << "\n";
+  }
+}
+
+namespace {
+
+std::vector<int32_t> degrees(const Graph& g) {
+  std::vector<int32_t> d(static_cast<size_t>(g.num_nodes()));
+  for (int32_t i = 0; i < g.num_nodes(); ++i) d[i] = g.degree(i);
+  return d;
+}
+
+const char* kTopologies =
+    "pegasus:M, zephyr:M:T, chimera:M[:N:L], grid:L:G8|G12|G16|G20|G24[:torus|open], lattice:L[:open], king:L[:open], "
+    "regular:N:D[:SEED] (docs/TOPOLOGIES.md)";
+
+void add_sample(Commands& c) {
+  struct Opt {
+    std::string graph, topology, config, out, backend;
+    int threads = -1;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = c.app->add_subcommand("sample", "Gibbs-samples a graph as a JSON config says and writes the observed statistics as JSON");
+  auto* g = s->add_option("--graph", o->graph, "graph file: FILE.json is graph JSON, anything else an edge list");
+  s->add_option("--topology", o->topology, std::string("a generated topology instead: ") + kTopologies)->excludes(g);
+  s->add_option("--config", o->config, "sampling config (configs/sample_example.json)")->required();
+  s->add_option("--out", o->out, "output JSON (default: stdout)");
+  s->add_option("--backend", o->backend, "replaces the config's backend: reference, cpu, cuda, packed or best");
+  s->add_option("--threads", o->threads, "cpu backend: OpenMP threads (replaces the config's threads; 0 = all)")
+      ->check(number_in<int>(0, 4096));
+  s->footer("Config keys (chains, seed, backend, threads, schedule, beta, clamp, field, observe): docs/CLI.md, 'Sampling config'.");
+  c.add(s, [o] {
+    GraphFile gf;
+    if (!o->topology.empty()) {
+      const Topology t = make_topology(o->topology);
+      gf = GraphFile{t.graph, t.colors};
+    } else if (!o->graph.empty()) {
+      gf = read_graph_file(o->graph);
+    } else {
+      throw InvalidArgument("'pbit sample' needs --graph FILE or --topology SPEC");
+    }
+    SampleConfig cfg = parse_sample_config(read_json_file(o->config));
+    if (!o->backend.empty()) cfg.backend = o->backend;
+    if (o->threads >= 0) cfg.num_threads = o->threads;
+    SamplerOptions opt;
+    opt.backend = backend_from_string(cfg.backend);
+    opt.seed = cfg.seed;
+    opt.num_threads = cfg.num_threads;
+    const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
+    if (!o->out.empty()) check_writable(o->out);
+    Sampler sampler(gf.graph, coloring, cfg.chains, opt);
+    if (!cfg.clamp_nodes.empty()) sampler.set_clamp(cfg.clamp_nodes, cfg.clamp_values);
+    if (!cfg.field_values.empty()) sampler.set_field(cfg.field_nodes, cfg.field_values);
+    std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << gf.graph.num_edges() << " edges, "
+              << coloring.num_colors() << " colors, " << cfg.chains << " chains, " << cfg.schedule.total_sweeps() << " sweeps on "
+              << sampler.kernel_description() << "\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    const Observations obs = sampler.run(cfg.schedule, cfg.beta, cfg.observe);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json j = observations_to_json(obs, gf.graph);
+    const double flips = static_cast<double>(cfg.chains) * gf.graph.num_nodes() * obs.sweeps;
+    j["run"] = {{"backend", to_string(opt.backend)},
+                {"device", backend_device_name(opt.backend)},
+                {"kernel", sampler.kernel_description()},
+                {"seed", cfg.seed},
+                {"threads", cfg.num_threads},
+                {"num_colors", coloring.num_colors()},
+                {"wall_s", wall},
+                {"flips_per_ns", wall > 0 ? flips / (wall * 1e9) : 0.0},
+                {"git_sha", build_git_sha()}};
+    emit(o->out, j);
+    return 0;
+  });
+}
+
+void add_color(Commands& c) {
+  struct Opt {
+    std::string graph, out;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = c.app->add_subcommand(
+      "color", "Colors a graph (DSATUR; 2 colors for bipartite graphs), or verifies the coloring a graph JSON file holds");
+  s->add_option("--graph", o->graph, "graph file (JSON or edge list)")->required();
+  s->add_option("--out", o->out, "output JSON (default: stdout)");
+  c.add(s, [o] {
+    const GraphFile gf = read_graph_file(o->graph);
+    const Coloring col = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
+    emit(o->out, {{"num_colors", col.num_colors()}, {"coloring", col.colors()}, {"verified", true},
+                  {"source", gf.coloring ? "file" : "dsatur"}});
+    return 0;
+  });
+}
+
+/// "SIGMA_J[,SIGMA_H]": standard deviations >= 0.
+std::pair<float, float> parse_weights(const std::string& w) {
+  const auto sigma = [&](const std::string& t) {
+    float x = -1.0f;
+    if (!detail::parse_number_ok(t, x) || !(x >= 0) || !std::isfinite(x)) {
+      throw InvalidArgument("--weights takes SIGMA_J[,SIGMA_H], standard deviations >= 0, got '" + w + "'");
+    }
+    return x;
+  };
+  const auto comma = w.find(',');
+  return {sigma(w.substr(0, comma)), comma == std::string::npos ? 0.0f : sigma(w.substr(comma + 1))};
+}
+
+void add_graph(Commands& c) {
+  struct Opt {
+    std::string topology, out, weights, roles, roles_out;
+    uint64_t seed = 1, role_seed = 1;
+    bool in_order = false;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = c.app->add_subcommand(
+      "graph", "Generates a hardware topology with its closed-form coloring and coordinates, optionally with Gaussian weights "
+               "and node roles, and prints a summary (and the roles' hop distances)");
+  s->add_option("--topology", o->topology, kTopologies)->required();
+  s->add_option("--out", o->out, "graph JSON to write")->required();
+  s->add_option("--weights", o->weights, "Gaussian couplings and biases: SIGMA_J[,SIGMA_H] (default: all couplings 1)");
+  s->add_option("--seed", o->seed, "seed of the weights (default 1)")->check(number_in<uint64_t>(0, UINT64_MAX));
+  auto* roles = s->add_option("--roles", o->roles,
+                              "role specs, e.g. visible:784,label:50,hidden:rest (name:count:color restricts a role to a color)");
+  auto* rout = s->add_option("--roles-out", o->roles_out, "roles JSON to write (needed with --roles)");
+  auto* rseed = s->add_option("--role-seed", o->role_seed, "seed of the random permutation that places the roles (default 1)")
+                    ->check(number_in<uint64_t>(0, UINT64_MAX));
+  auto* order = s->add_flag("--roles-in-order", o->in_order, "place the roles in node-index order instead of at random");
+  rseed->excludes(order);
+  rout->needs(roles);
+  rseed->needs(roles);
+  order->needs(roles);
+  s->footer("Topology specs: docs/TOPOLOGIES.md. Role files: docs/CLI.md, 'Roles'.");
+  c.add(s, [o] {
+    Topology t = make_topology(o->topology);
+    if (!o->roles.empty() && o->roles_out.empty()) throw InvalidArgument("'pbit graph' needs --roles-out with --roles");
+    if (!o->weights.empty()) {
+      const auto [sj, sh] = parse_weights(o->weights);
+      t.graph = with_random_weights(t.graph, o->seed, sj, sh);
+    }
+    write_topology_file(o->out, t);
+    nlohmann::json summary = {{"topology", t.name},
+                              {"file", o->out},
+                              {"num_nodes", t.graph.num_nodes()},
+                              {"num_edges", t.graph.num_edges()},
+                              {"degree_histogram", degree_histogram(degrees(t.graph))},
+                              {"num_colors", t.coloring().num_colors()},
+                              {"coloring_method", t.coloring_method}};
+    if (!o->roles.empty()) {
+      const auto specs = parse_role_specs(o->roles);
+      const RoleAssignment r = o->in_order ? place_roles_in_order(t.graph.num_nodes(), specs, &t.colors)
+                                           : place_roles(t.graph.num_nodes(), specs, o->role_seed, &t.colors);
+      write_roles_file(o->roles_out, r);
+      nlohmann::json d = nlohmann::json::array();
+      for (const auto& x : role_distances(t.graph, r)) {
+        d.push_back({{"from", x.from}, {"to", x.to}, {"mean_hops", x.mean_hops}, {"max_hops", x.max_hops}, {"unreachable", x.unreachable}});
+      }
+      summary["roles_file"] = o->roles_out;
+      summary["role_placement"] = o->in_order ? "index order" : "random permutation, seed " + std::to_string(o->role_seed);
+      summary["role_distances"] = d;
+    }
+    std::cout << summary.dump(2) << "\n";
+    return 0;
+  });
+}
+
+void add_info(Commands& c) {
+  auto graph = std::make_shared<std::string>();
+  CLI::App* s = c.app->add_subcommand("info", "Prints node, edge and degree counts of a graph file");
+  s->add_option("--graph", *graph, "graph file (JSON or edge list)")->required();
+  c.add(s, [graph] {
+    const GraphFile gf = read_graph_file(*graph);
+    const Graph& g = gf.graph;
+    std::cout << nlohmann::json{{"num_nodes", g.num_nodes()},
+                                {"num_edges", g.num_edges()},
+                                {"max_degree", g.max_degree()},
+                                {"degree_histogram", degree_histogram(degrees(g))}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  });
+}
+
+}  // namespace
+
+void add_graph_commands(Commands& c) {
+  add_sample(c);
+  add_color(c);
+  add_graph(c);
+  add_info(c);
+  CLI::App* b = c.app->add_subcommand("backends", "Lists the backends, whether they are compiled and available here, and why not");
+  c.add(b, [] {
+    for (Backend x : all_backends()) {
+      std::cout << to_string(x) << ": " << (backend_compiled(x) ? "compiled" : "not compiled") << ", "
+                << (backend_available(x) ? "available on " + backend_device_name(x) : "unavailable: " + backend_unavailable_reason(x))
+                << "\n";
+    }
+    return 0;
+  });
+  CLI::App* v = c.app->add_subcommand("version", "Prints the git sha, build type and compiler of this build");
+  c.add(v, [] {
+    std::cout << "pbit " << build_git_sha() << " (" << build_type() << ", " << build_compiler()
+              << (build_has_cuda() ? ", CUDA" : ", no CUDA") << ")\n";
+    return 0;
+  });
+}
+
+}  // namespace pbit::cli
