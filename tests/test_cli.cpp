@@ -140,7 +140,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
     std::string args;
     const char* expect;
   } numbers[] = {
-      {"dtm train --config " + dtm_cfg + " --steps abc", "--steps takes a number in [1, 1048576], got 'abc'"},
+      {"dtm train --config " + dtm_cfg + " --steps abc", "--steps takes a number in [1, 1000], got 'abc'"},
       {"dtm train --config " + dtm_cfg + " --steps 2.5", "--steps takes a whole number, got '2.5'"},
       {"dtm train --config " + dtm_cfg + " --gen-sweeps 1e3x", "--gen-sweeps takes a number"},
       {"graph --topology lattice:4 --out x.json --seed -1", "--seed takes a whole number in [0, 2^64), got '-1'"},

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
 #include <limits>
 #include <set>
 #include <vector>
@@ -170,3 +174,74 @@ TEST(GibbsMath, TimesWordSpinReadsTheLanesBit) {
 
 }  // namespace
 }  // namespace pbit::detail
+
+namespace pbit::test {
+namespace {
+
+// ---------------------------------------------------------------- the stream registry (rng.hpp)
+
+TEST(RngStreams, NoTwoUsesCollide) {
+  using namespace rng;
+  struct Use {
+    std::string owner;
+    uint64_t first, last;  // inclusive
+  };
+  std::vector<Use> uses;
+  for (const auto& [name, id] : std::vector<std::pair<std::string, uint32_t>>{
+           {"kGibbs", kGibbs}, {"kInitState", kInitState}, {"kGraphGen", kGraphGen}, {"kRolePlacement", kRolePlacement},
+           {"kWeightInit", kWeightInit}, {"kDataShuffle", kDataShuffle}, {"kForwardNoise", kForwardNoise},
+           {"kCompareWorkload", kCompareWorkload}, {"kTest", kTest}, {"kProjection", kProjection}}) {
+    uses.push_back({name, id, id});
+  }
+  for (const StreamRange& r : {kDbmStreams, kDtmStreams, kEqPropStreams, kPdnnStreams, kHardwareStreams, kTemperingStreams}) {
+    ASSERT_GT(r.size, 0u) << r.owner;
+    uses.push_back({r.owner, r.first, static_cast<uint64_t>(r.first) + r.size - 1});
+  }
+  for (size_t a = 0; a < uses.size(); ++a)
+    for (size_t b = a + 1; b < uses.size(); ++b) {
+      EXPECT_TRUE(uses[a].last < uses[b].first || uses[b].last < uses[a].first)
+          << uses[a].owner << " [" << uses[a].first << ", " << uses[a].last << "] overlaps " << uses[b].owner << " ["
+          << uses[b].first << ", " << uses[b].last << "]";
+    }
+  // Each family's ids stay in its block, for every input it can be given, and are all different.
+  std::set<uint32_t> seen;
+  for (DbmPhase p : {DbmPhase::positive, DbmPhase::negative, DbmPhase::eval, DbmPhase::generate}) {
+    EXPECT_TRUE(kDbmStreams.contains(dbm_stream(p)));
+    EXPECT_TRUE(seen.insert(dbm_stream(p)).second);
+  }
+  for (uint32_t t = 1; t <= kDtmMaxSteps; ++t)
+    for (DtmPhase p : {DtmPhase::positive, DtmPhase::negative, DtmPhase::acp, DtmPhase::generate}) {
+      const uint32_t id = dtm_stream(t, p);
+      ASSERT_TRUE(kDtmStreams.contains(id)) << "step " << t;
+      ASSERT_TRUE(seen.insert(id).second) << "step " << t;
+    }
+  // The ids the DBM and DTM always used, so their results did not move when the registry came.
+  EXPECT_EQ(dbm_stream(DbmPhase::positive), 1001u);
+  EXPECT_EQ(dtm_stream(3, DtmPhase::acp), 2014u);
+}
+
+TEST(RngStreams, LibrarySourcesTakeTheirIdsFromTheRegistry) {
+  // No stream id written as a number, and the tests' stream never used, outside rng.hpp: a literal
+  // id is how two uses would come to share random numbers.
+  const std::regex literal(R"((PhiloxStream\s*\w*\s*\(|make_key\s*\(|sampler_options\s*\()[^;]*,\s*[0-9]+u?\s*[,)])");
+  const std::regex test_stream(R"(\bkTest\b)");
+  int files = 0;
+  for (const char* dir : {"src", "kernels"}) {
+    for (const auto& f : std::filesystem::recursive_directory_iterator(std::string(PBIT_SOURCE_DIR) + "/" + dir)) {
+      const std::string ext = f.path().extension().string();
+      if (ext != ".cpp" && ext != ".hpp" && ext != ".cu" && ext != ".cuh") continue;
+      ++files;
+      std::ifstream in(f.path());
+      int line = 0;
+      for (std::string l; std::getline(in, l);) {
+        ++line;
+        EXPECT_FALSE(std::regex_search(l, literal)) << f.path() << ":" << line << " picks a stream id of its own: " << l;
+        EXPECT_FALSE(std::regex_search(l, test_stream)) << f.path() << ":" << line << " uses the tests' stream: " << l;
+      }
+    }
+  }
+  EXPECT_GT(files, 30);
+}
+
+}  // namespace
+}  // namespace pbit::test

@@ -29,7 +29,7 @@ void add_dtm_commands(Commands& c) {
                "against the test set (and the real-data floor), nearest-neighbour Hamming distances, and PNG grids of samples "
                "and of the denoising trajectory");
   s->add_option("--config", o->config, "DTM config (configs/dtm_*.json, configs/mebm_*.json)")->required();
-  s->add_option("--steps", o->steps, "replaces model.steps (T)")->check(number_in<int>(1, 1 << 20));
+  s->add_option("--steps", o->steps, "replaces model.steps (T)")->check(number_in<int>(1, 1000));
   s->add_option("--acp", o->acp, "adaptive correlation penalty on or off (replaces train.acp.enabled)")->check(CLI::IsMember({"on", "off"}));
   s->add_option("--out", o->out, "replaces the config's run.output_dir");
   s->add_option("--time-budget", o->time_budget, "start no epoch that would end past S seconds (also train.time_budget_s)")

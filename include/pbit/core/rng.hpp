@@ -17,17 +17,47 @@
 
 namespace pbit::rng {
 
-/// Stream ids: one per independent use of randomness. Listed here and nowhere else.
+/// Stream ids: one per independent use of randomness. Every id pbit uses is declared in this file
+/// and nowhere else: the named streams below, and one block per model family (StreamRange), from
+/// which a family derives its ids with its own function here. The test RngStreams.NoTwoUsesCollide
+/// checks that no two of them overlap, and that no library source picks an id of its own.
 enum Stream : uint32_t {
-  kGibbs = 1,         ///< Gibbs update uniforms
-  kInitState = 2,     ///< random initial spin states
-  kGraphGen = 3,      ///< random graph generators (random regular, ...)
-  kRolePlacement = 4, ///< node-role permutations
-  kWeightInit = 5,    ///< model weight initialisation
-  kDataShuffle = 6,   ///< minibatch order
-  kForwardNoise = 7,  ///< DTM forward process
-  kTest = 100,        ///< reserved for tests
+  kGibbs = 1,            ///< Gibbs update uniforms
+  kInitState = 2,        ///< random initial spin states
+  kGraphGen = 3,         ///< random graph generators (random regular, ...)
+  kRolePlacement = 4,    ///< node-role permutations
+  kWeightInit = 5,       ///< model weight initialisation
+  kDataShuffle = 6,      ///< minibatch order
+  kForwardNoise = 7,     ///< DTM forward process
+  kCompareWorkload = 8,  ///< random inputs of the comparison suite's workloads
+  kTest = 100,           ///< reserved for tests; never used by the library
+  kProjection = 101,     ///< random projections of the metrics (autocorrelation for ACP)
 };
+
+/// A block of stream ids owned by one user: [first, first + size).
+struct StreamRange {
+  const char* owner;
+  uint32_t first, size;
+  constexpr bool contains(uint32_t id) const { return id >= first && id - first < size; }
+};
+
+/// The blocks: the two existing families keep the ids they always used (so their results do not
+/// change); families to come get blocks of 2^16 from 2^20 on.
+constexpr StreamRange kDbmStreams{"sparse DBM", 1000, 100};
+constexpr StreamRange kDtmStreams{"DTM", 2000, 4u * 65536u};
+constexpr StreamRange kEqPropStreams{"equilibrium propagation", 1u << 20, 1u << 16};
+constexpr StreamRange kPdnnStreams{"p-DNN", 2u << 20, 1u << 16};
+constexpr StreamRange kHardwareStreams{"imperfect hardware", 3u << 20, 1u << 16};
+constexpr StreamRange kTemperingStreams{"parallel tempering", 4u << 20, 1u << 16};
+
+/// The sparse DBM's samplers.
+enum class DbmPhase : uint32_t { positive = 1, negative = 2, eval = 3, generate = 4 };
+PBIT_HD uint32_t dbm_stream(DbmPhase p) { return kDbmStreams.first + static_cast<uint32_t>(p); }
+
+/// The DTM's samplers: four per step t (1 .. 65535).
+enum class DtmPhase : uint32_t { positive = 0, negative = 1, acp = 2, generate = 3 };
+PBIT_HD uint32_t dtm_stream(uint32_t step, DtmPhase p) { return kDtmStreams.first + 4u * step + static_cast<uint32_t>(p); }
+constexpr uint32_t kDtmMaxSteps = 65535;
 
 struct Key {
   uint32_t k0, k1;

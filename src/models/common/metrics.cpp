@@ -14,7 +14,7 @@ namespace pbit::metrics {
 std::vector<float> random_projection(int32_t num_nodes, int32_t dims, uint64_t seed) {
   if (num_nodes < 1 || dims < 1) throw InvalidArgument("random_projection: need num_nodes >= 1 and dims >= 1");
   std::vector<float> P(static_cast<size_t>(dims) * num_nodes);
-  rng::PhiloxStream rs(seed, rng::kTest + 1);
+  rng::PhiloxStream rs(seed, rng::kProjection);
   const float s = 1.0f / std::sqrt(static_cast<float>(num_nodes));
   for (float& x : P) x = (rs.next_u32() & 1u) ? s : -s;
   return P;

@@ -377,7 +377,8 @@ SamplerOptions sampler_options(const DbmConfig& cfg, uint32_t stream) {
 }
 
 // Streams of the DBM's samplers (distinct from each other and from rng::Stream's named ones).
-constexpr uint32_t kPositiveStream = 1001, kNegativeStream = 1002, kEvalStream = 1003, kGenStream = 1004;
+const uint32_t kPositiveStream = rng::dbm_stream(rng::DbmPhase::positive), kNegativeStream = rng::dbm_stream(rng::DbmPhase::negative),
+               kEvalStream = rng::dbm_stream(rng::DbmPhase::eval), kGenStream = rng::dbm_stream(rng::DbmPhase::generate);
 
 }  // namespace
 

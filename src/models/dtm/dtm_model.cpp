@@ -106,15 +106,16 @@ double now_s() { return detail::monotonic_s(); }
 
 SamplerOptions options(const DtmConfig& c, uint32_t stream) { return sampler_options(c.backend, c.seed, stream, c.threads); }
 
-// Sampler streams of the DTM (distinct per step and phase).
-uint32_t pos_stream(int32_t t) { return 2000u + 4u * static_cast<uint32_t>(t); }
-uint32_t neg_stream(int32_t t) { return 2001u + 4u * static_cast<uint32_t>(t); }
-uint32_t acp_stream(int32_t t) { return 2002u + 4u * static_cast<uint32_t>(t); }
-uint32_t gen_stream(int32_t t) { return 2003u + 4u * static_cast<uint32_t>(t); }
+// Sampler streams of the DTM, distinct per step and phase (rng.hpp's registry).
+uint32_t pos_stream(int32_t t) { return rng::dtm_stream(static_cast<uint32_t>(t), rng::DtmPhase::positive); }
+uint32_t neg_stream(int32_t t) { return rng::dtm_stream(static_cast<uint32_t>(t), rng::DtmPhase::negative); }
+uint32_t acp_stream(int32_t t) { return rng::dtm_stream(static_cast<uint32_t>(t), rng::DtmPhase::acp); }
+uint32_t gen_stream(int32_t t) { return rng::dtm_stream(static_cast<uint32_t>(t), rng::DtmPhase::generate); }
 
 }  // namespace
 
 Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
+  if (cfg.steps < 1 || cfg.steps > 1000) throw InvalidArgument("DTM: steps must be in [1, 1000], got " + std::to_string(cfg.steps));
   const Topology topo = make_topology(cfg.topology);
   graph_ = topo.graph;
   colors_ = topo.colors;
