@@ -108,6 +108,7 @@ nlohmann::json measure(const NamedGraph& ng, Backend b, int32_t chains, const Sa
           {"kernel", s.kernel_description()},
           {"cuda_kernel", b == Backend::cuda ? to_string(opt.cuda_kernel) : "-"},
           {"cuda_team_warps", b == Backend::cuda ? opt.cuda_team_warps : 0},
+          {"cpu_isa", b == Backend::cpu ? to_string(opt.cpu_isa) : "-"},
           {"graph", ng.name},
           {"graph_description", ng.description},
           {"num_nodes", g.num_nodes()},
@@ -140,7 +141,7 @@ void write_atomically(const std::string& path, const nlohmann::json& doc) {
 int main(int argc, char** argv) {
   try {
     std::string backends_arg = "all", graphs_arg = "lattice,regular15,pegasus14,zephyr10,g12", chains_arg = "1,32,1024,16384,65536", out;
-    std::string kernels_arg = "auto", teams_arg = "0";
+    std::string kernels_arg = "auto", teams_arg = "0", isas_arg = "auto";
     double min_time = 0.5;
     int64_t fixed_sweeps = 0;
     bool quick = false, chains_given = false;
@@ -155,6 +156,7 @@ int main(int argc, char** argv) {
       else if (a == "--chains") chains_arg = val(), chains_given = true;
       else if (a == "--cuda-kernels") kernels_arg = val();
       else if (a == "--team-warps") teams_arg = val();
+      else if (a == "--cpu-isas") isas_arg = val();
       else if (a == "--min-time") min_time = bench::number<double>(val(), a, 1e-6, 3600);
       else if (a == "--sweeps") fixed_sweeps = bench::number<int64_t>(val(), a, 1, int64_t{1} << 32);
       else if (a == "--out") out = val();
@@ -162,9 +164,10 @@ int main(int argc, char** argv) {
       else if (a == "--help" || a == "-h") {
         std::cout << "usage: pbit_bench_gibbs [--backends LIST|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12|SPEC]\n"
                      "                        [--chains LIST] [--cuda-kernels auto,simple,fast] [--team-warps 0,2,4,8,16]\n"
-                     "                        [--min-time S] [--sweeps N] [--quick] [--out FILE.json]\n"
+                     "                        [--cpu-isas auto,avx512,avx2,generic] [--min-time S] [--sweeps N] [--quick] [--out FILE.json]\n"
                      "  --cuda-kernels  cuda backend: the sweep kernels to measure, each a row (auto = chosen by occupancy)\n"
                      "  --team-warps    fast kernel: warps per block to measure (0 = chosen by occupancy)\n"
+                     "  --cpu-isas      cpu backend: the instruction-set paths to measure, each a row (auto = the widest here)\n"
                      "  --sweeps N      timed sweeps per measurement, no calibration (e.g. under ncu)\n";
         return 0;
       } else {
@@ -186,7 +189,11 @@ int main(int argc, char** argv) {
     for (const auto& k : bench::split(kernels_arg)) kernels.push_back(cuda_kernel_from_string(k, "--cuda-kernels"));
     std::vector<int> teams;
     for (const auto& t : bench::split(teams_arg)) teams.push_back(bench::number<int>(t, "--team-warps", 0, 16));
-    if (kernels.empty() || teams.empty()) throw InvalidArgument("--cuda-kernels and --team-warps need at least one value");
+    std::vector<CpuIsa> isas;
+    for (const auto& t : bench::split(isas_arg)) isas.push_back(cpu_isa_from_string(t, "--cpu-isas"));
+    if (kernels.empty() || teams.empty() || isas.empty()) {
+      throw InvalidArgument("--cuda-kernels, --team-warps and --cpu-isas need at least one value");
+    }
     // Graphs are built before anything is measured, so a typo costs no time.
     std::vector<NamedGraph> graphs;
     for (const auto& gname : bench::split(graphs_arg)) graphs.push_back(make_graph(gname));
@@ -199,7 +206,7 @@ int main(int argc, char** argv) {
                             {"machine", bench::machine_info()},
                             {"build", bench::build_info()},
                             {"parameters", {{"min_time_s", min_time}, {"fixed_sweeps", fixed_sweeps}, {"beta", 1.0},
-                                            {"update", "exact sigmoid Gibbs, fp32"}, {"cuda_kernels", kernels_arg},
+                                            {"update", "exact sigmoid Gibbs, fp32"}, {"cuda_kernels", kernels_arg}, {"cpu_isas", isas_arg},
                                             {"cuda_team_warps", teams_arg}}},
                             {"failures", failures},
                             {"results", results}};
@@ -224,13 +231,20 @@ int main(int argc, char** argv) {
               variants.push_back(o);
             }
           }
+        } else if (b == Backend::cpu) {
+          for (CpuIsa isa : isas) {
+            SamplerOptions o;
+            o.cpu_isa = isa;
+            variants.push_back(o);
+          }
         } else {
           variants.push_back({});
         }
         for (int32_t chains : chain_counts) {
           if (!chains_given && !default_chain_ok(b, chains)) continue;
           for (const SamplerOptions& v : variants) {
-            const std::string label = b == Backend::cuda ? to_string(v.cuda_kernel) + (v.cuda_team_warps ? "/" + std::to_string(v.cuda_team_warps) : "") : "-";
+            const std::string label = b == Backend::cuda ? to_string(v.cuda_kernel) + (v.cuda_team_warps ? "/" + std::to_string(v.cuda_team_warps) : "")
+                                      : b == Backend::cpu ? to_string(v.cpu_isa) : "-";
             try {
               const nlohmann::json r = measure(ng, b, chains, v, min_time, fixed_sweeps);
               std::printf("%-10s %-10s %-8s %8d %8d %10lld %10.3f %12.4f %14.1f %10.2f\n", to_string(b).c_str(), ng.name.c_str(),
@@ -244,7 +258,7 @@ int main(int argc, char** argv) {
                           ng.graph.num_nodes(), chains, e.what());
               results.push_back({{"backend", to_string(b)}, {"graph", ng.name}, {"chains", chains},
                                  {"cuda_kernel", to_string(v.cuda_kernel)}, {"cuda_team_warps", v.cuda_team_warps},
-                                 {"error", e.what()}});
+                                 {"cpu_isa", to_string(v.cpu_isa)}, {"error", e.what()}});
             }
             std::fflush(stdout);
             if (!out.empty()) write_atomically(out, document());

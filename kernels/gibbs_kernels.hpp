@@ -66,8 +66,12 @@ std::unique_ptr<GibbsEngine> make_reference_engine(const Graph& g, const Colorin
 /// The reference engine with the fast GPU kernel's bit-packed loop (packed_sweep.hpp) as its sweeps.
 std::unique_ptr<GibbsEngine> make_packed_engine(const Graph& g, const Coloring& c, int32_t chains,
                                                 const SamplerOptions& opt);
+/// The cpu engine of the instruction-set path opt.cpu_isa asks for (kernels/cpu/dispatch.cpp).
 std::unique_ptr<GibbsEngine> make_cpu_engine(const Graph& g, const Coloring& c, int32_t chains,
                                              const SamplerOptions& opt);
+/// The path make_cpu_engine takes for `requested` here (InvalidArgument if it cannot run here).
+CpuIsa resolve_cpu_isa(CpuIsa requested);
+bool cpu_isa_runs_here(CpuIsa isa);
 /// Throws NotCompiled in builds without nvcc, CudaError when no device is usable.
 std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph& g, const Coloring& c, int32_t chains,
                                               const SamplerOptions& opt);

@@ -4,6 +4,7 @@
 
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "gibbs_kernels.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -160,6 +161,30 @@ TEST_P(BackendTest, LargeGraphMatchesReference) {
     b.sweep(3);
     EXPECT_EQ(want, b.state());
   });
+}
+
+TEST(CpuIsa, PathsAreNamedAndChosen) {
+  const std::vector<CpuIsa> isas = available_cpu_isas();
+  ASSERT_FALSE(isas.empty());
+  EXPECT_EQ(isas.back(), CpuIsa::generic);  // widest first; the generic path always runs
+  for (CpuIsa isa : isas) {
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.cpu_isa = isa;
+    Sampler s(square_lattice(4), 20, o);
+    const std::string d = s.kernel_description();
+    const std::string want = isa == CpuIsa::avx512 ? "AVX-512" : isa == CpuIsa::avx2 ? "AVX2" : "";
+    EXPECT_NE(d.find(want), std::string::npos) << d;
+  }
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  EXPECT_EQ(detail::resolve_cpu_isa(CpuIsa::automatic), isas.front());  // the widest by default
+  setenv("PBIT_CPU_ISA", "generic", 1);
+  EXPECT_EQ(detail::resolve_cpu_isa(CpuIsa::automatic), CpuIsa::generic);
+  setenv("PBIT_CPU_ISA", "avx1024", 1);
+  EXPECT_NE(error_of([] { detail::resolve_cpu_isa(CpuIsa::automatic); }).find("PBIT_CPU_ISA"), std::string::npos);
+  unsetenv("PBIT_CPU_ISA");
+  EXPECT_NE(error_of([] { cpu_isa_from_string("sse9"); }).find("expected auto, avx512, avx2 or generic"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BackendTest, ::testing::ValuesIn(test_backends()), backend_param_name);

@@ -50,10 +50,21 @@ inline std::vector<CudaVariant> cuda_variants() {
   return out;
 }
 
-/// Calls f(options) once for a host backend, and once per CUDA variant (with a trace naming it) for
-/// cuda, so that every GPU test covers both kernels and every team shape.
+/// Calls f(options) once for the reference and packed backends, once per instruction-set path for
+/// cpu, and once per CUDA variant for cuda (with a trace naming it), so that the tests cover every
+/// path a backend can take.
 template <class F>
 void for_each_variant(Backend backend, const SamplerOptions& base, F&& f) {
+  if (backend == Backend::cpu) {  // every instruction-set path this CPU runs (avx512, avx2, generic)
+    for (CpuIsa isa : available_cpu_isas()) {
+      SCOPED_TRACE("cpu path " + to_string(isa));
+      SamplerOptions o = base;
+      o.backend = backend;
+      o.cpu_isa = isa;
+      f(o);
+    }
+    return;
+  }
   if (backend != Backend::cuda) {
     SamplerOptions o = base;
     o.backend = backend;

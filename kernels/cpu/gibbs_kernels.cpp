@@ -1,34 +1,178 @@
 // CPU backend: OpenMP threads over blocks of W chains; SIMD across the W chains of a block.
 //
-// Layout: state is float +-1 in blocks [block][node][lane] (W = 16 lanes = one AVX-512 register), so
-// the neighbour loop of one node loads one contiguous vector per neighbour and a block's whole state
-// (N * 64 bytes; 270 KB for N = 4264) stays in L2 while the block runs all the sweeps of a stretch.
-// One Philox call per lane serves four nodes of one color (rng.hpp), computed lane-parallel.
-// Arithmetic follows detail/gibbs_math.hpp exactly, so chains are bit-identical to the reference.
-// GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers.
+// Written once for any vector width with GCC/Clang vector extensions, and compiled once per target
+// (CMake: kernels/cpu/gibbs_kernels.cpp three times with PBIT_CPU_LEVEL 3, 2, 1, into the namespaces
+// cpu_avx512 / cpu_avx2 / cpu_generic), with W = the target's register width in floats: 16 (AVX-512,
+// x86-64-v4), 8 (AVX2 + FMA, x86-64-v3), 4 (SSE2, any x86-64; level 0, plain C++, elsewhere).
+// kernels/cpu/dispatch.cpp picks the widest one the CPU runs, at run time (SamplerOptions::cpu_isa
+// or PBIT_CPU_ISA override it). Only two operations need the target's own instructions, the
+// 32x32->64 multiply of Philox and the fused multiply-add; everything else is plain vector arithmetic
+// that every target rounds the same way.
+//
+// The target is set with #pragma GCC target after every #include, not with -march for the file:
+// inline functions of headers (the standard library's, HostModel's) then keep the baseline target,
+// so the copy the linker keeps of each can run on any CPU; only this file's own functions use the
+// wider instructions, and they run only where the dispatcher found them.
+//
+// Layout: state is float +-1 in blocks [block][node][lane], so the neighbour loop of one node loads
+// one contiguous vector per neighbour, and a block's state (N * 4 W bytes; 270 KB for N = 4264 at
+// W = 16) stays in L2 while the block runs all the sweeps of a stretch. One Philox call per lane
+// serves four nodes of one color (rng.hpp), computed lane-parallel. Arithmetic follows
+// detail/gibbs_math.hpp exactly, so chains are bit-identical to the reference whatever W is.
+// GCC 12 reports a false -Wmaybe-uninitialized inside its own intrinsic headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wpsabi"  // vectors wider than the baseline passed between this file's functions
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#endif
 #include <omp.h>
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "gibbs_kernels.hpp"
 #include "host_common.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 
-namespace pbit::detail {
+#ifndef PBIT_CPU_NS
+#error "compile with PBIT_CPU_NS and PBIT_CPU_LEVEL (CMakeLists.txt)"
+#endif
+#if PBIT_CPU_LEVEL >= 1 && !(defined(__x86_64__) || defined(__i386__))
+#error "PBIT_CPU_LEVEL >= 1 is for x86-64"
+#endif
+
+#if PBIT_CPU_LEVEL == 3
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4")
+#elif PBIT_CPU_LEVEL == 2
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+#endif
+
+namespace pbit::detail::PBIT_CPU_NS {
 namespace {
 
+/// Chains per block: 16 on every path, so the per-neighbour work (an entry load, a broadcast)
+/// serves 16 chains; a block's vectors are N registers of NL lanes each.
 constexpr int W = 16;
-/// W floats, one AVX-512 register; 64-byte aligned.
-typedef float vfloat __attribute__((vector_size(W * sizeof(float)), aligned(64)));
+#if PBIT_CPU_LEVEL == 3
+constexpr int NL = 16;
+constexpr const char* kIsa = "AVX-512";
+#elif PBIT_CPU_LEVEL == 2
+constexpr int NL = 8;
+constexpr const char* kIsa = "AVX2";
+#elif PBIT_CPU_LEVEL == 1
+constexpr int NL = 4;
+constexpr const char* kIsa = "SSE2";
+#else
+constexpr int NL = 4;
+constexpr const char* kIsa = "portable C++";
+#endif
+constexpr int N = W / NL;
+
+/// One register of the target: NL lanes of float / uint32 / int32, or NL / 2 lanes of uint64.
+/// may_alias, like the intrinsics' __m512 and __m256: they load and store the state's float arrays.
+typedef float vfloat __attribute__((vector_size(NL * 4), __may_alias__));
+typedef uint32_t vu32 __attribute__((vector_size(NL * 4), __may_alias__));
+typedef int32_t vi32 __attribute__((vector_size(NL * 4), __may_alias__));
+typedef uint64_t vu64 __attribute__((vector_size(NL * 4), __may_alias__));
 
 inline vfloat load(const float* p) { return *reinterpret_cast<const vfloat*>(p); }
+/// x in every lane (a broadcast; 0 + x would turn -0 into +0 and cost an add).
+template <size_t... I>
+inline vfloat splat(float x, std::index_sequence<I...>) {
+  const vfloat v = {x};
+  return __builtin_shufflevector(v, v, (I * 0)...);
+}
+inline vfloat splat(float x) { return splat(x, std::make_index_sequence<NL>{}); }
+
+/// x < lo ? lo : x and x > hi ? hi : x, lane-wise, NaN kept (as the scalar contract): vmaxps and
+/// vminps return their second operand when either is NaN.
+inline vfloat clamp_low(vfloat x, float lo) {
+#if PBIT_CPU_LEVEL == 3
+  return reinterpret_cast<vfloat>(_mm512_max_ps(reinterpret_cast<__m512>(splat(lo)), reinterpret_cast<__m512>(x)));
+#elif PBIT_CPU_LEVEL == 2
+  return reinterpret_cast<vfloat>(_mm256_max_ps(reinterpret_cast<__m256>(splat(lo)), reinterpret_cast<__m256>(x)));
+#elif PBIT_CPU_LEVEL == 1
+  return reinterpret_cast<vfloat>(_mm_max_ps(reinterpret_cast<__m128>(splat(lo)), reinterpret_cast<__m128>(x)));
+#else
+  return x < lo ? splat(lo) : x;
+#endif
+}
+inline vfloat clamp_high(vfloat x, float hi) {
+#if PBIT_CPU_LEVEL == 3
+  return reinterpret_cast<vfloat>(_mm512_min_ps(reinterpret_cast<__m512>(splat(hi)), reinterpret_cast<__m512>(x)));
+#elif PBIT_CPU_LEVEL == 2
+  return reinterpret_cast<vfloat>(_mm256_min_ps(reinterpret_cast<__m256>(splat(hi)), reinterpret_cast<__m256>(x)));
+#elif PBIT_CPU_LEVEL == 1
+  return reinterpret_cast<vfloat>(_mm_min_ps(reinterpret_cast<__m128>(splat(hi)), reinterpret_cast<__m128>(x)));
+#else
+  return x > hi ? splat(hi) : x;
+#endif
+}
+
+/// round(v) to nearest even for |v| < 2^22: one instruction where there is one, else the scalar
+/// contract's (v + 1.5 * 2^23) - 1.5 * 2^23, which gives the same value.
+inline vfloat round_even(vfloat v) {
+#if PBIT_CPU_LEVEL == 3
+  return reinterpret_cast<vfloat>(_mm512_roundscale_ps(reinterpret_cast<__m512>(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#elif PBIT_CPU_LEVEL == 2
+  return reinterpret_cast<vfloat>(_mm256_round_ps(reinterpret_cast<__m256>(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
+  const vfloat magic = splat(12582912.0f);
+  return (v + magic) - magic;
+#endif
+}
+
+/// p * 2^k for integral k in [-126, 127]: exact, like the scalar multiply by the constructed power.
+inline vfloat times_pow2(vfloat p, vfloat k) {
+#if PBIT_CPU_LEVEL == 3
+  return reinterpret_cast<vfloat>(_mm512_scalef_ps(reinterpret_cast<__m512>(p), reinterpret_cast<__m512>(k)));
+#else
+  const vi32 ki = __builtin_convertvector(k, vi32);  // k is integral: exact
+  return p * reinterpret_cast<vfloat>((ki + 127) << 23);
+#endif
+}
+
+/// Lane-wise (a & 0xffffffff) * (b & 0xffffffff) as 64-bit products: vpmuludq. Vector extensions
+/// would turn the widening multiply into a full 64-bit one (vpmullq, or three pmuludq).
+inline vu64 mul_lo32(vu64 a, vu64 b) {
+#if PBIT_CPU_LEVEL == 3
+  return reinterpret_cast<vu64>(_mm512_mul_epu32(reinterpret_cast<__m512i>(a), reinterpret_cast<__m512i>(b)));
+#elif PBIT_CPU_LEVEL == 2
+  return reinterpret_cast<vu64>(_mm256_mul_epu32(reinterpret_cast<__m256i>(a), reinterpret_cast<__m256i>(b)));
+#elif PBIT_CPU_LEVEL == 1
+  return reinterpret_cast<vu64>(_mm_mul_epu32(reinterpret_cast<__m128i>(a), reinterpret_cast<__m128i>(b)));
+#else
+  return (a & 0xffffffffull) * (b & 0xffffffffull);
+#endif
+}
+
+/// a * b + c with one rounding (ffma of gibbs_math.hpp, lane-wise).
+inline vfloat fma_v(vfloat a, vfloat b, vfloat c) {
+#if PBIT_CPU_LEVEL == 3
+  return reinterpret_cast<vfloat>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(c)));
+#elif PBIT_CPU_LEVEL == 2
+  return reinterpret_cast<vfloat>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b), reinterpret_cast<__m256>(c)));
+#else
+  vfloat r;
+  for (int l = 0; l < NL; ++l) r[l] = std::fma(a[l], b[l], c[l]);
+  return r;
+#endif
+}
+
+/// The low 32 bits of each 64-bit lane of a and then of b, as NL 32-bit lanes.
+template <size_t... I>
+inline vu32 pack_low(vu64 a, vu64 b, std::index_sequence<I...>) {
+  return __builtin_shufflevector(reinterpret_cast<vu32>(a), reinterpret_cast<vu32>(b), (2 * I)...);
+}
+inline vu32 pack_low(vu64 a, vu64 b) { return pack_low(a, b, std::make_index_sequence<NL>{}); }
 
 template <class T>
 struct AlignedAlloc {
@@ -48,21 +192,19 @@ struct AlignedAlloc {
 template <class T>
 using avec = std::vector<T, AlignedAlloc<T>>;
 
-#if defined(__AVX512F__)
-// ---------------------------------------------------------------- AVX-512 path
-
 /// The parts of a Philox counter that stay fixed across the steps of one color in one block and
-/// sweep, prepared once: lane chain ids, color, sweep, and the key schedule.
+/// sweep, prepared once: the lanes' chain ids (2N registers of NL / 2 lanes, each 32-bit value in the
+/// low half of a 64-bit lane), color, sweep, and the key schedule.
 struct PhiloxInit {
-  __m512i chains[2];  ///< chain0 + 0..7 and chain0 + 8..15, one per 64-bit element
-  __m512i color, sweep;
-  uint64_t ks0[10], ks1[10];  ///< key schedule, broadcast from memory each round
+  static constexpr int H = 2 * N;  // registers per group
+  vu64 chains[H];
+  vu64 color, sweep;
+  uint64_t ks0[10], ks1[10];
   PhiloxInit(uint32_t chain0, uint32_t c, uint32_t sw, rng::Key key) {
-    const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
-    chains[0] = _mm512_add_epi64(_mm512_set1_epi64(chain0), lane);
-    chains[1] = _mm512_add_epi64(_mm512_set1_epi64(chain0 + 8u), lane);
-    color = _mm512_set1_epi64(c);
-    sweep = _mm512_set1_epi64(sw);
+    for (int h = 0; h < H; ++h)
+      for (int l = 0; l < NL / 2; ++l) chains[h][l] = chain0 + static_cast<uint32_t>(h * (NL / 2) + l);
+    color = vu64{} + c;
+    sweep = vu64{} + sw;
     uint32_t k0 = key.k0, k1 = key.k1;
     for (int r = 0; r < 10; ++r, k0 += 0x9E3779B9u, k1 += 0xBB67AE85u) {
       ks0[r] = k0;
@@ -71,105 +213,79 @@ struct PhiloxInit {
   }
 };
 
-/// Philox4x32-10 for 16 lanes and NG consecutive node groups: lane l of group j uses counter
-/// (chain0 + l, color, c2 + j, sweep); out[4 * j + w] receives word w.
-/// The 16 lanes are held as two halves of 8 lanes, each 32-bit word in the low half of a 64-bit
-/// element, so vpmuludq gives the full 64-bit product in place: hi = product >> 32, lo = product
-/// (its high half is garbage that vpmuludq and the final pack ignore). 6 single-uop instructions
-/// per half per round; the NG * 2 independent chains are interleaved to hide the multiply latency.
+/// Philox4x32-10 for W lanes and NG consecutive node groups: lane l of group j uses counter
+/// (chain0 + l, color, c2 + j, sweep); out[4 * j + w] receives word w. Each register keeps NL / 2
+/// lanes' 32-bit words in the low halves of 64-bit lanes, so the widening multiply gives hi = product
+/// >> 32 and lo = product in place (the high halves' garbage is ignored by the multiply and the final
+/// pack). The NG * 2N independent registers are interleaved to hide the multiply latency.
 template <int NG>
 inline void philox_lanes(const PhiloxInit& in, uint32_t c2, uint32_t (&out)[4 * NG][W]) {
-  constexpr int H = 2 * NG;  // halves
-  __m512i x0[H], x1[H], x2[H], x3[H];
-  for (int h = 0; h < H; ++h) {
-    x0[h] = in.chains[h & 1];
-    x1[h] = in.color;
-    x2[h] = _mm512_set1_epi64(c2 + static_cast<uint32_t>(h >> 1));
-    x3[h] = in.sweep;
-  }
-  const __m512i m0 = _mm512_set1_epi64(0xD2511F53u), m1 = _mm512_set1_epi64(0xCD9E8D57u);
-  for (int r = 0; r < 10; ++r) {
-    const __m512i kk0 = _mm512_set1_epi64(static_cast<int64_t>(in.ks0[r]));
-    const __m512i kk1 = _mm512_set1_epi64(static_cast<int64_t>(in.ks1[r]));
+  constexpr int H = PhiloxInit::H, R = NG * H;
+  vu64 x0[R], x1[R], x2[R], x3[R];
+  for (int j = 0; j < NG; ++j)
     for (int h = 0; h < H; ++h) {
-      const __m512i p0 = _mm512_mul_epu32(x0[h], m0);
-      const __m512i p1 = _mm512_mul_epu32(x2[h], m1);
-      x0[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1[h], kk0, 0x96);  // hi1 ^ x1 ^ k0
-      x2[h] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3[h], kk1, 0x96);  // hi0 ^ x3 ^ k1
-      x1[h] = p1;  // lo1 in the low half
-      x3[h] = p0;  // lo0 in the low half
+      x0[j * H + h] = in.chains[h];
+      x1[j * H + h] = in.color;
+      x2[j * H + h] = vu64{} + (c2 + static_cast<uint32_t>(j));
+      x3[j * H + h] = in.sweep;
+    }
+  const vu64 m0 = vu64{} + 0xD2511F53u, m1 = vu64{} + 0xCD9E8D57u;
+#pragma GCC unroll 10  // unrolled, the rounds' register rotation costs no moves
+  for (int r = 0; r < 10; ++r) {
+    const vu64 kk0 = vu64{} + in.ks0[r], kk1 = vu64{} + in.ks1[r];
+    for (int h = 0; h < R; ++h) {
+      const vu64 p0 = mul_lo32(x0[h], m0);
+      const vu64 p1 = mul_lo32(x2[h], m1);
+      x0[h] = (p1 >> 32) ^ x1[h] ^ kk0;  // hi1 ^ x1 ^ k0
+      x2[h] = (p0 >> 32) ^ x3[h] ^ kk1;  // hi0 ^ x3 ^ k1
+      x1[h] = p1;                         // lo1 in the low half
+      x3[h] = p0;                         // lo0 in the low half
     }
   }
-  // Pack the low halves of the two 8-lane halves into 16 lanes.
-  const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  for (int j = 0; j < NG; ++j) {
-    _mm512_store_si512(out[4 * j + 0], _mm512_permutex2var_epi32(x0[2 * j], evens, x0[2 * j + 1]));
-    _mm512_store_si512(out[4 * j + 1], _mm512_permutex2var_epi32(x1[2 * j], evens, x1[2 * j + 1]));
-    _mm512_store_si512(out[4 * j + 2], _mm512_permutex2var_epi32(x2[2 * j], evens, x2[2 * j + 1]));
-    _mm512_store_si512(out[4 * j + 3], _mm512_permutex2var_epi32(x3[2 * j], evens, x3[2 * j + 1]));
-  }
+  for (int j = 0; j < NG; ++j)
+    for (int k = 0; k < N; ++k) {
+      const int h = j * H + 2 * k;
+      *reinterpret_cast<vu32*>(out[4 * j + 0] + k * NL) = pack_low(x0[h], x0[h + 1]);
+      *reinterpret_cast<vu32*>(out[4 * j + 1] + k * NL) = pack_low(x1[h], x1[h + 1]);
+      *reinterpret_cast<vu32*>(out[4 * j + 2] + k * NL) = pack_low(x2[h], x2[h + 1]);
+      *reinterpret_cast<vu32*>(out[4 * j + 3] + k * NL) = pack_low(x3[h], x3[h + 1]);
+    }
 }
 
 /// acc + w * s for spins s = +-1. The product is exact, so a fused multiply-add rounds exactly like
 /// the reference's separate multiply and add: bit-identical, one instruction instead of two.
-inline __m512 add_coupling(__m512 acc, float w, const float* s) {
-  return _mm512_fmadd_ps(_mm512_set1_ps(w), _mm512_load_ps(s), acc);
+inline vfloat add_coupling(vfloat acc, float w, const float* s) {
+#if PBIT_CPU_LEVEL >= 2
+  return fma_v(splat(w), load(s), acc);
+#else
+  return acc + w * load(s);
+#endif
 }
 
-/// The tail of gibbs_math.hpp for NQ vectors of 16 lanes, each step across all NQ (independent
-/// chains interleaved). Bit-identical to the scalar contract:
-///  - clamps: max/min equal the ternaries for finite x;
-///  - k: vrndscaleps to nearest-even equals the 1.5*2^23 magic-number rounding;
-///  - p * 2^k: vscalefps is exact here, as is the scalar multiply by the constructed power of two;
-///  - u01(w) * (1 + e) < 1  <=>  float(w >> 8) * (1 + e) < 2^24 (scaling by 2^24 is exact).
+/// The tail of gibbs_math.hpp for NQ registers of NL lanes, each step across all NQ (independent
+/// chains interleaved), step for step the scalar contract: clamp, k by the 1.5 * 2^23 rounding, Cody-Waite
+/// with fused multiply-adds, the Horner polynomial, the exact scaling by 2^k, and the decision
+/// u01(w) * (1 + e) < 1.
 template <int NQ>
-inline void decide(__m512 (&x)[NQ], const uint32_t* const* words, float* const* dst) {
-  __m512 k[NQ], r[NQ], p[NQ];
-  for (int q = 0; q < NQ; ++q) x[q] = _mm512_min_ps(_mm512_max_ps(x[q], _mm512_set1_ps(-80.0f)), _mm512_set1_ps(80.0f));
-  for (int q = 0; q < NQ; ++q) {
-    k[q] = _mm512_roundscale_ps(_mm512_mul_ps(x[q], _mm512_set1_ps(1.44269504088896341f)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  }
-  for (int q = 0; q < NQ; ++q) r[q] = _mm512_fmadd_ps(k[q], _mm512_set1_ps(-0.693145751953125f), x[q]);
-  for (int q = 0; q < NQ; ++q) r[q] = _mm512_fmadd_ps(k[q], _mm512_set1_ps(-1.42860682030941723212e-6f), r[q]);
-  for (int q = 0; q < NQ; ++q) p[q] = _mm512_set1_ps(1.98412698412698413e-4f);
+inline void decide(vfloat (&x)[NQ], const uint32_t* const* words, float* const* dst) {
+  vfloat k[NQ], r[NQ], p[NQ];
+  for (int q = 0; q < NQ; ++q) x[q] = clamp_high(clamp_low(x[q], -80.0f), 80.0f);
+  for (int q = 0; q < NQ; ++q) k[q] = round_even(x[q] * 1.44269504088896341f);
+  for (int q = 0; q < NQ; ++q) r[q] = fma_v(k[q], splat(-0.693145751953125f), x[q]);
+  for (int q = 0; q < NQ; ++q) r[q] = fma_v(k[q], splat(-1.42860682030941723212e-6f), r[q]);
+  for (int q = 0; q < NQ; ++q) p[q] = splat(1.98412698412698413e-4f);
   for (const float c : {1.38888888888888889e-3f, 8.33333333333333333e-3f, 4.16666666666666667e-2f,
                         1.66666666666666667e-1f, 0.5f, 1.0f, 1.0f}) {
-    for (int q = 0; q < NQ; ++q) p[q] = _mm512_fmadd_ps(p[q], r[q], _mm512_set1_ps(c));
+    for (int q = 0; q < NQ; ++q) p[q] = fma_v(p[q], r[q], splat(c));
   }
-  const __m512 one = _mm512_set1_ps(1.0f), minus_one = _mm512_set1_ps(-1.0f), two24 = _mm512_set1_ps(16777216.0f);
+  // u01(w) * (1 + e) < 1  <=>  float(w >> 8) * (1 + e) < 2^24: scaling both sides by 2^24 is exact.
   for (int q = 0; q < NQ; ++q) {
-    const __m512 e = _mm512_scalef_ps(p[q], k[q]);
-    const __m512 u = _mm512_cvtepi32_ps(_mm512_srli_epi32(_mm512_load_si512(words[q]), 8));
-    const __mmask16 up = _mm512_cmp_ps_mask(_mm512_mul_ps(u, _mm512_add_ps(one, e)), two24, _CMP_LT_OQ);
-    _mm512_store_ps(dst[q], _mm512_mask_blend_ps(up, minus_one, one));
+    const vfloat e = times_pow2(p[q], k[q]);
+    const vu32 w = *reinterpret_cast<const vu32*>(words[q]);
+    const vfloat u = __builtin_convertvector(reinterpret_cast<vi32>(w >> 8), vfloat);
+    *reinterpret_cast<vfloat*>(dst[q]) = (u * (1.0f + e) < 16777216.0f) ? splat(1.0f) : splat(-1.0f);
   }
 }
-
-#else
-// ---------------------------------------------------------------- portable path (any x86-64/ARM)
-
-struct PhiloxInit {
-  uint32_t chain0, color, sweep;
-  rng::Key key;
-  PhiloxInit(uint32_t c0, uint32_t c, uint32_t sw, rng::Key k) : chain0(c0), color(c), sweep(sw), key(k) {}
-};
-
-template <int NG>
-inline void philox_lanes(const PhiloxInit& in, uint32_t c2, uint32_t (&out)[4 * NG][W]) {
-  for (int j = 0; j < NG; ++j) {
-    for (int l = 0; l < W; ++l) {
-      const rng::Block b = rng::philox4x32_10(
-          rng::Counter{in.chain0 + static_cast<uint32_t>(l), in.color, c2 + static_cast<uint32_t>(j), in.sweep}, in.key);
-      out[4 * j + 0][l] = b.w0;
-      out[4 * j + 1][l] = b.w1;
-      out[4 * j + 2][l] = b.w2;
-      out[4 * j + 3][l] = b.w3;
-    }
-  }
-}
-
-#endif
 
 class CpuEngine final : public GibbsEngine {
  public:
@@ -327,12 +443,7 @@ class CpuEngine final : public GibbsEngine {
   }
   void end_observation(Observations& out) override { obs_.finish(out); }
   std::string describe() const override {
-#if defined(__AVX512F__)
-    const char* path = "AVX-512";
-#else
-    const char* path = "scalar";
-#endif
-    return "cpu (" + std::to_string(nthreads()) + " threads, " + std::to_string(W) + "-chain blocks, " + path + " path)";
+    return "cpu (" + std::to_string(nthreads()) + " threads, " + std::to_string(W) + "-chain blocks, " + kIsa + " path)";
   }
 
  private:
@@ -347,7 +458,9 @@ class CpuEngine final : public GibbsEngine {
     for (int32_t blk = 0; blk < nblk_; ++blk) f(blk);
   }
 
-  static constexpr int kGroupsPerStep = 2;
+  // Nodes per step: 8 (two Philox groups) when a node is one register, 4 when it is two or more, so
+  // that the accumulators fit the register file (32 zmm; 16 ymm or xmm).
+  static constexpr int kGroupsPerStep = N == 1 ? 2 : 1;
   static constexpr int kStepNodes = 4 * kGroupsPerStep;
 
   /// A neighbour term: float offset of the neighbour's lanes in a block (column * W) and J.
@@ -385,6 +498,9 @@ class CpuEngine final : public GibbsEngine {
           st.len = std::max<int64_t>(st.len, m_.row_ptr[i + 1] - m_.row_ptr[i]);
         }
         if (st.na == 0) continue;
+        // Each step's entries start on a 64-byte line (8 entries): a full step then reads exactly one
+        // line per neighbour term (unaligned, it read two; about 10% of the speed on Zen 4).
+        while (entries_.size() % 8) entries_.push_back(Entry{0u, 0.0f});
         st.entry = static_cast<int64_t>(entries_.size());
         for (int64_t t = 0; t < st.len; ++t) {
           for (int q = 0; q < st.na; ++q) {
@@ -420,45 +536,38 @@ class CpuEngine final : public GibbsEngine {
     const Entry* __restrict e = entries_.data() + st.entry;
     const uint32_t* words[NQ];
     for (int q = 0; q < NQ; ++q) words[q] = u[st.slot[q]];
-#if defined(__AVX512F__)
-    __m512 acc[NQ];
-    for (int q = 0; q < NQ; ++q) acc[q] = _mm512_setzero_ps();
+    // Node q's lanes are N registers; register k of node q is acc[q * N + k].
+    vfloat acc[NQ * N];
+    for (int r = 0; r < NQ * N; ++r) acc[r] = vfloat{};
     for (int64_t t = 0; t < st.len; ++t, e += NQ) {
-      for (int q = 0; q < NQ; ++q) acc[q] = add_coupling(acc[q], e[q].w, S + e[q].off);
+      for (int q = 0; q < NQ; ++q) {
+        const float* s = S + e[q].off;
+        for (int k = 0; k < N; ++k) acc[q * N + k] = add_coupling(acc[q * N + k], e[q].w, s + k * NL);
+      }
     }
     // x = -(2 beta) * ((acc + h) + f), the exponent of e (gibbs_math.hpp).
-    float* dst[NQ];
-    const __m512 m2b = _mm512_set1_ps(-two_beta);  // (-a) * b == -(a * b) exactly: RN is sign-symmetric
+    float* dst[NQ * N];
+    const uint32_t* lane_words[NQ * N];
+    const vfloat m2b = splat(-two_beta);  // (-a) * b == -(a * b) exactly: RN is sign-symmetric
     for (int q = 0; q < NQ; ++q) {
       const int32_t i = st.node[q];
-      __m512 f = _mm512_add_ps(acc[q], _mm512_set1_ps(m_.h[i]));
       const int32_t fc = m_.field_col[i];
-      if (fc >= 0 && F) f = _mm512_add_ps(f, _mm512_load_ps(F + static_cast<size_t>(fc) * W));
-      acc[q] = _mm512_mul_ps(m2b, f);
-      dst[q] = S + static_cast<size_t>(i) * W;
+      for (int k = 0; k < N; ++k) {
+        vfloat f = acc[q * N + k] + m_.h[i];
+        if (fc >= 0 && F) f = f + load(F + static_cast<size_t>(fc) * W + k * NL);
+        acc[q * N + k] = m2b * f;
+        dst[q * N + k] = S + static_cast<size_t>(i) * W + k * NL;
+        lane_words[q * N + k] = words[q] + k * NL;
+      }
     }
-    decide<NQ>(acc, words, dst);
-#else
-    vfloat acc[NQ] = {};
-    for (int64_t t = 0; t < st.len; ++t, e += NQ) {
-      for (int q = 0; q < NQ; ++q) acc[q] = acc[q] + e[q].w * load(S + e[q].off);
-    }
-    for (int q = 0; q < NQ; ++q) {
-      const int32_t i = st.node[q];
-      vfloat f = acc[q] + m_.h[i];
-      const int32_t fc = m_.field_col[i];
-      if (fc >= 0 && F) f = f + load(F + static_cast<size_t>(fc) * W);
-      float* si = S + static_cast<size_t>(i) * W;
-      for (int l = 0; l < W; ++l) si[l] = gibbs_spin(words[q][l], two_beta, f[l]);
-    }
-#endif
+    decide<NQ * N>(acc, lane_words, dst);
   }
 
   HostModel m_;
   int32_t nblk_;
   int threads_;
   std::vector<std::vector<Step>> steps_;  ///< per color
-  std::vector<Entry> entries_;
+  avec<Entry> entries_;  ///< 64-byte aligned
   avec<float> s_;  ///< [block][node][lane]
   avec<float> f_;  ///< [block][field column][lane]
   HostObservation obs_;
@@ -466,9 +575,12 @@ class CpuEngine final : public GibbsEngine {
 
 }  // namespace
 
-std::unique_ptr<GibbsEngine> make_cpu_engine(const Graph& g, const Coloring& c, int32_t chains,
-                                             const SamplerOptions& opt) {
+std::unique_ptr<GibbsEngine> make_engine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt) {
   return std::make_unique<CpuEngine>(g, c, chains, opt);
 }
 
-}  // namespace pbit::detail
+}  // namespace pbit::detail::PBIT_CPU_NS
+
+#if PBIT_CPU_LEVEL >= 2
+#pragma GCC pop_options
+#endif

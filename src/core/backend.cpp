@@ -46,6 +46,24 @@ CudaKernel cuda_kernel_from_string(const std::string& name, const std::string& w
   throw InvalidArgument(what + ": unknown CUDA kernel '" + name + "' (expected auto, simple or fast)");
 }
 
+std::string to_string(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::automatic: return "auto";
+    case CpuIsa::avx512: return "avx512";
+    case CpuIsa::avx2: return "avx2";
+    case CpuIsa::generic: return "generic";
+  }
+  return "unknown";
+}
+
+CpuIsa cpu_isa_from_string(const std::string& name, const std::string& what) {
+  if (name == "auto" || name == "automatic") return CpuIsa::automatic;
+  if (name == "avx512") return CpuIsa::avx512;
+  if (name == "avx2") return CpuIsa::avx2;
+  if (name == "generic") return CpuIsa::generic;
+  throw InvalidArgument(what + ": unknown cpu path '" + name + "' (expected auto, avx512, avx2 or generic)");
+}
+
 std::vector<Backend> all_backends() { return {Backend::reference, Backend::cpu, Backend::cuda, Backend::packed}; }
 
 bool backend_compiled(Backend b) { return b != Backend::cuda || build_has_cuda(); }

@@ -24,6 +24,22 @@ std::string to_string(CudaKernel k);
 /// "auto" | "simple" | "fast"; throws InvalidArgument naming `what` otherwise.
 CudaKernel cuda_kernel_from_string(const std::string& name, const std::string& what = "cuda kernel");
 
+/// The cpu backend's instruction-set paths (SamplerOptions::cpu_isa). Every path gives the same
+/// chains bit for bit; they differ in speed only.
+enum class CpuIsa {
+  automatic,  ///< the widest this CPU runs (or the environment variable PBIT_CPU_ISA)
+  avx512,     ///< x86-64-v4: 16 chains per vector
+  avx2,       ///< x86-64-v3 (AVX2 + FMA): 8 chains per vector
+  generic,    ///< any CPU: SSE2 on x86-64 (4 chains per vector), portable C++ elsewhere
+};
+std::string to_string(CpuIsa isa);
+/// "auto" | "avx512" | "avx2" | "generic"; throws InvalidArgument naming `what` otherwise.
+CpuIsa cpu_isa_from_string(const std::string& name, const std::string& what = "cpu isa");
+/// True if this build contains the path (avx512 and avx2 on x86-64 builds).
+bool cpu_isa_compiled(CpuIsa isa);
+/// The paths that are compiled and run on this CPU, widest first.
+std::vector<CpuIsa> available_cpu_isas();
+
 /// Every backend, in the order listings use.
 std::vector<Backend> all_backends();
 

@@ -85,6 +85,8 @@ struct SamplerOptions {
   uint64_t seed = 0;
   uint32_t stream = rng::kGibbs;  ///< Philox stream for the update uniforms
   int num_threads = 0;            ///< cpu backend: OpenMP threads (0 = OpenMP default)
+  /// cpu backend: the instruction-set path (automatic: the widest this CPU runs, or PBIT_CPU_ISA).
+  CpuIsa cpu_isa = CpuIsa::automatic;
   int device = 0;                 ///< cuda backend: device ordinal
   /// cuda backend: which sweep kernel (docs/FAST_KERNEL.md). `automatic` picks by occupancy (the fast
   /// kernel when it puts a block on every multiprocessor) and may be overridden by the environment
