@@ -296,6 +296,18 @@ TEST(Cli, DbmTrainEvalGenerate) {
   EXPECT_NE(curve.out.find("\"sweeps_per_image\": 20,"), std::string::npos) << curve.out;
   EXPECT_NE(curve.out.find("\"sweeps_per_image\": 40,"), std::string::npos) << curve.out;
   EXPECT_NE(curve.out.find("\"chains\": 2,"), std::string::npos) << curve.out;
+  // Exactly the sweeps asked for, with the warm-up share given (21 = 7 warm-up + 7 samples x 2), on a
+  // slice of the test set.
+  const Result odd = run("dbm eval --config " + tmp("dbm.json") + " --model " + out +
+                         "/model.json --first 150 --limit 30 --chains 1 --sweeps 21 --warmup-fraction 0.3 --out " + tmp("odd.json"));
+  ASSERT_EQ(odd.code, 0) << odd.out;
+  const nlohmann::json oc = read_json_file(tmp("odd.json"))["curve"][0];
+  EXPECT_EQ(oc["sweeps_per_image"], 21);
+  EXPECT_EQ(oc["warmup"], 7);
+  EXPECT_EQ(oc["samples"], 7);
+  EXPECT_EQ(oc["first_image"], 150);
+  EXPECT_EQ(oc["test_images"], 30);
+  EXPECT_EQ(run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 200").code, 2);  // past the end
   const Result bad_curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --sweeps 20,x");
   EXPECT_EQ(bad_curve.code, 2);
   EXPECT_NE(bad_curve.out.find("--sweeps takes"), std::string::npos) << bad_curve.out;
