@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "util/file_io.hpp"
 #include "util/json_util.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/models/dbm.hpp"
@@ -452,10 +453,7 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
          << (meas.empty() ? "no energy meter" : meas) << " |\n";
     }
   }
-  {
-    std::ofstream f(dir + "/results.md");
-    f << md.str();
-  }
+  detail::write_file_atomically(dir + "/results.md", md.str());
   written.push_back(dir + "/results.md");
 
   // flips/ns against chains, one series per (workload, backend), the FPGA as two horizontal lines.
@@ -474,10 +472,7 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
     dat << "\n\n";
     titles.push_back(name);
   }
-  {
-    std::ofstream f(dir + "/flips_vs_chains.dat");
-    f << dat.str();
-  }
+  detail::write_file_atomically(dir + "/flips_vs_chains.dat", dat.str());
   gp << "# gnuplot flips_vs_chains.gp  (data: flips_vs_chains.dat)\n"
      << "set terminal pngcairo size 900,600 noenhanced\nset output 'flips_vs_chains.png'\n"
      << "set logscale xy\nset xlabel 'chains'\nset ylabel 'flips/ns'\nset key outside right\nset grid\n"
@@ -488,10 +483,7 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
     gp << "'flips_vs_chains.dat' index " << k << " with linespoints title '" << titles[k] << "', ";
   }
   gp << "fpga_lo with lines dt 2 lc rgb 'black' title 'FPGA 50 flips/ns', fpga_hi with lines dt 3 lc rgb 'black' title 'FPGA 64 flips/ns'\n";
-  {
-    std::ofstream f(dir + "/flips_vs_chains.gp");
-    f << gp.str();
-  }
+  detail::write_file_atomically(dir + "/flips_vs_chains.gp", gp.str());
   written.push_back(dir + "/flips_vs_chains.dat");
   written.push_back(dir + "/flips_vs_chains.gp");
   std::vector<std::string> plots = {"flips_vs_chains"};
@@ -508,28 +500,31 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
         any = true;
       }
     if (!any) qd << "nan nan \"none\"\n";
-    {
-      std::ofstream f(dir + "/energy_vs_quality.dat");
-      f << qd.str();
-    }
+    detail::write_file_atomically(dir + "/energy_vs_quality.dat", qd.str());
     qg << "# gnuplot energy_vs_quality.gp  (data: energy_vs_quality.dat)\n"
        << "set terminal pngcairo size 900,600 noenhanced\nset output 'energy_vs_quality.png'\n"
        << "set logscale x\nset xlabel 'energy per sample (J)'\nset ylabel 'feature-FID (lower is better)'\nset grid\n"
        << "set title 'Energy per sample vs quality (cf. Jelincic et al. 2025, Fig. 1)'\n"
        << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip', "
        << "'' index 0 using 1:2:3 with labels offset 1,1 notitle" << (any ? ", 'energy_vs_quality.dat' index 1 using 1:2 with points pt 5 ps 1.5 title 'measured', '' index 1 using 1:2:3 with labels offset 1,-1 notitle" : "") << "\n";
-    {
-      std::ofstream f(dir + "/energy_vs_quality.gp");
-      f << qg.str();
-    }
+    detail::write_file_atomically(dir + "/energy_vs_quality.gp", qg.str());
     written.push_back(dir + "/energy_vs_quality.dat");
     written.push_back(dir + "/energy_vs_quality.gp");
     plots.push_back("energy_vs_quality");
   }
   if (have_gnuplot()) {
     for (const std::string& p : plots) {
-      const std::string cmd = "cd '" + dir + "' && gnuplot " + p + ".gp 2>>gnuplot.log";
-      if (std::system(cmd.c_str()) == 0) written.push_back(dir + "/" + p + ".png");
+      // gnuplot writes the PNG itself: it draws to a temporary name, renamed into place only when it
+      // succeeded and the file is not empty, so a failed plot never replaces a good one.
+      const std::string cmd = "cd '" + dir + "' && sed \"s/set output '" + p + ".png'/set output '" + p + ".png.tmp'/\" " + p +
+                              ".gp | gnuplot 2>>gnuplot.log";
+      std::error_code ec;
+      const std::string tmp = dir + "/" + p + ".png.tmp";
+      if (std::system(cmd.c_str()) == 0 && std::filesystem::file_size(tmp, ec) > 0 && !ec) {
+        std::filesystem::rename(tmp, dir + "/" + p + ".png", ec);
+        if (!ec) written.push_back(dir + "/" + p + ".png");
+      }
+      std::filesystem::remove(tmp, ec);
     }
   }
   return written;

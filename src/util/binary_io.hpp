@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pbit/error.hpp"
+#include "util/file_io.hpp"
 
 namespace pbit::detail {
 
@@ -54,17 +55,9 @@ inline std::string get_string(std::istream& f, const std::string& path) {
   return s;
 }
 
-/// Writes `path` through a temporary file renamed into place, so a crash never leaves a half-written
-/// checkpoint or model. `body` writes the content; stream failures are IoError.
+/// Writes `path` through the one atomic writer (util/file_io.hpp).
 inline void write_atomically(const std::string& path, const std::function<void(std::ostream&)>& body) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    if (!f) throw IoError("cannot write '" + tmp + "'");
-    body(f);
-    if (!f) throw IoError("failed writing '" + tmp + "'");
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomically(path, body);
 }
 
 /// FNV-1a 64 of a string (config fingerprints).

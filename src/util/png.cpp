@@ -1,5 +1,7 @@
 #include "pbit/util/png.hpp"
 
+#include "util/file_io.hpp"
+
 #include <zlib.h>
 
 #include <fstream>
@@ -13,7 +15,7 @@ void put32(std::vector<uint8_t>& v, uint32_t x) {
   for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<uint8_t>(x >> s));
 }
 
-void chunk(std::ofstream& f, const char* type, const std::vector<uint8_t>& data) {
+void chunk(std::ostream& f, const char* type, const std::vector<uint8_t>& data) {
   std::vector<uint8_t> body;  // type + data, which the CRC covers
   body.reserve(4 + data.size());
   for (int k = 0; k < 4; ++k) body.push_back(static_cast<uint8_t>(type[k]));
@@ -41,18 +43,17 @@ void write_png_gray(const std::string& path, int32_t width, int32_t height, cons
   std::vector<uint8_t> z(zlen);
   if (compress2(z.data(), &zlen, raw.data(), static_cast<uLong>(raw.size()), 9) != Z_OK) throw IoError("PNG compression failed");
   z.resize(zlen);
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open '" + path + "' for writing");
-  const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-  f.write(reinterpret_cast<const char*>(sig), 8);
-  std::vector<uint8_t> ihdr;
-  put32(ihdr, static_cast<uint32_t>(width));
-  put32(ihdr, static_cast<uint32_t>(height));
-  ihdr.insert(ihdr.end(), {8, 0, 0, 0, 0});  // 8-bit, grayscale, deflate, no filter, no interlace
-  chunk(f, "IHDR", ihdr);
-  chunk(f, "IDAT", z);
-  chunk(f, "IEND", {});
-  if (!f) throw IoError("failed writing '" + path + "'");
+  detail::write_file_atomically(path, [&](std::ostream& f) {
+    const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+    f.write(reinterpret_cast<const char*>(sig), 8);
+    std::vector<uint8_t> ihdr;
+    put32(ihdr, static_cast<uint32_t>(width));
+    put32(ihdr, static_cast<uint32_t>(height));
+    ihdr.insert(ihdr.end(), {8, 0, 0, 0, 0});  // 8-bit, grayscale, deflate, no filter, no interlace
+    chunk(f, "IHDR", ihdr);
+    chunk(f, "IDAT", z);
+    chunk(f, "IEND", {});
+  });
 }
 
 void write_spin_grid_png(const std::string& path, const std::vector<std::vector<int8_t>>& images, int32_t rows,

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <numeric>
 
 #include "util/binary_io.hpp"
@@ -137,11 +138,15 @@ std::vector<double> FeatureNet::features(const std::vector<std::vector<int8_t>>&
   return f;
 }
 
+namespace {
+constexpr char kFeatureNetMagic[8] = {'P', 'B', 'I', 'T', 'F', 'N', 'T', '2'};  // 2: checksummed
+}  // namespace
+
 void FeatureNet::save(const std::string& path) const {
   using namespace detail;
   make_directories(std::filesystem::path(path).parent_path().string());
-  write_atomically(path, [&](std::ostream& f) {
-    f.write("PBITFNET", 8);
+  std::ostringstream f(std::ios::binary);
+  {
     put<uint64_t>(f, train_key_);
     put<int32_t>(f, in_);
     put<int32_t>(f, hidden_);
@@ -149,19 +154,21 @@ void FeatureNet::save(const std::string& path) const {
     put_vec(f, b1_);
     put_vec(f, w2_);
     put_vec(f, b2_);
-  });
+  }
+  write_checksummed(path, kFeatureNetMagic, f.view());
 }
 
 FeatureNet FeatureNet::load(const std::string& path) {
   using namespace detail;
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open '" + path + "'");
-  char magic[8];
-  if (!f.read(magic, 8) || std::string(magic, 8) != "PBITFNET") throw InvalidArgument("'" + path + "' is not a pbit feature network");
+  std::istringstream f(read_checksummed(path, kFeatureNetMagic, "feature network"), std::ios::binary);
   FeatureNet n;
   n.train_key_ = get<uint64_t>(f, path);
   n.in_ = get<int32_t>(f, path);
   n.hidden_ = get<int32_t>(f, path);
+  if (n.in_ < 1 || n.in_ > (1 << 20) || n.hidden_ < 1 || n.hidden_ > (1 << 16)) {
+    throw InvalidArgument("feature network '" + path + "' declares an impossible shape " + std::to_string(n.in_) + " x " +
+                          std::to_string(n.hidden_));
+  }
   n.w1_ = get_vec<float>(f, path, static_cast<size_t>(n.in_) * n.hidden_);
   n.b1_ = get_vec<float>(f, path, n.hidden_);
   n.w2_ = get_vec<float>(f, path, static_cast<size_t>(10) * n.hidden_);

@@ -183,22 +183,41 @@ void SparseDbm::save(const std::string& path) const {
   j["label_replicas"] = replicas_;
   j["graph"] = graph_to_json(graph_, &colors_);
   j["roles"] = roles_to_json(roles_);
-  detail::write_atomically(path, [&](std::ostream& f) { f << j.dump(2) << "\n"; });
+  j["crc32"] = detail::crc32_of(j.dump());  // of the rest, as dump() writes it: a changed bit is caught on load
+  write_json_file(path, j);
 }
 
 SparseDbm SparseDbm::load(const std::string& path) {
-  const nlohmann::json j = read_json_file(path);
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object() || j.value("format", "") != "pbit.sparse_dbm") {
     throw InvalidArgument("'" + path + "' is not a pbit sparse DBM model file (format \"pbit.sparse_dbm\")");
+  }
+  if (j.contains("crc32")) {  // files written before checksums have none
+    const nlohmann::json crc = j["crc32"];
+    j.erase("crc32");
+    if (!crc.is_number_unsigned() || crc.get<uint64_t>() != detail::crc32_of(j.dump())) {
+      throw InvalidArgument("model file '" + path + "' is corrupt: its checksum does not match (a changed value or a broken copy)");
+    }
   }
   for (const char* k : {"image_rows", "image_cols", "label_replicas", "graph", "roles"}) {
     if (!j.contains(k)) throw InvalidArgument("'" + path + "': missing key '" + k + "'");
   }
+  int32_t rows = 0, cols = 0, replicas = 0;
+  try {
+    rows = static_cast<int32_t>(detail::get_int(j["image_rows"], "image_rows", 1, 1 << 16));
+    cols = static_cast<int32_t>(detail::get_int(j["image_cols"], "image_cols", 1, 1 << 16));
+    replicas = static_cast<int32_t>(detail::get_int(j["label_replicas"], "label_replicas", 1, 1 << 16));
+  } catch (const InvalidConfig& e) {
+    throw InvalidArgument("model file '" + path + "': " + std::string(e.what()).substr(std::string("invalid config: ").size()));
+  }
   GraphFile gf = graph_from_json(j["graph"], path + ":graph");
   RoleAssignment roles = roles_from_json(j["roles"], gf.graph.num_nodes(), path + ":roles");
   std::vector<int32_t> colors = gf.coloring ? *gf.coloring : color_graph(gf.graph).colors();
-  return SparseDbm(std::move(gf.graph), std::move(colors), std::move(roles), j["image_rows"].get<int32_t>(),
-                   j["image_cols"].get<int32_t>(), j["label_replicas"].get<int32_t>());
+  try {
+    return SparseDbm(std::move(gf.graph), std::move(colors), std::move(roles), rows, cols, replicas);
+  } catch (const Error& e) {
+    throw InvalidArgument("model file '" + path + "': " + e.what());
+  }
 }
 
 namespace {
@@ -581,10 +600,11 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
 
 namespace {
 
-// 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch
-constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '4'};
-/// Model-only checkpoints (leases): 1: first version.
-constexpr char kModelCkptMagic[8] = {'P', 'B', 'I', 'T', 'D', 'M', 'L', '1'};
+// 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch;
+// 5: checksummed (util/file_io.hpp: length and CRC-32 of the payload after the magic)
+constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '5'};
+/// Model-only checkpoints (leases): 1: first version; 2: checksummed.
+constexpr char kModelCkptMagic[8] = {'P', 'B', 'I', 'T', 'D', 'M', 'L', '2'};
 
 using detail::get;
 using detail::get_vec;
@@ -606,8 +626,8 @@ uint64_t training_fingerprint(const DbmConfig& c) {
 }  // namespace
 
 void DbmTrainer::save_checkpoint(const std::string& path) const {
-  detail::write_atomically(path, [&](std::ostream& f) {
-    f.write(kCkptMagic, sizeof kCkptMagic);
+  std::ostringstream f(std::ios::binary);
+  {
     put<uint64_t>(f, training_fingerprint(cfg_));
     put<int32_t>(f, epoch_);
     put<int64_t>(f, batch_);
@@ -628,7 +648,8 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
       put_vec(f, s->state());
     }
     detail::put_string(f, history_json().dump());
-  });
+  }
+  detail::write_checksummed(path, kCkptMagic, f.view());
 }
 
 nlohmann::json DbmTrainer::history_json() const {
@@ -669,8 +690,8 @@ void DbmTrainer::restore_history(const std::string& text, const std::string& pat
 }
 
 void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
-  detail::write_atomically(path, [&](std::ostream& f) {
-    f.write(kModelCkptMagic, sizeof kModelCkptMagic);
+  std::ostringstream f(std::ios::binary);
+  {
     put<uint64_t>(f, training_fingerprint(cfg_));
     put<int32_t>(f, epoch_);
     put<int64_t>(f, batch_);
@@ -689,16 +710,12 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
     for (const Sampler* s : {pos_.get(), neg_.get()}) put<uint64_t>(f, s->sweep_count());
     detail::put_string(f, history_json().dump());
     detail::put_string(f, leases.dump());
-  });
+  }
+  detail::write_checksummed(path, kModelCkptMagic, f.view());
 }
 
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open model checkpoint '" + path + "'");
-  char magic[8];
-  if (!f.read(magic, 8) || std::memcmp(magic, kModelCkptMagic, 8) != 0) {
-    throw InvalidArgument("'" + path + "' is not a pbit DBM model checkpoint (format " + std::string(kModelCkptMagic, 8) + ")");
-  }
+  std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
   if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
     throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different training config");
   }
@@ -747,16 +764,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
 }
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open checkpoint '" + path + "'");
-  char magic[8];
-  if (!f.read(magic, 8) || std::memcmp(magic, kCkptMagic, 7) != 0) {
-    throw InvalidArgument("'" + path + "' is not a pbit DBM checkpoint");
-  }
-  if (magic[7] != kCkptMagic[7]) {
-    throw InvalidArgument("'" + path + "' is a DBM checkpoint of format " + std::string(1, magic[7]) + " from another pbit " +
-                          "version (this one reads format " + std::string(1, kCkptMagic[7]) + "); start the run afresh");
-  }
+  std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
   if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
     throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; "
                           "resume with the same config (only epochs, eval, generate, threads and output_dir may change)");

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <numeric>
 
 #include "util/binary_io.hpp"
@@ -433,9 +434,9 @@ std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64
 // ------------------------------------------------------------------ checkpoints
 
 namespace {
-// 1: first version; 2: the history keeps each epoch's feature-FID
-constexpr char kMagic[8] = {'P', 'B', 'I', 'T', 'D', 'T', 'M', '2'};
-constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'T', 'M', 'L', '1'};  // model-only (leases)
+// 1: first version; 2: the history keeps each epoch's feature-FID; 3: checksummed
+constexpr char kMagic[8] = {'P', 'B', 'I', 'T', 'D', 'T', 'M', '3'};
+constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'T', 'M', 'L', '2'};  // model-only (leases); 2: checksummed
 
 /// bfloat16: the upper half of a float, rounded to nearest even (optimizer moments in model-only
 /// checkpoints; their relative error, 2^-9, is far below the noise of the gradients they average).
@@ -471,8 +472,8 @@ uint64_t fingerprint(const DtmConfig& c) {
 
 void Dtm::save_checkpoint(const std::string& path) const {
   using namespace detail;
-  write_atomically(path, [&](std::ostream& f) {
-    f.write(kMagic, 8);
+  std::ostringstream f(std::ios::binary);
+  {
     put<uint64_t>(f, fingerprint(cfg_));
     put<int32_t>(f, epoch_);
     put<int32_t>(f, steps());
@@ -489,7 +490,8 @@ void Dtm::save_checkpoint(const std::string& path) const {
       }
     }
     put_string(f, history_json().dump());
-  });
+  }
+  write_checksummed(path, kMagic, f.view());
 }
 
 nlohmann::json Dtm::history_json() const {
@@ -542,10 +544,7 @@ void Dtm::set_feature_fid(int32_t epoch, double fid) {
 
 void Dtm::load_checkpoint(const std::string& path) {
   using namespace detail;
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open checkpoint '" + path + "'");
-  char magic[8];
-  if (!f.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) throw InvalidArgument("'" + path + "' is not a pbit DTM checkpoint");
+  std::istringstream f(read_checksummed(path, kMagic, "DTM checkpoint"), std::ios::binary);
   if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
     throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different config");
   }
@@ -573,8 +572,8 @@ void Dtm::load_checkpoint(const std::string& path) {
 
 void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
   using namespace detail;
-  write_atomically(path, [&](std::ostream& f) {
-    f.write(kModelMagic, 8);
+  std::ostringstream f(std::ios::binary);
+  {
     put<uint64_t>(f, fingerprint(cfg_));
     put<int32_t>(f, epoch_);
     put<int32_t>(f, steps());
@@ -590,17 +589,13 @@ void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& l
     }
     put_string(f, history_json().dump());
     put_string(f, leases.dump());
-  });
+  }
+  write_checksummed(path, kModelMagic, f.view());
 }
 
 nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
   using namespace detail;
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open model checkpoint '" + path + "'");
-  char magic[8];
-  if (!f.read(magic, 8) || std::memcmp(magic, kModelMagic, 8) != 0) {
-    throw InvalidArgument("'" + path + "' is not a pbit DTM model checkpoint (format " + std::string(kModelMagic, 8) + ")");
-  }
+  std::istringstream f(read_checksummed(path, kModelMagic, "DTM model checkpoint"), std::ios::binary);
   if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
     throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different config");
   }

@@ -1,0 +1,132 @@
+#include "util/file_io.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "pbit/error.hpp"
+
+namespace pbit::detail {
+
+namespace {
+
+/// Testing hook: PBIT_TEST_WRITE_LIMIT=N makes every write past N bytes of a file fail with ENOSPC,
+/// as a full disk would (the tests of every writer use it; docs/CLI.md).
+int64_t write_limit() {
+  const char* v = std::getenv("PBIT_TEST_WRITE_LIMIT");
+  if (!v || !*v) return -1;
+  return std::strtoll(v, nullptr, 10);
+}
+
+std::string why(int err) { return std::strerror(err); }
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, std::string_view content) {
+  const std::filesystem::path target(path);
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int e = errno;
+    throw IoError("cannot write '" + path + "': " + why(e) +
+                  (e == ENOENT ? " (folder '" + (target.has_parent_path() ? target.parent_path().string() : ".") + "')" : ""));
+  }
+  auto fail = [&](int e, const char* doing) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw IoError("failed writing '" + path + "' (" + doing + "): " + why(e) + "; the file was not changed");
+  };
+  const int64_t limit = write_limit();
+  size_t done = 0;
+  while (done < content.size()) {
+    size_t n = content.size() - done;
+    if (limit >= 0 && static_cast<int64_t>(done + n) > limit) {
+      if (static_cast<int64_t>(done) >= limit) fail(ENOSPC, "write");
+      n = static_cast<size_t>(limit - static_cast<int64_t>(done));
+    }
+    const ssize_t w = ::write(fd, content.data() + done, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail(errno, "write");
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0) fail(errno, "fsync");
+  if (::close(fd) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    throw IoError("failed writing '" + path + "' (close): " + why(e) + "; the file was not changed");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    ::unlink(tmp.c_str());
+    throw IoError("cannot write '" + path + "' (rename): " + why(e) + "; the file was not changed");
+  }
+}
+
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& body) {
+  std::ostringstream os(std::ios::binary);
+  body(os);
+  if (!os) throw IoError("cannot write '" + path + "': could not format its content");
+  write_file_atomically(path, os.view());
+}
+
+uint32_t crc32_of(std::string_view data) {
+  uLong c = ::crc32(0L, Z_NULL, 0);
+  size_t done = 0;
+  while (done < data.size()) {  // zlib takes uInt lengths
+    const uInt n = static_cast<uInt>(std::min<size_t>(data.size() - done, 1u << 30));
+    c = ::crc32(c, reinterpret_cast<const Bytef*>(data.data() + done), n);
+    done += n;
+  }
+  return static_cast<uint32_t>(c);
+}
+
+void write_checksummed(const std::string& path, const char (&magic)[8], std::string_view payload) {
+  std::string out(magic, 8);
+  const uint64_t len = payload.size();
+  const uint32_t crc = crc32_of(payload);
+  out.append(reinterpret_cast<const char*>(&len), 8);
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  out.append(payload);
+  write_file_atomically(path, out);
+}
+
+std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw IoError("cannot open " + what + " '" + path + "'");
+  char m[8];
+  if (!f.read(m, 8) || std::memcmp(m, magic, 7) != 0) {
+    throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")");
+  }
+  if (m[7] != magic[7]) {
+    throw InvalidArgument("'" + path + "' is a " + what + " of format " + std::string(m, 8) + " from another pbit version (this one reads " +
+                          std::string(magic, 8) + "); start the run afresh");
+  }
+  uint64_t len = 0;
+  uint32_t crc = 0;
+  if (!f.read(reinterpret_cast<char*>(&len), 8) || !f.read(reinterpret_cast<char*>(&crc), 4)) {
+    throw InvalidArgument(what + " '" + path + "' is truncated in its header");
+  }
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec || size < 20 || len != size - 20) {
+    throw InvalidArgument(what + " '" + path + "' is truncated or padded: its header promises " + std::to_string(len) +
+                          " bytes of payload, the file holds " + std::to_string(size >= 20 ? size - 20 : 0));
+  }
+  std::string payload(len, '\0');
+  if (!f.read(payload.data(), static_cast<std::streamsize>(len))) throw InvalidArgument(what + " '" + path + "' is truncated");
+  if (crc32_of(payload) != crc) {
+    throw InvalidArgument(what + " '" + path + "' is corrupt: its checksum does not match (a changed bit or a broken copy)");
+  }
+  return payload;
+}
+
+}  // namespace pbit::detail
