@@ -14,10 +14,17 @@ void verify_coloring(const Graph& g, std::span<const int32_t> colors) {
     throw InvalidColoring("coloring has " + std::to_string(colors.size()) + " entries but the graph has " +
                           std::to_string(g.num_nodes()) + " nodes");
   }
+  // Colors are 0..k-1 with every one used, so k <= N: a larger color is refused before anything of
+  // its size is allocated (2147483647 used to overflow k and crash).
+  const int32_t n = g.num_nodes();
   int32_t k = 0;
   for (size_t i = 0; i < colors.size(); ++i) {
     if (colors[i] < 0) {
       throw InvalidColoring("node " + std::to_string(i) + " has negative color " + std::to_string(colors[i]));
+    }
+    if (colors[i] >= n) {
+      throw InvalidColoring("node " + std::to_string(i) + " has color " + std::to_string(colors[i]) + ", but " + std::to_string(n) +
+                            " nodes need at most colors 0.." + std::to_string(n - 1));
     }
     k = std::max(k, colors[i] + 1);
   }

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "pbit/error.hpp"
+#include "util/memory.hpp"
 
 namespace pbit {
 namespace {
@@ -33,6 +34,8 @@ void check_biases(const std::vector<float>& biases, int32_t n) {
 
 Graph Graph::from_edges(int32_t num_nodes, std::span<const Edge> edges, std::vector<float> biases) {
   if (num_nodes < 0) throw InvalidGraph("negative node count " + std::to_string(num_nodes));
+  detail::check_memory(graph_bytes(num_nodes, static_cast<int64_t>(edges.size())),
+                       "a graph of " + std::to_string(num_nodes) + " nodes and " + std::to_string(edges.size()) + " edges");
   check_biases(biases, num_nodes);
   // Normalise to (min, max), validate, sort, merge duplicates.
   std::vector<Edge> es;

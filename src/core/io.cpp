@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "pbit/error.hpp"
+#include "util/file_io.hpp"
+#include "util/memory.hpp"
 #include "util/parse_number.hpp"
 
 namespace pbit {
@@ -142,6 +144,8 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
     throw InvalidGraph(source + ": node index " + std::to_string(max_index) + " out of range [0, " + std::to_string(n) +
                        ") declared by 'nodes'");
   }
+  detail::check_memory(graph_bytes(n, static_cast<int64_t>(edges.size())),
+                       source + ": a graph of " + std::to_string(n) + " nodes and " + std::to_string(edges.size()) + " edges");
   std::vector<float> h(static_cast<size_t>(n), 0.0f);
   for (const auto& [i, v] : biases) h[i] = v;
   try {
@@ -164,14 +168,19 @@ nlohmann::json read_json_file(const std::string& path) {
     return nlohmann::json::parse(f);
   } catch (const nlohmann::json::parse_error& e) {
     throw InvalidConfig(path + ": not valid JSON: " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range (1e400)
+    throw InvalidConfig(path + ": " + e.what());
   }
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& j) {
-  std::ofstream f(path);
-  if (!f) throw IoError("cannot open '" + path + "' for writing");
-  f << j.dump(2) << "\n";
-  if (!f) throw IoError("failed writing '" + path + "'");
+  std::string text;
+  try {
+    text = j.dump(2) + "\n";
+  } catch (const nlohmann::json::exception& e) {  // invalid UTF-8 in a string
+    throw IoError("cannot write '" + path + "': " + e.what());
+  }
+  detail::write_file_atomically(path, text);
 }
 
 void check_writable(const std::string& path) {
@@ -215,9 +224,7 @@ void write_graph_file(const std::string& path, const Graph& g, const std::vector
     write_json_file(path, graph_to_json(g, coloring));
     return;
   }
-  std::ofstream f(path);
-  if (!f) throw IoError("cannot open '" + path + "' for writing");
-  write_edge_list(f, g);
+  detail::write_file_atomically(path, [&](std::ostream& f) { write_edge_list(f, g); });
 }
 
 }  // namespace pbit

@@ -7,6 +7,7 @@
 
 #include "gibbs_kernels.hpp"
 #include "pbit/error.hpp"
+#include "util/memory.hpp"
 
 namespace pbit {
 
@@ -125,6 +126,12 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
   if (graph.num_nodes() < 1) throw InvalidArgument("the graph has no nodes");
   // A coloring built for another graph (or another node count) would silently break the sweep.
   verify_coloring(graph_, coloring_.colors());
+  // The chains' state on the host, checked before it is allocated: one byte a spin (reference,
+  // packed; cuda's host copies), four (cpu: float spins), twice for the copies a backend makes.
+  const double per_spin = options_.backend == Backend::cpu ? 8.0 : 2.0;
+  detail::check_memory(per_spin * static_cast<double>(num_chains) * graph.num_nodes(),
+                       std::to_string(num_chains) + " chains of " + std::to_string(graph.num_nodes()) + " nodes on the " +
+                           to_string(options_.backend) + " backend");
   engine_ = make_engine(graph_, coloring_, num_chains_, options_);
   randomize_state();
 }
@@ -245,6 +252,14 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
     throw InvalidArgument("snapshot sweeps must be distinct");
   }
   cfg.num_snapshots = static_cast<int64_t>(snaps.size());
+  // What the run will hold, checked before the engine allocates it (energies, snapshots, read-outs,
+  // moments; the engine may keep a second copy of each).
+  const double B = num_chains_, N = num_nodes();
+  detail::check_memory(2.0 * (observe.energy ? 8.0 * static_cast<double>(schedule.samples) * B : 0.0) +
+                           2.0 * static_cast<double>(cfg.num_snapshots) * B * N + 16.0 * B * static_cast<double>(observe.readout_groups.size()) +
+                           (observe.moments ? 16.0 * (N + static_cast<double>(graph_.num_edges())) : 0.0),
+                       "the observations of this run (" + std::to_string(schedule.samples) + " samples, " +
+                           std::to_string(cfg.num_snapshots) + " snapshots of " + std::to_string(num_chains_) + " chains)");
   cfg.group_offsets.push_back(0);
   for (const auto& grp : observe.readout_groups) {
     if (grp.empty()) throw InvalidArgument("readout group " + std::to_string(cfg.group_offsets.size() - 1) + " is empty");

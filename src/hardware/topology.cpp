@@ -11,6 +11,8 @@
 
 #include <fstream>
 
+#include "util/file_io.hpp"
+#include "util/memory.hpp"
 #include "util/parse_number.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
@@ -44,6 +46,12 @@ Graph random_regular(int32_t n, int32_t d, uint64_t seed) {
   if (n < 1 || d < 0 || d >= n || (static_cast<int64_t>(n) * d) % 2 != 0) {
     throw InvalidArgument("random_regular: no simple " + std::to_string(d) + "-regular graph on " + std::to_string(n) +
                           " nodes (need 0 <= d < n and n*d even)");
+  }
+  // The pairing method slows down sharply as the graph fills up (d = 2990 of n = 3000 ran for
+  // minutes): pbit draws sparse ones only.
+  if (2 * static_cast<int64_t>(d) > n) {
+    throw InvalidArgument("random_regular: degree " + std::to_string(d) + " on " + std::to_string(n) +
+                          " nodes; pbit draws random regular graphs with degree at most n / 2");
   }
   for (uint32_t attempt = 0; attempt < 1000; ++attempt) {
     rng::PhiloxStream rs(seed, rng::kGraphGen, attempt);
@@ -373,11 +381,10 @@ void write_topology_file(const std::string& path, const Topology& t) {
     write_json_file(path, topology_to_json(t));
     return;
   }
-  std::ofstream f(path);
-  if (!f) throw IoError("cannot open '" + path + "' for writing");
-  f << "# " << t.name << "; coloring: " << t.coloring_method << " (colors are kept only in the JSON format)\n";
-  write_edge_list(f, t.graph);
-  if (!f) throw IoError("failed writing '" + path + "'");
+  detail::write_file_atomically(path, [&](std::ostream& f) {
+    f << "# " << t.name << "; coloring: " << t.coloring_method << " (colors are kept only in the JSON format)\n";
+    write_edge_list(f, t.graph);
+  });
 }
 
 int64_t count_triangles(const Graph& g) {
@@ -430,16 +437,36 @@ Topology make_topology(const std::string& spec) {
     throw bad("boundary must be 'torus' or 'open', got '" + f[idx] + "'");
   };
   const std::string& kind = f[0];
-  if (kind == "pegasus" && f.size() == 2) return pegasus(parse_int(f[1], spec, "m"));
+  // The size a spec asks for is checked before anything is built: nodes within int32, and the graph,
+  // its coordinates and its coloring within the memory guard (PBIT_MAX_MEMORY).
+  auto guard = [&](double nodes, double degree) {
+    if (nodes > 1 << 30) throw bad(std::to_string(static_cast<int64_t>(nodes)) + " nodes; pbit takes at most 2^30");
+    detail::check_memory(graph_bytes(static_cast<int64_t>(nodes), static_cast<int64_t>(nodes * degree / 2)) + 1000.0 * nodes,
+                         "topology '" + spec + "'");
+  };
+  auto positive = [&](int32_t v, const char* what) {
+    if (v < 1) throw bad(std::string(what) + " must be >= 1, got " + std::to_string(v));
+    return static_cast<double>(v);
+  };
+  if (kind == "pegasus" && f.size() == 2) {
+    const int32_t m = parse_int(f[1], spec, "m");
+    guard(24.0 * positive(m, "m") * m, 15);
+    return pegasus(m);
+  }
   if (kind == "zephyr" && (f.size() == 2 || f.size() == 3)) {
-    return zephyr(parse_int(f[1], spec, "m"), f.size() == 3 ? parse_int(f[2], spec, "t") : 4);
+    const int32_t m = parse_int(f[1], spec, "m"), t = f.size() == 3 ? parse_int(f[2], spec, "t") : 4;
+    guard(4.0 * positive(t, "t") * positive(m, "m") * (2.0 * m + 1), 4.0 * t + 4);
+    return zephyr(m, t);
   }
   if (kind == "chimera" && f.size() >= 2 && f.size() <= 4) {
     const int32_t m = parse_int(f[1], spec, "m");
-    return chimera(m, f.size() >= 3 ? parse_int(f[2], spec, "n") : m, f.size() == 4 ? parse_int(f[3], spec, "t") : 4);
+    const int32_t n = f.size() >= 3 ? parse_int(f[2], spec, "n") : m, t = f.size() == 4 ? parse_int(f[3], spec, "t") : 4;
+    guard(2.0 * positive(m, "m") * positive(n, "n") * positive(t, "t"), t + 2);
+    return chimera(m, n, t);
   }
   if (kind == "grid" && (f.size() == 3 || f.size() == 4)) {
     const int32_t L = parse_int(f[1], spec, "L");
+    guard(positive(L, "L") * L, 24);
     if (f[2].find(',') == std::string::npos) return extropic_grid(L, grid_preset(f[2]), boundary(3, true), f[2]);
     std::vector<GridRule> rules;
     std::stringstream rs(f[2]);
@@ -450,11 +477,20 @@ Topology make_topology(const std::string& spec) {
     }
     return extropic_grid(L, rules, boundary(3, true));
   }
-  if (kind == "lattice" && (f.size() == 2 || f.size() == 3)) return square_lattice_topology(parse_int(f[1], spec, "L"), boundary(2, true));
-  if (kind == "king" && (f.size() == 2 || f.size() == 3)) return king_graph(parse_int(f[1], spec, "L"), boundary(2, false));
+  if (kind == "lattice" && (f.size() == 2 || f.size() == 3)) {
+    const int32_t L = parse_int(f[1], spec, "L");
+    guard(positive(L, "L") * L, 4);
+    return square_lattice_topology(L, boundary(2, true));
+  }
+  if (kind == "king" && (f.size() == 2 || f.size() == 3)) {
+    const int32_t L = parse_int(f[1], spec, "L");
+    guard(positive(L, "L") * L, 8);
+    return king_graph(L, boundary(2, false));
+  }
   if (kind == "regular" && (f.size() == 3 || f.size() == 4)) {
     Topology t;
     const int32_t n = parse_int(f[1], spec, "N"), d = parse_int(f[2], spec, "D");
+    guard(positive(n, "N"), d);
     const uint64_t seed = f.size() == 4 ? static_cast<uint64_t>(parse_int(f[3], spec, "seed")) : 1;
     t.name = "regular(" + std::to_string(n) + ", " + std::to_string(d) + ", seed " + std::to_string(seed) + ")";
     t.graph = random_regular(n, d, seed);

@@ -14,6 +14,10 @@ struct Edge {
   float weight = 0.0f;
 };
 
+/// Bytes a graph of `nodes` nodes and `edges` undirected edges takes while it is built and held (CSR,
+/// biases, the edge list): what the memory guard (PBIT_MAX_MEMORY) checks before building one.
+inline double graph_bytes(int64_t nodes, int64_t edges) { return 24.0 * static_cast<double>(nodes) + 48.0 * static_cast<double>(edges); }
+
 /// Immutable-structure, mutable-weight Ising graph.
 ///
 /// Storage is symmetric CSR: the neighbours of node i are col_idx()[row_ptr()[i] .. row_ptr()[i+1]),
@@ -27,7 +31,8 @@ class Graph {
   /// Builds from an edge list. Duplicates with the same weight (e.g. both (i,j) and (j,i)) are merged.
   /// `biases` is empty (all zero) or has num_nodes entries.
   /// Throws InvalidGraph on: node index out of range, self loop, duplicate with conflicting weights,
-  /// non-finite coupling or bias, negative node count.
+  /// non-finite coupling or bias, negative node count; OutOfMemory when graph_bytes() exceeds the
+  /// memory limit.
   static Graph from_edges(int32_t num_nodes, std::span<const Edge> edges, std::vector<float> biases = {});
 
   /// Builds from CSR arrays; checks that they are well formed, sorted, finite and symmetric.

@@ -35,6 +35,10 @@ std::vector<uint8_t> read_all(const std::string& path, const std::string& hint) 
       }
       if (n == 0) break;
       out.insert(out.end(), buf, buf + n);
+      if (out.size() > (size_t{1} << 31)) {  // MNIST is 47 MB: a file that inflates past 2 GB is not a dataset
+        gzclose(f);
+        throw InvalidArgument("'" + path + "' inflates to more than 2 GB; not an IDX dataset" + hint);
+      }
     }
     // gzread stops silently at a truncated stream's end; gzclose reports it.
     if (gzclose(f) != Z_OK) throw InvalidArgument("'" + path + "' is a truncated or corrupt gzip file" + hint);
@@ -65,6 +69,9 @@ IdxArray read_idx(const std::string& path, const std::string& hint_text) {
     const uint32_t v = (uint32_t{b[o]} << 24) | (uint32_t{b[o + 1]} << 16) | (uint32_t{b[o + 2]} << 8) | b[o + 3];
     if (v == 0 || v > (1u << 28)) throw InvalidArgument("'" + path + "': implausible dimension " + std::to_string(v) + hint);
     a.dims.push_back(static_cast<int32_t>(v));
+    if (count > b.size() / v) {  // the product would exceed the file (and could overflow size_t)
+      throw InvalidArgument("'" + path + "' is truncated: its header promises more bytes than the file's " + std::to_string(b.size()) + hint);
+    }
     count *= v;
   }
   const size_t header = 4 + 4 * static_cast<size_t>(ndim);

@@ -1,0 +1,20 @@
+// The memory guard (issue 16): sizes read from files, specs and configs are checked against the memory
+// they imply before anything is allocated, so a one-line file cannot make pbit allocate gigabytes or
+// die of std::bad_alloc after minutes of work.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace pbit::detail {
+
+/// The limit in bytes: PBIT_MAX_MEMORY (a number of bytes, or with K, M, G or T), else the memory
+/// the system says is available (MemAvailable in /proc/meminfo), else 16 GB.
+double memory_limit_bytes();
+
+/// Throws OutOfMemory naming `what`, the bytes it needs and the limit when `bytes` exceed the limit.
+void check_memory(double bytes, const std::string& what);
+
+/// "12.3 GB", "450 MB", ...
+std::string format_bytes(double bytes);
+
+}  // namespace pbit::detail
