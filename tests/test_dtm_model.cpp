@@ -168,6 +168,35 @@ TEST(DtmModel, ResumeKeepsTheQualityHistory) {
   EXPECT_EQ(b.history()[0].feature_fid, 12.5);
 }
 
+// A DTM checkpoint's epoch (2e9 was accepted) and history are checked behind the checksum.
+TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
+  const ImageDataset d = toy(100, 3);
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_hostile");
+  c.epochs = 1;
+  Dtm a(c, 8, 8);
+  a.train(d);
+  const std::string good = a.checkpoint_path(), bad = good + ".bad";
+  auto load = [&](const std::string& path) {
+    Dtm b(c, 8, 8);
+    return error_of([&] { b.load_checkpoint(path); });
+  };
+  ASSERT_EQ(load(good), "<no error>");
+  for (const int32_t epoch : {-1, 2000000000}) {  // payload: fingerprint (8 bytes), epoch (i32), ...
+    SealedFile f(good);
+    f.poke<int32_t>(8, epoch);
+    f.write(bad);
+    EXPECT_NE(load(bad).find("says epoch " + std::to_string(epoch)), std::string::npos);
+  }
+  for (const char* h : {"[[1]]", "[1]", "[[1,2,3,4,[[1]],6]]", "[[1,2,3,4,[[1.5,2,3,4]],6]]", "[[1,2,3,4,5,6]]", "{"}) {
+    SealedFile f(good);
+    f.replace_last_string(h);
+    f.write(bad);
+    EXPECT_NE(load(bad).find("corrupt training history"), std::string::npos) << h;
+  }
+  flip_byte(good, bad, 40);
+  EXPECT_NE(load(bad).find("checksum does not match"), std::string::npos);
+}
+
 TEST(DtmModel, ModelCheckpointContinuesAcrossLeases) {
   const ImageDataset d = toy(500, 3);
   DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_lease_a");

@@ -2,7 +2,13 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -90,6 +96,61 @@ std::string error_of(F&& f) {
     return e.what();
   }
   return "<no error>";
+}
+
+/// A checksummed pbit file (checkpoints, feature networks: magic | u64 payload length | u32 CRC-32 |
+/// payload), opened for editing: tests change its payload and seal it again with a valid checksum, as
+/// a buggy or hostile writer could, to reach the checks behind the checksum.
+struct SealedFile {
+  std::string magic, payload;
+
+  explicit SealedFile(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream s;
+    s << f.rdbuf();
+    const std::string all = s.str();
+    if (all.size() < 20) throw std::runtime_error("not a sealed file: " + path);
+    magic = all.substr(0, 8);
+    payload = all.substr(20);
+  }
+  template <class T>
+  void poke(size_t offset, T value) {
+    std::memcpy(payload.data() + offset, &value, sizeof value);
+  }
+  /// Replaces the last length-prefixed string of the payload (u64 length | bytes), e.g. the history.
+  void replace_last_string(const std::string& text) {
+    for (size_t len = 0; len + 8 <= payload.size(); ++len) {
+      uint64_t stored = 0;
+      std::memcpy(&stored, payload.data() + payload.size() - len - 8, 8);
+      if (stored == len) {
+        payload.resize(payload.size() - len - 8);
+        const uint64_t n = text.size();
+        payload.append(reinterpret_cast<const char*>(&n), 8);
+        payload += text;
+        return;
+      }
+    }
+    throw std::runtime_error("no length-prefixed string at the end of the payload");
+  }
+  void write(const std::string& path) const {
+    const uint64_t len = payload.size();
+    const uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(payload.size())));
+    std::ofstream f(path, std::ios::binary);
+    f << magic;
+    f.write(reinterpret_cast<const char*>(&len), 8);
+    f.write(reinterpret_cast<const char*>(&crc), 4);
+    f << payload;
+  }
+};
+
+/// A copy of the file at `from` with byte `offset` XOR-ed with `mask`, at `to`.
+inline void flip_byte(const std::string& from, const std::string& to, size_t offset, unsigned char mask = 1) {
+  std::ifstream f(from, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  std::string b = s.str();
+  b.at(offset) = static_cast<char>(b.at(offset) ^ mask);
+  std::ofstream(to, std::ios::binary) << b;
 }
 
 inline std::string backend_param_name(const ::testing::TestParamInfo<Backend>& info) { return to_string(info.param); }

@@ -84,6 +84,11 @@ inline std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+/// Whether a training run continues from `checkpoint`: with --resume when it exists (without one it
+/// says so and starts afresh); a fresh run refuses to replace an earlier run's checkpoint unless
+/// --overwrite is given (InvalidArgument naming both flags).
+bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite);
+
 /// The time now as ISO 8601 UTC.
 std::string utc_now();
 

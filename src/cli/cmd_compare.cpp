@@ -23,6 +23,8 @@ void add_compare_commands(Commands& c) {
   c.add(s, [o] {
     CompareSuite suite = parse_compare_suite(read_json_file(o->suite));
     if (!o->out.empty()) suite.output_dir = o->out;
+    make_directories(suite.output_dir);  // before the measurements, not after them
+    check_writable(suite.output_dir + "/results.json");
     const nlohmann::json res = run_compare(suite, true);
     for (const std::string& f : write_compare_outputs(res, suite.output_dir)) std::cerr << "wrote " << f << "\n";
     std::ifstream md(suite.output_dir + "/results.md");

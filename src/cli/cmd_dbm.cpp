@@ -40,7 +40,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     std::string config, out, lease;
     double time_budget = -1, lease_seconds = 0;
     int64_t burn_in = 1000;
-    bool resume = false;
+    bool resume = false, overwrite = false;
   };
   auto o = std::make_shared<Opt>();
   CLI::App* s = dbm->add_subcommand(
@@ -50,11 +50,15 @@ void add_train(CLI::App* dbm, Commands& c) {
   s->add_option("--out", o->out, "replaces the config's run.output_dir");
   s->add_option("--time-budget", o->time_budget, "stop training after S seconds (also train.time_budget_s; the cosine schedule runs against it)")
       ->check(number_in<double>(0, 1e9));
-  auto* resume = s->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit");
+  auto* resume = s->add_flag("--resume", o->resume,
+                             "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
+  auto* overwrite = s->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint");
+  overwrite->excludes(resume);
   auto* lease = s->add_option("--lease", o->lease,
                               "continue from DIR/model_checkpoint.bin if there is one (model-only, small enough to commit), "
                               "and leave it there with DIR/leases.json (docs/CLI.md, 'Leases')");
   lease->excludes(resume);
+  lease->excludes(overwrite);
   s->add_option("--lease-seconds", o->lease_seconds, "with --lease: end this piece after S seconds of training")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
@@ -66,10 +70,12 @@ void add_train(CLI::App* dbm, Commands& c) {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    make_directories(cfg.output_dir);  // before the data are read and training starts
+    check_writable(cfg.output_dir + "/checkpoint.bin");
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
-    if (o->resume) {
+    if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite)) {
       trainer.load_checkpoint(trainer.checkpoint_path());
       std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                 << " updates done)\n";
@@ -169,6 +175,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
+    if (!o->out.empty()) check_writable(o->out);  // before the evaluation, not after it
     const SparseDbm model = SparseDbm::load(o->model);
     const ImageDataset test = dbm_data(cfg, "test");
     if (o->first >= test.size()) {
@@ -227,6 +234,7 @@ void add_generate(CLI::App* dbm, Commands& c) {
   s->footer(kDbmKeys);
   c.add(s, [o] {
     const DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
+    check_writable(o->out);
     const SparseDbm model = SparseDbm::load(o->model);
     nlohmann::json out;
     write_generation(model, cfg, o->out, out);
@@ -260,6 +268,7 @@ void add_import(CLI::App* dbm, Commands& c) {
   s->add_option("--out", o->out, "model file to write")->required();
   s->footer("File formats: docs/CLI.md, 'Importing a DBM'.");
   c.add(s, [o] {
+    check_writable(o->out);
     const SparseDbm m = SparseDbm::import_model(o->edges, o->biases, o->visible, o->labels, o->rows, o->cols, o->replicas,
                                                 o->pixel_order, o->label_order);
     m.save(o->out);

@@ -19,7 +19,7 @@ void add_dtm_commands(Commands& c) {
     int steps = 0;
     int64_t gen_sweeps = 0;
     double time_budget = -1, lease_seconds = 0;
-    bool resume = false;
+    bool resume = false, overwrite = false;
   };
   auto o = std::make_shared<Opt>();
   CLI::App* dtm = c.app->add_subcommand("dtm", "Denoising Thermodynamic Models (Extropic 2025) and monolithic EBMs: train");
@@ -36,11 +36,15 @@ void add_dtm_commands(Commands& c) {
       ->check(number_in<double>(0, 1e9));
   s->add_option("--gen-sweeps", o->gen_sweeps, "replaces generate.sweeps; with --resume on a finished run it only generates again")
       ->check(number_in<int64_t>(1, 1000000000));
-  auto* resume = s->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit");
+  auto* resume = s->add_flag("--resume", o->resume,
+                             "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
+  auto* overwrite = s->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint");
+  overwrite->excludes(resume);
   auto* lease = s->add_option("--lease", o->lease,
                               "continue from DIR/model_checkpoint.bin if there is one (model-only, small enough to commit), "
                               "rewritten with DIR/leases.json after every epoch (docs/CLI.md, 'Leases')");
   lease->excludes(resume);
+  lease->excludes(overwrite);
   s->add_option("--lease-seconds", o->lease_seconds, "with --lease: start no epoch that would end past S seconds")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
@@ -52,10 +56,12 @@ void add_dtm_commands(Commands& c) {
     if (o->steps > 0) cfg.steps = o->steps;
     if (!o->acp.empty()) cfg.acp = o->acp == "on";
     if (!o->out.empty()) cfg.output_dir = o->out;
+    make_directories(cfg.output_dir);  // before the data are read and training starts
+    check_writable(cfg.output_dir + "/checkpoint.bin");
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
-    if (o->resume) {
+    if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite)) {
       model.load_checkpoint(model.checkpoint_path());
       std::cerr << "resuming after epoch " << model.epoch() << "\n";
     }

@@ -1,6 +1,7 @@
 // `pbit`: the command-line front end. Library code throws; only here are errors turned into messages
 // and exit codes: 0 ok, 2 bad input or I/O (pbit::Error, a bad option), 3 internal error.
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 
 #include "cli.hpp"
@@ -13,6 +14,19 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
+}
+
+bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite) {
+  const bool exists = std::filesystem::exists(checkpoint);
+  if (resume) {
+    if (!exists) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
+    return exists;
+  }
+  if (exists && !overwrite) {
+    throw InvalidArgument(checkpoint + " holds an earlier run's checkpoint: pass --resume to continue that run, or --overwrite " +
+                          "to start afresh and replace it (or choose another --out)");
+  }
+  return false;
 }
 
 nlohmann::json degree_histogram(const std::vector<int32_t>& degrees) {

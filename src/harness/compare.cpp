@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -520,11 +521,17 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
                               ".gp | gnuplot 2>>gnuplot.log";
       std::error_code ec;
       const std::string tmp = dir + "/" + p + ".png.tmp";
+      bool drawn = false;
       if (std::system(cmd.c_str()) == 0 && std::filesystem::file_size(tmp, ec) > 0 && !ec) {
         std::filesystem::rename(tmp, dir + "/" + p + ".png", ec);
-        if (!ec) written.push_back(dir + "/" + p + ".png");
+        drawn = !ec;
       }
       std::filesystem::remove(tmp, ec);
+      if (drawn) {
+        written.push_back(dir + "/" + p + ".png");
+      } else {
+        std::cerr << "could not draw " << dir << "/" << p << ".png (gnuplot failed; see " << dir << "/gnuplot.log); its data and script are written\n";
+      }
     }
   }
   return written;

