@@ -1,5 +1,6 @@
 # Installs the built pbit into a scratch prefix, then configures, builds and runs a consumer project
-# that uses find_package(pbit).
+# that uses find_package(pbit), with the flags pbit was built with (a sanitizer build's consumer must
+# link the sanitizer runtime too).
 file(REMOVE_RECURSE "${WORK}")
 execute_process(COMMAND ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${WORK}/prefix"
                 RESULT_VARIABLE rc OUTPUT_QUIET)
@@ -7,7 +8,8 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed (${rc})")
 endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S "${SRC}" -B "${WORK}/build" -G "${GENERATOR}"
-                        -DCMAKE_PREFIX_PATH=${WORK}/prefix RESULT_VARIABLE rc)
+                        -DCMAKE_PREFIX_PATH=${WORK}/prefix "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"
+                        "-DCMAKE_EXE_LINKER_FLAGS=${EXE_LINKER_FLAGS}" RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "configuring the find_package(pbit) consumer failed (${rc})")
 endif()

@@ -3,7 +3,8 @@
 # The CUDA toolkit is not a Debian package here: when nvcc is found (PATH or /usr/local/cuda) the
 # CUDA backend is built, otherwise the build goes on without it (Backend::cuda throws NotCompiled).
 set -euo pipefail
-pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev libeigen3-dev libcli11-dev gnuplot-nox)
+pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev libeigen3-dev libcli11-dev gnuplot-nox
+      clang-14 libfuzzer-14-dev libomp-14-dev)  # the last three: the fuzz targets (docs/TESTING.md)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

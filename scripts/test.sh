@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds pbit and runs every test (CTest: unit, exact-enumeration, backend, topology, DBM, CLI,
-# example, install).
+# hostile input, example, install), then the suite again under the sanitizers and a short fuzz run
+# of every reader (docs/TESTING.md; PBIT_TEST_QUICK=1 skips those two).
 # CUDA tests skip visibly without a GPU; set PBIT_REQUIRE_GPU=1 to make them fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,14 @@ source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
 ctest --preset release -j "$(nproc)"
+if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
+  # The whole suite again under AddressSanitizer + UBSan with leak checking (docs/TESTING.md).
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan
+  ctest --preset asan -j "$(nproc)"
+  # A short run of every fuzz target (clang-14 + libFuzzer; skipped with a message without them).
+  bash tests/fuzz/run.sh "${PBIT_FUZZ_SECONDS:-30}"
+fi
 # The device kit's dry run (docs/BENCHMARKING.md): the portable build and every stage of the GPU
 # script, GPU-only stages skipped, so the kit cannot rot between sessions that get a device.
 bash scripts/device_kit.sh dry-run

@@ -1,0 +1,106 @@
+// Checkpoints: DBM (checkpoint.bin, model_checkpoint.bin), DTM (the same two) and feature networks,
+// each loaded into a small model as --resume and --lease load them. The first byte picks the kind
+// and whether the rest is a whole file (the container: format tag, length, checksum) or a payload
+// that the target seals with a valid checksum, to reach the checks behind it.
+#include <filesystem>
+#include <memory>
+
+#include "fuzz_common.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/models/dbm.hpp"
+#include "pbit/models/dtm_model.hpp"
+#include "pbit/models/feature_net.hpp"
+
+namespace {
+
+using namespace pbit;
+
+ImageDataset tiny_images() {
+  ImageDataset d;
+  d.name = "fuzz";
+  d.rows = d.cols = 4;
+  for (int k = 0; k < 20; ++k) {
+    d.labels.push_back(static_cast<uint8_t>(k % 10));
+    for (int p = 0; p < 16; ++p) d.pixels.push_back(static_cast<uint8_t>(((k * 7 + p * 13) % 5) * 60));
+  }
+  return d;
+}
+
+struct Models {
+  ImageDataset images = tiny_images();
+  DbmConfig dbm_cfg;
+  std::unique_ptr<SparseDbm> dbm;
+  std::unique_ptr<DbmTrainer> trainer;
+  DtmConfig dtm_cfg;
+  std::unique_ptr<Dtm> dtm;
+
+  Models() {
+    const std::string out = fuzz::input_path(".out");
+    dbm_cfg = parse_dbm_config(nlohmann::json::parse(R"({"graph": {"topology": "pegasus:3", "label_replicas": 1},
+      "run": {"backend": "reference", "output_dir": ")" + out + R"("},
+      "train": {"epochs": 2, "batch_size": 10, "positive": {"chains": 1, "samples": 1}, "negative": {"chains": 4, "samples": 1},
+                "eval_images_per_epoch": 0}})"));
+    dbm = std::make_unique<SparseDbm>(SparseDbm::create(dbm_cfg, 4, 4));
+    trainer = std::make_unique<DbmTrainer>(*dbm, dbm_cfg, images);
+    dtm_cfg = parse_dtm_config(nlohmann::json::parse(R"({"model": {"topology": "grid:8:G8", "steps": 2},
+      "train": {"epochs": 2, "batch_size": 10, "positive": {"warmup": 1, "samples": 1, "steps_per_sample": 1},
+                "negative": {"warmup": 1, "samples": 1, "steps_per_sample": 1}, "acp": {"enabled": true, "chains": 4}},
+      "run": {"backend": "reference", "output_dir": ")" + out + R"("}})"));
+    dtm = std::make_unique<Dtm>(dtm_cfg, 4, 4);
+  }
+};
+
+Models& models() {
+  static Models m;
+  return m;
+}
+
+/// The seeds: every kind of file from these models, whole (mode 2k) and as payload (mode 2k + 1).
+void write_seeds() {
+  Models& m = models();
+  const std::string p = fuzz::input_path(".seed");
+  auto both = [&](int kind, const std::string& name) {
+    const std::string file = fuzz::slurp(p);
+    fuzz::write_seed(name + "_file", std::string(1, static_cast<char>(2 * kind)) + file);
+    fuzz::write_seed(name + "_payload", std::string(1, static_cast<char>(2 * kind + 1)) + file.substr(20));
+  };
+  m.trainer->save_checkpoint(p);
+  both(0, "dbm_checkpoint");
+  m.trainer->save_model_checkpoint(p, nlohmann::json::array({{{"lease", 1}}}));
+  both(1, "dbm_model_checkpoint");
+  m.dtm->save_checkpoint(p);
+  both(2, "dtm_checkpoint");
+  m.dtm->save_model_checkpoint(p, nlohmann::json::array());
+  both(3, "dtm_model_checkpoint");
+  FeatureNet(16, 8, 1).save(p);
+  both(4, "feature_net");
+  std::filesystem::remove(p);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  fuzz::init_limits();
+  if (fuzz::seed_dir()) write_seeds();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const int kind = (data[0] >> 1) % 5;
+  const bool sealed = data[0] & 1;
+  static const char* const magic[5] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2"};
+  const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
+  const std::string bytes = sealed ? fuzz::seal(magic[kind], rest) : std::string(rest);
+  const std::string path = fuzz::write_input(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ".bin");
+  Models& m = models();
+  return fuzz::accept_errors([&] {
+    switch (kind) {
+      case 0: m.trainer->load_checkpoint(path); break;
+      case 1: m.trainer->load_model_checkpoint(path, 2); break;
+      case 2: m.dtm->load_checkpoint(path); break;
+      case 3: m.dtm->load_model_checkpoint(path); break;
+      default: (void)FeatureNet::load(path); break;
+    }
+  });
+}

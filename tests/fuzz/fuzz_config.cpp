@@ -1,0 +1,31 @@
+// The config parsers, one target each (CMake compiles this file once per parser with PBIT_FUZZ_CONFIG
+// set): sample, dbm, dtm and compare configs, read from a file as the CLI reads them.
+#include "fuzz_common.hpp"
+#include "pbit/core/config.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/harness/compare.hpp"
+#include "pbit/models/dbm.hpp"
+#include "pbit/models/dtm_model.hpp"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  pbit::fuzz::init_limits();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string path = pbit::fuzz::write_input(data, size, ".json");
+  return pbit::fuzz::accept_errors([&] {
+    const nlohmann::json j = pbit::read_json_file(path);
+#if PBIT_FUZZ_CONFIG == 1
+    (void)pbit::parse_sample_config(j);
+#elif PBIT_FUZZ_CONFIG == 2
+    (void)pbit::parse_dbm_config(j);
+#elif PBIT_FUZZ_CONFIG == 3
+    (void)pbit::parse_dtm_config(j);
+#elif PBIT_FUZZ_CONFIG == 4
+    (void)pbit::parse_compare_suite(j);
+#else
+#error "PBIT_FUZZ_CONFIG: 1 sample, 2 dbm, 3 dtm, 4 compare"
+#endif
+  });
+}
