@@ -294,8 +294,15 @@ TEST(DbmMnist, ResumeIsBitIdentical) {
   EXPECT_EQ(tb2.epoch(), 1);
   EXPECT_EQ(tb2.batch_in_epoch(), 15);
   EXPECT_EQ(tb2.updates(), 55);
-  tb2.run(nullptr);
+  const auto hist_b = tb2.run(nullptr);
   EXPECT_EQ(tb2.updates(), ta.updates());
+  // The resumed epoch reports the flips of all its 40 updates, not only of those after the resume
+  // (flips are counted, so they match the uninterrupted run exactly).
+  const auto& hist_a = ta.history();
+  ASSERT_EQ(hist_a.size(), 2u);
+  ASSERT_EQ(hist_b.size(), 2u);
+  EXPECT_EQ(hist_b[1].flips, hist_a[1].flips);
+  EXPECT_EQ(hist_b[1].updates, hist_a[1].updates);
   EXPECT_EQ(b2.graph().edge_weights(), a.graph().edge_weights());
   EXPECT_EQ(b2.graph().biases(), a.graph().biases());
   // A checkpoint from another training config is refused.
