@@ -2,7 +2,7 @@
 //
 //   pbit_bench_gibbs [--backends reference,cpu,cuda|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12]
 //                    [--chains 1,32,1024,16384,65536] [--cuda-kernels auto,simple,fast] [--team-warps 0,2,4,8,16]
-//                    [--min-time 0.5] [--sweeps N] [--quick] [--out FILE.json]
+//                    [--contracts exact,fast] [--min-time 0.5] [--sweeps N] [--quick] [--out FILE.json]
 //
 // Prints a table and writes JSON (docs/BENCHMARKING.md describes every key), rewritten after every
 // measurement so that a run cut short keeps what it measured. Sweeps per measurement are calibrated
@@ -109,6 +109,7 @@ nlohmann::json measure(const NamedGraph& ng, Backend b, int32_t chains, const Sa
           {"cuda_kernel", b == Backend::cuda ? to_string(opt.cuda_kernel) : "-"},
           {"cuda_team_warps", b == Backend::cuda ? opt.cuda_team_warps : 0},
           {"cpu_isa", b == Backend::cpu ? to_string(opt.cpu_isa) : "-"},
+          {"contract", to_string(opt.contract)},
           {"graph", ng.name},
           {"graph_description", ng.description},
           {"num_nodes", g.num_nodes()},
@@ -141,7 +142,7 @@ void write_atomically(const std::string& path, const nlohmann::json& doc) {
 int main(int argc, char** argv) {
   try {
     std::string backends_arg = "all", graphs_arg = "lattice,regular15,pegasus14,zephyr10,g12", chains_arg = "1,32,1024,16384,65536", out;
-    std::string kernels_arg = "auto", teams_arg = "0", isas_arg = "auto";
+    std::string kernels_arg = "auto", teams_arg = "0", isas_arg = "auto", contracts_arg = "exact";
     double min_time = 0.5;
     int64_t fixed_sweeps = 0;
     bool quick = false, chains_given = false;
@@ -157,6 +158,7 @@ int main(int argc, char** argv) {
       else if (a == "--cuda-kernels") kernels_arg = val();
       else if (a == "--team-warps") teams_arg = val();
       else if (a == "--cpu-isas") isas_arg = val();
+      else if (a == "--contracts") contracts_arg = val();
       else if (a == "--min-time") min_time = bench::number<double>(val(), a, 1e-6, 3600);
       else if (a == "--sweeps") fixed_sweeps = bench::number<int64_t>(val(), a, 1, int64_t{1} << 32);
       else if (a == "--out") out = val();
@@ -164,10 +166,12 @@ int main(int argc, char** argv) {
       else if (a == "--help" || a == "-h") {
         std::cout << "usage: pbit_bench_gibbs [--backends LIST|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12|SPEC]\n"
                      "                        [--chains LIST] [--cuda-kernels auto,simple,fast] [--team-warps 0,2,4,8,16]\n"
-                     "                        [--cpu-isas auto,avx512,avx2,generic] [--min-time S] [--sweeps N] [--quick] [--out FILE.json]\n"
+                     "                        [--cpu-isas auto,avx512,avx2,generic] [--contracts exact,fast]\n"
+                     "                        [--min-time S] [--sweeps N] [--quick] [--out FILE.json]\n"
                      "  --cuda-kernels  cuda backend: the sweep kernels to measure, each a row (auto = chosen by occupancy)\n"
                      "  --team-warps    fast kernel: warps per block to measure (0 = chosen by occupancy)\n"
                      "  --cpu-isas      cpu backend: the instruction-set paths to measure, each a row (auto = the widest here)\n"
+                     "  --contracts     RNG/arithmetic contracts to measure, each a row (docs/ARCHITECTURE.md, Determinism)\n"
                      "  --sweeps N      timed sweeps per measurement, no calibration (e.g. under ncu)\n";
         return 0;
       } else {
@@ -191,8 +195,10 @@ int main(int argc, char** argv) {
     for (const auto& t : bench::split(teams_arg)) teams.push_back(bench::number<int>(t, "--team-warps", 0, 16));
     std::vector<CpuIsa> isas;
     for (const auto& t : bench::split(isas_arg)) isas.push_back(cpu_isa_from_string(t, "--cpu-isas"));
-    if (kernels.empty() || teams.empty() || isas.empty()) {
-      throw InvalidArgument("--cuda-kernels, --team-warps and --cpu-isas need at least one value");
+    std::vector<RngContract> contracts;
+    for (const auto& c : bench::split(contracts_arg)) contracts.push_back(rng_contract_from_string(c, "--contracts"));
+    if (kernels.empty() || teams.empty() || isas.empty() || contracts.empty()) {
+      throw InvalidArgument("--cuda-kernels, --team-warps, --cpu-isas and --contracts need at least one value");
     }
     // Graphs are built before anything is measured, so a typo costs no time.
     std::vector<NamedGraph> graphs;
@@ -206,12 +212,13 @@ int main(int argc, char** argv) {
                             {"machine", bench::machine_info()},
                             {"build", bench::build_info()},
                             {"parameters", {{"min_time_s", min_time}, {"fixed_sweeps", fixed_sweeps}, {"beta", 1.0},
-                                            {"update", "exact sigmoid Gibbs, fp32"}, {"cuda_kernels", kernels_arg}, {"cpu_isas", isas_arg},
+                                            {"update", "sigmoid Gibbs, fp32"}, {"contracts", contracts_arg}, {"cuda_kernels", kernels_arg},
+                                            {"cpu_isas", isas_arg},
                                             {"cuda_team_warps", teams_arg}}},
                             {"failures", failures},
                             {"results", results}};
     };
-    std::printf("%-10s %-10s %-8s %8s %8s %10s %10s %12s %14s %10s\n", "backend", "graph", "kernel", "nodes", "chains", "sweeps",
+    std::printf("%-10s %-10s %-14s %8s %8s %10s %10s %12s %14s %10s\n", "backend", "graph", "kernel", "nodes", "chains", "sweeps",
                 "wall_s", "flips_per_ns", "sweeps/s/chain", "eff_GB/s");
     for (const NamedGraph& ng : graphs) {
       for (Backend b : backends) {
@@ -240,25 +247,36 @@ int main(int argc, char** argv) {
         } else {
           variants.push_back({});
         }
+        // Each variant under each contract asked for.
+        {
+          std::vector<SamplerOptions> all;
+          for (RngContract c : contracts)
+            for (SamplerOptions o : variants) {
+              o.contract = c;
+              all.push_back(o);
+            }
+          variants = std::move(all);
+        }
         for (int32_t chains : chain_counts) {
           if (!chains_given && !default_chain_ok(b, chains)) continue;
           for (const SamplerOptions& v : variants) {
-            const std::string label = b == Backend::cuda ? to_string(v.cuda_kernel) + (v.cuda_team_warps ? "/" + std::to_string(v.cuda_team_warps) : "")
-                                      : b == Backend::cpu ? to_string(v.cpu_isa) : "-";
+            const std::string label = (b == Backend::cuda ? to_string(v.cuda_kernel) + (v.cuda_team_warps ? "/" + std::to_string(v.cuda_team_warps) : "")
+                                      : b == Backend::cpu ? to_string(v.cpu_isa) : "-") +
+                                      (contracts.size() > 1 || v.contract != RngContract::exact ? "+" + to_string(v.contract) : "");
             try {
               const nlohmann::json r = measure(ng, b, chains, v, min_time, fixed_sweeps);
-              std::printf("%-10s %-10s %-8s %8d %8d %10lld %10.3f %12.4f %14.1f %10.2f\n", to_string(b).c_str(), ng.name.c_str(),
+              std::printf("%-10s %-10s %-14s %8d %8d %10lld %10.3f %12.4f %14.1f %10.2f\n", to_string(b).c_str(), ng.name.c_str(),
                           label.c_str(), ng.graph.num_nodes(), chains, static_cast<long long>(r["sweeps"].get<int64_t>()),
                           r["wall_s"].get<double>(), r["flips_per_ns"].get<double>(), r["sweeps_per_s_per_chain"].get<double>(),
                           r["effective_gb_per_s"].get<double>());
               results.push_back(r);
             } catch (const Error& e) {
               ++failures;
-              std::printf("%-10s %-10s %-8s %8d %8d  FAILED: %s\n", to_string(b).c_str(), ng.name.c_str(), label.c_str(),
+              std::printf("%-10s %-10s %-14s %8d %8d  FAILED: %s\n", to_string(b).c_str(), ng.name.c_str(), label.c_str(),
                           ng.graph.num_nodes(), chains, e.what());
               results.push_back({{"backend", to_string(b)}, {"graph", ng.name}, {"chains", chains},
                                  {"cuda_kernel", to_string(v.cuda_kernel)}, {"cuda_team_warps", v.cuda_team_warps},
-                                 {"cpu_isa", to_string(v.cpu_isa)}, {"error", e.what()}});
+                                 {"cpu_isa", to_string(v.cpu_isa)}, {"contract", to_string(v.contract)}, {"error", e.what()}});
             }
             std::fflush(stdout);
             if (!out.empty()) write_atomically(out, document());

@@ -28,11 +28,12 @@ struct HostModel {
   int32_t field_m = 0;
   std::vector<float> field;                 ///< B x M
   rng::Key key{};
+  RngContract contract = RngContract::exact;
 
   HostModel(const Graph& g, const Coloring& c, int32_t b, const SamplerOptions& opt)
       : n(g.num_nodes()), chains(b), classes(c.classes()),
         clamped(static_cast<size_t>(g.num_nodes()), 0), field_col(static_cast<size_t>(g.num_nodes()), -1),
-        key(rng::make_key(opt.seed, opt.stream)) {
+        key(rng::make_key(opt.seed, opt.stream)), contract(opt.contract) {
     load_weights(g);
   }
 

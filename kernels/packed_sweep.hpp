@@ -97,6 +97,7 @@ struct PackedArgs {
   int64_t nsweeps = 0;
   uint32_t first_sweep = 0;
   rng::Key key{};
+  RngContract contract = RngContract::exact;
 };
 
 /// The groups of every color with at least one live slot, in color and rank order, and the offset of
@@ -199,7 +200,7 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
       float x = fadd(f[q], a.h[i]);
       const int32_t fc = a.field_col[i];
       if (fc >= 0 && chain < a.chains) x = fadd(x, a.field[fc * a.field_col_stride + static_cast<int64_t>(chain) * a.field_chain_stride]);
-      bits |= static_cast<uint32_t>(gibbs_up(rng::word(blk, static_cast<uint32_t>(q)), boltzmann_ratio(two_beta, x))) << q;
+      bits |= static_cast<uint32_t>(gibbs_up(a.contract, blk, g.rank0 + static_cast<uint32_t>(q), two_beta, x)) << q;
     }
   }
   return bits;
@@ -207,7 +208,8 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
 
 /// One color for the 32 chains from chain0: member `member` of a team of `team` warps that share the
 /// word takes every team-th group of the color (packed_groups). Lane l draws
-/// Philox(counter = (chain, color, rank / 4, sweep)) once per group and uses word rank % 4 (rng.hpp),
+/// Philox(counter = (chain, color, rank / 4, sweep)) once per group and uses word rank % 4 (rng.hpp;
+/// under the `fast` contract Philox4x32-7 of (chain, color, rank / 8, sweep) and half rank % 8),
 /// exactly as the other backends do; the (up to) four nodes of a group are updated together
 /// (packed_lane_up), which is allowed because nodes of one color never neighbour each other.
 template <class Lanes>
@@ -215,7 +217,7 @@ PBIT_HD void packed_color(const PackedArgs& a, uint32_t* S, int32_t chain0, Lane
                           float two_beta, int32_t member, int32_t team) {
   for (int32_t k = a.group_off[c] + member; k < a.group_off[c + 1]; k += team) {
     const PackedGroup g = packed_group_load(a.groups + k);  // the same for every lane
-    lanes.draw(a.key, chain0, static_cast<uint32_t>(c), g.rank0, sweep);
+    lanes.draw(a.contract, a.key, chain0, static_cast<uint32_t>(c), g.rank0, sweep);
     uint32_t m[kPackedGroup];
     lanes.vote(m, [&](uint32_t lane, const rng::Block& blk) {
       return packed_lane_up(a, S, g, lane, chain0 + static_cast<int32_t>(lane), blk, two_beta);
@@ -252,10 +254,8 @@ struct HostLanes {
   void team(F&& f) {
     for (int32_t m = 0; m < team_size; ++m) f(m, team_size);
   }
-  void draw(rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
-    for (uint32_t l = 0; l < kPackedLanes; ++l) {
-      blk[l] = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain0) + l, color, rank, sweep), key);
-    }
+  void draw(RngContract contract, rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
+    for (uint32_t l = 0; l < kPackedLanes; ++l) blk[l] = gibbs_block(contract, key, static_cast<uint32_t>(chain0) + l, color, rank, sweep);
   }
   /// m[q] gets bit l = bit q of lane l's decisions f(l, block of lane l).
   template <class F>

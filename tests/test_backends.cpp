@@ -2,6 +2,10 @@
 // to the reference backend, whatever the chain count, thread count or how a run is split.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include <set>
+
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "gibbs_kernels.hpp"
@@ -89,12 +93,57 @@ SamplerOptions on(Backend b) {
   return o;
 }
 
+/// The RNG contracts (rng.hpp): every backend must match the reference under each.
+const RngContract kContracts[] = {RngContract::exact, RngContract::fast};
+
+SamplerOptions on(Backend b, RngContract c) {
+  SamplerOptions o = on(b);
+  o.contract = c;
+  return o;
+}
+
 TEST_P(BackendTest, BitIdenticalToReference) {
   PBIT_REQUIRE_BACKEND(GetParam());
-  for (int32_t chains : {1, 17, 64, 100}) {  // 17: not a multiple of any vector or warp width
-    SCOPED_TRACE("chains=" + std::to_string(chains));
-    const Trace ref = run_protocol(on(Backend::reference), chains);
-    for_each_variant(GetParam(), {}, [&](const SamplerOptions& o) { expect_same(ref, run_protocol(o, chains)); });
+  for (const RngContract contract : kContracts) {
+    SCOPED_TRACE("contract " + to_string(contract));
+    for (int32_t chains : {1, 17, 64, 100}) {  // 17: not a multiple of any vector or warp width
+      SCOPED_TRACE("chains=" + std::to_string(chains));
+      const Trace ref = run_protocol(on(Backend::reference, contract), chains);
+      for_each_variant(GetParam(), on(GetParam(), contract), [&](const SamplerOptions& o) { expect_same(ref, run_protocol(o, chains)); });
+    }
+  }
+}
+
+// No two chains, nodes or sweeps may draw the same random bits, under either contract: on a graph
+// without couplings (every update a fair coin), any two chains must differ, and any two nodes, or a
+// node at two sweeps, must agree in about half of the chains. Sharing bits (a counter without the
+// chain, two nodes on one 16-bit half, ...) makes them agree always.
+TEST_P(BackendTest, NoTwoChainsNodesOrSweepsShareRandomBits) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const int32_t n = 96, chains = 2048;
+  const Graph g = Graph::from_edges(n, {});
+  const double tol = 6.0 * 0.5 / std::sqrt(static_cast<double>(chains));  // 6 sigma of a fair agreement rate
+  for (const RngContract contract : kContracts) {
+    SCOPED_TRACE("contract " + to_string(contract));
+    for_each_variant(GetParam(), on(GetParam(), contract), [&](const SamplerOptions& o) {
+      Sampler s(g, chains, o);
+      s.sweep(1);
+      const std::vector<int8_t> a = s.state();
+      s.sweep(1);
+      const std::vector<int8_t> b = s.state();
+      std::set<std::vector<int8_t>> rows;
+      for (int32_t c = 0; c < chains; ++c) rows.insert(std::vector<int8_t>(a.begin() + c * n, a.begin() + (c + 1) * n));
+      EXPECT_EQ(rows.size(), static_cast<size_t>(chains)) << "two chains drew the same bits";
+      double worst = 0;
+      for (int32_t i = 0; i < n; ++i) {
+        for (int32_t j = i; j < n; ++j) {
+          int32_t agree = 0;  // node i against node j at one sweep; node i at two sweeps (j == i)
+          for (int32_t c = 0; c < chains; ++c) agree += i == j ? a[c * n + i] == b[c * n + i] : a[c * n + i] == a[c * n + j];
+          worst = std::max(worst, std::fabs(agree / static_cast<double>(chains) - 0.5));
+        }
+      }
+      EXPECT_LT(worst, tol) << "two nodes, or two sweeps of a node, move together";
+    });
   }
 }
 
@@ -103,6 +152,7 @@ TEST_P(BackendTest, SplitRunEqualsOneRun) {
   const Graph g = with_random_weights(square_lattice(6), 5, 0.6f, 0.2f);
   SamplerOptions base;
   base.seed = 77;
+  base.contract = RngContract::fast;  // the exact contract's split runs are covered by the model tests
   for_each_variant(GetParam(), base, [&](const SamplerOptions& opt) {
   Sampler a(g, 33, opt), b(g, 33, opt);
   a.sweep(20, BetaSchedule::constant(0.7f));
@@ -129,10 +179,13 @@ TEST_P(BackendTest, SeedsAndStreamsGiveDifferentChains) {
   o2.seed = 2;
   o3.seed = 1;
   o3.stream = rng::kGibbs + 1000;
-  Sampler a(g, 8, o1), b(g, 8, o2), c(g, 8, o3);
-  for (Sampler* s : {&a, &b, &c}) s->sweep(3);
+  SamplerOptions o4 = o1;
+  o4.contract = RngContract::fast;
+  Sampler a(g, 8, o1), b(g, 8, o2), c(g, 8, o3), d(g, 8, o4);
+  for (Sampler* s : {&a, &b, &c, &d}) s->sweep(3);
   EXPECT_NE(a.state(), b.state());
   EXPECT_NE(a.state(), c.state());
+  EXPECT_NE(a.state(), d.state());  // the two contracts draw differently
   // Chains of one sampler differ from each other (chain id is in the counter).
   const std::vector<int8_t> st = a.state();
   EXPECT_NE(std::vector<int8_t>(st.begin(), st.begin() + 25), std::vector<int8_t>(st.begin() + 25, st.begin() + 50));
@@ -153,14 +206,18 @@ TEST_P(BackendTest, LargeGraphMatchesReference) {
   r.backend = Backend::reference;
   r.seed = 5;
   const Coloring col = color_graph(g);
-  Sampler a(g, col, 40, r);
-  a.sweep(3);
-  const std::vector<int8_t> want = a.state();
-  for_each_variant(GetParam(), r, [&](const SamplerOptions& c) {
-    Sampler b(g, col, 40, c);
-    b.sweep(3);
-    EXPECT_EQ(want, b.state());
-  });
+  for (const RngContract contract : kContracts) {
+    SCOPED_TRACE("contract " + to_string(contract));
+    r.contract = contract;
+    Sampler a(g, col, 40, r);
+    a.sweep(3);
+    const std::vector<int8_t> want = a.state();
+    for_each_variant(GetParam(), r, [&](const SamplerOptions& c) {
+      Sampler b(g, col, 40, c);
+      b.sweep(3);
+      EXPECT_EQ(want, b.state());
+    });
+  }
 }
 
 TEST(CpuIsa, PathsAreNamedAndChosen) {

@@ -80,6 +80,43 @@ TEST(Cli, SampleMatchesTheLibrary) {
   EXPECT_EQ(read_json_file(tmp("out2.json"))["edge_sum"], j["edge_sum"]);
 }
 
+// The config's "contract" reaches the sampler: under `fast` the CLI matches the library under fast,
+// and differs from the default (exact) run with the same seed.
+TEST(Cli, SampleTakesTheRngContract) {
+  const Graph g = with_random_weights(square_lattice(5), 4, 0.6f, 0.2f);
+  write_graph_file(tmp("gc.json"), g);
+  std::string cfg = kConfig;
+  cfg.replace(cfg.find("\"backend\": \"cpu\""), 16, "\"backend\": \"cpu\", \"contract\": \"fast\"");
+  write(tmp("cfg_fast.json"), cfg);
+  const Result r = run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_fast.json") + " --out " + tmp("out_fast.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = read_json_file(tmp("out_fast.json"));
+  EXPECT_EQ(j["run"]["contract"], "fast");
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 9;
+  o.contract = RngContract::fast;
+  Sampler s(g, 64, o);
+  s.set_clamp({0}, std::vector<int8_t>{1});
+  s.set_field({3, 4}, std::vector<float>{0.5f, -0.5f});
+  ObserverSpec spec;
+  spec.moments = spec.energy = true;
+  spec.readout_groups = {{1, 2}};
+  spec.snapshot_sweeps = {50};
+  const Observations obs = s.run({10, 20, 2}, BetaSchedule::linear(0.2f, 0.9f, 10), spec);
+  EXPECT_EQ(j["edge_sum"].get<std::vector<int64_t>>(), obs.edge_sum);
+  EXPECT_EQ(j["energy"].get<std::vector<double>>(), obs.energy);
+  write(tmp("cfg_exact.json"), kConfig);
+  ASSERT_EQ(run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_exact.json") + " --out " + tmp("out_exact.json")).code, 0);
+  const nlohmann::json je = read_json_file(tmp("out_exact.json"));
+  EXPECT_EQ(je["run"]["contract"], "exact");
+  EXPECT_NE(je["edge_sum"], j["edge_sum"]);
+  write(tmp("cfg_badc.json"), R"({"chains": 4, "contract": "quick"})");
+  const Result bad = run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_badc.json"));
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("key 'contract': must be exact or fast; got 'quick'"), std::string::npos) << bad.out;
+}
+
 struct BadCase {
   std::string name, graph, config, expect;
 };

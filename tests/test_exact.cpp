@@ -333,12 +333,16 @@ class ExactTest : public ::testing::TestWithParam<std::tuple<Backend, int>> {};
 TEST_P(ExactTest, MatchesEnumeration) {
   const auto [backend, idx] = GetParam();
   PBIT_REQUIRE_BACKEND(backend);
-  for_each_variant(backend, {}, [&](const SamplerOptions& opt) {  // cuda: every kernel and team shape
+  for (const RngContract contract : {RngContract::exact, RngContract::fast}) {
+  SamplerOptions base;
+  base.contract = contract;
+  SCOPED_TRACE("contract " + to_string(contract));
+  for_each_variant(backend, base, [&](const SamplerOptions& opt) {  // cuda: every kernel and team shape
     const Report r = run_and_check(opt, idx, 1.0f);
     RecordProperty("max_z_node", std::to_string(r.max_z_node));
     RecordProperty("chi2_z", std::to_string(r.chi2_z));
-    std::printf("[%s %s %s] max|z| node %.2f edge %.2f, chi2 z %.2f, vs Boltzmann z %.2f, n_eff/(B*S) %.2f\n",
-                to_string(backend).c_str(), backend == Backend::cuda ? to_string(opt.cuda_kernel).c_str() : "",
+    std::printf("[%s %s %s %s] max|z| node %.2f edge %.2f, chi2 z %.2f, vs Boltzmann z %.2f, n_eff/(B*S) %.2f\n",
+                to_string(backend).c_str(), backend == Backend::cuda ? to_string(opt.cuda_kernel).c_str() : "", to_string(contract).c_str(),
                 cases()[idx].name.c_str(), r.max_z_node, r.max_z_edge, r.chi2_z, r.chi2_boltz_z, r.mean_neff_ratio);
     EXPECT_TRUE(r.observers_consistent) << "observer results differ from the snapshots";
     EXPECT_EQ(r.impossible_states, 0) << "sampled states that violate a clamp";
@@ -347,6 +351,7 @@ TEST_P(ExactTest, MatchesEnumeration) {
     EXPECT_LE(r.chi2_z, 4.75) << "state distribution differs from the exact one";
     EXPECT_LE(r.chi2_boltz_z, 4.75) << "state distribution differs from Boltzmann";
   });
+  }
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Backend, int>>& info) {

@@ -1,12 +1,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "pbit/core/detail/gibbs_math.hpp"
@@ -34,6 +36,49 @@ TEST(Philox, KnownAnswerVectors) {
     EXPECT_EQ(b.w2, t.want.w2);
     EXPECT_EQ(b.w3, t.want.w3);
   }
+}
+
+// Random123's known-answer vectors for Philox4x32-7, the `fast` contract's generator.
+TEST(Philox, SevenRoundKnownAnswerVectors) {
+  struct Kat {
+    rng::Counter c;
+    rng::Key k;
+    rng::Block want;
+  };
+  const Kat kats[] = {
+      {{0, 0, 0, 0}, {0, 0}, {0x5f6fb709, 0x0d893f64, 0x4f121f81, 0x4f730a48}},
+      {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff}, {0x5207ddc2, 0x45165e59, 0x4d8ee751, 0x8c52f662}},
+      {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0}, {0x4dfccaba, 0x190a87f0, 0xc47362ba, 0xb6b5242a}},
+  };
+  for (const Kat& t : kats) {
+    const rng::Block b = rng::philox4x32_7(t.c, t.k);
+    EXPECT_EQ(b.w0, t.want.w0);
+    EXPECT_EQ(b.w1, t.want.w1);
+    EXPECT_EQ(b.w2, t.want.w2);
+    EXPECT_EQ(b.w3, t.want.w3);
+  }
+}
+
+// Under both contracts every (chain, color, rank, sweep) gets its own random bits: no two updates of
+// a small run share a (counter, word, bit range), so no two chains (or nodes, or sweeps) can move in
+// lockstep.
+TEST(Philox, EveryUpdateHasItsOwnBitsUnderBothContracts) {
+  for (const bool fast : {false, true}) {
+    std::set<std::tuple<uint32_t, uint32_t, uint32_t, uint32_t, uint32_t>> seen;  // counter, bit range
+    for (uint32_t chain = 0; chain < 40; ++chain)
+      for (uint32_t color = 0; color < 3; ++color)
+        for (uint32_t rank = 0; rank < 37; ++rank)
+          for (uint32_t sweep = 0; sweep < 5; ++sweep) {
+            const rng::Counter c = fast ? rng::fast_gibbs_counter(chain, color, rank, sweep) : rng::gibbs_counter(chain, color, rank, sweep);
+            const uint32_t bits = fast ? (rank & 7u) : (rank & 3u);  // 16-bit half, or 32-bit word
+            EXPECT_EQ(c.c0, chain);
+            EXPECT_TRUE(seen.insert({c.c0, c.c1, c.c2, c.c3, bits}).second)
+                << (fast ? "fast" : "exact") << ": chain " << chain << " color " << color << " rank " << rank << " sweep " << sweep;
+          }
+  }
+  // fast_half takes the eight 16-bit halves of a block in rank order.
+  const rng::Block b{0x11110000u, 0x33332222u, 0x55554444u, 0x77776666u};
+  for (uint32_t r = 0; r < 16; ++r) EXPECT_EQ(rng::fast_half(b, r), 0x1111u * (r % 8)) << r;
 }
 
 TEST(Philox, StreamsOfOneSeedHaveDistinctKeys) {
@@ -92,6 +137,44 @@ TEST(GibbsMath, ExpDetIsAccurate) {
   EXPECT_EQ(detail::exp_det(1000.0f), detail::exp_det(80.0f));
   EXPECT_GT(detail::exp_det(-1000.0f), 0.0f);
   EXPECT_TRUE(std::isfinite(detail::exp_det(1e30f)));
+}
+
+TEST(GibbsMath, ExpFastIsAccurateEnoughForSixteenBitUniforms) {
+  double worst = 0;
+  for (float x = -80.0f; x <= 80.0f; x += 0.0137f) {
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(detail::exp_fast(x) - want) / want);
+  }
+  EXPECT_LT(worst, 3.5e-6);
+  EXPECT_GT(worst, 3e-7);  // it is the cheaper polynomial, not exp_det again
+  EXPECT_EQ(detail::exp_fast(0.0f), 1.0f);
+  EXPECT_EQ(detail::exp_fast(1000.0f), detail::exp_fast(80.0f));
+  EXPECT_GT(detail::exp_fast(-1000.0f), 0.0f);
+}
+
+// The `fast` decision on all 2^16 values of h: the fraction that gives +1 is within the documented
+// bound (2^-17 for the grid, plus exp_fast's share) of the exact sigmoid.
+TEST(GibbsMath, FastDecisionMatchesSigmoidWithinItsBound) {
+  double worst = 0;
+  for (float beta : {0.0f, 0.25f, 1.0f, 3.0f}) {
+    for (float field = -9.0f; field <= 9.0f; field += 0.0625f) {
+      const float e = detail::exp_fast(-2.0f * beta * field);
+      uint32_t up = 0;
+      for (uint32_t h = 0; h < 65536; ++h) up += detail::gibbs_up_fast(h, e);
+      const double p_true = 1.0 / (1.0 + std::exp(-2.0 * static_cast<double>(beta) * field));
+      worst = std::max(worst, std::fabs(up / 65536.0 - p_true));
+      // Monotone in h: the ups are exactly h < up.
+      EXPECT_TRUE(up == 0 || detail::gibbs_up_fast(up - 1, e));
+      EXPECT_TRUE(up == 65536 || !detail::gibbs_up_fast(up, e));
+    }
+  }
+  EXPECT_LT(worst, 8.6e-6) << worst;  // the bound in gibbs_math.hpp
+  std::printf("fast contract: largest |P_fast - sigmoid| over the grid: %.3g\n", worst);
+  EXPECT_GT(worst, 1e-6);    // and the grid is really 16 bits
+  EXPECT_EQ(detail::gibbs_spin_fast(0u, 2.0f, -3.0f), 1);        // P(up) = 0.0025 > (0 + 1/2) 2^-16
+  EXPECT_EQ(detail::gibbs_spin_fast(0u, 2.0f, -9.0f), -1);       // P(up) = 1.5e-8 is below the grid
+  EXPECT_EQ(detail::gibbs_spin_fast(32767u, 2.0f, 0.0f), 1);     // (h + 1/2) 2^-16 < 1/2
+  EXPECT_EQ(detail::gibbs_spin_fast(32768u, 2.0f, 0.0f), -1);
 }
 
 TEST(GibbsMath, FlipProbabilityIsTheSigmoidOfTwoBetaI) {

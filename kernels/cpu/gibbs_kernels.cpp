@@ -213,15 +213,16 @@ struct PhiloxInit {
   }
 };
 
-/// Philox4x32-10 for W lanes and NG consecutive node groups: lane l of group j uses counter
-/// (chain0 + l, color, c2 + j, sweep); out[4 * j + w] receives word w. Each register keeps NL / 2
+/// Philox4x32-R (10: the exact contract, 7: fast) for W lanes and NG consecutive node groups: lane l
+/// of group j uses counter (chain0 + l, color, c2 + j, sweep); out[4 * j + w] receives word w. Each register keeps NL / 2
 /// lanes' 32-bit words in the low halves of 64-bit lanes, so the widening multiply gives hi = product
 /// >> 32 and lo = product in place (the high halves' garbage is ignored by the multiply and the final
 /// pack). The NG * 2N independent registers are interleaved to hide the multiply latency.
-template <int NG>
+template <int NG, int R = 10>
 inline void philox_lanes(const PhiloxInit& in, uint32_t c2, uint32_t (&out)[4 * NG][W]) {
-  constexpr int H = PhiloxInit::H, R = NG * H;
-  vu64 x0[R], x1[R], x2[R], x3[R];
+  static_assert(R <= 10, "PhiloxInit holds ten rounds of keys");
+  constexpr int H = PhiloxInit::H, NR = NG * H;
+  vu64 x0[NR], x1[NR], x2[NR], x3[NR];
   for (int j = 0; j < NG; ++j)
     for (int h = 0; h < H; ++h) {
       x0[j * H + h] = in.chains[h];
@@ -231,9 +232,9 @@ inline void philox_lanes(const PhiloxInit& in, uint32_t c2, uint32_t (&out)[4 * 
     }
   const vu64 m0 = vu64{} + 0xD2511F53u, m1 = vu64{} + 0xCD9E8D57u;
 #pragma GCC unroll 10  // unrolled, the rounds' register rotation costs no moves
-  for (int r = 0; r < 10; ++r) {
+  for (int r = 0; r < R; ++r) {
     const vu64 kk0 = vu64{} + in.ks0[r], kk1 = vu64{} + in.ks1[r];
-    for (int h = 0; h < R; ++h) {
+    for (int h = 0; h < NR; ++h) {
       const vu64 p0 = mul_lo32(x0[h], m0);
       const vu64 p1 = mul_lo32(x2[h], m1);
       x0[h] = (p1 >> 32) ^ x1[h] ^ kk0;  // hi1 ^ x1 ^ k0
@@ -265,25 +266,39 @@ inline vfloat add_coupling(vfloat acc, float w, const float* s) {
 /// The tail of gibbs_math.hpp for NQ registers of NL lanes, each step across all NQ (independent
 /// chains interleaved), step for step the scalar contract: clamp, k by the 1.5 * 2^23 rounding, Cody-Waite
 /// with fused multiply-adds, the Horner polynomial, the exact scaling by 2^k, and the decision
-/// u01(w) * (1 + e) < 1.
-template <int NQ>
+/// u01(w) * (1 + e) < 1 (exact contract: exp_det, 32-bit words) or ((h + 1/2) 2^-16) (1 + e) < 1
+/// (fast: exp_fast, 16-bit h).
+template <int NQ, bool Fast>
 inline void decide(vfloat (&x)[NQ], const uint32_t* const* words, float* const* dst) {
   vfloat k[NQ], r[NQ], p[NQ];
   for (int q = 0; q < NQ; ++q) x[q] = clamp_high(clamp_low(x[q], -80.0f), 80.0f);
   for (int q = 0; q < NQ; ++q) k[q] = round_even(x[q] * 1.44269504088896341f);
   for (int q = 0; q < NQ; ++q) r[q] = fma_v(k[q], splat(-0.693145751953125f), x[q]);
   for (int q = 0; q < NQ; ++q) r[q] = fma_v(k[q], splat(-1.42860682030941723212e-6f), r[q]);
-  for (int q = 0; q < NQ; ++q) p[q] = splat(1.98412698412698413e-4f);
-  for (const float c : {1.38888888888888889e-3f, 8.33333333333333333e-3f, 4.16666666666666667e-2f,
-                        1.66666666666666667e-1f, 0.5f, 1.0f, 1.0f}) {
-    for (int q = 0; q < NQ; ++q) p[q] = fma_v(p[q], r[q], splat(c));
+  if constexpr (Fast) {  // exp_fast: degree 5
+    for (int q = 0; q < NQ; ++q) p[q] = splat(8.33333333333333333e-3f);
+    for (const float c : {4.16666666666666667e-2f, 1.66666666666666667e-1f, 0.5f, 1.0f, 1.0f}) {
+      for (int q = 0; q < NQ; ++q) p[q] = fma_v(p[q], r[q], splat(c));
+    }
+  } else {  // exp_det: degree 7
+    for (int q = 0; q < NQ; ++q) p[q] = splat(1.98412698412698413e-4f);
+    for (const float c : {1.38888888888888889e-3f, 8.33333333333333333e-3f, 4.16666666666666667e-2f,
+                          1.66666666666666667e-1f, 0.5f, 1.0f, 1.0f}) {
+      for (int q = 0; q < NQ; ++q) p[q] = fma_v(p[q], r[q], splat(c));
+    }
   }
   // u01(w) * (1 + e) < 1  <=>  float(w >> 8) * (1 + e) < 2^24: scaling both sides by 2^24 is exact.
+  // fast: ((h + 1/2) 2^-16) (1 + e) < 1  <=>  float(2h + 1) * (1 + e) < 2^17, also exact.
   for (int q = 0; q < NQ; ++q) {
     const vfloat e = times_pow2(p[q], k[q]);
     const vu32 w = *reinterpret_cast<const vu32*>(words[q]);
-    const vfloat u = __builtin_convertvector(reinterpret_cast<vi32>(w >> 8), vfloat);
-    *reinterpret_cast<vfloat*>(dst[q]) = (u * (1.0f + e) < 16777216.0f) ? splat(1.0f) : splat(-1.0f);
+    if constexpr (Fast) {
+      const vfloat u = __builtin_convertvector(reinterpret_cast<vi32>(w + w + 1u), vfloat);
+      *reinterpret_cast<vfloat*>(dst[q]) = (u * (1.0f + e) < 131072.0f) ? splat(1.0f) : splat(-1.0f);
+    } else {
+      const vfloat u = __builtin_convertvector(reinterpret_cast<vi32>(w >> 8), vfloat);
+      *reinterpret_cast<vfloat*>(dst[q]) = (u * (1.0f + e) < 16777216.0f) ? splat(1.0f) : splat(-1.0f);
+    }
   }
 }
 
@@ -369,8 +384,23 @@ class CpuEngine final : public GibbsEngine {
           const PhiloxInit pin(chain0, static_cast<uint32_t>(c), sweep, m_.key);
           for (const Step& st : steps_[c]) {
             alignas(64) uint32_t u[4 * kGroupsPerStep][W];
-            philox_lanes<kGroupsPerStep>(pin, st.group, u);
-            dispatch_step(S, F, st, u, two_beta);
+            if (m_.contract == RngContract::fast) {
+              // One Philox4x32-7 call per 8 nodes (ranks 8 (g / 2) ..): a step of two groups starts at
+              // an even group and takes all of it; a step of one group takes its half. Node of rank
+              // r: 16-bit half r % 2 of word (r % 8) / 2 (rng.hpp, fast_half).
+              alignas(64) uint32_t w4[4][W];
+              philox_lanes<1, 7>(pin, st.group >> 1, w4);
+              for (int q = 0; q < kStepNodes; ++q) {
+                const uint32_t rank = 4u * st.group + static_cast<uint32_t>(q);
+                const uint32_t* src = w4[(rank & 7u) >> 1];
+                const uint32_t sh = (rank & 1u) << 4;
+                for (int l = 0; l < W; ++l) u[q][l] = (src[l] >> sh) & 0xffffu;
+              }
+              dispatch_step<true>(S, F, st, u, two_beta);
+            } else {
+              philox_lanes<kGroupsPerStep>(pin, st.group, u);
+              dispatch_step<false>(S, F, st, u, two_beta);
+            }
           }
         }
       }
@@ -514,23 +544,24 @@ class CpuEngine final : public GibbsEngine {
     }
   }
 
+  template <bool Fast>
   void dispatch_step(float* S, const float* F, const Step& st, const uint32_t (&u)[kStepNodes][W], float two_beta) {
     switch (st.na) {
-      case 8: if constexpr (kStepNodes >= 8) update_step<8>(S, F, st, u, two_beta); break;
-      case 7: if constexpr (kStepNodes >= 8) update_step<7>(S, F, st, u, two_beta); break;
-      case 6: if constexpr (kStepNodes >= 8) update_step<6>(S, F, st, u, two_beta); break;
-      case 5: if constexpr (kStepNodes >= 8) update_step<5>(S, F, st, u, two_beta); break;
-      case 4: update_step<4>(S, F, st, u, two_beta); break;
-      case 3: update_step<3>(S, F, st, u, two_beta); break;
-      case 2: update_step<2>(S, F, st, u, two_beta); break;
-      case 1: update_step<1>(S, F, st, u, two_beta); break;
+      case 8: if constexpr (kStepNodes >= 8) update_step<8, Fast>(S, F, st, u, two_beta); break;
+      case 7: if constexpr (kStepNodes >= 8) update_step<7, Fast>(S, F, st, u, two_beta); break;
+      case 6: if constexpr (kStepNodes >= 8) update_step<6, Fast>(S, F, st, u, two_beta); break;
+      case 5: if constexpr (kStepNodes >= 8) update_step<5, Fast>(S, F, st, u, two_beta); break;
+      case 4: update_step<4, Fast>(S, F, st, u, two_beta); break;
+      case 3: update_step<3, Fast>(S, F, st, u, two_beta); break;
+      case 2: update_step<2, Fast>(S, F, st, u, two_beta); break;
+      case 1: update_step<1, Fast>(S, F, st, u, two_beta); break;
       default: break;
     }
   }
 
   // The NQ nodes of a step for W chains. Each node's field is summed in its own CSR order, as in the
   // reference, with the NQ sums interleaved so that their add chains overlap.
-  template <int NQ>
+  template <int NQ, bool Fast>
   void update_step(float* __restrict S, const float* __restrict F, const Step& st,
                    const uint32_t (&u)[kStepNodes][W], float two_beta) {
     const Entry* __restrict e = entries_.data() + st.entry;
@@ -560,7 +591,7 @@ class CpuEngine final : public GibbsEngine {
         lane_words[q * N + k] = words[q] + k * NL;
       }
     }
-    decide<NQ * N>(acc, lane_words, dst);
+    decide<NQ * N, Fast>(acc, lane_words, dst);
   }
 
   HostModel m_;

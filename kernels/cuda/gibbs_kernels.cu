@@ -108,6 +108,7 @@ struct SweepArgs {
   const float* field;  ///< [M][B]
   int32_t chains;
   rng::Key key;
+  RngContract contract;
 };
 
 __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) {
@@ -115,8 +116,7 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
   if (chain >= a.chains) return;
   const int32_t groups = (a.color_len + 3) / 4;
   for (int32_t g = blockIdx.y; g < groups; g += gridDim.y) {
-    const rng::Block blk =
-        rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain), a.color, 4u * g, sweep), a.key);
+    const rng::Block blk = gibbs_block(a.contract, a.key, static_cast<uint32_t>(chain), a.color, 4u * g, sweep);
     for (int q = 0; q < 4; ++q) {
       const int32_t r = 4 * g + q;
       if (r >= a.color_len) break;
@@ -131,7 +131,7 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
       f = fadd(f, a.h[i]);
       const int32_t fc = a.field_col[i];
       if (fc >= 0) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
-      a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_spin(rng::word(blk, static_cast<uint32_t>(q)), two_beta, f);
+      a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_up(a.contract, blk, static_cast<uint32_t>(r), two_beta, f) ? int8_t{1} : int8_t{-1};
     }
   }
 }
@@ -174,8 +174,8 @@ struct BlockLanes {
   __device__ void team(F&& f) {
     f(static_cast<int32_t>(threadIdx.x / 32), static_cast<int32_t>(blockDim.x / 32));
   }
-  __device__ void draw(rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
-    blk = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(chain0) + lane, color, rank, sweep), key);
+  __device__ void draw(RngContract contract, rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
+    blk = gibbs_block(contract, key, static_cast<uint32_t>(chain0) + lane, color, rank, sweep);
   }
   template <class F>
   __device__ void vote(uint32_t (&m)[kPackedGroup], F&& f) {
@@ -340,7 +340,7 @@ dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
 class CudaEngine final : public GibbsEngine {
  public:
   CudaEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
-      : n_(g.num_nodes()), chains_(chains), key_(rng::make_key(opt.seed, opt.stream)) {
+      : n_(g.num_nodes()), chains_(chains), key_(rng::make_key(opt.seed, opt.stream)), contract_(opt.contract) {
     // The options and environment are checked before anything is created on the device.
     const CudaKernel requested = requested_cuda_kernel(opt.cuda_kernel);
     const int team = requested_team_warps(opt.cuda_team_warps);
@@ -476,7 +476,7 @@ class CudaEngine final : public GibbsEngine {
       for (size_t c = 0; c + 1 < class_off_.size(); ++c) {
         SweepArgs a{s_.get(),         row_ptr_.get(), col_.get(),       w_.get(),   h_.get(),
                     color_nodes_.get() + class_off_[c],  class_off_[c + 1] - class_off_[c],
-                    static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_};
+                    static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_, contract_};
         const dim3 grid = chain_grid(chains_, (a.color_len + 3) / 4, kThreads);
         sweep_color_kernel<<<grid, kThreads, 0, stream_>>>(a, sweep, two_beta);
         PBIT_CUDA_LAUNCHED(sweep_color_kernel, stream_);
@@ -511,6 +511,7 @@ class CudaEngine final : public GibbsEngine {
     a.nsweeps = static_cast<int64_t>(betas.size());
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = key_;
+    a.contract = contract_;
     fast_sweeps_kernel<<<static_cast<unsigned>(words), plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
     unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, words, s_.get());
@@ -613,6 +614,7 @@ class CudaEngine final : public GibbsEngine {
   Stream stream_;  // first: destroyed after the arrays that use it
   int32_t n_, chains_;
   rng::Key key_;
+  RngContract contract_;
   DeviceArray<int8_t> s_;
   DeviceArray<int64_t> row_ptr_;
   DeviceArray<int32_t> col_, ei_, ej_, color_nodes_, field_col_, clamp_nodes_, group_nodes_;

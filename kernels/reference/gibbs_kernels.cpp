@@ -114,8 +114,8 @@ class ReferenceEngine final : public GibbsEngine {
     }
     field = fadd(field, m_.h[i]);
     if (m_.field_col[i] >= 0) field = fadd(field, m_.field[static_cast<size_t>(b) * m_.field_m + m_.field_col[i]]);
-    const rng::Block blk = rng::philox4x32_10(rng::gibbs_counter(static_cast<uint32_t>(b), color, rank, sweep), m_.key);
-    spin(b, i) = gibbs_spin(rng::word(blk, rank & 3u), two_beta, field);
+    const rng::Block blk = gibbs_block(m_.contract, m_.key, static_cast<uint32_t>(b), color, rank, sweep);
+    spin(b, i) = gibbs_up(m_.contract, blk, rank, two_beta, field) ? int8_t{1} : int8_t{-1};
   }
 
   /// The fast GPU kernel's loop on the host: gather each 32-chain word of every node (what the GPU
@@ -142,6 +142,7 @@ class ReferenceEngine final : public GibbsEngine {
     a.nsweeps = static_cast<int64_t>(betas.size());
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = m_.key;
+    a.contract = m_.contract;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_ > 0 ? threads_ : omp_get_max_threads())
     for (int32_t word = 0; word < a.words; ++word) {
       const int32_t b0 = kPackedLanes * word, nl = std::min(kPackedLanes, m_.chains - b0);

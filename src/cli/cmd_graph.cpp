@@ -65,6 +65,7 @@ void add_sample(Commands& c) {
     opt.backend = backend_from_string(cfg.backend);
     opt.seed = cfg.seed;
     opt.num_threads = cfg.num_threads;
+    opt.contract = cfg.contract;
     const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     if (!o->out.empty()) check_writable(o->out);
     Sampler sampler(gf.graph, coloring, cfg.chains, opt);
@@ -82,6 +83,7 @@ void add_sample(Commands& c) {
                 {"device", backend_device_name(opt.backend)},
                 {"kernel", sampler.kernel_description()},
                 {"seed", cfg.seed},
+                {"contract", to_string(cfg.contract)},
                 {"threads", cfg.num_threads},
                 {"num_colors", coloring.num_colors()},
                 {"wall_s", wall},

@@ -64,6 +64,14 @@ CpuIsa cpu_isa_from_string(const std::string& name, const std::string& what) {
   throw InvalidArgument(what + ": unknown cpu path '" + name + "' (expected auto, avx512, avx2 or generic)");
 }
 
+std::string to_string(RngContract c) { return c == RngContract::fast ? "fast" : "exact"; }
+
+RngContract rng_contract_from_string(const std::string& name, const std::string& what) {
+  if (name == "exact") return RngContract::exact;
+  if (name == "fast") return RngContract::fast;
+  throw InvalidArgument(what + ": unknown contract '" + name + "' (expected exact or fast)");
+}
+
 std::vector<Backend> all_backends() { return {Backend::reference, Backend::cpu, Backend::cuda, Backend::packed}; }
 
 bool backend_compiled(Backend b) { return b != Backend::cuda || build_has_cuda(); }

@@ -60,7 +60,7 @@ BetaSchedule parse_beta(const json& j) {
 }  // namespace
 
 SampleConfig parse_sample_config(const json& j) {
-  only_keys(j, "", {"chains", "seed", "backend", "threads", "schedule", "beta", "observe", "clamp", "field"});
+  only_keys(j, "", {"chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field"});
   SampleConfig c;
   if (j.contains("chains")) c.chains = static_cast<int32_t>(get_int(j["chains"], "chains", 1, std::numeric_limits<int32_t>::max()));
   if (j.contains("seed")) c.seed = static_cast<uint64_t>(get_int(j["seed"], "seed", 0, std::numeric_limits<int64_t>::max()));
@@ -71,6 +71,12 @@ SampleConfig parse_sample_config(const json& j) {
     if (c.backend != "best" && c.backend != "reference" && c.backend != "cpu" && c.backend != "cuda" && c.backend != "packed") {
       bad("backend", "must be one of best, reference, cpu, cuda, packed; got '" + c.backend + "'");
     }
+  }
+  if (j.contains("contract")) {
+    if (!j["contract"].is_string()) bad("contract", "must be a string");
+    const std::string name = j["contract"].get<std::string>();
+    if (name != "exact" && name != "fast") bad("contract", "must be exact or fast; got '" + name + "'");
+    c.contract = rng_contract_from_string(name);
   }
   if (j.contains("schedule")) {
     const json& s = j["schedule"];

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "pbit/core/rng.hpp"
+
 namespace pbit {
 
 enum class Backend {
@@ -39,6 +41,10 @@ CpuIsa cpu_isa_from_string(const std::string& name, const std::string& what = "c
 bool cpu_isa_compiled(CpuIsa isa);
 /// The paths that are compiled and run on this CPU, widest first.
 std::vector<CpuIsa> available_cpu_isas();
+
+std::string to_string(RngContract c);
+/// "exact" | "fast" (rng.hpp); throws InvalidArgument naming `what` otherwise.
+RngContract rng_contract_from_string(const std::string& name, const std::string& what = "contract");
 
 /// Every backend, in the order listings use.
 std::vector<Backend> all_backends();

@@ -14,6 +14,7 @@ struct SampleConfig {
   int32_t chains = 1;
   uint64_t seed = 0;
   std::string backend = "best";
+  RngContract contract = RngContract::exact;  ///< "contract": "exact" | "fast"
   int num_threads = 0;
   SamplingSchedule schedule{};
   BetaSchedule beta{};

@@ -6,6 +6,8 @@
 // where rank_in_color is the node's position in its color class (classes sorted by node id).
 // One Philox call thus serves four nodes of one color in one chain, and every backend, whatever its
 // thread layout, draws exactly the same uniform for a given (seed, stream, chain, node, sweep).
+// That is the `exact` contract; the opt-in `fast` contract (RngContract, gibbs_math.hpp) uses
+// Philox4x32-7 with counter (chain, color, rank_in_color / 8, sweep) and 16 bits per node.
 #pragma once
 #include <cstdint>
 
@@ -14,6 +16,19 @@
 #else
 #define PBIT_HD inline
 #endif
+
+namespace pbit {
+
+/// How a Gibbs update turns randomness into a decision (SamplerOptions::contract). Every backend
+/// implements both, bit for bit; a run is reproducible under either, and the two give different
+/// (equally valid) chains.
+///  - exact: Philox4x32-10, one call per 4 nodes, 24-bit uniforms, exp_det (the default).
+///  - fast:  Philox4x32-7, one call per 8 nodes, 16-bit uniforms, exp_fast: each flip probability
+///           within 8.6e-6 of sigmoid(2 beta I) (detail/gibbs_math.hpp), for kernels whose budget
+///           random numbers and exp dominate.
+enum class RngContract : uint32_t { exact = 0, fast = 1 };
+
+}  // namespace pbit
 
 namespace pbit::rng {
 
@@ -82,14 +97,16 @@ PBIT_HD void mulhilo32(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
   lo = static_cast<uint32_t>(p);
 }
 
-/// Philox4x32 with 10 rounds; matches the Random123 known-answer vectors.
-PBIT_HD Block philox4x32_10(Counter c, Key k) {
+/// Philox4x32 with R rounds (Salmon et al. 2011; 7 is the fewest they found to pass BigCrush, 10 the
+/// default with a safety margin).
+template <int R>
+PBIT_HD Block philox4x32(Counter c, Key k) {
   uint32_t x0 = c.c0, x1 = c.c1, x2 = c.c2, x3 = c.c3;
   uint32_t k0 = k.k0, k1 = k.k1;
 #if defined(__CUDA_ARCH__)
 #pragma unroll
 #endif
-  for (int r = 0; r < 10; ++r) {
+  for (int r = 0; r < R; ++r) {
     uint32_t hi0, lo0, hi1, lo1;
     mulhilo32(0xD2511F53u, x0, hi0, lo0);
     mulhilo32(0xCD9E8D57u, x2, hi1, lo1);
@@ -105,6 +122,11 @@ PBIT_HD Block philox4x32_10(Counter c, Key k) {
   return Block{x0, x1, x2, x3};
 }
 
+/// Philox4x32 with 10 rounds; matches the Random123 known-answer vectors.
+PBIT_HD Block philox4x32_10(Counter c, Key k) { return philox4x32<10>(c, k); }
+/// Philox4x32 with 7 rounds: the `fast` contract's generator; matches Random123's philox4x32_7.
+PBIT_HD Block philox4x32_7(Counter c, Key k) { return philox4x32<7>(c, k); }
+
 PBIT_HD uint32_t word(const Block& b, uint32_t i) {
   return i == 0 ? b.w0 : i == 1 ? b.w1 : i == 2 ? b.w2 : b.w3;
 }
@@ -115,6 +137,18 @@ PBIT_HD float u01(uint32_t x) { return static_cast<float>(x >> 8) * 0x1p-24f; }
 /// The Gibbs-update counter (see the file comment).
 PBIT_HD Counter gibbs_counter(uint32_t chain, uint32_t color, uint32_t rank_in_color, uint32_t sweep) {
   return Counter{chain, color, rank_in_color >> 2, sweep};
+}
+
+/// The `fast` contract's Gibbs counter: one Philox4x32-7 call serves eight nodes of one color, so the
+/// counter holds rank_in_color / 8, and the node of rank r uses the 16-bit half fast_half(block, r).
+PBIT_HD Counter fast_gibbs_counter(uint32_t chain, uint32_t color, uint32_t rank_in_color, uint32_t sweep) {
+  return Counter{chain, color, rank_in_color >> 3, sweep};
+}
+
+/// The 16 bits of a `fast` block that the node of rank r uses: half r % 2 (low first) of word
+/// (r % 8) / 2.
+PBIT_HD uint32_t fast_half(const Block& b, uint32_t rank_in_color) {
+  return (word(b, (rank_in_color & 7u) >> 1) >> ((rank_in_color & 1u) << 4)) & 0xffffu;
 }
 
 /// The initial-state counter: (chain, node / 4, 0, 0); the spin is the top bit of word node % 4.

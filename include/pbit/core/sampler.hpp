@@ -84,6 +84,9 @@ struct SamplerOptions {
   Backend backend = Backend::cpu;
   uint64_t seed = 0;
   uint32_t stream = rng::kGibbs;  ///< Philox stream for the update uniforms
+  /// How randomness becomes a decision: `exact` (default) or `fast` (rng.hpp; docs/ARCHITECTURE.md,
+  /// "Determinism"). Every backend gives the same chains under each.
+  RngContract contract = RngContract::exact;
   int num_threads = 0;            ///< cpu backend: OpenMP threads (0 = OpenMP default)
   /// cpu backend: the instruction-set path (automatic: the widest this CPU runs, or PBIT_CPU_ISA).
   CpuIsa cpu_isa = CpuIsa::automatic;

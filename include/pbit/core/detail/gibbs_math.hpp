@@ -115,6 +115,57 @@ PBIT_HD int8_t gibbs_spin(uint32_t word, float two_beta, float field) {
   return gibbs_up(word, boltzmann_ratio(two_beta, field)) ? int8_t{1} : int8_t{-1};
 }
 
+// ---- The `fast` contract (RngContract::fast, docs/ARCHITECTURE.md "Determinism")
+//   I, t as above
+//   e   = exp_fast(-t)                        degree-5 polynomial: relative error < 3.5e-6
+//   h   = fast_half(Philox4x32-7(chain, color, rank / 8, sweep), rank)       16 bits
+//   s_i = +1 if ((h + 1/2) 2^-16) * (1 + e) < 1 else -1
+// The flip probability is sigmoid(t) to within 2^-17 (the grid of a 16-bit uniform, centred) plus
+// 9e-7 (exp_fast's error times sigmoid'), i.e. |P_fast - P_exact| < 8.6e-6 for every update. A bias
+// that size moves a marginal by about as much; measuring it would take ~1e10 independent samples.
+
+/// exp for the `fast` contract: exp_det's clamp and Cody-Waite reduction with a degree-5 Taylor
+/// polynomial (two FMAs fewer): relative error below 3.5e-6 on [-80, 80] (tests/test_rng_math.cpp).
+PBIT_HD float exp_fast(float x) {
+  x = x < -80.0f ? -80.0f : x;
+  x = x > 80.0f ? 80.0f : x;
+  const float magic = 12582912.0f;
+  const float k = fadd(fadd(fmul(x, 1.44269504088896341f), magic), -magic);
+  const float r = ffma(k, -1.42860682030941723212e-6f, ffma(k, -0.693145751953125f, x));
+  float p = 8.33333333333333333e-3f;
+  p = ffma(p, r, 4.16666666666666667e-2f);
+  p = ffma(p, r, 1.66666666666666667e-1f);
+  p = ffma(p, r, 0.5f);
+  p = ffma(p, r, 1.0f);
+  p = ffma(p, r, 1.0f);
+  const int32_t ki = static_cast<int32_t>(k);
+  return fmul(p, bits_to_float(static_cast<uint32_t>(ki + 127) << 23));
+}
+
+/// The `fast` decision for the 16 random bits h: +1 iff ((h + 1/2) 2^-16) (1 + e) < 1, evaluated as
+/// (2h + 1) (1 + e) < 2^17 (the same comparison scaled by a power of two: exact).
+PBIT_HD bool gibbs_up_fast(uint32_t h, float e) {
+  return fmul(static_cast<float>(2u * h + 1u), fadd(1.0f, e)) < 131072.0f;
+}
+
+/// The new spin under the `fast` contract.
+PBIT_HD int8_t gibbs_spin_fast(uint32_t h, float two_beta, float field) {
+  return gibbs_up_fast(h, exp_fast(-fmul(two_beta, field))) ? int8_t{1} : int8_t{-1};
+}
+
+/// The Philox block that chain `chain` draws for the node of rank `rank` in `color` at `sweep`: under
+/// `exact` it serves ranks 4(rank/4) .. +3, under `fast` ranks 8(rank/8) .. +7.
+PBIT_HD rng::Block gibbs_block(RngContract c, rng::Key key, uint32_t chain, uint32_t color, uint32_t rank, uint32_t sweep) {
+  return c == RngContract::fast ? rng::philox4x32_7(rng::fast_gibbs_counter(chain, color, rank, sweep), key)
+                                : rng::philox4x32_10(rng::gibbs_counter(chain, color, rank, sweep), key);
+}
+
+/// The decision for the node of rank `rank` from its block (gibbs_block), under contract c.
+PBIT_HD bool gibbs_up(RngContract c, const rng::Block& b, uint32_t rank, float two_beta, float field) {
+  return c == RngContract::fast ? gibbs_up_fast(rng::fast_half(b, rank), exp_fast(-fmul(two_beta, field)))
+                                : gibbs_up(rng::word(b, rank & 3u), boltzmann_ratio(two_beta, field));
+}
+
 /// sigmoid(2 beta I) in fp32 - for documentation and tests; samplers use gibbs_spin.
 PBIT_HD float flip_up_probability(float two_beta, float field) {
   return fdiv(1.0f, fadd(1.0f, boltzmann_ratio(two_beta, field)));
