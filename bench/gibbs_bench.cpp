@@ -2,7 +2,7 @@
 //
 //   pbit_bench_gibbs [--backends reference,cpu,cuda|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12]
 //                    [--chains 1,32,1024,16384,65536] [--cuda-kernels auto,simple,fast] [--team-warps 0,2,4,8,16]
-//                    [--contracts exact,fast] [--min-time 0.5] [--sweeps N] [--quick] [--out FILE.json]
+//                    [--words-per-lane 0,1,2,4] [--contracts exact,fast] [--min-time 0.5] [--sweeps N] [--quick] [--out FILE.json]
 //
 // Prints a table and writes JSON (docs/BENCHMARKING.md describes every key), rewritten after every
 // measurement so that a run cut short keeps what it measured. Sweeps per measurement are calibrated
@@ -108,6 +108,7 @@ nlohmann::json measure(const NamedGraph& ng, Backend b, int32_t chains, const Sa
           {"kernel", s.kernel_description()},
           {"cuda_kernel", b == Backend::cuda ? to_string(opt.cuda_kernel) : "-"},
           {"cuda_team_warps", b == Backend::cuda ? opt.cuda_team_warps : 0},
+          {"fast_words_per_lane", b == Backend::cuda || b == Backend::packed ? opt.fast_words_per_lane : 0},
           {"cpu_isa", b == Backend::cpu ? to_string(opt.cpu_isa) : "-"},
           {"contract", to_string(opt.contract)},
           {"graph", ng.name},
@@ -142,7 +143,7 @@ void write_atomically(const std::string& path, const nlohmann::json& doc) {
 int main(int argc, char** argv) {
   try {
     std::string backends_arg = "all", graphs_arg = "lattice,regular15,pegasus14,zephyr10,g12", chains_arg = "1,32,1024,16384,65536", out;
-    std::string kernels_arg = "auto", teams_arg = "0", isas_arg = "auto", contracts_arg = "exact";
+    std::string kernels_arg = "auto", teams_arg = "0", isas_arg = "auto", contracts_arg = "exact", wpl_arg = "0";
     double min_time = 0.5;
     int64_t fixed_sweeps = 0;
     bool quick = false, chains_given = false;
@@ -159,6 +160,7 @@ int main(int argc, char** argv) {
       else if (a == "--team-warps") teams_arg = val();
       else if (a == "--cpu-isas") isas_arg = val();
       else if (a == "--contracts") contracts_arg = val();
+      else if (a == "--words-per-lane") wpl_arg = val();
       else if (a == "--min-time") min_time = bench::number<double>(val(), a, 1e-6, 3600);
       else if (a == "--sweeps") fixed_sweeps = bench::number<int64_t>(val(), a, 1, int64_t{1} << 32);
       else if (a == "--out") out = val();
@@ -166,11 +168,12 @@ int main(int argc, char** argv) {
       else if (a == "--help" || a == "-h") {
         std::cout << "usage: pbit_bench_gibbs [--backends LIST|best|all] [--graphs lattice,regular15,pegasus14,zephyr10,g12|SPEC]\n"
                      "                        [--chains LIST] [--cuda-kernels auto,simple,fast] [--team-warps 0,2,4,8,16]\n"
-                     "                        [--cpu-isas auto,avx512,avx2,generic] [--contracts exact,fast]\n"
+                     "                        [--cpu-isas auto,avx512,avx2,generic] [--words-per-lane 0,1,2,4] [--contracts exact,fast]\n"
                      "                        [--min-time S] [--sweeps N] [--quick] [--out FILE.json]\n"
                      "  --cuda-kernels  cuda backend: the sweep kernels to measure, each a row (auto = chosen by occupancy)\n"
                      "  --team-warps    fast kernel: warps per block to measure (0 = chosen by occupancy)\n"
                      "  --cpu-isas      cpu backend: the instruction-set paths to measure, each a row (auto = the widest here)\n"
+                     "  --words-per-lane  cuda fast kernel and packed backend: 32-chain words per lane, each a row (0 = automatic)\n"
                      "  --contracts     RNG/arithmetic contracts to measure, each a row (docs/ARCHITECTURE.md, Determinism)\n"
                      "  --sweeps N      timed sweeps per measurement, no calibration (e.g. under ncu)\n";
         return 0;
@@ -195,10 +198,15 @@ int main(int argc, char** argv) {
     for (const auto& t : bench::split(teams_arg)) teams.push_back(bench::number<int>(t, "--team-warps", 0, 16));
     std::vector<CpuIsa> isas;
     for (const auto& t : bench::split(isas_arg)) isas.push_back(cpu_isa_from_string(t, "--cpu-isas"));
+    std::vector<int> wpls;
+    for (const auto& t : bench::split(wpl_arg)) {
+      wpls.push_back(bench::number<int>(t, "--words-per-lane", 0, 4));
+      if (wpls.back() == 3) throw InvalidArgument("--words-per-lane takes 0 (automatic), 1, 2 or 4");
+    }
     std::vector<RngContract> contracts;
     for (const auto& c : bench::split(contracts_arg)) contracts.push_back(rng_contract_from_string(c, "--contracts"));
-    if (kernels.empty() || teams.empty() || isas.empty() || contracts.empty()) {
-      throw InvalidArgument("--cuda-kernels, --team-warps, --cpu-isas and --contracts need at least one value");
+    if (kernels.empty() || teams.empty() || isas.empty() || contracts.empty() || wpls.empty()) {
+      throw InvalidArgument("--cuda-kernels, --team-warps, --cpu-isas, --words-per-lane and --contracts need at least one value");
     }
     // Graphs are built before anything is measured, so a typo costs no time.
     std::vector<NamedGraph> graphs;
@@ -213,7 +221,7 @@ int main(int argc, char** argv) {
                             {"build", bench::build_info()},
                             {"parameters", {{"min_time_s", min_time}, {"fixed_sweeps", fixed_sweeps}, {"beta", 1.0},
                                             {"update", "sigmoid Gibbs, fp32"}, {"contracts", contracts_arg}, {"cuda_kernels", kernels_arg},
-                                            {"cpu_isas", isas_arg},
+                                            {"cpu_isas", isas_arg}, {"fast_words_per_lane", wpl_arg},
                                             {"cuda_team_warps", teams_arg}}},
                             {"failures", failures},
                             {"results", results}};
@@ -232,16 +240,26 @@ int main(int argc, char** argv) {
           for (CudaKernel k : kernels) {
             for (int t : teams) {
               if (k != CudaKernel::fast && t != teams.front()) continue;
-              SamplerOptions o;
-              o.cuda_kernel = k;
-              o.cuda_team_warps = k == CudaKernel::simple ? 0 : t;
-              variants.push_back(o);
+              for (int wpl : wpls) {
+                if (k == CudaKernel::simple && wpl != wpls.front()) continue;
+                SamplerOptions o;
+                o.cuda_kernel = k;
+                o.cuda_team_warps = k == CudaKernel::simple ? 0 : t;
+                o.fast_words_per_lane = k == CudaKernel::simple ? 0 : wpl;
+                variants.push_back(o);
+              }
             }
           }
         } else if (b == Backend::cpu) {
           for (CpuIsa isa : isas) {
             SamplerOptions o;
             o.cpu_isa = isa;
+            variants.push_back(o);
+          }
+        } else if (b == Backend::packed) {
+          for (int wpl : wpls) {
+            SamplerOptions o;
+            o.fast_words_per_lane = wpl;
             variants.push_back(o);
           }
         } else {
@@ -260,7 +278,9 @@ int main(int argc, char** argv) {
         for (int32_t chains : chain_counts) {
           if (!chains_given && !default_chain_ok(b, chains)) continue;
           for (const SamplerOptions& v : variants) {
-            const std::string label = (b == Backend::cuda ? to_string(v.cuda_kernel) + (v.cuda_team_warps ? "/" + std::to_string(v.cuda_team_warps) : "")
+            const std::string wl = v.fast_words_per_lane ? "x" + std::to_string(v.fast_words_per_lane) : "";
+            const std::string label = (b == Backend::cuda ? to_string(v.cuda_kernel) + (v.cuda_team_warps ? "/" + std::to_string(v.cuda_team_warps) : "") + wl
+                                       : b == Backend::packed ? (wl.empty() ? "-" : wl)
                                       : b == Backend::cpu ? to_string(v.cpu_isa) : "-") +
                                       (contracts.size() > 1 || v.contract != RngContract::exact ? "+" + to_string(v.contract) : "");
             try {
@@ -276,7 +296,8 @@ int main(int argc, char** argv) {
                           ng.graph.num_nodes(), chains, e.what());
               results.push_back({{"backend", to_string(b)}, {"graph", ng.name}, {"chains", chains},
                                  {"cuda_kernel", to_string(v.cuda_kernel)}, {"cuda_team_warps", v.cuda_team_warps},
-                                 {"cpu_isa", to_string(v.cpu_isa)}, {"contract", to_string(v.contract)}, {"error", e.what()}});
+                                 {"cpu_isa", to_string(v.cpu_isa)}, {"fast_words_per_lane", v.fast_words_per_lane},
+                                 {"contract", to_string(v.contract)}, {"error", e.what()}});
             }
             std::fflush(stdout);
             if (!out.empty()) write_atomically(out, document());

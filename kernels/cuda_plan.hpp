@@ -17,7 +17,8 @@ struct CudaKernelPlan {
   bool fast = false;
   int team_warps = 0;          ///< fast kernel: warps per block
   int blocks_per_sm = 0;       ///< fast kernel: resident blocks per SM at that team size
-  int64_t blocks = 0;          ///< fast kernel: one block per 32-chain word
+  int words_per_lane = 0;      ///< fast kernel: 32-chain words per lane (1, 2 or 4)
+  int64_t blocks = 0;          ///< fast kernel: one block per words_per_lane 32-chain words
   std::string reason;          ///< why this kernel, in words (for describe() and the benchmark JSON)
 };
 
@@ -25,25 +26,32 @@ struct CudaKernelPlan {
 struct CudaDeviceShape {
   int sms = 0;                     ///< multiprocessors
   int64_t max_smem_optin = 0;      ///< bytes of shared memory one block may opt in to
-  /// Resident blocks per SM of the fast kernel with `team_warps` warps and its shared memory
-  /// (cudaOccupancyMaxActiveBlocksPerMultiprocessor); 0 = cannot launch.
-  std::function<int(int team_warps)> blocks_per_sm;
+  /// Resident blocks per SM of the fast kernel for `words_per_lane` with `team_warps` warps and its
+  /// shared memory, 4 x nodes x words_per_lane bytes (cudaOccupancyMaxActiveBlocksPerMultiprocessor);
+  /// 0 = cannot launch.
+  std::function<int(int team_warps, int words_per_lane)> blocks_per_sm;
 };
 
 /// Chooses the kernel for `nodes` nodes and `chains` chains:
 ///  - `requested` simple: the simple kernel. fast: the fast kernel, or InvalidArgument when its state
 ///    (4 bytes per node per block) exceeds the shared memory a block may have. automatic: the fast
 ///    kernel when it fits and its blocks (one per 32-chain word) cover every SM, else the simple one.
+///  - words per lane: `words_per_lane` when > 0 (1, 2 or 4, else InvalidArgument; one that does not fit
+///    in shared memory is an error when the fast kernel is asked for), else the largest of 4, 2, 1
+///    whose blocks (one per that many words) still cover every SM and whose state fits.
 ///  - team size: `team_warps` when > 0 (1..16, else InvalidArgument), else the size in 2, 4, 8, 16 with
 ///    the most resident warps (min(blocks, blocks_per_sm * SMs) * warps), the smaller on a tie
 ///    (fewer barriers per color).
 CudaKernelPlan plan_cuda_kernel(CudaKernel requested, int team_warps, int32_t nodes, int32_t chains,
-                                const CudaDeviceShape& device);
+                                const CudaDeviceShape& device, int words_per_lane = 0);
 
 /// The kernel and team size asked for by SamplerOptions, with the environment variables
 /// PBIT_CUDA_KERNEL (simple|fast|auto) and PBIT_CUDA_FAST_WARPS (1..16) filling what the options leave
 /// automatic. Bad values are InvalidArgument naming the variable.
 CudaKernel requested_cuda_kernel(CudaKernel from_options);
 int requested_team_warps(int from_options);
+/// Words per lane asked for by SamplerOptions::fast_words_per_lane, or PBIT_FAST_WORDS (1, 2 or 4)
+/// when the options leave it automatic (0).
+int requested_words_per_lane(int from_options);
 
 }  // namespace pbit::detail

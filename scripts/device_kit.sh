@@ -18,7 +18,8 @@
 #                and 100k chains on Pegasus(14), the engine's defect tests, NVML
 #   3 sanitizer  compute-sanitizer memcheck on both kernels, racecheck and synccheck on the fast one
 #   4 bench      pbit_bench_gibbs, simple and fast kernel, Pegasus(14), Zephyr(10,4), 70x70 G12, 1k to
-#                100k chains, the fast kernel's team sizes on Pegasus(14); then NVML energy per flip
+#                100k chains, the fast kernel at 1, 2 and 4 words per lane (v1, v2) under both RNG
+#                contracts and its team sizes on Pegasus(14); then NVML energy per flip
 #                of the best Pegasus(14) configuration over a 10 s window beside idle power
 #   5 ncu        one steady-state launch of each kernel (speed of light, stalls, occupancy)
 #   6 thrml      thrml on the same graph, weights, chains and sweeps (if carried and JAX is there)
@@ -216,8 +217,8 @@ PY
     # synccheck, which are slower, on the split-run case (36 nodes, 33 chains, a few launches).
     local tool variants filter cap_s
     for t in "memcheck simple *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda* 45" \
-             "memcheck fast_w4,fast_w16 *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda* 45" \
-             "racecheck fast_w2,fast_w16 *SplitRunEqualsOneRun*cuda* 60" "synccheck fast_w4 *SplitRunEqualsOneRun*cuda* 30"; do
+             "memcheck fast_w4,fast_w8_k4 *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda* 45" \
+             "racecheck fast_w2,fast_w3_k4 *SplitRunEqualsOneRun*cuda* 60" "synccheck fast_w4_k2 *SplitRunEqualsOneRun*cuda* 30"; do
       read -r tool variants filter cap_s <<< "$t"
       step "sanitizer_${tool}_${variants%%,*}" "$cap_s" env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
         compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/test_backends" --gtest_filter="$filter"
@@ -232,7 +233,10 @@ PY
   if [ $gpu = 1 ]; then
     step bench 120 "${bench[@]}" --backends cuda --graphs pegasus14,zephyr10,g12 --chains 1024,16384,65536,100000 \
       --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_gpu.json"
-    step bench_teams 60 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,16384,100000 \
+    # v1 (one word per lane) against v2 (2 and 4) under both RNG contracts, side by side (issue 17)
+    step bench_v2 60 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,16384,65536,100000 \
+      --cuda-kernels fast --words-per-lane 1,2,4 --contracts exact,fast --out "$STAGE/gibbs_bench_gpu_v2.json"
+    step bench_teams 45 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,16384,100000 \
       --cuda-kernels fast --team-warps 2,4,8,16 --out "$STAGE/gibbs_bench_gpu_teams.json"
     step bench_auto 30 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,4096,16384 --cuda-kernels auto \
       --out "$STAGE/gibbs_bench_gpu_auto.json"
@@ -240,6 +244,8 @@ PY
     skip bench "no GPU (the cpu row below checks the benchmark's JSON)"
     step bench_cpu_dry 30 "${bench[@]}" --backends cpu,cuda --graphs pegasus14 --chains 256 --min-time 0.05 \
       --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_dry.json"
+    step bench_v2_dry 30 "${bench[@]}" --backends packed --graphs pegasus14 --chains 64 --min-time 0.05 \
+      --words-per-lane 1,4 --contracts exact,fast --out "$STAGE/gibbs_bench_dry_v2.json"
   fi
   # The best Pegasus(14) configuration at >= 16k chains, for the energy window and ncu.
   local best
@@ -251,12 +257,13 @@ for f in glob.glob(os.path.join(sys.argv[1], "gibbs_bench_*.json")):
              and r.get("backend") == "cuda" and r["chains"] >= 16384]
 if rows:
     r = max(rows, key=lambda r: r["flips_per_ns"])
-    print(r["cuda_kernel"], r["cuda_team_warps"], r["chains"], "%.1f" % r["flips_per_ns"])
+    print(r["cuda_kernel"], r["cuda_team_warps"], r["chains"], "%.1f" % r["flips_per_ns"], r.get("fast_words_per_lane", 0),
+          r.get("contract", "exact"))
 PY
 )
-  local bk bt bc bf
-  read -r bk bt bc bf <<< "$best"
-  [ -n "$best" ] && note "| best Pegasus(14) | $bk kernel (team $bt), $bc chains: $bf flips/ns | |"
+  local bk bt bc bf bw bx
+  read -r bk bt bc bf bw bx <<< "$best"
+  [ -n "$best" ] && note "| best Pegasus(14) | $bk kernel (team $bt, $bw words per lane, $bx contract), $bc chains: $bf flips/ns | |"
   if [ $gpu = 1 ] && [ -n "$best" ]; then
     cat > "$STAGE/energy_suite.json" <<EOF
 {"_comment": "device kit: NVML energy per flip of the best Pegasus(14) configuration, 10 s window, 5 s idle",
@@ -264,9 +271,10 @@ PY
  "backends": ["cuda"], "chains": [$bc], "min_seconds": 10, "idle_seconds": 5,
  "platforms": "$ROOT/configs/platforms.json", "output_dir": "$STAGE/energy"}
 EOF
-    local tw=$bt
+    local tw=$bt ww=$bw
     [ "$tw" = 0 ] && tw=
-    step energy 45 env PBIT_CUDA_KERNEL="$bk" PBIT_CUDA_FAST_WARPS="$tw" "$BIN/pbit" compare --suite "$STAGE/energy_suite.json" \
+    [ "$ww" = 0 ] && ww=
+    step energy 45 env PBIT_CUDA_KERNEL="$bk" PBIT_CUDA_FAST_WARPS="$tw" PBIT_FAST_WORDS="$ww" "$BIN/pbit" compare --suite "$STAGE/energy_suite.json" \
       --out "$STAGE/energy"
     python3 - "$STAGE/energy/results.json" <<'PY' 2>/dev/null | tee -a "$SUMMARY"
 import json, sys

@@ -9,6 +9,7 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "gibbs_kernels.hpp"
+#include "packed_sweep.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -245,6 +246,63 @@ TEST(CpuIsa, PathsAreNamedAndChosen) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BackendTest, ::testing::ValuesIn(test_backends()), backend_param_name);
+
+}  // namespace
+}  // namespace pbit::test
+
+namespace pbit::test {
+namespace {
+
+/// Philox calls per lane of one sweep of the bit-packed loop (kernels/packed_sweep.hpp) over a
+/// 16 x 16 lattice (2 colors of 128 nodes: 32 groups of four each), with `team` warps per team.
+int64_t packed_philox_calls(RngContract contract, int team) {
+  using namespace pbit::detail;
+  const Graph g = with_random_weights(square_lattice(16), 1, 0.5f);
+  const Coloring c = color_graph(g);
+  std::vector<int32_t> nodes, off;
+  for (const auto& cls : c.classes()) {
+    off.push_back(static_cast<int32_t>(nodes.size()));
+    nodes.insert(nodes.end(), cls.begin(), cls.end());
+  }
+  off.push_back(static_cast<int32_t>(nodes.size()));
+  const std::vector<uint8_t> clamped(g.num_nodes(), 0);
+  const PackedGroups pg = packed_groups(nodes, off, g.row_ptr(), clamped);
+  const std::vector<PackedEdge> edges = packed_edges(g.col_idx(), g.weights(), 2);
+  const std::vector<int32_t> field_col(g.num_nodes(), -1);
+  const float beta = 1.0f;
+  PackedArgs a;
+  a.n = g.num_nodes();
+  a.words = 2;
+  a.chains = 64;
+  a.edges = edges.data();
+  a.h = g.biases().data();
+  a.groups = pg.groups.data();
+  a.group_off = pg.offsets.data();
+  a.num_colors = c.num_colors();
+  a.field_col = field_col.data();
+  a.betas = &beta;
+  a.nsweeps = 1;
+  a.key = rng::make_key(1, rng::kGibbs);
+  a.contract = contract;
+  std::vector<uint32_t> S(static_cast<size_t>(g.num_nodes()) * 2, 0u);
+  auto lanes = std::make_unique<HostLanes<2>>();
+  lanes->team_size = team;
+  if (contract == RngContract::fast) {
+    packed_stretch<2, RngContract::fast>(a, S.data(), 0, *lanes);
+  } else {
+    packed_stretch<2, RngContract::exact>(a, S.data(), 0, *lanes);
+  }
+  return lanes->philox_calls;
+}
+
+// The fast contract's Philox4x32-7 block serves eight ranks, two of the loop's groups of four: the
+// loop hands a warp pairs of groups and keeps the block for the second, so it draws half as often.
+TEST(PackedLoop, FastContractDrawsOncePerEightRanks) {
+  EXPECT_EQ(packed_philox_calls(RngContract::exact, 1), 64);
+  EXPECT_EQ(packed_philox_calls(RngContract::fast, 1), 32);
+  EXPECT_EQ(packed_philox_calls(RngContract::exact, 3), 64);
+  EXPECT_EQ(packed_philox_calls(RngContract::fast, 3), 32);
+}
 
 }  // namespace
 }  // namespace pbit::test

@@ -25,9 +25,9 @@ CudaDeviceShape h200(int32_t nodes) {
   CudaDeviceShape d;
   d.sms = 132;
   d.max_smem_optin = 232448;
-  d.blocks_per_sm = [nodes](int warps) {
+  d.blocks_per_sm = [nodes](int warps, int words_per_lane) {
     const int by_regs = 65536 / (32 * warps * 64);
-    const int by_smem = static_cast<int>(233472 / (4 * static_cast<int64_t>(nodes) + 1024));
+    const int by_smem = static_cast<int>(233472 / (4 * static_cast<int64_t>(nodes) * words_per_lane + 1024));
     return std::min({by_regs, by_smem, 32});
   };
   return d;
@@ -45,18 +45,48 @@ TEST(CudaPlan, AutomaticPicksTheFastKernelOnlyWhenItFillsTheDevice) {
   EXPECT_NE(small.reason.find("fewer than the 132 SMs"), std::string::npos) << small.reason;
   const auto big = plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 16384, h200(4264));
   EXPECT_TRUE(big.fast) << big.reason;
-  EXPECT_EQ(big.blocks, 512);
+  // 512 words: 4 per lane would leave 128 blocks for 132 SMs, so 2 per lane, 256 blocks.
+  EXPECT_EQ(big.words_per_lane, 2);
+  EXPECT_EQ(big.blocks, 256);
+  const auto v1 = plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 16384, h200(4264), 1);
+  EXPECT_EQ(v1.words_per_lane, 1);
+  EXPECT_EQ(v1.blocks, 512);
+}
+
+TEST(CudaPlan, WordsPerLane) {
+  // 100k chains = 3,125 words: 4 per lane gives 782 blocks (the last one padded).
+  const auto many = plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 100000, h200(4264));
+  EXPECT_EQ(many.words_per_lane, 4);
+  EXPECT_EQ(many.blocks, 782);
+  // 8,192 chains = 256 words: 2 per lane would leave 128 blocks, so 1; 8,448 (264 words) take 2.
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 8192, h200(4264)).words_per_lane, 1);
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 8448, h200(4264)).words_per_lane, 2);
+  // A graph whose 4 words per node do not fit takes fewer: 20,000 nodes x 16 bytes > 232,448.
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 20000, 100000, h200(20000)).words_per_lane, 2);
+  // Asked for: kept, or an error when it cannot fit or is not 1, 2 or 4.
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::fast, 0, 4264, 1024, h200(4264), 4).words_per_lane, 4);
+  EXPECT_NE(error_of([] { plan_cuda_kernel(CudaKernel::fast, 0, 20000, 100000, h200(20000), 4); }).find("4 words per lane"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { plan_cuda_kernel(CudaKernel::fast, 0, 4264, 100000, h200(4264), 3); }).find("1, 2 or 4"),
+            std::string::npos);
+  setenv("PBIT_FAST_WORDS", "2", 1);
+  EXPECT_EQ(detail::requested_words_per_lane(0), 2);
+  EXPECT_EQ(detail::requested_words_per_lane(4), 4);  // the options win
+  setenv("PBIT_FAST_WORDS", "3", 1);
+  EXPECT_NE(error_of([] { detail::requested_words_per_lane(0); }).find("PBIT_FAST_WORDS must be 1, 2 or 4"), std::string::npos);
+  unsetenv("PBIT_FAST_WORDS");
+  EXPECT_EQ(detail::requested_words_per_lane(0), 0);
 }
 
 TEST(CudaPlan, TeamSizeFromOccupancy) {
   // 100k chains = 3125 words, far more than fit: every team size from 4 warps up reaches 32 resident
   // warps per SM (the register limit), 2 warps only 24 (shared memory): the smallest full team wins.
-  const auto many = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 100000, h200(4264));
+  const auto many = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 100000, h200(4264), 1);
   ASSERT_TRUE(many.fast);
   EXPECT_EQ(many.team_warps, 4);
   EXPECT_EQ(many.blocks_per_sm, 8);
   // 32 words (1,024 chains), forced fast: one block per word, so the biggest team has the most warps.
-  const auto few = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 1024, h200(4264));
+  const auto few = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 1024, h200(4264), 1);
   EXPECT_EQ(few.team_warps, 16);
   // An explicit team size is kept.
   EXPECT_EQ(plan_cuda_kernel(CudaKernel::fast, 8, 4264, 100000, h200(4264)).team_warps, 8);

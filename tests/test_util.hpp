@@ -38,6 +38,7 @@ struct CudaVariant {
   std::string name;
   CudaKernel kernel;
   int team_warps;
+  int words_per_lane = 1;
 };
 
 inline std::vector<CudaVariant> cuda_variants() {
@@ -45,7 +46,10 @@ inline std::vector<CudaVariant> cuda_variants() {
                                      {"fast_w2", CudaKernel::fast, 2},
                                      {"fast_w4", CudaKernel::fast, 4},
                                      {"fast_w8", CudaKernel::fast, 8},
-                                     {"fast_w16", CudaKernel::fast, 16}};
+                                     {"fast_w16", CudaKernel::fast, 16},
+                                     {"fast_w4_k2", CudaKernel::fast, 4, 2},
+                                     {"fast_w8_k4", CudaKernel::fast, 8, 4},
+                                     {"fast_w3_k4", CudaKernel::fast, 3, 4}};
   const char* only = std::getenv("PBIT_TEST_CUDA_VARIANTS");
   if (!only || !*only) return all;
   std::vector<CudaVariant> out;
@@ -71,6 +75,16 @@ void for_each_variant(Backend backend, const SamplerOptions& base, F&& f) {
     }
     return;
   }
+  if (backend == Backend::packed) {  // the fast kernel's loop with 1, 2 and 4 words per lane
+    for (int k : {1, 2, 4}) {
+      SCOPED_TRACE("packed, " + std::to_string(k) + " words per lane");
+      SamplerOptions o = base;
+      o.backend = backend;
+      o.fast_words_per_lane = k;
+      f(o);
+    }
+    return;
+  }
   if (backend != Backend::cuda) {
     SamplerOptions o = base;
     o.backend = backend;
@@ -83,6 +97,7 @@ void for_each_variant(Backend backend, const SamplerOptions& base, F&& f) {
     o.backend = backend;
     o.cuda_kernel = v.kernel;
     o.cuda_team_warps = v.team_warps;
+    o.fast_words_per_lane = v.words_per_lane;
     f(o);
   }
 }

@@ -137,7 +137,7 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
 }
 
 // ---------------------------------------------------------------- fast path (opt-in, issue 7)
-// docs/FAST_KERNEL.md, step 1: a block owns 32 chains, held as one bit word per node in shared
+// docs/FAST_KERNEL.md, step 1 and v2: a block owns 32 K chains, held as K bit words per node in shared
 // memory; its warps split each color, all lanes of a warp walk the same nodes (warp-uniform CSR
 // loads), each lane sums its own chain's field in CSR order with the contract's arithmetic, and
 // __ballot_sync packs the 32 new spins. All sweeps of a stretch run in one launch; colors are
@@ -165,40 +165,76 @@ __global__ void unpack_kernel(const uint32_t* bits, int32_t n, int32_t chains, i
   s[idx] = ((bits[static_cast<size_t>(i) * words + c / 32] >> (c % 32)) & 1u) ? int8_t{1} : int8_t{-1};
 }
 
-/// A block as packed_stretch's lane policy: its warps are the team that shares one 32-chain word,
-/// one lane per thread, each lane with its own Philox block.
+/// A block as packed_stretch's lane policy: its warps are the team that shares K 32-chain words,
+/// one lane per thread, each lane with its own K Philox blocks (kept for the next group when it
+/// shares them: PackedDrawCache).
+template <int K>
 struct BlockLanes {
   uint32_t lane;
-  rng::Block blk{};
+  rng::Block blk[K];
+  PackedDrawCache cache;
   template <class F>
   __device__ void team(F&& f) {
     f(static_cast<int32_t>(threadIdx.x / 32), static_cast<int32_t>(blockDim.x / 32));
   }
+  __device__ void forget() { cache.valid = false; }
   __device__ void draw(RngContract contract, rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
-    blk = gibbs_block(contract, key, static_cast<uint32_t>(chain0) + lane, color, rank, sweep);
+    if (!cache.need(contract, color, rank, sweep)) return;  // warp-uniform
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      blk[k] = gibbs_block(contract, key, static_cast<uint32_t>(chain0 + kPackedLanes * k) + lane, color, rank, sweep);
+    }
   }
   template <class F>
-  __device__ void vote(uint32_t (&m)[kPackedGroup], F&& f) {
+  __device__ void vote(uint32_t (&m)[K][kPackedGroup], F&& f) {
     const uint32_t bits = f(lane, blk);
-    for (int q = 0; q < kPackedGroup; ++q) m[q] = __ballot_sync(0xffffffffu, (bits >> q) & 1u);
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+#pragma unroll
+      for (int q = 0; q < kPackedGroup; ++q) m[k][q] = __ballot_sync(0xffffffffu, (bits >> (kPackedGroup * k + q)) & 1u);
   }
-  __device__ void store(uint32_t* p, uint32_t m) {
-    if (lane == 0) *p = m;
+  /// The K new words of the group's slot q, one store (p is 4 K-byte aligned).
+  __device__ void store(uint32_t* p, const uint32_t (&m)[K][kPackedGroup], int q) {
+    if (lane != 0) return;
+    if constexpr (K == 4) {
+      *reinterpret_cast<uint4*>(p) = make_uint4(m[0][q], m[1][q], m[2][q], m[3][q]);
+    } else if constexpr (K == 2) {
+      *reinterpret_cast<uint2*>(p) = make_uint2(m[0][q], m[1][q]);
+    } else {
+      *p = m[0][q];
+    }
   }
   __device__ void sync() { __syncthreads(); }
 };
 
-/// One block per 32-chain word: the word of every node moves to shared memory (4 N bytes), all sweeps
-/// of the stretch run there with the block's warps splitting each color (packed_sweep.hpp), and the
-/// words move back.
+/// One block per K 32-chain words: the K words of every node move to shared memory ([node][K],
+/// 4 K N bytes), all sweeps of the stretch run there with the block's warps splitting each color
+/// (packed_sweep.hpp), and the words move back. `a.words` is a multiple of K (padding words are 0).
+template <int K, RngContract C>
 __global__ void __launch_bounds__(512) fast_sweeps_kernel(PackedArgs a, uint32_t* bits) {
-  extern __shared__ uint32_t S[];
-  const int32_t word = blockIdx.x;
-  for (int32_t i = threadIdx.x; i < a.n; i += blockDim.x) S[i] = bits[static_cast<size_t>(i) * a.words + word];
+  extern __shared__ __align__(16) uint32_t S[];
+  const int32_t word0 = static_cast<int32_t>(blockIdx.x) * K;
+  for (int32_t x = threadIdx.x; x < a.n * K; x += blockDim.x) {
+    S[x] = bits[static_cast<size_t>(x / K) * a.words + word0 + x % K];
+  }
   __syncthreads();
-  BlockLanes lanes{threadIdx.x % 32u};
-  packed_stretch(a, S, word, lanes);
-  for (int32_t i = threadIdx.x; i < a.n; i += blockDim.x) bits[static_cast<size_t>(i) * a.words + word] = S[i];
+  BlockLanes<K> lanes{threadIdx.x % 32u};
+  packed_stretch<K, C>(a, S, word0, lanes);
+  for (int32_t x = threadIdx.x; x < a.n * K; x += blockDim.x) {
+    bits[static_cast<size_t>(x / K) * a.words + word0 + x % K] = S[x];
+  }
+}
+
+/// The fast kernel for K words per lane and contract c, as a function pointer (launches, occupancy
+/// queries, attributes).
+using FastKernelFn = void (*)(PackedArgs, uint32_t*);
+FastKernelFn fast_kernel_for(int K, RngContract c) {
+  if (c == RngContract::fast) {
+    return K == 4 ? fast_sweeps_kernel<4, RngContract::fast>
+                  : K == 2 ? fast_sweeps_kernel<2, RngContract::fast> : fast_sweeps_kernel<1, RngContract::fast>;
+  }
+  return K == 4 ? fast_sweeps_kernel<4, RngContract::exact>
+                : K == 2 ? fast_sweeps_kernel<2, RngContract::exact> : fast_sweeps_kernel<1, RngContract::exact>;
 }
 
 __global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, rng::Key key) {
@@ -327,7 +363,11 @@ void allow_fast_kernel_max_smem(int device, int max_optin) {
   static std::set<int> done;
   const std::lock_guard<std::mutex> lock(m);
   if (done.count(device)) return;
-  PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_sweeps_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_optin));
+  for (RngContract c : {RngContract::exact, RngContract::fast}) {
+    for (int K : {1, 2, 4}) {
+      PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_kernel_for(K, c), cudaFuncAttributeMaxDynamicSharedMemorySize, max_optin));
+    }
+  }
   done.insert(device);
 }
 
@@ -344,6 +384,7 @@ class CudaEngine final : public GibbsEngine {
     // The options and environment are checked before anything is created on the device.
     const CudaKernel requested = requested_cuda_kernel(opt.cuda_kernel);
     const int team = requested_team_warps(opt.cuda_team_warps);
+    const int wpl = requested_words_per_lane(opt.fast_words_per_lane);
     const int count = cuda_device_count();
     if (count == 0) throw CudaError("no usable CUDA device: " + cuda_unavailable_reason());
     if (opt.device < 0 || opt.device >= count) {
@@ -372,15 +413,16 @@ class CudaEngine final : public GibbsEngine {
     PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&shape.sms, cudaDevAttrMultiProcessorCount, opt.device));
     shape.max_smem_optin = max_optin;
     const size_t smem = static_cast<size_t>(n_) * sizeof(uint32_t);
-    shape.blocks_per_sm = [&](int warps) {
+    shape.blocks_per_sm = [&](int warps, int K) {
       int blocks = 0;
-      PBIT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fast_sweeps_kernel, 32 * warps, smem));
+      if (smem * K > static_cast<size_t>(max_optin)) return 0;
+      PBIT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, fast_kernel_for(K, contract_), 32 * warps, smem * K));
       return blocks;
     };
     if (requested != CudaKernel::simple && smem <= static_cast<size_t>(max_optin)) {
       allow_fast_kernel_max_smem(opt.device, max_optin);  // before the occupancy query, which checks it
     }
-    plan_ = plan_cuda_kernel(requested, team, n_, chains_, shape);
+    plan_ = plan_cuda_kernel(requested, team, n_, chains_, shape, wpl);
     fast_ = plan_.fast;
     s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
     row_ptr_.upload(g.row_ptr(), "CSR row pointers");
@@ -411,7 +453,8 @@ class CudaEngine final : public GibbsEngine {
     std::string dev = cudaGetDeviceProperties(&p, device_) == cudaSuccess ? std::string(p.name) : "device " + std::to_string(device_);
     (void)cudaGetLastError();
     if (!fast_) return "cuda simple kernel on " + dev + " (" + plan_.reason + ")";
-    return "cuda fast kernel on " + dev + ", " + std::to_string(plan_.team_warps) + "-warp teams, " +
+    return "cuda fast kernel on " + dev + ", " + std::to_string(plan_.words_per_lane) + " words per lane, " +
+           std::to_string(plan_.team_warps) + "-warp teams, " +
            std::to_string(plan_.blocks) + " blocks, " + std::to_string(plan_.blocks_per_sm) + " per SM (" + plan_.reason + ")";
   }
 
@@ -487,8 +530,9 @@ class CudaEngine final : public GibbsEngine {
 
   /// The fast path: pack to bit words, one persistent launch for the stretch, unpack.
   void fast_sweeps(uint64_t first_sweep, std::span<const float> betas) {
-    const int32_t words = packed_words(chains_);
-    const size_t smem_per_block = static_cast<size_t>(n_) * sizeof(uint32_t);
+    const int K = plan_.words_per_lane;
+    const int32_t words = (packed_words(chains_) + K - 1) / K * K;  // padding words hold no chain
+    const size_t smem_per_block = static_cast<size_t>(n_) * sizeof(uint32_t) * K;
     bits_.resize(static_cast<size_t>(n_) * words, "bit-packed states");
     betas_.upload(betas.data(), betas.size(), "beta schedule");
     const int64_t nw = static_cast<int64_t>(n_) * words, nb = static_cast<int64_t>(n_) * chains_;
@@ -512,7 +556,8 @@ class CudaEngine final : public GibbsEngine {
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = key_;
     a.contract = contract_;
-    fast_sweeps_kernel<<<static_cast<unsigned>(words), plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
+    const unsigned grid = static_cast<unsigned>(words / K);
+    fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
     unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, words, s_.get());
     PBIT_CUDA_LAUNCHED(unpack_kernel, stream_);
@@ -608,7 +653,7 @@ class CudaEngine final : public GibbsEngine {
     w_.upload(g.weights(), "CSR weights");
     h_.upload(g.biases(), "biases");
     ew_.upload(g.edge_weights(), "edge weights");
-    if (fast_) edges_.upload(packed_edges(g.col_idx(), g.weights()), "interleaved CSR edges");
+    if (fast_) edges_.upload(packed_edges(g.col_idx(), g.weights(), plan_.words_per_lane), "interleaved CSR edges");
   }
 
   Stream stream_;  // first: destroyed after the arrays that use it

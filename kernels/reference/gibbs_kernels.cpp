@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "gibbs_kernels.hpp"
 #include "host_common.hpp"
+#include "cuda_plan.hpp"
 #include "packed_sweep.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
@@ -23,6 +25,10 @@ class ReferenceEngine final : public GibbsEngine {
   ReferenceEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt, bool packed)
       : m_(g, c, chains, opt), s_(static_cast<size_t>(chains) * g.num_nodes(), 1), packed_(packed),
         threads_(opt.num_threads) {
+    if (packed_) {
+      wpl_ = requested_words_per_lane(opt.fast_words_per_lane);
+      if (wpl_ == 0) wpl_ = 4;  // the v2 layout (docs/FAST_KERNEL.md)
+    }
     for (const auto& cls : m_.classes) {
       class_off_.push_back(static_cast<int32_t>(color_nodes_.size()));
       color_nodes_.insert(color_nodes_.end(), cls.begin(), cls.end());
@@ -100,7 +106,7 @@ class ReferenceEngine final : public GibbsEngine {
   void end_observation(Observations& out) override { obs_.finish(out); }
   std::string describe() const override {
     if (!packed_) return "reference (serial)";
-    return "packed (the fast GPU kernel's loop on the host, " +
+    return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + " words per lane, " +
            std::to_string(threads_ > 0 ? threads_ : omp_get_max_threads()) + " threads)";
   }
 
@@ -118,16 +124,25 @@ class ReferenceEngine final : public GibbsEngine {
     spin(b, i) = gibbs_up(m_.contract, blk, rank, two_beta, field) ? int8_t{1} : int8_t{-1};
   }
 
-  /// The fast GPU kernel's loop on the host: gather each 32-chain word of every node (what the GPU
-  /// keeps in shared memory), run the stretch, scatter back. Padding lanes (chain >= B) start at -1
-  /// and are dropped.
+  /// The fast GPU kernel's loop on the host: gather each team's K 32-chain words of every node (what
+  /// the GPU keeps in shared memory, [node][K]), run the stretch, scatter back. Padding lanes (chain
+  /// >= B) and padding words start at -1 and are dropped.
   void packed_sweeps(uint64_t first_sweep, std::span<const float> betas) {
+    switch (wpl_) {
+      case 1: return packed_sweeps_k<1>(first_sweep, betas);
+      case 2: return packed_sweeps_k<2>(first_sweep, betas);
+      default: return packed_sweeps_k<4>(first_sweep, betas);
+    }
+  }
+
+  template <int K>
+  void packed_sweeps_k(uint64_t first_sweep, std::span<const float> betas) {
     PackedArgs a;
     a.n = m_.n;
     a.chains = m_.chains;
-    a.words = packed_words(m_.chains);
+    a.words = (packed_words(m_.chains) + K - 1) / K * K;
     // Rebuilt per stretch (O(N + E)): weights and clamps may have changed since the last one.
-    const std::vector<PackedEdge> edges = packed_edges(m_.col, m_.w);
+    const std::vector<PackedEdge> edges = packed_edges(m_.col, m_.w, K);
     const PackedGroups groups = packed_groups(color_nodes_, class_off_, m_.row_ptr, m_.clamped);
     a.edges = edges.data();
     a.h = m_.h.data();
@@ -143,18 +158,28 @@ class ReferenceEngine final : public GibbsEngine {
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = m_.key;
     a.contract = m_.contract;
+    const int32_t teams = a.words / K;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_ > 0 ? threads_ : omp_get_max_threads())
-    for (int32_t word = 0; word < a.words; ++word) {
-      const int32_t b0 = kPackedLanes * word, nl = std::min(kPackedLanes, m_.chains - b0);
-      std::vector<uint32_t> S(static_cast<size_t>(m_.n), 0u);
-      for (int32_t l = 0; l < nl; ++l) {
-        for (int32_t i = 0; i < m_.n; ++i) S[i] |= static_cast<uint32_t>(spin(b0 + l, i) > 0) << l;
+    for (int32_t t = 0; t < teams; ++t) {
+      std::vector<uint32_t> S(static_cast<size_t>(m_.n) * K, 0u);
+      for (int k = 0; k < K; ++k) {
+        const int32_t b0 = kPackedLanes * (t * K + k), nl = std::max(0, std::min(kPackedLanes, m_.chains - b0));
+        for (int32_t l = 0; l < nl; ++l) {
+          for (int32_t i = 0; i < m_.n; ++i) S[static_cast<size_t>(i) * K + k] |= static_cast<uint32_t>(spin(b0 + l, i) > 0) << l;
+        }
       }
-      HostLanes lanes;
-      lanes.team_size = 3;  // an odd team, so the tests also cover how a GPU block splits a color
-      packed_stretch(a, S.data(), word, lanes);
-      for (int32_t l = 0; l < nl; ++l) {
-        for (int32_t i = 0; i < m_.n; ++i) spin(b0 + l, i) = ((S[i] >> l) & 1u) ? int8_t{1} : int8_t{-1};
+      auto lanes = std::make_unique<HostLanes<K>>();
+      lanes->team_size = 3;  // an odd team, so the tests also cover how a GPU block splits a color
+      if (a.contract == RngContract::fast) {
+        packed_stretch<K, RngContract::fast>(a, S.data(), t * K, *lanes);
+      } else {
+        packed_stretch<K, RngContract::exact>(a, S.data(), t * K, *lanes);
+      }
+      for (int k = 0; k < K; ++k) {
+        const int32_t b0 = kPackedLanes * (t * K + k), nl = std::max(0, std::min(kPackedLanes, m_.chains - b0));
+        for (int32_t l = 0; l < nl; ++l) {
+          for (int32_t i = 0; i < m_.n; ++i) spin(b0 + l, i) = ((S[static_cast<size_t>(i) * K + k] >> l) & 1u) ? int8_t{1} : int8_t{-1};
+        }
       }
     }
   }
@@ -173,6 +198,7 @@ class ReferenceEngine final : public GibbsEngine {
   std::vector<int8_t> s_;  ///< B x N, chain-major
   HostObservation obs_;
   bool packed_;
+  int wpl_ = 1;  ///< packed: words per lane
   int threads_;
   std::vector<int32_t> color_nodes_, class_off_;  ///< classes concatenated, for the packed loop
 };

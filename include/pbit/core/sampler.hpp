@@ -99,6 +99,11 @@ struct SamplerOptions {
   /// cuda backend, fast kernel: warps per block (the team that shares one 32-chain word), 1..16;
   /// 0 = chosen by occupancy, or PBIT_CUDA_FAST_WARPS when set. Results never depend on it.
   int cuda_team_warps = 0;
+  /// cuda backend's fast kernel and the packed backend (its loop on the host): 32-chain words per
+  /// lane, 1, 2 or 4 (docs/FAST_KERNEL.md, "v2"): one edge load then serves 32 x that many chains.
+  /// 0 = automatic (cuda: the most that still give every multiprocessor a block; packed: 4), or
+  /// PBIT_FAST_WORDS when set. Results never depend on it.
+  int fast_words_per_lane = 0;
 };
 
 /// Options from a config's fields: backend name ("best", "reference", "cpu", "cuda", "packed"), seed, stream, threads.
