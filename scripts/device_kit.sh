@@ -352,7 +352,10 @@ kit_dry_run() {
   [ $rc -eq 0 ] || { echo "device_kit dry-run: FAILED (stage error above)"; return 1; }
   if grep -q "FAILED\|TIMEOUT" "$SUMMARY"; then echo "device_kit dry-run: FAILED"; return 1; fi
   if ! grep -q "| tests | [1-9][0-9]* run, 0 failed" "$SUMMARY"; then echo "device_kit dry-run: no tests ran"; return 1; fi
-  tar -tzf "$OUT/kit.tar.gz" | grep -q "kit/tests/test_cuda_engine.json" || { echo "device_kit dry-run: archive incomplete"; return 1; }
+  # (the listing is read whole: grep -q would close the pipe early, and pipefail would count tar's SIGPIPE)
+  local listing
+  listing=$(tar -tzf "$OUT/kit.tar.gz")
+  grep -q "kit/tests/test_cuda_engine.json" <<< "$listing" || { echo "device_kit dry-run: archive incomplete"; return 1; }
   echo "device_kit dry-run: ok"
 }
 
