@@ -36,6 +36,37 @@ constexpr int kPackedLanes = 32;
 /// Number of 32-chain words for `chains` chains.
 PBIT_HD int32_t packed_words(int32_t chains) { return (chains + kPackedLanes - 1) / kPackedLanes; }
 
+// ---- The state in bits, between stretches (docs/FAST_KERNEL.md, v2): engines that run this loop
+// keep the words [node][words] as their state after a stretch, and observers read the bits, so a
+// stretch costs no pack or unpack unless the int8 state is asked for.
+
+/// Lanes of word w that hold a chain (padding lanes and padding words hold none).
+PBIT_HD uint32_t packed_valid_mask(int32_t w, int32_t chains) {
+  const int32_t rem = chains - kPackedLanes * w;
+  return rem >= kPackedLanes ? 0xffffffffu : rem <= 0 ? 0u : (1u << rem) - 1u;
+}
+
+PBIT_HD int packed_popc(uint32_t x) {
+#if defined(__CUDA_ARCH__)
+  return __popc(x);
+#else
+  return __builtin_popcount(x);
+#endif
+}
+
+/// The spin (+1 / -1) of chain b at node i in words [node][words].
+PBIT_HD int packed_spin(const uint32_t* bits, int32_t words, int32_t i, int32_t b) {
+  return ((bits[static_cast<int64_t>(i) * words + b / kPackedLanes] >> (b % kPackedLanes)) & 1u) ? 1 : -1;
+}
+
+/// Sum over the chains of word w of s_i (node word x): 2 popc(x) - chains in it.
+PBIT_HD int64_t packed_word_sum(uint32_t x, uint32_t valid) { return 2 * packed_popc(x & valid) - packed_popc(valid); }
+
+/// Sum over the chains of word w of s_i s_j (node words x, y): chains - 2 popc(x ^ y).
+PBIT_HD int64_t packed_word_corr(uint32_t x, uint32_t y, uint32_t valid) {
+  return packed_popc(valid) - 2 * packed_popc((x ^ y) & valid);
+}
+
 /// One CSR entry of the packed loop: where the neighbour's word lies and the coupling, side by side,
 /// so that a warp fetches both with one 64-bit load (the loads are warp-uniform, so each is one
 /// instruction per warp however many lanes use it). The neighbour is kept as the byte offset of its

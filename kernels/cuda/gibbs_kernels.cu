@@ -322,6 +322,66 @@ __global__ void readout_kernel(const int8_t* s, const int64_t* offsets, const in
   }
 }
 
+// ---- Observers on the bit words [node][words] (the fast kernel's state between stretches), so an
+// observation needs no unpack. Same sums, same order, so the results equal the int8 kernels' bit for bit.
+
+__global__ void node_sum_bits_kernel(const uint32_t* bits, int32_t n, int32_t words, int32_t chains, int64_t* out) {
+  for (int32_t i = blockIdx.x; i < n; i += gridDim.x) {
+    int64_t a = 0;
+    for (int32_t w = threadIdx.x; w < words; w += blockDim.x) {
+      a += packed_word_sum(bits[static_cast<size_t>(i) * words + w], packed_valid_mask(w, chains));
+    }
+    const int64_t t = block_sum<kReduceBlock>(a);
+    if (threadIdx.x == 0) out[i] += t;
+  }
+}
+
+__global__ void edge_sum_bits_kernel(const uint32_t* bits, const int32_t* ei, const int32_t* ej, int64_t ne, int32_t words,
+                                     int32_t chains, int64_t* out) {
+  for (int64_t e = blockIdx.x; e < ne; e += gridDim.x) {
+    const uint32_t* x = bits + static_cast<size_t>(ei[e]) * words;
+    const uint32_t* y = bits + static_cast<size_t>(ej[e]) * words;
+    int64_t a = 0;
+    for (int32_t w = threadIdx.x; w < words; w += blockDim.x) a += packed_word_corr(x[w], y[w], packed_valid_mask(w, chains));
+    const int64_t t = block_sum<kReduceBlock>(a);
+    if (threadIdx.x == 0) out[e] += t;
+  }
+}
+
+__global__ void energy_bits_kernel(const uint32_t* bits, int32_t words, const int32_t* ei, const int32_t* ej, const float* ew,
+                                   int64_t ne, const float* h, int32_t n, int32_t chains, double* out) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  double acc = 0.0;
+  for (int64_t e = 0; e < ne; ++e) {
+    const int prod = packed_spin(bits, words, ei[e], chain) * packed_spin(bits, words, ej[e], chain);
+    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(ew[e]), static_cast<double>(prod)));
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(h[i]), static_cast<double>(packed_spin(bits, words, i, chain))));
+  }
+  out[chain] = -acc;
+}
+
+__global__ void readout_bits_kernel(const uint32_t* bits, int32_t words, const int64_t* offsets, const int32_t* nodes,
+                                    int32_t groups, int32_t chains, int64_t* out /*[B][G]*/) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  for (int32_t g = 0; g < groups; ++g) {
+    int64_t a = 0;
+    for (int64_t q = offsets[g]; q < offsets[g + 1]; ++q) a += packed_spin(bits, words, nodes[q], chain);
+    out[static_cast<size_t>(chain) * groups + g] += a;
+  }
+}
+
+/// Bit words [N][words] -> chain-major int8 [B][N] (get_state without touching the int8 state).
+__global__ void unpack_chain_major_kernel(const uint32_t* bits, int32_t n, int32_t chains, int32_t words, int8_t* out) {
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * chains) return;
+  const int32_t b = static_cast<int32_t>(idx / n), i = static_cast<int32_t>(idx % n);
+  out[idx] = static_cast<int8_t>(packed_spin(bits, words, i, b));
+}
+
 /// Node-major [N][B] -> chain-major [B][N].
 __global__ void transpose_kernel(const int8_t* in, int32_t n, int32_t chains, int8_t* out) {
   const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -463,6 +523,8 @@ class CudaEngine final : public GibbsEngine {
                                                                              rng::make_key(seed, rng::kInitState));
     PBIT_CUDA_LAUNCHED(init_kernel, stream_);
     sync();
+    in_bits_ = false;
+    bits_stale_ = true;
   }
   void set_state(std::span<const int8_t> x) override {
     // Host transpose to node-major: explicit, one copy, only when the user asks for it.
@@ -470,11 +532,20 @@ class CudaEngine final : public GibbsEngine {
     for (int32_t b = 0; b < chains_; ++b)
       for (int32_t i = 0; i < n_; ++i) t[static_cast<size_t>(i) * chains_ + b] = x[static_cast<size_t>(b) * n_ + i];
     s_.upload(t, "chain states");
+    in_bits_ = false;
+    bits_stale_ = true;
   }
   void get_state(std::span<int8_t> x) const override {
     DeviceArray<int8_t> t(stream_);
     t.resize(s_.size(), "state transpose buffer");
-    transpose_to(s_.get(), t.get());
+    if (in_bits_) {
+      const int64_t nb = static_cast<int64_t>(n_) * chains_;
+      unpack_chain_major_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, pwords_,
+                                                                                              t.get());
+      PBIT_CUDA_LAUNCHED(unpack_chain_major_kernel, stream_);
+    } else {
+      transpose_to(s_.get(), t.get());
+    }
     t.download_to(x.data(), x.size());
   }
   void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
@@ -489,6 +560,8 @@ class CudaEngine final : public GibbsEngine {
   }
   void apply_clamp() override {
     if (clamp_k_ == 0) return;
+    need_int8();
+    bits_stale_ = true;
     clamp_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), clamp_nodes_.get(), clamp_values_.get(),
                                                              clamp_k_, chains_);
     PBIT_CUDA_LAUNCHED(clamp_kernel, stream_);
@@ -533,11 +606,15 @@ class CudaEngine final : public GibbsEngine {
     const int K = plan_.words_per_lane;
     const int32_t words = (packed_words(chains_) + K - 1) / K * K;  // padding words hold no chain
     const size_t smem_per_block = static_cast<size_t>(n_) * sizeof(uint32_t) * K;
-    bits_.resize(static_cast<size_t>(n_) * words, "bit-packed states");
     betas_.upload(betas.data(), betas.size(), "beta schedule");
-    const int64_t nw = static_cast<int64_t>(n_) * words, nb = static_cast<int64_t>(n_) * chains_;
-    pack_kernel<<<static_cast<unsigned>((nw + 255) / 256), 256, 0, stream_>>>(s_.get(), n_, chains_, words, bits_.get());
-    PBIT_CUDA_LAUNCHED(pack_kernel, stream_);
+    if (bits_stale_ || pwords_ != words) {  // the int8 state changed since the words were made
+      bits_.resize(static_cast<size_t>(n_) * words, "bit-packed states");
+      const int64_t nw = static_cast<int64_t>(n_) * words;
+      pack_kernel<<<static_cast<unsigned>((nw + 255) / 256), 256, 0, stream_>>>(s_.get(), n_, chains_, words, bits_.get());
+      PBIT_CUDA_LAUNCHED(pack_kernel, stream_);
+      pwords_ = words;
+      bits_stale_ = false;
+    }
     PackedArgs a;
     a.n = n_;
     a.words = words;
@@ -559,9 +636,17 @@ class CudaEngine final : public GibbsEngine {
     const unsigned grid = static_cast<unsigned>(words / K);
     fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
-    unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, words, s_.get());
-    PBIT_CUDA_LAUNCHED(unpack_kernel, stream_);
+    in_bits_ = true;  // the words are the state now; s_ is brought up to date only when needed
     sync();
+  }
+
+  /// s_ up to date (after fast stretches the state lives in bits_ only).
+  void need_int8() {
+    if (!in_bits_) return;
+    const int64_t nb = static_cast<int64_t>(n_) * chains_;
+    unpack_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, pwords_, s_.get());
+    PBIT_CUDA_LAUNCHED(unpack_kernel, stream_);
+    in_bits_ = false;  // bits_ stays valid until s_ is written
   }
 
   void begin_observation(const ObserveConfig& cfg) override {
@@ -580,19 +665,42 @@ class CudaEngine final : public GibbsEngine {
 
   void observe(int64_t sample) override {
     const int32_t blocks_n = static_cast<int32_t>(std::min<int64_t>(n_, 65535));
+    const int64_t ne = static_cast<int64_t>(ei_.size());
+    const unsigned blocks_e = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(ne, 1), 65535));
+    if (in_bits_) {  // after fast stretches: every observer reads the bit words (moments by popcount)
+      if (cfg_.moments) {
+        node_sum_bits_kernel<<<blocks_n, kReduceBlock, 0, stream_>>>(bits_.get(), n_, pwords_, chains_, node_sum_.get());
+        PBIT_CUDA_LAUNCHED(node_sum_bits_kernel, stream_);
+        if (ne > 0) {
+          edge_sum_bits_kernel<<<blocks_e, kReduceBlock, 0, stream_>>>(bits_.get(), ei_.get(), ej_.get(), ne, pwords_, chains_,
+                                                                      edge_sum_.get());
+          PBIT_CUDA_LAUNCHED(edge_sum_bits_kernel, stream_);
+        }
+      }
+      if (cfg_.energy) {
+        energy_bits_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(bits_.get(), pwords_, ei_.get(), ej_.get(), ew_.get(), ne,
+                                                                      h_.get(), n_, chains_,
+                                                                      energy_.get() + static_cast<size_t>(sample) * chains_);
+        PBIT_CUDA_LAUNCHED(energy_bits_kernel, stream_);
+      }
+      if (cfg_.num_groups() > 0) {
+        readout_bits_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(bits_.get(), pwords_, group_off_.get(), group_nodes_.get(),
+                                                                       cfg_.num_groups(), chains_, readout_.get());
+        PBIT_CUDA_LAUNCHED(readout_bits_kernel, stream_);
+      }
+      sync();
+      return;
+    }
     if (cfg_.moments) {
       node_sum_kernel<<<blocks_n, kReduceBlock, 0, stream_>>>(s_.get(), n_, chains_, node_sum_.get());
       PBIT_CUDA_LAUNCHED(node_sum_kernel, stream_);
-      const int64_t ne = static_cast<int64_t>(ei_.size());
       if (ne > 0) {
-        edge_sum_kernel<<<static_cast<unsigned>(std::min<int64_t>(ne, 65535)), kReduceBlock, 0, stream_>>>(
-            s_.get(), ei_.get(), ej_.get(), ne, chains_, edge_sum_.get());
+        edge_sum_kernel<<<blocks_e, kReduceBlock, 0, stream_>>>(s_.get(), ei_.get(), ej_.get(), ne, chains_, edge_sum_.get());
         PBIT_CUDA_LAUNCHED(edge_sum_kernel, stream_);
       }
     }
     if (cfg_.energy) {
-      energy_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), ei_.get(), ej_.get(), ew_.get(),
-                                                               static_cast<int64_t>(ei_.size()), h_.get(), n_, chains_,
+      energy_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), ei_.get(), ej_.get(), ew_.get(), ne, h_.get(), n_, chains_,
                                                                energy_.get() + static_cast<size_t>(sample) * chains_);
       PBIT_CUDA_LAUNCHED(energy_kernel, stream_);
     }
@@ -606,7 +714,13 @@ class CudaEngine final : public GibbsEngine {
 
   void snapshot(int64_t slot) override {
     const size_t sz = static_cast<size_t>(n_) * chains_;
-    PBIT_CUDA_CHECK(cudaMemcpyAsync(snaps_.get() + slot * sz, s_.get(), sz, cudaMemcpyDeviceToDevice, stream_));
+    if (in_bits_) {
+      unpack_kernel<<<static_cast<unsigned>((sz + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, pwords_,
+                                                                                 snaps_.get() + slot * sz);
+      PBIT_CUDA_LAUNCHED(unpack_kernel, stream_);
+    } else {
+      PBIT_CUDA_CHECK(cudaMemcpyAsync(snaps_.get() + slot * sz, s_.get(), sz, cudaMemcpyDeviceToDevice, stream_));
+    }
     sync();
   }
 
@@ -673,7 +787,10 @@ class CudaEngine final : public GibbsEngine {
   std::vector<int64_t> row_ptr_host_;      ///< fast path: CSR row pointers, for load_groups
   DeviceArray<PackedGroup> groups_;
   DeviceArray<int32_t> group_off_dev_;
-  DeviceArray<uint32_t> bits_;
+  DeviceArray<uint32_t> bits_;  ///< fast kernel: the state as words [node][pwords_] (docs/FAST_KERNEL.md, v2)
+  int32_t pwords_ = 0;           ///< 32-chain words in bits_, a multiple of the words per lane
+  bool in_bits_ = false;         ///< bits_ holds the state and s_ is stale
+  bool bits_stale_ = true;       ///< s_ was written since bits_ was made
   DeviceArray<PackedEdge> edges_;
   DeviceArray<float> betas_;
   bool fast_ = false;

@@ -44,15 +44,28 @@ class ReferenceEngine final : public GibbsEngine {
         spin(b, i) = static_cast<int8_t>(rng::init_spin(blk, i));
       }
     }
+    int8_written(true);
   }
-  void set_state(std::span<const int8_t> x) override { std::memcpy(s_.data(), x.data(), s_.size()); }
-  void get_state(std::span<int8_t> x) const override { std::memcpy(x.data(), s_.data(), s_.size()); }
+  void set_state(std::span<const int8_t> x) override {
+    std::memcpy(s_.data(), x.data(), s_.size());
+    int8_written(true);
+  }
+  void get_state(std::span<int8_t> x) const override {
+    if (in_bits_) {
+      unpack_to(x.data());
+    } else {
+      std::memcpy(x.data(), s_.data(), s_.size());
+    }
+  }
   void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
     m_.set_clamp(nodes, values);
     apply_clamp();
   }
   void apply_clamp() override {
     const size_t k = m_.clamp_nodes.size();
+    if (k == 0) return;
+    need_int8();
+    int8_written(false);
     for (int32_t b = 0; b < m_.chains; ++b) {
       for (size_t q = 0; q < k; ++q) spin(b, m_.clamp_nodes[q]) = m_.clamp_values[b * k + q];
     }
@@ -84,24 +97,33 @@ class ReferenceEngine final : public GibbsEngine {
   void begin_observation(const ObserveConfig& cfg) override { obs_.begin(cfg, m_); }
 
   void observe(int64_t sample) override {
-    const ObserveConfig& cfg = obs_.cfg;
-    for (int32_t b = 0; b < m_.chains; ++b) {
+    if (in_bits_) {
+      // The packed backend after a stretch: every observer reads the bits, moments by popcount.
+      const ObserveConfig& cfg = obs_.cfg;
       if (cfg.moments) {
-        for (int32_t i = 0; i < m_.n; ++i) obs_.node_sum[i] += spin(b, i);
-        for (size_t e = 0; e < m_.edge_i.size(); ++e) obs_.edge_sum[e] += spin(b, m_.edge_i[e]) * spin(b, m_.edge_j[e]);
+        for (int32_t i = 0; i < m_.n; ++i) {
+          const uint32_t* x = bits_.data() + static_cast<size_t>(i) * pwords_;
+          for (int32_t w = 0; w < pwords_; ++w) obs_.node_sum[i] += packed_word_sum(x[w], packed_valid_mask(w, m_.chains));
+        }
+        for (size_t e = 0; e < m_.edge_i.size(); ++e) {
+          const uint32_t* x = bits_.data() + static_cast<size_t>(m_.edge_i[e]) * pwords_;
+          const uint32_t* y = bits_.data() + static_cast<size_t>(m_.edge_j[e]) * pwords_;
+          for (int32_t w = 0; w < pwords_; ++w) obs_.edge_sum[e] += packed_word_corr(x[w], y[w], packed_valid_mask(w, m_.chains));
+        }
       }
-      if (cfg.energy) obs_.energy[static_cast<size_t>(sample) * m_.chains + b] = energy(b);
-      const int32_t ng = cfg.num_groups();
-      for (int32_t g = 0; g < ng; ++g) {
-        int64_t acc = 0;
-        for (int64_t q = cfg.group_offsets[g]; q < cfg.group_offsets[g + 1]; ++q) acc += spin(b, cfg.group_nodes[q]);
-        obs_.readout_sum[static_cast<size_t>(b) * ng + g] += acc;
-      }
+      per_chain_observers(sample, false, [&](int32_t b, int32_t i) { return packed_spin(bits_.data(), pwords_, i, b); });
+      return;
     }
+    per_chain_observers(sample, true, [&](int32_t b, int32_t i) { return static_cast<int>(spin(b, i)); });
   }
 
   void snapshot(int64_t slot) override {
-    std::memcpy(obs_.snapshots.data() + static_cast<size_t>(slot) * s_.size(), s_.data(), s_.size());
+    int8_t* out = obs_.snapshots.data() + static_cast<size_t>(slot) * s_.size();
+    if (in_bits_) {
+      unpack_to(out);
+    } else {
+      std::memcpy(out, s_.data(), s_.size());
+    }
   }
   void end_observation(Observations& out) override { obs_.finish(out); }
   std::string describe() const override {
@@ -112,6 +134,44 @@ class ReferenceEngine final : public GibbsEngine {
 
  private:
   int8_t& spin(int32_t b, int32_t i) { return s_[static_cast<size_t>(b) * m_.n + i]; }
+
+  /// Moments (when `moments`), energy and read-outs of every chain, from spin(b, i).
+  template <class Spin>
+  void per_chain_observers(int64_t sample, bool moments, Spin&& sp) {
+    const ObserveConfig& cfg = obs_.cfg;
+    for (int32_t b = 0; b < m_.chains; ++b) {
+      if (cfg.moments && moments) {
+        for (int32_t i = 0; i < m_.n; ++i) obs_.node_sum[i] += sp(b, i);
+        for (size_t e = 0; e < m_.edge_i.size(); ++e) obs_.edge_sum[e] += sp(b, m_.edge_i[e]) * sp(b, m_.edge_j[e]);
+      }
+      if (cfg.energy) obs_.energy[static_cast<size_t>(sample) * m_.chains + b] = energy(b, sp);
+      const int32_t ng = cfg.num_groups();
+      for (int32_t g = 0; g < ng; ++g) {
+        int64_t acc = 0;
+        for (int64_t q = cfg.group_offsets[g]; q < cfg.group_offsets[g + 1]; ++q) acc += sp(b, cfg.group_nodes[q]);
+        obs_.readout_sum[static_cast<size_t>(b) * ng + g] += acc;
+      }
+    }
+  }
+
+  // ---- packed: where the state lives. After a stretch it is bits_ ([node][pwords_], in_bits_), and
+  // s_ is brought up to date only when something reads or writes the int8 state.
+  /// s_ is up to date afterwards.
+  void need_int8() {
+    if (!in_bits_) return;
+    unpack_to(s_.data());
+    in_bits_ = false;  // bits_ stays valid until s_ is written
+  }
+  /// Records a write to s_ (`whole`: every spin, so bits_ need not be read first).
+  void int8_written(bool whole) {
+    if (whole) in_bits_ = false;
+    bits_stale_ = true;
+  }
+  /// bits_ -> chain-major int8 (padding lanes dropped).
+  void unpack_to(int8_t* out) const {
+    for (int32_t b = 0; b < m_.chains; ++b)
+      for (int32_t i = 0; i < m_.n; ++i) out[static_cast<size_t>(b) * m_.n + i] = static_cast<int8_t>(packed_spin(bits_.data(), pwords_, i, b));
+  }
 
   void update(int32_t b, int32_t i, uint32_t color, uint32_t rank, uint32_t sweep, float two_beta) {
     float field = 0.0f;
@@ -159,15 +219,20 @@ class ReferenceEngine final : public GibbsEngine {
     a.key = m_.key;
     a.contract = m_.contract;
     const int32_t teams = a.words / K;
+    if (bits_stale_ || pwords_ != a.words) {  // the int8 state changed: pack it (padding lanes -1)
+      pwords_ = a.words;
+      bits_.assign(static_cast<size_t>(m_.n) * pwords_, 0u);
+      for (int32_t b = 0; b < m_.chains; ++b)
+        for (int32_t i = 0; i < m_.n; ++i)
+          bits_[static_cast<size_t>(i) * pwords_ + b / kPackedLanes] |= static_cast<uint32_t>(spin(b, i) > 0) << (b % kPackedLanes);
+      bits_stale_ = false;
+    }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads_ > 0 ? threads_ : omp_get_max_threads())
     for (int32_t t = 0; t < teams; ++t) {
-      std::vector<uint32_t> S(static_cast<size_t>(m_.n) * K, 0u);
-      for (int k = 0; k < K; ++k) {
-        const int32_t b0 = kPackedLanes * (t * K + k), nl = std::max(0, std::min(kPackedLanes, m_.chains - b0));
-        for (int32_t l = 0; l < nl; ++l) {
-          for (int32_t i = 0; i < m_.n; ++i) S[static_cast<size_t>(i) * K + k] |= static_cast<uint32_t>(spin(b0 + l, i) > 0) << l;
-        }
-      }
+      // What a GPU block keeps in shared memory: its K words of every node, [node][K].
+      std::vector<uint32_t> S(static_cast<size_t>(m_.n) * K);
+      for (int32_t i = 0; i < m_.n; ++i)
+        for (int k = 0; k < K; ++k) S[static_cast<size_t>(i) * K + k] = bits_[static_cast<size_t>(i) * pwords_ + t * K + k];
       auto lanes = std::make_unique<HostLanes<K>>();
       lanes->team_size = 3;  // an odd team, so the tests also cover how a GPU block splits a color
       if (a.contract == RngContract::fast) {
@@ -175,22 +240,20 @@ class ReferenceEngine final : public GibbsEngine {
       } else {
         packed_stretch<K, RngContract::exact>(a, S.data(), t * K, *lanes);
       }
-      for (int k = 0; k < K; ++k) {
-        const int32_t b0 = kPackedLanes * (t * K + k), nl = std::max(0, std::min(kPackedLanes, m_.chains - b0));
-        for (int32_t l = 0; l < nl; ++l) {
-          for (int32_t i = 0; i < m_.n; ++i) spin(b0 + l, i) = ((S[static_cast<size_t>(i) * K + k] >> l) & 1u) ? int8_t{1} : int8_t{-1};
-        }
-      }
+      for (int32_t i = 0; i < m_.n; ++i)
+        for (int k = 0; k < K; ++k) bits_[static_cast<size_t>(i) * pwords_ + t * K + k] = S[static_cast<size_t>(i) * K + k];
     }
+    in_bits_ = true;
   }
 
   // Energy in the order of Graph::energy: edges in edge order, then biases, in double.
-  double energy(int32_t b) {
+  template <class Spin>
+  double energy(int32_t b, Spin&& sp) {
     double acc = 0.0;
     for (size_t e = 0; e < m_.edge_i.size(); ++e) {
-      acc += static_cast<double>(m_.edge_w[e]) * (spin(b, m_.edge_i[e]) * spin(b, m_.edge_j[e]));
+      acc += static_cast<double>(m_.edge_w[e]) * (sp(b, m_.edge_i[e]) * sp(b, m_.edge_j[e]));
     }
-    for (int32_t i = 0; i < m_.n; ++i) acc += static_cast<double>(m_.h[i]) * spin(b, i);
+    for (int32_t i = 0; i < m_.n; ++i) acc += static_cast<double>(m_.h[i]) * sp(b, i);
     return -acc;
   }
 
@@ -199,6 +262,10 @@ class ReferenceEngine final : public GibbsEngine {
   HostObservation obs_;
   bool packed_;
   int wpl_ = 1;  ///< packed: words per lane
+  std::vector<uint32_t> bits_;  ///< packed: the state as words [node][pwords_] (docs/FAST_KERNEL.md, v2)
+  int32_t pwords_ = 0;          ///< packed: 32-chain words, rounded up to a multiple of wpl_
+  bool in_bits_ = false;        ///< packed: bits_ holds the state and s_ is stale
+  bool bits_stale_ = true;      ///< packed: s_ was written since bits_ was made
   int threads_;
   std::vector<int32_t> color_nodes_, class_off_;  ///< classes concatenated, for the packed loop
 };
