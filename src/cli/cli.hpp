@@ -1,5 +1,5 @@
 // The `pbit` command, built on CLI11 (Debian's libcli11-dev): one file per group of subcommands
-// (cmd_graph.cpp: sample, color, graph, info, backends, version; cmd_dbm.cpp; cmd_dtm.cpp;
+// (cmd_graph.cpp: sample, color, graph, info, backends, version; cmd_dbm.cpp; cmd_dtm.cpp; cmd_eqprop.cpp;
 // cmd_compare.cpp), each registering its subcommands, their typed options and an action that runs
 // after parsing. main.cpp turns every error into a message and an exit code (docs/CLI.md): 0 ok,
 // 2 bad input or I/O, 3 internal error.
@@ -39,6 +39,7 @@ struct Commands {
 void add_graph_commands(Commands& c);
 void add_dbm_commands(Commands& c);
 void add_dtm_commands(Commands& c);
+void add_eqprop_commands(Commands& c);
 void add_compare_commands(Commands& c);
 
 /// A validator for a number option within [lo, hi], parsed whole and exactly (std::from_chars): its

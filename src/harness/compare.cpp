@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "util/file_io.hpp"
+#include "util/gnuplot.hpp"
 #include "util/json_util.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/models/dbm.hpp"
@@ -402,8 +403,6 @@ std::string fmt(double x, const char* f = "%.4g") {
   return b;
 }
 
-bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
-
 }  // namespace
 
 std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const std::string& dir) {
@@ -513,25 +512,9 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
     written.push_back(dir + "/energy_vs_quality.gp");
     plots.push_back("energy_vs_quality");
   }
-  if (have_gnuplot()) {
+  if (detail::have_gnuplot()) {
     for (const std::string& p : plots) {
-      // gnuplot writes the PNG itself: it draws to a temporary name, renamed into place only when it
-      // succeeded and the file is not empty, so a failed plot never replaces a good one.
-      const std::string cmd = "cd '" + dir + "' && sed \"s/set output '" + p + ".png'/set output '" + p + ".png.tmp'/\" " + p +
-                              ".gp | gnuplot 2>>gnuplot.log";
-      std::error_code ec;
-      const std::string tmp = dir + "/" + p + ".png.tmp";
-      bool drawn = false;
-      if (std::system(cmd.c_str()) == 0 && std::filesystem::file_size(tmp, ec) > 0 && !ec) {
-        std::filesystem::rename(tmp, dir + "/" + p + ".png", ec);
-        drawn = !ec;
-      }
-      std::filesystem::remove(tmp, ec);
-      if (drawn) {
-        written.push_back(dir + "/" + p + ".png");
-      } else {
-        std::cerr << "could not draw " << dir << "/" << p << ".png (gnuplot failed; see " << dir << "/gnuplot.log); its data and script are written\n";
-      }
+      if (detail::draw_gnuplot(dir, p)) written.push_back(dir + "/" + p + ".png");
     }
   }
   return written;

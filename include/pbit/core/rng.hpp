@@ -74,6 +74,11 @@ enum class DtmPhase : uint32_t { positive = 0, negative = 1, acp = 2, generate =
 PBIT_HD uint32_t dtm_stream(uint32_t step, DtmPhase p) { return kDtmStreams.first + 4u * step + static_cast<uint32_t>(p); }
 constexpr uint32_t kDtmMaxSteps = 65535;
 
+/// Equilibrium propagation: the training sampler, the evaluation sampler, the data order, the
+/// weight initialisation.
+enum class EqPropUse : uint32_t { train = 1, eval = 2, shuffle = 3, init = 4 };
+PBIT_HD uint32_t eqprop_stream(EqPropUse u) { return kEqPropStreams.first + static_cast<uint32_t>(u); }
+
 struct Key {
   uint32_t k0, k1;
 };

@@ -1,0 +1,193 @@
+// Equilibrium propagation on the p-bit sampler (Laydevant, Markovic, Grollier, Nat. Commun. 15, 3671,
+// 2024; ../shared/REFERENCES.md section 3.1).
+//
+// A layered Ising network: inputs x (pixels in [0, 1]) enter as per-chain fields on the hidden spins,
+// hidden and output spins are sampled, coupled bipartitely, and the outputs are population-coded
+// (`per_class` spins per class). In pbit's sign convention
+//   E(h, o; x) = -( sum_ij W1_ij h_i o_j + sum_i (bh_i + sum_k W0_ki x_k) h_i + sum_j bo_j o_j ),
+//   C(o) = 1/2 sum_j (o_j - t_j)^2 = sum_j (1 - o_j t_j)      (t_j = +1 for the target's spins, else -1),
+// sampled at inverse temperature beta_s: P_b(s) ~ exp(-beta_s (E + b C)), i.e. the nudge adds the field
+// b t_j on the outputs. The identity (Scellier & Bengio; exact for the Boltzmann distribution)
+//   d<C>_0/d theta = d/db <dE/d theta>_b at b = 0
+// gives the estimator g = (<dE/dtheta>_b - <dE/dtheta>_0) / b, or the symmetric
+// (<dE/dtheta>_b - <dE/dtheta>_-b) / 2b with O(b^2) bias; dE/dW1_ij = -h_i o_j, dE/dbh_i = -h_i,
+// dE/dbo_j = -o_j, dE/dW0_ki = -x_k h_i. Training descends g.
+//
+// Two readings of the method are configurations of the same phases: the paper's annealed one (the free
+// phase anneals beta_s up, one low-temperature sample; the nudged phase re-heats part way from the free
+// state and cools again), and the Boltzmann one (constant beta_s, warm-up, many samples), for which the
+// estimator converges to the gradient of the expected cost as b -> 0 (tests/test_eqprop.cpp checks this
+// against exact enumeration).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/core/graph.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/models/dataset.hpp"
+
+namespace pbit {
+
+/// One sampling phase: beta_s from beta_start to beta_end over anneal_sweeps (linear; 0 = constant
+/// beta_end), then `samples` observations every `steps_per_sample` sweeps at beta_end (thrml's schedule).
+struct EqPropFreePhase {
+  float beta_start = 0.1f, beta_end = 4.0f;
+  int64_t anneal_sweeps = 100;
+  int64_t samples = 1, steps_per_sample = 1;
+};
+
+/// The nudged phase, started from the free phase's final state: `reverse` re-heats beta_s linearly to
+/// beta_start + reheat (beta_end - beta_start) over sweeps / 2 and cools back over the other half
+/// (the paper's reverse anneal, s: 1 -> reheat -> 1); `continue` stays at beta_end for `sweeps`.
+/// Then `samples` observations as in the free phase.
+struct EqPropNudgePhase {
+  float beta = 5.0f;              ///< nudge strength b (field b t_j on the outputs)
+  bool symmetric = false;         ///< +b and -b phases, (g(+b) - g(-b)) / 2b
+  std::string schedule = "reverse";  ///< reverse | continue
+  float reheat = 0.25f;
+  int64_t sweeps = 50;
+  int64_t samples = 1, steps_per_sample = 1;
+};
+
+struct EqPropConfig {
+  // data
+  std::string dataset = "mnist";
+  std::string data_dir;
+  int64_t train_images = 1000;    ///< 0 = all
+  int64_t test_images = 100;      ///< 0 = all
+  /// true: the first train_images / 10 images of each class, in file order (likewise for the test
+  /// images), as MNIST/100; false: the first images of the files.
+  bool balanced = true;
+  // network
+  int32_t hidden = 120, classes = 10, per_class = 4;
+  float init_gain_w0 = 0.5f, init_gain_w1 = 0.25f;  ///< W ~ U(-1, 1) gain / sqrt(fan-in)
+  // phases
+  EqPropFreePhase free;
+  EqPropNudgePhase nudge;
+  // training
+  int32_t epochs = 50;
+  int32_t batch_size = 1;
+  int32_t chains_per_image = 1;
+  std::string optimizer = "sgd";  ///< sgd | adam
+  float lr_weights = 0.01f, lr_biases = 0.001f;
+  float adam_b1 = 0.9f, adam_b2 = 0.999f;
+  float clip = 1.0f;              ///< weights and biases kept in [-clip, clip] (0 = no clipping)
+  float field_clip = 4.0f;        ///< input fields on the hidden spins clipped to +-this (0 = none)
+  bool skip_when_correct = true;  ///< no nudged phase (no update) for an image whose free output is its target
+  int64_t checkpoint_every_batches = 0;  ///< 0 = at the end of each epoch only
+  // evaluation
+  int32_t eval_chains_per_image = 1;
+  int64_t eval_batch_images = 1000;
+  // execution
+  std::string backend = "best";
+  int threads = 0;
+  uint64_t seed = 1;
+  std::string output_dir = "out/eqprop";
+  nlohmann::json source;
+};
+
+/// Parses and validates; errors are InvalidConfig naming the key; unknown keys are errors.
+EqPropConfig parse_eqprop_config(const nlohmann::json& j);
+
+/// The network's parameters. Node order of its sampling graph: hidden 0..H-1, then outputs H..H+O-1,
+/// output j = class (j / per_class); edge (i, H + j) is edge number i O + j (Graph's edge order).
+struct EqPropNet {
+  int32_t inputs = 0, hidden = 0, classes = 0, per_class = 0;
+  std::vector<float> w0;  ///< inputs x hidden, [k][i]
+  std::vector<float> w1;  ///< hidden x outputs, [i][j]
+  std::vector<float> bh, bo;
+  int32_t outputs() const { return classes * per_class; }
+  int32_t spins() const { return hidden + outputs(); }
+  /// U(-1, 1) gain / sqrt(fan-in) weights (keyed by seed), zero biases.
+  static EqPropNet create(int32_t inputs, int32_t hidden, int32_t classes, int32_t per_class, float gain_w0, float gain_w1,
+                          uint64_t seed);
+  /// The sampling graph (couplings W1, biases bh and bo).
+  Graph graph() const;
+  /// The target code: +1 on the class's spins, -1 elsewhere (outputs()).
+  std::vector<float> target(int32_t label) const;
+  /// Fields W0^T x on the hidden spins, each clipped to +-field_clip (0 = no clip).
+  void hidden_field(const float* x, float field_clip, float* out) const;
+  void save(const std::string& path) const;  ///< checksummed binary (PBITEQM1)
+  static EqPropNet load(const std::string& path);
+};
+
+/// A gradient estimate of the batch's mean expected cost (descend it), with the phases' statistics.
+struct EqPropGradient {
+  std::vector<double> w0, w1, bh, bo;
+  int64_t images = 0, nudged = 0;  ///< images in the batch, and those that had a nudged phase
+  double free_cost = 0;            ///< mean over images, chains and samples of C in the free phase
+  int64_t free_correct = 0;        ///< images whose free read-out is their label
+  double flips = 0;
+};
+
+/// The EqProp estimate for a batch of images (x: images x inputs, values in [0, 1]) on `sampler`, whose
+/// chains are images x chains_per_image (chain b serves image b / chains_per_image) on net.graph(). The
+/// sampler's weights are set from the net; its RNG counters advance.
+EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& sampler, const std::vector<float>& x,
+                               const std::vector<int32_t>& labels, const EqPropConfig& cfg);
+
+/// Class scores (images x classes: mean output spin of each class's population over chains and the
+/// free phase's samples) and flips.
+std::vector<double> eqprop_scores(const EqPropNet& net, Sampler& sampler, const std::vector<float>& x, int64_t images,
+                                  const EqPropConfig& cfg, double* flips = nullptr);
+
+/// Pixels of images [first, first + n) as x in [0, 1].
+std::vector<float> eqprop_inputs(const ImageDataset& d, const std::vector<int64_t>& index, int64_t first, int64_t n);
+
+/// The image indices a config uses from a dataset: the first `limit` (0 = all), or class-balanced.
+std::vector<int64_t> eqprop_select(const ImageDataset& d, int64_t limit, bool balanced, int32_t classes);
+
+struct EqPropEval {
+  double accuracy = 0;
+  int64_t images = 0, correct = 0;
+  std::vector<int64_t> confusion;  ///< classes x classes, row = true class
+  double wall_s = 0, flips = 0;
+};
+EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const std::vector<int64_t>& index,
+                           const EqPropConfig& cfg, const std::string& progress_label = "");
+
+struct EqPropEpoch {
+  int32_t epoch = 0;
+  int64_t updates = 0;
+  double train_accuracy = 0;   ///< free-phase read-out during the epoch (before each update)
+  double train_cost = 0;       ///< mean free-phase cost
+  double test_accuracy = -1;
+  double wall_s = 0, flips = 0;
+};
+
+/// Training with checkpoints (output_dir/checkpoint.bin): epochs of shuffled mini-batches (the order
+/// keyed by seed and epoch), one sampler whose RNG counter is stored, so a resumed run continues bit
+/// for bit. Each epoch ends with the test accuracy.
+class EqPropTrainer {
+ public:
+  EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
+                const ImageDataset& test, std::vector<int64_t> test_index);
+  ~EqPropTrainer();
+  /// Runs the remaining epochs; `on_epoch` after each (for metrics files).
+  void run(const std::function<void(const EqPropEpoch&)>& on_epoch = {});
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+  const std::vector<EqPropEpoch>& history() const { return history_; }
+  int32_t epoch() const { return epoch_; }
+
+ private:
+  void step(const EqPropGradient& g);
+  EqPropNet& net_;
+  EqPropConfig cfg_;
+  const ImageDataset& train_;
+  const ImageDataset& test_;
+  std::vector<int64_t> train_index_, test_index_;
+  std::unique_ptr<Sampler> sampler_;
+  int32_t epoch_ = 0;
+  int64_t batch_ = 0, updates_ = 0;
+  double epoch_correct_ = 0, epoch_cost_ = 0, epoch_flips_ = 0, epoch_wall_ = 0;
+  std::vector<double> m_[4], v_[4];  ///< Adam moments for w0, w1, bh, bo
+  std::vector<EqPropEpoch> history_;
+};
+
+}  // namespace pbit

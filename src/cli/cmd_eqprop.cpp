@@ -1,0 +1,160 @@
+// pbit eqprop train|eval: equilibrium propagation on the sampler (docs/CLI.md, 'Models').
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "cli.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/models/eqprop.hpp"
+#include "util/file_io.hpp"
+#include "util/gnuplot.hpp"
+
+namespace pbit::cli {
+
+namespace {
+
+nlohmann::json eval_json(const EqPropEval& e) {
+  return {{"test_accuracy", e.accuracy}, {"test_images", e.images}, {"correct", e.correct}, {"confusion", e.confusion},
+          {"wall_s", e.wall_s}, {"flips", e.flips}};
+}
+
+nlohmann::json history_json(const std::vector<EqPropEpoch>& h) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& e : h) {
+    a.push_back({{"epoch", e.epoch}, {"updates", e.updates}, {"train_accuracy_free_phase", e.train_accuracy},
+                 {"train_cost", e.train_cost}, {"test_accuracy", e.test_accuracy}, {"wall_s", e.wall_s}, {"flips", e.flips}});
+  }
+  return a;
+}
+
+/// accuracy.dat / accuracy.gp, and accuracy.png when gnuplot is installed.
+void plot_accuracy(const std::string& dir, const std::vector<EqPropEpoch>& h, const std::string& title) {
+  std::ostringstream dat;
+  dat << "# epoch train_accuracy_free_phase test_accuracy\n";
+  for (const auto& e : h) dat << e.epoch << " " << e.train_accuracy << " " << e.test_accuracy << "\n";
+  detail::write_file_atomically(dir + "/accuracy.dat", dat.str());
+  std::ostringstream gp;
+  gp << "# gnuplot accuracy.gp  (data: accuracy.dat)\n"
+     << "set terminal pngcairo size 800,500\nset output 'accuracy.png'\n"
+     << "set title '" << title << "'\nset xlabel 'epoch'\nset ylabel 'accuracy'\nset yrange [0:1]\nset grid\nset key bottom right\n"
+     << "plot 'accuracy.dat' using 1:2 with linespoints title 'training images (free phase, during the epoch)', "
+     << "'' using 1:3 with linespoints title 'test images'\n";
+  detail::write_file_atomically(dir + "/accuracy.gp", gp.str());
+  detail::draw_gnuplot(dir, "accuracy");
+}
+
+}  // namespace
+
+void add_eqprop_commands(Commands& c) {
+  struct Opt {
+    std::string config, out, model;
+    int32_t epochs = 0;
+    int64_t test_images = -1;
+    uint64_t seed = 0;
+    bool seed_given = false;
+    int32_t chains = 0;
+    bool resume = false, overwrite = false;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* eq = c.app->add_subcommand("eqprop", "Equilibrium propagation on the p-bit sampler (Laydevant et al. 2024): train, eval");
+  eq->require_subcommand(1);
+  CLI::App* t = eq->add_subcommand(
+      "train", "Trains a layered Ising network with equilibrium propagation: a free phase, a nudged phase from its state, and "
+               "the local update from the difference of their statistics; writes the model, per-epoch metrics, results and "
+               "an accuracy plot to the output folder");
+  t->add_option("--config", o->config, "EqProp config (configs/eqprop_*.json)")->required();
+  t->add_option("--out", o->out, "replaces the config's run.output_dir");
+  t->add_option("--epochs", o->epochs, "replaces train.epochs")->check(number_in<int32_t>(1, 100000));
+  t->add_option("--seed", o->seed, "replaces run.seed (weights, data order and every sampler)")
+      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
+      ->each([o](const std::string&) { o->seed_given = true; });
+  auto* resume = t->add_flag("--resume", o->resume,
+                             "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
+  t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
+  t->footer("Config keys (data, network, free, nudge, train, eval, run): docs/CLI.md, 'EqProp configs'.");
+  c.add(t, [o] {
+    EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
+    if (o->epochs > 0) cfg.epochs = o->epochs;
+    if (o->seed_given) cfg.seed = o->seed;
+    if (!o->out.empty()) cfg.output_dir = o->out;
+    make_directories(cfg.output_dir);
+    for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
+    const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
+    const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
+    const std::vector<int64_t> ti = eqprop_select(train, cfg.train_images, cfg.balanced, cfg.classes);
+    const std::vector<int64_t> si = eqprop_select(test, cfg.test_images, cfg.balanced, cfg.classes);
+    EqPropNet net = EqPropNet::create(train.pixels_per_image(), cfg.hidden, cfg.classes, cfg.per_class, cfg.init_gain_w0,
+                                      cfg.init_gain_w1, cfg.seed);
+    EqPropTrainer trainer(net, cfg, train, ti, test, si);
+    const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
+    if (resume_or_start(ckpt, o->resume, o->overwrite)) {
+      trainer.load_checkpoint(ckpt);
+      std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
+    }
+    std::cerr << "EqProp " << net.inputs << "-" << net.hidden << "-" << net.outputs() << " (" << cfg.per_class
+              << " output spins per class) on " << ti.size() << " training images, " << si.size() << " test images, "
+              << cfg.batch_size << " images x " << cfg.chains_per_image << " chains per batch, nudge "
+              << (cfg.nudge.symmetric ? "+-" : "") << cfg.nudge.beta << " (" << cfg.nudge.schedule << ")\n";
+    const std::string title = "EqProp " + std::to_string(net.inputs) + "-" + std::to_string(net.hidden) + "-" +
+                              std::to_string(net.outputs()) + ", " + std::to_string(ti.size()) + " training images";
+    trainer.run([&](const EqPropEpoch&) {
+      net.save(cfg.output_dir + "/model.bin");
+      write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
+    });
+    const EqPropEval ev = eqprop_evaluate(net, test, si, cfg);
+    double wall = 0, flips = 0;
+    for (const auto& e : trainer.history()) wall += e.wall_s, flips += e.flips;
+    net.save(cfg.output_dir + "/model.bin");
+    write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
+    nlohmann::json out = {{"model", "eqprop"},
+                          {"network", {{"inputs", net.inputs}, {"hidden", net.hidden}, {"outputs", net.outputs()}, {"per_class", net.per_class}}},
+                          {"train_images", ti.size()},
+                          {"epochs_trained", trainer.history().size()},
+                          {"train_wall_s", wall},
+                          {"train_flips", flips},
+                          {"eval", eval_json(ev)},
+                          {"history", history_json(trainer.history())},
+                          {"backend", to_string(backend_from_string(cfg.backend))},
+                          {"device", backend_device_name(backend_from_string(cfg.backend))},
+                          {"git_sha", build_git_sha()},
+                          {"config", cfg.source}};
+    write_json_file(cfg.output_dir + "/results.json", out);
+    plot_accuracy(cfg.output_dir, trainer.history(), title);
+    std::printf("EqProp: test accuracy %.4f on %lld images after %zu epochs (%.1f s of training) -> %s\n", ev.accuracy,
+                static_cast<long long>(ev.images), trainer.history().size(), wall, cfg.output_dir.c_str());
+    return 0;
+  });
+
+  CLI::App* e = eq->add_subcommand("eval", "Classifies test images with a trained EqProp model (free phase, population read-out)");
+  e->add_option("--model", o->model, "model.bin written by 'pbit eqprop train'")->required();
+  e->add_option("--config", o->config, "the config it was trained with (phases, eval and data sections)")->required();
+  e->add_option("--test-images", o->test_images, "test images to classify (0 = all; default: the config's data.test_images)")
+      ->check(number_in<int64_t>(0, 1 << 24));
+  e->add_option("--chains", o->chains, "chains (annealed reads) per image, averaged in the read-out (replaces eval.chains_per_image)")
+      ->check(number_in<int32_t>(1, 65536));
+  e->add_option("--out", o->out, "write the results JSON here");
+  c.add(e, [o] {
+    EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
+    if (o->chains > 0) cfg.eval_chains_per_image = o->chains;
+    if (!o->out.empty()) check_writable(o->out);
+    const EqPropNet net = EqPropNet::load(o->model);
+    const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
+    if (net.inputs != test.pixels_per_image()) {
+      throw InvalidArgument("model '" + o->model + "' takes " + std::to_string(net.inputs) + " inputs; the " + cfg.dataset +
+                            " images have " + std::to_string(test.pixels_per_image()) + " pixels");
+    }
+    const int64_t n = o->test_images >= 0 ? o->test_images : cfg.test_images;
+    const std::vector<int64_t> si = eqprop_select(test, n, n > 0 && cfg.balanced, net.classes);
+    const EqPropEval ev = eqprop_evaluate(net, test, si, cfg, "eqprop eval");
+    nlohmann::json out = {{"model", o->model}, {"eval", eval_json(ev)}, {"balanced_selection", n > 0 && cfg.balanced},
+                          {"chains_per_image", cfg.eval_chains_per_image}, {"seed", cfg.seed},
+                          {"backend", to_string(backend_from_string(cfg.backend))}, {"git_sha", build_git_sha()}};
+    if (!o->out.empty()) write_json_file(o->out, out);
+    std::printf("EqProp: test accuracy %.4f on %lld images (%.1f s)\n", ev.accuracy, static_cast<long long>(ev.images), ev.wall_s);
+    return 0;
+  });
+}
+
+}  // namespace pbit::cli

@@ -1,0 +1,642 @@
+#include "pbit/models/eqprop.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "pbit/core/rng.hpp"
+#include "pbit/error.hpp"
+#include "util/binary_io.hpp"
+#include "util/json_util.hpp"
+#include "util/progress.hpp"
+
+namespace pbit {
+
+using detail::get_bool;
+using detail::get_float_in;
+using detail::get_int;
+using detail::get_string;
+using detail::only_keys;
+
+namespace {
+
+constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'E', 'Q', 'M', '1'};
+constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'E', 'Q', 'C', '1'};
+constexpr int32_t kMaxEpochs = 100000;
+
+void parse_free(const nlohmann::json& j, const std::string& w, EqPropFreePhase& p) {
+  only_keys(j, w, {"beta_start", "beta_end", "anneal_sweeps", "samples", "steps_per_sample"});
+  if (j.contains("beta_start")) p.beta_start = get_float_in(j["beta_start"], w + ".beta_start", 0, 1000);
+  if (j.contains("beta_end")) p.beta_end = get_float_in(j["beta_end"], w + ".beta_end", 1e-6, 1000);
+  if (j.contains("anneal_sweeps")) p.anneal_sweeps = get_int(j["anneal_sweeps"], w + ".anneal_sweeps", 0, 1 << 24);
+  if (j.contains("samples")) p.samples = get_int(j["samples"], w + ".samples", 1, 1 << 20);
+  if (j.contains("steps_per_sample")) p.steps_per_sample = get_int(j["steps_per_sample"], w + ".steps_per_sample", 1, 1 << 20);
+}
+
+/// Linear from a to b over n sweeps, n values, ending at b (n >= 1).
+void ramp(std::vector<float>& out, float a, float b, int64_t n) {
+  for (int64_t k = 1; k <= n; ++k) out.push_back(a + (b - a) * static_cast<float>(k) / static_cast<float>(n));
+}
+
+/// Statistics of one phase: node and edge sums over every chain and sample, and per-chain node sums.
+struct PhaseStats {
+  Observations obs;
+  int64_t samples = 0;
+};
+
+PhaseStats observe(Sampler& s, const SamplingSchedule& sch, const BetaSchedule& beta) {
+  ObserverSpec spec;
+  spec.moments = true;
+  spec.readout_groups.resize(static_cast<size_t>(s.num_nodes()));
+  for (int32_t i = 0; i < s.num_nodes(); ++i) spec.readout_groups[static_cast<size_t>(i)] = {i};
+  PhaseStats p;
+  p.obs = s.run(sch, beta, spec);
+  p.samples = sch.samples;
+  return p;
+}
+
+/// Mean of node i over the chains of image m and the samples.
+double image_mean(const PhaseStats& p, int32_t n, int32_t chains_per_image, int64_t m, int32_t i) {
+  int64_t acc = 0;
+  for (int32_t c = 0; c < chains_per_image; ++c) acc += p.obs.readout_sum[static_cast<size_t>((m * chains_per_image + c) * n + i)];
+  return static_cast<double>(acc) / (static_cast<double>(chains_per_image) * static_cast<double>(p.samples));
+}
+
+void set_net_weights(const EqPropNet& net, Sampler& s) {
+  std::vector<float> b(net.bh);
+  b.insert(b.end(), net.bo.begin(), net.bo.end());
+  s.set_weights(net.w1, b);
+}
+
+/// Per-chain fields: W0^T x on the hidden spins, nudge * t on the outputs.
+std::vector<float> chain_fields(const EqPropNet& net, const std::vector<float>& x, int64_t images, int32_t cpi,
+                                float field_clip, const std::vector<int32_t>* labels, float nudge) {
+  const int32_t n = net.spins(), H = net.hidden;
+  std::vector<float> f(static_cast<size_t>(images * cpi) * n, 0.0f), hf(static_cast<size_t>(H));
+  for (int64_t m = 0; m < images; ++m) {
+    net.hidden_field(x.data() + m * net.inputs, field_clip, hf.data());
+    std::vector<float> t;
+    if (labels && nudge != 0.0f) t = net.target((*labels)[static_cast<size_t>(m)]);
+    for (int32_t c = 0; c < cpi; ++c) {
+      float* row = f.data() + static_cast<size_t>(m * cpi + c) * n;
+      std::copy(hf.begin(), hf.end(), row);
+      if (!t.empty())
+        for (int32_t j = 0; j < net.outputs(); ++j) row[H + j] = nudge * t[static_cast<size_t>(j)];
+    }
+  }
+  return f;
+}
+
+SamplingSchedule free_schedule(const EqPropConfig& cfg) {
+  return {cfg.free.anneal_sweeps, cfg.free.samples, cfg.free.steps_per_sample};
+}
+BetaSchedule free_beta(const EqPropConfig& cfg) {
+  return cfg.free.anneal_sweeps > 0 ? BetaSchedule::linear(cfg.free.beta_start, cfg.free.beta_end, cfg.free.anneal_sweeps)
+                                    : BetaSchedule::constant(cfg.free.beta_end);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- config
+
+EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
+  if (!j.is_object()) throw InvalidConfig("an EqProp config must be a JSON object");
+  only_keys(j, "", {"_comment", "data", "network", "free", "nudge", "train", "eval", "run"});
+  EqPropConfig c;
+  c.source = j;
+  if (j.contains("data")) {
+    const auto& d = j["data"];
+    only_keys(d, "data", {"dataset", "data_dir", "train_images", "test_images", "balanced"});
+    if (d.contains("dataset")) c.dataset = get_string(d["dataset"], "data.dataset", {"mnist", "fashion-mnist"});
+    if (d.contains("data_dir")) c.data_dir = get_string(d["data_dir"], "data.data_dir");
+    if (d.contains("train_images")) c.train_images = get_int(d["train_images"], "data.train_images", 0, 1 << 24);
+    if (d.contains("test_images")) c.test_images = get_int(d["test_images"], "data.test_images", 0, 1 << 24);
+    if (d.contains("balanced")) c.balanced = get_bool(d["balanced"], "data.balanced");
+  }
+  if (j.contains("network")) {
+    const auto& n = j["network"];
+    only_keys(n, "network", {"hidden", "per_class", "init_gain_w0", "init_gain_w1"});
+    if (n.contains("hidden")) c.hidden = static_cast<int32_t>(get_int(n["hidden"], "network.hidden", 1, 1 << 16));
+    if (n.contains("per_class")) c.per_class = static_cast<int32_t>(get_int(n["per_class"], "network.per_class", 1, 1024));
+    if (n.contains("init_gain_w0")) c.init_gain_w0 = get_float_in(n["init_gain_w0"], "network.init_gain_w0", 0, 100);
+    if (n.contains("init_gain_w1")) c.init_gain_w1 = get_float_in(n["init_gain_w1"], "network.init_gain_w1", 0, 100);
+  }
+  if (j.contains("free")) parse_free(j["free"], "free", c.free);
+  if (c.free.anneal_sweeps > 0 && c.free.beta_start > c.free.beta_end) {
+    throw InvalidConfig("key 'free.beta_start': must not exceed free.beta_end (" + detail::format_number(c.free.beta_end) + ")");
+  }
+  if (j.contains("nudge")) {
+    const auto& n = j["nudge"];
+    only_keys(n, "nudge", {"beta", "symmetric", "schedule", "reheat", "sweeps", "samples", "steps_per_sample"});
+    if (n.contains("beta")) c.nudge.beta = get_float_in(n["beta"], "nudge.beta", 1e-6, 1000);
+    if (n.contains("symmetric")) c.nudge.symmetric = get_bool(n["symmetric"], "nudge.symmetric");
+    if (n.contains("schedule")) c.nudge.schedule = get_string(n["schedule"], "nudge.schedule", {"reverse", "continue"});
+    if (n.contains("reheat")) c.nudge.reheat = get_float_in(n["reheat"], "nudge.reheat", 0, 1);
+    if (n.contains("sweeps")) c.nudge.sweeps = get_int(n["sweeps"], "nudge.sweeps", 0, 1 << 24);
+    if (n.contains("samples")) c.nudge.samples = get_int(n["samples"], "nudge.samples", 1, 1 << 20);
+    if (n.contains("steps_per_sample")) c.nudge.steps_per_sample = get_int(n["steps_per_sample"], "nudge.steps_per_sample", 1, 1 << 20);
+  }
+  if (j.contains("train")) {
+    const auto& t = j["train"];
+    only_keys(t, "train", {"epochs", "batch_size", "chains_per_image", "optimizer", "lr_weights", "lr_biases", "adam_b1", "adam_b2",
+                           "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches"});
+    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
+    if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 16));
+    if (t.contains("chains_per_image")) c.chains_per_image = static_cast<int32_t>(get_int(t["chains_per_image"], "train.chains_per_image", 1, 1 << 16));
+    if (t.contains("optimizer")) c.optimizer = get_string(t["optimizer"], "train.optimizer", {"sgd", "adam"});
+    if (t.contains("lr_weights")) c.lr_weights = get_float_in(t["lr_weights"], "train.lr_weights", 0, 100);
+    if (t.contains("lr_biases")) c.lr_biases = get_float_in(t["lr_biases"], "train.lr_biases", 0, 100);
+    if (t.contains("adam_b1")) c.adam_b1 = get_float_in(t["adam_b1"], "train.adam_b1", 0, 0.999999);
+    if (t.contains("adam_b2")) c.adam_b2 = get_float_in(t["adam_b2"], "train.adam_b2", 0, 0.999999);
+    if (t.contains("clip")) c.clip = get_float_in(t["clip"], "train.clip", 0, 1e6);
+    if (t.contains("field_clip")) c.field_clip = get_float_in(t["field_clip"], "train.field_clip", 0, 1e6);
+    if (t.contains("skip_when_correct")) c.skip_when_correct = get_bool(t["skip_when_correct"], "train.skip_when_correct");
+    if (t.contains("checkpoint_every_batches")) c.checkpoint_every_batches = get_int(t["checkpoint_every_batches"], "train.checkpoint_every_batches", 0, int64_t{1} << 40);
+  }
+  if (static_cast<int64_t>(c.batch_size) * c.chains_per_image > (1 << 24)) {
+    throw InvalidConfig("key 'train.batch_size': batch_size x chains_per_image must be at most 2^24 chains");
+  }
+  if (j.contains("eval")) {
+    const auto& e = j["eval"];
+    only_keys(e, "eval", {"chains_per_image", "batch_images"});
+    if (e.contains("chains_per_image")) c.eval_chains_per_image = static_cast<int32_t>(get_int(e["chains_per_image"], "eval.chains_per_image", 1, 1 << 16));
+    if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 20);
+  }
+  if (c.eval_batch_images * c.eval_chains_per_image > (1 << 24)) {
+    throw InvalidConfig("key 'eval.batch_images': batch_images x chains_per_image must be at most 2^24 chains");
+  }
+  detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
+  return c;
+}
+
+// ---------------------------------------------------------------- the network
+
+EqPropNet EqPropNet::create(int32_t inputs, int32_t hidden, int32_t classes, int32_t per_class, float gain_w0, float gain_w1,
+                            uint64_t seed) {
+  if (inputs < 1 || hidden < 1 || classes < 2 || per_class < 1) throw InvalidArgument("EqPropNet: bad shape");
+  EqPropNet n;
+  n.inputs = inputs, n.hidden = hidden, n.classes = classes, n.per_class = per_class;
+  rng::PhiloxStream rs(seed, rng::eqprop_stream(rng::EqPropUse::init));
+  n.w0.resize(static_cast<size_t>(inputs) * hidden);
+  for (float& w : n.w0) w = static_cast<float>((2 * rs.uniform() - 1) * gain_w0 / std::sqrt(static_cast<double>(inputs)));
+  n.w1.resize(static_cast<size_t>(hidden) * n.outputs());
+  for (float& w : n.w1) w = static_cast<float>((2 * rs.uniform() - 1) * gain_w1 / std::sqrt(static_cast<double>(hidden)));
+  n.bh.assign(static_cast<size_t>(hidden), 0.0f);
+  n.bo.assign(static_cast<size_t>(n.outputs()), 0.0f);
+  return n;
+}
+
+Graph EqPropNet::graph() const {
+  std::vector<Edge> e;
+  e.reserve(w1.size());
+  for (int32_t i = 0; i < hidden; ++i)
+    for (int32_t j = 0; j < outputs(); ++j) e.push_back({i, hidden + j, 1.0f});  // structure; weights below
+  std::vector<float> b(bh);
+  b.insert(b.end(), bo.begin(), bo.end());
+  Graph g = Graph::from_edges(spins(), e, b);
+  g.set_edge_weights(w1);  // edge (i, H + j) is number i O + j
+  return g;
+}
+
+std::vector<float> EqPropNet::target(int32_t label) const {
+  if (label < 0 || label >= classes) throw InvalidArgument("label " + std::to_string(label) + " is not a class");
+  std::vector<float> t(static_cast<size_t>(outputs()), -1.0f);
+  for (int32_t k = 0; k < per_class; ++k) t[static_cast<size_t>(label * per_class + k)] = 1.0f;
+  return t;
+}
+
+void EqPropNet::hidden_field(const float* x, float field_clip, float* out) const {
+  for (int32_t i = 0; i < hidden; ++i) out[i] = 0.0f;
+  for (int32_t k = 0; k < inputs; ++k) {
+    if (x[k] == 0.0f) continue;
+    const float* row = w0.data() + static_cast<size_t>(k) * hidden;
+    for (int32_t i = 0; i < hidden; ++i) out[i] += x[k] * row[i];
+  }
+  if (field_clip > 0)
+    for (int32_t i = 0; i < hidden; ++i) out[i] = std::clamp(out[i], -field_clip, field_clip);
+}
+
+void EqPropNet::save(const std::string& path) const {
+  std::ostringstream f(std::ios::binary);
+  for (int32_t v : {inputs, hidden, classes, per_class}) detail::put<int32_t>(f, v);
+  detail::put_vec(f, w0);
+  detail::put_vec(f, w1);
+  detail::put_vec(f, bh);
+  detail::put_vec(f, bo);
+  detail::write_checksummed(path, kModelMagic, f.str());
+}
+
+EqPropNet EqPropNet::load(const std::string& path) {
+  std::istringstream f(detail::read_checksummed(path, kModelMagic, "EqProp model"), std::ios::binary);
+  EqPropNet n;
+  n.inputs = detail::get<int32_t>(f, path);
+  n.hidden = detail::get<int32_t>(f, path);
+  n.classes = detail::get<int32_t>(f, path);
+  n.per_class = detail::get<int32_t>(f, path);
+  if (n.inputs < 1 || n.inputs > (1 << 20) || n.hidden < 1 || n.hidden > (1 << 16) || n.classes < 2 || n.classes > 1024 ||
+      n.per_class < 1 || n.per_class > 1024) {
+    throw InvalidArgument("EqProp model '" + path + "' has an impossible shape");
+  }
+  n.w0 = detail::get_vec<float>(f, path, static_cast<size_t>(n.inputs) * n.hidden);
+  n.w1 = detail::get_vec<float>(f, path, static_cast<size_t>(n.hidden) * n.outputs());
+  n.bh = detail::get_vec<float>(f, path, static_cast<size_t>(n.hidden));
+  n.bo = detail::get_vec<float>(f, path, static_cast<size_t>(n.outputs()));
+  for (const auto* v : {&n.w0, &n.w1, &n.bh, &n.bo})
+    for (float w : *v)
+      if (!std::isfinite(w)) throw InvalidArgument("EqProp model '" + path + "' holds a non-finite parameter");
+  return n;
+}
+
+// ---------------------------------------------------------------- the estimator
+
+EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vector<float>& x, const std::vector<int32_t>& labels,
+                               const EqPropConfig& cfg) {
+  const auto M = static_cast<int64_t>(labels.size());
+  const int32_t N = net.spins(), H = net.hidden, O = net.outputs();
+  if (M < 1 || s.num_chains() % M != 0 || s.num_nodes() != N || static_cast<int64_t>(x.size()) != M * net.inputs) {
+    throw InvalidArgument("eqprop_gradient: the sampler's chains must be a multiple of the images, on the net's graph");
+  }
+  const int32_t cpi = static_cast<int32_t>(s.num_chains() / M);
+  EqPropGradient g;
+  g.images = M;
+  set_net_weights(net, s);
+  // Free phase, from a fresh random state.
+  s.set_field({}, chain_fields(net, x, M, cpi, cfg.field_clip, nullptr, 0.0f));
+  s.randomize_state();
+  const PhaseStats fr = observe(s, free_schedule(cfg), free_beta(cfg));
+  g.flips += static_cast<double>(s.num_chains()) * N * free_schedule(cfg).total_sweeps();
+  std::vector<double> mh0(static_cast<size_t>(M * H)), mo0(static_cast<size_t>(M * O));
+  bool all_exact = true;
+  for (int64_t m = 0; m < M; ++m) {
+    for (int32_t i = 0; i < H; ++i) mh0[static_cast<size_t>(m * H + i)] = image_mean(fr, N, cpi, m, i);
+    const std::vector<float> t = net.target(labels[static_cast<size_t>(m)]);
+    std::vector<double> score(static_cast<size_t>(net.classes), 0.0);
+    for (int32_t j = 0; j < O; ++j) {
+      const double o = image_mean(fr, N, cpi, m, H + j);
+      mo0[static_cast<size_t>(m * O + j)] = o;
+      g.free_cost += 1.0 - o * t[static_cast<size_t>(j)];
+      score[static_cast<size_t>(j / net.per_class)] += o;
+      if (o * t[static_cast<size_t>(j)] != 1.0) all_exact = false;
+    }
+    const auto best = std::max_element(score.begin(), score.end()) - score.begin();
+    if (best == labels[static_cast<size_t>(m)]) ++g.free_correct;
+  }
+  g.free_cost /= static_cast<double>(M);
+  g.w0.assign(net.w0.size(), 0.0);
+  g.w1.assign(net.w1.size(), 0.0);
+  g.bh.assign(net.bh.size(), 0.0);
+  g.bo.assign(net.bo.size(), 0.0);
+  if (cfg.skip_when_correct && all_exact) return g;  // the free phase already sits on every target
+  g.nudged = M;
+  // Nudged phase(s), from the free state.
+  std::vector<float> betas;
+  if (cfg.nudge.schedule == "reverse" && cfg.nudge.sweeps > 0) {
+    const float hot = cfg.free.beta_start + cfg.nudge.reheat * (cfg.free.beta_end - cfg.free.beta_start);
+    const int64_t down = cfg.nudge.sweeps / 2;
+    if (down > 0) ramp(betas, cfg.free.beta_end, hot, down);
+    ramp(betas, down > 0 ? hot : cfg.free.beta_end, cfg.free.beta_end, cfg.nudge.sweeps - down);
+  } else {
+    betas.assign(static_cast<size_t>(std::max<int64_t>(cfg.nudge.sweeps, 1)), cfg.free.beta_end);
+  }
+  betas.push_back(cfg.free.beta_end);  // the samples
+  const SamplingSchedule nsch{cfg.nudge.sweeps, cfg.nudge.samples, cfg.nudge.steps_per_sample};
+  const std::vector<int8_t> free_state = cfg.nudge.symmetric ? s.state() : std::vector<int8_t>{};
+  auto nudged = [&](float b) {
+    s.set_field({}, chain_fields(net, x, M, cpi, cfg.field_clip, &labels, b));
+    g.flips += static_cast<double>(s.num_chains()) * N * nsch.total_sweeps();
+    return observe(s, nsch, BetaSchedule::per_sweep(betas));
+  };
+  const PhaseStats a = nudged(cfg.nudge.beta);
+  PhaseStats bneg;
+  if (cfg.nudge.symmetric) {
+    s.set_state(free_state);
+    bneg = nudged(-cfg.nudge.beta);
+  }
+  const PhaseStats& b = cfg.nudge.symmetric ? bneg : fr;
+  const double den = cfg.nudge.symmetric ? 2.0 * cfg.nudge.beta : cfg.nudge.beta;
+  const double na = static_cast<double>(s.num_chains()) * static_cast<double>(a.samples);
+  const double nb = static_cast<double>(s.num_chains()) * static_cast<double>(b.samples);
+  // dE/dW1_ij = -h_i o_j: g = -(<h o>_a - <h o>_b) / den, edge i O + j.
+  for (size_t e = 0; e < g.w1.size(); ++e) {
+    g.w1[e] = -(static_cast<double>(a.obs.edge_sum[e]) / na - static_cast<double>(b.obs.edge_sum[e]) / nb) / den;
+  }
+  for (int32_t i = 0; i < H; ++i) {
+    g.bh[static_cast<size_t>(i)] = -(static_cast<double>(a.obs.node_sum[static_cast<size_t>(i)]) / na -
+                                     static_cast<double>(b.obs.node_sum[static_cast<size_t>(i)]) / nb) / den;
+  }
+  for (int32_t j = 0; j < O; ++j) {
+    g.bo[static_cast<size_t>(j)] = -(static_cast<double>(a.obs.node_sum[static_cast<size_t>(H + j)]) / na -
+                                     static_cast<double>(b.obs.node_sum[static_cast<size_t>(H + j)]) / nb) / den;
+  }
+  // dE/dW0_ki = -x_k h_i, per image: g = -(1/M) sum_m x_mk (<h_i>_a,m - <h_i>_b,m) / den.
+  std::vector<double> dh(static_cast<size_t>(H));
+  for (int64_t m = 0; m < M; ++m) {
+    for (int32_t i = 0; i < H; ++i) {
+      const double hb = cfg.nudge.symmetric ? image_mean(b, N, cpi, m, i) : mh0[static_cast<size_t>(m * H + i)];
+      dh[static_cast<size_t>(i)] = (image_mean(a, N, cpi, m, i) - hb) / (den * static_cast<double>(M));
+    }
+    const float* xm = x.data() + m * net.inputs;
+    for (int32_t k = 0; k < net.inputs; ++k) {
+      if (xm[k] == 0.0f) continue;
+      double* row = g.w0.data() + static_cast<size_t>(k) * H;
+      for (int32_t i = 0; i < H; ++i) row[i] -= xm[k] * dh[static_cast<size_t>(i)];
+    }
+  }
+  return g;
+}
+
+std::vector<double> eqprop_scores(const EqPropNet& net, Sampler& s, const std::vector<float>& x, int64_t images,
+                                  const EqPropConfig& cfg, double* flips) {
+  const int32_t cpi = static_cast<int32_t>(s.num_chains() / images);
+  set_net_weights(net, s);
+  s.set_field({}, chain_fields(net, x, images, cpi, cfg.field_clip, nullptr, 0.0f));
+  s.randomize_state();
+  ObserverSpec spec;
+  for (int32_t c = 0; c < net.classes; ++c) {
+    std::vector<int32_t> grp;
+    for (int32_t k = 0; k < net.per_class; ++k) grp.push_back(net.hidden + c * net.per_class + k);
+    spec.readout_groups.push_back(grp);
+  }
+  const SamplingSchedule sch = free_schedule(cfg);
+  const Observations o = s.run(sch, free_beta(cfg), spec);
+  if (flips) *flips += static_cast<double>(s.num_chains()) * net.spins() * sch.total_sweeps();
+  std::vector<double> score(static_cast<size_t>(images * net.classes), 0.0);
+  const double den = static_cast<double>(cpi) * static_cast<double>(sch.samples) * net.per_class;
+  for (int64_t m = 0; m < images; ++m)
+    for (int32_t c = 0; c < cpi; ++c)
+      for (int32_t k = 0; k < net.classes; ++k) {
+        score[static_cast<size_t>(m * net.classes + k)] +=
+            static_cast<double>(o.readout_sum[static_cast<size_t>((m * cpi + c) * net.classes + k)]) / den;
+      }
+  return score;
+}
+
+std::vector<float> eqprop_inputs(const ImageDataset& d, const std::vector<int64_t>& index, int64_t first, int64_t n) {
+  const int32_t P = d.pixels_per_image();
+  std::vector<float> x(static_cast<size_t>(n) * P);
+  for (int64_t m = 0; m < n; ++m) {
+    const uint8_t* px = d.image(index[static_cast<size_t>(first + m)]);
+    for (int32_t k = 0; k < P; ++k) x[static_cast<size_t>(m * P + k)] = static_cast<float>(px[k]) / 255.0f;
+  }
+  return x;
+}
+
+std::vector<int64_t> eqprop_select(const ImageDataset& d, int64_t limit, bool balanced, int32_t classes) {
+  std::vector<int64_t> idx;
+  if (limit <= 0 || limit >= d.size()) {
+    idx.resize(static_cast<size_t>(d.size()));
+    for (int64_t k = 0; k < d.size(); ++k) idx[static_cast<size_t>(k)] = k;
+    return idx;
+  }
+  if (!balanced) {
+    for (int64_t k = 0; k < limit; ++k) idx.push_back(k);
+    return idx;
+  }
+  if (limit % classes != 0) {
+    throw InvalidConfig("a class-balanced selection needs a multiple of " + std::to_string(classes) + " images, got " +
+                        std::to_string(limit));
+  }
+  const int64_t per = limit / classes;
+  std::vector<int64_t> taken(static_cast<size_t>(classes), 0);
+  for (int64_t k = 0; k < d.size() && static_cast<int64_t>(idx.size()) < limit; ++k) {
+    const int32_t c = d.labels[static_cast<size_t>(k)];
+    if (c < classes && taken[static_cast<size_t>(c)] < per) {
+      ++taken[static_cast<size_t>(c)];
+      idx.push_back(k);
+    }
+  }
+  if (static_cast<int64_t>(idx.size()) < limit) throw InvalidConfig("the dataset has too few images of some class for a balanced selection");
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
+EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const std::vector<int64_t>& index,
+                           const EqPropConfig& cfg, const std::string& progress_label) {
+  const double t0 = detail::monotonic_s();
+  EqPropEval ev;
+  ev.images = static_cast<int64_t>(index.size());
+  ev.confusion.assign(static_cast<size_t>(net.classes * net.classes), 0);
+  const Graph g = net.graph();
+  std::vector<int32_t> colors(static_cast<size_t>(net.spins()), 0);
+  for (int32_t j = net.hidden; j < net.spins(); ++j) colors[static_cast<size_t>(j)] = 1;
+  const Coloring col(g, colors);
+  std::unique_ptr<Sampler> s;
+  std::unique_ptr<detail::Progress> prog;
+  if (!progress_label.empty()) prog = std::make_unique<detail::Progress>(progress_label, ev.images);
+  for (int64_t first = 0; first < ev.images; first += cfg.eval_batch_images) {
+    const int64_t n = std::min(cfg.eval_batch_images, ev.images - first);
+    if (!s || s->num_chains() != n * cfg.eval_chains_per_image) {
+      s = std::make_unique<Sampler>(g, col, static_cast<int32_t>(n * cfg.eval_chains_per_image),
+                                    sampler_options(cfg.backend, cfg.seed, rng::eqprop_stream(rng::EqPropUse::eval), cfg.threads));
+    }
+    const std::vector<double> sc = eqprop_scores(net, *s, eqprop_inputs(d, index, first, n), n, cfg, &ev.flips);
+    for (int64_t m = 0; m < n; ++m) {
+      const auto* row = sc.data() + m * net.classes;
+      const int32_t pred = static_cast<int32_t>(std::max_element(row, row + net.classes) - row);
+      const int32_t truth = d.labels[static_cast<size_t>(index[static_cast<size_t>(first + m)])];
+      if (truth >= net.classes) throw InvalidArgument("label " + std::to_string(truth) + " is not one of the net's classes");
+      ++ev.confusion[static_cast<size_t>(truth * net.classes + pred)];
+      if (pred == truth) ++ev.correct;
+    }
+    if (prog) prog->update(first + n);
+  }
+  ev.accuracy = ev.images ? static_cast<double>(ev.correct) / static_cast<double>(ev.images) : 0.0;
+  ev.wall_s = detail::monotonic_s() - t0;
+  return ev;
+}
+
+// ---------------------------------------------------------------- training
+
+EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
+                             const ImageDataset& test, std::vector<int64_t> test_index)
+    : net_(net), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  if (static_cast<int64_t>(train_index_.size()) < cfg_.batch_size) {
+    throw InvalidConfig("key 'train.batch_size': " + std::to_string(cfg_.batch_size) + " is more than the " +
+                        std::to_string(train_index_.size()) + " training images");
+  }
+  const Graph g = net_.graph();
+  std::vector<int32_t> colors(static_cast<size_t>(net_.spins()), 0);
+  for (int32_t j = net_.hidden; j < net_.spins(); ++j) colors[static_cast<size_t>(j)] = 1;
+  sampler_ = std::make_unique<Sampler>(g, Coloring(g, colors), cfg_.batch_size * cfg_.chains_per_image,
+                                       sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::train), cfg_.threads));
+  const size_t sizes[4] = {net_.w0.size(), net_.w1.size(), net_.bh.size(), net_.bo.size()};
+  if (cfg_.optimizer == "adam")
+    for (int k = 0; k < 4; ++k) m_[k].assign(sizes[k], 0.0), v_[k].assign(sizes[k], 0.0);
+}
+
+EqPropTrainer::~EqPropTrainer() = default;
+
+void EqPropTrainer::step(const EqPropGradient& g) {
+  ++updates_;
+  std::vector<float>* p[4] = {&net_.w0, &net_.w1, &net_.bh, &net_.bo};
+  const std::vector<double>* d[4] = {&g.w0, &g.w1, &g.bh, &g.bo};
+  for (int k = 0; k < 4; ++k) {
+    const double lr = k < 2 ? cfg_.lr_weights : cfg_.lr_biases;
+    std::vector<float>& w = *p[k];
+    const std::vector<double>& gr = *d[k];
+    if (cfg_.optimizer == "adam") {
+      const double c1 = 1.0 - std::pow(static_cast<double>(cfg_.adam_b1), static_cast<double>(updates_));
+      const double c2 = 1.0 - std::pow(static_cast<double>(cfg_.adam_b2), static_cast<double>(updates_));
+      for (size_t q = 0; q < w.size(); ++q) {
+        m_[k][q] = cfg_.adam_b1 * m_[k][q] + (1.0 - cfg_.adam_b1) * gr[q];
+        v_[k][q] = cfg_.adam_b2 * v_[k][q] + (1.0 - cfg_.adam_b2) * gr[q] * gr[q];
+        w[q] = static_cast<float>(w[q] - lr * (m_[k][q] / c1) / (std::sqrt(v_[k][q] / c2) + 1e-8));
+      }
+    } else {
+      for (size_t q = 0; q < w.size(); ++q) w[q] = static_cast<float>(w[q] - lr * gr[q]);
+    }
+    if (cfg_.clip > 0)
+      for (float& x : w) x = std::clamp(x, -cfg_.clip, cfg_.clip);
+  }
+}
+
+void EqPropTrainer::run(const std::function<void(const EqPropEpoch&)>& on_epoch) {
+  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
+  const std::string ckpt = cfg_.output_dir + "/checkpoint.bin";
+  for (; epoch_ < cfg_.epochs; ++epoch_) {
+    // The epoch's order: a Fisher-Yates shuffle keyed by (seed, epoch).
+    std::vector<int64_t> order(train_index_);
+    rng::PhiloxStream rs(cfg_.seed, rng::eqprop_stream(rng::EqPropUse::shuffle), static_cast<uint32_t>(epoch_));
+    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    detail::Progress prog("eqprop epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
+    const double t0 = detail::monotonic_s();
+    for (; batch_ < per_epoch; ++batch_) {
+      std::vector<int32_t> labels(static_cast<size_t>(cfg_.batch_size));
+      for (int32_t m = 0; m < cfg_.batch_size; ++m) {
+        labels[static_cast<size_t>(m)] = train_.labels[static_cast<size_t>(order[static_cast<size_t>(batch_ * cfg_.batch_size + m)])];
+      }
+      const std::vector<float> x = eqprop_inputs(train_, order, batch_ * cfg_.batch_size, cfg_.batch_size);
+      const EqPropGradient g = eqprop_gradient(net_, *sampler_, x, labels, cfg_);
+      epoch_correct_ += static_cast<double>(g.free_correct);
+      epoch_cost_ += g.free_cost * static_cast<double>(g.images);
+      epoch_flips_ += g.flips;
+      if (g.nudged > 0) step(g);
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "train acc %.3f", epoch_correct_ / static_cast<double>((batch_ + 1) * cfg_.batch_size));
+      prog.update(batch_ + 1, extra);
+      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
+        epoch_wall_ += detail::monotonic_s() - t0;
+        ++batch_;
+        save_checkpoint(ckpt);
+        --batch_;
+        epoch_wall_ -= detail::monotonic_s() - t0;
+      }
+    }
+    epoch_wall_ += detail::monotonic_s() - t0;
+    EqPropEpoch e;
+    e.epoch = epoch_ + 1;
+    e.updates = updates_;
+    e.train_accuracy = epoch_correct_ / static_cast<double>(per_epoch * cfg_.batch_size);
+    e.train_cost = epoch_cost_ / static_cast<double>(per_epoch * cfg_.batch_size);
+    e.flips = epoch_flips_;
+    e.wall_s = epoch_wall_;
+    if (!test_index_.empty()) e.test_accuracy = eqprop_evaluate(net_, test_, test_index_, cfg_).accuracy;
+    std::fprintf(stderr, "epoch %d: train acc %.4f (free phase), cost %.3f, test acc %.4f, %.1f s\n", e.epoch, e.train_accuracy,
+                 e.train_cost, e.test_accuracy, e.wall_s);
+    history_.push_back(e);
+    batch_ = 0;
+    epoch_correct_ = epoch_cost_ = epoch_flips_ = epoch_wall_ = 0;
+    if (on_epoch) on_epoch(e);
+    ++epoch_;
+    save_checkpoint(ckpt);
+    --epoch_;
+  }
+}
+
+namespace {
+
+/// What must match for a checkpoint to continue a run: everything that shapes training (not epochs,
+/// evaluation, threads, backend or where outputs go).
+uint64_t fingerprint(const EqPropConfig& c, const EqPropNet& n) {
+  std::ostringstream f;
+  f.precision(9);
+  f << c.dataset << '|' << c.train_images << '|' << c.balanced << '|' << n.inputs << '|' << c.hidden << '|' << c.classes << '|'
+    << c.per_class << '|' << c.init_gain_w0 << '|' << c.init_gain_w1 << '|' << c.free.beta_start << '|' << c.free.beta_end << '|'
+    << c.free.anneal_sweeps << '|' << c.free.samples << '|' << c.free.steps_per_sample << '|' << c.nudge.beta << '|'
+    << c.nudge.symmetric << '|' << c.nudge.schedule << '|' << c.nudge.reheat << '|' << c.nudge.sweeps << '|' << c.nudge.samples
+    << '|' << c.nudge.steps_per_sample << '|' << c.batch_size << '|' << c.chains_per_image << '|' << c.optimizer << '|'
+    << c.lr_weights << '|' << c.lr_biases << '|' << c.adam_b1 << '|' << c.adam_b2 << '|' << c.clip << '|' << c.field_clip << '|'
+    << c.skip_when_correct << '|' << c.seed;
+  return detail::fnv1a(f.str());
+}
+
+nlohmann::json history_json(const std::vector<EqPropEpoch>& h) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& e : h) {
+    a.push_back({{"epoch", e.epoch}, {"updates", e.updates}, {"train_accuracy", e.train_accuracy}, {"train_cost", e.train_cost},
+                 {"test_accuracy", e.test_accuracy}, {"wall_s", e.wall_s}, {"flips", e.flips}});
+  }
+  return a;
+}
+
+}  // namespace
+
+void EqPropTrainer::save_checkpoint(const std::string& path) const {
+  std::ostringstream f(std::ios::binary);
+  detail::put<uint64_t>(f, fingerprint(cfg_, net_));
+  detail::put<int32_t>(f, epoch_);
+  detail::put<int64_t>(f, batch_);
+  detail::put<int64_t>(f, updates_);
+  for (double v : {epoch_correct_, epoch_cost_, epoch_flips_, epoch_wall_}) detail::put<double>(f, v);
+  detail::put<uint64_t>(f, sampler_->sweep_count());
+  detail::put_vec(f, net_.w0);
+  detail::put_vec(f, net_.w1);
+  detail::put_vec(f, net_.bh);
+  detail::put_vec(f, net_.bo);
+  for (int k = 0; k < 4; ++k) detail::put_vec(f, m_[k]), detail::put_vec(f, v_[k]);
+  detail::put_string(f, history_json(history_).dump());
+  detail::write_checksummed(path, kCkptMagic, f.str());
+}
+
+void EqPropTrainer::load_checkpoint(const std::string& path) {
+  std::istringstream f(detail::read_checksummed(path, kCkptMagic, "EqProp checkpoint"), std::ios::binary);
+  using detail::get;
+  if (get<uint64_t>(f, path) != fingerprint(cfg_, net_)) {
+    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the "
+                          "same config (only epochs, eval, threads, backend, test_images and output_dir may change)");
+  }
+  epoch_ = get<int32_t>(f, path);
+  batch_ = get<int64_t>(f, path);
+  updates_ = get<int64_t>(f, path);
+  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
+  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
+                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
+  }
+  epoch_correct_ = get<double>(f, path);
+  epoch_cost_ = get<double>(f, path);
+  epoch_flips_ = get<double>(f, path);
+  epoch_wall_ = get<double>(f, path);
+  sampler_->set_sweep_count(get<uint64_t>(f, path));
+  net_.w0 = detail::get_vec<float>(f, path, net_.w0.size());
+  net_.w1 = detail::get_vec<float>(f, path, net_.w1.size());
+  net_.bh = detail::get_vec<float>(f, path, net_.bh.size());
+  net_.bo = detail::get_vec<float>(f, path, net_.bo.size());
+  for (int k = 0; k < 4; ++k) m_[k] = detail::get_vec<double>(f, path, m_[k].size()), v_[k] = detail::get_vec<double>(f, path, v_[k].size());
+  history_.clear();
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(detail::get_string(f, path));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+  }
+  if (!h.is_array() || static_cast<int64_t>(h.size()) != epoch_) throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+  try {
+    for (const auto& e : h) {
+      EqPropEpoch x;
+      x.epoch = e.at("epoch").get<int32_t>();
+      x.updates = e.at("updates").get<int64_t>();
+      x.train_accuracy = e.at("train_accuracy").get<double>();
+      x.train_cost = e.at("train_cost").get<double>();
+      x.test_accuracy = e.at("test_accuracy").get<double>();
+      x.wall_s = e.at("wall_s").get<double>();
+      x.flips = e.at("flips").get<double>();
+      history_.push_back(x);
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+  }
+}
+
+}  // namespace pbit

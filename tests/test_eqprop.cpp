@@ -1,0 +1,333 @@
+// Equilibrium propagation (include/pbit/models/eqprop.hpp): the estimator against exact enumeration
+// and finite differences on a tiny network, the model's sampled estimate against the exact one,
+// training that learns, a resume that continues bit for bit, and config errors that name the key.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "pbit/core/io.hpp"
+#include "pbit/models/eqprop.hpp"
+#include "test_util.hpp"
+
+namespace pbit::test {
+namespace {
+
+/// A network of 3 inputs, 6 hidden and 2 x 2 output spins (10 spins, 1,024 states) with weights large
+/// enough that the phases differ.
+EqPropNet tiny_net() {
+  EqPropNet n = EqPropNet::create(3, 6, 2, 2, 2.0f, 2.5f, 7);
+  for (size_t i = 0; i < n.bh.size(); ++i) n.bh[i] = 0.3f * std::sin(1.7f * static_cast<float>(i));
+  for (size_t j = 0; j < n.bo.size(); ++j) n.bo[j] = 0.2f * std::cos(2.3f * static_cast<float>(j));
+  return n;
+}
+const std::vector<float> kX{0.9f, 0.2f, 0.6f};
+constexpr int32_t kLabel = 1;
+
+/// The parameters as one double vector: w0, w1, bh, bo.
+std::vector<double> flat(const EqPropNet& n) {
+  std::vector<double> p;
+  for (const auto* v : {&n.w0, &n.w1, &n.bh, &n.bo}) p.insert(p.end(), v->begin(), v->end());
+  return p;
+}
+
+/// Exact expectations under P_b(s) ~ exp(-beta_s (E + b C)) for parameters p (layout of flat()).
+struct Exact {
+  double cost = 0;
+  std::vector<double> dE;  ///< <dE/dtheta>_b, layout of flat()
+};
+Exact exact(const EqPropNet& shape, const std::vector<double>& p, double b, double beta_s = 1.0) {
+  const int32_t I = shape.inputs, H = shape.hidden, O = shape.outputs(), N = H + O;
+  const double* w0 = p.data();
+  const double* w1 = w0 + I * H;
+  const double* bh = w1 + H * O;
+  const double* bo = bh + H;
+  std::vector<double> hf(H);
+  for (int32_t i = 0; i < H; ++i) {
+    hf[i] = bh[i];
+    for (int32_t k = 0; k < I; ++k) hf[i] += w0[k * H + i] * kX[k];
+  }
+  const std::vector<float> t = shape.target(kLabel);
+  std::vector<double> logw(size_t{1} << N);
+  double mx = -1e300;
+  for (uint32_t st = 0; st < logw.size(); ++st) {
+    auto s = [&](int32_t q) { return ((st >> q) & 1u) ? 1.0 : -1.0; };
+    double e = 0, c = 0;
+    for (int32_t i = 0; i < H; ++i) {
+      e -= hf[i] * s(i);
+      for (int32_t j = 0; j < O; ++j) e -= w1[i * O + j] * s(i) * s(H + j);
+    }
+    for (int32_t j = 0; j < O; ++j) e -= bo[j] * s(H + j), c += 1.0 - s(H + j) * t[j];
+    logw[st] = -beta_s * (e + b * c);
+    mx = std::max(mx, logw[st]);
+  }
+  Exact r;
+  r.dE.assign(p.size(), 0.0);
+  double z = 0;
+  for (uint32_t st = 0; st < logw.size(); ++st) {
+    const double w = std::exp(logw[st] - mx);
+    z += w;
+    auto s = [&](int32_t q) { return ((st >> q) & 1u) ? 1.0 : -1.0; };
+    double c = 0;
+    for (int32_t j = 0; j < O; ++j) c += 1.0 - s(H + j) * t[j];
+    r.cost += w * c;
+    double* dw0 = r.dE.data();
+    double* dw1 = dw0 + I * H;
+    double* dbh = dw1 + H * O;
+    double* dbo = dbh + H;
+    for (int32_t i = 0; i < H; ++i) {
+      for (int32_t k = 0; k < I; ++k) dw0[k * H + i] -= w * kX[k] * s(i);
+      for (int32_t j = 0; j < O; ++j) dw1[i * O + j] -= w * s(i) * s(H + j);
+      dbh[i] -= w * s(i);
+    }
+    for (int32_t j = 0; j < O; ++j) dbo[j] -= w * s(H + j);
+  }
+  r.cost /= z;
+  for (double& v : r.dE) v /= z;
+  return r;
+}
+
+/// Central finite difference of the exact expected cost <C>_0.
+std::vector<double> fd_gradient(const EqPropNet& n) {
+  const std::vector<double> p = flat(n);
+  std::vector<double> g(p.size());
+  const double h = 1e-5;
+  for (size_t q = 0; q < p.size(); ++q) {
+    std::vector<double> a = p, b = p;
+    a[q] += h, b[q] -= h;
+    g[q] = (exact(n, a, 0).cost - exact(n, b, 0).cost) / (2 * h);
+  }
+  return g;
+}
+
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (size_t q = 0; q < a.size(); ++q) m = std::max(m, std::abs(a[q] - b[q]));
+  return m;
+}
+
+// The identity the method rests on: (<dE/dtheta>_b - <dE/dtheta>_0) / b -> d<C>_0/dtheta as b -> 0,
+// with an O(b) error, and the symmetric estimate's error O(b^2).
+TEST(EqProp, ExactEstimatorConvergesToTheCostGradient) {
+  const EqPropNet n = tiny_net();
+  const std::vector<double> fd = fd_gradient(n), p = flat(n);
+  double scale = 0;
+  for (double v : fd) scale = std::max(scale, std::abs(v));
+  ASSERT_GT(scale, 0.05);  // a gradient worth checking
+  const Exact e0 = exact(n, p, 0);
+  double prev_one = 1e9, prev_sym = 1e9;
+  for (double b : {0.4, 0.1, 0.025}) {
+    const Exact ep = exact(n, p, b), em = exact(n, p, -b);
+    std::vector<double> one(p.size()), sym(p.size());
+    for (size_t q = 0; q < p.size(); ++q) {
+      one[q] = (ep.dE[q] - e0.dE[q]) / b;
+      sym[q] = (ep.dE[q] - em.dE[q]) / (2 * b);
+    }
+    const double err_one = max_abs_diff(one, fd), err_sym = max_abs_diff(sym, fd);
+    std::printf("b = %.3f: one-sided error %.2e, symmetric %.2e (gradient scale %.2f)\n", b, err_one, err_sym, scale);
+    EXPECT_LT(err_sym, err_one);
+    EXPECT_LT(err_one, 0.6 * prev_one);   // O(b): a quarter of b, about a quarter of the error
+    EXPECT_LT(err_sym, 0.2 * prev_sym);   // O(b^2): about a sixteenth
+    prev_one = err_one, prev_sym = err_sym;
+  }
+  EXPECT_LT(prev_one, 0.05 * scale);
+  EXPECT_LT(prev_sym, 1e-3 * scale);
+}
+
+/// The Boltzmann reading on the sampler: constant beta_s = 1, a warm-up, many samples.
+EqPropConfig boltzmann(float b, bool symmetric) {
+  EqPropConfig c;
+  c.free = {1.0f, 1.0f, 50, 100, 2};
+  c.nudge.beta = b;
+  c.nudge.symmetric = symmetric;
+  c.nudge.schedule = "continue";
+  c.nudge.sweeps = 30;
+  c.nudge.samples = 100;
+  c.nudge.steps_per_sample = 2;
+  c.field_clip = 0;
+  c.skip_when_correct = false;
+  return c;
+}
+
+// The model's estimator (eqprop_gradient, the code training runs) equals the exact EqProp estimate
+// within its sampling error, for both nudges; a wrong sign or a missing 1/b would be off by far more.
+TEST(EqProp, SampledEstimateMatchesTheExactOne) {
+  const EqPropNet n = tiny_net();
+  const std::vector<double> p = flat(n);
+  const Exact e0 = exact(n, p, 0);
+  for (bool symmetric : {false, true}) {
+    const float b = 0.5f;
+    SCOPED_TRACE(symmetric ? "symmetric" : "one-sided");
+    const int32_t chains = 4096;
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.seed = 11;
+    const Graph g = n.graph();
+    Sampler s(g, chains, o);
+    std::vector<float> x;
+    std::vector<int32_t> labels(1, kLabel);
+    x = kX;
+    const EqPropConfig cfg = boltzmann(b, symmetric);
+    const EqPropGradient got = eqprop_gradient(n, s, x, labels, cfg);
+    const Exact ep = exact(n, p, b), em = exact(n, p, -b);
+    std::vector<double> want(p.size()), have;
+    for (size_t q = 0; q < p.size(); ++q) want[q] = symmetric ? (ep.dE[q] - em.dE[q]) / (2 * b) : (ep.dE[q] - e0.dE[q]) / b;
+    for (const auto* v : {&got.w0, &got.w1, &got.bh, &got.bo}) have.insert(have.end(), v->begin(), v->end());
+    // Each term is a difference of two means of +-1 products over chains x samples (samples two
+    // sweeps apart, allow an autocorrelation of 4), divided by b (2b): 5 standard errors.
+    const double n_eff = static_cast<double>(chains) * 100 / 4;
+    const double tol = 5 * std::sqrt(2.0 / n_eff) / (symmetric ? 2 * b : b);
+    double worst = 0, scale = 0;
+    for (size_t q = 0; q < p.size(); ++q) {
+      worst = std::max(worst, std::abs(have[q] - want[q]));
+      scale = std::max(scale, std::abs(want[q]));
+    }
+    std::printf("%s: worst |sampled - exact| %.4f, tolerance %.4f, gradient scale %.3f\n", symmetric ? "symmetric" : "one-sided",
+                worst, tol, scale);
+    EXPECT_LT(worst, tol);
+    EXPECT_GT(scale, 10 * tol);  // the comparison can tell a wrong factor of 2 or a wrong sign
+    EXPECT_EQ(got.nudged, 1);
+  }
+}
+
+/// Two classes of 8-pixel images: class 0 bright on the left half, class 1 on the right, with noise.
+ImageDataset halves(int64_t n, uint64_t seed) {
+  ImageDataset d;
+  d.name = "halves";
+  d.rows = 1, d.cols = 8;
+  rng::PhiloxStream rs(seed, rng::kWeightInit);
+  for (int64_t k = 0; k < n; ++k) {
+    const int32_t c = static_cast<int32_t>(k % 2);
+    d.labels.push_back(static_cast<uint8_t>(c));
+    for (int32_t q = 0; q < 8; ++q) {
+      const bool on = (q < 4) == (c == 0);
+      d.pixels.push_back(static_cast<uint8_t>(std::clamp(on ? 200.0 + 55 * rs.uniform() : 60 * rs.uniform(), 0.0, 255.0)));
+    }
+  }
+  return d;
+}
+
+EqPropConfig small_training(const std::string& dir) {
+  EqPropConfig c;
+  c.hidden = 8;
+  c.classes = 2;
+  c.per_class = 2;
+  c.free = {0.2f, 3.0f, 20, 1, 1};
+  c.nudge.beta = 2.0f;
+  c.nudge.sweeps = 10;
+  c.epochs = 4;
+  c.batch_size = 4;
+  c.chains_per_image = 2;
+  c.lr_weights = 0.05f;
+  c.lr_biases = 0.01f;
+  c.backend = "cpu";
+  c.seed = 5;
+  c.output_dir = dir;
+  c.eval_chains_per_image = 4;
+  return c;
+}
+
+TEST(EqProp, TrainsAndResumesBitForBit) {
+  const ImageDataset train = halves(64, 1), test = halves(40, 2);
+  std::vector<int64_t> ti(64), si(40);
+  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
+  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_resume";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/a");
+  std::filesystem::create_directories(dir + "/b");
+  EqPropConfig ca = small_training(dir + "/a");
+  EqPropNet na = EqPropNet::create(8, ca.hidden, 2, 2, 0.5f, 0.25f, ca.seed);
+  const EqPropEval before = eqprop_evaluate(na, test, si, ca);
+  EqPropTrainer ta(na, ca, train, ti, test, si);
+  ta.run();
+  const EqPropEval after = eqprop_evaluate(na, test, si, ca);
+  std::printf("test accuracy %.3f before training, %.3f after\n", before.accuracy, after.accuracy);
+  EXPECT_GE(after.accuracy, 0.9);
+  EXPECT_GT(after.accuracy, before.accuracy);
+  ASSERT_EQ(ta.history().size(), 4u);
+  EXPECT_GT(ta.history().back().updates, 0);
+  // The same run in two processes' worth: 2 epochs, a checkpoint, then a fresh trainer resuming.
+  EqPropConfig cb = small_training(dir + "/b");
+  cb.epochs = 2;
+  EqPropNet nb = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+  {
+    EqPropTrainer tb(nb, cb, train, ti, test, si);
+    tb.run();
+  }
+  cb.epochs = 4;
+  EqPropNet nc = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+  EqPropTrainer tc(nc, cb, train, ti, test, si);
+  tc.load_checkpoint(dir + "/b/checkpoint.bin");
+  EXPECT_EQ(tc.epoch(), 2);
+  tc.run();
+  EXPECT_EQ(nc.w0, na.w0);
+  EXPECT_EQ(nc.w1, na.w1);
+  EXPECT_EQ(nc.bh, na.bh);
+  EXPECT_EQ(nc.bo, na.bo);
+  ASSERT_EQ(tc.history().size(), 4u);
+  EXPECT_EQ(tc.history().back().test_accuracy, ta.history().back().test_accuracy);
+  // The model file round-trips; a changed byte is caught by the checksum.
+  na.save(dir + "/model.bin");
+  const EqPropNet back = EqPropNet::load(dir + "/model.bin");
+  EXPECT_EQ(back.w1, na.w1);
+  flip_byte(dir + "/model.bin", dir + "/model_bad.bin", 40);
+  EXPECT_NE(error_of([&] { EqPropNet::load(dir + "/model_bad.bin"); }).find("checksum"), std::string::npos);
+  // A checkpoint of a different training config is refused.
+  EqPropConfig cd = small_training(dir + "/b");
+  cd.lr_weights = 0.5f;
+  EqPropNet nd = EqPropNet::create(8, cd.hidden, 2, 2, 0.5f, 0.25f, cd.seed);
+  EqPropTrainer td(nd, cd, train, ti, test, si);
+  EXPECT_NE(error_of([&] { td.load_checkpoint(dir + "/b/checkpoint.bin"); }).find("different training config"), std::string::npos);
+}
+
+TEST(EqProp, ConfigErrorsNameTheKey) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"nudge": {"beta": 0}})", "nudge.beta"},
+      {R"({"nudge": {"schedule": "sideways"}})", "nudge.schedule"},
+      {R"({"free": {"beta_start": 5, "beta_end": 1}})", "free.beta_start"},
+      {R"({"train": {"optimizer": "rmsprop"}})", "train.optimizer"},
+      {R"({"train": {"batch_size": 0}})", "train.batch_size"},
+      {R"({"network": {"hidden": 0}})", "network.hidden"},
+      {R"({"trian": {}})", "trian"},
+      {R"({"data": {"train_images": -1}})", "data.train_images"},
+      {R"({"train": {"batch_size": 65536, "chains_per_image": 4096}})", "train.batch_size"},
+  };
+  for (const auto& [text, key] : cases) {
+    const std::string e = error_of([&] { parse_eqprop_config(nlohmann::json::parse(text)); });
+    EXPECT_NE(e.find(key), std::string::npos) << text << " -> " << e;
+  }
+  const EqPropConfig ok = parse_eqprop_config(nlohmann::json::parse(R"({"nudge": {"symmetric": true}, "train": {"epochs": 3}})"));
+  EXPECT_TRUE(ok.nudge.symmetric);
+  EXPECT_EQ(ok.epochs, 3);
+}
+
+TEST(EqProp, BalancedSelection) {
+  const ImageDataset d = halves(30, 3);
+  const std::vector<int64_t> idx = eqprop_select(d, 10, true, 2);
+  ASSERT_EQ(idx.size(), 10u);
+  int ones = 0;
+  for (int64_t k : idx) ones += d.labels[k];
+  EXPECT_EQ(ones, 5);
+  EXPECT_NE(error_of([&] { eqprop_select(d, 9, true, 2); }).find("multiple of 2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pbit::test
+
+namespace pbit::test {
+namespace {
+
+TEST(EqProp, ShippedConfigsAreValid) {
+  int n = 0;
+  for (const auto& f : std::filesystem::directory_iterator(std::string(PBIT_SOURCE_DIR) + "/configs")) {
+    const std::string name = f.path().filename().string();
+    if (name.rfind("eqprop_", 0) != 0) continue;
+    EXPECT_NO_THROW(parse_eqprop_config(read_json_file(f.path().string()))) << name;
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+}
+
+}  // namespace
+}  // namespace pbit::test
