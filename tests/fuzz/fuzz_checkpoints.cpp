@@ -1,4 +1,5 @@
-// Checkpoints: DBM (checkpoint.bin, model_checkpoint.bin), DTM (the same two) and feature networks,
+// Checkpoints: DBM (checkpoint.bin, model_checkpoint.bin), DTM (the same two), feature networks, and
+// EqProp's checkpoint and model file,
 // each loaded into a small model as --resume and --lease load them. The first byte picks the kind
 // and whether the rest is a whole file (the container: format tag, length, checksum) or a payload
 // that the target seals with a valid checksum, to reach the checks behind it.
@@ -9,6 +10,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/models/dtm_model.hpp"
+#include "pbit/models/eqprop.hpp"
 #include "pbit/models/feature_net.hpp"
 
 namespace {
@@ -33,6 +35,10 @@ struct Models {
   std::unique_ptr<DbmTrainer> trainer;
   DtmConfig dtm_cfg;
   std::unique_ptr<Dtm> dtm;
+  EqPropConfig eq_cfg;
+  EqPropNet eq_net;
+  std::vector<int64_t> eq_index;
+  std::unique_ptr<EqPropTrainer> eq_trainer;
 
   Models() {
     const std::string out = fuzz::input_path(".out");
@@ -47,6 +53,11 @@ struct Models {
                 "negative": {"warmup": 1, "samples": 1, "steps_per_sample": 1}, "acp": {"enabled": true, "chains": 4}},
       "run": {"backend": "reference", "output_dir": ")" + out + R"("}})"));
     dtm = std::make_unique<Dtm>(dtm_cfg, 4, 4);
+    eq_cfg = parse_eqprop_config(nlohmann::json::parse(R"({"network": {"hidden": 4, "per_class": 1}, "train": {"batch_size": 2},
+      "run": {"backend": "reference", "output_dir": ")" + out + R"("}})"));
+    eq_net = EqPropNet::create(16, 4, 10, 1, 0.5f, 0.25f, 1);
+    for (int64_t k = 0; k < images.size(); ++k) eq_index.push_back(k);
+    eq_trainer = std::make_unique<EqPropTrainer>(eq_net, eq_cfg, images, eq_index, images, eq_index);
   }
 };
 
@@ -74,6 +85,10 @@ void write_seeds() {
   both(3, "dtm_model_checkpoint");
   FeatureNet(16, 8, 1).save(p);
   both(4, "feature_net");
+  m.eq_trainer->save_checkpoint(p);
+  both(5, "eqprop_checkpoint");
+  m.eq_net.save(p);
+  both(6, "eqprop_model");
   std::filesystem::remove(p);
 }
 
@@ -87,9 +102,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const int kind = (data[0] >> 1) % 5;
+  const int kind = (data[0] >> 1) % 7;
   const bool sealed = data[0] & 1;
-  static const char* const magic[5] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2"};
+  static const char* const magic[7] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2", "PBITEQC1", "PBITEQM1"};
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   const std::string bytes = sealed ? fuzz::seal(magic[kind], rest) : std::string(rest);
   const std::string path = fuzz::write_input(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ".bin");
@@ -100,7 +115,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 1: m.trainer->load_model_checkpoint(path, 2); break;
       case 2: m.dtm->load_checkpoint(path); break;
       case 3: m.dtm->load_model_checkpoint(path); break;
-      default: (void)FeatureNet::load(path); break;
+      case 4: (void)FeatureNet::load(path); break;
+      case 5: m.eq_trainer->load_checkpoint(path); break;
+      default: (void)EqPropNet::load(path); break;
     }
   });
 }

@@ -1,11 +1,12 @@
 // The config parsers, one target each (CMake compiles this file once per parser with PBIT_FUZZ_CONFIG
-// set): sample, dbm, dtm and compare configs, read from a file as the CLI reads them.
+// set): sample, dbm, dtm, compare and eqprop configs, read from a file as the CLI reads them.
 #include "fuzz_common.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/harness/compare.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/models/dtm_model.hpp"
+#include "pbit/models/eqprop.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   pbit::fuzz::init_limits();
@@ -31,8 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)pbit::parse_dtm_config(j);
 #elif PBIT_FUZZ_CONFIG == 4
     (void)pbit::parse_compare_suite(j);
+#elif PBIT_FUZZ_CONFIG == 5
+    (void)pbit::parse_eqprop_config(j);
 #else
-#error "PBIT_FUZZ_CONFIG: 1 sample, 2 dbm, 3 dtm, 4 compare"
+#error "PBIT_FUZZ_CONFIG: 1 sample, 2 dbm, 3 dtm, 4 compare, 5 eqprop"
 #endif
   });
 }
