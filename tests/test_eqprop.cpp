@@ -331,3 +331,41 @@ TEST(EqProp, ShippedConfigsAreValid) {
 
 }  // namespace
 }  // namespace pbit::test
+
+namespace pbit::test {
+namespace {
+
+// Every backend trains the same model bit for bit (the sampler's contract carries over to the model
+// family): a few batches of the tiny training on each backend against the cpu one. On cuda (the
+// device kit) the same check runs with a GPU.
+class EqPropBackends : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(EqPropBackends, TrainSameModelAsCpu) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const ImageDataset train = halves(16, 1), test = halves(8, 2);
+  std::vector<int64_t> ti(16), si(8);
+  for (int64_t k = 0; k < 16; ++k) ti[k] = k;
+  for (int64_t k = 0; k < 8; ++k) si[k] = k;
+  auto train_on = [&](const std::string& backend) {
+    EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_backend_" + backend);
+    std::filesystem::create_directories(c.output_dir);
+    c.backend = backend;
+    c.epochs = 2;
+    c.chains_per_image = 3;
+    c.nudge.symmetric = true;
+    EqPropNet n = EqPropNet::create(8, c.hidden, 2, 2, 0.5f, 0.25f, c.seed);
+    EqPropTrainer t(n, c, train, ti, test, si);
+    t.run();
+    return n;
+  };
+  const EqPropNet want = train_on("cpu"), got = train_on(to_string(GetParam()));
+  EXPECT_EQ(got.w0, want.w0);
+  EXPECT_EQ(got.w1, want.w1);
+  EXPECT_EQ(got.bh, want.bh);
+  EXPECT_EQ(got.bo, want.bo);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, EqPropBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
+
+}  // namespace
+}  // namespace pbit::test
