@@ -369,3 +369,159 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, EqPropBackends, ::testing::ValuesIn(test_b
 
 }  // namespace
 }  // namespace pbit::test
+
+// ---------------------------------------------------------------- on a hardware graph
+
+namespace pbit::test {
+namespace {
+
+/// Exact <s_i s_j> per edge and <s_i> per node of a graph-mode net, visible spins clamped to x > 0,
+/// under P_b ~ exp(-(E + b C)), and <C>.
+struct GraphExact {
+  std::vector<double> corr, mean;
+  double cost = 0;
+};
+GraphExact graph_exact(const EqPropNet& n, const std::vector<double>& J, const std::vector<double>& h, const std::vector<float>& x,
+                       int32_t label, double b) {
+  const Graph& g = n.structure;
+  const int32_t N = g.num_nodes();
+  std::vector<int8_t> fixed(N, 0);
+  for (size_t k = 0; k < n.visible.size(); ++k) fixed[n.visible[k]] = x[k] > 0 ? 1 : -1;
+  std::vector<int32_t> free_nodes;
+  for (int32_t i = 0; i < N; ++i)
+    if (!fixed[i]) free_nodes.push_back(i);
+  const std::vector<float> t = n.target(label);
+  GraphExact r;
+  r.corr.assign(g.num_edges(), 0.0);
+  r.mean.assign(N, 0.0);
+  std::vector<double> logw(size_t{1} << free_nodes.size());
+  std::vector<int8_t> s(N);
+  double mx = -1e300;
+  auto fill = [&](uint32_t st) {
+    s = fixed;
+    for (size_t q = 0; q < free_nodes.size(); ++q) s[free_nodes[q]] = ((st >> q) & 1u) ? 1 : -1;
+  };
+  auto cost_of = [&] {
+    double c = 0;
+    for (int32_t j = 0; j < n.outputs(); ++j) c += 1.0 - s[n.output_nodes[j]] * t[j];
+    return c;
+  };
+  for (uint32_t st = 0; st < logw.size(); ++st) {
+    fill(st);
+    double e = 0;
+    for (int64_t k = 0; k < g.num_edges(); ++k) e -= J[k] * s[g.edge_i()[k]] * s[g.edge_j()[k]];
+    for (int32_t i = 0; i < N; ++i) e -= h[i] * s[i];
+    logw[st] = -(e + b * cost_of());
+    mx = std::max(mx, logw[st]);
+  }
+  double z = 0;
+  for (uint32_t st = 0; st < logw.size(); ++st) {
+    fill(st);
+    const double w = std::exp(logw[st] - mx);
+    z += w;
+    for (int64_t k = 0; k < g.num_edges(); ++k) r.corr[k] += w * s[g.edge_i()[k]] * s[g.edge_j()[k]];
+    for (int32_t i = 0; i < N; ++i) r.mean[i] += w * s[i];
+    r.cost += w * cost_of();
+  }
+  for (double& v : r.corr) v /= z;
+  for (double& v : r.mean) v /= z;
+  r.cost /= z;
+  return r;
+}
+
+/// chimera:1:2:3 (12 nodes), 3 visible, 2 x 2 outputs, 5 hidden: 9 free spins.
+EqPropNet tiny_graph_net() {
+  EqPropNet n = EqPropNet::create_on_graph("chimera:1:2:3", 3, 2, 2, 1.2f, 3, 5);
+  for (size_t i = 0; i < n.bh.size(); ++i) n.bh[i] = 0.25f * std::sin(1.3f * static_cast<float>(i));
+  return n;
+}
+
+TEST(EqPropGraph, EstimatorMatchesExactAndTheCostGradient) {
+  const EqPropNet n = tiny_graph_net();
+  ASSERT_EQ(n.spins(), 12);
+  ASSERT_EQ(n.hidden, 5);
+  const std::vector<float> x{0.7f, 0.0f, 0.4f};
+  const int32_t label = 0;
+  const std::vector<double> J(n.w1.begin(), n.w1.end()), h(n.bh.begin(), n.bh.end());
+  // Exact symmetric EqProp at small b against the finite difference of <C>_0 in each coupling.
+  const double b = 0.01;
+  const GraphExact ep = graph_exact(n, J, h, x, label, b), em = graph_exact(n, J, h, x, label, -b);
+  double worst_fd = 0, scale = 0;
+  for (size_t e = 0; e < J.size(); ++e) {
+    std::vector<double> a = J, c = J;
+    a[e] += 1e-5, c[e] -= 1e-5;
+    const double fd = (graph_exact(n, a, h, x, label, 0).cost - graph_exact(n, c, h, x, label, 0).cost) / 2e-5;
+    const double eq = -(ep.corr[e] - em.corr[e]) / (2 * b);
+    worst_fd = std::max(worst_fd, std::abs(fd - eq));
+    scale = std::max(scale, std::abs(fd));
+  }
+  EXPECT_GT(scale, 0.05);
+  EXPECT_LT(worst_fd, 1e-3 * scale) << worst_fd;
+  // The sampled estimate (gradient_on_graph through eqprop_gradient) against the exact one at b.
+  const float bs = 0.5f;
+  const EqPropConfig cfg = boltzmann(bs, false);
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 21;
+  const Graph g = n.graph();
+  Sampler s(g, Coloring(g, n.colors()), 4096, o);
+  const EqPropGradient got = eqprop_gradient(n, s, x, std::vector<int32_t>{label}, cfg);
+  const GraphExact e0 = graph_exact(n, J, h, x, label, 0), eb = graph_exact(n, J, h, x, label, bs);
+  const double tol = 5 * std::sqrt(2.0 / (4096.0 * 100 / 4)) / bs;
+  double worst = 0, gscale = 0;
+  for (size_t e = 0; e < J.size(); ++e) {
+    const double want = -(eb.corr[e] - e0.corr[e]) / bs;
+    worst = std::max(worst, std::abs(got.w1[e] - want));
+    gscale = std::max(gscale, std::abs(want));
+  }
+  for (int32_t i = 0; i < n.spins(); ++i) {
+    const double want = -(eb.mean[i] - e0.mean[i]) / bs;
+    worst = std::max(worst, std::abs(got.bh[i] - want));
+  }
+  for (int32_t v : n.visible) EXPECT_EQ(got.bh[v], 0.0);  // clamped: the same in both phases
+  std::printf("graph: worst |sampled - exact| %.4f, tolerance %.4f, gradient scale %.3f\n", worst, tol, gscale);
+  EXPECT_LT(worst, tol);
+  EXPECT_GT(gscale, 3 * tol);  // a wrong sign or a factor of 2 (b = 0.5) would be off by more than tol
+}
+
+TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
+  const ImageDataset train = halves(64, 1), test = halves(40, 2);
+  std::vector<int64_t> ti(64), si(40);
+  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
+  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  auto make = [&](const std::string& backend, int32_t epochs) {
+    EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_graph_" + backend);
+    std::filesystem::create_directories(c.output_dir);
+    c.topology = "king:6";  // 36 nodes: 8 visible (pixel > 127), 2 x 2 outputs, 24 hidden
+    c.backend = backend;
+    c.epochs = epochs;
+    c.lr_weights = 0.1f;
+    c.lr_biases = 0.02f;
+    c.threshold = 127;
+    c.init_sigma_j = 0.1f;
+    EqPropNet n = eqprop_create(c, 8);
+    EqPropTrainer t(n, c, train, ti, test, si);
+    t.run();
+    return std::make_pair(n, c);
+  };
+  auto [net, cfg] = make("cpu", 6);
+  const EqPropEval ev = eqprop_evaluate(net, test, si, cfg);
+  std::printf("king:6 graph EqProp: test accuracy %.3f\n", ev.accuracy);
+  EXPECT_GE(ev.accuracy, 0.85);
+  const std::string path = cfg.output_dir + "/model.bin";
+  net.save(path);
+  const EqPropNet back = EqPropNet::load(path);
+  EXPECT_TRUE(back.on_graph());
+  EXPECT_EQ(back.w1, net.w1);
+  EXPECT_EQ(back.visible, net.visible);
+  EXPECT_EQ(eqprop_evaluate(back, test, si, cfg).correct, ev.correct);
+  for (Backend b : {Backend::reference, Backend::packed}) {
+    auto [other, oc] = make(to_string(b), 2);
+    auto [ref, rc] = make("cpu", 2);
+    EXPECT_EQ(other.w1, ref.w1) << to_string(b);
+    EXPECT_EQ(other.bh, ref.bh) << to_string(b);
+  }
+}
+
+}  // namespace
+}  // namespace pbit::test

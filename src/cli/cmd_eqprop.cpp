@@ -85,15 +85,16 @@ void add_eqprop_commands(Commands& c) {
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     const std::vector<int64_t> ti = eqprop_select(train, cfg.train_images, cfg.balanced, cfg.classes);
     const std::vector<int64_t> si = eqprop_select(test, cfg.test_images, cfg.balanced, cfg.classes);
-    EqPropNet net = EqPropNet::create(train.pixels_per_image(), cfg.hidden, cfg.classes, cfg.per_class, cfg.init_gain_w0,
-                                      cfg.init_gain_w1, cfg.seed);
+    EqPropNet net = eqprop_create(cfg, train.pixels_per_image());
     EqPropTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     if (resume_or_start(ckpt, o->resume, o->overwrite)) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }
-    std::cerr << "EqProp " << net.inputs << "-" << net.hidden << "-" << net.outputs() << " (" << cfg.per_class
+    std::cerr << "EqProp " << net.inputs << "-" << net.hidden << "-" << net.outputs()
+              << (net.on_graph() ? " on " + net.topology + " (" + std::to_string(net.structure.num_edges()) + " couplings)" : "")
+              << " (" << cfg.per_class
               << " output spins per class) on " << ti.size() << " training images, " << si.size() << " test images, "
               << cfg.batch_size << " images x " << cfg.chains_per_image << " chains per batch, nudge "
               << (cfg.nudge.symmetric ? "+-" : "") << cfg.nudge.beta << " (" << cfg.nudge.schedule << ")\n";

@@ -13,6 +13,9 @@
 // (<dE/dtheta>_b - <dE/dtheta>_-b) / 2b with O(b^2) bias; dE/dW1_ij = -h_i o_j, dE/dbh_i = -h_i,
 // dE/dbo_j = -o_j, dE/dW0_ki = -x_k h_i. Training descends g.
 //
+// On a hardware graph (EqPropConfig::topology) the same estimator trains every coupling and bias of
+// the graph from the phases' moments, with the pixels as clamped visible spins, as the sparse DBM.
+//
 // Two readings of the method are configurations of the same phases: the paper's annealed one (the free
 // phase anneals beta_s up, one low-temperature sample; the nudged phase re-heats part way from the free
 // state and cools again), and the Boltzmann one (constant beta_s, warm-up, many samples), for which the
@@ -66,6 +69,13 @@ struct EqPropConfig {
   // network
   int32_t hidden = 120, classes = 10, per_class = 4;
   float init_gain_w0 = 0.5f, init_gain_w1 = 0.25f;  ///< W ~ U(-1, 1) gain / sqrt(fan-in)
+  /// Non-empty: the network is a hardware graph (a topology spec, e.g. pegasus:14) whose nodes take
+  /// roles as in the sparse DBM: one visible spin per pixel (clamped to pixel > 0), classes x
+  /// per_class output spins, the rest hidden; every coupling and bias of the graph is trained.
+  std::string topology;
+  uint64_t role_seed = 1;
+  int32_t threshold = 0;            ///< graph mode: a visible spin is +1 where pixel > threshold (0..255)
+  float init_sigma_j = 0.01f;       ///< graph mode: J ~ N(0, sigma^2), h = 0
   // phases
   EqPropFreePhase free;
   EqPropNudgePhase nudge;
@@ -94,15 +104,31 @@ struct EqPropConfig {
 /// Parses and validates; errors are InvalidConfig naming the key; unknown keys are errors.
 EqPropConfig parse_eqprop_config(const nlohmann::json& j);
 
-/// The network's parameters. Node order of its sampling graph: hidden 0..H-1, then outputs H..H+O-1,
-/// output j = class (j / per_class); edge (i, H + j) is edge number i O + j (Graph's edge order).
+/// The network's parameters. Layered (the paper's): node order of its sampling graph is hidden
+/// 0..H-1, then outputs H..H+O-1, output j = class (j / per_class); edge (i, H + j) is edge number
+/// i O + j (Graph's edge order). On a hardware graph (on_graph()): w1 holds the couplings in edge
+/// order and bh the biases of every node; w0 and bo are empty; the pixels are clamped visible spins.
 struct EqPropNet {
   int32_t inputs = 0, hidden = 0, classes = 0, per_class = 0;
   std::vector<float> w0;  ///< inputs x hidden, [k][i]
   std::vector<float> w1;  ///< hidden x outputs, [i][j]
   std::vector<float> bh, bo;
+  // graph mode
+  std::string topology;                 ///< "" = layered
+  Graph structure;                      ///< the hardware graph (its own weights unused)
+  std::vector<int32_t> node_colors, visible, output_nodes;
+  float input_threshold = 0;            ///< graph mode: visible spin +1 where x > this (x = pixel / 255)
+  bool on_graph() const { return !topology.empty(); }
   int32_t outputs() const { return classes * per_class; }
-  int32_t spins() const { return hidden + outputs(); }
+  int32_t spins() const { return on_graph() ? structure.num_nodes() : hidden + outputs(); }
+  /// The sampling-graph node of output spin j.
+  int32_t output_node(int32_t j) const { return on_graph() ? output_nodes[static_cast<size_t>(j)] : hidden + j; }
+  /// The coloring the samplers use (layered: hidden 0, outputs 1).
+  std::vector<int32_t> colors() const;
+  /// A hardware-graph network: roles placed by a seeded permutation (visible = inputs, output =
+  /// classes x per_class, hidden = rest), J ~ N(0, sigma_j^2), h = 0.
+  static EqPropNet create_on_graph(const std::string& topology, int32_t inputs, int32_t classes, int32_t per_class,
+                                   float sigma_j, uint64_t role_seed, uint64_t seed);
   /// U(-1, 1) gain / sqrt(fan-in) weights (keyed by seed), zero biases.
   static EqPropNet create(int32_t inputs, int32_t hidden, int32_t classes, int32_t per_class, float gain_w0, float gain_w1,
                           uint64_t seed);
@@ -115,6 +141,9 @@ struct EqPropNet {
   void save(const std::string& path) const;  ///< checksummed binary (PBITEQM1)
   static EqPropNet load(const std::string& path);
 };
+
+/// The network a config asks for, initialised (layered, or on network.topology), for `inputs` pixels.
+EqPropNet eqprop_create(const EqPropConfig& cfg, int32_t inputs);
 
 /// A gradient estimate of the batch's mean expected cost (descend it), with the phases' statistics.
 struct EqPropGradient {

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "pbit/core/rng.hpp"
+#include "pbit/hardware/roles.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "pbit/error.hpp"
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
@@ -69,6 +71,72 @@ void set_net_weights(const EqPropNet& net, Sampler& s) {
   s.set_weights(net.w1, b);
 }
 
+/// Graph mode: the visible spins of every chain clamped to its image's pixels (x > threshold -> +1).
+void clamp_inputs(const EqPropNet& net, Sampler& s, const std::vector<float>& x, int64_t images, int32_t cpi) {
+  const auto V = static_cast<int32_t>(net.visible.size());
+  std::vector<int8_t> v(static_cast<size_t>(images * cpi) * V);
+  for (int64_t m = 0; m < images; ++m)
+    for (int32_t c = 0; c < cpi; ++c)
+      for (int32_t k = 0; k < V; ++k) {
+        v[static_cast<size_t>((m * cpi + c) * V + k)] = x[static_cast<size_t>(m * net.inputs + k)] > net.input_threshold ? int8_t{1} : int8_t{-1};
+      }
+  s.set_clamp(net.visible, v);
+}
+
+/// Graph mode: the nudge field b t_j on the output spins (b = 0: none).
+void nudge_outputs(const EqPropNet& net, Sampler& s, const std::vector<int32_t>* labels, int64_t images, int32_t cpi, float b) {
+  if (b == 0.0f || !labels) {
+    s.clear_field();
+    return;
+  }
+  const int32_t O = net.outputs();
+  std::vector<float> f(static_cast<size_t>(images * cpi) * O);
+  for (int64_t m = 0; m < images; ++m) {
+    const std::vector<float> t = net.target((*labels)[static_cast<size_t>(m)]);
+    for (int32_t c = 0; c < cpi; ++c)
+      for (int32_t j = 0; j < O; ++j) f[static_cast<size_t>((m * cpi + c) * O + j)] = b * t[static_cast<size_t>(j)];
+  }
+  s.set_field(net.output_nodes, f);
+}
+
+/// The class read-out groups (each class's output spins).
+std::vector<std::vector<int32_t>> class_groups(const EqPropNet& net) {
+  std::vector<std::vector<int32_t>> g(static_cast<size_t>(net.classes));
+  for (int32_t c = 0; c < net.classes; ++c)
+    for (int32_t k = 0; k < net.per_class; ++k) g[static_cast<size_t>(c)].push_back(net.output_node(c * net.per_class + k));
+  return g;
+}
+
+std::vector<float> chain_fields(const EqPropNet& net, const std::vector<float>& x, int64_t images, int32_t cpi,
+                                float field_clip, const std::vector<int32_t>* labels, float nudge);
+
+/// Sets the net's weights and the images' inputs on the sampler, with no nudge, from a fresh state.
+void prepare_free(const EqPropNet& net, Sampler& s, const std::vector<float>& x, int64_t images, int32_t cpi, float field_clip) {
+  set_net_weights(net, s);
+  if (net.on_graph()) {
+    clamp_inputs(net, s, x, images, cpi);
+    s.clear_field();
+  } else {
+    s.set_field({}, chain_fields(net, x, images, cpi, field_clip, nullptr, 0.0f));
+  }
+  s.randomize_state();
+}
+
+/// The nudged phases' betas: a reverse anneal or a continuation, then the samples at beta_end.
+std::vector<float> nudge_betas(const EqPropConfig& cfg) {
+  std::vector<float> betas;
+  if (cfg.nudge.schedule == "reverse" && cfg.nudge.sweeps > 0) {
+    const float hot = cfg.free.beta_start + cfg.nudge.reheat * (cfg.free.beta_end - cfg.free.beta_start);
+    const int64_t down = cfg.nudge.sweeps / 2;
+    if (down > 0) ramp(betas, cfg.free.beta_end, hot, down);
+    ramp(betas, down > 0 ? hot : cfg.free.beta_end, cfg.free.beta_end, cfg.nudge.sweeps - down);
+  } else {
+    betas.assign(static_cast<size_t>(std::max<int64_t>(cfg.nudge.sweeps, 1)), cfg.free.beta_end);
+  }
+  betas.push_back(cfg.free.beta_end);  // the samples
+  return betas;
+}
+
 /// Per-chain fields: W0^T x on the hidden spins, nudge * t on the outputs.
 std::vector<float> chain_fields(const EqPropNet& net, const std::vector<float>& x, int64_t images, int32_t cpi,
                                 float field_clip, const std::vector<int32_t>* labels, float nudge) {
@@ -116,7 +184,11 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   }
   if (j.contains("network")) {
     const auto& n = j["network"];
-    only_keys(n, "network", {"hidden", "per_class", "init_gain_w0", "init_gain_w1"});
+    only_keys(n, "network", {"hidden", "per_class", "init_gain_w0", "init_gain_w1", "topology", "role_seed", "init_sigma_j", "threshold"});
+    if (n.contains("threshold")) c.threshold = static_cast<int32_t>(get_int(n["threshold"], "network.threshold", 0, 254));
+    if (n.contains("topology")) c.topology = get_string(n["topology"], "network.topology");
+    if (n.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(n["role_seed"], "network.role_seed", 0, int64_t{1} << 40));
+    if (n.contains("init_sigma_j")) c.init_sigma_j = get_float_in(n["init_sigma_j"], "network.init_sigma_j", 0, 100);
     if (n.contains("hidden")) c.hidden = static_cast<int32_t>(get_int(n["hidden"], "network.hidden", 1, 1 << 16));
     if (n.contains("per_class")) c.per_class = static_cast<int32_t>(get_int(n["per_class"], "network.per_class", 1, 1024));
     if (n.contains("init_gain_w0")) c.init_gain_w0 = get_float_in(n["init_gain_w0"], "network.init_gain_w0", 0, 100);
@@ -187,7 +259,54 @@ EqPropNet EqPropNet::create(int32_t inputs, int32_t hidden, int32_t classes, int
   return n;
 }
 
+EqPropNet EqPropNet::create_on_graph(const std::string& topology, int32_t inputs, int32_t classes, int32_t per_class,
+                                     float sigma_j, uint64_t role_seed, uint64_t seed) {
+  if (inputs < 1 || classes < 2 || per_class < 1) throw InvalidArgument("EqPropNet: bad shape");
+  const Topology t = make_topology(topology);
+  EqPropNet n;
+  n.inputs = inputs, n.classes = classes, n.per_class = per_class;
+  n.topology = topology;
+  const int32_t N = t.graph.num_nodes(), O = n.outputs();
+  if (static_cast<int64_t>(inputs) + O >= N) {
+    throw InvalidConfig("key 'network.topology': " + topology + " has " + std::to_string(N) + " nodes, too few for " +
+                        std::to_string(inputs) + " visible + " + std::to_string(O) + " output spins and some hidden ones");
+  }
+  const RoleAssignment roles = place_roles(N, {{"visible", inputs}, {"output", O}, {"hidden", -1}}, role_seed);
+  n.visible = roles.of("visible");
+  n.output_nodes = roles.of("output");
+  n.hidden = N - inputs - O;
+  n.structure = t.graph;
+  n.node_colors = t.colors;
+  rng::PhiloxStream rs(seed, rng::eqprop_stream(rng::EqPropUse::init));
+  n.w1.resize(static_cast<size_t>(t.graph.num_edges()));
+  for (float& w : n.w1) w = static_cast<float>(sigma_j * rs.normal());
+  n.bh.assign(static_cast<size_t>(N), 0.0f);
+  return n;
+}
+
+EqPropNet eqprop_create(const EqPropConfig& cfg, int32_t inputs) {
+  if (cfg.topology.empty()) {
+    return EqPropNet::create(inputs, cfg.hidden, cfg.classes, cfg.per_class, cfg.init_gain_w0, cfg.init_gain_w1, cfg.seed);
+  }
+  EqPropNet n = EqPropNet::create_on_graph(cfg.topology, inputs, cfg.classes, cfg.per_class, cfg.init_sigma_j, cfg.role_seed, cfg.seed);
+  n.input_threshold = static_cast<float>(cfg.threshold) / 255.0f;
+  return n;
+}
+
+std::vector<int32_t> EqPropNet::colors() const {
+  if (on_graph()) return node_colors;
+  std::vector<int32_t> c(static_cast<size_t>(spins()), 0);
+  for (int32_t j = hidden; j < spins(); ++j) c[static_cast<size_t>(j)] = 1;
+  return c;
+}
+
 Graph EqPropNet::graph() const {
+  if (on_graph()) {
+    Graph g = structure;
+    g.set_edge_weights(w1);
+    g.set_biases(bh);
+    return g;
+  }
   std::vector<Edge> e;
   e.reserve(w1.size());
   for (int32_t i = 0; i < hidden; ++i)
@@ -219,6 +338,16 @@ void EqPropNet::hidden_field(const float* x, float field_clip, float* out) const
 
 void EqPropNet::save(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
+  detail::put_string(f, topology);
+  if (on_graph()) {
+    detail::put<int32_t>(f, structure.num_nodes());
+    detail::put_vec(f, structure.edge_i());
+    detail::put_vec(f, structure.edge_j());
+    detail::put_vec(f, node_colors);
+    detail::put_vec(f, visible);
+    detail::put_vec(f, output_nodes);
+    detail::put<float>(f, input_threshold);
+  }
   for (int32_t v : {inputs, hidden, classes, per_class}) detail::put<int32_t>(f, v);
   detail::put_vec(f, w0);
   detail::put_vec(f, w1);
@@ -230,18 +359,61 @@ void EqPropNet::save(const std::string& path) const {
 EqPropNet EqPropNet::load(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kModelMagic, "EqProp model"), std::ios::binary);
   EqPropNet n;
+  n.topology = detail::get_string(f, path);
+  int64_t edges = 0;
+  if (n.on_graph()) {
+    const auto N = detail::get<int32_t>(f, path);
+    if (N < 3 || N > (1 << 24)) throw InvalidArgument("EqProp model '" + path + "' has an impossible graph");
+    const auto ne = detail::get<uint64_t>(f, path);
+    if (ne > static_cast<uint64_t>(N) * 64) throw InvalidArgument("EqProp model '" + path + "' has an impossible graph");
+    f.seekg(-8, std::ios::cur);
+    const auto ei = detail::get_vec<int32_t>(f, path, ne), ej = detail::get_vec<int32_t>(f, path, ne);
+    std::vector<Edge> e(ne);
+    for (size_t k = 0; k < ne; ++k) e[k] = {ei[k], ej[k], 1.0f};
+    n.structure = Graph::from_edges(N, e);  // checks every index; refuses self loops and duplicates
+    if (n.structure.num_edges() != static_cast<int64_t>(ne)) throw InvalidArgument("EqProp model '" + path + "' repeats an edge");
+    edges = static_cast<int64_t>(ne);
+    n.node_colors = detail::get_vec<int32_t>(f, path, static_cast<size_t>(N));
+    (void)Coloring(n.structure, n.node_colors);  // a proper coloring, or an error
+    const auto nv = detail::get<uint64_t>(f, path);
+    f.seekg(-8, std::ios::cur);
+    if (nv >= static_cast<uint64_t>(N)) throw InvalidArgument("EqProp model '" + path + "' has too many visible nodes");
+    n.visible = detail::get_vec<int32_t>(f, path, nv);
+    const auto no = detail::get<uint64_t>(f, path);
+    f.seekg(-8, std::ios::cur);
+    if (no >= static_cast<uint64_t>(N)) throw InvalidArgument("EqProp model '" + path + "' has too many output nodes");
+    n.output_nodes = detail::get_vec<int32_t>(f, path, no);
+    std::vector<uint8_t> seen(static_cast<size_t>(N), 0);
+    for (const auto* v : {&n.visible, &n.output_nodes})
+      for (int32_t i : *v) {
+        if (i < 0 || i >= N || seen[static_cast<size_t>(i)]++) throw InvalidArgument("EqProp model '" + path + "' has bad roles");
+      }
+    n.input_threshold = detail::get<float>(f, path);
+    if (!(n.input_threshold >= 0.0f && n.input_threshold < 1.0f)) throw InvalidArgument("EqProp model '" + path + "' has a bad input threshold");
+  }
   n.inputs = detail::get<int32_t>(f, path);
   n.hidden = detail::get<int32_t>(f, path);
   n.classes = detail::get<int32_t>(f, path);
   n.per_class = detail::get<int32_t>(f, path);
-  if (n.inputs < 1 || n.inputs > (1 << 20) || n.hidden < 1 || n.hidden > (1 << 16) || n.classes < 2 || n.classes > 1024 ||
+  if (n.inputs < 1 || n.inputs > (1 << 20) || n.hidden < 1 || n.hidden > (n.on_graph() ? (1 << 24) : (1 << 16)) || n.classes < 2 || n.classes > 1024 ||
       n.per_class < 1 || n.per_class > 1024) {
     throw InvalidArgument("EqProp model '" + path + "' has an impossible shape");
   }
-  n.w0 = detail::get_vec<float>(f, path, static_cast<size_t>(n.inputs) * n.hidden);
-  n.w1 = detail::get_vec<float>(f, path, static_cast<size_t>(n.hidden) * n.outputs());
-  n.bh = detail::get_vec<float>(f, path, static_cast<size_t>(n.hidden));
-  n.bo = detail::get_vec<float>(f, path, static_cast<size_t>(n.outputs()));
+  if (n.on_graph()) {
+    if (n.inputs != static_cast<int32_t>(n.visible.size()) || n.outputs() != static_cast<int32_t>(n.output_nodes.size()) ||
+        n.hidden != n.structure.num_nodes() - n.inputs - n.outputs()) {
+      throw InvalidArgument("EqProp model '" + path + "' has roles that do not match its shape");
+    }
+    n.w0 = detail::get_vec<float>(f, path, 0);
+    n.w1 = detail::get_vec<float>(f, path, static_cast<size_t>(edges));
+    n.bh = detail::get_vec<float>(f, path, static_cast<size_t>(n.structure.num_nodes()));
+    n.bo = detail::get_vec<float>(f, path, 0);
+  } else {
+    n.w0 = detail::get_vec<float>(f, path, static_cast<size_t>(n.inputs) * n.hidden);
+    n.w1 = detail::get_vec<float>(f, path, static_cast<size_t>(n.hidden) * n.outputs());
+    n.bh = detail::get_vec<float>(f, path, static_cast<size_t>(n.hidden));
+    n.bo = detail::get_vec<float>(f, path, static_cast<size_t>(n.outputs()));
+  }
   for (const auto* v : {&n.w0, &n.w1, &n.bh, &n.bo})
     for (float w : *v)
       if (!std::isfinite(w)) throw InvalidArgument("EqProp model '" + path + "' holds a non-finite parameter");
@@ -250,8 +422,85 @@ EqPropNet EqPropNet::load(const std::string& path) {
 
 // ---------------------------------------------------------------- the estimator
 
+namespace {
+
+/// The estimator on a hardware-graph network: inputs clamped, the nudge a field on the output spins,
+/// every coupling and bias from the phases' moments (clamped visible spins get no gradient: they are
+/// the same in both phases).
+EqPropGradient gradient_on_graph(const EqPropNet& net, Sampler& s, const std::vector<float>& x, const std::vector<int32_t>& labels,
+                                 const EqPropConfig& cfg) {
+  const auto M = static_cast<int64_t>(labels.size());
+  const int32_t cpi = static_cast<int32_t>(s.num_chains() / M), N = net.spins();
+  EqPropGradient g;
+  g.images = M;
+  prepare_free(net, s, x, M, cpi, cfg.field_clip);
+  ObserverSpec spec;
+  spec.moments = true;
+  spec.readout_groups = class_groups(net);
+  const SamplingSchedule fsch = free_schedule(cfg);
+  const Observations fr = s.run(fsch, free_beta(cfg), spec);
+  g.flips += static_cast<double>(s.num_chains()) * N * fsch.total_sweeps();
+  bool all_exact = true;
+  const double full = static_cast<double>(cpi) * static_cast<double>(fsch.samples) * net.per_class;
+  for (int64_t m = 0; m < M; ++m) {
+    const int32_t label = labels[static_cast<size_t>(m)];
+    std::vector<double> score(static_cast<size_t>(net.classes), 0.0);
+    for (int32_t c = 0; c < cpi; ++c)
+      for (int32_t k = 0; k < net.classes; ++k) {
+        score[static_cast<size_t>(k)] += static_cast<double>(fr.readout_sum[static_cast<size_t>((m * cpi + c) * net.classes + k)]);
+      }
+    for (int32_t k = 0; k < net.classes; ++k) {
+      const double t = k == label ? 1.0 : -1.0;
+      g.free_cost += net.per_class - t * score[static_cast<size_t>(k)] / (full / net.per_class);
+      if (score[static_cast<size_t>(k)] != t * full) all_exact = false;
+    }
+    if (std::max_element(score.begin(), score.end()) - score.begin() == label) ++g.free_correct;
+  }
+  g.free_cost /= static_cast<double>(M);
+  g.w1.assign(net.w1.size(), 0.0);
+  g.bh.assign(net.bh.size(), 0.0);
+  if (cfg.skip_when_correct && all_exact) return g;
+  g.nudged = M;
+  const SamplingSchedule nsch{cfg.nudge.sweeps, cfg.nudge.samples, cfg.nudge.steps_per_sample};
+  const BetaSchedule nbeta = BetaSchedule::per_sweep(nudge_betas(cfg));
+  ObserverSpec mom;
+  mom.moments = true;
+  const std::vector<int8_t> free_state = cfg.nudge.symmetric ? s.state() : std::vector<int8_t>{};
+  auto nudged = [&](float b) {
+    nudge_outputs(net, s, &labels, M, cpi, b);
+    g.flips += static_cast<double>(s.num_chains()) * N * nsch.total_sweeps();
+    return s.run(nsch, nbeta, mom);
+  };
+  const Observations a = nudged(cfg.nudge.beta);
+  Observations bneg;
+  int64_t nb_samples = fsch.samples;
+  if (cfg.nudge.symmetric) {
+    s.set_state(free_state);
+    bneg = nudged(-cfg.nudge.beta);
+    nb_samples = nsch.samples;
+  }
+  const Observations& b = cfg.nudge.symmetric ? bneg : fr;
+  const double den = cfg.nudge.symmetric ? 2.0 * cfg.nudge.beta : cfg.nudge.beta;
+  const double na = static_cast<double>(s.num_chains()) * static_cast<double>(nsch.samples);
+  const double nbd = static_cast<double>(s.num_chains()) * static_cast<double>(nb_samples);
+  for (size_t e = 0; e < g.w1.size(); ++e) {
+    g.w1[e] = -(static_cast<double>(a.edge_sum[e]) / na - static_cast<double>(b.edge_sum[e]) / nbd) / den;
+  }
+  for (size_t i = 0; i < g.bh.size(); ++i) {
+    g.bh[i] = -(static_cast<double>(a.node_sum[i]) / na - static_cast<double>(b.node_sum[i]) / nbd) / den;
+  }
+  return g;
+}
+
+}  // namespace
+
 EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vector<float>& x, const std::vector<int32_t>& labels,
                                const EqPropConfig& cfg) {
+  const auto M0 = static_cast<int64_t>(labels.size());
+  if (M0 < 1 || s.num_chains() % M0 != 0 || s.num_nodes() != net.spins() || static_cast<int64_t>(x.size()) != M0 * net.inputs) {
+    throw InvalidArgument("eqprop_gradient: the sampler's chains must be a multiple of the images, on the net's graph");
+  }
+  if (net.on_graph()) return gradient_on_graph(net, s, x, labels, cfg);
   const auto M = static_cast<int64_t>(labels.size());
   const int32_t N = net.spins(), H = net.hidden, O = net.outputs();
   if (M < 1 || s.num_chains() % M != 0 || s.num_nodes() != N || static_cast<int64_t>(x.size()) != M * net.inputs) {
@@ -290,16 +539,7 @@ EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vect
   if (cfg.skip_when_correct && all_exact) return g;  // the free phase already sits on every target
   g.nudged = M;
   // Nudged phase(s), from the free state.
-  std::vector<float> betas;
-  if (cfg.nudge.schedule == "reverse" && cfg.nudge.sweeps > 0) {
-    const float hot = cfg.free.beta_start + cfg.nudge.reheat * (cfg.free.beta_end - cfg.free.beta_start);
-    const int64_t down = cfg.nudge.sweeps / 2;
-    if (down > 0) ramp(betas, cfg.free.beta_end, hot, down);
-    ramp(betas, down > 0 ? hot : cfg.free.beta_end, cfg.free.beta_end, cfg.nudge.sweeps - down);
-  } else {
-    betas.assign(static_cast<size_t>(std::max<int64_t>(cfg.nudge.sweeps, 1)), cfg.free.beta_end);
-  }
-  betas.push_back(cfg.free.beta_end);  // the samples
+  const std::vector<float> betas = nudge_betas(cfg);
   const SamplingSchedule nsch{cfg.nudge.sweeps, cfg.nudge.samples, cfg.nudge.steps_per_sample};
   const std::vector<int8_t> free_state = cfg.nudge.symmetric ? s.state() : std::vector<int8_t>{};
   auto nudged = [&](float b) {
@@ -349,15 +589,9 @@ EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vect
 std::vector<double> eqprop_scores(const EqPropNet& net, Sampler& s, const std::vector<float>& x, int64_t images,
                                   const EqPropConfig& cfg, double* flips) {
   const int32_t cpi = static_cast<int32_t>(s.num_chains() / images);
-  set_net_weights(net, s);
-  s.set_field({}, chain_fields(net, x, images, cpi, cfg.field_clip, nullptr, 0.0f));
-  s.randomize_state();
+  prepare_free(net, s, x, images, cpi, cfg.field_clip);
   ObserverSpec spec;
-  for (int32_t c = 0; c < net.classes; ++c) {
-    std::vector<int32_t> grp;
-    for (int32_t k = 0; k < net.per_class; ++k) grp.push_back(net.hidden + c * net.per_class + k);
-    spec.readout_groups.push_back(grp);
-  }
+  spec.readout_groups = class_groups(net);
   const SamplingSchedule sch = free_schedule(cfg);
   const Observations o = s.run(sch, free_beta(cfg), spec);
   if (flips) *flips += static_cast<double>(s.num_chains()) * net.spins() * sch.total_sweeps();
@@ -418,9 +652,7 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
   ev.images = static_cast<int64_t>(index.size());
   ev.confusion.assign(static_cast<size_t>(net.classes * net.classes), 0);
   const Graph g = net.graph();
-  std::vector<int32_t> colors(static_cast<size_t>(net.spins()), 0);
-  for (int32_t j = net.hidden; j < net.spins(); ++j) colors[static_cast<size_t>(j)] = 1;
-  const Coloring col(g, colors);
+  const Coloring col(g, net.colors());
   std::unique_ptr<Sampler> s;
   std::unique_ptr<detail::Progress> prog;
   if (!progress_label.empty()) prog = std::make_unique<detail::Progress>(progress_label, ev.images);
@@ -456,9 +688,7 @@ EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const Imag
                         std::to_string(train_index_.size()) + " training images");
   }
   const Graph g = net_.graph();
-  std::vector<int32_t> colors(static_cast<size_t>(net_.spins()), 0);
-  for (int32_t j = net_.hidden; j < net_.spins(); ++j) colors[static_cast<size_t>(j)] = 1;
-  sampler_ = std::make_unique<Sampler>(g, Coloring(g, colors), cfg_.batch_size * cfg_.chains_per_image,
+  sampler_ = std::make_unique<Sampler>(g, Coloring(g, net_.colors()), cfg_.batch_size * cfg_.chains_per_image,
                                        sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::train), cfg_.threads));
   const size_t sizes[4] = {net_.w0.size(), net_.w1.size(), net_.bh.size(), net_.bo.size()};
   if (cfg_.optimizer == "adam")
@@ -557,7 +787,7 @@ uint64_t fingerprint(const EqPropConfig& c, const EqPropNet& n) {
     << c.nudge.symmetric << '|' << c.nudge.schedule << '|' << c.nudge.reheat << '|' << c.nudge.sweeps << '|' << c.nudge.samples
     << '|' << c.nudge.steps_per_sample << '|' << c.batch_size << '|' << c.chains_per_image << '|' << c.optimizer << '|'
     << c.lr_weights << '|' << c.lr_biases << '|' << c.adam_b1 << '|' << c.adam_b2 << '|' << c.clip << '|' << c.field_clip << '|'
-    << c.skip_when_correct << '|' << c.seed;
+    << c.skip_when_correct << '|' << c.seed << '|' << c.topology << '|' << c.role_seed << '|' << c.init_sigma_j << '|' << c.threshold;
   return detail::fnv1a(f.str());
 }
 
