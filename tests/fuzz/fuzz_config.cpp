@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   // (the shipped GPU suite, or pegasus:28) is work in proportion to what it asks for, slower than the
   // fuzzer's 10 s per input under instrumentation. The memory guard bounds it; set low here, as in
   // fuzz_specs.
-  setenv("PBIT_MAX_MEMORY", "24M", 1);
+  setenv("PBIT_MAX_MEMORY", "8M", 1);
 #endif
   return 0;
 }
