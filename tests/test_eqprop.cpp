@@ -291,6 +291,9 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
       {R"({"network": {"hidden": 0}})", "network.hidden"},
       {R"({"trian": {}})", "trian"},
       {R"({"data": {"train_images": -1}})", "data.train_images"},
+      {R"({"train": {"lr_decay": 0}})", "train.lr_decay"},
+      {R"({"network": {"topology": 5}})", "network.topology"},
+      {R"({"network": {"threshold": 255}})", "network.threshold"},
       {R"({"train": {"batch_size": 65536, "chains_per_image": 4096}})", "train.batch_size"},
   };
   for (const auto& [text, key] : cases) {

@@ -85,6 +85,7 @@ struct EqPropConfig {
   int32_t chains_per_image = 1;
   std::string optimizer = "sgd";  ///< sgd | adam
   float lr_weights = 0.01f, lr_biases = 0.001f;
+  float lr_decay = 1.0f;          ///< learning rates x lr_decay^epoch (epoch counted from 0)
   float adam_b1 = 0.9f, adam_b2 = 0.999f;
   float clip = 1.0f;              ///< weights and biases kept in [-clip, clip] (0 = no clipping)
   float field_clip = 4.0f;        ///< input fields on the hidden spins clipped to +-this (0 = none)

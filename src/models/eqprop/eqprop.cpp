@@ -212,7 +212,8 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "chains_per_image", "optimizer", "lr_weights", "lr_biases", "adam_b1", "adam_b2",
-                           "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches"});
+                           "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches", "lr_decay"});
+    if (t.contains("lr_decay")) c.lr_decay = get_float_in(t["lr_decay"], "train.lr_decay", 1e-6, 1);
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 16));
     if (t.contains("chains_per_image")) c.chains_per_image = static_cast<int32_t>(get_int(t["chains_per_image"], "train.chains_per_image", 1, 1 << 16));
@@ -702,7 +703,7 @@ void EqPropTrainer::step(const EqPropGradient& g) {
   std::vector<float>* p[4] = {&net_.w0, &net_.w1, &net_.bh, &net_.bo};
   const std::vector<double>* d[4] = {&g.w0, &g.w1, &g.bh, &g.bo};
   for (int k = 0; k < 4; ++k) {
-    const double lr = k < 2 ? cfg_.lr_weights : cfg_.lr_biases;
+    const double lr = (k < 2 ? cfg_.lr_weights : cfg_.lr_biases) * std::pow(static_cast<double>(cfg_.lr_decay), epoch_);
     std::vector<float>& w = *p[k];
     const std::vector<double>& gr = *d[k];
     if (cfg_.optimizer == "adam") {
@@ -786,7 +787,7 @@ uint64_t fingerprint(const EqPropConfig& c, const EqPropNet& n) {
     << c.free.anneal_sweeps << '|' << c.free.samples << '|' << c.free.steps_per_sample << '|' << c.nudge.beta << '|'
     << c.nudge.symmetric << '|' << c.nudge.schedule << '|' << c.nudge.reheat << '|' << c.nudge.sweeps << '|' << c.nudge.samples
     << '|' << c.nudge.steps_per_sample << '|' << c.batch_size << '|' << c.chains_per_image << '|' << c.optimizer << '|'
-    << c.lr_weights << '|' << c.lr_biases << '|' << c.adam_b1 << '|' << c.adam_b2 << '|' << c.clip << '|' << c.field_clip << '|'
+    << c.lr_weights << '|' << c.lr_biases << '|' << c.lr_decay << '|' << c.adam_b1 << '|' << c.adam_b2 << '|' << c.clip << '|' << c.field_clip << '|'
     << c.skip_when_correct << '|' << c.seed << '|' << c.topology << '|' << c.role_seed << '|' << c.init_sigma_j << '|' << c.threshold;
   return detail::fnv1a(f.str());
 }
