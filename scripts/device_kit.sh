@@ -236,7 +236,7 @@ PY
     step bench 120 "${bench[@]}" --backends cuda --graphs pegasus14,zephyr10,g12 --chains 1024,16384,65536,100000 \
       --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_gpu.json"
     # v1 (one word per lane) against v2 (2 and 4) under both RNG contracts, side by side (issue 17)
-    step bench_v2 60 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,16384,65536,100000 \
+    step bench_v2 75 "${bench[@]}" --min-time 0.1 --backends cuda --graphs pegasus14,zephyr10,g12 --chains 1024,16384,65536,100000 \
       --cuda-kernels fast --words-per-lane 1,2,4 --contracts exact,fast --out "$STAGE/gibbs_bench_gpu_v2.json"
     step bench_teams 45 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,16384,100000 \
       --cuda-kernels fast --team-warps 2,4,8,16 --out "$STAGE/gibbs_bench_gpu_teams.json"
