@@ -391,6 +391,8 @@ TEST(BadInput, DeclaredSizesAreCheckedAgainstMemory) {  // defect 10
       {"nodes line", "info --graph " + dir + "/nodes.txt", "memory"},
       {"bias line", "info --graph " + dir + "/bias.txt", "memory"},
       {"lattice", "graph --topology lattice:1000000 --out " + dir + "/x.json", "at most 2^30"},
+      // found by fuzz_specs: the count overflowed int64 when the message was built (UBSan)
+      {"zephyr", "graph --topology zephyr:000646936963 --out " + dir + "/x.json", "1.33928779014e+19 nodes; pbit takes at most 2^30"},
       {"chimera", "graph --topology chimera:2824 --out " + dir + "/x.json", "memory"},
       {"regular", "graph --topology regular:3000:2990:1 --out " + dir + "/x.json", "degree at most n / 2"},
       {"chains", "sample --graph " + dir + "/g.txt --config " + dir + "/chains.json", "1000000000 chains"},

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "util/file_io.hpp"
+#include "util/json_util.hpp"
 #include "util/memory.hpp"
 #include "util/parse_number.hpp"
 #include "pbit/error.hpp"
@@ -440,7 +441,8 @@ Topology make_topology(const std::string& spec) {
   // The size a spec asks for is checked before anything is built: nodes within int32, and the graph,
   // its coordinates and its coloring within the memory guard (PBIT_MAX_MEMORY).
   auto guard = [&](double nodes, double degree) {
-    if (nodes > 1 << 30) throw bad(std::to_string(static_cast<int64_t>(nodes)) + " nodes; pbit takes at most 2^30");
+    // (the count as a double: a spec can ask for more nodes than an int64 holds)
+    if (nodes > 1 << 30) throw bad(detail::format_number(nodes) + " nodes; pbit takes at most 2^30");
     detail::check_memory(graph_bytes(static_cast<int64_t>(nodes), static_cast<int64_t>(nodes * degree / 2)) + 1000.0 * nodes,
                          "topology '" + spec + "'");
   };
