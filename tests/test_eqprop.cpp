@@ -518,6 +518,22 @@ TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
   EXPECT_EQ(back.w1, net.w1);
   EXPECT_EQ(back.visible, net.visible);
   EXPECT_EQ(eqprop_evaluate(back, test, si, cfg).correct, ev.correct);
+  // A sealed (valid-checksum) model that declares 2^24 nodes but holds none of their arrays is refused
+  // before anything of that size is built or allocated (fuzz_checkpoints found it taking > 10 s).
+  {
+    SealedFile f(path);
+    const size_t at = 8 + std::string("king:6").size();  // after the topology string: the node count
+    f.poke<int32_t>(at, 1 << 24);
+    f.poke<uint64_t>(at + 4, 0);  // no edges
+    f.payload.resize(at + 4 + 8 + 8 + 8);  // the two empty edge arrays, then the colors' length only
+    f.poke<uint64_t>(at + 4 + 16, uint64_t{1} << 24);
+    f.write(path + ".big");
+    // Under a 16 MB guard, building the declared graph first would be refused as out of memory.
+    setenv("PBIT_MAX_MEMORY", "16M", 1);
+    const std::string e = error_of([&] { EqPropNet::load(path + ".big"); });
+    unsetenv("PBIT_MAX_MEMORY");
+    EXPECT_NE(e.find("truncated"), std::string::npos) << e;
+  }
   for (Backend b : {Backend::reference, Backend::packed}) {
     auto [other, oc] = make(to_string(b), 2);
     auto [ref, rc] = make("cpu", 2);

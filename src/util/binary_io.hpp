@@ -34,6 +34,16 @@ T get(std::istream& f, const std::string& path) {
   if (!f.read(reinterpret_cast<char*>(&v), sizeof v)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
   return v;
 }
+/// Bytes left to read in f, or -1 when the stream cannot tell.
+inline int64_t bytes_left(std::istream& f) {
+  const auto pos = f.tellg();
+  if (pos < 0) return -1;
+  f.seekg(0, std::ios::end);
+  const auto end = f.tellg();
+  f.seekg(pos);
+  return end < 0 ? -1 : static_cast<int64_t>(end - pos);
+}
+
 template <class T>
 std::vector<T> get_vec(std::istream& f, const std::string& path, size_t expect) {
   const auto n = get<uint64_t>(f, path);
@@ -41,6 +51,9 @@ std::vector<T> get_vec(std::istream& f, const std::string& path, size_t expect) 
     throw InvalidArgument("checkpoint '" + path + "' holds an array of " + std::to_string(n) + " where this run has " +
                           std::to_string(expect) + " (different graph or config?)");
   }
+  // Nothing is allocated for an array the file does not hold.
+  const int64_t left = bytes_left(f);
+  if (left >= 0 && n > static_cast<uint64_t>(left) / sizeof(T)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
   std::vector<T> v(n);
   if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) {
     throw InvalidArgument("checkpoint '" + path + "' is truncated");

@@ -363,34 +363,38 @@ EqPropNet EqPropNet::load(const std::string& path) {
   n.topology = detail::get_string(f, path);
   int64_t edges = 0;
   if (n.on_graph()) {
+    // Every array is read (and so known to be in the file) before any work in proportion to the
+    // sizes the file declares.
     const auto N = detail::get<int32_t>(f, path);
     if (N < 3 || N > (1 << 24)) throw InvalidArgument("EqProp model '" + path + "' has an impossible graph");
-    const auto ne = detail::get<uint64_t>(f, path);
+    auto length = [&] {  // the next array's length, left for get_vec to read again
+      const auto k = detail::get<uint64_t>(f, path);
+      f.seekg(-8, std::ios::cur);
+      return k;
+    };
+    const auto ne = length();
     if (ne > static_cast<uint64_t>(N) * 64) throw InvalidArgument("EqProp model '" + path + "' has an impossible graph");
-    f.seekg(-8, std::ios::cur);
     const auto ei = detail::get_vec<int32_t>(f, path, ne), ej = detail::get_vec<int32_t>(f, path, ne);
+    n.node_colors = detail::get_vec<int32_t>(f, path, static_cast<size_t>(N));
+    const auto nv = length();
+    if (nv >= static_cast<uint64_t>(N)) throw InvalidArgument("EqProp model '" + path + "' has too many visible nodes");
+    n.visible = detail::get_vec<int32_t>(f, path, nv);
+    const auto no = length();
+    if (no >= static_cast<uint64_t>(N)) throw InvalidArgument("EqProp model '" + path + "' has too many output nodes");
+    n.output_nodes = detail::get_vec<int32_t>(f, path, no);
+    n.input_threshold = detail::get<float>(f, path);
+    if (!(n.input_threshold >= 0.0f && n.input_threshold < 1.0f)) throw InvalidArgument("EqProp model '" + path + "' has a bad input threshold");
     std::vector<Edge> e(ne);
     for (size_t k = 0; k < ne; ++k) e[k] = {ei[k], ej[k], 1.0f};
     n.structure = Graph::from_edges(N, e);  // checks every index; refuses self loops and duplicates
     if (n.structure.num_edges() != static_cast<int64_t>(ne)) throw InvalidArgument("EqProp model '" + path + "' repeats an edge");
     edges = static_cast<int64_t>(ne);
-    n.node_colors = detail::get_vec<int32_t>(f, path, static_cast<size_t>(N));
     (void)Coloring(n.structure, n.node_colors);  // a proper coloring, or an error
-    const auto nv = detail::get<uint64_t>(f, path);
-    f.seekg(-8, std::ios::cur);
-    if (nv >= static_cast<uint64_t>(N)) throw InvalidArgument("EqProp model '" + path + "' has too many visible nodes");
-    n.visible = detail::get_vec<int32_t>(f, path, nv);
-    const auto no = detail::get<uint64_t>(f, path);
-    f.seekg(-8, std::ios::cur);
-    if (no >= static_cast<uint64_t>(N)) throw InvalidArgument("EqProp model '" + path + "' has too many output nodes");
-    n.output_nodes = detail::get_vec<int32_t>(f, path, no);
     std::vector<uint8_t> seen(static_cast<size_t>(N), 0);
     for (const auto* v : {&n.visible, &n.output_nodes})
       for (int32_t i : *v) {
         if (i < 0 || i >= N || seen[static_cast<size_t>(i)]++) throw InvalidArgument("EqProp model '" + path + "' has bad roles");
       }
-    n.input_threshold = detail::get<float>(f, path);
-    if (!(n.input_threshold >= 0.0f && n.input_threshold < 1.0f)) throw InvalidArgument("EqProp model '" + path + "' has a bad input threshold");
   }
   n.inputs = detail::get<int32_t>(f, path);
   n.hidden = detail::get<int32_t>(f, path);
