@@ -333,6 +333,34 @@ TEST(BadInput, CraftedIdxHeaderIsRefused) {
   expect_bad_input({"idx", "dbm train --config " + dir + "/dbm.json", dir + "/data/train-images-idx3-ubyte' is truncated"}, capped());
 }
 
+// Found by fuzz_checkpoints: a length-prefixed string in a checkpoint or model declared 1 GB and
+// was allocated before the file was found short. Under a 700 MB address-space cap the old code
+// exits 3 (std::bad_alloc); now the declared length is checked against the bytes left first.
+TEST(BadInput, DeclaredStringLengthsAreCheckedBeforeAllocating) {
+  const std::string dir = tmp("strings");
+  fs::create_directories(dir);
+  std::string payload(8, '\0');
+  const uint64_t len = uint64_t{1} << 30;
+  std::memcpy(payload.data(), &len, 8);
+  payload += "king:6";
+  const uint64_t plen = payload.size();
+  const uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(plen)));
+  {
+    std::ofstream f(dir + "/model.bin", std::ios::binary);
+    f << "PBITEQM1";
+    f.write(reinterpret_cast<const char*>(&plen), 8);
+    f.write(reinterpret_cast<const char*>(&crc), 4);
+    f << payload;
+  }
+  write(dir + "/eq.json", R"({"data": {"train_images": 10, "test_images": 10}})");
+#if defined(__SANITIZE_ADDRESS__)
+  const std::string cap = "ASAN_OPTIONS=$ASAN_OPTIONS:allocator_may_return_null=1:max_allocation_size_mb=512";
+#else
+  const std::string cap = "ulimit -v 700000;";
+#endif
+  expect_bad_input({"string", "eqprop eval --config " + dir + "/eq.json --model " + dir + "/model.bin", "model.bin' is truncated"}, cap);
+}
+
 // --- Defects 1, 4, 9, 10: input that crashed, allocated gigabytes or exited 3. ---
 
 TEST(BadInput, HugeColorsAreRefusedBeforeTheyAreAllocated) {  // defect 1

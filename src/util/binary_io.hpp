@@ -63,6 +63,8 @@ std::vector<T> get_vec(std::istream& f, const std::string& path, size_t expect) 
 inline std::string get_string(std::istream& f, const std::string& path) {
   const auto n = get<uint64_t>(f, path);
   if (n > (uint64_t{1} << 30)) throw InvalidArgument("checkpoint '" + path + "' is corrupt");
+  const int64_t left = bytes_left(f);  // nothing is allocated for a string the file does not hold
+  if (left >= 0 && n > static_cast<uint64_t>(left)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
   std::string s(n, '\0');
   if (!f.read(s.data(), static_cast<std::streamsize>(n))) throw InvalidArgument("checkpoint '" + path + "' is truncated");
   return s;
