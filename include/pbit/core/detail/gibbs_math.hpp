@@ -80,29 +80,33 @@ PBIT_HD float times_word_spin(float w, uint32_t word, uint32_t shift) {
   return bits_to_float(float_to_bits(w) ^ ((word << shift) & 0x80000000u) ^ 0x80000000u);
 }
 
-/// Deterministic exp for x in any range; inputs are clamped to [-80, 80] (exp(80) ~ 5.5e34 still fits).
-/// Relative error below 3e-7 on that range (tests/test_rng_math.cpp).
-PBIT_HD float exp_det(float x) {
+/// exp by clamping to [-80, 80] (exp(80) ~ 5.5e34 still fits), k = round(x / ln 2) by the 1.5*2^23
+/// trick (exact round-to-nearest-even for |v| < 2^22), r = x - k ln2 (Cody-Waite, ln2 split so that
+/// k * ln2_hi is exact for |k| <= 128), e^r on |r| <= 0.35 by its Taylor polynomial of degree D
+/// (Horner with FMA), and p * 2^k, exact (k in [-116, 116] keeps the result normal).
+template <int D>
+PBIT_HD float exp_taylor(float x) {
+  static_assert(D >= 1 && D <= 7, "degree 1..7");
   x = x < -80.0f ? -80.0f : x;
   x = x > 80.0f ? 80.0f : x;
-  // k = round(x / ln 2) by the 1.5*2^23 trick: exact round-to-nearest-even for |v| < 2^22.
   const float magic = 12582912.0f;
   const float k = fadd(fadd(fmul(x, 1.44269504088896341f), magic), -magic);
-  // r = x - k ln2 (Cody-Waite, ln2 split so that k * ln2_hi is exact for |k| <= 128).
   const float r = ffma(k, -1.42860682030941723212e-6f, ffma(k, -0.693145751953125f, x));
-  // e^r on |r| <= 0.35 by Taylor to degree 7 (truncation < 4e-9 relative), Horner with FMA.
-  float p = 1.98412698412698413e-4f;
-  p = ffma(p, r, 1.38888888888888889e-3f);
-  p = ffma(p, r, 8.33333333333333333e-3f);
-  p = ffma(p, r, 4.16666666666666667e-2f);
-  p = ffma(p, r, 1.66666666666666667e-1f);
-  p = ffma(p, r, 0.5f);
-  p = ffma(p, r, 1.0f);
-  p = ffma(p, r, 1.0f);
-  // p * 2^k is exact (k in [-116, 116] keeps the result normal).
+  // 1/n! for n = 7 .. 0
+  constexpr float c[8] = {1.98412698412698413e-4f, 1.38888888888888889e-3f, 8.33333333333333333e-3f, 4.16666666666666667e-2f,
+                          1.66666666666666667e-1f, 0.5f, 1.0f, 1.0f};
+  float p = c[7 - D];
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int j = 8 - D; j < 8; ++j) p = ffma(p, r, c[j]);
   const int32_t ki = static_cast<int32_t>(k);
   return fmul(p, bits_to_float(static_cast<uint32_t>(ki + 127) << 23));
 }
+
+/// Deterministic exp for x in any range (exp_taylor of degree 7: truncation < 4e-9 relative).
+/// Relative error below 3e-7 on [-80, 80] (tests/test_rng_math.cpp).
+PBIT_HD float exp_det(float x) { return exp_taylor<7>(x); }
 
 /// e = exp(-2 beta I) for local field `field`, with two_beta = 2*beta.
 PBIT_HD float boltzmann_ratio(float two_beta, float field) { return exp_det(-fmul(two_beta, field)); }
@@ -126,21 +130,7 @@ PBIT_HD int8_t gibbs_spin(uint32_t word, float two_beta, float field) {
 
 /// exp for the `fast` contract: exp_det's clamp and Cody-Waite reduction with a degree-5 Taylor
 /// polynomial (two FMAs fewer): relative error below 3.5e-6 on [-80, 80] (tests/test_rng_math.cpp).
-PBIT_HD float exp_fast(float x) {
-  x = x < -80.0f ? -80.0f : x;
-  x = x > 80.0f ? 80.0f : x;
-  const float magic = 12582912.0f;
-  const float k = fadd(fadd(fmul(x, 1.44269504088896341f), magic), -magic);
-  const float r = ffma(k, -1.42860682030941723212e-6f, ffma(k, -0.693145751953125f, x));
-  float p = 8.33333333333333333e-3f;
-  p = ffma(p, r, 4.16666666666666667e-2f);
-  p = ffma(p, r, 1.66666666666666667e-1f);
-  p = ffma(p, r, 0.5f);
-  p = ffma(p, r, 1.0f);
-  p = ffma(p, r, 1.0f);
-  const int32_t ki = static_cast<int32_t>(k);
-  return fmul(p, bits_to_float(static_cast<uint32_t>(ki + 127) << 23));
-}
+PBIT_HD float exp_fast(float x) { return exp_taylor<5>(x); }
 
 /// The `fast` decision for the 16 random bits h: +1 iff ((h + 1/2) 2^-16) (1 + e) < 1, evaluated as
 /// (2h + 1) (1 + e) < 2^17 (the same comparison scaled by a power of two: exact).
