@@ -501,23 +501,16 @@ EqPropGradient gradient_on_graph(const EqPropNet& net, Sampler& s, const std::ve
 
 EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vector<float>& x, const std::vector<int32_t>& labels,
                                const EqPropConfig& cfg) {
-  const auto M0 = static_cast<int64_t>(labels.size());
-  if (M0 < 1 || s.num_chains() % M0 != 0 || s.num_nodes() != net.spins() || static_cast<int64_t>(x.size()) != M0 * net.inputs) {
+  const auto M = static_cast<int64_t>(labels.size());
+  if (M < 1 || s.num_chains() % M != 0 || s.num_nodes() != net.spins() || static_cast<int64_t>(x.size()) != M * net.inputs) {
     throw InvalidArgument("eqprop_gradient: the sampler's chains must be a multiple of the images, on the net's graph");
   }
   if (net.on_graph()) return gradient_on_graph(net, s, x, labels, cfg);
-  const auto M = static_cast<int64_t>(labels.size());
   const int32_t N = net.spins(), H = net.hidden, O = net.outputs();
-  if (M < 1 || s.num_chains() % M != 0 || s.num_nodes() != N || static_cast<int64_t>(x.size()) != M * net.inputs) {
-    throw InvalidArgument("eqprop_gradient: the sampler's chains must be a multiple of the images, on the net's graph");
-  }
   const int32_t cpi = static_cast<int32_t>(s.num_chains() / M);
   EqPropGradient g;
   g.images = M;
-  set_net_weights(net, s);
-  // Free phase, from a fresh random state.
-  s.set_field({}, chain_fields(net, x, M, cpi, cfg.field_clip, nullptr, 0.0f));
-  s.randomize_state();
+  prepare_free(net, s, x, M, cpi, cfg.field_clip);  // the free phase starts from a fresh random state
   const PhaseStats fr = observe(s, free_schedule(cfg), free_beta(cfg));
   g.flips += static_cast<double>(s.num_chains()) * N * free_schedule(cfg).total_sweeps();
   std::vector<double> mh0(static_cast<size_t>(M * H)), mo0(static_cast<size_t>(M * O));
