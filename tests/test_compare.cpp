@@ -24,16 +24,28 @@ TEST(EnergyModels, MatchHandComputedValues) {
   EXPECT_DOUBLE_EQ(p.chip.seconds_per_sample(8, 250), 2e-4);  // 2000 updates at 10 MHz
   // FPGA: 25 W at 50e9 flips/s = 0.5 nJ per flip.
   EXPECT_DOUBLE_EQ(p.fpga.joules_per_flip(50e9), 5e-10);
-  // p-DNN, n = 784, T = 10: 784*4*1e-13 + 10 * (785*1*1e-13 + 3.5e-16 + 1e-15) = 3.136e-10 + 7.850135e-10 J.
-  EXPECT_NEAR(p.pdnn.joules_per_operation(784, 10), 1.0986135e-9, 1e-20);
+  // p-DNN neuron, n = 784 binary inputs, T = 10, SRAM weights:
+  //   784*32*1.5625e-13 + 10 * (785*1*1.5625e-13 + 784*9e-13 + 1e-13) = 3.92e-9 + 10 * 8.28e-10 = 1.20466e-8 J.
+  EXPECT_NEAR(p.pdnn.joules_per_operation(784, 10, 1, false, true), 3.92e-9 + 10 * (785 * 1.5625e-13 + 784 * 9e-13 + 1e-13), 1e-20);
   energy::PdnnModel m;
   m.b_w = 2;
-  m.b_a = 3;
-  m.eps_wm_j = 5;
-  m.eps_am_j = 7;
-  m.eps_s_j = 11;
-  m.eps_n_j = 13;
-  EXPECT_DOUBLE_EQ(m.joules_per_operation(4, 3), 4 * 2 * 5 + 3 * (5 * 3 * 7 + 11 + 13));  // 40 + 3 * 129 = 427
+  m.eps_w_sram_j = 5;
+  m.eps_w_dram_j = 50;
+  m.eps_a_j = 7;
+  m.eps_add_j = 11;
+  m.eps_mul_j = 17;
+  m.eps_n_pbit_j = 13;
+  m.eps_n_det_j = 19;
+  // n = 4, T = 3: single-bit inputs accumulate (no multiply); multi-bit inputs multiply too.
+  EXPECT_DOUBLE_EQ(m.joules_per_operation(4, 3, 1, false, true), 4 * 2 * 5 + 3 * (5 * 1 * 7 + 4 * 11 + 13));
+  EXPECT_DOUBLE_EQ(m.joules_per_operation(4, 3, 3, true, false), 4 * 2 * 50 + 3 * (5 * 3 * 7 + 4 * (11 + 17) + 19));
+  // A 4-3-2 network: 3 p-bit neurons of 4 inputs (8-bit pixels), 2 linear outputs of 3 single-bit inputs.
+  EXPECT_DOUBLE_EQ(m.joules_per_inference({4, 3, 2}, 3, 8, 1, true, false),
+                   3 * m.joules_per_operation(4, 3, 8, false, true) + 2 * m.joules_per_operation(3, 3, 1, false, false));
+  // With DRAM weights an extra sample costs a small fraction of an inference (the paper's argument).
+  const double one = p.pdnn.joules_per_inference({784, 256, 256, 10}, 1, 8, 1, true, true);
+  const double two = p.pdnn.joules_per_inference({784, 256, 256, 10}, 2, 8, 1, true, true);
+  EXPECT_LT(two / one, 1.1);
 }
 
 TEST(EnergyModels, PlatformFileErrorsNameTheKey) {

@@ -302,6 +302,10 @@ TEST(RngStreams, NoTwoUsesCollide) {
     EXPECT_TRUE(kEqPropStreams.contains(eqprop_stream(u)));
     EXPECT_TRUE(seen.insert(eqprop_stream(u)).second);
   }
+  for (PdnnUse u : {PdnnUse::eval, PdnnUse::train, PdnnUse::init, PdnnUse::shuffle, PdnnUse::bench}) {
+    EXPECT_TRUE(kPdnnStreams.contains(pdnn_stream(u)));
+    EXPECT_TRUE(seen.insert(pdnn_stream(u)).second);
+  }
   // The ids the DBM and DTM always used, so their results did not move when the registry came.
   EXPECT_EQ(dbm_stream(DbmPhase::positive), 1001u);
   EXPECT_EQ(dtm_stream(3, DtmPhase::acp), 2014u);

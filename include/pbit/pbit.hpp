@@ -9,6 +9,7 @@
 #include "pbit/models/dtm.hpp"
 #include "pbit/models/dtm_model.hpp"
 #include "pbit/models/eqprop.hpp"
+#include "pbit/models/pdnn.hpp"
 #include "pbit/models/feature_net.hpp"
 #include "pbit/models/metrics.hpp"
 #include "pbit/error.hpp"

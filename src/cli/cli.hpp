@@ -40,6 +40,7 @@ void add_graph_commands(Commands& c);
 void add_dbm_commands(Commands& c);
 void add_dtm_commands(Commands& c);
 void add_eqprop_commands(Commands& c);
+void add_pdnn_commands(Commands& c);
 void add_compare_commands(Commands& c);
 
 /// A validator for a number option within [lo, hi], parsed whole and exactly (std::from_chars): its

@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
     add_dbm_commands(cmds);
     add_dtm_commands(cmds);
     add_eqprop_commands(cmds);
+    add_pdnn_commands(cmds);
     add_compare_commands(cmds);
     if (argc >= 2 && std::string(argv[1]) == "help") {  // `pbit help` as `pbit --help`
       std::cout << app.help();

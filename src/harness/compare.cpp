@@ -342,7 +342,8 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
                     {"dtm_energy_j_per_sample", c.joules_per_sample(T, K, L)},
                     {"dtm_seconds_per_sample", c.seconds_per_sample(T, K)},
                     {"dtm_parameters", {{"T", T}, {"k_mix", K}, {"L", L}}}}},
-      {"pdnn", {{"energy_j_per_operation_n784_T10", plat.pdnn.joules_per_operation(784, 10)}, {"n", 784}, {"T", 10}}}};
+      {"pdnn", {{"energy_j_per_operation_n784_T10", plat.pdnn.joules_per_operation(784, 10, 1, false, true)}, {"n", 784}, {"T", 10},
+                {"input_bits", 1}, {"weights", "sram"}}}};
   // Energy per sample against quality (the DTM paper's Fig. 1): each trained DTM / MEBM on the modeled
   // chip (E = T K L^2 E_cell, K = k_mix_dtm for a DTM and the model's measured mixing time for an
   // MEBM), and on every measured device at its measured energy per flip.
@@ -440,7 +441,8 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   md << "| all-transistor RNG chip (Jelincic 2025), 70x70 | " << fmt(mo["rng_chip"]["flips_per_ns_70x70"]) << " | "
      << fmt(mo["rng_chip"]["energy_j_per_flip"]) << " | DTM sample (T=8, K=250, L=70): " << fmt(mo["rng_chip"]["dtm_energy_j_per_sample"])
      << " J in " << fmt(mo["rng_chip"]["dtm_seconds_per_sample"]) << " s |\n";
-  md << "| p-DNN (Ghantasala 2025), n=784, T=10 | | | " << fmt(mo["pdnn"]["energy_j_per_operation_n784_T10"]) << " J per operation |\n";
+  md << "| p-DNN (Ghantasala 2025), n=784, T=10 | | | " << fmt(mo["pdnn"]["energy_j_per_operation_n784_T10"])
+     << " J per operation (one p-bit neuron, 784 binary inputs, SRAM weights) |\n";
   if (res["quality"].empty()) {
     md << "\nNo 'quality' runs in the suite: the energy-per-sample against quality plot is not drawn.\n";
   } else {

@@ -51,13 +51,15 @@ Platforms parse_platforms(const nlohmann::json& j) {
   p.chip.cell_rate_hz = param(c, "rng_chip", "cell_rate_hz", 1, 1e12);
   param(c, "rng_chip", "k_mix_dtm", 1, 1e9);
   const auto& d = j["pdnn"];
-  detail::only_keys(d, "pdnn", {"b_w", "b_a", "eps_wm_j", "eps_am_j", "eps_s_j", "eps_n_j"});
-  p.pdnn.b_w = param(d, "pdnn", "b_w", 0, 64);
-  p.pdnn.b_a = param(d, "pdnn", "b_a", 0, 64);
-  p.pdnn.eps_wm_j = param(d, "pdnn", "eps_wm_j", 0, 1);
-  p.pdnn.eps_am_j = param(d, "pdnn", "eps_am_j", 0, 1);
-  p.pdnn.eps_s_j = param(d, "pdnn", "eps_s_j", 0, 1);
-  p.pdnn.eps_n_j = param(d, "pdnn", "eps_n_j", 0, 1);
+  detail::only_keys(d, "pdnn", {"b_w", "eps_w_sram_j", "eps_w_dram_j", "eps_a_j", "eps_add_j", "eps_mul_j", "eps_n_pbit_j", "eps_n_det_j"});
+  p.pdnn.b_w = param(d, "pdnn", "b_w", 1, 64);
+  p.pdnn.eps_w_sram_j = param(d, "pdnn", "eps_w_sram_j", 0, 1);
+  p.pdnn.eps_w_dram_j = param(d, "pdnn", "eps_w_dram_j", 0, 1);
+  p.pdnn.eps_a_j = param(d, "pdnn", "eps_a_j", 0, 1);
+  p.pdnn.eps_add_j = param(d, "pdnn", "eps_add_j", 0, 1);
+  p.pdnn.eps_mul_j = param(d, "pdnn", "eps_mul_j", 0, 1);
+  p.pdnn.eps_n_pbit_j = param(d, "pdnn", "eps_n_pbit_j", 0, 1);
+  p.pdnn.eps_n_det_j = param(d, "pdnn", "eps_n_det_j", 0, 1);
   return p;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -32,14 +33,42 @@ struct RngChipModel {
   double seconds_per_sample(int64_t T, int64_t k_mix) const { return static_cast<double>(T) * k_mix / cell_rate_hz; }
 };
 
-/// Memory-dominated energy of one operation of a p-bit DNN (Ghantasala et al. 2025):
+/// Memory-dominated energy of a p-bit DNN (Ghantasala et al. 2025): one neuron reading n inputs, T
+/// samples,
 ///   eps_EO = n b_w eps_wM + T ((n + 1) b_a eps_aM + eps_S + eps_N)
+/// with the weights read once for all T samples. pbit's reading of the terms (configs/platforms.json
+/// gives every constant with its source): eps_wM per weight bit from SRAM or DRAM; eps_aM per
+/// activation bit (SRAM); eps_S = n eps_add when the inputs are single bits (a p-bit's +-1 input
+/// turns a multiply-accumulate into an accumulate, the paper's MAC -> AC), n (eps_add + eps_mul) for
+/// multi-bit inputs; eps_N one neuron output: eps_n_pbit (random number and compare) or eps_n_det
+/// (a deterministic activation).
 struct PdnnModel {
-  double b_w = 4, b_a = 1;           ///< bits per weight / activation
-  double eps_wm_j = 0, eps_am_j = 0; ///< memory energy per weight / activation bit
-  double eps_s_j = 0, eps_n_j = 0;   ///< sampling (RNG) and neuron energy
-  double joules_per_operation(int64_t n, int64_t T) const {
-    return n * b_w * eps_wm_j + T * ((n + 1) * b_a * eps_am_j + eps_s_j + eps_n_j);
+  double b_w = 32;                          ///< bits per stored weight
+  double eps_w_sram_j = 0, eps_w_dram_j = 0;  ///< per weight bit read
+  double eps_a_j = 0;                       ///< per activation bit read or written
+  double eps_add_j = 0, eps_mul_j = 0;      ///< one accumulate / one multiply
+  double eps_n_pbit_j = 0, eps_n_det_j = 0; ///< one neuron output
+  /// eps_EO for a neuron of n inputs of b_a bits each, T samples, weights in DRAM or SRAM, p-bit or
+  /// deterministic output.
+  double joules_per_operation(int64_t n, int64_t T, double b_a, bool dram, bool pbit_output) const {
+    const double nd = static_cast<double>(n);
+    const double eps_s = nd * (eps_add_j + (b_a > 1 ? eps_mul_j : 0.0));
+    return nd * b_w * (dram ? eps_w_dram_j : eps_w_sram_j) +
+           static_cast<double>(T) * ((nd + 1) * b_a * eps_a_j + eps_s + (pbit_output ? eps_n_pbit_j : eps_n_det_j));
+  }
+  /// One inference of a multilayer perceptron (sizes = inputs, hidden..., classes): the sum over
+  /// layers of its neurons' eps_EO, with input_bits for the first layer's inputs (pixels),
+  /// hidden_bits for the hidden activations (1 for p-bits, k for k-bit units, 32 for fp32), p-bit or
+  /// deterministic hidden outputs, and deterministic (linear) output neurons.
+  double joules_per_inference(const std::vector<int32_t>& sizes, int64_t T, double input_bits, double hidden_bits, bool pbit_hidden,
+                              bool dram) const {
+    double e = 0;
+    for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+      const bool last = l + 2 == sizes.size();
+      e += static_cast<double>(sizes[l + 1]) *
+           joules_per_operation(sizes[l], T, l == 0 ? input_bits : hidden_bits, dram, pbit_hidden && !last);
+    }
+    return e;
   }
 };
 

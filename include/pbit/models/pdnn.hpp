@@ -1,0 +1,193 @@
+// p-DNNs: feed-forward networks with p-bit activations and sample averaging (Ghantasala, Li, Jaiswal,
+// Behin-Aein, Makin, Sen, Datta, arXiv 2507.07763; ../shared/REFERENCES.md section 3.2).
+//
+// A multilayer perceptron inputs -> hidden... -> classes. Every hidden unit has one of three
+// activations (PdnnActivation):
+//   tanh   a = tanh(z)                                   deterministic, full precision
+//   quant  a = q_k(tanh(z)): tanh rounded to 2^k levels evenly spaced on [-1, 1] (k = 1: sign(z))
+//   pbit   a = sgn(tanh(z) - r), r ~ U(-1, 1): P(a = +1) = sigmoid(2z), E[a] = tanh(z)
+// and the output layer is linear (logits). A p-DNN runs T independent samples of the whole network
+// for an image (each sample draws fresh bits in every hidden layer) and averages the T samples' logits
+// at the output: the prediction is argmax of the mean logit vector. Since the output layer is linear
+// this is also the output layer applied to the last hidden layer's T-sample average.
+//
+// Training (PdnnTrainer): Adam on the softmax cross-entropy of the mean logits of `train_samples`
+// samples per image; the gradient passes through quant and pbit units as if they were tanh (the
+// straight-through estimator, d a / d z := 1 - tanh(z)^2). "Noise injection" is the evaluation of a
+// network trained with tanh (or quant) units with pbit units instead, without retraining.
+//
+// The forward contract (identical on the host and in the CUDA path, bit for bit):
+//   z_j = (sum over inputs k in order, skipping inputs equal to 0, of a_k * W[k][j]) + b_j   (fp32,
+//         left to right from +0, no fused multiply-add)
+//   tanh(z) = (1 - e) / (1 + e), e = exp_det(-2z)   (detail/gibbs_math.hpp: the same exp everywhere)
+//   pbit: a = gibbs_spin(word, 2, z)  -- the sampler's own Gibbs decision with beta = 1, i.e.
+//         a = +1 iff u01(word) (1 + exp_det(-2z)) < 1
+//   word: Philox4x32-10, key (seed, pdnn stream), counter (image id, sample, layer | epoch << 8,
+//         unit / 4), word unit % 4  -- keyed by logical identity only (rng.hpp).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/models/dataset.hpp"
+
+namespace pbit {
+
+enum class PdnnActivation { tanh, quant, pbit };
+std::string to_string(PdnnActivation a);
+/// "tanh" | "quant" | "pbit"; InvalidArgument naming `what` otherwise.
+PdnnActivation pdnn_activation_from_string(const std::string& s, const std::string& what = "activation");
+
+/// How hidden units compute: an activation and, for quant, its bits.
+struct PdnnUnits {
+  PdnnActivation activation = PdnnActivation::pbit;
+  int32_t bits = 1;  ///< quant only: 1..8
+  bool stochastic() const { return activation == PdnnActivation::pbit; }
+  /// "tanh", "pbit", "quant3", ...
+  std::string name() const;
+};
+
+struct PdnnConfig {
+  // data
+  std::string dataset = "mnist";
+  std::string data_dir;
+  int64_t train_images = 0;  ///< 0 = all
+  int64_t test_images = 0;   ///< 0 = all
+  // network
+  std::vector<int32_t> hidden = {256, 256};
+  PdnnUnits units;           ///< hidden units while training
+  // training
+  int32_t train_samples = 1;  ///< pbit: samples per image whose mean logits enter the loss
+  int32_t epochs = 10;
+  int32_t batch_size = 64;
+  float lr = 1e-3f;
+  float lr_decay = 1.0f;      ///< lr x lr_decay^epoch (epoch counted from 0)
+  float adam_b1 = 0.9f, adam_b2 = 0.999f;
+  int64_t checkpoint_every_batches = 0;  ///< 0 = at the end of each epoch only
+  // evaluation
+  std::vector<int32_t> eval_samples = {1, 2, 4, 10, 32, 100};  ///< T values (stochastic units)
+  int64_t eval_batch_images = 500;
+  // execution
+  std::string backend = "best";  ///< host backends (reference, cpu, packed) all run the host path; cuda the CUDA path
+  int threads = 0;
+  uint64_t seed = 1;
+  std::string output_dir = "out/pdnn";
+  nlohmann::json source;
+};
+
+/// Parses and validates; errors are InvalidConfig naming the key; unknown keys are errors.
+PdnnConfig parse_pdnn_config(const nlohmann::json& j);
+
+/// The network: sizes = {inputs, hidden..., classes}; layer l maps sizes[l] -> sizes[l + 1] with
+/// w[l] (sizes[l] x sizes[l + 1], row k = input k) and b[l].
+struct PdnnNet {
+  std::vector<int32_t> sizes;
+  std::vector<std::vector<float>> w, b;
+  PdnnUnits trained_units;  ///< the units it was trained with (the default for evaluation)
+  int32_t train_samples = 1;
+  int32_t layers() const { return static_cast<int32_t>(sizes.size()) - 1; }
+  int32_t inputs() const { return sizes.front(); }
+  int32_t classes() const { return sizes.back(); }
+  int64_t parameters() const;
+  /// Glorot-uniform weights (keyed by seed), zero biases.
+  static PdnnNet create(const std::vector<int32_t>& sizes, uint64_t seed);
+  void save(const std::string& path) const;  ///< checksummed binary (PBITPDM1)
+  static PdnnNet load(const std::string& path);
+};
+
+/// The forward pass of `images` images (x: images x inputs, values in [0, 1]) with T samples each:
+/// logits (images x T x classes; row i T + t is image i's sample t). Image i's id in the counter is
+/// ids[i], or first_id + i without ids. Deterministic units give one sample (T must be 1). `pre` and
+/// `act`, when given, receive every layer's pre-activations and the hidden layers' activations for
+/// training: layer l has images T rows of sizes[l + 1], except pre[0], which has one row per image
+/// (the pixels, and so layer 0's pre-activations, are the same for all samples). The host path,
+/// OpenMP over rows; the result does not depend on the thread count.
+struct PdnnForwardSpec {
+  PdnnUnits units;
+  int32_t T = 1;
+  uint64_t seed = 1;
+  uint32_t stream = 0;
+  uint32_t epoch = 0;  ///< part of the counter (training draws fresh bits every epoch)
+  int64_t first_id = 0;
+  const int64_t* ids = nullptr;
+  int threads = 0;
+};
+void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x, int64_t images, float* logits,
+                  std::vector<std::vector<float>>* pre = nullptr, std::vector<std::vector<float>>* act = nullptr);
+
+/// The same on the GPU (src/models/pdnn/pdnn_forward.cu): logits identical to pdnn_forward's bit for
+/// bit. Throws NotCompiled without CUDA, and InvalidArgument without a device.
+void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x, int64_t images, float* logits);
+bool pdnn_cuda_compiled();
+
+/// The deterministic tanh of the contract, and the k-bit level of a tanh value.
+float pdnn_tanh(float z);
+float pdnn_quantize(float t, int32_t bits);
+
+/// The gradient of the batch's mean loss (softmax cross-entropy of each image's mean logits over its
+/// samples) with respect to every weight and bias, by the straight-through estimator, from one
+/// forward pass (pre, act, logits as pdnn_forward returns them for images x T rows).
+struct PdnnGradient {
+  std::vector<std::vector<float>> w, b;
+  double loss = 0;      ///< mean over the batch
+  int64_t correct = 0;  ///< images whose mean logits' argmax is the label
+};
+PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T, const float* x, const int32_t* labels,
+                           int64_t images, const std::vector<std::vector<float>>& pre,
+                           const std::vector<std::vector<float>>& act, const float* logits);
+
+/// Accuracy for each T of `samples` on images `index` of a dataset, read from one run of max(T)
+/// samples per image (the accuracy at T averages the first T samples). Deterministic units: T = 1.
+struct PdnnEval {
+  PdnnUnits units;
+  std::vector<int32_t> samples;
+  std::vector<double> accuracy;     ///< per T
+  std::vector<double> mean_loss;    ///< cross-entropy of the T-sample mean logits, per T
+  int64_t images = 0;
+  double wall_s = 0;
+  std::string backend;
+};
+PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::vector<int32_t>& samples, const ImageDataset& d,
+                       const std::vector<int64_t>& index, const PdnnConfig& cfg, const std::string& progress_label = "");
+
+/// Pixels of images index[first .. first + n) as x in [0, 1].
+std::vector<float> pdnn_inputs(const ImageDataset& d, const std::vector<int64_t>& index, int64_t first, int64_t n);
+
+struct PdnnEpoch {
+  int32_t epoch = 0;
+  double train_loss = 0, train_accuracy = 0;  ///< during the epoch, on the training forward passes
+  double test_accuracy = -1;                  ///< T = train_samples for pbit units
+  double wall_s = 0;
+};
+
+/// Adam training with checkpoints (output_dir/checkpoint.bin, at each epoch's end and every
+/// checkpoint_every_batches): the epoch's order and every training bit are keyed by (seed, epoch,
+/// image), so a resumed run continues bit for bit.
+class PdnnTrainer {
+ public:
+  PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
+              const ImageDataset& test, std::vector<int64_t> test_index);
+  void run(const std::function<void(const PdnnEpoch&)>& on_epoch = {});
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+  const std::vector<PdnnEpoch>& history() const { return history_; }
+  int32_t epoch() const { return epoch_; }
+
+ private:
+  void step(const PdnnGradient& g);
+  PdnnNet& net_;
+  PdnnConfig cfg_;
+  const ImageDataset& train_;
+  const ImageDataset& test_;
+  std::vector<int64_t> train_index_, test_index_;
+  int32_t epoch_ = 0;
+  int64_t batch_ = 0, updates_ = 0;
+  double epoch_loss_ = 0, epoch_correct_ = 0, epoch_wall_ = 0;
+  std::vector<std::vector<float>> mw_, vw_, mb_, vb_;  ///< Adam moments
+  std::vector<PdnnEpoch> history_;
+};
+
+}  // namespace pbit

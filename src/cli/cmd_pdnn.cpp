@@ -1,0 +1,432 @@
+// pbit pdnn train|eval|bench|report: p-DNNs with p-bit activations (docs/CLI.md, 'p-DNNs').
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "cli.hpp"
+#include "pbit/build_info.hpp"
+#include "pbit/core/backend.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/harness/energy.hpp"
+#include "pbit/models/pdnn.hpp"
+#include "util/file_io.hpp"
+#include "util/gnuplot.hpp"
+#include "util/progress.hpp"
+
+namespace pbit::cli {
+
+namespace {
+
+std::vector<int64_t> first_images(const ImageDataset& d, int64_t limit) {
+  const int64_t n = limit > 0 ? std::min(limit, d.size()) : d.size();
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) v[static_cast<size_t>(k)] = k;
+  return v;
+}
+
+nlohmann::json eval_json(const PdnnEval& e) {
+  return {{"units", e.units.name()},          {"activation", to_string(e.units.activation)},
+          {"bits", e.units.activation == PdnnActivation::quant ? e.units.bits : (e.units.stochastic() ? 1 : 32)},
+          {"samples", e.samples},             {"test_accuracy", e.accuracy},
+          {"mean_loss", e.mean_loss},         {"test_images", e.images},
+          {"wall_s", e.wall_s},               {"path", e.backend}};
+}
+
+nlohmann::json history_json(const std::vector<PdnnEpoch>& h) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& e : h) {
+    a.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+                 {"test_accuracy", e.test_accuracy}, {"wall_s", e.wall_s}});
+  }
+  return a;
+}
+
+std::vector<int32_t> parse_ints(const std::string& s, const std::string& what, int64_t lo, int64_t hi) {
+  std::vector<int32_t> v;
+  for (const std::string& t : split_list(s)) {
+    int64_t x = 0;
+    if (detail::parse_number(t, x) != detail::ParseStatus::ok || x < lo || x > hi) {
+      throw InvalidArgument(what + " takes a comma-separated list of whole numbers in [" + std::to_string(lo) + ", " +
+                            std::to_string(hi) + "], got '" + s + "'");
+    }
+    v.push_back(static_cast<int32_t>(x));
+  }
+  if (v.empty()) throw InvalidArgument(what + " is empty");
+  return v;
+}
+
+std::string quote(const std::string& s) {  // a gnuplot string in single quotes
+  std::string r;
+  for (char c : s) r += c == '\'' ? std::string("''") : std::string(1, c);
+  return "'" + r + "'";
+}
+
+/// What an evaluation was, by its units and the units the model was trained with.
+std::string role_of(const nlohmann::json& r) {
+  const std::string units = r["eval"]["units"].get<std::string>(), trained = r["trained_units"].get<std::string>();
+  if (units == "pbit") return trained == "pbit" ? "sample-aware" : "noise-injected (" + trained + ")";
+  if (units == "tanh") return "deterministic fp32";
+  return "deterministic " + units.substr(5) + "-bit";
+}
+
+}  // namespace
+
+void add_pdnn_commands(Commands& c) {
+  struct Opt {
+    std::string config, out, model, activation, samples, sizes = "784,256,256,10", platforms = "configs/platforms.json", label;
+    std::vector<std::string> evals;
+    int32_t epochs = 0, bits = 0, T = 32;
+    int64_t test_images = -1, images = 256;
+    uint64_t seed = 0;
+    bool seed_given = false, resume = false, overwrite = false;
+    std::string backend = "best";
+    double seconds = 5;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* pd = c.app->add_subcommand(
+      "pdnn", "p-DNNs: networks with p-bit activations and sample averaging (Ghantasala et al. 2025): train, eval, bench, report");
+  pd->require_subcommand(1);
+
+  CLI::App* t = pd->add_subcommand(
+      "train", "Trains a multilayer perceptron with tanh, k-bit or p-bit hidden units (Adam, straight-through gradient for "
+               "k-bit and p-bit units, the mean logits of train.samples samples per image); writes the model, per-epoch "
+               "metrics, results and an accuracy plot to the output folder");
+  t->add_option("--config", o->config, "p-DNN config (configs/pdnn_*.json)")->required();
+  t->add_option("--out", o->out, "replaces the config's run.output_dir");
+  t->add_option("--epochs", o->epochs, "replaces train.epochs")->check(number_in<int32_t>(1, 100000));
+  t->add_option("--seed", o->seed, "replaces run.seed (weights, data order and every sample)")
+      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
+      ->each([o](const std::string&) { o->seed_given = true; });
+  auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit");
+  t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
+  t->footer("Config keys (data, network, train, eval, run): docs/CLI.md, 'p-DNN configs'.");
+  c.add(t, [o] {
+    PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
+    if (o->epochs > 0) cfg.epochs = o->epochs;
+    if (o->seed_given) cfg.seed = o->seed;
+    if (!o->out.empty()) cfg.output_dir = o->out;
+    make_directories(cfg.output_dir);
+    for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
+    const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
+    const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
+    const std::vector<int64_t> ti = first_images(train, cfg.train_images), si = first_images(test, cfg.test_images);
+    std::vector<int32_t> sizes{train.pixels_per_image()};
+    sizes.insert(sizes.end(), cfg.hidden.begin(), cfg.hidden.end());
+    sizes.push_back(10);
+    PdnnNet net = PdnnNet::create(sizes, cfg.seed);
+    PdnnTrainer trainer(net, cfg, train, ti, test, si);
+    const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
+    if (resume_or_start(ckpt, o->resume, o->overwrite)) {
+      trainer.load_checkpoint(ckpt);
+      std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
+    }
+    std::string shape;
+    for (int32_t s : sizes) shape += (shape.empty() ? "" : "-") + std::to_string(s);
+    std::cerr << "p-DNN " << shape << " with " << cfg.units.name() << " hidden units, " << cfg.train_samples
+              << " sample(s) per image, on " << ti.size() << " " << cfg.dataset << " training images, " << si.size()
+              << " test images, batch " << cfg.batch_size << "\n";
+    trainer.run([&](const PdnnEpoch&) {
+      net.save(cfg.output_dir + "/model.bin");
+      write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
+    });
+    net.save(cfg.output_dir + "/model.bin");
+    const PdnnEval ev = pdnn_evaluate(net, cfg.units, cfg.eval_samples, test, si, cfg, "pdnn test");
+    double wall = 0;
+    for (const auto& e : trainer.history()) wall += e.wall_s;
+    nlohmann::json out = {{"model", "pdnn"},
+                          {"dataset", cfg.dataset},
+                          {"sizes", sizes},
+                          {"trained_units", cfg.units.name()},
+                          {"train_samples", net.train_samples},
+                          {"train_images", ti.size()},
+                          {"epochs_trained", trainer.history().size()},
+                          {"train_wall_s", wall},
+                          {"eval", eval_json(ev)},
+                          {"history", history_json(trainer.history())},
+                          {"device", backend_device_name(backend_from_string(cfg.backend))},
+                          {"git_sha", build_git_sha()},
+                          {"config", cfg.source}};
+    write_json_file(cfg.output_dir + "/results.json", out);
+    std::ostringstream dat;
+    dat << "# epoch train_accuracy test_accuracy\n";
+    for (const auto& e : trainer.history()) dat << e.epoch << " " << e.train_accuracy << " " << e.test_accuracy << "\n";
+    detail::write_file_atomically(cfg.output_dir + "/accuracy.dat", dat.str());
+    std::ostringstream gp;
+    gp << "# gnuplot accuracy.gp  (data: accuracy.dat)\nset terminal pngcairo size 800,500\nset output 'accuracy.png'\n"
+       << "set title " << quote("p-DNN " + shape + ", " + cfg.units.name() + " units, " + cfg.dataset) << "\n"
+       << "set xlabel 'epoch'\nset ylabel 'accuracy'\nset grid\nset key bottom right\n"
+       << "plot 'accuracy.dat' using 1:2 with linespoints title 'training batches (during the epoch)', '' using 1:3 with linespoints title 'test'\n";
+    detail::write_file_atomically(cfg.output_dir + "/accuracy.gp", gp.str());
+    detail::draw_gnuplot(cfg.output_dir, "accuracy");
+    std::printf("p-DNN (%s units): test accuracy", cfg.units.name().c_str());
+    for (size_t q = 0; q < ev.samples.size(); ++q) std::printf(" %.4f (T=%d)", ev.accuracy[q], ev.samples[q]);
+    std::printf(" on %lld images after %zu epochs (%.1f s of training) -> %s\n", static_cast<long long>(ev.images),
+                trainer.history().size(), wall, cfg.output_dir.c_str());
+    return 0;
+  });
+
+  CLI::App* e = pd->add_subcommand(
+      "eval", "Classifies test images with a trained p-DNN at each sample count T (the mean logits of T samples); "
+              "--activation pbit on a tanh-trained model is noise injection without retraining");
+  e->add_option("--model", o->model, "model.bin written by 'pbit pdnn train'")->required();
+  e->add_option("--config", o->config, "a p-DNN config: its data, eval and run sections are used")->required();
+  e->add_option("--activation", o->activation, "hidden units to evaluate with (default: those the model was trained with)")
+      ->check(CLI::IsMember({"tanh", "quant", "pbit"}));
+  e->add_option("--bits", o->bits, "bits of quant units")->check(number_in<int32_t>(1, 8));
+  e->add_option("--samples", o->samples, "sample counts T, comma-separated and increasing (replaces eval.samples)");
+  e->add_option("--test-images", o->test_images, "test images (0 = all; default: the config's data.test_images)")
+      ->check(number_in<int64_t>(0, 1 << 24));
+  e->add_option("--backend", o->backend, "host backends (cpu, reference, packed) or cuda (replaces run.backend)")
+      ->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
+  e->add_option("--label", o->label, "a name for this evaluation in reports");
+  e->add_option("--out", o->out, "write the results JSON here");
+  c.add(e, [o] {
+    PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
+    if (!o->out.empty()) check_writable(o->out);
+    const PdnnNet net = PdnnNet::load(o->model);
+    PdnnUnits units = net.trained_units;
+    if (!o->activation.empty()) {
+      units.activation = pdnn_activation_from_string(o->activation, "--activation");
+      if (units.activation == PdnnActivation::quant && o->bits == 0 && net.trained_units.activation != PdnnActivation::quant) {
+        throw InvalidArgument("--activation quant needs --bits");
+      }
+    }
+    if (o->bits > 0) {
+      if (units.activation != PdnnActivation::quant) throw InvalidArgument("--bits applies to --activation quant only");
+      units.bits = o->bits;
+    }
+    if (!o->samples.empty()) {
+      cfg.eval_samples = parse_ints(o->samples, "--samples", 1, 1 << 16);
+      if (!std::is_sorted(cfg.eval_samples.begin(), cfg.eval_samples.end()) ||
+          std::adjacent_find(cfg.eval_samples.begin(), cfg.eval_samples.end()) != cfg.eval_samples.end()) {
+        throw InvalidArgument("--samples must be increasing, got '" + o->samples + "'");
+      }
+    }
+    if (o->backend != "best") cfg.backend = o->backend;
+    const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
+    const std::vector<int64_t> si = first_images(test, o->test_images >= 0 ? o->test_images : cfg.test_images);
+    const PdnnEval ev = pdnn_evaluate(net, units, cfg.eval_samples, test, si, cfg, "pdnn eval");
+    nlohmann::json out = {{"pdnn_eval", true},
+                          {"label", o->label},
+                          {"model", o->model},
+                          {"dataset", cfg.dataset},
+                          {"sizes", net.sizes},
+                          {"trained_units", net.trained_units.name()},
+                          {"train_samples", net.train_samples},
+                          {"eval", eval_json(ev)},
+                          {"seed", cfg.seed},
+                          {"device", backend_device_name(backend_from_string(cfg.backend))},
+                          {"git_sha", build_git_sha()}};
+    if (!o->out.empty()) write_json_file(o->out, out);
+    std::printf("p-DNN %s (trained %s): test accuracy", units.name().c_str(), net.trained_units.name().c_str());
+    for (size_t q = 0; q < ev.samples.size(); ++q) std::printf(" %.4f (T=%d)", ev.accuracy[q], ev.samples[q]);
+    std::printf(" on %lld images (%.1f s)\n", static_cast<long long>(ev.images), ev.wall_s);
+    return 0;
+  });
+
+  CLI::App* b = pd->add_subcommand(
+      "bench", "Inference throughput of a p-DNN on random inputs (no dataset needed): samples and inferences per second, and "
+               "on cuda the measured energy per inference (NVML)");
+  b->add_option("--model", o->model, "a trained model.bin (default: a Glorot-initialised network of --sizes)");
+  b->add_option("--sizes", o->sizes, "layer sizes, inputs to classes (default 784,256,256,10)");
+  b->add_option("--samples", o->T, "samples per image T")->check(number_in<int32_t>(1, 1 << 16));
+  b->add_option("--images", o->images, "images per forward call")->check(number_in<int64_t>(1, 1 << 20));
+  b->add_option("--backend", o->backend, "cpu (the host path) or cuda")->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
+  b->add_option("--seconds", o->seconds, "measure for at least this long after one warm-up call")->check(number_in<double>(0.01, 3600));
+  b->add_option("--out", o->out, "write the benchmark JSON here (default: stdout)");
+  c.add(b, [o] {
+    if (!o->out.empty()) check_writable(o->out);
+    const PdnnNet net = o->model.empty() ? PdnnNet::create(parse_ints(o->sizes, "--sizes", 1, 1 << 16), 1) : PdnnNet::load(o->model);
+    const Backend be = backend_from_string(o->backend);
+    const bool gpu = be == Backend::cuda;
+    if (gpu && !backend_available(be)) throw InvalidArgument("--backend cuda: " + backend_unavailable_reason(be));
+    const int64_t n = o->images;
+    if (static_cast<double>(n) * o->T * (*std::max_element(net.sizes.begin(), net.sizes.end())) > 2e9) {
+      throw InvalidArgument("--images x --samples x the widest layer is beyond 2e9 values");
+    }
+    // MNIST-like inputs: about 80% zero pixels, the rest uniform in (0, 1].
+    std::vector<float> x(static_cast<size_t>(n * net.inputs()));
+    rng::PhiloxStream rs(1, rng::pdnn_stream(rng::PdnnUse::bench));
+    for (float& v : x) v = rs.uniform() < 0.8 ? 0.0f : static_cast<float>(1.0 - rs.uniform());
+    PdnnForwardSpec spec;
+    spec.units.activation = PdnnActivation::pbit;
+    spec.T = o->T;
+    spec.stream = rng::pdnn_stream(rng::PdnnUse::bench);
+    std::vector<float> logits(static_cast<size_t>(n * o->T * net.classes()));
+    auto call = [&](int64_t k) {
+      spec.first_id = k * n;
+      if (gpu) {
+        pdnn_forward_cuda(net, spec, x.data(), n, logits.data());
+      } else {
+        pdnn_forward(net, spec, x.data(), n, logits.data());
+      }
+    };
+    call(0);  // warm-up
+    std::string why;
+    auto meter = gpu ? energy::GpuEnergyMeter::open(0, &why) : nullptr;
+    uint64_t mj0 = 0, mj1 = 0;
+    const bool metered = meter && meter->total_energy_mj(mj0);
+    const double t0 = detail::monotonic_s();
+    int64_t calls = 0;
+    while (calls == 0 || detail::monotonic_s() - t0 < o->seconds) call(++calls);
+    const double wall = detail::monotonic_s() - t0;
+    const bool have_energy = metered && meter->total_energy_mj(mj1) && mj1 > mj0;
+    int64_t hidden = 0;
+    for (int32_t l = 1; l + 1 < static_cast<int32_t>(net.sizes.size()); ++l) hidden += net.sizes[l];
+    const double inferences = static_cast<double>(calls) * n, samples = inferences * o->T;
+    nlohmann::json j = {{"benchmark", "pdnn_forward"},
+                        {"sizes", net.sizes},
+                        {"samples_per_inference", o->T},
+                        {"images_per_call", n},
+                        {"calls", calls},
+                        {"wall_s", wall},
+                        {"inferences_per_s", inferences / wall},
+                        {"samples_per_s", samples / wall},
+                        {"pbit_outputs_per_ns", samples * static_cast<double>(hidden) / wall / 1e9},
+                        {"includes_host_transfers", gpu},
+                        {"backend", gpu ? "cuda" : "host"},
+                        {"device", backend_device_name(gpu ? Backend::cuda : Backend::cpu)},
+                        {"git_sha", build_git_sha()},
+                        {"build_type", build_type()},
+                        {"date_utc", utc_now()}};
+    if (have_energy) {
+      const double joules = static_cast<double>(mj1 - mj0) / 1e3;
+      j["energy_j"] = joules;
+      j["energy_j_per_inference"] = joules / inferences;
+      j["inferences_per_j"] = inferences / joules;
+    } else {
+      j["energy_note"] = gpu ? "NVML energy unavailable: " + why : "no energy meter for the host path";
+    }
+    emit(o->out, j);
+    std::fprintf(stderr, "p-DNN forward (%s, T = %d): %.4g inferences/s, %.4g samples/s\n", gpu ? "cuda" : "host", o->T,
+                 inferences / wall, samples / wall);
+    return 0;
+  });
+
+  CLI::App* r = pd->add_subcommand(
+      "report", "The paper's plots from 'pdnn eval' results: accuracy against samples T (p-DNNs) with the deterministic "
+                "networks as lines, and energy per inference (SRAM and DRAM weights, configs/platforms.json) against accuracy");
+  r->add_option("evals", o->evals, "result files of 'pbit pdnn eval --out' (or 'pdnn train' results.json)")->required();
+  r->add_option("--platforms", o->platforms, "energy constants (default configs/platforms.json)");
+  r->add_option("--out", o->out, "output folder (curve.png, energy.png, summary.json, summary.md)")->required();
+  c.add(r, [o] {
+    const energy::Platforms plat = energy::load_platforms(o->platforms);
+    make_directories(o->out);
+    nlohmann::json rows = nlohmann::json::array();
+    std::string dataset;
+    for (const std::string& f : o->evals) {
+      nlohmann::json j = read_json_file(f);
+      try {
+        if (!j.contains("eval") || !j["eval"].contains("units") || !j.contains("sizes") || !j.contains("trained_units")) {
+          throw InvalidArgument(f + " is not a 'pbit pdnn eval' or 'pdnn train' result");
+        }
+        const auto sizes = j["sizes"].get<std::vector<int32_t>>();
+        if (sizes.size() < 2) throw InvalidArgument(f + " has no network shape");
+        const auto samples = j["eval"]["samples"].get<std::vector<int32_t>>();
+        const auto acc = j["eval"]["test_accuracy"].get<std::vector<double>>();
+        if (samples.size() != acc.size() || samples.empty()) throw InvalidArgument(f + ": samples and accuracies differ in length");
+        const int32_t bits = j["eval"]["bits"].get<int32_t>();
+        const bool pbit = j["eval"]["units"].get<std::string>() == "pbit";
+        if (dataset.empty()) dataset = j.value("dataset", "");
+        nlohmann::json row = {{"file", f}, {"role", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
+                              {"sizes", sizes}, {"test_images", j["eval"]["test_images"]}, {"points", nlohmann::json::array()}};
+        for (size_t q = 0; q < samples.size(); ++q) {
+          row["points"].push_back({{"samples", samples[q]},
+                                   {"test_accuracy", acc[q]},
+                                   {"energy_j_per_inference_sram", plat.pdnn.joules_per_inference(sizes, samples[q], 8, bits, pbit, false)},
+                                   {"energy_j_per_inference_dram", plat.pdnn.joules_per_inference(sizes, samples[q], 8, bits, pbit, true)}});
+        }
+        rows.push_back(row);
+      } catch (const nlohmann::json::exception& ex) {
+        throw InvalidArgument(f + " is not a p-DNN result: " + ex.what());
+      }
+    }
+    // accuracy against T
+    std::ostringstream gp, egp;
+    gp << "# gnuplot curve.gp (data: curve_*.dat)\nset terminal pngcairo size 900,560\nset output 'curve.png'\n"
+       << "set title " << quote("p-DNN test accuracy against samples per inference" + (dataset.empty() ? "" : ", " + dataset)) << "\n"
+       << "set xlabel 'samples T (mean logits of T samples)'\nset ylabel 'test accuracy'\nset logscale x\nset grid\nset key bottom right\n"
+       << "set xrange [0.8:150]\nplot ";
+    egp << "# gnuplot energy.gp (data: series_*.dat)\nset terminal pngcairo size 1300,600\nset output 'energy.png'\n"
+        << "set multiplot layout 1,2 title " << quote("energy per inference (Ghantasala et al. model, configs/platforms.json) against test accuracy") << "\n"
+        << "set xlabel 'energy per inference (J)'\nset ylabel 'test accuracy'\nset logscale x\nset format x '10^{%L}'\nset grid\n"
+        << "set key bottom right font ',9'\n";
+    std::string sep, sram = "set title 'weights in SRAM'\nplot ", dram = "set title 'weights in DRAM'\nplot ";
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const auto& row = rows[k];
+      const std::string name = row["role"].get<std::string>();
+      std::ostringstream dat;
+      dat << "# samples test_accuracy energy_sram_j energy_dram_j  (" << name << ", " << row["file"].get<std::string>() << ")\n";
+      for (const auto& p : row["points"]) {
+        dat << p["samples"] << " " << p["test_accuracy"] << " " << p["energy_j_per_inference_sram"] << " "
+            << p["energy_j_per_inference_dram"] << "\n";
+      }
+      const std::string file = "series_" + std::to_string(k) + ".dat";
+      detail::write_file_atomically(o->out + "/" + file, dat.str());
+      if (row["points"].size() > 1 || row["units"] == "pbit") {
+        gp << sep << "'" << file << "' using 1:2 with linespoints lw 2 title " << quote(name);
+      } else {
+        gp << sep << row["points"][0]["test_accuracy"].get<double>() << " with lines dt 2 lw 2 title " << quote(name);
+      }
+      sep = ", ";
+      const std::string style = row["points"].size() > 1 ? " with linespoints lw 2 title " : " with points ps 2 lw 2 title ";
+      sram += (k ? ", '" : "'") + file + "' using 3:2" + style + quote(name);
+      dram += (k ? ", '" : "'") + file + "' using 4:2" + style + quote(name);
+    }
+    gp << "\n";
+    egp << sram << "\n" << dram << "\nunset multiplot\n";
+    detail::write_file_atomically(o->out + "/curve.gp", gp.str());
+    detail::write_file_atomically(o->out + "/energy.gp", egp.str());
+    detail::draw_gnuplot(o->out, "curve");
+    detail::draw_gnuplot(o->out, "energy");
+    // The paper's three claims, where the evaluations to judge them are present.
+    auto accuracy_of = [&](const std::string& role, int32_t T) -> double {
+      for (const auto& row : rows) {
+        if (row["role"] != role) continue;
+        for (const auto& p : row["points"])
+          if (p["samples"] == T || (row["units"] != "pbit")) return p["test_accuracy"].get<double>();
+      }
+      return -1;
+    };
+    nlohmann::json claims = nlohmann::json::array();
+    const double fp = accuracy_of("deterministic fp32", 1), q3 = accuracy_of("deterministic 3-bit", 1);
+    const double s1 = accuracy_of("sample-aware", 1), s2 = accuracy_of("sample-aware", 2), s10 = accuracy_of("sample-aware", 10);
+    if (fp >= 0 && s1 >= 0) {
+      claims.push_back({{"claim", "one sample of the 1-bit p-DNN is about as good as the deterministic fp32 network"},
+                        {"pdnn_T1", s1}, {"deterministic_fp32", fp}, {"difference", s1 - fp}});
+    }
+    if (fp >= 0 && s2 >= 0) {
+      claims.push_back({{"claim", "two samples beat the deterministic fp32 network"}, {"pdnn_T2", s2}, {"deterministic_fp32", fp},
+                        {"holds", s2 > fp}});
+    }
+    if (q3 >= 0 && s10 >= 0) {
+      claims.push_back({{"claim", "about ten samples match the 3-bit deterministic network"}, {"pdnn_T10", s10},
+                        {"deterministic_3bit", q3}, {"difference", s10 - q3}});
+    }
+    nlohmann::json summary = {{"report", "pdnn"}, {"dataset", dataset}, {"rows", rows}, {"claims", claims},
+                              {"platforms", o->platforms}, {"git_sha", build_git_sha()}};
+    write_json_file(o->out + "/summary.json", summary);
+    std::ostringstream md;
+    md << "# p-DNN report" << (dataset.empty() ? "" : ": " + dataset) << "\n\n| network | T | test accuracy | J/inference (SRAM) | J/inference (DRAM) |\n"
+       << "|---|---:|---:|---:|---:|\n";
+    char buf[256];
+    for (const auto& row : rows)
+      for (const auto& p : row["points"]) {
+        std::snprintf(buf, sizeof buf, "| %s | %d | %.4f | %.3g | %.3g |\n", row["role"].get<std::string>().c_str(), p["samples"].get<int>(),
+                      p["test_accuracy"].get<double>(), p["energy_j_per_inference_sram"].get<double>(),
+                      p["energy_j_per_inference_dram"].get<double>());
+        md << buf;
+      }
+    md << "\n## The paper's claims\n\n";
+    for (const auto& cl : claims) md << "- " << cl["claim"].get<std::string>() << ": " << cl.dump() << "\n";
+    detail::write_file_atomically(o->out + "/summary.md", md.str());
+    std::cout << md.str();
+    return 0;
+  });
+}
+
+}  // namespace pbit::cli

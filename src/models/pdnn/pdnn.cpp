@@ -1,0 +1,641 @@
+#include "pbit/models/pdnn.hpp"
+
+#include <omp.h>
+
+// GCC 12 reports a false -Wmaybe-uninitialized inside its AVX-512 intrinsic headers, used by Eigen.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "models/pdnn/pdnn_math.hpp"
+#include "pbit/core/backend.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/error.hpp"
+#include "util/binary_io.hpp"
+#include "util/json_util.hpp"
+#include "util/memory.hpp"
+#include "util/progress.hpp"
+
+namespace pbit {
+
+using detail::get_bool;
+using detail::get_float_in;
+using detail::get_int;
+using detail::get_string;
+using detail::only_keys;
+
+namespace {
+
+constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'M', '1'};
+constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'C', '1'};
+constexpr int32_t kMaxEpochs = 100000;
+constexpr int32_t kMaxLayers = 16;
+constexpr int32_t kMaxWidth = 1 << 16;
+constexpr int64_t kMaxParameters = int64_t{1} << 28;
+constexpr int32_t kMaxSamples = 1 << 16;
+
+using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using MapRM = Eigen::Map<MatRM>;
+using CMapRM = Eigen::Map<const MatRM>;
+
+int32_t act_code(PdnnActivation a) {
+  return a == PdnnActivation::tanh ? detail::kPdnnTanh : a == PdnnActivation::quant ? detail::kPdnnQuant : detail::kPdnnPbit;
+}
+
+std::vector<int32_t> get_int_list(const nlohmann::json& v, const std::string& key, int64_t lo, int64_t hi, size_t min_size) {
+  if (!v.is_array()) detail::config_error(key, "must be a list of whole numbers");
+  if (v.size() < min_size) detail::config_error(key, "needs at least " + std::to_string(min_size) + " entries");
+  if (v.size() > 64) detail::config_error(key, "has more than 64 entries");
+  std::vector<int32_t> out;
+  for (size_t k = 0; k < v.size(); ++k) out.push_back(static_cast<int32_t>(get_int(v[k], key + "[" + std::to_string(k) + "]", lo, hi)));
+  return out;
+}
+
+/// z (rows x nout) = in (rows x nin) W + b, by the forward contract: inputs in order, zeros skipped,
+/// fp32 without contraction. Each row's sums depend on nothing but the row, so threads do not
+/// change them; the inner loop over outputs vectorises without reordering any sum.
+void preactivate(const float* in, int64_t rows, int32_t nin, const float* W, const float* b, int32_t nout, float* z, int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* zr = z + r * nout;
+    std::fill(zr, zr + nout, 0.0f);
+    const float* a = in + r * nin;
+    for (int32_t k = 0; k < nin; ++k) {
+      const float ak = a[k];
+      if (ak == 0.0f) continue;
+      const float* wk = W + static_cast<int64_t>(k) * nout;
+      if (ak == 1.0f) {  // 1 * w = w and acc + (-w) = acc - w exactly: the same sums, fewer operations
+        for (int32_t j = 0; j < nout; ++j) zr[j] += wk[j];
+      } else if (ak == -1.0f) {
+        for (int32_t j = 0; j < nout; ++j) zr[j] -= wk[j];
+      } else {
+        for (int32_t j = 0; j < nout; ++j) zr[j] += ak * wk[j];
+      }
+    }
+    for (int32_t j = 0; j < nout; ++j) zr[j] += b[j];
+  }
+}
+
+/// a (images T x n) from z: rows i T + t read z row i (expand, layer 0) or row i T + t.
+void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n, const PdnnUnits& u, rng::Key key, uint32_t layer,
+              uint32_t epoch, const int64_t* ids, int64_t first_id, float* a, int threads) {
+  const int32_t code = act_code(u.activation);
+  const int64_t rows = images * T;
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = r / T;
+    const uint32_t t = static_cast<uint32_t>(r % T);
+    const float* zr = z + (expand ? i : r) * n;
+    float* ar = a + r * n;
+    const uint32_t id = static_cast<uint32_t>(ids ? ids[i] : first_id + i);
+    if (code == detail::kPdnnPbit) {
+      for (int32_t j = 0; j < n; j += 4) {  // one Philox block serves four units
+        const rng::Block blk = rng::philox4x32_10(detail::pdnn_counter(id, t, layer, epoch, static_cast<uint32_t>(j)), key);
+        for (int32_t q = 0; q < 4 && j + q < n; ++q) {
+          ar[j + q] = static_cast<float>(detail::gibbs_spin(rng::word(blk, static_cast<uint32_t>(q)), 2.0f, zr[j + q]));
+        }
+      }
+    } else {
+      for (int32_t j = 0; j < n; ++j) ar[j] = detail::pdnn_activate(code, u.bits, zr[j], key, id, t, layer, epoch, static_cast<uint32_t>(j));
+    }
+  }
+}
+
+int resolve_threads(int t) { return t > 0 ? t : omp_get_max_threads(); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- names and config
+
+std::string to_string(PdnnActivation a) {
+  return a == PdnnActivation::tanh ? "tanh" : a == PdnnActivation::quant ? "quant" : "pbit";
+}
+
+PdnnActivation pdnn_activation_from_string(const std::string& s, const std::string& what) {
+  if (s == "tanh") return PdnnActivation::tanh;
+  if (s == "quant") return PdnnActivation::quant;
+  if (s == "pbit") return PdnnActivation::pbit;
+  throw InvalidArgument(what + " must be tanh, quant or pbit, got '" + s + "'");
+}
+
+std::string PdnnUnits::name() const {
+  return activation == PdnnActivation::quant ? "quant" + std::to_string(bits) : to_string(activation);
+}
+
+PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
+  if (!j.is_object()) throw InvalidConfig("a p-DNN config must be a JSON object");
+  only_keys(j, "", {"_comment", "data", "network", "train", "eval", "run"});
+  PdnnConfig c;
+  c.source = j;
+  if (j.contains("data")) {
+    const auto& d = j["data"];
+    only_keys(d, "data", {"dataset", "data_dir", "train_images", "test_images"});
+    if (d.contains("dataset")) c.dataset = get_string(d["dataset"], "data.dataset", {"mnist", "fashion-mnist"});
+    if (d.contains("data_dir")) c.data_dir = get_string(d["data_dir"], "data.data_dir");
+    if (d.contains("train_images")) c.train_images = get_int(d["train_images"], "data.train_images", 0, 1 << 24);
+    if (d.contains("test_images")) c.test_images = get_int(d["test_images"], "data.test_images", 0, 1 << 24);
+  }
+  if (j.contains("network")) {
+    const auto& n = j["network"];
+    only_keys(n, "network", {"hidden", "activation", "bits"});
+    if (n.contains("hidden")) c.hidden = get_int_list(n["hidden"], "network.hidden", 1, kMaxWidth, 1);
+    if (c.hidden.size() > static_cast<size_t>(kMaxLayers - 1)) detail::config_error("network.hidden", "has more than 15 layers");
+    if (n.contains("activation")) {
+      c.units.activation = pdnn_activation_from_string(get_string(n["activation"], "network.activation", {"tanh", "quant", "pbit"}));
+    }
+    if (n.contains("bits")) {
+      if (c.units.activation != PdnnActivation::quant) detail::config_error("network.bits", "applies to activation 'quant' only");
+      c.units.bits = static_cast<int32_t>(get_int(n["bits"], "network.bits", 1, 8));
+    } else if (c.units.activation == PdnnActivation::quant) {
+      detail::config_error("network.bits", "missing: activation 'quant' needs its bits (1..8)");
+    }
+  }
+  if (j.contains("train")) {
+    const auto& t = j["train"];
+    only_keys(t, "train", {"samples", "epochs", "batch_size", "lr", "lr_decay", "adam_b1", "adam_b2", "checkpoint_every_batches"});
+    if (t.contains("samples")) c.train_samples = static_cast<int32_t>(get_int(t["samples"], "train.samples", 1, 1024));
+    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
+    if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 16));
+    if (t.contains("lr")) c.lr = get_float_in(t["lr"], "train.lr", 0, 100);
+    if (t.contains("lr_decay")) c.lr_decay = get_float_in(t["lr_decay"], "train.lr_decay", 1e-6, 1);
+    if (t.contains("adam_b1")) c.adam_b1 = get_float_in(t["adam_b1"], "train.adam_b1", 0, 0.999999);
+    if (t.contains("adam_b2")) c.adam_b2 = get_float_in(t["adam_b2"], "train.adam_b2", 0, 0.999999);
+    if (t.contains("checkpoint_every_batches")) {
+      c.checkpoint_every_batches = get_int(t["checkpoint_every_batches"], "train.checkpoint_every_batches", 0, int64_t{1} << 40);
+    }
+  }
+  if (c.train_samples > 1 && !c.units.stochastic()) {
+    detail::config_error("train.samples", "more than one sample needs stochastic units (network.activation 'pbit')");
+  }
+  if (static_cast<int64_t>(c.batch_size) * c.train_samples > (1 << 20)) {
+    detail::config_error("train.batch_size", "batch_size x samples must be at most 2^20 rows");
+  }
+  if (j.contains("eval")) {
+    const auto& e = j["eval"];
+    only_keys(e, "eval", {"samples", "batch_images"});
+    if (e.contains("samples")) {
+      c.eval_samples = get_int_list(e["samples"], "eval.samples", 1, kMaxSamples, 1);
+      if (!std::is_sorted(c.eval_samples.begin(), c.eval_samples.end()) ||
+          std::adjacent_find(c.eval_samples.begin(), c.eval_samples.end()) != c.eval_samples.end()) {
+        detail::config_error("eval.samples", "must be increasing");
+      }
+    }
+    if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 20);
+  }
+  detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
+  return c;
+}
+
+// ---------------------------------------------------------------- the network
+
+int64_t PdnnNet::parameters() const {
+  int64_t n = 0;
+  for (int32_t l = 0; l < layers(); ++l) n += static_cast<int64_t>(sizes[l]) * sizes[l + 1] + sizes[l + 1];
+  return n;
+}
+
+PdnnNet PdnnNet::create(const std::vector<int32_t>& sizes, uint64_t seed) {
+  if (sizes.size() < 2 || sizes.size() > static_cast<size_t>(kMaxLayers + 1)) throw InvalidArgument("p-DNN: 1 to 16 layers");
+  for (int32_t s : sizes)
+    if (s < 1 || s > kMaxWidth) throw InvalidArgument("p-DNN: every layer needs 1 to 65536 units");
+  if (sizes.back() < 2) throw InvalidArgument("p-DNN: at least two classes");
+  PdnnNet n;
+  n.sizes = sizes;
+  if (n.parameters() > kMaxParameters) throw InvalidArgument("p-DNN: more than 2^28 parameters");
+  rng::PhiloxStream rs(seed, rng::pdnn_stream(rng::PdnnUse::init));
+  for (int32_t l = 0; l < n.layers(); ++l) {
+    const double a = std::sqrt(6.0 / (sizes[l] + sizes[l + 1]));  // Glorot uniform
+    std::vector<float> w(static_cast<size_t>(sizes[l]) * sizes[l + 1]);
+    for (float& x : w) x = static_cast<float>((2 * rs.uniform() - 1) * a);
+    n.w.push_back(std::move(w));
+    n.b.emplace_back(static_cast<size_t>(sizes[l + 1]), 0.0f);
+  }
+  return n;
+}
+
+void PdnnNet::save(const std::string& path) const {
+  std::ostringstream f(std::ios::binary);
+  detail::put_vec(f, sizes);
+  detail::put<int32_t>(f, static_cast<int32_t>(trained_units.activation));
+  detail::put<int32_t>(f, trained_units.bits);
+  detail::put<int32_t>(f, train_samples);
+  for (int32_t l = 0; l < layers(); ++l) detail::put_vec(f, w[l]), detail::put_vec(f, b[l]);
+  detail::write_checksummed(path, kModelMagic, f.str());
+}
+
+PdnnNet PdnnNet::load(const std::string& path) {
+  std::istringstream f(detail::read_checksummed(path, kModelMagic, "p-DNN model"), std::ios::binary);
+  const auto ns = detail::get<uint64_t>(f, path);
+  if (ns < 2 || ns > static_cast<uint64_t>(kMaxLayers + 1)) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
+  f.seekg(-8, std::ios::cur);
+  PdnnNet n;
+  n.sizes = detail::get_vec<int32_t>(f, path, ns);
+  for (int32_t s : n.sizes)
+    if (s < 1 || s > kMaxWidth) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
+  if (n.sizes.back() < 2 || n.parameters() > kMaxParameters) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
+  const auto act = detail::get<int32_t>(f, path);
+  const auto bits = detail::get<int32_t>(f, path);
+  const auto ts = detail::get<int32_t>(f, path);
+  if (act < 0 || act > 2 || bits < 1 || bits > 8 || ts < 1 || ts > 1024) throw InvalidArgument("p-DNN model '" + path + "' is corrupt");
+  n.trained_units.activation = static_cast<PdnnActivation>(act);
+  n.trained_units.bits = bits;
+  n.train_samples = ts;
+  for (int32_t l = 0; l < n.layers(); ++l) {
+    n.w.push_back(detail::get_vec<float>(f, path, static_cast<size_t>(n.sizes[l]) * n.sizes[l + 1]));
+    n.b.push_back(detail::get_vec<float>(f, path, static_cast<size_t>(n.sizes[l + 1])));
+  }
+  for (const auto* v : {&n.w, &n.b})
+    for (const auto& a : *v)
+      for (float x : a)
+        if (!std::isfinite(x)) throw InvalidArgument("p-DNN model '" + path + "' holds a weight that is not finite");
+  return n;
+}
+
+float pdnn_tanh(float z) { return detail::pdnn_tanh_det(z); }
+float pdnn_quantize(float t, int32_t bits) {
+  if (bits < 1 || bits > 8) throw InvalidArgument("pdnn_quantize: bits must be 1..8");
+  return detail::pdnn_quantize_det(t, bits);
+}
+
+// ---------------------------------------------------------------- forward
+
+void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, int64_t images, float* logits,
+                  std::vector<std::vector<float>>* pre, std::vector<std::vector<float>>* act) {
+  if (s.T < 1 || s.T > kMaxSamples) throw InvalidArgument("p-DNN forward: T must be 1..65536");
+  if (!s.units.stochastic() && s.T != 1) throw InvalidArgument("p-DNN forward: deterministic units give one sample (T = 1)");
+  if (s.epoch >= (1u << 24)) throw InvalidArgument("p-DNN forward: epoch beyond 2^24");
+  const int threads = resolve_threads(s.threads);
+  const int32_t L = net.layers();
+  const int64_t rows = images * s.T;
+  const rng::Key key = rng::make_key(s.seed, s.stream);
+  if (pre) pre->assign(static_cast<size_t>(L), {});
+  if (act) act->assign(static_cast<size_t>(L - 1), {});
+  std::vector<float> z, a, a_next;
+  // Layer 0: the pixels are the same for all T samples, so its pre-activations are too.
+  for (int32_t l = 0; l < L; ++l) {
+    const int32_t nin = net.sizes[l], nout = net.sizes[l + 1];
+    const int64_t zrows = l == 0 ? images : rows;
+    const float* in = l == 0 ? x : a.data();
+    z.resize(static_cast<size_t>(zrows * nout));
+    float* zout = l == L - 1 && l > 0 ? logits : z.data();
+    preactivate(in, zrows, nin, net.w[l].data(), net.b[l].data(), nout, zout, threads);
+    if (l == L - 1) {
+      if (l == 0) {  // no hidden layer: each image's logits, repeated for its T samples
+        for (int64_t r = 0; r < rows; ++r) std::copy_n(z.data() + (r / s.T) * nout, nout, logits + r * nout);
+      }
+      if (pre) (*pre)[l].assign(zout, zout + zrows * nout);
+      break;
+    }
+    if (pre) (*pre)[l] = z;
+    a_next.resize(static_cast<size_t>(rows * nout));
+    activate(z.data(), images, s.T, l == 0, nout, s.units, key, static_cast<uint32_t>(l), s.epoch, s.ids, s.first_id, a_next.data(), threads);
+    std::swap(a, a_next);
+    if (act) (*act)[l] = a;
+  }
+}
+
+// ---------------------------------------------------------------- gradient
+
+PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T, const float* x, const int32_t* labels,
+                           int64_t images, const std::vector<std::vector<float>>& pre,
+                           const std::vector<std::vector<float>>& act, const float* logits) {
+  (void)units;  // quant and pbit units pass the gradient of tanh (straight through); tanh units are exact
+  const int32_t L = net.layers(), C = net.classes();
+  const int64_t rows = images * T;
+  PdnnGradient g;
+  g.w.resize(static_cast<size_t>(L));
+  g.b.resize(static_cast<size_t>(L));
+  // d loss / d logits of each row: (softmax(mean) - onehot) / (images T).
+  MatRM dz(rows, C);
+  for (int64_t i = 0; i < images; ++i) {
+    std::vector<double> m(static_cast<size_t>(C), 0.0);
+    for (int32_t t = 0; t < T; ++t)
+      for (int32_t c = 0; c < C; ++c) m[c] += logits[(i * T + t) * C + c];
+    double mx = -1e300;
+    int32_t arg = 0;
+    for (int32_t c = 0; c < C; ++c) {
+      m[c] /= T;
+      if (m[c] > mx) mx = m[c], arg = c;
+    }
+    double sum = 0;
+    for (int32_t c = 0; c < C; ++c) sum += std::exp(m[c] - mx);
+    const int32_t y = labels[i];
+    g.loss += -(m[y] - mx - std::log(sum));
+    if (arg == y) ++g.correct;
+    for (int32_t c = 0; c < C; ++c) {
+      const double p = std::exp(m[c] - mx) / sum;
+      const float d = static_cast<float>((p - (c == y ? 1.0 : 0.0)) / static_cast<double>(images * T));
+      for (int32_t t = 0; t < T; ++t) dz(i * T + t, c) = d;
+    }
+  }
+  g.loss /= static_cast<double>(images);
+  for (int32_t l = L - 1; l >= 0; --l) {
+    const int32_t nin = net.sizes[l], nout = net.sizes[l + 1];
+    if (l == 0) {
+      // The pixels are shared by an image's samples: sum their gradients first.
+      MatRM dz0 = MatRM::Zero(images, nout);
+      for (int64_t r = 0; r < rows; ++r) dz0.row(r / T) += dz.row(r);
+      const CMapRM X(x, images, nin);
+      MatRM dw = X.transpose() * dz0;
+      g.w[0].assign(dw.data(), dw.data() + dw.size());
+      Eigen::RowVectorXf db = dz0.colwise().sum();
+      g.b[0].assign(db.data(), db.data() + db.size());
+      break;
+    }
+    const CMapRM A(act[static_cast<size_t>(l - 1)].data(), rows, nin);
+    MatRM dw = A.transpose() * dz;
+    g.w[l].assign(dw.data(), dw.data() + dw.size());
+    Eigen::RowVectorXf db = dz.colwise().sum();
+    g.b[l].assign(db.data(), db.data() + db.size());
+    const CMapRM W(net.w[l].data(), nin, nout);
+    MatRM da = dz * W.transpose();  // rows x nin
+    // Through the units of layer l - 1: d a / d z = 1 - tanh(z)^2 (layer 0's z has one row per image).
+    const std::vector<float>& z = pre[static_cast<size_t>(l - 1)];
+    const bool per_image = l - 1 == 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* zr = z.data() + (per_image ? r / T : r) * nin;
+      for (int32_t k = 0; k < nin; ++k) {
+        const float t = detail::pdnn_tanh_det(zr[k]);
+        da(r, k) *= 1.0f - t * t;
+      }
+    }
+    dz = std::move(da);
+  }
+  return g;
+}
+
+// ---------------------------------------------------------------- evaluation
+
+std::vector<float> pdnn_inputs(const ImageDataset& d, const std::vector<int64_t>& index, int64_t first, int64_t n) {
+  const int32_t P = d.pixels_per_image();
+  std::vector<float> x(static_cast<size_t>(n * P));
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* px = d.image(index[static_cast<size_t>(first + i)]);
+    for (int32_t k = 0; k < P; ++k) x[i * P + k] = static_cast<float>(px[k]) / 255.0f;
+  }
+  return x;
+}
+
+PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::vector<int32_t>& samples, const ImageDataset& d,
+                       const std::vector<int64_t>& index, const PdnnConfig& cfg, const std::string& progress_label) {
+  if (net.inputs() != d.pixels_per_image()) {
+    throw InvalidArgument("the p-DNN takes " + std::to_string(net.inputs()) + " inputs; the " + d.name + " images have " +
+                          std::to_string(d.pixels_per_image()) + " pixels");
+  }
+  PdnnEval e;
+  e.units = units;
+  e.samples = units.stochastic() ? samples : std::vector<int32_t>{1};
+  if (e.samples.empty()) throw InvalidArgument("p-DNN evaluation: no sample counts given");
+  const int32_t T = *std::max_element(e.samples.begin(), e.samples.end());
+  const Backend be = backend_from_string(cfg.backend);
+  const bool gpu = be == Backend::cuda;
+  e.backend = gpu ? "cuda" : "host";
+  const int32_t C = net.classes();
+  const int64_t n = static_cast<int64_t>(index.size());
+  const int64_t batch = std::max<int64_t>(1, std::min<int64_t>(cfg.eval_batch_images, std::max<int64_t>(1, (int64_t{1} << 24) / T)));
+  int64_t widest = 0;
+  for (int32_t s : net.sizes) widest = std::max<int64_t>(widest, s);
+  detail::check_memory(static_cast<uint64_t>(batch) * T * (2 * widest + C) * sizeof(float), "p-DNN evaluation batch");
+  std::vector<int64_t> correct(e.samples.size(), 0);
+  std::vector<double> loss(e.samples.size(), 0.0);
+  const double t0 = detail::monotonic_s();
+  std::unique_ptr<detail::Progress> prog;
+  if (!progress_label.empty()) prog = std::make_unique<detail::Progress>(progress_label, n);
+  std::vector<float> logits;
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t m = std::min(batch, n - first);
+    const std::vector<float> x = pdnn_inputs(d, index, first, m);
+    std::vector<int64_t> ids(index.begin() + first, index.begin() + first + m);
+    PdnnForwardSpec spec;
+    spec.units = units;
+    spec.T = units.stochastic() ? T : 1;
+    spec.seed = cfg.seed;
+    spec.stream = rng::pdnn_stream(rng::PdnnUse::eval);
+    spec.ids = ids.data();
+    spec.threads = cfg.threads;
+    logits.resize(static_cast<size_t>(m * spec.T * C));
+    if (gpu) {
+      pdnn_forward_cuda(net, spec, x.data(), m, logits.data());
+    } else {
+      pdnn_forward(net, spec, x.data(), m, logits.data());
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const int32_t y = d.labels[static_cast<size_t>(index[static_cast<size_t>(first + i)])];
+      std::vector<double> sum(static_cast<size_t>(C), 0.0);
+      int32_t done = 0;
+      for (size_t q = 0; q < e.samples.size(); ++q) {
+        for (; done < e.samples[q]; ++done)
+          for (int32_t c = 0; c < C; ++c) sum[c] += logits[(i * spec.T + done) * C + c];
+        int32_t arg = 0;
+        double mx = -1e300;
+        for (int32_t c = 0; c < C; ++c)
+          if (sum[c] > mx) mx = sum[c], arg = c;
+        if (arg == y) ++correct[q];
+        double z = 0;
+        for (int32_t c = 0; c < C; ++c) z += std::exp((sum[c] - mx) / done);
+        loss[q] += -((sum[y] - mx) / done - std::log(z));
+      }
+    }
+    if (prog) prog->update(first + m);
+  }
+  e.images = n;
+  for (size_t q = 0; q < e.samples.size(); ++q) {
+    e.accuracy.push_back(n > 0 ? static_cast<double>(correct[q]) / static_cast<double>(n) : 0.0);
+    e.mean_loss.push_back(n > 0 ? loss[q] / static_cast<double>(n) : 0.0);
+  }
+  e.wall_s = detail::monotonic_s() - t0;
+  return e;
+}
+
+// ---------------------------------------------------------------- training
+
+PdnnTrainer::PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
+                         const ImageDataset& test, std::vector<int64_t> test_index)
+    : net_(net), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  if (net_.inputs() != train_.pixels_per_image()) throw InvalidArgument("p-DNN: the network's inputs do not match the images");
+  if (static_cast<int64_t>(train_index_.size()) < cfg_.batch_size) {
+    throw InvalidArgument("p-DNN training needs at least one batch: " + std::to_string(train_index_.size()) + " images, batch_size " +
+                          std::to_string(cfg_.batch_size));
+  }
+  for (const auto& s : {&train_, &test_})
+    for (uint8_t y : s->labels)
+      if (y >= net_.classes()) throw InvalidArgument("p-DNN: a label " + std::to_string(y) + " beyond the network's classes");
+  net_.trained_units = cfg_.units;
+  net_.train_samples = cfg_.units.stochastic() ? cfg_.train_samples : 1;
+  for (int32_t l = 0; l < net_.layers(); ++l) {
+    mw_.emplace_back(net_.w[l].size(), 0.0f), vw_.emplace_back(net_.w[l].size(), 0.0f);
+    mb_.emplace_back(net_.b[l].size(), 0.0f), vb_.emplace_back(net_.b[l].size(), 0.0f);
+  }
+}
+
+void PdnnTrainer::step(const PdnnGradient& g) {
+  ++updates_;
+  const double lr = cfg_.lr * std::pow(static_cast<double>(cfg_.lr_decay), epoch_);
+  const double b1 = cfg_.adam_b1, b2 = cfg_.adam_b2;
+  const double c1 = 1.0 - std::pow(b1, static_cast<double>(updates_)), c2 = 1.0 - std::pow(b2, static_cast<double>(updates_));
+  auto adam = [&](std::vector<float>& w, const std::vector<float>& gr, std::vector<float>& m, std::vector<float>& v) {
+    for (size_t q = 0; q < w.size(); ++q) {
+      m[q] = static_cast<float>(b1 * m[q] + (1 - b1) * gr[q]);
+      v[q] = static_cast<float>(b2 * v[q] + (1 - b2) * static_cast<double>(gr[q]) * gr[q]);
+      w[q] = static_cast<float>(w[q] - lr * (m[q] / c1) / (std::sqrt(v[q] / c2) + 1e-8));
+    }
+  };
+  for (int32_t l = 0; l < net_.layers(); ++l) {
+    adam(net_.w[l], g.w[l], mw_[l], vw_[l]);
+    adam(net_.b[l], g.b[l], mb_[l], vb_[l]);
+  }
+}
+
+void PdnnTrainer::run(const std::function<void(const PdnnEpoch&)>& on_epoch) {
+  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
+  const int32_t T = cfg_.units.stochastic() ? cfg_.train_samples : 1;
+  const int32_t C = net_.classes();
+  const std::string ckpt = cfg_.output_dir + "/checkpoint.bin";
+  for (; epoch_ < cfg_.epochs; ++epoch_) {
+    std::vector<int64_t> order(train_index_);
+    rng::PhiloxStream rs(cfg_.seed, rng::pdnn_stream(rng::PdnnUse::shuffle), static_cast<uint32_t>(epoch_));
+    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    detail::Progress prog("pdnn epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
+    const double t0 = detail::monotonic_s();
+    std::vector<float> logits;
+    std::vector<std::vector<float>> pre, act;
+    for (; batch_ < per_epoch; ++batch_) {
+      const int64_t first = batch_ * cfg_.batch_size;
+      std::vector<int32_t> labels(static_cast<size_t>(cfg_.batch_size));
+      for (int32_t m = 0; m < cfg_.batch_size; ++m) labels[m] = train_.labels[static_cast<size_t>(order[static_cast<size_t>(first + m)])];
+      const std::vector<float> x = pdnn_inputs(train_, order, first, cfg_.batch_size);
+      PdnnForwardSpec spec;
+      spec.units = cfg_.units;
+      spec.T = T;
+      spec.seed = cfg_.seed;
+      spec.stream = rng::pdnn_stream(rng::PdnnUse::train);
+      spec.epoch = static_cast<uint32_t>(epoch_);
+      spec.ids = order.data() + first;
+      spec.threads = cfg_.threads;
+      logits.resize(static_cast<size_t>(cfg_.batch_size) * T * C);
+      pdnn_forward(net_, spec, x.data(), cfg_.batch_size, logits.data(), &pre, &act);
+      const PdnnGradient g = pdnn_gradient(net_, cfg_.units, T, x.data(), labels.data(), cfg_.batch_size, pre, act, logits.data());
+      epoch_loss_ += g.loss * cfg_.batch_size;
+      epoch_correct_ += static_cast<double>(g.correct);
+      step(g);
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "loss %.3f acc %.3f", epoch_loss_ / static_cast<double>(first + cfg_.batch_size),
+                    epoch_correct_ / static_cast<double>(first + cfg_.batch_size));
+      prog.update(batch_ + 1, extra);
+      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
+        epoch_wall_ += detail::monotonic_s() - t0;
+        ++batch_;
+        save_checkpoint(ckpt);
+        --batch_;
+        epoch_wall_ -= detail::monotonic_s() - t0;
+      }
+    }
+    epoch_wall_ += detail::monotonic_s() - t0;
+    PdnnEpoch e;
+    e.epoch = epoch_ + 1;
+    e.train_loss = epoch_loss_ / static_cast<double>(per_epoch * cfg_.batch_size);
+    e.train_accuracy = epoch_correct_ / static_cast<double>(per_epoch * cfg_.batch_size);
+    e.wall_s = epoch_wall_;
+    if (!test_index_.empty()) {
+      e.test_accuracy = pdnn_evaluate(net_, cfg_.units, {T}, test_, test_index_, cfg_).accuracy[0];
+    }
+    std::fprintf(stderr, "epoch %d: train loss %.4f, train acc %.4f, test acc %.4f (T = %d), %.1f s\n", e.epoch, e.train_loss,
+                 e.train_accuracy, e.test_accuracy, T, e.wall_s);
+    history_.push_back(e);
+    batch_ = 0;
+    epoch_loss_ = epoch_correct_ = epoch_wall_ = 0;
+    if (on_epoch) on_epoch(e);
+    ++epoch_;
+    save_checkpoint(ckpt);
+    --epoch_;
+  }
+}
+
+namespace {
+
+/// What must match for a checkpoint to continue a run: everything that shapes training.
+uint64_t fingerprint(const PdnnConfig& c, const PdnnNet& n) {
+  std::ostringstream f;
+  f.precision(9);
+  f << c.dataset << '|' << c.train_images << '|';
+  for (int32_t s : n.sizes) f << s << ',';
+  f << '|' << c.units.name() << '|' << c.train_samples << '|' << c.batch_size << '|' << c.lr << '|' << c.lr_decay << '|' << c.adam_b1
+    << '|' << c.adam_b2 << '|' << c.seed;
+  return detail::fnv1a(f.str());
+}
+
+nlohmann::json history_json(const std::vector<PdnnEpoch>& h) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& e : h) {
+    a.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
+                 {"test_accuracy", e.test_accuracy}, {"wall_s", e.wall_s}});
+  }
+  return a;
+}
+
+}  // namespace
+
+void PdnnTrainer::save_checkpoint(const std::string& path) const {
+  std::ostringstream f(std::ios::binary);
+  detail::put<uint64_t>(f, fingerprint(cfg_, net_));
+  detail::put<int32_t>(f, epoch_);
+  detail::put<int64_t>(f, batch_);
+  detail::put<int64_t>(f, updates_);
+  for (double v : {epoch_loss_, epoch_correct_, epoch_wall_}) detail::put<double>(f, v);
+  for (int32_t l = 0; l < net_.layers(); ++l) {
+    for (const std::vector<float>* v : std::initializer_list<const std::vector<float>*>{&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) {
+      detail::put_vec(f, *v);
+    }
+  }
+  detail::put_string(f, history_json(history_).dump());
+  detail::write_checksummed(path, kCkptMagic, f.str());
+}
+
+void PdnnTrainer::load_checkpoint(const std::string& path) {
+  std::istringstream f(detail::read_checksummed(path, kCkptMagic, "p-DNN checkpoint"), std::ios::binary);
+  using detail::get;
+  if (get<uint64_t>(f, path) != fingerprint(cfg_, net_)) {
+    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the "
+                          "same config (only epochs, eval, threads, backend, test_images and output_dir may change)");
+  }
+  epoch_ = get<int32_t>(f, path);
+  batch_ = get<int64_t>(f, path);
+  updates_ = get<int64_t>(f, path);
+  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
+  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
+                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
+  }
+  epoch_loss_ = get<double>(f, path);
+  epoch_correct_ = get<double>(f, path);
+  epoch_wall_ = get<double>(f, path);
+  for (int32_t l = 0; l < net_.layers(); ++l) {
+    for (auto* v : {&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) *v = detail::get_vec<float>(f, path, v->size());
+  }
+  history_.clear();
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(detail::get_string(f, path));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+  }
+  if (!h.is_array() || static_cast<int64_t>(h.size()) != epoch_) throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+  try {
+    for (const auto& e : h) {
+      PdnnEpoch x;
+      x.epoch = e.at("epoch").get<int32_t>();
+      x.train_loss = e.at("train_loss").get<double>();
+      x.train_accuracy = e.at("train_accuracy").get<double>();
+      x.test_accuracy = e.at("test_accuracy").get<double>();
+      x.wall_s = e.at("wall_s").get<double>();
+      history_.push_back(x);
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+  }
+}
+
+}  // namespace pbit

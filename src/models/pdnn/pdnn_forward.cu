@@ -1,0 +1,134 @@
+// The p-DNN forward pass on a GPU: logits identical to the host path (pdnn.cpp) bit for bit, by the
+// forward contract of pbit/models/pdnn.hpp. Two kernels per layer:
+//   pdnn_preactivate: one thread per output unit and block of kRows rows; each weight W[k][j] is read
+//     once for the kRows rows (a layer's T samples of an image are adjacent rows, so weights are read
+//     once for many samples, the point of the paper's energy argument), sums in input order with
+//     __fadd_rn/__fmul_rn and zero inputs skipped, as on the host;
+//   pdnn_activate: the unit's activation (pdnn_math.hpp), expanding layer 0's per-image rows to T.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cuda/cuda_check.cuh"
+#include "models/pdnn/pdnn_math.hpp"
+#include "pbit/core/backend.hpp"
+#include "pbit/models/pdnn.hpp"
+
+namespace pbit {
+
+namespace {
+
+constexpr int kRows = 8;
+constexpr int kThreads = 128;
+
+__global__ void pdnn_preactivate(const float* __restrict__ in, int64_t rows, int32_t nin, const float* __restrict__ W,
+                                 const float* __restrict__ b, int32_t nout, float* __restrict__ z) {
+  const int32_t j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= nout) return;
+  const int64_t blocks = (rows + kRows - 1) / kRows;
+  for (int64_t rb = blockIdx.y; rb < blocks; rb += gridDim.y) {
+    const int64_t r0 = rb * kRows;
+    const int nr = static_cast<int>(rows - r0 < kRows ? rows - r0 : kRows);
+    float acc[kRows];
+#pragma unroll
+    for (int q = 0; q < kRows; ++q) acc[q] = 0.0f;
+    for (int32_t k = 0; k < nin; ++k) {
+      const float w = W[static_cast<int64_t>(k) * nout + j];
+#pragma unroll
+      for (int q = 0; q < kRows; ++q) {
+        if (q < nr) {
+          const float a = in[(r0 + q) * nin + k];
+          if (a != 0.0f) acc[q] = detail::fadd(acc[q], detail::fmul(a, w));
+        }
+      }
+    }
+    const float bj = b[j];
+#pragma unroll
+    for (int q = 0; q < kRows; ++q)
+      if (q < nr) z[(r0 + q) * nout + j] = detail::fadd(acc[q], bj);
+  }
+}
+
+__global__ void pdnn_activate(const float* __restrict__ z, int64_t images, int32_t T, bool expand, int32_t n, int32_t act, int32_t bits,
+                              rng::Key key, uint32_t layer, uint32_t epoch, const int64_t* __restrict__ ids, int64_t first_id,
+                              float* __restrict__ a) {
+  const int64_t total = images * T * n;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = idx / n;
+    const int32_t j = static_cast<int32_t>(idx - r * n);
+    const int64_t i = r / T;
+    const uint32_t t = static_cast<uint32_t>(r - i * T);
+    const float zj = z[(expand ? i : r) * n + j];
+    const uint32_t id = static_cast<uint32_t>(ids ? ids[i] : first_id + i);
+    a[idx] = detail::pdnn_activate(act, bits, zj, key, id, t, layer, epoch, static_cast<uint32_t>(j));
+  }
+}
+
+template <class T>
+struct DeviceBuffer {
+  T* p = nullptr;
+  explicit DeviceBuffer(size_t n) {
+    if (n) PBIT_CUDA_CHECK(cudaMalloc(&p, n * sizeof(T)));
+  }
+  DeviceBuffer(const T* h, size_t n) : DeviceBuffer(n) {
+    if (n) PBIT_CUDA_CHECK(cudaMemcpy(p, h, n * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  ~DeviceBuffer() {
+    if (p) PBIT_CUDA_CHECK_NOTHROW(cudaFree(p));
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+int32_t act_code(PdnnActivation a) {
+  return a == PdnnActivation::tanh ? detail::kPdnnTanh : a == PdnnActivation::quant ? detail::kPdnnQuant : detail::kPdnnPbit;
+}
+
+}  // namespace
+
+bool pdnn_cuda_compiled() { return true; }
+
+void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, int64_t images, float* logits) {
+  if (!backend_available(Backend::cuda)) {
+    throw InvalidArgument("p-DNN on cuda: " + backend_unavailable_reason(Backend::cuda));
+  }
+  if (s.T < 1 || s.T > (1 << 16)) throw InvalidArgument("p-DNN forward: T must be 1..65536");
+  if (!s.units.stochastic() && s.T != 1) throw InvalidArgument("p-DNN forward: deterministic units give one sample (T = 1)");
+  if (images <= 0) return;
+  const int32_t L = net.layers();
+  const int64_t rows = images * s.T;
+  int64_t widest = 0;
+  for (int32_t n : net.sizes) widest = std::max<int64_t>(widest, n);
+  DeviceBuffer<float> dx(x, static_cast<size_t>(images * net.inputs()));
+  DeviceBuffer<float> dz(static_cast<size_t>(rows * widest)), da(static_cast<size_t>(rows * widest)), dnext(static_cast<size_t>(rows * widest));
+  DeviceBuffer<int64_t> dids(s.ids, s.ids ? static_cast<size_t>(images) : 0);
+  const rng::Key key = rng::make_key(s.seed, s.stream);
+  float* a = da.p;
+  float* next = dnext.p;
+  for (int32_t l = 0; l < L; ++l) {
+    const int32_t nin = net.sizes[l], nout = net.sizes[l + 1];
+    DeviceBuffer<float> dw(net.w[l].data(), net.w[l].size()), db(net.b[l].data(), net.b[l].size());
+    const int64_t zrows = l == 0 ? images : rows;
+    const int64_t row_blocks = (zrows + kRows - 1) / kRows;
+    const dim3 grid(static_cast<unsigned>((nout + kThreads - 1) / kThreads), static_cast<unsigned>(std::min<int64_t>(row_blocks, 65535)));
+    pdnn_preactivate<<<grid, kThreads>>>(l == 0 ? dx.p : a, zrows, nin, dw.p, db.p, nout, dz.p);
+    PBIT_CUDA_LAUNCHED(pdnn_preactivate, 0);
+    if (l == L - 1) {
+      std::vector<float> z(static_cast<size_t>(zrows * nout));
+      PBIT_CUDA_CHECK(cudaMemcpy(z.data(), dz.p, z.size() * sizeof(float), cudaMemcpyDeviceToHost));
+      for (int64_t r = 0; r < rows; ++r) std::copy_n(z.data() + (l == 0 ? r / s.T : r) * nout, nout, logits + r * nout);
+      break;
+    }
+    const int64_t total = rows * nout;
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 1 << 20));
+    pdnn_activate<<<blocks, 256>>>(dz.p, images, s.T, l == 0, nout, act_code(s.units.activation), s.units.bits, key,
+                                   static_cast<uint32_t>(l), s.epoch, dids.p, s.first_id, next);
+    PBIT_CUDA_LAUNCHED(pdnn_activate, 0);
+    std::swap(a, next);
+  }
+  PBIT_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+}  // namespace pbit

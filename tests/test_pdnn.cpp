@@ -1,0 +1,407 @@
+// p-DNNs (pbit/models/pdnn.hpp): the p-bit activation's statistics, the gradients against finite
+// differences, determinism by logical identity, the CUDA path against the host, training, resume and
+// bad input.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "pbit/core/backend.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/error.hpp"
+#include "pbit/models/pdnn.hpp"
+#include "test_util.hpp"
+
+namespace pbit::test {
+namespace {
+
+/// A network with one input fixed at 1 whose hidden pre-activations are exactly `z`.
+PdnnNet probe_net(const std::vector<float>& z) {
+  PdnnNet n = PdnnNet::create({1, static_cast<int32_t>(z.size()), 2}, 1);
+  n.w[0] = z;
+  return n;
+}
+
+TEST(PdnnUnits, PbitMeanIsTanhWithinSamplingError) {
+  const std::vector<float> z = {-3.0f, -1.2f, -0.5f, -0.1f, 0.0f, 0.05f, 0.3f, 0.8f, 1.5f, 2.5f, 4.0f};
+  const PdnnNet n = probe_net(z);
+  PdnnForwardSpec s;
+  s.units.activation = PdnnActivation::pbit;
+  s.T = 40000;
+  s.seed = 7;
+  s.stream = rng::pdnn_stream(rng::PdnnUse::eval);
+  const float x = 1.0f;
+  std::vector<float> logits(static_cast<size_t>(s.T) * 2);
+  std::vector<std::vector<float>> pre, act;
+  pdnn_forward(n, s, &x, 1, logits.data(), &pre, &act);
+  ASSERT_EQ(act[0].size(), static_cast<size_t>(s.T) * z.size());
+  for (size_t j = 0; j < z.size(); ++j) {
+    double sum = 0;
+    for (int32_t t = 0; t < s.T; ++t) {
+      const float a = act[0][static_cast<size_t>(t) * z.size() + j];
+      ASSERT_TRUE(a == 1.0f || a == -1.0f);
+      sum += a;
+    }
+    const double mean = sum / s.T, want = std::tanh(static_cast<double>(z[j]));
+    const double sigma = std::sqrt(std::max(1e-12, (1 - want * want) / s.T));  // the standard error of a +-1 mean
+    EXPECT_NEAR(mean, want, 5 * sigma + 1e-6) << "z = " << z[j];
+  }
+}
+
+TEST(PdnnUnits, TanhAndQuantizationLevels) {
+  for (float z = -9.0f; z <= 9.0f; z += 0.37f) EXPECT_NEAR(pdnn_tanh(z), std::tanh(z), 2e-7f) << z;
+  EXPECT_EQ(pdnn_tanh(1e30f), 1.0f);
+  EXPECT_EQ(pdnn_tanh(-1e30f), -1.0f);
+  // 1 bit: the sign, with sign(0) = +1.
+  EXPECT_EQ(pdnn_quantize(-0.2f, 1), -1.0f);
+  EXPECT_EQ(pdnn_quantize(0.0f, 1), 1.0f);
+  EXPECT_EQ(pdnn_quantize(0.7f, 1), 1.0f);
+  // 2 bits: -1, -1/3, 1/3, 1.
+  EXPECT_FLOAT_EQ(pdnn_quantize(-0.9f, 2), -1.0f);
+  EXPECT_FLOAT_EQ(pdnn_quantize(-0.2f, 2), -1.0f / 3);
+  EXPECT_FLOAT_EQ(pdnn_quantize(0.5f, 2), 1.0f / 3);
+  EXPECT_FLOAT_EQ(pdnn_quantize(0.9f, 2), 1.0f);
+  // k bits: 2^k distinct levels, each within half a step of t.
+  for (int32_t k = 1; k <= 8; ++k) {
+    std::vector<float> levels;
+    const float step = 2.0f / static_cast<float>((1 << k) - 1);
+    for (float t = -1.0f; t <= 1.0f; t += 1.0f / 512) {
+      const float q = pdnn_quantize(t, k);
+      EXPECT_LE(std::fabs(q - t), step / 2 + 1e-6f) << "t " << t << " bits " << k;
+      levels.push_back(q);
+    }
+    std::sort(levels.begin(), levels.end());
+    EXPECT_EQ(std::unique(levels.begin(), levels.end()) - levels.begin(), 1 << k) << k << " bits";
+  }
+  EXPECT_THROW(pdnn_quantize(0.1f, 0), InvalidArgument);
+}
+
+/// The cross-entropy of softmax(mean logits) for one image, from logits of T samples.
+double ce(const std::vector<float>& logits, int32_t T, int32_t C, int32_t y) {
+  std::vector<double> m(C, 0.0);
+  for (int32_t t = 0; t < T; ++t)
+    for (int32_t c = 0; c < C; ++c) m[c] += logits[static_cast<size_t>(t) * C + c] / T;
+  double mx = *std::max_element(m.begin(), m.end()), s = 0;
+  for (double v : m) s += std::exp(v - mx);
+  return -(m[y] - mx - std::log(s));
+}
+
+/// The batch's mean loss of a deterministic network (double-checked central differences use it).
+double batch_loss(const PdnnNet& n, const PdnnUnits& u, const std::vector<float>& x, const std::vector<int32_t>& y) {
+  PdnnForwardSpec s;
+  s.units = u;
+  const int64_t B = static_cast<int64_t>(y.size());
+  std::vector<float> logits(static_cast<size_t>(B * n.classes()));
+  pdnn_forward(n, s, x.data(), B, logits.data());
+  double L = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    std::vector<float> li(logits.begin() + i * n.classes(), logits.begin() + (i + 1) * n.classes());
+    L += ce(li, 1, n.classes(), y[i]);
+  }
+  return L / static_cast<double>(B);
+}
+
+TEST(PdnnGradient, TanhBackpropMatchesFiniteDifferences) {
+  // Two hidden tanh layers: the gradient is exact, so it must match central differences of the loss.
+  PdnnNet n = PdnnNet::create({5, 4, 3, 3}, 11);
+  for (auto& b : n.b)
+    for (size_t k = 0; k < b.size(); ++k) b[k] = 0.1f * static_cast<float>(k) - 0.1f;
+  const std::vector<float> x = {0.0f, 0.3f, 1.0f, 0.7f, 0.2f, 0.9f, 0.0f, 0.5f, 0.1f, 0.4f};  // two images
+  const std::vector<int32_t> y = {2, 0};
+  PdnnUnits u;
+  u.activation = PdnnActivation::tanh;
+  PdnnForwardSpec s;
+  s.units = u;
+  std::vector<float> logits(6);
+  std::vector<std::vector<float>> pre, act;
+  pdnn_forward(n, s, x.data(), 2, logits.data(), &pre, &act);
+  const PdnnGradient g = pdnn_gradient(n, u, 1, x.data(), y.data(), 2, pre, act, logits.data());
+  EXPECT_NEAR(g.loss, batch_loss(n, u, x, y), 1e-6);
+  const float h = 1e-2f;
+  for (int32_t l = 0; l < n.layers(); ++l) {
+    for (int which = 0; which < 2; ++which) {
+      std::vector<float>& p = which == 0 ? n.w[l] : n.b[l];
+      const std::vector<float>& gp = which == 0 ? g.w[l] : g.b[l];
+      for (size_t q = 0; q < p.size(); ++q) {
+        const float keep = p[q];
+        p[q] = keep + h;
+        const double up = batch_loss(n, u, x, y);
+        p[q] = keep - h;
+        const double down = batch_loss(n, u, x, y);
+        p[q] = keep;
+        EXPECT_NEAR(gp[q], (up - down) / (2 * h), 2e-3) << "layer " << l << (which ? " bias " : " weight ") << q;
+      }
+    }
+  }
+}
+
+TEST(PdnnGradient, StraightThroughMatchesFiniteDifferenceOfTheExpectedOutput) {
+  // One hidden layer of p-bits: the expected logits are exactly W1^T tanh(W0^T x + b0) + b1, and the
+  // straight-through gradient of the loss of the T-sample mean logits converges to the gradient of the
+  // loss of the expected logits as T grows. Measured over independent seeds: each component must lie
+  // within 5 standard errors (plus the O(1/T) bias of a loss of a sample mean) of the finite difference.
+  PdnnNet n = PdnnNet::create({3, 4, 2}, 5);
+  const std::vector<float> x = {0.8f, 0.1f, 0.5f};
+  const std::vector<int32_t> y = {1};
+  PdnnUnits tanh_units;
+  tanh_units.activation = PdnnActivation::tanh;
+  PdnnUnits pbit_units;  // pbit
+  const int32_t T = 4000, seeds = 12;
+  std::vector<std::vector<double>> runs;
+  for (int32_t k = 0; k < seeds; ++k) {
+    PdnnForwardSpec s;
+    s.units = pbit_units;
+    s.T = T;
+    s.seed = 100 + k;
+    s.stream = rng::pdnn_stream(rng::PdnnUse::train);
+    std::vector<float> logits(static_cast<size_t>(T) * 2);
+    std::vector<std::vector<float>> pre, act;
+    pdnn_forward(n, s, x.data(), 1, logits.data(), &pre, &act);
+    const PdnnGradient g = pdnn_gradient(n, pbit_units, T, x.data(), y.data(), 1, pre, act, logits.data());
+    std::vector<double> flat;
+    for (int32_t l = 0; l < 2; ++l) flat.insert(flat.end(), g.w[l].begin(), g.w[l].end()), flat.insert(flat.end(), g.b[l].begin(), g.b[l].end());
+    runs.push_back(flat);
+  }
+  // Finite differences of CE(expected logits): the tanh network's loss is exactly that.
+  std::vector<double> fd;
+  const float h = 1e-2f;
+  for (int32_t l = 0; l < 2; ++l)
+    for (int which = 0; which < 2; ++which) {
+      std::vector<float>& p = which == 0 ? n.w[l] : n.b[l];
+      for (size_t q = 0; q < p.size(); ++q) {
+        const float keep = p[q];
+        p[q] = keep + h;
+        const double up = batch_loss(n, tanh_units, x, y);
+        p[q] = keep - h;
+        const double down = batch_loss(n, tanh_units, x, y);
+        p[q] = keep;
+        fd.push_back((up - down) / (2 * h));
+      }
+    }
+  ASSERT_EQ(fd.size(), runs[0].size());
+  double largest = 0;
+  for (double v : fd) largest = std::max(largest, std::fabs(v));
+  for (size_t q = 0; q < fd.size(); ++q) {
+    double mean = 0, var = 0;
+    for (const auto& r : runs) mean += r[q] / seeds;
+    for (const auto& r : runs) var += (r[q] - mean) * (r[q] - mean) / (seeds - 1);
+    const double se = std::sqrt(var / seeds);
+    EXPECT_NEAR(mean, fd[q], 5 * se + 5.0 / T * largest + 1e-4) << "parameter " << q << " (se " << se << ")";
+  }
+}
+
+TEST(PdnnForward, SamplesAreKeyedByImageSampleAndLayerNotByBatchOrThreads) {
+  const PdnnNet n = PdnnNet::create({6, 8, 5, 3}, 2);
+  const int64_t B = 7;
+  std::vector<float> x(static_cast<size_t>(B * 6));
+  rng::PhiloxStream rs(3, rng::kTest);
+  for (float& v : x) v = rs.uniform() < 0.3 ? 0.0f : static_cast<float>(rs.uniform());
+  PdnnForwardSpec s;
+  s.units.activation = PdnnActivation::pbit;
+  s.T = 9;
+  s.seed = 4;
+  s.stream = rng::pdnn_stream(rng::PdnnUse::eval);
+  s.first_id = 100;
+  std::vector<float> all(static_cast<size_t>(B * s.T * 3)), again(all.size());
+  s.threads = 1;
+  pdnn_forward(n, s, x.data(), B, all.data());
+  s.threads = 2;
+  pdnn_forward(n, s, x.data(), B, again.data());
+  EXPECT_EQ(all, again);
+  // Images 3..5 alone (ids 103..105) give the same samples as in the batch.
+  PdnnForwardSpec part = s;
+  part.first_id = 103;
+  std::vector<float> sub(static_cast<size_t>(3 * s.T * 3));
+  pdnn_forward(n, part, x.data() + 3 * 6, 3, sub.data());
+  EXPECT_TRUE(std::equal(sub.begin(), sub.end(), all.begin() + 3 * s.T * 3));
+  // The first T' samples of a longer run are the T'-sample run.
+  PdnnForwardSpec shorter = s;
+  shorter.T = 4;
+  std::vector<float> four(static_cast<size_t>(B * 4 * 3));
+  pdnn_forward(n, shorter, x.data(), B, four.data());
+  for (int64_t i = 0; i < B; ++i)
+    EXPECT_TRUE(std::equal(four.begin() + i * 4 * 3, four.begin() + (i + 1) * 4 * 3, all.begin() + i * s.T * 3)) << i;
+  // Different seeds, streams and image ids draw different samples.
+  for (auto change : {+[](PdnnForwardSpec& p) { p.seed = 5; }, +[](PdnnForwardSpec& p) { p.stream = rng::pdnn_stream(rng::PdnnUse::train); },
+                      +[](PdnnForwardSpec& p) { p.first_id = 0; }, +[](PdnnForwardSpec& p) { p.epoch = 1; }}) {
+    PdnnForwardSpec o = s;
+    change(o);
+    std::vector<float> other(all.size());
+    pdnn_forward(n, o, x.data(), B, other.data());
+    EXPECT_NE(other, all);
+  }
+  // Deterministic units give one sample.
+  PdnnForwardSpec det = s;
+  det.units.activation = PdnnActivation::tanh;
+  EXPECT_THROW(pdnn_forward(n, det, x.data(), B, all.data()), InvalidArgument);
+}
+
+TEST(PdnnForward, cuda_LogitsIdenticalToTheHost) {
+  PBIT_REQUIRE_BACKEND(Backend::cuda);
+  const PdnnNet n = PdnnNet::create({50, 70, 33, 10}, 9);
+  const int64_t B = 13;
+  std::vector<float> x(static_cast<size_t>(B * 50));
+  rng::PhiloxStream rs(8, rng::kTest);
+  for (float& v : x) v = rs.uniform() < 0.5 ? 0.0f : static_cast<float>(rs.uniform());
+  std::vector<int64_t> ids(B);
+  for (int64_t i = 0; i < B; ++i) ids[i] = 1000 + 7 * i;
+  for (const PdnnActivation a : {PdnnActivation::pbit, PdnnActivation::tanh, PdnnActivation::quant}) {
+    PdnnForwardSpec s;
+    s.units.activation = a;
+    s.units.bits = 2;
+    s.T = a == PdnnActivation::pbit ? 21 : 1;
+    s.seed = 3;
+    s.stream = rng::pdnn_stream(rng::PdnnUse::eval);
+    s.ids = ids.data();
+    std::vector<float> host(static_cast<size_t>(B * s.T * 10)), gpu(host.size(), -7.0f);
+    pdnn_forward(n, s, x.data(), B, host.data());
+    pdnn_forward_cuda(n, s, x.data(), B, gpu.data());
+    EXPECT_EQ(host, gpu) << to_string(a);
+  }
+}
+
+/// Two classes of 8-pixel images: the bright half says the class.
+ImageDataset halves(int64_t n, uint64_t seed) {
+  ImageDataset d;
+  d.name = "halves";
+  d.rows = 1, d.cols = 8;
+  rng::PhiloxStream rs(seed, rng::kTest);
+  for (int64_t k = 0; k < n; ++k) {
+    const int32_t c = static_cast<int32_t>(k % 2);
+    d.labels.push_back(static_cast<uint8_t>(c));
+    for (int32_t q = 0; q < 8; ++q) {
+      const bool on = (q < 4) == (c == 0);
+      d.pixels.push_back(static_cast<uint8_t>(on ? 150 + 100 * rs.uniform() : 90 * rs.uniform()));
+    }
+  }
+  return d;
+}
+
+std::vector<int64_t> iota(int64_t n) {
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) v[static_cast<size_t>(k)] = k;
+  return v;
+}
+
+PdnnConfig small_config(const std::string& dir) {
+  PdnnConfig c;
+  c.hidden = {6};
+  c.units.activation = PdnnActivation::pbit;
+  c.train_samples = 2;
+  c.epochs = 4;
+  c.batch_size = 8;
+  c.lr = 0.02f;
+  c.eval_samples = {1, 4};
+  c.backend = "cpu";
+  c.seed = 3;
+  c.output_dir = dir;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return c;
+}
+
+TEST(PdnnTraining, LearnsAndResumesBitForBit) {
+  const ImageDataset train = halves(96, 1), test = halves(60, 2);
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_resume";
+  PdnnConfig ca = small_config(dir + "/a");
+  PdnnNet na = PdnnNet::create({8, 6, 2}, ca.seed);
+  const double before = pdnn_evaluate(na, ca.units, {4}, test, iota(60), ca).accuracy[0];
+  PdnnTrainer ta(na, ca, train, iota(96), test, iota(60));
+  ta.run();
+  const PdnnEval after = pdnn_evaluate(na, ca.units, {1, 4}, test, iota(60), ca);
+  EXPECT_GT(after.accuracy[1], 0.9) << "before training " << before;
+  EXPECT_EQ(ta.history().size(), 4u);
+  // Two epochs, then a new trainer resumes from the checkpoint for the other two: the same weights.
+  PdnnConfig cb = small_config(dir + "/b");
+  cb.epochs = 2;
+  PdnnNet nb = PdnnNet::create({8, 6, 2}, cb.seed);
+  PdnnTrainer(nb, cb, train, iota(96), test, iota(60)).run();
+  cb.epochs = 4;
+  PdnnNet nc = PdnnNet::create({8, 6, 2}, cb.seed);
+  PdnnTrainer tc(nc, cb, train, iota(96), test, iota(60));
+  tc.load_checkpoint(dir + "/b/checkpoint.bin");
+  EXPECT_EQ(tc.epoch(), 2);
+  tc.run();
+  EXPECT_EQ(nc.w, na.w);
+  EXPECT_EQ(nc.b, na.b);
+  // Another training config refuses the checkpoint.
+  PdnnConfig cd = cb;
+  cd.lr = 0.5f;
+  PdnnNet nd = PdnnNet::create({8, 6, 2}, cd.seed);
+  PdnnTrainer td(nd, cd, train, iota(96), test, iota(60));
+  EXPECT_THROW(td.load_checkpoint(dir + "/b/checkpoint.bin"), InvalidArgument);
+}
+
+TEST(PdnnEvaluate, AccuracyAtTIsTheSameWhateverOtherTAreAsked) {
+  const ImageDataset test = halves(40, 5);
+  PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_eval");
+  c.eval_batch_images = 7;  // batches must not matter either
+  PdnnNet n = PdnnNet::create({8, 6, 2}, 1);
+  const PdnnEval a = pdnn_evaluate(n, c.units, {1, 3, 8}, test, iota(40), c);
+  c.eval_batch_images = 40;
+  const PdnnEval b = pdnn_evaluate(n, c.units, {8}, test, iota(40), c);
+  EXPECT_EQ(a.accuracy[2], b.accuracy[0]);
+  EXPECT_EQ(a.mean_loss[2], b.mean_loss[0]);
+  PdnnUnits det;
+  det.activation = PdnnActivation::quant;
+  det.bits = 3;
+  const PdnnEval d = pdnn_evaluate(n, det, {1, 3, 8}, test, iota(40), c);
+  EXPECT_EQ(d.samples, std::vector<int32_t>{1});
+}
+
+TEST(PdnnModel, SavesLoadsAndRefusesBadFiles) {
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_model";
+  std::filesystem::create_directories(dir);
+  PdnnNet n = PdnnNet::create({8, 5, 4, 3}, 6);
+  n.trained_units.activation = PdnnActivation::quant;
+  n.trained_units.bits = 3;
+  n.train_samples = 1;
+  n.save(dir + "/m.bin");
+  const PdnnNet m = PdnnNet::load(dir + "/m.bin");
+  EXPECT_EQ(m.sizes, n.sizes);
+  EXPECT_EQ(m.w, n.w);
+  EXPECT_EQ(m.b, n.b);
+  EXPECT_EQ(m.trained_units.name(), "quant3");
+  // Truncated, or another file entirely: clear errors.
+  std::ifstream in(dir + "/m.bin", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(dir + "/cut.bin", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  EXPECT_THROW(PdnnNet::load(dir + "/cut.bin"), InvalidArgument);
+  std::ofstream(dir + "/text.bin") << "{}";
+  EXPECT_THROW(PdnnNet::load(dir + "/text.bin"), Error);
+  EXPECT_THROW(PdnnNet::create({8}, 1), InvalidArgument);
+  EXPECT_THROW(PdnnNet::create({8, 0, 2}, 1), InvalidArgument);
+  EXPECT_THROW(PdnnNet::create({8, 4, 1}, 1), InvalidArgument);
+}
+
+TEST(PdnnConfigParse, BadValuesNameTheKey) {
+  auto err = [](const std::string& text) {
+    try {
+      parse_pdnn_config(nlohmann::json::parse(text));
+    } catch (const InvalidConfig& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(err(R"({"network": {"activation": "quant"}})").find("network.bits"), std::string::npos);
+  EXPECT_NE(err(R"({"network": {"activation": "tanh", "bits": 2}})").find("network.bits"), std::string::npos);
+  EXPECT_NE(err(R"({"network": {"activation": "tanh"}, "train": {"samples": 4}})").find("train.samples"), std::string::npos);
+  EXPECT_NE(err(R"({"eval": {"samples": [4, 2]}})").find("eval.samples"), std::string::npos);
+  EXPECT_NE(err(R"({"network": {"hidden": []}})").find("network.hidden"), std::string::npos);
+  EXPECT_NE(err(R"({"network": {"hidden": [0]}})").find("network.hidden[0]"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"lr": -1}})").find("train.lr"), std::string::npos);
+  EXPECT_NE(err(R"({"trian": {}})").find("trian"), std::string::npos);
+  const PdnnConfig ok = parse_pdnn_config(nlohmann::json::parse(
+      R"({"network": {"hidden": [32, 16], "activation": "quant", "bits": 2}, "eval": {"samples": [1, 5]}})"));
+  EXPECT_EQ(ok.hidden, (std::vector<int32_t>{32, 16}));
+  EXPECT_EQ(ok.units.name(), "quant2");
+  for (const char* name : {"pdnn_tiny.json", "pdnn_mnist.json"}) {
+    EXPECT_NO_THROW(parse_pdnn_config(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + name))) << name;
+  }
+}
+
+}  // namespace
+}  // namespace pbit::test
