@@ -447,7 +447,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   ASSERT_EQ(rp.code, 0) << rp.out;
   const nlohmann::json sum = read_json_file(rep + "/summary.json");
   ASSERT_EQ(sum["rows"].size(), 2u);
-  EXPECT_EQ(sum["rows"][0]["role"], "sample-aware");
+  EXPECT_EQ(sum["rows"][0]["role"], "sample-aware (s=2)");
   EXPECT_GT(sum["rows"][0]["points"][0]["energy_j_per_inference_dram"].get<double>(),
             sum["rows"][0]["points"][0]["energy_j_per_inference_sram"].get<double>());
   for (const char* f : {"/curve.gp", "/energy.gp", "/summary.md"}) EXPECT_TRUE(std::filesystem::exists(rep + f)) << f;
@@ -467,6 +467,18 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_NE(wrong.out.find("p-DNN model"), std::string::npos) << wrong.out;
   const Result notres = run("pdnn report " + tmp("pdnn.json") + " --out " + rep);
   EXPECT_EQ(notres.code, 2);
+  // A generator config trains a VAE with the p-DNN as its decoder.
+  const std::string gout = tmp("pdnn_gen_cli");
+  std::filesystem::remove_all(gout);
+  write(tmp("pdnn_gen.json"), R"({"data": {"dataset": "mnist", "data_dir": ")" + data + R"(", "train_images": 128, "test_images": 20},
+    "network": {"hidden": [16]}, "generator": {"latent": 3, "encoder_hidden": [8]}, "train": {"epochs": 1, "batch_size": 32},
+    "run": {"backend": "cpu", "output_dir": ")" + gout + R"("}})");
+  const Result gr = run("pdnn train --config " + tmp("pdnn_gen.json"));
+  ASSERT_EQ(gr.code, 0) << gr.out;
+  EXPECT_NE(gr.out.find("p-DNN generator (pbit decoder): test reconstruction"), std::string::npos) << gr.out;
+  EXPECT_EQ(read_json_file(gout + "/results.json")["decoder_sizes"], nlohmann::json::parse("[3, 16, 784]"));
+  const Result gwrong = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + gout + "/model.bin");
+  EXPECT_EQ(gwrong.code, 2);  // a generator is not a classifier
 }
 
 TEST(Cli, ShippedSampleConfigsAreValid) {

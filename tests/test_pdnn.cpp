@@ -398,9 +398,139 @@ TEST(PdnnConfigParse, BadValuesNameTheKey) {
       R"({"network": {"hidden": [32, 16], "activation": "quant", "bits": 2}, "eval": {"samples": [1, 5]}})"));
   EXPECT_EQ(ok.hidden, (std::vector<int32_t>{32, 16}));
   EXPECT_EQ(ok.units.name(), "quant2");
-  for (const char* name : {"pdnn_tiny.json", "pdnn_mnist.json"}) {
+  for (const char* name : {"pdnn_tiny.json", "pdnn_mnist.json", "pdnn_generator_mnist.json"}) {
     EXPECT_NO_THROW(parse_pdnn_config(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + name))) << name;
   }
+}
+
+TEST(PdnnGradient, InputGradientMatchesFiniteDifferences) {
+  PdnnNet n = PdnnNet::create({4, 5, 3}, 21);
+  std::vector<float> x = {0.2f, -0.7f, 1.3f, 0.4f, 0.9f, 0.0f, -0.3f, 0.6f};
+  const std::vector<int32_t> y = {1, 2};
+  PdnnUnits u;
+  u.activation = PdnnActivation::tanh;
+  PdnnForwardSpec s;
+  s.units = u;
+  std::vector<float> logits(6);
+  std::vector<std::vector<float>> pre, act;
+  pdnn_forward(n, s, x.data(), 2, logits.data(), &pre, &act);
+  PdnnGradient g = pdnn_gradient(n, u, 1, x.data(), y.data(), 2, pre, act, logits.data());
+  // The input gradient of the same loss, through pdnn_backward with the cross-entropy's d/d logits.
+  std::vector<float> dl(6);
+  for (int i = 0; i < 2; ++i) {
+    double mx = std::max({logits[3 * i], logits[3 * i + 1], logits[3 * i + 2]}), z = 0;
+    for (int c = 0; c < 3; ++c) z += std::exp(logits[3 * i + c] - mx);
+    for (int c = 0; c < 3; ++c) dl[3 * i + c] = static_cast<float>((std::exp(logits[3 * i + c] - mx) / z - (c == y[i])) / 2);
+  }
+  std::vector<float> dx;
+  PdnnGradient g2;
+  pdnn_backward(n, 1, x.data(), 2, pre, act, dl, g2, &dx);
+  EXPECT_EQ(g2.w, g.w);
+  ASSERT_EQ(dx.size(), x.size());
+  const float h = 1e-2f;
+  for (size_t k = 0; k < x.size(); ++k) {
+    const float keep = x[k];
+    x[k] = keep + h;
+    const double up = batch_loss(n, u, x, y);
+    x[k] = keep - h;
+    const double down = batch_loss(n, u, x, y);
+    x[k] = keep;
+    EXPECT_NEAR(dx[k], (up - down) / (2 * h), 2e-3) << "input " << k;
+  }
+}
+
+PdnnConfig vae_config(const std::string& dir, PdnnActivation decoder) {
+  PdnnConfig c = small_config(dir);
+  c.generator = true;
+  c.gen.latent = 2;
+  c.gen.encoder_hidden = {4};
+  c.gen.kl_weight = 0.7f;
+  c.hidden = {5};
+  c.units.activation = decoder;
+  c.train_samples = decoder == PdnnActivation::pbit ? 2 : 1;
+  c.lr = 0.01f;
+  return c;
+}
+
+TEST(PdnnGenerator, ElboGradientMatchesFiniteDifferences) {
+  // With a tanh decoder the loss is a deterministic function of the weights for fixed (seed, ids,
+  // epoch): the reparameterisation's noise is keyed, so central differences check every term.
+  const ImageDataset d = halves(3, 4);
+  PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_fd", PdnnActivation::tanh);
+  PdnnVae v = PdnnVae::create(8, c);
+  const std::vector<int64_t> ids = {0, 1, 2};
+  const std::vector<float> x = pdnn_inputs(d, ids, 0, 3);
+  const PdnnVaeGradient g = pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5);
+  EXPECT_GT(g.kl, 0);
+  auto loss = [&] { return pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).loss; };
+  EXPECT_NEAR(g.loss, loss(), 1e-9);
+  const float h = 1e-2f;
+  int checked = 0;
+  for (int net = 0; net < 2; ++net) {
+    PdnnNet& n = net == 0 ? v.encoder : v.decoder;
+    const PdnnGradient& gn = net == 0 ? g.encoder : g.decoder;
+    for (int32_t l = 0; l < n.layers(); ++l)
+      for (int which = 0; which < 2; ++which) {
+        std::vector<float>& p = which == 0 ? n.w[l] : n.b[l];
+        const std::vector<float>& gp = which == 0 ? gn.w[l] : gn.b[l];
+        for (size_t q = 0; q < p.size(); ++q) {
+          const float keep = p[q];
+          p[q] = keep + h;
+          const double up = loss();
+          p[q] = keep - h;
+          const double down = loss();
+          p[q] = keep;
+          const double fd = (up - down) / (2 * h);
+          EXPECT_NEAR(gp[q], fd, 2e-3 * std::max(1.0, std::fabs(fd))) << (net ? "decoder" : "encoder") << " layer " << l << " " << q;
+          ++checked;
+        }
+      }
+  }
+  EXPECT_EQ(checked, static_cast<int>(v.encoder.parameters() + v.decoder.parameters()));
+}
+
+TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
+  const ImageDataset train = halves(96, 1), test = halves(20, 2);
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_vae";
+  PdnnConfig ca = vae_config(dir + "/a", PdnnActivation::pbit);
+  ca.epochs = 20;
+  PdnnVae va = PdnnVae::create(8, ca);
+  const double before = pdnn_reconstruction(va, ca.units, {2}, test, iota(20), ca)[0];
+  PdnnVaeTrainer ta(va, ca, train, iota(96), test, iota(20));
+  ta.run();
+  const std::vector<double> after = pdnn_reconstruction(va, ca.units, {1, 2, 8}, test, iota(20), ca);
+  EXPECT_LT(after[1], before - 0.5);
+  // Ten epochs and a resumed ten give the same networks.
+  PdnnConfig cb = vae_config(dir + "/b", PdnnActivation::pbit);
+  cb.epochs = 10;
+  PdnnVae vb = PdnnVae::create(8, cb);
+  PdnnVaeTrainer(vb, cb, train, iota(96), test, iota(20)).run();
+  cb.epochs = 20;
+  PdnnVae vc = PdnnVae::create(8, cb);
+  PdnnVaeTrainer tc(vc, cb, train, iota(96), test, iota(20));
+  tc.load_checkpoint(dir + "/b/checkpoint.bin");
+  tc.run();
+  EXPECT_EQ(vc.encoder.w, va.encoder.w);
+  EXPECT_EQ(vc.decoder.w, va.decoder.w);
+  EXPECT_EQ(vc.decoder.b, va.decoder.b);
+  // A classifier checkpoint is not a generator's.
+  PdnnConfig cc = small_config(dir + "/c");
+  PdnnNet nc = PdnnNet::create({8, 6, 2}, cc.seed);
+  PdnnTrainer(nc, cc, train, iota(96), test, iota(96 > 20 ? 20 : 96)).save_checkpoint(dir + "/c/checkpoint.bin");
+  EXPECT_THROW(tc.load_checkpoint(dir + "/c/checkpoint.bin"), InvalidArgument);
+  // Save and load; generation is keyed by (seed, image): the first images of a longer run are the
+  // shorter run's, each T's images are means of the same samples, and pixels are probabilities.
+  va.save(dir + "/vae.bin");
+  const PdnnVae vl = PdnnVae::load(dir + "/vae.bin");
+  EXPECT_EQ(vl.decoder.w, va.decoder.w);
+  EXPECT_EQ(vl.decoder.trained_units.name(), "pbit");
+  const PdnnGenerated g10 = pdnn_generate(vl.decoder, vl.decoder.trained_units, {1, 4}, 10, 3, ca);
+  const PdnnGenerated g4 = pdnn_generate(vl.decoder, vl.decoder.trained_units, {4}, 4, 3, ca);
+  ASSERT_EQ(g10.images.size(), 2u);
+  EXPECT_TRUE(std::equal(g4.images[0].begin(), g4.images[0].end(), g10.images[1].begin()));
+  for (float p : g10.images[1]) EXPECT_TRUE(p > 0.0f && p < 1.0f);
+  EXPECT_NE(g10.images[0], g10.images[1]);
+  EXPECT_THROW(PdnnNet::load(dir + "/vae.bin"), Error);  // a generator is not a classifier
 }
 
 }  // namespace

@@ -302,7 +302,8 @@ TEST(RngStreams, NoTwoUsesCollide) {
     EXPECT_TRUE(kEqPropStreams.contains(eqprop_stream(u)));
     EXPECT_TRUE(seen.insert(eqprop_stream(u)).second);
   }
-  for (PdnnUse u : {PdnnUse::eval, PdnnUse::train, PdnnUse::init, PdnnUse::shuffle, PdnnUse::bench}) {
+  for (PdnnUse u : {PdnnUse::eval, PdnnUse::train, PdnnUse::init, PdnnUse::shuffle, PdnnUse::bench, PdnnUse::latent,
+                    PdnnUse::generate}) {
     EXPECT_TRUE(kPdnnStreams.contains(pdnn_stream(u)));
     EXPECT_TRUE(seen.insert(pdnn_stream(u)).second);
   }

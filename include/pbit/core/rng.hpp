@@ -80,8 +80,8 @@ enum class EqPropUse : uint32_t { train = 1, eval = 2, shuffle = 3, init = 4 };
 PBIT_HD uint32_t eqprop_stream(EqPropUse u) { return kEqPropStreams.first + static_cast<uint32_t>(u); }
 
 /// p-DNNs: evaluation samples, training samples, weight initialisation, data order, the benchmark's
-/// random inputs.
-enum class PdnnUse : uint32_t { eval = 1, train = 2, init = 3, shuffle = 4, bench = 5 };
+/// random inputs, the generator's latent noise in training (reparameterisation) and in generation.
+enum class PdnnUse : uint32_t { eval = 1, train = 2, init = 3, shuffle = 4, bench = 5, latent = 6, generate = 7 };
 PBIT_HD uint32_t pdnn_stream(PdnnUse u) { return kPdnnStreams.first + static_cast<uint32_t>(u); }
 
 struct Key {

@@ -50,6 +50,19 @@ struct PdnnUnits {
   std::string name() const;
 };
 
+/// The generator (PdnnConfig::generator): a variational autoencoder whose decoder is the p-DNN
+/// (latent -> network.hidden -> pixels, with network.activation units) and whose encoder is a tanh
+/// network (pixels -> encoder_hidden -> mean and log-variance of the latent). Trained on the ELBO:
+/// the binary cross-entropy of each pixel against the mean over train.samples decoder samples of
+/// sigmoid(logit), plus kl_weight times the KL divergence from N(0, I).
+struct PdnnGenConfig {
+  int32_t latent = 16;
+  std::vector<int32_t> encoder_hidden = {256};
+  float kl_weight = 1.0f;
+  int64_t fid_images = 1000;  ///< images generated at each T for the feature-FID
+  int32_t threshold = 127;    ///< test images binarized at pixel > threshold, generated ones at p > 1/2
+};
+
 struct PdnnConfig {
   // data
   std::string dataset = "mnist";
@@ -70,6 +83,9 @@ struct PdnnConfig {
   // evaluation
   std::vector<int32_t> eval_samples = {1, 2, 4, 10, 32, 100};  ///< T values (stochastic units)
   int64_t eval_batch_images = 500;
+  // generator (the "generator" section; absent = a classifier)
+  bool generator = false;
+  PdnnGenConfig gen;
   // execution
   std::string backend = "best";  ///< host backends (reference, cpu, packed) all run the host path; cuda the CUDA path
   int threads = 0;
@@ -139,6 +155,14 @@ PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T
                            int64_t images, const std::vector<std::vector<float>>& pre,
                            const std::vector<std::vector<float>>& act, const float* logits);
 
+/// Backpropagation from d loss / d logits (images x T rows of classes, as pdnn_forward wrote the
+/// logits) through a network: the weight and bias gradients into g (replacing them), and, when
+/// d_input is given, d loss / d x (images x inputs, summed over each image's samples). Hidden units
+/// pass the gradient of tanh (exact for tanh units, the straight-through estimator for the others).
+void pdnn_backward(const PdnnNet& net, int32_t T, const float* x, int64_t images, const std::vector<std::vector<float>>& pre,
+                   const std::vector<std::vector<float>>& act, const std::vector<float>& dlogits, PdnnGradient& g,
+                   std::vector<float>* d_input = nullptr);
+
 /// Accuracy for each T of `samples` on images `index` of a dataset, read from one run of max(T)
 /// samples per image (the accuracy at T averages the first T samples). Deterministic units: T = 1.
 struct PdnnEval {
@@ -188,6 +212,80 @@ class PdnnTrainer {
   double epoch_loss_ = 0, epoch_correct_ = 0, epoch_wall_ = 0;
   std::vector<std::vector<float>> mw_, vw_, mb_, vb_;  ///< Adam moments
   std::vector<PdnnEpoch> history_;
+};
+
+// ---------------------------------------------------------------- the generator
+
+/// A variational autoencoder with a p-DNN decoder (PdnnGenConfig).
+struct PdnnVae {
+  PdnnNet encoder;  ///< inputs -> encoder_hidden -> 2 latent: (mean, log-variance), tanh units
+  PdnnNet decoder;  ///< latent -> hidden -> inputs: pixel logits
+  int32_t latent() const { return decoder.inputs(); }
+  int32_t pixels() const { return decoder.classes(); }
+  static PdnnVae create(int32_t pixels, const PdnnConfig& cfg);
+  void save(const std::string& path) const;  ///< checksummed binary (PBITPDV1)
+  static PdnnVae load(const std::string& path);
+};
+
+/// Generated images: n latent vectors z ~ N(0, I) (keyed by seed and image number), each decoded
+/// with max(samples) samples of `units`; for each T of `samples`, n images (n x pixels) of the mean
+/// over the first T samples of sigmoid(logit). Deterministic units: T = 1 only.
+struct PdnnGenerated {
+  std::vector<int32_t> samples;
+  std::vector<std::vector<float>> images;  ///< per T: n x pixels, values in (0, 1)
+};
+PdnnGenerated pdnn_generate(const PdnnNet& decoder, const PdnnUnits& units, const std::vector<int32_t>& samples, int64_t n,
+                            uint64_t seed, const PdnnConfig& cfg);
+
+/// The mean reconstruction cross-entropy (nats per image) of test images through the encoder's mean
+/// and T decoder samples, for each T of `samples`.
+std::vector<double> pdnn_reconstruction(const PdnnVae& vae, const PdnnUnits& units, const std::vector<int32_t>& samples,
+                                        const ImageDataset& d, const std::vector<int64_t>& index, const PdnnConfig& cfg);
+
+/// The gradient of a batch's ELBO loss, (sum over images of reconstruction + kl_weight KL) / images,
+/// with respect to both networks, for images x (images x pixels) whose ids key the latent noise and
+/// the decoder's bits (with `epoch`): eps ~ N(0, I), z = mu + exp(logvar / 2) eps (log-variance clamped
+/// to +-10), the reconstruction the binary cross-entropy of the mean of T = train.samples sigmoid
+/// outputs. Exact for a tanh decoder (tests check it against finite differences), the
+/// straight-through estimate for p-bit and k-bit decoders.
+struct PdnnVaeGradient {
+  PdnnGradient encoder, decoder;
+  double loss = 0;                  ///< per image
+  double reconstruction = 0, kl = 0;  ///< sums over the images
+};
+PdnnVaeGradient pdnn_vae_gradient(const PdnnVae& vae, const PdnnConfig& cfg, const float* x, const int64_t* ids, int64_t images,
+                                  uint32_t epoch);
+
+struct PdnnVaeEpoch {
+  int32_t epoch = 0;
+  double train_loss = 0, train_reconstruction = 0, train_kl = 0;  ///< per image, during the epoch
+  double test_reconstruction = -1;                                ///< at T = train_samples
+  double wall_s = 0;
+};
+
+/// Adam training of the ELBO with checkpoints, resumed bit for bit (as PdnnTrainer).
+class PdnnVaeTrainer {
+ public:
+  PdnnVaeTrainer(PdnnVae& vae, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
+                 const ImageDataset& test, std::vector<int64_t> test_index);
+  void run(const std::function<void(const PdnnVaeEpoch&)>& on_epoch = {});
+  void save_checkpoint(const std::string& path) const;
+  void load_checkpoint(const std::string& path);
+  const std::vector<PdnnVaeEpoch>& history() const { return history_; }
+  int32_t epoch() const { return epoch_; }
+
+ private:
+  PdnnVae& vae_;
+  PdnnConfig cfg_;
+  const ImageDataset& train_;
+  const ImageDataset& test_;
+  std::vector<int64_t> train_index_, test_index_;
+  int32_t epoch_ = 0;
+  int64_t batch_ = 0, updates_ = 0;
+  double epoch_loss_ = 0, epoch_rec_ = 0, epoch_kl_ = 0, epoch_wall_ = 0;
+  std::vector<std::vector<float>> params_;  ///< Adam state: m and v for every array of both networks, in order
+  std::vector<PdnnVaeEpoch> history_;
+  std::vector<std::vector<float>*> arrays();
 };
 
 }  // namespace pbit

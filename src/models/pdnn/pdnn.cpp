@@ -127,7 +127,7 @@ std::string PdnnUnits::name() const {
 
 PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
   if (!j.is_object()) throw InvalidConfig("a p-DNN config must be a JSON object");
-  only_keys(j, "", {"_comment", "data", "network", "train", "eval", "run"});
+  only_keys(j, "", {"_comment", "data", "network", "train", "eval", "generator", "run"});
   PdnnConfig c;
   c.source = j;
   if (j.contains("data")) {
@@ -185,6 +185,17 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     }
     if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 20);
   }
+  if (j.contains("generator")) {
+    const auto& g = j["generator"];
+    only_keys(g, "generator", {"latent", "encoder_hidden", "kl_weight", "fid_images", "threshold"});
+    c.generator = true;
+    if (g.contains("latent")) c.gen.latent = static_cast<int32_t>(get_int(g["latent"], "generator.latent", 1, 4096));
+    if (g.contains("encoder_hidden")) c.gen.encoder_hidden = get_int_list(g["encoder_hidden"], "generator.encoder_hidden", 1, kMaxWidth, 0);
+    if (c.gen.encoder_hidden.size() > static_cast<size_t>(kMaxLayers - 1)) detail::config_error("generator.encoder_hidden", "has more than 15 layers");
+    if (g.contains("kl_weight")) c.gen.kl_weight = get_float_in(g["kl_weight"], "generator.kl_weight", 0, 1000);
+    if (g.contains("fid_images")) c.gen.fid_images = get_int(g["fid_images"], "generator.fid_images", 2, 1 << 20);
+    if (g.contains("threshold")) c.gen.threshold = static_cast<int32_t>(get_int(g["threshold"], "generator.threshold", 0, 254));
+  }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
 }
@@ -216,30 +227,29 @@ PdnnNet PdnnNet::create(const std::vector<int32_t>& sizes, uint64_t seed) {
   return n;
 }
 
-void PdnnNet::save(const std::string& path) const {
-  std::ostringstream f(std::ios::binary);
-  detail::put_vec(f, sizes);
-  detail::put<int32_t>(f, static_cast<int32_t>(trained_units.activation));
-  detail::put<int32_t>(f, trained_units.bits);
-  detail::put<int32_t>(f, train_samples);
-  for (int32_t l = 0; l < layers(); ++l) detail::put_vec(f, w[l]), detail::put_vec(f, b[l]);
-  detail::write_checksummed(path, kModelMagic, f.str());
+namespace {
+
+void write_net(std::ostream& f, const PdnnNet& n) {
+  detail::put_vec(f, n.sizes);
+  detail::put<int32_t>(f, static_cast<int32_t>(n.trained_units.activation));
+  detail::put<int32_t>(f, n.trained_units.bits);
+  detail::put<int32_t>(f, n.train_samples);
+  for (int32_t l = 0; l < n.layers(); ++l) detail::put_vec(f, n.w[l]), detail::put_vec(f, n.b[l]);
 }
 
-PdnnNet PdnnNet::load(const std::string& path) {
-  std::istringstream f(detail::read_checksummed(path, kModelMagic, "p-DNN model"), std::ios::binary);
+PdnnNet read_net(std::istream& f, const std::string& path, const std::string& what) {
   const auto ns = detail::get<uint64_t>(f, path);
-  if (ns < 2 || ns > static_cast<uint64_t>(kMaxLayers + 1)) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
+  if (ns < 2 || ns > static_cast<uint64_t>(kMaxLayers + 1)) throw InvalidArgument(what + " '" + path + "' has an impossible shape");
   f.seekg(-8, std::ios::cur);
   PdnnNet n;
   n.sizes = detail::get_vec<int32_t>(f, path, ns);
   for (int32_t s : n.sizes)
-    if (s < 1 || s > kMaxWidth) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
-  if (n.sizes.back() < 2 || n.parameters() > kMaxParameters) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
+    if (s < 1 || s > kMaxWidth) throw InvalidArgument(what + " '" + path + "' has an impossible shape");
+  if (n.parameters() > kMaxParameters) throw InvalidArgument(what + " '" + path + "' has an impossible shape");
   const auto act = detail::get<int32_t>(f, path);
   const auto bits = detail::get<int32_t>(f, path);
   const auto ts = detail::get<int32_t>(f, path);
-  if (act < 0 || act > 2 || bits < 1 || bits > 8 || ts < 1 || ts > 1024) throw InvalidArgument("p-DNN model '" + path + "' is corrupt");
+  if (act < 0 || act > 2 || bits < 1 || bits > 8 || ts < 1 || ts > 1024) throw InvalidArgument(what + " '" + path + "' is corrupt");
   n.trained_units.activation = static_cast<PdnnActivation>(act);
   n.trained_units.bits = bits;
   n.train_samples = ts;
@@ -250,7 +260,22 @@ PdnnNet PdnnNet::load(const std::string& path) {
   for (const auto* v : {&n.w, &n.b})
     for (const auto& a : *v)
       for (float x : a)
-        if (!std::isfinite(x)) throw InvalidArgument("p-DNN model '" + path + "' holds a weight that is not finite");
+        if (!std::isfinite(x)) throw InvalidArgument(what + " '" + path + "' holds a weight that is not finite");
+  return n;
+}
+
+}  // namespace
+
+void PdnnNet::save(const std::string& path) const {
+  std::ostringstream f(std::ios::binary);
+  write_net(f, *this);
+  detail::write_checksummed(path, kModelMagic, f.str());
+}
+
+PdnnNet PdnnNet::load(const std::string& path) {
+  std::istringstream f(detail::read_checksummed(path, kModelMagic, "p-DNN model"), std::ios::binary);
+  PdnnNet n = read_net(f, path, "p-DNN model");
+  if (n.classes() < 2) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
   return n;
 }
 
@@ -299,43 +324,22 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
 
 // ---------------------------------------------------------------- gradient
 
-PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T, const float* x, const int32_t* labels,
-                           int64_t images, const std::vector<std::vector<float>>& pre,
-                           const std::vector<std::vector<float>>& act, const float* logits) {
-  (void)units;  // quant and pbit units pass the gradient of tanh (straight through); tanh units are exact
+void pdnn_backward(const PdnnNet& net, int32_t T, const float* x, int64_t images, const std::vector<std::vector<float>>& pre,
+                   const std::vector<std::vector<float>>& act, const std::vector<float>& dlogits, PdnnGradient& g,
+                   std::vector<float>* d_input) {
   const int32_t L = net.layers(), C = net.classes();
   const int64_t rows = images * T;
-  PdnnGradient g;
-  g.w.resize(static_cast<size_t>(L));
-  g.b.resize(static_cast<size_t>(L));
-  // d loss / d logits of each row: (softmax(mean) - onehot) / (images T).
-  MatRM dz(rows, C);
-  for (int64_t i = 0; i < images; ++i) {
-    std::vector<double> m(static_cast<size_t>(C), 0.0);
-    for (int32_t t = 0; t < T; ++t)
-      for (int32_t c = 0; c < C; ++c) m[c] += logits[(i * T + t) * C + c];
-    double mx = -1e300;
-    int32_t arg = 0;
-    for (int32_t c = 0; c < C; ++c) {
-      m[c] /= T;
-      if (m[c] > mx) mx = m[c], arg = c;
-    }
-    double sum = 0;
-    for (int32_t c = 0; c < C; ++c) sum += std::exp(m[c] - mx);
-    const int32_t y = labels[i];
-    g.loss += -(m[y] - mx - std::log(sum));
-    if (arg == y) ++g.correct;
-    for (int32_t c = 0; c < C; ++c) {
-      const double p = std::exp(m[c] - mx) / sum;
-      const float d = static_cast<float>((p - (c == y ? 1.0 : 0.0)) / static_cast<double>(images * T));
-      for (int32_t t = 0; t < T; ++t) dz(i * T + t, c) = d;
-    }
+  if (static_cast<int64_t>(dlogits.size()) != rows * C || static_cast<int32_t>(pre.size()) != L ||
+      static_cast<int32_t>(act.size()) != L - 1) {
+    throw InvalidArgument("pdnn_backward: the forward pass's arrays do not match the network");
   }
-  g.loss /= static_cast<double>(images);
+  g.w.assign(static_cast<size_t>(L), {});
+  g.b.assign(static_cast<size_t>(L), {});
+  MatRM dz = CMapRM(dlogits.data(), rows, C);
   for (int32_t l = L - 1; l >= 0; --l) {
     const int32_t nin = net.sizes[l], nout = net.sizes[l + 1];
     if (l == 0) {
-      // The pixels are shared by an image's samples: sum their gradients first.
+      // The inputs are shared by an image's samples: sum their gradients first.
       MatRM dz0 = MatRM::Zero(images, nout);
       for (int64_t r = 0; r < rows; ++r) dz0.row(r / T) += dz.row(r);
       const CMapRM X(x, images, nin);
@@ -343,6 +347,11 @@ PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T
       g.w[0].assign(dw.data(), dw.data() + dw.size());
       Eigen::RowVectorXf db = dz0.colwise().sum();
       g.b[0].assign(db.data(), db.data() + db.size());
+      if (d_input) {
+        const CMapRM W(net.w[0].data(), nin, nout);
+        MatRM dx = dz0 * W.transpose();
+        d_input->assign(dx.data(), dx.data() + dx.size());
+      }
       break;
     }
     const CMapRM A(act[static_cast<size_t>(l - 1)].data(), rows, nin);
@@ -364,6 +373,44 @@ PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T
     }
     dz = std::move(da);
   }
+}
+
+PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T, const float* x, const int32_t* labels,
+                           int64_t images, const std::vector<std::vector<float>>& pre,
+                           const std::vector<std::vector<float>>& act, const float* logits) {
+  (void)units;  // quant and pbit units pass the gradient of tanh (straight through); tanh units are exact
+  const int32_t C = net.classes();
+  const int64_t rows = images * T;
+  PdnnGradient g;
+  // d loss / d logits of each row: (softmax(mean) - onehot) / (images T).
+  std::vector<float> dz(static_cast<size_t>(rows * C));
+  for (int64_t i = 0; i < images; ++i) {
+    std::vector<double> m(static_cast<size_t>(C), 0.0);
+    for (int32_t t = 0; t < T; ++t)
+      for (int32_t c = 0; c < C; ++c) m[c] += logits[(i * T + t) * C + c];
+    double mx = -1e300;
+    int32_t arg = 0;
+    for (int32_t c = 0; c < C; ++c) {
+      m[c] /= T;
+      if (m[c] > mx) mx = m[c], arg = c;
+    }
+    double sum = 0;
+    for (int32_t c = 0; c < C; ++c) sum += std::exp(m[c] - mx);
+    const int32_t y = labels[i];
+    g.loss += -(m[y] - mx - std::log(sum));
+    if (arg == y) ++g.correct;
+    for (int32_t c = 0; c < C; ++c) {
+      const double p = std::exp(m[c] - mx) / sum;
+      const float d = static_cast<float>((p - (c == y ? 1.0 : 0.0)) / static_cast<double>(images * T));
+      for (int32_t t = 0; t < T; ++t) dz[static_cast<size_t>((i * T + t) * C + c)] = d;
+    }
+  }
+  g.loss /= static_cast<double>(images);
+  const double loss = g.loss;
+  const int64_t correct = g.correct;
+  pdnn_backward(net, T, x, images, pre, act, dz, g);
+  g.loss = loss;
+  g.correct = correct;
   return g;
 }
 
@@ -630,6 +677,427 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
       x.train_loss = e.at("train_loss").get<double>();
       x.train_accuracy = e.at("train_accuracy").get<double>();
       x.test_accuracy = e.at("test_accuracy").get<double>();
+      x.wall_s = e.at("wall_s").get<double>();
+      history_.push_back(x);
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+  }
+}
+
+// ---------------------------------------------------------------- the generator
+
+namespace {
+
+constexpr char kVaeMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'V', '1'};
+constexpr char kVaeCkptMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'W', '1'};
+constexpr float kLogVarClamp = 10.0f;
+
+/// A standard normal keyed by (seed, stream, image id, epoch, coordinate j): Box-Muller on one
+/// Philox block per pair of coordinates.
+float keyed_normal(rng::Key key, uint32_t id, uint32_t epoch, uint32_t j) {
+  const rng::Block b = rng::philox4x32_10(rng::Counter{id, epoch, j >> 1, 0x6e6f726du}, key);
+  const double u1 = (static_cast<double>(b.w0) + 1.0) * 0x1p-32;  // (0, 1]
+  const double u2 = static_cast<double>(b.w1) * 0x1p-32;
+  const double r = std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
+  return static_cast<float>((j & 1u) ? r * std::sin(a) : r * std::cos(a));
+}
+
+float sigmoid(float l) { return 1.0f / (1.0f + std::exp(-l)); }
+
+/// Binary cross-entropy (nats) of pixel targets x in [0, 1] against probability p.
+double bce(float x, float p) {
+  const double q = std::clamp(static_cast<double>(p), 1e-7, 1 - 1e-7);
+  return -(x * std::log(q) + (1 - x) * std::log1p(-q));
+}
+
+void forward_any(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x, int64_t n, float* out, const PdnnConfig& cfg) {
+  if (backend_from_string(cfg.backend) == Backend::cuda) {
+    pdnn_forward_cuda(net, spec, x, n, out);
+  } else {
+    pdnn_forward(net, spec, x, n, out);
+  }
+}
+
+}  // namespace
+
+PdnnVae PdnnVae::create(int32_t pixels, const PdnnConfig& cfg) {
+  std::vector<int32_t> enc{pixels};
+  enc.insert(enc.end(), cfg.gen.encoder_hidden.begin(), cfg.gen.encoder_hidden.end());
+  enc.push_back(2 * cfg.gen.latent);
+  std::vector<int32_t> dec{cfg.gen.latent};
+  dec.insert(dec.end(), cfg.hidden.begin(), cfg.hidden.end());
+  dec.push_back(pixels);
+  PdnnVae v;
+  v.encoder = PdnnNet::create(enc, cfg.seed);
+  v.decoder = PdnnNet::create(dec, cfg.seed + 0x9E3779B97F4A7C15ull);  // another Glorot draw than the encoder's
+  v.encoder.trained_units.activation = PdnnActivation::tanh;
+  v.decoder.trained_units = cfg.units;
+  v.decoder.train_samples = cfg.units.stochastic() ? cfg.train_samples : 1;
+  return v;
+}
+
+void PdnnVae::save(const std::string& path) const {
+  std::ostringstream f(std::ios::binary);
+  write_net(f, encoder);
+  write_net(f, decoder);
+  detail::write_checksummed(path, kVaeMagic, f.str());
+}
+
+PdnnVae PdnnVae::load(const std::string& path) {
+  std::istringstream f(detail::read_checksummed(path, kVaeMagic, "p-DNN generator"), std::ios::binary);
+  PdnnVae v;
+  v.encoder = read_net(f, path, "p-DNN generator");
+  v.decoder = read_net(f, path, "p-DNN generator");
+  if (v.encoder.classes() != 2 * v.decoder.inputs() || v.encoder.inputs() != v.decoder.classes()) {
+    throw InvalidArgument("p-DNN generator '" + path + "': the encoder and decoder do not fit together");
+  }
+  return v;
+}
+
+PdnnGenerated pdnn_generate(const PdnnNet& decoder, const PdnnUnits& units, const std::vector<int32_t>& samples, int64_t n,
+                            uint64_t seed, const PdnnConfig& cfg) {
+  if (n < 1 || n > (1 << 20)) throw InvalidArgument("pdnn_generate: 1 to 2^20 images");
+  PdnnGenerated g;
+  g.samples = units.stochastic() ? samples : std::vector<int32_t>{1};
+  if (g.samples.empty()) throw InvalidArgument("pdnn_generate: no sample counts given");
+  const int32_t T = *std::max_element(g.samples.begin(), g.samples.end());
+  const int32_t Z = decoder.inputs(), P = decoder.classes();
+  const int64_t batch = std::max<int64_t>(1, std::min<int64_t>(cfg.eval_batch_images, (int64_t{1} << 22) / (int64_t{T} * P) + 1));
+  detail::check_memory(static_cast<double>(g.samples.size()) * n * P * sizeof(float) + static_cast<double>(batch) * T * P * 2 * sizeof(float),
+                       "p-DNN generation");
+  for (size_t q = 0; q < g.samples.size(); ++q) g.images.emplace_back(static_cast<size_t>(n * P));
+  const rng::Key zkey = rng::make_key(seed, rng::pdnn_stream(rng::PdnnUse::generate));
+  std::vector<float> logits;
+  std::vector<double> sum(static_cast<size_t>(P));
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t m = std::min(batch, n - first);
+    std::vector<float> z(static_cast<size_t>(m * Z));
+    for (int64_t i = 0; i < m; ++i)
+      for (int32_t j = 0; j < Z; ++j) z[i * Z + j] = keyed_normal(zkey, static_cast<uint32_t>(first + i), 0, static_cast<uint32_t>(j));
+    PdnnForwardSpec spec;
+    spec.units = units;
+    spec.T = units.stochastic() ? T : 1;
+    spec.seed = seed;
+    spec.stream = rng::pdnn_stream(rng::PdnnUse::generate);
+    spec.first_id = first;
+    spec.threads = cfg.threads;
+    logits.resize(static_cast<size_t>(m * spec.T * P));
+    forward_any(decoder, spec, z.data(), m, logits.data(), cfg);
+    for (int64_t i = 0; i < m; ++i) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      int32_t done = 0;
+      for (size_t q = 0; q < g.samples.size(); ++q) {
+        for (; done < g.samples[q]; ++done)
+          for (int32_t p = 0; p < P; ++p) sum[p] += sigmoid(logits[(i * spec.T + done) * P + p]);
+        float* out = g.images[q].data() + (first + i) * P;
+        for (int32_t p = 0; p < P; ++p) out[p] = static_cast<float>(sum[p] / done);
+      }
+    }
+  }
+  return g;
+}
+
+namespace {
+
+/// Encoder means of images [first, first + m) of index.
+std::vector<float> encode_means(const PdnnVae& vae, const std::vector<float>& x, int64_t m, const PdnnConfig& cfg) {
+  const int32_t Z = vae.latent();
+  PdnnForwardSpec spec;
+  spec.units.activation = PdnnActivation::tanh;
+  spec.threads = cfg.threads;
+  std::vector<float> out(static_cast<size_t>(m * 2 * Z));
+  pdnn_forward(vae.encoder, spec, x.data(), m, out.data());
+  std::vector<float> mu(static_cast<size_t>(m * Z));
+  for (int64_t i = 0; i < m; ++i) std::copy_n(out.data() + i * 2 * Z, Z, mu.data() + i * Z);
+  return mu;
+}
+
+}  // namespace
+
+std::vector<double> pdnn_reconstruction(const PdnnVae& vae, const PdnnUnits& units, const std::vector<int32_t>& samples,
+                                        const ImageDataset& d, const std::vector<int64_t>& index, const PdnnConfig& cfg) {
+  if (vae.pixels() != d.pixels_per_image()) throw InvalidArgument("the p-DNN generator's images do not match the dataset's");
+  const std::vector<int32_t> Ts = units.stochastic() ? samples : std::vector<int32_t>{1};
+  const int32_t T = *std::max_element(Ts.begin(), Ts.end()), P = vae.pixels();
+  const int64_t n = static_cast<int64_t>(index.size());
+  const int64_t batch = std::max<int64_t>(1, std::min<int64_t>(cfg.eval_batch_images, (int64_t{1} << 22) / (int64_t{T} * P) + 1));
+  std::vector<double> loss(Ts.size(), 0.0), sum(static_cast<size_t>(P));
+  std::vector<float> logits;
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t m = std::min(batch, n - first);
+    const std::vector<float> x = pdnn_inputs(d, index, first, m);
+    const std::vector<float> mu = encode_means(vae, x, m, cfg);
+    std::vector<int64_t> ids(index.begin() + first, index.begin() + first + m);
+    PdnnForwardSpec spec;
+    spec.units = units;
+    spec.T = units.stochastic() ? T : 1;
+    spec.seed = cfg.seed;
+    spec.stream = rng::pdnn_stream(rng::PdnnUse::eval);
+    spec.ids = ids.data();
+    spec.threads = cfg.threads;
+    logits.resize(static_cast<size_t>(m * spec.T * P));
+    forward_any(vae.decoder, spec, mu.data(), m, logits.data(), cfg);
+    for (int64_t i = 0; i < m; ++i) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      int32_t done = 0;
+      for (size_t q = 0; q < Ts.size(); ++q) {
+        for (; done < Ts[q]; ++done)
+          for (int32_t p = 0; p < P; ++p) sum[p] += sigmoid(logits[(i * spec.T + done) * P + p]);
+        double l = 0;
+        for (int32_t p = 0; p < P; ++p) l += bce(x[i * P + p], static_cast<float>(sum[p] / done));
+        loss[q] += l;
+      }
+    }
+  }
+  for (double& l : loss) l /= std::max<int64_t>(1, n);
+  return loss;
+}
+
+PdnnVaeGradient pdnn_vae_gradient(const PdnnVae& vae, const PdnnConfig& cfg, const float* xp, const int64_t* ids, int64_t images,
+                                  uint32_t epoch) {
+  const int32_t T = cfg.units.stochastic() ? cfg.train_samples : 1;
+  const int32_t Z = vae.latent(), P = vae.pixels(), B = static_cast<int32_t>(images);
+  const float kl_w = cfg.gen.kl_weight;
+  const rng::Key zkey = rng::make_key(cfg.seed, rng::pdnn_stream(rng::PdnnUse::latent));
+  const std::vector<float> x(xp, xp + static_cast<size_t>(images) * P);
+  std::vector<std::vector<float>> epre, eact, dpre, dact;
+  // Encoder: mean and log-variance.
+  PdnnForwardSpec es;
+  es.units.activation = PdnnActivation::tanh;
+  es.threads = cfg.threads;
+  std::vector<float> enc(static_cast<size_t>(B) * 2 * Z);
+  pdnn_forward(vae.encoder, es, x.data(), B, enc.data(), &epre, &eact);
+  // z = mu + sigma eps (the reparameterisation), eps keyed by (image, epoch, coordinate).
+  std::vector<float> z(static_cast<size_t>(B) * Z), eps(z.size()), lv(z.size());
+  double kl = 0;
+  for (int32_t i = 0; i < B; ++i) {
+    const uint32_t id = static_cast<uint32_t>(ids[i]);
+    for (int32_t j = 0; j < Z; ++j) {
+      const float mu = enc[static_cast<size_t>(i) * 2 * Z + j];
+      const float v = std::clamp(enc[static_cast<size_t>(i) * 2 * Z + Z + j], -kLogVarClamp, kLogVarClamp);
+      const size_t k = static_cast<size_t>(i) * Z + j;
+      eps[k] = keyed_normal(zkey, id, epoch, static_cast<uint32_t>(j));
+      lv[k] = v;
+      z[k] = mu + std::exp(0.5f * v) * eps[k];
+      kl += 0.5 * (static_cast<double>(mu) * mu + std::exp(static_cast<double>(v)) - 1.0 - v);
+    }
+  }
+  // Decoder: T samples, the loss on their mean pixel probability.
+  PdnnForwardSpec ds;
+  ds.units = cfg.units;
+  ds.T = T;
+  ds.seed = cfg.seed;
+  ds.stream = rng::pdnn_stream(rng::PdnnUse::train);
+  ds.epoch = epoch;
+  ds.ids = ids;
+  ds.threads = cfg.threads;
+  std::vector<float> logits(static_cast<size_t>(B) * T * P);
+  pdnn_forward(vae.decoder, ds, z.data(), B, logits.data(), &dpre, &dact);
+  std::vector<float> dlog(logits.size());
+  double rec = 0;
+  for (int32_t i = 0; i < B; ++i)
+    for (int32_t p = 0; p < P; ++p) {
+      const float xt = x[static_cast<size_t>(i) * P + p];
+      if (T == 1) {
+        const float q = sigmoid(logits[static_cast<size_t>(i) * P + p]);
+        rec += bce(xt, q);
+        dlog[static_cast<size_t>(i) * P + p] = (q - xt) / static_cast<float>(B);
+        continue;
+      }
+      double pm = 0;
+      for (int32_t t = 0; t < T; ++t) pm += sigmoid(logits[(static_cast<size_t>(i) * T + t) * P + p]);
+      pm /= T;
+      rec += bce(xt, static_cast<float>(pm));
+      const double pc = std::clamp(pm, 1e-6, 1 - 1e-6);
+      const double dl_dp = (pc - xt) / (pc * (1 - pc));
+      for (int32_t t = 0; t < T; ++t) {
+        const size_t k = (static_cast<size_t>(i) * T + t) * P + p;
+        const double q = sigmoid(logits[k]);
+        dlog[k] = static_cast<float>(dl_dp * q * (1 - q) / T / B);
+      }
+    }
+  PdnnVaeGradient out;
+  PdnnGradient& gd = out.decoder;
+  PdnnGradient& ge = out.encoder;
+  std::vector<float> dz;
+  pdnn_backward(vae.decoder, T, z.data(), B, dpre, dact, dlog, gd, &dz);
+  // Into the encoder's outputs: d/d mu and d/d log-variance, with the KL term's own gradient.
+  std::vector<float> denc(enc.size());
+  for (int32_t i = 0; i < B; ++i)
+    for (int32_t j = 0; j < Z; ++j) {
+      const size_t k = static_cast<size_t>(i) * Z + j;
+      const float mu = enc[static_cast<size_t>(i) * 2 * Z + j];
+      const float raw_lv = enc[static_cast<size_t>(i) * 2 * Z + Z + j];
+      const bool clamped = raw_lv != lv[k];
+      denc[static_cast<size_t>(i) * 2 * Z + j] = dz[k] + kl_w * mu / B;
+      denc[static_cast<size_t>(i) * 2 * Z + Z + j] =
+          clamped ? 0.0f : dz[k] * eps[k] * 0.5f * std::exp(0.5f * lv[k]) + kl_w * 0.5f * (std::exp(lv[k]) - 1.0f) / B;
+    }
+  pdnn_backward(vae.encoder, 1, x.data(), B, epre, eact, denc, ge);
+  out.reconstruction = rec;
+  out.kl = kl;
+  out.loss = (rec + kl_w * kl) / B;
+  return out;
+}
+
+PdnnVaeTrainer::PdnnVaeTrainer(PdnnVae& vae, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
+                               const ImageDataset& test, std::vector<int64_t> test_index)
+    : vae_(vae), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  if (vae_.pixels() != train_.pixels_per_image()) throw InvalidArgument("p-DNN generator: the network's pixels do not match the images");
+  if (static_cast<int64_t>(train_index_.size()) < cfg_.batch_size) {
+    throw InvalidArgument("p-DNN training needs at least one batch: " + std::to_string(train_index_.size()) + " images, batch_size " +
+                          std::to_string(cfg_.batch_size));
+  }
+  vae_.decoder.trained_units = cfg_.units;
+  vae_.decoder.train_samples = cfg_.units.stochastic() ? cfg_.train_samples : 1;
+  for (std::vector<float>* a : arrays()) params_.emplace_back(a->size(), 0.0f), params_.emplace_back(a->size(), 0.0f);
+}
+
+std::vector<std::vector<float>*> PdnnVaeTrainer::arrays() {
+  std::vector<std::vector<float>*> a;
+  for (PdnnNet* n : {&vae_.encoder, &vae_.decoder})
+    for (int32_t l = 0; l < n->layers(); ++l) a.push_back(&n->w[l]), a.push_back(&n->b[l]);
+  return a;
+}
+
+void PdnnVaeTrainer::run(const std::function<void(const PdnnVaeEpoch&)>& on_epoch) {
+  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
+  const int32_t T = cfg_.units.stochastic() ? cfg_.train_samples : 1;
+  const int32_t B = cfg_.batch_size;
+  const float kl_w = cfg_.gen.kl_weight;
+  const std::string ckpt = cfg_.output_dir + "/checkpoint.bin";
+  for (; epoch_ < cfg_.epochs; ++epoch_) {
+    std::vector<int64_t> order(train_index_);
+    rng::PhiloxStream rs(cfg_.seed, rng::pdnn_stream(rng::PdnnUse::shuffle), static_cast<uint32_t>(epoch_));
+    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    detail::Progress prog("pdnn generator epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
+    const double t0 = detail::monotonic_s();
+    for (; batch_ < per_epoch; ++batch_) {
+      const int64_t first = batch_ * B;
+      const std::vector<float> x = pdnn_inputs(train_, order, first, B);
+      const PdnnVaeGradient vg = pdnn_vae_gradient(vae_, cfg_, x.data(), order.data() + first, B, static_cast<uint32_t>(epoch_));
+      const PdnnGradient& ge = vg.encoder;
+      const PdnnGradient& gd = vg.decoder;
+      const double rec = vg.reconstruction, kl = vg.kl;
+      // Adam over both networks' arrays, in arrays() order.
+      ++updates_;
+      const double lr = cfg_.lr * std::pow(static_cast<double>(cfg_.lr_decay), epoch_);
+      const double b1 = cfg_.adam_b1, b2 = cfg_.adam_b2;
+      const double c1 = 1.0 - std::pow(b1, static_cast<double>(updates_)), c2 = 1.0 - std::pow(b2, static_cast<double>(updates_));
+      std::vector<const std::vector<float>*> grads;
+      for (const PdnnGradient* g : {&ge, &gd})
+        for (size_t l = 0; l < g->w.size(); ++l) grads.push_back(&g->w[l]), grads.push_back(&g->b[l]);
+      const auto params = arrays();
+      for (size_t a = 0; a < params.size(); ++a) {
+        std::vector<float>& w = *params[a];
+        const std::vector<float>& gr = *grads[a];
+        std::vector<float>& m = params_[2 * a];
+        std::vector<float>& v = params_[2 * a + 1];
+        for (size_t q = 0; q < w.size(); ++q) {
+          m[q] = static_cast<float>(b1 * m[q] + (1 - b1) * gr[q]);
+          v[q] = static_cast<float>(b2 * v[q] + (1 - b2) * static_cast<double>(gr[q]) * gr[q]);
+          w[q] = static_cast<float>(w[q] - lr * (m[q] / c1) / (std::sqrt(v[q] / c2) + 1e-8));
+        }
+      }
+      epoch_rec_ += rec;
+      epoch_kl_ += kl;
+      epoch_loss_ += rec + kl_w * kl;
+      char extra[96];
+      const double seen = static_cast<double>(first + B);
+      std::snprintf(extra, sizeof extra, "loss %.1f rec %.1f kl %.1f", epoch_loss_ / seen, epoch_rec_ / seen, epoch_kl_ / seen);
+      prog.update(batch_ + 1, extra);
+      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
+        epoch_wall_ += detail::monotonic_s() - t0;
+        ++batch_;
+        save_checkpoint(ckpt);
+        --batch_;
+        epoch_wall_ -= detail::monotonic_s() - t0;
+      }
+    }
+    epoch_wall_ += detail::monotonic_s() - t0;
+    PdnnVaeEpoch e;
+    e.epoch = epoch_ + 1;
+    const double seen = static_cast<double>(per_epoch * B);
+    e.train_loss = epoch_loss_ / seen;
+    e.train_reconstruction = epoch_rec_ / seen;
+    e.train_kl = epoch_kl_ / seen;
+    e.wall_s = epoch_wall_;
+    if (!test_index_.empty()) e.test_reconstruction = pdnn_reconstruction(vae_, cfg_.units, {T}, test_, test_index_, cfg_)[0];
+    std::fprintf(stderr, "epoch %d: loss %.2f (reconstruction %.2f, KL %.2f) per image, test reconstruction %.2f (T = %d), %.1f s\n",
+                 e.epoch, e.train_loss, e.train_reconstruction, e.train_kl, e.test_reconstruction, T, e.wall_s);
+    history_.push_back(e);
+    batch_ = 0;
+    epoch_loss_ = epoch_rec_ = epoch_kl_ = epoch_wall_ = 0;
+    if (on_epoch) on_epoch(e);
+    ++epoch_;
+    save_checkpoint(ckpt);
+    --epoch_;
+  }
+}
+
+namespace {
+
+uint64_t vae_fingerprint(const PdnnConfig& c, const PdnnVae& v) {
+  std::ostringstream f;
+  f.precision(9);
+  f << "vae|" << fingerprint(c, v.decoder) << '|' << c.gen.latent << '|' << c.gen.kl_weight << '|';
+  for (int32_t s : v.encoder.sizes) f << s << ',';
+  return detail::fnv1a(f.str());
+}
+
+}  // namespace
+
+void PdnnVaeTrainer::save_checkpoint(const std::string& path) const {
+  std::ostringstream f(std::ios::binary);
+  detail::put<uint64_t>(f, vae_fingerprint(cfg_, vae_));
+  detail::put<int32_t>(f, epoch_);
+  detail::put<int64_t>(f, batch_);
+  detail::put<int64_t>(f, updates_);
+  for (double v : {epoch_loss_, epoch_rec_, epoch_kl_, epoch_wall_}) detail::put<double>(f, v);
+  for (std::vector<float>* a : const_cast<PdnnVaeTrainer*>(this)->arrays()) detail::put_vec(f, *a);
+  for (const auto& a : params_) detail::put_vec(f, a);
+  nlohmann::json h = nlohmann::json::array();
+  for (const auto& e : history_) {
+    h.push_back({{"epoch", e.epoch}, {"train_loss", e.train_loss}, {"train_reconstruction", e.train_reconstruction},
+                 {"train_kl", e.train_kl}, {"test_reconstruction", e.test_reconstruction}, {"wall_s", e.wall_s}});
+  }
+  detail::put_string(f, h.dump());
+  detail::write_checksummed(path, kVaeCkptMagic, f.str());
+}
+
+void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
+  std::istringstream f(detail::read_checksummed(path, kVaeCkptMagic, "p-DNN generator checkpoint"), std::ios::binary);
+  using detail::get;
+  if (get<uint64_t>(f, path) != vae_fingerprint(cfg_, vae_)) {
+    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the "
+                          "same config (only epochs, eval, threads, backend, test_images and output_dir may change)");
+  }
+  epoch_ = get<int32_t>(f, path);
+  batch_ = get<int64_t>(f, path);
+  updates_ = get<int64_t>(f, path);
+  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
+  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
+    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
+                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
+  }
+  epoch_loss_ = get<double>(f, path);
+  epoch_rec_ = get<double>(f, path);
+  epoch_kl_ = get<double>(f, path);
+  epoch_wall_ = get<double>(f, path);
+  for (std::vector<float>* a : arrays()) *a = detail::get_vec<float>(f, path, a->size());
+  for (auto& a : params_) a = detail::get_vec<float>(f, path, a.size());
+  history_.clear();
+  try {
+    const nlohmann::json h = nlohmann::json::parse(detail::get_string(f, path));
+    if (!h.is_array() || static_cast<int64_t>(h.size()) != epoch_) throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
+    for (const auto& e : h) {
+      PdnnVaeEpoch x;
+      x.epoch = e.at("epoch").get<int32_t>();
+      x.train_loss = e.at("train_loss").get<double>();
+      x.train_reconstruction = e.at("train_reconstruction").get<double>();
+      x.train_kl = e.at("train_kl").get<double>();
+      x.test_reconstruction = e.at("test_reconstruction").get<double>();
       x.wall_s = e.at("wall_s").get<double>();
       history_.push_back(x);
     }
