@@ -1,5 +1,5 @@
 // Checkpoints: DBM (checkpoint.bin, model_checkpoint.bin), DTM (the same two), feature networks, and
-// EqProp's checkpoint and model file,
+// EqProp's and the p-DNN's checkpoint and model file,
 // each loaded into a small model as --resume and --lease load them. The first byte picks the kind
 // and whether the rest is a whole file (the container: format tag, length, checksum) or a payload
 // that the target seals with a valid checksum, to reach the checks behind it.
@@ -12,6 +12,7 @@
 #include "pbit/models/dtm_model.hpp"
 #include "pbit/models/eqprop.hpp"
 #include "pbit/models/feature_net.hpp"
+#include "pbit/models/pdnn.hpp"
 
 namespace {
 
@@ -39,6 +40,9 @@ struct Models {
   EqPropNet eq_net;
   std::vector<int64_t> eq_index;
   std::unique_ptr<EqPropTrainer> eq_trainer;
+  PdnnConfig pd_cfg;
+  PdnnNet pd_net;
+  std::unique_ptr<PdnnTrainer> pd_trainer;
 
   Models() {
     const std::string out = fuzz::input_path(".out");
@@ -58,6 +62,10 @@ struct Models {
     eq_net = EqPropNet::create(16, 4, 10, 1, 0.5f, 0.25f, 1);
     for (int64_t k = 0; k < images.size(); ++k) eq_index.push_back(k);
     eq_trainer = std::make_unique<EqPropTrainer>(eq_net, eq_cfg, images, eq_index, images, eq_index);
+    pd_cfg = parse_pdnn_config(nlohmann::json::parse(R"({"network": {"hidden": [5, 3]}, "train": {"batch_size": 4},
+      "run": {"backend": "cpu", "output_dir": ")" + out + R"("}})"));
+    pd_net = PdnnNet::create({16, 5, 3, 10}, 1);
+    pd_trainer = std::make_unique<PdnnTrainer>(pd_net, pd_cfg, images, eq_index, images, eq_index);
   }
 };
 
@@ -89,6 +97,10 @@ void write_seeds() {
   both(5, "eqprop_checkpoint");
   m.eq_net.save(p);
   both(6, "eqprop_model");
+  m.pd_trainer->save_checkpoint(p);
+  both(7, "pdnn_checkpoint");
+  m.pd_net.save(p);
+  both(8, "pdnn_model");
   std::filesystem::remove(p);
 }
 
@@ -102,9 +114,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const int kind = (data[0] >> 1) % 7;
+  const int kind = (data[0] >> 1) % 9;
   const bool sealed = data[0] & 1;
-  static const char* const magic[7] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2", "PBITEQC1", "PBITEQM1"};
+  static const char* const magic[9] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2",
+                                       "PBITEQC1", "PBITEQM1", "PBITPDC1", "PBITPDM1"};
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   const std::string bytes = sealed ? fuzz::seal(magic[kind], rest) : std::string(rest);
   const std::string path = fuzz::write_input(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ".bin");
@@ -117,7 +130,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 3: m.dtm->load_model_checkpoint(path); break;
       case 4: (void)FeatureNet::load(path); break;
       case 5: m.eq_trainer->load_checkpoint(path); break;
-      default: (void)EqPropNet::load(path); break;
+      case 6: (void)EqPropNet::load(path); break;
+      case 7: m.pd_trainer->load_checkpoint(path); break;
+      default: (void)PdnnNet::load(path); break;
     }
   });
 }

@@ -1,5 +1,5 @@
 // The config parsers, one target each (CMake compiles this file once per parser with PBIT_FUZZ_CONFIG
-// set): sample, dbm, dtm, compare and eqprop configs, read from a file as the CLI reads them.
+// set): sample, dbm, dtm, compare, eqprop and pdnn configs, read from a file as the CLI reads them.
 #include "fuzz_common.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
@@ -7,6 +7,7 @@
 #include "pbit/models/dbm.hpp"
 #include "pbit/models/dtm_model.hpp"
 #include "pbit/models/eqprop.hpp"
+#include "pbit/models/pdnn.hpp"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   pbit::fuzz::init_limits();
@@ -35,8 +36,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)pbit::parse_compare_suite(j);
 #elif PBIT_FUZZ_CONFIG == 5
     (void)pbit::parse_eqprop_config(j);
+#elif PBIT_FUZZ_CONFIG == 6
+    (void)pbit::parse_pdnn_config(j);
 #else
-#error "PBIT_FUZZ_CONFIG: 1 sample, 2 dbm, 3 dtm, 4 compare, 5 eqprop"
+#error "PBIT_FUZZ_CONFIG: 1 sample, 2 dbm, 3 dtm, 4 compare, 5 eqprop, 6 pdnn"
 #endif
   });
 }

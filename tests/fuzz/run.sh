@@ -20,7 +20,7 @@ B=build/fuzz
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(fuzz_graph_file fuzz_sample_config fuzz_dbm_config fuzz_dtm_config fuzz_compare_suite fuzz_eqprop_config
-           fuzz_model_file fuzz_roles_file fuzz_checkpoints fuzz_idx fuzz_specs)
+           fuzz_pdnn_config fuzz_model_file fuzz_roles_file fuzz_checkpoints fuzz_idx fuzz_specs)
 fi
 
 # Seeds: the project's own files, with the selector byte a target reads first where it has one.
@@ -35,6 +35,7 @@ for c in configs/dbm_*.json; do seed fuzz_dbm_config "$(basename "$c")" < "$c"; 
 for c in configs/dtm_*.json configs/mebm_*.json; do seed fuzz_dtm_config "$(basename "$c")" < "$c"; done
 for c in configs/compare_*.json; do seed fuzz_compare_suite "$(basename "$c")" < "$c"; done
 for c in configs/eqprop_*.json; do seed fuzz_eqprop_config "$(basename "$c")" < "$c"; done
+for c in configs/pdnn_*.json; do seed fuzz_pdnn_config "$(basename "$c")" < "$c"; done
 printf '{"format": "pbit.graph", "version": 1, "num_nodes": 4, "edges": [[0, 1, 0.5], [1, 2, -1.0], [2, 3, 0.25]],\n "biases": [0.0, 0.1, 0.0, -0.2], "coloring": [0, 1, 0, 1]}\n' |
   seed fuzz_graph_file graph_json '\x01'
 printf '# a comment\nnodes 5\n0 1 0.5\n1 2 -1.0\n2,3,0.25\nbias 4 0.3\n3 4 1\n' | seed fuzz_graph_file edge_list '\x00'
