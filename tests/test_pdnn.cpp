@@ -533,5 +533,162 @@ TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
   EXPECT_THROW(PdnnNet::load(dir + "/vae.bin"), Error);  // a generator is not a classifier
 }
 
+TEST(PbitHardwareModel, FixedPointTableAndDevice) {
+  PbitHardware h;
+  h.weight_bits = 4;
+  h.weight_range = 0.7f;
+  // 4 bits: 15 levels, step 0.1, saturating at +-0.7.
+  std::vector<float> levels;
+  for (float w = -2.0f; w <= 2.0f; w += 0.003f) levels.push_back(hardware_weight(h, w));
+  std::sort(levels.begin(), levels.end());
+  EXPECT_EQ(std::unique(levels.begin(), levels.end()) - levels.begin(), 15);
+  EXPECT_FLOAT_EQ(hardware_weight(h, 0.26f), 0.3f);
+  EXPECT_FLOAT_EQ(hardware_weight(h, 5.0f), 0.7f);
+  EXPECT_FLOAT_EQ(hardware_weight(h, -5.0f), -0.7f);
+  EXPECT_EQ(hardware_input(h, 3.3f), 3.3f);  // input_bits 0: fp32
+  // A 2^3-entry table over [0, 4): cell 1 holds tanh(0.75), for every |x| in [0.5, 1).
+  h.lut_bits = 3;
+  h.input_range = 4.0f;
+  EXPECT_NEAR(hardware_tanh(h, 0.6f), std::tanh(0.75), 1e-6);
+  EXPECT_NEAR(hardware_tanh(h, -0.99f), -std::tanh(0.75), 1e-6);
+  EXPECT_NEAR(hardware_tanh(h, 1e30f), std::tanh(3.75), 1e-6);
+  h.lut_bits = 0;
+  h.beta_offset = -0.2f;
+  EXPECT_NEAR(hardware_tanh(h, 0.5f), std::tanh(0.4), 1e-6);
+  // A device: the same draws at every severity (spreads scale), stuck bits at the stated rate.
+  h.gain_sigma = 0.1f;
+  h.stuck_fraction = 0.1f;
+  const PbitDevice a = draw_device(h, 4000, 0);
+  h.gain_sigma = 0.3f;
+  const PbitDevice b = draw_device(h, 4000, 0);
+  double n_stuck = 0, mean = 0;
+  for (int i = 0; i < 4000; ++i) {
+    if (b.gain[i] > 0) EXPECT_NEAR(b.gain[i] - 1.0f, 3.0f * (a.gain[i] - 1.0f), 1e-5f) << i;  // 0: clamped
+    n_stuck += a.stuck[i] != 0;
+    mean += b.gain[i] / 4000.0;
+  }
+  EXPECT_NEAR(n_stuck / 4000, 0.1, 5 * std::sqrt(0.1 * 0.9 / 4000));
+  EXPECT_NEAR(mean, 1.0, 5 * 0.3 / std::sqrt(4000.0));
+  EXPECT_NE(draw_device(h, 10, 1).gain, draw_device(h, 10, 0).gain);
+  EXPECT_THROW(parse_hardware(nlohmann::json::parse(R"({"weight_bits": 1})")), InvalidConfig);
+  EXPECT_THROW(parse_hardware(nlohmann::json::parse(R"({"gain": 0.1})")), InvalidConfig);
+}
+
+TEST(PdnnHardware, EachUnitFollowsItsHardwareResponse) {
+  // On hardware a unit is +1 with probability (1 + t) / 2, t = the table's tanh of beta' (g q(z) + o),
+  // for its own gain and offset; stuck units never move. Checked unit by unit within sampling error.
+  const std::vector<float> z = {-2.2f, -0.9f, -0.3f, 0.0f, 0.2f, 0.7f, 1.4f, 3.1f, 0.5f, -0.5f, 1.0f, -1.0f};
+  const PdnnNet n = probe_net(z);
+  PbitHardware h;
+  h.input_bits = 5;
+  h.input_range = 4.0f;
+  h.lut_bits = 4;
+  h.gain_sigma = 0.3f;
+  h.offset_sigma = 0.2f;
+  h.beta_offset = 0.15f;
+  h.stuck_fraction = 0.4f;
+  h.device_seed = 3;
+  const std::vector<PbitDevice> dev = pdnn_device(n, h);
+  ASSERT_EQ(dev.size(), 1u);
+  PdnnForwardSpec s;
+  s.T = 40000;
+  s.seed = 2;
+  s.stream = rng::pdnn_stream(rng::PdnnUse::eval);
+  s.hardware = &h;
+  s.device = &dev;
+  const float x = 1.0f;
+  std::vector<float> logits(static_cast<size_t>(s.T) * 2);
+  std::vector<std::vector<float>> pre, act;
+  pdnn_forward(n, s, &x, 1, logits.data(), &pre, &act);
+  int stuck = 0;
+  for (size_t j = 0; j < z.size(); ++j) {
+    double sum = 0;
+    for (int32_t t = 0; t < s.T; ++t) sum += act[0][static_cast<size_t>(t) * z.size() + j];
+    const double mean = sum / s.T;
+    if (dev[0].stuck[j]) {
+      EXPECT_EQ(mean, dev[0].stuck[j]) << "unit " << j;
+      ++stuck;
+      continue;
+    }
+    const double want = hardware_tanh(h, dev[0].gain[j] * hardware_input(h, z[j]) + dev[0].offset[j]);
+    EXPECT_NEAR(mean, want, 5 * std::sqrt(std::max(1e-12, (1 - want * want) / s.T)) + 1e-6) << "unit " << j;
+    // and it is not the ideal unit's response
+    if (std::fabs(want - std::tanh(z[j])) > 0.05) EXPECT_GT(std::fabs(mean - std::tanh(z[j])), 0.02) << "unit " << j;
+  }
+  EXPECT_GT(stuck, 0);
+  // Ideal settings run the ideal path, bit for bit.
+  const PbitHardware ideal;
+  PdnnForwardSpec si = s;
+  si.hardware = &ideal;
+  si.device = nullptr;
+  si.T = 50;
+  PdnnForwardSpec plain = si;
+  plain.hardware = nullptr;
+  std::vector<float> a(100), b(100);
+  pdnn_forward(n, si, &x, 1, a.data());
+  pdnn_forward(n, plain, &x, 1, b.data());
+  EXPECT_EQ(a, b);
+  // The hardware model is host-only so far: the CUDA path refuses it (or is not compiled).
+  EXPECT_THROW(pdnn_forward_cuda(n, s, &x, 1, logits.data()), Error);
+}
+
+TEST(PdnnHardware, TrainingSlopesArePatsAndTheDevicesOwn) {
+  // pat: the ideal model's tanh' at the ideal pre-activation of the measured inputs (float weights);
+  // in_situ: the device's g beta' (1 - t^2) at its own input.
+  PdnnNet n = PdnnNet::create({3, 4, 3, 2}, 8);
+  PbitHardware h;
+  h.weight_bits = 5;
+  h.weight_range = 1.0f;
+  h.gain_sigma = 0.2f;
+  h.beta_offset = 0.1f;
+  const std::vector<PbitDevice> dev = pdnn_device(n, h);
+  PdnnForwardSpec s;
+  s.T = 3;
+  s.hardware = &h;
+  s.device = &dev;
+  const std::vector<float> x = {0.3f, 0.9f, 0.1f};
+  std::vector<float> logits(6);
+  std::vector<std::vector<float>> pre, act;
+  pdnn_forward(n, s, x.data(), 1, logits.data(), &pre, &act);
+  const auto pat = pdnn_slopes(n, "pat", h, dev, 3, x.data(), 1, pre, act);
+  const auto situ = pdnn_slopes(n, "in_situ", h, dev, 3, x.data(), 1, pre, act);
+  ASSERT_EQ(pat.size(), 2u);
+  ASSERT_EQ(pat[0].size(), 4u);  // layer 0: one row per image
+  ASSERT_EQ(pat[1].size(), 9u);  // layer 1: T rows
+  for (int k = 0; k < 4; ++k) {
+    double zi = n.b[0][k];
+    for (int i = 0; i < 3; ++i) zi += x[i] * n.w[0][i * 4 + k];
+    EXPECT_NEAR(pat[0][k], 1 - std::pow(std::tanh(zi), 2), 1e-5) << k;
+    const double t = std::tanh(1.1 * dev[0].gain[k] * pre[0][k]);
+    EXPECT_NEAR(situ[0][k], dev[0].gain[k] * 1.1 * (1 - t * t), 1e-5) << k;
+  }
+  for (int r = 0; r < 3; ++r)
+    for (int k = 0; k < 3; ++k) {
+      double zi = n.b[1][k];
+      for (int i = 0; i < 4; ++i) zi += act[0][r * 4 + i] * n.w[1][i * 3 + k];
+      EXPECT_NEAR(pat[1][r * 3 + k], 1 - std::pow(std::tanh(zi), 2), 1e-5) << r << " " << k;
+    }
+  EXPECT_THROW(pdnn_slopes(n, "sideways", h, dev, 3, x.data(), 1, pre, act), InvalidArgument);
+}
+
+TEST(PdnnConfigParse, HardwareSection) {
+  const PdnnConfig c = parse_pdnn_config(nlohmann::json::parse(
+      R"({"hardware": {"weight_bits": 6, "gain_sigma": 0.1, "device_seed": 4}, "train": {"mode": "pat"}})"));
+  EXPECT_EQ(c.hardware.weight_bits, 6);
+  EXPECT_EQ(c.train_mode, "pat");
+  auto err = [](const std::string& text) {
+    try {
+      parse_pdnn_config(nlohmann::json::parse(text));
+    } catch (const InvalidConfig& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(err(R"({"train": {"mode": "pat"}})").find("train.mode"), std::string::npos);
+  EXPECT_NE(err(R"({"network": {"activation": "tanh"}, "hardware": {"gain_sigma": 0.1}})").find("hardware"), std::string::npos);
+  EXPECT_NE(err(R"({"hardware": {"input_bits": 1}})").find("hardware.input_bits"), std::string::npos);
+  EXPECT_NE(err(R"({"hardware": {"stuck_fraction": 2}})").find("hardware.stuck_fraction"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pbit::test

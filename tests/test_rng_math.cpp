@@ -307,6 +307,8 @@ TEST(RngStreams, NoTwoUsesCollide) {
     EXPECT_TRUE(kPdnnStreams.contains(pdnn_stream(u)));
     EXPECT_TRUE(seen.insert(pdnn_stream(u)).second);
   }
+  EXPECT_TRUE(kHardwareStreams.contains(hardware_stream(HardwareUse::device)));
+  EXPECT_TRUE(seen.insert(hardware_stream(HardwareUse::device)).second);
   // The ids the DBM and DTM always used, so their results did not move when the registry came.
   EXPECT_EQ(dbm_stream(DbmPhase::positive), 1001u);
   EXPECT_EQ(dtm_stream(3, DtmPhase::acp), 2014u);

@@ -35,7 +35,8 @@ nlohmann::json eval_json(const PdnnEval& e) {
           {"bits", e.units.activation == PdnnActivation::quant ? e.units.bits : (e.units.stochastic() ? 1 : 32)},
           {"samples", e.samples},             {"test_accuracy", e.accuracy},
           {"mean_loss", e.mean_loss},         {"test_images", e.images},
-          {"wall_s", e.wall_s},               {"path", e.backend}};
+          {"wall_s", e.wall_s},               {"path", e.backend},
+          {"hardware", e.hardware}};
 }
 
 nlohmann::json history_json(const std::vector<PdnnEpoch>& h) {
@@ -152,7 +153,7 @@ void add_pdnn_commands(Commands& c) {
     int32_t epochs = 0, bits = 0, T = 32;
     int64_t test_images = -1, images = 256;
     uint64_t seed = 0;
-    bool seed_given = false, resume = false, overwrite = false;
+    bool seed_given = false, resume = false, overwrite = false, ideal = false;
     std::string backend = "best";
     double seconds = 5;
   };
@@ -213,6 +214,8 @@ void add_pdnn_commands(Commands& c) {
                           {"sizes", sizes},
                           {"trained_units", cfg.units.name()},
                           {"train_samples", net.train_samples},
+                          {"train_mode", cfg.train_mode},
+                          {"hardware", cfg.hardware.to_json()},
                           {"train_images", ti.size()},
                           {"epochs_trained", trainer.history().size()},
                           {"train_wall_s", wall},
@@ -254,6 +257,7 @@ void add_pdnn_commands(Commands& c) {
   e->add_option("--backend", o->backend, "host backends (cpu, reference, packed) or cuda (replaces run.backend)")
       ->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
   e->add_option("--label", o->label, "a name for this evaluation in reports");
+  e->add_flag("--ideal", o->ideal, "evaluate on the ideal p-bits even if the config has a hardware section");
   e->add_option("--out", o->out, "write the results JSON here");
   c.add(e, [o] {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
@@ -278,6 +282,7 @@ void add_pdnn_commands(Commands& c) {
       }
     }
     if (o->backend != "best") cfg.backend = o->backend;
+    if (o->ideal) cfg.hardware = PbitHardware{};
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     const std::vector<int64_t> si = first_images(test, o->test_images >= 0 ? o->test_images : cfg.test_images);
     const PdnnEval ev = pdnn_evaluate(net, units, cfg.eval_samples, test, si, cfg, "pdnn eval");
@@ -289,11 +294,12 @@ void add_pdnn_commands(Commands& c) {
                           {"trained_units", net.trained_units.name()},
                           {"train_samples", net.train_samples},
                           {"eval", eval_json(ev)},
+                          {"hardware", cfg.hardware.to_json()},
                           {"seed", cfg.seed},
                           {"device", backend_device_name(backend_from_string(cfg.backend))},
                           {"git_sha", build_git_sha()}};
     if (!o->out.empty()) write_json_file(o->out, out);
-    std::printf("p-DNN %s (trained %s): test accuracy", units.name().c_str(), net.trained_units.name().c_str());
+    std::printf("p-DNN %s (trained %s) on %s: test accuracy", units.name().c_str(), net.trained_units.name().c_str(), ev.hardware.c_str());
     for (size_t q = 0; q < ev.samples.size(); ++q) std::printf(" %.4f (T=%d)", ev.accuracy[q], ev.samples[q]);
     std::printf(" on %lld images (%.1f s)\n", static_cast<long long>(ev.images), ev.wall_s);
     return 0;

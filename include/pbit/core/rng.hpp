@@ -84,6 +84,11 @@ PBIT_HD uint32_t eqprop_stream(EqPropUse u) { return kEqPropStreams.first + stat
 enum class PdnnUse : uint32_t { eval = 1, train = 2, init = 3, shuffle = 4, bench = 5, latent = 6, generate = 7 };
 PBIT_HD uint32_t pdnn_stream(PdnnUse u) { return kPdnnStreams.first + static_cast<uint32_t>(u); }
 
+/// Imperfect hardware (core/hardware_model.hpp): the draw of a device instance (per-p-bit gains,
+/// offsets, stuck bits).
+enum class HardwareUse : uint32_t { device = 1 };
+PBIT_HD uint32_t hardware_stream(HardwareUse u) { return kHardwareStreams.first + static_cast<uint32_t>(u); }
+
 struct Key {
   uint32_t k0, k1;
 };

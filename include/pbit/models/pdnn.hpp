@@ -32,6 +32,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pbit/core/hardware_model.hpp"
 #include "pbit/models/dataset.hpp"
 
 namespace pbit {
@@ -83,6 +84,13 @@ struct PdnnConfig {
   // evaluation
   std::vector<int32_t> eval_samples = {1, 2, 4, 10, 32, 100};  ///< T values (stochastic units)
   int64_t eval_batch_images = 500;
+  // imperfect hardware (the "hardware" section; core/hardware_model.hpp): the device the p-bit units
+  // run on in evaluation and, with train.mode pat or in_situ, in training
+  PbitHardware hardware;
+  /// ideal: forward and backward on the ideal model; pat (physics-aware training, Wright et al. 2022):
+  /// forward on the device, backward through the ideal model at the measured activations; in_situ:
+  /// forward on the device, backward through the device's own response (its gains and temperature known).
+  std::string train_mode = "ideal";
   // generator (the "generator" section; absent = a classifier)
   bool generator = false;
   PdnnGenConfig gen;
@@ -130,7 +138,14 @@ struct PdnnForwardSpec {
   int64_t first_id = 0;
   const int64_t* ids = nullptr;
   int threads = 0;
+  /// Non-null and not ideal: the p-bit units run on this hardware (host path only), with the device
+  /// instance of each hidden layer (device[l], sizes[l + 1] p-bits).
+  const PbitHardware* hardware = nullptr;
+  const std::vector<PbitDevice>* device = nullptr;
 };
+
+/// The device instance of a network's hidden layers on `hw` (layer l: group l).
+std::vector<PbitDevice> pdnn_device(const PdnnNet& net, const PbitHardware& hw);
 void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x, int64_t images, float* logits,
                   std::vector<std::vector<float>>* pre = nullptr, std::vector<std::vector<float>>* act = nullptr);
 
@@ -153,15 +168,26 @@ struct PdnnGradient {
 };
 PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T, const float* x, const int32_t* labels,
                            int64_t images, const std::vector<std::vector<float>>& pre,
-                           const std::vector<std::vector<float>>& act, const float* logits);
+                           const std::vector<std::vector<float>>& act, const float* logits,
+                           const std::vector<std::vector<float>>* slopes = nullptr);
 
 /// Backpropagation from d loss / d logits (images x T rows of classes, as pdnn_forward wrote the
 /// logits) through a network: the weight and bias gradients into g (replacing them), and, when
 /// d_input is given, d loss / d x (images x inputs, summed over each image's samples). Hidden units
 /// pass the gradient of tanh (exact for tanh units, the straight-through estimator for the others).
+/// `slopes`, when given, replaces the hidden units' d a / d z (same shapes as pre).
 void pdnn_backward(const PdnnNet& net, int32_t T, const float* x, int64_t images, const std::vector<std::vector<float>>& pre,
                    const std::vector<std::vector<float>>& act, const std::vector<float>& dlogits, PdnnGradient& g,
-                   std::vector<float>* d_input = nullptr);
+                   std::vector<float>* d_input = nullptr, const std::vector<std::vector<float>>* slopes = nullptr);
+
+/// The hidden units' d a / d z for training against hardware (PdnnConfig::train_mode), from a
+/// hardware forward pass's pre (its pre-activations) and act (its measured activations): pat, the
+/// ideal model's tanh' at the ideal pre-activations of the measured inputs (float weights); in_situ,
+/// the device's own g beta' (1 - t^2) at its input current (0 for stuck p-bits).
+std::vector<std::vector<float>> pdnn_slopes(const PdnnNet& net, const std::string& mode, const PbitHardware& hw,
+                                            const std::vector<PbitDevice>& device, int32_t T, const float* x, int64_t images,
+                                            const std::vector<std::vector<float>>& pre, const std::vector<std::vector<float>>& act,
+                                            int threads = 0);
 
 /// Accuracy for each T of `samples` on images `index` of a dataset, read from one run of max(T)
 /// samples per image (the accuracy at T averages the first T samples). Deterministic units: T = 1.
@@ -173,6 +199,7 @@ struct PdnnEval {
   int64_t images = 0;
   double wall_s = 0;
   std::string backend;
+  std::string hardware = "ideal";  ///< the device the units ran on (PbitHardware::describe)
 };
 PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::vector<int32_t>& samples, const ImageDataset& d,
                        const std::vector<int64_t>& index, const PdnnConfig& cfg, const std::string& progress_label = "");
@@ -212,6 +239,7 @@ class PdnnTrainer {
   double epoch_loss_ = 0, epoch_correct_ = 0, epoch_wall_ = 0;
   std::vector<std::vector<float>> mw_, vw_, mb_, vb_;  ///< Adam moments
   std::vector<PdnnEpoch> history_;
+  std::vector<PbitDevice> device_;  ///< the device instance (train_mode pat, in_situ)
 };
 
 // ---------------------------------------------------------------- the generator

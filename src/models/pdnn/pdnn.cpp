@@ -12,6 +12,7 @@
 
 #include "models/pdnn/pdnn_math.hpp"
 #include "pbit/core/backend.hpp"
+#include "pbit/core/hardware_model.hpp"
 #include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
 #include "util/binary_io.hpp"
@@ -79,9 +80,11 @@ void preactivate(const float* in, int64_t rows, int32_t nin, const float* W, con
   }
 }
 
-/// a (images T x n) from z: rows i T + t read z row i (expand, layer 0) or row i T + t.
+/// a (images T x n) from z: rows i T + t read z row i (expand, layer 0) or row i T + t. With hardware
+/// (hw non-null) p-bits decide by the hardware model on the same uniform: +1 iff u < (1 + t) / 2.
 void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n, const PdnnUnits& u, rng::Key key, uint32_t layer,
-              uint32_t epoch, const int64_t* ids, int64_t first_id, float* a, int threads) {
+              uint32_t epoch, const int64_t* ids, int64_t first_id, float* a, int threads, const PbitHardware* hw = nullptr,
+              const PbitDevice* dev = nullptr) {
   const int32_t code = act_code(u.activation);
   const int64_t rows = images * T;
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -91,7 +94,21 @@ void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n,
     const float* zr = z + (expand ? i : r) * n;
     float* ar = a + r * n;
     const uint32_t id = static_cast<uint32_t>(ids ? ids[i] : first_id + i);
-    if (code == detail::kPdnnPbit) {
+    if (hw) {
+      for (int32_t j = 0; j < n; j += 4) {
+        const rng::Block blk = rng::philox4x32_10(detail::pdnn_counter(id, t, layer, epoch, static_cast<uint32_t>(j)), key);
+        for (int32_t q = 0; q < 4 && j + q < n; ++q) {
+          const int32_t k = j + q;
+          if (dev->stuck[k]) {
+            ar[k] = dev->stuck[k];
+            continue;
+          }
+          const float x = dev->gain[k] * hardware_input(*hw, zr[k]) + dev->offset[k];
+          const float th = hardware_tanh(*hw, x);
+          ar[k] = rng::u01(rng::word(blk, static_cast<uint32_t>(q))) < 0.5f * (1.0f + th) ? 1.0f : -1.0f;
+        }
+      }
+    } else if (code == detail::kPdnnPbit) {
       for (int32_t j = 0; j < n; j += 4) {  // one Philox block serves four units
         const rng::Block blk = rng::philox4x32_10(detail::pdnn_counter(id, t, layer, epoch, static_cast<uint32_t>(j)), key);
         for (int32_t q = 0; q < 4 && j + q < n; ++q) {
@@ -127,7 +144,7 @@ std::string PdnnUnits::name() const {
 
 PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
   if (!j.is_object()) throw InvalidConfig("a p-DNN config must be a JSON object");
-  only_keys(j, "", {"_comment", "data", "network", "train", "eval", "generator", "run"});
+  only_keys(j, "", {"_comment", "data", "network", "train", "eval", "generator", "hardware", "run"});
   PdnnConfig c;
   c.source = j;
   if (j.contains("data")) {
@@ -155,7 +172,8 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
   }
   if (j.contains("train")) {
     const auto& t = j["train"];
-    only_keys(t, "train", {"samples", "epochs", "batch_size", "lr", "lr_decay", "adam_b1", "adam_b2", "checkpoint_every_batches"});
+    only_keys(t, "train", {"samples", "epochs", "batch_size", "lr", "lr_decay", "adam_b1", "adam_b2", "checkpoint_every_batches", "mode"});
+    if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "pat", "in_situ"});
     if (t.contains("samples")) c.train_samples = static_cast<int32_t>(get_int(t["samples"], "train.samples", 1, 1024));
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 16));
@@ -185,6 +203,13 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     }
     if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 20);
   }
+  if (j.contains("hardware")) c.hardware = parse_hardware(j["hardware"], "hardware");
+  if (!c.hardware.ideal() && !c.units.stochastic()) {
+    detail::config_error("hardware", "models p-bit units: it needs network.activation 'pbit'");
+  }
+  if (c.train_mode != "ideal" && c.hardware.ideal()) {
+    detail::config_error("train.mode", "'" + c.train_mode + "' trains against a device: give a 'hardware' section with some imperfection");
+  }
   if (j.contains("generator")) {
     const auto& g = j["generator"];
     only_keys(g, "generator", {"latent", "encoder_hidden", "kl_weight", "fid_images", "threshold"});
@@ -195,6 +220,7 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     if (g.contains("kl_weight")) c.gen.kl_weight = get_float_in(g["kl_weight"], "generator.kl_weight", 0, 1000);
     if (g.contains("fid_images")) c.gen.fid_images = get_int(g["fid_images"], "generator.fid_images", 2, 1 << 20);
     if (g.contains("threshold")) c.gen.threshold = static_cast<int32_t>(get_int(g["threshold"], "generator.threshold", 0, 254));
+    if (!c.hardware.ideal()) detail::config_error("hardware", "is not supported for generators yet");
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
@@ -296,6 +322,24 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
   const int32_t L = net.layers();
   const int64_t rows = images * s.T;
   const rng::Key key = rng::make_key(s.seed, s.stream);
+  const bool hw = s.hardware && !s.hardware->ideal();
+  if (hw && !s.units.stochastic()) throw InvalidArgument("p-DNN forward: the hardware model is for p-bit units");
+  if (hw && (!s.device || static_cast<int32_t>(s.device->size()) != L - 1)) {
+    throw InvalidArgument("p-DNN forward: the hardware model needs a device instance per hidden layer");
+  }
+  // On hardware the weights and biases are stored in its fixed point.
+  std::vector<std::vector<float>> qw, qb;
+  if (hw) {
+    for (int32_t l = 0; l < L; ++l) {
+      qw.push_back(net.w[l]);
+      qb.push_back(net.b[l]);
+      for (float& v : qw.back()) v = hardware_weight(*s.hardware, v);
+      for (float& v : qb.back()) v = hardware_weight(*s.hardware, v);
+      if (l < L - 1 && (*s.device)[l].gain.size() != static_cast<size_t>(net.sizes[l + 1])) {
+        throw InvalidArgument("p-DNN forward: the device instance of layer " + std::to_string(l) + " has the wrong size");
+      }
+    }
+  }
   if (pre) pre->assign(static_cast<size_t>(L), {});
   if (act) act->assign(static_cast<size_t>(L - 1), {});
   std::vector<float> z, a, a_next;
@@ -306,7 +350,7 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
     const float* in = l == 0 ? x : a.data();
     z.resize(static_cast<size_t>(zrows * nout));
     float* zout = l == L - 1 && l > 0 ? logits : z.data();
-    preactivate(in, zrows, nin, net.w[l].data(), net.b[l].data(), nout, zout, threads);
+    preactivate(in, zrows, nin, (hw ? qw : net.w)[l].data(), (hw ? qb : net.b)[l].data(), nout, zout, threads);
     if (l == L - 1) {
       if (l == 0) {  // no hidden layer: each image's logits, repeated for its T samples
         for (int64_t r = 0; r < rows; ++r) std::copy_n(z.data() + (r / s.T) * nout, nout, logits + r * nout);
@@ -316,7 +360,8 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
     }
     if (pre) (*pre)[l] = z;
     a_next.resize(static_cast<size_t>(rows * nout));
-    activate(z.data(), images, s.T, l == 0, nout, s.units, key, static_cast<uint32_t>(l), s.epoch, s.ids, s.first_id, a_next.data(), threads);
+    activate(z.data(), images, s.T, l == 0, nout, s.units, key, static_cast<uint32_t>(l), s.epoch, s.ids, s.first_id, a_next.data(), threads,
+             hw ? s.hardware : nullptr, hw ? &(*s.device)[l] : nullptr);
     std::swap(a, a_next);
     if (act) (*act)[l] = a;
   }
@@ -326,7 +371,7 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
 
 void pdnn_backward(const PdnnNet& net, int32_t T, const float* x, int64_t images, const std::vector<std::vector<float>>& pre,
                    const std::vector<std::vector<float>>& act, const std::vector<float>& dlogits, PdnnGradient& g,
-                   std::vector<float>* d_input) {
+                   std::vector<float>* d_input, const std::vector<std::vector<float>>* slopes) {
   const int32_t L = net.layers(), C = net.classes();
   const int64_t rows = images * T;
   if (static_cast<int64_t>(dlogits.size()) != rows * C || static_cast<int32_t>(pre.size()) != L ||
@@ -364,11 +409,20 @@ void pdnn_backward(const PdnnNet& net, int32_t T, const float* x, int64_t images
     // Through the units of layer l - 1: d a / d z = 1 - tanh(z)^2 (layer 0's z has one row per image).
     const std::vector<float>& z = pre[static_cast<size_t>(l - 1)];
     const bool per_image = l - 1 == 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* zr = z.data() + (per_image ? r / T : r) * nin;
-      for (int32_t k = 0; k < nin; ++k) {
-        const float t = detail::pdnn_tanh_det(zr[k]);
-        da(r, k) *= 1.0f - t * t;
+    if (slopes) {
+      const std::vector<float>& sl = (*slopes)[static_cast<size_t>(l - 1)];
+      if (sl.size() != z.size()) throw InvalidArgument("pdnn_backward: slopes of the wrong shape");
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* sr = sl.data() + (per_image ? r / T : r) * nin;
+        for (int32_t k = 0; k < nin; ++k) da(r, k) *= sr[k];
+      }
+    } else {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* zr = z.data() + (per_image ? r / T : r) * nin;
+        for (int32_t k = 0; k < nin; ++k) {
+          const float t = detail::pdnn_tanh_det(zr[k]);
+          da(r, k) *= 1.0f - t * t;
+        }
       }
     }
     dz = std::move(da);
@@ -377,7 +431,8 @@ void pdnn_backward(const PdnnNet& net, int32_t T, const float* x, int64_t images
 
 PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T, const float* x, const int32_t* labels,
                            int64_t images, const std::vector<std::vector<float>>& pre,
-                           const std::vector<std::vector<float>>& act, const float* logits) {
+                           const std::vector<std::vector<float>>& act, const float* logits,
+                           const std::vector<std::vector<float>>* slopes) {
   (void)units;  // quant and pbit units pass the gradient of tanh (straight through); tanh units are exact
   const int32_t C = net.classes();
   const int64_t rows = images * T;
@@ -408,10 +463,56 @@ PdnnGradient pdnn_gradient(const PdnnNet& net, const PdnnUnits& units, int32_t T
   g.loss /= static_cast<double>(images);
   const double loss = g.loss;
   const int64_t correct = g.correct;
-  pdnn_backward(net, T, x, images, pre, act, dz, g);
+  pdnn_backward(net, T, x, images, pre, act, dz, g, nullptr, slopes);
   g.loss = loss;
   g.correct = correct;
   return g;
+}
+
+std::vector<PbitDevice> pdnn_device(const PdnnNet& net, const PbitHardware& hw) {
+  std::vector<PbitDevice> d;
+  for (int32_t l = 0; l + 1 < net.layers(); ++l) d.push_back(draw_device(hw, net.sizes[l + 1], static_cast<uint32_t>(l)));
+  return d;
+}
+
+std::vector<std::vector<float>> pdnn_slopes(const PdnnNet& net, const std::string& mode, const PbitHardware& hw,
+                                            const std::vector<PbitDevice>& device, int32_t T, const float* x, int64_t images,
+                                            const std::vector<std::vector<float>>& pre, const std::vector<std::vector<float>>& act,
+                                            int threads) {
+  const int32_t L = net.layers();
+  threads = resolve_threads(threads);
+  std::vector<std::vector<float>> out(static_cast<size_t>(L - 1));
+  for (int32_t l = 0; l + 1 < L; ++l) {
+    const int32_t nin = net.sizes[l], n = net.sizes[l + 1];
+    const int64_t rows = l == 0 ? images : images * T;
+    std::vector<float>& sl = out[static_cast<size_t>(l)];
+    sl.resize(static_cast<size_t>(rows * n));
+    if (mode == "pat") {
+      // The ideal model's pre-activations at the measured inputs, with the float weights.
+      preactivate(l == 0 ? x : act[static_cast<size_t>(l - 1)].data(), rows, nin, net.w[l].data(), net.b[l].data(), n, sl.data(), threads);
+      for (float& v : sl) {
+        const float t = detail::tanh_det(v);
+        v = 1.0f - t * t;
+      }
+    } else if (mode == "in_situ") {
+      const PbitDevice& d = device[static_cast<size_t>(l)];
+      const float beta = 1.0f + hw.beta_offset;
+      const std::vector<float>& z = pre[static_cast<size_t>(l)];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int32_t k = 0; k < n; ++k) {
+          const size_t q = static_cast<size_t>(r * n + k);
+          if (d.stuck[k]) {
+            sl[q] = 0.0f;
+            continue;
+          }
+          const float th = detail::tanh_det(beta * (d.gain[k] * hardware_input(hw, z[q]) + d.offset[k]));
+          sl[q] = d.gain[k] * beta * (1.0f - th * th);
+        }
+    } else {
+      throw InvalidArgument("pdnn_slopes: mode must be pat or in_situ, got '" + mode + "'");
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- evaluation
@@ -437,9 +538,12 @@ PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::ve
   e.samples = units.stochastic() ? samples : std::vector<int32_t>{1};
   if (e.samples.empty()) throw InvalidArgument("p-DNN evaluation: no sample counts given");
   const int32_t T = *std::max_element(e.samples.begin(), e.samples.end());
+  const bool on_hw = !cfg.hardware.ideal() && units.stochastic();
+  const std::vector<PbitDevice> device = on_hw ? pdnn_device(net, cfg.hardware) : std::vector<PbitDevice>{};
   const Backend be = backend_from_string(cfg.backend);
-  const bool gpu = be == Backend::cuda;
+  const bool gpu = be == Backend::cuda && !on_hw;  // the hardware model runs on the host path
   e.backend = gpu ? "cuda" : "host";
+  e.hardware = on_hw ? cfg.hardware.describe() : "ideal";
   const int32_t C = net.classes();
   const int64_t n = static_cast<int64_t>(index.size());
   const int64_t batch = std::max<int64_t>(1, std::min<int64_t>(cfg.eval_batch_images, std::max<int64_t>(1, (int64_t{1} << 24) / T)));
@@ -463,6 +567,7 @@ PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::ve
     spec.stream = rng::pdnn_stream(rng::PdnnUse::eval);
     spec.ids = ids.data();
     spec.threads = cfg.threads;
+    if (on_hw) spec.hardware = &cfg.hardware, spec.device = &device;
     logits.resize(static_cast<size_t>(m * spec.T * C));
     if (gpu) {
       pdnn_forward_cuda(net, spec, x.data(), m, logits.data());
@@ -512,6 +617,7 @@ PdnnTrainer::PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset
       if (y >= net_.classes()) throw InvalidArgument("p-DNN: a label " + std::to_string(y) + " beyond the network's classes");
   net_.trained_units = cfg_.units;
   net_.train_samples = cfg_.units.stochastic() ? cfg_.train_samples : 1;
+  if (cfg_.train_mode != "ideal") device_ = pdnn_device(net_, cfg_.hardware);
   for (int32_t l = 0; l < net_.layers(); ++l) {
     mw_.emplace_back(net_.w[l].size(), 0.0f), vw_.emplace_back(net_.w[l].size(), 0.0f);
     mb_.emplace_back(net_.b[l].size(), 0.0f), vb_.emplace_back(net_.b[l].size(), 0.0f);
@@ -562,9 +668,14 @@ void PdnnTrainer::run(const std::function<void(const PdnnEpoch&)>& on_epoch) {
       spec.epoch = static_cast<uint32_t>(epoch_);
       spec.ids = order.data() + first;
       spec.threads = cfg_.threads;
+      const bool on_hw = cfg_.train_mode != "ideal";
+      if (on_hw) spec.hardware = &cfg_.hardware, spec.device = &device_;
       logits.resize(static_cast<size_t>(cfg_.batch_size) * T * C);
       pdnn_forward(net_, spec, x.data(), cfg_.batch_size, logits.data(), &pre, &act);
-      const PdnnGradient g = pdnn_gradient(net_, cfg_.units, T, x.data(), labels.data(), cfg_.batch_size, pre, act, logits.data());
+      std::vector<std::vector<float>> slopes;
+      if (on_hw) slopes = pdnn_slopes(net_, cfg_.train_mode, cfg_.hardware, device_, T, x.data(), cfg_.batch_size, pre, act, cfg_.threads);
+      const PdnnGradient g = pdnn_gradient(net_, cfg_.units, T, x.data(), labels.data(), cfg_.batch_size, pre, act, logits.data(),
+                                           on_hw ? &slopes : nullptr);
       epoch_loss_ += g.loss * cfg_.batch_size;
       epoch_correct_ += static_cast<double>(g.correct);
       step(g);
@@ -611,6 +722,7 @@ uint64_t fingerprint(const PdnnConfig& c, const PdnnNet& n) {
   for (int32_t s : n.sizes) f << s << ',';
   f << '|' << c.units.name() << '|' << c.train_samples << '|' << c.batch_size << '|' << c.lr << '|' << c.lr_decay << '|' << c.adam_b1
     << '|' << c.adam_b2 << '|' << c.seed;
+  if (c.train_mode != "ideal") f << '|' << c.train_mode << '|' << c.hardware.to_json().dump();
   return detail::fnv1a(f.str());
 }
 

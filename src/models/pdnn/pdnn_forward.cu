@@ -94,6 +94,9 @@ void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float
   if (!backend_available(Backend::cuda)) {
     throw InvalidArgument("p-DNN on cuda: " + backend_unavailable_reason(Backend::cuda));
   }
+  if (s.hardware && !s.hardware->ideal()) {
+    throw InvalidArgument("p-DNN forward: the hardware model runs on the host path only (so far); use a host backend");
+  }
   if (s.T < 1 || s.T > (1 << 16)) throw InvalidArgument("p-DNN forward: T must be 1..65536");
   if (!s.units.stochastic() && s.T != 1) throw InvalidArgument("p-DNN forward: deterministic units give one sample (T = 1)");
   if (images <= 0) return;

@@ -9,10 +9,7 @@
 namespace pbit::detail {
 
 /// tanh(z) = (1 - e) / (1 + e), e = exp_det(-2z): finite for every finite z (exp_det clamps).
-PBIT_HD float pdnn_tanh_det(float z) {
-  const float e = exp_det(fmul(-2.0f, z));
-  return fdiv(fadd(1.0f, -e), fadd(1.0f, e));
-}
+PBIT_HD float pdnn_tanh_det(float z) { return tanh_det(z); }
 
 /// t in [-1, 1] rounded to the nearest of 2^bits levels -1 + 2i / (2^bits - 1) (ties up): bits = 1
 /// gives sign(t) with sign(0) = +1.

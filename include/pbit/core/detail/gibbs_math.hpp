@@ -156,6 +156,12 @@ PBIT_HD bool gibbs_up(RngContract c, const rng::Block& b, uint32_t rank, float t
                                 : gibbs_up(rng::word(b, rank & 3u), boltzmann_ratio(two_beta, field));
 }
 
+/// tanh(z) = (1 - e) / (1 + e), e = exp_det(-2z): the same on every backend, finite for every finite z.
+PBIT_HD float tanh_det(float z) {
+  const float e = exp_det(fmul(-2.0f, z));
+  return fdiv(fadd(1.0f, -e), fadd(1.0f, e));
+}
+
 /// sigmoid(2 beta I) in fp32 - for documentation and tests; samplers use gibbs_spin.
 PBIT_HD float flip_up_probability(float two_beta, float field) {
   return fdiv(1.0f, fadd(1.0f, boltzmann_ratio(two_beta, field)));

@@ -1,0 +1,102 @@
+#include "pbit/core/hardware_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "pbit/core/detail/gibbs_math.hpp"
+#include "pbit/error.hpp"
+#include "util/json_util.hpp"
+
+namespace pbit {
+
+namespace {
+
+float fixed_point(float v, int32_t bits, float range) {
+  if (bits == 0) return v;
+  const float levels = static_cast<float>((1 << (bits - 1)) - 1);
+  const float step = range / levels;
+  const float k = std::clamp(std::nearbyint(v / step), -levels, levels);
+  return k * step;
+}
+
+}  // namespace
+
+std::string PbitHardware::describe() const {
+  if (ideal()) return "ideal";
+  std::string s;
+  char buf[96];
+  auto add = [&](const std::string& t) { s += (s.empty() ? "" : ", ") + t; };
+  if (weight_bits) add(std::to_string(weight_bits) + "-bit weights");
+  if (input_bits) add(std::to_string(input_bits) + "-bit input");
+  if (lut_bits) add(std::to_string(1 << lut_bits) + "-entry tanh table");
+  if (gain_sigma > 0) std::snprintf(buf, sizeof buf, "gain spread %g%%", 100.0 * gain_sigma), add(buf);
+  if (offset_sigma > 0) std::snprintf(buf, sizeof buf, "offset spread %g", offset_sigma), add(buf);
+  if (beta_offset != 0) std::snprintf(buf, sizeof buf, "beta %+g%%", 100.0 * beta_offset), add(buf);
+  if (stuck_fraction > 0) std::snprintf(buf, sizeof buf, "%g%% stuck", 100.0 * stuck_fraction), add(buf);
+  return s;
+}
+
+nlohmann::json PbitHardware::to_json() const {
+  return {{"weight_bits", weight_bits}, {"weight_range", weight_range}, {"input_bits", input_bits}, {"input_range", input_range},
+          {"lut_bits", lut_bits}, {"gain_sigma", gain_sigma}, {"offset_sigma", offset_sigma}, {"beta_offset", beta_offset},
+          {"stuck_fraction", stuck_fraction}, {"device_seed", device_seed}};
+}
+
+PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w) {
+  using detail::get_float_in;
+  using detail::get_int;
+  if (!j.is_object()) detail::config_error(w, "must be an object of hardware settings");
+  detail::only_keys(j, w, {"weight_bits", "weight_range", "input_bits", "input_range", "lut_bits", "gain_sigma", "offset_sigma",
+                           "beta_offset", "stuck_fraction", "device_seed"});
+  PbitHardware h;
+  auto bits = [&](const char* k, int32_t& out, int64_t hi) {
+    if (!j.contains(k)) return;
+    out = static_cast<int32_t>(get_int(j[k], w + "." + k, 0, hi));
+    if (out == 1) detail::config_error(w + "." + k, "needs at least 2 bits (a sign and one magnitude bit), or 0 for fp32");
+  };
+  bits("weight_bits", h.weight_bits, 24);
+  bits("input_bits", h.input_bits, 24);
+  if (j.contains("lut_bits")) h.lut_bits = static_cast<int32_t>(get_int(j["lut_bits"], w + ".lut_bits", 0, 20));
+  if (j.contains("weight_range")) h.weight_range = get_float_in(j["weight_range"], w + ".weight_range", 1e-6, 1e6);
+  if (j.contains("input_range")) h.input_range = get_float_in(j["input_range"], w + ".input_range", 1e-6, 1e6);
+  if (j.contains("gain_sigma")) h.gain_sigma = get_float_in(j["gain_sigma"], w + ".gain_sigma", 0, 10);
+  if (j.contains("offset_sigma")) h.offset_sigma = get_float_in(j["offset_sigma"], w + ".offset_sigma", 0, 100);
+  if (j.contains("beta_offset")) h.beta_offset = get_float_in(j["beta_offset"], w + ".beta_offset", -0.99, 100);
+  if (j.contains("stuck_fraction")) h.stuck_fraction = get_float_in(j["stuck_fraction"], w + ".stuck_fraction", 0, 1);
+  if (j.contains("device_seed")) h.device_seed = static_cast<uint64_t>(get_int(j["device_seed"], w + ".device_seed", 0, int64_t{1} << 40));
+  return h;
+}
+
+PbitDevice draw_device(const PbitHardware& hw, int32_t count, uint32_t group) {
+  if (count < 0) throw InvalidArgument("draw_device: negative count");
+  PbitDevice d;
+  d.gain.resize(static_cast<size_t>(count));
+  d.offset.resize(static_cast<size_t>(count));
+  d.stuck.assign(static_cast<size_t>(count), 0);
+  // The same draws for every severity: one device seed is one device, whose spreads scale.
+  rng::PhiloxStream rs(hw.device_seed, rng::hardware_stream(rng::HardwareUse::device), group);
+  for (int32_t i = 0; i < count; ++i) {
+    const double zg = rs.normal(), zo = rs.normal(), us = rs.uniform(), sign = rs.uniform();
+    d.gain[i] = static_cast<float>(std::max(0.0, 1.0 + hw.gain_sigma * zg));
+    d.offset[i] = static_cast<float>(hw.offset_sigma * zo);
+    if (us < hw.stuck_fraction) d.stuck[i] = sign < 0.5 ? int8_t{-1} : int8_t{1};
+  }
+  return d;
+}
+
+float hardware_weight(const PbitHardware& hw, float w) { return fixed_point(w, hw.weight_bits, hw.weight_range); }
+float hardware_input(const PbitHardware& hw, float I) { return fixed_point(I, hw.input_bits, hw.input_range); }
+
+float hardware_tanh(const PbitHardware& hw, float x) {
+  const float beta = 1.0f + hw.beta_offset;
+  if (hw.lut_bits == 0) return detail::tanh_det(beta * x);
+  const int32_t cells = 1 << hw.lut_bits;
+  const float a = std::fabs(x);
+  const float cell = std::min(a / hw.input_range * static_cast<float>(cells), static_cast<float>(cells - 1));  // no cast of a huge float
+  const int32_t idx = static_cast<int32_t>(cell);
+  const float t = detail::tanh_det(beta * (static_cast<float>(idx) + 0.5f) * hw.input_range / static_cast<float>(cells));
+  return x < 0 ? -t : t;
+}
+
+}  // namespace pbit
