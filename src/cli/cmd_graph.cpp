@@ -66,6 +66,7 @@ void add_sample(Commands& c) {
     opt.seed = cfg.seed;
     opt.num_threads = cfg.num_threads;
     opt.contract = cfg.contract;
+    opt.hardware = cfg.hardware;
     const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     if (!o->out.empty()) check_writable(o->out);
     Sampler sampler(gf.graph, coloring, cfg.chains, opt);

@@ -240,6 +240,21 @@ void Graph::set_biases(std::span<const float> h) {
   biases_ = std::move(v);
 }
 
+Graph Graph::with_row_weights(std::vector<float> csr_weights, std::vector<float> biases) const {
+  if (csr_weights.size() != weights_.size() || biases.size() != static_cast<size_t>(n_)) {
+    throw InvalidArgument("with_row_weights: " + std::to_string(csr_weights.size()) + " couplings and " + std::to_string(biases.size()) +
+                          " biases for a graph of " + std::to_string(weights_.size()) + " CSR entries and " + std::to_string(n_) + " nodes");
+  }
+  for (float v : csr_weights)
+    if (!std::isfinite(v)) throw InvalidGraph("with_row_weights: a coupling is not finite");
+  for (float v : biases)
+    if (!std::isfinite(v)) throw InvalidGraph("with_row_weights: a bias is not finite");
+  Graph g = *this;
+  g.weights_ = std::move(csr_weights);
+  g.biases_ = std::move(biases);
+  return g;
+}
+
 std::vector<float> Graph::edge_weights() const {
   std::vector<float> w(edge_i_.size());
   for (int32_t i = 0; i < n_; ++i) {

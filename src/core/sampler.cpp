@@ -132,8 +132,57 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
   detail::check_memory(per_spin * static_cast<double>(num_chains) * graph.num_nodes(),
                        std::to_string(num_chains) + " chains of " + std::to_string(graph.num_nodes()) + " nodes on the " +
                            to_string(options_.backend) + " backend");
-  engine_ = make_engine(graph_, coloring_, num_chains_, options_);
+  on_hardware_ = !options_.hardware.ideal();
+  if (on_hardware_) {
+    if (options_.hardware.input_bits != 0 || options_.hardware.lut_bits != 0) {
+      throw InvalidArgument("SamplerOptions::hardware: input_bits and lut_bits are not in the sampler yet (the p-DNN models "
+                            "them); weight_bits, gain_sigma, offset_sigma, beta_offset and stuck_fraction are");
+    }
+    device_ = draw_device(options_.hardware, graph_.num_nodes(), 0);
+    engine_ = make_engine(device_graph(graph_), coloring_, num_chains_, options_);
+    push_clamps();
+  } else {
+    engine_ = make_engine(graph_, coloring_, num_chains_, options_);
+  }
   randomize_state();
+}
+
+/// What node i feels on the device: g_i (sum_j q(J_ij) s_j + q(h_i)) + o_i, as per-row couplings
+/// g_i q(J_ij) and biases g_i q(h_i) + o_i (fixed point q of weight_bits).
+Graph Sampler::device_graph(const Graph& ideal) const {
+  const PbitHardware& hw = options_.hardware;
+  std::vector<float> w = ideal.weights(), h = ideal.biases();
+  if (h.empty()) h.assign(static_cast<size_t>(ideal.num_nodes()), 0.0f);
+  for (int32_t i = 0; i < ideal.num_nodes(); ++i) {
+    for (int64_t k = ideal.row_ptr()[i]; k < ideal.row_ptr()[i + 1]; ++k) w[k] = device_.gain[i] * hardware_weight(hw, w[k]);
+    h[i] = device_.gain[i] * hardware_weight(hw, h[i]) + device_.offset[i];
+  }
+  return ideal.with_row_weights(std::move(w), std::move(h));
+}
+
+/// The user's clamps and the stuck p-bits (which win) to the engine.
+void Sampler::push_clamps() {
+  std::vector<int32_t> nodes;
+  std::vector<int8_t> values;
+  const size_t k = user_clamp_nodes_.size();
+  std::vector<int32_t> stuck;
+  for (int32_t i = 0; i < num_nodes(); ++i)
+    if (device_.stuck[i]) stuck.push_back(i);
+  std::vector<size_t> keep;
+  for (size_t q = 0; q < k; ++q)
+    if (!device_.stuck[user_clamp_nodes_[q]]) keep.push_back(q);
+  nodes.reserve(keep.size() + stuck.size());
+  for (size_t q : keep) nodes.push_back(user_clamp_nodes_[q]);
+  for (int32_t i : stuck) nodes.push_back(i);
+  values.resize(static_cast<size_t>(num_chains_) * nodes.size());
+  for (int32_t b = 0; b < num_chains_; ++b) {
+    int8_t* row = values.data() + static_cast<size_t>(b) * nodes.size();
+    size_t c = 0;
+    for (size_t q : keep) row[c++] = user_clamp_values_[static_cast<size_t>(b) * k + q];
+    for (int32_t i : stuck) row[c++] = device_.stuck[i];
+  }
+  engine_->set_clamp(nodes, values);
+  clamp_nodes_ = std::move(nodes);
 }
 
 Sampler::~Sampler() = default;
@@ -185,11 +234,23 @@ void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> valu
     clear_clamp();
     return;
   }
+  if (on_hardware_) {
+    user_clamp_nodes_ = std::move(nodes);
+    user_clamp_values_ = full;
+    push_clamps();
+    return;
+  }
   engine_->set_clamp(nodes, full);
   clamp_nodes_ = std::move(nodes);
 }
 
 void Sampler::clear_clamp() {
+  if (on_hardware_) {
+    user_clamp_nodes_.clear();
+    user_clamp_values_.clear();
+    push_clamps();
+    return;
+  }
   std::vector<int32_t> none;
   engine_->set_clamp(none, {});
   clamp_nodes_.clear();
@@ -212,6 +273,12 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
       throw InvalidArgument(os.str());
     }
   }
+  if (on_hardware_) {  // the device amplifies a field like any input: g_i f_i
+    std::vector<float> scaled(full);
+    for (size_t q = 0; q < scaled.size(); ++q) scaled[q] *= device_.gain[nodes[q % m]];
+    engine_->set_field(nodes, scaled);
+    return;
+  }
   engine_->set_field(nodes, full);
 }
 
@@ -221,7 +288,7 @@ void Sampler::set_weights(std::span<const float> edge_weights, std::span<const f
   Graph g = graph_;
   g.set_edge_weights(edge_weights);
   g.set_biases(biases);
-  engine_->set_weights(g);
+  engine_->set_weights(on_hardware_ ? device_graph(g) : g);
   graph_ = std::move(g);
 }
 
@@ -268,7 +335,10 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
     cfg.group_offsets.push_back(static_cast<int64_t>(cfg.group_nodes.size()));
   }
 
-  const std::vector<float> betas = beta.expand(total);
+  std::vector<float> betas = beta.expand(total);
+  if (on_hardware_ && options_.hardware.beta_offset != 0.0f) {  // a miscalibrated temperature
+    for (float& b : betas) b *= 1.0f + options_.hardware.beta_offset;
+  }
   engine_->begin_observation(cfg);
   // Observation points, in sweep counts within the run.
   int64_t done = 0, next_sample = 1, snap_idx = 0;

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pbit/core/hardware_model.hpp"
 #include "pbit/core/sampler.hpp"
 
 namespace pbit {
@@ -23,6 +24,7 @@ struct SampleConfig {
   std::vector<int8_t> clamp_values;  ///< K or B x K
   std::vector<int32_t> field_nodes;  ///< empty with non-empty field_values = all nodes
   std::vector<float> field_values;   ///< M or B x M
+  PbitHardware hardware;             ///< "hardware": imperfect p-bits (SamplerOptions::hardware)
 };
 
 /// Parses and validates; errors are InvalidConfig naming the key, e.g. "schedule.samples".

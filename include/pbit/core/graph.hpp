@@ -61,6 +61,12 @@ class Graph {
   /// Undirected edge id of (i, j), or -1.
   int64_t find_edge(int32_t i, int32_t j) const;
 
+  /// The same structure with per-row CSR couplings (row i's entries are what node i feels from its
+  /// neighbours: they need not be symmetric) and biases, for samplers of imperfect hardware
+  /// (SamplerOptions::hardware, per-p-bit gains). Sizes and finiteness are checked; edge_weights()
+  /// of the result reads each edge from its lower-numbered node's row.
+  Graph with_row_weights(std::vector<float> csr_weights, std::vector<float> biases) const;
+
   /// Replaces all couplings (one per undirected edge, edge order) and/or biases. Structure is kept.
   void set_edge_weights(std::span<const float> edge_weights);
   void set_biases(std::span<const float> biases);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "pbit/core/backend.hpp"
+#include "pbit/core/hardware_model.hpp"
 #include "pbit/core/coloring.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/rng.hpp"
@@ -104,6 +105,14 @@ struct SamplerOptions {
   /// 0 = automatic (cuda: the most that still give every multiprocessor a block; packed: 4), or
   /// PBIT_FAST_WORDS when set. Results never depend on it.
   int fast_words_per_lane = 0;
+  /// Imperfect hardware (core/hardware_model.hpp): with anything set, the chains run on a device
+  /// instance of it (group 0, one p-bit per node) on every backend, bit for bit alike: couplings and
+  /// biases in fixed point, node i feeling g_i (sum_j J_ij s_j + h_i + field_i) + o_i, beta times
+  /// (1 + beta_offset), stuck p-bits held at their values (user clamps on them give way). The
+  /// stationary distribution is then no longer the Boltzmann distribution of (J, h). input_bits and
+  /// lut_bits are not in the sampler yet (an error names them). Energy observers use the device's
+  /// couplings as seen from each edge's lower-numbered node.
+  PbitHardware hardware;
 };
 
 /// Options from a config's fields: backend name ("best", "reference", "cpu", "cuda", "packed"), seed, stream, threads.
@@ -177,6 +186,14 @@ class Sampler {
   uint64_t sweep_count_ = 0;
   std::vector<int32_t> clamp_nodes_;
   std::unique_ptr<detail::GibbsEngine> engine_;
+  // imperfect hardware (options_.hardware): the device instance, and the user's clamps (merged with
+  // the stuck p-bits when given to the engine)
+  bool on_hardware_ = false;
+  PbitDevice device_;
+  std::vector<int32_t> user_clamp_nodes_;
+  std::vector<int8_t> user_clamp_values_;
+  Graph device_graph(const Graph& ideal) const;
+  void push_clamps();
 };
 
 }  // namespace pbit

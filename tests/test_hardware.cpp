@@ -1,0 +1,256 @@
+// The sampler on imperfect hardware (SamplerOptions::hardware, core/hardware_model.hpp): each mode
+// against the exact stationary distribution of the colored Gibbs chain it defines (its transition
+// matrix built by enumeration; not the Boltzmann distribution of (J, h), which the device no longer
+// samples), every backend bit for bit, and the ideal settings giving today's chains.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "pbit/core/coloring.hpp"
+#include "pbit/core/config.hpp"
+#include "pbit/core/graph.hpp"
+#include "pbit/core/hardware_model.hpp"
+#include "pbit/core/rng.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/error.hpp"
+#include "test_util.hpp"
+
+namespace pbit::test {
+namespace {
+
+/// Six nodes: a ring with two chords (three colors), couplings and biases from a seed.
+Graph small_graph(uint64_t seed) {
+  rng::PhiloxStream rs(seed, rng::kTest);
+  std::vector<Edge> e;
+  for (int32_t i = 0; i < 6; ++i) e.push_back({i, (i + 1) % 6, static_cast<float>(1.6 * rs.uniform() - 0.8)});
+  e.push_back({0, 3, 0.7f});
+  e.push_back({1, 4, -0.6f});
+  std::vector<float> h(6);
+  for (float& v : h) v = static_cast<float>(0.8 * rs.uniform() - 0.4);
+  return Graph::from_edges(6, e, h);
+}
+
+/// Exact marginals <s_i> and edge correlations <s_i s_j> of the stationary distribution of one
+/// colored sweep (colors in order, each color's nodes updated in parallel) on the device.
+struct Exact {
+  std::vector<double> mean, corr;
+};
+Exact exact_stationary(const Graph& g, const Coloring& col, const PbitHardware& hw, float beta) {
+  const int32_t N = g.num_nodes();
+  const size_t S = size_t{1} << N;
+  const PbitDevice dev = draw_device(hw, N, 0);
+  auto spin = [](size_t s, int32_t i) { return (s >> i) & 1u ? 1.0 : -1.0; };
+  const double b = static_cast<double>(beta) * (1.0 + hw.beta_offset);
+  // P(node i -> +1 | state s) on the device.
+  auto p_up = [&](size_t s, int32_t i) {
+    if (dev.stuck[i]) return dev.stuck[i] > 0 ? 1.0 : 0.0;
+    double I = hardware_weight(hw, g.biases()[i]);
+    for (int64_t k = g.row_ptr()[i]; k < g.row_ptr()[i + 1]; ++k) I += hardware_weight(hw, g.weights()[k]) * spin(s, g.col_idx()[k]);
+    const double x = dev.gain[i] * I + dev.offset[i];
+    return 1.0 / (1.0 + std::exp(-2.0 * b * x));
+  };
+  std::vector<double> pi(S, 1.0 / static_cast<double>(S)), next(S);
+  for (int iter = 0; iter < 400; ++iter) {
+    for (const auto& cls : col.classes()) {
+      std::fill(next.begin(), next.end(), 0.0);
+      for (size_t s = 0; s < S; ++s) {
+        if (pi[s] == 0) continue;
+        // Every assignment of the class's nodes, from state s.
+        const size_t m = cls.size();
+        for (size_t a = 0; a < (size_t{1} << m); ++a) {
+          size_t t = s;
+          double p = pi[s];
+          for (size_t q = 0; q < m; ++q) {
+            const int32_t i = cls[q];
+            const bool up = (a >> q) & 1u;
+            const double pu = p_up(s, i);
+            p *= up ? pu : 1.0 - pu;
+            t = up ? (t | (size_t{1} << i)) : (t & ~(size_t{1} << i));
+          }
+          next[t] += p;
+        }
+      }
+      std::swap(pi, next);
+    }
+  }
+  Exact e;
+  e.mean.assign(N, 0.0);
+  e.corr.assign(g.num_edges(), 0.0);
+  for (size_t s = 0; s < S; ++s) {
+    for (int32_t i = 0; i < N; ++i) e.mean[i] += pi[s] * spin(s, i);
+    for (int64_t k = 0; k < g.num_edges(); ++k) e.corr[k] += pi[s] * spin(s, g.edge_i()[k]) * spin(s, g.edge_j()[k]);
+  }
+  return e;
+}
+
+/// The Boltzmann marginals of (J, h) at beta, for contrast.
+std::vector<double> boltzmann_means(const Graph& g, float beta) {
+  const int32_t N = g.num_nodes();
+  std::vector<double> m(N, 0.0);
+  double z = 0;
+  std::vector<int8_t> s(N);
+  for (size_t k = 0; k < (size_t{1} << N); ++k) {
+    for (int32_t i = 0; i < N; ++i) s[i] = (k >> i) & 1u ? 1 : -1;
+    const double w = std::exp(-beta * g.energy(s));
+    z += w;
+    for (int32_t i = 0; i < N; ++i) m[i] += w * s[i];
+  }
+  for (double& v : m) v /= z;
+  return m;
+}
+
+struct Mode {
+  std::string name;
+  PbitHardware hw;
+};
+
+std::vector<Mode> modes() {
+  std::vector<Mode> m;
+  PbitHardware a;
+  a.gain_sigma = 0.4f;
+  a.offset_sigma = 0.3f;
+  a.device_seed = 5;
+  m.push_back({"gain_offset", a});
+  PbitHardware b;
+  b.weight_bits = 3;
+  b.weight_range = 0.9f;
+  b.beta_offset = 0.35f;
+  m.push_back({"fixed_point_beta", b});
+  PbitHardware c;
+  c.stuck_fraction = 0.3f;
+  c.gain_sigma = 0.2f;
+  c.device_seed = 2;
+  m.push_back({"stuck_gain", c});
+  return m;
+}
+
+class HardwareExact : public ::testing::TestWithParam<Mode> {};
+
+TEST_P(HardwareExact, MarginalsMatchTheDevicesOwnStationaryDistribution) {
+  const Graph g = small_graph(3);
+  const Coloring col = color_graph(g);
+  const PbitHardware& hw = GetParam().hw;
+  const float beta = 1.2f;
+  const Exact ex = exact_stationary(g, col, hw, beta);
+  const std::vector<double> boltz = boltzmann_means(g, beta);
+  SamplerOptions o;
+  o.backend = Backend::reference;
+  o.seed = 11;
+  o.hardware = hw;
+  const int32_t B = 20000;
+  Sampler s(g, col, B, o);
+  ObserverSpec spec;
+  spec.moments = true;
+  // One sample per chain after a long warm-up: B independent draws from the stationary distribution.
+  const Observations obs = s.run(SamplingSchedule{80, 1, 1}, BetaSchedule::constant(beta), spec);
+  double farthest_from_boltzmann = 0;
+  for (int32_t i = 0; i < g.num_nodes(); ++i) {
+    const double sigma = std::sqrt(std::max(1e-12, (1 - ex.mean[i] * ex.mean[i]) / B));
+    EXPECT_NEAR(obs.node_mean[i], ex.mean[i], 5 * sigma + 1e-9) << GetParam().name << " node " << i;
+    farthest_from_boltzmann = std::max(farthest_from_boltzmann, std::fabs(ex.mean[i] - boltz[i]) / std::max(sigma, 1e-3));
+  }
+  for (int64_t k = 0; k < g.num_edges(); ++k) {
+    const double sigma = std::sqrt(std::max(1e-12, (1 - ex.corr[k] * ex.corr[k]) / B));
+    EXPECT_NEAR(obs.edge_corr[k], ex.corr[k], 5 * sigma + 1e-9) << GetParam().name << " edge " << k;
+  }
+  // The device's distribution is measurably not the Boltzmann one: the test could tell them apart.
+  EXPECT_GT(farthest_from_boltzmann, 10.0) << GetParam().name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, HardwareExact, ::testing::ValuesIn(modes()),
+                         [](const ::testing::TestParamInfo<Mode>& i) { return i.param.name; });
+
+class HardwareBackends : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = small_graph(7);
+  PbitHardware hw;
+  hw.weight_bits = 5;
+  hw.gain_sigma = 0.3f;
+  hw.offset_sigma = 0.2f;
+  hw.beta_offset = -0.1f;
+  hw.stuck_fraction = 0.2f;
+  hw.device_seed = 9;
+  auto run = [&](Backend b) {
+    SamplerOptions o;
+    o.backend = b;
+    o.seed = 4;
+    o.hardware = hw;
+    Sampler s(g, 70, o);
+    s.set_clamp({2}, std::vector<int8_t>{1});
+    std::vector<float> f(6 * 70);
+    for (size_t k = 0; k < f.size(); ++k) f[k] = 0.05f * static_cast<float>(k % 7) - 0.15f;
+    s.set_field({}, f);
+    ObserverSpec spec;
+    spec.moments = true;
+    s.run(SamplingSchedule{15, 5, 2}, BetaSchedule::linear(0.5f, 1.5f, 20), spec);
+    return s.state();
+  };
+  EXPECT_EQ(run(GetParam()), run(Backend::reference));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, HardwareBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
+
+TEST(HardwareSampler, IdealSettingsGiveTodaysChainsAndStuckBitsHold) {
+  const Graph g = small_graph(1);
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 3;
+  Sampler plain(g, 50, o);
+  o.hardware = PbitHardware{};  // all off
+  Sampler ideal(g, 50, o);
+  plain.run(SamplingSchedule{30, 1, 1});
+  ideal.run(SamplingSchedule{30, 1, 1});
+  EXPECT_EQ(plain.state(), ideal.state());
+  // Stuck p-bits hold their values whatever the user clamps, and the user's clamps on the others hold.
+  o.hardware.stuck_fraction = 0.5f;
+  o.hardware.device_seed = 4;
+  const PbitDevice dev = draw_device(o.hardware, 6, 0);
+  Sampler s(g, 50, o);
+  s.set_clamp({0, 1, 2, 3, 4, 5}, std::vector<int8_t>{1, 1, 1, 1, 1, 1});
+  s.clear_clamp();
+  int32_t free_node = -1;
+  for (int32_t i = 0; i < 6; ++i)
+    if (!dev.stuck[i]) free_node = i;
+  ASSERT_GE(free_node, 0);
+  s.set_clamp({free_node}, std::vector<int8_t>{-1});
+  s.run(SamplingSchedule{10, 1, 1});
+  const std::vector<int8_t> st = s.state();
+  int stuck = 0;
+  for (int32_t b = 0; b < 50; ++b)
+    for (int32_t i = 0; i < 6; ++i) {
+      if (dev.stuck[i]) {
+        EXPECT_EQ(st[b * 6 + i], dev.stuck[i]);
+        ++stuck;
+      }
+      if (i == free_node) EXPECT_EQ(st[b * 6 + i], -1);
+    }
+  EXPECT_GT(stuck, 0);
+  // What the sampler does not model yet is refused by name.
+  o.hardware = PbitHardware{};
+  o.hardware.lut_bits = 4;
+  try {
+    Sampler bad(g, 4, o);
+    FAIL() << "lut_bits accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("lut_bits"), std::string::npos) << e.what();
+  }
+}
+
+TEST(HardwareSampler, SampleConfigsTakeAHardwareSection) {
+  const SampleConfig c = parse_sample_config(nlohmann::json::parse(R"({"hardware": {"weight_bits": 6, "gain_sigma": 0.1}})"));
+  EXPECT_EQ(c.hardware.weight_bits, 6);
+  EXPECT_FLOAT_EQ(c.hardware.gain_sigma, 0.1f);
+  for (const char* bad : {R"({"hardware": {"lut_bits": 4}})", R"({"hardware": {"gain": 0.1}})", R"({"hardware": {"weight_bits": 1}})"}) {
+    try {
+      parse_sample_config(nlohmann::json::parse(bad));
+      FAIL() << bad;
+    } catch (const InvalidConfig& e) {
+      EXPECT_NE(std::string(e.what()).find("hardware"), std::string::npos) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace pbit::test
