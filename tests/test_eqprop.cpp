@@ -544,3 +544,42 @@ TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
 
 }  // namespace
 }  // namespace pbit::test
+
+namespace pbit::test {
+namespace {
+
+// Imperfect hardware (issue 20): train.mode in_situ measures both phases on the device's sampler, so
+// it learns other weights than the ideal sampler does; the config refuses in_situ without a device.
+TEST(EqPropHardware, InSituTrainsOnTheDevice) {
+  const ImageDataset train = halves(16, 1), test = halves(8, 2);
+  std::vector<int64_t> ti(16), si(8);
+  for (int64_t k = 0; k < 16; ++k) ti[k] = k;
+  for (int64_t k = 0; k < 8; ++k) si[k] = k;
+  auto train_with = [&](const std::string& mode, float gain) {
+    EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_hw_" + mode + std::to_string(gain));
+    std::filesystem::create_directories(c.output_dir);
+    c.epochs = 1;
+    c.hardware.gain_sigma = gain;
+    c.hardware.weight_bits = gain > 0 ? 4 : 0;
+    c.train_mode = mode;
+    EqPropNet n = EqPropNet::create(8, c.hidden, 2, 2, 0.5f, 0.25f, c.seed);
+    EqPropTrainer t(n, c, train, ti, test, si);
+    t.run();
+    return n;
+  };
+  const EqPropNet ideal = train_with("ideal", 0.3f), situ = train_with("in_situ", 0.3f), plain = train_with("ideal", 0.0f);
+  EXPECT_EQ(ideal.w1, plain.w1);  // an ideal-mode run trains on the ideal sampler whatever the device
+  EXPECT_NE(situ.w1, ideal.w1);
+  try {
+    parse_eqprop_config(nlohmann::json::parse(R"({"train": {"mode": "in_situ"}})"));
+    FAIL();
+  } catch (const InvalidConfig& e) {
+    EXPECT_NE(std::string(e.what()).find("train.mode"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parse_eqprop_config(nlohmann::json::parse(R"({"hardware": {"lut_bits": 3}})")), InvalidConfig);
+  const EqPropConfig ok = parse_eqprop_config(nlohmann::json::parse(R"({"hardware": {"weight_bits": 5}, "train": {"mode": "in_situ"}})"));
+  EXPECT_EQ(ok.hardware.weight_bits, 5);
+}
+
+}  // namespace
+}  // namespace pbit::test

@@ -12,6 +12,7 @@
 #include "pbit/core/hardware_model.hpp"
 #include "pbit/core/rng.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/models/dbm.hpp"
 #include "pbit/error.hpp"
 #include "test_util.hpp"
 
@@ -250,6 +251,14 @@ TEST(HardwareSampler, SampleConfigsTakeAHardwareSection) {
       EXPECT_NE(std::string(e.what()).find("hardware"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(HardwareSampler, DbmConfigsTakeAHardwareSectionAndATrainingMode) {
+  const DbmConfig c = parse_dbm_config(nlohmann::json::parse(R"({"hardware": {"weight_bits": 4}, "train": {"mode": "in_situ"}})"));
+  EXPECT_EQ(c.hardware.weight_bits, 4);
+  EXPECT_EQ(c.train_mode, "in_situ");
+  EXPECT_THROW(parse_dbm_config(nlohmann::json::parse(R"({"train": {"mode": "in_situ"}})")), InvalidConfig);
+  EXPECT_THROW(parse_dbm_config(nlohmann::json::parse(R"({"hardware": {"input_bits": 6}})")), InvalidConfig);
 }
 
 }  // namespace

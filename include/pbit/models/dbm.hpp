@@ -18,6 +18,7 @@
 
 #include "pbit/models/dataset.hpp"
 #include "pbit/core/graph.hpp"
+#include "pbit/core/hardware_model.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/core/sampler.hpp"
 
@@ -45,6 +46,11 @@ struct DbmConfig {
   int32_t label_replicas = 5;
   std::string placement = "random";  ///< random | in_order
   uint64_t role_seed = 1;
+  // imperfect hardware (the "hardware" section, SamplerOptions::hardware): the device evaluation and
+  // generation sample on, and training too with train.mode in_situ (the FPGA paper's way: the
+  // statistics measured on the machine itself)
+  PbitHardware hardware;
+  std::string train_mode = "ideal";  ///< ideal | in_situ
   // execution
   std::string backend = "best";
   int threads = 0;

@@ -31,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pbit/core/graph.hpp"
+#include "pbit/core/hardware_model.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/models/dataset.hpp"
 
@@ -94,6 +95,11 @@ struct EqPropConfig {
   // evaluation
   int32_t eval_chains_per_image = 1;
   int64_t eval_batch_images = 1000;
+  // imperfect hardware (the "hardware" section, SamplerOptions::hardware): the device the network's
+  // sampler runs on in evaluation, and in training with train.mode in_situ (the phases' statistics
+  // measured on the device, as a hardware Ising machine would)
+  PbitHardware hardware;
+  std::string train_mode = "ideal";  ///< ideal | in_situ
   // execution
   std::string backend = "best";
   int threads = 0;

@@ -51,7 +51,7 @@ void parse_phase(const nlohmann::json& j, const std::string& where, DbmPhase& p,
 DbmConfig parse_dbm_config(const nlohmann::json& j) {
   DbmConfig c;
   c.source = j;
-  only_keys(j, "", {"_comment", "dataset", "graph", "run", "init", "train", "eval", "generate"});
+  only_keys(j, "", {"_comment", "dataset", "graph", "run", "init", "train", "eval", "generate", "hardware"});
   const int64_t big = int64_t{1} << 40;
   if (j.contains("dataset")) {
     const auto& d = j["dataset"];
@@ -72,6 +72,13 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     if (g.contains("placement")) c.placement = get_string(g["placement"], "graph.placement", {"random", "in_order"});
     if (g.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(g["role_seed"], "graph.role_seed", 0, big));
   }
+  if (j.contains("hardware")) {
+    c.hardware = parse_hardware(j["hardware"], "hardware");
+    if (c.hardware.input_bits != 0 || c.hardware.lut_bits != 0) {
+      detail::config_error("hardware", "input_bits and lut_bits are not in the sampler yet (weight_bits, gain_sigma, offset_sigma, "
+                                       "beta_offset, stuck_fraction and device_seed are)");
+    }
+  }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   if (j.contains("init")) {
     const auto& i = j["init"];
@@ -83,7 +90,8 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "learning_rate", "lr_schedule", "lr_final", "momentum", "weight_decay",
                            "beta", "positive", "negative", "checkpoint_every_batches", "eval_images_per_epoch",
-                           "time_budget_s", "centering_rate"});
+                           "time_budget_s", "centering_rate", "mode"});
+    if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "in_situ"});
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
     if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0.0, 100.0);
@@ -124,6 +132,9 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   if (!c.graph_file.empty() && j.contains("graph") && j["graph"].contains("topology")) {
     detail::config_error("graph", "give either 'topology' or 'file', not both");
+  }
+  if (c.train_mode != "ideal" && c.hardware.ideal()) {
+    detail::config_error("train.mode", "'in_situ' trains on a device: give a 'hardware' section with some imperfection");
   }
   return c;
 }
@@ -395,7 +406,11 @@ using detail::Progress;
 double now_s() { return detail::monotonic_s(); }
 
 SamplerOptions sampler_options(const DbmConfig& cfg, uint32_t stream) {
-  return pbit::sampler_options(cfg.backend, cfg.seed, stream, cfg.threads);
+  SamplerOptions o = pbit::sampler_options(cfg.backend, cfg.seed, stream, cfg.threads);
+  // Evaluation and generation run on the device; training too when in situ.
+  const bool training = stream == rng::dbm_stream(rng::DbmPhase::positive) || stream == rng::dbm_stream(rng::DbmPhase::negative);
+  if (!training || cfg.train_mode == "in_situ") o.hardware = cfg.hardware;
+  return o;
 }
 
 // Streams of the DBM's samplers (distinct from each other and from rng::Stream's named ones).
@@ -623,6 +638,7 @@ uint64_t training_fingerprint(const DbmConfig& c) {
                             c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
                             c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
                             c.checkpoint_every_batches, c.time_budget_s, c.centering_rate};
+  if (c.train_mode != "ideal") return detail::fnv1a(j.dump() + c.train_mode + c.hardware.to_json().dump());
   return detail::fnv1a(j.dump());
 }
 

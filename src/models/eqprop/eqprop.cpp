@@ -170,7 +170,7 @@ BetaSchedule free_beta(const EqPropConfig& cfg) {
 
 EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   if (!j.is_object()) throw InvalidConfig("an EqProp config must be a JSON object");
-  only_keys(j, "", {"_comment", "data", "network", "free", "nudge", "train", "eval", "run"});
+  only_keys(j, "", {"_comment", "data", "network", "free", "nudge", "train", "eval", "hardware", "run"});
   EqPropConfig c;
   c.source = j;
   if (j.contains("data")) {
@@ -212,7 +212,8 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "chains_per_image", "optimizer", "lr_weights", "lr_biases", "adam_b1", "adam_b2",
-                           "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches", "lr_decay"});
+                           "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches", "lr_decay", "mode"});
+    if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "in_situ"});
     if (t.contains("lr_decay")) c.lr_decay = get_float_in(t["lr_decay"], "train.lr_decay", 1e-6, 1);
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 16));
@@ -238,6 +239,16 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   }
   if (c.eval_batch_images * c.eval_chains_per_image > (1 << 24)) {
     throw InvalidConfig("key 'eval.batch_images': batch_images x chains_per_image must be at most 2^24 chains");
+  }
+  if (j.contains("hardware")) {
+    c.hardware = parse_hardware(j["hardware"], "hardware");
+    if (c.hardware.input_bits != 0 || c.hardware.lut_bits != 0) {
+      detail::config_error("hardware", "input_bits and lut_bits are not in the sampler yet (weight_bits, gain_sigma, offset_sigma, "
+                                       "beta_offset, stuck_fraction and device_seed are)");
+    }
+  }
+  if (c.train_mode != "ideal" && c.hardware.ideal()) {
+    detail::config_error("train.mode", "'in_situ' trains on a device: give a 'hardware' section with some imperfection");
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
@@ -657,8 +668,9 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
   for (int64_t first = 0; first < ev.images; first += cfg.eval_batch_images) {
     const int64_t n = std::min(cfg.eval_batch_images, ev.images - first);
     if (!s || s->num_chains() != n * cfg.eval_chains_per_image) {
-      s = std::make_unique<Sampler>(g, col, static_cast<int32_t>(n * cfg.eval_chains_per_image),
-                                    sampler_options(cfg.backend, cfg.seed, rng::eqprop_stream(rng::EqPropUse::eval), cfg.threads));
+      SamplerOptions so = sampler_options(cfg.backend, cfg.seed, rng::eqprop_stream(rng::EqPropUse::eval), cfg.threads);
+      so.hardware = cfg.hardware;  // evaluation runs on the device
+      s = std::make_unique<Sampler>(g, col, static_cast<int32_t>(n * cfg.eval_chains_per_image), so);
     }
     const std::vector<double> sc = eqprop_scores(net, *s, eqprop_inputs(d, index, first, n), n, cfg, &ev.flips);
     for (int64_t m = 0; m < n; ++m) {
@@ -686,8 +698,9 @@ EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const Imag
                         std::to_string(train_index_.size()) + " training images");
   }
   const Graph g = net_.graph();
-  sampler_ = std::make_unique<Sampler>(g, Coloring(g, net_.colors()), cfg_.batch_size * cfg_.chains_per_image,
-                                       sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::train), cfg_.threads));
+  SamplerOptions so = sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::train), cfg_.threads);
+  if (cfg_.train_mode == "in_situ") so.hardware = cfg_.hardware;
+  sampler_ = std::make_unique<Sampler>(g, Coloring(g, net_.colors()), cfg_.batch_size * cfg_.chains_per_image, so);
   const size_t sizes[4] = {net_.w0.size(), net_.w1.size(), net_.bh.size(), net_.bo.size()};
   if (cfg_.optimizer == "adam")
     for (int k = 0; k < 4; ++k) m_[k].assign(sizes[k], 0.0), v_[k].assign(sizes[k], 0.0);
@@ -786,6 +799,7 @@ uint64_t fingerprint(const EqPropConfig& c, const EqPropNet& n) {
     << '|' << c.nudge.steps_per_sample << '|' << c.batch_size << '|' << c.chains_per_image << '|' << c.optimizer << '|'
     << c.lr_weights << '|' << c.lr_biases << '|' << c.lr_decay << '|' << c.adam_b1 << '|' << c.adam_b2 << '|' << c.clip << '|' << c.field_clip << '|'
     << c.skip_when_correct << '|' << c.seed << '|' << c.topology << '|' << c.role_seed << '|' << c.init_sigma_j << '|' << c.threshold;
+  if (c.train_mode != "ideal") f << '|' << c.train_mode << '|' << c.hardware.to_json().dump();
   return detail::fnv1a(f.str());
 }
 
