@@ -1,7 +1,9 @@
 #include "pbit/models/metrics.hpp"
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside its AVX-512 intrinsic headers, used by Eigen.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Dense>
 #include <cmath>
 #include <limits>

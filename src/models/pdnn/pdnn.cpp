@@ -3,7 +3,9 @@
 #include <omp.h>
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside its AVX-512 intrinsic headers, used by Eigen.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
