@@ -62,6 +62,31 @@ std::vector<int32_t> parse_ints(const std::string& s, const std::string& what, i
   return v;
 }
 
+/// The hidden units eval and generate use: those the model was trained with, or --activation/--bits.
+PdnnUnits units_from_options(const PdnnUnits& trained, const std::string& activation, int32_t bits) {
+  PdnnUnits units = trained;
+  if (!activation.empty()) {
+    units.activation = pdnn_activation_from_string(activation, "--activation");
+    if (units.activation == PdnnActivation::quant && bits == 0 && trained.activation != PdnnActivation::quant) {
+      throw InvalidArgument("--activation quant needs --bits");
+    }
+  }
+  if (bits > 0) {
+    if (units.activation != PdnnActivation::quant) throw InvalidArgument("--bits applies to --activation quant only");
+    units.bits = bits;
+  }
+  return units;
+}
+
+/// --samples: increasing sample counts.
+std::vector<int32_t> parse_samples(const std::string& list) {
+  std::vector<int32_t> v = parse_ints(list, "--samples", 1, 1 << 16);
+  if (!std::is_sorted(v.begin(), v.end()) || std::adjacent_find(v.begin(), v.end()) != v.end()) {
+    throw InvalidArgument("--samples must be increasing, got '" + list + "'");
+  }
+  return v;
+}
+
 std::string quote(const std::string& s) {  // a gnuplot string in single quotes
   std::string r;
   for (char c : s) r += c == '\'' ? std::string("''") : std::string(1, c);
@@ -263,24 +288,8 @@ void add_pdnn_commands(Commands& c) {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
     if (!o->out.empty()) check_writable(o->out);
     const PdnnNet net = PdnnNet::load(o->model);
-    PdnnUnits units = net.trained_units;
-    if (!o->activation.empty()) {
-      units.activation = pdnn_activation_from_string(o->activation, "--activation");
-      if (units.activation == PdnnActivation::quant && o->bits == 0 && net.trained_units.activation != PdnnActivation::quant) {
-        throw InvalidArgument("--activation quant needs --bits");
-      }
-    }
-    if (o->bits > 0) {
-      if (units.activation != PdnnActivation::quant) throw InvalidArgument("--bits applies to --activation quant only");
-      units.bits = o->bits;
-    }
-    if (!o->samples.empty()) {
-      cfg.eval_samples = parse_ints(o->samples, "--samples", 1, 1 << 16);
-      if (!std::is_sorted(cfg.eval_samples.begin(), cfg.eval_samples.end()) ||
-          std::adjacent_find(cfg.eval_samples.begin(), cfg.eval_samples.end()) != cfg.eval_samples.end()) {
-        throw InvalidArgument("--samples must be increasing, got '" + o->samples + "'");
-      }
-    }
+    const PdnnUnits units = units_from_options(net.trained_units, o->activation, o->bits);
+    if (!o->samples.empty()) cfg.eval_samples = parse_samples(o->samples);
     if (o->backend != "best") cfg.backend = o->backend;
     if (o->ideal) cfg.hardware = PbitHardware{};
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
@@ -402,24 +411,8 @@ void add_pdnn_commands(Commands& c) {
     make_directories(o->out);
     check_writable(o->out + "/results.json");
     const PdnnVae vae = PdnnVae::load(o->model);
-    PdnnUnits units = vae.decoder.trained_units;
-    if (!o->activation.empty()) {
-      units.activation = pdnn_activation_from_string(o->activation, "--activation");
-      if (units.activation == PdnnActivation::quant && o->bits == 0 && vae.decoder.trained_units.activation != PdnnActivation::quant) {
-        throw InvalidArgument("--activation quant needs --bits");
-      }
-    }
-    if (o->bits > 0) {
-      if (units.activation != PdnnActivation::quant) throw InvalidArgument("--bits applies to --activation quant only");
-      units.bits = o->bits;
-    }
-    if (!o->samples.empty()) {
-      cfg.eval_samples = parse_ints(o->samples, "--samples", 1, 1 << 16);
-      if (!std::is_sorted(cfg.eval_samples.begin(), cfg.eval_samples.end()) ||
-          std::adjacent_find(cfg.eval_samples.begin(), cfg.eval_samples.end()) != cfg.eval_samples.end()) {
-        throw InvalidArgument("--samples must be increasing, got '" + o->samples + "'");
-      }
-    }
+    const PdnnUnits units = units_from_options(vae.decoder.trained_units, o->activation, o->bits);
+    if (!o->samples.empty()) cfg.eval_samples = parse_samples(o->samples);
     const int64_t n = g->count("--images") ? o->images : cfg.gen.fid_images;
     const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
