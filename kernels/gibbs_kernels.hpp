@@ -12,8 +12,10 @@
 #include <vector>
 
 #include "pbit/core/coloring.hpp"
+#include "pbit/core/detail/device_activation.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/error.hpp"
 
 namespace pbit::detail {
 
@@ -26,6 +28,23 @@ struct ObserveConfig {
   std::vector<int64_t> group_offsets;  ///< G+1 offsets into group_nodes
   std::vector<int32_t> group_nodes;
   int32_t num_groups() const { return group_offsets.empty() ? 0 : static_cast<int32_t>(group_offsets.size()) - 1; }
+};
+
+/// The input stage of imperfect hardware (device_activation.hpp) on the host: per-node gain and
+/// offset and the stage's constants. Empty gain: none.
+struct HostActivation {
+  std::vector<float> gain, offset;
+  float in_step = 0.0f, in_levels = 0.0f, lut_range = 0.0f, lut_cells = 0.0f;
+  bool active() const { return !gain.empty(); }
+  /// The kernels' view, pointing into gain and offset (nullptr when inactive).
+  ActivationArgs args() const {
+    ActivationArgs a;
+    if (!active()) return a;
+    a.gain = gain.data();
+    a.offset = offset.data();
+    a.in_step = in_step, a.in_levels = in_levels, a.lut_range = lut_range, a.lut_cells = lut_cells;
+    return a;
+  }
 };
 
 class GibbsEngine {
@@ -45,6 +64,12 @@ class GibbsEngine {
   virtual void set_field(std::span<const int32_t> nodes, std::span<const float> values) = 0;
   /// Replace couplings and biases (same structure as at construction).
   virtual void set_weights(const Graph& graph) = 0;
+  /// The device's input stage (quantized input, tanh table) after each node's sum; engines without it
+  /// (the cpu engine's vectorised loop) refuse, and Sampler runs the reference loop instead.
+  virtual void set_activation(const HostActivation&) {
+    throw InvalidArgument(describe() + " has no input stage for imperfect hardware (input_bits, lut_bits)");
+  }
+  virtual bool has_activation() const { return false; }
 
   /// Runs betas.size() sweeps; sweep k uses absolute sweep index first_sweep + k in the RNG counter.
   virtual void sweeps(uint64_t first_sweep, std::span<const float> betas) = 0;

@@ -29,6 +29,7 @@ struct HostModel {
   std::vector<float> field;                 ///< B x M
   rng::Key key{};
   RngContract contract = RngContract::exact;
+  HostActivation act;                       ///< imperfect hardware's input stage (inactive: none)
 
   HostModel(const Graph& g, const Coloring& c, int32_t b, const SamplerOptions& opt)
       : n(g.num_nodes()), chains(b), classes(c.classes()),

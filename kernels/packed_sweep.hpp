@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "pbit/core/detail/device_activation.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/rng.hpp"
@@ -161,6 +162,7 @@ struct PackedArgs {
   uint32_t first_sweep = 0;
   rng::Key key{};
   RngContract contract = RngContract::exact;
+  ActivationArgs act{};                  ///< imperfect hardware's input stage (gain == nullptr: none)
 };
 
 /// The groups of every color with at least one live slot, in color and rank order, and the offset of
@@ -268,6 +270,7 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
         const int32_t chain = chain0 + kPackedLanes * k + static_cast<int32_t>(lane);
         float x = fadd(f[q][k], a.h[i]);
         if (fc >= 0 && chain < a.chains) x = fadd(x, a.field[fc * a.field_col_stride + static_cast<int64_t>(chain) * a.field_chain_stride]);
+        if (a.act.gain) x = device_input(a.act, i, x);
         bits |= static_cast<uint32_t>(gibbs_up(C, blk[k], g.rank0 + static_cast<uint32_t>(q), two_beta, x)) << (kPackedGroup * k + q);
       }
     }

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "pbit/core/coloring.hpp"
+#include "pbit/core/detail/device_activation.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/hardware_model.hpp"
@@ -42,11 +43,20 @@ Exact exact_stationary(const Graph& g, const Coloring& col, const PbitHardware& 
   const PbitDevice dev = draw_device(hw, N, 0);
   auto spin = [](size_t s, int32_t i) { return (s >> i) & 1u ? 1.0 : -1.0; };
   const double b = static_cast<double>(beta) * (1.0 + hw.beta_offset);
-  // P(node i -> +1 | state s) on the device.
+  // P(node i -> +1 | state s) on the device: with an input stage, the input current quantized, then
+  // gain and offset, then the tanh table (the cell centre's exact value, hardware_tanh at beta'):
+  // P = (1 + t) / 2.
+  const bool stage = hw.input_bits != 0 || hw.lut_bits != 0;
   auto p_up = [&](size_t s, int32_t i) {
     if (dev.stuck[i]) return dev.stuck[i] > 0 ? 1.0 : 0.0;
     double I = hardware_weight(hw, g.biases()[i]);
     for (int64_t k = g.row_ptr()[i]; k < g.row_ptr()[i + 1]; ++k) I += hardware_weight(hw, g.weights()[k]) * spin(s, g.col_idx()[k]);
+    if (stage) {
+      const double x = dev.gain[i] * static_cast<double>(hardware_input(hw, static_cast<float>(I))) + dev.offset[i];
+      PbitHardware at_beta = hw;  // hardware_tanh applies 1 + beta_offset: fold the schedule's beta in
+      at_beta.beta_offset = static_cast<float>(b) - 1.0f;
+      return (1.0 + static_cast<double>(hardware_tanh(at_beta, static_cast<float>(x)))) / 2.0;
+    }
     const double x = dev.gain[i] * I + dev.offset[i];
     return 1.0 / (1.0 + std::exp(-2.0 * b * x));
   };
@@ -122,6 +132,24 @@ std::vector<Mode> modes() {
   c.gain_sigma = 0.2f;
   c.device_seed = 2;
   m.push_back({"stuck_gain", c});
+  PbitHardware d;  // an FPGA-like input stage: 4-bit input current, an 8-cell tanh table
+  d.weight_bits = 5;
+  d.input_bits = 4;
+  d.input_range = 2.0f;
+  d.lut_bits = 3;
+  m.push_back({"input_table", d});
+  PbitHardware e;  // quantized input with analog gain and offset after it
+  e.input_bits = 3;
+  e.input_range = 1.5f;
+  e.gain_sigma = 0.3f;
+  e.offset_sigma = 0.2f;
+  e.device_seed = 6;
+  m.push_back({"input_gain_offset", e});
+  PbitHardware f;  // the table alone, with a miscalibrated temperature
+  f.lut_bits = 2;
+  f.input_range = 3.0f;
+  f.beta_offset = -0.2f;
+  m.push_back({"table_beta", f});
   return m;
 }
 
@@ -173,6 +201,12 @@ TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {
   hw.beta_offset = -0.1f;
   hw.stuck_fraction = 0.2f;
   hw.device_seed = 9;
+  for (int stage = 0; stage < 2; ++stage) {
+  if (stage == 1) {  // and with an input stage: quantized input current and a tanh table
+    hw.input_bits = 5;
+    hw.input_range = 2.5f;
+    hw.lut_bits = 4;
+  }
   auto run = [&](Backend b) {
     SamplerOptions o;
     o.backend = b;
@@ -188,7 +222,13 @@ TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {
     s.run(SamplingSchedule{15, 5, 2}, BetaSchedule::linear(0.5f, 1.5f, 20), spec);
     return s.state();
   };
-  EXPECT_EQ(run(GetParam()), run(Backend::reference));
+  EXPECT_EQ(run(GetParam()), run(Backend::reference)) << "input stage " << stage;
+  }
+  // The cpu backend runs the reference loop for an input stage, and says so.
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.hardware = hw;
+  EXPECT_NE(Sampler(g, 4, o).kernel_description().find("reference"), std::string::npos);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, HardwareBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
@@ -228,14 +268,36 @@ TEST(HardwareSampler, IdealSettingsGiveTodaysChainsAndStuckBitsHold) {
       if (i == free_node) EXPECT_EQ(st[b * 6 + i], -1);
     }
   EXPECT_GT(stuck, 0);
-  // What the sampler does not model yet is refused by name.
-  o.hardware = PbitHardware{};
-  o.hardware.lut_bits = 4;
-  try {
-    Sampler bad(g, 4, o);
-    FAIL() << "lut_bits accepted";
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("lut_bits"), std::string::npos) << e.what();
+}
+
+// The input stage's arithmetic (detail/device_activation.hpp) is the host model's (hardware_input,
+// hardware_tanh), which the p-DNN uses: one definition of the device.
+TEST(HardwareSampler, InputStageIsTheHostModels) {
+  PbitHardware hw;
+  hw.input_bits = 4;
+  hw.input_range = 2.0f;
+  hw.lut_bits = 3;
+  const float levels = 7.0f, step = 2.0f / 7.0f;
+  detail::ActivationArgs a;
+  const float gain = 1.0f, offset = 0.0f;
+  a.gain = &gain;
+  a.offset = &offset;
+  a.in_levels = levels;
+  a.in_step = step;
+  for (float I : {-3.0f, -0.93f, -0.2f, 0.0f, 0.14f, 0.15f, 0.6f, 1.99f, 2.5f, 1e30f}) {
+    SCOPED_TRACE(I);
+    EXPECT_EQ(detail::device_input(a, 0, I), hardware_input(hw, I));
+    EXPECT_LE(std::fabs(detail::device_input(a, 0, I)), 2.0f);
+  }
+  EXPECT_FLOAT_EQ(detail::device_input(a, 0, 0.6f), 2 * step);  // 0.6 / (2/7) = 2.1 -> 2 steps
+  EXPECT_FLOAT_EQ(detail::device_input(a, 0, -0.75f), -3 * step);  // -2.625 -> -3
+  EXPECT_FLOAT_EQ(detail::device_input(a, 0, 1e30f), 2.0f);  // saturates at the range
+  a.lut_cells = 8.0f;
+  a.lut_range = 2.0f;
+  for (float x : {-5.0f, -0.3f, 0.1f, 0.3f, 1.9f, 7.0f}) {
+    const float c = detail::table_centre(x, 2.0f, 8.0f);
+    EXPECT_EQ(detail::tanh_det(std::fabs(c)) * (x < 0 ? -1.0f : 1.0f), hardware_tanh(hw, x)) << x;
+    EXPECT_EQ(std::fmod(std::fabs(c) - 0.125f, 0.25f), 0.0f) << x;  // a cell centre: (k + 1/2) 2 / 8
   }
 }
 
@@ -243,7 +305,8 @@ TEST(HardwareSampler, SampleConfigsTakeAHardwareSection) {
   const SampleConfig c = parse_sample_config(nlohmann::json::parse(R"({"hardware": {"weight_bits": 6, "gain_sigma": 0.1}})"));
   EXPECT_EQ(c.hardware.weight_bits, 6);
   EXPECT_FLOAT_EQ(c.hardware.gain_sigma, 0.1f);
-  for (const char* bad : {R"({"hardware": {"lut_bits": 4}})", R"({"hardware": {"gain": 0.1}})", R"({"hardware": {"weight_bits": 1}})"}) {
+  EXPECT_EQ(parse_sample_config(nlohmann::json::parse(R"({"hardware": {"lut_bits": 4, "input_bits": 6}})")).hardware.lut_bits, 4);
+  for (const char* bad : {R"({"hardware": {"lut_bits": 21}})", R"({"hardware": {"gain": 0.1}})", R"({"hardware": {"weight_bits": 1}})"}) {
     try {
       parse_sample_config(nlohmann::json::parse(bad));
       FAIL() << bad;
@@ -258,7 +321,7 @@ TEST(HardwareSampler, DbmConfigsTakeAHardwareSectionAndATrainingMode) {
   EXPECT_EQ(c.hardware.weight_bits, 4);
   EXPECT_EQ(c.train_mode, "in_situ");
   EXPECT_THROW(parse_dbm_config(nlohmann::json::parse(R"({"train": {"mode": "in_situ"}})")), InvalidConfig);
-  EXPECT_THROW(parse_dbm_config(nlohmann::json::parse(R"({"hardware": {"input_bits": 6}})")), InvalidConfig);
+  EXPECT_EQ(parse_dbm_config(nlohmann::json::parse(R"({"hardware": {"input_bits": 6}})")).hardware.input_bits, 6);
 }
 
 }  // namespace

@@ -109,6 +109,7 @@ struct SweepArgs {
   int32_t chains;
   rng::Key key;
   RngContract contract;
+  ActivationArgs act;  ///< imperfect hardware's input stage (gain == nullptr: none)
 };
 
 __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) {
@@ -131,6 +132,7 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
       f = fadd(f, a.h[i]);
       const int32_t fc = a.field_col[i];
       if (fc >= 0) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
+      if (a.act.gain) f = device_input(a.act, i, f);
       a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_up(a.contract, blk, static_cast<uint32_t>(r), two_beta, f) ? int8_t{1} : int8_t{-1};
     }
   }
@@ -456,7 +458,7 @@ class CudaEngine final : public GibbsEngine {
     stream_.create();
     for (auto* a : {&s_, &clamp_values_, &snaps_}) a->set_stream(stream_);
     for (auto* a : {&col_, &ei_, &ej_, &color_nodes_, &field_col_, &clamp_nodes_, &group_nodes_}) a->set_stream(stream_);
-    for (auto* a : {&w_, &h_, &ew_, &field_}) a->set_stream(stream_);
+    for (auto* a : {&w_, &h_, &ew_, &field_, &act_gain_, &act_offset_}) a->set_stream(stream_);
     for (auto* a : {&row_ptr_, &node_sum_, &edge_sum_, &readout_, &group_off_}) a->set_stream(stream_);
     bits_.set_stream(stream_);
     edges_.set_stream(stream_);
@@ -578,6 +580,24 @@ class CudaEngine final : public GibbsEngine {
     field_.upload(t, "per-chain field");
   }
   void set_weights(const Graph& g) override { load_weights(g); }
+  void set_activation(const HostActivation& a) override {
+    if (a.active() && (a.gain.size() != static_cast<size_t>(n_) || a.offset.size() != static_cast<size_t>(n_))) {
+      throw InvalidArgument("set_activation: expected a gain and an offset per node");
+    }
+    act_ = a;
+    act_gain_.upload(a.gain, "p-bit gains");
+    act_offset_.upload(a.offset, "p-bit offsets");
+  }
+  bool has_activation() const override { return true; }
+  /// The input stage's view on the device (inactive: gain nullptr).
+  ActivationArgs act_args() const {
+    ActivationArgs r;
+    if (!act_.active()) return r;
+    r.gain = act_gain_.get();
+    r.offset = act_offset_.get();
+    r.in_step = act_.in_step, r.in_levels = act_.in_levels, r.lut_range = act_.lut_range, r.lut_cells = act_.lut_cells;
+    return r;
+  }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
     if (betas.empty()) return;
@@ -592,7 +612,8 @@ class CudaEngine final : public GibbsEngine {
       for (size_t c = 0; c + 1 < class_off_.size(); ++c) {
         SweepArgs a{s_.get(),         row_ptr_.get(), col_.get(),       w_.get(),   h_.get(),
                     color_nodes_.get() + class_off_[c],  class_off_[c + 1] - class_off_[c],
-                    static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_, contract_};
+                    static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_, contract_,
+                    act_args()};
         const dim3 grid = chain_grid(chains_, (a.color_len + 3) / 4, kThreads);
         sweep_color_kernel<<<grid, kThreads, 0, stream_>>>(a, sweep, two_beta);
         PBIT_CUDA_LAUNCHED(sweep_color_kernel, stream_);
@@ -633,6 +654,7 @@ class CudaEngine final : public GibbsEngine {
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = key_;
     a.contract = contract_;
+    a.act = act_args();
     const unsigned grid = static_cast<unsigned>(words / K);
     fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
@@ -777,7 +799,8 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<int8_t> s_;
   DeviceArray<int64_t> row_ptr_;
   DeviceArray<int32_t> col_, ei_, ej_, color_nodes_, field_col_, clamp_nodes_, group_nodes_;
-  DeviceArray<float> w_, h_, ew_, field_;
+  DeviceArray<float> w_, h_, ew_, field_, act_gain_, act_offset_;
+  HostActivation act_;  ///< the input stage (imperfect hardware), mirrored in act_gain_ and act_offset_
   DeviceArray<uint8_t> clamped_;
   DeviceArray<int8_t> clamp_values_, snaps_;
   DeviceArray<int64_t> node_sum_, edge_sum_, readout_, group_off_;

@@ -74,6 +74,13 @@ class ReferenceEngine final : public GibbsEngine {
     m_.set_field(nodes, values);
   }
   void set_weights(const Graph& g) override { m_.load_weights(g); }
+  void set_activation(const HostActivation& a) override {
+    if (a.active() && (a.gain.size() != static_cast<size_t>(m_.n) || a.offset.size() != static_cast<size_t>(m_.n))) {
+      throw InvalidArgument("set_activation: expected a gain and an offset per node");
+    }
+    m_.act = a;
+  }
+  bool has_activation() const override { return true; }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
     if (packed_) {
@@ -180,6 +187,7 @@ class ReferenceEngine final : public GibbsEngine {
     }
     field = fadd(field, m_.h[i]);
     if (m_.field_col[i] >= 0) field = fadd(field, m_.field[static_cast<size_t>(b) * m_.field_m + m_.field_col[i]]);
+    if (m_.act.active()) field = device_input(m_.act.args(), i, field);
     const rng::Block blk = gibbs_block(m_.contract, m_.key, static_cast<uint32_t>(b), color, rank, sweep);
     spin(b, i) = gibbs_up(m_.contract, blk, rank, two_beta, field) ? int8_t{1} : int8_t{-1};
   }
@@ -218,6 +226,7 @@ class ReferenceEngine final : public GibbsEngine {
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = m_.key;
     a.contract = m_.contract;
+    a.act = m_.act.args();
     const int32_t teams = a.words / K;
     if (bits_stale_ || pwords_ != a.words) {  // the int8 state changed: pack it (padding lanes -1)
       pwords_ = a.words;

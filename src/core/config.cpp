@@ -64,10 +64,6 @@ SampleConfig parse_sample_config(const json& j) {
   SampleConfig c;
   if (j.contains("hardware")) {
     c.hardware = parse_hardware(j["hardware"], "hardware");
-    if (c.hardware.input_bits != 0 || c.hardware.lut_bits != 0) {
-      bad("hardware", "input_bits and lut_bits are not in the sampler yet (weight_bits, gain_sigma, offset_sigma, beta_offset, "
-                      "stuck_fraction and device_seed are)");
-    }
   }
   if (j.contains("chains")) c.chains = static_cast<int32_t>(get_int(j["chains"], "chains", 1, std::numeric_limits<int32_t>::max()));
   if (j.contains("seed")) c.seed = static_cast<uint64_t>(get_int(j["seed"], "seed", 0, std::numeric_limits<int64_t>::max()));

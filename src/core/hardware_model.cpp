@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "pbit/core/detail/device_activation.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 #include "util/json_util.hpp"
@@ -12,12 +13,11 @@ namespace pbit {
 
 namespace {
 
+/// The kernels' fixed point (detail/device_activation.hpp), with the same step.
 float fixed_point(float v, int32_t bits, float range) {
   if (bits == 0) return v;
   const float levels = static_cast<float>((1 << (bits - 1)) - 1);
-  const float step = range / levels;
-  const float k = std::clamp(std::nearbyint(v / step), -levels, levels);
-  return k * step;
+  return detail::fixed_point_det(v, range / levels, levels);
 }
 
 }  // namespace
@@ -91,11 +91,10 @@ float hardware_input(const PbitHardware& hw, float I) { return fixed_point(I, hw
 float hardware_tanh(const PbitHardware& hw, float x) {
   const float beta = 1.0f + hw.beta_offset;
   if (hw.lut_bits == 0) return detail::tanh_det(beta * x);
-  const int32_t cells = 1 << hw.lut_bits;
-  const float a = std::fabs(x);
-  const float cell = std::min(a / hw.input_range * static_cast<float>(cells), static_cast<float>(cells - 1));  // no cast of a huge float
-  const int32_t idx = static_cast<int32_t>(cell);
-  const float t = detail::tanh_det(beta * (static_cast<float>(idx) + 0.5f) * hw.input_range / static_cast<float>(cells));
+  // The table's cell centre, as the sampler's input stage takes it (detail/device_activation.hpp).
+  // tanh of the magnitude with the sign restored, so that the table is odd bit for bit.
+  const float c = detail::table_centre(x, hw.input_range, static_cast<float>(1 << hw.lut_bits));
+  const float t = detail::tanh_det(beta * (c < 0 ? -c : c));
   return x < 0 ? -t : t;
 }
 

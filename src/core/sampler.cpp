@@ -134,12 +134,27 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
                            to_string(options_.backend) + " backend");
   on_hardware_ = !options_.hardware.ideal();
   if (on_hardware_) {
-    if (options_.hardware.input_bits != 0 || options_.hardware.lut_bits != 0) {
-      throw InvalidArgument("SamplerOptions::hardware: input_bits and lut_bits are not in the sampler yet (the p-DNN models "
-                            "them); weight_bits, gain_sigma, offset_sigma, beta_offset and stuck_fraction are");
+    const PbitHardware& hw = options_.hardware;
+    input_stage_ = hw.input_bits != 0 || hw.lut_bits != 0;
+    device_ = draw_device(hw, graph_.num_nodes(), 0);
+    // The cpu engine's vectorised loop has no input stage: the reference loop runs the device there.
+    SamplerOptions eo = options_;
+    if (input_stage_ && eo.backend == Backend::cpu) eo.backend = Backend::reference;
+    engine_ = make_engine(device_graph(graph_), coloring_, num_chains_, eo);
+    if (input_stage_) {
+      detail::HostActivation a;
+      a.gain = device_.gain;
+      a.offset = device_.offset;
+      if (hw.input_bits) {
+        a.in_levels = static_cast<float>((1 << (hw.input_bits - 1)) - 1);
+        a.in_step = hw.input_range / a.in_levels;
+      }
+      if (hw.lut_bits) {
+        a.lut_cells = static_cast<float>(1 << hw.lut_bits);
+        a.lut_range = hw.input_range;
+      }
+      engine_->set_activation(a);
     }
-    device_ = draw_device(options_.hardware, graph_.num_nodes(), 0);
-    engine_ = make_engine(device_graph(graph_), coloring_, num_chains_, options_);
     push_clamps();
   } else {
     engine_ = make_engine(graph_, coloring_, num_chains_, options_);
@@ -148,11 +163,17 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
 }
 
 /// What node i feels on the device: g_i (sum_j q(J_ij) s_j + q(h_i)) + o_i, as per-row couplings
-/// g_i q(J_ij) and biases g_i q(h_i) + o_i (fixed point q of weight_bits).
+/// g_i q(J_ij) and biases g_i q(h_i) + o_i (fixed point q of weight_bits). With an input stage the
+/// gain and offset act there instead, and the graph holds q(J_ij) and q(h_i).
 Graph Sampler::device_graph(const Graph& ideal) const {
   const PbitHardware& hw = options_.hardware;
   std::vector<float> w = ideal.weights(), h = ideal.biases();
   if (h.empty()) h.assign(static_cast<size_t>(ideal.num_nodes()), 0.0f);
+  if (input_stage_) {
+    for (float& v : w) v = hardware_weight(hw, v);
+    for (float& v : h) v = hardware_weight(hw, v);
+    return ideal.with_row_weights(std::move(w), std::move(h));
+  }
   for (int32_t i = 0; i < ideal.num_nodes(); ++i) {
     for (int64_t k = ideal.row_ptr()[i]; k < ideal.row_ptr()[i + 1]; ++k) w[k] = device_.gain[i] * hardware_weight(hw, w[k]);
     h[i] = device_.gain[i] * hardware_weight(hw, h[i]) + device_.offset[i];
@@ -273,7 +294,7 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
       throw InvalidArgument(os.str());
     }
   }
-  if (on_hardware_) {  // the device amplifies a field like any input: g_i f_i
+  if (on_hardware_ && !input_stage_) {  // the device amplifies a field like any input: g_i f_i
     std::vector<float> scaled(full);
     for (size_t q = 0; q < scaled.size(); ++q) scaled[q] *= device_.gain[nodes[q % m]];
     engine_->set_field(nodes, scaled);

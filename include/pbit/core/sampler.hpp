@@ -108,10 +108,13 @@ struct SamplerOptions {
   /// Imperfect hardware (core/hardware_model.hpp): with anything set, the chains run on a device
   /// instance of it (group 0, one p-bit per node) on every backend, bit for bit alike: couplings and
   /// biases in fixed point, node i feeling g_i (sum_j J_ij s_j + h_i + field_i) + o_i, beta times
-  /// (1 + beta_offset), stuck p-bits held at their values (user clamps on them give way). The
-  /// stationary distribution is then no longer the Boltzmann distribution of (J, h). input_bits and
-  /// lut_bits are not in the sampler yet (an error names them). Energy observers use the device's
-  /// couplings as seen from each edge's lower-numbered node.
+  /// (1 + beta_offset), stuck p-bits held at their values (user clamps on them give way). With
+  /// input_bits or lut_bits, the gain and offset act after the input current is quantized, and the
+  /// decision is taken at the centre of the table cell (include/pbit/core/detail/device_activation.hpp):
+  /// x_i = g_i q_in(sum_j J_ij s_j + h_i + field_i) + o_i; the cpu backend then runs the reference
+  /// loop (its vectorised one has no input stage; kernel_description() says so). The stationary
+  /// distribution is no longer the Boltzmann distribution of (J, h). Energy observers use the
+  /// device's couplings as seen from each edge's lower-numbered node.
   PbitHardware hardware;
 };
 
@@ -189,6 +192,7 @@ class Sampler {
   // imperfect hardware (options_.hardware): the device instance, and the user's clamps (merged with
   // the stuck p-bits when given to the engine)
   bool on_hardware_ = false;
+  bool input_stage_ = false;  ///< input_bits or lut_bits: gain and offset in the engine's input stage
   PbitDevice device_;
   std::vector<int32_t> user_clamp_nodes_;
   std::vector<int8_t> user_clamp_values_;

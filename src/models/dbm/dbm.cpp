@@ -74,10 +74,6 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   if (j.contains("hardware")) {
     c.hardware = parse_hardware(j["hardware"], "hardware");
-    if (c.hardware.input_bits != 0 || c.hardware.lut_bits != 0) {
-      detail::config_error("hardware", "input_bits and lut_bits are not in the sampler yet (weight_bits, gain_sigma, offset_sigma, "
-                                       "beta_offset, stuck_fraction and device_seed are)");
-    }
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   if (j.contains("init")) {
