@@ -485,6 +485,21 @@ TEST(EqPropGraph, EstimatorMatchesExactAndTheCostGradient) {
   std::printf("graph: worst |sampled - exact| %.4f, tolerance %.4f, gradient scale %.3f\n", worst, tol, gscale);
   EXPECT_LT(worst, tol);
   EXPECT_GT(gscale, 3 * tol);  // a wrong sign or a factor of 2 (b = 0.5) would be off by more than tol
+  // Physics-aware training (issue 20): the free phase on a rough device, the nudged phase and its
+  // reference on the ideal sampler from the device's state: the same exact ideal estimate.
+  EqPropConfig pcfg = cfg;
+  pcfg.nudge.sweeps = 60;
+  SamplerOptions dev_o = o;
+  dev_o.hardware.weight_bits = 3;
+  dev_o.hardware.gain_sigma = 0.4f;
+  dev_o.hardware.offset_sigma = 0.5f;
+  Sampler dev(g, Coloring(g, n.colors()), 4096, dev_o), ideal(g, Coloring(g, n.colors()), 4096, o);
+  const EqPropGradient pat = eqprop_gradient(n, dev, x, std::vector<int32_t>{label}, pcfg, &ideal);
+  double worst_pat = 0;
+  for (size_t e = 0; e < J.size(); ++e) worst_pat = std::max(worst_pat, std::abs(pat.w1[e] + (eb.corr[e] - e0.corr[e]) / bs));
+  for (int32_t i = 0; i < n.spins(); ++i) worst_pat = std::max(worst_pat, std::abs(pat.bh[i] + (eb.mean[i] - e0.mean[i]) / bs));
+  std::printf("graph, PAT from a rough device: worst |estimate - exact ideal| %.4f\n", worst_pat);
+  EXPECT_LT(worst_pat, tol);
 }
 
 TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
@@ -568,17 +583,120 @@ TEST(EqPropHardware, InSituTrainsOnTheDevice) {
     return n;
   };
   const EqPropNet ideal = train_with("ideal", 0.3f), situ = train_with("in_situ", 0.3f), plain = train_with("ideal", 0.0f);
+  const EqPropNet pat = train_with("pat", 0.3f);
   EXPECT_EQ(ideal.w1, plain.w1);  // an ideal-mode run trains on the ideal sampler whatever the device
   EXPECT_NE(situ.w1, ideal.w1);
+  EXPECT_NE(pat.w1, ideal.w1);
+  EXPECT_NE(pat.w1, situ.w1);
   try {
     parse_eqprop_config(nlohmann::json::parse(R"({"train": {"mode": "in_situ"}})"));
     FAIL();
   } catch (const InvalidConfig& e) {
     EXPECT_NE(std::string(e.what()).find("train.mode"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(parse_eqprop_config(nlohmann::json::parse(R"({"hardware": {"lut_bits": 3}})")), InvalidConfig);
+  EXPECT_EQ(parse_eqprop_config(nlohmann::json::parse(R"({"hardware": {"lut_bits": 3}})")).hardware.lut_bits, 3);
   const EqPropConfig ok = parse_eqprop_config(nlohmann::json::parse(R"({"hardware": {"weight_bits": 5}, "train": {"mode": "in_situ"}})"));
   EXPECT_EQ(ok.hardware.weight_bits, 5);
+  EXPECT_EQ(parse_eqprop_config(nlohmann::json::parse(R"({"hardware": {"gain_sigma": 0.1}, "train": {"mode": "pat"}})")).train_mode, "pat");
+  EXPECT_NE(error_of([] { parse_eqprop_config(nlohmann::json::parse(R"({"train": {"mode": "pat"}})")); }).find("'pat'"),
+            std::string::npos);
+}
+
+/// A device far from the ideal p-bit: 3-bit couplings, 40% gain spread, offsets of half a unit.
+PbitHardware rough_device() {
+  PbitHardware h;
+  h.weight_bits = 3;
+  h.weight_range = 1.0f;
+  h.gain_sigma = 0.4f;
+  h.offset_sigma = 0.5f;
+  h.device_seed = 3;
+  return h;
+}
+
+// Physics-aware training (issue 20): the free phase on the device, the nudged phase and its reference
+// on the ideal sampler from the device's free state. In the Boltzmann reading (nudged chains long
+// enough to forget where they started) its estimate is the ideal model's exact EqProp estimate however
+// rough the device, while in situ (both phases on the device) estimates something else; and PAT's
+// free phase (the prediction) is the device's, draw for draw.
+TEST(EqPropHardware, PatEstimatesTheIdealGradientFromTheDevicesState) {
+  const EqPropNet n = tiny_net();
+  const std::vector<double> p = flat(n);
+  const Exact e0 = exact(n, p, 0);
+  const Graph g = n.graph();
+  const std::vector<int32_t> labels(1, kLabel);
+  for (bool symmetric : {false, true}) {
+    SCOPED_TRACE(symmetric ? "symmetric" : "one-sided");
+    const float b = 0.5f;
+    const int32_t chains = 4096;
+    EqPropConfig cfg = boltzmann(b, symmetric);
+    cfg.nudge.sweeps = 60;
+    auto device = [&] {
+      SamplerOptions o;
+      o.backend = Backend::cpu;
+      o.seed = 11;
+      o.hardware = rough_device();
+      return Sampler(g, chains, o);
+    };
+    SamplerOptions io;
+    io.backend = Backend::cpu;
+    io.seed = 12;
+    Sampler dev = device(), ideal(g, chains, io), dev2 = device();
+    const EqPropGradient pat = eqprop_gradient(n, dev, kX, labels, cfg, &ideal);
+    const EqPropGradient situ = eqprop_gradient(n, dev2, kX, labels, cfg);
+    EXPECT_EQ(pat.free_cost, situ.free_cost);  // the same device, the same draws: the same free phase
+    const Exact ep = exact(n, p, b), em = exact(n, p, -b);
+    std::vector<double> want(p.size()), have, have_situ;
+    for (size_t q = 0; q < p.size(); ++q) want[q] = symmetric ? (ep.dE[q] - em.dE[q]) / (2 * b) : (ep.dE[q] - e0.dE[q]) / b;
+    for (const auto* v : {&pat.w0, &pat.w1, &pat.bh, &pat.bo}) have.insert(have.end(), v->begin(), v->end());
+    for (const auto* v : {&situ.w0, &situ.w1, &situ.bh, &situ.bo}) have_situ.insert(have_situ.end(), v->begin(), v->end());
+    // As in SampledEstimateMatchesTheExactOne: two means of +-1 products, 5 standard errors.
+    const double n_eff = static_cast<double>(chains) * 100 / 4;
+    const double tol = 5 * std::sqrt(2.0 / n_eff) / (symmetric ? 2 * b : b);
+    const double worst = max_abs_diff(have, want), worst_situ = max_abs_diff(have_situ, want);
+    std::printf("%s: worst |PAT - exact ideal| %.4f, |in situ - exact ideal| %.4f, tolerance %.4f\n",
+                symmetric ? "symmetric" : "one-sided", worst, worst_situ, tol);
+    EXPECT_LT(worst, tol);
+    EXPECT_GT(worst_situ, 3 * tol);  // the device is rough enough that the comparison means something
+  }
+  // The ideal sampler must match the device sampler's shape.
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  Sampler a(g, 8, o), other(g, 4, o);
+  std::vector<float> x = kX;
+  EXPECT_THROW(eqprop_gradient(n, a, x, labels, boltzmann(0.5f, false), &other), InvalidArgument);
+}
+
+// A PAT run resumes bit for bit: the checkpoint carries the ideal sampler's counter too.
+TEST(EqPropHardware, PatResumesBitForBit) {
+  const ImageDataset train = halves(16, 1), test = halves(8, 2);
+  std::vector<int64_t> ti(16), si(8);
+  for (int64_t k = 0; k < 16; ++k) ti[k] = k;
+  for (int64_t k = 0; k < 8; ++k) si[k] = k;
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_pat_resume";
+  std::filesystem::remove_all(dir);
+  auto config = [&](const std::string& sub, int32_t epochs) {
+    EqPropConfig c = small_training(dir + "/" + sub);
+    std::filesystem::create_directories(c.output_dir);
+    c.epochs = epochs;
+    c.hardware = rough_device();
+    c.train_mode = "pat";
+    return c;
+  };
+  const EqPropConfig ca = config("a", 2);
+  EqPropNet na = EqPropNet::create(8, ca.hidden, 2, 2, 0.5f, 0.25f, ca.seed);
+  EqPropTrainer(na, ca, train, ti, test, si).run();
+  EqPropConfig cb = config("b", 1);
+  EqPropNet nb = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+  EqPropTrainer(nb, cb, train, ti, test, si).run();
+  cb.epochs = 2;
+  EqPropNet nc = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+  EqPropTrainer tc(nc, cb, train, ti, test, si);
+  tc.load_checkpoint(dir + "/b/checkpoint.bin");
+  tc.run();
+  EXPECT_EQ(nc.w0, na.w0);
+  EXPECT_EQ(nc.w1, na.w1);
+  EXPECT_EQ(nc.bh, na.bh);
+  EXPECT_EQ(nc.bo, na.bo);
 }
 
 }  // namespace

@@ -75,8 +75,8 @@ PBIT_HD uint32_t dtm_stream(uint32_t step, DtmPhase p) { return kDtmStreams.firs
 constexpr uint32_t kDtmMaxSteps = 65535;
 
 /// Equilibrium propagation: the training sampler, the evaluation sampler, the data order, the
-/// weight initialisation.
-enum class EqPropUse : uint32_t { train = 1, eval = 2, shuffle = 3, init = 4 };
+/// weight initialisation, the ideal sampler of physics-aware training (its nudged phases).
+enum class EqPropUse : uint32_t { train = 1, eval = 2, shuffle = 3, init = 4, pat = 5 };
 PBIT_HD uint32_t eqprop_stream(EqPropUse u) { return kEqPropStreams.first + static_cast<uint32_t>(u); }
 
 /// p-DNNs: evaluation samples, training samples, weight initialisation, data order, the benchmark's

@@ -96,10 +96,12 @@ struct EqPropConfig {
   int32_t eval_chains_per_image = 1;
   int64_t eval_batch_images = 1000;
   // imperfect hardware (the "hardware" section, SamplerOptions::hardware): the device the network's
-  // sampler runs on in evaluation, and in training with train.mode in_situ (the phases' statistics
-  // measured on the device, as a hardware Ising machine would)
+  // sampler runs on in evaluation, and in training with train.mode pat (physics-aware training: the
+  // free phase on the device, the nudged phases on the ideal sampler started from the device's free
+  // state) or in_situ (both phases' statistics measured on the device, as a hardware Ising machine
+  // would)
   PbitHardware hardware;
-  std::string train_mode = "ideal";  ///< ideal | in_situ
+  std::string train_mode = "ideal";  ///< ideal | pat | in_situ
   // execution
   std::string backend = "best";
   int threads = 0;
@@ -164,8 +166,16 @@ struct EqPropGradient {
 /// The EqProp estimate for a batch of images (x: images x inputs, values in [0, 1]) on `sampler`, whose
 /// chains are images x chains_per_image (chain b serves image b / chains_per_image) on net.graph(). The
 /// sampler's weights are set from the net; its RNG counters advance.
+///
+/// Physics-aware training (Wright et al. 2022) when `ideal` is given (a sampler on the same graph and
+/// chains, normally without hardware imperfections): the free phase, which is the network's forward
+/// pass and its prediction, runs on `sampler` (the device); the nudged phase runs on `ideal`, started
+/// from the device's free state, and so does the reference it is compared with (a b = 0 phase from the
+/// same state, or the -b phase when symmetric). The estimate is then the ideal model's response to the
+/// nudge, linearised at the state the device measured, and no device-vs-model mismatch enters the
+/// difference. free_cost and free_correct are the device's.
 EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& sampler, const std::vector<float>& x,
-                               const std::vector<int32_t>& labels, const EqPropConfig& cfg);
+                               const std::vector<int32_t>& labels, const EqPropConfig& cfg, Sampler* ideal = nullptr);
 
 /// Class scores (images x classes: mean output spin of each class's population over chains and the
 /// free phase's samples) and flips.
@@ -219,6 +229,7 @@ class EqPropTrainer {
   const ImageDataset& test_;
   std::vector<int64_t> train_index_, test_index_;
   std::unique_ptr<Sampler> sampler_;
+  std::unique_ptr<Sampler> ideal_sampler_;  ///< train.mode pat: the nudged phases' ideal sampler
   int32_t epoch_ = 0;
   int64_t batch_ = 0, updates_ = 0;
   double epoch_correct_ = 0, epoch_cost_ = 0, epoch_flips_ = 0, epoch_wall_ = 0;

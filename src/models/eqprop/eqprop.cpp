@@ -213,7 +213,7 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "chains_per_image", "optimizer", "lr_weights", "lr_biases", "adam_b1", "adam_b2",
                            "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches", "lr_decay", "mode"});
-    if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "in_situ"});
+    if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "pat", "in_situ"});
     if (t.contains("lr_decay")) c.lr_decay = get_float_in(t["lr_decay"], "train.lr_decay", 1e-6, 1);
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 16));
@@ -242,13 +242,9 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   }
   if (j.contains("hardware")) {
     c.hardware = parse_hardware(j["hardware"], "hardware");
-    if (c.hardware.input_bits != 0 || c.hardware.lut_bits != 0) {
-      detail::config_error("hardware", "input_bits and lut_bits are not in the sampler yet (weight_bits, gain_sigma, offset_sigma, "
-                                       "beta_offset, stuck_fraction and device_seed are)");
-    }
   }
   if (c.train_mode != "ideal" && c.hardware.ideal()) {
-    detail::config_error("train.mode", "'in_situ' trains on a device: give a 'hardware' section with some imperfection");
+    detail::config_error("train.mode", "'" + c.train_mode + "' trains against a device: give a 'hardware' section with some imperfection");
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
@@ -444,7 +440,7 @@ namespace {
 /// every coupling and bias from the phases' moments (clamped visible spins get no gradient: they are
 /// the same in both phases).
 EqPropGradient gradient_on_graph(const EqPropNet& net, Sampler& s, const std::vector<float>& x, const std::vector<int32_t>& labels,
-                                 const EqPropConfig& cfg) {
+                                 const EqPropConfig& cfg, Sampler* ideal) {
   const auto M = static_cast<int64_t>(labels.size());
   const int32_t cpi = static_cast<int32_t>(s.num_chains() / M), N = net.spins();
   EqPropGradient g;
@@ -481,21 +477,29 @@ EqPropGradient gradient_on_graph(const EqPropNet& net, Sampler& s, const std::ve
   const BetaSchedule nbeta = BetaSchedule::per_sweep(nudge_betas(cfg));
   ObserverSpec mom;
   mom.moments = true;
-  const std::vector<int8_t> free_state = cfg.nudge.symmetric ? s.state() : std::vector<int8_t>{};
+  // PAT: the nudged phases and their reference on the ideal sampler, from the device's free state.
+  Sampler& ns = ideal ? *ideal : s;
+  const bool own_reference = cfg.nudge.symmetric || ideal;
+  const std::vector<int8_t> free_state = own_reference ? s.state() : std::vector<int8_t>{};
+  if (ideal) {
+    set_net_weights(net, *ideal);
+    clamp_inputs(net, *ideal, x, M, cpi);
+    ideal->set_state(free_state);
+  }
   auto nudged = [&](float b) {
-    nudge_outputs(net, s, &labels, M, cpi, b);
-    g.flips += static_cast<double>(s.num_chains()) * N * nsch.total_sweeps();
-    return s.run(nsch, nbeta, mom);
+    nudge_outputs(net, ns, &labels, M, cpi, b);
+    g.flips += static_cast<double>(ns.num_chains()) * N * nsch.total_sweeps();
+    return ns.run(nsch, nbeta, mom);
   };
   const Observations a = nudged(cfg.nudge.beta);
   Observations bneg;
   int64_t nb_samples = fsch.samples;
-  if (cfg.nudge.symmetric) {
-    s.set_state(free_state);
-    bneg = nudged(-cfg.nudge.beta);
+  if (own_reference) {
+    ns.set_state(free_state);
+    bneg = nudged(cfg.nudge.symmetric ? -cfg.nudge.beta : 0.0f);
     nb_samples = nsch.samples;
   }
-  const Observations& b = cfg.nudge.symmetric ? bneg : fr;
+  const Observations& b = own_reference ? bneg : fr;
   const double den = cfg.nudge.symmetric ? 2.0 * cfg.nudge.beta : cfg.nudge.beta;
   const double na = static_cast<double>(s.num_chains()) * static_cast<double>(nsch.samples);
   const double nbd = static_cast<double>(s.num_chains()) * static_cast<double>(nb_samples);
@@ -511,12 +515,15 @@ EqPropGradient gradient_on_graph(const EqPropNet& net, Sampler& s, const std::ve
 }  // namespace
 
 EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vector<float>& x, const std::vector<int32_t>& labels,
-                               const EqPropConfig& cfg) {
+                               const EqPropConfig& cfg, Sampler* ideal) {
   const auto M = static_cast<int64_t>(labels.size());
   if (M < 1 || s.num_chains() % M != 0 || s.num_nodes() != net.spins() || static_cast<int64_t>(x.size()) != M * net.inputs) {
     throw InvalidArgument("eqprop_gradient: the sampler's chains must be a multiple of the images, on the net's graph");
   }
-  if (net.on_graph()) return gradient_on_graph(net, s, x, labels, cfg);
+  if (ideal && (ideal->num_chains() != s.num_chains() || ideal->num_nodes() != s.num_nodes())) {
+    throw InvalidArgument("eqprop_gradient: the ideal sampler of physics-aware training must have the device sampler's chains and nodes");
+  }
+  if (net.on_graph()) return gradient_on_graph(net, s, x, labels, cfg, ideal);
   const int32_t N = net.spins(), H = net.hidden, O = net.outputs();
   const int32_t cpi = static_cast<int32_t>(s.num_chains() / M);
   EqPropGradient g;
@@ -547,22 +554,29 @@ EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vect
   g.bo.assign(net.bo.size(), 0.0);
   if (cfg.skip_when_correct && all_exact) return g;  // the free phase already sits on every target
   g.nudged = M;
-  // Nudged phase(s), from the free state.
+  // Nudged phase(s), from the free state; with PAT on the ideal sampler, which also measures the
+  // reference (b = 0) from the same state.
   const std::vector<float> betas = nudge_betas(cfg);
   const SamplingSchedule nsch{cfg.nudge.sweeps, cfg.nudge.samples, cfg.nudge.steps_per_sample};
-  const std::vector<int8_t> free_state = cfg.nudge.symmetric ? s.state() : std::vector<int8_t>{};
+  Sampler& ns = ideal ? *ideal : s;
+  const bool own_reference = cfg.nudge.symmetric || ideal;
+  const std::vector<int8_t> free_state = own_reference ? s.state() : std::vector<int8_t>{};
+  if (ideal) {
+    set_net_weights(net, *ideal);
+    ideal->set_state(free_state);
+  }
   auto nudged = [&](float b) {
-    s.set_field({}, chain_fields(net, x, M, cpi, cfg.field_clip, &labels, b));
-    g.flips += static_cast<double>(s.num_chains()) * N * nsch.total_sweeps();
-    return observe(s, nsch, BetaSchedule::per_sweep(betas));
+    ns.set_field({}, chain_fields(net, x, M, cpi, cfg.field_clip, &labels, b));
+    g.flips += static_cast<double>(ns.num_chains()) * N * nsch.total_sweeps();
+    return observe(ns, nsch, BetaSchedule::per_sweep(betas));
   };
   const PhaseStats a = nudged(cfg.nudge.beta);
   PhaseStats bneg;
-  if (cfg.nudge.symmetric) {
-    s.set_state(free_state);
-    bneg = nudged(-cfg.nudge.beta);
+  if (own_reference) {
+    ns.set_state(free_state);
+    bneg = nudged(cfg.nudge.symmetric ? -cfg.nudge.beta : 0.0f);
   }
-  const PhaseStats& b = cfg.nudge.symmetric ? bneg : fr;
+  const PhaseStats& b = own_reference ? bneg : fr;
   const double den = cfg.nudge.symmetric ? 2.0 * cfg.nudge.beta : cfg.nudge.beta;
   const double na = static_cast<double>(s.num_chains()) * static_cast<double>(a.samples);
   const double nb = static_cast<double>(s.num_chains()) * static_cast<double>(b.samples);
@@ -582,7 +596,7 @@ EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vect
   std::vector<double> dh(static_cast<size_t>(H));
   for (int64_t m = 0; m < M; ++m) {
     for (int32_t i = 0; i < H; ++i) {
-      const double hb = cfg.nudge.symmetric ? image_mean(b, N, cpi, m, i) : mh0[static_cast<size_t>(m * H + i)];
+      const double hb = own_reference ? image_mean(b, N, cpi, m, i) : mh0[static_cast<size_t>(m * H + i)];
       dh[static_cast<size_t>(i)] = (image_mean(a, N, cpi, m, i) - hb) / (den * static_cast<double>(M));
     }
     const float* xm = x.data() + m * net.inputs;
@@ -699,8 +713,12 @@ EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const Imag
   }
   const Graph g = net_.graph();
   SamplerOptions so = sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::train), cfg_.threads);
-  if (cfg_.train_mode == "in_situ") so.hardware = cfg_.hardware;
+  if (cfg_.train_mode != "ideal") so.hardware = cfg_.hardware;  // pat and in_situ: the free phase on the device
   sampler_ = std::make_unique<Sampler>(g, Coloring(g, net_.colors()), cfg_.batch_size * cfg_.chains_per_image, so);
+  if (cfg_.train_mode == "pat") {
+    ideal_sampler_ = std::make_unique<Sampler>(g, Coloring(g, net_.colors()), cfg_.batch_size * cfg_.chains_per_image,
+                                               sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::pat), cfg_.threads));
+  }
   const size_t sizes[4] = {net_.w0.size(), net_.w1.size(), net_.bh.size(), net_.bo.size()};
   if (cfg_.optimizer == "adam")
     for (int k = 0; k < 4; ++k) m_[k].assign(sizes[k], 0.0), v_[k].assign(sizes[k], 0.0);
@@ -748,7 +766,7 @@ void EqPropTrainer::run(const std::function<void(const EqPropEpoch&)>& on_epoch)
         labels[static_cast<size_t>(m)] = train_.labels[static_cast<size_t>(order[static_cast<size_t>(batch_ * cfg_.batch_size + m)])];
       }
       const std::vector<float> x = eqprop_inputs(train_, order, batch_ * cfg_.batch_size, cfg_.batch_size);
-      const EqPropGradient g = eqprop_gradient(net_, *sampler_, x, labels, cfg_);
+      const EqPropGradient g = eqprop_gradient(net_, *sampler_, x, labels, cfg_, ideal_sampler_.get());
       epoch_correct_ += static_cast<double>(g.free_correct);
       epoch_cost_ += g.free_cost * static_cast<double>(g.images);
       epoch_flips_ += g.flips;
@@ -822,6 +840,7 @@ void EqPropTrainer::save_checkpoint(const std::string& path) const {
   detail::put<int64_t>(f, updates_);
   for (double v : {epoch_correct_, epoch_cost_, epoch_flips_, epoch_wall_}) detail::put<double>(f, v);
   detail::put<uint64_t>(f, sampler_->sweep_count());
+  if (ideal_sampler_) detail::put<uint64_t>(f, ideal_sampler_->sweep_count());
   detail::put_vec(f, net_.w0);
   detail::put_vec(f, net_.w1);
   detail::put_vec(f, net_.bh);
@@ -851,6 +870,7 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
   epoch_flips_ = get<double>(f, path);
   epoch_wall_ = get<double>(f, path);
   sampler_->set_sweep_count(get<uint64_t>(f, path));
+  if (ideal_sampler_) ideal_sampler_->set_sweep_count(get<uint64_t>(f, path));
   net_.w0 = detail::get_vec<float>(f, path, net_.w0.size());
   net_.w1 = detail::get_vec<float>(f, path, net_.w1.size());
   net_.bh = detail::get_vec<float>(f, path, net_.bh.size());
