@@ -13,6 +13,7 @@
 
 #include "pbit/core/coloring.hpp"
 #include "pbit/core/detail/device_activation.hpp"
+#include "pbit/core/detail/lfsr.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/error.hpp"
@@ -70,6 +71,12 @@ class GibbsEngine {
     throw InvalidArgument(describe() + " has no input stage for imperfect hardware (input_bits, lut_bits)");
   }
   virtual bool has_activation() const { return false; }
+  /// Per-p-bit LFSR uniforms (detail/lfsr.hpp): `steps` shifts per sweep, seeds under `key` and the
+  /// sampler's `stream` (steps 0: Philox). Engines without it (the vectorised and bit-packed loops)
+  /// refuse, and Sampler runs the reference loop or the simple CUDA kernel instead.
+  virtual void set_lfsr(uint32_t steps, rng::Key, uint32_t) {
+    if (steps) throw InvalidArgument(describe() + " has no per-p-bit LFSR (hardware.rng lfsr)");
+  }
 
   /// Runs betas.size() sweeps; sweep k uses absolute sweep index first_sweep + k in the RNG counter.
   virtual void sweeps(uint64_t first_sweep, std::span<const float> betas) = 0;

@@ -8,6 +8,7 @@
 
 #include "pbit/core/coloring.hpp"
 #include "pbit/core/detail/device_activation.hpp"
+#include "pbit/core/detail/lfsr.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/hardware_model.hpp"
@@ -150,6 +151,12 @@ std::vector<Mode> modes() {
   f.input_range = 3.0f;
   f.beta_offset = -0.2f;
   m.push_back({"table_beta", f});
+  PbitHardware g;  // per-p-bit LFSR uniforms (32 shifts per sweep) on a device with gains and offsets
+  g.rng = "lfsr";
+  g.gain_sigma = 0.4f;
+  g.offset_sigma = 0.3f;
+  g.device_seed = 5;
+  m.push_back({"lfsr_gain_offset", g});
   return m;
 }
 
@@ -201,11 +208,15 @@ TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {
   hw.beta_offset = -0.1f;
   hw.stuck_fraction = 0.2f;
   hw.device_seed = 9;
-  for (int stage = 0; stage < 2; ++stage) {
+  for (int stage = 0; stage < 3; ++stage) {
   if (stage == 1) {  // and with an input stage: quantized input current and a tanh table
     hw.input_bits = 5;
     hw.input_range = 2.5f;
     hw.lut_bits = 4;
+  }
+  if (stage == 2) {  // and with per-p-bit LFSRs
+    hw.rng = "lfsr";
+    hw.lfsr_steps = 3;
   }
   auto run = [&](Backend b) {
     SamplerOptions o;
@@ -222,7 +233,7 @@ TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {
     s.run(SamplingSchedule{15, 5, 2}, BetaSchedule::linear(0.5f, 1.5f, 20), spec);
     return s.state();
   };
-  EXPECT_EQ(run(GetParam()), run(Backend::reference)) << "input stage " << stage;
+  EXPECT_EQ(run(GetParam()), run(Backend::reference)) << "stage " << stage;
   }
   // The cpu backend runs the reference loop for an input stage, and says so.
   SamplerOptions o;
@@ -270,6 +281,55 @@ TEST(HardwareSampler, IdealSettingsGiveTodaysChainsAndStuckBitsHold) {
   EXPECT_GT(stuck, 0);
 }
 
+// The per-p-bit LFSR (detail/lfsr.hpp): its polynomial is maximal (the step matrix M has order
+// exactly 2^32 - 1: M^(2^32-1) = I and M^((2^32-1)/p) != I for each prime p of 3 5 17 257 65537), the
+// sweep matrices equal stepping the register, and a sampler on it is keyed by sweep (split runs
+// equal one run) and differs from Philox.
+TEST(HardwareLfsr, MaximalPeriodJumpsAndKeying) {
+  using detail::Gf2Matrix;
+  const Gf2Matrix M = Gf2Matrix::lfsr_step_matrix();
+  const uint64_t period = 0xffffffffull;
+  EXPECT_TRUE(M.pow(period) == Gf2Matrix::identity());
+  for (uint64_t p : {3ull, 5ull, 17ull, 257ull, 65537ull}) EXPECT_FALSE(M.pow(period / p) == Gf2Matrix::identity()) << p;
+  const Gf2Matrix bad = [] {  // a non-maximal register is caught: taps 0x80000001 (x^32 + x + 1 is reducible)
+    Gf2Matrix m{};
+    for (int k = 0; k < 32; ++k) {
+      const uint32_t s = 1u << k;
+      m.c[k] = (s >> 1) ^ ((0u - (s & 1u)) & 0x80000001u);
+    }
+    return m;
+  }();
+  bool bad_is_maximal = bad.pow(period) == Gf2Matrix::identity();
+  for (uint64_t p : {3ull, 5ull, 17ull, 257ull, 65537ull}) bad_is_maximal = bad_is_maximal && !(bad.pow(period / p) == Gf2Matrix::identity());
+  EXPECT_FALSE(bad_is_maximal);
+  const uint32_t s0 = 0x1234567u;
+  const std::vector<uint32_t> cols = detail::lfsr_sweep_matrices(5, 3, 7);
+  for (int t = 0; t < 3; ++t) {
+    uint32_t s = s0;
+    for (int q = 0; q < 7 * (5 + t + 1); ++q) s = detail::lfsr_step(s);
+    EXPECT_EQ(detail::gf2_apply(cols.data() + 32 * t, s0), s) << t;
+  }
+  const Graph g = small_graph(2);
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 8;
+  o.hardware.rng = "lfsr";
+  o.hardware.lfsr_steps = 32;
+  Sampler one(g, 40, o), two(g, 40, o);
+  one.sweep(20, BetaSchedule::constant(1.0f));
+  two.sweep(9, BetaSchedule::constant(1.0f));
+  two.sweep(11, BetaSchedule::constant(1.0f));
+  EXPECT_EQ(one.state(), two.state());
+  EXPECT_NE(one.kernel_description().find("reference"), std::string::npos);
+  SamplerOptions p = o;
+  p.hardware = PbitHardware{};
+  Sampler philox(g, 40, p);
+  philox.run(SamplingSchedule{20, 1, 1});
+  EXPECT_NE(one.state(), philox.state());
+  o.contract = RngContract::fast;
+  EXPECT_THROW(Sampler(g, 4, o), InvalidArgument);
+}
+
 // The input stage's arithmetic (detail/device_activation.hpp) is the host model's (hardware_input,
 // hardware_tanh), which the p-DNN uses: one definition of the device.
 TEST(HardwareSampler, InputStageIsTheHostModels) {
@@ -306,7 +366,12 @@ TEST(HardwareSampler, SampleConfigsTakeAHardwareSection) {
   EXPECT_EQ(c.hardware.weight_bits, 6);
   EXPECT_FLOAT_EQ(c.hardware.gain_sigma, 0.1f);
   EXPECT_EQ(parse_sample_config(nlohmann::json::parse(R"({"hardware": {"lut_bits": 4, "input_bits": 6}})")).hardware.lut_bits, 4);
-  for (const char* bad : {R"({"hardware": {"lut_bits": 21}})", R"({"hardware": {"gain": 0.1}})", R"({"hardware": {"weight_bits": 1}})"}) {
+  const SampleConfig l = parse_sample_config(nlohmann::json::parse(R"({"hardware": {"rng": "lfsr", "lfsr_steps": 8}})"));
+  EXPECT_TRUE(l.hardware.lfsr());
+  EXPECT_EQ(l.hardware.lfsr_steps, 8);
+  EXPECT_FALSE(l.hardware.ideal());
+  for (const char* bad : {R"({"hardware": {"lut_bits": 21}})", R"({"hardware": {"gain": 0.1}})", R"({"hardware": {"weight_bits": 1}})",
+                          R"({"hardware": {"rng": "mt19937"}})", R"({"hardware": {"rng": "lfsr", "lfsr_steps": 0}})"}) {
     try {
       parse_sample_config(nlohmann::json::parse(bad));
       FAIL() << bad;
@@ -322,6 +387,53 @@ TEST(HardwareSampler, DbmConfigsTakeAHardwareSectionAndATrainingMode) {
   EXPECT_EQ(c.train_mode, "in_situ");
   EXPECT_THROW(parse_dbm_config(nlohmann::json::parse(R"({"train": {"mode": "in_situ"}})")), InvalidConfig);
   EXPECT_EQ(parse_dbm_config(nlohmann::json::parse(R"({"hardware": {"input_bits": 6}})")).hardware.input_bits, 6);
+}
+
+}  // namespace
+}  // namespace pbit::test
+
+namespace pbit::test {
+namespace {
+
+// What a naive LFSR costs: read once per shift (lfsr_steps 1), consecutive uniforms of a p-bit share
+// 31 bits and the chain no longer samples its stationary distribution; with 32 shifts per sweep it
+// does (within sampling error). Measured against the exact stationary distribution, in standard errors.
+TEST(HardwareLfsr, ANaiveRegisterBiasesTheChainAndAFreshOneDoesNot) {
+  const Graph g = small_graph(3);
+  const Coloring col = color_graph(g);
+  const float beta = 1.2f;
+  PbitHardware exact_hw;  // the chain the LFSR sampler should follow: the ideal one
+  const Exact ex = exact_stationary(g, col, exact_hw, beta);
+  auto worst_z = [&](const PbitHardware& hw) {
+    SamplerOptions o;
+    o.backend = Backend::reference;
+    o.seed = 11;
+    o.hardware = hw;
+    const int32_t B = 20000;
+    Sampler s(g, col, B, o);
+    ObserverSpec spec;
+    spec.moments = true;
+    const Observations obs = s.run(SamplingSchedule{80, 1, 1}, BetaSchedule::constant(beta), spec);
+    double worst = 0;
+    for (int32_t i = 0; i < g.num_nodes(); ++i) {
+      const double sigma = std::sqrt(std::max(1e-12, (1 - ex.mean[i] * ex.mean[i]) / B));
+      worst = std::max(worst, std::fabs(obs.node_mean[i] - ex.mean[i]) / sigma);
+    }
+    for (int64_t k = 0; k < g.num_edges(); ++k) {
+      const double sigma = std::sqrt(std::max(1e-12, (1 - ex.corr[k] * ex.corr[k]) / B));
+      worst = std::max(worst, std::fabs(obs.edge_corr[k] - ex.corr[k]) / sigma);
+    }
+    return worst;
+  };
+  for (int steps : {1, 2, 4, 8, 16, 32}) {
+    PbitHardware hw;
+    hw.rng = "lfsr";
+    hw.lfsr_steps = steps;
+    const double z = worst_z(hw);
+    std::printf("lfsr_steps %2d: worst deviation from the exact chain %.1f standard errors\n", steps, z);
+    if (steps == 1) EXPECT_GT(z, 8.0);   // the naive register is measurably wrong
+    if (steps == 32) EXPECT_LT(z, 5.0);  // a fresh register per update is not
+  }
 }
 
 }  // namespace

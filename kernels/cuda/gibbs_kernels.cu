@@ -110,6 +110,7 @@ struct SweepArgs {
   rng::Key key;
   RngContract contract;
   ActivationArgs act;  ///< imperfect hardware's input stage (gain == nullptr: none)
+  LfsrArgs lfsr;       ///< per-p-bit LFSR uniforms (cols == nullptr: Philox); cols point at this sweep's
 };
 
 __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) {
@@ -133,7 +134,10 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
       const int32_t fc = a.field_col[i];
       if (fc >= 0) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
       if (a.act.gain) f = device_input(a.act, i, f);
-      a.s[static_cast<size_t>(i) * a.chains + chain] = gibbs_up(a.contract, blk, static_cast<uint32_t>(r), two_beta, f) ? int8_t{1} : int8_t{-1};
+      const bool up = a.lfsr.cols ? gibbs_up(lfsr_word(a.lfsr, 0, static_cast<uint32_t>(chain), static_cast<uint32_t>(i)),
+                                             boltzmann_ratio(two_beta, f))
+                                  : gibbs_up(a.contract, blk, static_cast<uint32_t>(r), two_beta, f);
+      a.s[static_cast<size_t>(i) * a.chains + chain] = up ? int8_t{1} : int8_t{-1};
     }
   }
 }
@@ -461,6 +465,7 @@ class CudaEngine final : public GibbsEngine {
     for (auto* a : {&w_, &h_, &ew_, &field_, &act_gain_, &act_offset_}) a->set_stream(stream_);
     for (auto* a : {&row_ptr_, &node_sum_, &edge_sum_, &readout_, &group_off_}) a->set_stream(stream_);
     bits_.set_stream(stream_);
+    lfsr_cols_.set_stream(stream_);
     edges_.set_stream(stream_);
     betas_.set_stream(stream_);
     groups_.set_stream(stream_);
@@ -589,6 +594,12 @@ class CudaEngine final : public GibbsEngine {
     act_offset_.upload(a.offset, "p-bit offsets");
   }
   bool has_activation() const override { return true; }
+  void set_lfsr(uint32_t steps, rng::Key key, uint32_t stream) override {
+    if (steps && fast_) throw InvalidArgument("the fast CUDA kernel has no per-p-bit LFSR (hardware.rng lfsr); use the simple kernel");
+    lfsr_steps_ = steps;
+    lfsr_key_ = key;
+    lfsr_stream_ = stream;
+  }
   /// The input stage's view on the device (inactive: gain nullptr).
   ActivationArgs act_args() const {
     ActivationArgs r;
@@ -606,14 +617,17 @@ class CudaEngine final : public GibbsEngine {
       return;
     }
     constexpr int kThreads = 128;
+    if (lfsr_steps_) lfsr_cols_.upload(lfsr_sweep_matrices(first_sweep, betas.size(), lfsr_steps_), "LFSR sweep matrices");
     for (size_t k = 0; k < betas.size(); ++k) {
       const auto sweep = static_cast<uint32_t>(first_sweep + k);
       const float two_beta = 2.0f * betas[k];
+      LfsrArgs lfsr;
+      if (lfsr_steps_) lfsr.cols = lfsr_cols_.get() + 32 * k, lfsr.key = lfsr_key_, lfsr.stream = lfsr_stream_;
       for (size_t c = 0; c + 1 < class_off_.size(); ++c) {
         SweepArgs a{s_.get(),         row_ptr_.get(), col_.get(),       w_.get(),   h_.get(),
                     color_nodes_.get() + class_off_[c],  class_off_[c + 1] - class_off_[c],
                     static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_, contract_,
-                    act_args()};
+                    act_args(), lfsr};
         const dim3 grid = chain_grid(chains_, (a.color_len + 3) / 4, kThreads);
         sweep_color_kernel<<<grid, kThreads, 0, stream_>>>(a, sweep, two_beta);
         PBIT_CUDA_LAUNCHED(sweep_color_kernel, stream_);
@@ -801,6 +815,10 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<int32_t> col_, ei_, ej_, color_nodes_, field_col_, clamp_nodes_, group_nodes_;
   DeviceArray<float> w_, h_, ew_, field_, act_gain_, act_offset_;
   HostActivation act_;  ///< the input stage (imperfect hardware), mirrored in act_gain_ and act_offset_
+  uint32_t lfsr_steps_ = 0;  ///< hardware.rng lfsr: shifts per sweep (0: Philox)
+  rng::Key lfsr_key_{};
+  uint32_t lfsr_stream_ = 0;
+  DeviceArray<uint32_t> lfsr_cols_;  ///< the stretch's sweep matrices
   DeviceArray<uint8_t> clamped_;
   DeviceArray<int8_t> clamp_values_, snaps_;
   DeviceArray<int64_t> node_sum_, edge_sum_, readout_, group_off_;

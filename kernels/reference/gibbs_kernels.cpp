@@ -81,15 +81,23 @@ class ReferenceEngine final : public GibbsEngine {
     m_.act = a;
   }
   bool has_activation() const override { return true; }
+  void set_lfsr(uint32_t steps, rng::Key key, uint32_t stream) override {
+    if (steps && packed_) throw InvalidArgument("the bit-packed loop has no per-p-bit LFSR (hardware.rng lfsr)");
+    lfsr_steps_ = steps;
+    lfsr_key_ = key;
+    lfsr_stream_ = stream;
+  }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
     if (packed_) {
       packed_sweeps(first_sweep, betas);
       return;
     }
+    if (lfsr_steps_) lfsr_cols_ = lfsr_sweep_matrices(first_sweep, betas.size(), lfsr_steps_);
     for (size_t k = 0; k < betas.size(); ++k) {
       const auto sweep = static_cast<uint32_t>(first_sweep + k);
       const float two_beta = 2.0f * betas[k];
+      if (lfsr_steps_) lfsr_now_ = lfsr_cols_.data() + 32 * k;
       for (size_t c = 0; c < m_.classes.size(); ++c) {
         const std::vector<int32_t>& nodes = m_.classes[c];
         for (size_t r = 0; r < nodes.size(); ++r) {
@@ -188,6 +196,11 @@ class ReferenceEngine final : public GibbsEngine {
     field = fadd(field, m_.h[i]);
     if (m_.field_col[i] >= 0) field = fadd(field, m_.field[static_cast<size_t>(b) * m_.field_m + m_.field_col[i]]);
     if (m_.act.active()) field = device_input(m_.act.args(), i, field);
+    if (lfsr_steps_) {  // the p-bit's LFSR word, decided as under the exact contract
+      const uint32_t word = gf2_apply(lfsr_now_, lfsr_seed(lfsr_key_, lfsr_stream_, static_cast<uint32_t>(b), static_cast<uint32_t>(i)));
+      spin(b, i) = gibbs_up(word, boltzmann_ratio(two_beta, field)) ? int8_t{1} : int8_t{-1};
+      return;
+    }
     const rng::Block blk = gibbs_block(m_.contract, m_.key, static_cast<uint32_t>(b), color, rank, sweep);
     spin(b, i) = gibbs_up(m_.contract, blk, rank, two_beta, field) ? int8_t{1} : int8_t{-1};
   }
@@ -270,6 +283,11 @@ class ReferenceEngine final : public GibbsEngine {
   std::vector<int8_t> s_;  ///< B x N, chain-major
   HostObservation obs_;
   bool packed_;
+  uint32_t lfsr_steps_ = 0;           ///< hardware.rng lfsr: shifts per sweep (0: Philox)
+  rng::Key lfsr_key_{};
+  uint32_t lfsr_stream_ = 0;
+  std::vector<uint32_t> lfsr_cols_;   ///< the stretch's sweep matrices (detail/lfsr.hpp)
+  const uint32_t* lfsr_now_ = nullptr;  ///< this sweep's
   int wpl_ = 1;  ///< packed: words per lane
   std::vector<uint32_t> bits_;  ///< packed: the state as words [node][pwords_] (docs/FAST_KERNEL.md, v2)
   int32_t pwords_ = 0;          ///< packed: 32-chain words, rounded up to a multiple of wpl_

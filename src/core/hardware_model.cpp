@@ -34,13 +34,17 @@ std::string PbitHardware::describe() const {
   if (offset_sigma > 0) std::snprintf(buf, sizeof buf, "offset spread %g", offset_sigma), add(buf);
   if (beta_offset != 0) std::snprintf(buf, sizeof buf, "beta %+g%%", 100.0 * beta_offset), add(buf);
   if (stuck_fraction > 0) std::snprintf(buf, sizeof buf, "%g%% stuck", 100.0 * stuck_fraction), add(buf);
+  if (lfsr()) add("LFSR uniforms (" + std::to_string(lfsr_steps) + " shifts per sweep)");
   return s;
 }
 
 nlohmann::json PbitHardware::to_json() const {
-  return {{"weight_bits", weight_bits}, {"weight_range", weight_range}, {"input_bits", input_bits}, {"input_range", input_range},
-          {"lut_bits", lut_bits}, {"gain_sigma", gain_sigma}, {"offset_sigma", offset_sigma}, {"beta_offset", beta_offset},
-          {"stuck_fraction", stuck_fraction}, {"device_seed", device_seed}};
+  nlohmann::json j = {{"weight_bits", weight_bits}, {"weight_range", weight_range}, {"input_bits", input_bits},
+                      {"input_range", input_range}, {"lut_bits", lut_bits}, {"gain_sigma", gain_sigma},
+                      {"offset_sigma", offset_sigma}, {"beta_offset", beta_offset}, {"stuck_fraction", stuck_fraction},
+                      {"device_seed", device_seed}};
+  if (lfsr()) j["rng"] = rng, j["lfsr_steps"] = lfsr_steps;  // only when set: older fingerprints stay valid
+  return j;
 }
 
 PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w) {
@@ -48,7 +52,7 @@ PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w) {
   using detail::get_int;
   if (!j.is_object()) detail::config_error(w, "must be an object of hardware settings");
   detail::only_keys(j, w, {"weight_bits", "weight_range", "input_bits", "input_range", "lut_bits", "gain_sigma", "offset_sigma",
-                           "beta_offset", "stuck_fraction", "device_seed"});
+                           "beta_offset", "stuck_fraction", "device_seed", "rng", "lfsr_steps"});
   PbitHardware h;
   auto bits = [&](const char* k, int32_t& out, int64_t hi) {
     if (!j.contains(k)) return;
@@ -64,6 +68,8 @@ PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w) {
   if (j.contains("offset_sigma")) h.offset_sigma = get_float_in(j["offset_sigma"], w + ".offset_sigma", 0, 100);
   if (j.contains("beta_offset")) h.beta_offset = get_float_in(j["beta_offset"], w + ".beta_offset", -0.99, 100);
   if (j.contains("stuck_fraction")) h.stuck_fraction = get_float_in(j["stuck_fraction"], w + ".stuck_fraction", 0, 1);
+  if (j.contains("rng")) h.rng = detail::get_string(j["rng"], w + ".rng", {"philox", "lfsr"});
+  if (j.contains("lfsr_steps")) h.lfsr_steps = static_cast<int32_t>(get_int(j["lfsr_steps"], w + ".lfsr_steps", 1, 32));
   if (j.contains("device_seed")) h.device_seed = static_cast<uint64_t>(get_int(j["device_seed"], w + ".device_seed", 0, int64_t{1} << 40));
   return h;
 }

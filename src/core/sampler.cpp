@@ -137,10 +137,23 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
     const PbitHardware& hw = options_.hardware;
     input_stage_ = hw.input_bits != 0 || hw.lut_bits != 0;
     device_ = draw_device(hw, graph_.num_nodes(), 0);
-    // The cpu engine's vectorised loop has no input stage: the reference loop runs the device there.
+    // The cpu engine's vectorised loop has no input stage and no LFSR, the bit-packed loops no LFSR:
+    // the reference loop (or the simple CUDA kernel) runs those devices.
     SamplerOptions eo = options_;
     if (input_stage_ && eo.backend == Backend::cpu) eo.backend = Backend::reference;
+    if (hw.lfsr()) {
+      if (options_.contract != RngContract::exact) {
+        throw InvalidArgument("SamplerOptions::hardware: rng 'lfsr' takes the exact contract's 32-bit decision; the fast contract "
+                              "is refused");
+      }
+      if (eo.backend == Backend::cpu || eo.backend == Backend::packed) eo.backend = Backend::reference;
+      if (eo.backend == Backend::cuda) eo.cuda_kernel = CudaKernel::simple;
+    }
     engine_ = make_engine(device_graph(graph_), coloring_, num_chains_, eo);
+    if (hw.lfsr()) {
+      engine_->set_lfsr(static_cast<uint32_t>(hw.lfsr_steps), rng::make_key(options_.seed, rng::hardware_stream(rng::HardwareUse::lfsr)),
+                        options_.stream);
+    }
     if (input_stage_) {
       detail::HostActivation a;
       a.gain = device_.gain;

@@ -12,6 +12,8 @@
 //   lut       tanh from a table of 2^lut_bits entries over |x| in [0, input_range) (the FPGA's |I| -> tanh
 //             look-up, mid-point of each cell, saturating), with the sign restored (0 = exact)
 //   stuck     a fraction of the p-bits stuck at +1 or -1 (the sign drawn with the device)
+//   rng       "philox" (the ideal uniform) or "lfsr": each p-bit reads its own 32-bit Galois LFSR,
+//             stepped lfsr_steps times per sweep (detail/lfsr.hpp; the sampler only)
 // The decision is then s = +1 iff u < (1 + t) / 2, t = tanh(beta' (g I_q + o)) (or its table value), u
 // the p-bit's uniform. With everything off (ideal()) the model is the exact update.
 #pragma once
@@ -35,9 +37,12 @@ struct PbitHardware {
   float beta_offset = 0.0f;
   float stuck_fraction = 0.0f;
   uint64_t device_seed = 1;
+  std::string rng = "philox";  ///< philox | lfsr
+  int32_t lfsr_steps = 32;     ///< LFSR shifts per sweep (1..32)
+  bool lfsr() const { return rng == "lfsr"; }
   bool ideal() const {
     return weight_bits == 0 && input_bits == 0 && lut_bits == 0 && gain_sigma == 0 && offset_sigma == 0 && beta_offset == 0 &&
-           stuck_fraction == 0;
+           stuck_fraction == 0 && !lfsr();
   }
   /// One line for logs and plots, e.g. "6-bit weights, gain spread 10%".
   std::string describe() const;

@@ -85,8 +85,8 @@ enum class PdnnUse : uint32_t { eval = 1, train = 2, init = 3, shuffle = 4, benc
 PBIT_HD uint32_t pdnn_stream(PdnnUse u) { return kPdnnStreams.first + static_cast<uint32_t>(u); }
 
 /// Imperfect hardware (core/hardware_model.hpp): the draw of a device instance (per-p-bit gains,
-/// offsets, stuck bits).
-enum class HardwareUse : uint32_t { device = 1 };
+/// offsets, stuck bits), the seeds of the per-p-bit LFSRs (detail/lfsr.hpp).
+enum class HardwareUse : uint32_t { device = 1, lfsr = 2 };
 PBIT_HD uint32_t hardware_stream(HardwareUse u) { return kHardwareStreams.first + static_cast<uint32_t>(u); }
 
 struct Key {

@@ -112,7 +112,9 @@ struct SamplerOptions {
   /// input_bits or lut_bits, the gain and offset act after the input current is quantized, and the
   /// decision is taken at the centre of the table cell (include/pbit/core/detail/device_activation.hpp):
   /// x_i = g_i q_in(sum_j J_ij s_j + h_i + field_i) + o_i; the cpu backend then runs the reference
-  /// loop (its vectorised one has no input stage; kernel_description() says so). The stationary
+  /// loop (its vectorised one has no input stage; kernel_description() says so). With rng "lfsr"
+  /// each p-bit reads its own LFSR (detail/lfsr.hpp) on the reference loop (cpu and packed
+  /// backends) or the simple CUDA kernel, under the exact contract. The stationary
   /// distribution is no longer the Boltzmann distribution of (J, h). Energy observers use the
   /// device's couplings as seen from each edge's lower-numbered node.
   PbitHardware hardware;
