@@ -261,6 +261,35 @@ TEST(PdnnForward, cuda_LogitsIdenticalToTheHost) {
     pdnn_forward_cuda(n, s, x.data(), B, gpu.data());
     EXPECT_EQ(host, gpu) << to_string(a);
   }
+  // On imperfect hardware (issue 20): fixed-point weights and input, the tanh table, gains, offsets,
+  // a beta error and stuck units, with and without the table.
+  PbitHardware h;
+  h.weight_bits = 5;
+  h.weight_range = 0.5f;
+  h.input_bits = 5;
+  h.input_range = 3.0f;
+  h.lut_bits = 4;
+  h.gain_sigma = 0.3f;
+  h.offset_sigma = 0.2f;
+  h.beta_offset = -0.15f;
+  h.stuck_fraction = 0.05f;
+  h.device_seed = 4;
+  for (int32_t lut : {4, 0}) {
+    h.lut_bits = lut;
+    const std::vector<PbitDevice> dev = pdnn_device(n, h);
+    PdnnForwardSpec s;
+    s.units.activation = PdnnActivation::pbit;
+    s.T = 21;
+    s.seed = 3;
+    s.stream = rng::pdnn_stream(rng::PdnnUse::eval);
+    s.ids = ids.data();
+    s.hardware = &h;
+    s.device = &dev;
+    std::vector<float> host(static_cast<size_t>(B * s.T * 10)), gpu(host.size(), -7.0f);
+    pdnn_forward(n, s, x.data(), B, host.data());
+    pdnn_forward_cuda(n, s, x.data(), B, gpu.data());
+    EXPECT_EQ(host, gpu) << "hardware, lut_bits " << lut;
+  }
 }
 
 /// Two classes of 8-pixel images: the bright half says the class.
@@ -628,8 +657,12 @@ TEST(PdnnHardware, EachUnitFollowsItsHardwareResponse) {
   pdnn_forward(n, si, &x, 1, a.data());
   pdnn_forward(n, plain, &x, 1, b.data());
   EXPECT_EQ(a, b);
-  // The hardware model is host-only so far: the CUDA path refuses it (or is not compiled).
-  EXPECT_THROW(pdnn_forward_cuda(n, s, &x, 1, logits.data()), Error);
+  // The CUDA path takes the same device (PdnnForward.cuda_LogitsIdenticalToTheHost); it refuses a
+  // device instance of the wrong shape before touching a GPU.
+  const std::vector<PbitDevice> none;
+  PdnnForwardSpec wrong = s;
+  wrong.device = &none;
+  if (pdnn_cuda_compiled()) EXPECT_THROW(pdnn_forward_cuda(n, wrong, &x, 1, logits.data()), InvalidArgument);
 }
 
 TEST(PdnnHardware, TrainingSlopesArePatsAndTheDevicesOwn) {

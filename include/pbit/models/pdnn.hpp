@@ -138,7 +138,7 @@ struct PdnnForwardSpec {
   int64_t first_id = 0;
   const int64_t* ids = nullptr;
   int threads = 0;
-  /// Non-null and not ideal: the p-bit units run on this hardware (host path only), with the device
+  /// Non-null and not ideal: the p-bit units run on this hardware (host and CUDA paths alike), with the device
   /// instance of each hidden layer (device[l], sizes[l + 1] p-bits).
   const PbitHardware* hardware = nullptr;
   const std::vector<PbitDevice>* device = nullptr;

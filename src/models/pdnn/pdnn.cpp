@@ -97,17 +97,13 @@ void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n,
     float* ar = a + r * n;
     const uint32_t id = static_cast<uint32_t>(ids ? ids[i] : first_id + i);
     if (hw) {
+      const detail::PdnnHardwareUnit hu = detail::pdnn_hardware_unit(*hw);
       for (int32_t j = 0; j < n; j += 4) {
         const rng::Block blk = rng::philox4x32_10(detail::pdnn_counter(id, t, layer, epoch, static_cast<uint32_t>(j)), key);
         for (int32_t q = 0; q < 4 && j + q < n; ++q) {
           const int32_t k = j + q;
-          if (dev->stuck[k]) {
-            ar[k] = dev->stuck[k];
-            continue;
-          }
-          const float x = dev->gain[k] * hardware_input(*hw, zr[k]) + dev->offset[k];
-          const float th = hardware_tanh(*hw, x);
-          ar[k] = rng::u01(rng::word(blk, static_cast<uint32_t>(q))) < 0.5f * (1.0f + th) ? 1.0f : -1.0f;
+          ar[k] = detail::pdnn_hardware_activate(hu, zr[k], dev->gain[k], dev->offset[k], dev->stuck[k],
+                                                 rng::word(blk, static_cast<uint32_t>(q)));
         }
       }
     } else if (code == detail::kPdnnPbit) {
@@ -217,6 +213,9 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 20);
   }
   if (j.contains("hardware")) c.hardware = parse_hardware(j["hardware"], "hardware");
+  if (c.hardware.lfsr()) {
+    detail::config_error("hardware.rng", "'lfsr' is a sampler option; the p-DNN's units draw one Philox word per (image, sample, unit)");
+  }
   if (!c.hardware.ideal() && !c.units.stochastic()) {
     detail::config_error("hardware", "models p-bit units: it needs network.activation 'pbit'");
   }
@@ -554,7 +553,7 @@ PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::ve
   const bool on_hw = !cfg.hardware.ideal() && units.stochastic();
   const std::vector<PbitDevice> device = on_hw ? pdnn_device(net, cfg.hardware) : std::vector<PbitDevice>{};
   const Backend be = backend_from_string(cfg.backend);
-  const bool gpu = be == Backend::cuda && !on_hw;  // the hardware model runs on the host path
+  const bool gpu = be == Backend::cuda;
   e.backend = gpu ? "cuda" : "host";
   e.hardware = on_hw ? cfg.hardware.describe() : "ideal";
   const int32_t C = net.classes();

@@ -66,6 +66,25 @@ __global__ void pdnn_activate(const float* __restrict__ z, int64_t images, int32
   }
 }
 
+/// The activation on imperfect hardware (pdnn_hardware_activate, as the host path).
+__global__ void pdnn_activate_hardware(const float* __restrict__ z, int64_t images, int32_t T, bool expand, int32_t n,
+                                       detail::PdnnHardwareUnit hu, const float* __restrict__ gain, const float* __restrict__ offset,
+                                       const int8_t* __restrict__ stuck, rng::Key key, uint32_t layer, uint32_t epoch,
+                                       const int64_t* __restrict__ ids, int64_t first_id, float* __restrict__ a) {
+  const int64_t total = images * T * n;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = idx / n;
+    const int32_t j = static_cast<int32_t>(idx - r * n);
+    const int64_t i = r / T;
+    const uint32_t t = static_cast<uint32_t>(r - i * T);
+    const uint32_t id = static_cast<uint32_t>(ids ? ids[i] : first_id + i);
+    const rng::Block blk = rng::philox4x32_10(detail::pdnn_counter(id, t, layer, epoch, static_cast<uint32_t>(j)), key);
+    a[idx] = detail::pdnn_hardware_activate(hu, z[(expand ? i : r) * n + j], gain[j], offset[j], stuck[j],
+                                            rng::word(blk, static_cast<uint32_t>(j) & 3u));
+  }
+}
+
 template <class T>
 struct DeviceBuffer {
   T* p = nullptr;
@@ -91,16 +110,29 @@ int32_t act_code(PdnnActivation a) {
 bool pdnn_cuda_compiled() { return true; }
 
 void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, int64_t images, float* logits) {
-  if (!backend_available(Backend::cuda)) {
-    throw InvalidArgument("p-DNN on cuda: " + backend_unavailable_reason(Backend::cuda));
-  }
-  if (s.hardware && !s.hardware->ideal()) {
-    throw InvalidArgument("p-DNN forward: the hardware model runs on the host path only (so far); use a host backend");
-  }
   if (s.T < 1 || s.T > (1 << 16)) throw InvalidArgument("p-DNN forward: T must be 1..65536");
   if (!s.units.stochastic() && s.T != 1) throw InvalidArgument("p-DNN forward: deterministic units give one sample (T = 1)");
-  if (images <= 0) return;
   const int32_t L = net.layers();
+  // Imperfect hardware: the weights in its fixed point (quantized here, as the host path does), the
+  // units of each hidden layer on its device instance.
+  const bool hw = s.hardware && !s.hardware->ideal();
+  if (hw && !s.units.stochastic()) throw InvalidArgument("p-DNN forward: the hardware model is for p-bit units");
+  if (hw && (!s.device || static_cast<int32_t>(s.device->size()) != L - 1)) {
+    throw InvalidArgument("p-DNN forward: the hardware model needs a device instance per hidden layer");
+  }
+  if (hw) {
+    for (int32_t l = 0; l + 1 < L; ++l) {
+      const PbitDevice& d = (*s.device)[static_cast<size_t>(l)];
+      const auto want = static_cast<size_t>(net.sizes[l + 1]);
+      if (d.gain.size() != want || d.offset.size() != want || d.stuck.size() != want) {
+        throw InvalidArgument("p-DNN forward: the device instance of layer " + std::to_string(l) + " has the wrong size");
+      }
+    }
+  }
+  if (!backend_available(Backend::cuda)) {  // after the arguments' checks, which need no device
+    throw InvalidArgument("p-DNN on cuda: " + backend_unavailable_reason(Backend::cuda));
+  }
+  if (images <= 0) return;
   const int64_t rows = images * s.T;
   int64_t widest = 0;
   for (int32_t n : net.sizes) widest = std::max<int64_t>(widest, n);
@@ -112,7 +144,15 @@ void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float
   float* next = dnext.p;
   for (int32_t l = 0; l < L; ++l) {
     const int32_t nin = net.sizes[l], nout = net.sizes[l + 1];
-    DeviceBuffer<float> dw(net.w[l].data(), net.w[l].size()), db(net.b[l].data(), net.b[l].size());
+    std::vector<float> qw, qb;
+    if (hw) {
+      qw = net.w[l], qb = net.b[l];
+      for (float& v : qw) v = hardware_weight(*s.hardware, v);
+      for (float& v : qb) v = hardware_weight(*s.hardware, v);
+    }
+    const std::vector<float>& w = hw ? qw : net.w[l];
+    const std::vector<float>& b = hw ? qb : net.b[l];
+    DeviceBuffer<float> dw(w.data(), w.size()), db(b.data(), b.size());
     const int64_t zrows = l == 0 ? images : rows;
     const int64_t row_blocks = (zrows + kRows - 1) / kRows;
     const dim3 grid(static_cast<unsigned>((nout + kThreads - 1) / kThreads), static_cast<unsigned>(std::min<int64_t>(row_blocks, 65535)));
@@ -126,9 +166,19 @@ void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float
     }
     const int64_t total = rows * nout;
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 1 << 20));
-    pdnn_activate<<<blocks, 256>>>(dz.p, images, s.T, l == 0, nout, act_code(s.units.activation), s.units.bits, key,
-                                   static_cast<uint32_t>(l), s.epoch, dids.p, s.first_id, next);
-    PBIT_CUDA_LAUNCHED(pdnn_activate, 0);
+    if (hw) {
+      const PbitDevice& d = (*s.device)[static_cast<size_t>(l)];
+      DeviceBuffer<float> dg(d.gain.data(), d.gain.size()), doff(d.offset.data(), d.offset.size());
+      DeviceBuffer<int8_t> dst(d.stuck.data(), d.stuck.size());
+      pdnn_activate_hardware<<<blocks, 256>>>(dz.p, images, s.T, l == 0, nout, detail::pdnn_hardware_unit(*s.hardware), dg.p, doff.p,
+                                              dst.p, key, static_cast<uint32_t>(l), s.epoch, dids.p, s.first_id, next);
+      PBIT_CUDA_LAUNCHED(pdnn_activate_hardware, 0);
+      PBIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the device arrays are freed
+    } else {
+      pdnn_activate<<<blocks, 256>>>(dz.p, images, s.T, l == 0, nout, act_code(s.units.activation), s.units.bits, key,
+                                     static_cast<uint32_t>(l), s.epoch, dids.p, s.first_id, next);
+      PBIT_CUDA_LAUNCHED(pdnn_activate, 0);
+    }
     std::swap(a, next);
   }
   PBIT_CUDA_CHECK(cudaDeviceSynchronize());

@@ -3,7 +3,9 @@
 #pragma once
 #include <cstdint>
 
+#include "pbit/core/detail/device_activation.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
+#include "pbit/core/hardware_model.hpp"
 #include "pbit/core/rng.hpp"
 
 namespace pbit::detail {
@@ -38,6 +40,43 @@ PBIT_HD float pdnn_activate(int32_t act, int32_t bits, float z, rng::Key key, ui
   }
   const float t = pdnn_tanh_det(z);
   return act == kPdnnQuant ? pdnn_quantize_det(t, bits) : t;
+}
+
+/// A p-bit unit on imperfect hardware (core/hardware_model.hpp): the input z in fixed point
+/// (in_levels 0: fp32), x = gain z_q + offset, t = tanh(beta' x) or the table's value at x's cell
+/// centre (lut_cells 0: exact; the magnitude's tanh with the sign restored, as hardware_tanh), and
+/// +1 iff u < (1 + t) / 2 on the unit's uniform word; a stuck unit gives its value.
+struct PdnnHardwareUnit {
+  float in_step = 0.0f, in_levels = 0.0f, lut_range = 0.0f, lut_cells = 0.0f, beta = 1.0f;
+};
+PBIT_HD float pdnn_hardware_activate(const PdnnHardwareUnit& h, float z, float gain, float offset, int8_t stuck, uint32_t word) {
+  if (stuck) return static_cast<float>(stuck);
+  const float zq = h.in_levels > 0.0f ? fixed_point_det(z, h.in_step, h.in_levels) : z;
+  const float x = fadd(fmul(gain, zq), offset);
+  float t;
+  if (h.lut_cells > 0.0f) {
+    const float c = table_centre(x, h.lut_range, h.lut_cells);
+    const float m = tanh_det(fmul(h.beta, c < 0.0f ? -c : c));
+    t = x < 0.0f ? -m : m;
+  } else {
+    t = tanh_det(fmul(h.beta, x));
+  }
+  return rng::u01(word) < fmul(0.5f, fadd(1.0f, t)) ? 1.0f : -1.0f;
+}
+
+/// The unit constants of a hardware model, computed as hardware_input and hardware_tanh do.
+inline PdnnHardwareUnit pdnn_hardware_unit(const PbitHardware& hw) {
+  PdnnHardwareUnit u;
+  if (hw.input_bits) {
+    u.in_levels = static_cast<float>((1 << (hw.input_bits - 1)) - 1);
+    u.in_step = hw.input_range / u.in_levels;
+  }
+  if (hw.lut_bits) {
+    u.lut_cells = static_cast<float>(1 << hw.lut_bits);
+    u.lut_range = hw.input_range;
+  }
+  u.beta = 1.0f + hw.beta_offset;
+  return u;
 }
 
 }  // namespace pbit::detail
