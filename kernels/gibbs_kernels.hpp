@@ -65,6 +65,9 @@ class GibbsEngine {
   virtual void set_field(std::span<const int32_t> nodes, std::span<const float> values) = 0;
   /// Replace couplings and biases (same structure as at construction).
   virtual void set_weights(const Graph& graph) = 0;
+  /// Per-chain inverse-temperature factors: chain b's update uses fmul(2 beta, scale[b]) where the
+  /// ideal one uses 2 beta (B values; empty = none, the plain update bit for bit).
+  virtual void set_chain_beta_scale(std::span<const float> scale) = 0;
   /// The device's input stage (quantized input, tanh table) after each node's sum; engines without it
   /// (the cpu engine's vectorised loop) refuse, and Sampler runs the reference loop instead.
   virtual void set_activation(const HostActivation&) {

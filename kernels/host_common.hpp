@@ -30,6 +30,7 @@ struct HostModel {
   rng::Key key{};
   RngContract contract = RngContract::exact;
   HostActivation act;                       ///< imperfect hardware's input stage (inactive: none)
+  std::vector<float> chain_scale;           ///< B per-chain beta factors (empty: none)
 
   HostModel(const Graph& g, const Coloring& c, int32_t b, const SamplerOptions& opt)
       : n(g.num_nodes()), chains(b), classes(c.classes()),

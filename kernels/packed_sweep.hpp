@@ -163,6 +163,7 @@ struct PackedArgs {
   rng::Key key{};
   RngContract contract = RngContract::exact;
   ActivationArgs act{};                  ///< imperfect hardware's input stage (gain == nullptr: none)
+  const float* chain_scale = nullptr;    ///< per-chain beta factors (B; nullptr: none)
 };
 
 /// The groups of every color with at least one live slot, in color and rank order, and the offset of
@@ -271,7 +272,8 @@ PBIT_HD uint32_t packed_lane_up(const PackedArgs& a, const uint32_t* S, const Pa
         float x = fadd(f[q][k], a.h[i]);
         if (fc >= 0 && chain < a.chains) x = fadd(x, a.field[fc * a.field_col_stride + static_cast<int64_t>(chain) * a.field_chain_stride]);
         if (a.act.gain) x = device_input(a.act, i, x);
-        bits |= static_cast<uint32_t>(gibbs_up(C, blk[k], g.rank0 + static_cast<uint32_t>(q), two_beta, x)) << (kPackedGroup * k + q);
+        const float tb = a.chain_scale && chain < a.chains ? fmul(two_beta, a.chain_scale[chain]) : two_beta;
+        bits |= static_cast<uint32_t>(gibbs_up(C, blk[k], g.rank0 + static_cast<uint32_t>(q), tb, x)) << (kPackedGroup * k + q);
       }
     }
   }

@@ -19,9 +19,14 @@
 // W = 16) stays in L2 while the block runs all the sweeps of a stretch. One Philox call per lane
 // serves four nodes of one color (rng.hpp), computed lane-parallel. Arithmetic follows
 // detail/gibbs_math.hpp exactly, so chains are bit-identical to the reference whatever W is.
-// GCC 12 reports a false -Wmaybe-uninitialized inside its own intrinsic headers.
+// GCC 12 reports a false -W(maybe-)uninitialized inside its own intrinsic headers (their
+// "__m512 __Y = __Y" for an undefined register), depending on what it inlines. (Clang knows neither
+// -Wmaybe-uninitialized nor -Wpsabi, so the pragmas are GCC's only.)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wpsabi"  // vectors wider than the baseline passed between this file's functions
+#endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -369,11 +374,18 @@ class CpuEngine final : public GibbsEngine {
     m_.load_weights(g);
     build_steps();
   }
+  void set_chain_beta_scale(std::span<const float> scale) override {
+    scale_.clear();
+    if (scale.empty()) return;
+    scale_.assign(static_cast<size_t>(nblk_) * W, 1.0f);  // padding lanes hold no chain
+    std::copy(scale.begin(), scale.end(), scale_.begin());
+  }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
     parallel_blocks([&](int32_t blk) {
       float* S = at(blk, 0);
       const float* F = m_.field_m > 0 ? f_.data() + static_cast<size_t>(blk) * m_.field_m * W : nullptr;
+      const float* SC = scale_.empty() ? nullptr : scale_.data() + static_cast<size_t>(blk) * W;
       const uint32_t chain0 = static_cast<uint32_t>(blk) * W;
       for (size_t k = 0; k < betas.size(); ++k) {
         const auto sweep = static_cast<uint32_t>(first_sweep + k);
@@ -396,10 +408,10 @@ class CpuEngine final : public GibbsEngine {
                 const uint32_t sh = (rank & 1u) << 4;
                 for (int l = 0; l < W; ++l) u[q][l] = (src[l] >> sh) & 0xffffu;
               }
-              dispatch_step<true>(S, F, st, u, two_beta);
+              dispatch_step<true>(S, F, SC, st, u, two_beta);
             } else {
               philox_lanes<kGroupsPerStep>(pin, st.group, u);
-              dispatch_step<false>(S, F, st, u, two_beta);
+              dispatch_step<false>(S, F, SC, st, u, two_beta);
             }
           }
         }
@@ -545,16 +557,16 @@ class CpuEngine final : public GibbsEngine {
   }
 
   template <bool Fast>
-  void dispatch_step(float* S, const float* F, const Step& st, const uint32_t (&u)[kStepNodes][W], float two_beta) {
+  void dispatch_step(float* S, const float* F, const float* SC, const Step& st, const uint32_t (&u)[kStepNodes][W], float two_beta) {
     switch (st.na) {
-      case 8: if constexpr (kStepNodes >= 8) update_step<8, Fast>(S, F, st, u, two_beta); break;
-      case 7: if constexpr (kStepNodes >= 8) update_step<7, Fast>(S, F, st, u, two_beta); break;
-      case 6: if constexpr (kStepNodes >= 8) update_step<6, Fast>(S, F, st, u, two_beta); break;
-      case 5: if constexpr (kStepNodes >= 8) update_step<5, Fast>(S, F, st, u, two_beta); break;
-      case 4: update_step<4, Fast>(S, F, st, u, two_beta); break;
-      case 3: update_step<3, Fast>(S, F, st, u, two_beta); break;
-      case 2: update_step<2, Fast>(S, F, st, u, two_beta); break;
-      case 1: update_step<1, Fast>(S, F, st, u, two_beta); break;
+      case 8: if constexpr (kStepNodes >= 8) update_step<8, Fast>(S, F, SC, st, u, two_beta); break;
+      case 7: if constexpr (kStepNodes >= 8) update_step<7, Fast>(S, F, SC, st, u, two_beta); break;
+      case 6: if constexpr (kStepNodes >= 8) update_step<6, Fast>(S, F, SC, st, u, two_beta); break;
+      case 5: if constexpr (kStepNodes >= 8) update_step<5, Fast>(S, F, SC, st, u, two_beta); break;
+      case 4: update_step<4, Fast>(S, F, SC, st, u, two_beta); break;
+      case 3: update_step<3, Fast>(S, F, SC, st, u, two_beta); break;
+      case 2: update_step<2, Fast>(S, F, SC, st, u, two_beta); break;
+      case 1: update_step<1, Fast>(S, F, SC, st, u, two_beta); break;
       default: break;
     }
   }
@@ -562,7 +574,7 @@ class CpuEngine final : public GibbsEngine {
   // The NQ nodes of a step for W chains. Each node's field is summed in its own CSR order, as in the
   // reference, with the NQ sums interleaved so that their add chains overlap.
   template <int NQ, bool Fast>
-  void update_step(float* __restrict S, const float* __restrict F, const Step& st,
+  void update_step(float* __restrict S, const float* __restrict F, const float* __restrict SC, const Step& st,
                    const uint32_t (&u)[kStepNodes][W], float two_beta) {
     const Entry* __restrict e = entries_.data() + st.entry;
     const uint32_t* words[NQ];
@@ -579,14 +591,17 @@ class CpuEngine final : public GibbsEngine {
     // x = -(2 beta) * ((acc + h) + f), the exponent of e (gibbs_math.hpp).
     float* dst[NQ * N];
     const uint32_t* lane_words[NQ * N];
-    const vfloat m2b = splat(-two_beta);  // (-a) * b == -(a * b) exactly: RN is sign-symmetric
+    // (-a) * b == -(a * b) exactly: RN is sign-symmetric. Per-chain factors: -(2 beta s_b), rounded once
+    // as the reference's fmul(2 beta, s_b).
+    vfloat m2b[N];
+    for (int k = 0; k < N; ++k) m2b[k] = SC ? splat(-two_beta) * load(SC + k * NL) : splat(-two_beta);
     for (int q = 0; q < NQ; ++q) {
       const int32_t i = st.node[q];
       const int32_t fc = m_.field_col[i];
       for (int k = 0; k < N; ++k) {
         vfloat f = acc[q * N + k] + m_.h[i];
         if (fc >= 0 && F) f = f + load(F + static_cast<size_t>(fc) * W + k * NL);
-        acc[q * N + k] = m2b * f;
+        acc[q * N + k] = m2b[k] * f;
         dst[q * N + k] = S + static_cast<size_t>(i) * W + k * NL;
         lane_words[q * N + k] = words[q] + k * NL;
       }
@@ -601,6 +616,7 @@ class CpuEngine final : public GibbsEngine {
   avec<Entry> entries_;  ///< 64-byte aligned
   avec<float> s_;  ///< [block][node][lane]
   avec<float> f_;  ///< [block][field column][lane]
+  avec<float> scale_;  ///< [block][lane] per-chain beta factors (empty: none)
   HostObservation obs_;
 };
 

@@ -111,11 +111,13 @@ struct SweepArgs {
   RngContract contract;
   ActivationArgs act;  ///< imperfect hardware's input stage (gain == nullptr: none)
   LfsrArgs lfsr;       ///< per-p-bit LFSR uniforms (cols == nullptr: Philox); cols point at this sweep's
+  const float* chain_scale;  ///< per-chain beta factors (nullptr: none)
 };
 
 __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) {
   const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
   if (chain >= a.chains) return;
+  if (a.chain_scale) two_beta = fmul(two_beta, a.chain_scale[chain]);
   const int32_t groups = (a.color_len + 3) / 4;
   for (int32_t g = blockIdx.y; g < groups; g += gridDim.y) {
     const rng::Block blk = gibbs_block(a.contract, a.key, static_cast<uint32_t>(chain), a.color, 4u * g, sweep);
@@ -466,6 +468,7 @@ class CudaEngine final : public GibbsEngine {
     for (auto* a : {&row_ptr_, &node_sum_, &edge_sum_, &readout_, &group_off_}) a->set_stream(stream_);
     bits_.set_stream(stream_);
     lfsr_cols_.set_stream(stream_);
+    chain_scale_.set_stream(stream_);
     edges_.set_stream(stream_);
     betas_.set_stream(stream_);
     groups_.set_stream(stream_);
@@ -585,6 +588,9 @@ class CudaEngine final : public GibbsEngine {
     field_.upload(t, "per-chain field");
   }
   void set_weights(const Graph& g) override { load_weights(g); }
+  void set_chain_beta_scale(std::span<const float> scale) override {
+    chain_scale_.upload(scale.data(), scale.size(), "per-chain beta factors");
+  }
   void set_activation(const HostActivation& a) override {
     if (a.active() && (a.gain.size() != static_cast<size_t>(n_) || a.offset.size() != static_cast<size_t>(n_))) {
       throw InvalidArgument("set_activation: expected a gain and an offset per node");
@@ -627,7 +633,7 @@ class CudaEngine final : public GibbsEngine {
         SweepArgs a{s_.get(),         row_ptr_.get(), col_.get(),       w_.get(),   h_.get(),
                     color_nodes_.get() + class_off_[c],  class_off_[c + 1] - class_off_[c],
                     static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_, contract_,
-                    act_args(), lfsr};
+                    act_args(), lfsr, chain_scale_.size() ? chain_scale_.get() : nullptr};
         const dim3 grid = chain_grid(chains_, (a.color_len + 3) / 4, kThreads);
         sweep_color_kernel<<<grid, kThreads, 0, stream_>>>(a, sweep, two_beta);
         PBIT_CUDA_LAUNCHED(sweep_color_kernel, stream_);
@@ -669,6 +675,7 @@ class CudaEngine final : public GibbsEngine {
     a.key = key_;
     a.contract = contract_;
     a.act = act_args();
+    a.chain_scale = chain_scale_.size() ? chain_scale_.get() : nullptr;
     const unsigned grid = static_cast<unsigned>(words / K);
     fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
@@ -819,6 +826,7 @@ class CudaEngine final : public GibbsEngine {
   rng::Key lfsr_key_{};
   uint32_t lfsr_stream_ = 0;
   DeviceArray<uint32_t> lfsr_cols_;  ///< the stretch's sweep matrices
+  DeviceArray<float> chain_scale_;   ///< per-chain beta factors (empty: none)
   DeviceArray<uint8_t> clamped_;
   DeviceArray<int8_t> clamp_values_, snaps_;
   DeviceArray<int64_t> node_sum_, edge_sum_, readout_, group_off_;

@@ -74,6 +74,7 @@ class ReferenceEngine final : public GibbsEngine {
     m_.set_field(nodes, values);
   }
   void set_weights(const Graph& g) override { m_.load_weights(g); }
+  void set_chain_beta_scale(std::span<const float> scale) override { m_.chain_scale.assign(scale.begin(), scale.end()); }
   void set_activation(const HostActivation& a) override {
     if (a.active() && (a.gain.size() != static_cast<size_t>(m_.n) || a.offset.size() != static_cast<size_t>(m_.n))) {
       throw InvalidArgument("set_activation: expected a gain and an offset per node");
@@ -189,6 +190,7 @@ class ReferenceEngine final : public GibbsEngine {
   }
 
   void update(int32_t b, int32_t i, uint32_t color, uint32_t rank, uint32_t sweep, float two_beta) {
+    if (!m_.chain_scale.empty()) two_beta = fmul(two_beta, m_.chain_scale[static_cast<size_t>(b)]);
     float field = 0.0f;
     for (int64_t k = m_.row_ptr[i]; k < m_.row_ptr[i + 1]; ++k) {
       field = fadd(field, fmul(m_.w[k], static_cast<float>(spin(b, m_.col[k]))));
@@ -240,6 +242,7 @@ class ReferenceEngine final : public GibbsEngine {
     a.key = m_.key;
     a.contract = m_.contract;
     a.act = m_.act.args();
+    a.chain_scale = m_.chain_scale.empty() ? nullptr : m_.chain_scale.data();
     const int32_t teams = a.words / K;
     if (bits_stale_ || pwords_ != a.words) {  // the int8 state changed: pack it (padding lanes -1)
       pwords_ = a.words;

@@ -318,6 +318,22 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
 
 void Sampler::clear_field() { engine_->set_field({}, {}); }
 
+void Sampler::set_chain_betas(std::span<const float> factors) {
+  if (!factors.empty() && factors.size() != static_cast<size_t>(num_chains_)) {
+    throw InvalidArgument("set_chain_betas: expected B = " + std::to_string(num_chains_) + " factors (or none), got " +
+                          std::to_string(factors.size()));
+  }
+  for (size_t b = 0; b < factors.size(); ++b) {
+    if (!(factors[b] > 0.0f && factors[b] <= 1e6f)) {  // NaN fails too
+      std::ostringstream os;
+      os << "set_chain_betas: factor " << b << " is " << factors[b] << "; factors must be finite and in (0, 1e6]";
+      throw InvalidArgument(os.str());
+    }
+  }
+  chain_betas_.assign(factors.begin(), factors.end());
+  engine_->set_chain_beta_scale(chain_betas_);
+}
+
 void Sampler::set_weights(std::span<const float> edge_weights, std::span<const float> biases) {
   Graph g = graph_;
   g.set_edge_weights(edge_weights);

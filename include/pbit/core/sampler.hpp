@@ -169,6 +169,13 @@ class Sampler {
   void set_field(std::vector<int32_t> nodes, std::span<const float> values);
   void clear_field();
 
+  /// Per-chain inverse temperatures: chain b samples at beta(sweep) * factors[b] (B values, each
+  /// finite and in (0, 1e6]; empty = every chain at the schedule's beta, today's chains bit for bit).
+  /// Chain b's update uses fmul(2 beta, factors[b]) on every backend, so they stay identical; one
+  /// launch runs every temperature (parallel tempering's replicas, temperature scans).
+  void set_chain_betas(std::span<const float> factors);
+  const std::vector<float>& chain_betas() const { return chain_betas_; }
+
   /// New couplings (edge order) and biases (N) with the same structure, e.g. after a training step.
   void set_weights(std::span<const float> edge_weights, std::span<const float> biases);
 
@@ -193,6 +200,7 @@ class Sampler {
   std::unique_ptr<detail::GibbsEngine> engine_;
   // imperfect hardware (options_.hardware): the device instance, and the user's clamps (merged with
   // the stuck p-bits when given to the engine)
+  std::vector<float> chain_betas_;  ///< per-chain beta factors (empty: none)
   bool on_hardware_ = false;
   bool input_stage_ = false;  ///< input_bits or lut_bits: gain and offset in the engine's input stage
   PbitDevice device_;
