@@ -11,6 +11,7 @@
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/core/tempering.hpp"
 #include "pbit/hardware/topology.hpp"
 
 namespace pbit::test {
@@ -78,6 +79,49 @@ TEST(Cli, SampleMatchesTheLibrary) {
   const Result r2 = run("sample --graph " + tmp("g.txt") + " --config " + tmp("cfg.json") + " --out " + tmp("out2.json"));
   ASSERT_EQ(r2.code, 0) << r2.out;
   EXPECT_EQ(read_json_file(tmp("out2.json"))["edge_sum"], j["edge_sum"]);
+}
+
+// A "tempering" section runs parallel tempering (issue 21): the CLI's target-replica statistics and
+// swap counts equal the library's TemperedSampler with the same seed; mistakes name the key.
+TEST(Cli, SampleTakesATemperingSection) {
+  const Graph g = with_random_weights(square_lattice(4), 4, 0.9f, 0.2f);
+  write_graph_file(tmp("gt.json"), g);
+  write(tmp("cfg_pt.json"), R"({"chains": 30, "seed": 4, "backend": "cpu", "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 2},
+    "clamp": {"nodes": [0], "values": [1]}, "field": {"nodes": [5], "values": [0.3]}, "observe": {"moments": true, "energy": true},
+    "tempering": {"betas": [1.5, 1.0, 0.6], "sweeps_per_round": 2, "scheme": "seo"}})");
+  const Result r = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_pt.json") + " --out " + tmp("out_pt.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = read_json_file(tmp("out_pt.json"));
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 4;
+  TemperingOptions t;
+  t.betas = {1.5f, 1.0f, 0.6f};
+  t.sweeps_per_round = 2;
+  t.scheme = "seo";
+  TemperedSampler ts(g, color_graph(g), 30, t, o);
+  ts.set_clamp({0}, std::vector<int8_t>{1});
+  ts.set_field({5}, std::vector<float>{0.3f});
+  ObserverSpec spec;
+  spec.moments = spec.energy = true;
+  const Observations obs = ts.run({20, 10, 2}, spec);
+  EXPECT_EQ(j["node_sum"].get<std::vector<int64_t>>(), obs.node_sum);
+  EXPECT_EQ(j["energy"].get<std::vector<double>>(), obs.energy);
+  EXPECT_EQ(j["tempering"]["swap_acceptance"].get<std::vector<double>>(), ts.stats().acceptance());
+  EXPECT_EQ(j["tempering"]["rounds"].get<int64_t>(), 20);
+  EXPECT_EQ(j["run"]["replicas"].get<int>(), 3);
+  for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"tempering": {"replicas": 4}})", "tempering"},
+           {R"({"tempering": {"betas": [1]}})", "tempering.betas"},
+           {R"({"tempering": {"betas": [1, 0.5], "replicas": 3}})", "tempering.betas"},
+           {R"({"tempering": {"betas": [1, 0.5], "scheme": "random"}})", "tempering.scheme"},
+           {R"({"beta": 1, "tempering": {"betas": [1, 0.5]}})", "beta"},
+           {R"({"hardware": {"gain_sigma": 0.1}, "tempering": {"betas": [1, 0.5]}})", "tempering"}}) {
+    write(tmp("cfg_pt_bad.json"), text);
+    const Result b = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_pt_bad.json"));
+    EXPECT_EQ(b.code, 2) << text;
+    EXPECT_NE(b.out.find("'" + key + "'"), std::string::npos) << text << ": " << b.out;
+  }
 }
 
 // The config's "contract" reaches the sampler: under `fast` the CLI matches the library under fast,

@@ -298,7 +298,7 @@ TEST(RngStreams, NoTwoUsesCollide) {
       ASSERT_TRUE(kDtmStreams.contains(id)) << "step " << t;
       ASSERT_TRUE(seen.insert(id).second) << "step " << t;
     }
-  for (EqPropUse u : {EqPropUse::train, EqPropUse::eval, EqPropUse::shuffle, EqPropUse::init}) {
+  for (EqPropUse u : {EqPropUse::train, EqPropUse::eval, EqPropUse::shuffle, EqPropUse::init, EqPropUse::pat}) {
     EXPECT_TRUE(kEqPropStreams.contains(eqprop_stream(u)));
     EXPECT_TRUE(seen.insert(eqprop_stream(u)).second);
   }
@@ -307,8 +307,12 @@ TEST(RngStreams, NoTwoUsesCollide) {
     EXPECT_TRUE(kPdnnStreams.contains(pdnn_stream(u)));
     EXPECT_TRUE(seen.insert(pdnn_stream(u)).second);
   }
-  EXPECT_TRUE(kHardwareStreams.contains(hardware_stream(HardwareUse::device)));
-  EXPECT_TRUE(seen.insert(hardware_stream(HardwareUse::device)).second);
+  for (HardwareUse u : {HardwareUse::device, HardwareUse::lfsr}) {
+    EXPECT_TRUE(kHardwareStreams.contains(hardware_stream(u)));
+    EXPECT_TRUE(seen.insert(hardware_stream(u)).second);
+  }
+  EXPECT_TRUE(kTemperingStreams.contains(tempering_stream(TemperingUse::swap)));
+  EXPECT_TRUE(seen.insert(tempering_stream(TemperingUse::swap)).second);
   // The ids the DBM and DTM always used, so their results did not move when the registry came.
   EXPECT_EQ(dbm_stream(DbmPhase::positive), 1001u);
   EXPECT_EQ(dtm_stream(3, DtmPhase::acp), 2014u);

@@ -156,3 +156,181 @@ TEST(ChainBetas, OnesAreTodaysChainsAndBadFactorsAreRefused) {
 
 }  // namespace
 }  // namespace pbit::test
+
+#include "pbit/core/tempering.hpp"
+
+namespace pbit::test {
+namespace {
+
+/// Moments of the R B replica states for replica r (sampler chains r B .. r B + B - 1), in standard
+/// errors from the exact ones at beta.
+double worst_z(const Graph& g, const std::vector<int8_t>& st, int32_t r, int32_t B, double beta) {
+  std::vector<double> mean, corr;
+  exact_moments(g, beta, mean, corr);
+  const int32_t N = g.num_nodes();
+  double worst = 0;
+  for (int32_t i = 0; i < N; ++i) {
+    double m = 0;
+    for (int32_t b = 0; b < B; ++b) m += st[(static_cast<size_t>(r) * B + b) * N + i];
+    m /= B;
+    worst = std::max(worst, std::fabs(m - mean[i]) / std::sqrt(std::max(1e-9, (1 - mean[i] * mean[i]) / B)));
+  }
+  for (int64_t q = 0; q < g.num_edges(); ++q) {
+    double c = 0;
+    for (int32_t b = 0; b < B; ++b) {
+      const int8_t* s = st.data() + (static_cast<size_t>(r) * B + b) * N;
+      c += s[g.edge_i()[q]] * s[g.edge_j()[q]];
+    }
+    c /= B;
+    worst = std::max(worst, std::fabs(c - corr[q]) / std::sqrt(std::max(1e-9, (1 - corr[q] * corr[q]) / B)));
+  }
+  return worst;
+}
+
+// Replica exchange: on the frustrated graph where plain Gibbs at beta 2.55 is 11 standard errors off
+// after 3,000 sweeps (ChainBetas.EachChainSamplesAtItsOwnBeta's note), five replicas for 600 sweeps
+// (the same flips) put every replica, the coldest included, within 5 standard errors of enumeration at
+// its own beta, under both schemes.
+TEST(Tempering, EveryReplicaMatchesEnumerationAtItsBeta) {
+  const Graph g = frustrated(4);
+  const int32_t B = 4000;
+  for (const char* scheme : {"deo", "seo"}) {
+    SCOPED_TRACE(scheme);
+    TemperingOptions t;
+    t.betas = TemperingOptions::geometric(2.55f, 0.4f, 5);
+    t.scheme = scheme;
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.seed = 5;
+    TemperedSampler ts(g, color_graph(g), B, t, o);
+    ts.run(SamplingSchedule{600, 0, 1});
+    const std::vector<int8_t> st = ts.replica_states();
+    for (int32_t r = 0; r < 5; ++r) {
+      const double z = worst_z(g, st, r, B, t.betas[r]);
+      std::printf("%s replica %d (beta %.3f): worst deviation %.2f standard errors\n", scheme, r, t.betas[r], z);
+      EXPECT_LT(z, 5.0) << "replica " << r;
+    }
+    const std::vector<double> acc = ts.stats().acceptance();
+    std::printf("%s: swap acceptance", scheme);
+    for (double a : acc) std::printf(" %.3f", a);
+    std::printf(", %lld round trips in %lld rounds\n", static_cast<long long>(ts.stats().round_trips),
+                static_cast<long long>(ts.stats().rounds));
+    for (double a : acc) EXPECT_GT(a, 0.05);
+    EXPECT_EQ(ts.stats().rounds, 600);
+    EXPECT_GT(ts.stats().round_trips, 0);
+  }
+}
+
+/// A ferromagnet of 12 nodes (every pair coupled, J = 0.25) with a slight field toward -1: two deep
+/// minima (all +1, all -1) far apart, the lower one at -1.
+Graph bimodal() {
+  std::vector<Edge> e;
+  for (int32_t i = 0; i < 12; ++i)
+    for (int32_t j = i + 1; j < 12; ++j) e.push_back({i, j, 0.25f});
+  return Graph::from_edges(12, e, std::vector<float>(12, -0.05f));
+}
+
+// On the bimodal graph, from the all +1 state: plain Gibbs at beta 1 stays in the upper well for the
+// whole budget (its magnetisation many standard errors from the exact one), while the beta = 1
+// replica of a tempered run with the same number of flips matches enumeration.
+TEST(Tempering, TheTargetReplicaCrossesBetweenWellsWherePlainGibbsDoesNot) {
+  const Graph g = bimodal();
+  const int32_t B = 2000, N = 12, R = 4;
+  std::vector<double> mean, corr;
+  exact_moments(g, 1.0, mean, corr);
+  double exact_m = 0;
+  for (double v : mean) exact_m += v / N;
+  const std::vector<int8_t> up(static_cast<size_t>(B) * N, 1);
+  auto magnetisation = [&](const std::vector<int8_t>& st) {
+    double m = 0;
+    for (int32_t b = 0; b < B; ++b)
+      for (int32_t i = 0; i < N; ++i) m += st[static_cast<size_t>(b) * N + i];
+    return m / (static_cast<double>(B) * N);
+  };
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 21;
+  Sampler plain(g, B, o);
+  plain.set_state(up);
+  plain.sweep(400 * R, BetaSchedule::constant(1.0f));
+  TemperingOptions t;
+  t.betas = TemperingOptions::geometric(1.0f, 0.1f, R);
+  TemperedSampler ts(g, color_graph(g), B, t, o);
+  ts.set_state(up);
+  ts.run(SamplingSchedule{400, 0, 1});
+  const double m_plain = magnetisation(plain.state()), m_pt = magnetisation(ts.state());
+  // The magnetisation of one chain is in [-1, 1]: its standard error over B chains is at most 1/sqrt(B).
+  const double se = 1.0 / std::sqrt(static_cast<double>(B));
+  std::printf("magnetisation: exact %.3f, plain Gibbs %.3f, tempering %.3f (standard error <= %.3f)\n", exact_m, m_plain, m_pt, se);
+  EXPECT_GT(std::fabs(m_plain - exact_m), 20 * se);
+  EXPECT_LT(std::fabs(m_pt - exact_m), 5 * se);
+  EXPECT_LT(worst_z(g, ts.replica_states(), 0, B, 1.0), 5.0);
+}
+
+// Every backend makes the same swaps: the replica states and the swap counts equal the reference's,
+// with a clamp and per-chain fields (which enter the swap energy).
+class TemperingOnBackend : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(TemperingOnBackend, SameSwapsAsTheReference) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = frustrated(6);
+  const int32_t B = 37;
+  std::vector<float> field(static_cast<size_t>(B) * 2);
+  for (size_t k = 0; k < field.size(); ++k) field[k] = 0.2f * static_cast<float>(k % 7) - 0.6f;
+  auto run = [&](const SamplerOptions& o) {
+    TemperingOptions t;
+    t.betas = {1.5f, 1.0f, 0.7f, 0.3f};
+    t.sweeps_per_round = 2;
+    t.scheme = "seo";
+    TemperedSampler ts(g, color_graph(g), B, t, o);
+    ts.set_clamp({5}, std::vector<int8_t>{1});
+    ts.set_field({0, 3}, field);
+    ObserverSpec spec;
+    spec.moments = true;
+    spec.energy = true;
+    const Observations obs = ts.run(SamplingSchedule{10, 6, 3}, spec);
+    return std::make_tuple(ts.replica_states(), ts.stats().accepts, obs.edge_sum, obs.energy);
+  };
+  SamplerOptions ref;
+  ref.backend = Backend::reference;
+  ref.seed = 17;
+  const auto want = run(ref);
+  int64_t accepted = 0;
+  for (int64_t a : std::get<1>(want)) accepted += a;
+  EXPECT_GT(accepted, 0);  // the comparison covers swaps
+  for_each_variant(GetParam(), ref, [&](const SamplerOptions& o) { EXPECT_TRUE(run(o) == want); });
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, TemperingOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
+
+TEST(Tempering, BadOptionsAreRefused) {
+  const Graph g = frustrated(1);
+  const Coloring c = color_graph(g);
+  auto make = [&](TemperingOptions t, SamplerOptions o = {}) { TemperedSampler(g, c, 4, std::move(t), o); };
+  TemperingOptions ok;
+  ok.betas = {1.0f, 0.5f};
+  TemperingOptions one = ok;
+  one.betas = {1.0f};
+  EXPECT_NE(error_of([&] { make(one); }).find("at least two"), std::string::npos);
+  TemperingOptions neg = ok;
+  neg.betas = {1.0f, -0.5f};
+  EXPECT_NE(error_of([&] { make(neg); }).find("beta 1"), std::string::npos);
+  TemperingOptions scheme = ok;
+  scheme.scheme = "random";
+  EXPECT_NE(error_of([&] { make(scheme); }).find("scheme"), std::string::npos);
+  TemperingOptions rounds = ok;
+  rounds.sweeps_per_round = 0;
+  EXPECT_NE(error_of([&] { make(rounds); }).find("sweeps_per_round"), std::string::npos);
+  SamplerOptions hw;
+  hw.hardware.gain_sigma = 0.1f;
+  EXPECT_NE(error_of([&] { make(ok, hw); }).find("ideal p-bits"), std::string::npos);
+  EXPECT_THROW(TemperingOptions::geometric(1.0f, 0.1f, 1), InvalidArgument);
+  TemperedSampler ts(g, c, 4, ok);
+  ObserverSpec snap;
+  snap.snapshot_sweeps = {1};
+  EXPECT_THROW(ts.run(SamplingSchedule{1, 1, 1}, snap), InvalidArgument);
+  EXPECT_THROW(ts.set_state(std::vector<int8_t>(3, 1)), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace pbit::test

@@ -7,6 +7,7 @@
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/core/tempering.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
 
@@ -33,6 +34,43 @@ const char* kTopologies =
     "pegasus:M, zephyr:M:T, chimera:M[:N:L], grid:L:G8|G12|G16|G20|G24[:torus|open], lattice:L[:open], king:L[:open], "
     "regular:N:D[:SEED] (docs/TOPOLOGIES.md)";
 
+/// pbit sample with a tempering section: B chains of R replicas (core/tempering.hpp), the target
+/// replicas observed; the JSON gains the ladder, the swap acceptance per pair and the round trips.
+int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring& coloring, const SamplerOptions& opt,
+                    const std::string& out) {
+  TemperedSampler ts(gf.graph, coloring, cfg.chains, cfg.tempering, opt);
+  if (!cfg.clamp_nodes.empty()) ts.set_clamp(cfg.clamp_nodes, cfg.clamp_values);
+  if (!cfg.field_values.empty()) ts.set_field(cfg.field_nodes, cfg.field_values);
+  const int32_t R = ts.num_replicas();
+  std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << coloring.num_colors() << " colors, " << cfg.chains
+            << " chains x " << R << " replicas (beta " << cfg.tempering.betas.front() << " .. " << cfg.tempering.betas.back()
+            << ", " << cfg.tempering.scheme << " swaps every " << cfg.tempering.sweeps_per_round << " sweeps), "
+            << cfg.schedule.total_sweeps() << " sweeps on " << to_string(opt.backend) << "\n";
+  const auto t0 = std::chrono::steady_clock::now();
+  const Observations obs = ts.run(cfg.schedule, cfg.observe);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json j = observations_to_json(obs, gf.graph);
+  const double flips = static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * obs.sweeps;  // every replica's
+  j["tempering"] = {{"betas", cfg.tempering.betas},
+                    {"scheme", cfg.tempering.scheme},
+                    {"sweeps_per_round", cfg.tempering.sweeps_per_round},
+                    {"rounds", ts.stats().rounds},
+                    {"swap_acceptance", ts.stats().acceptance()},
+                    {"round_trips", ts.stats().round_trips}};
+  j["run"] = {{"backend", to_string(opt.backend)},
+              {"device", backend_device_name(opt.backend)},
+              {"seed", cfg.seed},
+              {"contract", to_string(cfg.contract)},
+              {"threads", cfg.num_threads},
+              {"num_colors", coloring.num_colors()},
+              {"replicas", R},
+              {"wall_s", wall},
+              {"flips_per_ns", wall > 0 ? flips / (wall * 1e9) : 0.0},
+              {"git_sha", build_git_sha()}};
+  emit(out, j);
+  return 0;
+}
+
 void add_sample(Commands& c) {
   struct Opt {
     std::string graph, topology, config, out, backend;
@@ -47,7 +85,8 @@ void add_sample(Commands& c) {
   s->add_option("--backend", o->backend, "replaces the config's backend: reference, cpu, cuda, packed or best");
   s->add_option("--threads", o->threads, "cpu backend: OpenMP threads (replaces the config's threads; 0 = all)")
       ->check(number_in<int>(0, 4096));
-  s->footer("Config keys (chains, seed, backend, threads, schedule, beta, clamp, field, observe): docs/CLI.md, 'Sampling config'.");
+  s->footer("Config keys (chains, seed, backend, threads, schedule, beta, clamp, field, observe, hardware, tempering): docs/CLI.md, "
+            "'Sampling config'.");
   c.add(s, [o] {
     GraphFile gf;
     if (!o->topology.empty()) {
@@ -69,6 +108,7 @@ void add_sample(Commands& c) {
     opt.hardware = cfg.hardware;
     const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     if (!o->out.empty()) check_writable(o->out);
+    if (cfg.tempered) return sample_tempered(cfg, gf, coloring, opt, o->out);
     Sampler sampler(gf.graph, coloring, cfg.chains, opt);
     if (!cfg.clamp_nodes.empty()) sampler.set_clamp(cfg.clamp_nodes, cfg.clamp_values);
     if (!cfg.field_values.empty()) sampler.set_field(cfg.field_nodes, cfg.field_values);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pbit/core/hardware_model.hpp"
+#include "pbit/core/tempering.hpp"
 #include "pbit/core/sampler.hpp"
 
 namespace pbit {
@@ -25,6 +26,8 @@ struct SampleConfig {
   std::vector<int32_t> field_nodes;  ///< empty with non-empty field_values = all nodes
   std::vector<float> field_values;   ///< M or B x M
   PbitHardware hardware;             ///< "hardware": imperfect p-bits (SamplerOptions::hardware)
+  bool tempered = false;             ///< "tempering" present: parallel tempering (core/tempering.hpp)
+  TemperingOptions tempering;
 };
 
 /// Parses and validates; errors are InvalidConfig naming the key, e.g. "schedule.samples".

@@ -89,6 +89,10 @@ PBIT_HD uint32_t pdnn_stream(PdnnUse u) { return kPdnnStreams.first + static_cas
 enum class HardwareUse : uint32_t { device = 1, lfsr = 2 };
 PBIT_HD uint32_t hardware_stream(HardwareUse u) { return kHardwareStreams.first + static_cast<uint32_t>(u); }
 
+/// Parallel tempering (core/tempering.hpp): the swap decisions.
+enum class TemperingUse : uint32_t { swap = 1 };
+PBIT_HD uint32_t tempering_stream(TemperingUse u) { return kTemperingStreams.first + static_cast<uint32_t>(u); }
+
 struct Key {
   uint32_t k0, k1;
 };

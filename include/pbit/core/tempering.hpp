@@ -1,0 +1,92 @@
+// Parallel tempering (replica exchange) on any backend (issue 21).
+//
+// Each of B chains has R replicas at inverse temperatures betas[0..R-1] (betas[0] the target,
+// usually 1). They live in one Sampler of R x B chains (sampler chain r B + b = replica r of chain b,
+// at per-chain factor betas[r]: Sampler::set_chain_betas), so one launch sweeps every replica of every
+// chain. Every `sweeps_per_round` sweeps a swap round proposes, for each chain, exchanges between
+// neighbouring temperatures r, r + 1 of one parity, accepted with the Metropolis probability
+//   min(1, exp((beta_r - beta_{r+1}) (E_r - E_{r+1}))),  E = -(sum J s s + sum h s + sum f s)
+// (the per-chain field counts: it is part of the distribution sampled; clamps are the same in every
+// replica), on the uniform of Philox(seed, tempering stream, counter (chain, pair, round, 0)), word 0:
+// every backend makes the same swaps. Schemes: "deo" (deterministic even/odd: even pairs in even
+// rounds, odd in odd, the non-reversible scheme of Okabe et al. 2001 / Syed et al. 2022) and "seo"
+// (stochastic even/odd: the parity drawn per chain and round, word 1). Accepted swaps exchange the
+// replicas' states, so sampler chain r B + b always holds temperature r.
+//
+// Observers read the target replicas (r = 0) only. This first version computes them on the host from
+// the state after each sample (moments, energies, read-outs), and a swap round reads and writes the
+// state: correct on every backend, but a host round trip per round (on a GPU, swap every few sweeps).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pbit/core/coloring.hpp"
+#include "pbit/core/graph.hpp"
+#include "pbit/core/sampler.hpp"
+
+namespace pbit {
+
+struct TemperingOptions {
+  std::vector<float> betas;        ///< R >= 2 inverse temperatures, betas[0] the target; all > 0
+  int64_t sweeps_per_round = 1;    ///< sweeps between swap rounds
+  std::string scheme = "deo";      ///< deo | seo
+  /// betas geometric from `target` (replica 0) to `hottest` (replica R - 1), R >= 2.
+  static std::vector<float> geometric(float target, float hottest, int32_t replicas);
+};
+
+/// Swap statistics since construction.
+struct TemperingStats {
+  int64_t rounds = 0;
+  std::vector<int64_t> attempts, accepts;  ///< per neighbouring pair (R - 1), over chains and rounds
+  int64_t round_trips = 0;                 ///< walkers that went from the target to the hottest replica and back
+  std::vector<double> acceptance() const;  ///< accepts / attempts per pair (0 where none)
+};
+
+class TemperedSampler {
+ public:
+  /// B chains of R replicas; options.hardware is refused (the swap needs the model's energy).
+  TemperedSampler(const Graph& graph, const Coloring& coloring, int32_t chains, TemperingOptions tempering,
+                  SamplerOptions options = {});
+
+  int32_t num_chains() const { return chains_; }
+  int32_t num_replicas() const { return static_cast<int32_t>(opt_.betas.size()); }
+  const std::vector<float>& betas() const { return opt_.betas; }
+
+  /// Clamps and per-chain fields as Sampler's, for the B chains (B x K / B x M, or shared); every
+  /// replica of a chain gets its chain's values.
+  void set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values);
+  void set_field(std::vector<int32_t> nodes, std::span<const float> values);
+
+  /// Runs the schedule at the replicas' temperatures (no beta schedule: the ladder is the
+  /// temperature), swap rounds every sweeps_per_round sweeps (counted across runs), observing the
+  /// target replicas. Snapshots are not supported.
+  Observations run(const SamplingSchedule& schedule, const ObserverSpec& observe = {});
+
+  /// Every replica of chain b starts from states[b] (B x N).
+  void set_state(std::span<const int8_t> states);
+  /// The state of every replica, chain-major over the R B sampler chains (replica r of chain b at r B + b).
+  std::vector<int8_t> replica_states() const { return sampler_.state(); }
+  /// The target replicas' states (B x N).
+  std::vector<int8_t> state() const;
+  const TemperingStats& stats() const { return stats_; }
+  /// The Philox stream of the swap decisions.
+  static uint32_t swap_stream();
+
+ private:
+  void swap_round();
+  double chain_energy(const int8_t* s, int32_t sampler_chain) const;
+  Graph graph_;
+  int32_t chains_;
+  TemperingOptions opt_;
+  SamplerOptions options_;
+  Sampler sampler_;
+  std::vector<int32_t> field_nodes_;
+  std::vector<float> field_;   ///< (R B) x M
+  int64_t sweeps_since_round_ = 0;
+  TemperingStats stats_;
+  std::vector<int32_t> walker_;     ///< (R B): the walker in each slot
+  std::vector<int8_t> direction_;   ///< per walker: 0 unknown, +1 last at the target, -1 last at the hottest
+};
+
+}  // namespace pbit

@@ -1,0 +1,245 @@
+#include "pbit/core/tempering.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "pbit/core/rng.hpp"
+#include "pbit/error.hpp"
+
+namespace pbit {
+
+namespace {
+
+/// The R B sampler options: the user's, refused on imperfect hardware.
+SamplerOptions checked(const SamplerOptions& o) {
+  if (!o.hardware.ideal()) {
+    throw InvalidArgument("parallel tempering: the swap needs the model's energy, which a device with imperfections does not "
+                          "sample; use ideal p-bits");
+  }
+  return o;
+}
+
+int32_t replica_chains(int32_t chains, const TemperingOptions& t) {
+  if (chains < 1) throw InvalidArgument("parallel tempering: num_chains must be >= 1, got " + std::to_string(chains));
+  if (t.betas.size() < 2) throw InvalidArgument("parallel tempering: give at least two betas (the target and a hotter one)");
+  if (static_cast<int64_t>(chains) * static_cast<int64_t>(t.betas.size()) > (int64_t{1} << 30)) {
+    throw InvalidArgument("parallel tempering: chains x replicas must be at most 2^30");
+  }
+  return chains * static_cast<int32_t>(t.betas.size());
+}
+
+}  // namespace
+
+std::vector<float> TemperingOptions::geometric(float target, float hottest, int32_t replicas) {
+  if (replicas < 2) throw InvalidArgument("a tempering ladder needs at least 2 replicas, got " + std::to_string(replicas));
+  if (!(target > 0 && hottest > 0 && target <= 1e6f && hottest <= 1e6f)) {
+    throw InvalidArgument("a tempering ladder's betas must be finite and > 0");
+  }
+  std::vector<float> b(static_cast<size_t>(replicas));
+  const double ratio = std::pow(static_cast<double>(hottest) / target, 1.0 / (replicas - 1));
+  for (int32_t r = 0; r < replicas; ++r) b[static_cast<size_t>(r)] = static_cast<float>(target * std::pow(ratio, r));
+  b.back() = hottest;
+  return b;
+}
+
+std::vector<double> TemperingStats::acceptance() const {
+  std::vector<double> a(attempts.size(), 0.0);
+  for (size_t p = 0; p < a.size(); ++p) a[p] = attempts[p] ? static_cast<double>(accepts[p]) / static_cast<double>(attempts[p]) : 0.0;
+  return a;
+}
+
+uint32_t TemperedSampler::swap_stream() { return rng::tempering_stream(rng::TemperingUse::swap); }
+
+TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, int32_t chains, TemperingOptions tempering,
+                                 SamplerOptions options)
+    : graph_(graph), chains_(chains), opt_(std::move(tempering)), options_(checked(options)),
+      sampler_(graph, coloring, replica_chains(chains, opt_), options_) {
+  for (size_t r = 0; r < opt_.betas.size(); ++r) {
+    if (!(opt_.betas[r] > 0.0f && opt_.betas[r] <= 1e6f)) {
+      std::ostringstream os;
+      os << "parallel tempering: beta " << r << " is " << opt_.betas[r] << "; betas must be finite and in (0, 1e6]";
+      throw InvalidArgument(os.str());
+    }
+  }
+  if (opt_.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
+  if (opt_.scheme != "deo" && opt_.scheme != "seo") {
+    throw InvalidArgument("parallel tempering: scheme must be 'deo' or 'seo', got '" + opt_.scheme + "'");
+  }
+  const int32_t R = num_replicas();
+  std::vector<float> factors(static_cast<size_t>(R) * chains_);
+  for (int32_t r = 0; r < R; ++r) std::fill_n(factors.begin() + static_cast<ptrdiff_t>(r) * chains_, chains_, opt_.betas[r]);
+  sampler_.set_chain_betas(factors);
+  stats_.attempts.assign(static_cast<size_t>(R - 1), 0);
+  stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
+  walker_.resize(factors.size());
+  for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
+  direction_.assign(factors.size(), 0);
+  for (int32_t b = 0; b < chains_; ++b) direction_[static_cast<size_t>(b)] = 1;  // the walkers that start at the target
+}
+
+void TemperedSampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values) {
+  const size_t k = nodes.size(), R = static_cast<size_t>(num_replicas());
+  std::vector<int8_t> full;
+  if (values.size() == k) {
+    full.assign(values.begin(), values.end());
+  } else if (values.size() == k * chains_) {
+    full.resize(R * values.size());
+    for (size_t r = 0; r < R; ++r) std::copy(values.begin(), values.end(), full.begin() + r * values.size());
+  } else {
+    throw InvalidArgument("set_clamp: expected K = " + std::to_string(k) + " or B x K = " + std::to_string(k * chains_) +
+                          " values, got " + std::to_string(values.size()));
+  }
+  sampler_.set_clamp(std::move(nodes), full);
+}
+
+void TemperedSampler::set_field(std::vector<int32_t> nodes, std::span<const float> values) {
+  if (nodes.empty()) {
+    nodes.resize(static_cast<size_t>(graph_.num_nodes()));
+    for (int32_t i = 0; i < graph_.num_nodes(); ++i) nodes[static_cast<size_t>(i)] = i;
+  }
+  const size_t m = nodes.size(), R = static_cast<size_t>(num_replicas());
+  std::vector<float> full(R * chains_ * m);
+  if (values.size() == m) {
+    for (size_t c = 0; c < R * chains_; ++c) std::copy(values.begin(), values.end(), full.begin() + c * m);
+  } else if (values.size() == m * chains_) {
+    for (size_t r = 0; r < R; ++r) std::copy(values.begin(), values.end(), full.begin() + r * values.size());
+  } else {
+    throw InvalidArgument("set_field: expected M = " + std::to_string(m) + " or B x M = " + std::to_string(m * chains_) +
+                          " values, got " + std::to_string(values.size()));
+  }
+  sampler_.set_field(nodes, full);  // checks nodes and values
+  field_nodes_ = std::move(nodes);
+  field_ = std::move(full);
+}
+
+double TemperedSampler::chain_energy(const int8_t* s, int32_t sampler_chain) const {
+  const int32_t N = graph_.num_nodes();
+  double e = graph_.energy(std::span<const int8_t>(s, static_cast<size_t>(N)));
+  const size_t m = field_nodes_.size();
+  for (size_t q = 0; q < m; ++q) e -= static_cast<double>(field_[static_cast<size_t>(sampler_chain) * m + q]) * s[field_nodes_[q]];
+  return e;
+}
+
+void TemperedSampler::swap_round() {
+  const int32_t R = num_replicas(), N = graph_.num_nodes();
+  const int64_t round = stats_.rounds++;
+  std::vector<int8_t> st = sampler_.state();
+  bool changed = false;
+  const rng::Key key = rng::make_key(options_.seed, swap_stream());
+  for (int32_t b = 0; b < chains_; ++b) {
+    int32_t parity = static_cast<int32_t>(round & 1);
+    if (opt_.scheme == "seo") {
+      parity = static_cast<int32_t>(
+          rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), 0xffffffffu, static_cast<uint32_t>(round), 1u}, key).w0 & 1u);
+    }
+    for (int32_t r = parity; r + 1 < R; r += 2) {
+      const int32_t c0 = r * chains_ + b, c1 = (r + 1) * chains_ + b;
+      int8_t* s0 = st.data() + static_cast<size_t>(c0) * N;
+      int8_t* s1 = st.data() + static_cast<size_t>(c1) * N;
+      const double delta = (static_cast<double>(opt_.betas[r]) - opt_.betas[r + 1]) * (chain_energy(s0, c0) - chain_energy(s1, c1));
+      const uint32_t w =
+          rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), static_cast<uint32_t>(r), static_cast<uint32_t>(round), 0u}, key).w0;
+      ++stats_.attempts[static_cast<size_t>(r)];
+      if (delta >= 0 || static_cast<double>(rng::u01(w)) < std::exp(delta)) {
+        ++stats_.accepts[static_cast<size_t>(r)];
+        std::swap_ranges(s0, s0 + N, s1);
+        std::swap(walker_[static_cast<size_t>(c0)], walker_[static_cast<size_t>(c1)]);
+        changed = true;
+      }
+    }
+    // Round trips: a walker counts when it comes back to the target after reaching the hottest.
+    const int32_t at_target = walker_[static_cast<size_t>(b)], at_hottest = walker_[static_cast<size_t>((R - 1) * chains_ + b)];
+    if (direction_[static_cast<size_t>(at_target)] == -1) ++stats_.round_trips;
+    direction_[static_cast<size_t>(at_target)] = 1;
+    if (direction_[static_cast<size_t>(at_hottest)] == 1) direction_[static_cast<size_t>(at_hottest)] = -1;
+  }
+  if (changed) sampler_.set_state(st);
+}
+
+Observations TemperedSampler::run(const SamplingSchedule& schedule, const ObserverSpec& observe) {
+  schedule.validate();
+  if (!observe.snapshot_sweeps.empty()) throw InvalidArgument("parallel tempering: snapshots are not supported (read state())");
+  const int32_t N = graph_.num_nodes();
+  for (size_t g = 0; g < observe.readout_groups.size(); ++g) {
+    if (observe.readout_groups[g].empty()) throw InvalidArgument("readout group " + std::to_string(g) + " is empty");
+    for (int32_t i : observe.readout_groups[g]) {
+      if (i < 0 || i >= N) throw InvalidArgument("readout group: node index " + std::to_string(i) + " out of range");
+    }
+  }
+  Observations out;
+  out.num_chains = chains_;
+  out.num_samples = schedule.samples;
+  out.sweeps = schedule.total_sweeps();
+  const int64_t E = graph_.num_edges();
+  const int32_t G = static_cast<int32_t>(observe.readout_groups.size());
+  if (observe.moments) out.node_sum.assign(static_cast<size_t>(N), 0), out.edge_sum.assign(static_cast<size_t>(E), 0);
+  if (observe.energy) out.energy.assign(static_cast<size_t>(schedule.samples) * chains_, 0.0);
+  if (G) out.readout_sum.assign(static_cast<size_t>(chains_) * G, 0);
+  auto sample = [&](int64_t j) {  // the target replicas: sampler chains 0 .. B - 1
+    const std::vector<int8_t> st = sampler_.state();
+    for (int32_t b = 0; b < chains_; ++b) {
+      const int8_t* s = st.data() + static_cast<size_t>(b) * N;
+      if (observe.moments) {
+        for (int32_t i = 0; i < N; ++i) out.node_sum[static_cast<size_t>(i)] += s[i];
+        for (int64_t e = 0; e < E; ++e) out.edge_sum[static_cast<size_t>(e)] += s[graph_.edge_i()[e]] * s[graph_.edge_j()[e]];
+      }
+      if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, static_cast<size_t>(N)));
+      for (int32_t g = 0; g < G; ++g) {
+        int64_t acc = 0;
+        for (int32_t i : observe.readout_groups[static_cast<size_t>(g)]) acc += s[i];
+        out.readout_sum[static_cast<size_t>(b) * G + g] += acc;
+      }
+    }
+  };
+  const int64_t total = schedule.total_sweeps();
+  int64_t done = 0, next_sample = 1;
+  auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
+  while (done < total) {
+    int64_t stop = std::min(total, done + (opt_.sweeps_per_round - sweeps_since_round_));
+    if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
+    sampler_.sweep(stop - done, BetaSchedule::constant(1.0f));  // the factors are the replicas' betas
+    sweeps_since_round_ += stop - done;
+    done = stop;
+    if (sweeps_since_round_ == opt_.sweeps_per_round) {
+      swap_round();
+      sweeps_since_round_ = 0;
+    }
+    if (next_sample <= schedule.samples && sample_at(next_sample) == done) sample(next_sample++ - 1);
+  }
+  const double denom = static_cast<double>(chains_) * static_cast<double>(schedule.samples);
+  if (observe.moments && schedule.samples > 0) {
+    out.node_mean.resize(out.node_sum.size());
+    out.edge_corr.resize(out.edge_sum.size());
+    for (size_t i = 0; i < out.node_sum.size(); ++i) out.node_mean[i] = static_cast<double>(out.node_sum[i]) / denom;
+    for (size_t e = 0; e < out.edge_sum.size(); ++e) out.edge_corr[e] = static_cast<double>(out.edge_sum[e]) / denom;
+  }
+  if (G && schedule.samples > 0) {
+    out.readout_mean.resize(out.readout_sum.size());
+    for (int32_t b = 0; b < chains_; ++b)
+      for (int32_t g = 0; g < G; ++g) {
+        out.readout_mean[static_cast<size_t>(b) * G + g] =
+            static_cast<double>(out.readout_sum[static_cast<size_t>(b) * G + g]) /
+            (static_cast<double>(observe.readout_groups[static_cast<size_t>(g)].size()) * static_cast<double>(schedule.samples));
+      }
+  }
+  return out;
+}
+
+void TemperedSampler::set_state(std::span<const int8_t> states) {
+  const size_t per = static_cast<size_t>(chains_) * graph_.num_nodes();
+  if (states.size() != per) {
+    throw InvalidArgument("set_state: expected B x N = " + std::to_string(per) + " spins, got " + std::to_string(states.size()));
+  }
+  std::vector<int8_t> all(per * static_cast<size_t>(num_replicas()));
+  for (int32_t r = 0; r < num_replicas(); ++r) std::copy(states.begin(), states.end(), all.begin() + static_cast<ptrdiff_t>(r * per));
+  sampler_.set_state(all);
+}
+
+std::vector<int8_t> TemperedSampler::state() const {
+  std::vector<int8_t> st = sampler_.state();
+  st.resize(static_cast<size_t>(chains_) * graph_.num_nodes());  // the target replicas come first
+  return st;
+}
+
+}  // namespace pbit
