@@ -38,7 +38,7 @@ kit_build() (
   source scripts/env.sh
   t0=$SECONDS
   cmake --preset kit "$@" > /dev/null
-  targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_sampler_api test_compare test_eqprop test_pdnn test_hardware test_cuda_engine)
+  targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_sampler_api test_compare test_eqprop test_pdnn test_hardware test_tempering test_cuda_engine)
   if grep -q "^build tests/test_cuda_fault " build/kit/build.ninja; then  # built only with CUDA
     targets+=(test_cuda_fault)
   fi
@@ -190,7 +190,7 @@ kit_run() {
   [ $gpu = 1 ] && req=(env PBIT_REQUIRE_GPU=1)
   local t
   for t in "test_cuda_engine 150 *" "test_backends 60 *cuda*" "test_exact 90 *cuda*" "test_sampler_api 30 *cuda*" "test_compare 30 *cuda*" \
-           "test_eqprop 20 *cuda*" "test_pdnn 20 *cuda*" "test_hardware 20 *cuda*"; do
+           "test_eqprop 20 *cuda*" "test_pdnn 20 *cuda*" "test_hardware 20 *cuda*" "test_tempering 20 *cuda*"; do
     set -f; set -- $t; set +f
     step "$1" "$2" "${req[@]}" "$BIN/$1" --gtest_filter="$3" --gtest_output="json:$STAGE/tests/$1.json"
   done
