@@ -264,6 +264,16 @@ TEST(DbmMnist, SmallModelLearnsWellAboveChance) {
   const DbmEval annealed = evaluate_dbm(m, ramp, test, 1000);
   EXPECT_NE(annealed.confusion, short_warmup.confusion);
   EXPECT_GT(annealed.accuracy, 0.3);
+  // Tempered inference (eval.tempering, issue 21): the target replica classifies as well, and every
+  // replica's sweeps count as flips.
+  DbmConfig pt = cfg;
+  pt.eval_tempered = true;
+  pt.eval_tempering.betas = {cfg.beta, 0.7f * cfg.beta, 0.4f * cfg.beta};
+  const DbmEval plain_200 = evaluate_dbm(m, cfg, test, 200), tempered = evaluate_dbm(m, pt, test, 200);
+  std::printf("tempered evaluation (3 replicas): accuracy %.3f (plain %.3f) on 200 images\n", tempered.accuracy, plain_200.accuracy);
+  EXPECT_GT(tempered.accuracy, 0.3);
+  EXPECT_NE(tempered.confusion, plain_200.confusion);
+  EXPECT_DOUBLE_EQ(tempered.flips, 3 * plain_200.flips);
   EXPECT_TRUE(std::filesystem::exists(tmp("learn") + "/metrics.json"));
   EXPECT_TRUE(std::filesystem::exists(tmp("learn") + "/checkpoint.bin"));
 }
@@ -649,6 +659,14 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"eval": {"beta_start": -0.5}})").find("key 'eval.beta_start'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"centering_rate": 2}})").find("key 'train.centering_rate'"), std::string::npos);
   EXPECT_NE(err(R"({"run": {"backend": 3}})").find("key 'run.backend': must be a string"), std::string::npos);
+  EXPECT_NE(err(R"({"eval": {"tempering": {"replicas": 4}}})").find("key 'eval.tempering'"), std::string::npos);
+  EXPECT_NE(err(R"({"eval": {"beta_start": 0, "tempering": {"betas": [1, 0.5]}}})").find("key 'eval.beta_start'"), std::string::npos);
+  EXPECT_NE(err(R"({"hardware": {"weight_bits": 4}, "eval": {"tempering": {"betas": [1, 0.5]}}})").find("key 'eval.tempering'"),
+            std::string::npos);
+  const DbmConfig pt = parse_dbm_config(nlohmann::json::parse(R"({"train": {"beta": 1.5}, "eval": {"tempering": {"replicas": 3, "hottest": 0.3}}})"));
+  EXPECT_TRUE(pt.eval_tempered);
+  ASSERT_EQ(pt.eval_tempering.betas.size(), 3u);
+  EXPECT_FLOAT_EQ(pt.eval_tempering.betas[0], 1.5f);  // the target defaults to the model's beta
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
 }
 

@@ -59,6 +59,28 @@ BetaSchedule parse_beta(const json& j) {
 
 }  // namespace
 
+TemperingOptions parse_tempering(const json& t, const std::string& w, float default_target) {
+  if (!t.is_object()) bad(w, "must be an object: betas, or replicas and hottest (and target); sweeps_per_round, scheme");
+  only_keys(t, w, {"betas", "replicas", "target", "hottest", "sweeps_per_round", "scheme"});
+  TemperingOptions o;
+  if (t.contains("betas")) {
+    if (t.contains("replicas") || t.contains("hottest") || t.contains("target")) bad(w + ".betas", "give either betas or replicas and hottest, not both");
+    const json& b = t["betas"];
+    if (!b.is_array() || b.size() < 2 || b.size() > 1024) bad(w + ".betas", "must be an array of 2..1024 inverse temperatures");
+    for (size_t k = 0; k < b.size(); ++k) o.betas.push_back(get_beta(b[k], w + ".betas[" + std::to_string(k) + "]"));
+  } else {
+    if (!t.contains("replicas") || !t.contains("hottest")) bad(w, "needs betas, or replicas and hottest");
+    const auto r = static_cast<int32_t>(get_int(t["replicas"], w + ".replicas", 2, 1024));
+    const float target = t.contains("target") ? get_beta(t["target"], w + ".target") : default_target;
+    o.betas = TemperingOptions::geometric(target, get_beta(t["hottest"], w + ".hottest"), r);
+  }
+  for (float b : o.betas)
+    if (!(b > 0)) bad(w + ".betas", "inverse temperatures must be > 0");
+  if (t.contains("sweeps_per_round")) o.sweeps_per_round = get_int(t["sweeps_per_round"], w + ".sweeps_per_round", 1, int64_t{1} << 32);
+  if (t.contains("scheme")) o.scheme = detail::get_string(t["scheme"], w + ".scheme", {"deo", "seo"});
+  return o;
+}
+
 SampleConfig parse_sample_config(const json& j) {
   only_keys(j, "", {"chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field", "hardware",
                     "tempering"});
@@ -136,27 +158,8 @@ SampleConfig parse_sample_config(const json& j) {
     for (size_t k = 0; k < v.size(); ++k) c.field_values.push_back(get_float(v[k], "field.values[" + std::to_string(k) + "]"));
   }
   if (j.contains("tempering")) {
-    const json& t = j["tempering"];
-    if (!t.is_object()) bad("tempering", "must be an object: betas, or replicas and hottest (and target); sweeps_per_round, scheme");
-    only_keys(t, "tempering", {"betas", "replicas", "target", "hottest", "sweeps_per_round", "scheme"});
     c.tempered = true;
-    if (t.contains("betas")) {
-      if (t.contains("replicas") || t.contains("hottest") || t.contains("target")) {
-        bad("tempering.betas", "give either betas or replicas and hottest, not both");
-      }
-      const json& b = t["betas"];
-      if (!b.is_array() || b.size() < 2 || b.size() > 1024) bad("tempering.betas", "must be an array of 2..1024 inverse temperatures");
-      for (size_t k = 0; k < b.size(); ++k) c.tempering.betas.push_back(get_beta(b[k], "tempering.betas[" + std::to_string(k) + "]"));
-    } else {
-      if (!t.contains("replicas") || !t.contains("hottest")) bad("tempering", "needs betas, or replicas and hottest");
-      const auto r = static_cast<int32_t>(get_int(t["replicas"], "tempering.replicas", 2, 1024));
-      const float target = t.contains("target") ? get_beta(t["target"], "tempering.target") : 1.0f;
-      c.tempering.betas = TemperingOptions::geometric(target, get_beta(t["hottest"], "tempering.hottest"), r);
-    }
-    for (float b : c.tempering.betas)
-      if (!(b > 0)) bad("tempering.betas", "inverse temperatures must be > 0");
-    if (t.contains("sweeps_per_round")) c.tempering.sweeps_per_round = get_int(t["sweeps_per_round"], "tempering.sweeps_per_round", 1, int64_t{1} << 32);
-    if (t.contains("scheme")) c.tempering.scheme = detail::get_string(t["scheme"], "tempering.scheme", {"deo", "seo"});
+    c.tempering = parse_tempering(j["tempering"]);
     if (j.contains("beta")) bad("beta", "a tempered run's temperatures are tempering's betas; remove 'beta'");
     if (!c.hardware.ideal()) bad("tempering", "needs ideal p-bits: the swap uses the model's energy, which a device does not sample");
     if (!c.observe.snapshot_sweeps.empty()) bad("observe.snapshot_sweeps", "are not supported with tempering yet");

@@ -30,6 +30,10 @@ struct SampleConfig {
   TemperingOptions tempering;
 };
 
+/// A `tempering` section (docs/CLI.md): betas, or replicas and hottest (and target, default
+/// `target`); sweeps_per_round; scheme. Errors are InvalidConfig naming `where`.key.
+TemperingOptions parse_tempering(const nlohmann::json& t, const std::string& where = "tempering", float target = 1.0f);
+
 /// Parses and validates; errors are InvalidConfig naming the key, e.g. "schedule.samples".
 /// Unknown keys are errors too (a typo must not silently fall back to a default).
 SampleConfig parse_sample_config(const nlohmann::json& j);

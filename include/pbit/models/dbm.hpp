@@ -19,6 +19,7 @@
 #include "pbit/models/dataset.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/hardware_model.hpp"
+#include "pbit/core/tempering.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/core/sampler.hpp"
 
@@ -83,6 +84,10 @@ struct DbmConfig {
   int64_t eval_batch_images = 1000;
   /// >= 0: anneal during the warm-up, beta rising linearly from this value to `beta`; < 0: constant beta.
   float eval_beta_start = -1.0f;
+  /// eval.tempering present: each image's chains run as parallel tempering (core/tempering.hpp), the
+  /// target replica at `beta` (default target) read out; excludes beta_start and a hardware section.
+  bool eval_tempered = false;
+  TemperingOptions eval_tempering;
   // generation
   int32_t gen_per_class = 8;
   float gen_beta_start = 0.0f, gen_beta_end = 5.0f, gen_beta_step = 0.125f;

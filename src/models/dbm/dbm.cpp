@@ -18,6 +18,7 @@
 #include "util/parse_number.hpp"
 #include "util/progress.hpp"
 #include "pbit/error.hpp"
+#include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
 #include "pbit/hardware/topology.hpp"
@@ -109,13 +110,22 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   if (j.contains("eval")) {
     const auto& e = j["eval"];
-    only_keys(e, "eval", {"chains", "warmup", "samples", "steps_per_sample", "batch_images", "beta_start"});
+    only_keys(e, "eval", {"chains", "warmup", "samples", "steps_per_sample", "batch_images", "beta_start", "tempering"});
     nlohmann::json phase = e;
     phase.erase("batch_images");
     phase.erase("beta_start");
+    phase.erase("tempering");
     parse_phase(phase, "eval", c.eval, 1 << 16);
     if (e.contains("batch_images")) c.eval_batch_images = get_int(e["batch_images"], "eval.batch_images", 1, 1 << 24);
     if (e.contains("beta_start")) c.eval_beta_start = get_float_in(e["beta_start"], "eval.beta_start", 0.0, 1000.0);
+    if (e.contains("tempering")) {
+      c.eval_tempered = true;
+      c.eval_tempering = parse_tempering(e["tempering"], "eval.tempering", c.beta);
+      if (c.eval_beta_start >= 0) detail::config_error("eval.beta_start", "a tempered evaluation has no anneal; remove beta_start");
+      if (!c.hardware.ideal()) {
+        detail::config_error("eval.tempering", "needs ideal p-bits: the swap uses the model's energy, which a device does not sample");
+      }
+    }
   }
   if (j.contains("generate")) {
     const auto& g = j["generate"];
@@ -819,6 +829,9 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
 
 namespace {
 
+std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t nimg, int32_t per, const SamplingSchedule& sched,
+                                    int32_t replicas);
+
 /// Label scores per image for images given as clamp spins; returns predicted classes. The run goes
 /// in up to 20 pieces (warm-up sweeps, then groups of samples), calling tick(sweeps done) after each,
 /// so a long evaluation shows progress within one batch; the chains are those of one run (the RNG is
@@ -828,20 +841,42 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
   const int32_t per = cfg.eval.chains;
   const int32_t nimg = static_cast<int32_t>(vis.size());
   const Coloring col(m.graph(), m.colors());
-  Sampler s(m.graph(), col, nimg * per, sampler_options(cfg, kEvalStream));
   std::vector<int8_t> values;
   values.reserve(static_cast<size_t>(nimg) * per * m.visible().size());
   for (const auto& v : vis)
     for (int32_t c = 0; c < per; ++c) values.insert(values.end(), v.begin(), v.end());
-  s.set_clamp(m.visible(), values);
   ObserverSpec spec;
-  std::vector<int64_t> group_size;
   for (int32_t c = 0; c < 10; ++c) {
     spec.readout_groups.emplace_back(m.labels().begin() + c * m.replicas(), m.labels().begin() + (c + 1) * m.replicas());
-    group_size.push_back(m.replicas());
   }
-  // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
   const SamplingSchedule sched = cfg.eval.schedule();
+  std::vector<int64_t> readout(static_cast<size_t>(nimg) * per * 10, 0);
+  if (cfg.eval_tempered) {  // parallel tempering: every replica's sweeps count as flips
+    TemperedSampler ts(m.graph(), col, nimg * per, cfg.eval_tempering, sampler_options(cfg, kEvalStream));
+    ts.set_clamp(m.visible(), values);
+    int64_t done = 0;
+    const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
+    while (done < sched.warmup) {
+      const int64_t n = std::min(warm_piece, sched.warmup - done);
+      ts.run({n, 0, 1});
+      done += n;
+      if (tick) tick(done);
+    }
+    const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
+    for (int64_t taken = 0; taken < sched.samples;) {
+      const int64_t n = std::min(sample_piece, sched.samples - taken);
+      const Observations o = ts.run({0, n, sched.steps_per_sample}, spec);
+      for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
+      taken += n;
+      done += n * sched.steps_per_sample;
+      if (tick) tick(done);
+    }
+    flips += static_cast<double>(nimg) * per * ts.num_replicas() * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * done;
+    return predict_labels(readout, nimg, per, sched, m.replicas());
+  }
+  Sampler s(m.graph(), col, nimg * per, sampler_options(cfg, kEvalStream));
+  s.set_clamp(m.visible(), values);
+  // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
   const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
                                 ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
                                 : BetaSchedule::constant(cfg.beta);
@@ -854,7 +889,6 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     done += n;
     if (tick) tick(done);
   }
-  std::vector<int64_t> readout(static_cast<size_t>(nimg) * per * 10, 0);
   const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
   for (int64_t taken = 0; taken < sched.samples;) {
     const int64_t n = std::min(sample_piece, sched.samples - taken);
@@ -867,8 +901,14 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     if (tick) tick(done);
   }
   flips += static_cast<double>(s.num_chains()) * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * done;
+  return predict_labels(readout, nimg, per, sched, m.replicas());
+}
+
+/// The class of each image: the largest mean over its chains of (1 + <s>) / 2 over the class's label units.
+std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t nimg, int32_t per, const SamplingSchedule& sched,
+                                    int32_t replicas) {
   std::vector<int32_t> pred(nimg);
-  const double norm = static_cast<double>(std::max<int64_t>(1, sched.samples) * m.replicas());
+  const double norm = static_cast<double>(std::max<int64_t>(1, sched.samples) * replicas);
   for (int32_t k = 0; k < nimg; ++k) {
     double best = -1;
     for (int32_t c = 0; c < 10; ++c) {
