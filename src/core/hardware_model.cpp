@@ -91,6 +91,19 @@ PbitDevice draw_device(const PbitHardware& hw, int32_t count, uint32_t group) {
   return d;
 }
 
+InputStageConstants input_stage(const PbitHardware& hw) {
+  InputStageConstants c;
+  if (hw.input_bits) {
+    c.in_levels = static_cast<float>((1 << (hw.input_bits - 1)) - 1);
+    c.in_step = hw.input_range / c.in_levels;
+  }
+  if (hw.lut_bits) {
+    c.lut_cells = static_cast<float>(1 << hw.lut_bits);
+    c.lut_range = hw.input_range;
+  }
+  return c;
+}
+
 float hardware_weight(const PbitHardware& hw, float w) { return fixed_point(w, hw.weight_bits, hw.weight_range); }
 float hardware_input(const PbitHardware& hw, float I) { return fixed_point(I, hw.input_bits, hw.input_range); }
 

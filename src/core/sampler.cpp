@@ -158,14 +158,8 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
       detail::HostActivation a;
       a.gain = device_.gain;
       a.offset = device_.offset;
-      if (hw.input_bits) {
-        a.in_levels = static_cast<float>((1 << (hw.input_bits - 1)) - 1);
-        a.in_step = hw.input_range / a.in_levels;
-      }
-      if (hw.lut_bits) {
-        a.lut_cells = static_cast<float>(1 << hw.lut_bits);
-        a.lut_range = hw.input_range;
-      }
+      const InputStageConstants c = input_stage(hw);
+      a.in_step = c.in_step, a.in_levels = c.in_levels, a.lut_range = c.lut_range, a.lut_cells = c.lut_cells;
       engine_->set_activation(a);
     }
     push_clamps();

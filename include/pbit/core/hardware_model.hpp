@@ -61,6 +61,14 @@ struct PbitDevice {
 };
 PbitDevice draw_device(const PbitHardware& hw, int32_t count, uint32_t group);
 
+/// The input stage's constants, as the kernels (detail/device_activation.hpp), the sampler and the
+/// p-DNN use them: in_levels = 2^(input_bits-1) - 1 and in_step = input_range / in_levels (both 0
+/// without input_bits); lut_cells = 2^lut_bits over lut_range = input_range (both 0 without lut_bits).
+struct InputStageConstants {
+  float in_step = 0.0f, in_levels = 0.0f, lut_range = 0.0f, lut_cells = 0.0f;
+};
+InputStageConstants input_stage(const PbitHardware& hw);
+
 /// w in weight_bits fixed point (identity for 0 bits).
 float hardware_weight(const PbitHardware& hw, float w);
 /// The input current in input_bits fixed point (identity for 0 bits).

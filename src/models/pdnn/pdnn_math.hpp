@@ -67,14 +67,8 @@ PBIT_HD float pdnn_hardware_activate(const PdnnHardwareUnit& h, float z, float g
 /// The unit constants of a hardware model, computed as hardware_input and hardware_tanh do.
 inline PdnnHardwareUnit pdnn_hardware_unit(const PbitHardware& hw) {
   PdnnHardwareUnit u;
-  if (hw.input_bits) {
-    u.in_levels = static_cast<float>((1 << (hw.input_bits - 1)) - 1);
-    u.in_step = hw.input_range / u.in_levels;
-  }
-  if (hw.lut_bits) {
-    u.lut_cells = static_cast<float>(1 << hw.lut_bits);
-    u.lut_range = hw.input_range;
-  }
+  const InputStageConstants c = input_stage(hw);
+  u.in_step = c.in_step, u.in_levels = c.in_levels, u.lut_range = c.lut_range, u.lut_cells = c.lut_cells;
   u.beta = 1.0f + hw.beta_offset;
   return u;
 }
