@@ -303,6 +303,43 @@ TEST_P(TemperingOnBackend, SameSwapsAsTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TemperingOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
 
+// The adaptive ladder: from a badly spaced ladder (three rungs crowded at the cold end, a gap to the
+// hot ones) the swap acceptance becomes far more even, the ends stay, and the frozen ladder still
+// samples the target exactly.
+TEST(Tempering, AdaptiveLadderEvensTheAcceptance) {
+  const Graph g = frustrated(4);
+  const int32_t B = 2000;
+  auto run = [&](int64_t adapt) {
+    TemperingOptions t;
+    t.betas = {2.0f, 1.9f, 1.8f, 0.35f, 0.3f};
+    t.adapt_rounds = adapt;
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.seed = 7;
+    TemperedSampler ts(g, color_graph(g), B, t, o);
+    ts.run(SamplingSchedule{std::max<int64_t>(adapt, 1), 0, 1});  // adaptation (or not)
+    const TemperingStats before = ts.stats();
+    ts.run(SamplingSchedule{1000, 0, 1});  // the frozen ladder
+    std::vector<double> acc(before.attempts.size());
+    for (size_t p = 0; p < acc.size(); ++p) {
+      acc[p] = static_cast<double>(ts.stats().accepts[p] - before.accepts[p]) / static_cast<double>(ts.stats().attempts[p] - before.attempts[p]);
+    }
+    const double spread = *std::max_element(acc.begin(), acc.end()) - *std::min_element(acc.begin(), acc.end());
+    std::printf("adapt_rounds %lld: betas", static_cast<long long>(adapt));
+    for (float b : ts.betas()) std::printf(" %.3f", b);
+    std::printf("; acceptance");
+    for (double a : acc) std::printf(" %.3f", a);
+    std::printf(" (spread %.3f)\n", spread);
+    EXPECT_FLOAT_EQ(ts.betas().front(), 2.0f);
+    EXPECT_FLOAT_EQ(ts.betas().back(), 0.3f);
+    for (size_t r = 1; r < ts.betas().size(); ++r) EXPECT_LT(ts.betas()[r], ts.betas()[r - 1]);
+    EXPECT_LT(worst_z(g, ts.replica_states(), 0, B, 2.0), 5.0);
+    return spread;
+  };
+  const double fixed = run(0), adapted = run(300);
+  EXPECT_LT(adapted, 0.5 * fixed);
+}
+
 TEST(Tempering, BadOptionsAreRefused) {
   const Graph g = frustrated(1);
   const Coloring c = color_graph(g);
@@ -318,6 +355,9 @@ TEST(Tempering, BadOptionsAreRefused) {
   TemperingOptions scheme = ok;
   scheme.scheme = "random";
   EXPECT_NE(error_of([&] { make(scheme); }).find("scheme"), std::string::npos);
+  TemperingOptions adapt = ok;
+  adapt.adapt_rounds = -1;
+  EXPECT_NE(error_of([&] { make(adapt); }).find("adapt_rounds"), std::string::npos);
   TemperingOptions rounds = ok;
   rounds.sweeps_per_round = 0;
   EXPECT_NE(error_of([&] { make(rounds); }).find("sweeps_per_round"), std::string::npos);

@@ -51,7 +51,8 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json j = observations_to_json(obs, gf.graph);
   const double flips = static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * obs.sweeps;  // every replica's
-  j["tempering"] = {{"betas", cfg.tempering.betas},
+  j["tempering"] = {{"betas", ts.betas()},  // as adapted, when adapt_rounds > 0
+                    {"adapt_rounds", cfg.tempering.adapt_rounds},
                     {"scheme", cfg.tempering.scheme},
                     {"sweeps_per_round", cfg.tempering.sweeps_per_round},
                     {"rounds", ts.stats().rounds},

@@ -61,7 +61,7 @@ BetaSchedule parse_beta(const json& j) {
 
 TemperingOptions parse_tempering(const json& t, const std::string& w, float default_target) {
   if (!t.is_object()) bad(w, "must be an object: betas, or replicas and hottest (and target); sweeps_per_round, scheme");
-  only_keys(t, w, {"betas", "replicas", "target", "hottest", "sweeps_per_round", "scheme"});
+  only_keys(t, w, {"betas", "replicas", "target", "hottest", "sweeps_per_round", "scheme", "adapt_rounds"});
   TemperingOptions o;
   if (t.contains("betas")) {
     if (t.contains("replicas") || t.contains("hottest") || t.contains("target")) bad(w + ".betas", "give either betas or replicas and hottest, not both");
@@ -78,6 +78,7 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
     if (!(b > 0)) bad(w + ".betas", "inverse temperatures must be > 0");
   if (t.contains("sweeps_per_round")) o.sweeps_per_round = get_int(t["sweeps_per_round"], w + ".sweeps_per_round", 1, int64_t{1} << 32);
   if (t.contains("scheme")) o.scheme = detail::get_string(t["scheme"], w + ".scheme", {"deo", "seo"});
+  if (t.contains("adapt_rounds")) o.adapt_rounds = get_int(t["adapt_rounds"], w + ".adapt_rounds", 0, int64_t{1} << 32);
   return o;
 }
 

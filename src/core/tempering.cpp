@@ -72,6 +72,9 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
   sampler_.set_chain_betas(factors);
   stats_.attempts.assign(static_cast<size_t>(R - 1), 0);
   stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
+  window_attempts_.assign(static_cast<size_t>(R - 1), 0);
+  window_accepts_.assign(static_cast<size_t>(R - 1), 0);
+  if (opt_.adapt_rounds < 0) throw InvalidArgument("parallel tempering: adapt_rounds must be >= 0");
   walker_.resize(factors.size());
   for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
   direction_.assign(factors.size(), 0);
@@ -141,8 +144,10 @@ void TemperedSampler::swap_round() {
       const uint32_t w =
           rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), static_cast<uint32_t>(r), static_cast<uint32_t>(round), 0u}, key).w0;
       ++stats_.attempts[static_cast<size_t>(r)];
+      ++window_attempts_[static_cast<size_t>(r)];
       if (delta >= 0 || static_cast<double>(rng::u01(w)) < std::exp(delta)) {
         ++stats_.accepts[static_cast<size_t>(r)];
+        ++window_accepts_[static_cast<size_t>(r)];
         std::swap_ranges(s0, s0 + N, s1);
         std::swap(walker_[static_cast<size_t>(c0)], walker_[static_cast<size_t>(c1)]);
         changed = true;
@@ -155,6 +160,33 @@ void TemperedSampler::swap_round() {
     if (direction_[static_cast<size_t>(at_hottest)] == 1) direction_[static_cast<size_t>(at_hottest)] = -1;
   }
   if (changed) sampler_.set_state(st);
+  const int64_t every = std::max<int64_t>(10, opt_.adapt_rounds / 5);
+  if (stats_.rounds <= opt_.adapt_rounds && stats_.rounds % every == 0) adapt_ladder();
+}
+
+void TemperedSampler::adapt_ladder() {
+  const int32_t R = num_replicas();
+  // Cumulative rejection Lambda at each rung (a small floor keeps every segment invertible).
+  std::vector<double> lambda(static_cast<size_t>(R), 0.0);
+  for (int32_t p = 0; p + 1 < R; ++p) {
+    const auto q = static_cast<size_t>(p);
+    const double rej = window_attempts_[q] ? 1.0 - static_cast<double>(window_accepts_[q]) / static_cast<double>(window_attempts_[q]) : 0.0;
+    lambda[q + 1] = lambda[q] + std::max(rej, 1e-3);
+  }
+  std::fill(window_attempts_.begin(), window_attempts_.end(), 0);
+  std::fill(window_accepts_.begin(), window_accepts_.end(), 0);
+  std::vector<float> nb(opt_.betas);
+  size_t seg = 0;
+  for (int32_t k = 1; k + 1 < R; ++k) {  // the ends stay
+    const double target = lambda.back() * k / (R - 1);
+    while (seg + 2 < lambda.size() && lambda[seg + 1] < target) ++seg;
+    const double t = (target - lambda[seg]) / (lambda[seg + 1] - lambda[seg]);
+    nb[static_cast<size_t>(k)] = static_cast<float>(opt_.betas[seg] + t * (static_cast<double>(opt_.betas[seg + 1]) - opt_.betas[seg]));
+  }
+  opt_.betas = nb;
+  std::vector<float> factors(static_cast<size_t>(R) * chains_);
+  for (int32_t r = 0; r < R; ++r) std::fill_n(factors.begin() + static_cast<ptrdiff_t>(r) * chains_, chains_, opt_.betas[r]);
+  sampler_.set_chain_betas(factors);
 }
 
 Observations TemperedSampler::run(const SamplingSchedule& schedule, const ObserverSpec& observe) {

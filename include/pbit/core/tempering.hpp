@@ -31,6 +31,11 @@ struct TemperingOptions {
   std::vector<float> betas;        ///< R >= 2 inverse temperatures, betas[0] the target; all > 0
   int64_t sweeps_per_round = 1;    ///< sweeps between swap rounds
   std::string scheme = "deo";      ///< deo | seo
+  /// Adaptive ladder: for the first adapt_rounds swap rounds, every adapt_rounds / 5 rounds (at least
+  /// 10) the interior betas move so that each pair's rejection rate becomes equal (Syed et al. 2022:
+  /// the cumulative rejection over the ladder, piecewise linear in beta, is inverted at equal steps);
+  /// the ends stay. Then the ladder is frozen (0 = a fixed ladder).
+  int64_t adapt_rounds = 0;
   /// betas geometric from `target` (replica 0) to `hottest` (replica R - 1), R >= 2.
   static std::vector<float> geometric(float target, float hottest, int32_t replicas);
 };
@@ -75,6 +80,8 @@ class TemperedSampler {
 
  private:
   void swap_round();
+  void adapt_ladder();
+  std::vector<int64_t> window_attempts_, window_accepts_;  ///< since the last adaptation
   double chain_energy(const int8_t* s, int32_t sampler_chain) const;
   Graph graph_;
   int32_t chains_;
