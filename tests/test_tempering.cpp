@@ -288,8 +288,9 @@ TEST_P(TemperingOnBackend, SameSwapsAsTheReference) {
     ObserverSpec spec;
     spec.moments = true;
     spec.energy = true;
+    spec.snapshot_sweeps = {25, 4, 13};
     const Observations obs = ts.run(SamplingSchedule{10, 6, 3}, spec);
-    return std::make_tuple(ts.replica_states(), ts.stats().accepts, obs.edge_sum, obs.energy);
+    return std::make_tuple(ts.replica_states(), ts.stats().accepts, obs.edge_sum, obs.energy, obs.snapshots);
   };
   SamplerOptions ref;
   ref.backend = Backend::reference;
@@ -302,6 +303,38 @@ TEST_P(TemperingOnBackend, SameSwapsAsTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TemperingOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
+
+// Snapshots are the target replicas' states after that sweep (and its swap round): the same as
+// stopping the run there and reading state(), so split runs continue the rounds exactly.
+TEST(Tempering, SnapshotsAreTheTargetStatesAtThoseSweeps) {
+  const Graph g = frustrated(3);
+  const int32_t B = 50;
+  auto make = [&] {
+    TemperingOptions t;
+    t.betas = {1.0f, 0.6f, 0.3f};
+    t.sweeps_per_round = 3;
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.seed = 9;
+    return TemperedSampler(g, color_graph(g), B, t, o);
+  };
+  TemperedSampler whole = make();
+  ObserverSpec spec;
+  spec.snapshot_sweeps = {7, 2, 12};
+  const Observations obs = whole.run(SamplingSchedule{12, 0, 1}, spec);
+  TemperedSampler split = make();
+  std::vector<int8_t> want;
+  for (int64_t n : {2, 5, 5}) {
+    split.sweep(n);
+    const std::vector<int8_t> st = split.state();
+    want.insert(want.end(), st.begin(), st.end());
+  }
+  EXPECT_EQ(obs.snapshots, want);
+  EXPECT_EQ(whole.replica_states(), split.replica_states());
+  EXPECT_GT(whole.stats().accepts[0] + whole.stats().accepts[1], 0);
+  spec.snapshot_sweeps = {13};
+  EXPECT_NE(error_of([&] { whole.run(SamplingSchedule{12, 0, 1}, spec); }).find("outside"), std::string::npos);
+}
 
 // The adaptive ladder: from a badly spaced ladder (three rungs crowded at the cold end, a gap to the
 // hot ones) the swap acceptance becomes far more even, the ends stay, and the frozen ladder still
@@ -367,7 +400,9 @@ TEST(Tempering, BadOptionsAreRefused) {
   EXPECT_THROW(TemperingOptions::geometric(1.0f, 0.1f, 1), InvalidArgument);
   TemperedSampler ts(g, c, 4, ok);
   ObserverSpec snap;
-  snap.snapshot_sweeps = {1};
+  snap.snapshot_sweeps = {3};  // past the run's 2 sweeps
+  EXPECT_THROW(ts.run(SamplingSchedule{1, 1, 1}, snap), InvalidArgument);
+  snap.snapshot_sweeps = {1, 1};
   EXPECT_THROW(ts.run(SamplingSchedule{1, 1, 1}, snap), InvalidArgument);
   EXPECT_THROW(ts.set_state(std::vector<int8_t>(3, 1)), InvalidArgument);
 }

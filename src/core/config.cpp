@@ -163,7 +163,6 @@ SampleConfig parse_sample_config(const json& j) {
     c.tempering = parse_tempering(j["tempering"]);
     if (j.contains("beta")) bad("beta", "a tempered run's temperatures are tempering's betas; remove 'beta'");
     if (!c.hardware.ideal()) bad("tempering", "needs ideal p-bits: the swap uses the model's energy, which a device does not sample");
-    if (!c.observe.snapshot_sweeps.empty()) bad("observe.snapshot_sweeps", "are not supported with tempering yet");
     if (static_cast<int64_t>(c.chains) * static_cast<int64_t>(c.tempering.betas.size()) > (int64_t{1} << 30)) {
       bad("tempering", "chains x replicas must be at most 2^30");
     }

@@ -191,8 +191,21 @@ void TemperedSampler::adapt_ladder() {
 
 Observations TemperedSampler::run(const SamplingSchedule& schedule, const ObserverSpec& observe) {
   schedule.validate();
-  if (!observe.snapshot_sweeps.empty()) throw InvalidArgument("parallel tempering: snapshots are not supported (read state())");
   const int32_t N = graph_.num_nodes();
+  const int64_t total = schedule.total_sweeps();
+  std::vector<int64_t> snaps = observe.snapshot_sweeps;
+  std::sort(snaps.begin(), snaps.end());
+  for (int64_t s : snaps) {
+    if (s < 1 || s > total) {
+      throw InvalidArgument("snapshot sweep " + std::to_string(s) + " is outside the run's sweeps 1.." + std::to_string(total));
+    }
+  }
+  if (std::adjacent_find(snaps.begin(), snaps.end()) != snaps.end()) throw InvalidArgument("snapshot sweeps must be distinct");
+  const size_t target_spins = static_cast<size_t>(chains_) * static_cast<size_t>(N);
+  if (static_cast<double>(snaps.size()) * static_cast<double>(target_spins) > 4e9) {
+    throw InvalidArgument("parallel tempering: " + std::to_string(snaps.size()) + " snapshots of " + std::to_string(chains_) +
+                          " chains would need more than 4 GB");
+  }
   for (size_t g = 0; g < observe.readout_groups.size(); ++g) {
     if (observe.readout_groups[g].empty()) throw InvalidArgument("readout group " + std::to_string(g) + " is empty");
     for (int32_t i : observe.readout_groups[g]) {
@@ -224,12 +237,14 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
       }
     }
   };
-  const int64_t total = schedule.total_sweeps();
   int64_t done = 0, next_sample = 1;
+  size_t snap_idx = 0;
+  out.snapshots.reserve(snaps.size() * target_spins);
   auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
   while (done < total) {
     int64_t stop = std::min(total, done + (opt_.sweeps_per_round - sweeps_since_round_));
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
+    if (snap_idx < snaps.size()) stop = std::min(stop, snaps[snap_idx]);
     sampler_.sweep(stop - done, BetaSchedule::constant(1.0f));  // the factors are the replicas' betas
     sweeps_since_round_ += stop - done;
     done = stop;
@@ -238,6 +253,11 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
       sweeps_since_round_ = 0;
     }
     if (next_sample <= schedule.samples && sample_at(next_sample) == done) sample(next_sample++ - 1);
+    if (snap_idx < snaps.size() && snaps[snap_idx] == done) {  // the target replicas, after this sweep's swaps
+      const std::vector<int8_t> st = sampler_.state();
+      out.snapshots.insert(out.snapshots.end(), st.begin(), st.begin() + static_cast<ptrdiff_t>(target_spins));
+      ++snap_idx;
+    }
   }
   const double denom = static_cast<double>(chains_) * static_cast<double>(schedule.samples);
   if (observe.moments && schedule.samples > 0) {
@@ -256,6 +276,11 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
       }
   }
   return out;
+}
+
+void TemperedSampler::sweep(int64_t sweeps) {
+  if (sweeps < 0) throw InvalidArgument("parallel tempering: sweeps must be >= 0");
+  if (sweeps > 0) run(SamplingSchedule{sweeps, 0, 1});
 }
 
 void TemperedSampler::set_state(std::span<const int8_t> states) {

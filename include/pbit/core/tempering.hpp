@@ -65,8 +65,10 @@ class TemperedSampler {
 
   /// Runs the schedule at the replicas' temperatures (no beta schedule: the ladder is the
   /// temperature), swap rounds every sweeps_per_round sweeps (counted across runs), observing the
-  /// target replicas. Snapshots are not supported.
+  /// target replicas (snapshots too: the target replicas' states after that sweep and its swap round).
   Observations run(const SamplingSchedule& schedule, const ObserverSpec& observe = {});
+  /// `sweeps` sweeps of every replica with their swap rounds, observing nothing.
+  void sweep(int64_t sweeps);
 
   /// Every replica of chain b starts from states[b] (B x N).
   void set_state(std::span<const int8_t> states);
