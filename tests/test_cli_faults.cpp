@@ -316,6 +316,22 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   ASSERT_EQ(dtm.code, 0) << dtm.out;
   EXPECT_NE(dtm.out.find("starting afresh"), std::string::npos) << dtm.out;
   EXPECT_EQ(run("dtm train --config " + dir + "/dtm.json").code, 2);
+  // dtm mixing reads the trained run: plain and tempered curves at equal flips, or a clear refusal.
+  const std::string mix = "dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing.json --sweeps 40";
+  const Result m = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5}')");
+  ASSERT_EQ(m.code, 0) << m.out;
+  const nlohmann::json j = read_json_file(dir + "/mixing.json");
+  EXPECT_EQ(j["step"], 2);
+  EXPECT_EQ(j["stride_replica_sweeps"], 2);
+  EXPECT_EQ(j["plain"]["curve"].size(), 21u);
+  EXPECT_EQ(j["tempering"]["curve"].size(), 21u);
+  EXPECT_EQ(j["tempering"]["replicas"], 2);
+  EXPECT_EQ(j["tempering"]["curve"][20]["lag_replica_sweeps"], 40);
+  EXPECT_DOUBLE_EQ(j["plain"]["curve"][0]["r"].get<double>(), 1.0);
+  EXPECT_NE(run(mix + R"( --stride 3 --tempering '{"replicas": 2, "hottest": 0.5}')").out.find("multiple of the replicas"), std::string::npos);
+  EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not JSON"), std::string::npos);
+  EXPECT_NE(run(mix + " --run " + dir + "/nothing").out.find("no checkpoint.bin or model_checkpoint.bin"), std::string::npos);
+  EXPECT_NE(run(mix + " --step 3").out.find("the model has 2 steps"), std::string::npos);
 }
 
 // --- Defect 6: an IDX header whose dimensions multiply past 2^64 wrapped to a size that matched. ---

@@ -126,6 +126,44 @@ TEST(DtmModel, MebmIsTheSingleStepCase) {
   EXPECT_GT(good_fraction(m.generate(200, 40).back()), 0.6);
 }
 
+// Parallel tempering in the MEBM (issue 21). At beta 2 the toy MEBM's two modes are deep: plain Gibbs
+// chains that fall into the rarer mode stay there, so the projection's autocorrelation keeps a plateau
+// (the spread between stuck chains); the target replicas of tempered chains (6 replicas down to beta
+// 0.6) cross between the modes and decorrelate within 50 target sweeps. Tempered generation (a fixed
+// ladder instead of the anneal) still gives good samples.
+TEST(DtmModel, TemperingMixesTheMebmFaster) {
+  DtmConfig c = toy_config(1, std::string(PBIT_TEST_TMP) + "/mebm_pt");
+  c.epochs = 6;
+  Dtm m(c, 8, 8);
+  const ImageDataset d = toy(1000, 2);
+  m.train(d);
+  TemperingOptions t;
+  t.betas = TemperingOptions::geometric(2.0f, 0.6f, 6);
+  const std::vector<double> plain = m.autocorrelation_curve(1, d, 50, 5, 41, 40, 2.0f);
+  TemperingStats st;
+  const std::vector<double> pt = m.autocorrelation_curve(1, d, 50, 5, 41, 40, 2.0f, &t, &st);
+  ASSERT_EQ(plain.size(), 41u);
+  ASSERT_EQ(pt.size(), 41u);
+  EXPECT_DOUBLE_EQ(plain[0], 1.0);
+  std::printf("toy MEBM at beta 2: r at 50 / 200 target sweeps: plain %.3f / %.3f, tempering %.3f / %.3f; swap acceptance", plain[10],
+              plain[40], pt[10], pt[40]);
+  for (double a : st.acceptance()) std::printf(" %.2f", a);
+  std::printf("\n");
+  EXPECT_GT(plain[10], 0.2);
+  EXPECT_LT(std::fabs(pt[10]), 0.1);
+  for (double a : st.acceptance()) EXPECT_GT(a, 0.02);
+  DtmConfig ct = c;
+  ct.gen_tempered = true;
+  ct.gen_tempering.betas = TemperingOptions::geometric(1.2f, 0.4f, 4);
+  Dtm mt(ct, 8, 8);
+  mt.load_checkpoint(m.checkpoint_path());
+  const double good = good_fraction(mt.generate(200, 40).back());
+  std::printf("tempered generation: %.2f good samples\n", good);
+  EXPECT_GT(good, 0.6);
+  EXPECT_THROW(m.autocorrelation_curve(2, d, 0, 1, 4, 3, 1.0f), InvalidArgument);  // no step 2
+  EXPECT_THROW(m.autocorrelation_curve(1, d, 0, 1, 4, 4, 1.0f), InvalidArgument);  // lag past the snapshots
+}
+
 TEST(DtmModel, ResumeIsBitIdentical) {
   const ImageDataset d = toy(500, 3);
   DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_resume_a");
@@ -346,6 +384,13 @@ TEST(DtmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"train": {"optimizer": "lbfgs"}})").find("key 'train.optimizer'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"acp": {"eps": 0}}})").find("key 'train.acp.eps'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"negative": {"stepz": 1}}})").find("key 'train.negative.stepz': unknown key"), std::string::npos);
+  EXPECT_NE(err(R"({"generate": {"beta_start": 0.5, "tempering": {"replicas": 3, "hottest": 0.3}}})").find("key 'generate.beta_start'"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"generate": {"tempering": {"replicas": 1, "hottest": 0.3}}})").find("generate.tempering.replicas"), std::string::npos);
+  const DtmConfig pt = parse_dtm_config(nlohmann::json::parse(R"({"generate": {"beta_end": 1.5, "tempering": {"replicas": 3, "hottest": 0.3}}})"));
+  EXPECT_TRUE(pt.gen_tempered);
+  ASSERT_EQ(pt.gen_tempering.betas.size(), 3u);
+  EXPECT_FLOAT_EQ(pt.gen_tempering.betas[0], 1.5f);  // the target defaults to beta_end
   for (const auto& f : std::filesystem::directory_iterator(std::string(PBIT_SOURCE_DIR) + "/configs")) {
     const std::string name = f.path().filename().string();
     if (name.rfind("dtm_", 0) == 0 || name.rfind("mebm_", 0) == 0) {

@@ -6,12 +6,135 @@
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
+#include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
+#include "pbit/models/metrics.hpp"
 #include "pbit/models/dtm_model.hpp"
 #include "pbit/models/feature_net.hpp"
 #include "pbit/util/png.hpp"
 
 namespace pbit::cli {
+
+
+/// Integrated autocorrelation time in units of the lag step: 1 + 2 sum r_k over the initial positive
+/// window (up to the first r_k <= 0); `complete` is false when r never fell to 0 within the curve.
+double integrated_time(const std::vector<double>& r, bool& complete) {
+  double tau = 1;
+  complete = false;
+  for (size_t k = 1; k < r.size(); ++k) {
+    if (r[k] <= 0) {
+      complete = true;
+      break;
+    }
+    tau += 2 * r[k];
+  }
+  return tau;
+}
+
+void add_dtm_mixing(CLI::App* dtm, Commands& c) {
+  struct Opt {
+    std::string config, run, out, tempering;
+    int step = 0;
+    int64_t sweeps = 2000, stride = 0, warmup = -1;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = dtm->add_subcommand(
+      "mixing", "Measures how fast a trained DTM step (or MEBM) mixes: the autocorrelation of ACP's projection against lag, plain "
+                "Gibbs against parallel tempering at equal flips (every replica's sweeps count), with the integrated and "
+                "exponential mixing times; JSON out");
+  s->add_option("--config", o->config, "the DTM config the model was trained with")->required();
+  s->add_option("--run", o->run, "the training run's output directory (checkpoint.bin or model_checkpoint.bin); default run.output_dir");
+  s->add_option("--out", o->out, "JSON file to write")->required();
+  s->add_option("--step", o->step, "step t to measure (default T, the step that starts from noise; an MEBM's only one)")
+      ->check(number_in<int>(1, 1000));
+  s->add_option("--sweeps", o->sweeps, "horizon in replica-sweeps (plain: sweeps; tempering: sweeps x replicas)")
+      ->capture_default_str()
+      ->check(number_in<int64_t>(2, 100000000));
+  s->add_option("--stride", o->stride, "replica-sweeps between snapshots, a multiple of the replicas (default: the smallest such "
+                                       ">= sweeps / 200)")
+      ->check(number_in<int64_t>(1, 100000000));
+  s->add_option("--warmup", o->warmup, "replica-sweeps before the first snapshot (default: the horizon)")->check(number_in<int64_t>(0, 1000000000));
+  s->add_option("--tempering", o->tempering, "a tempering section as JSON text (default: the config's generate.tempering; "
+                                             "without either only plain Gibbs is measured)");
+  s->footer("Plain Gibbs runs at the ladder's target beta (1 without tempering). docs/CLI.md, 'Models'.");
+  c.add(s, [o] {
+    DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
+    const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
+    const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
+    Dtm model(cfg, train.rows, train.cols);
+    if (std::filesystem::exists(dir + "/checkpoint.bin")) {
+      model.load_checkpoint(dir + "/checkpoint.bin");
+    } else if (std::filesystem::exists(dir + "/model_checkpoint.bin")) {
+      model.load_model_checkpoint(dir + "/model_checkpoint.bin");
+    } else {
+      throw InvalidArgument("dtm mixing: no checkpoint.bin or model_checkpoint.bin in '" + dir + "' (train the model first)");
+    }
+    bool tempered = cfg.gen_tempered;
+    TemperingOptions ladder = cfg.gen_tempering;
+    if (!o->tempering.empty()) {
+      nlohmann::json t;
+      try {
+        t = nlohmann::json::parse(o->tempering);
+      } catch (const nlohmann::json::exception& e) {
+        throw InvalidArgument(std::string("--tempering: not JSON: ") + e.what());
+      }
+      ladder = parse_tempering(t, "--tempering", 1.0f);
+      tempered = true;
+    }
+    const int64_t R = tempered ? static_cast<int64_t>(ladder.betas.size()) : 1;
+    const int32_t step = o->step ? o->step : model.steps();
+    if (step > model.steps()) throw InvalidArgument("--step: the model has " + std::to_string(model.steps()) + " steps");
+    int64_t stride = o->stride;
+    if (stride == 0) stride = R * std::max<int64_t>(1, (o->sweeps / 200 + R - 1) / R);
+    if (stride % R) throw InvalidArgument("--stride must be a multiple of the replicas (" + std::to_string(R) + ") for equal flips");
+    if (o->sweeps < 2 * stride) throw InvalidArgument("--sweeps must be at least two strides (" + std::to_string(2 * stride) + ")");
+    const int64_t warmup = o->warmup >= 0 ? o->warmup : o->sweeps;
+    const auto times = static_cast<int32_t>(o->sweeps / stride + 1);
+    const float beta = tempered ? ladder.betas[0] : 1.0f;
+    const double nodes = model.graph().num_nodes();
+    auto describe = [&](const std::vector<double>& r, int64_t replicas, const char* what) {
+      bool complete = false;
+      const double tau = integrated_time(r, complete) * static_cast<double>(stride);
+      const double fit = metrics::mixing_time(r) * static_cast<double>(stride);
+      nlohmann::json curve = nlohmann::json::array();
+      for (size_t k = 0; k < r.size(); ++k) curve.push_back({{"lag_replica_sweeps", static_cast<int64_t>(k) * stride}, {"r", r[k]}});
+      std::fprintf(stderr, "%s: integrated autocorrelation time %s%.1f replica-sweeps (%.3g flips per chain), exponential fit %.1f\n", what,
+                   complete ? "" : ">= ", tau, tau * nodes, fit);
+      return nlohmann::json{{"replicas", replicas}, {"integrated_time_replica_sweeps", tau}, {"integrated_time_complete", complete},
+                            {"integrated_time_flips_per_chain", tau * nodes},
+                            {"exponential_time_replica_sweeps", std::isfinite(fit) ? nlohmann::json(fit) : nlohmann::json(nullptr)},
+                            {"curve", curve}};
+    };
+    auto mono = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+    const double t0 = mono();
+    std::fprintf(stderr, "step %d of %d: %d snapshots every %lld replica-sweeps after %lld warm-up, beta %.3g\n", step, model.steps(), times,
+                 static_cast<long long>(stride), static_cast<long long>(warmup), beta);
+    nlohmann::json out = {{"step", step},        {"steps", model.steps()}, {"beta", beta},
+                          {"horizon_replica_sweeps", o->sweeps}, {"stride_replica_sweeps", stride}, {"warmup_replica_sweeps", warmup},
+                          {"nodes", model.graph().num_nodes()}, {"epochs_trained", model.epoch()}};
+    out["plain"] = describe(model.autocorrelation_curve(step, train, warmup, stride, times, times - 1, beta), 1, "plain Gibbs");
+    out["plain"]["wall_s"] = mono() - t0;
+    if (tempered) {
+      const double t1 = mono();
+      TemperingStats st;
+      out["tempering"] = describe(model.autocorrelation_curve(step, train, warmup / R, stride / R, times, times - 1, beta, &ladder, &st), R,
+                                  "parallel tempering");
+      out["tempering"]["wall_s"] = mono() - t1;
+      out["tempering"]["betas"] = ladder.betas;
+      out["tempering"]["sweeps_per_round"] = ladder.sweeps_per_round;
+      out["tempering"]["scheme"] = ladder.scheme;
+      out["tempering"]["swap_acceptance"] = st.acceptance();
+      out["tempering"]["round_trips"] = st.round_trips;
+    }
+    out["backend"] = to_string(backend_from_string(cfg.backend));
+    out["device"] = backend_device_name(backend_from_string(cfg.backend));
+    out["git_sha"] = build_git_sha();
+    out["config"] = cfg.source;
+    write_json_file(o->out, out);
+    std::fprintf(stderr, "-> %s\n", o->out.c_str());
+    return 0;
+  });
+}
 
 void add_dtm_commands(Commands& c) {
   struct Opt {
@@ -182,6 +305,8 @@ void add_dtm_commands(Commands& c) {
         {"model", cfg.steps == 1 ? "MEBM" : "DTM"}, {"steps", cfg.steps}, {"acp", cfg.acp},
         {"feature_fid", fid}, {"feature_fid_real_floor", floor}, {"feature_net_test_accuracy", net_acc},
         {"samples", samples.size()}, {"sweeps_per_sample", sweeps_per_sample}, {"sweeps_per_step", cfg.gen_sweeps},
+        {"generation_replicas", cfg.gen_tempered ? cfg.gen_tempering.betas.size() : size_t{1}},
+        {"generation_tempering_betas", cfg.gen_tempered ? nlohmann::json(cfg.gen_tempering.betas) : nlohmann::json(nullptr)},
         {"topology", cfg.topology}, {"num_nodes", model.graph().num_nodes()},
         {"samples_per_s", samples.size() / gen_s}, {"generation_wall_s", gen_s},
         {"mean_nearest_train_hamming_generated", ham_gen}, {"mean_nearest_train_hamming_test", ham_test},
@@ -202,6 +327,7 @@ void add_dtm_commands(Commands& c) {
                 samples.size() / gen_s, ham_gen, ham_test, wall, wall > 0 ? flips / wall / 1e9 : 0.0, cfg.output_dir.c_str());
     return 0;
   });
+  add_dtm_mixing(dtm, c);
 }
 
 }  // namespace pbit::cli

@@ -23,6 +23,7 @@
 #include "pbit/core/graph.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/core/tempering.hpp"
 
 namespace pbit {
 
@@ -65,6 +66,11 @@ struct DtmConfig {
   int64_t gen_sweeps = 200;      ///< per step
   float gen_beta_start = 0.8f, gen_beta_end = 1.2f;
   int32_t gen_samples = 64;
+  /// generate.tempering present: each step samples by parallel tempering at a fixed ladder (its target,
+  /// betas[0], defaults to gen_beta_end) for gen_sweeps sweeps instead of annealing; every replica's
+  /// sweeps count as flips.
+  bool gen_tempered = false;
+  TemperingOptions gen_tempering;
   // run
   std::string backend = "best";
   int threads = 0;
@@ -129,6 +135,15 @@ class Dtm {
   /// of `data`, projected onto a fixed random acp_dims-dimensional subspace, each group of 4 centred on
   /// its own mean (ACP's measurement). Also returns the whole r_yy curve (in units of steps_per_sample).
   double measure_autocorrelation(int32_t step, const ImageDataset& data, std::vector<double>* curve = nullptr) const;
+
+  /// The mixing of step t's sampler, as measure_autocorrelation measures it (the same chains, fields
+  /// and projection): plain Gibbs at inverse temperature `beta`, or, with `tempering`, the target
+  /// replicas of parallel tempering at its ladder (`beta` unused). `warmup` sweeps, then `times`
+  /// snapshots every `stride` sweeps; returns r_yy over lags 0 .. max_lag (in units of stride), and
+  /// the swap statistics in `stats` when tempering.
+  std::vector<double> autocorrelation_curve(int32_t step, const ImageDataset& data, int64_t warmup, int64_t stride, int32_t times,
+                                            int32_t max_lag, float beta, const TemperingOptions* tempering = nullptr,
+                                            TemperingStats* stats = nullptr) const;
 
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);

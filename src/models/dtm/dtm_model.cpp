@@ -14,6 +14,7 @@
 #include "util/json_util.hpp"
 #include "util/progress.hpp"
 #include "pbit/error.hpp"
+#include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/models/metrics.hpp"
 #include "pbit/core/rng.hpp"
@@ -89,11 +90,19 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
   }
   if (j.contains("generate")) {
     const auto& g = j["generate"];
-    only_keys(g, "generate", {"sweeps", "beta_start", "beta_end", "samples"});
+    only_keys(g, "generate", {"sweeps", "beta_start", "beta_end", "samples", "tempering"});
     if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, big);
     if (g.contains("beta_start")) c.gen_beta_start = get_float_in(g["beta_start"], "generate.beta_start", 0, 1000);
     if (g.contains("beta_end")) c.gen_beta_end = get_float_in(g["beta_end"], "generate.beta_end", 0, 1000);
     if (g.contains("samples")) c.gen_samples = static_cast<int32_t>(get_int(g["samples"], "generate.samples", 1, 1 << 20));
+    if (g.contains("tempering")) {
+      c.gen_tempered = true;
+      c.gen_tempering = parse_tempering(g["tempering"], "generate.tempering", c.gen_beta_end);
+      if (g.contains("beta_start")) {
+        detail::config_error("generate.beta_start", "a tempered generation samples at the ladder's betas (target: generate.tempering.target, "
+                                                    "default beta_end), it does not anneal; remove beta_start");
+      }
+    }
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
@@ -272,13 +281,26 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
 
 double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::vector<double>* curve) const {
   // Lag = one negative phase (warmup + samples * steps_per_sample sweeps). Snapshots every
-  // steps_per_sample sweeps over twice the lag, after a negative-phase warm-up. Chains come in groups
-  // of kChainsPerImage conditioned on the same x^t, and each group is centred on its own mean: chains
-  // conditioned on different images sample different distributions, and the spread between them is
-  // not a failure to mix.
+  // steps_per_sample sweeps over twice the lag, after a negative-phase warm-up.
   const int64_t stride = cfg_.negative.steps_per_sample;
   const int64_t lag = cfg_.negative.total_sweeps();
   const int32_t times = static_cast<int32_t>(2 * lag / stride) + 1;
+  const int32_t lag_idx = static_cast<int32_t>(lag / stride);
+  const std::vector<double> r = autocorrelation_curve(t, data, cfg_.negative.warmup, stride, times, std::min(times - 1, 2 * lag_idx), 1.0f);
+  if (curve) *curve = r;
+  return r[std::min<size_t>(static_cast<size_t>(lag_idx), r.size() - 1)];
+}
+
+std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& data, int64_t warmup, int64_t stride, int32_t times,
+                                                int32_t max_lag, float beta, const TemperingOptions* tempering,
+                                                TemperingStats* stats) const {
+  // Chains come in groups of kChainsPerImage conditioned on the same x^t, and each group is centred
+  // on its own mean: chains conditioned on different images sample different distributions, and the
+  // spread between them is not a failure to mix.
+  if (t < 1 || t > steps()) throw InvalidArgument("autocorrelation: step must be in [1, " + std::to_string(steps()) + "]");
+  if (warmup < 0 || stride < 1 || times < 2 || max_lag < 0 || max_lag >= times) {
+    throw InvalidArgument("autocorrelation: needs warmup >= 0, stride >= 1, times >= 2 and 0 <= max_lag < times");
+  }
   constexpr int32_t kChainsPerImage = 4;
   const int32_t images = std::max<int32_t>(1, std::min<int32_t>(cfg_.acp_chains / kChainsPerImage, static_cast<int32_t>(data.size())));
   const int32_t C = images * kChainsPerImage;
@@ -287,18 +309,28 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
   Graph g = graph_;
   g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
   g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
-  Sampler s(g, Coloring(g, colors_), C, options(cfg_, acp_stream(t)));
   const double jf = coupling(t);
   std::vector<float> field(static_cast<size_t>(C) * V);
   for (int32_t c = 0; c < C; ++c) {
     const std::vector<int8_t> xt = noisy(data, c / kChainsPerImage, t, 0xACu);
     coupling_field(t, xt.data(), field.data() + static_cast<size_t>(c) * V);
   }
-  if (jf != 0) s.set_field(visible_, field);
-  s.sweep(cfg_.negative.warmup);  // start from states like the negative phase's
   ObserverSpec spec;
   for (int32_t k = 0; k < times; ++k) spec.snapshot_sweeps.push_back(1 + k * stride);
-  const Observations snaps = s.run({0, 1, (times - 1) * stride + 1}, BetaSchedule::constant(1.0f), spec);
+  const SamplingSchedule window{0, 1, (times - 1) * stride + 1};
+  Observations snaps;
+  if (tempering) {
+    TemperedSampler s(g, Coloring(g, colors_), C, *tempering, options(cfg_, acp_stream(t)));
+    if (jf != 0) s.set_field(visible_, field);
+    s.sweep(warmup);
+    snaps = s.run(window, spec);
+    if (stats) *stats = s.stats();
+  } else {
+    Sampler s(g, Coloring(g, colors_), C, options(cfg_, acp_stream(t)));
+    if (jf != 0) s.set_field(visible_, field);
+    s.sweep(warmup, BetaSchedule::constant(beta));  // start from states like the negative phase's
+    snaps = s.run(window, BetaSchedule::constant(beta), spec);
+  }
   const std::vector<float> Pm = metrics::random_projection(static_cast<int32_t>(N), cfg_.acp_dims, cfg_.seed + 17);
   std::vector<double> y(static_cast<size_t>(C) * times * cfg_.acp_dims);
   for (int32_t k = 0; k < times; ++k) {
@@ -307,12 +339,9 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
     for (int32_t c = 0; c < C; ++c)
       for (int32_t d = 0; d < cfg_.acp_dims; ++d) y[(static_cast<size_t>(c) * times + k) * cfg_.acp_dims + d] = yk[static_cast<size_t>(c) * cfg_.acp_dims + d];
   }
-  const int32_t lag_idx = static_cast<int32_t>(lag / stride);
   // The last step (J_f = 0) is unconditioned: all its chains sample one distribution.
   const int32_t group = jf != 0 ? kChainsPerImage : C;
-  const std::vector<double> r = metrics::autocorrelation(y, C, times, cfg_.acp_dims, std::min(times - 1, 2 * lag_idx), group);
-  if (curve) *curve = r;
-  return r[std::min<size_t>(static_cast<size_t>(lag_idx), r.size() - 1)];
+  return metrics::autocorrelation(y, C, times, cfg_.acp_dims, max_lag, group);
 }
 
 double Dtm::trained_s() const {
@@ -411,19 +440,30 @@ std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64
     Graph g = graph_;
     g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
     g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
-    Sampler s(g, Coloring(g, colors_), count, options(cfg_, gen_stream(t)));
+    std::vector<float> field;
     if (coupling(t) != 0) {
-      std::vector<float> field(static_cast<size_t>(count) * V);
+      field.resize(static_cast<size_t>(count) * V);
       for (int32_t c = 0; c < count; ++c) coupling_field(t, x[c].data(), field.data() + static_cast<size_t>(c) * V);
-      s.set_field(visible_, field);
     }
-    if (conditional) {  // labels held at the class in every step
-      std::vector<int8_t> lv;
+    std::vector<int8_t> lv;  // labels held at the class in every step
+    if (conditional)
       for (int32_t c = 0; c < count; ++c) lv.insert(lv.end(), x[c].begin() + P, x[c].end());
-      s.set_clamp(label_nodes, lv);
+    auto condition = [&](auto& s) {
+      if (!field.empty()) s.set_field(visible_, field);
+      if (conditional) s.set_clamp(label_nodes, lv);
+    };
+    std::vector<int8_t> st;
+    if (cfg_.gen_tempered) {  // parallel tempering at a fixed ladder instead of the anneal
+      TemperedSampler s(g, Coloring(g, colors_), count, cfg_.gen_tempering, options(cfg_, gen_stream(t)));
+      condition(s);
+      s.sweep(sweeps);
+      st = s.state();
+    } else {
+      Sampler s(g, Coloring(g, colors_), count, options(cfg_, gen_stream(t)));
+      condition(s);
+      s.sweep(sweeps, beta);
+      st = s.state();
     }
-    s.sweep(sweeps, beta);
-    const std::vector<int8_t> st = s.state();
     for (int32_t c = 0; c < count; ++c)
       for (int32_t v = 0; v < V; ++v) x[c][v] = st[static_cast<size_t>(c) * N + visible_[v]];
     traj.push_back(pixels(x));
