@@ -274,6 +274,29 @@ TEST(DbmMnist, SmallModelLearnsWellAboveChance) {
   EXPECT_GT(tempered.accuracy, 0.3);
   EXPECT_NE(tempered.confusion, plain_200.confusion);
   EXPECT_DOUBLE_EQ(tempered.flips, 3 * plain_200.flips);
+  // Class-conditional generation, annealed and tempered (generate.tempering): the DBM's own read-out
+  // finds the clamped class in the generated digits far above chance either way.
+  DbmConfig gen = cfg;
+  gen.gen_per_class = 6;
+  gen.gen_beta_end = 2.0f;
+  gen.gen_beta_step = 0.5f;
+  gen.gen_sweeps_per_beta = 40;
+  const DbmGeneration annealed_gen = generate_dbm(m, gen);
+  gen.gen_tempered = true;
+  gen.gen_tempering.betas = TemperingOptions::geometric(2.0f, 1.0f, 4);
+  gen.gen_sweeps = 200;
+  const DbmGeneration tempered_gen = generate_dbm(m, gen);
+  std::printf("generation: label agreement annealed %.2f, tempered %.2f (swap acceptance", annealed_gen.agreement, tempered_gen.agreement);
+  for (double a : tempered_gen.tempering.acceptance()) std::printf(" %.2f", a);
+  std::printf(")\n");
+  EXPECT_EQ(annealed_gen.sweeps, 200);
+  EXPECT_EQ(tempered_gen.sweeps, 200);
+  ASSERT_EQ(tempered_gen.images.size(), 60u);
+  EXPECT_EQ(tempered_gen.tempering.rounds, 200);
+  EXPECT_GT(tempered_gen.tempering.accepts[0], 0);
+  EXPECT_GT(annealed_gen.agreement, 0.3);
+  EXPECT_GT(tempered_gen.agreement, 0.3);
+  EXPECT_NE(tempered_gen.images, annealed_gen.images);
   EXPECT_TRUE(std::filesystem::exists(tmp("learn") + "/metrics.json"));
   EXPECT_TRUE(std::filesystem::exists(tmp("learn") + "/checkpoint.bin"));
 }
@@ -667,6 +690,13 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_TRUE(pt.eval_tempered);
   ASSERT_EQ(pt.eval_tempering.betas.size(), 3u);
   EXPECT_FLOAT_EQ(pt.eval_tempering.betas[0], 1.5f);  // the target defaults to the model's beta
+  EXPECT_NE(err(R"({"generate": {"beta_step": 0.5, "tempering": {"betas": [1, 0.5]}}})").find("key 'generate.beta_step'"), std::string::npos);
+  EXPECT_NE(err(R"({"generate": {"sweeps": 100}})").find("key 'generate.sweeps'"), std::string::npos);
+  const DbmConfig gt = parse_dbm_config(
+      nlohmann::json::parse(R"({"generate": {"beta_end": 3, "sweeps": 500, "tempering": {"replicas": 4, "hottest": 0.5}}})"));
+  EXPECT_TRUE(gt.gen_tempered);
+  EXPECT_EQ(gt.gen_sweeps, 500);
+  EXPECT_FLOAT_EQ(gt.gen_tempering.betas[0], 3.0f);  // the target defaults to beta_end
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
 }
 

@@ -27,8 +27,15 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
   const DbmGeneration g = generate_dbm(m, cfg);
   write_spin_grid_png(png, g.images, m.rows(), m.cols(), cfg.gen_per_class);
   out["generation"] = {{"png", png}, {"per_class", cfg.gen_per_class}, {"label_agreement", g.agreement}, {"wall_s", g.wall_s},
-                       {"beta", {cfg.gen_beta_start, cfg.gen_beta_end, cfg.gen_beta_step}},
-                       {"sweeps_per_beta", cfg.gen_sweeps_per_beta}};
+                       {"sweeps", g.sweeps}};
+  if (cfg.gen_tempered) {
+    out["generation"]["tempering"] = {{"betas", cfg.gen_tempering.betas}, {"sweeps_per_round", cfg.gen_tempering.sweeps_per_round},
+                                      {"scheme", cfg.gen_tempering.scheme}, {"swap_acceptance", g.tempering.acceptance()},
+                                      {"rounds", g.tempering.rounds}, {"round_trips", g.tempering.round_trips}};
+  } else {
+    out["generation"]["beta"] = {cfg.gen_beta_start, cfg.gen_beta_end, cfg.gen_beta_step};
+    out["generation"]["sweeps_per_beta"] = cfg.gen_sweeps_per_beta;
+  }
   std::cerr << "generated " << g.images.size() << " images (" << cfg.gen_per_class << " per class, rows = classes 0-9) -> " << png
             << "; the DBM's own read-out agrees with the clamped class for " << g.agreement * 100 << "%\n";
 }
@@ -227,7 +234,7 @@ void add_generate(CLI::App* dbm, Commands& c) {
     std::string config, model, out;
   };
   auto o = std::make_shared<Opt>();
-  CLI::App* s = dbm->add_subcommand("generate", "Class-conditional samples of a DBM model (labels clamped, beta annealed) as a PNG grid");
+  CLI::App* s = dbm->add_subcommand("generate", "Class-conditional samples of a DBM model (labels clamped, beta annealed or parallel tempering) as a PNG grid");
   s->add_option("--config", o->config, "DBM config: the generate section")->required();
   s->add_option("--model", o->model, "model file")->required();
   s->add_option("--out", o->out, "PNG to write (rows = classes 0-9)")->required();

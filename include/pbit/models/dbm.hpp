@@ -92,6 +92,11 @@ struct DbmConfig {
   int32_t gen_per_class = 8;
   float gen_beta_start = 0.0f, gen_beta_end = 5.0f, gen_beta_step = 0.125f;
   int64_t gen_sweeps_per_beta = 100;
+  /// generate.tempering present: parallel tempering at a fixed ladder (target default gen_beta_end)
+  /// for gen_sweeps sweeps instead of the anneal; every replica's sweeps count as flips.
+  bool gen_tempered = false;
+  TemperingOptions gen_tempering;
+  int64_t gen_sweeps = 4000;
   // output
   std::string output_dir = "out/dbm";
   nlohmann::json source;  ///< the JSON it was parsed from
@@ -249,12 +254,15 @@ class DbmTrainer {
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit = 0,
                      bool progress = false, int64_t first = 0);
 
-/// Class-conditional generation: labels clamped to a class, beta annealed gen_beta_start..end.
+/// Class-conditional generation: labels clamped to a class, beta annealed gen_beta_start..end (or
+/// parallel tempering at gen_tempering's ladder for gen_sweeps sweeps).
 struct DbmGeneration {
   std::vector<std::vector<int8_t>> images;  ///< rows x cols spins each
   std::vector<int32_t> classes;
   double agreement = 0;                     ///< fraction the DBM's own read-out classifies as the clamped class
   double wall_s = 0;
+  int64_t sweeps = 0;                       ///< per chain (per replica when tempered)
+  TemperingStats tempering;                 ///< swap statistics when tempered
 };
 DbmGeneration generate_dbm(const SparseDbm& m, const DbmConfig& cfg);
 

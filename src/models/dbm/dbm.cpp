@@ -129,12 +129,29 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   if (j.contains("generate")) {
     const auto& g = j["generate"];
-    only_keys(g, "generate", {"per_class", "beta_start", "beta_end", "beta_step", "sweeps_per_beta"});
+    only_keys(g, "generate", {"per_class", "beta_start", "beta_end", "beta_step", "sweeps_per_beta", "tempering", "sweeps"});
     if (g.contains("per_class")) c.gen_per_class = static_cast<int32_t>(get_int(g["per_class"], "generate.per_class", 1, 10000));
     if (g.contains("beta_start")) c.gen_beta_start = get_float_in(g["beta_start"], "generate.beta_start", 0.0, 1000.0);
     if (g.contains("beta_end")) c.gen_beta_end = get_float_in(g["beta_end"], "generate.beta_end", 0.0, 1000.0);
     if (g.contains("beta_step")) c.gen_beta_step = get_float_in(g["beta_step"], "generate.beta_step", 1e-6, 1000.0);
     if (g.contains("sweeps_per_beta")) c.gen_sweeps_per_beta = get_int(g["sweeps_per_beta"], "generate.sweeps_per_beta", 1, big);
+    if (g.contains("tempering")) {
+      for (const char* k : {"beta_start", "beta_step", "sweeps_per_beta"}) {
+        if (g.contains(k)) {
+          detail::config_error(std::string("generate.") + k, "a tempered generation does not anneal: it samples at the ladder's betas "
+                                                             "(target: generate.tempering.target, default beta_end) for generate.sweeps sweeps");
+        }
+      }
+      c.gen_tempered = true;
+      c.gen_tempering = parse_tempering(g["tempering"], "generate.tempering", c.gen_beta_end);
+      if (!c.hardware.ideal()) {
+        detail::config_error("generate.tempering", "needs ideal p-bits: the swap uses the model's energy, which a device does not sample");
+      }
+      if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, big);
+    } else if (g.contains("sweeps")) {
+      detail::config_error("generate.sweeps", "sets the length of a tempered generation; the anneal's length is set by beta_start, "
+                                              "beta_end, beta_step and sweeps_per_beta");
+    }
   }
   if (!c.graph_file.empty() && j.contains("graph") && j["graph"].contains("topology")) {
     detail::config_error("graph", "give either 'topology' or 'file', not both");
@@ -976,21 +993,32 @@ DbmGeneration generate_dbm(const SparseDbm& m, const DbmConfig& cfg) {
   const double t0 = now_s();
   const int32_t per = cfg.gen_per_class, chains = 10 * per;
   const Coloring col(m.graph(), m.colors());
-  Sampler s(m.graph(), col, chains, sampler_options(cfg, kGenStream));
   std::vector<int8_t> values;
   for (int32_t b = 0; b < chains; ++b) {
     const int32_t cls = b / per;
     for (int32_t c = 0; c < 10; ++c)
       for (int32_t r = 0; r < m.replicas(); ++r) values.push_back(c == cls ? 1 : -1);
   }
-  s.set_clamp(m.labels(), values);
-  std::vector<std::pair<float, int64_t>> segs;
-  const int nsteps = static_cast<int>(std::floor((cfg.gen_beta_end - cfg.gen_beta_start) / cfg.gen_beta_step + 1e-6));
-  for (int k = 0; k <= std::max(0, nsteps); ++k) segs.push_back({cfg.gen_beta_start + k * cfg.gen_beta_step, cfg.gen_sweeps_per_beta});
-  const BetaSchedule beta = BetaSchedule::piecewise(segs);
-  s.sweep(static_cast<int64_t>(segs.size()) * cfg.gen_sweeps_per_beta, beta);
-  const std::vector<int8_t> st = s.state();
   DbmGeneration g;
+  std::vector<int8_t> st;
+  if (cfg.gen_tempered) {
+    TemperedSampler ts(m.graph(), col, chains, cfg.gen_tempering, sampler_options(cfg, kGenStream));
+    ts.set_clamp(m.labels(), values);
+    ts.sweep(cfg.gen_sweeps);
+    st = ts.state();
+    g.sweeps = cfg.gen_sweeps;
+    g.tempering = ts.stats();
+  } else {
+    Sampler s(m.graph(), col, chains, sampler_options(cfg, kGenStream));
+    s.set_clamp(m.labels(), values);
+    std::vector<std::pair<float, int64_t>> segs;
+    const int nsteps = static_cast<int>(std::floor((cfg.gen_beta_end - cfg.gen_beta_start) / cfg.gen_beta_step + 1e-6));
+    for (int k = 0; k <= std::max(0, nsteps); ++k) segs.push_back({cfg.gen_beta_start + k * cfg.gen_beta_step, cfg.gen_sweeps_per_beta});
+    const BetaSchedule beta = BetaSchedule::piecewise(segs);
+    g.sweeps = static_cast<int64_t>(segs.size()) * cfg.gen_sweeps_per_beta;
+    s.sweep(g.sweeps, beta);
+    st = s.state();
+  }
   std::vector<std::vector<int8_t>> vis;
   for (int32_t b = 0; b < chains; ++b) {
     std::vector<int8_t> img(m.visible().size());
