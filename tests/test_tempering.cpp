@@ -363,6 +363,7 @@ TEST(Tempering, AdaptiveLadderEvensTheAcceptance) {
     std::printf("; acceptance");
     for (double a : acc) std::printf(" %.3f", a);
     std::printf(" (spread %.3f)\n", spread);
+    EXPECT_EQ(ts.stats().betas, ts.betas());
     EXPECT_FLOAT_EQ(ts.betas().front(), 2.0f);
     EXPECT_FLOAT_EQ(ts.betas().back(), 0.3f);
     for (size_t r = 1; r < ts.betas().size(); ++r) EXPECT_LT(ts.betas()[r], ts.betas()[r - 1]);

@@ -29,7 +29,7 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
   out["generation"] = {{"png", png}, {"per_class", cfg.gen_per_class}, {"label_agreement", g.agreement}, {"wall_s", g.wall_s},
                        {"sweeps", g.sweeps}};
   if (cfg.gen_tempered) {
-    out["generation"]["tempering"] = {{"betas", cfg.gen_tempering.betas}, {"sweeps_per_round", cfg.gen_tempering.sweeps_per_round},
+    out["generation"]["tempering"] = {{"betas", g.tempering.betas}, {"sweeps_per_round", cfg.gen_tempering.sweeps_per_round},
                                       {"scheme", cfg.gen_tempering.scheme}, {"swap_acceptance", g.tempering.acceptance()},
                                       {"rounds", g.tempering.rounds}, {"round_trips", g.tempering.round_trips}};
   } else {

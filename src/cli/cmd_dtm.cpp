@@ -120,7 +120,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       out["tempering"] = describe(model.autocorrelation_curve(step, train, warmup / R, stride / R, times, times - 1, beta, &ladder, &st), R,
                                   "parallel tempering");
       out["tempering"]["wall_s"] = mono() - t1;
-      out["tempering"]["betas"] = ladder.betas;
+      out["tempering"]["betas"] = st.betas;  // tuned, if the ladder adapts
       out["tempering"]["sweeps_per_round"] = ladder.sweeps_per_round;
       out["tempering"]["scheme"] = ladder.scheme;
       out["tempering"]["swap_acceptance"] = st.acceptance();

@@ -70,6 +70,7 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
   std::vector<float> factors(static_cast<size_t>(R) * chains_);
   for (int32_t r = 0; r < R; ++r) std::fill_n(factors.begin() + static_cast<ptrdiff_t>(r) * chains_, chains_, opt_.betas[r]);
   sampler_.set_chain_betas(factors);
+  stats_.betas = opt_.betas;
   stats_.attempts.assign(static_cast<size_t>(R - 1), 0);
   stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
   window_attempts_.assign(static_cast<size_t>(R - 1), 0);
@@ -184,6 +185,7 @@ void TemperedSampler::adapt_ladder() {
     nb[static_cast<size_t>(k)] = static_cast<float>(opt_.betas[seg] + t * (static_cast<double>(opt_.betas[seg + 1]) - opt_.betas[seg]));
   }
   opt_.betas = nb;
+  stats_.betas = nb;
   std::vector<float> factors(static_cast<size_t>(R) * chains_);
   for (int32_t r = 0; r < R; ++r) std::fill_n(factors.begin() + static_cast<ptrdiff_t>(r) * chains_, chains_, opt_.betas[r]);
   sampler_.set_chain_betas(factors);

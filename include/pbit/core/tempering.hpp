@@ -45,6 +45,7 @@ struct TemperingStats {
   int64_t rounds = 0;
   std::vector<int64_t> attempts, accepts;  ///< per neighbouring pair (R - 1), over chains and rounds
   int64_t round_trips = 0;                 ///< walkers that went from the target to the hottest replica and back
+  std::vector<float> betas;                ///< the ladder now (the tuned one after adaptation)
   std::vector<double> acceptance() const;  ///< accepts / attempts per pair (0 where none)
 };
 
