@@ -5,6 +5,7 @@
 // to fuse the sweeps of one stretch (several sweeps per launch, state on chip) as long as it draws the
 // uniforms defined in include/pbit/rng.hpp and follows the arithmetic of include/pbit/detail/gibbs_math.hpp.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -79,6 +80,21 @@ class GibbsEngine {
   /// refuse, and Sampler runs the reference loop or the simple CUDA kernel instead.
   virtual void set_lfsr(uint32_t steps, rng::Key, uint32_t) {
     if (steps) throw InvalidArgument(describe() + " has no per-p-bit LFSR (hardware.rng lfsr)");
+  }
+
+  /// Energy of every chain, E = -(sum J s s + sum h s) - sum f s (edges in edge order, then biases,
+  /// then the field's nodes in their order, in double), computed where the state lives. Returns
+  /// false where the engine has no such path (Sampler computes them on the host, the same sums).
+  virtual bool chain_energies(std::span<double>) { return false; }
+  /// Chain c takes chain src[c]'s state (a permutation of the B chains; fields, clamps and beta
+  /// factors stay with the chain slots). Default: through the host.
+  virtual void permute_chains(std::span<const int32_t> src, int32_t n) {
+    std::vector<int8_t> a(src.size() * static_cast<size_t>(n)), b(a.size());
+    get_state(a);
+    for (size_t c = 0; c < src.size(); ++c) {
+      std::copy_n(a.begin() + static_cast<ptrdiff_t>(static_cast<size_t>(src[c]) * n), n, b.begin() + static_cast<ptrdiff_t>(c * n));
+    }
+    set_state(b);
   }
 
   /// Runs betas.size() sweeps; sweep k uses absolute sweep index first_sweep + k in the RNG counter.

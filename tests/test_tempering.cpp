@@ -125,6 +125,67 @@ TEST_P(ChainBetasOnBackend, SameChainsAsTheReference) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, ChainBetasOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
 
+// The two operations tempering's swaps are made of, on every backend and path (on CUDA: a kernel each,
+// after fast-kernel sweeps too): chain energies equal Graph::energy minus the chain's field term bit
+// for bit, and a permutation moves whole states while clamped nodes keep their chain's values.
+class ChainOpsOnBackend : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(ChainOpsOnBackend, EnergiesAndPermutationsMatchTheHost) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = frustrated(11);
+  const int32_t B = 45, N = g.num_nodes();
+  std::vector<float> field(static_cast<size_t>(B) * 2);
+  for (size_t k = 0; k < field.size(); ++k) field[k] = 0.37f * static_cast<float>(k % 7) - 1.1f;
+  std::vector<int8_t> clamp(B);
+  for (int32_t b = 0; b < B; ++b) clamp[b] = b % 3 ? 1 : -1;
+  std::vector<int32_t> perm(B);
+  for (int32_t b = 0; b < B; ++b) perm[b] = (b * 7 + 4) % B;  // 7 is prime to 45; moves chains across clamp values
+  SamplerOptions ref;
+  ref.backend = Backend::reference;
+  ref.seed = 23;
+  for_each_variant(GetParam(), ref, [&](const SamplerOptions& o) {
+    Sampler s(g, B, o);
+    s.set_clamp({2}, clamp);
+    s.set_field({4, 0}, field);
+    s.sweep(7, BetaSchedule::constant(0.8f));
+    const std::vector<int8_t> before = s.state();
+    const std::vector<double> e = s.chain_energies();
+    ASSERT_EQ(e.size(), static_cast<size_t>(B));
+    for (int32_t b = 0; b < B; ++b) {
+      const int8_t* x = before.data() + static_cast<size_t>(b) * N;
+      double want = g.energy(std::span<const int8_t>(x, static_cast<size_t>(N)));
+      want -= static_cast<double>(field[2 * b]) * x[4];
+      want -= static_cast<double>(field[2 * b + 1]) * x[0];
+      EXPECT_EQ(e[b], want) << "chain " << b;
+    }
+    s.permute_chains(perm);
+    const std::vector<int8_t> after = s.state();
+    for (int32_t b = 0; b < B; ++b) {
+      for (int32_t i = 0; i < N; ++i) {
+        const int8_t want = i == 2 ? clamp[b] : before[static_cast<size_t>(perm[b]) * N + i];
+        ASSERT_EQ(after[static_cast<size_t>(b) * N + i], want) << "chain " << b << " node " << i;
+      }
+    }
+    s.sweep(3, BetaSchedule::constant(0.8f));  // the engine goes on from the permuted state
+    const std::vector<int8_t> later = s.state();
+    for (int32_t b = 0; b < B; ++b) EXPECT_EQ(later[static_cast<size_t>(b) * N + 2], clamp[b]);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, ChainOpsOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
+
+TEST(ChainOps, BadPermutationsAndDeviceEnergiesAreRefused) {
+  const Graph g = frustrated(1);
+  Sampler s(g, 3);
+  EXPECT_NE(error_of([&] { s.permute_chains(std::vector<int32_t>{0, 1}); }).find("expected B = 3"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.permute_chains(std::vector<int32_t>{0, 1, 1}); }).find("not a permutation"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.permute_chains(std::vector<int32_t>{0, 1, 3}); }).find("not a permutation"), std::string::npos);
+  SamplerOptions hw;
+  hw.hardware.gain_sigma = 0.1f;
+  Sampler d(g, 3, hw);
+  EXPECT_NE(error_of([&] { d.chain_energies(); }).find("ideal p-bits"), std::string::npos);
+}
+
 // Factors of 1 (and none) are today's chains bit for bit; other factors change them; bad factors are
 // refused with the chain named.
 TEST(ChainBetas, OnesAreTodaysChainsAndBadFactorsAreRefused) {

@@ -87,6 +87,11 @@ class DeviceArray {
   T* get() { return p_; }
   const T* get() const { return p_; }
   size_t size() const { return n_; }
+  /// Exchanges the buffers (same stream).
+  void swap(DeviceArray& o) {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+  }
 
  private:
   T* p_ = nullptr;
@@ -319,6 +324,39 @@ __global__ void energy_kernel(const int8_t* s, const int32_t* ei, const int32_t*
   out[chain] = -acc;
 }
 
+/// Parallel tempering's swap energies: energy_kernel's sums, then minus each chain's field term in
+/// the field's node order (Sampler::chain_energies' host path, operation for operation).
+__global__ void chain_energy_kernel(const int8_t* s, const int32_t* ei, const int32_t* ej, const float* ew, int64_t ne,
+                                    const float* h, int32_t n, const int32_t* field_nodes, const float* field /*[M][B]*/, int32_t m,
+                                    int32_t chains, double* out) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  double acc = 0.0;
+  for (int64_t e = 0; e < ne; ++e) {
+    const int prod = s[static_cast<size_t>(ei[e]) * chains + chain] * s[static_cast<size_t>(ej[e]) * chains + chain];
+    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(ew[e]), static_cast<double>(prod)));
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(h[i]), static_cast<double>(s[static_cast<size_t>(i) * chains + chain])));
+  }
+  double v = -acc;
+  for (int32_t q = 0; q < m; ++q) {
+    const double f = static_cast<double>(field[static_cast<size_t>(q) * chains + chain]);
+    v = __dsub_rn(v, __dmul_rn(f, static_cast<double>(s[static_cast<size_t>(field_nodes[q]) * chains + chain])));
+  }
+  out[chain] = v;
+}
+
+/// out[i][c] = in[i][src[c]] (node-major states): chain c takes chain src[c]'s state.
+__global__ void permute_chains_kernel(const int8_t* in, int32_t n, int32_t chains, const int32_t* src, int8_t* out) {
+  const int64_t total = static_cast<int64_t>(n) * chains;
+  for (int64_t k = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; k < total; k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t i = k / chains;
+    const int32_t c = static_cast<int32_t>(k - i * chains);
+    out[k] = in[i * chains + src[c]];
+  }
+}
+
 __global__ void readout_kernel(const int8_t* s, const int64_t* offsets, const int32_t* nodes, int32_t groups,
                                int32_t chains, int64_t* out /*[B][G]*/) {
   const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
@@ -475,6 +513,9 @@ class CudaEngine final : public GibbsEngine {
     group_off_dev_.set_stream(stream_);
     clamped_.set_stream(stream_);
     energy_.set_stream(stream_);
+    for (auto* a : {&field_nodes_, &perm_}) a->set_stream(stream_);
+    swap_energy_.set_stream(stream_);
+    scratch_.set_stream(stream_);
     // The kernel (docs/FAST_KERNEL.md): the fast one holds a word of every node (4 N bytes) in a
     // block's shared memory; its team size comes from the occupancy calculator.
     int max_optin = 0;
@@ -586,6 +627,31 @@ class CudaEngine final : public GibbsEngine {
     for (int32_t b = 0; b < chains_; ++b)
       for (int32_t q = 0; q < m; ++q) t[static_cast<size_t>(q) * chains_ + b] = values[static_cast<size_t>(b) * m + q];
     field_.upload(t, "per-chain field");
+    field_nodes_.upload(std::vector<int32_t>(nodes.begin(), nodes.end()), "field nodes");
+  }
+  bool chain_energies(std::span<double> out) override {
+    need_int8();
+    swap_energy_.resize(static_cast<size_t>(chains_), "swap energies");
+    const int32_t m = static_cast<int32_t>(field_nodes_.size());
+    chain_energy_kernel<<<(chains_ + 127) / 128, 128, 0, stream_>>>(s_.get(), ei_.get(), ej_.get(), ew_.get(), static_cast<int64_t>(ei_.size()),
+                                                                    h_.get(), n_, field_nodes_.get(), field_.get(), m, chains_,
+                                                                    swap_energy_.get());
+    PBIT_CUDA_LAUNCHED(chain_energy_kernel, stream_);
+    swap_energy_.download_to(out.data(), out.size());
+    return true;
+  }
+  void permute_chains(std::span<const int32_t> src, int32_t) override {
+    need_int8();
+    perm_.upload(src.data(), src.size(), "chain permutation");
+    scratch_.resize(s_.size(), "permuted states");
+    const int64_t total = static_cast<int64_t>(n_) * chains_;
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 65535));
+    permute_chains_kernel<<<std::max(blocks, 1u), 256, 0, stream_>>>(s_.get(), n_, chains_, perm_.get(), scratch_.get());
+    PBIT_CUDA_LAUNCHED(permute_chains_kernel, stream_);
+    sync();
+    s_.swap(scratch_);
+    in_bits_ = false;
+    bits_stale_ = true;
   }
   void set_weights(const Graph& g) override { load_weights(g); }
   void set_chain_beta_scale(std::span<const float> scale) override {
@@ -831,6 +897,9 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<int8_t> clamp_values_, snaps_;
   DeviceArray<int64_t> node_sum_, edge_sum_, readout_, group_off_;
   DeviceArray<double> energy_;
+  DeviceArray<double> swap_energy_;  ///< chain_energies
+  DeviceArray<int32_t> field_nodes_, perm_;
+  DeviceArray<int8_t> scratch_;      ///< permute_chains' target, then the state
   std::vector<int32_t> class_off_;
   std::vector<int32_t> color_nodes_host_;  ///< fast path: the classes concatenated, for load_groups
   std::vector<int64_t> row_ptr_host_;      ///< fast path: CSR row pointers, for load_groups

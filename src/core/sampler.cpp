@@ -301,6 +301,8 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
       throw InvalidArgument(os.str());
     }
   }
+  field_nodes_ = nodes;
+  field_ = full;
   if (on_hardware_ && !input_stage_) {  // the device amplifies a field like any input: g_i f_i
     std::vector<float> scaled(full);
     for (size_t q = 0; q < scaled.size(); ++q) scaled[q] *= device_.gain[nodes[q % m]];
@@ -310,7 +312,49 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
   engine_->set_field(nodes, full);
 }
 
-void Sampler::clear_field() { engine_->set_field({}, {}); }
+void Sampler::clear_field() {
+  engine_->set_field({}, {});
+  field_nodes_.clear();
+  field_.clear();
+}
+
+std::vector<double> Sampler::chain_energies() const {
+  if (on_hardware_) {
+    throw InvalidArgument("chain_energies: the model's energy is not what a device with imperfections samples; use ideal p-bits");
+  }
+  std::vector<double> e(static_cast<size_t>(num_chains_));
+  if (engine_->chain_energies(e)) return e;
+  const std::vector<int8_t> st = state();
+  const std::vector<float> w = graph_.edge_weights();
+  const std::vector<float>& h = graph_.biases();
+  const std::vector<int32_t>&ei = graph_.edge_i(), &ej = graph_.edge_j();
+  const size_t N = static_cast<size_t>(num_nodes()), m = field_nodes_.size();
+  for (size_t b = 0; b < e.size(); ++b) {
+    const int8_t* s = st.data() + b * N;
+    double acc = 0.0;  // Graph::energy's order
+    for (size_t q = 0; q < ei.size(); ++q) acc += static_cast<double>(w[q]) * (s[ei[q]] * s[ej[q]]);
+    for (size_t i = 0; i < N; ++i) acc += static_cast<double>(h[i]) * s[i];
+    double v = -acc;
+    for (size_t q = 0; q < m; ++q) v -= static_cast<double>(field_[b * m + q]) * s[field_nodes_[q]];
+    e[b] = v;
+  }
+  return e;
+}
+
+void Sampler::permute_chains(std::span<const int32_t> src) {
+  if (src.size() != static_cast<size_t>(num_chains_)) {
+    throw InvalidArgument("permute_chains: expected B = " + std::to_string(num_chains_) + " chain indices, got " + std::to_string(src.size()));
+  }
+  std::vector<uint8_t> seen(src.size(), 0);
+  for (int32_t c : src) {
+    if (c < 0 || c >= num_chains_ || seen[static_cast<size_t>(c)]) {
+      throw InvalidArgument("permute_chains: not a permutation of the chains 0.." + std::to_string(num_chains_ - 1));
+    }
+    seen[static_cast<size_t>(c)] = 1;
+  }
+  engine_->permute_chains(src, num_nodes());
+  engine_->apply_clamp();
+}
 
 void Sampler::set_chain_betas(std::span<const float> factors) {
   if (!factors.empty() && factors.size() != static_cast<size_t>(num_chains_)) {

@@ -112,23 +112,17 @@ void TemperedSampler::set_field(std::vector<int32_t> nodes, std::span<const floa
     throw InvalidArgument("set_field: expected M = " + std::to_string(m) + " or B x M = " + std::to_string(m * chains_) +
                           " values, got " + std::to_string(values.size()));
   }
-  sampler_.set_field(nodes, full);  // checks nodes and values
-  field_nodes_ = std::move(nodes);
-  field_ = std::move(full);
-}
-
-double TemperedSampler::chain_energy(const int8_t* s, int32_t sampler_chain) const {
-  const int32_t N = graph_.num_nodes();
-  double e = graph_.energy(std::span<const int8_t>(s, static_cast<size_t>(N)));
-  const size_t m = field_nodes_.size();
-  for (size_t q = 0; q < m; ++q) e -= static_cast<double>(field_[static_cast<size_t>(sampler_chain) * m + q]) * s[field_nodes_[q]];
-  return e;
+  sampler_.set_field(std::move(nodes), full);  // checks nodes and values; the swap energies include it
 }
 
 void TemperedSampler::swap_round() {
-  const int32_t R = num_replicas(), N = graph_.num_nodes();
+  const int32_t R = num_replicas();
   const int64_t round = stats_.rounds++;
-  std::vector<int8_t> st = sampler_.state();
+  // The energies are computed where the state lives (on a GPU: B R doubles come back, not the state),
+  // the decisions on the host, and accepted swaps move the states by a permutation of the chains.
+  const std::vector<double> energy = sampler_.chain_energies();
+  std::vector<int32_t> src(energy.size());
+  for (size_t c = 0; c < src.size(); ++c) src[c] = static_cast<int32_t>(c);
   bool changed = false;
   const rng::Key key = rng::make_key(options_.seed, swap_stream());
   for (int32_t b = 0; b < chains_; ++b) {
@@ -138,10 +132,8 @@ void TemperedSampler::swap_round() {
           rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), 0xffffffffu, static_cast<uint32_t>(round), 1u}, key).w0 & 1u);
     }
     for (int32_t r = parity; r + 1 < R; r += 2) {
-      const int32_t c0 = r * chains_ + b, c1 = (r + 1) * chains_ + b;
-      int8_t* s0 = st.data() + static_cast<size_t>(c0) * N;
-      int8_t* s1 = st.data() + static_cast<size_t>(c1) * N;
-      const double delta = (static_cast<double>(opt_.betas[r]) - opt_.betas[r + 1]) * (chain_energy(s0, c0) - chain_energy(s1, c1));
+      const auto c0 = static_cast<size_t>(r * chains_ + b), c1 = static_cast<size_t>((r + 1) * chains_ + b);
+      const double delta = (static_cast<double>(opt_.betas[r]) - opt_.betas[r + 1]) * (energy[c0] - energy[c1]);
       const uint32_t w =
           rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), static_cast<uint32_t>(r), static_cast<uint32_t>(round), 0u}, key).w0;
       ++stats_.attempts[static_cast<size_t>(r)];
@@ -149,8 +141,8 @@ void TemperedSampler::swap_round() {
       if (delta >= 0 || static_cast<double>(rng::u01(w)) < std::exp(delta)) {
         ++stats_.accepts[static_cast<size_t>(r)];
         ++window_accepts_[static_cast<size_t>(r)];
-        std::swap_ranges(s0, s0 + N, s1);
-        std::swap(walker_[static_cast<size_t>(c0)], walker_[static_cast<size_t>(c1)]);
+        std::swap(src[c0], src[c1]);  // the pairs of one round are disjoint
+        std::swap(walker_[c0], walker_[c1]);
         changed = true;
       }
     }
@@ -160,7 +152,7 @@ void TemperedSampler::swap_round() {
     direction_[static_cast<size_t>(at_target)] = 1;
     if (direction_[static_cast<size_t>(at_hottest)] == 1) direction_[static_cast<size_t>(at_hottest)] = -1;
   }
-  if (changed) sampler_.set_state(st);
+  if (changed) sampler_.permute_chains(src);
   const int64_t every = std::max<int64_t>(10, opt_.adapt_rounds / 5);
   if (stats_.rounds <= opt_.adapt_rounds && stats_.rounds % every == 0) adapt_ladder();
 }

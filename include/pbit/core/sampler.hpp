@@ -176,6 +176,17 @@ class Sampler {
   void set_chain_betas(std::span<const float> factors);
   const std::vector<float>& chain_betas() const { return chain_betas_; }
 
+  /// Energy of every chain under the model, including its per-chain field:
+  ///   E_b = -(sum_edges J s_i s_j + sum_i h_i s_i) - sum_fields f s
+  /// summed in double in that order (edge order, node order, the field's nodes), bit for bit the same
+  /// on every backend; the CUDA backend computes it on the device and downloads B doubles, not the
+  /// state. Refused on imperfect hardware (a device does not sample the model's energy).
+  std::vector<double> chain_energies() const;
+  /// Chain b takes chain src[b]'s state (src a permutation of 0 .. B-1); fields, clamps and beta
+  /// factors stay with the chains, and clamped nodes keep their chain's values. On the GPU a gather
+  /// kernel moves the states without a host round trip (parallel tempering's swaps).
+  void permute_chains(std::span<const int32_t> src);
+
   /// New couplings (edge order) and biases (N) with the same structure, e.g. after a training step.
   void set_weights(std::span<const float> edge_weights, std::span<const float> biases);
 
@@ -197,6 +208,8 @@ class Sampler {
   SamplerOptions options_;
   uint64_t sweep_count_ = 0;
   std::vector<int32_t> clamp_nodes_;
+  std::vector<int32_t> field_nodes_;  ///< the per-chain field as given (for chain_energies' host path)
+  std::vector<float> field_;          ///< B x M
   std::unique_ptr<detail::GibbsEngine> engine_;
   // imperfect hardware (options_.hardware): the device instance, and the user's clamps (merged with
   // the stuck p-bits when given to the engine)

@@ -13,9 +13,12 @@
 // (stochastic even/odd: the parity drawn per chain and round, word 1). Accepted swaps exchange the
 // replicas' states, so sampler chain r B + b always holds temperature r.
 //
-// Observers read the target replicas (r = 0) only. This first version computes them on the host from
-// the state after each sample (moments, energies, read-outs), and a swap round reads and writes the
-// state: correct on every backend, but a host round trip per round (on a GPU, swap every few sweeps).
+// A swap round asks the sampler for every replica's energy (Sampler::chain_energies: on a GPU a
+// kernel, and R B doubles come back), decides on the host, and moves the accepted replicas' states by
+// a permutation of the sampler's chains (Sampler::permute_chains: on a GPU a gather kernel), so the
+// state never leaves the device for a swap. Observers read the target replicas (r = 0) only, and are
+// computed on the host from the state after each sample (moments, energies, read-outs, snapshots):
+// a download per sample.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -85,14 +88,11 @@ class TemperedSampler {
   void swap_round();
   void adapt_ladder();
   std::vector<int64_t> window_attempts_, window_accepts_;  ///< since the last adaptation
-  double chain_energy(const int8_t* s, int32_t sampler_chain) const;
   Graph graph_;
   int32_t chains_;
   TemperingOptions opt_;
   SamplerOptions options_;
   Sampler sampler_;
-  std::vector<int32_t> field_nodes_;
-  std::vector<float> field_;   ///< (R B) x M
   int64_t sweeps_since_round_ = 0;
   TemperingStats stats_;
   std::vector<int32_t> walker_;     ///< (R B): the walker in each slot
