@@ -274,6 +274,10 @@ TEST(DbmMnist, SmallModelLearnsWellAboveChance) {
   EXPECT_GT(tempered.accuracy, 0.3);
   EXPECT_NE(tempered.confusion, plain_200.confusion);
   EXPECT_DOUBLE_EQ(tempered.flips, 3 * plain_200.flips);
+  ASSERT_EQ(tempered.swap_attempts.size(), 2u);  // per neighbouring pair, over images and rounds
+  EXPECT_GT(tempered.swap_attempts[0], 0);
+  EXPECT_LE(tempered.swap_accepts[0], tempered.swap_attempts[0]);
+  EXPECT_TRUE(plain_200.swap_attempts.empty());
   // Class-conditional generation, annealed and tempered (generate.tempering): the DBM's own read-out
   // finds the clamped class in the generated digits far above chance either way.
   DbmConfig gen = cfg;

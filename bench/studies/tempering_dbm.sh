@@ -43,13 +43,15 @@ p = json.load(open(f"{out}/plain.json"))["curve"]
 t = json.load(open(f"{out}/tempered.json"))["curve"]
 rows = []
 md = ["# DBM inference: plain Gibbs against %d-replica parallel tempering at equal flips (test images 0-%d)" % (r, limit - 1), "",
-      "| replica-sweeps per image | plain Gibbs | tempering (sweeps x replicas) | difference (points) |", "|---:|---:|---:|---:|"]
+      "| replica-sweeps per image | plain Gibbs | tempering (sweeps x replicas) | difference (points) | swap acceptance per pair |", "|---:|---:|---:|---:|---|"]
 for a, b in zip(p, t):
     row = {"replica_sweeps_per_image": a["sweeps_per_image"], "plain_accuracy": a["test_accuracy"],
-           "tempered_sweeps_per_image": b["sweeps_per_image"], "tempered_accuracy": b["test_accuracy"]}
+           "tempered_sweeps_per_image": b["sweeps_per_image"], "tempered_accuracy": b["test_accuracy"],
+           "swap_acceptance": b.get("swap_acceptance"), "plain_wall_s": a["eval_wall_s"], "tempered_wall_s": b["eval_wall_s"]}
     rows.append(row)
-    md.append("| %d | %.2f%% | %.2f%% (%d x %d) | %+.2f |" % (a["sweeps_per_image"], 100 * a["test_accuracy"], 100 * b["test_accuracy"],
-              b["sweeps_per_image"], r, 100 * (b["test_accuracy"] - a["test_accuracy"])))
+    md.append("| %d | %.2f%% | %.2f%% (%d x %d) | %+.2f | %s |" % (a["sweeps_per_image"], 100 * a["test_accuracy"], 100 * b["test_accuracy"],
+              b["sweeps_per_image"], r, 100 * (b["test_accuracy"] - a["test_accuracy"]),
+              " ".join("%.3f" % x for x in b.get("swap_acceptance", [])) or "-"))
 json.dump({"study": "tempering_dbm", "replicas": r, "test_images": limit, "rows": rows}, open(f"{out}/summary.json", "w"), indent=1)
 open(f"{out}/summary.md", "w").write("\n".join(md) + "\n")
 with open(f"{out}/tempering.dat", "w") as f:

@@ -13,9 +13,15 @@ namespace pbit::cli {
 namespace {
 
 nlohmann::json eval_json(const DbmEval& ev) {
-  return {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"first_image", ev.first}, {"correct", ev.correct},
-          {"confusion", ev.confusion}, {"eval_wall_s", ev.wall_s},
-          {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}};
+  nlohmann::json j = {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"first_image", ev.first}, {"correct", ev.correct},
+                      {"confusion", ev.confusion}, {"eval_wall_s", ev.wall_s},
+                      {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}};
+  if (!ev.swap_attempts.empty()) {  // eval.tempering
+    std::vector<double> acc(ev.swap_attempts.size(), 0.0);
+    for (size_t p = 0; p < acc.size(); ++p) acc[p] = ev.swap_attempts[p] ? static_cast<double>(ev.swap_accepts[p]) / ev.swap_attempts[p] : 0.0;
+    j["swap_acceptance"] = acc;
+  }
+  return j;
 }
 
 ImageDataset dbm_data(const DbmConfig& cfg, const std::string& split) {

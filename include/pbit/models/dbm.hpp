@@ -164,6 +164,8 @@ struct DbmEval {
   int64_t correct = 0;
   std::vector<int64_t> confusion;  ///< 10 x 10, row = true class, column = predicted
   double wall_s = 0, flips = 0;
+  /// eval.tempering: swap attempts and acceptances per neighbouring pair, over all images and rounds.
+  std::vector<int64_t> swap_attempts, swap_accepts;
 };
 
 struct DbmEpochMetrics {

@@ -854,7 +854,7 @@ std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t
 /// so a long evaluation shows progress within one batch; the chains are those of one run (the RNG is
 /// keyed by the absolute sweep count, and the readout sums add up).
 std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, const std::vector<std::vector<int8_t>>& vis,
-                                    double& flips, const std::function<void(int64_t)>& tick = {}) {
+                                    double& flips, const std::function<void(int64_t)>& tick = {}, DbmEval* swaps = nullptr) {
   const int32_t per = cfg.eval.chains;
   const int32_t nimg = static_cast<int32_t>(vis.size());
   const Coloring col(m.graph(), m.colors());
@@ -889,6 +889,12 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
       if (tick) tick(done);
     }
     flips += static_cast<double>(nimg) * per * ts.num_replicas() * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * done;
+    if (swaps) {
+      const TemperingStats& st = ts.stats();
+      swaps->swap_attempts.resize(st.attempts.size(), 0);
+      swaps->swap_accepts.resize(st.accepts.size(), 0);
+      for (size_t p = 0; p < st.attempts.size(); ++p) swaps->swap_attempts[p] += st.attempts[p], swaps->swap_accepts[p] += st.accepts[p];
+    }
     return predict_labels(readout, nimg, per, sched, m.replicas());
   }
   Sampler s(m.graph(), col, nimg * per, sampler_options(cfg, kEvalStream));
@@ -970,7 +976,7 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
       std::snprintf(extra, sizeof extra, "images %lld-%lld", static_cast<long long>(start), static_cast<long long>(end - 1));
       bar.update((start - first) * per_image + (end - start) * sweeps, extra);
     };
-    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips, tick);
+    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips, tick, &ev);
     for (int64_t k = start; k < end; ++k) {
       const int truth = test.labels[k];
       ++ev.confusion[truth * 10 + pred[k - start]];
