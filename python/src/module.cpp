@@ -1,0 +1,499 @@
+// pbit's Python module (issue 22): graphs, topologies, colorings, the sampler and parallel tempering
+// from numpy. Results come back as numpy arrays that own the C++ vectors they were computed into (no
+// copy); long calls release the GIL; pbit's errors become Python exceptions of the pbit.Error
+// hierarchy with the C++ message.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pbit/build_info.hpp"
+#include "pbit/core/backend.hpp"
+#include "pbit/core/coloring.hpp"
+#include "pbit/core/graph.hpp"
+#include "pbit/core/io.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/core/tempering.hpp"
+#include "pbit/error.hpp"
+#include "pbit/hardware/topology.hpp"
+
+namespace py = pybind11;
+using namespace pbit;
+
+namespace {
+
+// ------------------------------------------------------------------ arrays
+
+/// A numpy array that owns `v` (moved to the heap, freed with the array): no copy of the data.
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* heap = new std::vector<T>(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, heap->data(), owner);
+}
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  const auto n = static_cast<py::ssize_t>(v.size());
+  return to_numpy(std::move(v), {n});
+}
+
+/// A C-contiguous copy of a numpy array (or sequence) as a std::vector, with a clear error for the
+/// wrong number of dimensions.
+template <class T>
+std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims = 1) {
+  py::array_t<T, py::array::c_style | py::array::forcecast> a;
+  try {
+    a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(obj);
+  } catch (const py::error_already_set&) {
+    a = {};
+  }
+  if (!a) throw InvalidArgument(std::string(what) + ": expected an array of numbers");
+  if (a.ndim() > max_dims) {
+    throw InvalidArgument(std::string(what) + ": expected at most " + std::to_string(max_dims) + " dimensions, got " +
+                          std::to_string(a.ndim()));
+  }
+  return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+/// Spins: +-1 values of any integer or float dtype, checked and converted to int8.
+std::vector<int8_t> spins_from(const py::handle& obj, const char* what, int max_dims) {
+  const std::vector<double> v = from_numpy<double>(obj, what, max_dims);
+  std::vector<int8_t> s(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (v[k] != 1.0 && v[k] != -1.0) {
+      throw InvalidArgument(std::string(what) + ": value " + std::to_string(k) + " is " + std::to_string(v[k]) + "; spins are -1 or +1");
+    }
+    s[k] = static_cast<int8_t>(v[k]);
+  }
+  return s;
+}
+
+BetaSchedule beta_from(const py::object& beta) {
+  if (beta.is_none()) return BetaSchedule::constant(1.0f);
+  if (py::isinstance<BetaSchedule>(beta)) return beta.cast<BetaSchedule>();
+  if (py::isinstance<py::float_>(beta) || py::isinstance<py::int_>(beta)) return BetaSchedule::constant(beta.cast<float>());
+  return BetaSchedule::per_sweep(from_numpy<float>(beta, "beta"));
+}
+
+Backend backend_from(const std::string& name) { return backend_from_string(name); }
+
+SamplerOptions options_from(const std::string& backend, uint64_t seed, int threads, const std::string& contract) {
+  SamplerOptions o;
+  o.backend = backend_from(backend);
+  o.seed = seed;
+  o.num_threads = threads;
+  if (contract == "exact") {
+    o.contract = RngContract::exact;
+  } else if (contract == "fast") {
+    o.contract = RngContract::fast;
+  } else {
+    throw InvalidArgument("contract must be 'exact' or 'fast', got '" + contract + "'");
+  }
+  return o;
+}
+
+ObserverSpec observer_from(bool moments, bool energy, const py::object& groups, const py::object& snapshots) {
+  ObserverSpec spec;
+  spec.moments = moments;
+  spec.energy = energy;
+  if (!groups.is_none()) {
+    for (const py::handle g : groups) spec.readout_groups.push_back(from_numpy<int32_t>(g, "readout_groups"));
+  }
+  if (!snapshots.is_none()) spec.snapshot_sweeps = from_numpy<int64_t>(snapshots, "snapshot_sweeps");
+  return spec;
+}
+
+/// Observations as a Python object of numpy arrays (each owning its vector).
+struct PyObservations {
+  int32_t num_chains = 0;
+  int64_t num_samples = 0, sweeps = 0;
+  py::object node_sum, edge_sum, node_mean, edge_corr, energy, readout_sum, readout_mean, snapshots;
+};
+
+PyObservations wrap(Observations&& o, int32_t nodes, int64_t groups, int64_t num_snapshots) {
+  PyObservations p;
+  p.num_chains = o.num_chains;
+  p.num_samples = o.num_samples;
+  p.sweeps = o.sweeps;
+  const auto B = static_cast<py::ssize_t>(o.num_chains);
+  auto none_if_empty = [](auto&& v, std::vector<py::ssize_t> shape) -> py::object {
+    if (v.empty()) return py::none();
+    return to_numpy(std::move(v), std::move(shape));
+  };
+  p.node_sum = none_if_empty(std::move(o.node_sum), {static_cast<py::ssize_t>(o.node_sum.size())});
+  p.edge_sum = none_if_empty(std::move(o.edge_sum), {static_cast<py::ssize_t>(o.edge_sum.size())});
+  p.node_mean = none_if_empty(std::move(o.node_mean), {static_cast<py::ssize_t>(o.node_mean.size())});
+  p.edge_corr = none_if_empty(std::move(o.edge_corr), {static_cast<py::ssize_t>(o.edge_corr.size())});
+  p.energy = none_if_empty(std::move(o.energy), {static_cast<py::ssize_t>(o.num_samples), B});
+  p.readout_sum = none_if_empty(std::move(o.readout_sum), {B, static_cast<py::ssize_t>(groups)});
+  p.readout_mean = none_if_empty(std::move(o.readout_mean), {B, static_cast<py::ssize_t>(groups)});
+  p.snapshots = none_if_empty(std::move(o.snapshots), {static_cast<py::ssize_t>(num_snapshots), B, static_cast<py::ssize_t>(nodes)});
+  return p;
+}
+
+// ------------------------------------------------------------------ exceptions
+
+PyObject* g_error = nullptr;
+
+PyObject* new_exception(py::module_& m, const char* name, PyObject* base, PyObject* also, const char* doc) {
+  const std::string qualified = std::string("pbit.") + name;
+  py::tuple bases = also ? py::make_tuple(py::handle(base), py::handle(also)) : py::make_tuple(py::handle(base));
+  PyObject* t = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases.ptr(), nullptr);
+  if (!t) throw py::error_already_set();
+  m.add_object(name, py::handle(t));
+  return t;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_pbit, m) {
+  m.doc() = "pbit: GPU p-bit / Ising / Boltzmann sampling (C++ core). Import it as `import pbit`.";
+
+  // Exceptions: pbit.Error (a RuntimeError) and one subclass per C++ class, with the C++ message.
+  // Bad arguments, configs and graphs are also ValueErrors; I/O errors OSErrors; memory MemoryError.
+  g_error = new_exception(m, "Error", PyExc_RuntimeError, nullptr, "Base of every error pbit raises.");
+  static PyObject* invalid_argument = new_exception(m, "InvalidArgument", g_error, PyExc_ValueError, "A bad argument to an API call.");
+  static PyObject* invalid_graph = new_exception(m, "InvalidGraph", g_error, PyExc_ValueError, "A graph that is not a valid Ising graph.");
+  static PyObject* invalid_coloring = new_exception(m, "InvalidColoring", g_error, PyExc_ValueError, "A coloring that is not proper.");
+  static PyObject* invalid_config = new_exception(m, "InvalidConfig", g_error, PyExc_ValueError, "A config value that is wrong; names the key.");
+  static PyObject* not_compiled = new_exception(m, "NotCompiled", g_error, nullptr, "A backend this build does not contain.");
+  static PyObject* cuda_error = new_exception(m, "CudaError", g_error, nullptr, "A CUDA runtime error, including 'no device'.");
+  static PyObject* out_of_memory = new_exception(m, "OutOfMemory", g_error, PyExc_MemoryError, "An allocation that did not fit.");
+  static PyObject* io_error = new_exception(m, "IoError", g_error, PyExc_OSError, "A file that cannot be read or written.");
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const InvalidArgument& e) {
+      PyErr_SetString(invalid_argument, e.what());
+    } catch (const InvalidGraph& e) {
+      PyErr_SetString(invalid_graph, e.what());
+    } catch (const InvalidColoring& e) {
+      PyErr_SetString(invalid_coloring, e.what());
+    } catch (const InvalidConfig& e) {
+      PyErr_SetString(invalid_config, e.what());
+    } catch (const NotCompiled& e) {
+      PyErr_SetString(not_compiled, e.what());
+    } catch (const CudaError& e) {
+      PyErr_SetString(cuda_error, e.what());
+    } catch (const OutOfMemory& e) {
+      PyErr_SetString(out_of_memory, e.what());
+    } catch (const IoError& e) {
+      PyErr_SetString(io_error, e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(g_error, e.what());
+    }
+  });
+
+  m.attr("__version__") = PBIT_PY_VERSION;
+  m.attr("git_sha") = build_git_sha();
+
+  // ---------------------------------------------------------------- backends
+  m.def("backends", [] {
+    std::vector<std::string> out;
+    for (Backend b : available_backends()) out.push_back(to_string(b));
+    return out;
+  }, "Names of the backends available here, reference first (reference, cpu, packed, and cuda with a GPU).");
+  m.def("best_backend", [] { return to_string(best_available_backend()); }, "cuda if a GPU is usable, else cpu.");
+  m.def("backend_unavailable_reason", [](const std::string& name) { return backend_unavailable_reason(backend_from(name)); },
+        py::arg("backend"), "Why a backend is not available here ('' when it is).");
+
+  // ---------------------------------------------------------------- graphs
+  py::class_<Graph>(m, "Graph", R"doc(An undirected weighted Ising graph: N nodes, couplings J_ij, biases h_i.
+
+Build one with Graph.from_edges(num_nodes, i, j, weights, biases) or a generator (pbit.topology,
+pbit.random_regular, pbit.square_lattice). Undirected edges are numbered in (i, j) order, i < j;
+edge statistics of the sampler use that order.)doc")
+      .def_static(
+          "from_edges",
+          [](int32_t n, const py::object& i, const py::object& j, const py::object& w, const py::object& biases) {
+            const std::vector<int32_t> a = from_numpy<int32_t>(i, "i"), b = from_numpy<int32_t>(j, "j");
+            const std::vector<float> x = from_numpy<float>(w, "weights");
+            if (a.size() != b.size() || a.size() != x.size()) {
+              throw InvalidArgument("from_edges: i, j and weights must have the same length (" + std::to_string(a.size()) + ", " +
+                                    std::to_string(b.size()) + ", " + std::to_string(x.size()) + ")");
+            }
+            std::vector<Edge> e(a.size());
+            for (size_t k = 0; k < e.size(); ++k) e[k] = {a[k], b[k], x[k]};
+            return Graph::from_edges(n, e, biases.is_none() ? std::vector<float>{} : from_numpy<float>(biases, "biases"));
+          },
+          py::arg("num_nodes"), py::arg("i"), py::arg("j"), py::arg("weights"), py::arg("biases") = py::none(),
+          "Builds a graph from edge arrays (i, j, J); biases h (N values) or None for zeros. Raises InvalidGraph for self "
+          "loops, out-of-range nodes, conflicting duplicates and non-finite values.")
+      .def_static(
+          "read", [](const std::string& path) { return read_graph_file(path).graph; }, py::arg("path"),
+          "Reads a graph file: .json as graph JSON, anything else as an edge list (docs/CLI.md).")
+      .def(
+          "write", [](const Graph& g, const std::string& path) { write_graph_file(path, g); }, py::arg("path"),
+          "Writes the graph: .json as graph JSON, anything else as an edge list (atomically).")
+      .def_property_readonly("num_nodes", &Graph::num_nodes)
+      .def_property_readonly("num_edges", &Graph::num_edges)
+      .def_property_readonly("max_degree", &Graph::max_degree)
+      .def("degree", &Graph::degree, py::arg("node"))
+      .def_property_readonly(
+          "edges",
+          [](const Graph& g) {
+            std::vector<int32_t> i = g.edge_i(), j = g.edge_j();
+            return py::make_tuple(to_numpy(std::move(i)), to_numpy(std::move(j)), to_numpy(g.edge_weights()));
+          },
+          "(i, j, J): the undirected edges in edge order, i < j, as numpy arrays.")
+      .def_property(
+          "edge_weights", [](const Graph& g) { return to_numpy(g.edge_weights()); },
+          [](Graph& g, const py::object& w) { g.set_edge_weights(from_numpy<float>(w, "edge_weights")); },
+          "Couplings in edge order (numpy float32); assign to replace them (same structure).")
+      .def_property(
+          "biases", [](const Graph& g) { return to_numpy(std::vector<float>(g.biases())); },
+          [](Graph& g, const py::object& h) { g.set_biases(from_numpy<float>(h, "biases")); }, "Biases h (numpy float32); assign to replace them.")
+      .def("coupling", &Graph::coupling, py::arg("i"), py::arg("j"), "J_ij, 0 where i and j are not adjacent.")
+      .def(
+          "energy",
+          [](const Graph& g, const py::object& s) -> py::object {
+            const py::array a = py::array::ensure(s);
+            const std::vector<int8_t> v = spins_from(s, "energy", 2);
+            const size_t N = static_cast<size_t>(g.num_nodes());
+            if (N == 0 || v.size() % N) throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins per state");
+            std::vector<double> e(v.size() / N);
+            for (size_t b = 0; b < e.size(); ++b) e[b] = g.energy(std::span<const int8_t>(v.data() + b * N, N));
+            if (a && a.ndim() == 1) return py::float_(e[0]);
+            return to_numpy(std::move(e));
+          },
+          py::arg("spins"),
+          "E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i) of one state (N spins: a float) or of several (B x N: an array).")
+      .def("__repr__", [](const Graph& g) {
+        return "pbit.Graph(" + std::to_string(g.num_nodes()) + " nodes, " + std::to_string(g.num_edges()) + " edges)";
+      });
+
+  py::class_<Coloring>(m, "Coloring", "A proper coloring: nodes of one color share no edge and update together.")
+      .def(py::init([](const Graph& g, const py::object& colors) { return Coloring(g, from_numpy<int32_t>(colors, "colors")); }),
+           py::arg("graph"), py::arg("colors"), "Checks `colors` (one per node) against the graph; raises InvalidColoring.")
+      .def_property_readonly("num_colors", &Coloring::num_colors)
+      .def_property_readonly("colors", [](const Coloring& c) { return to_numpy(std::vector<int32_t>(c.colors())); });
+  m.def("color_graph", &color_graph, py::arg("graph"), "A proper coloring (bipartite when possible, else DSATUR).");
+
+  py::class_<Topology>(m, "Topology", "A generated hardware graph: its graph, a proper coloring and node coordinates.")
+      .def_readonly("name", &Topology::name)
+      .def_readonly("graph", &Topology::graph)
+      .def_readonly("coloring_method", &Topology::coloring_method)
+      .def_readonly("coordinate_names", &Topology::coordinate_names)
+      .def_property_readonly("colors", [](const Topology& t) { return to_numpy(std::vector<int32_t>(t.colors)); })
+      .def("coloring", &Topology::coloring)
+      .def("__repr__", [](const Topology& t) { return "pbit.Topology('" + t.name + "')"; });
+  m.def("topology", &make_topology, py::arg("spec"),
+        "A generated topology: 'pegasus:M', 'zephyr:M:T', 'chimera:M', 'grid:L:G12' ... (docs/CLI.md), couplings 1.");
+  m.def("square_lattice", &square_lattice, py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f,
+        "L x L square lattice, node = row * L + col.");
+  m.def("random_regular", &random_regular, py::arg("n"), py::arg("d"), py::arg("seed"), "A random simple d-regular graph, seeded.");
+  m.def("with_random_weights", &with_random_weights, py::arg("graph"), py::arg("seed"), py::arg("sigma_j"), py::arg("sigma_h") = 0.0f,
+        "The same structure with couplings ~ N(0, sigma_j^2) and biases ~ N(0, sigma_h^2), seeded.");
+
+  // ---------------------------------------------------------------- schedules
+  py::class_<SamplingSchedule>(m, "SamplingSchedule", "warmup sweeps, then `samples` samples every `steps_per_sample` sweeps (thrml's names).")
+      .def(py::init([](int64_t warmup, int64_t samples, int64_t steps) {
+             SamplingSchedule s{warmup, samples, steps};
+             s.validate();
+             return s;
+           }),
+           py::arg("warmup") = 0, py::arg("samples") = 1, py::arg("steps_per_sample") = 1)
+      .def_readwrite("warmup", &SamplingSchedule::warmup)
+      .def_readwrite("samples", &SamplingSchedule::samples)
+      .def_readwrite("steps_per_sample", &SamplingSchedule::steps_per_sample)
+      .def_property_readonly("total_sweeps", &SamplingSchedule::total_sweeps)
+      .def("__repr__", [](const SamplingSchedule& s) {
+        return "pbit.SamplingSchedule(warmup=" + std::to_string(s.warmup) + ", samples=" + std::to_string(s.samples) +
+               ", steps_per_sample=" + std::to_string(s.steps_per_sample) + ")";
+      });
+  py::class_<BetaSchedule>(m, "BetaSchedule", "Inverse temperature per sweep; a schedule shorter than the run holds its last value.")
+      .def_static("constant", &BetaSchedule::constant, py::arg("beta"))
+      .def_static("linear", &BetaSchedule::linear, py::arg("start"), py::arg("end"), py::arg("sweeps"),
+                  "Linear from start to end over `sweeps` sweeps (inclusive ends), then end.")
+      .def_static("piecewise", &BetaSchedule::piecewise, py::arg("segments"), "(beta, sweeps) segments in order.")
+      .def_static("per_sweep", [](const py::object& b) { return BetaSchedule::per_sweep(from_numpy<float>(b, "betas")); }, py::arg("betas"))
+      .def("expand", [](const BetaSchedule& b, int64_t n) { return to_numpy(b.expand(n)); }, py::arg("sweeps"));
+
+  py::class_<PyObservations>(m, "Observations", R"doc(What a run observed, as numpy arrays (None where not asked for).
+
+node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sums), energy
+(samples x B), readout_mean / readout_sum (B x G), snapshots (S x B x N int8).)doc")
+      .def_readonly("num_chains", &PyObservations::num_chains)
+      .def_readonly("num_samples", &PyObservations::num_samples)
+      .def_readonly("sweeps", &PyObservations::sweeps)
+      .def_readonly("node_sum", &PyObservations::node_sum)
+      .def_readonly("edge_sum", &PyObservations::edge_sum)
+      .def_readonly("node_mean", &PyObservations::node_mean)
+      .def_readonly("edge_corr", &PyObservations::edge_corr)
+      .def_readonly("energy", &PyObservations::energy)
+      .def_readonly("readout_sum", &PyObservations::readout_sum)
+      .def_readonly("readout_mean", &PyObservations::readout_mean)
+      .def_readonly("snapshots", &PyObservations::snapshots);
+
+  // ---------------------------------------------------------------- sampler
+  const char* run_doc =
+      "Runs schedule.total_sweeps sweeps at `beta` (a float, a BetaSchedule or one value per sweep) with the observers asked for "
+      "(moments, energy, readout_groups: lists of nodes, snapshot_sweeps: sweep counts within the run); returns Observations. "
+      "Releases the GIL.";
+  py::class_<Sampler>(m, "Sampler", R"doc(Multicolor block Gibbs sampling of `chains` independent chains of a graph.
+
+Randomness is counter-based (Philox) and keyed by (seed, chain, node, sweep): the same seed gives the
+same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)doc")
+      .def(py::init([](const Graph& g, int32_t chains, const std::string& backend, uint64_t seed, const std::optional<Coloring>& coloring,
+                       int threads, const std::string& contract) {
+             const SamplerOptions o = options_from(backend, seed, threads, contract);
+             py::gil_scoped_release release;
+             return coloring ? Sampler(g, *coloring, chains, o) : Sampler(g, chains, o);
+           }),
+           py::arg("graph"), py::arg("chains"), py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("coloring") = py::none(),
+           py::arg("threads") = 0, py::arg("contract") = "exact")
+      .def_property_readonly("num_chains", &Sampler::num_chains)
+      .def_property_readonly("num_nodes", &Sampler::num_nodes)
+      .def_property_readonly("graph", &Sampler::graph)
+      .def_property_readonly("coloring", &Sampler::coloring)
+      .def_property_readonly("backend", [](const Sampler& s) { return to_string(s.options().backend); })
+      .def_property_readonly("kernel_description", &Sampler::kernel_description)
+      .def_property("sweep_count", &Sampler::sweep_count, &Sampler::set_sweep_count,
+                    "Sweeps done so far (the next sweep's RNG counter); set it to resume.")
+      .def_property(
+          "state", [](const Sampler& s) { return to_numpy(s.state(), {s.num_chains(), s.num_nodes()}); },
+          [](Sampler& s, const py::object& x) { s.set_state(spins_from(x, "state", 2)); },
+          "The B x N chain states (int8, +-1); assign B x N spins for a warm start (clamps are re-imposed).")
+      .def("randomize_state", &Sampler::randomize_state)
+      .def(
+          "set_clamp", [](Sampler& s, const py::object& nodes, const py::object& values) {
+            s.set_clamp(from_numpy<int32_t>(nodes, "nodes"), spins_from(values, "values", 2));
+          },
+          py::arg("nodes"), py::arg("values"), "Clamps `nodes` to values: K shared by every chain, or B x K.")
+      .def("clear_clamp", &Sampler::clear_clamp)
+      .def(
+          "set_field", [](Sampler& s, const py::object& nodes, const py::object& values) {
+            s.set_field(nodes.is_none() ? std::vector<int32_t>{} : from_numpy<int32_t>(nodes, "nodes"), from_numpy<float>(values, "values", 2));
+          },
+          py::arg("nodes"), py::arg("values"), "Per-chain field f on `nodes` (None = all): M shared values, or B x M.")
+      .def("clear_field", &Sampler::clear_field)
+      .def(
+          "set_chain_betas", [](Sampler& s, const py::object& f) { s.set_chain_betas(from_numpy<float>(f, "factors")); }, py::arg("factors"),
+          "Per-chain beta factors (B values; empty = none): chain b samples at beta x factors[b].")
+      .def(
+          "run",
+          [](Sampler& s, const SamplingSchedule& schedule, const py::object& beta, bool moments, bool energy, const py::object& groups,
+             const py::object& snapshots) {
+            const BetaSchedule b = beta_from(beta);
+            const ObserverSpec spec = observer_from(moments, energy, groups, snapshots);
+            Observations o;
+            {
+              py::gil_scoped_release release;
+              o = s.run(schedule, b, spec);
+            }
+            return wrap(std::move(o), s.num_nodes(), static_cast<int64_t>(spec.readout_groups.size()),
+                        static_cast<int64_t>(spec.snapshot_sweeps.size()));
+          },
+          py::arg("schedule") = SamplingSchedule{}, py::arg("beta") = py::none(), py::arg("moments") = false, py::arg("energy") = false,
+          py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(), run_doc)
+      .def(
+          "sweep",
+          [](Sampler& s, int64_t n, const py::object& beta) {
+            const BetaSchedule b = beta_from(beta);
+            py::gil_scoped_release release;
+            s.sweep(n, b);
+          },
+          py::arg("sweeps"), py::arg("beta") = py::none(), "Runs `sweeps` sweeps without observing. Releases the GIL.")
+      .def(
+          "chain_energies", [](const Sampler& s) { return to_numpy(s.chain_energies()); },
+          "Energy of every chain including its per-chain field (B doubles, the same on every backend).")
+      .def("__repr__", [](const Sampler& s) {
+        return "pbit.Sampler(" + std::to_string(s.num_chains()) + " chains of " + std::to_string(s.num_nodes()) + " nodes, " +
+               s.kernel_description() + ")";
+      });
+
+  // ---------------------------------------------------------------- parallel tempering
+  py::class_<TemperedSampler>(m, "TemperedSampler", R"doc(Parallel tempering: each of `chains` chains has replicas at the inverse
+temperatures `betas` (betas[0] the target), swept in one launch and swapped between neighbours with
+the Metropolis rule every `sweeps_per_round` sweeps (scheme 'deo' or 'seo'); observers read the
+target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acceptance, then freezes them.)doc")
+      .def(py::init([](const Graph& g, int32_t chains, const py::object& betas, int64_t sweeps_per_round, const std::string& scheme,
+                       int64_t adapt_rounds, const std::string& backend, uint64_t seed, int threads) {
+             TemperingOptions t;
+             t.betas = from_numpy<float>(betas, "betas");
+             t.sweeps_per_round = sweeps_per_round;
+             t.scheme = scheme;
+             t.adapt_rounds = adapt_rounds;
+             const SamplerOptions o = options_from(backend, seed, threads, "exact");
+             py::gil_scoped_release release;
+             return TemperedSampler(g, color_graph(g), chains, t, o);
+           }),
+           py::arg("graph"), py::arg("chains"), py::arg("betas"), py::arg("sweeps_per_round") = 1, py::arg("scheme") = "deo",
+           py::arg("adapt_rounds") = 0, py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("threads") = 0)
+      .def_static("geometric", &TemperingOptions::geometric, py::arg("target"), py::arg("hottest"), py::arg("replicas"),
+                  "A geometric ladder from target to hottest.")
+      .def_property_readonly("num_chains", &TemperedSampler::num_chains)
+      .def_property_readonly("num_replicas", &TemperedSampler::num_replicas)
+      .def_property_readonly("betas", [](const TemperedSampler& t) { return to_numpy(std::vector<float>(t.betas())); })
+      .def_property(
+          "state",
+          [](const TemperedSampler& t) {
+            std::vector<int8_t> s = t.state();
+            const auto B = static_cast<py::ssize_t>(t.num_chains());
+            const py::ssize_t N = static_cast<py::ssize_t>(s.size()) / B;
+            return to_numpy(std::move(s), {B, N});
+          },
+          [](TemperedSampler& t, const py::object& x) { t.set_state(spins_from(x, "state", 2)); },
+          "The target replicas' B x N states; assign B x N spins to start every replica of each chain there.")
+      .def_property_readonly(
+          "replica_states",
+          [](const TemperedSampler& t) {
+            std::vector<int8_t> s = t.replica_states();
+            const auto R = static_cast<py::ssize_t>(t.num_replicas()), B = static_cast<py::ssize_t>(t.num_chains());
+            const py::ssize_t N = static_cast<py::ssize_t>(s.size()) / (R * B);
+            return to_numpy(std::move(s), {R, B, N});
+          },
+          "Every replica's state, R x B x N (replica r at betas[r]).")
+      .def(
+          "set_clamp", [](TemperedSampler& t, const py::object& nodes, const py::object& values) {
+            t.set_clamp(from_numpy<int32_t>(nodes, "nodes"), spins_from(values, "values", 2));
+          },
+          py::arg("nodes"), py::arg("values"))
+      .def(
+          "set_field", [](TemperedSampler& t, const py::object& nodes, const py::object& values) {
+            t.set_field(nodes.is_none() ? std::vector<int32_t>{} : from_numpy<int32_t>(nodes, "nodes"), from_numpy<float>(values, "values", 2));
+          },
+          py::arg("nodes"), py::arg("values"))
+      .def(
+          "run",
+          [](TemperedSampler& t, const SamplingSchedule& schedule, bool moments, bool energy, const py::object& groups,
+             const py::object& snapshots) {
+            const ObserverSpec spec = observer_from(moments, energy, groups, snapshots);
+            Observations o;
+            {
+              py::gil_scoped_release release;
+              o = t.run(schedule, spec);
+            }
+            const int64_t N = static_cast<int64_t>(t.replica_states().size()) / (static_cast<int64_t>(t.num_chains()) * t.num_replicas());
+            return wrap(std::move(o), static_cast<int32_t>(N), static_cast<int64_t>(spec.readout_groups.size()),
+                        static_cast<int64_t>(spec.snapshot_sweeps.size()));
+          },
+          py::arg("schedule") = SamplingSchedule{}, py::arg("moments") = false, py::arg("energy") = false,
+          py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(),
+          "Runs the schedule (the ladder is the temperature), observing the target replicas. Releases the GIL.")
+      .def(
+          "sweep",
+          [](TemperedSampler& t, int64_t n) {
+            py::gil_scoped_release release;
+            t.sweep(n);
+          },
+          py::arg("sweeps"))
+      .def_property_readonly(
+          "stats",
+          [](const TemperedSampler& t) {
+            const TemperingStats& s = t.stats();
+            py::dict d;
+            d["rounds"] = s.rounds;
+            d["round_trips"] = s.round_trips;
+            d["attempts"] = s.attempts;
+            d["accepts"] = s.accepts;
+            d["acceptance"] = s.acceptance();
+            d["betas"] = s.betas;
+            return d;
+          },
+          "Swap statistics: rounds, round_trips, attempts / accepts / acceptance per neighbouring pair, the ladder now.");
+}

@@ -1,0 +1,56 @@
+"""Graphs, topologies and colorings through Python."""
+import numpy as np
+import pytest
+
+import pbit
+
+
+def test_from_edges_round_trips_in_edge_order():
+    i, j, w = np.array([3, 0, 2]), np.array([1, 2, 0]), np.array([0.5, -1.0, -1.0], dtype=np.float32)
+    g = pbit.Graph.from_edges(4, i, j, w, biases=[0.1, 0.2, 0.3, 0.4])
+    assert g.num_nodes == 4 and g.num_edges == 2  # (0, 2) given twice with the same weight: merged
+    ei, ej, ew = g.edges
+    np.testing.assert_array_equal(ei, [0, 1])
+    np.testing.assert_array_equal(ej, [2, 3])
+    np.testing.assert_array_equal(ew, np.array([-1.0, 0.5], dtype=np.float32))
+    assert g.coupling(3, 1) == 0.5 and g.coupling(0, 1) == 0.0
+    np.testing.assert_array_equal(g.biases, np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32))
+
+
+def test_weights_can_be_replaced():
+    g = pbit.square_lattice(4)
+    g.edge_weights = np.full(g.num_edges, -0.5, dtype=np.float32)
+    g.biases = np.ones(16, dtype=np.float32)
+    assert float(g.edge_weights[3]) == -0.5 and float(g.biases[15]) == 1.0
+    assert g.energy(np.ones(16)) == pytest.approx(-(-0.5 * g.num_edges + 16))
+
+
+@pytest.mark.parametrize("name", ["g.json", "g.txt"])
+def test_graph_files_round_trip(tmp_path, name):
+    g = pbit.with_random_weights(pbit.random_regular(30, 3, seed=2), 1, 0.7, 0.2)
+    g.write(str(tmp_path / name))
+    back = pbit.Graph.read(str(tmp_path / name))
+    for a, b in zip(g.edges, back.edges):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(g.biases, back.biases)
+
+
+def test_pegasus_topology_and_its_coloring():
+    t = pbit.topology("pegasus:2")
+    g = t.graph
+    assert (g.num_nodes, g.num_edges) == (40, 164)  # 24m(m-1) - 8(m-1) nodes, 180(m-1)^2 - 16 edges
+    colors = t.colors
+    i, j, _ = g.edges
+    assert np.all(colors[i] != colors[j])
+    assert t.coloring().num_colors == len(set(colors.tolist()))
+    c = pbit.color_graph(pbit.square_lattice(4))
+    assert c.num_colors == 2
+
+
+def test_a_bad_coloring_is_refused():
+    g = pbit.square_lattice(3)
+    with pytest.raises(pbit.InvalidColoring):
+        pbit.Coloring(g, np.zeros(9, dtype=np.int32))
+    ok = pbit.Coloring(g, pbit.color_graph(g).colors)
+    s = pbit.Sampler(g, chains=2, coloring=ok)
+    assert s.coloring.num_colors == ok.num_colors

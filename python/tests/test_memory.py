@@ -1,0 +1,42 @@
+"""Constructing and dropping samplers and results does not leak."""
+import gc
+
+import numpy as np
+
+import pbit
+
+
+def rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def test_ten_thousand_samplers_do_not_leak():
+    g = pbit.square_lattice(4)
+    for _ in range(500):  # warm up allocator pools
+        pbit.Sampler(g, chains=8, seed=1)
+    gc.collect()
+    before = rss_bytes()
+    for k in range(10_000):
+        s = pbit.Sampler(g, chains=8, seed=k)
+        s.sweep(1)
+        del s
+    gc.collect()
+    grown = rss_bytes() - before
+    assert grown < 8 * 2 ** 20, f"resident memory grew by {grown} bytes over 10^4 samplers"
+
+
+def test_result_arrays_are_freed_with_their_last_reference():
+    g = pbit.square_lattice(8)
+    s = pbit.Sampler(g, chains=256, seed=1)
+    for _ in range(20):
+        s.run(pbit.SamplingSchedule(0, 8, 1), snapshot_sweeps=list(range(1, 9)))  # 8 x 256 x 64 bytes each
+    gc.collect()
+    before = rss_bytes()
+    for _ in range(2000):
+        obs = s.run(pbit.SamplingSchedule(0, 8, 1), snapshot_sweeps=list(range(1, 9)))
+        assert obs.snapshots.shape == (8, 256, 64)
+        del obs
+    gc.collect()
+    assert rss_bytes() - before < 8 * 2 ** 20  # 2000 runs x 128 KiB of snapshots would be 256 MiB
+    assert np.all(np.abs(s.state) == 1)

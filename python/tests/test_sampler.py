@@ -1,0 +1,178 @@
+"""The sampler through Python: exact answers, determinism, bit identity with the CLI, zero copies."""
+import json
+import subprocess
+import threading
+
+import numpy as np
+import pytest
+
+import pbit
+from helpers import exact_moments, worst_z
+
+
+def small_graphs():
+    return {
+        "regular10": pbit.with_random_weights(pbit.random_regular(10, 3, seed=3), 4, 0.8, 0.3),
+        "lattice3": pbit.with_random_weights(pbit.square_lattice(3), 5, 0.7, 0.2),
+        "frustrated8": pbit.with_random_weights(pbit.random_regular(8, 4, seed=2), 6, 0.6, 0.1),
+    }
+
+
+def test_readme_example_matches_the_cpp_example():
+    # The README's C++ example (examples/quickstart.cpp) in Python: the same numbers.
+    g = pbit.with_random_weights(pbit.random_regular(1000, 3, seed=1), 2, 0.5, 0.1)
+    s = pbit.Sampler(g, chains=4096, backend="cpu", seed=42)
+    s.set_clamp([0], [1])
+    obs = s.run(pbit.SamplingSchedule(warmup=100, samples=100, steps_per_sample=2),
+                beta=pbit.BetaSchedule.linear(0.1, 1.0, 100), moments=True)
+    assert s.coloring.num_colors == 3
+    assert obs.node_mean[0] == 1.0
+    i, j, _ = g.edges
+    assert (i[0], j[0]) == (0, 512)
+    # what examples/quickstart.cpp prints: <s_1> = 0.135, <s_0 s_512> = -0.552
+    assert round(float(obs.node_mean[1]), 3) == 0.135
+    assert round(float(obs.edge_corr[0]), 3) == -0.552
+
+
+@pytest.mark.parametrize("name", sorted(small_graphs()))
+def test_marginals_and_correlations_match_enumeration(backend, name):
+    g = small_graphs()[name]
+    chains, beta = 4000, 1.3
+    s = pbit.Sampler(g, chains=chains, backend=backend, seed=11)
+    s.sweep(200, beta=beta)
+    st = s.state.astype(np.int64)  # one independent sample per chain
+    i, j, _ = g.edges
+    mean, corr = st.mean(axis=0), (st[:, i] * st[:, j]).mean(axis=0)
+    em, ec = exact_moments(g, beta)
+    assert worst_z(mean, corr, em, ec, chains) < 5.0
+
+
+def test_clamps_and_fields_give_the_conditional_distribution(backend):
+    g = small_graphs()["regular10"]
+    chains = 4000
+    s = pbit.Sampler(g, chains=chains, backend=backend, seed=5)
+    s.set_clamp([2, 7], [1, -1])
+    s.set_field([0, 4], [0.6, -0.4])
+    obs = s.run(pbit.SamplingSchedule(warmup=200, samples=1), moments=True)
+    em, ec = exact_moments(g, 1.0, (2, 7), (1, -1), (0, 4), (0.6, -0.4))
+    assert obs.node_mean[2] == 1.0 and obs.node_mean[7] == -1.0
+    assert worst_z(obs.node_mean, obs.edge_corr, em, ec, chains) < 5.0
+
+
+def test_backends_are_bit_identical():
+    g = pbit.topology("pegasus:2").graph
+    g = pbit.with_random_weights(g, 9, 0.5, 0.2)
+    runs = {}
+    for b in pbit.backends():
+        if b == "cuda":
+            continue
+        s = pbit.Sampler(g, chains=77, backend=b, seed=3)
+        s.set_field(None, np.linspace(-0.5, 0.5, g.num_nodes, dtype=np.float32))
+        obs = s.run(pbit.SamplingSchedule(10, 5, 3), beta=0.9, moments=True, energy=True)
+        runs[b] = (s.state.copy(), obs.edge_sum.copy(), obs.energy.copy())
+    ref = runs.pop("reference")
+    for b, got in runs.items():
+        for a, want in zip(got, ref):
+            np.testing.assert_array_equal(a, want, err_msg=b)
+
+
+def test_same_seed_same_chains_and_another_seed_others():
+    g = small_graphs()["regular10"]
+    a, b, c = (pbit.Sampler(g, chains=64, seed=s) for s in (1, 1, 2))
+    for x in (a, b, c):
+        x.sweep(20)
+    np.testing.assert_array_equal(a.state, b.state)
+    assert not np.array_equal(a.state, c.state)
+
+
+def test_split_runs_continue_the_same_chains():
+    g = small_graphs()["lattice3"]
+    one, two = pbit.Sampler(g, chains=50, seed=4), pbit.Sampler(g, chains=50, seed=4)
+    one.sweep(30, beta=0.7)
+    for _ in range(3):
+        two.sweep(10, beta=0.7)
+    assert two.sweep_count == 30
+    np.testing.assert_array_equal(one.state, two.state)
+
+
+def test_same_numbers_as_the_cli(cli, tmp_path):
+    g = pbit.with_random_weights(pbit.topology("pegasus:2").graph, 1, 0.5, 0.1)
+    g.write(str(tmp_path / "g.json"))
+    cfg = {"chains": 96, "seed": 7, "backend": "cpu",
+           "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 2},
+           "beta": {"linear": {"from": 0.1, "to": 1.0, "sweeps": 20}},
+           "clamp": {"nodes": [0, 1], "values": [1, -1]}, "field": {"nodes": [2, 3], "values": [0.5, -0.5]},
+           "observe": {"moments": True, "readout_groups": [[4, 5, 6], [7, 8, 9]], "snapshot_sweeps": [40]}}
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    subprocess.run([cli, "sample", "--graph", str(tmp_path / "g.json"), "--config", str(tmp_path / "c.json"),
+                    "--out", str(tmp_path / "o.json")], check=True, capture_output=True)
+    want = json.loads((tmp_path / "o.json").read_text())
+    s = pbit.Sampler(pbit.Graph.read(str(tmp_path / "g.json")), chains=96, backend="cpu", seed=7)
+    s.set_clamp([0, 1], [1, -1])
+    s.set_field([2, 3], [0.5, -0.5])
+    obs = s.run(pbit.SamplingSchedule(20, 10, 2), beta=pbit.BetaSchedule.linear(0.1, 1.0, 20), moments=True,
+                readout_groups=[[4, 5, 6], [7, 8, 9]], snapshot_sweeps=[40])
+    np.testing.assert_array_equal(obs.node_sum, want["node_sum"])
+    np.testing.assert_array_equal(obs.edge_sum, want["edge_sum"])
+    np.testing.assert_array_equal(obs.readout_sum.ravel(), want["readout_sum"])
+    np.testing.assert_array_equal(obs.snapshots.ravel(), want["snapshots"])
+
+
+def test_results_are_numpy_arrays_without_copies():
+    g = small_graphs()["regular10"]
+    s = pbit.Sampler(g, chains=8, seed=1)
+    obs = s.run(pbit.SamplingSchedule(2, 3, 1), moments=True, energy=True, snapshot_sweeps=[1, 5])
+    for a in (obs.node_mean, obs.edge_sum, obs.energy, obs.snapshots):
+        assert isinstance(a, np.ndarray)
+        assert not a.flags.owndata  # a view of the C++ result, kept alive by the array
+    assert obs.energy.shape == (3, 8) and obs.snapshots.shape == (2, 8, 10)
+    assert obs.readout_mean is None
+    d = np.from_dlpack(obs.node_mean)  # DLPack on the CPU
+    assert np.shares_memory(d, obs.node_mean)
+    assert s.state.dtype == np.int8 and s.state.shape == (8, 10)
+
+
+def test_energies_match_the_definition():
+    g = small_graphs()["frustrated8"]
+    s = pbit.Sampler(g, chains=20, seed=2)
+    s.set_field([1], np.arange(20, dtype=np.float32).reshape(20, 1) * 0.1)
+    s.sweep(5)
+    st = s.state.astype(np.int64)
+    i, j, w = g.edges
+    e = -((st[:, i] * st[:, j]) @ w.astype(np.float64) + st @ g.biases.astype(np.float64))
+    np.testing.assert_allclose(g.energy(s.state), e, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(s.chain_energies(), e - 0.1 * np.arange(20) * st[:, 1], rtol=0, atol=1e-6)
+    assert isinstance(g.energy(s.state[0]), float)
+
+
+def test_a_beta_array_is_a_per_sweep_schedule():
+    g = small_graphs()["lattice3"]
+    a, b = pbit.Sampler(g, chains=30, seed=8), pbit.Sampler(g, chains=30, seed=8)
+    sched = pbit.BetaSchedule.linear(0.2, 1.4, 12)
+    a.sweep(12, beta=sched)
+    b.sweep(12, beta=sched.expand(12))
+    np.testing.assert_array_equal(a.state, b.state)
+    assert sched.expand(12)[0] == np.float32(0.2) and sched.expand(12)[-1] == np.float32(1.4)
+
+
+def test_long_calls_release_the_gil():
+    g = pbit.topology("pegasus:4").graph
+    s = pbit.Sampler(g, chains=2048, seed=1, threads=1)
+    done = threading.Event()
+    t = threading.Thread(target=lambda: (s.sweep(300), done.set()))
+    t.start()
+    ticks = 0
+    while not done.is_set():  # Python runs here only if the sweep released the GIL
+        ticks += 1
+    t.join()
+    assert ticks > 1000
+
+
+def test_per_chain_betas_change_only_their_chains():
+    g = small_graphs()["regular10"]
+    a, b = pbit.Sampler(g, chains=6, seed=3), pbit.Sampler(g, chains=6, seed=3)
+    b.set_chain_betas([1, 1, 1, 1, 1, 0.2])
+    a.sweep(20)
+    b.sweep(20)
+    np.testing.assert_array_equal(a.state[:5], b.state[:5])
+    assert not np.array_equal(a.state[5], b.state[5])
