@@ -15,6 +15,7 @@ Arrays come back as numpy arrays that own the results (no copy). Errors are pbit
 subclasses (InvalidArgument, InvalidGraph, ... also ValueError where the input was bad). docs/PYTHON.md.
 """
 from ._pbit import (  # noqa: F401
+    _run_command,
     BetaSchedule,
     Coloring,
     CudaError,
@@ -44,4 +45,38 @@ from ._pbit import (  # noqa: F401
     with_random_weights,
 )
 
-__all__ = [name for name in dir() if not name.startswith("_")]
+
+
+def cli(*args, check=True):
+    """Runs a `pbit` command in this process, e.g. pbit.cli("dbm", "train", "--config", "c.json").
+
+    Every command of the CLI (docs/CLI.md), with the same configs, outputs and progress on stderr:
+    the model families' train / eval / generate, sample, compare. Config arguments may be dicts
+    (written to a temporary JSON file). pbit errors raise pbit.Error subclasses with the message;
+    with check=True a bad option (exit code 2) raises pbit.InvalidArgument too. Returns the exit
+    code. Releases the GIL while the command runs.
+    """
+    import json
+    import os
+    import tempfile
+
+    argv, temps = [], []
+    try:
+        for a in args:
+            if isinstance(a, dict):
+                fd, path = tempfile.mkstemp(suffix=".json", prefix="pbit_config_")
+                with os.fdopen(fd, "w") as f:
+                    json.dump(a, f)
+                temps.append(path)
+                a = path
+            argv.append(os.fspath(a) if hasattr(a, "__fspath__") else str(a))
+        code = _run_command(argv)
+    finally:
+        for path in temps:
+            os.unlink(path)
+    if check and code != 0:
+        raise InvalidArgument("pbit " + " ".join(argv) + f": exit code {code} (the message is above)")
+    return code
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("annotations",)]

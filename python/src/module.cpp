@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/cli.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/backend.hpp"
 #include "pbit/core/coloring.hpp"
@@ -190,6 +191,21 @@ PYBIND11_MODULE(_pbit, m) {
 
   m.attr("__version__") = PBIT_PY_VERSION;
   m.attr("git_sha") = build_git_sha();
+
+  // ---------------------------------------------------------------- the commands
+  m.def(
+      "_run_command",
+      [](const std::vector<std::string>& args) {
+        std::vector<std::string> argv_s{"pbit"};
+        argv_s.insert(argv_s.end(), args.begin(), args.end());
+        std::vector<char*> argv;
+        for (std::string& a : argv_s) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        py::gil_scoped_release release;
+        return cli::run(static_cast<int>(argv_s.size()), argv.data(), /*rethrow=*/true);
+      },
+      py::arg("args"),
+      "Runs a pbit command in this process (pbit.cli wraps it): pbit errors raise, bad options print and return 2.");
 
   // ---------------------------------------------------------------- backends
   m.def("backends", [] {

