@@ -57,3 +57,19 @@ def test_sample_through_the_cli_gives_the_sampler_numbers(tmp_path):
     out = json.loads((tmp_path / "o.json").read_text())
     obs = pbit.Sampler(g, chains=40, seed=2).run(pbit.SamplingSchedule(5, 4, 2), moments=True)
     np.testing.assert_array_equal(obs.edge_sum, out["edge_sum"])
+
+
+def test_the_tutorial_runs(tmp_path):
+    # examples/python/tutorial.py --quick: samples Pegasus(14), trains a tiny DBM, plots to PNG.
+    pytest.importorskip("matplotlib")
+    mnist_dir()
+    import subprocess
+    import sys
+    root = os.environ["PBIT_SOURCE_DIR"]
+    subprocess.run([sys.executable, os.path.join(root, "examples/python/tutorial.py"), str(tmp_path), "--quick"], check=True,
+                   capture_output=True)
+    res = json.loads((tmp_path / "tutorial.json").read_text())
+    assert res["final_energy_per_spin"] < -1.0  # annealed to beta 2, a Gaussian spin glass is well below 0
+    assert [c["sweeps_per_image"] for c in res["dbm_curve"]] == [20, 100, 400]
+    assert res["dbm_curve"][-1]["test_accuracy"] > 0.2  # 2x chance after training on 1000 images
+    assert (tmp_path / "tutorial.png").stat().st_size > 10_000
