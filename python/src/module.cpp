@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/core/tempering.hpp"
 #include "pbit/error.hpp"
+#include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
 
 namespace py = pybind11;
@@ -304,6 +306,55 @@ edge statistics of the sampler use that order.)doc")
   m.def("random_regular", &random_regular, py::arg("n"), py::arg("d"), py::arg("seed"), "A random simple d-regular graph, seeded.");
   m.def("with_random_weights", &with_random_weights, py::arg("graph"), py::arg("seed"), py::arg("sigma_j"), py::arg("sigma_h") = 0.0f,
         "The same structure with couplings ~ N(0, sigma_j^2) and biases ~ N(0, sigma_h^2), seeded.");
+
+  // ---------------------------------------------------------------- roles
+  py::class_<RoleAssignment>(m, "Roles", R"doc(Named node roles (visible, hidden, label, data, latent, ...) partitioning a graph's nodes.
+
+roles["visible"] is that role's nodes in placement order (visible node k = pixel k), roles.role_of
+the role index of every node.)doc")
+      .def_readonly("names", &RoleAssignment::names)
+      .def("__getitem__", [](const RoleAssignment& r, const std::string& name) { return to_numpy(std::vector<int32_t>(r.of(name))); })
+      .def("__contains__", [](const RoleAssignment& r, const std::string& name) {
+        return std::find(r.names.begin(), r.names.end(), name) != r.names.end();
+      })
+      .def("__len__", [](const RoleAssignment& r) { return r.names.size(); })
+      .def_property_readonly("role_of", [](const RoleAssignment& r) { return to_numpy(std::vector<int32_t>(r.role_of)); })
+      .def("write", [](const RoleAssignment& r, const std::string& path) { write_roles_file(path, r); }, py::arg("path"),
+           "Writes the roles file (JSON, atomically; docs/CLI.md).")
+      .def_static("read", &read_roles_file, py::arg("path"), py::arg("num_nodes"), "Reads a roles file, checked against num_nodes.")
+      .def("__repr__", [](const RoleAssignment& r) {
+        std::string s = "pbit.Roles(";
+        for (size_t k = 0; k < r.names.size(); ++k) s += (k ? ", " : "") + r.names[k] + ": " + std::to_string(r.nodes[k].size());
+        return s + ")";
+      });
+  m.def(
+      "place_roles",
+      [](int32_t num_nodes, const std::string& specs, uint64_t seed, const py::object& colors, bool in_order) {
+        const std::vector<RoleSpec> rs = parse_role_specs(specs);
+        std::vector<int32_t> c;
+        if (!colors.is_none()) c = from_numpy<int32_t>(colors, "colors");
+        const std::vector<int32_t>* cp = colors.is_none() ? nullptr : &c;
+        return in_order ? place_roles_in_order(num_nodes, rs, cp) : place_roles(num_nodes, rs, seed, cp);
+      },
+      py::arg("num_nodes"), py::arg("specs"), py::arg("seed") = 1, py::arg("colors") = py::none(), py::arg("in_order") = false,
+      "Places roles given as 'visible:784,label:50,hidden:rest' (name:count[:color]) on the nodes: by a seeded random "
+      "permutation (index randomization, Niazi et al. 2024) or, with in_order, in index order.");
+  m.def(
+      "role_distances",
+      [](const Graph& g, const RoleAssignment& r) {
+        py::list out;
+        for (const RoleDistance& d : role_distances(g, r)) {
+          py::dict x;
+          x["from"] = d.from;
+          x["to"] = d.to;
+          x["mean_hops"] = d.mean_hops;
+          x["max_hops"] = d.max_hops;
+          x["unreachable"] = d.unreachable;
+          out.append(x);
+        }
+        return out;
+      },
+      py::arg("graph"), py::arg("roles"), "Hop distances from each role's nodes to the nearest node of every other role.");
 
   // ---------------------------------------------------------------- schedules
   py::class_<SamplingSchedule>(m, "SamplingSchedule", "warmup sweeps, then `samples` samples every `steps_per_sample` sweeps (thrml's names).")

@@ -54,3 +54,24 @@ def test_a_bad_coloring_is_refused():
     ok = pbit.Coloring(g, pbit.color_graph(g).colors)
     s = pbit.Sampler(g, chains=2, coloring=ok)
     assert s.coloring.num_colors == ok.num_colors
+
+
+def test_roles_are_placed_by_seed_and_round_trip(tmp_path):
+    t = pbit.topology("pegasus:4")
+    n = t.graph.num_nodes
+    r = pbit.place_roles(n, "visible:100,label:20,hidden:rest", seed=3, colors=t.colors)
+    assert r.names == ["visible", "label", "hidden"] and len(r) == 3 and "label" in r
+    assert len(r["visible"]) == 100 and len(r["hidden"]) == n - 120
+    assert sorted(np.concatenate([r[k] for k in r.names]).tolist()) == list(range(n))
+    np.testing.assert_array_equal(r["visible"], pbit.place_roles(n, "visible:100,label:20,hidden:rest", seed=3)["visible"])
+    in_order = pbit.place_roles(n, "visible:100,label:20,hidden:rest", in_order=True)
+    np.testing.assert_array_equal(in_order["visible"], np.arange(100))
+    r.write(str(tmp_path / "roles.json"))
+    back = pbit.Roles.read(str(tmp_path / "roles.json"), n)
+    np.testing.assert_array_equal(back.role_of, r.role_of)
+    d = {(x["from"], x["to"]): x for x in pbit.role_distances(t.graph, r)}
+    far = {(x["from"], x["to"]): x for x in pbit.role_distances(t.graph, in_order)}
+    # index randomization puts every role within a few hops of the others; index order does not
+    assert d[("label", "visible")]["mean_hops"] < far[("label", "visible")]["mean_hops"]
+    with pytest.raises(pbit.InvalidArgument):
+        pbit.place_roles(n, "visible:100000,hidden:rest")
