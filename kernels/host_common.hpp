@@ -29,13 +29,14 @@ struct HostModel {
   std::vector<float> field;                 ///< B x M
   rng::Key key{};
   RngContract contract = RngContract::exact;
+  uint32_t chain_offset = 0;                ///< SamplerOptions::first_chain: added to every chain id the RNG sees
   HostActivation act;                       ///< imperfect hardware's input stage (inactive: none)
   std::vector<float> chain_scale;           ///< B per-chain beta factors (empty: none)
 
   HostModel(const Graph& g, const Coloring& c, int32_t b, const SamplerOptions& opt)
       : n(g.num_nodes()), chains(b), classes(c.classes()),
         clamped(static_cast<size_t>(g.num_nodes()), 0), field_col(static_cast<size_t>(g.num_nodes()), -1),
-        key(rng::make_key(opt.seed, opt.stream)), contract(opt.contract) {
+        key(rng::make_key(opt.seed, opt.stream)), contract(opt.contract), chain_offset(opt.first_chain) {
     load_weights(g);
   }
 

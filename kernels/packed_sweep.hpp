@@ -162,6 +162,7 @@ struct PackedArgs {
   uint32_t first_sweep = 0;
   rng::Key key{};
   RngContract contract = RngContract::exact;
+  uint32_t chain_offset = 0;  ///< SamplerOptions::first_chain: added to the chain ids the RNG sees
   ActivationArgs act{};                  ///< imperfect hardware's input stage (gain == nullptr: none)
   const float* chain_scale = nullptr;    ///< per-chain beta factors (B; nullptr: none)
 };
@@ -287,7 +288,7 @@ template <int K, RngContract C, class Lanes>
 PBIT_HD void packed_group(const PackedArgs& a, uint32_t* S, int32_t chain0, Lanes& lanes, const PackedGroup* gp, uint32_t c,
                           uint32_t sweep, float two_beta) {
   const PackedGroup g = packed_group_load(gp);  // the same for every lane
-  lanes.draw(C, a.key, chain0, c, g.rank0, sweep);
+  lanes.draw(C, a.key, chain0 + static_cast<int32_t>(a.chain_offset), c, g.rank0, sweep);
   uint32_t m[K][kPackedGroup];
   lanes.vote(m, [&](uint32_t lane, const rng::Block (&blk)[K]) {
     return packed_lane_up<K, C>(a, S, g, lane, chain0, blk, two_beta);

@@ -245,6 +245,59 @@ TEST(CpuIsa, PathsAreNamedAndChosen) {
   EXPECT_NE(error_of([] { cpu_isa_from_string("sse9"); }).find("expected auto, avx512, avx2 or generic"), std::string::npos);
 }
 
+// A shard (issue 23): a sampler of chains [k, k + m) with first_chain = k gives exactly chains
+// k .. k + m - 1 of the whole run - initial states, updates under both contracts, per-chain fields,
+// clamps and betas, on every path of every backend (the 32-chain words of the packed loop and the
+// fast CUDA kernel start mid-word here), and with per-p-bit LFSRs where a backend runs them.
+TEST_P(BackendTest, AShardIsThoseChainsOfTheWholeRun) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Topology t = make_topology("pegasus:2");
+  const Graph g = with_random_weights(t.graph, 3, 0.6f, 0.2f);
+  const int32_t B = 100, k = 37, m = 41, N = g.num_nodes();
+  std::vector<float> field(static_cast<size_t>(B) * 2), betas(B);
+  std::vector<int8_t> clamp(B);
+  for (int32_t b = 0; b < B; ++b) {
+    field[2 * b] = 0.05f * static_cast<float>(b % 9) - 0.2f, field[2 * b + 1] = 0.3f - 0.04f * static_cast<float>(b % 13);
+    betas[b] = 0.6f + 0.01f * static_cast<float>(b % 50);
+    clamp[b] = b % 3 ? 1 : -1;
+  }
+  auto run = [&](SamplerOptions o, int32_t first, int32_t count) {
+    o.first_chain = static_cast<uint32_t>(first);
+    Sampler s(g, t.coloring(), count, o);
+    s.set_field({5, 11}, std::span<const float>(field).subspan(2 * static_cast<size_t>(first), 2 * static_cast<size_t>(count)));
+    s.set_clamp({7}, std::span<const int8_t>(clamp).subspan(static_cast<size_t>(first), static_cast<size_t>(count)));
+    s.set_chain_betas(std::span<const float>(betas).subspan(static_cast<size_t>(first), static_cast<size_t>(count)));
+    s.sweep(9, BetaSchedule::linear(0.4f, 1.2f, 9));
+    return s.state();
+  };
+  for (const RngContract contract : kContracts) {
+    SCOPED_TRACE("contract " + to_string(contract));
+    SamplerOptions ref = on(Backend::reference, contract);
+    ref.seed = 12;
+    const std::vector<int8_t> whole = run(ref, 0, B);
+    const std::vector<int8_t> want(whole.begin() + static_cast<ptrdiff_t>(k) * N, whole.begin() + static_cast<ptrdiff_t>(k + m) * N);
+    for_each_variant(GetParam(), ref, [&](const SamplerOptions& o) { EXPECT_EQ(run(o, k, m), want); });
+    ref.first_chain = 0;
+    EXPECT_NE(run(ref, 0, m), want);  // the offset is what makes them those chains
+  }
+  {  // per-p-bit LFSRs (the reference loop on the host backends; the simple CUDA kernel)
+    SamplerOptions ref = on(Backend::reference);
+    ref.seed = 5;
+    ref.hardware.rng = "lfsr";
+    ref.hardware.lfsr_steps = 4;
+    ref.hardware.device_seed = 2;
+    const std::vector<int8_t> whole = run(ref, 0, B);
+    const std::vector<int8_t> want(whole.begin() + static_cast<ptrdiff_t>(k) * N, whole.begin() + static_cast<ptrdiff_t>(k + m) * N);
+    SamplerOptions o = ref;
+    o.backend = GetParam();
+    if (GetParam() == Backend::cuda) o.cuda_kernel = CudaKernel::simple;
+    EXPECT_EQ(run(o, k, m), want);
+  }
+  SamplerOptions big = on(GetParam());
+  big.first_chain = 0xFFFFFFF0u;
+  EXPECT_THROW(Sampler(g, 17, big), InvalidArgument);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, BackendTest, ::testing::ValuesIn(test_backends()), backend_param_name);
 
 }  // namespace

@@ -321,7 +321,7 @@ class CpuEngine final : public GibbsEngine {
       for (int l = 0; l < W; ++l) {
         const uint32_t b = static_cast<uint32_t>(blk * W + l);
         for (int32_t i = 0; i < m_.n; ++i) {
-          const rng::Block x = rng::philox4x32_10(rng::init_counter(b, static_cast<uint32_t>(i)), key);
+          const rng::Block x = rng::philox4x32_10(rng::init_counter(b + m_.chain_offset, static_cast<uint32_t>(i)), key);
           at(blk, i)[l] = static_cast<float>(rng::init_spin(x, static_cast<uint32_t>(i)));
         }
       }
@@ -386,7 +386,7 @@ class CpuEngine final : public GibbsEngine {
       float* S = at(blk, 0);
       const float* F = m_.field_m > 0 ? f_.data() + static_cast<size_t>(blk) * m_.field_m * W : nullptr;
       const float* SC = scale_.empty() ? nullptr : scale_.data() + static_cast<size_t>(blk) * W;
-      const uint32_t chain0 = static_cast<uint32_t>(blk) * W;
+      const uint32_t chain0 = static_cast<uint32_t>(blk) * W + m_.chain_offset;  // the RNG's chain ids
       for (size_t k = 0; k < betas.size(); ++k) {
         const auto sweep = static_cast<uint32_t>(first_sweep + k);
         const float two_beta = 2.0f * betas[k];

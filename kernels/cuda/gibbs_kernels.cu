@@ -114,6 +114,7 @@ struct SweepArgs {
   int32_t chains;
   rng::Key key;
   RngContract contract;
+  uint32_t chain_offset;  ///< SamplerOptions::first_chain: added to the chain ids the RNG sees
   ActivationArgs act;  ///< imperfect hardware's input stage (gain == nullptr: none)
   LfsrArgs lfsr;       ///< per-p-bit LFSR uniforms (cols == nullptr: Philox); cols point at this sweep's
   const float* chain_scale;  ///< per-chain beta factors (nullptr: none)
@@ -125,7 +126,7 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
   if (a.chain_scale) two_beta = fmul(two_beta, a.chain_scale[chain]);
   const int32_t groups = (a.color_len + 3) / 4;
   for (int32_t g = blockIdx.y; g < groups; g += gridDim.y) {
-    const rng::Block blk = gibbs_block(a.contract, a.key, static_cast<uint32_t>(chain), a.color, 4u * g, sweep);
+    const rng::Block blk = gibbs_block(a.contract, a.key, static_cast<uint32_t>(chain) + a.chain_offset, a.color, 4u * g, sweep);
     for (int q = 0; q < 4; ++q) {
       const int32_t r = 4 * g + q;
       if (r >= a.color_len) break;
@@ -141,7 +142,7 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
       const int32_t fc = a.field_col[i];
       if (fc >= 0) f = fadd(f, a.field[static_cast<size_t>(fc) * a.chains + chain]);
       if (a.act.gain) f = device_input(a.act, i, f);
-      const bool up = a.lfsr.cols ? gibbs_up(lfsr_word(a.lfsr, 0, static_cast<uint32_t>(chain), static_cast<uint32_t>(i)),
+      const bool up = a.lfsr.cols ? gibbs_up(lfsr_word(a.lfsr, 0, static_cast<uint32_t>(chain) + a.chain_offset, static_cast<uint32_t>(i)),
                                              boltzmann_ratio(two_beta, f))
                                   : gibbs_up(a.contract, blk, static_cast<uint32_t>(r), two_beta, f);
       a.s[static_cast<size_t>(i) * a.chains + chain] = up ? int8_t{1} : int8_t{-1};
@@ -250,11 +251,11 @@ FastKernelFn fast_kernel_for(int K, RngContract c) {
                 : K == 2 ? fast_sweeps_kernel<2, RngContract::exact> : fast_sweeps_kernel<1, RngContract::exact>;
 }
 
-__global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, rng::Key key) {
+__global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, uint32_t chain_offset, rng::Key key) {
   const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
   if (chain >= chains) return;
   for (int32_t q = blockIdx.y; 4 * q < n; q += gridDim.y) {
-    const rng::Block blk = rng::philox4x32_10(rng::init_counter(chain, 4u * q), key);
+    const rng::Block blk = rng::philox4x32_10(rng::init_counter(static_cast<uint32_t>(chain) + chain_offset, 4u * q), key);
     for (int32_t t = 0; t < 4 && 4 * q + t < n; ++t) {
       const int32_t i = 4 * q + t;
       s[static_cast<size_t>(i) * chains + chain] = static_cast<int8_t>(rng::init_spin(blk, i));
@@ -486,7 +487,8 @@ dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
 class CudaEngine final : public GibbsEngine {
  public:
   CudaEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
-      : n_(g.num_nodes()), chains_(chains), key_(rng::make_key(opt.seed, opt.stream)), contract_(opt.contract) {
+      : n_(g.num_nodes()), chains_(chains), key_(rng::make_key(opt.seed, opt.stream)), contract_(opt.contract),
+        chain_offset_(opt.first_chain) {
     // The options and environment are checked before anything is created on the device.
     const CudaKernel requested = requested_cuda_kernel(opt.cuda_kernel);
     const int team = requested_team_warps(opt.cuda_team_warps);
@@ -570,7 +572,7 @@ class CudaEngine final : public GibbsEngine {
   }
 
   void randomize_state(uint64_t seed) override {
-    init_kernel<<<chain_grid(chains_, (n_ + 3) / 4, 128), 128, 0, stream_>>>(s_.get(), n_, chains_,
+    init_kernel<<<chain_grid(chains_, (n_ + 3) / 4, 128), 128, 0, stream_>>>(s_.get(), n_, chains_, chain_offset_,
                                                                              rng::make_key(seed, rng::kInitState));
     PBIT_CUDA_LAUNCHED(init_kernel, stream_);
     sync();
@@ -699,7 +701,7 @@ class CudaEngine final : public GibbsEngine {
         SweepArgs a{s_.get(),         row_ptr_.get(), col_.get(),       w_.get(),   h_.get(),
                     color_nodes_.get() + class_off_[c],  class_off_[c + 1] - class_off_[c],
                     static_cast<uint32_t>(c), clamped_.get(), field_col_.get(), field_.get(), chains_, key_, contract_,
-                    act_args(), lfsr, chain_scale_.size() ? chain_scale_.get() : nullptr};
+                    chain_offset_, act_args(), lfsr, chain_scale_.size() ? chain_scale_.get() : nullptr};
         const dim3 grid = chain_grid(chains_, (a.color_len + 3) / 4, kThreads);
         sweep_color_kernel<<<grid, kThreads, 0, stream_>>>(a, sweep, two_beta);
         PBIT_CUDA_LAUNCHED(sweep_color_kernel, stream_);
@@ -740,6 +742,7 @@ class CudaEngine final : public GibbsEngine {
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = key_;
     a.contract = contract_;
+    a.chain_offset = chain_offset_;
     a.act = act_args();
     a.chain_scale = chain_scale_.size() ? chain_scale_.get() : nullptr;
     const unsigned grid = static_cast<unsigned>(words / K);
@@ -883,6 +886,7 @@ class CudaEngine final : public GibbsEngine {
   int32_t n_, chains_;
   rng::Key key_;
   RngContract contract_;
+  uint32_t chain_offset_;  ///< SamplerOptions::first_chain
   DeviceArray<int8_t> s_;
   DeviceArray<int64_t> row_ptr_;
   DeviceArray<int32_t> col_, ei_, ej_, color_nodes_, field_col_, clamp_nodes_, group_nodes_;

@@ -40,7 +40,7 @@ class ReferenceEngine final : public GibbsEngine {
     const rng::Key key = rng::make_key(seed, rng::kInitState);
     for (int32_t b = 0; b < m_.chains; ++b) {
       for (int32_t i = 0; i < m_.n; ++i) {
-        const rng::Block blk = rng::philox4x32_10(rng::init_counter(b, i), key);
+        const rng::Block blk = rng::philox4x32_10(rng::init_counter(static_cast<uint32_t>(b) + m_.chain_offset, i), key);
         spin(b, i) = static_cast<int8_t>(rng::init_spin(blk, i));
       }
     }
@@ -199,11 +199,11 @@ class ReferenceEngine final : public GibbsEngine {
     if (m_.field_col[i] >= 0) field = fadd(field, m_.field[static_cast<size_t>(b) * m_.field_m + m_.field_col[i]]);
     if (m_.act.active()) field = device_input(m_.act.args(), i, field);
     if (lfsr_steps_) {  // the p-bit's LFSR word, decided as under the exact contract
-      const uint32_t word = gf2_apply(lfsr_now_, lfsr_seed(lfsr_key_, lfsr_stream_, static_cast<uint32_t>(b), static_cast<uint32_t>(i)));
+      const uint32_t word = gf2_apply(lfsr_now_, lfsr_seed(lfsr_key_, lfsr_stream_, static_cast<uint32_t>(b) + m_.chain_offset, static_cast<uint32_t>(i)));
       spin(b, i) = gibbs_up(word, boltzmann_ratio(two_beta, field)) ? int8_t{1} : int8_t{-1};
       return;
     }
-    const rng::Block blk = gibbs_block(m_.contract, m_.key, static_cast<uint32_t>(b), color, rank, sweep);
+    const rng::Block blk = gibbs_block(m_.contract, m_.key, static_cast<uint32_t>(b) + m_.chain_offset, color, rank, sweep);
     spin(b, i) = gibbs_up(m_.contract, blk, rank, two_beta, field) ? int8_t{1} : int8_t{-1};
   }
 
@@ -240,6 +240,7 @@ class ReferenceEngine final : public GibbsEngine {
     a.nsweeps = static_cast<int64_t>(betas.size());
     a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = m_.key;
+    a.chain_offset = m_.chain_offset;
     a.contract = m_.contract;
     a.act = m_.act.args();
     a.chain_scale = m_.chain_scale.empty() ? nullptr : m_.chain_scale.data();

@@ -123,6 +123,10 @@ Sampler::Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options)
 Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options)
     : graph_(graph), coloring_(coloring), num_chains_(num_chains), options_(options) {
   if (num_chains < 1) throw InvalidArgument("num_chains must be >= 1, got " + std::to_string(num_chains));
+  if (static_cast<uint64_t>(options.first_chain) + static_cast<uint64_t>(num_chains) > (uint64_t{1} << 32)) {
+    throw InvalidArgument("first_chain + num_chains must be at most 2^32 (the RNG counter's chain field), got " +
+                          std::to_string(options.first_chain) + " + " + std::to_string(num_chains));
+  }
   if (graph.num_nodes() < 1) throw InvalidArgument("the graph has no nodes");
   // A coloring built for another graph (or another node count) would silently break the sweep.
   verify_coloring(graph_, coloring_.colors());

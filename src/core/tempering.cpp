@@ -13,6 +13,10 @@ namespace {
 
 /// The R B sampler options: the user's, refused on imperfect hardware.
 SamplerOptions checked(const SamplerOptions& o) {
+  if (o.first_chain != 0) {
+    throw InvalidArgument("parallel tempering: first_chain (a shard of a larger run) is not supported yet; its swaps are keyed by "
+                          "the local chain");
+  }
   if (!o.hardware.ideal()) {
     throw InvalidArgument("parallel tempering: the swap needs the model's energy, which a device with imperfections does not "
                           "sample; use ideal p-bits");

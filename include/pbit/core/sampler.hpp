@@ -118,6 +118,10 @@ struct SamplerOptions {
   /// distribution is no longer the Boltzmann distribution of (J, h). Energy observers use the
   /// device's couplings as seen from each edge's lower-numbered node.
   PbitHardware hardware;
+  /// The global id of this sampler's chain 0: chain b draws every random number (initial state,
+  /// updates, LFSR seeds) as chain first_chain + b, so a sampler of chains [k, k + m) of a larger run
+  /// gives exactly those chains of it (sharding over processes or devices; issue 23). Default 0.
+  uint32_t first_chain = 0;
 };
 
 /// Options from a config's fields: backend name ("best", "reference", "cpu", "cuda", "packed"), seed, stream, threads.
