@@ -4,14 +4,14 @@
 #   cmake -DROOT=<source dir> -DEXTRA=<file> -DEXTRA_AS=<path in the tree> -P cmake/check_layers.cmake
 #
 # Layers, lowest first: base (pbit/error.hpp, pbit/build_info.hpp), util, core (with kernels/, the
-# backends), hardware, models, harness, cli. pbit/pbit.hpp, the umbrella header, may include
+# backends), dist (processes of one run: MPI), hardware, models, harness, cli. pbit/pbit.hpp, the umbrella header, may include
 # anything. EXTRA checks one more file as if it lived at EXTRA_AS (the test that shows the rule can
 # fail). Exits with an error listing every include that goes up a layer, or that cannot be resolved.
 cmake_minimum_required(VERSION 3.20)
 if(NOT ROOT)
   message(FATAL_ERROR "check_layers: give -DROOT=<source dir>")
 endif()
-set(names base util core hardware models harness cli)
+set(names base util core dist hardware models harness cli)
 
 # layer_of(<path relative to ROOT> <out var>): index into `names`, or -1 when the path has no layer.
 function(layer_of path out)
@@ -24,14 +24,16 @@ function(layer_of path out)
     set(l 1)
   elseif(path MATCHES "^(src|include/pbit)/core/" OR path MATCHES "^kernels/")
     set(l 2)
-  elseif(path MATCHES "^(src|include/pbit)/hardware/")
+  elseif(path MATCHES "^(src|include/pbit)/dist/")
     set(l 3)
-  elseif(path MATCHES "^(src|include/pbit)/models/")
+  elseif(path MATCHES "^(src|include/pbit)/hardware/")
     set(l 4)
-  elseif(path MATCHES "^(src|include/pbit)/harness/")
+  elseif(path MATCHES "^(src|include/pbit)/models/")
     set(l 5)
-  elseif(path MATCHES "^src/cli/")
+  elseif(path MATCHES "^(src|include/pbit)/harness/")
     set(l 6)
+  elseif(path MATCHES "^src/cli/")
+    set(l 7)
   endif()
   set(${out} ${l} PARENT_SCOPE)
 endfunction()

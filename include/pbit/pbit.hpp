@@ -17,5 +17,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/core/tempering.hpp"
+#include "pbit/dist/comm.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"

@@ -3,11 +3,13 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "util/binary_io.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/core/tempering.hpp"
+#include "pbit/dist/comm.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
 
@@ -109,16 +111,39 @@ void add_sample(Commands& c) {
     opt.hardware = cfg.hardware;
     const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     if (!o->out.empty()) check_writable(o->out);
+    // Under mpirun each rank samples a contiguous share of the chains (their global ids: the same
+    // random numbers as one process) and rank 0 writes the combined result (docs/SCALING.md).
+    const int ranks = dist::size();
+    if (ranks > 1) {
+      if (cfg.tempered) throw InvalidArgument("pbit sample: a tempering section over MPI ranks is not supported yet; run one process");
+      dist::check_same(detail::fnv1a(read_json_file(o->config).dump() + "|" + graph_to_json(gf.graph, &coloring.colors()).dump() + "|" +
+                                     cfg.backend + "|" + std::to_string(cfg.num_threads)),
+                       "the sampling config, the graph and the options");
+    }
     if (cfg.tempered) return sample_tempered(cfg, gf, coloring, opt, o->out);
-    Sampler sampler(gf.graph, coloring, cfg.chains, opt);
-    if (!cfg.clamp_nodes.empty()) sampler.set_clamp(cfg.clamp_nodes, cfg.clamp_values);
-    if (!cfg.field_values.empty()) sampler.set_field(cfg.field_nodes, cfg.field_values);
-    std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << gf.graph.num_edges() << " edges, "
-              << coloring.num_colors() << " colors, " << cfg.chains << " chains, " << cfg.schedule.total_sweeps() << " sweeps on "
-              << sampler.kernel_description() << "\n";
+    const dist::Range mine = dist::share(cfg.chains, dist::rank(), ranks);
+    opt.first_chain = static_cast<uint32_t>(mine.first);
+    Sampler sampler(gf.graph, coloring, static_cast<int32_t>(mine.count), opt);
+    auto my_rows = [&](const auto& v, size_t width) {  // a per-chain (B x width) list: this rank's rows
+      using T = typename std::decay_t<decltype(v)>::value_type;
+      if (ranks == 1 || v.size() != width * static_cast<size_t>(cfg.chains)) return std::vector<T>(v.begin(), v.end());
+      return std::vector<T>(v.begin() + static_cast<ptrdiff_t>(mine.first * width), v.begin() + static_cast<ptrdiff_t>((mine.first + mine.count) * width));
+    };
+    if (!cfg.clamp_nodes.empty()) sampler.set_clamp(cfg.clamp_nodes, my_rows(cfg.clamp_values, cfg.clamp_nodes.size()));
+    if (!cfg.field_values.empty()) {
+      const size_t m = cfg.field_nodes.empty() ? static_cast<size_t>(gf.graph.num_nodes()) : cfg.field_nodes.size();
+      sampler.set_field(cfg.field_nodes, my_rows(cfg.field_values, m));
+    }
+    if (dist::rank() == 0) {
+      std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << gf.graph.num_edges() << " edges, "
+                << coloring.num_colors() << " colors, " << cfg.chains << " chains" << (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "")
+                << ", " << cfg.schedule.total_sweeps() << " sweeps on " << sampler.kernel_description() << "\n";
+    }
     const auto t0 = std::chrono::steady_clock::now();
-    const Observations obs = sampler.run(cfg.schedule, cfg.beta, cfg.observe);
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const Observations obs = dist::combine(sampler.run(cfg.schedule, cfg.beta, cfg.observe), cfg.chains, gf.graph.num_nodes(),
+                                           cfg.observe.readout_groups);
+    const double wall = dist::allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (dist::rank() != 0) return 0;  // rank 0 writes the run's output
     nlohmann::json j = observations_to_json(obs, gf.graph);
     const double flips = static_cast<double>(cfg.chains) * gf.graph.num_nodes() * obs.sweeps;
     j["run"] = {{"backend", to_string(opt.backend)},
@@ -128,6 +153,7 @@ void add_sample(Commands& c) {
                 {"contract", to_string(cfg.contract)},
                 {"threads", cfg.num_threads},
                 {"num_colors", coloring.num_colors()},
+                {"ranks", ranks},
                 {"wall_s", wall},
                 {"flips_per_ns", wall > 0 ? flips / (wall * 1e9) : 0.0},
                 {"git_sha", build_git_sha()}};

@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
+#include "pbit/dist/comm.hpp"
 
 namespace pbit::cli {
 
@@ -109,6 +110,7 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
 namespace pbit::cli {
 
 int run(int argc, char** argv, bool rethrow) {
+  dist::init(&argc, &argv);  // MPI, when started by mpirun or srun (docs/SCALING.md)
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
   app.formatter(std::make_shared<Formatter>());
   app.require_subcommand(1);

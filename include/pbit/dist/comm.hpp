@@ -1,0 +1,52 @@
+// Processes of one run (issue 23): MPI ranks when pbit is built with MPI and started by mpirun (or
+// srun), otherwise one process. Each rank samples a contiguous range of the run's global chain ids
+// (SamplerOptions::first_chain), so the random numbers are those of one process; integer sums are
+// all-reduced and per-chain results gathered in chain order on rank 0, which writes the outputs.
+// Results are then identical, byte for byte, to one process's.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pbit/core/sampler.hpp"
+
+namespace pbit::dist {
+
+/// Starts MPI when this build has it and the environment says the process was launched by mpirun or
+/// srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK); otherwise (and when already started) nothing.
+/// MPI is finalised at exit. Returns the number of ranks.
+int init(int* argc, char*** argv);
+int rank();  ///< 0 without MPI
+int size();  ///< 1 without MPI
+bool built_with_mpi();
+
+/// The contiguous share of `total` items (chains, images) of `rank` among `ranks`: sizes differ by at
+/// most one, the lower ranks take the larger ones. Throws InvalidArgument when ranks > total.
+struct Range {
+  int64_t first = 0, count = 0;
+};
+Range share(int64_t total, int rank, int ranks, const std::string& what = "chains");
+
+/// Throws InvalidArgument on every rank unless every rank passed the same `fingerprint` (e.g. a hash
+/// of its config and options): ranks that disagree would compute different runs.
+void check_same(uint64_t fingerprint, const std::string& what);
+
+void allreduce_sum(std::span<int64_t> values);
+double allreduce_max(double value);
+/// Rank 0 gets every rank's values concatenated in rank order; the others get an empty vector.
+std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine);
+template <class T>
+std::vector<T> gather(std::span<const T> mine) {
+  const std::vector<uint8_t> b = gather_bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(mine.data()), mine.size_bytes()));
+  std::vector<T> out(b.size() / sizeof(T));
+  if (!b.empty()) std::copy_n(reinterpret_cast<const T*>(b.data()), out.size(), out.data());
+  return out;
+}
+
+/// The Observations of a whole run on rank 0 from each rank's observations of its chain share:
+/// moment sums added, per-chain read-outs, energies and snapshots put in global chain order, means
+/// recomputed. `total_chains` the run's chains; `groups` the read-out groups observed. Collective.
+Observations combine(const Observations& mine, int32_t total_chains, int32_t num_nodes, const std::vector<std::vector<int32_t>>& groups);
+
+}  // namespace pbit::dist

@@ -1,0 +1,198 @@
+#include "pbit/dist/comm.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "pbit/error.hpp"
+
+#ifdef PBIT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace pbit::dist {
+
+namespace {
+#ifdef PBIT_HAVE_MPI
+bool mpi_on() {
+  int started = 0, finished = 0;
+  MPI_Initialized(&started);
+  MPI_Finalized(&finished);
+  return started && !finished;
+}
+void finalize_at_exit() {
+  if (mpi_on()) MPI_Finalize();
+}
+void check(int rc, const char* what) {
+  if (rc != MPI_SUCCESS) throw Error(std::string("MPI: ") + what + " failed");
+}
+#endif
+}  // namespace
+
+bool built_with_mpi() {
+#ifdef PBIT_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
+int init(int* argc, char*** argv) {
+#ifdef PBIT_HAVE_MPI
+  if (!mpi_on()) {
+    const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+    if (!launched) return 1;
+    check(MPI_Init(argc, argv), "MPI_Init");
+    std::atexit(finalize_at_exit);
+  }
+  return size();
+#else
+  (void)argc;
+  (void)argv;
+  return 1;
+#endif
+}
+
+int rank() {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on()) {
+    int r = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+  }
+#endif
+  return 0;
+}
+
+int size() {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on()) {
+    int s = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &s);
+    return s;
+  }
+#endif
+  return 1;
+}
+
+Range share(int64_t total, int r, int ranks, const std::string& what) {
+  if (ranks < 1 || r < 0 || r >= ranks) throw InvalidArgument("share: rank " + std::to_string(r) + " of " + std::to_string(ranks));
+  if (ranks > total) {
+    throw InvalidArgument(std::to_string(ranks) + " ranks for " + std::to_string(total) + " " + what + ": every rank needs at least one; " +
+                          "run fewer ranks (mpirun -np) or more " + what);
+  }
+  const int64_t base = total / ranks, extra = total % ranks;
+  Range g;
+  g.count = base + (r < extra ? 1 : 0);
+  g.first = r * base + std::min<int64_t>(r, extra);
+  return g;
+}
+
+void check_same(uint64_t fingerprint, const std::string& what) {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on() && size() > 1) {
+    uint64_t lo = 0, hi = 0;
+    check(MPI_Allreduce(&fingerprint, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce");
+    check(MPI_Allreduce(&fingerprint, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    if (lo != hi) throw InvalidArgument("the ranks disagree on " + what + ": every rank must be given the same");
+  }
+#else
+  (void)fingerprint;
+  (void)what;
+#endif
+}
+
+void allreduce_sum(std::span<int64_t> v) {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on() && size() > 1 && !v.empty()) {
+    check(MPI_Allreduce(MPI_IN_PLACE, v.data(), static_cast<int>(v.size()), MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+  }
+#else
+  (void)v;
+#endif
+}
+
+double allreduce_max(double x) {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on() && size() > 1) check(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+#endif
+  return x;
+}
+
+std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine) {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on() && size() > 1) {
+    const int n = size();
+    const uint64_t my = mine.size();
+    std::vector<uint64_t> sizes(static_cast<size_t>(n));
+    check(MPI_Gather(&my, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Gather");
+    std::vector<uint8_t> out;
+    std::vector<int> counts(static_cast<size_t>(n)), offs(static_cast<size_t>(n));
+    if (rank() == 0) {
+      uint64_t total = 0;
+      for (int k = 0; k < n; ++k) {
+        if (sizes[k] > 0x7fffffffu || total > 0x7fffffffu) throw Error("MPI: a gathered result over 2 GB; observe less per run");
+        counts[k] = static_cast<int>(sizes[k]);
+        offs[k] = static_cast<int>(total);
+        total += sizes[k];
+      }
+      out.resize(total);
+    }
+    check(MPI_Gatherv(mine.data(), static_cast<int>(my), MPI_BYTE, out.data(), counts.data(), offs.data(), MPI_BYTE, 0, MPI_COMM_WORLD),
+          "MPI_Gatherv");
+    return out;
+  }
+#endif
+  return std::vector<uint8_t>(mine.begin(), mine.end());
+}
+
+Observations combine(const Observations& mine, int32_t total_chains, int32_t num_nodes, const std::vector<std::vector<int32_t>>& groups) {
+  Observations out = mine;
+  if (size() == 1) return out;
+  const int ranks = size();
+  std::vector<int64_t> counts(static_cast<size_t>(ranks));
+  for (int r = 0; r < ranks; ++r) counts[r] = share(total_chains, r, ranks).count;
+  allreduce_sum(out.node_sum);
+  allreduce_sum(out.edge_sum);
+  out.num_chains = total_chains;
+  const int64_t S = mine.num_samples, G = static_cast<int64_t>(groups.size()), N = num_nodes, B = total_chains;
+  // Per-chain blocks: [row][local chains][width] on each rank -> [row][all chains][width].
+  auto regroup = [&](const auto& local, int64_t rows, int64_t width) {
+    using T = typename std::decay_t<decltype(local)>::value_type;
+    const std::vector<T> all = gather(std::span<const T>(local));
+    std::vector<T> res;
+    if (rank() != 0 || all.empty()) return res;
+    res.resize(static_cast<size_t>(rows * B * width));
+    int64_t src = 0, first = 0;
+    for (int r = 0; r < ranks; ++r) {
+      for (int64_t row = 0; row < rows; ++row) {
+        const int64_t n = counts[r] * width;
+        std::copy_n(all.begin() + src, n, res.begin() + (row * B + first) * width);
+        src += n;
+      }
+      first += counts[r];
+    }
+    return res;
+  };
+  out.readout_sum = regroup(mine.readout_sum, 1, G);
+  out.energy = regroup(mine.energy, S, 1);
+  const int64_t snaps = N > 0 && mine.num_chains > 0 ? static_cast<int64_t>(mine.snapshots.size()) / (N * mine.num_chains) : 0;
+  out.snapshots = regroup(mine.snapshots, snaps, N);
+  const double denom = static_cast<double>(B) * static_cast<double>(S);
+  if (!out.node_mean.empty()) {
+    for (size_t i = 0; i < out.node_sum.size(); ++i) out.node_mean[i] = static_cast<double>(out.node_sum[i]) / denom;
+    for (size_t e = 0; e < out.edge_sum.size(); ++e) out.edge_corr[e] = static_cast<double>(out.edge_sum[e]) / denom;
+  }
+  out.readout_mean.assign(out.readout_sum.size(), 0.0);
+  if (S > 0) {
+    for (int64_t b = 0; b < (G ? static_cast<int64_t>(out.readout_sum.size()) / G : 0); ++b)
+      for (int64_t g = 0; g < G; ++g) {
+        out.readout_mean[static_cast<size_t>(b * G + g)] =
+            static_cast<double>(out.readout_sum[static_cast<size_t>(b * G + g)]) / (static_cast<double>(groups[g].size()) * static_cast<double>(S));
+      }
+  }
+  if (G == 0) out.readout_mean.clear();
+  return out;
+}
+
+}  // namespace pbit::dist

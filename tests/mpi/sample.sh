@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# ctest mpi.sample (issue 23): `mpirun -np K pbit sample` writes what one process writes, byte for
+# byte outside the `run` section (timing, ranks): moment sums, per-chain energies, read-outs and
+# snapshots, with per-chain clamp values; and bad use fails clearly. Usage: sample.sh PBIT MPIRUN
+set -euo pipefail
+PBIT=$1
+MPIRUN=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+mpi() { "$MPIRUN" --allow-run-as-root --oversubscribe "$@"; }  # CI runs as root on 2 cores
+python3 - <<'PY'
+import json
+c = {"chains": 101, "seed": 7, "backend": "cpu", "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 3},
+     "beta": {"linear": {"from": 0.1, "to": 1.0, "sweeps": 20}},
+     "clamp": {"nodes": [0, 1], "values": [1, -1] * 101}, "field": {"nodes": [2, 3], "values": [0.5, -0.5]},
+     "observe": {"moments": True, "energy": True, "readout_groups": [[4, 5, 6], [7, 8, 9]], "snapshot_sweeps": [10, 50]}}
+json.dump(c, open("c.json", "w"))
+c["seed"] = 8
+json.dump(c, open("other.json", "w"))
+c["chains"] = 2
+c["clamp"]["values"] = [1, -1] * 2
+json.dump(c, open("two_chains.json", "w"))
+PY
+"$PBIT" sample --topology pegasus:3 --config c.json --out np1.json 2>/dev/null
+for k in 2 3; do
+  mpi -np $k "$PBIT" sample --topology pegasus:3 --config c.json --out np$k.json 2>/dev/null
+done
+python3 - <<'PY'
+import json
+outs = {k: json.load(open(f"np{k}.json")) for k in (1, 2, 3)}
+runs = {k: o.pop("run") for k, o in outs.items()}
+assert [runs[k]["ranks"] for k in (1, 2, 3)] == [1, 2, 3], runs
+for k in (2, 3):
+    bad = [key for key in outs[1] if outs[1][key] != outs[k].get(key)]
+    assert not bad, f"np {k} differs from np 1 in {bad}"
+    a, b = json.dumps(outs[1], sort_keys=True), json.dumps(outs[k], sort_keys=True)
+    assert a == b
+print("mpi.sample: np 2 and np 3 wrote what np 1 wrote (energies, snapshots, read-outs, moment sums)")
+PY
+# More ranks than chains, and ranks given different configs (MPMD), fail with a clear message.
+if mpi -np 3 "$PBIT" sample --topology pegasus:3 --config two_chains.json > err1.txt 2>&1; then echo "3 ranks for 2 chains passed"; exit 1; fi
+grep -q "3 ranks for 2 chains" err1.txt || { cat err1.txt; exit 1; }
+if mpi -np 1 "$PBIT" sample --topology pegasus:3 --config c.json : -np 1 "$PBIT" sample --topology pegasus:3 --config other.json \
+    > err2.txt 2>&1; then echo "disagreeing ranks passed"; exit 1; fi
+grep -q "the ranks disagree on the sampling config" err2.txt || { cat err2.txt; exit 1; }
+echo "mpi.sample: bad use refused clearly"
