@@ -309,11 +309,10 @@ __global__ void edge_sum_kernel(const int8_t* s, const int32_t* ei, const int32_
   }
 }
 
-/// One thread per chain, in the order of Graph::energy (edges, then biases), in double.
-__global__ void energy_kernel(const int8_t* s, const int32_t* ei, const int32_t* ej, const float* ew, int64_t ne,
-                              const float* h, int32_t n, int32_t chains, double* out) {
-  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
-  if (chain >= chains) return;
+/// Chain `chain`'s energy in the order of Graph::energy (edges, then biases), in double, without FMA
+/// contraction: the host's sums bit for bit.
+__device__ double model_energy(const int8_t* s, const int32_t* ei, const int32_t* ej, const float* ew, int64_t ne, const float* h,
+                               int32_t n, int32_t chains, int32_t chain) {
   double acc = 0.0;
   for (int64_t e = 0; e < ne; ++e) {
     const int prod = s[static_cast<size_t>(ei[e]) * chains + chain] * s[static_cast<size_t>(ej[e]) * chains + chain];
@@ -322,25 +321,25 @@ __global__ void energy_kernel(const int8_t* s, const int32_t* ei, const int32_t*
   for (int32_t i = 0; i < n; ++i) {
     acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(h[i]), static_cast<double>(s[static_cast<size_t>(i) * chains + chain])));
   }
-  out[chain] = -acc;
+  return -acc;
 }
 
-/// Parallel tempering's swap energies: energy_kernel's sums, then minus each chain's field term in
-/// the field's node order (Sampler::chain_energies' host path, operation for operation).
+/// One thread per chain: the energy observer.
+__global__ void energy_kernel(const int8_t* s, const int32_t* ei, const int32_t* ej, const float* ew, int64_t ne,
+                              const float* h, int32_t n, int32_t chains, double* out) {
+  const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
+  if (chain >= chains) return;
+  out[chain] = model_energy(s, ei, ej, ew, ne, h, n, chains, chain);
+}
+
+/// Parallel tempering's swap energies: the model energy, then minus each chain's field term in the
+/// field's node order (Sampler::chain_energies' host path, operation for operation).
 __global__ void chain_energy_kernel(const int8_t* s, const int32_t* ei, const int32_t* ej, const float* ew, int64_t ne,
                                     const float* h, int32_t n, const int32_t* field_nodes, const float* field /*[M][B]*/, int32_t m,
                                     int32_t chains, double* out) {
   const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
   if (chain >= chains) return;
-  double acc = 0.0;
-  for (int64_t e = 0; e < ne; ++e) {
-    const int prod = s[static_cast<size_t>(ei[e]) * chains + chain] * s[static_cast<size_t>(ej[e]) * chains + chain];
-    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(ew[e]), static_cast<double>(prod)));
-  }
-  for (int32_t i = 0; i < n; ++i) {
-    acc = __dadd_rn(acc, __dmul_rn(static_cast<double>(h[i]), static_cast<double>(s[static_cast<size_t>(i) * chains + chain])));
-  }
-  double v = -acc;
+  double v = model_energy(s, ei, ej, ew, ne, h, n, chains, chain);
   for (int32_t q = 0; q < m; ++q) {
     const double f = static_cast<double>(field[static_cast<size_t>(q) * chains + chain]);
     v = __dsub_rn(v, __dmul_rn(f, static_cast<double>(s[static_cast<size_t>(field_nodes[q]) * chains + chain])));
