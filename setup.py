@@ -27,6 +27,7 @@ class CMakeBuild(build_ext):
             "-DPBIT_NATIVE_ARCH=OFF",  # a wheel may be used on another machine of the same kind
             "-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON", "-DCMAKE_INSTALL_RPATH=$ORIGIN",
             f"-DPBIT_ENABLE_CUDA={os.environ.get('PBIT_ENABLE_CUDA', 'ON')}",
+            "-DPBIT_ENABLE_MPI=OFF",  # the wheel ships libpbit, not Open MPI
         ]
         if shutil.which("ninja"):
             configure += ["-G", "Ninja"]

@@ -288,7 +288,7 @@ template <int K, RngContract C, class Lanes>
 PBIT_HD void packed_group(const PackedArgs& a, uint32_t* S, int32_t chain0, Lanes& lanes, const PackedGroup* gp, uint32_t c,
                           uint32_t sweep, float two_beta) {
   const PackedGroup g = packed_group_load(gp);  // the same for every lane
-  lanes.draw(C, a.key, chain0 + static_cast<int32_t>(a.chain_offset), c, g.rank0, sweep);
+  lanes.draw(C, a.key, static_cast<uint32_t>(chain0) + a.chain_offset, c, g.rank0, sweep);  // unsigned: first_chain may be near 2^32
   uint32_t m[K][kPackedGroup];
   lanes.vote(m, [&](uint32_t lane, const rng::Block (&blk)[K]) {
     return packed_lane_up<K, C>(a, S, g, lane, chain0, blk, two_beta);
@@ -361,12 +361,12 @@ struct HostLanes {
     for (int32_t m = 0; m < team_size; ++m) f(m, team_size);
   }
   void forget() { cache.valid = false; }
-  void draw(RngContract contract, rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
+  void draw(RngContract contract, rng::Key key, uint32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
     if (!cache.need(contract, color, rank, sweep)) return;
     ++philox_calls;
     for (uint32_t l = 0; l < kPackedLanes; ++l) {
       for (int k = 0; k < K; ++k) {
-        blk[l][k] = gibbs_block(contract, key, static_cast<uint32_t>(chain0 + kPackedLanes * k) + l, color, rank, sweep);
+        blk[l][k] = gibbs_block(contract, key, chain0 + static_cast<uint32_t>(kPackedLanes * k + l), color, rank, sweep);
       }
     }
   }

@@ -192,11 +192,11 @@ struct BlockLanes {
     f(static_cast<int32_t>(threadIdx.x / 32), static_cast<int32_t>(blockDim.x / 32));
   }
   __device__ void forget() { cache.valid = false; }
-  __device__ void draw(RngContract contract, rng::Key key, int32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
+  __device__ void draw(RngContract contract, rng::Key key, uint32_t chain0, uint32_t color, uint32_t rank, uint32_t sweep) {
     if (!cache.need(contract, color, rank, sweep)) return;  // warp-uniform
 #pragma unroll
     for (int k = 0; k < K; ++k) {
-      blk[k] = gibbs_block(contract, key, static_cast<uint32_t>(chain0 + kPackedLanes * k) + lane, color, rank, sweep);
+      blk[k] = gibbs_block(contract, key, chain0 + static_cast<uint32_t>(kPackedLanes * k) + lane, color, rank, sweep);
     }
   }
   template <class F>

@@ -272,10 +272,14 @@ edge statistics of the sampler use that order.)doc")
             const py::array a = py::array::ensure(s);
             const std::vector<int8_t> v = spins_from(s, "energy", 2);
             const size_t N = static_cast<size_t>(g.num_nodes());
-            if (N == 0 || v.size() % N) throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins per state");
+            const bool one = a && a.ndim() == 1;
+            if (N == 0 || v.empty() || v.size() % N || (one && v.size() != N)) {
+              throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins (one state) or B x N (B states), got " +
+                                    std::to_string(v.size()));
+            }
             std::vector<double> e(v.size() / N);
             for (size_t b = 0; b < e.size(); ++b) e[b] = g.energy(std::span<const int8_t>(v.data() + b * N, N));
-            if (a && a.ndim() == 1) return py::float_(e[0]);
+            if (one) return py::float_(e[0]);
             return to_numpy(std::move(e));
           },
           py::arg("spins"),
@@ -535,8 +539,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
               py::gil_scoped_release release;
               o = t.run(schedule, spec);
             }
-            const int64_t N = static_cast<int64_t>(t.replica_states().size()) / (static_cast<int64_t>(t.num_chains()) * t.num_replicas());
-            return wrap(std::move(o), static_cast<int32_t>(N), static_cast<int64_t>(spec.readout_groups.size()),
+            return wrap(std::move(o), t.graph().num_nodes(), static_cast<int64_t>(spec.readout_groups.size()),
                         static_cast<int64_t>(spec.snapshot_sweeps.size()));
           },
           py::arg("schedule") = SamplingSchedule{}, py::arg("moments") = false, py::arg("energy") = false,

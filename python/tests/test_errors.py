@@ -68,3 +68,12 @@ def test_cuda_without_a_gpu_says_why():
         pbit.Sampler(g(), chains=2, backend="cuda")
     assert isinstance(e.value, (pbit.CudaError, pbit.NotCompiled))
     assert pbit.backend_unavailable_reason("cuda") != ""
+
+
+def test_energy_checks_the_state_size():
+    g = pbit.square_lattice(3)
+    with pytest.raises(pbit.InvalidArgument, match="expected N = 9"):
+        g.energy(np.ones(0))
+    with pytest.raises(pbit.InvalidArgument, match="expected N = 9"):
+        g.energy(np.ones(18))  # two states given flat: refused, not scored as one
+    assert g.energy(np.ones((2, 9))).shape == (2,)

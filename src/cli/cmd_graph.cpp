@@ -110,7 +110,7 @@ void add_sample(Commands& c) {
     opt.contract = cfg.contract;
     opt.hardware = cfg.hardware;
     const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
-    if (!o->out.empty()) check_writable(o->out);
+    if (!o->out.empty() && dist::rank() == 0) check_writable(o->out);  // rank 0 writes
     // Under mpirun each rank samples a contiguous share of the chains (their global ids: the same
     // random numbers as one process) and rank 0 writes the combined result (docs/SCALING.md).
     const int ranks = dist::size();

@@ -142,15 +142,20 @@ int run(int argc, char** argv, bool rethrow) {
     // The deepest subcommand given runs.
     const CLI::App* a = &app;
     while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
+    if (dist::size() > 1 && a->get_name() != "sample") {  // docs/SCALING.md: what is sharded so far
+      throw pbit::InvalidArgument("'" + command_of(app) + "' does not run over MPI ranks yet (only 'pbit sample' does); run one process");
+    }
     const auto it = cmds.actions.find(a);
     if (it == cmds.actions.end()) throw pbit::InvalidArgument("'" + a->get_name() + "' needs a subcommand");
     return it->second();
   } catch (const pbit::Error& e) {
     if (rethrow) throw;
-    std::cerr << "pbit: error: " << e.what() << "\n";
+    std::cerr << "pbit: error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << e.what() << "\n";
+    dist::abort_all(2);  // under mpirun: the other ranks may be waiting for this one
     return 2;
   } catch (const std::exception& e) {
     if (rethrow) throw;
+    dist::abort_all(3);
     std::cerr << "pbit: internal error: " << e.what() << "\n";
     return 3;
   }

@@ -53,6 +53,14 @@ int init(int* argc, char*** argv) {
 #endif
 }
 
+void abort_all(int code) {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on() && size() > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#else
+  (void)code;
+#endif
+}
+
 int rank() {
 #ifdef PBIT_HAVE_MPI
   if (mpi_on()) {
@@ -124,6 +132,9 @@ std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine) {
   if (mpi_on() && size() > 1) {
     const int n = size();
     const uint64_t my = mine.size();
+    uint64_t total_all = my;  // every rank learns the total first, so all refuse together
+    check(MPI_Allreduce(MPI_IN_PLACE, &total_all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    if (total_all > 0x7fffffffu) throw Error("MPI: a gathered result over 2 GB; observe less per run (fewer snapshots or samples)");
     std::vector<uint64_t> sizes(static_cast<size_t>(n));
     check(MPI_Gather(&my, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Gather");
     std::vector<uint8_t> out;
@@ -131,7 +142,6 @@ std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine) {
     if (rank() == 0) {
       uint64_t total = 0;
       for (int k = 0; k < n; ++k) {
-        if (sizes[k] > 0x7fffffffu || total > 0x7fffffffu) throw Error("MPI: a gathered result over 2 GB; observe less per run");
         counts[k] = static_cast<int>(sizes[k]);
         offs[k] = static_cast<int>(total);
         total += sizes[k];
@@ -183,15 +193,15 @@ Observations combine(const Observations& mine, int32_t total_chains, int32_t num
     for (size_t i = 0; i < out.node_sum.size(); ++i) out.node_mean[i] = static_cast<double>(out.node_sum[i]) / denom;
     for (size_t e = 0; e < out.edge_sum.size(); ++e) out.edge_corr[e] = static_cast<double>(out.edge_sum[e]) / denom;
   }
-  out.readout_mean.assign(out.readout_sum.size(), 0.0);
-  if (S > 0) {
+  out.readout_mean.clear();  // as Sampler::run: only with groups and samples
+  if (G > 0 && S > 0) {
+    out.readout_mean.assign(out.readout_sum.size(), 0.0);
     for (int64_t b = 0; b < (G ? static_cast<int64_t>(out.readout_sum.size()) / G : 0); ++b)
       for (int64_t g = 0; g < G; ++g) {
         out.readout_mean[static_cast<size_t>(b * G + g)] =
             static_cast<double>(out.readout_sum[static_cast<size_t>(b * G + g)]) / (static_cast<double>(groups[g].size()) * static_cast<double>(S));
       }
   }
-  if (G == 0) out.readout_mean.clear();
   return out;
 }
 

@@ -3,7 +3,7 @@
 # byte outside the `run` section (timing, ranks): moment sums, per-chain energies, read-outs and
 # snapshots, with per-chain clamp values; and bad use fails clearly. Usage: sample.sh PBIT MPIRUN
 set -euo pipefail
-PBIT=$1
+PBIT=$(realpath "$1")
 MPIRUN=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -18,13 +18,20 @@ c = {"chains": 101, "seed": 7, "backend": "cpu", "schedule": {"warmup": 20, "sam
 json.dump(c, open("c.json", "w"))
 c["seed"] = 8
 json.dump(c, open("other.json", "w"))
+c["seed"] = 7
+c["schedule"] = {"warmup": 12, "samples": 0, "steps_per_sample": 1}
+c["observe"]["snapshot_sweeps"] = [12]
+json.dump(c, open("no_samples.json", "w"))
+c["schedule"] = {"warmup": 20, "samples": 10, "steps_per_sample": 3}
 c["chains"] = 2
 c["clamp"]["values"] = [1, -1] * 2
 json.dump(c, open("two_chains.json", "w"))
 PY
 "$PBIT" sample --topology pegasus:3 --config c.json --out np1.json 2>/dev/null
+"$PBIT" sample --topology pegasus:3 --config no_samples.json --out ns1.json 2>/dev/null
 for k in 2 3; do
   mpi -np $k "$PBIT" sample --topology pegasus:3 --config c.json --out np$k.json 2>/dev/null
+  mpi -np $k "$PBIT" sample --topology pegasus:3 --config no_samples.json --out ns$k.json 2>/dev/null
 done
 python3 - <<'PY'
 import json
@@ -36,6 +43,10 @@ for k in (2, 3):
     assert not bad, f"np {k} differs from np 1 in {bad}"
     a, b = json.dumps(outs[1], sort_keys=True), json.dumps(outs[k], sort_keys=True)
     assert a == b
+for k in (2, 3):  # a run without samples (snapshots only, read-out groups asked for)
+    a, b = json.load(open("ns1.json")), json.load(open(f"ns{k}.json"))
+    a.pop("run"), b.pop("run")
+    assert a == b, [key for key in a if a[key] != b.get(key)]
 print("mpi.sample: np 2 and np 3 wrote what np 1 wrote (energies, snapshots, read-outs, moment sums)")
 PY
 # More ranks than chains, and ranks given different configs (MPMD), fail with a clear message.
@@ -44,4 +55,14 @@ grep -q "3 ranks for 2 chains" err1.txt || { cat err1.txt; exit 1; }
 if mpi -np 1 "$PBIT" sample --topology pegasus:3 --config c.json : -np 1 "$PBIT" sample --topology pegasus:3 --config other.json \
     > err2.txt 2>&1; then echo "disagreeing ranks passed"; exit 1; fi
 grep -q "the ranks disagree on the sampling config" err2.txt || { cat err2.txt; exit 1; }
-echo "mpi.sample: bad use refused clearly"
+# A rank that fails alone (its graph file is missing) ends the whole run instead of leaving the
+# other rank waiting in a collective; and commands that are not sharded yet are refused.
+rc=0
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --topology pegasus:3 --config c.json : \
+  -np 1 "$PBIT" sample --graph missing.json --config c.json > err3.txt 2>&1 || rc=$?
+[ "$rc" != 0 ] || { echo "a failing rank passed"; exit 1; }
+[ "$rc" != 124 ] || { echo "a failing rank left the run hanging"; exit 1; }
+grep -q "missing.json" err3.txt || { cat err3.txt; exit 1; }
+if mpi -np 2 "$PBIT" color --graph missing.json > err4.txt 2>&1; then echo "an unsharded command passed"; exit 1; fi
+grep -q "does not run over MPI ranks yet" err4.txt || { cat err4.txt; exit 1; }
+echo "mpi.sample: bad use refused clearly, a rank failing alone ends the run"

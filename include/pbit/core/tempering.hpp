@@ -59,6 +59,7 @@ class TemperedSampler {
                   SamplerOptions options = {});
 
   int32_t num_chains() const { return chains_; }
+  const Graph& graph() const { return graph_; }
   int32_t num_replicas() const { return static_cast<int32_t>(opt_.betas.size()); }
   const std::vector<float>& betas() const { return opt_.betas; }
 

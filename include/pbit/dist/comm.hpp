@@ -18,6 +18,9 @@ namespace pbit::dist {
 /// MPI is finalised at exit. Returns the number of ranks.
 int init(int* argc, char*** argv);
 int rank();  ///< 0 without MPI
+/// Ends every rank of the run with exit code `code` (MPI_Abort): a rank that fails alone must not
+/// leave the others waiting in a collective. Without MPI (or one rank) it returns.
+void abort_all(int code);
 int size();  ///< 1 without MPI
 bool built_with_mpi();
 
