@@ -146,6 +146,25 @@ TEST(CudaStatus, MessagesSayWhyNoDeviceIsUsable) {
   }
 }
 
+TEST(CudaStatus, EachLocalRankTakesItsOwnDevice) {
+  using detail::resolve_cuda_device;
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"}) unsetenv(v);
+  EXPECT_EQ(detail::launcher_local_rank(), -1);
+  EXPECT_EQ(resolve_cuda_device(-1, 4), 0);  // a plain process: device 0
+  setenv("OMPI_COMM_WORLD_LOCAL_RANK", "5", 1);
+  EXPECT_EQ(resolve_cuda_device(-1, 4), 1);  // local rank 5 of a node with 4 GPUs
+  EXPECT_EQ(resolve_cuda_device(-1, 8), 5);
+  EXPECT_EQ(resolve_cuda_device(2, 4), 2);   // an explicit device wins
+  unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  setenv("SLURM_LOCALID", "3", 1);
+  EXPECT_EQ(resolve_cuda_device(-1, 2), 1);
+  setenv("SLURM_LOCALID", "x3", 1);  // not a number: ignored
+  EXPECT_EQ(resolve_cuda_device(-1, 2), 0);
+  unsetenv("SLURM_LOCALID");
+  EXPECT_NE(error_of([] { resolve_cuda_device(4, 4); }).find("does not exist (4 visible"), std::string::npos);
+  EXPECT_NE(error_of([] { resolve_cuda_device(-2, 4); }).find("does not exist"), std::string::npos);
+}
+
 // ---------------------------------------------------------------- on a GPU
 
 SamplerOptions cuda(CudaKernel k, int team = 0, uint64_t seed = 3) {

@@ -494,12 +494,9 @@ class CudaEngine final : public GibbsEngine {
     const int wpl = requested_words_per_lane(opt.fast_words_per_lane);
     const int count = cuda_device_count();
     if (count == 0) throw CudaError("no usable CUDA device: " + cuda_unavailable_reason());
-    if (opt.device < 0 || opt.device >= count) {
-      throw InvalidArgument("cuda device " + std::to_string(opt.device) + " does not exist (" + std::to_string(count) +
-                            " visible)");
-    }
-    device_ = opt.device;
-    PBIT_CUDA_CHECK(cudaSetDevice(opt.device));
+    const int device = resolve_cuda_device(opt.device, count);
+    device_ = device;
+    PBIT_CUDA_CHECK(cudaSetDevice(device));
     stream_.create();
     for (auto* a : {&s_, &clamp_values_, &snaps_}) a->set_stream(stream_);
     for (auto* a : {&col_, &ei_, &ej_, &color_nodes_, &field_col_, &clamp_nodes_, &group_nodes_}) a->set_stream(stream_);
@@ -521,8 +518,8 @@ class CudaEngine final : public GibbsEngine {
     // block's shared memory; its team size comes from the occupancy calculator.
     int max_optin = 0;
     CudaDeviceShape shape;
-    PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, opt.device));
-    PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&shape.sms, cudaDevAttrMultiProcessorCount, opt.device));
+    PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&shape.sms, cudaDevAttrMultiProcessorCount, device));
     shape.max_smem_optin = max_optin;
     const size_t smem = static_cast<size_t>(n_) * sizeof(uint32_t);
     shape.blocks_per_sm = [&](int warps, int K) {
@@ -532,7 +529,7 @@ class CudaEngine final : public GibbsEngine {
       return blocks;
     };
     if (requested != CudaKernel::simple && smem <= static_cast<size_t>(max_optin)) {
-      allow_fast_kernel_max_smem(opt.device, max_optin);  // before the occupancy query, which checks it
+      allow_fast_kernel_max_smem(device, max_optin);  // before the occupancy query, which checks it
     }
     plan_ = plan_cuda_kernel(requested, team, n_, chains_, shape, wpl);
     fast_ = plan_.fast;

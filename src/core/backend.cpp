@@ -137,6 +137,30 @@ std::string describe_cuda_unavailable(const std::string& error_name, const std::
   return "the CUDA runtime could not list devices" + err + mask;
 }
 
+int launcher_local_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"}) {
+    const char* s = std::getenv(v);
+    if (!s || !*s) continue;
+    char* end = nullptr;
+    const long r = std::strtol(s, &end, 10);
+    if (*end == '\0' && r >= 0 && r < (1L << 20)) return static_cast<int>(r);
+  }
+  return -1;
+}
+
+int resolve_cuda_device(int requested, int visible) {
+  if (visible <= 0) throw CudaError("no usable CUDA device");
+  if (requested == -1) {
+    const int local = launcher_local_rank();
+    return local < 0 ? 0 : local % visible;
+  }
+  if (requested < 0 || requested >= visible) {
+    throw InvalidArgument("cuda device " + std::to_string(requested) + " does not exist (" + std::to_string(visible) +
+                          " visible; -1 picks the local rank's)");
+  }
+  return requested;
+}
+
 }  // namespace detail
 
 }  // namespace pbit

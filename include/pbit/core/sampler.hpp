@@ -91,7 +91,10 @@ struct SamplerOptions {
   int num_threads = 0;            ///< cpu backend: OpenMP threads (0 = OpenMP default)
   /// cpu backend: the instruction-set path (automatic: the widest this CPU runs, or PBIT_CPU_ISA).
   CpuIsa cpu_isa = CpuIsa::automatic;
-  int device = 0;                 ///< cuda backend: device ordinal
+  /// cuda backend: device ordinal, or -1 (the default): the process's local rank under mpirun or srun
+  /// (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID) modulo the visible devices, so that
+  /// the ranks on one node take one GPU each; 0 for a plain process (docs/SCALING.md).
+  int device = -1;
   /// cuda backend: which sweep kernel (docs/FAST_KERNEL.md). `automatic` picks by occupancy (the fast
   /// kernel when it puts a block on every multiprocessor) and may be overridden by the environment
   /// variable PBIT_CUDA_KERNEL=simple|fast|auto; an explicit choice here ignores the variable. Asking
