@@ -98,6 +98,11 @@ inline std::vector<std::string> split_list(const std::string& s) {
 /// --overwrite is given (InvalidArgument naming both flags).
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite);
 
+/// Under MPI ranks: throws InvalidArgument on every rank unless all ranks read the same bytes from
+/// `files` (configs, models: a node may hold another copy) and were given the same `options`; a run
+/// whose ranks disagree would not be one run. Nothing for one process.
+void check_ranks_agree(const std::vector<std::string>& files, const std::string& options, const std::string& what);
+
 /// The time now as ISO 8601 UTC.
 std::string utc_now();
 

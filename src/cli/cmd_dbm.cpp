@@ -6,6 +6,7 @@
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/io.hpp"
+#include "pbit/dist/comm.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/util/png.hpp"
 
@@ -15,7 +16,7 @@ namespace {
 nlohmann::json eval_json(const DbmEval& ev) {
   nlohmann::json j = {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"first_image", ev.first}, {"correct", ev.correct},
                       {"confusion", ev.confusion}, {"eval_wall_s", ev.wall_s},
-                      {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}};
+                      {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}, {"ranks", dist::size()}};
   if (!ev.swap_attempts.empty()) {  // eval.tempering
     std::vector<double> acc(ev.swap_attempts.size(), 0.0);
     for (size_t p = 0; p < acc.size(); ++p) acc[p] = ev.swap_attempts[p] ? static_cast<double>(ev.swap_accepts[p]) / ev.swap_attempts[p] : 0.0;
@@ -29,8 +30,10 @@ ImageDataset dbm_data(const DbmConfig& cfg, const std::string& split) {
   return pool_images(load_dataset(cfg.dataset, split, cfg.data_dir, limit), cfg.pool);
 }
 
+/// Generation runs on every rank (its read-out check is sharded); rank 0 writes the PNG and `out`.
 void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::string& png, nlohmann::json& out) {
   const DbmGeneration g = generate_dbm(m, cfg);
+  if (dist::rank() != 0) return;
   write_spin_grid_png(png, g.images, m.rows(), m.cols(), cfg.gen_per_class);
   out["generation"] = {{"png", png}, {"per_class", cfg.gen_per_class}, {"label_agreement", g.agreement}, {"wall_s", g.wall_s},
                        {"sweeps", g.sweeps}};
@@ -83,14 +86,24 @@ void add_train(CLI::App* dbm, Commands& c) {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    // Under MPI ranks (docs/SCALING.md) every rank trains its share of the chains on the same model
+    // and rank 0 writes; the ranks must have been given the same run.
+    check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->resume) + "|" +
+                                       std::to_string(o->overwrite) + "|" + o->lease + "|" + std::to_string(o->lease_seconds) + "|" +
+                                       std::to_string(o->burn_in),
+                      "the DBM config and the options of dbm train");
+    if (dist::size() > 1 && cfg.eval_tempered) {  // refused before training, not after it
+      throw InvalidArgument("eval.tempering does not run over MPI ranks yet (docs/SCALING.md); train with one process");
+    }
+    const bool writer = dist::rank() == 0;
     make_directories(cfg.output_dir);  // before the data are read and training starts
-    check_writable(cfg.output_dir + "/checkpoint.bin");
+    if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite)) {
       trainer.load_checkpoint(trainer.checkpoint_path());
-      std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
+      if (writer) std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                 << " updates done)\n";
     }
     // A lease (docs/BENCHMARKING.md, model runs): the run continues from DIR/model_checkpoint.bin when
@@ -103,11 +116,11 @@ void add_train(CLI::App* dbm, Commands& c) {
       const int64_t burn_in = o->burn_in;
       if (std::filesystem::exists(lease_ckpt)) {
         leases = trainer.load_model_checkpoint(lease_ckpt, burn_in);
-        std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
+        if (writer) std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
                   << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
                   << " s of training so far); chains re-initialised and burnt in for " << burn_in << " sweeps\n";
       } else {
-        std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+        if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
       if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
       lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()},
@@ -115,11 +128,12 @@ void add_train(CLI::App* dbm, Commands& c) {
                {"burn_in_sweeps", leases.empty() ? 0 : burn_in}, {"updates_from", trainer.updates()},
                {"train_s_from", trainer.train_seconds()}, {"flips_from", trainer.total_flips()}};
     }
-    std::cerr << "sparse DBM: " << model.graph().num_nodes() << " nodes (" << model.visible().size() << " visible, "
+    if (writer) std::cerr << "sparse DBM: " << model.graph().num_nodes() << " nodes (" << model.visible().size() << " visible, "
               << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()
               << " parameters, " << train.size() << " training images, backend " << to_string(backend_from_string(cfg.backend))
               << "\n";
     const auto hist = trainer.run(&test);
+    nlohmann::json leases_now;
     auto save_lease = [&](const nlohmann::json& extra) {
       if (lease_dir.empty()) return;
       nlohmann::json l = lease;
@@ -131,15 +145,16 @@ void add_train(CLI::App* dbm, Commands& c) {
       l["finished"] = trainer.finished();
       nlohmann::json all = leases;
       all.push_back(l);
-      trainer.save_model_checkpoint(lease_ckpt, all);
-      write_json_file(lease_dir + "/leases.json", all);
+      trainer.save_model_checkpoint(lease_ckpt, all);  // written by rank 0
+      if (writer) write_json_file(lease_dir + "/leases.json", all);
+      leases_now = all;
     };
     save_lease({});  // the training is safe before the evaluation starts
     if (trainer.lease_ended()) {
-      std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
+      if (writer) std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
                 << " s of training in all); the run continues with the next --lease call\n";
     }
-    model.save(cfg.output_dir + "/model.json");
+    if (writer) model.save(cfg.output_dir + "/model.json");
     const DbmEval ev = evaluate_dbm(model, cfg, test, 0, true);
     nlohmann::json out = eval_json(ev);
     const double train_wall = trainer.train_seconds(), flips = trainer.total_flips();
@@ -153,10 +168,12 @@ void add_train(CLI::App* dbm, Commands& c) {
     out["backend"] = to_string(backend_from_string(cfg.backend));
     out["device"] = backend_device_name(backend_from_string(cfg.backend));
     out["git_sha"] = build_git_sha();
+    out["ranks"] = dist::size();  // MPI processes that shared the chains (docs/SCALING.md)
     out["config"] = cfg.source;
     save_lease({{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_sweeps_per_image", cfg.eval.schedule().total_sweeps()}});
-    if (!lease_dir.empty()) out["leases"] = read_json_file(lease_dir + "/leases.json");
+    if (!lease_dir.empty()) out["leases"] = leases_now;
     write_generation(model, cfg, cfg.output_dir + "/generated.png", out);
+    if (!writer) return 0;
     write_json_file(cfg.output_dir + "/results.json", out);
     std::printf("test accuracy %.4f on %lld images; training %.1f s at %.3g flips/ns (%s); results in %s/results.json\n",
                 ev.accuracy, static_cast<long long>(ev.images), train_wall, out["train_flips_per_ns"].get<double>(),
@@ -188,7 +205,12 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
-    if (!o->out.empty()) check_writable(o->out);  // before the evaluation, not after it
+    // Under MPI ranks each rank classifies a share of every batch's images; rank 0 writes.
+    check_ranks_agree({o->config, o->model}, o->sweeps + "|" + o->out + "|" + std::to_string(o->limit) + "|" + std::to_string(o->first) +
+                                                 "|" + std::to_string(o->chains) + "|" + std::to_string(o->warmup_fraction),
+                      "the DBM config, the model and the options of dbm eval");
+    const bool writer = dist::rank() == 0;
+    if (!o->out.empty() && writer) check_writable(o->out);  // before the evaluation, not after it
     const SparseDbm model = SparseDbm::load(o->model);
     const ImageDataset test = dbm_data(cfg, "test");
     if (o->first >= test.size()) {
@@ -196,6 +218,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
     }
     if (o->chains > 0) cfg.eval.chains = static_cast<int32_t>(o->chains);
     auto emit_eval = [&](const nlohmann::json& j) {  // stdout, and with --out also FILE
+      if (!writer) return;
       std::cout << j.dump(2) << "\n";
       if (!o->out.empty()) write_json_file(o->out, j);
     };
@@ -222,7 +245,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
       b.eval.samples = std::max<int64_t>(1, static_cast<int64_t>((1.0 - warm_frac) * static_cast<double>(total)) / step);
       b.eval.warmup = total - b.eval.samples * step;
       const DbmEval ev = evaluate_dbm(model, b, test, o->limit, false, o->first);
-      std::cerr << total << " sweeps per image (" << b.eval.warmup << " warm-up + " << b.eval.samples << " x " << step << ") x "
+      if (writer) std::cerr << total << " sweeps per image (" << b.eval.warmup << " warm-up + " << b.eval.samples << " x " << step << ") x "
                 << b.eval.chains << " chains: test accuracy " << ev.accuracy << " on images " << ev.first << ".."
                 << ev.first + ev.images - 1 << " (" << ev.wall_s << " s)\n";
       nlohmann::json r = eval_json(ev);

@@ -2,11 +2,15 @@
 // and exit codes: 0 ok, 2 bad input or I/O (pbit::Error, a bad option), 3 internal error.
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/dist/comm.hpp"
+#include "util/binary_io.hpp"
+#include "util/progress.hpp"
 
 namespace pbit::cli {
 
@@ -28,6 +32,17 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite)
                           "to start afresh and replace it (or choose another --out)");
   }
   return false;
+}
+
+void check_ranks_agree(const std::vector<std::string>& files, const std::string& options, const std::string& what) {
+  if (dist::size() == 1) return;
+  std::string all = options;
+  for (const std::string& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) throw IoError("cannot read '" + f + "'");
+    all += "|" + std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  dist::check_same(detail::fnv1a(all), what);
 }
 
 nlohmann::json degree_histogram(const std::vector<int32_t>& degrees) {
@@ -142,8 +157,12 @@ int run(int argc, char** argv, bool rethrow) {
     // The deepest subcommand given runs.
     const CLI::App* a = &app;
     while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
-    if (dist::size() > 1 && a->get_name() != "sample") {  // docs/SCALING.md: what is sharded so far
-      throw pbit::InvalidArgument("'" + command_of(app) + "' does not run over MPI ranks yet (only 'pbit sample' does); run one process");
+    if (dist::size() > 1) {  // docs/SCALING.md: what is sharded so far
+      const std::string cmd = command_of(app);
+      if (cmd != "pbit sample" && cmd != "pbit dbm train" && cmd != "pbit dbm eval") {
+        throw pbit::InvalidArgument("'" + cmd + "' does not run over MPI ranks yet (pbit sample, dbm train and dbm eval do); run one process");
+      }
+      detail::progress_muted() = dist::rank() != 0;  // one status line per run, rank 0's
     }
     const auto it = cmds.actions.find(a);
     if (it == cmds.actions.end()) throw pbit::InvalidArgument("'" + a->get_name() + "' needs a subcommand");
@@ -155,8 +174,8 @@ int run(int argc, char** argv, bool rethrow) {
     return 2;
   } catch (const std::exception& e) {
     if (rethrow) throw;
+    std::cerr << "pbit: internal error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << e.what() << "\n";
     dist::abort_all(3);
-    std::cerr << "pbit: internal error: " << e.what() << "\n";
     return 3;
   }
 }

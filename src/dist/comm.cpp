@@ -83,9 +83,10 @@ int size() {
   return 1;
 }
 
-Range share(int64_t total, int r, int ranks, const std::string& what) {
+Range share(int64_t total, int r, int ranks, const std::string& what, bool allow_empty) {
   if (ranks < 1 || r < 0 || r >= ranks) throw InvalidArgument("share: rank " + std::to_string(r) + " of " + std::to_string(ranks));
-  if (ranks > total) {
+  if (total < 0) throw InvalidArgument("share: " + std::to_string(total) + " " + what);
+  if (ranks > total && !allow_empty) {
     throw InvalidArgument(std::to_string(ranks) + " ranks for " + std::to_string(total) + " " + what + ": every rank needs at least one; " +
                           "run fewer ranks (mpirun -np) or more " + what);
   }
@@ -156,15 +157,40 @@ std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine) {
   return std::vector<uint8_t>(mine.begin(), mine.end());
 }
 
+void broadcast_bytes(std::vector<uint8_t>& bytes) {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on() && size() > 1) {
+    uint64_t n = bytes.size();
+    check(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    if (n > 0x7fffffffu) throw Error("MPI: a broadcast over 2 GB");
+    bytes.resize(n);
+    if (n > 0) check(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+  }
+#else
+  (void)bytes;
+#endif
+}
+
+void allreduce_moments(Observations& o, int32_t total_chains) {
+  if (size() == 1) return;
+  allreduce_sum(o.node_sum);
+  allreduce_sum(o.edge_sum);
+  o.num_chains = total_chains;
+  // As Sampler::run computes them from the sums: the same divisions, so the same doubles.
+  const double denom = static_cast<double>(total_chains) * static_cast<double>(o.num_samples);
+  if (!o.node_mean.empty()) {
+    for (size_t i = 0; i < o.node_sum.size(); ++i) o.node_mean[i] = static_cast<double>(o.node_sum[i]) / denom;
+    for (size_t e = 0; e < o.edge_sum.size(); ++e) o.edge_corr[e] = static_cast<double>(o.edge_sum[e]) / denom;
+  }
+}
+
 Observations combine(const Observations& mine, int32_t total_chains, int32_t num_nodes, const std::vector<std::vector<int32_t>>& groups) {
   Observations out = mine;
   if (size() == 1) return out;
   const int ranks = size();
   std::vector<int64_t> counts(static_cast<size_t>(ranks));
   for (int r = 0; r < ranks; ++r) counts[r] = share(total_chains, r, ranks).count;
-  allreduce_sum(out.node_sum);
-  allreduce_sum(out.edge_sum);
-  out.num_chains = total_chains;
+  allreduce_moments(out, total_chains);
   const int64_t S = mine.num_samples, G = static_cast<int64_t>(groups.size()), N = num_nodes, B = total_chains;
   // Per-chain blocks: [row][local chains][width] on each rank -> [row][all chains][width].
   auto regroup = [&](const auto& local, int64_t rows, int64_t width) {
@@ -188,11 +214,6 @@ Observations combine(const Observations& mine, int32_t total_chains, int32_t num
   out.energy = regroup(mine.energy, S, 1);
   const int64_t snaps = N > 0 && mine.num_chains > 0 ? static_cast<int64_t>(mine.snapshots.size()) / (N * mine.num_chains) : 0;
   out.snapshots = regroup(mine.snapshots, snaps, N);
-  const double denom = static_cast<double>(B) * static_cast<double>(S);
-  if (!out.node_mean.empty()) {
-    for (size_t i = 0; i < out.node_sum.size(); ++i) out.node_mean[i] = static_cast<double>(out.node_sum[i]) / denom;
-    for (size_t e = 0; e < out.edge_sum.size(); ++e) out.edge_corr[e] = static_cast<double>(out.edge_sum[e]) / denom;
-  }
   out.readout_mean.clear();  // as Sampler::run: only with groups and samples
   if (G > 0 && S > 0) {
     out.readout_mean.assign(out.readout_sum.size(), 0.0);

@@ -14,10 +14,17 @@ inline double monotonic_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+/// Set on the MPI ranks other than 0 (src/cli/main.cpp): their status lines would repeat rank 0's.
+inline bool& progress_muted() {
+  static bool muted = false;
+  return muted;
+}
+
 class Progress {
  public:
   Progress(std::string label, int64_t total) : label_(std::move(label)), total_(total), t0_(monotonic_s()), tty_(isatty(2)) {}
   void update(int64_t done, const std::string& extra = "") {
+    if (progress_muted()) return;
     const double t = monotonic_s();
     const bool last = done >= total_;
     if (tty_) {

@@ -4,6 +4,7 @@
 // all-reduced and per-chain results gathered in chain order on rank 0, which writes the outputs.
 // Results are then identical, byte for byte, to one process's.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -25,11 +26,12 @@ int size();  ///< 1 without MPI
 bool built_with_mpi();
 
 /// The contiguous share of `total` items (chains, images) of `rank` among `ranks`: sizes differ by at
-/// most one, the lower ranks take the larger ones. Throws InvalidArgument when ranks > total.
+/// most one, the lower ranks take the larger ones. Throws InvalidArgument when ranks > total, unless
+/// `allow_empty` (then the ranks past `total` get none, e.g. the last images of an evaluation).
 struct Range {
   int64_t first = 0, count = 0;
 };
-Range share(int64_t total, int rank, int ranks, const std::string& what = "chains");
+Range share(int64_t total, int rank, int ranks, const std::string& what = "chains", bool allow_empty = false);
 
 /// Throws InvalidArgument on every rank unless every rank passed the same `fingerprint` (e.g. a hash
 /// of its config and options): ranks that disagree would compute different runs.
@@ -46,6 +48,24 @@ std::vector<T> gather(std::span<const T> mine) {
   if (!b.empty()) std::copy_n(reinterpret_cast<const T*>(b.data()), out.size(), out.data());
   return out;
 }
+
+/// Rank 0's bytes on every rank (resized there). Collective.
+void broadcast_bytes(std::vector<uint8_t>& bytes);
+/// Every rank's values concatenated in rank order, on every rank. Collective.
+template <class T>
+std::vector<T> allgather(std::span<const T> mine) {
+  const std::vector<T> all = gather(mine);
+  std::vector<uint8_t> b(reinterpret_cast<const uint8_t*>(all.data()), reinterpret_cast<const uint8_t*>(all.data()) + all.size() * sizeof(T));
+  broadcast_bytes(b);
+  std::vector<T> out(b.size() / sizeof(T));
+  if (!b.empty()) std::copy_n(reinterpret_cast<const T*>(b.data()), out.size(), out.data());
+  return out;
+}
+
+/// Moment sums of a sharded run on every rank: node and edge sums all-reduced, node_mean and edge_corr
+/// recomputed over `total_chains` exactly as Sampler::run computes them, so every rank holds the
+/// statistics of one process (training's gradient). Other fields are left as they are. Collective.
+void allreduce_moments(Observations& o, int32_t total_chains);
 
 /// The Observations of a whole run on rank 0 from each rank's observations of its chain share:
 /// moment sums added, per-chain read-outs, energies and snapshots put in global chain order, means

@@ -236,6 +236,10 @@ class DbmTrainer {
   DbmConfig cfg_;
   const ImageDataset& train_;
   std::unique_ptr<Sampler> pos_, neg_;
+  /// This process's chains of the positive and negative phases (all of them for one process; under
+  /// MPI ranks a contiguous share of each, the statistics all-reduced: docs/SCALING.md).
+  int64_t pos_first_ = 0, neg_first_ = 0;
+  int32_t pos_total_ = 0, neg_total_ = 0;
   std::vector<int32_t> clamp_nodes_;
   std::vector<float> vel_j_, vel_h_;
   std::vector<float> mu_;  ///< centering offsets (all 0 without centering)

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <numeric>
 #include <sstream>
+#include <tuple>
 
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
@@ -21,6 +22,7 @@
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
+#include "pbit/dist/comm.hpp"
 #include "pbit/hardware/topology.hpp"
 
 namespace pbit {
@@ -453,8 +455,19 @@ DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDatase
   clamp_nodes_ = model.visible();
   clamp_nodes_.insert(clamp_nodes_.end(), model.labels().begin(), model.labels().end());
   const Coloring col(model.graph(), model.colors());
-  pos_ = std::make_unique<Sampler>(model.graph(), col, cfg.batch_size * cfg.positive.chains, sampler_options(cfg, kPositiveStream));
-  neg_ = std::make_unique<Sampler>(model.graph(), col, cfg.negative.chains, sampler_options(cfg, kNegativeStream));
+  // Under MPI ranks each process runs a contiguous share of each phase's chains, keyed by their global
+  // ids (first_chain), so the random numbers, and after the all-reduce the statistics, are one process's.
+  pos_total_ = cfg.batch_size * cfg.positive.chains;
+  neg_total_ = cfg.negative.chains;
+  const dist::Range pr = dist::share(pos_total_, dist::rank(), dist::size(), "positive-phase chains (batch_size x positive.chains)");
+  const dist::Range nr = dist::share(neg_total_, dist::rank(), dist::size(), "negative-phase chains (negative.chains)");
+  pos_first_ = pr.first;
+  neg_first_ = nr.first;
+  SamplerOptions po = sampler_options(cfg, kPositiveStream), no = sampler_options(cfg, kNegativeStream);
+  po.first_chain = pr.first;
+  no.first_chain = nr.first;
+  pos_ = std::make_unique<Sampler>(model.graph(), col, static_cast<int32_t>(pr.count), po);
+  neg_ = std::make_unique<Sampler>(model.graph(), col, static_cast<int32_t>(nr.count), no);
   vel_j_.assign(static_cast<size_t>(model.graph().num_edges()), 0.0f);
   vel_h_.assign(static_cast<size_t>(model.graph().num_nodes()), 0.0f);
   mu_.assign(static_cast<size_t>(model.graph().num_nodes()), 0.0f);
@@ -487,20 +500,29 @@ DbmGradient DbmTrainer::estimate_gradient(const std::vector<int64_t>& images) {
   const double t0 = now_s();
   std::vector<int8_t> values;
   values.reserve(static_cast<size_t>(pos_->num_chains()) * clamp_nodes_.size());
-  for (int64_t img : images) {
-    const std::vector<int8_t> v = dbm_clamp_values(model_, train_, img, cfg_.threshold);
-    for (int32_t c = 0; c < cfg_.positive.chains; ++c) values.insert(values.end(), v.begin(), v.end());
+  // Chain b of the positive phase holds image b / positive.chains of the batch; this process's share.
+  int64_t img_of = -1;
+  std::vector<int8_t> v;
+  for (int64_t b = pos_first_; b < pos_first_ + pos_->num_chains(); ++b) {
+    if (b / cfg_.positive.chains != img_of) {
+      img_of = b / cfg_.positive.chains;
+      v = dbm_clamp_values(model_, train_, images[static_cast<size_t>(img_of)], cfg_.threshold);
+    }
+    values.insert(values.end(), v.begin(), v.end());
   }
   pos_->set_clamp(clamp_nodes_, values);
   ObserverSpec spec;
   spec.moments = true;
   const BetaSchedule beta = BetaSchedule::constant(cfg_.beta);
-  const Observations p = pos_->run(cfg_.positive.schedule(), beta, spec);
-  const Observations q = neg_->run(cfg_.negative.schedule(), beta, spec);
+  Observations p = pos_->run(cfg_.positive.schedule(), beta, spec);
+  Observations q = neg_->run(cfg_.negative.schedule(), beta, spec);
+  dist::allreduce_moments(p, pos_total_);  // every rank: the statistics of all chains (277 KB on Pegasus(14))
+  dist::allreduce_moments(q, neg_total_);
   const double n = model_.graph().num_nodes();
-  flips_ += static_cast<double>(pos_->num_chains()) * (n - static_cast<double>(clamp_nodes_.size())) * p.sweeps +
-            static_cast<double>(neg_->num_chains()) * n * q.sweeps;
-  sample_wall_s_ += now_s() - t0;
+  flips_ += static_cast<double>(pos_total_) * (n - static_cast<double>(clamp_nodes_.size())) * p.sweeps +
+            static_cast<double>(neg_total_) * n * q.sweeps;
+  // The slowest rank's time, so that every rank takes the same time-budget decisions.
+  sample_wall_s_ += dist::allreduce_max(now_s() - t0);
   DbmGradient g{std::vector<double>(p.edge_corr.size()), std::vector<double>(p.node_mean.size()), p.edge_corr, q.edge_corr,
                 p.node_mean, q.node_mean};
   for (size_t e = 0; e < g.edge.size(); ++e) g.edge[e] = p.edge_corr[e] - q.edge_corr[e];
@@ -568,7 +590,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
       const float lr = learning_rate(updates_);
       const double t_batch = now_s();
       train_batch(images, lr);
-      train_s_ += now_s() - t_batch;
+      train_s_ += dist::allreduce_max(now_s() - t_batch);  // one clock for all ranks: they stop together
       ++done_here;
       const double fl = flips_ - flips0, wl = sample_wall_s_ - wall0;
       char extra[96];
@@ -600,11 +622,11 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
       m.test_images = ev.images;
     }
     history_.push_back(m);
-    if (out_of_time()) {
+    if (out_of_time() && dist::rank() == 0) {
       std::fprintf(stderr, "time budget of %.3g s spent after %lld updates (%lld of epoch %d): training stops here\n",
                    cfg_.time_budget_s, static_cast<long long>(updates_), static_cast<long long>(batch_), m.epoch);
     }
-    std::fprintf(stderr, "epoch %d: %lld updates, %.1f s, %.3g flips/ns, weight rms %.4f%s\n", m.epoch,
+    if (dist::rank() == 0) std::fprintf(stderr, "epoch %d: %lld updates, %.1f s, %.3g flips/ns, weight rms %.4f%s\n", m.epoch,
                  static_cast<long long>(m.updates), m.train_wall_s, m.flips_per_ns, m.weight_rms,
                  m.test_accuracy >= 0 ? (", test accuracy " + std::to_string(m.test_accuracy) + " on " +
                                          std::to_string(m.test_images) + " images").c_str()
@@ -622,7 +644,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
                          {"test_accuracy", x.test_accuracy >= 0 ? nlohmann::json(x.test_accuracy) : nlohmann::json(nullptr)},
                          {"test_images", x.test_images}});
     }
-    write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", metrics}});
+    if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", metrics}});
     if (out_of_time()) {  // finished: a resume finds nothing left to train
       epoch_ = cfg_.epochs;
       batch_ = 0;
@@ -687,11 +709,12 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
     put_vec(f, mu_);
     for (const Sampler* s : {pos_.get(), neg_.get()}) {
       put<uint64_t>(f, s->sweep_count());
-      put_vec(f, s->state());
+      const std::vector<int8_t> mine = s->state();
+      put_vec(f, dist::gather(std::span<const int8_t>(mine)));  // every rank's chains, in chain order, on rank 0
     }
     detail::put_string(f, history_json().dump());
   }
-  detail::write_checksummed(path, kCkptMagic, f.view());
+  if (dist::rank() == 0) detail::write_checksummed(path, kCkptMagic, f.view());
 }
 
 nlohmann::json DbmTrainer::history_json() const {
@@ -753,7 +776,7 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
     detail::put_string(f, history_json().dump());
     detail::put_string(f, leases.dump());
   }
-  detail::write_checksummed(path, kModelCkptMagic, f.view());
+  if (dist::rank() == 0) detail::write_checksummed(path, kModelCkptMagic, f.view());
 }
 
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
@@ -797,8 +820,8 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
   if (burn_in_sweeps > 0) {
     const double t0 = now_s();
     neg_->sweep(burn_in_sweeps, BetaSchedule::constant(cfg_.beta));
-    flips_ += static_cast<double>(neg_->num_chains()) * model_.graph().num_nodes() * burn_in_sweeps;
-    const double dt = now_s() - t0;
+    flips_ += static_cast<double>(neg_total_) * model_.graph().num_nodes() * burn_in_sweeps;
+    const double dt = dist::allreduce_max(now_s() - t0);
     sample_wall_s_ += dt;
     train_s_ += dt;
   }
@@ -833,10 +856,11 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   model_.graph().set_edge_weights(w);
   model_.graph().set_biases(h);
   push_weights();
-  for (Sampler* s : {pos_.get(), neg_.get()}) {
+  for (const auto& [s, first, total] : {std::tuple{pos_.get(), pos_first_, pos_total_}, std::tuple{neg_.get(), neg_first_, neg_total_}}) {
     const auto sweeps = get<uint64_t>(f, path);
-    const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(s->num_chains()) * s->num_nodes());
-    s->set_state(st);
+    const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(total) * s->num_nodes());  // all chains: any rank count resumes
+    const size_t n = static_cast<size_t>(s->num_nodes());
+    s->set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first) * n, static_cast<size_t>(s->num_chains()) * n));
     s->set_sweep_count(sweeps);
   }
   restore_history(detail::get_string(f, path), path);
@@ -868,6 +892,9 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
   }
   const SamplingSchedule sched = cfg.eval.schedule();
   std::vector<int64_t> readout(static_cast<size_t>(nimg) * per * 10, 0);
+  if (cfg.eval_tempered && dist::size() > 1) {
+    throw InvalidArgument("eval.tempering does not run over MPI ranks yet (docs/SCALING.md); evaluate with one process");
+  }
   if (cfg.eval_tempered) {  // parallel tempering: every replica's sweeps count as flips
     TemperedSampler ts(m.graph(), col, nimg * per, cfg.eval_tempering, sampler_options(cfg, kEvalStream));
     ts.set_clamp(m.visible(), values);
@@ -897,33 +924,47 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     }
     return predict_labels(readout, nimg, per, sched, m.replicas());
   }
-  Sampler s(m.graph(), col, nimg * per, sampler_options(cfg, kEvalStream));
-  s.set_clamp(m.visible(), values);
-  // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
-  const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
-                                ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
-                                : BetaSchedule::constant(cfg.beta);
-  const std::vector<float> betas = beta.expand(sched.total_sweeps());
-  int64_t done = 0;
-  const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
-  while (done < sched.warmup) {
-    const int64_t n = std::min(warm_piece, sched.warmup - done);
-    s.sweep(n, BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + n)));
-    done += n;
-    if (tick) tick(done);
+  // Under MPI ranks each process classifies a contiguous share of the images: chains [first * per,
+  // (first + count) * per) of the batch, keyed by those global ids, so the read-outs are one process's.
+  const dist::Range mine = dist::share(nimg, dist::rank(), dist::size(), "images", true);
+  if (dist::size() > 1) {
+    const int64_t nv = static_cast<int64_t>(m.visible().size());
+    values = std::vector<int8_t>(values.begin() + mine.first * per * nv, values.begin() + (mine.first + mine.count) * per * nv);
+    readout.assign(static_cast<size_t>(mine.count) * per * 10, 0);
   }
-  const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
-  for (int64_t taken = 0; taken < sched.samples;) {
-    const int64_t n = std::min(sample_piece, sched.samples - taken);
-    const int64_t sweeps = n * sched.steps_per_sample;
-    const Observations o = s.run({0, n, sched.steps_per_sample},
-                                 BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + sweeps)), spec);
-    for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
-    taken += n;
-    done += sweeps;
-    if (tick) tick(done);
+  const int64_t total_sweeps = sched.total_sweeps();
+  if (mine.count > 0) {
+    SamplerOptions so = sampler_options(cfg, kEvalStream);
+    so.first_chain = mine.first * per;
+    Sampler s(m.graph(), col, static_cast<int32_t>(mine.count * per), so);
+    s.set_clamp(m.visible(), values);
+    // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
+    const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
+                                  ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
+                                  : BetaSchedule::constant(cfg.beta);
+    const std::vector<float> betas = beta.expand(sched.total_sweeps());
+    int64_t done = 0;
+    const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
+    while (done < sched.warmup) {
+      const int64_t n = std::min(warm_piece, sched.warmup - done);
+      s.sweep(n, BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + n)));
+      done += n;
+      if (tick) tick(done);
+    }
+    const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
+    for (int64_t taken = 0; taken < sched.samples;) {
+      const int64_t n = std::min(sample_piece, sched.samples - taken);
+      const int64_t sweeps = n * sched.steps_per_sample;
+      const Observations o = s.run({0, n, sched.steps_per_sample},
+                                   BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + sweeps)), spec);
+      for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
+      taken += n;
+      done += sweeps;
+      if (tick) tick(done);
+    }
   }
-  flips += static_cast<double>(s.num_chains()) * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * done;
+  if (dist::size() > 1) readout = dist::allgather(std::span<const int64_t>(readout));  // image order = rank order
+  flips += static_cast<double>(nimg) * per * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * total_sweeps;
   return predict_labels(readout, nimg, per, sched, m.replicas());
 }
 
@@ -982,7 +1023,7 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
       ++ev.confusion[truth * 10 + pred[k - start]];
       correct += pred[k - start] == truth;
     }
-    if (progress && start + cfg.eval_batch_images < stop) {
+    if (progress && dist::rank() == 0 && start + cfg.eval_batch_images < stop) {
       std::fprintf(stderr, "evaluate: images %lld-%lld, accuracy so far %.4f\n", static_cast<long long>(first),
                    static_cast<long long>(end - 1), static_cast<double>(correct) / static_cast<double>(end - first));
     }

