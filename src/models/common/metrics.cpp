@@ -4,6 +4,9 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+// Eigen's products split their work over OpenMP threads, and the sums' order (so the last bits of an
+// FID) then depends on the thread count; metrics must not (an MPI rank often has one thread).
+#define EIGEN_DONT_PARALLELIZE
 #include <Eigen/Dense>
 #include <cmath>
 #include <limits>
