@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli.hpp"
+#include "pbit/dist/comm.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
@@ -139,7 +140,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
 void add_dtm_commands(Commands& c) {
   struct Opt {
     std::string config, out, lease, acp;
-    int steps = 0;
+    int steps = 0, stop_after = 0;
     int64_t gen_sweeps = 0;
     double time_budget = -1, lease_seconds = 0;
     bool resume = false, overwrite = false;
@@ -163,6 +164,10 @@ void add_dtm_commands(Commands& c) {
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   auto* overwrite = s->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint");
   overwrite->excludes(resume);
+  s->add_option("--stop-after", o->stop_after,
+                "train at most N epochs in this call, then sample and report as usual; --resume continues the run bit for bit "
+                "(a run in pieces, e.g. under a job time limit)")
+      ->check(number_in<int>(1, 1000000));
   auto* lease = s->add_option("--lease", o->lease,
                               "continue from DIR/model_checkpoint.bin if there is one (model-only, small enough to commit), "
                               "rewritten with DIR/leases.json after every epoch (docs/CLI.md, 'Leases')");
@@ -179,14 +184,22 @@ void add_dtm_commands(Commands& c) {
     if (o->steps > 0) cfg.steps = o->steps;
     if (!o->acp.empty()) cfg.acp = o->acp == "on";
     if (!o->out.empty()) cfg.output_dir = o->out;
+    // Under MPI ranks (docs/SCALING.md) every rank trains its share of each batch's chains on the same
+    // model and rank 0 writes; the ranks must have been given the same run.
+    check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->gen_sweeps) + "|" +
+                                       std::to_string(o->steps) + "|" + o->acp + "|" + std::to_string(o->resume) + "|" +
+                                       std::to_string(o->overwrite) + "|" + o->lease + "|" + std::to_string(o->lease_seconds) + "|" +
+                                       std::to_string(o->stop_after),
+                      "the DTM config and the options of dtm train");
+    const bool writer = dist::rank() == 0;
     make_directories(cfg.output_dir);  // before the data are read and training starts
-    check_writable(cfg.output_dir + "/checkpoint.bin");
+    if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite)) {
       model.load_checkpoint(model.checkpoint_path());
-      std::cerr << "resuming after epoch " << model.epoch() << "\n";
+      if (writer) std::cerr << "resuming after epoch " << model.epoch() << "\n";
     }
     // A lease: continue from DIR/model_checkpoint.bin if there is one; start no epoch that would end
     // past --lease-seconds (judged by the last epoch); leave the checkpoint there after every epoch.
@@ -205,15 +218,16 @@ void add_dtm_commands(Commands& c) {
       make_directories(lease_dir);
       if (std::filesystem::exists(lease_ckpt)) {
         leases = model.load_model_checkpoint(lease_ckpt);
-        std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
+        if (writer) std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
                   << "; chains re-initialised (each batch's warm-up burns them in)\n";
       } else {
-        std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+        if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
       lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()},
                {"device", backend_device_name(backend_from_string(cfg.backend))}, {"epochs_from", model.epoch()},
                {"train_s_from", trained().first}, {"flips_from", trained().second}};
     }
+    nlohmann::json leases_now;
     auto save_lease = [&](const nlohmann::json& extra) {
       if (lease_dir.empty()) return;
       nlohmann::json l = lease;
@@ -225,22 +239,34 @@ void add_dtm_commands(Commands& c) {
       l["finished"] = model.finished();
       nlohmann::json all = leases;
       all.push_back(l);
-      model.save_model_checkpoint(lease_ckpt, all);
-      write_json_file(lease_dir + "/leases.json", all);
+      model.save_model_checkpoint(lease_ckpt, all);  // written by rank 0
+      if (writer) write_json_file(lease_dir + "/leases.json", all);
+      leases_now = all;
     };
-    std::cerr << (cfg.steps == 1 ? "MEBM" : "DTM with T = " + std::to_string(cfg.steps)) << " on " << cfg.topology << " ("
+    if (writer) std::cerr << (cfg.steps == 1 ? "MEBM" : "DTM with T = " + std::to_string(cfg.steps)) << " on " << cfg.topology << " ("
               << model.graph().num_nodes() << " nodes, " << model.data_nodes().size() << " data), " << train.size()
               << " training images, ACP " << (cfg.acp ? "on" : "off") << "\n";
     // Quality: feature-FID with pbit's own classifier network (trained once and cached), after every
     // epoch on a small sample set (the FID over training) and at the end on gen_samples samples.
     double net_acc = 0;
     const std::string cache = "out/cache/feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + ".bin";
-    const FeatureNet net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
+    FeatureNet net;  // under MPI ranks rank 0 trains and caches it, the others then read it
+    if (writer) net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
+    dist::allreduce_max(0.0);  // a barrier: the cache is written
+    if (!writer) net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
     const auto test_probe = spin_images(test, cfg.threshold, 1000);
     double last_epoch_s = 0;
+    int epochs_here = 0;
     while (model.epoch() < cfg.epochs && !model.out_of_time()) {
-      if (lease_s > 0 && last_epoch_s > 0 && mono() - call_t0 + last_epoch_s > lease_s) {
-        std::cerr << "lease over: epoch " << model.epoch() + 1 << " would end past " << lease_s
+      if (o->stop_after > 0 && epochs_here == o->stop_after) {
+        if (writer) std::cerr << "--stop-after " << o->stop_after << ": stopping after epoch " << model.epoch() << " of " << cfg.epochs
+                              << "; --resume continues the run\n";
+        break;
+      }
+      ++epochs_here;
+      // The slowest rank's clock (last_epoch_s is already), so that every rank stops at the same epoch.
+      if (lease_s > 0 && last_epoch_s > 0 && dist::allreduce_max(mono() - call_t0) + last_epoch_s > lease_s) {
+        if (writer) std::cerr << "lease over: epoch " << model.epoch() + 1 << " would end past " << lease_s
                   << " s; the run continues with the next --lease call\n";
         break;
       }
@@ -248,9 +274,10 @@ void add_dtm_commands(Commands& c) {
       model.train(train, 1);
       const double f = feature_frechet(net, model.generate(256).back(), test_probe);
       model.set_feature_fid(model.epoch(), f);
-      std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
+      model.save_checkpoint(model.checkpoint_path());  // again, with the FID: a resumed run keeps the whole history
+      if (writer) std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
       save_lease({});
-      last_epoch_s = mono() - e0;
+      last_epoch_s = dist::allreduce_max(mono() - e0);
     }
     nlohmann::json fid_history = nlohmann::json::array();  // over every epoch, across resumes and leases
     for (const auto& h : model.history()) {
@@ -272,7 +299,7 @@ void add_dtm_commands(Commands& c) {
       int32_t agree = 0;
       for (size_t k = 0; k < pred.size(); ++k) agree += pred[k] == classes[k];
       label_agreement = static_cast<double>(agree) / static_cast<double>(pred.size());
-      std::cerr << "class-conditional samples: the feature network reads the requested class in "
+      if (writer) std::cerr << "class-conditional samples: the feature network reads the requested class in "
                 << 100.0 * agree / pred.size() << "% of them\n";
     }
     const auto test_imgs = spin_images(test, cfg.threshold, std::max<int64_t>(cfg.gen_samples, 2000));
@@ -282,6 +309,7 @@ void add_dtm_commands(Commands& c) {
     const auto test_small = spin_images(test, cfg.threshold, 500), train_small = spin_images(train, cfg.threshold, 5000);
     std::vector<std::vector<int8_t>> gen_small(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 500));
     const double ham_gen = mean_nearest_hamming(gen_small, train_small), ham_test = mean_nearest_hamming(test_small, train_small);
+    if (!writer) return 0;  // rank 0 writes the pictures and results (generation ran on every rank: it is not sharded)
     make_directories(cfg.output_dir);
     const std::vector<std::vector<int8_t>> shown(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 160));
     write_spin_grid_png(cfg.output_dir + "/generated.png", shown, train.rows, train.cols, 16);
@@ -317,9 +345,9 @@ void add_dtm_commands(Commands& c) {
         {"label_agreement", label_agreement},
         {"backend", to_string(backend_from_string(cfg.backend))},
         {"device", backend_device_name(backend_from_string(cfg.backend))},
-        {"git_sha", build_git_sha()}, {"config", cfg.source}};
+        {"git_sha", build_git_sha()}, {"ranks", dist::size()}, {"config", cfg.source}};
     save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
-    if (!lease_dir.empty()) out["leases"] = read_json_file(lease_dir + "/leases.json");
+    if (!lease_dir.empty()) out["leases"] = leases_now;
     write_json_file(cfg.output_dir + "/results.json", out);
     std::printf("%s T=%d: feature-FID %.3f (real-data floor %.3f; feature net %.1f%% test accuracy) at %lld sweeps per sample, "
                 "%.1f samples/s; nearest-train Hamming %.1f (test images: %.1f); training %.1f s at %.3g flips/ns -> %s\n",

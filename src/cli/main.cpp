@@ -159,8 +159,9 @@ int run(int argc, char** argv, bool rethrow) {
     while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
     if (dist::size() > 1) {  // docs/SCALING.md: what is sharded so far
       const std::string cmd = command_of(app);
-      if (cmd != "pbit sample" && cmd != "pbit dbm train" && cmd != "pbit dbm eval") {
-        throw pbit::InvalidArgument("'" + cmd + "' does not run over MPI ranks yet (pbit sample, dbm train and dbm eval do); run one process");
+      if (cmd != "pbit sample" && cmd != "pbit dbm train" && cmd != "pbit dbm eval" && cmd != "pbit dtm train") {
+        throw pbit::InvalidArgument("'" + cmd + "' does not run over MPI ranks yet (pbit sample, dbm train, dbm eval and dtm train do); "
+                                    "run one process");
       }
       detail::progress_muted() = dist::rank() != 0;  // one status line per run, rank 0's
     }

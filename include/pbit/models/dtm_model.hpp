@@ -186,6 +186,9 @@ class Dtm {
   std::vector<int64_t> adam_t_;
   std::vector<dtm::AcpController> acp_;
   std::vector<std::unique_ptr<Sampler>> pos_, neg_;  ///< per step, persistent (warm starts)
+  /// This process's chains of each phase: [first_, first_ + pos_[t]->num_chains()) of batch_size (all
+  /// of them for one process; under MPI ranks a contiguous share, the statistics all-reduced).
+  int64_t first_ = 0;
   int32_t epoch_ = 0;
   double epoch_start_s_ = 0;  ///< monotonic time at which the running epoch started
   std::vector<DtmEpochMetrics> history_;

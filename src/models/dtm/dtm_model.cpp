@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <numeric>
+#include <tuple>
 
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
@@ -18,6 +19,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/models/metrics.hpp"
 #include "pbit/core/rng.hpp"
+#include "pbit/dist/comm.hpp"
 #include "pbit/hardware/topology.hpp"
 
 namespace pbit {
@@ -138,6 +140,11 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
   grid_ = dtm::time_grid(cfg.steps);
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   const Coloring col(graph_, colors_);
+  // Under MPI ranks each process runs a contiguous share of every step's batch_size chains, keyed by
+  // their global ids (first_chain): the random numbers, and after the all-reduce the statistics, are
+  // one process's (docs/SCALING.md).
+  const dist::Range mine = dist::share(cfg.batch_size, dist::rank(), dist::size(), "chains (train.batch_size)");
+  first_ = mine.first;
   for (int32_t t = 1; t <= cfg.steps; ++t) {
     rng::PhiloxStream rs(cfg.seed, rng::kWeightInit, static_cast<uint32_t>(t));
     std::vector<float> w(E + N, 0.0f);
@@ -149,8 +156,10 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
     acp_.emplace_back(cfg.acp ? cfg.acp_lambda0 : 0.0, cfg.acp_eps);
     Graph g = graph_;
     g.set_edge_weights(std::span<const float>(w.data(), E));
-    pos_.push_back(std::make_unique<Sampler>(g, col, cfg.batch_size, options(cfg, pos_stream(t))));
-    neg_.push_back(std::make_unique<Sampler>(g, col, cfg.batch_size, options(cfg, neg_stream(t))));
+    SamplerOptions po = options(cfg, pos_stream(t)), no = options(cfg, neg_stream(t));
+    po.first_chain = no.first_chain = mine.first;
+    pos_.push_back(std::make_unique<Sampler>(g, col, static_cast<int32_t>(mine.count), po));
+    neg_.push_back(std::make_unique<Sampler>(g, col, static_cast<int32_t>(mine.count), no));
   }
 }
 
@@ -213,12 +222,13 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
                            "/" + std::to_string(steps()),
                        per_epoch);
   const double flips0 = flips, t0 = now_s();
+  const int32_t mine = pos.num_chains();  // chains first_ .. first_ + mine - 1 of the batch
   for (int64_t b = 0; b < per_epoch; ++b) {
     // x^{t-1} from the data, x^t one forward step later (noise keyed by image, step and epoch).
-    std::vector<int8_t> prev(static_cast<size_t>(B) * V);
-    std::vector<float> field(static_cast<size_t>(B) * V);
-    for (int32_t k = 0; k < B; ++k) {
-      const int64_t img = order[b * B + k];
+    std::vector<int8_t> prev(static_cast<size_t>(mine) * V);
+    std::vector<float> field(static_cast<size_t>(mine) * V);
+    for (int32_t k = 0; k < mine; ++k) {
+      const int64_t img = order[b * B + first_ + k];
       std::vector<int8_t> xm = noisy(data, img, t - 1, static_cast<uint32_t>(epoch_));
       std::vector<int8_t> xt = xm;
       forward_step(xt, img, t, static_cast<uint32_t>(epoch_));
@@ -230,14 +240,19 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     spec.moments = true;
     pos.set_weights(wj, wh);
     pos.set_clamp(dn, prev);
-    const Observations op = pos.run(cfg_.positive, BetaSchedule::constant(1.0f), spec);
+    Observations op = pos.run(cfg_.positive, BetaSchedule::constant(1.0f), spec);
     neg.set_weights(wj, wh);
     if (coupled) neg.set_field(dn, field);
     ObserverSpec nspec = spec;
     if (lam > 0) {  // per-chain node means for the correlation penalty
       for (int32_t i = 0; i < static_cast<int32_t>(N); ++i) nspec.readout_groups.push_back({i});
     }
-    const Observations on = neg.run(cfg_.negative, BetaSchedule::constant(1.0f), nspec);
+    Observations on = neg.run(cfg_.negative, BetaSchedule::constant(1.0f), nspec);
+    if (dist::size() > 1) {  // every rank: the statistics of the whole batch
+      dist::allreduce_moments(op, B);
+      dist::allreduce_moments(on, B);
+      if (lam > 0) on.readout_mean = dist::allgather(std::span<const double>(on.readout_mean));  // per chain, chain order
+    }
     flips += static_cast<double>(B) * static_cast<double>(N - dn.size()) * op.sweeps + static_cast<double>(B) * N * on.sweeps;
     // Gradient (ascent on the log-likelihood), with the correlation penalty from the negative phase.
     std::vector<float> g(E + N);
@@ -254,7 +269,9 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     // Learning rate: cosine from learning_rate to learning_rate * lr_final_fraction over the run (over
     // the epochs, or over the time budget if that ends first).
     double progress = (static_cast<double>(epoch_) * per_epoch + b) / std::max<int64_t>(1, cfg_.epochs * per_epoch);
-    if (cfg_.time_budget_s > 0) progress = std::max(progress, (trained_s() + now_s() - epoch_start_s_) / cfg_.time_budget_s);
+    if (cfg_.time_budget_s > 0) {  // the slowest rank's clock, so that every rank takes the same step
+      progress = std::max(progress, (trained_s() + dist::allreduce_max(now_s() - epoch_start_s_)) / cfg_.time_budget_s);
+    }
     progress = std::min(1.0, progress);
     const double lr = cfg_.learning_rate * (cfg_.lr_final_fraction + (1 - cfg_.lr_final_fraction) * 0.5 * (1 + std::cos(M_PI * progress)));
     if (cfg_.optimizer == "adam") {
@@ -362,7 +379,7 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     if (stop_after_epochs > 0 && done == stop_after_epochs) return history_;
     if (out_of_time()) {
-      std::fprintf(stderr, "time budget of %.3g s: after %.1f s of training, epoch %d would end past it; training stops here\n",
+      if (dist::rank() == 0) std::fprintf(stderr, "time budget of %.3g s: after %.1f s of training, epoch %d would end past it; training stops here\n",
                    cfg_.time_budget_s, trained_s(), epoch_ + 1);
       return history_;
     }
@@ -381,12 +398,14 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
       if (cfg_.acp) acp_[t - 1].update(sm.autocorrelation);
       m.steps.push_back(sm);
     }
-    m.wall_s = now_s() - t0;
+    m.wall_s = dist::allreduce_max(now_s() - t0);  // one clock for all ranks: time budgets stop them together
     m.flips_per_ns = m.flips / m.wall_s / 1e9;
     history_.push_back(m);
-    std::fprintf(stderr, "epoch %d: %.1f s, %.3g flips/ns;", m.epoch, m.wall_s, m.flips_per_ns);
-    for (const auto& s : m.steps) std::fprintf(stderr, " step %d: r=%.3f lambda=%.4g", s.step, s.autocorrelation, s.acp_lambda);
-    std::fprintf(stderr, "\n");
+    if (dist::rank() == 0) {
+      std::fprintf(stderr, "epoch %d: %.1f s, %.3g flips/ns;", m.epoch, m.wall_s, m.flips_per_ns);
+      for (const auto& s : m.steps) std::fprintf(stderr, " step %d: r=%.3f lambda=%.4g", s.step, s.autocorrelation, s.acp_lambda);
+      std::fprintf(stderr, "\n");
+    }
     nlohmann::json ep = nlohmann::json::array();
     for (const DtmEpochMetrics& h : history_) {
       nlohmann::json st = nlohmann::json::array();
@@ -396,7 +415,7 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
       }
       ep.push_back({{"epoch", h.epoch}, {"wall_s", h.wall_s}, {"flips", h.flips}, {"flips_per_ns", h.flips_per_ns}, {"steps", st}});
     }
-    write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", ep}});
+    if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", ep}});
     ++epoch_;
     save_checkpoint(checkpoint_path());
     --epoch_;
@@ -526,12 +545,13 @@ void Dtm::save_checkpoint(const std::string& path) const {
       put<double>(f, acp_[t].previous());
       for (const Sampler* s : {pos_[t].get(), neg_[t].get()}) {
         put<uint64_t>(f, s->sweep_count());
-        put_vec(f, s->state());
+        const std::vector<int8_t> mine = s->state();
+        put_vec(f, dist::gather(std::span<const int8_t>(mine)));  // every rank's chains, in chain order, on rank 0
       }
     }
     put_string(f, history_json().dump());
   }
-  write_checksummed(path, kMagic, f.view());
+  if (dist::rank() == 0) write_checksummed(path, kMagic, f.view());
 }
 
 nlohmann::json Dtm::history_json() const {
@@ -603,7 +623,9 @@ void Dtm::load_checkpoint(const std::string& path) {
     acp_[t].restore(lam, prev);
     for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {
       const auto sweeps = get<uint64_t>(f, path);
-      s->set_state(get_vec<int8_t>(f, path, static_cast<size_t>(s->num_chains()) * s->num_nodes()));
+      const size_t n = static_cast<size_t>(s->num_nodes());
+      const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(cfg_.batch_size) * n);  // all chains: any rank count resumes
+      s->set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first_) * n, static_cast<size_t>(s->num_chains()) * n));
       s->set_sweep_count(sweeps);
     }
   }
@@ -630,7 +652,7 @@ void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& l
     put_string(f, history_json().dump());
     put_string(f, leases.dump());
   }
-  write_checksummed(path, kModelMagic, f.view());
+  if (dist::rank() == 0) write_checksummed(path, kModelMagic, f.view());
 }
 
 nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {

