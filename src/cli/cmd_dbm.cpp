@@ -201,7 +201,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->add_option("--warmup-fraction", o->warmup_fraction, "with --sweeps: the warm-up's share of each budget (default 0.5)")
       ->check(number_in<double>(0, 0.99))
       ->needs(sw);
-  s->add_option("--out", o->out, "also write the result JSON to FILE");
+  s->add_option("--out", o->out, "write the result JSON to FILE (default: stdout)");
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
@@ -217,10 +217,8 @@ void add_eval(CLI::App* dbm, Commands& c) {
       throw InvalidArgument("--first " + std::to_string(o->first) + " is past the " + std::to_string(test.size()) + " test images");
     }
     if (o->chains > 0) cfg.eval.chains = static_cast<int32_t>(o->chains);
-    auto emit_eval = [&](const nlohmann::json& j) {  // stdout, and with --out also FILE
-      if (!writer) return;
-      std::cout << j.dump(2) << "\n";
-      if (!o->out.empty()) write_json_file(o->out, j);
+    auto emit_eval = [&](const nlohmann::json& j) {  // stdout, or with --out the file (as every command)
+      if (writer) emit(o->out, j);
     };
     if (o->sweeps.empty()) {
       emit_eval(eval_json(evaluate_dbm(model, cfg, test, o->limit, true, o->first)));
