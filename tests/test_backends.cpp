@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include <set>
+#include <stdexcept>
 
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
@@ -169,6 +170,49 @@ TEST_P(BackendTest, SplitRunEqualsOneRun) {
   c.sweep(5, BetaSchedule::constant(0.7f));
   EXPECT_EQ(a.state(), c.state());
   });
+}
+
+TEST_P(BackendTest, ProgressCallsChangeNothingAndCanStopARun) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = with_random_weights(square_lattice(6), 5, 0.6f, 0.2f);
+  SamplerOptions opt;
+  opt.backend = GetParam();
+  opt.seed = 21;
+  ObserverSpec spec;
+  spec.moments = true;
+  spec.energy = true;
+  spec.snapshot_sweeps = {37, 250};
+  const SamplingSchedule sched{50, 20, 10};  // 250 sweeps
+  Sampler a(g, 19, opt), b(g, 19, opt);
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  b.set_progress([&](int64_t done, int64_t total) { calls.emplace_back(done, total); });
+  const Observations oa = a.run(sched, BetaSchedule::linear(0.1f, 0.8f, 60), spec);
+  const Observations ob = b.run(sched, BetaSchedule::linear(0.1f, 0.8f, 60), spec);
+  EXPECT_EQ(oa.node_sum, ob.node_sum);
+  EXPECT_EQ(oa.edge_sum, ob.edge_sum);
+  EXPECT_EQ(oa.energy, ob.energy);
+  EXPECT_EQ(oa.snapshots, ob.snapshots);
+  EXPECT_EQ(a.state(), b.state());
+  ASSERT_GE(calls.size(), 84u);  // stretches of at most 3 sweeps (1% of 250, rounded up), cut at the observations too
+  EXPECT_LE(calls.size(), 125u);
+  for (size_t k = 1; k < calls.size(); ++k) EXPECT_LT(calls[k - 1].first, calls[k].first);
+  EXPECT_EQ(calls.back(), std::make_pair(int64_t{250}, int64_t{250}));
+  // A callback that throws ends the run there; the chains and sweep count hold the sweeps done, and
+  // the rest of the run continues them exactly.
+  Sampler c(g, 19, opt), d(g, 19, opt);
+  c.sweep(100, BetaSchedule::constant(0.6f));
+  d.set_progress([](int64_t done, int64_t) {
+    if (done >= 40) throw std::runtime_error("stop");
+  });
+  EXPECT_THROW(d.sweep(100, BetaSchedule::constant(0.6f)), std::runtime_error);
+  EXPECT_EQ(d.sweep_count(), 40u);
+  d.set_progress({});
+  d.sweep(60, BetaSchedule::constant(0.6f));
+  EXPECT_EQ(c.state(), d.state());
+  // and the next observed run on it is whole
+  ObserverSpec energy_only;
+  energy_only.energy = true;
+  EXPECT_EQ(d.run({0, 3, 1}, BetaSchedule::constant(0.6f), energy_only).energy.size(), 3u * 19u);
 }
 
 TEST_P(BackendTest, SeedsAndStreamsGiveDifferentChains) {

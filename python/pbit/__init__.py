@@ -50,6 +50,30 @@ from ._pbit import (  # noqa: F401
 
 
 
+def _progress_printer(label):
+    """The status line of progress=True: redrawn in place on sys.stderr, at most 4 times a second."""
+    import sys
+    import time
+
+    t0 = time.monotonic()
+    last = [-1.0]
+
+    def show(done, total):
+        now = time.monotonic()
+        if done < total and now - last[0] < 0.25:
+            return
+        last[0] = now
+        width = 24
+        fill = width * done // total if total else width
+        elapsed = now - t0
+        eta = elapsed * (total - done) / done if done else 0.0
+        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} sweeps, "
+                         f"elapsed {elapsed:.0f}s eta {eta:.0f}s" + ("\n" if done >= total else ""))
+        sys.stderr.flush()
+
+    return show
+
+
 def cli(*args, check=True):
     """Runs a `pbit` command in this process, e.g. pbit.cli("dbm", "train", "--config", "c.json").
 

@@ -84,6 +84,35 @@ BetaSchedule beta_from(const py::object& beta) {
 
 Backend backend_from(const std::string& name) { return backend_from_string(name); }
 
+/// progress=None/False: nothing; True: pbit's status line on sys.stderr; a callable: called as
+/// f(done, total). Either way the GIL is taken for the call and pending signals are checked, so
+/// Ctrl-C (KeyboardInterrupt) ends a long run between stretches.
+Sampler::Progress progress_from(const py::object& p, const char* label) {
+  if (p.is_none() || (py::isinstance<py::bool_>(p) && !p.cast<bool>())) return {};
+  py::object cb = p;
+  if (py::isinstance<py::bool_>(p)) {
+    cb = py::module_::import("pbit").attr("_progress_printer")(label);
+  } else if (!PyCallable_Check(p.ptr())) {
+    throw InvalidArgument("progress: True, False, None or a callable f(done, total)");
+  }
+  auto holder = std::make_shared<py::object>(std::move(cb));
+  return [holder](int64_t done, int64_t total) {
+    py::gil_scoped_acquire acquire;
+    (*holder)(done, total);
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  };
+}
+
+/// Sets a sampler's progress callback for one call, and clears it (with the GIL held: it may hold a
+/// Python object) when the call ends, normally or by an exception.
+struct ProgressScope {
+  Sampler& s;
+  ProgressScope(Sampler& sampler, Sampler::Progress p) : s(sampler) { s.set_progress(std::move(p)); }
+  ~ProgressScope() { s.set_progress({}); }
+  ProgressScope(const ProgressScope&) = delete;
+  ProgressScope& operator=(const ProgressScope&) = delete;
+};
+
 SamplerOptions options_from(const std::string& backend, uint64_t seed, int threads, const std::string& contract) {
   SamplerOptions o;
   o.backend = backend_from(backend);
@@ -404,7 +433,9 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
   const char* run_doc =
       "Runs schedule.total_sweeps sweeps at `beta` (a float, a BetaSchedule or one value per sweep) with the observers asked for "
       "(moments, energy, readout_groups: lists of nodes, snapshot_sweeps: sweep counts within the run); returns Observations. "
-      "Releases the GIL.";
+      "Releases the GIL. progress=True prints a status line on sys.stderr, a callable is called as f(done, total) sweeps, "
+      "at least every 1% of the run and about every quarter second; with either, Ctrl-C (KeyboardInterrupt) or an exception from the callable ends the run "
+      "there, the chains keeping the sweeps done (sweep_count counts them). Results do not depend on it.";
   py::class_<Sampler>(m, "Sampler", R"doc(Multicolor block Gibbs sampling of `chains` independent chains of a graph.
 
 Randomness is counter-based (Philox) and keyed by (seed, chain, node, sweep): the same seed gives the
@@ -448,11 +479,12 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
       .def(
           "run",
           [](Sampler& s, const SamplingSchedule& schedule, const py::object& beta, bool moments, bool energy, const py::object& groups,
-             const py::object& snapshots) {
+             const py::object& snapshots, const py::object& progress) {
             const BetaSchedule b = beta_from(beta);
             const ObserverSpec spec = observer_from(moments, energy, groups, snapshots);
             Observations o;
             {
+              ProgressScope scope(s, progress_from(progress, "Sampler.run"));
               py::gil_scoped_release release;
               o = s.run(schedule, b, spec);
             }
@@ -460,15 +492,17 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
                         static_cast<int64_t>(spec.snapshot_sweeps.size()));
           },
           py::arg("schedule") = SamplingSchedule{}, py::arg("beta") = py::none(), py::arg("moments") = false, py::arg("energy") = false,
-          py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(), run_doc)
+          py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(), py::arg("progress") = py::none(), run_doc)
       .def(
           "sweep",
-          [](Sampler& s, int64_t n, const py::object& beta) {
+          [](Sampler& s, int64_t n, const py::object& beta, const py::object& progress) {
             const BetaSchedule b = beta_from(beta);
+            ProgressScope scope(s, progress_from(progress, "Sampler.sweep"));
             py::gil_scoped_release release;
             s.sweep(n, b);
           },
-          py::arg("sweeps"), py::arg("beta") = py::none(), "Runs `sweeps` sweeps without observing. Releases the GIL.")
+          py::arg("sweeps"), py::arg("beta") = py::none(), py::arg("progress") = py::none(),
+          "Runs `sweeps` sweeps without observing. Releases the GIL; progress as in run().")
       .def(
           "chain_energies", [](const Sampler& s) { return to_numpy(s.chain_energies()); },
           "Energy of every chain including its per-chain field (B doubles, the same on every backend).")

@@ -176,3 +176,48 @@ def test_per_chain_betas_change_only_their_chains():
     b.sweep(20)
     np.testing.assert_array_equal(a.state[:5], b.state[:5])
     assert not np.array_equal(a.state[5], b.state[5])
+
+
+def test_progress_is_reported_and_changes_nothing(capsys):
+    g = small_graphs()["lattice3"]
+    a, b = pbit.Sampler(g, chains=40, seed=9), pbit.Sampler(g, chains=40, seed=9)
+    sched = pbit.SamplingSchedule(warmup=100, samples=50, steps_per_sample=2)
+    calls = []
+    oa = a.run(sched, beta=0.6, moments=True)
+    ob = b.run(sched, beta=0.6, moments=True, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_array_equal(oa.edge_sum, ob.edge_sum)
+    np.testing.assert_array_equal(a.state, b.state)
+    assert calls[-1] == (200, 200) and len(calls) >= 100
+    assert all(x[0] < y[0] for x, y in zip(calls, calls[1:]))
+    b.sweep(50, progress=True)  # pbit's status line on stderr
+    err = capsys.readouterr().err
+    assert "Sampler.sweep [" in err and "50/50 sweeps" in err, err
+    with pytest.raises(pbit.InvalidArgument, match="progress"):
+        b.sweep(5, progress="yes")
+
+
+def test_an_exception_from_progress_stops_the_run_where_it_was():
+    g = small_graphs()["regular10"]
+    whole, cut = pbit.Sampler(g, chains=30, seed=2), pbit.Sampler(g, chains=30, seed=2)
+    whole.sweep(300, beta=0.8)
+
+    def stop_at_120(done, total):
+        if done >= 120:
+            raise KeyboardInterrupt  # what Ctrl-C raises from the signal check
+    with pytest.raises(KeyboardInterrupt):
+        cut.sweep(300, beta=0.8, progress=stop_at_120)
+    assert cut.sweep_count == 120
+    cut.sweep(180, beta=0.8)
+    np.testing.assert_array_equal(whole.state, cut.state)
+
+
+def test_ctrl_c_ends_a_long_run_with_progress():
+    import _thread
+    g = pbit.topology("pegasus:4").graph
+    s = pbit.Sampler(g, chains=1024, seed=1, threads=1)
+    timer = threading.Timer(0.3, _thread.interrupt_main)  # as Ctrl-C: a pending SIGINT for the main thread
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        s.sweep(10**6, progress=lambda done, total: None)
+    timer.join()
+    assert 0 < s.sweep_count < 10**6

@@ -1,9 +1,11 @@
 // pbit sample, color, graph, info, backends, version: graphs and plain sampling.
 #include <chrono>
 #include <iostream>
+#include <memory>
 
 #include "cli.hpp"
 #include "util/binary_io.hpp"
+#include "util/progress.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
@@ -138,6 +140,13 @@ void add_sample(Commands& c) {
       std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << gf.graph.num_edges() << " edges, "
                 << coloring.num_colors() << " colors, " << cfg.chains << " chains" << (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "")
                 << ", " << cfg.schedule.total_sweeps() << " sweeps on " << sampler.kernel_description() << "\n";
+    }
+    // A status line for runs of more than a few seconds (2e9 flips: about a second on two CPU cores);
+    // progress_muted() keeps it to rank 0.
+    std::unique_ptr<detail::Progress> bar;
+    if (static_cast<double>(cfg.chains) * gf.graph.num_nodes() * static_cast<double>(cfg.schedule.total_sweeps()) > 2e9) {
+      bar = std::make_unique<detail::Progress>("sample", cfg.schedule.total_sweeps());
+      sampler.set_progress([&bar](int64_t done, int64_t) { bar->update(done, "sweeps"); });
     }
     const auto t0 = std::chrono::steady_clock::now();
     const Observations obs = dist::combine(sampler.run(cfg.schedule, cfg.beta, cfg.observe), cfg.chains, gf.graph.num_nodes(),

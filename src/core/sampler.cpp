@@ -1,6 +1,7 @@
 #include "pbit/core/sampler.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -435,8 +436,14 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   // Observation points, in sweep counts within the run.
   int64_t done = 0, next_sample = 1, snap_idx = 0;
   auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
+  // With a progress callback, stretches of at most 1% of the run and about a quarter second, so that
+  // the callback (and Ctrl-C in Python) is heard often on slow runs too; split runs are bit-identical.
+  const int64_t max_piece = progress_ ? std::max<int64_t>(1, (total + 99) / 100) : total;
+  int64_t piece = std::min<int64_t>(max_piece, 8);
   while (done < total) {
-    int64_t stop = total;
+    int64_t stop = std::min(total, done + piece);
+    const int64_t first = done;
+    const auto t_stretch = std::chrono::steady_clock::now();
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
     if (snap_idx < cfg.num_snapshots) stop = std::min(stop, snaps[snap_idx]);
     engine_->sweeps(sweep_count_ + done, std::span<const float>(betas).subspan(done, stop - done));
@@ -446,6 +453,19 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
       ++next_sample;
     }
     if (snap_idx < cfg.num_snapshots && snaps[snap_idx] == done) engine_->snapshot(snap_idx++);
+    if (progress_) {
+      const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_stretch).count();
+      const double per_sweep = dt / static_cast<double>(done - first);
+      piece = per_sweep > 0 ? std::clamp<int64_t>(static_cast<int64_t>(0.25 / per_sweep), 1, max_piece) : max_piece;
+      try {
+        progress_(done, total);
+      } catch (...) {
+        sweep_count_ += static_cast<uint64_t>(done);  // the chains hold the sweeps done
+        Observations discard;
+        engine_->end_observation(discard);
+        throw;
+      }
+    }
   }
   sweep_count_ += static_cast<uint64_t>(total);
 

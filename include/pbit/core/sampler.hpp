@@ -6,6 +6,7 @@
 // f is an optional per-chain external field on a subset of nodes (B x M), used e.g. by DTMs.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -203,6 +204,15 @@ class Sampler {
   /// Runs `sweeps` sweeps with no observation.
   void sweep(int64_t sweeps, const BetaSchedule& beta = {});
 
+  /// A progress callback for long runs: run() and sweep() call it with (sweeps done, sweeps of the
+  /// run) after every stretch of at most 1% of the run and about a quarter second (stretches also end
+  /// at observation points), the last call with done == total. The stretches change no result (the RNG is keyed by the absolute sweep). An exception
+  /// it throws ends the run there: the chains keep the sweeps done, sweep_count() counts them, and the
+  /// exception propagates (Python's KeyboardInterrupt, a deadline). Empty (the default): no calls, no
+  /// extra stretches.
+  using Progress = std::function<void(int64_t done, int64_t total)>;
+  void set_progress(Progress f) { progress_ = std::move(f); }
+
   /// Absolute number of sweeps done so far; the next sweep uses this value in its RNG counter.
   uint64_t sweep_count() const { return sweep_count_; }
   /// For resuming from a checkpoint.
@@ -214,6 +224,7 @@ class Sampler {
   int32_t num_chains_ = 0;
   SamplerOptions options_;
   uint64_t sweep_count_ = 0;
+  Progress progress_;
   std::vector<int32_t> clamp_nodes_;
   std::vector<int32_t> field_nodes_;  ///< the per-chain field as given (for chain_energies' host path)
   std::vector<float> field_;          ///< B x M
