@@ -49,9 +49,20 @@ struct HostActivation {
   }
 };
 
+/// A B x N int8 chain-major state in device memory (Sampler::state_view), kept alive by `owner`.
+struct DeviceState {
+  const int8_t* data = nullptr;
+  int device = -1;
+  std::shared_ptr<const void> owner;
+};
+
 class GibbsEngine {
  public:
   virtual ~GibbsEngine() = default;
+
+  /// Engines that keep the state on a device fill `out` with a fresh device copy (B x N int8,
+  /// chain-major, ready when this returns) and return true; host engines return false.
+  virtual bool export_state(DeviceState& /*out*/) const { return false; }
 
   /// Draws independent uniform spins from stream kInitState for every node (clamps are re-imposed by
   /// the caller through set_clamp).
@@ -151,5 +162,8 @@ int cuda_live_streams();
 std::string cuda_device_name(int ordinal);
 /// Bytes in use on the current CUDA device (all processes), or -1 without a device.
 int64_t cuda_used_bytes();
+/// Copies `bytes` from device memory to the host (tests of exported device arrays); NotCompiled
+/// without CUDA.
+void cuda_download(const void* device_ptr, void* host, size_t bytes);
 
 }  // namespace pbit::detail

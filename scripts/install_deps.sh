@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev libeigen3-dev libcli11-dev gnuplot-nox
       clang-14 libfuzzer-14-dev libomp-14-dev  # the fuzz targets (docs/TESTING.md)
-      pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib  # the Python module, its tests and plots (docs/PYTHON.md)
+      pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib libdlpack-dev  # the Python module, its tests and plots (docs/PYTHON.md)
       libopenmpi-dev openmpi-bin)  # mpirun -np K pbit ... (docs/SCALING.md)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -586,6 +586,21 @@ class CudaEngine final : public GibbsEngine {
   }
   void get_state(std::span<int8_t> x) const override {
     DeviceArray<int8_t> t(stream_);
+    fill_chain_major(t);
+    t.download_to(x.data(), x.size());
+  }
+  bool export_state(DeviceState& out) const override {
+    auto t = std::make_shared<DeviceArray<int8_t>>(stream_);
+    fill_chain_major(*t);
+    PBIT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // ready for any consumer stream
+    t->set_stream(nullptr);  // the buffer may outlive this engine and its stream
+    out.data = t->get();
+    out.device = device_;
+    out.owner = std::shared_ptr<const void>(t, t->get());
+    return true;
+  }
+  /// The B x N chain-major int8 state into t (on the device).
+  void fill_chain_major(DeviceArray<int8_t>& t) const {
     t.resize(s_.size(), "state transpose buffer");
     if (in_bits_) {
       const int64_t nb = static_cast<int64_t>(n_) * chains_;
@@ -595,7 +610,6 @@ class CudaEngine final : public GibbsEngine {
     } else {
       transpose_to(s_.get(), t.get());
     }
-    t.download_to(x.data(), x.size());
   }
   void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
     clamp_k_ = static_cast<int32_t>(nodes.size());
@@ -957,6 +971,10 @@ std::string cuda_device_name(int ordinal) {
     return "";
   }
   return p.name;
+}
+
+void cuda_download(const void* device_ptr, void* host, size_t bytes) {
+  PBIT_CUDA_CHECK(cudaMemcpy(host, device_ptr, bytes, cudaMemcpyDeviceToHost));
 }
 
 int64_t cuda_used_bytes() {

@@ -32,6 +32,7 @@ from ._pbit import (  # noqa: F401
     OutOfMemory,
     Sampler,
     SamplingSchedule,
+    StateArray,
     TemperedSampler,
     Topology,
     __version__,

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <dlpack/dlpack.h>
 
 #include <algorithm>
 #include <memory>
@@ -101,6 +102,35 @@ Sampler::Progress progress_from(const py::object& p, const char* label) {
     (*holder)(done, total);
     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
   };
+}
+
+/// A DLPack capsule ("dltensor") of a state view: B x N int8, compact row-major, on the CPU or on the
+/// sampler's CUDA device. The managed tensor holds the view (and so the buffer) until the consumer
+/// calls its deleter, or until the capsule dies unconsumed.
+py::capsule dlpack_capsule(const Sampler::StateView& v) {
+  struct Ctx {
+    Sampler::StateView view;
+    int64_t shape[2];
+  };
+  auto ctx = std::make_unique<Ctx>(Ctx{v, {v.chains, v.nodes}});
+  auto mt = std::make_unique<DLManagedTensor>();
+  mt->dl_tensor.data = const_cast<int8_t*>(v.data);
+  mt->dl_tensor.device = DLDevice{v.on_device ? kDLCUDA : kDLCPU, v.on_device ? v.device : 0};
+  mt->dl_tensor.ndim = 2;
+  mt->dl_tensor.dtype = DLDataType{kDLInt, 8, 1};
+  mt->dl_tensor.shape = ctx->shape;
+  mt->dl_tensor.strides = nullptr;  // compact, row-major
+  mt->dl_tensor.byte_offset = 0;
+  mt->manager_ctx = ctx.release();
+  mt->deleter = [](DLManagedTensor* self) {
+    delete static_cast<Ctx*>(self->manager_ctx);
+    delete self;
+  };
+  return py::capsule(mt.release(), "dltensor", [](PyObject* cap) {
+    if (!PyCapsule_IsValid(cap, "dltensor")) return;  // consumed: renamed "used_dltensor", the consumer owns it
+    auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap, "dltensor"));
+    if (m && m->deleter) m->deleter(m);
+  });
 }
 
 /// Sets a sampler's progress callback for one call, and clears it (with the GIL held: it may hold a
@@ -436,6 +466,22 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
       "Releases the GIL. progress=True prints a status line on sys.stderr, a callable is called as f(done, total) sweeps, "
       "at least every 1% of the run and about every quarter second; with either, Ctrl-C (KeyboardInterrupt) or an exception from the callable ends the run "
       "there, the chains keeping the sweeps done (sweep_count counts them). Results do not depend on it.";
+  py::class_<Sampler::StateView>(m, "StateArray", R"doc(A sampler's state where its backend keeps it (Sampler.state_dlpack()): a
+B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the CPU or a CUDA device.)doc")
+      .def(
+          "__dlpack__", [](const Sampler::StateView& v, const py::args&, const py::kwargs&) { return dlpack_capsule(v); },
+          "A DLPack capsule of the array (ready on every stream: the export synchronised the device).")
+      .def("__dlpack_device__",
+           [](const Sampler::StateView& v) {
+             return py::make_tuple(static_cast<int>(v.on_device ? kDLCUDA : kDLCPU), v.on_device ? v.device : 0);
+           })
+      .def_property_readonly("shape", [](const Sampler::StateView& v) { return py::make_tuple(v.chains, v.nodes); })
+      .def_property_readonly("on_device", [](const Sampler::StateView& v) { return v.on_device; })
+      .def("__repr__", [](const Sampler::StateView& v) {
+        return "pbit.StateArray(" + std::to_string(v.chains) + " x " + std::to_string(v.nodes) + " int8, " +
+               (v.on_device ? "cuda:" + std::to_string(v.device) : std::string("cpu")) + ")";
+      });
+
   py::class_<Sampler>(m, "Sampler", R"doc(Multicolor block Gibbs sampling of `chains` independent chains of a graph.
 
 Randomness is counter-based (Philox) and keyed by (seed, chain, node, sweep): the same seed gives the
@@ -503,6 +549,15 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           },
           py::arg("sweeps"), py::arg("beta") = py::none(), py::arg("progress") = py::none(),
           "Runs `sweeps` sweeps without observing. Releases the GIL; progress as in run().")
+      .def(
+          "state_dlpack",
+          [](const Sampler& s) {
+            py::gil_scoped_release release;
+            return s.state_view();
+          },
+          "The B x N state (int8 +-1) where the backend keeps it, as a DLPack producer (StateArray): on the cuda backend a "
+          "device copy made on the GPU, for torch.from_dlpack / cupy.from_dlpack / jax.dlpack.from_dlpack without a host "
+          "round trip; on the others host memory, for np.from_dlpack. A snapshot: later sweeps do not change it.")
       .def(
           "chain_energies", [](const Sampler& s) { return to_numpy(s.chain_energies()); },
           "Energy of every chain including its per-chain field (B doubles, the same on every backend).")

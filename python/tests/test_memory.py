@@ -40,3 +40,21 @@ def test_result_arrays_are_freed_with_their_last_reference():
     gc.collect()
     assert rss_bytes() - before < 8 * 2 ** 20  # 2000 runs x 128 KiB of snapshots would be 256 MiB
     assert np.all(np.abs(s.state) == 1)
+
+
+def test_dlpack_exports_are_freed_consumed_or_not():
+    g = pbit.square_lattice(16)
+    s = pbit.Sampler(g, chains=512, seed=1)  # 512 x 256 bytes = 128 KiB per export
+    for _ in range(50):
+        np.from_dlpack(s.state_dlpack())
+    gc.collect()
+    before = rss_bytes()
+    for k in range(2000):
+        if k % 2:
+            a = np.from_dlpack(s.state_dlpack())  # consumed: freed with the array
+            assert a.shape == (512, 256)
+            del a
+        else:
+            s.state_dlpack().__dlpack__()  # a capsule never consumed: freed with the capsule
+    gc.collect()
+    assert rss_bytes() - before < 8 * 2 ** 20  # 2000 exports x 128 KiB would be 256 MiB

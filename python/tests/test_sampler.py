@@ -221,3 +221,27 @@ def test_ctrl_c_ends_a_long_run_with_progress():
         s.sweep(10**6, progress=lambda done, total: None)
     timer.join()
     assert 0 < s.sweep_count < 10**6
+
+
+@pytest.mark.parametrize("backend", ["reference", "cpu", "packed"])
+def test_state_dlpack_exports_the_state_where_it_lives(backend):
+    import gc
+    g = small_graphs()["regular10"]
+    s = pbit.Sampler(g, chains=21, seed=5, backend=backend)
+    s.sweep(7, beta=0.8)
+    exported = s.state_dlpack()
+    assert exported.shape == (21, 10) and not exported.on_device
+    assert exported.__dlpack_device__() == (1, 0)  # kDLCPU
+    expected = s.state
+    a = np.from_dlpack(exported)
+    assert a.dtype == np.int8 and a.shape == (21, 10)
+    np.testing.assert_array_equal(a, expected)
+    s.sweep(5)  # a snapshot: the exported array does not move
+    del s, exported
+    gc.collect()  # the array keeps its buffer alive on its own
+    np.testing.assert_array_equal(a, expected)
+    capsule = pbit.Sampler(g, chains=3, seed=1).state_dlpack().__dlpack__()  # never consumed: freed with the capsule
+    del capsule
+    if "cuda" in pbit.backends() and pbit.backend_unavailable_reason("cuda") == "":
+        gpu = pbit.Sampler(g, chains=21, seed=5, backend="cuda").state_dlpack()
+        assert gpu.on_device and gpu.__dlpack_device__()[0] == 2  # kDLCUDA

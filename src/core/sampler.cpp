@@ -252,6 +252,24 @@ std::vector<int8_t> Sampler::state() const {
   return s;
 }
 
+Sampler::StateView Sampler::state_view() const {
+  StateView v;
+  v.chains = num_chains_;
+  v.nodes = num_nodes();
+  detail::DeviceState d;
+  if (engine_->export_state(d)) {  // cuda: on the device
+    v.data = d.data;
+    v.on_device = true;
+    v.device = d.device;
+    v.owner = std::move(d.owner);
+    return v;
+  }
+  auto host = std::make_shared<std::vector<int8_t>>(state());
+  v.data = host->data();
+  v.owner = std::move(host);
+  return v;
+}
+
 void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values) {
   for (int32_t i : nodes) check_node(i, num_nodes(), "set_clamp");
   check_unique(nodes, "set_clamp");

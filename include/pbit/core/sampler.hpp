@@ -165,6 +165,18 @@ class Sampler {
   void set_state(std::span<const int8_t> spins);
   /// Copies the current B x N state to the host (chain-major).
   std::vector<int8_t> state() const;
+  /// The current B x N state (int8 +-1, chain-major) where the backend keeps it, for zero-copy hand-over
+  /// (DLPack in Python): cuda: a fresh buffer on the sampler's GPU, filled there (nothing crosses to
+  /// the host); other backends: host memory. `owner` keeps the buffer alive on its own (the sampler may
+  /// go first); the view is a snapshot, later sweeps do not change it.
+  struct StateView {
+    const int8_t* data = nullptr;
+    bool on_device = false;
+    int device = -1;  ///< the CUDA device ordinal when on_device
+    int64_t chains = 0, nodes = 0;
+    std::shared_ptr<const void> owner;
+  };
+  StateView state_view() const;
 
   /// Clamps `nodes` in every chain to `values` (B x K chain-major, or K values shared by all chains).
   /// Replaces any previous clamp. Clamped nodes are never updated.
