@@ -8,13 +8,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 OUT=${OUT:-$ROOT/out/device}
 DEVICE_JOB=${DEVICE_JOB:-device}
-STAGE=${STAGE:-$(mktemp -d /tmp/pbit-stage.XXXX)/$DEVICE_JOB}
+STAGE_ROOT=""  # a stage of our own (not given by the caller) is removed at exit, once packed
+if [ -z "${STAGE:-}" ]; then
+  STAGE_ROOT=$(mktemp -d /tmp/pbit-stage.XXXX)
+  STAGE=$STAGE_ROOT/$DEVICE_JOB
+fi
 mkdir -p "$OUT" "$STAGE"
 pack_stage() {
   tar -czf "$OUT/$DEVICE_JOB.tar.gz.part" -C "$(dirname "$STAGE")" "$(basename "$STAGE")" \
     && mv "$OUT/$DEVICE_JOB.tar.gz.part" "$OUT/$DEVICE_JOB.tar.gz"
 }
-trap pack_stage EXIT
+trap 'pack_stage; [ -z "$STAGE_ROOT" ] || rm -rf "$STAGE_ROOT"' EXIT
 source "$ROOT/scripts/env.sh"
 export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
 

@@ -114,7 +114,9 @@ kit_build_here() {
 
 # ---------------------------------------------------------------- run (there) and dry-run (here)
 OUT=${OUT:-$ROOT/out/kit}
-STAGE=$(mktemp -d /tmp/pbit-kit.XXXX)/kit
+STAGE_ROOT=$(mktemp -d /tmp/pbit-kit.XXXX)  # removed at exit, once kit.tar.gz holds it
+STAGE=$STAGE_ROOT/kit
+trap 'rm -rf "$STAGE_ROOT"' EXIT  # kit_run packs it first
 mkdir -p "$OUT" "$STAGE"
 DEADLINE_S=${DEADLINE_S:-420}
 pack() { tar -czf "$OUT/kit.tar.gz.part" -C "$(dirname "$STAGE")" kit && mv "$OUT/kit.tar.gz.part" "$OUT/kit.tar.gz"; }
@@ -145,7 +147,7 @@ skip() { note "| $1 | skipped: $2 | |"; }
 
 kit_run() {
   local dry=${DRY:-0}
-  trap pack EXIT
+  trap 'pack; rm -rf "$STAGE_ROOT"' EXIT
   BIN=$ROOT/$CARRY/bin
   export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
   echo "# pbit device kit $( [ "$dry" = 1 ] && echo "(dry run)" ), $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$SUMMARY"
