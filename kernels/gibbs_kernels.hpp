@@ -140,8 +140,8 @@ std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph& g, const Coloring& c,
 
 /// Number of visible CUDA devices (0 without a driver/device, or in builds without CUDA).
 int cuda_device_count();
-/// The local rank the launcher (mpirun, srun) gave this process, from its environment; -1 when there
-/// is none. No MPI call: the core sits below the dist layer.
+/// The local rank the launcher (mpirun, srun) gave this process, from its environment
+/// (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, PMI_LOCAL_RANK, then SLURM_LOCALID); -1 when there is none. No MPI call: the core sits below the dist layer.
 int launcher_local_rank();
 /// The device a cuda engine uses: `requested` (SamplerOptions::device) when >= 0 (InvalidArgument if
 /// not one of the `visible` devices), and for -1 the local rank modulo the visible devices (0 outside

@@ -160,6 +160,10 @@ TEST(CudaStatus, EachLocalRankTakesItsOwnDevice) {
   EXPECT_EQ(resolve_cuda_device(-1, 2), 1);
   setenv("SLURM_LOCALID", "x3", 1);  // not a number: ignored
   EXPECT_EQ(resolve_cuda_device(-1, 2), 0);
+  setenv("SLURM_LOCALID", "0", 1);  // mpirun (MPICH) inside Slurm: the launcher's variable wins over Slurm's
+  setenv("MPI_LOCALRANKID", "3", 1);
+  EXPECT_EQ(resolve_cuda_device(-1, 4), 3);
+  unsetenv("MPI_LOCALRANKID");
   unsetenv("SLURM_LOCALID");
   EXPECT_NE(error_of([] { resolve_cuda_device(4, 4); }).find("does not exist (4 visible"), std::string::npos);
   EXPECT_NE(error_of([] { resolve_cuda_device(-2, 4); }).find("does not exist"), std::string::npos);

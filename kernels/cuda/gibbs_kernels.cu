@@ -483,6 +483,26 @@ dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
   return dim3(gx, gy, 1);
 }
 
+/// Makes the engine's device current for one call and restores the caller's: an engine may be used
+/// from another thread (Python) or after other code (torch, a second engine) changed the device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    PBIT_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) PBIT_CUDA_CHECK(cudaSetDevice(device));
+    changed_ = previous_ != device;
+  }
+  ~DeviceGuard() {
+    if (changed_) PBIT_CUDA_CHECK_NOTHROW(cudaSetDevice(previous_));
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool changed_ = false;
+};
+
 class CudaEngine final : public GibbsEngine {
  public:
   CudaEngine(const Graph& g, const Coloring& c, int32_t chains, const SamplerOptions& opt)
@@ -568,6 +588,7 @@ class CudaEngine final : public GibbsEngine {
   }
 
   void randomize_state(uint64_t seed) override {
+    const DeviceGuard on_device(device_);
     init_kernel<<<chain_grid(chains_, (n_ + 3) / 4, 128), 128, 0, stream_>>>(s_.get(), n_, chains_, chain_offset_,
                                                                              rng::make_key(seed, rng::kInitState));
     PBIT_CUDA_LAUNCHED(init_kernel, stream_);
@@ -576,6 +597,7 @@ class CudaEngine final : public GibbsEngine {
     bits_stale_ = true;
   }
   void set_state(std::span<const int8_t> x) override {
+    const DeviceGuard on_device(device_);
     // Host transpose to node-major: explicit, one copy, only when the user asks for it.
     std::vector<int8_t> t(x.size());
     for (int32_t b = 0; b < chains_; ++b)
@@ -585,11 +607,13 @@ class CudaEngine final : public GibbsEngine {
     bits_stale_ = true;
   }
   void get_state(std::span<int8_t> x) const override {
+    const DeviceGuard on_device(device_);
     DeviceArray<int8_t> t(stream_);
     fill_chain_major(t);
     t.download_to(x.data(), x.size());
   }
   bool export_state(DeviceState& out) const override {
+    const DeviceGuard on_device(device_);
     auto t = std::make_shared<DeviceArray<int8_t>>(stream_);
     fill_chain_major(*t);
     PBIT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // ready for any consumer stream
@@ -612,6 +636,7 @@ class CudaEngine final : public GibbsEngine {
     }
   }
   void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
+    const DeviceGuard on_device(device_);
     clamp_k_ = static_cast<int32_t>(nodes.size());
     std::fill(clamped_host_.begin(), clamped_host_.end(), 0);
     for (int32_t i : nodes) clamped_host_[i] = 1;
@@ -622,6 +647,7 @@ class CudaEngine final : public GibbsEngine {
     apply_clamp();
   }
   void apply_clamp() override {
+    const DeviceGuard on_device(device_);
     if (clamp_k_ == 0) return;
     need_int8();
     bits_stale_ = true;
@@ -631,6 +657,7 @@ class CudaEngine final : public GibbsEngine {
     sync();
   }
   void set_field(std::span<const int32_t> nodes, std::span<const float> values) override {
+    const DeviceGuard on_device(device_);
     const int32_t m = static_cast<int32_t>(nodes.size());
     std::vector<int32_t> fc(n_, -1);
     for (int32_t q = 0; q < m; ++q) fc[nodes[q]] = q;
@@ -642,6 +669,7 @@ class CudaEngine final : public GibbsEngine {
     field_nodes_.upload(std::vector<int32_t>(nodes.begin(), nodes.end()), "field nodes");
   }
   bool chain_energies(std::span<double> out) override {
+    const DeviceGuard on_device(device_);
     need_int8();
     swap_energy_.resize(static_cast<size_t>(chains_), "swap energies");
     const int32_t m = static_cast<int32_t>(field_nodes_.size());
@@ -653,6 +681,7 @@ class CudaEngine final : public GibbsEngine {
     return true;
   }
   void permute_chains(std::span<const int32_t> src, int32_t) override {
+    const DeviceGuard on_device(device_);
     need_int8();
     perm_.upload(src.data(), src.size(), "chain permutation");
     scratch_.resize(s_.size(), "permuted states");
@@ -665,11 +694,16 @@ class CudaEngine final : public GibbsEngine {
     in_bits_ = false;
     bits_stale_ = true;
   }
-  void set_weights(const Graph& g) override { load_weights(g); }
+  void set_weights(const Graph& g) override {
+    const DeviceGuard on_device(device_);
+    load_weights(g);
+  }
   void set_chain_beta_scale(std::span<const float> scale) override {
+    const DeviceGuard on_device(device_);
     chain_scale_.upload(scale.data(), scale.size(), "per-chain beta factors");
   }
   void set_activation(const HostActivation& a) override {
+    const DeviceGuard on_device(device_);
     if (a.active() && (a.gain.size() != static_cast<size_t>(n_) || a.offset.size() != static_cast<size_t>(n_))) {
       throw InvalidArgument("set_activation: expected a gain and an offset per node");
     }
@@ -679,6 +713,7 @@ class CudaEngine final : public GibbsEngine {
   }
   bool has_activation() const override { return true; }
   void set_lfsr(uint32_t steps, rng::Key key, uint32_t stream) override {
+    const DeviceGuard on_device(device_);
     if (steps && fast_) throw InvalidArgument("the fast CUDA kernel has no per-p-bit LFSR (hardware.rng lfsr); use the simple kernel");
     lfsr_steps_ = steps;
     lfsr_key_ = key;
@@ -695,6 +730,7 @@ class CudaEngine final : public GibbsEngine {
   }
 
   void sweeps(uint64_t first_sweep, std::span<const float> betas) override {
+    const DeviceGuard on_device(device_);
     if (betas.empty()) return;
     if (fast_) {
       fast_sweeps(first_sweep, betas);
@@ -772,6 +808,7 @@ class CudaEngine final : public GibbsEngine {
   }
 
   void begin_observation(const ObserveConfig& cfg) override {
+    const DeviceGuard on_device(device_);
     cfg_ = cfg;
     node_sum_.resize(cfg.moments ? n_ : 0, "node sums");
     node_sum_.zero();
@@ -786,6 +823,7 @@ class CudaEngine final : public GibbsEngine {
   }
 
   void observe(int64_t sample) override {
+    const DeviceGuard on_device(device_);
     const int32_t blocks_n = static_cast<int32_t>(std::min<int64_t>(n_, 65535));
     const int64_t ne = static_cast<int64_t>(ei_.size());
     const unsigned blocks_e = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(ne, 1), 65535));
@@ -835,6 +873,7 @@ class CudaEngine final : public GibbsEngine {
   }
 
   void snapshot(int64_t slot) override {
+    const DeviceGuard on_device(device_);
     const size_t sz = static_cast<size_t>(n_) * chains_;
     if (in_bits_) {
       unpack_kernel<<<static_cast<unsigned>((sz + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, pwords_,
@@ -847,6 +886,7 @@ class CudaEngine final : public GibbsEngine {
   }
 
   void end_observation(Observations& out) override {
+    const DeviceGuard on_device(device_);
     out.node_sum = node_sum_.download();
     out.edge_sum = edge_sum_.download();
     out.energy = energy_.download();

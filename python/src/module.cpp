@@ -121,16 +121,19 @@ py::capsule dlpack_capsule(const Sampler::StateView& v) {
   mt->dl_tensor.shape = ctx->shape;
   mt->dl_tensor.strides = nullptr;  // compact, row-major
   mt->dl_tensor.byte_offset = 0;
-  mt->manager_ctx = ctx.release();
+  mt->manager_ctx = ctx.get();
   mt->deleter = [](DLManagedTensor* self) {
     delete static_cast<Ctx*>(self->manager_ctx);
     delete self;
   };
-  return py::capsule(mt.release(), "dltensor", [](PyObject* cap) {
-    if (!PyCapsule_IsValid(cap, "dltensor")) return;  // consumed: renamed "used_dltensor", the consumer owns it
-    auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap, "dltensor"));
+  py::capsule cap(mt.get(), "dltensor", [](PyObject* c) {
+    if (!PyCapsule_IsValid(c, "dltensor")) return;  // consumed: renamed "used_dltensor", the consumer owns it
+    auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(c, "dltensor"));
     if (m && m->deleter) m->deleter(m);
   });
+  ctx.release();  // the capsule (or its consumer) owns both from here
+  mt.release();
+  return cap;
 }
 
 /// Sets a sampler's progress callback for one call, and clears it (with the GIL held: it may hold a

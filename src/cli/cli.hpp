@@ -103,6 +103,11 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite)
 /// whose ranks disagree would not be one run. Nothing for one process.
 void check_ranks_agree(const std::vector<std::string>& files, const std::string& options, const std::string& what);
 
+/// Under MPI ranks: throws InvalidArgument on every rank unless all ranks see the same files at
+/// `paths` (each absent, or present with the same bytes). Checkpoints are written by rank 0 and read
+/// by every rank, so a resume needs an output folder that every rank shares.
+void check_ranks_see_same(const std::vector<std::string>& paths);
+
 /// The time now as ISO 8601 UTC.
 std::string utc_now();
 

@@ -101,6 +101,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
+    check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite)) {
       trainer.load_checkpoint(trainer.checkpoint_path());
       if (writer) std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()

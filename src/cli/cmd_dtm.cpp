@@ -197,6 +197,7 @@ void add_dtm_commands(Commands& c) {
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
+    check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite)) {
       model.load_checkpoint(model.checkpoint_path());
       if (writer) std::cerr << "resuming after epoch " << model.epoch() << "\n";

@@ -24,7 +24,7 @@ std::string utc_now() {
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite) {
   const bool exists = std::filesystem::exists(checkpoint);
   if (resume) {
-    if (!exists) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
+    if (!exists && dist::rank() == 0) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
     return exists;
   }
   if (exists && !overwrite) {
@@ -32,6 +32,22 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite)
                           "to start afresh and replace it (or choose another --out)");
   }
   return false;
+}
+
+void check_ranks_see_same(const std::vector<std::string>& paths) {
+  if (dist::size() == 1) return;
+  std::string all;
+  for (const std::string& p : paths) {
+    all += "|" + p + ":";
+    std::ifstream in(p, std::ios::binary);
+    if (in) all += std::to_string(detail::fnv1a(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())));
+    else all += "absent";
+  }
+  dist::check_same(detail::fnv1a(all), "the checkpoint files (present or not, and their bytes: " + [&] {
+    std::string l;
+    for (const std::string& p : paths) l += (l.empty() ? "" : ", ") + p;
+    return l;
+  }() + "); the output folder must be one every rank shares (rank 0 writes it)");
 }
 
 void check_ranks_agree(const std::vector<std::string>& files, const std::string& options, const std::string& what) {
@@ -169,12 +185,12 @@ int run(int argc, char** argv, bool rethrow) {
     if (it == cmds.actions.end()) throw pbit::InvalidArgument("'" + a->get_name() + "' needs a subcommand");
     return it->second();
   } catch (const pbit::Error& e) {
-    if (rethrow) throw;
+    if (rethrow && dist::size() == 1) throw;  // pbit.cli in Python; under mpirun every rank must end (below)
     std::cerr << "pbit: error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << e.what() << "\n";
     dist::abort_all(2);  // under mpirun: the other ranks may be waiting for this one
     return 2;
   } catch (const std::exception& e) {
-    if (rethrow) throw;
+    if (rethrow && dist::size() == 1) throw;
     std::cerr << "pbit: internal error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << e.what() << "\n";
     dist::abort_all(3);
     return 3;

@@ -138,7 +138,9 @@ std::string describe_cuda_unavailable(const std::string& error_name, const std::
 }
 
 int launcher_local_rank() {
-  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"}) {
+  // The MPI launchers' own variables first: under mpirun (MPICH, Intel MPI) inside a Slurm allocation,
+  // SLURM_LOCALID is the launcher proxy's (0 for every rank of a node), not the rank's.
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "SLURM_LOCALID"}) {
     const char* s = std::getenv(v);
     if (!s || !*s) continue;
     char* end = nullptr;

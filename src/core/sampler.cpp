@@ -457,7 +457,7 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   // With a progress callback, stretches of at most 1% of the run and about a quarter second, so that
   // the callback (and Ctrl-C in Python) is heard often on slow runs too; split runs are bit-identical.
   const int64_t max_piece = progress_ ? std::max<int64_t>(1, (total + 99) / 100) : total;
-  int64_t piece = std::min<int64_t>(max_piece, 8);
+  int64_t piece = progress_ ? std::min<int64_t>(max_piece, 8) : total;  // without a callback: one stretch
   while (done < total) {
     int64_t stop = std::min(total, done + piece);
     const int64_t first = done;

@@ -60,4 +60,12 @@ grep -q "3 ranks for 2 negative-phase chains" err1.txt || { cat err1.txt; exit 1
 if mpi -np 1 "$PBIT" dbm eval --config dbm.json --model np1/model.json : -np 1 "$PBIT" dbm eval --config few_chains.json \
     --model np1/model.json > err2.txt 2>&1; then echo "disagreeing ranks passed"; exit 1; fi
 grep -q "the ranks disagree on the DBM config" err2.txt || { cat err2.txt; exit 1; }
+# Ranks that see different checkpoints (node-local output folders: here each rank's working folder)
+# stop rather than train different models.
+mkdir -p d1/run d2/run && cp re/checkpoint.bin d1/run/
+if mpi -np 1 -wdir "$PWD/d1" "$PBIT" dbm train --config "$PWD/dbm.json" --out run --resume : \
+    -np 1 -wdir "$PWD/d2" "$PBIT" dbm train --config "$PWD/dbm.json" --out run --resume > err3.txt 2>&1; then
+  echo "ranks with different checkpoints passed"; exit 1
+fi
+grep -q "the ranks disagree on the checkpoint files" err3.txt || { cat err3.txt; exit 1; }
 echo "mpi.dbm: bad use refused clearly"

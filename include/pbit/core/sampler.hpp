@@ -93,7 +93,7 @@ struct SamplerOptions {
   /// cpu backend: the instruction-set path (automatic: the widest this CPU runs, or PBIT_CPU_ISA).
   CpuIsa cpu_isa = CpuIsa::automatic;
   /// cuda backend: device ordinal, or -1 (the default): the process's local rank under mpirun or srun
-  /// (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID) modulo the visible devices, so that
+  /// (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, PMI_LOCAL_RANK, SLURM_LOCALID) modulo the visible devices, so that
   /// the ranks on one node take one GPU each; 0 for a plain process (docs/SCALING.md).
   int device = -1;
   /// cuda backend: which sweep kernel (docs/FAST_KERNEL.md). `automatic` picks by occupancy (the fast
