@@ -252,6 +252,12 @@ std::vector<int8_t> Sampler::state() const {
   return s;
 }
 
+void set_moment_means(Observations& o, int32_t chains) {
+  const double denom = static_cast<double>(chains) * static_cast<double>(o.num_samples);
+  for (size_t i = 0; i < o.node_sum.size() && i < o.node_mean.size(); ++i) o.node_mean[i] = static_cast<double>(o.node_sum[i]) / denom;
+  for (size_t e = 0; e < o.edge_sum.size() && e < o.edge_corr.size(); ++e) o.edge_corr[e] = static_cast<double>(o.edge_sum[e]) / denom;
+}
+
 Sampler::StateView Sampler::state_view() const {
   StateView v;
   v.chains = num_chains_;
@@ -461,7 +467,7 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   while (done < total) {
     int64_t stop = std::min(total, done + piece);
     const int64_t first = done;
-    const auto t_stretch = std::chrono::steady_clock::now();
+    const auto t_stretch = progress_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
     if (snap_idx < cfg.num_snapshots) stop = std::min(stop, snaps[snap_idx]);
     engine_->sweeps(sweep_count_ + done, std::span<const float>(betas).subspan(done, stop - done));
@@ -492,12 +498,10 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   out.num_samples = schedule.samples;
   out.sweeps = total;
   engine_->end_observation(out);
-  const double denom = static_cast<double>(num_chains_) * static_cast<double>(schedule.samples);
   if (cfg.moments && schedule.samples > 0) {
     out.node_mean.resize(out.node_sum.size());
     out.edge_corr.resize(out.edge_sum.size());
-    for (size_t i = 0; i < out.node_sum.size(); ++i) out.node_mean[i] = static_cast<double>(out.node_sum[i]) / denom;
-    for (size_t e = 0; e < out.edge_sum.size(); ++e) out.edge_corr[e] = static_cast<double>(out.edge_sum[e]) / denom;
+    set_moment_means(out, num_chains_);
   }
   const int32_t ng = cfg.num_groups();
   if (ng > 0 && schedule.samples > 0) {

@@ -176,12 +176,7 @@ void allreduce_moments(Observations& o, int32_t total_chains) {
   allreduce_sum(o.node_sum);
   allreduce_sum(o.edge_sum);
   o.num_chains = total_chains;
-  // As Sampler::run computes them from the sums: the same divisions, so the same doubles.
-  const double denom = static_cast<double>(total_chains) * static_cast<double>(o.num_samples);
-  if (!o.node_mean.empty()) {
-    for (size_t i = 0; i < o.node_sum.size(); ++i) o.node_mean[i] = static_cast<double>(o.node_sum[i]) / denom;
-    for (size_t e = 0; e < o.edge_sum.size(); ++e) o.edge_corr[e] = static_cast<double>(o.edge_sum[e]) / denom;
-  }
+  set_moment_means(o, total_chains);  // Sampler::run's formula: the same doubles as one process
 }
 
 Observations combine(const Observations& mine, int32_t total_chains, int32_t num_nodes, const std::vector<std::vector<int32_t>>& groups) {

@@ -82,6 +82,11 @@ struct Observations {
   std::vector<int8_t> snapshots;   ///< snapshot_sweeps.size() x B x N (chain-major)
 };
 
+/// node_mean and edge_corr from the integer sums over `chains` chains and o.num_samples samples, the
+/// one formula Sampler::run and the MPI all-reduce (dist::allreduce_moments) both use, so that a
+/// sharded run's means are one process's to the last bit.
+void set_moment_means(Observations& o, int32_t chains);
+
 struct SamplerOptions {
   Backend backend = Backend::cpu;
   uint64_t seed = 0;
