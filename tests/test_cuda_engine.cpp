@@ -179,16 +179,25 @@ SamplerOptions cuda(CudaKernel k, int team = 0, uint64_t seed = 3) {
   o.seed = seed;
   return o;
 }
+/// The options of a variant of test_util.hpp's list: kernel, team size and words per lane.
+SamplerOptions cuda(const CudaVariant& v) {
+  SamplerOptions o = cuda(v.kernel, v.team_warps);
+  o.fast_words_per_lane = v.words_per_lane;
+  return o;
+}
 
 TEST(CudaEngine, ForcedKernelsRunWhatTheyAsk_cuda) {
   PBIT_REQUIRE_BACKEND(Backend::cuda);
   const Graph g = with_random_weights(square_lattice(8), 1, 0.5f);
   for (const CudaVariant& v : cuda_variants()) {
-    Sampler s(g, 64, cuda(v.kernel, v.team_warps));
+    Sampler s(g, 64, cuda(v));
     const std::string d = s.kernel_description();
     std::printf("%s: %s\n", v.name.c_str(), d.c_str());
     EXPECT_NE(d.find(v.kernel == CudaKernel::fast ? "fast kernel" : "simple kernel"), std::string::npos) << d;
     if (v.team_warps) EXPECT_NE(d.find(std::to_string(v.team_warps) + "-warp teams"), std::string::npos) << d;
+    if (v.kernel == CudaKernel::fast) {
+      EXPECT_NE(d.find(std::to_string(v.words_per_lane) + " words per lane"), std::string::npos) << d;
+    }
   }
 }
 
@@ -235,10 +244,10 @@ TEST(CudaEngine, SyncCheckModeGivesTheSameChains_cuda) {
   const Graph g = lattice_graph(16, 4);
   for (const CudaVariant& v : cuda_variants()) {
     SCOPED_TRACE(v.name);
-    Sampler a(g, 96, cuda(v.kernel, v.team_warps));
+    Sampler a(g, 96, cuda(v));
     a.sweep(5);
     setenv("PBIT_CUDA_SYNC_CHECK", "1", 1);
-    Sampler b(g, 96, cuda(v.kernel, v.team_warps));
+    Sampler b(g, 96, cuda(v));
     b.sweep(5);
     unsetenv("PBIT_CUDA_SYNC_CHECK");
     EXPECT_EQ(a.state(), b.state());
@@ -293,10 +302,10 @@ TEST(CudaEngine, MatchesCpuAtBenchmarkChainCounts_cuda) {
     cpu.backend = Backend::cpu;
     const BigRun want = big_run(g, col, chains, cpu);
     std::vector<CudaVariant> variants = cuda_variants();
-    variants.push_back({"auto", CudaKernel::automatic, 0});
+    variants.push_back({"auto", CudaKernel::automatic, 0, 0});  // kernel, team and words per lane chosen by the plan
     for (const CudaVariant& v : variants) {
       SCOPED_TRACE("cuda kernel " + v.name);
-      const BigRun got = big_run(g, col, chains, cuda(v.kernel, v.team_warps));
+      const BigRun got = big_run(g, col, chains, cuda(v));
       std::printf("%6d chains, %-8s: hash %016llx (cpu %016llx)\n", chains, v.name.c_str(),
                   static_cast<unsigned long long>(got.hash()), static_cast<unsigned long long>(want.hash()));
       EXPECT_EQ(got.hash(), want.hash());

@@ -13,8 +13,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -150,14 +148,15 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
   }
 }
 
-// ---------------------------------------------------------------- fast path (opt-in, issue 7)
+// ---------------------------------------------------------------- fast path (issue 7)
 // docs/FAST_KERNEL.md, step 1 and v2: a block owns 32 K chains, held as K bit words per node in shared
 // memory; its warps split each color, all lanes of a warp walk the same nodes (warp-uniform CSR
 // loads), each lane sums its own chain's field in CSR order with the contract's arithmetic, and
 // __ballot_sync packs the 32 new spins. All sweeps of a stretch run in one launch; colors are
-// separated by __syncthreads() (no other block touches the words). The loop itself is kernels/packed_sweep.hpp, shared with the host `packed` backend, which runs it
-// through every exact and bit-identity test without a GPU. Selected with PBIT_CUDA_KERNEL=fast until
-// a device session has validated the CUDA-specific parts (shared memory, ballot, launch shape).
+// separated by __syncthreads() (no other block touches the words). The loop itself is
+// kernels/packed_sweep.hpp, shared with the host `packed` backend, which runs it through every exact
+// and bit-identity test without a GPU. The plan (kernels/cuda_plan.cpp) chooses it by occupancy
+// when the chains fill the device's SMs; SamplerOptions::cuda_kernel or PBIT_CUDA_KERNEL force either.
 
 /// int8 node-major [N][B] -> bit words [N][W], W = ceil(B / 32); bit l of word w is chain 32 w + l.
 __global__ void pack_kernel(const int8_t* s, int32_t n, int32_t chains, int32_t words, uint32_t* bits) {
@@ -461,20 +460,17 @@ class Stream {
   cudaStream_t s_ = nullptr;
 };
 
-/// The fast kernel's dynamic shared-memory limit is a property of the kernel in the device's context,
-/// shared by every engine of the process: it is raised once per device to the device's opt-in maximum
-/// (a per-engine value would let a later engine for a smaller graph lower it under a live one).
-void allow_fast_kernel_max_smem(int device, int max_optin) {
-  static std::mutex m;
-  static std::set<int> done;
-  const std::lock_guard<std::mutex> lock(m);
-  if (done.count(device)) return;
+/// The fast kernel's dynamic shared-memory limit is a property of the kernel in the current device's
+/// context, shared by every engine of the process: it is always set to the device's opt-in maximum
+/// (a per-engine value would let a later engine for a smaller graph lower it under a live one), and
+/// set again before every launch (a cudaDeviceReset elsewhere in the process, e.g. by another
+/// library, drops it; one call per stretch costs nothing beside the launch).
+void allow_fast_kernel_max_smem(int max_optin) {
   for (RngContract c : {RngContract::exact, RngContract::fast}) {
     for (int K : {1, 2, 4}) {
       PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_kernel_for(K, c), cudaFuncAttributeMaxDynamicSharedMemorySize, max_optin));
     }
   }
-  done.insert(device);
 }
 
 dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
@@ -516,7 +512,7 @@ class CudaEngine final : public GibbsEngine {
     if (count == 0) throw CudaError("no usable CUDA device: " + cuda_unavailable_reason());
     const int device = resolve_cuda_device(opt.device, count);
     device_ = device;
-    PBIT_CUDA_CHECK(cudaSetDevice(device));
+    const DeviceGuard on_device(device);  // the caller's current device is theirs again afterwards
     stream_.create();
     for (auto* a : {&s_, &clamp_values_, &snaps_}) a->set_stream(stream_);
     for (auto* a : {&col_, &ei_, &ej_, &color_nodes_, &field_col_, &clamp_nodes_, &group_nodes_}) a->set_stream(stream_);
@@ -541,6 +537,7 @@ class CudaEngine final : public GibbsEngine {
     PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&shape.sms, cudaDevAttrMultiProcessorCount, device));
     shape.max_smem_optin = max_optin;
+    max_smem_optin_ = max_optin;
     const size_t smem = static_cast<size_t>(n_) * sizeof(uint32_t);
     shape.blocks_per_sm = [&](int warps, int K) {
       int blocks = 0;
@@ -549,7 +546,7 @@ class CudaEngine final : public GibbsEngine {
       return blocks;
     };
     if (requested != CudaKernel::simple && smem <= static_cast<size_t>(max_optin)) {
-      allow_fast_kernel_max_smem(device, max_optin);  // before the occupancy query, which checks it
+      allow_fast_kernel_max_smem(max_optin);  // before the occupancy query, which checks it
     }
     plan_ = plan_cuda_kernel(requested, team, n_, chains_, shape, wpl);
     fast_ = plan_.fast;
@@ -792,6 +789,7 @@ class CudaEngine final : public GibbsEngine {
     a.act = act_args();
     a.chain_scale = chain_scale_.size() ? chain_scale_.get() : nullptr;
     const unsigned grid = static_cast<unsigned>(words / K);
+    PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_kernel_for(K, contract_), cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem_optin_));
     fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
     in_bits_ = true;  // the words are the state now; s_ is brought up to date only when needed
@@ -815,11 +813,13 @@ class CudaEngine final : public GibbsEngine {
     edge_sum_.resize(cfg.moments ? ei_.size() : 0, "edge sums");
     edge_sum_.zero();
     energy_.resize(cfg.energy ? static_cast<size_t>(cfg.num_samples) * chains_ : 0, "energies");
+    energy_.zero();  // as the host backends: a run that stops early hands back zeros, not garbage
     group_off_.upload(cfg.group_offsets, "readout groups");
     group_nodes_.upload(cfg.group_nodes, "readout groups");
     readout_.resize(static_cast<size_t>(chains_) * cfg.num_groups(), "readout sums");
     readout_.zero();
     snaps_.resize(static_cast<size_t>(cfg.num_snapshots) * n_ * chains_, "snapshots");
+    snaps_.zero();
   }
 
   void observe(int64_t sample) override {
@@ -960,6 +960,7 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<PackedGroup> groups_;
   DeviceArray<int32_t> group_off_dev_;
   DeviceArray<uint32_t> bits_;  ///< fast kernel: the state as words [node][pwords_] (docs/FAST_KERNEL.md, v2)
+  int max_smem_optin_ = 0;      ///< the device's opt-in shared memory per block (bytes)
   int32_t pwords_ = 0;           ///< 32-chain words in bits_, a multiple of the words per lane
   bool in_bits_ = false;         ///< bits_ holds the state and s_ is stale
   bool bits_stale_ = true;       ///< s_ was written since bits_ was made
