@@ -12,7 +12,8 @@
 #
 # Stages of `run`, each under its own cap and all under DEADLINE_S (420 s by default):
 #   1 machine    nvidia-smi, driver and runtime versions, `pbit backends`, and whether the carried
-#                binaries load (if not, the needed targets are built there, on 16 cores)
+#                binaries load (if not, the needed targets are built there, on 16 cores); then a first
+#                flips/ns of both kernels on Pegasus(14) at 16k and 64k chains (a few seconds)
 #   2 tests      every CUDA test with PBIT_REQUIRE_GPU=1: both kernels and every fast-kernel team
 #                shape on the exact-enumeration and bit-identity tests, cuda against cpu at 16k, 64k
 #                and 100k chains on Pegasus(14), the engine's defect tests, NVML, and an EqProp training
@@ -185,6 +186,12 @@ kit_run() {
   fi
   note "| machine | $(grep '^cuda' "$STAGE/backends.txt" | cut -c1-110) | |"
   pack
+  # A first throughput figure before the long stages (a few seconds), so that a call cut short by
+  # slow tests still brings back flips/ns for Pegasus(14) at >= 16k chains; stage 4 measures properly.
+  if [ $gpu = 1 ]; then
+    step bench_first 25 "$BIN/pbit_bench_gibbs" --min-time 0.1 --backends cuda --graphs pegasus14 --chains 16384,65536 \
+      --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_gpu_first.json"
+  fi
 
   # 2 tests: gtest JSON per binary; the fault tests each in their own process
   mkdir -p "$STAGE/tests"
