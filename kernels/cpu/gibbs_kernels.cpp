@@ -156,6 +156,25 @@ inline vu64 xor3(vu64 a, vu64 b, vu64 c) {
 #endif
 }
 
+/// The sign bits of the W lanes at p, bit l for lane l: for spins +-1, the lanes that hold -1.
+inline uint32_t sign_mask(const float* p) {
+  uint32_t m = 0;
+  for (int k = 0; k < N; ++k) {
+#if PBIT_CPU_LEVEL == 3
+    const uint32_t r = _mm512_movepi32_mask(_mm512_castps_si512(_mm512_load_ps(p + k * NL)));
+#elif PBIT_CPU_LEVEL == 2
+    const uint32_t r = static_cast<uint32_t>(_mm256_movemask_ps(_mm256_load_ps(p + k * NL)));
+#elif PBIT_CPU_LEVEL == 1
+    const uint32_t r = static_cast<uint32_t>(_mm_movemask_ps(_mm_load_ps(p + k * NL)));
+#else
+    uint32_t r = 0;
+    for (int l = 0; l < NL; ++l) r |= static_cast<uint32_t>(std::signbit(p[k * NL + l])) << l;
+#endif
+    m |= r << (k * NL);
+  }
+  return m;
+}
+
 /// Lane-wise (a & 0xffffffff) * (b & 0xffffffff) as 64-bit products: vpmuludq. Vector extensions
 /// would turn the widening multiply into a full 64-bit one (vpmullq, or three pmuludq).
 inline vu64 mul_lo32(vu64 a, vu64 b) {
@@ -439,22 +458,21 @@ class CpuEngine final : public GibbsEngine {
 #pragma omp parallel num_threads(nthreads())
     {
       std::vector<int64_t> node(cfg.moments ? m_.n : 0, 0), edge(cfg.moments ? ne : 0, 0);
+      std::vector<uint32_t> neg(cfg.moments ? m_.n : 0);
 #pragma omp for schedule(static)
       for (int32_t blk = 0; blk < nblk_; ++blk) {
         const int nl = lanes(blk);
         if (cfg.moments) {
+          // Sums of +-1 by counting: over the block's nl live lanes, sum s = nl - 2 #(s = -1) and
+          // sum s_i s_j = nl - 2 #(s_i != s_j). The sign bits of a node's lanes are one mask, so an
+          // edge costs an xor and a popcount (the float products lane by lane cost ~20% of training).
+          static_assert(W < 32, "a block's sign bits fit one uint32_t");
+          const uint32_t live = (1u << nl) - 1u;
           for (int32_t i = 0; i < m_.n; ++i) {
-            const float* s = cat(blk, i);
-            int64_t a = 0;
-            for (int l = 0; l < nl; ++l) a += static_cast<int64_t>(s[l]);
-            node[i] += a;
+            neg[i] = sign_mask(cat(blk, i)) & live;
+            node[i] += nl - 2 * __builtin_popcount(neg[i]);
           }
-          for (size_t e = 0; e < ne; ++e) {
-            const float *si = cat(blk, m_.edge_i[e]), *sj = cat(blk, m_.edge_j[e]);
-            int64_t a = 0;
-            for (int l = 0; l < nl; ++l) a += static_cast<int64_t>(si[l] * sj[l]);
-            edge[e] += a;
-          }
+          for (size_t e = 0; e < ne; ++e) edge[e] += nl - 2 * __builtin_popcount(neg[m_.edge_i[e]] ^ neg[m_.edge_j[e]]);
         }
         if (cfg.energy) {
           double acc[W] = {};
