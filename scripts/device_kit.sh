@@ -336,11 +336,15 @@ PY
     skip thrml "$( [ $gpu = 1 ] && echo "third_party_ref/thrml not carried, or no JAX" || echo "no GPU")"
   fi
 
-  # The headline table last: flips/ns per graph and chain count, simple against fast.
+  # The headline table last: flips/ns per graph and chain count, simple against fast, from stage 4's
+  # main run (automatic team and words per lane, exact contract), or bench_first's if it did not run.
   python3 - "$STAGE" <<'PY' | tee -a "$SUMMARY"
-import glob, json, os, sys
+import json, os, sys
 rows = {}
-for f in glob.glob(os.path.join(sys.argv[1], "gibbs_bench_gpu*.json")):
+for name in ("gibbs_bench_gpu_first.json", "gibbs_bench_gpu.json"):  # the main run's rows replace the first's
+    f = os.path.join(sys.argv[1], name)
+    if not os.path.exists(f):
+        continue
     for r in json.load(open(f))["results"]:
         if "flips_per_ns" in r and r.get("cuda_team_warps", 0) == 0:
             rows[(r["graph"], r["chains"], r["cuda_kernel"])] = r["flips_per_ns"]

@@ -24,15 +24,16 @@ if [[ -z "$REF_BENCH" && -n "${REF_COMMIT:-}" ]]; then
 fi
 [[ -x "$BENCH" ]] || { echo "cpu_isa.sh: no benchmark at $BENCH (build it: cmake --build build/release --target pbit_bench_gibbs)" >&2; exit 1; }
 mkdir -p "$OUT"
+# A path this CPU lacks (avx512 on most laptops) is an error row and exit status 1: go on without it.
 "$BENCH" --backends cpu --cpu-isas avx512,avx2,generic --chains 32,1024,16384 --min-time "$MIN_TIME" \
-  --out "$OUT/gibbs_cpu_isas.json" > "$OUT/gibbs_cpu_isas.txt"
+  --out "$OUT/gibbs_cpu_isas.json" > "$OUT/gibbs_cpu_isas.txt" || [[ -s "$OUT/gibbs_cpu_isas.json" ]]
 echo "isa table done" >&2
 if [[ -n "$REF_BENCH" ]]; then
   for r in $(seq "$REPEATS"); do
     "$REF_BENCH" --backends cpu --graphs pegasus14,regular15,g12 --chains 1024 --min-time "$MIN_TIME" \
       --out "$OUT/round${r}_ref.json" > /dev/null
     "$BENCH" --backends cpu --cpu-isas avx512,avx2 --graphs pegasus14,regular15,g12 --chains 1024 --min-time "$MIN_TIME" \
-      --out "$OUT/round${r}_head.json" > /dev/null
+      --out "$OUT/round${r}_head.json" > /dev/null || [[ -s "$OUT/round${r}_head.json" ]]
     echo "round $r/$REPEATS done" >&2
   done
 fi
@@ -40,7 +41,10 @@ python3 - "$OUT" "$REPEATS" "${REF_BENCH:+yes}" <<'PY'
 import json, statistics, sys
 out, repeats, have_ref = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "yes"
 d = json.load(open(f"{out}/gibbs_cpu_isas.json"))
-fp = {(r["graph"], r["cpu_isa"], r["chains"]): r["flips_per_ns"] for r in d["results"]}
+# Paths this CPU cannot run come back as error rows (no flips_per_ns): their cells read "-".
+fp = {(r["graph"], r["cpu_isa"], r["chains"]): r["flips_per_ns"] for r in d["results"] if "flips_per_ns" in r}
+cell = lambda v: "-" if v is None else f"{v:.3f}"
+ratio = lambda a, b: "-" if a is None or b is None else f"{a / b:.0%}"
 graphs = list(dict.fromkeys(r["graph"] for r in d["results"]))
 lines = [f"# cpu backend by instruction-set path ({d['machine']['cpu']}, {d['machine']['logical_cpus']} threads)", "",
          f"`{' '.join(['pbit_bench_gibbs', '--backends cpu --cpu-isas avx512,avx2,generic --chains 32,1024,16384'])}`"
@@ -50,25 +54,27 @@ lines = [f"# cpu backend by instruction-set path ({d['machine']['cpu']}, {d['mac
 for g in graphs:
     cells = [fp.get((g, i, b)) for b, i in [(32, "avx512"), (32, "avx2"), (32, "generic"), (1024, "avx512"), (1024, "avx2"),
                                            (1024, "generic"), (16384, "avx512"), (16384, "avx2")]]
-    ratio = fp[(g, "avx2", 1024)] / fp[(g, "avx512", 1024)]
-    lines.append(f"| {g} | " + " | ".join(f"{c:.3f}" for c in cells) + f" | {ratio:.0%} |")
+    lines.append(f"| {g} | " + " | ".join(cell(c) for c in cells) + f" | {ratio(fp.get((g, 'avx2', 1024)), fp.get((g, 'avx512', 1024)))} |")
 summary = {"isa_table": {f"{g}/{i}/{b}": v for (g, i, b), v in fp.items()}}
-if have_ref:
-    ref, head = {}, {}
+if have_ref and repeats > 0:
+    ref, head, sha = {}, {}, "?"
     for r in range(1, repeats + 1):
         dr = json.load(open(f"{out}/round{r}_ref.json"))
         sha = dr["build"]["git_sha"]
         for x in dr["results"]:
-            ref.setdefault(x["graph"], []).append(x["flips_per_ns"])
+            if "flips_per_ns" in x:
+                ref.setdefault(x["graph"], []).append(x["flips_per_ns"])
         for x in json.load(open(f"{out}/round{r}_head.json"))["results"]:
-            head.setdefault((x["graph"], x["cpu_isa"]), []).append(x["flips_per_ns"])
+            if "flips_per_ns" in x:
+                head.setdefault((x["graph"], x["cpu_isa"]), []).append(x["flips_per_ns"])
     lines += ["", f"Against the reference build {sha}, {repeats} alternating rounds at 1024 chains, medians (flips/ns):", "",
               "| graph | reference | avx512 path | avx512 / reference | avx2 path | avx2 / avx512 |", "|---|---:|---:|---:|---:|---:|"]
     summary["reference_sha"] = sha
     summary["rounds"] = repeats
     for g in ref:
-        m_ref, m_512, m_2 = (statistics.median(v) for v in (ref[g], head[(g, "avx512")], head[(g, "avx2")]))
-        lines.append(f"| {g} | {m_ref:.3f} | {m_512:.3f} | {m_512 / m_ref:.1%} | {m_2:.3f} | {m_2 / m_512:.0%} |")
+        m_ref, m_512, m_2 = (statistics.median(v) if v else None for v in (ref[g], head.get((g, "avx512")), head.get((g, "avx2"))))
+        pct = "-" if m_512 is None else f"{m_512 / m_ref:.1%}"
+        lines.append(f"| {g} | {cell(m_ref)} | {cell(m_512)} | {pct} | {cell(m_2)} | {ratio(m_2, m_512)} |")
         summary[f"{g}_reference_flips_per_ns"] = m_ref
         summary[f"{g}_avx512_flips_per_ns"] = m_512
         summary[f"{g}_avx2_flips_per_ns"] = m_2

@@ -460,15 +460,17 @@ class CpuEngine final : public GibbsEngine {
       std::vector<int64_t> node(cfg.moments ? m_.n : 0, 0), edge(cfg.moments ? ne : 0, 0);
       if (cfg.moments) {
         // Sums of +-1 by counting: over the live lanes, sum s = lanes - 2 #(s = -1) and sum s_i s_j
-        // = lanes - 2 #(s_i != s_j). The sign bits of a node's lanes in four consecutive blocks are
-        // one 64-bit mask, so an edge of 64 chains costs an xor and a popcount (lane by lane in
-        // floats, the moments had cost ~20% of a DBM's training).
+        // = lanes - 2 #(s_i != s_j). The sign bits of a node's lanes in up to four consecutive blocks
+        // are one 64-bit mask, so an edge of 64 chains costs an xor and a popcount (lane by lane in
+        // floats, the moments had cost ~20% of a DBM's training). Fewer blocks per mask when four
+        // would leave threads without a group.
         static_assert(4 * W <= 64, "four blocks' sign bits fit one uint64_t");
         std::vector<uint64_t> neg(m_.n);
-        const int32_t nquad = (nblk_ + 3) / 4;
+        const int32_t per = nblk_ >= 4 * nthreads() ? 4 : nblk_ >= 2 * nthreads() ? 2 : 1;
+        const int32_t ngroups = (nblk_ + per - 1) / per;
 #pragma omp for schedule(static)
-        for (int32_t quad = 0; quad < nquad; ++quad) {
-          const int32_t b0 = 4 * quad, b1 = std::min(nblk_, b0 + 4);
+        for (int32_t grp = 0; grp < ngroups; ++grp) {
+          const int32_t b0 = per * grp, b1 = std::min(nblk_, b0 + per);
           int64_t live = 0;  // lanes holding chains in these blocks
           for (int32_t b = b0; b < b1; ++b) live += lanes(b);
           for (int32_t i = 0; i < m_.n; ++i) {

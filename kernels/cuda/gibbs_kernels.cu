@@ -463,8 +463,8 @@ class Stream {
 /// The fast kernel's dynamic shared-memory limit is a property of the kernel in the current device's
 /// context, shared by every engine of the process: it is always set to the device's opt-in maximum
 /// (a per-engine value would let a later engine for a smaller graph lower it under a live one), and
-/// set again before every launch (a cudaDeviceReset elsewhere in the process, e.g. by another
-/// library, drops it; one call per stretch costs nothing beside the launch).
+/// by every engine rather than once per device: a cudaDeviceReset elsewhere in the process (another
+/// library) drops it, and the next engine must raise it again.
 void allow_fast_kernel_max_smem(int max_optin) {
   for (RngContract c : {RngContract::exact, RngContract::fast}) {
     for (int K : {1, 2, 4}) {
@@ -512,7 +512,11 @@ class CudaEngine final : public GibbsEngine {
     if (count == 0) throw CudaError("no usable CUDA device: " + cuda_unavailable_reason());
     const int device = resolve_cuda_device(opt.device, count);
     device_ = device;
-    const DeviceGuard on_device(device);  // the caller's current device is theirs again afterwards
+    // The engine's device stays current on this thread, as after cudaSetDevice. (Restoring the caller's
+    // would make device 0 current in a process that never chose one, and since CUDA 12 that creates a
+    // context there: a rank per GPU would each put one on GPU 0.) Every later call makes device_
+    // current for itself (DeviceGuard).
+    PBIT_CUDA_CHECK(cudaSetDevice(device));
     stream_.create();
     for (auto* a : {&s_, &clamp_values_, &snaps_}) a->set_stream(stream_);
     for (auto* a : {&col_, &ei_, &ej_, &color_nodes_, &field_col_, &clamp_nodes_, &group_nodes_}) a->set_stream(stream_);
@@ -537,7 +541,6 @@ class CudaEngine final : public GibbsEngine {
     PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&max_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     PBIT_CUDA_CHECK(cudaDeviceGetAttribute(&shape.sms, cudaDevAttrMultiProcessorCount, device));
     shape.max_smem_optin = max_optin;
-    max_smem_optin_ = max_optin;
     const size_t smem = static_cast<size_t>(n_) * sizeof(uint32_t);
     shape.blocks_per_sm = [&](int warps, int K) {
       int blocks = 0;
@@ -789,7 +792,6 @@ class CudaEngine final : public GibbsEngine {
     a.act = act_args();
     a.chain_scale = chain_scale_.size() ? chain_scale_.get() : nullptr;
     const unsigned grid = static_cast<unsigned>(words / K);
-    PBIT_CUDA_CHECK(cudaFuncSetAttribute(fast_kernel_for(K, contract_), cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem_optin_));
     fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
     PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
     in_bits_ = true;  // the words are the state now; s_ is brought up to date only when needed
@@ -960,7 +962,6 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<PackedGroup> groups_;
   DeviceArray<int32_t> group_off_dev_;
   DeviceArray<uint32_t> bits_;  ///< fast kernel: the state as words [node][pwords_] (docs/FAST_KERNEL.md, v2)
-  int max_smem_optin_ = 0;      ///< the device's opt-in shared memory per block (bytes)
   int32_t pwords_ = 0;           ///< 32-chain words in bits_, a multiple of the words per lane
   bool in_bits_ = false;         ///< bits_ holds the state and s_ is stale
   bool bits_stale_ = true;       ///< s_ was written since bits_ was made
