@@ -101,7 +101,10 @@ std::vector<Backend> available_backends() {
 int64_t backend_device_bytes_in_use(Backend b) { return b == Backend::cuda ? detail::cuda_used_bytes() : -1; }
 
 std::string backend_device_name(Backend b) {
-  if (b == Backend::cuda) return backend_available(b) ? detail::cuda_device_name(0) : "none";
+  if (b == Backend::cuda) {
+    if (!backend_available(b)) return "none";
+    return detail::cuda_device_name(detail::resolve_cuda_device(-1, detail::cuda_device_count()));
+  }
   std::string model = "unknown CPU";
   std::ifstream f("/proc/cpuinfo");
   for (std::string line; std::getline(f, line);) {

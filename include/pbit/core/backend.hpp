@@ -67,7 +67,9 @@ std::vector<Backend> available_backends();
 /// -1 for host backends and when no GPU is visible. Differences before and after creating a Sampler
 /// give its footprint (pbit_bench_gibbs reports it per chain).
 int64_t backend_device_bytes_in_use(Backend b);
-/// Human-readable name of the device a backend runs on (GPU name, or CPU model and thread count).
+/// Human-readable name of the device a backend runs on (GPU name, or CPU model and thread count). For
+/// cuda, the GPU a Sampler with the default SamplerOptions::device takes in this process (under MPI
+/// the rank's: the launcher's local rank modulo the visible devices).
 std::string backend_device_name(Backend b);
 
 }  // namespace pbit
