@@ -253,7 +253,7 @@ void add_dtm_commands(Commands& c) {
     const std::string cache = "out/cache/feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + ".bin";
     FeatureNet net;  // under MPI ranks rank 0 trains and caches it, the others then read it
     if (writer) net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
-    dist::allreduce_max(0.0);  // a barrier: the cache is written
+    dist::barrier_idle();  // the cache is written (the others wait without spinning their cores)
     if (!writer) net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
     const auto test_probe = spin_images(test, cfg.threshold, 1000);
     double last_epoch_s = 0;

@@ -1,8 +1,10 @@
 #include "pbit/dist/comm.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "pbit/error.hpp"
 
@@ -126,6 +128,20 @@ double allreduce_max(double x) {
   if (mpi_on() && size() > 1) check(MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
 #endif
   return x;
+}
+
+void barrier_idle() {
+#ifdef PBIT_HAVE_MPI
+  if (mpi_on() && size() > 1) {
+    MPI_Request req = MPI_REQUEST_NULL;
+    check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier");
+    for (int done = 0;;) {
+      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+#endif
 }
 
 std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine) {

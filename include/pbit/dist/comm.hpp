@@ -39,6 +39,10 @@ void check_same(uint64_t fingerprint, const std::string& what);
 
 void allreduce_sum(std::span<int64_t> values);
 double allreduce_max(double value);
+/// Returns when every rank has called it, polling every 10 ms in between (MPI_Ibarrier, MPI_Test)
+/// instead of spinning: for waits that may be long, such as ranks waiting for rank 0 to train and
+/// cache the feature network, so that the waiting ranks leave their cores idle.
+void barrier_idle();
 /// Rank 0 gets every rank's values concatenated in rank order; the others get an empty vector.
 std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine);
 template <class T>
