@@ -251,11 +251,12 @@ void add_dtm_commands(Commands& c) {
     // epoch on a small sample set (the FID over training) and at the end on gen_samples samples.
     double net_acc = 0;
     const std::string cache = "out/cache/feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + ".bin";
-    FeatureNet net;  // under MPI ranks rank 0 trains and caches it, the others then read it
+    // Under MPI ranks only rank 0 measures (the FIDs, the final generation: they are not sharded, and
+    // rank 0 alone writes); the others wait for it to train the network without spinning their cores.
+    FeatureNet net;
     if (writer) net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
-    dist::barrier_idle();  // the cache is written (the others wait without spinning their cores)
-    if (!writer) net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
-    const auto test_probe = spin_images(test, cfg.threshold, 1000);
+    dist::barrier_idle();
+    const auto test_probe = writer ? spin_images(test, cfg.threshold, 1000) : std::vector<std::vector<int8_t>>{};
     double last_epoch_s = 0;
     int epochs_here = 0;
     while (model.epoch() < cfg.epochs && !model.out_of_time()) {
@@ -273,13 +274,16 @@ void add_dtm_commands(Commands& c) {
       }
       const double e0 = mono();
       model.train(train, 1);
-      const double f = feature_frechet(net, model.generate(256).back(), test_probe);
-      model.set_feature_fid(model.epoch(), f);
+      if (writer) {
+        const double f = feature_frechet(net, model.generate(256).back(), test_probe);
+        model.set_feature_fid(model.epoch(), f);
+        std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
+      }
       model.save_checkpoint(model.checkpoint_path());  // again, with the FID: a resumed run keeps the whole history
-      if (writer) std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
       save_lease({});
       last_epoch_s = dist::allreduce_max(mono() - e0);
     }
+    if (!writer) return 0;  // rank 0 generates, measures and writes
     nlohmann::json fid_history = nlohmann::json::array();  // over every epoch, across resumes and leases
     for (const auto& h : model.history()) {
       if (h.feature_fid >= 0) fid_history.push_back({{"epoch", h.epoch}, {"feature_fid_256", h.feature_fid}});
@@ -310,7 +314,6 @@ void add_dtm_commands(Commands& c) {
     const auto test_small = spin_images(test, cfg.threshold, 500), train_small = spin_images(train, cfg.threshold, 5000);
     std::vector<std::vector<int8_t>> gen_small(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 500));
     const double ham_gen = mean_nearest_hamming(gen_small, train_small), ham_test = mean_nearest_hamming(test_small, train_small);
-    if (!writer) return 0;  // rank 0 writes the pictures and results (generation ran on every rank: it is not sharded)
     make_directories(cfg.output_dir);
     const std::vector<std::vector<int8_t>> shown(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 160));
     write_spin_grid_png(cfg.output_dir + "/generated.png", shown, train.rows, train.cols, 16);
