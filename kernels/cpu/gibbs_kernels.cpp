@@ -472,10 +472,14 @@ class CpuEngine final : public GibbsEngine {
         for (int32_t grp = 0; grp < ngroups; ++grp) {
           const int32_t b0 = per * grp, b1 = std::min(nblk_, b0 + per);
           int64_t live = 0;  // lanes holding chains in these blocks
-          for (int32_t b = b0; b < b1; ++b) live += lanes(b);
+          uint32_t live_mask[4] = {};
+          for (int32_t b = b0; b < b1; ++b) {
+            live += lanes(b);
+            live_mask[b - b0] = (1u << lanes(b)) - 1u;
+          }
           for (int32_t i = 0; i < m_.n; ++i) {
             uint64_t m = 0;
-            for (int32_t b = b0; b < b1; ++b) m |= static_cast<uint64_t>(sign_mask(cat(b, i)) & ((1u << lanes(b)) - 1u)) << (W * (b - b0));
+            for (int32_t b = b0; b < b1; ++b) m |= static_cast<uint64_t>(sign_mask(cat(b, i)) & live_mask[b - b0]) << (W * (b - b0));
             neg[i] = m;
             node[i] += live - 2 * __builtin_popcountll(m);
           }
