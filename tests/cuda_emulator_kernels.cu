@@ -1,0 +1,153 @@
+// Kernels that probe the CUDA emulator's semantics (test_cuda_emulator.cpp; built only with
+// PBIT_CUDA_EMULATOR, through cmake/cuda_emulator.cmake like the library's .cu sources).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "cuda_emulator_kernels.hpp"
+
+namespace pbit::test::emu_kernels {
+namespace {
+
+__global__ void ballot_kernel(unsigned* out) {
+  const unsigned lane = threadIdx.x % 32u;
+  const unsigned warp_lanes = blockDim.x - threadIdx.x / 32u * 32u < 32u ? blockDim.x - threadIdx.x / 32u * 32u : 32u;
+  const unsigned mask = warp_lanes == 32u ? 0xffffffffu : (1u << warp_lanes) - 1u;
+  out[blockIdx.x * blockDim.x + threadIdx.x] = __ballot_sync(mask, (lane + blockIdx.x) % 3 == 0);
+}
+
+/// Each thread reads its right neighbour's value after a barrier (wrong without the barrier).
+__global__ void rotate_kernel(const int* in, int* out) {
+  extern __shared__ int S[];
+  S[threadIdx.x] = in[blockIdx.x * blockDim.x + threadIdx.x];
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + threadIdx.x] = S[(threadIdx.x + 1) % blockDim.x];
+}
+
+/// A kernel may assign to its parameters: each thread has its own copy.
+__global__ void param_kernel(int x, int* out) {
+  x += static_cast<int>(threadIdx.x);
+  out[threadIdx.x] = x;
+}
+
+__global__ void divergent_barrier_kernel(int* out) {
+  if (threadIdx.x < 16) __syncthreads();
+  out[threadIdx.x] = 1;
+}
+
+/// Half a warp at a barrier, the other half at a ballot: neither can open.
+__global__ void deadlock_kernel(unsigned* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    out[threadIdx.x] = __ballot_sync(0xffffffffu, 1);
+  }
+}
+
+__global__ void ballot_after_exit_kernel(unsigned* out) {
+  if (threadIdx.x == 5) return;
+  out[threadIdx.x] = __ballot_sync(0xffffffffu, 1);
+}
+
+__global__ void shared_reader_kernel(int* out) {
+  extern __shared__ int S[];
+  out[threadIdx.x] = S[threadIdx.x];
+}
+
+__global__ void empty_kernel() {}
+
+template <class T>
+std::vector<T> download(const T* d, size_t n) {
+  std::vector<T> h(n);
+  cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost);
+  return h;
+}
+
+}  // namespace
+
+std::vector<unsigned> ballots(unsigned blocks, unsigned threads) {
+  unsigned* d = nullptr;
+  cudaMalloc(&d, sizeof(unsigned) * blocks * threads);
+  ballot_kernel<<<blocks, threads>>>(d);
+  auto h = download(d, static_cast<size_t>(blocks) * threads);
+  cudaFree(d);
+  return h;
+}
+
+std::vector<int> rotate(const std::vector<int>& in, unsigned blocks) {
+  int *din = nullptr, *dout = nullptr;
+  cudaMalloc(&din, sizeof(int) * in.size());
+  cudaMalloc(&dout, sizeof(int) * in.size());
+  cudaMemcpy(din, in.data(), sizeof(int) * in.size(), cudaMemcpyHostToDevice);
+  const unsigned threads = static_cast<unsigned>(in.size()) / blocks;
+  rotate_kernel<<<blocks, threads, threads * sizeof(int)>>>(din, dout);
+  auto h = download(dout, in.size());
+  cudaFree(din);
+  cudaFree(dout);
+  return h;
+}
+
+std::vector<int> params(int x, unsigned threads) {
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * threads);
+  param_kernel<<<1, threads>>>(x, d);
+  auto h = download(d, threads);
+  cudaFree(d);
+  return h;
+}
+
+void divergent_barrier() {
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * 64);
+  divergent_barrier_kernel<<<1, 64>>>(d);
+  cudaFree(d);
+}
+
+void deadlock() {
+  unsigned* d = nullptr;
+  cudaMalloc(&d, sizeof(unsigned) * 32);
+  deadlock_kernel<<<1, 32>>>(d);
+  cudaFree(d);
+}
+
+void ballot_after_exit() {
+  unsigned* d = nullptr;
+  cudaMalloc(&d, sizeof(unsigned) * 32);
+  ballot_after_exit_kernel<<<1, 32>>>(d);
+  cudaFree(d);
+}
+
+std::vector<int> unwritten_shared(unsigned threads) {
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * threads);
+  shared_reader_kernel<<<1, threads, threads * sizeof(int)>>>(d);
+  auto h = download(d, threads);
+  cudaFree(d);
+  return h;
+}
+
+std::vector<unsigned char> fresh_device_bytes(size_t n) {
+  unsigned char* d = nullptr;
+  cudaMalloc(&d, n);
+  auto h = download(d, n);
+  cudaFree(d);
+  return h;
+}
+
+int launch_error(unsigned blocks_y, unsigned threads, size_t smem, int smem_attribute) {
+  (void)cudaGetLastError();
+  if (smem_attribute >= 0) cudaFuncSetAttribute(shared_reader_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_attribute);
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * 1024);
+  if (smem > 0) {
+    shared_reader_kernel<<<dim3(1, blocks_y), threads, smem>>>(d);
+  } else {
+    empty_kernel<<<dim3(1, blocks_y), threads>>>();
+  }
+  const int e = cudaGetLastError();
+  cudaFree(d);
+  return e;
+}
+
+}  // namespace pbit::test::emu_kernels

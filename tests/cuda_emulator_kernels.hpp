@@ -1,0 +1,28 @@
+// Host entry points of cuda_emulator_kernels.cu (probes of the CUDA emulator's semantics).
+#pragma once
+#include <cstddef>
+#include <vector>
+
+namespace pbit::test::emu_kernels {
+/// __ballot_sync((lane + block) % 3 == 0) of every thread, the last warp partial when `threads` is
+/// not a multiple of 32 (its mask names only its lanes).
+std::vector<unsigned> ballots(unsigned blocks, unsigned threads);
+/// out[t] = in[t + 1 within the block], through dynamic shared memory and a barrier.
+std::vector<int> rotate(const std::vector<int>& in, unsigned blocks);
+/// x + thread index, computed by assigning to the kernel's parameter.
+std::vector<int> params(int x, unsigned threads);
+/// Half a block at __syncthreads, the other half exits (the emulator must stop the process: the
+/// programming guide allows a barrier in conditional code only when the whole block takes it).
+void divergent_barrier();
+/// Half a warp at __syncthreads, half at __ballot_sync (the emulator must stop the process).
+void deadlock();
+/// A full-warp ballot after one lane returned (the emulator must stop the process).
+void ballot_after_exit();
+/// What a block reads from dynamic shared memory nobody wrote.
+std::vector<int> unwritten_shared(unsigned threads);
+/// What cudaMalloc'd memory holds before anyone writes it.
+std::vector<unsigned char> fresh_device_bytes(size_t n);
+/// cudaGetLastError after launching with grid (1, blocks_y), `threads` per block and `smem` bytes of
+/// dynamic shared memory, after setting the kernel's limit to smem_attribute (when >= 0).
+int launch_error(unsigned blocks_y, unsigned threads, size_t smem, int smem_attribute);
+}  // namespace pbit::test::emu_kernels
