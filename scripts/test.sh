@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds pbit and runs every test (CTest: unit, exact-enumeration, backend, topology, DBM, CLI,
 # hostile input, example, install), then the suite again under the sanitizers and a short fuzz run
-# of every reader (docs/TESTING.md; PBIT_TEST_QUICK=1 skips those two).
+# of every reader and the CUDA tests on the CUDA emulator (docs/TESTING.md; PBIT_TEST_QUICK=1 skips
+# those three).
 # CUDA tests skip visibly without a GPU; set PBIT_REQUIRE_GPU=1 to make them fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,11 @@ if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   ctest --preset asan -j "$(nproc)"
   # A short run of every fuzz target (clang-14 + libFuzzer; skipped with a message without them).
   bash tests/fuzz/run.sh "${PBIT_FUZZ_SECONDS:-30}"
+  # The CUDA tests on the CUDA emulator: the .cu sources compiled for the host (docs/TESTING.md), so
+  # the kernels are checked against the CPU backends on every commit, GPU or not.
+  cmake --preset cuda-emu >/dev/null
+  cmake --build --preset cuda-emu
+  ctest --preset cuda-emu -j "$(nproc)"
 fi
 # The device kit's dry run (docs/BENCHMARKING.md): the portable build and every stage of the GPU
 # script, GPU-only stages skipped, so the kit cannot rot between sessions that get a device.
