@@ -25,6 +25,14 @@ __global__ void rotate_kernel(const int* in, int* out) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = S[(threadIdx.x + 1) % blockDim.x];
 }
 
+/// rotate_kernel without its barrier, one value per warp: a race between warps.
+__global__ void racy_warp_rotate_kernel(int* out) {
+  extern __shared__ int S[];
+  const unsigned warp = threadIdx.x / 32u, warps = blockDim.x / 32u;
+  if (threadIdx.x % 32u == 0) S[warp] = static_cast<int>(warp);
+  out[threadIdx.x] = S[(warp + 1) % warps];
+}
+
 /// A kernel may assign to its parameters: each thread has its own copy.
 __global__ void param_kernel(int x, int* out) {
   x += static_cast<int>(threadIdx.x);
@@ -85,6 +93,15 @@ std::vector<int> rotate(const std::vector<int>& in, unsigned blocks) {
   auto h = download(dout, in.size());
   cudaFree(din);
   cudaFree(dout);
+  return h;
+}
+
+std::vector<int> racy_warp_rotate(unsigned warps) {
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * 32 * warps);
+  racy_warp_rotate_kernel<<<1, 32 * warps, warps * sizeof(int)>>>(d);
+  auto h = download(d, 32 * warps);
+  cudaFree(d);
   return h;
 }
 

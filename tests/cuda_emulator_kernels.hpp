@@ -9,6 +9,9 @@ namespace pbit::test::emu_kernels {
 std::vector<unsigned> ballots(unsigned blocks, unsigned threads);
 /// out[t] = in[t + 1 within the block], through dynamic shared memory and a barrier.
 std::vector<int> rotate(const std::vector<int>& in, unsigned blocks);
+/// Each warp's lane 0 writes its warp number to shared memory and every thread reads the next
+/// warp's, with no barrier in between (a race: the answer depends on the order warps run in).
+std::vector<int> racy_warp_rotate(unsigned warps);
 /// x + thread index, computed by assigning to the kernel's parameter.
 std::vector<int> params(int x, unsigned threads);
 /// Half a block at __syncthreads, the other half exits (the emulator must stop the process: the

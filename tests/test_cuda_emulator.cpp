@@ -4,13 +4,27 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 
 #include "cuda_emulator_kernels.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
+#include "test_util.hpp"
 
 namespace pbit::test {
 namespace {
 namespace k = emu_kernels;
+
+/// Sets PBIT_CUDA_EMU_SCHEDULE for its lifetime.
+class WithSchedule {
+ public:
+  explicit WithSchedule(const char* s) { setenv("PBIT_CUDA_EMU_SCHEDULE", s, 1); }
+  ~WithSchedule() { unsetenv("PBIT_CUDA_EMU_SCHEDULE"); }
+  WithSchedule(const WithSchedule&) = delete;
+  WithSchedule& operator=(const WithSchedule&) = delete;
+};
+constexpr const char* kSchedules[] = {"in-order", "reversed", "interleaved"};
 
 TEST(CudaEmulator, BallotGivesEveryLaneTheWarpsVotes_cuda) {
   for (unsigned threads : {32u, 64u, 70u, 256u}) {
@@ -32,6 +46,47 @@ TEST(CudaEmulator, BarrierOrdersSharedMemory_cuda) {
   std::iota(in.begin(), in.end(), 7);
   const auto got = k::rotate(in, 4);
   for (size_t t = 0; t < in.size(); ++t) ASSERT_EQ(got[t], in[t / 96 * 96 + (t % 96 + 1) % 96]) << t;
+}
+
+TEST(CudaEmulator, EverySchedulePassesABarrier_cuda) {
+  std::vector<int> in(2 * 128);
+  std::iota(in.begin(), in.end(), 3);
+  for (const char* schedule : kSchedules) {
+    const WithSchedule with(schedule);
+    const auto got = k::rotate(in, 2);
+    for (size_t t = 0; t < in.size(); ++t) ASSERT_EQ(got[t], in[t / 128 * 128 + (t % 128 + 1) % 128]) << schedule << " " << t;
+  }
+}
+
+TEST(CudaEmulator, SchedulesExposeARaceBetweenWarps_cuda) {
+  std::vector<std::vector<int>> got;
+  for (const char* schedule : kSchedules) {
+    const WithSchedule with(schedule);
+    got.push_back(k::racy_warp_rotate(4));
+  }
+  EXPECT_NE(got[0], got[1]) << "in-order and reversed warps read the same values despite the race";
+}
+
+/// The samplers' kernels (every CUDA variant) under every warp order give the cpu backend's chains:
+/// no kernel relies on the order its warps happen to run in.
+TEST(CudaEmulator, KernelsGiveTheSameChainsUnderEverySchedule_cuda) {
+  const Graph g = with_random_weights(square_lattice(12), 5, 0.4f, 0.1f);
+  SamplerOptions cpu;
+  cpu.backend = Backend::cpu;
+  cpu.seed = 11;
+  Sampler want(g, 100, cpu);
+  want.sweep(6);
+  for (const char* schedule : kSchedules) {
+    SCOPED_TRACE(schedule);
+    const WithSchedule with(schedule);
+    SamplerOptions base;
+    base.seed = 11;
+    for_each_variant(Backend::cuda, base, [&](const SamplerOptions& o) {
+      Sampler s(g, 100, o);
+      s.sweep(6);
+      EXPECT_EQ(s.state(), want.state());
+    });
+  }
 }
 
 TEST(CudaEmulator, EachThreadHasItsOwnParameters_cuda) {

@@ -11,6 +11,11 @@
 #include <string>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace pbit::emu {
 namespace {
 
@@ -83,10 +88,37 @@ pbit_emu_switch:
   .size pbit_emu_switch, .-pbit_emu_switch
 )");
 
+// Under AddressSanitizer every switch is announced, so it knows which stack is live (the
+// cuda-emu-asan preset: the emulator as a memory checker for device and shared memory).
+inline void asan_start(void** fake_stack, const void* bottom, size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(fake_stack, bottom, size);
+#else
+  (void)fake_stack, (void)bottom, (void)size;
+#endif
+}
+inline void asan_finish(void* fake_stack, const void** bottom, size_t* size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
+#else
+  (void)fake_stack, (void)bottom, (void)size;
+#endif
+}
+
+/// A fiber stack about to be reused: the redzones ASan drew around the frames of its last thread go.
+inline void asan_forget_frames(char* base, size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __asan_unpoison_memory_region(base, size);
+#else
+  (void)base, (void)size;
+#endif
+}
+
 enum class Wait { ready, block_barrier, warp_ballot, done };
 
 struct Fiber {
   void* sp = nullptr;
+  void* asan_fake_stack = nullptr;
   std::unique_ptr<char[]> stack;
   uint3 tid{};
   Wait wait = Wait::ready;
@@ -102,6 +134,9 @@ struct BlockRun {
   std::vector<Fiber> fibers;  ///< never shrinks: the first `threads` are the block's
   int threads = 0;
   void* scheduler_sp = nullptr;
+  void* scheduler_fake_stack = nullptr;  // AddressSanitizer's view of the scheduler's stack
+  const void* scheduler_bottom = nullptr;
+  size_t scheduler_size = 0;
   int current = -1;
   uint3 block{};
   dim3 grid, dim;
@@ -114,9 +149,11 @@ thread_local BlockRun t_block_run;
 __attribute__((tls_model("initial-exec"))) thread_local BlockRun* t_run = nullptr;
 
 [[noreturn]] void fiber_entry() {
+  asan_finish(nullptr, &t_run->scheduler_bottom, &t_run->scheduler_size);
   (*t_run->body)();
   Fiber& f = t_run->fibers[t_run->current];
   f.wait = Wait::done;
+  asan_start(nullptr, t_run->scheduler_bottom, t_run->scheduler_size);  // this stack is done
   pbit_emu_switch(&f.sp, t_run->scheduler_sp);
   die("a finished GPU thread was resumed");
 }
@@ -125,6 +162,7 @@ __attribute__((tls_model("initial-exec"))) thread_local BlockRun* t_run = nullpt
 /// return address), so the first switch to it enters fiber_entry with the stack aligned as after a
 /// call.
 void* fresh_stack(char* base) {
+  asan_forget_frames(base, kStackBytes);
   auto top = reinterpret_cast<uintptr_t>(base + kStackBytes) & ~uintptr_t{15};
   auto* p = reinterpret_cast<uint64_t*>(top);
   *--p = 0;                                         // fiber_entry's return address: none
@@ -137,14 +175,34 @@ void* fresh_stack(char* base) {
 void yield(Wait why) {
   Fiber& f = t_run->fibers[t_run->current];
   f.wait = why;
+  asan_start(&f.asan_fake_stack, t_run->scheduler_bottom, t_run->scheduler_size);
   pbit_emu_switch(&f.sp, t_run->scheduler_sp);
+  asan_finish(f.asan_fake_stack, &t_run->scheduler_bottom, &t_run->scheduler_size);
 }
 
 
-/// Runs one block to its end, warp by warp: each lane runs until it finishes or waits; a warp whose
-/// lanes all wait at a ballot gets its answer and goes on; when every warp is stuck, a barrier opens
-/// if every thread of the block waits at it, and anything else is a deadlock.
-void run_block(const char* kernel) {
+/// The order in which a block's warps take turns (PBIT_CUDA_EMU_SCHEDULE). A GPU runs them side by
+/// side in no fixed order, so a kernel must give the same result under each: one that lacks a
+/// barrier between warps gives a different one under at least one of them.
+enum class Schedule {
+  in_order,     ///< warp 0 until it waits at a barrier, then warp 1, ... (the default)
+  reversed,     ///< the same, last warp first
+  interleaved,  ///< round robin: every warp one step (up to its next ballot or barrier) per turn
+};
+
+Schedule schedule_from_env() {
+  const char* v = std::getenv("PBIT_CUDA_EMU_SCHEDULE");
+  if (!v || !*v || std::strcmp(v, "in-order") == 0) return Schedule::in_order;
+  if (std::strcmp(v, "reversed") == 0) return Schedule::reversed;
+  if (std::strcmp(v, "interleaved") == 0) return Schedule::interleaved;
+  die(std::string("PBIT_CUDA_EMU_SCHEDULE=") + v + ": expected in-order, reversed or interleaved");
+}
+
+/// Runs one block to its end. In turn (Schedule), each warp's lanes run until they finish or wait; a
+/// warp whose lanes all wait at a ballot gets its answer and goes on (in its turn: at once, or next
+/// round when interleaved); when no thread can run, a barrier opens if every thread of the block
+/// waits at it, and anything else is a deadlock.
+void run_block(const char* kernel, Schedule schedule) {
   auto& fs = t_run->fibers;
   const int n = t_run->threads;
   const unsigned dx = t_run->dim.x, dy = t_run->dim.y;
@@ -158,15 +216,21 @@ void run_block(const char* kernel) {
   const auto where = [&] {
     return " in block (" + std::to_string(t_run->block.x) + "," + std::to_string(t_run->block.y) + "," + std::to_string(t_run->block.z) + ")";
   };
+  const int warps = (n + 31) / 32;
   int live = n;
   while (live > 0) {
-    for (int w0 = 0; w0 < n; w0 += 32) {
-      const int w1 = std::min(n, w0 + 32);
+    bool ran = false;
+    for (int k = 0; k < warps; ++k) {
+      const int w = schedule == Schedule::reversed ? warps - 1 - k : k;
+      const int w0 = 32 * w, w1 = std::min(n, w0 + 32);
       for (;;) {
         for (int i = w0; i < w1; ++i) {
           if (fs[i].wait != Wait::ready) continue;
+          ran = true;
           t_run->current = i;
+          asan_start(&t_run->scheduler_fake_stack, fs[i].stack.get(), kStackBytes);
           pbit_emu_switch(&t_run->scheduler_sp, fs[i].sp);
+          asan_finish(t_run->scheduler_fake_stack, nullptr, nullptr);
           if (fs[i].wait == Wait::done) --live;
         }
         t_run->current = -1;
@@ -174,7 +238,7 @@ void run_block(const char* kernel) {
         for (int i = w0; i < w1; ++i) at += fs[i].wait == Wait::warp_ballot, done += fs[i].wait == Wait::done;
         if (at == 0 || at + done < w1 - w0) break;  // no ballot, or lanes wait at a barrier (deadlock, below)
         if (done > 0) {
-          die(std::string(kernel) + ": __ballot_sync in warp " + std::to_string(w0 / 32) + where() + " after " + std::to_string(done) +
+          die(std::string(kernel) + ": __ballot_sync in warp " + std::to_string(w) + where() + " after " + std::to_string(done) +
               " of its lanes exited");
         }
         const unsigned present = w1 - w0 == 32 ? 0xffffffffu : (1u << (w1 - w0)) - 1u;
@@ -182,14 +246,15 @@ void run_block(const char* kernel) {
         for (int i = w0; i < w1; ++i) {
           if (fs[i].mask != fs[w0].mask || (fs[i].mask & ~present) != 0) {
             die(std::string(kernel) + ": __ballot_sync mask " + std::to_string(fs[i].mask) + " of lane " + std::to_string(i - w0) + " of warp " +
-                std::to_string(w0 / 32) + where() + " names lanes outside the warp or differs from lane 0's");
+                std::to_string(w) + where() + " names lanes outside the warp or differs from lane 0's");
           }
           if (fs[i].pred) votes |= 1u << (i - w0);
         }
         for (int i = w0; i < w1; ++i) fs[i].result = votes & fs[i].mask, fs[i].wait = Wait::ready;
+        if (schedule == Schedule::interleaved) break;  // its next step comes in the next round
       }
     }
-    if (live == 0) break;
+    if (live == 0 || ran) continue;
     int at_barrier = 0, at_ballot = 0;
     for (int i = 0; i < n; ++i) at_barrier += fs[i].wait == Wait::block_barrier, at_ballot += fs[i].wait == Wait::warp_ballot;
     if (at_barrier != live) {
@@ -276,12 +341,13 @@ void launch_grid(const char* kernel, const void* func, dim3 grid, dim3 block, si
   t_run->grid = grid;
   t_run->dim = block;
   t_run->body = &body;
+  const Schedule schedule = schedule_from_env();
   for (unsigned z = 0; z < grid.z; ++z) {
     for (unsigned y = 0; y < grid.y; ++y) {
       for (unsigned x = 0; x < grid.x; ++x) {
         t_run->block = uint3{x, y, z};
         t_run->smem.assign(dynamic_smem, kPoison);
-        run_block(kernel);
+        run_block(kernel, schedule);
       }
     }
   }
