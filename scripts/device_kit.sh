@@ -16,8 +16,8 @@
 #                flips/ns of both kernels on Pegasus(14) at 16k and 64k chains (a few seconds)
 #   2 tests      every CUDA test with PBIT_REQUIRE_GPU=1: both kernels and every fast-kernel team
 #                shape on the exact-enumeration and bit-identity tests, cuda against cpu at 16k, 64k
-#                and 100k chains on Pegasus(14), the engine's defect tests, NVML, and an EqProp training
-#                on cuda that must give the cpu's model bit for bit
+#                and 100k chains on Pegasus(14), the engine's defect tests, NVML, and EqProp, DBM and
+#                DTM trainings on cuda that must give the cpu's models bit for bit
 #   3 sanitizer  compute-sanitizer memcheck on both kernels, racecheck and synccheck on the fast one
 #   4 bench      pbit_bench_gibbs, simple and fast kernel, Pegasus(14), Zephyr(10,4), 70x70 G12, 1k to
 #                100k chains, the fast kernel at 1, 2 and 4 words per lane (v1, v2) under both RNG
@@ -39,7 +39,7 @@ kit_build() (
   source scripts/env.sh
   t0=$SECONDS
   cmake --preset kit "$@" > /dev/null
-  targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_sampler_api test_compare test_eqprop test_pdnn test_hardware test_tempering test_cuda_engine)
+  targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_sampler_api test_compare test_eqprop test_pdnn test_hardware test_tempering test_cuda_engine test_dbm test_dtm_model)
   if grep -q "^build tests/test_cuda_fault " build/kit/build.ninja; then  # built only with CUDA
     targets+=(test_cuda_fault)
   fi
@@ -199,7 +199,8 @@ kit_run() {
   [ $gpu = 1 ] && req=(env PBIT_REQUIRE_GPU=1)
   local t
   for t in "test_cuda_engine 150 *" "test_backends 60 *cuda*" "test_exact 90 *cuda*" "test_sampler_api 30 *cuda*" "test_compare 30 *cuda*" \
-           "test_eqprop 20 *cuda*" "test_pdnn 20 *cuda*" "test_hardware 20 *cuda*" "test_tempering 20 *cuda*"; do
+           "test_eqprop 20 *cuda*" "test_pdnn 20 *cuda*" "test_hardware 20 *cuda*" "test_tempering 20 *cuda*" \
+           "test_dbm 20 *cuda*" "test_dtm_model 20 *cuda*"; do
     set -f; set -- $t; set +f
     step "$1" "$2" "${req[@]}" "$BIN/$1" --gtest_filter="$3" --gtest_output="json:$STAGE/tests/$1.json"
   done

@@ -13,6 +13,7 @@
 #include "pbit/models/dbm.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
+#include "pbit/core/rng.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
 
@@ -703,6 +704,57 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_FLOAT_EQ(gt.gen_tempering.betas[0], 3.0f);  // the target defaults to beta_end
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
 }
+
+// Every backend trains and evaluates the same DBM bit for bit (the sampler's contract carried over to
+// the model: clamped positive chains, persistent negative chains, read-out groups, the trained
+// couplings). On cuda this is the GPU jobs' model path (docs/BENCHMARKING.md), checked on the CUDA
+// emulator in CI and on a GPU by the device kit.
+class DbmBackends : public ::testing::TestWithParam<Backend> {};
+
+TEST_P(DbmBackends, TrainAndEvaluateLikeCpu) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  struct Result {
+    std::vector<float> couplings, biases;
+    std::vector<int64_t> confusion;
+  };
+  // Synthetic 14x14 digits (a bar per class, 5% pixel noise), so the device kit needs no dataset.
+  auto bars = [](int64_t n, uint64_t seed) {
+    ImageDataset d;
+    d.rows = d.cols = 14;
+    rng::PhiloxStream rs(seed, rng::kTest);
+    for (int64_t k = 0; k < n; ++k) {
+      const int label = static_cast<int>(k % 10);
+      d.labels.push_back(static_cast<uint8_t>(label));
+      for (int r = 0; r < 14; ++r)
+        for (int c = 0; c < 14; ++c) {
+          bool on = label < 5 ? (r / 3 == label) : (c / 3 == label - 5);
+          if (rs.uniform() < 0.05) on = !on;
+          d.pixels.push_back(on ? 255 : 0);
+        }
+    }
+    return d;
+  };
+  const ImageDataset train = bars(150, 1), test = bars(40, 2);
+  auto run_on = [&](Backend b) {
+    DbmConfig cfg = small_mnist_config(tmp("backend_" + to_string(b)));
+    cfg.pool = 1;
+    cfg.backend = to_string(b);
+    cfg.epochs = 1;
+    cfg.negative.chains = 70;  // three 32-chain words, the last partial
+    cfg.eval.warmup = 6;
+    cfg.eval.samples = 6;
+    SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+    DbmTrainer tr(m, cfg, train);
+    tr.run(nullptr);
+    return Result{m.graph().edge_weights(), m.graph().biases(), evaluate_dbm(m, cfg, test, 40).confusion};
+  };
+  const Result want = run_on(Backend::cpu), got = run_on(GetParam());
+  EXPECT_EQ(got.couplings, want.couplings) << "couplings differ";
+  EXPECT_EQ(got.biases, want.biases) << "biases differ";
+  EXPECT_EQ(got.confusion, want.confusion) << "evaluation differs";
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, DbmBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
 
 }  // namespace
 }  // namespace pbit::test
