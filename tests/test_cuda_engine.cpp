@@ -181,8 +181,8 @@ SamplerOptions cuda(CudaKernel k, int team = 0, uint64_t seed = 3) {
 }
 /// The options of a variant of test_util.hpp's list: kernel, team size and words per lane.
 SamplerOptions cuda(const CudaVariant& v) {
-  SamplerOptions o = cuda(v.kernel, v.team_warps);
-  o.fast_words_per_lane = v.words_per_lane;
+  SamplerOptions o = cuda(v.kernel);
+  v.apply(o);
   return o;
 }
 

@@ -39,6 +39,13 @@ struct CudaVariant {
   CudaKernel kernel;
   int team_warps;
   int words_per_lane = 1;
+  /// Sets o's backend to cuda with this variant's kernel, team size and words per lane.
+  void apply(SamplerOptions& o) const {
+    o.backend = Backend::cuda;
+    o.cuda_kernel = kernel;
+    o.cuda_team_warps = team_warps;
+    o.fast_words_per_lane = words_per_lane;
+  }
 };
 
 inline std::vector<CudaVariant> cuda_variants() {
@@ -94,10 +101,7 @@ void for_each_variant(Backend backend, const SamplerOptions& base, F&& f) {
   for (const CudaVariant& v : cuda_variants()) {
     SCOPED_TRACE("cuda kernel " + v.name);
     SamplerOptions o = base;
-    o.backend = backend;
-    o.cuda_kernel = v.kernel;
-    o.cuda_team_warps = v.team_warps;
-    o.fast_words_per_lane = v.words_per_lane;
+    v.apply(o);
     f(o);
   }
 }
