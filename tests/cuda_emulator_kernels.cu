@@ -33,10 +33,20 @@ __global__ void racy_warp_rotate_kernel(int* out) {
   out[threadIdx.x] = S[(warp + 1) % warps];
 }
 
-/// A kernel may assign to its parameters: each thread has its own copy.
-__global__ void param_kernel(int x, int* out) {
-  x += static_cast<int>(threadIdx.x);
-  out[threadIdx.x] = x;
+/// Every thread of a 2D grid of 2D blocks writes its linear id: threadIdx, blockIdx, blockDim and
+/// gridDim as CUDA defines them.
+__global__ void ids_kernel(int* out) {
+  const unsigned x = blockIdx.x * blockDim.x + threadIdx.x, y = blockIdx.y * blockDim.y + threadIdx.y;
+  out[y * gridDim.x * blockDim.x + x] = static_cast<int>(1000 * y + x);
+}
+
+/// A static shared array of 64 ints: block 0 fills it, every other block only reads it. Each block
+/// has its own, so the others read what nobody wrote.
+__global__ void static_shared_kernel(int* out) {
+  __shared__ int buf[64];
+  if (blockIdx.x == 0) buf[threadIdx.x] = static_cast<int>(threadIdx.x);
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + threadIdx.x] = buf[threadIdx.x];
 }
 
 __global__ void divergent_barrier_kernel(int* out) {
@@ -105,11 +115,21 @@ std::vector<int> racy_warp_rotate(unsigned warps) {
   return h;
 }
 
-std::vector<int> params(int x, unsigned threads) {
+std::vector<int> ids(unsigned bx, unsigned by, unsigned gx, unsigned gy) {
+  const size_t n = static_cast<size_t>(bx) * by * gx * gy;
   int* d = nullptr;
-  cudaMalloc(&d, sizeof(int) * threads);
-  param_kernel<<<1, threads>>>(x, d);
-  auto h = download(d, threads);
+  cudaMalloc(&d, sizeof(int) * n);
+  ids_kernel<<<dim3(gx, gy), dim3(bx, by)>>>(d);
+  auto h = download(d, n);
+  cudaFree(d);
+  return h;
+}
+
+std::vector<int> static_shared(unsigned blocks) {
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * 64 * blocks);
+  static_shared_kernel<<<blocks, 64>>>(d);
+  auto h = download(d, 64 * blocks);
   cudaFree(d);
   return h;
 }

@@ -12,8 +12,11 @@ std::vector<int> rotate(const std::vector<int>& in, unsigned blocks);
 /// Each warp's lane 0 writes its warp number to shared memory and every thread reads the next
 /// warp's, with no barrier in between (a race: the answer depends on the order warps run in).
 std::vector<int> racy_warp_rotate(unsigned warps);
-/// x + thread index, computed by assigning to the kernel's parameter.
-std::vector<int> params(int x, unsigned threads);
+/// 1000 y + x for every thread (x, y) of a gx x gy grid of bx x by blocks, row-major.
+std::vector<int> ids(unsigned bx, unsigned by, unsigned gx, unsigned gy);
+/// A static __shared__ int[64] that block 0 fills and the other blocks only read, as read by every
+/// thread of `blocks` blocks of 64.
+std::vector<int> static_shared(unsigned blocks);
 /// Half a block at __syncthreads, the other half exits (the emulator must stop the process: the
 /// programming guide allows a barrier in conditional code only when the whole block takes it).
 void divergent_barrier();

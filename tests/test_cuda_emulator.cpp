@@ -64,6 +64,7 @@ TEST(CudaEmulator, SchedulesExposeARaceBetweenWarps_cuda) {
     const WithSchedule with(schedule);
     got.push_back(k::racy_warp_rotate(4));
   }
+  // (interleaved gives in-order's answer here: the kernel has no ballot or barrier to switch at)
   EXPECT_NE(got[0], got[1]) << "in-order and reversed warps read the same values despite the race";
 }
 
@@ -89,9 +90,23 @@ TEST(CudaEmulator, KernelsGiveTheSameChainsUnderEverySchedule_cuda) {
   }
 }
 
-TEST(CudaEmulator, EachThreadHasItsOwnParameters_cuda) {
-  const auto got = k::params(100, 64);
-  for (int t = 0; t < 64; ++t) EXPECT_EQ(got[t], 100 + t);
+TEST(CudaEmulator, TwoDimensionalGridsNumberThreadsAsCuda_cuda) {
+  const unsigned bx = 8, by = 4, gx = 3, gy = 2;
+  const auto got = k::ids(bx, by, gx, gy);
+  for (unsigned y = 0; y < by * gy; ++y)
+    for (unsigned x = 0; x < bx * gx; ++x) ASSERT_EQ(got[y * bx * gx + x], static_cast<int>(1000 * y + x)) << x << "," << y;
+}
+
+TEST(CudaEmulator, EachBlockHasItsOwnPoisonedStaticSharedMemory_cuda) {
+  for (const char* schedule : kSchedules) {
+    const WithSchedule with(schedule);
+    const auto got = k::static_shared(3);
+    for (int t = 0; t < 64; ++t) {
+      ASSERT_EQ(got[t], t) << schedule;
+      ASSERT_EQ(static_cast<uint32_t>(got[64 + t]), 0xA5A5A5A5u) << schedule << ": block 1 sees another block's array";
+      ASSERT_EQ(static_cast<uint32_t>(got[128 + t]), 0xA5A5A5A5u) << schedule;
+    }
+  }
 }
 
 TEST(CudaEmulator, UnwrittenMemoryIsPoisoned_cuda) {

@@ -5,14 +5,16 @@
 // How (docs/TESTING.md, "The CUDA emulator"): CMake (cmake/cuda_emulator.cmake) copies each .cu to
 // a .cpp with its launches `k<<<grid, block, smem, stream>>>(args)` rewritten as
 // `::pbit::emu::launch("k", k, grid, block, smem, stream)(args)` and `extern __shared__ T S[];` as a
-// pointer to the block's dynamic shared memory, and compiles it as C++ with this header in place of
+// pointer to the block's dynamic shared memory (`__shared__ T x[N];` to its block's own array), and
+// compiles it as C++ with this header in place of
 // the real one and __CUDA_ARCH__ defined, so the device branches of the shared headers run too.
 // A launch checks its configuration as the GPU does (block size, grid limits, dynamic shared memory
 // against the kernel's attribute), then runs the blocks one after another; a block's threads are
 // fibers that switch only at __syncthreads and __ballot_sync, where the emulator checks that every
 // thread of the block (of the warp) arrives: divergence or a deadlock stops the process with a
-// message naming the kernel. Device memory is host memory, poisoned when allocated, as is each
-// block's dynamic shared memory, so a kernel that reads what nobody wrote gives wrong results.
+// message naming the kernel. Device memory is host memory of the exact size, poisoned when
+// allocated, as is each block's shared memory (dynamic and static), so a kernel that reads what
+// nobody wrote gives wrong results. Warps take turns in the order PBIT_CUDA_EMU_SCHEDULE names.
 // Launches are synchronous; streams are names.
 #pragma once
 
@@ -27,12 +29,13 @@
 #define __global__
 #define __device__
 #define __host__
-#define __forceinline__ inline
+// always_inline: a function whose body differs under __CUDA_ARCH__ (packed_sweep.hpp) must not leave
+// an out-of-line copy that the linker could merge with the host build's one.
+#define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
-// A block's threads are fibers of one host thread, so a static thread-local array is the block's
-// shared memory (blocks run one after another on a host thread).
-#define __shared__ static thread_local
+// Shared memory: cmake/cuda_emulator.cmake rewrites every declaration (dynamic_shared, block_shared
+// below); a __shared__ left over does not compile.
 
 enum cudaError {
   cudaSuccess = 0,
@@ -155,6 +158,9 @@ const dim3& grid_dim();
 void sync_threads();
 unsigned ballot(unsigned mask, bool pred);
 void* dynamic_shared();
+/// The running block's copy of the static __shared__ array `name` of `bytes` bytes (fresh and poisoned
+/// for each block, shared by its threads).
+void* block_shared(const char* name, size_t bytes);
 
 /// Runs `body` as every thread of `grid` x `block` (after checking the configuration; a bad one
 /// sets the last error, as a failed launch does).

@@ -2,6 +2,9 @@
 // memory on the host, and kernels run block by block with one fiber per GPU thread.
 #include "cuda_runtime.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -11,7 +14,14 @@
 #include <string>
 #include <vector>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__)  // GCC's -fsanitize=address
+#define PBIT_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang's
+#define PBIT_EMU_ASAN 1
+#endif
+#endif
+#if defined(PBIT_EMU_ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -65,7 +75,7 @@ cudaError_t fail(cudaError_t e) {
 #endif
 extern "C" void pbit_emu_switch(void** save_sp, void* to_sp);
 asm(R"(
-  .text
+  .pushsection .text
   .globl pbit_emu_switch
   .hidden pbit_emu_switch
   .type pbit_emu_switch, @function
@@ -86,19 +96,20 @@ pbit_emu_switch:
   popq %rbp
   ret
   .size pbit_emu_switch, .-pbit_emu_switch
+  .popsection
 )");
 
 // Under AddressSanitizer every switch is announced, so it knows which stack is live (the
 // cuda-emu-asan preset: the emulator as a memory checker for device and shared memory).
 inline void asan_start(void** fake_stack, const void* bottom, size_t size) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(PBIT_EMU_ASAN)
   __sanitizer_start_switch_fiber(fake_stack, bottom, size);
 #else
   (void)fake_stack, (void)bottom, (void)size;
 #endif
 }
 inline void asan_finish(void* fake_stack, const void** bottom, size_t* size) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(PBIT_EMU_ASAN)
   __sanitizer_finish_switch_fiber(fake_stack, bottom, size);
 #else
   (void)fake_stack, (void)bottom, (void)size;
@@ -107,7 +118,7 @@ inline void asan_finish(void* fake_stack, const void** bottom, size_t* size) {
 
 /// A fiber stack about to be reused: the redzones ASan drew around the frames of its last thread go.
 inline void asan_forget_frames(char* base, size_t size) {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(PBIT_EMU_ASAN)
   __asan_unpoison_memory_region(base, size);
 #else
   (void)base, (void)size;
@@ -116,10 +127,43 @@ inline void asan_forget_frames(char* base, size_t size) {
 
 enum class Wait { ready, block_barrier, warp_ballot, done };
 
+/// A fiber's stack, mapped with an inaccessible page below it, so an overflow faults at once rather
+/// than corrupting the heap.
+class FiberStack {
+ public:
+  FiberStack() = default;
+  FiberStack(const FiberStack&) = delete;
+  FiberStack& operator=(const FiberStack&) = delete;
+  FiberStack(FiberStack&& o) noexcept : map_(o.map_), bytes_(o.bytes_) { o.map_ = nullptr; }
+  FiberStack& operator=(FiberStack&& o) noexcept {
+    std::swap(map_, o.map_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  ~FiberStack() {
+    if (map_) munmap(map_, bytes_);
+  }
+  char* get(size_t size) {  ///< the usable stack (`size` bytes, above the guard page)
+    if (!map_) {
+      const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+      bytes_ = size + page;
+      void* m = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (m == MAP_FAILED) die("cannot map a fiber stack");
+      map_ = static_cast<char*>(m);
+      if (mprotect(map_, page, PROT_NONE) != 0) die("cannot protect a fiber stack's guard page");
+    }
+    return map_ + (bytes_ - size);
+  }
+
+ private:
+  char* map_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 struct Fiber {
   void* sp = nullptr;
   void* asan_fake_stack = nullptr;
-  std::unique_ptr<char[]> stack;
+  FiberStack stack;
   uint3 tid{};
   Wait wait = Wait::ready;
   unsigned mask = 0;   // ballot: the mask it passed
@@ -141,7 +185,10 @@ struct BlockRun {
   uint3 block{};
   dim3 grid, dim;
   const std::function<void()>* body = nullptr;
-  std::vector<unsigned char> smem;
+  unsigned char* smem = nullptr;  ///< the launch's dynamic shared memory, exactly its size
+  /// Static __shared__ arrays of the running block, by declaration (name and size): each block gets
+  /// its own, exactly sized and poisoned, as on the GPU (cmake/cuda_emulator.cmake rewrites them).
+  std::map<std::pair<const char*, size_t>, std::unique_ptr<unsigned char[]>> statics;
 };
 thread_local BlockRun t_block_run;
 // The running block, reached through a trivially initialised pointer with the initial-exec model, so
@@ -186,7 +233,7 @@ void yield(Wait why) {
 /// barrier between warps gives a different one under at least one of them.
 enum class Schedule {
   in_order,     ///< warp 0 until it waits at a barrier, then warp 1, ... (the default)
-  reversed,     ///< the same, last warp first
+  reversed,     ///< the same, last warp first, lanes last to first, blocks last to first
   interleaved,  ///< round robin: every warp one step (up to its next ballot or barrier) per turn
 };
 
@@ -208,8 +255,7 @@ void run_block(const char* kernel, Schedule schedule) {
   const unsigned dx = t_run->dim.x, dy = t_run->dim.y;
   for (int i = 0; i < n; ++i) {
     Fiber& f = fs[i];
-    if (!f.stack) f.stack.reset(new char[kStackBytes]);
-    f.sp = fresh_stack(f.stack.get());
+    f.sp = fresh_stack(f.stack.get(kStackBytes));
     f.wait = Wait::ready;
     f.tid = uint3{static_cast<unsigned>(i) % dx, (static_cast<unsigned>(i) / dx) % dy, static_cast<unsigned>(i) / (dx * dy)};
   }
@@ -224,11 +270,12 @@ void run_block(const char* kernel, Schedule schedule) {
       const int w = schedule == Schedule::reversed ? warps - 1 - k : k;
       const int w0 = 32 * w, w1 = std::min(n, w0 + 32);
       for (;;) {
-        for (int i = w0; i < w1; ++i) {
+        for (int j = w0; j < w1; ++j) {
+          const int i = schedule == Schedule::reversed ? w0 + w1 - 1 - j : j;
           if (fs[i].wait != Wait::ready) continue;
           ran = true;
           t_run->current = i;
-          asan_start(&t_run->scheduler_fake_stack, fs[i].stack.get(), kStackBytes);
+          asan_start(&t_run->scheduler_fake_stack, fs[i].stack.get(kStackBytes), kStackBytes);
           pbit_emu_switch(&t_run->scheduler_sp, fs[i].sp);
           asan_finish(t_run->scheduler_fake_stack, nullptr, nullptr);
           if (fs[i].wait == Wait::done) --live;
@@ -291,7 +338,16 @@ unsigned ballot(unsigned mask, bool pred) {
 }
 void* dynamic_shared() {
   if (!t_run || t_run->current < 0) die("dynamic shared memory outside a kernel");
-  return t_run->smem.data();
+  return t_run->smem;
+}
+void* block_shared(const char* name, size_t bytes) {
+  if (!t_run || t_run->current < 0) die("__shared__ memory outside a kernel");
+  auto& buf = t_run->statics[{name, bytes}];
+  if (!buf) {
+    buf.reset(new unsigned char[bytes]);
+    std::memset(buf.get(), kPoison, bytes);
+  }
+  return buf.get();
 }
 
 cudaError_t func_set_attribute(const void* func, cudaFuncAttribute attr, int value) {
@@ -342,15 +398,22 @@ void launch_grid(const char* kernel, const void* func, dim3 grid, dim3 block, si
   t_run->dim = block;
   t_run->body = &body;
   const Schedule schedule = schedule_from_env();
-  for (unsigned z = 0; z < grid.z; ++z) {
-    for (unsigned y = 0; y < grid.y; ++y) {
-      for (unsigned x = 0; x < grid.x; ++x) {
-        t_run->block = uint3{x, y, z};
-        t_run->smem.assign(dynamic_smem, kPoison);
-        run_block(kernel, schedule);
-      }
-    }
+  // Dynamic shared memory of exactly the launch's size (ASan sees an overrun), 128-byte aligned as on
+  // the GPU; none (a null pointer) when the launch asks for none.
+  void* smem = nullptr;
+  if (dynamic_smem > 0 && posix_memalign(&smem, 128, dynamic_smem) != 0) die("cannot allocate dynamic shared memory");
+  const std::unique_ptr<void, decltype(&std::free)> own_smem(smem, &std::free);
+  t_run->smem = static_cast<unsigned char*>(smem);
+  const unsigned long long blocks = static_cast<unsigned long long>(grid.x) * grid.y * grid.z;
+  for (unsigned long long k = 0; k < blocks; ++k) {
+    const unsigned long long b = schedule == Schedule::reversed ? blocks - 1 - k : k;
+    t_run->block = uint3{static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x % grid.y), static_cast<unsigned>(b / grid.x / grid.y)};
+    if (dynamic_smem > 0) std::memset(smem, kPoison, dynamic_smem);
+    t_run->statics.clear();
+    run_block(kernel, schedule);
   }
+  t_run->statics.clear();
+  t_run->smem = nullptr;
   t_run->body = nullptr;
 }
 
@@ -463,8 +526,8 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
     const std::lock_guard<std::mutex> lock(state().mu);
     if (bytes > pbit::emu::kTotalMemory - state().allocated) return fail(cudaErrorMemoryAllocation);
   }
-  void* q = std::aligned_alloc(256, (bytes + 255) / 256 * 256);  // cudaMalloc's alignment
-  if (!q) return fail(cudaErrorMemoryAllocation);
+  void* q = nullptr;  // cudaMalloc's alignment, and exactly the size asked for (ASan sees an overrun)
+  if (posix_memalign(&q, 256, bytes) != 0) return fail(cudaErrorMemoryAllocation);
   std::memset(q, pbit::emu::kPoison, bytes);
   const std::lock_guard<std::mutex> lock(state().mu);
   state().allocations[q] = bytes;
