@@ -75,6 +75,17 @@ __global__ void shared_reader_kernel(int* out) {
 
 __global__ void empty_kernel() {}
 
+__global__ void fill_kernel(int* out, int v) { out[blockIdx.x * blockDim.x + threadIdx.x] = v; }
+
+__global__ void __launch_bounds__(64) bounded_kernel(int* out) {
+  out[threadIdx.x] = 1;
+}
+
+/// Lanes 16 to 31 call __ballot_sync with a mask that leaves them out.
+__global__ void ballot_mask_excludes_caller_kernel(unsigned* out) {
+  out[threadIdx.x] = __ballot_sync(0x0000ffffu, 1);
+}
+
 template <class T>
 std::vector<T> download(const T* d, size_t n) {
   std::vector<T> h(n);
@@ -185,6 +196,54 @@ int launch_error(unsigned blocks_y, unsigned threads, size_t smem, int smem_attr
   const int e = cudaGetLastError();
   cudaFree(d);
   return e;
+}
+
+std::vector<int> filled_on_stream(unsigned flags, bool synchronize) {
+  cudaStream_t s = nullptr;
+  cudaStreamCreateWithFlags(&s, flags);
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * 64);
+  fill_kernel<<<2, 32, 0, s>>>(d, 7);
+  if (synchronize) cudaStreamSynchronize(s);
+  auto h = download(d, 64);  // cudaMemcpy: the legacy default stream
+  cudaStreamDestroy(s);
+  cudaFree(d);
+  return h;
+}
+
+std::pair<std::vector<int>, std::vector<int>> async_download(unsigned n) {
+  cudaStream_t s = nullptr;
+  cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * n);
+  cudaMemsetAsync(d, 0, sizeof(int) * n, s);
+  fill_kernel<<<1, n, 0, s>>>(d, 7);
+  std::vector<int> h(n, -1);
+  cudaMemcpyAsync(h.data(), d, sizeof(int) * n, cudaMemcpyDeviceToHost, s);
+  std::pair<std::vector<int>, std::vector<int>> seen{h, {}};
+  cudaStreamSynchronize(s);
+  seen.second = h;
+  cudaStreamDestroy(s);
+  cudaFree(d);
+  return seen;
+}
+
+int bounded(unsigned threads) {
+  int* d = nullptr;
+  cudaMalloc(&d, sizeof(int) * threads);
+  bounded_kernel<<<1, threads>>>(d);
+  const auto h = download(d, threads);
+  cudaFree(d);
+  int sum = 0;
+  for (int v : h) sum += v;
+  return sum;
+}
+
+void ballot_mask_excludes_caller() {
+  unsigned* d = nullptr;
+  cudaMalloc(&d, sizeof(unsigned) * 32);
+  ballot_mask_excludes_caller_kernel<<<1, 32>>>(d);
+  cudaFree(d);
 }
 
 }  // namespace pbit::test::emu_kernels

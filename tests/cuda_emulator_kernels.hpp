@@ -1,6 +1,7 @@
 // Host entry points of cuda_emulator_kernels.cu (probes of the CUDA emulator's semantics).
 #pragma once
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace pbit::test::emu_kernels {
@@ -31,4 +32,15 @@ std::vector<unsigned char> fresh_device_bytes(size_t n);
 /// cudaGetLastError after launching with grid (1, blocks_y), `threads` per block and `smem` bytes of
 /// dynamic shared memory, after setting the kernel's limit to smem_attribute (when >= 0).
 int launch_error(unsigned blocks_y, unsigned threads, size_t smem, int smem_attribute);
+/// A kernel on a stream created with `flags` fills 64 ints with 7; then (after cudaStreamSynchronize
+/// of that stream, when `synchronize`) cudaMemcpy reads them back on the legacy default stream.
+std::vector<int> filled_on_stream(unsigned flags, bool synchronize);
+/// On a non-blocking stream: a set, a kernel filling n ints with 7, and cudaMemcpyAsync of them into a
+/// host buffer of -1s; the buffer as seen right after that call and after cudaStreamSynchronize.
+std::pair<std::vector<int>, std::vector<int>> async_download(unsigned n);
+/// A kernel declared __launch_bounds__(64), launched with `threads` per block: the number of threads
+/// that ran.
+int bounded(unsigned threads);
+/// A ballot whose mask leaves out half the lanes that call it (the emulator must stop the process).
+void ballot_mask_excludes_caller();
 }  // namespace pbit::test::emu_kernels

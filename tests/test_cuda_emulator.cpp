@@ -1,5 +1,5 @@
 // The CUDA emulator's own semantics (docs/TESTING.md, "The CUDA emulator"): ballots, barriers,
-// per-thread parameters, poisoned memory, launch checks, and the stops on divergence. Built only in
+// poisoned memory, launch checks, stream order, and the stops on divergence. Built only in
 // the cuda-emu preset; the test names end in _cuda so they run with the other CUDA tests there.
 #include <gtest/gtest.h>
 
@@ -124,6 +124,46 @@ TEST(CudaEmulator, LaunchesAreCheckedAsOnTheGpu_cuda) {
   EXPECT_EQ(k::launch_error(1, 32, 48 * 1024 + 4, -1), kInvalidValue);  // over the default without the attribute
   EXPECT_EQ(k::launch_error(1, 32, 100 * 1024, 100 * 1024), kOk);
   EXPECT_EQ(k::launch_error(1, 32, 100 * 1024 + 4, -1), kInvalidValue);  // over the attribute
+}
+
+/// Sets PBIT_CUDA_EMU_STREAMS for its lifetime.
+class WithStreams {
+ public:
+  explicit WithStreams(const char* s) { setenv("PBIT_CUDA_EMU_STREAMS", s, 1); }
+  ~WithStreams() { unsetenv("PBIT_CUDA_EMU_STREAMS"); }
+  WithStreams(const WithStreams&) = delete;
+  WithStreams& operator=(const WithStreams&) = delete;
+};
+
+// CUDA's stream semantics: the legacy default stream (cudaMemcpy) waits for blocking streams, not
+// for non-blocking ones, and cudaMemcpyAsync returns before its copy is done. The emulator runs a
+// stream's work only when something orders it, so a host that reads without synchronizing sees the
+// old bytes, as it may on a GPU.
+TEST(CudaEmulator, StreamWorkWaitsUntilSomethingOrdersIt_cuda) {
+  constexpr unsigned kBlocking = 0, kNonBlocking = 1;  // cudaStreamDefault, cudaStreamNonBlocking
+  for (int v : k::filled_on_stream(kNonBlocking, false)) ASSERT_EQ(static_cast<uint32_t>(v), 0xA5A5A5A5u) << "read before the stream ran";
+  for (int v : k::filled_on_stream(kNonBlocking, true)) ASSERT_EQ(v, 7);
+  for (int v : k::filled_on_stream(kBlocking, false)) ASSERT_EQ(v, 7) << "the legacy stream waits for blocking streams";
+  const auto [before, after] = k::async_download(96);
+  for (int v : before) ASSERT_EQ(v, -1) << "cudaMemcpyAsync's copy landed before cudaStreamSynchronize";
+  for (int v : after) ASSERT_EQ(v, 7);
+  const WithStreams immediate("immediate");
+  for (int v : k::filled_on_stream(kNonBlocking, false)) ASSERT_EQ(v, 7);
+}
+
+TEST(CudaEmulator, LaunchWithinLaunchBoundsRuns_cuda) {
+  EXPECT_EQ(k::bounded(64), 64);
+  EXPECT_EQ(k::bounded(40), 40);
+}
+
+TEST(CudaEmulatorDeathTest, LaunchAboveLaunchBoundsStops_cuda) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(k::bounded(96), "bounded_kernel: launched with 96 threads per block, above its __launch_bounds__\\(64\\)");
+}
+
+TEST(CudaEmulatorDeathTest, BallotMaskMustNameItsCaller_cuda) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(k::ballot_mask_excludes_caller(), "ballot_mask_excludes_caller_kernel: __ballot_sync mask 65535 leaves out lane 16 of warp 0");
 }
 
 TEST(CudaEmulatorDeathTest, DivergentBarrierStopsNamingTheKernel_cuda) {

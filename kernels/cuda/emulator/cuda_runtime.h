@@ -15,7 +15,11 @@
 // message naming the kernel. Device memory is host memory of the exact size, poisoned when
 // allocated, as is each block's shared memory (dynamic and static), so a kernel that reads what
 // nobody wrote gives wrong results. Warps take turns in the order PBIT_CUDA_EMU_SCHEDULE names.
-// Launches are synchronous; streams are names.
+// Work on a stream of one's own (launches, cudaMemcpyAsync, cudaMemsetAsync) waits in its queue
+// until something orders it: cudaStreamSynchronize of that stream, cudaDeviceSynchronize, cudaFree,
+// cudaStreamDestroy, or (for a blocking stream only) work on the legacy default stream, as CUDA
+// defines them; a host that reads results without those sees the old bytes, as it may on a GPU.
+// PBIT_CUDA_EMU_STREAMS=immediate runs everything at once instead.
 #pragma once
 
 #include <cmath>
@@ -23,6 +27,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <tuple>
 #include <utility>
 
@@ -32,7 +37,8 @@
 // always_inline: a function whose body differs under __CUDA_ARCH__ (packed_sweep.hpp) must not leave
 // an out-of-line copy that the linker could merge with the host build's one.
 #define __forceinline__ inline __attribute__((always_inline))
-#define __launch_bounds__(...)
+// __launch_bounds__(max_threads, ...): cmake/cuda_emulator.cmake turns it into a call of
+// pbit::emu::launch_bounds at the top of the kernel, which stops a launch of more threads.
 #define __align__(n) alignas(n)
 // Shared memory: cmake/cuda_emulator.cmake rewrites every declaration (dynamic_shared, block_shared
 // below); a __shared__ left over does not compile.
@@ -161,11 +167,14 @@ void* dynamic_shared();
 /// The running block's copy of the static __shared__ array `name` of `bytes` bytes (fresh and poisoned
 /// for each block, shared by its threads).
 void* block_shared(const char* name, size_t bytes);
+/// Called by every thread of a kernel declared __launch_bounds__(max_threads, ...): a block of more
+/// threads stops the process (a GPU refuses the launch).
+void launch_bounds(unsigned max_threads, unsigned min_blocks = 0, unsigned max_blocks_per_cluster = 0);
 
-/// Runs `body` as every thread of `grid` x `block` (after checking the configuration; a bad one
-/// sets the last error, as a failed launch does).
+/// Checks the configuration (a bad one sets the last error, as a failed launch does), then queues
+/// `body` on `stream`, to run as every thread of `grid` x `block` when the stream's turn comes.
 void launch_grid(const char* name, const void* func, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
-                 const std::function<void()>& body);
+                 std::function<void()> body);
 
 template <class... P>
 struct Launch {
@@ -174,12 +183,14 @@ struct Launch {
   dim3 grid, block;
   size_t smem;
   cudaStream_t stream;
-  /// The arguments are converted to the kernel's parameter types once, and every thread gets its
-  /// own copy of them (a kernel may assign to its parameters), as on the GPU.
+  /// The arguments are converted to the kernel's parameter types at the launch (the launch keeps
+  /// them until it runs), and every thread gets its own copy of them (a kernel may assign to its
+  /// parameters), as on the GPU.
   template <class... A>
   void operator()(A&&... args) const {
-    const std::tuple<P...> params(std::forward<A>(args)...);
-    launch_grid(name, reinterpret_cast<const void*>(func), grid, block, smem, stream, [&] { std::apply(func, params); });
+    auto params = std::make_shared<const std::tuple<P...>>(std::forward<A>(args)...);
+    launch_grid(name, reinterpret_cast<const void*>(func), grid, block, smem, stream,
+                [params, f = func] { std::apply(f, *params); });
   }
 };
 template <class... P>

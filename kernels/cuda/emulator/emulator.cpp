@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,13 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+
+/// A stream: the work queued on it and not yet run, in order (launches, async copies and sets).
+struct CUstream_st {
+  unsigned flags;
+  std::mutex mu;  ///< held while its work is queued or run
+  std::deque<std::function<void()>> pending;
+};
 
 namespace pbit::emu {
 namespace {
@@ -47,10 +56,19 @@ struct State {
   std::map<const void*, size_t> allocations;
   size_t allocated = 0;
   std::map<const void*, size_t> max_dynamic_smem;  // per kernel (cudaFuncSetAttribute)
-  int streams = 0;
 };
 State& state() {
   static State s;
+  return s;
+}
+/// The live streams, for the work that orders them all (cudaDeviceSynchronize, cudaFree) or the
+/// blocking ones (the legacy default stream). Held while such work runs, so no stream goes meanwhile.
+struct Streams {
+  std::mutex mu;
+  std::set<cudaStream_t> live;
+};
+Streams& streams() {
+  static Streams s;
   return s;
 }
 thread_local cudaError_t t_last_error = cudaSuccess;
@@ -182,6 +200,7 @@ struct BlockRun {
   const void* scheduler_bottom = nullptr;
   size_t scheduler_size = 0;
   int current = -1;
+  const char* kernel = nullptr;  ///< the running kernel's name
   uint3 block{};
   dim3 grid, dim;
   const std::function<void()>* body = nullptr;
@@ -236,6 +255,46 @@ enum class Schedule {
   reversed,     ///< the same, last warp first, lanes last to first, blocks last to first
   interleaved,  ///< round robin: every warp one step (up to its next ballot or barrier) per turn
 };
+
+/// Whether work on a stream of one's own waits for something to order it (PBIT_CUDA_EMU_STREAMS).
+bool deferred_streams() {
+  const char* v = std::getenv("PBIT_CUDA_EMU_STREAMS");
+  if (!v || !*v || std::strcmp(v, "deferred") == 0) return true;
+  if (std::strcmp(v, "immediate") == 0) return false;
+  die(std::string("PBIT_CUDA_EMU_STREAMS=") + v + ": expected deferred or immediate");
+}
+
+/// Runs the work queued on `s`, oldest first.
+void drain(cudaStream_t s) {
+  const std::lock_guard<std::mutex> lock(s->mu);
+  while (!s->pending.empty()) {
+    const std::function<void()> work = std::move(s->pending.front());
+    s->pending.pop_front();
+    work();
+  }
+}
+/// Runs the work queued on every stream (`blocking_only`: on those created without
+/// cudaStreamNonBlocking, which the legacy default stream waits for).
+void drain_all(bool blocking_only) {
+  const std::lock_guard<std::mutex> lock(streams().mu);
+  for (cudaStream_t s : streams().live) {
+    if (!blocking_only || (s->flags & cudaStreamNonBlocking) == 0) drain(s);
+  }
+}
+/// `work` in `stream`'s order: on the legacy default stream (null) at once, after the blocking
+/// streams' work; on a stream of one's own, queued (or at once under PBIT_CUDA_EMU_STREAMS=immediate).
+void enqueue(cudaStream_t stream, std::function<void()> work) {
+  if (!stream) {
+    drain_all(true);
+    work();
+  } else if (!deferred_streams()) {
+    drain(stream);
+    work();
+  } else {
+    const std::lock_guard<std::mutex> lock(stream->mu);
+    stream->pending.push_back(std::move(work));
+  }
+}
 
 Schedule schedule_from_env() {
   const char* v = std::getenv("PBIT_CUDA_EMU_SCHEDULE");
@@ -295,6 +354,10 @@ void run_block(const char* kernel, Schedule schedule) {
             die(std::string(kernel) + ": __ballot_sync mask " + std::to_string(fs[i].mask) + " of lane " + std::to_string(i - w0) + " of warp " +
                 std::to_string(w) + where() + " names lanes outside the warp or differs from lane 0's");
           }
+          if ((fs[i].mask >> (i - w0) & 1u) == 0) {
+            die(std::string(kernel) + ": __ballot_sync mask " + std::to_string(fs[i].mask) + " leaves out lane " + std::to_string(i - w0) +
+                " of warp " + std::to_string(w) + where() + ", which calls it");
+          }
           if (fs[i].pred) votes |= 1u << (i - w0);
         }
         for (int i = w0; i < w1; ++i) fs[i].result = votes & fs[i].mask, fs[i].wait = Wait::ready;
@@ -340,6 +403,13 @@ void* dynamic_shared() {
   if (!t_run || t_run->current < 0) die("dynamic shared memory outside a kernel");
   return t_run->smem;
 }
+void launch_bounds(unsigned max_threads, unsigned, unsigned) {
+  if (!t_run || t_run->current < 0) die("__launch_bounds__ outside a kernel");
+  if (static_cast<unsigned>(t_run->threads) > max_threads) {
+    die(std::string(t_run->kernel) + ": launched with " + std::to_string(t_run->threads) + " threads per block, above its __launch_bounds__(" +
+        std::to_string(max_threads) + ") (a GPU refuses the launch)");
+  }
+}
 void* block_shared(const char* name, size_t bytes) {
   if (!t_run || t_run->current < 0) die("__shared__ memory outside a kernel");
   auto& buf = t_run->statics[{name, bytes}];
@@ -379,21 +449,15 @@ cudaError_t occupancy(int* blocks, const void* func, int block_size, size_t dyna
   return cudaSuccess;
 }
 
-void launch_grid(const char* kernel, const void* func, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t, const std::function<void()>& body) {
+namespace {
+/// Runs every block of a launch whose configuration was checked, now, on this host thread.
+void run_grid(const char* kernel, dim3 grid, dim3 block, size_t dynamic_smem, const std::function<void()>& body) {
   const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
-  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535 || threads == 0 ||
-      threads > kMaxThreadsPerBlock || block.z > 64) {
-    fail(cudaErrorInvalidConfiguration);
-    return;
-  }
-  if (dynamic_smem > max_dynamic_smem(func)) {
-    fail(cudaErrorInvalidValue);
-    return;
-  }
   if (!t_run) t_run = &t_block_run;
   if (t_run->current >= 0) die("a kernel launched from inside a kernel");
   if (t_run->fibers.size() < threads) t_run->fibers.resize(threads);
   t_run->threads = static_cast<int>(threads);
+  t_run->kernel = kernel;
   t_run->grid = grid;
   t_run->dim = block;
   t_run->body = &body;
@@ -415,6 +479,24 @@ void launch_grid(const char* kernel, const void* func, dim3 grid, dim3 block, si
   t_run->statics.clear();
   t_run->smem = nullptr;
   t_run->body = nullptr;
+  t_run->kernel = nullptr;
+}
+}  // namespace
+
+void launch_grid(const char* kernel, const void* func, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
+                 std::function<void()> body) {
+  const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535 || threads == 0 ||
+      threads > kMaxThreadsPerBlock || block.z > 64) {
+    fail(cudaErrorInvalidConfiguration);
+    return;
+  }
+  if (dynamic_smem > max_dynamic_smem(func)) {
+    fail(cudaErrorInvalidValue);
+    return;
+  }
+  if (t_run && t_run->current >= 0) die(std::string("a kernel launched from inside a kernel (") + t_run->kernel + ")");
+  enqueue(stream, [kernel, grid, block, dynamic_smem, body = std::move(body)] { run_grid(kernel, grid, block, dynamic_smem, body); });
 }
 
 }  // namespace pbit::emu
@@ -439,11 +521,15 @@ cudaError_t cudaSetDevice(int device) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceReset() {
+  pbit::emu::drain_all(false);
   const std::lock_guard<std::mutex> lock(state().mu);
   state().max_dynamic_smem.clear();
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  pbit::emu::drain_all(false);
+  return cudaSuccess;
+}
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   if (device != 0) return fail(cudaErrorInvalidDevice);
   *p = cudaDeviceProp{};
@@ -537,6 +623,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 }
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
+  pbit::emu::drain_all(false);  // cudaFree waits for the device, so queued work never sees freed memory
   {
     const std::lock_guard<std::mutex> lock(state().mu);
     const auto it = state().allocations.find(p);
@@ -553,33 +640,47 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   *free_bytes = pbit::emu::kTotalMemory - state().allocated;
   return cudaSuccess;
 }
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
-  if (bytes) std::memmove(dst, src, bytes);
+// Copies and sets on the legacy default stream run at once, after the blocking streams' work (not
+// the non-blocking ones': a host that reads what such a stream wrote must synchronize it first).
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t stream) {
+  if (bytes) pbit::emu::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
   return cudaSuccess;
 }
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-cudaError_t cudaMemset(void* p, int value, size_t bytes) {
-  if (bytes) std::memset(p, value, bytes);
+cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes, nullptr); }
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream) {
+  if (bytes) pbit::emu::enqueue(stream, [=] { std::memset(p, value, bytes); });
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
 
-struct CUstream_st {
-  unsigned flags;
-};
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
-  *stream = new CUstream_st{flags};
-  const std::lock_guard<std::mutex> lock(state().mu);
-  ++state().streams;
+  *stream = new CUstream_st{};
+  (*stream)->flags = flags;
+  const std::lock_guard<std::mutex> lock(pbit::emu::streams().mu);
+  pbit::emu::streams().live.insert(*stream);
   return cudaSuccess;
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (!stream) return fail(cudaErrorInvalidResourceHandle);
+  {
+    const std::lock_guard<std::mutex> lock(pbit::emu::streams().mu);
+    if (pbit::emu::streams().live.erase(stream) == 0) return fail(cudaErrorInvalidResourceHandle);
+  }
+  pbit::emu::drain(stream);  // its queued work still runs, as on the GPU
   delete stream;
-  const std::lock_guard<std::mutex> lock(state().mu);
-  --state().streams;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (!stream) {
+    pbit::emu::drain_all(true);
+    return cudaSuccess;
+  }
+  {
+    const std::lock_guard<std::mutex> lock(pbit::emu::streams().mu);
+    if (pbit::emu::streams().live.count(stream) == 0) return fail(cudaErrorInvalidResourceHandle);
+  }
+  pbit::emu::drain(stream);
+  return cudaSuccess;
+}
