@@ -158,6 +158,9 @@ std::string describe_cuda_unavailable(const std::string& error_name, const std::
 /// CUDA streams that engines hold right now (0 in builds without CUDA): a leak shows as a count that
 /// stays up after the engines are gone.
 int cuda_live_streams();
+/// Whether the CUDA backend of this build is pbit's host emulator of CUDA (the cuda-emu preset,
+/// docs/TESTING.md): same code, about 0.03 flips/ns.
+bool cuda_emulated();
 /// Name of CUDA device `ordinal`, or "" if none.
 std::string cuda_device_name(int ordinal);
 /// Bytes in use on the current CUDA device (all processes), or -1 without a device.

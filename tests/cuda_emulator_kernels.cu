@@ -239,6 +239,11 @@ int bounded(unsigned threads) {
   return sum;
 }
 
+void launch_with_host_pointer() {
+  std::vector<int> host(64);
+  fill_kernel<<<2, 32>>>(host.data(), 7);
+}
+
 void ballot_mask_excludes_caller() {
   unsigned* d = nullptr;
   cudaMalloc(&d, sizeof(unsigned) * 32);

@@ -41,6 +41,8 @@ std::pair<std::vector<int>, std::vector<int>> async_download(unsigned n);
 /// A kernel declared __launch_bounds__(64), launched with `threads` per block: the number of threads
 /// that ran.
 int bounded(unsigned threads);
+/// A kernel launched with a pointer to host memory (the emulator must stop the process).
+void launch_with_host_pointer();
 /// A ballot whose mask leaves out half the lanes that call it (the emulator must stop the process).
 void ballot_mask_excludes_caller();
 }  // namespace pbit::test::emu_kernels

@@ -161,6 +161,11 @@ TEST(CudaEmulatorDeathTest, LaunchAboveLaunchBoundsStops_cuda) {
   EXPECT_DEATH(k::bounded(96), "bounded_kernel: launched with 96 threads per block, above its __launch_bounds__\\(64\\)");
 }
 
+TEST(CudaEmulatorDeathTest, HostPointerArgumentStops_cuda) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(k::launch_with_host_pointer(), "fill_kernel: pointer argument 0 points at no live device allocation");
+}
+
 TEST(CudaEmulatorDeathTest, BallotMaskMustNameItsCaller_cuda) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(k::ballot_mask_excludes_caller(), "ballot_mask_excludes_caller_kernel: __ballot_sync mask 65535 leaves out lane 16 of warp 0");

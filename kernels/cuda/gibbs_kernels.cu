@@ -1006,6 +1006,14 @@ std::string cuda_unavailable_reason() {
 
 int cuda_live_streams() { return g_live_streams.load(); }
 
+bool cuda_emulated() {
+#if defined(PBIT_CUDA_EMULATOR)
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::string cuda_device_name(int ordinal) {
   cudaDeviceProp p{};
   if (cudaGetDeviceProperties(&p, ordinal) != cudaSuccess) {

@@ -12,6 +12,7 @@ std::string cuda_unavailable_reason() { return "not compiled into this build (co
 std::string cuda_device_name(int) { return ""; }
 int64_t cuda_used_bytes() { return -1; }
 int cuda_live_streams() { return 0; }
+bool cuda_emulated() { return false; }
 void cuda_download(const void*, void*, size_t) { throw NotCompiled("the CUDA backend (this build of pbit was configured without nvcc)"); }
 
 }  // namespace pbit::detail

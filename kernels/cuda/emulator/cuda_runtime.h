@@ -9,7 +9,7 @@
 // compiles it as C++ with this header in place of
 // the real one and __CUDA_ARCH__ defined, so the device branches of the shared headers run too.
 // A launch checks its configuration as the GPU does (block size, grid limits, dynamic shared memory
-// against the kernel's attribute), then runs the blocks one after another; a block's threads are
+// against the kernel's attribute) and that its pointer arguments point at device memory, then runs the blocks one after another; a block's threads are
 // fibers that switch only at __syncthreads and __ballot_sync, where the emulator checks that every
 // thread of the block (of the warp) arrives: divergence or a deadlock stops the process with a
 // message naming the kernel. Device memory is host memory of the exact size, poisoned when
@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 
 #define __global__
@@ -170,6 +171,14 @@ void* block_shared(const char* name, size_t bytes);
 /// Called by every thread of a kernel declared __launch_bounds__(max_threads, ...): a block of more
 /// threads stops the process (a GPU refuses the launch).
 void launch_bounds(unsigned max_threads, unsigned min_blocks = 0, unsigned max_blocks_per_cluster = 0);
+/// Stops the process unless `p` is null or points into (or just past) a live cudaMalloc allocation:
+/// kernel `kernel`'s pointer argument number `index` (from 0). Pointers inside struct arguments are
+/// not seen.
+void check_device_pointer(const char* kernel, int index, const void* p);
+template <class T>
+void check_argument(const char* kernel, int index, const T& value) {
+  if constexpr (std::is_pointer_v<T>) check_device_pointer(kernel, index, static_cast<const void*>(value));
+}
 
 /// Checks the configuration (a bad one sets the last error, as a failed launch does), then queues
 /// `body` on `stream`, to run as every thread of `grid` x `block` when the stream's turn comes.
@@ -189,6 +198,10 @@ struct Launch {
   template <class... A>
   void operator()(A&&... args) const {
     auto params = std::make_shared<const std::tuple<P...>>(std::forward<A>(args)...);
+    std::apply([this](const auto&... p) {
+      int index = 0;
+      (check_argument(name, index++, p), ...);
+    }, *params);
     launch_grid(name, reinterpret_cast<const void*>(func), grid, block, smem, stream,
                 [params, f = func] { std::apply(f, *params); });
   }

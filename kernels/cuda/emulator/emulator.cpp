@@ -403,6 +403,20 @@ void* dynamic_shared() {
   if (!t_run || t_run->current < 0) die("dynamic shared memory outside a kernel");
   return t_run->smem;
 }
+void check_device_pointer(const char* kernel, int index, const void* p) {
+  if (!p) return;
+  {
+    const std::lock_guard<std::mutex> lock(state().mu);
+    auto it = state().allocations.upper_bound(p);  // the first allocation above p
+    if (it != state().allocations.begin()) {
+      --it;
+      const auto* base = static_cast<const unsigned char*>(it->first);
+      if (static_cast<const unsigned char*>(p) <= base + it->second) return;
+    }
+  }
+  die(std::string(kernel) + ": pointer argument " + std::to_string(index) +
+      " points at no live device allocation (host memory, or device memory already freed)");
+}
 void launch_bounds(unsigned max_threads, unsigned, unsigned) {
   if (!t_run || t_run->current < 0) die("__launch_bounds__ outside a kernel");
   if (static_cast<unsigned>(t_run->threads) > max_threads) {
