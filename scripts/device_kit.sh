@@ -4,6 +4,7 @@
 #   bash scripts/device_kit.sh build     # here: portable binaries into build/carry (about a minute)
 #   bash scripts/device_kit.sh run       # on the GPU machine: the staged checks, under one deadline
 #   bash scripts/device_kit.sh dry-run   # here and in CI: build if needed, then `run` without a GPU
+#   bash scripts/device_kit.sh rehearse  # here and in CI: `run`'s GPU stages on the CUDA emulator, tiny
 #
 # The device call (docs/BENCHMARKING.md): command "bash scripts/device_kit.sh run", carry
 # ["build/carry", "third_party_ref/thrml", "data/device/debs"], timeout_s 540. Everything lands in
@@ -64,6 +65,8 @@ kit_build() (
     for v in GLIBC GLIBCXX CXXABI; do
       printf '  %-8s %s\n' "$v" "$(objdump -T "$CARRY"/bin/* "$CARRY"/lib/*.so* 2>/dev/null | grep -o "${v}_[0-9.]*" | sort -Vu | tail -1)"
     done
+    # registers and spills of every kernel (a few seconds)
+    python3 scripts/cuda_resources.py build/kit --json "$CARRY/cuda_resources.json" 2>&1 || echo "(no register table: cuda_resources.py failed)"
     if command -v cuobjdump > /dev/null; then
       echo "CUDA code in libpbit: $(cuobjdump --list-elf --list-ptx "$CARRY/lib/libpbit.so.0" 2>/dev/null | grep -o 'sm_[0-9a]*\|compute_[0-9a]*' | sort -u | tr '\n' ' ')"
     fi
@@ -147,11 +150,20 @@ step() {
 skip() { note "| $1 | skipped: $2 | |"; }
 
 kit_run() {
-  local dry=${DRY:-0}
+  local dry=${DRY:-0} rehearsal=${REHEARSAL:-0}
   trap 'pack; rm -rf "$STAGE_ROOT"' EXIT
-  BIN=$ROOT/$CARRY/bin
+  BIN=${KIT_BIN:-$ROOT/$CARRY/bin}
   export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
-  echo "# pbit device kit $( [ "$dry" = 1 ] && echo "(dry run)" ), $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$SUMMARY"
+  # Sizes of the GPU stages. A rehearsal (kit_rehearse: the CUDA emulator stands in for the GPU, at
+  # about 0.03 flips/ns) runs the same stages and glue at sizes that take seconds there.
+  local ch_first=16384,65536 ch_bench=1024,16384,65536,100000 ch_teams=1024,16384,100000 ch_auto=1024,4096,16384
+  local best_min=16384 mt=0.2 mt_short=0.1 energy_s=10 idle_s=5 ncu_chains=65536 thrml_chains="1024 16384"
+  local pdnn=(--images 1024 --seconds 8) pdnn_t1=10 pdnn_t2=100
+  if [ "$rehearsal" = 1 ]; then
+    ch_first=64,96 ch_bench=64,1056 ch_teams=64 ch_auto=64 best_min=64 mt=0.02 mt_short=0.02 energy_s=2 idle_s=1
+    ncu_chains=64 thrml_chains=64 pdnn=(--sizes 784,32,10 --images 8 --seconds 0.2) pdnn_t1=2 pdnn_t2=4
+  fi
+  echo "# pbit device kit $( [ "$dry" = 1 ] && echo "(dry run)" )$( [ "$rehearsal" = 1 ] && echo "(rehearsal on the CUDA emulator)" ), $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$SUMMARY"
   note ""
   note "| stage | result | time |"
   note "|---|---|---|"
@@ -189,12 +201,15 @@ kit_run() {
   # A first throughput figure before the long stages (a few seconds), so that a call cut short by
   # slow tests still brings back flips/ns for Pegasus(14) at >= 16k chains; stage 4 measures properly.
   if [ $gpu = 1 ]; then
-    step bench_first 25 "$BIN/pbit_bench_gibbs" --min-time 0.1 --backends cuda --graphs pegasus14 --chains 16384,65536 \
+    step bench_first 25 "$BIN/pbit_bench_gibbs" --min-time "$mt_short" --backends cuda --graphs pegasus14 --chains "$ch_first" \
       --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_gpu_first.json"
   fi
 
   # 2 tests: gtest JSON per binary; the fault tests each in their own process
   mkdir -p "$STAGE/tests"
+  if [ "$rehearsal" = 1 ]; then  # ctest --preset cuda-emu runs them on the emulator
+    skip tests "rehearsal (ctest --preset cuda-emu runs these tests on the emulator)"
+  else
   local req=()
   [ $gpu = 1 ] && req=(env PBIT_REQUIRE_GPU=1)
   local t
@@ -221,6 +236,7 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     for b in bad: print("|   failed | %s (%s) | |" % (b, os.path.basename(f)))
 print("| tests | %d run, %d failed, %d skipped | |" % (tot["tests"], tot["failures"], tot["skipped"]))
 PY
+  fi
   pack
 
   # 3 sanitizers, on the small bit-identity cases
@@ -241,21 +257,21 @@ PY
   fi
 
   # 4 throughput
-  local bench=("$BIN/pbit_bench_gibbs" --min-time 0.2)
+  local bench=("$BIN/pbit_bench_gibbs" --min-time "$mt")
   if [ $gpu = 1 ]; then
-    step bench 120 "${bench[@]}" --backends cuda --graphs pegasus14,zephyr10,g12 --chains 1024,16384,65536,100000 \
+    step bench 120 "${bench[@]}" --backends cuda --graphs pegasus14,zephyr10,g12 --chains "$ch_bench" \
       --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_gpu.json"
     # v1 (one word per lane) against v2 (2 and 4) under both RNG contracts, side by side (issue 17)
-    step bench_v2 75 "${bench[@]}" --min-time 0.1 --backends cuda --graphs pegasus14,zephyr10,g12 --chains 1024,16384,65536,100000 \
+    step bench_v2 75 "${bench[@]}" --min-time "$mt_short" --backends cuda --graphs pegasus14,zephyr10,g12 --chains "$ch_bench" \
       --cuda-kernels fast --words-per-lane 1,2,4 --contracts exact,fast --out "$STAGE/gibbs_bench_gpu_v2.json"
-    step bench_teams 45 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,16384,100000 \
+    step bench_teams 45 "${bench[@]}" --backends cuda --graphs pegasus14 --chains "$ch_teams" \
       --cuda-kernels fast --team-warps 2,4,8,16 --out "$STAGE/gibbs_bench_gpu_teams.json"
-    step bench_auto 30 "${bench[@]}" --backends cuda --graphs pegasus14 --chains 1024,4096,16384 --cuda-kernels auto \
+    step bench_auto 30 "${bench[@]}" --backends cuda --graphs pegasus14 --chains "$ch_auto" --cuda-kernels auto \
       --out "$STAGE/gibbs_bench_gpu_auto.json"
     # p-DNN inference (issue 19): T samples of a 784-256-256-10 network for 1024 images per call, with
     # NVML energy over each 8-second window
-    step bench_pdnn 45 bash -c "'$BIN/pbit' pdnn bench --backend cuda --samples 10 --images 1024 --seconds 8 --out '$STAGE/pdnn_bench_gpu_T10.json' &&
-      '$BIN/pbit' pdnn bench --backend cuda --samples 100 --images 1024 --seconds 8 --out '$STAGE/pdnn_bench_gpu_T100.json'"
+    step bench_pdnn 45 bash -c "'$BIN/pbit' pdnn bench --backend cuda --samples $pdnn_t1 ${pdnn[*]} --out '$STAGE/pdnn_bench_gpu_T$pdnn_t1.json' &&
+      '$BIN/pbit' pdnn bench --backend cuda --samples $pdnn_t2 ${pdnn[*]} --out '$STAGE/pdnn_bench_gpu_T$pdnn_t2.json'"
   else
     skip bench "no GPU (the cpu row below checks the benchmark's JSON)"
     step bench_cpu_dry 30 "${bench[@]}" --backends cpu,cuda --graphs pegasus14 --chains 256 --min-time 0.05 \
@@ -267,15 +283,15 @@ PY
   fi
   # The best Pegasus(14) configuration at >= 16k chains, for the energy window and ncu.
   local best
-  best=$(python3 - "$STAGE" <<'PY'
+  best=$(python3 - "$STAGE" "$best_min" <<'PY'
 import glob, json, os, sys
 rows = []
 for f in glob.glob(os.path.join(sys.argv[1], "gibbs_bench_*.json")):
     rows += [r for r in json.load(open(f))["results"] if r.get("graph") == "pegasus14" and "flips_per_ns" in r
-             and r.get("backend") == "cuda" and r["chains"] >= 16384]
+             and r.get("backend") == "cuda" and r["chains"] >= int(sys.argv[2])]
 if rows:
     r = max(rows, key=lambda r: r["flips_per_ns"])
-    print(r["cuda_kernel"], r["cuda_team_warps"], r["chains"], "%.1f" % r["flips_per_ns"], r.get("fast_words_per_lane", 0),
+    print(r["cuda_kernel"], r["cuda_team_warps"], r["chains"], "%.3g" % r["flips_per_ns"], r.get("fast_words_per_lane", 0),
           r.get("contract", "exact"))
 PY
 )
@@ -286,7 +302,7 @@ PY
     cat > "$STAGE/energy_suite.json" <<EOF
 {"_comment": "device kit: NVML energy per flip of the best Pegasus(14) configuration, 10 s window, 5 s idle",
  "workloads": [{"name": "gibbs_pegasus14", "kind": "gibbs", "graph": "pegasus:14"}],
- "backends": ["cuda"], "chains": [$bc], "min_seconds": 10, "idle_seconds": 5,
+ "backends": ["cuda"], "chains": [$bc], "min_seconds": $energy_s, "idle_seconds": $idle_s,
  "platforms": "$ROOT/configs/platforms.json", "output_dir": "$STAGE/energy"}
 EOF
     local tw=$bt ww=$bw
@@ -301,6 +317,8 @@ for r in d["results"]:
     if "energy_j_per_flip" in r:
         print("| energy | %.3g J/flip at %.1f flips/ns (idle %.0f W subtracted, %s) | |" % (
             r["energy_j_per_flip"], r["flips_per_ns"], d["energy"]["gpu_idle_w"], r["energy_source"]))
+    else:
+        print("| energy | none measured: %s | |" % r.get("energy_source", "no energy source")[:120])
 PY
   else
     skip energy "no GPU"
@@ -312,10 +330,10 @@ PY
                     --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
     step ncu_fast 90 ncu --clock-control none -k regex:fast_sweeps_kernel --launch-skip 1 --launch-count 1 "${sections[@]}" \
       --export "$STAGE/ncu_fast" --force-overwrite \
-      "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains 65536 --cuda-kernels fast --sweeps 20
+      "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains "$ncu_chains" --cuda-kernels fast --sweeps 20
     step ncu_simple 60 ncu --clock-control none -k regex:sweep_color_kernel --launch-skip 40 --launch-count 1 "${sections[@]}" \
       --export "$STAGE/ncu_simple" --force-overwrite \
-      "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains 65536 --cuda-kernels simple --sweeps 20
+      "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains "$ncu_chains" --cuda-kernels simple --sweeps 20
   else
     skip ncu "$( [ $gpu = 1 ] && echo "ncu not found" || echo "no GPU")"
   fi
@@ -323,7 +341,7 @@ PY
   # 6 thrml, side by side
   if [ $gpu = 1 ] && [ -d "$ROOT/third_party_ref/thrml/thrml" ] && python3 -c "import jax, equinox, jaxtyping" 2>/dev/null; then
     "$BIN/pbit" graph --topology pegasus:14 --weights 0.25,0.1 --seed 1 --out "$STAGE/pegasus14.json" > /dev/null
-    for c in 1024 16384; do
+    for c in $thrml_chains; do
       step "thrml_$c" 90 env PYTHONPATH="$ROOT/third_party_ref/thrml" python3 scripts/thrml_compare.py --graph "$STAGE/pegasus14.json" \
         --chains $c --sweeps 100 --pbit "$BIN/pbit" --out "$STAGE/thrml_vs_pbit_p14_$c.json"
     done
@@ -352,7 +370,8 @@ for name in ("gibbs_bench_gpu_first.json", "gibbs_bench_gpu.json"):  # the main 
 if rows:
     print("\n| graph | chains | simple flips/ns | fast flips/ns |\n|---|---:|---:|---:|")
     for g, c in sorted({(g, c) for g, c, _ in rows}):
-        print("| %s | %d | %s | %s |" % (g, c, *("%.1f" % rows[(g, c, k)] if (g, c, k) in rows else "-" for k in ("simple", "fast"))))
+        print("| %s | %d | %s | %s |" % (g, c, *(("%.1f" if rows[(g, c, k)] >= 1 else "%.3g") % rows[(g, c, k)] if (g, c, k) in rows else "-"
+                                          for k in ("simple", "fast"))))
 PY
   echo "deadline: ${DEADLINE_S} s, used $SECONDS s"
   pack
@@ -381,9 +400,35 @@ kit_dry_run() {
   echo "device_kit dry-run: ok"
 }
 
+# A rehearsal of `run`'s GPU stages, which the dry run skips: the cuda-emu build's CLI and benchmark,
+# whose CUDA backend is pbit's emulator (docs/TESTING.md), stand in for the carried binaries and the
+# GPU, so the benchmarks, the choice of the best configuration, the energy window and the summary run
+# as they will on the device, at sizes that take seconds here. The tests stage is skipped (ctest
+# --preset cuda-emu runs those tests), and so are the tools the image has and this machine lacks
+# (nvidia-smi, compute-sanitizer, ncu, JAX). It fails if a stage failed or a GPU stage did not run.
+kit_rehearse() {
+  local t0=$SECONDS
+  (source scripts/env.sh && cmake --preset cuda-emu > /dev/null && cmake --build --preset cuda-emu --target pbit_cli pbit_bench_gibbs) \
+    > "$STAGE_ROOT/rehearsal_build.log" 2>&1 || { tail -30 "$STAGE_ROOT/rehearsal_build.log"; echo "device_kit rehearse: build failed"; return 1; }
+  mkdir -p "$STAGE_ROOT/bin"
+  ln -s "$ROOT/build/cuda-emu/pbit" "$ROOT/build/cuda-emu/bench/pbit_bench_gibbs" "$STAGE_ROOT/bin/"
+  KIT_BIN=$STAGE_ROOT/bin REHEARSAL=1 kit_run
+  local rc=$?
+  echo "rehearsal: $((SECONDS - t0)) s in all"
+  [ $rc -eq 0 ] || { echo "device_kit rehearse: FAILED (stage error above)"; return 1; }
+  if grep -q "FAILED\|TIMEOUT" "$SUMMARY"; then echo "device_kit rehearse: FAILED"; return 1; fi
+  local want
+  for want in "| bench_first | ok" "| bench | ok" "| bench_v2 | ok" "| bench_teams | ok" "| bench_auto | ok" "| bench_pdnn | ok" \
+              "| best Pegasus(14) |" "| energy | ok" "| graph | chains | simple flips/ns | fast flips/ns |"; do
+    grep -qF "$want" "$SUMMARY" || { echo "device_kit rehearse: no '$want' row in the summary"; return 1; }
+  done
+  echo "device_kit rehearse: ok"
+}
+
 case $mode in
   build) kit_build && kit_extras ;;
   run) kit_run ;;
   dry-run) kit_dry_run ;;
-  *) echo "usage: $0 build|run|dry-run (docs/BENCHMARKING.md)"; exit 2 ;;
+  rehearse) kit_rehearse ;;
+  *) echo "usage: $0 build|run|dry-run|rehearse (docs/BENCHMARKING.md)"; exit 2 ;;
 esac

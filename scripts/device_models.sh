@@ -6,7 +6,8 @@
 #   bash scripts/device_models.sh run JOB             # on the device: one lease of JOB (DEADLINE_S, 330 s)
 #   bash scripts/device_models.sh collect JOB ARCHIVE # here: the lease into bench/results/device_jobs/JOB
 #   bash scripts/device_models.sh status              # here: where every job stands
-#   bash scripts/device_models.sh dry-run [JOB...]    # here and in CI: each job, tiny, on the CPU, two leases
+#   bash scripts/device_models.sh dry-run [JOB...]    # here and in CI: each job, tiny, on the CPU, three leases
+#   bash scripts/device_models.sh rehearse [JOB...]   # here and in CI: the same on the CUDA emulator's cuda backend
 #
 # Jobs, in priority order:
 #   dbm_golden   the FPGA-trained DBM of Niazi et al. (data/golden/model.json, scripts/prepare_golden.py)
@@ -30,7 +31,7 @@ set -uo pipefail
 cmd=${1:-}
 JOBS="dbm_golden dbm_mnist dbm_fashion dtm_g12 dbm_mnist_mix"
 RESULTS=${RESULTS:-bench/results/device_jobs}
-usage() { sed -n '2,9p' "$0"; exit 2; }
+usage() { sed -n '2,10p' "$0"; exit 2; }
 valid_job() { case " $JOBS " in *" $1 "*) return 0 ;; esac; echo "unknown job '$1' (jobs: $JOBS)"; exit 2; }
 
 # ---------------------------------------------------------------- here
@@ -80,13 +81,24 @@ if [ "$cmd" = status ]; then
   exit 0
 fi
 
+# rehearse: the dry run with the cuda backend of the cuda-emu build (pbit's CUDA emulator,
+# docs/TESTING.md), so the jobs' CUDA paths run as they will on the device, tiny.
+if [ "$cmd" = rehearse ]; then
+  cd "$(dirname "$0")/.."
+  shift
+  (source scripts/env.sh && cmake --preset cuda-emu > /dev/null && cmake --build --preset cuda-emu --target pbit_cli) > /tmp/pbit-models-rehearsal-build.log 2>&1 ||
+    { tail -30 /tmp/pbit-models-rehearsal-build.log; echo "device_models rehearse: build failed"; exit 1; }
+  PBIT=$PWD/build/cuda-emu/pbit DRY_BACKEND=cuda exec bash "$0" dry-run "$@"
+fi
+
 if [ "$cmd" = dry-run ]; then
   cd "$(dirname "$0")/.."
   shift
   jobs=${*:-$JOBS}
   root=$(mktemp -d /tmp/pbit-models-dry.XXXX)
-  [ -x build/release/pbit ] || { echo "dry-run: build pbit first (bash scripts/test.sh)"; exit 2; }
-  export PBIT=$PWD/build/release/pbit DRY=1 RESULTS=$root/results
+  export PBIT=${PBIT:-$PWD/build/release/pbit} DRY=1 RESULTS=$root/results DRY_BACKEND=${DRY_BACKEND:-cpu}
+  [ -x "$PBIT" ] || { echo "dry-run: build pbit first (bash scripts/test.sh)"; exit 2; }
+  echo "device_models dry-run: $PBIT, backend $DRY_BACKEND"
   fails=0
   for job in $jobs; do
     valid_job "$job"
@@ -97,6 +109,9 @@ if [ "$cmd" = dry-run ]; then
       rc=$?
       if [ $rc -ne 0 ] || [ ! -f "$root/out/$job.tar.gz" ]; then
         echo "dry-run $job lease $lease: FAILED (exit $rc)"; tail -25 "$root/$job.$lease.log"; fails=$((fails + 1)); continue 2
+      fi
+      if grep -q -- "^-- .*: exit \(124\|137\) " "$root/$job.$lease.log"; then  # tiny phases must not need a second lease
+        echo "dry-run $job lease $lease: a phase ran out of time"; grep -- "^-- " "$root/$job.$lease.log"; fails=$((fails + 1)); continue 2
       fi
       bash "$0" collect "$job" "$root/out/$job.tar.gz" >> "$root/$job.$lease.log" 2>&1 || {
         echo "dry-run $job: collect FAILED"; tail -25 "$root/$job.$lease.log"; fails=$((fails + 1)); continue 2; }
@@ -130,16 +145,17 @@ if [ "$DRY" != 1 ] && ! grep -q "^cuda: compiled, available" "$STAGE/backends.tx
 fi
 export PBIT_CUDA_KERNEL=${PBIT_CUDA_KERNEL:-auto}
 
-# cfg SRC: the config this lease uses. In a dry run, the job's real config made tiny (CPU backend, a
-# few hundred images, few sweeps), so the dry run exercises the same keys and code paths.
+# cfg SRC: the config this lease uses. In a dry run, the job's real config made tiny (the DRY_BACKEND
+# backend, cpu unless rehearsing; a few hundred images, few sweeps), so the dry run exercises the same
+# keys and code paths.
 cfg() {
   local src=$1 dst=$STAGE/config_$(basename "$1")
-  python3 - "$src" "$dst" "$DRY" <<'PY'
+  python3 - "$src" "$dst" "$DRY" "${DRY_BACKEND:-cpu}" <<'PY'
 import json, sys
 src, dst, dry = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 c = json.load(open(src))
 if dry:
-    c.setdefault("run", {})["backend"] = "cpu"
+    c.setdefault("run", {})["backend"] = sys.argv[4]
     t = c.get("train")
     if not (t and "acp" in t):  # the DTM config has no test_limit
         c.setdefault("dataset", {}).update({"train_limit": 2000, "test_limit": 300})
@@ -162,6 +178,17 @@ if dry:
     else:  # evaluation only (dbm_golden; its stand-in model is the dry run's 14x14 DBM)
         c["dataset"]["pool"] = 2
         c["eval"].update({"batch_images": 100, "steps_per_sample": 5})
+    if sys.argv[4] == "cuda":  # rehearsing on the CUDA emulator (some 0.02 flips/ns): smaller still
+        if t and "negative" in t and "acp" not in t:
+            c["dataset"].update({"train_limit": 100, "test_limit": 60})
+            t.update({"eval_images_per_epoch": 20})
+            t["negative"]["chains"] = 32
+            c["eval"]["batch_images"] = 60
+        elif t:
+            c["dataset"].update({"train_limit": 50, "pool": 2})
+            c["model"]["topology"] = "grid:20:G12"  # 400 nodes, room for the 14x14 image on the data color
+            t["acp"]["chains"] = 8
+            c["generate"]["samples"] = 16
 json.dump(c, open(dst, "w"), indent=1)
 PY
   echo "$dst"
@@ -263,7 +290,7 @@ case $job in
     slice=2000
     if [ "$DRY" = 1 ]; then  # no GPL weights here: a tiny trained model stands in
       model=$STAGE/standin_model.json
-      "$PBIT" dbm train --overwrite --config "$(cfg "$ROOT/configs/dbm_mnist_gpu.json")" --out "$STAGE/standin" > "$STAGE/standin.log" 2>&1 \
+      "$PBIT" dbm train --overwrite --config "$(DRY_BACKEND=cpu cfg "$ROOT/configs/dbm_mnist_gpu.json")" --out "$STAGE/standin" > "$STAGE/standin.log" 2>&1 \
         && cp "$STAGE/standin/model.json" "$model"
       budgets="40 200"
       slice=120
@@ -325,12 +352,17 @@ case $job in
     for name in dtm4 mebm dtm4_noacp dtm2 dtm8; do
       python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$STAGE/state/$name" || all_done=0
     done
-    if [ $all_done = 1 ] && [ "$DRY" != 1 ]; then
-      python3 - "$ROOT/$RESULTS/dtm_g12" "$STAGE" > "$STAGE/compare_suite.json" <<'PY'
+    if [ $all_done = 1 ]; then
+      python3 - "$ROOT/$RESULTS/dtm_g12" "$STAGE" "$DRY" "${DRY_BACKEND:-cpu}" > "$STAGE/compare_suite.json" <<'PY'
 import glob, json, os, sys
 # The newest results of each variant: this lease's, else the last collected one.
 results, stage = sys.argv[1], sys.argv[2]
 suite = json.load(open("configs/compare_device.json"))
+if sys.argv[3] == "1":  # a dry run: the same workloads, tiny
+    suite.update({"backends": [sys.argv[4]], "chains": [4, 32], "min_seconds": 0.2, "idle_seconds": 0.2})
+    for w in suite["workloads"]:
+        if "sweeps_per_sample" in w:
+            w["sweeps_per_sample"] = max(2, w["sweeps_per_sample"] // 50)
 labels = {"dtm4": "DTM T=4 + ACP", "dtm2": "DTM T=2 + ACP", "dtm8": "DTM T=8 + ACP", "dtm4_noacp": "DTM T=4, no ACP", "mebm": "MEBM"}
 quality = []
 for d, label in list(labels.items()) + [(os.path.basename(p), "MEBM, %s sweeps" % os.path.basename(p)[6:]) for p in glob.glob(os.path.join(stage, "mebm_s*"))]:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds pbit and runs every test (CTest: unit, exact-enumeration, backend, topology, DBM, CLI,
 # hostile input, example, install), then the suite again under the sanitizers and a short fuzz run
-# of every reader and the CUDA tests on the CUDA emulator (docs/TESTING.md; PBIT_TEST_QUICK=1 skips
-# those three).
+# of every reader and the CUDA tests on the CUDA emulator, then the device kit's and the model jobs'
+# dry runs and their rehearsals on the emulator (docs/TESTING.md; PBIT_TEST_QUICK=1 skips the
+# sanitizers, fuzzing and everything on the emulator).
 # CUDA tests skip visibly without a GPU; set PBIT_REQUIRE_GPU=1 to make them fail instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,3 +31,10 @@ fi
 bash scripts/device_kit.sh dry-run
 # The model jobs for a lent GPU, each made tiny and run for three leases on the CPU.
 bash scripts/device_models.sh dry-run
+if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
+  # What only a device would otherwise run, rehearsed on the CUDA emulator at tiny sizes: the kit's
+  # GPU stages (benchmarks, best configuration, energy window, summary) and the model jobs on the
+  # cuda backend (dbm_fashion and dbm_mnist_mix take dbm_mnist's path).
+  bash scripts/device_kit.sh rehearse
+  bash scripts/device_models.sh rehearse dbm_golden dbm_mnist dtm_g12
+fi
