@@ -182,7 +182,7 @@ kit_run() {
   fi
   if [ $loads = 0 ]; then
     note "| carried binaries | do not load here (kit_loads.log): building the targets here | |"
-    if [ "$dry" = 1 ]; then echo "dry run: the carried kit must load here"; return 1; fi
+    if [ "$dry" = 1 ] || [ "$rehearsal" = 1 ]; then echo "dry run or rehearsal: the kit's binaries must load here"; return 1; fi
     local t0=$SECONDS
     kit_build_here > "$STAGE/build_here.log" 2>&1
     note "| build here | exit $? | $((SECONDS - t0)) s |"
@@ -240,7 +240,9 @@ PY
   pack
 
   # 3 sanitizers, on the small bit-identity cases
-  if [ $gpu = 1 ] && command -v compute-sanitizer > /dev/null; then
+  if [ "$rehearsal" = 1 ]; then
+    skip sanitizers "rehearsal (compute-sanitizer needs a GPU)"
+  elif [ $gpu = 1 ] && command -v compute-sanitizer > /dev/null; then
     # memcheck on the bit-identity protocol (clamps, fields, observers, warm starts); racecheck and
     # synccheck, which are slower, on the split-run case (36 nodes, 33 chains, a few launches).
     local tool variants filter cap_s
@@ -291,7 +293,8 @@ for f in glob.glob(os.path.join(sys.argv[1], "gibbs_bench_*.json")):
              and r.get("backend") == "cuda" and r["chains"] >= int(sys.argv[2])]
 if rows:
     r = max(rows, key=lambda r: r["flips_per_ns"])
-    print(r["cuda_kernel"], r["cuda_team_warps"], r["chains"], "%.3g" % r["flips_per_ns"], r.get("fast_words_per_lane", 0),
+    print(r["cuda_kernel"], r["cuda_team_warps"], r["chains"], ("%.1f" if r["flips_per_ns"] >= 1 else "%.3g") % r["flips_per_ns"],
+          r.get("fast_words_per_lane", 0),
           r.get("contract", "exact"))
 PY
 )
@@ -300,7 +303,7 @@ PY
   [ -n "$best" ] && note "| best Pegasus(14) | $bk kernel (team $bt, $bw words per lane, $bx contract), $bc chains: $bf flips/ns | |"
   if [ $gpu = 1 ] && [ -n "$best" ]; then
     cat > "$STAGE/energy_suite.json" <<EOF
-{"_comment": "device kit: NVML energy per flip of the best Pegasus(14) configuration, 10 s window, 5 s idle",
+{"_comment": "device kit: NVML energy per flip of the best Pegasus(14) configuration, $energy_s s window, $idle_s s idle",
  "workloads": [{"name": "gibbs_pegasus14", "kind": "gibbs", "graph": "pegasus:14"}],
  "backends": ["cuda"], "chains": [$bc], "min_seconds": $energy_s, "idle_seconds": $idle_s,
  "platforms": "$ROOT/configs/platforms.json", "output_dir": "$STAGE/energy"}
@@ -325,7 +328,9 @@ PY
   fi
 
   # 5 ncu: one steady-state launch of each kernel (the bench's warm-up launch is skipped)
-  if [ $gpu = 1 ] && command -v ncu > /dev/null; then
+  if [ "$rehearsal" = 1 ]; then
+    skip ncu "rehearsal (ncu needs a GPU)"
+  elif [ $gpu = 1 ] && command -v ncu > /dev/null; then
     local sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
                     --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
     step ncu_fast 90 ncu --clock-control none -k regex:fast_sweeps_kernel --launch-skip 1 --launch-count 1 "${sections[@]}" \
@@ -339,7 +344,9 @@ PY
   fi
 
   # 6 thrml, side by side
-  if [ $gpu = 1 ] && [ -d "$ROOT/third_party_ref/thrml/thrml" ] && python3 -c "import jax, equinox, jaxtyping" 2>/dev/null; then
+  if [ "$rehearsal" = 1 ]; then
+    skip thrml "rehearsal"
+  elif [ $gpu = 1 ] && [ -d "$ROOT/third_party_ref/thrml/thrml" ] && python3 -c "import jax, equinox, jaxtyping" 2>/dev/null; then
     "$BIN/pbit" graph --topology pegasus:14 --weights 0.25,0.1 --seed 1 --out "$STAGE/pegasus14.json" > /dev/null
     for c in $thrml_chains; do
       step "thrml_$c" 90 env PYTHONPATH="$ROOT/third_party_ref/thrml" python3 scripts/thrml_compare.py --graph "$STAGE/pegasus14.json" \

@@ -116,6 +116,9 @@ if [ "$cmd" = dry-run ]; then
       bash "$0" collect "$job" "$root/out/$job.tar.gz" >> "$root/$job.$lease.log" 2>&1 || {
         echo "dry-run $job: collect FAILED"; tail -25 "$root/$job.$lease.log"; fails=$((fails + 1)); continue 2; }
     done
+    if [ "$job" = dtm_g12 ] && ! cat "$root"/dtm_g12.*.log | grep -q -- "^-- compare: exit 0 "; then
+      echo "dry-run dtm_g12: the comparison suite did not run"; fails=$((fails + 1)); continue
+    fi
     if ! python3 scripts/device_report.py --check 3 "$RESULTS/$job"; then
       echo "dry-run $job: the leases did not continue one another"; fails=$((fails + 1)); continue
     fi

@@ -2,6 +2,7 @@
 // PBIT_CUDA_EMULATOR, through cmake/cuda_emulator.cmake like the library's .cu sources).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -211,20 +212,24 @@ std::vector<int> filled_on_stream(unsigned flags, bool synchronize) {
   return h;
 }
 
-std::pair<std::vector<int>, std::vector<int>> async_download(unsigned n) {
+std::pair<std::vector<int>, std::vector<int>> async_copies(unsigned n) {
   cudaStream_t s = nullptr;
   cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
-  int* d = nullptr;
+  int *d = nullptr, *e = nullptr;
   cudaMalloc(&d, sizeof(int) * n);
-  cudaMemsetAsync(d, 0, sizeof(int) * n, s);
+  cudaMalloc(&e, sizeof(int) * n);
   fill_kernel<<<1, n, 0, s>>>(d, 7);
   std::vector<int> h(n, -1);
   cudaMemcpyAsync(h.data(), d, sizeof(int) * n, cudaMemcpyDeviceToHost, s);
-  std::pair<std::vector<int>, std::vector<int>> seen{h, {}};
+  std::pair<std::vector<int>, std::vector<int>> seen{h, {}};  // pageable: done when the call returns
+  std::vector<int> up(n, 3);
+  cudaMemcpyAsync(e, up.data(), sizeof(int) * n, cudaMemcpyHostToDevice, s);
+  std::fill(up.begin(), up.end(), 4);  // after the call: the copy has staged the 3s
   cudaStreamSynchronize(s);
-  seen.second = h;
+  seen.second = download(e, n);
   cudaStreamDestroy(s);
   cudaFree(d);
+  cudaFree(e);
   return seen;
 }
 

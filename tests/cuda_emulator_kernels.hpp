@@ -35,9 +35,10 @@ int launch_error(unsigned blocks_y, unsigned threads, size_t smem, int smem_attr
 /// A kernel on a stream created with `flags` fills 64 ints with 7; then (after cudaStreamSynchronize
 /// of that stream, when `synchronize`) cudaMemcpy reads them back on the legacy default stream.
 std::vector<int> filled_on_stream(unsigned flags, bool synchronize);
-/// On a non-blocking stream: a set, a kernel filling n ints with 7, and cudaMemcpyAsync of them into a
-/// host buffer of -1s; the buffer as seen right after that call and after cudaStreamSynchronize.
-std::pair<std::vector<int>, std::vector<int>> async_download(unsigned n);
+/// On a non-blocking stream: a kernel filling n ints with 7 and cudaMemcpyAsync of them into a host
+/// buffer of -1s (the buffer right after that call), then cudaMemcpyAsync of n 3s from a host buffer
+/// that is set to 4s right after the call (what the device got, after cudaStreamSynchronize).
+std::pair<std::vector<int>, std::vector<int>> async_copies(unsigned n);
 /// A kernel declared __launch_bounds__(64), launched with `threads` per block: the number of threads
 /// that ran.
 int bounded(unsigned threads);

@@ -15,10 +15,11 @@
 // message naming the kernel. Device memory is host memory of the exact size, poisoned when
 // allocated, as is each block's shared memory (dynamic and static), so a kernel that reads what
 // nobody wrote gives wrong results. Warps take turns in the order PBIT_CUDA_EMU_SCHEDULE names.
-// Work on a stream of one's own (launches, cudaMemcpyAsync, cudaMemsetAsync) waits in its queue
-// until something orders it: cudaStreamSynchronize of that stream, cudaDeviceSynchronize, cudaFree,
-// cudaStreamDestroy, or (for a blocking stream only) work on the legacy default stream, as CUDA
-// defines them; a host that reads results without those sees the old bytes, as it may on a GPU.
+// Work on a stream of one's own (launches, cudaMemsetAsync, copies to device memory) waits in its
+// queue until something orders it: cudaStreamSynchronize of that stream, cudaDeviceSynchronize,
+// cudaFree, cudaStreamDestroy, a copy into host memory on that stream (synchronous for pageable
+// memory, as CUDA documents), or (for a blocking stream only) work on the legacy default stream; a
+// host that reads results without those sees the old bytes, as it may on a GPU.
 // PBIT_CUDA_EMU_STREAMS=immediate runs everything at once instead.
 #pragma once
 

@@ -57,9 +57,9 @@ struct State {
   size_t allocated = 0;
   std::map<const void*, size_t> max_dynamic_smem;  // per kernel (cudaFuncSetAttribute)
 };
-State& state() {
-  static State s;
-  return s;
+State& state() {  // never destroyed: device memory may be freed by other static objects at exit
+  static State* s = new State;
+  return *s;
 }
 /// The live streams, for the work that orders them all (cudaDeviceSynchronize, cudaFree) or the
 /// blocking ones (the legacy default stream). Held while such work runs, so no stream goes meanwhile.
@@ -67,9 +67,9 @@ struct Streams {
   std::mutex mu;
   std::set<cudaStream_t> live;
 };
-Streams& streams() {
-  static Streams s;
-  return s;
+Streams& streams() {  // never destroyed, as state()
+  static Streams* s = new Streams;
+  return *s;
 }
 thread_local cudaError_t t_last_error = cudaSuccess;
 cudaError_t fail(cudaError_t e) {
@@ -281,6 +281,14 @@ void drain_all(bool blocking_only) {
     if (!blocking_only || (s->flags & cudaStreamNonBlocking) == 0) drain(s);
   }
 }
+/// Whether `p` points into a live cudaMalloc allocation (or just past one).
+bool is_device(const void* p) {
+  const std::lock_guard<std::mutex> lock(state().mu);
+  auto it = state().allocations.upper_bound(p);  // the first allocation above p
+  if (it == state().allocations.begin()) return false;
+  --it;
+  return static_cast<const unsigned char*>(p) <= static_cast<const unsigned char*>(it->first) + it->second;
+}
 /// `work` in `stream`'s order: on the legacy default stream (null) at once, after the blocking
 /// streams' work; on a stream of one's own, queued (or at once under PBIT_CUDA_EMU_STREAMS=immediate).
 void enqueue(cudaStream_t stream, std::function<void()> work) {
@@ -294,6 +302,10 @@ void enqueue(cudaStream_t stream, std::function<void()> work) {
     const std::lock_guard<std::mutex> lock(stream->mu);
     stream->pending.push_back(std::move(work));
   }
+}
+/// Returns once everything queued on `stream` so far has run (the legacy stream's work already has).
+void finish(cudaStream_t stream) {
+  if (stream) drain(stream);
 }
 
 Schedule schedule_from_env() {
@@ -404,16 +416,7 @@ void* dynamic_shared() {
   return t_run->smem;
 }
 void check_device_pointer(const char* kernel, int index, const void* p) {
-  if (!p) return;
-  {
-    const std::lock_guard<std::mutex> lock(state().mu);
-    auto it = state().allocations.upper_bound(p);  // the first allocation above p
-    if (it != state().allocations.begin()) {
-      --it;
-      const auto* base = static_cast<const unsigned char*>(it->first);
-      if (static_cast<const unsigned char*>(p) <= base + it->second) return;
-    }
-  }
+  if (!p || is_device(p)) return;
   die(std::string(kernel) + ": pointer argument " + std::to_string(index) +
       " points at no live device allocation (host memory, or device memory already freed)");
 }
@@ -659,8 +662,22 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
 }
+// As CUDA documents for pageable host memory (the emulator has no pinned memory): a copy into host
+// memory returns once it is done, after the stream's earlier work; a copy from host memory takes the
+// bytes at the call (a staging buffer) and writes the device in the stream's order; device to device
+// is queued.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t stream) {
-  if (bytes) pbit::emu::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
+  if (!bytes) return cudaSuccess;
+  if (!pbit::emu::is_device(dst)) {
+    pbit::emu::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
+    pbit::emu::finish(stream);
+  } else if (!pbit::emu::is_device(src)) {
+    auto staged = std::make_shared<std::vector<unsigned char>>(static_cast<const unsigned char*>(src),
+                                                               static_cast<const unsigned char*>(src) + bytes);
+    pbit::emu::enqueue(stream, [=] { std::memcpy(dst, staged->data(), bytes); });
+  } else {
+    pbit::emu::enqueue(stream, [=] { std::memmove(dst, src, bytes); });
+  }
   return cudaSuccess;
 }
 cudaError_t cudaMemset(void* p, int value, size_t bytes) { return cudaMemsetAsync(p, value, bytes, nullptr); }
