@@ -188,8 +188,8 @@ if dry:
             t["negative"]["chains"] = 32
             c["eval"]["batch_images"] = 60
         elif t:
-            c["dataset"].update({"train_limit": 50, "pool": 2})
-            c["model"]["topology"] = "grid:20:G12"  # 400 nodes, room for the 14x14 image on the data color
+            c["dataset"].update({"train_limit": 50, "pool": 4})
+            c["model"]["topology"] = "grid:12:G12"  # 144 nodes, room for the 7x7 image on the data color
             t["acp"]["chains"] = 8
             c["generate"]["samples"] = 16
 json.dump(c, open(dst, "w"), indent=1)
