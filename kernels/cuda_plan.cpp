@@ -57,6 +57,8 @@ int requested_words_per_lane(int from_options) {
   return static_cast<int>(k);
 }
 
+double words_per_lane_speed(int k) { return k == 4 ? 1.20 : k == 2 ? 1.05 : 1.0; }
+
 CudaKernelPlan plan_cuda_kernel(CudaKernel requested, int team_warps, int32_t nodes, int32_t chains,
                                 const CudaDeviceShape& device, int words_per_lane) {
   CudaKernelPlan p;
@@ -80,16 +82,20 @@ CudaKernelPlan plan_cuda_kernel(CudaKernel requested, int team_warps, int32_t no
     p.reason = why;
     return p;
   }
-  // Words per lane: as asked, or the largest that still gives every SM a block and fits.
+  // Words per lane: as asked, or the K with the best expected rate: its speed per busy SM relative to
+  // K = 1 times the share of SMs its blocks keep busy (one block per K words).
   int K = K0;
   if (words_per_lane == 0) {
-    for (int k : {4, 2}) {
-      const int64_t blocks = (words + k - 1) / k;
-      if (blocks >= device.sms && 4 * static_cast<int64_t>(nodes) * k <= device.max_smem_optin &&
-          device.blocks_per_sm && device.blocks_per_sm(2, k) > 0) {
-        K = k;
-        break;
+    double best_rate = 0;
+    for (int k : {1, 2, 4}) {
+      const int64_t blocks_k = (words + k - 1) / k;
+      if (4 * static_cast<int64_t>(nodes) * k > device.max_smem_optin || !device.blocks_per_sm ||
+          device.blocks_per_sm(2, k) <= 0) {
+        continue;
       }
+      const double busy = std::min(1.0, static_cast<double>(blocks_k) / std::max(1, device.sms));
+      const double rate = words_per_lane_speed(k) * busy;
+      if (rate > best_rate) best_rate = rate, K = k;
     }
   }
   const int64_t blocks = (words + K - 1) / K;
@@ -100,7 +106,7 @@ CudaKernelPlan plan_cuda_kernel(CudaKernel requested, int team_warps, int32_t no
     const int bps = device.blocks_per_sm ? device.blocks_per_sm(w, K) : 0;
     if (bps <= 0) continue;
     const int64_t warps = std::min<int64_t>(blocks, static_cast<int64_t>(bps) * device.sms) * w;
-    if (warps > best_warps) best = w, best_bps = bps, best_warps = warps;
+    if (warps >= best_warps) best = w, best_bps = bps, best_warps = warps;  // the larger team on a tie
   }
   if (team_warps != 0 && best == 0) {  // an explicit size outside 2, 4, 8, 16
     const int bps = device.blocks_per_sm ? device.blocks_per_sm(team_warps, K) : 0;

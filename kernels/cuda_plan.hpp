@@ -32,16 +32,22 @@ struct CudaDeviceShape {
   std::function<int(int team_warps, int words_per_lane)> blocks_per_sm;
 };
 
+/// The fast kernel's speed per busy SM with K words per lane, relative to K = 1: the smallest gains an
+/// H200 measured over Pegasus(14), Zephyr(10,4) and 70x70 G12 at 16,384 chains (K = 2: +3 to +14%,
+/// K = 4: +20 to +40%; bench/results/gpu-h200_2026-11-30/gibbs_bench_gpu_v2.json).
+double words_per_lane_speed(int k);
+
 /// Chooses the kernel for `nodes` nodes and `chains` chains:
 ///  - `requested` simple: the simple kernel. fast: the fast kernel, or InvalidArgument when its state
 ///    (4 bytes per node per block) exceeds the shared memory a block may have. automatic: the fast
 ///    kernel when it fits and its blocks (one per 32-chain word) cover every SM, else the simple one.
 ///  - words per lane: `words_per_lane` when > 0 (1, 2 or 4, else InvalidArgument; one that does not fit
-///    in shared memory is an error when the fast kernel is asked for), else the largest of 4, 2, 1
-///    whose blocks (one per that many words) still cover every SM and whose state fits.
+///    in shared memory is an error when the fast kernel is asked for), else the K of 1, 2, 4 whose state
+///    fits with the highest words_per_lane_speed(K) x min(1, blocks / SMs) (one block per K words).
 ///  - team size: `team_warps` when > 0 (1..16, else InvalidArgument), else the size in 2, 4, 8, 16 with
-///    the most resident warps (min(blocks, blocks_per_sm * SMs) * warps), the smaller on a tie
-///    (fewer barriers per color).
+///    the most resident warps (min(blocks, blocks_per_sm * SMs) * warps), the larger on a tie (on an
+///    H200, 16-warp teams beat 8-warp ones at equal resident warps: 141.5 against 129.2 flips/ns,
+///    Pegasus(14), 100,000 chains; bench/results/gpu-h200_2026-11-30).
 CudaKernelPlan plan_cuda_kernel(CudaKernel requested, int team_warps, int32_t nodes, int32_t chains,
                                 const CudaDeviceShape& device, int words_per_lane = 0);
 

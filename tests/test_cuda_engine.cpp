@@ -45,9 +45,10 @@ TEST(CudaPlan, AutomaticPicksTheFastKernelOnlyWhenItFillsTheDevice) {
   EXPECT_NE(small.reason.find("fewer than the 132 SMs"), std::string::npos) << small.reason;
   const auto big = plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 16384, h200(4264));
   EXPECT_TRUE(big.fast) << big.reason;
-  // 512 words: 4 per lane would leave 128 blocks for 132 SMs, so 2 per lane, 256 blocks.
-  EXPECT_EQ(big.words_per_lane, 2);
-  EXPECT_EQ(big.blocks, 256);
+  // 512 words: 4 per lane leave 128 blocks for 132 SMs, and still win (measured on an H200: 138 against
+  // 112 flips/ns for 2 per lane).
+  EXPECT_EQ(big.words_per_lane, 4);
+  EXPECT_EQ(big.blocks, 128);
   const auto v1 = plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 16384, h200(4264), 1);
   EXPECT_EQ(v1.words_per_lane, 1);
   EXPECT_EQ(v1.blocks, 512);
@@ -58,9 +59,13 @@ TEST(CudaPlan, WordsPerLane) {
   const auto many = plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 100000, h200(4264));
   EXPECT_EQ(many.words_per_lane, 4);
   EXPECT_EQ(many.blocks, 782);
-  // 8,192 chains = 256 words: 2 per lane would leave 128 blocks, so 1; 8,448 (264 words) take 2.
-  EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 8192, h200(4264)).words_per_lane, 1);
-  EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 8448, h200(4264)).words_per_lane, 2);
+  // The expected rate, speed(K) x share of busy SMs: 4,224 chains (132 words) keep 1 per lane (132
+  // blocks; 2 per lane would idle half the SMs); 8,192 (256 words) take 2 (128 blocks: 1.05 x 128/132
+  // beats 1.0); 1,024 chains asked to run fast keep 1 (32 blocks; the H200 measured 17.0 flips/ns
+  // against 10.6 for 2 and 8.8 for 4).
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 4224, h200(4264)).words_per_lane, 1);
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 4264, 8192, h200(4264)).words_per_lane, 2);
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::fast, 0, 4264, 1024, h200(4264)).words_per_lane, 1);
   // A graph whose 4 words per node do not fit takes fewer: 20,000 nodes x 16 bytes > 232,448.
   EXPECT_EQ(plan_cuda_kernel(CudaKernel::automatic, 0, 20000, 100000, h200(20000)).words_per_lane, 2);
   // Asked for: kept, or an error when it cannot fit or is not 1, 2 or 4.
@@ -80,11 +85,19 @@ TEST(CudaPlan, WordsPerLane) {
 
 TEST(CudaPlan, TeamSizeFromOccupancy) {
   // 100k chains = 3125 words, far more than fit: every team size from 4 warps up reaches 32 resident
-  // warps per SM (the register limit), 2 warps only 24 (shared memory): the smallest full team wins.
+  // warps per SM (the register limit), 2 warps only 24 (shared memory): the largest full team wins
+  // (on an H200, 16-warp teams beat 8-warp ones at equal resident warps, 141.5 against 129.2 flips/ns).
   const auto many = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 100000, h200(4264), 1);
   ASSERT_TRUE(many.fast);
-  EXPECT_EQ(many.team_warps, 4);
-  EXPECT_EQ(many.blocks_per_sm, 8);
+  EXPECT_EQ(many.team_warps, 16);
+  EXPECT_EQ(many.blocks_per_sm, 2);
+  // Where 16-warp teams keep fewer warps resident than a smaller team, the most resident warps rule:
+  // 1 block of 16 warps per SM (16 warps) against 3 of 8 (24).
+  CudaDeviceShape odd = h200(4264);
+  odd.blocks_per_sm = [](int warps, int) { return warps == 16 ? 1 : warps == 8 ? 3 : 1; };
+  const auto eight = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 100000, odd, 1);
+  EXPECT_EQ(eight.team_warps, 8);
+  EXPECT_EQ(eight.blocks_per_sm, 3);
   // 32 words (1,024 chains), forced fast: one block per word, so the biggest team has the most warps.
   const auto few = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 1024, h200(4264), 1);
   EXPECT_EQ(few.team_warps, 16);
