@@ -336,7 +336,10 @@ PY
   elif [ $gpu = 1 ] && command -v ncu > /dev/null; then
     local sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
                     --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
+    # The fast kernel also with source counters: sampled stall reasons per SASS/source line (-lineinfo),
+    # which say which instructions of the loop wait (the 2026-11-30 run had only the totals).
     step ncu_fast 90 ncu --clock-control none -k regex:fast_sweeps_kernel --launch-skip 1 --launch-count 1 "${sections[@]}" \
+      --section SourceCounters --section InstructionStats \
       --export "$STAGE/ncu_fast" --force-overwrite \
       "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains "$ncu_chains" --cuda-kernels fast --sweeps 20
     step ncu_simple 60 ncu --clock-control none -k regex:sweep_color_kernel --launch-skip 40 --launch-count 1 "${sections[@]}" \
