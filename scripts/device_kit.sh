@@ -55,6 +55,13 @@ kit_build() (
     if [ -n "$f" ]; then cp -L "$f" "$CARRY/lib/"; fi
   done
   strip --strip-unneeded "$CARRY"/bin/* "$CARRY"/lib/*.so* 2>/dev/null || true
+  # The Python module is compiled on the device, for its Python (kit_python): the commands' objects
+  # (the module links them, as pbit.cli) and the header-only build dependencies it includes; the
+  # device's own pybind11 is preferred, Debian's is the fallback.
+  mkdir -p "$CARRY/python/obj" "$CARRY/python/include"
+  cp build/kit/CMakeFiles/pbit_commands.dir/src/cli/*.o "$CARRY/python/obj/"
+  strip --strip-debug "$CARRY"/python/obj/*.o
+  for h in CLI nlohmann dlpack pybind11; do cp -r "/usr/include/$h" "$CARRY/python/include/"; done
   git rev-parse HEAD > "$CARRY/GIT_SHA" 2>/dev/null || echo unknown > "$CARRY/GIT_SHA"
   git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$CARRY/GIT_SHA"
   {
@@ -242,6 +249,31 @@ PY
   fi
   pack
 
+  # 2b the Python module, compiled here for this machine's python3 against the carried library, and
+  # its tests: on a GPU the cuda backend through Python (bit for bit against the reference on both
+  # kernels) and its state read in place by torch, CuPy and JAX through DLPack (python/tests/test_cuda.py)
+  if [ "$rehearsal" = 1 ]; then
+    skip python "rehearsal (ctest runs the Python suite)"
+  else
+    local py=${PBIT_PYTHON:-python3} pydir=$STAGE_ROOT/python
+    "$py" -c "import numpy, pytest" 2> /dev/null || py=/usr/bin/python3  # a python3 without them (pyenv here)
+    mkdir -p "$pydir/pbit" && cp python/pbit/__init__.py "$pydir/pbit/"
+    local pyinc pyext
+    pyinc=$("$py" -m pybind11 --includes 2>/dev/null) ||
+      pyinc="-I$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+    pyext=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+    # shellcheck disable=SC2086  # pyinc is a list of -I flags
+    step python_build 120 "${CXX:-c++}" -std=c++20 -O1 -fPIC -shared $pyinc -I"$ROOT/$CARRY/python/include" -Iinclude -Isrc \
+      -DPBIT_PY_VERSION='"kit"' python/src/module.cpp "$ROOT/$CARRY"/python/obj/*.o -L"$ROOT/$CARRY/lib" -lpbit \
+      -Wl,-rpath,"$ROOT/$CARRY/lib" -o "$pydir/pbit/_pbit$pyext"
+    local pytests=(python/tests)
+    [ $gpu = 1 ] || pytests=(python/tests/test_cuda.py)  # here ctest runs the rest
+    step python_tests 120 "${req[@]}" env PYTHONPATH="$pydir" PBIT_CLI="$BIN/pbit" PBIT_SOURCE_DIR="$ROOT" PYTHONDONTWRITEBYTECODE=1 \
+      "$py" -m pytest -q -p no:cacheprovider -rs "${pytests[@]}"
+    note "| python | $("$py" --version 2>&1), $(tail -1 "$STAGE/python_tests.log" | tr -d '=|') | |"
+  fi
+  pack
+
   # 3 sanitizers, on the small bit-identity cases
   if [ "$rehearsal" = 1 ]; then
     skip sanitizers "rehearsal (compute-sanitizer needs a GPU)"
@@ -413,6 +445,7 @@ kit_dry_run() {
   [ $rc -eq 0 ] || { echo "device_kit dry-run: FAILED (stage error above)"; return 1; }
   if grep -q "FAILED\|TIMEOUT" "$SUMMARY"; then echo "device_kit dry-run: FAILED"; return 1; fi
   if ! grep -q "| tests | [1-9][0-9]* run, 0 failed" "$SUMMARY"; then echo "device_kit dry-run: no tests ran"; return 1; fi
+  grep -q "| python_tests | ok" "$SUMMARY" || { echo "device_kit dry-run: the Python module's tests did not run"; return 1; }
   # (the listing is read whole: grep -q would close the pipe early, and pipefail would count tar's SIGPIPE)
   local listing
   listing=$(tar -tzf "$OUT/kit.tar.gz")

@@ -26,7 +26,8 @@
 # few hundred KB, lease records, finished evaluation slices); `run` works on a copy and returns the new
 # state with the lease's results in $OUT/JOB.tar.gz, and `collect` puts both back and redraws the
 # time-to-accuracy plots. The device call: command "bash scripts/device_models.sh run JOB", carry
-# ["build/carry", "data/device", "data/golden"], timeout_s 400.
+# ["build/carry/bin", "build/carry/lib", "data/device/<the job's dataset>", "data/golden"], timeout_s 400
+# (docs/BENCHMARKING.md: all of data/device and build/carry would pass the 64 MiB a call carries).
 set -uo pipefail
 cmd=${1:-}
 JOBS="dbm_golden dbm_mnist dbm_fashion dtm_g12 dbm_mnist_mix"
