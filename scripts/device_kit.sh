@@ -425,6 +425,8 @@ if rows:
         print("| %s | %d | %s | %s |" % (g, c, *(("%.1f" if rows[(g, c, k)] >= 1 else "%.3g") % rows[(g, c, k)] if (g, c, k) in rows else "-"
                                           for k in ("simple", "fast"))))
 PY
+  # report.md and the flips/ns plot's data and script (the PNG where gnuplot is installed)
+  python3 scripts/kit_report.py "$STAGE" > /dev/null 2>&1 || echo "kit_report.py failed on this archive" | tee -a "$SUMMARY"
   echo "deadline: ${DEADLINE_S} s, used $SECONDS s"
   pack
   echo "archive: $OUT/kit.tar.gz ($(du -h "$OUT/kit.tar.gz" | cut -f1))"
@@ -446,6 +448,7 @@ kit_dry_run() {
   if grep -q "FAILED\|TIMEOUT" "$SUMMARY"; then echo "device_kit dry-run: FAILED"; return 1; fi
   if ! grep -q "| tests | [1-9][0-9]* run, 0 failed" "$SUMMARY"; then echo "device_kit dry-run: no tests ran"; return 1; fi
   grep -q "| python_tests | ok" "$SUMMARY" || { echo "device_kit dry-run: the Python module's tests did not run"; return 1; }
+  [ -s "$STAGE/report.md" ] || { echo "device_kit dry-run: no report.md (scripts/kit_report.py)"; return 1; }
   # (the listing is read whole: grep -q would close the pipe early, and pipefail would count tar's SIGPIPE)
   local listing
   listing=$(tar -tzf "$OUT/kit.tar.gz")
@@ -475,6 +478,8 @@ kit_rehearse() {
               "| best Pegasus(14) |" "| energy | ok" "| graph | chains | simple flips/ns | fast flips/ns |"; do
     grep -qF "$want" "$SUMMARY" || { echo "device_kit rehearse: no '$want' row in the summary"; return 1; }
   done
+  grep -q "^| pegasus14 | .* | .* | .* |" "$STAGE/report.md" && [ -s "$STAGE/flips_vs_chains.gp" ] ||
+    { echo "device_kit rehearse: report.md has no throughput table, or no plot (scripts/kit_report.py)"; return 1; }
   echo "device_kit rehearse: ok"
 }
 
