@@ -16,13 +16,16 @@ namespace pbit::test {
 namespace {
 namespace k = emu_kernels;
 
-/// Sets PBIT_CUDA_EMU_SCHEDULE for its lifetime.
-class WithSchedule {
+/// Sets an environment variable for its lifetime (the emulator reads its switches at each launch).
+class WithEnv {
  public:
-  explicit WithSchedule(const char* s) { setenv("PBIT_CUDA_EMU_SCHEDULE", s, 1); }
-  ~WithSchedule() { unsetenv("PBIT_CUDA_EMU_SCHEDULE"); }
-  WithSchedule(const WithSchedule&) = delete;
-  WithSchedule& operator=(const WithSchedule&) = delete;
+  WithEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~WithEnv() { unsetenv(name_); }
+  WithEnv(const WithEnv&) = delete;
+  WithEnv& operator=(const WithEnv&) = delete;
+
+ private:
+  const char* name_;
 };
 constexpr const char* kSchedules[] = {"in-order", "reversed", "interleaved"};
 
@@ -52,7 +55,7 @@ TEST(CudaEmulator, EverySchedulePassesABarrier_cuda) {
   std::vector<int> in(2 * 128);
   std::iota(in.begin(), in.end(), 3);
   for (const char* schedule : kSchedules) {
-    const WithSchedule with(schedule);
+    const WithEnv with("PBIT_CUDA_EMU_SCHEDULE", schedule);
     const auto got = k::rotate(in, 2);
     for (size_t t = 0; t < in.size(); ++t) ASSERT_EQ(got[t], in[t / 128 * 128 + (t % 128 + 1) % 128]) << schedule << " " << t;
   }
@@ -61,7 +64,7 @@ TEST(CudaEmulator, EverySchedulePassesABarrier_cuda) {
 TEST(CudaEmulator, SchedulesExposeARaceBetweenWarps_cuda) {
   std::vector<std::vector<int>> got;
   for (const char* schedule : kSchedules) {
-    const WithSchedule with(schedule);
+    const WithEnv with("PBIT_CUDA_EMU_SCHEDULE", schedule);
     got.push_back(k::racy_warp_rotate(4));
   }
   // (interleaved gives in-order's answer here: the kernel has no ballot or barrier to switch at)
@@ -79,7 +82,7 @@ TEST(CudaEmulator, KernelsGiveTheSameChainsUnderEverySchedule_cuda) {
   want.sweep(6);
   for (const char* schedule : kSchedules) {
     SCOPED_TRACE(schedule);
-    const WithSchedule with(schedule);
+    const WithEnv with("PBIT_CUDA_EMU_SCHEDULE", schedule);
     SamplerOptions base;
     base.seed = 11;
     for_each_variant(Backend::cuda, base, [&](const SamplerOptions& o) {
@@ -99,7 +102,7 @@ TEST(CudaEmulator, TwoDimensionalGridsNumberThreadsAsCuda_cuda) {
 
 TEST(CudaEmulator, EachBlockHasItsOwnPoisonedStaticSharedMemory_cuda) {
   for (const char* schedule : kSchedules) {
-    const WithSchedule with(schedule);
+    const WithEnv with("PBIT_CUDA_EMU_SCHEDULE", schedule);
     const auto got = k::static_shared(3);
     for (int t = 0; t < 64; ++t) {
       ASSERT_EQ(got[t], t) << schedule;
@@ -126,15 +129,6 @@ TEST(CudaEmulator, LaunchesAreCheckedAsOnTheGpu_cuda) {
   EXPECT_EQ(k::launch_error(1, 32, 100 * 1024 + 4, -1), kInvalidValue);  // over the attribute
 }
 
-/// Sets PBIT_CUDA_EMU_STREAMS for its lifetime.
-class WithStreams {
- public:
-  explicit WithStreams(const char* s) { setenv("PBIT_CUDA_EMU_STREAMS", s, 1); }
-  ~WithStreams() { unsetenv("PBIT_CUDA_EMU_STREAMS"); }
-  WithStreams(const WithStreams&) = delete;
-  WithStreams& operator=(const WithStreams&) = delete;
-};
-
 // CUDA's stream semantics: the legacy default stream (cudaMemcpy) waits for blocking streams, not
 // for non-blocking ones; cudaMemcpyAsync into pageable host memory returns once done, and from it
 // takes the bytes at the call. The emulator runs a stream's work only when something orders it, so
@@ -147,7 +141,7 @@ TEST(CudaEmulator, StreamWorkWaitsUntilSomethingOrdersIt_cuda) {
   const auto [down, up] = k::async_copies(96);
   for (int v : down) ASSERT_EQ(v, 7) << "a copy into pageable host memory is done when the call returns";
   for (int v : up) ASSERT_EQ(v, 3) << "a copy from host memory takes the bytes at the call";
-  const WithStreams immediate("immediate");
+  const WithEnv immediate("PBIT_CUDA_EMU_STREAMS", "immediate");
   for (int v : k::filled_on_stream(kNonBlocking, false)) ASSERT_EQ(v, 7);
 }
 
