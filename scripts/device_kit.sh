@@ -55,7 +55,7 @@ kit_build() (
     if [ -n "$f" ]; then cp -L "$f" "$CARRY/lib/"; fi
   done
   strip --strip-unneeded "$CARRY"/bin/* "$CARRY"/lib/*.so* 2>/dev/null || true
-  # The Python module is compiled on the device, for its Python (kit_python): the commands' objects
+  # The Python module is compiled on the device, for its Python (run's python stage): the commands' objects
   # (the module links them, as pbit.cli) and the header-only build dependencies it includes; the
   # device's own pybind11 is preferred, Debian's is the fallback.
   mkdir -p "$CARRY/python/obj" "$CARRY/python/include"
@@ -270,7 +270,7 @@ PY
     [ $gpu = 1 ] || pytests=(python/tests/test_cuda.py)  # here ctest runs the rest
     step python_tests 120 "${req[@]}" env PYTHONPATH="$pydir" PBIT_CLI="$BIN/pbit" PBIT_SOURCE_DIR="$ROOT" PYTHONDONTWRITEBYTECODE=1 \
       "$py" -m pytest -q -p no:cacheprovider -rs "${pytests[@]}"
-    note "| python | $("$py" --version 2>&1), $(tail -1 "$STAGE/python_tests.log" | tr -d '=|') | |"
+    note "| python | $("$py" --version 2>&1), $(tail -1 "$STAGE/python_tests.log" 2> /dev/null | tr -d '=|') | |"
   fi
   pack
 
