@@ -77,7 +77,8 @@ fi
 if [ "$cmd" = status ]; then
   cd "$(dirname "$0")/.."
   for job in $JOBS; do
-    if [ -f "$RESULTS/$job/README.md" ]; then sed -n '1,/^$/p' "$RESULTS/$job/README.md" | head -6; else echo "$job: no lease yet"; fi
+    # the README's heading, summary and tables, up to its "Leases:" line
+    if [ -f "$RESULTS/$job/README.md" ]; then awk '{print} /^Leases:/ {exit}' "$RESULTS/$job/README.md"; echo; else echo "$job: no lease yet"; fi
   done
   exit 0
 fi
