@@ -5,7 +5,9 @@
 
 report.md: the machine, every stage's result, the tests per binary, the sanitizer summaries, the
 Gibbs throughput (simple against fast kernel per graph and chain count, and the best fast-kernel
-shape measured), the automatic choice, energy per flip, the p-DNN benchmark and thrml side by side.
+shape measured), the automatic choice, energy per flip, the p-DNN benchmark, thrml side by side, and
+ncu's headline metrics and top stalls per kernel (from ncu's raw page as CSV, `ncu_<k>_raw.log`, or
+name<TAB>value lines, `ncu_<k>_metrics.txt`).
 flips_vs_chains.png (gnuplot, when installed): flips/ns against chains per graph for the simple
 kernel, the fast kernel as chosen automatically and at its best measured shape, thrml, and the
 modeled FPGA's band. Everything is read from the archive's own files; a missing file leaves its
@@ -187,12 +189,79 @@ def main(argv):
                 series.setdefault("pegasus14", {}).setdefault("thrml (JAX)", {})[t["chains"]] = t["thrml"]["flips_per_ns"]
         say("")
 
+    ncu = [(k, ncu_metrics(d, k)) for k in ("fast", "simple")]
+    ncu = [(k, m) for k, m in ncu if m]
+    if ncu:
+        say("## ncu (one steady-state launch)")
+        say("")
+        say("| | " + " | ".join(k + " kernel" for k, _ in ncu) + " |")
+        say("|---|" + "---|" * len(ncu))
+        for label, name, digits in NCU_ROWS:
+            say("| %s | %s |" % (label, " | ".join(ncu_cell(m, name, digits) for _, m in ncu)))
+        say("| top stalls (cycles per issued instruction) | %s |" % " | ".join(top_stalls(m) for _, m in ncu))
+        say("")
+
     with open(os.path.join(d, "report.md"), "w") as f:
         f.write("\n".join(out) + "\n")
     if series:
         plot(d, series)
     print(f"wrote {os.path.join(d, 'report.md')}" + (" and flips_vs_chains.{dat,gp}" if series else ""))
     return 0
+
+
+NCU_ROWS = [("duration (ns)", "gpu__time_duration.sum", 0), ("grid x block", None, 0),
+            ("registers per thread", "launch__registers_per_thread", 0),
+            ("theoretical occupancy (%)", "sm__maximum_warps_per_active_cycle_pct", 1),
+            ("achieved occupancy (%)", "sm__warps_active.avg.pct_of_peak_sustained_active", 1),
+            ("SM throughput (% of peak)", "sm__throughput.avg.pct_of_peak_sustained_elapsed", 1),
+            ("memory throughput (% of peak)", "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed", 1),
+            ("IPC (per active cycle, of 4)", "sm__inst_executed.avg.per_cycle_active", 2),
+            ("eligible warps per scheduler", "smsp__warps_eligible.avg.per_cycle_active", 2)]
+STALL = re.compile(r"^smsp__average_warps_issue_stalled_(\w+)_per_issue_active\.ratio$")
+
+
+def number(text):
+    try:
+        return float(str(text).replace(",", "").strip())
+    except ValueError:
+        return None
+
+
+def ncu_metrics(d, kernel):
+    """Metric name -> value of one kernel's profile: from ncu's raw page as CSV (ncu_<k>_raw.log, which
+    the kit writes on the device), else from name<TAB>value lines (ncu_<k>_metrics.txt)."""
+    import csv
+    m = {}
+    raw = os.path.join(d, f"ncu_{kernel}_raw.log")
+    if os.path.exists(raw):
+        rows = list(csv.reader(line for line in open(raw, errors="replace") if line.startswith('"')))
+        header = next((r for r in rows if "gpu__time_duration.sum" in r), None)
+        if header:
+            data = [r for r in rows[rows.index(header) + 1:] if len(r) == len(header) and number(r[0]) is not None]
+            if data:
+                m = {k: v for k, v in zip(header, data[0])}
+    if not m:
+        txt = os.path.join(d, f"ncu_{kernel}_metrics.txt")
+        if os.path.exists(txt):
+            for line in open(txt, errors="replace"):
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 2 and not line.startswith("#"):
+                    m.setdefault(parts[0], parts[1])
+    out = {k: number(v) for k, v in m.items()}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def ncu_cell(m, name, digits):
+    if name is None:  # the launch shape
+        g, b = m.get("launch__grid_size"), m.get("launch__block_size")
+        return f"{g:.0f} x {b:.0f}" if g and b else ""
+    return fmt(m.get(name), digits)
+
+
+def top_stalls(m, n=5):
+    stalls = sorted(((v, STALL.match(k).group(1)) for k, v in m.items()
+                     if isinstance(v, float) and STALL.match(k) and STALL.match(k).group(1) != "selected"), reverse=True)
+    return ", ".join(f"{name} {v:.2f}" for v, name in stalls[:n])
 
 
 def plot(d, series):
