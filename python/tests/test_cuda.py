@@ -64,6 +64,7 @@ def import_consumer(consumer):
         cupy = pytest.importorskip("cupy")
         return cupy.from_dlpack, lambda a: a.get()
     if consumer == "jax":
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # not 75% of the GPU at first use
         jax = pytest.importorskip("jax")
 
         def read(exported):
