@@ -32,9 +32,10 @@ struct CudaDeviceShape {
   std::function<int(int team_warps, int words_per_lane)> blocks_per_sm;
 };
 
-/// The fast kernel's speed per busy SM with K words per lane, relative to K = 1: the smallest gains an
-/// H200 measured over Pegasus(14), Zephyr(10,4) and 70x70 G12 at 16,384 chains (K = 2: +3 to +14%,
-/// K = 4: +20 to +40%; bench/results/gpu-h200_2026-11-30/gibbs_bench_gpu_v2.json).
+/// The fast kernel's speed per busy SM with K words per lane, relative to K = 1: 1.05 and 1.2, about
+/// the middle of K = 2's gains and the least of K = 4's that an H200 measured over Pegasus(14),
+/// Zephyr(10,4) and 70x70 G12 at 16,384 chains with 16-warp teams (K = 2: +3 to +14%, K = 4: +20 to
+/// +40%; bench/results/gpu-h200_2026-11-30/gibbs_bench_gpu_v2.json).
 double words_per_lane_speed(int k);
 
 /// Chooses the kernel for `nodes` nodes and `chains` chains:

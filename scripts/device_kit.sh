@@ -19,13 +19,18 @@
 #                shape on the exact-enumeration and bit-identity tests, cuda against cpu at 16k, 64k
 #                and 100k chains on Pegasus(14), the engine's defect tests, NVML, and EqProp, DBM and
 #                DTM trainings on cuda that must give the cpu's models bit for bit
+#   2b python    the Python module compiled there for the image's python3 (build/carry/python), then
+#                the Python suite with PBIT_REQUIRE_GPU=1: cuda through Python against the reference on
+#                both kernels, and DLPack into torch, CuPy and JAX (python/tests/test_cuda.py)
 #   3 sanitizer  compute-sanitizer memcheck on both kernels, racecheck and synccheck on the fast one
 #   4 bench      pbit_bench_gibbs, simple and fast kernel, Pegasus(14), Zephyr(10,4), 70x70 G12, 1k to
 #                100k chains, the fast kernel at 1, 2 and 4 words per lane (v1, v2) under both RNG
 #                contracts and its team sizes on Pegasus(14); then NVML energy per flip
 #                of the best Pegasus(14) configuration over a 10 s window beside idle power
-#   5 ncu        one steady-state launch of each kernel (speed of light, stalls, occupancy)
+#   5 ncu        one steady-state launch of each kernel (speed of light, stalls, occupancy; the fast
+#                kernel's stalls per source line), as .ncu-rep and as ncu's details and raw pages
 #   6 thrml      thrml on the same graph, weights, chains and sweeps (if carried and JAX is there)
+# At the end scripts/kit_report.py writes report.md and the flips/ns plot's data into the archive.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -61,7 +66,15 @@ kit_build() (
   mkdir -p "$CARRY/python/obj" "$CARRY/python/include"
   cp build/kit/CMakeFiles/pbit_commands.dir/src/cli/*.o "$CARRY/python/obj/"
   strip --strip-debug "$CARRY"/python/obj/*.o
-  for h in CLI nlohmann dlpack pybind11; do cp -r "/usr/include/$h" "$CARRY/python/include/"; done
+  # (from this machine's /usr/include, or the .deb sysroot of a build on the device; one missing is
+  # reported here and fails only the python stage there)
+  local h d
+  for h in CLI nlohmann dlpack pybind11; do
+    for d in /usr/include /tmp/pbit-sysroot/usr/include ""; do
+      if [ -z "$d" ]; then echo "kit: no $h headers to carry (the Python stage will not compile)"; break; fi
+      if [ -d "$d/$h" ]; then cp -r "$d/$h" "$CARRY/python/include/"; break; fi
+    done
+  done
   git rev-parse HEAD > "$CARRY/GIT_SHA" 2>/dev/null || echo unknown > "$CARRY/GIT_SHA"
   git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$CARRY/GIT_SHA"
   {
@@ -86,8 +99,9 @@ kit_build() (
 # github:extropic-ai/thrml), with a minimal dist-info so that `import thrml` finds its version.
 kit_extras() {
   mkdir -p data/device/debs
-  if ! ls data/device/debs/libcli11-dev*.deb > /dev/null 2>&1; then
-    (cd data/device/debs && apt-get download libgtest-dev libgmock-dev nlohmann-json3-dev libeigen3-dev zlib1g-dev libcli11-dev 2>&1 \
+  if ! ls data/device/debs/libcli11-dev*.deb data/device/debs/pybind11-dev*.deb > /dev/null 2>&1; then
+    (cd data/device/debs && apt-get download libgtest-dev libgmock-dev nlohmann-json3-dev libeigen3-dev zlib1g-dev libcli11-dev \
+      libdlpack-dev pybind11-dev 2>&1 \
       | grep -v "^W: Download is performed unsandboxed" || true)
   fi
   echo "build dependencies for a build on the device: $(ls data/device/debs | wc -l) .deb, $(du -sh data/device/debs | cut -f1)"
@@ -256,7 +270,11 @@ PY
     skip python "rehearsal (ctest runs the Python suite)"
   else
     local py=${PBIT_PYTHON:-python3} pydir=$STAGE_ROOT/python
-    "$py" -c "import numpy, pytest" 2> /dev/null || py=/usr/bin/python3  # a python3 without them (pyenv here)
+    # this machine's python3 (on the device the image's, with torch, CuPy and JAX), or Debian's where
+    # python3 lacks numpy or pytest (a pyenv one here)
+    if ! "$py" -c "import numpy, pytest" 2> /dev/null && /usr/bin/python3 -c "import numpy, pytest" 2> /dev/null; then
+      py=/usr/bin/python3
+    fi
     mkdir -p "$pydir/pbit" && cp python/pbit/__init__.py "$pydir/pbit/"
     local pyinc pyext
     pyinc=$("$py" -m pybind11 --includes 2>/dev/null) ||
@@ -268,7 +286,9 @@ PY
       -Wl,-rpath,"$ROOT/$CARRY/lib" -o "$pydir/pbit/_pbit$pyext"
     local pytests=(python/tests)
     [ $gpu = 1 ] || pytests=(python/tests/test_cuda.py)  # here ctest runs the rest
+    # on the GPU the DLPack consumers must be there too (PBIT_REQUIRE_CONSUMERS): a skip would hide them
     step python_tests 120 "${req[@]}" env PYTHONPATH="$pydir" PBIT_CLI="$BIN/pbit" PBIT_SOURCE_DIR="$ROOT" PYTHONDONTWRITEBYTECODE=1 \
+      PBIT_REQUIRE_CONSUMERS=$gpu \
       "$py" -m pytest -q -p no:cacheprovider -rs "${pytests[@]}"
     note "| python | $("$py" --version 2>&1), $(tail -1 "$STAGE/python_tests.log" 2> /dev/null | tr -d '=|') | |"
   fi
@@ -382,7 +402,7 @@ PY
     for k in fast simple; do
       [ -f "$STAGE/ncu_$k.ncu-rep" ] || continue
       step "ncu_${k}_details" 20 ncu --import "$STAGE/ncu_$k.ncu-rep" --page details --print-units base
-      step "ncu_${k}_raw" 20 ncu --import "$STAGE/ncu_$k.ncu-rep" --page raw --csv
+      step "ncu_${k}_raw" 20 ncu --import "$STAGE/ncu_$k.ncu-rep" --page raw --csv --print-units base
     done
   else
     skip ncu "$( [ $gpu = 1 ] && echo "ncu not found" || echo "no GPU")"

@@ -49,10 +49,18 @@ def test_cuda_gives_the_references_chains(kernel, chains, monkeypatch):
         np.testing.assert_array_equal(a, b, err_msg=f"{name}, {s.kernel_description}")
 
 
+def importorskip(name):
+    """The consumer library, or a skip; a failure where the device kit requires it (PBIT_REQUIRE_CONSUMERS=1:
+    the GPU image has torch, CuPy and JAX, and a skip there would hide a broken install)."""
+    if os.environ.get("PBIT_REQUIRE_CONSUMERS") == "1":
+        return __import__(name)
+    return pytest.importorskip(name)
+
+
 def import_consumer(consumer):
     """(reads an exported state into the consumer's device array, copies such an array to numpy)."""
     if consumer == "torch":
-        torch = pytest.importorskip("torch")
+        torch = importorskip("torch")
 
         def read(exported):
             t = torch.from_dlpack(exported)
@@ -61,11 +69,11 @@ def import_consumer(consumer):
 
         return read, lambda t: t.cpu().numpy()
     if consumer == "cupy":
-        cupy = pytest.importorskip("cupy")
+        cupy = importorskip("cupy")
         return cupy.from_dlpack, lambda a: a.get()
     if consumer == "jax":
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # not 75% of the GPU at first use
-        jax = pytest.importorskip("jax")
+        jax = importorskip("jax")
 
         def read(exported):
             a = jax.dlpack.from_dlpack(exported)
