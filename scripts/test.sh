@@ -19,7 +19,7 @@ if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   cmake --build --preset asan
   ctest --preset asan -j "$(nproc)"
   # A short run of every fuzz target (clang-14 + libFuzzer; skipped with a message without them).
-  bash tests/fuzz/run.sh "${PBIT_FUZZ_SECONDS:-20}"
+  bash tests/fuzz/run.sh "${PBIT_FUZZ_SECONDS:-15}"
   # The CUDA tests on the CUDA emulator: the .cu sources compiled for the host (docs/TESTING.md), so
   # the kernels are checked against the CPU backends on every commit, GPU or not.
   cmake --preset cuda-emu >/dev/null
