@@ -13,6 +13,7 @@ kernel, the fast kernel as chosen automatically and at its best measured shape, 
 modeled FPGA's band. Everything is read from the archive's own files; a missing file leaves its
 section out, saying so.
 """
+import csv
 import glob
 import json
 import os
@@ -233,7 +234,6 @@ def number(text):
 def ncu_metrics(d, kernel):
     """Metric name -> value of one kernel's profile: from ncu's raw page as CSV (ncu_<k>_raw.log, which
     the kit writes on the device), else from name<TAB>value lines (ncu_<k>_metrics.txt)."""
-    import csv
     m = {}
     raw = os.path.join(d, f"ncu_{kernel}_raw.log")
     if os.path.exists(raw):
@@ -262,8 +262,8 @@ def ncu_cell(m, name, digits):
 
 
 def top_stalls(m, n=5):
-    stalls = sorted(((v, STALL.match(k).group(1)) for k, v in m.items()
-                     if isinstance(v, float) and STALL.match(k) and STALL.match(k).group(1) != "selected"), reverse=True)
+    matches = ((STALL.match(k), v) for k, v in m.items())
+    stalls = sorted(((v, x.group(1)) for x, v in matches if x and x.group(1) != "selected"), reverse=True)
     return ", ".join(f"{name} {v:.2f}" for v, name in stalls[:n])
 
 
