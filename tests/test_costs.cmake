@@ -1,0 +1,16 @@
+# Read by ctest after the gtest binaries' discovered tests (TEST_INCLUDE_FILES, tests/CMakeLists.txt).
+# A fresh clone has no Testing/Temporary/CTestCostData.txt, so `ctest -j2` starts tests in number
+# order, and the longest ones started last and ran alone at the end (in CI:
+# CudaEngine.MatchesCpuAtBenchmarkChainCounts_cuda, 92 s of a 274 s cuda-emu suite). A COST starts them
+# first, beside the others. The numbers are seconds measured in CI on 2 cores; only their order
+# matters. ctest ignores names a build lacks; a parameterized test's name includes its
+# "  # GetParam() = ..." suffix. python/CMakeLists.txt gives its two tests their COST itself.
+foreach(pair
+    "CudaEngine.MatchesCpuAtBenchmarkChainCounts_cuda=92"
+    "DbmMnist.SmallModelLearnsWellAboveChance=43"
+    "DtmModel.BeatsMebmAtEqualTotalSweeps=16")
+  string(REPLACE "=" ";" pair "${pair}")
+  list(GET pair 0 name)
+  list(GET pair 1 cost)
+  set_tests_properties("${name}" PROPERTIES COST ${cost})
+endforeach()
