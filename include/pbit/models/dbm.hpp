@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -231,7 +232,7 @@ class DbmTrainer {
  private:
   void push_weights();
   nlohmann::json history_json() const;
-  void restore_history(const std::string& text, const std::string& path);
+  void restore_history(std::istream& f, const std::string& path, const std::string& what);
   SparseDbm& model_;
   DbmConfig cfg_;
   const ImageDataset& train_;

@@ -12,6 +12,7 @@
 // so J_f = 0 and it models the data distribution directly.
 #pragma once
 #include <cstdint>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
@@ -166,7 +167,7 @@ class Dtm {
  private:
   void train_step_epoch(int32_t step, const ImageDataset& data, double& flips);
   nlohmann::json history_json() const;
-  void restore_history(const std::string& text, const std::string& path);
+  void restore_history(std::istream& f, const std::string& path, const std::string& what);
   /// Visible state (data then labels) of `image` after the forward process to time t_t.
   std::vector<int8_t> noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t epoch_tag) const;
   /// One forward step t-1 -> t applied to a visible state, pixels and labels at their own rates.

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
 #include "util/parse_number.hpp"
@@ -692,10 +693,7 @@ uint64_t training_fingerprint(const DbmConfig& c) {
 void DbmTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
   {
-    put<uint64_t>(f, training_fingerprint(cfg_));
-    put<int32_t>(f, epoch_);
-    put<int64_t>(f, batch_);
-    put<int64_t>(f, updates_);
+    detail::put_position(f, training_fingerprint(cfg_), {epoch_, batch_, updates_});
     put<double>(f, flips_);
     put<double>(f, sample_wall_s_);
     put<double>(f, train_s_);
@@ -726,19 +724,11 @@ nlohmann::json DbmTrainer::history_json() const {
   return hist;
 }
 
-void DbmTrainer::restore_history(const std::string& text, const std::string& path) {
-  history_.clear();
-  nlohmann::json hist;
-  try {
-    hist = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history");
-  }
-  if (!hist.is_array()) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history");
-  for (const auto& r : hist) {
-    if (!r.is_array() || r.size() != 9) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history entry");
+void DbmTrainer::restore_history(std::istream& f, const std::string& path, const std::string& what) {
+  history_ = detail::get_history<DbmEpochMetrics>(f, path, what, -1, [](const nlohmann::json& r) {
+    if (!r.is_array() || r.size() != 9) throw detail::CorruptHistoryEntry{};
     for (const auto& x : r) {
-      if (!x.is_number()) throw InvalidArgument("checkpoint '" + path + "' has a corrupt training history entry");
+      if (!x.is_number()) throw detail::CorruptHistoryEntry{};
     }
     DbmEpochMetrics m;
     m.epoch = r[0];
@@ -750,17 +740,14 @@ void DbmTrainer::restore_history(const std::string& text, const std::string& pat
     m.test_accuracy = r[6];
     m.test_images = r[7];
     m.weight_rms = r[8];
-    history_.push_back(m);
-  }
+    return m;
+  });
 }
 
 void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
   std::ostringstream f(std::ios::binary);
   {
-    put<uint64_t>(f, training_fingerprint(cfg_));
-    put<int32_t>(f, epoch_);
-    put<int64_t>(f, batch_);
-    put<int64_t>(f, updates_);
+    detail::put_position(f, training_fingerprint(cfg_), {epoch_, batch_, updates_});
     put<double>(f, flips_);
     put<double>(f, sample_wall_s_);
     put<double>(f, train_s_);
@@ -781,17 +768,8 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
 
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
   std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
-  if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
-    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different training config");
-  }
-  const int64_t per_epoch = train_.size() / cfg_.batch_size;
-  epoch_ = get<int32_t>(f, path);
-  batch_ = get<int64_t>(f, path);
-  updates_ = get<int64_t>(f, path);
-  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
-    throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
-                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
-  }
+  const auto at = detail::get_position(f, path, "model checkpoint", training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs);
+  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   flips_ = get<double>(f, path);
   sample_wall_s_ = get<double>(f, path);
   train_s_ = get<double>(f, path);
@@ -810,7 +788,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
     s->randomize_state();
     s->set_sweep_count(get<uint64_t>(f, path));
   }
-  restore_history(detail::get_string(f, path), path);
+  restore_history(f, path, "model checkpoint");
   nlohmann::json leases;
   try {
     leases = nlohmann::json::parse(detail::get_string(f, path));
@@ -830,18 +808,9 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
-  if (get<uint64_t>(f, path) != training_fingerprint(cfg_)) {
-    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; "
-                          "resume with the same config (only epochs, eval, generate, threads and output_dir may change)");
-  }
-  epoch_ = get<int32_t>(f, path);
-  batch_ = get<int64_t>(f, path);
-  updates_ = get<int64_t>(f, path);
-  const int64_t per_epoch = train_.size() / cfg_.batch_size;
-  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
-    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
-                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
-  }
+  const auto at = detail::get_position(f, path, "checkpoint", training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs,
+                                      "resume with the same config (only epochs, eval, generate, threads and output_dir may change)");
+  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   flips_ = get<double>(f, path);
   sample_wall_s_ = get<double>(f, path);
   train_s_ = get<double>(f, path);
@@ -863,7 +832,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
     s->set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first) * n, static_cast<size_t>(s->num_chains()) * n));
     s->set_sweep_count(sweeps);
   }
-  restore_history(detail::get_string(f, path), path);
+  restore_history(f, path, "checkpoint");
 }
 
 // ------------------------------------------------------------------ evaluation and generation

@@ -11,6 +11,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
 #include "util/progress.hpp"
@@ -566,20 +567,11 @@ nlohmann::json Dtm::history_json() const {
   return hist;
 }
 
-void Dtm::restore_history(const std::string& text, const std::string& path) {
-  const std::string bad = "checkpoint '" + path + "' has a corrupt training history";
-  nlohmann::json hist;
-  try {
-    hist = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument(bad);
-  }
-  if (!hist.is_array()) throw InvalidArgument(bad);
-  history_.clear();
-  for (const auto& h : hist) {
-    if (!h.is_array() || h.size() != 6 || !h[4].is_array()) throw InvalidArgument(bad);
+void Dtm::restore_history(std::istream& f, const std::string& path, const std::string& what) {
+  history_ = detail::get_history<DtmEpochMetrics>(f, path, what, -1, [](const nlohmann::json& h) {
+    if (!h.is_array() || h.size() != 6 || !h[4].is_array()) throw detail::CorruptHistoryEntry{};
     for (int k : {0, 1, 2, 3, 5})
-      if (!h[k].is_number()) throw InvalidArgument(bad);
+      if (!h[k].is_number()) throw detail::CorruptHistoryEntry{};
     DtmEpochMetrics m;
     m.epoch = h[0];
     m.wall_s = h[1];
@@ -589,12 +581,12 @@ void Dtm::restore_history(const std::string& text, const std::string& path) {
     for (const auto& s : h[4]) {
       if (!s.is_array() || s.size() != 4 || !s[0].is_number_integer() || !s[1].is_number() || !s[2].is_number() ||
           !(s[3].is_number() || s[3].is_null())) {
-        throw InvalidArgument(bad);
+        throw detail::CorruptHistoryEntry{};
       }
       m.steps.push_back({s[0].get<int32_t>(), s[1].get<double>(), s[2].get<double>(), s[3].is_null() ? INFINITY : s[3].get<double>()});
     }
-    history_.push_back(m);
-  }
+    return m;
+  });
 }
 
 void Dtm::set_feature_fid(int32_t epoch, double fid) {
@@ -629,7 +621,7 @@ void Dtm::load_checkpoint(const std::string& path) {
       s->set_sweep_count(sweeps);
     }
   }
-  restore_history(get_string(f, path), path);
+  restore_history(f, path, "checkpoint");
 }
 
 void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
@@ -679,7 +671,7 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
       s->set_sweep_count(get<uint64_t>(f, path));
     }
   }
-  restore_history(get_string(f, path), path);
+  restore_history(f, path, "model checkpoint");
   try {
     return nlohmann::json::parse(get_string(f, path));
   } catch (const nlohmann::json::exception&) {

@@ -9,6 +9,7 @@
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/error.hpp"
+#include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
 #include "util/progress.hpp"
@@ -834,10 +835,7 @@ nlohmann::json history_json(const std::vector<EqPropEpoch>& h) {
 
 void EqPropTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
-  detail::put<uint64_t>(f, fingerprint(cfg_, net_));
-  detail::put<int32_t>(f, epoch_);
-  detail::put<int64_t>(f, batch_);
-  detail::put<int64_t>(f, updates_);
+  detail::put_position(f, fingerprint(cfg_, net_), {epoch_, batch_, updates_});
   for (double v : {epoch_correct_, epoch_cost_, epoch_flips_, epoch_wall_}) detail::put<double>(f, v);
   detail::put<uint64_t>(f, sampler_->sweep_count());
   if (ideal_sampler_) detail::put<uint64_t>(f, ideal_sampler_->sweep_count());
@@ -853,18 +851,9 @@ void EqPropTrainer::save_checkpoint(const std::string& path) const {
 void EqPropTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "EqProp checkpoint"), std::ios::binary);
   using detail::get;
-  if (get<uint64_t>(f, path) != fingerprint(cfg_, net_)) {
-    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the "
-                          "same config (only epochs, eval, threads, backend, test_images and output_dir may change)");
-  }
-  epoch_ = get<int32_t>(f, path);
-  batch_ = get<int64_t>(f, path);
-  updates_ = get<int64_t>(f, path);
-  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
-  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
-    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
-                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
-  }
+  const auto at = detail::get_position(f, path, "checkpoint", fingerprint(cfg_, net_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
+                                      kMaxEpochs, detail::kClassifierResumeHint);
+  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   epoch_correct_ = get<double>(f, path);
   epoch_cost_ = get<double>(f, path);
   epoch_flips_ = get<double>(f, path);
@@ -876,29 +865,17 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
   net_.bh = detail::get_vec<float>(f, path, net_.bh.size());
   net_.bo = detail::get_vec<float>(f, path, net_.bo.size());
   for (int k = 0; k < 4; ++k) m_[k] = detail::get_vec<double>(f, path, m_[k].size()), v_[k] = detail::get_vec<double>(f, path, v_[k].size());
-  history_.clear();
-  nlohmann::json h;
-  try {
-    h = nlohmann::json::parse(detail::get_string(f, path));
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-  }
-  if (!h.is_array() || static_cast<int64_t>(h.size()) != epoch_) throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-  try {
-    for (const auto& e : h) {
-      EqPropEpoch x;
-      x.epoch = e.at("epoch").get<int32_t>();
-      x.updates = e.at("updates").get<int64_t>();
-      x.train_accuracy = e.at("train_accuracy").get<double>();
-      x.train_cost = e.at("train_cost").get<double>();
-      x.test_accuracy = e.at("test_accuracy").get<double>();
-      x.wall_s = e.at("wall_s").get<double>();
-      x.flips = e.at("flips").get<double>();
-      history_.push_back(x);
-    }
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-  }
+  history_ = detail::get_history<EqPropEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
+    EqPropEpoch x;
+    x.epoch = e.at("epoch").get<int32_t>();
+    x.updates = e.at("updates").get<int64_t>();
+    x.train_accuracy = e.at("train_accuracy").get<double>();
+    x.train_cost = e.at("train_cost").get<double>();
+    x.test_accuracy = e.at("test_accuracy").get<double>();
+    x.wall_s = e.at("wall_s").get<double>();
+    x.flips = e.at("flips").get<double>();
+    return x;
+  });
 }
 
 }  // namespace pbit

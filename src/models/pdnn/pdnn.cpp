@@ -17,6 +17,7 @@
 #include "pbit/core/hardware_model.hpp"
 #include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
+#include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
@@ -747,10 +748,7 @@ nlohmann::json history_json(const std::vector<PdnnEpoch>& h) {
 
 void PdnnTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
-  detail::put<uint64_t>(f, fingerprint(cfg_, net_));
-  detail::put<int32_t>(f, epoch_);
-  detail::put<int64_t>(f, batch_);
-  detail::put<int64_t>(f, updates_);
+  detail::put_position(f, fingerprint(cfg_, net_), {epoch_, batch_, updates_});
   for (double v : {epoch_loss_, epoch_correct_, epoch_wall_}) detail::put<double>(f, v);
   for (int32_t l = 0; l < net_.layers(); ++l) {
     for (const std::vector<float>* v : std::initializer_list<const std::vector<float>*>{&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) {
@@ -764,45 +762,24 @@ void PdnnTrainer::save_checkpoint(const std::string& path) const {
 void PdnnTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "p-DNN checkpoint"), std::ios::binary);
   using detail::get;
-  if (get<uint64_t>(f, path) != fingerprint(cfg_, net_)) {
-    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the "
-                          "same config (only epochs, eval, threads, backend, test_images and output_dir may change)");
-  }
-  epoch_ = get<int32_t>(f, path);
-  batch_ = get<int64_t>(f, path);
-  updates_ = get<int64_t>(f, path);
-  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
-  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
-    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
-                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
-  }
+  const auto at = detail::get_position(f, path, "checkpoint", fingerprint(cfg_, net_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
+                                      kMaxEpochs, detail::kClassifierResumeHint);
+  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   epoch_loss_ = get<double>(f, path);
   epoch_correct_ = get<double>(f, path);
   epoch_wall_ = get<double>(f, path);
   for (int32_t l = 0; l < net_.layers(); ++l) {
     for (auto* v : {&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) *v = detail::get_vec<float>(f, path, v->size());
   }
-  history_.clear();
-  nlohmann::json h;
-  try {
-    h = nlohmann::json::parse(detail::get_string(f, path));
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-  }
-  if (!h.is_array() || static_cast<int64_t>(h.size()) != epoch_) throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-  try {
-    for (const auto& e : h) {
-      PdnnEpoch x;
-      x.epoch = e.at("epoch").get<int32_t>();
-      x.train_loss = e.at("train_loss").get<double>();
-      x.train_accuracy = e.at("train_accuracy").get<double>();
-      x.test_accuracy = e.at("test_accuracy").get<double>();
-      x.wall_s = e.at("wall_s").get<double>();
-      history_.push_back(x);
-    }
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-  }
+  history_ = detail::get_history<PdnnEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
+    PdnnEpoch x;
+    x.epoch = e.at("epoch").get<int32_t>();
+    x.train_loss = e.at("train_loss").get<double>();
+    x.train_accuracy = e.at("train_accuracy").get<double>();
+    x.test_accuracy = e.at("test_accuracy").get<double>();
+    x.wall_s = e.at("wall_s").get<double>();
+    return x;
+  });
 }
 
 // ---------------------------------------------------------------- the generator
@@ -1164,10 +1141,7 @@ uint64_t vae_fingerprint(const PdnnConfig& c, const PdnnVae& v) {
 
 void PdnnVaeTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
-  detail::put<uint64_t>(f, vae_fingerprint(cfg_, vae_));
-  detail::put<int32_t>(f, epoch_);
-  detail::put<int64_t>(f, batch_);
-  detail::put<int64_t>(f, updates_);
+  detail::put_position(f, vae_fingerprint(cfg_, vae_), {epoch_, batch_, updates_});
   for (double v : {epoch_loss_, epoch_rec_, epoch_kl_, epoch_wall_}) detail::put<double>(f, v);
   for (std::vector<float>* a : const_cast<PdnnVaeTrainer*>(this)->arrays()) detail::put_vec(f, *a);
   for (const auto& a : params_) detail::put_vec(f, a);
@@ -1183,41 +1157,25 @@ void PdnnVaeTrainer::save_checkpoint(const std::string& path) const {
 void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kVaeCkptMagic, "p-DNN generator checkpoint"), std::ios::binary);
   using detail::get;
-  if (get<uint64_t>(f, path) != vae_fingerprint(cfg_, vae_)) {
-    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the "
-                          "same config (only epochs, eval, threads, backend, test_images and output_dir may change)");
-  }
-  epoch_ = get<int32_t>(f, path);
-  batch_ = get<int64_t>(f, path);
-  updates_ = get<int64_t>(f, path);
-  const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
-  if (epoch_ < 0 || epoch_ > kMaxEpochs || batch_ < 0 || batch_ > per_epoch || updates_ < 0) {
-    throw InvalidArgument("checkpoint '" + path + "' has impossible counters (epoch " + std::to_string(epoch_) + ", batch " +
-                          std::to_string(batch_) + ", update " + std::to_string(updates_) + ")");
-  }
+  const auto at = detail::get_position(f, path, "checkpoint", vae_fingerprint(cfg_, vae_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
+                                      kMaxEpochs, detail::kClassifierResumeHint);
+  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   epoch_loss_ = get<double>(f, path);
   epoch_rec_ = get<double>(f, path);
   epoch_kl_ = get<double>(f, path);
   epoch_wall_ = get<double>(f, path);
   for (std::vector<float>* a : arrays()) *a = detail::get_vec<float>(f, path, a->size());
   for (auto& a : params_) a = detail::get_vec<float>(f, path, a.size());
-  history_.clear();
-  try {
-    const nlohmann::json h = nlohmann::json::parse(detail::get_string(f, path));
-    if (!h.is_array() || static_cast<int64_t>(h.size()) != epoch_) throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-    for (const auto& e : h) {
-      PdnnVaeEpoch x;
-      x.epoch = e.at("epoch").get<int32_t>();
-      x.train_loss = e.at("train_loss").get<double>();
-      x.train_reconstruction = e.at("train_reconstruction").get<double>();
-      x.train_kl = e.at("train_kl").get<double>();
-      x.test_reconstruction = e.at("test_reconstruction").get<double>();
-      x.wall_s = e.at("wall_s").get<double>();
-      history_.push_back(x);
-    }
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("checkpoint '" + path + "' holds a corrupt history");
-  }
+  history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
+    PdnnVaeEpoch x;
+    x.epoch = e.at("epoch").get<int32_t>();
+    x.train_loss = e.at("train_loss").get<double>();
+    x.train_reconstruction = e.at("train_reconstruction").get<double>();
+    x.train_kl = e.at("train_kl").get<double>();
+    x.test_reconstruction = e.at("test_reconstruction").get<double>();
+    x.wall_s = e.at("wall_s").get<double>();
+    return x;
+  });
 }
 
 }  // namespace pbit

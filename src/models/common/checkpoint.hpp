@@ -1,0 +1,85 @@
+// What the trainers' checkpoints (DBM, EqProp, p-DNN, p-DNN generator; the DTM's history) share: the
+// header of config fingerprint and training position, checked on reading, and the training history
+// as a JSON string. One implementation, so every model refuses a foreign or damaged file with the
+// same messages. The byte layout is the one those files always had (committed device-job
+// checkpoints still load).
+#pragma once
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pbit/error.hpp"
+#include "util/binary_io.hpp"
+
+namespace pbit::detail {
+
+/// Where a run stands: the epoch it is in, the batch within that epoch, the updates made so far.
+struct TrainingPosition {
+  int32_t epoch = 0;
+  int64_t batch = 0;
+  int64_t updates = 0;
+};
+
+/// fingerprint (u64) | epoch (i32) | batch (i64) | updates (i64).
+inline void put_position(std::ostream& f, uint64_t fingerprint, const TrainingPosition& p) {
+  put<uint64_t>(f, fingerprint);
+  put<int32_t>(f, p.epoch);
+  put<int64_t>(f, p.batch);
+  put<int64_t>(f, p.updates);
+}
+
+/// What a resumed EqProp or p-DNN run may change (the end of the message refusing another config's
+/// checkpoint).
+inline constexpr const char* kClassifierResumeHint =
+    "resume with the same config (only epochs, eval, threads, backend, test_images and output_dir may change)";
+
+/// Reads what put_position wrote. A file of another training config (its fingerprint differs) or
+/// with counters no run of this one can reach is refused with InvalidArgument naming `what` (e.g.
+/// "checkpoint", "model checkpoint") and the path; `may_change` is appended to the config message
+/// (what a resumed run may change).
+inline TrainingPosition get_position(std::istream& f, const std::string& path, const std::string& what, uint64_t fingerprint,
+                                     int64_t batches_per_epoch, int32_t max_epochs, const std::string& may_change = "") {
+  if (get<uint64_t>(f, path) != fingerprint) {
+    throw InvalidArgument(what + " '" + path + "' was written by a run with a different training config" +
+                          (may_change.empty() ? "" : "; " + may_change));
+  }
+  TrainingPosition p;
+  p.epoch = get<int32_t>(f, path);
+  p.batch = get<int64_t>(f, path);
+  p.updates = get<int64_t>(f, path);
+  if (p.epoch < 0 || p.epoch > max_epochs || p.batch < 0 || p.batch > batches_per_epoch || p.updates < 0) {
+    throw InvalidArgument(what + " '" + path + "' has impossible counters (epoch " + std::to_string(p.epoch) + ", batch " +
+                          std::to_string(p.batch) + ", update " + std::to_string(p.updates) + ")");
+  }
+  return p;
+}
+
+/// Thrown by a history entry reader (get_history) for an entry of the wrong shape.
+struct CorruptHistoryEntry {};
+
+/// The history string that follows in f, parsed as a JSON array whose entries `read(entry)` turns
+/// into E (it may throw CorruptHistoryEntry or nlohmann's exceptions, e.g. from at() or get<>());
+/// with `entries` >= 0 the array must hold exactly that many. Anything else is InvalidArgument
+/// "<what> '<path>' has a corrupt training history".
+template <class E, class Read>
+std::vector<E> get_history(std::istream& f, const std::string& path, const std::string& what, int64_t entries, Read&& read) {
+  const std::string text = get_string(f, path);
+  const std::string bad = what + " '" + path + "' has a corrupt training history";
+  std::vector<E> out;
+  try {
+    const nlohmann::json h = nlohmann::json::parse(text);
+    if (!h.is_array() || (entries >= 0 && static_cast<int64_t>(h.size()) != entries)) throw InvalidArgument(bad);
+    for (const auto& e : h) out.push_back(read(e));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument(bad);
+  } catch (const CorruptHistoryEntry&) {
+    throw InvalidArgument(bad);
+  }
+  return out;
+}
+
+}  // namespace pbit::detail
