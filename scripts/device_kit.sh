@@ -429,22 +429,7 @@ PY
 
   # The headline table last: flips/ns per graph and chain count, simple against fast, from stage 4's
   # main run (automatic team and words per lane, exact contract), or bench_first's if it did not run.
-  python3 - "$STAGE" <<'PY' | tee -a "$SUMMARY"
-import json, os, sys
-rows = {}
-for name in ("gibbs_bench_gpu_first.json", "gibbs_bench_gpu.json"):  # the main run's rows replace the first's
-    f = os.path.join(sys.argv[1], name)
-    if not os.path.exists(f):
-        continue
-    for r in json.load(open(f))["results"]:
-        if "flips_per_ns" in r and r.get("cuda_team_warps", 0) == 0:
-            rows[(r["graph"], r["chains"], r["cuda_kernel"])] = r["flips_per_ns"]
-if rows:
-    print("\n| graph | chains | simple flips/ns | fast flips/ns |\n|---|---:|---:|---:|")
-    for g, c in sorted({(g, c) for g, c, _ in rows}):
-        print("| %s | %d | %s | %s |" % (g, c, *(("%.1f" if rows[(g, c, k)] >= 1 else "%.3g") % rows[(g, c, k)] if (g, c, k) in rows else "-"
-                                          for k in ("simple", "fast"))))
-PY
+  python3 scripts/kit_report.py --headline "$STAGE" | tee -a "$SUMMARY"
   # report.md and the flips/ns plot's data and script (the PNG where gnuplot is installed)
   python3 scripts/kit_report.py "$STAGE" > /dev/null 2>&1 || echo "kit_report.py failed on this archive" | tee -a "$SUMMARY"
   echo "deadline: ${DEADLINE_S} s, used $SECONDS s"

@@ -2,6 +2,7 @@
 """Tables and a plot from an unpacked device-kit archive (scripts/device_kit.sh run).
 
     python3 scripts/kit_report.py bench/results/gpu-h200_<date>     # writes report.md, flips_vs_chains.{dat,gp,png}
+    python3 scripts/kit_report.py --headline DIR                   # prints the table that ends the kit's summary
 
 report.md: the machine, every stage's result, the tests per binary, the sanitizer summaries, the
 Gibbs throughput (simple against fast kernel per graph and chain count, and the best fast-kernel
@@ -53,7 +54,28 @@ def shape(r):
     return ", ".join(parts)
 
 
+def headline(d):
+    """The table that ends the kit's summary: flips/ns per graph and chain count, simple against fast,
+    from the main benchmark run (automatic team and words per lane, exact contract), or from the
+    first run where the main one did not measure the row."""
+    rows = {}
+    for name in ("gibbs_bench_gpu_first.json", "gibbs_bench_gpu.json"):  # the main run's rows replace the first's
+        for r in rows_of(os.path.join(d, name)):
+            if r.get("cuda_team_warps", 0) == 0:
+                rows[(r["graph"], r["chains"], r["cuda_kernel"])] = r["flips_per_ns"]
+    if not rows:
+        return []
+    cell = lambda v: ("%.1f" if v >= 1 else "%.3g") % v
+    out = ["", "| graph | chains | simple flips/ns | fast flips/ns |", "|---|---:|---:|---:|"]
+    for g, c in sorted({(g, c) for g, c, _ in rows}):
+        out.append("| %s | %d | %s | %s |" % (g, c, *(cell(rows[(g, c, k)]) if (g, c, k) in rows else "-" for k in ("simple", "fast"))))
+    return out
+
+
 def main(argv):
+    if len(argv) == 3 and argv[1] == "--headline" and os.path.isdir(argv[2]):
+        print("\n".join(headline(argv[2])))
+        return 0
     if len(argv) != 2 or not os.path.isdir(argv[1]):
         print(__doc__.strip().splitlines()[2].strip())
         return 2
