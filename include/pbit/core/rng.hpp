@@ -10,6 +10,8 @@
 // Philox4x32-7 with counter (chain, color, rank_in_color / 8, sweep) and 16 bits per node.
 #pragma once
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #if defined(__CUDACC__)
 #define PBIT_HD __host__ __device__ __forceinline__
@@ -213,6 +215,12 @@ class PhiloxStream {
   }
   /// Standard normal (Box-Muller).
   double normal();
+  /// Shuffles v in place (Fisher-Yates from the back: v[i] swaps with v[uniform_int(i + 1)] for
+  /// i = size - 1 down to 1), e.g. a training epoch's order keyed by (seed, stream, epoch).
+  template <class T>
+  void shuffle(std::vector<T>& v) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[uniform_int(static_cast<uint32_t>(i))]);
+  }
 
  private:
   Key key_;

@@ -14,6 +14,7 @@
 
 #include "pbit/error.hpp"
 #include "util/binary_io.hpp"
+#include "util/progress.hpp"
 
 namespace pbit::detail {
 
@@ -80,6 +81,21 @@ std::vector<E> get_history(std::istream& f, const std::string& path, const std::
     throw InvalidArgument(bad);
   }
   return out;
+}
+
+/// The mid-epoch checkpoint of a trainer's batch loop, every `every` batches (0: never) but not
+/// after an epoch's last batch (the end of the epoch writes its own): called after batch `batch`
+/// (0-based) is done, `save` sees batch + 1 batches done and, when epoch_wall is given, the epoch's
+/// wall time so far (epoch_wall + now - t0); both are as before afterwards, the time spent saving
+/// left out of the epoch's.
+template <class Save>
+void save_mid_epoch(int64_t every, int64_t per_epoch, int64_t& batch, Save&& save, double* epoch_wall = nullptr, double t0 = 0) {
+  if (every <= 0 || (batch + 1) % every != 0 || batch + 1 >= per_epoch) return;
+  if (epoch_wall) *epoch_wall += monotonic_s() - t0;
+  ++batch;
+  save();
+  --batch;
+  if (epoch_wall) *epoch_wall -= monotonic_s() - t0;
 }
 
 }  // namespace pbit::detail

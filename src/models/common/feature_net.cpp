@@ -60,7 +60,7 @@ void FeatureNet::train(const ImageDataset& d, int32_t threshold, int32_t epochs,
     std::vector<int64_t> order(static_cast<size_t>(d.size()));
     std::iota(order.begin(), order.end(), 0);
     rng::PhiloxStream rs(seed, rng::kDataShuffle, 0xFEA70000u + static_cast<uint32_t>(ep));
-    for (int64_t i = d.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    rs.shuffle(order);
     const float rate = lr * (ep + 1 == epochs && epochs > 1 ? 0.3f : 1.0f);
     for (int64_t start = 0; start + batch <= d.size(); start += batch) {
       std::fill(gw1.begin(), gw1.end(), 0.0f);

@@ -490,7 +490,7 @@ std::vector<int64_t> DbmTrainer::epoch_order(int32_t epoch) const {
   std::vector<int64_t> order(static_cast<size_t>(train_.size()));
   std::iota(order.begin(), order.end(), 0);
   rng::PhiloxStream rs(cfg_.seed, rng::kDataShuffle, static_cast<uint32_t>(epoch));
-  for (int64_t i = train_.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+  rs.shuffle(order);
   return order;
 }
 
@@ -601,11 +601,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
         ++batch_;
         break;
       }
-      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
-        ++batch_;
-        save_checkpoint(checkpoint_path());
-        --batch_;
-      }
+      detail::save_mid_epoch(cfg_.checkpoint_every_batches, per_epoch, batch_, [&] { save_checkpoint(checkpoint_path()); });
     }
     DbmEpochMetrics m;
     m.epoch = epoch_ + 1;

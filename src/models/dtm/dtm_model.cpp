@@ -212,7 +212,7 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
   std::iota(order.begin(), order.end(), 0);
   rng::PhiloxStream rs(cfg_.seed, rng::kDataShuffle, static_cast<uint32_t>(epoch_ * 1000 + t));
-  for (int64_t i = data.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+  rs.shuffle(order);
   const bool coupled = coupling(t) != 0;
   Sampler& pos = *pos_[t - 1];
   Sampler& neg = *neg_[t - 1];

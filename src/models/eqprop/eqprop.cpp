@@ -758,7 +758,7 @@ void EqPropTrainer::run(const std::function<void(const EqPropEpoch&)>& on_epoch)
     // The epoch's order: a Fisher-Yates shuffle keyed by (seed, epoch).
     std::vector<int64_t> order(train_index_);
     rng::PhiloxStream rs(cfg_.seed, rng::eqprop_stream(rng::EqPropUse::shuffle), static_cast<uint32_t>(epoch_));
-    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    rs.shuffle(order);
     detail::Progress prog("eqprop epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
     const double t0 = detail::monotonic_s();
     for (; batch_ < per_epoch; ++batch_) {
@@ -775,13 +775,7 @@ void EqPropTrainer::run(const std::function<void(const EqPropEpoch&)>& on_epoch)
       char extra[96];
       std::snprintf(extra, sizeof extra, "train acc %.3f", epoch_correct_ / static_cast<double>((batch_ + 1) * cfg_.batch_size));
       prog.update(batch_ + 1, extra);
-      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
-        epoch_wall_ += detail::monotonic_s() - t0;
-        ++batch_;
-        save_checkpoint(ckpt);
-        --batch_;
-        epoch_wall_ -= detail::monotonic_s() - t0;
-      }
+      detail::save_mid_epoch(cfg_.checkpoint_every_batches, per_epoch, batch_, [&] { save_checkpoint(ckpt); }, &epoch_wall_, t0);
     }
     epoch_wall_ += detail::monotonic_s() - t0;
     EqPropEpoch e;

@@ -659,7 +659,7 @@ void PdnnTrainer::run(const std::function<void(const PdnnEpoch&)>& on_epoch) {
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     std::vector<int64_t> order(train_index_);
     rng::PhiloxStream rs(cfg_.seed, rng::pdnn_stream(rng::PdnnUse::shuffle), static_cast<uint32_t>(epoch_));
-    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    rs.shuffle(order);
     detail::Progress prog("pdnn epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
     const double t0 = detail::monotonic_s();
     std::vector<float> logits;
@@ -692,13 +692,7 @@ void PdnnTrainer::run(const std::function<void(const PdnnEpoch&)>& on_epoch) {
       std::snprintf(extra, sizeof extra, "loss %.3f acc %.3f", epoch_loss_ / static_cast<double>(first + cfg_.batch_size),
                     epoch_correct_ / static_cast<double>(first + cfg_.batch_size));
       prog.update(batch_ + 1, extra);
-      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
-        epoch_wall_ += detail::monotonic_s() - t0;
-        ++batch_;
-        save_checkpoint(ckpt);
-        --batch_;
-        epoch_wall_ -= detail::monotonic_s() - t0;
-      }
+      detail::save_mid_epoch(cfg_.checkpoint_every_batches, per_epoch, batch_, [&] { save_checkpoint(ckpt); }, &epoch_wall_, t0);
     }
     epoch_wall_ += detail::monotonic_s() - t0;
     PdnnEpoch e;
@@ -1067,7 +1061,7 @@ void PdnnVaeTrainer::run(const std::function<void(const PdnnVaeEpoch&)>& on_epoc
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     std::vector<int64_t> order(train_index_);
     rng::PhiloxStream rs(cfg_.seed, rng::pdnn_stream(rng::PdnnUse::shuffle), static_cast<uint32_t>(epoch_));
-    for (size_t i = order.size() - 1; i > 0; --i) std::swap(order[i], order[rs.uniform_int(static_cast<uint32_t>(i + 1))]);
+    rs.shuffle(order);
     detail::Progress prog("pdnn generator epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
     const double t0 = detail::monotonic_s();
     for (; batch_ < per_epoch; ++batch_) {
@@ -1098,13 +1092,7 @@ void PdnnVaeTrainer::run(const std::function<void(const PdnnVaeEpoch&)>& on_epoc
       const double seen = static_cast<double>(first + B);
       std::snprintf(extra, sizeof extra, "loss %.1f rec %.1f kl %.1f", epoch_loss_ / seen, epoch_rec_ / seen, epoch_kl_ / seen);
       prog.update(batch_ + 1, extra);
-      if (cfg_.checkpoint_every_batches > 0 && (batch_ + 1) % cfg_.checkpoint_every_batches == 0 && batch_ + 1 < per_epoch) {
-        epoch_wall_ += detail::monotonic_s() - t0;
-        ++batch_;
-        save_checkpoint(ckpt);
-        --batch_;
-        epoch_wall_ -= detail::monotonic_s() - t0;
-      }
+      detail::save_mid_epoch(cfg_.checkpoint_every_batches, per_epoch, batch_, [&] { save_checkpoint(ckpt); }, &epoch_wall_, t0);
     }
     epoch_wall_ += detail::monotonic_s() - t0;
     PdnnVaeEpoch e;
