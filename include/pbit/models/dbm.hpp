@@ -233,6 +233,8 @@ class DbmTrainer {
   void push_weights();
   nlohmann::json history_json() const;
   void restore_history(std::istream& f, const std::string& path, const std::string& what);
+  void put_training_state(std::ostream& f) const;
+  void get_training_state(std::istream& f, const std::string& path, const std::string& what, const std::string& may_change);
   SparseDbm& model_;
   DbmConfig cfg_;
   const ImageDataset& train_;

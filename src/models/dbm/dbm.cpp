@@ -686,21 +686,32 @@ uint64_t training_fingerprint(const DbmConfig& c) {
 
 }  // namespace
 
+// What both checkpoints start with: the position, the counters of flips and time, the model and the
+// optimiser state (the full checkpoint then adds the chains' states, the model-only one does not).
+void DbmTrainer::put_training_state(std::ostream& f) const {
+  detail::put_position(f, training_fingerprint(cfg_), {epoch_, batch_, updates_});
+  for (double v : {flips_, sample_wall_s_, train_s_, epoch_flips0_, epoch_wall0_, epoch_train0_}) put<double>(f, v);
+  put_vec(f, model_.graph().edge_weights());
+  put_vec(f, model_.graph().biases());
+  for (const std::vector<float>* v : {&vel_j_, &vel_h_, &mu_}) put_vec(f, *v);
+}
+
+void DbmTrainer::get_training_state(std::istream& f, const std::string& path, const std::string& what, const std::string& may_change) {
+  const auto at = detail::get_position(f, path, what, training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs, may_change);
+  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
+  for (double* v : {&flips_, &sample_wall_s_, &train_s_, &epoch_flips0_, &epoch_wall0_, &epoch_train0_}) *v = get<double>(f, path);
+  const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
+  const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
+  for (std::vector<float>* v : {&vel_j_, &vel_h_, &mu_}) *v = get_vec<float>(f, path, v->size());
+  model_.graph().set_edge_weights(w);
+  model_.graph().set_biases(h);
+  push_weights();
+}
+
 void DbmTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
   {
-    detail::put_position(f, training_fingerprint(cfg_), {epoch_, batch_, updates_});
-    put<double>(f, flips_);
-    put<double>(f, sample_wall_s_);
-    put<double>(f, train_s_);
-    put<double>(f, epoch_flips0_);
-    put<double>(f, epoch_wall0_);
-    put<double>(f, epoch_train0_);
-    put_vec(f, model_.graph().edge_weights());
-    put_vec(f, model_.graph().biases());
-    put_vec(f, vel_j_);
-    put_vec(f, vel_h_);
-    put_vec(f, mu_);
+    put_training_state(f);
     for (const Sampler* s : {pos_.get(), neg_.get()}) {
       put<uint64_t>(f, s->sweep_count());
       const std::vector<int8_t> mine = s->state();
@@ -743,18 +754,7 @@ void DbmTrainer::restore_history(std::istream& f, const std::string& path, const
 void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {
   std::ostringstream f(std::ios::binary);
   {
-    detail::put_position(f, training_fingerprint(cfg_), {epoch_, batch_, updates_});
-    put<double>(f, flips_);
-    put<double>(f, sample_wall_s_);
-    put<double>(f, train_s_);
-    put<double>(f, epoch_flips0_);
-    put<double>(f, epoch_wall0_);
-    put<double>(f, epoch_train0_);
-    put_vec(f, model_.graph().edge_weights());
-    put_vec(f, model_.graph().biases());
-    put_vec(f, vel_j_);
-    put_vec(f, vel_h_);
-    put_vec(f, mu_);
+    put_training_state(f);
     for (const Sampler* s : {pos_.get(), neg_.get()}) put<uint64_t>(f, s->sweep_count());
     detail::put_string(f, history_json().dump());
     detail::put_string(f, leases.dump());
@@ -764,22 +764,7 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
 
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
   std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
-  const auto at = detail::get_position(f, path, "model checkpoint", training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs);
-  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
-  flips_ = get<double>(f, path);
-  sample_wall_s_ = get<double>(f, path);
-  train_s_ = get<double>(f, path);
-  epoch_flips0_ = get<double>(f, path);
-  epoch_wall0_ = get<double>(f, path);
-  epoch_train0_ = get<double>(f, path);
-  const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
-  const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
-  vel_j_ = get_vec<float>(f, path, vel_j_.size());
-  vel_h_ = get_vec<float>(f, path, vel_h_.size());
-  mu_ = get_vec<float>(f, path, mu_.size());
-  model_.graph().set_edge_weights(w);
-  model_.graph().set_biases(h);
-  push_weights();
+  get_training_state(f, path, "model checkpoint", "");
   for (Sampler* s : {pos_.get(), neg_.get()}) {
     s->randomize_state();
     s->set_sweep_count(get<uint64_t>(f, path));
@@ -804,23 +789,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
-  const auto at = detail::get_position(f, path, "checkpoint", training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs,
-                                      "resume with the same config (only epochs, eval, generate, threads and output_dir may change)");
-  epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
-  flips_ = get<double>(f, path);
-  sample_wall_s_ = get<double>(f, path);
-  train_s_ = get<double>(f, path);
-  epoch_flips0_ = get<double>(f, path);
-  epoch_wall0_ = get<double>(f, path);
-  epoch_train0_ = get<double>(f, path);
-  const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
-  const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
-  vel_j_ = get_vec<float>(f, path, vel_j_.size());
-  vel_h_ = get_vec<float>(f, path, vel_h_.size());
-  mu_ = get_vec<float>(f, path, mu_.size());
-  model_.graph().set_edge_weights(w);
-  model_.graph().set_biases(h);
-  push_weights();
+  get_training_state(f, path, "checkpoint", "resume with the same config (only epochs, eval, generate, threads and output_dir may change)");
   for (const auto& [s, first, total] : {std::tuple{pos_.get(), pos_first_, pos_total_}, std::tuple{neg_.get(), neg_first_, neg_total_}}) {
     const auto sweeps = get<uint64_t>(f, path);
     const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(total) * s->num_nodes());  // all chains: any rank count resumes
