@@ -65,7 +65,9 @@ def headline(d):
                 rows[(r["graph"], r["chains"], r["cuda_kernel"])] = r["flips_per_ns"]
     if not rows:
         return []
-    cell = lambda v: ("%.1f" if v >= 1 else "%.3g") % v
+    def cell(v):
+        return ("%.1f" if v >= 1 else "%.3g") % v
+
     out = ["", "| graph | chains | simple flips/ns | fast flips/ns |", "|---|---:|---:|---:|"]
     for g, c in sorted({(g, c) for g, c, _ in rows}):
         out.append("| %s | %d | %s | %s |" % (g, c, *(cell(rows[(g, c, k)]) if (g, c, k) in rows else "-" for k in ("simple", "fast"))))
@@ -74,7 +76,9 @@ def headline(d):
 
 def main(argv):
     if len(argv) == 3 and argv[1] == "--headline" and os.path.isdir(argv[2]):
-        print("\n".join(headline(argv[2])))
+        lines = headline(argv[2])
+        if lines:  # nothing at all without benchmark rows (a dry run)
+            print("\n".join(lines))
         return 0
     if len(argv) != 2 or not os.path.isdir(argv[1]):
         print(__doc__.strip().splitlines()[2].strip())
