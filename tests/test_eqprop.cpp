@@ -267,6 +267,24 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   EXPECT_EQ(nc.bo, na.bo);
   ASSERT_EQ(tc.history().size(), 4u);
   EXPECT_EQ(tc.history().back().test_accuracy, ta.history().back().test_accuracy);
+  // A run that dies in its first epoch's bookkeeping, after the mid-epoch checkpoints (batches 5, 10
+  // and 15 of 16) but before the epoch's own: the resumed run redoes batch 16 and ends where the
+  // uninterrupted one did.
+  EqPropConfig cm = small_training(dir + "/m");
+  std::filesystem::create_directories(dir + "/m");
+  cm.checkpoint_every_batches = 5;
+  EqPropNet nm = EqPropNet::create(8, cm.hidden, 2, 2, 0.5f, 0.25f, cm.seed);
+  EXPECT_THROW(EqPropTrainer(nm, cm, train, ti, test, si).run([](const EqPropEpoch&) { throw std::runtime_error("killed"); }),
+               std::runtime_error);
+  EqPropNet nm2 = EqPropNet::create(8, cm.hidden, 2, 2, 0.5f, 0.25f, cm.seed);
+  EqPropTrainer tm(nm2, cm, train, ti, test, si);
+  tm.load_checkpoint(dir + "/m/checkpoint.bin");
+  EXPECT_EQ(tm.epoch(), 0);
+  tm.run();
+  EXPECT_EQ(nm2.w0, na.w0);
+  EXPECT_EQ(nm2.w1, na.w1);
+  EXPECT_EQ(nm2.bh, na.bh);
+  EXPECT_EQ(nm2.bo, na.bo);
   // The model file round-trips; a changed byte is caught by the checksum.
   na.save(dir + "/model.bin");
   const EqPropNet back = EqPropNet::load(dir + "/model.bin");

@@ -356,6 +356,21 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
   tc.run();
   EXPECT_EQ(nc.w, na.w);
   EXPECT_EQ(nc.b, na.b);
+  // Killed in the first epoch's bookkeeping, after the mid-epoch checkpoints (batches 5 and 10 of 12)
+  // but before the epoch's own: the resumed run redoes batches 11 and 12 and ends where the
+  // uninterrupted one did.
+  PdnnConfig cm = small_config(dir + "/m");
+  cm.checkpoint_every_batches = 5;
+  PdnnNet nm = PdnnNet::create({8, 6, 2}, cm.seed);
+  EXPECT_THROW(PdnnTrainer(nm, cm, train, iota(96), test, iota(60)).run([](const PdnnEpoch&) { throw std::runtime_error("killed"); }),
+               std::runtime_error);
+  PdnnNet nm2 = PdnnNet::create({8, 6, 2}, cm.seed);
+  PdnnTrainer tm(nm2, cm, train, iota(96), test, iota(60));
+  tm.load_checkpoint(dir + "/m/checkpoint.bin");
+  EXPECT_EQ(tm.epoch(), 0);
+  tm.run();
+  EXPECT_EQ(nm2.w, na.w);
+  EXPECT_EQ(nm2.b, na.b);
   // Another training config refuses the checkpoint.
   PdnnConfig cd = cb;
   cd.lr = 0.5f;

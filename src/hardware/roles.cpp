@@ -85,7 +85,7 @@ RoleAssignment place_roles(int32_t num_nodes, const std::vector<RoleSpec>& roles
   std::vector<int32_t> perm(static_cast<size_t>(num_nodes));
   std::iota(perm.begin(), perm.end(), 0);
   rng::PhiloxStream rs(seed, rng::kRolePlacement);
-  for (int32_t i = num_nodes - 1; i > 0; --i) std::swap(perm[i], perm[rs.uniform_int(static_cast<uint32_t>(i) + 1)]);
+  rs.shuffle(perm);
   return place_in(perm, roles, colors);
 }
 
