@@ -5,6 +5,7 @@
 #   bash scripts/device_kit.sh run       # on the GPU machine: the staged checks, under one deadline
 #   bash scripts/device_kit.sh dry-run   # here and in CI: build if needed, then `run` without a GPU
 #   bash scripts/device_kit.sh rehearse  # here and in CI: `run`'s GPU stages on the CUDA emulator, tiny
+#   bash scripts/device_kit.sh needed [REV]  # here: must the kit run on a GPU before the model jobs?
 #
 # The device call (docs/BENCHMARKING.md): command "bash scripts/device_kit.sh run", carry
 # ["build/carry", "third_party_ref/thrml", "data/device/debs"], timeout_s 540. Everything lands in
@@ -36,6 +37,43 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 CARRY=build/carry
 mode=${1:-}
+
+# ---------------------------------------------------------------- needed (here, before a device session)
+# Model jobs may run only after the kit's correctness stages passed on a GPU for the same code. The
+# committed kit runs (bench/results/gpu-*/) record the commit they were built from (machine.txt) and
+# their stages (summary.md); if one passed (tests run, none failed, no stage failed or timed out)
+# and nothing that goes into the carried binaries (kernels/ src/ include/ cmake/ CMakeLists.txt)
+# changed between it and REV (default HEAD), a device session can give all its time to the model
+# jobs. Prints "kit: needed ..." or "kit: not needed ..."; always exits 0.
+KIT_CODE_PATHS=(kernels src include cmake CMakeLists.txt)
+kit_needed() {
+  local rev=${1:-HEAD} m sha dir best="" best_dir="" best_time=0 t
+  git rev-parse --verify -q "$rev^{commit}" > /dev/null || { echo "kit: needed (no commit '$rev' here)"; return 0; }
+  for m in bench/results/gpu-*/machine.txt; do
+    [ -f "$m" ] || continue
+    dir=$(dirname "$m")
+    sha=$(sed -n 's/^pbit device kit, built .* from \([0-9a-f]\{40\}\).*/\1/p' "$m" | head -1)
+    [ -n "$sha" ] && git cat-file -e "$sha^{commit}" 2>/dev/null || continue
+    grep -q "FAILED\|TIMEOUT" "$dir/summary.md" 2>/dev/null && continue
+    grep -q "| tests | [1-9][0-9]* run, 0 failed" "$dir/summary.md" 2>/dev/null || continue
+    git merge-base --is-ancestor "$sha" "$rev" 2>/dev/null || continue
+    t=$(git log -1 --format=%ct "$sha")
+    if [ "$t" -gt "$best_time" ]; then best=$sha best_dir=$dir best_time=$t; fi
+  done
+  if [ -z "$best" ]; then echo "kit: needed (no committed kit run that passed on a GPU for an ancestor of $rev)"; return 0; fi
+  local changed
+  changed=$(git diff --name-only "$best" "$rev" -- "${KIT_CODE_PATHS[@]}")
+  if [ -z "$changed" ]; then
+    echo "kit: not needed: it passed on a GPU at ${best:0:12} ($best_dir) and nothing in ${KIT_CODE_PATHS[*]} changed since"
+  else
+    echo "kit: needed: $(wc -l <<< "$changed") files in ${KIT_CODE_PATHS[*]} changed since it passed on a GPU at ${best:0:12} ($best_dir):"
+    head -10 <<< "$changed" | sed 's/^/  /'
+  fi
+}
+if [ "$mode" = needed ]; then
+  kit_needed "${2:-}"
+  exit 0
+fi
 
 # ---------------------------------------------------------------- build (here)
 # kit_build [CMAKE_ARGS...]: configures build/kit, builds what the device needs, copies it to
@@ -458,6 +496,16 @@ kit_dry_run() {
   local listing
   listing=$(tar -tzf "$OUT/kit.tar.gz")
   grep -q "kit/tests/test_cuda_engine.json" <<< "$listing" || { echo "device_kit dry-run: archive incomplete"; return 1; }
+  # `needed` reads the committed kit runs: at the commit a passing run was built from, it must say
+  # the kit is not needed (where that commit is in this clone).
+  local m sha verdict
+  for m in bench/results/gpu-*/machine.txt; do
+    sha=$(sed -n 's/^pbit device kit, built .* from \([0-9a-f]\{40\}\).*/\1/p' "$m" | head -1)
+    [ -n "$sha" ] && git cat-file -e "$sha^{commit}" 2>/dev/null && grep -q "| tests | [1-9][0-9]* run, 0 failed" "$(dirname "$m")/summary.md" || continue
+    verdict=$(kit_needed "$sha")
+    grep -q "^kit: not needed" <<< "$verdict" || { echo "device_kit dry-run: 'needed $sha' says: $verdict"; return 1; }
+  done
+  kit_needed HEAD | head -1
   echo "device_kit dry-run: ok"
 }
 
@@ -493,5 +541,5 @@ case $mode in
   run) kit_run ;;
   dry-run) kit_dry_run ;;
   rehearse) kit_rehearse ;;
-  *) echo "usage: $0 build|run|dry-run|rehearse (docs/BENCHMARKING.md)"; exit 2 ;;
+  *) echo "usage: $0 build|run|dry-run|rehearse|needed [REV] (docs/BENCHMARKING.md)"; exit 2 ;;
 esac
