@@ -54,6 +54,7 @@ kit_needed() {
     dir=$(dirname "$m")
     sha=$(sed -n 's/^pbit device kit, built .* from \([0-9a-f]\{40\}\).*/\1/p' "$m" | head -1)
     [ -n "$sha" ] && git cat-file -e "$sha^{commit}" 2>/dev/null || continue
+    grep -q "^pbit device kit, built .*uncommitted" "$m" && continue  # built from a tree that differs from $sha
     grep -q "FAILED\|TIMEOUT" "$dir/summary.md" 2>/dev/null && continue
     grep -q "| tests | [1-9][0-9]* run, 0 failed" "$dir/summary.md" 2>/dev/null || continue
     git merge-base --is-ancestor "$sha" "$rev" 2>/dev/null || continue
@@ -116,7 +117,7 @@ kit_build() (
   git rev-parse HEAD > "$CARRY/GIT_SHA" 2>/dev/null || echo unknown > "$CARRY/GIT_SHA"
   git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$CARRY/GIT_SHA"
   {
-    echo "pbit device kit, built $(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - t0)) s from $(head -1 "$CARRY/GIT_SHA")"
+    echo "pbit device kit, built $(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - t0)) s from $(head -1 "$CARRY/GIT_SHA")$(sed -n '2s/^/ /p' "$CARRY/GIT_SHA")"
     echo "host code: -march=x86-64-v3; CUDA: sm_90 SASS + compute_90 PTX, -lineinfo, cudart static; RUNPATH \$ORIGIN/../lib"
     echo "size: $(du -sh "$CARRY" | cut -f1) ($(ls "$CARRY/bin" | tr '\n' ' '))"
     echo "symbol versions needed (the device image is Ubuntu 24.04-like: GLIBC_2.39, GLIBCXX_3.4.33, CXXABI_1.3.15):"
