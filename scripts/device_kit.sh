@@ -46,17 +46,24 @@ mode=${1:-}
 # changed between it and REV (default HEAD), a device session can give all its time to the model
 # jobs. Prints "kit: needed ..." or "kit: not needed ..."; always exits 0.
 KIT_CODE_PATHS=(kernels src include cmake CMakeLists.txt)
+# kit_passed_at DIR: the commit a committed kit run (DIR = bench/results/gpu-*) was built from, if it
+# passed and that commit, unmodified, is in this clone; nothing otherwise.
+kit_passed_at() {
+  local m=$1/machine.txt sha
+  [ -f "$m" ] || return 0
+  sha=$(sed -n 's/^pbit device kit, built .* from \([0-9a-f]\{40\}\).*/\1/p' "$m" | head -1)
+  [ -n "$sha" ] && git cat-file -e "$sha^{commit}" 2>/dev/null || return 0
+  grep -q "^pbit device kit, built .*uncommitted" "$m" && return 0  # built from a tree that differs from $sha
+  grep -q "FAILED\|TIMEOUT" "$1/summary.md" 2>/dev/null && return 0
+  grep -q "| tests | [1-9][0-9]* run, 0 failed" "$1/summary.md" 2>/dev/null || return 0
+  echo "$sha"
+}
 kit_needed() {
-  local rev=${1:-HEAD} m sha dir best="" best_dir="" best_time=0 t
+  local rev=${1:-HEAD} sha dir best="" best_dir="" best_time=0 t
   git rev-parse --verify -q "$rev^{commit}" > /dev/null || { echo "kit: needed (no commit '$rev' here)"; return 0; }
-  for m in bench/results/gpu-*/machine.txt; do
-    [ -f "$m" ] || continue
-    dir=$(dirname "$m")
-    sha=$(sed -n 's/^pbit device kit, built .* from \([0-9a-f]\{40\}\).*/\1/p' "$m" | head -1)
-    [ -n "$sha" ] && git cat-file -e "$sha^{commit}" 2>/dev/null || continue
-    grep -q "^pbit device kit, built .*uncommitted" "$m" && continue  # built from a tree that differs from $sha
-    grep -q "FAILED\|TIMEOUT" "$dir/summary.md" 2>/dev/null && continue
-    grep -q "| tests | [1-9][0-9]* run, 0 failed" "$dir/summary.md" 2>/dev/null || continue
+  for dir in bench/results/gpu-*; do
+    sha=$(kit_passed_at "$dir")
+    [ -n "$sha" ] || continue
     git merge-base --is-ancestor "$sha" "$rev" 2>/dev/null || continue
     t=$(git log -1 --format=%ct "$sha")
     if [ "$t" -gt "$best_time" ]; then best=$sha best_dir=$dir best_time=$t; fi
@@ -499,10 +506,10 @@ kit_dry_run() {
   grep -q "kit/tests/test_cuda_engine.json" <<< "$listing" || { echo "device_kit dry-run: archive incomplete"; return 1; }
   # `needed` reads the committed kit runs: at the commit a passing run was built from, it must say
   # the kit is not needed (where that commit is in this clone).
-  local m sha verdict
-  for m in bench/results/gpu-*/machine.txt; do
-    sha=$(sed -n 's/^pbit device kit, built .* from \([0-9a-f]\{40\}\).*/\1/p' "$m" | head -1)
-    [ -n "$sha" ] && git cat-file -e "$sha^{commit}" 2>/dev/null && grep -q "| tests | [1-9][0-9]* run, 0 failed" "$(dirname "$m")/summary.md" || continue
+  local dir sha verdict
+  for dir in bench/results/gpu-*; do
+    sha=$(kit_passed_at "$dir")
+    [ -n "$sha" ] || continue
     verdict=$(kit_needed "$sha")
     grep -q "^kit: not needed" <<< "$verdict" || { echo "device_kit dry-run: 'needed $sha' says: $verdict"; return 1; }
   done
