@@ -115,6 +115,8 @@ TEST(Cli, SampleTakesATemperingSection) {
            {R"({"tempering": {"betas": [1]}})", "tempering.betas"},
            {R"({"tempering": {"betas": [1, 0.5], "replicas": 3}})", "tempering.betas"},
            {R"({"tempering": {"betas": [1, 0.5], "scheme": "random"}})", "tempering.scheme"},
+           {R"({"tempering": {"betas": [0.1, 1, 0.5]}})", "tempering.betas"},
+           {R"({"tempering": {"replicas": 3, "hottest": 2}})", "tempering.hottest"},
            {R"({"beta": 1, "tempering": {"betas": [1, 0.5]}})", "beta"},
            {R"({"hardware": {"gain_sigma": 0.1}, "tempering": {"betas": [1, 0.5]}})", "tempering"}}) {
     write(tmp("cfg_pt_bad.json"), text);

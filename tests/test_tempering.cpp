@@ -4,8 +4,11 @@
 // chains, and bad factors are refused.
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <cmath>
 #include <limits>
+#include <mutex>
+#include <thread>
 
 #include "pbit/core/coloring.hpp"
 #include "pbit/core/graph.hpp"
@@ -435,6 +438,103 @@ TEST(Tempering, AdaptiveLadderEvensTheAcceptance) {
   EXPECT_LT(adapted, 0.5 * fixed);
 }
 
+// A tempered run split into shards of its chains (SamplerOptions::first_chain, as MPI ranks split
+// it) is that run: the same target and replica states, swaps and energies, and with an adaptive
+// ladder the same ladder, when the shards sum their swap counts at each adaptation (here three
+// threads, one of them a shard without chains that adds zeros, as a rank without images does).
+TEST(Tempering, ShardsOfARunAreThatRun) {
+  const Graph g = frustrated(5);
+  const int32_t B = 37, N = g.num_nodes();
+  const int32_t split = 15;  // shards [0, 15) and [15, 37)
+  std::vector<int8_t> clamp(static_cast<size_t>(B));
+  std::vector<float> field(static_cast<size_t>(B) * 2);
+  for (int32_t b = 0; b < B; ++b) clamp[static_cast<size_t>(b)] = b % 3 ? 1 : -1;
+  for (size_t k = 0; k < field.size(); ++k) field[k] = 0.15f * static_cast<float>(k % 5) - 0.3f;
+  TemperingOptions t;
+  t.betas = {1.6f, 1.5f, 1.4f, 0.4f};
+  t.sweeps_per_round = 2;
+  t.scheme = "seo";
+  t.adapt_rounds = 60;
+  const SamplingSchedule sched{40, 8, 5};  // 80 sweeps: 40 rounds, adaptations at rounds 12, 24 and 36 (every 60 / 5)
+  ObserverSpec spec;
+  spec.moments = true;
+  spec.energy = true;
+  spec.snapshot_sweeps = {33, 80};
+  struct Result {
+    std::vector<int8_t> state, replicas;
+    std::vector<int64_t> accepts;
+    std::vector<double> energy;
+    std::vector<int8_t> snaps;
+    std::vector<float> betas;
+  };
+  auto run = [&](int32_t first, int32_t count, std::function<void(std::span<int64_t>)> sum) {
+    SamplerOptions o;
+    o.backend = Backend::reference;
+    o.seed = 23;
+    o.first_chain = static_cast<uint32_t>(first);
+    TemperedSampler ts(g, color_graph(g), count, t, o);
+    if (sum) ts.set_shard_sum(std::move(sum));
+    ts.set_clamp({6}, std::span<const int8_t>(clamp).subspan(static_cast<size_t>(first), static_cast<size_t>(count)));
+    ts.set_field({1, 2}, std::span<const float>(field).subspan(static_cast<size_t>(first) * 2, static_cast<size_t>(count) * 2));
+    const Observations obs = ts.run(sched, spec);
+    return Result{ts.state(), ts.replica_states(), ts.stats().accepts, obs.energy, obs.snapshots, ts.betas()};
+  };
+  const Result whole = run(0, B, {});
+  EXPECT_NE(whole.betas, t.betas);  // the ladder moved
+  // Three threads sum their counters at each adaptation: add, wait, read, wait (then cleared).
+  std::vector<int64_t> acc;
+  std::mutex mu;
+  int calls = 0;
+  std::barrier added(3);
+  std::barrier read(3, [&]() noexcept { acc.clear(); ++calls; });
+  auto sum = [&](std::span<int64_t> v) {
+    {
+      const std::lock_guard<std::mutex> lock(mu);
+      acc.resize(v.size(), 0);
+      for (size_t k = 0; k < v.size(); ++k) acc[k] += v[k];
+    }
+    added.arrive_and_wait();
+    std::copy(acc.begin(), acc.end(), v.begin());
+    read.arrive_and_wait();
+  };
+  Result lo, hi;
+  const int64_t adaptations = TemperedSampler::adaptations(t, sched.total_sweeps());
+  EXPECT_EQ(adaptations, 3);
+  {
+    std::jthread a([&] { lo = run(0, split, sum); });
+    std::jthread b([&] { hi = run(split, B - split, sum); });
+    std::jthread idle([&] {
+      for (int64_t k = 0; k < adaptations; ++k) {
+        std::vector<int64_t> zeros(2 * (t.betas.size() - 1), 0);
+        sum(zeros);
+      }
+    });
+  }
+  EXPECT_EQ(calls, adaptations);
+  EXPECT_EQ(lo.betas, whole.betas);
+  EXPECT_EQ(hi.betas, whole.betas);
+  auto joined = [&](const std::vector<int8_t>& a, const std::vector<int8_t>& b, int32_t rows_each) {  // per replica: lo's rows, hi's
+    std::vector<int8_t> out;
+    for (int32_t r = 0; r < rows_each; ++r) {
+      out.insert(out.end(), a.begin() + static_cast<ptrdiff_t>(r) * split * N, a.begin() + static_cast<ptrdiff_t>(r + 1) * split * N);
+      out.insert(out.end(), b.begin() + static_cast<ptrdiff_t>(r) * (B - split) * N, b.begin() + static_cast<ptrdiff_t>(r + 1) * (B - split) * N);
+    }
+    return out;
+  };
+  EXPECT_EQ(joined(lo.state, hi.state, 1), whole.state);
+  EXPECT_EQ(joined(lo.replicas, hi.replicas, static_cast<int32_t>(t.betas.size())), whole.replicas);
+  EXPECT_EQ(joined(lo.snaps, hi.snaps, 2), whole.snaps);
+  for (size_t p = 0; p < whole.accepts.size(); ++p) EXPECT_EQ(lo.accepts[p] + hi.accepts[p], whole.accepts[p]) << "pair " << p;
+  std::vector<double> energy;
+  for (int64_t j = 0; j < sched.samples; ++j) {
+    energy.insert(energy.end(), lo.energy.begin() + j * split, lo.energy.begin() + (j + 1) * split);
+    energy.insert(energy.end(), hi.energy.begin() + j * (B - split), hi.energy.begin() + (j + 1) * (B - split));
+  }
+  EXPECT_EQ(energy, whole.energy);
+  // A shard that adapts from its own counts alone ends with another ladder.
+  EXPECT_NE(run(0, split, {}).betas, whole.betas);
+}
+
 TEST(Tempering, BadOptionsAreRefused) {
   const Graph g = frustrated(1);
   const Coloring c = color_graph(g);
@@ -447,6 +547,10 @@ TEST(Tempering, BadOptionsAreRefused) {
   TemperingOptions neg = ok;
   neg.betas = {1.0f, -0.5f};
   EXPECT_NE(error_of([&] { make(neg); }).find("beta 1"), std::string::npos);
+  TemperingOptions flat = ok;
+  flat.betas = {1.0f, 0.5f, 0.5f};
+  EXPECT_NE(error_of([&] { make(flat); }).find("must decrease"), std::string::npos);
+  EXPECT_THROW(TemperingOptions::geometric(1.0f, 2.0f, 3), InvalidArgument);  // the hottest above the target
   TemperingOptions scheme = ok;
   scheme.scheme = "random";
   EXPECT_NE(error_of([&] { make(scheme); }).find("scheme"), std::string::npos);
@@ -459,6 +563,9 @@ TEST(Tempering, BadOptionsAreRefused) {
   SamplerOptions hw;
   hw.hardware.gain_sigma = 0.1f;
   EXPECT_NE(error_of([&] { make(ok, hw); }).find("ideal p-bits"), std::string::npos);
+  SamplerOptions far;
+  far.first_chain = (uint32_t{1} << 31) - 2;  // (first + 4) x 2 replicas > 2^32
+  EXPECT_NE(error_of([&] { make(ok, far); }).find("at most 2^32"), std::string::npos);
   EXPECT_THROW(TemperingOptions::geometric(1.0f, 0.1f, 1), InvalidArgument);
   TemperedSampler ts(g, c, 4, ok);
   ObserverSpec snap;

@@ -92,9 +92,6 @@ void add_train(CLI::App* dbm, Commands& c) {
                                        std::to_string(o->overwrite) + "|" + o->lease + "|" + std::to_string(o->lease_seconds) + "|" +
                                        std::to_string(o->burn_in),
                       "the DBM config and the options of dbm train");
-    if (dist::size() > 1 && cfg.eval_tempered) {  // refused before training, not after it
-      throw InvalidArgument("eval.tempering does not run over MPI ranks yet (docs/SCALING.md); train with one process");
-    }
     const bool writer = dist::rank() == 0;
     make_directories(cfg.output_dir);  // before the data are read and training starts
     if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");

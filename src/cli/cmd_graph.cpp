@@ -40,28 +40,47 @@ const char* kTopologies =
 
 /// pbit sample with a tempering section: B chains of R replicas (core/tempering.hpp), the target
 /// replicas observed; the JSON gains the ladder, the swap acceptance per pair and the round trips.
-int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring& coloring, const SamplerOptions& opt,
-                    const std::string& out) {
-  TemperedSampler ts(gf.graph, coloring, cfg.chains, cfg.tempering, opt);
-  if (!cfg.clamp_nodes.empty()) ts.set_clamp(cfg.clamp_nodes, cfg.clamp_values);
-  if (!cfg.field_values.empty()) ts.set_field(cfg.field_nodes, cfg.field_values);
+/// Under MPI ranks each rank tempers its share `mine` of the chains (their global ids, the ladder
+/// adapted from every rank's swap counts), so the output is one process's.
+int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring& coloring, SamplerOptions opt, const dist::Range& mine,
+                    const std::vector<int8_t>& clamp, const std::vector<float>& field, const std::string& out) {
+  const int ranks = dist::size();
+  opt.first_chain = static_cast<uint32_t>(mine.first);
+  TemperedSampler ts(gf.graph, coloring, static_cast<int32_t>(mine.count), cfg.tempering, opt);
+  if (ranks > 1) ts.set_shard_sum([](std::span<int64_t> v) { dist::allreduce_sum(v); });
+  if (!cfg.clamp_nodes.empty()) ts.set_clamp(cfg.clamp_nodes, clamp);
+  if (!cfg.field_values.empty()) ts.set_field(cfg.field_nodes, field);
   const int32_t R = ts.num_replicas();
-  std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << coloring.num_colors() << " colors, " << cfg.chains
-            << " chains x " << R << " replicas (beta " << cfg.tempering.betas.front() << " .. " << cfg.tempering.betas.back()
-            << ", " << cfg.tempering.scheme << " swaps every " << cfg.tempering.sweeps_per_round << " sweeps), "
-            << cfg.schedule.total_sweeps() << " sweeps on " << to_string(opt.backend) << "\n";
+  if (dist::rank() == 0) {
+    std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << coloring.num_colors() << " colors, " << cfg.chains
+              << " chains x " << R << " replicas" << (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "") << " (beta "
+              << cfg.tempering.betas.front() << " .. " << cfg.tempering.betas.back() << ", " << cfg.tempering.scheme << " swaps every "
+              << cfg.tempering.sweeps_per_round << " sweeps), " << cfg.schedule.total_sweeps() << " sweeps on " << to_string(opt.backend)
+              << "\n";
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  const Observations obs = ts.run(cfg.schedule, cfg.observe);
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const Observations obs =
+      dist::combine(ts.run(cfg.schedule, cfg.observe), cfg.chains, gf.graph.num_nodes(), cfg.observe.readout_groups);
+  const double wall = dist::allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  // The swap counts of every rank's chains: attempts and accepts per pair, and the round trips.
+  const TemperingStats& st = ts.stats();
+  std::vector<int64_t> counts(st.attempts);
+  counts.insert(counts.end(), st.accepts.begin(), st.accepts.end());
+  counts.push_back(st.round_trips);
+  dist::allreduce_sum(counts);
+  if (dist::rank() != 0) return 0;  // rank 0 writes the run's output
+  TemperingStats all;
+  all.attempts.assign(counts.begin(), counts.begin() + (R - 1));
+  all.accepts.assign(counts.begin() + (R - 1), counts.begin() + 2 * (R - 1));
   nlohmann::json j = observations_to_json(obs, gf.graph);
   const double flips = static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * obs.sweeps;  // every replica's
   j["tempering"] = {{"betas", ts.betas()},  // as adapted, when adapt_rounds > 0
                     {"adapt_rounds", cfg.tempering.adapt_rounds},
                     {"scheme", cfg.tempering.scheme},
                     {"sweeps_per_round", cfg.tempering.sweeps_per_round},
-                    {"rounds", ts.stats().rounds},
-                    {"swap_acceptance", ts.stats().acceptance()},
-                    {"round_trips", ts.stats().round_trips}};
+                    {"rounds", st.rounds},
+                    {"swap_acceptance", all.acceptance()},
+                    {"round_trips", counts.back()}};
   j["run"] = {{"backend", to_string(opt.backend)},
               {"device", backend_device_name(opt.backend)},
               {"seed", cfg.seed},
@@ -69,6 +88,7 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
               {"threads", cfg.num_threads},
               {"num_colors", coloring.num_colors()},
               {"replicas", R},
+              {"ranks", ranks},
               {"wall_s", wall},
               {"flips_per_ns", wall > 0 ? flips / (wall * 1e9) : 0.0},
               {"git_sha", build_git_sha()}};
@@ -117,25 +137,24 @@ void add_sample(Commands& c) {
     // random numbers as one process) and rank 0 writes the combined result (docs/SCALING.md).
     const int ranks = dist::size();
     if (ranks > 1) {
-      if (cfg.tempered) throw InvalidArgument("pbit sample: a tempering section over MPI ranks is not supported yet; run one process");
       dist::check_same(detail::fnv1a(read_json_file(o->config).dump() + "|" + graph_to_json(gf.graph, &coloring.colors()).dump() + "|" +
                                      cfg.backend + "|" + std::to_string(cfg.num_threads)),
                        "the sampling config, the graph and the options");
     }
-    if (cfg.tempered) return sample_tempered(cfg, gf, coloring, opt, o->out);
     const dist::Range mine = dist::share(cfg.chains, dist::rank(), ranks);
-    opt.first_chain = static_cast<uint32_t>(mine.first);
-    Sampler sampler(gf.graph, coloring, static_cast<int32_t>(mine.count), opt);
     auto my_rows = [&](const auto& v, size_t width) {  // a per-chain (B x width) list: this rank's rows
       using T = typename std::decay_t<decltype(v)>::value_type;
       if (ranks == 1 || v.size() != width * static_cast<size_t>(cfg.chains)) return std::vector<T>(v.begin(), v.end());
       return std::vector<T>(v.begin() + static_cast<ptrdiff_t>(mine.first * width), v.begin() + static_cast<ptrdiff_t>((mine.first + mine.count) * width));
     };
-    if (!cfg.clamp_nodes.empty()) sampler.set_clamp(cfg.clamp_nodes, my_rows(cfg.clamp_values, cfg.clamp_nodes.size()));
-    if (!cfg.field_values.empty()) {
-      const size_t m = cfg.field_nodes.empty() ? static_cast<size_t>(gf.graph.num_nodes()) : cfg.field_nodes.size();
-      sampler.set_field(cfg.field_nodes, my_rows(cfg.field_values, m));
-    }
+    const std::vector<int8_t> clamp = my_rows(cfg.clamp_values, cfg.clamp_nodes.size());
+    const std::vector<float> field =
+        my_rows(cfg.field_values, cfg.field_nodes.empty() ? static_cast<size_t>(gf.graph.num_nodes()) : cfg.field_nodes.size());
+    if (cfg.tempered) return sample_tempered(cfg, gf, coloring, opt, mine, clamp, field, o->out);
+    opt.first_chain = static_cast<uint32_t>(mine.first);
+    Sampler sampler(gf.graph, coloring, static_cast<int32_t>(mine.count), opt);
+    if (!cfg.clamp_nodes.empty()) sampler.set_clamp(cfg.clamp_nodes, clamp);
+    if (!cfg.field_values.empty()) sampler.set_field(cfg.field_nodes, field);
     if (dist::rank() == 0) {
       std::cerr << "pbit sample: " << gf.graph.num_nodes() << " nodes, " << gf.graph.num_edges() << " edges, "
                 << coloring.num_colors() << " colors, " << cfg.chains << " chains" << (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "")

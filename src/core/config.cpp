@@ -72,10 +72,18 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
     if (!t.contains("replicas") || !t.contains("hottest")) bad(w, "needs betas, or replicas and hottest");
     const auto r = static_cast<int32_t>(get_int(t["replicas"], w + ".replicas", 2, 1024));
     const float target = t.contains("target") ? get_beta(t["target"], w + ".target") : default_target;
-    o.betas = TemperingOptions::geometric(target, get_beta(t["hottest"], w + ".hottest"), r);
+    const float hottest = get_beta(t["hottest"], w + ".hottest");
+    if (!(hottest < target)) {
+      bad(w + ".hottest", "must be below the target beta " + std::to_string(target) + " (the hottest replica has the smallest beta), got " +
+                              std::to_string(hottest));
+    }
+    o.betas = TemperingOptions::geometric(target, hottest, r);
   }
   for (float b : o.betas)
     if (!(b > 0)) bad(w + ".betas", "inverse temperatures must be > 0");
+  for (size_t k = 1; k < o.betas.size(); ++k) {
+    if (!(o.betas[k] < o.betas[k - 1])) bad(w + ".betas", "must decrease from the target (betas[0]) to the hottest replica");
+  }
   if (t.contains("sweeps_per_round")) o.sweeps_per_round = get_int(t["sweeps_per_round"], w + ".sweeps_per_round", 1, int64_t{1} << 32);
   if (t.contains("scheme")) o.scheme = detail::get_string(t["scheme"], w + ".scheme", {"deo", "seo"});
   if (t.contains("adapt_rounds")) o.adapt_rounds = get_int(t["adapt_rounds"], w + ".adapt_rounds", 0, int64_t{1} << 32);

@@ -11,12 +11,8 @@ namespace pbit {
 
 namespace {
 
-/// The R B sampler options: the user's, refused on imperfect hardware.
+/// The user's options, refused on imperfect hardware.
 SamplerOptions checked(const SamplerOptions& o) {
-  if (o.first_chain != 0) {
-    throw InvalidArgument("parallel tempering: first_chain (a shard of a larger run) is not supported yet; its swaps are keyed by "
-                          "the local chain");
-  }
   if (!o.hardware.ideal()) {
     throw InvalidArgument("parallel tempering: the swap needs the model's energy, which a device with imperfections does not "
                           "sample; use ideal p-bits");
@@ -33,6 +29,17 @@ int32_t replica_chains(int32_t chains, const TemperingOptions& t) {
   return chains * static_cast<int32_t>(t.betas.size());
 }
 
+/// The B R sampler's options: its first chain is the first replica of chain first_chain.
+SamplerOptions replica_options(SamplerOptions o, int32_t chains, const TemperingOptions& t) {
+  const uint64_t R = t.betas.size();
+  if ((static_cast<uint64_t>(o.first_chain) + static_cast<uint64_t>(std::max(chains, 0))) * R > (uint64_t{1} << 32)) {
+    throw InvalidArgument("parallel tempering: (first_chain + chains) x replicas must be at most 2^32 (the RNG counter's chain "
+                          "field), got (" + std::to_string(o.first_chain) + " + " + std::to_string(chains) + ") x " + std::to_string(R));
+  }
+  o.first_chain = static_cast<uint32_t>(o.first_chain * R);
+  return o;
+}
+
 }  // namespace
 
 std::vector<float> TemperingOptions::geometric(float target, float hottest, int32_t replicas) {
@@ -40,6 +47,7 @@ std::vector<float> TemperingOptions::geometric(float target, float hottest, int3
   if (!(target > 0 && hottest > 0 && target <= 1e6f && hottest <= 1e6f)) {
     throw InvalidArgument("a tempering ladder's betas must be finite and > 0");
   }
+  if (!(hottest < target)) throw InvalidArgument("a tempering ladder's hottest beta must be below its target beta");
   std::vector<float> b(static_cast<size_t>(replicas));
   const double ratio = std::pow(static_cast<double>(hottest) / target, 1.0 / (replicas - 1));
   for (int32_t r = 0; r < replicas; ++r) b[static_cast<size_t>(r)] = static_cast<float>(target * std::pow(ratio, r));
@@ -57,12 +65,18 @@ uint32_t TemperedSampler::swap_stream() { return rng::tempering_stream(rng::Temp
 
 TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, int32_t chains, TemperingOptions tempering,
                                  SamplerOptions options)
-    : graph_(graph), chains_(chains), opt_(std::move(tempering)), options_(checked(options)),
-      sampler_(graph, coloring, replica_chains(chains, opt_), options_) {
+    : graph_(graph), chains_(chains), first_(options.first_chain), opt_(std::move(tempering)), options_(checked(options)),
+      sampler_(graph, coloring, replica_chains(chains, opt_), replica_options(options_, chains, opt_)) {
   for (size_t r = 0; r < opt_.betas.size(); ++r) {
     if (!(opt_.betas[r] > 0.0f && opt_.betas[r] <= 1e6f)) {
       std::ostringstream os;
       os << "parallel tempering: beta " << r << " is " << opt_.betas[r] << "; betas must be finite and in (0, 1e6]";
+      throw InvalidArgument(os.str());
+    }
+    if (r > 0 && !(opt_.betas[r] < opt_.betas[r - 1])) {
+      std::ostringstream os;
+      os << "parallel tempering: the betas must decrease from the target to the hottest replica; beta " << r << " (" << opt_.betas[r]
+         << ") is not below beta " << r - 1 << " (" << opt_.betas[r - 1] << ")";
       throw InvalidArgument(os.str());
     }
   }
@@ -71,19 +85,41 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
     throw InvalidArgument("parallel tempering: scheme must be 'deo' or 'seo', got '" + opt_.scheme + "'");
   }
   const int32_t R = num_replicas();
-  std::vector<float> factors(static_cast<size_t>(R) * chains_);
-  for (int32_t r = 0; r < R; ++r) std::fill_n(factors.begin() + static_cast<ptrdiff_t>(r) * chains_, chains_, opt_.betas[r]);
-  sampler_.set_chain_betas(factors);
+  sampler_.set_chain_betas(chain_factors());
   stats_.betas = opt_.betas;
   stats_.attempts.assign(static_cast<size_t>(R - 1), 0);
   stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
   window_attempts_.assign(static_cast<size_t>(R - 1), 0);
   window_accepts_.assign(static_cast<size_t>(R - 1), 0);
   if (opt_.adapt_rounds < 0) throw InvalidArgument("parallel tempering: adapt_rounds must be >= 0");
-  walker_.resize(factors.size());
+  walker_.resize(static_cast<size_t>(R) * chains_);
   for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
-  direction_.assign(factors.size(), 0);
-  for (int32_t b = 0; b < chains_; ++b) direction_[static_cast<size_t>(b)] = 1;  // the walkers that start at the target
+  direction_.assign(walker_.size(), 0);
+  for (int32_t b = 0; b < chains_; ++b) direction_[slot(0, b)] = 1;  // the walkers that start at the target
+}
+
+int64_t TemperedSampler::adaptations(const TemperingOptions& t, int64_t sweeps) {
+  if (t.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
+  if (sweeps <= 0 || t.adapt_rounds <= 0) return 0;
+  const int64_t every = std::max<int64_t>(10, t.adapt_rounds / 5);  // as swap_round
+  return std::min(sweeps / t.sweeps_per_round, t.adapt_rounds) / every;
+}
+
+std::vector<float> TemperedSampler::chain_factors() const {
+  const int32_t R = num_replicas();
+  std::vector<float> f(static_cast<size_t>(R) * chains_);
+  for (int32_t b = 0; b < chains_; ++b)
+    for (int32_t r = 0; r < R; ++r) f[slot(r, b)] = opt_.betas[static_cast<size_t>(r)];
+  return f;
+}
+
+std::vector<int8_t> TemperedSampler::rows(const std::vector<int8_t>& st, int32_t replica) const {
+  const size_t N = static_cast<size_t>(graph_.num_nodes());
+  std::vector<int8_t> out(static_cast<size_t>(chains_) * N);
+  for (int32_t b = 0; b < chains_; ++b) {
+    std::copy_n(st.begin() + static_cast<ptrdiff_t>(slot(replica, b) * N), N, out.begin() + static_cast<ptrdiff_t>(b * N));
+  }
+  return out;
 }
 
 void TemperedSampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values) {
@@ -93,7 +129,10 @@ void TemperedSampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8
     full.assign(values.begin(), values.end());
   } else if (values.size() == k * chains_) {
     full.resize(R * values.size());
-    for (size_t r = 0; r < R; ++r) std::copy(values.begin(), values.end(), full.begin() + r * values.size());
+    for (int32_t b = 0; b < chains_; ++b)
+      for (size_t r = 0; r < R; ++r) {
+        std::copy_n(values.begin() + static_cast<ptrdiff_t>(b * k), k, full.begin() + static_cast<ptrdiff_t>(slot(static_cast<int32_t>(r), b) * k));
+      }
   } else {
     throw InvalidArgument("set_clamp: expected K = " + std::to_string(k) + " or B x K = " + std::to_string(k * chains_) +
                           " values, got " + std::to_string(values.size()));
@@ -111,7 +150,10 @@ void TemperedSampler::set_field(std::vector<int32_t> nodes, std::span<const floa
   if (values.size() == m) {
     for (size_t c = 0; c < R * chains_; ++c) std::copy(values.begin(), values.end(), full.begin() + c * m);
   } else if (values.size() == m * chains_) {
-    for (size_t r = 0; r < R; ++r) std::copy(values.begin(), values.end(), full.begin() + r * values.size());
+    for (int32_t b = 0; b < chains_; ++b)
+      for (size_t r = 0; r < R; ++r) {
+        std::copy_n(values.begin() + static_cast<ptrdiff_t>(b * m), m, full.begin() + static_cast<ptrdiff_t>(slot(static_cast<int32_t>(r), b) * m));
+      }
   } else {
     throw InvalidArgument("set_field: expected M = " + std::to_string(m) + " or B x M = " + std::to_string(m * chains_) +
                           " values, got " + std::to_string(values.size()));
@@ -130,16 +172,15 @@ void TemperedSampler::swap_round() {
   bool changed = false;
   const rng::Key key = rng::make_key(options_.seed, swap_stream());
   for (int32_t b = 0; b < chains_; ++b) {
+    const uint32_t id = first_ + static_cast<uint32_t>(b);  // the chain's global id keys its swaps
     int32_t parity = static_cast<int32_t>(round & 1);
     if (opt_.scheme == "seo") {
-      parity = static_cast<int32_t>(
-          rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), 0xffffffffu, static_cast<uint32_t>(round), 1u}, key).w0 & 1u);
+      parity = static_cast<int32_t>(rng::philox4x32_10(rng::Counter{id, 0xffffffffu, static_cast<uint32_t>(round), 1u}, key).w0 & 1u);
     }
     for (int32_t r = parity; r + 1 < R; r += 2) {
-      const auto c0 = static_cast<size_t>(r * chains_ + b), c1 = static_cast<size_t>((r + 1) * chains_ + b);
+      const size_t c0 = slot(r, b), c1 = slot(r + 1, b);
       const double delta = (static_cast<double>(opt_.betas[r]) - opt_.betas[r + 1]) * (energy[c0] - energy[c1]);
-      const uint32_t w =
-          rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), static_cast<uint32_t>(r), static_cast<uint32_t>(round), 0u}, key).w0;
+      const uint32_t w = rng::philox4x32_10(rng::Counter{id, static_cast<uint32_t>(r), static_cast<uint32_t>(round), 0u}, key).w0;
       ++stats_.attempts[static_cast<size_t>(r)];
       ++window_attempts_[static_cast<size_t>(r)];
       if (delta >= 0 || static_cast<double>(rng::u01(w)) < std::exp(delta)) {
@@ -151,7 +192,7 @@ void TemperedSampler::swap_round() {
       }
     }
     // Round trips: a walker counts when it comes back to the target after reaching the hottest.
-    const int32_t at_target = walker_[static_cast<size_t>(b)], at_hottest = walker_[static_cast<size_t>((R - 1) * chains_ + b)];
+    const int32_t at_target = walker_[slot(0, b)], at_hottest = walker_[slot(R - 1, b)];
     if (direction_[static_cast<size_t>(at_target)] == -1) ++stats_.round_trips;
     direction_[static_cast<size_t>(at_target)] = 1;
     if (direction_[static_cast<size_t>(at_hottest)] == 1) direction_[static_cast<size_t>(at_hottest)] = -1;
@@ -163,6 +204,13 @@ void TemperedSampler::swap_round() {
 
 void TemperedSampler::adapt_ladder() {
   const int32_t R = num_replicas();
+  if (shard_sum_) {  // every shard's counts, so that every shard moves the ladder alike
+    std::vector<int64_t> w(window_attempts_);
+    w.insert(w.end(), window_accepts_.begin(), window_accepts_.end());
+    shard_sum_(w);
+    std::copy_n(w.begin(), R - 1, window_attempts_.begin());
+    std::copy_n(w.begin() + (R - 1), R - 1, window_accepts_.begin());
+  }
   // Cumulative rejection Lambda at each rung (a small floor keeps every segment invertible).
   std::vector<double> lambda(static_cast<size_t>(R), 0.0);
   for (int32_t p = 0; p + 1 < R; ++p) {
@@ -182,9 +230,7 @@ void TemperedSampler::adapt_ladder() {
   }
   opt_.betas = nb;
   stats_.betas = nb;
-  std::vector<float> factors(static_cast<size_t>(R) * chains_);
-  for (int32_t r = 0; r < R; ++r) std::fill_n(factors.begin() + static_cast<ptrdiff_t>(r) * chains_, chains_, opt_.betas[r]);
-  sampler_.set_chain_betas(factors);
+  sampler_.set_chain_betas(chain_factors());
 }
 
 Observations TemperedSampler::run(const SamplingSchedule& schedule, const ObserverSpec& observe) {
@@ -219,8 +265,8 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
   if (observe.moments) out.node_sum.assign(static_cast<size_t>(N), 0), out.edge_sum.assign(static_cast<size_t>(E), 0);
   if (observe.energy) out.energy.assign(static_cast<size_t>(schedule.samples) * chains_, 0.0);
   if (G) out.readout_sum.assign(static_cast<size_t>(chains_) * G, 0);
-  auto sample = [&](int64_t j) {  // the target replicas: sampler chains 0 .. B - 1
-    const std::vector<int8_t> st = sampler_.state();
+  auto sample = [&](int64_t j) {  // the target replicas
+    const std::vector<int8_t> st = rows(sampler_.state(), 0);
     for (int32_t b = 0; b < chains_; ++b) {
       const int8_t* s = st.data() + static_cast<size_t>(b) * N;
       if (observe.moments) {
@@ -252,8 +298,8 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
     }
     if (next_sample <= schedule.samples && sample_at(next_sample) == done) sample(next_sample++ - 1);
     if (snap_idx < snaps.size() && snaps[snap_idx] == done) {  // the target replicas, after this sweep's swaps
-      const std::vector<int8_t> st = sampler_.state();
-      out.snapshots.insert(out.snapshots.end(), st.begin(), st.begin() + static_cast<ptrdiff_t>(target_spins));
+      const std::vector<int8_t> st = rows(sampler_.state(), 0);
+      out.snapshots.insert(out.snapshots.end(), st.begin(), st.end());
       ++snap_idx;
     }
   }
@@ -286,15 +332,26 @@ void TemperedSampler::set_state(std::span<const int8_t> states) {
   if (states.size() != per) {
     throw InvalidArgument("set_state: expected B x N = " + std::to_string(per) + " spins, got " + std::to_string(states.size()));
   }
+  const size_t N = static_cast<size_t>(graph_.num_nodes());
   std::vector<int8_t> all(per * static_cast<size_t>(num_replicas()));
-  for (int32_t r = 0; r < num_replicas(); ++r) std::copy(states.begin(), states.end(), all.begin() + static_cast<ptrdiff_t>(r * per));
+  for (int32_t b = 0; b < chains_; ++b)
+    for (int32_t r = 0; r < num_replicas(); ++r) {
+      std::copy_n(states.begin() + static_cast<ptrdiff_t>(b * N), N, all.begin() + static_cast<ptrdiff_t>(slot(r, b) * N));
+    }
   sampler_.set_state(all);
 }
 
-std::vector<int8_t> TemperedSampler::state() const {
-  std::vector<int8_t> st = sampler_.state();
-  st.resize(static_cast<size_t>(chains_) * graph_.num_nodes());  // the target replicas come first
-  return st;
+std::vector<int8_t> TemperedSampler::state() const { return rows(sampler_.state(), 0); }
+
+std::vector<int8_t> TemperedSampler::replica_states() const {
+  const std::vector<int8_t> st = sampler_.state();
+  std::vector<int8_t> out;
+  out.reserve(st.size());
+  for (int32_t r = 0; r < num_replicas(); ++r) {
+    const std::vector<int8_t> row = rows(st, r);
+    out.insert(out.end(), row.begin(), row.end());
+  }
+  return out;
 }
 
 }  // namespace pbit

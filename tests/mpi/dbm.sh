@@ -18,6 +18,9 @@ json.dump(c, open("dbm.json", "w"))
 c["train"]["epochs"] = 1
 json.dump(c, open("dbm_1epoch.json", "w"))
 c["train"]["epochs"] = 2
+pt = json.loads(json.dumps(c))  # evaluation by parallel tempering with an adaptive ladder: 2 adaptations
+pt["eval"].update({"warmup": 20, "tempering": {"replicas": 3, "hottest": 0.4, "adapt_rounds": 20, "scheme": "seo"}})
+json.dump(pt, open("dbm_pt.json", "w"))
 c["train"]["negative"]["chains"] = 2
 json.dump(c, open("few_chains.json", "w"))
 PY
@@ -35,6 +38,10 @@ cmp np1/generated.png np2/generated.png
 mpi -np 3 "$PBIT" dbm eval --config dbm.json --model np1/model.json --out e3.json > /dev/null 2>&1
 "$PBIT" dbm eval --config dbm.json --model np1/model.json --first 3 --limit 35 --sweeps 6,20 --out c1.json > /dev/null 2>&1
 mpi -np 2 "$PBIT" dbm eval --config dbm.json --model np1/model.json --first 3 --limit 35 --sweeps 6,20 --out c2.json > /dev/null 2>&1
+# With parallel tempering: 34 images in batches of 16, 16 and 2, so one of 3 ranks has no image of
+# the last batch and adds zeros to the ladder's swap counts.
+"$PBIT" dbm eval --config dbm_pt.json --model np1/model.json --first 3 --limit 34 --out t1.json > /dev/null 2>&1
+mpi -np 3 "$PBIT" dbm eval --config dbm_pt.json --model np1/model.json --first 3 --limit 34 --out t3.json > t3.log 2>&1 || { cat t3.log; exit 1; }
 python3 - <<'PY'
 import json
 # timing, and what names the run: the device (threads per rank), the ranks, the output paths
@@ -44,14 +51,16 @@ def strip(x):
     if isinstance(x, list): return [strip(v) for v in x]
     return x
 for a, b in [("np1/metrics.json", "np2/metrics.json"), ("np1/metrics.json", "re/metrics.json"),
-             ("np1/results.json", "np2/results.json"), ("e1.json", "e3.json"), ("c1.json", "c2.json")]:
+             ("np1/results.json", "np2/results.json"), ("e1.json", "e3.json"), ("c1.json", "c2.json"), ("t1.json", "t3.json")]:
     A, B = strip(json.load(open(a))), strip(json.load(open(b)))
     assert A == B, f"{a} and {b} differ in {[k for k in A if A[k] != B.get(k)]}"
 r = json.load(open("np1/results.json"))
 assert [json.load(open(f))["ranks"] for f in ("np1/results.json", "np2/results.json", "e3.json")] == [1, 2, 3]
 assert r["test_images"] == 50 and len(json.load(open("np1/metrics.json"))["epochs"]) == 2, r
+t = json.load(open("t1.json"))
+assert len(t["swap_acceptance"]) == 2 and 0 < min(t["swap_acceptance"]), t
 print("mpi.dbm: dbm train on 2 ranks, and resumed from 2 onto 3 ranks, gave one process's model;",
-      "dbm eval on 3 and 2 ranks gave one process's accuracy; test accuracy", r["test_accuracy"])
+      "dbm eval on 3 and 2 ranks (and tempered on 3) gave one process's accuracy; test accuracy", r["test_accuracy"])
 PY
 # More ranks than negative chains: refused with a message on every rank.
 if mpi -np 3 "$PBIT" dbm train --config few_chains.json --out few > err1.txt 2>&1; then echo "3 ranks for 2 chains passed"; exit 1; fi

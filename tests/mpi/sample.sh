@@ -17,15 +17,22 @@ c["schedule"] = {"warmup": 12, "samples": 0, "steps_per_sample": 1}
 c["observe"]["snapshot_sweeps"] = [12]
 json.dump(c, open("no_samples.json", "w"))
 c["schedule"] = {"warmup": 20, "samples": 10, "steps_per_sample": 3}
+pt = json.loads(json.dumps(c))  # parallel tempering with an adaptive ladder (3 adaptations) and per-chain fields
+del pt["beta"]
+pt["field"] = {"nodes": [2, 3], "values": [0.1 * (k % 7) - 0.3 for k in range(2 * 101)]}
+pt["tempering"] = {"replicas": 4, "hottest": 0.3, "adapt_rounds": 30, "scheme": "seo"}
+json.dump(pt, open("pt.json", "w"))
 c["chains"] = 2
 c["clamp"]["values"] = [1, -1] * 2
 json.dump(c, open("two_chains.json", "w"))
 PY
 "$PBIT" sample --topology pegasus:3 --config c.json --out np1.json 2>/dev/null
 "$PBIT" sample --topology pegasus:3 --config no_samples.json --out ns1.json 2>/dev/null
+"$PBIT" sample --topology pegasus:3 --config pt.json --out pt1.json 2>/dev/null
 for k in 2 3; do
   mpi -np $k "$PBIT" sample --topology pegasus:3 --config c.json --out np$k.json 2>/dev/null
   mpi -np $k "$PBIT" sample --topology pegasus:3 --config no_samples.json --out ns$k.json 2>/dev/null
+  mpi -np $k "$PBIT" sample --topology pegasus:3 --config pt.json --out pt$k.json 2>/dev/null
 done
 python3 - <<'PY'
 import json
@@ -41,7 +48,14 @@ for k in (2, 3):  # a run without samples (snapshots only, read-out groups asked
     a, b = json.load(open("ns1.json")), json.load(open(f"ns{k}.json"))
     a.pop("run"), b.pop("run")
     assert a == b, [key for key in a if a[key] != b.get(key)]
-print("mpi.sample: np 2 and np 3 wrote what np 1 wrote (energies, snapshots, read-outs, moment sums)")
+pt = {k: json.load(open(f"pt{k}.json")) for k in (1, 2, 3)}
+assert abs(pt[1]["tempering"]["betas"][1] - 0.3 ** (1 / 3)) > 1e-4, "the ladder did not adapt from the geometric one"
+for k in (2, 3):  # tempered: the same ladder, swaps, energies and snapshots
+    a, b = dict(pt[1]), dict(pt[k])
+    a.pop("run"), b.pop("run")
+    assert a == b, f"tempered np {k} differs from np 1 in {[key for key in a if a[key] != b.get(key)]}"
+assert min(pt[1]["tempering"]["swap_acceptance"]) > 0 and pt[3]["run"]["ranks"] == 3, pt[1]["tempering"]
+print("mpi.sample: np 2 and np 3 wrote what np 1 wrote (energies, snapshots, read-outs, moment sums; and tempered)")
 PY
 # More ranks than chains, and ranks given different configs (MPMD), fail with a clear message.
 if mpi -np 3 "$PBIT" sample --topology pegasus:3 --config two_chains.json > err1.txt 2>&1; then echo "3 ranks for 2 chains passed"; exit 1; fi

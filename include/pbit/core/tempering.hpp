@@ -1,17 +1,20 @@
 // Parallel tempering (replica exchange) on any backend (issue 21).
 //
 // Each of B chains has R replicas at inverse temperatures betas[0..R-1] (betas[0] the target,
-// usually 1). They live in one Sampler of R x B chains (sampler chain r B + b = replica r of chain b,
+// usually 1). They live in one Sampler of B x R chains (sampler chain b R + r = replica r of chain b,
 // at per-chain factor betas[r]: Sampler::set_chain_betas), so one launch sweeps every replica of every
-// chain. Every `sweeps_per_round` sweeps a swap round proposes, for each chain, exchanges between
+// chain, and the replicas of chains [k, k + m) of a larger run are the sampler chains [k R, (k + m) R):
+// a shard (SamplerOptions::first_chain = k, in chains) draws the random numbers of the whole run, which
+// is how MPI ranks split a tempered run (docs/SCALING.md). Every `sweeps_per_round` sweeps a swap round
+// proposes, for each chain, exchanges between
 // neighbouring temperatures r, r + 1 of one parity, accepted with the Metropolis probability
 //   min(1, exp((beta_r - beta_{r+1}) (E_r - E_{r+1}))),  E = -(sum J s s + sum h s + sum f s)
 // (the per-chain field counts: it is part of the distribution sampled; clamps are the same in every
-// replica), on the uniform of Philox(seed, tempering stream, counter (chain, pair, round, 0)), word 0:
-// every backend makes the same swaps. Schemes: "deo" (deterministic even/odd: even pairs in even
+// replica), on the uniform of Philox(seed, tempering stream, counter (chain, pair, round, 0)), word 0,
+// with the chain's global id: every backend and every split into shards makes the same swaps. Schemes: "deo" (deterministic even/odd: even pairs in even
 // rounds, odd in odd, the non-reversible scheme of Okabe et al. 2001 / Syed et al. 2022) and "seo"
 // (stochastic even/odd: the parity drawn per chain and round, word 1). Accepted swaps exchange the
-// replicas' states, so sampler chain r B + b always holds temperature r.
+// replicas' states, so sampler chain b R + r always holds temperature r.
 //
 // A swap round asks the sampler for every replica's energy (Sampler::chain_energies: on a GPU a
 // kernel, and R B doubles come back), decides on the host, and moves the accepted replicas' states by
@@ -21,6 +24,8 @@
 // a download per sample.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,8 +60,19 @@ struct TemperingStats {
 class TemperedSampler {
  public:
   /// B chains of R replicas; options.hardware is refused (the swap needs the model's energy).
+  /// options.first_chain counts chains, not replicas: this sampler is chains [first_chain,
+  /// first_chain + B) of a larger run (its replicas are sampler chains first_chain R + ...).
   TemperedSampler(const Graph& graph, const Coloring& coloring, int32_t chains, TemperingOptions tempering,
                   SamplerOptions options = {});
+
+  /// A shard of a larger run adapts the ladder from the swap counts of every shard: `sum` adds a
+  /// vector of counters over the shards in place (under MPI, dist::allreduce_sum), and is called at
+  /// each adaptation, at the same round on every shard (TemperedSampler::adaptations of them). A
+  /// shard without chains calls the same `sum` that many times with zeros. Without it a shard adapts
+  /// from its own chains' counts. The stats() stay this shard's.
+  void set_shard_sum(std::function<void(std::span<int64_t>)> sum) { shard_sum_ = std::move(sum); }
+  /// How many times a sampler with these options adapts its ladder over its first `sweeps` sweeps.
+  static int64_t adaptations(const TemperingOptions& tempering, int64_t sweeps);
 
   int32_t num_chains() const { return chains_; }
   const Graph& graph() const { return graph_; }
@@ -77,8 +93,8 @@ class TemperedSampler {
 
   /// Every replica of chain b starts from states[b] (B x N).
   void set_state(std::span<const int8_t> states);
-  /// The state of every replica, chain-major over the R B sampler chains (replica r of chain b at r B + b).
-  std::vector<int8_t> replica_states() const { return sampler_.state(); }
+  /// The state of every replica, replica-major: replica r of chain b at row r B + b (R B x N).
+  std::vector<int8_t> replica_states() const;
   /// The target replicas' states (B x N).
   std::vector<int8_t> state() const;
   const TemperingStats& stats() const { return stats_; }
@@ -88,9 +104,16 @@ class TemperedSampler {
  private:
   void swap_round();
   void adapt_ladder();
+  size_t slot(int32_t replica, int32_t chain) const {  ///< the sampler chain of replica `replica` of local chain `chain`
+    return static_cast<size_t>(chain) * opt_.betas.size() + static_cast<size_t>(replica);
+  }
+  std::vector<float> chain_factors() const;  ///< every sampler chain's beta (B R)
+  std::vector<int8_t> rows(const std::vector<int8_t>& st, int32_t replica) const;  ///< replica `replica` of each chain (B x N)
+  std::function<void(std::span<int64_t>)> shard_sum_;
   std::vector<int64_t> window_attempts_, window_accepts_;  ///< since the last adaptation
   Graph graph_;
   int32_t chains_;
+  uint32_t first_;  ///< the global id of local chain 0
   TemperingOptions opt_;
   SamplerOptions options_;
   Sampler sampler_;

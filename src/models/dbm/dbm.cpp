@@ -826,38 +826,6 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
   }
   const SamplingSchedule sched = cfg.eval.schedule();
   std::vector<int64_t> readout(static_cast<size_t>(nimg) * per * 10, 0);
-  if (cfg.eval_tempered && dist::size() > 1) {
-    throw InvalidArgument("eval.tempering does not run over MPI ranks yet (docs/SCALING.md); evaluate with one process");
-  }
-  if (cfg.eval_tempered) {  // parallel tempering: every replica's sweeps count as flips
-    TemperedSampler ts(m.graph(), col, nimg * per, cfg.eval_tempering, sampler_options(cfg, kEvalStream));
-    ts.set_clamp(m.visible(), values);
-    int64_t done = 0;
-    const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
-    while (done < sched.warmup) {
-      const int64_t n = std::min(warm_piece, sched.warmup - done);
-      ts.run({n, 0, 1});
-      done += n;
-      if (tick) tick(done);
-    }
-    const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
-    for (int64_t taken = 0; taken < sched.samples;) {
-      const int64_t n = std::min(sample_piece, sched.samples - taken);
-      const Observations o = ts.run({0, n, sched.steps_per_sample}, spec);
-      for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
-      taken += n;
-      done += n * sched.steps_per_sample;
-      if (tick) tick(done);
-    }
-    flips += static_cast<double>(nimg) * per * ts.num_replicas() * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * done;
-    if (swaps) {
-      const TemperingStats& st = ts.stats();
-      swaps->swap_attempts.resize(st.attempts.size(), 0);
-      swaps->swap_accepts.resize(st.accepts.size(), 0);
-      for (size_t p = 0; p < st.attempts.size(); ++p) swaps->swap_attempts[p] += st.attempts[p], swaps->swap_accepts[p] += st.accepts[p];
-    }
-    return predict_labels(readout, nimg, per, sched, m.replicas());
-  }
   // Under MPI ranks each process classifies a contiguous share of the images: chains [first * per,
   // (first + count) * per) of the batch, keyed by those global ids, so the read-outs are one process's.
   const dist::Range mine = dist::share(nimg, dist::rank(), dist::size(), "images", true);
@@ -867,6 +835,56 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     readout.assign(static_cast<size_t>(mine.count) * per * 10, 0);
   }
   const int64_t total_sweeps = sched.total_sweeps();
+  if (cfg.eval_tempered) {  // parallel tempering: every replica's sweeps count as flips
+    const int32_t R = static_cast<int32_t>(cfg.eval_tempering.betas.size());
+    std::vector<int64_t> counts(2 * static_cast<size_t>(R - 1), 0);  // swap attempts and accepts per pair, this rank's
+    if (mine.count > 0) {
+      SamplerOptions so = sampler_options(cfg, kEvalStream);
+      so.first_chain = static_cast<uint32_t>(mine.first * per);
+      TemperedSampler ts(m.graph(), col, static_cast<int32_t>(mine.count * per), cfg.eval_tempering, so);
+      if (dist::size() > 1) ts.set_shard_sum([](std::span<int64_t> v) { dist::allreduce_sum(v); });  // one ladder
+      ts.set_clamp(m.visible(), values);
+      int64_t done = 0;
+      const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
+      while (done < sched.warmup) {
+        const int64_t n = std::min(warm_piece, sched.warmup - done);
+        ts.run({n, 0, 1});
+        done += n;
+        if (tick) tick(done);
+      }
+      const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
+      for (int64_t taken = 0; taken < sched.samples;) {
+        const int64_t n = std::min(sample_piece, sched.samples - taken);
+        const Observations o = ts.run({0, n, sched.steps_per_sample}, spec);
+        for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
+        taken += n;
+        done += n * sched.steps_per_sample;
+        if (tick) tick(done);
+      }
+      std::copy(ts.stats().attempts.begin(), ts.stats().attempts.end(), counts.begin());
+      std::copy(ts.stats().accepts.begin(), ts.stats().accepts.end(), counts.begin() + (R - 1));
+    } else {  // a rank without images of this batch still adds its (zero) swap counts to the ladder's
+      for (int64_t k = TemperedSampler::adaptations(cfg.eval_tempering, total_sweeps); k > 0; --k) {
+        std::vector<int64_t> zeros(2 * static_cast<size_t>(R - 1), 0);
+        dist::allreduce_sum(zeros);
+      }
+      if (tick) tick(total_sweeps);
+    }
+    if (dist::size() > 1) {
+      readout = dist::allgather(std::span<const int64_t>(readout));  // image order = rank order
+      dist::allreduce_sum(counts);
+    }
+    flips += static_cast<double>(nimg) * per * R * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * total_sweeps;
+    if (swaps) {
+      swaps->swap_attempts.resize(static_cast<size_t>(R - 1), 0);
+      swaps->swap_accepts.resize(static_cast<size_t>(R - 1), 0);
+      for (size_t p = 0; p + 1 < static_cast<size_t>(R); ++p) {
+        swaps->swap_attempts[p] += counts[p];
+        swaps->swap_accepts[p] += counts[static_cast<size_t>(R - 1) + p];
+      }
+    }
+    return predict_labels(readout, nimg, per, sched, m.replicas());
+  }
   if (mine.count > 0) {
     SamplerOptions so = sampler_options(cfg, kEvalStream);
     so.first_chain = mine.first * per;
