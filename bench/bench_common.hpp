@@ -57,7 +57,7 @@ inline std::vector<std::string> split(const std::string& s, char sep = ',') {
 template <class T>
 T number(const std::string& s, const std::string& what, T lo, T hi) {
   T v{};
-  if (detail::parse_number(s, v) != detail::ParseStatus::ok || v < lo || v > hi) {
+  if (detail::parse_number(s, v) != detail::ParseStatus::ok || !(v >= lo && v <= hi)) {  // NaN fails too
     std::ostringstream os;
     os << what << " expects a number in [" << lo << ", " << hi << "], got '" << s << "'";
     throw InvalidArgument(os.str());

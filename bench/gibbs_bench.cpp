@@ -181,6 +181,7 @@ int main(int argc, char** argv) {
         throw InvalidArgument("unknown option '" + a + "'");
       }
     }
+    if (!out.empty()) check_writable(out);  // before the measurements, not after the first row
     if (quick) {
       min_time = std::min(min_time, 0.2);
       if (!chains_given) chains_arg = "32,1024";

@@ -182,7 +182,13 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_syntax", good_graph, "{\"chains\": ", "not valid JSON"},
       {"cfg_type", good_graph, R"({"chains": "many"})", "key 'chains': must be an integer"},
       {"cfg_range", good_graph, R"({"chains": 0})", "key 'chains': must be in [1,"},
+      {"cfg_seed", good_graph, R"({"seed": 18446744073709551615})", "got 18446744073709551615"},
+      {"cfg_output", good_graph, R"({"chains": 2000000000, "observe": {"snapshot_sweeps": [1, 2, 3, 4, 5, 6, 7, 8]}})",
+       "the JSON output of this run"},
       {"cfg_unknown", good_graph, R"({"chains": 2, "shedule": {}})", "key 'shedule': unknown key"},
+      {"cfg_twice", good_graph, R"({"chains": 2, "schedule": {"warmup": 1, "warmup": 2}})", "the key 'warmup' appears twice"},
+      {"bias_twice", "0 1 1.0\nbias 1 0.1\nbias 1 0.2\n", good_cfg, "conflicting biases for node 1"},
+      {"version_json", R"({"version": 2, "num_nodes": 2, "edges": [[0, 1, 1.0]]})", good_cfg, "'version' 2"},
       {"cfg_nested", good_graph, R"({"schedule": {"steps_per_sample": 0}})", "key 'schedule.steps_per_sample'"},
       {"cfg_beta", good_graph, R"({"beta": -1})", "key 'beta': beta must be >= 0"},
       {"cfg_backend", good_graph, R"({"backend": "tpu"})", "key 'backend'"},
@@ -208,6 +214,13 @@ TEST(Cli, BadInputsGiveClearErrors) {
   EXPECT_NE(noarg.out.find("needs --config"), std::string::npos);
   EXPECT_EQ(run("frobnicate").code, 2);
   EXPECT_EQ(run("help").code, 0);
+  const Result help_eval = run("help dbm eval");  // the subcommand's help, as dbm eval --help
+  EXPECT_EQ(help_eval.code, 0);
+  EXPECT_NE(help_eval.out.find("--sweeps"), std::string::npos) << help_eval.out;
+  EXPECT_EQ(run("help dbm nothing").code, 2);
+  const Result version = run("--version");
+  EXPECT_EQ(version.code, 0) << version.out;
+  EXPECT_EQ(version.out, run("version").out);
   for (const char* h : {"--help", "dbm eval --help", "dtm train -h", "sample --graph g.txt --help"}) {
     const Result r = run(h);  // help anywhere prints the usage, not an option error
     EXPECT_EQ(r.code, 0) << h << ": " << r.out;
@@ -244,6 +257,9 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result flag = run("info --resume --graph x.txt");
   EXPECT_EQ(flag.code, 2);
   EXPECT_NE(flag.out.find("has no option --resume"), std::string::npos) << flag.out;
+  const Result misspelt = run("dtm train --config " + dtm_cfg + " --epoch 5");  // the option is named, not its value
+  EXPECT_EQ(misspelt.code, 2);
+  EXPECT_NE(misspelt.out.find("has no option --epoch"), std::string::npos) << misspelt.out;
   for (const char* v : {"abc", "-1", "5s"}) {
     const Result tb = run(std::string("dbm train --config ") + PBIT_SOURCE_DIR + "/configs/dbm_mnist_quick.json --time-budget " + v);
     EXPECT_EQ(tb.code, 2) << v;
@@ -545,9 +561,25 @@ TEST(Cli, GraphErrors) {
       {"graph --out " + tmp("x.json"), "needs --topology"},
   };
   for (const auto& [args, expect] : cases) {
+    std::filesystem::remove(tmp("x.json"));
     const Result r = run(args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.out;
     EXPECT_NE(r.out.find(expect), std::string::npos) << args << ": " << r.out;
+    EXPECT_FALSE(std::filesystem::exists(tmp("x.json"))) << args << ": a refused run left its graph file";
+  }
+}
+
+// A folder where a file is expected is a clear I/O error (exit 2), never an internal error: a stream
+// opens a folder without complaint and its first read throws a system error.
+TEST(Cli, AFolderWhereAFileBelongsIsRefused) {
+  const std::string dir = tmp("a_folder");
+  std::filesystem::create_directories(dir);
+  for (const std::string& args : {"sample --topology lattice:4 --config " + dir, "info --graph " + dir, "info --graph " + dir + ".json",
+                                  "compare --suite " + dir, "dbm eval --config " + dir + " --model " + dir}) {
+    if (args.find(".json") != std::string::npos) std::filesystem::create_directories(dir + ".json");
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find("is a folder"), std::string::npos) << args << ": " << r.out;
   }
 }
 

@@ -65,6 +65,25 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);
 }
 
+// The default platform file is found from a working folder without configs/; a path given is used
+// as it is, and a missing one is an IoError naming it.
+TEST(EnergyModels, TheDefaultPlatformFileIsFoundFromAnyFolder) {
+  const std::filesystem::path before = std::filesystem::current_path();
+  const std::string bare = std::string(PBIT_TEST_TMP) + "/no_configs_here";
+  std::filesystem::create_directories(bare);
+  std::filesystem::current_path(bare);
+  struct Back {
+    std::filesystem::path p;
+    ~Back() { std::filesystem::current_path(p); }
+  } back{before};
+  ASSERT_FALSE(std::filesystem::exists(energy::kDefaultPlatforms));
+  const std::string found = energy::find_platforms_file(energy::kDefaultPlatforms);
+  EXPECT_TRUE(std::filesystem::equivalent(found, platforms_path())) << found;
+  EXPECT_NO_THROW(energy::load_platforms(energy::kDefaultPlatforms));
+  EXPECT_EQ(energy::find_platforms_file("elsewhere.json"), "elsewhere.json");
+  EXPECT_THROW(energy::load_platforms("elsewhere.json"), IoError);
+}
+
 TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
   auto err = [](const std::string& text) {
     try {

@@ -239,6 +239,8 @@ TEST(Roles, ColorConstraintAndErrors) {
   EXPECT_THROW(place_roles(4900, {{"a", 10}, {"a", -1}}, 3), InvalidArgument);                          // duplicate name
   EXPECT_THROW(place_roles(4900, {{"a", 10, 0}, {"b", -1}}, 3, nullptr), InvalidArgument);              // color w/o coloring
   EXPECT_THROW(parse_role_specs("visible"), InvalidArgument);
+  EXPECT_THROW(place_roles(100, {{"a", -1}, {"b", -1}}, 3), InvalidArgument);  // a second 'rest' would be empty
+  EXPECT_NO_THROW(place_roles(4900, {{"a", -1, 0}, {"b", -1, 1}}, 3, &g.colors));  // the rest of each color
   EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[0].color, 0);
   EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[1].count, -1);
 }

@@ -19,7 +19,7 @@ void add_compare_commands(Commands& c) {
   s->add_option("--suite", o->suite, "suite file (configs/compare_*.json)")->required();
   s->add_option("--out", o->out, "replaces the suite's output_dir");
   s->footer("Suite keys (workloads, backends, chains, min_seconds, idle_seconds, platforms, output_dir, quality): docs/CLI.md, "
-            "'Comparison suite'.");
+            "'Model and suite configs'.");
   c.add(s, [o] {
     CompareSuite suite = parse_compare_suite(read_json_file(o->suite));
     if (!o->out.empty()) suite.output_dir = o->out;

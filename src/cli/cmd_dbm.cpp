@@ -49,7 +49,7 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
             << "; the DBM's own read-out agrees with the clamped class for " << g.agreement * 100 << "%\n";
 }
 
-const char* kDbmKeys = "Config keys (dataset, graph, run, init, train, eval, generate): docs/CLI.md, 'Model configs'.";
+const char* kDbmKeys = "Config keys (dataset, graph, run, init, train, eval, generate, hardware): docs/CLI.md, 'Model and suite configs'.";
 
 void add_train(CLI::App* dbm, Commands& c) {
   struct Opt {
@@ -193,8 +193,8 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->add_option("--config", o->config, "DBM config: dataset and eval sections")->required();
   s->add_option("--model", o->model, "model file (dbm train's model.json, or dbm import's)")->required();
   s->add_option("--first", o->first, "first test image (default 0)")->check(number_in<int64_t>(0, 1000000000));
-  s->add_option("--limit", o->limit, "number of test images (default: to the end)")->check(number_in<int64_t>(0, 1000000000));
-  s->add_option("--chains", o->chains, "chains per image (replaces eval.chains)")->check(number_in<int64_t>(1, 1 << 20));
+  s->add_option("--limit", o->limit, "number of test images, at least 1 (default: to the end)")->check(number_in<int64_t>(1, 1000000000));
+  s->add_option("--chains", o->chains, "chains per image (replaces eval.chains)")->check(number_in<int64_t>(1, 1 << 16));  // as eval.chains
   auto* sw = s->add_option("--sweeps", o->sweeps, "S1,S2,...: sweeps per image of each budget; exactly S run");
   s->add_option("--warmup-fraction", o->warmup_fraction, "with --sweeps: the warm-up's share of each budget (default 0.5)")
       ->check(number_in<double>(0, 0.99))

@@ -57,7 +57,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
   s->add_option("--warmup", o->warmup, "replica-sweeps before the first snapshot (default: the horizon)")->check(number_in<int64_t>(0, 1000000000));
   s->add_option("--tempering", o->tempering, "a tempering section as JSON text (default: the config's generate.tempering; "
                                              "without either only plain Gibbs is measured)");
-  s->footer("Plain Gibbs runs at the ladder's target beta (1 without tempering). docs/CLI.md, 'Models'.");
+  s->footer("Plain Gibbs runs at the ladder's target beta (1 without tempering). docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
@@ -176,7 +176,7 @@ void add_dtm_commands(Commands& c) {
   s->add_option("--lease-seconds", o->lease_seconds, "with --lease: start no epoch that would end past S seconds")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
-  s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model configs'.");
+  s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
     if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;

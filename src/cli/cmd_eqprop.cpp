@@ -73,7 +73,7 @@ void add_eqprop_commands(Commands& c) {
   auto* resume = t->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
-  t->footer("Config keys (data, network, free, nudge, train, eval, run): docs/CLI.md, 'EqProp configs'.");
+  t->footer("Config keys (data, network, free, nudge, train, eval, hardware, run): docs/CLI.md, 'EqProp configs'.");
   c.add(t, [o] {
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
     if (o->epochs > 0) cfg.epochs = o->epochs;

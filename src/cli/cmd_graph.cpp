@@ -2,9 +2,11 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli.hpp"
 #include "util/binary_io.hpp"
+#include "util/memory.hpp"
 #include "util/progress.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/config.hpp"
@@ -35,7 +37,7 @@ std::vector<int32_t> degrees(const Graph& g) {
 }
 
 const char* kTopologies =
-    "pegasus:M, zephyr:M:T, chimera:M[:N:L], grid:L:G8|G12|G16|G20|G24[:torus|open], lattice:L[:open], king:L[:open], "
+    "pegasus:M, zephyr:M:T, chimera:M[:N:L], grid:L:G8|G12|G16|G20|G24[:torus|open], lattice:L[:open], king:L[:torus] (open by default), "
     "regular:N:D[:SEED] (docs/TOPOLOGIES.md)";
 
 /// pbit sample with a tempering section: B chains of R replicas (core/tempering.hpp), the target
@@ -110,7 +112,7 @@ void add_sample(Commands& c) {
   s->add_option("--backend", o->backend, "replaces the config's backend: reference, cpu, cuda, packed or best");
   s->add_option("--threads", o->threads, "cpu backend: OpenMP threads (replaces the config's threads; 0 = all)")
       ->check(number_in<int>(0, 4096));
-  s->footer("Config keys (chains, seed, backend, threads, schedule, beta, clamp, field, observe, hardware, tempering): docs/CLI.md, "
+  s->footer("Config keys (chains, seed, backend, contract, threads, schedule, beta, clamp, field, observe, hardware, tempering): docs/CLI.md, "
             "'Sampling config'.");
   c.add(s, [o] {
     GraphFile gf;
@@ -133,6 +135,16 @@ void add_sample(Commands& c) {
     opt.hardware = cfg.hardware;
     const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     if (!o->out.empty() && dist::rank() == 0) check_writable(o->out);  // rank 0 writes
+    {  // The JSON output holds every per-chain number as a JSON value and as text: about 80 bytes each
+      const double B = cfg.chains, N = gf.graph.num_nodes(), G = static_cast<double>(cfg.observe.readout_groups.size());
+      const double numbers = (cfg.observe.energy ? static_cast<double>(cfg.schedule.samples) * B : 0.0) +
+                             static_cast<double>(cfg.observe.snapshot_sweeps.size()) * B * N + 2.0 * B * G +
+                             (cfg.observe.moments ? 4.0 * (N + static_cast<double>(gf.graph.num_edges())) : 0.0);
+      detail::check_memory(80.0 * numbers, "the JSON output of this run (" + std::to_string(cfg.schedule.samples) + " samples, " +
+                                               std::to_string(cfg.observe.snapshot_sweeps.size()) + " snapshots of " +
+                                               std::to_string(cfg.chains) + " chains: " + std::to_string(static_cast<int64_t>(numbers)) +
+                                               " numbers)");
+    }
     // Under mpirun each rank samples a contiguous share of the chains (their global ids: the same
     // random numbers as one process) and rank 0 writes the combined result (docs/SCALING.md).
     const int ranks = dist::size();
@@ -245,13 +257,21 @@ void add_graph(Commands& c) {
   rout->needs(roles);
   rseed->needs(roles);
   order->needs(roles);
-  s->footer("Topology specs: docs/TOPOLOGIES.md. Role files: docs/CLI.md, 'Roles'.");
+  s->footer("Topology specs and node roles: docs/TOPOLOGIES.md ('Node roles').");
   c.add(s, [o] {
     Topology t = make_topology(o->topology);
     if (!o->roles.empty() && o->roles_out.empty()) throw InvalidArgument("'pbit graph' needs --roles-out with --roles");
     if (!o->weights.empty()) {
       const auto [sj, sh] = parse_weights(o->weights);
       t.graph = with_random_weights(t.graph, o->seed, sj, sh);
+    }
+    // The roles are placed (or refused) before anything is written: a bad spec leaves no graph file.
+    std::optional<RoleAssignment> roles;
+    if (!o->roles.empty()) {
+      const auto specs = parse_role_specs(o->roles);
+      roles = o->in_order ? place_roles_in_order(t.graph.num_nodes(), specs, &t.colors)
+                          : place_roles(t.graph.num_nodes(), specs, o->role_seed, &t.colors);
+      check_writable(o->roles_out);
     }
     write_topology_file(o->out, t);
     nlohmann::json summary = {{"topology", t.name},
@@ -261,10 +281,8 @@ void add_graph(Commands& c) {
                               {"degree_histogram", degree_histogram(degrees(t.graph))},
                               {"num_colors", t.coloring().num_colors()},
                               {"coloring_method", t.coloring_method}};
-    if (!o->roles.empty()) {
-      const auto specs = parse_role_specs(o->roles);
-      const RoleAssignment r = o->in_order ? place_roles_in_order(t.graph.num_nodes(), specs, &t.colors)
-                                           : place_roles(t.graph.num_nodes(), specs, o->role_seed, &t.colors);
+    if (roles) {
+      const RoleAssignment& r = *roles;
       write_roles_file(o->roles_out, r);
       nlohmann::json d = nlohmann::json::array();
       for (const auto& x : role_distances(t.graph, r)) {

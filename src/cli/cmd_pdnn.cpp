@@ -199,7 +199,7 @@ void add_pdnn_commands(Commands& c) {
       ->each([o](const std::string&) { o->seed_given = true; });
   auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
-  t->footer("Config keys (data, network, train, eval, run): docs/CLI.md, 'p-DNN configs'.");
+  t->footer("Config keys (data, network, train, eval, generator, hardware, run): docs/CLI.md, 'p-DNN configs'.");
   c.add(t, [o] {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
     if (o->epochs > 0) cfg.epochs = o->epochs;

@@ -3,13 +3,15 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
+#include <sstream>
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/dist/comm.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_io.hpp"
 #include "util/progress.hpp"
 
 namespace pbit::cli {
@@ -39,8 +41,9 @@ void check_ranks_see_same(const std::vector<std::string>& paths) {
   std::string all;
   for (const std::string& p : paths) {
     all += "|" + p + ":";
+    std::error_code ec;
     std::ifstream in(p, std::ios::binary);
-    if (in) all += std::to_string(detail::fnv1a(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())));
+    if (in && !std::filesystem::is_directory(p, ec)) all += std::to_string(detail::fnv1a(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())));
     else all += "absent";
   }
   dist::check_same(detail::fnv1a(all), "the checkpoint files (present or not, and their bytes: " + [&] {
@@ -54,6 +57,7 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
   if (dist::size() == 1) return;
   std::string all = options;
   for (const std::string& f : files) {
+    detail::refuse_folder(f);
     std::ifstream in(f, std::ios::binary);
     if (!in) throw IoError("cannot read '" + f + "'");
     all += "|" + std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -101,9 +105,17 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   const std::string cmd = command_of(app);
   if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
     // "The following argument(s) were not expected: X [Y ...]"
+    // The first that looks like an option (in "--epoch 5" CLI11 may list the value first), else the first.
     const auto colon = m.find(": ");
-    std::string first = colon == std::string::npos ? m : m.substr(colon + 2);
-    first = first.substr(0, first.find(' '));
+    std::istringstream extras(colon == std::string::npos ? m : m.substr(colon + 2));
+    std::string first, word;
+    while (extras >> word) {
+      if (first.empty()) first = word;
+      if (word.rfind("-", 0) == 0) {
+        first = word;
+        break;
+      }
+    }
     if (cmd == "pbit" && first.rfind("-", 0) != 0) return "unknown command '" + first + "' (pbit --help lists them)";
     if (first.rfind("-", 0) == 0) return "'" + cmd + "' has no option " + first + " (" + cmd + " --help lists them)";
     return "unexpected argument '" + first + "' for '" + cmd + "'";
@@ -156,12 +168,30 @@ int run(int argc, char** argv, bool rethrow) {
     add_eqprop_commands(cmds);
     add_pdnn_commands(cmds);
     add_compare_commands(cmds);
-    if (argc >= 2 && std::string(argv[1]) == "help") {  // `pbit help` as `pbit --help`
-      std::cout << app.help();
-      return 0;
+    if (argc >= 2 && std::string(argv[1]) == "help") {  // `pbit help [COMMAND ...]`: the names are checked first
+      const CLI::App* a = &app;
+      std::string path = "pbit";
+      for (int k = 2; k < argc; ++k) {
+        const auto subs = a->get_subcommands([&](const CLI::App* s) { return s->get_name() == argv[k]; });
+        if (subs.empty()) {
+          std::cerr << "pbit: error: '" << path << "' has no subcommand '" << argv[k] << "' (pbit help lists them)\n";
+          return 2;
+        }
+        a = subs.front();
+        path += " " + a->get_name();
+      }
     }
+    // `pbit help A B` runs as `pbit A B --help` (so the usage line names the command); `pbit --version`
+    // as `pbit version`.
+    std::vector<char*> args(argv, argv + argc);
+    char help_flag[] = "--help", version_cmd[] = "version";
+    if (argc >= 2 && std::string(argv[1]) == "help") {
+      args.erase(args.begin() + 1);
+      args.push_back(help_flag);
+    }
+    if (argc == 2 && std::string(argv[1]) == "--version") args[1] = version_cmd;
     try {
-      app.parse(argc, argv);
+      app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::CallForHelp& e) {
       return app.exit(e);
     } catch (const CLI::CallForAllHelp& e) {

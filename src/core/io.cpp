@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "pbit/error.hpp"
 #include "util/file_io.hpp"
@@ -56,6 +58,7 @@ GraphFile graph_from_json(const nlohmann::json& j, const std::string& source) {
     }
   }
   if (j.contains("format") && j["format"] != "pbit.graph") bad(source, "'format' must be \"pbit.graph\"");
+  if (j.contains("version") && j["version"] != 1) bad(source, "'version' " + j["version"].dump() + " is not one this pbit reads (1)");
   if (!j.contains("num_nodes")) bad(source, "missing key 'num_nodes'");
   const int32_t n = as_index(j["num_nodes"], source, "'num_nodes'");
   if (!j.contains("edges") || !j["edges"].is_array()) bad(source, "missing or non-array key 'edges'");
@@ -147,7 +150,15 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
   detail::check_memory(graph_bytes(n, static_cast<int64_t>(edges.size())),
                        source + ": a graph of " + std::to_string(n) + " nodes and " + std::to_string(edges.size()) + " edges");
   std::vector<float> h(static_cast<size_t>(n), 0.0f);
-  for (const auto& [i, v] : biases) h[i] = v;
+  std::vector<char> seen(static_cast<size_t>(n), 0);
+  for (const auto& [i, v] : biases) {
+    if (seen[i] && h[i] != v) {  // as conflicting duplicate edges are
+      throw InvalidGraph(source + ": conflicting biases for node " + std::to_string(i) + " (" + std::to_string(h[i]) + " and " +
+                         std::to_string(v) + ")");
+    }
+    h[i] = v;
+    seen[i] = 1;
+  }
   try {
     return GraphFile{Graph::from_edges(static_cast<int32_t>(n), edges, std::move(h)), std::nullopt};
   } catch (const InvalidGraph& e) {
@@ -162,10 +173,28 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path) {
+  detail::refuse_folder(path);
   std::ifstream f(path);
   if (!f) throw IoError("cannot open '" + path + "' for reading");
+  // A key given twice in one object is an error (the JSON library keeps the last silently, and a
+  // config's typo must never fall back to anything): the parser reports each object's keys.
+  std::vector<std::set<std::string>> keys;
+  std::string twice;
+  const auto watch = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    if (ev == E::object_start) {
+      keys.emplace_back();
+    } else if (ev == E::object_end) {
+      keys.pop_back();
+    } else if (ev == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second && twice.empty()) {
+      twice = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    return nlohmann::json::parse(f);
+    nlohmann::json j = nlohmann::json::parse(f, watch);
+    if (!twice.empty()) throw InvalidConfig(path + ": the key '" + twice + "' appears twice in one object");
+    return j;
   } catch (const nlohmann::json::parse_error& e) {
     throw InvalidConfig(path + ": not valid JSON: " + e.what());
   } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range (1e400)
@@ -214,6 +243,7 @@ GraphFile read_graph_file(const std::string& path) {
     }
     return graph_from_json(j, path);
   }
+  detail::refuse_folder(path);
   std::ifstream f(path);
   if (!f) throw IoError("cannot open graph file '" + path + "' for reading");
   return read_edge_list(f, path);

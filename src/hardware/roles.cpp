@@ -64,6 +64,10 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
       a.role_of[i] = static_cast<int32_t>(r);
       a.nodes.back().push_back(i);
     }
+    if (spec.count < 0 && a.nodes.back().empty()) {
+      throw InvalidArgument("role '" + spec.name + "' is 'rest' but no node" + (spec.color >= 0 ? " of color " + std::to_string(spec.color) : std::string()) +
+                            " is left for it");
+    }
     if (spec.count >= 0 && static_cast<int32_t>(a.nodes.back().size()) < spec.count) {
       throw InvalidArgument("role '" + spec.name + "' needs " + std::to_string(spec.count) + " nodes" +
                             (spec.color >= 0 ? " of color " + std::to_string(spec.color) : std::string()) + " but only " +
@@ -73,7 +77,7 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
   const auto unassigned = std::count(a.role_of.begin(), a.role_of.end(), -1);
   if (unassigned > 0) {
     throw InvalidArgument("roles leave " + std::to_string(unassigned) + " of " + std::to_string(n) +
-                          " nodes without a role; give the last role count -1 ('rest')");
+                          " nodes without a role; give the last role the count 'rest' (name:rest; -1 in RoleSpec)");
   }
   return a;
 }

@@ -63,7 +63,25 @@ Platforms parse_platforms(const nlohmann::json& j) {
   return p;
 }
 
-Platforms load_platforms(const std::string& path) {
+std::string find_platforms_file(const std::string& path) {
+  if (path != kDefaultPlatforms) return path;
+  std::vector<std::string> candidates = {path};
+#ifdef PBIT_SOURCE_TREE
+  candidates.push_back(std::string(PBIT_SOURCE_TREE) + "/" + kDefaultPlatforms);
+#endif
+#ifdef PBIT_INSTALL_DATADIR
+  candidates.push_back(std::string(PBIT_INSTALL_DATADIR) + "/pbit/platforms.json");
+#endif
+  std::error_code ec;
+  for (const std::string& c : candidates)
+    if (std::filesystem::is_regular_file(c, ec)) return c;
+  std::string where;
+  for (const std::string& c : candidates) where += (where.empty() ? "" : ", ") + c;
+  throw IoError("cannot find the platform file (looked at " + where + "); pass one with --platforms or the suite's 'platforms'");
+}
+
+Platforms load_platforms(const std::string& given) {
+  const std::string path = find_platforms_file(given);
   try {
     return parse_platforms(read_json_file(path));
   } catch (const InvalidConfig& e) {

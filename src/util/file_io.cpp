@@ -84,7 +84,13 @@ void write_checksummed(const std::string& path, const char (&magic)[8], std::str
   write_file_atomically(path, out);
 }
 
+void refuse_folder(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw IoError("'" + path + "' is a folder; a file was expected there");
+}
+
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
+  refuse_folder(path);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw IoError("cannot open " + what + " '" + path + "'");
   char m[8];

@@ -16,6 +16,10 @@ void write_file_atomically(const std::string& path, std::string_view content);
 /// The same, with the content produced by `body` into a stream.
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& body);
 
+/// Throws IoError when `path` names a folder: a stream opens one without complaint, and the first
+/// read throws a system error that is no user's message. Call it before reading a user's path.
+void refuse_folder(const std::string& path);
+
 /// CRC-32 (zlib's, IEEE polynomial) of a buffer: the checksum of checkpoints and model files.
 uint32_t crc32_of(std::string_view data);
 

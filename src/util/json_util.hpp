@@ -44,6 +44,9 @@ inline void only_keys(const nlohmann::json& j, const std::string& where, std::in
 
 inline int64_t get_int(const nlohmann::json& v, const std::string& key, int64_t lo, int64_t hi) {
   if (!v.is_number_integer()) config_error(key, "must be an integer, got " + v.dump());
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) {  // above 2^63 it would read as negative
+    config_error(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + v.dump());
+  }
   const auto x = v.get<int64_t>();
   if (x < lo || x > hi) config_error(key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
   return x;

@@ -79,8 +79,13 @@ struct Platforms {
   nlohmann::json source;  ///< the parameter file, with its citations
 };
 
-/// Reads a platform file (configs/platforms.json): every parameter is {"value", "unit", "source"}.
-/// Missing or malformed parameters are InvalidConfig errors naming the key.
+/// The default platform file, relative to the working folder.
+inline constexpr const char* kDefaultPlatforms = "configs/platforms.json";
+/// `path`, or for the default one the first that exists of: the working folder's, the source tree's,
+/// the installed copy (PREFIX/share/pbit/platforms.json); IoError naming them all when none does.
+std::string find_platforms_file(const std::string& path);
+/// Reads a platform file (configs/platforms.json, found as find_platforms_file says): every parameter
+/// is {"value", "unit", "source"}. Missing or malformed parameters are InvalidConfig errors naming the key.
 Platforms load_platforms(const std::string& path);
 Platforms parse_platforms(const nlohmann::json& j);
 

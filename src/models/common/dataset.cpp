@@ -20,6 +20,7 @@ bool ends_with(const std::string& s, const std::string& suf) {
 std::vector<uint8_t> read_all(const std::string& path, const std::string& hint) {
   struct stat st{};
   if (stat(path.c_str(), &st) != 0) throw IoError("dataset file '" + path + "' not found" + hint);
+  if (S_ISDIR(st.st_mode)) throw IoError("dataset file '" + path + "' is a folder" + hint);
   std::vector<uint8_t> out;
   if (ends_with(path, ".gz")) {
     gzFile f = gzopen(path.c_str(), "rb");

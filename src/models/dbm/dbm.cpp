@@ -16,6 +16,7 @@
 
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_io.hpp"
 #include "util/json_util.hpp"
 #include "util/parse_number.hpp"
 #include "util/progress.hpp"
@@ -263,6 +264,7 @@ SparseDbm SparseDbm::load(const std::string& path) {
 namespace {
 
 std::vector<std::string> read_lines(const std::string& path) {
+  detail::refuse_folder(path);
   std::ifstream f(path);
   if (!f) throw IoError("cannot open '" + path + "'");
   std::vector<std::string> out;
@@ -352,6 +354,7 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
                                   const std::string& visible_path, const std::string& labels_path, int32_t rows,
                                   int32_t cols, int32_t replicas, const std::string& pixel_order, const std::string& label_order) {
   if (pixel_order != "row" && pixel_order != "col") throw InvalidArgument("pixel_order must be 'row' or 'col'");
+  detail::refuse_folder(edges_path);
   std::ifstream ef(edges_path);
   if (!ef) throw IoError("cannot open edge list '" + edges_path + "'");
   std::string text((std::istreambuf_iterator<char>(ef)), std::istreambuf_iterator<char>());
@@ -965,8 +968,8 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
     }
     auto tick = [&](int64_t sweeps) {
       if (!progress) return;
-      char extra[64];
-      std::snprintf(extra, sizeof extra, "images %lld-%lld", static_cast<long long>(start), static_cast<long long>(end - 1));
+      char extra[80];
+      std::snprintf(extra, sizeof extra, "image-sweeps (images %lld-%lld)", static_cast<long long>(start), static_cast<long long>(end - 1));
       bar.update((start - first) * per_image + (end - start) * sweeps, extra);
     };
     const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips, tick, &ev);
