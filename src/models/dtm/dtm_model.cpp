@@ -328,9 +328,15 @@ std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& da
   g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
   g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
   const double jf = coupling(t);
-  std::vector<float> field(static_cast<size_t>(C) * V);
-  for (int32_t c = 0; c < C; ++c) {
-    const std::vector<int8_t> xt = noisy(data, c / kChainsPerImage, t, 0xACu);
+  // Under MPI ranks (training's probe) each rank samples a contiguous share of the chains, keyed by
+  // their global ids, and the projections are gathered in chain order: every rank gets one process's
+  // curve. A tempered probe (pbit dtm mixing, one process) runs whole.
+  const bool sharded = !tempering && dist::size() > 1;
+  const dist::Range mine = sharded ? dist::share(C, dist::rank(), dist::size(), "probe chains", true) : dist::Range{0, C};
+  const auto Cm = static_cast<int32_t>(mine.count);
+  std::vector<float> field(static_cast<size_t>(Cm) * V);
+  for (int32_t c = 0; c < Cm; ++c) {
+    const std::vector<int8_t> xt = noisy(data, static_cast<int32_t>(mine.first + c) / kChainsPerImage, t, 0xACu);
     coupling_field(t, xt.data(), field.data() + static_cast<size_t>(c) * V);
   }
   ObserverSpec spec;
@@ -343,20 +349,23 @@ std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& da
     s.sweep(warmup);
     snaps = s.run(window, spec);
     if (stats) *stats = s.stats();
-  } else {
-    Sampler s(g, Coloring(g, colors_), C, options(cfg_, acp_stream(t)));
+  } else if (Cm > 0) {
+    SamplerOptions o = options(cfg_, acp_stream(t));
+    o.first_chain = static_cast<uint32_t>(mine.first);
+    Sampler s(g, Coloring(g, colors_), Cm, o);
     if (jf != 0) s.set_field(visible_, field);
     s.sweep(warmup, BetaSchedule::constant(beta));  // start from states like the negative phase's
     snaps = s.run(window, BetaSchedule::constant(beta), spec);
   }
   const std::vector<float> Pm = metrics::random_projection(static_cast<int32_t>(N), cfg_.acp_dims, cfg_.seed + 17);
-  std::vector<double> y(static_cast<size_t>(C) * times * cfg_.acp_dims);
-  for (int32_t k = 0; k < times; ++k) {
-    const std::span<const int8_t> st(snaps.snapshots.data() + static_cast<size_t>(k) * C * N, static_cast<size_t>(C) * N);
+  std::vector<double> y(static_cast<size_t>(Cm) * times * cfg_.acp_dims);
+  for (int32_t k = 0; k < times && Cm > 0; ++k) {
+    const std::span<const int8_t> st(snaps.snapshots.data() + static_cast<size_t>(k) * Cm * N, static_cast<size_t>(Cm) * N);
     const std::vector<double> yk = metrics::project(Pm, cfg_.acp_dims, st, static_cast<int32_t>(N));
-    for (int32_t c = 0; c < C; ++c)
+    for (int32_t c = 0; c < Cm; ++c)
       for (int32_t d = 0; d < cfg_.acp_dims; ++d) y[(static_cast<size_t>(c) * times + k) * cfg_.acp_dims + d] = yk[static_cast<size_t>(c) * cfg_.acp_dims + d];
   }
+  if (sharded) y = dist::allgather(std::span<const double>(y));  // chain-major: rank order is chain order
   // The last step (J_f = 0) is unconditioned: all its chains sample one distribution.
   const int32_t group = jf != 0 ? kChainsPerImage : C;
   return metrics::autocorrelation(y, C, times, cfg_.acp_dims, max_lag, group);
