@@ -68,6 +68,8 @@ TEST(SamplerApi, ScheduleAndObserverErrors) {
   Sampler s(lattice(), 2);
   EXPECT_NE(error_of([&] { s.run({-1, 1, 1}); }).find("warmup must be >= 0"), std::string::npos);
   EXPECT_NE(error_of([&] { s.run({0, 1, 0}); }).find("steps_per_sample must be >= 1"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.run({0, int64_t{1} << 62, 4}); }).find("overflows"), std::string::npos);  // total_sweeps() would wrap to 0
+  EXPECT_NE(error_of([] { BetaSchedule::constant(1.0f).expand(int64_t{1} << 50); }).find("memory"), std::string::npos);
   ObserverSpec spec;
   spec.snapshot_sweeps = {11};
   EXPECT_NE(error_of([&] { s.run({0, 10, 1}, {}, spec); }).find("snapshot sweep 11 is outside the run's sweeps 1..10"),

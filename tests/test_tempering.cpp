@@ -557,6 +557,8 @@ TEST(Tempering, BadOptionsAreRefused) {
   TemperingOptions adapt = ok;
   adapt.adapt_rounds = -1;
   EXPECT_NE(error_of([&] { make(adapt); }).find("adapt_rounds"), std::string::npos);
+  adapt.adapt_rounds = 9;  // it would adapt every 10 rounds while rounds <= 9: never
+  EXPECT_NE(error_of([&] { make(adapt); }).find("adapt_rounds must be 0 (a fixed ladder) or >= 10"), std::string::npos);
   TemperingOptions rounds = ok;
   rounds.sweeps_per_round = 0;
   EXPECT_NE(error_of([&] { make(rounds); }).find("sweeps_per_round"), std::string::npos);

@@ -240,6 +240,9 @@ TEST(Roles, ColorConstraintAndErrors) {
   EXPECT_THROW(place_roles(4900, {{"a", 10, 0}, {"b", -1}}, 3, nullptr), InvalidArgument);              // color w/o coloring
   EXPECT_THROW(parse_role_specs("visible"), InvalidArgument);
   EXPECT_THROW(place_roles(100, {{"a", -1}, {"b", -1}}, 3), InvalidArgument);  // a second 'rest' would be empty
+  EXPECT_THROW(role_distances(square_lattice(3), place_roles(36, {{"a", -1}}, 3)), InvalidArgument);  // roles of another graph
+  EXPECT_THROW(square_lattice(100000), InvalidArgument);  // L^2 past 2^30: refused before any edge is built
+  EXPECT_THROW(king_graph(100000, false), InvalidArgument);
   EXPECT_NO_THROW(place_roles(4900, {{"a", -1, 0}, {"b", -1, 1}}, 3, &g.colors));  // the rest of each color
   EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[0].color, 0);
   EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[1].count, -1);

@@ -81,8 +81,11 @@ def cli(*args, check=True):
     Every command of the CLI (docs/CLI.md), with the same configs, outputs and progress on stderr:
     the model families' train / eval / generate, sample, compare. Config arguments may be dicts
     (written to a temporary JSON file). pbit errors raise pbit.Error subclasses with the message;
-    with check=True a bad option (exit code 2) raises pbit.InvalidArgument too. Returns the exit
-    code. Releases the GIL while the command runs.
+    with check=True a bad option (exit code 2) raises pbit.InvalidArgument with the message too,
+    and with check=False it returns 2.
+    Returns the exit code. Releases the GIL while the command runs; Ctrl-C takes effect only when
+    the command returns (a long job is better run as a subprocess, or with its --lease /
+    --time-budget options).
     """
     import json
     import os
@@ -98,12 +101,12 @@ def cli(*args, check=True):
                 temps.append(path)
                 a = path
             argv.append(os.fspath(a) if hasattr(a, "__fspath__") else str(a))
-        code = _run_command(argv)
+        code = _run_command(argv, check)
     finally:
         for path in temps:
             os.unlink(path)
     if check and code != 0:
-        raise InvalidArgument("pbit " + " ".join(argv) + f": exit code {code} (the message is above)")
+        raise InvalidArgument("pbit " + " ".join(argv) + f": exit code {code} (its output above says why)")
     return code
 
 

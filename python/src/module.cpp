@@ -8,8 +8,11 @@
 #include <dlpack/dlpack.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +64,60 @@ std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims 
                           std::to_string(a.ndim()));
   }
   return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+/// Node indices (or colors): an integer array (a float 0.7 is not node 0), each within int32 (2^33
+/// does not wrap to 0); `one_dim`: a 1-D array, not a scalar (a readout group of one node is [4]).
+std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool one_dim = false) {
+  py::array a;
+  try {
+    a = py::array::ensure(obj);
+  } catch (const py::error_already_set&) {
+    a = {};
+  }
+  if (!a) throw InvalidArgument(std::string(what) + ": expected an array of integers");
+  if (a.ndim() > 1 || (one_dim && a.ndim() != 1)) {
+    throw InvalidArgument(std::string(what) + ": expected a 1-D array of integers, got " + std::to_string(a.ndim()) + " dimensions");
+  }
+  const char kind = a.dtype().kind();
+  if (a.size() > 0 && kind != 'i' && kind != 'u') {
+    throw InvalidArgument(std::string(what) + ": expected integers, got " + std::string(py::str(a.dtype())) + " values");
+  }
+  const std::vector<int64_t> v = from_numpy<int64_t>(a, what);
+  std::vector<int32_t> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (v[k] < std::numeric_limits<int32_t>::min() || v[k] > std::numeric_limits<int32_t>::max()) {
+      throw InvalidArgument(std::string(what) + ": value " + std::to_string(v[k]) + " is out of range");
+    }
+    out[k] = static_cast<int32_t>(v[k]);
+  }
+  return out;
+}
+
+/// Per-chain rows (B x W) or one shared row (W): a 2-D array must be exactly rows x width and a 1-D
+/// one `width` long (unless `shared` is false: then only a single chain's row), so that a transposed
+/// or flattened array is refused rather than read in the wrong order.
+void expect_rows(const py::handle& obj, const char* what, int64_t rows, int64_t width, bool shared) {
+  py::array a;
+  try {
+    a = py::array::ensure(obj);
+  } catch (const py::error_already_set&) {
+    return;  // from_numpy says what is wrong
+  }
+  if (!a) return;
+  const auto shape = [&] {
+    std::string s = "(";
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+  };
+  const std::string want = "(" + std::to_string(rows) + ", " + std::to_string(width) + ")";
+  const std::string alt = shared ? " or (" + std::to_string(width) + ",)" : std::string();
+  if (a.ndim() == 2 && (a.shape(0) != rows || a.shape(1) != width)) {
+    throw InvalidArgument(std::string(what) + ": expected shape " + want + alt + ", got " + shape());
+  }
+  if (a.ndim() == 1 && !(a.shape(0) == width && (shared || rows == 1))) {
+    throw InvalidArgument(std::string(what) + ": expected shape " + want + alt + ", got " + shape());
+  }
 }
 
 /// Spins: +-1 values of any integer or float dtype, checked and converted to int8.
@@ -136,11 +193,43 @@ py::capsule dlpack_capsule(const Sampler::StateView& v) {
   return cap;
 }
 
+/// One call at a time on a sampler: a call from a second thread, or from the sampler's own progress
+/// callback, while a run has not returned would race with it (and could replace the callback that is
+/// running), so it is refused with a clear error instead.
+class Busy {
+ public:
+  explicit Busy(const void* sampler) : obj_(sampler) {
+    const std::lock_guard<std::mutex> lock(mu());
+    if (!busy().insert(obj_).second) {
+      throw InvalidArgument("this sampler is busy: another call on it (from another thread, or from its own progress callback) "
+                            "has not returned; use one sampler per thread");
+    }
+  }
+  ~Busy() {
+    const std::lock_guard<std::mutex> lock(mu());
+    busy().erase(obj_);
+  }
+  Busy(const Busy&) = delete;
+  Busy& operator=(const Busy&) = delete;
+
+ private:
+  static std::mutex& mu() {
+    static std::mutex m;
+    return m;
+  }
+  static std::set<const void*>& busy() {
+    static std::set<const void*> s;
+    return s;
+  }
+  const void* obj_;
+};
+
 /// Sets a sampler's progress callback for one call, and clears it (with the GIL held: it may hold a
 /// Python object) when the call ends, normally or by an exception.
+template <class S>
 struct ProgressScope {
-  Sampler& s;
-  ProgressScope(Sampler& sampler, Sampler::Progress p) : s(sampler) { s.set_progress(std::move(p)); }
+  S& s;
+  ProgressScope(S& sampler, Sampler::Progress p) : s(sampler) { s.set_progress(std::move(p)); }
   ~ProgressScope() { s.set_progress({}); }
   ProgressScope(const ProgressScope&) = delete;
   ProgressScope& operator=(const ProgressScope&) = delete;
@@ -166,7 +255,7 @@ ObserverSpec observer_from(bool moments, bool energy, const py::object& groups, 
   spec.moments = moments;
   spec.energy = energy;
   if (!groups.is_none()) {
-    for (const py::handle g : groups) spec.readout_groups.push_back(from_numpy<int32_t>(g, "readout_groups"));
+    for (const py::handle g : groups) spec.readout_groups.push_back(indices_from(g, "readout_groups (a list of node lists)", true));
   }
   if (!snapshots.is_none()) spec.snapshot_sweeps = from_numpy<int64_t>(snapshots, "snapshot_sweeps");
   return spec;
@@ -259,17 +348,18 @@ PYBIND11_MODULE(_pbit, m) {
   // ---------------------------------------------------------------- the commands
   m.def(
       "_run_command",
-      [](const std::vector<std::string>& args) {
+      [](const std::vector<std::string>& args, bool raise_bad_options) {
         std::vector<std::string> argv_s{"pbit"};
         argv_s.insert(argv_s.end(), args.begin(), args.end());
         std::vector<char*> argv;
         for (std::string& a : argv_s) argv.push_back(a.data());
         argv.push_back(nullptr);
         py::gil_scoped_release release;
-        return cli::run(static_cast<int>(argv_s.size()), argv.data(), /*rethrow=*/true);
+        return cli::run(static_cast<int>(argv_s.size()), argv.data(), /*rethrow=*/true, raise_bad_options);
       },
-      py::arg("args"),
-      "Runs a pbit command in this process (pbit.cli wraps it): pbit errors raise, bad options print and return 2.");
+      py::arg("args"), py::arg("raise_bad_options") = true,
+      "Runs a pbit command in this process (pbit.cli wraps it): pbit errors raise, and bad options too unless "
+      "raise_bad_options is False (then they print and return 2).");
 
   // ---------------------------------------------------------------- backends
   m.def("backends", [] {
@@ -290,7 +380,7 @@ edge statistics of the sampler use that order.)doc")
       .def_static(
           "from_edges",
           [](int32_t n, const py::object& i, const py::object& j, const py::object& w, const py::object& biases) {
-            const std::vector<int32_t> a = from_numpy<int32_t>(i, "i"), b = from_numpy<int32_t>(j, "j");
+            const std::vector<int32_t> a = indices_from(i, "i"), b = indices_from(j, "j");
             const std::vector<float> x = from_numpy<float>(w, "weights");
             if (a.size() != b.size() || a.size() != x.size()) {
               throw InvalidArgument("from_edges: i, j and weights must have the same length (" + std::to_string(a.size()) + ", " +
@@ -298,21 +388,31 @@ edge statistics of the sampler use that order.)doc")
             }
             std::vector<Edge> e(a.size());
             for (size_t k = 0; k < e.size(); ++k) e[k] = {a[k], b[k], x[k]};
-            return Graph::from_edges(n, e, biases.is_none() ? std::vector<float>{} : from_numpy<float>(biases, "biases"));
+            std::vector<float> h = biases.is_none() ? std::vector<float>{} : from_numpy<float>(biases, "biases");
+            py::gil_scoped_release release;
+            return Graph::from_edges(n, e, std::move(h));
           },
           py::arg("num_nodes"), py::arg("i"), py::arg("j"), py::arg("weights"), py::arg("biases") = py::none(),
           "Builds a graph from edge arrays (i, j, J); biases h (N values) or None for zeros. Raises InvalidGraph for self "
           "loops, out-of-range nodes, conflicting duplicates and non-finite values.")
       .def_static(
-          "read", [](const std::string& path) { return read_graph_file(path).graph; }, py::arg("path"),
+          "read", [](const std::string& path) { return read_graph_file(path).graph; }, py::arg("path"), py::call_guard<py::gil_scoped_release>(),
           "Reads a graph file: .json as graph JSON, anything else as an edge list (docs/CLI.md).")
       .def(
-          "write", [](const Graph& g, const std::string& path) { write_graph_file(path, g); }, py::arg("path"),
+          "write", [](const Graph& g, const std::string& path) { write_graph_file(path, g); }, py::arg("path"), py::call_guard<py::gil_scoped_release>(),
           "Writes the graph: .json as graph JSON, anything else as an edge list (atomically).")
       .def_property_readonly("num_nodes", &Graph::num_nodes)
       .def_property_readonly("num_edges", &Graph::num_edges)
       .def_property_readonly("max_degree", &Graph::max_degree)
-      .def("degree", &Graph::degree, py::arg("node"))
+      .def(
+          "degree",
+          [](const Graph& g, int64_t i) {
+            if (i < 0 || i >= g.num_nodes()) {
+              throw InvalidArgument("degree: node " + std::to_string(i) + " is out of range [0, " + std::to_string(g.num_nodes()) + ")");
+            }
+            return g.degree(static_cast<int32_t>(i));
+          },
+          py::arg("node"))
       .def_property_readonly(
           "edges",
           [](const Graph& g) {
@@ -334,6 +434,10 @@ edge statistics of the sampler use that order.)doc")
             const py::array a = py::array::ensure(s);
             const std::vector<int8_t> v = spins_from(s, "energy", 2);
             const size_t N = static_cast<size_t>(g.num_nodes());
+            if (a && a.ndim() == 2 && static_cast<size_t>(a.shape(1)) != N) {  // B x N, not N x B
+              throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins per row (B x N), got rows of " +
+                                    std::to_string(a.shape(1)));
+            }
             const bool one = a && a.ndim() == 1;
             if (N == 0 || v.empty() || v.size() % N || (one && v.size() != N)) {
               throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins (one state) or B x N (B states), got " +
@@ -351,11 +455,11 @@ edge statistics of the sampler use that order.)doc")
       });
 
   py::class_<Coloring>(m, "Coloring", "A proper coloring: nodes of one color share no edge and update together.")
-      .def(py::init([](const Graph& g, const py::object& colors) { return Coloring(g, from_numpy<int32_t>(colors, "colors")); }),
+      .def(py::init([](const Graph& g, const py::object& colors) { return Coloring(g, indices_from(colors, "colors")); }),
            py::arg("graph"), py::arg("colors"), "Checks `colors` (one per node) against the graph; raises InvalidColoring.")
       .def_property_readonly("num_colors", &Coloring::num_colors)
       .def_property_readonly("colors", [](const Coloring& c) { return to_numpy(std::vector<int32_t>(c.colors())); });
-  m.def("color_graph", &color_graph, py::arg("graph"), "A proper coloring (bipartite when possible, else DSATUR).");
+  m.def("color_graph", &color_graph, py::arg("graph"), py::call_guard<py::gil_scoped_release>(), "A proper coloring (bipartite when possible, else DSATUR).");
 
   py::class_<Topology>(m, "Topology", "A generated hardware graph: its graph, a proper coloring and node coordinates.")
       .def_readonly("name", &Topology::name)
@@ -365,12 +469,13 @@ edge statistics of the sampler use that order.)doc")
       .def_property_readonly("colors", [](const Topology& t) { return to_numpy(std::vector<int32_t>(t.colors)); })
       .def("coloring", &Topology::coloring)
       .def("__repr__", [](const Topology& t) { return "pbit.Topology('" + t.name + "')"; });
-  m.def("topology", &make_topology, py::arg("spec"),
+  m.def("topology", &make_topology, py::arg("spec"), py::call_guard<py::gil_scoped_release>(),
         "A generated topology: 'pegasus:M', 'zephyr:M:T', 'chimera:M', 'grid:L:G12' ... (docs/CLI.md), couplings 1.");
-  m.def("square_lattice", &square_lattice, py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f,
+  m.def("square_lattice", &square_lattice, py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f, py::call_guard<py::gil_scoped_release>(),
         "L x L square lattice, node = row * L + col.");
-  m.def("random_regular", &random_regular, py::arg("n"), py::arg("d"), py::arg("seed"), "A random simple d-regular graph, seeded.");
+  m.def("random_regular", &random_regular, py::arg("n"), py::arg("d"), py::arg("seed"), py::call_guard<py::gil_scoped_release>(), "A random simple d-regular graph, seeded.");
   m.def("with_random_weights", &with_random_weights, py::arg("graph"), py::arg("seed"), py::arg("sigma_j"), py::arg("sigma_h") = 0.0f,
+        py::call_guard<py::gil_scoped_release>(),
         "The same structure with couplings ~ N(0, sigma_j^2) and biases ~ N(0, sigma_h^2), seeded.");
 
   // ---------------------------------------------------------------- roles
@@ -398,7 +503,7 @@ the role index of every node.)doc")
       [](int32_t num_nodes, const std::string& specs, uint64_t seed, const py::object& colors, bool in_order) {
         const std::vector<RoleSpec> rs = parse_role_specs(specs);
         std::vector<int32_t> c;
-        if (!colors.is_none()) c = from_numpy<int32_t>(colors, "colors");
+        if (!colors.is_none()) c = indices_from(colors, "colors");
         const std::vector<int32_t>* cp = colors.is_none() ? nullptr : &c;
         return in_order ? place_roles_in_order(num_nodes, rs, cp) : place_roles(num_nodes, rs, seed, cp);
       },
@@ -499,31 +604,88 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
            py::arg("threads") = 0, py::arg("contract") = "exact")
       .def_property_readonly("num_chains", &Sampler::num_chains)
       .def_property_readonly("num_nodes", &Sampler::num_nodes)
-      .def_property_readonly("graph", &Sampler::graph)
+      .def_property_readonly(
+          "graph", [](const Sampler& s) { return Graph(s.graph()); },
+          "A copy of the sampler's graph (changing it does not change the sampler: use set_weights).")
+      .def(
+          "set_weights",
+          [](Sampler& s, const py::object& w, const py::object& h) {
+            const std::vector<float> wv = from_numpy<float>(w, "edge_weights"), hv = from_numpy<float>(h, "biases");
+            const Busy busy(&s);
+            py::gil_scoped_release release;
+            s.set_weights(wv, hv);
+          },
+          py::arg("edge_weights"), py::arg("biases"),
+          "New couplings (edge order) and biases on the same graph, e.g. after a training step; the chains keep their states.")
       .def_property_readonly("coloring", &Sampler::coloring)
       .def_property_readonly("backend", [](const Sampler& s) { return to_string(s.options().backend); })
       .def_property_readonly("kernel_description", &Sampler::kernel_description)
-      .def_property("sweep_count", &Sampler::sweep_count, &Sampler::set_sweep_count,
+      .def_property(
+          "sweep_count", &Sampler::sweep_count,
+          [](Sampler& s, uint64_t n) {
+            const Busy busy(&s);
+            s.set_sweep_count(n);
+          },
                     "Sweeps done so far (the next sweep's RNG counter); set it to resume.")
       .def_property(
-          "state", [](const Sampler& s) { return to_numpy(s.state(), {s.num_chains(), s.num_nodes()}); },
-          [](Sampler& s, const py::object& x) { s.set_state(spins_from(x, "state", 2)); },
+          "state",
+          [](const Sampler& s) {
+            const Busy busy(&s);
+            std::vector<int8_t> st;
+            {
+              py::gil_scoped_release release;
+              st = s.state();
+            }
+            return to_numpy(std::move(st), {s.num_chains(), s.num_nodes()});
+          },
+          [](Sampler& s, const py::object& x) {
+            expect_rows(x, "state", s.num_chains(), s.num_nodes(), false);
+            const std::vector<int8_t> v = spins_from(x, "state", 2);
+            const Busy busy(&s);
+            s.set_state(v);
+          },
           "The B x N chain states (int8, +-1); assign B x N spins for a warm start (clamps are re-imposed).")
-      .def("randomize_state", &Sampler::randomize_state)
+      .def("randomize_state",
+           [](Sampler& s) {
+             const Busy busy(&s);
+             s.randomize_state();
+           })
       .def(
           "set_clamp", [](Sampler& s, const py::object& nodes, const py::object& values) {
-            s.set_clamp(from_numpy<int32_t>(nodes, "nodes"), spins_from(values, "values", 2));
+            std::vector<int32_t> n = indices_from(nodes, "nodes");
+            expect_rows(values, "values", s.num_chains(), static_cast<int64_t>(n.size()), true);
+            const std::vector<int8_t> v = spins_from(values, "values", 2);
+            const Busy busy(&s);
+            s.set_clamp(std::move(n), v);
           },
           py::arg("nodes"), py::arg("values"), "Clamps `nodes` to values: K shared by every chain, or B x K.")
-      .def("clear_clamp", &Sampler::clear_clamp)
+      .def("clear_clamp",
+           [](Sampler& s) {
+             const Busy busy(&s);
+             s.clear_clamp();
+           })
       .def(
           "set_field", [](Sampler& s, const py::object& nodes, const py::object& values) {
-            s.set_field(nodes.is_none() ? std::vector<int32_t>{} : from_numpy<int32_t>(nodes, "nodes"), from_numpy<float>(values, "values", 2));
+            std::vector<int32_t> n = nodes.is_none() ? std::vector<int32_t>{} : indices_from(nodes, "nodes");
+            expect_rows(values, "values", s.num_chains(), nodes.is_none() ? s.num_nodes() : static_cast<int64_t>(n.size()), true);
+            const std::vector<float> v = from_numpy<float>(values, "values", 2);
+            const Busy busy(&s);
+            s.set_field(std::move(n), v);
           },
           py::arg("nodes"), py::arg("values"), "Per-chain field f on `nodes` (None = all): M shared values, or B x M.")
-      .def("clear_field", &Sampler::clear_field)
+      .def("clear_field",
+           [](Sampler& s) {
+             const Busy busy(&s);
+             s.clear_field();
+           })
       .def(
-          "set_chain_betas", [](Sampler& s, const py::object& f) { s.set_chain_betas(from_numpy<float>(f, "factors")); }, py::arg("factors"),
+          "set_chain_betas",
+          [](Sampler& s, const py::object& f) {
+            const std::vector<float> v = from_numpy<float>(f, "factors");
+            const Busy busy(&s);
+            s.set_chain_betas(v);
+          },
+          py::arg("factors"),
           "Per-chain beta factors (B values; empty = none): chain b samples at beta x factors[b].")
       .def(
           "run",
@@ -533,6 +695,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             const ObserverSpec spec = observer_from(moments, energy, groups, snapshots);
             Observations o;
             {
+              const Busy busy(&s);
               ProgressScope scope(s, progress_from(progress, "Sampler.run"));
               py::gil_scoped_release release;
               o = s.run(schedule, b, spec);
@@ -546,6 +709,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           "sweep",
           [](Sampler& s, int64_t n, const py::object& beta, const py::object& progress) {
             const BetaSchedule b = beta_from(beta);
+            const Busy busy(&s);
             ProgressScope scope(s, progress_from(progress, "Sampler.sweep"));
             py::gil_scoped_release release;
             s.sweep(n, b);
@@ -555,6 +719,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
       .def(
           "state_dlpack",
           [](const Sampler& s) {
+            const Busy busy(&s);
             py::gil_scoped_release release;
             return s.state_view();
           },
@@ -562,7 +727,16 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           "device copy made on the GPU, for torch.from_dlpack / cupy.from_dlpack / jax.dlpack.from_dlpack without a host "
           "round trip; on the others host memory, for np.from_dlpack. A snapshot: later sweeps do not change it.")
       .def(
-          "chain_energies", [](const Sampler& s) { return to_numpy(s.chain_energies()); },
+          "chain_energies",
+          [](const Sampler& s) {
+            const Busy busy(&s);
+            std::vector<double> e;
+            {
+              py::gil_scoped_release release;
+              e = s.chain_energies();
+            }
+            return to_numpy(std::move(e));
+          },
           "Energy of every chain including its per-chain field (B doubles, the same on every backend).")
       .def("__repr__", [](const Sampler& s) {
         return "pbit.Sampler(" + std::to_string(s.num_chains()) + " chains of " + std::to_string(s.num_nodes()) + " nodes, " +
@@ -575,18 +749,20 @@ temperatures `betas` (betas[0] the target), swept in one launch and swapped betw
 the Metropolis rule every `sweeps_per_round` sweeps (scheme 'deo' or 'seo'); observers read the
 target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acceptance, then freezes them.)doc")
       .def(py::init([](const Graph& g, int32_t chains, const py::object& betas, int64_t sweeps_per_round, const std::string& scheme,
-                       int64_t adapt_rounds, const std::string& backend, uint64_t seed, int threads) {
+                       int64_t adapt_rounds, const std::string& backend, uint64_t seed, int threads, const std::optional<Coloring>& coloring,
+                       const std::string& contract) {
              TemperingOptions t;
              t.betas = from_numpy<float>(betas, "betas");
              t.sweeps_per_round = sweeps_per_round;
              t.scheme = scheme;
              t.adapt_rounds = adapt_rounds;
-             const SamplerOptions o = options_from(backend, seed, threads, "exact");
+             const SamplerOptions o = options_from(backend, seed, threads, contract);
              py::gil_scoped_release release;
-             return TemperedSampler(g, color_graph(g), chains, t, o);
+             return TemperedSampler(g, coloring ? *coloring : color_graph(g), chains, t, o);
            }),
            py::arg("graph"), py::arg("chains"), py::arg("betas"), py::arg("sweeps_per_round") = 1, py::arg("scheme") = "deo",
-           py::arg("adapt_rounds") = 0, py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("threads") = 0)
+           py::arg("adapt_rounds") = 0, py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("threads") = 0,
+           py::arg("coloring") = py::none(), py::arg("contract") = "exact")
       .def_static("geometric", &TemperingOptions::geometric, py::arg("target"), py::arg("hottest"), py::arg("replicas"),
                   "A geometric ladder from target to hottest.")
       .def_property_readonly("num_chains", &TemperedSampler::num_chains)
@@ -595,16 +771,23 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
       .def_property(
           "state",
           [](const TemperedSampler& t) {
+            const Busy busy(&t);
             std::vector<int8_t> s = t.state();
             const auto B = static_cast<py::ssize_t>(t.num_chains());
             const py::ssize_t N = static_cast<py::ssize_t>(s.size()) / B;
             return to_numpy(std::move(s), {B, N});
           },
-          [](TemperedSampler& t, const py::object& x) { t.set_state(spins_from(x, "state", 2)); },
+          [](TemperedSampler& t, const py::object& x) {
+            expect_rows(x, "state", t.num_chains(), t.graph().num_nodes(), false);
+            const std::vector<int8_t> v = spins_from(x, "state", 2);
+            const Busy busy(&t);
+            t.set_state(v);
+          },
           "The target replicas' B x N states; assign B x N spins to start every replica of each chain there.")
       .def_property_readonly(
           "replica_states",
           [](const TemperedSampler& t) {
+            const Busy busy(&t);
             std::vector<int8_t> s = t.replica_states();
             const auto R = static_cast<py::ssize_t>(t.num_replicas()), B = static_cast<py::ssize_t>(t.num_chains());
             const py::ssize_t N = static_cast<py::ssize_t>(s.size()) / (R * B);
@@ -613,21 +796,31 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           "Every replica's state, R x B x N (replica r at betas[r]).")
       .def(
           "set_clamp", [](TemperedSampler& t, const py::object& nodes, const py::object& values) {
-            t.set_clamp(from_numpy<int32_t>(nodes, "nodes"), spins_from(values, "values", 2));
+            std::vector<int32_t> n = indices_from(nodes, "nodes");
+            expect_rows(values, "values", t.num_chains(), static_cast<int64_t>(n.size()), true);
+            const std::vector<int8_t> v = spins_from(values, "values", 2);
+            const Busy busy(&t);
+            t.set_clamp(std::move(n), v);
           },
           py::arg("nodes"), py::arg("values"))
       .def(
           "set_field", [](TemperedSampler& t, const py::object& nodes, const py::object& values) {
-            t.set_field(nodes.is_none() ? std::vector<int32_t>{} : from_numpy<int32_t>(nodes, "nodes"), from_numpy<float>(values, "values", 2));
+            std::vector<int32_t> n = nodes.is_none() ? std::vector<int32_t>{} : indices_from(nodes, "nodes");
+            expect_rows(values, "values", t.num_chains(), nodes.is_none() ? t.graph().num_nodes() : static_cast<int64_t>(n.size()), true);
+            const std::vector<float> v = from_numpy<float>(values, "values", 2);
+            const Busy busy(&t);
+            t.set_field(std::move(n), v);
           },
           py::arg("nodes"), py::arg("values"))
       .def(
           "run",
           [](TemperedSampler& t, const SamplingSchedule& schedule, bool moments, bool energy, const py::object& groups,
-             const py::object& snapshots) {
+             const py::object& snapshots, const py::object& progress) {
             const ObserverSpec spec = observer_from(moments, energy, groups, snapshots);
             Observations o;
             {
+              const Busy busy(&t);
+              ProgressScope scope(t, progress_from(progress, "TemperedSampler.run"));
               py::gil_scoped_release release;
               o = t.run(schedule, spec);
             }
@@ -635,15 +828,18 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
                         static_cast<int64_t>(spec.snapshot_sweeps.size()));
           },
           py::arg("schedule") = SamplingSchedule{}, py::arg("moments") = false, py::arg("energy") = false,
-          py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(),
-          "Runs the schedule (the ladder is the temperature), observing the target replicas. Releases the GIL.")
+          py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(), py::arg("progress") = py::none(),
+          "Runs the schedule (the ladder is the temperature), observing the target replicas. Releases the GIL; progress as in "
+          "Sampler.run (Ctrl-C ends the run after the current stretch).")
       .def(
           "sweep",
-          [](TemperedSampler& t, int64_t n) {
+          [](TemperedSampler& t, int64_t n, const py::object& progress) {
+            const Busy busy(&t);
+            ProgressScope scope(t, progress_from(progress, "TemperedSampler.sweep"));
             py::gil_scoped_release release;
             t.sweep(n);
           },
-          py::arg("sweeps"))
+          py::arg("sweeps"), py::arg("progress") = py::none(), "Sweeps every replica with its swap rounds; progress as in run().")
       .def_property_readonly(
           "stats",
           [](const TemperedSampler& t) {

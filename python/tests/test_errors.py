@@ -77,3 +77,60 @@ def test_energy_checks_the_state_size():
     with pytest.raises(pbit.InvalidArgument, match="expected N = 9"):
         g.energy(np.ones(18))  # two states given flat: refused, not scored as one
     assert g.energy(np.ones((2, 9))).shape == (2,)
+
+
+def test_out_of_range_nodes_raise_instead_of_reading_past_the_graph():
+    lat = g()
+    assert lat.degree(0) == 4
+    for bad in (-1, 9, 10**9):
+        with pytest.raises(pbit.InvalidArgument, match="out of range"):
+            lat.degree(bad)
+    roles = pbit.place_roles(36, "a:10,b:rest")  # placed for another graph's 36 nodes
+    with pytest.raises(pbit.InvalidArgument, match="36 nodes, the graph has 9"):
+        pbit.role_distances(lat, roles)
+
+
+def test_arrays_of_the_wrong_shape_or_index_type_are_refused():
+    s = pbit.Sampler(pbit.square_lattice(4), chains=4)
+    with pytest.raises(pbit.InvalidArgument, match=r"expected shape \(4, 16\), got \(16, 4\)"):
+        s.state = np.ones((16, 4))  # transposed: not read in the wrong order
+    with pytest.raises(pbit.InvalidArgument, match="expected shape"):
+        s.state = np.ones(64)  # flattened
+    with pytest.raises(pbit.InvalidArgument, match=r"expected shape \(4, 2\) or \(2,\)"):
+        s.set_clamp([0, 1], np.ones((2, 4)))
+    with pytest.raises(pbit.InvalidArgument, match="expected integers"):
+        s.set_clamp([0.7], [1])  # a float is not node 0
+    with pytest.raises(pbit.InvalidArgument, match="out of range"):
+        s.set_field([2**33], [0.5])  # does not wrap to node 0
+    with pytest.raises(pbit.InvalidArgument, match="1-D"):
+        s.run(pbit.SamplingSchedule(0, 1, 1), readout_groups=[0, 1])  # two groups of one node are [[0], [1]]
+    with pytest.raises(pbit.InvalidArgument, match="rows of 2"):
+        pbit.square_lattice(4).energy(np.ones((16, 2)))
+    with pytest.raises(pbit.InvalidArgument, match="overflows"):
+        s.run(pbit.SamplingSchedule(0, 2**62, 4))
+
+
+def test_a_sampler_takes_one_call_at_a_time():
+    s = pbit.Sampler(pbit.square_lattice(4), chains=4, seed=1)
+    calls = []
+
+    def reenter(done, total):
+        calls.append(done)
+        s.sweep(1)  # from its own progress callback: refused, not a second run inside the first
+
+    with pytest.raises(pbit.InvalidArgument, match="busy"):
+        s.sweep(50, progress=reenter)
+    assert calls and s.sweep_count <= 50
+    s.sweep(1)  # free again once the call has returned
+
+
+def test_the_samplers_graph_is_a_copy_and_set_weights_changes_the_sampler():
+    lat = pbit.square_lattice(4)
+    s = pbit.Sampler(lat, chains=64, seed=3)
+    copy = s.graph
+    copy.edge_weights = -3 * np.ones(lat.num_edges, dtype=np.float32)
+    assert np.all(s.graph.edge_weights == 1)  # the sampler's graph is unchanged
+    s.set_weights(-np.ones(lat.num_edges, dtype=np.float32), np.zeros(lat.num_nodes, dtype=np.float32))
+    assert np.all(s.graph.edge_weights == -1)
+    s.sweep(200, beta=2.0)
+    assert np.mean(s.chain_energies()) < -0.8 * lat.num_edges  # antiferromagnetic ground states, sampled as such

@@ -1,5 +1,6 @@
 """Parallel tempering through Python: every replica samples its own beta exactly."""
 import numpy as np
+import pytest
 
 import pbit
 from helpers import exact_moments, worst_z
@@ -31,3 +32,24 @@ def test_observers_read_the_target_replicas():
     assert obs.num_chains == 10 and obs.energy.shape == (4, 10) and obs.snapshots.shape == (1, 10, 9)
     assert obs.node_mean[4] == 1.0
     np.testing.assert_array_equal(obs.snapshots[0], t.state)
+
+
+def test_progress_reaches_a_tempered_run_and_can_stop_it():
+    t = pbit.TemperedSampler(pbit.square_lattice(4), chains=8, betas=[1.0, 0.5], seed=2)
+    seen = []
+    t.sweep(30, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (30, 30)
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        raise Stop()
+
+    try:
+        t.sweep(1000, progress=stop)
+        assert False, "the callback's exception did not end the run"
+    except Stop:
+        pass
+    with pytest.raises(pbit.InvalidArgument, match="adapt_rounds"):
+        pbit.TemperedSampler(pbit.square_lattice(4), chains=8, betas=[1.0, 0.5], adapt_rounds=5)

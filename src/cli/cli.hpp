@@ -28,8 +28,9 @@ namespace pbit::cli {
 /// Runs the command line `argv` (argv[0] the program name) as the `pbit` executable does and returns
 /// its exit code: 0 ok, 2 bad input or I/O (pbit::Error, a bad option), 3 internal error; errors are
 /// printed to stderr. With `rethrow`, pbit::Error and other exceptions propagate instead (the Python
-/// module turns them into Python exceptions); parse errors still print and return 2.
-int run(int argc, char** argv, bool rethrow = false);
+/// module turns them into Python exceptions); parse errors print and return 2 unless
+/// `rethrow_bad_options` too: then they throw InvalidArgument with the message.
+int run(int argc, char** argv, bool rethrow = false, bool rethrow_bad_options = false);
 
 
 /// What runs when a subcommand was given: its exit code.

@@ -152,7 +152,7 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
 
 namespace pbit::cli {
 
-int run(int argc, char** argv, bool rethrow) {
+int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
   dist::init(&argc, &argv);  // MPI, when started by mpirun or srun (docs/SCALING.md)
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
   app.formatter(std::make_shared<Formatter>());
@@ -197,6 +197,7 @@ int run(int argc, char** argv, bool rethrow) {
     } catch (const CLI::CallForAllHelp& e) {
       return app.exit(e);
     } catch (const CLI::ParseError& e) {
+      if (rethrow && rethrow_bad_options) throw pbit::InvalidArgument(parse_message(e, app));  // pbit.cli: the message in the exception
       std::cerr << "pbit: error: " << parse_message(e, app) << "\n";
       return 2;
     }

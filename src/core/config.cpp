@@ -86,7 +86,10 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
   }
   if (t.contains("sweeps_per_round")) o.sweeps_per_round = get_int(t["sweeps_per_round"], w + ".sweeps_per_round", 1, int64_t{1} << 32);
   if (t.contains("scheme")) o.scheme = detail::get_string(t["scheme"], w + ".scheme", {"deo", "seo"});
-  if (t.contains("adapt_rounds")) o.adapt_rounds = get_int(t["adapt_rounds"], w + ".adapt_rounds", 0, int64_t{1} << 32);
+  if (t.contains("adapt_rounds")) {
+    o.adapt_rounds = get_int(t["adapt_rounds"], w + ".adapt_rounds", 0, int64_t{1} << 32);
+    if (o.adapt_rounds > 0 && o.adapt_rounds < 10) bad(w + ".adapt_rounds", "must be 0 (a fixed ladder) or >= 10 (it adapts every 10 rounds at most)");
+  }
   return o;
 }
 

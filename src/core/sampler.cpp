@@ -20,6 +20,12 @@ void SamplingSchedule::validate() const {
   if (steps_per_sample < 1) {
     throw InvalidArgument("SamplingSchedule.steps_per_sample must be >= 1, got " + std::to_string(steps_per_sample));
   }
+  // total_sweeps() in int64 without overflow (a run is anyway limited to 2^32 - 1 sweeps per sampler)
+  if (samples > 0 && (steps_per_sample > (int64_t{1} << 40) || samples > ((int64_t{1} << 62) - warmup) / steps_per_sample)) {
+    throw InvalidArgument("SamplingSchedule: warmup + samples x steps_per_sample overflows (" + std::to_string(warmup) + " + " +
+                          std::to_string(samples) + " x " + std::to_string(steps_per_sample) + ")");
+  }
+  if (warmup > (int64_t{1} << 62)) throw InvalidArgument("SamplingSchedule.warmup is too large, got " + std::to_string(warmup));
 }
 
 BetaSchedule::BetaSchedule(std::vector<float> b) : betas_(std::move(b)) {
@@ -61,6 +67,7 @@ float BetaSchedule::at(int64_t sweep) const {
 }
 
 std::vector<float> BetaSchedule::expand(int64_t sweeps) const {
+  detail::check_memory(4.0 * static_cast<double>(sweeps), "a beta schedule of " + std::to_string(sweeps) + " sweeps");
   std::vector<float> out(static_cast<size_t>(std::max<int64_t>(sweeps, 0)));
   for (int64_t k = 0; k < sweeps; ++k) out[k] = at(k);
   return out;
@@ -452,6 +459,7 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
     cfg.group_offsets.push_back(static_cast<int64_t>(cfg.group_nodes.size()));
   }
 
+  detail::check_memory(4.0 * static_cast<double>(total), "the run's beta per sweep (" + std::to_string(total) + " sweeps)");
   std::vector<float> betas = beta.expand(total);
   if (on_hardware_ && options_.hardware.beta_offset != 0.0f) {  // a miscalibrated temperature
     for (float& b : betas) b *= 1.0f + options_.hardware.beta_offset;

@@ -1,6 +1,7 @@
 #include "pbit/core/tempering.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <sstream>
 
@@ -91,7 +92,9 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
   stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
   window_attempts_.assign(static_cast<size_t>(R - 1), 0);
   window_accepts_.assign(static_cast<size_t>(R - 1), 0);
-  if (opt_.adapt_rounds < 0) throw InvalidArgument("parallel tempering: adapt_rounds must be >= 0");
+  if (opt_.adapt_rounds < 0 || (opt_.adapt_rounds > 0 && opt_.adapt_rounds < 10)) {  // it adapts every max(10, adapt_rounds / 5) rounds
+    throw InvalidArgument("parallel tempering: adapt_rounds must be 0 (a fixed ladder) or >= 10, got " + std::to_string(opt_.adapt_rounds));
+  }
   walker_.resize(static_cast<size_t>(R) * chains_);
   for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
   direction_.assign(walker_.size(), 0);
@@ -283,6 +286,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
   };
   int64_t done = 0, next_sample = 1;
   size_t snap_idx = 0;
+  auto last_report = std::chrono::steady_clock::now();
   out.snapshots.reserve(snaps.size() * target_spins);
   auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
   while (done < total) {
@@ -301,6 +305,13 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
       const std::vector<int8_t> st = rows(sampler_.state(), 0);
       out.snapshots.insert(out.snapshots.end(), st.begin(), st.end());
       ++snap_idx;
+    }
+    if (progress_) {
+      const auto now = std::chrono::steady_clock::now();
+      if (done == total || now - last_report > std::chrono::milliseconds(250)) {
+        last_report = now;
+        progress_(done, total);
+      }
     }
   }
   const double denom = static_cast<double>(chains_) * static_cast<double>(schedule.samples);

@@ -171,6 +171,9 @@ void write_roles_file(const std::string& path, const RoleAssignment& r) { write_
 
 std::vector<RoleDistance> role_distances(const Graph& g, const RoleAssignment& r) {
   const int32_t n = g.num_nodes();
+  if (r.role_of.size() != static_cast<size_t>(n)) {
+    throw InvalidArgument("role_distances: the roles place " + std::to_string(r.role_of.size()) + " nodes, the graph has " + std::to_string(n));
+  }
   std::vector<RoleDistance> out;
   for (size_t to = 0; to < r.names.size(); ++to) {
     // Multi-source BFS from every node of role `to`.

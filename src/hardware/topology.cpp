@@ -28,10 +28,21 @@ double rng::PhiloxStream::normal() {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
 }
 
+namespace {
+/// An L x L graph of `degree` within int32 node ids (2^30) and the memory guard, before it is built.
+void check_side(const char* what, int32_t L, double degree) {
+  const double nodes = static_cast<double>(L) * L;
+  if (nodes > 1 << 30) throw InvalidArgument(std::string(what) + ": L = " + std::to_string(L) + " gives L^2 nodes; pbit takes at most 2^30");
+  detail::check_memory(graph_bytes(static_cast<int64_t>(nodes), static_cast<int64_t>(nodes * degree / 2)) + 12.0 * nodes * degree / 2,
+                       std::string(what) + " of side " + std::to_string(L));
+}
+}  // namespace
+
 Graph square_lattice(int32_t L, bool periodic, float J) {
   if (L < 1 || (periodic && L < 3)) {
     throw InvalidArgument("square_lattice: L = " + std::to_string(L) + (periodic ? " (a torus needs L >= 3)" : ""));
   }
+  check_side("square_lattice", L, 4);
   std::vector<Edge> edges;
   for (int32_t r = 0; r < L; ++r) {
     for (int32_t c = 0; c < L; ++c) {
@@ -344,6 +355,7 @@ Topology square_lattice_topology(int32_t L, bool periodic) {
 
 Topology king_graph(int32_t L, bool periodic) {
   if (L < 2 || (periodic && L < 3)) throw InvalidArgument("king_graph: L = " + std::to_string(L) + " too small");
+  check_side("king_graph", L, 8);
   std::vector<Edge> edges;
   for (int32_t r = 0; r < L; ++r)
     for (int32_t c = 0; c < L; ++c)

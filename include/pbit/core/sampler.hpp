@@ -63,7 +63,8 @@ struct ObserverSpec {
   /// Node groups; for each chain and group, the mean of s over the group's nodes and the samples
   /// (label read-out). Result is B x G.
   std::vector<std::vector<int32_t>> readout_groups;
-  /// Sweep counts within the run (1 = after the first sweep) at which to copy the full state.
+  /// Sweep counts within the run (1 = after the first sweep) at which to copy the full state,
+  /// distinct, in any order; the snapshots come back in increasing sweep order.
   std::vector<int64_t> snapshot_sweeps;
 };
 
@@ -79,7 +80,7 @@ struct Observations {
   std::vector<double> energy;      ///< samples x B (row = sample)
   std::vector<int64_t> readout_sum;  ///< B x G: sum over samples and group nodes of s
   std::vector<double> readout_mean;  ///< B x G: readout_sum / (samples * group size)
-  std::vector<int8_t> snapshots;   ///< snapshot_sweeps.size() x B x N (chain-major)
+  std::vector<int8_t> snapshots;   ///< snapshot_sweeps.size() x B x N (chain-major), in increasing sweep order
 };
 
 /// node_mean and edge_corr from the integer sums over `chains` chains and o.num_samples samples, the

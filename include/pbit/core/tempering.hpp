@@ -90,6 +90,10 @@ class TemperedSampler {
   Observations run(const SamplingSchedule& schedule, const ObserverSpec& observe = {});
   /// `sweeps` sweeps of every replica with their swap rounds, observing nothing.
   void sweep(int64_t sweeps);
+  /// As Sampler::set_progress: run() and sweep() call it with (sweeps done, sweeps of the run) about
+  /// every quarter second and at the end; an exception it throws ends the run there (after a whole
+  /// stretch and its swap round). Results do not depend on it.
+  void set_progress(Sampler::Progress f) { progress_ = std::move(f); }
 
   /// Every replica of chain b starts from states[b] (B x N).
   void set_state(std::span<const int8_t> states);
@@ -110,6 +114,7 @@ class TemperedSampler {
   std::vector<float> chain_factors() const;  ///< every sampler chain's beta (B R)
   std::vector<int8_t> rows(const std::vector<int8_t>& st, int32_t replica) const;  ///< replica `replica` of each chain (B x N)
   std::function<void(std::span<int64_t>)> shard_sum_;
+  Sampler::Progress progress_;
   std::vector<int64_t> window_attempts_, window_accepts_;  ///< since the last adaptation
   Graph graph_;
   int32_t chains_;
