@@ -239,6 +239,7 @@ SamplerOptions options_from(const std::string& backend, uint64_t seed, int threa
   SamplerOptions o;
   o.backend = backend_from(backend);
   o.seed = seed;
+  if (threads < 0 || threads > 4096) throw InvalidArgument("threads must be 0 (all cores) .. 4096, got " + std::to_string(threads));
   o.num_threads = threads;
   if (contract == "exact") {
     o.contract = RngContract::exact;
@@ -484,7 +485,12 @@ edge statistics of the sampler use that order.)doc")
 roles["visible"] is that role's nodes in placement order (visible node k = pixel k), roles.role_of
 the role index of every node.)doc")
       .def_readonly("names", &RoleAssignment::names)
-      .def("__getitem__", [](const RoleAssignment& r, const std::string& name) { return to_numpy(std::vector<int32_t>(r.of(name))); })
+      .def("__getitem__",
+           [](const RoleAssignment& r, const std::string& name) {
+             if (std::find(r.names.begin(), r.names.end(), name) == r.names.end()) throw py::key_error(name);  // a mapping of names
+             return to_numpy(std::vector<int32_t>(r.of(name)));
+           })
+      .def("__iter__", [](const RoleAssignment& r) { return py::iter(py::cast(r.names)); }, "The role names, in placement order.")
       .def("__contains__", [](const RoleAssignment& r, const std::string& name) {
         return std::find(r.names.begin(), r.names.end(), name) != r.names.end();
       })

@@ -134,3 +134,12 @@ def test_the_samplers_graph_is_a_copy_and_set_weights_changes_the_sampler():
     assert np.all(s.graph.edge_weights == -1)
     s.sweep(200, beta=2.0)
     assert np.mean(s.chain_energies()) < -0.8 * lat.num_edges  # antiferromagnetic ground states, sampled as such
+
+
+def test_roles_are_a_mapping_and_threads_are_range_checked():
+    roles = pbit.place_roles(9, "a:3,b:rest")
+    assert list(roles) == ["a", "b"] and "a" in roles
+    with pytest.raises(KeyError):
+        roles["c"]
+    with pytest.raises(pbit.InvalidArgument, match="threads"):
+        pbit.Sampler(g(), chains=2, threads=-3)
