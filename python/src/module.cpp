@@ -68,13 +68,17 @@ std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims 
 
 /// Node indices (or colors): an integer array (a float 0.7 is not node 0), each within int32 (2^33
 /// does not wrap to 0); `one_dim`: a 1-D array, not a scalar (a readout group of one node is [4]).
-std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool one_dim = false) {
-  py::array a;
+/// `obj` as a numpy array of any dtype, or an empty handle where numpy cannot make one.
+py::array as_array(const py::handle& obj) {
   try {
-    a = py::array::ensure(obj);
+    return py::array::ensure(obj);
   } catch (const py::error_already_set&) {
-    a = {};
+    return {};
   }
+}
+
+std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool one_dim = false) {
+  const py::array a = as_array(obj);
   if (!a) throw InvalidArgument(std::string(what) + ": expected an array of integers");
   if (a.ndim() > 1 || (one_dim && a.ndim() != 1)) {
     throw InvalidArgument(std::string(what) + ": expected a 1-D array of integers, got " + std::to_string(a.ndim()) + " dimensions");
@@ -98,13 +102,8 @@ std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool 
 /// one `width` long (unless `shared` is false: then only a single chain's row), so that a transposed
 /// or flattened array is refused rather than read in the wrong order.
 void expect_rows(const py::handle& obj, const char* what, int64_t rows, int64_t width, bool shared) {
-  py::array a;
-  try {
-    a = py::array::ensure(obj);
-  } catch (const py::error_already_set&) {
-    return;  // from_numpy says what is wrong
-  }
-  if (!a) return;
+  const py::array a = as_array(obj);
+  if (!a) return;  // from_numpy says what is wrong
   const auto shape = [&] {
     std::string s = "(";
     for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));

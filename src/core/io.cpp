@@ -186,8 +186,9 @@ nlohmann::json read_json_file(const std::string& path) {
       keys.emplace_back();
     } else if (ev == E::object_end) {
       keys.pop_back();
-    } else if (ev == E::key && !keys.empty() && !keys.back().insert(parsed.get<std::string>()).second && twice.empty()) {
-      twice = parsed.get<std::string>();
+    } else if (ev == E::key && !keys.empty() && twice.empty()) {
+      std::string k = parsed.get<std::string>();
+      if (!keys.back().insert(k).second) twice = std::move(k);
     }
     return true;
   };

@@ -269,9 +269,9 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
   if (observe.energy) out.energy.assign(static_cast<size_t>(schedule.samples) * chains_, 0.0);
   if (G) out.readout_sum.assign(static_cast<size_t>(chains_) * G, 0);
   auto sample = [&](int64_t j) {  // the target replicas
-    const std::vector<int8_t> st = rows(sampler_.state(), 0);
+    const std::vector<int8_t> st = sampler_.state();
     for (int32_t b = 0; b < chains_; ++b) {
-      const int8_t* s = st.data() + static_cast<size_t>(b) * N;
+      const int8_t* s = st.data() + slot(0, b) * static_cast<size_t>(N);  // read in place: no copy of the target rows
       if (observe.moments) {
         for (int32_t i = 0; i < N; ++i) out.node_sum[static_cast<size_t>(i)] += s[i];
         for (int64_t e = 0; e < E; ++e) out.edge_sum[static_cast<size_t>(e)] += s[graph_.edge_i()[e]] * s[graph_.edge_j()[e]];
