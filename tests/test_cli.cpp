@@ -190,6 +190,8 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"bias_twice", "0 1 1.0\nbias 1 0.1\nbias 1 0.2\n", good_cfg, "conflicting biases for node 1"},
       {"version_json", R"({"version": 2, "num_nodes": 2, "edges": [[0, 1, 1.0]]})", good_cfg, "'version' 2"},
       {"cfg_nested", good_graph, R"({"schedule": {"steps_per_sample": 0}})", "key 'schedule.steps_per_sample'"},
+      {"cfg_no_samples", good_graph, R"({"schedule": {"samples": 0}, "observe": {"moments": true}})",
+       "key 'schedule.samples': is 0, so observe.moments would have no sample"},
       {"cfg_beta", good_graph, R"({"beta": -1})", "key 'beta': beta must be >= 0"},
       {"cfg_backend", good_graph, R"({"backend": "tpu"})", "key 'backend'"},
       {"cfg_clamp", good_graph, R"({"clamp": {"nodes": [0], "values": [0]}})", "key 'clamp.values[0]'"},

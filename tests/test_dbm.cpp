@@ -633,6 +633,10 @@ TEST(Dataset, FoundThroughPbitDataDir) {
   EXPECT_EQ(d.size(), 5);
   EXPECT_EQ(d.labels, lb);
   EXPECT_NE(dataset_search_dirs("fashion-mnist").back().find("/usr/share/datasets/fashion-mnist"), std::string::npos);
+  // A PBIT_DATA_DIR that names no folder is an error, not a silent fall-through to another copy.
+  setenv("PBIT_DATA_DIR", (root + "/nowhere").c_str(), 1);
+  EXPECT_THROW(load_dataset("mnist", "train"), IoError);
+  unsetenv("PBIT_DATA_DIR");
 }
 
 TEST(DbmConfigParse, ShippedConfigsAreValid) {

@@ -179,6 +179,10 @@ SampleConfig parse_sample_config(const json& j) {
     }
   }
   c.schedule.validate();
+  if (c.schedule.samples == 0 && (c.observe.moments || !c.observe.readout_groups.empty())) {
+    bad("schedule.samples", std::string("is 0, so ") + (c.observe.moments ? "observe.moments" : "observe.readout_groups") +
+                                " would have no sample to average (take samples >= 1, or leave the observer out for a warm-up-only run)");
+  }
   return c;
 }
 

