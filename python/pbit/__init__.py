@@ -83,9 +83,9 @@ def cli(*args, check=True):
     (written to a temporary JSON file). pbit errors raise pbit.Error subclasses with the message;
     with check=True a bad option (exit code 2) raises pbit.InvalidArgument with the message too,
     and with check=False it returns 2.
-    Returns the exit code. Releases the GIL while the command runs; Ctrl-C takes effect only when
-    the command returns (a long job is better run as a subprocess, or with its --lease /
-    --time-budget options).
+    Returns the exit code. Releases the GIL while the command runs; Ctrl-C raises
+    KeyboardInterrupt at the command's next progress update (a training batch, an evaluation
+    piece), leaving the checkpoints it already wrote, as a killed process would.
     """
     import json
     import os

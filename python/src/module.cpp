@@ -27,6 +27,7 @@
 #include "pbit/error.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "util/progress.hpp"
 
 namespace py = pybind11;
 using namespace pbit;
@@ -354,6 +355,17 @@ PYBIND11_MODULE(_pbit, m) {
         std::vector<char*> argv;
         for (std::string& a : argv_s) argv.push_back(a.data());
         argv.push_back(nullptr);
+        // Ctrl-C ends a long command at its next status-line update (KeyboardInterrupt), as it ends the
+        // process from a shell; checkpoints already written stay.
+        struct InterruptCheck {
+          InterruptCheck() {
+            detail::interrupt_check() = [] {
+              py::gil_scoped_acquire acquire;
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            };
+          }
+          ~InterruptCheck() { detail::interrupt_check() = nullptr; }
+        } check;
         py::gil_scoped_release release;
         return cli::run(static_cast<int>(argv_s.size()), argv.data(), /*rethrow=*/true, raise_bad_options);
       },

@@ -38,6 +38,27 @@ def test_a_dbm_trains_evaluates_and_generates_through_the_cli_commands(tmp_path)
     assert (tmp_path / "g.png").stat().st_size > 0
 
 
+def test_ctrl_c_ends_a_long_command_at_its_next_update(tmp_path):
+    import _thread
+    import threading
+    import time
+    cfg = tiny_dbm(tmp_path / "run")
+    cfg["dataset"]["train_limit"] = 1000
+    cfg["train"].update({"epochs": 3000, "checkpoint_every_batches": 1})  # minutes on two cores
+    timer = threading.Timer(1.0, _thread.interrupt_main)  # as Ctrl-C: a pending SIGINT for the main thread
+    t0 = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        pbit.cli("dbm", "train", "--config", cfg)
+    timer.join()
+    assert time.monotonic() - t0 < 60  # the whole run would take many minutes
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert (tmp_path / "run" / "checkpoint.bin").exists()  # the batches it finished
+    # The check is the command's own: a later command runs to its end.
+    cfg["train"]["epochs"] = 1
+    assert pbit.cli("dbm", "train", "--config", cfg, "--overwrite") == 0
+
+
 def test_command_errors_raise_with_the_message(tmp_path):
     with pytest.raises(pbit.IoError, match="no-such-config"):
         pbit.cli("dbm", "train", "--config", tmp_path / "no-such-config.json")

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 namespace pbit::detail {
@@ -20,10 +21,18 @@ inline bool& progress_muted() {
   return muted;
 }
 
+/// Called at every status-line update, before the muting and throttling, when set: pbit.cli (the
+/// Python binding) sets it for the length of a command to check for Ctrl-C, so a long command ends
+/// with KeyboardInterrupt at its next update. It may throw; the command then unwinds as on an error.
+/// Defined in libpbit (progress.cpp), not inline: the Python module, built with hidden visibility,
+/// must set the copy the library's trainers read.
+std::function<void()>& interrupt_check();
+
 class Progress {
  public:
   Progress(std::string label, int64_t total) : label_(std::move(label)), total_(total), t0_(monotonic_s()), tty_(isatty(2)) {}
   void update(int64_t done, const std::string& extra = "") {
+    if (interrupt_check()) interrupt_check()();
     if (progress_muted()) return;
     const double t = monotonic_s();
     const bool last = done >= total_;
