@@ -146,7 +146,7 @@ void add_dtm_commands(Commands& c) {
     bool resume = false, overwrite = false;
   };
   auto o = std::make_shared<Opt>();
-  CLI::App* dtm = c.app->add_subcommand("dtm", "Denoising Thermodynamic Models (Extropic 2025) and monolithic EBMs: train");
+  CLI::App* dtm = c.app->add_subcommand("dtm", "Denoising Thermodynamic Models (Extropic 2025) and monolithic EBMs: train, mixing");
   dtm->require_subcommand(1);
   CLI::App* s = dtm->add_subcommand(
       "train", "Trains a DTM (T = 1: a monolithic EBM) on binarized images, then generates samples and reports feature-FID "

@@ -184,7 +184,7 @@ void add_pdnn_commands(Commands& c) {
   };
   auto o = std::make_shared<Opt>();
   CLI::App* pd = c.app->add_subcommand(
-      "pdnn", "p-DNNs: networks with p-bit activations and sample averaging (Ghantasala et al. 2025): train, eval, bench, report");
+      "pdnn", "p-DNNs: networks with p-bit activations and sample averaging (Ghantasala et al. 2025): train, eval, generate, bench, report");
   pd->require_subcommand(1);
 
   CLI::App* t = pd->add_subcommand(

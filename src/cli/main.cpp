@@ -157,7 +157,7 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
   app.formatter(std::make_shared<Formatter>());
   app.require_subcommand(1);
-  app.footer("Each command's options: pbit COMMAND --help. Formats and config keys: docs/CLI.md.\n"
+  app.footer("Each command's options: pbit COMMAND --help (or pbit help COMMAND); pbit --version. Formats and config keys: docs/CLI.md.\n"
              "Exit codes: 0 ok, 2 bad input or I/O, 3 internal error.");
   Commands cmds;
   cmds.app = &app;
