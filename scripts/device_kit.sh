@@ -344,15 +344,20 @@ PY
   if [ "$rehearsal" = 1 ]; then
     skip sanitizers "rehearsal (compute-sanitizer needs a GPU)"
   elif [ $gpu = 1 ] && command -v compute-sanitizer > /dev/null; then
-    # memcheck on the bit-identity protocol (clamps, fields, observers, warm starts); racecheck and
-    # synccheck, which are slower, on the split-run case (36 nodes, 33 chains, a few launches).
-    local tool variants filter cap_s
-    for t in "memcheck simple *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda* 45" \
-             "memcheck fast_w4,fast_w8_k4 *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda* 45" \
-             "racecheck fast_w2,fast_w3_k4 *SplitRunEqualsOneRun*cuda* 60" "synccheck fast_w4_k2 *SplitRunEqualsOneRun*cuda* 30"; do
-      read -r tool variants filter cap_s <<< "$t"
-      step "sanitizer_${tool}_${variants%%,*}" "$cap_s" env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
-        compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/test_backends" --gtest_filter="$filter"
+    # memcheck on the bit-identity protocol (clamps, fields, observers, warm starts, shards); racecheck
+    # and synccheck, which are slower, on the split-run case (36 nodes, 33 chains, a few launches),
+    # including fast_w16_k4 (the planner's pick at large chain counts: 512 threads at the register
+    # limit); memcheck on the tempering kernels (energies, chain permutation) and per-chain betas.
+    local tool variants filter cap_s bin
+    for t in "memcheck simple test_backends *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*:*AShard*cuda* 45" \
+             "memcheck fast_w4,fast_w8_k4 test_backends *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*:*AShard*cuda* 45" \
+             "racecheck fast_w2,fast_w3_k4 test_backends *SplitRunEqualsOneRun*cuda* 60" \
+             "racecheck fast_w16_k4 test_backends *SplitRunEqualsOneRun*cuda* 45" \
+             "synccheck fast_w4_k2,fast_w16_k4 test_backends *SplitRunEqualsOneRun*cuda* 40" \
+             "memcheck simple,fast_w4 test_tempering *cuda* 45"; do
+      read -r tool variants bin filter cap_s <<< "$t"
+      step "sanitizer_${tool}_${variants%%,*}_${bin#test_}" "$cap_s" env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
+        compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/$bin" --gtest_filter="$filter"
     done
     grep -h "ERROR SUMMARY" "$STAGE"/sanitizer_*.log 2>/dev/null | sort | uniq -c | sed 's/^/    /' | tee -a "$SUMMARY"
   else

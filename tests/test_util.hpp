@@ -33,7 +33,9 @@ inline std::vector<Backend> test_backends() {
 
 /// A CUDA sweep kernel and team shape the GPU tests run: the simple kernel, and the fast kernel with
 /// every team size the occupancy policy can pick (docs/FAST_KERNEL.md). PBIT_TEST_CUDA_VARIANTS
-/// (e.g. "fast_w4,simple") restricts them, for sanitizer runs.
+/// (e.g. "fast_w4,simple") restricts them, for sanitizer runs; it may also name fast_w16_k4, the
+/// planner's pick at large chain counts (512 threads at its register limit), which the default list
+/// leaves to the "auto" cases (it is slow on the emulator).
 struct CudaVariant {
   std::string name;
   CudaKernel kernel;
@@ -61,7 +63,9 @@ inline std::vector<CudaVariant> cuda_variants() {
   if (!only || !*only) return all;
   std::vector<CudaVariant> out;
   const std::string list = std::string(",") + only + ",";
-  for (const auto& v : all) {
+  std::vector<CudaVariant> named = all;
+  named.push_back({"fast_w16_k4", CudaKernel::fast, 16, 4});
+  for (const auto& v : named) {
     if (list.find("," + v.name + ",") != std::string::npos) out.push_back(v);
   }
   return out;

@@ -26,6 +26,66 @@
 namespace pbit::detail {
 namespace {
 
+/// Whether the calling thread has a CUDA context current (the driver's cuCtxGetCurrent, reached
+/// through the runtime so that pbit links no driver library). A thread that never chose a device
+/// reports device 0 from cudaGetDevice without having a context there; making device 0 current again
+/// for it would create one (CUDA 12 initialises on cudaSetDevice), on a GPU the process may never have
+/// used. When the query is unavailable (the emulator, an old driver), true: restore as asked.
+bool thread_has_context() {
+#if defined(PBIT_CUDA_EMULATOR)
+  return true;
+#else
+  using GetCurrent = int (*)(void**);  // CUresult cuCtxGetCurrent(CUcontext*)
+  static const GetCurrent get_current = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuCtxGetCurrent", &fn, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      (void)cudaGetLastError();
+      return GetCurrent{nullptr};
+    }
+    return reinterpret_cast<GetCurrent>(fn);
+  }();
+  if (!get_current) return true;
+  void* ctx = nullptr;
+  return get_current(&ctx) != 0 || ctx != nullptr;
+#endif
+}
+
+/// Makes `device` current for a scope and then the caller's again, unless the caller had no context
+/// (see thread_has_context): then `device` stays current, as after the engine's constructor. The
+/// no-throw form is for destructors (freeing memory or a stream from any thread: a DLPack consumer
+/// frees an exported state wherever it likes).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device, bool nothrow = false) {
+    const bool had_context = thread_has_context();
+    if (nothrow) {
+      if (cudaGetDevice(&previous_) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+      }
+      if (previous_ != device && cudaSetDevice(device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return;
+      }
+    } else {
+      PBIT_CUDA_CHECK(cudaGetDevice(&previous_));
+      if (previous_ != device) PBIT_CUDA_CHECK(cudaSetDevice(device));
+    }
+    restore_ = previous_ != device && had_context;
+  }
+  ~DeviceGuard() {
+    if (restore_) PBIT_CUDA_CHECK_NOTHROW(cudaSetDevice(previous_));
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool restore_ = false;
+};
+
 /// Owning device array; allocation failures become OutOfMemory naming what was being allocated.
 /// Copies and fills run on the owning engine's stream and wait for it, so they are ordered with the
 /// kernels on that stream (the engine uses a non-blocking stream, which the legacy default stream
@@ -38,7 +98,9 @@ class DeviceArray {
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;
   ~DeviceArray() {
-    if (p_) PBIT_CUDA_CHECK_NOTHROW(cudaFree(p_));
+    if (!p_) return;
+    const DeviceGuard on_device(device_, /*nothrow=*/true);  // any thread may free it (an exported state)
+    PBIT_CUDA_CHECK_NOTHROW(cudaFree(p_));
   }
   void resize(size_t n, const char* what) {
     if (n == n_) return;
@@ -46,6 +108,7 @@ class DeviceArray {
     p_ = nullptr;
     n_ = 0;
     if (n == 0) return;
+    PBIT_CUDA_CHECK(cudaGetDevice(&device_));  // the engine's (its calls make it current)
     const cudaError_t e = cudaMalloc(&p_, n * sizeof(T));
     if (e != cudaSuccess) {
       (void)cudaGetLastError();
@@ -89,11 +152,13 @@ class DeviceArray {
   void swap(DeviceArray& o) {
     std::swap(p_, o.p_);
     std::swap(n_, o.n_);
+    std::swap(device_, o.device_);
   }
 
  private:
   T* p_ = nullptr;
   size_t n_ = 0;
+  int device_ = 0;
   cudaStream_t stream_ = nullptr;
 };
 
@@ -446,11 +511,13 @@ class Stream {
   Stream& operator=(const Stream&) = delete;
   ~Stream() {
     if (s_) {
+      const DeviceGuard on_device(device_, /*nothrow=*/true);
       PBIT_CUDA_CHECK_NOTHROW(cudaStreamDestroy(s_));
       g_live_streams.fetch_sub(1);
     }
   }
   void create() {
+    PBIT_CUDA_CHECK(cudaGetDevice(&device_));
     PBIT_CUDA_CHECK(cudaStreamCreateWithFlags(&s_, cudaStreamNonBlocking));
     g_live_streams.fetch_add(1);
   }
@@ -458,6 +525,7 @@ class Stream {
 
  private:
   cudaStream_t s_ = nullptr;
+  int device_ = 0;
 };
 
 /// The fast kernel's dynamic shared-memory limit is a property of the kernel in the current device's
@@ -478,26 +546,6 @@ dim3 chain_grid(int32_t chains, int64_t ywork, int threads) {
   const unsigned gy = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(ywork, 1), 65535));
   return dim3(gx, gy, 1);
 }
-
-/// Makes the engine's device current for one call and restores the caller's: an engine may be used
-/// from another thread (Python) or after other code (torch, a second engine) changed the device.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    PBIT_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) PBIT_CUDA_CHECK(cudaSetDevice(device));
-    changed_ = previous_ != device;
-  }
-  ~DeviceGuard() {
-    if (changed_) PBIT_CUDA_CHECK_NOTHROW(cudaSetDevice(previous_));
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = 0;
-  bool changed_ = false;
-};
 
 class CudaEngine final : public GibbsEngine {
  public:
