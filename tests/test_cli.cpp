@@ -190,8 +190,6 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"bias_twice", "0 1 1.0\nbias 1 0.1\nbias 1 0.2\n", good_cfg, "conflicting biases for node 1"},
       {"version_json", R"({"version": 2, "num_nodes": 2, "edges": [[0, 1, 1.0]]})", good_cfg, "'version' 2"},
       {"cfg_nested", good_graph, R"({"schedule": {"steps_per_sample": 0}})", "key 'schedule.steps_per_sample'"},
-      {"cfg_no_samples", good_graph, R"({"schedule": {"samples": 0}, "observe": {"moments": true}})",
-       "key 'schedule.samples': is 0, so observe.moments would have no sample"},
       {"cfg_beta", good_graph, R"({"beta": -1})", "key 'beta': beta must be >= 0"},
       {"cfg_backend", good_graph, R"({"backend": "tpu"})", "key 'backend'"},
       {"cfg_clamp", good_graph, R"({"clamp": {"nodes": [0], "values": [0]}})", "key 'clamp.values[0]'"},
@@ -451,6 +449,12 @@ TEST(Cli, EqPropTrainResumeEval) {
   const Result res2 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume");
   ASSERT_EQ(res2.code, 0) << res2.out;
   EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
+  // Overrides are what results.json records; a resume with fewer epochs than trained is refused.
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["output_dir"], out2);
+  const Result fewer = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume --epochs 1");
+  EXPECT_EQ(fewer.code, 2) << fewer.out;
+  EXPECT_NE(fewer.out.find("train.epochs: checkpoint"), std::string::npos) << fewer.out;
+  EXPECT_TRUE(std::filesystem::exists(out2 + "/results.json"));  // a refused resume removes nothing
   auto bytes = [](const std::string& f) {
     std::ifstream in(f, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -493,6 +497,12 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const Result res2 = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume");
   ASSERT_EQ(res2.code, 0) << res2.out;
   EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
+  // Overrides are what results.json records; a resume with fewer epochs than trained is refused.
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["output_dir"], out2);
+  const Result fewer = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume --epochs 1 --seed 3");
+  EXPECT_EQ(fewer.code, 2) << fewer.out;
+  EXPECT_NE(fewer.out.find("train.epochs: checkpoint"), std::string::npos) << fewer.out;
+  EXPECT_TRUE(std::filesystem::exists(out2 + "/results.json"));  // a refused resume removes nothing
   auto bytes = [](const std::string& f) {
     std::ifstream in(f, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -505,6 +515,9 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const nlohmann::json e = read_json_file(tmp("pd_eval.json"));
   EXPECT_EQ(e["eval"]["test_images"], 30);
   EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
+  // The memory check is of the batch that runs: one image at 65536 samples is 0.4 GB, not 105.
+  const Result one = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 65536 --test-images 1");
+  EXPECT_EQ(one.code, 0) << one.out;
   ASSERT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --activation tanh --out " + tmp("pd_eval_tanh.json")).code, 0);
   const Result rp = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_tanh.json") + " --platforms " +
                         std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep);
@@ -543,6 +556,18 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(read_json_file(gout + "/results.json")["decoder_sizes"], nlohmann::json::parse("[3, 16, 784]"));
   const Result gwrong = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + gout + "/model.bin");
   EXPECT_EQ(gwrong.code, 2);  // a generator is not a classifier
+}
+
+// A warm-up-only run (samples 0) has nothing to average: its means are null, not empty arrays beside
+// full-length sums.
+TEST(Cli, AWarmUpOnlyRunHasNullMeans) {
+  write(tmp("warm_only.json"), R"({"chains": 3, "schedule": {"warmup": 4, "samples": 0}, "observe": {"moments": true, "readout_groups": [[0, 1]]}})");
+  const Result r = run("sample --topology lattice:3 --config " + tmp("warm_only.json") + " --out " + tmp("warm_only_out.json"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = read_json_file(tmp("warm_only_out.json"));
+  EXPECT_EQ(j["num_samples"], 0);
+  for (const char* k : {"node_mean", "edge_corr", "readout_mean"}) EXPECT_TRUE(j[k].is_null()) << k << ": " << j[k].dump();
+  EXPECT_EQ(j["node_sum"].size(), 9u);
 }
 
 TEST(Cli, ShippedSampleConfigsAreValid) {

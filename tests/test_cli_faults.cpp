@@ -7,6 +7,9 @@
 // and leave the earlier, good file in place and no temporary behind.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <array>
@@ -176,12 +179,17 @@ TEST(FullDisk, DbmTrainEvalGenerateImportKeepTheGoodFiles) {
   write(dir + "/dbm.json", tiny_dbm_config(dir + "/run"));
   const Result good = run("dbm train --config " + dir + "/dbm.json");
   ASSERT_EQ(good.code, 0) << good.out;
-  // Each output of training fails in turn; the files of the good run stay as they were.
-  for (const char* f : {"checkpoint.bin", "metrics.json", "model.json", "results.json", "generated.png"}) {
+  // Each output of training fails in turn; the files of the good run stay as they were. A fresh start
+  // (--overwrite) removes the earlier run's results, model and images, so those are failed first, in
+  // a resume of the finished run, which writes them again.
+  for (const char* f : {"model.json", "results.json", "generated.png", "metrics.json", "checkpoint.bin"}) {
     const std::string before = slurp(dir + "/run/" + f);
     ASSERT_FALSE(before.empty()) << f;
-    expect_clean_failure(run("dbm train --overwrite --config " + dir + "/dbm.json", full_disk(f)), dir + "/run/" + f, before, dir);
+    const bool fresh = std::string(f) == "checkpoint.bin" || std::string(f) == "metrics.json";
+    expect_clean_failure(run(std::string("dbm train ") + (fresh ? "--overwrite" : "--resume") + " --config " + dir + "/dbm.json", full_disk(f)),
+                         dir + "/run/" + f, before, dir);
   }
+  ASSERT_EQ(run("dbm train --overwrite --config " + dir + "/dbm.json").code, 0);  // a good run again, for the model below
   // Leases: the model-only checkpoint and the lease record.
   ASSERT_EQ(run("dbm train --config " + dir + "/dbm.json --out " + dir + "/lease_run --lease " + dir + "/lease").code, 0);
   for (const char* f : {"model_checkpoint.bin", "leases.json"}) {
@@ -222,10 +230,12 @@ TEST(FullDisk, DtmTrainKeepsTheGoodFiles) {
   write(dir + "/dtm.json", tiny_dtm_config(dir + "/run"));
   const Result good = run("dtm train --config " + dir + "/dtm.json");
   ASSERT_EQ(good.code, 0) << good.out;
-  for (const char* f : {"checkpoint.bin", "metrics.json", "results.json", "generated.png", "trajectory.png"}) {
+  for (const char* f : {"results.json", "generated.png", "trajectory.png", "metrics.json", "checkpoint.bin"}) {
     const std::string before = slurp(dir + "/run/" + f);
     ASSERT_FALSE(before.empty()) << f;
-    expect_clean_failure(run("dtm train --overwrite --config " + dir + "/dtm.json", full_disk(f)), dir + "/run/" + f, before, dir);
+    const bool fresh = std::string(f) == "checkpoint.bin" || std::string(f) == "metrics.json";  // as for the DBM above
+    expect_clean_failure(run(std::string("dtm train ") + (fresh ? "--overwrite" : "--resume") + " --config " + dir + "/dtm.json", full_disk(f)),
+                         dir + "/run/" + f, before, dir);
   }
   ASSERT_EQ(run("dtm train --config " + dir + "/dtm.json --out " + dir + "/lease_run --lease " + dir + "/lease").code, 0);
   for (const char* f : {"model_checkpoint.bin", "leases.json"}) {
@@ -332,6 +342,43 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not JSON"), std::string::npos);
   EXPECT_NE(run(mix + " --run " + dir + "/nothing").out.find("no checkpoint.bin or model_checkpoint.bin"), std::string::npos);
   EXPECT_NE(run(mix + " --step 3").out.find("the model has 2 steps"), std::string::npos);
+}
+
+// A run's folder is one run's: a second run on it is refused while the first holds it; a fresh start
+// removes the earlier run's results (they were left beside the new run's checkpoint); overrides on
+// the command line are what results.json records; and a run's flips/ns is its own, not an epoch's.
+TEST(Resume, AFreshStartClearsTheFolderAndARunHoldsIt) {
+  const std::string dir = tmp("hold");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/run"));
+  ASSERT_EQ(run("dbm train --config " + dir + "/dbm.json").code, 0);
+  ASSERT_TRUE(fs::exists(dir + "/run/results.json"));
+  {
+    const int fd = ::open((dir + "/run/.pbit-lock").c_str(), O_RDWR | O_CREAT, 0644);  // as a run in progress holds it
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+    const Result busy = run("dbm train --overwrite --config " + dir + "/dbm.json");
+    ::close(fd);
+    EXPECT_EQ(busy.code, 2) << busy.out;
+    EXPECT_NE(busy.out.find("is in use by another pbit run"), std::string::npos) << busy.out;
+    EXPECT_TRUE(fs::exists(dir + "/run/results.json"));  // refused before anything was touched
+  }
+  const Result fresh = run("dbm train --overwrite --time-budget 1000 --out " + dir + "/run --config " + dir + "/dbm.json");
+  ASSERT_EQ(fresh.code, 0) << fresh.out;
+  EXPECT_NE(fresh.out.find("removed " + dir + "/run/results.json (an earlier run's)"), std::string::npos) << fresh.out;
+  const nlohmann::json res = read_json_file(dir + "/run/results.json");
+  EXPECT_EQ(res["config"]["train"]["time_budget_s"], 1000.0);
+  EXPECT_EQ(res["config"]["run"]["output_dir"], dir + "/run");
+  EXPECT_GT(res["train_flips_per_ns"].get<double>(), 0.0);
+  // A lease that ends before its first epoch does still reports the rate of what it ran.
+  std::string big = tiny_dbm_config(dir + "/lease_run");
+  big.replace(big.find("\"epochs\": 1"), 11, "\"epochs\": 9");
+  write(dir + "/big.json", big);
+  const Result lease = run("dbm train --config " + dir + "/big.json --lease " + dir + "/lease --lease-seconds 0.001");
+  ASSERT_EQ(lease.code, 0) << lease.out;
+  const nlohmann::json lr = read_json_file(dir + "/lease_run/results.json");
+  EXPECT_FALSE(lr["train_finished"].get<bool>());
+  EXPECT_GT(lr["train_flips_per_ns"].get<double>(), 0.0) << lr.dump();
 }
 
 // --- Defect 6: an IDX header whose dimensions multiply past 2^64 wrapped to a size that matched. ---

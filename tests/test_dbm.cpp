@@ -349,6 +349,30 @@ TEST(DbmMnist, ResumeIsBitIdentical) {
   SparseDbm c = SparseDbm::create(other, train.rows, train.cols);
   DbmTrainer tc(c, other, train);
   EXPECT_NE(error_of([&] { tc.load_checkpoint(tb2.checkpoint_path()); }).find("different training config"), std::string::npos);
+  // Nor one with fewer epochs than the checkpoint has trained: it would be reported as that many.
+  DbmConfig fewer = cb;
+  fewer.epochs = 1;
+  SparseDbm d = SparseDbm::create(fewer, train.rows, train.cols);
+  DbmTrainer td(d, fewer, train);
+  EXPECT_NE(error_of([&] { td.load_checkpoint(tb2.checkpoint_path()); }).find("train.epochs: checkpoint"), std::string::npos);
+}
+
+// A diverging run ends at the update that diverged with the learning rate in the message, before
+// the exploded model reaches a checkpoint (it used to end later as "non-finite coupling", with a
+// checkpoint of 1e19 couplings that no resume could use).
+TEST(DbmMnist, DivergenceEndsTheRunWithTheLearningRate) {
+  DbmConfig cfg = small_mnist_config(tmp("diverge"));
+  cfg.epochs = 3;
+  cfg.train_limit = 200;
+  cfg.learning_rate = 100.0f;
+  cfg.weight_decay = 1.0f;
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer t(m, cfg, train);
+  const std::string e = error_of([&] { t.run(nullptr); });
+  EXPECT_NE(e.find("training diverged at update"), std::string::npos) << e;
+  EXPECT_NE(e.find("train.learning_rate (100 now)"), std::string::npos) << e;
+  for (float w : m.graph().edge_weights()) ASSERT_LE(std::fabs(w), 1e6f);  // the model kept is the last good one
 }
 
 // Checkpoints are read as hostile input (issue 16): a checksum catches a broken copy, and behind it
@@ -600,6 +624,21 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
   EXPECT_NE(e.find("--label-order"), std::string::npos) << e;
   EXPECT_NE(error_of([&] { imp("lab_replica_lines.txt", "class"); }).find("not --label-order class"), std::string::npos);
   EXPECT_NE(error_of([&] { imp("v.txt", "class"); }).find("196 label nodes, expected 10 classes x 3 replicas = 30"), std::string::npos);
+  // An empty edge list imported "0 couplings" without a word; a bias list longer than a declared
+  // 'nodes N' added a node.
+  { std::ofstream(tmp("empty_edges.txt")) << "# nothing\n"; }
+  EXPECT_NE(error_of([&] { SparseDbm::import_model(tmp("empty_edges.txt"), tmp("b.txt"), tmp("v.txt"), tmp("lab_replica_major.txt"), 14, 14,
+                                                   3, "row", "replica"); }).find("no couplings"),
+            std::string::npos);
+  write_graph_file(tmp("declared.txt"), m.graph());  // with its 'nodes N' line
+  {
+    std::ofstream b(tmp("b_long.txt"));
+    for (float x : m.graph().biases()) b << x << "\n";
+    b << "0.5\n";
+  }
+  EXPECT_NE(error_of([&] { SparseDbm::import_model(tmp("declared.txt"), tmp("b_long.txt"), tmp("v.txt"), tmp("lab_replica_major.txt"), 14,
+                                                   14, 3, "row", "replica"); }).find("biases for"),
+            std::string::npos);
 }
 
 TEST(DbmEval, ProgressMovesWithinOneBatch) {
@@ -706,6 +745,13 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_TRUE(gt.gen_tempered);
   EXPECT_EQ(gt.gen_sweeps, 500);
   EXPECT_FLOAT_EQ(gt.gen_tempering.betas[0], 3.0f);  // the target defaults to beta_end
+  // Runs no sampler can hold are refused when the config is read, not after training (they ended a
+  // finished training run with std::bad_alloc).
+  EXPECT_NE(err(R"({"generate": {"sweeps_per_beta": 1099511627776}})").find("key 'generate.sweeps_per_beta'"), std::string::npos);
+  EXPECT_NE(err(R"({"generate": {"beta_step": 2e-6, "beta_end": 1000}})").find("key 'generate.beta_step'"), std::string::npos);
+  EXPECT_NE(err(R"({"eval": {"warmup": 4294967296, "beta_start": 0}})").find("key 'eval'"), std::string::npos);
+  // A bound is checked against the value as written: 1e-6 is not refused for rounding below 1e-6.
+  EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::parse(R"({"generate": {"beta_step": 1e-6, "beta_end": 0.5}})")));
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
 }
 

@@ -187,7 +187,7 @@ TEST(DtmModel, ResumeIsBitIdentical) {
   DtmConfig other = cb;
   other.learning_rate = 0.01f;
   Dtm c2(other, 8, 8);
-  EXPECT_NE(error_of([&] { c2.load_checkpoint(b2.checkpoint_path()); }).find("different config"), std::string::npos);
+  EXPECT_NE(error_of([&] { c2.load_checkpoint(b2.checkpoint_path()); }).find("different training config"), std::string::npos);
 }
 
 TEST(DtmModel, ResumeKeepsTheQualityHistory) {
@@ -272,7 +272,7 @@ TEST(DtmModel, ModelCheckpointContinuesAcrossLeases) {
   DtmConfig other = cb;
   other.learning_rate = 0.01f;
   Dtm e(other, 8, 8);
-  EXPECT_NE(error_of([&] { e.load_model_checkpoint(ckpt); }).find("different config"), std::string::npos);
+  EXPECT_NE(error_of([&] { e.load_model_checkpoint(ckpt); }).find("different training config"), std::string::npos);
   EXPECT_NE(error_of([&] { e.load_model_checkpoint(a.checkpoint_path()); }).find("not a pbit DTM model checkpoint"), std::string::npos);
 }
 
@@ -364,6 +364,12 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
   const auto imgs = spin_images(te, 127, 200);
   EXPECT_EQ(a.features(imgs), b.features(imgs));
   EXPECT_EQ(a.features(imgs), c.features(imgs));
+  // A cache folder that cannot be written costs the cache, not the run that trained the network
+  // (a run from an unwritable working folder failed after training it).
+  testing::internal::CaptureStderr();
+  const FeatureNet d = FeatureNet::cached("/proc/pbit_no_such_folder/fnet.bin", tr, 127, 2, 5);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("the feature network is not cached"), std::string::npos);
+  EXPECT_EQ(a.features(imgs), d.features(imgs));
   // Feature-FID: a set against itself is 0; real test images are far closer to training images than noise.
   const auto train_imgs = spin_images(tr, 127, 1000), test_imgs = spin_images(te, 127, 1000);
   EXPECT_NEAR(feature_frechet(a, test_imgs, test_imgs), 0.0, 1e-6);
@@ -387,6 +393,7 @@ TEST(DtmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"generate": {"beta_start": 0.5, "tempering": {"replicas": 3, "hottest": 0.3}}})").find("key 'generate.beta_start'"),
             std::string::npos);
   EXPECT_NE(err(R"({"generate": {"tempering": {"replicas": 1, "hottest": 0.3}}})").find("generate.tempering.replicas"), std::string::npos);
+  EXPECT_NE(err(R"({"generate": {"sweeps": 4294967296}})").find("key 'generate.sweeps'"), std::string::npos);  // more than a sampler runs
   const DtmConfig pt = parse_dtm_config(nlohmann::json::parse(R"({"generate": {"beta_end": 1.5, "tempering": {"replicas": 3, "hottest": 0.3}}})"));
   EXPECT_TRUE(pt.gen_tempered);
   ASSERT_EQ(pt.gen_tempering.betas.size(), 3u);

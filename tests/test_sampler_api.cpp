@@ -21,6 +21,8 @@ TEST(SamplerApi, ConstructionErrors) {
   SamplerOptions o;
   o.backend = Backend::reference;
   EXPECT_NE(error_of([&] { Sampler(lattice(), 0, o); }).find("num_chains must be >= 1"), std::string::npos);
+  // Near 2^31 the backends' rounding to words and blocks would overflow (before any allocation).
+  EXPECT_NE(error_of([&] { Sampler(lattice(), (int32_t{1} << 30) + 1, o); }).find("at most 2^30"), std::string::npos);
   // A coloring of another graph.
   const Coloring other = color_graph(square_lattice(3));
   EXPECT_THROW(Sampler(lattice(), other, 4, o), InvalidColoring);
@@ -95,6 +97,44 @@ TEST(SamplerApi, BetaSchedules) {
   const BetaSchedule l = BetaSchedule::linear(0.0f, 1.0f, 5);
   EXPECT_EQ(l.expand(6), (std::vector<float>{0.f, 0.25f, 0.5f, 0.75f, 1.f, 1.f}));
   EXPECT_EQ(BetaSchedule().at(100), 1.0f);
+  // after(n) is the same schedule n sweeps on, within a piece, across pieces and past the end.
+  for (const BetaSchedule& b : {p, l, BetaSchedule::per_sweep({0.1f, 0.2f, 0.3f})}) {
+    const std::vector<float> whole = b.expand(9);
+    for (int64_t n : {0, 1, 2, 4, 7}) {
+      EXPECT_EQ(b.after(n).expand(9 - n), std::vector<float>(whole.begin() + n, whole.end())) << n;
+      EXPECT_EQ(b.after(2).after(n).expand(3), b.expand(2 + n, 3)) << n;
+    }
+  }
+  EXPECT_EQ(p.length(), 6);
+  EXPECT_EQ(p.after(4).length(), 2);
+  // A long anneal is pieces, not a value per sweep: 2^40 sweeps cost nothing until they run.
+  const BetaSchedule longer = BetaSchedule::piecewise({{0.5f, int64_t{1} << 40}, {2.0f, int64_t{1} << 40}});
+  EXPECT_EQ(longer.at((int64_t{1} << 40) - 1), 0.5f);
+  EXPECT_EQ(longer.at(int64_t{1} << 40), 2.0f);
+  const BetaSchedule ramp = BetaSchedule::linear(0.0f, 4.0f, (int64_t{1} << 40) + 1);
+  EXPECT_EQ(ramp.at(int64_t{1} << 38), 1.0f);
+  EXPECT_THROW(longer.expand(int64_t{1} << 40), OutOfMemory);  // expanding it all is refused, not attempted
+  EXPECT_NE(error_of([] { BetaSchedule::piecewise({{0.5f, 3}, {-1.0f, 2}}); }).find("beta at sweep 3 is -1"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::linear(0.5f, NAN, 4); }).find("beta at sweep 3 is nan"), std::string::npos);
+}
+
+TEST(SamplerApi, AScheduleRunInPiecesIsThatSchedule) {
+  // s.sweep(n, beta) then s.sweep(m, beta.after(n)) gives the chains of s.sweep(n + m, beta).
+  SamplerOptions o;
+  o.seed = 9;
+  o.backend = Backend::reference;
+  const BetaSchedule beta = BetaSchedule::linear(0.1f, 2.0f, 13);
+  Sampler whole(lattice(), 6, o), pieces(lattice(), 6, o);
+  whole.sweep(20, beta);
+  int64_t done = 0;
+  for (int64_t n : {3, 1, 7, 9}) {
+    pieces.sweep(n, beta.after(done));
+    done += n;
+  }
+  EXPECT_EQ(whole.state(), pieces.state());
+  Sampler other(lattice(), 6, o);
+  other.sweep(20, BetaSchedule::linear(0.1f, 2.0f, 12));  // a different schedule is different chains
+  EXPECT_NE(whole.state(), other.state());
 }
 
 TEST(SamplerApi, ObservationShapesAndMeans) {

@@ -96,8 +96,30 @@ inline std::vector<std::string> split_list(const std::string& s) {
 
 /// Whether a training run continues from `checkpoint`: with --resume when it exists (without one it
 /// says so and starts afresh); a fresh run refuses to replace an earlier run's checkpoint unless
-/// --overwrite is given (InvalidArgument naming both flags).
-bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite);
+/// --overwrite is given (InvalidArgument naming both flags). A fresh start removes `stale`, the
+/// earlier run's results in the same folder (results.json, the model, images), so that they are
+/// never read beside the new run's checkpoint.
+bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale = {});
+/// dir/name for each name: the files of a run's folder.
+inline std::vector<std::string> files_in(const std::string& dir, std::initializer_list<const char*> names) {
+  std::vector<std::string> out;
+  for (const char* n : names) out.push_back(dir + "/" + n);
+  return out;
+}
+
+/// Held by a training command for its whole run: a second pbit run on the same output folder is
+/// refused while the first one runs (an flock on DIR/.pbit-lock, released when the process ends,
+/// killed or not). Creates the folder. Under MPI only rank 0 takes it.
+class RunLock {
+ public:
+  explicit RunLock(const std::string& dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 /// Under MPI ranks: throws InvalidArgument on every rank unless all ranks read the same bytes from
 /// `files` (configs, models: a node may hold another copy) and were given the same `options`; a run

@@ -86,6 +86,8 @@ void add_train(CLI::App* dbm, Commands& c) {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
+    if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of the chains on the same model
     // and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->resume) + "|" +
@@ -94,12 +96,14 @@ void add_train(CLI::App* dbm, Commands& c) {
                       "the DBM config and the options of dbm train");
     const bool writer = dist::rank() == 0;
     make_directories(cfg.output_dir);  // before the data are read and training starts
+    const RunLock lock(cfg.output_dir);
     if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
-    if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite)) {
+    if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite,
+                                            files_in(cfg.output_dir, {"results.json", "model.json", "generated.png"}))) {
       trainer.load_checkpoint(trainer.checkpoint_path());
       if (writer) std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                 << " updates done)\n";
@@ -130,7 +134,7 @@ void add_train(CLI::App* dbm, Commands& c) {
               << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()
               << " parameters, " << train.size() << " training images, backend " << to_string(backend_from_string(cfg.backend))
               << "\n";
-    const auto hist = trainer.run(&test);
+    trainer.run(&test);
     nlohmann::json leases_now;
     auto save_lease = [&](const nlohmann::json& extra) {
       if (lease_dir.empty()) return;
@@ -161,7 +165,9 @@ void add_train(CLI::App* dbm, Commands& c) {
     out["train_updates"] = trainer.updates();
     out["train_finished"] = trainer.finished();
     out["stopped_by_time_budget"] = trainer.out_of_time();
-    out["train_flips_per_ns"] = hist.empty() ? 0.0 : hist.back().flips_per_ns;
+    // The whole run's sampling rate (every epoch and lease so far), not the last epoch's: a lease may end
+    // before any epoch does.
+    out["train_flips_per_ns"] = trainer.sampling_seconds() > 0 ? flips / trainer.sampling_seconds() / 1e9 : 0.0;
     out["num_parameters"] = model.num_parameters();
     out["backend"] = to_string(backend_from_string(cfg.backend));
     out["device"] = backend_device_name(backend_from_string(cfg.backend));

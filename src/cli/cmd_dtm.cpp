@@ -184,6 +184,12 @@ void add_dtm_commands(Commands& c) {
     if (o->steps > 0) cfg.steps = o->steps;
     if (!o->acp.empty()) cfg.acp = o->acp == "on";
     if (!o->out.empty()) cfg.output_dir = o->out;
+    // results.json records the config that ran, overrides included.
+    if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
+    if (o->gen_sweeps > 0) detail::set_override(cfg.source, {"generate", "sweeps"}, cfg.gen_sweeps);
+    if (o->steps > 0) detail::set_override(cfg.source, {"model", "steps"}, cfg.steps);
+    if (!o->acp.empty()) detail::set_override(cfg.source, {"train", "acp", "enabled"}, cfg.acp);
+    if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of each batch's chains on the same
     // model and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->gen_sweeps) + "|" +
@@ -193,12 +199,14 @@ void add_dtm_commands(Commands& c) {
                       "the DTM config and the options of dtm train");
     const bool writer = dist::rank() == 0;
     make_directories(cfg.output_dir);  // before the data are read and training starts
+    const RunLock lock(cfg.output_dir);
     if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
     check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
-    if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite)) {
+    if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite,
+                                            files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png"}))) {
       model.load_checkpoint(model.checkpoint_path());
       if (writer) std::cerr << "resuming after epoch " << model.epoch() << "\n";
     }

@@ -79,7 +79,12 @@ void add_eqprop_commands(Commands& c) {
     if (o->epochs > 0) cfg.epochs = o->epochs;
     if (o->seed_given) cfg.seed = o->seed;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    // results.json records the config that ran, overrides included.
+    if (o->epochs > 0) detail::set_override(cfg.source, {"train", "epochs"}, cfg.epochs);
+    if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
+    if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     make_directories(cfg.output_dir);
+    const RunLock lock(cfg.output_dir);
     for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
     const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
@@ -88,7 +93,8 @@ void add_eqprop_commands(Commands& c) {
     EqPropNet net = eqprop_create(cfg, train.pixels_per_image());
     EqPropTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
-    if (resume_or_start(ckpt, o->resume, o->overwrite)) {
+    if (resume_or_start(ckpt, o->resume, o->overwrite,
+                        files_in(cfg.output_dir, {"results.json", "model.bin"}))) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }

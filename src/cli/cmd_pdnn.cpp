@@ -136,7 +136,8 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite) {
   PdnnVae vae = PdnnVae::create(train.pixels_per_image(), cfg);
   PdnnVaeTrainer trainer(vae, cfg, train, ti, test, si);
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
-  if (resume_or_start(ckpt, resume, overwrite)) {
+  if (resume_or_start(ckpt, resume, overwrite,
+                        files_in(cfg.output_dir, {"results.json", "model.bin"}))) {
     trainer.load_checkpoint(ckpt);
     std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
   }
@@ -205,7 +206,12 @@ void add_pdnn_commands(Commands& c) {
     if (o->epochs > 0) cfg.epochs = o->epochs;
     if (o->seed_given) cfg.seed = o->seed;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    // results.json records the config that ran, overrides included.
+    if (o->epochs > 0) detail::set_override(cfg.source, {"train", "epochs"}, cfg.epochs);
+    if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
+    if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     make_directories(cfg.output_dir);
+    const RunLock lock(cfg.output_dir);
     for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
     if (cfg.generator) return train_generator(cfg, o->resume, o->overwrite);
     const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
@@ -217,7 +223,8 @@ void add_pdnn_commands(Commands& c) {
     PdnnNet net = PdnnNet::create(sizes, cfg.seed);
     PdnnTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
-    if (resume_or_start(ckpt, o->resume, o->overwrite)) {
+    if (resume_or_start(ckpt, o->resume, o->overwrite,
+                        files_in(cfg.output_dir, {"results.json", "model.bin"}))) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }
@@ -317,8 +324,8 @@ void add_pdnn_commands(Commands& c) {
   CLI::App* b = pd->add_subcommand(
       "bench", "Inference throughput of a p-DNN on random inputs (no dataset needed): samples and inferences per second, and "
                "on cuda the measured energy per inference (NVML)");
-  b->add_option("--model", o->model, "a trained model.bin (default: a Glorot-initialised network of --sizes)");
-  b->add_option("--sizes", o->sizes, "layer sizes, inputs to classes (default 784,256,256,10)");
+  auto* bm = b->add_option("--model", o->model, "a trained model.bin (default: a Glorot-initialised network of --sizes)");
+  b->add_option("--sizes", o->sizes, "layer sizes, inputs to classes (default 784,256,256,10)")->excludes(bm);
   b->add_option("--samples", o->T, "samples per image T")->check(number_in<int32_t>(1, 1 << 16));
   b->add_option("--images", o->images, "images per forward call")->check(number_in<int64_t>(1, 1 << 20));
   b->add_option("--backend", o->backend, "cpu (the host path) or cuda")->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
@@ -425,7 +432,7 @@ void add_pdnn_commands(Commands& c) {
     const auto train_imgs = spin_images(train, cfg.gen.threshold, std::max<int64_t>(n, 2000));
     const double floor = feature_frechet(fnet, train_imgs, test_imgs);
     const double t0 = detail::monotonic_s();
-    const PdnnGenerated gen = pdnn_generate(vae.decoder, units, cfg.eval_samples, n, cfg.seed, cfg);
+    const PdnnGenerated gen = pdnn_generate(vae.decoder, units, cfg.eval_samples, n, cfg.seed, cfg, "generate");
     const std::vector<int64_t> rec_index = first_images(test, std::min<int64_t>(test.size(), 1000));
     const std::vector<double> rec = pdnn_reconstruction(vae, units, gen.samples, test, rec_index, cfg);
     nlohmann::json fids = nlohmann::json::array();

@@ -1,5 +1,11 @@
 // `pbit`: the command-line front end. Library code throws; only here are errors turned into messages
 // and exit codes: 0 ok, 2 bad input or I/O (pbit::Error, a bad option), 3 internal error.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +15,7 @@
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
+#include "pbit/core/io.hpp"
 #include "pbit/dist/comm.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_io.hpp"
@@ -23,17 +30,44 @@ std::string utc_now() {
   return buf;
 }
 
-bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite) {
+bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale) {
   const bool exists = std::filesystem::exists(checkpoint);
-  if (resume) {
-    if (!exists && dist::rank() == 0) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
-    return exists;
-  }
-  if (exists && !overwrite) {
+  if (resume && exists) return true;
+  if (resume && dist::rank() == 0) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
+  if (!resume && exists && !overwrite) {
     throw InvalidArgument(checkpoint + " holds an earlier run's checkpoint: pass --resume to continue that run, or --overwrite " +
                           "to start afresh and replace it (or choose another --out)");
   }
+  if (dist::rank() == 0) {
+    for (const std::string& f : stale) {
+      std::error_code ec;
+      if (std::filesystem::remove(f, ec) && !ec) std::cerr << "removed " << f << " (an earlier run's)\n";
+      if (ec) throw IoError("cannot remove the earlier run's '" + f + "': " + ec.message());
+    }
+  }
   return false;
+}
+
+RunLock::RunLock(const std::string& dir) {
+  if (dist::rank() != 0) return;
+  make_directories(dir);
+  const std::string path = (dir.empty() ? std::string(".") : dir) + "/.pbit-lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw IoError("cannot open '" + path + "': " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EWOULDBLOCK) {
+      throw InvalidArgument("output folder '" + dir + "' is in use by another pbit run (" + path +
+                            " is locked); wait for it to end, or choose another --out");
+    }
+    throw IoError("cannot lock '" + path + "': " + std::strerror(err));
+  }
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 void check_ranks_see_same(const std::vector<std::string>& paths) {

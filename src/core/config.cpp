@@ -179,10 +179,6 @@ SampleConfig parse_sample_config(const json& j) {
     }
   }
   c.schedule.validate();
-  if (c.schedule.samples == 0 && (c.observe.moments || !c.observe.readout_groups.empty())) {
-    bad("schedule.samples", std::string("is 0, so ") + (c.observe.moments ? "observe.moments" : "observe.readout_groups") +
-                                " would have no sample to average (take samples >= 1, or leave the observer out for a warm-up-only run)");
-  }
   return c;
 }
 
@@ -193,9 +189,11 @@ nlohmann::json observations_to_json(const Observations& obs, const Graph& g) {
   j["sweeps"] = obs.sweeps;
   j["num_nodes"] = g.num_nodes();
   j["num_edges"] = g.num_edges();
+  // Without samples (a warm-up-only run) there is nothing to average: the means are null, the sums 0.
+  const auto mean = [&](const std::vector<double>& m) { return obs.num_samples > 0 ? json(m) : json(nullptr); };
   if (!obs.node_sum.empty()) {
-    j["node_mean"] = obs.node_mean;
-    j["edge_corr"] = obs.edge_corr;
+    j["node_mean"] = mean(obs.node_mean);
+    j["edge_corr"] = mean(obs.edge_corr);
     j["node_sum"] = obs.node_sum;
     j["edge_sum"] = obs.edge_sum;
     json edges = json::array();
@@ -204,7 +202,7 @@ nlohmann::json observations_to_json(const Observations& obs, const Graph& g) {
   }
   if (!obs.energy.empty()) j["energy"] = obs.energy;
   if (!obs.readout_sum.empty()) {
-    j["readout_mean"] = obs.readout_mean;
+    j["readout_mean"] = mean(obs.readout_mean);
     j["readout_sum"] = obs.readout_sum;
   }
   if (!obs.snapshots.empty()) {

@@ -28,48 +28,77 @@ void SamplingSchedule::validate() const {
   if (warmup > (int64_t{1} << 62)) throw InvalidArgument("SamplingSchedule.warmup is too large, got " + std::to_string(warmup));
 }
 
-BetaSchedule::BetaSchedule(std::vector<float> b) : betas_(std::move(b)) {
-  if (betas_.empty()) throw InvalidArgument("beta schedule is empty");
-  for (size_t k = 0; k < betas_.size(); ++k) {
-    if (!std::isfinite(betas_[k]) || betas_[k] < 0.0f) {
-      std::ostringstream os;
-      os << "beta at sweep " << k << " is " << betas_[k] << "; beta must be finite and >= 0";
-      throw InvalidArgument(os.str());
-    }
+namespace {
+
+void check_beta(float beta, int64_t sweep) {
+  if (!std::isfinite(beta) || beta < 0.0f) {
+    std::ostringstream os;
+    os << "beta at sweep " << sweep << " is " << beta << "; beta must be finite and >= 0";
+    throw InvalidArgument(os.str());
   }
 }
 
-BetaSchedule BetaSchedule::constant(float beta) { return BetaSchedule(std::vector<float>{beta}); }
-BetaSchedule BetaSchedule::per_sweep(std::vector<float> betas) { return BetaSchedule(std::move(betas)); }
+}  // namespace
+
+BetaSchedule::BetaSchedule(std::vector<float> per_sweep, std::vector<Piece> pieces)
+    : per_sweep_(std::move(per_sweep)), pieces_(std::move(pieces)) {
+  if (per_sweep_.empty() && pieces_.empty()) throw InvalidArgument("beta schedule is empty");
+  for (size_t k = 0; k < per_sweep_.size(); ++k) check_beta(per_sweep_[k], static_cast<int64_t>(k));
+  for (const Piece& p : pieces_) {  // a linear piece lies between its ends
+    check_beta(p.from, p.start);
+    check_beta(p.to, p.start + p.length - 1);
+  }
+}
+
+BetaSchedule BetaSchedule::constant(float beta) { return BetaSchedule(std::vector<float>{beta}, {}); }
+BetaSchedule BetaSchedule::per_sweep(std::vector<float> betas) { return BetaSchedule(std::move(betas), {}); }
 
 BetaSchedule BetaSchedule::piecewise(const std::vector<std::pair<float, int64_t>>& segments) {
-  std::vector<float> b;
+  std::vector<Piece> pieces;
+  int64_t start = 0;
   for (const auto& [beta, n] : segments) {
     if (n < 0) throw InvalidArgument("beta schedule segment has negative sweep count " + std::to_string(n));
-    b.insert(b.end(), static_cast<size_t>(n), beta);
+    if (n > std::numeric_limits<int64_t>::max() / 2 - start) throw InvalidArgument("beta schedule is too long");
+    if (n == 0) continue;
+    pieces.push_back({start, n, beta, beta});
+    start += n;
   }
-  return BetaSchedule(std::move(b));
+  return BetaSchedule({}, std::move(pieces));
 }
 
 BetaSchedule BetaSchedule::linear(float b0, float b1, int64_t sweeps) {
   if (sweeps < 1) throw InvalidArgument("linear beta schedule needs >= 1 sweep, got " + std::to_string(sweeps));
-  std::vector<float> b(static_cast<size_t>(sweeps));
-  for (int64_t k = 0; k < sweeps; ++k) {
-    const double t = sweeps == 1 ? 1.0 : static_cast<double>(k) / static_cast<double>(sweeps - 1);
-    b[k] = static_cast<float>(b0 + (b1 - b0) * t);
-  }
-  return BetaSchedule(std::move(b));
+  return BetaSchedule({}, {Piece{0, sweeps, b0, b1}});
 }
 
-float BetaSchedule::at(int64_t sweep) const {
-  if (sweep < 0) sweep = 0;
-  return sweep < static_cast<int64_t>(betas_.size()) ? betas_[sweep] : betas_.back();
+float BetaSchedule::at_absolute(int64_t sweep) const {
+  if (!per_sweep_.empty()) return sweep < static_cast<int64_t>(per_sweep_.size()) ? per_sweep_[sweep] : per_sweep_.back();
+  // The last piece starting at or before `sweep`.
+  auto it = std::upper_bound(pieces_.begin(), pieces_.end(), sweep, [](int64_t k, const Piece& p) { return k < p.start; });
+  const Piece& p = *(it == pieces_.begin() ? it : std::prev(it));
+  if (sweep >= p.start + p.length) return p.to;
+  const double t = p.length == 1 ? 1.0 : static_cast<double>(sweep - p.start) / static_cast<double>(p.length - 1);
+  return static_cast<float>(p.from + (p.to - p.from) * t);
 }
 
-std::vector<float> BetaSchedule::expand(int64_t sweeps) const {
+float BetaSchedule::at(int64_t sweep) const { return at_absolute(offset_ + std::max<int64_t>(sweep, 0)); }
+
+int64_t BetaSchedule::length() const {
+  const int64_t whole = per_sweep_.empty() ? pieces_.back().start + pieces_.back().length : static_cast<int64_t>(per_sweep_.size());
+  return std::max<int64_t>(whole - offset_, 1);
+}
+
+BetaSchedule BetaSchedule::after(int64_t sweeps) const {
+  if (sweeps < 0) throw InvalidArgument("BetaSchedule::after: negative sweep count " + std::to_string(sweeps));
+  BetaSchedule b = *this;
+  b.offset_ = offset_ + std::min<int64_t>(sweeps, std::numeric_limits<int64_t>::max() / 2 - offset_);
+  return b;
+}
+
+std::vector<float> BetaSchedule::expand(int64_t first, int64_t sweeps) const {
   detail::check_memory(4.0 * static_cast<double>(sweeps), "a beta schedule of " + std::to_string(sweeps) + " sweeps");
   std::vector<float> out(static_cast<size_t>(std::max<int64_t>(sweeps, 0)));
-  for (int64_t k = 0; k < sweeps; ++k) out[k] = at(k);
+  for (int64_t k = 0; k < sweeps; ++k) out[k] = at(first + k);
   return out;
 }
 
@@ -131,6 +160,8 @@ Sampler::Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options)
 Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options)
     : graph_(graph), coloring_(coloring), num_chains_(num_chains), options_(options) {
   if (num_chains < 1) throw InvalidArgument("num_chains must be >= 1, got " + std::to_string(num_chains));
+  // The backends round chain counts up to words and blocks in 32-bit arithmetic; 2^30 leaves room.
+  if (num_chains > (int32_t{1} << 30)) throw InvalidArgument("num_chains must be at most 2^30, got " + std::to_string(num_chains));
   if (static_cast<uint64_t>(options.first_chain) + static_cast<uint64_t>(num_chains) > (uint64_t{1} << 32)) {
     throw InvalidArgument("first_chain + num_chains must be at most 2^32 (the RNG counter's chain field), got " +
                           std::to_string(options.first_chain) + " + " + std::to_string(num_chains));
@@ -459,11 +490,17 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
     cfg.group_offsets.push_back(static_cast<int64_t>(cfg.group_nodes.size()));
   }
 
-  detail::check_memory(4.0 * static_cast<double>(total), "the run's beta per sweep (" + std::to_string(total) + " sweeps)");
-  std::vector<float> betas = beta.expand(total);
-  if (on_hardware_ && options_.hardware.beta_offset != 0.0f) {  // a miscalibrated temperature
-    for (float& b : betas) b *= 1.0f + options_.hardware.beta_offset;
-  }
+  // The betas of one stretch at a time (at most 2^20 sweeps: 4 MB), so a long run costs no memory for
+  // its schedule; stretches are cut anywhere without changing the chains.
+  constexpr int64_t kMaxStretch = int64_t{1} << 20;
+  std::vector<float> betas;
+  auto betas_of = [&](int64_t first, int64_t n) -> std::span<const float> {
+    betas = beta.expand(first, n);
+    if (on_hardware_ && options_.hardware.beta_offset != 0.0f) {  // a miscalibrated temperature
+      for (float& b : betas) b *= 1.0f + options_.hardware.beta_offset;
+    }
+    return betas;
+  };
   engine_->begin_observation(cfg);
   // Observation points, in sweep counts within the run.
   int64_t done = 0, next_sample = 1, snap_idx = 0;
@@ -473,12 +510,12 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   const int64_t max_piece = progress_ ? std::max<int64_t>(1, (total + 99) / 100) : total;
   int64_t piece = progress_ ? std::min<int64_t>(max_piece, 8) : total;  // without a callback: one stretch
   while (done < total) {
-    int64_t stop = std::min(total, done + piece);
+    int64_t stop = std::min({total, done + piece, done + kMaxStretch});
     const int64_t first = done;
     const auto t_stretch = progress_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
     if (snap_idx < cfg.num_snapshots) stop = std::min(stop, snaps[snap_idx]);
-    engine_->sweeps(sweep_count_ + done, std::span<const float>(betas).subspan(done, stop - done));
+    engine_->sweeps(sweep_count_ + done, betas_of(done, stop - done));
     done = stop;
     if (next_sample <= schedule.samples && sample_at(next_sample) == done) {
       engine_->observe(next_sample - 1);

@@ -52,6 +52,17 @@ inline int64_t get_int(const nlohmann::json& v, const std::string& key, int64_t 
   return x;
 }
 
+/// Writes a command-line override into a config's source JSON (the copy results.json records), so
+/// that the recorded config is the one that ran: set_override(src, {"train", "epochs"}, 3).
+inline void set_override(nlohmann::json& source, std::initializer_list<const char*> path, const nlohmann::json& value) {
+  nlohmann::json* at = &source;
+  for (const char* key : path) {
+    if (!at->is_object()) *at = nlohmann::json::object();
+    at = &(*at)[key];
+  }
+  *at = value;
+}
+
 inline float get_float(const nlohmann::json& v, const std::string& key) {
   if (!v.is_number()) config_error(key, "must be a number, got " + v.dump());
   const double x = v.get<double>();
@@ -68,7 +79,8 @@ inline double get_double(const nlohmann::json& v, const std::string& key) {
 
 inline float get_float_in(const nlohmann::json& v, const std::string& key, double lo, double hi) {
   const float x = get_float(v, key);
-  if (x < lo || x > hi) config_error(key, "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + v.dump());
+  // The value as written is checked, not its float32 rounding (1e-6 rounds below a bound of 1e-6).
+  if (const double d = v.get<double>(); d < lo || d > hi) config_error(key, "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + v.dump());
   return x;
 }
 

@@ -45,7 +45,7 @@ mpi -np 3 "$PBIT" dbm eval --config dbm_pt.json --model np1/model.json --first 3
 python3 - <<'PY'
 import json
 # timing, and what names the run: the device (threads per rank), the ranks, the output paths
-timing = {"train_wall_s", "train_flips_per_ns", "flips_per_ns", "eval_wall_s", "eval_flips_per_ns", "wall_s", "device", "ranks", "png"}
+timing = {"train_wall_s", "train_flips_per_ns", "flips_per_ns", "eval_wall_s", "eval_flips_per_ns", "wall_s", "device", "ranks", "png", "output_dir"}
 def strip(x):
     if isinstance(x, dict): return {k: strip(v) for k, v in x.items() if k not in timing}
     if isinstance(x, list): return [strip(v) for v in x]

@@ -24,7 +24,7 @@ grep -q "resuming after epoch 1" re2.log || { cat re2.log; exit 1; }
 for f in generated.png trajectory.png; do cmp np1/$f np2/$f; cmp np1/$f re/$f; done
 python3 - <<'PY'
 import json
-timing = {"train_wall_s", "train_flips_per_ns", "flips_per_ns", "wall_s", "samples_per_s", "generation_wall_s", "device", "ranks"}
+timing = {"train_wall_s", "train_flips_per_ns", "flips_per_ns", "wall_s", "samples_per_s", "generation_wall_s", "device", "ranks", "output_dir"}
 def strip(x):
     if isinstance(x, dict): return {k: strip(v) for k, v in x.items() if k not in timing}
     if isinstance(x, list): return [strip(v) for v in x]

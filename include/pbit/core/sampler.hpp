@@ -35,7 +35,7 @@ struct SamplingSchedule {
 /// shorter than the run holds its last value.
 class BetaSchedule {
  public:
-  BetaSchedule() : betas_{1.0f} {}
+  BetaSchedule() : per_sweep_{1.0f} {}
   static BetaSchedule constant(float beta);
   /// One beta per sweep.
   static BetaSchedule per_sweep(std::vector<float> betas);
@@ -45,13 +45,29 @@ class BetaSchedule {
   static BetaSchedule linear(float b0, float b1, int64_t sweeps);
 
   float at(int64_t sweep) const;
-  /// The per-sweep values for a run of `sweeps` sweeps.
-  std::vector<float> expand(int64_t sweeps) const;
-  const std::vector<float>& values() const { return betas_; }
+  /// The per-sweep values for a run of `sweeps` sweeps (4 bytes a sweep, checked against memory).
+  std::vector<float> expand(int64_t sweeps) const { return expand(0, sweeps); }
+  /// The values of sweeps first .. first + sweeps - 1.
+  std::vector<float> expand(int64_t first, int64_t sweeps) const;
+  /// The schedule from sweep `sweeps` on: after(n).at(k) == at(n + k). For running one schedule in
+  /// pieces (s.sweep(n, beta); s.sweep(m, beta.after(n))).
+  BetaSchedule after(int64_t sweeps) const;
+  /// Sweeps the schedule spells out (after them the last value holds).
+  int64_t length() const;
 
  private:
-  explicit BetaSchedule(std::vector<float> b);
-  std::vector<float> betas_;
+  /// Linear from `from` at sweep `start` to `to` at start + length - 1; from == to for a constant.
+  struct Piece {
+    int64_t start, length;
+    float from, to;
+  };
+  BetaSchedule(std::vector<float> per_sweep, std::vector<Piece> pieces);
+  float at_absolute(int64_t sweep) const;
+  // Piecewise and linear schedules keep their pieces, not a value per sweep: a long anneal costs
+  // nothing until a stretch of it runs.
+  std::vector<float> per_sweep_;
+  std::vector<Piece> pieces_;
+  int64_t offset_ = 0;  ///< after(): sweeps dropped from the front
 };
 
 /// What to observe during a run. Observers run on the backend's device; only their results come back.
@@ -148,7 +164,7 @@ class GibbsEngine;
 /// gives the same chains as run(20), and a checkpoint (state + sweep_count) resumes exactly.
 class Sampler {
  public:
-  /// Colors the graph with color_graph().
+  /// num_chains in [1, 2^30]. Colors the graph with color_graph().
   Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options = {});
   Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options = {});
   ~Sampler();

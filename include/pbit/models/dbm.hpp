@@ -217,6 +217,8 @@ class DbmTrainer {
   /// Training flips and seconds (sampling and updates) since the run began, over every resume.
   double total_flips() const { return flips_; }
   double train_seconds() const { return train_s_; }
+  /// The sampling part of train_seconds().
+  double sampling_seconds() const { return sample_wall_s_; }
 
   int32_t epoch() const { return epoch_; }
   int64_t batch_in_epoch() const { return batch_; }

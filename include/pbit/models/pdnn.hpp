@@ -262,8 +262,9 @@ struct PdnnGenerated {
   std::vector<int32_t> samples;
   std::vector<std::vector<float>> images;  ///< per T: n x pixels, values in (0, 1)
 };
+/// A non-empty `progress_label` draws a status line (images done).
 PdnnGenerated pdnn_generate(const PdnnNet& decoder, const PdnnUnits& units, const std::vector<int32_t>& samples, int64_t n,
-                            uint64_t seed, const PdnnConfig& cfg);
+                            uint64_t seed, const PdnnConfig& cfg, const std::string& progress_label = "");
 
 /// The mean reconstruction cross-entropy (nats per image) of test images through the encoder's mean
 /// and T decoder samples, for each T of `samples`.

@@ -43,7 +43,7 @@ inline constexpr const char* kClassifierResumeHint =
 /// "checkpoint", "model checkpoint") and the path; `may_change` is appended to the config message
 /// (what a resumed run may change).
 inline TrainingPosition get_position(std::istream& f, const std::string& path, const std::string& what, uint64_t fingerprint,
-                                     int64_t batches_per_epoch, int32_t max_epochs, const std::string& may_change = "") {
+                                     int64_t batches_per_epoch, int32_t max_epochs, int32_t config_epochs, const std::string& may_change = "") {
   if (get<uint64_t>(f, path) != fingerprint) {
     throw InvalidArgument(what + " '" + path + "' was written by a run with a different training config" +
                           (may_change.empty() ? "" : "; " + may_change));
@@ -55,6 +55,13 @@ inline TrainingPosition get_position(std::istream& f, const std::string& path, c
   if (p.epoch < 0 || p.epoch > max_epochs || p.batch < 0 || p.batch > batches_per_epoch || p.updates < 0) {
     throw InvalidArgument(what + " '" + path + "' has impossible counters (epoch " + std::to_string(p.epoch) + ", batch " +
                           std::to_string(p.batch) + ", update " + std::to_string(p.updates) + ")");
+  }
+  // A run resumed with fewer epochs than it has trained would be reported as that many epochs long.
+  if (p.epoch > config_epochs || (p.epoch == config_epochs && p.batch > 0)) {
+    throw InvalidConfig("train.epochs: " + what + " '" + path + "' has trained " + std::to_string(p.epoch) + " epochs and " +
+                        std::to_string(p.batch) + " batches, more than the " + std::to_string(config_epochs) +
+                        " epochs asked for; resume with at least " + std::to_string(p.epoch + (p.batch > 0 ? 1 : 0)) +
+                        " epochs, or start afresh");
   }
   return p;
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <numeric>
 
@@ -194,7 +195,11 @@ FeatureNet FeatureNet::cached(const std::string& path, const ImageDataset& train
     n = FeatureNet(train.pixels_per_image(), 128, seed);
     n.train(train, threshold, epochs, 0.02f, seed, true);
     n.train_key_ = key;
-    n.save(path);
+    try {  // the cache only saves time: a folder that cannot hold it must not end the run that trained it
+      n.save(path);
+    } catch (const IoError& e) {
+      std::cerr << "note: the feature network is not cached (" << e.what() << "); it is trained again next time\n";
+    }
   }
   if (test_accuracy && test) *test_accuracy = n.accuracy(*test, threshold);
   return n;

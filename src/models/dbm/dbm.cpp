@@ -151,7 +151,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
       if (!c.hardware.ideal()) {
         detail::config_error("generate.tempering", "needs ideal p-bits: the swap uses the model's energy, which a device does not sample");
       }
-      if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, big);
+      if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, (int64_t{1} << 32) - 1);
     } else if (g.contains("sweeps")) {
       detail::config_error("generate.sweeps", "sets the length of a tempered generation; the anneal's length is set by beta_start, "
                                               "beta_end, beta_step and sweeps_per_beta");
@@ -162,6 +162,22 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   if (c.train_mode != "ideal" && c.hardware.ideal()) {
     detail::config_error("train.mode", "'in_situ' trains on a device: give a 'hardware' section with some imperfection");
+  }
+  // Runs one sampler cannot hold (2^32 - 1 sweeps, the RNG counter's sweep field) are refused here,
+  // before a training run, rather than when its evaluation or generation starts.
+  const double max_sweeps = std::ldexp(1.0, 32) - 1;
+  if (static_cast<double>(c.eval.warmup) + static_cast<double>(c.eval.samples) * static_cast<double>(c.eval.steps_per_sample) > max_sweeps) {
+    detail::config_error("eval", "warmup + samples x steps_per_sample is more than a sampler runs (2^32 - 1 sweeps)");
+  }
+  if (!c.gen_tempered) {
+    const double steps = std::floor((c.gen_beta_end - c.gen_beta_start) / c.gen_beta_step + 1e-6) + 1;
+    if (steps > 1e6) {
+      detail::config_error("generate.beta_step", "the anneal from beta_start to beta_end would take " + std::to_string(static_cast<int64_t>(steps)) +
+                                                     " steps; at most 10^6");
+    }
+    if (std::max(steps, 1.0) * static_cast<double>(c.gen_sweeps_per_beta) > max_sweeps) {
+      detail::config_error("generate.sweeps_per_beta", "the anneal would run more sweeps than a sampler runs (2^32 - 1)");
+    }
   }
   return c;
 }
@@ -374,8 +390,19 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
     }
     h.push_back(x);
   }
+  if (gf.graph.num_edges() == 0) throw InvalidArgument(edges_path + ": no couplings (an empty or wrong edge list?)");
   int32_t n = gf.graph.num_nodes();
-  if (static_cast<int32_t>(h.size()) > n) {  // isolated trailing nodes only appear in the bias list
+  // A 'nodes N' line fixes the count; without one, isolated trailing nodes only appear in the bias list.
+  const bool declared = [&] {
+    std::istringstream ls(text);
+    for (std::string line; std::getline(ls, line);) {
+      std::istringstream w(line);
+      std::string first;
+      if ((w >> first) && first == "nodes") return true;
+    }
+    return false;
+  }();
+  if (!declared && static_cast<int32_t>(h.size()) > n) {
     std::vector<Edge> e = gf.graph.edges();
     gf.graph = Graph::from_edges(static_cast<int32_t>(h.size()), e);
     n = gf.graph.num_nodes();
@@ -566,7 +593,20 @@ void DbmTrainer::train_batch(const std::vector<int64_t>& images, float lr) {
     h[i] -= vel_j_[e] * mu_[j];
     h[j] -= vel_j_[e] * mu_[i];
   }
-  model_.graph().set_edge_weights(w);  // throws InvalidGraph if training diverged to inf/NaN
+  // A diverging run is stopped at the update that diverged, before its model reaches a checkpoint:
+  // couplings of 10^6 already make every p-bit deterministic, and the next steps overflow.
+  auto diverged = [](const std::vector<float>& v) {
+    return std::any_of(v.begin(), v.end(), [](float x) { return !(std::fabs(x) <= 1e6f); });
+  };
+  if (diverged(w) || diverged(h)) {
+    std::ostringstream msg;
+    msg << "train.learning_rate: training diverged at update " << updates_ + 1 << " (epoch " << epoch_ + 1 << ", batch " << batch_ + 1
+        << "): a coupling or bias passed 10^6 or is not finite; lower train.learning_rate (" << lr << " now) or train.momentum ("
+        << cfg_.momentum << "), or raise train.weight_decay (" << cfg_.weight_decay << "); the checkpoint holds the last model saved "
+        << "before it";
+    throw InvalidConfig(msg.str());
+  }
+  model_.graph().set_edge_weights(w);
   model_.graph().set_biases(h);
   push_weights();
   ++updates_;
@@ -700,7 +740,8 @@ void DbmTrainer::put_training_state(std::ostream& f) const {
 }
 
 void DbmTrainer::get_training_state(std::istream& f, const std::string& path, const std::string& what, const std::string& may_change) {
-  const auto at = detail::get_position(f, path, what, training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs, may_change);
+  const auto at = detail::get_position(f, path, what, training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs, cfg_.epochs,
+                                         may_change);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   for (double* v : {&flips_, &sample_wall_s_, &train_s_, &epoch_flips0_, &epoch_wall0_, &epoch_train0_}) *v = get<double>(f, path);
   const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
@@ -792,7 +833,8 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
-  get_training_state(f, path, "checkpoint", "resume with the same config (only epochs, eval, generate, threads and output_dir may change)");
+  get_training_state(f, path, "checkpoint", "resume with the same config and --time-budget (only epochs, eval, generate, threads and output_dir may "
+                     "change)");
   for (const auto& [s, first, total] : {std::tuple{pos_.get(), pos_first_, pos_total_}, std::tuple{neg_.get(), neg_first_, neg_total_}}) {
     const auto sweeps = get<uint64_t>(f, path);
     const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(total) * s->num_nodes());  // all chains: any rank count resumes
@@ -897,12 +939,11 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
                                   ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
                                   : BetaSchedule::constant(cfg.beta);
-    const std::vector<float> betas = beta.expand(sched.total_sweeps());
     int64_t done = 0;
     const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
     while (done < sched.warmup) {
       const int64_t n = std::min(warm_piece, sched.warmup - done);
-      s.sweep(n, BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + n)));
+      s.sweep(n, beta.after(done));
       done += n;
       if (tick) tick(done);
     }
@@ -910,8 +951,7 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     for (int64_t taken = 0; taken < sched.samples;) {
       const int64_t n = std::min(sample_piece, sched.samples - taken);
       const int64_t sweeps = n * sched.steps_per_sample;
-      const Observations o = s.run({0, n, sched.steps_per_sample},
-                                   BetaSchedule::per_sweep(std::vector<float>(betas.begin() + done, betas.begin() + done + sweeps)), spec);
+      const Observations o = s.run({0, n, sched.steps_per_sample}, beta.after(done), spec);
       for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
       taken += n;
       done += sweeps;

@@ -94,7 +94,8 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
   if (j.contains("generate")) {
     const auto& g = j["generate"];
     only_keys(g, "generate", {"sweeps", "beta_start", "beta_end", "samples", "tempering"});
-    if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, big);
+    // At most what one sampler runs (the RNG counter's sweep field): refused here, not after training.
+    if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, (int64_t{1} << 32) - 1);
     if (g.contains("beta_start")) c.gen_beta_start = get_float_in(g["beta_start"], "generate.beta_start", 0, 1000);
     if (g.contains("beta_end")) c.gen_beta_end = get_float_in(g["beta_end"], "generate.beta_end", 0, 1000);
     if (g.contains("samples")) c.gen_samples = static_cast<int32_t>(get_int(g["samples"], "generate.samples", 1, 1 << 20));
@@ -607,7 +608,8 @@ void Dtm::load_checkpoint(const std::string& path) {
   using namespace detail;
   std::istringstream f(read_checksummed(path, kMagic, "DTM checkpoint"), std::ios::binary);
   if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
-    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different config");
+    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the same "
+                          "config and --time-budget (only epochs, generate, threads and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
   if (epoch_ < 0 || epoch_ > cfg_.epochs) {
@@ -660,7 +662,8 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
   using namespace detail;
   std::istringstream f(read_checksummed(path, kModelMagic, "DTM model checkpoint"), std::ios::binary);
   if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
-    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different config");
+    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different training config; continue it "
+                          "with the same config and --time-budget (only epochs, generate, threads and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
   if (epoch_ < 0 || epoch_ > cfg_.epochs) {

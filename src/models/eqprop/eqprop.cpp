@@ -652,8 +652,8 @@ std::vector<int64_t> eqprop_select(const ImageDataset& d, int64_t limit, bool ba
     return idx;
   }
   if (limit % classes != 0) {
-    throw InvalidConfig("a class-balanced selection needs a multiple of " + std::to_string(classes) + " images, got " +
-                        std::to_string(limit));
+    throw InvalidConfig("data.train_images / data.test_images (or --test-images): with data.balanced, a class-balanced selection "
+                        "needs a multiple of " + std::to_string(classes) + " images, got " + std::to_string(limit));
   }
   const int64_t per = limit / classes;
   std::vector<int64_t> taken(static_cast<size_t>(classes), 0);
@@ -846,7 +846,7 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "EqProp checkpoint"), std::ios::binary);
   using detail::get;
   const auto at = detail::get_position(f, path, "checkpoint", fingerprint(cfg_, net_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
-                                      kMaxEpochs, detail::kClassifierResumeHint);
+                                      kMaxEpochs, cfg_.epochs, detail::kClassifierResumeHint);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   epoch_correct_ = get<double>(f, path);
   epoch_cost_ = get<double>(f, path);

@@ -248,7 +248,7 @@ int64_t PdnnNet::parameters() const {
 }
 
 PdnnNet PdnnNet::create(const std::vector<int32_t>& sizes, uint64_t seed) {
-  if (sizes.size() < 2 || sizes.size() > static_cast<size_t>(kMaxLayers + 1)) throw InvalidArgument("p-DNN: 1 to 16 layers");
+  if (sizes.size() < 2 || sizes.size() > static_cast<size_t>(kMaxLayers + 1)) throw InvalidArgument("p-DNN: 1 to 16 layers (2 to 17 sizes, inputs to classes), got " + std::to_string(sizes.size()) + " sizes");
   for (int32_t s : sizes)
     if (s < 1 || s > kMaxWidth) throw InvalidArgument("p-DNN: every layer needs 1 to 65536 units");
   if (sizes.back() < 2) throw InvalidArgument("p-DNN: at least two classes");
@@ -559,7 +559,9 @@ PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::ve
   e.hardware = on_hw ? cfg.hardware.describe() : "ideal";
   const int32_t C = net.classes();
   const int64_t n = static_cast<int64_t>(index.size());
-  const int64_t batch = std::max<int64_t>(1, std::min<int64_t>(cfg.eval_batch_images, std::max<int64_t>(1, (int64_t{1} << 24) / T)));
+  // No larger than the images there are: the memory check is of what runs.
+  const int64_t batch = std::max<int64_t>(
+      1, std::min<int64_t>({cfg.eval_batch_images, std::max<int64_t>(1, (int64_t{1} << 24) / T), std::max<int64_t>(n, 1)}));
   int64_t widest = 0;
   for (int32_t s : net.sizes) widest = std::max<int64_t>(widest, s);
   detail::check_memory(static_cast<uint64_t>(batch) * T * (2 * widest + C) * sizeof(float), "p-DNN evaluation batch");
@@ -757,7 +759,7 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "p-DNN checkpoint"), std::ios::binary);
   using detail::get;
   const auto at = detail::get_position(f, path, "checkpoint", fingerprint(cfg_, net_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
-                                      kMaxEpochs, detail::kClassifierResumeHint);
+                                      kMaxEpochs, cfg_.epochs, detail::kClassifierResumeHint);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   epoch_loss_ = get<double>(f, path);
   epoch_correct_ = get<double>(f, path);
@@ -847,7 +849,7 @@ PdnnVae PdnnVae::load(const std::string& path) {
 }
 
 PdnnGenerated pdnn_generate(const PdnnNet& decoder, const PdnnUnits& units, const std::vector<int32_t>& samples, int64_t n,
-                            uint64_t seed, const PdnnConfig& cfg) {
+                            uint64_t seed, const PdnnConfig& cfg, const std::string& progress_label) {
   if (n < 1 || n > (1 << 20)) throw InvalidArgument("pdnn_generate: 1 to 2^20 images");
   PdnnGenerated g;
   g.samples = units.stochastic() ? samples : std::vector<int32_t>{1};
@@ -861,6 +863,8 @@ PdnnGenerated pdnn_generate(const PdnnNet& decoder, const PdnnUnits& units, cons
   const rng::Key zkey = rng::make_key(seed, rng::pdnn_stream(rng::PdnnUse::generate));
   std::vector<float> logits;
   std::vector<double> sum(static_cast<size_t>(P));
+  std::unique_ptr<detail::Progress> prog;
+  if (!progress_label.empty()) prog = std::make_unique<detail::Progress>(progress_label, n);
   for (int64_t first = 0; first < n; first += batch) {
     const int64_t m = std::min(batch, n - first);
     std::vector<float> z(static_cast<size_t>(m * Z));
@@ -885,6 +889,7 @@ PdnnGenerated pdnn_generate(const PdnnNet& decoder, const PdnnUnits& units, cons
         for (int32_t p = 0; p < P; ++p) out[p] = static_cast<float>(sum[p] / done);
       }
     }
+    if (prog) prog->update(first + m, "images");
   }
   return g;
 }
@@ -1146,7 +1151,7 @@ void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kVaeCkptMagic, "p-DNN generator checkpoint"), std::ios::binary);
   using detail::get;
   const auto at = detail::get_position(f, path, "checkpoint", vae_fingerprint(cfg_, vae_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
-                                      kMaxEpochs, detail::kClassifierResumeHint);
+                                      kMaxEpochs, cfg_.epochs, detail::kClassifierResumeHint);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   epoch_loss_ = get<double>(f, path);
   epoch_rec_ = get<double>(f, path);
