@@ -15,34 +15,15 @@
 #include "pbit/core/backend.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/error.hpp"
+#include "pbit/harness/compare.hpp"
 #include "util/parse_number.hpp"
 
 namespace pbit::bench {
 
-inline nlohmann::json machine_info() {
-  utsname u{};
-  uname(&u);
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return {{"hostname", host},
-          {"os", std::string(u.sysname) + " " + u.release},
-          {"arch", u.machine},
-          {"cpu", backend_device_name(Backend::reference).substr(0, backend_device_name(Backend::reference).rfind(" ("))},
-          {"logical_cpus", sysconf(_SC_NPROCESSORS_ONLN)},
-          {"gpu", backend_available(Backend::cuda) ? backend_device_name(Backend::cuda) : "none"}};
-}
-
-inline nlohmann::json build_info() {
-  return {{"git_sha", build_git_sha()}, {"build_type", build_type()}, {"compiler", build_compiler()},
-          {"cuda_compiled", build_has_cuda()}};
-}
-
-inline std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
+// The library's own descriptions (harness/compare.hpp), so every result records the same fields.
+inline nlohmann::json machine_info() { return machine_description(); }
+inline nlohmann::json build_info() { return build_description(); }
+inline std::string utc_now() { return utc_timestamp(); }
 
 inline std::vector<std::string> split(const std::string& s, char sep = ',') {
   std::vector<std::string> out;

@@ -62,10 +62,10 @@ double bytes_per_flip(Backend b, double avg_degree) {
 }
 
 /// Bytes of chain state per chain: cpu keeps float spins, the others int8 (cuda adds 1/8 byte per
-/// node of bit words when the fast kernel runs, packed the same on the host).
-double state_bytes_per_chain(Backend b, int32_t n) {
-  const char* k = std::getenv("PBIT_CUDA_KERNEL");
-  const bool bits = b == Backend::packed || (b == Backend::cuda && k && std::string(k) == "fast");
+/// node of bit words when the fast kernel runs, packed the same on the host). `kernel` is the
+/// sampler's own description of the kernel it chose (the row's, not an environment setting).
+double state_bytes_per_chain(Backend b, int32_t n, const std::string& kernel) {
+  const bool bits = b == Backend::packed || (b == Backend::cuda && kernel.rfind("cuda fast kernel", 0) == 0);
   return (b == Backend::cpu ? 4.0 : 1.0) * n + (bits ? n / 8.0 : 0.0);
 }
 
@@ -124,7 +124,7 @@ nlohmann::json measure(const NamedGraph& ng, Backend b, int32_t chains, const Sa
           {"sweeps_per_s_per_chain", sweeps / wall},
           {"effective_gb_per_s", gbps},
           {"bytes_per_flip_model", bytes_per_flip(b, avg_deg)},
-          {"state_bytes_per_chain_model", state_bytes_per_chain(b, g.num_nodes())},
+          {"state_bytes_per_chain_model", state_bytes_per_chain(b, g.num_nodes(), s.kernel_description())},
           {"device_bytes_per_chain", used0 >= 0 && used1 >= 0 ? nlohmann::json(static_cast<double>(used1 - used0) / chains)
                                                               : nlohmann::json(nullptr)}};
 }
@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     std::vector<NamedGraph> graphs;
     for (const auto& gname : bench::split(graphs_arg)) graphs.push_back(make_graph(gname));
 
-    nlohmann::json results = nlohmann::json::array();
+    nlohmann::json results = nlohmann::json::array(), skipped = nlohmann::json::array();
     int failures = 0;
     auto document = [&] {
       return nlohmann::json{{"benchmark", "gibbs"},
@@ -225,6 +225,7 @@ int main(int argc, char** argv) {
                                             {"cpu_isas", isas_arg}, {"fast_words_per_lane", wpl_arg},
                                             {"cuda_team_warps", teams_arg}}},
                             {"failures", failures},
+                            {"skipped", skipped},
                             {"results", results}};
     };
     std::printf("%-10s %-10s %-14s %8s %8s %10s %10s %12s %14s %10s\n", "backend", "graph", "kernel", "nodes", "chains", "sweeps",
@@ -233,6 +234,7 @@ int main(int argc, char** argv) {
       for (Backend b : backends) {
         if (!backend_available(b)) {
           std::printf("%-10s skipped: not available here (%s)\n", to_string(b).c_str(), backend_unavailable_reason(b).c_str());
+          skipped.push_back({{"backend", to_string(b)}, {"graph", ng.name}, {"reason", backend_unavailable_reason(b)}});
           continue;
         }
         // The cuda rows: each kernel asked for, and for the fast one each team size.
@@ -309,6 +311,10 @@ int main(int argc, char** argv) {
     if (!out.empty()) {
       write_atomically(out, document());
       std::printf("wrote %s\n", out.c_str());
+    }
+    if (results.empty()) {  // every backend asked for was skipped: not a successful benchmark
+      std::fprintf(stderr, "pbit_bench_gibbs: error: nothing was measured (%zu rows skipped; see 'skipped')\n", skipped.size());
+      return 2;
     }
     return failures ? 1 : 0;
   } catch (const Error& e) {

@@ -105,6 +105,13 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [1], "min_secs": 1})")
                 .find("key 'min_secs': unknown key"),
             std::string::npos);
+  // Two workloads of one name were merged into one plotted series; a model on a gibbs workload failed
+  // only when it ran.
+  EXPECT_NE(err(R"({"workloads": [{"name": "g", "graph": "lattice:8"}, {"name": "g", "graph": "lattice:6"}])" + ok_tail)
+                .find("key 'workloads[1].name'"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "g", "graph": "lattice:8", "model": "m.json"}])" + ok_tail).find("key 'workloads[0].model'"),
+            std::string::npos);
   for (const char* f : {"compare_suite.json", "compare_cpu_quick.json"}) {
     EXPECT_NO_THROW(parse_compare_suite(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + f))) << f;
   }
@@ -151,6 +158,9 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
   }
   EXPECT_GE(measured, 6);  // 3 workloads x 2 chain counts on the cpu
   EXPECT_DOUBLE_EQ(res["modeled"]["rng_chip"]["dtm_energy_j_per_sample"].get<double>(), 1.96e-8);
+  for (const char* k : {"hostname", "os", "cpu", "logical_cpus", "gpu"}) EXPECT_TRUE(res["machine"].contains(k)) << k;
+  for (const char* k : {"git_sha", "build_type", "compiler"}) EXPECT_TRUE(res["build"].contains(k)) << k;
+  EXPECT_TRUE(res.contains("timestamp_utc"));
   const std::vector<std::string> files = write_compare_outputs(res, out);
   for (const char* f : {"/results.json", "/results.md", "/flips_vs_chains.dat", "/flips_vs_chains.gp", "/flips_vs_chains.png"}) {
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f << " (gnuplot is installed by scripts/install_deps.sh)";
@@ -187,9 +197,23 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   for (const char* f : {"/energy_vs_quality.dat", "/energy_vs_quality.gp", "/energy_vs_quality.png"}) {
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
   }
-  // A quality entry that is not a DTM result is a clear error.
+  // A quality entry that is not a DTM result is a clear error, before anything is measured (it ended
+  // a finished suite without writing anything).
   j["quality"] = {{{"label", "bad"}, {"results", platforms_path()}}};
+  j["min_seconds"] = 3600;  // would take an hour if it measured first
   EXPECT_THROW(run_compare(parse_compare_suite(j), false), InvalidConfig);
+  j["quality"] = {{{"label", "missing"}, {"results", out + "/no_such_results.json"}}};
+  EXPECT_THROW(run_compare(parse_compare_suite(j), false), IoError);
+  // The modeled chip follows the platforms file's k_mix_dtm (it was fixed at 250 beside the file's value).
+  nlohmann::json plat = read_json_file(platforms_path());
+  plat["rng_chip"]["k_mix_dtm"]["value"] = 100;
+  write_json_file(out + "/platforms_k100.json", plat);
+  j.erase("quality");
+  j["min_seconds"] = 0.02;
+  j["platforms"] = out + "/platforms_k100.json";
+  const nlohmann::json k100 = run_compare(parse_compare_suite(j), false);
+  EXPECT_DOUBLE_EQ(k100["modeled"]["rng_chip"]["dtm_energy_j_per_sample"].get<double>(), 8.0 * 100 * 4900 * 2e-15);
+  EXPECT_EQ(k100["modeled"]["rng_chip"]["dtm_parameters"]["k_mix"], 100.0);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "pbit/core/backend.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
+#include "pbit/harness/compare.hpp"
 #include "pbit/harness/energy.hpp"
 #include "pbit/models/feature_net.hpp"
 #include "pbit/models/pdnn.hpp"
@@ -328,7 +329,7 @@ void add_pdnn_commands(Commands& c) {
   b->add_option("--sizes", o->sizes, "layer sizes, inputs to classes (default 784,256,256,10)")->excludes(bm);
   b->add_option("--samples", o->T, "samples per image T")->check(number_in<int32_t>(1, 1 << 16));
   b->add_option("--images", o->images, "images per forward call")->check(number_in<int64_t>(1, 1 << 20));
-  b->add_option("--backend", o->backend, "cpu (the host path) or cuda")->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
+  b->add_option("--backend", o->backend, "cpu (the host path), cuda, or best (cuda when there is a GPU)")->check(CLI::IsMember({"best", "cpu", "cuda"}));
   b->add_option("--seconds", o->seconds, "measure for at least this long after one warm-up call")->check(number_in<double>(0.01, 3600));
   b->add_option("--out", o->out, "write the benchmark JSON here (default: stdout)");
   c.add(b, [o] {
@@ -383,11 +384,13 @@ void add_pdnn_commands(Commands& c) {
                         {"includes_host_transfers", gpu},
                         {"backend", gpu ? "cuda" : "host"},
                         {"device", backend_device_name(gpu ? Backend::cuda : Backend::cpu)},
-                        {"git_sha", build_git_sha()},
-                        {"build_type", build_type()},
-                        {"date_utc", utc_now()}};
+                        {"timestamp_utc", utc_timestamp()},
+                        {"machine", machine_description()},
+                        {"build", build_description()}};
     if (have_energy) {
       const double joules = static_cast<double>(mj1 - mj0) / 1e3;
+      // NVML's whole-board counter: the idle draw is included, not subtracted (pbit compare subtracts it).
+      j["energy_scope"] = "whole board over the timed calls, idle draw included";
       j["energy_j"] = joules;
       j["energy_j_per_inference"] = joules / inferences;
       j["inferences_per_j"] = inferences / joules;

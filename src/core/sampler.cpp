@@ -96,7 +96,9 @@ BetaSchedule BetaSchedule::after(int64_t sweeps) const {
 }
 
 std::vector<float> BetaSchedule::expand(int64_t first, int64_t sweeps) const {
-  detail::check_memory(4.0 * static_cast<double>(sweeps), "a beta schedule of " + std::to_string(sweeps) + " sweeps");
+  if (sweeps > (int64_t{1} << 20)) {  // 4 MB and less: no check (Sampler::run fills its stretches itself)
+    detail::check_memory(4.0 * static_cast<double>(sweeps), "a beta schedule of " + std::to_string(sweeps) + " sweeps");
+  }
   std::vector<float> out(static_cast<size_t>(std::max<int64_t>(sweeps, 0)));
   for (int64_t k = 0; k < sweeps; ++k) out[k] = at(first + k);
   return out;
@@ -494,8 +496,9 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   // its schedule; stretches are cut anywhere without changing the chains.
   constexpr int64_t kMaxStretch = int64_t{1} << 20;
   std::vector<float> betas;
-  auto betas_of = [&](int64_t first, int64_t n) -> std::span<const float> {
-    betas = beta.expand(first, n);
+  auto betas_of = [&](int64_t first, int64_t n) -> std::span<const float> {  // no allocation or memory check per stretch
+    betas.resize(static_cast<size_t>(n));
+    for (int64_t k = 0; k < n; ++k) betas[static_cast<size_t>(k)] = beta.at(first + k);
     if (on_hardware_ && options_.hardware.beta_offset != 0.0f) {  // a miscalibrated temperature
       for (float& b : betas) b *= 1.0f + options_.hardware.beta_offset;
     }

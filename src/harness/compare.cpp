@@ -1,9 +1,13 @@
 #include "pbit/harness/compare.hpp"
 
+#include <sys/utsname.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -26,6 +30,31 @@
 
 namespace pbit {
 
+nlohmann::json machine_description() {
+  utsname u{};
+  uname(&u);
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const std::string cpu = backend_device_name(Backend::reference);
+  return {{"hostname", host},
+          {"os", std::string(u.sysname) + " " + u.release},
+          {"arch", u.machine},
+          {"cpu", cpu.substr(0, cpu.rfind(" ("))},  // the model, without the thread count of one backend
+          {"logical_cpus", sysconf(_SC_NPROCESSORS_ONLN)},
+          {"gpu", backend_available(Backend::cuda) ? backend_device_name(Backend::cuda) : "none"}};
+}
+
+nlohmann::json build_description() {
+  return {{"git_sha", build_git_sha()}, {"build_type", build_type()}, {"compiler", build_compiler()}, {"cuda_compiled", build_has_cuda()}};
+}
+
+std::string utc_timestamp() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
 CompareSuite parse_compare_suite(const nlohmann::json& j) {
   using namespace detail;
   CompareSuite s;
@@ -46,7 +75,11 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
     if (w.contains("image_side")) x.image_side = static_cast<int32_t>(get_int(w["image_side"], at + ".image_side", 1, 1024));
     if (w.contains("graph")) x.graph = get_string(w["graph"], at + ".graph");
     if (w.contains("model")) x.model = get_string(w["model"], at + ".model");
-    if (w.contains("sweeps_per_sample")) x.sweeps_per_sample = get_int(w["sweeps_per_sample"], at + ".sweeps_per_sample", 1, 1LL << 32);
+    if (w.contains("sweeps_per_sample")) x.sweeps_per_sample = get_int(w["sweeps_per_sample"], at + ".sweeps_per_sample", 1, (1LL << 32) - 1);
+    if (!x.model.empty() && x.kind != "dbm_inference") config_error(at + ".model", "is for dbm_inference workloads; this one is " + x.kind);
+    for (const CompareWorkload& y : s.workloads) {
+      if (y.name == x.name) config_error(at + ".name", "'" + x.name + "' names an earlier workload too (rows and plots go by name)");
+    }
     if (x.graph.empty() && x.model.empty()) config_error(at + ".graph", "give a topology spec (or, for dbm_inference, a model)");
     if (!x.graph.empty()) {
       try {
@@ -109,18 +142,22 @@ class EnergyWindow {
   }
   void stop() {
     wall_ = now_s() - t0_;
+    // -1: no reading (a failed second read, a counter that went backwards, fewer than two power samples).
     if (gpu_counter_) {
       uint64_t e1 = 0;
-      gpu_counter_ = gpu_->total_energy_mj(e1);
-      gpu_j_ = (e1 - e0_mj_) * 1e-3;
+      const bool read = gpu_->total_energy_mj(e1);
+      gpu_j_ = read && e1 >= e0_mj_ ? static_cast<double>(e1 - e0_mj_) * 1e-3 : -1;
     } else if (gpu_) {
       stop_ = true;
       poller_.join();
-      gpu_j_ = 0;
-      for (size_t k = 1; k < samples_.size(); ++k) {
-        gpu_j_ += 0.5 * (samples_[k].second + samples_[k - 1].second) * (samples_[k].first - samples_[k - 1].first);
+      gpu_j_ = -1;
+      if (samples_.size() >= 2) {
+        gpu_j_ = 0;
+        for (size_t k = 1; k < samples_.size(); ++k) {
+          gpu_j_ += 0.5 * (samples_[k].second + samples_[k - 1].second) * (samples_[k].first - samples_[k - 1].first);
+        }
+        gpu_j_ *= wall_ / (samples_.back().first - samples_.front().first);  // cover the edges
       }
-      if (samples_.size() >= 2) gpu_j_ *= wall_ / (samples_.back().first - samples_.front().first);  // cover the edges
     }
     if (cpu_) cpu_j_ = cpu_->delta(cpu0_, cpu_->read_joules());
   }
@@ -257,13 +294,23 @@ double idle_power(const energy::GpuEnergyMeter* gpu, double seconds) {
   w.start();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   w.stop();
-  return w.wall() > 0 ? w.gpu_joules() / w.wall() : 0;
+  return w.wall() > 0 && w.gpu_joules() > 0 ? w.gpu_joules() / w.wall() : 0;
 }
 
 }  // namespace
 
 nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   const energy::Platforms plat = energy::load_platforms(suite.platforms);
+  // The quality runs are read and checked before anything is measured (a bad one ended a finished
+  // suite without writing anything).
+  std::vector<nlohmann::json> quality_runs;
+  for (const QualityPoint& q : suite.quality) {
+    nlohmann::json r = read_json_file(q.results);
+    for (const char* k : {"feature_fid", "steps", "sweeps_per_sample", "topology", "num_nodes"}) {
+      if (!r.contains(k)) throw InvalidConfig("quality '" + q.label + "': " + q.results + " has no '" + k + "' (not a 'pbit dtm train' result?)");
+    }
+    quality_runs.push_back(std::move(r));
+  }
   std::string gpu_why = "no cuda backend in the suite", cpu_why;
   std::unique_ptr<energy::GpuEnergyMeter> gpu;
   bool wants_cuda = false;
@@ -303,19 +350,26 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
                             {"flips_per_ns", m.flips / m.wall / 1e9},
                             {"sweeps_per_s_per_chain", m.sweeps / m.wall},
                             {"samples_per_s", m.samples / m.wall}};
-        // Energy of the device that did the work, less its idle draw over the same time.
+        // Energy of the device that did the work, less its idle draw over the same time. A row the
+        // meter did not see, or whose draw does not rise above idle, reports no energy (and why)
+        // rather than a number that is not a measurement.
+        auto put_energy = [&](double joules, double idle_w, const std::string& source) {
+          const double active = joules - idle_w * m.wall;
+          if (joules < 0) {
+            r["energy_source"] = "unavailable: " + source + " gave no reading for this row (raise min_seconds)";
+          } else if (!(active > 0)) {
+            r["energy_source"] = "unavailable: " + source + " read no more than the idle draw (raise min_seconds)";
+          } else {
+            r["energy_source"] = source;
+            r["energy_j"] = active;
+            r["energy_j_per_flip"] = active / m.flips;
+            r["energy_j_per_sample"] = active / m.samples;
+          }
+        };
         if (b == Backend::cuda && gpu) {
-          const double active = m.gpu_j - gpu_idle_w * m.wall;
-          r["energy_source"] = m.gpu_source;
-          r["energy_j"] = active;
-          r["energy_j_per_flip"] = active / m.flips;
-          r["energy_j_per_sample"] = active / m.samples;
+          put_energy(m.gpu_j, gpu_idle_w, m.gpu_source);
         } else if (b != Backend::cuda && cpu) {
-          const double active = m.cpu_j - cpu_idle_w * m.wall;
-          r["energy_source"] = "rapl";
-          r["energy_j"] = active;
-          r["energy_j_per_flip"] = active / m.flips;
-          r["energy_j_per_sample"] = active / m.samples;
+          put_energy(m.cpu_j, cpu_idle_w, "rapl");
         } else {
           r["energy_source"] = "unavailable: " + (b == Backend::cuda ? gpu_why : cpu_why);
         }
@@ -330,7 +384,10 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   // Modeled platforms, on the same definitions (flips = spin updates).
   const energy::FpgaModel& f = plat.fpga;
   const energy::RngChipModel& c = plat.chip;
-  const int64_t L = 70, T = 8, K = 250;
+  // The DTM paper's reference sample (70x70 grid, T = 8 steps) at the platforms file's k_mix_dtm.
+  const double k_dtm = plat.source["rng_chip"]["k_mix_dtm"]["value"].get<double>();
+  const int64_t L = 70, T = 8;
+  const double K = k_dtm;
   nlohmann::json modeled = {
       {"fpga", {{"flips_per_ns_low", f.flips_per_s_low / 1e9}, {"flips_per_ns_high", f.flips_per_s_high / 1e9}, {"pbits", f.pbits},
                 {"chains", 1}, {"board_power_w", f.board_power_w},
@@ -348,12 +405,9 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   // chip (E = T K L^2 E_cell, K = k_mix_dtm for a DTM and the model's measured mixing time for an
   // MEBM), and on every measured device at its measured energy per flip.
   nlohmann::json quality = nlohmann::json::array();
-  const double k_dtm = plat.source["rng_chip"]["k_mix_dtm"]["value"].get<double>();
-  for (const QualityPoint& q : suite.quality) {
-    const nlohmann::json r = read_json_file(q.results);
-    for (const char* k : {"feature_fid", "steps", "sweeps_per_sample", "topology", "num_nodes"}) {
-      if (!r.contains(k)) throw InvalidConfig("quality '" + q.label + "': " + q.results + " has no '" + k + "' (not a 'pbit dtm train' result?)");
-    }
+  for (size_t qi = 0; qi < suite.quality.size(); ++qi) {
+    const QualityPoint& q = suite.quality[qi];
+    const nlohmann::json& r = quality_runs[qi];
     const int64_t T = r["steps"].get<int64_t>();
     const double nodes = r["num_nodes"].get<double>();
     double k_mix = k_dtm;
@@ -382,8 +436,9 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
     quality.push_back(p);
   }
   return {{"suite", suite.source},
-          {"machine", {{"cpu", backend_device_name(Backend::reference)}, {"gpu", backend_available(Backend::cuda) ? backend_device_name(Backend::cuda) : "none"}}},
-          {"build", {{"git_sha", build_git_sha()}, {"build_type", build_type()}}},
+          {"timestamp_utc", utc_timestamp()},
+          {"machine", machine_description()},
+          {"build", build_description()},
           {"energy", {{"gpu_meter", gpu ? "nvml (" + gpu->name() + ")" : "unavailable: " + gpu_why},
                       {"gpu_idle_w", gpu_idle_w},
                       {"cpu_meter", cpu ? "rapl" : "unavailable: " + cpu_why},
@@ -417,8 +472,11 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   md << "# pbit compare\n\n";
   md << "Machine: " << res["machine"]["cpu"].get<std::string>() << "; GPU: " << res["machine"]["gpu"].get<std::string>()
      << "; build " << res["build"]["git_sha"].get<std::string>() << ".\n\n";
-  md << "Energy: GPU " << res["energy"]["gpu_meter"].get<std::string>() << " (idle " << fmt(res["energy"]["gpu_idle_w"])
-     << " W subtracted); CPU " << res["energy"]["cpu_meter"].get<std::string>() << ".\n\n";
+  const double gpu_idle = res["energy"]["gpu_idle_w"].get<double>(), cpu_idle = res["energy"]["cpu_idle_w"].get<double>();
+  md << "Energy: GPU " << res["energy"]["gpu_meter"].get<std::string>()
+     << (gpu_idle > 0 ? " (idle " + fmt(gpu_idle) + " W subtracted)" : " (no idle draw measured or subtracted)") << "; CPU "
+     << res["energy"]["cpu_meter"].get<std::string>()
+     << (cpu_idle > 0 ? " (idle " + fmt(cpu_idle) + " W subtracted)" : "") << ".\n\n";
   md << "| workload | backend | chains | flips/ns | sweeps/s per chain | samples/s | wall s | J/flip | energy source |\n";
   md << "|---|---|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : res["results"]) {
@@ -433,13 +491,15 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
        << r["energy_source"].get<std::string>() << " |\n";
   }
   const auto& mo = res["modeled"];
-  md << "\n## Modeled platforms (configs/platforms.json, with sources)\n\n";
+  md << "\n## Modeled platforms (the platforms file in results.json, with sources)\n\n";
   md << "| platform | flips/ns | J/flip | note |\n|---|---:|---:|---|\n";
   md << "| FPGA sparse Ising machine (Niazi 2024) | " << fmt(mo["fpga"]["flips_per_ns_low"]) << "-" << fmt(mo["fpga"]["flips_per_ns_high"])
      << " | " << fmt(mo["fpga"]["energy_j_per_flip_low"]) << "-" << fmt(mo["fpga"]["energy_j_per_flip_high"]) << " | one chain, "
      << mo["fpga"]["pbits"].get<int>() << " p-bits, board power " << fmt(mo["fpga"]["board_power_w"]) << " W (assumed) |\n";
   md << "| all-transistor RNG chip (Jelincic 2025), 70x70 | " << fmt(mo["rng_chip"]["flips_per_ns_70x70"]) << " | "
-     << fmt(mo["rng_chip"]["energy_j_per_flip"]) << " | DTM sample (T=8, K=250, L=70): " << fmt(mo["rng_chip"]["dtm_energy_j_per_sample"])
+     << fmt(mo["rng_chip"]["energy_j_per_flip"]) << " | DTM sample (T=" << mo["rng_chip"]["dtm_parameters"]["T"].get<int64_t>()
+     << ", K=" << fmt(mo["rng_chip"]["dtm_parameters"]["k_mix"]) << ", L=" << mo["rng_chip"]["dtm_parameters"]["L"].get<int64_t>()
+     << "): " << fmt(mo["rng_chip"]["dtm_energy_j_per_sample"])
      << " J in " << fmt(mo["rng_chip"]["dtm_seconds_per_sample"]) << " s |\n";
   md << "| p-DNN (Ghantasala 2025), n=784, T=10 | | | " << fmt(mo["pdnn"]["energy_j_per_operation_n784_T10"])
      << " J per operation (one p-bit neuron, 784 binary inputs, SRAM weights) |\n";
@@ -484,7 +544,8 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   for (size_t k = 0; k < titles.size(); ++k) {
     gp << "'flips_vs_chains.dat' index " << k << " with linespoints title '" << titles[k] << "', ";
   }
-  gp << "fpga_lo with lines dt 2 lc rgb 'black' title 'FPGA 50 flips/ns', fpga_hi with lines dt 3 lc rgb 'black' title 'FPGA 64 flips/ns'\n";
+  gp << "fpga_lo with lines dt 2 lc rgb 'black' title 'FPGA " << fmt(mo["fpga"]["flips_per_ns_low"]) << " flips/ns (modeled)', "
+     << "fpga_hi with lines dt 3 lc rgb 'black' title 'FPGA " << fmt(mo["fpga"]["flips_per_ns_high"]) << " flips/ns (modeled)'\n";
   detail::write_file_atomically(dir + "/flips_vs_chains.gp", gp.str());
   written.push_back(dir + "/flips_vs_chains.dat");
   written.push_back(dir + "/flips_vs_chains.gp");

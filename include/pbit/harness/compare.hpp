@@ -45,6 +45,13 @@ CompareSuite parse_compare_suite(const nlohmann::json& j);
 /// with a Markdown table and plots, to suite.output_dir by write_compare_outputs).
 nlohmann::json run_compare(const CompareSuite& suite, bool progress = true);
 
+/// What every benchmark result records about where it ran: hostname, os, arch, cpu, logical_cpus,
+/// gpu (machine_description); git_sha, build_type, compiler, cuda_compiled (build_description).
+nlohmann::json machine_description();
+nlohmann::json build_description();
+/// The time now, ISO 8601 UTC (timestamp_utc).
+std::string utc_timestamp();
+
 /// results.json, results.md, and for each plot its .dat and .gp files and, when gnuplot is installed,
 /// the .png. Returns the paths written.
 std::vector<std::string> write_compare_outputs(const nlohmann::json& results, const std::string& dir);

@@ -26,11 +26,11 @@ struct RngChipModel {
   double rng_j_per_bit = 350e-18; ///< the RNG alone (part of e_cell_j)
   double cell_rate_hz = 10e6;     ///< cell updates per second (RNG autocorrelation time about 100 ns)
   /// Energy of one sample of a T-step model with K_mix sweeps per step on an L x L grid.
-  double joules_per_sample(int64_t T, int64_t k_mix, int64_t L) const {
-    return static_cast<double>(T) * static_cast<double>(k_mix) * static_cast<double>(L) * static_cast<double>(L) * e_cell_j;
+  double joules_per_sample(int64_t T, double k_mix, int64_t L) const {
+    return static_cast<double>(T) * k_mix * static_cast<double>(L) * static_cast<double>(L) * e_cell_j;
   }
   /// Seconds per sample when every cell of the grid updates in parallel at cell_rate_hz.
-  double seconds_per_sample(int64_t T, int64_t k_mix) const { return static_cast<double>(T) * k_mix / cell_rate_hz; }
+  double seconds_per_sample(int64_t T, double k_mix) const { return static_cast<double>(T) * k_mix / cell_rate_hz; }
 };
 
 /// Memory-dominated energy of a p-bit DNN (Ghantasala et al. 2025): one neuron reading n inputs, T
