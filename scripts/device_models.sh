@@ -67,7 +67,7 @@ if [ "$cmd" = collect ]; then
   cp -r "$src/state" "$dst/state"
   mkdir -p "$dst/lease_$n"
   # The lease's outputs without what is large and reproducible: checkpoints, model files, configs.
-  (cd "$src" && tar -cf - --exclude=./state --exclude='*.bin' --exclude='model.json' --exclude='standin*' . ) | tar -xf - -C "$dst/lease_$n"
+  (cd "$src" && tar -cf - --exclude=./state --exclude='*.bin' --exclude='model.json' --exclude='standin*' --exclude='.pbit-lock' . ) | tar -xf - -C "$dst/lease_$n"
   python3 scripts/device_report.py "$dst"
   echo "collected lease $n of $job into $dst ($(du -sh "$dst" | cut -f1)); commit it"
   rm -rf "$tmp"
