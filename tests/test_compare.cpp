@@ -214,6 +214,11 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   const nlohmann::json k100 = run_compare(parse_compare_suite(j), false);
   EXPECT_DOUBLE_EQ(k100["modeled"]["rng_chip"]["dtm_energy_j_per_sample"].get<double>(), 8.0 * 100 * 4900 * 2e-15);
   EXPECT_EQ(k100["modeled"]["rng_chip"]["dtm_parameters"]["k_mix"], 100.0);
+  // A workload whose model cannot be built is refused before the ones before it are measured.
+  j["min_seconds"] = 3600;
+  j["workloads"].push_back({{"name", "too_big"}, {"kind", "dtm_generation"}, {"graph", "grid:12:G8"}, {"image_side", 40}});
+  const std::string e = error_of([&] { run_compare(parse_compare_suite(j), false); });
+  EXPECT_NE(e.find("workloads[1] ('too_big')"), std::string::npos) << e;
 }
 
 }  // namespace

@@ -311,6 +311,32 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
     }
     quality_runs.push_back(std::move(r));
   }
+  // Every workload's model is built once before anything is measured: a model that cannot be built
+  // (a missing model file, more data nodes than the graph's color holds) would otherwise end the
+  // suite after the workloads before it were measured, with nothing written.
+  for (size_t k = 0; k < suite.workloads.size(); ++k) {
+    const CompareWorkload& w = suite.workloads[k];
+    try {
+      if (w.kind == "dbm_inference") {
+        if (!w.model.empty()) {
+          (void)SparseDbm::load(w.model);
+        } else {
+          DbmConfig c;
+          c.topology = w.graph;
+          (void)SparseDbm::create(c, 28, 28);
+        }
+      } else if (w.kind == "dtm_generation") {
+        DtmConfig c;
+        c.topology = w.graph;
+        c.steps = w.steps;
+        c.backend = "reference";
+        c.batch_size = 1;
+        (void)Dtm(c, w.image_side, w.image_side);
+      }
+    } catch (const Error& e) {
+      throw InvalidConfig("workloads[" + std::to_string(k) + "] ('" + w.name + "'): " + e.what());
+    }
+  }
   std::string gpu_why = "no cuda backend in the suite", cpu_why;
   std::unique_ptr<energy::GpuEnergyMeter> gpu;
   bool wants_cuda = false;
