@@ -105,6 +105,12 @@ TEST(SamplerApi, BetaSchedules) {
       EXPECT_EQ(b.after(2).after(n).expand(3), b.expand(2 + n, 3)) << n;
     }
   }
+  // Past its end a schedule holds its last sweep's value exactly (for a falling linear schedule the
+  // formula at t = 1 is not the end value in float arithmetic).
+  for (const BetaSchedule& b : {BetaSchedule::linear(1.0f, 0.1f, 5), BetaSchedule::linear(2.0f, 0.7f, 9), l, p}) {
+    const std::vector<float> v = b.expand(b.length() + 4);
+    for (int64_t k = b.length(); k < b.length() + 4; ++k) EXPECT_EQ(v[k], v[b.length() - 1]) << k;
+  }
   EXPECT_EQ(p.length(), 6);
   EXPECT_EQ(p.after(4).length(), 2);
   // A long anneal is pieces, not a value per sweep: 2^40 sweeps cost nothing until they run.

@@ -32,7 +32,7 @@ namespace {
 /// for it would create one (CUDA 12 initialises on cudaSetDevice), on a GPU the process may never have
 /// used. When the query is unavailable (the emulator, an old driver), true: restore as asked.
 bool thread_has_context() {
-#if defined(PBIT_CUDA_EMULATOR)
+#if defined(PBIT_CUDA_EMULATOR) || CUDART_VERSION < 12050  // cudaGetDriverEntryPointByVersion: CUDA 12.5
   return true;
 #else
   using GetCurrent = int (*)(void**);  // CUresult cuCtxGetCurrent(CUcontext*)

@@ -8,6 +8,7 @@
 #include <dlpack/dlpack.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -193,6 +194,16 @@ py::capsule dlpack_capsule(const Sampler::StateView& v) {
   return cap;
 }
 
+/// pbit.cli commands running now (any thread). The interrupt check installed at import does nothing
+/// unless one is: only then does it take the GIL to look for Ctrl-C (PyErr_CheckSignals acts on the
+/// main thread; elsewhere it returns 0).
+std::atomic<int> g_cli_commands{0};
+void check_cli_interrupt() {
+  if (g_cli_commands.load(std::memory_order_relaxed) == 0) return;
+  py::gil_scoped_acquire acquire;
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
 /// One call at a time on a sampler: a call from a second thread, or from the sampler's own progress
 /// callback, while a run has not returned would race with it (and could replace the callback that is
 /// running), so it is refused with a clear error instead.
@@ -306,6 +317,7 @@ PyObject* new_exception(py::module_& m, const char* name, PyObject* base, PyObje
 }  // namespace
 
 PYBIND11_MODULE(_pbit, m) {
+  detail::set_interrupt_check(&check_cli_interrupt);  // Ctrl-C in pbit.cli (does nothing outside a command)
   m.doc() = "pbit: GPU p-bit / Ising / Boltzmann sampling (C++ core). Import it as `import pbit`.";
 
   // Exceptions: pbit.Error (a RuntimeError) and one subclass per C++ class, with the C++ message.
@@ -356,16 +368,11 @@ PYBIND11_MODULE(_pbit, m) {
         for (std::string& a : argv_s) argv.push_back(a.data());
         argv.push_back(nullptr);
         // Ctrl-C ends a long command at its next status-line update (KeyboardInterrupt), as it ends the
-        // process from a shell; checkpoints already written stay.
-        struct InterruptCheck {
-          InterruptCheck() {
-            detail::interrupt_check() = [] {
-              py::gil_scoped_acquire acquire;
-              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-            };
-          }
-          ~InterruptCheck() { detail::interrupt_check() = nullptr; }
-        } check;
+        // process from a shell; checkpoints already written stay (the check: see module init).
+        struct Active {
+          Active() { ++g_cli_commands; }
+          ~Active() { --g_cli_commands; }
+        } active;
         py::gil_scoped_release release;
         return cli::run(static_cast<int>(argv_s.size()), argv.data(), /*rethrow=*/true, raise_bad_options);
       },

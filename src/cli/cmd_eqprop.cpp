@@ -94,7 +94,7 @@ void add_eqprop_commands(Commands& c) {
     EqPropTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     if (resume_or_start(ckpt, o->resume, o->overwrite,
-                        files_in(cfg.output_dir, {"results.json", "model.bin"}))) {
+                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png"}))) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }

@@ -62,7 +62,8 @@ RunLock::RunLock(const std::string& dir) {
       throw InvalidArgument("output folder '" + dir + "' is in use by another pbit run (" + path +
                             " is locked); wait for it to end, or choose another --out");
     }
-    throw IoError("cannot lock '" + path + "': " + std::strerror(err));
+    // A filesystem without flock (some network and parallel filesystems): run unguarded, and say so.
+    std::cerr << "note: cannot lock " << path << " (" << std::strerror(err) << "); nothing stops a second run on this folder\n";
   }
 }
 

@@ -76,7 +76,9 @@ float BetaSchedule::at_absolute(int64_t sweep) const {
   // The last piece starting at or before `sweep`.
   auto it = std::upper_bound(pieces_.begin(), pieces_.end(), sweep, [](int64_t k, const Piece& p) { return k < p.start; });
   const Piece& p = *(it == pieces_.begin() ? it : std::prev(it));
-  if (sweep >= p.start + p.length) return p.to;
+  // Past the end the last sweep's value holds: the formula at t = 1, which for a linear piece need
+  // not be `to` exactly (float arithmetic), as the per-sweep vector this replaces held it.
+  sweep = std::min(sweep, p.start + p.length - 1);
   const double t = p.length == 1 ? 1.0 : static_cast<double>(sweep - p.start) / static_cast<double>(p.length - 1);
   return static_cast<float>(p.from + (p.to - p.from) * t);
 }

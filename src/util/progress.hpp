@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <string>
 
 namespace pbit::detail {
@@ -21,18 +20,20 @@ inline bool& progress_muted() {
   return muted;
 }
 
-/// Called at every status-line update, before the muting and throttling, when set: pbit.cli (the
-/// Python binding) sets it for the length of a command to check for Ctrl-C, so a long command ends
-/// with KeyboardInterrupt at its next update. It may throw; the command then unwinds as on an error.
-/// Defined in libpbit (progress.cpp), not inline: the Python module, built with hidden visibility,
-/// must set the copy the library's trainers read.
-std::function<void()>& interrupt_check();
+/// A check run at every status-line update, before the muting and throttling: the Python binding
+/// installs one (once, at import) that looks for Ctrl-C while a pbit.cli command runs, so a long
+/// command ends with KeyboardInterrupt at its next update. It may throw; the command then unwinds as
+/// on an error. An atomic plain function, safe to read from any thread. Defined in libpbit
+/// (progress.cpp), not inline: the Python module, built with hidden visibility, must set the copy the
+/// library's trainers read.
+void set_interrupt_check(void (*check)());
+void run_interrupt_check();
 
 class Progress {
  public:
   Progress(std::string label, int64_t total) : label_(std::move(label)), total_(total), t0_(monotonic_s()), tty_(isatty(2)) {}
   void update(int64_t done, const std::string& extra = "") {
-    if (interrupt_check()) interrupt_check()();
+    run_interrupt_check();
     if (progress_muted()) return;
     const double t = monotonic_s();
     const bool last = done >= total_;
