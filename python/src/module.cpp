@@ -246,6 +246,40 @@ struct ProgressScope {
   ProgressScope& operator=(const ProgressScope&) = delete;
 };
 
+/// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
+/// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
+/// the range. Takes anything with __index__ (numpy integers too).
+int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!i) {
+    PyErr_Clear();
+    throw InvalidArgument(std::string(name) + " must be an integer in " + range + ", got " +
+                          std::string(py::str(py::type::of(v).attr("__name__"))));
+  }
+  int overflow = 0;
+  const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow != 0 || x < lo || x > hi) {
+    throw InvalidArgument(std::string(name) + " must be in " + range + ", got " + std::string(py::str(i)));
+  }
+  return x;
+}
+
+/// A seed: an integer in [0, 2^64).
+uint64_t seed_arg(const py::handle& v) {
+  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!i) {
+    PyErr_Clear();
+    throw InvalidArgument("seed must be an integer in [0, 2^64), got " + std::string(py::str(py::type::of(v).attr("__name__"))));
+  }
+  const unsigned long long x = PyLong_AsUnsignedLongLong(i.ptr());
+  if (PyErr_Occurred()) {
+    PyErr_Clear();
+    throw InvalidArgument("seed must be in [0, 2^64), got " + std::string(py::str(i)));
+  }
+  return x;
+}
+
 SamplerOptions options_from(const std::string& backend, uint64_t seed, int threads, const std::string& contract) {
   SamplerOptions o;
   o.backend = backend_from(backend);
@@ -492,10 +526,25 @@ edge statistics of the sampler use that order.)doc")
         "A generated topology: 'pegasus:M', 'zephyr:M:T', 'chimera:M', 'grid:L:G12' ... (docs/CLI.md), couplings 1.");
   m.def("square_lattice", &square_lattice, py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f, py::call_guard<py::gil_scoped_release>(),
         "L x L square lattice, node = row * L + col.");
-  m.def("random_regular", &random_regular, py::arg("n"), py::arg("d"), py::arg("seed"), py::call_guard<py::gil_scoped_release>(), "A random simple d-regular graph, seeded.");
-  m.def("with_random_weights", &with_random_weights, py::arg("graph"), py::arg("seed"), py::arg("sigma_j"), py::arg("sigma_h") = 0.0f,
-        py::call_guard<py::gil_scoped_release>(),
-        "The same structure with couplings ~ N(0, sigma_j^2) and biases ~ N(0, sigma_h^2), seeded.");
+  m.def(
+      "random_regular",
+      [](const py::object& n, const py::object& d, const py::object& seed) {
+        const auto nn = static_cast<int32_t>(int_arg(n, "n", 1, std::numeric_limits<int32_t>::max()));
+        const auto dd = static_cast<int32_t>(int_arg(d, "d", 0, std::numeric_limits<int32_t>::max()));
+        const uint64_t s = seed_arg(seed);
+        py::gil_scoped_release release;
+        return random_regular(nn, dd, s);
+      },
+      py::arg("n"), py::arg("d"), py::arg("seed"), "A random simple d-regular graph, seeded.");
+  m.def(
+      "with_random_weights",
+      [](const Graph& g, const py::object& seed, float sigma_j, float sigma_h) {
+        const uint64_t s = seed_arg(seed);
+        py::gil_scoped_release release;
+        return with_random_weights(g, s, sigma_j, sigma_h);
+      },
+      py::arg("graph"), py::arg("seed"), py::arg("sigma_j"), py::arg("sigma_h") = 0.0f,
+      "The same structure with couplings ~ N(0, sigma_j^2) and biases ~ N(0, sigma_h^2), seeded.");
 
   // ---------------------------------------------------------------- roles
   py::class_<RoleAssignment>(m, "Roles", R"doc(Named node roles (visible, hidden, label, data, latent, ...) partitioning a graph's nodes.
@@ -524,7 +573,9 @@ the role index of every node.)doc")
       });
   m.def(
       "place_roles",
-      [](int32_t num_nodes, const std::string& specs, uint64_t seed, const py::object& colors, bool in_order) {
+      [](const py::object& nodes, const std::string& specs, const py::object& seed_obj, const py::object& colors, bool in_order) {
+        const auto num_nodes = static_cast<int32_t>(int_arg(nodes, "num_nodes", 1, std::numeric_limits<int32_t>::max()));
+        const uint64_t seed = seed_arg(seed_obj);
         const std::vector<RoleSpec> rs = parse_role_specs(specs);
         std::vector<int32_t> c;
         if (!colors.is_none()) c = indices_from(colors, "colors");
@@ -618,9 +669,10 @@ B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the
 
 Randomness is counter-based (Philox) and keyed by (seed, chain, node, sweep): the same seed gives the
 same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)doc")
-      .def(py::init([](const Graph& g, int32_t chains, const std::string& backend, uint64_t seed, const std::optional<Coloring>& coloring,
-                       int threads, const std::string& contract) {
-             const SamplerOptions o = options_from(backend, seed, threads, contract);
+      .def(py::init([](const Graph& g, const py::object& chains_arg, const std::string& backend, const py::object& seed,
+                       const std::optional<Coloring>& coloring, const py::object& threads, const std::string& contract) {
+             const auto chains = static_cast<int32_t>(int_arg(chains_arg, "chains", 1, int64_t{1} << 30));
+             const SamplerOptions o = options_from(backend, seed_arg(seed), static_cast<int>(int_arg(threads, "threads", 0, 4096)), contract);
              py::gil_scoped_release release;
              return coloring ? Sampler(g, *coloring, chains, o) : Sampler(g, chains, o);
            }),
@@ -772,9 +824,12 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
 temperatures `betas` (betas[0] the target), swept in one launch and swapped between neighbours with
 the Metropolis rule every `sweeps_per_round` sweeps (scheme 'deo' or 'seo'); observers read the
 target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acceptance, then freezes them.)doc")
-      .def(py::init([](const Graph& g, int32_t chains, const py::object& betas, int64_t sweeps_per_round, const std::string& scheme,
-                       int64_t adapt_rounds, const std::string& backend, uint64_t seed, int threads, const std::optional<Coloring>& coloring,
-                       const std::string& contract) {
+      .def(py::init([](const Graph& g, const py::object& chains_arg, const py::object& betas, int64_t sweeps_per_round, const std::string& scheme,
+                       int64_t adapt_rounds, const std::string& backend, const py::object& seed_obj, const py::object& threads_arg,
+                       const std::optional<Coloring>& coloring, const std::string& contract) {
+             const auto chains = static_cast<int32_t>(int_arg(chains_arg, "chains", 1, int64_t{1} << 30));
+             const uint64_t seed = seed_arg(seed_obj);
+             const int threads = static_cast<int>(int_arg(threads_arg, "threads", 0, 4096));
              TemperingOptions t;
              t.betas = from_numpy<float>(betas, "betas");
              t.sweeps_per_round = sweeps_per_round;

@@ -143,3 +143,29 @@ def test_roles_are_a_mapping_and_threads_are_range_checked():
         roles["c"]
     with pytest.raises(pbit.InvalidArgument, match="threads"):
         pbit.Sampler(g(), chains=2, threads=-3)
+
+
+def test_integers_out_of_range_name_the_argument():
+    # pybind's own conversion raised a TypeError listing the overloads, naming neither the argument
+    # nor its range.
+    for make in (lambda **k: pbit.Sampler(g(), **k), lambda **k: pbit.TemperedSampler(g(), betas=[1.0, 0.5], **k)):
+        with pytest.raises(pbit.InvalidArgument, match=r"chains must be in \[1, 1073741824\], got 1099511627776"):
+            make(chains=2**40)
+        with pytest.raises(pbit.InvalidArgument, match=r"seed must be in \[0, 2\^64\), got -1"):
+            make(chains=2, seed=-1)
+        with pytest.raises(pbit.InvalidArgument, match=r"seed must be in \[0, 2\^64\)"):
+            make(chains=2, seed=2**64)
+        with pytest.raises(pbit.InvalidArgument, match="chains must be an integer"):
+            make(chains=2.5)
+        make(chains=np.int64(3), seed=np.uint64(2**63))  # numpy integers are integers
+    with pytest.raises(pbit.InvalidArgument, match="num_nodes must be in"):
+        pbit.place_roles(-1, "a:rest")
+    with pytest.raises(pbit.InvalidArgument, match="seed must be in"):
+        pbit.with_random_weights(g(), -3, 0.5)
+    with pytest.raises(pbit.InvalidArgument, match="n must be in"):
+        pbit.random_regular(2**33, 3, 1)
+    # The same seed as a Python int and as a numpy integer gives the same chains.
+    a, b = pbit.Sampler(g(), chains=4, seed=7), pbit.Sampler(g(), chains=4, seed=np.uint32(7))
+    a.sweep(5)
+    b.sweep(5)
+    np.testing.assert_array_equal(a.state, b.state)
