@@ -249,14 +249,19 @@ struct ProgressScope {
 /// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
 /// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
 /// the range. Takes anything with __index__ (numpy integers too).
-int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
-  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+/// v as a Python int (its __index__), or InvalidArgument naming the argument, its range and v's type.
+py::object index_arg(const py::handle& v, const std::string& name, const std::string& range) {
   py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
   if (!i) {
     PyErr_Clear();
-    throw InvalidArgument(std::string(name) + " must be an integer in " + range + ", got " +
-                          std::string(py::str(py::type::of(v).attr("__name__"))));
+    throw InvalidArgument(name + " must be an integer in " + range + ", got " + std::string(py::str(py::type::of(v).attr("__name__"))));
   }
+  return i;
+}
+
+int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  const py::object i = index_arg(v, name, range);
   int overflow = 0;
   const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
   if (overflow != 0 || x < lo || x > hi) {
@@ -267,11 +272,7 @@ int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
 
 /// A seed: an integer in [0, 2^64).
 uint64_t seed_arg(const py::handle& v) {
-  py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
-  if (!i) {
-    PyErr_Clear();
-    throw InvalidArgument("seed must be an integer in [0, 2^64), got " + std::string(py::str(py::type::of(v).attr("__name__"))));
-  }
+  const py::object i = index_arg(v, "seed", "[0, 2^64)");
   const unsigned long long x = PyLong_AsUnsignedLongLong(i.ptr());
   if (PyErr_Occurred()) {
     PyErr_Clear();
@@ -284,8 +285,7 @@ SamplerOptions options_from(const std::string& backend, uint64_t seed, int threa
   SamplerOptions o;
   o.backend = backend_from(backend);
   o.seed = seed;
-  if (threads < 0 || threads > 4096) throw InvalidArgument("threads must be 0 (all cores) .. 4096, got " + std::to_string(threads));
-  o.num_threads = threads;
+  o.num_threads = threads;  // 0 (all cores) .. 4096: int_arg checked it
   if (contract == "exact") {
     o.contract = RngContract::exact;
   } else if (contract == "fast") {
@@ -702,7 +702,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             const Busy busy(&s);
             s.set_sweep_count(n);
           },
-                    "Sweeps done so far (the next sweep's RNG counter); set it to resume.")
+          "Sweeps done so far (the next sweep's RNG counter); set it to resume.")
       .def_property(
           "state",
           [](const Sampler& s) {

@@ -51,6 +51,12 @@ void parse_phase(const nlohmann::json& j, const std::string& where, DbmPhase& p,
   if (j.contains("steps_per_sample")) p.steps_per_sample = get_int(j["steps_per_sample"], where + ".steps_per_sample", 1, big);
 }
 
+/// Steps of the generation anneal, beta_start, beta_start + beta_step, ... up to beta_end (at least 1):
+/// what the config check limits and what generate_dbm runs.
+double gen_anneal_steps(const DbmConfig& c) {
+  return std::max(0.0, std::floor((c.gen_beta_end - c.gen_beta_start) / c.gen_beta_step + 1e-6)) + 1;
+}
+
 }  // namespace
 
 DbmConfig parse_dbm_config(const nlohmann::json& j) {
@@ -170,12 +176,12 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     detail::config_error("eval", "warmup + samples x steps_per_sample is more than a sampler runs (2^32 - 1 sweeps)");
   }
   if (!c.gen_tempered) {
-    const double steps = std::floor((c.gen_beta_end - c.gen_beta_start) / c.gen_beta_step + 1e-6) + 1;
+    const double steps = gen_anneal_steps(c);
     if (steps > 1e6) {
       detail::config_error("generate.beta_step", "the anneal from beta_start to beta_end would take " + std::to_string(static_cast<int64_t>(steps)) +
                                                      " steps; at most 10^6");
     }
-    if (std::max(steps, 1.0) * static_cast<double>(c.gen_sweeps_per_beta) > max_sweeps) {
+    if (steps * static_cast<double>(c.gen_sweeps_per_beta) > max_sweeps) {
       detail::config_error("generate.sweeps_per_beta", "the anneal would run more sweeps than a sampler runs (2^32 - 1)");
     }
   }
@@ -1054,8 +1060,8 @@ DbmGeneration generate_dbm(const SparseDbm& m, const DbmConfig& cfg) {
     Sampler s(m.graph(), col, chains, sampler_options(cfg, kGenStream));
     s.set_clamp(m.labels(), values);
     std::vector<std::pair<float, int64_t>> segs;
-    const int nsteps = static_cast<int>(std::floor((cfg.gen_beta_end - cfg.gen_beta_start) / cfg.gen_beta_step + 1e-6));
-    for (int k = 0; k <= std::max(0, nsteps); ++k) segs.push_back({cfg.gen_beta_start + k * cfg.gen_beta_step, cfg.gen_sweeps_per_beta});
+    const auto nsteps = static_cast<int>(gen_anneal_steps(cfg));
+    for (int k = 0; k < nsteps; ++k) segs.push_back({cfg.gen_beta_start + k * cfg.gen_beta_step, cfg.gen_sweeps_per_beta});
     const BetaSchedule beta = BetaSchedule::piecewise(segs);
     g.sweeps = static_cast<int64_t>(segs.size()) * cfg.gen_sweeps_per_beta;
     s.sweep(g.sweeps, beta);
