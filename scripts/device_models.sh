@@ -125,6 +125,13 @@ if [ "$cmd" = dry-run ]; then
       for lease in 1 2 3; do echo "  lease $lease:"; grep -E "^(==|--|lease |a phase)" "$root/dtm_g12.$lease.log" | sed 's/^/    /'; done
       fails=$((fails + 1)); continue
     fi
+    # The third lease trains nothing: its comparison must still find every variant's results, and
+    # the MEBM's sweep budgets, in the leases collected before it.
+    if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 7 and all(os.path.exists(x['results']) for x in q) else 1)" \
+         "$RESULTS/dtm_g12/lease_3/compare_suite.json"; then
+      echo "dry-run dtm_g12: the last lease's comparison did not find the earlier leases' results:"; cat "$RESULTS/dtm_g12/lease_3/compare_suite.json"
+      fails=$((fails + 1)); continue
+    fi
     if ! python3 scripts/device_report.py --check 3 "$RESULTS/$job"; then
       echo "dry-run $job: the leases did not continue one another"; fails=$((fails + 1)); continue
     fi
@@ -143,7 +150,8 @@ valid_job "$job"
 # ---------------------------------------------------------------- there (run)
 DEVICE_JOB=$job
 source "$(dirname "$0")/device_common.sh"
-STATE_IN=${STATE_IN:-$ROOT/$RESULTS/$job/state}
+case $RESULTS in /*) ;; *) RESULTS=$ROOT/$RESULTS ;; esac  # absolute: the dry run's already is
+STATE_IN=${STATE_IN:-$RESULTS/$job/state}
 DRY=${DRY:-0}
 mkdir -p "$STAGE/state"
 [ -d "$STATE_IN" ] && cp -r "$STATE_IN/." "$STAGE/state/"
@@ -285,7 +293,7 @@ dbm_lease() {
   fi
   echo "training finished in an earlier lease: accuracy against inference sweeps"
   local model="$STAGE/state/model.json"
-  [ -f "$model" ] || cp "$ROOT/$RESULTS/$job/state/model.json" "$model" 2>/dev/null
+  [ -f "$model" ] || cp "$RESULTS/$job/state/model.json" "$model" 2>/dev/null
   [ -f "$model" ] || { echo "no model.json in the state"; return 1; }
   local budgets="1000 10000 100000" slice=2500
   [ "$DRY" = 1 ] && budgets="40 200" && slice=150
@@ -364,8 +372,10 @@ case $job in
       python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$STAGE/state/$name" || all_done=0
     done
     if [ $all_done = 1 ]; then
-      python3 - "$ROOT/$RESULTS/dtm_g12" "$STAGE" "$DRY" "${DRY_BACKEND:-cpu}" > "$STAGE/compare_suite.json" <<'PY'
+      python3 - "$RESULTS/dtm_g12" "$STAGE" "$DRY" "${DRY_BACKEND:-cpu}" > "$STAGE/compare_suite.json" <<'PY'
 import glob, json, os, sys
+sys.path.insert(0, "scripts")
+from device_report import lease_dirs
 # The newest results of each variant: this lease's, else the last collected one.
 results, stage = sys.argv[1], sys.argv[2]
 suite = json.load(open("configs/compare_device.json"))
@@ -376,8 +386,12 @@ if sys.argv[3] == "1":  # a dry run: the same workloads, tiny
             w["sweeps_per_sample"] = max(2, w["sweeps_per_sample"] // 50)
 labels = {"dtm4": "DTM T=4 + ACP", "dtm2": "DTM T=2 + ACP", "dtm8": "DTM T=8 + ACP", "dtm4_noacp": "DTM T=4, no ACP", "mebm": "MEBM"}
 quality = []
-for d, label in list(labels.items()) + [(os.path.basename(p), "MEBM, %s sweeps" % os.path.basename(p)[6:]) for p in glob.glob(os.path.join(stage, "mebm_s*"))]:
-    cands = [os.path.join(stage, d, "results.json")] + sorted(glob.glob(os.path.join(results, "lease_*", d, "results.json")), reverse=True)
+# the MEBM at other sweep budgets, run in this lease or an earlier one
+budgets = sorted({os.path.basename(p) for p in glob.glob(os.path.join(stage, "mebm_s*")) + glob.glob(os.path.join(results, "lease_*", "mebm_s*"))
+                  if os.path.basename(p)[6:].isdigit()}, key=lambda d: int(d[6:]))
+for d, label in list(labels.items()) + [(d, "MEBM, %s sweeps" % d[6:]) for d in budgets]:
+    # newest lease first, by number: lease_10 before lease_9
+    cands = [os.path.join(stage, d, "results.json")] + [os.path.join(l, d, "results.json") for l in reversed(lease_dirs(results))]
     for p in cands:
         if os.path.exists(p):
             quality.append({"label": label, "results": p})

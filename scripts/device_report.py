@@ -26,6 +26,14 @@ def load(path, default=None):
         return default
 
 
+def lease_dirs(job_dir):
+    """The job's lease_<n> folders in lease order (lease_10 after lease_9; collect's partial-<time> last)."""
+    def key(d):
+        n = os.path.basename(d)[len("lease_"):]
+        return (0, int(n), "") if n.isdigit() else (1, 0, n)
+    return sorted(glob.glob(os.path.join(job_dir, "lease_*")), key=key)
+
+
 def units_table(units, what):
     """Accuracy per sweep budget from finished evaluation slices (correct counts add up)."""
     by = {}
@@ -77,7 +85,7 @@ def report(job_dir):
     job = os.path.basename(os.path.normpath(job_dir))
     state = os.path.join(job_dir, "state")
     meta = load(os.path.join(state, "job.json"), {"leases": 0})
-    leases_dirs = sorted(glob.glob(os.path.join(job_dir, "lease_*")))
+    leases_dirs = lease_dirs(job_dir)
     out = ["# Device job %s: %d lease(s)" % (job, meta["leases"]), ""]
     if job.startswith("dbm_") and job != "dbm_golden":
         leases = load(os.path.join(state, "leases.json"), [])
@@ -130,7 +138,7 @@ def check(job_dir, n):
     job = os.path.basename(os.path.normpath(job_dir))
     state = os.path.join(job_dir, "state")
     meta = load(os.path.join(state, "job.json"), {"leases": 0})
-    ok = meta["leases"] == n and len(glob.glob(os.path.join(job_dir, "lease_*"))) == n
+    ok = meta["leases"] == n and len(lease_dirs(job_dir)) == n
     if job in ("dbm_mnist", "dbm_fashion", "dbm_mnist_mix"):
         leases = load(os.path.join(state, "leases.json"), [])
         ok = ok and len(leases) >= 1 and all(b["updates_from"] == a["updates_to"] for a, b in zip(leases, leases[1:]))
