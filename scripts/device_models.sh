@@ -6,7 +6,7 @@
 #   bash scripts/device_models.sh run JOB             # on the device: one lease of JOB (DEADLINE_S, 330 s)
 #   bash scripts/device_models.sh collect JOB ARCHIVE # here: the lease into bench/results/device_jobs/JOB
 #   bash scripts/device_models.sh status              # here: where every job stands
-#   bash scripts/device_models.sh dry-run [JOB...]    # here and in CI: each job, tiny, on the CPU, three leases
+#   bash scripts/device_models.sh dry-run [JOB...]    # here and in CI: each job, tiny, on the CPU, three leases (DRY_LEASES)
 #   bash scripts/device_models.sh rehearse [JOB...]   # here and in CI: the same on the CUDA emulator's cuda backend
 #
 # Jobs, in priority order:
@@ -100,12 +100,14 @@ if [ "$cmd" = dry-run ]; then
   root=$(mktemp -d /tmp/pbit-models-dry.XXXX)
   export PBIT=${PBIT:-$PWD/build/release/pbit} DRY=1 RESULTS=$root/results DRY_BACKEND=${DRY_BACKEND:-cpu}
   [ -x "$PBIT" ] || { echo "dry-run: build pbit first (bash scripts/test.sh)"; exit 2; }
-  echo "device_models dry-run: $PBIT, backend $DRY_BACKEND"
+  n_leases=${DRY_LEASES:-3}  # more (e.g. 12) to see a job past lease 9
+  [[ "$n_leases" =~ ^[0-9]+$ ]] && [ "$n_leases" -ge 3 ] || { echo "dry-run: DRY_LEASES must be a whole number >= 3"; exit 2; }
+  echo "device_models dry-run: $PBIT, backend $DRY_BACKEND, $n_leases leases"
   fails=0
   for job in $jobs; do
     valid_job "$job"
     t0=$SECONDS
-    for lease in 1 2 3; do  # each lease continues from the state the one before left
+    for lease in $(seq "$n_leases"); do  # each lease continues from the state the one before left
       rm -rf "$root/out"
       OUT=$root/out DEADLINE_S=${DRY_DEADLINE_S:-60} STATE_IN=$RESULTS/$job/state bash "$0" run "$job" > "$root/$job.$lease.log" 2>&1
       rc=$?
@@ -122,20 +124,20 @@ if [ "$cmd" = dry-run ]; then
     # reaches cat before cat has written everything (SIGPIPE, 141), which a CI run hit.
     if [ "$job" = dtm_g12 ] && ! grep -q -- "^-- compare: exit 0 " "$root"/dtm_g12.*.log; then
       echo "dry-run dtm_g12: the comparison suite did not run; what each lease did:"
-      for lease in 1 2 3; do echo "  lease $lease:"; grep -E "^(==|--|lease |a phase)" "$root/dtm_g12.$lease.log" | sed 's/^/    /'; done
+      for lease in $(seq "$n_leases"); do echo "  lease $lease:"; grep -E "^(==|--|lease |a phase)" "$root/dtm_g12.$lease.log" | sed 's/^/    /'; done
       fails=$((fails + 1)); continue
     fi
-    # The third lease trains nothing: its comparison must still find every variant's results, and
+    # The third lease on trains nothing: its comparison must still find every variant's results, and
     # the MEBM's sweep budgets, in the leases collected before it.
     if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 7 and all(os.path.exists(x['results']) for x in q) else 1)" \
-         "$RESULTS/dtm_g12/lease_3/compare_suite.json"; then
-      echo "dry-run dtm_g12: the last lease's comparison did not find the earlier leases' results:"; cat "$RESULTS/dtm_g12/lease_3/compare_suite.json"
+         "$RESULTS/dtm_g12/lease_$n_leases/compare_suite.json"; then
+      echo "dry-run dtm_g12: the last lease's comparison did not find the earlier leases' results:"; cat "$RESULTS/dtm_g12/lease_$n_leases/compare_suite.json"
       fails=$((fails + 1)); continue
     fi
-    if ! python3 scripts/device_report.py --check 3 "$RESULTS/$job"; then
+    if ! python3 scripts/device_report.py --check "$n_leases" "$RESULTS/$job"; then
       echo "dry-run $job: the leases did not continue one another"; fails=$((fails + 1)); continue
     fi
-    echo "dry-run $job: ok, three leases in $((SECONDS - t0)) s ($(ls "$RESULTS/$job" | tr '\n' ' '))"
+    echo "dry-run $job: ok, $n_leases leases in $((SECONDS - t0)) s ($(ls "$RESULTS/$job" | tr '\n' ' '))"
   done
   [ $fails -eq 0 ] || { echo "device_models dry-run: $fails job(s) FAILED (logs in $root)"; exit 1; }
   [ -n "${KEEP_DRY:-}" ] && echo "kept $root" || rm -rf "$root"
