@@ -205,7 +205,8 @@ TEST(Cli, BadInputsGiveClearErrors) {
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find("pbit: error:"), std::string::npos) << c.name;
   }
-  const Result missing = run("sample --graph /nonexistent.txt --config " + tmp("cfg.json"));
+  write(tmp("missing_cfg.json"), kConfig);  // its own: SampleMatchesTheLibrary writes cfg.json, maybe at this moment
+  const Result missing = run("sample --graph /nonexistent.txt --config " + tmp("missing_cfg.json"));
   EXPECT_EQ(missing.code, 2);
   EXPECT_NE(missing.out.find("cannot open graph file '/nonexistent.txt'"), std::string::npos) << missing.out;
   write(tmp("noarg_g.txt"), good_graph);  // its own file: ctest runs each case alone, in any order
@@ -313,11 +314,11 @@ TEST(Cli, FlagsAreFlagsAndListsKeepTheirOrder) {
 
 TEST(Cli, SampleTakesThreadsAndChecksItsOutputFirst) {
   const Graph g = with_random_weights(square_lattice(5), 4, 0.6f, 0.2f);
-  write_graph_file(tmp("gt.json"), g);
+  write_graph_file(tmp("gt_threads.json"), g);
   write(tmp("cfg_t.json"), kConfig);
-  const Result one = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_t.json") + " --threads 1 --out " + tmp("t1.json"));
+  const Result one = run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_t.json") + " --threads 1 --out " + tmp("t1.json"));
   ASSERT_EQ(one.code, 0) << one.out;
-  const Result two = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_t.json") + " --threads 2 --out " + tmp("t2.json"));
+  const Result two = run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_t.json") + " --threads 2 --out " + tmp("t2.json"));
   ASSERT_EQ(two.code, 0) << two.out;
   const nlohmann::json a = read_json_file(tmp("t1.json")), b = read_json_file(tmp("t2.json"));
   EXPECT_EQ(a["run"]["threads"], 1);
@@ -325,10 +326,10 @@ TEST(Cli, SampleTakesThreadsAndChecksItsOutputFirst) {
   EXPECT_EQ(a["edge_sum"], b["edge_sum"]);  // threads never change results
   // An output that cannot be written fails before the run, not after it.
   write(tmp("cfg_long.json"), R"({"chains": 64, "schedule": {"warmup": 100000000, "samples": 1}})");
-  const Result bad = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_long.json") + " --out /nonexistent/dir/x.json");
+  const Result bad = run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_long.json") + " --out /nonexistent/dir/x.json");
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_NE(bad.out.find("folder '/nonexistent/dir' does not exist"), std::string::npos) << bad.out;
-  EXPECT_EQ(run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_t.json") + " --threads x").code, 2);
+  EXPECT_EQ(run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_t.json") + " --threads x").code, 2);
 }
 
 TEST(Cli, ColorAndInfo) {

@@ -370,9 +370,11 @@ TEST(Resume, AFreshStartClearsTheFolderAndARunHoldsIt) {
   EXPECT_EQ(res["config"]["train"]["time_budget_s"], 1000.0);
   EXPECT_EQ(res["config"]["run"]["output_dir"], dir + "/run");
   EXPECT_GT(res["train_flips_per_ns"].get<double>(), 0.0);
-  // A lease that ends before its first epoch does still reports the rate of what it ran.
+  // A lease that ends before its first epoch does still reports the rate of what it ran. Epochs
+  // enough that no machine trains them in the lease's millisecond (9 epochs of 2 batches could: 5
+  // batches took 1.2 ms here).
   std::string big = tiny_dbm_config(dir + "/lease_run");
-  big.replace(big.find("\"epochs\": 1"), 11, "\"epochs\": 9");
+  big.replace(big.find("\"epochs\": 1"), 11, "\"epochs\": 900");
   write(dir + "/big.json", big);
   const Result lease = run("dbm train --config " + dir + "/big.json --lease " + dir + "/lease --lease-seconds 0.001");
   ASSERT_EQ(lease.code, 0) << lease.out;

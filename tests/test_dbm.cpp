@@ -786,7 +786,7 @@ TEST_P(DbmBackends, TrainAndEvaluateLikeCpu) {
   };
   const ImageDataset train = bars(150, 1), test = bars(40, 2);
   auto run_on = [&](Backend b) {
-    DbmConfig cfg = small_mnist_config(tmp("backend_" + to_string(b)));
+    DbmConfig cfg = small_mnist_config(tmp("backend_" + to_string(b) + "_beside_" + to_string(GetParam())));  // one folder per test case
     cfg.pool = 1;
     cfg.backend = to_string(b);
     cfg.epochs = 1;

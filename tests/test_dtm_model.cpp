@@ -419,7 +419,7 @@ TEST_P(DtmBackends, TrainAndGenerateLikeCpu) {
     std::vector<std::vector<std::vector<int8_t>>> samples;
   };
   auto run_on = [&](Backend b) {
-    DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_backend_" + to_string(b));
+    DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_backend_" + to_string(b) + "_beside_" + to_string(GetParam()));
     c.backend = to_string(b);
     c.epochs = 2;
     c.acp_chains = 40;

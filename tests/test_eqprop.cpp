@@ -368,7 +368,7 @@ TEST_P(EqPropBackends, TrainSameModelAsCpu) {
   for (int64_t k = 0; k < 16; ++k) ti[k] = k;
   for (int64_t k = 0; k < 8; ++k) si[k] = k;
   auto train_on = [&](const std::string& backend) {
-    EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_backend_" + backend);
+    EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_backend_" + backend + "_beside_" + to_string(GetParam()));
     std::filesystem::create_directories(c.output_dir);
     c.backend = backend;
     c.epochs = 2;

@@ -199,15 +199,16 @@ def test_progress_is_reported_and_changes_nothing(capsys):
 def test_an_exception_from_progress_stops_the_run_where_it_was():
     g = small_graphs()["regular10"]
     whole, cut = pbit.Sampler(g, chains=30, seed=2), pbit.Sampler(g, chains=30, seed=2)
-    whole.sweep(300, beta=0.8)
+    whole.sweep(100, beta=0.8)
 
-    def stop_at_120(done, total):
-        if done >= 120:
+    # 100 sweeps: stretches of one sweep (1% of the run), so the stop is at 40 whatever the timing
+    def stop_at_40(done, total):
+        if done >= 40:
             raise KeyboardInterrupt  # what Ctrl-C raises from the signal check
     with pytest.raises(KeyboardInterrupt):
-        cut.sweep(300, beta=0.8, progress=stop_at_120)
-    assert cut.sweep_count == 120
-    cut.sweep(180, beta=0.8)
+        cut.sweep(100, beta=0.8, progress=stop_at_40)
+    assert cut.sweep_count == 40
+    cut.sweep(60, beta=0.8)
     np.testing.assert_array_equal(whole.state, cut.state)
 
 

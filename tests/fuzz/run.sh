@@ -63,7 +63,7 @@ for t in "${targets[@]}"; do
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)  # none when a target died at start: report it below
   findings=$(find "$B/findings/$t" -type f | wc -l)
   printf '%-22s %10s execs  %7s/s  cov %6s  rc %d  findings %d\n' "$t" "${execs:-0}" "${rate:-0}" "${cov:-0}" "$rc" "$findings"
   if [ "$rc" != 0 ] || [ "$findings" != 0 ]; then
