@@ -6,6 +6,7 @@
 #   bash scripts/device_kit.sh dry-run   # here and in CI: build if needed, then `run` without a GPU
 #   bash scripts/device_kit.sh rehearse  # here and in CI: `run`'s GPU stages on the CUDA emulator, tiny
 #   bash scripts/device_kit.sh needed [REV]  # here: must the kit run on a GPU before the model jobs?
+#   KIT_SKIP="ncu thrml ..." bash scripts/device_kit.sh run  # leaves measurement stages out (below)
 #
 # The device call (docs/BENCHMARKING.md): command "bash scripts/device_kit.sh run", carry
 # ["build/carry", "third_party_ref/thrml", "data/device/debs"], timeout_s 540. Everything lands in
@@ -216,6 +217,19 @@ step() {
   return 0
 }
 skip() { note "| $1 | skipped: $2 | |"; }
+# KIT_SKIP: measurement stages a session leaves out to give its device time to the model jobs (the
+# correctness stages, tests, python and sanitizers, always run: `needed` counts only a run with them).
+KIT_SKIPPABLE="bench bench_v2 bench_teams bench_auto bench_pdnn energy ncu thrml"
+KIT_SKIP=${KIT_SKIP:-}
+for s_ in $KIT_SKIP; do
+  case " $KIT_SKIPPABLE " in *" $s_ "*) ;; *) echo "KIT_SKIP: '$s_' is not a stage that may be left out (those are: $KIT_SKIPPABLE)"; exit 2 ;; esac
+done
+left_out() {  # left_out NAME: true (and noted) when KIT_SKIP names it
+  case " $KIT_SKIP " in *" $1 "*) skip "$1" "left out (KIT_SKIP)"; return 0 ;; esac
+  return 1
+}
+# mstep NAME ...: a measurement step, unless KIT_SKIP leaves it out
+mstep() { left_out "$1" || step "$@"; }
 
 kit_run() {
   local dry=${DRY:-0} rehearsal=${REHEARSAL:-0}
@@ -369,18 +383,18 @@ PY
   # 4 throughput
   local bench=("$BIN/pbit_bench_gibbs" --min-time "$mt")
   if [ $gpu = 1 ]; then
-    step bench 120 "${bench[@]}" --backends cuda --graphs pegasus14,zephyr10,g12 --chains "$ch_bench" \
+    mstep bench 120 "${bench[@]}" --backends cuda --graphs pegasus14,zephyr10,g12 --chains "$ch_bench" \
       --cuda-kernels simple,fast --out "$STAGE/gibbs_bench_gpu.json"
     # v1 (one word per lane) against v2 (2 and 4) under both RNG contracts, side by side (issue 17)
-    step bench_v2 75 "${bench[@]}" --min-time "$mt_short" --backends cuda --graphs pegasus14,zephyr10,g12 --chains "$ch_bench" \
+    mstep bench_v2 75 "${bench[@]}" --min-time "$mt_short" --backends cuda --graphs pegasus14,zephyr10,g12 --chains "$ch_bench" \
       --cuda-kernels fast --words-per-lane 1,2,4 --contracts exact,fast --out "$STAGE/gibbs_bench_gpu_v2.json"
-    step bench_teams 45 "${bench[@]}" --backends cuda --graphs pegasus14 --chains "$ch_teams" \
+    mstep bench_teams 45 "${bench[@]}" --backends cuda --graphs pegasus14 --chains "$ch_teams" \
       --cuda-kernels fast --team-warps 2,4,8,16 --out "$STAGE/gibbs_bench_gpu_teams.json"
-    step bench_auto 30 "${bench[@]}" --backends cuda --graphs pegasus14 --chains "$ch_auto" --cuda-kernels auto \
+    mstep bench_auto 30 "${bench[@]}" --backends cuda --graphs pegasus14 --chains "$ch_auto" --cuda-kernels auto \
       --out "$STAGE/gibbs_bench_gpu_auto.json"
     # p-DNN inference (issue 19): T samples of a 784-256-256-10 network for 1024 images per call, with
     # NVML energy over each 8-second window
-    step bench_pdnn 45 bash -c "'$BIN/pbit' pdnn bench --backend cuda --samples $pdnn_t1 ${pdnn[*]} --out '$STAGE/pdnn_bench_gpu_T$pdnn_t1.json' &&
+    mstep bench_pdnn 45 bash -c "'$BIN/pbit' pdnn bench --backend cuda --samples $pdnn_t1 ${pdnn[*]} --out '$STAGE/pdnn_bench_gpu_T$pdnn_t1.json' &&
       '$BIN/pbit' pdnn bench --backend cuda --samples $pdnn_t2 ${pdnn[*]} --out '$STAGE/pdnn_bench_gpu_T$pdnn_t2.json'"
   else
     skip bench "no GPU (the cpu row below checks the benchmark's JSON)"
@@ -409,7 +423,9 @@ PY
   local bk bt bc bf bw bx
   read -r bk bt bc bf bw bx <<< "$best"
   [ -n "$best" ] && note "| best Pegasus(14) | $bk kernel (team $bt, $bw words per lane, $bx contract), $bc chains: $bf flips/ns | |"
-  if [ $gpu = 1 ] && [ -n "$best" ]; then
+  if left_out energy; then
+    :
+  elif [ $gpu = 1 ] && [ -n "$best" ]; then
     cat > "$STAGE/energy_suite.json" <<EOF
 {"_comment": "device kit: NVML energy per flip of the best Pegasus(14) configuration, $energy_s s window, $idle_s s idle",
  "workloads": [{"name": "gibbs_pegasus14", "kind": "gibbs", "graph": "pegasus:14"}],
@@ -436,7 +452,9 @@ PY
   fi
 
   # 5 ncu: one steady-state launch of each kernel (the bench's warm-up launch is skipped)
-  if [ "$rehearsal" = 1 ]; then
+  if left_out ncu; then
+    :
+  elif [ "$rehearsal" = 1 ]; then
     skip ncu "rehearsal (ncu needs a GPU)"
   elif [ $gpu = 1 ] && command -v ncu > /dev/null; then
     local sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
@@ -462,7 +480,9 @@ PY
   fi
 
   # 6 thrml, side by side
-  if [ "$rehearsal" = 1 ]; then
+  if left_out thrml; then
+    :
+  elif [ "$rehearsal" = 1 ]; then
     skip thrml "rehearsal"
   elif [ $gpu = 1 ] && [ -d "$ROOT/third_party_ref/thrml/thrml" ] && python3 -c "import jax, equinox, jaxtyping" 2>/dev/null; then
     "$BIN/pbit" graph --topology pegasus:14 --weights 0.25,0.1 --seed 1 --out "$STAGE/pegasus14.json" > /dev/null
