@@ -69,6 +69,9 @@ class GibbsEngine {
   virtual void randomize_state(uint64_t seed) = 0;
   virtual void set_state(std::span<const int8_t> chain_major) = 0;  ///< B x N
   virtual void get_state(std::span<int8_t> chain_major) const = 0;  ///< B x N
+  /// Chains first, first + stride, ... (count of them) into `out` (count x N), copying only those to the
+  /// host; false where the backend has no such path (the caller then takes them from get_state).
+  virtual bool get_rows(std::span<int8_t> /*out*/, int32_t /*first*/, int32_t /*stride*/, int32_t /*count*/) const { return false; }
   /// Clamp mask and values (B x K); writes the values into the state. Empty `nodes` clears the clamp.
   virtual void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) = 0;
   /// Writes the stored clamp values into the state again (after randomize_state / set_state).

@@ -7,6 +7,8 @@
 
 #include <set>
 #include <stdexcept>
+#include <tuple>
+#include <vector>
 
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
@@ -251,6 +253,34 @@ TEST_P(BackendTest, StateViewIsTheStateWhereTheBackendKeepsIt) {
     }  // and the view outlives its sampler
     EXPECT_EQ(at_once, expected);
     EXPECT_EQ(read(v), expected);
+  });
+}
+
+// state_rows (parallel tempering's read of its target replicas): exactly those rows of state(), on
+// every path (on cuda a gather on the device, from int8 state or from the fast kernel's bit words).
+TEST_P(BackendTest, StateRowsAreThoseRowsOfTheState) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = with_random_weights(square_lattice(5), 5, 0.6f, 0.2f);
+  SamplerOptions base;
+  base.seed = 9;
+  for_each_variant(GetParam(), base, [&](const SamplerOptions& opt) {
+    Sampler s(g, 37, opt);
+    s.sweep(7, BetaSchedule::constant(0.7f));
+    const std::vector<int8_t> all = s.state();
+    const size_t N = 25;
+    for (const auto& [first, stride, count] : std::vector<std::tuple<int32_t, int32_t, int32_t>>{{0, 4, 10}, {3, 5, 7}, {36, 1, 1}, {0, 1, 37}, {5, 2, 0}}) {
+      SCOPED_TRACE(std::to_string(first) + " " + std::to_string(stride) + " " + std::to_string(count));
+      std::vector<int8_t> want;
+      for (int32_t k = 0; k < count; ++k) {
+        const auto row = all.begin() + static_cast<ptrdiff_t>((first + static_cast<size_t>(k) * stride) * N);
+        want.insert(want.end(), row, row + static_cast<ptrdiff_t>(N));
+      }
+      EXPECT_EQ(s.state_rows(first, stride, count), want);
+    }
+    EXPECT_EQ(s.state(), all);  // reading rows changes nothing
+    for (const auto& [first, stride, count] : std::vector<std::tuple<int32_t, int32_t, int32_t>>{{0, 4, 11}, {-1, 1, 1}, {0, 0, 2}, {37, 1, 1}, {0, 1, -1}}) {
+      EXPECT_THROW(s.state_rows(first, stride, count), InvalidArgument) << first << " " << stride << " " << count;
+    }
   });
 }
 

@@ -492,6 +492,14 @@ __global__ void unpack_chain_major_kernel(const uint32_t* bits, int32_t n, int32
   out[idx] = static_cast<int8_t>(packed_spin(bits, words, i, b));
 }
 
+/// Rows first, first + stride, ... of a chain-major [B][N] state -> [count][N].
+__global__ void gather_rows_kernel(const int8_t* in, int32_t n, int32_t first, int32_t stride, int32_t count, int8_t* out) {
+  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<size_t>(n) * count) return;
+  const size_t k = idx / n, i = idx % n;
+  out[idx] = in[(static_cast<size_t>(first) + k * static_cast<size_t>(stride)) * n + i];
+}
+
 /// Node-major [N][B] -> chain-major [B][N].
 __global__ void transpose_kernel(const int8_t* in, int32_t n, int32_t chains, int8_t* out) {
   const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -659,6 +667,17 @@ class CudaEngine final : public GibbsEngine {
     DeviceArray<int8_t> t(stream_);
     fill_chain_major(t);
     t.download_to(x.data(), x.size());
+  }
+  bool get_rows(std::span<int8_t> out, int32_t first, int32_t stride, int32_t count) const override {
+    const DeviceGuard on_device(device_);
+    DeviceArray<int8_t> t(stream_), rows(stream_);
+    fill_chain_major(t);
+    const int64_t nb = static_cast<int64_t>(n_) * count;
+    rows.resize(static_cast<size_t>(nb), "chosen chains' states");
+    gather_rows_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(t.get(), n_, first, stride, count, rows.get());
+    PBIT_CUDA_LAUNCHED(gather_rows_kernel, stream_);
+    rows.download_to(out.data(), out.size());
+    return true;
   }
   bool export_state(DeviceState& out) const override {
     const DeviceGuard on_device(device_);

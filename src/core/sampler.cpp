@@ -294,6 +294,24 @@ std::vector<int8_t> Sampler::state() const {
   return s;
 }
 
+std::vector<int8_t> Sampler::state_rows(int32_t first, int32_t stride, int32_t count) const {
+  if (first < 0 || stride < 1 || count < 0 ||
+      (count > 0 && static_cast<int64_t>(first) + static_cast<int64_t>(count - 1) * stride >= num_chains_)) {
+    throw InvalidArgument("state_rows: chains " + std::to_string(first) + ", " + std::to_string(first) + " + " + std::to_string(stride) +
+                          ", ... (" + std::to_string(count) + " of them) are not all among the sampler's " + std::to_string(num_chains_) +
+                          " chains (first >= 0, stride >= 1, count >= 0)");
+  }
+  const size_t N = static_cast<size_t>(num_nodes());
+  std::vector<int8_t> out(static_cast<size_t>(count) * N);
+  if (count == 0 || engine_->get_rows(out, first, stride, count)) return out;
+  const std::vector<int8_t> all = state();
+  for (int32_t k = 0; k < count; ++k) {
+    std::copy_n(all.begin() + static_cast<ptrdiff_t>((static_cast<size_t>(first) + static_cast<size_t>(k) * stride) * N), N,
+                out.begin() + static_cast<ptrdiff_t>(static_cast<size_t>(k) * N));
+  }
+  return out;
+}
+
 void set_moment_means(Observations& o, int32_t chains) {
   const double denom = static_cast<double>(chains) * static_cast<double>(o.num_samples);
   for (size_t i = 0; i < o.node_sum.size() && i < o.node_mean.size(); ++i) o.node_mean[i] = static_cast<double>(o.node_sum[i]) / denom;

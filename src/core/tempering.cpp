@@ -1,5 +1,7 @@
 #include "pbit/core/tempering.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -268,15 +270,36 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
   if (observe.moments) out.node_sum.assign(static_cast<size_t>(N), 0), out.edge_sum.assign(static_cast<size_t>(E), 0);
   if (observe.energy) out.energy.assign(static_cast<size_t>(schedule.samples) * chains_, 0.0);
   if (G) out.readout_sum.assign(static_cast<size_t>(chains_) * G, 0);
-  auto sample = [&](int64_t j) {  // the target replicas
-    const std::vector<int8_t> st = sampler_.state();
-    for (int32_t b = 0; b < chains_; ++b) {
-      const int8_t* s = st.data() + slot(0, b) * static_cast<size_t>(N);  // read in place: no copy of the target rows
-      if (observe.moments) {
-        for (int32_t i = 0; i < N; ++i) out.node_sum[static_cast<size_t>(i)] += s[i];
-        for (int64_t e = 0; e < E; ++e) out.edge_sum[static_cast<size_t>(e)] += s[graph_.edge_i()[e]] * s[graph_.edge_j()[e]];
+  // The observers of the target replicas, on the host in the sampler's threads (integer sums: the
+  // same whatever the thread count). Only the target rows leave a GPU.
+  const int threads = sampler_.options().num_threads > 0 ? sampler_.options().num_threads : omp_get_max_threads();
+  const int32_t* ei = graph_.edge_i().data();
+  const int32_t* ej = graph_.edge_j().data();
+  auto sample = [&](int64_t j) {
+    const std::vector<int8_t> st = state();
+    const int8_t* s0 = st.data();
+    const size_t n = static_cast<size_t>(N);
+    if (observe.moments) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int32_t i = 0; i < N; ++i) {
+        int64_t acc = 0;
+        for (int32_t b = 0; b < chains_; ++b) acc += s0[static_cast<size_t>(b) * n + static_cast<size_t>(i)];
+        out.node_sum[static_cast<size_t>(i)] += acc;
       }
-      if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, static_cast<size_t>(N)));
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t e = 0; e < E; ++e) {
+        int64_t acc = 0;
+        for (int32_t b = 0; b < chains_; ++b) {
+          const int8_t* s = s0 + static_cast<size_t>(b) * n;
+          acc += s[ei[e]] * s[ej[e]];
+        }
+        out.edge_sum[static_cast<size_t>(e)] += acc;
+      }
+    }
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int32_t b = 0; b < chains_; ++b) {
+      const int8_t* s = s0 + static_cast<size_t>(b) * n;
+      if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, n));
       for (int32_t g = 0; g < G; ++g) {
         int64_t acc = 0;
         for (int32_t i : observe.readout_groups[static_cast<size_t>(g)]) acc += s[i];
@@ -302,7 +325,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
     }
     if (next_sample <= schedule.samples && sample_at(next_sample) == done) sample(next_sample++ - 1);
     if (snap_idx < snaps.size() && snaps[snap_idx] == done) {  // the target replicas, after this sweep's swaps
-      const std::vector<int8_t> st = rows(sampler_.state(), 0);
+      const std::vector<int8_t> st = state();
       out.snapshots.insert(out.snapshots.end(), st.begin(), st.end());
       ++snap_idx;
     }
@@ -352,7 +375,10 @@ void TemperedSampler::set_state(std::span<const int8_t> states) {
   sampler_.set_state(all);
 }
 
-std::vector<int8_t> TemperedSampler::state() const { return rows(sampler_.state(), 0); }
+std::vector<int8_t> TemperedSampler::state() const {
+  // slot(0, b) = b R: the target replicas are every R-th sampler chain from chain 0
+  return sampler_.state_rows(static_cast<int32_t>(slot(0, 0)), num_replicas(), chains_);
+}
 
 std::vector<int8_t> TemperedSampler::replica_states() const {
   const std::vector<int8_t> st = sampler_.state();

@@ -187,6 +187,10 @@ class Sampler {
   void set_state(std::span<const int8_t> spins);
   /// Copies the current B x N state to the host (chain-major).
   std::vector<int8_t> state() const;
+  /// The states of chains first, first + stride, ..., `count` of them (count x N, chain-major): on the
+  /// cuda backend only those rows cross to the host (parallel tempering reads its target replicas so).
+  /// InvalidArgument unless 0 <= first, stride >= 1, count >= 0 and every chain named exists.
+  std::vector<int8_t> state_rows(int32_t first, int32_t stride, int32_t count) const;
   /// The current B x N state (int8 +-1, chain-major) where the backend keeps it, for zero-copy hand-over
   /// (DLPack in Python): cuda: a fresh buffer on the sampler's GPU, filled there (nothing crosses to
   /// the host); other backends: host memory. `owner` keeps the buffer alive on its own (the sampler may
