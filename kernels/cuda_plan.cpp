@@ -83,14 +83,15 @@ CudaKernelPlan plan_cuda_kernel(CudaKernel requested, int team_warps, int32_t no
     return p;
   }
   // Words per lane: as asked, or the K with the best expected rate: its speed per busy SM relative to
-  // K = 1 times the share of SMs its blocks keep busy (one block per K words).
+  // K = 1 times the share of SMs its blocks keep busy (one block per K words), among those that launch
+  // with the team size asked for (any: the smallest, 2 warps).
   int K = K0;
   if (words_per_lane == 0) {
     double best_rate = 0;
     for (int k : {1, 2, 4}) {
       const int64_t blocks_k = (words + k - 1) / k;
       if (4 * static_cast<int64_t>(nodes) * k > device.max_smem_optin || !device.blocks_per_sm ||
-          device.blocks_per_sm(2, k) <= 0) {
+          device.blocks_per_sm(team_warps ? team_warps : 2, k) <= 0) {
         continue;
       }
       const double busy = std::min(1.0, static_cast<double>(blocks_k) / std::max(1, device.sms));

@@ -44,7 +44,8 @@ double words_per_lane_speed(int k);
 ///    kernel when it fits and its blocks (one per 32-chain word) cover every SM, else the simple one.
 ///  - words per lane: `words_per_lane` when > 0 (1, 2 or 4, else InvalidArgument; one that does not fit
 ///    in shared memory is an error when the fast kernel is asked for), else the K of 1, 2, 4 whose state
-///    fits with the highest words_per_lane_speed(K) x min(1, blocks / SMs) (one block per K words).
+///    fits and that launches with `team_warps` (when > 0) with the highest words_per_lane_speed(K) x
+///    min(1, blocks / SMs) (one block per K words).
 ///  - team size: `team_warps` when > 0 (1..16, else InvalidArgument), else the size in 2, 4, 8, 16 with
 ///    the most resident warps (min(blocks, blocks_per_sm * SMs) * warps), the larger on a tie (on an
 ///    H200, 16-warp teams beat 8-warp ones at equal resident warps: 141.5 against 129.2 flips/ns,

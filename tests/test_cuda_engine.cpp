@@ -101,8 +101,15 @@ TEST(CudaPlan, TeamSizeFromOccupancy) {
   // 32 words (1,024 chains), forced fast: one block per word, so the biggest team has the most warps.
   const auto few = plan_cuda_kernel(CudaKernel::fast, 0, 4264, 1024, h200(4264), 1);
   EXPECT_EQ(few.team_warps, 16);
-  // An explicit team size is kept.
+  // An explicit team size is kept, and the automatic words per lane are those it launches with: where
+  // 16-warp teams fit with 2 words per lane and not with 4, 16 warps and 2 words (not an error).
   EXPECT_EQ(plan_cuda_kernel(CudaKernel::fast, 8, 4264, 100000, h200(4264)).team_warps, 8);
+  CudaDeviceShape tight = h200(4264);
+  tight.blocks_per_sm = [](int warps, int k) { return warps == 16 && k == 4 ? 0 : 1; };
+  const auto sixteen = plan_cuda_kernel(CudaKernel::fast, 16, 4264, 100000, tight);
+  EXPECT_EQ(sixteen.team_warps, 16) << sixteen.reason;
+  EXPECT_EQ(sixteen.words_per_lane, 2) << sixteen.reason;
+  EXPECT_EQ(plan_cuda_kernel(CudaKernel::fast, 0, 4264, 100000, tight).words_per_lane, 4);  // any team: 4, with smaller teams
   EXPECT_EQ(plan_cuda_kernel(CudaKernel::fast, 3, 4264, 100000, h200(4264)).team_warps, 3);
   EXPECT_NE(error_of([] { plan_cuda_kernel(CudaKernel::fast, 17, 4264, 100000, h200(4264)); }).find("1..16"),
             std::string::npos);
