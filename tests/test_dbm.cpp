@@ -213,6 +213,68 @@ TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
   }
 }
 
+// Momentum: with learning rate 0 a step is the velocity alone, v <- m v, so the second step is m times
+// the first, for couplings and biases; and a lease's model-only checkpoint keeps the velocities, so a
+// trainer that reloads it after the first step takes that same second step.
+TEST(DbmGradient, MomentumCarriesTheLastStepAcrossALeaseCheckpoint) {
+  DbmConfig cfg;
+  cfg.backend = "cpu";
+  cfg.batch_size = 4;
+  cfg.positive = {50, 5, 10, 2};
+  cfg.negative = {200, 10, 10, 2};
+  cfg.weight_decay = 0.0f;
+  cfg.centering_rate = 0.0f;
+  cfg.momentum = 0.6f;
+  cfg.output_dir = tmp("momentum");
+  TinyDbm ta = tiny_dbm(), tb = tiny_dbm();
+  DbmTrainer a(ta.model, cfg, ta.data);
+  const std::vector<float> J0 = ta.model.graph().edge_weights(), h0 = ta.model.graph().biases();
+  a.train_batch({0, 1, 2, 3}, 0.1f);
+  const std::vector<float> J1 = ta.model.graph().edge_weights(), h1 = ta.model.graph().biases();
+  a.save_model_checkpoint(tmp("momentum.bin"), nlohmann::json::array());
+  a.train_batch({0, 1, 2, 3}, 0.0f);
+  const std::vector<float> J2 = ta.model.graph().edge_weights(), h2 = ta.model.graph().biases();
+  int64_t moved = 0;
+  for (size_t e = 0; e < J0.size(); ++e) {
+    EXPECT_NEAR(J2[e] - J1[e], 0.6 * (J1[e] - J0[e]), 1e-6) << "edge " << e;
+    moved += std::fabs(J1[e] - J0[e]) > 1e-3f;
+  }
+  for (size_t i = 0; i < h0.size(); ++i) {
+    EXPECT_NEAR(h2[i] - h1[i], 0.6 * (h1[i] - h0[i]), 1e-6) << "node " << i;
+    moved += std::fabs(h1[i] - h0[i]) > 1e-3f;
+  }
+  EXPECT_GT(moved, 5);
+  DbmTrainer b(tb.model, cfg, tb.data);
+  b.load_model_checkpoint(tmp("momentum.bin"), 0);
+  EXPECT_EQ(tb.model.graph().edge_weights(), J1);
+  b.train_batch({0, 1, 2, 3}, 0.0f);
+  EXPECT_EQ(tb.model.graph().edge_weights(), J2);
+  EXPECT_EQ(tb.model.graph().biases(), h2);
+}
+
+// The cosine schedule over the whole run: lr at the start, lr_final at the end, their mean halfway,
+// and the formula at every update (4 images in batches of 2, 3 epochs: 6 updates).
+TEST(DbmGradient, CosineLearningRateSpansTheRun) {
+  DbmConfig cfg;
+  cfg.backend = "cpu";
+  cfg.batch_size = 2;
+  cfg.epochs = 3;
+  cfg.learning_rate = 0.1f;
+  cfg.lr_final = 0.01f;
+  cfg.lr_schedule = "cosine";
+  TinyDbm t = tiny_dbm();
+  const DbmTrainer tr(t.model, cfg, t.data);
+  EXPECT_FLOAT_EQ(tr.learning_rate(0), 0.1f);
+  EXPECT_FLOAT_EQ(tr.learning_rate(3), 0.055f);
+  EXPECT_FLOAT_EQ(tr.learning_rate(6), 0.01f);
+  EXPECT_FLOAT_EQ(tr.learning_rate(60), 0.01f);
+  for (int64_t u = 0; u <= 6; ++u) {
+    EXPECT_FLOAT_EQ(tr.learning_rate(u), static_cast<float>(0.01 + 0.045 * (1 + std::cos(M_PI * static_cast<double>(u) / 6.0)))) << u;
+  }
+  cfg.lr_schedule = "constant";
+  EXPECT_FLOAT_EQ(DbmTrainer(t.model, cfg, t.data).learning_rate(3), 0.1f);
+}
+
 // ---------------------------------------------------------------- learning, resume, files
 
 DbmConfig small_mnist_config(const std::string& out) {

@@ -248,6 +248,40 @@ TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, HardwareBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
 
+// A drawn device has the statistics asked for: gains 1 + gain_sigma z, offsets offset_sigma z'
+// independent of them, stuck_fraction of the p-bits stuck, half of those at +1. Bounds at 5 standard
+// errors of N = 20,000 draws (gains clamped at 0 move their mean by under 1e-4 at sigma 0.3).
+TEST(HardwareModel, DrawnDevicesHaveTheAskedForStatistics) {
+  PbitHardware hw;
+  hw.gain_sigma = 0.3f;
+  hw.offset_sigma = 0.2f;
+  hw.stuck_fraction = 0.1f;
+  hw.device_seed = 5;
+  const int32_t N = 20000;
+  const PbitDevice d = draw_device(hw, N, 0);
+  double mg = 0, mo = 0, sgg = 0, soo = 0, sgo = 0;
+  int64_t stuck = 0, up = 0;
+  for (int32_t i = 0; i < N; ++i) {
+    mg += d.gain[i], mo += d.offset[i];
+    stuck += d.stuck[i] != 0, up += d.stuck[i] == 1;
+  }
+  mg /= N, mo /= N;
+  for (int32_t i = 0; i < N; ++i) {
+    sgg += (d.gain[i] - mg) * (d.gain[i] - mg), soo += (d.offset[i] - mo) * (d.offset[i] - mo), sgo += (d.gain[i] - mg) * (d.offset[i] - mo);
+  }
+  const double sd_g = std::sqrt(sgg / N), sd_o = std::sqrt(soo / N), corr = sgo / std::sqrt(sgg * soo);
+  EXPECT_NEAR(mg, 1.0, 5 * 0.3 / std::sqrt(N));
+  EXPECT_NEAR(sd_g, 0.3, 5 * 0.3 / std::sqrt(2.0 * N));
+  EXPECT_NEAR(mo, 0.0, 5 * 0.2 / std::sqrt(N));
+  EXPECT_NEAR(sd_o, 0.2, 5 * 0.2 / std::sqrt(2.0 * N));
+  EXPECT_NEAR(corr, 0.0, 5 / std::sqrt(N));
+  EXPECT_NEAR(static_cast<double>(stuck) / N, 0.1, 5 * std::sqrt(0.09 / N));
+  EXPECT_NEAR(static_cast<double>(up) / static_cast<double>(stuck), 0.5, 5 * 0.5 / std::sqrt(0.1 * N));
+  // Another group or seed is another device; the same is the same.
+  EXPECT_EQ(draw_device(hw, N, 0).gain, d.gain);
+  EXPECT_NE(draw_device(hw, N, 1).gain, d.gain);
+}
+
 TEST(HardwareSampler, IdealSettingsGiveTodaysChainsAndStuckBitsHold) {
   const Graph g = small_graph(1);
   SamplerOptions o;

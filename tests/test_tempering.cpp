@@ -400,6 +400,41 @@ TEST(Tempering, SnapshotsAreTheTargetStatesAtThoseSweeps) {
   EXPECT_NE(error_of([&] { whole.run(SamplingSchedule{12, 0, 1}, spec); }).find("outside"), std::string::npos);
 }
 
+// Round trips, counted exactly: with no couplings and no biases every swap is accepted, so under the
+// deterministic even-odd scheme each walker bounces between the ends on a schedule a few lines replay.
+// A walker counts when it is back at the target after having reached the hottest replica.
+TEST(Tempering, RoundTripsAreCountedAsTheWalkersMove) {
+  const Graph g = Graph::from_edges(3, std::vector<Edge>{{0, 1, 0.0f}, {1, 2, 0.0f}}, std::vector<float>(3, 0.0f));
+  const int32_t B = 3;
+  for (int32_t R : {2, 3, 4, 5}) {
+    SCOPED_TRACE("replicas " + std::to_string(R));
+    TemperingOptions t;
+    t.betas = TemperingOptions::geometric(1.0f, 0.2f, R);
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    TemperedSampler ts(g, color_graph(g), B, t, o);
+    const int64_t rounds = 41;
+    ts.sweep(rounds);
+    // The replay: at[r] is the walker at rung r; a walker's state is "fresh" (never at the target
+    // since it left the hottest), "up" (left the target) or "down" (reached the hottest).
+    std::vector<int32_t> at(static_cast<size_t>(R));
+    for (int32_t r = 0; r < R; ++r) at[static_cast<size_t>(r)] = r;
+    std::vector<int> dir(static_cast<size_t>(R), 0);
+    dir[0] = 1;
+    int64_t trips = 0;
+    for (int64_t round = 0; round < rounds; ++round) {
+      for (int32_t r = static_cast<int32_t>(round & 1); r + 1 < R; r += 2) std::swap(at[static_cast<size_t>(r)], at[static_cast<size_t>(r + 1)]);
+      if (dir[static_cast<size_t>(at[0])] == -1) ++trips;
+      dir[static_cast<size_t>(at[0])] = 1;
+      if (dir[static_cast<size_t>(at[static_cast<size_t>(R - 1)])] == 1) dir[static_cast<size_t>(at[static_cast<size_t>(R - 1)])] = -1;
+    }
+    if (R == 2) EXPECT_EQ(trips, (rounds - 1) / 2);  // swaps on even rounds only: a return every second round from round 2
+    EXPECT_GT(trips, 3);
+    EXPECT_EQ(ts.stats().round_trips, B * trips);
+    EXPECT_EQ(ts.stats().accepts, ts.stats().attempts);
+  }
+}
+
 // The adaptive ladder: from a badly spaced ladder (three rungs crowded at the cold end, a gap to the
 // hot ones) the swap acceptance becomes far more even, the ends stay, and the frozen ladder still
 // samples the target exactly.
