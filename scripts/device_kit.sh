@@ -220,8 +220,9 @@ skip() { note "| $1 | skipped: $2 | |"; }
 # KIT_SKIP: measurement stages a session leaves out to give its device time to the model jobs (the
 # correctness stages, tests, python and sanitizers, always run: `needed` counts only a run with them).
 KIT_SKIPPABLE="bench bench_v2 bench_teams bench_auto bench_pdnn energy ncu thrml"
-KIT_SKIP=${KIT_SKIP:-}
-for s_ in $KIT_SKIP; do
+set -f; ks_=(${KIT_SKIP:-}); set +f  # words however separated, never globbed
+KIT_SKIP="${ks_[*]}"                # one space between them: what left_out matches
+for s_ in "${ks_[@]}"; do
   case " $KIT_SKIPPABLE " in *" $s_ "*) ;; *) echo "KIT_SKIP: '$s_' is not a stage that may be left out (those are: $KIT_SKIPPABLE)"; exit 2 ;; esac
 done
 left_out() {  # left_out NAME: true (and noted) when KIT_SKIP names it
@@ -556,7 +557,7 @@ kit_rehearse() {
     > "$STAGE_ROOT/rehearsal_build.log" 2>&1 || { tail -30 "$STAGE_ROOT/rehearsal_build.log"; echo "device_kit rehearse: build failed"; return 1; }
   mkdir -p "$STAGE_ROOT/bin"
   ln -s "$ROOT/build/cuda-emu/pbit" "$ROOT/build/cuda-emu/bench/pbit_bench_gibbs" "$STAGE_ROOT/bin/"
-  KIT_BIN=$STAGE_ROOT/bin REHEARSAL=1 kit_run
+  KIT_BIN=$STAGE_ROOT/bin KIT_SKIP= REHEARSAL=1 kit_run
   local rc=$?
   echo "rehearsal: $((SECONDS - t0)) s in all"
   [ $rc -eq 0 ] || { echo "device_kit rehearse: FAILED (stage error above)"; return 1; }

@@ -101,7 +101,8 @@ if [ "$cmd" = dry-run ]; then
   export PBIT=${PBIT:-$PWD/build/release/pbit} DRY=1 RESULTS=$root/results DRY_BACKEND=${DRY_BACKEND:-cpu}
   [ -x "$PBIT" ] || { echo "dry-run: build pbit first (bash scripts/test.sh)"; exit 2; }
   n_leases=${DRY_LEASES:-3}  # more (e.g. 12) to see a job past lease 9
-  [[ "$n_leases" =~ ^[0-9]+$ ]] && [ "$n_leases" -ge 3 ] || { echo "dry-run: DRY_LEASES must be a whole number >= 3"; exit 2; }
+  [[ "$n_leases" =~ ^[0-9]+$ ]] && n_leases=$((10#$n_leases)) && [ "$n_leases" -ge 3 ] ||
+    { echo "dry-run: DRY_LEASES must be a whole number >= 3"; exit 2; }
   echo "device_models dry-run: $PBIT, backend $DRY_BACKEND, $n_leases leases"
   fails=0
   for job in $jobs; do
@@ -131,7 +132,8 @@ if [ "$cmd" = dry-run ]; then
     fi
     # The third lease on trains nothing: its comparison must still find every variant's results, and
     # the MEBM's sweep budgets, in the leases collected before it.
-    if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 7 and all(os.path.exists(x['results']) for x in q) else 1)" \
+    # (the five variants and the MEBM at each of MEBM_SWEEPS' budgets)
+    if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 5 + len(os.environ.get('MEBM_SWEEPS', '2000 32000').split()) and all(os.path.exists(x['results']) for x in q) else 1)" \
          "$RESULTS/dtm_g12/lease_$n_leases/compare_suite.json"; then
       echo "dry-run dtm_g12: the last lease's comparison did not find the earlier leases' results:"; cat "$RESULTS/dtm_g12/lease_$n_leases/compare_suite.json"
       fails=$((fails + 1)); continue
@@ -395,7 +397,7 @@ budgets = sorted({os.path.basename(p) for p in glob.glob(os.path.join(stage, "me
                   if os.path.basename(p)[6:].isdigit()}, key=lambda d: int(d[6:]))
 for d, label in list(labels.items()) + [(d, "MEBM, %s sweeps" % d[6:]) for d in budgets]:
     # newest lease first, by number: lease_10 before lease_9
-    cands = [os.path.join(stage, d, "results.json")] + [os.path.join(l, d, "results.json") for l in reversed(lease_dirs(results))]
+    cands = [os.path.join(stage, d, "results.json")] + [os.path.join(l, d, "results.json") for l in reversed(lease_dirs(results, numbered_only=True))]
     for p in cands:
         if os.path.exists(p):
             quality.append({"label": label, "results": p})

@@ -26,12 +26,14 @@ def load(path, default=None):
         return default
 
 
-def lease_dirs(job_dir):
-    """The job's lease_<n> folders in lease order (lease_10 after lease_9; collect's partial-<time> last)."""
+def lease_dirs(job_dir, numbered_only=False):
+    """The job's lease_<n> folders in lease order (lease_10 after lease_9), then collect's
+    lease_partial-<time> ones (a lease that did not record its number), unless numbered_only."""
     def key(d):
         n = os.path.basename(d)[len("lease_"):]
         return (0, int(n), "") if n.isdigit() else (1, 0, n)
-    return sorted(glob.glob(os.path.join(job_dir, "lease_*")), key=key)
+    dirs = sorted(glob.glob(os.path.join(job_dir, "lease_*")), key=key)
+    return [d for d in dirs if os.path.basename(d)[len("lease_"):].isdigit()] if numbered_only else dirs
 
 
 def units_table(units, what):

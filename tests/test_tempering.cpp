@@ -400,6 +400,52 @@ TEST(Tempering, SnapshotsAreTheTargetStatesAtThoseSweeps) {
   EXPECT_NE(error_of([&] { whole.run(SamplingSchedule{12, 0, 1}, spec); }).find("outside"), std::string::npos);
 }
 
+// The observers sum the target replicas' states: moments, energies and read-outs are those of the
+// snapshots taken at the same sweeps, whatever the thread count of the host sums.
+TEST(Tempering, ObservationsAreTheTargetStatesSummedAtAnyThreadCount) {
+  const Graph g = frustrated(4);
+  const int32_t B = 1100, N = g.num_nodes();  // B (N + E) >= 2^14: the host sums run in parallel
+  const SamplingSchedule sched{4, 5, 3};  // samples after sweeps 7, 10, 13, 16, 19
+  ObserverSpec spec;
+  spec.moments = spec.energy = true;
+  spec.readout_groups = {{0, 1, 2}, {5}};
+  for (int64_t m = 1; m <= sched.samples; ++m) spec.snapshot_sweeps.push_back(sched.warmup + m * sched.steps_per_sample);
+  std::vector<Observations> runs;
+  for (int threads : {1, 3}) {
+    TemperingOptions t;
+    t.betas = {1.0f, 0.6f, 0.3f};
+    t.sweeps_per_round = 2;
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.seed = 4;
+    o.num_threads = threads;
+    TemperedSampler ts(g, color_graph(g), B, t, o);
+    runs.push_back(ts.run(sched, spec));
+  }
+  const Observations& a = runs[0];
+  std::vector<int64_t> node(static_cast<size_t>(N), 0), edge(static_cast<size_t>(g.num_edges()), 0), readout(static_cast<size_t>(B) * 2, 0);
+  std::vector<double> energy;
+  for (int64_t m = 0; m < sched.samples; ++m) {
+    for (int32_t b = 0; b < B; ++b) {
+      const int8_t* s = a.snapshots.data() + (static_cast<size_t>(m) * B + static_cast<size_t>(b)) * static_cast<size_t>(N);
+      for (int32_t i = 0; i < N; ++i) node[static_cast<size_t>(i)] += s[i];
+      for (int64_t e = 0; e < g.num_edges(); ++e) edge[static_cast<size_t>(e)] += s[g.edge_i()[e]] * s[g.edge_j()[e]];
+      energy.push_back(g.energy(std::span<const int8_t>(s, static_cast<size_t>(N))));
+      readout[static_cast<size_t>(b) * 2] += s[0] + s[1] + s[2];
+      readout[static_cast<size_t>(b) * 2 + 1] += s[5];
+    }
+  }
+  EXPECT_EQ(a.node_sum, node);
+  EXPECT_EQ(a.edge_sum, edge);
+  EXPECT_EQ(a.energy, energy);
+  EXPECT_EQ(a.readout_sum, readout);
+  EXPECT_EQ(runs[1].node_sum, a.node_sum);
+  EXPECT_EQ(runs[1].edge_sum, a.edge_sum);
+  EXPECT_EQ(runs[1].energy, a.energy);
+  EXPECT_EQ(runs[1].readout_sum, a.readout_sum);
+  EXPECT_EQ(runs[1].snapshots, a.snapshots);
+}
+
 // Round trips, counted exactly: with no couplings and no biases every swap is accepted, so under the
 // deterministic even-odd scheme each walker bounces between the ends on a schedule a few lines replay.
 // A walker counts when it is back at the target after having reached the hottest replica.

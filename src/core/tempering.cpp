@@ -273,6 +273,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
   // The observers of the target replicas, on the host in the sampler's threads (integer sums: the
   // same whatever the thread count). Only the target rows leave a GPU.
   const int threads = sampler_.options().num_threads > 0 ? sampler_.options().num_threads : omp_get_max_threads();
+  const bool wide = static_cast<int64_t>(chains_) * (E + N) >= (int64_t{1} << 14);  // else one thread: cheaper than a team
   const int32_t* ei = graph_.edge_i().data();
   const int32_t* ej = graph_.edge_j().data();
   auto sample = [&](int64_t j) {
@@ -280,13 +281,13 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
     const int8_t* s0 = st.data();
     const size_t n = static_cast<size_t>(N);
     if (observe.moments) {
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (wide)
       for (int32_t i = 0; i < N; ++i) {
         int64_t acc = 0;
         for (int32_t b = 0; b < chains_; ++b) acc += s0[static_cast<size_t>(b) * n + static_cast<size_t>(i)];
         out.node_sum[static_cast<size_t>(i)] += acc;
       }
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (wide)
       for (int64_t e = 0; e < E; ++e) {
         int64_t acc = 0;
         for (int32_t b = 0; b < chains_; ++b) {
@@ -296,7 +297,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
         out.edge_sum[static_cast<size_t>(e)] += acc;
       }
     }
-#pragma omp parallel for schedule(static) num_threads(threads)
+#pragma omp parallel for schedule(static) num_threads(threads) if (wide)
     for (int32_t b = 0; b < chains_; ++b) {
       const int8_t* s = s0 + static_cast<size_t>(b) * n;
       if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, n));
