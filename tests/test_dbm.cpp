@@ -779,6 +779,61 @@ TEST(Dataset, GzippedCopiesLoadLikeTheRawFiles) {
   EXPECT_EQ(a.labels, b.labels);
 }
 
+// Every key lands in its own field: each is given a value no default has and read back.
+TEST(DbmConfigParse, EveryKeyLandsInItsField) {
+  const DbmConfig c = parse_dbm_config(nlohmann::json::parse(R"({
+    "dataset": {"name": "fashion-mnist", "dir": "/d", "train_limit": 123, "test_limit": 45, "pool": 3, "threshold": 77},
+    "graph": {"topology": "pegasus:6", "label_replicas": 7, "placement": "in_order", "role_seed": 99},
+    "run": {"backend": "packed", "threads": 3, "seed": 4242, "output_dir": "/o"},
+    "init": {"sigma_j": 0.013, "bias": "pm1"},
+    "train": {"epochs": 11, "batch_size": 17, "learning_rate": 0.031, "lr_schedule": "cosine", "lr_final": 0.0021,
+              "momentum": 0.37, "weight_decay": 0.00071, "beta": 1.3, "checkpoint_every_batches": 19,
+              "eval_images_per_epoch": 23, "time_budget_s": 29.5, "centering_rate": 0.041,
+              "positive": {"chains": 3, "warmup": 5, "samples": 6, "steps_per_sample": 7},
+              "negative": {"chains": 31, "warmup": 8, "samples": 9, "steps_per_sample": 10}},
+    "eval": {"chains": 2, "warmup": 12, "samples": 13, "steps_per_sample": 14, "batch_images": 15, "beta_start": 0.25},
+    "generate": {"per_class": 4, "beta_start": 0.15, "beta_end": 1.7, "beta_step": 0.05, "sweeps_per_beta": 21}})"));
+  EXPECT_EQ(c.dataset, "fashion-mnist");
+  EXPECT_EQ(c.data_dir, "/d");
+  EXPECT_EQ(c.train_limit, 123);
+  EXPECT_EQ(c.test_limit, 45);
+  EXPECT_EQ(c.pool, 3);
+  EXPECT_EQ(c.threshold, 77);
+  EXPECT_EQ(c.topology, "pegasus:6");
+  EXPECT_EQ(c.label_replicas, 7);
+  EXPECT_EQ(c.placement, "in_order");
+  EXPECT_EQ(c.role_seed, 99u);
+  EXPECT_EQ(c.backend, "packed");
+  EXPECT_EQ(c.threads, 3);
+  EXPECT_EQ(c.seed, 4242u);
+  EXPECT_EQ(c.output_dir, "/o");
+  EXPECT_FLOAT_EQ(c.init_sigma_j, 0.013f);
+  EXPECT_EQ(c.init_bias, "pm1");
+  EXPECT_EQ(c.epochs, 11);
+  EXPECT_EQ(c.batch_size, 17);
+  EXPECT_FLOAT_EQ(c.learning_rate, 0.031f);
+  EXPECT_EQ(c.lr_schedule, "cosine");
+  EXPECT_FLOAT_EQ(c.lr_final, 0.0021f);
+  EXPECT_FLOAT_EQ(c.momentum, 0.37f);
+  EXPECT_FLOAT_EQ(c.weight_decay, 0.00071f);
+  EXPECT_FLOAT_EQ(c.beta, 1.3f);
+  EXPECT_EQ(c.checkpoint_every_batches, 19);
+  EXPECT_EQ(c.eval_images_per_epoch, 23);
+  EXPECT_DOUBLE_EQ(c.time_budget_s, 29.5);
+  EXPECT_FLOAT_EQ(c.centering_rate, 0.041f);
+  for (const auto& [p, want] : {std::pair{c.positive, std::vector<int64_t>{3, 5, 6, 7}}, std::pair{c.negative, std::vector<int64_t>{31, 8, 9, 10}},
+                                std::pair{c.eval, std::vector<int64_t>{2, 12, 13, 14}}}) {
+    EXPECT_EQ((std::vector<int64_t>{p.chains, p.warmup, p.samples, p.steps_per_sample}), want);
+  }
+  EXPECT_EQ(c.eval_batch_images, 15);
+  EXPECT_FLOAT_EQ(c.eval_beta_start, 0.25f);
+  EXPECT_EQ(c.gen_per_class, 4);
+  EXPECT_FLOAT_EQ(c.gen_beta_start, 0.15f);
+  EXPECT_FLOAT_EQ(c.gen_beta_end, 1.7f);
+  EXPECT_FLOAT_EQ(c.gen_beta_step, 0.05f);
+  EXPECT_EQ(c.gen_sweeps_per_beta, 21);
+}
+
 TEST(DbmConfigParse, ErrorsNameTheKey) {
   auto err = [](const std::string& text) { return error_of([&] { parse_dbm_config(nlohmann::json::parse(text)); }); };
   EXPECT_NE(err(R"({"train": {"batch_sise": 5}})").find("key 'train.batch_sise': unknown key"), std::string::npos);

@@ -396,6 +396,22 @@ TEST(PdnnEvaluate, AccuracyAtTIsTheSameWhateverOtherTAreAsked) {
   EXPECT_EQ(d.samples, std::vector<int32_t>{1});
 }
 
+// The loss is the cross-entropy of the mean logits over the T samples: with every weight 0 the logits
+// are the output biases in every sample, so at every T it is the closed form of softmax(b).
+TEST(PdnnEvaluate, LossIsTheCrossEntropyOfTheMeanLogits) {
+  const ImageDataset test = halves(40, 5);
+  const PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_eval_loss");
+  PdnnNet n = PdnnNet::create({8, 6, 2}, 1);
+  for (auto& w : n.w) std::fill(w.begin(), w.end(), 0.0f);
+  n.b.back() = {0.5f, -0.5f};
+  double want = 0;
+  for (int64_t k = 0; k < 40; ++k) want += test.labels[static_cast<size_t>(k)] == 0 ? std::log1p(std::exp(-1.0)) : std::log1p(std::exp(1.0));
+  want /= 40;
+  const PdnnEval e = pdnn_evaluate(n, c.units, {1, 3, 8}, test, iota(40), c);
+  ASSERT_EQ(e.mean_loss.size(), 3u);
+  for (double l : e.mean_loss) EXPECT_NEAR(l, want, 1e-6);
+}
+
 TEST(PdnnModel, SavesLoadsAndRefusesBadFiles) {
   const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_model";
   std::filesystem::create_directories(dir);
