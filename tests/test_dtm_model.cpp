@@ -164,6 +164,39 @@ TEST(DtmModel, TemperingMixesTheMebmFaster) {
   EXPECT_THROW(m.autocorrelation_curve(1, d, 0, 1, 4, 4, 1.0f), InvalidArgument);  // lag past the snapshots
 }
 
+// The optimizers' first step from the same sampled gradient g (same seed, one batch): SGD moves each
+// weight by lr g, Adam by lr g / (|g| + 1e-8) (its bias-corrected moments are g and g^2 after one
+// step), so Adam's step is lr times the sign of SGD's.
+TEST(DtmModel, SgdAndAdamTakeTheirFirstStepFromTheSameGradient) {
+  const ImageDataset d = toy(50, 3);
+  auto first_step = [&](const std::string& opt) {
+    DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_opt_" + opt);
+    c.optimizer = opt;
+    c.epochs = 1;  // 50 images in one batch: one step per model step
+    Dtm m(c, 8, 8);
+    std::vector<std::vector<float>> before, delta;
+    for (int32_t t = 1; t <= m.steps(); ++t) before.push_back(m.weights(t));
+    m.train(d);
+    for (int32_t t = 1; t <= m.steps(); ++t) {
+      delta.push_back(m.weights(t));
+      for (size_t k = 0; k < delta.back().size(); ++k) delta.back()[k] -= before[static_cast<size_t>(t - 1)][k];
+    }
+    return delta;
+  };
+  const auto sgd = first_step("sgd"), adam = first_step("adam");
+  const double lr = 0.05;
+  int64_t checked = 0;
+  for (size_t t = 0; t < sgd.size(); ++t) {
+    for (size_t k = 0; k < sgd[t].size(); ++k) {
+      const double g = sgd[t][k] / lr;
+      if (std::fabs(g) < 1e-4) continue;  // Adam's step is lr g / (|g| + 1e-8): the sign where |g| >> 1e-8
+      EXPECT_NEAR(adam[t][k], lr * (g > 0 ? 1 : -1), 1e-5) << "step " << t + 1 << ", weight " << k << ", g " << g;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 50);
+}
+
 TEST(DtmModel, ResumeIsBitIdentical) {
   const ImageDataset d = toy(500, 3);
   DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_resume_a");
