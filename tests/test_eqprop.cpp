@@ -187,6 +187,11 @@ TEST(EqProp, SampledEstimateMatchesTheExactOne) {
     EXPECT_LT(worst, tol);
     EXPECT_GT(scale, 10 * tol);  // the comparison can tell a wrong factor of 2 or a wrong sign
     EXPECT_EQ(got.nudged, 1);
+    // The free phase's cost, sum_j (1 - <o_j> t_j), against the exact <C>_0: O means of +-1, each to
+    // 5 standard errors.
+    const double O = n.outputs();
+    EXPECT_NEAR(got.free_cost, e0.cost, 5 * O * std::sqrt(1.0 / n_eff)) << "exact " << e0.cost;
+    EXPECT_GT(e0.cost, 10 * 5 * O * std::sqrt(1.0 / n_eff));  // a cost the estimate cannot match by chance
   }
 }
 
