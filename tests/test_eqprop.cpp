@@ -151,6 +151,21 @@ EqPropConfig boltzmann(float b, bool symmetric) {
 
 // The model's estimator (eqprop_gradient, the code training runs) equals the exact EqProp estimate
 // within its sampling error, for both nudges; a wrong sign or a missing 1/b would be off by far more.
+// The nudged phase's betas as EqPropNudgePhase documents them: reverse re-heats to beta_start +
+// reheat (beta_end - beta_start) over sweeps / 2 and cools back; continue stays at beta_end.
+TEST(EqProp, NudgeScheduleIsTheDocumentedReverseAnneal) {
+  EqPropConfig c;
+  c.free.beta_start = 0.2f;
+  c.free.beta_end = 1.0f;
+  c.nudge.reheat = 0.25f;
+  c.nudge.sweeps = 4;
+  const std::vector<float> want = {0.7f, 0.4f, 0.7f, 1.0f, 1.0f}, got = detail::eqprop_nudge_betas(c);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t k = 0; k < want.size(); ++k) EXPECT_FLOAT_EQ(got[k], want[k]) << k;
+  c.nudge.schedule = "continue";
+  EXPECT_EQ(detail::eqprop_nudge_betas(c), std::vector<float>(5, 1.0f));
+}
+
 TEST(EqProp, SampledEstimateMatchesTheExactOne) {
   const EqPropNet n = tiny_net();
   const std::vector<double> p = flat(n);

@@ -237,4 +237,9 @@ class EqPropTrainer {
   std::vector<EqPropEpoch> history_;
 };
 
+namespace detail {
+/// The nudged phases' beta per sweep (EqPropNudgePhase's schedule), then one value for the samples.
+std::vector<float> eqprop_nudge_betas(const EqPropConfig& cfg);
+}  // namespace detail
+
 }  // namespace pbit

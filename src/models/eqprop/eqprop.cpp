@@ -123,20 +123,6 @@ void prepare_free(const EqPropNet& net, Sampler& s, const std::vector<float>& x,
   s.randomize_state();
 }
 
-/// The nudged phases' betas: a reverse anneal or a continuation, then the samples at beta_end.
-std::vector<float> nudge_betas(const EqPropConfig& cfg) {
-  std::vector<float> betas;
-  if (cfg.nudge.schedule == "reverse" && cfg.nudge.sweeps > 0) {
-    const float hot = cfg.free.beta_start + cfg.nudge.reheat * (cfg.free.beta_end - cfg.free.beta_start);
-    const int64_t down = cfg.nudge.sweeps / 2;
-    if (down > 0) ramp(betas, cfg.free.beta_end, hot, down);
-    ramp(betas, down > 0 ? hot : cfg.free.beta_end, cfg.free.beta_end, cfg.nudge.sweeps - down);
-  } else {
-    betas.assign(static_cast<size_t>(std::max<int64_t>(cfg.nudge.sweeps, 1)), cfg.free.beta_end);
-  }
-  betas.push_back(cfg.free.beta_end);  // the samples
-  return betas;
-}
 
 /// Per-chain fields: W0^T x on the hidden spins, nudge * t on the outputs.
 std::vector<float> chain_fields(const EqPropNet& net, const std::vector<float>& x, int64_t images, int32_t cpi,
@@ -166,6 +152,21 @@ BetaSchedule free_beta(const EqPropConfig& cfg) {
 }
 
 }  // namespace
+
+/// The nudged phases' betas: a reverse anneal or a continuation, then the samples at beta_end.
+std::vector<float> detail::eqprop_nudge_betas(const EqPropConfig& cfg) {
+  std::vector<float> betas;
+  if (cfg.nudge.schedule == "reverse" && cfg.nudge.sweeps > 0) {
+    const float hot = cfg.free.beta_start + cfg.nudge.reheat * (cfg.free.beta_end - cfg.free.beta_start);
+    const int64_t down = cfg.nudge.sweeps / 2;
+    if (down > 0) ramp(betas, cfg.free.beta_end, hot, down);
+    ramp(betas, down > 0 ? hot : cfg.free.beta_end, cfg.free.beta_end, cfg.nudge.sweeps - down);
+  } else {
+    betas.assign(static_cast<size_t>(std::max<int64_t>(cfg.nudge.sweeps, 1)), cfg.free.beta_end);
+  }
+  betas.push_back(cfg.free.beta_end);  // the samples
+  return betas;
+}
 
 // ---------------------------------------------------------------- config
 
@@ -475,7 +476,7 @@ EqPropGradient gradient_on_graph(const EqPropNet& net, Sampler& s, const std::ve
   if (cfg.skip_when_correct && all_exact) return g;
   g.nudged = M;
   const SamplingSchedule nsch{cfg.nudge.sweeps, cfg.nudge.samples, cfg.nudge.steps_per_sample};
-  const BetaSchedule nbeta = BetaSchedule::per_sweep(nudge_betas(cfg));
+  const BetaSchedule nbeta = BetaSchedule::per_sweep(detail::eqprop_nudge_betas(cfg));
   ObserverSpec mom;
   mom.moments = true;
   // PAT: the nudged phases and their reference on the ideal sampler, from the device's free state.
@@ -557,7 +558,7 @@ EqPropGradient eqprop_gradient(const EqPropNet& net, Sampler& s, const std::vect
   g.nudged = M;
   // Nudged phase(s), from the free state; with PAT on the ideal sampler, which also measures the
   // reference (b = 0) from the same state.
-  const std::vector<float> betas = nudge_betas(cfg);
+  const std::vector<float> betas = detail::eqprop_nudge_betas(cfg);
   const SamplingSchedule nsch{cfg.nudge.sweeps, cfg.nudge.samples, cfg.nudge.steps_per_sample};
   Sampler& ns = ideal ? *ideal : s;
   const bool own_reference = cfg.nudge.symmetric || ideal;
