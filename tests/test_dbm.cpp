@@ -175,15 +175,21 @@ TEST(DbmGradient, MatchesExactEnumeration) {
   }
 }
 
-TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
-  // One centered update against the rule written out: offsets mu = the positive phase's node means (the
-  // first update sets them), dJ_ij = lr (g_ij - mu_i g_j - mu_j g_i - wd J_ij), and the centered biases
-  // b = h + J mu move by lr g_i. The same seeds give trainer `a` the gradient trainer `b` steps with.
+/// One update of the tiny DBM's 4 images on the cpu backend, with phases long enough to be smooth.
+DbmConfig one_step_config() {
   DbmConfig cfg;
   cfg.backend = "cpu";
   cfg.batch_size = 4;
   cfg.positive = {50, 5, 10, 2};
   cfg.negative = {200, 10, 10, 2};
+  return cfg;
+}
+
+TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
+  // One centered update against the rule written out: offsets mu = the positive phase's node means (the
+  // first update sets them), dJ_ij = lr (g_ij - mu_i g_j - mu_j g_i - wd J_ij), and the centered biases
+  // b = h + J mu move by lr g_i. The same seeds give trainer `a` the gradient trainer `b` steps with.
+  DbmConfig cfg = one_step_config();
   cfg.weight_decay = 0.01f;
   cfg.centering_rate = 0.05f;
   const float lr = 0.1f;
@@ -217,11 +223,7 @@ TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
 // the first, for couplings and biases; and a lease's model-only checkpoint keeps the velocities, so a
 // trainer that reloads it after the first step takes that same second step.
 TEST(DbmGradient, MomentumCarriesTheLastStepAcrossALeaseCheckpoint) {
-  DbmConfig cfg;
-  cfg.backend = "cpu";
-  cfg.batch_size = 4;
-  cfg.positive = {50, 5, 10, 2};
-  cfg.negative = {200, 10, 10, 2};
+  DbmConfig cfg = one_step_config();
   cfg.weight_decay = 0.0f;
   cfg.centering_rate = 0.0f;
   cfg.momentum = 0.6f;
