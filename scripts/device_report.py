@@ -29,11 +29,10 @@ def load(path, default=None):
 def lease_dirs(job_dir, numbered_only=False):
     """The job's lease_<n> folders in lease order (lease_10 after lease_9), then collect's
     lease_partial-<time> ones (a lease that did not record its number), unless numbered_only."""
-    def key(d):
-        n = os.path.basename(d)[len("lease_"):]
-        return (0, int(n), "") if n.isdigit() else (1, 0, n)
-    dirs = sorted(glob.glob(os.path.join(job_dir, "lease_*")), key=key)
-    return [d for d in dirs if os.path.basename(d)[len("lease_"):].isdigit()] if numbered_only else dirs
+    named = [(os.path.basename(d)[len("lease_"):], d) for d in glob.glob(os.path.join(job_dir, "lease_*"))]
+    numbered = sorted((int(n), d) for n, d in named if n.isdigit())
+    partial = [] if numbered_only else sorted(d for n, d in named if not n.isdigit())
+    return [d for _, d in numbered] + partial
 
 
 def units_table(units, what):

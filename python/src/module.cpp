@@ -246,9 +246,6 @@ struct ProgressScope {
   ProgressScope& operator=(const ProgressScope&) = delete;
 };
 
-/// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
-/// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
-/// the range. Takes anything with __index__ (numpy integers too).
 /// v as a Python int (its __index__), or InvalidArgument naming the argument, its range and v's type.
 py::object index_arg(const py::handle& v, const std::string& name, const std::string& range) {
   py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
@@ -259,6 +256,9 @@ py::object index_arg(const py::handle& v, const std::string& name, const std::st
   return i;
 }
 
+/// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
+/// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
+/// the range. Takes anything with __index__ (numpy integers too).
 int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
   const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
   const py::object i = index_arg(v, name, range);

@@ -123,7 +123,6 @@ void prepare_free(const EqPropNet& net, Sampler& s, const std::vector<float>& x,
   s.randomize_state();
 }
 
-
 /// Per-chain fields: W0^T x on the hidden spins, nudge * t on the outputs.
 std::vector<float> chain_fields(const EqPropNet& net, const std::vector<float>& x, int64_t images, int32_t cpi,
                                 float field_clip, const std::vector<int32_t>* labels, float nudge) {
