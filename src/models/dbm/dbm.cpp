@@ -858,10 +858,9 @@ namespace {
 std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t nimg, int32_t per, const SamplingSchedule& sched,
                                     int32_t replicas);
 
-/// Label scores per image for images given as clamp spins; returns predicted classes. The run goes
-/// in up to 20 pieces (warm-up sweeps, then groups of samples), calling tick(sweeps done) after each,
-/// so a long evaluation shows progress within one batch; the chains are those of one run (the RNG is
-/// keyed by the absolute sweep count, and the readout sums add up).
+/// Label scores per image for images given as clamp spins; returns predicted classes. The batch is
+/// one run of the sampler, whose progress callback calls tick(sweeps done) about every quarter
+/// second, so a long evaluation shows progress within one batch.
 std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, const std::vector<std::vector<int8_t>>& vis,
                                     double& flips, const std::function<void(int64_t)>& tick = {}, DbmEval* swaps = nullptr) {
   const int32_t per = cfg.eval.chains;
@@ -895,23 +894,8 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
       TemperedSampler ts(m.graph(), col, static_cast<int32_t>(mine.count * per), cfg.eval_tempering, so);
       if (dist::size() > 1) ts.set_shard_sum([](std::span<int64_t> v) { dist::allreduce_sum(v); });  // one ladder
       ts.set_clamp(m.visible(), values);
-      int64_t done = 0;
-      const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
-      while (done < sched.warmup) {
-        const int64_t n = std::min(warm_piece, sched.warmup - done);
-        ts.run({n, 0, 1});
-        done += n;
-        if (tick) tick(done);
-      }
-      const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
-      for (int64_t taken = 0; taken < sched.samples;) {
-        const int64_t n = std::min(sample_piece, sched.samples - taken);
-        const Observations o = ts.run({0, n, sched.steps_per_sample}, spec);
-        for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
-        taken += n;
-        done += n * sched.steps_per_sample;
-        if (tick) tick(done);
-      }
+      if (tick) ts.set_progress([&](int64_t done, int64_t) { tick(done); });
+      readout = ts.run(sched, spec).readout_sum;
       std::copy(ts.stats().attempts.begin(), ts.stats().attempts.end(), counts.begin());
       std::copy(ts.stats().accepts.begin(), ts.stats().accepts.end(), counts.begin() + (R - 1));
     } else {  // a rank without images of this batch still adds its (zero) swap counts to the ladder's
@@ -945,24 +929,8 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
                                   ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
                                   : BetaSchedule::constant(cfg.beta);
-    int64_t done = 0;
-    const int64_t warm_piece = std::max<int64_t>(1, (sched.warmup + 9) / 10);
-    while (done < sched.warmup) {
-      const int64_t n = std::min(warm_piece, sched.warmup - done);
-      s.sweep(n, beta.after(done));
-      done += n;
-      if (tick) tick(done);
-    }
-    const int64_t sample_piece = std::max<int64_t>(1, (sched.samples + 9) / 10);
-    for (int64_t taken = 0; taken < sched.samples;) {
-      const int64_t n = std::min(sample_piece, sched.samples - taken);
-      const int64_t sweeps = n * sched.steps_per_sample;
-      const Observations o = s.run({0, n, sched.steps_per_sample}, beta.after(done), spec);
-      for (size_t k = 0; k < readout.size(); ++k) readout[k] += o.readout_sum[k];
-      taken += n;
-      done += sweeps;
-      if (tick) tick(done);
-    }
+    if (tick) s.set_progress([&](int64_t done, int64_t) { tick(done); });
+    readout = s.run(sched, beta, spec).readout_sum;
   }
   if (dist::size() > 1) readout = dist::allgather(std::span<const int64_t>(readout));  // image order = rank order
   flips += static_cast<double>(nimg) * per * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * total_sweeps;
