@@ -2,6 +2,7 @@
 // sampler), the ACP controller, autocorrelation / mixing time, and the Frechet distance.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -34,6 +35,25 @@ TEST(ForwardProcess, TimeGridAndCoupling) {
   EXPECT_EQ(dtm::forward_coupling(0.9, INFINITY), 0.0);  // the last step is pure noise
   EXPECT_TRUE(std::isinf(dtm::forward_coupling(0.9, 0.0)));
   EXPECT_EQ(dtm::flip_probability(0.9, INFINITY), 0.5);
+}
+
+// The reverse field is the log-odds of each spin's own forward channel: pixels at lambda, labels at
+// label_lambda (a DTM whose labels took the pixels' rate would condition them wrongly).
+TEST(ForwardProcess, ReverseFieldUsesEachGroupsOwnRate) {
+  const double lambda = 0.9, label_lambda = 0.2, dt = 0.3;
+  const int32_t pixels = 5;
+  const std::vector<int8_t> x = {1, -1, -1, 1, 1, -1, 1, 1, -1};  // 5 pixels, 4 label spins
+  std::vector<float> out(x.size());
+  dtm::reverse_field(x, pixels, lambda, label_lambda, dt, out);
+  for (size_t v = 0; v < x.size(); ++v) {
+    const double p = dtm::flip_probability(v < static_cast<size_t>(pixels) ? lambda : label_lambda, dt);
+    EXPECT_NEAR(out[v], 0.5 * std::log((1 - p) / p) * x[v], 1e-6) << v;
+  }
+  std::vector<float> only_pixels(static_cast<size_t>(pixels));
+  dtm::reverse_field(std::span<const int8_t>(x.data(), static_cast<size_t>(pixels)), pixels, lambda, label_lambda, dt, only_pixels);
+  EXPECT_TRUE(std::equal(only_pixels.begin(), only_pixels.end(), out.begin()));
+  EXPECT_THROW(dtm::reverse_field(x, pixels, lambda, label_lambda, dt, only_pixels), InvalidArgument);
+  EXPECT_THROW(dtm::reverse_field(x, 10, lambda, label_lambda, dt, out), InvalidArgument);
 }
 
 TEST(ForwardProcess, FlipStatisticsMatchTheFormula) {
@@ -123,6 +143,46 @@ TEST(ForwardProcess, CouplingGivesTheExactReverseConditional) {
     }
     EXPECT_LT(chi2_upper_z(x2, bins - 1), 4.75) << "group " << grp;
   }
+}
+
+// Two spins with fields: P(s) ~ exp(J s1 s2 + h1 s1 + h2 s2), enumerated. Its total correlation is
+// the mutual information of s1 and s2; a small step along the penalty's gradient term lowers it, on
+// either sign of J. (A penalty of the wrong sign would raise it.)
+TEST(CorrelationPenalty, AStepAlongItLowersTheTotalCorrelation) {
+  struct Moments {
+    double m1, m2, corr, mutual_information;
+  };
+  auto exact = [](double J, double h1, double h2) {
+    double p[2][2], z = 0;
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b) z += p[a][b] = std::exp(J * (2 * a - 1) * (2 * b - 1) + h1 * (2 * a - 1) + h2 * (2 * b - 1));
+    Moments m{0, 0, 0, 0};
+    const double p1[2] = {(p[0][0] + p[0][1]) / z, (p[1][0] + p[1][1]) / z}, p2[2] = {(p[0][0] + p[1][0]) / z, (p[0][1] + p[1][1]) / z};
+    for (int a = 0; a < 2; ++a)
+      for (int b = 0; b < 2; ++b) {
+        const double q = p[a][b] / z;
+        m.m1 += q * (2 * a - 1), m.m2 += q * (2 * b - 1), m.corr += q * (2 * a - 1) * (2 * b - 1);
+        m.mutual_information += q * std::log(q / (p1[a] * p2[b]));
+      }
+    return m;
+  };
+  const std::vector<int32_t> ei = {0}, ej = {1};
+  for (double J : {-0.9, -0.2, 0.3, 1.1}) {
+    const double h1 = 0.4, h2 = -0.7, lambda = 0.5;
+    const Moments m = exact(J, h1, h2);
+    std::vector<float> g = {0.0f};
+    const std::vector<double> corr = {m.corr}, means = {m.m1, m.m2};  // one chain: its exact means
+    dtm::add_correlation_penalty(lambda, ei, ej, corr, means, 2, g);
+    EXPECT_NEAR(g[0], lambda * (m.m1 * m.m2 - m.corr), 1e-6) << J;
+    EXPECT_LT(exact(J + 0.01 * g[0], h1, h2).mutual_information, m.mutual_information) << J;
+  }
+  // Chains that each hold their own conditional: the product of means is averaged over chains.
+  std::vector<float> g = {1.0f};
+  dtm::add_correlation_penalty(2.0, ei, ej, std::vector<double>{0.25}, std::vector<double>{1, 1, 0.5, -1}, 2, g);
+  EXPECT_NEAR(g[0], 1.0 + 2.0 * ((1.0 - 0.5) / 2 - 0.25), 1e-6);
+  EXPECT_THROW(dtm::add_correlation_penalty(1, ei, ej, std::vector<double>{0}, std::vector<double>{1, 1, 1}, 2, g), InvalidArgument);
+  EXPECT_THROW(dtm::add_correlation_penalty(1, ei, std::vector<int32_t>{2}, std::vector<double>{0}, std::vector<double>{1, 1}, 2, g),
+               InvalidArgument);
 }
 
 TEST(Acp, FollowsTheRuleOnSyntheticSequences) {

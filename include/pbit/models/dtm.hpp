@@ -22,6 +22,19 @@ double flip_probability(double lambda, double dt);
 /// The reverse coupling J_f = -1/2 ln tanh(lambda dt / 2): +infinity for dt = 0, 0 for dt = infinity.
 double forward_coupling(double lambda, double dt);
 
+/// The reverse field J_f x^t_i that conditions step t's model on x^t, for a visible state of `pixels`
+/// data spins followed by label spins: each group at the coupling of its own forward rate (`lambda`
+/// for the data, `label_lambda` for the labels) over a step of length dt. `out` gets x.size() values.
+void reverse_field(std::span<const int8_t> x, int32_t pixels, double lambda, double label_lambda, double dt, std::span<float> out);
+
+/// The correlation penalty's term of the coupling gradient (ascent), added to g[e] for each edge
+/// (edge_i[e], edge_j[e]): lambda (mean over chains c of m_ci m_cj - <s_i s_j>), where m_ci =
+/// chain_means[c * nodes + i] is chain c's mean of s_i (its mean given that chain's x^t) and
+/// edge_corr[e] the negative phase's <s_i s_j> over all chains. It lowers the total correlation of
+/// each conditional (REFERENCES.md section 2).
+void add_correlation_penalty(double lambda, std::span<const int32_t> edge_i, std::span<const int32_t> edge_j,
+                             std::span<const double> edge_corr, std::span<const double> chain_means, int32_t nodes, std::span<float> g);
+
 /// Applies one forward step in place to `spins` (+-1): each spin flips with flip_probability(lambda, dt),
 /// drawn from Philox keyed by (seed, kForwardNoise) with counter (item, i / 4, step, tag), so the
 /// noise is reproducible per (seed, item, node, step).

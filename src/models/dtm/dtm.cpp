@@ -28,6 +28,34 @@ double forward_coupling(double lambda, double dt) {
   return -0.5 * std::log(std::tanh(0.5 * x));
 }
 
+void reverse_field(std::span<const int8_t> x, int32_t pixels, double lambda, double label_lambda, double dt, std::span<float> out) {
+  if (pixels < 0 || static_cast<size_t>(pixels) > x.size() || out.size() != x.size()) {
+    throw InvalidArgument("reverse field: " + std::to_string(x.size()) + " spins with " + std::to_string(pixels) + " pixels into " +
+                          std::to_string(out.size()) + " values");
+  }
+  const auto jd = static_cast<float>(forward_coupling(lambda, dt));
+  const auto jl = pixels < static_cast<int64_t>(x.size()) ? static_cast<float>(forward_coupling(label_lambda, dt)) : 0.0f;
+  for (size_t v = 0; v < x.size(); ++v) out[v] = (v < static_cast<size_t>(pixels) ? jd : jl) * static_cast<float>(x[v]);
+}
+
+void add_correlation_penalty(double lambda, std::span<const int32_t> edge_i, std::span<const int32_t> edge_j,
+                             std::span<const double> edge_corr, std::span<const double> chain_means, int32_t nodes, std::span<float> g) {
+  const size_t E = edge_i.size();
+  if (nodes <= 0 || edge_j.size() != E || edge_corr.size() != E || g.size() < E || chain_means.empty() ||
+      chain_means.size() % static_cast<size_t>(nodes) != 0) {
+    throw InvalidArgument("correlation penalty: inconsistent sizes (" + std::to_string(E) + " edges, " + std::to_string(chain_means.size()) +
+                          " chain means of " + std::to_string(nodes) + " nodes)");
+  }
+  const size_t B = chain_means.size() / static_cast<size_t>(nodes), n = static_cast<size_t>(nodes);
+  for (size_t e = 0; e < E; ++e) {
+    const auto i = static_cast<size_t>(edge_i[e]), j = static_cast<size_t>(edge_j[e]);
+    if (i >= n || j >= n) throw InvalidArgument("correlation penalty: edge " + std::to_string(e) + " names a node out of range");
+    double mm = 0;
+    for (size_t c = 0; c < B; ++c) mm += chain_means[c * n + i] * chain_means[c * n + j];
+    g[e] += static_cast<float>(lambda * (mm / static_cast<double>(B) - edge_corr[e]));
+  }
+}
+
 void apply_forward_noise(std::span<int8_t> spins, double lambda, double dt, uint64_t seed, uint32_t item, uint32_t step,
                          uint32_t tag) {
   const double p = flip_probability(lambda, dt);

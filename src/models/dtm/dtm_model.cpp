@@ -199,11 +199,9 @@ void Dtm::forward_step(std::vector<int8_t>& x, int64_t image, int32_t t, uint32_
 }
 
 void Dtm::coupling_field(int32_t t, const int8_t* x, float* out) const {
-  const int32_t P = rows_ * cols_, V = static_cast<int32_t>(visible_.size());
-  const double dt = grid_[t] - grid_[t - 1];
-  const auto jd = static_cast<float>(dtm::forward_coupling(cfg_.lambda, dt));
-  const auto jl = static_cast<float>(cfg_.label_replicas > 0 ? dtm::forward_coupling(cfg_.label_lambda, dt) : 0.0);
-  for (int32_t v = 0; v < V; ++v) out[v] = (v < P ? jd : jl) * static_cast<float>(x[v]);
+  const auto V = visible_.size();
+  dtm::reverse_field(std::span<const int8_t>(x, V), rows_ * cols_, cfg_.lambda, cfg_.label_lambda, grid_[t] - grid_[t - 1],
+                     std::span<float>(out, V));
 }
 
 void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
@@ -259,14 +257,7 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     // Gradient (ascent on the log-likelihood), with the correlation penalty from the negative phase.
     std::vector<float> g(E + N);
     for (size_t e = 0; e < E; ++e) g[e] = static_cast<float>(op.edge_corr[e] - on.edge_corr[e]);
-    if (lam > 0) {
-      for (size_t e = 0; e < E; ++e) {
-        const int32_t i = graph_.edge_i()[e], j = graph_.edge_j()[e];
-        double mm = 0;
-        for (int32_t c = 0; c < B; ++c) mm += on.readout_mean[static_cast<size_t>(c) * N + i] * on.readout_mean[static_cast<size_t>(c) * N + j];
-        g[e] += static_cast<float>(lam * (mm / B - on.edge_corr[e]));
-      }
-    }
+    if (lam > 0) dtm::add_correlation_penalty(lam, graph_.edge_i(), graph_.edge_j(), on.edge_corr, on.readout_mean, static_cast<int32_t>(N), g);
     for (size_t i = 0; i < N; ++i) g[E + i] = static_cast<float>(op.node_mean[i] - on.node_mean[i]);
     // Learning rate: cosine from learning_rate to learning_rate * lr_final_fraction over the run (over
     // the epochs, or over the time budget if that ends first).
