@@ -484,20 +484,16 @@ __global__ void readout_bits_kernel(const uint32_t* bits, int32_t words, const i
   }
 }
 
-/// Bit words [N][words] -> chain-major int8 [B][N] (get_state without touching the int8 state).
-__global__ void unpack_chain_major_kernel(const uint32_t* bits, int32_t n, int32_t chains, int32_t words, int8_t* out) {
-  const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<size_t>(n) * chains) return;
-  const int32_t b = static_cast<int32_t>(idx / n), i = static_cast<int32_t>(idx % n);
-  out[idx] = static_cast<int8_t>(packed_spin(bits, words, i, b));
-}
-
-/// Rows first, first + stride, ... of a chain-major [B][N] state -> [count][N].
-__global__ void gather_rows_kernel(const int8_t* in, int32_t n, int32_t first, int32_t stride, int32_t count, int8_t* out) {
+/// Chains first, first + stride, ... (count of them) -> chain-major int8 [count][N], read straight
+/// from the bit words [N][words] when `bits` is set, else from the node-major int8 state [N][B]
+/// (get_state, get_rows and export_state, without a B x N staging copy).
+__global__ void chain_rows_kernel(const uint32_t* bits, int32_t words, const int8_t* node_major, int32_t n, int32_t chains, int32_t first,
+                                  int32_t stride, int32_t count, int8_t* out) {
   const size_t idx = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= static_cast<size_t>(n) * count) return;
-  const size_t k = idx / n, i = idx % n;
-  out[idx] = in[(static_cast<size_t>(first) + k * static_cast<size_t>(stride)) * n + i];
+  const int32_t k = static_cast<int32_t>(idx / n), i = static_cast<int32_t>(idx % n);
+  const int32_t b = first + k * stride;
+  out[idx] = bits ? static_cast<int8_t>(packed_spin(bits, words, i, b)) : node_major[static_cast<size_t>(i) * chains + b];
 }
 
 /// Node-major [N][B] -> chain-major [B][N].
@@ -665,24 +661,20 @@ class CudaEngine final : public GibbsEngine {
   void get_state(std::span<int8_t> x) const override {
     const DeviceGuard on_device(device_);
     DeviceArray<int8_t> t(stream_);
-    fill_chain_major(t);
+    fill_rows(t, 0, 1, chains_);
     t.download_to(x.data(), x.size());
   }
   bool get_rows(std::span<int8_t> out, int32_t first, int32_t stride, int32_t count) const override {
     const DeviceGuard on_device(device_);
-    DeviceArray<int8_t> t(stream_), rows(stream_);
-    fill_chain_major(t);
-    const int64_t nb = static_cast<int64_t>(n_) * count;
-    rows.resize(static_cast<size_t>(nb), "chosen chains' states");
-    gather_rows_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(t.get(), n_, first, stride, count, rows.get());
-    PBIT_CUDA_LAUNCHED(gather_rows_kernel, stream_);
+    DeviceArray<int8_t> rows(stream_);
+    fill_rows(rows, first, stride, count);
     rows.download_to(out.data(), out.size());
     return true;
   }
   bool export_state(DeviceState& out) const override {
     const DeviceGuard on_device(device_);
     auto t = std::make_shared<DeviceArray<int8_t>>(stream_);
-    fill_chain_major(*t);
+    fill_rows(*t, 0, 1, chains_);
     PBIT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // ready for any consumer stream
     t->set_stream(nullptr);  // the buffer may outlive this engine and its stream
     out.data = t->get();
@@ -690,17 +682,14 @@ class CudaEngine final : public GibbsEngine {
     out.owner = std::shared_ptr<const void>(t, t->get());
     return true;
   }
-  /// The B x N chain-major int8 state into t (on the device).
-  void fill_chain_major(DeviceArray<int8_t>& t) const {
-    t.resize(s_.size(), "state transpose buffer");
-    if (in_bits_) {
-      const int64_t nb = static_cast<int64_t>(n_) * chains_;
-      unpack_chain_major_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(bits_.get(), n_, chains_, pwords_,
-                                                                                              t.get());
-      PBIT_CUDA_LAUNCHED(unpack_chain_major_kernel, stream_);
-    } else {
-      transpose_to(s_.get(), t.get());
-    }
+  /// Chains first, first + stride, ... (count >= 1 of them) as chain-major int8 [count][N] into t
+  /// (on the device), from whichever form holds the state.
+  void fill_rows(DeviceArray<int8_t>& t, int32_t first, int32_t stride, int32_t count) const {
+    const int64_t nb = static_cast<int64_t>(n_) * count;
+    t.resize(static_cast<size_t>(nb), count == chains_ ? "chain-major state" : "chosen chains' states");
+    chain_rows_kernel<<<static_cast<unsigned>((nb + 255) / 256), 256, 0, stream_>>>(in_bits_ ? bits_.get() : nullptr, pwords_, s_.get(), n_,
+                                                                                    chains_, first, stride, count, t.get());
+    PBIT_CUDA_LAUNCHED(chain_rows_kernel, stream_);
   }
   void set_clamp(std::span<const int32_t> nodes, std::span<const int8_t> values) override {
     const DeviceGuard on_device(device_);
