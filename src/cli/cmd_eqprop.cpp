@@ -34,15 +34,10 @@ void plot_accuracy(const std::string& dir, const std::vector<EqPropEpoch>& h, co
   std::ostringstream dat;
   dat << "# epoch train_accuracy_free_phase test_accuracy\n";
   for (const auto& e : h) dat << e.epoch << " " << e.train_accuracy << " " << e.test_accuracy << "\n";
-  detail::write_file_atomically(dir + "/accuracy.dat", dat.str());
-  std::ostringstream gp;
-  gp << "# gnuplot accuracy.gp  (data: accuracy.dat)\n"
-     << "set terminal pngcairo size 800,500\nset output 'accuracy.png'\n"
-     << "set title '" << title << "'\nset xlabel 'epoch'\nset ylabel 'accuracy'\nset yrange [0:1]\nset grid\nset key bottom right\n"
-     << "plot 'accuracy.dat' using 1:2 with linespoints title 'training images (free phase, during the epoch)', "
-     << "'' using 1:3 with linespoints title 'test images'\n";
-  detail::write_file_atomically(dir + "/accuracy.gp", gp.str());
-  detail::draw_gnuplot(dir, "accuracy");
+  detail::write_plot(dir, "accuracy", dat.str(),
+                     "set title " + detail::gnuplot_quote(title) + "\nset xlabel 'epoch'\nset ylabel 'accuracy'\nset yrange [0:1]\nset grid\n"
+                     "set key bottom right\nplot 'accuracy.dat' using 1:2 with linespoints title 'training images (free phase, during the epoch)', "
+                     "'' using 1:3 with linespoints title 'test images'\n");
 }
 
 }  // namespace

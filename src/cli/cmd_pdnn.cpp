@@ -88,11 +88,7 @@ std::vector<int32_t> parse_samples(const std::string& list) {
   return v;
 }
 
-std::string quote(const std::string& s) {  // a gnuplot string in single quotes
-  std::string r;
-  for (char c : s) r += c == '\'' ? std::string("''") : std::string(1, c);
-  return "'" + r + "'";
-}
+std::string quote(const std::string& s) { return detail::gnuplot_quote(s); }
 
 /// What an evaluation was, by its units and the units the model was trained with.
 std::string role_of(const nlohmann::json& r) {
@@ -261,14 +257,11 @@ void add_pdnn_commands(Commands& c) {
     std::ostringstream dat;
     dat << "# epoch train_accuracy test_accuracy\n";
     for (const auto& e : trainer.history()) dat << e.epoch << " " << e.train_accuracy << " " << e.test_accuracy << "\n";
-    detail::write_file_atomically(cfg.output_dir + "/accuracy.dat", dat.str());
-    std::ostringstream gp;
-    gp << "# gnuplot accuracy.gp  (data: accuracy.dat)\nset terminal pngcairo size 800,500\nset output 'accuracy.png'\n"
-       << "set title " << quote("p-DNN " + shape + ", " + cfg.units.name() + " units, " + cfg.dataset) << "\n"
-       << "set xlabel 'epoch'\nset ylabel 'accuracy'\nset grid\nset key bottom right\n"
-       << "plot 'accuracy.dat' using 1:2 with linespoints title 'training batches (during the epoch)', '' using 1:3 with linespoints title 'test'\n";
-    detail::write_file_atomically(cfg.output_dir + "/accuracy.gp", gp.str());
-    detail::draw_gnuplot(cfg.output_dir, "accuracy");
+    detail::write_plot(cfg.output_dir, "accuracy", dat.str(),
+                       "set title " + quote("p-DNN " + shape + ", " + cfg.units.name() + " units, " + cfg.dataset) +
+                           "\nset xlabel 'epoch'\nset ylabel 'accuracy'\nset grid\nset key bottom right\n"
+                           "plot 'accuracy.dat' using 1:2 with linespoints title 'training batches (during the epoch)', '' using 1:3 with "
+                           "linespoints title 'test'\n");
     std::printf("p-DNN (%s units): test accuracy", cfg.units.name().c_str());
     for (size_t q = 0; q < ev.samples.size(); ++q) std::printf(" %.4f (T=%d)", ev.accuracy[q], ev.samples[q]);
     std::printf(" on %lld images after %zu epochs (%.1f s of training) -> %s\n", static_cast<long long>(ev.images),
@@ -448,14 +441,11 @@ void add_pdnn_commands(Commands& c) {
       write_gray_grid(o->out + "/generated_T" + std::to_string(gen.samples[q]) + ".png", gen.images[q], n, test.rows, test.cols, 10);
       std::fprintf(stderr, "T = %d: feature-FID %.3f, test reconstruction %.2f nats\n", gen.samples[q], fid, rec[q]);
     }
-    detail::write_file_atomically(o->out + "/fid.dat", dat.str());
-    std::ostringstream gp;
-    gp << "# gnuplot fid.gp (data: fid.dat)\nset terminal pngcairo size 800,500\nset output 'fid.png'\n"
-       << "set title " << quote("p-DNN generator (" + units.name() + " decoder units), " + cfg.dataset) << "\n"
-       << "set xlabel 'samples T (mean of T decoder samples)'\nset ylabel 'feature-FID (lower is better)'\nset logscale x\nset grid\n"
-       << "plot 'fid.dat' using 1:2 with linespoints lw 2 title 'generated', " << floor << " with lines dt 2 title 'training images (floor)'\n";
-    detail::write_file_atomically(o->out + "/fid.gp", gp.str());
-    detail::draw_gnuplot(o->out, "fid");
+    detail::write_plot(o->out, "fid", dat.str(),
+                       "set title " + quote("p-DNN generator (" + units.name() + " decoder units), " + cfg.dataset) +
+                           "\nset xlabel 'samples T (mean of T decoder samples)'\nset ylabel 'feature-FID (lower is better)'\nset logscale x\n"
+                           "set grid\nplot 'fid.dat' using 1:2 with linespoints lw 2 title 'generated', " + detail::gnuplot_number(floor) +
+                           " with lines dt 2 title 'training images (floor)'\n");
     nlohmann::json out = {{"pdnn_generate", true},
                           {"label", o->label},
                           {"model", o->model},

@@ -1,8 +1,11 @@
 #include "util/gnuplot.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+
+#include "util/file_io.hpp"
 
 namespace pbit::detail {
 
@@ -13,7 +16,10 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
     std::cerr << "gnuplot is not installed: " << dir << "/" << p << ".gp and its data are written, not " << p << ".png\n";
     return false;
   }
-  const std::string cmd = "cd '" + dir + "' && sed \"s/set output '" + p + ".png'/set output '" + p + ".png.tmp'/\" " + p +
+  std::string quoted_dir = "'";  // for the shell: a quote in the path closes, escapes and reopens
+  for (char c : dir) quoted_dir += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  quoted_dir += "'";
+  const std::string cmd = "cd " + quoted_dir + " && sed \"s/set output '" + p + ".png'/set output '" + p + ".png.tmp'/\" " + p +
                           ".gp | gnuplot 2>>gnuplot.log";
   std::error_code ec;
   const std::string tmp = dir + "/" + p + ".png.tmp";
@@ -27,6 +33,26 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
     std::cerr << "could not draw " << dir << "/" << p << ".png (gnuplot failed; see " << dir << "/gnuplot.log); its data and script are written\n";
   }
   return drawn;
+}
+
+std::string gnuplot_quote(const std::string& s) {
+  std::string r;
+  for (char c : s) r += c == '\'' ? std::string("''") : std::string(1, c);
+  return "'" + r + "'";
+}
+
+std::string gnuplot_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", x);
+  return buf;
+}
+
+bool write_plot(const std::string& dir, const std::string& name, const std::string& data, const std::string& commands,
+                const std::string& size) {
+  write_file_atomically(dir + "/" + name + ".dat", data);
+  write_file_atomically(dir + "/" + name + ".gp", "# gnuplot " + name + ".gp  (data: " + name + ".dat)\nset terminal pngcairo size " + size +
+                                                     "\nset output '" + name + ".png'\n" + commands);
+  return draw_gnuplot(dir, name);
 }
 
 }  // namespace pbit::detail

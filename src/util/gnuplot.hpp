@@ -13,4 +13,16 @@ bool have_gnuplot();
 /// messages go to DIR/gnuplot.log).
 bool draw_gnuplot(const std::string& dir, const std::string& name);
 
+/// A gnuplot string in single quotes (a quote inside doubled).
+std::string gnuplot_quote(const std::string& s);
+
+/// A number for a gnuplot script (%.6g).
+std::string gnuplot_number(double x);
+
+/// One plot of one data file: writes DIR/NAME.dat (`data`, gnuplot's columns) and DIR/NAME.gp (a PNG
+/// terminal of `size`, output NAME.png, then `commands`, which read 'NAME.dat'), each atomically, and
+/// draws it (draw_gnuplot). Returns whether DIR/NAME.png was drawn.
+bool write_plot(const std::string& dir, const std::string& name, const std::string& data, const std::string& commands,
+                const std::string& size = "800,500");
+
 }  // namespace pbit::detail
