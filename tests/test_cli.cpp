@@ -389,6 +389,34 @@ TEST(Cli, DbmTrainEvalGenerate) {
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
   }
   EXPECT_EQ(read_json_file(out + "/metrics.json")["epochs"].size(), 1u);
+  // accuracy.dat: the epoch's accuracy on the first 100 test images, then the final one on all 200,
+  // at the training flips so far.
+  {
+    std::ifstream dat(out + "/accuracy.dat");
+    std::string header;
+    std::getline(dat, header);
+    const nlohmann::json ep = read_json_file(out + "/metrics.json")["epochs"][0];
+    int epoch = 0, images = 0, final = 0;
+    double flips = 0, wall = 0, acc = 0;
+    ASSERT_TRUE(dat >> epoch >> flips >> wall >> acc >> images >> final) << header;
+    EXPECT_EQ(epoch, 1);
+    EXPECT_NEAR(acc, ep["test_accuracy"].get<double>(), 1e-5);
+    EXPECT_EQ(images, 100);
+    EXPECT_EQ(final, 0);
+    ASSERT_TRUE(dat >> epoch >> flips >> wall >> acc >> images >> final);
+    EXPECT_NEAR(flips, res["train_flips"].get<double>(), 1e-5 * res["train_flips"].get<double>());
+    EXPECT_NEAR(acc, res["test_accuracy"].get<double>(), 1e-5);
+    EXPECT_EQ(images, 200);
+    EXPECT_EQ(final, 1);
+    EXPECT_FALSE(dat >> epoch);
+    EXPECT_TRUE(std::filesystem::exists(out + "/accuracy.png")) << "gnuplot is installed by scripts/install_deps.sh";
+  }
+  // The plot is drawn in a folder whose name needs quoting in a shell (gnuplot runs through one).
+  const std::string odd_dir = tmp("dbm cli's run");
+  std::filesystem::remove_all(odd_dir);
+  const Result quoted = run("dbm train --config " + tmp("dbm.json") + " --out \"" + odd_dir + "\"");
+  ASSERT_EQ(quoted.code, 0) << quoted.out;
+  EXPECT_TRUE(std::filesystem::exists(odd_dir + "/accuracy.png")) << quoted.out;
   const Result ev = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 100");
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_NE(ev.out.find("\"test_images\": 100"), std::string::npos) << ev.out;

@@ -182,7 +182,7 @@ TEST(FullDisk, DbmTrainEvalGenerateImportKeepTheGoodFiles) {
   // Each output of training fails in turn; the files of the good run stay as they were. A fresh start
   // (--overwrite) removes the earlier run's results, model and images, so those are failed first, in
   // a resume of the finished run, which writes them again.
-  for (const char* f : {"model.json", "results.json", "generated.png", "metrics.json", "checkpoint.bin"}) {
+  for (const char* f : {"model.json", "results.json", "generated.png", "accuracy.dat", "accuracy.gp", "metrics.json", "checkpoint.bin"}) {
     const std::string before = slurp(dir + "/run/" + f);
     ASSERT_FALSE(before.empty()) << f;
     const bool fresh = std::string(f) == "checkpoint.bin" || std::string(f) == "metrics.json";
@@ -230,7 +230,25 @@ TEST(FullDisk, DtmTrainKeepsTheGoodFiles) {
   write(dir + "/dtm.json", tiny_dtm_config(dir + "/run"));
   const Result good = run("dtm train --config " + dir + "/dtm.json");
   ASSERT_EQ(good.code, 0) << good.out;
-  for (const char* f : {"results.json", "generated.png", "trajectory.png", "metrics.json", "checkpoint.bin"}) {
+  // fid.dat: the 256-sample FID after the one epoch, then the final generation's (20 samples).
+  const std::string fid = slurp(dir + "/run/fid.dat");
+  const nlohmann::json res = read_json_file(dir + "/run/results.json");
+  const double f1 = res["feature_fid_over_training"][0]["feature_fid_256"].get<double>(), f2 = res["feature_fid"].get<double>();
+  std::istringstream rows(fid.substr(fid.find('\n') + 1));
+  int epoch = 0, samples = 0, final = 0;
+  double value = 0;
+  ASSERT_TRUE(rows >> epoch >> value >> samples >> final) << fid;
+  EXPECT_EQ(epoch, 1);
+  EXPECT_NEAR(value, f1, 1e-5 * std::abs(f1));
+  EXPECT_EQ(samples, 256);
+  EXPECT_EQ(final, 0);
+  ASSERT_TRUE(rows >> epoch >> value >> samples >> final) << fid;
+  EXPECT_NEAR(value, f2, 1e-5 * std::abs(f2));
+  EXPECT_EQ(samples, 20);
+  EXPECT_EQ(final, 1);
+  EXPECT_FALSE(rows >> epoch) << fid;
+  EXPECT_NE(slurp(dir + "/run/fid.gp").find("plot 'fid.dat'"), std::string::npos);
+  for (const char* f : {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "metrics.json", "checkpoint.bin"}) {
     const std::string before = slurp(dir + "/run/" + f);
     ASSERT_FALSE(before.empty()) << f;
     const bool fresh = std::string(f) == "checkpoint.bin" || std::string(f) == "metrics.json";  // as for the DBM above
@@ -366,6 +384,7 @@ TEST(Resume, AFreshStartClearsTheFolderAndARunHoldsIt) {
   const Result fresh = run("dbm train --overwrite --time-budget 1000 --out " + dir + "/run --config " + dir + "/dbm.json");
   ASSERT_EQ(fresh.code, 0) << fresh.out;
   EXPECT_NE(fresh.out.find("removed " + dir + "/run/results.json (an earlier run's)"), std::string::npos) << fresh.out;
+  EXPECT_NE(fresh.out.find("removed " + dir + "/run/accuracy.dat (an earlier run's)"), std::string::npos) << fresh.out;
   const nlohmann::json res = read_json_file(dir + "/run/results.json");
   EXPECT_EQ(res["config"]["train"]["time_budget_s"], 1000.0);
   EXPECT_EQ(res["config"]["run"]["output_dir"], dir + "/run");

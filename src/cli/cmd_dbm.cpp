@@ -9,6 +9,7 @@
 #include "pbit/dist/comm.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/util/png.hpp"
+#include "util/gnuplot.hpp"
 
 namespace pbit::cli {
 namespace {
@@ -23,6 +24,28 @@ nlohmann::json eval_json(const DbmEval& ev) {
     j["swap_acceptance"] = acc;
   }
   return j;
+}
+
+/// accuracy.dat / accuracy.gp, and accuracy.png when gnuplot is installed: test accuracy against the
+/// training flips so far (every lease's epochs), after each epoch (on the first
+/// train.eval_images_per_epoch test images) and at the end (the eval section, `final`).
+void plot_accuracy(const DbmConfig& cfg, const std::vector<DbmEpochMetrics>& history, const DbmEval& final, double flips, double wall_s) {
+  std::ostringstream dat;
+  dat << "# epoch train_flips train_wall_s test_accuracy test_images final (0: after the epoch, 1: the final evaluation)\n";
+  double f = 0, w = 0;
+  for (const DbmEpochMetrics& m : history) {
+    f += m.flips, w += m.train_wall_s;
+    if (m.test_accuracy >= 0) dat << m.epoch << " " << f << " " << w << " " << m.test_accuracy << " " << m.test_images << " 0\n";
+  }
+  dat << (history.empty() ? 0 : history.back().epoch) << " " << flips << " " << wall_s << " " << final.accuracy << " " << final.images
+      << " 1\n";
+  const std::string graph = cfg.graph_file.empty() ? cfg.topology : cfg.graph_file;
+  detail::write_plot(cfg.output_dir, "accuracy", dat.str(),
+                     "set title " + detail::gnuplot_quote("sparse DBM on " + graph + ", " + cfg.dataset) +
+                         " noenhanced\nset xlabel 'training flips (every epoch and lease so far)'\nset ylabel 'test accuracy'\n"
+                         "set logscale x\nset yrange [0:1]\nset grid\nset key bottom right\n"
+                         "plot 'accuracy.dat' using 2:($6 == 0 ? $4 : 1/0) with linespoints title 'after each epoch (first test images)', "
+                         "'' using 2:($6 == 1 ? $4 : 1/0) with points pt 7 ps 1.5 title 'final (eval section)'\n");
 }
 
 ImageDataset dbm_data(const DbmConfig& cfg, const std::string& split) {
@@ -103,7 +126,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     DbmTrainer trainer(model, cfg, train);
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite,
-                                            files_in(cfg.output_dir, {"results.json", "model.json", "generated.png"}))) {
+                                            files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png"}))) {
       trainer.load_checkpoint(trainer.checkpoint_path());
       if (writer) std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                 << " updates done)\n";
@@ -179,6 +202,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     write_generation(model, cfg, cfg.output_dir + "/generated.png", out);
     if (!writer) return 0;
     write_json_file(cfg.output_dir + "/results.json", out);
+    plot_accuracy(cfg, trainer.history(), ev, flips, train_wall);
     std::printf("test accuracy %.4f on %lld images; training %.1f s at %.3g flips/ns (%s); results in %s/results.json\n",
                 ev.accuracy, static_cast<long long>(ev.images), train_wall, out["train_flips_per_ns"].get<double>(),
                 out["device"].get<std::string>().c_str(), cfg.output_dir.c_str());

@@ -13,6 +13,7 @@
 #include "pbit/models/dtm_model.hpp"
 #include "pbit/models/feature_net.hpp"
 #include "pbit/util/png.hpp"
+#include "util/gnuplot.hpp"
 
 namespace pbit::cli {
 
@@ -206,7 +207,7 @@ void add_dtm_commands(Commands& c) {
     Dtm model(cfg, train.rows, train.cols);
     check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite,
-                                            files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png"}))) {
+                                            files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png"}))) {
       model.load_checkpoint(model.checkpoint_path());
       if (writer) std::cerr << "resuming after epoch " << model.epoch() << "\n";
     }
@@ -363,6 +364,21 @@ void add_dtm_commands(Commands& c) {
     save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
     if (!lease_dir.empty()) out["leases"] = leases_now;
     write_json_file(cfg.output_dir + "/results.json", out);
+    // fid.png: the quality over training (every epoch, across resumes and leases) beside the final one.
+    std::ostringstream dat;
+    dat << "# epoch feature_fid samples final (0: 256 samples after the epoch, 1: the final generation)\n";
+    for (const auto& h : hist)
+      if (h.feature_fid >= 0) dat << h.epoch << " " << h.feature_fid << " 256 0\n";
+    dat << model.epoch() << " " << fid << " " << samples.size() << " 1\n";
+    detail::write_plot(cfg.output_dir, "fid", dat.str(),
+                       "set title " + detail::gnuplot_quote(std::string(cfg.steps == 1 ? "MEBM" : "DTM T = " + std::to_string(cfg.steps)) +
+                                                           " on " + cfg.topology + ", " + cfg.dataset + (cfg.acp ? ", ACP" : "")) +
+                           " noenhanced\nset xlabel 'epoch'\nset ylabel 'feature-FID (lower is better)'\nset yrange [0:*]\nset grid\n"
+                           "set offsets graph 0.04, graph 0.04, 0, 0\nset key top right\n"
+                           "plot 'fid.dat' using 1:($4 == 0 ? $2 : 1/0) with linespoints title '256 samples after each epoch', "
+                           "'' using 1:($4 == 1 ? $2 : 1/0) with points pt 7 ps 1.5 title 'final generation (" +
+                           std::to_string(samples.size()) + " samples)', " + detail::gnuplot_number(floor) +
+                           " with lines dt 2 title 'training images against test images (floor)'\n");
     std::printf("%s T=%d: feature-FID %.3f (real-data floor %.3f; feature net %.1f%% test accuracy) at %lld sweeps per sample, "
                 "%.1f samples/s; nearest-train Hamming %.1f (test images: %.1f); training %.1f s at %.3g flips/ns -> %s\n",
                 cfg.steps == 1 ? "MEBM" : "DTM", cfg.steps, fid, floor, 100 * net_acc, static_cast<long long>(sweeps_per_sample),
