@@ -176,10 +176,10 @@ TEST(CorrelationPenalty, AStepAlongItLowersTheTotalCorrelation) {
     EXPECT_NEAR(g[0], lambda * (m.m1 * m.m2 - m.corr), 1e-6) << J;
     EXPECT_LT(exact(J + 0.01 * g[0], h1, h2).mutual_information, m.mutual_information) << J;
   }
-  // Chains that each hold their own conditional: the product of means is averaged over chains.
+  // Chains that each hold their own conditional: the product of means is averaged over the 3 chains.
   std::vector<float> g = {1.0f};
-  dtm::add_correlation_penalty(2.0, ei, ej, std::vector<double>{0.25}, std::vector<double>{1, 1, 0.5, -1}, 2, g);
-  EXPECT_NEAR(g[0], 1.0 + 2.0 * ((1.0 - 0.5) / 2 - 0.25), 1e-6);
+  dtm::add_correlation_penalty(2.0, ei, ej, std::vector<double>{0.25}, std::vector<double>{1, 1, 0.5, -1, 0.8, 0.5}, 2, g);
+  EXPECT_NEAR(g[0], 1.0 + 2.0 * ((1.0 - 0.5 + 0.4) / 3 - 0.25), 1e-6);
   EXPECT_THROW(dtm::add_correlation_penalty(1, ei, ej, std::vector<double>{0}, std::vector<double>{1, 1, 1}, 2, g), InvalidArgument);
   EXPECT_THROW(dtm::add_correlation_penalty(1, ei, std::vector<int32_t>{2}, std::vector<double>{0}, std::vector<double>{1, 1}, 2, g),
                InvalidArgument);

@@ -42,8 +42,8 @@ void plot_accuracy(const DbmConfig& cfg, const std::vector<DbmEpochMetrics>& his
   const std::string graph = cfg.graph_file.empty() ? cfg.topology : cfg.graph_file;
   detail::write_plot(cfg.output_dir, "accuracy", dat.str(),
                      "set title " + detail::gnuplot_quote("sparse DBM on " + graph + ", " + cfg.dataset) +
-                         " noenhanced\nset xlabel 'training flips (every epoch and lease so far)'\nset ylabel 'test accuracy'\n"
-                         "set logscale x\nset yrange [0:1]\nset grid\nset key bottom right\n"
+                         " noenhanced\nset xlabel 'training flips (every epoch and lease so far)'\nset ylabel 'test accuracy'\n" +
+                         std::string(flips > 0 ? "set logscale x\n" : "") + "set yrange [0:1]\nset grid\nset key bottom right\n"
                          "plot 'accuracy.dat' using 2:($6 == 0 ? $4 : 1/0) with linespoints title 'after each epoch (first test images)', "
                          "'' using 2:($6 == 1 ? $4 : 1/0) with points pt 7 ps 1.5 title 'final (eval section)'\n");
 }
@@ -126,7 +126,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     DbmTrainer trainer(model, cfg, train);
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite,
-                                            files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png"}))) {
+                                            files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
       trainer.load_checkpoint(trainer.checkpoint_path());
       if (writer) std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                 << " updates done)\n";

@@ -207,7 +207,7 @@ void add_dtm_commands(Commands& c) {
     Dtm model(cfg, train.rows, train.cols);
     check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite,
-                                            files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png"}))) {
+                                            files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png", "gnuplot.log"}))) {
       model.load_checkpoint(model.checkpoint_path());
       if (writer) std::cerr << "resuming after epoch " << model.epoch() << "\n";
     }

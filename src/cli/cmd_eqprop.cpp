@@ -89,7 +89,7 @@ void add_eqprop_commands(Commands& c) {
     EqPropTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     if (resume_or_start(ckpt, o->resume, o->overwrite,
-                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png"}))) {
+                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }

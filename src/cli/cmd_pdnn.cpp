@@ -134,7 +134,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite) {
   PdnnVaeTrainer trainer(vae, cfg, train, ti, test, si);
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
   if (resume_or_start(ckpt, resume, overwrite,
-                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png"}))) {
+                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
     trainer.load_checkpoint(ckpt);
     std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
   }
@@ -221,7 +221,7 @@ void add_pdnn_commands(Commands& c) {
     PdnnTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     if (resume_or_start(ckpt, o->resume, o->overwrite,
-                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png"}))) {
+                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }

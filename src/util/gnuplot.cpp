@@ -19,7 +19,7 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
   std::string quoted_dir = "'";  // for the shell: a quote in the path closes, escapes and reopens
   for (char c : dir) quoted_dir += c == '\'' ? std::string("'\\''") : std::string(1, c);
   quoted_dir += "'";
-  const std::string cmd = "cd " + quoted_dir + " && sed \"s/set output '" + p + ".png'/set output '" + p + ".png.tmp'/\" " + p +
+  const std::string cmd = "cd -- " + quoted_dir + " && sed \"s/set output '" + p + ".png'/set output '" + p + ".png.tmp'/\" " + p +
                           ".gp | gnuplot 2>>gnuplot.log";
   std::error_code ec;
   const std::string tmp = dir + "/" + p + ".png.tmp";

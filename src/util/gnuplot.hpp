@@ -7,7 +7,8 @@ namespace pbit::detail {
 
 bool have_gnuplot();
 
-/// Runs DIR/NAME.gp with gnuplot. The PNG is drawn to a temporary name and renamed into place only when
+/// Runs DIR/NAME.gp with gnuplot (DIR any path; NAME a plain file name of letters, digits and '_',
+/// as every caller's is). The PNG is drawn to a temporary name and renamed into place only when
 /// gnuplot succeeded and the file is not empty, so a failed plot never replaces a good one. Returns
 /// whether DIR/NAME.png was drawn; when gnuplot is missing or fails, says so on stderr (gnuplot's own
 /// messages go to DIR/gnuplot.log).

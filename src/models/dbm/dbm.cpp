@@ -859,8 +859,9 @@ std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t
                                     int32_t replicas);
 
 /// Label scores per image for images given as clamp spins; returns predicted classes. The batch is
-/// one run of the sampler, whose progress callback calls tick(sweeps done) about every quarter
-/// second, so a long evaluation shows progress within one batch.
+/// one run of the sampler; with a `tick`, its progress callback calls tick(sweeps done) after
+/// stretches of at most 1% of the run and about a quarter second, so a long evaluation shows
+/// progress within one batch.
 std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, const std::vector<std::vector<int8_t>>& vis,
                                     double& flips, const std::function<void(int64_t)>& tick = {}, DbmEval* swaps = nullptr) {
   const int32_t per = cfg.eval.chains;
@@ -981,12 +982,12 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
       vis.push_back(std::move(v));
     }
     auto tick = [&](int64_t sweeps) {
-      if (!progress) return;
       char extra[80];
       std::snprintf(extra, sizeof extra, "image-sweeps (images %lld-%lld)", static_cast<long long>(start), static_cast<long long>(end - 1));
       bar.update((start - first) * per_image + (end - start) * sweeps, extra);
     };
-    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips, tick, &ev);
+    // Without a bar, no callback: the sampler then runs each batch in one stretch.
+    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips, progress ? std::function<void(int64_t)>(tick) : nullptr, &ev);
     for (int64_t k = start; k < end; ++k) {
       const int truth = test.labels[k];
       ++ev.confusion[truth * 10 + pred[k - start]];
