@@ -444,8 +444,30 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result ev = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 100");
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_NE(ev.out.find("\"test_images\": 100"), std::string::npos) << ev.out;
-  const Result curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 20 --chains 2 --sweeps 20,40");
+  std::filesystem::remove_all(tmp("dbm_curve"));
+  const Result curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 20 --chains 2 --sweeps 20,40 --plot " +
+                           tmp("dbm_curve"));
   ASSERT_EQ(curve.code, 0) << curve.out;
+  {  // the plot's data: a row per budget, as the JSON has it
+    const nlohmann::json cj = nlohmann::json::parse(curve.out.substr(curve.out.find('{')))["curve"];
+    std::ifstream dat(tmp("dbm_curve") + "/accuracy_vs_sweeps.dat");
+    std::string header;
+    std::getline(dat, header);
+    for (int k = 0; k < 2; ++k) {
+      int64_t sweeps = 0, images = 0, chains = 0;
+      double acc = 0, wall = 0;
+      ASSERT_TRUE(dat >> sweeps >> acc >> images >> chains >> wall) << header;
+      EXPECT_EQ(sweeps, cj[k]["sweeps_per_image"].get<int64_t>());
+      EXPECT_NEAR(acc, cj[k]["test_accuracy"].get<double>(), 1e-6);
+      EXPECT_EQ(images, 20);
+      EXPECT_EQ(chains, 2);
+    }
+    EXPECT_FALSE(dat >> header);
+    if (curve.out.find("gnuplot is not installed") == std::string::npos) {
+      EXPECT_TRUE(std::filesystem::exists(tmp("dbm_curve") + "/accuracy_vs_sweeps.png")) << curve.out;
+    }
+  }
+  EXPECT_EQ(run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --plot " + tmp("dbm_curve")).code, 2);  // needs --sweeps
   EXPECT_NE(curve.out.find("\"sweeps_per_image\": 20,"), std::string::npos) << curve.out;
   EXPECT_NE(curve.out.find("\"sweeps_per_image\": 40,"), std::string::npos) << curve.out;
   EXPECT_NE(curve.out.find("\"chains\": 2,"), std::string::npos) << curve.out;

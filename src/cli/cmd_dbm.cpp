@@ -212,7 +212,7 @@ void add_train(CLI::App* dbm, Commands& c) {
 
 void add_eval(CLI::App* dbm, Commands& c) {
   struct Opt {
-    std::string config, model, sweeps, out;
+    std::string config, model, sweeps, out, plot;
     int64_t limit = 0, first = 0, chains = 0;
     double warmup_fraction = -1;
   };
@@ -230,15 +230,20 @@ void add_eval(CLI::App* dbm, Commands& c) {
       ->check(number_in<double>(0, 0.99))
       ->needs(sw);
   s->add_option("--out", o->out, "write the result JSON to FILE (default: stdout)");
+  s->add_option("--plot", o->plot, "with --sweeps: also draw DIR/accuracy_vs_sweeps.png (with its .dat and .gp)")->needs(sw);
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     // Under MPI ranks each rank classifies a share of every batch's images; rank 0 writes.
     check_ranks_agree({o->config, o->model}, o->sweeps + "|" + o->out + "|" + std::to_string(o->limit) + "|" + std::to_string(o->first) +
-                                                 "|" + std::to_string(o->chains) + "|" + std::to_string(o->warmup_fraction),
+                                                 "|" + std::to_string(o->chains) + "|" + std::to_string(o->warmup_fraction) + "|" + o->plot,
                       "the DBM config, the model and the options of dbm eval");
     const bool writer = dist::rank() == 0;
     if (!o->out.empty() && writer) check_writable(o->out);  // before the evaluation, not after it
+    if (!o->plot.empty() && writer) {
+      make_directories(o->plot);
+      check_writable(o->plot + "/accuracy_vs_sweeps.dat");
+    }
     const SparseDbm model = SparseDbm::load(o->model);
     const ImageDataset test = dbm_data(cfg, "test");
     if (o->first >= test.size()) {
@@ -280,6 +285,21 @@ void add_eval(CLI::App* dbm, Commands& c) {
       curve.push_back(r);
     }
     emit_eval(nlohmann::json{{"model", o->model}, {"curve", curve}});
+    if (!o->plot.empty() && writer) {
+      std::ostringstream dat;
+      dat << "# sweeps_per_image test_accuracy test_images chains eval_wall_s\n";
+      for (const nlohmann::json& r : curve) {
+        dat << r["sweeps_per_image"].get<int64_t>() << " " << r["test_accuracy"].get<double>() << " " << r["test_images"].get<int64_t>()
+            << " " << r["chains"].get<int64_t>() << " " << r["eval_wall_s"].get<double>() << "\n";
+      }
+      const int64_t images = curve.empty() ? 0 : curve[0]["test_images"].get<int64_t>(), from = curve.empty() ? 0 : curve[0]["first_image"].get<int64_t>();
+      detail::write_plot(o->plot, "accuracy_vs_sweeps", dat.str(),
+                         "set title " + detail::gnuplot_quote(std::filesystem::path(o->model).filename().string() + ": test images " +
+                                                             std::to_string(from) + "-" + std::to_string(from + images - 1) + ", " +
+                                                             std::to_string(cfg.eval.chains) + (cfg.eval.chains == 1 ? " chain" : " chains") + " per image") +
+                             " noenhanced\nset xlabel 'sweeps per image'\nset ylabel 'test accuracy'\nset logscale x\nset yrange [0:1]\n"
+                             "set grid\nset key bottom right\nplot 'accuracy_vs_sweeps.dat' using 1:2 with linespoints lw 2 pt 7 notitle\n");
+    }
     return 0;
   });
 }
