@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "pbit/core/coloring.hpp"
+#include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
 #include "pbit/hardware/topology.hpp"
 
@@ -50,6 +51,39 @@ TEST(Coloring, DsaturIsProperOnRandomGraphsAndDeterministic) {
       }
     }
   }
+}
+
+// Irregular graphs, where DSATUR's degree order matters (every graph above is regular): wheels (a
+// hub joined to every node of a ring) need 4 colors around an odd ring and 3 around an even one, and
+// DSATUR, which starts at the hub, colors wheels optimally; on random sparse graphs of mixed degree
+// it stays proper.
+TEST(Coloring, DsaturOnIrregularGraphs) {
+  auto wheel = [](int rim) {
+    std::vector<Edge> e;
+    for (int i = 0; i < rim; ++i) {
+      e.push_back({i, (i + 1) % rim, 1.0f});
+      e.push_back({i, rim, 1.0f});
+    }
+    return Graph::from_edges(rim + 1, e);
+  };
+  for (int rim : {5, 6, 7, 8, 11, 12}) {
+    const Graph g = wheel(rim);
+    const Coloring c = color_graph(g);
+    EXPECT_NO_THROW(verify_coloring(g, c.colors())) << rim;
+    EXPECT_EQ(c.num_colors(), rim % 2 ? 4 : 3) << "wheel with a rim of " << rim;
+    EXPECT_EQ(c.colors()[rim], 0) << "DSATUR starts at the node of highest degree, the hub";
+    EXPECT_EQ(c.colors()[0], 1) << "then the lowest-numbered of the rim, all equally saturated";
+  }
+  rng::PhiloxStream rs(5, rng::kTest);
+  std::vector<Edge> e;
+  for (int i = 0; i < 300; ++i)
+    for (int j = i + 1; j < 300; ++j)
+      if (rs.uniform() < (i < 30 ? 0.2 : 0.01)) e.push_back({i, j, 1.0f});  // 30 dense nodes among sparse ones
+  const Graph g = Graph::from_edges(300, e);
+  const Coloring c = color_graph(g);
+  EXPECT_NO_THROW(verify_coloring(g, c.colors()));
+  EXPECT_LE(c.num_colors(), g.max_degree() + 1);
+  EXPECT_EQ(c.colors(), color_graph(g).colors());
 }
 
 TEST(Coloring, EdgelessGraphUsesOneColor) {

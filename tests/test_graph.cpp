@@ -128,6 +128,9 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
   EXPECT_NE(parse("0 1\n").find("g.txt:1: expected 'i j J'"), std::string::npos);
   EXPECT_NE(parse("0 1 nan\n").find("g.txt:1: non-finite value"), std::string::npos);
   EXPECT_NE(parse("nodes 3\n0 5 1.0\n").find("node index 5 out of range [0, 3)"), std::string::npos);
+  // The first index past the end, by an edge and by a bias (a bias at n would be written past h).
+  EXPECT_NE(parse("nodes 3\n0 3 1.0\n").find("node index 3 out of range [0, 3)"), std::string::npos);
+  EXPECT_NE(parse("nodes 3\nbias 3 1.0\n").find("node index 3 out of range [0, 3)"), std::string::npos);
   EXPECT_NE(parse("0 0 1.0\n").find("self loop"), std::string::npos);
   EXPECT_NE(parse("0 1 1.0\n1 0 2.0\n").find("conflicting weights"), std::string::npos);
   EXPECT_NE(parse("0 1 1e60\n").find("overflows float32"), std::string::npos);

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <map>
+#include <regex>
 #include <string>
 
 #include "pbit/error.hpp"
@@ -151,6 +153,45 @@ TEST(Grid, G12On70x70Torus) {
   EXPECT_GE(g.graph.find_edge(0, 60 * 70 + 9), 0);
   EXPECT_LT(g.graph.find_edge(0, 10 * 70 + 9), 0);  // that is the replication's mirror rule (10, 9)
   EXPECT_GE(make_topology("grid:70:G12r").graph.find_edge(0, 10 * 70 + 9), 0);
+}
+
+// Every preset's rules as docs/TOPOLOGIES.md's table gives them (with their sources): "G8 + (9,10)"
+// expands G8. Each rule's forward offset (a, b) is an edge of the 70 x 70 torus and its mirror
+// (b, a) is not (a swapped rule has the same degree and edge count).
+TEST(Grid, PresetsAreTheDocumentedRules) {
+  std::ifstream doc(std::string(PBIT_SOURCE_DIR) + "/docs/TOPOLOGIES.md");
+  ASSERT_TRUE(doc.good());
+  std::map<std::string, std::vector<std::pair<int, int>>> table;
+  const std::regex row(R"(^\| (G[0-9]+r?) \| ([^|]+) \|)"), base(R"(^(G[0-9]+r?) \+)"), rule(R"(\((-?[0-9]+),(-?[0-9]+)\))");
+  for (std::string line; std::getline(doc, line);) {
+    std::smatch m, b;
+    if (!std::regex_search(line, m, row)) continue;
+    const std::string name = m[1], rules = m[2];
+    std::vector<std::pair<int, int>> r;
+    if (std::regex_search(rules, b, base)) {
+      ASSERT_TRUE(table.count(b[1])) << line;
+      r = table[b[1]];
+    }
+    for (std::sregex_iterator it(rules.begin(), rules.end(), rule), end; it != end; ++it) r.push_back({std::stoi((*it)[1]), std::stoi((*it)[2])});
+    table[name] = r;
+  }
+  ASSERT_EQ(table.size(), 8u);
+  for (const auto& [name, rules] : table) {
+    const std::vector<GridRule> code = grid_preset(name);
+    ASSERT_EQ(code.size(), rules.size()) << name;
+    const Topology t = extropic_grid(70, code, true, name);
+    for (size_t k = 0; k < rules.size(); ++k) {
+      EXPECT_EQ(code[k].a, rules[k].first) << name << " rule " << k;
+      EXPECT_EQ(code[k].b, rules[k].second) << name << " rule " << k;
+      const auto [a, b] = rules[k];
+      EXPECT_GE(t.graph.find_edge(0, a * 70 + b), 0) << name << " (" << a << ", " << b << ")";
+      if (a != b && (a != 0 || b != 1) && (a != 1 || b != 0)) {
+        bool mirror_is_a_rule = false;
+        for (const auto& [c, d] : rules) mirror_is_a_rule |= (c == b && d == a);
+        if (!mirror_is_a_rule) EXPECT_LT(t.graph.find_edge(0, b * 70 + a), 0) << name << " mirror of (" << a << ", " << b << ")";
+      }
+    }
+  }
 }
 
 TEST(Grid, PresetsAndBoundaries) {
