@@ -313,5 +313,21 @@ TEST(Frechet, FittedGaussianConverges) {
   EXPECT_GT(metrics::frechet_distance(g, gauss({1, -2, 0.5}, truth.cov)), 0.2);  // a real shift is seen
 }
 
+// The unbiased covariance (divided by n - 1), as numpy's cov and pytorch-fid use, so that FIDs are
+// comparable: {0, 1, 2} has variance 1 (2/3 divided by n), and (0,0), (1,2), (2,1) covariance 1/2.
+TEST(Frechet, FittedCovarianceIsTheUnbiasedOne) {
+  const std::vector<double> one = {0, 1, 2};
+  const metrics::Gaussian g1 = metrics::fit_gaussian(one, 3, 1);
+  EXPECT_DOUBLE_EQ(g1.mean[0], 1.0);
+  EXPECT_DOUBLE_EQ(g1.cov[0], 1.0);
+  const std::vector<double> two = {0, 0, 1, 2, 2, 1};
+  const metrics::Gaussian g2 = metrics::fit_gaussian(two, 3, 2);
+  EXPECT_DOUBLE_EQ(g2.cov[0], 1.0);
+  EXPECT_DOUBLE_EQ(g2.cov[1], 0.5);
+  EXPECT_DOUBLE_EQ(g2.cov[2], 0.5);
+  EXPECT_DOUBLE_EQ(g2.cov[3], 1.0);
+  EXPECT_THROW(metrics::fit_gaussian(std::vector<double>{1.0}, 1, 1), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace pbit::test

@@ -549,6 +549,64 @@ TEST(PdnnGenerator, ElboGradientMatchesFiniteDifferences) {
   EXPECT_EQ(checked, static_cast<int>(v.encoder.parameters() + v.decoder.parameters()));
 }
 
+// The KL term against its closed form from the encoder's own outputs, and exactly 0 where the
+// encoder outputs mu = 0 and log-variance = 0 (a constant offset would pass the gradient check).
+TEST(PdnnGenerator, KlIsTheGaussiansClosedForm) {
+  const ImageDataset d = halves(3, 4);
+  PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_kl", PdnnActivation::tanh);
+  PdnnVae v = PdnnVae::create(8, c);
+  const std::vector<int64_t> ids = {0, 1, 2};
+  const std::vector<float> x = pdnn_inputs(d, ids, 0, 3);
+  PdnnForwardSpec es;
+  es.units.activation = PdnnActivation::tanh;
+  const int32_t Z = v.latent();
+  std::vector<float> enc(3 * 2 * static_cast<size_t>(Z));
+  pdnn_forward(v.encoder, es, x.data(), 3, enc.data());
+  double want = 0;
+  for (int32_t i = 0; i < 3; ++i)
+    for (int32_t j = 0; j < Z; ++j) {
+      const double mu = enc[static_cast<size_t>(i) * 2 * Z + j], lv = enc[static_cast<size_t>(i) * 2 * Z + Z + j];
+      want += 0.5 * (mu * mu + std::exp(lv) - 1 - lv);
+    }
+  EXPECT_GT(want, 0);
+  EXPECT_NEAR(pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).kl, want, 1e-6 * want);
+  const int32_t last = v.encoder.layers() - 1;
+  std::fill(v.encoder.w[last].begin(), v.encoder.w[last].end(), 0.0f);
+  std::fill(v.encoder.b[last].begin(), v.encoder.b[last].end(), 0.0f);
+  EXPECT_EQ(pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).kl, 0.0);
+}
+
+// With p-bit decoder units and T = 4 samples the loss is on the mean of the T pixel probabilities.
+// A decoder without hidden layers has no p-bits, so its T logits are equal and the loss is a
+// deterministic function of the weights: the T-sample gradient must match finite differences.
+TEST(PdnnGenerator, ManySampleGradientMatchesFiniteDifferences) {
+  const ImageDataset d = halves(3, 4);
+  PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_t4", PdnnActivation::pbit);
+  c.hidden = {};
+  c.train_samples = 4;
+  PdnnVae v = PdnnVae::create(8, c);
+  const std::vector<int64_t> ids = {0, 1, 2};
+  const std::vector<float> x = pdnn_inputs(d, ids, 0, 3);
+  const PdnnVaeGradient g = pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5);
+  auto loss = [&] { return pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).loss; };
+  const float h = 1e-2f;
+  ASSERT_EQ(v.decoder.layers(), 1);
+  for (int which = 0; which < 2; ++which) {
+    std::vector<float>& p = which == 0 ? v.decoder.w[0] : v.decoder.b[0];
+    const std::vector<float>& gp = which == 0 ? g.decoder.w[0] : g.decoder.b[0];
+    for (size_t q = 0; q < p.size(); ++q) {
+      const float keep = p[q];
+      p[q] = keep + h;
+      const double up = loss();
+      p[q] = keep - h;
+      const double down = loss();
+      p[q] = keep;
+      const double fd = (up - down) / (2 * h);
+      EXPECT_NEAR(gp[q], fd, 2e-3 * std::max(1.0, std::fabs(fd))) << (which ? "bias " : "weight ") << q;
+    }
+  }
+}
+
 TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
   const ImageDataset train = halves(96, 1), test = halves(20, 2);
   const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_vae";
