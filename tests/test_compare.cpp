@@ -155,9 +155,23 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
     EXPECT_GT(r["flips_per_ns"].get<double>(), 0.0);
     EXPECT_GT(r["samples_per_s"].get<double>(), 0.0);
     EXPECT_TRUE(r.contains("energy_source"));
+    // The rates share one wall time, so their ratios are exact: a Gibbs sweep flips every node of
+    // every chain, and a sample is a chain's sweep; a DBM inference sweep flips the free nodes (all
+    // but the 784 clamped pixels), and a sample is a chain's 10 sweeps (one classified image).
+    const double chains = r["chains"].get<double>(), n = r["num_nodes"].get<double>(), sweeps = r["sweeps_per_s_per_chain"].get<double>();
+    const bool dbm = r["kind"] == "dbm_inference";
+    EXPECT_NEAR(r["flips_per_ns"].get<double>() * 1e9, (dbm ? n - 784 : n) * chains * sweeps, 1e-9 * n * chains * sweeps) << r.dump();
+    EXPECT_NEAR(r["samples_per_s"].get<double>(), chains * sweeps / (dbm ? 10 : 1), 1e-9 * chains * sweeps) << r.dump();
   }
   EXPECT_GE(measured, 6);  // 3 workloads x 2 chain counts on the cpu
   EXPECT_DOUBLE_EQ(res["modeled"]["rng_chip"]["dtm_energy_j_per_sample"].get<double>(), 1.96e-8);
+  // The modeled FPGA (configs/platforms.json: 50-64 flips/ns on 4264 p-bits, a 25 W board): the low
+  // energy per flip is at the high rate; the RNG chip updates 70 x 70 cells at 10 MHz each.
+  const nlohmann::json& fpga = res["modeled"]["fpga"];
+  EXPECT_DOUBLE_EQ(fpga["energy_j_per_flip_low"].get<double>(), 25.0 / 64e9);
+  EXPECT_DOUBLE_EQ(fpga["energy_j_per_flip_high"].get<double>(), 25.0 / 50e9);
+  EXPECT_DOUBLE_EQ(fpga["sweeps_per_s"].get<double>(), 64e9 / 4264);
+  EXPECT_DOUBLE_EQ(res["modeled"]["rng_chip"]["flips_per_ns_70x70"].get<double>(), 4900 * 10e6 / 1e9);
   for (const char* k : {"hostname", "os", "cpu", "logical_cpus", "gpu"}) EXPECT_TRUE(res["machine"].contains(k)) << k;
   for (const char* k : {"git_sha", "build_type", "compiler"}) EXPECT_TRUE(res["build"].contains(k)) << k;
   EXPECT_TRUE(res.contains("timestamp_utc"));
@@ -185,6 +199,12 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   const nlohmann::json r = run_compare(parse_compare_suite(j), false);
   ASSERT_EQ(r["results"].size(), 1u);
   EXPECT_GT(r["results"][0]["samples_per_s"].get<double>(), 0.0);
+  {  // a sample is T = 2 steps of 3 sweeps of a chain, each sweep flipping every node
+    const nlohmann::json& row = r["results"][0];
+    const double sweeps = row["sweeps_per_s_per_chain"].get<double>(), n = row["num_nodes"].get<double>();
+    EXPECT_NEAR(row["flips_per_ns"].get<double>() * 1e9, n * 8 * sweeps, 1e-9 * n * 8 * sweeps);
+    EXPECT_NEAR(row["samples_per_s"].get<double>(), 8 * sweeps / 6, 1e-9 * sweeps);
+  }
   ASSERT_EQ(r["quality"].size(), 2u);
   // DTM on the chip: T * K_mix * N * E_cell with the paper's K_mix = 250 (784-node grid, T = 4).
   EXPECT_DOUBLE_EQ(r["quality"][0]["chip_energy_j_per_sample"].get<double>(), 4.0 * 250 * 784 * 2e-15);

@@ -451,6 +451,8 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
     nlohmann::json p = {{"label", q.label}, {"feature_fid", r["feature_fid"]}, {"steps", T},
                         {"sweeps_per_sample", r["sweeps_per_sample"]}, {"topology", r["topology"]},
                         {"chip_energy_j_per_sample", T * k_mix * nodes * c.e_cell_j}, {"chip_k_mix", k_mix}, {"chip_k_mix_source", k_source}};
+    // A device's energy per sample: its measured energy per flip times the flips of one sample, the
+    // run's nodes x sweeps_per_sample (dtm train's sweeps_per_sample already spans all T steps).
     nlohmann::json measured = nlohmann::json::array();
     for (const auto& row : rows) {
       if (row.contains("energy_j_per_flip") && row["kind"] == "dtm_generation" && row["num_nodes"].get<double>() == nodes) {
