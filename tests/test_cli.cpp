@@ -71,6 +71,7 @@ TEST(Cli, SampleMatchesTheLibrary) {
   EXPECT_EQ(j["edge_sum"].get<std::vector<int64_t>>(), obs.edge_sum);
   EXPECT_EQ(j["energy"].get<std::vector<double>>(), obs.energy);
   EXPECT_EQ(j["readout_sum"].get<std::vector<int64_t>>(), obs.readout_sum);
+  EXPECT_EQ(j["readout_mean"].get<std::vector<double>>(), obs.readout_mean);
   EXPECT_EQ(j["node_mean"][0].get<double>(), 1.0);  // clamped
   EXPECT_EQ(j["run"]["backend"], "cpu");
   EXPECT_GT(j["run"]["flips_per_ns"].get<double>(), 0.0);

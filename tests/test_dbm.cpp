@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <numeric>
 
 #include "exact.hpp"
@@ -15,6 +16,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "pbit/util/png.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -101,6 +103,19 @@ TEST(Dataset, PoolAndBinarize) {
   binarize(p.pixels.data(), 4, 50, s);
   EXPECT_EQ(std::vector<int8_t>(s, s + 4), (std::vector<int8_t>{-1, 1, 1, -1}));
   EXPECT_THROW(pool_images(d, 3), InvalidArgument);
+  // The mean is rounded down (a block summing to 6 over 4 pixels is 1), and a pixel equal to the
+  // threshold is -1: at the papers' threshold 0, only the (few) nonzero MNIST pixels are +1.
+  ImageDataset odd;
+  odd.rows = odd.cols = 2;
+  odd.pixels = {1, 2, 1, 2};
+  odd.labels = {0};
+  EXPECT_EQ(pool_images(odd, 2).pixels, std::vector<uint8_t>{1});
+  const uint8_t px[5] = {0, 1, 50, 51, 255};
+  int8_t at50[5], at0[5];
+  binarize(px, 5, 50, at50);
+  binarize(px, 5, 0, at0);
+  EXPECT_EQ(std::vector<int8_t>(at50, at50 + 5), (std::vector<int8_t>{-1, -1, -1, 1, 1}));
+  EXPECT_EQ(std::vector<int8_t>(at0, at0 + 5), (std::vector<int8_t>{-1, 1, 1, 1, 1}));
 }
 
 // ---------------------------------------------------------------- gradient against enumeration
@@ -613,6 +628,46 @@ TEST(DbmMnist, EvaluatesASliceOfTheTestSet) {
   EXPECT_NE(error_of([&] { evaluate_dbm(m, cfg, test, 5, false, 1000); }).find("outside the 1000 test images"), std::string::npos);
 }
 
+// The PNG writer's file, read back as a strict reader (libpng) reads it: the signature, each
+// chunk's CRC over its type and data, IHDR's fields, the pixels inflated from IDAT (filter byte 0
+// per row), and IEND last.
+TEST(Png, AStrictReaderGetsThePixelsBack) {
+  const std::vector<uint8_t> px = {0, 255, 17, 128, 3, 99};  // 3 wide, 2 high
+  write_png_gray(tmp("px.png"), 3, 2, px);
+  std::ifstream f(tmp("px.png"), std::ios::binary);
+  const std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+  ASSERT_GE(b.size(), 8u);
+  ASSERT_TRUE(std::equal(sig, sig + 8, b.begin()));
+  auto be32 = [&](size_t at) { return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) | b[at + 3]; };
+  std::vector<std::string> types;
+  std::vector<uint8_t> idat;
+  for (size_t at = 8; at < b.size();) {
+    ASSERT_LE(at + 12, b.size());
+    const uint32_t len = be32(at);
+    ASSERT_LE(at + 12 + len, b.size());
+    const std::string type(b.begin() + static_cast<ptrdiff_t>(at + 4), b.begin() + static_cast<ptrdiff_t>(at + 8));
+    const uLong crc = crc32(crc32(0L, Z_NULL, 0), b.data() + at + 4, 4 + len);
+    EXPECT_EQ(be32(at + 8 + len), crc) << type;
+    if (type == "IHDR") {
+      EXPECT_EQ(be32(at + 8), 3u);   // width
+      EXPECT_EQ(be32(at + 12), 2u);  // height
+      EXPECT_EQ(b[at + 16], 8);      // bit depth
+      EXPECT_EQ(b[at + 17], 0);      // grayscale
+    }
+    if (type == "IDAT") idat.insert(idat.end(), b.begin() + static_cast<ptrdiff_t>(at + 8), b.begin() + static_cast<ptrdiff_t>(at + 8 + len));
+    types.push_back(type);
+    at += 12 + len;
+  }
+  ASSERT_FALSE(types.empty());
+  EXPECT_EQ(types.front(), "IHDR");
+  EXPECT_EQ(types.back(), "IEND");
+  std::vector<uint8_t> raw(2 * (1 + 3));
+  uLongf out = raw.size();
+  ASSERT_EQ(uncompress(raw.data(), &out, idat.data(), idat.size()), Z_OK);
+  EXPECT_EQ(raw, (std::vector<uint8_t>{0, 0, 255, 17, 0, 128, 3, 99}));
+}
+
 TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   DbmConfig cfg;
   cfg.topology = "pegasus:5";
@@ -646,6 +701,22 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
                                        "row", "class"),
                InvalidArgument);  // 196 visible nodes for 100 pixels
   EXPECT_THROW(SparseDbm::load(tmp("edges.txt")), Error);
+  // A non-square image (7 rows of 14), column-major: rows and columns must not be confused.
+  const SparseDbm wide = SparseDbm::create(cfg, 7, 14);
+  write_graph_file(tmp("wide_edges.txt"), wide.graph());
+  {
+    std::ofstream b(tmp("wide_biases.txt")), v(tmp("wide_visible_col.txt")), l(tmp("wide_labels.txt"));
+    b.precision(9);
+    for (float x : wide.graph().biases()) b << x << "\n";
+    for (int32_t c = 0; c < 14; ++c)
+      for (int32_t r = 0; r < 7; ++r) v << wide.visible()[r * 14 + c] << "\n";
+    for (int32_t i : wide.labels()) l << i << "\n";
+  }
+  const SparseDbm wimp = SparseDbm::import_model(tmp("wide_edges.txt"), tmp("wide_biases.txt"), tmp("wide_visible_col.txt"),
+                                                 tmp("wide_labels.txt"), 7, 14, 3, "col", "class");
+  EXPECT_EQ(wimp.visible(), wide.visible());
+  EXPECT_EQ(wimp.rows(), 7);
+  EXPECT_EQ(wimp.cols(), 14);
 }
 
 TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {

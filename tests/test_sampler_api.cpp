@@ -8,6 +8,7 @@
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/dist/comm.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
 
@@ -196,6 +197,31 @@ TEST(SamplerApi, AScheduleRunInPiecesIsThatSchedule) {
   EXPECT_NE(whole.state(), other.state());
 }
 
+// How MPI ranks split chains or images (docs/SCALING.md): contiguous, in rank order, sizes differing
+// by at most one with the larger shares first, covering every item once.
+TEST(DistShare, SplitsContiguouslyInRankOrder) {
+  for (const auto& [total, ranks] : std::vector<std::pair<int64_t, int>>{{10, 3}, {9, 3}, {7, 7}, {1, 1}, {100, 8}, {5, 2}}) {
+    int64_t next = 0;
+    for (int r = 0; r < ranks; ++r) {
+      const dist::Range g = dist::share(total, r, ranks);
+      EXPECT_EQ(g.first, next) << total << " over " << ranks << ", rank " << r;
+      EXPECT_EQ(g.count, total / ranks + (r < total % ranks ? 1 : 0)) << total << " over " << ranks << ", rank " << r;
+      next += g.count;
+    }
+    EXPECT_EQ(next, total);
+  }
+  const dist::Range a = dist::share(10, 0, 3), c = dist::share(10, 2, 3);
+  EXPECT_EQ(a.first, 0);
+  EXPECT_EQ(a.count, 4);
+  EXPECT_EQ(c.first, 7);
+  EXPECT_EQ(c.count, 3);
+  EXPECT_THROW(dist::share(2, 0, 3), InvalidArgument);  // a rank would get nothing
+  const dist::Range empty = dist::share(2, 2, 3, "images", true);
+  EXPECT_EQ(empty.count, 0);
+  EXPECT_EQ(empty.first, 2);
+  EXPECT_THROW(dist::share(10, 3, 3), InvalidArgument);
+}
+
 TEST(SamplerApi, ObservationShapesAndMeans) {
   SamplerOptions o;
   o.seed = 3;
@@ -213,7 +239,11 @@ TEST(SamplerApi, ObservationShapesAndMeans) {
   EXPECT_EQ(obs.readout_mean.size(), 10u);
   EXPECT_EQ(obs.snapshots.size(), 2u * 5 * 16);
   for (size_t i = 0; i < 16; ++i) EXPECT_DOUBLE_EQ(obs.node_mean[i], obs.node_sum[i] / 15.0);
-  EXPECT_DOUBLE_EQ(obs.readout_mean[1], obs.readout_sum[1] / 3.0);
+  // A group's mean is per node and sample: group {0, 1} sums 2 nodes over 3 samples.
+  for (int32_t b = 0; b < 5; ++b) {
+    EXPECT_DOUBLE_EQ(obs.readout_mean[2 * b], obs.readout_sum[2 * b] / (2.0 * 3));
+    EXPECT_DOUBLE_EQ(obs.readout_mean[2 * b + 1], obs.readout_sum[2 * b + 1] / 3.0);
+  }
   // The last snapshot (sweep 4) is the final state.
   const std::vector<int8_t> st = s.state();
   EXPECT_EQ(std::vector<int8_t>(obs.snapshots.begin() + 80, obs.snapshots.end()), st);

@@ -42,7 +42,7 @@ std::vector<std::string> dataset_search_dirs(const std::string& name);
 std::string default_dataset_dir(const std::string& name);
 std::string dataset_install_hint(const std::string& name);
 
-/// 2x2 (or k x k) average pooling: a 28x28 dataset becomes 14x14 (k = 2).
+/// 2x2 (or k x k) average pooling, the mean rounded down: a 28x28 dataset becomes 14x14 (k = 2).
 ImageDataset pool_images(const ImageDataset& d, int32_t k);
 
 /// Spins for one image: +1 where pixel > threshold, else -1 (Niazi et al.: threshold 0).
