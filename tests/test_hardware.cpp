@@ -38,7 +38,8 @@ Graph small_graph(uint64_t seed) {
 struct Exact {
   std::vector<double> mean, corr;
 };
-Exact exact_stationary(const Graph& g, const Coloring& col, const PbitHardware& hw, float beta) {
+/// `field`, if given (one value per node), is an external field added to each node's input current.
+Exact exact_stationary(const Graph& g, const Coloring& col, const PbitHardware& hw, float beta, const std::vector<double>& field = {}) {
   const int32_t N = g.num_nodes();
   const size_t S = size_t{1} << N;
   const PbitDevice dev = draw_device(hw, N, 0);
@@ -52,6 +53,7 @@ Exact exact_stationary(const Graph& g, const Coloring& col, const PbitHardware& 
     if (dev.stuck[i]) return dev.stuck[i] > 0 ? 1.0 : 0.0;
     double I = hardware_weight(hw, g.biases()[i]);
     for (int64_t k = g.row_ptr()[i]; k < g.row_ptr()[i + 1]; ++k) I += hardware_weight(hw, g.weights()[k]) * spin(s, g.col_idx()[k]);
+    if (!field.empty()) I += field[i];
     if (stage) {
       const double x = dev.gain[i] * static_cast<double>(hardware_input(hw, static_cast<float>(I))) + dev.offset[i];
       PbitHardware at_beta = hw;  // hardware_tanh applies 1 + beta_offset: fold the schedule's beta in
@@ -195,6 +197,36 @@ TEST_P(HardwareExact, MarginalsMatchTheDevicesOwnStationaryDistribution) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, HardwareExact, ::testing::ValuesIn(modes()),
                          [](const ::testing::TestParamInfo<Mode>& i) { return i.param.name; });
+
+// An external field on some nodes (a DTM's conditioning, a clamp's neighbours) is an input like any
+// other: the device amplifies it by the gain of the node it acts on. Nodes 4 and 1, in that order,
+// so that a field's position in the list is not its node.
+TEST(HardwareSampler, AFieldIsAmplifiedByItsOwnNodesGain) {
+  const Graph g = small_graph(3);
+  const Coloring col = color_graph(g);
+  PbitHardware hw;
+  hw.gain_sigma = 0.5f;
+  hw.offset_sigma = 0.2f;
+  hw.device_seed = 9;
+  const float beta = 1.2f;
+  const Exact ex = exact_stationary(g, col, hw, beta, {0, -0.6, 0, 0, 0.9, 0});
+  SamplerOptions o;
+  o.backend = Backend::reference;
+  o.seed = 12;
+  o.hardware = hw;
+  const int32_t B = 20000;
+  Sampler s(g, col, B, o);
+  std::vector<float> f;
+  for (int32_t b = 0; b < B; ++b) f.insert(f.end(), {0.9f, -0.6f});
+  s.set_field({4, 1}, f);
+  ObserverSpec spec;
+  spec.moments = true;
+  const Observations obs = s.run(SamplingSchedule{80, 1, 1}, BetaSchedule::constant(beta), spec);
+  for (int32_t i = 0; i < g.num_nodes(); ++i) {
+    const double sigma = std::sqrt(std::max(1e-12, (1 - ex.mean[i] * ex.mean[i]) / B));
+    EXPECT_NEAR(obs.node_mean[i], ex.mean[i], 5 * sigma + 1e-9) << "node " << i;
+  }
+}
 
 class HardwareBackends : public ::testing::TestWithParam<Backend> {};
 

@@ -791,6 +791,33 @@ TEST(PdnnHardware, TrainingSlopesArePatsAndTheDevicesOwn) {
       EXPECT_NEAR(pat[1][r * 3 + k], 1 - std::pow(std::tanh(zi), 2), 1e-5) << r << " " << k;
     }
   EXPECT_THROW(pdnn_slopes(n, "sideways", h, dev, 3, x.data(), 1, pre, act), InvalidArgument);
+  // With offsets, stuck units and a quantised input: the device's slope at its own input
+  // g q(z) + o, 0 for a stuck unit, at every row of both layers.
+  PbitHardware h2 = h;
+  h2.offset_sigma = 0.3f;
+  h2.stuck_fraction = 0.3f;
+  h2.input_bits = 4;
+  h2.device_seed = 3;
+  const std::vector<PbitDevice> dev2 = pdnn_device(n, h2);
+  s.hardware = &h2;
+  s.device = &dev2;
+  pdnn_forward(n, s, x.data(), 1, logits.data(), &pre, &act);
+  const auto situ2 = pdnn_slopes(n, "in_situ", h2, dev2, 3, x.data(), 1, pre, act);
+  int stuck = 0, offset = 0;
+  for (int l = 0; l < 2; ++l) {
+    const int units = l == 0 ? 4 : 3, rows = l == 0 ? 1 : 3;
+    for (int r = 0; r < rows; ++r)
+      for (int k = 0; k < units; ++k) {
+        const PbitDevice& d = dev2[l];
+        const double t = std::tanh(1.1 * (d.gain[k] * hardware_input(h2, pre[l][r * units + k]) + d.offset[k]));
+        EXPECT_NEAR(situ2[l][r * units + k], d.stuck[k] ? 0.0 : d.gain[k] * 1.1 * (1 - t * t), 1e-5) << l << " " << r << " " << k;
+        stuck += d.stuck[k] != 0;
+        offset += d.offset[k] != 0;
+      }
+  }
+  EXPECT_GT(stuck, 0);  // the draw has both kinds of unit
+  EXPECT_LT(stuck, 13);
+  EXPECT_GT(offset, 0);
 }
 
 TEST(PdnnConfigParse, HardwareSection) {
