@@ -18,6 +18,19 @@
 namespace pbit::test {
 namespace {
 
+/// The central difference (loss(p + h) - loss(p - h)) / 2h of `loss` in the parameter p, which is
+/// left as it was.
+template <class Loss>
+double central_difference(float& p, float h, const Loss& loss) {
+  const float keep = p;
+  p = keep + h;
+  const double up = loss();
+  p = keep - h;
+  const double down = loss();
+  p = keep;
+  return (up - down) / (2 * h);
+}
+
 /// A network with one input fixed at 1 whose hidden pre-activations are exactly `z`.
 PdnnNet probe_net(const std::vector<float>& z) {
   PdnnNet n = PdnnNet::create({1, static_cast<int32_t>(z.size()), 2}, 1);
@@ -126,13 +139,8 @@ TEST(PdnnGradient, TanhBackpropMatchesFiniteDifferences) {
       std::vector<float>& p = which == 0 ? n.w[l] : n.b[l];
       const std::vector<float>& gp = which == 0 ? g.w[l] : g.b[l];
       for (size_t q = 0; q < p.size(); ++q) {
-        const float keep = p[q];
-        p[q] = keep + h;
-        const double up = batch_loss(n, u, x, y);
-        p[q] = keep - h;
-        const double down = batch_loss(n, u, x, y);
-        p[q] = keep;
-        EXPECT_NEAR(gp[q], (up - down) / (2 * h), 2e-3) << "layer " << l << (which ? " bias " : " weight ") << q;
+        EXPECT_NEAR(gp[q], central_difference(p[q], h, [&] { return batch_loss(n, u, x, y); }), 2e-3)
+            << "layer " << l << (which ? " bias " : " weight ") << q;
       }
     }
   }
@@ -172,13 +180,7 @@ TEST(PdnnGradient, StraightThroughMatchesFiniteDifferenceOfTheExpectedOutput) {
     for (int which = 0; which < 2; ++which) {
       std::vector<float>& p = which == 0 ? n.w[l] : n.b[l];
       for (size_t q = 0; q < p.size(); ++q) {
-        const float keep = p[q];
-        p[q] = keep + h;
-        const double up = batch_loss(n, tanh_units, x, y);
-        p[q] = keep - h;
-        const double down = batch_loss(n, tanh_units, x, y);
-        p[q] = keep;
-        fd.push_back((up - down) / (2 * h));
+        fd.push_back(central_difference(p[q], h, [&] { return batch_loss(n, tanh_units, x, y); }));
       }
     }
   ASSERT_EQ(fd.size(), runs[0].size());
@@ -489,13 +491,7 @@ TEST(PdnnGradient, InputGradientMatchesFiniteDifferences) {
   ASSERT_EQ(dx.size(), x.size());
   const float h = 1e-2f;
   for (size_t k = 0; k < x.size(); ++k) {
-    const float keep = x[k];
-    x[k] = keep + h;
-    const double up = batch_loss(n, u, x, y);
-    x[k] = keep - h;
-    const double down = batch_loss(n, u, x, y);
-    x[k] = keep;
-    EXPECT_NEAR(dx[k], (up - down) / (2 * h), 2e-3) << "input " << k;
+    EXPECT_NEAR(dx[k], central_difference(x[k], h, [&] { return batch_loss(n, u, x, y); }), 2e-3) << "input " << k;
   }
 }
 
@@ -534,13 +530,7 @@ TEST(PdnnGenerator, ElboGradientMatchesFiniteDifferences) {
         std::vector<float>& p = which == 0 ? n.w[l] : n.b[l];
         const std::vector<float>& gp = which == 0 ? gn.w[l] : gn.b[l];
         for (size_t q = 0; q < p.size(); ++q) {
-          const float keep = p[q];
-          p[q] = keep + h;
-          const double up = loss();
-          p[q] = keep - h;
-          const double down = loss();
-          p[q] = keep;
-          const double fd = (up - down) / (2 * h);
+          const double fd = central_difference(p[q], h, loss);
           EXPECT_NEAR(gp[q], fd, 2e-3 * std::max(1.0, std::fabs(fd))) << (net ? "decoder" : "encoder") << " layer " << l << " " << q;
           ++checked;
         }
@@ -595,13 +585,7 @@ TEST(PdnnGenerator, ManySampleGradientMatchesFiniteDifferences) {
     std::vector<float>& p = which == 0 ? v.decoder.w[0] : v.decoder.b[0];
     const std::vector<float>& gp = which == 0 ? g.decoder.w[0] : g.decoder.b[0];
     for (size_t q = 0; q < p.size(); ++q) {
-      const float keep = p[q];
-      p[q] = keep + h;
-      const double up = loss();
-      p[q] = keep - h;
-      const double down = loss();
-      p[q] = keep;
-      const double fd = (up - down) / (2 * h);
+      const double fd = central_difference(p[q], h, loss);
       EXPECT_NEAR(gp[q], fd, 2e-3 * std::max(1.0, std::fabs(fd))) << (which ? "bias " : "weight ") << q;
     }
   }
