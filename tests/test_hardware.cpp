@@ -162,6 +162,27 @@ std::vector<Mode> modes() {
   return m;
 }
 
+/// Independent draws from the device's stationary distribution: kDraws chains of `hw` (reference
+/// backend, keyed by `seed`), one sample each after an 80-sweep warm-up at `beta`, their moments; a
+/// field on `field_nodes` (the same values for every chain) if given.
+constexpr int32_t kDraws = 20000;
+Observations stationary_draws(const Graph& g, const Coloring& col, const PbitHardware& hw, float beta, uint64_t seed,
+                              const std::vector<int32_t>& field_nodes = {}, const std::vector<float>& field = {}) {
+  SamplerOptions o;
+  o.backend = Backend::reference;
+  o.seed = seed;
+  o.hardware = hw;
+  Sampler s(g, col, kDraws, o);
+  if (!field_nodes.empty()) {
+    std::vector<float> f;
+    for (int32_t b = 0; b < kDraws; ++b) f.insert(f.end(), field.begin(), field.end());
+    s.set_field(field_nodes, f);
+  }
+  ObserverSpec spec;
+  spec.moments = true;
+  return s.run(SamplingSchedule{80, 1, 1}, BetaSchedule::constant(beta), spec);
+}
+
 class HardwareExact : public ::testing::TestWithParam<Mode> {};
 
 TEST_P(HardwareExact, MarginalsMatchTheDevicesOwnStationaryDistribution) {
@@ -171,16 +192,8 @@ TEST_P(HardwareExact, MarginalsMatchTheDevicesOwnStationaryDistribution) {
   const float beta = 1.2f;
   const Exact ex = exact_stationary(g, col, hw, beta);
   const std::vector<double> boltz = boltzmann_means(g, beta);
-  SamplerOptions o;
-  o.backend = Backend::reference;
-  o.seed = 11;
-  o.hardware = hw;
-  const int32_t B = 20000;
-  Sampler s(g, col, B, o);
-  ObserverSpec spec;
-  spec.moments = true;
-  // One sample per chain after a long warm-up: B independent draws from the stationary distribution.
-  const Observations obs = s.run(SamplingSchedule{80, 1, 1}, BetaSchedule::constant(beta), spec);
+  const int32_t B = kDraws;
+  const Observations obs = stationary_draws(g, col, hw, beta, 11);
   double farthest_from_boltzmann = 0;
   for (int32_t i = 0; i < g.num_nodes(); ++i) {
     const double sigma = std::sqrt(std::max(1e-12, (1 - ex.mean[i] * ex.mean[i]) / B));
@@ -210,18 +223,8 @@ TEST(HardwareSampler, AFieldIsAmplifiedByItsOwnNodesGain) {
   hw.device_seed = 9;
   const float beta = 1.2f;
   const Exact ex = exact_stationary(g, col, hw, beta, {0, -0.6, 0, 0, 0.9, 0});
-  SamplerOptions o;
-  o.backend = Backend::reference;
-  o.seed = 12;
-  o.hardware = hw;
-  const int32_t B = 20000;
-  Sampler s(g, col, B, o);
-  std::vector<float> f;
-  for (int32_t b = 0; b < B; ++b) f.insert(f.end(), {0.9f, -0.6f});
-  s.set_field({4, 1}, f);
-  ObserverSpec spec;
-  spec.moments = true;
-  const Observations obs = s.run(SamplingSchedule{80, 1, 1}, BetaSchedule::constant(beta), spec);
+  const int32_t B = kDraws;
+  const Observations obs = stationary_draws(g, col, hw, beta, 12, {4, 1}, {0.9f, -0.6f});
   for (int32_t i = 0; i < g.num_nodes(); ++i) {
     const double sigma = std::sqrt(std::max(1e-12, (1 - ex.mean[i] * ex.mean[i]) / B));
     EXPECT_NEAR(obs.node_mean[i], ex.mean[i], 5 * sigma + 1e-9) << "node " << i;
@@ -475,15 +478,8 @@ TEST(HardwareLfsr, ANaiveRegisterBiasesTheChainAndAFreshOneDoesNot) {
   PbitHardware exact_hw;  // the chain the LFSR sampler should follow: the ideal one
   const Exact ex = exact_stationary(g, col, exact_hw, beta);
   auto worst_z = [&](const PbitHardware& hw) {
-    SamplerOptions o;
-    o.backend = Backend::reference;
-    o.seed = 11;
-    o.hardware = hw;
-    const int32_t B = 20000;
-    Sampler s(g, col, B, o);
-    ObserverSpec spec;
-    spec.moments = true;
-    const Observations obs = s.run(SamplingSchedule{80, 1, 1}, BetaSchedule::constant(beta), spec);
+    const int32_t B = kDraws;
+    const Observations obs = stationary_draws(g, col, hw, beta, 11);
     double worst = 0;
     for (int32_t i = 0; i < g.num_nodes(); ++i) {
       const double sigma = std::sqrt(std::max(1e-12, (1 - ex.mean[i] * ex.mean[i]) / B));

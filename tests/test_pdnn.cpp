@@ -508,17 +508,24 @@ PdnnConfig vae_config(const std::string& dir, PdnnActivation decoder) {
   return c;
 }
 
+/// A tiny VAE on three images of 8 pixels (images 0-2 of halves(3, 4)), for the gradient checks.
+struct VaeCase {
+  PdnnConfig cfg;
+  PdnnVae vae;
+  std::vector<int64_t> ids = {0, 1, 2};
+  std::vector<float> x;
+  explicit VaeCase(PdnnConfig c) : cfg(std::move(c)), vae(PdnnVae::create(8, cfg)), x(pdnn_inputs(halves(3, 4), ids, 0, 3)) {}
+  PdnnVaeGradient gradient() const { return pdnn_vae_gradient(vae, cfg, x.data(), ids.data(), 3, 5); }
+};
+
 TEST(PdnnGenerator, ElboGradientMatchesFiniteDifferences) {
   // With a tanh decoder the loss is a deterministic function of the weights for fixed (seed, ids,
   // epoch): the reparameterisation's noise is keyed, so central differences check every term.
-  const ImageDataset d = halves(3, 4);
-  PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_fd", PdnnActivation::tanh);
-  PdnnVae v = PdnnVae::create(8, c);
-  const std::vector<int64_t> ids = {0, 1, 2};
-  const std::vector<float> x = pdnn_inputs(d, ids, 0, 3);
-  const PdnnVaeGradient g = pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5);
+  VaeCase t(vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_fd", PdnnActivation::tanh));
+  PdnnVae& v = t.vae;
+  const PdnnVaeGradient g = t.gradient();
   EXPECT_GT(g.kl, 0);
-  auto loss = [&] { return pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).loss; };
+  auto loss = [&] { return t.gradient().loss; };
   EXPECT_NEAR(g.loss, loss(), 1e-9);
   const float h = 1e-2f;
   int checked = 0;
@@ -542,11 +549,9 @@ TEST(PdnnGenerator, ElboGradientMatchesFiniteDifferences) {
 // The KL term against its closed form from the encoder's own outputs, and exactly 0 where the
 // encoder outputs mu = 0 and log-variance = 0 (a constant offset would pass the gradient check).
 TEST(PdnnGenerator, KlIsTheGaussiansClosedForm) {
-  const ImageDataset d = halves(3, 4);
-  PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_kl", PdnnActivation::tanh);
-  PdnnVae v = PdnnVae::create(8, c);
-  const std::vector<int64_t> ids = {0, 1, 2};
-  const std::vector<float> x = pdnn_inputs(d, ids, 0, 3);
+  VaeCase t(vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_kl", PdnnActivation::tanh));
+  PdnnVae& v = t.vae;
+  const std::vector<float>& x = t.x;
   PdnnForwardSpec es;
   es.units.activation = PdnnActivation::tanh;
   const int32_t Z = v.latent();
@@ -559,26 +564,24 @@ TEST(PdnnGenerator, KlIsTheGaussiansClosedForm) {
       want += 0.5 * (mu * mu + std::exp(lv) - 1 - lv);
     }
   EXPECT_GT(want, 0);
-  EXPECT_NEAR(pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).kl, want, 1e-6 * want);
+  EXPECT_NEAR(t.gradient().kl, want, 1e-6 * want);
   const int32_t last = v.encoder.layers() - 1;
   std::fill(v.encoder.w[last].begin(), v.encoder.w[last].end(), 0.0f);
   std::fill(v.encoder.b[last].begin(), v.encoder.b[last].end(), 0.0f);
-  EXPECT_EQ(pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).kl, 0.0);
+  EXPECT_EQ(t.gradient().kl, 0.0);
 }
 
 // With p-bit decoder units and T = 4 samples the loss is on the mean of the T pixel probabilities.
 // A decoder without hidden layers has no p-bits, so its T logits are equal and the loss is a
 // deterministic function of the weights: the T-sample gradient must match finite differences.
 TEST(PdnnGenerator, ManySampleGradientMatchesFiniteDifferences) {
-  const ImageDataset d = halves(3, 4);
   PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_t4", PdnnActivation::pbit);
   c.hidden = {};
   c.train_samples = 4;
-  PdnnVae v = PdnnVae::create(8, c);
-  const std::vector<int64_t> ids = {0, 1, 2};
-  const std::vector<float> x = pdnn_inputs(d, ids, 0, 3);
-  const PdnnVaeGradient g = pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5);
-  auto loss = [&] { return pdnn_vae_gradient(v, c, x.data(), ids.data(), 3, 5).loss; };
+  VaeCase t(c);
+  PdnnVae& v = t.vae;
+  const PdnnVaeGradient g = t.gradient();
+  auto loss = [&] { return t.gradient().loss; };
   const float h = 1e-2f;
   ASSERT_EQ(v.decoder.layers(), 1);
   for (int which = 0; which < 2; ++which) {

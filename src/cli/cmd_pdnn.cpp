@@ -88,8 +88,6 @@ std::vector<int32_t> parse_samples(const std::string& list) {
   return v;
 }
 
-std::string quote(const std::string& s) { return detail::gnuplot_quote(s); }
-
 /// What an evaluation was, by its units and the units the model was trained with.
 std::string role_of(const nlohmann::json& r) {
   const std::string units = r["eval"]["units"].get<std::string>(), trained = r["trained_units"].get<std::string>();
@@ -258,7 +256,7 @@ void add_pdnn_commands(Commands& c) {
     dat << "# epoch train_accuracy test_accuracy\n";
     for (const auto& e : trainer.history()) dat << e.epoch << " " << e.train_accuracy << " " << e.test_accuracy << "\n";
     detail::write_plot(cfg.output_dir, "accuracy", dat.str(),
-                       "set title " + quote("p-DNN " + shape + ", " + cfg.units.name() + " units, " + cfg.dataset) +
+                       "set title " + detail::gnuplot_quote("p-DNN " + shape + ", " + cfg.units.name() + " units, " + cfg.dataset) +
                            "\nset xlabel 'epoch'\nset ylabel 'accuracy'\nset grid\nset key bottom right\n"
                            "plot 'accuracy.dat' using 1:2 with linespoints title 'training batches (during the epoch)', '' using 1:3 with "
                            "linespoints title 'test'\n");
@@ -442,7 +440,7 @@ void add_pdnn_commands(Commands& c) {
       std::fprintf(stderr, "T = %d: feature-FID %.3f, test reconstruction %.2f nats\n", gen.samples[q], fid, rec[q]);
     }
     detail::write_plot(o->out, "fid", dat.str(),
-                       "set title " + quote("p-DNN generator (" + units.name() + " decoder units), " + cfg.dataset) +
+                       "set title " + detail::gnuplot_quote("p-DNN generator (" + units.name() + " decoder units), " + cfg.dataset) +
                            "\nset xlabel 'samples T (mean of T decoder samples)'\nset ylabel 'feature-FID (lower is better)'\nset logscale x\n"
                            "set grid\nplot 'fid.dat' using 1:2 with linespoints lw 2 title 'generated', " + detail::gnuplot_number(floor) +
                            " with lines dt 2 title 'training images (floor)'\n");
@@ -530,11 +528,11 @@ void add_pdnn_commands(Commands& c) {
     // accuracy against T
     std::ostringstream gp, egp;
     gp << "# gnuplot curve.gp (data: curve_*.dat)\nset terminal pngcairo size 900,560\nset output 'curve.png'\n"
-       << "set title " << quote("p-DNN test accuracy against samples per inference" + (dataset.empty() ? "" : ", " + dataset)) << "\n"
+       << "set title " << detail::gnuplot_quote("p-DNN test accuracy against samples per inference" + (dataset.empty() ? "" : ", " + dataset)) << "\n"
        << "set xlabel 'samples T (mean logits of T samples)'\nset ylabel 'test accuracy'\nset logscale x\nset grid\nset key bottom right\n"
        << "set xrange [0.8:150]\nplot ";
     egp << "# gnuplot energy.gp (data: series_*.dat)\nset terminal pngcairo size 1300,600\nset output 'energy.png'\n"
-        << "set multiplot layout 1,2 title " << quote("energy per inference (Ghantasala et al. model, configs/platforms.json) against test accuracy") << "\n"
+        << "set multiplot layout 1,2 title " << detail::gnuplot_quote("energy per inference (Ghantasala et al. model, configs/platforms.json) against test accuracy") << "\n"
         << "set xlabel 'energy per inference (J)'\nset ylabel 'test accuracy'\nset logscale x\nset format x '10^{%L}'\nset grid\n"
         << "set key bottom right font ',9'\n";
     std::string sep, sram = "set title 'weights in SRAM'\nplot ", dram = "set title 'weights in DRAM'\nplot ";
@@ -550,14 +548,14 @@ void add_pdnn_commands(Commands& c) {
       const std::string file = "series_" + std::to_string(k) + ".dat";
       detail::write_file_atomically(o->out + "/" + file, dat.str());
       if (row["points"].size() > 1 || row["units"] == "pbit") {
-        gp << sep << "'" << file << "' using 1:2 with linespoints lw 2 title " << quote(name);
+        gp << sep << "'" << file << "' using 1:2 with linespoints lw 2 title " << detail::gnuplot_quote(name);
       } else {
-        gp << sep << row["points"][0]["test_accuracy"].get<double>() << " with lines dt 2 lw 2 title " << quote(name);
+        gp << sep << row["points"][0]["test_accuracy"].get<double>() << " with lines dt 2 lw 2 title " << detail::gnuplot_quote(name);
       }
       sep = ", ";
       const std::string style = row["points"].size() > 1 ? " with linespoints lw 2 title " : " with points ps 2 lw 2 title ";
-      sram += (k ? ", '" : "'") + file + "' using 3:2" + style + quote(name);
-      dram += (k ? ", '" : "'") + file + "' using 4:2" + style + quote(name);
+      sram += (k ? ", '" : "'") + file + "' using 3:2" + style + detail::gnuplot_quote(name);
+      dram += (k ? ", '" : "'") + file + "' using 4:2" + style + detail::gnuplot_quote(name);
     }
     gp << "\n";
     egp << sram << "\n" << dram << "\nunset multiplot\n";
@@ -570,7 +568,7 @@ void add_pdnn_commands(Commands& c) {
     if (!gens.empty()) {  // feature-FID of generated images against T
       std::ostringstream fg;
       fg << "# gnuplot fid.gp (data: fid_*.dat)\nset terminal pngcairo size 900,560\nset output 'fid.png'\n"
-         << "set title " << quote("p-DNN generator: feature-FID against samples per image" + (dataset.empty() ? "" : ", " + dataset)) << "\n"
+         << "set title " << detail::gnuplot_quote("p-DNN generator: feature-FID against samples per image" + (dataset.empty() ? "" : ", " + dataset)) << "\n"
          << "set xlabel 'samples T (mean of T decoder samples)'\nset ylabel 'feature-FID (lower is better)'\nset logscale x\n"
          << "set xrange [0.8:150]\nset grid\nset key top right\nplot ";
       for (size_t k = 0; k < gens.size(); ++k) {
@@ -581,9 +579,9 @@ void add_pdnn_commands(Commands& c) {
         for (size_t q = 0; q < gr["samples"].size(); ++q) d << gr["samples"][q] << " " << gr["feature_fid"][q] << "\n";
         detail::write_file_atomically(o->out + "/" + file, d.str());
         if (gr["samples"].size() > 1) {
-          fg << (k ? ", '" : "'") << file << "' using 1:2 with linespoints lw 2 title " << quote(gr["role"].get<std::string>());
+          fg << (k ? ", '" : "'") << file << "' using 1:2 with linespoints lw 2 title " << detail::gnuplot_quote(gr["role"].get<std::string>());
         } else {
-          fg << (k ? ", " : "") << gr["feature_fid"][0].get<double>() << " with lines dt 2 lw 2 title " << quote(gr["role"].get<std::string>());
+          fg << (k ? ", " : "") << gr["feature_fid"][0].get<double>() << " with lines dt 2 lw 2 title " << detail::gnuplot_quote(gr["role"].get<std::string>());
         }
       }
       fg << ", " << gens[0]["floor"].get<double>() << " with lines dt 3 lc rgb 'black' title 'training images against test images'\n";
