@@ -153,6 +153,60 @@ TinyDbm tiny_dbm() {
   return t;
 }
 
+TEST(DbmClamp, PixelsThenEachClassReplicasWithOnlyTheLabelsOn) {
+  // 1x3 image, 2 replicas: label node of class c replica r at label[c * 2 + r], one hidden node.
+  std::vector<Edge> e;
+  for (int l = 3; l < 23; ++l) e.push_back({l, 23, 0.1f});
+  Graph g = Graph::from_edges(24, e, std::vector<float>(24, 0.0f));
+  RoleAssignment roles;
+  roles.names = {"visible", "label", "hidden"};
+  roles.nodes = {{0, 1, 2}, {}, {23}};
+  for (int l = 3; l < 23; ++l) roles.nodes[1].push_back(l);
+  roles.role_of.assign(24, 1);
+  roles.role_of[0] = roles.role_of[1] = roles.role_of[2] = 0;
+  roles.role_of[23] = 2;
+  const SparseDbm m(g, color_graph(g).colors(), roles, 1, 3, 2);
+  ImageDataset d;
+  d.rows = 1;
+  d.cols = 3;
+  d.pixels = {200, 10, 128, 0, 255, 0};
+  d.labels = {7, 0};
+  std::vector<int8_t> want = {1, -1, 1};
+  for (int c = 0; c < 10; ++c) want.insert(want.end(), 2, static_cast<int8_t>(c == 7 ? 1 : -1));
+  EXPECT_EQ(dbm_clamp_values(m, d, 0, 127), want);
+  want = {-1, 1, -1};
+  for (int c = 0; c < 10; ++c) want.insert(want.end(), 2, static_cast<int8_t>(c == 0 ? 1 : -1));
+  EXPECT_EQ(dbm_clamp_values(m, d, 1, 127), want);
+  d.cols = 1;
+  d.rows = 3;
+  EXPECT_NE(error_of([&] { dbm_clamp_values(m, d, 0, 127); }).find("images are 3x1 but the DBM expects 1x3"), std::string::npos);
+}
+
+TEST(DbmPredict, LargestMeanOverChainsLowestClassOnATie) {
+  // 4 images x 3 chains x 10 classes, 4 samples of 2 replicas: each sum is in [-8, 8].
+  const int32_t images = 4, chains = 3;
+  std::vector<int64_t> r(static_cast<size_t>(images) * chains * 10, -8);
+  auto at = [&](int k, int q, int c) -> int64_t& { return r[(static_cast<size_t>(k) * chains + q) * 10 + c]; };
+  // Image 0: class 4 = {8, 0, 0}: mean of (1 + <s>) / 2 is 2/3; class 6 = {-8, 2, 2}: 5/12. A vote of
+  // the chains would pick 6 (two chains to one).
+  at(0, 0, 4) = 8;
+  at(0, 1, 4) = at(0, 2, 4) = 0;
+  at(0, 1, 6) = at(0, 2, 6) = 2;
+  // Image 1: classes 2 and 5 tie; the lower wins.
+  for (int q = 0; q < chains; ++q) at(1, q, 2) = at(1, q, 5) = 4;
+  // Image 2: class 9 is a little less rejected by every chain (mean 1/8), class 1 is fully backed by
+  // chain 2 alone (mean 1/3): class 1 wins.
+  for (int q = 0; q < chains; ++q) at(2, q, 9) = -6;
+  at(2, 2, 1) = 8;
+  // Image 3: every chain sure of class 8.
+  for (int q = 0; q < chains; ++q) at(3, q, 8) = 8;
+  EXPECT_EQ(detail::dbm_predict_labels(r, images, chains, 4, 2), (std::vector<int32_t>{4, 2, 1, 8}));
+  // The normalisation is common to every class: the same read-out with 1 sample of 8 replicas.
+  EXPECT_EQ(detail::dbm_predict_labels(r, images, chains, 1, 8), (std::vector<int32_t>{4, 2, 1, 8}));
+  EXPECT_THROW(detail::dbm_predict_labels(std::span(r).first(r.size() - 1), images, chains, 4, 2), InvalidArgument);
+  EXPECT_THROW(detail::dbm_predict_labels(r, images, 0, 4, 2), InvalidArgument);
+}
+
 TEST(DbmGradient, MatchesExactEnumeration) {
   TinyDbm t = tiny_dbm();
   DbmConfig cfg;

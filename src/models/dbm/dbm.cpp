@@ -855,9 +855,6 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
 
 namespace {
 
-std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t nimg, int32_t per, const SamplingSchedule& sched,
-                                    int32_t replicas);
-
 /// Label scores per image for images given as clamp spins; returns predicted classes. The batch is
 /// one run of the sampler; with a `tick`, its progress callback calls tick(sweeps done) after
 /// stretches of at most 1% of the run and about a quarter second, so a long evaluation shows
@@ -919,7 +916,7 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
         swaps->swap_accepts[p] += counts[static_cast<size_t>(R - 1) + p];
       }
     }
-    return predict_labels(readout, nimg, per, sched, m.replicas());
+    return detail::dbm_predict_labels(readout, nimg, per, sched.samples, m.replicas());
   }
   if (mine.count > 0) {
     SamplerOptions so = sampler_options(cfg, kEvalStream);
@@ -935,19 +932,27 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
   }
   if (dist::size() > 1) readout = dist::allgather(std::span<const int64_t>(readout));  // image order = rank order
   flips += static_cast<double>(nimg) * per * (m.graph().num_nodes() - static_cast<double>(m.visible().size())) * total_sweeps;
-  return predict_labels(readout, nimg, per, sched, m.replicas());
+  return detail::dbm_predict_labels(readout, nimg, per, sched.samples, m.replicas());
 }
 
-/// The class of each image: the largest mean over its chains of (1 + <s>) / 2 over the class's label units.
-std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t nimg, int32_t per, const SamplingSchedule& sched,
-                                    int32_t replicas) {
-  std::vector<int32_t> pred(nimg);
-  const double norm = static_cast<double>(std::max<int64_t>(1, sched.samples) * replicas);
-  for (int32_t k = 0; k < nimg; ++k) {
+}  // namespace
+
+namespace detail {
+
+std::vector<int32_t> dbm_predict_labels(std::span<const int64_t> readout, int32_t images, int32_t chains, int64_t samples,
+                                        int32_t replicas) {
+  if (images < 0 || chains < 1 || replicas < 1 || readout.size() != static_cast<size_t>(images) * chains * 10) {
+    throw InvalidArgument("label read-out of " + std::to_string(readout.size()) + " sums does not hold 10 classes x " +
+                          std::to_string(chains) + " chains x " + std::to_string(images) + " images");
+  }
+  std::vector<int32_t> pred(static_cast<size_t>(images));
+  const double norm = static_cast<double>(std::max<int64_t>(1, samples) * replicas);
+  for (int32_t k = 0; k < images; ++k) {
     double best = -1;
     for (int32_t c = 0; c < 10; ++c) {
       double score = 0;  // mean over chains of (1 + <s>) / 2
-      for (int32_t q = 0; q < per; ++q) score += 0.5 * (1.0 + readout[(static_cast<size_t>(k) * per + q) * 10 + c] / norm);
+      for (int32_t q = 0; q < chains; ++q) score += 0.5 * (1.0 + readout[(static_cast<size_t>(k) * chains + q) * 10 + c] / norm);
+      score /= chains;
       if (score > best) {
         best = score;
         pred[k] = c;
@@ -957,7 +962,7 @@ std::vector<int32_t> predict_labels(const std::vector<int64_t>& readout, int32_t
   return pred;
 }
 
-}  // namespace
+}  // namespace detail
 
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress,
                      int64_t first) {
