@@ -133,10 +133,17 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
   EXPECT_NE(parse("nodes 3\nbias 3 1.0\n").find("node index 3 out of range [0, 3)"), std::string::npos);
   EXPECT_NE(parse("0 0 1.0\n").find("self loop"), std::string::npos);
   EXPECT_NE(parse("0 1 1.0\n1 0 2.0\n").find("conflicting weights"), std::string::npos);
-  EXPECT_NE(parse("0 1 1e60\n").find("overflows float32"), std::string::npos);
+  EXPECT_NE(parse("0 1 1e60\n").find("does not fit a float32"), std::string::npos);
   EXPECT_NE(parse("0 1 0.5x\n").find("g.txt:1: expected a number, got '0.5x'"), std::string::npos);
   EXPECT_NE(parse("0 99999999999 1.0\n").find("node index 99999999999 out of range"), std::string::npos);
   EXPECT_NE(parse("0 -1 1.0\n").find("node index -1 out of range"), std::string::npos);
+  // A file without line breaks (/dev/zero, a binary) is refused at a bounded line length, not read
+  // whole into memory; a NUL or control byte in a bad line is shown escaped.
+  EXPECT_NE(parse("0 1 1.0\n" + std::string(70000, '7')).find("g.txt:2: a line longer than 65536 characters"), std::string::npos);
+  EXPECT_NE(parse(std::string("0 1 1.0\n1 \0x 1.0\n", 17)).find("g.txt:2: expected an integer node index, got '\\x00x'"),
+            std::string::npos);
+  EXPECT_NE(parse("nodes 3\nnodes 4\n").find("g.txt:2: 'nodes 4' after 'nodes 3' on line 1"), std::string::npos);
+  EXPECT_EQ(parse("nodes 3\nnodes 3\n0 1 1.0\n"), "<no error>");  // the same count twice is consistent
   // Comments, blank lines and biases are fine.
   std::istringstream ok("# a graph\n\nnodes 3\n0 1 +0.5 # edge\nbias 2 -0.25\n");
   const GraphFile g = read_edge_list(ok);

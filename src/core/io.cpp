@@ -1,6 +1,7 @@
 #include "pbit/core/io.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -97,12 +98,54 @@ void write_edge_list(std::ostream& os, const Graph& g) {
   }
 }
 
+namespace {
+
+/// A line or token of a file for an error message: control and non-ASCII bytes as \xNN (a NUL, a
+/// terminal escape or a byte-order mark stays visible), and at most 80 characters.
+std::string shown(const std::string& s) {
+  std::string out;
+  for (const char ch : s) {
+    if (out.size() >= 80) return out + "...";
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f) {
+      out += ch;
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+/// std::getline with a bound, so that a file without line breaks (/dev/zero, a binary) is refused
+/// instead of read whole into one string: false at the end of the input.
+bool get_bounded_line(std::istream& is, std::string& line, const std::string& where) {
+  constexpr size_t kMaxLine = 65536;
+  line.clear();
+  std::streambuf* sb = is.rdbuf();
+  for (;;) {
+    const int c = sb->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      is.setstate(std::ios::eofbit);
+      return !line.empty();
+    }
+    if (c == '\n') return true;
+    if (line.size() >= kMaxLine) {
+      throw InvalidGraph(where + ": a line longer than " + std::to_string(kMaxLine) + " characters (is this a text edge list?)");
+    }
+    line.push_back(static_cast<char>(c));
+  }
+}
+
+}  // namespace
+
 GraphFile read_edge_list(std::istream& is, const std::string& source) {
   std::vector<Edge> edges;
   std::vector<std::pair<int64_t, float>> biases;
-  int64_t n = -1, max_index = -1;
+  int64_t n = -1, max_index = -1, nodes_line = 0;
   std::string line;
-  for (int64_t lineno = 1; std::getline(is, line); ++lineno) {
+  for (int64_t lineno = 1; get_bounded_line(is, line, source + ":" + std::to_string(lineno)); ++lineno) {
     const auto hash = line.find('#');
     if (hash != std::string::npos) line.resize(hash);
     std::istringstream ls(line);
@@ -112,31 +155,40 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
     auto parse_int = [&](const std::string& tok) -> int64_t {
       int64_t v = 0;
       const detail::ParseStatus st = detail::parse_number(tok, v);
-      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected an integer node index, got '" + tok + "'");
+      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected an integer node index, got '" + shown(tok) + "'");
       if (st == detail::ParseStatus::out_of_range || v < 0 || v > std::numeric_limits<int32_t>::max()) {
-        throw InvalidGraph(where + ": node index " + tok + " out of range");
+        throw InvalidGraph(where + ": node index " + shown(tok) + " out of range [0, 2^31)");
       }
       return v;
     };
     auto parse_float = [&](const std::string& tok) -> float {
       float v = 0;
       const detail::ParseStatus st = detail::parse_number(tok, v);
-      if (st == detail::ParseStatus::out_of_range) throw InvalidGraph(where + ": value '" + tok + "' overflows float32");
-      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected a number, got '" + tok + "'");
-      if (!std::isfinite(v)) throw InvalidGraph(where + ": non-finite value '" + tok + "'");
+      if (st == detail::ParseStatus::out_of_range) throw InvalidGraph(where + ": value '" + shown(tok) + "' does not fit a float32 (too large, or too close to 0)");
+      if (st == detail::ParseStatus::malformed) throw InvalidGraph(where + ": expected a number, got '" + shown(tok) + "'");
+      if (!std::isfinite(v)) throw InvalidGraph(where + ": non-finite value '" + shown(tok) + "'");
       return v;
     };
     std::string a, b, extra;
     if (first == "nodes") {
       if (!(ls >> a) || (ls >> extra)) throw InvalidGraph(where + ": expected 'nodes N'");
-      n = parse_int(a);
+      int64_t count = 0;
+      if (detail::parse_number(a, count) != detail::ParseStatus::ok || count < 0 || count > std::numeric_limits<int32_t>::max()) {
+        throw InvalidGraph(where + ": 'nodes' takes a count in [0, 2^31), got '" + shown(a) + "'");
+      }
+      if (n >= 0 && count != n) {
+        throw InvalidGraph(where + ": 'nodes " + std::to_string(count) + "' after 'nodes " + std::to_string(n) + "' on line " +
+                           std::to_string(nodes_line));
+      }
+      n = count;
+      nodes_line = lineno;
     } else if (first == "bias") {
       if (!(ls >> a >> b) || (ls >> extra)) throw InvalidGraph(where + ": expected 'bias i h'");
       const int64_t i = parse_int(a);
       biases.push_back({i, parse_float(b)});
       max_index = std::max(max_index, i);
     } else {
-      if (!(ls >> a >> b) || (ls >> extra)) throw InvalidGraph(where + ": expected 'i j J', got '" + line + "'");
+      if (!(ls >> a >> b) || (ls >> extra)) throw InvalidGraph(where + ": expected 'i j J', got '" + shown(line) + "'");
       const int64_t i = parse_int(first), jn = parse_int(a);
       edges.push_back({static_cast<int32_t>(i), static_cast<int32_t>(jn), parse_float(b)});
       max_index = std::max({max_index, i, jn});
@@ -197,6 +249,17 @@ nlohmann::json read_json_file(const std::string& path) {
     if (!twice.empty()) throw InvalidConfig(path + ": the key '" + twice + "' appears twice in one object");
     return j;
   } catch (const nlohmann::json::parse_error& e) {
+    // A binary file (a checkpoint.bin given for a model.json, say) is named as such, not by the byte
+    // where JSON parsing stopped.
+    std::ifstream head(path, std::ios::binary);
+    char buf[64] = {};
+    head.read(buf, sizeof buf);
+    for (std::streamsize k = 0; k < head.gcount(); ++k) {
+      const auto c = static_cast<unsigned char>(buf[k]);
+      if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t')) {
+        throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
+      }
+    }
     throw InvalidConfig(path + ": not valid JSON: " + e.what());
   } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range (1e400)
     throw InvalidConfig(path + ": " + e.what());
@@ -217,7 +280,10 @@ void check_writable(const std::string& path) {
   const std::filesystem::path p(path);
   const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) throw IoError("cannot write '" + path + "': folder '" + dir.string() + "' does not exist");
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw IoError("cannot write '" + path + "': " +
+                  (std::filesystem::exists(dir, ec) ? "'" + dir.string() + "' is a file, not a folder" : "folder '" + dir.string() + "' does not exist"));
+  }
   if (std::filesystem::is_directory(p, ec)) throw IoError("cannot write '" + path + "': it is a folder");
   const std::string probe = path + ".pbit-write-check";
   {
