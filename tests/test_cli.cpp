@@ -184,7 +184,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_type", good_graph, R"({"chains": "many"})", "key 'chains': must be an integer"},
       {"cfg_range", good_graph, R"({"chains": 0})", "key 'chains': must be in [1,"},
       {"cfg_seed", good_graph, R"({"seed": 18446744073709551615})", "got 18446744073709551615"},
-      {"cfg_output", good_graph, R"({"chains": 2000000000, "observe": {"snapshot_sweeps": [1, 2, 3, 4, 5, 6, 7, 8]}})",
+      {"cfg_output", good_graph, R"({"chains": 1073741824, "observe": {"snapshot_sweeps": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}})",
        "the JSON output of this run"},
       {"cfg_unknown", good_graph, R"({"chains": 2, "shedule": {}})", "key 'shedule': unknown key"},
       {"cfg_twice", good_graph, R"({"chains": 2, "schedule": {"warmup": 1, "warmup": 2}})", "the key 'warmup' appears twice"},
@@ -196,6 +196,16 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_clamp", good_graph, R"({"clamp": {"nodes": [0], "values": [0]}})", "key 'clamp.values[0]'"},
       {"clamp_range", good_graph, R"({"clamp": {"nodes": [9], "values": [1]}})", "node index 9 out of range"},
       {"field_size", good_graph, R"({"chains": 2, "field": {"nodes": [0, 1], "values": [1, 2, 3]}})", "expected M = 2 or B x M = 4"},
+      {"field_empty", good_graph, R"({"field": {"values": []}})", "key 'field.values': must be a non-empty array"},
+      {"readout_twice", good_graph, R"({"observe": {"readout_groups": [[1, 0, 1]]}})", "key 'observe.readout_groups[0]': lists node 1 twice"},
+      {"readout_empty", good_graph, R"({"observe": {"readout_groups": [[0], []]}})", "key 'observe.readout_groups[1]': must name at least one node"},
+      {"cfg_beta_text", good_graph, R"({"beta": "1"})", "key 'beta': must be a number or an object"},
+      {"cfg_hottest", good_graph, R"({"tempering": {"replicas": 3, "hottest": 0}})", "key 'tempering.hottest': must be > 0"},
+      {"cfg_chains_max", good_graph, R"({"chains": 1073741825})", "key 'chains': must be in [1, 1073741824]"},
+      {"nodes_twice", "nodes 4\nnodes 5\n0 1 1.0\n", good_cfg, ":2: 'nodes 5' after 'nodes 4' on line 1"},
+      {"nodes_negative", "nodes -3\n0 1 1.0\n", good_cfg, ":1: 'nodes' takes a count in [0, 2^31), got '-3'"},
+      // A control byte in a bad line is shown escaped, not sent to the terminal.
+      {"control_byte", "0 1 1.0\n\x1b[2J 2 1.0\n", good_cfg, ":2: expected an integer node index, got '\\x1b[2J'"},
   };
   for (const BadCase& c : cases) {
     const std::string ext = c.graph.rfind("{", 0) == 0 ? ".json" : ".txt";
@@ -247,6 +257,19 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"dbm import --edges e --biases b --visible v --labels l --cols 28 --replicas 5 --out m.json", "needs --rows"},
       {"dbm import --edges e --biases b --visible v --labels l --rows 0 --cols 28 --replicas 5 --out m.json",
        "--rows takes a number in [1, 65536], got '0'"},
+      // An empty value is refused, not read as "not given" (an empty --out used to write to "/").
+      {"graph --topology lattice:4 --out ''", "--out needs a non-empty value"},
+      {"info --graph ''", "--graph needs a non-empty value"},
+      {"graph --topology lattice:4 --out x.json --weights ''", "--weights needs a non-empty value"},
+      // A flag takes no value: --resume=false must not read as --resume.
+      {"graph --topology lattice:4 --out " + tmp("flag.json") + " --roles a:4,b:rest --roles-out " + tmp("flag_roles.json") +
+           " --roles-in-order=false",
+       "--roles-in-order is a flag: it takes no value"},
+      {"info --graph a.txt --graph b.txt", "--graph is given more than once"},
+      {"graph --topology lattice:4 --out x.json --weights 1e-46", "'1e-46' does not fit a float32"},
+      {"graph --topology regular:3000000000:3 --out x.json", "N = 3000000000 is too large"},
+      {"graph --topology lattice:4 --out " + tmp("same.json") + " --roles a:4,b:rest --roles-out " + tmp("./same.json"),
+       "--out and --roles-out name the same file"},
   };
   for (const auto& c : numbers) {
     const Result r = run(c.args);  // each number option is checked, and the error names it
@@ -488,9 +511,33 @@ TEST(Cli, DbmTrainEvalGenerate) {
   EXPECT_EQ(oc["first_image"], 150);
   EXPECT_EQ(oc["test_images"], 30);
   EXPECT_EQ(run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 200").code, 2);  // past the end
-  const Result bad_curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --sweeps 20,x");
-  EXPECT_EQ(bad_curve.code, 2);
-  EXPECT_NE(bad_curve.out.find("--sweeps takes"), std::string::npos) << bad_curve.out;
+  // A slice that runs past the last image is refused, not silently cut short (199 is the last).
+  const Result past = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 190 --limit 20");
+  EXPECT_EQ(past.code, 2) << past.out;
+  EXPECT_NE(past.out.find("asks for images up to 209, but the last test image is 199"), std::string::npos) << past.out;
+  for (const char* sweeps : {"20,x", "20,40,", ",20"}) {  // an empty item, last or first, is an error too
+    const Result bad_curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --sweeps " + sweeps);
+    EXPECT_EQ(bad_curve.code, 2) << sweeps;
+    EXPECT_NE(bad_curve.out.find("--sweeps takes"), std::string::npos) << sweeps << ": " << bad_curve.out;
+  }
+  // A model file of another version, and a binary file where the model belongs, are named as such.
+  {
+    nlohmann::json m = read_json_file(out + "/model.json");
+    m.erase("crc32");
+    m["version"] = 2;
+    write(tmp("model_v2.json"), m.dump());
+    const Result v2 = run("dbm eval --config " + tmp("dbm.json") + " --model " + tmp("model_v2.json") + " --limit 1");
+    EXPECT_EQ(v2.code, 2) << v2.out;
+    EXPECT_NE(v2.out.find("has version 2; this pbit reads version 1"), std::string::npos) << v2.out;
+    const Result bin = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/checkpoint.bin --limit 1");
+    EXPECT_EQ(bin.code, 2) << bin.out;
+    EXPECT_NE(bin.out.find("binary data, not a JSON text"), std::string::npos) << bin.out;
+  }
+  // An empty output folder is refused before anything runs (it used to put the run's files in "/").
+  write(tmp("dbm_no_out.json"), R"({"run": {"output_dir": ""}})");
+  const Result no_out = run("dbm train --config " + tmp("dbm_no_out.json"));
+  EXPECT_EQ(no_out.code, 2) << no_out.out;
+  EXPECT_NE(no_out.out.find("key 'run.output_dir': must not be empty"), std::string::npos) << no_out.out;
   const Result gen = run("dbm generate --config " + tmp("dbm.json") + " --model " + out + "/model.json --out " + tmp("g.png"));
   ASSERT_EQ(gen.code, 0) << gen.out;
   EXPECT_TRUE(std::filesystem::exists(tmp("g.png")));
@@ -608,6 +655,30 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_GT(sum["rows"][0]["points"][0]["energy_j_per_inference_dram"].get<double>(),
             sum["rows"][0]["points"][0]["energy_j_per_inference_sram"].get<double>());
   for (const char* f : {"/curve.gp", "/energy.gp", "/summary.md"}) EXPECT_TRUE(std::filesystem::exists(rep + f)) << f;
+  // A result file edited into nonsense is refused by name, not plotted: an accuracy outside [0, 1], a
+  // layer too large for the energy model, a sample count of 0, results of two datasets in one report.
+  {
+    const struct {
+      const char* key;
+      nlohmann::json value;
+      const char* expect;
+    } edits[] = {
+        {"/eval/test_accuracy", {0.5, 5, 0.7}, "'eval.test_accuracy' holds 5, not a number in [0, 1]"},
+        {"/sizes", {784, 1e12, 10}, "'sizes' holds 1000000000000.0, not a whole number in [1, 16777216]"},
+        {"/sizes", {784, 0, 10}, "'sizes' holds 0"},
+        {"/eval/samples", {1, 0, 5}, "'eval.samples' holds 0"},
+        {"/dataset", "fashion-mnist", "is a fashion-mnist result, the files before it mnist ones"},
+    };
+    for (const auto& ed : edits) {
+      nlohmann::json bad_eval = e;
+      bad_eval[nlohmann::json::json_pointer(ed.key)] = ed.value;
+      write(tmp("pd_eval_edited.json"), bad_eval.dump());
+      const Result r = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_edited.json") + " --platforms " +
+                           std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + tmp("pdnn_report_bad"));
+      EXPECT_EQ(r.code, 2) << ed.key << ": " << r.out;
+      EXPECT_NE(r.out.find(ed.expect), std::string::npos) << ed.key << ": " << r.out;
+    }
+  }
   // The throughput benchmark needs no dataset.
   const Result b = run("pdnn bench --sizes 20,8,3 --images 4 --samples 2 --seconds 0.05 --backend cpu --out " + tmp("pd_bench.json"));
   ASSERT_EQ(b.code, 0) << b.out;
@@ -658,7 +729,8 @@ TEST(Cli, ShippedSampleConfigsAreValid) {
 
 TEST(Cli, GraphErrors) {
   const std::pair<std::string, std::string> cases[] = {
-      {"graph --topology pegasus:1 --out " + tmp("x.json"), "pegasus: m must be in [2, 64]"},
+      {"graph --topology pegasus:1 --out " + tmp("x.json"), "m must be in [2, 64], got 1"},
+      {"graph --topology pegasus:0 --out " + tmp("x.json"), "m must be in [2, 64], got 0"},
       {"graph --topology hexagon:5 --out " + tmp("x.json"), "topology 'hexagon:5'"},
       {"graph --topology grid:4:G12 --out " + tmp("x.json"), "too small"},
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:3000:0,latent:rest --roles-out " + tmp("r.json"),

@@ -360,6 +360,11 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not JSON"), std::string::npos);
   EXPECT_NE(run(mix + " --run " + dir + "/nothing").out.find("no checkpoint.bin or model_checkpoint.bin"), std::string::npos);
   EXPECT_NE(run(mix + " --step 3").out.find("the model has 2 steps"), std::string::npos);
+  // Its output is checked before the measurement, not after it.
+  const Result unwritable = run("dtm mixing --config " + dir + "/dtm.json --out /proc/pbit-cannot-be-here/mixing.json --sweeps 40");
+  EXPECT_EQ(unwritable.code, 2) << unwritable.out;
+  EXPECT_NE(unwritable.out.find("folder '/proc/pbit-cannot-be-here' does not exist"), std::string::npos) << unwritable.out;
+  EXPECT_EQ(unwritable.out.find("snapshots every"), std::string::npos) << unwritable.out;
 }
 
 // A run's folder is one run's: a second run on it is refused while the first holds it; a fresh start

@@ -102,6 +102,17 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
             std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [0]})").find("key 'chains[0]'"),
             std::string::npos);
+  // A repeated backend or chain count would measure one row twice; an empty output_dir would write
+  // its files at the filesystem's root.
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu", "reference", "cpu"], "chains": [1]})")
+                .find("key 'backends[2]': 'cpu' is listed twice"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [4, 8, 4]})")
+                .find("key 'chains[2]': 4 is listed twice"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [1], "output_dir": ""})")
+                .find("key 'output_dir': must not be empty"),
+            std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [1], "min_secs": 1})")
                 .find("key 'min_secs': unknown key"),
             std::string::npos);

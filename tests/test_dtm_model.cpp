@@ -427,6 +427,9 @@ TEST(DtmConfigParse, ErrorsNameTheKey) {
             std::string::npos);
   EXPECT_NE(err(R"({"generate": {"tempering": {"replicas": 1, "hottest": 0.3}}})").find("generate.tempering.replicas"), std::string::npos);
   EXPECT_NE(err(R"({"generate": {"sweeps": 4294967296}})").find("key 'generate.sweeps'"), std::string::npos);  // more than a sampler runs
+  // One sample has no covariance for the FID: refused here, not after training.
+  EXPECT_NE(err(R"({"generate": {"samples": 1}})").find("key 'generate.samples': must be in [2,"), std::string::npos);
+  EXPECT_NE(err(R"({"run": {"output_dir": ""}})").find("key 'run.output_dir': must not be empty"), std::string::npos);
   const DtmConfig pt = parse_dtm_config(nlohmann::json::parse(R"({"generate": {"beta_end": 1.5, "tempering": {"replicas": 3, "hottest": 0.3}}})"));
   EXPECT_TRUE(pt.gen_tempered);
   ASSERT_EQ(pt.gen_tempering.betas.size(), 3u);

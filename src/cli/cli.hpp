@@ -86,11 +86,13 @@ CLI::Validator number_in(T lo, T hi) {
       "", "");
 }
 
-/// A comma-separated list, as given (empty items kept, so that "1,,2" is an error for the caller).
+/// A comma-separated list, as given (empty items kept, so that "1,,2" and "1,2," are errors for the
+/// caller).
 inline std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream list(s);
   for (std::string tok; std::getline(list, tok, ',');) out.push_back(tok);
+  if (!s.empty() && s.back() == ',') out.emplace_back();  // getline drops a last empty item
   return out;
 }
 

@@ -87,7 +87,7 @@ void add_train(CLI::App* dbm, Commands& c) {
                "test set, generates digits (PNG) and writes results.json");
   s->add_option("--config", o->config, "DBM config (configs/dbm_*.json)")->required();
   s->add_option("--out", o->out, "replaces the config's run.output_dir");
-  s->add_option("--time-budget", o->time_budget, "stop training after S seconds (also train.time_budget_s; the cosine schedule runs against it)")
+  s->add_option("--time-budget", o->time_budget, "stop training after S seconds, 0 = no budget (also train.time_budget_s; the cosine schedule runs against it)")
       ->check(number_in<double>(0, 1e9));
   auto* resume = s->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
@@ -98,10 +98,10 @@ void add_train(CLI::App* dbm, Commands& c) {
                               "and leave it there with DIR/leases.json (docs/CLI.md, 'Leases')");
   lease->excludes(resume);
   lease->excludes(overwrite);
-  s->add_option("--lease-seconds", o->lease_seconds, "with --lease: end this piece after S seconds of training")
+  s->add_option("--lease-seconds", o->lease_seconds, "end this piece after S seconds of training")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
-  s->add_option("--burn-in", o->burn_in, "with --lease: sweeps that burn the fresh negative chains in on resume (default 1000)")
+  s->add_option("--burn-in", o->burn_in, "sweeps that burn the fresh negative chains in on resume (default 1000)")
       ->check(number_in<int64_t>(0, 1000000000))
       ->needs(lease);
   s->footer(kDbmKeys);
@@ -226,11 +226,11 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->add_option("--limit", o->limit, "number of test images, at least 1 (default: to the end)")->check(number_in<int64_t>(1, 1000000000));
   s->add_option("--chains", o->chains, "chains per image (replaces eval.chains)")->check(number_in<int64_t>(1, 1 << 16));  // as eval.chains
   auto* sw = s->add_option("--sweeps", o->sweeps, "S1,S2,...: sweeps per image of each budget; exactly S run");
-  s->add_option("--warmup-fraction", o->warmup_fraction, "with --sweeps: the warm-up's share of each budget (default 0.5)")
+  s->add_option("--warmup-fraction", o->warmup_fraction, "the warm-up's share of each budget (default 0.5)")
       ->check(number_in<double>(0, 0.99))
       ->needs(sw);
   s->add_option("--out", o->out, "write the result JSON to FILE (default: stdout)");
-  s->add_option("--plot", o->plot, "with --sweeps: also draw DIR/accuracy_vs_sweeps.png (with its .dat and .gp)")->needs(sw);
+  s->add_option("--plot", o->plot, "also draw DIR/accuracy_vs_sweeps.png (with its .dat and .gp)")->needs(sw);
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
@@ -248,6 +248,11 @@ void add_eval(CLI::App* dbm, Commands& c) {
     const ImageDataset test = dbm_data(cfg, "test");
     if (o->first >= test.size()) {
       throw InvalidArgument("--first " + std::to_string(o->first) + " is past the " + std::to_string(test.size()) + " test images");
+    }
+    if (o->limit > 0 && o->first + o->limit > test.size()) {  // not silently fewer images than asked for
+      throw InvalidArgument("--first " + std::to_string(o->first) + " --limit " + std::to_string(o->limit) + " asks for images up to " +
+                            std::to_string(o->first + o->limit - 1) + ", but the last test image is " + std::to_string(test.size() - 1) +
+                            " (omit --limit to evaluate to the end)");
     }
     if (o->chains > 0) cfg.eval.chains = static_cast<int32_t>(o->chains);
     auto emit_eval = [&](const nlohmann::json& j) {  // stdout, or with --out the file (as every command)

@@ -62,6 +62,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
+    check_writable(o->out);  // before the measurement, not after it
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
     if (std::filesystem::exists(dir + "/checkpoint.bin")) {
@@ -157,7 +158,7 @@ void add_dtm_commands(Commands& c) {
   s->add_option("--steps", o->steps, "replaces model.steps (T)")->check(number_in<int>(1, 1000));
   s->add_option("--acp", o->acp, "adaptive correlation penalty on or off (replaces train.acp.enabled)")->check(CLI::IsMember({"on", "off"}));
   s->add_option("--out", o->out, "replaces the config's run.output_dir");
-  s->add_option("--time-budget", o->time_budget, "start no epoch that would end past S seconds (also train.time_budget_s)")
+  s->add_option("--time-budget", o->time_budget, "start no epoch that would end past S seconds, 0 = no budget (also train.time_budget_s)")
       ->check(number_in<double>(0, 1e9));
   s->add_option("--gen-sweeps", o->gen_sweeps, "replaces generate.sweeps; with --resume on a finished run it only generates again")
       ->check(number_in<int64_t>(1, 1000000000));
@@ -174,7 +175,7 @@ void add_dtm_commands(Commands& c) {
                               "rewritten with DIR/leases.json after every epoch (docs/CLI.md, 'Leases')");
   lease->excludes(resume);
   lease->excludes(overwrite);
-  s->add_option("--lease-seconds", o->lease_seconds, "with --lease: start no epoch that would end past S seconds")
+  s->add_option("--lease-seconds", o->lease_seconds, "start no epoch that would end past S seconds")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
   s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model and suite configs'.");

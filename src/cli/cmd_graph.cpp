@@ -1,5 +1,6 @@
 // pbit sample, color, graph, info, backends, version: graphs and plain sampling.
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -225,6 +226,9 @@ void add_color(Commands& c) {
 std::pair<float, float> parse_weights(const std::string& w) {
   const auto sigma = [&](const std::string& t) {
     float x = -1.0f;
+    if (detail::parse_number(t, x) == detail::ParseStatus::out_of_range) {
+      throw InvalidArgument("--weights: '" + t + "' does not fit a float32 (too large, or too close to 0: 0 means none)");
+    }
     if (!detail::parse_number_ok(t, x) || !(x >= 0) || !std::isfinite(x)) {
       throw InvalidArgument("--weights takes SIGMA_J[,SIGMA_H], standard deviations >= 0, got '" + w + "'");
     }
@@ -262,6 +266,14 @@ void add_graph(Commands& c) {
   c.add(s, [o] {
     Topology t = make_topology(o->topology);
     if (!o->roles.empty() && o->roles_out.empty()) throw InvalidArgument("'pbit graph' needs --roles-out with --roles");
+    if (!o->roles_out.empty()) {
+      const auto where = [](const std::string& p) {  // through links where the folders exist
+        std::error_code ec;
+        const auto c = std::filesystem::weakly_canonical(std::filesystem::absolute(p), ec);
+        return ec ? std::filesystem::absolute(p).lexically_normal() : c;
+      };
+      if (where(o->out) == where(o->roles_out)) throw InvalidArgument("--out and --roles-out name the same file '" + o->out + "': the roles would replace the graph");
+    }
     if (!o->weights.empty()) {
       const auto [sj, sh] = parse_weights(o->weights);
       t.graph = with_random_weights(t.graph, o->seed, sj, sh);

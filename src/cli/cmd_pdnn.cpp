@@ -193,7 +193,7 @@ void add_pdnn_commands(Commands& c) {
   t->add_option("--seed", o->seed, "replaces run.seed (weights, data order and every sample)")
       ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
       ->each([o](const std::string&) { o->seed_given = true; });
-  auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit");
+  auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
   t->footer("Config keys (data, network, train, eval, generator, hardware, run): docs/CLI.md, 'p-DNN configs'.");
   c.add(t, [o] {
@@ -477,6 +477,40 @@ void add_pdnn_commands(Commands& c) {
   c.add(r, [o] {
     const energy::Platforms plat = energy::load_platforms(o->platforms);
     make_directories(o->out);
+    // The numbers of a result file, checked: a hand-edited or foreign file must not become a plot of
+    // nonsense (an accuracy of 5, a layer of 10^12 units that overflows the energy model).
+    auto ints = [](const nlohmann::json& v, const std::string& f, const std::string& key, int64_t lo, int64_t hi) {
+      std::vector<int32_t> out;
+      if (!v.is_array() || v.empty()) throw InvalidArgument(f + ": '" + key + "' must be a non-empty array");
+      for (const auto& x : v) {
+        if (!x.is_number_integer() || x.get<int64_t>() < lo || x.get<int64_t>() > hi) {
+          throw InvalidArgument(f + ": '" + key + "' holds " + x.dump() + ", not a whole number in [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "]");
+        }
+        out.push_back(static_cast<int32_t>(x.get<int64_t>()));
+      }
+      return out;
+    };
+    auto reals = [](const nlohmann::json& v, const std::string& f, const std::string& key, double lo, double hi) {
+      std::vector<double> out;
+      if (!v.is_array() || v.empty()) throw InvalidArgument(f + ": '" + key + "' must be a non-empty array");
+      for (const auto& x : v) {
+        if (!x.is_number() || !(x.get<double>() >= lo && x.get<double>() <= hi)) {
+          throw InvalidArgument(f + ": '" + key + "' holds " + x.dump() + ", not a number in [" + detail::format_number(lo) + ", " +
+                                detail::format_number(hi) + "]");
+        }
+        out.push_back(x.get<double>());
+      }
+      return out;
+    };
+    // One report is one dataset: its plots put every file on one axis.
+    auto same_dataset = [&](const nlohmann::json& j, const std::string& f, std::string& dataset) {
+      const std::string d = j.value("dataset", "");
+      if (dataset.empty()) dataset = d;
+      else if (!d.empty() && d != dataset) {
+        throw InvalidArgument(f + " is a " + d + " result, the files before it " + dataset + " ones: report one dataset at a time");
+      }
+    };
     nlohmann::json rows = nlohmann::json::array();
     std::string dataset;
     nlohmann::json gens = nlohmann::json::array();
@@ -484,9 +518,9 @@ void add_pdnn_commands(Commands& c) {
       nlohmann::json j = read_json_file(f);
       if (j.value("pdnn_generate", false)) {  // a 'pdnn generate' result: for the FID plot
         try {
-          const auto samples = j.at("samples").get<std::vector<int32_t>>();
-          const auto fid = j.at("feature_fid").get<std::vector<double>>();
-          if (samples.size() != fid.size() || samples.empty()) throw InvalidArgument(f + ": samples and FIDs differ in length");
+          const auto samples = ints(j.at("samples"), f, "samples", 1, 1 << 20);
+          const auto fid = reals(j.at("feature_fid"), f, "feature_fid", 0, 1e12);
+          if (samples.size() != fid.size()) throw InvalidArgument(f + ": samples and FIDs differ in length");
           const std::string units = j.at("units").get<std::string>(), trained = j.at("trained_units").get<std::string>();
           const std::string role = units == "pbit" ? (trained == "pbit" ? "sample-aware decoder (s=" + std::to_string(j.value("train_samples", 1)) + ")"
                                                                          : "noise-injected " + trained + " decoder")
@@ -494,7 +528,7 @@ void add_pdnn_commands(Commands& c) {
           gens.push_back({{"file", f}, {"role", role}, {"samples", samples}, {"feature_fid", fid},
                           {"floor", j.at("feature_fid_training_images").get<double>()},
                           {"test_reconstruction_nats", j.at("test_reconstruction_nats")}});
-          if (dataset.empty()) dataset = j.value("dataset", "");
+          same_dataset(j, f, dataset);
         } catch (const nlohmann::json::exception& ex) {
           throw InvalidArgument(f + " is not a p-DNN result: " + ex.what());
         }
@@ -504,14 +538,14 @@ void add_pdnn_commands(Commands& c) {
         if (!j.contains("eval") || !j["eval"].contains("units") || !j.contains("sizes") || !j.contains("trained_units")) {
           throw InvalidArgument(f + " is not a 'pbit pdnn eval' or 'pdnn train' result");
         }
-        const auto sizes = j["sizes"].get<std::vector<int32_t>>();
+        const auto sizes = ints(j["sizes"], f, "sizes", 1, 1 << 24);
         if (sizes.size() < 2) throw InvalidArgument(f + " has no network shape");
-        const auto samples = j["eval"]["samples"].get<std::vector<int32_t>>();
-        const auto acc = j["eval"]["test_accuracy"].get<std::vector<double>>();
-        if (samples.size() != acc.size() || samples.empty()) throw InvalidArgument(f + ": samples and accuracies differ in length");
-        const int32_t bits = j["eval"]["bits"].get<int32_t>();
+        const auto samples = ints(j["eval"]["samples"], f, "eval.samples", 1, 1 << 20);
+        const auto acc = reals(j["eval"]["test_accuracy"], f, "eval.test_accuracy", 0, 1);
+        if (samples.size() != acc.size()) throw InvalidArgument(f + ": samples and accuracies differ in length");
+        const int32_t bits = ints(nlohmann::json::array({j["eval"]["bits"]}), f, "eval.bits", 1, 32)[0];
         const bool pbit = j["eval"]["units"].get<std::string>() == "pbit";
-        if (dataset.empty()) dataset = j.value("dataset", "");
+        same_dataset(j, f, dataset);
         nlohmann::json row = {{"file", f}, {"role", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
                               {"sizes", sizes}, {"test_images", j["eval"]["test_images"]}, {"points", nlohmann::json::array()}};
         for (size_t q = 0; q < samples.size(); ++q) {

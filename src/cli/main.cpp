@@ -156,6 +156,13 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
     return "unexpected argument '" + first + "' for '" + cmd + "'";
   }
   if (dynamic_cast<const CLI::ArgumentMismatch*>(&e)) {
+    // "--resume was given a disallowed flag override"
+    if (m.find("disallowed flag override") != std::string::npos) {
+      const std::string name = m.substr(0, m.find(' '));
+      return (name.rfind('-', 0) == 0 ? name : "--" + name) + " is a flag: it takes no value";
+    }
+    // "--graph: At Most 1 required but received 2": an option given twice
+    if (m.find("At Most 1 required") != std::string::npos) return m.substr(0, m.find(':')) + " is given more than once (it takes one value)";
     // "--model: 1 required TEXT missing" and the like
     const std::string opt = m.substr(0, m.find(':'));
     return "option " + opt + " needs a value";
@@ -182,6 +189,19 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   return m;
 }
 
+/// Every option of `a` and its subcommands: a value must not be empty (`--out ""` would otherwise
+/// fall back to the default silently, or make "DIR/file" a file in "/"), and a flag takes no value
+/// (`--resume=false` would read as a request to resume).
+void harden_options(CLI::App* a) {
+  const CLI::Validator non_empty(
+      [](std::string& v) -> std::string { return v.empty() ? "needs a non-empty value" : std::string(); }, "", "");
+  for (CLI::Option* o : a->get_options()) {
+    if (o->get_expected_max() == 0) o->disable_flag_override();
+    else o->check(non_empty);
+  }
+  for (CLI::App* s : a->get_subcommands([](CLI::App*) { return true; })) harden_options(s);
+}
+
 }  // namespace
 }  // namespace pbit::cli
 
@@ -203,6 +223,7 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     add_eqprop_commands(cmds);
     add_pdnn_commands(cmds);
     add_compare_commands(cmds);
+    harden_options(&app);
     if (argc >= 2 && std::string(argv[1]) == "help") {  // `pbit help [COMMAND ...]`: the names are checked first
       const CLI::App* a = &app;
       std::string path = "pbit";

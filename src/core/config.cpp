@@ -1,5 +1,6 @@
 #include "pbit/core/config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -27,6 +28,7 @@ float get_beta(const json& v, const std::string& key) {
 
 BetaSchedule parse_beta(const json& j) {
   if (j.is_number()) return BetaSchedule::constant(get_beta(j, "beta"));
+  if (!j.is_object()) bad("beta", "must be a number or an object with one of constant, per_sweep, piecewise, linear; got " + j.dump());
   only_keys(j, "beta", {"constant", "per_sweep", "piecewise", "linear"});
   if (j.size() != 1) bad("beta", "give exactly one of constant, per_sweep, piecewise, linear");
   if (j.contains("constant")) return BetaSchedule::constant(get_beta(j["constant"], "beta.constant"));
@@ -73,6 +75,7 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
     const auto r = static_cast<int32_t>(get_int(t["replicas"], w + ".replicas", 2, 1024));
     const float target = t.contains("target") ? get_beta(t["target"], w + ".target") : default_target;
     const float hottest = get_beta(t["hottest"], w + ".hottest");
+    if (!(hottest > 0)) bad(w + ".hottest", "must be > 0 (the hottest replica's inverse temperature), got " + t["hottest"].dump());
     if (!(hottest < target)) {
       bad(w + ".hottest", "must be below the target beta " + std::to_string(target) + " (the hottest replica has the smallest beta), got " +
                               std::to_string(hottest));
@@ -100,7 +103,7 @@ SampleConfig parse_sample_config(const json& j) {
   if (j.contains("hardware")) {
     c.hardware = parse_hardware(j["hardware"], "hardware");
   }
-  if (j.contains("chains")) c.chains = static_cast<int32_t>(get_int(j["chains"], "chains", 1, std::numeric_limits<int32_t>::max()));
+  if (j.contains("chains")) c.chains = static_cast<int32_t>(get_int(j["chains"], "chains", 1, int64_t{1} << 30));
   if (j.contains("seed")) c.seed = static_cast<uint64_t>(get_int(j["seed"], "seed", 0, std::numeric_limits<int64_t>::max()));
   if (j.contains("threads")) c.num_threads = static_cast<int>(get_int(j["threads"], "threads", 0, 4096));
   if (j.contains("backend")) {
@@ -136,7 +139,15 @@ SampleConfig parse_sample_config(const json& j) {
       const json& g = o["readout_groups"];
       if (!g.is_array()) bad("observe.readout_groups", "must be an array of node-index arrays");
       for (size_t k = 0; k < g.size(); ++k) {
-        c.observe.readout_groups.push_back(get_nodes(g[k], "observe.readout_groups[" + std::to_string(k) + "]"));
+        const std::string key = "observe.readout_groups[" + std::to_string(k) + "]";
+        std::vector<int32_t> group = get_nodes(g[k], key);
+        if (group.empty()) bad(key, "must name at least one node");
+        std::vector<int32_t> sorted = group;
+        std::sort(sorted.begin(), sorted.end());
+        if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
+          bad(key, "lists node " + std::to_string(*d) + " twice (a group's sum counts each node once)");
+        }
+        c.observe.readout_groups.push_back(std::move(group));
       }
     }
     if (o.contains("snapshot_sweeps")) {
@@ -166,7 +177,7 @@ SampleConfig parse_sample_config(const json& j) {
     if (!f.contains("values")) bad("field.values", "missing");
     if (f.contains("nodes")) c.field_nodes = get_nodes(f["nodes"], "field.nodes");
     const json& v = f["values"];
-    if (!v.is_array()) bad("field.values", "must be an array of numbers (M shared values or B x M)");
+    if (!v.is_array() || v.empty()) bad("field.values", "must be a non-empty array of numbers (M shared values or B x M)");
     for (size_t k = 0; k < v.size(); ++k) c.field_values.push_back(get_float(v[k], "field.values[" + std::to_string(k) + "]"));
   }
   if (j.contains("tempering")) {

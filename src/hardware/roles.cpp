@@ -29,8 +29,9 @@ void RoleAssignment::validate(int32_t num_nodes) const {
                               std::to_string(num_nodes) + ")");
       }
       if (owner[i] >= 0) {
-        throw InvalidArgument("node " + std::to_string(i) + " is in both role '" + names[owner[i]] + "' and role '" +
-                              names[r] + "'");
+        throw InvalidArgument(static_cast<size_t>(owner[i]) == r
+                                  ? "role '" + names[r] + "' lists node " + std::to_string(i) + " twice"
+                                  : "node " + std::to_string(i) + " is in both role '" + names[owner[i]] + "' and role '" + names[r] + "'");
       }
       owner[i] = static_cast<int32_t>(r);
     }
@@ -77,7 +78,7 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
   const auto unassigned = std::count(a.role_of.begin(), a.role_of.end(), -1);
   if (unassigned > 0) {
     throw InvalidArgument("roles leave " + std::to_string(unassigned) + " of " + std::to_string(n) +
-                          " nodes without a role; give the last role the count 'rest' (name:rest; -1 in RoleSpec)");
+                          " nodes without a role; give the last role the count 'rest' (e.g. hidden:rest)");
   }
   return a;
 }

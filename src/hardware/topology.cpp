@@ -427,7 +427,11 @@ namespace {
 
 int32_t parse_int(const std::string& s, const std::string& spec, const char* what) {
   int32_t v = 0;
-  if (!detail::parse_number_ok(s, v)) {
+  const detail::ParseStatus st = detail::parse_number(s, v);
+  if (st == detail::ParseStatus::out_of_range) {
+    throw InvalidArgument("topology '" + spec + "': " + what + " = " + s + " is too large (pbit takes at most 2^30 nodes)");
+  }
+  if (st != detail::ParseStatus::ok) {
     throw InvalidArgument("topology '" + spec + "': " + what + " must be an integer, got '" + s + "'");
   }
   return v;
@@ -464,7 +468,8 @@ Topology make_topology(const std::string& spec) {
   };
   if (kind == "pegasus" && f.size() == 2) {
     const int32_t m = parse_int(f[1], spec, "m");
-    guard(24.0 * positive(m, "m") * m, 15);
+    if (m < 2 || m > 64) throw bad("m must be in [2, 64], got " + std::to_string(m));  // as pegasus() says
+    guard(24.0 * m * m, 15);
     return pegasus(m);
   }
   if (kind == "zephyr" && (f.size() == 2 || f.size() == 3)) {

@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -92,16 +93,25 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   }
   if (!j.contains("backends") || !j["backends"].is_array() || j["backends"].empty()) config_error("backends", "must be a non-empty array");
   for (size_t k = 0; k < j["backends"].size(); ++k) {
-    s.backends.push_back(get_string(j["backends"][k], "backends[" + std::to_string(k) + "]", {"reference", "cpu", "cuda", "packed", "best"}));
+    const std::string at = "backends[" + std::to_string(k) + "]";
+    s.backends.push_back(get_string(j["backends"][k], at, {"reference", "cpu", "cuda", "packed", "best"}));
+    // A repeat would measure the same row twice.
+    if (std::find(s.backends.begin(), s.backends.end() - 1, s.backends.back()) != s.backends.end() - 1) {
+      config_error(at, "'" + s.backends.back() + "' is listed twice");
+    }
   }
   if (!j.contains("chains") || !j["chains"].is_array() || j["chains"].empty()) config_error("chains", "must be a non-empty array");
   for (size_t k = 0; k < j["chains"].size(); ++k) {
-    s.chains.push_back(static_cast<int32_t>(get_int(j["chains"][k], "chains[" + std::to_string(k) + "]", 1, 1 << 24)));
+    const std::string at = "chains[" + std::to_string(k) + "]";
+    s.chains.push_back(static_cast<int32_t>(get_int(j["chains"][k], at, 1, 1 << 24)));
+    if (std::find(s.chains.begin(), s.chains.end() - 1, s.chains.back()) != s.chains.end() - 1) {
+      config_error(at, std::to_string(s.chains.back()) + " is listed twice");
+    }
   }
   if (j.contains("min_seconds")) s.min_seconds = get_float_in(j["min_seconds"], "min_seconds", 0.001, 3600);
   if (j.contains("idle_seconds")) s.idle_seconds = get_float_in(j["idle_seconds"], "idle_seconds", 0, 3600);
   if (j.contains("platforms")) s.platforms = get_string(j["platforms"], "platforms");
-  if (j.contains("output_dir")) s.output_dir = get_string(j["output_dir"], "output_dir");
+  if (j.contains("output_dir")) s.output_dir = get_path(j["output_dir"], "output_dir");
   if (j.contains("quality")) {
     if (!j["quality"].is_array()) config_error("quality", "must be an array of {label, results}");
     for (size_t k = 0; k < j["quality"].size(); ++k) {

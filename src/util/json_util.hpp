@@ -110,6 +110,13 @@ inline std::vector<int32_t> get_nodes(const nlohmann::json& v, const std::string
   return out;
 }
 
+/// A folder or file path: a non-empty string (an empty one would put "DIR/name" files at "/name").
+inline std::string get_path(const nlohmann::json& v, const std::string& key) {
+  std::string s = get_string(v, key);
+  if (s.empty()) config_error(key, "must not be empty (\".\" is the current folder)");
+  return s;
+}
+
 /// The "run" section shared by the model configs: backend, threads, seed, output_dir.
 inline void parse_run_section(const nlohmann::json& j, std::string& backend, int& threads, uint64_t& seed,
                               std::string& output_dir) {
@@ -119,7 +126,7 @@ inline void parse_run_section(const nlohmann::json& j, std::string& backend, int
   if (r.contains("backend")) backend = get_string(r["backend"], "run.backend", {"best", "reference", "cpu", "cuda", "packed"});
   if (r.contains("threads")) threads = static_cast<int>(get_int(r["threads"], "run.threads", 0, 4096));
   if (r.contains("seed")) seed = static_cast<uint64_t>(get_int(r["seed"], "run.seed", 0, int64_t{1} << 40));
-  if (r.contains("output_dir")) output_dir = get_string(r["output_dir"], "run.output_dir");
+  if (r.contains("output_dir")) output_dir = get_path(r["output_dir"], "run.output_dir");
 }
 
 }  // namespace pbit::detail

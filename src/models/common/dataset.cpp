@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sys/stat.h>
 
 #include "pbit/error.hpp"
@@ -153,6 +154,15 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
       if (holds(d, stem)) {
         root = d;
         break;
+      }
+    }
+    // PBIT_DATA_DIR's own files serve whichever dataset is asked for: say which, so that MNIST read
+    // for a Fashion-MNIST config does not pass unnoticed.
+    if (const char* env = std::getenv("PBIT_DATA_DIR"); env && *env && root == env) {
+      static std::set<std::string> told;
+      if (told.insert(name).second) {
+        std::fprintf(stderr, "note: reading %s from PBIT_DATA_DIR='%s' itself (it has no %s/ folder); make sure those are %s files\n",
+                     name.c_str(), env, name.c_str(), name.c_str());
       }
     }
     if (root.empty()) {

@@ -255,6 +255,10 @@ SparseDbm SparseDbm::load(const std::string& path) {
   if (!j.is_object() || j.value("format", "") != "pbit.sparse_dbm") {
     throw InvalidArgument("'" + path + "' is not a pbit sparse DBM model file (format \"pbit.sparse_dbm\")");
   }
+  if (!j.contains("version") || j["version"] != 1) {
+    throw InvalidArgument("model file '" + path + "' has version " + (j.contains("version") ? j["version"].dump() : "(none)") +
+                          "; this pbit reads version 1 (written by 'pbit dbm train' or 'pbit dbm import')");
+  }
   if (j.contains("crc32")) {  // files written before checksums have none
     const nlohmann::json crc = j["crc32"];
     j.erase("crc32");
