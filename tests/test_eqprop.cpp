@@ -3,6 +3,7 @@
 // training that learns, a resume that continues bit for bit, and config errors that name the key.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <filesystem>
 
@@ -31,12 +32,14 @@ std::vector<double> flat(const EqPropNet& n) {
   return p;
 }
 
-/// Exact expectations under P_b(s) ~ exp(-beta_s (E + b C)) for parameters p (layout of flat()).
+/// Exact expectations under P_b(s) ~ exp(-beta_s (E + b C)) for parameters p (layout of flat()), for
+/// the image x (kX unless given) with target `label`.
 struct Exact {
   double cost = 0;
   std::vector<double> dE;  ///< <dE/dtheta>_b, layout of flat()
 };
-Exact exact(const EqPropNet& shape, const std::vector<double>& p, double b, double beta_s = 1.0) {
+Exact exact(const EqPropNet& shape, const std::vector<double>& p, double b, double beta_s = 1.0,
+            const std::vector<float>& x = kX, int32_t label = kLabel) {
   const int32_t I = shape.inputs, H = shape.hidden, O = shape.outputs(), N = H + O;
   const double* w0 = p.data();
   const double* w1 = w0 + I * H;
@@ -45,9 +48,9 @@ Exact exact(const EqPropNet& shape, const std::vector<double>& p, double b, doub
   std::vector<double> hf(H);
   for (int32_t i = 0; i < H; ++i) {
     hf[i] = bh[i];
-    for (int32_t k = 0; k < I; ++k) hf[i] += w0[k * H + i] * kX[k];
+    for (int32_t k = 0; k < I; ++k) hf[i] += w0[k * H + i] * x[k];
   }
-  const std::vector<float> t = shape.target(kLabel);
+  const std::vector<float> t = shape.target(label);
   std::vector<double> logw(size_t{1} << N);
   double mx = -1e300;
   for (uint32_t st = 0; st < logw.size(); ++st) {
@@ -76,7 +79,7 @@ Exact exact(const EqPropNet& shape, const std::vector<double>& p, double b, doub
     double* dbh = dw1 + H * O;
     double* dbo = dbh + H;
     for (int32_t i = 0; i < H; ++i) {
-      for (int32_t k = 0; k < I; ++k) dw0[k * H + i] -= w * kX[k] * s(i);
+      for (int32_t k = 0; k < I; ++k) dw0[k * H + i] -= w * x[k] * s(i);
       for (int32_t j = 0; j < O; ++j) dw1[i * O + j] -= w * s(i) * s(H + j);
       dbh[i] -= w * s(i);
     }
@@ -210,6 +213,48 @@ TEST(EqProp, SampledEstimateMatchesTheExactOne) {
   }
 }
 
+// A batch of two different images with different labels (chains 0..C/2-1 serve the first, the rest
+// the second): the estimate is the mean over the images of each image's exact EqProp estimate, for
+// the per-image input weights w0 (-sum_m x_mk (<h_i>_b,m - <h_i>_0,m) / (b M)) as for the rest.
+TEST(EqProp, BatchEstimateIsTheMeanOverItsImages) {
+  const EqPropNet n = tiny_net();
+  const std::vector<double> p = flat(n);
+  const std::vector<float> x2{0.1f, 0.8f, 0.5f};
+  const std::vector<std::vector<float>> xs{kX, x2};
+  const std::vector<int32_t> labels{kLabel, 1 - kLabel};
+  std::vector<float> x = kX;
+  x.insert(x.end(), x2.begin(), x2.end());
+  const float b = 0.5f;
+  const int32_t chains = 8192;  // 4,096 per image
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 13;
+  Sampler s(n.graph(), chains, o);
+  const EqPropGradient got = eqprop_gradient(n, s, x, labels, boltzmann(b, false));
+  EXPECT_EQ(got.images, 2);
+  EXPECT_EQ(got.nudged, 2);
+  std::vector<double> want(p.size(), 0.0), have;
+  double want_cost = 0;
+  for (size_t m = 0; m < xs.size(); ++m) {
+    const Exact e0 = exact(n, p, 0, 1.0, xs[m], labels[m]), eb = exact(n, p, b, 1.0, xs[m], labels[m]);
+    for (size_t q = 0; q < p.size(); ++q) want[q] += (eb.dE[q] - e0.dE[q]) / b / 2;
+    want_cost += e0.cost / 2;
+  }
+  for (const auto* v : {&got.w0, &got.w1, &got.bh, &got.bo}) have.insert(have.end(), v->begin(), v->end());
+  // Each image's terms are differences of two means of +-1 products over its 4,096 chains x 100
+  // samples (autocorrelation allowance 4, as above); the batch mean of two such is no noisier than one.
+  const double n_eff = 4096.0 * 100 / 4;
+  const double tol = 5 * std::sqrt(2.0 / n_eff) / b;
+  const size_t W0 = n.w0.size();
+  double worst = 0, w0_scale = 0;
+  for (size_t q = 0; q < p.size(); ++q) worst = std::max(worst, std::abs(have[q] - want[q]));
+  for (size_t q = 0; q < W0; ++q) w0_scale = std::max(w0_scale, std::abs(want[q]));
+  std::printf("two images: worst |sampled - exact| %.4f, tolerance %.4f, w0 gradient scale %.3f\n", worst, tol, w0_scale);
+  EXPECT_LT(worst, tol);
+  EXPECT_GT(w0_scale, 3 * tol);  // w0 summed instead of averaged over the images is off by w0_scale
+  EXPECT_NEAR(got.free_cost, want_cost, 5 * n.outputs() * std::sqrt(1.0 / n_eff));
+}
+
 /// Two classes of 8-pixel images: class 0 bright on the left half, class 1 on the right, with noise.
 ImageDataset halves(int64_t n, uint64_t seed) {
   ImageDataset d;
@@ -317,6 +362,78 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   EqPropNet nd = EqPropNet::create(8, cd.hidden, 2, 2, 0.5f, 0.25f, cd.seed);
   EqPropTrainer td(nd, cd, train, ti, test, si);
   EXPECT_NE(error_of([&] { td.load_checkpoint(dir + "/b/checkpoint.bin"); }).find("different training config"), std::string::npos);
+}
+
+/// The net's parameters after each epoch of a run of c on 8 halves images (2 batches an epoch; no test
+/// set, so no evaluation), starting from the small training's initial net; [0] is the initial net.
+std::vector<EqPropNet> epoch_snapshots(EqPropConfig c) {
+  const ImageDataset train = halves(8, 1);
+  std::vector<int64_t> ti(8);
+  for (int64_t k = 0; k < 8; ++k) ti[k] = k;
+  std::filesystem::create_directories(c.output_dir);
+  EqPropNet n = EqPropNet::create(8, c.hidden, 2, 2, 0.5f, 0.25f, c.seed);
+  std::vector<EqPropNet> snaps{n};
+  EqPropTrainer t(n, c, train, ti, train, {});
+  t.run([&](const EqPropEpoch&) { snaps.push_back(n); });
+  return snaps;
+}
+
+// lr_decay scales both learning rates by lr_decay^epoch, epoch counted from 0: the first epoch of a
+// decaying run is bit for bit the undecayed one (same gradients: same weights, sampler counters and
+// order), and the second epoch's SGD steps, taken from the same weights with the same gradient, are
+// lr_decay times the undecayed ones. With one batch an epoch (no clipping) the step is the whole change.
+TEST(EqProp, LearningRateDecaysFromTheSecondEpoch) {
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_decay";
+  auto config = [&](float decay) {
+    EqPropConfig c = small_training(dir + "/" + std::to_string(decay));
+    c.epochs = 2;
+    c.batch_size = 8;  // one batch an epoch
+    c.skip_when_correct = false;
+    c.clip = 0;
+    c.lr_decay = decay;
+    return c;
+  };
+  const std::vector<EqPropNet> plain = epoch_snapshots(config(1.0f)), half = epoch_snapshots(config(0.5f));
+  ASSERT_EQ(plain.size(), 3u);
+  ASSERT_EQ(half.size(), 3u);
+  EXPECT_EQ(half[1].w0, plain[1].w0);
+  EXPECT_EQ(half[1].w1, plain[1].w1);
+  EXPECT_EQ(half[1].bh, plain[1].bh);
+  EXPECT_EQ(half[1].bo, plain[1].bo);
+  const std::vector<double> p1 = flat(plain[1]), p2 = flat(plain[2]), h2 = flat(half[2]);
+  double worst = 0, step = 0;
+  for (size_t q = 0; q < p1.size(); ++q) {
+    // w2 = fl(w1 - lr g) rounds once to float: the decayed step is half the undecayed one to within
+    // half an ulp of the decayed w2 plus half of half an ulp of the undecayed w2, under 1 unit of 2^-23 max|w|.
+    const double ulp = std::ldexp(1.0, -23) * std::max({std::abs(p1[q]), std::abs(p2[q]), std::abs(h2[q]), 1e-30});
+    worst = std::max(worst, std::abs((h2[q] - p1[q]) - 0.5 * (p2[q] - p1[q])) / ulp);
+    step = std::max(step, std::abs(p2[q] - p1[q]));
+  }
+  std::printf("second epoch: largest undecayed step %.4f, |decayed - step / 2| %.2f ulp at worst\n", step, worst);
+  EXPECT_GT(step, 1e-3);  // the second epoch does move the weights
+  EXPECT_LE(worst, 1.0);
+}
+
+// lr_weights drives w0 and w1 only, lr_biases bh and bo only: with one of them 0 its parameters stay
+// bit for bit where they started while the others move.
+TEST(EqProp, WeightAndBiasLearningRatesActOnTheirOwnParameters) {
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_lr_split";
+  for (bool weights : {false, true}) {
+    SCOPED_TRACE(weights ? "lr_biases 0" : "lr_weights 0");
+    EqPropConfig c = small_training(dir + (weights ? "/w" : "/b"));
+    c.epochs = 1;
+    c.batch_size = 4;
+    c.skip_when_correct = false;
+    c.lr_weights = weights ? 0.05f : 0.0f;
+    c.lr_biases = weights ? 0.0f : 0.05f;
+    const std::vector<EqPropNet> s = epoch_snapshots(c);
+    ASSERT_EQ(s.size(), 2u);
+    const EqPropNet &a = s[0], &z = s[1];
+    EXPECT_EQ(z.w0 == a.w0, !weights);
+    EXPECT_EQ(z.w1 == a.w1, !weights);
+    EXPECT_EQ(z.bh == a.bh, weights);
+    EXPECT_EQ(z.bo == a.bo, weights);
+  }
 }
 
 TEST(EqProp, ConfigErrorsNameTheKey) {
@@ -540,6 +657,70 @@ TEST(EqPropGraph, EstimatorMatchesExactAndTheCostGradient) {
   EXPECT_LT(worst_pat, tol);
 }
 
+/// The sampled graph estimate of cfg (Boltzmann phases) against the exact one at b = cfg.nudge.beta:
+/// -(<.>_b - <.>_0) / b, or -(<.>_b - <.>_-b) / 2b when symmetric, for every coupling and bias. The
+/// tolerance is 5 standard errors of the difference of the two phases' means of +-1 products
+/// (chains x samples / 4 effective draws each, samples two sweeps apart). Returns {worst, tol, scale}.
+std::array<double, 3> graph_estimate_error(const EqPropConfig& cfg, uint64_t seed) {
+  const EqPropNet n = tiny_graph_net();
+  const std::vector<float> x{0.7f, 0.0f, 0.4f};
+  const int32_t label = 0, chains = 4096;
+  const std::vector<double> J(n.w1.begin(), n.w1.end()), h(n.bh.begin(), n.bh.end());
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = seed;
+  const Graph g = n.graph();
+  Sampler s(g, Coloring(g, n.colors()), chains, o);
+  const EqPropGradient got = eqprop_gradient(n, s, x, std::vector<int32_t>{label}, cfg);
+  const double b = cfg.nudge.beta;
+  const bool sym = cfg.nudge.symmetric;
+  const GraphExact ea = graph_exact(n, J, h, x, label, b), eb = graph_exact(n, J, h, x, label, sym ? -b : 0.0);
+  const double den = sym ? 2 * b : b;
+  const double na = chains * static_cast<double>(cfg.nudge.samples) / 4;
+  const double nb = chains * static_cast<double>(sym ? cfg.nudge.samples : cfg.free.samples) / 4;
+  const double tol = 5 * std::sqrt(1 / na + 1 / nb) / den;
+  double worst = 0, scale = 0;
+  for (size_t e = 0; e < J.size(); ++e) {
+    const double want = -(ea.corr[e] - eb.corr[e]) / den;
+    worst = std::max(worst, std::abs(got.w1[e] - want));
+    scale = std::max(scale, std::abs(want));
+  }
+  for (int32_t i = 0; i < n.spins(); ++i) {
+    const double want = -(ea.mean[i] - eb.mean[i]) / den;
+    worst = std::max(worst, std::abs(got.bh[i] - want));
+    scale = std::max(scale, std::abs(want));
+  }
+  EXPECT_EQ(got.nudged, 1);
+  return {worst, tol, scale};
+}
+
+// Symmetric nudging on a hardware graph: the +b phase against a -b phase from the same free state,
+// -(<s s>_b - <s s>_-b) / 2b, against exact enumeration (a reference nudged with +b again would
+// estimate 0, off by the gradient's scale).
+TEST(EqPropGraph, SymmetricEstimatorMatchesExact) {
+  const auto [worst, tol, scale] = graph_estimate_error(boltzmann(0.5f, true), 22);
+  std::printf("graph, symmetric: worst |sampled - exact| %.4f, tolerance %.4f, gradient scale %.3f\n", worst, tol, scale);
+  EXPECT_LT(worst, tol);
+  EXPECT_GT(scale, 3 * tol);
+}
+
+// Free and nudged phases of different lengths on a hardware graph: each phase's moments are means over
+// its own samples (the symmetric -b phase's over the nudged phase's count, the one-sided reference's
+// over the free phase's), so the estimate still matches the exact one.
+TEST(EqPropGraph, PhasesOfDifferentSampleCountsMatchExact) {
+  for (bool symmetric : {false, true}) {
+    SCOPED_TRACE(symmetric ? "symmetric" : "one-sided");
+    EqPropConfig cfg = boltzmann(0.5f, symmetric);
+    cfg.free.samples = 100;
+    cfg.nudge.samples = 40;
+    const auto [worst, tol, scale] = graph_estimate_error(cfg, 23);
+    std::printf("graph, %s, 100 free / 40 nudged samples: worst |sampled - exact| %.4f, tolerance %.4f, scale %.3f\n",
+                symmetric ? "symmetric" : "one-sided", worst, tol, scale);
+    EXPECT_LT(worst, tol);
+    EXPECT_GT(scale, 3 * tol);
+  }
+}
+
 TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
   std::vector<int64_t> ti(64), si(40);
@@ -649,6 +830,48 @@ PbitHardware rough_device() {
   h.offset_sigma = 0.5f;
   h.device_seed = 3;
   return h;
+}
+
+// Evaluation runs on the configured device (cfg.hardware). On a device whose p-bits are all stuck
+// (stuck_fraction 1) every output spin reads its stuck sign in every chain and sample, so every image
+// gets the same prediction, the first class with the largest sum of its spins' stuck signs
+// (draw_device's device, the sampler's). A network that reads the halves images perfectly on ideal
+// p-bits shows the difference: there it gets every image right, on the device only the images of that
+// one class.
+TEST(EqPropHardware, EvaluationRunsOnTheConfiguredDevice) {
+  const ImageDataset test = halves(40, 2);
+  std::vector<int64_t> si(40);
+  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  // One hidden spin with field 3 (left sum - right sum) >= 3 x 4 (200 - 60) / 255 = 6.6 towards its
+  // class's side, more than the 4 its outputs can pull back; outputs coupled +-1 to it. At beta 4 a
+  // wrong hidden spin has probability below e^-20, a wrong output spin 1 / (1 + e^8) = 3e-4: a class
+  // score is wrong in expectation by less than 0.002 of its range, the prediction right for every image.
+  EqPropNet n = EqPropNet::create(8, 1, 2, 2, 0.0f, 0.0f, 1);
+  for (int32_t k = 0; k < 8; ++k) n.w0[k] = k < 4 ? 3.0f : -3.0f;
+  n.w1 = {1.0f, 1.0f, -1.0f, -1.0f};
+  EqPropConfig c;
+  c.classes = 2, c.per_class = 2, c.hidden = 1;
+  c.free = {0.5f, 4.0f, 20, 10, 1};
+  c.field_clip = 0;
+  c.backend = "cpu";
+  c.eval_chains_per_image = 2;
+  c.eval_batch_images = 16;  // batches of 16, 16 and 8 images: the sampler is built twice
+  const EqPropEval ideal = eqprop_evaluate(n, test, si, c);
+  EXPECT_EQ(ideal.correct, 40);
+  c.hardware.stuck_fraction = 1.0f;
+  c.hardware.device_seed = 4;
+  const PbitDevice dev = draw_device(c.hardware, n.spins(), 0);
+  std::vector<int32_t> score(2, 0);
+  for (int32_t j = 0; j < n.outputs(); ++j) {
+    ASSERT_NE(dev.stuck[n.output_node(j)], 0);
+    score[j / n.per_class] += dev.stuck[n.output_node(j)];
+  }
+  const int32_t pred = score[1] > score[0] ? 1 : 0;
+  const EqPropEval on_device = eqprop_evaluate(n, test, si, c);
+  std::vector<int64_t> want(4, 0);
+  for (int64_t k : si) ++want[test.labels[k] * 2 + pred];
+  EXPECT_EQ(on_device.confusion, want) << "every image predicted " << pred;
+  EXPECT_EQ(on_device.correct, 20);  // halves alternates the classes
 }
 
 // Physics-aware training (issue 20): the free phase on the device, the nudged phase and its reference
