@@ -200,6 +200,8 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"readout_twice", good_graph, R"({"observe": {"readout_groups": [[1, 0, 1]]}})", "key 'observe.readout_groups[0]': lists node 1 twice"},
       {"readout_empty", good_graph, R"({"observe": {"readout_groups": [[0], []]}})", "key 'observe.readout_groups[1]': must name at least one node"},
       {"cfg_beta_text", good_graph, R"({"beta": "1"})", "key 'beta': must be a number or an object"},
+      {"cfg_piecewise", good_graph, R"({"beta": {"piecewise": [[0.5, 10], [1.0, 10, 5]]}})", "key 'beta.piecewise[1]': must be [beta, sweeps]"},
+      {"cfg_linear", good_graph, R"({"beta": {"linear": {"from": 0.1, "to": 1}}})", "key 'beta.linear.sweeps': missing"},
       {"cfg_hottest", good_graph, R"({"tempering": {"replicas": 3, "hottest": 0}})", "key 'tempering.hottest': must be > 0"},
       {"cfg_chains_max", good_graph, R"({"chains": 1073741825})", "key 'chains': must be in [1, 1073741824]"},
       {"nodes_twice", "nodes 4\nnodes 5\n0 1 1.0\n", good_cfg, ":2: 'nodes 5' after 'nodes 4' on line 1"},
@@ -252,6 +254,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"dtm train --config " + dtm_cfg + " --steps 2.5", "--steps takes a whole number, got '2.5'"},
       {"dtm train --config " + dtm_cfg + " --gen-sweeps 1e3x", "--gen-sweeps takes a number"},
       {"graph --topology lattice:4 --out x.json --seed -1", "--seed takes a whole number in [0, 2^64), got '-1'"},
+      {"graph --topology lattice:4 --out x.json --seed +5", "--seed takes a whole number in [0, 2^64), got '+5'"},  // no sign on unsigned
       {"graph --topology lattice:4 --out x.json --weights 0.1,x", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"graph --topology lattice:4 --out x.json --weights -1", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"dbm import --edges e --biases b --visible v --labels l --cols 28 --replicas 5 --out m.json", "needs --rows"},

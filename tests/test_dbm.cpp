@@ -562,6 +562,10 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
     EXPECT_NE(load(bad, model_only).find("checksum does not match"), std::string::npos);
     std::filesystem::resize_file(bad, std::filesystem::file_size(src) - 7);
     EXPECT_NE(load(bad, model_only).find("truncated"), std::string::npos);
+    // One byte too many (an appended copy, a stray write) is refused too, before the payload is read.
+    std::filesystem::copy_file(src, bad, std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::resize_file(bad, std::filesystem::file_size(src) + 1);
+    EXPECT_NE(load(bad, model_only).find("truncated or padded"), std::string::npos) << load(bad, model_only);
     flip_byte(src, bad, 7);
     EXPECT_NE(load(bad, model_only).find("from another pbit version"), std::string::npos);
     flip_byte(src, bad, 0);

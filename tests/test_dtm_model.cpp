@@ -397,6 +397,12 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
   const auto imgs = spin_images(te, 127, 200);
   EXPECT_EQ(a.features(imgs), b.features(imgs));
   EXPECT_EQ(a.features(imgs), c.features(imgs));
+  // The cache is keyed by what shapes the network: another threshold trains (and caches) another one.
+  const FeatureNet at60 = FeatureNet::cached(cache, tr, 60, 2, 5);
+  FeatureNet fresh60(196, 128, 5);
+  fresh60.train(tr, 60, 2, 0.02f, 5);
+  EXPECT_EQ(at60.features(imgs), fresh60.features(imgs));
+  EXPECT_NE(at60.features(imgs), a.features(imgs));
   // A cache folder that cannot be written costs the cache, not the run that trained the network
   // (a run from an unwritable working folder failed after training it).
   testing::internal::CaptureStderr();

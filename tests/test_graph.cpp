@@ -135,6 +135,9 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
   EXPECT_NE(parse("0 1 1.0\n1 0 2.0\n").find("conflicting weights"), std::string::npos);
   EXPECT_NE(parse("0 1 1e60\n").find("does not fit a float32"), std::string::npos);
   EXPECT_NE(parse("0 1 0.5x\n").find("g.txt:1: expected a number, got '0.5x'"), std::string::npos);
+  // One sign at most: "+-0.5" is not -0.5 (a leading '+' is stripped only before a digit or '.').
+  EXPECT_NE(parse("0 1 +-0.5\n").find("g.txt:1: expected a number, got '+-0.5'"), std::string::npos);
+  EXPECT_EQ(parse("0 1 +0.5\nbias 1 -.25\n"), "<no error>");
   EXPECT_NE(parse("0 99999999999 1.0\n").find("node index 99999999999 out of range"), std::string::npos);
   EXPECT_NE(parse("0 -1 1.0\n").find("node index -1 out of range"), std::string::npos);
   // A file without line breaks (/dev/zero, a binary) is refused at a bounded line length, not read

@@ -130,6 +130,8 @@ TEST(SamplerApi, ScheduleAndObserverErrors) {
   spec.snapshot_sweeps = {11};
   EXPECT_NE(error_of([&] { s.run({0, 10, 1}, {}, spec); }).find("snapshot sweep 11 is outside the run's sweeps 1..10"),
             std::string::npos);
+  spec.snapshot_sweeps = {2, 5, 2};  // a repeat would leave one snapshot slot unfilled
+  EXPECT_NE(error_of([&] { s.run({0, 10, 1}, {}, spec); }).find("snapshot sweeps must be distinct"), std::string::npos);
   spec.snapshot_sweeps = {};
   spec.readout_groups = {{0, 99}};
   EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("node index 99"), std::string::npos);
@@ -166,6 +168,11 @@ TEST(SamplerApi, BetaSchedules) {
     for (int64_t k = b.length(); k < b.length() + 4; ++k) EXPECT_EQ(v[k], v[b.length() - 1]) << k;
   }
   EXPECT_EQ(p.length(), 6);
+  // Segments of 0 sweeps take no sweep: neither a first one nor a last one (which would otherwise be
+  // what holds past the end).
+  EXPECT_EQ(BetaSchedule::piecewise({{0.5f, 2}, {1.0f, 0}}).expand(5), std::vector<float>(5, 0.5f));
+  EXPECT_EQ(BetaSchedule::piecewise({{2.0f, 0}, {0.25f, 1}, {0.75f, 2}}).expand(4), (std::vector<float>{0.25f, 0.75f, 0.75f, 0.75f}));
+  EXPECT_THROW(BetaSchedule::piecewise({{0.5f, 0}}), InvalidArgument);
   EXPECT_EQ(p.after(4).length(), 2);
   // A long anneal is pieces, not a value per sweep: 2^40 sweeps cost nothing until they run.
   const BetaSchedule longer = BetaSchedule::piecewise({{0.5f, int64_t{1} << 40}, {2.0f, int64_t{1} << 40}});

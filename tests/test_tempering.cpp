@@ -221,6 +221,7 @@ TEST(ChainBetas, OnesAreTodaysChainsAndBadFactorsAreRefused) {
 }  // namespace
 }  // namespace pbit::test
 
+#include "pbit/core/config.hpp"
 #include "pbit/core/tempering.hpp"
 
 namespace pbit::test {
@@ -681,6 +682,22 @@ TEST(Tempering, BadOptionsAreRefused) {
   snap.snapshot_sweeps = {1, 1};
   EXPECT_THROW(ts.run(SamplingSchedule{1, 1, 1}, snap), InvalidArgument);
   EXPECT_THROW(ts.set_state(std::vector<int8_t>(3, 1)), InvalidArgument);
+}
+
+// A config's ladder: replicas and hottest give the geometric ladder from `target` when given (else the
+// caller's default), so betas[0] is the target exactly; a hottest at or above the target, or at 0, is
+// refused by name.
+TEST(Tempering, AConfigsLadderStartsAtItsTarget) {
+  const TemperingOptions t = parse_tempering(nlohmann::json::parse(R"({"replicas": 3, "hottest": 0.5, "target": 2})"), "tempering", 1.0f);
+  EXPECT_EQ(t.betas, TemperingOptions::geometric(2.0f, 0.5f, 3));
+  EXPECT_EQ(t.betas.front(), 2.0f);
+  EXPECT_NEAR(t.betas[1], 1.0f, 1e-6f);  // sqrt(2 x 0.5)
+  const TemperingOptions d = parse_tempering(nlohmann::json::parse(R"({"replicas": 3, "hottest": 0.5})"), "eval.tempering", 4.0f);
+  EXPECT_EQ(d.betas, TemperingOptions::geometric(4.0f, 0.5f, 3));
+  auto err = [](const char* text) { return error_of([&] { parse_tempering(nlohmann::json::parse(text), "tempering", 1.0f); }); };
+  EXPECT_NE(err(R"({"replicas": 3, "hottest": 2, "target": 2})").find("key 'tempering.hottest': must be below the target"), std::string::npos);
+  EXPECT_NE(err(R"({"replicas": 3, "hottest": 0})").find("key 'tempering.hottest': must be > 0"), std::string::npos);
+  EXPECT_NE(err(R"({"betas": [1, 0.5], "target": 1})").find("key 'tempering.betas': give either betas or replicas"), std::string::npos);
 }
 
 }  // namespace
