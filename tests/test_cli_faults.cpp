@@ -171,6 +171,16 @@ TEST(FullDisk, GraphCommandsKeepTheGoodFile) {
   // The simulation itself: the same commands succeed when another file is the full one.
   EXPECT_EQ(run(cases[0].first, full_disk("no-such-file")).code, 0);
   EXPECT_NE(slurp(dir + "/sample.json"), "GOOD");
+  // Every byte written, and then fsync fails (where a delayed-allocation filesystem reports a full
+  // disk): the good file stays, no temporary is left, and the error says which step failed.
+  write(dir + "/color.json", "GOOD");
+  const Result r = run(cases[1].first, "PBIT_EIO_FSYNC=1 " + full_disk("color.json", int64_t{1} << 30));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("failed writing '" + dir + "/color.json' (fsync): Input/output error; the file was not changed"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(slurp(dir + "/color.json"), "GOOD");
+  EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
 }
 
 TEST(FullDisk, DbmTrainEvalGenerateImportKeepTheGoodFiles) {

@@ -2,6 +2,8 @@
 // (LD_PRELOAD), it makes writes to regular files fail with ENOSPC, as a full disk would.
 //   PBIT_ENOSPC_MATCH  only files whose path contains this text (default: every regular file)
 //   PBIT_ENOSPC_AFTER  bytes such files may take in all before writes fail (default 0)
+//   PBIT_EIO_FSYNC     when set: writes succeed, and fsync / fdatasync of such files fail with EIO
+//                      (a delayed-allocation filesystem reports a full disk, or a device its error, there)
 // Pipes and terminals (stdout, stderr) are never touched. It works on any build of pbit, old or new,
 // so a test that uses it can be run against the code before a fix to watch it fail.
 #define _GNU_SOURCE
@@ -45,6 +47,28 @@ static ssize_t allowed(int fd, size_t want) {
 
 static void count(int fd, ssize_t w) {
   if (w > 0 && targeted(fd)) written += w;
+}
+
+int fsync(int fd) {
+  static int (*real)(int);
+  if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+  const char* eio = getenv("PBIT_EIO_FSYNC");
+  if (eio && *eio && targeted(fd)) {
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
+}
+
+int fdatasync(int fd) {
+  static int (*real)(int);
+  if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+  const char* eio = getenv("PBIT_EIO_FSYNC");
+  if (eio && *eio && targeted(fd)) {
+    errno = EIO;
+    return -1;
+  }
+  return real(fd);
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
