@@ -356,6 +356,10 @@ TEST(Cli, SampleTakesThreadsAndChecksItsOutputFirst) {
   const Result bad = run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_long.json") + " --out /nonexistent/dir/x.json");
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_NE(bad.out.find("folder '/nonexistent/dir' does not exist"), std::string::npos) << bad.out;
+  const Result under_file = run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_long.json") + " --out " +
+                                tmp("cfg_t.json") + "/x.json");
+  EXPECT_EQ(under_file.code, 2) << under_file.out;
+  EXPECT_NE(under_file.out.find("'" + tmp("cfg_t.json") + "' is a file, not a folder"), std::string::npos) << under_file.out;
   EXPECT_EQ(run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_t.json") + " --threads x").code, 2);
 }
 
@@ -739,6 +743,11 @@ TEST(Cli, GraphErrors) {
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:3000:0,latent:rest --roles-out " + tmp("r.json"),
        "role 'data' needs 3000 nodes of color 0"},
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:784", "needs --roles-out"},
+      {"graph --topology lattice:4 --out " + tmp("x.json") + " --roles a:4 --roles-out " + tmp("r.json"),
+       "roles leave 12 of 16 nodes without a role; give the last role the count 'rest' (e.g. hidden:rest)"},
+      {"graph --topology lattice:-3000000000 --out " + tmp("x.json"), "must be >= 1, got -3000000000"},
+      {"graph --topology lattice:4 --out= --roles-in-order", "--out needs a non-empty value"},
+      {"graph --topology lattice:4 --out --roles-in-order", "--out got '--roles-in-order' as its value: the value is missing"},
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --weights abc", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"graph --out " + tmp("x.json"), "needs --topology"},
   };

@@ -137,6 +137,8 @@ TEST(SamplerApi, ScheduleAndObserverErrors) {
   EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("node index 99"), std::string::npos);
   spec.readout_groups = {{}};
   EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("readout group 0 is empty"), std::string::npos);
+  spec.readout_groups = {{3}, {1, 0, 1}};
+  EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("readout group 1 lists node 1 twice"), std::string::npos);
   EXPECT_NE(error_of([] { BetaSchedule::constant(std::nanf("")); }).find("beta must be finite and >= 0"), std::string::npos);
   EXPECT_THROW(BetaSchedule::constant(-1.0f), InvalidArgument);
   EXPECT_THROW(BetaSchedule::per_sweep({}), InvalidArgument);

@@ -681,6 +681,9 @@ TEST(Tempering, BadOptionsAreRefused) {
   EXPECT_THROW(ts.run(SamplingSchedule{1, 1, 1}, snap), InvalidArgument);
   snap.snapshot_sweeps = {1, 1};
   EXPECT_THROW(ts.run(SamplingSchedule{1, 1, 1}, snap), InvalidArgument);
+  ObserverSpec twice;
+  twice.readout_groups = {{0, 1, 0}};
+  EXPECT_NE(error_of([&] { ts.run(SamplingSchedule{1, 1, 1}, twice); }).find("readout group 0 lists node 0 twice"), std::string::npos);
   EXPECT_THROW(ts.set_state(std::vector<int8_t>(3, 1)), InvalidArgument);
 }
 

@@ -13,6 +13,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "test_util.hpp"
 
 namespace pbit::test {
 namespace {
@@ -250,6 +251,17 @@ TEST(Topology, JsonRoundTripKeepsTheColoring) {
   EXPECT_EQ(back.graph.col_idx(), t.graph.col_idx());
   ASSERT_TRUE(back.coloring.has_value());
   EXPECT_EQ(*back.coloring, t.colors);
+}
+
+TEST(Roles, APartitionNamesWhatBreaksIt) {
+  RoleAssignment r;
+  r.names = {"visible", "hidden"};
+  r.nodes = {{0, 2, 0}, {1}};
+  EXPECT_NE(error_of([&] { r.validate(3); }).find("role 'visible' lists node 0 twice"), std::string::npos);
+  r.nodes = {{0, 2}, {1, 2}};
+  EXPECT_NE(error_of([&] { r.validate(3); }).find("node 2 is in both role 'visible' and role 'hidden'"), std::string::npos);
+  r.nodes = {{0}, {1}};
+  EXPECT_NE(error_of([&] { r.validate(3); }).find("node 2 has no role"), std::string::npos);
 }
 
 TEST(Roles, RandomPlacementIsADeterministicPartition) {

@@ -223,7 +223,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->add_option("--config", o->config, "DBM config: dataset and eval sections")->required();
   s->add_option("--model", o->model, "model file (dbm train's model.json, or dbm import's)")->required();
   s->add_option("--first", o->first, "first test image (default 0)")->check(number_in<int64_t>(0, 1000000000));
-  s->add_option("--limit", o->limit, "number of test images, at least 1 (default: to the end)")->check(number_in<int64_t>(1, 1000000000));
+  s->add_option("--limit", o->limit, "number of test images, at least 1, within the test set (default: to the end)")->check(number_in<int64_t>(1, 1000000000));
   s->add_option("--chains", o->chains, "chains per image (replaces eval.chains)")->check(number_in<int64_t>(1, 1 << 16));  // as eval.chains
   auto* sw = s->add_option("--sweeps", o->sweeps, "S1,S2,...: sweeps per image of each budget; exactly S run");
   s->add_option("--warmup-fraction", o->warmup_fraction, "the warm-up's share of each budget (default 0.5)")

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -194,7 +195,15 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
 /// (`--resume=false` would read as a request to resume).
 void harden_options(CLI::App* a) {
   const CLI::Validator non_empty(
-      [](std::string& v) -> std::string { return v.empty() ? "needs a non-empty value" : std::string(); }, "", "");
+      [](std::string& v) -> std::string {
+        if (v.empty()) return "needs a non-empty value";
+        // "--out --resume": CLI11 takes the next argument as the missing value, whatever it is.
+        if (v.size() > 2 && v.compare(0, 2, "--") == 0 && std::isalpha(static_cast<unsigned char>(v[2]))) {
+          return "got '" + v + "' as its value: the value is missing (a path that starts with '--' can be written ./" + v + ")";
+        }
+        return std::string();
+      },
+      "", "");
   for (CLI::Option* o : a->get_options()) {
     if (o->get_expected_max() == 0) o->disable_flag_override();
     else o->check(non_empty);
@@ -246,6 +255,18 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       args.push_back(help_flag);
     }
     if (argc == 2 && std::string(argv[1]) == "--version") args[1] = version_cmd;
+    // "--out=" (an empty shell variable in --out="$DIR") would make CLI11 take the next argument as
+    // the value.
+    for (int k = 1; k < argc; ++k) {
+      const std::string a = argv[k];
+      if (a == "--") break;
+      if (a.size() > 3 && a.compare(0, 2, "--") == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
+        const std::string msg = a.substr(0, a.size() - 1) + " needs a non-empty value";
+        if (rethrow && rethrow_bad_options) throw pbit::InvalidArgument(msg);
+        std::cerr << "pbit: error: " << msg << "\n";
+        return 2;
+      }
+    }
     try {
       app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::CallForHelp& e) {

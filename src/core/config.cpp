@@ -145,7 +145,7 @@ SampleConfig parse_sample_config(const json& j) {
         std::vector<int32_t> sorted = group;
         std::sort(sorted.begin(), sorted.end());
         if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
-          bad(key, "lists node " + std::to_string(*d) + " twice (a group's sum counts each node once)");
+          bad(key, "lists node " + std::to_string(*d) + " twice (it would be counted twice)");
         }
         c.observe.readout_groups.push_back(std::move(group));
       }

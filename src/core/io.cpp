@@ -251,6 +251,8 @@ nlohmann::json read_json_file(const std::string& path) {
   } catch (const nlohmann::json::parse_error& e) {
     // A binary file (a checkpoint.bin given for a model.json, say) is named as such, not by the byte
     // where JSON parsing stopped.
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw InvalidConfig(path + ": not valid JSON: " + e.what());  // a pipe reads once
     std::ifstream head(path, std::ios::binary);
     char buf[64] = {};
     head.read(buf, sizeof buf);

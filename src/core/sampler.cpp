@@ -508,6 +508,12 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   for (const auto& grp : observe.readout_groups) {
     if (grp.empty()) throw InvalidArgument("readout group " + std::to_string(cfg.group_offsets.size() - 1) + " is empty");
     for (int32_t i : grp) check_node(i, num_nodes(), "readout group");
+    std::vector<int32_t> sorted = grp;
+    std::sort(sorted.begin(), sorted.end());
+    if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
+      throw InvalidArgument("readout group " + std::to_string(cfg.group_offsets.size() - 1) + " lists node " + std::to_string(*d) +
+                            " twice (it would be counted twice)");
+    }
     cfg.group_nodes.insert(cfg.group_nodes.end(), grp.begin(), grp.end());
     cfg.group_offsets.push_back(static_cast<int64_t>(cfg.group_nodes.size()));
   }

@@ -260,6 +260,11 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
     for (int32_t i : observe.readout_groups[g]) {
       if (i < 0 || i >= N) throw InvalidArgument("readout group: node index " + std::to_string(i) + " out of range");
     }
+    std::vector<int32_t> sorted = observe.readout_groups[g];
+    std::sort(sorted.begin(), sorted.end());
+    if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
+      throw InvalidArgument("readout group " + std::to_string(g) + " lists node " + std::to_string(*d) + " twice (it would be counted twice)");
+    }
   }
   Observations out;
   out.num_chains = chains_;

@@ -429,6 +429,7 @@ int32_t parse_int(const std::string& s, const std::string& spec, const char* wha
   int32_t v = 0;
   const detail::ParseStatus st = detail::parse_number(s, v);
   if (st == detail::ParseStatus::out_of_range) {
+    if (!s.empty() && s[0] == '-') throw InvalidArgument("topology '" + spec + "': " + what + " must be >= 1, got " + s);
     throw InvalidArgument("topology '" + spec + "': " + what + " = " + s + " is too large (pbit takes at most 2^30 nodes)");
   }
   if (st != detail::ParseStatus::ok) {

@@ -282,8 +282,9 @@ namespace detail {
 /// The class of each image from its label read-out: readout[(image * chains + chain) * 10 + class] is
 /// the sum of the class's label spins over `samples` observations and `replicas` units of one chain.
 /// The class with the largest mean over chains of (1 + <s>) / 2 wins (the lowest class on a tie), so a
-/// confident chain outweighs two hesitant ones: it is not a vote. Throws InvalidArgument when the
-/// read-out's size is not images x chains x 10.
+/// confident chain outweighs two hesitant ones: it is not a vote. (samples x replicas scales every
+/// class alike, so it never changes the winner.) Throws InvalidArgument when the read-out's size is
+/// not images x chains x 10.
 std::vector<int32_t> dbm_predict_labels(std::span<const int64_t> readout, int32_t images, int32_t chains, int64_t samples,
                                         int32_t replicas);
 }  // namespace detail

@@ -6,9 +6,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sys/stat.h>
 
+#include "pbit/dist/comm.hpp"
 #include "pbit/error.hpp"
 
 namespace pbit {
@@ -158,8 +160,10 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
     }
     // PBIT_DATA_DIR's own files serve whichever dataset is asked for: say which, so that MNIST read
     // for a Fashion-MNIST config does not pass unnoticed.
-    if (const char* env = std::getenv("PBIT_DATA_DIR"); env && *env && root == env) {
+    if (const char* env = std::getenv("PBIT_DATA_DIR"); env && *env && root == env && dist::rank() == 0) {
+      static std::mutex m;
       static std::set<std::string> told;
+      const std::lock_guard<std::mutex> lock(m);
       if (told.insert(name).second) {
         std::fprintf(stderr, "note: reading %s from PBIT_DATA_DIR='%s' itself (it has no %s/ folder); make sure those are %s files\n",
                      name.c_str(), env, name.c_str(), name.c_str());

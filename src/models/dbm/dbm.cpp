@@ -18,6 +18,7 @@
 #include "util/binary_io.hpp"
 #include "util/file_io.hpp"
 #include "util/json_util.hpp"
+#include "util/memory.hpp"
 #include "util/parse_number.hpp"
 #include "util/progress.hpp"
 #include "pbit/error.hpp"
@@ -255,8 +256,8 @@ SparseDbm SparseDbm::load(const std::string& path) {
   if (!j.is_object() || j.value("format", "") != "pbit.sparse_dbm") {
     throw InvalidArgument("'" + path + "' is not a pbit sparse DBM model file (format \"pbit.sparse_dbm\")");
   }
-  if (!j.contains("version") || j["version"] != 1) {
-    throw InvalidArgument("model file '" + path + "' has version " + (j.contains("version") ? j["version"].dump() : "(none)") +
+  if (j.contains("version") && j["version"] != 1) {  // absent: 1, as graph files
+    throw InvalidArgument("model file '" + path + "' has version " + j["version"].dump() +
                           "; this pbit reads version 1 (written by 'pbit dbm train' or 'pbit dbm import')");
   }
   if (j.contains("crc32")) {  // files written before checksums have none
@@ -289,10 +290,20 @@ SparseDbm SparseDbm::load(const std::string& path) {
 
 namespace {
 
+/// An import file is read whole: it must be a regular file (not /dev/zero or a pipe that never ends)
+/// whose text fits the memory guard.
+void check_text_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw InvalidArgument("'" + path + "' is not a regular file");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec) detail::check_memory(4.0 * static_cast<double>(size), "reading '" + path + "'");
+}
+
 std::vector<std::string> read_lines(const std::string& path) {
   detail::refuse_folder(path);
   std::ifstream f(path);
   if (!f) throw IoError("cannot open '" + path + "'");
+  check_text_file(path);
   std::vector<std::string> out;
   for (std::string line; std::getline(f, line);) {
     const auto hash = line.find('#');
@@ -383,6 +394,7 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
   detail::refuse_folder(edges_path);
   std::ifstream ef(edges_path);
   if (!ef) throw IoError("cannot open edge list '" + edges_path + "'");
+  check_text_file(edges_path);
   std::string text((std::istreambuf_iterator<char>(ef)), std::istreambuf_iterator<char>());
   for (char& ch : text)
     if (ch == ',') ch = ' ';  // CSV edge lists ("i,j,J") read as "i j J"
