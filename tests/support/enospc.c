@@ -49,26 +49,25 @@ static void count(int fd, ssize_t w) {
   if (w > 0 && targeted(fd)) written += w;
 }
 
-int fsync(int fd) {
-  static int (*real)(int);
-  if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+// fsync or fdatasync: EIO for a matched file under PBIT_EIO_FSYNC, else the real call.
+static int sync_or_eio(int fd, const char* name, int (**real)(int)) {
+  if (!*real) *real = (int (*)(int))dlsym(RTLD_NEXT, name);
   const char* eio = getenv("PBIT_EIO_FSYNC");
   if (eio && *eio && targeted(fd)) {
     errno = EIO;
     return -1;
   }
-  return real(fd);
+  return (*real)(fd);
+}
+
+int fsync(int fd) {
+  static int (*real)(int);
+  return sync_or_eio(fd, "fsync", &real);
 }
 
 int fdatasync(int fd) {
   static int (*real)(int);
-  if (!real) real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-  const char* eio = getenv("PBIT_EIO_FSYNC");
-  if (eio && *eio && targeted(fd)) {
-    errno = EIO;
-    return -1;
-  }
-  return real(fd);
+  return sync_or_eio(fd, "fdatasync", &real);
 }
 
 ssize_t write(int fd, const void* buf, size_t n) {
