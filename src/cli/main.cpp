@@ -255,19 +255,16 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       args.push_back(help_flag);
     }
     if (argc == 2 && std::string(argv[1]) == "--version") args[1] = version_cmd;
-    // "--out=" (an empty shell variable in --out="$DIR") would make CLI11 take the next argument as
-    // the value.
-    for (int k = 1; k < argc; ++k) {
-      const std::string a = argv[k];
-      if (a == "--") break;
-      if (a.size() > 3 && a.compare(0, 2, "--") == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
-        const std::string msg = a.substr(0, a.size() - 1) + " needs a non-empty value";
-        if (rethrow && rethrow_bad_options) throw pbit::InvalidArgument(msg);
-        std::cerr << "pbit: error: " << msg << "\n";
-        return 2;
-      }
-    }
     try {
+      // "--out=" (an empty shell variable in --out="$DIR") would make CLI11 take the next argument as
+      // the value: refused as the validators refuse `--out ""`.
+      for (int k = 1; k < argc; ++k) {
+        const std::string a = argv[k];
+        if (a == "--") break;
+        if (a.size() > 3 && a.compare(0, 2, "--") == 0 && a.find('=') == a.size() - 1) {
+          throw CLI::ValidationError(a.substr(0, a.size() - 1), "needs a non-empty value");
+        }
+      }
       app.parse(static_cast<int>(args.size()), args.data());
     } catch (const CLI::CallForHelp& e) {
       return app.exit(e);

@@ -137,6 +137,23 @@ void check_node(int32_t i, int32_t n, const char* what) {
   }
 }
 
+}  // namespace
+
+void ObserverSpec::check_readout_groups(int32_t num_nodes) const {
+  for (size_t g = 0; g < readout_groups.size(); ++g) {
+    const std::string which = "readout group " + std::to_string(g);
+    if (readout_groups[g].empty()) throw InvalidArgument(which + " is empty");
+    for (int32_t i : readout_groups[g]) check_node(i, num_nodes, which.c_str());
+    std::vector<int32_t> sorted = readout_groups[g];
+    std::sort(sorted.begin(), sorted.end());
+    if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
+      throw InvalidArgument(which + " lists node " + std::to_string(*d) + " twice (it would be counted twice)");
+    }
+  }
+}
+
+namespace {
+
 /// `values` holds K entries shared by every chain, or B x K chain-major entries; returns B x K.
 template <class T>
 std::vector<T> per_chain(std::span<const T> values, size_t k, int32_t chains, const char* what, const char* letter) {
@@ -505,15 +522,8 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
                        "the observations of this run (" + std::to_string(schedule.samples) + " samples, " +
                            std::to_string(cfg.num_snapshots) + " snapshots of " + std::to_string(num_chains_) + " chains)");
   cfg.group_offsets.push_back(0);
+  observe.check_readout_groups(num_nodes());
   for (const auto& grp : observe.readout_groups) {
-    if (grp.empty()) throw InvalidArgument("readout group " + std::to_string(cfg.group_offsets.size() - 1) + " is empty");
-    for (int32_t i : grp) check_node(i, num_nodes(), "readout group");
-    std::vector<int32_t> sorted = grp;
-    std::sort(sorted.begin(), sorted.end());
-    if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
-      throw InvalidArgument("readout group " + std::to_string(cfg.group_offsets.size() - 1) + " lists node " + std::to_string(*d) +
-                            " twice (it would be counted twice)");
-    }
     cfg.group_nodes.insert(cfg.group_nodes.end(), grp.begin(), grp.end());
     cfg.group_offsets.push_back(static_cast<int64_t>(cfg.group_nodes.size()));
   }

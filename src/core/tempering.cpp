@@ -255,17 +255,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
     throw InvalidArgument("parallel tempering: " + std::to_string(snaps.size()) + " snapshots of " + std::to_string(chains_) +
                           " chains would need more than 4 GB");
   }
-  for (size_t g = 0; g < observe.readout_groups.size(); ++g) {
-    if (observe.readout_groups[g].empty()) throw InvalidArgument("readout group " + std::to_string(g) + " is empty");
-    for (int32_t i : observe.readout_groups[g]) {
-      if (i < 0 || i >= N) throw InvalidArgument("readout group: node index " + std::to_string(i) + " out of range");
-    }
-    std::vector<int32_t> sorted = observe.readout_groups[g];
-    std::sort(sorted.begin(), sorted.end());
-    if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end()) {
-      throw InvalidArgument("readout group " + std::to_string(g) + " lists node " + std::to_string(*d) + " twice (it would be counted twice)");
-    }
-  }
+  observe.check_readout_groups(N);
   Observations out;
   out.num_chains = chains_;
   out.num_samples = schedule.samples;

@@ -79,6 +79,9 @@ struct ObserverSpec {
   /// Node groups; for each chain and group, the mean of s over the group's nodes and the samples
   /// (label read-out). Result is B x G.
   std::vector<std::vector<int32_t>> readout_groups;
+  /// Throws InvalidArgument for an empty group, a node outside [0, num_nodes) or a node listed twice
+  /// in one group (it would be counted twice); Sampler::run and TemperedSampler::run call it.
+  void check_readout_groups(int32_t num_nodes) const;
   /// Sweep counts within the run (1 = after the first sweep) at which to copy the full state,
   /// distinct, in any order; the snapshots come back in increasing sweep order.
   std::vector<int64_t> snapshot_sweeps;
