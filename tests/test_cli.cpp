@@ -598,6 +598,9 @@ TEST(Cli, EqPropTrainResumeEval) {
                         tmp("eq_eval.json"));
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["eval"]["test_images"], 20);
+  const Result more = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 10001");
+  EXPECT_EQ(more.code, 2) << more.out;  // not silently the 10,000 there are
+  EXPECT_NE(more.out.find("--test-images 10001 asks for more images than the mnist test set has (10000"), std::string::npos) << more.out;
   write(tmp("eqprop_bad.json"), R"({"nudge": {"schedule": "sideways"}})");
   const Result bad = run("eqprop train --config " + tmp("eqprop_bad.json"));
   EXPECT_EQ(bad.code, 2);
@@ -649,6 +652,9 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const nlohmann::json e = read_json_file(tmp("pd_eval.json"));
   EXPECT_EQ(e["eval"]["test_images"], 30);
   EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
+  const Result more = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --test-images 10001");
+  EXPECT_EQ(more.code, 2) << more.out;
+  EXPECT_NE(more.out.find("--test-images 10001 asks for more images than the mnist test set has (10000"), std::string::npos) << more.out;
   // The memory check is of the batch that runs: one image at 65536 samples is 0.4 GB, not 105.
   const Result one = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 65536 --test-images 1");
   EXPECT_EQ(one.code, 0) << one.out;

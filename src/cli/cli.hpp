@@ -1,6 +1,6 @@
 // The `pbit` command, built on CLI11 (Debian's libcli11-dev): one file per group of subcommands
 // (cmd_graph.cpp: sample, color, graph, info, backends, version; cmd_dbm.cpp; cmd_dtm.cpp; cmd_eqprop.cpp;
-// cmd_compare.cpp), each registering its subcommands, their typed options and an action that runs
+// cmd_pdnn.cpp; cmd_compare.cpp), each registering its subcommands, their typed options and an action that runs
 // after parsing. main.cpp turns every error into a message and an exit code (docs/CLI.md): 0 ok,
 // 2 bad input or I/O, 3 internal error.
 #pragma once
@@ -94,6 +94,16 @@ inline std::vector<std::string> split_list(const std::string& s) {
   for (std::string tok; std::getline(list, tok, ',');) out.push_back(tok);
   if (!s.empty() && s.back() == ',') out.emplace_back();  // getline drops a last empty item
   return out;
+}
+
+/// An explicit `--test-images N` must fit in the test set (0 = all): asking for more is an error, not
+/// silently fewer images. A config's data.test_images stays "up to" (the same config serves the full
+/// dataset and a small test copy).
+inline void check_test_images_option(int64_t asked, int64_t available, const std::string& dataset) {
+  if (asked > available) {
+    throw InvalidArgument("--test-images " + std::to_string(asked) + " asks for more images than the " + dataset + " test set has (" +
+                          std::to_string(available) + "; 0 = all)");
+  }
 }
 
 /// Whether a training run continues from `checkpoint`: with --resume when it exists (without one it

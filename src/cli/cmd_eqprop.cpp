@@ -147,6 +147,7 @@ void add_eqprop_commands(Commands& c) {
       throw InvalidArgument("model '" + o->model + "' takes " + std::to_string(net.inputs) + " inputs; the " + cfg.dataset +
                             " images have " + std::to_string(test.pixels_per_image()) + " pixels");
     }
+    check_test_images_option(o->test_images, test.size(), cfg.dataset);
     const int64_t n = o->test_images >= 0 ? o->test_images : cfg.test_images;
     const std::vector<int64_t> si = eqprop_select(test, n, n > 0 && cfg.balanced, net.classes);
     const EqPropEval ev = eqprop_evaluate(net, test, si, cfg, "eqprop eval");

@@ -1,4 +1,4 @@
-// pbit pdnn train|eval|bench|report: p-DNNs with p-bit activations (docs/CLI.md, 'p-DNNs').
+// pbit pdnn train|eval|generate|bench|report: p-DNNs with p-bit activations (docs/CLI.md, 'p-DNN configs').
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -292,6 +292,7 @@ void add_pdnn_commands(Commands& c) {
     if (o->backend != "best") cfg.backend = o->backend;
     if (o->ideal) cfg.hardware = PbitHardware{};
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
+    check_test_images_option(o->test_images, test.size(), cfg.dataset);
     const std::vector<int64_t> si = first_images(test, o->test_images >= 0 ? o->test_images : cfg.test_images);
     const PdnnEval ev = pdnn_evaluate(net, units, cfg.eval_samples, test, si, cfg, "pdnn eval");
     nlohmann::json out = {{"pdnn_eval", true},
