@@ -2,7 +2,10 @@
 // resumed run is bit-identical, configs are checked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <utility>
 
 #include "pbit/models/dtm_model.hpp"
 #include "pbit/models/feature_net.hpp"
@@ -380,6 +383,43 @@ TEST(DtmModel, BeatsMebmAtEqualTotalSweeps) {
   }
   std::printf("mean: DTM %.2f, MEBM %.2f, ratio %.2f\n", dtm_fd, mebm_fd, dtm_fd / mebm_fd);
   EXPECT_LT(dtm_fd, 0.8 * mebm_fd);
+}
+
+TEST(FeatureNet, GradientMatchesFiniteDifferences) {
+  // A tiny network on a few images, some of its hidden units inactive (ReLU at 0) on some images: the
+  // back-propagated gradient of the summed cross-entropy must match central differences of the loss in
+  // every parameter, so a missing ReLU gate, a dropped term or a wrong index fails here.
+  FeatureNet net(6, 5, 11);
+  const std::vector<std::vector<int8_t>> imgs = {{1, -1, 1, 1, -1, -1}, {-1, -1, 1, -1, 1, 1}, {1, 1, 1, -1, -1, 1}, {-1, 1, -1, 1, 1, -1}};
+  const std::vector<int32_t> labels = {3, 0, 9, 3};
+  const std::vector<double> h = net.features(imgs);
+  const auto inactive = std::count(h.begin(), h.end(), 0.0);
+  ASSERT_GT(inactive, 0);  // the gate matters on these images
+  ASSERT_LT(inactive, static_cast<long>(h.size()));
+  FeatureNet::Parameters g;
+  const double loss = net.loss_gradient(imgs, labels, g);
+  EXPECT_GT(loss, 0.0);
+  FeatureNet::Parameters& p = net.parameters();
+  const float eps = 1e-2f;
+  int checked = 0;
+  for (auto [param, grad] : {std::pair{&p.w1, &g.w1}, {&p.b1, &g.b1}, {&p.w2, &g.w2}, {&p.b2, &g.b2}}) {
+    ASSERT_EQ(param->size(), grad->size());
+    for (size_t k = 0; k < param->size(); ++k) {
+      FeatureNet::Parameters scratch;
+      const float v = (*param)[k];
+      (*param)[k] = v + eps;
+      const double up = net.loss_gradient(imgs, labels, scratch);
+      (*param)[k] = v - eps;
+      const double down = net.loss_gradient(imgs, labels, scratch);
+      (*param)[k] = v;
+      const double fd = (up - down) / (2 * eps);
+      EXPECT_NEAR((*grad)[k], fd, 2e-3 + 1e-2 * std::abs(fd)) << "parameter " << k << " of a block of " << param->size();
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 5 * 6 + 5 + 10 * 5 + 10);
+  EXPECT_THROW(net.loss_gradient(imgs, {3, 0, 9}, g), InvalidArgument);
+  EXPECT_THROW(net.loss_gradient(imgs, {3, 0, 10, 3}, g), InvalidArgument);
 }
 
 TEST(FeatureNet, DeterministicCachedAndInformative) {

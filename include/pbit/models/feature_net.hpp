@@ -26,6 +26,17 @@ class FeatureNet {
   std::vector<double> features(const std::vector<std::vector<int8_t>>& images) const;
   int32_t hidden() const { return hidden_; }
 
+  /// The parameters, in the order w1 (hidden x inputs), b1, w2 (10 x hidden), b2.
+  struct Parameters {
+    std::vector<float> w1, b1, w2, b2;
+  };
+  /// The summed softmax cross-entropy of +-1 spin images against their labels (0..9), and its
+  /// gradient with respect to every parameter (what one training batch steps along; a
+  /// finite-difference test checks it).
+  double loss_gradient(const std::vector<std::vector<int8_t>>& images, const std::vector<int32_t>& labels, Parameters& grad) const;
+  /// The parameters, to read or to perturb (tests, inspection).
+  Parameters& parameters() { return p_; }
+
   void save(const std::string& path) const;
   static FeatureNet load(const std::string& path);
 
@@ -36,8 +47,11 @@ class FeatureNet {
 
  private:
   void forward(const float* x, float* h, float* out) const;
+  /// Adds one image's gradient to `g` (scratch h, out, dout, dh sized hidden, 10, 10, hidden) and
+  /// returns its cross-entropy.
+  double backprop(const float* x, int32_t label, Parameters& g, float* h, float* out, float* dout, float* dh) const;
   int32_t in_ = 0, hidden_ = 0;
-  std::vector<float> w1_, b1_, w2_, b2_;  ///< w1: hidden x in, w2: 10 x hidden
+  Parameters p_;                          ///< w1: hidden x in, w2: 10 x hidden
   uint64_t train_key_ = 0;                ///< fingerprint of the training settings (for the cache)
 };
 

@@ -19,25 +19,25 @@ namespace pbit {
 
 FeatureNet::FeatureNet(int32_t inputs, int32_t hidden, uint64_t seed) : in_(inputs), hidden_(hidden) {
   rng::PhiloxStream rs(seed, rng::kWeightInit, 0xFEA7u);
-  w1_.resize(static_cast<size_t>(hidden) * inputs);
-  w2_.resize(static_cast<size_t>(10) * hidden);
-  b1_.assign(hidden, 0.0f);
-  b2_.assign(10, 0.0f);
+  p_.w1.resize(static_cast<size_t>(hidden) * inputs);
+  p_.w2.resize(static_cast<size_t>(10) * hidden);
+  p_.b1.assign(hidden, 0.0f);
+  p_.b2.assign(10, 0.0f);
   const double s1 = std::sqrt(2.0 / inputs), s2 = std::sqrt(2.0 / hidden);
-  for (float& w : w1_) w = static_cast<float>(s1 * rs.normal());
-  for (float& w : w2_) w = static_cast<float>(s2 * rs.normal());
+  for (float& w : p_.w1) w = static_cast<float>(s1 * rs.normal());
+  for (float& w : p_.w2) w = static_cast<float>(s2 * rs.normal());
 }
 
 void FeatureNet::forward(const float* x, float* h, float* out) const {
   for (int32_t j = 0; j < hidden_; ++j) {
-    const float* w = w1_.data() + static_cast<size_t>(j) * in_;
-    float a = b1_[j];
+    const float* w = p_.w1.data() + static_cast<size_t>(j) * in_;
+    float a = p_.b1[j];
     for (int32_t i = 0; i < in_; ++i) a += w[i] * x[i];
     h[j] = a > 0 ? a : 0;
   }
   for (int32_t k = 0; k < 10; ++k) {
-    const float* w = w2_.data() + static_cast<size_t>(k) * hidden_;
-    float a = b2_[k];
+    const float* w = p_.w2.data() + static_cast<size_t>(k) * hidden_;
+    float a = p_.b2[k];
     for (int32_t j = 0; j < hidden_; ++j) a += w[j] * h[j];
     out[k] = a;
   }
@@ -50,13 +50,53 @@ std::vector<std::vector<int8_t>> spin_images(const ImageDataset& d, int32_t thre
   return out;
 }
 
+double FeatureNet::backprop(const float* x, int32_t label, Parameters& g, float* h, float* out, float* dout, float* dh) const {
+  forward(x, h, out);
+  const float mx = *std::max_element(out, out + 10);
+  float z = 0;
+  for (int32_t c = 0; c < 10; ++c) z += dout[c] = std::exp(out[c] - mx);
+  for (int32_t c = 0; c < 10; ++c) dout[c] = dout[c] / z - (c == label ? 1.0f : 0.0f);
+  for (int32_t j = 0; j < hidden_; ++j) {  // back through w2 and the ReLU
+    float s = 0;
+    for (int32_t c = 0; c < 10; ++c) s += p_.w2[static_cast<size_t>(c) * hidden_ + j] * dout[c];
+    dh[j] = h[j] > 0 ? s : 0;
+  }
+  for (int32_t c = 0; c < 10; ++c) {
+    g.b2[c] += dout[c];
+    float* gw = g.w2.data() + static_cast<size_t>(c) * hidden_;
+    for (int32_t j = 0; j < hidden_; ++j) gw[j] += dout[c] * h[j];
+  }
+  for (int32_t j = 0; j < hidden_; ++j) {
+    if (dh[j] == 0) continue;
+    g.b1[j] += dh[j];
+    float* gw = g.w1.data() + static_cast<size_t>(j) * in_;
+    for (int32_t i = 0; i < in_; ++i) gw[i] += dh[j] * x[i];
+  }
+  return std::log(static_cast<double>(z)) + mx - out[label];
+}
+
+double FeatureNet::loss_gradient(const std::vector<std::vector<int8_t>>& images, const std::vector<int32_t>& labels, Parameters& grad) const {
+  if (images.size() != labels.size()) throw InvalidArgument("FeatureNet: one label per image");
+  grad = Parameters{std::vector<float>(p_.w1.size(), 0.0f), std::vector<float>(p_.b1.size(), 0.0f), std::vector<float>(p_.w2.size(), 0.0f),
+                    std::vector<float>(p_.b2.size(), 0.0f)};
+  std::vector<float> x(in_), h(hidden_), out(10), dout(10), dh(hidden_);
+  double loss = 0;
+  for (size_t k = 0; k < images.size(); ++k) {
+    if (static_cast<int32_t>(images[k].size()) != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
+    if (labels[k] < 0 || labels[k] > 9) throw InvalidArgument("FeatureNet: labels are 0..9");
+    for (int32_t i = 0; i < in_; ++i) x[i] = images[k][i];
+    loss += backprop(x.data(), labels[k], grad, h.data(), out.data(), dout.data(), dh.data());
+  }
+  return loss;
+}
+
 void FeatureNet::train(const ImageDataset& d, int32_t threshold, int32_t epochs, float lr, uint64_t seed, bool progress) {
   if (d.pixels_per_image() != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
   std::vector<float> x(in_), h(hidden_), out(10), dout(10), dh(hidden_);
-  std::vector<float> mw1(w1_.size(), 0), mb1(hidden_, 0), mw2(w2_.size(), 0), mb2(10, 0);
+  std::vector<float> mw1(p_.w1.size(), 0), mb1(hidden_, 0), mw2(p_.w2.size(), 0), mb2(10, 0);
   const float mom = 0.9f;
   const int32_t batch = 32;
-  std::vector<float> gw1(w1_.size()), gb1(hidden_), gw2(w2_.size()), gb2(10);
+  Parameters g{std::vector<float>(p_.w1.size()), std::vector<float>(hidden_), std::vector<float>(p_.w2.size()), std::vector<float>(10)};
   for (int32_t ep = 0; ep < epochs; ++ep) {
     std::vector<int64_t> order(static_cast<size_t>(d.size()));
     std::iota(order.begin(), order.end(), 0);
@@ -64,41 +104,18 @@ void FeatureNet::train(const ImageDataset& d, int32_t threshold, int32_t epochs,
     rs.shuffle(order);
     const float rate = lr * (ep + 1 == epochs && epochs > 1 ? 0.3f : 1.0f);
     for (int64_t start = 0; start + batch <= d.size(); start += batch) {
-      std::fill(gw1.begin(), gw1.end(), 0.0f);
-      std::fill(gb1.begin(), gb1.end(), 0.0f);
-      std::fill(gw2.begin(), gw2.end(), 0.0f);
-      std::fill(gb2.begin(), gb2.end(), 0.0f);
+      for (std::vector<float>* v : {&g.w1, &g.b1, &g.w2, &g.b2}) std::fill(v->begin(), v->end(), 0.0f);
       for (int32_t q = 0; q < batch; ++q) {
         const int64_t k = order[start + q];
         const uint8_t* px = d.image(k);
         for (int32_t i = 0; i < in_; ++i) x[i] = px[i] > threshold ? 1.0f : -1.0f;
-        forward(x.data(), h.data(), out.data());
-        const float mx = *std::max_element(out.begin(), out.end());
-        float z = 0;
-        for (int32_t c = 0; c < 10; ++c) z += dout[c] = std::exp(out[c] - mx);
-        for (int32_t c = 0; c < 10; ++c) dout[c] = dout[c] / z - (c == d.labels[k] ? 1.0f : 0.0f);
-        for (int32_t j = 0; j < hidden_; ++j) {
-          float s = 0;
-          for (int32_t c = 0; c < 10; ++c) s += w2_[static_cast<size_t>(c) * hidden_ + j] * dout[c];
-          dh[j] = h[j] > 0 ? s : 0;
-        }
-        for (int32_t c = 0; c < 10; ++c) {
-          gb2[c] += dout[c];
-          float* g = gw2.data() + static_cast<size_t>(c) * hidden_;
-          for (int32_t j = 0; j < hidden_; ++j) g[j] += dout[c] * h[j];
-        }
-        for (int32_t j = 0; j < hidden_; ++j) {
-          if (dh[j] == 0) continue;
-          gb1[j] += dh[j];
-          float* g = gw1.data() + static_cast<size_t>(j) * in_;
-          for (int32_t i = 0; i < in_; ++i) g[i] += dh[j] * x[i];
-        }
+        backprop(x.data(), d.labels[k], g, h.data(), out.data(), dout.data(), dh.data());
       }
       const float s = rate / batch;
-      for (size_t k = 0; k < w1_.size(); ++k) w1_[k] += mw1[k] = mom * mw1[k] - s * gw1[k];
-      for (size_t k = 0; k < w2_.size(); ++k) w2_[k] += mw2[k] = mom * mw2[k] - s * gw2[k];
-      for (int32_t j = 0; j < hidden_; ++j) b1_[j] += mb1[j] = mom * mb1[j] - s * gb1[j];
-      for (int32_t c = 0; c < 10; ++c) b2_[c] += mb2[c] = mom * mb2[c] - s * gb2[c];
+      for (size_t k = 0; k < p_.w1.size(); ++k) p_.w1[k] += mw1[k] = mom * mw1[k] - s * g.w1[k];
+      for (size_t k = 0; k < p_.w2.size(); ++k) p_.w2[k] += mw2[k] = mom * mw2[k] - s * g.w2[k];
+      for (int32_t j = 0; j < hidden_; ++j) p_.b1[j] += mb1[j] = mom * mb1[j] - s * g.b1[j];
+      for (int32_t c = 0; c < 10; ++c) p_.b2[c] += mb2[c] = mom * mb2[c] - s * g.b2[c];
     }
     if (progress) std::fprintf(stderr, "feature net: epoch %d/%d done\n", ep + 1, epochs);
   }
@@ -151,10 +168,10 @@ void FeatureNet::save(const std::string& path) const {
     put<uint64_t>(f, train_key_);
     put<int32_t>(f, in_);
     put<int32_t>(f, hidden_);
-    put_vec(f, w1_);
-    put_vec(f, b1_);
-    put_vec(f, w2_);
-    put_vec(f, b2_);
+    put_vec(f, p_.w1);
+    put_vec(f, p_.b1);
+    put_vec(f, p_.w2);
+    put_vec(f, p_.b2);
   }
   write_checksummed(path, kFeatureNetMagic, f.view());
 }
@@ -170,10 +187,10 @@ FeatureNet FeatureNet::load(const std::string& path) {
     throw InvalidArgument("feature network '" + path + "' declares an impossible shape " + std::to_string(n.in_) + " x " +
                           std::to_string(n.hidden_));
   }
-  n.w1_ = get_vec<float>(f, path, static_cast<size_t>(n.in_) * n.hidden_);
-  n.b1_ = get_vec<float>(f, path, n.hidden_);
-  n.w2_ = get_vec<float>(f, path, static_cast<size_t>(10) * n.hidden_);
-  n.b2_ = get_vec<float>(f, path, 10);
+  n.p_.w1 = get_vec<float>(f, path, static_cast<size_t>(n.in_) * n.hidden_);
+  n.p_.b1 = get_vec<float>(f, path, n.hidden_);
+  n.p_.w2 = get_vec<float>(f, path, static_cast<size_t>(10) * n.hidden_);
+  n.p_.b2 = get_vec<float>(f, path, 10);
   return n;
 }
 
