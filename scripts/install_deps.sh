@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(cmake ninja-build g++ libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev libeigen3-dev libcli11-dev gnuplot-nox
       clang-14 libfuzzer-14-dev libomp-14-dev  # the fuzz targets (docs/TESTING.md)
       pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib libdlpack-dev  # the Python module, its tests and plots (docs/PYTHON.md)
+      python3-venv python3-setuptools python3-wheel  # ctest python.pip_install: pip install . into a fresh venv, offline
       libopenmpi-dev openmpi-bin)  # mpirun -np K pbit ... (docs/SCALING.md)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -523,7 +523,7 @@ edge statistics of the sampler use that order.)doc")
       .def("coloring", &Topology::coloring)
       .def("__repr__", [](const Topology& t) { return "pbit.Topology('" + t.name + "')"; });
   m.def("topology", &make_topology, py::arg("spec"), py::call_guard<py::gil_scoped_release>(),
-        "A generated topology: 'pegasus:M', 'zephyr:M:T', 'chimera:M', 'grid:L:G12' ... (docs/CLI.md), couplings 1.");
+        "A generated topology: 'pegasus:M', 'zephyr:M[:T]', 'chimera:M', 'grid:L:G12' ... (docs/TOPOLOGIES.md), couplings 1.");
   m.def("square_lattice", &square_lattice, py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f, py::call_guard<py::gil_scoped_release>(),
         "L x L square lattice, node = row * L + col.");
   m.def(

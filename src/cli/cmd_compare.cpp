@@ -1,4 +1,4 @@
-// pbit compare: throughput and measured energy beside modeled p-bit hardware (docs/CLI.md, 'Compare').
+// pbit compare: throughput and measured energy beside modeled p-bit hardware (docs/CLI.md, 'Model and suite configs': the comparison suite).
 #include <fstream>
 #include <iostream>
 

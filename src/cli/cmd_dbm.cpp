@@ -1,4 +1,4 @@
-// pbit dbm train, eval, generate, import: sparse Deep Boltzmann Machines (docs/CLI.md, 'Models').
+// pbit dbm train, eval, generate, import: sparse Deep Boltzmann Machines (docs/CLI.md, 'Model and suite configs').
 #include <cstdio>
 #include <filesystem>
 #include <iostream>

@@ -1,4 +1,4 @@
-// pbit dtm train: Denoising Thermodynamic Models and monolithic EBMs (docs/CLI.md, 'Models').
+// pbit dtm train, mixing: Denoising Thermodynamic Models and monolithic EBMs (docs/CLI.md, 'Model and suite configs').
 #include <chrono>
 #include <cstdio>
 #include <filesystem>

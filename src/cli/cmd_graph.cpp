@@ -38,7 +38,7 @@ std::vector<int32_t> degrees(const Graph& g) {
 }
 
 const char* kTopologies =
-    "pegasus:M, zephyr:M:T, chimera:M[:N[:T]], grid:L:PRESET[:torus|open] (G8, G12, G16, G20, G24, G12r, G16r, G20r) or "
+    "pegasus:M, zephyr:M[:T], chimera:M[:N[:T]], grid:L:PRESET[:torus|open] (G8, G12, G16, G20, G24, G12r, G16r, G20r) or "
     "grid:L:a,b;c,d[:torus|open], lattice:L[:torus|open], king:L[:torus|open] (grids and lattices are tori by default, "
     "king graphs open), regular:N:D[:SEED] (docs/TOPOLOGIES.md)";
 

@@ -278,7 +278,7 @@ void add_pdnn_commands(Commands& c) {
   e->add_option("--samples", o->samples, "sample counts T, comma-separated and increasing (replaces eval.samples)");
   e->add_option("--test-images", o->test_images, "test images (0 = all; default: the config's data.test_images)")
       ->check(number_in<int64_t>(0, 1 << 24));
-  e->add_option("--backend", o->backend, "host backends (cpu, reference, packed) or cuda (replaces run.backend)")
+  e->add_option("--backend", o->backend, "host backends (cpu, reference, packed) or cuda (replaces run.backend; best, the default, keeps it)")
       ->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
   e->add_option("--label", o->label, "a name for this evaluation in reports");
   e->add_flag("--ideal", o->ideal, "evaluate on the ideal p-bits even if the config has a hardware section");
