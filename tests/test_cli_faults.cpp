@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -333,6 +334,36 @@ TEST(Outputs, AreCheckedBeforeTheWork) {
       EXPECT_EQ(r.out.find(work), std::string::npos) << args << ": " << r.out;
     }
   }
+}
+
+// The atomic writer renamed its temporary over whatever the path named: a symbolic link became a
+// file, and for root `--out /dev/null` replaced the device with a file. A link now stays a link (the
+// file it points at is replaced) and a pipe or device is written in place. (Only a link and a named
+// pipe in the test's own folder: a broken writer must not harm the machine's /dev.)
+TEST(Outputs, LinksStayLinksAndPipesStayPipes) {
+  const std::string dir = tmp("links");
+  fs::remove_all(dir);
+  write(dir + "/real.json", "old");
+  fs::create_symlink("real.json", dir + "/link.json");
+  const Result r = run("graph --topology lattice:4 --out " + dir + "/link.json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::is_symlink(dir + "/link.json"));
+  EXPECT_NE(slurp(dir + "/real.json").find("\"num_nodes\": 16"), std::string::npos) << slurp(dir + "/real.json");
+  EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
+  // A named pipe with a reader: the graph arrives through it, and the pipe is still a pipe.
+  const std::string pipe = dir + "/pipe";
+  ASSERT_EQ(::mkfifo(pipe.c_str(), 0600), 0);
+  const int rd = ::open(pipe.c_str(), O_RDONLY | O_NONBLOCK);  // a reader, so the writer's open does not wait
+  ASSERT_GE(rd, 0);
+  const Result p = run("graph --topology lattice:4 --out " + pipe);
+  EXPECT_EQ(p.code, 0) << p.out;
+  std::string got;
+  std::array<char, 4096> buf{};
+  for (ssize_t n; (n = ::read(rd, buf.data(), buf.size())) > 0;) got.append(buf.data(), static_cast<size_t>(n));
+  ::close(rd);
+  EXPECT_NE(got.find("\nnodes 16\n"), std::string::npos) << got;  // not .json: an edge list
+  EXPECT_TRUE(fs::is_fifo(pipe));
+  EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
 }
 
 TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {

@@ -20,9 +20,49 @@ std::string why(int err) { return std::strerror(err); }
 
 }  // namespace
 
+namespace {
+
+/// Writes into something that is not a regular file (a device such as /dev/null or /dev/stdout, a
+/// named pipe) in place: renaming a temporary over it would replace the device node with a file.
+void write_in_place(const std::string& path, const std::string& dest, std::string_view content) {
+  const int fd = ::open(dest.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    throw IoError("cannot write '" + path + "': " + why(e));
+  }
+  size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      throw IoError("failed writing '" + path + "' (write): " + why(e));
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (::close(fd) != 0) {
+    const int e = errno;
+    throw IoError("failed writing '" + path + "' (close): " + why(e));
+  }
+}
+
+}  // namespace
+
 void write_file_atomically(const std::string& path, std::string_view content) {
-  const std::filesystem::path target(path);
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  namespace fs = std::filesystem;
+  // A symbolic link stays a link: the file it points at is replaced (in its own folder, where the
+  // rename is atomic). A device or a pipe is written in place.
+  std::string dest = path;
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(path, ec))) {
+    const fs::path real = fs::canonical(path, ec);
+    if (!ec) dest = real.string();  // a dangling link is replaced by the file
+  }
+  const fs::file_status st = fs::status(dest, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st) && !fs::is_directory(st)) return write_in_place(path, dest, content);
+  const fs::path target(dest);
+  const std::string tmp = dest + ".tmp" + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     const int e = errno;
@@ -49,7 +89,7 @@ void write_file_atomically(const std::string& path, std::string_view content) {
     ::unlink(tmp.c_str());
     throw IoError("failed writing '" + path + "' (close): " + why(e) + "; the file was not changed");
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (::rename(tmp.c_str(), dest.c_str()) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());
     throw IoError("cannot write '" + path + "' (rename): " + why(e) + "; the file was not changed");

@@ -2,6 +2,9 @@
 // folder, which is flushed, checked, fsync'ed and renamed over the target, so a file is either the
 // complete new content or left as it was; a failure is an IoError naming the path and the system's
 // reason, and leaves no temporary behind. Nothing is reported written before the rename succeeded.
+// A symbolic link is followed (the file it points at is replaced; the link stays), and a path that
+// is neither a file nor a folder (/dev/null, /dev/stdout, a named pipe) is written in place, not
+// replaced by a file.
 #pragma once
 #include <cstdint>
 #include <functional>
