@@ -685,6 +685,17 @@ TEST(Tempering, BadOptionsAreRefused) {
   twice.readout_groups = {{0, 1, 0}};
   EXPECT_NE(error_of([&] { ts.run(SamplingSchedule{1, 1, 1}, twice); }).find("readout group 0 lists node 0 twice"), std::string::npos);
   EXPECT_THROW(ts.set_state(std::vector<int8_t>(3, 1)), InvalidArgument);
+  // Limits are checked before the first sweep, as Sampler::run checks them: the RNG counter's 2^32
+  // sweeps (the inner sampler refused only when a stretch reached them, after hours) and the memory
+  // the observations need (70 TB of energies here: allocated, or std::bad_alloc, before).
+  const std::vector<int8_t> before = ts.replica_states();
+  EXPECT_NE(error_of([&] { ts.sweep(int64_t{1} << 32); }).find("2^32 - 1 sweeps"), std::string::npos);
+  EXPECT_NE(error_of([&] { ts.run(SamplingSchedule{int64_t{1} << 32, 1, 1}); }).find("2^32 - 1 sweeps"), std::string::npos);
+  EXPECT_EQ(ts.replica_states(), before);  // nothing ran
+  TemperedSampler wide(g, c, 4096, ok);
+  ObserverSpec energy;
+  energy.energy = true;
+  EXPECT_THROW(wide.run(SamplingSchedule{0, int64_t{1} << 31, 1}, energy), OutOfMemory);
 }
 
 // A config's ladder: replicas and hottest give the geometric ladder from `target` when given (else the

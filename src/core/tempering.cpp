@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
+#include "util/memory.hpp"
 
 namespace pbit {
 
@@ -242,6 +244,11 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
   schedule.validate();
   const int32_t N = graph_.num_nodes();
   const int64_t total = schedule.total_sweeps();
+  // Refused before the first sweep, as Sampler::run does (the inner sampler would refuse only when
+  // a stretch reached the limit, after hours).
+  if (sampler_.sweep_count() + static_cast<uint64_t>(total) > std::numeric_limits<uint32_t>::max()) {
+    throw InvalidArgument("parallel tempering: run would pass 2^32 - 1 sweeps on one sampler (the RNG counter's sweep field)");
+  }
   std::vector<int64_t> snaps = observe.snapshot_sweeps;
   std::sort(snaps.begin(), snaps.end());
   for (int64_t s : snaps) {
@@ -256,6 +263,12 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
                           " chains would need more than 4 GB");
   }
   observe.check_readout_groups(N);
+  // What the run will hold (energies, snapshots, read-outs), checked before it is allocated.
+  detail::check_memory(8.0 * (observe.energy ? static_cast<double>(schedule.samples) * chains_ : 0.0) +
+                           static_cast<double>(snaps.size()) * static_cast<double>(target_spins) +
+                           16.0 * static_cast<double>(chains_) * static_cast<double>(observe.readout_groups.size()),
+                       "the observations of this parallel-tempering run (" + std::to_string(schedule.samples) + " samples, " +
+                           std::to_string(snaps.size()) + " snapshots of " + std::to_string(chains_) + " chains)");
   Observations out;
   out.num_chains = chains_;
   out.num_samples = schedule.samples;
