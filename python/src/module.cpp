@@ -143,11 +143,22 @@ BetaSchedule beta_from(const py::object& beta) {
 
 Backend backend_from(const std::string& name) { return backend_from_string(name); }
 
-/// progress=None/False: nothing; True: pbit's status line on sys.stderr; a callable: called as
-/// f(done, total). Either way the GIL is taken for the call and pending signals are checked, so
-/// Ctrl-C (KeyboardInterrupt) ends a long run between stretches.
-Sampler::Progress progress_from(const py::object& p, const char* label) {
-  if (p.is_none() || (py::isinstance<py::bool_>(p) && !p.cast<bool>())) return {};
+/// progress=None/False: no output; True: pbit's status line on sys.stderr; a callable: called as
+/// f(done, total). In every case the GIL is taken about every quarter second and pending signals
+/// are checked, so Ctrl-C (KeyboardInterrupt) ends a long run between stretches (without a callback
+/// the stretches are not also cut at every 1% of the run: short runs stay whole).
+struct PyProgress {
+  Sampler::Progress f;
+  bool every_percent = true;
+};
+PyProgress progress_from(const py::object& p, const char* label) {
+  if (p.is_none() || (py::isinstance<py::bool_>(p) && !p.cast<bool>())) {
+    return {[](int64_t, int64_t) {
+              py::gil_scoped_acquire acquire;
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            },
+            false};
+  }
   py::object cb = p;
   if (py::isinstance<py::bool_>(p)) {
     cb = py::module_::import("pbit").attr("_progress_printer")(label);
@@ -155,11 +166,12 @@ Sampler::Progress progress_from(const py::object& p, const char* label) {
     throw InvalidArgument("progress: True, False, None or a callable f(done, total)");
   }
   auto holder = std::make_shared<py::object>(std::move(cb));
-  return [holder](int64_t done, int64_t total) {
-    py::gil_scoped_acquire acquire;
-    (*holder)(done, total);
-    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-  };
+  return {[holder](int64_t done, int64_t total) {
+            py::gil_scoped_acquire acquire;
+            (*holder)(done, total);
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+          },
+          true};
 }
 
 /// A DLPack capsule ("dltensor") of a state view: B x N int8, compact row-major, on the CPU or on the
@@ -240,7 +252,7 @@ class Busy {
 template <class S>
 struct ProgressScope {
   S& s;
-  ProgressScope(S& sampler, Sampler::Progress p) : s(sampler) { s.set_progress(std::move(p)); }
+  ProgressScope(S& sampler, PyProgress p) : s(sampler) { s.set_progress(std::move(p.f), p.every_percent); }
   ~ProgressScope() { s.set_progress({}); }
   ProgressScope(const ProgressScope&) = delete;
   ProgressScope& operator=(const ProgressScope&) = delete;

@@ -224,6 +224,31 @@ def test_ctrl_c_ends_a_long_run_with_progress():
     assert 0 < s.sweep_count < 10**6
 
 
+def test_ctrl_c_ends_a_long_run_without_progress():
+    # Without progress= a run was one stretch: Ctrl-C waited for its end (minutes to days).
+    import _thread
+    g = pbit.topology("pegasus:4").graph
+    s = pbit.Sampler(g, chains=1024, seed=1, threads=1)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        s.sweep(10**6)
+    timer.join()
+    assert 0 < s.sweep_count < 10**6
+    t = pbit.TemperedSampler(g, 64, [1.0, 0.7, 0.5], seed=1, threads=1)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        t.sweep(10**6)
+    timer.join()
+    # A short run without progress= stays whole and gives what it gave before.
+    a = pbit.Sampler(g, chains=64, seed=3, threads=1)
+    b = pbit.Sampler(g, chains=64, seed=3, threads=1)
+    a.sweep(50, beta=0.7)
+    b.sweep(50, beta=0.7, progress=lambda done, total: None)
+    np.testing.assert_array_equal(a.state, b.state)
+
+
 @pytest.mark.parametrize("backend", ["reference", "cpu", "packed"])
 def test_state_dlpack_exports_the_state_where_it_lives(backend):
     import gc

@@ -544,9 +544,10 @@ Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& 
   // Observation points, in sweep counts within the run.
   int64_t done = 0, next_sample = 1, snap_idx = 0;
   auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
-  // With a progress callback, stretches of at most 1% of the run and about a quarter second, so that
-  // the callback (and Ctrl-C in Python) is heard often on slow runs too; split runs are bit-identical.
-  const int64_t max_piece = progress_ ? std::max<int64_t>(1, (total + 99) / 100) : total;
+  // With a progress callback, stretches of at most 1% of the run (unless !progress_every_percent_) and
+  // about a quarter second, so that the callback (and Ctrl-C in Python) is heard often on slow runs
+  // too; split runs are bit-identical.
+  const int64_t max_piece = progress_ && progress_every_percent_ ? std::max<int64_t>(1, (total + 99) / 100) : total;
   int64_t piece = progress_ ? std::min<int64_t>(max_piece, 8) : total;  // without a callback: one stretch
   while (done < total) {
     int64_t stop = std::min({total, done + piece, done + kMaxStretch});

@@ -250,9 +250,14 @@ class Sampler {
   /// at observation points), the last call with done == total. The stretches change no result (the RNG is keyed by the absolute sweep). An exception
   /// it throws ends the run there: the chains keep the sweeps done, sweep_count() counts them, and the
   /// exception propagates (Python's KeyboardInterrupt, a deadline). Empty (the default): no calls, no
-  /// extra stretches.
+  /// extra stretches. `every_percent` false drops the 1% bound, keeping only the quarter second: for
+  /// a caller that only checks for an interrupt (the Python module without a progress callback), so
+  /// that short runs stay one or two stretches.
   using Progress = std::function<void(int64_t done, int64_t total)>;
-  void set_progress(Progress f) { progress_ = std::move(f); }
+  void set_progress(Progress f, bool every_percent = true) {
+    progress_ = std::move(f);
+    progress_every_percent_ = every_percent;
+  }
 
   /// Absolute number of sweeps done so far; the next sweep uses this value in its RNG counter.
   uint64_t sweep_count() const { return sweep_count_; }
@@ -266,6 +271,7 @@ class Sampler {
   SamplerOptions options_;
   uint64_t sweep_count_ = 0;
   Progress progress_;
+  bool progress_every_percent_ = true;
   std::vector<int32_t> clamp_nodes_;
   std::vector<int32_t> field_nodes_;  ///< the per-chain field as given (for chain_energies' host path)
   std::vector<float> field_;          ///< B x M

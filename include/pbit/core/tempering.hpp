@@ -93,7 +93,11 @@ class TemperedSampler {
   /// As Sampler::set_progress: run() and sweep() call it with (sweeps done, sweeps of the run) about
   /// every quarter second and at the end; an exception it throws ends the run there (after a whole
   /// stretch and its swap round). Results do not depend on it.
-  void set_progress(Sampler::Progress f) { progress_ = std::move(f); }
+  /// (`every_percent` is accepted for Sampler's signature; the calls are a quarter second apart either way.)
+  void set_progress(Sampler::Progress f, bool every_percent = true) {
+    (void)every_percent;
+    progress_ = std::move(f);
+  }
 
   /// Every replica of chain b starts from states[b] (B x N).
   void set_state(std::span<const int8_t> states);
