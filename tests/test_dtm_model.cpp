@@ -200,6 +200,90 @@ TEST(DtmModel, SgdAndAdamTakeTheirFirstStepFromTheSameGradient) {
   EXPECT_GT(checked, 50);
 }
 
+// Flip accounting (DtmEpochMetrics::flips): in each batch, each of the B chains updates the N - V
+// free nodes in every positive-phase sweep (the V visible nodes are clamped to x^{t-1}) and all N
+// nodes in every negative-phase sweep, so one epoch of T steps, per_epoch batches each, counts
+// T per_epoch B ((N - V) positive sweeps + N negative sweeps) flips exactly.
+TEST(DtmModel, FlipsCountTheNodesEachPhaseUpdates) {
+  const ImageDataset d = toy(100, 3);
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_flips");
+  c.epochs = 1;
+  Dtm m(c, 8, 8);
+  const auto hist = m.train(d);
+  ASSERT_EQ(hist.size(), 1u);
+  const double N = m.graph().num_nodes(), V = static_cast<double>(m.visible_nodes().size());
+  const double per_epoch = static_cast<double>(d.size() / c.batch_size);
+  ASSERT_GT(V, 0);
+  ASSERT_LT(V, N);
+  const double want = m.steps() * per_epoch * c.batch_size *
+                      ((N - V) * static_cast<double>(c.positive.total_sweeps()) + N * static_cast<double>(c.negative.total_sweeps()));
+  EXPECT_EQ(hist[0].flips, want);
+}
+
+// Generation anneals beta from gen_beta_start to gen_beta_end, so the last sweep runs at beta_end. An
+// untrained model with strong random couplings (init_sigma_j 2) annealed 0 -> 3 ends with its data
+// nodes correlated through their latent neighbours; ending at beta 0 would leave every node an
+// independent fair coin. The statistic is the mean over pixel pairs (i, k) of c_ik^2, c_ik = the mean
+// over the n samples of x_i x_k. For independent fair coins each x_i x_k is a fair coin too, so
+// E c^2 = 1/n, Var c^2 = (2n^2 - 2n) / n^4 < 2/n^2, and distinct pairs' c^2 are uncorrelated (the
+// products are pairwise independent): the mean over M pairs is 1/n within 5 sqrt(2/M)/n at 5 sigma.
+TEST(DtmModel, GenerationEndsAtBetaEnd) {
+  DtmConfig c = toy_config(1, std::string(PBIT_TEST_TMP) + "/dtm_gen_anneal");
+  c.init_sigma_j = 2.0f;
+  c.gen_beta_start = 0.0f;
+  c.gen_beta_end = 3.0f;
+  const Dtm m(c, 8, 8);
+  const int32_t n = 400;
+  const auto x = m.generate(n, 20).back();
+  ASSERT_EQ(x.size(), static_cast<size_t>(n));
+  const int32_t P = 64;
+  double sum = 0;
+  int64_t M = 0;
+  for (int32_t i = 0; i < P; ++i)
+    for (int32_t k = i + 1; k < P; ++k) {
+      double ck = 0;
+      for (const auto& s : x) ck += s[i] * s[k];
+      ck /= n;
+      sum += ck * ck;
+      ++M;
+    }
+  const double mean = sum / static_cast<double>(M);
+  const double null_bound = (1.0 + 5 * std::sqrt(2.0 / static_cast<double>(M))) / n;
+  EXPECT_GT(mean, null_bound) << "the samples look like beta 0's fair coins";
+}
+
+// The forward process of training (detail::dtm_forward_step, which Dtm's training uses to make x^t
+// from x^{t-1}): over step t it flips each pixel with dtm::flip_probability(lambda, dt) and each label
+// spin with flip_probability(label_lambda, dt), dt = t_t - t_{t-1} the step's own length (not the
+// cumulative time t_t). Step 2 of 4 (t_1 = ln 4/3, t_2 = ln 2) over many images: each group's flipped
+// fraction is within 5 sigma of its probability, sigma = sqrt(p (1 - p) / trials).
+TEST(DtmModel, ForwardStepFlipsAtEachGroupsRateOverTheStepsLength) {
+  DtmConfig c = toy_config(4, std::string(PBIT_TEST_TMP) + "/dtm_forward_step");
+  c.lambda = 0.9;
+  c.label_lambda = 0.2;
+  c.label_replicas = 2;
+  const std::vector<double> grid = dtm::time_grid(4);
+  const int32_t t = 2, P = 64, L = 10 * c.label_replicas;
+  const double dt = grid[t] - grid[t - 1];
+  ASSERT_GT(grid[t - 1], 0.0);  // a step whose length is not its end time
+  const int64_t images = 2000;
+  int64_t pixel_flips = 0, label_flips = 0;
+  for (int64_t img = 0; img < images; ++img) {
+    std::vector<int8_t> x(static_cast<size_t>(P + L), 1);
+    detail::dtm_forward_step(c, grid, P, x, img, t, 0);
+    for (int32_t v = 0; v < P + L; ++v) (v < P ? pixel_flips : label_flips) += x[static_cast<size_t>(v)] == -1;
+  }
+  auto check = [&](int64_t flips, int64_t trials, double lambda, const char* what) {
+    const double p = dtm::flip_probability(lambda, dt);
+    EXPECT_NEAR(static_cast<double>(flips) / static_cast<double>(trials), p, 5 * std::sqrt(p * (1 - p) / static_cast<double>(trials))) << what;
+  };
+  check(pixel_flips, images * P, c.lambda, "pixels");
+  check(label_flips, images * L, c.label_lambda, "labels");
+  // The state it is given must fit the model.
+  std::vector<int8_t> short_state(static_cast<size_t>(P), 1);
+  EXPECT_THROW(detail::dtm_forward_step(c, grid, P, short_state, 0, t, 0), InvalidArgument);
+}
+
 TEST(DtmModel, ResumeIsBitIdentical) {
   const ImageDataset d = toy(500, 3);
   DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_resume_a");

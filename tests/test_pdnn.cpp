@@ -381,6 +381,28 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
   EXPECT_THROW(td.load_checkpoint(dir + "/b/checkpoint.bin"), InvalidArgument);
 }
 
+// The learning rate is lr x lr_decay^epoch with the epoch counted from 0 (PdnnConfig::lr_decay): the
+// first epoch runs at lr whatever the decay, so one epoch with decay 0.5 ends bit for bit where one
+// with decay 1 does, while the second epoch runs at lr x decay, so two epochs differ. A decay counted
+// from 1 would already halve the first epoch's steps.
+TEST(PdnnTraining, LearningRateDecayCountsEpochsFromZero) {
+  const ImageDataset train = halves(48, 1);
+  auto trained = [&](float decay, int32_t epochs) {
+    PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_decay");
+    c.epochs = epochs;
+    c.lr_decay = decay;
+    PdnnNet n = PdnnNet::create({8, 6, 2}, c.seed);
+    PdnnTrainer(n, c, train, iota(48), train, {}).run();
+    return n;
+  };
+  const PdnnNet one_a = trained(0.5f, 1), one_b = trained(1.0f, 1);
+  EXPECT_EQ(one_a.w, one_b.w);
+  EXPECT_EQ(one_a.b, one_b.b);
+  const PdnnNet two_a = trained(0.5f, 2), two_b = trained(1.0f, 2);
+  EXPECT_NE(two_a.w, two_b.w);
+  EXPECT_NE(one_a.w, two_a.w);  // the second epoch trains at all
+}
+
 TEST(PdnnEvaluate, AccuracyAtTIsTheSameWhateverOtherTAreAsked) {
   const ImageDataset test = halves(40, 5);
   PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_eval");
@@ -638,6 +660,83 @@ TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
   EXPECT_THROW(PdnnNet::load(dir + "/vae.bin"), Error);  // a generator is not a classifier
 }
 
+// The generator's learning rate decays as the classifier's, lr x lr_decay^epoch from epoch 0: one
+// epoch is the same bit for bit at decay 0.5 and 1, two epochs are not.
+TEST(PdnnGenerator, LearningRateDecayCountsEpochsFromZero) {
+  const ImageDataset train = halves(48, 1);
+  auto trained = [&](float decay, int32_t epochs) {
+    PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_decay", PdnnActivation::pbit);
+    c.epochs = epochs;
+    c.lr_decay = decay;
+    PdnnVae v = PdnnVae::create(8, c);
+    PdnnVaeTrainer(v, c, train, iota(48), train, {}).run();
+    return v;
+  };
+  const PdnnVae one_a = trained(0.5f, 1), one_b = trained(1.0f, 1);
+  EXPECT_EQ(one_a.encoder.w, one_b.encoder.w);
+  EXPECT_EQ(one_a.encoder.b, one_b.encoder.b);
+  EXPECT_EQ(one_a.decoder.w, one_b.decoder.w);
+  EXPECT_EQ(one_a.decoder.b, one_b.decoder.b);
+  const PdnnVae two_a = trained(0.5f, 2), two_b = trained(1.0f, 2);
+  EXPECT_NE(two_a.decoder.w, two_b.decoder.w);
+  EXPECT_NE(one_a.decoder.w, two_a.decoder.w);  // the second epoch trains at all
+}
+
+// The log-variance is clamped to +-10 before it enters z = mu + exp(lv / 2) eps and the KL, so past
+// the clamp the loss does not depend on the encoder's raw output: the gradient of that output's bias
+// and weights is exactly 0, which is also the central difference of the (flat) loss. Log-variance
+// unit 0 is driven past +10 and unit 1 past -10 for every image by the encoder's last-layer bias.
+TEST(PdnnGenerator, ClampedLogVarianceHasNoGradient) {
+  VaeCase t(vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_clamp", PdnnActivation::tanh));
+  PdnnVae& v = t.vae;
+  const int32_t Z = v.latent(), last = v.encoder.layers() - 1;
+  ASSERT_EQ(Z, 2);
+  v.encoder.b[last][Z + 0] = 15.0f;
+  v.encoder.b[last][Z + 1] = -15.0f;
+  const float h = 1e-2f;
+  // Every image's raw log-variances are past the clamp, by more than the difference step.
+  PdnnForwardSpec es;
+  es.units.activation = PdnnActivation::tanh;
+  std::vector<float> enc(3 * 2 * static_cast<size_t>(Z));
+  pdnn_forward(v.encoder, es, t.x.data(), 3, enc.data());
+  for (int32_t i = 0; i < 3; ++i) {
+    ASSERT_GT(enc[static_cast<size_t>(i) * 2 * Z + Z + 0], 10.0f + 2 * h) << "image " << i;
+    ASSERT_LT(enc[static_cast<size_t>(i) * 2 * Z + Z + 1], -10.0f - 2 * h) << "image " << i;
+  }
+  const PdnnVaeGradient g = t.gradient();
+  auto loss = [&] { return t.gradient().loss; };
+  const int32_t hidden = v.encoder.sizes[last];
+  for (int32_t j = 0; j < 2; ++j) {
+    const int32_t unit = Z + j;
+    EXPECT_EQ(g.encoder.b[last][unit], 0.0f) << "log-variance " << j;
+    for (int32_t k = 0; k < hidden; ++k) EXPECT_EQ(g.encoder.w[last][static_cast<size_t>(k) * 2 * Z + unit], 0.0f) << j << " " << k;
+    const double fd = central_difference(v.encoder.b[last][unit], h, loss);
+    EXPECT_EQ(fd, 0.0) << "log-variance " << j;
+  }
+  // The means stay unclamped and keep their gradient.
+  EXPECT_NE(g.encoder.b[last][0], 0.0f);
+}
+
+// pdnn_generate's image at T is the mean over the first T samples, each keyed by (image, sample):
+// asked for T = {1} alone or for T = {1, 4}, the T = 1 images are the same sample's sigmoid bit for
+// bit (a mean divided by anything but the samples done would shrink them). A decoder without hidden
+// layers has no p-bits, so its samples are equal and the mean of T of them is the single sample's
+// value exactly (T x p and T x p / T are exact in double for a float p, T <= 4).
+TEST(PdnnGenerator, GeneratedImagesAreMeansOverTheSamplesDone) {
+  const PdnnConfig c = vae_config(std::string(PBIT_TEST_TMP) + "/pdnn_vae_gen_mean", PdnnActivation::pbit);
+  const PdnnNet dec = PdnnNet::create({2, 5, 8}, 4);
+  const PdnnGenerated one = pdnn_generate(dec, c.units, {1}, 6, 3, c);
+  const PdnnGenerated both = pdnn_generate(dec, c.units, {1, 4}, 6, 3, c);
+  ASSERT_EQ(both.images.size(), 2u);
+  EXPECT_EQ(one.images[0], both.images[0]);
+  EXPECT_NE(both.images[0], both.images[1]);  // four samples are not one
+  const PdnnNet flat = PdnnNet::create({2, 8}, 4);
+  const PdnnGenerated g = pdnn_generate(flat, c.units, {1, 3, 4}, 6, 3, c);
+  ASSERT_EQ(g.images.size(), 3u);
+  EXPECT_EQ(g.images[1], g.images[0]);
+  EXPECT_EQ(g.images[2], g.images[0]);
+}
+
 TEST(PbitHardwareModel, FixedPointTableAndDevice) {
   PbitHardware h;
   h.weight_bits = 4;
@@ -805,6 +904,107 @@ TEST(PdnnHardware, TrainingSlopesArePatsAndTheDevicesOwn) {
   EXPECT_GT(stuck, 0);  // the draw has both kinds of unit
   EXPECT_LT(stuck, 13);
   EXPECT_GT(offset, 0);
+}
+
+// On hardware both the weights and the biases are stored in its fixed point (pdnn_forward): with
+// 3-bit weights on [-1, 1] (levels k / 3) and the input exactly 1, each hidden pre-activation is
+// hardware_weight(w) + hardware_weight(b), and each logit is the contract's left-to-right sum of
+// a_k hardware_weight(W_kc) (a_k = +-1, so every product is exact) plus hardware_weight(b_c). The
+// weights and biases are off the grid, so unquantised biases would show.
+TEST(PdnnHardware, ForwardQuantisesWeightsAndBiases) {
+  PdnnNet n = probe_net({0.2f, -0.45f, 0.9f, 1.7f});
+  n.b[0] = {0.2f, 0.1f, -0.3f, -0.6f};
+  n.w[1] = {0.4f, -0.1f, 0.25f, 0.7f, -0.55f, 0.05f, 0.8f, -0.9f};
+  n.b[1] = {0.2f, -0.1f};
+  PbitHardware h;
+  h.weight_bits = 3;
+  h.weight_range = 1.0f;
+  for (const auto& b : n.b)
+    for (float v : b) ASSERT_NE(hardware_weight(h, v), v) << v;  // every bias is off the grid
+  const std::vector<PbitDevice> dev = pdnn_device(n, h);
+  PdnnForwardSpec s;
+  s.T = 5;
+  s.hardware = &h;
+  s.device = &dev;
+  const float x = 1.0f;
+  std::vector<float> logits(static_cast<size_t>(s.T) * 2);
+  std::vector<std::vector<float>> pre, act;
+  pdnn_forward(n, s, &x, 1, logits.data(), &pre, &act);
+  ASSERT_EQ(pre[0].size(), 4u);
+  for (int k = 0; k < 4; ++k) {
+    const float want = (0.0f + hardware_weight(h, n.w[0][k])) + hardware_weight(h, n.b[0][k]);
+    EXPECT_EQ(pre[0][k], want) << "hidden unit " << k;
+  }
+  for (int32_t r = 0; r < s.T; ++r)
+    for (int c = 0; c < 2; ++c) {
+      float want = 0.0f;
+      for (int k = 0; k < 4; ++k) {
+        const float a = act[0][static_cast<size_t>(r) * 4 + k];
+        ASSERT_TRUE(a == 1.0f || a == -1.0f);
+        want += a * hardware_weight(h, n.w[1][static_cast<size_t>(k) * 2 + c]);
+      }
+      want += hardware_weight(h, n.b[1][c]);
+      EXPECT_EQ(logits[static_cast<size_t>(r) * 2 + c], want) << "sample " << r << " class " << c;
+    }
+}
+
+// The trainer backpropagates through train.mode's slopes (pdnn_slopes), not the plain tanh' of the
+// hardware pre-activations. Both modes have units whose slope is exactly 0, so Adam, whose step is
+// m / (sqrt(v) + eps) with m = v = 0 for a gradient that is always 0, leaves their incoming weights
+// and bias exactly as they were through a whole epoch:
+//   pat: the ideal tanh' at the float weights; hidden unit 0 has bias 30 and no input weights, so
+//        its ideal pre-activation 30 saturates tanh (slope 0), while on the 3-bit hardware the bias
+//        is 1 and the plain slope tanh'(1) is not 0;
+//   in_situ: the device's own slope, 0 for a stuck p-bit.
+// Units with a non-zero slope do train (the check can fail).
+TEST(PdnnHardware, TrainingBackpropagatesThroughTheModesSlopes) {
+  const ImageDataset train = halves(48, 1);
+  const int32_t H = 6;
+  auto column_kept = [&](const PdnnNet& before, const PdnnNet& after, int32_t j) {
+    bool kept = after.b[0][j] == before.b[0][j];
+    for (int32_t k = 0; k < 8; ++k) kept = kept && after.w[0][static_cast<size_t>(k) * H + j] == before.w[0][static_cast<size_t>(k) * H + j];
+    return kept;
+  };
+  {
+    PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_train_pat");
+    c.epochs = 1;
+    c.train_mode = "pat";
+    c.hardware.weight_bits = 3;
+    c.hardware.weight_range = 1.0f;
+    PdnnNet n = PdnnNet::create({8, H, 2}, c.seed);
+    for (int32_t k = 0; k < 8; ++k) n.w[0][static_cast<size_t>(k) * H] = 0.0f;
+    n.b[0][0] = 30.0f;
+    ASSERT_EQ(pdnn_tanh(30.0f), 1.0f);
+    ASSERT_LT(pdnn_tanh(hardware_weight(c.hardware, 30.0f)), 1.0f);
+    const PdnnNet before = n;
+    PdnnTrainer(n, c, train, iota(48), train, {}).run();
+    EXPECT_TRUE(column_kept(before, n, 0)) << "pat: the saturated unit's weights moved";
+    for (int32_t j = 1; j < H; ++j) EXPECT_FALSE(column_kept(before, n, j)) << "pat: unit " << j << " did not train";
+  }
+  {
+    PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_train_in_situ");
+    c.epochs = 1;
+    c.train_mode = "in_situ";
+    c.hardware.weight_bits = 3;
+    c.hardware.weight_range = 1.0f;
+    c.hardware.stuck_fraction = 0.5f;
+    c.hardware.device_seed = 2;
+    PdnnNet n = PdnnNet::create({8, H, 2}, c.seed);
+    const std::vector<PbitDevice> dev = pdnn_device(n, c.hardware);  // the trainer's device instance
+    int stuck = 0;
+    const PdnnNet before = n;
+    PdnnTrainer(n, c, train, iota(48), train, {}).run();
+    for (int32_t j = 0; j < H; ++j) {
+      if (dev[0].stuck[j]) {
+        ++stuck;
+        EXPECT_TRUE(column_kept(before, n, j)) << "in_situ: stuck unit " << j << "'s weights moved";
+      } else {
+        EXPECT_FALSE(column_kept(before, n, j)) << "in_situ: unit " << j << " did not train";
+      }
+    }
+    EXPECT_GT(stuck, 0);  // the draw has both kinds of unit
+    EXPECT_LT(stuck, H);
+  }
 }
 
 TEST(PdnnConfigParse, HardwareSection) {

@@ -82,6 +82,16 @@ struct DtmConfig {
 
 DtmConfig parse_dtm_config(const nlohmann::json& j);
 
+namespace detail {
+/// One forward step t-1 -> t of the noising process on a visible state x (`pixels` data spins, then
+/// cfg.label_replicas x 10 label spins), as Dtm's training makes x^t from x^{t-1}: over the step's
+/// own length dt = grid[t] - grid[t - 1], the pixels at rate cfg.lambda and the labels at
+/// cfg.label_lambda (dtm::apply_forward_noise), keyed by (cfg.seed, image, t, tag). Dtm calls it;
+/// declared here so that tests can reach the noised pairs.
+void dtm_forward_step(const DtmConfig& cfg, const std::vector<double>& grid, int32_t pixels, std::vector<int8_t>& x, int64_t image,
+                      int32_t t, uint32_t tag);
+}  // namespace detail
+
 /// Per-step training record of one epoch.
 struct DtmStepMetrics {
   int32_t step = 0;

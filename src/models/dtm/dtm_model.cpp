@@ -187,15 +187,23 @@ std::vector<int8_t> Dtm::noisy(const ImageDataset& data, int64_t image, int32_t 
   return x;
 }
 
-void Dtm::forward_step(std::vector<int8_t>& x, int64_t image, int32_t t, uint32_t tag) const {
-  const int32_t P = rows_ * cols_, R = cfg_.label_replicas;
-  const double dt = grid_[t] - grid_[t - 1];
+void detail::dtm_forward_step(const DtmConfig& cfg, const std::vector<double>& grid, int32_t pixels, std::vector<int8_t>& x,
+                              int64_t image, int32_t t, uint32_t tag) {
+  const int32_t P = pixels, R = cfg.label_replicas;
+  if (t < 1 || static_cast<size_t>(t) >= grid.size() || x.size() != static_cast<size_t>(P) + 10 * static_cast<size_t>(R)) {
+    throw InvalidArgument("DTM forward step: the step or the visible state does not fit the model");
+  }
+  const double dt = grid[t] - grid[t - 1];
   const auto item = static_cast<uint32_t>(image);
-  dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg_.lambda, dt, cfg_.seed ^ 0x5eedull, item, static_cast<uint32_t>(t), tag);
+  dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg.lambda, dt, cfg.seed ^ 0x5eedull, item, static_cast<uint32_t>(t), tag);
   if (R > 0) {
-    dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg_.label_lambda, dt, cfg_.seed ^ 0x5eed1abeull, item,
+    dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg.label_lambda, dt, cfg.seed ^ 0x5eed1abeull, item,
                              static_cast<uint32_t>(t), tag);
   }
+}
+
+void Dtm::forward_step(std::vector<int8_t>& x, int64_t image, int32_t t, uint32_t tag) const {
+  detail::dtm_forward_step(cfg_, grid_, rows_ * cols_, x, image, t, tag);
 }
 
 void Dtm::coupling_field(int32_t t, const int8_t* x, float* out) const {
