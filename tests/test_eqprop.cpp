@@ -927,6 +927,42 @@ TEST(EqPropHardware, PatEstimatesTheIdealGradientFromTheDevicesState) {
   EXPECT_THROW(eqprop_gradient(n, a, x, labels, boltzmann(0.5f, false), &other), InvalidArgument);
 }
 
+// PAT's nudged phase starts on the ideal sampler from the device's free state, whatever state the
+// ideal sampler held before: two ideal samplers of one seed, one of them set to all +1 first, give the
+// same gradient bit for bit, on the dense path and on the graph path. A short nudge (2 sweeps) keeps
+// the start visible: PatEstimatesTheIdealGradientFromTheDevicesState's 60 sweeps forget it.
+TEST(EqPropHardware, PatNudgesFromTheDevicesFreeState) {
+  const std::vector<int32_t> labels(1, kLabel);
+  EqPropConfig cfg = boltzmann(0.5f, false);
+  cfg.nudge.sweeps = 2;
+  cfg.nudge.samples = 2;
+  cfg.nudge.steps_per_sample = 1;
+  const int32_t chains = 64;
+  for (bool on_graph : {false, true}) {
+    SCOPED_TRACE(on_graph ? "graph path" : "dense path");
+    const EqPropNet n = on_graph ? tiny_graph_net() : tiny_net();
+    const std::vector<float> x = on_graph ? std::vector<float>{0.7f, 0.0f, 0.4f} : kX;
+    const Graph g = n.graph();
+    auto sampler = [&](uint64_t seed, bool rough) {
+      SamplerOptions o;
+      o.backend = Backend::cpu;
+      o.seed = seed;
+      if (rough) o.hardware = rough_device();
+      return on_graph ? Sampler(g, Coloring(g, n.colors()), chains, o) : Sampler(g, chains, o);  // as the trainer builds them
+    };
+    Sampler dev_a = sampler(11, true), dev_b = sampler(11, true), ideal_a = sampler(12, false), ideal_b = sampler(12, false);
+    ideal_b.set_state(std::vector<int8_t>(static_cast<size_t>(chains) * g.num_nodes(), 1));
+    ASSERT_NE(ideal_a.state(), ideal_b.state());
+    const EqPropGradient a = eqprop_gradient(n, dev_a, x, labels, cfg, &ideal_a);
+    const EqPropGradient b = eqprop_gradient(n, dev_b, x, labels, cfg, &ideal_b);
+    ASSERT_EQ(a.nudged, 1);
+    EXPECT_EQ(a.w0, b.w0);
+    EXPECT_EQ(a.w1, b.w1);
+    EXPECT_EQ(a.bh, b.bh);
+    EXPECT_EQ(a.bo, b.bo);
+  }
+}
+
 // A PAT run resumes bit for bit: the checkpoint carries the ideal sampler's counter too.
 TEST(EqPropHardware, PatResumesBitForBit) {
   const ImageDataset train = halves(16, 1), test = halves(8, 2);
@@ -958,6 +994,17 @@ TEST(EqPropHardware, PatResumesBitForBit) {
   EXPECT_EQ(nc.w1, na.w1);
   EXPECT_EQ(nc.bh, na.bh);
   EXPECT_EQ(nc.bo, na.bo);
+  // The checkpoint belongs to its device: another device instance, or another spread, is another
+  // training config, refused rather than continued on hardware the run never saw.
+  for (int which = 0; which < 2; ++which) {
+    EqPropConfig cd = config("d", 2);
+    if (which == 0) cd.hardware.device_seed += 1;
+    if (which == 1) cd.hardware.gain_sigma *= 2;
+    EqPropNet nd = EqPropNet::create(8, cd.hidden, 2, 2, 0.5f, 0.25f, cd.seed);
+    EqPropTrainer td(nd, cd, train, ti, test, si);
+    EXPECT_NE(error_of([&] { td.load_checkpoint(dir + "/b/checkpoint.bin"); }).find("different training config"), std::string::npos)
+        << (which == 0 ? "device_seed" : "gain_sigma");
+  }
 }
 
 }  // namespace
