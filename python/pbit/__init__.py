@@ -96,9 +96,9 @@ def cli(*args, check=True):
         for a in args:
             if isinstance(a, dict):
                 fd, path = tempfile.mkstemp(suffix=".json", prefix="pbit_config_")
+                temps.append(path)  # removed below even when json.dump fails on the dict
                 with os.fdopen(fd, "w") as f:
                     json.dump(a, f)
-                temps.append(path)
                 a = path
             argv.append(os.fspath(a) if hasattr(a, "__fspath__") else str(a))
         code = _run_command(argv, check)

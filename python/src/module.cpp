@@ -271,6 +271,21 @@ py::object index_arg(const py::handle& v, const std::string& name, const std::st
 /// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
 /// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
 /// the range. Takes anything with __index__ (numpy integers too).
+/// A file path from a str or an os.PathLike (pathlib.Path): an embedded NUL byte is refused, as
+/// Python's open() refuses it, instead of the C library reading the path only up to it.
+std::string path_arg(const py::handle& p, const char* what = "path") {
+  py::object s;
+  try {
+    s = py::module_::import("os").attr("fspath")(p);
+  } catch (const py::error_already_set&) {
+    throw InvalidArgument(std::string(what) + " must be a str or an os.PathLike, got " + std::string(py::str(py::type::of(p).attr("__name__"))));
+  }
+  if (!py::isinstance<py::str>(s)) throw InvalidArgument(std::string(what) + " must be a str path (bytes paths are not taken)");
+  const std::string out = s.cast<std::string>();
+  if (out.find('\0') != std::string::npos) throw InvalidArgument(std::string(what) + ": embedded null byte");
+  return out;
+}
+
 int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
   const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
   const py::object i = index_arg(v, name, range);
@@ -315,7 +330,13 @@ ObserverSpec observer_from(bool moments, bool energy, const py::object& groups, 
   if (!groups.is_none()) {
     for (const py::handle g : groups) spec.readout_groups.push_back(indices_from(g, "readout_groups (a list of node lists)", true));
   }
-  if (!snapshots.is_none()) spec.snapshot_sweeps = from_numpy<int64_t>(snapshots, "snapshot_sweeps");
+  if (!snapshots.is_none()) {
+    const py::array a = as_array(snapshots);  // sweep counts: integers (1.9 is not sweep 1)
+    if (a && a.size() > 0 && a.dtype().kind() != 'i' && a.dtype().kind() != 'u') {
+      throw InvalidArgument("snapshot_sweeps: expected integers, got " + std::string(py::str(a.dtype())) + " values");
+    }
+    spec.snapshot_sweeps = from_numpy<int64_t>(snapshots, "snapshot_sweeps");
+  }
   return spec;
 }
 
@@ -409,6 +430,9 @@ PYBIND11_MODULE(_pbit, m) {
       "_run_command",
       [](const std::vector<std::string>& args, bool raise_bad_options) {
         std::vector<std::string> argv_s{"pbit"};
+        for (const std::string& a : args) {  // argv strings end at a NUL: a path would be cut short there
+          if (a.find('\0') != std::string::npos) throw InvalidArgument("pbit.cli: argument '" + a.substr(0, a.find('\0')) + "...' has an embedded null byte");
+        }
         argv_s.insert(argv_s.end(), args.begin(), args.end());
         std::vector<char*> argv;
         for (std::string& a : argv_s) argv.push_back(a.data());
@@ -461,10 +485,22 @@ edge statistics of the sampler use that order.)doc")
           "Builds a graph from edge arrays (i, j, J); biases h (N values) or None for zeros. Raises InvalidGraph for self "
           "loops, out-of-range nodes, conflicting duplicates and non-finite values.")
       .def_static(
-          "read", [](const std::string& path) { return read_graph_file(path).graph; }, py::arg("path"), py::call_guard<py::gil_scoped_release>(),
+          "read",
+          [](const py::object& path) {
+            const std::string p = path_arg(path);
+            py::gil_scoped_release release;
+            return read_graph_file(p).graph;
+          },
+          py::arg("path"),
           "Reads a graph file: .json as graph JSON, anything else as an edge list (docs/CLI.md).")
       .def(
-          "write", [](const Graph& g, const std::string& path) { write_graph_file(path, g); }, py::arg("path"), py::call_guard<py::gil_scoped_release>(),
+          "write",
+          [](const Graph& g, const py::object& path) {
+            const std::string p = path_arg(path);
+            py::gil_scoped_release release;
+            write_graph_file(p, g);
+          },
+          py::arg("path"),
           "Writes the graph: .json as graph JSON, anything else as an edge list (atomically).")
       .def_property_readonly("num_nodes", &Graph::num_nodes)
       .def_property_readonly("num_edges", &Graph::num_edges)
@@ -492,7 +528,17 @@ edge statistics of the sampler use that order.)doc")
       .def_property(
           "biases", [](const Graph& g) { return to_numpy(std::vector<float>(g.biases())); },
           [](Graph& g, const py::object& h) { g.set_biases(from_numpy<float>(h, "biases")); }, "Biases h (numpy float32); assign to replace them.")
-      .def("coupling", &Graph::coupling, py::arg("i"), py::arg("j"), "J_ij, 0 where i and j are not adjacent.")
+      .def(
+          "coupling",
+          [](const Graph& g, int64_t i, int64_t j) {
+            for (int64_t v : {i, j}) {
+              if (v < 0 || v >= g.num_nodes()) {
+                throw InvalidArgument("coupling: node " + std::to_string(v) + " is out of range [0, " + std::to_string(g.num_nodes()) + ")");
+              }
+            }
+            return g.coupling(static_cast<int32_t>(i), static_cast<int32_t>(j));
+          },
+          py::arg("i"), py::arg("j"), "J_ij, 0 where i and j are not adjacent (both must be nodes of the graph).")
       .def(
           "energy",
           [](const Graph& g, const py::object& s) -> py::object {
@@ -575,9 +621,11 @@ the role index of every node.)doc")
       })
       .def("__len__", [](const RoleAssignment& r) { return r.names.size(); })
       .def_property_readonly("role_of", [](const RoleAssignment& r) { return to_numpy(std::vector<int32_t>(r.role_of)); })
-      .def("write", [](const RoleAssignment& r, const std::string& path) { write_roles_file(path, r); }, py::arg("path"),
+      .def("write", [](const RoleAssignment& r, const py::object& path) { write_roles_file(path_arg(path), r); }, py::arg("path"),
            "Writes the roles file (JSON, atomically; docs/CLI.md).")
-      .def_static("read", &read_roles_file, py::arg("path"), py::arg("num_nodes"), "Reads a roles file, checked against num_nodes.")
+      .def_static(
+          "read", [](const py::object& path, int32_t num_nodes) { return read_roles_file(path_arg(path), num_nodes); }, py::arg("path"),
+          py::arg("num_nodes"), "Reads a roles file, checked against num_nodes.")
       .def("__repr__", [](const RoleAssignment& r) {
         std::string s = "pbit.Roles(";
         for (size_t k = 0; k < r.names.size(); ++k) s += (k ? ", " : "") + r.names[k] + ": " + std::to_string(r.nodes[k].size());
@@ -622,9 +670,32 @@ the role index of every node.)doc")
              return s;
            }),
            py::arg("warmup") = 0, py::arg("samples") = 1, py::arg("steps_per_sample") = 1)
-      .def_readwrite("warmup", &SamplingSchedule::warmup)
-      .def_readwrite("samples", &SamplingSchedule::samples)
-      .def_readwrite("steps_per_sample", &SamplingSchedule::steps_per_sample)
+      // Assigning a field checks the whole schedule as the constructor does (a negative warmup, or a
+      // product that overflows, is refused and leaves the schedule as it was).
+      .def_property(
+          "warmup", [](const SamplingSchedule& s) { return s.warmup; },
+          [](SamplingSchedule& s, int64_t v) {
+            SamplingSchedule t = s;
+            t.warmup = v;
+            t.validate();
+            s = t;
+          })
+      .def_property(
+          "samples", [](const SamplingSchedule& s) { return s.samples; },
+          [](SamplingSchedule& s, int64_t v) {
+            SamplingSchedule t = s;
+            t.samples = v;
+            t.validate();
+            s = t;
+          })
+      .def_property(
+          "steps_per_sample", [](const SamplingSchedule& s) { return s.steps_per_sample; },
+          [](SamplingSchedule& s, int64_t v) {
+            SamplingSchedule t = s;
+            t.steps_per_sample = v;
+            t.validate();
+            s = t;
+          })
       .def_property_readonly("total_sweeps", &SamplingSchedule::total_sweeps)
       .def("__repr__", [](const SamplingSchedule& s) {
         return "pbit.SamplingSchedule(warmup=" + std::to_string(s.warmup) + ", samples=" + std::to_string(s.samples) +
@@ -664,7 +735,22 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
   py::class_<Sampler::StateView>(m, "StateArray", R"doc(A sampler's state where its backend keeps it (Sampler.state_dlpack()): a
 B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the CPU or a CUDA device.)doc")
       .def(
-          "__dlpack__", [](const Sampler::StateView& v, const py::args&, const py::kwargs&) { return dlpack_capsule(v); },
+          "__dlpack__",
+          [](const Sampler::StateView& v, const py::args&, const py::kwargs& kw) {
+            // The array API's keywords: a device other than the array's, or a copy, cannot be made here.
+            if (kw.contains("dl_device") && !kw["dl_device"].is_none()) {
+              const auto want = kw["dl_device"].cast<std::pair<int, int>>();
+              const int type = v.on_device ? kDLCUDA : kDLCPU, id = v.on_device ? v.device : 0;
+              if (want.first != type || want.second != id) {
+                throw py::buffer_error("pbit.StateArray lives on device (" + std::to_string(type) + ", " + std::to_string(id) +
+                                       "); it cannot be exported to (" + std::to_string(want.first) + ", " + std::to_string(want.second) + ")");
+              }
+            }
+            if (kw.contains("copy") && !kw["copy"].is_none() && kw["copy"].cast<bool>()) {
+              throw py::buffer_error("pbit.StateArray exports its buffer in place; copy=True is not supported (copy after importing)");
+            }
+            return dlpack_capsule(v);
+          },
           "A DLPack capsule of the array (ready on every stream: the export synchronised the device).")
       .def("__dlpack_device__",
            [](const Sampler::StateView& v) {

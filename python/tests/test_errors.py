@@ -169,3 +169,60 @@ def test_integers_out_of_range_name_the_argument():
     a.sweep(5)
     b.sweep(5)
     np.testing.assert_array_equal(a.state, b.state)
+
+
+def test_second_python_review(tmp_path, monkeypatch):
+    # Paths: a NUL byte cut the path short (x\0.json wrote JSON into "x"); pathlib paths are taken.
+    path = tmp_path / "x\0.json"
+    with pytest.raises(pbit.InvalidArgument, match="embedded null byte"):
+        g().write(str(path))
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(pbit.InvalidArgument, match="embedded null byte"):
+        pbit.Graph.read(str(tmp_path / "a.txt\0junk.txt"))
+    with pytest.raises(pbit.InvalidArgument, match="embedded null byte"):
+        pbit.cli("info", "--graph", str(tmp_path / "g.txt\0zzz"))
+    g().write(tmp_path / "g.json")
+    assert pbit.Graph.read(tmp_path / "g.json").num_edges == g().num_edges
+    roles = pbit.place_roles(9, "a:3,b:rest")
+    roles.write(tmp_path / "roles.json")
+    assert len(pbit.Roles.read(tmp_path / "roles.json", 9)) == 2
+    with pytest.raises(pbit.InvalidArgument, match="os.PathLike"):
+        g().write(3)
+    # A node that does not exist has no coupling (it read 0.0, while degree() raised).
+    with pytest.raises(pbit.InvalidArgument, match="out of range"):
+        g().coupling(0, 100)
+    # Schedule fields are checked when assigned, and a refused value leaves the schedule as it was.
+    sc = pbit.SamplingSchedule(2, 3, 1)
+    with pytest.raises(pbit.InvalidArgument, match="warmup must be >= 0"):
+        sc.warmup = -5
+    with pytest.raises(pbit.InvalidArgument, match="overflows"):
+        sc.samples, sc.steps_per_sample = 2**62, 2**40
+    assert sc.total_sweeps == 5
+    # Snapshot sweeps are integers: 1.9 was silently sweep 1.
+    s = pbit.Sampler(g(), chains=2)
+    with pytest.raises(pbit.InvalidArgument, match="snapshot_sweeps: expected integers"):
+        s.run(pbit.SamplingSchedule(0, 2, 1), snapshot_sweeps=[1.9])
+    # Sizes are checked before they are allocated; a spread is not negative.
+    monkeypatch.setenv("PBIT_MAX_MEMORY", "1M")
+    with pytest.raises(pbit.OutOfMemory, match="placing roles on 100000000 nodes"):
+        pbit.place_roles(10**8, "a:10,b:rest")
+    monkeypatch.delenv("PBIT_MAX_MEMORY")
+    with pytest.raises(pbit.InvalidArgument, match="2 to 65536 replicas"):
+        pbit.TemperedSampler.geometric(1.0, 0.1, 2**31 - 1)
+    with pytest.raises(pbit.InvalidArgument, match="must be finite and >= 0"):
+        pbit.with_random_weights(g(), 1, -0.5)
+    # DLPack: another device, or a copy, is a BufferError (the array API's contract), not a CPU capsule.
+    st = s.state_dlpack()
+    with pytest.raises(BufferError, match="cannot be exported"):
+        st.__dlpack__(dl_device=(2, 0))
+    with pytest.raises(BufferError, match="copy=True"):
+        st.__dlpack__(copy=True)
+    assert np.from_dlpack(st).shape == (2, 9)
+
+
+def test_a_config_dict_that_cannot_be_written_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(TypeError):
+        pbit.cli("dbm", "train", "--config", {"x": {1, 2}})
+    assert list(tmp_path.iterdir()) == []

@@ -48,7 +48,9 @@ SamplerOptions replica_options(SamplerOptions o, int32_t chains, const Tempering
 }  // namespace
 
 std::vector<float> TemperingOptions::geometric(float target, float hottest, int32_t replicas) {
-  if (replicas < 2) throw InvalidArgument("a tempering ladder needs at least 2 replicas, got " + std::to_string(replicas));
+  if (replicas < 2 || replicas > 65536) {
+    throw InvalidArgument("a tempering ladder needs 2 to 65536 replicas, got " + std::to_string(replicas));
+  }
   if (!(target > 0 && hottest > 0 && target <= 1e6f && hottest <= 1e6f)) {
     throw InvalidArgument("a tempering ladder's betas must be finite and > 0");
   }

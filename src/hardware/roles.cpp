@@ -9,6 +9,7 @@
 #include "util/parse_number.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
+#include "util/memory.hpp"
 
 namespace pbit {
 
@@ -83,10 +84,18 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
   return a;
 }
 
+/// The order, role_of and the role lists (4 bytes a node each), checked before they are allocated
+/// (place_roles(2^31 - 1, ...) asked for gigabytes).
+void check_role_memory(int32_t num_nodes) {
+  if (num_nodes < 0) throw InvalidArgument("roles: negative node count " + std::to_string(num_nodes));
+  detail::check_memory(12.0 * num_nodes, "placing roles on " + std::to_string(num_nodes) + " nodes");
+}
+
 }  // namespace
 
 RoleAssignment place_roles(int32_t num_nodes, const std::vector<RoleSpec>& roles, uint64_t seed,
                            const std::vector<int32_t>* colors) {
+  check_role_memory(num_nodes);
   std::vector<int32_t> perm(static_cast<size_t>(num_nodes));
   std::iota(perm.begin(), perm.end(), 0);
   rng::PhiloxStream rs(seed, rng::kRolePlacement);
@@ -96,6 +105,7 @@ RoleAssignment place_roles(int32_t num_nodes, const std::vector<RoleSpec>& roles
 
 RoleAssignment place_roles_in_order(int32_t num_nodes, const std::vector<RoleSpec>& roles,
                                     const std::vector<int32_t>* colors) {
+  check_role_memory(num_nodes);
   std::vector<int32_t> order(static_cast<size_t>(num_nodes));
   std::iota(order.begin(), order.end(), 0);
   return place_in(order, roles, colors);

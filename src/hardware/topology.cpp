@@ -523,6 +523,10 @@ Topology make_topology(const std::string& spec) {
 }
 
 Graph with_random_weights(const Graph& g, uint64_t seed, float sigma_j, float sigma_h) {
+  if (!(sigma_j >= 0 && sigma_h >= 0 && std::isfinite(sigma_j) && std::isfinite(sigma_h))) {  // a spread, not a sign
+    throw InvalidArgument("with_random_weights: sigma_j and sigma_h must be finite and >= 0, got " + std::to_string(sigma_j) + " and " +
+                          std::to_string(sigma_h));
+  }
   rng::PhiloxStream rs(seed, rng::kWeightInit);
   std::vector<float> w(static_cast<size_t>(g.num_edges()));
   for (float& x : w) x = static_cast<float>(sigma_j * rs.normal());
