@@ -271,6 +271,11 @@ py::object index_arg(const py::handle& v, const std::string& name, const std::st
 /// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
 /// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
 /// the range. Takes anything with __index__ (numpy integers too).
+// graph_snapshot_note: a call that releases the GIL works on a copy of its Graph taken while it held
+// the GIL. Another thread may assign g.biases or g.edge_weights meanwhile (the setters hold the GIL
+// and reallocate the arrays): reading the caller's Graph then was a data race, which a review saw as
+// a written file mixing five assignments, and which could read freed memory.
+
 /// A file path from a str or an os.PathLike (pathlib.Path): an embedded NUL byte is refused, as
 /// Python's open() refuses it, instead of the C library reading the path only up to it.
 std::string path_arg(const py::handle& p, const char* what = "path") {
@@ -497,8 +502,9 @@ edge statistics of the sampler use that order.)doc")
           "write",
           [](const Graph& g, const py::object& path) {
             const std::string p = path_arg(path);
+            const Graph snapshot = g;  // see graph_snapshot_note
             py::gil_scoped_release release;
-            write_graph_file(p, g);
+            write_graph_file(p, snapshot);
           },
           py::arg("path"),
           "Writes the graph: .json as graph JSON, anything else as an edge list (atomically).")
@@ -570,7 +576,14 @@ edge statistics of the sampler use that order.)doc")
            py::arg("graph"), py::arg("colors"), "Checks `colors` (one per node) against the graph; raises InvalidColoring.")
       .def_property_readonly("num_colors", &Coloring::num_colors)
       .def_property_readonly("colors", [](const Coloring& c) { return to_numpy(std::vector<int32_t>(c.colors())); });
-  m.def("color_graph", &color_graph, py::arg("graph"), py::call_guard<py::gil_scoped_release>(), "A proper coloring (bipartite when possible, else DSATUR).");
+  m.def(
+      "color_graph",
+      [](const Graph& g) {
+        const Graph snapshot = g;  // see graph_snapshot_note
+        py::gil_scoped_release release;
+        return color_graph(snapshot);
+      },
+      py::arg("graph"), "A proper coloring (bipartite when possible, else DSATUR).");
 
   py::class_<Topology>(m, "Topology", "A generated hardware graph: its graph, a proper coloring and node coordinates.")
       .def_readonly("name", &Topology::name)
@@ -598,8 +611,9 @@ edge statistics of the sampler use that order.)doc")
       "with_random_weights",
       [](const Graph& g, const py::object& seed, float sigma_j, float sigma_h) {
         const uint64_t s = seed_arg(seed);
+        const Graph snapshot = g;  // see graph_snapshot_note
         py::gil_scoped_release release;
-        return with_random_weights(g, s, sigma_j, sigma_h);
+        return with_random_weights(snapshot, s, sigma_j, sigma_h);
       },
       py::arg("graph"), py::arg("seed"), py::arg("sigma_j"), py::arg("sigma_h") = 0.0f,
       "The same structure with couplings ~ N(0, sigma_j^2) and biases ~ N(0, sigma_h^2), seeded.");
@@ -771,8 +785,9 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
                        const std::optional<Coloring>& coloring, const py::object& threads, const std::string& contract) {
              const auto chains = static_cast<int32_t>(int_arg(chains_arg, "chains", 1, int64_t{1} << 30));
              const SamplerOptions o = options_from(backend, seed_arg(seed), static_cast<int>(int_arg(threads, "threads", 0, 4096)), contract);
+             const Graph snapshot = g;  // see graph_snapshot_note
              py::gil_scoped_release release;
-             return coloring ? Sampler(g, *coloring, chains, o) : Sampler(g, chains, o);
+             return coloring ? Sampler(snapshot, *coloring, chains, o) : Sampler(snapshot, chains, o);
            }),
            py::arg("graph"), py::arg("chains"), py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("coloring") = py::none(),
            py::arg("threads") = 0, py::arg("contract") = "exact")
@@ -934,8 +949,9 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
              t.scheme = scheme;
              t.adapt_rounds = adapt_rounds;
              const SamplerOptions o = options_from(backend, seed, threads, contract);
+             const Graph snapshot = g;  // see graph_snapshot_note
              py::gil_scoped_release release;
-             return TemperedSampler(g, coloring ? *coloring : color_graph(g), chains, t, o);
+             return TemperedSampler(snapshot, coloring ? *coloring : color_graph(snapshot), chains, t, o);
            }),
            py::arg("graph"), py::arg("chains"), py::arg("betas"), py::arg("sweeps_per_round") = 1, py::arg("scheme") = "deo",
            py::arg("adapt_rounds") = 0, py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("threads") = 0,

@@ -226,3 +226,31 @@ def test_a_config_dict_that_cannot_be_written_leaves_no_temporary_file(tmp_path,
     with pytest.raises(TypeError):
         pbit.cli("dbm", "train", "--config", {"x": {1, 2}})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_graph_assigned_in_another_thread_is_written_whole(tmp_path):
+    # Graph.write releases the GIL; another thread's g.biases = ... used to land in the middle of the
+    # write (files mixing several assignments, or a read of freed memory). The write now works on a
+    # copy taken while it held the GIL, so each file holds one assignment's biases.
+    import threading
+    n = 200_000
+    graph = pbit.random_regular(n, 3, seed=1)
+    stop = threading.Event()
+
+    def assign():
+        k = 0
+        while not stop.is_set():
+            graph.biases = np.full(n, k % 5 + 1, np.float32)
+            k += 1
+
+    t = threading.Thread(target=assign)
+    t.start()
+    try:
+        for w in range(4):
+            graph.write(tmp_path / f"g{w}.txt")
+    finally:
+        stop.set()
+        t.join()
+    for w in range(4):
+        values = {line.split()[2] for line in open(tmp_path / f"g{w}.txt") if line.startswith("bias ")}
+        assert len(values) <= 1, f"file {w} mixes the biases {sorted(values)}"
