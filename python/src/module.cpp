@@ -137,7 +137,18 @@ std::vector<int8_t> spins_from(const py::handle& obj, const char* what, int max_
 BetaSchedule beta_from(const py::object& beta) {
   if (beta.is_none()) return BetaSchedule::constant(1.0f);
   if (py::isinstance<BetaSchedule>(beta)) return beta.cast<BetaSchedule>();
-  if (py::isinstance<py::float_>(beta) || py::isinstance<py::int_>(beta)) return BetaSchedule::constant(beta.cast<float>());
+  if (py::isinstance<py::float_>(beta) || py::isinstance<py::int_>(beta)) {
+    double v = 0;
+    try {
+      v = py::float_(beta).cast<double>();  // an int beyond a double raises OverflowError here
+    } catch (const py::error_already_set&) {
+      v = std::numeric_limits<double>::infinity();
+    }
+    if (!(std::abs(v) <= std::numeric_limits<float>::max())) {
+      throw InvalidArgument("beta must be a finite number within float range, got " + std::string(py::str(beta)).substr(0, 40));
+    }
+    return BetaSchedule::constant(static_cast<float>(v));
+  }
   return BetaSchedule::per_sweep(from_numpy<float>(beta, "beta"));
 }
 
@@ -678,8 +689,9 @@ the role index of every node.)doc")
 
   // ---------------------------------------------------------------- schedules
   py::class_<SamplingSchedule>(m, "SamplingSchedule", "warmup sweeps, then `samples` samples every `steps_per_sample` sweeps (thrml's names).")
-      .def(py::init([](int64_t warmup, int64_t samples, int64_t steps) {
-             SamplingSchedule s{warmup, samples, steps};
+      .def(py::init([](const py::object& warmup, const py::object& samples, const py::object& steps) {
+             SamplingSchedule s{int_arg(warmup, "warmup", 0, int64_t{1} << 62), int_arg(samples, "samples", 0, int64_t{1} << 62),
+                                int_arg(steps, "steps_per_sample", 1, int64_t{1} << 40)};
              s.validate();
              return s;
            }),
@@ -688,25 +700,25 @@ the role index of every node.)doc")
       // product that overflows, is refused and leaves the schedule as it was).
       .def_property(
           "warmup", [](const SamplingSchedule& s) { return s.warmup; },
-          [](SamplingSchedule& s, int64_t v) {
+          [](SamplingSchedule& s, const py::object& v) {
             SamplingSchedule t = s;
-            t.warmup = v;
+            t.warmup = int_arg(v, "warmup", 0, int64_t{1} << 62);
             t.validate();
             s = t;
           })
       .def_property(
           "samples", [](const SamplingSchedule& s) { return s.samples; },
-          [](SamplingSchedule& s, int64_t v) {
+          [](SamplingSchedule& s, const py::object& v) {
             SamplingSchedule t = s;
-            t.samples = v;
+            t.samples = int_arg(v, "samples", 0, int64_t{1} << 62);
             t.validate();
             s = t;
           })
       .def_property(
           "steps_per_sample", [](const SamplingSchedule& s) { return s.steps_per_sample; },
-          [](SamplingSchedule& s, int64_t v) {
+          [](SamplingSchedule& s, const py::object& v) {
             SamplingSchedule t = s;
-            t.steps_per_sample = v;
+            t.steps_per_sample = int_arg(v, "steps_per_sample", 1, int64_t{1} << 40);
             t.validate();
             s = t;
           })
@@ -721,7 +733,9 @@ the role index of every node.)doc")
                   "Linear from start to end over `sweeps` sweeps (inclusive ends), then end.")
       .def_static("piecewise", &BetaSchedule::piecewise, py::arg("segments"), "(beta, sweeps) segments in order.")
       .def_static("per_sweep", [](const py::object& b) { return BetaSchedule::per_sweep(from_numpy<float>(b, "betas")); }, py::arg("betas"))
-      .def("expand", [](const BetaSchedule& b, int64_t n) { return to_numpy(b.expand(n)); }, py::arg("sweeps"));
+      .def(
+          "expand", [](const BetaSchedule& b, const py::object& n) { return to_numpy(b.expand(int_arg(n, "sweeps", 0, int64_t{1} << 40))); },
+          py::arg("sweeps"));
 
   py::class_<PyObservations>(m, "Observations", R"doc(What a run observed, as numpy arrays (None where not asked for).
 
@@ -811,9 +825,10 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
       .def_property_readonly("kernel_description", &Sampler::kernel_description)
       .def_property(
           "sweep_count", &Sampler::sweep_count,
-          [](Sampler& s, uint64_t n) {
+          [](Sampler& s, const py::object& n) {
+            const auto v = static_cast<uint64_t>(int_arg(n, "sweep_count", 0, std::numeric_limits<uint32_t>::max()));
             const Busy busy(&s);
-            s.set_sweep_count(n);
+            s.set_sweep_count(v);
           },
           "Sweeps done so far (the next sweep's RNG counter); set it to resume.")
       .def_property(
@@ -896,7 +911,8 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(), py::arg("progress") = py::none(), run_doc)
       .def(
           "sweep",
-          [](Sampler& s, int64_t n, const py::object& beta, const py::object& progress) {
+          [](Sampler& s, const py::object& n_arg, const py::object& beta, const py::object& progress) {
+            const int64_t n = int_arg(n_arg, "sweeps", 0, std::numeric_limits<uint32_t>::max());
             const BetaSchedule b = beta_from(beta);
             const Busy busy(&s);
             ProgressScope scope(s, progress_from(progress, "Sampler.sweep"));
@@ -1026,7 +1042,8 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           "Sampler.run (Ctrl-C ends the run after the current stretch).")
       .def(
           "sweep",
-          [](TemperedSampler& t, int64_t n, const py::object& progress) {
+          [](TemperedSampler& t, const py::object& n_arg, const py::object& progress) {
+            const int64_t n = int_arg(n_arg, "sweeps", 0, std::numeric_limits<uint32_t>::max());
             const Busy busy(&t);
             ProgressScope scope(t, progress_from(progress, "TemperedSampler.sweep"));
             py::gil_scoped_release release;

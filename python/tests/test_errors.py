@@ -193,7 +193,7 @@ def test_second_python_review(tmp_path, monkeypatch):
         g().coupling(0, 100)
     # Schedule fields are checked when assigned, and a refused value leaves the schedule as it was.
     sc = pbit.SamplingSchedule(2, 3, 1)
-    with pytest.raises(pbit.InvalidArgument, match="warmup must be >= 0"):
+    with pytest.raises(pbit.InvalidArgument, match=r"warmup must be in \[0, "):
         sc.warmup = -5
     with pytest.raises(pbit.InvalidArgument, match="overflows"):
         sc.samples, sc.steps_per_sample = 2**62, 2**40
@@ -254,3 +254,28 @@ def test_a_graph_assigned_in_another_thread_is_written_whole(tmp_path):
     for w in range(4):
         values = {line.split()[2] for line in open(tmp_path / f"g{w}.txt") if line.startswith("bias ")}
         assert len(values) <= 1, f"file {w} mixes the biases {sorted(values)}"
+
+
+def test_integer_and_beta_arguments_name_themselves():
+    # Raw C++ integer parameters gave TypeError overload dumps, and beta=10**400 a bare RuntimeError.
+    s = pbit.Sampler(g(), chains=2)
+    with pytest.raises(pbit.InvalidArgument, match=r"sweeps must be in \[0, 4294967295\], got 9223372036854775808"):
+        s.sweep(2**63)
+    with pytest.raises(pbit.InvalidArgument, match="sweep_count must be in"):
+        s.sweep_count = -1
+    with pytest.raises(pbit.InvalidArgument, match="beta must be a finite number"):
+        s.sweep(2, beta=10**400)
+    with pytest.raises(pbit.InvalidArgument, match="beta must be a finite number"):
+        s.sweep(2, beta=float("nan"))
+    with pytest.raises(pbit.InvalidArgument, match="warmup must be in"):
+        pbit.SamplingSchedule(2**63)
+    with pytest.raises(pbit.InvalidArgument, match="steps_per_sample must be an integer"):
+        pbit.SamplingSchedule(0, 1, 1.5)
+    with pytest.raises(pbit.InvalidArgument, match="sweeps must be in"):
+        pbit.BetaSchedule.constant(1.0).expand(-1)
+    t = pbit.TemperedSampler(g(), 2, [1.0, 0.5])
+    with pytest.raises(pbit.InvalidArgument, match="sweeps must be in"):
+        t.sweep(2**40)
+    s.sweep(np.int64(3), beta=2)  # numpy integers and int betas are taken
+    assert s.sweep_count == 3
+    assert pbit.SamplingSchedule(np.int32(1), 2, 3).total_sweeps == 7
