@@ -364,6 +364,40 @@ TEST(Outputs, LinksStayLinksAndPipesStayPipes) {
   EXPECT_NE(got.find("\nnodes 16\n"), std::string::npos) << got;  // not .json: an edge list
   EXPECT_TRUE(fs::is_fifo(pipe));
   EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
+  // --out /dev/stdout is the process's stdout as the shell set it up: `>> log` appends to the log
+  // (following /dev/stdout to the log file replaced it, and reopening it wrote from its start).
+  const std::string log = dir + "/log.txt";
+  write(log, "before\n");
+  const Result o = run("graph --topology lattice:4 --out /dev/stdout >> " + log);
+  EXPECT_EQ(o.code, 0) << o.out;
+  const std::string logged = slurp(log);
+  EXPECT_EQ(logged.rfind("before\n", 0), 0u) << logged;
+  EXPECT_NE(logged.find("\nnodes 16\n"), std::string::npos) << logged;
+  // A dangling link is replaced by the file (there is nothing to follow it to).
+  fs::create_symlink(dir + "/no-such-folder/x.json", dir + "/far.json");
+  const Result far = run("graph --topology lattice:4 --out " + dir + "/far.json");
+  EXPECT_EQ(far.code, 0) << far.out;  // a dangling link is replaced by the file
+  EXPECT_FALSE(fs::is_symlink(dir + "/far.json"));
+}
+
+// A link that someone else left in a shared sticky folder (/tmp) is not followed where the kernel's
+// fs.protected_symlinks says so: following it would replace a file of the link owner's choosing.
+TEST(Outputs, PlantedLinksInStickyFoldersAreNotFollowed) {
+  std::ifstream sysctl("/proc/sys/fs/protected_symlinks");
+  int protected_links = 0;
+  sysctl >> protected_links;
+  if (::geteuid() != 0 || protected_links != 1) GTEST_SKIP() << "needs root (to own a link as another user) and fs.protected_symlinks = 1";
+  const std::string dir = tmp("sticky");
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/shared");
+  fs::permissions(dir + "/shared", fs::perms::all | fs::perms::sticky_bit);
+  write(dir + "/victim.txt", "keep me\n");
+  fs::create_symlink(dir + "/victim.txt", dir + "/shared/out.json");
+  ASSERT_EQ(::lchown((dir + "/shared/out.json").c_str(), 65534, 65534), 0);  // planted by nobody
+  const Result r = run("graph --topology lattice:4 --out " + dir + "/shared/out.json");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("its symbolic link is not followed"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(dir + "/victim.txt"), "keep me\n");
 }
 
 TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {

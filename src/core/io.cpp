@@ -1,7 +1,12 @@
 #include "pbit/core/io.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -279,7 +284,15 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
 }
 
 void check_writable(const std::string& path) {
-  const std::filesystem::path p(path);
+  // The same target the writer will use (detail::resolve_output): an open descriptor or a device is
+  // checked for writing as it is, a link's file in the link target's folder.
+  const detail::OutputTarget out = detail::resolve_output(path);
+  if (out.fd >= 0) return;
+  if (out.in_place) {
+    if (::access(path.c_str(), W_OK) != 0) throw IoError("cannot write '" + path + "': " + std::strerror(errno));
+    return;
+  }
+  const std::filesystem::path p(out.dest);
   const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
@@ -287,12 +300,13 @@ void check_writable(const std::string& path) {
                   (std::filesystem::exists(dir, ec) ? "'" + dir.string() + "' is a file, not a folder" : "folder '" + dir.string() + "' does not exist"));
   }
   if (std::filesystem::is_directory(p, ec)) throw IoError("cannot write '" + path + "': it is a folder");
-  const std::string probe = path + ".pbit-write-check";
-  {
-    std::ofstream f(probe);
-    if (!f) throw IoError("cannot write '" + path + "': no file can be created in '" + dir.string() + "'");
-  }
-  std::filesystem::remove(probe, ec);
+  // The probe is a new file, never opened through a link someone left at its name.
+  const std::string probe = out.dest + ".pbit-write-check";
+  ::unlink(probe.c_str());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError("cannot write '" + path + "': no file can be created in '" + dir.string() + "'");
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 void make_directories(const std::string& dir) {

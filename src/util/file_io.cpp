@@ -1,10 +1,13 @@
 #include "util/file_io.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <iostream>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,50 +23,110 @@ std::string why(int err) { return std::strerror(err); }
 
 }  // namespace
 
-namespace {
-
-/// Writes into something that is not a regular file (a device such as /dev/null or /dev/stdout, a
-/// named pipe) in place: renaming a temporary over it would replace the device node with a file.
-void write_in_place(const std::string& path, const std::string& dest, std::string_view content) {
-  const int fd = ::open(dest.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int e = errno;
-    throw IoError("cannot write '" + path + "': " + why(e));
-  }
+/// Writes all of `content` to `fd` (a write cut short by a signal goes on); returns 0 or the errno.
+static int write_all(int fd, std::string_view content) {
   size_t done = 0;
   while (done < content.size()) {
     const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
     if (w < 0) {
       if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      throw IoError("failed writing '" + path + "' (write): " + why(e));
+      return errno;
     }
     done += static_cast<size_t>(w);
   }
-  if (::close(fd) != 0) {
-    const int e = errno;
-    throw IoError("failed writing '" + path + "' (close): " + why(e));
+  return 0;
+}
+
+OutputTarget resolve_output(const std::string& path) {
+  OutputTarget t;
+  t.dest = path;
+  // A descriptor the process already has: written as it is, so that a shell's `>> log` appends and
+  // `> log` keeps what else went to stdout (reopening /proc/self/fd/1 would start at offset 0, and
+  // following it to the log file would replace that file).
+  if (path == "/dev/stdout" || path == "/dev/stderr") {
+    t.fd = path == "/dev/stdout" ? 1 : 2;
+    return t;
+  }
+  for (const std::string prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (path.size() > prefix.size() && path.size() <= prefix.size() + 6 && path.compare(0, prefix.size(), prefix) == 0 &&
+        path.find_first_not_of("0123456789", prefix.size()) == std::string::npos) {
+      t.fd = std::stoi(path.substr(prefix.size()));
+      if (::fcntl(t.fd, F_GETFD) == -1) throw IoError("cannot write '" + path + "': descriptor " + std::to_string(t.fd) + " is not open");
+      return t;
+    }
+  }
+  struct stat ls {};
+  if (::lstat(path.c_str(), &ls) != 0) return t;  // nothing there yet: a new file
+  if (S_ISLNK(ls.st_mode)) {
+    // The kernel follows the link (O_PATH), so that its protections apply: fs.protected_symlinks
+    // refuses a link that someone else planted in a shared sticky folder such as /tmp, where
+    // following it would replace a file of the link owner's choosing.
+    const int pfd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+    if (pfd < 0) {
+      const int e = errno;
+      if (e == ENOENT) return t;  // a dangling link: the new file replaces it
+      throw IoError("cannot write '" + path + "': its symbolic link is not followed: " + why(e));
+    }
+    struct stat st {};
+    char buf[4096];
+    const int fe = ::fstat(pfd, &st) == 0 ? 0 : errno;
+    const ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(pfd)).c_str(), buf, sizeof buf);
+    ::close(pfd);
+    if (fe != 0) throw IoError("cannot write '" + path + "': " + why(fe));
+    if (S_ISDIR(st.st_mode)) throw IoError("cannot write '" + path + "': it is a link to a folder");
+    if (!S_ISREG(st.st_mode)) {
+      t.in_place = true;  // a link to a device or a pipe (/dev/stdin style): opened through the link
+      return t;
+    }
+    if (n <= 0 || n >= static_cast<ssize_t>(sizeof buf) || buf[0] != '/') {
+      throw IoError("cannot write '" + path + "': the file its symbolic link points at cannot be named");
+    }
+    t.dest.assign(buf, static_cast<size_t>(n));  // the file the link points at is replaced; the link stays
+    return t;
+  }
+  t.in_place = !S_ISREG(ls.st_mode) && !S_ISDIR(ls.st_mode);  // a device or a named pipe
+  return t;
+}
+
+namespace {
+
+/// Opens `tmp` as a new file: never through a link, never an existing file (a temporary left by a
+/// crashed run of the same pid is removed first).
+int open_new(const std::string& tmp) {
+  for (int attempt = 0;; ++attempt) {
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0 || errno != EEXIST || attempt == 1) return fd;
+    ::unlink(tmp.c_str());
   }
 }
 
 }  // namespace
 
 void write_file_atomically(const std::string& path, std::string_view content) {
-  namespace fs = std::filesystem;
-  // A symbolic link stays a link: the file it points at is replaced (in its own folder, where the
-  // rename is atomic). A device or a pipe is written in place.
-  std::string dest = path;
-  std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(path, ec))) {
-    const fs::path real = fs::canonical(path, ec);
-    if (!ec) dest = real.string();  // a dangling link is replaced by the file
+  const OutputTarget out = resolve_output(path);
+  if (out.fd >= 0) {  // stdout or another open descriptor: after what the process buffered for it
+    if (out.fd == 1) std::fflush(stdout), std::cout.flush();
+    if (out.fd == 2) std::fflush(stderr), std::cerr.flush();
+    if (const int e = write_all(out.fd, content)) throw IoError("failed writing '" + path + "' (write): " + why(e));
+    return;
   }
-  const fs::file_status st = fs::status(dest, ec);
-  if (!ec && fs::exists(st) && !fs::is_regular_file(st) && !fs::is_directory(st)) return write_in_place(path, dest, content);
-  const fs::path target(dest);
+  if (out.in_place) {  // a device or a named pipe: renaming a file over it would replace the device node
+    int fd;
+    do fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      const int e = errno;
+      throw IoError("cannot write '" + path + "': " + why(e));
+    }
+    const int e = write_all(fd, content);
+    if (::close(fd) != 0 && e == 0) throw IoError("failed writing '" + path + "' (close): " + why(errno));
+    if (e != 0) throw IoError("failed writing '" + path + "' (write): " + why(e));
+    return;
+  }
+  const std::string& dest = out.dest;
+  const std::filesystem::path target(dest);
   const std::string tmp = dest + ".tmp" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = open_new(tmp);
   if (fd < 0) {
     const int e = errno;
     throw IoError("cannot write '" + path + "': " + why(e) +
@@ -74,15 +137,7 @@ void write_file_atomically(const std::string& path, std::string_view content) {
     ::unlink(tmp.c_str());
     throw IoError("failed writing '" + path + "' (" + doing + "): " + why(e) + "; the file was not changed");
   };
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t w = ::write(fd, content.data() + done, content.size() - done);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fail(errno, "write");
-    }
-    done += static_cast<size_t>(w);
-  }
+  if (const int e = write_all(fd, content)) fail(e, "write");
   if (::fsync(fd) != 0) fail(errno, "fsync");
   if (::close(fd) != 0) {
     const int e = errno;

@@ -2,9 +2,11 @@
 // folder, which is flushed, checked, fsync'ed and renamed over the target, so a file is either the
 // complete new content or left as it was; a failure is an IoError naming the path and the system's
 // reason, and leaves no temporary behind. Nothing is reported written before the rename succeeded.
-// A symbolic link is followed (the file it points at is replaced; the link stays), and a path that
-// is neither a file nor a folder (/dev/null, /dev/stdout, a named pipe) is written in place, not
-// replaced by a file.
+// Where the bytes go is resolve_output's answer, which check_writable shares: a symbolic link is
+// followed by the kernel (so that fs.protected_symlinks refuses one planted in a shared sticky folder)
+// and the file it points at is replaced, the link staying; /dev/stdout, /dev/stderr, /dev/fd/N and
+// /proc/self/fd/N are the process's open descriptor, written as it is (a shell's `>> log` appends);
+// a device or named pipe is opened and written in place, never replaced by a file.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -13,6 +15,16 @@
 #include <string_view>
 
 namespace pbit::detail {
+
+/// Where a write to a path goes (see the file comment).
+struct OutputTarget {
+  std::string dest;       ///< the regular file replaced atomically: the path, or the file its link points at
+  int fd = -1;            ///< >= 0: the process's open descriptor, written as it is
+  bool in_place = false;  ///< a device or named pipe: opened and written, not replaced
+};
+/// Resolves `path` as write_file_atomically will write it; IoError for a link the kernel does not
+/// follow, a link to a folder, or a descriptor that is not open.
+OutputTarget resolve_output(const std::string& path);
 
 /// Writes `content` to `path` atomically (see the file comment).
 void write_file_atomically(const std::string& path, std::string_view content);
