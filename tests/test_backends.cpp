@@ -216,6 +216,17 @@ TEST_P(BackendTest, ProgressCallsChangeNothingAndCanStopARun) {
   ObserverSpec energy_only;
   energy_only.energy = true;
   EXPECT_EQ(d.run({0, 3, 1}, BetaSchedule::constant(0.6f), energy_only).energy.size(), 3u * 19u);
+  // An interrupt check only (every_percent false: the Python module without a callback) is not
+  // called at every 1%: a quick run is a first stretch of 8 sweeps and then about a quarter second's
+  // worth, here the rest (250 sweeps of a 36-node lattice take far less on any backend).
+  Sampler e(g, 19, opt), f(g, 19, opt);
+  int64_t checks = 0;
+  e.set_progress([&](int64_t, int64_t) { ++checks; }, false);
+  e.sweep(250, BetaSchedule::constant(0.6f));
+  f.sweep(250, BetaSchedule::constant(0.6f));
+  EXPECT_EQ(e.state(), f.state());
+  EXPECT_GE(checks, 1);
+  EXPECT_LE(checks, 4);
 }
 
 TEST_P(BackendTest, StateViewIsTheStateWhereTheBackendKeepsIt) {

@@ -154,6 +154,11 @@ BetaSchedule beta_from(const py::object& beta) {
 
 Backend backend_from(const std::string& name) { return backend_from_string(name); }
 
+/// Assigns one field of a SamplingSchedule, checking the whole schedule as the constructor does; a
+/// refused value leaves the schedule as it was.
+void set_schedule_field(SamplingSchedule& s, int64_t SamplingSchedule::*field, const py::object& v, const char* name, int64_t lo,
+                        int64_t hi);
+
 /// progress=None/False: no output; True: pbit's status line on sys.stderr; a callable: called as
 /// f(done, total). In every case the GIL is taken about every quarter second and pending signals
 /// are checked, so Ctrl-C (KeyboardInterrupt) ends a long run between stretches (without a callback
@@ -279,9 +284,6 @@ py::object index_arg(const py::handle& v, const std::string& name, const std::st
   return i;
 }
 
-/// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
-/// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
-/// the range. Takes anything with __index__ (numpy integers too).
 // graph_snapshot_note: a call that releases the GIL works on a copy of its Graph taken while it held
 // the GIL. Another thread may assign g.biases or g.edge_weights meanwhile (the setters hold the GIL
 // and reallocate the arrays): reading the caller's Graph then was a data race, which a review saw as
@@ -302,6 +304,9 @@ std::string path_arg(const py::handle& p, const char* what = "path") {
   return out;
 }
 
+/// An integer argument in [lo, hi], or a pbit error naming it: pybind's own conversion of an int too
+/// large for the C++ type is a TypeError listing the overloads, which names neither the argument nor
+/// the range. Takes anything with __index__ (numpy integers too).
 int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
   const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
   const py::object i = index_arg(v, name, range);
@@ -311,6 +316,14 @@ int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
     throw InvalidArgument(std::string(name) + " must be in " + range + ", got " + std::string(py::str(i)));
   }
   return x;
+}
+
+void set_schedule_field(SamplingSchedule& s, int64_t SamplingSchedule::*field, const py::object& v, const char* name, int64_t lo,
+                        int64_t hi) {
+  SamplingSchedule t = s;
+  t.*field = int_arg(v, name, lo, hi);
+  t.validate();
+  s = t;
 }
 
 /// A seed: an integer in [0, 2^64).
@@ -547,13 +560,10 @@ edge statistics of the sampler use that order.)doc")
           [](Graph& g, const py::object& h) { g.set_biases(from_numpy<float>(h, "biases")); }, "Biases h (numpy float32); assign to replace them.")
       .def(
           "coupling",
-          [](const Graph& g, int64_t i, int64_t j) {
-            for (int64_t v : {i, j}) {
-              if (v < 0 || v >= g.num_nodes()) {
-                throw InvalidArgument("coupling: node " + std::to_string(v) + " is out of range [0, " + std::to_string(g.num_nodes()) + ")");
-              }
-            }
-            return g.coupling(static_cast<int32_t>(i), static_cast<int32_t>(j));
+          [](const Graph& g, const py::object& i, const py::object& j) {
+            const int64_t hi = std::max<int64_t>(g.num_nodes() - 1, 0);
+            const auto a = static_cast<int32_t>(int_arg(i, "coupling: node i", 0, hi)), b = static_cast<int32_t>(int_arg(j, "coupling: node j", 0, hi));
+            return g.coupling(a, b);
           },
           py::arg("i"), py::arg("j"), "J_ij, 0 where i and j are not adjacent (both must be nodes of the graph).")
       .def(
@@ -700,28 +710,13 @@ the role index of every node.)doc")
       // product that overflows, is refused and leaves the schedule as it was).
       .def_property(
           "warmup", [](const SamplingSchedule& s) { return s.warmup; },
-          [](SamplingSchedule& s, const py::object& v) {
-            SamplingSchedule t = s;
-            t.warmup = int_arg(v, "warmup", 0, int64_t{1} << 62);
-            t.validate();
-            s = t;
-          })
+          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::warmup, v, "warmup", 0, int64_t{1} << 62); })
       .def_property(
           "samples", [](const SamplingSchedule& s) { return s.samples; },
-          [](SamplingSchedule& s, const py::object& v) {
-            SamplingSchedule t = s;
-            t.samples = int_arg(v, "samples", 0, int64_t{1} << 62);
-            t.validate();
-            s = t;
-          })
+          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::samples, v, "samples", 0, int64_t{1} << 62); })
       .def_property(
           "steps_per_sample", [](const SamplingSchedule& s) { return s.steps_per_sample; },
-          [](SamplingSchedule& s, const py::object& v) {
-            SamplingSchedule t = s;
-            t.steps_per_sample = int_arg(v, "steps_per_sample", 1, int64_t{1} << 40);
-            t.validate();
-            s = t;
-          })
+          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::steps_per_sample, v, "steps_per_sample", 1, int64_t{1} << 40); })
       .def_property_readonly("total_sweeps", &SamplingSchedule::total_sweeps)
       .def("__repr__", [](const SamplingSchedule& s) {
         return "pbit.SamplingSchedule(warmup=" + std::to_string(s.warmup) + ", samples=" + std::to_string(s.samples) +
@@ -758,7 +753,7 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
       "Runs schedule.total_sweeps sweeps at `beta` (a float, a BetaSchedule or one value per sweep) with the observers asked for "
       "(moments, energy, readout_groups: lists of nodes, snapshot_sweeps: sweep counts within the run); returns Observations. "
       "Releases the GIL. progress=True prints a status line on sys.stderr, a callable is called as f(done, total) sweeps, "
-      "at least every 1% of the run and about every quarter second; with either, Ctrl-C (KeyboardInterrupt) or an exception from the callable ends the run "
+      "at least every 1% of the run and about every quarter second; with or without progress=, Ctrl-C (KeyboardInterrupt), and an exception from the callable, ends the run "
       "there, the chains keeping the sweeps done (sweep_count counts them). Results do not depend on it.";
   py::class_<Sampler::StateView>(m, "StateArray", R"doc(A sampler's state where its backend keeps it (Sampler.state_dlpack()): a
 B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the CPU or a CUDA device.)doc")
@@ -953,17 +948,17 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
 temperatures `betas` (betas[0] the target), swept in one launch and swapped between neighbours with
 the Metropolis rule every `sweeps_per_round` sweeps (scheme 'deo' or 'seo'); observers read the
 target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acceptance, then freezes them.)doc")
-      .def(py::init([](const Graph& g, const py::object& chains_arg, const py::object& betas, int64_t sweeps_per_round, const std::string& scheme,
-                       int64_t adapt_rounds, const std::string& backend, const py::object& seed_obj, const py::object& threads_arg,
+      .def(py::init([](const Graph& g, const py::object& chains_arg, const py::object& betas, const py::object& sweeps_per_round,
+                       const std::string& scheme, const py::object& adapt_rounds, const std::string& backend, const py::object& seed_obj, const py::object& threads_arg,
                        const std::optional<Coloring>& coloring, const std::string& contract) {
              const auto chains = static_cast<int32_t>(int_arg(chains_arg, "chains", 1, int64_t{1} << 30));
              const uint64_t seed = seed_arg(seed_obj);
              const int threads = static_cast<int>(int_arg(threads_arg, "threads", 0, 4096));
              TemperingOptions t;
              t.betas = from_numpy<float>(betas, "betas");
-             t.sweeps_per_round = sweeps_per_round;
+             t.sweeps_per_round = int_arg(sweeps_per_round, "sweeps_per_round", 1, std::numeric_limits<uint32_t>::max());
              t.scheme = scheme;
-             t.adapt_rounds = adapt_rounds;
+             t.adapt_rounds = int_arg(adapt_rounds, "adapt_rounds", 0, int64_t{1} << 40);
              const SamplerOptions o = options_from(backend, seed, threads, contract);
              const Graph snapshot = g;  // see graph_snapshot_note
              py::gil_scoped_release release;

@@ -189,15 +189,20 @@ def test_second_python_review(tmp_path, monkeypatch):
     with pytest.raises(pbit.InvalidArgument, match="os.PathLike"):
         g().write(3)
     # A node that does not exist has no coupling (it read 0.0, while degree() raised).
-    with pytest.raises(pbit.InvalidArgument, match="out of range"):
+    with pytest.raises(pbit.InvalidArgument, match=r"node j must be in \[0, 8\], got 100"):
         g().coupling(0, 100)
+    with pytest.raises(pbit.InvalidArgument, match="node i must be in"):
+        g().coupling(2**63, 0)
     # Schedule fields are checked when assigned, and a refused value leaves the schedule as it was.
     sc = pbit.SamplingSchedule(2, 3, 1)
     with pytest.raises(pbit.InvalidArgument, match=r"warmup must be in \[0, "):
         sc.warmup = -5
     with pytest.raises(pbit.InvalidArgument, match="overflows"):
-        sc.samples, sc.steps_per_sample = 2**62, 2**40
-    assert sc.total_sweeps == 5
+        sc.samples = 2**62  # 2 + 2^62 x 1 is past 2^62
+    sc.samples = 2**23
+    with pytest.raises(pbit.InvalidArgument, match="overflows"):
+        sc.steps_per_sample = 2**40  # 2^23 x 2^40 = 2^63
+    assert (sc.warmup, sc.samples, sc.steps_per_sample) == (2, 2**23, 1)
     # Snapshot sweeps are integers: 1.9 was silently sweep 1.
     s = pbit.Sampler(g(), chains=2)
     with pytest.raises(pbit.InvalidArgument, match="snapshot_sweeps: expected integers"):
@@ -276,6 +281,8 @@ def test_integer_and_beta_arguments_name_themselves():
     t = pbit.TemperedSampler(g(), 2, [1.0, 0.5])
     with pytest.raises(pbit.InvalidArgument, match="sweeps must be in"):
         t.sweep(2**40)
+    with pytest.raises(pbit.InvalidArgument, match="sweeps_per_round must be in"):
+        pbit.TemperedSampler(g(), 2, [1.0, 0.5], sweeps_per_round=2**63)
     s.sweep(np.int64(3), beta=2)  # numpy integers and int betas are taken
     assert s.sweep_count == 3
     assert pbit.SamplingSchedule(np.int32(1), 2, 3).total_sweeps == 7
