@@ -1,8 +1,10 @@
 // The comparison harness: energy models against hand-computed values, config errors, the NVML loader,
-// and a tiny CPU-only suite that must produce every output.
+// the RAPL reader on a fake powercap folder, a row's energy fields, and tiny CPU-only suites that
+// must produce every output.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "pbit/harness/compare.hpp"
 #include "pbit/harness/energy.hpp"
@@ -82,6 +84,66 @@ TEST(EnergyModels, TheDefaultPlatformFileIsFoundFromAnyFolder) {
   EXPECT_NO_THROW(energy::load_platforms(energy::kDefaultPlatforms));
   EXPECT_EQ(energy::find_platforms_file("elsewhere.json"), "elsewhere.json");
   EXPECT_THROW(energy::load_platforms("elsewhere.json"), IoError);
+}
+
+// Every parameter lands in its own field. The shipped file gives some fields equal values (eps_n_pbit_j
+// = eps_n_det_j, eps_w_sram_j = eps_a_j), so a field read from a sibling's key passes on it; here
+// every value is distinct and each parsed field is checked against the value written for its key.
+TEST(EnergyModels, EveryPlatformParameterIsReadFromItsOwnKey) {
+  nlohmann::json j = read_json_file(platforms_path());
+  const std::vector<std::pair<std::string, std::vector<std::pair<const char*, double>>>> values = {
+      {"fpga", {{"flips_per_s_low", 11e9}, {"flips_per_s_high", 12e9}, {"pbits", 13}, {"board_power_w", 14}}},
+      {"rng_chip", {{"e_cell_j", 15e-15}, {"rng_j_per_bit", 16e-18}, {"cell_rate_hz", 17e6}, {"k_mix_dtm", 18}}},
+      {"pdnn", {{"b_w", 19}, {"eps_w_sram_j", 1e-13}, {"eps_w_dram_j", 2e-13}, {"eps_a_j", 3e-13}, {"eps_add_j", 4e-13},
+                {"eps_mul_j", 5e-13}, {"eps_n_pbit_j", 6e-13}, {"eps_n_det_j", 7e-13}}}};
+  for (const auto& [section, keys] : values) {
+    ASSERT_EQ(j[section].size(), keys.size()) << section << ": a parameter this test does not set";
+    for (const auto& [key, v] : keys) j[section][key]["value"] = v;
+  }
+  const energy::Platforms p = energy::parse_platforms(j);
+  auto v = [&](const char* section, const char* key) { return j[section][key]["value"].get<double>(); };
+  EXPECT_EQ(p.fpga.flips_per_s_low, v("fpga", "flips_per_s_low"));
+  EXPECT_EQ(p.fpga.flips_per_s_high, v("fpga", "flips_per_s_high"));
+  EXPECT_EQ(p.fpga.pbits, static_cast<int32_t>(v("fpga", "pbits")));
+  EXPECT_EQ(p.fpga.board_power_w, v("fpga", "board_power_w"));
+  EXPECT_EQ(p.chip.e_cell_j, v("rng_chip", "e_cell_j"));
+  EXPECT_EQ(p.chip.rng_j_per_bit, v("rng_chip", "rng_j_per_bit"));
+  EXPECT_EQ(p.chip.cell_rate_hz, v("rng_chip", "cell_rate_hz"));
+  EXPECT_EQ(p.source["rng_chip"]["k_mix_dtm"]["value"].get<double>(), v("rng_chip", "k_mix_dtm"));
+  EXPECT_EQ(p.pdnn.b_w, v("pdnn", "b_w"));
+  EXPECT_EQ(p.pdnn.eps_w_sram_j, v("pdnn", "eps_w_sram_j"));
+  EXPECT_EQ(p.pdnn.eps_w_dram_j, v("pdnn", "eps_w_dram_j"));
+  EXPECT_EQ(p.pdnn.eps_a_j, v("pdnn", "eps_a_j"));
+  EXPECT_EQ(p.pdnn.eps_add_j, v("pdnn", "eps_add_j"));
+  EXPECT_EQ(p.pdnn.eps_mul_j, v("pdnn", "eps_mul_j"));
+  EXPECT_EQ(p.pdnn.eps_n_pbit_j, v("pdnn", "eps_n_pbit_j"));
+  EXPECT_EQ(p.pdnn.eps_n_det_j, v("pdnn", "eps_n_det_j"));
+}
+
+// RAPL counters are microjoules: a fake powercap folder whose package domain reads 2,500,000 uJ
+// reads as 2.5 J, and a counter that wrapped (end below start) gains one full range, the domain's
+// max_energy_range_uj (10,000,000 uJ = 10 J). A subdomain (intel-rapl:0:0) is part of its package
+// and is not added again.
+TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsTheCounter) {
+  const std::filesystem::path root = std::string(PBIT_TEST_TMP) + "/fake_powercap";
+  std::filesystem::remove_all(root);
+  auto put = [&](const std::string& domain, const char* file, const char* text) {
+    std::filesystem::create_directories(root / domain);
+    std::ofstream(root / domain / file) << text << "\n";
+  };
+  put("intel-rapl:0", "energy_uj", "2500000");
+  put("intel-rapl:0", "max_energy_range_uj", "10000000");
+  put("intel-rapl:0:0", "energy_uj", "700000");
+  std::string why;
+  const auto m = energy::CpuEnergyMeter::open(&why, root.string());
+  ASSERT_TRUE(m) << why;
+  EXPECT_DOUBLE_EQ(m->read_joules(), 2500000 * 1e-6);
+  EXPECT_DOUBLE_EQ(m->delta(1.0, 3.5), 2.5);                       // no wrap: the difference
+  EXPECT_DOUBLE_EQ(m->delta(9.5, 1.0), 1.0 - 9.5 + 10000000 * 1e-6);  // wrapped once
+  // No such folder: null, and the reason names it.
+  const auto none = energy::CpuEnergyMeter::open(&why, (root / "absent").string());
+  EXPECT_FALSE(none);
+  EXPECT_NE(why.find((root / "absent").string()), std::string::npos) << why;
 }
 
 TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
@@ -250,6 +312,59 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   j["workloads"].push_back({{"name", "too_big"}, {"kind", "dtm_generation"}, {"graph", "grid:12:G8"}, {"image_side", 40}});
   const std::string e = error_of([&] { run_compare(parse_compare_suite(j), false); });
   EXPECT_NE(e.find("workloads[1] ('too_big')"), std::string::npos) << e;
+}
+
+// An MEBM (steps = 1) whose run measured no finite mixing time sits on the modeled chip at its own
+// sweeps_per_sample, not the DTM's k_mix_dtm: E = T * K * N * E_cell with T = 1, K = 37 and N = 100
+// as written into the result below (k_mix_dtm is 250 in the platform file, so the two differ).
+TEST(CompareRun, MebmWithoutAMixingTimeUsesItsSweepsPerSample) {
+  const std::string out = std::string(PBIT_TEST_TMP) + "/compare_mebm_fallback";
+  std::filesystem::remove_all(out);
+  std::filesystem::create_directories(out);
+  const nlohmann::json mebm = {{"feature_fid", 1.5},
+                               {"steps", 1},
+                               {"sweeps_per_sample", 37},
+                               {"topology", "grid:10:G8"},
+                               {"num_nodes", 100},
+                               {"final_autocorrelation", {{{"mixing_time_sweeps", nullptr}}}}};
+  write_json_file(out + "/mebm.json", mebm);
+  const nlohmann::json j = {{"workloads", {{{"name", "g"}, {"kind", "gibbs"}, {"graph", "pegasus:2"}}}},
+                            {"backends", {"cpu"}},
+                            {"chains", {1}},
+                            {"min_seconds", 0.01},
+                            {"idle_seconds", 0},
+                            {"platforms", platforms_path()},
+                            {"quality", {{{"label", "MEBM"}, {"results", out + "/mebm.json"}}}},
+                            {"output_dir", out}};
+  const nlohmann::json r = run_compare(parse_compare_suite(j), false);
+  const energy::Platforms p = energy::load_platforms(platforms_path());
+  ASSERT_NE(p.source["rng_chip"]["k_mix_dtm"]["value"].get<double>(), mebm["sweeps_per_sample"].get<double>());
+  ASSERT_EQ(r["quality"].size(), 1u);
+  const nlohmann::json& q = r["quality"][0];
+  EXPECT_EQ(q["chip_k_mix_source"], "sweeps per sample (no finite mixing time measured)");
+  EXPECT_DOUBLE_EQ(q["chip_k_mix"].get<double>(), 37.0);
+  EXPECT_DOUBLE_EQ(q["chip_energy_j_per_sample"].get<double>(), 1.0 * 37 * 100 * p.chip.e_cell_j);
+}
+
+// A measured row's energy: the reading less the idle draw over the wall time is energy_j, and its
+// shares per flip and per sample multiply back to it (10 J read, 2 W idle for 3 s: 4 J active over
+// 8 flips and 5 samples). A missing reading, or one not above idle, gives no numbers and says why.
+TEST(CompareEnergy, PerFlipAndPerSampleShareTheActiveEnergy) {
+  nlohmann::json r;
+  const double joules = 10, idle_w = 2, wall = 3, flips = 8, samples = 5;
+  detail::put_measured_energy(r, joules, idle_w, wall, flips, samples, "rapl");
+  EXPECT_EQ(r["energy_source"], "rapl");
+  EXPECT_DOUBLE_EQ(r["energy_j"].get<double>(), joules - idle_w * wall);
+  EXPECT_DOUBLE_EQ(r["energy_j_per_flip"].get<double>() * flips, r["energy_j"].get<double>());
+  EXPECT_DOUBLE_EQ(r["energy_j_per_sample"].get<double>() * samples, r["energy_j"].get<double>());
+  nlohmann::json none;
+  detail::put_measured_energy(none, -1, idle_w, wall, flips, samples, "rapl");
+  EXPECT_EQ(none["energy_source"], "unavailable: rapl gave no reading for this row (raise min_seconds)");
+  EXPECT_FALSE(none.contains("energy_j"));
+  nlohmann::json idle;
+  detail::put_measured_energy(idle, idle_w * wall, idle_w, wall, flips, samples, "rapl");
+  EXPECT_EQ(idle["energy_source"], "unavailable: rapl read no more than the idle draw (raise min_seconds)");
+  EXPECT_FALSE(idle.contains("energy_j_per_flip"));
 }
 
 }  // namespace

@@ -309,6 +309,21 @@ double idle_power(const energy::GpuEnergyMeter* gpu, double seconds) {
 
 }  // namespace
 
+void detail::put_measured_energy(nlohmann::json& r, double joules, double idle_w, double wall_s, double flips, double samples,
+                                 const std::string& source) {
+  const double active = joules - idle_w * wall_s;
+  if (joules < 0) {
+    r["energy_source"] = "unavailable: " + source + " gave no reading for this row (raise min_seconds)";
+  } else if (!(active > 0)) {
+    r["energy_source"] = "unavailable: " + source + " read no more than the idle draw (raise min_seconds)";
+  } else {
+    r["energy_source"] = source;
+    r["energy_j"] = active;
+    r["energy_j_per_flip"] = active / flips;
+    r["energy_j_per_sample"] = active / samples;
+  }
+}
+
 nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   const energy::Platforms plat = energy::load_platforms(suite.platforms);
   // The quality runs are read and checked before anything is measured (a bad one ended a finished
@@ -390,17 +405,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         // meter did not see, or whose draw does not rise above idle, reports no energy (and why)
         // rather than a number that is not a measurement.
         auto put_energy = [&](double joules, double idle_w, const std::string& source) {
-          const double active = joules - idle_w * m.wall;
-          if (joules < 0) {
-            r["energy_source"] = "unavailable: " + source + " gave no reading for this row (raise min_seconds)";
-          } else if (!(active > 0)) {
-            r["energy_source"] = "unavailable: " + source + " read no more than the idle draw (raise min_seconds)";
-          } else {
-            r["energy_source"] = source;
-            r["energy_j"] = active;
-            r["energy_j_per_flip"] = active / m.flips;
-            r["energy_j_per_sample"] = active / m.samples;
-          }
+          detail::put_measured_energy(r, joules, idle_w, m.wall, m.flips, m.samples, source);
         };
         if (b == Backend::cuda && gpu) {
           put_energy(m.gpu_j, gpu_idle_w, m.gpu_source);

@@ -173,12 +173,12 @@ bool GpuEnergyMeter::power_mw(uint32_t& mw) const {
 
 // ---------------------------------------------------------------- RAPL
 
-std::unique_ptr<CpuEnergyMeter> CpuEnergyMeter::open(std::string* why_not) {
+std::unique_ptr<CpuEnergyMeter> CpuEnergyMeter::open(std::string* why_not, const std::string& root_dir) {
   namespace fs = std::filesystem;
-  const fs::path root = "/sys/class/powercap";
+  const fs::path root = root_dir;
   std::error_code ec;
   if (!fs::exists(root, ec)) {
-    if (why_not) *why_not = "no /sys/class/powercap (RAPL not exposed, e.g. inside a VM)";
+    if (why_not) *why_not = "no " + root_dir + " (RAPL not exposed, e.g. inside a VM)";
     return nullptr;
   }
   std::unique_ptr<CpuEnergyMeter> m(new CpuEnergyMeter());

@@ -52,6 +52,15 @@ nlohmann::json build_description();
 /// The time now, ISO 8601 UTC (timestamp_utc).
 std::string utc_timestamp();
 
+namespace detail {
+/// A measured row's energy fields: `joules` read by `source` over `wall_s` seconds (negative: no
+/// reading), less `idle_w` over the same time, into energy_j, energy_j_per_flip (over `flips`) and
+/// energy_j_per_sample (over `samples`) with energy_source; or only energy_source ("unavailable: ...")
+/// when there is no reading or nothing above the idle draw. Used by run_compare.
+void put_measured_energy(nlohmann::json& row, double joules, double idle_w, double wall_s, double flips, double samples,
+                         const std::string& source);
+}  // namespace detail
+
 /// results.json, results.md, and for each plot its .dat and .gp files and, when gnuplot is installed,
 /// the .png. Returns the paths written.
 std::vector<std::string> write_compare_outputs(const nlohmann::json& results, const std::string& dir);

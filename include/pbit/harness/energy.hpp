@@ -112,7 +112,9 @@ class GpuEnergyMeter {
 /// CPU package energy from Linux powercap (RAPL); null with `why_not` when not readable.
 class CpuEnergyMeter {
  public:
-  static std::unique_ptr<CpuEnergyMeter> open(std::string* why_not);
+  /// Reads the package domains (intel-rapl:N/energy_uj, microjoules) under `root`; the default is the
+  /// kernel's powercap folder (tests pass a folder of fake counters).
+  static std::unique_ptr<CpuEnergyMeter> open(std::string* why_not, const std::string& root = "/sys/class/powercap");
   /// Joules since an arbitrary origin, summed over packages, with counter wrap-around handled by the caller
   /// through delta().
   double read_joules() const;
