@@ -284,6 +284,40 @@ TEST(DtmModel, ForwardStepFlipsAtEachGroupsRateOverTheStepsLength) {
   EXPECT_THROW(detail::dtm_forward_step(c, grid, P, short_state, 0, t, 0), InvalidArgument);
 }
 
+// x^t straight from the data (detail::dtm_noisy, Dtm::noisy: the positive phase's clamp and the
+// training targets) carries the noise of time t_t: each pixel flipped with
+// flip_probability(lambda, t_t) and each label spin with flip_probability(label_lambda, t_t), 5 sigma.
+TEST(DtmModel, NoisedImagesFlipAtEachGroupsRateOverTheWholeTime) {
+  DtmConfig c = toy_config(4, std::string(PBIT_TEST_TMP) + "/dtm_noisy");
+  c.lambda = 0.9;
+  c.label_lambda = 0.2;
+  c.label_replicas = 2;
+  const std::vector<double> grid = dtm::time_grid(4);
+  const int32_t t = 2, P = 64, L = 10 * c.label_replicas;
+  const int64_t images = 2000;
+  ImageDataset d;
+  d.rows = d.cols = 8;
+  d.pixels.assign(static_cast<size_t>(images) * P, 255);  // every pixel +1 after binarizing
+  for (int64_t k = 0; k < images; ++k) d.labels.push_back(static_cast<uint8_t>(k % 10));
+  int64_t pixel_flips = 0, label_flips = 0;
+  for (int64_t img = 0; img < images; ++img) {
+    const std::vector<int8_t> x = detail::dtm_noisy(c, grid, P, d, img, t, 0);
+    ASSERT_EQ(x.size(), static_cast<size_t>(P + L));
+    for (int32_t v = 0; v < P; ++v) pixel_flips += x[static_cast<size_t>(v)] == -1;
+    for (int32_t k = 0; k < L; ++k) {
+      const int8_t clean = k / c.label_replicas == d.labels[static_cast<size_t>(img)] ? 1 : -1;
+      label_flips += x[static_cast<size_t>(P + k)] != clean;
+    }
+  }
+  auto check = [&](int64_t flips, int64_t trials, double lambda, const char* what) {
+    const double p = dtm::flip_probability(lambda, grid[t]);
+    EXPECT_NEAR(static_cast<double>(flips) / static_cast<double>(trials), p, 5 * std::sqrt(p * (1 - p) / static_cast<double>(trials))) << what;
+  };
+  check(pixel_flips, images * P, c.lambda, "pixels");
+  check(label_flips, images * L, c.label_lambda, "labels");
+  EXPECT_THROW(detail::dtm_noisy(c, grid, P, d, images, t, 0), InvalidArgument);  // past the last image
+}
+
 TEST(DtmModel, ResumeIsBitIdentical) {
   const ImageDataset d = toy(500, 3);
   DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_resume_a");

@@ -90,6 +90,11 @@ namespace detail {
 /// declared here so that tests can reach the noised pairs.
 void dtm_forward_step(const DtmConfig& cfg, const std::vector<double>& grid, int32_t pixels, std::vector<int8_t>& x, int64_t image,
                       int32_t t, uint32_t tag);
+/// x^t straight from image `image` of `data` (binarized at cfg.threshold, its label as
+/// cfg.label_replicas one-hot replicas): the noise of time grid[t] in one application, the pixels at
+/// cfg.lambda and the labels at cfg.label_lambda, keyed by (cfg.seed, image, t, tag). Dtm::noisy.
+std::vector<int8_t> dtm_noisy(const DtmConfig& cfg, const std::vector<double>& grid, int32_t pixels, const ImageDataset& data,
+                              int64_t image, int32_t t, uint32_t tag);
 }  // namespace detail
 
 /// Per-step training record of one epoch.

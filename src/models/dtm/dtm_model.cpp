@@ -169,22 +169,30 @@ Dtm::~Dtm() = default;
 
 double Dtm::coupling(int32_t step) const { return dtm::forward_coupling(cfg_.lambda, grid_[step] - grid_[step - 1]); }
 
-std::vector<int8_t> Dtm::noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t tag) const {
+std::vector<int8_t> detail::dtm_noisy(const DtmConfig& cfg, const std::vector<double>& grid, int32_t pixels, const ImageDataset& data,
+                                      int64_t image, int32_t t, uint32_t tag) {
   // x^t from x^0 in one application: the channel of t_t equals the composition of the steps before it.
-  const int32_t P = rows_ * cols_, R = cfg_.label_replicas;
+  const int32_t P = pixels, R = cfg.label_replicas;
+  if (t < 0 || static_cast<size_t>(t) >= grid.size() || image < 0 || image >= data.size() || data.pixels_per_image() < P) {
+    throw InvalidArgument("DTM noising: the step, the image or its size does not fit the model");
+  }
   std::vector<int8_t> x(static_cast<size_t>(P) + 10 * R);
-  binarize(data.image(image), P, cfg_.threshold, x.data());
+  binarize(data.image(image), P, cfg.threshold, x.data());
   for (int32_t c = 0; c < 10; ++c)
     for (int32_t r = 0; r < R; ++r) x[P + c * R + r] = c == data.labels[image] ? 1 : -1;
   if (t > 0) {
     const auto item = static_cast<uint32_t>(image);
-    dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg_.lambda, grid_[t], cfg_.seed, item, static_cast<uint32_t>(t), tag);
+    dtm::apply_forward_noise(std::span<int8_t>(x.data(), P), cfg.lambda, grid[t], cfg.seed, item, static_cast<uint32_t>(t), tag);
     if (R > 0) {
-      dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg_.label_lambda, grid_[t], cfg_.seed ^ 0x1abe1ull, item,
+      dtm::apply_forward_noise(std::span<int8_t>(x.data() + P, 10 * R), cfg.label_lambda, grid[t], cfg.seed ^ 0x1abe1ull, item,
                                static_cast<uint32_t>(t), tag);
     }
   }
   return x;
+}
+
+std::vector<int8_t> Dtm::noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t tag) const {
+  return detail::dtm_noisy(cfg_, grid_, rows_ * cols_, data, image, t, tag);
 }
 
 void detail::dtm_forward_step(const DtmConfig& cfg, const std::vector<double>& grid, int32_t pixels, std::vector<int8_t>& x,
