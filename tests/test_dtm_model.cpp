@@ -252,6 +252,12 @@ TEST(DtmModel, GenerationEndsAtBetaEnd) {
   EXPECT_GT(mean, null_bound) << "the samples look like beta 0's fair coins";
 }
 
+/// `flips` of `trials` independent spins, each flipped with probability p: the fraction is within 5
+/// sigma of p, sigma = sqrt(p (1 - p) / trials).
+void expect_flip_rate(int64_t flips, int64_t trials, double p, const char* what) {
+  EXPECT_NEAR(static_cast<double>(flips) / static_cast<double>(trials), p, 5 * std::sqrt(p * (1 - p) / static_cast<double>(trials))) << what;
+}
+
 // The forward process of training (detail::dtm_forward_step, which Dtm's training uses to make x^t
 // from x^{t-1}): over step t it flips each pixel with dtm::flip_probability(lambda, dt) and each label
 // spin with flip_probability(label_lambda, dt), dt = t_t - t_{t-1} the step's own length (not the
@@ -273,12 +279,8 @@ TEST(DtmModel, ForwardStepFlipsAtEachGroupsRateOverTheStepsLength) {
     detail::dtm_forward_step(c, grid, P, x, img, t, 0);
     for (int32_t v = 0; v < P + L; ++v) (v < P ? pixel_flips : label_flips) += x[static_cast<size_t>(v)] == -1;
   }
-  auto check = [&](int64_t flips, int64_t trials, double lambda, const char* what) {
-    const double p = dtm::flip_probability(lambda, dt);
-    EXPECT_NEAR(static_cast<double>(flips) / static_cast<double>(trials), p, 5 * std::sqrt(p * (1 - p) / static_cast<double>(trials))) << what;
-  };
-  check(pixel_flips, images * P, c.lambda, "pixels");
-  check(label_flips, images * L, c.label_lambda, "labels");
+  expect_flip_rate(pixel_flips, images * P, dtm::flip_probability(c.lambda, dt), "pixels");
+  expect_flip_rate(label_flips, images * L, dtm::flip_probability(c.label_lambda, dt), "labels");
   // The state it is given must fit the model.
   std::vector<int8_t> short_state(static_cast<size_t>(P), 1);
   EXPECT_THROW(detail::dtm_forward_step(c, grid, P, short_state, 0, t, 0), InvalidArgument);
@@ -309,12 +311,8 @@ TEST(DtmModel, NoisedImagesFlipAtEachGroupsRateOverTheWholeTime) {
       label_flips += x[static_cast<size_t>(P + k)] != clean;
     }
   }
-  auto check = [&](int64_t flips, int64_t trials, double lambda, const char* what) {
-    const double p = dtm::flip_probability(lambda, grid[t]);
-    EXPECT_NEAR(static_cast<double>(flips) / static_cast<double>(trials), p, 5 * std::sqrt(p * (1 - p) / static_cast<double>(trials))) << what;
-  };
-  check(pixel_flips, images * P, c.lambda, "pixels");
-  check(label_flips, images * L, c.label_lambda, "labels");
+  expect_flip_rate(pixel_flips, images * P, dtm::flip_probability(c.lambda, grid[t]), "pixels");
+  expect_flip_rate(label_flips, images * L, dtm::flip_probability(c.label_lambda, grid[t]), "labels");
   EXPECT_THROW(detail::dtm_noisy(c, grid, P, d, images, t, 0), InvalidArgument);  // past the last image
 }
 

@@ -404,13 +404,10 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         // Energy of the device that did the work, less its idle draw over the same time. A row the
         // meter did not see, or whose draw does not rise above idle, reports no energy (and why)
         // rather than a number that is not a measurement.
-        auto put_energy = [&](double joules, double idle_w, const std::string& source) {
-          detail::put_measured_energy(r, joules, idle_w, m.wall, m.flips, m.samples, source);
-        };
         if (b == Backend::cuda && gpu) {
-          put_energy(m.gpu_j, gpu_idle_w, m.gpu_source);
+          detail::put_measured_energy(r, m.gpu_j, gpu_idle_w, m.wall, m.flips, m.samples, m.gpu_source);
         } else if (b != Backend::cuda && cpu) {
-          put_energy(m.cpu_j, cpu_idle_w, "rapl");
+          detail::put_measured_energy(r, m.cpu_j, cpu_idle_w, m.wall, m.flips, m.samples, "rapl");
         } else {
           r["energy_source"] = "unavailable: " + (b == Backend::cuda ? gpu_why : cpu_why);
         }
