@@ -36,7 +36,11 @@
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-CARRY=build/carry
+CARRY=${KIT_CARRY:-build/carry}
+# KIT_FROM=DIR (with KIT_CARRY=another folder): a dry run on the binaries of an existing build (the
+# release one), not the portable build; such a carry is for the dry run only, never for a device.
+KIT_FROM=${KIT_FROM:-}
+[ -n "$KIT_FROM" ] && [ "$CARRY" = build/carry ] && { echo "device_kit: KIT_FROM needs KIT_CARRY (build/carry is the device's)"; exit 2; }
 mode=${1:-}
 
 # ---------------------------------------------------------------- needed (here, before a device session)
@@ -91,19 +95,24 @@ kit_build() (
   set -e
   source scripts/env.sh
   t0=$SECONDS
-  cmake --preset kit "$@" > /dev/null
+  local B=build/kit
   targets=(pbit pbit_cli pbit_bench_gibbs test_backends test_exact test_compare test_eqprop test_pdnn test_hardware test_tempering test_cuda_engine test_dbm test_dtm_model)
-  if grep -q "^build tests/test_cuda_fault " build/kit/build.ninja; then  # built only with CUDA
+  if [ -n "$KIT_FROM" ]; then  # an existing build's binaries, for a dry run (built by its own preset)
+    B=$KIT_FROM
+  else
+    cmake --preset kit "$@" > /dev/null
+  fi
+  if grep -q "^build tests/test_cuda_fault " "$B/build.ninja"; then  # built only with CUDA
     targets+=(test_cuda_fault)
   fi
-  cmake --build --preset kit --target "${targets[@]}"
+  [ -n "$KIT_FROM" ] || cmake --build --preset kit --target "${targets[@]}"
   rm -rf "$CARRY" && mkdir -p "$CARRY/bin" "$CARRY/lib"
-  cp -P build/kit/libpbit.so* "$CARRY/lib/"
-  cp build/kit/pbit build/kit/bench/pbit_bench_gibbs "$CARRY/bin/"
-  for t in "${targets[@]}"; do if [ -f "build/kit/tests/$t" ]; then cp "build/kit/tests/$t" "$CARRY/bin/"; fi; done
+  cp -P "$B"/libpbit.so* "$CARRY/lib/"
+  cp "$B/pbit" "$B/bench/pbit_bench_gibbs" "$CARRY/bin/"
+  for t in "${targets[@]}"; do if [ -f "$B/tests/$t" ]; then cp "$B/tests/$t" "$CARRY/bin/"; fi; done
   # Runtime libraries the device image might lack, next to libpbit (its RUNPATH is $ORIGIN).
   for so in libgomp.so.1 libz.so.1; do
-    f=$(ldd build/kit/libpbit.so.0 | awk -v n="$so" '$1 == n {print $3}')
+    f=$(ldd "$B/libpbit.so.0" | awk -v n="$so" '$1 == n {print $3}')
     if [ -n "$f" ]; then cp -L "$f" "$CARRY/lib/"; fi
   done
   strip --strip-unneeded "$CARRY"/bin/* "$CARRY"/lib/*.so* 2>/dev/null || true
@@ -111,7 +120,7 @@ kit_build() (
   # (the module links them, as pbit.cli) and the header-only build dependencies it includes; the
   # device's own pybind11 is preferred, Debian's is the fallback.
   mkdir -p "$CARRY/python/obj" "$CARRY/python/include"
-  cp build/kit/CMakeFiles/pbit_commands.dir/src/cli/*.o "$CARRY/python/obj/"
+  cp "$B"/CMakeFiles/pbit_commands.dir/src/cli/*.o "$CARRY/python/obj/"
   strip --strip-debug "$CARRY"/python/obj/*.o
   # (from this machine's /usr/include, or the .deb sysroot of a build on the device; one missing is
   # reported here and fails only the python stage there)
@@ -126,14 +135,18 @@ kit_build() (
   git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$CARRY/GIT_SHA"
   {
     echo "pbit device kit, built $(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - t0)) s from $(head -1 "$CARRY/GIT_SHA")$(sed -n '2s/^/ /p' "$CARRY/GIT_SHA")"
-    echo "host code: -march=x86-64-v3; CUDA: sm_90 SASS + compute_90 PTX, -lineinfo, cudart static; RUNPATH \$ORIGIN/../lib"
+    if [ -n "$KIT_FROM" ]; then
+      echo "from $KIT_FROM's binaries, for a dry run only (not portable: never carry $CARRY to a device)"
+    else
+      echo "host code: -march=x86-64-v3; CUDA: sm_90 SASS + compute_90 PTX, -lineinfo, cudart static; RUNPATH \$ORIGIN/../lib"
+    fi
     echo "size: $(du -sh "$CARRY" | cut -f1) ($(ls "$CARRY/bin" | tr '\n' ' '))"
     echo "symbol versions needed (the device image is Ubuntu 24.04-like: GLIBC_2.39, GLIBCXX_3.4.33, CXXABI_1.3.15):"
     for v in GLIBC GLIBCXX CXXABI; do
       printf '  %-8s %s\n' "$v" "$(objdump -T "$CARRY"/bin/* "$CARRY"/lib/*.so* 2>/dev/null | grep -o "${v}_[0-9.]*" | sort -Vu | tail -1)"
     done
     # registers and spills of every kernel (a few seconds)
-    python3 scripts/cuda_resources.py build/kit --json "$CARRY/cuda_resources.json" 2>&1 || echo "(no register table: cuda_resources.py failed)"
+    python3 scripts/cuda_resources.py "$B" --json "$CARRY/cuda_resources.json" 2>&1 || echo "(no register table: cuda_resources.py failed)"
     if command -v cuobjdump > /dev/null; then
       echo "CUDA code in libpbit: $(cuobjdump --list-elf --list-ptx "$CARRY/lib/libpbit.so.0" 2>/dev/null | grep -o 'sm_[0-9a]*\|compute_[0-9a]*' | sort -u | tr '\n' ' ')"
     fi
@@ -515,7 +528,7 @@ PY
 # stage that does not need a GPU failed.
 kit_dry_run() {
   local t0=$SECONDS
-  if [ ! -f "$CARRY/GIT_SHA" ] || [ "$(head -1 "$CARRY/GIT_SHA")" != "$(git rev-parse HEAD 2>/dev/null)" ] \
+  if [ -n "$KIT_FROM" ] || [ ! -f "$CARRY/GIT_SHA" ] || [ "$(head -1 "$CARRY/GIT_SHA")" != "$(git rev-parse HEAD 2>/dev/null)" ] \
      || [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
     kit_build > "$STAGE/../kit_build.log" 2>&1 || { tail -30 "$STAGE/../kit_build.log"; echo "device_kit: build failed"; return 1; }
     sed -n '/^pbit device kit/,$p' "$STAGE/../kit_build.log"
