@@ -274,6 +274,45 @@ TEST(CudaEngine, SyncCheckModeGivesTheSameChains_cuda) {
   }
 }
 
+// The fast kernel keeps the chains as bit words between sweeps: every host-side change (a new state,
+// a clamp, a permutation of the chains) must reach them. The tests above always clamp a node, and
+// re-imposing that clamp also refreshed the words, so a change that forgot to was never seen.
+TEST(CudaEngine, HostChangesAfterSweepsReachTheFastKernelsWords_cuda) {
+  PBIT_REQUIRE_BACKEND(Backend::cuda);
+  const Graph g = lattice_graph(8, 5);
+  const int32_t B = 96, N = g.num_nodes();
+  std::vector<int8_t> x(static_cast<size_t>(B) * N);
+  for (size_t k = 0; k < x.size(); ++k) x[k] = (k * 7919 + k / 5) % 3 ? 1 : -1;
+  std::vector<int32_t> perm(B);
+  for (int32_t b = 0; b < B; ++b) perm[b] = (b * 5 + 3) % B;  // 5 is coprime to 96
+  SamplerOptions ref;
+  ref.backend = Backend::cpu;
+  ref.seed = 11;
+  for (const CudaVariant& v : cuda_variants()) {
+    SCOPED_TRACE(v.name);
+    SamplerOptions o = cuda(v);
+    o.seed = 11;
+    Sampler a(g, B, o), r(g, B, ref);
+    for (Sampler* s : {&a, &r}) s->sweep(3);
+    ASSERT_EQ(a.state(), r.state());
+    for (Sampler* s : {&a, &r}) {
+      s->set_state(x);
+      s->sweep(2);
+    }
+    EXPECT_EQ(a.state(), r.state()) << "set_state";
+    for (Sampler* s : {&a, &r}) {
+      s->permute_chains(perm);
+      s->sweep(2);
+    }
+    EXPECT_EQ(a.state(), r.state()) << "permute_chains";
+    for (Sampler* s : {&a, &r}) {
+      s->set_clamp({0, 9, 17}, std::vector<int8_t>{1, -1, 1});
+      s->sweep(2);
+    }
+    EXPECT_EQ(a.state(), r.state()) << "set_clamp";
+  }
+}
+
 uint64_t fnv1a(const void* p, size_t n, uint64_t h = 1469598103934665603ull) {
   const auto* c = static_cast<const unsigned char*>(p);
   for (size_t k = 0; k < n; ++k) h = (h ^ c[k]) * 1099511628211ull;

@@ -15,6 +15,8 @@ c = {"dataset": {"name": "mnist", "dir": os.environ["DATA"], "train_limit": 120,
      "generate": {"sweeps": 6, "samples": 20},
      "run": {"backend": "cpu", "seed": 3, "threads": 1}}
 json.dump(c, open("dtm.json", "w"))
+c["run"]["seed"] = 4
+json.dump(c, open("other.json", "w"))
 PY
 "$PBIT" dtm train --config dtm.json --out np1 > np1.log 2>&1 || { cat np1.log; exit 1; }
 mpi -np 2 "$PBIT" dtm train --config dtm.json --out np2 > np2.log 2>&1 || { cat np2.log; exit 1; }
@@ -43,4 +45,8 @@ print("mpi.dtm: dtm train on 2 ranks, and resumed from 2 onto 3 ranks, gave one 
 PY
 if mpi -np 31 "$PBIT" dtm train --config dtm.json --out few > err1.txt 2>&1; then echo "31 ranks for 30 chains passed"; exit 1; fi
 grep -q "31 ranks for 30 chains" err1.txt || { cat err1.txt; exit 1; }
-echo "mpi.dtm: more ranks than chains refused clearly"
+# Ranks given different configs (MPMD) would train one model from two seeds' chains.
+if mpi -np 1 "$PBIT" dtm train --config dtm.json --out mpmd : -np 1 "$PBIT" dtm train --config other.json --out mpmd \
+    > err2.txt 2>&1; then echo "disagreeing ranks passed"; exit 1; fi
+grep -q "the ranks disagree on the DTM config" err2.txt || { cat err2.txt; exit 1; }
+echo "mpi.dtm: more ranks than chains, and ranks with different configs, refused clearly"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # ctest mpi.sample (issue 23): `mpirun -np K pbit sample` writes what one process writes, byte for
-# byte outside the `run` section (timing, ranks): moment sums, per-chain energies, read-outs and
-# snapshots, with per-chain clamp values; and bad use fails clearly. Usage: sample.sh PBIT MPIRUN
+# byte outside the `run` section (timing, ranks): moment sums, per-chain energies, read-outs (groups of
+# different sizes) and snapshots, with per-chain clamp values; and bad use fails clearly.
+# Usage: sample.sh PBIT MPIRUN
 source "$(dirname "$0")/common.sh" "$@"
 python3 - <<'PY'
 import json
 c = {"chains": 101, "seed": 7, "backend": "cpu", "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 3},
      "beta": {"linear": {"from": 0.1, "to": 1.0, "sweeps": 20}},
      "clamp": {"nodes": [0, 1], "values": [1, -1] * 101}, "field": {"nodes": [2, 3], "values": [0.5, -0.5]},
-     "observe": {"moments": True, "energy": True, "readout_groups": [[4, 5, 6], [7, 8, 9]], "snapshot_sweeps": [10, 50]}}
+     "observe": {"moments": True, "energy": True, "readout_groups": [[4, 5, 6], [7, 8]], "snapshot_sweeps": [10, 50]}}
 json.dump(c, open("c.json", "w"))
 c["seed"] = 8
 json.dump(c, open("other.json", "w"))
