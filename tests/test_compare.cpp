@@ -185,7 +185,29 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
             std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "g", "graph": "lattice:8", "model": "m.json"}])" + ok_tail).find("key 'workloads[0].model'"),
             std::string::npos);
-  for (const char* f : {"compare_suite.json", "compare_cpu_quick.json"}) {
+  // A key a workload's kind does not read was ignored; a model and a graph both given reported the
+  // graph for a row that measured the model's.
+  EXPECT_NE(err(R"({"workloads": [{"name": "g", "graph": "lattice:8", "sweeps_per_sample": 10}])" + ok_tail)
+                .find("key 'workloads[0].sweeps_per_sample': has no effect on a gibbs workload"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "d", "kind": "dbm_inference", "graph": "pegasus:4", "steps": 2}])" + ok_tail)
+                .find("key 'workloads[0].steps': has no effect on a dbm_inference workload"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "d", "kind": "dbm_inference", "graph": "pegasus:4", "model": "m.json"}])" + ok_tail)
+                .find("key 'workloads[0].graph': and 'model' both given"),
+            std::string::npos);
+  EXPECT_EQ(err(R"({"workloads": [{"name": "d", "kind": "dbm_inference", "model": "m.json", "sweeps_per_sample": 10}])" + ok_tail),
+            "<no error>");  // a model alone is enough
+  EXPECT_EQ(err(R"({"workloads": [{"name": "t", "kind": "dtm_generation", "graph": "grid:12:G8", "steps": 2, "image_side": 6,
+                                   "sweeps_per_sample": 5}])" + ok_tail), "<no error>");
+  // Names and labels become gnuplot titles, data-file labels and table cells: a quote broke the plot.
+  EXPECT_NE(err(R"({"workloads": [{"name": "it's", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name': 'it's' holds"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a|b", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name'"), std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [1],
+                    "quality": [{"label": "x\"y", "results": "r.json"}]})").find("key 'quality[0].label'"),
+            std::string::npos);
+  for (const char* f : {"compare_suite.json", "compare_cpu_quick.json", "compare_device.json"}) {
     EXPECT_NO_THROW(parse_compare_suite(read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/" + f))) << f;
   }
 }
@@ -312,6 +334,81 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   j["workloads"].push_back({{"name", "too_big"}, {"kind", "dtm_generation"}, {"graph", "grid:12:G8"}, {"image_side", 40}});
   const std::string e = error_of([&] { run_compare(parse_compare_suite(j), false); });
   EXPECT_NE(e.find("workloads[1] ('too_big')"), std::string::npos) << e;
+}
+
+// A quality file's values are checked before anything is measured: a wrong type ended a finished
+// suite with an internal error, and an MEBM result without final_autocorrelation was read past its end.
+TEST(CompareRun, QualityFilesAreCheckedBeforeTheRows) {
+  const std::string out = std::string(PBIT_TEST_TMP) + "/compare_quality_types";
+  std::filesystem::remove_all(out);
+  std::filesystem::create_directories(out);
+  const nlohmann::json good = {{"feature_fid", 1.5}, {"steps", 1}, {"sweeps_per_sample", 37}, {"topology", "grid:10:G8"}, {"num_nodes", 100}};
+  nlohmann::json j = {{"workloads", {{{"name", "g"}, {"kind", "gibbs"}, {"graph", "pegasus:2"}}}},
+                      {"backends", {"cpu"}},
+                      {"chains", {1}},
+                      {"min_seconds", 3600},  // reached only if a bad file were not refused first
+                      {"idle_seconds", 0},
+                      {"platforms", platforms_path()},
+                      {"quality", {{{"label", "MEBM"}, {"results", out + "/q.json"}}}},
+                      {"output_dir", out}};
+  const struct {
+    const char* key;
+    nlohmann::json value;
+    const char* expect;
+  } edits[] = {
+      {"/steps", "4", "'steps' is \"4\", not a whole number in [1, 1000]"},
+      {"/steps", 1.5, "'steps' is 1.5, not a whole number"},
+      {"/feature_fid", nullptr, "'feature_fid' is null, not a number"},
+      {"/num_nodes", -3, "'num_nodes' is -3"},
+      {"/topology", 5, "'topology' is not a string"},
+      {"/final_autocorrelation", 5, "'final_autocorrelation' is not an array"},
+      {"/final_autocorrelation", {{{"mixing_time_sweeps", "x"}}}, "'final_autocorrelation[0].mixing_time_sweeps' is \"x\""},
+  };
+  for (const auto& ed : edits) {
+    nlohmann::json q = good;
+    q[nlohmann::json::json_pointer(ed.key)] = ed.value;
+    write_json_file(out + "/q.json", q);
+    const std::string e = error_of([&] { run_compare(parse_compare_suite(j), false); });
+    EXPECT_NE(e.find("quality 'MEBM': " + out + "/q.json: "), std::string::npos) << ed.key << ": " << e;
+    EXPECT_NE(e.find(ed.expect), std::string::npos) << ed.key << ": " << e;
+  }
+  write_json_file(out + "/q.json", nlohmann::json::array({1}));
+  EXPECT_NE(error_of([&] { run_compare(parse_compare_suite(j), false); }).find("is not a JSON object"), std::string::npos);
+  // Without final_autocorrelation, an MEBM falls back to its sweeps per sample.
+  write_json_file(out + "/q.json", good);
+  j["min_seconds"] = 0.01;
+  const nlohmann::json r = run_compare(parse_compare_suite(j), false);
+  EXPECT_EQ(r["quality"][0]["chip_k_mix"], 37.0);
+  EXPECT_EQ(r["quality"][0]["chip_k_mix_source"], "sweeps per sample (no finite mixing time measured)");
+}
+
+// A row that fails (here: more chains than PBIT_MAX_MEMORY allows) is recorded with its error and the
+// suite goes on; it used to end the suite with nothing written, the rows before it lost.
+TEST(CompareRun, AFailedRowKeepsTheOthers) {
+  const std::string out = std::string(PBIT_TEST_TMP) + "/compare_failed_row";
+  std::filesystem::remove_all(out);
+  const nlohmann::json j = {{"workloads", {{{"name", "g"}, {"kind", "gibbs"}, {"graph", "pegasus:2"}}}},
+                            {"backends", {"cpu"}},
+                            {"chains", {1, 16777216, 2}},
+                            {"min_seconds", 0.01},
+                            {"idle_seconds", 0},
+                            {"platforms", platforms_path()},
+                            {"output_dir", out}};
+  setenv("PBIT_MAX_MEMORY", "100M", 1);
+  nlohmann::json r;
+  const std::string e = error_of([&] { r = run_compare(parse_compare_suite(j), false); });
+  unsetenv("PBIT_MAX_MEMORY");
+  ASSERT_EQ(e, "<no error>");
+  ASSERT_EQ(r["results"].size(), 3u);
+  EXPECT_GT(r["results"][0]["flips_per_ns"].get<double>(), 0.0);
+  EXPECT_NE(r["results"][1]["error"].get<std::string>().find("out of memory"), std::string::npos) << r["results"][1].dump();
+  EXPECT_EQ(r["results"][1]["skipped"].get<std::string>().rfind("failed: ", 0), 0u);
+  EXPECT_FALSE(r["results"][1].contains("flips_per_ns"));
+  EXPECT_GT(r["results"][2]["flips_per_ns"].get<double>(), 0.0);  // the rows after it are measured too
+  write_compare_outputs(r, out);
+  std::ifstream md(out + "/results.md");
+  const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("| skipped: failed: out of memory"), std::string::npos) << text;
 }
 
 // An MEBM (steps = 1) whose run measured no finite mixing time sits on the modeled chip at its own

@@ -29,6 +29,14 @@ void add_compare_commands(Commands& c) {
     for (const std::string& f : write_compare_outputs(res, suite.output_dir)) std::cerr << "wrote " << f << "\n";
     std::ifstream md(suite.output_dir + "/results.md");
     std::cout << md.rdbuf();
+    // Rows that failed are in the files (with their errors) beside the rows that were measured; the
+    // run still fails, so that a script sees it.
+    int64_t failed = 0;
+    for (const auto& r : res["results"]) failed += r.contains("error") ? 1 : 0;
+    if (failed > 0) {
+      throw InvalidArgument(std::to_string(failed) + " of " + std::to_string(res["results"].size()) +
+                            " rows failed (their errors are in results.json and results.md; the other rows were measured)");
+    }
     return 0;
   });
 }

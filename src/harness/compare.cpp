@@ -45,6 +45,25 @@ nlohmann::json machine_description() {
           {"gpu", backend_available(Backend::cuda) ? backend_device_name(Backend::cuda) : "none"}};
 }
 
+namespace {
+
+/// Workload names and quality labels go into gnuplot titles, data files and a Markdown table: they
+/// must be one printable line without quotes, backslashes or '|'.
+std::string plain_label(const nlohmann::json& v, const std::string& key) {
+  const std::string s = detail::get_string(v, key);
+  if (s.empty()) detail::config_error(key, "must not be empty");
+  for (const char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7f || ch == '"' || ch == '\'' || ch == '\\' || ch == '|') {
+      detail::config_error(key, "'" + s + "' holds a control character, a quote, a backslash or '|' (it names rows, plot series and " +
+                                    "table cells)");
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
 nlohmann::json build_description() {
   return {{"git_sha", build_git_sha()}, {"build_type", build_type()}, {"compiler", build_compiler()}, {"cuda_compiled", build_has_cuda()}};
 }
@@ -70,7 +89,7 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
     only_keys(w, at, {"name", "kind", "graph", "model", "sweeps_per_sample", "steps", "image_side"});
     CompareWorkload x;
     if (!w.contains("name")) config_error(at + ".name", "missing");
-    x.name = get_string(w["name"], at + ".name");
+    x.name = plain_label(w["name"], at + ".name");
     x.kind = w.contains("kind") ? get_string(w["kind"], at + ".kind", {"gibbs", "dbm_inference", "dtm_generation"}) : "gibbs";
     if (w.contains("steps")) x.steps = static_cast<int32_t>(get_int(w["steps"], at + ".steps", 1, 1000));
     if (w.contains("image_side")) x.image_side = static_cast<int32_t>(get_int(w["image_side"], at + ".image_side", 1, 1024));
@@ -78,6 +97,14 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
     if (w.contains("model")) x.model = get_string(w["model"], at + ".model");
     if (w.contains("sweeps_per_sample")) x.sweeps_per_sample = get_int(w["sweeps_per_sample"], at + ".sweeps_per_sample", 1, (1LL << 32) - 1);
     if (!x.model.empty() && x.kind != "dbm_inference") config_error(at + ".model", "is for dbm_inference workloads; this one is " + x.kind);
+    // Keys a kind does not read would be ignored without a word.
+    for (const char* k : {"sweeps_per_sample", "steps", "image_side"}) {
+      const bool reads = x.kind == "dtm_generation" || (x.kind == "dbm_inference" && std::string(k) == "sweeps_per_sample");
+      if (w.contains(k) && !reads) config_error(at + "." + k, "has no effect on a " + x.kind + " workload");
+    }
+    if (!x.model.empty() && !x.graph.empty()) {
+      config_error(at + ".graph", "and 'model' both given: a dbm_inference workload measures its model's own graph (give one)");
+    }
     for (const CompareWorkload& y : s.workloads) {
       if (y.name == x.name) config_error(at + ".name", "'" + x.name + "' names an earlier workload too (rows and plots go by name)");
     }
@@ -119,7 +146,7 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
       const std::string at = "quality[" + std::to_string(k) + "]";
       only_keys(q, at, {"label", "results"});
       if (!q.contains("label") || !q.contains("results")) config_error(at, "needs 'label' and 'results'");
-      s.quality.push_back({get_string(q["label"], at + ".label"), get_string(q["results"], at + ".results")});
+      s.quality.push_back({plain_label(q["label"], at + ".label"), get_string(q["results"], at + ".results")});
     }
   }
   return s;
@@ -328,13 +355,53 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   const energy::Platforms plat = energy::load_platforms(suite.platforms);
   // The quality runs are read and checked before anything is measured (a bad one ended a finished
   // suite without writing anything).
-  std::vector<nlohmann::json> quality_runs;
+  // Their values are checked too: a wrong type used to end the suite with an internal error after
+  // every row was measured.
+  struct QualityRun {
+    double feature_fid = 0, sweeps_per_sample = 0, num_nodes = 0, mixing_time = -1;  ///< mixing_time < 0: none measured
+    int64_t steps = 0;
+    std::string topology;
+  };
+  std::vector<QualityRun> quality_runs;
   for (const QualityPoint& q : suite.quality) {
-    nlohmann::json r = read_json_file(q.results);
-    for (const char* k : {"feature_fid", "steps", "sweeps_per_sample", "topology", "num_nodes"}) {
-      if (!r.contains(k)) throw InvalidConfig("quality '" + q.label + "': " + q.results + " has no '" + k + "' (not a 'pbit dtm train' result?)");
+    const nlohmann::json r = read_json_file(q.results);
+    const std::string where = "quality '" + q.label + "': " + q.results;
+    if (!r.is_object()) throw InvalidConfig(where + " is not a JSON object (not a 'pbit dtm train' result?)");
+    auto field = [&](const char* k) -> const nlohmann::json& {
+      const auto it = r.find(k);
+      if (it == r.end()) throw InvalidConfig(where + " has no '" + k + "' (not a 'pbit dtm train' result?)");
+      return *it;
+    };
+    auto number = [&](const char* k, double lo, double hi, bool integer) {
+      const nlohmann::json& v = field(k);
+      if (!v.is_number() || (integer && !v.is_number_integer()) || !(v.get<double>() >= lo && v.get<double>() <= hi)) {
+        throw InvalidConfig(where + ": '" + k + "' is " + v.dump() + ", not " + (integer ? "a whole number" : "a number") + " in [" +
+                            detail::format_number(lo) + ", " + detail::format_number(hi) + "]");
+      }
+      return v.get<double>();
+    };
+    QualityRun run;
+    run.feature_fid = number("feature_fid", 0, 1e12, false);
+    run.steps = static_cast<int64_t>(number("steps", 1, 1000, true));
+    run.sweeps_per_sample = number("sweeps_per_sample", 1, 1e15, false);
+    run.num_nodes = number("num_nodes", 1, 2147483647.0, true);
+    if (!field("topology").is_string()) throw InvalidConfig(where + ": 'topology' is not a string");
+    run.topology = field("topology").get<std::string>();
+    // An MEBM's measured mixing time, when the run has one: final_autocorrelation[0].mixing_time_sweeps.
+    if (const auto it = r.find("final_autocorrelation"); it != r.end()) {
+      if (!it->is_array()) throw InvalidConfig(where + ": 'final_autocorrelation' is not an array");
+      if (!it->empty()) {
+        const nlohmann::json& st = (*it)[0];
+        if (!st.is_object()) throw InvalidConfig(where + ": 'final_autocorrelation[0]' is not an object");
+        if (const auto m = st.find("mixing_time_sweeps"); m != st.end() && !m->is_null()) {
+          if (!m->is_number() || !(m->get<double>() >= 0 && m->get<double>() <= 1e15)) {
+            throw InvalidConfig(where + ": 'final_autocorrelation[0].mixing_time_sweeps' is " + m->dump() + ", not a number of sweeps");
+          }
+          run.mixing_time = m->get<double>();
+        }
+      }
     }
-    quality_runs.push_back(std::move(r));
+    quality_runs.push_back(run);
   }
   // Every workload's model is built once before anything is measured: a model that cannot be built
   // (a missing model file, more data nodes than the graph's color holds) would otherwise end the
@@ -387,9 +454,19 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
       for (int32_t chains : suite.chains) {
         int32_t nodes = 0;
         const energy::GpuEnergyMeter* g = b == Backend::cuda ? gpu.get() : nullptr;
-        const Measured m = w.kind == "gibbs"         ? measure_gibbs(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
-                           : w.kind == "dbm_inference" ? measure_dbm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
-                                                       : measure_dtm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes);
+        // A row that fails (more chains than memory holds, a device error) is recorded as failed and
+        // the suite goes on: the rows measured before it are not thrown away. The command says so.
+        Measured m;
+        try {
+          m = w.kind == "gibbs"           ? measure_gibbs(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
+              : w.kind == "dbm_inference" ? measure_dbm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
+                                          : measure_dtm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes);
+        } catch (const Error& e) {
+          rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"backend", to_string(b)}, {"chains", chains},
+                          {"skipped", std::string("failed: ") + e.what()}, {"error", e.what()}});
+          if (progress) std::fprintf(stderr, "compare: %s on %s, %d chains: FAILED: %s\n", w.name.c_str(), to_string(b).c_str(), chains, e.what());
+          continue;
+        }
         nlohmann::json r = {{"workload", w.name},
                             {"kind", w.kind},
                             {"graph", w.graph},
@@ -445,23 +522,22 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   nlohmann::json quality = nlohmann::json::array();
   for (size_t qi = 0; qi < suite.quality.size(); ++qi) {
     const QualityPoint& q = suite.quality[qi];
-    const nlohmann::json& r = quality_runs[qi];
-    const int64_t T = r["steps"].get<int64_t>();
-    const double nodes = r["num_nodes"].get<double>();
+    const QualityRun& r = quality_runs[qi];
+    const int64_t T = r.steps;
+    const double nodes = r.num_nodes;
     double k_mix = k_dtm;
     std::string k_source = "k_mix_dtm";
     if (T == 1) {  // MEBM: its measured mixing time
-      const auto& st = r["final_autocorrelation"];
-      if (!st.empty() && st[0].contains("mixing_time_sweeps") && !st[0]["mixing_time_sweeps"].is_null()) {
-        k_mix = std::max(1.0, st[0]["mixing_time_sweeps"].get<double>());
+      if (r.mixing_time >= 0) {
+        k_mix = std::max(1.0, r.mixing_time);
         k_source = "measured mixing time";
       } else {
-        k_mix = r["sweeps_per_sample"].get<double>();
+        k_mix = r.sweeps_per_sample;
         k_source = "sweeps per sample (no finite mixing time measured)";
       }
     }
-    nlohmann::json p = {{"label", q.label}, {"feature_fid", r["feature_fid"]}, {"steps", T},
-                        {"sweeps_per_sample", r["sweeps_per_sample"]}, {"topology", r["topology"]},
+    nlohmann::json p = {{"label", q.label}, {"feature_fid", r.feature_fid}, {"steps", T},
+                        {"sweeps_per_sample", r.sweeps_per_sample}, {"topology", r.topology},
                         {"chip_energy_j_per_sample", T * k_mix * nodes * c.e_cell_j}, {"chip_k_mix", k_mix}, {"chip_k_mix_source", k_source}};
     // A device's energy per sample: its measured energy per flip times the flips of one sample, the
     // run's nodes x sweeps_per_sample (dtm train's sweeps_per_sample already spans all T steps).
@@ -469,7 +545,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
     for (const auto& row : rows) {
       if (row.contains("energy_j_per_flip") && row["kind"] == "dtm_generation" && row["num_nodes"].get<double>() == nodes) {
         measured.push_back({{"backend", row["backend"]}, {"chains", row["chains"]},
-                            {"energy_j_per_sample", row["energy_j_per_flip"].get<double>() * nodes * r["sweeps_per_sample"].get<double>()}});
+                            {"energy_j_per_sample", row["energy_j_per_flip"].get<double>() * nodes * r.sweeps_per_sample}});
       }
     }
     p["measured"] = measured;
@@ -522,7 +598,12 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   for (const auto& r : res["results"]) {
     if (r.contains("skipped")) {
       md << "| " << r["workload"].get<std::string>() << " | " << r["backend"].get<std::string>() << " | | | | | | | skipped: "
-         << r["skipped"].get<std::string>() << " |\n";
+         << [&] {  // one table cell: an error message may hold '|' or a line break
+              std::string t = r["skipped"].get<std::string>();
+              for (char& ch : t)
+                if (ch == '|' || ch == '\n' || ch == '\r') ch = ' ';
+              return t;
+            }() << " |\n";
       continue;
     }
     md << "| " << r["workload"].get<std::string>() << " | " << r["backend"].get<std::string>() << " | " << r["chains"].get<int>()
