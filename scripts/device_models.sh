@@ -291,8 +291,7 @@ dbm_lease() {
     fi
     PHASE_TAIL=12 phase train $(( $(left) - 5 )) "$PBIT" dbm train --config "$config" --lease "$STAGE/state" \
       --lease-seconds "$lease_s" --out "$STAGE/run" ${BURN_IN:+--burn-in "$BURN_IN"}
-    local rc=$?
-    rm -f "$STAGE/run/checkpoint.bin" "$STAGE/run/checkpoint.bin.tmp"  # the chains: too large to carry back
+    local rc=$?  # (a lease writes its checkpoints into the state folder only: nothing large to leave behind)
     failed "$rc"
     return $?
   fi
@@ -353,7 +352,6 @@ case $job in
       PHASE_TAIL=6 phase "$name" $(( $(left) - 5 )) "$PBIT" dtm train --config "$config" --steps "$steps" --acp "$acp" \
         --lease "$st" --lease-seconds "$lease_s" --out "$STAGE/$name"
       rc=$?
-      rm -f "$STAGE/$name/checkpoint.bin"
       failed $rc || exit 1
     done
     # The MEBM at other sweep budgets, once trained; then the comparison suite with these runs.
@@ -369,7 +367,7 @@ case $job in
         rc=$?
         [ $rc -eq 0 ] && touch "$STAGE/state/mebm_s$s.done"
         failed $rc || exit 1
-        rm -rf "$STAGE/mebm_s${s}_state" "$STAGE/mebm_s$s/checkpoint.bin"
+        rm -rf "$STAGE/mebm_s${s}_state"
       done
     fi
     all_done=1

@@ -207,6 +207,9 @@ TEST(Cli, BadInputsGiveClearErrors) {
        "the JSON output of this run"},
       {"cfg_unknown", good_graph, R"({"chains": 2, "shedule": {}})", "key 'shedule': unknown key"},
       {"cfg_twice", good_graph, R"({"chains": 2, "schedule": {"warmup": 1, "warmup": 2}})", "the key 'warmup' appears twice"},
+      // 64 levels are read (the key is refused, not its depth); 65 are not, whatever the key.
+      {"cfg_deep_ok", good_graph, R"({"x": )" + std::string(63, '[') + std::string(63, ']') + "}", "key 'x': unknown key"},
+      {"cfg_deep", good_graph, R"({"x": )" + std::string(64, '[') + std::string(64, ']') + "}", "nested deeper than 64 levels"},
       {"bias_twice", "0 1 1.0\nbias 1 0.1\nbias 1 0.2\n", good_cfg, "conflicting biases for node 1"},
       {"version_json", R"({"version": 2, "num_nodes": 2, "edges": [[0, 1, 1.0]]})", good_cfg, "'version' 2"},
       {"cfg_nested", good_graph, R"({"schedule": {"steps_per_sample": 0}})", "key 'schedule.steps_per_sample'"},
@@ -541,7 +544,9 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result past = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 190 --limit 20");
   EXPECT_EQ(past.code, 2) << past.out;
   EXPECT_NE(past.out.find("asks for images up to 209, but the last test image is 199"), std::string::npos) << past.out;
-  for (const char* sweeps : {"20,x", "20,40,", ",20"}) {  // an empty item, last or first, is an error too
+  // An empty item, last or first, is an error too; so is a budget past a sampler's sweep counter,
+  // before the budgets before it run.
+  for (const char* sweeps : {"20,x", "20,40,", ",20", "20,4294967296"}) {
     const Result bad_curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --sweeps " + sweeps);
     EXPECT_EQ(bad_curve.code, 2) << sweeps;
     EXPECT_NE(bad_curve.out.find("--sweeps takes"), std::string::npos) << sweeps << ": " << bad_curve.out;

@@ -25,6 +25,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
+#include "util/memory.hpp"
 
 namespace pbit::test {
 namespace {
@@ -306,6 +307,68 @@ TEST(FullDisk, CompareKeepsTheGoodFiles) {
   }
 }
 
+// An evaluation that cannot fit is refused before training, not after it (it ended a finished
+// training in std::bad_alloc, with no results.json).
+TEST(BadInput, DbmEvaluationMemoryIsCheckedBeforeTraining) {
+  const std::string dir = tmp("dbm_eval_memory");
+  fs::remove_all(dir);
+  std::string cfg = tiny_dbm_config(dir + "/run");
+  cfg.replace(cfg.find(R"("eval": {)"), 9, R"("eval": {"chains": 65536, )");
+  write(dir + "/dbm.json", cfg);
+  const Result r = run("dbm train --config " + dir + "/dbm.json", "PBIT_MAX_MEMORY=1G");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("DBM evaluation of 50 images at once (eval.batch_images) x 65536 chains each (eval.chains) needs about"),
+            std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("epoch 1"), std::string::npos) << r.out;  // before any training
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint.bin"));
+}
+
+// `pbit dbm import` of a model whose images are not square keeps --rows and --cols as given (every
+// other import test used square images, where swapping them changed nothing).
+TEST(BadInput, DbmImportKeepsRowsAndCols) {
+  const std::string dir = tmp("import_7x14");
+  fs::remove_all(dir);
+  DbmConfig cfg;
+  cfg.topology = "pegasus:4";
+  cfg.label_replicas = 2;
+  cfg.init_sigma_j = 0.2f;
+  const SparseDbm m = SparseDbm::create(cfg, 7, 14);
+  {
+    fs::create_directories(dir);
+    std::ofstream e(dir + "/e.txt"), b(dir + "/b.txt"), v(dir + "/v.txt"), l(dir + "/l.txt");
+    e.precision(9);
+    for (int64_t k = 0; k < m.graph().num_edges(); ++k) e << m.graph().edge_i()[k] << " " << m.graph().edge_j()[k] << " " << m.graph().edge_weights()[k] << "\n";
+    for (float x : m.graph().biases()) b << x << "\n";
+    for (int32_t i : m.visible()) v << i << "\n";
+    for (int32_t i : m.labels()) l << i << "\n";
+  }
+  const Result r = run("dbm import --edges " + dir + "/e.txt --biases " + dir + "/b.txt --visible " + dir + "/v.txt --labels " + dir +
+                       "/l.txt --rows 7 --cols 14 --replicas 2 --label-order class --out " + dir + "/m.json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const SparseDbm back = SparseDbm::load(dir + "/m.json");
+  EXPECT_EQ(back.rows(), 7);
+  EXPECT_EQ(back.cols(), 14);
+  EXPECT_EQ(back.visible(), m.visible());
+  EXPECT_EQ(back.labels(), m.labels());
+}
+
+// A row that fails is in the files with its error, beside the rows that were measured, and the
+// command fails: a script sees it, and a person does not lose the suite's other rows.
+TEST(BadInput, CompareWritesTheRowsThatRanAndFails) {
+  const std::string dir = tmp("compare_failed_row");
+  fs::remove_all(dir);
+  write(dir + "/suite.json", R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "pegasus:2"}], "backends": ["cpu"],
+    "chains": [4, 16777216], "min_seconds": 0.01, "idle_seconds": 0, "platforms": ")" + std::string(PBIT_SOURCE_DIR) +
+                                    R"(/configs/platforms.json", "output_dir": ")" + dir + R"(/out"})");
+  const Result r = run("compare --suite " + dir + "/suite.json", "PBIT_MAX_MEMORY=100M");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("pbit: error: invalid argument: 1 of 2 rows failed"), std::string::npos) << r.out;
+  const nlohmann::json res = read_json_file(dir + "/out/results.json");
+  ASSERT_EQ(res["results"].size(), 2u);
+  EXPECT_GT(res["results"][0]["flips_per_ns"].get<double>(), 0.0);
+  EXPECT_TRUE(res["results"][1].contains("error"));
+}
+
 // --- Defect 11: resuming and overwriting; outputs checked before the work. ---
 
 TEST(Outputs, AreCheckedBeforeTheWork) {
@@ -482,6 +545,36 @@ TEST(Resume, AFreshStartClearsTheFolderAndARunHoldsIt) {
   EXPECT_GT(lr["train_flips_per_ns"].get<double>(), 0.0) << lr.dump();
 }
 
+// A lease keeps its checkpoints in its lease folder: it writes no checkpoint.bin into --out (a later
+// run without --lease would take it for its own), and it refuses an --out that holds a run's
+// checkpoint.bin, whose results it would replace and whose --resume it would break.
+TEST(Resume, ALeaseLeavesARunsFolderAlone) {
+  const std::string dir = tmp("lease_guard");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/run"));
+  write(dir + "/dtm.json", tiny_dtm_config(dir + "/dtm"));
+  ASSERT_EQ(run("dbm train --config " + dir + "/dbm.json").code, 0);
+  ASSERT_EQ(run("dtm train --config " + dir + "/dtm.json").code, 0);
+  for (const auto& [cmd, out] : {std::pair{std::string("dbm train --config ") + dir + "/dbm.json", dir + "/run"},
+                                 std::pair{std::string("dtm train --config ") + dir + "/dtm.json", dir + "/dtm"}}) {
+    const std::string ckpt = slurp(out + "/checkpoint.bin"), results = slurp(out + "/results.json");
+    const Result r = run(cmd + " --lease " + dir + "/lease_" + cmd.substr(0, 3));
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find(out + "/checkpoint.bin is the checkpoint of a run without --lease"), std::string::npos) << r.out;
+    EXPECT_EQ(slurp(out + "/checkpoint.bin"), ckpt) << cmd;
+    EXPECT_EQ(slurp(out + "/results.json"), results) << cmd;
+    EXPECT_FALSE(fs::exists(dir + "/lease_" + cmd.substr(0, 3) + "/model_checkpoint.bin")) << cmd;
+    // In a folder of its own it runs, twice (the second lease continues the first), and leaves no
+    // checkpoint.bin there.
+    for (int k = 1; k <= 2; ++k) {
+      const Result l = run(cmd + " --out " + out + "_lease --lease " + dir + "/lease_" + cmd.substr(0, 3));
+      ASSERT_EQ(l.code, 0) << cmd << "\n" << l.out;
+      EXPECT_FALSE(fs::exists(out + "_lease/checkpoint.bin")) << cmd;
+      EXPECT_EQ(read_json_file(dir + "/lease_" + cmd.substr(0, 3) + "/leases.json").size(), static_cast<size_t>(k)) << cmd;
+    }
+  }
+}
+
 // --- Defect 6: an IDX header whose dimensions multiply past 2^64 wrapped to a size that matched. ---
 
 TEST(BadInput, CraftedIdxHeaderIsRefused) {
@@ -567,6 +660,29 @@ TEST(BadInput, ModelFileFieldsAreChecked) {  // defect 9, and the model file's c
   j["graph"]["edges"][0][2] = j["graph"]["edges"][0][2].get<double>() + 0.5;
   write(dir + "/m.json", j.dump(2));
   expect_bad_input({"checksum", "dbm eval --config " + dir + "/dbm.json --model " + dir + "/m.json --limit 5", "checksum does not match"});
+}
+
+// MemAvailable is the host's: a container or batch job held to less by its memory cgroup was sized
+// against the host, and killed. The guard takes the cgroup's room (limit less usage) where it is less.
+TEST(BadInput, TheMemoryGuardSeesTheCgroupLimit) {
+  const std::string root = tmp("cgroup");
+  fs::remove_all(root);
+  EXPECT_LT(detail::cgroup_room_bytes(root), 0);  // nothing to read: no limit
+  write(root + "/memory.max", "max\n");
+  write(root + "/memory.current", "1000\n");
+  EXPECT_LT(detail::cgroup_room_bytes(root), 0);  // v2 without a limit
+  write(root + "/memory.max", "3000000000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 3000000000.0 - 1000);
+  write(root + "/memory.current", "4000000000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 0.0);  // over its limit already
+  fs::remove(root + "/memory.max");
+  write(root + "/memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1 without a limit
+  write(root + "/memory/memory.usage_in_bytes", "2000\n");
+  EXPECT_LT(detail::cgroup_room_bytes(root), 0);
+  write(root + "/memory/memory.limit_in_bytes", "1000000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 998000.0);
+  // The guard's limit is never above this machine's own cgroup's room.
+  if (const double room = detail::cgroup_room_bytes(); room >= 0) EXPECT_LE(detail::memory_limit_bytes(), room);
 }
 
 TEST(BadInput, DeclaredSizesAreCheckedAgainstMemory) {  // defect 10

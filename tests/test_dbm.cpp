@@ -660,6 +660,82 @@ TEST(DbmMnist, ModelCheckpointContinuesAcrossLeases) {
             std::string::npos);
 }
 
+// A lease is killed before it ends (a lent GPU taken back): its model-only checkpoint must hold what
+// it trained up to the last checkpoint, so run() checkpoints through the writer a lease sets, at
+// every checkpoint_every_batches, and writes no full checkpoint of its own.
+TEST(DbmMnist, CheckpointWriterTakesEveryCheckpoint) {
+  DbmConfig cfg = small_mnist_config(tmp("writer_a"));
+  cfg.epochs = 2;
+  cfg.train_limit = 500;  // 10 batches per epoch
+  cfg.checkpoint_every_batches = 3;
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm a = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer ta(a, cfg, train);
+  std::filesystem::remove_all(cfg.output_dir);
+  const std::string ckpt = tmp("writer_model.bin");
+  std::filesystem::remove(ckpt);
+  std::vector<int64_t> at;  // the updates at each checkpoint
+  ta.set_checkpoint_writer([&] {
+    at.push_back(ta.updates());
+    ta.save_model_checkpoint(ckpt, nlohmann::json::array());
+  });
+  ta.run(nullptr, 14);  // "killed" after 14 updates: epoch 2, batch 4
+  EXPECT_EQ(at, (std::vector<int64_t>{3, 6, 9, 10, 13}));  // batches 3, 6, 9, the end of epoch 1, batch 3 of epoch 2
+  EXPECT_FALSE(std::filesystem::exists(ta.checkpoint_path()));
+  // The next lease continues from the last checkpoint, not from the start.
+  DbmConfig cb = cfg;
+  cb.output_dir = tmp("writer_b");
+  SparseDbm b = SparseDbm::create(cb, train.rows, train.cols);
+  DbmTrainer tb(b, cb, train);
+  tb.load_model_checkpoint(ckpt, 0);
+  EXPECT_EQ(tb.updates(), 13);
+  EXPECT_EQ(tb.epoch(), 1);
+  EXPECT_EQ(tb.batch_in_epoch(), 3);
+  // Without a writer, the checkpoints are the full ones in output_dir.
+  DbmConfig cc = cfg;
+  cc.output_dir = tmp("writer_c");
+  std::filesystem::remove_all(cc.output_dir);
+  SparseDbm c = SparseDbm::create(cc, train.rows, train.cols);
+  DbmTrainer tc(c, cc, train);
+  tc.run(nullptr, 4);
+  EXPECT_TRUE(std::filesystem::exists(tc.checkpoint_path()));
+}
+
+// A checkpoint of a run on a graph file belongs to that graph, wherever the file is: another graph
+// with the same counts at the same path was resumed onto without a word (the fingerprint held the
+// path), and the same file named another way was refused.
+TEST(DbmMnist, AGraphFileCheckpointBelongsToItsGraph) {
+  DbmConfig cfg = small_mnist_config(tmp("gfile_a"));
+  cfg.train_limit = 500;
+  const ImageDataset train = mnist(cfg, "train");
+  const Graph g = make_topology(cfg.topology).graph;
+  std::filesystem::create_directories(tmp("gfile"));
+  write_graph_file(tmp("gfile/g.txt"), g);
+  cfg.topology = "";
+  cfg.graph_file = tmp("gfile/g.txt");
+  SparseDbm a = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer ta(a, cfg, train);
+  ta.run(nullptr, 2);
+  const std::string ckpt = tmp("gfile_a/checkpoint.bin");
+  ta.save_checkpoint(ckpt);
+  auto load = [&](const std::string& graph_file) {
+    DbmConfig c = cfg;
+    c.graph_file = graph_file;
+    SparseDbm b = SparseDbm::create(c, train.rows, train.cols);
+    DbmTrainer tb(b, c, train);
+    return error_of([&] { tb.load_checkpoint(ckpt); });
+  };
+  EXPECT_EQ(load(tmp("gfile/g.txt")), "<no error>");
+  EXPECT_EQ(load(tmp("gfile/../gfile/g.txt")), "<no error>");  // the same file, another path
+  // The same counts, other couplings: every node moved on by one.
+  std::vector<Edge> moved;
+  for (int64_t e = 0; e < g.num_edges(); ++e) {
+    moved.push_back({(g.edge_i()[e] + 1) % g.num_nodes(), (g.edge_j()[e] + 1) % g.num_nodes(), g.edge_weights()[e]});
+  }
+  write_graph_file(tmp("gfile/g.txt"), Graph::from_edges(g.num_nodes(), moved));
+  EXPECT_NE(load(tmp("gfile/g.txt")).find("different training config"), std::string::npos);
+}
+
 TEST(DbmMnist, EvaluatesASliceOfTheTestSet) {
   const DbmConfig cfg = small_mnist_config(tmp("slice"));
   const ImageDataset test = mnist(cfg, "test");
@@ -830,6 +906,59 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
   EXPECT_NE(error_of([&] { SparseDbm::import_model(tmp("declared.txt"), tmp("b_long.txt"), tmp("v.txt"), tmp("lab_replica_major.txt"), 14,
                                                    14, 3, "row", "replica"); }).find("biases for"),
             std::string::npos);
+  // A bias line with more than one number (node and bias, say) is refused, not read as the first.
+  {
+    std::ofstream b(tmp("b_two_columns.txt"));
+    for (int32_t i = 0; i < m.graph().num_nodes(); ++i) b << i << " " << m.graph().biases()[i] << "\n";
+  }
+  EXPECT_NE(error_of([&] { SparseDbm::import_model(tmp("edges.csv"), tmp("b_two_columns.txt"), tmp("v.txt"), tmp("lab_replica_major.txt"),
+                                                   14, 14, 3, "row", "replica"); }).find("entry 1 is not a finite bias: '0 "),
+            std::string::npos);
+  // Without a 'nodes N' line, biases past the edges' last node are isolated nodes of their own.
+  {
+    std::ofstream b(tmp("b_isolated.txt"));
+    b.precision(9);
+    for (float x : m.graph().biases()) b << x << "\n";
+    b << "0.25\n0.5\n";
+  }
+  const SparseDbm iso = SparseDbm::import_model(tmp("edges.csv"), tmp("b_isolated.txt"), tmp("v.txt"), tmp("lab_replica_major.txt"), 14, 14,
+                                                3, "row", "replica");
+  EXPECT_EQ(iso.graph().num_nodes(), m.graph().num_nodes() + 2);
+  EXPECT_EQ(iso.graph().biases().back(), 0.5f);
+  EXPECT_EQ(iso.graph().num_edges(), m.graph().num_edges());
+  // With 10 replicas, ten ids a line read two ways (a line per replica, or per class): refused
+  // without --label-order, as one id a line is.
+  {
+    DbmConfig c10 = cfg;
+    c10.label_replicas = 10;
+    const SparseDbm m10 = SparseDbm::create(c10, 14, 14);
+    std::ofstream e(tmp("edges10.txt")), b(tmp("b10.txt")), v(tmp("v10.txt")), l(tmp("lab10_lines.txt"));
+    e.precision(9);
+    for (int64_t k = 0; k < m10.graph().num_edges(); ++k)
+      e << m10.graph().edge_i()[k] << " " << m10.graph().edge_j()[k] << " " << m10.graph().edge_weights()[k] << "\n";
+    for (float x : m10.graph().biases()) b << x << "\n";
+    for (int32_t i : m10.visible()) v << i << "\n";
+    for (int c = 0; c < 10; ++c)
+      for (int r = 0; r < 10; ++r) l << m10.labels()[c * 10 + r] << (r < 9 ? " " : "\n");
+  }
+  const std::string amb = error_of([&] {
+    SparseDbm::import_model(tmp("edges10.txt"), tmp("b10.txt"), tmp("v10.txt"), tmp("lab10_lines.txt"), 14, 14, 10, "row", "");
+  });
+  EXPECT_NE(amb.find("--label-order"), std::string::npos) << amb;
+  // A graph file's 'bias i h' lines were dropped without a word (the bias list replaced them); lines
+  // that agree with it are read (SaveLoadAndImportRoundTrip).
+  write_graph_file(tmp("with_bias.txt"), [&] {
+    Graph g = m.graph();
+    std::vector<float> h(g.biases().begin(), g.biases().end());
+    h[3] = 0.75f;
+    g.set_biases(h);
+    return g;
+  }());
+  const std::string bias_error = error_of([&] {
+    SparseDbm::import_model(tmp("with_bias.txt"), tmp("b.txt"), tmp("v.txt"), tmp("lab_replica_major.txt"), 14, 14, 3, "row", "replica");
+  });
+  EXPECT_NE(bias_error.find("with_bias.txt: its bias lines give node 3 the bias 0.75, the bias list (" + tmp("b.txt") + ") 0;"),
+            std::string::npos) << bias_error;
 }
 
 TEST(DbmEval, ProgressMovesWithinOneBatch) {

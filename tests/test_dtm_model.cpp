@@ -12,6 +12,7 @@
 #include "pbit/models/metrics.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
+#include "pbit/core/sampler.hpp"
 #include "pbit/core/rng.hpp"
 #include "test_util.hpp"
 
@@ -375,7 +376,15 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
     SealedFile f(good);
     f.poke<int32_t>(8, epoch);
     f.write(bad);
-    EXPECT_NE(load(bad).find("says epoch " + std::to_string(epoch)), std::string::npos);
+    EXPECT_NE(load(bad).find("has an impossible epoch count (" + std::to_string(epoch) + ")"), std::string::npos);
+  }
+  {  // A real count past the config's epochs: a config to lengthen, said as the other trainers say it.
+    SealedFile f(good);
+    f.poke<int32_t>(8, 2);
+    f.write(bad);
+    const std::string e = load(bad);
+    EXPECT_NE(e.find("train.epochs: checkpoint '" + bad + "' has trained 2 epochs, more than the 1 epochs asked for; resume with at least 2"),
+              std::string::npos) << e;
   }
   for (const char* h : {"[[1]]", "[1]", "[[1,2,3,4,[[1]],6]]", "[[1,2,3,4,[[1.5,2,3,4]],6]]", "[[1,2,3,4,5,6]]", "{"}) {
     SealedFile f(good);
@@ -385,6 +394,23 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
   }
   flip_byte(good, bad, 40);
   EXPECT_NE(load(bad).find("checksum does not match"), std::string::npos);
+}
+
+// The memory guard sees the model, not one sampler at a time: a DTM's 2 T samplers each passed it
+// while all of them together did not fit (PBIT_MAX_MEMORY set to a batch's needs was no guard).
+TEST(DtmModel, TheMemoryGuardSeesEverySampler) {
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_memory");
+  c.batch_size = 2000;  // the samplers, 4 x 4.1 MB, well above the graph's own 0.4 MB
+  const double one = Sampler::state_bytes(Backend::cpu, c.batch_size, 256);  // grid:16 has 256 nodes
+  EXPECT_EQ(Dtm(c, 8, 8).graph().num_nodes(), 256);
+  setenv("PBIT_MAX_MEMORY", std::to_string(static_cast<int64_t>(3 * one)).c_str(), 1);  // room for 3 of the 4
+  const std::string e = error_of([&] { Dtm(c, 8, 8); });
+  setenv("PBIT_MAX_MEMORY", std::to_string(static_cast<int64_t>(4 * one)).c_str(), 1);
+  const std::string fits = error_of([&] { Dtm(c, 8, 8); });
+  unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_NE(e.find("the DTM's 4 samplers (two per step) of 2000 chains (train.batch_size) of 256 nodes on the cpu backend needs about"),
+            std::string::npos) << e;
+  EXPECT_EQ(fits, "<no error>");
 }
 
 TEST(DtmModel, ModelCheckpointContinuesAcrossLeases) {

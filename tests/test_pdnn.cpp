@@ -616,6 +616,31 @@ TEST(PdnnGenerator, ManySampleGradientMatchesFiniteDifferences) {
   }
 }
 
+// A training batch that does not fit is refused before training starts, naming what it is: a valid
+// config (batch 40 x 1024 samples of a 65536-wide layer) ended in std::bad_alloc or the OOM killer.
+TEST(PdnnTraining, ABatchThatDoesNotFitIsRefusedUpFront) {
+  const ImageDataset train = halves(96, 1), test = halves(20, 2);
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_memory";
+  PdnnConfig c = small_config(dir + "/a");
+  c.units.activation = PdnnActivation::pbit;
+  c.train_samples = 1024;
+  c.batch_size = 64;  // 65536 rows x (8 + 6 + 2) units x 4 arrays x 4 bytes = 16.8 MB, and the parameters
+  PdnnNet n = PdnnNet::create({8, 6, 2}, c.seed);
+  PdnnVae v = PdnnVae::create(8, vae_config(dir + "/v", PdnnActivation::pbit));
+  PdnnConfig cv = vae_config(dir + "/v", PdnnActivation::pbit);
+  cv.train_samples = 1024;
+  cv.batch_size = 96;  // 98304 decoder rows x (2 + 5 + 8) units x 16 bytes = 23.6 MB
+  setenv("PBIT_MAX_MEMORY", "16M", 1);
+  const std::string e = error_of([&] { PdnnTrainer(n, c, train, iota(96), test, iota(20)); });
+  const std::string ev = error_of([&] { PdnnVaeTrainer(v, cv, train, iota(96), test, iota(20)); });
+  setenv("PBIT_MAX_MEMORY", "17M", 1);
+  const std::string fits = error_of([&] { PdnnTrainer(n, c, train, iota(96), test, iota(20)); });
+  unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_NE(e.find("p-DNN training (batch_size x train.samples rows of every layer) needs about 17 MB"), std::string::npos) << e;
+  EXPECT_NE(ev.find("p-DNN training (batch_size x train.samples rows of every layer) needs about"), std::string::npos) << ev;
+  EXPECT_EQ(fits, "<no error>");
+}
+
 TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
   const ImageDataset train = halves(96, 1), test = halves(20, 2);
   const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_vae";

@@ -112,6 +112,10 @@ inline void check_test_images_option(int64_t asked, int64_t available, const std
 /// earlier run's results in the same folder (results.json, the model, images), so that they are
 /// never read beside the new run's checkpoint.
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale = {});
+/// A lease (--lease) keeps its checkpoints in the lease folder and writes model.json and results.json
+/// into `output_dir`: it refuses a folder that holds a run's checkpoint.bin (a run without --lease, whose
+/// results it would replace and whose --resume it would break).
+void refuse_lease_over_run(const std::string& output_dir);
 /// dir/name for each name: the files of a run's folder.
 inline std::vector<std::string> files_in(const std::string& dir, std::initializer_list<const char*> names) {
   std::vector<std::string> out;

@@ -121,9 +121,11 @@ void add_train(CLI::App* dbm, Commands& c) {
     make_directories(cfg.output_dir);  // before the data are read and training starts
     const RunLock lock(cfg.output_dir);
     if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
+    if (!o->lease.empty()) refuse_lease_over_run(cfg.output_dir);
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
+    check_dbm_eval_memory(model, cfg, test.size());  // the evaluation after training, before the training
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite,
                                             files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
@@ -157,7 +159,6 @@ void add_train(CLI::App* dbm, Commands& c) {
               << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()
               << " parameters, " << train.size() << " training images, backend " << to_string(backend_from_string(cfg.backend))
               << "\n";
-    trainer.run(&test);
     nlohmann::json leases_now;
     auto save_lease = [&](const nlohmann::json& extra) {
       if (lease_dir.empty()) return;
@@ -174,6 +175,11 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (writer) write_json_file(lease_dir + "/leases.json", all);
       leases_now = all;
     };
+    // Every checkpoint of the run (end of epoch, checkpoint_every_batches, end of the lease) is the
+    // lease's model-only one, so a lease killed early keeps what it trained, and output_dir gets no
+    // checkpoint.bin that a later run without --lease would take for its own.
+    if (!lease_dir.empty()) trainer.set_checkpoint_writer([&] { save_lease({}); });
+    trainer.run(&test);
     save_lease({});  // the training is safe before the evaluation starts
     if (trainer.lease_ended()) {
       if (writer) std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
@@ -269,9 +275,10 @@ void add_eval(CLI::App* dbm, Commands& c) {
     std::vector<int64_t> budgets;
     for (const std::string& tok : split_list(o->sweeps)) {
       int64_t total = 0;
-      if (!detail::parse_number_ok(tok, total) || total < step || total > (int64_t{1} << 40)) {
-        throw InvalidArgument("--sweeps takes a comma-separated list of sweep counts >= " + std::to_string(step) +
-                              " (eval.steps_per_sample), got '" + tok + "'");
+      // At most 2^32 - 1: a sampler's sweep counter (checked here, not after the smaller budgets ran).
+      if (!detail::parse_number_ok(tok, total) || total < step || total > (int64_t{1} << 32) - 1) {
+        throw InvalidArgument("--sweeps takes a comma-separated list of sweep counts from " + std::to_string(step) +
+                              " (eval.steps_per_sample) to 4294967295, got '" + tok + "'");
       }
       budgets.push_back(total);
     }

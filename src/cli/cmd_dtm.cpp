@@ -203,6 +203,7 @@ void add_dtm_commands(Commands& c) {
     make_directories(cfg.output_dir);  // before the data are read and training starts
     const RunLock lock(cfg.output_dir);
     if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
+    if (!o->lease.empty()) refuse_lease_over_run(cfg.output_dir);
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
@@ -254,6 +255,9 @@ void add_dtm_commands(Commands& c) {
       if (writer) write_json_file(lease_dir + "/leases.json", all);
       leases_now = all;
     };
+    // A lease's checkpoint after every epoch is its model-only one (output_dir gets no checkpoint.bin
+    // that a later run without --lease would take for its own).
+    if (!lease_dir.empty()) model.set_checkpoint_writer([&] { save_lease({}); });
     if (writer) std::cerr << (cfg.steps == 1 ? "MEBM" : "DTM with T = " + std::to_string(cfg.steps)) << " on " << cfg.topology << " ("
               << model.graph().num_nodes() << " nodes, " << model.data_nodes().size() << " data), " << train.size()
               << " training images, ACP " << (cfg.acp ? "on" : "off") << "\n";
@@ -291,7 +295,8 @@ void add_dtm_commands(Commands& c) {
         model.set_feature_fid(model.epoch(), f);
         std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
       }
-      model.save_checkpoint(model.checkpoint_path());  // again, with the FID: a resumed run keeps the whole history
+      // Again, with the FID: a resumed run keeps the whole history.
+      if (lease_dir.empty()) model.save_checkpoint(model.checkpoint_path());
       save_lease({});
       last_epoch_s = dist::allreduce_max(mono() - e0);
     }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli.hpp"
+#include "util/memory.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/backend.hpp"
 #include "pbit/core/io.hpp"
@@ -340,6 +341,11 @@ void add_pdnn_commands(Commands& c) {
     if (static_cast<double>(n) * o->T * (*std::max_element(net.sizes.begin(), net.sizes.end())) > 2e9) {
       throw InvalidArgument("--images x --samples x the widest layer is beyond 2e9 values");
     }
+    // The inputs, and the forward pass's three layer-wide buffers and logits for every row.
+    detail::check_memory(static_cast<double>(n) * net.inputs() * sizeof(float) +
+                             static_cast<double>(n) * o->T * (3.0 * *std::max_element(net.sizes.begin(), net.sizes.end()) + net.classes()) *
+                                 sizeof(float),
+                         "pdnn bench (--images x --samples rows of the widest layer)");
     // MNIST-like inputs: about 80% zero pixels, the rest uniform in (0, 1].
     std::vector<float> x(static_cast<size_t>(n * net.inputs()));
     rng::PhiloxStream rs(1, rng::pdnn_stream(rng::PdnnUse::bench));

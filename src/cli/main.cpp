@@ -49,6 +49,13 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
   return false;
 }
 
+void refuse_lease_over_run(const std::string& output_dir) {
+  const std::string ckpt = (output_dir.empty() ? std::string(".") : output_dir) + "/checkpoint.bin";
+  if (!std::filesystem::exists(ckpt)) return;
+  throw InvalidArgument(ckpt + " is the checkpoint of a run without --lease; a lease there would replace that run's results and "
+                        "break its --resume: choose another --out (or remove the checkpoint, if that run is not wanted)");
+}
+
 RunLock::RunLock(const std::string& dir) {
   if (dist::rank() != 0) return;
   make_directories(dir);

@@ -229,16 +229,25 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }
 }  // namespace
 
+namespace {
+constexpr int kMaxJsonDepth = 64;
+}  // namespace
+
 nlohmann::json read_json_file(const std::string& path) {
   detail::refuse_folder(path);
   std::ifstream f(path);
   if (!f) throw IoError("cannot open '" + path + "' for reading");
   // A key given twice in one object is an error (the JSON library keeps the last silently, and a
   // config's typo must never fall back to anything): the parser reports each object's keys.
+  // Nesting is capped: no file of pbit's goes past a few levels, and a deep one (in a free-form
+  // '_comment', say) is written back indented into results files, quadratic in its depth.
   std::vector<std::set<std::string>> keys;
   std::string twice;
-  const auto watch = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+  const auto watch = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
+    if (depth >= kMaxJsonDepth && (ev == E::object_start || ev == E::array_start)) {
+      throw InvalidConfig(path + ": nested deeper than " + std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
+    }
     if (ev == E::object_start) {
       keys.emplace_back();
     } else if (ev == E::object_end) {

@@ -178,6 +178,13 @@ void check_unique(std::vector<int32_t> nodes, const char* what) {
 Sampler::Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options)
     : Sampler(graph, color_graph(graph), num_chains, options) {}
 
+double Sampler::state_bytes(Backend backend, int64_t num_chains, int32_t num_nodes) {
+  // One byte a spin (reference, packed; cuda's host copies), four (cpu: float spins), twice for the
+  // copies a backend makes.
+  const double per_spin = backend == Backend::cpu ? 8.0 : 2.0;
+  return per_spin * static_cast<double>(num_chains) * num_nodes;
+}
+
 Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options)
     : graph_(graph), coloring_(coloring), num_chains_(num_chains), options_(options) {
   if (num_chains < 1) throw InvalidArgument("num_chains must be >= 1, got " + std::to_string(num_chains));
@@ -190,10 +197,8 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
   if (graph.num_nodes() < 1) throw InvalidArgument("the graph has no nodes");
   // A coloring built for another graph (or another node count) would silently break the sweep.
   verify_coloring(graph_, coloring_.colors());
-  // The chains' state on the host, checked before it is allocated: one byte a spin (reference,
-  // packed; cuda's host copies), four (cpu: float spins), twice for the copies a backend makes.
-  const double per_spin = options_.backend == Backend::cpu ? 8.0 : 2.0;
-  detail::check_memory(per_spin * static_cast<double>(num_chains) * graph.num_nodes(),
+  // The chains' state on the host, checked before it is allocated.
+  detail::check_memory(state_bytes(options_.backend, num_chains, graph.num_nodes()),
                        std::to_string(num_chains) + " chains of " + std::to_string(graph.num_nodes()) + " nodes on the " +
                            to_string(options_.backend) + " backend");
   on_hardware_ = !options_.hardware.ideal();

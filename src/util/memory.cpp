@@ -1,5 +1,6 @@
 #include "util/memory.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -36,21 +37,46 @@ double memory_limit_bytes() {
     }
     return x * mult;
   }
+  double available = 16e9;
   std::ifstream f("/proc/meminfo");
   for (std::string key; f >> key;) {
     double kb = 0;
     std::string unit;
     f >> kb >> unit;
-    if (key == "MemAvailable:") return kb * 1024.0;
+    if (key == "MemAvailable:") {
+      available = kb * 1024.0;
+      break;
+    }
   }
-  return 16e9;
+  // MemAvailable is the host's; a container or batch job may be held to less.
+  const double room = cgroup_room_bytes();
+  return room >= 0 && room < available ? room : available;
+}
+
+double cgroup_room_bytes(const std::string& root) {
+  // The first number in a file, or < 0 ("max", absent, unreadable).
+  const auto read = [](const std::string& path) {
+    std::ifstream f(path);
+    std::string word;
+    double x = -1;
+    if (f >> word && !parse_number_ok(word, x)) x = -1;
+    return x;
+  };
+  double limit = read(root + "/memory.max"), usage = read(root + "/memory.current");
+  if (limit < 0) {
+    limit = read(root + "/memory/memory.limit_in_bytes");
+    usage = read(root + "/memory/memory.usage_in_bytes");
+    if (limit >= 9e18) limit = -1;  // v1's "no limit": about 2^63 rounded down to a page
+  }
+  if (limit < 0) return -1;
+  return std::max(0.0, limit - std::max(0.0, usage));
 }
 
 void check_memory(double bytes, const std::string& what) {
   const double limit = memory_limit_bytes();
   if (bytes > limit) {
     throw OutOfMemory(what + " needs about " + format_bytes(bytes) + ", more than the " + format_bytes(limit) +
-                      (std::getenv("PBIT_MAX_MEMORY") ? " that PBIT_MAX_MEMORY allows" : " this machine has available (PBIT_MAX_MEMORY sets the limit)"));
+                      (std::getenv("PBIT_MAX_MEMORY") ? " that PBIT_MAX_MEMORY allows" : " this machine (or its memory cgroup) has available (PBIT_MAX_MEMORY sets the limit)"));
   }
 }
 

@@ -8,8 +8,14 @@
 namespace pbit::detail {
 
 /// The limit in bytes: PBIT_MAX_MEMORY (a number of bytes, or with K, M, G or T), else the memory
-/// the system says is available (MemAvailable in /proc/meminfo), else 16 GB.
+/// the system says is available (MemAvailable in /proc/meminfo, else 16 GB), or less where a memory
+/// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes().
 double memory_limit_bytes();
+
+/// The room the memory cgroup under `root` leaves, its limit less its usage: cgroup v2 (memory.max,
+/// memory.current), else v1 (memory/memory.limit_in_bytes, memory/memory.usage_in_bytes); < 0 when
+/// there is no limit or none can be read.
+double cgroup_room_bytes(const std::string& root = "/sys/fs/cgroup");
 
 /// Throws OutOfMemory naming `what`, the bytes it needs and the limit when `bytes` exceed the limit.
 void check_memory(double bytes, const std::string& what);

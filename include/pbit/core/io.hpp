@@ -38,7 +38,8 @@ GraphFile read_graph_file(const std::string& path);
 /// Writes .json as graph JSON and anything else as an edge list.
 void write_graph_file(const std::string& path, const Graph& g, const std::vector<int32_t>* coloring = nullptr);
 
-/// Reads a whole JSON file; throws IoError (missing/unreadable) or InvalidConfig (parse error).
+/// Reads a whole JSON file; throws IoError (missing/unreadable) or InvalidConfig (parse error, a key
+/// given twice in one object, arrays and objects nested deeper than 64 levels).
 nlohmann::json read_json_file(const std::string& path);
 void write_json_file(const std::string& path, const nlohmann::json& j);
 

@@ -174,6 +174,10 @@ class Sampler {
   Sampler(Sampler&&) noexcept;
   Sampler& operator=(Sampler&&) noexcept;
 
+  /// The host memory a sampler's chains take (what its constructor checks against the memory guard),
+  /// for models that hold several samplers and check their total first.
+  static double state_bytes(Backend backend, int64_t num_chains, int32_t num_nodes);
+
   int32_t num_chains() const { return num_chains_; }
   int32_t num_nodes() const { return graph_.num_nodes(); }
   const Graph& graph() const { return graph_; }

@@ -198,6 +198,10 @@ class DbmTrainer {
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
   std::string checkpoint_path() const { return cfg_.output_dir + "/checkpoint.bin"; }
+  /// What run() calls wherever it checkpoints (end of epoch, checkpoint_every_batches, end of a
+  /// lease), on every rank; by default save_checkpoint(checkpoint_path()). A lease (pbit dbm train
+  /// --lease) saves its model-only checkpoint there instead, so a lease killed early keeps its updates.
+  void set_checkpoint_writer(std::function<void()> write) { checkpoint_writer_ = std::move(write); }
 
   /// A model-only checkpoint, for runs that continue on another machine (a lease of a GPU): weights,
   /// biases, optimizer state (velocities, centering offsets), counters, history and `leases` (a JSON
@@ -234,6 +238,7 @@ class DbmTrainer {
 
  private:
   void push_weights();
+  void checkpoint();
   nlohmann::json history_json() const;
   void restore_history(std::istream& f, const std::string& path, const std::string& what);
   void put_training_state(std::ostream& f) const;
@@ -258,13 +263,21 @@ class DbmTrainer {
   double epoch_flips0_ = 0, epoch_wall0_ = 0, epoch_train0_ = 0;
   double lease_s_ = 0;
   bool lease_ended_ = false;
+  std::function<void()> checkpoint_writer_;
   std::vector<DbmEpochMetrics> history_;
 };
 
 /// Test accuracy: visible nodes clamped, labels read as mean over replicas of (1 + s) / 2 over samples
-/// and chains; prediction = argmax. Images first .. first + limit - 1 (limit 0 = to the end).
+/// and chains; prediction = argmax. Images first .. first + limit - 1 (limit 0 = to the end). Checks
+/// its batch's memory first (check_dbm_eval_memory).
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit = 0,
                      bool progress = false, int64_t first = 0);
+
+/// OutOfMemory, naming eval.chains and eval.batch_images, when evaluating `images` test images (at
+/// most eval.batch_images of them at once) would not fit: their clamped values, chains (every
+/// replica's, when tempered) and read-outs. `pbit dbm train` calls it before training, so that a run
+/// does not train for hours and then fail at its evaluation.
+void check_dbm_eval_memory(const SparseDbm& m, const DbmConfig& cfg, int64_t images);
 
 /// Class-conditional generation: labels clamped to a class, beta annealed gen_beta_start..end (or
 /// parallel tempering at gen_tempering's ladder for gen_sweeps sweeps).

@@ -12,6 +12,7 @@
 // so J_f = 0 and it models the data distribution directly.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -164,6 +165,9 @@ class Dtm {
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
   std::string checkpoint_path() const { return cfg_.output_dir + "/checkpoint.bin"; }
+  /// What train() calls after every epoch, on every rank; by default save_checkpoint(checkpoint_path()).
+  /// A lease (pbit dtm train --lease) saves its model-only checkpoint there instead.
+  void set_checkpoint_writer(std::function<void()> write) { checkpoint_writer_ = std::move(write); }
   const std::vector<DtmEpochMetrics>& history() const { return history_; }
   /// Records a quality figure for a finished epoch (1-based), kept in checkpoints with the history.
   void set_feature_fid(int32_t epoch, double fid);
@@ -207,6 +211,7 @@ class Dtm {
   int64_t first_ = 0;
   int32_t epoch_ = 0;
   double epoch_start_s_ = 0;  ///< monotonic time at which the running epoch started
+  std::function<void()> checkpoint_writer_;
   std::vector<DtmEpochMetrics> history_;
 };
 

@@ -415,15 +415,31 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
   if (gf.graph.num_edges() == 0) throw InvalidArgument(edges_path + ": no couplings (an empty or wrong edge list?)");
   int32_t n = gf.graph.num_nodes();
   // A 'nodes N' line fixes the count; without one, isolated trailing nodes only appear in the bias list.
-  const bool declared = [&] {
+  bool declared = false, bias_lines = false;
+  {
     std::istringstream ls(text);
     for (std::string line; std::getline(ls, line);) {
       std::istringstream w(line);
       std::string first;
-      if ((w >> first) && first == "nodes") return true;
+      if (!(w >> first)) continue;
+      declared = declared || first == "nodes";
+      bias_lines = bias_lines || first == "bias";
     }
-    return false;
-  }();
+  }
+  // The biases come from the bias list. An edge list with 'bias i h' lines (a pbit graph file, which
+  // writes every nonzero bias) must agree with it: they used to be dropped without a word.
+  if (bias_lines) {
+    const std::span<const float> hf = gf.graph.biases();
+    for (size_t i = 0; i < hf.size(); ++i) {
+      const float hl = i < h.size() ? h[i] : 0.0f;
+      if (std::fabs(hf[i] - hl) > 1e-6f * std::max(1.0f, std::fabs(hl))) {
+        throw InvalidArgument(edges_path + ": its bias lines give node " + std::to_string(i) + " the bias " + detail::format_number(hf[i]) +
+                              ", the bias list (" + biases_path + ") " + detail::format_number(hl) +
+                              "; an imported model takes its biases from the bias list: remove the edge list's bias lines, or make "
+                              "them agree");
+      }
+    }
+  }
   if (!declared && static_cast<int32_t>(h.size()) > n) {
     std::vector<Edge> e = gf.graph.edges();
     gf.graph = Graph::from_edges(static_cast<int32_t>(h.size()), e);
@@ -519,6 +535,11 @@ DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDatase
   SamplerOptions po = sampler_options(cfg, kPositiveStream), no = sampler_options(cfg, kNegativeStream);
   po.first_chain = pr.first;
   no.first_chain = nr.first;
+  // Both phases' samplers together, before either is built.
+  detail::check_memory(Sampler::state_bytes(po.backend, pr.count, model.graph().num_nodes()) +
+                           Sampler::state_bytes(no.backend, nr.count, model.graph().num_nodes()),
+                       "the DBM's positive (batch_size x positive.chains = " + std::to_string(pos_total_) + ") and negative (" +
+                           std::to_string(neg_total_) + ") chains of " + std::to_string(model.graph().num_nodes()) + " nodes");
   pos_ = std::make_unique<Sampler>(model.graph(), col, static_cast<int32_t>(pr.count), po);
   neg_ = std::make_unique<Sampler>(model.graph(), col, static_cast<int32_t>(nr.count), no);
   vel_j_.assign(static_cast<size_t>(model.graph().num_edges()), 0.0f);
@@ -649,7 +670,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
       if (stop_after_batches > 0 && done_here == stop_after_batches) return history_;  // "killed"
       if (lease_s_ > 0 && train_s_ - lease_start_s >= lease_s_) {  // this lease is over; the run is not
         lease_ended_ = true;
-        save_checkpoint(checkpoint_path());
+        checkpoint();
         return history_;
       }
       const std::vector<int64_t> images(order.begin() + batch_ * cfg_.batch_size, order.begin() + (batch_ + 1) * cfg_.batch_size);
@@ -666,7 +687,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
         ++batch_;
         break;
       }
-      detail::save_mid_epoch(cfg_.checkpoint_every_batches, per_epoch, batch_, [&] { save_checkpoint(checkpoint_path()); });
+      detail::save_mid_epoch(cfg_.checkpoint_every_batches, per_epoch, batch_, [&] { checkpoint(); });
     }
     DbmEpochMetrics m;
     m.epoch = epoch_ + 1;
@@ -710,12 +731,12 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
     if (out_of_time()) {  // finished: a resume finds nothing left to train
       epoch_ = cfg_.epochs;
       batch_ = 0;
-      save_checkpoint(checkpoint_path());
+      checkpoint();
       return history_;
     }
     ++epoch_;
     batch_ = 0;
-    save_checkpoint(checkpoint_path());
+    checkpoint();
     --epoch_;
   }
   return history_;
@@ -738,8 +759,23 @@ using detail::put_vec;
 
 /// The fields that must match for a resume to continue the same run (not epochs, evaluation,
 /// generation, threads or output_dir), taken from the struct so configs built in C++ are covered too.
-uint64_t training_fingerprint(const DbmConfig& c) {
-  const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.graph_file, c.label_replicas,
+/// A graph file is named in the fingerprint by what it holds (its nodes, edges and coloring), not by
+/// its path: a changed file at the same path put the weights on other couplings without a word, and
+/// the same file as ./g.txt was refused. A topology spec names its graph itself.
+std::string graph_identity(const DbmConfig& c, const SparseDbm& m) {
+  if (c.graph_file.empty()) return "";
+  const Graph& g = m.graph();
+  std::string bytes = std::to_string(g.num_nodes()) + "|";
+  for (int64_t e = 0; e < g.num_edges(); ++e) bytes += std::to_string(g.edge_i()[e]) + "," + std::to_string(g.edge_j()[e]) + ";";
+  bytes += "|";
+  for (int32_t col : m.colors()) bytes += std::to_string(col) + ",";
+  char hex[24];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(detail::fnv1a(bytes)));
+  return std::string("graph file with structure ") + hex;
+}
+
+uint64_t training_fingerprint(const DbmConfig& c, const SparseDbm& m) {
+  const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, graph_identity(c, m), c.label_replicas,
                             c.placement, c.role_seed, c.backend, c.seed, c.init_sigma_j, c.init_bias, c.batch_size,
                             c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
                             c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
@@ -754,7 +790,7 @@ uint64_t training_fingerprint(const DbmConfig& c) {
 // What both checkpoints start with: the position, the counters of flips and time, the model and the
 // optimiser state (the full checkpoint then adds the chains' states, the model-only one does not).
 void DbmTrainer::put_training_state(std::ostream& f) const {
-  detail::put_position(f, training_fingerprint(cfg_), {epoch_, batch_, updates_});
+  detail::put_position(f, training_fingerprint(cfg_, model_), {epoch_, batch_, updates_});
   for (double v : {flips_, sample_wall_s_, train_s_, epoch_flips0_, epoch_wall0_, epoch_train0_}) put<double>(f, v);
   put_vec(f, model_.graph().edge_weights());
   put_vec(f, model_.graph().biases());
@@ -762,7 +798,7 @@ void DbmTrainer::put_training_state(std::ostream& f) const {
 }
 
 void DbmTrainer::get_training_state(std::istream& f, const std::string& path, const std::string& what, const std::string& may_change) {
-  const auto at = detail::get_position(f, path, what, training_fingerprint(cfg_), train_.size() / cfg_.batch_size, kMaxEpochs, cfg_.epochs,
+  const auto at = detail::get_position(f, path, what, training_fingerprint(cfg_, model_), train_.size() / cfg_.batch_size, kMaxEpochs, cfg_.epochs,
                                          may_change);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   for (double* v : {&flips_, &sample_wall_s_, &train_s_, &epoch_flips0_, &epoch_wall0_, &epoch_train0_}) *v = get<double>(f, path);
@@ -772,6 +808,11 @@ void DbmTrainer::get_training_state(std::istream& f, const std::string& path, co
   model_.graph().set_edge_weights(w);
   model_.graph().set_biases(h);
   push_weights();
+}
+
+void DbmTrainer::checkpoint() {
+  if (checkpoint_writer_) checkpoint_writer_();
+  else save_checkpoint(checkpoint_path());
 }
 
 void DbmTrainer::save_checkpoint(const std::string& path) const {
@@ -980,6 +1021,17 @@ std::vector<int32_t> dbm_predict_labels(std::span<const int64_t> readout, int32_
 
 }  // namespace detail
 
+void check_dbm_eval_memory(const SparseDbm& m, const DbmConfig& cfg, int64_t images) {
+  const double batch = static_cast<double>(std::min<int64_t>(std::max<int64_t>(images, 0), cfg.eval_batch_images));
+  const double chains = batch * cfg.eval.chains;
+  const double replicas = cfg.eval_tempered ? static_cast<double>(cfg.eval_tempering.betas.size()) : 1.0;
+  // Per chain: the clamped values (built, then held by the sampler), every replica's spins and a
+  // scratch copy, and ten 8-byte read-out sums.
+  const double bytes = chains * (2.0 * static_cast<double>(m.visible().size()) + 2.0 * replicas * m.graph().num_nodes() + 80.0);
+  detail::check_memory(bytes, "DBM evaluation of " + detail::format_number(batch) + " images at once (eval.batch_images) x " +
+                                  std::to_string(cfg.eval.chains) + " chains each (eval.chains)");
+}
+
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress,
                      int64_t first) {
   const double t0 = now_s();
@@ -989,6 +1041,7 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
                           " test images");
   }
   const int64_t stop = limit > 0 ? std::min(first + limit, test.size()) : test.size();
+  check_dbm_eval_memory(m, cfg, stop - first);
   ev.confusion.assign(100, 0);
   int64_t correct = 0;
   // Progress in image-sweeps, updated within each batch (one batch may hold every image).

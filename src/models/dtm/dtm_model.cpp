@@ -14,6 +14,7 @@
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
+#include "util/memory.hpp"
 #include "util/progress.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/config.hpp"
@@ -147,6 +148,13 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
   // one process's (docs/SCALING.md).
   const dist::Range mine = dist::share(cfg.batch_size, dist::rank(), dist::size(), "chains (train.batch_size)");
   first_ = mine.first;
+  // Every step's two samplers together (each alone passed the memory guard, while the model as a
+  // whole did not fit).
+  const Backend be = options(cfg, pos_stream(1)).backend;
+  detail::check_memory(2.0 * cfg.steps * Sampler::state_bytes(be, mine.count, graph_.num_nodes()),
+                       "the DTM's " + std::to_string(2 * cfg.steps) + " samplers (two per step) of " + std::to_string(mine.count) +
+                           " chains (train.batch_size) of " + std::to_string(graph_.num_nodes()) + " nodes on the " + to_string(be) +
+                           " backend");
   for (int32_t t = 1; t <= cfg.steps; ++t) {
     rng::PhiloxStream rs(cfg.seed, rng::kWeightInit, static_cast<uint32_t>(t));
     std::vector<float> w(E + N, 0.0f);
@@ -435,7 +443,8 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
     }
     if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", ep}});
     ++epoch_;
-    save_checkpoint(checkpoint_path());
+    if (checkpoint_writer_) checkpoint_writer_();
+    else save_checkpoint(checkpoint_path());
     --epoch_;
     ++done;
   }
@@ -611,6 +620,23 @@ void Dtm::set_feature_fid(int32_t epoch, double fid) {
     if (h.epoch == epoch) h.feature_fid = fid;
 }
 
+namespace {
+
+/// A checkpoint's epoch count: impossible counts are a damaged file; more epochs than the config asks
+/// for are a config to lengthen (as detail::get_position says it for the other trainers).
+void check_trained_epochs(const std::string& what, const std::string& path, int32_t epoch, int32_t epochs) {
+  if (epoch < 0 || epoch > 100000) {
+    throw InvalidArgument(what + " '" + path + "' has an impossible epoch count (" + std::to_string(epoch) + ")");
+  }
+  if (epoch > epochs) {
+    throw InvalidConfig("train.epochs: " + what + " '" + path + "' has trained " + std::to_string(epoch) + " epochs, more than the " +
+                        std::to_string(epochs) + " epochs asked for; resume with at least " + std::to_string(epoch) +
+                        " epochs, or start afresh");
+  }
+}
+
+}  // namespace
+
 void Dtm::load_checkpoint(const std::string& path) {
   using namespace detail;
   std::istringstream f(read_checksummed(path, kMagic, "DTM checkpoint"), std::ios::binary);
@@ -619,10 +645,7 @@ void Dtm::load_checkpoint(const std::string& path) {
                           "config and --time-budget (only epochs, generate, threads and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
-  if (epoch_ < 0 || epoch_ > cfg_.epochs) {
-    throw InvalidArgument("checkpoint '" + path + "' says epoch " + std::to_string(epoch_) + " of a run of " +
-                          std::to_string(cfg_.epochs) + " epochs");
-  }
+  check_trained_epochs("checkpoint", path, epoch_, cfg_.epochs);
   if (get<int32_t>(f, path) != steps()) throw InvalidArgument("checkpoint '" + path + "' has a different number of steps");
   for (int32_t t = 0; t < steps(); ++t) {
     weights_[t] = get_vec<float>(f, path, weights_[t].size());
@@ -673,10 +696,7 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
                           "with the same config and --time-budget (only epochs, generate, threads and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
-  if (epoch_ < 0 || epoch_ > cfg_.epochs) {
-    throw InvalidArgument("model checkpoint '" + path + "' says epoch " + std::to_string(epoch_) + " of a run of " +
-                          std::to_string(cfg_.epochs) + " epochs");
-  }
+  check_trained_epochs("model checkpoint", path, epoch_, cfg_.epochs);
   if (get<int32_t>(f, path) != steps()) throw InvalidArgument("model checkpoint '" + path + "' has a different number of steps");
   for (int32_t t = 0; t < steps(); ++t) {
     weights_[t] = get_vec<float>(f, path, weights_[t].size());
