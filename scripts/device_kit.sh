@@ -40,7 +40,8 @@ CARRY=${KIT_CARRY:-build/carry}
 # KIT_FROM=DIR (with KIT_CARRY=another folder): a dry run on the binaries of an existing build (the
 # release one), not the portable build; such a carry is for the dry run only, never for a device.
 KIT_FROM=${KIT_FROM:-}
-[ -n "$KIT_FROM" ] && [ "$CARRY" = build/carry ] && { echo "device_kit: KIT_FROM needs KIT_CARRY (build/carry is the device's)"; exit 2; }
+[ -n "$KIT_FROM" ] && [ "$(realpath -m "$CARRY")" = "$(realpath -m build/carry)" ] &&
+  { echo "device_kit: KIT_FROM needs KIT_CARRY (build/carry is the device's)"; exit 2; }
 mode=${1:-}
 
 # ---------------------------------------------------------------- needed (here, before a device session)

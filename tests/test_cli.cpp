@@ -550,6 +550,7 @@ TEST(Cli, DbmTrainEvalGenerate) {
     const Result bad_curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --sweeps " + sweeps);
     EXPECT_EQ(bad_curve.code, 2) << sweeps;
     EXPECT_NE(bad_curve.out.find("--sweeps takes"), std::string::npos) << sweeps << ": " << bad_curve.out;
+    EXPECT_EQ(bad_curve.out.find("sweeps per image ("), std::string::npos) << sweeps << ": no budget runs first: " << bad_curve.out;
   }
   // A model file of another version, and a binary file where the model belongs, are named as such.
   {

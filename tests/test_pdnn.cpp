@@ -624,19 +624,19 @@ TEST(PdnnTraining, ABatchThatDoesNotFitIsRefusedUpFront) {
   PdnnConfig c = small_config(dir + "/a");
   c.units.activation = PdnnActivation::pbit;
   c.train_samples = 1024;
-  c.batch_size = 64;  // 65536 rows x (8 + 6 + 2) units x 4 arrays x 4 bytes = 16.8 MB, and the parameters
+  c.batch_size = 64;  // 65536 rows x (6 + 2) units x 4 arrays x 4 bytes = 8.4 MB, and the inputs and parameters
   PdnnNet n = PdnnNet::create({8, 6, 2}, c.seed);
   PdnnVae v = PdnnVae::create(8, vae_config(dir + "/v", PdnnActivation::pbit));
   PdnnConfig cv = vae_config(dir + "/v", PdnnActivation::pbit);
   cv.train_samples = 1024;
-  cv.batch_size = 96;  // 98304 decoder rows x (2 + 5 + 8) units x 16 bytes = 23.6 MB
-  setenv("PBIT_MAX_MEMORY", "16M", 1);
+  cv.batch_size = 96;  // 98304 decoder rows x (5 + 8) units x 16 bytes = 20.4 MB
+  setenv("PBIT_MAX_MEMORY", "8M", 1);
   const std::string e = error_of([&] { PdnnTrainer(n, c, train, iota(96), test, iota(20)); });
   const std::string ev = error_of([&] { PdnnVaeTrainer(v, cv, train, iota(96), test, iota(20)); });
-  setenv("PBIT_MAX_MEMORY", "17M", 1);
+  setenv("PBIT_MAX_MEMORY", "9M", 1);
   const std::string fits = error_of([&] { PdnnTrainer(n, c, train, iota(96), test, iota(20)); });
   unsetenv("PBIT_MAX_MEMORY");
-  EXPECT_NE(e.find("p-DNN training (batch_size x train.samples rows of every layer) needs about 17 MB"), std::string::npos) << e;
+  EXPECT_NE(e.find("p-DNN training (batch_size x train.samples rows of every layer) needs about 8 MB"), std::string::npos) << e;
   EXPECT_NE(ev.find("p-DNN training (batch_size x train.samples rows of every layer) needs about"), std::string::npos) << ev;
   EXPECT_EQ(fits, "<no error>");
 }

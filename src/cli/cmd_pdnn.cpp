@@ -535,6 +535,9 @@ void add_pdnn_commands(Commands& c) {
     for (const std::string& f : o->evals) {
       nlohmann::json j = read_json_file(f);
       if (!j.is_object()) throw InvalidArgument(f + " is not a p-DNN result: not a JSON object");
+      if (j.contains("pdnn_generate") && !j["pdnn_generate"].is_boolean()) {
+        throw InvalidArgument(f + " is not a p-DNN result: 'pdnn_generate' is " + j["pdnn_generate"].dump() + ", not true or false");
+      }
       if (j.value("pdnn_generate", false)) {  // a 'pdnn generate' result: for the FID plot
         try {
           const auto samples = ints(j.at("samples"), f, "samples", 1, 1 << 20);

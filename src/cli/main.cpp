@@ -39,6 +39,18 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
     throw InvalidArgument(checkpoint + " holds an earlier run's checkpoint: pass --resume to continue that run, or --overwrite " +
                           "to start afresh and replace it (or choose another --out)");
   }
+  // A lease keeps its checkpoints in its lease folder, so its results here have no checkpoint beside
+  // them: they are not removed as an earlier run's without --overwrite either.
+  if (!exists && !overwrite) {
+    for (const std::string& f : stale) {
+      if (std::filesystem::path(f).filename() != "results.json" || !std::filesystem::is_regular_file(f)) continue;
+      std::ifstream in(f);
+      const nlohmann::json r = nlohmann::json::parse(in, nullptr, false);
+      if (r.is_object() && r.contains("leases")) {
+        throw InvalidArgument(f + " holds a lease's results (pbit ... --lease): pass --overwrite to replace them, or choose another --out");
+      }
+    }
+  }
   if (dist::rank() == 0) {
     for (const std::string& f : stale) {
       std::error_code ec;
@@ -52,8 +64,9 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
 void refuse_lease_over_run(const std::string& output_dir) {
   const std::string ckpt = (output_dir.empty() ? std::string(".") : output_dir) + "/checkpoint.bin";
   if (!std::filesystem::exists(ckpt)) return;
-  throw InvalidArgument(ckpt + " is the checkpoint of a run without --lease; a lease there would replace that run's results and "
-                        "break its --resume: choose another --out (or remove the checkpoint, if that run is not wanted)");
+  throw InvalidArgument(ckpt + " is the checkpoint of a run without --lease (or of a lease by a pbit before 2026-12-01); a lease "
+                        "there would replace that run's results and break its --resume: choose another --out (or remove the "
+                        "checkpoint, if that run is not wanted)");
 }
 
 RunLock::RunLock(const std::string& dir) {

@@ -161,6 +161,12 @@ double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock:
 class EnergyWindow {
  public:
   EnergyWindow(const energy::GpuEnergyMeter* gpu, const energy::CpuEnergyMeter* cpu) : gpu_(gpu), cpu_(cpu) {}
+  ~EnergyWindow() {  // a stretch that threw (a failed row) leaves its power poller running
+    stop_ = true;
+    if (poller_.joinable()) poller_.join();
+  }
+  EnergyWindow(const EnergyWindow&) = delete;
+  EnergyWindow& operator=(const EnergyWindow&) = delete;
   void start() {
     t0_ = now_s();
     gpu_counter_ = gpu_ && gpu_->total_energy_mj(e0_mj_);
@@ -462,6 +468,9 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
               : w.kind == "dbm_inference" ? measure_dbm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
                                           : measure_dtm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes);
         } catch (const Error& e) {
+          // What a row can run into (memory, the device); anything else is the suite's or a bug, and
+          // ends the run.
+          if (!dynamic_cast<const OutOfMemory*>(&e) && !dynamic_cast<const CudaError*>(&e)) throw;
           rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"backend", to_string(b)}, {"chains", chains},
                           {"skipped", std::string("failed: ") + e.what()}, {"error", e.what()}});
           if (progress) std::fprintf(stderr, "compare: %s on %s, %d chains: FAILED: %s\n", w.name.c_str(), to_string(b).c_str(), chains, e.what());
@@ -597,7 +606,8 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   md << "|---|---|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : res["results"]) {
     if (r.contains("skipped")) {
-      md << "| " << r["workload"].get<std::string>() << " | " << r["backend"].get<std::string>() << " | | | | | | | skipped: "
+      md << "| " << r["workload"].get<std::string>() << " | " << r["backend"].get<std::string>() << " | "
+         << (r.contains("chains") ? std::to_string(r["chains"].get<int64_t>()) : std::string()) << " | | | | | | skipped: "
          << [&] {  // one table cell: an error message may hold '|' or a line break
               std::string t = r["skipped"].get<std::string>();
               for (char& ch : t)

@@ -62,10 +62,22 @@ double cgroup_room_bytes(const std::string& root) {
     if (f >> word && !parse_number_ok(word, x)) x = -1;
     return x;
   };
+  // A key's value in a memory.stat file, or 0.
+  const auto stat = [](const std::string& path, const std::string& key) {
+    std::ifstream f(path);
+    std::string k;
+    double v = 0;
+    while (f >> k >> v)
+      if (k == key) return v;
+    return 0.0;
+  };
+  // Usage counts the page cache, which the kernel reclaims before it kills: its inactive part is
+  // room (a container that has read its dataset would otherwise seem full).
   double limit = read(root + "/memory.max"), usage = read(root + "/memory.current");
+  if (limit >= 0) usage -= stat(root + "/memory.stat", "inactive_file");
   if (limit < 0) {
     limit = read(root + "/memory/memory.limit_in_bytes");
-    usage = read(root + "/memory/memory.usage_in_bytes");
+    usage = read(root + "/memory/memory.usage_in_bytes") - stat(root + "/memory/memory.stat", "total_inactive_file");
     if (limit >= 9e18) limit = -1;  // v1's "no limit": about 2^63 rounded down to a page
   }
   if (limit < 0) return -1;

@@ -12,9 +12,10 @@ namespace pbit::detail {
 /// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes().
 double memory_limit_bytes();
 
-/// The room the memory cgroup under `root` leaves, its limit less its usage: cgroup v2 (memory.max,
-/// memory.current), else v1 (memory/memory.limit_in_bytes, memory/memory.usage_in_bytes); < 0 when
-/// there is no limit or none can be read.
+/// The room the memory cgroup under `root` leaves (a container's own, where /sys/fs/cgroup is its
+/// namespace), its limit less its usage without the inactive page cache: cgroup v2 (memory.max,
+/// memory.current, memory.stat inactive_file), else v1 (memory/memory.limit_in_bytes,
+/// usage_in_bytes, memory.stat total_inactive_file); < 0 when there is no limit or none can be read.
 double cgroup_room_bytes(const std::string& root = "/sys/fs/cgroup");
 
 /// Throws OutOfMemory naming `what`, the bytes it needs and the limit when `bytes` exceed the limit.

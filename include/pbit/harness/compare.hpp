@@ -42,7 +42,9 @@ struct CompareSuite {
 CompareSuite parse_compare_suite(const nlohmann::json& j);
 
 /// Runs the suite: every workload x backend x chain count. Returns the results document (also written,
-/// with a Markdown table and plots, to suite.output_dir by write_compare_outputs).
+/// with a Markdown table and plots, to suite.output_dir by write_compare_outputs). A row that runs out
+/// of memory or into a CUDA error is returned as a row with `skipped` and `error`, not thrown, so the
+/// other rows are kept; other errors end the run.
 nlohmann::json run_compare(const CompareSuite& suite, bool progress = true);
 
 /// What every benchmark result records about where it ran: hostname, os, arch, cpu, logical_cpus,

@@ -432,9 +432,10 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
     const std::span<const float> hf = gf.graph.biases();
     for (size_t i = 0; i < hf.size(); ++i) {
       const float hl = i < h.size() ? h[i] : 0.0f;
-      if (std::fabs(hf[i] - hl) > 1e-6f * std::max(1.0f, std::fabs(hl))) {
+      // (a bias list written with 6 significant digits agrees with exact bias lines)
+      if (std::fabs(hf[i] - hl) > 1e-5f * std::max(1.0f, std::fabs(hl))) {
         throw InvalidArgument(edges_path + ": its bias lines give node " + std::to_string(i) + " the bias " + detail::format_number(hf[i]) +
-                              ", the bias list (" + biases_path + ") " + detail::format_number(hl) +
+                              (hf[i] == 0.0f ? " (no bias line)" : "") + ", the bias list (" + biases_path + ") " + detail::format_number(hl) +
                               "; an imported model takes its biases from the bias list: remove the edge list's bias lines, or make "
                               "them agree");
       }
@@ -1025,9 +1026,10 @@ void check_dbm_eval_memory(const SparseDbm& m, const DbmConfig& cfg, int64_t ima
   const double batch = static_cast<double>(std::min<int64_t>(std::max<int64_t>(images, 0), cfg.eval_batch_images));
   const double chains = batch * cfg.eval.chains;
   const double replicas = cfg.eval_tempered ? static_cast<double>(cfg.eval_tempering.betas.size()) : 1.0;
-  // Per chain: the clamped values (built, then held by the sampler), every replica's spins and a
-  // scratch copy, and ten 8-byte read-out sums.
-  const double bytes = chains * (2.0 * static_cast<double>(m.visible().size()) + 2.0 * replicas * m.graph().num_nodes() + 80.0);
+  // Per chain: the clamped values (built, then held by the sampler) and ten 8-byte read-out sums;
+  // and every replica's chain as the sampler holds it on the evaluation's backend.
+  const double bytes = chains * (2.0 * static_cast<double>(m.visible().size()) + 80.0) +
+                       replicas * Sampler::state_bytes(sampler_options(cfg, kEvalStream).backend, 1, m.graph().num_nodes()) * chains;
   detail::check_memory(bytes, "DBM evaluation of " + detail::format_number(batch) + " images at once (eval.batch_images) x " +
                                   std::to_string(cfg.eval.chains) + " chains each (eval.chains)");
 }

@@ -622,17 +622,20 @@ PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::ve
 namespace {
 
 /// A training batch's memory, checked before training starts (it ended in std::bad_alloc after the
-/// data were read, or in the OOM killer): per network, its rows (batch x samples) x every layer's
-/// width for the forward pass's pre-activations and activations and the backward pass's two deltas,
-/// and its parameters four times (weights, gradient, Adam's two moments).
-void check_training_memory(std::initializer_list<const PdnnNet*> nets, std::initializer_list<double> rows) {
+/// data were read, or in the OOM killer): per network, its inputs (once per image, `images`) and
+/// its rows (images x samples) x every later layer's width for the forward pass's pre-activations
+/// and activations and the backward pass's two deltas, and its parameters four times (weights,
+/// gradient, Adam's two moments).
+void check_training_memory(std::initializer_list<const PdnnNet*> nets, std::initializer_list<double> images,
+                           std::initializer_list<double> rows) {
   double bytes = 0;
+  auto im = images.begin();
   auto r = rows.begin();
   for (const PdnnNet* n : nets) {
     double width = 0, params = 0;
-    for (int32_t s : n->sizes) width += s;
+    for (size_t k = 1; k < n->sizes.size(); ++k) width += n->sizes[k];
     for (int32_t l = 0; l < n->layers(); ++l) params += static_cast<double>(n->w[l].size() + n->b[l].size());
-    bytes += (*r++ * width * 4 + params * 4) * sizeof(float);
+    bytes += (*im++ * n->sizes[0] + *r++ * width * 4 + params * 4) * sizeof(float);
   }
   detail::check_memory(bytes, "p-DNN training (batch_size x train.samples rows of every layer)");
 }
@@ -652,7 +655,7 @@ PdnnTrainer::PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset
       if (y >= net_.classes()) throw InvalidArgument("p-DNN: a label " + std::to_string(y) + " beyond the network's classes");
   net_.trained_units = cfg_.units;
   net_.train_samples = cfg_.units.stochastic() ? cfg_.train_samples : 1;
-  check_training_memory({&net_}, {static_cast<double>(cfg_.batch_size) * net_.train_samples});
+  check_training_memory({&net_}, {static_cast<double>(cfg_.batch_size)}, {static_cast<double>(cfg_.batch_size) * net_.train_samples});
   if (cfg_.train_mode != "ideal") device_ = pdnn_device(net_, cfg_.hardware);
   for (int32_t l = 0; l < net_.layers(); ++l) {
     mw_.emplace_back(net_.w[l].size(), 0.0f), vw_.emplace_back(net_.w[l].size(), 0.0f);
@@ -1068,7 +1071,7 @@ PdnnVaeTrainer::PdnnVaeTrainer(PdnnVae& vae, const PdnnConfig& cfg, const ImageD
   }
   vae_.decoder.trained_units = cfg_.units;
   vae_.decoder.train_samples = cfg_.units.stochastic() ? cfg_.train_samples : 1;
-  check_training_memory({&vae_.encoder, &vae_.decoder},
+  check_training_memory({&vae_.encoder, &vae_.decoder}, {static_cast<double>(cfg_.batch_size), static_cast<double>(cfg_.batch_size)},
                         {static_cast<double>(cfg_.batch_size), static_cast<double>(cfg_.batch_size) * vae_.decoder.train_samples});
   for (std::vector<float>* a : arrays()) params_.emplace_back(a->size(), 0.0f), params_.emplace_back(a->size(), 0.0f);
 }
