@@ -1028,8 +1028,9 @@ void check_dbm_eval_memory(const SparseDbm& m, const DbmConfig& cfg, int64_t ima
   const double replicas = cfg.eval_tempered ? static_cast<double>(cfg.eval_tempering.betas.size()) : 1.0;
   // Per chain: the clamped values (built, then held by the sampler) and ten 8-byte read-out sums;
   // and every replica's chain as the sampler holds it on the evaluation's backend.
+  const Backend backend = sampler_options(cfg, kEvalStream).backend;
   const double bytes = chains * (2.0 * static_cast<double>(m.visible().size()) + 80.0) +
-                       replicas * Sampler::state_bytes(sampler_options(cfg, kEvalStream).backend, 1, m.graph().num_nodes()) * chains;
+                       replicas * chains * Sampler::state_bytes(backend, 1, m.graph().num_nodes());
   detail::check_memory(bytes, "DBM evaluation of " + detail::format_number(batch) + " images at once (eval.batch_images) x " +
                                   std::to_string(cfg.eval.chains) + " chains each (eval.chains)");
 }
