@@ -73,9 +73,10 @@ double cgroup_room_bytes(const std::string& root) {
   };
   // Usage counts the page cache, which the kernel reclaims before it kills: its inactive part is
   // room (a container that has read its dataset would otherwise seem full).
-  double limit = read(root + "/memory.max"), usage = read(root + "/memory.current");
-  if (limit >= 0) usage -= stat(root + "/memory.stat", "inactive_file");
-  if (limit < 0) {
+  double limit = read(root + "/memory.max"), usage = 0;
+  if (limit >= 0) {
+    usage = read(root + "/memory.current") - stat(root + "/memory.stat", "inactive_file");
+  } else {
     limit = read(root + "/memory/memory.limit_in_bytes");
     usage = read(root + "/memory/memory.usage_in_bytes") - stat(root + "/memory/memory.stat", "total_inactive_file");
     if (limit >= 9e18) limit = -1;  // v1's "no limit": about 2^63 rounded down to a page

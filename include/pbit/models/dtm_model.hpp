@@ -185,6 +185,7 @@ class Dtm {
 
  private:
   void train_step_epoch(int32_t step, const ImageDataset& data, double& flips);
+  void checkpoint();  ///< through the checkpoint writer, if one is set
   nlohmann::json history_json() const;
   void restore_history(std::istream& f, const std::string& path, const std::string& what);
   /// Visible state (data then labels) of `image` after the forward process to time t_t.

@@ -30,6 +30,8 @@ namespace pbit {
 
 namespace {
 
+constexpr int32_t kMaxEpochs = 100000;  ///< train.epochs' range, and what a checkpoint may say
+
 void parse_schedule(const nlohmann::json& j, const std::string& where, SamplingSchedule& s) {
   using namespace detail;
   only_keys(j, where, {"warmup", "samples", "steps_per_sample"});
@@ -71,7 +73,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "optimizer", "learning_rate", "lr_final_fraction", "adam_b1", "adam_b2",
                            "init_sigma_j", "positive", "negative", "acp", "time_budget_s"});
-    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, 100000));
+    if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
     if (t.contains("batch_size")) c.batch_size = static_cast<int32_t>(get_int(t["batch_size"], "train.batch_size", 1, 1 << 20));
     if (t.contains("optimizer")) c.optimizer = get_string(t["optimizer"], "train.optimizer", {"adam", "sgd"});
     if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0, 100);
@@ -443,8 +445,7 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
     }
     if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", ep}});
     ++epoch_;
-    if (checkpoint_writer_) checkpoint_writer_();
-    else save_checkpoint(checkpoint_path());
+    checkpoint();
     --epoch_;
     ++done;
   }
@@ -556,6 +557,11 @@ uint64_t fingerprint(const DtmConfig& c) {
 }
 }  // namespace
 
+void Dtm::checkpoint() {
+  if (checkpoint_writer_) checkpoint_writer_();
+  else save_checkpoint(checkpoint_path());
+}
+
 void Dtm::save_checkpoint(const std::string& path) const {
   using namespace detail;
   std::ostringstream f(std::ios::binary);
@@ -625,7 +631,7 @@ namespace {
 /// A checkpoint's epoch count: impossible counts are a damaged file; more epochs than the config asks
 /// for are a config to lengthen (as detail::get_position says it for the other trainers).
 void check_trained_epochs(const std::string& what, const std::string& path, int32_t epoch, int32_t epochs) {
-  if (epoch < 0 || epoch > 100000) {
+  if (epoch < 0 || epoch > kMaxEpochs) {
     throw InvalidArgument(what + " '" + path + "' has an impossible epoch count (" + std::to_string(epoch) + ")");
   }
   if (epoch > epochs) {
