@@ -672,29 +672,68 @@ TEST(BadInput, ModelFileFieldsAreChecked) {  // defect 9, and the model file's c
 TEST(BadInput, TheMemoryGuardSeesTheCgroupLimit) {
   const std::string root = tmp("cgroup");
   fs::remove_all(root);
-  EXPECT_LT(detail::cgroup_room_bytes(root), 0);  // nothing to read: no limit
+  const std::string none = tmp("cgroup-self-absent");  // no /proc/self/cgroup: the root cgroup only
+  EXPECT_LT(detail::cgroup_room_bytes(root, none), 0);  // nothing to read: no limit
   write(root + "/memory.max", "max\n");
   write(root + "/memory.current", "1000\n");
-  EXPECT_LT(detail::cgroup_room_bytes(root), 0);  // v2 without a limit
+  EXPECT_LT(detail::cgroup_room_bytes(root, none), 0);  // v2 without a limit
   write(root + "/memory.max", "3000000000\n");
-  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 3000000000.0 - 1000);
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, none), 3000000000.0 - 1000);
   write(root + "/memory.current", "4000000000\n");
-  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 0.0);  // over its limit already
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, none), 0.0);  // over its limit already
   write(root + "/memory.stat", "anon 100\nfile 3000000000\ninactive_file 2000000000\n");
-  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 1000000000.0);  // its inactive page cache is room
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, none), 1000000000.0);  // its inactive page cache is room
   fs::remove(root + "/memory.max");
   write(root + "/memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1 without a limit
   write(root + "/memory/memory.usage_in_bytes", "2000\n");
-  EXPECT_LT(detail::cgroup_room_bytes(root), 0);
+  EXPECT_LT(detail::cgroup_room_bytes(root, none), 0);
   write(root + "/memory/memory.limit_in_bytes", "1000000\n");
-  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 998000.0);
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, none), 998000.0);
   write(root + "/memory/memory.stat", "cache 5000\ntotal_inactive_file 1500\n");
-  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root), 999500.0);
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, none), 999500.0);
   // The guard's limit is not above this machine's own cgroup's room (read twice: 64 MB of slack for
   // what the machine did in between).
   if (const double room = detail::cgroup_room_bytes(); room >= 0 && !std::getenv("PBIT_MAX_MEMORY")) {
     EXPECT_LE(detail::memory_limit_bytes(), room + 64e6);
   }
+}
+
+// A batch job's limit sits on an ancestor of its processes' cgroup (Slurm: job_N above step_0 and
+// task_0), and the host's /sys/fs/cgroup is the root: the guard walks from the cgroup
+// /proc/self/cgroup names up to the root and takes the tightest room on the way.
+TEST(BadInput, TheMemoryGuardSeesABatchJobsCgroupAncestors) {
+  const std::string root = tmp("cgroup-tree"), self = tmp("cgroup-self");
+  fs::remove_all(root);
+  const std::string v1job = root + "/memory/slurm/uid_1/job_7", v1task = v1job + "/step_0/task_0";
+  write(root + "/memory/memory.limit_in_bytes", "9223372036854771712\n");  // the host: no limit
+  write(root + "/memory/memory.usage_in_bytes", "50000000000\n");
+  write(v1job + "/memory.limit_in_bytes", "2000000000\n");
+  write(v1job + "/memory.usage_in_bytes", "500000000\n");
+  write(v1task + "/memory.limit_in_bytes", "9223372036854771712\n");
+  write(v1task + "/memory.usage_in_bytes", "100000000\n");
+  write(self, "12:pids:/slurm/uid_1/job_7/step_0/task_0\n4:cpuacct,memory:/slurm/uid_1/job_7/step_0/task_0\n0::/\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, self), 1500000000.0);  // the job's, two levels up
+  write(v1task + "/memory.limit_in_bytes", "300000000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, self), 200000000.0);  // the task's own is tighter
+  // A path that is not under the root (a container seeing the host's path), or one that climbs out
+  // of it, reads the root alone.
+  write(self, "4:memory:/docker/abc\n");
+  EXPECT_LT(detail::cgroup_room_bytes(root, self), 0);
+  write(self, "4:memory:/slurm/uid_1/job_7/../../..\n");
+  EXPECT_LT(detail::cgroup_room_bytes(root, self), 0);
+  // cgroup v2: one hierarchy at the root, "0::PATH".
+  fs::remove_all(root);
+  const std::string v2job = root + "/system.slice/slurmstepd.scope/job_9", v2task = v2job + "/step_0/user/task_0";
+  write(v2job + "/memory.max", "4000000000\n");
+  write(v2job + "/memory.current", "1000000000\n");
+  write(v2job + "/memory.stat", "anon 1\ninactive_file 250000000\n");
+  write(v2task + "/memory.max", "max\n");
+  write(v2task + "/memory.current", "10\n");
+  write(self, "0::/system.slice/slurmstepd.scope/job_9/step_0/user/task_0\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, self), 3250000000.0);
+  write(root + "/memory.max", "1000000000\n");  // a container's own limit at the root holds too
+  write(root + "/memory.current", "100000000\n");
+  EXPECT_DOUBLE_EQ(detail::cgroup_room_bytes(root, self), 900000000.0);
 }
 
 TEST(BadInput, DeclaredSizesAreCheckedAgainstMemory) {  // defect 10

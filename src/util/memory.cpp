@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "pbit/error.hpp"
@@ -53,36 +55,83 @@ double memory_limit_bytes() {
   return room >= 0 && room < available ? room : available;
 }
 
-double cgroup_room_bytes(const std::string& root) {
-  // The first number in a file, or < 0 ("max", absent, unreadable).
-  const auto read = [](const std::string& path) {
-    std::ifstream f(path);
-    std::string word;
-    double x = -1;
-    if (f >> word && !parse_number_ok(word, x)) x = -1;
-    return x;
-  };
-  // A key's value in a memory.stat file, or 0.
-  const auto stat = [](const std::string& path, const std::string& key) {
-    std::ifstream f(path);
-    std::string k;
-    double v = 0;
-    while (f >> k >> v)
-      if (k == key) return v;
-    return 0.0;
-  };
-  // Usage counts the page cache, which the kernel reclaims before it kills: its inactive part is
-  // room (a container that has read its dataset would otherwise seem full).
-  double limit = read(root + "/memory.max"), usage = 0;
-  if (limit >= 0) {
-    usage = read(root + "/memory.current") - stat(root + "/memory.stat", "inactive_file");
-  } else {
-    limit = read(root + "/memory/memory.limit_in_bytes");
-    usage = read(root + "/memory/memory.usage_in_bytes") - stat(root + "/memory/memory.stat", "total_inactive_file");
-    if (limit >= 9e18) limit = -1;  // v1's "no limit": about 2^63 rounded down to a page
-  }
+namespace {
+
+// The first number in a file, or < 0 ("max", absent, unreadable).
+double read_number(const std::string& path) {
+  std::ifstream f(path);
+  std::string word;
+  double x = -1;
+  if (f >> word && !parse_number_ok(word, x)) x = -1;
+  return x;
+}
+
+// A key's value in a memory.stat file, or 0.
+double stat_value(const std::string& path, const std::string& key) {
+  std::ifstream f(path);
+  std::string k;
+  double v = 0;
+  while (f >> k >> v)
+    if (k == key) return v;
+  return 0.0;
+}
+
+// The room one cgroup's own limit leaves, or < 0 without a limit. Usage counts the page cache, which
+// the kernel reclaims before it kills: its inactive part is room (a container that has read its
+// dataset would otherwise seem full).
+double room_v2(const std::string& dir) {
+  const double limit = read_number(dir + "/memory.max");
   if (limit < 0) return -1;
+  const double usage = read_number(dir + "/memory.current") - stat_value(dir + "/memory.stat", "inactive_file");
   return std::max(0.0, limit - std::max(0.0, usage));
+}
+double room_v1(const std::string& dir) {
+  const double limit = read_number(dir + "/memory.limit_in_bytes");
+  if (limit < 0 || limit >= 9e18) return -1;  // v1's "no limit": about 2^63 rounded down to a page
+  const double usage = read_number(dir + "/memory.usage_in_bytes") - stat_value(dir + "/memory.stat", "total_inactive_file");
+  return std::max(0.0, limit - std::max(0.0, usage));
+}
+
+// The smaller room, where < 0 is none.
+double tighter(double a, double b) { return a < 0 ? b : b < 0 ? a : std::min(a, b); }
+
+// The tightest room from `base + rel` up to `base`: a batch job's limit is usually on an ancestor of
+// the cgroup its processes are in (Slurm: .../job_N, its processes in .../job_N/step_0/task_0), and
+// every ancestor's limit holds. Only `base` when `rel` is not a clean absolute path under it (a
+// container that sees the host's path in /proc/self/cgroup but its own cgroup at `base`).
+double walk_up(const std::string& base, const std::string& rel, double (*room_of)(const std::string&)) {
+  namespace fs = std::filesystem;
+  fs::path p(rel);
+  std::error_code ec;
+  const bool clean = !rel.empty() && rel.front() == '/' &&
+                     std::none_of(p.begin(), p.end(), [](const fs::path& c) { return c == ".."; });
+  if (!clean || !fs::is_directory(base + rel, ec)) p = "/";
+  double room = -1;
+  for (;;) {
+    const std::string s = p.string();
+    room = tighter(room, room_of(s == "/" ? base : base + s));
+    if (s == "/" || s.empty()) break;
+    p = p.parent_path();
+  }
+  return room;
+}
+
+}  // namespace
+
+double cgroup_room_bytes(const std::string& root, const std::string& self) {
+  // /proc/self/cgroup: "0::/PATH" (v2) and "ID:CONTROLLERS:/PATH" (v1; the memory one).
+  std::string v2, v1;
+  std::ifstream f(self);
+  for (std::string line; std::getline(f, line);) {
+    const auto a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (line.compare(0, a, "0") == 0 && controllers.empty()) v2 = path;
+    std::istringstream names(controllers);
+    for (std::string c; std::getline(names, c, ',');)
+      if (c == "memory") v1 = path;
+  }
+  return tighter(walk_up(root, v2, room_v2), walk_up(root + "/memory", v1, room_v1));
 }
 
 void check_memory(double bytes, const std::string& what) {

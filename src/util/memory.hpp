@@ -12,11 +12,14 @@ namespace pbit::detail {
 /// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes().
 double memory_limit_bytes();
 
-/// The room the memory cgroup under `root` leaves (a container's own, where /sys/fs/cgroup is its
-/// namespace), its limit less its usage without the inactive page cache: cgroup v2 (memory.max,
-/// memory.current, memory.stat inactive_file), else v1 (memory/memory.limit_in_bytes,
-/// usage_in_bytes, memory.stat total_inactive_file); < 0 when there is no limit or none can be read.
-double cgroup_room_bytes(const std::string& root = "/sys/fs/cgroup");
+/// The room the memory cgroups leave this process: the least, over the cgroup `self` names and each
+/// of its ancestors up to `root` (a batch job's limit is usually on an ancestor), of its limit less
+/// its usage without the inactive page cache: cgroup v2 (memory.max, memory.current, memory.stat
+/// inactive_file under `root`), and v1 (memory.limit_in_bytes, usage_in_bytes, memory.stat
+/// total_inactive_file under `root`/memory). Only `root` itself where `self`'s path is not found
+/// under it (a container whose /sys/fs/cgroup is its own cgroup). < 0 when there is no limit or
+/// none can be read.
+double cgroup_room_bytes(const std::string& root = "/sys/fs/cgroup", const std::string& self = "/proc/self/cgroup");
 
 /// Throws OutOfMemory naming `what`, the bytes it needs and the limit when `bytes` exceed the limit.
 void check_memory(double bytes, const std::string& what);
