@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -166,9 +168,35 @@ TEST(GraphIo, JsonErrors) {
             std::string::npos);
 }
 
-TEST(GraphIo, MissingFileIsAnIoError) {
-  EXPECT_THROW(read_graph_file("/nonexistent/graph.txt"), IoError);
-  EXPECT_THROW(read_graph_file("/nonexistent/graph.json"), IoError);
+// An IoError carries the file and the system's errno, so a caller can tell a missing file from a
+// refused one without parsing the message (Python: .filename and .errno).
+TEST(GraphIo, MissingFileIsAnIoErrorWithItsPathAndErrno) {
+  for (const std::string path : {"/nonexistent/graph.txt", "/nonexistent/graph.json"}) {
+    try {
+      read_graph_file(path);
+      FAIL() << path;
+    } catch (const IoError& e) {
+      EXPECT_EQ(e.path(), path);
+      EXPECT_EQ(e.error_number(), ENOENT);
+      EXPECT_NE(std::string(e.what()).find(std::strerror(ENOENT)), std::string::npos) << e.what();
+    }
+  }
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/ioerror";
+  std::filesystem::create_directories(dir);
+  try {
+    write_graph_file(dir + "/no-such-folder/g.json", Graph::from_edges(2, std::vector<Edge>{{0, 1, 1.0f}}));
+    FAIL() << "a write into a missing folder must fail";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.path(), dir + "/no-such-folder/g.json");
+    EXPECT_EQ(e.error_number(), ENOENT);
+  }
+  try {
+    read_graph_file(dir);
+    FAIL() << "a folder is not a graph file";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.path(), dir);
+    EXPECT_EQ(e.error_number(), EISDIR);
+  }
 }
 
 TEST(GraphIo, MakeDirectoriesNamesWhatFailed) {

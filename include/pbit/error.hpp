@@ -2,6 +2,7 @@
 #pragma once
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace pbit {
 
@@ -54,10 +55,21 @@ class OutOfMemory : public Error {
   explicit OutOfMemory(const std::string& what) : Error("out of memory: " + what) {}
 };
 
-/// A file that cannot be opened, read or written.
+/// A file that cannot be opened, read or written. Where pbit knows them, it also carries the file's
+/// path and the errno of the call that failed (Python's pbit.IoError has them as .filename and .errno).
 class IoError : public Error {
  public:
   explicit IoError(const std::string& what) : Error("I/O error: " + what) {}
+  IoError(const std::string& what, std::string path, int error_number)
+      : Error("I/O error: " + what), path_(std::move(path)), error_number_(error_number) {}
+  /// The file concerned, or "" when there is no one file.
+  const std::string& path() const noexcept { return path_; }
+  /// The errno of the system call that failed (ENOENT, EACCES, ...), or 0 when none did.
+  int error_number() const noexcept { return error_number_; }
+
+ private:
+  std::string path_;
+  int error_number_ = 0;
 };
 
 }  // namespace pbit

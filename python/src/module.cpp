@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -427,6 +428,9 @@ PYBIND11_MODULE(_pbit, m) {
   static PyObject* cuda_error = new_exception(m, "CudaError", g_error, nullptr, "A CUDA runtime error, including 'no device'.");
   static PyObject* out_of_memory = new_exception(m, "OutOfMemory", g_error, PyExc_MemoryError, "An allocation that did not fit.");
   static PyObject* io_error = new_exception(m, "IoError", g_error, PyExc_OSError, "A file that cannot be read or written.");
+  // OSError's str() becomes "[Errno N] strerror: 'filename'" once those are set; pbit's message
+  // already says it all, in pbit's words.
+  py::handle(io_error).attr("__str__") = py::module_::import("builtins").attr("BaseException").attr("__str__");
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -445,7 +449,16 @@ PYBIND11_MODULE(_pbit, m) {
     } catch (const OutOfMemory& e) {
       PyErr_SetString(out_of_memory, e.what());
     } catch (const IoError& e) {
-      PyErr_SetString(io_error, e.what());
+      // As OSError: .errno, .strerror and .filename where pbit knows them (else None); str() stays
+      // pbit's message (IoError's __str__ is BaseException's, see below).
+      py::object exc = py::reinterpret_steal<py::object>(PyObject_CallFunction(io_error, "s", e.what()));
+      if (!exc) return;  // the call set its own error (MemoryError)
+      if (e.error_number() != 0) {
+        exc.attr("errno") = e.error_number();
+        exc.attr("strerror") = std::strerror(e.error_number());
+      }
+      if (!e.path().empty()) exc.attr("filename") = e.path();
+      PyErr_SetObject(io_error, exc.ptr());
     } catch (const Error& e) {
       PyErr_SetString(g_error, e.what());
     }

@@ -1,4 +1,7 @@
 """Bad input raises pbit's exceptions, with the C++ message; nothing crashes."""
+import errno
+import os
+
 import numpy as np
 import pytest
 
@@ -49,6 +52,20 @@ def test_a_missing_file_is_an_io_error():
     with pytest.raises(pbit.IoError) as e:
         pbit.Graph.read("/nonexistent/graph.json")
     assert isinstance(e.value, OSError)
+    # As an OSError: the errno and the file, while str() stays pbit's message.
+    assert e.value.errno == errno.ENOENT
+    assert e.value.strerror == os.strerror(errno.ENOENT)
+    assert e.value.filename == "/nonexistent/graph.json"
+    assert str(e.value).startswith("I/O error: cannot open '/nonexistent/graph.json'")
+
+
+def test_an_io_error_names_the_file_of_a_read_or_a_write(tmp_path):
+    with pytest.raises(pbit.IoError) as e:
+        pbit.Graph.read(str(tmp_path))  # a folder: refused before any open
+    assert e.value.errno == errno.EISDIR and e.value.filename == str(tmp_path)
+    with pytest.raises(pbit.IoError) as e:
+        pbit.Graph.from_edges(2, [0], [1], [1.0]).write(str(tmp_path / "missing" / "g.json"))
+    assert e.value.errno == errno.ENOENT and e.value.filename == str(tmp_path / "missing" / "g.json")
 
 
 def test_bad_schedules_and_observers_are_refused():

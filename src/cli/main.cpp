@@ -55,7 +55,7 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
     for (const std::string& f : stale) {
       std::error_code ec;
       if (std::filesystem::remove(f, ec) && !ec) std::cerr << "removed " << f << " (an earlier run's)\n";
-      if (ec) throw IoError("cannot remove the earlier run's '" + f + "': " + ec.message());
+      if (ec) throw IoError("cannot remove the earlier run's '" + f + "': " + ec.message(), f, ec.value());
     }
   }
   return false;
@@ -74,7 +74,7 @@ RunLock::RunLock(const std::string& dir) {
   make_directories(dir);
   const std::string path = (dir.empty() ? std::string(".") : dir) + "/.pbit-lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw IoError("cannot open '" + path + "': " + std::strerror(errno));
+  if (fd_ < 0) throw detail::open_failed("cannot open '" + path + "'", path);
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd_);
@@ -115,7 +115,7 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
   for (const std::string& f : files) {
     detail::refuse_folder(f);
     std::ifstream in(f, std::ios::binary);
-    if (!in) throw IoError("cannot read '" + f + "'");
+    if (!in) throw detail::open_failed("cannot read '" + f + "'", f);
     all += "|" + std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   dist::check_same(detail::fnv1a(all), what);

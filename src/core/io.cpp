@@ -236,7 +236,7 @@ constexpr int kMaxJsonDepth = 64;
 nlohmann::json read_json_file(const std::string& path) {
   detail::refuse_folder(path);
   std::ifstream f(path);
-  if (!f) throw IoError("cannot open '" + path + "' for reading");
+  if (!f) throw detail::open_failed("cannot open '" + path + "' for reading", path);
   // A key given twice in one object is an error (the JSON library keeps the last silently, and a
   // config's typo must never fall back to anything): the parser reports each object's keys.
   // Nesting is capped: no file of pbit's goes past a few levels, and a deep one (in a free-form
@@ -298,22 +298,23 @@ void check_writable(const std::string& path) {
   const detail::OutputTarget out = detail::resolve_output(path);
   if (out.fd >= 0) return;
   if (out.in_place) {
-    if (::access(path.c_str(), W_OK) != 0) throw IoError("cannot write '" + path + "': " + std::strerror(errno));
+    if (::access(path.c_str(), W_OK) != 0) throw detail::open_failed("cannot write '" + path + "'", path);
     return;
   }
   const std::filesystem::path p(out.dest);
   const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
-    throw IoError("cannot write '" + path + "': " +
-                  (std::filesystem::exists(dir, ec) ? "'" + dir.string() + "' is a file, not a folder" : "folder '" + dir.string() + "' does not exist"));
+    const bool file = std::filesystem::exists(dir, ec);
+    throw IoError("cannot write '" + path + "': " + (file ? "'" + dir.string() + "' is a file, not a folder" : "folder '" + dir.string() + "' does not exist"),
+                  path, file ? ENOTDIR : ENOENT);
   }
-  if (std::filesystem::is_directory(p, ec)) throw IoError("cannot write '" + path + "': it is a folder");
+  if (std::filesystem::is_directory(p, ec)) throw IoError("cannot write '" + path + "': it is a folder", path, EISDIR);
   // The probe is a new file, never opened through a link someone left at its name.
   const std::string probe = out.dest + ".pbit-write-check";
   ::unlink(probe.c_str());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError("cannot write '" + path + "': no file can be created in '" + dir.string() + "'");
+  if (fd < 0) throw detail::open_failed("cannot write '" + path + "': no file can be created in '" + dir.string() + "'", path);
   ::close(fd);
   ::unlink(probe.c_str());
 }
@@ -322,7 +323,7 @@ void make_directories(const std::string& dir) {
   if (dir.empty()) return;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) throw IoError("cannot create directory '" + dir + "': " + ec.message());
+  if (ec) throw IoError("cannot create directory '" + dir + "': " + ec.message(), dir, ec.value());
 }
 
 GraphFile read_graph_file(const std::string& path) {
@@ -337,7 +338,7 @@ GraphFile read_graph_file(const std::string& path) {
   }
   detail::refuse_folder(path);
   std::ifstream f(path);
-  if (!f) throw IoError("cannot open graph file '" + path + "' for reading");
+  if (!f) throw detail::open_failed("cannot open graph file '" + path + "' for reading", path);
   return read_edge_list(f, path);
 }
 

@@ -51,7 +51,7 @@ OutputTarget resolve_output(const std::string& path) {
     if (path.size() > prefix.size() && path.size() <= prefix.size() + 6 && path.compare(0, prefix.size(), prefix) == 0 &&
         path.find_first_not_of("0123456789", prefix.size()) == std::string::npos) {
       t.fd = std::stoi(path.substr(prefix.size()));
-      if (::fcntl(t.fd, F_GETFD) == -1) throw IoError("cannot write '" + path + "': descriptor " + std::to_string(t.fd) + " is not open");
+      if (::fcntl(t.fd, F_GETFD) == -1) throw IoError("cannot write '" + path + "': descriptor " + std::to_string(t.fd) + " is not open", path, EBADF);
       return t;
     }
   }
@@ -65,21 +65,21 @@ OutputTarget resolve_output(const std::string& path) {
     if (pfd < 0) {
       const int e = errno;
       if (e == ENOENT) return t;  // a dangling link: the new file replaces it
-      throw IoError("cannot write '" + path + "': its symbolic link is not followed: " + why(e));
+      throw IoError("cannot write '" + path + "': its symbolic link is not followed: " + why(e), path, e);
     }
     struct stat st {};
     char buf[4096];
     const int fe = ::fstat(pfd, &st) == 0 ? 0 : errno;
     const ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(pfd)).c_str(), buf, sizeof buf);
     ::close(pfd);
-    if (fe != 0) throw IoError("cannot write '" + path + "': " + why(fe));
-    if (S_ISDIR(st.st_mode)) throw IoError("cannot write '" + path + "': it is a link to a folder");
+    if (fe != 0) throw IoError("cannot write '" + path + "': " + why(fe), path, fe);
+    if (S_ISDIR(st.st_mode)) throw IoError("cannot write '" + path + "': it is a link to a folder", path, EISDIR);
     if (!S_ISREG(st.st_mode)) {
       t.in_place = true;  // a link to a device or a pipe (/dev/stdin style): opened through the link
       return t;
     }
     if (n <= 0 || n >= static_cast<ssize_t>(sizeof buf) || buf[0] != '/') {
-      throw IoError("cannot write '" + path + "': the file its symbolic link points at cannot be named");
+      throw IoError("cannot write '" + path + "': the file its symbolic link points at cannot be named", path, 0);
     }
     t.dest.assign(buf, static_cast<size_t>(n));  // the file the link points at is replaced; the link stays
     return t;
@@ -107,7 +107,7 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   if (out.fd >= 0) {  // stdout or another open descriptor: after what the process buffered for it
     if (out.fd == 1) std::fflush(stdout), std::cout.flush();
     if (out.fd == 2) std::fflush(stderr), std::cerr.flush();
-    if (const int e = write_all(out.fd, content)) throw IoError("failed writing '" + path + "' (write): " + why(e));
+    if (const int e = write_all(out.fd, content)) throw IoError("failed writing '" + path + "' (write): " + why(e), path, e);
     return;
   }
   if (out.in_place) {  // a device or a named pipe: renaming a file over it would replace the device node
@@ -116,11 +116,14 @@ void write_file_atomically(const std::string& path, std::string_view content) {
     while (fd < 0 && errno == EINTR);
     if (fd < 0) {
       const int e = errno;
-      throw IoError("cannot write '" + path + "': " + why(e));
+      throw IoError("cannot write '" + path + "': " + why(e), path, e);
     }
     const int e = write_all(fd, content);
-    if (::close(fd) != 0 && e == 0) throw IoError("failed writing '" + path + "' (close): " + why(errno));
-    if (e != 0) throw IoError("failed writing '" + path + "' (write): " + why(e));
+    if (::close(fd) != 0 && e == 0) {
+      const int ce = errno;
+      throw IoError("failed writing '" + path + "' (close): " + why(ce), path, ce);
+    }
+    if (e != 0) throw IoError("failed writing '" + path + "' (write): " + why(e), path, e);
     return;
   }
   const std::string& dest = out.dest;
@@ -130,31 +133,32 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   if (fd < 0) {
     const int e = errno;
     throw IoError("cannot write '" + path + "': " + why(e) +
-                  (e == ENOENT ? " (folder '" + (target.has_parent_path() ? target.parent_path().string() : ".") + "')" : ""));
+                  (e == ENOENT ? " (folder '" + (target.has_parent_path() ? target.parent_path().string() : ".") + "')" : ""),
+                  path, e);
   }
   auto fail = [&](int e, const char* doing) {
     ::close(fd);
     ::unlink(tmp.c_str());
-    throw IoError("failed writing '" + path + "' (" + doing + "): " + why(e) + "; the file was not changed");
+    throw IoError("failed writing '" + path + "' (" + doing + "): " + why(e) + "; the file was not changed", path, e);
   };
   if (const int e = write_all(fd, content)) fail(e, "write");
   if (::fsync(fd) != 0) fail(errno, "fsync");
   if (::close(fd) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());
-    throw IoError("failed writing '" + path + "' (close): " + why(e) + "; the file was not changed");
+    throw IoError("failed writing '" + path + "' (close): " + why(e) + "; the file was not changed", path, e);
   }
   if (::rename(tmp.c_str(), dest.c_str()) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());
-    throw IoError("cannot write '" + path + "' (rename): " + why(e) + "; the file was not changed");
+    throw IoError("cannot write '" + path + "' (rename): " + why(e) + "; the file was not changed", path, e);
   }
 }
 
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& body) {
   std::ostringstream os(std::ios::binary);
   body(os);
-  if (!os) throw IoError("cannot write '" + path + "': could not format its content");
+  if (!os) throw IoError("cannot write '" + path + "': could not format its content", path, 0);
   write_file_atomically(path, os.view());
 }
 
@@ -181,13 +185,18 @@ void write_checksummed(const std::string& path, const char (&magic)[8], std::str
 
 void refuse_folder(const std::string& path) {
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) throw IoError("'" + path + "' is a folder; a file was expected there");
+  if (std::filesystem::is_directory(path, ec)) throw IoError("'" + path + "' is a folder; a file was expected there", path, EISDIR);
+}
+
+IoError open_failed(const std::string& message, const std::string& path) {
+  const int e = errno;
+  return IoError(e != 0 ? message + ": " + why(e) : message, path, e);
 }
 
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
   refuse_folder(path);
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("cannot open " + what + " '" + path + "'");
+  if (!f) throw open_failed("cannot open " + what + " '" + path + "'", path);
   char m[8];
   if (!f.read(m, 8) || std::memcmp(m, magic, 7) != 0) {
     throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")");

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "pbit/error.hpp"
+
 namespace pbit::detail {
 
 /// Where a write to a path goes (see the file comment).
@@ -34,6 +36,10 @@ void write_file_atomically(const std::string& path, const std::function<void(std
 /// Throws IoError when `path` names a folder: a stream opens one without complaint, and the first
 /// read throws a system error that is no user's message. Call it before reading a user's path.
 void refuse_folder(const std::string& path);
+
+/// The IoError for an open of `path` that just failed: "<message>: <strerror(errno)>", carrying the
+/// path and errno (call it before anything else can change errno).
+IoError open_failed(const std::string& message, const std::string& path);
 
 /// CRC-32 (zlib's, IEEE polynomial) of a buffer: the checksum of checkpoints and model files.
 uint32_t crc32_of(std::string_view data);

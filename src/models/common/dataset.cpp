@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,12 +23,12 @@ bool ends_with(const std::string& s, const std::string& suf) {
 
 std::vector<uint8_t> read_all(const std::string& path, const std::string& hint) {
   struct stat st{};
-  if (stat(path.c_str(), &st) != 0) throw IoError("dataset file '" + path + "' not found" + hint);
-  if (S_ISDIR(st.st_mode)) throw IoError("dataset file '" + path + "' is a folder" + hint);
+  if (stat(path.c_str(), &st) != 0) throw IoError("dataset file '" + path + "' not found" + hint, path, errno);
+  if (S_ISDIR(st.st_mode)) throw IoError("dataset file '" + path + "' is a folder" + hint, path, EISDIR);
   std::vector<uint8_t> out;
   if (ends_with(path, ".gz")) {
     gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) throw IoError("cannot open '" + path + "'" + hint);
+    if (!f) throw IoError("cannot open '" + path + "'" + hint, path, errno);
     uint8_t buf[1 << 16];
     for (;;) {
       const int n = gzread(f, buf, sizeof buf);
@@ -48,7 +49,7 @@ std::vector<uint8_t> read_all(const std::string& path, const std::string& hint) 
     if (gzclose(f) != Z_OK) throw InvalidArgument("'" + path + "' is a truncated or corrupt gzip file" + hint);
   } else {
     std::ifstream f(path, std::ios::binary);
-    if (!f) throw IoError("cannot open '" + path + "'" + hint);
+    if (!f) throw IoError("cannot open '" + path + "'" + hint, path, errno);
     out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   }
   return out;
