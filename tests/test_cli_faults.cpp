@@ -492,6 +492,7 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(j["plain"]["curve"].size(), 21u);
   EXPECT_EQ(j["tempering"]["curve"].size(), 21u);
   EXPECT_EQ(j["tempering"]["replicas"], 2);
+  EXPECT_FLOAT_EQ(j["tempering"]["betas"][0].get<float>(), 1.2f);  // the target: generate.beta_end, as the config's ladder
   EXPECT_EQ(j["tempering"]["curve"][20]["lag_replica_sweeps"], 40);
   EXPECT_DOUBLE_EQ(j["plain"]["curve"][0]["r"].get<double>(), 1.0);
   EXPECT_NE(run(mix + R"( --stride 3 --tempering '{"replicas": 2, "hottest": 0.5}')").out.find("multiple of the replicas"), std::string::npos);

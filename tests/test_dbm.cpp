@@ -1118,6 +1118,10 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"graph": {"placement": "diagonal"}})").find("key 'graph.placement'"), std::string::npos);
   EXPECT_NE(err(R"({"eval": {"beta_start": -0.5}})").find("key 'eval.beta_start'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"centering_rate": 2}})").find("key 'train.centering_rate'"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"lr_schedule": "cosine", "learning_rate": 0.003, "lr_final": 0.03}})")
+                .find("key 'train.lr_final': the cosine schedule decays from train.learning_rate (0.003) to it, so it may not be above that, got 0.03"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::parse(R"({"train": {"lr_schedule": "cosine", "learning_rate": 0.03, "lr_final": 0.03}})")));
   EXPECT_NE(err(R"({"run": {"backend": 3}})").find("key 'run.backend': must be a string"), std::string::npos);
   EXPECT_NE(err(R"({"eval": {"tempering": {"replicas": 4}}})").find("key 'eval.tempering'"), std::string::npos);
   EXPECT_NE(err(R"({"eval": {"beta_start": 0, "tempering": {"betas": [1, 0.5]}}})").find("key 'eval.beta_start'"), std::string::npos);

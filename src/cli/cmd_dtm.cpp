@@ -57,7 +57,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       ->check(number_in<int64_t>(1, 100000000));
   s->add_option("--warmup", o->warmup, "replica-sweeps before the first snapshot (default: the horizon)")->check(number_in<int64_t>(0, 1000000000));
   s->add_option("--tempering", o->tempering, "a tempering section as JSON text (default: the config's generate.tempering; "
-                                             "without either only plain Gibbs is measured)");
+                                             "without either only plain Gibbs is measured); its target defaults to generate.beta_end");
   s->footer("Plain Gibbs runs at the ladder's target beta (1 without tempering). docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
@@ -81,7 +81,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       } catch (const nlohmann::json::exception& e) {
         throw InvalidArgument(std::string("--tempering: not JSON: ") + e.what());
       }
-      ladder = parse_tempering(t, "--tempering", 1.0f);
+      ladder = parse_tempering(t, "--tempering", cfg.gen_beta_end);  // the target defaults as generate.tempering's does
       tempered = true;
     }
     const int64_t R = tempered ? static_cast<int64_t>(ladder.betas.size()) : 1;

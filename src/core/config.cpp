@@ -97,8 +97,8 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
 }
 
 SampleConfig parse_sample_config(const json& j) {
-  only_keys(j, "", {"chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field", "hardware",
-                    "tempering"});
+  only_keys(j, "", {"_comment", "chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field",
+                    "hardware", "tempering"});
   SampleConfig c;
   if (j.contains("hardware")) {
     c.hardware = parse_hardware(j["hardware"], "hardware");

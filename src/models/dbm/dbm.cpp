@@ -118,6 +118,14 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     }
     if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0.0, 1e9);
     if (t.contains("centering_rate")) c.centering_rate = get_float_in(t["centering_rate"], "train.centering_rate", 0.0, 1.0);
+    // The cosine schedule decays from learning_rate to lr_final: a final rate above the first is a
+    // slip (the two swapped, or a learning rate lowered without its final rate), never a warm-up.
+    if (c.lr_schedule == "cosine" && c.lr_final > c.learning_rate) {
+      std::ostringstream m;  // floats at their own precision (0.003, not 0.00300000002608)
+      m << "the cosine schedule decays from train.learning_rate (" << c.learning_rate << ") to it, so it may not be above that, got "
+        << c.lr_final;
+      detail::config_error("train.lr_final", m.str());
+    }
   }
   if (j.contains("eval")) {
     const auto& e = j["eval"];
