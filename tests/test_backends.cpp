@@ -1,6 +1,8 @@
 // One test source for every backend: the same seed must give bit-identical chains and observations
 // to the reference backend, whatever the chain count, thread count or how a run is split.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +17,7 @@
 #include "gibbs_kernels.hpp"
 #include "packed_sweep.hpp"
 #include "test_util.hpp"
+#include "util/threads.hpp"
 
 namespace pbit::test {
 namespace {
@@ -320,6 +323,30 @@ TEST_P(BackendTest, ThreadCountDoesNotChangeResults) {
   PBIT_REQUIRE_BACKEND(GetParam());
   if (GetParam() == Backend::cuda) GTEST_SKIP() << "num_threads is a host option";
   expect_same(run_protocol(on(GetParam()), 80, 1), run_protocol(on(GetParam()), 80, 2));
+}
+
+// libgomp's worker threads do not survive fork: a forked child (Python's multiprocessing, by
+// default) that entered a parallel region with more than one thread waited for them forever. pbit
+// runs one thread there, with the same chains as the parent gets.
+TEST_P(BackendTest, AForkedChildRunsAndGetsTheSameChains) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  if (GetParam() == Backend::cuda) GTEST_SKIP() << "a host backend's threads";
+  const Trace parent = run_protocol(on(GetParam()), 80, 2);  // the parent's thread pool is started
+  EXPECT_FALSE(detail::in_forked_child());
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(60);  // a hang ends the child by SIGALRM, which the parent reports
+    const Trace child = run_protocol(on(GetParam()), 80, 2);
+    const bool same = child.state2 == parent.state2 && child.obs2.node_sum == parent.obs2.node_sum && detail::in_forked_child() &&
+                      detail::omp_threads(2) == 1;
+    _exit(same ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "the child was killed by signal " << WTERMSIG(status) << " (SIGALRM: it hung)";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3: the child's chains differ from the parent's";
 }
 
 TEST_P(BackendTest, LargeGraphMatchesReference) {

@@ -44,6 +44,7 @@
 #include "host_common.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
+#include "util/threads.hpp"
 
 #ifndef PBIT_CPU_NS
 #error "compile with PBIT_CPU_NS and PBIT_CPU_LEVEL (CMakeLists.txt)"
@@ -536,7 +537,7 @@ class CpuEngine final : public GibbsEngine {
   float* at(int32_t blk, int32_t i) { return s_.data() + (static_cast<size_t>(blk) * m_.n + i) * W; }
   const float* cat(int32_t blk, int32_t i) const { return s_.data() + (static_cast<size_t>(blk) * m_.n + i) * W; }
   int lanes(int32_t blk) const { return std::min(W, m_.chains - blk * W); }
-  int nthreads() const { return threads_ > 0 ? threads_ : omp_get_max_threads(); }
+  int nthreads() const { return detail::omp_threads(threads_); }
 
   template <class F>
   void parallel_blocks(F&& f) {

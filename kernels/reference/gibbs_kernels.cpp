@@ -16,6 +16,7 @@
 #include "packed_sweep.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
+#include "util/threads.hpp"
 
 namespace pbit::detail {
 namespace {
@@ -145,7 +146,7 @@ class ReferenceEngine final : public GibbsEngine {
   std::string describe() const override {
     if (!packed_) return "reference (serial)";
     return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + " words per lane, " +
-           std::to_string(threads_ > 0 ? threads_ : omp_get_max_threads()) + " threads)";
+           std::to_string(detail::omp_threads(threads_)) + " threads)";
   }
 
  private:
@@ -253,7 +254,7 @@ class ReferenceEngine final : public GibbsEngine {
           bits_[static_cast<size_t>(i) * pwords_ + b / kPackedLanes] |= static_cast<uint32_t>(spin(b, i) > 0) << (b % kPackedLanes);
       bits_stale_ = false;
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_ > 0 ? threads_ : omp_get_max_threads())
+#pragma omp parallel for schedule(dynamic, 1) num_threads(detail::omp_threads(threads_))
     for (int32_t t = 0; t < teams; ++t) {
       // What a GPU block keeps in shared memory: its K words of every node, [node][K].
       std::vector<uint32_t> S(static_cast<size_t>(m_.n) * K);

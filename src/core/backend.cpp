@@ -8,6 +8,7 @@
 #include "gibbs_kernels.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/error.hpp"
+#include "util/threads.hpp"
 
 namespace pbit {
 
@@ -113,7 +114,7 @@ std::string backend_device_name(Backend b) {
       break;
     }
   }
-  const int threads = b == Backend::reference ? 1 : omp_get_max_threads();
+  const int threads = b == Backend::reference ? 1 : detail::omp_threads(0);
   if (b == Backend::packed) return model + " (" + std::to_string(threads) + " threads, bit-packed GPU loop)";
   return model + " (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
 }

@@ -11,6 +11,7 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
 #include "util/memory.hpp"
+#include "util/threads.hpp"
 
 namespace pbit {
 
@@ -282,7 +283,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule, const Observ
   if (G) out.readout_sum.assign(static_cast<size_t>(chains_) * G, 0);
   // The observers of the target replicas, on the host in the sampler's threads (integer sums: the
   // same whatever the thread count). Only the target rows leave a GPU.
-  const int threads = sampler_.options().num_threads > 0 ? sampler_.options().num_threads : omp_get_max_threads();
+  const int threads = detail::omp_threads(sampler_.options().num_threads);
   const bool wide = static_cast<int64_t>(chains_) * (E + N) >= (int64_t{1} << 14);  // else one thread: cheaper than a team
   const int32_t* ei = graph_.edge_i().data();
   const int32_t* ej = graph_.edge_j().data();

@@ -22,6 +22,7 @@
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
+#include "util/threads.hpp"
 
 namespace pbit {
 
@@ -120,7 +121,7 @@ void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n,
   }
 }
 
-int resolve_threads(int t) { return t > 0 ? t : omp_get_max_threads(); }
+int resolve_threads(int t) { return detail::omp_threads(t); }
 
 /// One Adam step on w with gradient gr and moments m, v (float state, double arithmetic); c1 and c2
 /// are the bias corrections of this update. Both trainers (classifier and generator) use it.
