@@ -675,6 +675,11 @@ TEST(Tempering, BadOptionsAreRefused) {
   far.first_chain = (uint32_t{1} << 31) - 2;  // (first + 4) x 2 replicas > 2^32
   EXPECT_NE(error_of([&] { make(ok, far); }).find("at most 2^32"), std::string::npos);
   EXPECT_THROW(TemperingOptions::geometric(1.0f, 0.1f, 1), InvalidArgument);
+  // A ladder geometric() gives is one the sampler takes: rungs that round onto each other are
+  // refused there, with the reason, and so is a hottest beta that is the target as a float.
+  EXPECT_NE(error_of([] { TemperingOptions::geometric(1.0f, 0.9999f, 2000); }).find("closer than a float can tell apart"), std::string::npos);
+  EXPECT_NE(error_of([] { TemperingOptions::geometric(1.0f, 0.99999999f, 100); }).find("got hottest 1 and target 1 (as floats)"),
+            std::string::npos);
   TemperedSampler ts(g, c, 4, ok);
   ObserverSpec snap;
   snap.snapshot_sweeps = {3};  // past the run's 2 sweeps

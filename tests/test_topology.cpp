@@ -240,9 +240,19 @@ TEST(Topology, SpecsAndErrors) {
   EXPECT_EQ(make_topology("regular:100:3:5").graph.col_idx(), make_topology("regular:100:3:5").graph.col_idx());
   EXPECT_NE(make_topology("regular:100:3:5").graph.col_idx(), make_topology("regular:100:3:6").graph.col_idx());
   for (const char* bad : {"", "pegasus", "pegasus:1", "pegasus:x", "zephyr:0", "grid:70", "grid:70:G99", "grid:70:G12:moebius",
-                          "grid:70:1;2", "torus:5", "lattice:2"}) {
+                          "grid:70:1;2", "torus:5", "lattice:2", "regular:10:3:-5"}) {
     EXPECT_THROW(make_topology(bad), InvalidArgument) << bad;
   }
+}
+
+// random_regular called directly (the Python module's pbit.random_regular) is sized before it
+// draws, as the spec "regular:N:D" is: a request over the limit is refused, not a std::bad_alloc.
+TEST(Topology, RandomRegularIsSizedBeforeItDraws) {
+  setenv("PBIT_MAX_MEMORY", "100M", 1);
+  const std::string m = error_of([] { random_regular(2000000, 3, 1); });
+  unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_NE(m.find("random_regular(2000000, 3) needs about"), std::string::npos) << m;
+  EXPECT_NE(error_of([] { random_regular(1 << 30, 1 << 28, 1); }).find("more than 2^31 edge ends"), std::string::npos);
 }
 
 TEST(Topology, JsonRoundTripKeepsTheColoring) {
@@ -310,6 +320,27 @@ TEST(Roles, FileRoundTripAndValidation) {
   broken["roles"][0]["nodes"].push_back(broken["roles"][1]["nodes"][0]);
   EXPECT_THROW(roles_from_json(broken, 100), InvalidArgument);  // node in two roles
   EXPECT_THROW(roles_from_json(roles_to_json(a), 101), InvalidArgument);
+  // A node id past int32 is refused, not wrapped onto a node that exists (4294967298 -> 2).
+  auto message = [](const nlohmann::json& j) { return error_of([&] { roles_from_json(j, 100); }); };
+  nlohmann::json wrapped = roles_to_json(a);
+  wrapped["roles"][0]["nodes"][0] = 4294967296LL + wrapped["roles"][0]["nodes"][0].get<int64_t>();
+  EXPECT_NE(message(wrapped).find("out of range [0, 100)"), std::string::npos) << message(wrapped);
+  wrapped["roles"][0]["nodes"][0] = -1;
+  EXPECT_NE(message(wrapped).find("node -1 out of range"), std::string::npos) << message(wrapped);
+  // Two roles of one name (of() would find the first only), or a role without a name.
+  nlohmann::json twice = roles_to_json(a);
+  twice["roles"][1]["name"] = "x";
+  EXPECT_NE(message(twice).find("role 'x' is listed twice"), std::string::npos) << message(twice);
+  twice["roles"][1]["name"] = "";
+  EXPECT_NE(message(twice).find("role 1 has no name"), std::string::npos) << message(twice);
+}
+
+// A coloring that does not cover the nodes was read past its end (Python: place_roles(colors=[1])).
+TEST(Roles, ColorsMustCoverTheNodes) {
+  const std::vector<int32_t> short_colors{1}, negative(10, -1);
+  EXPECT_NE(error_of([&] { place_roles_in_order(10, {{"a", 3, 0}, {"b", -1}}, &short_colors); }).find("colors has 1 entries for 10 nodes"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { place_roles(10, {{"a", -1}}, 3, &negative); }).find("colors[0] is -1"), std::string::npos);
 }
 
 TEST(Roles, IndexRandomizationBringsRolesCloser) {

@@ -91,14 +91,22 @@ def cli(*args, check=True):
     import os
     import tempfile
 
+    def as_json(o):  # numpy scalars and arrays, as their Python values
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        raise TypeError(f"{type(o).__name__} values are not JSON")
+
     argv, temps = [], []
     try:
-        for a in args:
+        for i, a in enumerate(args):
             if isinstance(a, dict):
                 fd, path = tempfile.mkstemp(suffix=".json", prefix="pbit_config_")
                 temps.append(path)  # removed below even when json.dump fails on the dict
                 with os.fdopen(fd, "w") as f:
-                    json.dump(a, f)
+                    try:  # NaN and infinity are not JSON: the reader would name a removed temporary file
+                        json.dump(a, f, allow_nan=False, default=as_json)
+                    except (TypeError, ValueError) as e:
+                        raise InvalidConfig(f"pbit.cli: argument {i + 1} (a config dict) cannot be written as JSON: {e}") from None
                 a = path
             argv.append(os.fspath(a) if hasattr(a, "__fspath__") else str(a))
         code = _run_command(argv, check)

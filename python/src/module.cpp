@@ -51,13 +51,21 @@ py::array_t<T> to_numpy(std::vector<T>&& v) {
   return to_numpy(std::move(v), {n});
 }
 
+py::array as_array(const py::handle& obj);
+
 /// A C-contiguous copy of a numpy array (or sequence) as a std::vector, with a clear error for the
-/// wrong number of dimensions.
+/// wrong number of dimensions. Numbers only: bools, integers and floats (numpy would turn the
+/// string "12" into 12, None into NaN and drop a complex number's imaginary part).
 template <class T>
 std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims = 1) {
+  if (obj.is_none()) throw InvalidArgument(std::string(what) + ": expected an array of numbers, got None");
+  const py::array any = as_array(obj);
+  if (any && any.size() > 0 && std::string("biuf").find(any.dtype().kind()) == std::string::npos) {
+    throw InvalidArgument(std::string(what) + ": expected numbers, got " + std::string(py::str(any.dtype())) + " values");
+  }
   py::array_t<T, py::array::c_style | py::array::forcecast> a;
   try {
-    a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(obj);
+    if (any) a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(any);
   } catch (const py::error_already_set&) {
     a = {};
   }
@@ -80,6 +88,22 @@ py::array as_array(const py::handle& obj) {
   }
 }
 
+/// Integers as int64: a uint64 past int64's range is refused with its own value, not wrapped negative.
+std::vector<int64_t> int64s_from(const py::array& a, const char* what) {
+  if (a && a.dtype().kind() == 'u' && a.dtype().itemsize() == 8) {
+    const std::vector<uint64_t> u = from_numpy<uint64_t>(a, what);
+    std::vector<int64_t> v(u.size());
+    for (size_t k = 0; k < u.size(); ++k) {
+      if (u[k] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        throw InvalidArgument(std::string(what) + ": value " + std::to_string(u[k]) + " is out of range");
+      }
+      v[k] = static_cast<int64_t>(u[k]);
+    }
+    return v;
+  }
+  return from_numpy<int64_t>(a, what);
+}
+
 std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool one_dim = false) {
   const py::array a = as_array(obj);
   if (!a) throw InvalidArgument(std::string(what) + ": expected an array of integers");
@@ -90,7 +114,7 @@ std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool 
   if (a.size() > 0 && kind != 'i' && kind != 'u') {
     throw InvalidArgument(std::string(what) + ": expected integers, got " + std::string(py::str(a.dtype())) + " values");
   }
-  const std::vector<int64_t> v = from_numpy<int64_t>(a, what);
+  const std::vector<int64_t> v = int64s_from(a, what);
   std::vector<int32_t> out(v.size());
   for (size_t k = 0; k < v.size(); ++k) {
     if (v[k] < std::numeric_limits<int32_t>::min() || v[k] > std::numeric_limits<int32_t>::max()) {
@@ -358,6 +382,9 @@ ObserverSpec observer_from(bool moments, bool energy, const py::object& groups, 
   spec.moments = moments;
   spec.energy = energy;
   if (!groups.is_none()) {
+    if (!py::isinstance<py::iterable>(groups)) {
+      throw InvalidArgument("readout_groups: expected a list of node lists, got " + std::string(py::str(py::type::of(groups).attr("__name__"))));
+    }
     for (const py::handle g : groups) spec.readout_groups.push_back(indices_from(g, "readout_groups (a list of node lists)", true));
   }
   if (!snapshots.is_none()) {
@@ -365,7 +392,7 @@ ObserverSpec observer_from(bool moments, bool energy, const py::object& groups, 
     if (a && a.size() > 0 && a.dtype().kind() != 'i' && a.dtype().kind() != 'u') {
       throw InvalidArgument("snapshot_sweeps: expected integers, got " + std::string(py::str(a.dtype())) + " values");
     }
-    spec.snapshot_sweeps = from_numpy<int64_t>(snapshots, "snapshot_sweeps");
+    spec.snapshot_sweeps = a ? int64s_from(a, "snapshot_sweeps") : from_numpy<int64_t>(snapshots, "snapshot_sweeps");
   }
   return spec;
 }
@@ -816,7 +843,11 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
       .def_property_readonly("num_chains", &Sampler::num_chains)
       .def_property_readonly("num_nodes", &Sampler::num_nodes)
       .def_property_readonly(
-          "graph", [](const Sampler& s) { return Graph(s.graph()); },
+          "graph",
+          [](const Sampler& s) {
+            const Busy busy(&s);  // set_weights replaces the graph with the GIL released
+            return Graph(s.graph());
+          },
           "A copy of the sampler's graph (changing it does not change the sampler: use set_weights).")
       .def(
           "set_weights",
@@ -830,9 +861,17 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           "New couplings (edge order) and biases on the same graph, e.g. after a training step; the chains keep their states.")
       .def_property_readonly("coloring", &Sampler::coloring)
       .def_property_readonly("backend", [](const Sampler& s) { return to_string(s.options().backend); })
-      .def_property_readonly("kernel_description", &Sampler::kernel_description)
+      .def_property_readonly("kernel_description",
+                             [](const Sampler& s) {
+                               const Busy busy(&s);  // a run may pick the kernel anew
+                               return s.kernel_description();
+                             })
       .def_property(
-          "sweep_count", &Sampler::sweep_count,
+          "sweep_count",
+          [](const Sampler& s) {
+            const Busy busy(&s);  // counted up by a run in another thread
+            return s.sweep_count();
+          },
           [](Sampler& s, const py::object& n) {
             const auto v = static_cast<uint64_t>(int_arg(n, "sweep_count", 0, std::numeric_limits<uint32_t>::max()));
             const Busy busy(&s);
@@ -901,7 +940,9 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           "Per-chain beta factors (B values; empty = none): chain b samples at beta x factors[b].")
       .def(
           "run",
-          [](Sampler& s, const SamplingSchedule& schedule, const py::object& beta, bool moments, bool energy, const py::object& groups,
+          // The schedule by value: the Python object may be changed (by the progress callback, or
+          // another thread) while the run has the GIL released.
+          [](Sampler& s, SamplingSchedule schedule, const py::object& beta, bool moments, bool energy, const py::object& groups,
              const py::object& snapshots, const py::object& progress) {
             const BetaSchedule b = beta_from(beta);
             const ObserverSpec spec = observer_from(moments, energy, groups, snapshots);
@@ -984,7 +1025,11 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
                   "A geometric ladder from target to hottest.")
       .def_property_readonly("num_chains", &TemperedSampler::num_chains)
       .def_property_readonly("num_replicas", &TemperedSampler::num_replicas)
-      .def_property_readonly("betas", [](const TemperedSampler& t) { return to_numpy(std::vector<float>(t.betas())); })
+      .def_property_readonly("betas",
+                             [](const TemperedSampler& t) {
+                               const Busy busy(&t);  // an adaptive ladder moves during a run
+                               return to_numpy(std::vector<float>(t.betas()));
+                             })
       .def_property(
           "state",
           [](const TemperedSampler& t) {
@@ -1031,7 +1076,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           py::arg("nodes"), py::arg("values"))
       .def(
           "run",
-          [](TemperedSampler& t, const SamplingSchedule& schedule, bool moments, bool energy, const py::object& groups,
+          [](TemperedSampler& t, SamplingSchedule schedule, bool moments, bool energy, const py::object& groups,  // by value: as Sampler.run
              const py::object& snapshots, const py::object& progress) {
             const ObserverSpec spec = observer_from(moments, energy, groups, snapshots);
             Observations o;
@@ -1061,6 +1106,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
       .def_property_readonly(
           "stats",
           [](const TemperedSampler& t) {
+            const Busy busy(&t);  // counted during a run
             const TemperingStats& s = t.stats();
             py::dict d;
             d["rounds"] = s.rounds;

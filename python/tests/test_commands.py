@@ -81,6 +81,22 @@ def test_command_errors_raise_with_the_message(tmp_path):
     with pytest.raises(pbit.InvalidArgument, match="has no option --no-such-option"):  # the message, not "see above"
         pbit.cli("dbm", "train", "--config", {"train": {"epochs": 1}}, "--no-such-option")
     assert pbit.cli("dbm", "train", "--no-such-option", check=False) == 2
+    # A dict that is not JSON is refused naming the argument, not a temporary file already removed.
+    with pytest.raises(pbit.InvalidConfig, match=r"argument 4 \(a config dict\) cannot be written as JSON: Out of range float"):
+        pbit.cli("dbm", "train", "--config", {"train": {"learning_rate": float("nan")}})
+    with pytest.raises(pbit.InvalidConfig, match="object values are not JSON"):
+        pbit.cli("dbm", "train", "--config", {"train": {"learning_rate": object()}})
+
+
+def test_a_config_dict_takes_numpy_values(tmp_path):
+    g = pbit.square_lattice(3)
+    g.write(str(tmp_path / "g.txt"))
+    cfg = {"chains": np.int64(8), "seed": np.uint32(1), "backend": "cpu", "beta": np.float32(0.5),
+           "schedule": {"warmup": 2, "samples": 2, "steps_per_sample": 1}, "clamp": {"nodes": np.array([0]), "values": np.array([1])},
+           "observe": {"moments": True}}
+    pbit.cli("sample", "--graph", tmp_path / "g.txt", "--config", cfg, "--out", tmp_path / "o.json")
+    out = json.loads((tmp_path / "o.json").read_text())
+    assert out["num_chains"] == 8 and out["node_mean"][0] == 1.0 and out["run"]["seed"] == 1
 
 
 def test_sample_through_the_cli_gives_the_sampler_numbers(tmp_path):

@@ -245,7 +245,7 @@ def test_second_python_review(tmp_path, monkeypatch):
 def test_a_config_dict_that_cannot_be_written_leaves_no_temporary_file(tmp_path, monkeypatch):
     import tempfile
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with pytest.raises(TypeError):
+    with pytest.raises(pbit.InvalidConfig, match="argument 4 .a config dict. cannot be written as JSON: set values are not JSON"):
         pbit.cli("dbm", "train", "--config", {"x": {1, 2}})
     assert list(tmp_path.iterdir()) == []
 
@@ -303,3 +303,68 @@ def test_integer_and_beta_arguments_name_themselves():
     s.sweep(np.int64(3), beta=2)  # numpy integers and int betas are taken
     assert s.sweep_count == 3
     assert pbit.SamplingSchedule(np.int32(1), 2, 3).total_sweeps == 7
+
+
+def test_third_python_review(tmp_path):
+    # A schedule changed by the progress callback mid-run: the run keeps the schedule it was given
+    # (its buffers are sized from it; the loop used to write past them and corrupt the heap).
+    s = pbit.Sampler(pbit.square_lattice(4), 8, seed=1)
+    sched = pbit.SamplingSchedule(50, 10, 5)
+
+    def grow(done, total):
+        sched.samples, sched.warmup = 50, 2
+
+    o = s.run(sched, energy=True, progress=grow)
+    assert o.num_samples == 10 and o.energy.shape == (10, 8) and sched.samples == 50
+    t = pbit.TemperedSampler(pbit.square_lattice(4), 2, [1.0, 0.5])
+    o = t.run(pbit.SamplingSchedule(20, 6, 2), energy=True, progress=lambda d, n: setattr(sched, "samples", 99))
+    assert o.energy.shape == (6, 2)
+    # What a run changes is read only between calls (another thread could read it mid-change).
+    with pytest.raises(pbit.InvalidArgument, match="busy"):
+        s.run(pbit.SamplingSchedule(50, 1, 1), progress=lambda d, n: s.graph)
+    with pytest.raises(pbit.InvalidArgument, match="busy"):
+        t.sweep(40, progress=lambda d, n: t.betas)
+    # A coloring must cover the nodes (it was read past its end).
+    with pytest.raises(pbit.InvalidArgument, match="colors has 1 entries for 1000 nodes"):
+        pbit.place_roles(1000, "a:3:0,b:rest", colors=[1], in_order=True)
+    with pytest.raises(pbit.InvalidArgument, match=r"colors\[0\] is -1"):
+        pbit.place_roles(4, "a:rest", colors=[-1, 0, 0, 0])
+    # Numbers only: a string, None or an object is not silently converted.
+    with pytest.raises(pbit.InvalidArgument, match="weights: expected numbers, got <U2 values"):
+        pbit.Graph.from_edges(2, [0], [1], "12")
+    with pytest.raises(pbit.InvalidArgument, match="got None"):
+        s.set_field([0], None)
+    with pytest.raises(pbit.InvalidArgument, match="expected numbers, got object values"):
+        s.set_chain_betas(np.array([object()] * 8))
+    with pytest.raises(pbit.InvalidArgument, match="value 9223372036854775809 is out of range"):
+        s.set_clamp(np.array([2**63 + 1], dtype=np.uint64), [1])
+    with pytest.raises(pbit.InvalidArgument, match="snapshot_sweeps: value 18446744073709551615 is out of range"):
+        s.run(pbit.SamplingSchedule(1, 1, 1), snapshot_sweeps=np.array([2**64 - 1], dtype=np.uint64))
+    with pytest.raises(pbit.InvalidArgument, match="readout_groups: expected a list of node lists, got int"):
+        s.run(pbit.SamplingSchedule(1, 1, 1), readout_groups=5)
+    # A geometric ladder is one the sampler takes, or refused saying why.
+    with pytest.raises(pbit.InvalidArgument, match="closer than a float"):
+        pbit.TemperedSampler.geometric(1, 0.9999, 2000)
+    # A roles file's node ids are range-checked, not wrapped onto existing nodes.
+    (tmp_path / "r.json").write_text('{"roles": [{"name": "a", "nodes": [4294967298]}, {"name": "b", "nodes": [0, 1, 3]}]}')
+    with pytest.raises(pbit.InvalidArgument, match="node 4294967298 out of range"):
+        pbit.Roles.read(str(tmp_path / "r.json"), 4)
+    # A topology spec's seed is >= 0, as random_regular's is.
+    with pytest.raises(pbit.InvalidArgument, match="seed must be >= 0"):
+        pbit.topology("regular:10:3:-5")
+
+
+def _state_after_sweeps(seed):
+    s = pbit.Sampler(pbit.square_lattice(6), 32, seed=seed, threads=2)
+    s.sweep(5)
+    return s.state.tolist()
+
+
+def test_a_forked_worker_samples_instead_of_hanging():
+    # multiprocessing's default start method on Linux is fork; libgomp's threads do not survive it,
+    # and a worker that swept with 2 threads waited for them forever. It runs one thread instead,
+    # with the same chains.
+    import multiprocessing
+    want = [_state_after_sweeps(seed) for seed in (1, 2)]  # the parent's OpenMP threads are started
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map_async(_state_after_sweeps, [1, 2]).get(timeout=60) == want

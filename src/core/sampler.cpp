@@ -495,7 +495,10 @@ void Sampler::sweep(int64_t sweeps, const BetaSchedule& beta) {
   run(SamplingSchedule{sweeps, 0, 1}, beta, {});
 }
 
-Observations Sampler::run(const SamplingSchedule& schedule, const BetaSchedule& beta, const ObserverSpec& observe) {
+Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedule& beta, const ObserverSpec& observe) {
+  // A copy: the buffers are sized from it, and a progress callback (or another thread, in Python)
+  // that changed the caller's schedule mid-run would otherwise have the loop write past them.
+  const SamplingSchedule schedule = schedule_arg;
   schedule.validate();
   const int64_t total = schedule.total_sweeps();
   // The RNG counter holds the sweep index in 32 bits; beyond that uniforms would repeat.

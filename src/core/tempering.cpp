@@ -55,11 +55,25 @@ std::vector<float> TemperingOptions::geometric(float target, float hottest, int3
   if (!(target > 0 && hottest > 0 && target <= 1e6f && hottest <= 1e6f)) {
     throw InvalidArgument("a tempering ladder's betas must be finite and > 0");
   }
-  if (!(hottest < target)) throw InvalidArgument("a tempering ladder's hottest beta must be below its target beta");
+  if (!(hottest < target)) {
+    std::ostringstream m;  // 0.99999999 below 1 is 1 as a float: say what was compared
+    m.precision(9);
+    m << "a tempering ladder's hottest beta must be below its target beta, got hottest " << hottest << " and target " << target
+      << " (as floats)";
+    throw InvalidArgument(m.str());
+  }
   std::vector<float> b(static_cast<size_t>(replicas));
   const double ratio = std::pow(static_cast<double>(hottest) / target, 1.0 / (replicas - 1));
   for (int32_t r = 0; r < replicas; ++r) b[static_cast<size_t>(r)] = static_cast<float>(target * std::pow(ratio, r));
   b.back() = hottest;
+  // Rungs closer than a float's spacing round onto each other; the sampler would refuse the ladder.
+  for (size_t r = 1; r < b.size(); ++r) {
+    if (!(b[r] < b[r - 1])) {
+      throw InvalidArgument("a geometric ladder from " + std::to_string(target) + " to " + std::to_string(hottest) + " with " +
+                            std::to_string(replicas) + " replicas has rungs closer than a float can tell apart; use fewer "
+                            "replicas or a lower hottest beta");
+    }
+  }
   return b;
 }
 
@@ -243,7 +257,8 @@ void TemperedSampler::adapt_ladder() {
   sampler_.set_chain_betas(chain_factors());
 }
 
-Observations TemperedSampler::run(const SamplingSchedule& schedule, const ObserverSpec& observe) {
+Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const ObserverSpec& observe) {
+  const SamplingSchedule schedule = schedule_arg;  // as Sampler::run: the caller's may change mid-run
   schedule.validate();
   const int32_t N = graph_.num_nodes();
   const int64_t total = schedule.total_sweeps();

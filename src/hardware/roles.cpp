@@ -22,6 +22,12 @@ int32_t RoleAssignment::index(const std::string& name) const {
 
 void RoleAssignment::validate(int32_t num_nodes) const {
   if (names.size() != nodes.size()) throw InvalidArgument("roles: names and node lists differ in length");
+  for (size_t r = 0; r < names.size(); ++r) {  // of(name) finds one role by its name
+    if (names[r].empty()) throw InvalidArgument("role " + std::to_string(r) + " has no name");
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(r), names[r]) != names.begin() + static_cast<std::ptrdiff_t>(r)) {
+      throw InvalidArgument("role '" + names[r] + "' is listed twice");
+    }
+  }
   std::vector<int32_t> owner(static_cast<size_t>(num_nodes), -1);
   for (size_t r = 0; r < nodes.size(); ++r) {
     for (int32_t i : nodes[r]) {
@@ -48,6 +54,14 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
                         const std::vector<int32_t>* colors) {
   const int32_t n = static_cast<int32_t>(order.size());
   if (roles.empty()) throw InvalidArgument("no roles given");
+  if (colors) {  // one color per node (a coloring of another graph would be read past its end)
+    if (static_cast<int64_t>(colors->size()) != n) {
+      throw InvalidArgument("colors has " + std::to_string(colors->size()) + " entries for " + std::to_string(n) + " nodes");
+    }
+    for (size_t i = 0; i < colors->size(); ++i) {
+      if ((*colors)[i] < 0) throw InvalidArgument("colors[" + std::to_string(i) + "] is " + std::to_string((*colors)[i]) + "; colors are >= 0");
+    }
+  }
   RoleAssignment a;
   a.role_of.assign(static_cast<size_t>(n), -1);
   for (size_t r = 0; r < roles.size(); ++r) {
@@ -161,7 +175,13 @@ RoleAssignment roles_from_json(const nlohmann::json& j, int32_t num_nodes, const
     a.nodes.emplace_back();
     for (const auto& v : r["nodes"]) {
       if (!v.is_number_integer()) throw bad("role '" + a.names.back() + "': node ids must be integers");
-      a.nodes.back().push_back(v.get<int32_t>());
+      // Range-checked before the cast: 4294967298 must not become node 2.
+      const bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() < static_cast<uint64_t>(num_nodes)
+                                                   : v.get<int64_t>() >= 0 && v.get<int64_t>() < num_nodes;
+      if (!in_range) {
+        throw bad("role '" + a.names.back() + "': node " + v.dump() + " out of range [0, " + std::to_string(num_nodes) + ")");
+      }
+      a.nodes.back().push_back(static_cast<int32_t>(v.get<int64_t>()));
     }
   }
   try {

@@ -65,6 +65,15 @@ Graph random_regular(int32_t n, int32_t d, uint64_t seed) {
     throw InvalidArgument("random_regular: degree " + std::to_string(d) + " on " + std::to_string(n) +
                           " nodes; pbit draws random regular graphs with degree at most n / 2");
   }
+  // Sized before anything is drawn, as a topology spec is: the stubs (4 bytes an edge end), the edge
+  // list (12 bytes an edge) and the set of placed pairs (about 40 bytes an edge), then the graph.
+  const double ends = static_cast<double>(n) * d;
+  if (ends > 2147483647.0) {
+    throw InvalidArgument("random_regular: " + std::to_string(n) + " nodes of degree " + std::to_string(d) +
+                          " have more than 2^31 edge ends; pbit draws smaller ones");
+  }
+  detail::check_memory(graph_bytes(n, static_cast<int64_t>(ends / 2)) + 4.0 * ends + 52.0 * ends / 2,
+                       "random_regular(" + std::to_string(n) + ", " + std::to_string(d) + ")");
   for (uint32_t attempt = 0; attempt < 1000; ++attempt) {
     rng::PhiloxStream rs(seed, rng::kGraphGen, attempt);
     std::vector<int32_t> stubs;
@@ -511,7 +520,9 @@ Topology make_topology(const std::string& spec) {
     Topology t;
     const int32_t n = parse_int(f[1], spec, "N"), d = parse_int(f[2], spec, "D");
     guard(positive(n, "N"), d);
-    const uint64_t seed = f.size() == 4 ? static_cast<uint64_t>(parse_int(f[3], spec, "seed")) : 1;
+    const int32_t seed_in = f.size() == 4 ? parse_int(f[3], spec, "seed") : 1;
+    if (seed_in < 0) throw bad("seed must be >= 0, got " + std::to_string(seed_in));  // not wrapped to 2^64 - 5
+    const auto seed = static_cast<uint64_t>(seed_in);
     t.name = "regular(" + std::to_string(n) + ", " + std::to_string(d) + ", seed " + std::to_string(seed) + ")";
     t.graph = random_regular(n, d, seed);
     t.colors = color_graph(t.graph).colors();
