@@ -83,6 +83,26 @@ TEST(GraphErrors, NonFinite) {
   EXPECT_NE(error_of([&] { Graph::from_edges(3, std::vector<Edge>{}, {0.f}); }).find("expected 3 biases"), std::string::npos);
 }
 
+// Finite couplings whose float sum overflows: node 2's local field with both neighbours at +1 is
+// 2e38 + 2e38 - 2e38 - 2e38 = 0, but the float sum reached inf and the spin came out +1 every time.
+TEST(GraphErrors, LocalFieldsThatOverflowAFloatAreRefused) {
+  const std::vector<Edge> big{{0, 2, 2e38f}, {1, 2, 2e38f}, {2, 3, -2e38f}, {2, 4, -2e38f}};
+  EXPECT_NE(error_of([&] { Graph::from_edges(5, big); }).find("from_edges: node 0's couplings and bias sum to 2e+38 in magnitude, above 1e+37"),
+            std::string::npos);
+  std::vector<Edge> star;  // each coupling well inside the bound, their sum past a float's range
+  for (int32_t j = 1; j <= 40; ++j) star.push_back({0, j, 9e36f});
+  EXPECT_NE(error_of([&] { Graph::from_edges(41, star); }).find("node 0's couplings and bias sum to 3.6e+38"), std::string::npos);
+  Graph g = Graph::from_edges(5, std::vector<Edge>{{0, 2, 1.f}, {1, 2, 1.f}, {2, 3, 1.f}, {2, 4, 1.f}});
+  const std::vector<float> w = g.edge_weights();
+  EXPECT_NE(error_of([&] { g.set_edge_weights(std::vector<float>{6e36f, 6e36f, 1.f, 1.f}); }).find("set_edge_weights: node 2"), std::string::npos);
+  EXPECT_EQ(g.edge_weights(), w);  // left as it was
+  EXPECT_NE(error_of([&] { g.set_biases(std::vector<float>{0.f, 0.f, 2e37f, 0.f, 0.f}); }).find("set_biases: node 2"), std::string::npos);
+  EXPECT_EQ(g.biases()[2], 0.f);
+  EXPECT_NE(error_of([&] { g.with_row_weights(std::vector<float>(8, 5e36f), std::vector<float>(5, 0.f)); }).find("with_row_weights: node 2"),
+            std::string::npos);
+  EXPECT_NO_THROW(Graph::from_edges(5, std::vector<Edge>{{0, 2, 1e36f}, {1, 2, -1e36f}}));
+}
+
 TEST(GraphErrors, AsymmetricCsr) {
   // J01 = 1 but J10 = 2.
   std::string m = error_of([] { Graph::from_csr(2, {0, 1, 2}, {1, 0}, {1.f, 2.f}); });

@@ -139,7 +139,12 @@ TEST(SamplerApi, ScheduleAndObserverErrors) {
   EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("readout group 0 is empty"), std::string::npos);
   spec.readout_groups = {{3}, {1, 0, 1}};
   EXPECT_NE(error_of([&] { s.run({0, 1, 1}, {}, spec); }).find("readout group 1 lists node 1 twice"), std::string::npos);
-  EXPECT_NE(error_of([] { BetaSchedule::constant(std::nanf("")); }).find("beta must be finite and >= 0"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::constant(std::nanf("")); }).find("beta must be finite, >= 0 and at most 1e30"), std::string::npos);
+  // 2 beta past FLT_MAX is inf, and inf x 0 NaN: a free spin was sampled -1 every time.
+  EXPECT_NE(error_of([] { BetaSchedule::constant(2e38f); }).find("at most 1e30"), std::string::npos);
+  EXPECT_NO_THROW(BetaSchedule::constant(1e30f));
+  EXPECT_NE(error_of([&] { s.set_field({0}, std::vector<float>{2e37f}); }).find("fields must be finite and at most 1e37 in magnitude"),
+            std::string::npos);
   EXPECT_THROW(BetaSchedule::constant(-1.0f), InvalidArgument);
   EXPECT_THROW(BetaSchedule::per_sweep({}), InvalidArgument);
   EXPECT_THROW(BetaSchedule::linear(0.f, 1.f, 0), InvalidArgument);

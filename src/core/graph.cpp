@@ -96,6 +96,7 @@ Graph Graph::from_edges(int32_t num_nodes, std::span<const Edge> edges, std::vec
     g.weights_[fill[e.i]++] = e.weight;
   }
   g.biases_ = biases.empty() ? std::vector<float>(static_cast<size_t>(num_nodes), 0.0f) : std::move(biases);
+  g.check_local_fields("from_edges");
   g.build_edge_index();
   return g;
 }
@@ -111,8 +112,22 @@ Graph Graph::from_csr(int32_t num_nodes, std::vector<int64_t> row_ptr, std::vect
   g.weights_ = std::move(weights);
   g.biases_ = biases.empty() ? std::vector<float>(static_cast<size_t>(num_nodes), 0.0f) : std::move(biases);
   g.validate_csr();
+  g.check_local_fields("from_csr");
   g.build_edge_index();
   return g;
+}
+
+void Graph::check_local_fields(const char* what) const {
+  for (int32_t i = 0; i < n_; ++i) {
+    double s = std::fabs(static_cast<double>(biases_[static_cast<size_t>(i)]));
+    for (int64_t k = row_ptr_[i]; k < row_ptr_[i + 1]; ++k) s += std::fabs(static_cast<double>(weights_[static_cast<size_t>(k)]));
+    if (s > kMaxLocalField) {
+      std::ostringstream os;
+      os << what << ": node " << i << "'s couplings and bias sum to " << s << " in magnitude, above " << kMaxLocalField
+         << " (a float sum of them would overflow)";
+      throw InvalidGraph(os.str());
+    }
+  }
 }
 
 void Graph::validate_csr() const {
@@ -228,7 +243,14 @@ void Graph::set_edge_weights(std::span<const float> w) {
       throw InvalidGraph(os.str());
     }
   }
+  std::vector<float> old = weights_;
   for (size_t k = 0; k < col_idx_.size(); ++k) weights_[k] = w[csr_edge_[k]];
+  try {
+    check_local_fields("set_edge_weights");
+  } catch (...) {
+    weights_ = std::move(old);  // the graph stays as it was
+    throw;
+  }
 }
 
 void Graph::set_biases(std::span<const float> h) {
@@ -237,7 +259,13 @@ void Graph::set_biases(std::span<const float> h) {
     throw InvalidArgument("set_biases: expected " + std::to_string(n_) + " biases, got " + std::to_string(v.size()));
   }
   check_biases(v, n_);
-  biases_ = std::move(v);
+  std::swap(biases_, v);
+  try {
+    check_local_fields("set_biases");
+  } catch (...) {
+    std::swap(biases_, v);  // the graph stays as it was
+    throw;
+  }
 }
 
 Graph Graph::with_row_weights(std::vector<float> csr_weights, std::vector<float> biases) const {
@@ -252,6 +280,7 @@ Graph Graph::with_row_weights(std::vector<float> csr_weights, std::vector<float>
   Graph g = *this;
   g.weights_ = std::move(csr_weights);
   g.biases_ = std::move(biases);
+  g.check_local_fields("with_row_weights");
   return g;
 }
 

@@ -31,9 +31,9 @@ void SamplingSchedule::validate() const {
 namespace {
 
 void check_beta(float beta, int64_t sweep) {
-  if (!std::isfinite(beta) || beta < 0.0f) {
+  if (!std::isfinite(beta) || beta < 0.0f || beta > 1e30f) {  // 2 beta x factor (<= 1e6) stays a float
     std::ostringstream os;
-    os << "beta at sweep " << sweep << " is " << beta << "; beta must be finite and >= 0";
+    os << "beta at sweep " << sweep << " is " << beta << "; beta must be finite, >= 0 and at most 1e30";
     throw InvalidArgument(os.str());
   }
 }
@@ -405,10 +405,10 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
   const size_t m = nodes.size();
   const std::vector<float> full = per_chain(values, m, num_chains_, "set_field", "M");
   for (size_t q = 0; q < full.size(); ++q) {
-    if (!std::isfinite(full[q])) {
+    if (!std::isfinite(full[q]) || std::fabs(full[q]) > Graph::kMaxLocalField) {
       std::ostringstream os;
       os << "set_field: value " << q << " (chain " << q / m << ", node " << nodes[q % m] << ") is " << full[q]
-         << "; fields must be finite";
+         << "; fields must be finite and at most 1e37 in magnitude";
       throw InvalidArgument(os.str());
     }
   }
