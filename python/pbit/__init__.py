@@ -109,7 +109,7 @@ def cli(*args, check=True):
                         raise InvalidConfig(f"pbit.cli: argument {i + 1} (a config dict) cannot be written as JSON: {e}") from None
                 a = path
             argv.append(os.fspath(a) if hasattr(a, "__fspath__") else str(a))
-        code = _run_command(argv, check)
+        code = _run_command([os.fsencode(a) for a in argv], check)  # a file name need not be UTF-8
     finally:
         for path in temps:
             os.unlink(path)

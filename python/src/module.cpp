@@ -324,7 +324,9 @@ std::string path_arg(const py::handle& p, const char* what = "path") {
     throw InvalidArgument(std::string(what) + " must be a str or an os.PathLike, got " + std::string(py::str(py::type::of(p).attr("__name__"))));
   }
   if (!py::isinstance<py::str>(s)) throw InvalidArgument(std::string(what) + " must be a str path (bytes paths are not taken)");
-  const std::string out = s.cast<std::string>();
+  // The file system's bytes (os.fsencode): a name that is not UTF-8, as os.listdir returns it (with
+  // surrogate escapes), is the file it names, as it is for Python's open().
+  const std::string out = py::bytes(py::module_::import("os").attr("fsencode")(s));
   if (out.find('\0') != std::string::npos) throw InvalidArgument(std::string(what) + ": embedded null byte");
   return out;
 }
@@ -459,35 +461,55 @@ PYBIND11_MODULE(_pbit, m) {
   // already says it all, in pbit's words.
   py::handle(io_error).attr("__str__") = py::module_::import("builtins").attr("BaseException").attr("__str__");
   py::register_exception_translator([](std::exception_ptr p) {
+    // With the C API only: nothing here may throw. A message naming a file whose name is not UTF-8
+    // shows it as \xNN escapes; an IoError's .filename is the name itself (os.fsdecode's str).
+    const auto set = [](PyObject* type, const char* what) {
+      PyObject* m = PyUnicode_DecodeUTF8(what, static_cast<Py_ssize_t>(std::strlen(what)), "backslashreplace");
+      if (!m) return;  // MemoryError is set
+      PyErr_SetObject(type, m);
+      Py_DECREF(m);
+    };
     try {
       if (p) std::rethrow_exception(p);
     } catch (const InvalidArgument& e) {
-      PyErr_SetString(invalid_argument, e.what());
+      set(invalid_argument, e.what());
     } catch (const InvalidGraph& e) {
-      PyErr_SetString(invalid_graph, e.what());
+      set(invalid_graph, e.what());
     } catch (const InvalidColoring& e) {
-      PyErr_SetString(invalid_coloring, e.what());
+      set(invalid_coloring, e.what());
     } catch (const InvalidConfig& e) {
-      PyErr_SetString(invalid_config, e.what());
+      set(invalid_config, e.what());
     } catch (const NotCompiled& e) {
-      PyErr_SetString(not_compiled, e.what());
+      set(not_compiled, e.what());
     } catch (const CudaError& e) {
-      PyErr_SetString(cuda_error, e.what());
+      set(cuda_error, e.what());
     } catch (const OutOfMemory& e) {
-      PyErr_SetString(out_of_memory, e.what());
+      set(out_of_memory, e.what());
     } catch (const IoError& e) {
       // As OSError: .errno, .strerror and .filename where pbit knows them (else None); str() stays
       // pbit's message (IoError's __str__ is BaseException's, see below).
-      py::object exc = py::reinterpret_steal<py::object>(PyObject_CallFunction(io_error, "s", e.what()));
+      PyObject* m = PyUnicode_DecodeUTF8(e.what(), static_cast<Py_ssize_t>(std::strlen(e.what())), "backslashreplace");
+      PyObject* exc = m ? PyObject_CallFunctionObjArgs(io_error, m, nullptr) : nullptr;
+      Py_XDECREF(m);
       if (!exc) return;  // the call set its own error (MemoryError)
       if (e.error_number() != 0) {
-        exc.attr("errno") = e.error_number();
-        exc.attr("strerror") = std::strerror(e.error_number());
+        PyObject* no = PyLong_FromLong(e.error_number());
+        PyObject* text = PyUnicode_DecodeLocale(std::strerror(e.error_number()), "surrogateescape");
+        if (no) PyObject_SetAttrString(exc, "errno", no);
+        if (text) PyObject_SetAttrString(exc, "strerror", text);
+        Py_XDECREF(no);
+        Py_XDECREF(text);
       }
-      if (!e.path().empty()) exc.attr("filename") = e.path();
-      PyErr_SetObject(io_error, exc.ptr());
+      if (!e.path().empty()) {
+        PyObject* name = PyUnicode_DecodeFSDefaultAndSize(e.path().data(), static_cast<Py_ssize_t>(e.path().size()));
+        if (name) PyObject_SetAttrString(exc, "filename", name);
+        Py_XDECREF(name);
+      }
+      PyErr_Clear();  // a failed attribute is left None rather than replacing the IoError
+      PyErr_SetObject(io_error, exc);
+      Py_DECREF(exc);
     } catch (const Error& e) {
-      PyErr_SetString(g_error, e.what());
+      set(g_error, e.what());
     }
   });
 

@@ -368,3 +368,18 @@ def test_a_forked_worker_samples_instead_of_hanging():
     want = [_state_after_sweeps(seed) for seed in (1, 2)]  # the parent's OpenMP threads are started
     with multiprocessing.get_context("fork").Pool(2) as pool:
         assert pool.map_async(_state_after_sweeps, [1, 2]).get(timeout=60) == want
+
+
+def test_a_file_name_that_is_not_utf8_is_the_file_it_names(tmp_path):
+    # os.listdir gives such a name with surrogate escapes; Python's open() takes it, and so does pbit.
+    name = os.fsdecode(b"g\xff.txt")
+    path = os.path.join(str(tmp_path), name)
+    pbit.square_lattice(3).write(path)
+    assert os.listdir(str(tmp_path)) == [name]
+    assert pbit.Graph.read(path).num_nodes == 9
+    assert pbit.cli("info", "--graph", path) == 0
+    missing = os.path.join(str(tmp_path), os.fsdecode(b"no\xfe.json"))
+    with pytest.raises(pbit.IoError) as e:
+        pbit.Graph.read(missing)
+    assert e.value.filename == missing and e.value.errno == errno.ENOENT
+    assert "no\\xfe.json" in str(e.value)  # the message shows the byte, and prints
