@@ -559,7 +559,8 @@ pbit.random_regular, pbit.square_lattice). Undirected edges are numbered in (i, 
 edge statistics of the sampler use that order.)doc")
       .def_static(
           "from_edges",
-          [](int32_t n, const py::object& i, const py::object& j, const py::object& w, const py::object& biases) {
+          [](const py::object& n_arg, const py::object& i, const py::object& j, const py::object& w, const py::object& biases) {
+            const auto n = static_cast<int32_t>(int_arg(n_arg, "num_nodes", 0, std::numeric_limits<int32_t>::max()));
             const std::vector<int32_t> a = indices_from(i, "i"), b = indices_from(j, "j");
             const std::vector<float> x = from_numpy<float>(w, "weights");
             if (a.size() != b.size() || a.size() != x.size()) {
@@ -599,10 +600,9 @@ edge statistics of the sampler use that order.)doc")
       .def_property_readonly("max_degree", &Graph::max_degree)
       .def(
           "degree",
-          [](const Graph& g, int64_t i) {
-            if (i < 0 || i >= g.num_nodes()) {
-              throw InvalidArgument("degree: node " + std::to_string(i) + " is out of range [0, " + std::to_string(g.num_nodes()) + ")");
-            }
+          [](const Graph& g, const py::object& node) {
+            const int64_t i = int_arg(node, "degree: node", 0, std::max<int64_t>(g.num_nodes() - 1, 0));
+            if (i >= g.num_nodes()) throw InvalidArgument("degree: the graph has no nodes");
             return g.degree(static_cast<int32_t>(i));
           },
           py::arg("node"))
@@ -678,7 +678,14 @@ edge statistics of the sampler use that order.)doc")
       .def("__repr__", [](const Topology& t) { return "pbit.Topology('" + t.name + "')"; });
   m.def("topology", &make_topology, py::arg("spec"), py::call_guard<py::gil_scoped_release>(),
         "A generated topology: 'pegasus:M', 'zephyr:M[:T]', 'chimera:M', 'grid:L:G12' ... (docs/TOPOLOGIES.md), couplings 1.");
-  m.def("square_lattice", &square_lattice, py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f, py::call_guard<py::gil_scoped_release>(),
+  m.def(
+      "square_lattice",
+      [](const py::object& l, bool periodic, float J) {
+        const auto L = static_cast<int32_t>(int_arg(l, "L", 1, std::numeric_limits<int32_t>::max()));
+        py::gil_scoped_release release;
+        return square_lattice(L, periodic, J);
+      },
+      py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f,
         "L x L square lattice, node = row * L + col.");
   m.def(
       "random_regular",
@@ -721,7 +728,11 @@ the role index of every node.)doc")
       .def("write", [](const RoleAssignment& r, const py::object& path) { write_roles_file(path_arg(path), r); }, py::arg("path"),
            "Writes the roles file (JSON, atomically; docs/CLI.md).")
       .def_static(
-          "read", [](const py::object& path, int32_t num_nodes) { return read_roles_file(path_arg(path), num_nodes); }, py::arg("path"),
+          "read",
+          [](const py::object& path, const py::object& n) {
+            return read_roles_file(path_arg(path), static_cast<int32_t>(int_arg(n, "num_nodes", 0, std::numeric_limits<int32_t>::max())));
+          },
+          py::arg("path"),
           py::arg("num_nodes"), "Reads a roles file, checked against num_nodes.")
       .def("__repr__", [](const RoleAssignment& r) {
         std::string s = "pbit.Roles(";
@@ -786,7 +797,12 @@ the role index of every node.)doc")
       });
   py::class_<BetaSchedule>(m, "BetaSchedule", "Inverse temperature per sweep; a schedule shorter than the run holds its last value.")
       .def_static("constant", &BetaSchedule::constant, py::arg("beta"))
-      .def_static("linear", &BetaSchedule::linear, py::arg("start"), py::arg("end"), py::arg("sweeps"),
+      .def_static(
+          "linear",
+          [](float start, float end, const py::object& sweeps) {
+            return BetaSchedule::linear(start, end, int_arg(sweeps, "sweeps", 1, int64_t{1} << 62));
+          },
+          py::arg("start"), py::arg("end"), py::arg("sweeps"),
                   "Linear from start to end over `sweeps` sweeps (inclusive ends), then end.")
       .def_static("piecewise", &BetaSchedule::piecewise, py::arg("segments"), "(beta, sweeps) segments in order.")
       .def_static("per_sweep", [](const py::object& b) { return BetaSchedule::per_sweep(from_numpy<float>(b, "betas")); }, py::arg("betas"))
@@ -1043,7 +1059,12 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
            py::arg("graph"), py::arg("chains"), py::arg("betas"), py::arg("sweeps_per_round") = 1, py::arg("scheme") = "deo",
            py::arg("adapt_rounds") = 0, py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("threads") = 0,
            py::arg("coloring") = py::none(), py::arg("contract") = "exact")
-      .def_static("geometric", &TemperingOptions::geometric, py::arg("target"), py::arg("hottest"), py::arg("replicas"),
+      .def_static(
+          "geometric",
+          [](float target, float hottest, const py::object& replicas) {
+            return TemperingOptions::geometric(target, hottest, static_cast<int32_t>(int_arg(replicas, "replicas", 2, 65536)));
+          },
+          py::arg("target"), py::arg("hottest"), py::arg("replicas"),
                   "A geometric ladder from target to hottest.")
       .def_property_readonly("num_chains", &TemperedSampler::num_chains)
       .def_property_readonly("num_replicas", &TemperedSampler::num_replicas)
