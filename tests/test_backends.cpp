@@ -331,7 +331,8 @@ TEST_P(BackendTest, ThreadCountDoesNotChangeResults) {
 TEST_P(BackendTest, AForkedChildRunsAndGetsTheSameChains) {
   PBIT_REQUIRE_BACKEND(GetParam());
   if (GetParam() == Backend::cuda) GTEST_SKIP() << "a host backend's threads";
-  const Trace parent = run_protocol(on(GetParam()), 80, 2);  // the parent's thread pool is started
+  const Trace parent = run_protocol(on(GetParam()), 80, 2);
+  run_protocol(on(Backend::cpu), 80, 2);  // the parent's OpenMP threads are started (the reference backend is serial)
   EXPECT_FALSE(detail::in_forked_child());
   std::fflush(nullptr);
   const pid_t pid = fork();

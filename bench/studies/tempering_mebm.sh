@@ -44,7 +44,7 @@ for m in acp noacp; do
     [ -f "$OUT/mixing_${m}_$(echo "$l" | tr : _).json" ] && continue  # measured already (rm it to measure again)
     echo "mixing: $m, $r replicas down to beta $hot, adapt_rounds $adapt" >&2
     "$PBIT" dtm mixing --config "$OUT/config_$m.json" --out "$OUT/mixing_${m}_$(echo "$l" | tr : _).json" --sweeps "$S" --stride "$STRIDE" \
-      --tempering "{\"replicas\": $r, \"hottest\": $hot, \"scheme\": \"deo\", \"adapt_rounds\": $adapt}" 2>>"$OUT/mixing.log"
+      --tempering "{\"replicas\": $r, \"target\": 1, \"hottest\": $hot, \"scheme\": \"deo\", \"adapt_rounds\": $adapt}" 2>>"$OUT/mixing.log"
   done
 done
 # Generation at equal flips: the config's anneal (generate.sweeps sweeps, beta 0.8 -> 1.2) against

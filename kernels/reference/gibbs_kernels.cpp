@@ -146,7 +146,7 @@ class ReferenceEngine final : public GibbsEngine {
   std::string describe() const override {
     if (!packed_) return "reference (serial)";
     return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + " words per lane, " +
-           std::to_string(detail::omp_threads(threads_)) + " threads)";
+           std::to_string(detail::omp_threads(threads_, /*for_region=*/false)) + " threads)";
   }
 
  private:

@@ -75,6 +75,21 @@ def _progress_printer(label):
     return show
 
 
+def _io_error(message, errno, strerror, filename):
+    e = IoError(message)
+    e.errno, e.strerror, e.filename = errno, strerror, filename
+    return e
+
+
+def _io_error_reduce(self):
+    # OSError pickles its args only: an IoError from a multiprocessing worker would lose its errno,
+    # strerror and filename on the way back.
+    return (_io_error, (self.args[0] if self.args else "", self.errno, self.strerror, self.filename))
+
+
+IoError.__reduce__ = _io_error_reduce
+
+
 def cli(*args, check=True):
     """Runs a `pbit` command in this process, e.g. pbit.cli("dbm", "train", "--config", "c.json").
 

@@ -1031,6 +1031,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           },
           "Energy of every chain including its per-chain field (B doubles, the same on every backend).")
       .def("__repr__", [](const Sampler& s) {
+        const Busy busy(&s);  // the kernel description, as its getter
         return "pbit.Sampler(" + std::to_string(s.num_chains()) + " chains of " + std::to_string(s.num_nodes()) + " nodes, " +
                s.kernel_description() + ")";
       });

@@ -317,8 +317,9 @@ def test_third_python_review(tmp_path):
     o = s.run(sched, energy=True, progress=grow)
     assert o.num_samples == 10 and o.energy.shape == (10, 8) and sched.samples == 50
     t = pbit.TemperedSampler(pbit.square_lattice(4), 2, [1.0, 0.5])
-    o = t.run(pbit.SamplingSchedule(20, 6, 2), energy=True, progress=lambda d, n: setattr(sched, "samples", 99))
-    assert o.energy.shape == (6, 2)
+    ts = pbit.SamplingSchedule(20, 6, 2)
+    o = t.run(ts, energy=True, progress=lambda d, n: setattr(ts, "samples", 99))
+    assert o.num_samples == 6 and o.energy.shape == (6, 2) and ts.samples == 99
     # What a run changes is read only between calls (another thread could read it mid-change).
     with pytest.raises(pbit.InvalidArgument, match="busy"):
         s.run(pbit.SamplingSchedule(50, 1, 1), progress=lambda d, n: s.graph)
@@ -383,6 +384,10 @@ def test_a_file_name_that_is_not_utf8_is_the_file_it_names(tmp_path):
         pbit.Graph.read(missing)
     assert e.value.filename == missing and e.value.errno == errno.ENOENT
     assert "no\\xfe.json" in str(e.value)  # the message shows the byte, and prints
+    import pickle  # as a multiprocessing worker's error comes back
+    back = pickle.loads(pickle.dumps(e.value))
+    assert type(back) is pbit.IoError and str(back) == str(e.value)
+    assert (back.errno, back.strerror, back.filename) == (e.value.errno, e.value.strerror, e.value.filename)
 
 
 def test_integer_parameters_are_checked_and_named():
@@ -391,7 +396,7 @@ def test_integer_parameters_are_checked_and_named():
         pbit.Graph.from_edges(2**40, [0], [1], [1.0])
     with pytest.raises(pbit.InvalidArgument, match="degree: node must be in"):
         g().degree(2**70)
-    with pytest.raises(pbit.InvalidArgument, match="degree: node must be an integer|degree: node"):
+    with pytest.raises(pbit.InvalidArgument, match="degree: node must be an integer"):
         g().degree(1.5)
     with pytest.raises(pbit.InvalidArgument, match="L must be in"):
         pbit.square_lattice(2**40)

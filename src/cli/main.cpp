@@ -74,7 +74,10 @@ RunLock::RunLock(const std::string& dir) {
   make_directories(dir);
   const std::string path = (dir.empty() ? std::string(".") : dir) + "/.pbit-lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw detail::open_failed("cannot open '" + path + "'", path);
+  if (fd_ < 0) {
+    const int e = errno;  // before the message is built
+    throw detail::open_failed(e, "cannot open '" + path + "'", path);
+  }
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     ::close(fd_);
@@ -115,7 +118,10 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
   for (const std::string& f : files) {
     detail::refuse_folder(f);
     std::ifstream in(f, std::ios::binary);
-    if (!in) throw detail::open_failed("cannot read '" + f + "'", f);
+    if (!in) {
+      const int e = errno;  // before the message is built
+      throw detail::open_failed(e, "cannot read '" + f + "'", f);
+    }
     all += "|" + std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   dist::check_same(detail::fnv1a(all), what);

@@ -114,7 +114,7 @@ std::string backend_device_name(Backend b) {
       break;
     }
   }
-  const int threads = b == Backend::reference ? 1 : detail::omp_threads(0);
+  const int threads = b == Backend::reference ? 1 : detail::omp_threads(0, /*for_region=*/false);
   if (b == Backend::packed) return model + " (" + std::to_string(threads) + " threads, bit-packed GPU loop)";
   return model + " (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
 }

@@ -96,7 +96,7 @@ Graph Graph::from_edges(int32_t num_nodes, std::span<const Edge> edges, std::vec
     g.weights_[fill[e.i]++] = e.weight;
   }
   g.biases_ = biases.empty() ? std::vector<float>(static_cast<size_t>(num_nodes), 0.0f) : std::move(biases);
-  g.check_local_fields("from_edges");
+  g.check_local_fields("from_edges", g.weights_, g.biases_);
   g.build_edge_index();
   return g;
 }
@@ -112,15 +112,15 @@ Graph Graph::from_csr(int32_t num_nodes, std::vector<int64_t> row_ptr, std::vect
   g.weights_ = std::move(weights);
   g.biases_ = biases.empty() ? std::vector<float>(static_cast<size_t>(num_nodes), 0.0f) : std::move(biases);
   g.validate_csr();
-  g.check_local_fields("from_csr");
+  g.check_local_fields("from_csr", g.weights_, g.biases_);
   g.build_edge_index();
   return g;
 }
 
-void Graph::check_local_fields(const char* what) const {
+void Graph::check_local_fields(const char* what, const std::vector<float>& w, const std::vector<float>& h) const {
   for (int32_t i = 0; i < n_; ++i) {
-    double s = std::fabs(static_cast<double>(biases_[static_cast<size_t>(i)]));
-    for (int64_t k = row_ptr_[i]; k < row_ptr_[i + 1]; ++k) s += std::fabs(static_cast<double>(weights_[static_cast<size_t>(k)]));
+    double s = std::fabs(static_cast<double>(h[static_cast<size_t>(i)]));
+    for (int64_t k = row_ptr_[i]; k < row_ptr_[i + 1]; ++k) s += std::fabs(static_cast<double>(w[static_cast<size_t>(k)]));
     if (s > kMaxLocalField) {
       std::ostringstream os;
       os << what << ": node " << i << "'s couplings and bias sum to " << s << " in magnitude, above " << kMaxLocalField
@@ -243,14 +243,10 @@ void Graph::set_edge_weights(std::span<const float> w) {
       throw InvalidGraph(os.str());
     }
   }
-  std::vector<float> old = weights_;
-  for (size_t k = 0; k < col_idx_.size(); ++k) weights_[k] = w[csr_edge_[k]];
-  try {
-    check_local_fields("set_edge_weights");
-  } catch (...) {
-    weights_ = std::move(old);  // the graph stays as it was
-    throw;
-  }
+  std::vector<float> csr(col_idx_.size());
+  for (size_t k = 0; k < col_idx_.size(); ++k) csr[k] = w[csr_edge_[k]];
+  check_local_fields("set_edge_weights", csr, biases_);  // before anything changes
+  weights_ = std::move(csr);
 }
 
 void Graph::set_biases(std::span<const float> h) {
@@ -259,13 +255,8 @@ void Graph::set_biases(std::span<const float> h) {
     throw InvalidArgument("set_biases: expected " + std::to_string(n_) + " biases, got " + std::to_string(v.size()));
   }
   check_biases(v, n_);
-  std::swap(biases_, v);
-  try {
-    check_local_fields("set_biases");
-  } catch (...) {
-    std::swap(biases_, v);  // the graph stays as it was
-    throw;
-  }
+  check_local_fields("set_biases", weights_, v);
+  biases_ = std::move(v);
 }
 
 Graph Graph::with_row_weights(std::vector<float> csr_weights, std::vector<float> biases) const {
@@ -280,7 +271,7 @@ Graph Graph::with_row_weights(std::vector<float> csr_weights, std::vector<float>
   Graph g = *this;
   g.weights_ = std::move(csr_weights);
   g.biases_ = std::move(biases);
-  g.check_local_fields("with_row_weights");
+  g.check_local_fields("with_row_weights", g.weights_, g.biases_);
   return g;
 }
 

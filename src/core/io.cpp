@@ -236,7 +236,10 @@ constexpr int kMaxJsonDepth = 64;
 nlohmann::json read_json_file(const std::string& path) {
   detail::refuse_folder(path);
   std::ifstream f(path);
-  if (!f) throw detail::open_failed("cannot open '" + path + "' for reading", path);
+  if (!f) {
+    const int e = errno;  // before the message is built
+    throw detail::open_failed(e, "cannot open '" + path + "' for reading", path);
+  }
   // A key given twice in one object is an error (the JSON library keeps the last silently, and a
   // config's typo must never fall back to anything): the parser reports each object's keys.
   // Nesting is capped: no file of pbit's goes past a few levels, and a deep one (in a free-form
@@ -298,7 +301,10 @@ void check_writable(const std::string& path) {
   const detail::OutputTarget out = detail::resolve_output(path);
   if (out.fd >= 0) return;
   if (out.in_place) {
-    if (::access(path.c_str(), W_OK) != 0) throw detail::open_failed("cannot write '" + path + "'", path);
+    if (::access(path.c_str(), W_OK) != 0) {
+      const int e = errno;  // before the message is built
+      throw detail::open_failed(e, "cannot write '" + path + "'", path);
+    }
     return;
   }
   const std::filesystem::path p(out.dest);
@@ -314,7 +320,10 @@ void check_writable(const std::string& path) {
   const std::string probe = out.dest + ".pbit-write-check";
   ::unlink(probe.c_str());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) throw detail::open_failed("cannot write '" + path + "': no file can be created in '" + dir.string() + "'", path);
+  if (fd < 0) {
+    const int e = errno;  // before the message is built
+    throw detail::open_failed(e, "cannot write '" + path + "': no file can be created in '" + dir.string() + "'", path);
+  }
   ::close(fd);
   ::unlink(probe.c_str());
 }
@@ -338,7 +347,10 @@ GraphFile read_graph_file(const std::string& path) {
   }
   detail::refuse_folder(path);
   std::ifstream f(path);
-  if (!f) throw detail::open_failed("cannot open graph file '" + path + "' for reading", path);
+  if (!f) {
+    const int e = errno;  // before the message is built
+    throw detail::open_failed(e, "cannot open graph file '" + path + "' for reading", path);
+  }
   return read_edge_list(f, path);
 }
 

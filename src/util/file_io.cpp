@@ -188,15 +188,17 @@ void refuse_folder(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) throw IoError("'" + path + "' is a folder; a file was expected there", path, EISDIR);
 }
 
-IoError open_failed(const std::string& message, const std::string& path) {
-  const int e = errno;
-  return IoError(e != 0 ? message + ": " + why(e) : message, path, e);
+IoError open_failed(int error_number, const std::string& message, const std::string& path) {
+  return IoError(error_number != 0 ? message + ": " + why(error_number) : message, path, error_number);
 }
 
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
   refuse_folder(path);
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw open_failed("cannot open " + what + " '" + path + "'", path);
+  if (!f) {
+    const int e = errno;  // before the message is built
+    throw open_failed(e, "cannot open " + what + " '" + path + "'", path);
+  }
   char m[8];
   if (!f.read(m, 8) || std::memcmp(m, magic, 7) != 0) {
     throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")");

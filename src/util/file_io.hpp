@@ -37,9 +37,9 @@ void write_file_atomically(const std::string& path, const std::function<void(std
 /// read throws a system error that is no user's message. Call it before reading a user's path.
 void refuse_folder(const std::string& path);
 
-/// The IoError for an open of `path` that just failed: "<message>: <strerror(errno)>", carrying the
-/// path and errno (call it before anything else can change errno).
-IoError open_failed(const std::string& message, const std::string& path);
+/// The IoError for an open of `path` that failed with `error_number` (errno, read before the
+/// message was built): "<message>: <strerror>", carrying the path and the number.
+IoError open_failed(int error_number, const std::string& message, const std::string& path);
 
 /// CRC-32 (zlib's, IEEE polynomial) of a buffer: the checksum of checkpoints and model files.
 uint32_t crc32_of(std::string_view data);

@@ -1,6 +1,8 @@
 #include "util/memory.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -39,6 +41,16 @@ double memory_limit_bytes() {
     }
     return x * mult;
   }
+  // What the system and the cgroups leave, read at most about once a second: every run checks, and a
+  // Python loop of short runs would otherwise read a dozen files per run. (Atomics, not a lock: a
+  // forked child must not wait on a lock held by a thread it does not have.)
+  static std::atomic<double> cached{-1.0};
+  static std::atomic<int64_t> cached_at_ns{0};
+  const int64_t now_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (const double c = cached.load(std::memory_order_relaxed); c >= 0 && now_ns - cached_at_ns.load(std::memory_order_relaxed) < 1000000000) {
+    return c;
+  }
   double available = 16e9;
   std::ifstream f("/proc/meminfo");
   for (std::string key; f >> key;) {
@@ -52,7 +64,10 @@ double memory_limit_bytes() {
   }
   // MemAvailable is the host's; a container or batch job may be held to less.
   const double room = cgroup_room_bytes();
-  return room >= 0 && room < available ? room : available;
+  const double limit = room >= 0 && room < available ? room : available;
+  cached.store(limit, std::memory_order_relaxed);
+  cached_at_ns.store(now_ns, std::memory_order_relaxed);
+  return limit;
 }
 
 namespace {

@@ -9,7 +9,8 @@ namespace pbit::detail {
 
 /// The limit in bytes: PBIT_MAX_MEMORY (a number of bytes, or with K, M, G or T), else the memory
 /// the system says is available (MemAvailable in /proc/meminfo, else 16 GB), or less where a memory
-/// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes().
+/// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes(). Those two
+/// are read at most about once a second (every run checks); PBIT_MAX_MEMORY at every call.
 double memory_limit_bytes();
 
 /// The room the memory cgroups leave this process: the least, over the cgroup `self` names and each

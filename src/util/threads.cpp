@@ -9,10 +9,14 @@ namespace pbit::detail {
 
 namespace {
 
-std::atomic<bool> g_forked{false};
+std::atomic<bool> g_started{false};  // this process has asked OpenMP for more than one thread
+std::atomic<bool> g_forked{false};   // ... and is a fork of one that had
 
-// Registered when the library loads: a child of fork() runs this before fork() returns in it.
-const int g_registered = pthread_atfork(nullptr, nullptr, [] { g_forked.store(true, std::memory_order_relaxed); });
+// Registered when the library loads: a child of fork() runs this before fork() returns in it. Only
+// a parent that had started OpenMP's worker threads leaves the child without them (a forkserver
+// that imported pbit but never swept forks children that start their own).
+const int g_registered =
+    pthread_atfork(nullptr, nullptr, [] { g_forked.store(g_started.load(std::memory_order_relaxed), std::memory_order_relaxed); });
 
 }  // namespace
 
@@ -21,9 +25,11 @@ bool in_forked_child() {
   return g_forked.load(std::memory_order_relaxed);
 }
 
-int omp_threads(int requested) {
+int omp_threads(int requested, bool for_region) {
   if (in_forked_child()) return 1;
-  return requested > 0 ? requested : omp_get_max_threads();
+  const int n = requested > 0 ? requested : omp_get_max_threads();
+  if (n > 1 && for_region) g_started.store(true, std::memory_order_relaxed);
+  return n;
 }
 
 }  // namespace pbit::detail

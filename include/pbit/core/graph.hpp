@@ -76,15 +76,17 @@ class Graph {
   /// E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i), in double, summed in edge order then node order.
   double energy(std::span<const int8_t> spins) const;
 
- /// The most a node's sum_j |J_ij| + |h_i| may be: a float sum past FLT_MAX is inf (inf - inf NaN),
-  /// and the spin would be sampled from it without an error. A field (Sampler::set_field) may add as
-  /// much again, and 2 beta times either stays a number or +-inf, never NaN.
+  /// The most a node's sum_j |J_ij| + |h_i| may be: a float sum past FLT_MAX is inf (inf - inf NaN),
+  /// and the spin would be sampled from it without an error. Every constructor and setter above
+  /// refuses more (InvalidGraph, the graph left as it was). A field (Sampler::set_field) may add as
+  /// much again, and 2 beta (<= 1e30) times either stays a number or +-inf, never NaN.
   static constexpr double kMaxLocalField = 1e37;
 
  private:
   void validate_csr() const;
-  /// Throws InvalidGraph naming the first node whose sum_j |J_ij| + |h_i| passes kMaxLocalField.
-  void check_local_fields(const char* what) const;
+  /// Throws InvalidGraph naming the first node whose sum_j |w_k| + |h_i| over its CSR row passes
+  /// kMaxLocalField (`w` CSR weights, `h` biases: this graph's, or ones about to replace them).
+  void check_local_fields(const char* what, const std::vector<float>& w, const std::vector<float>& h) const;
   void build_edge_index();
 
   int32_t n_ = 0;

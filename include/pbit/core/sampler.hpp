@@ -32,7 +32,8 @@ struct SamplingSchedule {
 };
 
 /// Inverse temperature per sweep of a run. Sweep k (0-based, within the run) uses at(k); a schedule
-/// shorter than the run holds its last value.
+/// shorter than the run holds its last value. Every beta is finite and in [0, 1e30] (2 beta times a
+/// per-chain factor must stay a float): others are InvalidArgument.
 class BetaSchedule {
  public:
   BetaSchedule() : per_sweep_{1.0f} {}
@@ -218,7 +219,8 @@ class Sampler {
   const std::vector<int32_t>& clamped_nodes() const { return clamp_nodes_; }
 
   /// Per-chain external field on `nodes` (B x M chain-major, or M values shared by all chains).
-  /// Empty `nodes` means all N nodes. Replaces any previous field.
+  /// Empty `nodes` means all N nodes. Replaces any previous field. Values are finite and at most
+  /// Graph::kMaxLocalField in magnitude.
   void set_field(std::vector<int32_t> nodes, std::span<const float> values);
   void clear_field();
 

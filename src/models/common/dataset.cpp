@@ -23,12 +23,18 @@ bool ends_with(const std::string& s, const std::string& suf) {
 
 std::vector<uint8_t> read_all(const std::string& path, const std::string& hint) {
   struct stat st{};
-  if (stat(path.c_str(), &st) != 0) throw IoError("dataset file '" + path + "' not found" + hint, path, errno);
+  if (stat(path.c_str(), &st) != 0) {
+    const int e = errno;  // before the message is built
+    throw IoError("dataset file '" + path + "' not found" + hint, path, e);
+  }
   if (S_ISDIR(st.st_mode)) throw IoError("dataset file '" + path + "' is a folder" + hint, path, EISDIR);
   std::vector<uint8_t> out;
   if (ends_with(path, ".gz")) {
     gzFile f = gzopen(path.c_str(), "rb");
-    if (!f) throw IoError("cannot open '" + path + "'" + hint, path, errno);
+    if (!f) {
+      const int e = errno;
+      throw IoError("cannot open '" + path + "'" + hint, path, e);
+    }
     uint8_t buf[1 << 16];
     for (;;) {
       const int n = gzread(f, buf, sizeof buf);
@@ -49,7 +55,10 @@ std::vector<uint8_t> read_all(const std::string& path, const std::string& hint) 
     if (gzclose(f) != Z_OK) throw InvalidArgument("'" + path + "' is a truncated or corrupt gzip file" + hint);
   } else {
     std::ifstream f(path, std::ios::binary);
-    if (!f) throw IoError("cannot open '" + path + "'" + hint, path, errno);
+    if (!f) {
+      const int e = errno;
+      throw IoError("cannot open '" + path + "'" + hint, path, e);
+    }
     out.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   }
   return out;

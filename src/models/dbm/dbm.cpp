@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -310,7 +311,10 @@ void check_text_file(const std::string& path) {
 std::vector<std::string> read_lines(const std::string& path) {
   detail::refuse_folder(path);
   std::ifstream f(path);
-  if (!f) throw detail::open_failed("cannot open '" + path + "'", path);
+  if (!f) {
+    const int e = errno;  // before the message is built
+    throw detail::open_failed(e, "cannot open '" + path + "'", path);
+  }
   check_text_file(path);
   std::vector<std::string> out;
   for (std::string line; std::getline(f, line);) {
@@ -401,7 +405,10 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
   if (pixel_order != "row" && pixel_order != "col") throw InvalidArgument("pixel_order must be 'row' or 'col'");
   detail::refuse_folder(edges_path);
   std::ifstream ef(edges_path);
-  if (!ef) throw detail::open_failed("cannot open edge list '" + edges_path + "'", edges_path);
+  if (!ef) {
+    const int e = errno;  // before the message is built
+    throw detail::open_failed(e, "cannot open edge list '" + edges_path + "'", edges_path);
+  }
   check_text_file(edges_path);
   std::string text((std::istreambuf_iterator<char>(ef)), std::istreambuf_iterator<char>());
   for (char& ch : text)
