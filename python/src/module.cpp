@@ -463,8 +463,11 @@ PYBIND11_MODULE(_pbit, m) {
   py::register_exception_translator([](std::exception_ptr p) {
     // With the C API only: nothing here may throw. A message naming a file whose name is not UTF-8
     // shows it as \xNN escapes; an IoError's .filename is the name itself (os.fsdecode's str).
-    const auto set = [](PyObject* type, const char* what) {
-      PyObject* m = PyUnicode_DecodeUTF8(what, static_cast<Py_ssize_t>(std::strlen(what)), "backslashreplace");
+    const auto decoded = [](const char* what) {  // a new reference, or null with MemoryError set
+      return PyUnicode_DecodeUTF8(what, static_cast<Py_ssize_t>(std::strlen(what)), "backslashreplace");
+    };
+    const auto set = [&decoded](PyObject* type, const char* what) {
+      PyObject* m = decoded(what);
       if (!m) return;  // MemoryError is set
       PyErr_SetObject(type, m);
       Py_DECREF(m);
@@ -488,7 +491,7 @@ PYBIND11_MODULE(_pbit, m) {
     } catch (const IoError& e) {
       // As OSError: .errno, .strerror and .filename where pbit knows them (else None); str() stays
       // pbit's message (IoError's __str__ is BaseException's, see below).
-      PyObject* m = PyUnicode_DecodeUTF8(e.what(), static_cast<Py_ssize_t>(std::strlen(e.what())), "backslashreplace");
+      PyObject* m = decoded(e.what());
       PyObject* exc = m ? PyObject_CallFunctionObjArgs(io_error, m, nullptr) : nullptr;
       Py_XDECREF(m);
       if (!exc) return;  // the call set its own error (MemoryError)

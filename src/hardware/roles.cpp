@@ -20,14 +20,22 @@ int32_t RoleAssignment::index(const std::string& name) const {
   throw InvalidArgument("no role named '" + name + "'");
 }
 
+namespace {
+
+/// Every role has a name, and no two the same one (of(name) finds one role by its name).
+void check_role_names(const std::vector<std::string>& names) {
+  for (size_t r = 0; r < names.size(); ++r) {
+    if (names[r].empty()) throw InvalidArgument("role " + std::to_string(r) + " has no name");
+    const auto earlier = names.begin() + static_cast<std::ptrdiff_t>(r);
+    if (std::find(names.begin(), earlier, names[r]) != earlier) throw InvalidArgument("role '" + names[r] + "' is listed twice");
+  }
+}
+
+}  // namespace
+
 void RoleAssignment::validate(int32_t num_nodes) const {
   if (names.size() != nodes.size()) throw InvalidArgument("roles: names and node lists differ in length");
-  for (size_t r = 0; r < names.size(); ++r) {  // of(name) finds one role by its name
-    if (names[r].empty()) throw InvalidArgument("role " + std::to_string(r) + " has no name");
-    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(r), names[r]) != names.begin() + static_cast<std::ptrdiff_t>(r)) {
-      throw InvalidArgument("role '" + names[r] + "' is listed twice");
-    }
-  }
+  check_role_names(names);
   std::vector<int32_t> owner(static_cast<size_t>(num_nodes), -1);
   for (size_t r = 0; r < nodes.size(); ++r) {
     for (int32_t i : nodes[r]) {
@@ -62,14 +70,13 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
       if ((*colors)[i] < 0) throw InvalidArgument("colors[" + std::to_string(i) + "] is " + std::to_string((*colors)[i]) + "; colors are >= 0");
     }
   }
+  std::vector<std::string> names;
+  for (const RoleSpec& spec : roles) names.push_back(spec.name);
+  check_role_names(names);
   RoleAssignment a;
   a.role_of.assign(static_cast<size_t>(n), -1);
   for (size_t r = 0; r < roles.size(); ++r) {
     const RoleSpec& spec = roles[r];
-    if (spec.name.empty()) throw InvalidArgument("role " + std::to_string(r) + " has no name");
-    if (std::find(a.names.begin(), a.names.end(), spec.name) != a.names.end()) {
-      throw InvalidArgument("role '" + spec.name + "' is listed twice");
-    }
     if (spec.count < -1) throw InvalidArgument("role '" + spec.name + "': count must be >= 0 or -1 (rest)");
     if (spec.color >= 0 && !colors) throw InvalidArgument("role '" + spec.name + "' asks for a color but no coloring was given");
     a.names.push_back(spec.name);
