@@ -8,6 +8,7 @@
 #   bash scripts/device_models.sh status              # here: where every job stands
 #   bash scripts/device_models.sh dry-run [JOB...]    # here and in CI: each job, tiny, on the CPU, three leases (DRY_LEASES)
 #   bash scripts/device_models.sh rehearse [JOB...]   # here and in CI: the same on the CUDA emulator's cuda backend
+#   bash scripts/device_models.sh check-state [JOB...] # here and in CI: this pbit continues every committed state
 #
 # Jobs, in priority order:
 #   dbm_golden   the FPGA-trained DBM of Niazi et al. (data/golden/model.json, scripts/prepare_golden.py)
@@ -32,7 +33,11 @@ set -uo pipefail
 cmd=${1:-}
 JOBS="dbm_golden dbm_mnist dbm_fashion dtm_g12 dbm_mnist_mix"
 RESULTS=${RESULTS:-bench/results/device_jobs}
-usage() { sed -n '2,10p' "$0"; exit 2; }
+usage() { sed -n '2,11p' "$0"; exit 2; }
+# dtm_g12's variants in training order: name, config, steps, ACP.
+DTM_VARIANTS=("dtm4 dtm_fashion_gpu 4 on" "mebm mebm_fashion_gpu 1 on" "dtm4_noacp dtm_fashion_gpu 4 off"
+              "dtm2 dtm_fashion_gpu 2 on" "dtm8 dtm_fashion_gpu 8 on")
+dbm_config() { case $1 in dbm_mnist) echo configs/dbm_mnist_gpu.json ;; dbm_fashion) echo configs/dbm_fashion_gpu.json ;; *) echo configs/dbm_mnist_gpu_mix.json ;; esac; }
 valid_job() { case " $JOBS " in *" $1 "*) return 0 ;; esac; echo "unknown job '$1' (jobs: $JOBS)"; exit 2; }
 
 # ---------------------------------------------------------------- here
@@ -80,6 +85,55 @@ if [ "$cmd" = status ]; then
     # the README's heading, summary and tables, up to its "Leases:" line
     if [ -f "$RESULTS/$job/README.md" ]; then awk '{print} /^Leases:/ {exit}' "$RESULTS/$job/README.md"; echo; else echo "$job: no lease yet"; fi
   done
+  exit 0
+fi
+
+# check-state: the committed state of every job (bench/results/device_jobs/JOB/state) is what the next
+# lease continues from; a change to pbit that no longer reads it would only show on the device, a
+# lease lost. This reads each checkpoint as the lease would (`--check`, on the cpu backend: the
+# backends train alike, so the checkpoints do not name one) and rebuilds each job's report from its
+# records. Seconds; no GPU.
+if [ "$cmd" = check-state ]; then
+  cd "$(dirname "$0")/.."
+  shift
+  PBIT=${PBIT:-$PWD/build/release/pbit}
+  [ -x "$PBIT" ] || { echo "check-state: build pbit first (bash scripts/test.sh)"; exit 2; }
+  tmp=$(mktemp -d /tmp/pbit-check-state.XXXX)
+  fails=0 checked=0
+  check() {  # check WHAT COMMAND...: one checkpoint, read as its lease would read it
+    local what=$1
+    shift
+    checked=$((checked + 1))
+    if out=$("$@" --backend cpu --check 2>&1); then echo "check-state $what: ${out##*check: }"
+    else echo "check-state $what: FAILED, the next lease could not continue it:"; echo "$out" | tail -5; fails=$((fails + 1)); fi
+  }
+  for job in ${*:-$JOBS}; do
+    valid_job "$job"
+    st=$RESULTS/$job/state
+    [ -d "$st" ] || continue
+    cp -r "$RESULTS/$job" "$tmp/$job"  # --check writes nothing; the copy is for the report
+    case $job in
+      dbm_mnist | dbm_fashion | dbm_mnist_mix)
+        [ -f "$st/model_checkpoint.bin" ] && check "$job" "$PBIT" dbm train --config "$(dbm_config "$job")" --lease "$tmp/$job/state" --out "$tmp/out_$job" ;;
+      dtm_g12)
+        for v in "${DTM_VARIANTS[@]}"; do
+          read -r name conf steps acp <<< "$v"
+          [ -f "$st/$name/model_checkpoint.bin" ] || continue
+          check "$job/$name" "$PBIT" dtm train --config "configs/$conf.json" --steps "$steps" --acp "$acp" --lease "$tmp/$job/state/$name" \
+            --out "$tmp/out_$name"
+        done ;;
+    esac
+    leases=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['leases'])" "$st/job.json" 2>/dev/null || echo 0)
+    checked=$((checked + 1))
+    if python3 scripts/device_report.py "$tmp/$job" > "$tmp/$job.report.log" 2>&1 && { [ "$leases" = 0 ] || python3 scripts/device_report.py --check "$leases" "$tmp/$job"; }; then
+      echo "check-state $job: report rebuilt from $leases lease(s)"
+    else
+      echo "check-state $job: FAILED, the report cannot be rebuilt from its records:"; tail -5 "$tmp/$job.report.log"; fails=$((fails + 1))
+    fi
+  done
+  rm -rf "$tmp"
+  [ $fails -eq 0 ] || { echo "device_models check-state: $fails of $checked FAILED"; exit 1; }
+  echo "device_models check-state: ok ($checked checks)"
   exit 0
 fi
 
@@ -320,12 +374,7 @@ case $job in
     eval_units golden "$(cfg "$ROOT/configs/dbm_golden.json")" "$model" 1 "$budgets" "$slice" || exit 1
     ;;
   dbm_mnist | dbm_fashion | dbm_mnist_mix)
-    case $job in
-      dbm_mnist) c=configs/dbm_mnist_gpu.json ;;
-      dbm_fashion) c=configs/dbm_fashion_gpu.json ;;
-      *) c=configs/dbm_mnist_gpu_mix.json ;;
-    esac
-    dbm_lease "$ROOT/$c" || exit 1
+    dbm_lease "$ROOT/$(dbm_config "$job")" || exit 1
     # The model file (2.4 MB) joins the state only once training is over: the curve needs it.
     if [ -f "$STAGE/run/model.json" ] && python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))[-1].get('finished') else 1)" \
          "$STAGE/state/leases.json" 2>/dev/null; then
@@ -335,8 +384,7 @@ case $job in
   dtm_g12)
     # Variants in order; each lease trains the first unfinished one, and goes on to the next while
     # at least a third of the call is left.
-    for v in "dtm4 dtm_fashion_gpu 4 on" "mebm mebm_fashion_gpu 1 on" "dtm4_noacp dtm_fashion_gpu 4 off" \
-             "dtm2 dtm_fashion_gpu 2 on" "dtm8 dtm_fashion_gpu 8 on"; do
+    for v in "${DTM_VARIANTS[@]}"; do
       read -r name conf steps acp <<< "$v"
       st=$STAGE/state/$name
       mkdir -p "$st"

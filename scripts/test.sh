@@ -50,8 +50,10 @@ if [ "$slow" = 1 ]; then
 else
   KIT_FROM=build/release KIT_CARRY=build/carry-dry bash scripts/device_kit.sh dry-run
 fi
-# The model jobs for a lent GPU, each made tiny and run for three leases on the CPU.
+# The model jobs for a lent GPU, each made tiny and run for three leases on the CPU; and every job's
+# committed state, which the next lease continues from, read by this pbit.
 bash scripts/device_models.sh dry-run
+bash scripts/device_models.sh check-state
 if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   # What only a device would otherwise run, rehearsed on the CUDA emulator at tiny sizes: the kit's
   # GPU stages (benchmarks, best configuration, energy window, summary) and the model jobs on the

@@ -19,8 +19,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pbit/core/io.hpp"
 #include "pbit/hardware/topology.hpp"
@@ -579,6 +582,91 @@ TEST(Resume, ALeaseLeavesARunsFolderAlone) {
     EXPECT_NE(plain.out.find(out + "_lease/results.json holds a lease's results"), std::string::npos) << plain.out;
     EXPECT_TRUE(fs::exists(out + "_lease/results.json")) << cmd;
   }
+}
+
+/// Every file below `dir` with its bytes (nothing: the folder is absent).
+std::map<std::string, std::string> snapshot(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) files[e.path().string()] = e.is_regular_file() ? slurp(e.path().string()) : "";
+  return files;
+}
+
+// --check reads a run's checkpoint as --resume or --lease would and says where the run stands,
+// writing nothing: not the lease folder, not the output folder (not even its lock).
+TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
+  const std::string dir = tmp("check");
+  fs::remove_all(dir);
+  std::string dbm = tiny_dbm_config(dir + "/dbm_out");
+  dbm.replace(dbm.find("\"epochs\": 1"), 11, "\"epochs\": 900");  // a lease of a millisecond leaves it unfinished
+  write(dir + "/dbm.json", dbm);
+  std::string dtm = tiny_dtm_config(dir + "/dtm_run");
+  dtm.replace(dtm.find("\"epochs\": 1"), 11, "\"epochs\": 3");
+  write(dir + "/dtm.json", dtm);
+  const std::string lease = "dbm train --config " + dir + "/dbm.json --lease " + dir + "/lease";
+  ASSERT_EQ(run(lease + " --lease-seconds 0.001").code, 0);
+  ASSERT_EQ(run("dtm train --config " + dir + "/dtm.json --stop-after 1").code, 0);
+  fs::remove_all(dir + "/dbm_out");
+  write(dir + "/other.json", std::string(dbm).replace(dbm.find("\"batch_size\": 50"), 16, "\"batch_size\": 25"));
+  const auto before = snapshot(dir);
+
+  Result r = run(lease + " --check");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("check: " + dir + "/lease/model_checkpoint.bin: lease 2 continues at epoch "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" of 900, batch "), std::string::npos) << r.out;  // how far a millisecond got depends on the machine
+  r = run("dtm train --config " + dir + "/dtm.json --resume --check");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("check: " + dir + "/dtm_run/checkpoint.bin: the run continues after epoch 1 of 3"), std::string::npos) << r.out;
+  // Nothing to continue is said, not refused: the run would start afresh.
+  r = run("dtm train --config " + dir + "/dtm.json --resume --check --out " + dir + "/nowhere");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("check: nothing to continue: no " + dir + "/nowhere/checkpoint.bin"), std::string::npos) << r.out;
+  // Another training config is refused as the run itself would refuse it.
+  r = run("dbm train --config " + dir + "/other.json --lease " + dir + "/lease --check");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("was written by a run with a different training config"), std::string::npos) << r.out;
+  // With neither --resume nor --lease there is nothing to check.
+  r = run("dbm train --config " + dir + "/dbm.json --check");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--check needs --resume or --lease"), std::string::npos) << r.out;
+  const auto after = snapshot(dir);
+  for (const auto& [path, bytes] : after) EXPECT_TRUE(before.count(path) && before.at(path) == bytes) << "--check wrote " << path;
+  for (const auto& [path, bytes] : before) EXPECT_TRUE(after.count(path)) << "--check removed " << path;
+}
+
+// The device jobs' committed checkpoints (bench/results/device_jobs/*/state) were written by pbit
+// before its checkpoints stopped naming the backend; tests/fixtures/checkpoints_0f0c39f holds small
+// ones written the same way. Each continues, on its backend and on another.
+TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
+  const std::string dir = tmp("earlier");
+  fs::remove_all(dir);
+  fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/checkpoints_0f0c39f", dir, fs::copy_options::recursive);
+  for (const std::string m : {"dbm", "dtm"}) {
+    std::string cfg = slurp(dir + "/" + m + ".json");
+    cfg.replace(cfg.find("@MNIST@"), 7, mnist_dir());
+    cfg.replace(cfg.find("@OUT@"), 5, dir + "/" + m + "_run");
+    cfg.replace(cfg.find("\"epochs\": 1"), 11, "\"epochs\": 2");  // one more epoch than they trained
+    write(dir + "/" + m + ".json", cfg);
+  }
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"dbm train --config " + dir + "/dbm.json --lease " + dir + "/dbm_lease --out " + dir + "/dbm_lease_out",
+       "lease 2 continues at epoch 2 of 2, batch 0 (2 updates"},
+      {"dtm train --config " + dir + "/dtm.json --lease " + dir + "/dtm_lease --out " + dir + "/dtm_lease_out",
+       "lease 2 continues after epoch 1 of 2"},
+      {"dtm train --config " + dir + "/dtm.json --resume", "the run continues after epoch 1 of 2"}};
+  for (const auto& [cmd, where] : cases) {
+    SCOPED_TRACE(cmd);
+    for (const std::string backend : {"", " --backend reference"}) {
+      const Result r = run(cmd + backend + " --check");
+      EXPECT_EQ(r.code, 0) << r.out;
+      EXPECT_NE(r.out.find(where), std::string::npos) << r.out;
+    }
+    const Result r = run(cmd + " --backend packed");
+    EXPECT_EQ(r.code, 0) << r.out;
+  }
+  EXPECT_EQ(read_json_file(dir + "/dbm_lease/leases.json").size(), 2u);
+  EXPECT_EQ(read_json_file(dir + "/dtm_lease/leases.json").size(), 2u);
+  EXPECT_EQ(read_json_file(dir + "/dtm_run/results.json")["config"]["run"]["backend"], "packed");
 }
 
 // --- Defect 6: an IDX header whose dimensions multiply past 2^64 wrapped to a size that matched. ---

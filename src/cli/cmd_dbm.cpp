@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
@@ -76,10 +77,10 @@ const char* kDbmKeys = "Config keys (dataset, graph, run, init, train, eval, gen
 
 void add_train(CLI::App* dbm, Commands& c) {
   struct Opt {
-    std::string config, out, lease;
+    std::string config, out, lease, backend;
     double time_budget = -1, lease_seconds = 0;
     int64_t burn_in = 1000;
-    bool resume = false, overwrite = false;
+    bool resume = false, overwrite = false, check = false;
   };
   auto o = std::make_shared<Opt>();
   CLI::App* s = dbm->add_subcommand(
@@ -104,29 +105,60 @@ void add_train(CLI::App* dbm, Commands& c) {
   s->add_option("--burn-in", o->burn_in, "sweeps that burn the fresh negative chains in on resume (default 1000)")
       ->check(number_in<int64_t>(0, 1000000000))
       ->needs(lease);
+  s->add_option("--backend", o->backend,
+                "replaces run.backend: reference, cpu, cuda, packed or best (a run may continue on another backend: they train "
+                "bit for bit alike)")
+      ->check(CLI::IsMember({"reference", "cpu", "cuda", "packed", "best"}));
+  s->add_flag("--check", o->check,
+              "with --resume or --lease: read the config, the data and the checkpoint the run would continue from, say where "
+              "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    if (!o->backend.empty()) cfg.backend = o->backend;
     if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
+    if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of the chains on the same model
     // and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->resume) + "|" +
                                        std::to_string(o->overwrite) + "|" + o->lease + "|" + std::to_string(o->lease_seconds) + "|" +
-                                       std::to_string(o->burn_in),
+                                       std::to_string(o->burn_in) + "|" + o->backend + "|" + std::to_string(o->check),
                       "the DBM config and the options of dbm train");
     const bool writer = dist::rank() == 0;
-    make_directories(cfg.output_dir);  // before the data are read and training starts
-    const RunLock lock(cfg.output_dir);
-    if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
+    if (o->check && !o->resume && o->lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
+    if (!o->check) {
+      make_directories(cfg.output_dir);  // before the data are read and training starts
+    }
+    const std::unique_ptr<RunLock> lock = o->check ? nullptr : std::make_unique<RunLock>(cfg.output_dir);
+    if (writer && !o->check) check_writable(cfg.output_dir + "/checkpoint.bin");
     if (!o->lease.empty()) refuse_lease_over_run(cfg.output_dir);
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
     check_dbm_eval_memory(model, cfg, test.size());  // the evaluation after training, before the training
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
+    if (o->check) {  // what --resume or --lease would continue from, read as they read it; nothing written
+      const std::string ckpt = o->lease.empty() ? trainer.checkpoint_path() : o->lease + "/model_checkpoint.bin";
+      std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
+      if (std::filesystem::exists(ckpt)) {
+        size_t leases = 0;
+        if (o->lease.empty()) trainer.load_checkpoint(ckpt);
+        else leases = trainer.load_model_checkpoint(ckpt, 0).size();
+        std::ostringstream m;
+        m << ckpt << ": ";
+        if (trainer.finished()) m << "the run has finished";
+        else m << (o->lease.empty() ? std::string("the run") : "lease " + std::to_string(leases + 1)) << " continues at epoch "
+               << trainer.epoch() + 1 << " of " << cfg.epochs << ", batch " << trainer.batch_in_epoch();
+        m << " (" << trainer.updates() << " updates, " << trainer.train_seconds() << " s and " << trainer.total_flips()
+          << " flips of training so far)";
+        what = m.str();
+      }
+      if (writer) std::printf("check: %s\n", what.c_str());
+      return 0;
+    }
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite,
                                             files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
       trainer.load_checkpoint(trainer.checkpoint_path());

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "cli.hpp"
 #include "pbit/dist/comm.hpp"
@@ -141,11 +142,11 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
 
 void add_dtm_commands(Commands& c) {
   struct Opt {
-    std::string config, out, lease, acp;
+    std::string config, out, lease, acp, backend;
     int steps = 0, stop_after = 0;
     int64_t gen_sweeps = 0;
     double time_budget = -1, lease_seconds = 0;
-    bool resume = false, overwrite = false;
+    bool resume = false, overwrite = false, check = false;
   };
   auto o = std::make_shared<Opt>();
   CLI::App* dtm = c.app->add_subcommand("dtm", "Denoising Thermodynamic Models (Extropic 2025) and monolithic EBMs: train, mixing");
@@ -178,6 +179,13 @@ void add_dtm_commands(Commands& c) {
   s->add_option("--lease-seconds", o->lease_seconds, "start no epoch that would end past S seconds")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
+  s->add_option("--backend", o->backend,
+                "replaces run.backend: reference, cpu, cuda, packed or best (a run may continue on another backend: they train "
+                "bit for bit alike)")
+      ->check(CLI::IsMember({"reference", "cpu", "cuda", "packed", "best"}));
+  s->add_flag("--check", o->check,
+              "with --resume or --lease: read the config, the data and the checkpoint the run would continue from, say where "
+              "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
   s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
@@ -186,28 +194,46 @@ void add_dtm_commands(Commands& c) {
     if (o->steps > 0) cfg.steps = o->steps;
     if (!o->acp.empty()) cfg.acp = o->acp == "on";
     if (!o->out.empty()) cfg.output_dir = o->out;
+    if (!o->backend.empty()) cfg.backend = o->backend;
     // results.json records the config that ran, overrides included.
     if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
     if (o->gen_sweeps > 0) detail::set_override(cfg.source, {"generate", "sweeps"}, cfg.gen_sweeps);
     if (o->steps > 0) detail::set_override(cfg.source, {"model", "steps"}, cfg.steps);
     if (!o->acp.empty()) detail::set_override(cfg.source, {"train", "acp", "enabled"}, cfg.acp);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
+    if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of each batch's chains on the same
     // model and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->gen_sweeps) + "|" +
                                        std::to_string(o->steps) + "|" + o->acp + "|" + std::to_string(o->resume) + "|" +
                                        std::to_string(o->overwrite) + "|" + o->lease + "|" + std::to_string(o->lease_seconds) + "|" +
-                                       std::to_string(o->stop_after),
+                                       std::to_string(o->stop_after) + "|" + o->backend + "|" + std::to_string(o->check),
                       "the DTM config and the options of dtm train");
     const bool writer = dist::rank() == 0;
-    make_directories(cfg.output_dir);  // before the data are read and training starts
-    const RunLock lock(cfg.output_dir);
-    if (writer) check_writable(cfg.output_dir + "/checkpoint.bin");
+    if (o->check && !o->resume && o->lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
+    if (!o->check) make_directories(cfg.output_dir);  // before the data are read and training starts
+    const std::unique_ptr<RunLock> lock = o->check ? nullptr : std::make_unique<RunLock>(cfg.output_dir);
+    if (writer && !o->check) check_writable(cfg.output_dir + "/checkpoint.bin");
     if (!o->lease.empty()) refuse_lease_over_run(cfg.output_dir);
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
     check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
+    if (o->check) {  // what --resume or --lease would continue from, read as they read it; nothing written
+      const std::string ckpt = o->lease.empty() ? model.checkpoint_path() : o->lease + "/model_checkpoint.bin";
+      std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
+      if (std::filesystem::exists(ckpt)) {
+        size_t leases = 0;
+        if (o->lease.empty()) model.load_checkpoint(ckpt);
+        else leases = model.load_model_checkpoint(ckpt).size();
+        what = ckpt + ": " +
+               (model.finished() ? std::string("the run has finished")
+                                 : (o->lease.empty() ? std::string("the run") : "lease " + std::to_string(leases + 1)) + " continues") +
+               " after epoch " + std::to_string(model.epoch()) + " of " + std::to_string(cfg.epochs);
+      }
+      if (writer) std::printf("check: %s\n", what.c_str());
+      return 0;
+    }
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite,
                                             files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png", "gnuplot.log"}))) {
       model.load_checkpoint(model.checkpoint_path());

@@ -8,10 +8,12 @@
 #include <istream>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "pbit/core/backend.hpp"
 #include "pbit/error.hpp"
 #include "util/binary_io.hpp"
 #include "util/progress.hpp"
@@ -33,6 +35,40 @@ inline void put_position(std::ostream& f, uint64_t fingerprint, const TrainingPo
   put<int64_t>(f, p.updates);
 }
 
+/// The fingerprint a checkpoint is written with, and the ones it is also read with: those earlier
+/// versions of pbit wrote for the same training config (the DBM and the DTM named the backend until
+/// backends were shown to train bit for bit alike), so that committed checkpoints still continue.
+struct Fingerprint {
+  uint64_t current = 0;
+  std::vector<uint64_t> earlier;
+  Fingerprint(uint64_t c) : current(c) {}  // NOLINT: one fingerprint is the common case
+  Fingerprint(uint64_t c, std::vector<uint64_t> e) : current(c), earlier(std::move(e)) {}
+  bool accepts(uint64_t v) const {
+    if (v == current) return true;
+    for (uint64_t e : earlier) {
+      if (v == e) return true;
+    }
+    return false;
+  }
+};
+
+/// The fingerprints of a config whose fields `before` and `after` the backend once sat between: the
+/// current one (without it) and the earlier ones, with each backend name a config could give.
+/// `extra` is appended to the fields' JSON before hashing (the DBM's training mode).
+inline Fingerprint fingerprint_without_backend(const nlohmann::json& before, const nlohmann::json& after, const std::string& extra = "") {
+  auto hash = [&](const std::string* backend) {
+    nlohmann::json j = before;
+    if (backend) j.push_back(*backend);
+    for (const auto& x : after) j.push_back(x);
+    return fnv1a(j.dump() + extra);
+  };
+  std::vector<uint64_t> earlier;
+  std::vector<std::string> names{"best"};
+  for (Backend b : all_backends()) names.push_back(to_string(b));
+  for (const std::string& b : names) earlier.push_back(hash(&b));
+  return {hash(nullptr), std::move(earlier)};
+}
+
 /// What a resumed EqProp or p-DNN run may change (the end of the message refusing another config's
 /// checkpoint).
 inline constexpr const char* kClassifierResumeHint =
@@ -42,9 +78,9 @@ inline constexpr const char* kClassifierResumeHint =
 /// with counters no run of this one can reach is refused with InvalidArgument naming `what` (e.g.
 /// "checkpoint", "model checkpoint") and the path; `may_change` is appended to the config message
 /// (what a resumed run may change).
-inline TrainingPosition get_position(std::istream& f, const std::string& path, const std::string& what, uint64_t fingerprint,
+inline TrainingPosition get_position(std::istream& f, const std::string& path, const std::string& what, const Fingerprint& fingerprint,
                                      int64_t batches_per_epoch, int32_t max_epochs, int32_t config_epochs, const std::string& may_change = "") {
-  if (get<uint64_t>(f, path) != fingerprint) {
+  if (!fingerprint.accepts(get<uint64_t>(f, path))) {
     throw InvalidArgument(what + " '" + path + "' was written by a run with a different training config" +
                           (may_change.empty() ? "" : "; " + may_change));
   }

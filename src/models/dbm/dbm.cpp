@@ -765,6 +765,9 @@ namespace {
 // 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch;
 // 5: checksummed (util/file_io.hpp: length and CRC-32 of the payload after the magic)
 constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '5'};
+/// What a resume or a lease may change (the end of the message refusing another config's checkpoint).
+constexpr const char* kResumeHint =
+    "continue it with the same config and --time-budget (only epochs, eval, generate, threads, backend and output_dir may change)";
 /// Model-only checkpoints (leases): 1: first version; 2: checksummed.
 constexpr char kModelCkptMagic[8] = {'P', 'B', 'I', 'T', 'D', 'M', 'L', '2'};
 
@@ -790,15 +793,17 @@ std::string graph_identity(const DbmConfig& c, const SparseDbm& m) {
   return std::string("graph file with structure ") + hex;
 }
 
-uint64_t training_fingerprint(const DbmConfig& c, const SparseDbm& m) {
-  const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, graph_identity(c, m), c.label_replicas,
-                            c.placement, c.role_seed, c.backend, c.seed, c.init_sigma_j, c.init_bias, c.batch_size,
-                            c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
-                            c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
-                            c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
-                            c.checkpoint_every_batches, c.time_budget_s, c.centering_rate};
-  if (c.train_mode != "ideal") return detail::fnv1a(j.dump() + c.train_mode + c.hardware.to_json().dump());
-  return detail::fnv1a(j.dump());
+/// Not the backend: the backends train bit for bit alike (the device kit checks it on the GPU), so a
+/// run may continue on another one. Checkpoints of earlier pbit, which named it, still load.
+detail::Fingerprint training_fingerprint(const DbmConfig& c, const SparseDbm& m) {
+  const nlohmann::json before = nlohmann::json::array({c.dataset, c.train_limit, c.pool, c.threshold, c.topology, graph_identity(c, m), c.label_replicas,
+                                 c.placement, c.role_seed});
+  const nlohmann::json after = nlohmann::json::array({c.seed, c.init_sigma_j, c.init_bias, c.batch_size,
+                                c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
+                                c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
+                                c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
+                                c.checkpoint_every_batches, c.time_budget_s, c.centering_rate});
+  return detail::fingerprint_without_backend(before, after, c.train_mode != "ideal" ? c.train_mode + c.hardware.to_json().dump() : "");
 }
 
 }  // namespace
@@ -806,7 +811,7 @@ uint64_t training_fingerprint(const DbmConfig& c, const SparseDbm& m) {
 // What both checkpoints start with: the position, the counters of flips and time, the model and the
 // optimiser state (the full checkpoint then adds the chains' states, the model-only one does not).
 void DbmTrainer::put_training_state(std::ostream& f) const {
-  detail::put_position(f, training_fingerprint(cfg_, model_), {epoch_, batch_, updates_});
+  detail::put_position(f, training_fingerprint(cfg_, model_).current, {epoch_, batch_, updates_});
   for (double v : {flips_, sample_wall_s_, train_s_, epoch_flips0_, epoch_wall0_, epoch_train0_}) put<double>(f, v);
   put_vec(f, model_.graph().edge_weights());
   put_vec(f, model_.graph().biases());
@@ -887,7 +892,7 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
 
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
   std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
-  get_training_state(f, path, "model checkpoint", "");
+  get_training_state(f, path, "model checkpoint", kResumeHint);
   for (Sampler* s : {pos_.get(), neg_.get()}) {
     s->randomize_state();
     s->set_sweep_count(get<uint64_t>(f, path));
@@ -912,8 +917,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
-  get_training_state(f, path, "checkpoint", "resume with the same config and --time-budget (only epochs, eval, generate, threads and output_dir may "
-                     "change)");
+  get_training_state(f, path, "checkpoint", kResumeHint);
   for (const auto& [s, first, total] : {std::tuple{pos_.get(), pos_first_, pos_total_}, std::tuple{neg_.get(), neg_first_, neg_total_}}) {
     const auto sweeps = get<uint64_t>(f, path);
     const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(total) * s->num_nodes());  // all chains: any rank count resumes

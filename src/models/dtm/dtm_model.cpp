@@ -545,15 +545,16 @@ std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
   }
   return out;
 }
-/// The fields that must match for a resume to continue the same run (not epochs, generation, threads
-/// or output_dir), taken from the struct so configs built in C++ are covered too.
-uint64_t fingerprint(const DtmConfig& c) {
-  const nlohmann::json j = {c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.data_color, c.role_seed, c.steps,
-                            c.lambda, c.label_replicas, c.label_lambda, c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
-                            c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
-                            c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, c.acp_lambda0,
-                            c.acp_eps, c.acp_dims, c.acp_chains, c.backend, c.seed, c.time_budget_s};
-  return detail::fnv1a(j.dump());
+/// The fields that must match for a resume to continue the same run (not epochs, generation, threads,
+/// the backend, which trains bit for bit alike on every one, or output_dir), taken from the struct so
+/// configs built in C++ are covered too. Checkpoints of earlier pbit, which named the backend, still load.
+detail::Fingerprint fingerprint(const DtmConfig& c) {
+  const nlohmann::json before = nlohmann::json::array({c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.data_color, c.role_seed, c.steps,
+                                 c.lambda, c.label_replicas, c.label_lambda, c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
+                                 c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
+                                 c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, c.acp_lambda0,
+                                 c.acp_eps, c.acp_dims, c.acp_chains});
+  return detail::fingerprint_without_backend(before, nlohmann::json::array({c.seed, c.time_budget_s}));
 }
 }  // namespace
 
@@ -566,7 +567,7 @@ void Dtm::save_checkpoint(const std::string& path) const {
   using namespace detail;
   std::ostringstream f(std::ios::binary);
   {
-    put<uint64_t>(f, fingerprint(cfg_));
+    put<uint64_t>(f, fingerprint(cfg_).current);
     put<int32_t>(f, epoch_);
     put<int32_t>(f, steps());
     for (int32_t t = 0; t < steps(); ++t) {
@@ -646,9 +647,9 @@ void check_trained_epochs(const std::string& what, const std::string& path, int3
 void Dtm::load_checkpoint(const std::string& path) {
   using namespace detail;
   std::istringstream f(read_checksummed(path, kMagic, "DTM checkpoint"), std::ios::binary);
-  if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
+  if (!fingerprint(cfg_).accepts(get<uint64_t>(f, path))) {
     throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the same "
-                          "config and --time-budget (only epochs, generate, threads and output_dir may change)");
+                          "config and --time-budget (only epochs, generate, threads, backend and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
   check_trained_epochs("checkpoint", path, epoch_, cfg_.epochs);
@@ -675,7 +676,7 @@ void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& l
   using namespace detail;
   std::ostringstream f(std::ios::binary);
   {
-    put<uint64_t>(f, fingerprint(cfg_));
+    put<uint64_t>(f, fingerprint(cfg_).current);
     put<int32_t>(f, epoch_);
     put<int32_t>(f, steps());
     for (int32_t t = 0; t < steps(); ++t) {
@@ -697,9 +698,9 @@ void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& l
 nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
   using namespace detail;
   std::istringstream f(read_checksummed(path, kModelMagic, "DTM model checkpoint"), std::ios::binary);
-  if (get<uint64_t>(f, path) != fingerprint(cfg_)) {
+  if (!fingerprint(cfg_).accepts(get<uint64_t>(f, path))) {
     throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different training config; continue it "
-                          "with the same config and --time-budget (only epochs, generate, threads and output_dir may change)");
+                          "with the same config and --time-budget (only epochs, generate, threads, backend and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
   check_trained_epochs("model checkpoint", path, epoch_, cfg_.epochs);
