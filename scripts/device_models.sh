@@ -90,25 +90,26 @@ fi
 
 # check-state: the committed state of every job (bench/results/device_jobs/JOB/state) is what the next
 # lease continues from; a change to pbit that no longer reads it would only show on the device, a
-# lease lost. This reads each checkpoint as the lease would (`--check`, on the cpu backend: the
-# backends train alike, so the checkpoints do not name one) and rebuilds each job's report from its
-# records. Seconds; no GPU.
+# lease lost. This reads each checkpoint as the lease would (`--check`, on the reference backend:
+# the backends train alike, so the checkpoints do not name one; it runs no sweeps, and the memory
+# guard sizes it at a byte per spin) and rebuilds each job's report from its records. Seconds; no GPU.
 if [ "$cmd" = check-state ]; then
   cd "$(dirname "$0")/.."
   shift
   PBIT=${PBIT:-$PWD/build/release/pbit}
   [ -x "$PBIT" ] || { echo "check-state: build pbit first (bash scripts/test.sh)"; exit 2; }
+  for job in ${*:-$JOBS}; do valid_job "$job"; done
   tmp=$(mktemp -d /tmp/pbit-check-state.XXXX)
+  trap 'rm -rf "$tmp"' EXIT
   fails=0 checked=0
   check() {  # check WHAT COMMAND...: one checkpoint, read as its lease would read it
     local what=$1
     shift
     checked=$((checked + 1))
-    if out=$("$@" --backend cpu --check 2>&1); then echo "check-state $what: ${out##*check: }"
+    if out=$("$@" --backend reference --check 2>&1); then echo "check-state $what: ${out##*check: }"
     else echo "check-state $what: FAILED, the next lease could not continue it:"; echo "$out" | tail -5; fails=$((fails + 1)); fi
   }
   for job in ${*:-$JOBS}; do
-    valid_job "$job"
     st=$RESULTS/$job/state
     [ -d "$st" ] || continue
     cp -r "$RESULTS/$job" "$tmp/$job"  # --check writes nothing; the copy is for the report
@@ -131,7 +132,6 @@ if [ "$cmd" = check-state ]; then
       echo "check-state $job: FAILED, the report cannot be rebuilt from its records:"; tail -5 "$tmp/$job.report.log"; fails=$((fails + 1))
     fi
   done
-  rm -rf "$tmp"
   [ $fails -eq 0 ] || { echo "device_models check-state: $fails of $checked FAILED"; exit 1; }
   echo "device_models check-state: ok ($checked checks)"
   exit 0

@@ -606,7 +606,6 @@ TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
   const std::string lease = "dbm train --config " + dir + "/dbm.json --lease " + dir + "/lease";
   ASSERT_EQ(run(lease + " --lease-seconds 0.001").code, 0);
   ASSERT_EQ(run("dtm train --config " + dir + "/dtm.json --stop-after 1").code, 0);
-  fs::remove_all(dir + "/dbm_out");
   write(dir + "/other.json", std::string(dbm).replace(dbm.find("\"batch_size\": 50"), 16, "\"batch_size\": 25"));
   const auto before = snapshot(dir);
 
@@ -625,6 +624,11 @@ TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
   r = run("dbm train --config " + dir + "/other.json --lease " + dir + "/lease --check");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("was written by a run with a different training config"), std::string::npos) << r.out;
+  // The lease's results in dbm_out, with no checkpoint beside them: --resume would refuse them, so
+  // --check does.
+  r = run("dbm train --config " + dir + "/dbm.json --resume --check");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(dir + "/dbm_out/results.json holds a lease's results"), std::string::npos) << r.out;
   // With neither --resume nor --lease there is nothing to check.
   r = run("dbm train --config " + dir + "/dbm.json --check");
   EXPECT_EQ(r.code, 2) << r.out;
@@ -648,6 +652,14 @@ TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
     cfg.replace(cfg.find("\"epochs\": 1"), 11, "\"epochs\": 2");  // one more epoch than they trained
     write(dir + "/" + m + ".json", cfg);
   }
+  // The earlier forms are those of the same training config only (before any of them is
+  // continued, which rewrites it in the current form).
+  std::string other = slurp(dir + "/dbm.json");
+  other.replace(other.find("\"batch_size\": 50"), 16, "\"batch_size\": 25");
+  write(dir + "/other.json", other);
+  const Result refused = run("dbm train --config " + dir + "/other.json --lease " + dir + "/dbm_lease --out " + dir + "/o --check");
+  EXPECT_EQ(refused.code, 2) << refused.out;
+  EXPECT_NE(refused.out.find("was written by a run with a different training config"), std::string::npos) << refused.out;
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"dbm train --config " + dir + "/dbm.json --lease " + dir + "/dbm_lease --out " + dir + "/dbm_lease_out",
        "lease 2 continues at epoch 2 of 2, batch 0 (2 updates"},

@@ -110,8 +110,10 @@ inline void check_test_images_option(int64_t asked, int64_t available, const std
 /// says so and starts afresh); a fresh run refuses to replace an earlier run's checkpoint unless
 /// --overwrite is given (InvalidArgument naming both flags). A fresh start removes `stale`, the
 /// earlier run's results in the same folder (results.json, the model, images), so that they are
-/// never read beside the new run's checkpoint.
-bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale = {});
+/// never read beside the new run's checkpoint. With `check_only` (--check) it refuses and decides as
+/// it would, but says and removes nothing.
+bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale = {},
+                     bool check_only = false);
 /// A lease (--lease) keeps its checkpoints in the lease folder and writes model.json and results.json
 /// into `output_dir`: it refuses a folder that holds a run's checkpoint.bin (a run without --lease, whose
 /// results it would replace and whose --resume it would break).
@@ -136,6 +138,18 @@ class RunLock {
  private:
   int fd_ = -1;
 };
+
+/// The options `dbm train` and `dtm train` share for continuing a run: --backend (replaces
+/// run.backend; the backends train bit for bit alike, so a run may continue on another one) and
+/// --check (with --resume or --lease: read the checkpoint as the run would, say where it stands,
+/// write nothing).
+void add_continue_options(CLI::App* s, std::string& backend, bool& check);
+
+/// A training command's output folder before the data are read: created, held (RunLock) and
+/// checked writable, and refused for a lease when a run without one owns it; the lock lives as long
+/// as the returned object. With `check` nothing is created or held (nullptr), and --check without
+/// --resume or --lease is refused.
+std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease);
 
 /// Under MPI ranks: throws InvalidArgument on every rank unless all ranks read the same bytes from
 /// `files` (configs, models: a node may hold another copy) and were given the same `options`; a run

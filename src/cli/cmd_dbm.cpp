@@ -2,7 +2,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <memory>
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
@@ -105,13 +104,7 @@ void add_train(CLI::App* dbm, Commands& c) {
   s->add_option("--burn-in", o->burn_in, "sweeps that burn the fresh negative chains in on resume (default 1000)")
       ->check(number_in<int64_t>(0, 1000000000))
       ->needs(lease);
-  s->add_option("--backend", o->backend,
-                "replaces run.backend: reference, cpu, cuda, packed or best (a run may continue on another backend: they train "
-                "bit for bit alike)")
-      ->check(CLI::IsMember({"reference", "cpu", "cuda", "packed", "best"}));
-  s->add_flag("--check", o->check,
-              "with --resume or --lease: read the config, the data and the checkpoint the run would continue from, say where "
-              "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
+  add_continue_options(s, o->backend, o->check);
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
@@ -128,22 +121,18 @@ void add_train(CLI::App* dbm, Commands& c) {
                                        std::to_string(o->burn_in) + "|" + o->backend + "|" + std::to_string(o->check),
                       "the DBM config and the options of dbm train");
     const bool writer = dist::rank() == 0;
-    if (o->check && !o->resume && o->lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
-    if (!o->check) {
-      make_directories(cfg.output_dir);  // before the data are read and training starts
-    }
-    const std::unique_ptr<RunLock> lock = o->check ? nullptr : std::make_unique<RunLock>(cfg.output_dir);
-    if (writer && !o->check) check_writable(cfg.output_dir + "/checkpoint.bin");
-    if (!o->lease.empty()) refuse_lease_over_run(cfg.output_dir);
+    const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
     check_dbm_eval_memory(model, cfg, test.size());  // the evaluation after training, before the training
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
+    const std::vector<std::string> stale =
+        files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
     if (o->check) {  // what --resume or --lease would continue from, read as they read it; nothing written
       const std::string ckpt = o->lease.empty() ? trainer.checkpoint_path() : o->lease + "/model_checkpoint.bin";
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
-      if (std::filesystem::exists(ckpt)) {
+      if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
         if (o->lease.empty()) trainer.load_checkpoint(ckpt);
         else leases = trainer.load_model_checkpoint(ckpt, 0).size();
@@ -159,8 +148,7 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (writer) std::printf("check: %s\n", what.c_str());
       return 0;
     }
-    if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite,
-                                            files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
+    if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite, stale)) {
       trainer.load_checkpoint(trainer.checkpoint_path());
       if (writer) std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                 << " updates done)\n";

@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <memory>
 
 #include "cli.hpp"
 #include "pbit/dist/comm.hpp"
@@ -179,13 +178,7 @@ void add_dtm_commands(Commands& c) {
   s->add_option("--lease-seconds", o->lease_seconds, "start no epoch that would end past S seconds")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
-  s->add_option("--backend", o->backend,
-                "replaces run.backend: reference, cpu, cuda, packed or best (a run may continue on another backend: they train "
-                "bit for bit alike)")
-      ->check(CLI::IsMember({"reference", "cpu", "cuda", "packed", "best"}));
-  s->add_flag("--check", o->check,
-              "with --resume or --lease: read the config, the data and the checkpoint the run would continue from, say where "
-              "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
+  add_continue_options(s, o->backend, o->check);
   s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
@@ -210,19 +203,17 @@ void add_dtm_commands(Commands& c) {
                                        std::to_string(o->stop_after) + "|" + o->backend + "|" + std::to_string(o->check),
                       "the DTM config and the options of dtm train");
     const bool writer = dist::rank() == 0;
-    if (o->check && !o->resume && o->lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
-    if (!o->check) make_directories(cfg.output_dir);  // before the data are read and training starts
-    const std::unique_ptr<RunLock> lock = o->check ? nullptr : std::make_unique<RunLock>(cfg.output_dir);
-    if (writer && !o->check) check_writable(cfg.output_dir + "/checkpoint.bin");
-    if (!o->lease.empty()) refuse_lease_over_run(cfg.output_dir);
+    const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
     check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
+    const std::vector<std::string> stale =
+        files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png", "gnuplot.log"});
     if (o->check) {  // what --resume or --lease would continue from, read as they read it; nothing written
       const std::string ckpt = o->lease.empty() ? model.checkpoint_path() : o->lease + "/model_checkpoint.bin";
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
-      if (std::filesystem::exists(ckpt)) {
+      if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
         if (o->lease.empty()) model.load_checkpoint(ckpt);
         else leases = model.load_model_checkpoint(ckpt).size();
@@ -234,8 +225,7 @@ void add_dtm_commands(Commands& c) {
       if (writer) std::printf("check: %s\n", what.c_str());
       return 0;
     }
-    if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite,
-                                            files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png", "gnuplot.log"}))) {
+    if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite, stale)) {
       model.load_checkpoint(model.checkpoint_path());
       if (writer) std::cerr << "resuming after epoch " << model.epoch() << "\n";
     }

@@ -31,10 +31,10 @@ std::string utc_now() {
   return buf;
 }
 
-bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale) {
+bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale, bool check_only) {
   const bool exists = std::filesystem::exists(checkpoint);
   if (resume && exists) return true;
-  if (resume && dist::rank() == 0) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
+  if (resume && !check_only && dist::rank() == 0) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
   if (!resume && exists && !overwrite) {
     throw InvalidArgument(checkpoint + " holds an earlier run's checkpoint: pass --resume to continue that run, or --overwrite " +
                           "to start afresh and replace it (or choose another --out)");
@@ -51,7 +51,7 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
       }
     }
   }
-  if (dist::rank() == 0) {
+  if (dist::rank() == 0 && !check_only) {
     for (const std::string& f : stale) {
       std::error_code ec;
       if (std::filesystem::remove(f, ec) && !ec) std::cerr << "removed " << f << " (an earlier run's)\n";
@@ -67,6 +67,28 @@ void refuse_lease_over_run(const std::string& output_dir) {
   throw InvalidArgument(ckpt + " is the checkpoint of a run without --lease (or of a lease by a pbit before 2026-12-01); a lease "
                         "there would replace that run's results and break its --resume: choose another --out (or remove the "
                         "checkpoint, if that run is not wanted)");
+}
+
+void add_continue_options(CLI::App* s, std::string& backend, bool& check) {
+  s->add_option("--backend", backend,
+                "replaces run.backend: reference, cpu, cuda, packed or best (a run may continue on another backend: they train "
+                "bit for bit alike)")
+      ->check(CLI::IsMember({"reference", "cpu", "cuda", "packed", "best"}));
+  s->add_flag("--check", check,
+              "with --resume or --lease: read the config, the data and the checkpoint the run would continue from, say where "
+              "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
+}
+
+std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease) {
+  if (check && !resume && lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
+  std::unique_ptr<RunLock> lock;
+  if (!check) {
+    make_directories(dir);  // before the data are read and training starts
+    lock = std::make_unique<RunLock>(dir);
+    if (dist::rank() == 0) check_writable(dir + "/checkpoint.bin");
+  }
+  if (!lease.empty()) refuse_lease_over_run(dir);
+  return lock;
 }
 
 RunLock::RunLock(const std::string& dir) {
