@@ -666,15 +666,13 @@ TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
       {"dtm train --config " + dir + "/dtm.json --lease " + dir + "/dtm_lease --out " + dir + "/dtm_lease_out",
        "lease 2 continues after epoch 1 of 2"},
       {"dtm train --config " + dir + "/dtm.json --resume", "the run continues after epoch 1 of 2"}};
-  for (const auto& [cmd, where] : cases) {
+  for (const auto& [cmd, where] : cases) {  // (each call reads MNIST: 5-10 s under AddressSanitizer)
     SCOPED_TRACE(cmd);
-    for (const std::string backend : {"", " --backend reference"}) {
-      const Result r = run(cmd + backend + " --check");
-      EXPECT_EQ(r.code, 0) << r.out;
-      EXPECT_NE(r.out.find(where), std::string::npos) << r.out;
-    }
-    const Result r = run(cmd + " --backend packed");
+    const Result r = run(cmd + " --backend reference --check");
     EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find(where), std::string::npos) << r.out;
+    const Result c = run(cmd + " --backend packed");
+    EXPECT_EQ(c.code, 0) << c.out;
   }
   EXPECT_EQ(read_json_file(dir + "/dbm_lease/leases.json").size(), 2u);
   EXPECT_EQ(read_json_file(dir + "/dtm_lease/leases.json").size(), 2u);

@@ -8,7 +8,14 @@
 foreach(pair
     "CudaEngine.MatchesCpuAtBenchmarkChainCounts_cuda=92"
     "DbmMnist.SmallModelLearnsWellAboveChance=43"
-    "DtmModel.BeatsMebmAtEqualTotalSweeps=16")
+    "DtmModel.BeatsMebmAtEqualTotalSweeps=16"
+    # The CLI tests that train and continue runs, near the end in number order: under ASan they ran
+    # last, 20-54 s each (CI, 2026-12-01), and the suite waited for them.
+    "Resume.CheckpointsOfAnEarlierPbitStillContinue=27"
+    "FullDisk.DtmTrainKeepsTheGoodFiles=21"
+    "Resume.WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld=14"
+    "Resume.ALeaseLeavesARunsFolderAlone=12"
+    "Resume.CheckSaysWhereARunStandsAndWritesNothing=11")
   string(REPLACE "=" ";" pair "${pair}")
   list(GET pair 0 name)
   list(GET pair 1 cost)
