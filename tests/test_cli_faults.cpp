@@ -644,6 +644,7 @@ TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
 TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
   const std::string dir = tmp("earlier");
   fs::remove_all(dir);
+  fs::create_directories(dir);  // (copy does not create the parents: on a fresh build this test may run first)
   fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/checkpoints_0f0c39f", dir, fs::copy_options::recursive);
   for (const std::string m : {"dbm", "dtm"}) {
     std::string cfg = slurp(dir + "/" + m + ".json");
