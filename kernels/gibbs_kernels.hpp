@@ -166,6 +166,9 @@ int cuda_live_streams();
 bool cuda_emulated();
 /// Name of CUDA device `ordinal`, or "" if none.
 std::string cuda_device_name(int ordinal);
+/// PCI bus id of CUDA device `ordinal` ("0000:3b:00.0", as cudaDeviceGetPCIBusId gives it), or "" if
+/// none. NVML numbers GPUs in PCI order and ignores CUDA_VISIBLE_DEVICES; this names the same GPU to it.
+std::string cuda_pci_bus_id(int ordinal);
 /// Bytes in use on the current CUDA device (all processes), or -1 without a device.
 int64_t cuda_used_bytes();
 /// Copies `bytes` from device memory to the host (tests of exported device arrays); NotCompiled

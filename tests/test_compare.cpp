@@ -120,11 +120,12 @@ TEST(EnergyModels, EveryPlatformParameterIsReadFromItsOwnKey) {
   EXPECT_EQ(p.pdnn.eps_n_det_j, v("pdnn", "eps_n_det_j"));
 }
 
-// RAPL counters are microjoules: a fake powercap folder whose package domain reads 2,500,000 uJ
-// reads as 2.5 J, and a counter that wrapped (end below start) gains one full range, the domain's
-// max_energy_range_uj (10,000,000 uJ = 10 J). A subdomain (intel-rapl:0:0) is part of its package
-// and is not added again.
-TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsTheCounter) {
+// RAPL counters are microjoules: a fake powercap folder whose package domains read 2,500,000 and
+// 400,000 uJ reads as 2.5 and 0.4 J. A counter that wrapped (end below start) gains one full range,
+// its own domain's max_energy_range_uj (10 J and 4 J here), and only that counter: with two packages
+// the sum can go down although only one of them wrapped, or stay up although one did. A subdomain
+// (intel-rapl:0:0) is part of its package and is not added again.
+TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsEachPackage) {
   const std::filesystem::path root = std::string(PBIT_TEST_TMP) + "/fake_powercap";
   std::filesystem::remove_all(root);
   auto put = [&](const std::string& domain, const char* file, const char* text) {
@@ -134,12 +135,33 @@ TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsTheCounter) {
   put("intel-rapl:0", "energy_uj", "2500000");
   put("intel-rapl:0", "max_energy_range_uj", "10000000");
   put("intel-rapl:0:0", "energy_uj", "700000");
+  put("intel-rapl:1", "energy_uj", "400000");
+  put("intel-rapl:1", "max_energy_range_uj", "4000000");
   std::string why;
   const auto m = energy::CpuEnergyMeter::open(&why, root.string());
   ASSERT_TRUE(m) << why;
-  EXPECT_DOUBLE_EQ(m->read_joules(), 2500000 * 1e-6);
-  EXPECT_DOUBLE_EQ(m->delta(1.0, 3.5), 2.5);                       // no wrap: the difference
-  EXPECT_DOUBLE_EQ(m->delta(9.5, 1.0), 1.0 - 9.5 + 10000000 * 1e-6);  // wrapped once
+  ASSERT_EQ(m->packages(), 2u);
+  energy::CpuEnergyMeter::Reading r = m->read();
+  std::sort(r.begin(), r.end());  // directory order is not fixed
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_DOUBLE_EQ(r[0], 400000 * 1e-6);
+  EXPECT_DOUBLE_EQ(r[1], 2500000 * 1e-6);
+  // Which index is which package: the one that reads 2.5 J has the 10 J range.
+  const size_t p10 = m->read()[0] > 1 ? 0 : 1, p4 = 1 - p10;
+  auto reading = [&](double a10, double a4) {
+    energy::CpuEnergyMeter::Reading x(2);
+    x[p10] = a10;
+    x[p4] = a4;
+    return x;
+  };
+  EXPECT_DOUBLE_EQ(m->joules_between(reading(1.0, 1.0), reading(3.5, 2.0)), 2.5 + 1.0);  // no wrap
+  // The 10 J package wraps (9.99 -> 0.01: 0.02 J), the other does not (0 -> 1 J): the sum goes
+  // down, yet only 10 J is added back, once.
+  EXPECT_NEAR(m->joules_between(reading(9.99, 0.0), reading(0.01, 1.0)), 0.02 + 1.0, 1e-12);
+  // The 4 J package wraps (3.5 -> 0.5: 1 J) while the other gains 5 J: the sum goes up, and the
+  // wrap still counts.
+  EXPECT_NEAR(m->joules_between(reading(1.0, 3.5), reading(6.0, 0.5)), 5.0 + 1.0, 1e-12);
+  EXPECT_THROW(m->joules_between(energy::CpuEnergyMeter::Reading{1.0}, reading(1, 1)), InvalidArgument);
   // No such folder: null, and the reason names it.
   const auto none = energy::CpuEnergyMeter::open(&why, (root / "absent").string());
   EXPECT_FALSE(none);
@@ -212,9 +234,10 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
   }
 }
 
+// The meter opens the GPU the CUDA backend runs on, by its PCI bus id.
 TEST(NvmlLoader, SkipsVisiblyWithoutAGpu_cuda) {
   std::string why;
-  const auto meter = energy::GpuEnergyMeter::open(0, &why);
+  const auto meter = energy::GpuEnergyMeter::open(backend_device_pci_bus_id(Backend::cuda), &why);
   if (!meter) {
     if (gpu_required()) FAIL() << "PBIT_REQUIRE_GPU=1 but NVML is unavailable: " << why;
     EXPECT_FALSE(why.empty());
@@ -378,7 +401,7 @@ TEST(CompareRun, QualityFilesAreCheckedBeforeTheRows) {
   write_json_file(out + "/q.json", good);
   j["min_seconds"] = 0.01;
   const nlohmann::json r = run_compare(parse_compare_suite(j), false);
-  EXPECT_EQ(r["quality"][0]["chip_k_mix"], 37.0);
+  EXPECT_EQ(r["quality"][0]["chip_k_mix_sweeps_per_step"], 37.0);
   EXPECT_EQ(r["quality"][0]["chip_k_mix_source"], "sweeps per sample (no finite mixing time measured)");
 }
 
@@ -439,8 +462,60 @@ TEST(CompareRun, MebmWithoutAMixingTimeUsesItsSweepsPerSample) {
   ASSERT_EQ(r["quality"].size(), 1u);
   const nlohmann::json& q = r["quality"][0];
   EXPECT_EQ(q["chip_k_mix_source"], "sweeps per sample (no finite mixing time measured)");
-  EXPECT_DOUBLE_EQ(q["chip_k_mix"].get<double>(), 37.0);
+  EXPECT_DOUBLE_EQ(q["chip_k_mix_sweeps_per_step"].get<double>(), 37.0);
   EXPECT_DOUBLE_EQ(q["chip_energy_j_per_sample"].get<double>(), 1.0 * 37 * 100 * p.chip.e_cell_j);
+}
+
+// A quality point on the measured devices takes only dtm_generation rows of its own graph
+// (lattice:10 has grid:10:G8's 100 nodes but other couplings and a different cost per flip), spelled
+// any way make_topology reads it (grid:10:G8:torus is grid:10:G8), and charges a tempered generation's every replica; so does the chip
+// at the run's sweeps, while the paper's accounting (T K_mix N E_cell) stays one chain.
+TEST(CompareQuality, MeasuredPointsComeFromTheSameGraphAndCountEveryReplica) {
+  detail::QualityRun run;
+  run.feature_fid = 12;
+  run.steps = 4;
+  run.sweeps_per_sample = 200;  // all T steps
+  run.num_nodes = 100;
+  run.replicas = 3;
+  run.topology = "grid:10:G8";
+  auto row = [](const char* graph, const char* kind, double j_per_flip) {
+    return nlohmann::json{{"kind", kind}, {"graph", graph}, {"num_nodes", 100}, {"backend", "cpu"}, {"chains", 8},
+                          {"energy_j_per_flip", j_per_flip}};
+  };
+  const nlohmann::json rows = nlohmann::json::array({row("grid:10:G8:torus", "dtm_generation", 2e-9), row("lattice:10", "dtm_generation", 5e-9),
+                                                     row("grid:10:G8", "gibbs", 7e-9),
+                                                     {{"workload", "w"}, {"backend", "cuda"}, {"skipped", "backend not available here"}}});
+  const double e_cell = 2e-15, k_dtm = 250;
+  const nlohmann::json q = detail::quality_entry("DTM", run, rows, k_dtm, e_cell);
+  ASSERT_EQ(q["measured"].size(), 1u) << q.dump();
+  EXPECT_DOUBLE_EQ(q["measured"][0]["energy_j_per_sample"].get<double>(), 2e-9 * 3 * 100 * 200);
+  EXPECT_DOUBLE_EQ(q["chip_energy_j_per_sample_at_run_sweeps"].get<double>(), e_cell * 3 * 100 * 200);
+  EXPECT_DOUBLE_EQ(q["chip_energy_j_per_sample"].get<double>(), 4 * k_dtm * 100 * e_cell);
+  EXPECT_EQ(q["chip_k_mix_source"], "k_mix_dtm");
+  EXPECT_EQ(q["generation_replicas"], 3.0);
+  // An MEBM whose autocorrelation fit gave under one sweep is charged one, and says so.
+  run.steps = 1;
+  run.mixing_time = 0.25;
+  const nlohmann::json m = detail::quality_entry("MEBM", run, rows, k_dtm, e_cell);
+  EXPECT_EQ(m["chip_k_mix_sweeps_per_step"], 1.0);
+  EXPECT_EQ(m["chip_k_mix_source"], "measured mixing time (under 1 sweep: 1)");
+}
+
+// "best" is cpu on a machine without a GPU: a suite listing both measures the cpu rows once (it gave
+// two identical rows and two points in one plot series).
+TEST(CompareRun, BestAndTheBackendItNamesAreMeasuredOnce) {
+  const std::string out = std::string(PBIT_TEST_TMP) + "/compare_best_once";
+  std::filesystem::remove_all(out);
+  const nlohmann::json j = {{"workloads", {{{"name", "g"}, {"kind", "gibbs"}, {"graph", "pegasus:2"}}}},
+                            {"backends", {best_available_backend() == Backend::cuda ? "cuda" : "cpu", "best"}},
+                            {"chains", {1}},
+                            {"min_seconds", 0.01},
+                            {"idle_seconds", 0},
+                            {"platforms", platforms_path()},
+                            {"output_dir", out}};
+  const nlohmann::json r = run_compare(parse_compare_suite(j), false);
+  ASSERT_EQ(r["results"].size(), 1u) << r["results"].dump();
+  EXPECT_EQ(r["results"][0]["backend"], to_string(best_available_backend()));
 }
 
 // A measured row's energy: the reading less the idle draw over the wall time is energy_j, and its
@@ -462,6 +537,13 @@ TEST(CompareEnergy, PerFlipAndPerSampleShareTheActiveEnergy) {
   detail::put_measured_energy(idle, idle_w * wall, idle_w, wall, flips, samples, "rapl");
   EXPECT_EQ(idle["energy_source"], "unavailable: rapl read no more than the idle draw (raise min_seconds)");
   EXPECT_FALSE(idle.contains("energy_j_per_flip"));
+  EXPECT_DOUBLE_EQ(r["energy_idle_w_subtracted"].get<double>(), idle_w);
+  // A window shorter than the meter resolves gives no numbers either (NVML's counter moves every
+  // 20-100 ms: a row of 0.3 s would read a quantised, inflated energy).
+  nlohmann::json brief;
+  detail::put_measured_energy(brief, joules, idle_w, 0.3, flips, samples, "nvml", 1.0);
+  EXPECT_EQ(brief["energy_source"], "unavailable: the row's 0.3 s are too short for nvml (it needs 1 s or more: raise min_seconds)");
+  EXPECT_FALSE(brief.contains("energy_j"));
 }
 
 }  // namespace

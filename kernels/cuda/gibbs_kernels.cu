@@ -1079,6 +1079,15 @@ std::string cuda_device_name(int ordinal) {
   return p.name;
 }
 
+std::string cuda_pci_bus_id(int ordinal) {
+  char id[64] = {};
+  if (cudaDeviceGetPCIBusId(id, sizeof id, ordinal) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return "";
+  }
+  return id;
+}
+
 void cuda_download(const void* device_ptr, void* host, size_t bytes) {
   PBIT_CUDA_CHECK(cudaMemcpy(host, device_ptr, bytes, cudaMemcpyDeviceToHost));
 }

@@ -10,6 +10,7 @@ std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph&, const Coloring&, int
 int cuda_device_count() { return 0; }
 std::string cuda_unavailable_reason() { return "not compiled into this build (configured without nvcc)"; }
 std::string cuda_device_name(int) { return ""; }
+std::string cuda_pci_bus_id(int) { return ""; }
 int64_t cuda_used_bytes() { return -1; }
 int cuda_live_streams() { return 0; }
 bool cuda_emulated() { return false; }

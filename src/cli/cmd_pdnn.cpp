@@ -365,7 +365,7 @@ void add_pdnn_commands(Commands& c) {
     };
     call(0);  // warm-up
     std::string why;
-    auto meter = gpu ? energy::GpuEnergyMeter::open(0, &why) : nullptr;
+    auto meter = gpu ? energy::GpuEnergyMeter::open(backend_device_pci_bus_id(Backend::cuda), &why) : nullptr;
     uint64_t mj0 = 0, mj1 = 0;
     const bool metered = meter && meter->total_energy_mj(mj0);
     const double t0 = detail::monotonic_s();

@@ -101,6 +101,11 @@ std::vector<Backend> available_backends() {
 
 int64_t backend_device_bytes_in_use(Backend b) { return b == Backend::cuda ? detail::cuda_used_bytes() : -1; }
 
+std::string backend_device_pci_bus_id(Backend b) {
+  if (b != Backend::cuda || !backend_available(b)) return "";
+  return detail::cuda_pci_bus_id(detail::resolve_cuda_device(-1, detail::cuda_device_count()));
+}
+
 std::string backend_device_name(Backend b) {
   if (b == Backend::cuda) {
     if (!backend_available(b)) return "none";

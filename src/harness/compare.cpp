@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <iostream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -181,7 +182,7 @@ class EnergyWindow {
         }
       });
     }
-    if (cpu_) cpu0_ = cpu_->read_joules();
+    if (cpu_) cpu0_ = cpu_->read();
   }
   void stop() {
     wall_ = now_s() - t0_;
@@ -202,7 +203,7 @@ class EnergyWindow {
         gpu_j_ *= wall_ / (samples_.back().first - samples_.front().first);  // cover the edges
       }
     }
-    if (cpu_) cpu_j_ = cpu_->delta(cpu0_, cpu_->read_joules());
+    if (cpu_) cpu_j_ = cpu_->joules_between(cpu0_, cpu_->read());
   }
   double wall() const { return wall_; }
   double gpu_joules() const { return gpu_j_; }
@@ -215,7 +216,8 @@ class EnergyWindow {
  private:
   const energy::GpuEnergyMeter* gpu_;
   const energy::CpuEnergyMeter* cpu_;
-  double t0_ = 0, wall_ = 0, gpu_j_ = -1, cpu_j_ = -1, cpu0_ = 0;
+  double t0_ = 0, wall_ = 0, gpu_j_ = -1, cpu_j_ = -1;
+  energy::CpuEnergyMeter::Reading cpu0_;
   uint64_t e0_mj_ = 0;
   bool gpu_counter_ = false;
   std::atomic<bool> stop_{true};
@@ -255,6 +257,13 @@ struct Work {
   double flips, sweeps, samples;
 };
 
+/// A sampler refuses to pass 2^32 - 1 sweeps (the RNG counter's sweep field), which a small graph
+/// reaches within a long min_seconds. A measurement of speed starts the count again instead: the random
+/// numbers repeat, at the same cost.
+void restart_sweep_count_if_full(Sampler& s, int64_t next) {
+  if (s.sweep_count() + static_cast<uint64_t>(next) > std::numeric_limits<uint32_t>::max()) s.set_sweep_count(0);
+}
+
 /// Raw Gibbs sweeps: a stretch of sweeps sized to take about 0.1 s (or 1 sweep).
 Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
                        const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
@@ -273,6 +282,7 @@ Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, doub
   }
   const double n = g.num_nodes();
   return measure([&] {
+    restart_sweep_count_if_full(s, stretch);
     s.sweep(stretch);
     return Work{n * chains * stretch, static_cast<double>(stretch), static_cast<double>(chains) * stretch};
   }, min_s, gpu, cpu);
@@ -306,6 +316,7 @@ Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, double
   const SamplingSchedule sched{sweeps / 2, sweeps - sweeps / 2, 1};
   const double free_nodes = m.graph().num_nodes() - static_cast<double>(m.visible().size());
   return measure([&] {
+    restart_sweep_count_if_full(s, sweeps);
     s.run(sched, BetaSchedule::constant(1.0f), spec);
     return Work{free_nodes * chains * sweeps, static_cast<double>(sweeps), static_cast<double>(chains)};
   }, min_s, gpu, cpu);
@@ -331,6 +342,21 @@ Measured measure_dtm(const CompareWorkload& w, Backend b, int32_t chains, double
   }, min_s, gpu, cpu);
 }
 
+/// A topology spec's canonical name ("grid:70:G12" and "grid:70:g12" are one graph), or the spec itself
+/// where it names none.
+std::string topology_name(const std::string& spec) {
+  try {
+    return make_topology(spec).name;
+  } catch (const Error&) {
+    return spec;
+  }
+}
+
+// The shortest window whose energy a meter resolves: NVML's energy counter and power reading move
+// every 20-100 ms, so a window of 1 s is read to within about 10%; RAPL's
+// counters move every millisecond or so.
+constexpr double kGpuMeterMinWindowS = 1.0, kCpuMeterMinWindowS = 0.1;
+
 double idle_power(const energy::GpuEnergyMeter* gpu, double seconds) {
   if (!gpu || seconds <= 0) return 0;
   EnergyWindow w(gpu, nullptr);
@@ -343,18 +369,61 @@ double idle_power(const energy::GpuEnergyMeter* gpu, double seconds) {
 }  // namespace
 
 void detail::put_measured_energy(nlohmann::json& r, double joules, double idle_w, double wall_s, double flips, double samples,
-                                 const std::string& source) {
+                                 const std::string& source, double min_wall_s) {
   const double active = joules - idle_w * wall_s;
   if (joules < 0) {
     r["energy_source"] = "unavailable: " + source + " gave no reading for this row (raise min_seconds)";
+  } else if (wall_s < min_wall_s) {
+    r["energy_source"] = "unavailable: the row's " + format_number(wall_s) + " s are too short for " + source + " (it needs " +
+                         format_number(min_wall_s) + " s or more: raise min_seconds)";
   } else if (!(active > 0)) {
     r["energy_source"] = "unavailable: " + source + " read no more than the idle draw (raise min_seconds)";
   } else {
     r["energy_source"] = source;
     r["energy_j"] = active;
+    r["energy_idle_w_subtracted"] = idle_w;
     r["energy_j_per_flip"] = active / flips;
     r["energy_j_per_sample"] = active / samples;
   }
+}
+
+nlohmann::json detail::quality_entry(const std::string& label, const QualityRun& r, const nlohmann::json& rows, double k_dtm,
+                                   double e_cell_j) {
+  const int64_t T = r.steps;
+  const double nodes = r.num_nodes;
+  double k_mix = k_dtm;
+  std::string k_source = "k_mix_dtm";
+  if (T == 1) {  // MEBM: its measured mixing time
+    if (r.mixing_time >= 0) {
+      k_mix = std::max(1.0, r.mixing_time);
+      k_source = r.mixing_time >= 1 ? "measured mixing time" : "measured mixing time (under 1 sweep: 1)";
+    } else {
+      k_mix = r.sweeps_per_sample;
+      k_source = "sweeps per sample (no finite mixing time measured)";
+    }
+  }
+  // Two chip points: the paper's accounting (T K_mix L^2 E_cell, Jelincic 2025 Eq. 12: K_mix = 250
+  // per DTM step, an MEBM's mixing time), and the chip running the sweeps this run generated with,
+  // the budget the measured devices are charged (each replica's, for a tempered generation).
+  const double run_flips = r.replicas * nodes * r.sweeps_per_sample;
+  nlohmann::json p = {{"label", label}, {"feature_fid", r.feature_fid}, {"steps", T},
+                      {"sweeps_per_sample", r.sweeps_per_sample}, {"generation_replicas", r.replicas}, {"topology", r.topology},
+                      {"chip_energy_j_per_sample", T * k_mix * nodes * e_cell_j}, {"chip_k_mix_sweeps_per_step", k_mix},
+                      {"chip_k_mix_source", k_source}, {"chip_energy_j_per_sample_at_run_sweeps", run_flips * e_cell_j}};
+  // A device's energy per sample: its measured energy per flip times the flips of one sample, the
+  // run's nodes x sweeps_per_sample (dtm train's sweeps_per_sample already spans all T steps) on
+  // every replica; from rows of the same graph only.
+  const std::string graph = topology_name(r.topology);
+  nlohmann::json measured = nlohmann::json::array();
+  for (const auto& row : rows) {
+    if (row.contains("energy_j_per_flip") && row["kind"] == "dtm_generation" && row["num_nodes"].get<double>() == nodes &&
+        topology_name(row["graph"].get<std::string>()) == graph) {
+      measured.push_back({{"backend", row["backend"]}, {"chains", row["chains"]},
+                          {"energy_j_per_sample", row["energy_j_per_flip"].get<double>() * run_flips}});
+    }
+  }
+  p["measured"] = measured;
+  return p;
 }
 
 nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
@@ -363,11 +432,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   // suite without writing anything).
   // Their values are checked too: a wrong type used to end the suite with an internal error after
   // every row was measured.
-  struct QualityRun {
-    double feature_fid = 0, sweeps_per_sample = 0, num_nodes = 0, mixing_time = -1;  ///< mixing_time < 0: none measured
-    int64_t steps = 0;
-    std::string topology;
-  };
+  using detail::QualityRun;
   std::vector<QualityRun> quality_runs;
   for (const QualityPoint& q : suite.quality) {
     const nlohmann::json r = read_json_file(q.results);
@@ -393,6 +458,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
     run.num_nodes = number("num_nodes", 1, 2147483647.0, true);
     if (!field("topology").is_string()) throw InvalidConfig(where + ": 'topology' is not a string");
     run.topology = field("topology").get<std::string>();
+    if (r.contains("generation_replicas")) run.replicas = number("generation_replicas", 1, 1024, true);
     // An MEBM's measured mixing time, when the run has one: final_autocorrelation[0].mixing_time_sweeps.
     if (const auto it = r.find("final_autocorrelation"); it != r.end()) {
       if (!it->is_array()) throw InvalidConfig(where + ": 'final_autocorrelation' is not an array");
@@ -439,19 +505,29 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   std::unique_ptr<energy::GpuEnergyMeter> gpu;
   bool wants_cuda = false;
   for (const auto& b : suite.backends) wants_cuda = wants_cuda || backend_from_string(b) == Backend::cuda;
-  if (wants_cuda) gpu = energy::GpuEnergyMeter::open(0, &gpu_why);
+  if (wants_cuda) gpu = energy::GpuEnergyMeter::open(backend_device_pci_bus_id(Backend::cuda), &gpu_why);
   const auto cpu = energy::CpuEnergyMeter::open(&cpu_why);
   const double gpu_idle_w = idle_power(gpu.get(), suite.idle_seconds);
   double cpu_idle_w = 0;
   if (cpu && suite.idle_seconds > 0) {
-    const double e0 = cpu->read_joules(), t0 = now_s();
+    const energy::CpuEnergyMeter::Reading e0 = cpu->read();
+    const double t0 = now_s();
     std::this_thread::sleep_for(std::chrono::duration<double>(suite.idle_seconds));
-    cpu_idle_w = cpu->delta(e0, cpu->read_joules()) / (now_s() - t0);
+    cpu_idle_w = cpu->joules_between(e0, cpu->read()) / (now_s() - t0);
+  }
+  // "best" is cuda or cpu here; where the list names that backend too, it is measured once.
+  std::vector<Backend> backends;
+  for (const std::string& bname : suite.backends) {
+    const Backend b = backend_from_string(bname);
+    if (std::find(backends.begin(), backends.end(), b) != backends.end()) {
+      if (progress) std::fprintf(stderr, "compare: '%s' is %s here, listed already: measured once\n", bname.c_str(), to_string(b).c_str());
+      continue;
+    }
+    backends.push_back(b);
   }
   nlohmann::json rows = nlohmann::json::array();
   for (const CompareWorkload& w : suite.workloads) {
-    for (const std::string& bname : suite.backends) {
-      const Backend b = backend_from_string(bname);
+    for (const Backend b : backends) {
       if (!backend_available(b)) {
         rows.push_back({{"workload", w.name}, {"backend", to_string(b)}, {"skipped", "backend not available here"}});
         if (progress) std::fprintf(stderr, "compare: %s on %s skipped (not available)\n", w.name.c_str(), to_string(b).c_str());
@@ -491,9 +567,9 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         // meter did not see, or whose draw does not rise above idle, reports no energy (and why)
         // rather than a number that is not a measurement.
         if (b == Backend::cuda && gpu) {
-          detail::put_measured_energy(r, m.gpu_j, gpu_idle_w, m.wall, m.flips, m.samples, m.gpu_source);
+          detail::put_measured_energy(r, m.gpu_j, gpu_idle_w, m.wall, m.flips, m.samples, m.gpu_source, kGpuMeterMinWindowS);
         } else if (b != Backend::cuda && cpu) {
-          detail::put_measured_energy(r, m.cpu_j, cpu_idle_w, m.wall, m.flips, m.samples, "rapl");
+          detail::put_measured_energy(r, m.cpu_j, cpu_idle_w, m.wall, m.flips, m.samples, "rapl", kCpuMeterMinWindowS);
         } else {
           r["energy_source"] = "unavailable: " + (b == Backend::cuda ? gpu_why : cpu_why);
         }
@@ -530,35 +606,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   // MEBM), and on every measured device at its measured energy per flip.
   nlohmann::json quality = nlohmann::json::array();
   for (size_t qi = 0; qi < suite.quality.size(); ++qi) {
-    const QualityPoint& q = suite.quality[qi];
-    const QualityRun& r = quality_runs[qi];
-    const int64_t T = r.steps;
-    const double nodes = r.num_nodes;
-    double k_mix = k_dtm;
-    std::string k_source = "k_mix_dtm";
-    if (T == 1) {  // MEBM: its measured mixing time
-      if (r.mixing_time >= 0) {
-        k_mix = std::max(1.0, r.mixing_time);
-        k_source = "measured mixing time";
-      } else {
-        k_mix = r.sweeps_per_sample;
-        k_source = "sweeps per sample (no finite mixing time measured)";
-      }
-    }
-    nlohmann::json p = {{"label", q.label}, {"feature_fid", r.feature_fid}, {"steps", T},
-                        {"sweeps_per_sample", r.sweeps_per_sample}, {"topology", r.topology},
-                        {"chip_energy_j_per_sample", T * k_mix * nodes * c.e_cell_j}, {"chip_k_mix", k_mix}, {"chip_k_mix_source", k_source}};
-    // A device's energy per sample: its measured energy per flip times the flips of one sample, the
-    // run's nodes x sweeps_per_sample (dtm train's sweeps_per_sample already spans all T steps).
-    nlohmann::json measured = nlohmann::json::array();
-    for (const auto& row : rows) {
-      if (row.contains("energy_j_per_flip") && row["kind"] == "dtm_generation" && row["num_nodes"].get<double>() == nodes) {
-        measured.push_back({{"backend", row["backend"]}, {"chains", row["chains"]},
-                            {"energy_j_per_sample", row["energy_j_per_flip"].get<double>() * nodes * r.sweeps_per_sample}});
-      }
-    }
-    p["measured"] = measured;
-    quality.push_back(p);
+    quality.push_back(detail::quality_entry(suite.quality[qi].label, quality_runs[qi], rows, k_dtm, c.e_cell_j));
   }
   return {{"suite", suite.source},
           {"timestamp_utc", utc_timestamp()},
@@ -637,13 +685,16 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   if (res["quality"].empty()) {
     md << "\nNo 'quality' runs in the suite: the energy-per-sample against quality plot is not drawn.\n";
   } else {
-    md << "\n## Energy per sample against quality\n\n| model | feature-FID | sweeps/sample | chip J/sample (K) | measured J/sample |\n|---|---:|---:|---:|---|\n";
+    md << "\n## Energy per sample against quality\n\nThe modeled chip twice: at the DTM paper's K_mix sweeps per step, and at the sweeps the run "
+          "generated with (the budget the measured devices are charged).\n\n"
+          "| model | feature-FID | sweeps/sample | chip J/sample at K_mix (K, source) | chip J/sample at the run's sweeps | measured J/sample |\n"
+          "|---|---:|---:|---:|---:|---|\n";
     for (const auto& q : res["quality"]) {
       std::string meas;
       for (const auto& m : q["measured"]) meas += m["backend"].get<std::string>() + " (" + std::to_string(m["chains"].get<int>()) + " chains) " + fmt(m["energy_j_per_sample"]) + "; ";
       md << "| " << q["label"].get<std::string>() << " | " << fmt(q["feature_fid"]) << " | " << q["sweeps_per_sample"].get<int64_t>() << " | "
-         << fmt(q["chip_energy_j_per_sample"]) << " (" << fmt(q["chip_k_mix"]) << ", " << q["chip_k_mix_source"].get<std::string>() << ") | "
-         << (meas.empty() ? "no energy meter" : meas) << " |\n";
+         << fmt(q["chip_energy_j_per_sample"]) << " (" << fmt(q["chip_k_mix_sweeps_per_step"]) << ", " << q["chip_k_mix_source"].get<std::string>()
+         << ") | " << fmt(q["chip_energy_j_per_sample_at_run_sweeps"]) << " | " << (meas.empty() ? "no energy meter" : meas) << " |\n";
     }
   }
   detail::write_file_atomically(dir + "/results.md", md.str());
@@ -683,7 +734,8 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   std::vector<std::string> plots = {"flips_vs_chains"};
   if (!res["quality"].empty()) {
     std::ostringstream qd, qg;
-    qd << "# energy_j_per_sample feature_fid label ; index 0: modeled chip, index 1: measured devices\n";
+    qd << "# energy_j_per_sample feature_fid label ; index 0: modeled chip at K_mix, index 1: measured devices, index 2: modeled chip "
+          "at the run's sweeps\n";
     for (const auto& q : res["quality"]) qd << q["chip_energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \"" << q["label"].get<std::string>() << " (chip)\"\n";
     qd << "\n\n";
     bool any = false;
@@ -694,13 +746,17 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
         any = true;
       }
     if (!any) qd << "nan nan \"none\"\n";
+    qd << "\n\n";
+    for (const auto& q : res["quality"]) qd << q["chip_energy_j_per_sample_at_run_sweeps"].get<double>() << " " << q["feature_fid"].get<double>() << "\n";
     detail::write_file_atomically(dir + "/energy_vs_quality.dat", qd.str());
     qg << "# gnuplot energy_vs_quality.gp  (data: energy_vs_quality.dat)\n"
        << "set terminal pngcairo size 900,600 noenhanced\nset output 'energy_vs_quality.png'\n"
        << "set logscale x\nset xlabel 'energy per sample (J)'\nset ylabel 'feature-FID (lower is better)'\nset grid\n"
        << "set title 'Energy per sample vs quality (cf. Jelincic et al. 2025, Fig. 1)'\n"
-       << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip', "
-       << "'' index 0 using 1:2:3 with labels offset 1,1 notitle" << (any ? ", 'energy_vs_quality.dat' index 1 using 1:2 with points pt 5 ps 1.5 title 'measured', '' index 1 using 1:2:3 with labels offset 1,-1 notitle" : "") << "\n";
+       << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip, K_mix sweeps per step (paper)', "
+       << "'' index 0 using 1:2:3 with labels offset 1,1 notitle, "
+       << "'' index 2 using 1:2 with points pt 6 ps 1.5 title 'modeled RNG chip, the run''s sweeps'"
+       << (any ? ", 'energy_vs_quality.dat' index 1 using 1:2 with points pt 5 ps 1.5 title 'measured', '' index 1 using 1:2:3 with labels offset 1,-1 notitle" : "") << "\n";
     detail::write_file_atomically(dir + "/energy_vs_quality.gp", qg.str());
     written.push_back(dir + "/energy_vs_quality.dat");
     written.push_back(dir + "/energy_vs_quality.gp");

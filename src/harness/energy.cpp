@@ -98,17 +98,18 @@ struct GpuEnergyMeter::Impl {
   Device dev = nullptr;
   Ret (*init)() = nullptr;
   Ret (*shutdown)() = nullptr;
-  Ret (*handle)(unsigned, Device*) = nullptr;
+  Ret (*handle)(const char*, Device*) = nullptr;
   Ret (*energy)(Device, unsigned long long*) = nullptr;
   Ret (*power)(Device, unsigned*) = nullptr;
   Ret (*get_name)(Device, char*, unsigned) = nullptr;
 };
 
-std::unique_ptr<GpuEnergyMeter> GpuEnergyMeter::open(int device, std::string* why_not) {
+std::unique_ptr<GpuEnergyMeter> GpuEnergyMeter::open(const std::string& pci_bus_id, std::string* why_not) {
   auto fail = [&](const std::string& w) {
     if (why_not) *why_not = w;
     return std::unique_ptr<GpuEnergyMeter>();
   };
+  if (pci_bus_id.empty()) return fail("no CUDA device to watch");
   void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!lib) return fail("libnvidia-ml.so.1 not loadable (no NVIDIA driver): " + std::string(dlerror()));
   std::unique_ptr<GpuEnergyMeter> m(new GpuEnergyMeter());
@@ -121,25 +122,25 @@ std::unique_ptr<GpuEnergyMeter> GpuEnergyMeter::open(int device, std::string* wh
   };
   i.init = reinterpret_cast<Impl::Ret (*)()>(sym("nvmlInit_v2", "nvmlInit"));
   i.shutdown = reinterpret_cast<Impl::Ret (*)()>(sym("nvmlShutdown"));
-  i.handle = reinterpret_cast<Impl::Ret (*)(unsigned, Impl::Device*)>(sym("nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex"));
+  i.handle = reinterpret_cast<Impl::Ret (*)(const char*, Impl::Device*)>(sym("nvmlDeviceGetHandleByPciBusId_v2", "nvmlDeviceGetHandleByPciBusId"));
   i.energy = reinterpret_cast<Impl::Ret (*)(Impl::Device, unsigned long long*)>(sym("nvmlDeviceGetTotalEnergyConsumption"));
   i.power = reinterpret_cast<Impl::Ret (*)(Impl::Device, unsigned*)>(sym("nvmlDeviceGetPowerUsage"));
   i.get_name = reinterpret_cast<Impl::Ret (*)(Impl::Device, char*, unsigned)>(sym("nvmlDeviceGetName"));
   if (!i.init || !i.shutdown || !i.handle) {
     dlclose(lib);
     m->impl_->lib = nullptr;
-    return fail("libnvidia-ml.so.1 lacks nvmlInit/nvmlDeviceGetHandleByIndex");
+    return fail("libnvidia-ml.so.1 lacks nvmlInit/nvmlDeviceGetHandleByPciBusId");
   }
   if (i.init() != 0) {
     dlclose(lib);
     m->impl_->lib = nullptr;
     return fail("nvmlInit failed (no GPU or driver not loaded)");
   }
-  if (i.handle(static_cast<unsigned>(device), &i.dev) != 0) {
+  if (i.handle(pci_bus_id.c_str(), &i.dev) != 0) {
     i.shutdown();
     dlclose(lib);
     m->impl_->lib = nullptr;
-    return fail("NVML has no device " + std::to_string(device));
+    return fail("NVML has no device at PCI bus id " + pci_bus_id);
   }
   return m;
 }
@@ -192,7 +193,7 @@ std::unique_ptr<CpuEnergyMeter> CpuEnergyMeter::open(std::string* why_not, const
     m->files_.push_back((d.path() / "energy_uj").string());
     std::ifstream r(d.path() / "max_energy_range_uj");
     double range = 0;
-    if (r >> range) m->range_j_ = range * 1e-6;
+    m->range_j_.push_back(r >> range && range > 0 ? range * 1e-6 : 0.0);
   }
   if (m->files_.empty()) {
     if (why_not) *why_not = "RAPL package counters not readable (permissions, or not an Intel/AMD RAPL CPU)";
@@ -201,21 +202,29 @@ std::unique_ptr<CpuEnergyMeter> CpuEnergyMeter::open(std::string* why_not, const
   return m;
 }
 
-double CpuEnergyMeter::read_joules() const {
-  double j = 0;
+CpuEnergyMeter::Reading CpuEnergyMeter::read() const {
+  Reading r;
   for (const auto& f : files_) {
     std::ifstream in(f);
     double v = 0;
     in >> v;
-    j += v * 1e-6;
+    r.push_back(v * 1e-6);
   }
-  return j;
+  return r;
 }
 
-double CpuEnergyMeter::delta(double start_j, double end_j) const {
-  double d = end_j - start_j;
-  if (d < 0 && range_j_ > 0) d += range_j_ * static_cast<double>(files_.size());
-  return d;
+double CpuEnergyMeter::joules_between(const Reading& start, const Reading& end) const {
+  if (start.size() != files_.size() || end.size() != files_.size()) {
+    throw InvalidArgument("CpuEnergyMeter::joules_between: readings of " + std::to_string(start.size()) + " and " +
+                          std::to_string(end.size()) + " packages, the meter reads " + std::to_string(files_.size()));
+  }
+  double j = 0;
+  for (size_t k = 0; k < files_.size(); ++k) {
+    double d = end[k] - start[k];
+    if (d < 0) d = range_j_[k] > 0 ? d + range_j_[k] : 0.0;
+    j += d;
+  }
+  return j;
 }
 
 }  // namespace pbit::energy

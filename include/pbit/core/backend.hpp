@@ -71,5 +71,8 @@ int64_t backend_device_bytes_in_use(Backend b);
 /// cuda, the GPU a Sampler with the default SamplerOptions::device takes in this process (under MPI
 /// the rank's: the launcher's local rank modulo the visible devices).
 std::string backend_device_name(Backend b);
+/// PCI bus id ("0000:3b:00.0") of the GPU that backend_device_name names, for cuda when available;
+/// "" for host backends. An energy meter opens the GPU by it (NVML numbers GPUs otherwise).
+std::string backend_device_pci_bus_id(Backend b);
 
 }  // namespace pbit

@@ -58,9 +58,27 @@ namespace detail {
 /// A measured row's energy fields: `joules` read by `source` over `wall_s` seconds (negative: no
 /// reading), less `idle_w` over the same time, into energy_j, energy_j_per_flip (over `flips`) and
 /// energy_j_per_sample (over `samples`) with energy_source; or only energy_source ("unavailable: ...")
-/// when there is no reading or nothing above the idle draw. Used by run_compare.
+/// when there is no reading, nothing above the idle draw, or a window shorter than `min_wall_s` (the
+/// meter's resolution: NVML's counter moves every 20-100 ms). energy_idle_w_subtracted says what was
+/// taken off (0 when the suite measured no idle draw: then energy_j is the whole draw). Used by
+/// run_compare.
 void put_measured_energy(nlohmann::json& row, double joules, double idle_w, double wall_s, double flips, double samples,
-                         const std::string& source);
+                         const std::string& source, double min_wall_s = 0);
+
+/// What run_compare reads from a quality run's results.json ('pbit dtm train').
+struct QualityRun {
+  double feature_fid = 0, sweeps_per_sample = 0, num_nodes = 0;
+  double mixing_time = -1;  ///< final_autocorrelation[0].mixing_time_sweeps; < 0: none measured
+  double replicas = 1;      ///< generation_replicas: a tempered generation runs each sample's sweeps on every replica
+  int64_t steps = 0;
+  std::string topology;
+};
+
+/// One entry of the results' `quality` (docs/CLI.md): the run on the modeled chip at the paper's
+/// K_mix (k_mix_dtm sweeps per DTM step, an MEBM's mixing time) and at the run's own sweeps, and on
+/// each measured dtm_generation row of `rows` on the same graph, at its energy per flip.
+nlohmann::json quality_entry(const std::string& label, const QualityRun& run, const nlohmann::json& rows, double k_mix_dtm,
+                             double e_cell_j);
 }  // namespace detail
 
 /// results.json, results.md, and for each plot its .dat and .gp files and, when gnuplot is installed,

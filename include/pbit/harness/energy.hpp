@@ -94,8 +94,12 @@ Platforms parse_platforms(const nlohmann::json& j);
 /// NVML, loaded at run time with dlopen (no NVML headers or link dependency).
 class GpuEnergyMeter {
  public:
-  /// Null (and `why_not` set) when libnvidia-ml.so.1 or the device is unavailable.
-  static std::unique_ptr<GpuEnergyMeter> open(int device, std::string* why_not);
+  /// The GPU at `pci_bus_id` (backend_device_pci_bus_id(Backend::cuda): the one the CUDA backend runs
+  /// on; NVML's own numbering is PCI order, not CUDA's, and ignores CUDA_VISIBLE_DEVICES). Null (and
+  /// `why_not` set) when the id is empty, or libnvidia-ml.so.1 or the device is unavailable.
+  static std::unique_ptr<GpuEnergyMeter> open(const std::string& pci_bus_id, std::string* why_not);
+  /// NVML's device index: not CUDA's numbering (use the PCI bus id), and 0 would read as a null string.
+  static std::unique_ptr<GpuEnergyMeter> open(int, std::string*) = delete;
   ~GpuEnergyMeter();
   std::string name() const;
   /// Millijoules since the driver loaded (nvmlDeviceGetTotalEnergyConsumption); false if unsupported.
@@ -115,14 +119,19 @@ class CpuEnergyMeter {
   /// Reads the package domains (intel-rapl:N/energy_uj, microjoules) under `root`; the default is the
   /// kernel's powercap folder (tests pass a folder of fake counters).
   static std::unique_ptr<CpuEnergyMeter> open(std::string* why_not, const std::string& root = "/sys/class/powercap");
-  /// Joules since an arbitrary origin, summed over packages, with counter wrap-around handled by the caller
-  /// through delta().
-  double read_joules() const;
-  double delta(double start_j, double end_j) const;
+  /// One reading of every package's counter, in joules since that counter's arbitrary origin.
+  using Reading = std::vector<double>;
+  Reading read() const;
+  /// Joules used between two readings, summed over packages. Each package's counter wraps at its own
+  /// max_energy_range_uj and is unwrapped on its own (once at most: the kernel's ranges span hours at
+  /// full power); a package whose range is unknown and whose counter went down adds nothing.
+  double joules_between(const Reading& start, const Reading& end) const;
+  /// The number of package domains read.
+  size_t packages() const { return files_.size(); }
 
  private:
   std::vector<std::string> files_;
-  double range_j_ = 0;
+  std::vector<double> range_j_;  // per package; 0 = unknown
 };
 
 }  // namespace pbit::energy

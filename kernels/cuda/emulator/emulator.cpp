@@ -566,6 +566,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   p->maxBlocksPerMultiProcessor = pbit::emu::kMaxBlocksPerSm;
   return cudaSuccess;
 }
+cudaError_t cudaDeviceGetPCIBusId(char* id, int len, int device) {
+  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (!id || len < 13) return fail(cudaErrorInvalidValue);
+  std::snprintf(id, static_cast<size_t>(len), "0000:00:00.0");  // no such GPU: NVML finds none there
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   if (device != 0) return fail(cudaErrorInvalidDevice);
   switch (attr) {
