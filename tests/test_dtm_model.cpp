@@ -414,6 +414,18 @@ TEST(DtmModel, TheMemoryGuardSeesEverySampler) {
   EXPECT_NE(e.find("the DTM's 4 samplers (two per step) of 2000 chains (train.batch_size) of 256 nodes on the cpu backend needs about"),
             std::string::npos) << e;
   EXPECT_EQ(fits, "<no error>");
+  // Generation is guarded before it allocates: 2,000,000 samples of the 8x8-image model (gigabytes
+  // of host state and trajectory) are refused at once under a 200 MB limit; it used to build the
+  // samples' noise first and reach the sampler's guard seconds and gigabytes later.
+  c.batch_size = 50;
+  const Dtm small(c, 8, 8);
+  setenv("PBIT_MAX_MEMORY", "200M", 1);
+  const std::string gen = error_of([&] { (void)small.generate(2000000, 1); });
+  const std::string gen_fits = error_of([&] { (void)small.generate(10, 1); });
+  unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_NE(gen.find("generating 2000000 DTM samples of 256 nodes on the cpu backend needs about"), std::string::npos) << gen;
+  EXPECT_EQ(gen_fits, "<no error>");
+  EXPECT_NE(error_of([&] { (void)small.generate(-1, 1); }).find("negative number of samples"), std::string::npos);
 }
 
 TEST(DtmModel, ModelCheckpointContinuesAcrossLeases) {

@@ -459,6 +459,16 @@ std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64
   if (conditional && static_cast<int32_t>(classes.size()) != count) throw InvalidArgument("generate: one class per sample");
   const int32_t P = rows_ * cols_, V = static_cast<int32_t>(visible_.size()), R = cfg_.label_replicas;
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
+  if (count < 0) throw InvalidArgument("generate: a negative number of samples (" + std::to_string(count) + ")");
+  // The memory guard (issue 16), before any of it is allocated: the samples' visible nodes and their
+  // trajectory (T + 1 images each, 24 bytes of vector apiece), the coupling field (floats), a copy of
+  // the state and one step's sampler (a tempered one holds each replica's chains).
+  const double replicas = cfg_.gen_tempered ? std::max<double>(1.0, static_cast<double>(cfg_.gen_tempering.betas.size())) : 1.0;
+  const Backend be = options(cfg_, gen_stream(1)).backend;
+  detail::check_memory(static_cast<double>(count) * ((steps() + 1.0) * (P + 24) + (V + 24) + 4.0 * V + replicas * N) +
+                           replicas * Sampler::state_bytes(be, count, graph_.num_nodes()),
+                       "generating " + std::to_string(count) + " DTM samples of " + std::to_string(graph_.num_nodes()) + " nodes on the " +
+                           to_string(be) + " backend");
   // x^T: uniform noise on the visible nodes (labels too, unless they are clamped to a class).
   std::vector<std::vector<int8_t>> x(count, std::vector<int8_t>(V));
   const rng::Key key = rng::make_key(cfg_.seed, rng::kForwardNoise);
