@@ -169,10 +169,15 @@ TEST(EqProp, NudgeScheduleIsTheDocumentedReverseAnneal) {
   EXPECT_EQ(detail::eqprop_nudge_betas(c), std::vector<float>(5, 1.0f));
 }
 
+// At beta_s = 1 and at 2.5 (training runs at beta_end = 4): P ~ exp(-beta_s (E + b C)) gives
+// d<dE/dtheta>_b/db = -beta_s Cov(dE/dtheta, C) = d<C>_0/dtheta, so no factor of beta_s belongs in the
+// estimate; one divided by (or missing from the nudge's) beta_s would fail at 2.5.
 TEST(EqProp, SampledEstimateMatchesTheExactOne) {
   const EqPropNet n = tiny_net();
   const std::vector<double> p = flat(n);
-  const Exact e0 = exact(n, p, 0);
+  for (const double beta_s : {1.0, 2.5}) {
+  SCOPED_TRACE("beta_s " + std::to_string(beta_s));
+  const Exact e0 = exact(n, p, 0, beta_s);
   for (bool symmetric : {false, true}) {
     const float b = 0.5f;
     SCOPED_TRACE(symmetric ? "symmetric" : "one-sided");
@@ -185,9 +190,14 @@ TEST(EqProp, SampledEstimateMatchesTheExactOne) {
     std::vector<float> x;
     std::vector<int32_t> labels(1, kLabel);
     x = kX;
-    const EqPropConfig cfg = boltzmann(b, symmetric);
+    EqPropConfig cfg = boltzmann(b, symmetric);
+    cfg.free.beta_start = cfg.free.beta_end = static_cast<float>(beta_s);
+    if (beta_s > 1) {  // colder chains mix slower: 50 + 30 sweeps left the symmetric estimate 10x its tolerance off
+      cfg.free.anneal_sweeps = cfg.nudge.sweeps = 300;
+      cfg.free.steps_per_sample = cfg.nudge.steps_per_sample = 4;
+    }
     const EqPropGradient got = eqprop_gradient(n, s, x, labels, cfg);
-    const Exact ep = exact(n, p, b), em = exact(n, p, -b);
+    const Exact ep = exact(n, p, b, beta_s), em = exact(n, p, -b, beta_s);
     std::vector<double> want(p.size()), have;
     for (size_t q = 0; q < p.size(); ++q) want[q] = symmetric ? (ep.dE[q] - em.dE[q]) / (2 * b) : (ep.dE[q] - e0.dE[q]) / b;
     for (const auto* v : {&got.w0, &got.w1, &got.bh, &got.bo}) have.insert(have.end(), v->begin(), v->end());
@@ -209,7 +219,8 @@ TEST(EqProp, SampledEstimateMatchesTheExactOne) {
     // 5 standard errors.
     const double O = n.outputs();
     EXPECT_NEAR(got.free_cost, e0.cost, 5 * O * std::sqrt(1.0 / n_eff)) << "exact " << e0.cost;
-    EXPECT_GT(e0.cost, 10 * 5 * O * std::sqrt(1.0 / n_eff));  // a cost the estimate cannot match by chance
+    EXPECT_GT(e0.cost, 5 * 5 * O * std::sqrt(1.0 / n_eff));  // a cost the estimate cannot match by chance
+  }
   }
 }
 
@@ -441,6 +452,7 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
       {R"({"nudge": {"beta": 0}})", "nudge.beta"},
       {R"({"nudge": {"schedule": "sideways"}})", "nudge.schedule"},
       {R"({"free": {"beta_start": 5, "beta_end": 1}})", "free.beta_start"},
+      {R"({"free": {"beta_start": 5, "beta_end": 1, "anneal_sweeps": 0}})", "the reverse nudge (nudge.schedule) re-heats towards it"},
       {R"({"train": {"optimizer": "rmsprop"}})", "train.optimizer"},
       {R"({"train": {"batch_size": 0}})", "train.batch_size"},
       {R"({"network": {"hidden": 0}})", "network.hidden"},
@@ -458,6 +470,19 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
   const EqPropConfig ok = parse_eqprop_config(nlohmann::json::parse(R"({"nudge": {"symmetric": true}, "train": {"epochs": 3}})"));
   EXPECT_TRUE(ok.nudge.symmetric);
   EXPECT_EQ(ok.epochs, 3);
+  // Without an anneal and with the "continue" nudge, beta_start is not used at all.
+  EXPECT_EQ(error_of([] {
+              parse_eqprop_config(nlohmann::json::parse(R"({"free": {"beta_start": 5, "beta_end": 1, "anneal_sweeps": 0},
+                                                            "nudge": {"schedule": "continue"}})"));
+            }),
+            "<no error>");
+  // A network the memory does not hold is refused before its weights exist (it ended in bad_alloc).
+  setenv("PBIT_MAX_MEMORY", "1G", 1);
+  const std::string big = error_of([] { EqPropNet::create(784, 65536, 10, 1024, 1.0f, 1.0f, 1); });
+  const std::string fits = error_of([] { EqPropNet::create(784, 120, 10, 4, 1.0f, 1.0f, 1); });
+  unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_NE(big.find("an EqProp network of 784 inputs, 65536 hidden units and 10 x 1024 outputs needs about"), std::string::npos) << big;
+  EXPECT_EQ(fits, "<no error>");
 }
 
 TEST(EqProp, BalancedSelection) {

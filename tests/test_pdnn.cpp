@@ -418,6 +418,13 @@ TEST(PdnnEvaluate, AccuracyAtTIsTheSameWhateverOtherTAreAsked) {
   det.bits = 3;
   const PdnnEval d = pdnn_evaluate(n, det, {1, 3, 8}, test, iota(40), c);
   EXPECT_EQ(d.samples, std::vector<int32_t>{1});
+  // A label the 2-class network has no output for, or an index past the images, is refused (the first
+  // read past the logits and gave a wrong loss).
+  ImageDataset three = test;
+  three.labels[5] = 2;
+  const std::string e = error_of([&] { pdnn_evaluate(n, c.units, {1}, three, iota(40), c); });
+  EXPECT_NE(e.find("image 5 has label 2, beyond the network's 2 classes"), std::string::npos) << e;
+  EXPECT_NE(error_of([&] { pdnn_evaluate(n, c.units, {1}, test, iota(41), c); }).find("image 40 of 40"), std::string::npos);
 }
 
 // The loss is the cross-entropy of the mean logits over the T samples: with every weight 0 the logits

@@ -90,7 +90,8 @@ struct EqPropConfig {
   float adam_b1 = 0.9f, adam_b2 = 0.999f;
   float clip = 1.0f;              ///< weights and biases kept in [-clip, clip] (0 = no clipping)
   float field_clip = 4.0f;        ///< input fields on the hidden spins clipped to +-this (0 = none)
-  bool skip_when_correct = true;  ///< no nudged phase (no update) for an image whose free output is its target
+  bool skip_when_correct = true;  ///< no nudged phase (no update) for a batch whose free outputs are all their targets (per batch,
+                                  ///< not per image as in the authors' code: with batch_size 1, the same)
   int64_t checkpoint_every_batches = 0;  ///< 0 = at the end of each epoch only
   // evaluation
   int32_t eval_chains_per_image = 1;

@@ -12,6 +12,7 @@
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/json_util.hpp"
+#include "util/memory.hpp"
 #include "util/progress.hpp"
 
 namespace pbit {
@@ -210,6 +211,12 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     if (n.contains("samples")) c.nudge.samples = get_int(n["samples"], "nudge.samples", 1, 1 << 20);
     if (n.contains("steps_per_sample")) c.nudge.steps_per_sample = get_int(n["steps_per_sample"], "nudge.steps_per_sample", 1, 1 << 20);
   }
+  // A reverse nudge re-heats towards free.beta_start whether or not the free phase anneals: a
+  // beta_start above beta_end would make it cool instead.
+  if (c.nudge.schedule == "reverse" && c.nudge.sweeps > 0 && c.free.beta_start > c.free.beta_end) {
+    throw InvalidConfig("key 'free.beta_start': must not exceed free.beta_end (" + detail::format_number(c.free.beta_end) +
+                        "): the reverse nudge (nudge.schedule) re-heats towards it");
+  }
   if (j.contains("train")) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "chains_per_image", "optimizer", "lr_weights", "lr_biases", "adam_b1", "adam_b2",
@@ -256,6 +263,12 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
 EqPropNet EqPropNet::create(int32_t inputs, int32_t hidden, int32_t classes, int32_t per_class, float gain_w0, float gain_w1,
                             uint64_t seed) {
   if (inputs < 1 || hidden < 1 || classes < 2 || per_class < 1) throw InvalidArgument("EqPropNet: bad shape");
+  // The memory guard (issue 16), before the weights exist: each coupling is a weight, optimizer state
+  // and, in the sampler's graph, an edge and two adjacency entries (about 48 bytes); 65536 hidden
+  // units of 10 x 1024 outputs ended in std::bad_alloc.
+  const double couplings = static_cast<double>(inputs) * hidden + static_cast<double>(hidden) * classes * per_class;
+  detail::check_memory(48.0 * couplings, "an EqProp network of " + std::to_string(inputs) + " inputs, " + std::to_string(hidden) +
+                                             " hidden units and " + std::to_string(classes) + " x " + std::to_string(per_class) + " outputs");
   EqPropNet n;
   n.inputs = inputs, n.hidden = hidden, n.classes = classes, n.per_class = per_class;
   rng::PhiloxStream rs(seed, rng::eqprop_stream(rng::EqPropUse::init));

@@ -560,6 +560,16 @@ PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::ve
   e.hardware = on_hw ? cfg.hardware.describe() : "ideal";
   const int32_t C = net.classes();
   const int64_t n = static_cast<int64_t>(index.size());
+  // A label the network has no output for would index past its logits (the trainer refuses them too).
+  for (const int64_t k : index) {
+    if (k < 0 || k >= static_cast<int64_t>(d.labels.size())) {
+      throw InvalidArgument("p-DNN evaluation: image " + std::to_string(k) + " of " + std::to_string(d.labels.size()) + " in " + d.name);
+    }
+    if (d.labels[static_cast<size_t>(k)] >= C) {
+      throw InvalidArgument("p-DNN evaluation: " + d.name + " image " + std::to_string(k) + " has label " +
+                            std::to_string(d.labels[static_cast<size_t>(k)]) + ", beyond the network's " + std::to_string(C) + " classes");
+    }
+  }
   // No larger than the images there are: the memory check is of what runs.
   const int64_t batch = std::max<int64_t>(
       1, std::min<int64_t>({cfg.eval_batch_images, std::max<int64_t>(1, (int64_t{1} << 24) / T), std::max<int64_t>(n, 1)}));
