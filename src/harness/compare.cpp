@@ -342,7 +342,7 @@ Measured measure_dtm(const CompareWorkload& w, Backend b, int32_t chains, double
   }, min_s, gpu, cpu);
 }
 
-/// A topology spec's canonical name ("grid:70:G12" and "grid:70:g12" are one graph), or the spec itself
+/// A topology spec's canonical name ("grid:70:G12" and "grid:70:G12:torus" are one graph), or the spec itself
 /// where it names none.
 std::string topology_name(const std::string& spec) {
   try {
