@@ -293,9 +293,16 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
   for (const char* k : {"hostname", "os", "cpu", "logical_cpus", "gpu"}) EXPECT_TRUE(res["machine"].contains(k)) << k;
   for (const char* k : {"git_sha", "build_type", "compiler"}) EXPECT_TRUE(res["build"].contains(k)) << k;
   EXPECT_TRUE(res.contains("timestamp_utc"));
+  // An earlier run's energy-vs-quality files, which this suite (no quality runs) does not replace, are
+  // removed rather than left to be read as this run's.
+  std::filesystem::create_directories(out);
+  for (const char* f : {"/energy_vs_quality.dat", "/energy_vs_quality.gp", "/energy_vs_quality.png"}) std::ofstream(out + f) << "old\n";
   const std::vector<std::string> files = write_compare_outputs(res, out);
   for (const char* f : {"/results.json", "/results.md", "/flips_vs_chains.dat", "/flips_vs_chains.gp", "/flips_vs_chains.png"}) {
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f << " (gnuplot is installed by scripts/install_deps.sh)";
+  }
+  for (const char* f : {"/energy_vs_quality.dat", "/energy_vs_quality.gp", "/energy_vs_quality.png"}) {
+    EXPECT_FALSE(std::filesystem::exists(out + f)) << f;
   }
   EXPECT_EQ(read_json_file(out + "/results.json")["results"].size(), res["results"].size());
 }

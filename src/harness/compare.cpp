@@ -762,6 +762,13 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
     written.push_back(dir + "/energy_vs_quality.gp");
     plots.push_back("energy_vs_quality");
   }
+  // An earlier suite's energy-vs-quality files, which this one (no quality runs) does not replace,
+  // would be read as this run's. (A plot gnuplot fails to draw keeps the earlier PNG, as a failed
+  // write keeps the earlier file, and the command says it could not draw it: FullDisk.* tests.)
+  std::error_code ec;
+  if (res["quality"].empty()) {
+    for (const char* ext : {".dat", ".gp", ".png"}) std::filesystem::remove(dir + "/energy_vs_quality" + ext, ec);
+  }
   if (detail::have_gnuplot()) {
     for (const std::string& p : plots) {
       if (detail::draw_gnuplot(dir, p)) written.push_back(dir + "/" + p + ".png");
