@@ -342,13 +342,6 @@ bool runs_this_variant(Backend backend, int idx, int contract, int variant) {
   return variant == (idx + contract) % count;
 }
 
-// "simple", "fast_w4_k2" (team warps, words per lane) for cuda; "" for the other backends.
-std::string variant_name(const SamplerOptions& o) {
-  if (o.backend != Backend::cuda) return "";
-  if (o.cuda_kernel != CudaKernel::fast) return to_string(o.cuda_kernel);
-  return "fast_w" + std::to_string(o.cuda_team_warps) + "_k" + std::to_string(o.fast_words_per_lane);
-}
-
 TEST_P(ExactTest, MatchesEnumeration) {
   const auto [backend, idx] = GetParam();
   PBIT_REQUIRE_BACKEND(backend);
@@ -356,14 +349,15 @@ TEST_P(ExactTest, MatchesEnumeration) {
   SamplerOptions base;
   base.contract = contract;
   SCOPED_TRACE("contract " + to_string(contract));
-  int variant = 0;
+  int variant = 0;  // for_each_variant takes cuda's variants in cuda_variants() order
   for_each_variant(backend, base, [&](const SamplerOptions& opt) {  // cuda: every kernel and team shape
-    if (!runs_this_variant(backend, idx, contract == RngContract::fast, variant++)) return;
+    const int v = variant++;
+    if (!runs_this_variant(backend, idx, contract == RngContract::fast, v)) return;
     const Report r = run_and_check(opt, idx, 1.0f);
     RecordProperty("max_z_node", std::to_string(r.max_z_node));
     RecordProperty("chi2_z", std::to_string(r.chi2_z));
     std::printf("[%s %s %s %s] max|z| node %.2f edge %.2f, chi2 z %.2f, vs Boltzmann z %.2f, n_eff/(B*S) %.2f\n",
-                to_string(backend).c_str(), variant_name(opt).c_str(), to_string(contract).c_str(),
+                to_string(backend).c_str(), backend == Backend::cuda ? cuda_variants()[v].name.c_str() : "", to_string(contract).c_str(),
                 cases()[idx].name.c_str(), r.max_z_node, r.max_z_edge, r.chi2_z, r.chi2_boltz_z, r.mean_neff_ratio);
     EXPECT_TRUE(r.observers_consistent) << "observer results differ from the snapshots";
     EXPECT_EQ(r.impossible_states, 0) << "sampled states that violate a clamp";
