@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <numeric>
 
@@ -1151,6 +1152,60 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
 }
 
+// Synthetic 14x14 digits (a bar per class, 5% pixel noise), so that the device kit needs no dataset.
+ImageDataset bar_digits(int64_t n, uint64_t seed) {
+  ImageDataset d;
+  d.rows = d.cols = 14;
+  rng::PhiloxStream rs(seed, rng::kTest);
+  for (int64_t k = 0; k < n; ++k) {
+    const int label = static_cast<int>(k % 10);
+    d.labels.push_back(static_cast<uint8_t>(label));
+    for (int r = 0; r < 14; ++r)
+      for (int c = 0; c < 14; ++c) {
+        bool on = label < 5 ? (r / 3 == label) : (c / 3 == label - 5);
+        if (rs.uniform() < 0.05) on = !on;
+        d.pixels.push_back(on ? 255 : 0);
+      }
+  }
+  return d;
+}
+
+// An imperfect device that touches every stage of the update: fixed-point weights and inputs, a tanh
+// table, gain and offset spread, stuck p-bits and LFSR random numbers.
+PbitHardware imperfect_device() {
+  return parse_hardware(nlohmann::json::parse(R"({"weight_bits": 6, "weight_range": 0.5, "input_bits": 8, "lut_bits": 6,
+      "gain_sigma": 0.1, "offset_sigma": 0.05, "stuck_fraction": 0.05, "device_seed": 3, "rng": "lfsr"})"));
+}
+
+struct BarRun {
+  std::vector<float> couplings, biases, start_biases;
+  std::vector<int64_t> confusion;
+};
+
+// One epoch on the bar digits on backend `b` (the config's hardware and train.mode as `adjust` sets
+// them), then an evaluation on 40 test digits.
+BarRun train_bars(Backend b, const std::string& folder, const std::function<void(DbmConfig&)>& adjust = {}) {
+  static const ImageDataset train = bar_digits(150, 1), test = bar_digits(40, 2);
+  DbmConfig cfg = small_mnist_config(tmp(folder));
+  cfg.pool = 1;
+  cfg.backend = to_string(b);
+  cfg.epochs = 1;
+  cfg.negative.chains = 70;  // three 32-chain words, the last partial
+  cfg.eval.warmup = 6;
+  cfg.eval.samples = 6;
+  if (adjust) adjust(cfg);
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  const std::vector<float> start = m.graph().biases();
+  DbmTrainer tr(m, cfg, train);
+  tr.run(nullptr);
+  return BarRun{m.graph().edge_weights(), m.graph().biases(), start, evaluate_dbm(m, cfg, test, 40).confusion};
+}
+
+void in_situ(DbmConfig& c) {
+  c.hardware = imperfect_device();
+  c.train_mode = "in_situ";
+}
+
 // Every backend trains and evaluates the same DBM bit for bit (the sampler's contract carried over to
 // the model: clamped positive chains, persistent negative chains, read-out groups, the trained
 // couplings). On cuda this is the GPU jobs' model path (docs/BENCHMARKING.md), checked on the CUDA
@@ -1159,45 +1214,45 @@ class DbmBackends : public ::testing::TestWithParam<Backend> {};
 
 TEST_P(DbmBackends, TrainAndEvaluateLikeCpu) {
   PBIT_REQUIRE_BACKEND(GetParam());
-  struct Result {
-    std::vector<float> couplings, biases;
-    std::vector<int64_t> confusion;
-  };
-  // Synthetic 14x14 digits (a bar per class, 5% pixel noise), so the device kit needs no dataset.
-  auto bars = [](int64_t n, uint64_t seed) {
-    ImageDataset d;
-    d.rows = d.cols = 14;
-    rng::PhiloxStream rs(seed, rng::kTest);
-    for (int64_t k = 0; k < n; ++k) {
-      const int label = static_cast<int>(k % 10);
-      d.labels.push_back(static_cast<uint8_t>(label));
-      for (int r = 0; r < 14; ++r)
-        for (int c = 0; c < 14; ++c) {
-          bool on = label < 5 ? (r / 3 == label) : (c / 3 == label - 5);
-          if (rs.uniform() < 0.05) on = !on;
-          d.pixels.push_back(on ? 255 : 0);
-        }
-    }
-    return d;
-  };
-  const ImageDataset train = bars(150, 1), test = bars(40, 2);
-  auto run_on = [&](Backend b) {
-    DbmConfig cfg = small_mnist_config(tmp("backend_" + to_string(b) + "_beside_" + to_string(GetParam())));  // one folder per test case
-    cfg.pool = 1;
-    cfg.backend = to_string(b);
-    cfg.epochs = 1;
-    cfg.negative.chains = 70;  // three 32-chain words, the last partial
-    cfg.eval.warmup = 6;
-    cfg.eval.samples = 6;
-    SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
-    DbmTrainer tr(m, cfg, train);
-    tr.run(nullptr);
-    return Result{m.graph().edge_weights(), m.graph().biases(), evaluate_dbm(m, cfg, test, 40).confusion};
-  };
-  const Result want = run_on(Backend::cpu), got = run_on(GetParam());
+  const std::string beside = "_beside_" + to_string(GetParam());  // one folder per test case
+  const BarRun want = train_bars(Backend::cpu, "backend_cpu" + beside), got = train_bars(GetParam(), "backend_own" + beside);
   EXPECT_EQ(got.couplings, want.couplings) << "couplings differ";
   EXPECT_EQ(got.biases, want.biases) << "biases differ";
   EXPECT_EQ(got.confusion, want.confusion) << "evaluation differs";
+}
+
+// In situ (train.mode in_situ) both phases run on the imperfect device, which every backend models
+// alike: the trained model is the same bit for bit too.
+TEST_P(DbmBackends, TrainInSituLikeCpu) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const std::string beside = "_beside_" + to_string(GetParam());
+  const BarRun want = train_bars(Backend::cpu, "situ_cpu" + beside, in_situ), got = train_bars(GetParam(), "situ_own" + beside, in_situ);
+  EXPECT_EQ(got.couplings, want.couplings) << "couplings differ";
+  EXPECT_EQ(got.biases, want.biases) << "biases differ";
+  EXPECT_EQ(got.confusion, want.confusion) << "evaluation differs";
+}
+
+// What in_situ changes. An ideal run with a hardware section trains on the ideal sampler (the device
+// only evaluates), so it learns exactly what a run without one learns. In situ the device's stuck
+// p-bits sit at their value in both phases, so their bias gradient <s>_data - <s>_model is exactly 0
+// and their biases never move (no centering here), while the ideal run moves them; the free p-bits
+// learn other couplings than the ideal run.
+TEST(DbmInSitu, TrainsOnTheDevice) {
+  const BarRun plain = train_bars(Backend::cpu, "situ_plain");
+  const BarRun ideal = train_bars(Backend::cpu, "situ_ideal", [](DbmConfig& c) { c.hardware = imperfect_device(); });
+  const BarRun situ = train_bars(Backend::cpu, "situ_situ", in_situ);
+  EXPECT_EQ(ideal.couplings, plain.couplings) << "an ideal run trained on the device";
+  EXPECT_EQ(ideal.biases, plain.biases);
+  EXPECT_NE(situ.couplings, plain.couplings) << "an in-situ run trained on the ideal sampler";
+  const PbitDevice dev = draw_device(imperfect_device(), static_cast<int32_t>(situ.biases.size()), 0);
+  int stuck = 0;
+  for (size_t i = 0; i < situ.biases.size(); ++i) {
+    if (!dev.stuck[i]) continue;
+    ++stuck;
+    EXPECT_EQ(situ.biases[i], situ.start_biases[i]) << "in situ, stuck p-bit " << i << "'s bias moved";
+    EXPECT_NE(plain.biases[i], plain.start_biases[i]) << "ideally, p-bit " << i << "'s bias did not train";
+  }
+  EXPECT_GT(stuck, 5);  // 5% of 448 p-bits
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, DbmBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
