@@ -5,11 +5,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "pbit/harness/compare.hpp"
 #include "pbit/harness/energy.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
+#include "pbit/core/sampler.hpp"
+#include "pbit/hardware/topology.hpp"
 #include <cmath>
 #include "test_util.hpp"
 
@@ -523,6 +526,22 @@ TEST(CompareRun, BestAndTheBackendItNamesAreMeasuredOnce) {
   const nlohmann::json r = run_compare(parse_compare_suite(j), false);
   ASSERT_EQ(r["results"].size(), 1u) << r["results"].dump();
   EXPECT_EQ(r["results"][0]["backend"], to_string(best_available_backend()));
+}
+
+// A speed measurement long enough to pass a sampler's 2^32 - 1 sweeps (its RNG counter's sweep field)
+// starts the count again rather than ending the suite; short of the limit the count is left alone.
+TEST(CompareRun, ASpeedMeasurementRestartsAFullSweepCount) {
+  const Topology t = make_topology("lattice:4");
+  Sampler s(t.graph, Coloring(t.graph, t.colors), 1, SamplerOptions{});
+  const uint64_t last = std::numeric_limits<uint32_t>::max();
+  s.set_sweep_count(last - 4);
+  EXPECT_THROW(s.sweep(5), InvalidArgument);  // what the suite met
+  detail::restart_sweep_count_if_full(s, 4);
+  EXPECT_EQ(s.sweep_count(), last - 4) << "restarted short of the limit";
+  s.sweep(4);
+  detail::restart_sweep_count_if_full(s, 1);
+  EXPECT_EQ(s.sweep_count(), 0u);
+  EXPECT_NO_THROW(s.sweep(5));
 }
 
 // A measured row's energy: the reading less the idle draw over the wall time is energy_j, and its

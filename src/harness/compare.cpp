@@ -153,6 +153,12 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   return s;
 }
 
+namespace detail {
+void restart_sweep_count_if_full(Sampler& s, int64_t next) {
+  if (s.sweep_count() + static_cast<uint64_t>(next) > std::numeric_limits<uint32_t>::max()) s.set_sweep_count(0);
+}
+}  // namespace detail
+
 namespace {
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -257,13 +263,6 @@ struct Work {
   double flips, sweeps, samples;
 };
 
-/// A sampler refuses to pass 2^32 - 1 sweeps (the RNG counter's sweep field), which a small graph
-/// reaches within a long min_seconds. A measurement of speed starts the count again instead: the random
-/// numbers repeat, at the same cost.
-void restart_sweep_count_if_full(Sampler& s, int64_t next) {
-  if (s.sweep_count() + static_cast<uint64_t>(next) > std::numeric_limits<uint32_t>::max()) s.set_sweep_count(0);
-}
-
 /// Raw Gibbs sweeps: a stretch of sweeps sized to take about 0.1 s (or 1 sweep).
 Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
                        const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
@@ -282,7 +281,7 @@ Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, doub
   }
   const double n = g.num_nodes();
   return measure([&] {
-    restart_sweep_count_if_full(s, stretch);
+    detail::restart_sweep_count_if_full(s, stretch);
     s.sweep(stretch);
     return Work{n * chains * stretch, static_cast<double>(stretch), static_cast<double>(chains) * stretch};
   }, min_s, gpu, cpu);
@@ -316,7 +315,7 @@ Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, double
   const SamplingSchedule sched{sweeps / 2, sweeps - sweeps / 2, 1};
   const double free_nodes = m.graph().num_nodes() - static_cast<double>(m.visible().size());
   return measure([&] {
-    restart_sweep_count_if_full(s, sweeps);
+    detail::restart_sweep_count_if_full(s, sweeps);
     s.run(sched, BetaSchedule::constant(1.0f), spec);
     return Work{free_nodes * chains * sweeps, static_cast<double>(sweeps), static_cast<double>(chains)};
   }, min_s, gpu, cpu);

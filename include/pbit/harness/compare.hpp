@@ -8,6 +8,8 @@
 
 namespace pbit {
 
+class Sampler;
+
 /// One workload of a suite.
 struct CompareWorkload {
   std::string name;
@@ -79,6 +81,11 @@ struct QualityRun {
 /// each measured dtm_generation row of `rows` on the same graph, at its energy per flip.
 nlohmann::json quality_entry(const std::string& label, const QualityRun& run, const nlohmann::json& rows, double k_mix_dtm,
                              double e_cell_j);
+
+/// A sampler refuses to pass 2^32 - 1 sweeps (the RNG counter's sweep field), which a small graph
+/// reaches within a long min_seconds. Before `next` more sweeps, a measurement of speed starts the
+/// count again when they would pass it: the random numbers repeat, at the same cost.
+void restart_sweep_count_if_full(Sampler& s, int64_t next);
 }  // namespace detail
 
 /// results.json, results.md, and for each plot its .dat and .gp files and, when gnuplot is installed,
