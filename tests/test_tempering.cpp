@@ -367,6 +367,35 @@ TEST_P(TemperingOnBackend, SameSwapsAsTheReference) {
   for_each_variant(GetParam(), ref, [&](const SamplerOptions& o) { EXPECT_TRUE(run(o) == want); });
 }
 
+// The swaps are keyed by the sampler's stream as well as the seed: two tempered samplers of one seed
+// on other streams (a DTM's steps, a DBM's evaluation and generation) draw other swap decisions. Under
+// "seo" the pairs attempted depend on the parity draws alone: equal on one stream, different on
+// another, and even or odd about half the time each (5 standard errors over B x rounds draws).
+TEST(Tempering, SwapsAreKeyedByTheSamplersStream) {
+  const Graph g = frustrated(6);
+  const int32_t B = 50, rounds = 100;
+  auto attempts = [&](uint32_t stream) {
+    TemperingOptions t;
+    t.betas = {1.0f, 0.7f, 0.4f};
+    t.scheme = "seo";
+    SamplerOptions o;
+    o.seed = 5;
+    o.stream = stream;
+    TemperedSampler ts(g, color_graph(g), B, t, o);
+    ts.sweep(rounds);
+    return ts.stats().attempts;
+  };
+  const std::vector<int64_t> a = attempts(rng::kGibbs), again = attempts(rng::kGibbs), other = attempts(rng::kGibbs + 1);
+  EXPECT_EQ(a, again);
+  EXPECT_NE(a, other) << "two streams drew the same swap parities";
+  const double n = static_cast<double>(B) * rounds;
+  for (const auto& v : {a, other}) {
+    ASSERT_EQ(v.size(), 2u);
+    EXPECT_EQ(v[0] + v[1], static_cast<int64_t>(n));  // one pair of three replicas per chain and round
+    EXPECT_NEAR(static_cast<double>(v[0]), n / 2, 5 * std::sqrt(n / 4));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, TemperingOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
 
 // Snapshots are the target replicas' states after that sweep (and its swap round): the same as

@@ -76,6 +76,11 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
   TemperingStats all;
   all.attempts.assign(counts.begin(), counts.begin() + (R - 1));
   all.accepts.assign(counts.begin() + (R - 1), counts.begin() + 2 * (R - 1));
+  if (st.rounds == 0) {
+    std::cerr << "warning: no swap round ran (tempering.sweeps_per_round " << cfg.tempering.sweeps_per_round << " > the run's "
+              << cfg.schedule.total_sweeps() << " sweeps): this was plain Gibbs sampling at each beta, and swap_acceptance "
+              << "is 0 for want of attempts\n";
+  }
   nlohmann::json j = observations_to_json(obs, gf.graph);
   const double flips = static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * obs.sweeps;  // every replica's
   j["tempering"] = {{"betas", ts.betas()},  // as adapted, when adapt_rounds > 0

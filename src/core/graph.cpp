@@ -289,8 +289,15 @@ double Graph::energy(std::span<const int8_t> s) const {
   if (static_cast<int64_t>(s.size()) != n_) {
     throw InvalidArgument("energy: expected " + std::to_string(n_) + " spins, got " + std::to_string(s.size()));
   }
+  return energy(s, edge_weights());
+}
+
+double Graph::energy(std::span<const int8_t> s, std::span<const float> w) const {
+  if (static_cast<int64_t>(s.size()) != n_ || w.size() != edge_i_.size()) {
+    throw InvalidArgument("energy: expected " + std::to_string(n_) + " spins and " + std::to_string(edge_i_.size()) +
+                          " edge weights, got " + std::to_string(s.size()) + " and " + std::to_string(w.size()));
+  }
   double acc = 0.0;
-  const std::vector<float> w = edge_weights();
   for (size_t e = 0; e < edge_i_.size(); ++e) acc += static_cast<double>(w[e]) * (s[edge_i_[e]] * s[edge_j_[e]]);
   for (int32_t i = 0; i < n_; ++i) acc += static_cast<double>(biases_[i]) * s[i];
   return -acc;

@@ -9,6 +9,7 @@
 #include "gibbs_kernels.hpp"
 #include "pbit/error.hpp"
 #include "util/memory.hpp"
+#include "util/threads.hpp"
 
 namespace pbit {
 
@@ -437,17 +438,16 @@ std::vector<double> Sampler::chain_energies() const {
   if (engine_->chain_energies(e)) return e;
   const std::vector<int8_t> st = state();
   const std::vector<float> w = graph_.edge_weights();
-  const std::vector<float>& h = graph_.biases();
-  const std::vector<int32_t>&ei = graph_.edge_i(), &ej = graph_.edge_j();
   const size_t N = static_cast<size_t>(num_nodes()), m = field_nodes_.size();
-  for (size_t b = 0; b < e.size(); ++b) {
-    const int8_t* s = st.data() + b * N;
-    double acc = 0.0;  // Graph::energy's order
-    for (size_t q = 0; q < ei.size(); ++q) acc += static_cast<double>(w[q]) * (s[ei[q]] * s[ej[q]]);
-    for (size_t i = 0; i < N; ++i) acc += static_cast<double>(h[i]) * s[i];
-    double v = -acc;
-    for (size_t q = 0; q < m; ++q) v -= static_cast<double>(field_[b * m + q]) * s[field_nodes_[q]];
-    e[b] = v;
+  // One chain per iteration, each summed in Graph::energy's order: the same whatever the thread count.
+  const int64_t B = num_chains_;
+  const bool wide = B * (static_cast<int64_t>(w.size()) + static_cast<int64_t>(N)) >= (int64_t{1} << 14);  // else one thread
+#pragma omp parallel for schedule(static) num_threads(detail::omp_threads(options_.num_threads)) if (wide)
+  for (int64_t b = 0; b < B; ++b) {
+    const std::span<const int8_t> s(st.data() + static_cast<size_t>(b) * N, N);
+    double v = graph_.energy(s, w);
+    for (size_t q = 0; q < m; ++q) v -= static_cast<double>(field_[static_cast<size_t>(b) * m + q]) * s[static_cast<size_t>(field_nodes_[q])];
+    e[static_cast<size_t>(b)] = v;
   }
   return e;
 }

@@ -194,17 +194,20 @@ void TemperedSampler::swap_round() {
   std::vector<int32_t> src(energy.size());
   for (size_t c = 0; c < src.size(); ++c) src[c] = static_cast<int32_t>(c);
   bool changed = false;
+  // Keyed by the seed and the swap stream; the counter holds the sampler's own stream too, so that two
+  // tempered samplers of one seed (a DTM's steps, a DBM's evaluation and generation) swap independently.
   const rng::Key key = rng::make_key(options_.seed, swap_stream());
+  const uint32_t stream = options_.stream;
   for (int32_t b = 0; b < chains_; ++b) {
     const uint32_t id = first_ + static_cast<uint32_t>(b);  // the chain's global id keys its swaps
     int32_t parity = static_cast<int32_t>(round & 1);
-    if (opt_.scheme == "seo") {
-      parity = static_cast<int32_t>(rng::philox4x32_10(rng::Counter{id, 0xffffffffu, static_cast<uint32_t>(round), 1u}, key).w0 & 1u);
+    if (opt_.scheme == "seo") {  // "pair" 2^32 - 1, which no pair has
+      parity = static_cast<int32_t>(rng::philox4x32_10(rng::Counter{id, 0xffffffffu, static_cast<uint32_t>(round), stream}, key).w0 & 1u);
     }
     for (int32_t r = parity; r + 1 < R; r += 2) {
       const size_t c0 = slot(r, b), c1 = slot(r + 1, b);
       const double delta = (static_cast<double>(opt_.betas[r]) - opt_.betas[r + 1]) * (energy[c0] - energy[c1]);
-      const uint32_t w = rng::philox4x32_10(rng::Counter{id, static_cast<uint32_t>(r), static_cast<uint32_t>(round), 0u}, key).w0;
+      const uint32_t w = rng::philox4x32_10(rng::Counter{id, static_cast<uint32_t>(r), static_cast<uint32_t>(round), stream}, key).w0;
       ++stats_.attempts[static_cast<size_t>(r)];
       ++window_attempts_[static_cast<size_t>(r)];
       if (delta >= 0 || static_cast<double>(rng::u01(w)) < std::exp(delta)) {
@@ -302,6 +305,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
   const bool wide = static_cast<int64_t>(chains_) * (E + N) >= (int64_t{1} << 14);  // else one thread: cheaper than a team
   const int32_t* ei = graph_.edge_i().data();
   const int32_t* ej = graph_.edge_j().data();
+  const std::vector<float> weights = observe.energy ? graph_.edge_weights() : std::vector<float>{};
   auto sample = [&](int64_t j) {
     const std::vector<int8_t> st = state();
     const int8_t* s0 = st.data();
@@ -326,7 +330,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
 #pragma omp parallel for schedule(static) num_threads(threads) if (wide)
     for (int32_t b = 0; b < chains_; ++b) {
       const int8_t* s = s0 + static_cast<size_t>(b) * n;
-      if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, n));
+      if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, n), weights);
       for (int32_t g = 0; g < G; ++g) {
         int64_t acc = 0;
         for (int32_t i : observe.readout_groups[static_cast<size_t>(g)]) acc += s[i];

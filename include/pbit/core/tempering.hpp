@@ -10,10 +10,12 @@
 // neighbouring temperatures r, r + 1 of one parity, accepted with the Metropolis probability
 //   min(1, exp((beta_r - beta_{r+1}) (E_r - E_{r+1}))),  E = -(sum J s s + sum h s + sum f s)
 // (the per-chain field counts: it is part of the distribution sampled; clamps are the same in every
-// replica), on the uniform of Philox(seed, tempering stream, counter (chain, pair, round, 0)), word 0,
-// with the chain's global id: every backend and every split into shards makes the same swaps. Schemes: "deo" (deterministic even/odd: even pairs in even
-// rounds, odd in odd, the non-reversible scheme of Okabe et al. 2001 / Syed et al. 2022) and "seo"
-// (stochastic even/odd: the parity drawn per chain and round, word 1). Accepted swaps exchange the
+// replica), on the uniform of word 0 of Philox(key (seed, tempering stream), counter (chain, pair,
+// round, the sampler's stream)), with the chain's global id: every backend and every split into
+// shards makes the same swaps, and samplers of other streams other ones. Schemes: "deo"
+// (deterministic even/odd: even pairs in even rounds, odd in odd, the non-reversible scheme of Okabe
+// et al. 2001 / Syed et al. 2022) and "seo" (stochastic even/odd: the parity drawn per chain and
+// round, the low bit of word 0 at pair 2^32 - 1). Accepted swaps exchange the
 // replicas' states, so sampler chain b R + r always holds temperature r.
 //
 // A swap round asks the sampler for every replica's energy (Sampler::chain_energies: on a GPU a
