@@ -336,7 +336,12 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     }
     const auto it = cmds.actions.find(a);
     if (it == cmds.actions.end()) throw pbit::InvalidArgument("'" + a->get_name() + "' needs a subcommand");
-    return it->second();
+    const int rc = it->second();
+    // Rank 0 writes a run's output files; the others return only once it has, so that a script that
+    // goes on after pbit.cli under mpirun reads this run's files on every rank (a failure ends every
+    // rank above, so all of them get here).
+    if (dist::size() > 1) dist::barrier_idle();
+    return rc;
   } catch (const pbit::Error& e) {
     if (rethrow && dist::size() == 1) throw;  // pbit.cli in Python; under mpirun every rank must end (below)
     std::cerr << "pbit: error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << e.what() << "\n";

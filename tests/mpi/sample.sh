@@ -75,3 +75,25 @@ grep -q "missing.json" err3.txt || { cat err3.txt; exit 1; }
 if mpi -np 2 "$PBIT" color --graph missing.json > err4.txt 2>&1; then echo "an unsharded command passed"; exit 1; fi
 grep -q "does not run over MPI ranks yet" err4.txt || { cat err4.txt; exit 1; }
 echo "mpi.sample: bad use refused clearly, a rank failing alone ends the run"
+# From Python, pbit.cli returns on every rank only once rank 0 has written the run's output: a script
+# reads this run's file on every rank, not an earlier one (a rank that went on early read the stale
+# file, or none).
+PYDIR=$(dirname "$PBIT")/python
+if [ -d "$PYDIR/pbit" ]; then
+  for round in 1 2 3; do
+    echo '{"stale": true}' > py.json
+    PYTHONPATH="$PYDIR" mpi -np 2 python3 -c '
+import json, os, pbit
+pbit.cli("sample", "--topology", "pegasus:3", "--config", "c.json", "--out", "py.json")
+got = json.load(open("py.json"))
+assert "stale" not in got, "rank " + os.environ.get("OMPI_COMM_WORLD_RANK", "?") + " read the earlier file"
+got.pop("run")
+want = json.load(open("np1.json"))
+want.pop("run")
+assert got == want
+' 2>py_err.txt || { cat py_err.txt; exit 1; }
+  done
+  echo "mpi.sample: pbit.cli under mpirun returns on every rank after rank 0 wrote the output"
+else
+  echo "mpi.sample: no Python module beside $PBIT; pbit.cli under mpirun not checked"
+fi
