@@ -326,6 +326,20 @@ TEST(BadInput, DbmEvaluationMemoryIsCheckedBeforeTraining) {
   EXPECT_FALSE(fs::exists(dir + "/run/checkpoint.bin"));
 }
 
+// So is a generation that cannot fit (it ended a finished training and evaluation with no results.json).
+TEST(BadInput, DbmGenerationMemoryIsCheckedBeforeTraining) {
+  const std::string dir = tmp("dbm_gen_memory");
+  fs::remove_all(dir);
+  std::string cfg = tiny_dbm_config(dir + "/run");
+  cfg.replace(cfg.find(R"("per_class": 1)"), 14, R"("per_class": 10000)");
+  write(dir + "/dbm.json", cfg);
+  const Result r = run("dbm train --config " + dir + "/dbm.json", "PBIT_MAX_MEMORY=20M");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("DBM generation of 10000 images per class (generate.per_class)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("epoch 1"), std::string::npos) << r.out;  // before any training
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint.bin"));
+}
+
 // `pbit dbm import` of a model whose images are not square keeps --rows and --cols as given (every
 // other import test used square images, where swapping them changed nothing).
 TEST(BadInput, DbmImportKeepsRowsAndCols) {

@@ -602,6 +602,43 @@ TEST(DbmMnist, TimeBudgetStopsTrainingAndDecaysTheLearningRate) {
   t2.run(nullptr);
   EXPECT_EQ(t2.updates(), tr.updates());
   EXPECT_EQ(m2.graph().edge_weights(), m.graph().edge_weights());
+  // Nor with more epochs: the budget is spent (it trained one more batch, and recorded an epoch that
+  // never ran).
+  DbmConfig more = cfg;
+  more.epochs = 5;
+  SparseDbm m3 = SparseDbm::create(more, train.rows, train.cols);
+  DbmTrainer t3(m3, more, train);
+  t3.load_checkpoint(t3.checkpoint_path());
+  const auto hist3 = t3.run(nullptr);
+  EXPECT_EQ(t3.updates(), tr.updates());
+  EXPECT_EQ(hist3.size(), hist.size());
+  EXPECT_EQ(m3.graph().edge_weights(), m.graph().edge_weights());
+}
+
+// Under the cosine schedule a resume with more epochs moves the rate back up (the schedule is longer
+// now), and says so; with the same epochs the rate goes on from where it was, silently.
+TEST(DbmMnist, AResumeThatStretchesTheCosineScheduleSaysSo) {
+  DbmConfig cfg = small_mnist_config(tmp("cosine_more"));
+  cfg.epochs = 1;
+  cfg.train_limit = 500;  // 10 batches
+  cfg.lr_schedule = "cosine";
+  cfg.lr_final = 0.001f;
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer(m, cfg, train).run(nullptr);
+  auto resume_with = [&](int32_t epochs) {
+    DbmConfig c = cfg;
+    c.epochs = epochs;
+    SparseDbm m2 = SparseDbm::create(c, train.rows, train.cols);
+    DbmTrainer t(m2, c, train);
+    t.load_checkpoint(t.checkpoint_path());
+    testing::internal::CaptureStderr();
+    t.run(nullptr, 1);
+    return testing::internal::GetCapturedStderr();
+  };
+  const std::string same = resume_with(1), more = resume_with(3);
+  EXPECT_EQ(same.find("note: the cosine schedule"), std::string::npos) << same;
+  EXPECT_NE(more.find("note: the cosine schedule now runs over 3 epochs"), std::string::npos) << more;
 }
 
 TEST(DbmMnist, ModelCheckpointContinuesAcrossLeases) {
@@ -762,6 +799,25 @@ TEST(DbmMnist, EvaluatesASliceOfTheTestSet) {
   }
   EXPECT_EQ(evaluate_dbm(m, cfg, test, 0, false, 990).images, 10);  // to the end
   EXPECT_NE(error_of([&] { evaluate_dbm(m, cfg, test, 5, false, 1000); }).find("outside the 1000 test images"), std::string::npos);
+  // An image draws its own random numbers wherever it is evaluated: slices add up to the whole run,
+  // and the batch size changes nothing (docs/CLI.md, 'dbm eval').
+  const DbmEval whole = evaluate_dbm(m, cfg, test, 60, false, 100);
+  const DbmEval head = evaluate_dbm(m, cfg, test, 23, false, 100), tail = evaluate_dbm(m, cfg, test, 37, false, 123);
+  std::vector<int64_t> sum(100);
+  for (size_t k = 0; k < sum.size(); ++k) sum[k] = head.confusion[k] + tail.confusion[k];
+  EXPECT_EQ(sum, whole.confusion) << "slices 100-122 and 123-159 do not add up to 100-159";
+  DbmConfig small_batches = cfg;
+  small_batches.eval_batch_images = 7;
+  EXPECT_EQ(evaluate_dbm(m, small_batches, test, 60, false, 100).confusion, whole.confusion) << "the batch size changed the answers";
+  // Tempered, with a fixed ladder, likewise.
+  DbmConfig pt = cfg;
+  pt.eval_tempered = true;
+  pt.eval_tempering.betas = {cfg.beta, 0.5f * cfg.beta};
+  const DbmEval pt_whole = evaluate_dbm(m, pt, test, 60, false, 100);
+  const DbmEval pt_head = evaluate_dbm(m, pt, test, 23, false, 100), pt_tail = evaluate_dbm(m, pt, test, 37, false, 123);
+  for (size_t k = 0; k < sum.size(); ++k) sum[k] = pt_head.confusion[k] + pt_tail.confusion[k];
+  EXPECT_EQ(sum, pt_whole.confusion) << "tempered: slices do not add up";
+  EXPECT_NE(pt_whole.confusion, whole.confusion);  // it did temper
 }
 
 // The PNG writer's file, read back as a strict reader (libpng) reads it: the signature, each
@@ -976,7 +1032,7 @@ TEST(DbmEval, ProgressMovesWithinOneBatch) {
   int lines = 0;
   for (size_t p = err.find("evaluate ["); p != std::string::npos; p = err.find("evaluate [", p + 1)) ++lines;
   EXPECT_GE(lines, 5) << err;  // about one per tenth of the sweeps, not one at the end
-  // Evaluating in pieces is the same run: the same images in the same batch give the same answer.
+  // Showing progress (the run in stretches) is the same run.
   EXPECT_EQ(evaluate_dbm(m, cfg, test, 200, false).confusion, ev.confusion);
 }
 
@@ -1150,6 +1206,13 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   // A bound is checked against the value as written: 1e-6 is not refused for rounding below 1e-6.
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::parse(R"({"generate": {"beta_step": 1e-6, "beta_end": 0.5}})")));
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));
+  // A positive phase of more chains than a sampler holds (it wrapped to 32,704 chains and trained on
+  // image 0 of each batch), an anneal with no warm-up to run over, and a generation anneal that falls
+  // are refused, not run as something else.
+  EXPECT_NE(err(R"({"train": {"batch_size": 50000, "positive": {"chains": 85900}}})").find("key 'train.positive.chains'"), std::string::npos);
+  EXPECT_NE(err(R"({"eval": {"beta_start": 0.1, "warmup": 0}})").find("key 'eval.beta_start'"), std::string::npos);
+  EXPECT_NE(err(R"({"generate": {"beta_start": 3, "beta_end": 1}})").find("key 'generate.beta_start'"), std::string::npos);
+  EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::parse(R"({"train": {"batch_size": 50000, "positive": {"chains": 40000}}})")));
 }
 
 // Synthetic 14x14 digits (a bar per class, 5% pixel noise), so that the device kit needs no dataset.

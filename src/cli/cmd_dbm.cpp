@@ -125,7 +125,8 @@ void add_train(CLI::App* dbm, Commands& c) {
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
     DbmTrainer trainer(model, cfg, train);
-    check_dbm_eval_memory(model, cfg, test.size());  // the evaluation after training, before the training
+    check_dbm_eval_memory(model, cfg, test.size());  // the evaluation and generation after training, before the training
+    check_dbm_gen_memory(model, cfg);
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     const std::vector<std::string> stale =
         files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
@@ -225,6 +226,9 @@ void add_train(CLI::App* dbm, Commands& c) {
     out["config"] = cfg.source;
     save_lease({{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_sweeps_per_image", cfg.eval.schedule().total_sweeps()}});
     if (!lease_dir.empty()) out["leases"] = leases_now;
+    // The evaluation (hours, at the paper's budget) is kept before the generation starts; results.json
+    // is written again with the generation.
+    if (writer) write_json_file(cfg.output_dir + "/results.json", out);
     write_generation(model, cfg, cfg.output_dir + "/generated.png", out);
     if (!writer) return 0;
     write_json_file(cfg.output_dir + "/results.json", out);

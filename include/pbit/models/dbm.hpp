@@ -205,7 +205,7 @@ class DbmTrainer {
 
   /// A model-only checkpoint, for runs that continue on another machine (a lease of a GPU): weights,
   /// biases, optimizer state (velocities, centering offsets), counters, history and `leases` (a JSON
-  /// record of the runs so far), without the persistent chains: about 420 KB for Pegasus(14), small
+  /// record of the runs so far), without the persistent chains: about 296 KB for Pegasus(14), small
   /// enough to commit. Written atomically.
   void save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const;
   /// Continues from a model-only checkpoint: every chain starts afresh (kInitState) and the negative
@@ -278,6 +278,10 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
 /// replica's, when tempered) and read-outs. `pbit dbm train` calls it before training, so that a run
 /// does not train for hours and then fail at its evaluation.
 void check_dbm_eval_memory(const SparseDbm& m, const DbmConfig& cfg, int64_t images);
+/// The same for generate_dbm: 10 x generate.per_class chains (every replica's, when tempered), then
+/// their images classified with eval.chains chains each. generate_dbm and `pbit dbm train` (before
+/// training) call it.
+void check_dbm_gen_memory(const SparseDbm& m, const DbmConfig& cfg);
 
 /// Class-conditional generation: labels clamped to a class, beta annealed gen_beta_start..end (or
 /// parallel tempering at gen_tempering's ladder for gen_sweeps sweeps).

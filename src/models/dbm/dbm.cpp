@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 #include <tuple>
@@ -178,6 +179,19 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   if (c.train_mode != "ideal" && c.hardware.ideal()) {
     detail::config_error("train.mode", "'in_situ' trains on a device: give a 'hardware' section with some imperfection");
+  }
+  // Each positive chain holds one image of the batch: batch_size x positive.chains chains in one sampler.
+  if (static_cast<int64_t>(c.batch_size) * c.positive.chains > std::numeric_limits<int32_t>::max()) {
+    detail::config_error("train.positive.chains", "batch_size (" + std::to_string(c.batch_size) + ") x positive.chains (" +
+                                                      std::to_string(c.positive.chains) + ") is more chains than a sampler holds (2^31 - 1)");
+  }
+  if (c.eval_beta_start >= 0 && c.eval.warmup == 0) {
+    detail::config_error("eval.beta_start", "anneals over the warm-up, and eval.warmup is 0: give a warm-up or remove beta_start");
+  }
+  if (!c.gen_tempered && c.gen_beta_start > c.gen_beta_end) {
+    detail::config_error("generate.beta_start", "the anneal rises from beta_start to beta_end, and beta_start (" +
+                                                    detail::format_number(c.gen_beta_start) + ") is above beta_end (" +
+                                                    detail::format_number(c.gen_beta_end) + ")");
   }
   // Runs one sampler cannot hold (2^32 - 1 sweeps, the RNG counter's sweep field) are refused here,
   // before a training run, rather than when its evaluation or generation starts.
@@ -542,7 +556,11 @@ DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDatase
   const Coloring col(model.graph(), model.colors());
   // Under MPI ranks each process runs a contiguous share of each phase's chains, keyed by their global
   // ids (first_chain), so the random numbers, and after the all-reduce the statistics, are one process's.
-  pos_total_ = cfg.batch_size * cfg.positive.chains;
+  const int64_t pos_total = static_cast<int64_t>(cfg.batch_size) * cfg.positive.chains;  // a DbmConfig not parsed is not checked
+  if (pos_total > std::numeric_limits<int32_t>::max()) {
+    throw InvalidArgument("batch_size x positive.chains = " + std::to_string(pos_total) + " is more chains than a sampler holds (2^31 - 1)");
+  }
+  pos_total_ = static_cast<int32_t>(pos_total);
   neg_total_ = cfg.negative.chains;
   const dist::Range pr = dist::share(pos_total_, dist::rank(), dist::size(), "positive-phase chains (batch_size x positive.chains)");
   const dist::Range nr = dist::share(neg_total_, dist::rank(), dist::size(), "negative-phase chains (negative.chains)");
@@ -677,6 +695,23 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
   int64_t done_here = 0;
   const double lease_start_s = train_s_;
   lease_ended_ = false;
+  // A run whose time budget is spent trains nothing more, even resumed with more epochs.
+  if (out_of_time()) {
+    if (epoch_ < cfg_.epochs && dist::rank() == 0) {
+      std::fprintf(stderr, "time budget of %.3g s already spent (%.3g s trained): nothing more to train\n", cfg_.time_budget_s, train_s_);
+    }
+    return history_;
+  }
+  // The cosine schedule runs over epochs x batches (or the time budget): a resume with more epochs
+  // stretches it, and the rate moves back up to where a run of that length would be.
+  if (cfg_.lr_schedule == "cosine" && updates_ > 0 && !history_.empty() && history_.back().updates == updates_ && dist::rank() == 0) {
+    const float was = history_.back().learning_rate, now = learning_rate(updates_ - 1);
+    if (std::fabs(now - was) > 1e-6f * std::max(1.0f, std::fabs(was))) {
+      std::fprintf(stderr, "note: the cosine schedule now runs over %d epochs (train.epochs) or the time budget: its rate at update %lld is %.4g, "
+                   "not the %.4g this run trained with there; it continues from %.4g\n", cfg_.epochs, static_cast<long long>(updates_),
+                   now, was, learning_rate(updates_));
+    }
+  }
   for (; epoch_ < cfg_.epochs; ++epoch_, batch_ = 0) {
     const std::vector<int64_t> order = epoch_order(epoch_);
     Progress bar("epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
@@ -935,11 +970,18 @@ namespace {
 /// Label scores per image for images given as clamp spins; returns predicted classes. The batch is
 /// one run of the sampler; with a `tick`, its progress callback calls tick(sweeps done) after
 /// stretches of at most 1% of the run and about a quarter second, so a long evaluation shows
-/// progress within one batch.
+/// progress within one batch. vis[k] is image first_image + k of its set: image i's chains are the
+/// sampler chains [i per, (i + 1) per) from sweep 0, so an image draws the same random numbers in
+/// any batch or slice (with a fixed ladder; an adaptive one adapts to its batch's swaps).
 std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, const std::vector<std::vector<int8_t>>& vis,
-                                    double& flips, const std::function<void(int64_t)>& tick = {}, DbmEval* swaps = nullptr) {
+                                    int64_t first_image, double& flips, const std::function<void(int64_t)>& tick = {},
+                                    DbmEval* swaps = nullptr) {
   const int32_t per = cfg.eval.chains;
   const int32_t nimg = static_cast<int32_t>(vis.size());
+  if ((first_image + nimg) * static_cast<int64_t>(per) > (int64_t{1} << 32)) {
+    throw InvalidArgument("images " + std::to_string(first_image) + " to " + std::to_string(first_image + nimg - 1) + " x " +
+                          std::to_string(per) + " chains each (eval.chains) pass the 2^32 chain ids of the RNG counter");
+  }
   const Coloring col(m.graph(), m.colors());
   std::vector<int8_t> values;
   values.reserve(static_cast<size_t>(nimg) * per * m.visible().size());
@@ -951,8 +993,8 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
   }
   const SamplingSchedule sched = cfg.eval.schedule();
   std::vector<int64_t> readout(static_cast<size_t>(nimg) * per * 10, 0);
-  // Under MPI ranks each process classifies a contiguous share of the images: chains [first * per,
-  // (first + count) * per) of the batch, keyed by those global ids, so the read-outs are one process's.
+  // Under MPI ranks each process classifies a contiguous share of the images: the chains of images
+  // [first, first + count) of the batch, keyed by those images' ids, so the read-outs are one process's.
   const dist::Range mine = dist::share(nimg, dist::rank(), dist::size(), "images", true);
   if (dist::size() > 1) {
     const int64_t nv = static_cast<int64_t>(m.visible().size());
@@ -965,7 +1007,7 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     std::vector<int64_t> counts(2 * static_cast<size_t>(R - 1), 0);  // swap attempts and accepts per pair, this rank's
     if (mine.count > 0) {
       SamplerOptions so = sampler_options(cfg, kEvalStream);
-      so.first_chain = static_cast<uint32_t>(mine.first * per);
+      so.first_chain = static_cast<uint32_t>((first_image + mine.first) * per);
       TemperedSampler ts(m.graph(), col, static_cast<int32_t>(mine.count * per), cfg.eval_tempering, so);
       if (dist::size() > 1) ts.set_shard_sum([](std::span<int64_t> v) { dist::allreduce_sum(v); });  // one ladder
       ts.set_clamp(m.visible(), values);
@@ -997,7 +1039,7 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
   }
   if (mine.count > 0) {
     SamplerOptions so = sampler_options(cfg, kEvalStream);
-    so.first_chain = mine.first * per;
+    so.first_chain = static_cast<uint32_t>((first_image + mine.first) * per);
     Sampler s(m.graph(), col, static_cast<int32_t>(mine.count * per), so);
     s.set_clamp(m.visible(), values);
     // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
@@ -1054,6 +1096,21 @@ void check_dbm_eval_memory(const SparseDbm& m, const DbmConfig& cfg, int64_t ima
                                   std::to_string(cfg.eval.chains) + " chains each (eval.chains)");
 }
 
+void check_dbm_gen_memory(const SparseDbm& m, const DbmConfig& cfg) {
+  const double chains = 10.0 * cfg.gen_per_class, n = m.graph().num_nodes(), nv = static_cast<double>(m.visible().size());
+  const double replicas = cfg.gen_tempered ? static_cast<double>(cfg.gen_tempering.betas.size()) : 1.0;
+  // The sampler with its label clamps; then, with the final states (chains x N) and images kept, the
+  // read-out of every image as an evaluation batch.
+  const double sample = replicas * chains * Sampler::state_bytes(sampler_options(cfg, kGenStream).backend, 1, m.graph().num_nodes()) +
+                        chains * static_cast<double>(m.labels().size());
+  const double per = chains * cfg.eval.chains;
+  const double classify = 2 * chains * (n + nv) + per * (2.0 * nv + 80.0) +
+                          per * Sampler::state_bytes(sampler_options(cfg, kEvalStream).backend, 1, m.graph().num_nodes());
+  detail::check_memory(std::max(sample, classify), "DBM generation of " + std::to_string(cfg.gen_per_class) +
+                                                       " images per class (generate.per_class), each read out with " +
+                                                       std::to_string(cfg.eval.chains) + " chains (eval.chains)");
+}
+
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress,
                      int64_t first) {
   const double t0 = now_s();
@@ -1083,7 +1140,7 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
       bar.update((start - first) * per_image + (end - start) * sweeps, extra);
     };
     // Without a bar, no callback: the sampler then runs each batch in one stretch.
-    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, ev.flips, progress ? std::function<void(int64_t)>(tick) : nullptr, &ev);
+    const std::vector<int32_t> pred = classify_spins(m, cfg, vis, start, ev.flips, progress ? std::function<void(int64_t)>(tick) : nullptr, &ev);
     for (int64_t k = start; k < end; ++k) {
       const int truth = test.labels[k];
       ++ev.confusion[truth * 10 + pred[k - start]];
@@ -1104,6 +1161,7 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
 
 DbmGeneration generate_dbm(const SparseDbm& m, const DbmConfig& cfg) {
   const double t0 = now_s();
+  check_dbm_gen_memory(m, cfg);
   const int32_t per = cfg.gen_per_class, chains = 10 * per;
   const Coloring col(m.graph(), m.colors());
   std::vector<int8_t> values;
@@ -1141,7 +1199,7 @@ DbmGeneration generate_dbm(const SparseDbm& m, const DbmConfig& cfg) {
     g.classes.push_back(b / per);
   }
   double flips = 0;
-  const std::vector<int32_t> pred = classify_spins(m, cfg, vis, flips);
+  const std::vector<int32_t> pred = classify_spins(m, cfg, vis, 0, flips);
   int32_t agree = 0;
   for (int32_t b = 0; b < chains; ++b) agree += pred[b] == g.classes[b];
   g.agreement = static_cast<double>(agree) / chains;
