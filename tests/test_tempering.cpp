@@ -396,6 +396,29 @@ TEST(Tempering, SwapsAreKeyedByTheSamplersStream) {
   }
 }
 
+// Samples taken before the ladder's last adaptation are counted: a warm-up as long as the
+// adaptation takes none, one a sample shorter takes one, and a fixed ladder never counts any.
+TEST(Tempering, SamplesTakenWhileTheLadderAdaptsAreCounted) {
+  const Graph g = frustrated(6);
+  TemperingOptions t;
+  t.betas = {1.0f, 0.7f, 0.4f};
+  t.sweeps_per_round = 2;
+  t.adapt_rounds = 30;  // adapts every 10 rounds: the last time at round 30, sweep 60
+  ASSERT_EQ(TemperedSampler::adaptation_sweeps(t), 60);
+  auto counted = [&](const TemperingOptions& o, int64_t warmup) {
+    TemperedSampler ts(g, color_graph(g), 4, o);
+    ts.run(SamplingSchedule{warmup, 5, 2});
+    return ts.stats().samples_while_adapting;
+  };
+  EXPECT_EQ(counted(t, 60), 0);
+  EXPECT_EQ(counted(t, 57), 1);  // the sample after sweep 59 (round 29)
+  EXPECT_EQ(counted(t, 0), 5);   // sweeps 2 .. 10
+  TemperingOptions fixed = t;
+  fixed.adapt_rounds = 0;
+  EXPECT_EQ(TemperedSampler::adaptation_sweeps(fixed), 0);
+  EXPECT_EQ(counted(fixed, 0), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, TemperingOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
 
 // Snapshots are the target replicas' states after that sweep (and its swap round): the same as

@@ -1162,7 +1162,10 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
             d["accepts"] = s.accepts;
             d["acceptance"] = s.acceptance();
             d["betas"] = s.betas;
+            d["samples_while_adapting"] = s.samples_while_adapting;
             return d;
           },
-          "Swap statistics: rounds, round_trips, attempts / accepts / acceptance per neighbouring pair, the ladder now.");
+          "Swap statistics: rounds, round_trips, attempts / accepts / acceptance per neighbouring pair, the ladder now, "
+          "samples_while_adapting (samples run() took before the ladder's last adaptation: warm up for adapt_rounds x "
+          "sweeps_per_round sweeps to have none).");
 }

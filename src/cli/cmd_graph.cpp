@@ -71,11 +71,16 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
   std::vector<int64_t> counts(st.attempts);
   counts.insert(counts.end(), st.accepts.begin(), st.accepts.end());
   counts.push_back(st.round_trips);
-  dist::allreduce_sum(counts);
+  dist::allreduce_sum(counts);  // (samples_while_adapting is the same on every rank: the ranks adapt together)
   if (dist::rank() != 0) return 0;  // rank 0 writes the run's output
   TemperingStats all;
   all.attempts.assign(counts.begin(), counts.begin() + (R - 1));
   all.accepts.assign(counts.begin() + (R - 1), counts.begin() + 2 * (R - 1));
+  if (st.samples_while_adapting > 0) {
+    std::cerr << "warning: " << st.samples_while_adapting << " of the " << cfg.schedule.samples << " samples were taken while the ladder "
+              << "still adapted (its last adaptation is after sweep " << TemperedSampler::adaptation_sweeps(cfg.tempering)
+              << "): they are not all from the final ladder's distribution; give schedule.warmup at least that many sweeps\n";
+  }
   if (st.rounds == 0) {
     std::cerr << "warning: no swap round ran (tempering.sweeps_per_round " << cfg.tempering.sweeps_per_round << " > the run's "
               << cfg.schedule.total_sweeps() << " sweeps): this was plain Gibbs sampling at each beta, and swap_acceptance "
@@ -88,6 +93,7 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
                     {"scheme", cfg.tempering.scheme},
                     {"sweeps_per_round", cfg.tempering.sweeps_per_round},
                     {"rounds", st.rounds},
+                    {"samples_while_adapting", st.samples_while_adapting},
                     {"swap_acceptance", all.acceptance()},
                     {"round_trips", counts.back()}};
   j["run"] = {{"backend", to_string(opt.backend)},

@@ -122,6 +122,13 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
   for (int32_t b = 0; b < chains_; ++b) direction_[slot(0, b)] = 1;  // the walkers that start at the target
 }
 
+int64_t TemperedSampler::adaptation_sweeps(const TemperingOptions& t) {
+  if (t.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
+  if (t.adapt_rounds <= 0) return 0;
+  const int64_t every = std::max<int64_t>(10, t.adapt_rounds / 5);  // as swap_round
+  return t.adapt_rounds / every * every * t.sweeps_per_round;
+}
+
 int64_t TemperedSampler::adaptations(const TemperingOptions& t, int64_t sweeps) {
   if (t.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
   if (sweeps <= 0 || t.adapt_rounds <= 0) return 0;
@@ -343,6 +350,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
   auto last_report = std::chrono::steady_clock::now();
   out.snapshots.reserve(snaps.size() * target_spins);
   auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
+  const int64_t last_adaptation = adaptation_sweeps(opt_) / opt_.sweeps_per_round;  // its round
   while (done < total) {
     int64_t stop = std::min(total, done + (opt_.sweeps_per_round - sweeps_since_round_));
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
@@ -354,7 +362,10 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
       swap_round();
       sweeps_since_round_ = 0;
     }
-    if (next_sample <= schedule.samples && sample_at(next_sample) == done) sample(next_sample++ - 1);
+    if (next_sample <= schedule.samples && sample_at(next_sample) == done) {
+      if (stats_.rounds < last_adaptation) ++stats_.samples_while_adapting;
+      sample(next_sample++ - 1);
+    }
     if (snap_idx < snaps.size() && snaps[snap_idx] == done) {  // the target replicas, after this sweep's swaps
       const std::vector<int8_t> st = state();
       out.snapshots.insert(out.snapshots.end(), st.begin(), st.end());

@@ -56,6 +56,10 @@ struct TemperingStats {
   std::vector<int64_t> attempts, accepts;  ///< per neighbouring pair (R - 1), over chains and rounds
   int64_t round_trips = 0;                 ///< walkers that went from the target to the hottest replica and back
   std::vector<float> betas;                ///< the ladder now (the tuned one after adaptation)
+  /// Samples run() observed before the ladder's last adaptation: drawn while the interior betas still
+  /// moved, so not from the final ladder's distribution (a warm-up shorter than adapt_rounds x
+  /// sweeps_per_round). 0 when the warm-up covers the adaptation.
+  int64_t samples_while_adapting = 0;
   std::vector<double> acceptance() const;  ///< accepts / attempts per pair (0 where none)
 };
 
@@ -75,6 +79,9 @@ class TemperedSampler {
   void set_shard_sum(std::function<void(std::span<int64_t>)> sum) { shard_sum_ = std::move(sum); }
   /// How many times a sampler with these options adapts its ladder over its first `sweeps` sweeps.
   static int64_t adaptations(const TemperingOptions& tempering, int64_t sweeps);
+  /// The sweep after which the ladder no longer moves (its last adaptation's round x sweeps_per_round;
+  /// 0 for a fixed ladder): a warm-up at least this long takes no sample while it adapts.
+  static int64_t adaptation_sweeps(const TemperingOptions& tempering);
 
   int32_t num_chains() const { return chains_; }
   const Graph& graph() const { return graph_; }
