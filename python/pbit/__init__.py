@@ -123,7 +123,9 @@ def cli(*args, check=True):
                     except (TypeError, ValueError) as e:
                         raise InvalidConfig(f"pbit.cli: argument {i + 1} (a config dict) cannot be written as JSON: {e}") from None
                 a = path
-            argv.append(os.fspath(a) if hasattr(a, "__fspath__") else str(a))
+            if isinstance(a, bytes) or hasattr(a, "__fspath__"):  # a path or bytes name, not str()'s "b'...'"
+                a = os.fsdecode(a)
+            argv.append(str(a))
         code = _run_command([os.fsencode(a) for a in argv], check)  # a file name need not be UTF-8
     finally:
         for path in temps:

@@ -1081,7 +1081,11 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           "state",
           [](const TemperedSampler& t) {
             const Busy busy(&t);
-            std::vector<int8_t> s = t.state();
+            std::vector<int8_t> s;
+            {
+              py::gil_scoped_release release;  // on a GPU a download
+              s = t.state();
+            }
             const auto B = static_cast<py::ssize_t>(t.num_chains());
             const py::ssize_t N = static_cast<py::ssize_t>(s.size()) / B;
             return to_numpy(std::move(s), {B, N});
@@ -1097,7 +1101,11 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           "replica_states",
           [](const TemperedSampler& t) {
             const Busy busy(&t);
-            std::vector<int8_t> s = t.replica_states();
+            std::vector<int8_t> s;
+            {
+              py::gil_scoped_release release;
+              s = t.replica_states();
+            }
             const auto R = static_cast<py::ssize_t>(t.num_replicas()), B = static_cast<py::ssize_t>(t.num_chains());
             const py::ssize_t N = static_cast<py::ssize_t>(s.size()) / (R * B);
             return to_numpy(std::move(s), {R, B, N});

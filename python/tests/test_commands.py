@@ -108,6 +108,9 @@ def test_sample_through_the_cli_gives_the_sampler_numbers(tmp_path):
     out = json.loads((tmp_path / "o.json").read_text())
     obs = pbit.Sampler(g, chains=40, seed=2).run(pbit.SamplingSchedule(5, 4, 2), moments=True)
     np.testing.assert_array_equal(obs.edge_sum, out["edge_sum"])
+    # Arguments as bytes are the names they spell (str() would give "b'--graph'").
+    pbit.cli(b"sample", b"--graph", os.fsencode(tmp_path / "g.txt"), "--config", cfg, "--out", os.fsencode(tmp_path / "b.json"))
+    assert json.loads((tmp_path / "b.json").read_text())["edge_sum"] == out["edge_sum"]
 
 
 def test_the_tutorial_runs(tmp_path):

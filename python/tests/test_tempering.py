@@ -37,8 +37,9 @@ def test_observers_read_the_target_replicas():
 def test_progress_reaches_a_tempered_run_and_can_stop_it():
     t = pbit.TemperedSampler(pbit.square_lattice(4), chains=8, betas=[1.0, 0.5], seed=2)
     seen = []
-    t.sweep(30, progress=lambda done, total: seen.append((done, total)))
-    assert seen and seen[-1] == (30, 30)
+    t.sweep(300, progress=lambda done, total: seen.append((done, total)))
+    assert seen[-1] == (300, 300)
+    assert set(range(3, 301, 3)) <= {d for d, _ in seen}, seen  # every 1% of the run
 
     class Stop(Exception):
         pass
@@ -51,5 +52,6 @@ def test_progress_reaches_a_tempered_run_and_can_stop_it():
         assert False, "the callback's exception did not end the run"
     except Stop:
         pass
+    assert t.stats["rounds"] == 300 + 10, t.stats["rounds"]  # it ended at the first report, after 1% of the run
     with pytest.raises(pbit.InvalidArgument, match="adapt_rounds"):
         pbit.TemperedSampler(pbit.square_lattice(4), chains=8, betas=[1.0, 0.5], adapt_rounds=5)

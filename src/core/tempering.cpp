@@ -351,10 +351,12 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
   out.snapshots.reserve(snaps.size() * target_spins);
   auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
   const int64_t last_adaptation = adaptation_sweeps(opt_) / opt_.sweeps_per_round;  // its round
+  const int64_t percent = std::max<int64_t>(1, total / 100);
   while (done < total) {
     int64_t stop = std::min(total, done + (opt_.sweeps_per_round - sweeps_since_round_));
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
     if (snap_idx < snaps.size()) stop = std::min(stop, snaps[snap_idx]);
+    if (progress_ && progress_every_percent_) stop = std::min(stop, (done / percent + 1) * percent);  // a report every 1% of the run
     sampler_.sweep(stop - done, BetaSchedule::constant(1.0f));  // the factors are the replicas' betas
     sweeps_since_round_ += stop - done;
     done = stop;
@@ -373,7 +375,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
     }
     if (progress_) {
       const auto now = std::chrono::steady_clock::now();
-      if (done == total || now - last_report > std::chrono::milliseconds(250)) {
+      if (done == total || (progress_every_percent_ && done % percent == 0) || now - last_report > std::chrono::milliseconds(250)) {
         last_report = now;
         progress_(done, total);
       }

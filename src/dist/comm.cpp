@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 
 #include "pbit/error.hpp"
@@ -43,7 +44,10 @@ int init(int* argc, char*** argv) {
 #ifdef PBIT_HAVE_MPI
   if (!mpi_on()) {
     const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
-    if (!launched) return 1;
+    // PBIT_NO_MPI=1: one process even so (a pbit started by an MPI rank inherits its launcher's
+    // environment, and MPI_Init there ends it).
+    const char* no_mpi = std::getenv("PBIT_NO_MPI");
+    if (!launched || (no_mpi && std::string(no_mpi) == "1")) return 1;
     check(MPI_Init(argc, argv), "MPI_Init");
     std::atexit(finalize_at_exit);
   }

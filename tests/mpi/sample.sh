@@ -94,6 +94,24 @@ assert got == want
 ' 2>py_err.txt || { cat py_err.txt; exit 1; }
   done
   echo "mpi.sample: pbit.cli under mpirun returns on every rank after rank 0 wrote the output"
+  # A pbit that a rank starts as a child process runs as one process with PBIT_NO_MPI=1 (without it,
+  # MPI_Init in the child ends it: it inherits the launcher's environment).
+  PYTHONPATH="$PYDIR" mpi -np 2 python3 -c '
+import json, os, subprocess, sys, pbit
+pbit.cli("sample", "--topology", "pegasus:3", "--config", "c.json", "--out", "py.json")
+rank = os.environ["OMPI_COMM_WORLD_RANK"]
+out = "child_" + rank + ".json"
+r = subprocess.run([sys.argv[1], "sample", "--topology", "pegasus:3", "--config", "c.json", "--out", out],
+                   env=dict(os.environ, PBIT_NO_MPI="1"), capture_output=True, text=True)
+assert r.returncode == 0, r.stderr
+got = json.load(open(out))
+assert got["run"]["ranks"] == 1, got["run"]
+got.pop("run")
+want = json.load(open("np1.json"))
+want.pop("run")
+assert got == want
+' "$PBIT" 2>py_err.txt || { cat py_err.txt; exit 1; }
+  echo "mpi.sample: a pbit started by a rank runs alone with PBIT_NO_MPI=1"
 else
   echo "mpi.sample: no Python module beside $PBIT; pbit.cli under mpirun not checked"
 fi

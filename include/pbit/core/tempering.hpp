@@ -99,13 +99,13 @@ class TemperedSampler {
   Observations run(const SamplingSchedule& schedule, const ObserverSpec& observe = {});
   /// `sweeps` sweeps of every replica with their swap rounds, observing nothing.
   void sweep(int64_t sweeps);
-  /// As Sampler::set_progress: run() and sweep() call it with (sweeps done, sweeps of the run) about
-  /// every quarter second and at the end; an exception it throws ends the run there (after a whole
-  /// stretch and its swap round). Results do not depend on it.
-  /// (`every_percent` is accepted for Sampler's signature; the calls are a quarter second apart either way.)
+  /// As Sampler::set_progress: run() and sweep() call it with (sweeps done, sweeps of the run) at
+  /// least every 1% of the run (unless `every_percent` is false), about every quarter second, and at
+  /// the end; an exception it throws ends the run there (after a whole stretch and its swap round).
+  /// Results do not depend on it.
   void set_progress(Sampler::Progress f, bool every_percent = true) {
-    (void)every_percent;
     progress_ = std::move(f);
+    progress_every_percent_ = every_percent;
   }
 
   /// Every replica of chain b starts from states[b] (B x N).
@@ -128,6 +128,7 @@ class TemperedSampler {
   std::vector<int8_t> rows(const std::vector<int8_t>& st, int32_t replica) const;  ///< replica `replica` of each chain (B x N)
   std::function<void(std::span<int64_t>)> shard_sum_;
   Sampler::Progress progress_;
+  bool progress_every_percent_ = true;
   std::vector<int64_t> window_attempts_, window_accepts_;  ///< since the last adaptation
   Graph graph_;
   int32_t chains_;
