@@ -1101,11 +1101,11 @@ void check_dbm_gen_memory(const SparseDbm& m, const DbmConfig& cfg) {
   const double replicas = cfg.gen_tempered ? static_cast<double>(cfg.gen_tempering.betas.size()) : 1.0;
   // The sampler with its label clamps; then, with the final states (chains x N) and images kept, the
   // read-out of every image as an evaluation batch.
-  const double sample = replicas * chains * Sampler::state_bytes(sampler_options(cfg, kGenStream).backend, 1, m.graph().num_nodes()) +
+  const Backend gen_backend = sampler_options(cfg, kGenStream).backend, eval_backend = sampler_options(cfg, kEvalStream).backend;
+  const double sample = replicas * chains * Sampler::state_bytes(gen_backend, 1, m.graph().num_nodes()) +
                         chains * static_cast<double>(m.labels().size());
   const double per = chains * cfg.eval.chains;
-  const double classify = 2 * chains * (n + nv) + per * (2.0 * nv + 80.0) +
-                          per * Sampler::state_bytes(sampler_options(cfg, kEvalStream).backend, 1, m.graph().num_nodes());
+  const double classify = 2 * chains * (n + nv) + per * (2.0 * nv + 80.0) + per * Sampler::state_bytes(eval_backend, 1, m.graph().num_nodes());
   detail::check_memory(std::max(sample, classify), "DBM generation of " + std::to_string(cfg.gen_per_class) +
                                                        " images per class (generate.per_class), each read out with " +
                                                        std::to_string(cfg.eval.chains) + " chains (eval.chains)");
