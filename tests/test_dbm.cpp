@@ -873,6 +873,22 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   EXPECT_EQ(back.graph().biases(), m.graph().biases());
   EXPECT_EQ(back.roles().nodes, m.roles().nodes);
   EXPECT_EQ(back.colors(), m.colors());
+  EXPECT_TRUE(back.trained_with().is_null());  // nothing said: nothing to compare
+  EXPECT_TRUE(back.differences_from_training(cfg).empty());
+  // A trained model records the data settings it was trained with, and names those a config changes.
+  SparseDbm trained = m;
+  DbmConfig as_trained = cfg;
+  as_trained.threshold = 60;
+  as_trained.beta = 1.5f;
+  trained.set_trained_with(as_trained);
+  trained.save(tmp("trained.json"));
+  const SparseDbm read = SparseDbm::load(tmp("trained.json"));
+  EXPECT_TRUE(read.differences_from_training(as_trained).empty());
+  DbmConfig other = as_trained;
+  other.threshold = 128;
+  other.beta = 2.0f;
+  EXPECT_EQ(read.differences_from_training(other),
+            (std::vector<std::string>{"dataset.threshold is 128, the model was trained with 60", "train.beta is 2, the model was trained with 1.5"}));
   // Import from plain files, visible nodes given column-major (as the MATLAB code stores them).
   write_graph_file(tmp("edges.txt"), m.graph());
   {

@@ -72,6 +72,13 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
             << "; the DBM's own read-out agrees with the clamped class for " << g.agreement * 100 << "%\n";
 }
 
+/// A model read with other data settings than it was trained with (a config mixed up, or on purpose:
+/// another beta) gives other answers: say so, once per setting.
+void note_differences_from_training(const SparseDbm& m, const DbmConfig& cfg, const std::string& path) {
+  if (dist::rank() != 0) return;
+  for (const std::string& d : m.differences_from_training(cfg)) std::cerr << "note: " << d << " (" << path << ")\n";
+}
+
 const char* kDbmKeys = "Config keys (dataset, graph, run, init, train, eval, generate, hardware): docs/CLI.md, 'Model and suite configs'.";
 
 void add_train(CLI::App* dbm, Commands& c) {
@@ -206,6 +213,7 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (writer) std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
                 << " s of training in all); the run continues with the next --lease call\n";
     }
+    model.set_trained_with(cfg);  // so that dbm eval and generate can say when they read it otherwise
     if (writer) model.save(cfg.output_dir + "/model.json");
     const DbmEval ev = evaluate_dbm(model, cfg, test, 0, true);
     nlohmann::json out = eval_json(ev);
@@ -275,6 +283,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
       check_writable(o->plot + "/accuracy_vs_sweeps.dat");
     }
     const SparseDbm model = SparseDbm::load(o->model);
+    note_differences_from_training(model, cfg, o->model);
     const ImageDataset test = dbm_data(cfg, "test");
     if (o->first >= test.size()) {
       throw InvalidArgument("--first " + std::to_string(o->first) + " is past the " + std::to_string(test.size()) + " test images");
@@ -354,6 +363,7 @@ void add_generate(CLI::App* dbm, Commands& c) {
     const DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     check_writable(o->out);
     const SparseDbm model = SparseDbm::load(o->model);
+    note_differences_from_training(model, cfg, o->model);
     nlohmann::json out;
     write_generation(model, cfg, o->out, out);
     std::cout << out.dump(2) << "\n";

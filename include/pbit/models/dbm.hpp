@@ -127,9 +127,18 @@ class SparseDbm {
   const std::vector<int32_t>& labels() const { return roles_.of("label"); }
   int64_t num_parameters() const { return graph_.num_edges() + graph_.num_nodes(); }
 
-  /// Model file: graph JSON (weights, biases, coloring) + roles + image shape + replicas.
+  /// Model file: graph JSON (weights, biases, coloring) + roles + image shape + replicas, and the
+  /// settings it was trained with, when known (trained_with).
   void save(const std::string& path) const;
   static SparseDbm load(const std::string& path);
+
+  /// What reads the model's data besides its weights, as it was trained: {"threshold", "pool",
+  /// "beta"} ('pbit dbm train' sets it; null for an imported model or a file from before 2026-12-01).
+  const nlohmann::json& trained_with() const { return trained_with_; }
+  void set_trained_with(const DbmConfig& cfg);
+  /// Where `cfg` reads the model otherwise than it was trained: one line per setting, e.g.
+  /// "dataset.threshold is 128, the model was trained with 60" (empty when they agree or are unknown).
+  std::vector<std::string> differences_from_training(const DbmConfig& cfg) const;
 
   /// Imports a model trained elsewhere (docs/CLI.md, 'Importing a DBM'): an edge list with weights ('i j J'
   /// lines as read_edge_list, or 'i,j,J'), a bias list (one value per line, node order), the visible
@@ -148,6 +157,7 @@ class SparseDbm {
   std::vector<int32_t> colors_;
   RoleAssignment roles_;
   int32_t rows_ = 0, cols_ = 0, replicas_ = 0;
+  nlohmann::json trained_with_;
 };
 
 /// Clamp values for one image: visible spins (row-major) then label replicas (+1 for `label`).

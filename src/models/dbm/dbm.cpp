@@ -270,6 +270,7 @@ void SparseDbm::save(const std::string& path) const {
   j["label_replicas"] = replicas_;
   j["graph"] = graph_to_json(graph_, &colors_);
   j["roles"] = roles_to_json(roles_);
+  if (!trained_with_.is_null()) j["trained_with"] = trained_with_;
   j["crc32"] = detail::crc32_of(j.dump());  // of the rest, as dump() writes it: a changed bit is caught on load
   write_json_file(path, j);
 }
@@ -304,11 +305,40 @@ SparseDbm SparseDbm::load(const std::string& path) {
   GraphFile gf = graph_from_json(j["graph"], path + ":graph");
   RoleAssignment roles = roles_from_json(j["roles"], gf.graph.num_nodes(), path + ":roles");
   std::vector<int32_t> colors = gf.coloring ? *gf.coloring : color_graph(gf.graph).colors();
+  SparseDbm m;
   try {
-    return SparseDbm(std::move(gf.graph), std::move(colors), std::move(roles), rows, cols, replicas);
+    m = SparseDbm(std::move(gf.graph), std::move(colors), std::move(roles), rows, cols, replicas);
   } catch (const Error& e) {
     throw InvalidArgument("model file '" + path + "': " + e.what());
   }
+  if (j.contains("trained_with")) {
+    const nlohmann::json& t = j["trained_with"];
+    if (!t.is_object() || !t.contains("threshold") || !t.contains("pool") || !t.contains("beta") || !t["threshold"].is_number() ||
+        !t["pool"].is_number() || !t["beta"].is_number()) {
+      throw InvalidArgument("model file '" + path + "': 'trained_with' must be an object of numbers threshold, pool and beta");
+    }
+    m.trained_with_ = t;
+  }
+  return m;
+}
+
+void SparseDbm::set_trained_with(const DbmConfig& cfg) {
+  trained_with_ = {{"threshold", cfg.threshold}, {"pool", cfg.pool}, {"beta", cfg.beta}};
+}
+
+std::vector<std::string> SparseDbm::differences_from_training(const DbmConfig& cfg) const {
+  std::vector<std::string> out;
+  if (trained_with_.is_null()) return out;
+  auto differ = [&](const char* key, const char* setting, double now) {
+    const double then = trained_with_[key].get<double>();
+    if (now != then) {
+      out.push_back(std::string(setting) + " is " + detail::format_number(now) + ", the model was trained with " + detail::format_number(then));
+    }
+  };
+  differ("threshold", "dataset.threshold", cfg.threshold);
+  differ("pool", "dataset.pool", cfg.pool);
+  differ("beta", "train.beta", cfg.beta);
+  return out;
 }
 
 namespace {
