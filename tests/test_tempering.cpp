@@ -712,6 +712,8 @@ TEST(Tempering, BadOptionsAreRefused) {
   TemperingOptions scheme = ok;
   scheme.scheme = "random";
   EXPECT_NE(error_of([&] { make(scheme); }).find("scheme"), std::string::npos);
+  // Checked before the chains are allocated: 2^28 chains of 2 replicas are not built to be refused.
+  EXPECT_NE(error_of([&] { TemperedSampler(g, c, 1 << 28, scheme); }).find("scheme"), std::string::npos);
   TemperingOptions adapt = ok;
   adapt.adapt_rounds = -1;
   EXPECT_NE(error_of([&] { make(adapt); }).find("adapt_rounds"), std::string::npos);

@@ -85,27 +85,37 @@ std::vector<double> TemperingStats::acceptance() const {
 
 uint32_t TemperedSampler::swap_stream() { return rng::tempering_stream(rng::TemperingUse::swap); }
 
+namespace {
+/// The options checked before the B R chains are allocated.
+TemperingOptions validated(TemperingOptions t) {
+  for (size_t r = 0; r < t.betas.size(); ++r) {
+    if (!(t.betas[r] > 0.0f && t.betas[r] <= 1e6f)) {
+      std::ostringstream os;
+      os << "parallel tempering: beta " << r << " is " << t.betas[r] << "; betas must be finite and in (0, 1e6]";
+      throw InvalidArgument(os.str());
+    }
+    if (r > 0 && !(t.betas[r] < t.betas[r - 1])) {
+      std::ostringstream os;
+      os << "parallel tempering: the betas must decrease from the target to the hottest replica; beta " << r << " (" << t.betas[r]
+         << ") is not below beta " << r - 1 << " (" << t.betas[r - 1] << ")";
+      throw InvalidArgument(os.str());
+    }
+  }
+  if (t.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
+  if (t.scheme != "deo" && t.scheme != "seo") {
+    throw InvalidArgument("parallel tempering: scheme must be 'deo' or 'seo', got '" + t.scheme + "'");
+  }
+  if (t.adapt_rounds < 0 || (t.adapt_rounds > 0 && t.adapt_rounds < 10)) {  // it adapts every max(10, adapt_rounds / 5) rounds
+    throw InvalidArgument("parallel tempering: adapt_rounds must be 0 (a fixed ladder) or >= 10, got " + std::to_string(t.adapt_rounds));
+  }
+  return t;
+}
+}  // namespace
+
 TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, int32_t chains, TemperingOptions tempering,
                                  SamplerOptions options)
-    : graph_(graph), chains_(chains), first_(options.first_chain), opt_(std::move(tempering)), options_(checked(options)),
+    : graph_(graph), chains_(chains), first_(options.first_chain), opt_(validated(std::move(tempering))), options_(checked(options)),
       sampler_(graph, coloring, replica_chains(chains, opt_), replica_options(options_, chains, opt_)) {
-  for (size_t r = 0; r < opt_.betas.size(); ++r) {
-    if (!(opt_.betas[r] > 0.0f && opt_.betas[r] <= 1e6f)) {
-      std::ostringstream os;
-      os << "parallel tempering: beta " << r << " is " << opt_.betas[r] << "; betas must be finite and in (0, 1e6]";
-      throw InvalidArgument(os.str());
-    }
-    if (r > 0 && !(opt_.betas[r] < opt_.betas[r - 1])) {
-      std::ostringstream os;
-      os << "parallel tempering: the betas must decrease from the target to the hottest replica; beta " << r << " (" << opt_.betas[r]
-         << ") is not below beta " << r - 1 << " (" << opt_.betas[r - 1] << ")";
-      throw InvalidArgument(os.str());
-    }
-  }
-  if (opt_.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
-  if (opt_.scheme != "deo" && opt_.scheme != "seo") {
-    throw InvalidArgument("parallel tempering: scheme must be 'deo' or 'seo', got '" + opt_.scheme + "'");
-  }
   const int32_t R = num_replicas();
   sampler_.set_chain_betas(chain_factors());
   stats_.betas = opt_.betas;
@@ -113,9 +123,6 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
   stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
   window_attempts_.assign(static_cast<size_t>(R - 1), 0);
   window_accepts_.assign(static_cast<size_t>(R - 1), 0);
-  if (opt_.adapt_rounds < 0 || (opt_.adapt_rounds > 0 && opt_.adapt_rounds < 10)) {  // it adapts every max(10, adapt_rounds / 5) rounds
-    throw InvalidArgument("parallel tempering: adapt_rounds must be 0 (a fixed ladder) or >= 10, got " + std::to_string(opt_.adapt_rounds));
-  }
   walker_.resize(static_cast<size_t>(R) * chains_);
   for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
   direction_.assign(walker_.size(), 0);
@@ -217,7 +224,9 @@ void TemperedSampler::swap_round() {
       const uint32_t w = rng::philox4x32_10(rng::Counter{id, static_cast<uint32_t>(r), static_cast<uint32_t>(round), stream}, key).w0;
       ++stats_.attempts[static_cast<size_t>(r)];
       ++window_attempts_[static_cast<size_t>(r)];
-      if (delta >= 0 || static_cast<double>(rng::u01(w)) < std::exp(delta)) {
+      // A 32-bit uniform in (0, 1), never 0: a swap as unlikely as exp(delta) < 2^-24 is not accepted
+      // 2^-24 of the time, as a 24-bit float uniform would.
+      if (delta >= 0 || (static_cast<double>(w) + 0.5) * 0x1p-32 < std::exp(delta)) {
         ++stats_.accepts[static_cast<size_t>(r)];
         ++window_accepts_[static_cast<size_t>(r)];
         std::swap(src[c0], src[c1]);  // the pairs of one round are disjoint
