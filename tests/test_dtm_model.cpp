@@ -317,6 +317,35 @@ TEST(DtmModel, NoisedImagesFlipAtEachGroupsRateOverTheWholeTime) {
   EXPECT_THROW(detail::dtm_noisy(c, grid, P, d, images, t, 0), InvalidArgument);  // past the last image
 }
 
+// ACP (REFERENCES.md): after each epoch lambda follows the rule from the penalty used, the
+// measurement before and the one now; the first epoch compares with the untrained step's measurement,
+// so it is not taken for "not rising" (which took the default lambda0, the floor, to 0 after one
+// epoch whatever it measured).
+TEST(DtmModel, AcpFollowsItsRuleFromTheFirstEpoch) {
+  const ImageDataset d = toy(500, 3);
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_acp_rule");
+  c.epochs = 2;
+  c.acp = true;
+  c.acp_lambda0 = 0.002;
+  Dtm m(c, 8, 8);
+  const auto hist = m.train(d);
+  ASSERT_EQ(hist.size(), 2u);
+  for (int32_t t = 1; t <= 2; ++t) {
+    SCOPED_TRACE("step " + std::to_string(t));
+    EXPECT_TRUE(std::isfinite(hist[0].steps[t - 1].acp_previous)) << "the first update had nothing to compare with";
+    for (size_t e = 0; e < hist.size(); ++e) {
+      const DtmStepMetrics& s = hist[e].steps[t - 1];
+      if (e > 0) {
+        EXPECT_EQ(s.acp_previous, hist[e - 1].steps[t - 1].autocorrelation);
+      }
+      dtm::AcpController rule(s.acp_lambda, c.acp_eps);
+      rule.restore(s.acp_lambda, s.acp_previous);
+      const double next = e + 1 < hist.size() ? hist[e + 1].steps[t - 1].acp_lambda : m.acp_lambda(t);
+      EXPECT_EQ(rule.update(s.autocorrelation), next) << "epoch " << e + 1;
+    }
+  }
+}
+
 TEST(DtmModel, ResumeIsBitIdentical) {
   const ImageDataset d = toy(500, 3);
   DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_resume_a");

@@ -48,7 +48,9 @@ void apply_forward_noise(std::span<int8_t> spins, double lambda, double dt, uint
 ///   otherwise:        lambda <- 0.95 lambda
 /// and a lambda that falls below the floor (0.001) becomes 0. pbit's reading of two details the rule
 /// leaves open: an increase starts from at least the floor, so a penalty that reached 0 can come back;
-/// and the first measurement, having no a', counts as "not increasing".
+/// and a' for the first update is the untrained step's measurement, as the replication measures before
+/// it trains (Dtm::train takes it; an update with no a' counts as "not increasing", which took the
+/// default lambda0, the floor, to 0 after one epoch).
 class AcpController {
  public:
   explicit AcpController(double lambda0 = 0.0, double eps = 0.016, double floor = 0.001)

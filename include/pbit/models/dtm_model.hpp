@@ -104,6 +104,9 @@ struct DtmStepMetrics {
   double acp_lambda = 0;       ///< the penalty used during the epoch
   double autocorrelation = 0;  ///< r_yy at the training lag, measured after the epoch
   double mixing_time = 0;      ///< sweeps, from the exponential fit
+  /// The autocorrelation its ACP update compared with (epoch 1: the untrained step's; NaN without
+  /// ACP). Not kept in checkpoints: 0 in epochs read back from one.
+  double acp_previous = 0;
 };
 struct DtmEpochMetrics {
   int32_t epoch = 0;
@@ -129,6 +132,9 @@ class Dtm {
   /// Couplings (edge order) then biases of step t (1-based).
   const std::vector<float>& weights(int32_t step) const { return weights_[step - 1]; }
   double acp_lambda(int32_t step) const { return acp_[step - 1].lambda(); }
+  /// The autocorrelation the next ACP update compares with (NaN before any measurement): after the
+  /// first epoch's, the one measured on the untrained step before training.
+  double acp_previous(int32_t step) const { return acp_[step - 1].previous(); }
 
   /// Trains all steps for the remaining epochs; checkpoints after every epoch; `stop_after_epochs` > 0
   /// returns early (as if killed) after that many epochs in this call.

@@ -418,7 +418,12 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
     for (int32_t t = 1; t <= steps(); ++t) {
       DtmStepMetrics sm;
       sm.step = t;
+      // ACP compares each measurement with the one before (rising: more penalty). The first has one to
+      // compare with too, as in the authors' replication: the untrained step's, measured here (not
+      // "not rising", which took the default lambda0, the floor, to 0 after one epoch whatever it measured).
+      if (cfg_.acp && std::isnan(acp_[t - 1].previous())) acp_[t - 1].restore(acp_[t - 1].lambda(), measure_autocorrelation(t, data, nullptr));
       sm.acp_lambda = acp_[t - 1].lambda();
+      sm.acp_previous = acp_[t - 1].previous();
       train_step_epoch(t, data, m.flips);
       std::vector<double> r;
       sm.autocorrelation = measure_autocorrelation(t, data, &r);
@@ -626,7 +631,8 @@ void Dtm::restore_history(std::istream& f, const std::string& path, const std::s
           !(s[3].is_number() || s[3].is_null())) {
         throw detail::CorruptHistoryEntry{};
       }
-      m.steps.push_back({s[0].get<int32_t>(), s[1].get<double>(), s[2].get<double>(), s[3].is_null() ? INFINITY : s[3].get<double>()});
+      m.steps.push_back({.step = s[0].get<int32_t>(), .acp_lambda = s[1].get<double>(), .autocorrelation = s[2].get<double>(),
+                         .mixing_time = s[3].is_null() ? INFINITY : s[3].get<double>()});
     }
     return m;
   });
