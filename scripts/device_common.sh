@@ -37,7 +37,7 @@ fi
 # The pbit binary: PBIT if given, else the carried kit (build/carry), else build/release.
 if [ -z "${PBIT:-}" ]; then
   for p in "$ROOT/build/carry/bin/pbit" "$ROOT/build/release/pbit"; do
-    if [ -x "$p" ] && "$p" version > /dev/null 2>&1; then PBIT=$p; break; fi
+    if [ -x "$p" ] && timeout -k 2 20 "$p" version > /dev/null 2>&1; then PBIT=$p; break; fi
   done
 fi
 if [ -z "${PBIT:-}" ]; then

@@ -50,7 +50,15 @@ if [ "$cmd" = prepare ]; then
   else
     echo "golden model: set OPUS_GIT_DIR to a clone of github.com/OPUSLab/SparseDeepBoltzmannMachines to prepare data/golden"
   fi
-  [ -f build/carry/bin/pbit ] || bash scripts/device_kit.sh build
+  # The carried kit must be this commit's, built from a clean tree: a stale carry would run old code
+  # on the device while check-state checked this one.
+  if [ -f build/carry/bin/pbit ] && [ "$(head -1 build/carry/GIT_SHA 2>/dev/null)" = "$(git rev-parse HEAD)" ] &&
+     ! grep -q uncommitted build/carry/GIT_SHA && [ -z "$(git status --porcelain --untracked-files=no)" ]; then
+    echo "build/carry: the kit of $(git rev-parse --short HEAD), as committed"
+  else
+    [ -z "$(git status --porcelain --untracked-files=no)" ] || echo "note: the tree has uncommitted changes: commit them before a device call"
+    bash scripts/device_kit.sh build
+  fi
   du -sh data/device data/golden build/carry 2>/dev/null
   exit 0
 fi
@@ -70,9 +78,10 @@ if [ "$cmd" = collect ]; then
   mkdir -p "$dst"
   rm -rf "$dst/state" "$dst/lease_$n"
   cp -r "$src/state" "$dst/state"
+  find "$dst/state" -name '*.tmp*' -type f -delete  # a write the deadline cut: its file was never renamed into place
   mkdir -p "$dst/lease_$n"
   # The lease's outputs without what is large and reproducible: checkpoints, model files, configs.
-  (cd "$src" && tar -cf - --exclude=./state --exclude='*.bin' --exclude='model.json' --exclude='standin*' --exclude='.pbit-lock' . ) | tar -xf - -C "$dst/lease_$n"
+  (cd "$src" && tar -cf - --exclude=./state --exclude='*.bin' --exclude='model.json' --exclude='standin*' --exclude='.pbit-lock' --exclude='*.tmp*' . ) | tar -xf - -C "$dst/lease_$n"
   python3 scripts/device_report.py "$dst"
   echo "collected lease $n of $job into $dst ($(du -sh "$dst" | cut -f1)); commit it"
   rm -rf "$tmp"
@@ -215,7 +224,7 @@ DRY=${DRY:-0}
 mkdir -p "$STAGE/state"
 [ -d "$STATE_IN" ] && cp -r "$STATE_IN/." "$STAGE/state/"
 echo "job $job, lease state from $STATE_IN ($(ls "$STAGE/state" | wc -l) files), deadline $DEADLINE_S s, $PBIT"
-"$PBIT" backends | tee "$STAGE/backends.txt"
+timeout -k 2 30 "$PBIT" backends | tee "$STAGE/backends.txt"  # a hung driver must not take the call
 if [ "$DRY" != 1 ] && ! grep -q "^cuda: compiled, available" "$STAGE/backends.txt"; then
   echo "no usable GPU: run the device kit first"; exit 1
 fi

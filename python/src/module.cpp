@@ -433,7 +433,10 @@ PyObject* g_error = nullptr;
 
 PyObject* new_exception(py::module_& m, const char* name, PyObject* base, PyObject* also, const char* doc) {
   const std::string qualified = std::string("pbit.") + name;
-  py::tuple bases = also ? py::make_tuple(py::handle(base), py::handle(also)) : py::make_tuple(py::handle(base));
+  // (Not a ?: of two make_tuple calls: pybind11 3.1 gives them different types.)
+  py::tuple bases;
+  if (also) bases = py::make_tuple(py::handle(base), py::handle(also));
+  else bases = py::make_tuple(py::handle(base));
   PyObject* t = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, bases.ptr(), nullptr);
   if (!t) throw py::error_already_set();
   m.add_object(name, py::handle(t));
