@@ -629,6 +629,12 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
   fresh60.train(tr, 60, 2, 0.02f, 5);
   EXPECT_EQ(at60.features(imgs), fresh60.features(imgs));
   EXPECT_NE(at60.features(imgs), a.features(imgs));
+  // And by the images themselves: another copy of the dataset, of the same name and size (another
+  // dataset.dir), trains its own network rather than reading this one's.
+  ImageDataset other = tr;
+  std::reverse(other.pixels.begin(), other.pixels.end());
+  const FeatureNet from_other = FeatureNet::cached(cache, other, 60, 2, 5);
+  EXPECT_NE(from_other.features(imgs), at60.features(imgs));
   // A cache folder that cannot be written costs the cache, not the run that trained the network
   // (a run from an unwritable working folder failed after training it).
   testing::internal::CaptureStderr();
@@ -651,6 +657,9 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
 
 TEST(DtmConfigParse, ErrorsNameTheKey) {
   auto err = [](const std::string& t) { return error_of([&] { parse_dtm_config(nlohmann::json::parse(t)); }); };
+  // A negative phase whose autocorrelation probe could not be held (its snapshot count overflowed).
+  EXPECT_NE(err(R"({"train": {"negative": {"warmup": 4000000000, "samples": 1, "steps_per_sample": 1}}})").find("key 'train.negative'"),
+            std::string::npos);
   EXPECT_NE(err(R"({"model": {"steps": 0}})").find("key 'model.steps'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"optimizer": "lbfgs"}})").find("key 'train.optimizer'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"acp": {"eps": 0}}})").find("key 'train.acp.eps'"), std::string::npos);

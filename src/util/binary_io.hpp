@@ -8,6 +8,7 @@
 #include <istream>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pbit/error.hpp"
@@ -75,9 +76,8 @@ inline void write_atomically(const std::string& path, const std::function<void(s
   write_file_atomically(path, body);
 }
 
-/// FNV-1a 64 of a string (config fingerprints).
-inline uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
+/// FNV-1a 64 of bytes (config fingerprints, data), continuing from `h`.
+inline uint64_t fnv1a(std::string_view s, uint64_t h = 0xcbf29ce484222325ull) {
   for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ull;
   return h;
 }

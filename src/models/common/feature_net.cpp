@@ -196,8 +196,12 @@ FeatureNet FeatureNet::load(const std::string& path) {
 
 FeatureNet FeatureNet::cached(const std::string& path, const ImageDataset& train, int32_t threshold, int32_t epochs, uint64_t seed,
                               double* test_accuracy, const ImageDataset* test) {
-  const uint64_t key = detail::fnv1a(train.name + "|" + std::to_string(train.size()) + "|" + std::to_string(threshold) + "|" +
-                                     std::to_string(epochs) + "|" + std::to_string(seed) + "|v1");
+  // The images and labels themselves are in the key: another copy of a dataset of the same name and
+  // size (another dataset.dir, a changed file) trains its own network.
+  uint64_t key = detail::fnv1a(train.name + "|" + std::to_string(train.size()) + "|" + std::to_string(threshold) + "|" +
+                               std::to_string(epochs) + "|" + std::to_string(seed) + "|v1");
+  key = detail::fnv1a(std::string_view(reinterpret_cast<const char*>(train.pixels.data()), train.pixels.size()), key);
+  key = detail::fnv1a(std::string_view(reinterpret_cast<const char*>(train.labels.data()), train.labels.size()), key);
   FeatureNet n;
   bool have = false;
   if (std::filesystem::exists(path)) {

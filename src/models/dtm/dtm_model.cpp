@@ -31,6 +31,10 @@ namespace pbit {
 namespace {
 
 constexpr int32_t kMaxEpochs = 100000;  ///< train.epochs' range, and what a checkpoint may say
+/// The forward noise's tag for the autocorrelation probe's x^t. Training tags its noise with the epoch
+/// (0 .. kMaxEpochs - 1); the probe's tag was 0xAC, epoch 172's.
+constexpr uint32_t kProbeNoiseTag = 0xFFFFFFACu;
+static_assert(kProbeNoiseTag > static_cast<uint32_t>(kMaxEpochs), "the probe's noise must not be an epoch's");
 
 void parse_schedule(const nlohmann::json& j, const std::string& where, SamplingSchedule& s) {
   using namespace detail;
@@ -112,6 +116,15 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     }
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
+  // Every epoch's autocorrelation probe snapshots each chain every negative.steps_per_sample sweeps
+  // over twice a negative phase: refused here rather than after an epoch of training (the count
+  // overflowed an int32 or asked for a huge buffer).
+  const double probe_times = 2.0 * static_cast<double>(c.negative.total_sweeps()) / static_cast<double>(c.negative.steps_per_sample) + 1;
+  if (probe_times > 1e6) {
+    detail::config_error("train.negative", "the autocorrelation probe would take " + detail::format_number(probe_times) +
+                                               " snapshots per chain (2 x (warmup + samples x steps_per_sample) / steps_per_sample + 1); "
+                                               "at most 10^6: fewer sweeps, or more steps_per_sample");
+  }
   return c;
 }
 
@@ -354,7 +367,7 @@ std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& da
   const auto Cm = static_cast<int32_t>(mine.count);
   std::vector<float> field(static_cast<size_t>(Cm) * V);
   for (int32_t c = 0; c < Cm; ++c) {
-    const std::vector<int8_t> xt = noisy(data, static_cast<int32_t>(mine.first + c) / kChainsPerImage, t, 0xACu);
+    const std::vector<int8_t> xt = noisy(data, static_cast<int32_t>(mine.first + c) / kChainsPerImage, t, kProbeNoiseTag);
     coupling_field(t, xt.data(), field.data() + static_cast<size_t>(c) * V);
   }
   ObserverSpec spec;
