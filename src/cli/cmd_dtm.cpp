@@ -344,6 +344,17 @@ void add_dtm_commands(Commands& c) {
     const auto train_imgs = spin_images(train, cfg.threshold, std::max<int64_t>(cfg.gen_samples, 2000));
     const double fid = feature_frechet(net, samples, test_imgs);
     const double floor = feature_frechet(net, train_imgs, test_imgs);
+    // A feature-FID depends on its sample counts (its bias falls as 1/n, and more steeply below the
+    // network's feature count): the final samples are also scored as each epoch's were, 256 of them
+    // against the same 1000 test images, so that the curve over training and the end compare.
+    nlohmann::json fid_256 = nullptr;
+    if (samples.size() >= 256) {
+      fid_256 = feature_frechet(net, std::vector<std::vector<int8_t>>(samples.begin(), samples.begin() + 256), test_probe);
+    }
+    if (samples.size() < static_cast<size_t>(net.hidden())) {
+      std::cerr << "note: the feature-FID of " << samples.size() << " samples (generate.samples), fewer than the network's "
+                << net.hidden() << " features, is biased upward: it compares only with runs of as many samples\n";
+    }
     const auto test_small = spin_images(test, cfg.threshold, 500), train_small = spin_images(train, cfg.threshold, 5000);
     std::vector<std::vector<int8_t>> gen_small(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 500));
     const double ham_gen = mean_nearest_hamming(gen_small, train_small), ham_test = mean_nearest_hamming(test_small, train_small);
@@ -368,7 +379,8 @@ void add_dtm_commands(Commands& c) {
       }
     nlohmann::json out = {
         {"model", cfg.steps == 1 ? "MEBM" : "DTM"}, {"steps", cfg.steps}, {"acp", cfg.acp},
-        {"feature_fid", fid}, {"feature_fid_real_floor", floor}, {"feature_net_test_accuracy", net_acc},
+        {"feature_fid", fid}, {"feature_fid_test_images", test_imgs.size()}, {"feature_fid_256", fid_256},
+        {"feature_fid_real_floor", floor}, {"feature_fid_real_floor_images", train_imgs.size()}, {"feature_net_test_accuracy", net_acc},
         {"samples", samples.size()}, {"sweeps_per_sample", sweeps_per_sample}, {"sweeps_per_step", cfg.gen_sweeps},
         {"generation_replicas", cfg.gen_tempered ? cfg.gen_tempering.betas.size() : size_t{1}},
         {"generation_tempering_betas", cfg.gen_tempered ? nlohmann::json(cfg.gen_tempering.betas) : nlohmann::json(nullptr)},
