@@ -86,6 +86,9 @@ std::vector<double> TemperingStats::acceptance() const {
 uint32_t TemperedSampler::swap_stream() { return rng::tempering_stream(rng::TemperingUse::swap); }
 
 namespace {
+/// Swap rounds between two adaptations of the ladder (swap_round, adaptations, adaptation_sweeps).
+int64_t adapt_every(const TemperingOptions& t) { return std::max<int64_t>(10, t.adapt_rounds / 5); }
+
 /// The options checked before the B R chains are allocated.
 TemperingOptions validated(TemperingOptions t) {
   for (size_t r = 0; r < t.betas.size(); ++r) {
@@ -132,14 +135,14 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
 int64_t TemperedSampler::adaptation_sweeps(const TemperingOptions& t) {
   if (t.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
   if (t.adapt_rounds <= 0) return 0;
-  const int64_t every = std::max<int64_t>(10, t.adapt_rounds / 5);  // as swap_round
+  const int64_t every = adapt_every(t);
   return t.adapt_rounds / every * every * t.sweeps_per_round;
 }
 
 int64_t TemperedSampler::adaptations(const TemperingOptions& t, int64_t sweeps) {
   if (t.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
   if (sweeps <= 0 || t.adapt_rounds <= 0) return 0;
-  const int64_t every = std::max<int64_t>(10, t.adapt_rounds / 5);  // as swap_round
+  const int64_t every = adapt_every(t);
   return std::min(sweeps / t.sweeps_per_round, t.adapt_rounds) / every;
 }
 
@@ -241,7 +244,7 @@ void TemperedSampler::swap_round() {
     if (direction_[static_cast<size_t>(at_hottest)] == 1) direction_[static_cast<size_t>(at_hottest)] = -1;
   }
   if (changed) sampler_.permute_chains(src);
-  const int64_t every = std::max<int64_t>(10, opt_.adapt_rounds / 5);
+  const int64_t every = adapt_every(opt_);
   if (stats_.rounds <= opt_.adapt_rounds && stats_.rounds % every == 0) adapt_ladder();
 }
 
