@@ -2,6 +2,7 @@
 // differences, determinism by logical identity, the CUDA path against the host, training, resume and
 // bad input.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -294,17 +295,17 @@ TEST(PdnnForward, cuda_LogitsIdenticalToTheHost) {
   }
 }
 
-/// Two classes of 8-pixel images: the bright half says the class.
-ImageDataset halves(int64_t n, uint64_t seed) {
+/// Two classes of `cols`-pixel images: the bright half says the class.
+ImageDataset halves(int64_t n, uint64_t seed, int32_t cols = 8) {
   ImageDataset d;
   d.name = "halves";
-  d.rows = 1, d.cols = 8;
+  d.rows = 1, d.cols = cols;
   rng::PhiloxStream rs(seed, rng::kTest);
   for (int64_t k = 0; k < n; ++k) {
     const int32_t c = static_cast<int32_t>(k % 2);
     d.labels.push_back(static_cast<uint8_t>(c));
-    for (int32_t q = 0; q < 8; ++q) {
-      const bool on = (q < 4) == (c == 0);
+    for (int32_t q = 0; q < cols; ++q) {
+      const bool on = (q < cols / 2) == (c == 0);
       d.pixels.push_back(static_cast<uint8_t>(on ? 150 + 100 * rs.uniform() : 90 * rs.uniform()));
     }
   }
@@ -379,6 +380,31 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
   PdnnNet nd = PdnnNet::create({8, 6, 2}, cd.seed);
   PdnnTrainer td(nd, cd, train, iota(96), test, iota(60));
   EXPECT_THROW(td.load_checkpoint(dir + "/b/checkpoint.bin"), InvalidArgument);
+}
+
+// The weights do not depend on how many threads OpenMP offers: the backward products sum over
+// batch x samples rows, and a matrix library that splits a long sum over threads adds it in another
+// order (Eigen does, from a depth of about 320, unless EIGEN_DONT_PARALLELIZE). 512 images and 1024
+// rows here, of products large enough to be split.
+TEST(PdnnTraining, WeightsDoNotDependOnTheOpenMpThreadCount) {
+  const ImageDataset train = halves(512, 1, 96);
+  auto trained = [&](int omp_threads) {
+    PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_omp" + std::to_string(omp_threads));
+    c.hidden = {48, 48};
+    c.epochs = 1;
+    c.batch_size = 512;
+    c.train_samples = 2;
+    c.threads = 1;
+    const int was = omp_get_max_threads();
+    omp_set_num_threads(omp_threads);
+    PdnnNet n = PdnnNet::create({96, 48, 48, 2}, c.seed);
+    PdnnTrainer(n, c, train, iota(512), train, iota(8)).run();
+    omp_set_num_threads(was);
+    return n;
+  };
+  const PdnnNet one = trained(1), two = trained(2);
+  EXPECT_EQ(one.w, two.w);
+  EXPECT_EQ(one.b, two.b);
 }
 
 // The learning rate is lr x lr_decay^epoch with the epoch counted from 0 (PdnnConfig::lr_decay): the

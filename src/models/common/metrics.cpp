@@ -6,8 +6,8 @@
 #endif
 // Eigen's products split their work over OpenMP threads, and the sums' order (so the last bits of an
 // FID) then depends on the thread count; metrics must not (an MPI rank often has one thread).
-// Only this file's instantiations (double) are affected; pdnn.cpp's (float, run inside its own
-// OpenMP loops) are other template instances, so the two settings do not meet.
+// Every file of pbit's that includes Eigen sets this (pdnn.cpp too), so the templates they share
+// are instantiated alike.
 #define EIGEN_DONT_PARALLELIZE
 #include <Eigen/Dense>
 #include <cmath>

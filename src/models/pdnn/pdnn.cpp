@@ -6,6 +6,9 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+// Eigen's products run on one thread: split over threads, a long sum is added in another order, and
+// the weights would depend on the machine's core count (tests/test_pdnn.cpp, OpenMpThreadCount).
+#define EIGEN_DONT_PARALLELIZE
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
