@@ -116,6 +116,10 @@ TEST(GraphErrors, AsymmetricCsr) {
   EXPECT_NE(error_of([] { Graph::from_csr(2, {0, 1, 2}, {5, 0}, {1.f, 1.f}); }).find("out of range"), std::string::npos);
   EXPECT_NE(error_of([] { Graph::from_csr(2, {0, 1, 1}, {0}, {1.f}); }).find("self loop"), std::string::npos);
   EXPECT_NE(error_of([] { Graph::from_csr(2, {0, 1}, {1}, {1.f}); }).find("row_ptr has 2 entries"), std::string::npos);
+  // Ends right, middle past the column indices: refused before row 0 reads beyond them (ASan sees
+  // the read if it happens).
+  m = error_of([] { Graph::from_csr(3, {0, 3, 2, 2}, {1, 2}, {1.f, 1.f}); });
+  EXPECT_NE(m.find("row_ptr[1] = 3 is past the 2 column indices"), std::string::npos) << m;
   // And a good CSR round-trips.
   const Graph g = random_regular(30, 3, 2);
   const Graph h = Graph::from_csr(30, g.row_ptr(), g.col_idx(), g.weights(), g.biases());
@@ -162,6 +166,11 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
   EXPECT_EQ(parse("0 1 +0.5\nbias 1 -.25\n"), "<no error>");
   EXPECT_NE(parse("0 99999999999 1.0\n").find("node index 99999999999 out of range"), std::string::npos);
   EXPECT_NE(parse("0 -1 1.0\n").find("node index -1 out of range"), std::string::npos);
+  // The largest index is 2^31 - 2: one more would make a node count past an int32.
+  EXPECT_NE(parse("0 2147483647 1.0\n").find("node index 2147483647 out of range [0, 2^31 - 1)"), std::string::npos);
+  // Conflicting biases are shown as they were written, not rounded to 6 decimals.
+  EXPECT_NE(parse("bias 1 1e-7\nbias 1 2e-7\n").find("conflicting biases for node 1 (1.00000001e-07 and 2.00000002e-07)"),
+            std::string::npos);
   // A file without line breaks (/dev/zero, a binary) is refused at a bounded line length, not read
   // whole into memory; a NUL or control byte in a bad line is shown escaped.
   EXPECT_NE(parse("0 1 1.0\n" + std::string(70000, '7')).find("g.txt:2: a line longer than 65536 characters"), std::string::npos);
@@ -184,8 +193,41 @@ TEST(GraphIo, JsonErrors) {
   EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, null]]})").find("edges[0][2] must be a number"), std::string::npos);
   EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 3, 1.0]]})").find("out of range"), std::string::npos);
   EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [], "colour": []})").find("unknown key 'colour'"), std::string::npos);
-  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, 1.0]], "coloring": [0, 0]})").find("edge (0, 1) joins two nodes of color 0"),
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, 1.0]], "coloring": [0, 0]})").find("g.json: edge (0, 1) joins two nodes of color 0"),
             std::string::npos);
+  // The graph's own checks name the file too.
+  EXPECT_NE(parse(R"({"num_nodes": -1, "edges": []})").find("g.json: negative node count -1"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 0, 1.0]]})").find("g.json: "), std::string::npos);
+  // An integer past INT64_MAX is too large, not wrapped to a negative one.
+  EXPECT_NE(parse(R"({"num_nodes": 18446744073709551615, "edges": []})").find("'num_nodes' = 18446744073709551615 does not fit a node index"),
+            std::string::npos);
+  // Values held to float32's range, as the edge list's are: none rounds silently to 0 or infinity.
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, 1e-300]]})").find("edges[0][2] = 1e-300 does not fit a float32"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, 1e300]]})").find("edges[0][2] = 1e+300 does not fit a float32"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [], "biases": [0, 1e-50]})").find("biases[1] = 1e-50 does not fit a float32"), std::string::npos);
+  EXPECT_EQ(parse(R"({"num_nodes": 2, "edges": [[0, 1, 0.0]], "biases": [-0.0, 3e36]})"), "<no error>");
+}
+
+// The atomic writer keeps a replaced file's permissions, and its temporary fits beside a target
+// whose name is near the 255-byte limit.
+TEST(GraphIo, AtomicWritesKeepPermissionsAndTakeLongNames) {
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/atomic";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const Graph g = Graph::from_edges(2, std::vector<Edge>{{0, 1, 1.0f}});
+  const std::string priv = dir + "/private.txt";
+  write_graph_file(priv, g);
+  std::filesystem::permissions(priv, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  write_graph_file(priv, g);
+  EXPECT_EQ(std::filesystem::status(priv).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  const std::string longname = dir + "/" + std::string(250, 'a') + ".txt";  // 254 bytes: a legal name
+  write_graph_file(longname, g);
+  EXPECT_EQ(read_graph_file(longname).graph.num_edges(), 1);
+  write_graph_file(longname, g);  // and over itself
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
+  EXPECT_EQ(files, 2u);  // no temporary left behind
 }
 
 // An IoError carries the file and the system's errno, so a caller can tell a missing file from a

@@ -432,6 +432,12 @@ TEST(HardwareSampler, InputStageIsTheHostModels) {
     EXPECT_EQ(detail::tanh_det(std::fabs(c)) * (x < 0 ? -1.0f : 1.0f), hardware_tanh(hw, x)) << x;
     EXPECT_EQ(std::fmod(std::fabs(c) - 0.125f, 0.25f), 0.0f) << x;  // a cell centre: (k + 1/2) 2 / 8
   }
+  // A zero input is the fair coin, not the first positive cell: the table is odd, 0 included.
+  for (float z : {0.0f, -0.0f}) {
+    EXPECT_EQ(detail::table_centre(z, 2.0f, 8.0f), 0.0f);
+    EXPECT_EQ(hardware_tanh(hw, z), 0.0f);
+    EXPECT_EQ(detail::device_input(a, 0, z), 0.0f);
+  }
 }
 
 TEST(HardwareSampler, SampleConfigsTakeAHardwareSection) {

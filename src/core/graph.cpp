@@ -142,8 +142,16 @@ void Graph::validate_csr() const {
                        std::to_string(col_idx_.size()) + " column indices, " + std::to_string(weights_.size()) +
                        " weights");
   }
+  // Every row's range inside col_idx before any row is read: a row_ptr whose ends are right but
+  // whose middle overshoots would otherwise send a row past the arrays.
   for (int32_t i = 0; i < n_; ++i) {
     if (row_ptr_[i + 1] < row_ptr_[i]) throw InvalidGraph("CSR row_ptr decreases at row " + std::to_string(i));
+    if (row_ptr_[i + 1] > row_ptr_.back()) {
+      throw InvalidGraph("CSR row_ptr[" + std::to_string(i + 1) + "] = " + std::to_string(row_ptr_[i + 1]) +
+                         " is past the " + std::to_string(col_idx_.size()) + " column indices");
+    }
+  }
+  for (int32_t i = 0; i < n_; ++i) {
     for (int64_t k = row_ptr_[i]; k < row_ptr_[i + 1]; ++k) {
       const int32_t j = col_idx_[k];
       if (j < 0 || j >= n_) {

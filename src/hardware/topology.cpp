@@ -469,7 +469,8 @@ Topology make_topology(const std::string& spec) {
   auto guard = [&](double nodes, double degree) {
     // (the count as a double: a spec can ask for more nodes than an int64 holds)
     if (nodes > 1 << 30) throw bad(detail::format_number(nodes) + " nodes; pbit takes at most 2^30");
-    detail::check_memory(graph_bytes(static_cast<int64_t>(nodes), static_cast<int64_t>(nodes * degree / 2)) + 1000.0 * nodes,
+    // The graph, and the generator's edge lists beside it (measured: 112 bytes an edge in all)
+    detail::check_memory(graph_bytes(static_cast<int64_t>(nodes), static_cast<int64_t>(nodes * degree / 2)) + 64.0 * nodes * degree / 2 + 1000.0 * nodes,
                          "topology '" + spec + "'");
   };
   auto positive = [&](int32_t v, const char* what) {

@@ -128,7 +128,15 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   }
   const std::string& dest = out.dest;
   const std::filesystem::path target(dest);
-  const std::string tmp = dest + ".tmp" + std::to_string(::getpid());
+  // The temporary beside the target, "NAME.tmpPID"; where that would pass the 255 bytes a file name
+  // may have, the name is cut and a hash of the whole keeps it apart from its neighbours'.
+  const std::string suffix = ".tmp" + std::to_string(::getpid());
+  std::string tmp = dest + suffix;
+  if (const std::string name = target.filename().string(); name.size() + suffix.size() > 255) {
+    char h[20];
+    std::snprintf(h, sizeof h, ".%016llx", static_cast<unsigned long long>(std::hash<std::string>{}(name)));
+    tmp = (target.parent_path() / (name.substr(0, 200) + h + suffix)).string();
+  }
   const int fd = open_new(tmp);
   if (fd < 0) {
     const int e = errno;
@@ -141,6 +149,8 @@ void write_file_atomically(const std::string& path, std::string_view content) {
     ::unlink(tmp.c_str());
     throw IoError("failed writing '" + path + "' (" + doing + "): " + why(e) + "; the file was not changed", path, e);
   };
+  // A file replaced keeps its permissions (a private file stays private).
+  if (struct stat st{}; ::stat(dest.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::fchmod(fd, st.st_mode & 07777) != 0) fail(errno, "fchmod");
   if (const int e = write_all(fd, content)) fail(e, "write");
   if (::fsync(fd) != 0) fail(errno, "fsync");
   if (::close(fd) != 0) {

@@ -7,7 +7,8 @@
 //                                                 (I_q = I with input_bits 0)
 //   x   = g_i * I_q + o_i                          the p-bit's gain and offset (fp32, in that order)
 //   x   = sign(x) * ((k + 1/2) * input_range) / C  k = min(|x| / input_range * C, C - 1), truncated,
-//                                                 C = 2^lut_bits (x unchanged with lut_bits 0)
+//                                                 C = 2^lut_bits (x unchanged with lut_bits 0;
+//                                                 x = 0 stays 0, the fair coin: the table is odd)
 // and the decision is gibbs_up at x. The table step is the decision at the centre of x's cell: the
 // value a table of tanh(beta' centre) over C cells of |x| in [0, input_range) holds, with the sign
 // restored, saturating in the last cell. Without input_bits and lut_bits the device folds the gain
@@ -37,8 +38,11 @@ PBIT_HD float fixed_point_det(float v, float step, float levels) {
   return fmul(k, step);
 }
 
-/// The centre of the table cell of |x| (cells over [0, range)), with x's sign.
+/// The centre of the table cell of |x| (cells over [0, range)), with x's sign; 0 for x = 0 (of either
+/// sign), which lies between the table's two halves: a zero input is the fair coin on hardware as it is
+/// without a table, not the first positive cell's bias toward +1.
 PBIT_HD float table_centre(float x, float range, float cells) {
+  if (x == 0.0f) return 0.0f;
   const float a = x < 0.0f ? -x : x;
   float cell = fmul(fdiv(a, range), cells);
   cell = cell < cells - 1.0f ? cell : cells - 1.0f;  // no conversion of a huge float
