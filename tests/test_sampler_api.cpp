@@ -152,6 +152,12 @@ TEST(SamplerApi, ScheduleAndObserverErrors) {
   EXPECT_EQ(s.sweep_count(), 0u);
   s.sweep(2);
   EXPECT_EQ(s.sweep_count(), 2u);
+  // The sweep field holds 32 bits: a count past it is refused, not wrapped onto sweep 0's numbers.
+  EXPECT_NE(error_of([&] { s.set_sweep_count(std::numeric_limits<uint64_t>::max() - 4); }).find("past 2^32 - 1 sweeps"), std::string::npos);
+  s.set_sweep_count(0xFFFFFFFFu - 3);
+  EXPECT_NE(error_of([&] { s.sweep(4); }).find("2^32 - 1 sweeps"), std::string::npos);
+  s.sweep(3);
+  EXPECT_EQ(s.sweep_count(), 0xFFFFFFFFu);
 }
 
 TEST(SamplerApi, BetaSchedules) {

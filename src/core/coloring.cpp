@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <queue>
 #include <set>
+#include <utility>
+#include <unordered_set>
 #include <tuple>
 
 #include "pbit/error.hpp"
@@ -89,9 +91,12 @@ std::vector<int32_t> dsatur(const Graph& g) {
   const int32_t n = g.num_nodes();
   std::vector<int32_t> color(static_cast<size_t>(n), -1);
   std::vector<int32_t> sat(static_cast<size_t>(n), 0);
-  // Per node: how many neighbours carry each color (index < max_degree + 1 always suffices).
-  const int32_t width = g.max_degree() + 2;
-  std::vector<int32_t> nbr_count(static_cast<size_t>(n) * width, 0);
+  // Which colors node j's colored neighbours carry: a flag per color 0..deg(j), at row_ptr[j] + j
+  // (deg(j) + 1 flags a node, O(N + E) in all; a square N x (max degree + 2) table took 40 GB for a
+  // hub node joined to 100,000 others). j's own color is the smallest not flagged, so at most deg(j);
+  // a neighbour's color above deg(j) only raises j's saturation, and is remembered in `above`.
+  std::vector<char> seen(static_cast<size_t>(g.num_nodes()) + static_cast<size_t>(g.row_ptr().back()), 0);
+  std::unordered_set<uint64_t> above;
   // Highest saturation, then highest degree, then lowest index.
   using Key = std::tuple<int32_t, int32_t, int32_t>;  // (sat, degree, -index)
   std::set<Key> pq;
@@ -100,14 +105,16 @@ std::vector<int32_t> dsatur(const Graph& g) {
     const auto it = std::prev(pq.end());
     const int32_t i = -std::get<2>(*it);
     pq.erase(it);
+    const char* mine = seen.data() + g.row_ptr()[i] + i;
     int32_t c = 0;
-    while (nbr_count[static_cast<size_t>(i) * width + c] > 0) ++c;
+    while (mine[c]) ++c;  // stops at deg(i) at the latest: deg(i) neighbours flag at most deg(i) colors
     color[i] = c;
     for (int64_t k = g.row_ptr()[i]; k < g.row_ptr()[i + 1]; ++k) {
       const int32_t j = g.col_idx()[k];
       if (color[j] >= 0) continue;
-      int32_t& cnt = nbr_count[static_cast<size_t>(j) * width + c];
-      if (cnt++ == 0) {
+      const bool fresh = c <= g.degree(j) ? !std::exchange(seen[static_cast<size_t>(g.row_ptr()[j] + j + c)], char{1})
+                                          : above.insert(static_cast<uint64_t>(j) << 32 | static_cast<uint32_t>(c)).second;
+      if (fresh) {
         pq.erase({sat[j], g.degree(j), -j});
         ++sat[j];
         pq.insert({sat[j], g.degree(j), -j});

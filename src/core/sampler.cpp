@@ -180,10 +180,15 @@ Sampler::Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options)
     : Sampler(graph, color_graph(graph), num_chains, options) {}
 
 double Sampler::state_bytes(Backend backend, int64_t num_chains, int32_t num_nodes) {
-  // One byte a spin (reference, packed; cuda's host copies), four (cpu: float spins), twice for the
-  // copies a backend makes.
-  const double per_spin = backend == Backend::cpu ? 8.0 : 2.0;
-  return per_spin * static_cast<double>(num_chains) * num_nodes;
+  // As the engines lay the chains out: one byte a spin, twice for the copies a backend makes
+  // (reference, cuda's host copies); cpu: float spins in rows padded to 16 chains, and a byte copy;
+  // packed: the bytes and bit words, ceil(B / 32) a node rounded up to the lane's up-to-4 words.
+  const double B = static_cast<double>(num_chains), N = num_nodes;
+  switch (backend) {
+    case Backend::cpu: return 4.0 * 16.0 * std::ceil(B / 16.0) * N + B * N;
+    case Backend::packed: return 2.0 * B * N + 4.0 * (std::ceil(B / 32.0) + 3.0) * N;
+    default: return 2.0 * B * N;
+  }
 }
 
 Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options)
@@ -199,9 +204,10 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
   // A coloring built for another graph (or another node count) would silently break the sweep.
   verify_coloring(graph_, coloring_.colors());
   // The chains' state on the host, checked before it is allocated.
-  detail::check_memory(state_bytes(options_.backend, num_chains, graph.num_nodes()),
+  detail::check_memory(state_bytes(options_.backend, num_chains, graph.num_nodes()) + graph_bytes(graph.num_nodes(), graph.num_edges()),
                        std::to_string(num_chains) + " chains of " + std::to_string(graph.num_nodes()) + " nodes on the " +
                            to_string(options_.backend) + " backend");
+  options_.hardware.validate();
   on_hardware_ = !options_.hardware.ideal();
   if (on_hardware_) {
     const PbitHardware& hw = options_.hardware;
@@ -502,7 +508,9 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
   schedule.validate();
   const int64_t total = schedule.total_sweeps();
   // The RNG counter holds the sweep index in 32 bits; beyond that uniforms would repeat.
-  if (sweep_count_ + static_cast<uint64_t>(total) > std::numeric_limits<uint32_t>::max()) {
+  // (Written so that no sum wraps: a sweep count set past 2^32 by set_sweep_count is refused too.)
+  if (sweep_count_ > std::numeric_limits<uint32_t>::max() ||
+      static_cast<uint64_t>(total) > std::numeric_limits<uint32_t>::max() - sweep_count_) {
     throw InvalidArgument("run would pass 2^32 - 1 sweeps on one sampler (the RNG counter's sweep field)");
   }
   detail::ObserveConfig cfg;
@@ -538,7 +546,9 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
 
   // The betas of one stretch at a time (at most 2^20 sweeps: 4 MB), so a long run costs no memory for
   // its schedule; stretches are cut anywhere without changing the chains.
-  constexpr int64_t kMaxStretch = int64_t{1} << 20;
+  // An LFSR device's engine builds 128 bytes of sweep matrices a sweep of the stretch: 2^14 sweeps
+  // (2 MB) at most then.
+  const int64_t max_stretch = on_hardware_ && options_.hardware.lfsr() ? int64_t{1} << 14 : int64_t{1} << 20;
   std::vector<float> betas;
   auto betas_of = [&](int64_t first, int64_t n) -> std::span<const float> {  // no allocation or memory check per stretch
     betas.resize(static_cast<size_t>(n));
@@ -558,7 +568,7 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
   const int64_t max_piece = progress_ && progress_every_percent_ ? std::max<int64_t>(1, (total + 99) / 100) : total;
   int64_t piece = progress_ ? std::min<int64_t>(max_piece, 8) : total;  // without a callback: one stretch
   while (done < total) {
-    int64_t stop = std::min({total, done + piece, done + kMaxStretch});
+    int64_t stop = std::min({total, done + piece, done + max_stretch});
     const int64_t first = done;
     const auto t_stretch = progress_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));

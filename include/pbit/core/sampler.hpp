@@ -16,6 +16,7 @@
 #include "pbit/core/backend.hpp"
 #include "pbit/core/hardware_model.hpp"
 #include "pbit/core/coloring.hpp"
+#include "pbit/error.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/rng.hpp"
 
@@ -175,7 +176,8 @@ class Sampler {
   Sampler(Sampler&&) noexcept;
   Sampler& operator=(Sampler&&) noexcept;
 
-  /// The host memory a sampler's chains take (what its constructor checks against the memory guard),
+  /// The host memory a sampler's chains take as its backend lays them out (its constructor checks this
+  /// and its copy of the graph against the memory guard),
   /// for models that hold several samplers and check their total first.
   static double state_bytes(Backend backend, int64_t num_chains, int32_t num_nodes);
 
@@ -268,7 +270,11 @@ class Sampler {
   /// Absolute number of sweeps done so far; the next sweep uses this value in its RNG counter.
   uint64_t sweep_count() const { return sweep_count_; }
   /// For resuming from a checkpoint.
-  void set_sweep_count(uint64_t s) { sweep_count_ = s; }
+  void set_sweep_count(uint64_t s) {
+    // The RNG counter's sweep field has 32 bits; a count past it would wrap onto sweep 0's numbers.
+    if (s > 0xFFFFFFFFu) throw InvalidArgument("set_sweep_count: " + std::to_string(s) + " is past 2^32 - 1 sweeps (a corrupt checkpoint?)");
+    sweep_count_ = s;
+  }
 
  private:
   Graph graph_;

@@ -1121,7 +1121,7 @@ void check_dbm_eval_memory(const SparseDbm& m, const DbmConfig& cfg, int64_t ima
   // and every replica's chain as the sampler holds it on the evaluation's backend.
   const Backend backend = sampler_options(cfg, kEvalStream).backend;
   const double bytes = chains * (2.0 * static_cast<double>(m.visible().size()) + 80.0) +
-                       replicas * chains * Sampler::state_bytes(backend, 1, m.graph().num_nodes());
+                       Sampler::state_bytes(backend, static_cast<int64_t>(replicas * chains), m.graph().num_nodes());
   detail::check_memory(bytes, "DBM evaluation of " + detail::format_number(batch) + " images at once (eval.batch_images) x " +
                                   std::to_string(cfg.eval.chains) + " chains each (eval.chains)");
 }
@@ -1132,10 +1132,10 @@ void check_dbm_gen_memory(const SparseDbm& m, const DbmConfig& cfg) {
   // The sampler with its label clamps; then, with the final states (chains x N) and images kept, the
   // read-out of every image as an evaluation batch.
   const Backend gen_backend = sampler_options(cfg, kGenStream).backend, eval_backend = sampler_options(cfg, kEvalStream).backend;
-  const double sample = replicas * chains * Sampler::state_bytes(gen_backend, 1, m.graph().num_nodes()) +
+  const double sample = Sampler::state_bytes(gen_backend, static_cast<int64_t>(replicas * chains), m.graph().num_nodes()) +
                         chains * static_cast<double>(m.labels().size());
   const double per = chains * cfg.eval.chains;
-  const double classify = 2 * chains * (n + nv) + per * (2.0 * nv + 80.0) + per * Sampler::state_bytes(eval_backend, 1, m.graph().num_nodes());
+  const double classify = 2 * chains * (n + nv) + per * (2.0 * nv + 80.0) + Sampler::state_bytes(eval_backend, static_cast<int64_t>(per), m.graph().num_nodes());
   detail::check_memory(std::max(sample, classify), "DBM generation of " + std::to_string(cfg.gen_per_class) +
                                                        " images per class (generate.per_class), each read out with " +
                                                        std::to_string(cfg.eval.chains) + " chains (eval.chains)");
