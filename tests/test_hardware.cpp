@@ -460,6 +460,45 @@ TEST(HardwareSampler, SampleConfigsTakeAHardwareSection) {
   }
 }
 
+// A setting nothing reads is refused (a config must not look like a device it does not run), while
+// a section as to_json writes it back, defaults included, still reads.
+TEST(HardwareSampler, SettingsWithoutEffectAreRefused) {
+  for (const auto& [bad, key] : std::vector<std::pair<const char*, const char*>>{
+           {R"({"lfsr_steps": 3})", "hardware.lfsr_steps"},
+           {R"({"input_range": 2})", "hardware.input_range"},
+           {R"({"weight_range": 3, "input_bits": 4})", "hardware.weight_range"},
+           {R"({"weight_bits": 4, "device_seed": 7})", "hardware.device_seed"}}) {
+    try {
+      parse_hardware(nlohmann::json::parse(bad));
+      ADD_FAILURE() << bad;
+    } catch (const InvalidConfig& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+  PbitHardware hw;
+  hw.weight_bits = 6;
+  hw.lut_bits = 3;
+  const PbitHardware back = parse_hardware(hw.to_json());
+  EXPECT_EQ(back.to_json(), hw.to_json());
+  EXPECT_NO_THROW(parse_hardware(nlohmann::json::parse(R"({"gain_sigma": 0.1, "device_seed": 7, "input_range": 2, "lut_bits": 4})")));
+}
+
+// Set through the C++ API, out-of-range fields are refused by the sampler, not run: beta_offset -3
+// would flip beta's sign, input_bits 40 shift past an int, a NaN spread poison every draw.
+TEST(HardwareSampler, TheSamplerRefusesHardwareOutOfRange) {
+  const Graph g = Graph::from_edges(2, std::vector<Edge>{{0, 1, 1.0f}});
+  auto make = [&](const std::function<void(PbitHardware&)>& set) {
+    SamplerOptions o;
+    set(o.hardware);
+    return error_of([&] { Sampler(g, 4, o); });
+  };
+  EXPECT_NE(make([](PbitHardware& h) { h.beta_offset = -3; }).find("PbitHardware::beta_offset = -3 outside"), std::string::npos);
+  EXPECT_NE(make([](PbitHardware& h) { h.input_bits = 40; }).find("PbitHardware::input_bits = 40"), std::string::npos);
+  EXPECT_NE(make([](PbitHardware& h) { h.gain_sigma = std::nanf(""); }).find("PbitHardware::gain_sigma"), std::string::npos);
+  EXPECT_NE(make([](PbitHardware& h) { h.rng = "mt"; }).find("PbitHardware::rng"), std::string::npos);
+  EXPECT_EQ(make([](PbitHardware& h) { h.beta_offset = -0.5f; }), "<no error>");
+}
+
 TEST(HardwareSampler, DbmConfigsTakeAHardwareSectionAndATrainingMode) {
   const DbmConfig c = parse_dbm_config(nlohmann::json::parse(R"({"hardware": {"weight_bits": 4}, "train": {"mode": "in_situ"}})"));
   EXPECT_EQ(c.hardware.weight_bits, 4);

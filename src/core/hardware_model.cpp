@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "pbit/core/detail/device_activation.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
@@ -71,10 +72,47 @@ PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w) {
   if (j.contains("rng")) h.rng = detail::get_string(j["rng"], w + ".rng", {"philox", "lfsr"});
   if (j.contains("lfsr_steps")) h.lfsr_steps = static_cast<int32_t>(get_int(j["lfsr_steps"], w + ".lfsr_steps", 1, 32));
   if (j.contains("device_seed")) h.device_seed = static_cast<uint64_t>(get_int(j["device_seed"], w + ".device_seed", 0, int64_t{1} << 40));
+  // A setting nothing reads is refused when it differs from its default, so that a config cannot
+  // look like a device it does not run (a section written back by to_json, defaults and all, reads).
+  const PbitHardware d;
+  auto unread = [&](const char* key, bool changed, const char* needs) {
+    if (changed) detail::config_error(w + "." + key, std::string("has no effect without ") + needs + "; remove it or give " + needs);
+  };
+  unread("weight_range", h.weight_range != d.weight_range && h.weight_bits == 0, "weight_bits");
+  unread("input_range", h.input_range != d.input_range && h.input_bits == 0 && h.lut_bits == 0, "input_bits or lut_bits");
+  unread("lfsr_steps", h.lfsr_steps != d.lfsr_steps && !h.lfsr(), "rng \"lfsr\"");
+  unread("device_seed", h.device_seed != d.device_seed && h.gain_sigma == 0 && h.offset_sigma == 0 && h.stuck_fraction == 0,
+         "gain_sigma, offset_sigma or stuck_fraction (the device's draws)");
   return h;
 }
 
+void PbitHardware::validate() const {
+  auto bad = [](const std::string& key, const std::string& why) { throw InvalidArgument("PbitHardware::" + key + " " + why); };
+  auto bits = [&](const char* key, int32_t v, int32_t hi) {
+    if (v < 0 || v == 1 || v > hi) bad(key, "= " + std::to_string(v) + ": 0 (fp32) or 2.." + std::to_string(hi) + " bits");
+  };
+  auto in = [&](const char* key, float v, double lo, double hi) {
+    if (!(v >= lo && v <= hi)) {  // NaN too
+      std::ostringstream os;
+      os << "= " << v << " outside [" << lo << ", " << hi << "]";
+      bad(key, os.str());
+    }
+  };
+  bits("weight_bits", weight_bits, 24);
+  bits("input_bits", input_bits, 24);
+  if (lut_bits < 0 || lut_bits > 20) bad("lut_bits", "= " + std::to_string(lut_bits) + " outside 0..20");
+  in("weight_range", weight_range, 1e-6, 1e6);
+  in("input_range", input_range, 1e-6, 1e6);
+  in("gain_sigma", gain_sigma, 0, 10);
+  in("offset_sigma", offset_sigma, 0, 100);
+  in("beta_offset", beta_offset, -0.99, 100);
+  in("stuck_fraction", stuck_fraction, 0, 1);
+  if (rng != "philox" && rng != "lfsr") bad("rng", "= '" + rng + "': philox or lfsr");
+  if (lfsr_steps < 1 || lfsr_steps > 32) bad("lfsr_steps", "= " + std::to_string(lfsr_steps) + " outside 1..32");
+}
+
 PbitDevice draw_device(const PbitHardware& hw, int32_t count, uint32_t group) {
+  hw.validate();
   if (count < 0) throw InvalidArgument("draw_device: negative count");
   PbitDevice d;
   d.gain.resize(static_cast<size_t>(count));

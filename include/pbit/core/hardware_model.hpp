@@ -47,6 +47,10 @@ struct PbitHardware {
   /// One line for logs and plots, e.g. "6-bit weights, gain spread 10%".
   std::string describe() const;
   nlohmann::json to_json() const;
+  /// Throws InvalidArgument when a field lies outside the ranges a `hardware` section takes
+  /// (parse_hardware): set through the C++ API, a beta_offset of -3 would flip beta's sign, and
+  /// input_bits 40 shift past an int. Sampler and draw_device call it.
+  void validate() const;
 };
 
 /// Parses a `hardware` config section (keys as the fields above); errors are InvalidConfig naming
