@@ -216,6 +216,9 @@ TEST(Grid, PresetsAndBoundaries) {
   EXPECT_THROW(extropic_grid(20, {{1, 1}}), InvalidArgument);                 // a + b even
   EXPECT_THROW(make_topology("grid:4:G12"), InvalidArgument);                 // offsets collide mod 4
   EXPECT_THROW(extropic_grid(2, {{0, 1}}, true), InvalidArgument);           // (0,1) == (0,-1) mod 2
+  // Open grids too: (1, 0) is (0, 1) turned, the same neighbour; both would have merged into degree 4.
+  EXPECT_NE(error_of([] { make_topology("grid:8:0,1;1,0:open"); }).find("give the same neighbour"), std::string::npos);
+  EXPECT_NE(error_of([] { make_topology("grid:8:2147483647,2:open"); }).find("at most 8192"), std::string::npos);
   EXPECT_THROW(grid_preset("G10"), InvalidArgument);
 }
 
@@ -309,6 +312,8 @@ TEST(Roles, ColorConstraintAndErrors) {
   EXPECT_NO_THROW(place_roles(4900, {{"a", -1, 0}, {"b", -1, 1}}, 3, &g.colors));  // the rest of each color
   EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[0].color, 0);
   EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[1].count, -1);
+  EXPECT_EQ(parse_role_specs("visible:2, hidden : rest")[1].name, "hidden");  // spaces around a field are not in it
+  EXPECT_THROW(parse_role_specs("visible:2, :rest"), InvalidArgument);
 }
 
 TEST(Roles, FileRoundTripAndValidation) {

@@ -138,7 +138,11 @@ std::vector<RoleSpec> parse_role_specs(const std::string& text) {
   for (std::string item; std::getline(ss, item, ',');) {
     std::vector<std::string> f;
     std::stringstream is(item);
-    for (std::string x; std::getline(is, x, ':');) f.push_back(x);
+    // Spaces around a field are not part of it ("visible:2, hidden:rest" names 'hidden', not ' hidden').
+    for (std::string x; std::getline(is, x, ':');) {
+      const auto b = x.find_first_not_of(" \t"), e = x.find_last_not_of(" \t");
+      f.push_back(b == std::string::npos ? std::string() : x.substr(b, e - b + 1));
+    }
     if (f.size() < 2 || f.size() > 3 || f[0].empty()) {
       throw InvalidArgument("role spec '" + item + "' must be name:count[:color] (count may be 'rest')");
     }

@@ -291,6 +291,10 @@ Topology extropic_grid(int32_t L, const std::vector<GridRule>& rules, bool torus
   std::vector<std::pair<int32_t, int32_t>> offsets;  // the two "forward" offsets of each rule
   std::string rule_text;
   for (const GridRule& r : rules) {
+    // (Bounded first: an offset past the grid joins nothing, and a huge one would overflow r + a.)
+    if (std::abs(static_cast<int64_t>(r.a)) > 8192 || std::abs(static_cast<int64_t>(r.b)) > 8192) {
+      throw InvalidArgument("grid rule (" + std::to_string(r.a) + ", " + std::to_string(r.b) + "): offsets are at most 8192 in magnitude");
+    }
     if (((r.a + r.b) % 2 + 2) % 2 != 1) {
       throw InvalidArgument("grid rule (" + std::to_string(r.a) + ", " + std::to_string(r.b) +
                             "): a + b must be odd so that the checkerboard coloring is proper");
@@ -298,6 +302,21 @@ Topology extropic_grid(int32_t L, const std::vector<GridRule>& rules, bool torus
     offsets.push_back({r.a, r.b});
     offsets.push_back({-r.b, r.a});
     rule_text += (rule_text.empty() ? "" : ";") + std::to_string(r.a) + "," + std::to_string(r.b);
+  }
+  if (!torus) {
+    // Two rules that give the same neighbour (an offset or its negative) would merge their edges
+    // silently: a degree of 4 where 8 was asked for.
+    std::map<std::pair<int32_t, int32_t>, size_t> seen;
+    for (size_t k = 0; k < offsets.size(); ++k) {
+      for (int sgn : {1, -1}) {
+        auto [it, fresh] = seen.emplace(std::pair<int32_t, int32_t>{sgn * offsets[k].first, sgn * offsets[k].second}, k);
+        if (!fresh && it->second / 2 != k / 2) {
+          throw InvalidArgument("grid: rules (" + std::to_string(rules[it->second / 2].a) + ", " + std::to_string(rules[it->second / 2].b) +
+                                ") and (" + std::to_string(rules[k / 2].a) + ", " + std::to_string(rules[k / 2].b) +
+                                ") give the same neighbour");
+        }
+      }
+    }
   }
   if (torus) {
     // Every offset and its negative must be distinct and nonzero mod L, or edges would repeat or loop.

@@ -52,7 +52,8 @@ struct GridRule {
 std::vector<GridRule> grid_preset(const std::string& name);
 /// L x L grid, node = row * L + col, on a torus or with an open boundary.
 /// Coloring: checkerboard (r + c) mod 2 when proper (always open; torus needs even L), else DSATUR.
-/// Throws InvalidArgument when L is so small that a rule's offsets collide or wrap onto the node.
+/// Throws InvalidArgument when two rules give the same neighbour (on a torus also when L is so small
+/// that offsets collide mod L or wrap onto the node), or an offset is above 8192 in magnitude.
 Topology extropic_grid(int32_t L, const std::vector<GridRule>& rules, bool torus = true, const std::string& label = "");
 
 /// L x L square lattice (4 neighbours); checkerboard coloring when proper.
@@ -69,7 +70,8 @@ Topology make_topology(const std::string& spec);
 /// All couplings `J`, biases 0.
 Graph square_lattice(int32_t L, bool periodic = true, float J = 1.0f);
 
-/// Random simple d-regular graph on n nodes (n * d even, d < n), seeded: same seed, same graph.
+/// Random simple d-regular graph on n nodes (n * d even, d <= n / 2: pbit draws sparse ones only),
+/// seeded: same seed, same graph.
 /// Pairs random free stubs that form a new simple edge and restarts when stuck (Steger-Wormald).
 Graph random_regular(int32_t n, int32_t d, uint64_t seed);
 
