@@ -2,6 +2,7 @@
 // the RAPL reader on a fake powercap folder, a row's energy fields, and tiny CPU-only suites that
 // must produce every output.
 #include <gtest/gtest.h>
+#include <tuple>
 
 #include <filesystem>
 #include <fstream>
@@ -68,6 +69,21 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   j = read_json_file(platforms_path());
   j.erase("pdnn");
   EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);
+  // A value in another unit is refused, not read as J or Hz (off by 10^15 or 10^6), and a p-bit
+  // count must be whole.
+  for (const auto& [section, key, unit] : std::vector<std::tuple<const char*, const char*, const char*>>{
+           {"rng_chip", "e_cell_j", "fJ per cell update"}, {"rng_chip", "cell_rate_hz", "MHz"}}) {
+    j = read_json_file(platforms_path());
+    j[section][key]["unit"] = unit;
+    const std::string m = error_of([&] { energy::parse_platforms(j); });
+    EXPECT_NE(m.find(std::string(section) + "." + key + ".unit"), std::string::npos) << m;
+  }
+  j = read_json_file(platforms_path());
+  j["fpga"]["pbits"].erase("unit");
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("fpga.pbits.unit"), std::string::npos);
+  j = read_json_file(platforms_path());
+  j["fpga"]["pbits"]["value"] = 4264.9;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("must be a whole number"), std::string::npos);
 }
 
 // The default platform file is found from a working folder without configs/; a path given is used

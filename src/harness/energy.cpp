@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,14 +17,22 @@ namespace pbit::energy {
 
 namespace {
 
-double param(const nlohmann::json& j, const std::string& where, const char* key, double lo, double hi) {
+/// One parameter, {"value", "unit", "source"}: the unit must be the one the model computes in (a
+/// value in fJ or MHz would otherwise be read as J or Hz, off by 10^15 or 10^6, without a word).
+double param(const nlohmann::json& j, const std::string& where, const char* key, double lo, double hi, const std::string& unit,
+             bool integer = false) {
   const std::string k = where + "." + key;
   if (!j.contains(key)) detail::config_error(k, "missing (each parameter is {\"value\", \"unit\", \"source\"})");
   const auto& p = j[key];
   detail::only_keys(p, k, {"value", "unit", "source", "note"});
   if (!p.contains("value") || !p.contains("source")) detail::config_error(k, "needs a 'value' and the 'source' it comes from");
+  if (!p.contains("unit") || !p["unit"].is_string() || p["unit"].get<std::string>() != unit) {
+    detail::config_error(k + ".unit", "must be \"" + unit + "\" (the unit pbit computes in; convert the value), got " +
+                                          (p.contains("unit") ? p["unit"].dump() : std::string("none")));
+  }
   const double v = detail::get_double(p["value"], k + ".value");
   if (v < lo || v > hi) detail::config_error(k + ".value", "must be in [" + detail::format_number(lo) + ", " + detail::format_number(hi) + "]");
+  if (integer && v != std::floor(v)) detail::config_error(k + ".value", "must be a whole number, got " + p["value"].dump());
   detail::get_string(p["source"], k + ".source");
   return v;
 }
@@ -39,27 +48,27 @@ Platforms parse_platforms(const nlohmann::json& j) {
   }
   const auto& f = j["fpga"];
   detail::only_keys(f, "fpga", {"flips_per_s_low", "flips_per_s_high", "pbits", "board_power_w"});
-  p.fpga.flips_per_s_low = param(f, "fpga", "flips_per_s_low", 1, 1e15);
-  p.fpga.flips_per_s_high = param(f, "fpga", "flips_per_s_high", 1, 1e15);
-  p.fpga.pbits = static_cast<int32_t>(param(f, "fpga", "pbits", 1, 1e9));
-  p.fpga.board_power_w = param(f, "fpga", "board_power_w", 0, 1e5);
+  p.fpga.flips_per_s_low = param(f, "fpga", "flips_per_s_low", 1, 1e15, "flips/s");
+  p.fpga.flips_per_s_high = param(f, "fpga", "flips_per_s_high", 1, 1e15, "flips/s");
+  p.fpga.pbits = static_cast<int32_t>(param(f, "fpga", "pbits", 1, 1e9, "p-bits", true));
+  p.fpga.board_power_w = param(f, "fpga", "board_power_w", 0, 1e5, "W");
   if (p.fpga.flips_per_s_high < p.fpga.flips_per_s_low) detail::config_error("fpga.flips_per_s_high", "is below flips_per_s_low");
   const auto& c = j["rng_chip"];
   detail::only_keys(c, "rng_chip", {"e_cell_j", "rng_j_per_bit", "cell_rate_hz", "k_mix_dtm"});
-  p.chip.e_cell_j = param(c, "rng_chip", "e_cell_j", 0, 1);
-  p.chip.rng_j_per_bit = param(c, "rng_chip", "rng_j_per_bit", 0, 1);
-  p.chip.cell_rate_hz = param(c, "rng_chip", "cell_rate_hz", 1, 1e12);
-  param(c, "rng_chip", "k_mix_dtm", 1, 1e9);
+  p.chip.e_cell_j = param(c, "rng_chip", "e_cell_j", 0, 1, "J per cell update");
+  p.chip.rng_j_per_bit = param(c, "rng_chip", "rng_j_per_bit", 0, 1, "J per random bit");
+  p.chip.cell_rate_hz = param(c, "rng_chip", "cell_rate_hz", 1, 1e12, "updates/s per cell");
+  param(c, "rng_chip", "k_mix_dtm", 1, 1e9, "sweeps per DTM step");
   const auto& d = j["pdnn"];
   detail::only_keys(d, "pdnn", {"b_w", "eps_w_sram_j", "eps_w_dram_j", "eps_a_j", "eps_add_j", "eps_mul_j", "eps_n_pbit_j", "eps_n_det_j"});
-  p.pdnn.b_w = param(d, "pdnn", "b_w", 1, 64);
-  p.pdnn.eps_w_sram_j = param(d, "pdnn", "eps_w_sram_j", 0, 1);
-  p.pdnn.eps_w_dram_j = param(d, "pdnn", "eps_w_dram_j", 0, 1);
-  p.pdnn.eps_a_j = param(d, "pdnn", "eps_a_j", 0, 1);
-  p.pdnn.eps_add_j = param(d, "pdnn", "eps_add_j", 0, 1);
-  p.pdnn.eps_mul_j = param(d, "pdnn", "eps_mul_j", 0, 1);
-  p.pdnn.eps_n_pbit_j = param(d, "pdnn", "eps_n_pbit_j", 0, 1);
-  p.pdnn.eps_n_det_j = param(d, "pdnn", "eps_n_det_j", 0, 1);
+  p.pdnn.b_w = param(d, "pdnn", "b_w", 1, 64, "bits per weight", true);
+  p.pdnn.eps_w_sram_j = param(d, "pdnn", "eps_w_sram_j", 0, 1, "J per weight bit read");
+  p.pdnn.eps_w_dram_j = param(d, "pdnn", "eps_w_dram_j", 0, 1, "J per weight bit read");
+  p.pdnn.eps_a_j = param(d, "pdnn", "eps_a_j", 0, 1, "J per activation bit");
+  p.pdnn.eps_add_j = param(d, "pdnn", "eps_add_j", 0, 1, "J per accumulate");
+  p.pdnn.eps_mul_j = param(d, "pdnn", "eps_mul_j", 0, 1, "J per multiply");
+  p.pdnn.eps_n_pbit_j = param(d, "pdnn", "eps_n_pbit_j", 0, 1, "J per p-bit output");
+  p.pdnn.eps_n_det_j = param(d, "pdnn", "eps_n_det_j", 0, 1, "J per deterministic activation");
   return p;
 }
 
