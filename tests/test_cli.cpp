@@ -177,6 +177,15 @@ TEST(Cli, SampleTakesTheRngContract) {
   const nlohmann::json je = read_json_file(tmp("out_exact.json"));
   EXPECT_EQ(je["run"]["contract"], "exact");
   EXPECT_NE(je["edge_sum"], j["edge_sum"]);
+  EXPECT_FALSE(je["run"].contains("hardware"));  // ideal p-bits: no hardware entry
+  // A run on imperfect p-bits says which in its output.
+  std::string hw = kConfig;
+  hw.replace(hw.find("\"backend\": \"cpu\""), 16, "\"backend\": \"cpu\", \"hardware\": {\"weight_bits\": 4, \"lut_bits\": 3}");
+  write(tmp("cfg_hw.json"), hw);
+  ASSERT_EQ(run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_hw.json") + " --out " + tmp("out_hw.json")).code, 0);
+  const nlohmann::json jh = read_json_file(tmp("out_hw.json"));
+  EXPECT_EQ(jh["run"]["hardware"]["weight_bits"], 4);
+  EXPECT_EQ(jh["run"]["hardware"]["lut_bits"], 3);
   write(tmp("cfg_badc.json"), R"({"chains": 4, "contract": "quick"})");
   const Result bad = run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_badc.json"));
   EXPECT_EQ(bad.code, 2) << bad.out;
@@ -643,23 +652,29 @@ TEST(Cli, PdnnReportJudgesTheClaimsAndPricesEveryRow) {
   const std::string rep = tmp("pdnn_claims");
   std::filesystem::remove_all(rep);
   const nlohmann::json sizes = {784, 16, 10};
-  auto result = [&](const std::string& units, int bits, const std::vector<int>& samples, const std::vector<double>& acc) {
-    return nlohmann::json{{"dataset", "mnist"}, {"sizes", sizes}, {"trained_units", "pbit"}, {"train_samples", 1},
+  // Each network read with the units it was trained with, except where said.
+  auto result = [&](const std::string& units, int bits, const std::vector<int>& samples, const std::vector<double>& acc,
+                    const std::string& trained = "") {
+    return nlohmann::json{{"dataset", "mnist"}, {"sizes", sizes}, {"trained_units", trained.empty() ? units : trained}, {"train_samples", 1},
                           {"eval", {{"units", units}, {"bits", bits}, {"samples", samples}, {"test_accuracy", acc}, {"test_images", 100}}}};
   };
   write(tmp("claims_pbit.json"), result("pbit", 1, {1, 2, 10}, {0.89, 0.91, 0.932}).dump());
+  write(tmp("claims_pbit_as_tanh.json"), result("tanh", 32, {1}, {0.70}, "pbit").dump());  // not the baseline, though first
   write(tmp("claims_fp32.json"), result("tanh", 32, {1}, {0.90}).dump());
   write(tmp("claims_q3.json"), result("quant3", 3, {1}, {0.935}).dump());
   const std::string platforms = std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json";
-  const Result r = run("pdnn report " + tmp("claims_pbit.json") + " " + tmp("claims_fp32.json") + " " + tmp("claims_q3.json") +
-                       " --platforms " + platforms + " --out " + rep);
+  const Result r = run("pdnn report " + tmp("claims_pbit.json") + " " + tmp("claims_pbit_as_tanh.json") + " " + tmp("claims_fp32.json") +
+                       " " + tmp("claims_q3.json") + " --platforms " + platforms + " --out " + rep);
   ASSERT_EQ(r.code, 0) << r.out;
-  const nlohmann::json sum = read_json_file(rep + "/summary.json");
-  ASSERT_EQ(sum["rows"].size(), 3u);
+  nlohmann::json sum = read_json_file(rep + "/summary.json");
+  ASSERT_EQ(sum["rows"].size(), 4u);
   EXPECT_EQ(sum["rows"][0]["role"], "sample-aware (s=1)");
+  EXPECT_EQ(sum["rows"][1]["role"], "pbit-trained, read as fp32");
+  sum["rows"].erase(1);  // the rows below are numbered as before it came
   EXPECT_EQ(sum["rows"][1]["role"], "deterministic fp32");
   EXPECT_EQ(sum["rows"][2]["role"], "deterministic 3-bit");
   ASSERT_EQ(sum["claims"].size(), 3u);
+  EXPECT_EQ(sum["claims"][0]["baseline_file"], tmp("claims_fp32.json"));
   EXPECT_FALSE(sum["claims"][0]["holds"].get<bool>()) << sum["claims"][0];  // -1 point
   EXPECT_NEAR(sum["claims"][0]["difference"].get<double>(), -0.01, 1e-12);
   EXPECT_TRUE(sum["claims"][1]["holds"].get<bool>()) << sum["claims"][1];   // +1 point
@@ -685,6 +700,16 @@ TEST(Cli, PdnnReportJudgesTheClaimsAndPricesEveryRow) {
   const Result mixed = run("pdnn report " + tmp("claims_pbit.json") + " " + tmp("claims_gen.json") + " --out " + rep + "_mixed");
   EXPECT_EQ(mixed.code, 2) << mixed.out;
   EXPECT_NE(mixed.out.find("is a fashion-mnist result, the files before it mnist ones"), std::string::npos) << mixed.out;
+  // Two evaluations of one kind are one curve too many: refused, unless their --labels tell them apart.
+  const Result twice = run("pdnn report " + tmp("claims_fp32.json") + " " + tmp("claims_fp32.json") + " --out " + rep + "_twice");
+  EXPECT_EQ(twice.code, 2) << twice.out;
+  EXPECT_NE(twice.out.find("are both 'deterministic fp32'"), std::string::npos) << twice.out;
+  nlohmann::json labelled = result("tanh", 32, {1}, {0.91});
+  labelled["label"] = "seed 2";
+  write(tmp("claims_fp32_seed2.json"), labelled.dump());
+  const Result two = run("pdnn report " + tmp("claims_fp32.json") + " " + tmp("claims_fp32_seed2.json") + " --out " + rep + "_two");
+  ASSERT_EQ(two.code, 0) << two.out;
+  EXPECT_EQ(read_json_file(rep + "_two/summary.json")["rows"][1]["role"], "deterministic fp32 [seed 2]");
 }
 
 TEST(Cli, PdnnTrainResumeEvalReportBench) {

@@ -94,15 +94,36 @@ bool is_units_name(const std::string& units) {
   return units == "tanh" || units == "pbit" || (units.size() == 6 && units.rfind("quant", 0) == 0 && units[5] >= '1' && units[5] <= '8');
 }
 
-/// What an evaluation was, by its units and the units the model was trained with (names checked by
-/// the caller: is_units_name).
+/// What an evaluation was, by the units it read the network with, the units the network was trained
+/// with and the hardware it ran on (names checked by the caller: is_units_name). Only a
+/// network read as it was trained, on ideal units, is a paper's baseline ("deterministic fp32"):
+/// a p-bit network read with tanh is not.
 std::string role_of(const nlohmann::json& r) {
   const std::string units = r["eval"]["units"].get<std::string>(), trained = r["trained_units"].get<std::string>();
+  std::string role;
   if (units == "pbit") {
-    return trained == "pbit" ? "sample-aware (s=" + std::to_string(r.value("train_samples", 1)) + ")" : "noise-injected (" + trained + ")";
+    role = trained == "pbit" ? "sample-aware (s=" + std::to_string(r.value("train_samples", 1)) + ")" : "noise-injected (" + trained + ")";
+  } else {
+    const std::string read = units == "tanh" ? "fp32" : units.substr(5) + "-bit";
+    role = trained == units ? "deterministic " + read : trained + "-trained, read as " + read;
   }
-  if (units == "tanh") return "deterministic fp32";
-  return "deterministic " + units.substr(5) + "-bit";
+  if (r.contains("hardware") && r["hardware"].is_object()) {
+    PbitHardware hw;
+    try {
+      hw = parse_hardware(r["hardware"]);
+    } catch (const InvalidConfig&) {
+      hw.gain_sigma = 1;  // not ours to judge here: on some hardware, at least
+    }
+    if (!hw.ideal()) role += " on hardware (" + hw.describe() + ")";
+  }
+  return role;
+}
+
+/// role_of with the evaluation's --label, if it has one: the name of its curve and table row.
+std::string name_of(const nlohmann::json& r) {
+  const std::string role = role_of(r);
+  return r.contains("label") && r["label"].is_string() && !r["label"].get<std::string>().empty() ? role + " [" + r["label"].get<std::string>() + "]"
+                                                                                                : role;
 }
 
 /// Tiles the first per_row x per_row images (n x rows x cols, values in [0, 1], 1 = white) into a PNG
@@ -571,13 +592,19 @@ void add_pdnn_commands(Commands& c) {
         const bool pbit = units_of(j["eval"]["units"], f, "eval.units") == "pbit";
         units_of(j["trained_units"], f, "trained_units");
         same_dataset(j, f, dataset);
-        nlohmann::json row = {{"file", f}, {"role", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
+        nlohmann::json row = {{"file", f}, {"role", name_of(j)}, {"kind", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
                               {"sizes", sizes}, {"test_images", j["eval"]["test_images"]}, {"points", nlohmann::json::array()}};
         for (size_t q = 0; q < samples.size(); ++q) {
           row["points"].push_back({{"samples", samples[q]},
                                    {"test_accuracy", acc[q]},
                                    {"energy_j_per_inference_sram", plat.pdnn.joules_per_inference(sizes, samples[q], 8, bits, pbit, false)},
                                    {"energy_j_per_inference_dram", plat.pdnn.joules_per_inference(sizes, samples[q], 8, bits, pbit, true)}});
+        }
+        for (const auto& other : rows) {  // each row is one curve, and the claims pick their rows by role
+          if (other["role"] == row["role"]) {
+            throw InvalidArgument(other["file"].get<std::string>() + " and " + f + " are both '" + row["role"].get<std::string>() +
+                                  "': give each evaluation its own --label, or report one of them");
+          }
         }
         rows.push_back(row);
       } catch (const nlohmann::json::exception& ex) {
@@ -648,24 +675,31 @@ void add_pdnn_commands(Commands& c) {
       detail::draw_gnuplot(o->out, "fid");
     }
     // The paper's three claims, where the evaluations to judge them are present.
-    auto accuracy_of = [&](const std::string& role, int32_t T) -> double {
+    // (Each by the first evaluation of its kind, labelled or not; the claim names the file.)
+    auto accuracy_of = [&](const std::string& role, int32_t T, std::string* file = nullptr) -> double {
       for (const auto& row : rows) {
-        if (row["role"] != role) continue;
+        if (row["kind"] != role) continue;
         for (const auto& p : row["points"])
-          if (p["samples"] == T || (row["units"] != "pbit")) return p["test_accuracy"].get<double>();
+          if (p["samples"] == T || (row["units"] != "pbit")) {
+            if (file) *file = row["file"].get<std::string>();
+            return p["test_accuracy"].get<double>();
+          }
       }
       return -1;
     };
     // "About as good" and "match" are read as within half a percentage point; "beat" as above.
     nlohmann::json claims = nlohmann::json::array();
-    const double fp = accuracy_of("deterministic fp32", 1), q3 = accuracy_of("deterministic 3-bit", 1);
+    std::string fp_file, q3_file;
+    const double fp = accuracy_of("deterministic fp32", 1, &fp_file), q3 = accuracy_of("deterministic 3-bit", 1, &q3_file);
     auto claim = [&](const std::string& text, const std::string& role, int32_t T, const std::string& base_name, double base,
                      bool strictly_above) {
-      const double v = accuracy_of(role, T);
+      const std::string& base_file = base_name == "deterministic fp32" ? fp_file : q3_file;
+      std::string file;
+      const double v = accuracy_of(role, T, &file);
       if (v < 0 || base < 0) return;
       const double diff = v - base;
-      claims.push_back({{"claim", text}, {"pdnn", role + ", T=" + std::to_string(T)}, {"pdnn_accuracy", v}, {"baseline", base_name},
-                        {"baseline_accuracy", base}, {"difference", diff},
+      claims.push_back({{"claim", text}, {"pdnn", role + ", T=" + std::to_string(T)}, {"pdnn_accuracy", v}, {"pdnn_file", file},
+                        {"baseline", base_name}, {"baseline_accuracy", base}, {"baseline_file", base_file}, {"difference", diff},
                         {"holds", strictly_above ? diff > 0 : std::fabs(diff) <= 0.005 || diff > 0}});
     };
     claim("one sample of a 1-bit p-DNN is about as good as the deterministic network", "sample-aware (s=1)", 1, "deterministic fp32", fp, false);
