@@ -375,6 +375,60 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   EXPECT_NE(error_of([&] { td.load_checkpoint(dir + "/b/checkpoint.bin"); }).find("different training config"), std::string::npos);
 }
 
+// Adam: its first update moves every parameter by lr (bias-corrected m / sqrt(v) is g / |g|) or not at
+// all (a zero gradient); and a run resumed from a mid-epoch checkpoint, moments and update count
+// restored, ends bit for bit where the uninterrupted one did.
+TEST(EqProp, AdamStepsByTheLearningRateAndResumesBitForBit) {
+  const ImageDataset train = halves(64, 1);
+  std::vector<int64_t> ti(64);
+  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_adam";
+  std::filesystem::remove_all(dir);
+  for (const char* sub : {"/one", "/a", "/m"}) std::filesystem::create_directories(dir + sub);
+  auto adam = [&](const std::string& sub) {
+    EqPropConfig c = small_training(dir + sub);
+    c.optimizer = "adam";
+    c.epochs = 2;
+    c.clip = 0;
+    return c;
+  };
+  EqPropConfig c1 = adam("/one");
+  c1.epochs = 1;
+  const EqPropNet start = EqPropNet::create(8, c1.hidden, 2, 2, 0.5f, 0.25f, c1.seed);
+  EqPropNet n1 = start;
+  EqPropTrainer(n1, c1, train, std::vector<int64_t>(ti.begin(), ti.begin() + 4), train, {}).run();  // one batch: one update
+  const std::vector<float>* before[4] = {&start.w0, &start.w1, &start.bh, &start.bo};
+  const std::vector<float>* after[4] = {&n1.w0, &n1.w1, &n1.bh, &n1.bo};
+  int moved = 0;
+  for (int k = 0; k < 4; ++k) {
+    const double lr = k < 2 ? c1.lr_weights : c1.lr_biases;
+    for (size_t q = 0; q < before[k]->size(); ++q) {
+      const double d = std::fabs(static_cast<double>((*after[k])[q]) - (*before[k])[q]);
+      if (d == 0) continue;
+      ++moved;
+      EXPECT_NEAR(d, lr, 1e-5) << "parameter group " << k << ", index " << q;
+    }
+  }
+  EXPECT_GT(moved, 10);
+  EqPropConfig ca = adam("/a");
+  EqPropNet na = start;
+  EqPropTrainer(na, ca, train, ti, train, {}).run();
+  EqPropConfig cm = adam("/m");
+  cm.checkpoint_every_batches = 5;
+  EqPropNet nm = start;
+  EXPECT_THROW(EqPropTrainer(nm, cm, train, ti, train, {}).run([](const EqPropEpoch&) { throw std::runtime_error("killed"); }),
+               std::runtime_error);
+  EqPropNet nm2 = start;
+  EqPropTrainer tm(nm2, cm, train, ti, train, {});
+  tm.load_checkpoint(dir + "/m/checkpoint.bin");
+  tm.run();
+  EXPECT_EQ(nm2.w0, na.w0);
+  EXPECT_EQ(nm2.w1, na.w1);
+  EXPECT_EQ(nm2.bh, na.bh);
+  EXPECT_EQ(nm2.bo, na.bo);
+  EXPECT_NE(na.w1, start.w1);
+}
+
 /// The net's parameters after each epoch of a run of c on 8 halves images (2 batches an epoch; no test
 /// set, so no evaluation), starting from the small training's initial net; [0] is the initial net.
 std::vector<EqPropNet> epoch_snapshots(EqPropConfig c) {

@@ -139,7 +139,13 @@ void add_eqprop_commands(Commands& c) {
   e->add_option("--out", o->out, "write the results JSON here");
   c.add(e, [o] {
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
-    if (o->chains > 0) cfg.eval_chains_per_image = o->chains;
+    if (o->chains > 0) {
+      cfg.eval_chains_per_image = o->chains;
+      if (cfg.eval_batch_images * cfg.eval_chains_per_image > (1 << 24)) {  // as the config's own check
+        throw InvalidArgument("--chains " + std::to_string(o->chains) + " x eval.batch_images " + std::to_string(cfg.eval_batch_images) +
+                              " is more than 2^24 chains at once: lower eval.batch_images");
+      }
+    }
     if (!o->out.empty()) check_writable(o->out);
     const EqPropNet net = EqPropNet::load(o->model);
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
