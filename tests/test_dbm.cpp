@@ -492,6 +492,45 @@ TEST(DbmMnist, ResumeIsBitIdentical) {
   EXPECT_NE(error_of([&] { td.load_checkpoint(tb2.checkpoint_path()); }).find("train.epochs: checkpoint"), std::string::npos);
 }
 
+// A run killed during an epoch's evaluation resumes at that evaluation: the epoch's batches are in a
+// checkpoint taken before it (they used to be lost, and trained again from the last checkpoint).
+// The kill here is an evaluation that throws: a test image with the label 12.
+TEST(DbmMnist, AKillDuringTheEpochsEvaluationLosesNoTraining) {
+  for (const char* d : {"evalkill_a", "evalkill_b"}) std::filesystem::remove_all(tmp(d));  // no checkpoint of an earlier run
+  DbmConfig cfg = small_mnist_config(tmp("evalkill_a"));
+  cfg.epochs = 2;
+  cfg.train_limit = 400;
+  cfg.eval_images_per_epoch = 20;
+  const ImageDataset train = mnist(cfg, "train"), test = mnist(cfg, "test");
+  SparseDbm a = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer ta(a, cfg, train);
+  ta.run(&test);
+  ASSERT_EQ(ta.history().size(), 2u);
+  ImageDataset broken = test;
+  broken.labels[3] = 12;
+  DbmConfig cb = cfg;
+  cb.output_dir = tmp("evalkill_b");
+  SparseDbm b = SparseDbm::create(cb, train.rows, train.cols);
+  {
+    DbmTrainer tb(b, cb, train);
+    EXPECT_NE(error_of([&] { tb.run(&broken); }).find("test image 3 has label 12"), std::string::npos);
+  }
+  SparseDbm b2 = SparseDbm::create(cb, train.rows, train.cols);
+  DbmTrainer tb2(b2, cb, train);
+  tb2.load_checkpoint(tb2.checkpoint_path());
+  EXPECT_EQ(tb2.epoch(), 0);
+  EXPECT_EQ(tb2.updates(), ta.history()[0].updates);  // every batch of epoch 1, before its evaluation
+  EXPECT_EQ(tb2.batch_in_epoch(), ta.history()[0].updates);
+  tb2.run(&test);
+  EXPECT_EQ(tb2.updates(), ta.updates());
+  EXPECT_EQ(b2.graph().edge_weights(), a.graph().edge_weights());
+  ASSERT_EQ(tb2.history().size(), 2u);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(tb2.history()[e].test_accuracy, ta.history()[e].test_accuracy) << e;
+    EXPECT_EQ(tb2.history()[e].flips, ta.history()[e].flips) << e;
+  }
+}
+
 // A diverging run ends at the update that diverged with the learning rate in the message, before
 // the exploded model reaches a checkpoint (it used to end later as "non-finite coupling", with a
 // checkpoint of 1e19 couplings that no resume could use).

@@ -781,6 +781,9 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
     for (float w : model_.graph().edge_weights()) ss += static_cast<double>(w) * w;
     m.weight_rms = std::sqrt(ss / std::max<int64_t>(1, model_.graph().num_edges()));
     if (test && cfg_.eval_images_per_epoch > 0) {
+      // The epoch's batches are done (batch_ == per_epoch unless the time budget cut it): a run
+      // killed during the evaluation resumes at it, and does not train the epoch again.
+      checkpoint();
       const DbmEval ev = evaluate_dbm(model_, cfg_, *test, cfg_.eval_images_per_epoch);
       m.test_accuracy = ev.accuracy;
       m.test_images = ev.images;
@@ -1151,6 +1154,12 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
   }
   const int64_t stop = limit > 0 ? std::min(first + limit, test.size()) : test.size();
   check_dbm_eval_memory(m, cfg, stop - first);
+  for (int64_t k = first; k < stop; ++k) {  // (a dataset built in code is not checked as a file's is)
+    if (test.labels[static_cast<size_t>(k)] > 9) {
+      throw InvalidArgument("evaluate_dbm: test image " + std::to_string(k) + " has label " + std::to_string(test.labels[static_cast<size_t>(k)]) +
+                            ", not a class 0..9");
+    }
+  }
   ev.confusion.assign(100, 0);
   int64_t correct = 0;
   // Progress in image-sweeps, updated within each batch (one batch may hold every image).
