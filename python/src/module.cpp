@@ -683,7 +683,7 @@ edge statistics of the sampler use that order.)doc")
       .def("coloring", &Topology::coloring)
       .def("__repr__", [](const Topology& t) { return "pbit.Topology('" + t.name + "')"; });
   m.def("topology", &make_topology, py::arg("spec"), py::call_guard<py::gil_scoped_release>(),
-        "A generated topology: 'pegasus:M', 'zephyr:M[:T]', 'chimera:M', 'grid:L:G12' ... (docs/TOPOLOGIES.md), couplings 1.");
+        "A generated topology: 'pegasus:M', 'zephyr:M[:T]', 'chimera:M[:N[:T]]', 'grid:L:G12' ... (docs/TOPOLOGIES.md), couplings 1.");
   m.def(
       "square_lattice",
       [](const py::object& l, bool periodic, float J) {

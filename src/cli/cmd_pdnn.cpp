@@ -347,10 +347,14 @@ void add_pdnn_commands(Commands& c) {
                "on cuda the measured energy per inference (NVML)");
   auto* bm = b->add_option("--model", o->model, "a trained model.bin (default: a Glorot-initialised network of --sizes)");
   b->add_option("--sizes", o->sizes, "layer sizes, inputs to classes (default 784,256,256,10)")->excludes(bm);
-  b->add_option("--samples", o->T, "samples per image T")->check(number_in<int32_t>(1, 1 << 16));
-  b->add_option("--images", o->images, "images per forward call")->check(number_in<int64_t>(1, 1 << 20));
-  b->add_option("--backend", o->backend, "cpu (the host path), cuda, or best (cuda when there is a GPU)")->check(CLI::IsMember({"best", "cpu", "cuda"}));
-  b->add_option("--seconds", o->seconds, "measure for at least this long after one warm-up call")->check(number_in<double>(0.01, 3600));
+  b->add_option("--samples", o->T, "samples per image T")->check(number_in<int32_t>(1, 1 << 16))->capture_default_str();
+  b->add_option("--images", o->images, "images per forward call")->check(number_in<int64_t>(1, 1 << 20))->capture_default_str();
+  b->add_option("--backend", o->backend, "cpu (the host path), cuda, or best (cuda when there is a GPU)")
+      ->check(CLI::IsMember({"best", "cpu", "cuda"}))
+      ->capture_default_str();
+  b->add_option("--seconds", o->seconds, "measure for at least this long after one warm-up call")
+      ->check(number_in<double>(0.01, 3600))
+      ->capture_default_str();
   b->add_option("--out", o->out, "write the benchmark JSON here (default: stdout)");
   c.add(b, [o] {
     if (!o->out.empty()) check_writable(o->out);
