@@ -654,6 +654,33 @@ TEST(DbmMnist, TimeBudgetStopsTrainingAndDecaysTheLearningRate) {
   EXPECT_EQ(m3.graph().edge_weights(), m.graph().edge_weights());
 }
 
+// A run whose time budget ends mid-epoch and is killed during that epoch's evaluation: its resume
+// must still evaluate and record the epoch (a checkpoint taken before that evaluation, out of time,
+// made every resume stop at once with nothing recorded).
+TEST(DbmMnist, AKillDuringTheLastEvaluationOfATimeBudgetStillEndsTheRun) {
+  std::filesystem::remove_all(tmp("budget_eval"));
+  DbmConfig cfg = small_mnist_config(tmp("budget_eval"));
+  cfg.train_limit = 6000;  // 120 batches per epoch
+  cfg.time_budget_s = 0.05;
+  cfg.eval_images_per_epoch = 10;
+  const ImageDataset train = mnist(cfg, "train"), test = mnist(cfg, "test");
+  ImageDataset broken = test;
+  broken.labels[2] = 12;
+  {
+    SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+    DbmTrainer t(m, cfg, train);
+    EXPECT_NE(error_of([&] { t.run(&broken); }).find("has label 12"), std::string::npos);
+  }
+  SparseDbm m2 = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer t2(m2, cfg, train);
+  if (std::filesystem::exists(t2.checkpoint_path())) t2.load_checkpoint(t2.checkpoint_path());
+  const auto hist = t2.run(&test);
+  ASSERT_FALSE(hist.empty());
+  EXPECT_GE(hist.back().test_accuracy, 0.0);
+  EXPECT_EQ(hist.back().test_images, 10);
+  EXPECT_TRUE(t2.out_of_time());
+}
+
 // Under the cosine schedule a resume with more epochs moves the rate back up (the schedule is longer
 // now), and says so; with the same epochs the rate goes on from where it was, silently.
 TEST(DbmMnist, AResumeThatStretchesTheCosineScheduleSaysSo) {

@@ -497,6 +497,12 @@ TEST(HardwareSampler, TheSamplerRefusesHardwareOutOfRange) {
   EXPECT_NE(make([](PbitHardware& h) { h.gain_sigma = std::nanf(""); }).find("PbitHardware::gain_sigma"), std::string::npos);
   EXPECT_NE(make([](PbitHardware& h) { h.rng = "mt"; }).find("PbitHardware::rng"), std::string::npos);
   EXPECT_EQ(make([](PbitHardware& h) { h.beta_offset = -0.5f; }), "<no error>");
+  // The bounds a config may give, as parse_hardware holds them in floats, still run.
+  const PbitHardware edge = parse_hardware(nlohmann::json::parse(R"({"beta_offset": -0.99, "weight_bits": 4, "weight_range": 1e-6,
+                                                                      "lut_bits": 3, "input_range": 1e-6})"));
+  EXPECT_EQ(make([&](PbitHardware& h) { h = edge; }), "<no error>");
+  // A results file's section is read as it was recorded, settings without effect and all.
+  EXPECT_EQ(parse_hardware(nlohmann::json::parse(R"({"weight_bits": 4, "device_seed": 7})"), "hardware", false).device_seed, 7u);
 }
 
 TEST(HardwareSampler, DbmConfigsTakeAHardwareSectionAndATrainingMode) {

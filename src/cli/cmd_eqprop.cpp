@@ -1,4 +1,5 @@
 // pbit eqprop train|eval: equilibrium propagation on the sampler (docs/CLI.md, 'Models').
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -139,13 +140,7 @@ void add_eqprop_commands(Commands& c) {
   e->add_option("--out", o->out, "write the results JSON here");
   c.add(e, [o] {
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
-    if (o->chains > 0) {
-      cfg.eval_chains_per_image = o->chains;
-      if (cfg.eval_batch_images * cfg.eval_chains_per_image > (1 << 24)) {  // as the config's own check
-        throw InvalidArgument("--chains " + std::to_string(o->chains) + " x eval.batch_images " + std::to_string(cfg.eval_batch_images) +
-                              " is more than 2^24 chains at once: lower eval.batch_images");
-      }
-    }
+    if (o->chains > 0) cfg.eval_chains_per_image = o->chains;
     if (!o->out.empty()) check_writable(o->out);
     const EqPropNet net = EqPropNet::load(o->model);
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
@@ -156,6 +151,12 @@ void add_eqprop_commands(Commands& c) {
     check_test_images_option(o->test_images, test.size(), cfg.dataset);
     const int64_t n = o->test_images >= 0 ? o->test_images : cfg.test_images;
     const std::vector<int64_t> si = eqprop_select(test, n, n > 0 && cfg.balanced, net.classes);
+    // As the config's own check, of the images that run at once.
+    if (const int64_t at_once = std::min<int64_t>(cfg.eval_batch_images, static_cast<int64_t>(si.size()));
+        o->chains > 0 && at_once * cfg.eval_chains_per_image > (1 << 24)) {
+      throw InvalidArgument("--chains " + std::to_string(o->chains) + " x " + std::to_string(at_once) +
+                            " images at once is more than 2^24 chains: lower eval.batch_images or --test-images");
+    }
     const EqPropEval ev = eqprop_evaluate(net, test, si, cfg, "eqprop eval");
     nlohmann::json out = {{"model", o->model}, {"eval", eval_json(ev)}, {"balanced_selection", n > 0 && cfg.balanced},
                           {"chains_per_image", cfg.eval_chains_per_image}, {"seed", cfg.seed},

@@ -108,13 +108,12 @@ std::string role_of(const nlohmann::json& r) {
     role = trained == units ? "deterministic " + read : trained + "-trained, read as " + read;
   }
   if (r.contains("hardware") && r["hardware"].is_object()) {
-    PbitHardware hw;
     try {
-      hw = parse_hardware(r["hardware"]);
+      const PbitHardware hw = parse_hardware(r["hardware"], "hardware", false);  // as an older pbit recorded it
+      if (!hw.ideal()) role += " on hardware (" + hw.describe() + ")";
     } catch (const InvalidConfig&) {
-      hw.gain_sigma = 1;  // not ours to judge here: on some hardware, at least
+      role += " on hardware (a section this pbit cannot read)";
     }
-    if (!hw.ideal()) role += " on hardware (" + hw.describe() + ")";
   }
   return role;
 }

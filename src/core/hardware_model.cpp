@@ -48,7 +48,7 @@ nlohmann::json PbitHardware::to_json() const {
   return j;
 }
 
-PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w) {
+PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w, bool refuse_unread) {
   using detail::get_float_in;
   using detail::get_int;
   if (!j.is_object()) detail::config_error(w, "must be an object of hardware settings");
@@ -76,7 +76,7 @@ PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w) {
   // look like a device it does not run (a section written back by to_json, defaults and all, reads).
   const PbitHardware d;
   auto unread = [&](const char* key, bool changed, const char* needs) {
-    if (changed) detail::config_error(w + "." + key, std::string("has no effect without ") + needs + "; remove it or give " + needs);
+    if (changed && refuse_unread) detail::config_error(w + "." + key, std::string("has no effect without ") + needs + "; remove it or give " + needs);
   };
   unread("weight_range", h.weight_range != d.weight_range && h.weight_bits == 0, "weight_bits");
   unread("input_range", h.input_range != d.input_range && h.input_bits == 0 && h.lut_bits == 0, "input_bits or lut_bits");
@@ -92,7 +92,9 @@ void PbitHardware::validate() const {
     if (v < 0 || v == 1 || v > hi) bad(key, "= " + std::to_string(v) + ": 0 (fp32) or 2.." + std::to_string(hi) + " bits");
   };
   auto in = [&](const char* key, float v, double lo, double hi) {
-    if (!(v >= lo && v <= hi)) {  // NaN too
+    // Against the bounds as floats: a config's -0.99 or 1e-6, checked by parse_hardware as a double,
+    // is held as a float a hair past them.
+    if (!(v >= static_cast<float>(lo) && v <= static_cast<float>(hi))) {  // NaN too
       std::ostringstream os;
       os << "= " << v << " outside [" << lo << ", " << hi << "]";
       bad(key, os.str());

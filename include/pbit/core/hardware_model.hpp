@@ -55,7 +55,9 @@ struct PbitHardware {
 
 /// Parses a `hardware` config section (keys as the fields above); errors are InvalidConfig naming
 /// `where`.key. Unknown keys are errors.
-PbitHardware parse_hardware(const nlohmann::json& j, const std::string& where = "hardware");
+/// refuse_unread = false reads a section a results file recorded (an older pbit took settings that
+/// had no effect) without refusing those settings.
+PbitHardware parse_hardware(const nlohmann::json& j, const std::string& where = "hardware", bool refuse_unread = true);
 
 /// A device instance: the gain, offset and stuck state of `count` p-bits of one group (`group`
 /// selects an independent draw, e.g. a layer), keyed by (device_seed, group, p-bit).

@@ -781,9 +781,10 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
     for (float w : model_.graph().edge_weights()) ss += static_cast<double>(w) * w;
     m.weight_rms = std::sqrt(ss / std::max<int64_t>(1, model_.graph().num_edges()));
     if (test && cfg_.eval_images_per_epoch > 0) {
-      // The epoch's batches are done (batch_ == per_epoch unless the time budget cut it): a run
-      // killed during the evaluation resumes at it, and does not train the epoch again.
-      checkpoint();
+      // The epoch's batches are done: a run killed during the evaluation resumes at it, and does not
+      // train the epoch again. (Not when the time budget cut the epoch: a resume of that checkpoint
+      // would stop at once, before this evaluation; the finished checkpoint below follows it.)
+      if (!out_of_time()) checkpoint();
       const DbmEval ev = evaluate_dbm(model_, cfg_, *test, cfg_.eval_images_per_epoch);
       m.test_accuracy = ev.accuracy;
       m.test_images = ev.images;
