@@ -282,16 +282,16 @@ TEST(Cli, BadInputsGiveClearErrors) {
     std::string args;
     const char* expect;
   } numbers[] = {
-      {"dtm train --config " + dtm_cfg + " --steps abc", "--steps takes a number in [1, 1000], got 'abc'"},
-      {"dtm train --config " + dtm_cfg + " --steps 2.5", "--steps takes a whole number, got '2.5'"},
-      {"dtm train --config " + dtm_cfg + " --gen-sweeps 1e3x", "--gen-sweeps takes a number"},
+      {"dtm train --config " + dtm_cfg + " --steps abc", "--steps takes a whole number in [1, 1000], got 'abc'"},
+      {"dtm train --config " + dtm_cfg + " --steps 2.5", "--steps takes a whole number in [1, 1000], got '2.5'"},
+      {"dtm train --config " + dtm_cfg + " --gen-sweeps 1e3x", "--gen-sweeps takes a whole number in [1, 1000000000], got '1e3x'"},
       {"graph --topology lattice:4 --out x.json --seed -1", "--seed takes a whole number in [0, 2^64), got '-1'"},
       {"graph --topology lattice:4 --out x.json --seed +5", "--seed takes a whole number in [0, 2^64), got '+5'"},  // no sign on unsigned
       {"graph --topology lattice:4 --out x.json --weights 0.1,x", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"graph --topology lattice:4 --out x.json --weights -1", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"dbm import --edges e --biases b --visible v --labels l --cols 28 --replicas 5 --out m.json", "needs --rows"},
       {"dbm import --edges e --biases b --visible v --labels l --rows 0 --cols 28 --replicas 5 --out m.json",
-       "--rows takes a number in [1, 65536], got '0'"},
+       "--rows takes a whole number in [1, 65536], got '0'"},
       // An empty value is refused, not read as "not given" (an empty --out used to write to "/").
       {"graph --topology lattice:4 --out ''", "--out needs a non-empty value"},
       {"info --graph ''", "--graph needs a non-empty value"},

@@ -53,7 +53,7 @@ void add_compare_commands(Commands& c);
 
 /// A validator for a number option within [lo, hi], parsed whole and exactly (std::from_chars): its
 /// message completes "--name " (main.cpp joins them), e.g. "takes a number in [1, 65536], got '0'".
-/// Integer types also refuse fractions ("takes a whole number"); a seed ([0, 2^64)) says so.
+/// Integer types also refuse fractions, and say "a whole number in [lo, hi]"; a seed ([0, 2^64)) too.
 template <class T>
 CLI::Validator number_in(T lo, T hi) {
   return CLI::Validator(
@@ -61,6 +61,9 @@ CLI::Validator number_in(T lo, T hi) {
         auto range = [&] {
           if constexpr (std::is_same_v<T, uint64_t>) {
             if (lo == 0 && hi == std::numeric_limits<uint64_t>::max()) return std::string("takes a whole number in [0, 2^64)");
+          }
+          if constexpr (std::is_integral_v<T>) {  // exact bounds: 1099511627776, not 1.09951162778e+12
+            return "takes a whole number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
           }
           return "takes a number in [" + detail::format_number(static_cast<double>(lo)) + ", " +
                  detail::format_number(static_cast<double>(hi)) + "]";
@@ -71,12 +74,7 @@ CLI::Validator number_in(T lo, T hi) {
             if (v < lo || v > hi) return range() + ", got '" + s + "'";
             return "";
           }
-          double d = 0;  // a number, but not a whole one in range
-          if (detail::parse_number_ok(s, d) && std::isfinite(d) && d >= static_cast<double>(lo) &&
-              d <= static_cast<double>(hi) && d != std::floor(d)) {
-            return "takes a whole number, got '" + s + "'";
-          }
-          return range() + ", got '" + s + "'";
+          return range() + ", got '" + s + "'";  // a fraction too: the range says "whole"
         } else {
           T v{};
           if (!detail::parse_number_ok(s, v) || !(v >= lo && v <= hi)) return range() + ", got '" + s + "'";
