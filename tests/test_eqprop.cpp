@@ -283,6 +283,15 @@ ImageDataset halves(int64_t n, uint64_t seed) {
   return d;
 }
 
+/// Every parameter of two nets (or every entry of two gradients) is the same, bit for bit.
+template <class T>
+void expect_same_parameters(const T& a, const T& b) {
+  EXPECT_EQ(a.w0, b.w0);
+  EXPECT_EQ(a.w1, b.w1);
+  EXPECT_EQ(a.bh, b.bh);
+  EXPECT_EQ(a.bo, b.bo);
+}
+
 EqPropConfig small_training(const std::string& dir) {
   EqPropConfig c;
   c.hidden = 8;
@@ -337,10 +346,7 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   tc.load_checkpoint(dir + "/b/checkpoint.bin");
   EXPECT_EQ(tc.epoch(), 2);
   tc.run();
-  EXPECT_EQ(nc.w0, na.w0);
-  EXPECT_EQ(nc.w1, na.w1);
-  EXPECT_EQ(nc.bh, na.bh);
-  EXPECT_EQ(nc.bo, na.bo);
+  expect_same_parameters(nc, na);
   ASSERT_EQ(tc.history().size(), 4u);
   EXPECT_EQ(tc.history().back().test_accuracy, ta.history().back().test_accuracy);
   // A run that dies in its first epoch's bookkeeping, after the mid-epoch checkpoints (batches 5, 10
@@ -357,10 +363,7 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   tm.load_checkpoint(dir + "/m/checkpoint.bin");
   EXPECT_EQ(tm.epoch(), 0);
   tm.run();
-  EXPECT_EQ(nm2.w0, na.w0);
-  EXPECT_EQ(nm2.w1, na.w1);
-  EXPECT_EQ(nm2.bh, na.bh);
-  EXPECT_EQ(nm2.bo, na.bo);
+  expect_same_parameters(nm2, na);
   // The model file round-trips; a changed byte is caught by the checksum.
   na.save(dir + "/model.bin");
   const EqPropNet back = EqPropNet::load(dir + "/model.bin");
@@ -422,10 +425,7 @@ TEST(EqProp, AdamStepsByTheLearningRateAndResumesBitForBit) {
   EqPropTrainer tm(nm2, cm, train, ti, train, {});
   tm.load_checkpoint(dir + "/m/checkpoint.bin");
   tm.run();
-  EXPECT_EQ(nm2.w0, na.w0);
-  EXPECT_EQ(nm2.w1, na.w1);
-  EXPECT_EQ(nm2.bh, na.bh);
-  EXPECT_EQ(nm2.bo, na.bo);
+  expect_same_parameters(nm2, na);
   EXPECT_NE(na.w1, start.w1);
 }
 
@@ -596,10 +596,7 @@ TEST_P(EqPropBackends, TrainSameModelAsCpu) {
     return n;
   };
   const EqPropNet want = train_on("cpu"), got = train_on(to_string(GetParam()));
-  EXPECT_EQ(got.w0, want.w0);
-  EXPECT_EQ(got.w1, want.w1);
-  EXPECT_EQ(got.bh, want.bh);
-  EXPECT_EQ(got.bo, want.bo);
+  expect_same_parameters(got, want);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, EqPropBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
@@ -1054,10 +1051,7 @@ TEST(EqPropHardware, PatNudgesFromTheDevicesFreeState) {
     const EqPropGradient a = eqprop_gradient(n, dev_a, x, labels, cfg, &ideal_a);
     const EqPropGradient b = eqprop_gradient(n, dev_b, x, labels, cfg, &ideal_b);
     ASSERT_EQ(a.nudged, 1);
-    EXPECT_EQ(a.w0, b.w0);
-    EXPECT_EQ(a.w1, b.w1);
-    EXPECT_EQ(a.bh, b.bh);
-    EXPECT_EQ(a.bo, b.bo);
+    expect_same_parameters(a, b);
   }
 }
 
@@ -1088,10 +1082,7 @@ TEST(EqPropHardware, PatResumesBitForBit) {
   EqPropTrainer tc(nc, cb, train, ti, test, si);
   tc.load_checkpoint(dir + "/b/checkpoint.bin");
   tc.run();
-  EXPECT_EQ(nc.w0, na.w0);
-  EXPECT_EQ(nc.w1, na.w1);
-  EXPECT_EQ(nc.bh, na.bh);
-  EXPECT_EQ(nc.bo, na.bo);
+  expect_same_parameters(nc, na);
   // The checkpoint belongs to its device: another device instance, or another spread, is another
   // training config, refused rather than continued on hardware the run never saw.
   for (int which = 0; which < 2; ++which) {
