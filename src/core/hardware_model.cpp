@@ -48,6 +48,23 @@ nlohmann::json PbitHardware::to_json() const {
   return j;
 }
 
+namespace {
+
+/// The ranges a device's settings take, read by both parse_hardware (a config) and
+/// PbitHardware::validate (the C++ API).
+constexpr int32_t kMaxBits = 24, kMaxLutBits = 20, kMaxLfsrSteps = 32;
+struct FloatRange {
+  const char* key;
+  float PbitHardware::*field;
+  double lo, hi;
+};
+constexpr FloatRange kFloatRanges[] = {
+    {"weight_range", &PbitHardware::weight_range, 1e-6, 1e6}, {"input_range", &PbitHardware::input_range, 1e-6, 1e6},
+    {"gain_sigma", &PbitHardware::gain_sigma, 0, 10},         {"offset_sigma", &PbitHardware::offset_sigma, 0, 100},
+    {"beta_offset", &PbitHardware::beta_offset, -0.99, 100},  {"stuck_fraction", &PbitHardware::stuck_fraction, 0, 1}};
+
+}  // namespace
+
 PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w, bool refuse_unread) {
   using detail::get_float_in;
   using detail::get_int;
@@ -60,17 +77,14 @@ PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w, bool 
     out = static_cast<int32_t>(get_int(j[k], w + "." + k, 0, hi));
     if (out == 1) detail::config_error(w + "." + k, "needs at least 2 bits (a sign and one magnitude bit), or 0 for fp32");
   };
-  bits("weight_bits", h.weight_bits, 24);
-  bits("input_bits", h.input_bits, 24);
-  if (j.contains("lut_bits")) h.lut_bits = static_cast<int32_t>(get_int(j["lut_bits"], w + ".lut_bits", 0, 20));
-  if (j.contains("weight_range")) h.weight_range = get_float_in(j["weight_range"], w + ".weight_range", 1e-6, 1e6);
-  if (j.contains("input_range")) h.input_range = get_float_in(j["input_range"], w + ".input_range", 1e-6, 1e6);
-  if (j.contains("gain_sigma")) h.gain_sigma = get_float_in(j["gain_sigma"], w + ".gain_sigma", 0, 10);
-  if (j.contains("offset_sigma")) h.offset_sigma = get_float_in(j["offset_sigma"], w + ".offset_sigma", 0, 100);
-  if (j.contains("beta_offset")) h.beta_offset = get_float_in(j["beta_offset"], w + ".beta_offset", -0.99, 100);
-  if (j.contains("stuck_fraction")) h.stuck_fraction = get_float_in(j["stuck_fraction"], w + ".stuck_fraction", 0, 1);
+  bits("weight_bits", h.weight_bits, kMaxBits);
+  bits("input_bits", h.input_bits, kMaxBits);
+  if (j.contains("lut_bits")) h.lut_bits = static_cast<int32_t>(get_int(j["lut_bits"], w + ".lut_bits", 0, kMaxLutBits));
+  for (const FloatRange& r : kFloatRanges) {
+    if (j.contains(r.key)) h.*r.field = get_float_in(j[r.key], w + "." + r.key, r.lo, r.hi);
+  }
   if (j.contains("rng")) h.rng = detail::get_string(j["rng"], w + ".rng", {"philox", "lfsr"});
-  if (j.contains("lfsr_steps")) h.lfsr_steps = static_cast<int32_t>(get_int(j["lfsr_steps"], w + ".lfsr_steps", 1, 32));
+  if (j.contains("lfsr_steps")) h.lfsr_steps = static_cast<int32_t>(get_int(j["lfsr_steps"], w + ".lfsr_steps", 1, kMaxLfsrSteps));
   if (j.contains("device_seed")) h.device_seed = static_cast<uint64_t>(get_int(j["device_seed"], w + ".device_seed", 0, int64_t{1} << 40));
   // A setting nothing reads is refused when it differs from its default, so that a config cannot
   // look like a device it does not run (a section written back by to_json, defaults and all, reads).
@@ -91,26 +105,23 @@ void PbitHardware::validate() const {
   auto bits = [&](const char* key, int32_t v, int32_t hi) {
     if (v < 0 || v == 1 || v > hi) bad(key, "= " + std::to_string(v) + ": 0 (fp32) or 2.." + std::to_string(hi) + " bits");
   };
-  auto in = [&](const char* key, float v, double lo, double hi) {
+  bits("weight_bits", weight_bits, kMaxBits);
+  bits("input_bits", input_bits, kMaxBits);
+  if (lut_bits < 0 || lut_bits > kMaxLutBits) bad("lut_bits", "= " + std::to_string(lut_bits) + " outside 0.." + std::to_string(kMaxLutBits));
+  for (const FloatRange& r : kFloatRanges) {
     // Against the bounds as floats: a config's -0.99 or 1e-6, checked by parse_hardware as a double,
     // is held as a float a hair past them.
-    if (!(v >= static_cast<float>(lo) && v <= static_cast<float>(hi))) {  // NaN too
+    const float v = this->*r.field;
+    if (!(v >= static_cast<float>(r.lo) && v <= static_cast<float>(r.hi))) {  // NaN too
       std::ostringstream os;
-      os << "= " << v << " outside [" << lo << ", " << hi << "]";
-      bad(key, os.str());
+      os << "= " << v << " outside [" << r.lo << ", " << r.hi << "]";
+      bad(r.key, os.str());
     }
-  };
-  bits("weight_bits", weight_bits, 24);
-  bits("input_bits", input_bits, 24);
-  if (lut_bits < 0 || lut_bits > 20) bad("lut_bits", "= " + std::to_string(lut_bits) + " outside 0..20");
-  in("weight_range", weight_range, 1e-6, 1e6);
-  in("input_range", input_range, 1e-6, 1e6);
-  in("gain_sigma", gain_sigma, 0, 10);
-  in("offset_sigma", offset_sigma, 0, 100);
-  in("beta_offset", beta_offset, -0.99, 100);
-  in("stuck_fraction", stuck_fraction, 0, 1);
+  }
   if (rng != "philox" && rng != "lfsr") bad("rng", "= '" + rng + "': philox or lfsr");
-  if (lfsr_steps < 1 || lfsr_steps > 32) bad("lfsr_steps", "= " + std::to_string(lfsr_steps) + " outside 1..32");
+  if (lfsr_steps < 1 || lfsr_steps > kMaxLfsrSteps) {
+    bad("lfsr_steps", "= " + std::to_string(lfsr_steps) + " outside 1.." + std::to_string(kMaxLfsrSteps));
+  }
 }
 
 PbitDevice draw_device(const PbitHardware& hw, int32_t count, uint32_t group) {

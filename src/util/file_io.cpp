@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "pbit/error.hpp"
+#include "util/binary_io.hpp"
 
 namespace pbit::detail {
 
@@ -134,7 +135,7 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   std::string tmp = dest + suffix;
   if (const std::string name = target.filename().string(); name.size() + suffix.size() > 255) {
     char h[20];
-    std::snprintf(h, sizeof h, ".%016llx", static_cast<unsigned long long>(std::hash<std::string>{}(name)));
+    std::snprintf(h, sizeof h, ".%016llx", static_cast<unsigned long long>(fnv1a(name)));
     tmp = (target.parent_path() / (name.substr(0, 200) + h + suffix)).string();
   }
   const int fd = open_new(tmp);

@@ -689,8 +689,7 @@ namespace {
 /// then copied three times inside Sampler::set_field: 16 bytes a spin), and each live phase's read-out,
 /// one group per node (16 bytes a spin). Measured against the guard's old 8 bytes a spin, a training
 /// batch took about 3x the limit before the last check fired.
-void check_eqprop_memory(const EqPropNet& net, Backend backend, int64_t chains, int samplers, int phases, const std::string& what) {
-  const Graph g = net.graph();
+void check_eqprop_memory(const Graph& g, Backend backend, int64_t chains, int samplers, int phases, const std::string& what) {
   const double spins = static_cast<double>(chains) * g.num_nodes();
   detail::check_memory(samplers * (Sampler::state_bytes(backend, chains, g.num_nodes()) + graph_bytes(g.num_nodes(), g.num_edges())) +
                            16.0 * spins + 16.0 * phases * spins,
@@ -701,17 +700,17 @@ void check_eqprop_memory(const EqPropNet& net, Backend backend, int64_t chains, 
 
 EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const std::vector<int64_t>& index,
                            const EqPropConfig& cfg, const std::string& progress_label) {
-  {
-    const int64_t n = std::min<int64_t>(cfg.eval_batch_images, static_cast<int64_t>(index.size()));
-    const Backend backend = sampler_options(cfg.backend, cfg.seed, rng::eqprop_stream(rng::EqPropUse::eval), cfg.threads).backend;
-    check_eqprop_memory(net, backend, std::max<int64_t>(1, n) * cfg.eval_chains_per_image, 1, 1, "EqProp evaluation of " + std::to_string(n) + " images at once (eval.batch_images) x " +
-                                  std::to_string(cfg.eval_chains_per_image) + " chains each (eval.chains_per_image)");
-  }
   const double t0 = detail::monotonic_s();
   EqPropEval ev;
   ev.images = static_cast<int64_t>(index.size());
   ev.confusion.assign(static_cast<size_t>(net.classes * net.classes), 0);
   const Graph g = net.graph();
+  {
+    const int64_t n = std::min<int64_t>(cfg.eval_batch_images, ev.images);
+    const Backend backend = sampler_options(cfg.backend, cfg.seed, rng::eqprop_stream(rng::EqPropUse::eval), cfg.threads).backend;
+    check_eqprop_memory(g, backend, std::max<int64_t>(1, n) * cfg.eval_chains_per_image, 1, 1, "EqProp evaluation of " + std::to_string(n) + " images at once (eval.batch_images) x " +
+                                  std::to_string(cfg.eval_chains_per_image) + " chains each (eval.chains_per_image)");
+  }
   const Coloring col(g, net.colors());
   std::unique_ptr<Sampler> s;
   std::unique_ptr<detail::Progress> prog;
@@ -751,7 +750,7 @@ EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const Imag
   const Graph g = net_.graph();
   SamplerOptions so = sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::train), cfg_.threads);
   // The free, nudged and reference phases' read-outs may be alive at once; pat adds the ideal sampler.
-  check_eqprop_memory(net_, so.backend, static_cast<int64_t>(cfg_.batch_size) * cfg_.chains_per_image, cfg_.train_mode == "pat" ? 2 : 1, 3,
+  check_eqprop_memory(g, so.backend, static_cast<int64_t>(cfg_.batch_size) * cfg_.chains_per_image, cfg_.train_mode == "pat" ? 2 : 1, 3,
                       "EqProp training of " + std::to_string(cfg_.batch_size) + " images a batch (train.batch_size) x " +
                           std::to_string(cfg_.chains_per_image) + " chains each (train.chains_per_image)");
   if (cfg_.train_mode != "ideal") so.hardware = cfg_.hardware;  // pat and in_situ: the free phase on the device
