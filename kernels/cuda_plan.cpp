@@ -57,6 +57,23 @@ int requested_words_per_lane(int from_options) {
   return static_cast<int>(k);
 }
 
+int64_t requested_launch_flips() {
+  const char* v = std::getenv("PBIT_CUDA_LAUNCH_FLIPS");
+  if (!v || !*v) return kDefaultLaunchFlips;
+  int64_t f = 0;
+  constexpr int64_t kMax = int64_t{1} << 62;
+  if (!parse_number_ok(std::string_view(v), f) || f < 1 || f > kMax) {
+    throw InvalidArgument("environment variable PBIT_CUDA_LAUNCH_FLIPS must be a whole number of spin updates in [1, " +
+                          std::to_string(kMax) + "], got '" + std::string(v) + "'");
+  }
+  return f;
+}
+
+int64_t fast_sweeps_per_launch(int32_t nodes, int64_t chain_slots, int64_t max_flips) {
+  const int64_t per_sweep = std::max<int64_t>(1, static_cast<int64_t>(nodes) * std::max<int64_t>(chain_slots, 1));
+  return std::clamp<int64_t>(max_flips / per_sweep, 1, int64_t{0x7fffffff});
+}
+
 double words_per_lane_speed(int k) { return k == 4 ? 1.20 : k == 2 ? 1.05 : 1.0; }
 
 CudaKernelPlan plan_cuda_kernel(CudaKernel requested, int team_warps, int32_t nodes, int32_t chains,

@@ -62,4 +62,17 @@ int requested_team_warps(int from_options);
 /// when the options leave it automatic (0).
 int requested_words_per_lane(int from_options);
 
+/// The fast kernel's work per launch, in spin updates, by default: 2^32. A stretch of sweeps runs as
+/// launches of at most this many updates each (at least one sweep), so no launch lasts long enough
+/// for a display GPU's watchdog to kill it (2 s under Windows' TDR, about 5 s under X): 30 ms at the
+/// H200's 141 flips/ns, 0.4 s at 10. Launches are queued back to back on one stream; the chains do
+/// not depend on where a stretch is cut.
+constexpr int64_t kDefaultLaunchFlips = int64_t{1} << 32;
+/// PBIT_CUDA_LAUNCH_FLIPS (a whole number in [1, 2^62]) when set, else kDefaultLaunchFlips; a bad
+/// value is InvalidArgument naming the variable.
+int64_t requested_launch_flips();
+/// Sweeps per fast-kernel launch: max(1, floor(max_flips / (nodes x chain_slots))), at most 2^31 - 1
+/// (chain_slots: the chains the launch updates, padding lanes included).
+int64_t fast_sweeps_per_launch(int32_t nodes, int64_t chain_slots, int64_t max_flips);
+
 }  // namespace pbit::detail

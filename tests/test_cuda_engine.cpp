@@ -142,6 +142,22 @@ TEST(CudaPlan, EnvironmentFillsWhatTheOptionsLeaveAutomatic) {
   EXPECT_EQ(cuda_kernel_from_string("auto"), CudaKernel::automatic);
 }
 
+TEST(CudaPlan, LaunchesStayUnderTheirWorkCap) {
+  // Pegasus(14) at 100,000 chains (3,125 words): 4264 x 100,000 updates a sweep, 10 sweeps a launch.
+  EXPECT_EQ(detail::fast_sweeps_per_launch(4264, 100000, detail::kDefaultLaunchFlips), 10);
+  EXPECT_EQ(detail::fast_sweeps_per_launch(4264, 100000, 4264 * int64_t{100000} - 1), 1);  // at least one sweep
+  EXPECT_EQ(detail::fast_sweeps_per_launch(64, 32, int64_t{1} << 62), 0x7fffffff);
+  EXPECT_EQ(detail::requested_launch_flips(), detail::kDefaultLaunchFlips);
+  setenv("PBIT_CUDA_LAUNCH_FLIPS", "4096", 1);
+  EXPECT_EQ(detail::requested_launch_flips(), 4096);
+  for (const char* bad : {"0", "-5", "1.5", "lots", "9223372036854775807"}) {
+    setenv("PBIT_CUDA_LAUNCH_FLIPS", bad, 1);
+    const std::string e = error_of([] { detail::requested_launch_flips(); });
+    EXPECT_NE(e.find("PBIT_CUDA_LAUNCH_FLIPS"), std::string::npos) << bad << ": " << e;
+  }
+  unsetenv("PBIT_CUDA_LAUNCH_FLIPS");
+}
+
 TEST(CudaStatus, MessagesSayWhyNoDeviceIsUsable) {
   using detail::describe_cuda_unavailable;
   const std::string old = describe_cuda_unavailable("cudaErrorInsufficientDriver", "driver too old", 12040, 13000);
@@ -310,6 +326,34 @@ TEST(CudaEngine, HostChangesAfterSweepsReachTheFastKernelsWords_cuda) {
       s->sweep(2);
     }
     EXPECT_EQ(a.state(), r.state()) << "set_clamp";
+  }
+}
+
+// The fast kernel runs a long stretch as several launches (kernels/cuda_plan.hpp, the display
+// watchdog): each launch must continue the last one's sweep numbers and betas.
+TEST(CudaEngine, StretchesSplitIntoLaunchesGiveTheSameChains_cuda) {
+  PBIT_REQUIRE_BACKEND(Backend::cuda);
+  const Graph g = lattice_graph(8, 6);
+  ObserverSpec spec;
+  spec.moments = true;
+  auto run = [&](const CudaVariant& v) {
+    Sampler s(g, 96, cuda(v));
+    const Observations o = s.run({9, 4, 2}, BetaSchedule::linear(0.2f, 1.1f, 9), spec);  // 17 sweeps, 5 stretches
+    s.sweep(13);
+    return std::make_pair(s.state(), o.node_sum);
+  };
+  for (const CudaVariant& v : cuda_variants()) {
+    if (v.kernel != CudaKernel::fast) continue;
+    SCOPED_TRACE(v.name);
+    const auto whole = run(v);
+    for (const char* flips : {"1", "20000"}) {  // one sweep a launch; 3 (K = 1: 96 chain slots) or 2 (K = 2, 4: 128) a launch
+      SCOPED_TRACE(flips);
+      setenv("PBIT_CUDA_LAUNCH_FLIPS", flips, 1);
+      const auto split = run(v);
+      unsetenv("PBIT_CUDA_LAUNCH_FLIPS");
+      EXPECT_EQ(split.first, whole.first);
+      EXPECT_EQ(split.second, whole.second);
+    }
   }
 }
 

@@ -217,7 +217,8 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
 // docs/FAST_KERNEL.md, step 1 and v2: a block owns 32 K chains, held as K bit words per node in shared
 // memory; its warps split each color, all lanes of a warp walk the same nodes (warp-uniform CSR
 // loads), each lane sums its own chain's field in CSR order with the contract's arithmetic, and
-// __ballot_sync packs the 32 new spins. All sweeps of a stretch run in one launch; colors are
+// __ballot_sync packs the 32 new spins. The sweeps of a stretch run in as few launches as keep each
+// under 2^32 updates (kDefaultLaunchFlips: no display watchdog fires); colors are
 // separated by __syncthreads() (no other block touches the words). The loop itself is
 // kernels/packed_sweep.hpp, shared with the host `packed` backend, which runs it through every exact
 // and bit-identity test without a GPU. The plan (kernels/cuda_plan.cpp) chooses it by occupancy
@@ -605,6 +606,7 @@ class CudaEngine final : public GibbsEngine {
     }
     plan_ = plan_cuda_kernel(requested, team, n_, chains_, shape, wpl);
     fast_ = plan_.fast;
+    launch_flips_ = requested_launch_flips();
     s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
     row_ptr_.upload(g.row_ptr(), "CSR row pointers");
     col_.upload(g.col_idx(), "CSR column indices");
@@ -839,17 +841,23 @@ class CudaEngine final : public GibbsEngine {
     a.field = field_.get();
     a.field_col_stride = chains_;  // [M][B] on the device
     a.field_chain_stride = 1;
-    a.betas = betas_.get();
-    a.nsweeps = static_cast<int64_t>(betas.size());
-    a.first_sweep = static_cast<uint32_t>(first_sweep);
     a.key = key_;
     a.contract = contract_;
     a.chain_offset = chain_offset_;
     a.act = act_args();
     a.chain_scale = chain_scale_.size() ? chain_scale_.get() : nullptr;
     const unsigned grid = static_cast<unsigned>(words / K);
-    fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
-    PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
+    // Launches of at most launch_flips_ updates (kernels/cuda_plan.hpp), back to back on the stream,
+    // so that no launch trips a display GPU's watchdog; the words carry the chains between them.
+    const int64_t total = static_cast<int64_t>(betas.size());
+    const int64_t per_launch = fast_sweeps_per_launch(n_, int64_t{32} * words, launch_flips_);
+    for (int64_t done = 0; done < total; done += per_launch) {
+      a.betas = betas_.get() + done;
+      a.nsweeps = std::min(per_launch, total - done);
+      a.first_sweep = static_cast<uint32_t>(first_sweep + static_cast<uint64_t>(done));
+      fast_kernel_for(K, contract_)<<<grid, plan_.team_warps * 32, smem_per_block, stream_>>>(a, bits_.get());
+      PBIT_CUDA_LAUNCHED(fast_sweeps_kernel, stream_);
+    }
     in_bits_ = true;  // the words are the state now; s_ is brought up to date only when needed
     sync();
   }
@@ -1025,6 +1033,7 @@ class CudaEngine final : public GibbsEngine {
   DeviceArray<float> betas_;
   bool fast_ = false;
   CudaKernelPlan plan_;
+  int64_t launch_flips_ = kDefaultLaunchFlips;  ///< the fast kernel's most spin updates per launch
   int device_ = 0;
   std::vector<uint8_t> clamped_host_;
   int32_t clamp_k_ = 0;
