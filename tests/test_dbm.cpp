@@ -549,6 +549,37 @@ TEST(DbmMnist, DivergenceEndsTheRunWithTheLearningRate) {
   for (float w : m.graph().edge_weights()) ASSERT_LE(std::fabs(w), 1e6f);  // the model kept is the last good one
 }
 
+// The update that diverged leaves the optimizer as it was: a caller that catches the error (Python, a
+// lower rate) continues from the last good update's velocities. With lr 0, an update moves each
+// coupling by momentum x its velocity, the last good step. The velocities used to keep the diverged
+// step (1e12 x the gradient).
+TEST(DbmMnist, DivergedUpdateLeavesTheVelocities) {
+  DbmConfig cfg = small_mnist_config(tmp("diverge_vel"));
+  cfg.train_limit = 200;
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer t(m, cfg, train);
+  std::vector<int64_t> batch(static_cast<size_t>(cfg.batch_size));
+  std::iota(batch.begin(), batch.end(), 0);
+  t.train_batch(batch, 0.05f);
+  const std::vector<float> w1 = m.graph().edge_weights();
+  t.train_batch(batch, 0.05f);
+  const std::vector<float> w2 = m.graph().edge_weights();
+  const std::string e = error_of([&] { t.train_batch(batch, 1e12f); });
+  ASSERT_NE(e.find("training diverged at update 3"), std::string::npos) << e;
+  EXPECT_EQ(t.updates(), 2);
+  EXPECT_EQ(m.graph().edge_weights(), w2);
+  t.train_batch(batch, 0.0f);
+  const std::vector<float> w3 = m.graph().edge_weights();
+  double moved = 0;
+  for (size_t k = 0; k < w3.size(); ++k) {
+    const double step = static_cast<double>(w2[k]) - w1[k];
+    moved += std::fabs(step);
+    ASSERT_NEAR(static_cast<double>(w3[k]) - w2[k], cfg.momentum * step, 1e-6 + 1e-3 * std::fabs(step)) << k;
+  }
+  EXPECT_GT(moved, 0.0);
+}
+
 // Checkpoints are read as hostile input (issue 16): a checksum catches a broken copy, and behind it
 // every counter and the training history are checked before they are used (a negative batch
 // crashed training later; a one-element history overflowed the heap).

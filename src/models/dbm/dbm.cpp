@@ -682,23 +682,26 @@ void DbmTrainer::train_batch(const std::vector<int64_t>& images, float lr) {
   // the positive phase's node means. Sampling still sees the plain (J, h); only the step changes:
   //   dJ_ij = lr * (g_ij - mu_i g_j - mu_j g_i),  db_i = lr * g_i,  h = b - J mu.
   // Moving mu leaves the model unchanged (h is kept, b absorbs it). mu = 0 is the plain rule.
+  // The step is computed on copies of the offsets and velocities, and kept only if it did not diverge
+  // (below), so that a trainer whose update threw still holds the state of its last update.
+  std::vector<float> mu = mu_, vel_h = vel_h_, vel_j = vel_j_;
   if (cfg_.centering_rate > 0) {
     const double r = updates_ == 0 ? 1.0 : cfg_.centering_rate;
-    for (size_t i = 0; i < mu_.size(); ++i) mu_[i] += static_cast<float>(r * (g.pos_node[i] - mu_[i]));
+    for (size_t i = 0; i < mu.size(); ++i) mu[i] += static_cast<float>(r * (g.pos_node[i] - mu[i]));
   }
   const auto& ei = model_.graph().edge_i();
   const auto& ej = model_.graph().edge_j();
   for (size_t i = 0; i < h.size(); ++i) {
-    vel_h_[i] = cfg_.momentum * vel_h_[i] + lr * static_cast<float>(g.node[i]);
-    h[i] += vel_h_[i];
+    vel_h[i] = cfg_.momentum * vel_h[i] + lr * static_cast<float>(g.node[i]);
+    h[i] += vel_h[i];
   }
   for (size_t e = 0; e < w.size(); ++e) {
     const int32_t i = ei[e], j = ej[e];
-    const double ge = g.edge[e] - mu_[i] * g.node[j] - mu_[j] * g.node[i];
-    vel_j_[e] = cfg_.momentum * vel_j_[e] + lr * (static_cast<float>(ge) - cfg_.weight_decay * w[e]);
-    w[e] += vel_j_[e];
-    h[i] -= vel_j_[e] * mu_[j];
-    h[j] -= vel_j_[e] * mu_[i];
+    const double ge = g.edge[e] - mu[i] * g.node[j] - mu[j] * g.node[i];
+    vel_j[e] = cfg_.momentum * vel_j[e] + lr * (static_cast<float>(ge) - cfg_.weight_decay * w[e]);
+    w[e] += vel_j[e];
+    h[i] -= vel_j[e] * mu[j];
+    h[j] -= vel_j[e] * mu[i];
   }
   // A diverging run is stopped at the update that diverged, before its model reaches a checkpoint:
   // couplings of 10^6 already make every p-bit deterministic, and the next steps overflow.
@@ -713,6 +716,9 @@ void DbmTrainer::train_batch(const std::vector<int64_t>& images, float lr) {
         << "before it";
     throw InvalidConfig(msg.str());
   }
+  mu_ = std::move(mu);
+  vel_h_ = std::move(vel_h);
+  vel_j_ = std::move(vel_j);
   model_.graph().set_edge_weights(w);
   model_.graph().set_biases(h);
   push_weights();
