@@ -22,9 +22,11 @@ std::vector<double> project(std::span<const float> P, int32_t dims, std::span<co
 std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, int32_t times, int32_t dims, int32_t max_lag,
                                     int32_t group = 0);
 
-/// Mixing time from an exponential fit r[k] ~ exp(-k / tau) to the lags where `lo` < r < `hi` (least
-/// squares on log r through the origin). Returns +infinity when r never decays below `hi`, 0 when it
-/// is already below `lo` at lag 1.
+/// Mixing time from an exponential fit r[k] ~ exp(-k / tau) to the lags where r < `hi` before the
+/// first lag where r <= `lo` (least squares on log r through the origin); lags after that one are
+/// noise around 0 and are not fitted. Returns 0 when r is already at or below `lo` at lag 1, +infinity
+/// when it never decays below `hi`, and that first lag at or below `lo` (a bound) when r falls from
+/// `hi` or more to `lo` or less in one lag.
 double mixing_time(std::span<const double> r, double lo = 0.05, double hi = 0.95);
 
 /// Mean and covariance (unbiased) of `n` feature vectors of dimension d (row-major n x d).

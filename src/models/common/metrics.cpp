@@ -79,18 +79,24 @@ std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, i
 }
 
 double mixing_time(std::span<const double> r, double lo, double hi) {
+  if (r.size() > 1 && r[1] <= lo) return 0.0;
+  // The fit stops at the first lag where r reaches lo: beyond it r is noise around 0, whose excursions
+  // above lo (a few at long lags) would otherwise be fitted as a slow decay.
+  size_t end = 1;
+  while (end < r.size() && r[end] > lo) ++end;
   double sxx = 0, sxy = 0;
   int n = 0;
-  for (size_t k = 1; k < r.size(); ++k) {
-    if (r[k] > lo && r[k] < hi) {
+  for (size_t k = 1; k < end; ++k) {
+    if (r[k] < hi) {
       sxx += static_cast<double>(k) * k;
       sxy += static_cast<double>(k) * std::log(r[k]);
       ++n;
     }
   }
   if (n == 0) {
-    if (r.size() > 1 && r[1] <= lo) return 0.0;
-    return std::numeric_limits<double>::infinity();
+    if (end == r.size()) return std::numeric_limits<double>::infinity();  // never decays below hi
+    // From hi or more straight to lo or less in one lag: no decay to fit; the lag it took bounds it.
+    return static_cast<double>(end);
   }
   const double slope = sxy / sxx;  // log r = slope * k
   return slope < 0 ? -1.0 / slope : std::numeric_limits<double>::infinity();
