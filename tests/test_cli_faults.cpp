@@ -812,6 +812,21 @@ TEST(BadInput, TheMemoryGuardSeesTheCgroupLimit) {
   }
 }
 
+// Batch systems that hold a job to its memory through ulimit -v (SGE's h_vmem) left the guard sizing
+// against MemAvailable: a 300-million-node graph under a 4 GB limit ended as std::bad_alloc, exit 3.
+TEST(BadInput, TheMemoryGuardSeesTheAddressSpaceLimit) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no ulimit -v under it";
+#else
+  const std::string dir = tmp("ulimit");
+  write(dir + "/g.json", R"({"num_nodes": 300000000, "edges": []})");
+  const Result r = run("info --graph " + dir + "/g.json", "unset PBIT_MAX_MEMORY; ulimit -v 4000000;");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("ulimit -v"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("internal error"), std::string::npos) << r.out;
+#endif
+}
+
 // A batch job's limit sits on an ancestor of its processes' cgroup (Slurm: job_N above step_0 and
 // task_0), and the host's /sys/fs/cgroup is the root: the guard walks from the cgroup
 // /proc/self/cgroup names up to the root and takes the tightest room on the way.

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include <sys/resource.h>
+
 #include "pbit/error.hpp"
 #include "util/parse_number.hpp"
 
@@ -44,12 +46,16 @@ double memory_limit_bytes() {
   // What the system and the cgroups leave, read at most about once a second: every run checks, and a
   // Python loop of short runs would otherwise read a dozen files per run. (Atomics, not a lock: a
   // forked child must not wait on a lock held by a thread it does not have.)
+  // Resource limits are per process (a fork may lower them), read at every call: a syscall, and the
+  // process's sizes only when one is set.
+  const double rlimit_room = rlimit_room_bytes();
+  auto with_rlimit = [&](double limit) { return rlimit_room >= 0 && rlimit_room < limit ? rlimit_room : limit; };
   static std::atomic<double> cached{-1.0};
   static std::atomic<int64_t> cached_at_ns{0};
   const int64_t now_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
   if (const double c = cached.load(std::memory_order_relaxed); c >= 0 && now_ns - cached_at_ns.load(std::memory_order_relaxed) < 1000000000) {
-    return c;
+    return with_rlimit(c);
   }
   double available = 16e9;
   std::ifstream f("/proc/meminfo");
@@ -67,7 +73,30 @@ double memory_limit_bytes() {
   const double limit = room >= 0 && room < available ? room : available;
   cached.store(limit, std::memory_order_relaxed);
   cached_at_ns.store(now_ns, std::memory_order_relaxed);
-  return limit;
+  return with_rlimit(limit);
+}
+
+double rlimit_room_bytes() {
+  double room = -1;
+  auto status_kb = [](const std::string& key) {  // a VmXxx: line of /proc/self/status, in bytes
+    std::ifstream f("/proc/self/status");
+    for (std::string k; f >> k;) {
+      double kb = 0;
+      if (k == key && f >> kb) return kb * 1024.0;
+      std::string rest;
+      std::getline(f, rest);
+    }
+    return 0.0;
+  };
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    room = std::max(0.0, static_cast<double>(rl.rlim_cur) - status_kb("VmSize:"));
+  }
+  if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    const double r = std::max(0.0, static_cast<double>(rl.rlim_cur) - status_kb("VmData:"));
+    room = room < 0 ? r : std::min(room, r);
+  }
+  return room;
 }
 
 namespace {
@@ -153,7 +182,7 @@ void check_memory(double bytes, const std::string& what) {
   const double limit = memory_limit_bytes();
   if (bytes > limit) {
     throw OutOfMemory(what + " needs about " + format_bytes(bytes) + ", more than the " + format_bytes(limit) +
-                      (std::getenv("PBIT_MAX_MEMORY") ? " that PBIT_MAX_MEMORY allows" : " this machine (or its memory cgroup) has available (PBIT_MAX_MEMORY sets the limit)"));
+                      (std::getenv("PBIT_MAX_MEMORY") ? " that PBIT_MAX_MEMORY allows" : " this machine (or its memory cgroup, or ulimit -v / -d) has available (PBIT_MAX_MEMORY sets the limit)"));
   }
 }
 

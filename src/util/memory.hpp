@@ -9,9 +9,15 @@ namespace pbit::detail {
 
 /// The limit in bytes: PBIT_MAX_MEMORY (a number of bytes, or with K, M, G or T), else the memory
 /// the system says is available (MemAvailable in /proc/meminfo, else 16 GB), or less where a memory
-/// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes(). Those two
-/// are read at most about once a second (every run checks); PBIT_MAX_MEMORY at every call.
+/// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes(), or a resource
+/// limit (ulimit -v or -d, as batch systems such as SGE's h_vmem set): rlimit_room_bytes(). The first
+/// two are read at most about once a second (every run checks); PBIT_MAX_MEMORY and the resource
+/// limits at every call.
 double memory_limit_bytes();
+
+/// The room this process's RLIMIT_AS and RLIMIT_DATA leave: each limit less the process's VmSize or
+/// VmData (/proc/self/status), the smaller; < 0 when neither is set.
+double rlimit_room_bytes();
 
 /// The room the memory cgroups leave this process: the least, over the cgroup `self` names and each
 /// of its ancestors up to `root` (a batch job's limit is usually on an ancestor), of its limit less
