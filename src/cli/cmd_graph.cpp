@@ -62,6 +62,12 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
               << cfg.tempering.sweeps_per_round << " sweeps), " << cfg.schedule.total_sweeps() << " sweeps on " << to_string(opt.backend)
               << "\n";
   }
+  // The status line of a plain run's size (every replica's flips count); progress_muted() keeps it to rank 0.
+  std::unique_ptr<detail::Progress> bar;
+  if (static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * static_cast<double>(cfg.schedule.total_sweeps()) > 2e9) {
+    bar = std::make_unique<detail::Progress>("sample", cfg.schedule.total_sweeps());
+    ts.set_progress([&bar](int64_t done, int64_t) { bar->update(done, "sweeps"); });
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const Observations obs =
       dist::combine(ts.run(cfg.schedule, cfg.observe), cfg.chains, gf.graph.num_nodes(), cfg.observe.readout_groups);
@@ -175,6 +181,13 @@ void add_sample(Commands& c) {
     const std::vector<int8_t> clamp = my_rows(cfg.clamp_values, cfg.clamp_nodes.size());
     const std::vector<float> field =
         my_rows(cfg.field_values, cfg.field_nodes.empty() ? static_cast<size_t>(gf.graph.num_nodes()) : cfg.field_nodes.size());
+    // Setting up a billion chains takes a while before the first line below: say so.
+    const double state = static_cast<double>(cfg.chains) * (cfg.tempered ? static_cast<double>(cfg.tempering.betas.size()) : 1.0) *
+                         gf.graph.num_nodes();
+    if (dist::rank() == 0 && state > 1e9) {
+      std::cerr << "pbit sample: setting up " << cfg.chains << " chains" << (cfg.tempered ? " x " + std::to_string(cfg.tempering.betas.size()) + " replicas" : "")
+                << " of " << gf.graph.num_nodes() << " nodes (" << detail::format_bytes(state) << " of spins)...\n";
+    }
     if (cfg.tempered) return sample_tempered(cfg, gf, coloring, opt, mine, clamp, field, o->out);
     opt.first_chain = static_cast<uint32_t>(mine.first);
     Sampler sampler(gf.graph, coloring, static_cast<int32_t>(mine.count), opt);
