@@ -155,6 +155,36 @@ TEST_P(BackendTest, NoTwoChainsNodesOrSweepsShareRandomBits) {
   }
 }
 
+// randomize_state() draws at the chains' sweep count (rng::init_counter): an EqProp batch or a resumed
+// lease gets fresh chains, not the first batch's again; the same sweep count gives the same draw,
+// and every backend draws the reference's spins.
+TEST_P(BackendTest, RandomStatesAreKeyedByTheSweepCount) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = with_random_weights(square_lattice(6), 8, 0.6f, 0.2f);
+  const int32_t chains = 100;
+  Sampler ref(g, chains, on(Backend::reference));
+  const std::vector<int8_t> ref0 = ref.state();
+  ref.set_sweep_count(70000);
+  ref.randomize_state();
+  const std::vector<int8_t> ref1 = ref.state();
+  size_t same = 0;
+  for (size_t k = 0; k < ref0.size(); ++k) same += ref0[k] == ref1[k];
+  const double n = static_cast<double>(ref0.size());
+  EXPECT_LT(std::fabs(same / n - 0.5), 6.0 * 0.5 / std::sqrt(n)) << "a later draw repeats the first";
+  for_each_variant(GetParam(), on(GetParam()), [&](const SamplerOptions& o) {
+    Sampler s(g, chains, o);
+    EXPECT_EQ(s.state(), ref0);
+    s.sweep(3);
+    s.set_sweep_count(70000);
+    s.randomize_state();
+    EXPECT_EQ(s.state(), ref1);
+    s.sweep(2);
+    s.set_sweep_count(0);
+    s.randomize_state();
+    EXPECT_EQ(s.state(), ref0);
+  });
+}
+
 TEST_P(BackendTest, SplitRunEqualsOneRun) {
   PBIT_REQUIRE_BACKEND(GetParam());
   const Graph g = with_random_weights(square_lattice(6), 5, 0.6f, 0.2f);

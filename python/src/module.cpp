@@ -940,11 +940,13 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             s.set_state(v);
           },
           "The B x N chain states (int8, +-1); assign B x N spins for a warm start (clamps are re-imposed).")
-      .def("randomize_state",
-           [](Sampler& s) {
-             const Busy busy(&s);
-             s.randomize_state();
-           })
+      .def(
+          "randomize_state",
+          [](Sampler& s) {
+            const Busy busy(&s);
+            s.randomize_state();
+          },
+          "Fresh uniform +-1 spins, keyed by (seed, chain, node, sweep_count): new ones after sweeps ran, the same at the same sweep count.")
       .def(
           "set_clamp", [](Sampler& s, const py::object& nodes, const py::object& values) {
             std::vector<int32_t> n = indices_from(nodes, "nodes");

@@ -190,8 +190,10 @@ class Sampler {
   /// (8 per SM)": the kernel the backend chose, for logs and benchmark JSON.
   std::string kernel_description() const;
 
-  /// Independent uniform +-1 spins from stream kInitState (clamped nodes keep their values).
-  /// Called by the constructor.
+  /// Independent uniform +-1 spins from stream kInitState, keyed by (seed, chain, node, sweep_count())
+  /// (clamped nodes keep their values): a new sampler's chains at sweep 0, and each later draw new
+  /// ones as long as sweeps ran in between (the same draw at the same sweep count). Called by the
+  /// constructor.
   void randomize_state();
   /// Warm start: B x N spins (chain-major), each -1 or +1. Clamped nodes are re-imposed.
   void set_state(std::span<const int8_t> spins);

@@ -968,9 +968,9 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
   std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
   get_training_state(f, path, "model checkpoint", kResumeHint);
-  for (Sampler* s : {pos_.get(), neg_.get()}) {
-    s->randomize_state();
+  for (Sampler* s : {pos_.get(), neg_.get()}) {  // fresh chains, drawn at (keyed by) the saved sweep count
     s->set_sweep_count(get<uint64_t>(f, path));
+    s->randomize_state();
   }
   restore_history(f, path, "model checkpoint");
   nlohmann::json leases;

@@ -741,9 +741,9 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
     adam_t_[t] = get<int64_t>(f, path);
     const double lam = get<double>(f, path), prev = get<double>(f, path);
     acp_[t].restore(lam, prev);
-    for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {
-      s->randomize_state();
+    for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {  // fresh chains, drawn at (keyed by) the saved sweep count
       s->set_sweep_count(get<uint64_t>(f, path));
+      s->randomize_state();
     }
   }
   restore_history(f, path, "model checkpoint");
