@@ -383,6 +383,7 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   j["workloads"].push_back({{"name", "too_big"}, {"kind", "dtm_generation"}, {"graph", "grid:12:G8"}, {"image_side", 40}});
   const std::string e = error_of([&] { run_compare(parse_compare_suite(j), false); });
   EXPECT_NE(e.find("workloads[1] ('too_big')"), std::string::npos) << e;
+  EXPECT_EQ(e.find("invalid config", 1), std::string::npos) << "said twice: " << e;
 }
 
 // A quality file's values are checked before anything is measured: a wrong type ended a finished

@@ -497,7 +497,9 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         (void)Dtm(c, w.image_side, w.image_side);
       }
     } catch (const Error& e) {
-      throw InvalidConfig("workloads[" + std::to_string(k) + "] ('" + w.name + "'): " + e.what());
+      std::string why = e.what();  // an InvalidConfig's own "invalid config: " is said once
+      if (const std::string own = "invalid config: "; why.compare(0, own.size(), own) == 0) why.erase(0, own.size());
+      throw InvalidConfig("workloads[" + std::to_string(k) + "] ('" + w.name + "'): " + why);
     }
   }
   std::string gpu_why = "no cuda backend in the suite", cpu_why;
