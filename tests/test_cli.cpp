@@ -583,7 +583,12 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result gen = run("dbm generate --config " + tmp("dbm.json") + " --model " + out + "/model.json --out " + tmp("g.png"));
   ASSERT_EQ(gen.code, 0) << gen.out;
   EXPECT_TRUE(std::filesystem::exists(tmp("g.png")));
-  // A finished run resumes to nothing new; a run without a checkpoint cannot resume.
+  // A finished run resumes to nothing new, and says so (it said "resuming at epoch 2" of 1); a run
+  // without a checkpoint cannot resume.
+  const Result again = run("dbm train --config " + tmp("dbm.json") + " --resume");
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("the run has finished (1 of 1 epochs"), std::string::npos) << again.out;
+  EXPECT_EQ(again.out.find("resuming at epoch"), std::string::npos) << again.out;
   write(tmp("dbm_missing.json"), std::string(R"({"dataset": {"dir": "/nonexistent"}, "run": {"output_dir": ")") + tmp("none") + R"("}})");
   const Result missing = run("dbm train --config " + tmp("dbm_missing.json"));
   EXPECT_EQ(missing.code, 2);

@@ -401,6 +401,7 @@ TEST(Outputs, AreCheckedBeforeTheWork) {
   const std::pair<std::string, std::string> cases[] = {
       {"dbm eval --config " + dir + "/dbm.json --model " + model + " --out /nonexistent/e.json", "folder '/nonexistent' does not exist"},
       {"dbm generate --config " + dir + "/dbm.json --model " + model + " --out /nonexistent/g.png", "folder '/nonexistent' does not exist"},
+      {"dbm generate --config " + dir + "/dbm.json --model " + model + " --out " + dir + "/digits.txt", "give a name ending in .png"},
       {"dbm train --config " + dir + "/dbm.json --out /proc/pbit-cannot-be-here", "cannot create directory '/proc/pbit-cannot-be-here'"},
       {"dtm train --config " + dir + "/dtm.json", "cannot create directory '/proc/pbit-cannot-be-here'"},
       {"compare --suite " + dir + "/suite.json", "cannot create directory '/proc/pbit-cannot-be-here'"},

@@ -158,8 +158,14 @@ void add_train(CLI::App* dbm, Commands& c) {
     }
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite, stale)) {
       trainer.load_checkpoint(trainer.checkpoint_path());
-      if (writer) std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
-                << " updates done)\n";
+      if (writer && trainer.finished()) {  // not "resuming at epoch 2 of 1"
+        std::cerr << "the run has finished (" << trainer.epoch() << " of " << cfg.epochs << " epochs, " << trainer.updates()
+                  << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
+                  << "): no training left; evaluating and writing its results again\n";
+      } else if (writer) {
+        std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
+                  << " updates done)\n";
+      }
     }
     // A lease (docs/BENCHMARKING.md, model runs): the run continues from DIR/model_checkpoint.bin when
     // there is one, trains for at most --lease-seconds, and leaves its model-only checkpoint there.
@@ -357,7 +363,14 @@ void add_generate(CLI::App* dbm, Commands& c) {
   CLI::App* s = dbm->add_subcommand("generate", "Class-conditional samples of a DBM model (labels clamped, beta annealed or parallel tempering) as a PNG grid");
   s->add_option("--config", o->config, "DBM config: the generate section")->required();
   s->add_option("--model", o->model, "model file")->required();
-  s->add_option("--out", o->out, "PNG to write (rows = classes 0-9)")->required();
+  s->add_option("--out", o->out, "PNG to write (rows = classes 0-9), a name ending in .png")
+      ->required()
+      ->check(CLI::Validator(
+          [](const std::string& v) {  // a PNG under another name (digits.txt) is a file no viewer opens as one
+            const bool png = v.size() > 4 && (v.compare(v.size() - 4, 4, ".png") == 0 || v.compare(v.size() - 4, 4, ".PNG") == 0);
+            return png ? std::string() : "the grid is a PNG image: give a name ending in .png, got '" + v + "'";
+          },
+          "FILE.png"));
   s->footer(kDbmKeys);
   c.add(s, [o] {
     const DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
