@@ -212,7 +212,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_type", good_graph, R"({"chains": "many"})", "key 'chains': must be an integer"},
       {"cfg_range", good_graph, R"({"chains": 0})", "key 'chains': must be in [1,"},
       {"cfg_seed", good_graph, R"({"seed": 18446744073709551615})", "got 18446744073709551615"},
-      {"cfg_output", good_graph, R"({"chains": 1073741824, "observe": {"snapshot_sweeps": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}})",
+      {"cfg_output", good_graph, R"({"chains": 1073741824, "schedule": {"warmup": 15}, "observe": {"snapshot_sweeps": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}})",
        "the JSON output of this run"},
       {"cfg_unknown", good_graph, R"({"chains": 2, "shedule": {}})", "key 'shedule': unknown key"},
       {"cfg_twice", good_graph, R"({"chains": 2, "schedule": {"warmup": 1, "warmup": 2}})", "the key 'warmup' appears twice"},
@@ -226,8 +226,20 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_beta_huge", good_graph, R"({"beta": {"linear": {"from": 0, "to": 1e35, "sweeps": 5}}})", "key 'beta.linear.to': beta must be in [0, 1e30]"},
       {"cfg_backend", good_graph, R"({"backend": "tpu"})", "key 'backend'"},
       {"cfg_clamp", good_graph, R"({"clamp": {"nodes": [0], "values": [0]}})", "key 'clamp.values[0]'"},
-      {"clamp_range", good_graph, R"({"clamp": {"nodes": [9], "values": [1]}})", "node index 9 out of range"},
-      {"field_size", good_graph, R"({"chains": 2, "field": {"nodes": [0, 1], "values": [1, 2, 3]}})", "expected M = 2 or B x M = 4"},
+      // What depends on the graph is checked against it before the run starts, naming the key (it was
+      // "set_clamp: node index 9 out of range", "readout group 0 ...", after the start line).
+      {"clamp_range", good_graph, R"({"clamp": {"nodes": [0, 9], "values": [1, 1]}})", "key 'clamp.nodes[1]': node 9 is not in the graph (nodes 0..3)"},
+      {"clamp_count", good_graph, R"({"chains": 2, "clamp": {"nodes": [0, 1], "values": [1, 1, 1]}})",
+       "key 'clamp.values': expected K = 2 values (shared by every chain) or chains x K = 4, got 3"},
+      {"field_range", good_graph, R"({"field": {"nodes": [7], "values": [1]}})", "key 'field.nodes[0]': node 7 is not in the graph"},
+      {"field_size", good_graph, R"({"chains": 2, "field": {"nodes": [0, 1], "values": [1, 2, 3]}})",
+       "key 'field.values': expected M = 2 values (shared by every chain) or chains x M = 4, got 3"},
+      {"field_all", good_graph, R"({"field": {"values": [1, 2]}})", "key 'field.values': expected N = 4 values"},
+      {"readout_range", good_graph, R"({"observe": {"readout_groups": [[0], [1, 4]]}})", "key 'observe.readout_groups[1][1]': node 4 is not in the graph"},
+      {"snapshot_range", good_graph, R"({"schedule": {"warmup": 2, "samples": 2}, "observe": {"snapshot_sweeps": [4, 5]}})",
+       "key 'observe.snapshot_sweeps[1]': sweep 5 is outside the run's sweeps 1..4"},
+      {"snapshot_twice", good_graph, R"({"schedule": {"warmup": 4}, "observe": {"snapshot_sweeps": [2, 3, 2]}})",
+       "key 'observe.snapshot_sweeps': lists sweep 2 twice"},
       {"field_empty", good_graph, R"({"field": {"values": []}})", "key 'field.values': must be a non-empty array"},
       {"readout_twice", good_graph, R"({"observe": {"readout_groups": [[1, 0, 1]]}})", "key 'observe.readout_groups[0]': lists node 1 twice"},
       {"readout_empty", good_graph, R"({"observe": {"readout_groups": [[0], []]}})", "key 'observe.readout_groups[1]': must name at least one node"},
@@ -249,6 +261,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
     EXPECT_EQ(r.code, 2) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find("pbit: error:"), std::string::npos) << c.name;
+    EXPECT_EQ(r.out.find("pbit sample:"), std::string::npos) << c.name << ": refused after the run began: " << r.out;
   }
   write(tmp("missing_cfg.json"), kConfig);  // its own: SampleMatchesTheLibrary writes cfg.json, maybe at this moment
   const Result missing = run("sample --graph /nonexistent.txt --config " + tmp("missing_cfg.json"));

@@ -144,6 +144,7 @@ void add_sample(Commands& c) {
       throw InvalidArgument("'pbit sample' needs --graph FILE or --topology SPEC");
     }
     SampleConfig cfg = parse_sample_config(read_json_file(o->config));
+    check_sample_config(cfg, gf.graph.num_nodes());  // before anything runs, naming the config's keys
     if (!o->backend.empty()) cfg.backend = o->backend;
     if (o->threads >= 0) cfg.num_threads = o->threads;
     SamplerOptions opt;

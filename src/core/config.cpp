@@ -96,6 +96,52 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
   return o;
 }
 
+void check_sample_config(const SampleConfig& c, int32_t num_nodes) {
+  auto nodes_in_range = [&](const std::vector<int32_t>& nodes, const std::string& key) {
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      if (nodes[k] < 0 || nodes[k] >= num_nodes) {
+        bad(key + "[" + std::to_string(k) + "]", "node " + std::to_string(nodes[k]) + " is not in the graph (nodes 0.." +
+                                                     std::to_string(num_nodes - 1) + ")");
+      }
+    }
+    std::vector<int32_t> seen = nodes;
+    std::sort(seen.begin(), seen.end());
+    if (const auto d = std::adjacent_find(seen.begin(), seen.end()); d != seen.end()) {
+      bad(key, "lists node " + std::to_string(*d) + " twice");
+    }
+  };
+  auto per_chain_count = [&](size_t got, size_t k, const std::string& key, const char* letter) {
+    if (got != k && got != k * static_cast<size_t>(c.chains)) {
+      bad(key, "expected " + std::string(letter) + " = " + std::to_string(k) + " values (shared by every chain) or chains x " + letter +
+                   " = " + std::to_string(k * static_cast<size_t>(c.chains)) + ", got " + std::to_string(got));
+    }
+  };
+  nodes_in_range(c.clamp_nodes, "clamp.nodes");
+  if (!c.clamp_nodes.empty()) per_chain_count(c.clamp_values.size(), c.clamp_nodes.size(), "clamp.values", "K");
+  nodes_in_range(c.field_nodes, "field.nodes");
+  if (!c.field_values.empty()) {
+    per_chain_count(c.field_values.size(), c.field_nodes.empty() ? static_cast<size_t>(num_nodes) : c.field_nodes.size(), "field.values",
+                    c.field_nodes.empty() ? "N" : "M");
+  }
+  for (size_t g = 0; g < c.observe.readout_groups.size(); ++g) {
+    const std::string key = "observe.readout_groups[" + std::to_string(g) + "]";
+    if (c.observe.readout_groups[g].empty()) bad(key, "is empty");
+    nodes_in_range(c.observe.readout_groups[g], key);
+  }
+  const int64_t total = c.schedule.total_sweeps();
+  std::vector<int64_t> snaps = c.observe.snapshot_sweeps;
+  for (size_t k = 0; k < snaps.size(); ++k) {
+    if (snaps[k] < 1 || snaps[k] > total) {
+      bad("observe.snapshot_sweeps[" + std::to_string(k) + "]", "sweep " + std::to_string(snaps[k]) + " is outside the run's sweeps 1.." +
+                                                                   std::to_string(total) + " (schedule: warmup + samples x steps_per_sample)");
+    }
+  }
+  std::sort(snaps.begin(), snaps.end());
+  if (const auto d = std::adjacent_find(snaps.begin(), snaps.end()); d != snaps.end()) {
+    bad("observe.snapshot_sweeps", "lists sweep " + std::to_string(*d) + " twice");
+  }
+}
+
 SampleConfig parse_sample_config(const json& j) {
   only_keys(j, "", {"_comment", "chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field",
                     "hardware", "tempering"});

@@ -38,6 +38,13 @@ TemperingOptions parse_tempering(const nlohmann::json& t, const std::string& whe
 /// Unknown keys are errors too (a typo must not silently fall back to a default).
 SampleConfig parse_sample_config(const nlohmann::json& j);
 
+/// The parts of a sampling config that depend on its graph, checked before anything runs: node indices
+/// of clamp.nodes, field.nodes and observe.readout_groups below `num_nodes` (no group empty, no node
+/// twice in one list), clamp.values K or B x K and field.values M or B x M long, and
+/// observe.snapshot_sweeps distinct and within the run's 1..total sweeps. Errors are InvalidConfig
+/// naming the key, e.g. "clamp.nodes[2]".
+void check_sample_config(const SampleConfig& c, int32_t num_nodes);
+
 /// Observations as JSON (means, sums, energies, readouts, snapshots) plus run metadata.
 nlohmann::json observations_to_json(const Observations& obs, const Graph& g);
 
