@@ -140,6 +140,7 @@ void add_sample(Commands& c) {
       gf = GraphFile{t.graph, t.colors};
     } else if (!o->graph.empty()) {
       gf = read_graph_file(o->graph);
+      if (gf.graph.num_nodes() == 0) throw InvalidGraph("'" + o->graph + "' has no nodes: nothing to sample (an empty file?)");
     } else {
       throw InvalidArgument("'pbit sample' needs --graph FILE or --topology SPEC");
     }
