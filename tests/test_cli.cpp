@@ -597,6 +597,7 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result gen = run("dbm generate --config " + tmp("dbm.json") + " --model " + out + "/model.json --out " + tmp("g.png"));
   ASSERT_EQ(gen.code, 0) << gen.out;
   EXPECT_TRUE(std::filesystem::exists(tmp("g.png")));
+  EXPECT_NE(gen.out.find("\"beta_step\": 0.5"), std::string::npos) << gen.out;  // the anneal by name, as its config keys
   // A finished run resumes to nothing new, and says so (it said "resuming at epoch 2" of 1); a run
   // without a checkpoint cannot resume.
   const Result again = run("dbm train --config " + tmp("dbm.json") + " --resume");

@@ -65,7 +65,10 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
                                       {"scheme", cfg.gen_tempering.scheme}, {"swap_acceptance", g.tempering.acceptance()},
                                       {"rounds", g.tempering.rounds}, {"round_trips", g.tempering.round_trips}};
   } else {
-    out["generation"]["beta"] = {cfg.gen_beta_start, cfg.gen_beta_end, cfg.gen_beta_step};
+    // The anneal by name (it was a bare [start, end, step] list, which no reader could tell apart).
+    out["generation"]["beta_start"] = cfg.gen_beta_start;
+    out["generation"]["beta_end"] = cfg.gen_beta_end;
+    out["generation"]["beta_step"] = cfg.gen_beta_step;
     out["generation"]["sweeps_per_beta"] = cfg.gen_sweeps_per_beta;
   }
   std::cerr << "generated " << g.images.size() << " images (" << cfg.gen_per_class << " per class, rows = classes 0-9) -> " << png
