@@ -334,6 +334,9 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result misspelt = run("dtm train --config " + dtm_cfg + " --epoch 5");  // the option is named, not its value
   EXPECT_EQ(misspelt.code, 2);
   EXPECT_NE(misspelt.out.find("has no option --epoch"), std::string::npos) << misspelt.out;
+  const Result negative = run("dtm train --config " + dtm_cfg + " --seed -1");  // dtm train has no --seed; -1 is its value
+  EXPECT_EQ(negative.code, 2);
+  EXPECT_NE(negative.out.find("has no option --seed"), std::string::npos) << negative.out;
   for (const char* v : {"abc", "-1", "5s"}) {
     const Result tb = run(std::string("dbm train --config ") + PBIT_SOURCE_DIR + "/configs/dbm_mnist_quick.json --time-budget " + v);
     EXPECT_EQ(tb.code, 2) << v;

@@ -192,14 +192,20 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
     // The first that looks like an option (in "--epoch 5" CLI11 may list the value first), else the first.
     const auto colon = m.find(": ");
     std::istringstream extras(colon == std::string::npos ? m : m.substr(colon + 2));
-    std::string first, word;
+    // A negative number is a value, not an option: in "--sede -1" the unknown option is --sede.
+    auto is_number = [](const std::string& w) {
+      return w.size() > 1 && w[0] == '-' && (std::isdigit(static_cast<unsigned char>(w[1])) || w[1] == '.');
+    };
+    std::string first, word, dash;
     while (extras >> word) {
       if (first.empty()) first = word;
-      if (word.rfind("-", 0) == 0) {
-        first = word;
+      if (word.rfind("-", 0) == 0 && dash.empty()) dash = word;
+      if (word.rfind("-", 0) == 0 && !is_number(word)) {
+        dash = word;
         break;
       }
     }
+    if (!dash.empty()) first = dash;
     if (cmd == "pbit" && first.rfind("-", 0) != 0) return "unknown command '" + first + "' (pbit --help lists them)";
     if (first.rfind("-", 0) == 0) return "'" + cmd + "' has no option " + first + " (" + cmd + " --help lists them)";
     return "unexpected argument '" + first + "' for '" + cmd + "'";
