@@ -229,13 +229,14 @@ TEST(Autocorrelation, Ar1ProcessHasGeometricDecay) {
   EXPECT_NEAR(metrics::mixing_time(r), -1.0 / std::log(rho), 0.05 * (-1.0 / std::log(rho)));
   // Edge cases: a constant series, an instantly decorrelated one, one that never decays.
   EXPECT_EQ(metrics::autocorrelation(std::vector<double>(20, 1.0), 2, 10, 1, 3)[0], 1.0);
-  EXPECT_EQ(metrics::mixing_time(std::vector<double>{1.0, 0.01, 0.0}), 0.0);
+  EXPECT_EQ(metrics::mixing_time(std::vector<double>{1.0, 0.01, 0.0}), 1.0);  // within one lag: bounded by it
+  EXPECT_TRUE(std::isinf(metrics::mixing_time(std::vector<double>{1.0})));    // no lag measured
   EXPECT_TRUE(std::isinf(metrics::mixing_time(std::vector<double>{1.0, 0.99, 0.99})));
   // Noise after the decay is not fitted: a curve at 0.023 from lag 1 with two excursions to 0.06 and
-  // 0.08 at lags 197 and 200 (a tiny DTM's, `pbit dtm mixing`) mixed in 74.5 sweeps, not 0.
+  // 0.08 at lags 197 and 200 (a tiny DTM's, `pbit dtm mixing`) mixed in 74.5 sweeps, not within 1.
   std::vector<double> noisy(201, 0.0);
   noisy[0] = 1.0, noisy[1] = 0.023, noisy[197] = 0.06, noisy[200] = 0.08;
-  EXPECT_EQ(metrics::mixing_time(noisy), 0.0);
+  EXPECT_EQ(metrics::mixing_time(noisy), 1.0);
   noisy[1] = 0.5, noisy[2] = 0.25, noisy[3] = 0.125, noisy[4] = 0.04;  // tau = 1 / ln 2, then noise
   EXPECT_NEAR(metrics::mixing_time(noisy), 1.0 / std::log(2.0), 1e-9);
   EXPECT_EQ(metrics::mixing_time(std::vector<double>{1.0, 0.97, 0.01}), 2.0);  // from hi to lo in one lag: that lag

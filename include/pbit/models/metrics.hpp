@@ -24,9 +24,10 @@ std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, i
 
 /// Mixing time from an exponential fit r[k] ~ exp(-k / tau) to the lags where r < `hi` before the
 /// first lag where r <= `lo` (least squares on log r through the origin); lags after that one are
-/// noise around 0 and are not fitted. Returns 0 when r is already at or below `lo` at lag 1, +infinity
-/// when it never decays below `hi`, and that first lag at or below `lo` (a bound) when r falls from
-/// `hi` or more to `lo` or less in one lag.
+/// noise around 0 and are not fitted. Where there is no decay to fit it returns the lag that bounds
+/// it: 1 when r is already at or below `lo` at lag 1 (a caller whose lags are k sweeps apart then
+/// reports k, not 0), and the first lag at or below `lo` when r falls from `hi` or more to `lo` or less
+/// in one lag; +infinity when r never decays below `hi` or has no lag past 0.
 double mixing_time(std::span<const double> r, double lo = 0.05, double hi = 0.95);
 
 /// Mean and covariance (unbiased) of `n` feature vectors of dimension d (row-major n x d).

@@ -79,7 +79,8 @@ std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, i
 }
 
 double mixing_time(std::span<const double> r, double lo, double hi) {
-  if (r.size() > 1 && r[1] <= lo) return 0.0;
+  if (r.size() < 2) return std::numeric_limits<double>::infinity();  // no lag measured
+  if (r[1] <= lo) return 1.0;  // mixed within one lag: that lag bounds it (callers scale it by their stride)
   // The fit stops at the first lag where r reaches lo: beyond it r is noise around 0, whose excursions
   // above lo (a few at long lags) would otherwise be fitted as a slow decay.
   size_t end = 1;
