@@ -63,9 +63,9 @@ int requested_team_warps(int from_options);
 int requested_words_per_lane(int from_options);
 
 /// The fast kernel's work per launch, in spin updates, by default: 2^32. A stretch of sweeps runs as
-/// launches of at most this many updates each (at least one sweep), so no launch lasts long enough
-/// for a display GPU's watchdog to kill it (2 s under Windows' TDR, about 5 s under X): 30 ms at the
-/// H200's 141 flips/ns, 0.4 s at 10. Launches are queued back to back on one stream; the chains do
+/// launches of at most this many updates each (but at least one sweep), so that a launch does not
+/// last long enough for a display GPU's watchdog to kill it (2 s under Windows' TDR, about 5 s under
+/// X): 30 ms at the H200's 141 flips/ns, 0.4 s at 10. Launches are queued back to back on one stream; the chains do
 /// not depend on where a stretch is cut.
 constexpr int64_t kDefaultLaunchFlips = int64_t{1} << 32;
 /// PBIT_CUDA_LAUNCH_FLIPS (a whole number in [1, 2^62]) when set, else kDefaultLaunchFlips; a bad

@@ -217,8 +217,8 @@ __global__ void sweep_color_kernel(SweepArgs a, uint32_t sweep, float two_beta) 
 // docs/FAST_KERNEL.md, step 1 and v2: a block owns 32 K chains, held as K bit words per node in shared
 // memory; its warps split each color, all lanes of a warp walk the same nodes (warp-uniform CSR
 // loads), each lane sums its own chain's field in CSR order with the contract's arithmetic, and
-// __ballot_sync packs the 32 new spins. The sweeps of a stretch run in as few launches as keep each
-// under 2^32 updates (kDefaultLaunchFlips: no display watchdog fires); colors are
+// __ballot_sync packs the 32 new spins. The sweeps of a stretch run in launches of at most 2^32 updates
+// or one sweep each (kDefaultLaunchFlips: under a display watchdog's limit); colors are
 // separated by __syncthreads() (no other block touches the words). The loop itself is
 // kernels/packed_sweep.hpp, shared with the host `packed` backend, which runs it through every exact
 // and bit-identity test without a GPU. The plan (kernels/cuda_plan.cpp) chooses it by occupancy
@@ -287,7 +287,7 @@ struct BlockLanes {
 };
 
 /// One block per K 32-chain words: the K words of every node move to shared memory ([node][K],
-/// 4 K N bytes), all sweeps of the stretch run there with the block's warps splitting each color
+/// 4 K N bytes), the sweeps of the launch run there with the block's warps splitting each color
 /// (packed_sweep.hpp), and the words move back. `a.words` is a multiple of K (padding words are 0).
 template <int K, RngContract C>
 __global__ void __launch_bounds__(512) fast_sweeps_kernel(PackedArgs a, uint32_t* bits) {
@@ -606,7 +606,7 @@ class CudaEngine final : public GibbsEngine {
     }
     plan_ = plan_cuda_kernel(requested, team, n_, chains_, shape, wpl);
     fast_ = plan_.fast;
-    launch_flips_ = requested_launch_flips();
+    if (fast_) launch_flips_ = requested_launch_flips();
     s_.resize(static_cast<size_t>(n_) * chains_, "chain states");
     row_ptr_.upload(g.row_ptr(), "CSR row pointers");
     col_.upload(g.col_idx(), "CSR column indices");
@@ -814,7 +814,8 @@ class CudaEngine final : public GibbsEngine {
     sync();
   }
 
-  /// The fast path: pack to bit words, one persistent launch for the stretch, unpack.
+  /// The fast path: pack to bit words (when the int8 state changed), then persistent launches of at
+  /// most launch_flips_ updates (or one sweep) each; the words stay the state.
   void fast_sweeps(uint64_t first_sweep, std::span<const float> betas) {
     const int K = plan_.words_per_lane;
     const int32_t words = (packed_words(chains_) + K - 1) / K * K;  // padding words hold no chain

@@ -188,7 +188,7 @@ void add_sample(Commands& c) {
                          gf.graph.num_nodes();
     if (dist::rank() == 0 && state > 1e9) {
       std::cerr << "pbit sample: setting up " << cfg.chains << " chains" << (cfg.tempered ? " x " + std::to_string(cfg.tempering.betas.size()) + " replicas" : "")
-                << " of " << gf.graph.num_nodes() << " nodes (" << detail::format_bytes(state) << " of spins)...\n";
+                << " of " << gf.graph.num_nodes() << " nodes (" << state << " spins)...\n";
     }
     if (cfg.tempered) return sample_tempered(cfg, gf, coloring, opt, mine, clamp, field, o->out);
     opt.first_chain = static_cast<uint32_t>(mine.first);

@@ -20,7 +20,7 @@ enum class Backend {
 enum class CudaKernel {
   automatic,  ///< chosen per sampler by occupancy (docs/FAST_KERNEL.md)
   simple,     ///< int8 states in global memory, one launch per color
-  fast,       ///< bit-packed 32-chain words in shared memory, one launch per stretch of sweeps
+  fast,       ///< bit-packed 32-chain words in shared memory, a stretch of sweeps per launch (at most 2^32 updates or one sweep)
 };
 std::string to_string(CudaKernel k);
 /// "auto" | "simple" | "fast"; throws InvalidArgument naming `what` otherwise.
