@@ -124,9 +124,7 @@ void check_sample_config(const SampleConfig& c, int32_t num_nodes) {
                     c.field_nodes.empty() ? "N" : "M");
   }
   for (size_t g = 0; g < c.observe.readout_groups.size(); ++g) {
-    const std::string key = "observe.readout_groups[" + std::to_string(g) + "]";
-    if (c.observe.readout_groups[g].empty()) bad(key, "is empty");
-    nodes_in_range(c.observe.readout_groups[g], key);
+    nodes_in_range(c.observe.readout_groups[g], "observe.readout_groups[" + std::to_string(g) + "]");  // (empty: refused when parsed)
   }
   const int64_t total = c.schedule.total_sweeps();
   std::vector<int64_t> snaps = c.observe.snapshot_sweeps;

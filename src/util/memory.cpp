@@ -26,6 +26,11 @@ std::string format_bytes(double b) {
   return buf;
 }
 
+namespace {
+// The smaller room, where < 0 is none.
+double tighter(double a, double b) { return a < 0 ? b : b < 0 ? a : std::min(a, b); }
+}  // namespace
+
 double memory_limit_bytes() {
   if (const char* v = std::getenv("PBIT_MAX_MEMORY"); v && *v) {
     std::string s = v;
@@ -43,13 +48,13 @@ double memory_limit_bytes() {
     }
     return x * mult;
   }
-  // What the system and the cgroups leave, read at most about once a second: every run checks, and a
-  // Python loop of short runs would otherwise read a dozen files per run. (Atomics, not a lock: a
-  // forked child must not wait on a lock held by a thread it does not have.)
   // Resource limits are per process (a fork may lower them), read at every call: a syscall, and the
   // process's sizes only when one is set.
   const double rlimit_room = rlimit_room_bytes();
-  auto with_rlimit = [&](double limit) { return rlimit_room >= 0 && rlimit_room < limit ? rlimit_room : limit; };
+  auto with_rlimit = [&](double limit) { return tighter(limit, rlimit_room); };
+  // What the system and the cgroups leave, read at most about once a second: every run checks, and a
+  // Python loop of short runs would otherwise read a dozen files per run. (Atomics, not a lock: a
+  // forked child must not wait on a lock held by a thread it does not have.)
   static std::atomic<double> cached{-1.0};
   static std::atomic<int64_t> cached_at_ns{0};
   const int64_t now_ns =
@@ -93,8 +98,7 @@ double rlimit_room_bytes() {
     room = std::max(0.0, static_cast<double>(rl.rlim_cur) - status_kb("VmSize:"));
   }
   if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-    const double r = std::max(0.0, static_cast<double>(rl.rlim_cur) - status_kb("VmData:"));
-    room = room < 0 ? r : std::min(room, r);
+    room = tighter(room, std::max(0.0, static_cast<double>(rl.rlim_cur) - status_kb("VmData:")));
   }
   return room;
 }
@@ -136,8 +140,6 @@ double room_v1(const std::string& dir) {
   return std::max(0.0, limit - std::max(0.0, usage));
 }
 
-// The smaller room, where < 0 is none.
-double tighter(double a, double b) { return a < 0 ? b : b < 0 ? a : std::min(a, b); }
 
 // The tightest room from `base + rel` up to `base`: a batch job's limit is usually on an ancestor of
 // the cgroup its processes are in (Slurm: .../job_N, its processes in .../job_N/step_0/task_0), and

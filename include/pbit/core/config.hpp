@@ -39,8 +39,8 @@ TemperingOptions parse_tempering(const nlohmann::json& t, const std::string& whe
 SampleConfig parse_sample_config(const nlohmann::json& j);
 
 /// The parts of a sampling config that depend on its graph, checked before anything runs: node indices
-/// of clamp.nodes, field.nodes and observe.readout_groups below `num_nodes` (no group empty, no node
-/// twice in one list), clamp.values K or B x K and field.values M or B x M long, and
+/// of clamp.nodes, field.nodes and observe.readout_groups below `num_nodes` (no node twice in one
+/// list; an empty group is refused by parse_sample_config), clamp.values K or B x K and field.values M or B x M long, and
 /// observe.snapshot_sweeps distinct and within the run's 1..total sweeps. Errors are InvalidConfig
 /// naming the key, e.g. "clamp.nodes[2]".
 void check_sample_config(const SampleConfig& c, int32_t num_nodes);
