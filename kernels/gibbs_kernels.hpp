@@ -64,9 +64,10 @@ class GibbsEngine {
   /// chain-major, ready when this returns) and return true; host engines return false.
   virtual bool export_state(DeviceState& /*out*/) const { return false; }
 
-  /// Draws independent uniform spins from stream kInitState for every node, keyed by the chains' sweep
-  /// count `sweep` too (rng::init_counter; clamps are re-imposed by the caller through set_clamp).
-  virtual void randomize_state(uint64_t seed, uint32_t sweep) = 0;
+  /// Draws independent uniform spins from stream kInitState for every node, keyed by the sampler's
+  /// Gibbs stream and the chains' sweep count `sweep` too (rng::init_counter; clamps are re-imposed by
+  /// the caller through set_clamp).
+  virtual void randomize_state(uint64_t seed, uint32_t stream, uint32_t sweep) = 0;
   virtual void set_state(std::span<const int8_t> chain_major) = 0;  ///< B x N
   virtual void get_state(std::span<int8_t> chain_major) const = 0;  ///< B x N
   /// Chains first, first + stride, ... (count of them) into `out` (count x N), copying only those to the

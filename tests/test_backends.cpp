@@ -185,6 +185,40 @@ TEST_P(BackendTest, RandomStatesAreKeyedByTheSweepCount) {
   });
 }
 
+// The initial states are keyed by the sampler's Gibbs stream too (rng::init_counter's fourth word,
+// stream ^ kGibbs): a model's samplers on different streams with one seed start from different
+// states, on every backend as on the reference, while the default stream keeps the counter
+// (chain, node / 4, sweep, 0) of samplers from before the stream was keyed.
+TEST_P(BackendTest, RandomStatesAreKeyedByTheStream) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = with_random_weights(square_lattice(6), 8, 0.6f, 0.2f);
+  const int32_t chains = 100;
+  SamplerOptions other = on(Backend::reference);
+  other.stream = rng::kTest;
+  Sampler ref(g, chains, on(Backend::reference)), ref_other(g, chains, other);
+  const std::vector<int8_t> ref0 = ref.state(), ref_s = ref_other.state();
+  const int32_t n = g.num_nodes();
+  const rng::Key key = rng::make_key(on(Backend::reference).seed, rng::kInitState);
+  for (int32_t b = 0; b < chains; ++b)
+    for (int32_t i = 0; i < n; ++i) {
+      const rng::Block blk = rng::philox4x32_10(rng::Counter{static_cast<uint32_t>(b), static_cast<uint32_t>(i) >> 2, 0u, 0u}, key);
+      ASSERT_EQ(ref0[static_cast<size_t>(b) * n + i], rng::init_spin(blk, static_cast<uint32_t>(i))) << "chain " << b << ", node " << i;
+    }
+  size_t same = 0;
+  for (size_t k = 0; k < ref0.size(); ++k) same += ref0[k] == ref_s[k];
+  const double total = static_cast<double>(ref0.size());
+  EXPECT_LT(std::fabs(same / total - 0.5), 6.0 * 0.5 / std::sqrt(total)) << "two streams start from the same states";
+  for_each_variant(GetParam(), on(GetParam()), [&](SamplerOptions o) {
+    o.stream = rng::kTest;
+    Sampler s(g, chains, o);
+    EXPECT_EQ(s.state(), ref_s);
+    s.sweep(2);
+    s.set_sweep_count(0);
+    s.randomize_state();
+    EXPECT_EQ(s.state(), ref_s);
+  });
+}
+
 TEST_P(BackendTest, SplitRunEqualsOneRun) {
   PBIT_REQUIRE_BACKEND(GetParam());
   const Graph g = with_random_weights(square_lattice(6), 5, 0.6f, 0.2f);

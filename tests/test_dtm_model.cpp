@@ -135,9 +135,15 @@ TEST(DtmModel, MebmIsTheSingleStepCase) {
 // (the spread between stuck chains); the target replicas of tempered chains (6 replicas down to beta
 // 0.6) cross between the modes and decorrelate within 50 target sweeps. Tempered generation (a fixed
 // ladder instead of the anneal) still gives good samples.
+// How much of the rarer mode a trained toy MEBM keeps varies with the seed (1 to 25% of generated
+// samples), and with it the plateau. With 6 epochs and 32 probe chains, keying the initial states by
+// the sampler's stream broke the test (seed 1: a model with almost none of the rarer mode, so plain
+// chains mixed; seed 2 failed too: tempered r 0.27). With 12 epochs and 128 chains, seeds 1-16 all
+// gave plain r at lag 10 in [0.16, 0.72] and tempered r of at most 0.07.
 TEST(DtmModel, TemperingMixesTheMebmFaster) {
   DtmConfig c = toy_config(1, std::string(PBIT_TEST_TMP) + "/mebm_pt");
-  c.epochs = 6;
+  c.epochs = 12;
+  c.acp_chains = 128;
   Dtm m(c, 8, 8);
   const ImageDataset d = toy(1000, 2);
   m.train(d);
@@ -153,8 +159,9 @@ TEST(DtmModel, TemperingMixesTheMebmFaster) {
               plain[40], pt[10], pt[40]);
   for (double a : st.acceptance()) std::printf(" %.2f", a);
   std::printf("\n");
-  EXPECT_GT(plain[10], 0.2);
+  EXPECT_GT(plain[10], 0.12);
   EXPECT_LT(std::fabs(pt[10]), 0.1);
+  EXPECT_LT(pt[10], 0.5 * plain[10]);
   for (double a : st.acceptance()) EXPECT_GT(a, 0.02);
   DtmConfig ct = c;
   ct.gen_tempered = true;

@@ -346,13 +346,13 @@ class CpuEngine final : public GibbsEngine {
     build_steps();
   }
 
-  void randomize_state(uint64_t seed, uint32_t sweep) override {
+  void randomize_state(uint64_t seed, uint32_t stream, uint32_t sweep) override {
     const rng::Key key = rng::make_key(seed, rng::kInitState);
     parallel_blocks([&](int32_t blk) {
       for (int l = 0; l < W; ++l) {
         const uint32_t b = static_cast<uint32_t>(blk * W + l);
         for (int32_t i = 0; i < m_.n; ++i) {
-          const rng::Block x = rng::philox4x32_10(rng::init_counter(b + m_.chain_offset, static_cast<uint32_t>(i), sweep), key);
+          const rng::Block x = rng::philox4x32_10(rng::init_counter(b + m_.chain_offset, static_cast<uint32_t>(i), sweep, stream), key);
           at(blk, i)[l] = static_cast<float>(rng::init_spin(x, static_cast<uint32_t>(i)));
         }
       }

@@ -316,11 +316,11 @@ FastKernelFn fast_kernel_for(int K, RngContract c) {
                 : K == 2 ? fast_sweeps_kernel<2, RngContract::exact> : fast_sweeps_kernel<1, RngContract::exact>;
 }
 
-__global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, uint32_t chain_offset, rng::Key key, uint32_t sweep) {
+__global__ void init_kernel(int8_t* s, int32_t n, int32_t chains, uint32_t chain_offset, rng::Key key, uint32_t sweep, uint32_t rng_stream) {
   const int32_t chain = blockIdx.x * blockDim.x + threadIdx.x;
   if (chain >= chains) return;
   for (int32_t q = blockIdx.y; 4 * q < n; q += gridDim.y) {
-    const rng::Block blk = rng::philox4x32_10(rng::init_counter(static_cast<uint32_t>(chain) + chain_offset, 4u * q, sweep), key);
+    const rng::Block blk = rng::philox4x32_10(rng::init_counter(static_cast<uint32_t>(chain) + chain_offset, 4u * q, sweep, rng_stream), key);
     for (int32_t t = 0; t < 4 && 4 * q + t < n; ++t) {
       const int32_t i = 4 * q + t;
       s[static_cast<size_t>(i) * chains + chain] = static_cast<int8_t>(rng::init_spin(blk, i));
@@ -641,10 +641,10 @@ class CudaEngine final : public GibbsEngine {
            std::to_string(plan_.blocks) + " blocks, " + std::to_string(plan_.blocks_per_sm) + " per SM (" + plan_.reason + ")";
   }
 
-  void randomize_state(uint64_t seed, uint32_t sweep) override {
+  void randomize_state(uint64_t seed, uint32_t rng_stream, uint32_t sweep) override {
     const DeviceGuard on_device(device_);
     init_kernel<<<chain_grid(chains_, (n_ + 3) / 4, 128), 128, 0, stream_>>>(s_.get(), n_, chains_, chain_offset_,
-                                                                             rng::make_key(seed, rng::kInitState), sweep);
+                                                                             rng::make_key(seed, rng::kInitState), sweep, rng_stream);
     PBIT_CUDA_LAUNCHED(init_kernel, stream_);
     sync();
     in_bits_ = false;

@@ -37,11 +37,11 @@ class ReferenceEngine final : public GibbsEngine {
     class_off_.push_back(static_cast<int32_t>(color_nodes_.size()));
   }
 
-  void randomize_state(uint64_t seed, uint32_t sweep) override {
+  void randomize_state(uint64_t seed, uint32_t stream, uint32_t sweep) override {
     const rng::Key key = rng::make_key(seed, rng::kInitState);
     for (int32_t b = 0; b < m_.chains; ++b) {
       for (int32_t i = 0; i < m_.n; ++i) {
-        const rng::Block blk = rng::philox4x32_10(rng::init_counter(static_cast<uint32_t>(b) + m_.chain_offset, i, sweep), key);
+        const rng::Block blk = rng::philox4x32_10(rng::init_counter(static_cast<uint32_t>(b) + m_.chain_offset, i, sweep, stream), key);
         spin(b, i) = static_cast<int8_t>(rng::init_spin(blk, i));
       }
     }

@@ -296,7 +296,7 @@ Sampler::Sampler(Sampler&&) noexcept = default;
 Sampler& Sampler::operator=(Sampler&&) noexcept = default;
 
 void Sampler::randomize_state() {
-  engine_->randomize_state(options_.seed, static_cast<uint32_t>(sweep_count_));  // <= 2^32 - 1 (set_sweep_count)
+  engine_->randomize_state(options_.seed, options_.stream, static_cast<uint32_t>(sweep_count_));  // <= 2^32 - 1 (set_sweep_count)
   engine_->apply_clamp();
 }
 

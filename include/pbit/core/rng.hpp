@@ -172,9 +172,13 @@ PBIT_HD uint32_t fast_half(const Block& b, uint32_t rank_in_color) {
   return (word(b, (rank_in_color & 7u) >> 1) >> ((rank_in_color & 1u) << 4)) & 0xffffu;
 }
 
-/// The initial-state counter: (chain, node / 4, sweep, 0), `sweep` the chains' sweep count when they
-/// are drawn (0 for a new sampler); the spin is the top bit of word node % 4.
-PBIT_HD Counter init_counter(uint32_t chain, uint32_t node, uint32_t sweep = 0) { return Counter{chain, node >> 2, sweep, 0u}; }
+/// The initial-state counter: (chain, node / 4, sweep, stream ^ kGibbs), `sweep` the chains' sweep
+/// count when they are drawn (0 for a new sampler) and `stream` the sampler's Gibbs stream, so
+/// samplers on different streams start from different states (the default stream's word is 0); the
+/// spin is the top bit of word node % 4.
+PBIT_HD Counter init_counter(uint32_t chain, uint32_t node, uint32_t sweep = 0, uint32_t stream = kGibbs) {
+  return Counter{chain, node >> 2, sweep, stream ^ static_cast<uint32_t>(kGibbs)};
+}
 
 /// Initial spin from the init-stream block: +1 when the top bit is set, so P(+1) = 1/2 exactly.
 PBIT_HD int init_spin(const Block& b, uint32_t node) { return (word(b, node & 3u) >> 31) ? 1 : -1; }
