@@ -334,9 +334,14 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result misspelt = run("dtm train --config " + dtm_cfg + " --epoch 5");  // the option is named, not its value
   EXPECT_EQ(misspelt.code, 2);
   EXPECT_NE(misspelt.out.find("has no option --epoch"), std::string::npos) << misspelt.out;
-  const Result negative = run("dtm train --config " + dtm_cfg + " --seed -1");  // dtm train has no --seed; -1 is its value
+  const Result negative = run("dtm mixing --config " + dtm_cfg + " --out x.json --seed -1");  // no --seed there; -1 is its value
   EXPECT_EQ(negative.code, 2);
   EXPECT_NE(negative.out.find("has no option --seed"), std::string::npos) << negative.out;
+  for (const char* cmd : {"dtm", "dbm"}) {  // train's --seed (run.seed) is range-checked as the config key is
+    const Result seed = run(std::string(cmd) + " train --config " + dtm_cfg + " --seed -1");
+    EXPECT_EQ(seed.code, 2) << cmd;
+    EXPECT_NE(seed.out.find("--seed takes a whole number in [0, 1099511627776], got '-1'"), std::string::npos) << seed.out;
+  }
   for (const char* v : {"abc", "-1", "5s"}) {
     const Result tb = run(std::string("dbm train --config ") + PBIT_SOURCE_DIR + "/configs/dbm_mnist_quick.json --time-budget " + v);
     EXPECT_EQ(tb.code, 2) << v;
@@ -607,6 +612,10 @@ TEST(Cli, DbmTrainEvalGenerate) {
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_NE(again.out.find("the run has finished (1 of 1 epochs"), std::string::npos) << again.out;
   EXPECT_EQ(again.out.find("resuming at epoch"), std::string::npos) << again.out;
+  // --seed replaces run.seed, so a resume under another seed is another run's config, and is refused.
+  const Result reseeded = run("dbm train --config " + tmp("dbm.json") + " --resume --seed 9");
+  EXPECT_EQ(reseeded.code, 2) << reseeded.out;
+  EXPECT_NE(reseeded.out.find("a different training config; continue it with the same config, --time-budget and --seed"), std::string::npos) << reseeded.out;
   write(tmp("dbm_missing.json"), std::string(R"({"dataset": {"dir": "/nonexistent"}, "run": {"output_dir": ")") + tmp("none") + R"("}})");
   const Result missing = run("dbm train --config " + tmp("dbm_missing.json"));
   EXPECT_EQ(missing.code, 2);

@@ -631,6 +631,10 @@ TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
   r = run("dtm train --config " + dir + "/dtm.json --resume --check");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("check: " + dir + "/dtm_run/checkpoint.bin: the run continues after epoch 1 of 3"), std::string::npos) << r.out;
+  // --seed replaces run.seed, which the checkpoint's config includes.
+  r = run("dtm train --config " + dir + "/dtm.json --resume --check --seed 5");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("different training config; resume with the same config, --time-budget and --seed"), std::string::npos) << r.out;
   // Nothing to continue is said, not refused: the run would start afresh.
   r = run("dtm train --config " + dir + "/dtm.json --resume --check --out " + dir + "/nowhere");
   EXPECT_EQ(r.code, 0) << r.out;

@@ -89,6 +89,8 @@ void add_train(CLI::App* dbm, Commands& c) {
     std::string config, out, lease, backend;
     double time_budget = -1, lease_seconds = 0;
     int64_t burn_in = 1000;
+    uint64_t seed = 0;
+    bool seed_given = false;
     bool resume = false, overwrite = false, check = false;
   };
   auto o = std::make_shared<Opt>();
@@ -99,6 +101,9 @@ void add_train(CLI::App* dbm, Commands& c) {
   s->add_option("--out", o->out, "replaces the config's run.output_dir");
   s->add_option("--time-budget", o->time_budget, "stop training after S seconds, 0 = no budget (also train.time_budget_s; the cosine schedule runs against it)")
       ->check(number_in<double>(0, 1e9));
+  s->add_option("--seed", o->seed, "replaces run.seed (weights, data order and every sampler; graph.role_seed places the roles)")
+      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
+      ->each([o](const std::string&) { o->seed_given = true; });
   auto* resume = s->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   auto* overwrite = s->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint");
@@ -121,14 +126,17 @@ void add_train(CLI::App* dbm, Commands& c) {
     if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (!o->out.empty()) cfg.output_dir = o->out;
     if (!o->backend.empty()) cfg.backend = o->backend;
+    if (o->seed_given) cfg.seed = o->seed;
     if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
+    if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of the chains on the same model
     // and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->resume) + "|" +
                                        std::to_string(o->overwrite) + "|" + o->lease + "|" + std::to_string(o->lease_seconds) + "|" +
-                                       std::to_string(o->burn_in) + "|" + o->backend + "|" + std::to_string(o->check),
+                                       std::to_string(o->burn_in) + "|" + o->backend + "|" + std::to_string(o->check) + "|" +
+                                       (o->seed_given ? std::to_string(o->seed) : std::string("-")),
                       "the DBM config and the options of dbm train");
     const bool writer = dist::rank() == 0;
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);

@@ -145,6 +145,8 @@ void add_dtm_commands(Commands& c) {
     int steps = 0, stop_after = 0;
     int64_t gen_sweeps = 0;
     double time_budget = -1, lease_seconds = 0;
+    uint64_t seed = 0;
+    bool seed_given = false;
     bool resume = false, overwrite = false, check = false;
   };
   auto o = std::make_shared<Opt>();
@@ -162,6 +164,9 @@ void add_dtm_commands(Commands& c) {
       ->check(number_in<double>(0, 1e9));
   s->add_option("--gen-sweeps", o->gen_sweeps, "replaces generate.sweeps; with --resume on a finished run it only generates again")
       ->check(number_in<int64_t>(1, 1000000000));
+  s->add_option("--seed", o->seed, "replaces run.seed (weights, forward noise, data order and every sampler)")
+      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
+      ->each([o](const std::string&) { o->seed_given = true; });
   auto* resume = s->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   auto* overwrite = s->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint");
@@ -188,6 +193,7 @@ void add_dtm_commands(Commands& c) {
     if (!o->acp.empty()) cfg.acp = o->acp == "on";
     if (!o->out.empty()) cfg.output_dir = o->out;
     if (!o->backend.empty()) cfg.backend = o->backend;
+    if (o->seed_given) cfg.seed = o->seed;
     // results.json records the config that ran, overrides included.
     if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
     if (o->gen_sweeps > 0) detail::set_override(cfg.source, {"generate", "sweeps"}, cfg.gen_sweeps);
@@ -195,12 +201,14 @@ void add_dtm_commands(Commands& c) {
     if (!o->acp.empty()) detail::set_override(cfg.source, {"train", "acp", "enabled"}, cfg.acp);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
+    if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of each batch's chains on the same
     // model and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->gen_sweeps) + "|" +
                                        std::to_string(o->steps) + "|" + o->acp + "|" + std::to_string(o->resume) + "|" +
                                        std::to_string(o->overwrite) + "|" + o->lease + "|" + std::to_string(o->lease_seconds) + "|" +
-                                       std::to_string(o->stop_after) + "|" + o->backend + "|" + std::to_string(o->check),
+                                       std::to_string(o->stop_after) + "|" + o->backend + "|" + std::to_string(o->check) + "|" +
+                                       (o->seed_given ? std::to_string(o->seed) : std::string("-")),
                       "the DTM config and the options of dtm train");
     const bool writer = dist::rank() == 0;
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);

@@ -842,7 +842,7 @@ namespace {
 constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '5'};
 /// What a resume or a lease may change (the end of the message refusing another config's checkpoint).
 constexpr const char* kResumeHint =
-    "continue it with the same config and --time-budget (only epochs, eval, generate, threads, backend and output_dir may change)";
+    "continue it with the same config, --time-budget and --seed (only epochs, eval, generate, threads, backend and output_dir may change)";
 /// Model-only checkpoints (leases): 1: first version; 2: checksummed.
 constexpr char kModelCkptMagic[8] = {'P', 'B', 'I', 'T', 'D', 'M', 'L', '2'};
 
