@@ -495,6 +495,16 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(slurp(dir + "/run/checkpoint.bin"), ckpt);
   EXPECT_EQ(run("dbm train --overwrite --config " + dir + "/dbm.json").code, 0);
   EXPECT_EQ(run("dbm train --overwrite --resume --config " + dir + "/dbm.json").code, 2);  // one or the other
+  // A run that its time budget finished, resumed with more epochs, trains nothing and says so once
+  // (the trainer said "time budget ... already spent" below it too).
+  ASSERT_EQ(run("dbm train --overwrite --time-budget 0.000001 --config " + dir + "/dbm.json").code, 0);
+  std::string more = tiny_dbm_config(dir + "/run");
+  more.replace(more.find("\"epochs\": 1"), 11, "\"epochs\": 2");
+  write(dir + "/dbm_more.json", more);
+  const Result spent = run("dbm train --resume --time-budget 0.000001 --config " + dir + "/dbm_more.json");
+  ASSERT_EQ(spent.code, 0) << spent.out;
+  EXPECT_NE(spent.out.find("the run has finished (1 of 2 epochs, 1 updates, its time budget spent)"), std::string::npos) << spent.out;
+  EXPECT_EQ(spent.out.find("already spent"), std::string::npos) << spent.out;
   write(dir + "/dtm.json", tiny_dtm_config(dir + "/dtm"));
   const Result dtm = run("dtm train --resume --config " + dir + "/dtm.json");
   ASSERT_EQ(dtm.code, 0) << dtm.out;

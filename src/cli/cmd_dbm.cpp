@@ -167,8 +167,10 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (writer) std::printf("check: %s\n", what.c_str());
       return 0;
     }
+    bool said_finished = false;  // then run() has nothing to train, and would say so a second time
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite, stale)) {
       trainer.load_checkpoint(trainer.checkpoint_path());
+      said_finished = trainer.finished();
       if (writer && trainer.finished()) {  // not "resuming at epoch 2 of 1"
         std::cerr << "the run has finished (" << trainer.epoch() << " of " << cfg.epochs << " epochs, " << trainer.updates()
                   << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
@@ -224,7 +226,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     // lease's model-only one, so a lease killed early keeps what it trained, and output_dir gets no
     // checkpoint.bin that a later run without --lease would take for its own.
     if (!lease_dir.empty()) trainer.set_checkpoint_writer([&] { save_lease({}); });
-    trainer.run(&test);
+    if (!said_finished) trainer.run(&test);
     save_lease({});  // the training is safe before the evaluation starts
     if (trainer.lease_ended()) {
       if (writer) std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
