@@ -13,12 +13,18 @@ cd "$(dirname "$0")/.."
 slow=${PBIT_TEST_SLOW:-0}
 skip_slow=(-LE slow)
 [ "$slow" = 1 ] && skip_slow=()
+# Each stage's time, so that a CI log shows where the minutes go (the run must fit 45 of them).
+run_start=$SECONDS stage_start=$SECONDS
+took() { echo "test.sh: $1 took $((SECONDS - stage_start)) s (the run so far: $((SECONDS - run_start)) s)"; stage_start=$SECONDS; }
 bash scripts/install_deps.sh
 bash scripts/get_datasets.sh >/dev/null   # the DBM tests train on real MNIST
 source scripts/env.sh
+took "dependencies and datasets"
 cmake --preset release >/dev/null
 cmake --build --preset release
+took "the release build"
 ctest --preset release -j "$(nproc)" "${skip_slow[@]}"
+took "the release suite"
 [ "$slow" = 1 ] || echo "test.sh: tests labelled slow ($(ctest --preset release -N -L slow | grep -c 'Test *#') of them) left out; PBIT_TEST_SLOW=1 runs them too"
 if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   # The whole suite again under AddressSanitizer + UBSan with leak checking (docs/TESTING.md).
@@ -29,10 +35,13 @@ if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   setarch "$(uname -m)" -R true 2>/dev/null && norand=(setarch "$(uname -m)" -R)
   cmake --preset asan >/dev/null
   cmake --build --preset asan
+  took "the asan build"
   "${norand[@]}" ctest --preset asan -j "$(nproc)" "${skip_slow[@]}"
+  took "the asan suite"
   # A short run of every fuzz target (clang-14 + libFuzzer; skipped with a message without them).
   if [ "$slow" = 1 ]; then
     "${norand[@]}" bash tests/fuzz/run.sh "${PBIT_FUZZ_SECONDS:-15}"
+    took "the fuzz run"
   else
     echo "test.sh: the fuzz run is labelled slow (a clang build of its own); PBIT_TEST_SLOW=1 runs it"
   fi
@@ -40,7 +49,9 @@ if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   # the kernels are checked against the CPU backends on every commit, GPU or not.
   cmake --preset cuda-emu >/dev/null
   cmake --build --preset cuda-emu
+  took "the cuda-emu build"
   ctest --preset cuda-emu -j "$(nproc)"
+  took "the cuda-emu suite"
 fi
 # The device kit's dry run (docs/BENCHMARKING.md): every stage of the GPU script, GPU-only stages
 # skipped, so the kit cannot rot between sessions that get a device; on the portable build with
@@ -52,12 +63,15 @@ else
 fi
 # The model jobs for a lent GPU, each made tiny and run for three leases on the CPU; and every job's
 # committed state, which the next lease continues from, read by this pbit.
+took "the device kit's dry run"
 bash scripts/device_models.sh dry-run
 bash scripts/device_models.sh check-state
+took "the model jobs' dry run and check-state"
 if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   # What only a device would otherwise run, rehearsed on the CUDA emulator at tiny sizes: the kit's
   # GPU stages (benchmarks, best configuration, energy window, summary) and the model jobs on the
   # cuda backend (dbm_fashion and dbm_mnist_mix take dbm_mnist's path).
   bash scripts/device_kit.sh rehearse
   bash scripts/device_models.sh rehearse dbm_golden dbm_mnist dtm_g12
+  took "the rehearsals on the emulator"
 fi
