@@ -61,9 +61,9 @@ if [ "$slow" = 1 ]; then
 else
   KIT_FROM=build/release KIT_CARRY=build/carry-dry bash scripts/device_kit.sh dry-run
 fi
+took "the device kit's dry run"
 # The model jobs for a lent GPU, each made tiny and run for three leases on the CPU; and every job's
 # committed state, which the next lease continues from, read by this pbit.
-took "the device kit's dry run"
 bash scripts/device_models.sh dry-run
 bash scripts/device_models.sh check-state
 took "the model jobs' dry run and check-state"

@@ -130,6 +130,7 @@ TEST(Cli, SampleTakesATemperingSection) {
   EXPECT_EQ(j["tempering"]["swap_acceptance"].get<std::vector<double>>(), ts.stats().acceptance());
   EXPECT_EQ(j["tempering"]["rounds"].get<int64_t>(), 20);
   EXPECT_EQ(j["run"]["replicas"].get<int>(), 3);
+  EXPECT_EQ(j["run"]["kernel"], ts.kernel_description());  // with the threads that ran, where run.threads is the request
   for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
            {R"({"tempering": {"replicas": 4}})", "tempering"},
            {R"({"tempering": {"betas": [1]}})", "tempering.betas"},
@@ -355,8 +356,8 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
     std::vector<const char*> has, lacks;
   } cases[] = {
       {"dbm eval --help", {"--first", "--warmup-fraction", "--model", "docs/CLI.md"}, {"--topology", "--lease"}},
-      {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume", "--check", "--backend"}, {"--first", "--suite"}},
-      {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend"}, {"--burn-in"}},
+      {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume", "--check", "--backend", "--seed"}, {"--first", "--suite"}},
+      {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend", "--seed"}, {"--burn-in"}},
       {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config"}, {"--lease"}},
       {"graph --help", {"--roles-in-order", "--role-seed"}, {"--config"}},
       {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},

@@ -15,7 +15,10 @@ foreach(pair
     "FullDisk.DtmTrainKeepsTheGoodFiles=21"
     "Resume.WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld=14"
     "Resume.ALeaseLeavesARunsFolderAlone=12"
-    "Resume.CheckSaysWhereARunStandsAndWritesNothing=11")
+    "Resume.CheckSaysWhereARunStandsAndWritesNothing=11"
+    # Trains 12 epochs with 128 probe chains since 2026-12-02 (1.7 s in the release suite on 2 cores;
+    # not yet timed under ASan, where it still runs): a guess.
+    "DtmModel.TemperingMixesTheMebmFaster=10")
   string(REPLACE "=" ";" pair "${pair}")
   list(GET pair 0 name)
   list(GET pair 1 cost)

@@ -104,6 +104,7 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
                     {"round_trips", counts.back()}};
   j["run"] = {{"backend", to_string(opt.backend)},
               {"device", backend_device_name(opt.backend)},
+              {"kernel", ts.kernel_description()},
               {"seed", cfg.seed},
               {"contract", to_string(cfg.contract)},
               {"threads", cfg.num_threads},

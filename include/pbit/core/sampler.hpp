@@ -112,7 +112,7 @@ void set_moment_means(Observations& o, int32_t chains);
 struct SamplerOptions {
   Backend backend = Backend::cpu;
   uint64_t seed = 0;
-  uint32_t stream = rng::kGibbs;  ///< Philox stream for the update uniforms
+  uint32_t stream = rng::kGibbs;  ///< Philox stream for the update uniforms; keys the initial states too
   /// How randomness becomes a decision: `exact` (default) or `fast` (rng.hpp; docs/ARCHITECTURE.md,
   /// "Determinism"). Every backend gives the same chains under each.
   RngContract contract = RngContract::exact;
@@ -190,7 +190,8 @@ class Sampler {
   /// (8 per SM)": the kernel the backend chose, for logs and benchmark JSON.
   std::string kernel_description() const;
 
-  /// Independent uniform +-1 spins from stream kInitState, keyed by (seed, chain, node, sweep_count())
+  /// Independent uniform +-1 spins from stream kInitState, keyed by (seed, options().stream, chain,
+  /// node, sweep_count())
   /// (clamped nodes keep their values): a new sampler's chains at sweep 0, and each later draw new
   /// ones as long as sweeps ran in between (the same draw at the same sweep count). Called by the
   /// constructor.

@@ -87,6 +87,8 @@ class TemperedSampler {
   const Graph& graph() const { return graph_; }
   int32_t num_replicas() const { return static_cast<int32_t>(opt_.betas.size()); }
   const std::vector<float>& betas() const { return opt_.betas; }
+  /// What runs the sweeps of every replica (Sampler::kernel_description), e.g. "cpu (2 threads)".
+  std::string kernel_description() const { return sampler_.kernel_description(); }
 
   /// Clamps and per-chain fields as Sampler's, for the B chains (B x K / B x M, or shared); every
   /// replica of a chain gets its chain's values.

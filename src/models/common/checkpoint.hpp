@@ -72,7 +72,7 @@ inline Fingerprint fingerprint_without_backend(const nlohmann::json& before, con
 /// What a resumed EqProp or p-DNN run may change (the end of the message refusing another config's
 /// checkpoint).
 inline constexpr const char* kClassifierResumeHint =
-    "resume with the same config (only epochs, eval, threads, backend, test_images and output_dir may change)";
+    "resume with the same config and --seed (only epochs, eval, threads, backend, test_images and output_dir may change)";
 
 /// Reads what put_position wrote. A file of another training config (its fingerprint differs) or
 /// with counters no run of this one can reach is refused with InvalidArgument naming `what` (e.g.
