@@ -497,12 +497,13 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(run("dbm train --overwrite --resume --config " + dir + "/dbm.json").code, 2);  // one or the other
   // A run that its time budget finished, resumed with more epochs, trains nothing and says so once
   // (the trainer said "time budget ... already spent" below it too).
-  ASSERT_EQ(run("dbm train --overwrite --time-budget 0.000001 --config " + dir + "/dbm.json").code, 0);
+  ASSERT_EQ(run("dbm train --overwrite --time-budget 0.000001 --seed 7 --config " + dir + "/dbm.json").code, 0);
   std::string more = tiny_dbm_config(dir + "/run");
   more.replace(more.find("\"epochs\": 1"), 11, "\"epochs\": 2");
   write(dir + "/dbm_more.json", more);
-  const Result spent = run("dbm train --resume --time-budget 0.000001 --config " + dir + "/dbm_more.json");
+  const Result spent = run("dbm train --resume --time-budget 0.000001 --seed 7 --config " + dir + "/dbm_more.json");
   ASSERT_EQ(spent.code, 0) << spent.out;
+  EXPECT_EQ(read_json_file(dir + "/run/results.json")["config"]["run"]["seed"], 7);  // --seed is the config that ran
   EXPECT_NE(spent.out.find("the run has finished (1 of 2 epochs, 1 updates, its time budget spent)"), std::string::npos) << spent.out;
   EXPECT_EQ(spent.out.find("already spent"), std::string::npos) << spent.out;
   write(dir + "/dtm.json", tiny_dtm_config(dir + "/dtm"));
