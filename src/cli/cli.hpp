@@ -143,6 +143,10 @@ class RunLock {
 /// write nothing).
 void add_continue_options(CLI::App* s, std::string& backend, bool& check);
 
+/// --seed S of the training commands: replaces run.seed (`seeds` says what it seeds, for the help),
+/// range-checked as the config key is; `given` records that it was given.
+void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string& seeds);
+
 /// A training command's output folder before the data are read: created, held (RunLock) and
 /// checked writable, and refused for a lease when a run without one owns it; the lock lives as long
 /// as the returned object. With `check` nothing is created or held (nullptr), and --check without

@@ -101,9 +101,7 @@ void add_train(CLI::App* dbm, Commands& c) {
   s->add_option("--out", o->out, "replaces the config's run.output_dir");
   s->add_option("--time-budget", o->time_budget, "stop training after S seconds, 0 = no budget (also train.time_budget_s; the cosine schedule runs against it)")
       ->check(number_in<double>(0, 1e9));
-  s->add_option("--seed", o->seed, "replaces run.seed (weights, data order and every sampler; graph.role_seed places the roles)")
-      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
-      ->each([o](const std::string&) { o->seed_given = true; });
+  add_seed_option(s, o->seed, o->seed_given, "weights, data order and every sampler; graph.role_seed places the roles");
   auto* resume = s->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   auto* overwrite = s->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint");
@@ -171,7 +169,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite, stale)) {
       trainer.load_checkpoint(trainer.checkpoint_path());
       said_finished = trainer.finished();
-      if (writer && trainer.finished()) {  // not "resuming at epoch 2 of 1"
+      if (writer && said_finished) {  // not "resuming at epoch 2 of 1"
         std::cerr << "the run has finished (" << trainer.epoch() << " of " << cfg.epochs << " epochs, " << trainer.updates()
                   << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
                   << "): no training left; evaluating and writing its results again\n";

@@ -164,9 +164,7 @@ void add_dtm_commands(Commands& c) {
       ->check(number_in<double>(0, 1e9));
   s->add_option("--gen-sweeps", o->gen_sweeps, "replaces generate.sweeps; with --resume on a finished run it only generates again")
       ->check(number_in<int64_t>(1, 1000000000));
-  s->add_option("--seed", o->seed, "replaces run.seed (weights, forward noise, data order and every sampler)")
-      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
-      ->each([o](const std::string&) { o->seed_given = true; });
+  add_seed_option(s, o->seed, o->seed_given, "weights, forward noise, data order and every sampler");
   auto* resume = s->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   auto* overwrite = s->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint");

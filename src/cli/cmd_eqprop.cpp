@@ -63,9 +63,7 @@ void add_eqprop_commands(Commands& c) {
   t->add_option("--config", o->config, "EqProp config (configs/eqprop_*.json)")->required();
   t->add_option("--out", o->out, "replaces the config's run.output_dir");
   t->add_option("--epochs", o->epochs, "replaces train.epochs")->check(number_in<int32_t>(1, 100000));
-  t->add_option("--seed", o->seed, "replaces run.seed (weights, data order and every sampler)")
-      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
-      ->each([o](const std::string&) { o->seed_given = true; });
+  add_seed_option(t, o->seed, o->seed_given, "weights, data order and every sampler");
   auto* resume = t->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);

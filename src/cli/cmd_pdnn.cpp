@@ -217,9 +217,7 @@ void add_pdnn_commands(Commands& c) {
   t->add_option("--config", o->config, "p-DNN config (configs/pdnn_*.json)")->required();
   t->add_option("--out", o->out, "replaces the config's run.output_dir");
   t->add_option("--epochs", o->epochs, "replaces train.epochs")->check(number_in<int32_t>(1, 100000));
-  t->add_option("--seed", o->seed, "replaces run.seed (weights, data order and every sample)")
-      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
-      ->each([o](const std::string&) { o->seed_given = true; });
+  add_seed_option(t, o->seed, o->seed_given, "weights, data order and every sample");
   auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
   t->footer("Config keys (data, network, train, eval, generator, hardware, run): docs/CLI.md, 'p-DNN configs'.");

@@ -79,6 +79,12 @@ void add_continue_options(CLI::App* s, std::string& backend, bool& check) {
               "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
 }
 
+void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string& seeds) {
+  s->add_option("--seed", seed, "replaces run.seed (" + seeds + ")")
+      ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
+      ->each([&given](const std::string&) { given = true; });
+}
+
 std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease) {
   if (check && !resume && lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
   std::unique_ptr<RunLock> lock;
