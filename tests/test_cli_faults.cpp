@@ -511,6 +511,10 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   ASSERT_EQ(dtm.code, 0) << dtm.out;
   EXPECT_NE(dtm.out.find("starting afresh"), std::string::npos) << dtm.out;
   EXPECT_EQ(run("dtm train --config " + dir + "/dtm.json").code, 2);
+  // dtm train --seed is the config that ran, as dbm's is above (a run beside, since dtm mixing below
+  // reads this run with the config's seed).
+  ASSERT_EQ(run("dtm train --seed 7 --config " + dir + "/dtm.json --out " + dir + "/dtm_seed7").code, 0);
+  for (const char* f : {"/dtm_seed7/results.json", "/dtm_seed7/metrics.json"}) EXPECT_EQ(read_json_file(dir + f)["config"]["run"]["seed"], 7) << f;
   // dtm mixing reads the trained run: plain and tempered curves at equal flips, or a clear refusal.
   const std::string mix = "dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing.json --sweeps 40";
   const Result m = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5}')");
