@@ -27,7 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return pbit::fuzz::accept_errors([&] {
     const nlohmann::json j = pbit::read_json_file(path);
 #if PBIT_FUZZ_CONFIG == 1
-    (void)pbit::parse_sample_config(j);
+    // What the CLI does next: check the config against the graph (clamp and field nodes, read-out
+    // groups, snapshots), here a graph of 64 nodes.
+    pbit::check_sample_config(pbit::parse_sample_config(j), 64);
 #elif PBIT_FUZZ_CONFIG == 2
     (void)pbit::parse_dbm_config(j);
 #elif PBIT_FUZZ_CONFIG == 3
