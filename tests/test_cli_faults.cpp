@@ -537,6 +537,19 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(unwritable.code, 2) << unwritable.out;
   EXPECT_NE(unwritable.out.find("folder '/proc/pbit-cannot-be-here' does not exist"), std::string::npos) << unwritable.out;
   EXPECT_EQ(unwritable.out.find("snapshots every"), std::string::npos) << unwritable.out;
+  // Without --config it reads the config the run recorded (here with --seed 7, which dtm.json lacks
+  // and the checkpoint would refuse); a config the checkpoint refuses gets that remedy named.
+  const Result recorded = run("dtm mixing --run " + dir + "/dtm_seed7 --out " + dir + "/mixing7.json --sweeps 40");
+  ASSERT_EQ(recorded.code, 0) << recorded.out;
+  EXPECT_EQ(read_json_file(dir + "/mixing7.json")["config"]["run"]["seed"], 7);
+  const Result other = run("dtm mixing --config " + dir + "/dtm.json --run " + dir + "/dtm_seed7 --out " + dir + "/mixing7.json --sweeps 40");
+  EXPECT_EQ(other.code, 2) << other.out;
+  EXPECT_NE(other.out.find("different training config"), std::string::npos) << other.out;
+  EXPECT_NE(other.out.find("leave --config out to read it from the run's metrics.json"), std::string::npos) << other.out;
+  const Result none = run("dtm mixing --run " + dir + "/nowhere --out " + dir + "/mixing7.json");
+  EXPECT_EQ(none.code, 2) << none.out;
+  EXPECT_NE(none.out.find("no " + dir + "/nowhere/metrics.json to read the run's config from"), std::string::npos) << none.out;
+  EXPECT_NE(run("dtm mixing --out " + dir + "/mixing7.json").out.find("needs --config FILE or --run DIR"), std::string::npos);
 }
 
 // A run's folder is one run's: a second run on it is refused while the first holds it; a fresh start

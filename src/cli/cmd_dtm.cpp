@@ -1,6 +1,7 @@
 // pbit dtm train, mixing: Denoising Thermodynamic Models and monolithic EBMs (docs/CLI.md, 'Model and suite configs').
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -44,7 +45,8 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       "mixing", "Measures how fast a trained DTM step (or MEBM) mixes: the autocorrelation of ACP's projection against lag, plain "
                 "Gibbs against parallel tempering at equal flips (every replica's sweeps count), with the integrated and "
                 "exponential mixing times; JSON out");
-  s->add_option("--config", o->config, "the DTM config the model was trained with")->required();
+  s->add_option("--config", o->config, "the DTM config the model was trained with (default: the one the run recorded in "
+                                       "--run's metrics.json)");
   s->add_option("--run", o->run, "the training run's output directory (checkpoint.bin or model_checkpoint.bin); default run.output_dir");
   s->add_option("--out", o->out, "JSON file to write")->required();
   s->add_option("--step", o->step, "step t to measure (default T, the step that starts from noise; an MEBM's only one)")
@@ -60,17 +62,38 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
                                              "without either only plain Gibbs is measured); its target defaults to generate.beta_end");
   s->footer("Plain Gibbs runs at the ladder's target beta (1 without tempering). docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
-    DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
+    if (o->config.empty() && o->run.empty()) throw InvalidArgument("'pbit dtm mixing' needs --config FILE or --run DIR (or both)");
+    // Without --config, the config the run recorded: the one that ran, with any --seed, --steps,
+    // --acp or --time-budget it was given (the checkpoint refuses any other training config).
+    const std::string recorded = o->run + "/metrics.json";
+    if (o->config.empty() && !std::filesystem::exists(recorded)) {
+      throw InvalidArgument("dtm mixing: no " + recorded + " to read the run's config from (a lease folder holds only its "
+                            "checkpoint: pass --config, the training config, or --run the run's output directory)");
+    }
+    const nlohmann::json source = o->config.empty() ? read_json_file(recorded).value("config", nlohmann::json()) : read_json_file(o->config);
+    if (o->config.empty() && !source.is_object()) throw InvalidArgument("dtm mixing: " + recorded + " records no config; pass --config");
+    DtmConfig cfg = parse_dtm_config(source);
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
     check_writable(o->out);  // before the measurement, not after it
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
-    if (std::filesystem::exists(dir + "/checkpoint.bin")) {
-      model.load_checkpoint(dir + "/checkpoint.bin");
-    } else if (std::filesystem::exists(dir + "/model_checkpoint.bin")) {
-      model.load_model_checkpoint(dir + "/model_checkpoint.bin");
-    } else {
+    const bool whole = std::filesystem::exists(dir + "/checkpoint.bin");
+    if (!whole && !std::filesystem::exists(dir + "/model_checkpoint.bin")) {
       throw InvalidArgument("dtm mixing: no checkpoint.bin or model_checkpoint.bin in '" + dir + "' (train the model first)");
+    }
+    try {
+      if (whole) {
+        model.load_checkpoint(dir + "/checkpoint.bin");
+      } else {
+        model.load_model_checkpoint(dir + "/model_checkpoint.bin");
+      }
+    } catch (const InvalidArgument& e) {
+      // The checkpoint's refusal speaks of resuming; here the remedy is the config the run recorded.
+      if (o->config.empty()) throw;
+      std::string why = e.what();
+      if (why.rfind("invalid argument: ", 0) == 0) why.erase(0, std::strlen("invalid argument: "));
+      throw InvalidArgument(why + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
+                            "--acp, --time-budget), or leave --config out to read it from the run's metrics.json");
     }
     bool tempered = cfg.gen_tempered;
     TemperingOptions ladder = cfg.gen_tempering;
