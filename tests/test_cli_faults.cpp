@@ -611,13 +611,29 @@ TEST(Resume, ALeaseLeavesARunsFolderAlone) {
     EXPECT_EQ(slurp(out + "/checkpoint.bin"), ckpt) << cmd;
     EXPECT_EQ(slurp(out + "/results.json"), results) << cmd;
     EXPECT_FALSE(fs::exists(dir + "/lease_" + cmd.substr(0, 3) + "/model_checkpoint.bin")) << cmd;
-    // In a folder of its own it runs, twice (the second lease continues the first), and leaves no
-    // checkpoint.bin there.
+    // In a folder of its own it runs and leaves no checkpoint.bin there. The run (one epoch) is then
+    // finished: a second lease says so, evaluates again, and records no lease that trained nothing
+    // (it did, and a DBM's counted a burn-in of 1000 sweeps as training flips).
+    const std::string leases = dir + "/lease_" + cmd.substr(0, 3) + "/leases.json";
+    std::string first_leases;
+    double first_flips = 0;
     for (int k = 1; k <= 2; ++k) {
       const Result l = run(cmd + " --out " + out + "_lease --lease " + dir + "/lease_" + cmd.substr(0, 3));
       ASSERT_EQ(l.code, 0) << cmd << "\n" << l.out;
       EXPECT_FALSE(fs::exists(out + "_lease/checkpoint.bin")) << cmd;
-      EXPECT_EQ(read_json_file(dir + "/lease_" + cmd.substr(0, 3) + "/leases.json").size(), static_cast<size_t>(k)) << cmd;
+      EXPECT_EQ(read_json_file(leases).size(), 1u) << cmd;
+      const nlohmann::json res = read_json_file(out + "_lease/results.json");
+      ASSERT_EQ(res["leases"].size(), 1u) << cmd;
+      if (k == 1) {
+        first_leases = slurp(leases);
+        first_flips = res["leases"][0]["flips_total"].get<double>();
+        continue;
+      }
+      EXPECT_NE(l.out.find("lease 1 finished the run (1 of 1 epochs"), std::string::npos) << l.out;
+      EXPECT_EQ(l.out.find("continuing"), std::string::npos) << l.out;
+      EXPECT_EQ(slurp(leases), first_leases) << cmd;
+      EXPECT_EQ(res["leases"][0]["flips_total"].get<double>(), first_flips) << cmd;
+      if (cmd.starts_with("dbm")) EXPECT_EQ(res["train_flips"].get<double>(), first_flips);
     }
     // A run without --lease there does not remove the lease's results as an earlier run's.
     const Result plain = run(cmd + " --out " + out + "_lease");

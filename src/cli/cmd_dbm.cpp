@@ -183,14 +183,22 @@ void add_train(CLI::App* dbm, Commands& c) {
     const std::string lease_dir = o->lease;
     const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
     nlohmann::json leases = nlohmann::json::array(), lease;
+    bool lease_finished = false;  // the lease folder holds a finished run: nothing is added to it
     if (!lease_dir.empty()) {
       make_directories(lease_dir);
       const int64_t burn_in = o->burn_in;
       if (std::filesystem::exists(lease_ckpt)) {
-        leases = trainer.load_model_checkpoint(lease_ckpt, burn_in);
-        if (writer) std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
-                  << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
-                  << " s of training so far); chains re-initialised and burnt in for " << burn_in << " sweeps\n";
+        leases = trainer.load_model_checkpoint(lease_ckpt, burn_in);  // (no burn-in when the run has finished)
+        lease_finished = said_finished = trainer.finished();
+        if (writer && lease_finished) {  // no lease N + 1 that trains nothing
+          std::cerr << "lease " << leases.size() << " finished the run (" << trainer.epoch() << " of " << cfg.epochs << " epochs, "
+                    << trainer.updates() << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
+                    << "): no training left; evaluating and writing its results again (no lease recorded)\n";
+        } else if (writer) {
+          std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
+                    << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
+                    << " s of training so far); chains re-initialised and burnt in for " << burn_in << " sweeps\n";
+        }
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
@@ -204,9 +212,9 @@ void add_train(CLI::App* dbm, Commands& c) {
               << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()
               << " parameters, " << train.size() << " training images, backend " << to_string(backend_from_string(cfg.backend))
               << "\n";
-    nlohmann::json leases_now;
+    nlohmann::json leases_now = leases;
     auto save_lease = [&](const nlohmann::json& extra) {
-      if (lease_dir.empty()) return;
+      if (lease_dir.empty() || lease_finished) return;
       nlohmann::json l = lease;
       if (extra.is_object()) l.update(extra);
       l["utc_end"] = utc_now();

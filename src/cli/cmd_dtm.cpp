@@ -256,7 +256,12 @@ void add_dtm_commands(Commands& c) {
     }
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite, stale)) {
       model.load_checkpoint(model.checkpoint_path());
-      if (writer) std::cerr << "resuming after epoch " << model.epoch() << "\n";
+      if (writer && model.finished()) {  // not "resuming after epoch 2" of 2
+        std::cerr << "the run has finished (" << model.epoch() << " of " << cfg.epochs << " epochs"
+                  << (model.out_of_time() ? ", its time budget spent" : "") << "): no training left; generating and writing its results again\n";
+      } else if (writer) {
+        std::cerr << "resuming after epoch " << model.epoch() << "\n";
+      }
     }
     // A lease: continue from DIR/model_checkpoint.bin if there is one; start no epoch that would end
     // past --lease-seconds (judged by the last epoch); leave the checkpoint there after every epoch.
@@ -264,6 +269,7 @@ void add_dtm_commands(Commands& c) {
     const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
     const double lease_s = o->lease_seconds;
     nlohmann::json leases = nlohmann::json::array(), lease;
+    bool lease_finished = false;  // the lease folder holds a finished run: nothing is added to it
     auto mono = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
     const double call_t0 = mono();
     auto trained = [&] {
@@ -275,8 +281,15 @@ void add_dtm_commands(Commands& c) {
       make_directories(lease_dir);
       if (std::filesystem::exists(lease_ckpt)) {
         leases = model.load_model_checkpoint(lease_ckpt);
-        if (writer) std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
-                  << "; chains re-initialised (each batch's warm-up burns them in)\n";
+        lease_finished = model.finished();
+        if (writer && lease_finished) {  // no lease N + 1 that trains nothing
+          std::cerr << "lease " << leases.size() << " finished the run (" << model.epoch() << " of " << cfg.epochs << " epochs"
+                    << (model.out_of_time() ? ", its time budget spent" : "")
+                    << "): no training left; generating and writing its results again (no lease recorded)\n";
+        } else if (writer) {
+          std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
+                    << "; chains re-initialised (each batch's warm-up burns them in)\n";
+        }
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
@@ -284,9 +297,9 @@ void add_dtm_commands(Commands& c) {
                {"device", backend_device_name(backend_from_string(cfg.backend))}, {"epochs_from", model.epoch()},
                {"train_s_from", trained().first}, {"flips_from", trained().second}};
     }
-    nlohmann::json leases_now;
+    nlohmann::json leases_now = leases;
     auto save_lease = [&](const nlohmann::json& extra) {
-      if (lease_dir.empty()) return;
+      if (lease_dir.empty() || lease_finished) return;
       nlohmann::json l = lease;
       if (extra.is_object()) l.update(extra);
       l["utc_end"] = utc_now();

@@ -220,7 +220,8 @@ class DbmTrainer {
   void save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const;
   /// Continues from a model-only checkpoint: every chain starts afresh (kInitState) and the negative
   /// chains are burnt in for `burn_in_sweeps` sweeps at the current model (counted as training
-  /// flips), with the saved sweep counters, so no random number is reused. Returns the leases record.
+  /// flips; not when the run has finished), with the saved sweep counters, so no random number is
+  /// reused. Returns the leases record.
   nlohmann::json load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps);
   /// Ends this call of run() once `seconds` of training were spent in it (0 = no limit), after the
   /// update in progress; unlike time_budget_s it does not end the run or move the lr schedule.

@@ -979,7 +979,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
   } catch (const nlohmann::json::exception&) {
     throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
   }
-  if (burn_in_sweeps > 0) {
+  if (burn_in_sweeps > 0 && !finished()) {  // a finished run trains no more: its chains are not needed
     const double t0 = now_s();
     neg_->sweep(burn_in_sweeps, BetaSchedule::constant(cfg_.beta));
     flips_ += static_cast<double>(neg_total_) * model_.graph().num_nodes() * burn_in_sweeps;
