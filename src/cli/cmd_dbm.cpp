@@ -296,6 +296,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->add_option("--plot", o->plot, "also draw DIR/accuracy_vs_sweeps.png (with its .dat and .gp)")->needs(sw);
   s->footer(kDbmKeys);
   c.add(s, [o] {
+    refuse_output_over_input("--out", o->out, {{"--config", o->config}, {"--model", o->model}});
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     // Under MPI ranks each rank classifies a share of every batch's images; rank 0 writes.
     check_ranks_agree({o->config, o->model}, o->sweeps + "|" + o->out + "|" + std::to_string(o->limit) + "|" + std::to_string(o->first) +
@@ -392,6 +393,7 @@ void add_generate(CLI::App* dbm, Commands& c) {
           "FILE.png"));
   s->footer(kDbmKeys);
   c.add(s, [o] {
+    refuse_output_over_input("--out", o->out, {{"--config", o->config}, {"--model", o->model}});
     const DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     check_writable(o->out);
     const SparseDbm model = SparseDbm::load(o->model);
@@ -428,6 +430,7 @@ void add_import(CLI::App* dbm, Commands& c) {
   s->add_option("--out", o->out, "model file to write")->required();
   s->footer("File formats: docs/CLI.md, 'Importing a DBM'.");
   c.add(s, [o] {
+    refuse_output_over_input("--out", o->out, {{"--edges", o->edges}, {"--biases", o->biases}, {"--visible", o->visible}, {"--labels", o->labels}});
     check_writable(o->out);
     const SparseDbm m = SparseDbm::import_model(o->edges, o->biases, o->visible, o->labels, o->rows, o->cols, o->replicas,
                                                 o->pixel_order, o->label_order);

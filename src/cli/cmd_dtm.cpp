@@ -62,6 +62,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
                                              "without either only plain Gibbs is measured); its target defaults to generate.beta_end");
   s->footer("Plain Gibbs runs at the ladder's target beta (1 without tempering). docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
+    refuse_output_over_input("--out", o->out, {{"--config", o->config}, {"--run's metrics.json", o->run.empty() ? "" : o->run + "/metrics.json"}});
     if (o->config.empty() && o->run.empty()) throw InvalidArgument("'pbit dtm mixing' needs --config FILE or --run DIR (or both)");
     // Without --config, the config the run recorded: the one that ran, with any --seed, --steps,
     // --acp or --time-budget it was given (the checkpoint refuses any other training config).

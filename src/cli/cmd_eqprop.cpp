@@ -137,6 +137,7 @@ void add_eqprop_commands(Commands& c) {
       ->check(number_in<int32_t>(1, 65536));
   e->add_option("--out", o->out, "write the results JSON here");
   c.add(e, [o] {
+    refuse_output_over_input("--out", o->out, {{"--model", o->model}, {"--config", o->config}});
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
     if (o->chains > 0) cfg.eval_chains_per_image = o->chains;
     if (!o->out.empty()) check_writable(o->out);

@@ -135,6 +135,7 @@ void add_sample(Commands& c) {
   s->footer("Config keys (chains, seed, backend, contract, threads, schedule, beta, clamp, field, observe, hardware, tempering): docs/CLI.md, "
             "'Sampling config'.");
   c.add(s, [o] {
+    refuse_output_over_input("--out", o->out, {{"--graph", o->graph}, {"--config", o->config}});
     GraphFile gf;
     if (!o->topology.empty()) {
       const Topology t = make_topology(o->topology);
@@ -243,6 +244,7 @@ void add_color(Commands& c) {
   s->add_option("--graph", o->graph, "graph file (JSON or edge list)")->required();
   s->add_option("--out", o->out, "output JSON (default: stdout)");
   c.add(s, [o] {
+    refuse_output_over_input("--out", o->out, {{"--graph", o->graph}});
     const GraphFile gf = read_graph_file(o->graph);
     const Coloring col = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     emit(o->out, {{"num_colors", col.num_colors()}, {"coloring", col.colors()}, {"verified", true},
@@ -295,13 +297,8 @@ void add_graph(Commands& c) {
   c.add(s, [o] {
     Topology t = make_topology(o->topology);
     if (!o->roles.empty() && o->roles_out.empty()) throw InvalidArgument("'pbit graph' needs --roles-out with --roles");
-    if (!o->roles_out.empty()) {
-      const auto where = [](const std::string& p) {  // through links where the folders exist
-        std::error_code ec;
-        const auto c = std::filesystem::weakly_canonical(std::filesystem::absolute(p), ec);
-        return ec ? std::filesystem::absolute(p).lexically_normal() : c;
-      };
-      if (where(o->out) == where(o->roles_out)) throw InvalidArgument("--out and --roles-out name the same file '" + o->out + "': the roles would replace the graph");
+    if (!o->roles_out.empty() && same_file(o->out, o->roles_out)) {
+      throw InvalidArgument("--out and --roles-out name the same file '" + o->out + "': the roles would replace the graph");
     }
     if (!o->weights.empty()) {
       const auto [sj, sh] = parse_weights(o->weights);

@@ -309,6 +309,7 @@ void add_pdnn_commands(Commands& c) {
   e->add_flag("--ideal", o->ideal, "evaluate on the ideal p-bits even if the config has a hardware section");
   e->add_option("--out", o->out, "write the results JSON here");
   c.add(e, [o] {
+    refuse_output_over_input("--out", o->out, {{"--model", o->model}, {"--config", o->config}});
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
     if (!o->out.empty()) check_writable(o->out);
     const PdnnNet net = PdnnNet::load(o->model);
@@ -354,6 +355,7 @@ void add_pdnn_commands(Commands& c) {
       ->capture_default_str();
   b->add_option("--out", o->out, "write the benchmark JSON here (default: stdout)");
   c.add(b, [o] {
+    refuse_output_over_input("--out", o->out, {{"--model", o->model}});
     if (!o->out.empty()) check_writable(o->out);
     const PdnnNet net = o->model.empty() ? PdnnNet::create(parse_ints(o->sizes, "--sizes", 1, 1 << 16), 1) : PdnnNet::load(o->model);
     const Backend be = backend_from_string(o->backend);

@@ -85,6 +85,25 @@ void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string
       ->each([&given](const std::string&) { given = true; });
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+  const auto where = [](const std::string& p) {  // through links where the folders exist
+    std::error_code ec;
+    const auto c = std::filesystem::weakly_canonical(std::filesystem::absolute(p), ec);
+    return ec ? std::filesystem::absolute(p).lexically_normal() : c;
+  };
+  return where(a) == where(b);
+}
+
+void refuse_output_over_input(const std::string& out_option, const std::string& out,
+                              std::initializer_list<std::pair<const char*, std::string>> inputs) {
+  if (out.empty()) return;
+  for (const auto& [option, path] : inputs) {
+    if (!path.empty() && same_file(path, out)) {
+      throw InvalidArgument(out_option + " and " + option + " name the same file '" + out + "': the output would replace the input");
+    }
+  }
+}
+
 std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease) {
   if (check && !resume && lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
   std::unique_ptr<RunLock> lock;
