@@ -255,6 +255,11 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"nodes_negative", "nodes -3\n0 1 1.0\n", good_cfg, ":1: 'nodes' takes a count in [0, 2^31), got '-3'"},
       // A control byte in a bad line is shown escaped, not sent to the terminal.
       {"control_byte", "0 1 1.0\n\x1b[2J 2 1.0\n", good_cfg, ":2: expected an integer node index, got '\\x1b[2J'"},
+      // So in every other message: a config key with a terminal escape, bytes that are not UTF-8
+      // (printed raw before); UTF-8 text stays as it is.
+      {"cfg_control_key", good_graph, "{\"chains\": 2, \"bo\\u0001gus\\u001b[31m\": 1}", "key 'bo\\x01gus\\x1b[31m': unknown key"},
+      {"cfg_not_utf8", good_graph, "\xff\xfe{}", "\\xff"},
+      {"cfg_utf8_key", good_graph, "{\"r\u00e9sum\u00e9\": 1}", "key 'r\u00e9sum\u00e9': unknown key"},
   };
   for (const BadCase& c : cases) {
     const std::string ext = c.graph.rfind("{", 0) == 0 ? ".json" : ".txt";
@@ -265,6 +270,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find("pbit: error:"), std::string::npos) << c.name;
     EXPECT_EQ(r.out.find("pbit sample:"), std::string::npos) << c.name << ": refused after the run began: " << r.out;
+    EXPECT_EQ(r.out.find_first_of(std::string("\x1b\x01\xff", 3)), std::string::npos) << c.name << ": a raw control byte: " << r.out;
   }
   write(tmp("missing_cfg.json"), kConfig);  // its own: SampleMatchesTheLibrary writes cfg.json, maybe at this moment
   const Result missing = run("sample --graph /nonexistent.txt --config " + tmp("missing_cfg.json"));

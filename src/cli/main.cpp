@@ -209,6 +209,38 @@ std::string command_of(const CLI::App& app) {
 }
 
 /// CLI11's parse errors in pbit's words.
+/// An error message as the terminal should show it: control bytes (but line breaks and tabs), DEL
+/// and bytes that are not UTF-8 as \xNN, so that a config key, option or file name holding a
+/// terminal escape or binary junk prints as text (the edge-list reader's messages already do).
+std::string printable(const std::string& msg) {
+  std::string out;
+  const auto esc = [&out](unsigned char c) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02x", c);
+    out += hex;
+  };
+  for (size_t k = 0; k < msg.size();) {
+    const auto c = static_cast<unsigned char>(msg[k]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) esc(c);
+      else out += static_cast<char>(c);
+      ++k;
+      continue;
+    }
+    const size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    bool ok = len > 0 && k + len <= msg.size();
+    for (size_t i = 1; ok && i < len; ++i) ok = (static_cast<unsigned char>(msg[k + i]) & 0xc0) == 0x80;
+    if (ok) {
+      out.append(msg, k, len);
+      k += len;
+    } else {
+      esc(c);
+      ++k;
+    }
+  }
+  return out;
+}
+
 std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   std::string m = e.what();
   const std::string cmd = command_of(app);
@@ -318,7 +350,7 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       for (int k = 2; k < argc; ++k) {
         const auto subs = a->get_subcommands([&](const CLI::App* s) { return s->get_name() == argv[k]; });
         if (subs.empty()) {
-          std::cerr << "pbit: error: '" << path << "' has no subcommand '" << argv[k] << "' (pbit help lists them)\n";
+          std::cerr << "pbit: error: '" << path << "' has no subcommand '" << printable(argv[k]) << "' (pbit help lists them)\n";
           return 2;
         }
         a = subs.front();
@@ -351,7 +383,7 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       return app.exit(e);
     } catch (const CLI::ParseError& e) {
       if (rethrow && rethrow_bad_options) throw pbit::InvalidArgument(parse_message(e, app));  // pbit.cli: the message in the exception
-      std::cerr << "pbit: error: " << parse_message(e, app) << "\n";
+      std::cerr << "pbit: error: " << printable(parse_message(e, app)) << "\n";
       return 2;
     }
     // The deepest subcommand given runs.
@@ -375,12 +407,12 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     return rc;
   } catch (const pbit::Error& e) {
     if (rethrow && dist::size() == 1) throw;  // pbit.cli in Python; under mpirun every rank must end (below)
-    std::cerr << "pbit: error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << e.what() << "\n";
+    std::cerr << "pbit: error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << printable(e.what()) << "\n";
     dist::abort_all(2);  // under mpirun: the other ranks may be waiting for this one
     return 2;
   } catch (const std::exception& e) {
     if (rethrow && dist::size() == 1) throw;
-    std::cerr << "pbit: internal error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << e.what() << "\n";
+    std::cerr << "pbit: internal error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << printable(e.what()) << "\n";
     dist::abort_all(3);
     return 3;
   }
