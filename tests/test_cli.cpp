@@ -960,6 +960,9 @@ TEST(Cli, GraphErrors) {
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:784", "needs --roles-out"},
       {"graph --topology lattice:4 --out " + tmp("x.json") + " --roles a:4 --roles-out " + tmp("r.json"),
        "roles leave 12 of 16 nodes without a role; give the last role the count 'rest' (e.g. hidden:rest)"},
+      // The last role is 'rest' already, but of one color: the hint says so (it asked for 'rest' again).
+      {"graph --topology chimera:2 --out " + tmp("x.json") + " --roles visible:10:1,hidden:rest:0 --roles-out " + tmp("r.json"),
+       "roles leave 6 of 32 nodes without a role; the last role 'hidden' is 'rest' of color 0 only"},
       {"graph --topology lattice:-3000000000 --out " + tmp("x.json"), "must be >= 1, got -3000000000"},
       {"graph --topology lattice:4 --out= --roles-in-order", "--out needs a non-empty value"},
       {"graph --topology lattice:4 --out --roles-in-order", "--out got '--roles-in-order' as its value: the value is missing"},

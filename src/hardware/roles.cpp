@@ -99,8 +99,15 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
   }
   const auto unassigned = std::count(a.role_of.begin(), a.role_of.end(), -1);
   if (unassigned > 0) {
-    throw InvalidArgument("roles leave " + std::to_string(unassigned) + " of " + std::to_string(n) +
-                          " nodes without a role; give the last role the count 'rest' (e.g. hidden:rest)");
+    // What would take them: a last role of count 'rest' on every color (a 'rest' on one color takes
+    // only that color's nodes).
+    const RoleSpec& last = roles.back();
+    std::string hint = "give the last role the count 'rest' (e.g. hidden:rest)";
+    if (last.count < 0 && last.color >= 0) {
+      hint = "the last role '" + last.name + "' is 'rest' of color " + std::to_string(last.color) + " only, and the nodes left have other " +
+             "colors: give it no color (" + last.name + ":rest) or add a role for them";
+    }
+    throw InvalidArgument("roles leave " + std::to_string(unassigned) + " of " + std::to_string(n) + " nodes without a role; " + hint);
   }
   return a;
 }
