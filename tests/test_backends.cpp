@@ -1,6 +1,7 @@
 // One test source for every backend: the same seed must give bit-identical chains and observations
 // to the reference backend, whatever the chain count, thread count or how a run is split.
 #include <gtest/gtest.h>
+#include <omp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -387,6 +388,29 @@ TEST_P(BackendTest, ThreadCountDoesNotChangeResults) {
   PBIT_REQUIRE_BACKEND(GetParam());
   if (GetParam() == Backend::cuda) GTEST_SKIP() << "num_threads is a host option";
   expect_same(run_protocol(on(GetParam()), 80, 1), run_protocol(on(GetParam()), 80, 2));
+}
+
+// A thread count past 4 per core is not started: under a memory limit --threads 1200 ended in
+// libgomp's "Thread creation failed" (exit 1). The chains are those of one thread.
+TEST_P(BackendTest, AHugeThreadRequestRunsOnAtMostFourThreadsACore) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  if (GetParam() == Backend::cuda) GTEST_SKIP() << "a host backend's threads";
+  const int most = 4 * std::max(1, omp_get_num_procs());
+  EXPECT_EQ(detail::omp_threads(100000, false), most);
+  EXPECT_EQ(detail::omp_threads(1, false), 1);
+  auto opts = [&](int threads) {
+    SamplerOptions o = on(GetParam());
+    o.num_threads = threads;
+    return o;
+  };
+  const Graph g = with_random_weights(square_lattice(6), 3, 0.5f, 0.2f);
+  Sampler one(g, color_graph(g), 40, opts(1)), many(g, color_graph(g), 40, opts(100000));
+  if (GetParam() == Backend::cpu) {
+    EXPECT_NE(many.kernel_description().find("(" + std::to_string(most) + " threads"), std::string::npos) << many.kernel_description();
+  }
+  one.sweep(20, BetaSchedule::constant(0.7f));
+  many.sweep(20, BetaSchedule::constant(0.7f));
+  EXPECT_EQ(one.state(), many.state());
 }
 
 // libgomp's worker threads do not survive fork: a forked child (Python's multiprocessing, by

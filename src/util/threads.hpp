@@ -4,8 +4,8 @@
 
 namespace pbit::detail {
 
-/// The threads a parallel region of pbit's runs with: `requested` when > 0, else OpenMP's default;
-/// but 1 in a process forked from one whose pbit had run a region with more than one thread
+/// The threads a parallel region of pbit's runs with: `requested` when > 0, else OpenMP's default,
+/// at most 4 per core OpenMP sees; but 1 in a process forked from one whose pbit had run a region with more than one thread
 /// (Python's multiprocessing with its 'fork' start method, after sweeping in the parent). libgomp's
 /// worker threads do not survive fork, so a region with more than one thread there waits for them
 /// forever; results never depend on the thread count. (Threads another library started before
