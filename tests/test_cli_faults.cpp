@@ -199,12 +199,16 @@ TEST(FullDisk, DbmTrainEvalGenerateImportKeepTheGoodFiles) {
                          dir + "/run/" + f, before, dir);
   }
   ASSERT_EQ(run("dbm train --overwrite --config " + dir + "/dbm.json").code, 0);  // a good run again, for the model below
-  // Leases: the model-only checkpoint and the lease record.
-  ASSERT_EQ(run("dbm train --config " + dir + "/dbm.json --out " + dir + "/lease_run --lease " + dir + "/lease").code, 0);
+  // Leases: the model-only checkpoint and the lease record, written by a lease that continues an
+  // unfinished run (a lease on a finished one writes neither).
+  std::string unfinished = tiny_dbm_config(dir + "/lease_run");
+  unfinished.replace(unfinished.find("\"epochs\": 1"), 11, "\"epochs\": 900");
+  write(dir + "/dbm_long.json", unfinished);
+  const std::string lease = "dbm train --config " + dir + "/dbm_long.json --lease " + dir + "/lease --lease-seconds 0.001";
+  ASSERT_EQ(run(lease).code, 0);
   for (const char* f : {"model_checkpoint.bin", "leases.json"}) {
     const std::string before = slurp(dir + "/lease/" + f);
-    expect_clean_failure(run("dbm train --config " + dir + "/dbm.json --out " + dir + "/lease_run --lease " + dir + "/lease", full_disk(f)),
-                         dir + "/lease/" + f, before, dir);
+    expect_clean_failure(run(lease, full_disk(f)), dir + "/lease/" + f, before, dir);
   }
   const std::string model = dir + "/run/model.json";
   write(dir + "/eval.json", "GOOD");
@@ -264,11 +268,15 @@ TEST(FullDisk, DtmTrainKeepsTheGoodFiles) {
     expect_clean_failure(run(std::string("dtm train ") + (fresh ? "--overwrite" : "--resume") + " --config " + dir + "/dtm.json", full_disk(f)),
                          dir + "/run/" + f, before, dir);
   }
-  ASSERT_EQ(run("dtm train --config " + dir + "/dtm.json --out " + dir + "/lease_run --lease " + dir + "/lease").code, 0);
+  // A lease of an unfinished run (3 epochs, one a lease: the first ends past the lease's 1 ms).
+  std::string unfinished = tiny_dtm_config(dir + "/lease_run");
+  unfinished.replace(unfinished.find("\"epochs\": 1"), 11, "\"epochs\": 3");
+  write(dir + "/dtm_long.json", unfinished);
+  const std::string lease = "dtm train --config " + dir + "/dtm_long.json --lease " + dir + "/lease --lease-seconds 0.001";
+  ASSERT_EQ(run(lease).code, 0);
   for (const char* f : {"model_checkpoint.bin", "leases.json"}) {
     const std::string before = slurp(dir + "/lease/" + f);
-    expect_clean_failure(run("dtm train --config " + dir + "/dtm.json --out " + dir + "/lease_run --lease " + dir + "/lease", full_disk(f)),
-                         dir + "/lease/" + f, before, dir);
+    expect_clean_failure(run(lease, full_disk(f)), dir + "/lease/" + f, before, dir);
   }
 }
 
