@@ -831,8 +831,17 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   // The memory check is of the batch that runs: one image at 65536 samples is 0.4 GB, not 105.
   const Result one = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 65536 --test-images 1");
   EXPECT_EQ(one.code, 0) << one.out;
-  ASSERT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --activation tanh --out " + tmp("pd_eval_tanh.json")).code, 0);
+  const Result tanh_eval = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --activation tanh --out " + tmp("pd_eval_tanh.json"));
+  ASSERT_EQ(tanh_eval.code, 0) << tanh_eval.out;
   EXPECT_EQ(read_json_file(tmp("pd_eval_tanh.json"))["eval"]["bits"], 32);
+  // Deterministic units give one sample: the other sample counts asked for are dropped, not silently.
+  EXPECT_NE(tanh_eval.out.find("note: tanh units are deterministic (every sample is the same): evaluated at T=1 only, not at the "
+                               "config's eval.samples"),
+            std::string::npos)
+      << tanh_eval.out;
+  const Result tanh_t1 = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --activation tanh --samples 1 --test-images 5");
+  ASSERT_EQ(tanh_t1.code, 0) << tanh_t1.out;
+  EXPECT_EQ(tanh_t1.out.find("note:"), std::string::npos) << tanh_t1.out;
   const Result rp = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_tanh.json") + " --platforms " +
                         std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep);
   ASSERT_EQ(rp.code, 0) << rp.out;
@@ -929,6 +938,10 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(read_json_file(gout + "/results.json")["decoder_sizes"], nlohmann::json::parse("[3, 16, 784]"));
   const Result gwrong = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + gout + "/model.bin");
   EXPECT_EQ(gwrong.code, 2);  // a generator is not a classifier
+  // pdnn generate needs the generator's config: a classifier config would supply default FID settings.
+  const Result gcfg = run("pdnn generate --config " + tmp("pdnn.json") + " --model " + gout + "/model.bin --out " + gout + "/gen");
+  EXPECT_EQ(gcfg.code, 2) << gcfg.out;
+  EXPECT_NE(gcfg.out.find("has no 'generator' section: give the config the generator was trained with"), std::string::npos) << gcfg.out;
 }
 
 // A warm-up-only run (samples 0) has nothing to average: its means are null, not empty arrays beside

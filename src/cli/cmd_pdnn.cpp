@@ -315,6 +315,10 @@ void add_pdnn_commands(Commands& c) {
     const PdnnNet net = PdnnNet::load(o->model);
     const PdnnUnits units = units_from_options(net.trained_units, o->activation, o->bits);
     if (!o->samples.empty()) cfg.eval_samples = parse_samples(o->samples);
+    if (!units.stochastic() && cfg.eval_samples != std::vector<int32_t>{1}) {  // not silently
+      std::fprintf(stderr, "note: %s units are deterministic (every sample is the same): evaluated at T=1 only, not at the %s sample "
+                           "counts\n", units.name().c_str(), o->samples.empty() ? "config's eval.samples" : "--samples");
+    }
     if (o->backend != "best") cfg.backend = o->backend;
     if (o->ideal) cfg.hardware = PbitHardware{};
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
@@ -446,6 +450,9 @@ void add_pdnn_commands(Commands& c) {
   g->add_option("--out", o->out, "output folder")->required();
   c.add(g, [o, g] {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
+    if (!cfg.generator) {  // its fid_images and threshold would be the defaults, not the run's
+      throw InvalidArgument("--config '" + o->config + "' has no 'generator' section: give the config the generator was trained with");
+    }
     make_directories(o->out);
     check_writable(o->out + "/results.json");
     const PdnnVae vae = PdnnVae::load(o->model);
