@@ -424,6 +424,16 @@ TEST(CompareRun, QualityFilesAreCheckedBeforeTheRows) {
   }
   write_json_file(out + "/q.json", nlohmann::json::array({1}));
   EXPECT_NE(error_of([&] { run_compare(parse_compare_suite(j), false); }).find("is not a JSON object"), std::string::npos);
+  // A relative path that is not there names the folder it was looked for in (the shipped suites
+  // name bench/results/..., from the source tree).
+  nlohmann::json rel = j;
+  rel["quality"][0]["results"] = "bench/results/no_such_run/results.json";
+  const std::string missing = error_of([&] { run_compare(parse_compare_suite(rel), false); });
+  EXPECT_NE(missing.find("quality 'MEBM': no file 'bench/results/no_such_run/results.json' in the working folder " +
+                         std::filesystem::current_path().string()),
+            std::string::npos)
+      << missing;
+  EXPECT_NE(missing.find("run the suite from pbit's source tree"), std::string::npos) << missing;
   // Without final_autocorrelation, an MEBM falls back to its sweeps per sample.
   write_json_file(out + "/q.json", good);
   j["min_seconds"] = 0.01;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -434,6 +435,13 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
   using detail::QualityRun;
   std::vector<QualityRun> quality_runs;
   for (const QualityPoint& q : suite.quality) {
+    if (!std::filesystem::exists(q.results) && std::filesystem::path(q.results).is_relative()) {
+      // The shipped suites name committed results (bench/results/...) from pbit's source tree.
+      throw IoError("quality '" + q.label + "': no file '" + q.results + "' in the working folder " +
+                        std::filesystem::current_path().string() + " (a suite's relative paths are read from there: run the suite " +
+                        "from pbit's source tree, or give absolute paths)",
+                    q.results, ENOENT);
+    }
     const nlohmann::json r = read_json_file(q.results);
     const std::string where = "quality '" + q.label + "': " + q.results;
     if (!r.is_object()) throw InvalidConfig(where + " is not a JSON object (not a 'pbit dtm train' result?)");
