@@ -1227,7 +1227,7 @@ TEST(Dataset, GzippedCopiesLoadLikeTheRawFiles) {
 // Every key lands in its own field: each is given a value no default has and read back.
 TEST(DbmConfigParse, EveryKeyLandsInItsField) {
   const DbmConfig c = parse_dbm_config(nlohmann::json::parse(R"({
-    "dataset": {"name": "fashion-mnist", "dir": "/d", "train_limit": 123, "test_limit": 45, "pool": 3, "threshold": 77},
+    "dataset": {"name": "fashion-mnist", "dir": "/d", "train_limit": 123, "test_limit": 45, "pool": 7, "threshold": 77},
     "graph": {"topology": "pegasus:6", "label_replicas": 7, "placement": "in_order", "role_seed": 99},
     "run": {"backend": "packed", "threads": 3, "seed": 4242, "output_dir": "/o"},
     "init": {"sigma_j": 0.013, "bias": "pm1"},
@@ -1242,7 +1242,7 @@ TEST(DbmConfigParse, EveryKeyLandsInItsField) {
   EXPECT_EQ(c.data_dir, "/d");
   EXPECT_EQ(c.train_limit, 123);
   EXPECT_EQ(c.test_limit, 45);
-  EXPECT_EQ(c.pool, 3);
+  EXPECT_EQ(c.pool, 7);
   EXPECT_EQ(c.threshold, 77);
   EXPECT_EQ(c.topology, "pegasus:6");
   EXPECT_EQ(c.label_replicas, 7);
@@ -1289,6 +1289,9 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"dataset": {"name": "cifar"}})").find("key 'dataset.name': must be one of mnist, fashion-mnist"),
             std::string::npos);
   EXPECT_NE(err(R"({"graph": {"placement": "diagonal"}})").find("key 'graph.placement'"), std::string::npos);
+  // Refused here, naming the key, not once the data were read ("pool factor 3 does not divide 28x28").
+  EXPECT_NE(err(R"({"dataset": {"pool": 3}})").find("key 'dataset.pool': must divide the 28x28 images (1, 2, 4, 7 or 14), got 3"),
+            std::string::npos);
   EXPECT_NE(err(R"({"eval": {"beta_start": -0.5}})").find("key 'eval.beta_start'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"centering_rate": 2}})").find("key 'train.centering_rate'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"lr_schedule": "cosine", "learning_rate": 0.003, "lr_final": 0.03}})")
