@@ -136,6 +136,23 @@ TEST(GraphIo, JsonRoundTrip) {
   EXPECT_FALSE(back.coloring.has_value());
 }
 
+// A spread of 0 gives +0 weights, not -0 for the draws that were negative ("-0.0" in the files).
+TEST(GraphIo, ZeroSpreadWeightsArePlusZero) {
+  const Graph g = with_random_weights(random_regular(40, 3, 9), 3, 0.0f, 0.0f);
+  for (float w : g.edge_weights()) EXPECT_FALSE(std::signbit(w));
+  for (float h : g.biases()) EXPECT_FALSE(std::signbit(h));
+  EXPECT_EQ(graph_to_json(g).dump().find("-0"), std::string::npos);
+}
+
+// The extension is read in any case: G.JSON was read as an edge list ("expected 'i j J', got '{'").
+TEST(GraphIo, AJsonExtensionInUpperCaseIsJson) {
+  const Graph g = with_random_weights(random_regular(12, 3, 9), 3, 0.5f, 0.5f);
+  const std::string path = std::string(PBIT_TEST_TMP) + "/upper_case_graph.JSON";
+  write_graph_file(path, g);
+  EXPECT_EQ(read_json_file(path)["num_nodes"], 12);  // written as JSON
+  EXPECT_EQ(read_graph_file(path).graph.edge_weights(), g.edge_weights());
+}
+
 TEST(GraphIo, EdgeListRoundTrip) {
   const Graph g = with_random_weights(random_regular(40, 3, 9), 3, 0.5f, 0.5f);
   std::stringstream ss;

@@ -125,7 +125,7 @@ void add_sample(Commands& c) {
   };
   auto o = std::make_shared<Opt>();
   CLI::App* s = c.app->add_subcommand("sample", "Gibbs-samples a graph as a JSON config says and writes the observed statistics as JSON");
-  auto* g = s->add_option("--graph", o->graph, "graph file: FILE.json is graph JSON, anything else an edge list");
+  auto* g = s->add_option("--graph", o->graph, "graph file: FILE.json (any case) is graph JSON, anything else an edge list");
   s->add_option("--topology", o->topology, std::string("a generated topology instead (couplings 1, biases 0): ") + kTopologies)->excludes(g);
   s->add_option("--config", o->config, "sampling config (configs/sample_example.json)")->required();
   s->add_option("--out", o->out, "output JSON (default: stdout)");

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -252,8 +253,13 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
 }
 
 namespace {
+/// Whether `s` ends with `suf` in any case (a graph named G.JSON is JSON too).
 bool ends_with(const std::string& s, const std::string& suf) {
-  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+  if (s.size() < suf.size()) return false;
+  for (size_t k = 0; k < suf.size(); ++k) {
+    if (std::tolower(static_cast<unsigned char>(s[s.size() - suf.size() + k])) != std::tolower(static_cast<unsigned char>(suf[k]))) return false;
+  }
+  return true;
 }
 }  // namespace
 

@@ -560,9 +560,10 @@ Graph with_random_weights(const Graph& g, uint64_t seed, float sigma_j, float si
   }
   rng::PhiloxStream rs(seed, rng::kWeightInit);
   std::vector<float> w(static_cast<size_t>(g.num_edges()));
-  for (float& x : w) x = static_cast<float>(sigma_j * rs.normal());
+  // "+ 0.0": a spread of 0 gives 0, not -0 for the negative draws (written "-0.0" in graph files).
+  for (float& x : w) x = static_cast<float>(sigma_j * rs.normal() + 0.0);
   std::vector<float> h(static_cast<size_t>(g.num_nodes()));
-  for (float& x : h) x = static_cast<float>(sigma_h * rs.normal());
+  for (float& x : h) x = static_cast<float>(sigma_h * rs.normal() + 0.0);
   Graph out = g;
   out.set_edge_weights(w);
   out.set_biases(h);
