@@ -243,6 +243,10 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"snapshot_twice", good_graph, R"({"schedule": {"warmup": 4}, "observe": {"snapshot_sweeps": [2, 3, 2]}})",
        "key 'observe.snapshot_sweeps': lists sweep 2 twice"},
       {"field_empty", good_graph, R"({"field": {"values": []}})", "key 'field.values': must be a non-empty array"},
+      // The sampler's limits, refused when the config is read and naming the key (they named
+      // set_field and SamplerOptions::hardware).
+      {"field_huge", good_graph, R"({"field": {"nodes": [0], "values": [3e38]}})", "key 'field.values[0]': must be at most 1e37 in magnitude"},
+      {"lfsr_fast", good_graph, R"({"contract": "fast", "hardware": {"rng": "lfsr"}})", "key 'hardware.rng': 'lfsr' takes the exact contract"},
       {"readout_twice", good_graph, R"({"observe": {"readout_groups": [[1, 0, 1]]}})", "key 'observe.readout_groups[0]': lists node 1 twice"},
       {"readout_empty", good_graph, R"({"observe": {"readout_groups": [[0], []]}})", "key 'observe.readout_groups[1]': must name at least one node"},
       {"cfg_beta_text", good_graph, R"({"beta": "1"})", "key 'beta': must be a number or an object"},

@@ -163,6 +163,9 @@ SampleConfig parse_sample_config(const json& j) {
     if (name != "exact" && name != "fast") bad("contract", "must be exact or fast; got '" + name + "'");
     c.contract = rng_contract_from_string(name);
   }
+  if (c.hardware.lfsr() && c.contract != RngContract::exact) {  // as the sampler refuses it, but naming the keys
+    bad("hardware.rng", "'lfsr' takes the exact contract's 32-bit decision: it needs \"contract\": \"exact\" (the default), not fast");
+  }
   if (j.contains("schedule")) {
     const json& s = j["schedule"];
     only_keys(s, "schedule", {"warmup", "samples", "steps_per_sample"});
@@ -222,7 +225,13 @@ SampleConfig parse_sample_config(const json& j) {
     if (f.contains("nodes")) c.field_nodes = get_nodes(f["nodes"], "field.nodes");
     const json& v = f["values"];
     if (!v.is_array() || v.empty()) bad("field.values", "must be a non-empty array of numbers (M shared values or B x M)");
-    for (size_t k = 0; k < v.size(); ++k) c.field_values.push_back(get_float(v[k], "field.values[" + std::to_string(k) + "]"));
+    for (size_t k = 0; k < v.size(); ++k) {
+      const std::string key = "field.values[" + std::to_string(k) + "]";
+      c.field_values.push_back(get_float(v[k], key));
+      // The sampler's limit (a field past it could overflow the float32 local field), refused here
+      // naming the key rather than when the run sets the field.
+      if (std::fabs(c.field_values.back()) > 1e37f) bad(key, "must be at most 1e37 in magnitude, got " + v[k].dump());
+    }
   }
   if (j.contains("tempering")) {
     c.tempered = true;
