@@ -95,6 +95,7 @@ TEST(SamplerApi, CudaBackendAbsentIsAClearError) {
   } else {
     const std::string m = error_of([&] { Sampler(lattice(), 4, o); });
     EXPECT_NE(m.find("no usable CUDA device: " + backend_unavailable_reason(Backend::cuda)), std::string::npos) << m;
+    EXPECT_NE(m.find("a host backend (backend cpu, or --backend cpu where the command has it) runs the same chains"), std::string::npos) << m;
   }
   EXPECT_EQ(best_available_backend(), Backend::cpu);
 }

@@ -562,7 +562,10 @@ class CudaEngine final : public GibbsEngine {
     const int team = requested_team_warps(opt.cuda_team_warps);
     const int wpl = requested_words_per_lane(opt.fast_words_per_lane);
     const int count = cuda_device_count();
-    if (count == 0) throw CudaError("no usable CUDA device: " + cuda_unavailable_reason());
+    if (count == 0) {
+      throw CudaError("no usable CUDA device: " + cuda_unavailable_reason() +
+                      "; a host backend (backend cpu, or --backend cpu where the command has it) runs the same chains bit for bit");
+    }
     const int device = resolve_cuda_device(opt.device, count);
     device_ = device;
     // The engine's device stays current on this thread, as after cudaSetDevice. (Restoring the caller's

@@ -145,8 +145,9 @@ class ReferenceEngine final : public GibbsEngine {
   void end_observation(Observations& out) override { obs_.finish(out); }
   std::string describe() const override {
     if (!packed_) return "reference (serial)";
-    return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + " words per lane, " +
-           std::to_string(detail::omp_threads(threads_, /*for_region=*/false)) + " threads)";
+    const int t = detail::omp_threads(threads_, /*for_region=*/false);
+    return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + " words per lane, " + std::to_string(t) +
+           (t == 1 ? " thread)" : " threads)");
   }
 
  private:

@@ -120,8 +120,9 @@ std::string backend_device_name(Backend b) {
     }
   }
   const int threads = b == Backend::reference ? 1 : detail::omp_threads(0, /*for_region=*/false);
-  if (b == Backend::packed) return model + " (" + std::to_string(threads) + " threads, bit-packed GPU loop)";
-  return model + " (" + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
+  const std::string count = std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+  if (b == Backend::packed) return model + " (" + count + ", bit-packed GPU loop)";
+  return model + " (" + count + ")";
 }
 
 namespace detail {
