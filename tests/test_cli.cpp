@@ -367,8 +367,8 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
     std::vector<const char*> has, lacks;
   } cases[] = {
       {"dbm eval --help", {"--first", "--warmup-fraction", "--model", "docs/CLI.md"}, {"--topology", "--lease"}},
-      {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume", "--check", "--backend", "--seed"}, {"--first", "--suite"}},
-      {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend", "--seed"}, {"--burn-in"}},
+      {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume", "--check", "--backend", "--seed", "--threads"}, {"--first", "--suite"}},
+      {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend", "--seed", "--threads"}, {"--burn-in"}},
       {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config"}, {"--lease"}},
       {"graph --help", {"--roles-in-order", "--role-seed"}, {"--config"}},
       {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},

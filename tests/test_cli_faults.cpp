@@ -503,9 +503,11 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   std::string more = tiny_dbm_config(dir + "/run");
   more.replace(more.find("\"epochs\": 1"), 11, "\"epochs\": 2");
   write(dir + "/dbm_more.json", more);
-  const Result spent = run("dbm train --resume --time-budget 0.000001 --seed 7 --config " + dir + "/dbm_more.json");
+  // --threads may differ on resume (results do not depend on it).
+  const Result spent = run("dbm train --resume --time-budget 0.000001 --seed 7 --threads 1 --config " + dir + "/dbm_more.json");
   ASSERT_EQ(spent.code, 0) << spent.out;
   EXPECT_EQ(read_json_file(dir + "/run/results.json")["config"]["run"]["seed"], 7);  // --seed is the config that ran
+  EXPECT_EQ(read_json_file(dir + "/run/results.json")["config"]["run"]["threads"], 1);
   EXPECT_NE(spent.out.find("the run has finished (1 of 2 epochs, 1 updates, its time budget spent)"), std::string::npos) << spent.out;
   EXPECT_EQ(spent.out.find("already spent"), std::string::npos) << spent.out;
   write(dir + "/dtm.json", tiny_dtm_config(dir + "/dtm"));
@@ -515,8 +517,11 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(run("dtm train --config " + dir + "/dtm.json").code, 2);
   // dtm train --seed is the config that ran, as dbm's is above (a run beside, since dtm mixing below
   // reads this run with the config's seed).
-  ASSERT_EQ(run("dtm train --seed 7 --config " + dir + "/dtm.json --out " + dir + "/dtm_seed7").code, 0);
-  for (const char* f : {"/dtm_seed7/results.json", "/dtm_seed7/metrics.json"}) EXPECT_EQ(read_json_file(dir + f)["config"]["run"]["seed"], 7) << f;
+  ASSERT_EQ(run("dtm train --seed 7 --threads 1 --config " + dir + "/dtm.json --out " + dir + "/dtm_seed7").code, 0);
+  for (const char* f : {"/dtm_seed7/results.json", "/dtm_seed7/metrics.json"}) {
+    EXPECT_EQ(read_json_file(dir + f)["config"]["run"]["seed"], 7) << f;
+    EXPECT_EQ(read_json_file(dir + f)["config"]["run"]["threads"], 1) << f;
+  }
   // dtm mixing reads the trained run: plain and tempered curves at equal flips, or a clear refusal.
   const std::string mix = "dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing.json --sweeps 40";
   const Result m = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5}')");

@@ -138,10 +138,10 @@ class RunLock {
 };
 
 /// The options `dbm train` and `dtm train` share for continuing a run: --backend (replaces
-/// run.backend; the backends train bit for bit alike, so a run may continue on another one) and
-/// --check (with --resume or --lease: read the checkpoint as the run would, say where it stands,
-/// write nothing).
-void add_continue_options(CLI::App* s, std::string& backend, bool& check);
+/// run.backend; the backends train bit for bit alike, so a run may continue on another one),
+/// --threads (replaces run.threads; -1 when not given) and --check (with --resume or --lease: read
+/// the checkpoint as the run would, say where it stands, write nothing).
+void add_continue_options(CLI::App* s, std::string& backend, int& threads, bool& check);
 
 /// --seed S of the training commands: replaces run.seed (`seeds` says what it seeds, for the help),
 /// range-checked as the config key is; `given` records that it was given.

@@ -87,6 +87,7 @@ const char* kDbmKeys = "Config keys (dataset, graph, run, init, train, eval, gen
 void add_train(CLI::App* dbm, Commands& c) {
   struct Opt {
     std::string config, out, lease, backend;
+    int threads = -1;
     double time_budget = -1, lease_seconds = 0;
     int64_t burn_in = 1000;
     uint64_t seed = 0;
@@ -117,17 +118,19 @@ void add_train(CLI::App* dbm, Commands& c) {
   s->add_option("--burn-in", o->burn_in, "sweeps that burn the fresh negative chains in on resume (default 1000)")
       ->check(number_in<int64_t>(0, 1000000000))
       ->needs(lease);
-  add_continue_options(s, o->backend, o->check);
+  add_continue_options(s, o->backend, o->threads, o->check);
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (!o->out.empty()) cfg.output_dir = o->out;
     if (!o->backend.empty()) cfg.backend = o->backend;
+    if (o->threads >= 0) cfg.threads = o->threads;
     if (o->seed_given) cfg.seed = o->seed;
     if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
+    if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
     if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of the chains on the same model
     // and rank 0 writes; the ranks must have been given the same run.

@@ -166,7 +166,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
 void add_dtm_commands(Commands& c) {
   struct Opt {
     std::string config, out, lease, acp, backend;
-    int steps = 0, stop_after = 0;
+    int steps = 0, stop_after = 0, threads = -1;
     int64_t gen_sweeps = 0;
     double time_budget = -1, lease_seconds = 0;
     uint64_t seed = 0;
@@ -205,7 +205,7 @@ void add_dtm_commands(Commands& c) {
   s->add_option("--lease-seconds", o->lease_seconds, "start no epoch that would end past S seconds")
       ->check(number_in<double>(0.001, 1e9))
       ->needs(lease);
-  add_continue_options(s, o->backend, o->check);
+  add_continue_options(s, o->backend, o->threads, o->check);
   s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
@@ -215,6 +215,7 @@ void add_dtm_commands(Commands& c) {
     if (!o->acp.empty()) cfg.acp = o->acp == "on";
     if (!o->out.empty()) cfg.output_dir = o->out;
     if (!o->backend.empty()) cfg.backend = o->backend;
+    if (o->threads >= 0) cfg.threads = o->threads;
     if (o->seed_given) cfg.seed = o->seed;
     // results.json records the config that ran, overrides included.
     if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
@@ -223,6 +224,7 @@ void add_dtm_commands(Commands& c) {
     if (!o->acp.empty()) detail::set_override(cfg.source, {"train", "acp", "enabled"}, cfg.acp);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
+    if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
     if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of each batch's chains on the same
     // model and rank 0 writes; the ranks must have been given the same run.
