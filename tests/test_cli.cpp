@@ -311,6 +311,10 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"dtm train --config " + dtm_cfg + " --steps abc", "--steps takes a whole number in [1, 1000], got 'abc'"},
       {"dtm train --config " + dtm_cfg + " --steps 2.5", "--steps takes a whole number in [1, 1000], got '2.5'"},
       {"dtm train --config " + dtm_cfg + " --gen-sweeps 1e3x", "--gen-sweeps takes a whole number in [1, 1000000000], got '1e3x'"},
+      // A choice reads as the numbers do (it was CLI11's "--acp maybe not in {on,off}").
+      {"dtm train --config " + dtm_cfg + " --acp maybe", "--acp takes one of on, off; got 'maybe'"},
+      {"dbm import --edges e --biases b --visible v --labels l --rows 2 --cols 2 --replicas 1 --pixel-order diag --out m.json",
+       "--pixel-order takes one of row, col; got 'diag'"},
       {"graph --topology lattice:4 --out x.json --seed -1", "--seed takes a whole number in [0, 2^64), got '-1'"},
       {"graph --topology lattice:4 --out x.json --seed +5", "--seed takes a whole number in [0, 2^64), got '+5'"},  // no sign on unsigned
       {"graph --topology lattice:4 --out x.json --weights 0.1,x", "--weights takes SIGMA_J[,SIGMA_H]"},

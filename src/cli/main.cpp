@@ -297,6 +297,16 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
     return "'" + cmd + "' needs " + m.substr(0, m.find(' '));
   }
   if (dynamic_cast<const CLI::ValidationError*>(&e) || dynamic_cast<const CLI::ConversionError*>(&e)) {
+    // CLI::IsMember's "--acp maybe not in {on,off}" -> "--acp takes one of on, off; got 'maybe'"
+    const auto in = m.rfind(" not in {");
+    const auto sp = m.find(' ');
+    if (m.rfind("--", 0) == 0 && in != std::string::npos && sp < in && m.back() == '}') {
+      std::string choices = m.substr(in + 9, m.size() - in - 10);
+      for (size_t c = choices.find(','); c != std::string::npos; c = choices.find(',', c + 2)) choices.replace(c, 1, ", ");
+      std::string opt = m.substr(0, sp);  // "--acp:" as CLI11 writes it
+      if (opt.back() == ':') opt.pop_back();
+      return opt + " takes one of " + choices + "; got '" + m.substr(sp + 1, in - sp - 1) + "'";
+    }
     // "--steps: takes a number in [...]" -> "--steps takes a number in [...]"
     const auto p = m.find(": ");
     if (m.rfind("--", 0) == 0 && p != std::string::npos) m = m.substr(0, p) + " " + m.substr(p + 2);
