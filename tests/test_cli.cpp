@@ -373,6 +373,8 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
       {"dbm eval --help", {"--first", "--warmup-fraction", "--model", "docs/CLI.md"}, {"--topology", "--lease"}},
       {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume", "--check", "--backend", "--seed", "--threads"}, {"--first", "--suite"}},
       {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend", "--seed", "--threads"}, {"--burn-in"}},
+      {"eqprop train --help", {"--epochs", "--resume", "--seed", "--backend", "--threads"}, {"--lease"}},
+      {"pdnn train --help", {"--epochs", "--resume", "--seed", "--backend", "--threads"}, {"--lease"}},
       {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config"}, {"--lease"}},
       {"graph --help", {"--roles-in-order", "--role-seed"}, {"--config"}},
       {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},
@@ -693,11 +695,14 @@ TEST(Cli, EqPropTrainResumeEval) {
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
   EXPECT_EQ(run("eqprop train --config " + tmp("eqprop.json")).code, 2);
   ASSERT_EQ(run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --epochs 1").code, 0);
-  const Result res2 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume");
+  // The backend and thread count may change on resume (no result depends on them).
+  const Result res2 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;
   EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
   // Overrides are what results.json records; a resume with fewer epochs than trained is refused.
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["output_dir"], out2);
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["backend"], "packed");
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["threads"], 1);
   const Result fewer = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume --epochs 1");
   EXPECT_EQ(fewer.code, 2) << fewer.out;
   EXPECT_NE(fewer.out.find("train.epochs: checkpoint"), std::string::npos) << fewer.out;
@@ -811,11 +816,14 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
   EXPECT_EQ(run("pdnn train --config " + tmp("pdnn.json")).code, 2);
   ASSERT_EQ(run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --epochs 1").code, 0);
-  const Result res2 = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume");
+  // The backend and thread count may change on resume (no result depends on them).
+  const Result res2 = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;
   EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
   // Overrides are what results.json records; a resume with fewer epochs than trained is refused.
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["output_dir"], out2);
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["backend"], "packed");
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["threads"], 1);
   const Result fewer = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume --epochs 1 --seed 3");
   EXPECT_EQ(fewer.code, 2) << fewer.out;
   EXPECT_NE(fewer.out.find("train.epochs: checkpoint"), std::string::npos) << fewer.out;

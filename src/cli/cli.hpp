@@ -137,6 +137,10 @@ class RunLock {
   int fd_ = -1;
 };
 
+/// --backend NAME and --threads N of a training command (replacing run.backend and run.threads;
+/// -1 / empty when not given); `backend_note` ends --backend's help.
+void add_backend_options(CLI::App* s, std::string& backend, int& threads, const std::string& backend_note);
+
 /// The options `dbm train` and `dtm train` share for continuing a run: --backend (replaces
 /// run.backend; the backends train bit for bit alike, so a run may continue on another one),
 /// --threads (replaces run.threads; -1 when not given) and --check (with --resume or --lease: read

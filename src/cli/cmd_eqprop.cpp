@@ -52,6 +52,8 @@ void add_eqprop_commands(Commands& c) {
     bool seed_given = false;
     int32_t chains = 0;
     bool resume = false, overwrite = false;
+    std::string train_backend;
+    int threads = -1;
   };
   auto o = std::make_shared<Opt>();
   CLI::App* eq = c.app->add_subcommand("eqprop", "Equilibrium propagation on the p-bit sampler (Laydevant et al. 2024): train, eval");
@@ -67,16 +69,21 @@ void add_eqprop_commands(Commands& c) {
   auto* resume = t->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
+  add_backend_options(t, o->train_backend, o->threads, " (the sampler's backends give the same chains bit for bit)");
   t->footer("Config keys (data, network, free, nudge, train, eval, hardware, run): docs/CLI.md, 'EqProp configs'.");
   c.add(t, [o] {
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
     if (o->epochs > 0) cfg.epochs = o->epochs;
     if (o->seed_given) cfg.seed = o->seed;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    if (!o->train_backend.empty()) cfg.backend = o->train_backend;
+    if (o->threads >= 0) cfg.threads = o->threads;
     // results.json records the config that ran, overrides included.
     if (o->epochs > 0) detail::set_override(cfg.source, {"train", "epochs"}, cfg.epochs);
     if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
+    if (!o->train_backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
+    if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
     make_directories(cfg.output_dir);
     const RunLock lock(cfg.output_dir);
     for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);

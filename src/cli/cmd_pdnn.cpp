@@ -202,7 +202,8 @@ void add_pdnn_commands(Commands& c) {
     int64_t test_images = -1, images = 256;
     uint64_t seed = 0;
     bool seed_given = false, resume = false, overwrite = false, ideal = false;
-    std::string backend = "best";
+    std::string backend = "best", train_backend;
+    int threads = -1;
     double seconds = 5;
   };
   auto o = std::make_shared<Opt>();
@@ -220,16 +221,21 @@ void add_pdnn_commands(Commands& c) {
   add_seed_option(t, o->seed, o->seed_given, "weights, data order and every sample");
   auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
+  add_backend_options(t, o->train_backend, o->threads, " (reference, cpu and packed all run the host path)");
   t->footer("Config keys (data, network, train, eval, generator, hardware, run): docs/CLI.md, 'p-DNN configs'.");
   c.add(t, [o] {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
     if (o->epochs > 0) cfg.epochs = o->epochs;
     if (o->seed_given) cfg.seed = o->seed;
     if (!o->out.empty()) cfg.output_dir = o->out;
+    if (!o->train_backend.empty()) cfg.backend = o->train_backend;
+    if (o->threads >= 0) cfg.threads = o->threads;
     // results.json records the config that ran, overrides included.
     if (o->epochs > 0) detail::set_override(cfg.source, {"train", "epochs"}, cfg.epochs);
     if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
+    if (!o->train_backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
+    if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
     make_directories(cfg.output_dir);
     const RunLock lock(cfg.output_dir);
     for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);

@@ -69,15 +69,17 @@ void refuse_lease_over_run(const std::string& output_dir) {
                         "checkpoint, if that run is not wanted)");
 }
 
-void add_continue_options(CLI::App* s, std::string& backend, int& threads, bool& check) {
-  s->add_option("--backend", backend,
-                "replaces run.backend: reference, cpu, cuda, packed or best (a run may continue on another backend: they train "
-                "bit for bit alike)")
+void add_backend_options(CLI::App* s, std::string& backend, int& threads, const std::string& backend_note) {
+  s->add_option("--backend", backend, "replaces run.backend: reference, cpu, cuda, packed or best" + backend_note)
       ->check(CLI::IsMember({"reference", "cpu", "cuda", "packed", "best"}));
   s->add_option("--threads", threads,
                 "replaces run.threads: the host backends' OpenMP threads, at most 4 per core (0 = OpenMP's default; the results "
                 "do not depend on it, so a run may continue with another count)")
       ->check(number_in<int>(0, 4096));
+}
+
+void add_continue_options(CLI::App* s, std::string& backend, int& threads, bool& check) {
+  add_backend_options(s, backend, threads, " (a run may continue on another backend: they train bit for bit alike)");
   s->add_flag("--check", check,
               "with --resume or --lease: read the config, the data and the checkpoint the run would continue from, say where "
               "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
