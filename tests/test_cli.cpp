@@ -74,6 +74,7 @@ TEST(Cli, SampleMatchesTheLibrary) {
   EXPECT_EQ(j["energy"].get<std::vector<double>>(), obs.energy);
   EXPECT_EQ(j["readout_sum"].get<std::vector<int64_t>>(), obs.readout_sum);
   EXPECT_EQ(j["readout_mean"].get<std::vector<double>>(), obs.readout_mean);
+  EXPECT_EQ(j["snapshot_sweeps"], nlohmann::json::array({50}));  // the sweeps of `snapshots`
   EXPECT_EQ(j["node_mean"][0].get<double>(), 1.0);  // clamped
   // Each edge's correlation beside the pair it is of.
   EXPECT_EQ(j["edge_corr"].get<std::vector<double>>(), obs.edge_corr);
@@ -970,6 +971,22 @@ TEST(Cli, AWarmUpOnlyRunHasNullMeans) {
   EXPECT_EQ(j["num_samples"], 0);
   for (const char* k : {"node_mean", "edge_corr", "readout_mean"}) EXPECT_TRUE(j[k].is_null()) << k << ": " << j[k].dump();
   EXPECT_EQ(j["node_sum"].size(), 9u);
+}
+
+// The output names the sweeps of its snapshots, sorted as the snapshots are (the config's [5, 3]
+// gave snapshots at 3 then 5 with nothing to say so).
+TEST(Cli, SnapshotsComeWithTheirSweeps) {
+  write(tmp("snap_order.json"), R"({"chains": 2, "schedule": {"warmup": 6}, "observe": {"snapshot_sweeps": [5, 3]}})");
+  for (const char* tempering : {"", R"(, "tempering": {"replicas": 2, "hottest": 0.5})"}) {
+    std::string cfg = slurp(tmp("snap_order.json"));
+    cfg.insert(cfg.size() - 1, tempering);
+    write(tmp("snap_order_run.json"), cfg);
+    const Result r = run("sample --topology lattice:3 --config " + tmp("snap_order_run.json") + " --out " + tmp("snap_order_out.json"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    const nlohmann::json j = read_json_file(tmp("snap_order_out.json"));
+    EXPECT_EQ(j["snapshot_sweeps"], nlohmann::json::parse("[3, 5]")) << tempering;
+    EXPECT_EQ(j["snapshots"].size(), 2u * 2 * 9) << tempering;
+  }
 }
 
 TEST(Cli, ShippedSampleConfigsAreValid) {

@@ -1,4 +1,5 @@
 // pbit sample, color, graph, info, backends, version: graphs and plain sampling.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -41,6 +42,18 @@ const char* kTopologies =
     "pegasus:M, zephyr:M[:T], chimera:M[:N[:T]], grid:L:PRESET[:torus|open] (G8, G12, G16, G20, G24, G12r, G16r, G20r) or "
     "grid:L:a,b;c,d[:torus|open], lattice:L[:torus|open], king:L[:torus|open] (grids and lattices are tori by default, "
     "king graphs open), regular:N:D[:SEED] (docs/TOPOLOGIES.md)";
+
+/// The observations of a sample run as JSON, with the sweeps its snapshots were taken at (the
+/// config's list, sorted: the order of `snapshots`).
+nlohmann::json sample_json(const Observations& obs, const Graph& g, const SampleConfig& cfg) {
+  nlohmann::json j = observations_to_json(obs, g);
+  if (!cfg.observe.snapshot_sweeps.empty()) {
+    std::vector<int64_t> at = cfg.observe.snapshot_sweeps;
+    std::sort(at.begin(), at.end());
+    j["snapshot_sweeps"] = at;
+  }
+  return j;
+}
 
 /// pbit sample with a tempering section: B chains of R replicas (core/tempering.hpp), the target
 /// replicas observed; the JSON gains the ladder, the swap acceptance per pair and the round trips.
@@ -92,7 +105,7 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
               << cfg.schedule.total_sweeps() << " sweeps): this was plain Gibbs sampling at each beta, and swap_acceptance "
               << "is 0 for want of attempts\n";
   }
-  nlohmann::json j = observations_to_json(obs, gf.graph);
+  nlohmann::json j = sample_json(obs, gf.graph, cfg);
   const double flips = static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * obs.sweeps;  // every replica's
   j["tempering"] = {{"betas", ts.betas()},  // as adapted, when adapt_rounds > 0
                     {"adapt_rounds", cfg.tempering.adapt_rounds},
@@ -214,7 +227,7 @@ void add_sample(Commands& c) {
                                            cfg.observe.readout_groups);
     const double wall = dist::allreduce_max(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (dist::rank() != 0) return 0;  // rank 0 writes the run's output
-    nlohmann::json j = observations_to_json(obs, gf.graph);
+    nlohmann::json j = sample_json(obs, gf.graph, cfg);
     const double flips = static_cast<double>(cfg.chains) * gf.graph.num_nodes() * obs.sweeps;
     j["run"] = {{"backend", to_string(opt.backend)},
                 {"device", backend_device_name(opt.backend)},
