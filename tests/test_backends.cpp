@@ -404,9 +404,12 @@ TEST_P(BackendTest, AHugeThreadRequestRunsOnAtMostFourThreadsACore) {
     return o;
   };
   const Graph g = with_random_weights(square_lattice(6), 3, 0.5f, 0.2f);
-  Sampler one(g, color_graph(g), 40, opts(1)), many(g, color_graph(g), 40, opts(100000));
+  const int32_t chains = 16 * most;  // a 16-chain block per thread: the cpu backend runs no more threads than blocks
+  Sampler one(g, color_graph(g), chains, opts(1)), many(g, color_graph(g), chains, opts(100000));
   if (GetParam() == Backend::cpu) {
     EXPECT_NE(many.kernel_description().find("(" + std::to_string(most) + " threads"), std::string::npos) << many.kernel_description();
+    Sampler few(g, color_graph(g), 20, opts(100000));  // two blocks
+    EXPECT_NE(few.kernel_description().find("cpu (2 threads"), std::string::npos) << few.kernel_description();
   }
   one.sweep(20, BetaSchedule::constant(0.7f));
   many.sweep(20, BetaSchedule::constant(0.7f));

@@ -265,6 +265,10 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_control_key", good_graph, "{\"chains\": 2, \"bo\\u0001gus\\u001b[31m\": 1}", "key 'bo\\x01gus\\x1b[31m': unknown key"},
       {"cfg_not_utf8", good_graph, "\xff\xfe{}", "\\xff"},
       {"cfg_utf8_key", good_graph, "{\"r\u00e9sum\u00e9\": 1}", "key 'r\u00e9sum\u00e9': unknown key"},
+      // U+009B (a one-byte CSI), an overlong '/', a surrogate; a NUL (it ended the message there).
+      {"cfg_c1_key", good_graph, "{\"a\\u009bb\": 1}", "key 'a\\xc2\\x9bb': unknown key"},
+      {"cfg_overlong", good_graph, "{\"a\xc0\xaf\": 1}", "last read: '\"a\\xc0'"},
+      {"cfg_nul_key", good_graph, "{\"a\\u0000b\": 1}", "key 'a\\x00b': unknown key (allowed:"},
   };
   for (const BadCase& c : cases) {
     const std::string ext = c.graph.rfind("{", 0) == 0 ? ".json" : ".txt";
@@ -275,8 +279,12 @@ TEST(Cli, BadInputsGiveClearErrors) {
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find("pbit: error:"), std::string::npos) << c.name;
     EXPECT_EQ(r.out.find("pbit sample:"), std::string::npos) << c.name << ": refused after the run began: " << r.out;
-    EXPECT_EQ(r.out.find_first_of(std::string("\x1b\x01\xff", 3)), std::string::npos) << c.name << ": a raw control byte: " << r.out;
+    EXPECT_EQ(r.out.find_first_of(std::string("\x1b\x01\xff\x9b\xc0", 5)), std::string::npos) << c.name << ": a raw control byte: " << r.out;
   }
+  // Bytes that only look like UTF-8 (an overlong '/', a surrogate) in a file name are escaped too.
+  const Result odd_name = run(std::string("info --graph /nonexistent/a\xe0\x80\xaf\xed\xa0\x80.txt"));
+  EXPECT_EQ(odd_name.code, 2) << odd_name.out;
+  EXPECT_NE(odd_name.out.find("/nonexistent/a\\xe0\\x80\\xaf\\xed\\xa0\\x80.txt"), std::string::npos) << odd_name.out;
   write(tmp("missing_cfg.json"), kConfig);  // its own: SampleMatchesTheLibrary writes cfg.json, maybe at this moment
   const Result missing = run("sample --graph /nonexistent.txt --config " + tmp("missing_cfg.json"));
   EXPECT_EQ(missing.code, 2);
@@ -444,6 +452,13 @@ TEST(Cli, ColorAndInfo) {
   const Result i = run("info --graph " + tmp("lat.json"));
   ASSERT_EQ(i.code, 0);
   EXPECT_NE(i.out.find("\"num_edges\": 72"), std::string::npos) << i.out;
+  // A .JSON name is JSON for the writer as for the reader (graph wrote an edge list info then
+  // could not read).
+  ASSERT_EQ(run("graph --topology lattice:4 --out " + tmp("upper.JSON")).code, 0);
+  EXPECT_EQ(read_json_file(tmp("upper.JSON"))["num_nodes"], 16);
+  const Result upper = run("info --graph " + tmp("upper.JSON"));
+  EXPECT_EQ(upper.code, 0) << upper.out;
+  EXPECT_NE(upper.out.find("\"num_edges\": 32"), std::string::npos) << upper.out;
 }
 
 // An output file that is one of the command's inputs, however spelt, is refused before anything is

@@ -557,6 +557,12 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(none.code, 2) << none.out;
   EXPECT_NE(none.out.find("no " + dir + "/nowhere/metrics.json to read the run's config from"), std::string::npos) << none.out;
   EXPECT_NE(run("dtm mixing --out " + dir + "/mixing7.json").out.find("needs --config FILE or --run DIR"), std::string::npos);
+  // Its output over the checkpoint it reads is refused (it measured, then replaced it with JSON).
+  const std::string ckpt7 = slurp(dir + "/dtm_seed7/checkpoint.bin");
+  const Result over = run("dtm mixing --run " + dir + "/dtm_seed7 --out " + dir + "/dtm_seed7/./checkpoint.bin --sweeps 40");
+  EXPECT_EQ(over.code, 2) << over.out;
+  EXPECT_NE(over.out.find("--out and the run's checkpoint.bin name the same file"), std::string::npos) << over.out;
+  EXPECT_EQ(slurp(dir + "/dtm_seed7/checkpoint.bin"), ckpt7);
 }
 
 // A run's folder is one run's: a second run on it is refused while the first holds it; a fresh start
@@ -642,12 +648,39 @@ TEST(Resume, ALeaseLeavesARunsFolderAlone) {
       EXPECT_EQ(res["leases"][0]["flips_total"].get<double>(), first_flips) << cmd;
       if (cmd.starts_with("dbm")) EXPECT_EQ(res["train_flips"].get<double>(), first_flips);
     }
+    // leases.json out of step with the checkpoint (a lease killed between writing the two): the
+    // finished lease writes it again from the checkpoint's record, which scripts read.
+    write(leases, "[]");
+    const Result fix = run(cmd + " --out " + out + "_lease --lease " + dir + "/lease_" + cmd.substr(0, 3));
+    ASSERT_EQ(fix.code, 0) << fix.out;
+    EXPECT_NE(fix.out.find("written again from the checkpoint"), std::string::npos) << fix.out;
+    EXPECT_EQ(slurp(leases), first_leases) << cmd;
     // A run without --lease there does not remove the lease's results as an earlier run's.
     const Result plain = run(cmd + " --out " + out + "_lease");
     EXPECT_EQ(plain.code, 2) << plain.out;
     EXPECT_NE(plain.out.find(out + "_lease/results.json holds a lease's results"), std::string::npos) << plain.out;
     EXPECT_TRUE(fs::exists(out + "_lease/results.json")) << cmd;
   }
+}
+
+// A lease's burn-in counts as training, so it may spend the run's time budget: that lease trains
+// nothing more but must still record that it finished the run (it said "finished" and left
+// leases.json's last record unfinished, so a driver reading it leased again forever).
+TEST(Resume, ALeaseWhoseBurnInSpendsTheBudgetRecordsTheEnd) {
+  const std::string dir = tmp("lease_burn_budget");
+  fs::remove_all(dir);
+  std::string cfg = tiny_dbm_config(dir + "/out");
+  cfg.replace(cfg.find("\"epochs\": 1"), 11, "\"epochs\": 900, \"time_budget_s\": 0.05");
+  write(dir + "/dbm.json", cfg);
+  const std::string lease = "dbm train --config " + dir + "/dbm.json --lease " + dir + "/lease --lease-seconds 0.001 --burn-in 200000";
+  for (int k = 1; k <= 3; ++k) {
+    const Result r = run(lease);
+    ASSERT_EQ(r.code, 0) << r.out;
+    const nlohmann::json leases = read_json_file(dir + "/lease/leases.json"), res = read_json_file(dir + "/out/results.json");
+    EXPECT_EQ(leases.back()["finished"], res["train_finished"]) << "lease call " << k << "\n" << r.out;
+    if (r.out.find("finished the run") != std::string::npos) EXPECT_EQ(leases.back()["finished"], true) << r.out;
+  }
+  EXPECT_EQ(read_json_file(dir + "/lease/leases.json").back()["finished"], true);  // 200000 sweeps spend 0.05 s
 }
 
 /// Every file below `dir` with its bytes (nothing: the folder is absent).

@@ -530,8 +530,8 @@ class CpuEngine final : public GibbsEngine {
   }
   void end_observation(Observations& out) override { obs_.finish(out); }
   std::string describe() const override {
-    return "cpu (" + std::to_string(nthreads()) + (nthreads() == 1 ? " thread, " : " threads, ") + std::to_string(W) + "-chain blocks, " +
-           kIsa + " path)";
+    return "cpu (" + std::to_string(team()) + (team() == 1 ? " thread, " : " threads, ") + std::to_string(W) + "-chain blocks, " +
+           kIsa + " path)";  // the threads that run: no more than the blocks
   }
 
  private:

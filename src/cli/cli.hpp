@@ -167,6 +167,11 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
 /// by every rank, so a resume needs an output folder that every rank shares.
 void check_ranks_see_same(const std::vector<std::string>& paths);
 
+/// A lease on a finished run writes nothing, but DIR/leases.json, which scripts read to see whether
+/// the run is done, must hold the checkpoint's lease record: rewritten from `leases` (and said so)
+/// when it does not (a lease killed between writing the checkpoint and it). Rank 0 only.
+void sync_lease_record(const std::string& lease_dir, const nlohmann::json& leases);
+
 /// Whether two paths name the same file: through links where the folders exist, else as spelt
 /// (after making them absolute and normal).
 bool same_file(const std::string& a, const std::string& b);

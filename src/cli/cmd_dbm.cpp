@@ -191,17 +191,21 @@ void add_train(CLI::App* dbm, Commands& c) {
       make_directories(lease_dir);
       const int64_t burn_in = o->burn_in;
       if (std::filesystem::exists(lease_ckpt)) {
-        leases = trainer.load_model_checkpoint(lease_ckpt, burn_in);  // (no burn-in when the run has finished)
+        // Finished or not as the checkpoint says, before the burn-in (which may spend a time budget:
+        // then this lease trains nothing more, but records that it finished the run).
+        leases = trainer.load_model_checkpoint(lease_ckpt, 0);
         lease_finished = said_finished = trainer.finished();
         if (writer && lease_finished) {  // no lease N + 1 that trains nothing
           std::cerr << "lease " << leases.size() << " finished the run (" << trainer.epoch() << " of " << cfg.epochs << " epochs, "
                     << trainer.updates() << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
                     << "): no training left; evaluating and writing its results again (no lease recorded)\n";
+          sync_lease_record(lease_dir, leases);
         } else if (writer) {
           std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
                     << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
-                    << " s of training so far); chains re-initialised and burnt in for " << burn_in << " sweeps\n";
+                    << " s of training so far); chains re-initialised, burning them in for " << burn_in << " sweeps\n";
         }
+        if (!lease_finished) trainer.burn_in(burn_in);
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }

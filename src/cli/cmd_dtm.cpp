@@ -67,7 +67,8 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     // Without --config, the config the run recorded: the one that ran, with any --seed, --steps,
     // --acp or --time-budget it was given (the checkpoint refuses any other training config).
     const std::string recorded = o->run + "/metrics.json";
-    if (o->config.empty() && !std::filesystem::exists(recorded)) {
+    std::error_code ec;
+    if (o->config.empty() && !std::filesystem::exists(recorded, ec)) {  // (a name too long for the system: not there either)
       throw InvalidArgument("dtm mixing: no " + recorded + " to read the run's config from (a lease folder holds only its "
                             "checkpoint: pass --config, the training config, or --run the run's output directory)");
     }
@@ -75,11 +76,12 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     if (o->config.empty() && !source.is_object()) throw InvalidArgument("dtm mixing: " + recorded + " records no config; pass --config");
     DtmConfig cfg = parse_dtm_config(source);
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
+    refuse_output_over_input("--out", o->out, {{"the run's checkpoint.bin", dir + "/checkpoint.bin"}, {"the run's model_checkpoint.bin", dir + "/model_checkpoint.bin"}});
     check_writable(o->out);  // before the measurement, not after it
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
-    const bool whole = std::filesystem::exists(dir + "/checkpoint.bin");
-    if (!whole && !std::filesystem::exists(dir + "/model_checkpoint.bin")) {
+    const bool whole = std::filesystem::exists(dir + "/checkpoint.bin", ec);
+    if (!whole && !std::filesystem::exists(dir + "/model_checkpoint.bin", ec)) {
       throw InvalidArgument("dtm mixing: no checkpoint.bin or model_checkpoint.bin in '" + dir + "' (train the model first)");
     }
     try {
@@ -89,8 +91,9 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
         model.load_model_checkpoint(dir + "/model_checkpoint.bin");
       }
     } catch (const InvalidArgument& e) {
-      // The checkpoint's refusal speaks of resuming; here the remedy is the config the run recorded.
-      if (o->config.empty()) throw;
+      // The checkpoint's refusal of another training config speaks of resuming; here the remedy is
+      // the config the run recorded. (Other errors, a corrupt checkpoint, are its own.)
+      if (o->config.empty() || std::string(e.what()).find("different training config") == std::string::npos) throw;
       std::string why = e.what();
       if (why.rfind("invalid argument: ", 0) == 0) why.erase(0, std::strlen("invalid argument: "));
       throw InvalidArgument(why + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
@@ -289,6 +292,7 @@ void add_dtm_commands(Commands& c) {
           std::cerr << "lease " << leases.size() << " finished the run (" << model.epoch() << " of " << cfg.epochs << " epochs"
                     << (model.out_of_time() ? ", its time budget spent" : "")
                     << "): no training left; generating and writing its results again (no lease recorded)\n";
+          sync_lease_record(lease_dir, leases);
         } else if (writer) {
           std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
                     << "; chains re-initialised (each batch's warm-up burns them in)\n";

@@ -91,6 +91,20 @@ void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string
       ->each([&given](const std::string&) { given = true; });
 }
 
+void sync_lease_record(const std::string& lease_dir, const nlohmann::json& leases) {
+  const std::string path = lease_dir + "/leases.json";
+  bool same = false;
+  try {
+    same = std::filesystem::exists(path) && read_json_file(path) == leases;
+  } catch (const Error&) {  // unreadable: written again below
+  }
+  if (!same) {
+    write_json_file(path, leases);
+    std::cerr << "note: " << path << " did not hold the lease record of " << lease_dir << "/model_checkpoint.bin (a lease ended "
+              << "between writing the two?): written again from the checkpoint\n";
+  }
+}
+
 bool same_file(const std::string& a, const std::string& b) {
   const auto where = [](const std::string& p) {  // through links where the folders exist
     std::error_code ec;
@@ -214,10 +228,11 @@ std::string command_of(const CLI::App& app) {
   return s;
 }
 
-/// CLI11's parse errors in pbit's words.
-/// An error message as the terminal should show it: control bytes (but line breaks and tabs), DEL
-/// and bytes that are not UTF-8 as \xNN, so that a config key, option or file name holding a
-/// terminal escape or binary junk prints as text (the edge-list reader's messages already do).
+/// An error message as the terminal should show it: control bytes (but line breaks and tabs), DEL,
+/// the C1 controls (U+0080..U+009F: U+009B is a one-byte CSI) and bytes that are not well-formed
+/// UTF-8 (overlong forms, surrogates and code points past U+10FFFF included) as \xNN, so that a
+/// config key, option or file name holding a terminal escape or binary junk prints as text (the
+/// edge-list reader's messages already do).
 std::string printable(const std::string& msg) {
   std::string out;
   const auto esc = [&out](unsigned char c) {
@@ -236,6 +251,16 @@ std::string printable(const std::string& msg) {
     const size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
     bool ok = len > 0 && k + len <= msg.size();
     for (size_t i = 1; ok && i < len; ++i) ok = (static_cast<unsigned char>(msg[k + i]) & 0xc0) == 0x80;
+    if (ok) {  // the second byte's range (Unicode's table 3-7): no overlong form, surrogate or C1 control
+      const auto c2 = static_cast<unsigned char>(msg[k + 1]);
+      unsigned char lo = 0x80, hi = 0xbf;
+      if (c == 0xc2) lo = 0xa0;  // U+0080..U+009F are the C1 controls
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+      ok = c2 >= lo && c2 <= hi;
+    }
     if (ok) {
       out.append(msg, k, len);
       k += len;
@@ -247,6 +272,7 @@ std::string printable(const std::string& msg) {
   return out;
 }
 
+/// CLI11's parse errors in pbit's words.
 std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   std::string m = e.what();
   const std::string cmd = command_of(app);

@@ -230,7 +230,7 @@ SampleConfig parse_sample_config(const json& j) {
       c.field_values.push_back(get_float(v[k], key));
       // The sampler's limit (a field past it could overflow the float32 local field), refused here
       // naming the key rather than when the run sets the field.
-      if (std::fabs(c.field_values.back()) > 1e37f) bad(key, "must be at most 1e37 in magnitude, got " + v[k].dump());
+      if (std::fabs(c.field_values.back()) > Graph::kMaxLocalField) bad(key, "must be at most 1e37 in magnitude, got " + v[k].dump());
     }
   }
   if (j.contains("tempering")) {

@@ -418,7 +418,7 @@ nlohmann::json topology_to_json(const Topology& t) {
 }
 
 void write_topology_file(const std::string& path, const Topology& t) {
-  if (path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+  if (is_json_path(path)) {
     write_json_file(path, topology_to_json(t));
     return;
   }

@@ -37,7 +37,10 @@ inline void only_keys(const nlohmann::json& j, const std::string& where, std::in
     if (!ok.count(k)) {
       std::string list;
       for (const auto& a : ok) list += (list.empty() ? "" : ", ") + a;
-      config_error(join_key(where, k), "unknown key (allowed: " + list + ")");
+      // A NUL in the key ("\u0000") would end the message where what() is read: shown as \x00.
+      std::string shown = k;
+      for (size_t p = shown.find('\0'); p != std::string::npos; p = shown.find('\0', p)) shown.replace(p, 1, "\\x00");
+      config_error(join_key(where, shown), "unknown key (allowed: " + list + ")");
     }
   }
 }

@@ -31,7 +31,8 @@ int omp_threads(int requested, bool for_region) {
   // At most 4 threads a core: more only wait on one another (results never depend on the count),
   // and each costs a stack, so that --threads 1200 under a memory limit ended in libgomp's "Thread
   // creation failed" (exit 1) instead of running.
-  const int n = std::min(requested > 0 ? requested : omp_get_max_threads(), 4 * std::max(1, omp_get_num_procs()));
+  static const int most = 4 * std::max(1, omp_get_num_procs());  // once: a system call, asked before every region
+  const int n = std::min(requested > 0 ? requested : omp_get_max_threads(), most);
   if (n > 1 && for_region) g_started.store(true, std::memory_order_relaxed);
   return n;
 }

@@ -35,6 +35,9 @@ GraphFile read_edge_list(std::istream& is, const std::string& source = "edge lis
 
 /// Reads .json as graph JSON and anything else as an edge list. Throws IoError / InvalidGraph.
 GraphFile read_graph_file(const std::string& path);
+/// Whether a graph file's path names graph JSON: it ends in ".json", in any case (G.JSON too); any
+/// other name is an edge list. The readers and writers of graph and topology files all ask here.
+bool is_json_path(const std::string& path);
 /// Writes .json as graph JSON and anything else as an edge list.
 void write_graph_file(const std::string& path, const Graph& g, const std::vector<int32_t>* coloring = nullptr);
 

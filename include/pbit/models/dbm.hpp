@@ -223,6 +223,9 @@ class DbmTrainer {
   /// flips; not when the run has finished), with the saved sweep counters, so no random number is
   /// reused. Returns the leases record.
   nlohmann::json load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps);
+  /// Sweeps the negative chains `sweeps` times at the current model, counted as training (flips,
+  /// sampling and training seconds, so a time budget may end with it): the burn-in of fresh chains.
+  void burn_in(int64_t sweeps);
   /// Ends this call of run() once `seconds` of training were spent in it (0 = no limit), after the
   /// update in progress; unlike time_budget_s it does not end the run or move the lr schedule.
   void set_lease_seconds(double seconds) { lease_s_ = seconds; }

@@ -983,15 +983,18 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
   } catch (const nlohmann::json::exception&) {
     throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
   }
-  if (burn_in_sweeps > 0 && !finished()) {  // a finished run trains no more: its chains are not needed
-    const double t0 = now_s();
-    neg_->sweep(burn_in_sweeps, BetaSchedule::constant(cfg_.beta));
-    flips_ += static_cast<double>(neg_total_) * model_.graph().num_nodes() * burn_in_sweeps;
-    const double dt = dist::allreduce_max(now_s() - t0);
-    sample_wall_s_ += dt;
-    train_s_ += dt;
-  }
+  if (!finished()) burn_in(burn_in_sweeps);  // a finished run trains no more: its chains are not needed
   return leases;
+}
+
+void DbmTrainer::burn_in(int64_t sweeps) {
+  if (sweeps <= 0) return;
+  const double t0 = now_s();
+  neg_->sweep(sweeps, BetaSchedule::constant(cfg_.beta));
+  flips_ += static_cast<double>(neg_total_) * model_.graph().num_nodes() * sweeps;
+  const double dt = dist::allreduce_max(now_s() - t0);
+  sample_wall_s_ += dt;
+  train_s_ += dt;
 }
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
