@@ -14,6 +14,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "pbit/models/dbm.hpp"
 #include <cmath>
 #include "test_util.hpp"
 
@@ -198,6 +199,8 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
   };
   const std::string ok_tail = R"(, "backends": ["cpu"], "chains": [1]})";
   EXPECT_NE(err(R"({"workloads": []})" ).find("key 'workloads'"), std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "threads": -1)" + ok_tail).find("key 'threads': must be in [0, 4096]"),
+            std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "pegasus:1"}])" + ok_tail).find("key 'workloads[0].graph'"), std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "kind": "fft", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].kind'"),
             std::string::npos);
@@ -278,9 +281,11 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
                       {"chains", {1, 16}},
                       {"min_seconds", 0.02},
                       {"idle_seconds", 0},
+                      {"threads", 1},
                       {"platforms", platforms_path()},
                       {"output_dir", out}};
   const CompareSuite suite = parse_compare_suite(j);
+  EXPECT_EQ(suite.threads, 1);
   const nlohmann::json res = run_compare(suite, false);
   int measured = 0;
   for (const auto& r : res["results"]) {
@@ -289,6 +294,7 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
       continue;
     }
     ++measured;
+    EXPECT_EQ(r["threads"], 1);  // the suite's, on every row
     EXPECT_GT(r["flips_per_ns"].get<double>(), 0.0);
     EXPECT_GT(r["samples_per_s"].get<double>(), 0.0);
     EXPECT_TRUE(r.contains("energy_source"));
@@ -324,6 +330,27 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
     EXPECT_FALSE(std::filesystem::exists(out + f)) << f;
   }
   EXPECT_EQ(read_json_file(out + "/results.json")["results"].size(), res["results"].size());
+}
+
+// A dbm_inference row of a model file names the model (its "graph" was an empty string).
+TEST(CompareRun, AModelRowNamesItsModel) {
+  const std::string out = std::string(PBIT_TEST_TMP) + "/compare_model_row";
+  std::filesystem::remove_all(out);
+  std::filesystem::create_directories(out);
+  DbmConfig c;
+  c.topology = "pegasus:8";
+  SparseDbm::create(c, 28, 28).save(out + "/model.json");
+  nlohmann::json j = {{"workloads", {{{"name", "m"}, {"kind", "dbm_inference"}, {"model", out + "/model.json"}, {"sweeps_per_sample", 4}}}},
+                      {"backends", {"cpu"}},
+                      {"chains", {2}},
+                      {"min_seconds", 0.01},
+                      {"idle_seconds", 0},
+                      {"platforms", platforms_path()},
+                      {"output_dir", out}};
+  const nlohmann::json res = run_compare(parse_compare_suite(j), false);
+  ASSERT_EQ(res["results"].size(), 1u);
+  EXPECT_EQ(res["results"][0]["model"], out + "/model.json");
+  EXPECT_EQ(res["results"][0]["threads"], 0);  // the default: OpenMP's
 }
 
 TEST(CompareRun, EnergyVsQualityFromDtmResults) {

@@ -81,7 +81,8 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   using namespace detail;
   CompareSuite s;
   s.source = j;
-  only_keys(j, "", {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "platforms", "output_dir", "quality"});
+  only_keys(j, "", {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "threads", "platforms", "output_dir",
+                    "quality"});
   if (!j.contains("workloads") || !j["workloads"].is_array() || j["workloads"].empty()) {
     config_error("workloads", "must be a non-empty array");
   }
@@ -139,6 +140,7 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   }
   if (j.contains("min_seconds")) s.min_seconds = get_float_in(j["min_seconds"], "min_seconds", 0.001, 3600);
   if (j.contains("idle_seconds")) s.idle_seconds = get_float_in(j["idle_seconds"], "idle_seconds", 0, 3600);
+  if (j.contains("threads")) s.threads = static_cast<int>(get_int(j["threads"], "threads", 0, 4096));
   if (j.contains("platforms")) s.platforms = get_string(j["platforms"], "platforms");
   if (j.contains("output_dir")) s.output_dir = get_path(j["output_dir"], "output_dir");
   if (j.contains("quality")) {
@@ -265,7 +267,7 @@ struct Work {
 };
 
 /// Raw Gibbs sweeps: a stretch of sweeps sized to take about 0.1 s (or 1 sweep).
-Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
+Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, int threads, double min_s, const energy::GpuEnergyMeter* gpu,
                        const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
   const Topology t = make_topology(w.graph);
   const Graph g = with_random_weights(t.graph, 1, 0.25f, 0.1f);
@@ -273,6 +275,7 @@ Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, doub
   SamplerOptions o;
   o.backend = b;
   o.seed = 1;
+  o.num_threads = threads;
   Sampler s(g, Coloring(g, t.colors), chains, o);
   int64_t stretch = 1;
   for (double el = 0; el < 0.05 && stretch < (1 << 20); stretch *= 2) {
@@ -290,7 +293,7 @@ Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, doub
 
 /// DBM inference: `chains` images at once (one chain each), visible nodes clamped, labels read out
 /// after sweeps_per_sample sweeps. A sample is one classified image.
-Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
+Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, int threads, double min_s, const energy::GpuEnergyMeter* gpu,
                      const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
   SparseDbm m;
   if (!w.model.empty()) {
@@ -304,6 +307,7 @@ Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, double
   SamplerOptions o;
   o.backend = b;
   o.seed = 1;
+  o.num_threads = threads;
   Sampler s(m.graph(), Coloring(m.graph(), m.colors()), chains, o);
   // Images do not change the cost: random binary images clamp the visible nodes.
   rng::PhiloxStream rs(7, rng::kCompareWorkload);
@@ -325,12 +329,13 @@ Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, double
 /// DTM / MEBM generation: `chains` samples at once, T steps of sweeps_per_sample sweeps each, exactly
 /// as Dtm::generate runs them (a sampler per step with the coupling field). An untrained model costs
 /// the same as a trained one. A sample is one generated image.
-Measured measure_dtm(const CompareWorkload& w, Backend b, int32_t chains, double min_s, const energy::GpuEnergyMeter* gpu,
+Measured measure_dtm(const CompareWorkload& w, Backend b, int32_t chains, int threads, double min_s, const energy::GpuEnergyMeter* gpu,
                      const energy::CpuEnergyMeter* cpu, int32_t& nodes) {
   DtmConfig c;
   c.topology = w.graph;
   c.steps = w.steps;
   c.backend = to_string(b);
+  c.threads = threads;
   c.batch_size = 1;
   const Dtm m(c, w.image_side, w.image_side);
   nodes = m.graph().num_nodes();
@@ -550,9 +555,9 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         // the suite goes on: the rows measured before it are not thrown away. The command says so.
         Measured m;
         try {
-          m = w.kind == "gibbs"           ? measure_gibbs(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
-              : w.kind == "dbm_inference" ? measure_dbm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes)
-                                          : measure_dtm(w, b, chains, suite.min_seconds, g, cpu.get(), nodes);
+          m = w.kind == "gibbs"           ? measure_gibbs(w, b, chains, suite.threads, suite.min_seconds, g, cpu.get(), nodes)
+              : w.kind == "dbm_inference" ? measure_dbm(w, b, chains, suite.threads, suite.min_seconds, g, cpu.get(), nodes)
+                                          : measure_dtm(w, b, chains, suite.threads, suite.min_seconds, g, cpu.get(), nodes);
         } catch (const Error& e) {
           // What a row can run into (memory, the device); anything else is the suite's or a bug, and
           // ends the run.
@@ -564,10 +569,11 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         }
         nlohmann::json r = {{"workload", w.name},
                             {"kind", w.kind},
-                            {"graph", w.graph},
+                            {"graph", w.model.empty() ? w.graph : ""},
                             {"backend", to_string(b)},
                             {"device", backend_device_name(b)},
                             {"chains", chains},
+                            {"threads", suite.threads},
                             {"num_nodes", nodes},
                             {"wall_s", m.wall},
                             {"flips_per_ns", m.flips / m.wall / 1e9},
@@ -576,6 +582,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         // Energy of the device that did the work, less its idle draw over the same time. A row the
         // meter did not see, or whose draw does not rise above idle, reports no energy (and why)
         // rather than a number that is not a measurement.
+        if (!w.model.empty()) r["model"] = w.model;  // a dbm_inference workload of a model file: its own graph
         if (b == Backend::cuda && gpu) {
           detail::put_measured_energy(r, m.gpu_j, gpu_idle_w, m.wall, m.flips, m.samples, m.gpu_source, kGpuMeterMinWindowS);
         } else if (b != Backend::cuda && cpu) {

@@ -35,6 +35,7 @@ struct CompareSuite {
   std::vector<QualityPoint> quality;  ///< DTM / MEBM runs for the energy-per-sample vs quality plot
   double min_seconds = 1.0;     ///< per measurement (energy wants tens of seconds on a GPU)
   double idle_seconds = 2.0;    ///< idle-power measurement before the suite
+  int threads = 0;              ///< the host backends' OpenMP threads (0: OpenMP's default), every row
   std::string platforms = "configs/platforms.json";
   std::string output_dir = "out/compare";
   nlohmann::json source;
