@@ -515,6 +515,11 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   ASSERT_EQ(dtm.code, 0) << dtm.out;
   EXPECT_NE(dtm.out.find("starting afresh"), std::string::npos) << dtm.out;
   EXPECT_EQ(run("dtm train --config " + dir + "/dtm.json").code, 2);
+  // Resumed when finished, it says so (it said "resuming after epoch 1") and writes its results again.
+  const Result dtm_done = run("dtm train --resume --config " + dir + "/dtm.json");
+  ASSERT_EQ(dtm_done.code, 0) << dtm_done.out;
+  EXPECT_NE(dtm_done.out.find("the run has finished (1 of 1 epochs): no training left"), std::string::npos) << dtm_done.out;
+  EXPECT_EQ(dtm_done.out.find("resuming after"), std::string::npos) << dtm_done.out;
   // dtm train --seed is the config that ran, as dbm's is above (a run beside, since dtm mixing below
   // reads this run with the config's seed).
   ASSERT_EQ(run("dtm train --seed 7 --threads 1 --config " + dir + "/dtm.json --out " + dir + "/dtm_seed7").code, 0);

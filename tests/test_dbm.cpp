@@ -1118,6 +1118,21 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
     SparseDbm::import_model(tmp("edges10.txt"), tmp("b10.txt"), tmp("v10.txt"), tmp("lab10_lines.txt"), 14, 14, 10, "row", "");
   });
   EXPECT_NE(amb.find("--label-order"), std::string::npos) << amb;
+  // With one replica, one id a line reads the same either way: no --label-order needed.
+  {
+    DbmConfig c1 = cfg;
+    c1.label_replicas = 1;
+    const SparseDbm m1 = SparseDbm::create(c1, 14, 14);
+    std::ofstream e(tmp("edges1.txt")), b(tmp("b1.txt")), v(tmp("v1.txt")), l(tmp("lab1.txt"));
+    e.precision(9);
+    for (int64_t k = 0; k < m1.graph().num_edges(); ++k)
+      e << m1.graph().edge_i()[k] << " " << m1.graph().edge_j()[k] << " " << m1.graph().edge_weights()[k] << "\n";
+    for (float x : m1.graph().biases()) b << x << "\n";
+    for (int32_t i : m1.visible()) v << i << "\n";
+    for (int32_t i : m1.labels()) l << i << "\n";
+  }
+  const SparseDbm one = SparseDbm::import_model(tmp("edges1.txt"), tmp("b1.txt"), tmp("v1.txt"), tmp("lab1.txt"), 14, 14, 1, "row", "");
+  EXPECT_EQ(one.labels().size(), 10u);
   // A graph file's 'bias i h' lines were dropped without a word (the bias list replaced them); lines
   // that agree with it are read (SaveLoadAndImportRoundTrip).
   write_graph_file(tmp("with_bias.txt"), [&] {

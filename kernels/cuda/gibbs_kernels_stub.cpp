@@ -5,7 +5,8 @@
 namespace pbit::detail {
 
 std::unique_ptr<GibbsEngine> make_cuda_engine(const Graph&, const Coloring&, int32_t, const SamplerOptions&) {
-  throw NotCompiled("the CUDA backend (this build of pbit was configured without nvcc)");
+  throw NotCompiled("the CUDA backend (this build of pbit was configured without nvcc); a host backend (backend cpu, or --backend cpu "
+                    "where the command has it) runs the same chains bit for bit");
 }
 int cuda_device_count() { return 0; }
 std::string cuda_unavailable_reason() { return "not compiled into this build (configured without nvcc)"; }

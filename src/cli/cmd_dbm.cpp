@@ -424,7 +424,8 @@ void add_import(CLI::App* dbm, Commands& c) {
   s->add_option("--biases", o->biases, "one bias per line, in node order")->required();
   s->add_option("--visible", o->visible, "the visible nodes, one per pixel (order: --pixel-order)")->required();
   s->add_option("--labels", o->labels,
-                "the label nodes: one id per line in the order --label-order says, or one line per replica (10 ids, classes 0-9)")
+                "the label nodes: one id per line in the order --label-order says (either, with one replica), one line per "
+                "replica (10 ids, classes 0-9) or one line per class (R ids)")
       ->required();
   s->add_option("--rows", o->rows, "image rows")->required()->check(number_in<int>(1, 1 << 16));
   s->add_option("--cols", o->cols, "image columns")->required()->check(number_in<int>(1, 1 << 16));

@@ -423,6 +423,7 @@ std::vector<int32_t> read_label_nodes(const std::string& path, int32_t replicas,
   }
   std::string how = order;
   if (per == 1) {
+    if (how.empty() && replicas == 1) how = "class";  // one replica: both orders are the same
     if (how.empty()) {
       throw InvalidArgument(path + " lists one label node per line, which is ambiguous: say --label-order class (class c, replica r "
                                    "at line c R + r) or --label-order replica (replica r, class c at line 10 r + c)");
