@@ -1016,6 +1016,11 @@ TEST(Cli, GraphErrors) {
       {"graph --topology pegasus:0 --out " + tmp("x.json"), "m must be in [2, 64], got 0"},
       {"graph --topology hexagon:5 --out " + tmp("x.json"), "topology 'hexagon:5'"},
       {"graph --topology grid:4:G12 --out " + tmp("x.json"), "too small"},
+      // Every refusal names the spec, the generators' own included, with one range for grid's L
+      // (grid:0 said 'L must be >= 1', grid:1 'grid: L must be in [2, 8192]').
+      {"graph --topology grid:0:G8 --out " + tmp("x.json"), "topology 'grid:0:G8': L must be in [2, 8192], got 0"},
+      {"graph --topology grid:1:G8 --out " + tmp("x.json"), "topology 'grid:1:G8': L must be in [2, 8192], got 1"},
+      {"graph --topology king:1 --out " + tmp("x.json"), "topology 'king:1': king_graph: L = 1 too small"},
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:3000:0,latent:rest --roles-out " + tmp("r.json"),
        "role 'data' needs 3000 nodes of color 0"},
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --roles data:784", "needs --roles-out"},

@@ -468,7 +468,9 @@ int32_t parse_int(const std::string& s, const std::string& spec, const char* wha
 
 }  // namespace
 
-Topology make_topology(const std::string& spec) {
+namespace {
+
+Topology build_topology(const std::string& spec) {
   std::vector<std::string> f;
   {
     std::stringstream ss(spec);
@@ -515,7 +517,8 @@ Topology make_topology(const std::string& spec) {
   }
   if (kind == "grid" && (f.size() == 3 || f.size() == 4)) {
     const int32_t L = parse_int(f[1], spec, "L");
-    guard(positive(L, "L") * L, 24);
+    if (L < 2 || L > 8192) throw bad("L must be in [2, 8192], got " + std::to_string(L));  // as extropic_grid says
+    guard(static_cast<double>(L) * L, 24);
     if (f[2].find(',') == std::string::npos) return extropic_grid(L, grid_preset(f[2]), boundary(3, true), f[2]);
     std::vector<GridRule> rules;
     std::stringstream rs(f[2]);
@@ -551,6 +554,20 @@ Topology make_topology(const std::string& spec) {
   }
   throw bad("expected pegasus:M, zephyr:M[:T], chimera:M[:N[:T]], grid:L:PRESET|RULES[:torus|open], "
             "lattice:L[:torus|open], king:L[:torus|open] or regular:N:D[:SEED]");
+}
+
+}  // namespace
+
+Topology make_topology(const std::string& spec) {
+  try {
+    return build_topology(spec);
+  } catch (const InvalidArgument& e) {
+    // A generator's own refusal ("grid: L must be in [2, 8192], got 1") names the spec too, as the
+    // parser's do.
+    const std::string prefix = "invalid argument: ", why = e.what();
+    if (why.rfind(prefix + "topology '", 0) == 0) throw;
+    throw InvalidArgument("topology '" + spec + "': " + why.substr(why.rfind(prefix, 0) == 0 ? prefix.size() : 0));
+  }
 }
 
 Graph with_random_weights(const Graph& g, uint64_t seed, float sigma_j, float sigma_h) {
