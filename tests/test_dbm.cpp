@@ -1006,6 +1006,10 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
                                        "row", "class"),
                InvalidArgument);  // 196 visible nodes for 100 pixels
   EXPECT_THROW(SparseDbm::load(tmp("edges.txt")), Error);
+  // An empty (or not JSON) model file is named a model file, not a config.
+  std::ofstream(tmp("empty_model.json")).flush();
+  const std::string empty = error_of([&] { SparseDbm::load(tmp("empty_model.json")); });
+  EXPECT_EQ(empty.rfind("invalid argument: model file " + tmp("empty_model.json") + ": not valid JSON", 0), 0u) << empty;
   // A non-square image (7 rows of 14), column-major: rows and columns must not be confused.
   const SparseDbm wide = SparseDbm::create(cfg, 7, 14);
   write_graph_file(tmp("wide_edges.txt"), wide.graph());

@@ -280,7 +280,13 @@ void SparseDbm::save(const std::string& path) const {
 }
 
 SparseDbm SparseDbm::load(const std::string& path) {
-  nlohmann::json j = read_json_file(path);
+  nlohmann::json j;
+  try {
+    j = read_json_file(path);
+  } catch (const InvalidConfig& e) {  // a model file, not a config: "invalid config: ..." misnamed it
+    const std::string why = e.what(), prefix = "invalid config: ";
+    throw InvalidArgument("model file " + why.substr(why.rfind(prefix, 0) == 0 ? prefix.size() : 0));
+  }
   if (!j.is_object() || j.value("format", "") != "pbit.sparse_dbm") {
     throw InvalidArgument("'" + path + "' is not a pbit sparse DBM model file (format \"pbit.sparse_dbm\")");
   }
