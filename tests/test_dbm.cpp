@@ -1103,18 +1103,27 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
   EXPECT_EQ(iso.graph().num_nodes(), m.graph().num_nodes() + 2);
   EXPECT_EQ(iso.graph().biases().back(), 0.5f);
   EXPECT_EQ(iso.graph().num_edges(), m.graph().num_edges());
+  // Another replica count's model, and its couplings, biases and visible nodes as import files
+  // (edgesSUFFIX.txt, bSUFFIX.txt, vSUFFIX.txt).
+  auto with_replicas = [&](int32_t replicas) {
+    DbmConfig c = cfg;
+    c.label_replicas = replicas;
+    return SparseDbm::create(c, 14, 14);
+  };
+  auto write_import_files = [](const SparseDbm& md, const std::string& suffix) {
+    std::ofstream e(tmp("edges" + suffix + ".txt")), b(tmp("b" + suffix + ".txt")), v(tmp("v" + suffix + ".txt"));
+    e.precision(9);
+    for (int64_t k = 0; k < md.graph().num_edges(); ++k)
+      e << md.graph().edge_i()[k] << " " << md.graph().edge_j()[k] << " " << md.graph().edge_weights()[k] << "\n";
+    for (float x : md.graph().biases()) b << x << "\n";
+    for (int32_t i : md.visible()) v << i << "\n";
+  };
   // With 10 replicas, ten ids a line read two ways (a line per replica, or per class): refused
   // without --label-order, as one id a line is.
   {
-    DbmConfig c10 = cfg;
-    c10.label_replicas = 10;
-    const SparseDbm m10 = SparseDbm::create(c10, 14, 14);
-    std::ofstream e(tmp("edges10.txt")), b(tmp("b10.txt")), v(tmp("v10.txt")), l(tmp("lab10_lines.txt"));
-    e.precision(9);
-    for (int64_t k = 0; k < m10.graph().num_edges(); ++k)
-      e << m10.graph().edge_i()[k] << " " << m10.graph().edge_j()[k] << " " << m10.graph().edge_weights()[k] << "\n";
-    for (float x : m10.graph().biases()) b << x << "\n";
-    for (int32_t i : m10.visible()) v << i << "\n";
+    const SparseDbm m10 = with_replicas(10);
+    write_import_files(m10, "10");
+    std::ofstream l(tmp("lab10_lines.txt"));
     for (int c = 0; c < 10; ++c)
       for (int r = 0; r < 10; ++r) l << m10.labels()[c * 10 + r] << (r < 9 ? " " : "\n");
   }
@@ -1124,15 +1133,9 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
   EXPECT_NE(amb.find("--label-order"), std::string::npos) << amb;
   // With one replica, one id a line reads the same either way: no --label-order needed.
   {
-    DbmConfig c1 = cfg;
-    c1.label_replicas = 1;
-    const SparseDbm m1 = SparseDbm::create(c1, 14, 14);
-    std::ofstream e(tmp("edges1.txt")), b(tmp("b1.txt")), v(tmp("v1.txt")), l(tmp("lab1.txt"));
-    e.precision(9);
-    for (int64_t k = 0; k < m1.graph().num_edges(); ++k)
-      e << m1.graph().edge_i()[k] << " " << m1.graph().edge_j()[k] << " " << m1.graph().edge_weights()[k] << "\n";
-    for (float x : m1.graph().biases()) b << x << "\n";
-    for (int32_t i : m1.visible()) v << i << "\n";
+    const SparseDbm m1 = with_replicas(1);
+    write_import_files(m1, "1");
+    std::ofstream l(tmp("lab1.txt"));
     for (int32_t i : m1.labels()) l << i << "\n";
   }
   const SparseDbm one = SparseDbm::import_model(tmp("edges1.txt"), tmp("b1.txt"), tmp("v1.txt"), tmp("lab1.txt"), 14, 14, 1, "row", "");

@@ -569,7 +569,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         }
         nlohmann::json r = {{"workload", w.name},
                             {"kind", w.kind},
-                            {"graph", w.model.empty() ? w.graph : ""},
+                            {"graph", w.graph},  // (empty for a model file's workload: the parser refuses both)
                             {"backend", to_string(b)},
                             {"device", backend_device_name(b)},
                             {"chains", chains},

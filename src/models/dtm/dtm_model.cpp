@@ -59,11 +59,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     if (d.contains("name")) c.dataset = get_string(d["name"], "dataset.name", {"mnist", "fashion-mnist"});
     if (d.contains("dir")) c.data_dir = get_string(d["dir"], "dataset.dir");
     if (d.contains("train_limit")) c.train_limit = get_int(d["train_limit"], "dataset.train_limit", 0, big);
-    if (d.contains("pool")) {
-      c.pool = static_cast<int32_t>(get_int(d["pool"], "dataset.pool", 1, 14));
-      // Both datasets are 28x28: a factor that does not divide it was refused only once the data were read.
-      if (28 % c.pool) detail::config_error("dataset.pool", "must divide the 28x28 images (1, 2, 4, 7 or 14), got " + std::to_string(c.pool));
-    }
+    if (d.contains("pool")) c.pool = detail::get_pool(d["pool"], "dataset.pool");
     if (d.contains("threshold")) c.threshold = static_cast<int32_t>(get_int(d["threshold"], "dataset.threshold", 0, 254));
   }
   if (j.contains("model")) {
