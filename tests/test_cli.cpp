@@ -211,7 +211,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"asym_json", R"({"num_nodes": 2, "edges": [[0, 1, 1.0], [1, 0, 2.0]]})", good_cfg, "conflicting weights"},
       {"coloring_json", R"({"num_nodes": 3, "edges": [[0, 1, 1.0], [1, 2, 1.0]], "coloring": [0, 1, 1]})", good_cfg,
        "edge (1, 2) joins two nodes of color 1"},
-      {"cfg_syntax", good_graph, "{\"chains\": ", "not valid JSON"},
+      {"cfg_syntax", good_graph, "{\"chains\": ", "not valid JSON: parse error at line 1, column 12: syntax error"},
       {"cfg_type", good_graph, R"({"chains": "many"})", "key 'chains': must be an integer"},
       {"cfg_range", good_graph, R"({"chains": 0})", "key 'chains': must be in [1,"},
       {"cfg_seed", good_graph, R"({"seed": 18446744073709551615})", "got 18446744073709551615"},

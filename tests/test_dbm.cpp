@@ -484,6 +484,7 @@ TEST(DbmMnist, ResumeIsBitIdentical) {
   SparseDbm c = SparseDbm::create(other, train.rows, train.cols);
   DbmTrainer tc(c, other, train);
   EXPECT_NE(error_of([&] { tc.load_checkpoint(tb2.checkpoint_path()); }).find("different training config"), std::string::npos);
+  EXPECT_THROW(tc.load_checkpoint(tb2.checkpoint_path()), ConfigMismatch);
   // Nor one with fewer epochs than the checkpoint has trained: it would be reported as that many.
   DbmConfig fewer = cb;
   fewer.epochs = 1;

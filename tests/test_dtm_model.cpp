@@ -380,6 +380,7 @@ TEST(DtmModel, ResumeIsBitIdentical) {
   other.learning_rate = 0.01f;
   Dtm c2(other, 8, 8);
   EXPECT_NE(error_of([&] { c2.load_checkpoint(b2.checkpoint_path()); }).find("different training config"), std::string::npos);
+  EXPECT_THROW(c2.load_checkpoint(b2.checkpoint_path()), ConfigMismatch);  // a type the CLI tells from a corrupt file
 }
 
 TEST(DtmModel, ResumeKeepsTheQualityHistory) {
@@ -502,6 +503,7 @@ TEST(DtmModel, ModelCheckpointContinuesAcrossLeases) {
   other.learning_rate = 0.01f;
   Dtm e(other, 8, 8);
   EXPECT_NE(error_of([&] { e.load_model_checkpoint(ckpt); }).find("different training config"), std::string::npos);
+  EXPECT_THROW(e.load_model_checkpoint(ckpt), ConfigMismatch);
   EXPECT_NE(error_of([&] { e.load_model_checkpoint(a.checkpoint_path()); }).find("not a pbit DTM model checkpoint"), std::string::npos);
 }
 

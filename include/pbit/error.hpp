@@ -37,6 +37,14 @@ class InvalidArgument : public Error {
   explicit InvalidArgument(const std::string& what) : Error("invalid argument: " + what) {}
 };
 
+/// A checkpoint or model file written by a run with another training config (its fingerprint
+/// differs): an InvalidArgument, so that callers may also tell this refusal, whose remedy is the
+/// run's own config, from a corrupt or unreadable file.
+class ConfigMismatch : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
 /// A backend that this build of pbit does not contain (e.g. CUDA built without nvcc).
 class NotCompiled : public Error {
  public:

@@ -90,10 +90,10 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       } else {
         model.load_model_checkpoint(dir + "/model_checkpoint.bin");
       }
-    } catch (const InvalidArgument& e) {
+    } catch (const ConfigMismatch& e) {
       // The checkpoint's refusal of another training config speaks of resuming; here the remedy is
       // the config the run recorded. (Other errors, a corrupt checkpoint, are its own.)
-      if (o->config.empty() || std::string(e.what()).find("different training config") == std::string::npos) throw;
+      if (o->config.empty()) throw;
       std::string why = e.what();
       if (why.rfind("invalid argument: ", 0) == 0) why.erase(0, std::strlen("invalid argument: "));
       throw InvalidArgument(why + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
@@ -106,7 +106,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       try {
         t = nlohmann::json::parse(o->tempering);
       } catch (const nlohmann::json::exception& e) {
-        throw InvalidArgument(std::string("--tempering: not JSON: ") + e.what());
+        throw InvalidArgument(std::string("--tempering: not JSON: ") + detail::json_what(e));
       }
       ladder = parse_tempering(t, "--tempering", cfg.gen_beta_end);  // the target defaults as generate.tempering's does
       tempered = true;

@@ -591,7 +591,7 @@ void add_pdnn_commands(Commands& c) {
                           {"floor", floor}, {"test_reconstruction_nats", nats}});
           same_dataset(j, f, dataset);
         } catch (const nlohmann::json::exception& ex) {
-          throw InvalidArgument(f + " is not a p-DNN result: " + ex.what());
+          throw InvalidArgument(f + " is not a p-DNN result: " + detail::json_what(ex));
         }
         continue;
       }
@@ -624,7 +624,7 @@ void add_pdnn_commands(Commands& c) {
         }
         rows.push_back(row);
       } catch (const nlohmann::json::exception& ex) {
-        throw InvalidArgument(f + " is not a p-DNN result: " + ex.what());
+        throw InvalidArgument(f + " is not a p-DNN result: " + detail::json_what(ex));
       }
     }
     // accuracy against T

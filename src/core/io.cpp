@@ -17,6 +17,7 @@
 
 #include "pbit/error.hpp"
 #include "util/file_io.hpp"
+#include "util/json_util.hpp"
 #include "util/memory.hpp"
 #include "util/parse_number.hpp"
 
@@ -292,7 +293,7 @@ nlohmann::json read_json_file(const std::string& path) {
     // A binary file (a checkpoint.bin given for a model.json, say) is named as such, not by the byte
     // where JSON parsing stopped.
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) throw InvalidConfig(path + ": not valid JSON: " + e.what());  // a pipe reads once
+    if (!std::filesystem::is_regular_file(path, ec)) throw InvalidConfig(path + ": not valid JSON: " + detail::json_what(e));  // a pipe reads once
     std::ifstream head(path, std::ios::binary);
     char buf[64] = {};
     head.read(buf, sizeof buf);
@@ -302,9 +303,9 @@ nlohmann::json read_json_file(const std::string& path) {
         throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
       }
     }
-    throw InvalidConfig(path + ": not valid JSON: " + e.what());
+    throw InvalidConfig(path + ": not valid JSON: " + detail::json_what(e));
   } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range (1e400)
-    throw InvalidConfig(path + ": " + e.what());
+    throw InvalidConfig(path + ": " + detail::json_what(e));
   }
 }
 
@@ -313,7 +314,7 @@ void write_json_file(const std::string& path, const nlohmann::json& j) {
   try {
     text = j.dump(2) + "\n";
   } catch (const nlohmann::json::exception& e) {  // invalid UTF-8 in a string
-    throw IoError("cannot write '" + path + "': " + e.what());
+    throw IoError("cannot write '" + path + "': " + detail::json_what(e));
   }
   detail::write_file_atomically(path, text);
 }

@@ -27,6 +27,17 @@ inline std::string format_number(double x) {
   return o.str();
 }
 
+/// A JSON library error in a person's words: its text without the "[json.exception.parse_error.101] "
+/// label in front ("parse error at line 1, column 13: syntax error ...").
+inline std::string json_what(const nlohmann::json::exception& e) {
+  const std::string w = e.what();
+  if (w.rfind("[json.exception.", 0) == 0) {
+    const auto end = w.find("] ");
+    if (end != std::string::npos) return w.substr(end + 2);
+  }
+  return w;
+}
+
 inline std::string join_key(const std::string& where, const std::string& k) { return where.empty() ? k : where + "." + k; }
 
 /// Rejects keys outside `allowed` (a typo must not silently fall back to a default).

@@ -81,7 +81,7 @@ inline constexpr const char* kClassifierResumeHint =
 inline TrainingPosition get_position(std::istream& f, const std::string& path, const std::string& what, const Fingerprint& fingerprint,
                                      int64_t batches_per_epoch, int32_t max_epochs, int32_t config_epochs, const std::string& may_change = "") {
   if (!fingerprint.accepts(get<uint64_t>(f, path))) {
-    throw InvalidArgument(what + " '" + path + "' was written by a run with a different training config" +
+    throw ConfigMismatch(what + " '" + path + "' was written by a run with a different training config" +
                           (may_change.empty() ? "" : "; " + may_change));
   }
   TrainingPosition p;

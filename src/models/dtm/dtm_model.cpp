@@ -677,7 +677,7 @@ void Dtm::load_checkpoint(const std::string& path) {
   using namespace detail;
   std::istringstream f(read_checksummed(path, kMagic, "DTM checkpoint"), std::ios::binary);
   if (!fingerprint(cfg_).accepts(get<uint64_t>(f, path))) {
-    throw InvalidArgument("checkpoint '" + path + "' was written by a run with a different training config; resume with the same "
+    throw ConfigMismatch("checkpoint '" + path + "' was written by a run with a different training config; resume with the same "
                           "config, --time-budget and --seed (only epochs, generate, threads, backend and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
@@ -728,7 +728,7 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
   using namespace detail;
   std::istringstream f(read_checksummed(path, kModelMagic, "DTM model checkpoint"), std::ios::binary);
   if (!fingerprint(cfg_).accepts(get<uint64_t>(f, path))) {
-    throw InvalidArgument("model checkpoint '" + path + "' was written by a run with a different training config; continue it "
+    throw ConfigMismatch("model checkpoint '" + path + "' was written by a run with a different training config; continue it "
                           "with the same config, --time-budget and --seed (only epochs, generate, threads, backend and output_dir may change)");
   }
   epoch_ = get<int32_t>(f, path);
