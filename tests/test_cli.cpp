@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "pbit/core/config.hpp"
@@ -382,8 +383,8 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
       {"dbm eval --help", {"--first", "--warmup-fraction", "--model", "docs/CLI.md"}, {"--topology", "--lease"}},
       {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume", "--check", "--backend", "--seed", "--threads"}, {"--first", "--suite"}},
       {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend", "--seed", "--threads"}, {"--burn-in"}},
-      {"eqprop train --help", {"--epochs", "--resume", "--seed", "--backend", "--threads"}, {"--lease"}},
-      {"pdnn train --help", {"--epochs", "--resume", "--seed", "--backend", "--threads"}, {"--lease"}},
+      {"eqprop train --help", {"--epochs", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
+      {"pdnn train --help", {"--epochs", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
       {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config"}, {"--lease"}},
       {"graph --help", {"--roles-in-order", "--role-seed"}, {"--config"}},
       {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},
@@ -711,6 +712,31 @@ TEST(Cli, EqPropTrainResumeEval) {
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
   EXPECT_EQ(run("eqprop train --config " + tmp("eqprop.json")).code, 2);
   ASSERT_EQ(run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --epochs 1").code, 0);
+  // --check says where --resume would continue, and writes nothing (not even the folder's lock).
+  {
+    const auto listing = [](const std::string& d) {
+      std::map<std::string, std::string> files;
+      for (const auto& f : std::filesystem::directory_iterator(d)) files[f.path().string()] = slurp(f.path().string());
+      return files;
+    };
+    const auto before = listing(out2), done = listing(out);
+    const std::string cmd = "eqprop train --config " + tmp("eqprop.json");
+    const Result mid = run(cmd + " --out " + out2 + " --resume --check");
+    EXPECT_EQ(mid.code, 0) << mid.out;
+    EXPECT_NE(mid.out.find("check: " + out2 + "/checkpoint.bin: the run continues at epoch 2 of 2, batch 0 ("), std::string::npos) << mid.out;
+    const Result fin = run(cmd + " --resume --check");
+    EXPECT_EQ(fin.code, 0) << fin.out;
+    EXPECT_NE(fin.out.find("check: " + out + "/checkpoint.bin: the run has finished (2 of 2 epochs, "), std::string::npos) << fin.out;
+    const Result none = run(cmd + " --out " + tmp("eqprop_nowhere") + " --resume --check");
+    EXPECT_EQ(none.code, 0) << none.out;
+    EXPECT_NE(none.out.find("check: nothing to continue: no " + tmp("eqprop_nowhere") + "/checkpoint.bin"), std::string::npos) << none.out;
+    EXPECT_FALSE(std::filesystem::exists(tmp("eqprop_nowhere")));
+    const Result alone = run(cmd + " --out " + out2 + " --check");
+    EXPECT_EQ(alone.code, 2) << alone.out;
+    EXPECT_NE(alone.out.find("--check needs --resume: it checks the checkpoint --resume continues from"), std::string::npos) << alone.out;
+    EXPECT_EQ(listing(out2), before);
+    EXPECT_EQ(listing(out), done);
+  }
   // The backend and thread count may change on resume (no result depends on them).
   const Result res2 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;
@@ -832,6 +858,31 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
   EXPECT_EQ(run("pdnn train --config " + tmp("pdnn.json")).code, 2);
   ASSERT_EQ(run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --epochs 1").code, 0);
+  // --check says where --resume would continue, and writes nothing (not even the folder's lock).
+  {
+    const auto listing = [](const std::string& d) {
+      std::map<std::string, std::string> files;
+      for (const auto& f : std::filesystem::directory_iterator(d)) files[f.path().string()] = slurp(f.path().string());
+      return files;
+    };
+    const auto before = listing(out2), done = listing(out);
+    const std::string cmd = "pdnn train --config " + tmp("pdnn.json");
+    const Result mid = run(cmd + " --out " + out2 + " --resume --check");
+    EXPECT_EQ(mid.code, 0) << mid.out;
+    EXPECT_NE(mid.out.find("check: " + out2 + "/checkpoint.bin: the run continues at epoch 2 of 2, batch 0 ("), std::string::npos) << mid.out;
+    const Result fin = run(cmd + " --resume --check");
+    EXPECT_EQ(fin.code, 0) << fin.out;
+    EXPECT_NE(fin.out.find("check: " + out + "/checkpoint.bin: the run has finished (2 of 2 epochs, "), std::string::npos) << fin.out;
+    const Result none = run(cmd + " --out " + tmp("pdnn_nowhere") + " --resume --check");
+    EXPECT_EQ(none.code, 0) << none.out;
+    EXPECT_NE(none.out.find("check: nothing to continue: no " + tmp("pdnn_nowhere") + "/checkpoint.bin"), std::string::npos) << none.out;
+    EXPECT_FALSE(std::filesystem::exists(tmp("pdnn_nowhere")));
+    const Result alone = run(cmd + " --out " + out2 + " --check");
+    EXPECT_EQ(alone.code, 2) << alone.out;
+    EXPECT_NE(alone.out.find("--check needs --resume: it checks the checkpoint --resume continues from"), std::string::npos) << alone.out;
+    EXPECT_EQ(listing(out2), before);
+    EXPECT_EQ(listing(out), done);
+  }
   // The backend and thread count may change on resume (no result depends on them).
   const Result res2 = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;
@@ -968,6 +1019,9 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   ASSERT_EQ(gr.code, 0) << gr.out;
   EXPECT_NE(gr.out.find("p-DNN generator (pbit decoder): test reconstruction"), std::string::npos) << gr.out;
   EXPECT_EQ(read_json_file(gout + "/results.json")["decoder_sizes"], nlohmann::json::parse("[3, 16, 784]"));
+  const Result gcheck = run("pdnn train --config " + tmp("pdnn_gen.json") + " --resume --check");  // 128 / 32 = 4 updates
+  EXPECT_EQ(gcheck.code, 0) << gcheck.out;
+  EXPECT_NE(gcheck.out.find("check: " + gout + "/checkpoint.bin: the run has finished (1 of 1 epochs, 4 updates and "), std::string::npos) << gcheck.out;
   const Result gwrong = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + gout + "/model.bin");
   EXPECT_EQ(gwrong.code, 2);  // a generator is not a classifier
   // pdnn generate needs the generator's config: a classifier config would supply default FID settings.

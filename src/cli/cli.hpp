@@ -147,6 +147,15 @@ void add_backend_options(CLI::App* s, std::string& backend, int& threads, const 
 /// the checkpoint as the run would, say where it stands, write nothing).
 void add_continue_options(CLI::App* s, std::string& backend, int& threads, bool& check);
 
+/// --check alone (eqprop and p-DNN train, whose backends are added with their own note).
+void add_check_option(CLI::App* s, bool& check);
+
+/// What --check says of a checkpoint a run would continue from, for the trainers counted in epochs
+/// and batches: "CKPT: the run continues at epoch E of N, batch B (U updates and S s of training so
+/// far)", or "CKPT: the run has finished (...)".
+std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_done, int32_t epochs, int64_t batch, int64_t updates,
+                                double train_s);
+
 /// --seed S of the training commands: replaces run.seed (`seeds` says what it seeds, for the help),
 /// range-checked as the config key is; `given` records that it was given.
 void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string& seeds);
@@ -154,8 +163,8 @@ void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string
 /// A training command's output folder before the data are read: created, held (RunLock) and
 /// checked writable, and refused for a lease when a run without one owns it; the lock lives as long
 /// as the returned object. With `check` nothing is created or held (nullptr), and --check without
-/// --resume or --lease is refused.
-std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease);
+/// --resume or --lease is refused (`leases`: whether the command has --lease, for that message).
+std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease, bool leases = true);
 
 /// Under MPI ranks: throws InvalidArgument on every rank unless all ranks read the same bytes from
 /// `files` (configs, models: a node may hold another copy) and were given the same `options`; a run

@@ -51,7 +51,7 @@ void add_eqprop_commands(Commands& c) {
     uint64_t seed = 0;
     bool seed_given = false;
     int32_t chains = 0;
-    bool resume = false, overwrite = false;
+    bool resume = false, overwrite = false, check = false;
     std::string train_backend;
     int threads = -1;
   };
@@ -70,6 +70,7 @@ void add_eqprop_commands(Commands& c) {
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
   add_backend_options(t, o->train_backend, o->threads, " (the sampler's backends give the same chains bit for bit)");
+  add_check_option(t, o->check);
   t->footer("Config keys (data, network, free, nudge, train, eval, hardware, run): docs/CLI.md, 'EqProp configs'.");
   c.add(t, [o] {
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
@@ -84,9 +85,10 @@ void add_eqprop_commands(Commands& c) {
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->train_backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
     if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
-    make_directories(cfg.output_dir);
-    const RunLock lock(cfg.output_dir);
-    for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
+    const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, "", false);
+    if (lock) {
+      for (const char* f : {"/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
+    }
     const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     const std::vector<int64_t> ti = eqprop_select(train, cfg.train_images, cfg.balanced, cfg.classes);
@@ -94,8 +96,18 @@ void add_eqprop_commands(Commands& c) {
     EqPropNet net = eqprop_create(cfg, train.pixels_per_image());
     EqPropTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
-    if (resume_or_start(ckpt, o->resume, o->overwrite,
-                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
+    const std::vector<std::string> stale =
+        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+    if (o->check) {  // what --resume would continue from, read as it reads it; nothing written
+      std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
+      if (resume_or_start(ckpt, o->resume, o->overwrite, stale, true)) {
+        trainer.load_checkpoint(ckpt);
+        what = checkpoint_standing(ckpt, trainer.epoch(), cfg.epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
+      }
+      std::printf("check: %s\n", what.c_str());
+      return 0;
+    }
+    if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }

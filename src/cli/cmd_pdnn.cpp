@@ -151,15 +151,25 @@ std::vector<std::vector<int8_t>> binarize_probabilities(const std::vector<float>
   return out;
 }
 
-int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite) {
+int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool check) {
   const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
   const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
   const std::vector<int64_t> ti = first_images(train, cfg.train_images), si = first_images(test, cfg.test_images);
   PdnnVae vae = PdnnVae::create(train.pixels_per_image(), cfg);
   PdnnVaeTrainer trainer(vae, cfg, train, ti, test, si);
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
-  if (resume_or_start(ckpt, resume, overwrite,
-                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
+  const std::vector<std::string> stale =
+      files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+  if (check) {  // what --resume would continue from, read as it reads it; nothing written
+    std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
+    if (resume_or_start(ckpt, resume, overwrite, stale, true)) {
+      trainer.load_checkpoint(ckpt);
+      what = checkpoint_standing(ckpt, trainer.epoch(), cfg.epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
+    }
+    std::printf("check: %s\n", what.c_str());
+    return 0;
+  }
+  if (resume_or_start(ckpt, resume, overwrite, stale)) {
     trainer.load_checkpoint(ckpt);
     std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
   }
@@ -201,7 +211,7 @@ void add_pdnn_commands(Commands& c) {
     int32_t epochs = 0, bits = 0, T = 32;
     int64_t test_images = -1, images = 256;
     uint64_t seed = 0;
-    bool seed_given = false, resume = false, overwrite = false, ideal = false;
+    bool seed_given = false, resume = false, overwrite = false, ideal = false, check = false;
     std::string backend = "best", train_backend;
     int threads = -1;
     double seconds = 5;
@@ -222,6 +232,7 @@ void add_pdnn_commands(Commands& c) {
   auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
   add_backend_options(t, o->train_backend, o->threads, " (reference, cpu and packed all run the host path)");
+  add_check_option(t, o->check);
   t->footer("Config keys (data, network, train, eval, generator, hardware, run): docs/CLI.md, 'p-DNN configs'.");
   c.add(t, [o] {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
@@ -236,10 +247,11 @@ void add_pdnn_commands(Commands& c) {
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->train_backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
     if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
-    make_directories(cfg.output_dir);
-    const RunLock lock(cfg.output_dir);
-    for (const char* f : {"/checkpoint.bin", "/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
-    if (cfg.generator) return train_generator(cfg, o->resume, o->overwrite);
+    const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, "", false);
+    if (lock) {
+      for (const char* f : {"/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
+    }
+    if (cfg.generator) return train_generator(cfg, o->resume, o->overwrite, o->check);
     const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     const std::vector<int64_t> ti = first_images(train, cfg.train_images), si = first_images(test, cfg.test_images);
@@ -249,8 +261,18 @@ void add_pdnn_commands(Commands& c) {
     PdnnNet net = PdnnNet::create(sizes, cfg.seed);
     PdnnTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
-    if (resume_or_start(ckpt, o->resume, o->overwrite,
-                        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"}))) {
+    const std::vector<std::string> stale =
+        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+    if (o->check) {  // what --resume would continue from, read as it reads it; nothing written
+      std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
+      if (resume_or_start(ckpt, o->resume, o->overwrite, stale, true)) {
+        trainer.load_checkpoint(ckpt);
+        what = checkpoint_standing(ckpt, trainer.epoch(), cfg.epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
+      }
+      std::printf("check: %s\n", what.c_str());
+      return 0;
+    }
+    if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }

@@ -85,6 +85,23 @@ void add_continue_options(CLI::App* s, std::string& backend, int& threads, bool&
               "it stands and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
 }
 
+void add_check_option(CLI::App* s, bool& check) {
+  s->add_flag("--check", check,
+              "with --resume: read the config, the data and the checkpoint the run would continue from, say where it stands "
+              "and exit without training or writing anything (a checkpoint this pbit cannot continue is an error)");
+}
+
+std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_done, int32_t epochs, int64_t batch, int64_t updates,
+                                double train_s) {
+  std::ostringstream m;
+  m.precision(3);
+  m << checkpoint << ": ";
+  if (epochs_done >= epochs) m << "the run has finished (" << epochs_done << " of " << epochs << " epochs";
+  else m << "the run continues at epoch " << epochs_done + 1 << " of " << epochs << ", batch " << batch << " (";
+  m << (epochs_done >= epochs ? ", " : "") << updates << " updates and " << train_s << " s of training so far)";
+  return m.str();
+}
+
 void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string& seeds) {
   s->add_option("--seed", seed, "replaces run.seed (" + seeds + ")")
       ->check(number_in<uint64_t>(0, uint64_t{1} << 40))
@@ -124,8 +141,11 @@ void refuse_output_over_input(const std::string& out_option, const std::string& 
   }
 }
 
-std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease) {
-  if (check && !resume && lease.empty()) throw InvalidArgument("--check needs --resume or --lease: it checks the checkpoint they continue from");
+std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease, bool leases) {
+  if (check && !resume && lease.empty()) {
+    throw InvalidArgument(leases ? "--check needs --resume or --lease: it checks the checkpoint they continue from"
+                                 : "--check needs --resume: it checks the checkpoint --resume continues from");
+  }
   std::unique_ptr<RunLock> lock;
   if (!check) {
     make_directories(dir);  // before the data are read and training starts

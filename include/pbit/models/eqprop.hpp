@@ -221,6 +221,10 @@ class EqPropTrainer {
   void load_checkpoint(const std::string& path);
   const std::vector<EqPropEpoch>& history() const { return history_; }
   int32_t epoch() const { return epoch_; }
+  int64_t batch_in_epoch() const { return batch_; }  ///< batches done in the epoch under way
+  int64_t updates() const { return updates_; }
+  /// Training wall time so far: the finished epochs' and the epoch under way's (over resumes).
+  double train_seconds() const;
 
  private:
   void step(const EqPropGradient& g);

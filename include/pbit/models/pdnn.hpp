@@ -226,6 +226,10 @@ class PdnnTrainer {
   void load_checkpoint(const std::string& path);
   const std::vector<PdnnEpoch>& history() const { return history_; }
   int32_t epoch() const { return epoch_; }
+  int64_t batch_in_epoch() const { return batch_; }  ///< batches done in the epoch under way
+  int64_t updates() const { return updates_; }
+  /// Training wall time so far: the finished epochs' and the epoch under way's (over resumes).
+  double train_seconds() const;
 
  private:
   void step(const PdnnGradient& g);
@@ -302,6 +306,10 @@ class PdnnVaeTrainer {
   void load_checkpoint(const std::string& path);
   const std::vector<PdnnVaeEpoch>& history() const { return history_; }
   int32_t epoch() const { return epoch_; }
+  int64_t batch_in_epoch() const { return batch_; }  ///< batches done in the epoch under way
+  int64_t updates() const { return updates_; }
+  /// Training wall time so far: the finished epochs' and the epoch under way's (over resumes).
+  double train_seconds() const;
 
  private:
   PdnnVae& vae_;

@@ -866,6 +866,12 @@ nlohmann::json history_json(const std::vector<EqPropEpoch>& h) {
 
 }  // namespace
 
+double EqPropTrainer::train_seconds() const {
+  double s = epoch_wall_;
+  for (const auto& e : history_) s += e.wall_s;
+  return s;
+}
+
 void EqPropTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
   detail::put_position(f, fingerprint(cfg_, net_), {epoch_, batch_, updates_});

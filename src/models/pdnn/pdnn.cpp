@@ -780,6 +780,12 @@ nlohmann::json history_json(const std::vector<PdnnEpoch>& h) {
 
 }  // namespace
 
+double PdnnTrainer::train_seconds() const {
+  double s = epoch_wall_;
+  for (const auto& e : history_) s += e.wall_s;
+  return s;
+}
+
 void PdnnTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
   detail::put_position(f, fingerprint(cfg_, net_), {epoch_, batch_, updates_});
@@ -1171,6 +1177,12 @@ uint64_t vae_fingerprint(const PdnnConfig& c, const PdnnVae& v) {
 }
 
 }  // namespace
+
+double PdnnVaeTrainer::train_seconds() const {
+  double s = epoch_wall_;
+  for (const auto& e : history_) s += e.wall_s;
+  return s;
+}
 
 void PdnnVaeTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
