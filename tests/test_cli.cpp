@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
+#include <sstream>
 #include <string>
 
 #include "pbit/core/config.hpp"
@@ -401,6 +403,42 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
   EXPECT_NE(nosub.out.find("'pbit dbm' needs a subcommand"), std::string::npos) << nosub.out;
   const Result unknown = run("frobnicate");
   EXPECT_NE(unknown.out.find("unknown command 'frobnicate'"), std::string::npos) << unknown.out;
+}
+
+// A help footer's list of config sections is the one the parser accepts: each command is given a
+// config with an unknown key, whose refusal lists the keys allowed (the footers were written by hand).
+TEST(Cli, HelpFootersListTheKeysTheParserAccepts) {
+  write(tmp("footer_graph.txt"), "nodes 2\n0 1 1.0\n");
+  write(tmp("footer_cfg.json"), R"({"zz_not_a_key": 1})");
+  const std::string cfg = " --config " + tmp("footer_cfg.json");
+  const struct {
+    std::string help, refused, footer;
+  } cases[] = {{"sample --help", "sample --graph " + tmp("footer_graph.txt") + cfg, "Config keys ("},
+               {"dbm train --help", "dbm train" + cfg, "Config keys ("},
+               {"dtm train --help", "dtm train" + cfg, "Config keys ("},
+               {"eqprop train --help", "eqprop train" + cfg, "Config keys ("},
+               {"pdnn train --help", "pdnn train" + cfg, "Config keys ("},
+               {"compare --help", "compare --suite " + tmp("footer_cfg.json"), "Suite keys ("}};
+  const auto keys = [](const std::string& text, const std::string& after) {
+    std::set<std::string> out;
+    const auto at = text.find(after);
+    if (at == std::string::npos) return out;
+    const auto from = at + after.size();
+    std::istringstream list(text.substr(from, text.find(')', from) - from));
+    for (std::string k; std::getline(list, k, ',');) {
+      k.erase(0, k.find_first_not_of(' '));
+      if (k != "_comment") out.insert(k);
+    }
+    return out;
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.help);
+    const Result h = run(c.help), r = run(c.refused);
+    EXPECT_EQ(r.code, 2) << r.out;
+    const std::set<std::string> allowed = keys(r.out, "unknown key (allowed: ");
+    EXPECT_FALSE(allowed.empty()) << r.out;
+    EXPECT_EQ(keys(h.out, c.footer), allowed) << h.out;
+  }
 }
 
 TEST(Cli, FlagsAreFlagsAndListsKeepTheirOrder) {

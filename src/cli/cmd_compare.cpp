@@ -18,7 +18,7 @@ void add_compare_commands(Commands& c) {
                  "FPGA, RNG-chip and p-DNN platforms; writes results.json, results.md and plots (gnuplot)");
   s->add_option("--suite", o->suite, "suite file (configs/compare_*.json)")->required();
   s->add_option("--out", o->out, "replaces the suite's output_dir");
-  s->footer("Suite keys (workloads, backends, chains, min_seconds, idle_seconds, platforms, output_dir, quality): docs/CLI.md, "
+  s->footer("Suite keys (workloads, backends, chains, min_seconds, idle_seconds, threads, platforms, output_dir, quality): docs/CLI.md, "
             "'Model and suite configs'.");
   c.add(s, [o] {
     CompareSuite suite = parse_compare_suite(read_json_file(o->suite));

@@ -290,7 +290,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
   CLI::App* s = dbm->add_subcommand(
       "eval", "Test accuracy and confusion matrix of a DBM model (the config's eval section), or, with --sweeps, accuracy against "
               "inference sweeps per image");
-  s->add_option("--config", o->config, "DBM config: dataset and eval sections")->required();
+  s->add_option("--config", o->config, "DBM config: its dataset, eval, hardware and run sections and train.beta (the inference beta)")->required();
   s->add_option("--model", o->model, "model file (dbm train's model.json, or dbm import's)")->required();
   s->add_option("--first", o->first, "first test image (default 0)")->check(number_in<int64_t>(0, 1000000000));
   s->add_option("--limit", o->limit, "number of test images, at least 1, within the test set (default: to the end)")->check(number_in<int64_t>(1, 1000000000));
@@ -388,7 +388,7 @@ void add_generate(CLI::App* dbm, Commands& c) {
   };
   auto o = std::make_shared<Opt>();
   CLI::App* s = dbm->add_subcommand("generate", "Class-conditional samples of a DBM model (labels clamped, beta annealed or parallel tempering) as a PNG grid");
-  s->add_option("--config", o->config, "DBM config: the generate section")->required();
+  s->add_option("--config", o->config, "DBM config: its generate, hardware and run sections")->required();
   s->add_option("--model", o->model, "model file")->required();
   s->add_option("--out", o->out, "PNG to write (rows = classes 0-9), a name ending in .png")
       ->required()

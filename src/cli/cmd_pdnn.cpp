@@ -324,7 +324,7 @@ void add_pdnn_commands(Commands& c) {
       "eval", "Classifies test images with a trained p-DNN at each sample count T (the mean logits of T samples); "
               "--activation pbit on a tanh-trained model is noise injection without retraining");
   e->add_option("--model", o->model, "model.bin written by 'pbit pdnn train'")->required();
-  e->add_option("--config", o->config, "a p-DNN config: its data, eval and run sections are used")->required();
+  e->add_option("--config", o->config, "a p-DNN config: its data, eval and run sections, and hardware unless --ideal")->required();
   e->add_option("--activation", o->activation, "hidden units to evaluate with (default: those the model was trained with)")
       ->check(CLI::IsMember({"tanh", "quant", "pbit"}));
   e->add_option("--bits", o->bits, "bits of quant units")->check(number_in<int32_t>(1, 8));
@@ -543,7 +543,7 @@ void add_pdnn_commands(Commands& c) {
   CLI::App* r = pd->add_subcommand(
       "report", "The paper's plots from 'pdnn eval' results: accuracy against samples T (p-DNNs) with the deterministic "
                 "networks as lines, and energy per inference (SRAM and DRAM weights, configs/platforms.json) against accuracy");
-  r->add_option("evals", o->evals, "result files of 'pbit pdnn eval --out' (or 'pdnn train' results.json)")->required();
+  r->add_option("evals", o->evals, "result files of 'pbit pdnn eval --out', or the results.json of 'pdnn train' or 'pdnn generate' (generators' go into fid.png)")->required();
   r->add_option("--platforms", o->platforms, "energy constants (default configs/platforms.json)");
   r->add_option("--out", o->out, "output folder (curve.png, energy.png, summary.json, summary.md)")->required();
   c.add(r, [o] {
