@@ -540,6 +540,14 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_FLOAT_EQ(j["tempering"]["betas"][0].get<float>(), 1.2f);  // the target: generate.beta_end, as the config's ladder
   EXPECT_EQ(j["tempering"]["curve"][20]["lag_replica_sweeps"], 40);
   EXPECT_DOUBLE_EQ(j["plain"]["curve"][0]["r"].get<double>(), 1.0);
+  // On another backend (the measurement's chains are keyed as the training's): the same curves.
+  const Result ref = run("dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing_ref.json --sweeps 40" +
+                         R"( --tempering '{"replicas": 2, "hottest": 0.5}' --backend reference --threads 1)");
+  ASSERT_EQ(ref.code, 0) << ref.out;
+  const nlohmann::json jr = read_json_file(dir + "/mixing_ref.json");
+  EXPECT_EQ(jr["backend"], "reference");
+  EXPECT_EQ(jr["plain"]["curve"], j["plain"]["curve"]);
+  EXPECT_EQ(jr["tempering"]["curve"], j["tempering"]["curve"]);
   EXPECT_NE(run(mix + R"( --stride 3 --tempering '{"replicas": 2, "hottest": 0.5}')").out.find("multiple of the replicas"), std::string::npos);
   EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not JSON"), std::string::npos);
   EXPECT_NE(run(mix + " --run " + dir + "/nothing").out.find("no checkpoint.bin or model_checkpoint.bin"), std::string::npos);

@@ -36,8 +36,8 @@ double integrated_time(const std::vector<double>& r, bool& complete) {
 
 void add_dtm_mixing(CLI::App* dtm, Commands& c) {
   struct Opt {
-    std::string config, run, out, tempering;
-    int step = 0;
+    std::string config, run, out, tempering, backend;
+    int step = 0, threads = -1;
     int64_t sweeps = 2000, stride = 0, warmup = -1;
   };
   auto o = std::make_shared<Opt>();
@@ -60,6 +60,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
   s->add_option("--warmup", o->warmup, "replica-sweeps before the first snapshot (default: the horizon)")->check(number_in<int64_t>(0, 1000000000));
   s->add_option("--tempering", o->tempering, "a tempering section as JSON text (default: the config's generate.tempering; "
                                              "without either only plain Gibbs is measured); its target defaults to generate.beta_end");
+  add_backend_options(s, o->backend, o->threads, " (the curves are the same on every backend)");
   s->footer("Plain Gibbs runs at the ladder's target beta (1 without tempering). docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     refuse_output_over_input("--out", o->out, {{"--config", o->config}, {"--run's metrics.json", o->run.empty() ? "" : o->run + "/metrics.json"}});
@@ -75,6 +76,8 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     const nlohmann::json source = o->config.empty() ? read_json_file(recorded).value("config", nlohmann::json()) : read_json_file(o->config);
     if (o->config.empty() && !source.is_object()) throw InvalidArgument("dtm mixing: " + recorded + " records no config; pass --config");
     DtmConfig cfg = parse_dtm_config(source);
+    if (!o->backend.empty()) cfg.backend = o->backend;  // not part of the training config the checkpoint checks
+    if (o->threads >= 0) cfg.threads = o->threads;
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
     refuse_output_over_input("--out", o->out, {{"the run's checkpoint.bin", dir + "/checkpoint.bin"}, {"the run's model_checkpoint.bin", dir + "/model_checkpoint.bin"}});
     check_writable(o->out);  // before the measurement, not after it
