@@ -548,6 +548,18 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(jr["backend"], "reference");
   EXPECT_EQ(jr["plain"]["curve"], j["plain"]["curve"]);
   EXPECT_EQ(jr["tempering"]["curve"], j["tempering"]["curve"]);
+  EXPECT_EQ(j["tempering"]["sweeps_while_adapting"], 0);
+  // An adaptive ladder still moving in the measured window is said (it last moves at round 30, one
+  // sweep per round; the warm-up's 40 replica-sweeps are 20 sweeps of 2 replicas).
+  const std::string adaptive = R"( --tempering '{"replicas": 2, "hottest": 0.5, "adapt_rounds": 30}')";
+  const Result moving = run(mix + adaptive);
+  ASSERT_EQ(moving.code, 0) << moving.out;
+  EXPECT_NE(moving.out.find("warning: the ladder adapts for 10 of the measured sweeps (adapt_rounds 30): the curve mixes a moving "
+                            "ladder's chains; give --warmup at least 60 replica-sweeps"), std::string::npos) << moving.out;
+  EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["sweeps_while_adapting"], 10);
+  const Result settled = run(mix + adaptive + " --warmup 60");
+  ASSERT_EQ(settled.code, 0) << settled.out;
+  EXPECT_EQ(settled.out.find("warning:"), std::string::npos) << settled.out;
   EXPECT_NE(run(mix + R"( --stride 3 --tempering '{"replicas": 2, "hottest": 0.5}')").out.find("multiple of the replicas"), std::string::npos);
   EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not JSON"), std::string::npos);
   EXPECT_NE(run(mix + " --run " + dir + "/nothing").out.find("no checkpoint.bin or model_checkpoint.bin"), std::string::npos);

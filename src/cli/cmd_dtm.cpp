@@ -148,6 +148,13 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     out["plain"] = describe(model.autocorrelation_curve(step, train, warmup, stride, times, times - 1, beta), 1, "plain Gibbs");
     out["plain"]["wall_s"] = mono() - t0;
     if (tempered) {
+      // An adaptive ladder still moving after the warm-up measures chains of a changing distribution.
+      const int64_t adapting = std::max<int64_t>(0, TemperedSampler::adaptation_sweeps(ladder) - warmup / R);
+      if (adapting > 0) {
+        std::fprintf(stderr, "warning: the ladder adapts for %lld of the measured sweeps (adapt_rounds %lld): the curve mixes a moving "
+                     "ladder's chains; give --warmup at least %lld replica-sweeps\n", static_cast<long long>(adapting),
+                     static_cast<long long>(ladder.adapt_rounds), static_cast<long long>(TemperedSampler::adaptation_sweeps(ladder) * R));
+      }
       const double t1 = mono();
       TemperingStats st;
       out["tempering"] = describe(model.autocorrelation_curve(step, train, warmup / R, stride / R, times, times - 1, beta, &ladder, &st), R,
@@ -158,6 +165,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       out["tempering"]["scheme"] = ladder.scheme;
       out["tempering"]["swap_acceptance"] = st.acceptance();
       out["tempering"]["round_trips"] = st.round_trips;
+      out["tempering"]["sweeps_while_adapting"] = adapting;
     }
     out["backend"] = to_string(backend_from_string(cfg.backend));
     out["device"] = backend_device_name(backend_from_string(cfg.backend));
