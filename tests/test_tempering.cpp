@@ -575,6 +575,65 @@ TEST(Tempering, AdaptiveLadderEvensTheAcceptance) {
   EXPECT_LT(adapted, 0.1 * fixed);
 }
 
+// A saved state continues bit for bit in another sampler: mid-round (sweeps_per_round 3), with an
+// adapting ladder (its moved betas and window counts are part of the state), the swaps, walkers and
+// observations of the rest of the run are the uninterrupted run's. A state of another shape is refused;
+// a restart draws fresh chains but counts the rounds on.
+TEST(Tempering, ASavedStateContinuesBitForBit) {
+  const Graph g = frustrated(5);
+  const int32_t B = 40;
+  TemperingOptions t;
+  t.betas = {1.0f, 0.7f, 0.5f, 0.3f};
+  t.sweeps_per_round = 3;
+  t.adapt_rounds = 60;
+  SamplerOptions o;
+  o.seed = 11;
+  o.backend = Backend::cpu;
+  ObserverSpec spec;
+  spec.moments = true;
+  spec.energy = true;
+  TemperedSampler whole(g, color_graph(g), B, t, o);
+  whole.sweep(100);  // 33 rounds and a sweep: mid-round, and mid-adaptation
+  const TemperedState saved = whole.save_state();
+  EXPECT_EQ(saved.sweeps, 100u);
+  EXPECT_EQ(saved.sweeps_since_round, 1);
+  EXPECT_EQ(saved.stats.rounds, 33);
+  const Observations rest = whole.run(SamplingSchedule{50, 20, 3}, spec);
+  TemperedSampler resumed(g, color_graph(g), B, t, o);
+  resumed.restore_state(saved);
+  EXPECT_EQ(resumed.betas(), saved.stats.betas);
+  const Observations again = resumed.run(SamplingSchedule{50, 20, 3}, spec);
+  EXPECT_EQ(again.edge_sum, rest.edge_sum);
+  EXPECT_EQ(again.node_sum, rest.node_sum);
+  EXPECT_EQ(again.energy, rest.energy);
+  EXPECT_EQ(resumed.replica_states(), whole.replica_states());
+  EXPECT_EQ(resumed.stats().accepts, whole.stats().accepts);
+  EXPECT_EQ(resumed.stats().round_trips, whole.stats().round_trips);
+  EXPECT_EQ(resumed.betas(), whole.betas());
+  // Other shapes are refused, and a refused state changes nothing.
+  TemperedSampler fewer(g, color_graph(g), B - 1, t, o);
+  EXPECT_THROW(fewer.restore_state(saved), InvalidArgument);
+  TemperedState bad = saved;
+  bad.walker[0] = bad.walker[1];
+  EXPECT_THROW(resumed.restore_state(bad), InvalidArgument);
+  bad = saved;
+  bad.sweeps_since_round = 3;
+  EXPECT_THROW(resumed.restore_state(bad), InvalidArgument);
+  bad = saved;
+  bad.stats.betas[2] = 0.9f;  // not decreasing
+  EXPECT_THROW(resumed.restore_state(bad), InvalidArgument);
+  EXPECT_EQ(resumed.replica_states(), whole.replica_states());
+  // A restart: fresh chains (those of a new sampler at that sweep count), the rounds counted on.
+  TemperedSampler fresh(g, color_graph(g), B, t, o);
+  fresh.restart(100, 33);
+  EXPECT_EQ(fresh.sweep_count(), 100u);
+  EXPECT_EQ(fresh.stats().rounds, 33);
+  EXPECT_NE(fresh.save_state().spins, saved.spins);
+  fresh.sweep(3);
+  EXPECT_EQ(fresh.stats().rounds, 34);
+  EXPECT_THROW(fresh.restart(0, -1), InvalidArgument);
+}
+
 // Where every swap is accepted (a model without couplings or fields: every energy is 0) no rung
 // rejects; the adaptation must keep a ladder of finite, falling betas with its ends, not divide 0 by 0.
 TEST(Tempering, AnAllAcceptedLadderStaysFinite) {

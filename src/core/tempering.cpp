@@ -431,6 +431,75 @@ void TemperedSampler::set_state(std::span<const int8_t> states) {
   sampler_.set_state(all);
 }
 
+TemperedState TemperedSampler::save_state() const {
+  TemperedState s;
+  s.spins = sampler_.state();
+  s.sweeps = sampler_.sweep_count();
+  s.sweeps_since_round = sweeps_since_round_;
+  s.walker = walker_;
+  s.direction = direction_;
+  s.window_attempts = window_attempts_;
+  s.window_accepts = window_accepts_;
+  s.stats = stats_;
+  return s;
+}
+
+void TemperedSampler::restore_state(const TemperedState& s) {
+  const size_t R = opt_.betas.size(), slots = R * static_cast<size_t>(chains_);
+  const auto size_is = [](const char* what, size_t got, size_t want) {
+    if (got != want) {
+      throw InvalidArgument(std::string("TemperedSampler::restore_state: ") + what + " has " + std::to_string(got) + " entries, this sampler " +
+                            std::to_string(want) + " (another graph, chain count or ladder)");
+    }
+  };
+  size_is("spins", s.spins.size(), slots * static_cast<size_t>(graph_.num_nodes()));
+  size_is("walker", s.walker.size(), slots);
+  size_is("direction", s.direction.size(), slots);
+  for (const auto* v : {&s.window_attempts, &s.window_accepts, &s.stats.attempts, &s.stats.accepts}) size_is("a swap count", v->size(), R - 1);
+  size_is("the ladder", s.stats.betas.size(), R);
+  std::vector<char> seen(slots, 0);
+  for (const int32_t w : s.walker) {
+    if (w < 0 || static_cast<size_t>(w) >= slots || seen[static_cast<size_t>(w)]++) {
+      throw InvalidArgument("TemperedSampler::restore_state: the walkers are not a permutation of the slots");
+    }
+  }
+  if (s.sweeps_since_round < 0 || s.sweeps_since_round >= opt_.sweeps_per_round || s.stats.rounds < 0) {
+    throw InvalidArgument("TemperedSampler::restore_state: impossible swap counters (" + std::to_string(s.sweeps_since_round) +
+                          " sweeps since a round, " + std::to_string(s.stats.rounds) + " rounds)");
+  }
+  TemperingOptions ladder = opt_;
+  ladder.betas = s.stats.betas;
+  ladder = validated(std::move(ladder));  // finite, decreasing, positive
+  sampler_.set_state(s.spins);
+  sampler_.set_sweep_count(s.sweeps);
+  opt_ = std::move(ladder);
+  sampler_.set_chain_betas(chain_factors());
+  sweeps_since_round_ = s.sweeps_since_round;
+  walker_ = s.walker;
+  direction_ = s.direction;
+  window_attempts_ = s.window_attempts;
+  window_accepts_ = s.window_accepts;
+  stats_ = s.stats;
+}
+
+void TemperedSampler::restart(uint64_t sweeps, int64_t rounds) {
+  if (rounds < 0) throw InvalidArgument("TemperedSampler::restart: a negative round count");
+  sampler_.set_sweep_count(sweeps);
+  sampler_.randomize_state();
+  const int32_t R = num_replicas();
+  sweeps_since_round_ = 0;
+  for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
+  direction_.assign(walker_.size(), 0);
+  for (int32_t b = 0; b < chains_; ++b) direction_[slot(0, b)] = 1;
+  window_attempts_.assign(static_cast<size_t>(R - 1), 0);
+  window_accepts_.assign(static_cast<size_t>(R - 1), 0);
+  stats_.attempts.assign(static_cast<size_t>(R - 1), 0);
+  stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
+  stats_.round_trips = 0;
+  stats_.samples_while_adapting = 0;
+  stats_.rounds = rounds;
+}
+
 std::vector<int8_t> TemperedSampler::state() const {
   // slot(0, b) = b R: the target replicas are every R-th sampler chain from chain 0
   return sampler_.state_rows(static_cast<int32_t>(slot(0, 0)), num_replicas(), chains_);

@@ -63,6 +63,18 @@ struct TemperingStats {
   std::vector<double> acceptance() const;  ///< accepts / attempts per pair (0 where none)
 };
 
+/// Everything a tempered run continues from bit for bit (TemperedSampler::save_state): a checkpoint
+/// holds it.
+struct TemperedState {
+  std::vector<int8_t> spins;          ///< every replica in sampler chain order (chain b's replica r at row b R + r)
+  uint64_t sweeps = 0;                ///< the sampler's sweep count (its random numbers' counter)
+  int64_t sweeps_since_round = 0;     ///< sweeps since the last swap round
+  std::vector<int32_t> walker;        ///< the walker in each slot (R B)
+  std::vector<int8_t> direction;      ///< per walker
+  std::vector<int64_t> window_attempts, window_accepts;  ///< since the last adaptation
+  TemperingStats stats;               ///< its rounds key the swaps; its betas are the ladder
+};
+
 class TemperedSampler {
  public:
   /// B chains of R replicas; options.hardware is refused (the swap needs the model's energy).
@@ -110,8 +122,24 @@ class TemperedSampler {
     progress_every_percent_ = every_percent;
   }
 
+  /// New couplings (edge order) and biases for every replica (Sampler::set_weights; the ladder's
+  /// betas stay the replicas' factors), e.g. after a training step.
+  void set_weights(std::span<const float> edge_weights, std::span<const float> biases) { sampler_.set_weights(edge_weights, biases); }
+
   /// Every replica of chain b starts from states[b] (B x N).
   void set_state(std::span<const int8_t> states);
+  /// The state a run continues from (replicas, counters, walkers, ladder), and its restoration: a
+  /// sampler of the same graph, chains and replicas then runs on bit for bit as this one would. A state
+  /// of other sizes is refused (InvalidArgument naming what differs).
+  TemperedState save_state() const;
+  void restore_state(const TemperedState& s);
+  /// Fresh chains for a run that continues without its states (a model-only checkpoint): every
+  /// replica drawn as Sampler::randomize_state at sweep count `sweeps`, the walkers back at their
+  /// start and the statistics cleared, but the swap rounds counted on from `rounds`, so that no round
+  /// reuses an earlier one's random numbers.
+  void restart(uint64_t sweeps, int64_t rounds);
+  /// The sampler's sweep count (every replica's: they sweep together).
+  uint64_t sweep_count() const { return sampler_.sweep_count(); }
   /// The state of every replica, replica-major: replica r of chain b at row r B + b (R B x N).
   std::vector<int8_t> replica_states() const;
   /// The target replicas' states (B x N).
