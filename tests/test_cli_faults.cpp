@@ -483,6 +483,32 @@ TEST(Outputs, PlantedLinksInStickyFoldersAreNotFollowed) {
   EXPECT_EQ(slurp(dir + "/victim.txt"), "keep me\n");
 }
 
+// A tempered negative phase from the config: results.json records its ladder and each step's swap
+// acceptance, and the run resumes (the ladder is part of the training config).
+TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
+  const std::string dir = tmp("tneg");
+  fs::remove_all(dir);
+  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  cfg["train"]["negative"]["tempering"] = {{"replicas", 3}, {"hottest", 0.4}, {"sweeps_per_round", 2}};
+  cfg["train"]["epochs"] = 2;
+  write(dir + "/dtm.json", cfg.dump());
+  ASSERT_EQ(run("dtm train --config " + dir + "/dtm.json --stop-after 1").code, 0);
+  const Result r = run("dtm train --config " + dir + "/dtm.json --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming after epoch 1"), std::string::npos) << r.out;
+  const nlohmann::json res = read_json_file(dir + "/run/results.json");
+  ASSERT_TRUE(res.contains("negative_tempering")) << res.dump();
+  EXPECT_EQ(res["negative_tempering"]["betas"].size(), 3u);
+  EXPECT_EQ(res["negative_tempering"]["swap_acceptance_per_step"].size(), 2u);  // T = 2
+  EXPECT_EQ(res["negative_tempering"]["swap_acceptance_per_step"][0].size(), 2u);  // R - 1 pairs
+  // The same config without the ladder does not continue it.
+  cfg["train"]["negative"].erase("tempering");
+  write(dir + "/plain.json", cfg.dump());
+  const Result plain = run("dtm train --config " + dir + "/plain.json --resume --check");
+  EXPECT_EQ(plain.code, 2) << plain.out;
+  EXPECT_NE(plain.out.find("different training config"), std::string::npos) << plain.out;
+}
+
 TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   const std::string dir = tmp("resume");
   fs::remove_all(dir);

@@ -383,6 +383,64 @@ TEST(DtmModel, ResumeIsBitIdentical) {
   EXPECT_THROW(c2.load_checkpoint(b2.checkpoint_path()), ConfigMismatch);  // a type the CLI tells from a corrupt file
 }
 
+// A tempered negative phase (train.negative.tempering): its replicas, walkers and swap rounds are in
+// the checkpoint, so a resumed run (on another backend) is the uninterrupted one bit for bit; a
+// model-only checkpoint counts the rounds on; its fingerprint keeps it from a plain run's checkpoint.
+TEST(DtmModel, TemperedNegativePhaseResumesBitForBit) {
+  const ImageDataset d = toy(300, 6);
+  auto config = [](const std::string& name) {
+    DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/" + name);
+    c.epochs = 2;
+    c.neg_tempered = true;
+    c.neg_tempering.betas = {1.0f, 0.7f, 0.45f};
+    c.neg_tempering.sweeps_per_round = 7;  // 30 negative sweeps per batch, 180 per epoch: epochs end mid-round
+    return c;
+  };
+  Dtm a(config("dtm_tneg_a"), 8, 8);
+  const auto hist = a.train(d);
+  const TemperingStats st = a.negative_tempering_stats(1);
+  // 2 epochs of 6 batches x 30 negative sweeps per step: 51 rounds of 7 sweeps (and 3 sweeps);
+  // swaps both taken and refused.
+  EXPECT_EQ(st.rounds, 51);
+  for (double acc : st.acceptance()) {
+    EXPECT_GT(acc, 0.0);
+    EXPECT_LT(acc, 1.0);
+  }
+  {
+    DtmConfig c = config("dtm_tneg_b");
+    Dtm b(c, 8, 8);
+    b.train(d, 1);  // killed after one epoch: 25 rounds and 5 sweeps of the 26th
+  }
+  DtmConfig cb = config("dtm_tneg_b");
+  cb.backend = "packed";
+  Dtm b(cb, 8, 8);
+  b.load_checkpoint(b.checkpoint_path());
+  b.train(d);
+  for (int32_t t = 1; t <= 2; ++t) EXPECT_EQ(b.weights(t), a.weights(t)) << "step " << t;
+  EXPECT_EQ(b.negative_tempering_stats(2).rounds, a.negative_tempering_stats(2).rounds);
+  // Every replica's sweeps are flips: 3 replicas of 30 negative sweeps against 30 clamped positive ones.
+  DtmConfig pc = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_tneg_plain");
+  pc.epochs = 2;
+  Dtm plain(pc, 8, 8);
+  const auto phist = plain.train(d);
+  EXPECT_GT(hist[0].flips, 2.0 * phist[0].flips);
+  EXPECT_NE(plain.weights(1), a.weights(1));
+  // A plain run's checkpoint is not a tempered one's, nor the other way round.
+  EXPECT_THROW(Dtm(config("dtm_tneg_c"), 8, 8).load_checkpoint(plain.checkpoint_path()), ConfigMismatch);
+  EXPECT_THROW(Dtm(pc, 8, 8).load_checkpoint(a.checkpoint_path()), ConfigMismatch);
+  // The model-only checkpoint: fresh chains, the rounds counted on.
+  const std::string lease = std::string(PBIT_TEST_TMP) + "/dtm_tneg_model.bin";
+  a.save_model_checkpoint(lease, nlohmann::json::array());
+  DtmConfig more = config("dtm_tneg_d");
+  more.epochs = 3;
+  Dtm m(more, 8, 8);
+  m.load_model_checkpoint(lease);
+  EXPECT_EQ(m.negative_tempering_stats(1).rounds, 51);
+  EXPECT_EQ(m.negative_tempering_stats(1).accepts, std::vector<int64_t>(2, 0));
+  m.train(d);
+  EXPECT_EQ(m.negative_tempering_stats(1).rounds, 51 + 25);  // fresh chains start a round: 180 sweeps are 25 more
+}
+
 TEST(DtmModel, ResumeKeepsTheQualityHistory) {
   const ImageDataset d = toy(500, 3);
   DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_fid_history");
@@ -681,6 +739,17 @@ TEST(DtmConfigParse, ErrorsNameTheKey) {
   // One sample has no covariance for the FID: refused here, not after training.
   EXPECT_NE(err(R"({"generate": {"samples": 1}})").find("key 'generate.samples': must be in [2,"), std::string::npos);
   EXPECT_NE(err(R"({"run": {"output_dir": ""}})").find("key 'run.output_dir': must not be empty"), std::string::npos);
+  // A tempered negative phase samples the model itself (target 1) at a fixed ladder.
+  EXPECT_NE(err(R"({"train": {"negative": {"tempering": {"replicas": 3, "hottest": 0.3, "target": 2}}}})")
+                .find("key 'train.negative.tempering': the target (betas[0]) must be 1"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"negative": {"tempering": {"betas": [1, 0.5], "adapt_rounds": 100}}}})")
+                .find("key 'train.negative.tempering.adapt_rounds': must be 0"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"positive": {"tempering": {"betas": [1, 0.5]}}}})").find("key 'train.positive.tempering': unknown key"),
+            std::string::npos);
+  const DtmConfig nt = parse_dtm_config(nlohmann::json::parse(R"({"train": {"negative": {"warmup": 3, "tempering": {"replicas": 4, "hottest": 0.25}}}})"));
+  EXPECT_TRUE(nt.neg_tempered);
+  EXPECT_EQ(nt.negative.warmup, 3);
+  EXPECT_EQ(nt.neg_tempering.betas, TemperingOptions::geometric(1.0f, 0.25f, 4));
   const DtmConfig pt = parse_dtm_config(nlohmann::json::parse(R"({"generate": {"beta_end": 1.5, "tempering": {"replicas": 3, "hottest": 0.3}}})"));
   EXPECT_TRUE(pt.gen_tempered);
   ASSERT_EQ(pt.gen_tempering.betas.size(), 3u);

@@ -455,6 +455,12 @@ void add_dtm_commands(Commands& c) {
         {"backend", to_string(backend_from_string(cfg.backend))},
         {"device", backend_device_name(backend_from_string(cfg.backend))},
         {"git_sha", build_git_sha()}, {"ranks", dist::size()}, {"config", cfg.source}};
+    if (cfg.neg_tempered) {  // the negative phase's ladder and how its swaps went (since this call built or restored it)
+      nlohmann::json acc = nlohmann::json::array();
+      for (int32_t t = 1; t <= model.steps(); ++t) acc.push_back(model.negative_tempering_stats(t).acceptance());
+      out["negative_tempering"] = {{"betas", cfg.neg_tempering.betas}, {"sweeps_per_round", cfg.neg_tempering.sweeps_per_round},
+                                   {"scheme", cfg.neg_tempering.scheme}, {"swap_acceptance_per_step", acc}};
+    }
     save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
     if (!lease_dir.empty()) out["leases"] = leases_now;
     write_json_file(cfg.output_dir + "/results.json", out);

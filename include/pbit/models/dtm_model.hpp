@@ -58,6 +58,13 @@ struct DtmConfig {
   float init_sigma_j = 0.01f;
   SamplingSchedule positive{50, 10, 4};
   SamplingSchedule negative{100, 10, 4};
+  /// train.negative.tempering present: the negative phase's persistent chains run as parallel
+  /// tempering at this fixed ladder (target betas[0] = 1, the model itself; adapt_rounds 0), and the
+  /// gradient reads the target replicas. For a model whose modes plain Gibbs chains do not cross
+  /// (an MEBM), so that the negative phase sees every mode. Every replica's sweeps count as flips;
+  /// one process only (not under MPI ranks).
+  bool neg_tempered = false;
+  TemperingOptions neg_tempering;
   // adaptive correlation penalty
   bool acp = true;
   double acp_lambda0 = 0.001;
@@ -132,6 +139,9 @@ class Dtm {
   /// Couplings (edge order) then biases of step t (1-based).
   const std::vector<float>& weights(int32_t step) const { return weights_[step - 1]; }
   double acp_lambda(int32_t step) const { return acp_[step - 1].lambda(); }
+  /// With train.negative.tempering: the negative phase's swap statistics of a step since this
+  /// process built or restored it (empty stats without tempering).
+  TemperingStats negative_tempering_stats(int32_t step) const { return tneg_.empty() ? TemperingStats{} : tneg_[step - 1]->stats(); }
   /// The autocorrelation the next ACP update compares with (NaN before any measurement): after the
   /// first epoch's, the one measured on the untrained step before training.
   double acp_previous(int32_t step) const { return acp_[step - 1].previous(); }
@@ -213,6 +223,8 @@ class Dtm {
   std::vector<int64_t> adam_t_;
   std::vector<dtm::AcpController> acp_;
   std::vector<std::unique_ptr<Sampler>> pos_, neg_;  ///< per step, persistent (warm starts)
+  /// With train.negative.tempering: per step, the negative phase's tempered chains (neg_ is then empty).
+  std::vector<std::unique_ptr<TemperedSampler>> tneg_;
   /// This process's chains of each phase: [first_, first_ + pos_[t]->num_chains()) of batch_size (all
   /// of them for one process; under MPI ranks a contiguous share, the statistics all-reduced).
   int64_t first_ = 0;

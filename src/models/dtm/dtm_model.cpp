@@ -36,9 +36,10 @@ constexpr int32_t kMaxEpochs = 100000;  ///< train.epochs' range, and what a che
 constexpr uint32_t kProbeNoiseTag = 0xFFFFFFACu;
 static_assert(kProbeNoiseTag > static_cast<uint32_t>(kMaxEpochs), "the probe's noise must not be an epoch's");
 
-void parse_schedule(const nlohmann::json& j, const std::string& where, SamplingSchedule& s) {
+void parse_schedule(const nlohmann::json& j, const std::string& where, SamplingSchedule& s, bool tempering = false) {
   using namespace detail;
-  only_keys(j, where, {"warmup", "samples", "steps_per_sample"});
+  if (tempering) only_keys(j, where, {"warmup", "samples", "steps_per_sample", "tempering"});
+  else only_keys(j, where, {"warmup", "samples", "steps_per_sample"});
   const int64_t big = int64_t{1} << 32;
   if (j.contains("warmup")) s.warmup = get_int(j["warmup"], where + ".warmup", 0, big);
   if (j.contains("samples")) s.samples = get_int(j["samples"], where + ".samples", 1, big);
@@ -87,7 +88,22 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("init_sigma_j")) c.init_sigma_j = get_float_in(t["init_sigma_j"], "train.init_sigma_j", 0, 10);
     if (t.contains("positive")) parse_schedule(t["positive"], "train.positive", c.positive);
-    if (t.contains("negative")) parse_schedule(t["negative"], "train.negative", c.negative);
+    if (t.contains("negative")) {
+      const auto& n = t["negative"];
+      parse_schedule(n, "train.negative", c.negative, true);
+      if (n.contains("tempering")) {
+        c.neg_tempered = true;
+        c.neg_tempering = parse_tempering(n["tempering"], "train.negative.tempering", 1.0f);
+        if (c.neg_tempering.betas[0] != 1.0f) {
+          config_error("train.negative.tempering", "the target (betas[0]) must be 1: the negative phase samples the model itself, got " +
+                                                       detail::format_number(c.neg_tempering.betas[0]));
+        }
+        if (c.neg_tempering.adapt_rounds != 0) {
+          config_error("train.negative.tempering.adapt_rounds", "must be 0: training runs a fixed ladder (tune one with 'pbit dtm "
+                                                                "mixing' or a tempered 'pbit sample' and give its betas)");
+        }
+      }
+    }
     if (t.contains("acp")) {
       const auto& a = t["acp"];
       only_keys(a, "train.acp", {"enabled", "lambda0", "eps", "dims", "chains"});
@@ -161,15 +177,21 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
   // Under MPI ranks each process runs a contiguous share of every step's batch_size chains, keyed by
   // their global ids (first_chain): the random numbers, and after the all-reduce the statistics, are
   // one process's (docs/SCALING.md).
+  if (cfg.neg_tempered && dist::size() > 1) {
+    throw InvalidArgument("train.negative.tempering: a tempered negative phase runs in one process, not under " +
+                          std::to_string(dist::size()) + " MPI ranks");
+  }
   const dist::Range mine = dist::share(cfg.batch_size, dist::rank(), dist::size(), "chains (train.batch_size)");
   first_ = mine.first;
   // Every step's two samplers together (each alone passed the memory guard, while the model as a
-  // whole did not fit).
+  // whole did not fit); a tempered negative phase holds R replicas of each chain.
   const Backend be = options(cfg, pos_stream(1)).backend;
-  detail::check_memory(2.0 * cfg.steps * Sampler::state_bytes(be, mine.count, graph_.num_nodes()),
-                       "the DTM's " + std::to_string(2 * cfg.steps) + " samplers (two per step) of " + std::to_string(mine.count) +
-                           " chains (train.batch_size) of " + std::to_string(graph_.num_nodes()) + " nodes on the " + to_string(be) +
-                           " backend");
+  const double replicas = cfg.neg_tempered ? static_cast<double>(cfg.neg_tempering.betas.size()) : 1.0;
+  detail::check_memory((1.0 + replicas) * cfg.steps * Sampler::state_bytes(be, mine.count, graph_.num_nodes()),
+                       "the DTM's " + std::to_string(2 * cfg.steps) + " samplers (two per step" +
+                           (cfg.neg_tempered ? ", the negative one of " + std::to_string(cfg.neg_tempering.betas.size()) + " replicas" : std::string()) +
+                           ") of " + std::to_string(mine.count) + " chains (train.batch_size) of " + std::to_string(graph_.num_nodes()) +
+                           " nodes on the " + to_string(be) + " backend");
   for (int32_t t = 1; t <= cfg.steps; ++t) {
     rng::PhiloxStream rs(cfg.seed, rng::kWeightInit, static_cast<uint32_t>(t));
     std::vector<float> w(E + N, 0.0f);
@@ -184,7 +206,8 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
     SamplerOptions po = options(cfg, pos_stream(t)), no = options(cfg, neg_stream(t));
     po.first_chain = no.first_chain = mine.first;
     pos_.push_back(std::make_unique<Sampler>(g, col, static_cast<int32_t>(mine.count), po));
-    neg_.push_back(std::make_unique<Sampler>(g, col, static_cast<int32_t>(mine.count), no));
+    if (cfg.neg_tempered) tneg_.push_back(std::make_unique<TemperedSampler>(g, col, static_cast<int32_t>(mine.count), cfg.neg_tempering, no));
+    else neg_.push_back(std::make_unique<Sampler>(g, col, static_cast<int32_t>(mine.count), no));
   }
 }
 
@@ -253,7 +276,8 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
   rs.shuffle(order);
   const bool coupled = coupling(t) != 0;
   Sampler& pos = *pos_[t - 1];
-  Sampler& neg = *neg_[t - 1];
+  Sampler* neg = cfg_.neg_tempered ? nullptr : neg_[t - 1].get();
+  TemperedSampler* tneg = cfg_.neg_tempered ? tneg_[t - 1].get() : nullptr;
   std::vector<float>& w = weights_[t - 1];
   const double lam = acp_[t - 1].lambda();
   const std::vector<int32_t>& dn = visible_;
@@ -262,6 +286,7 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
                        per_epoch);
   const double flips0 = flips, t0 = now_s();
   const int32_t mine = pos.num_chains();  // chains first_ .. first_ + mine - 1 of the batch
+  const double replicas = tneg ? static_cast<double>(tneg->num_replicas()) : 1.0;  // every replica's sweeps are flips
   for (int64_t b = 0; b < per_epoch; ++b) {
     // x^{t-1} from the data, x^t one forward step later (noise keyed by image, step and epoch).
     std::vector<int8_t> prev(static_cast<size_t>(mine) * V);
@@ -280,19 +305,26 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     pos.set_weights(wj, wh);
     pos.set_clamp(dn, prev);
     Observations op = pos.run(cfg_.positive, BetaSchedule::constant(1.0f), spec);
-    neg.set_weights(wj, wh);
-    if (coupled) neg.set_field(dn, field);
     ObserverSpec nspec = spec;
     if (lam > 0) {  // per-chain node means for the correlation penalty
       for (int32_t i = 0; i < static_cast<int32_t>(N); ++i) nspec.readout_groups.push_back({i});
     }
-    Observations on = neg.run(cfg_.negative, BetaSchedule::constant(1.0f), nspec);
+    Observations on;
+    if (tneg) {  // the target replicas (beta 1) are the model's samples; the field is every replica's
+      tneg->set_weights(wj, wh);
+      if (coupled) tneg->set_field(dn, field);
+      on = tneg->run(cfg_.negative, nspec);
+    } else {
+      neg->set_weights(wj, wh);
+      if (coupled) neg->set_field(dn, field);
+      on = neg->run(cfg_.negative, BetaSchedule::constant(1.0f), nspec);
+    }
     if (dist::size() > 1) {  // every rank: the statistics of the whole batch
       dist::allreduce_moments(op, B);
       dist::allreduce_moments(on, B);
       if (lam > 0) on.readout_mean = dist::allgather(std::span<const double>(on.readout_mean));  // per chain, chain order
     }
-    flips += static_cast<double>(B) * static_cast<double>(N - dn.size()) * op.sweeps + static_cast<double>(B) * N * on.sweeps;
+    flips += static_cast<double>(B) * static_cast<double>(N - dn.size()) * op.sweeps + static_cast<double>(B) * N * on.sweeps * replicas;
     // Gradient (ascent on the log-likelihood), with the correlation penalty from the negative phase.
     std::vector<float> g(E + N);
     for (size_t e = 0; e < E; ++e) g[e] = static_cast<float>(op.edge_corr[e] - on.edge_corr[e]);
@@ -582,7 +614,43 @@ detail::Fingerprint fingerprint(const DtmConfig& c) {
                                  c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
                                  c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, c.acp_lambda0,
                                  c.acp_eps, c.acp_dims, c.acp_chains});
-  return detail::fingerprint_without_backend(before, nlohmann::json::array({c.seed, c.time_budget_s}));
+  nlohmann::json fields = before;
+  if (c.neg_tempered) {  // (only then: the fingerprints of untempered runs stay what they were)
+    fields.push_back({"negative_tempering", c.neg_tempering.betas, c.neg_tempering.sweeps_per_round, c.neg_tempering.scheme});
+  }
+  return detail::fingerprint_without_backend(fields, nlohmann::json::array({c.seed, c.time_budget_s}));
+}
+
+/// A tempered negative phase's chains in a checkpoint (one process: no gather), read back to a
+/// sampler of the same shape (the fingerprint has the ladder; the sizes are checked).
+void put_tempered(std::ostream& f, const TemperedState& s) {
+  using namespace detail;
+  put<uint64_t>(f, s.sweeps);
+  put<int64_t>(f, s.sweeps_since_round);
+  put<int64_t>(f, s.stats.rounds);
+  put<int64_t>(f, s.stats.round_trips);
+  put<int64_t>(f, s.stats.samples_while_adapting);
+  for (const auto* v : {&s.window_attempts, &s.window_accepts, &s.stats.attempts, &s.stats.accepts}) put_vec(f, *v);
+  put_vec(f, s.stats.betas);
+  put_vec(f, s.walker);
+  put_vec(f, s.direction);
+  put_vec(f, s.spins);
+}
+TemperedState get_tempered(std::istream& f, const std::string& path, const TemperedSampler& like) {
+  using namespace detail;
+  const auto R = static_cast<size_t>(like.num_replicas()), slots = R * static_cast<size_t>(like.num_chains());
+  TemperedState s;
+  s.sweeps = get<uint64_t>(f, path);
+  s.sweeps_since_round = get<int64_t>(f, path);
+  s.stats.rounds = get<int64_t>(f, path);
+  s.stats.round_trips = get<int64_t>(f, path);
+  s.stats.samples_while_adapting = get<int64_t>(f, path);
+  for (auto* v : {&s.window_attempts, &s.window_accepts, &s.stats.attempts, &s.stats.accepts}) *v = get_vec<int64_t>(f, path, R - 1);
+  s.stats.betas = get_vec<float>(f, path, R);
+  s.walker = get_vec<int32_t>(f, path, slots);
+  s.direction = get_vec<int8_t>(f, path, slots);
+  s.spins = get_vec<int8_t>(f, path, slots * static_cast<size_t>(like.graph().num_nodes()));
+  return s;
 }
 }  // namespace
 
@@ -605,7 +673,11 @@ void Dtm::save_checkpoint(const std::string& path) const {
       put<int64_t>(f, adam_t_[t]);
       put<double>(f, acp_[t].lambda());
       put<double>(f, acp_[t].previous());
-      for (const Sampler* s : {pos_[t].get(), neg_[t].get()}) {
+      for (const Sampler* s : {pos_[t].get(), cfg_.neg_tempered ? nullptr : neg_[t].get()}) {
+        if (!s) {
+          put_tempered(f, tneg_[t]->save_state());
+          continue;
+        }
         put<uint64_t>(f, s->sweep_count());
         const std::vector<int8_t> mine = s->state();
         put_vec(f, dist::gather(std::span<const int8_t>(mine)));  // every rank's chains, in chain order, on rank 0
@@ -690,7 +762,16 @@ void Dtm::load_checkpoint(const std::string& path) {
     adam_t_[t] = get<int64_t>(f, path);
     const double lam = get<double>(f, path), prev = get<double>(f, path);
     acp_[t].restore(lam, prev);
-    for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {
+    for (Sampler* s : {pos_[t].get(), cfg_.neg_tempered ? nullptr : neg_[t].get()}) {
+      if (!s) {
+        const TemperedState st = get_tempered(f, path, *tneg_[t]);
+        try {
+          tneg_[t]->restore_state(st);
+        } catch (const InvalidArgument& e) {  // counters no run writes: a damaged file
+          throw InvalidArgument("checkpoint '" + path + "' is corrupt: " + std::string(e.what()).substr(std::strlen("invalid argument: ")));
+        }
+        continue;
+      }
       const auto sweeps = get<uint64_t>(f, path);
       const size_t n = static_cast<size_t>(s->num_nodes());
       const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(cfg_.batch_size) * n);  // all chains: any rank count resumes
@@ -716,7 +797,12 @@ void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& l
       put<double>(f, acp_[t].lambda());
       put<double>(f, acp_[t].previous());
       put<uint64_t>(f, pos_[t]->sweep_count());
-      put<uint64_t>(f, neg_[t]->sweep_count());
+      if (cfg_.neg_tempered) {  // the swap rounds go on counting in the next lease
+        put<uint64_t>(f, tneg_[t]->sweep_count());
+        put<int64_t>(f, tneg_[t]->stats().rounds);
+      } else {
+        put<uint64_t>(f, neg_[t]->sweep_count());
+      }
     }
     put_string(f, history_json().dump());
     put_string(f, leases.dump());
@@ -741,7 +827,14 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
     adam_t_[t] = get<int64_t>(f, path);
     const double lam = get<double>(f, path), prev = get<double>(f, path);
     acp_[t].restore(lam, prev);
-    for (Sampler* s : {pos_[t].get(), neg_[t].get()}) {  // fresh chains, drawn at (keyed by) the saved sweep count
+    for (Sampler* s : {pos_[t].get(), cfg_.neg_tempered ? nullptr : neg_[t].get()}) {  // fresh chains, drawn at (keyed by) the saved sweep count
+      if (!s) {
+        const auto sweeps = get<uint64_t>(f, path);
+        const auto rounds = get<int64_t>(f, path);
+        if (rounds < 0) throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (" + std::to_string(rounds) + " swap rounds)");
+        tneg_[t]->restart(sweeps, rounds);
+        continue;
+      }
       s->set_sweep_count(get<uint64_t>(f, path));
       s->randomize_state();
     }
