@@ -68,9 +68,15 @@ def _progress_printer(label):
         fill = width * done // total if total else width
         elapsed = now - t0
         eta = elapsed * (total - done) / done if done else 0.0
-        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} sweeps, "
-                         f"elapsed {elapsed:.0f}s eta {eta:.0f}s" + ("\n" if done >= total else ""))
-        sys.stderr.flush()
+        err = sys.stderr  # None under pythonw and some daemons: then there is nothing to draw on
+        if err is None:
+            return
+        try:
+            err.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} sweeps, "
+                      f"elapsed {elapsed:.0f}s eta {eta:.0f}s" + ("\n" if done >= total else ""))
+            err.flush()
+        except (AttributeError, OSError, ValueError):  # a stream without flush, closed, or gone: progress never ends a run
+            pass
 
     return show
 
@@ -103,6 +109,7 @@ def cli(*args, check=True):
     piece), leaving the checkpoints it already wrote, as a killed process would.
     """
     import json
+    import numbers
     import os
     import tempfile
 
@@ -125,6 +132,10 @@ def cli(*args, check=True):
                 a = path
             if isinstance(a, bytes) or hasattr(a, "__fspath__"):  # a path or bytes name, not str()'s "b'...'"
                 a = os.fsdecode(a)
+            # Numbers are written as the command line would; anything else (None, a bool, a list)
+            # would become its repr: "--out None" writing a file named None.
+            if isinstance(a, bool) or not isinstance(a, (str, numbers.Real)):
+                raise TypeError(f"pbit.cli: argument {i + 1} is {type(a).__name__} {a!r}; give strings, paths, numbers or config dicts")
             argv.append(str(a))
         code = _run_command([os.fsencode(a) for a in argv], check)  # a file name need not be UTF-8
     finally:

@@ -51,7 +51,7 @@ py::array_t<T> to_numpy(std::vector<T>&& v) {
   return to_numpy(std::move(v), {n});
 }
 
-py::array as_array(const py::handle& obj);
+py::array as_array(const py::handle& obj, const char* what);
 
 /// A C-contiguous copy of a numpy array (or sequence) as a std::vector, with a clear error for the
 /// wrong number of dimensions. Numbers only: bools, integers and floats (numpy would turn the
@@ -59,16 +59,13 @@ py::array as_array(const py::handle& obj);
 template <class T>
 std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims = 1) {
   if (obj.is_none()) throw InvalidArgument(std::string(what) + ": expected an array of numbers, got None");
-  const py::array any = as_array(obj);
-  if (any && any.size() > 0 && std::string("biuf").find(any.dtype().kind()) == std::string::npos) {
+  const py::array any = as_array(obj, what);
+  if (any.size() > 0 && std::string("biuf").find(any.dtype().kind()) == std::string::npos) {
     throw InvalidArgument(std::string(what) + ": expected numbers, got " + std::string(py::str(any.dtype())) + " values");
   }
-  py::array_t<T, py::array::c_style | py::array::forcecast> a;
-  try {
-    if (any) a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(any);
-  } catch (const py::error_already_set&) {
-    a = {};
-  }
+  // (ensure gives a null handle where the conversion fails; a default-constructed array_t would be an
+  // empty array, read as no values at all.)
+  const auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(any);
   if (!a) throw InvalidArgument(std::string(what) + ": expected an array of numbers");
   if (a.ndim() > max_dims) {
     throw InvalidArgument(std::string(what) + ": expected at most " + std::to_string(max_dims) + " dimensions, got " +
@@ -79,13 +76,21 @@ std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims 
 
 /// Node indices (or colors): an integer array (a float 0.7 is not node 0), each within int32 (2^33
 /// does not wrap to 0); `one_dim`: a 1-D array, not a scalar (a readout group of one node is [4]).
-/// `obj` as a numpy array of any dtype, or an empty handle where numpy cannot make one.
-py::array as_array(const py::handle& obj) {
+/// `obj` as a numpy array of any dtype. Where numpy cannot make one (a ragged list) InvalidArgument
+/// names `what` and numpy's reason; an exception of the object's own (its __array__ raising) goes
+/// through as it is. Never an empty array in its place (which would read as "no values").
+py::array as_array(const py::handle& obj, const char* what) {
+  py::array a = py::array::ensure(obj);  // a null handle on failure, the error cleared
+  if (a) return a;
   try {
-    return py::array::ensure(obj);
-  } catch (const py::error_already_set&) {
-    return {};
+    py::module_::import("numpy").attr("asarray")(obj);  // again, for the reason
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_ValueError) && !e.matches(PyExc_TypeError)) throw;
+    std::string why = py::str(e.value());
+    if (why.size() > 200) why = why.substr(0, 200) + "...";
+    throw InvalidArgument(std::string(what) + ": expected an array of numbers (numpy: " + why + ")");
   }
+  throw InvalidArgument(std::string(what) + ": expected an array of numbers");
 }
 
 /// Integers as int64: a uint64 past int64's range is refused with its own value, not wrapped negative.
@@ -105,8 +110,8 @@ std::vector<int64_t> int64s_from(const py::array& a, const char* what) {
 }
 
 std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool one_dim = false) {
-  const py::array a = as_array(obj);
-  if (!a) throw InvalidArgument(std::string(what) + ": expected an array of integers");
+  if (obj.is_none()) throw InvalidArgument(std::string(what) + ": expected an array of integers, got None");
+  const py::array a = as_array(obj, what);
   if (a.ndim() > 1 || (one_dim && a.ndim() != 1)) {
     throw InvalidArgument(std::string(what) + ": expected a 1-D array of integers, got " + std::to_string(a.ndim()) + " dimensions");
   }
@@ -129,8 +134,8 @@ std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool 
 /// one `width` long (unless `shared` is false: then only a single chain's row), so that a transposed
 /// or flattened array is refused rather than read in the wrong order.
 void expect_rows(const py::handle& obj, const char* what, int64_t rows, int64_t width, bool shared) {
-  const py::array a = as_array(obj);
-  if (!a) return;  // from_numpy says what is wrong
+  if (obj.is_none()) return;  // from_numpy says what is wrong
+  const py::array a = as_array(obj, what);
   const auto shape = [&] {
     std::string s = "(";
     for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
@@ -390,11 +395,11 @@ ObserverSpec observer_from(bool moments, bool energy, const py::object& groups, 
     for (const py::handle g : groups) spec.readout_groups.push_back(indices_from(g, "readout_groups (a list of node lists)", true));
   }
   if (!snapshots.is_none()) {
-    const py::array a = as_array(snapshots);  // sweep counts: integers (1.9 is not sweep 1)
-    if (a && a.size() > 0 && a.dtype().kind() != 'i' && a.dtype().kind() != 'u') {
+    const py::array a = as_array(snapshots, "snapshot_sweeps");  // sweep counts: integers (1.9 is not sweep 1)
+    if (a.size() > 0 && a.dtype().kind() != 'i' && a.dtype().kind() != 'u') {
       throw InvalidArgument("snapshot_sweeps: expected integers, got " + std::string(py::str(a.dtype())) + " values");
     }
-    spec.snapshot_sweeps = a ? int64s_from(a, "snapshot_sweeps") : from_numpy<int64_t>(snapshots, "snapshot_sweeps");
+    spec.snapshot_sweeps = int64s_from(a, "snapshot_sweeps");
   }
   return spec;
 }

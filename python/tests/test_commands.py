@@ -1,6 +1,7 @@
 """The CLI's commands from Python (pbit.cli): the model families with the CLI's configs."""
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -86,6 +87,21 @@ def test_command_errors_raise_with_the_message(tmp_path):
         pbit.cli("dbm", "train", "--config", {"train": {"learning_rate": float("nan")}})
     with pytest.raises(pbit.InvalidConfig, match="object values are not JSON"):
         pbit.cli("dbm", "train", "--config", {"train": {"learning_rate": object()}})
+    # None, a bool or a list is not an argument (str() made "--out None" write a file named None);
+    # numbers, numpy's included, are.
+    for bad in (None, True, ["--topology", "grid:4"]):
+        with pytest.raises(TypeError, match="argument 3 is"):
+            pbit.cli("dbm", "eval", bad)
+    assert not os.path.exists("None")
+    with pytest.raises(pbit.InvalidArgument, match="--limit"):  # got as far as the command: np.int64 is a number
+        pbit.cli("dbm", "eval", "--config", {}, "--model", "m.json", "--limit", np.int64(0))
+
+
+def test_progress_without_a_stderr_draws_nothing_and_the_run_goes_on(monkeypatch):
+    s = pbit.Sampler(pbit.square_lattice(3), chains=2, seed=1, backend="cpu")
+    monkeypatch.setattr(sys, "stderr", None)
+    s.run(pbit.SamplingSchedule(0, 5, 1), progress=True)
+    assert s.sweep_count == 5
 
 
 def test_a_config_dict_takes_numpy_values(tmp_path):

@@ -406,3 +406,33 @@ def test_integer_parameters_are_checked_and_named():
         pbit.TemperedSampler.geometric(1, 0.5, 2**40)
     assert pbit.square_lattice(np.int64(3)).num_nodes == 9
     assert g().degree(np.int32(4)) == 4
+
+
+def test_input_numpy_cannot_make_an_array_of_is_refused_not_read_as_empty():
+    # A ragged list used to become an empty array: biases silently zero, chain betas and clamps
+    # silently cleared, snapshots dropped.
+    ragged = [[0.5, 0.2], [0.1]]
+    with pytest.raises(pbit.InvalidArgument, match=r"biases: expected an array of numbers \(numpy: .*inhomogeneous"):
+        pbit.Graph.from_edges(3, [0], [1], [1.0], biases=ragged)
+    s = pbit.Sampler(g(), chains=2, seed=1, backend="cpu")
+    s.set_chain_betas([1.0, 2.0])
+    with pytest.raises(pbit.InvalidArgument, match="expected an array of numbers"):
+        s.set_chain_betas(ragged)
+    s.set_clamp([0], [1])
+    with pytest.raises(pbit.InvalidArgument, match="expected an array of numbers"):
+        s.set_clamp([0], [[1.0], [1.0, 2.0]])
+    with pytest.raises(pbit.InvalidArgument, match="snapshot_sweeps: expected an array of numbers"):
+        s.run(pbit.SamplingSchedule(0, 3, 1), snapshot_sweeps=[[1], [2, 3]])
+    with pytest.raises(pbit.InvalidArgument, match="expected an array of numbers"):
+        s.set_weights([[1.0] * 12, [1.0]], np.zeros(9))
+    # The refused calls changed nothing: the clamp and the factors hold.
+    st = s.run(pbit.SamplingSchedule(0, 2, 1), snapshot_sweeps=[1, 2]).snapshots
+    assert (st[:, :, 0] == 1).all()
+
+    # An object whose own conversion fails raises its own exception, not an empty array.
+    class Bad:
+        def __array__(self, *a, **k):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        pbit.Graph.from_edges(3, [0], [1], [1.0], biases=Bad())
