@@ -274,7 +274,14 @@ TEST(Roles, APartitionNamesWhatBreaksIt) {
   r.nodes = {{0, 2}, {1, 2}};
   EXPECT_NE(error_of([&] { r.validate(3); }).find("node 2 is in both role 'visible' and role 'hidden'"), std::string::npos);
   r.nodes = {{0}, {1}};
-  EXPECT_NE(error_of([&] { r.validate(3); }).find("node 2 has no role"), std::string::npos);
+  EXPECT_NE(error_of([&] { r.validate(3); }).find("1 of the 3 nodes has no role (the roles list 2)"), std::string::npos);
+  r.nodes = {{0, 0}, {1}};  // as many as the nodes, but one twice
+  EXPECT_NE(error_of([&] { r.validate(3); }).find("role 'visible' lists node 0 twice"), std::string::npos);
+  r.nodes = {{0, 1}, {1}};
+  EXPECT_NE(error_of([&] { r.validate(3); }).find("node 1 is in both"), std::string::npos);
+  // A list far shorter than the graph is refused before anything of the graph's size is allocated
+  // (2^31 - 1 nodes: 8 GB of owners and roles).
+  EXPECT_NE(error_of([&] { r.validate(2147483647); }).find("2147483644 of the 2147483647 nodes have no role"), std::string::npos);
 }
 
 TEST(Roles, RandomPlacementIsADeterministicPartition) {

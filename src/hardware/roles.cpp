@@ -36,6 +36,15 @@ void check_role_names(const std::vector<std::string>& names) {
 void RoleAssignment::validate(int32_t num_nodes) const {
   if (names.size() != nodes.size()) throw InvalidArgument("roles: names and node lists differ in length");
   check_role_names(names);
+  // Counted before anything of num_nodes' size is allocated: a file that lists a few nodes for a
+  // graph of 2^31 is refused at once, not after gigabytes.
+  size_t listed = 0;
+  for (const auto& n : nodes) listed += n.size();
+  if (num_nodes > 0 && listed < static_cast<size_t>(num_nodes)) {
+    const size_t missing = static_cast<size_t>(num_nodes) - listed;
+    throw InvalidArgument(std::to_string(missing) + " of the " + std::to_string(num_nodes) + " nodes " + (missing == 1 ? "has" : "have") +
+                          " no role (the roles list " + std::to_string(listed) + "); roles must partition the nodes");
+  }
   std::vector<int32_t> owner(static_cast<size_t>(num_nodes), -1);
   for (size_t r = 0; r < nodes.size(); ++r) {
     for (int32_t i : nodes[r]) {
@@ -183,7 +192,6 @@ RoleAssignment roles_from_json(const nlohmann::json& j, int32_t num_nodes, const
     throw bad("written for " + j["num_nodes"].dump() + " nodes, but the graph has " + std::to_string(num_nodes));
   }
   RoleAssignment a;
-  a.role_of.assign(static_cast<size_t>(num_nodes), -1);
   for (size_t k = 0; k < j["roles"].size(); ++k) {
     const auto& r = j["roles"][k];
     if (!r.is_object() || !r.contains("name") || !r["name"].is_string() || !r.contains("nodes") || !r["nodes"].is_array()) {
@@ -207,6 +215,7 @@ RoleAssignment roles_from_json(const nlohmann::json& j, int32_t num_nodes, const
   } catch (const InvalidArgument& e) {
     throw bad(std::string(e.what()).substr(std::string("invalid argument: ").size()));
   }
+  a.role_of.assign(static_cast<size_t>(num_nodes), -1);  // (validate counted the nodes first: no huge allocation for a short file)
   for (size_t k = 0; k < a.nodes.size(); ++k)
     for (int32_t i : a.nodes[k]) a.role_of[i] = static_cast<int32_t>(k);
   return a;
