@@ -1185,5 +1185,17 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           },
           "Swap statistics: rounds, round_trips, attempts / accepts / acceptance per neighbouring pair, the ladder now, "
           "samples_while_adapting (samples run() took before the ladder's last adaptation: warm up for adapt_rounds x "
-          "sweeps_per_round sweeps to have none).");
+          "sweeps_per_round sweeps to have none).")
+      .def_property_readonly(
+          "sweep_count",
+          [](const TemperedSampler& t) {
+            const Busy busy(&t);
+            return t.sweep_count();
+          },
+          "Sweeps every replica has run (an interrupted run counts those it did).")
+      .def("__repr__", [](const TemperedSampler& t) {
+        const Busy busy(&t);
+        return "pbit.TemperedSampler(" + std::to_string(t.num_chains()) + " chains of " + std::to_string(t.graph().num_nodes()) + " nodes, " +
+               std::to_string(t.num_replicas()) + " replicas, " + t.kernel_description() + ")";
+      });
 }

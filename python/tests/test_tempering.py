@@ -53,5 +53,14 @@ def test_progress_reaches_a_tempered_run_and_can_stop_it():
     except Stop:
         pass
     assert t.stats["rounds"] == 300 + 10, t.stats["rounds"]  # it ended at the first report, after 1% of the run
+    # sweep_count says where it stopped, also between swap rounds (there the rounds do not).
+    assert t.sweep_count == 310
+    u = pbit.TemperedSampler(pbit.square_lattice(4), chains=8, betas=[1.0, 0.5], seed=2, sweeps_per_round=3)
+    try:
+        u.sweep(1000, progress=stop)
+    except Stop:
+        pass
+    assert u.sweep_count == 10 and u.stats["rounds"] == 3
+    assert repr(u).startswith("pbit.TemperedSampler(8 chains of 16 nodes, 2 replicas, "), repr(u)
     with pytest.raises(pbit.InvalidArgument, match="adapt_rounds"):
         pbit.TemperedSampler(pbit.square_lattice(4), chains=8, betas=[1.0, 0.5], adapt_rounds=5)
