@@ -411,24 +411,30 @@ struct PyObservations {
   py::object node_sum, edge_sum, node_mean, edge_corr, energy, readout_sum, readout_mean, snapshots;
 };
 
-PyObservations wrap(Observations&& o, int32_t nodes, int64_t groups, int64_t num_snapshots) {
+/// What was asked is an array, empty where there is nothing (an edgeless graph's edge_corr); what was
+/// not is None. The means are None, too, of a run without samples (there is nothing to average; their
+/// sums are zeros).
+PyObservations wrap(Observations&& o, const ObserverSpec& spec, int32_t nodes) {
   PyObservations p;
   p.num_chains = o.num_chains;
   p.num_samples = o.num_samples;
   p.sweeps = o.sweeps;
   const auto B = static_cast<py::ssize_t>(o.num_chains);
-  auto none_if_empty = [](auto&& v, std::vector<py::ssize_t> shape) -> py::object {
-    if (v.empty()) return py::none();
+  const auto groups = static_cast<py::ssize_t>(spec.readout_groups.size());
+  const bool sampled = o.num_samples > 0;
+  auto asked = [](bool yes, auto&& v, std::vector<py::ssize_t> shape) -> py::object {
+    if (!yes) return py::none();
     return to_numpy(std::move(v), std::move(shape));
   };
-  p.node_sum = none_if_empty(std::move(o.node_sum), {static_cast<py::ssize_t>(o.node_sum.size())});
-  p.edge_sum = none_if_empty(std::move(o.edge_sum), {static_cast<py::ssize_t>(o.edge_sum.size())});
-  p.node_mean = none_if_empty(std::move(o.node_mean), {static_cast<py::ssize_t>(o.node_mean.size())});
-  p.edge_corr = none_if_empty(std::move(o.edge_corr), {static_cast<py::ssize_t>(o.edge_corr.size())});
-  p.energy = none_if_empty(std::move(o.energy), {static_cast<py::ssize_t>(o.num_samples), B});
-  p.readout_sum = none_if_empty(std::move(o.readout_sum), {B, static_cast<py::ssize_t>(groups)});
-  p.readout_mean = none_if_empty(std::move(o.readout_mean), {B, static_cast<py::ssize_t>(groups)});
-  p.snapshots = none_if_empty(std::move(o.snapshots), {static_cast<py::ssize_t>(num_snapshots), B, static_cast<py::ssize_t>(nodes)});
+  p.node_sum = asked(spec.moments, std::move(o.node_sum), {static_cast<py::ssize_t>(o.node_sum.size())});
+  p.edge_sum = asked(spec.moments, std::move(o.edge_sum), {static_cast<py::ssize_t>(o.edge_sum.size())});
+  p.node_mean = asked(spec.moments && sampled, std::move(o.node_mean), {static_cast<py::ssize_t>(o.node_mean.size())});
+  p.edge_corr = asked(spec.moments && sampled, std::move(o.edge_corr), {static_cast<py::ssize_t>(o.edge_corr.size())});
+  p.energy = asked(spec.energy, std::move(o.energy), {static_cast<py::ssize_t>(o.num_samples), B});
+  p.readout_sum = asked(groups > 0, std::move(o.readout_sum), {B, groups});
+  p.readout_mean = asked(groups > 0 && sampled, std::move(o.readout_mean), {B, groups});
+  p.snapshots = asked(!spec.snapshot_sweeps.empty(), std::move(o.snapshots),
+                      {static_cast<py::ssize_t>(spec.snapshot_sweeps.size()), B, static_cast<py::ssize_t>(nodes)});
   return p;
 }
 
@@ -1004,8 +1010,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
               py::gil_scoped_release release;
               o = s.run(schedule, b, spec);
             }
-            return wrap(std::move(o), s.num_nodes(), static_cast<int64_t>(spec.readout_groups.size()),
-                        static_cast<int64_t>(spec.snapshot_sweeps.size()));
+            return wrap(std::move(o), spec, s.num_nodes());
           },
           py::arg("schedule") = SamplingSchedule{}, py::arg("beta") = py::none(), py::arg("moments") = false, py::arg("energy") = false,
           py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(), py::arg("progress") = py::none(), run_doc)
@@ -1151,8 +1156,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
               py::gil_scoped_release release;
               o = t.run(schedule, spec);
             }
-            return wrap(std::move(o), t.graph().num_nodes(), static_cast<int64_t>(spec.readout_groups.size()),
-                        static_cast<int64_t>(spec.snapshot_sweeps.size()));
+            return wrap(std::move(o), spec, t.graph().num_nodes());
           },
           py::arg("schedule") = SamplingSchedule{}, py::arg("moments") = false, py::arg("energy") = false,
           py::arg("readout_groups") = py::none(), py::arg("snapshot_sweeps") = py::none(), py::arg("progress") = py::none(),

@@ -443,3 +443,16 @@ def test_a_short_roles_file_for_a_huge_graph_is_refused_before_any_allocation(tm
     p.write_text('{"format": "pbit.roles", "version": 1, "num_nodes": 2147483647, "roles": [{"name": "a", "nodes": [0]}]}')
     with pytest.raises(pbit.InvalidArgument, match="2147483646 of the 2147483647 nodes have no role"):
         pbit.Roles.read(str(p), 2147483647)  # it allocated 8 GB first (std::bad_alloc, or minutes of swapping)
+
+
+def test_what_was_asked_is_an_array_even_when_empty():
+    edgeless = pbit.Graph.from_edges(3, [], [], [])
+    s = pbit.Sampler(edgeless, chains=2, seed=1, backend="cpu")
+    o = s.run(pbit.SamplingSchedule(0, 2, 1), moments=True, energy=True)
+    assert o.edge_corr.shape == (0,) and o.edge_sum.shape == (0,)  # were None: "not asked"
+    assert o.node_mean.shape == (3,) and o.energy.shape == (2, 2)
+    assert o.readout_mean is None and o.snapshots is None  # not asked
+    none = s.run(pbit.SamplingSchedule(2, 0, 1), moments=True, readout_groups=[[0, 1]])
+    assert none.node_sum.shape == (3,) and not none.node_sum.any()
+    assert none.readout_sum.shape == (2, 1)
+    assert none.node_mean is None and none.readout_mean is None  # no samples: nothing to average
