@@ -242,6 +242,13 @@ TEST(Topology, SpecsAndErrors) {
   EXPECT_EQ(make_topology("regular:100:3:5").graph.num_edges(), 150);
   EXPECT_EQ(make_topology("regular:100:3:5").graph.col_idx(), make_topology("regular:100:3:5").graph.col_idx());
   EXPECT_NE(make_topology("regular:100:3:5").graph.col_idx(), make_topology("regular:100:3:6").graph.col_idx());
+  // The spec takes random_regular's seeds, [0, 2^64): a seed past 2^31 is not "too many nodes".
+  EXPECT_EQ(make_topology("regular:100:3:99999999999").graph.col_idx(), random_regular(100, 3, 99999999999ull).col_idx());
+  EXPECT_EQ(make_topology("regular:10:3:18446744073709551615").name, "regular(10, 3, seed 18446744073709551615)");
+  EXPECT_NE(error_of([] { make_topology("regular:10:3:18446744073709551616"); }).find("seed = 18446744073709551616 is past 2^64 - 1"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { make_topology("regular:10:3:-5"); }).find("seed must be >= 0, got -5"), std::string::npos);
+  EXPECT_NE(error_of([] { make_topology("regular:10:3:x"); }).find("seed must be an integer, got 'x'"), std::string::npos);
   for (const char* bad : {"", "pegasus", "pegasus:1", "pegasus:x", "zephyr:0", "grid:70", "grid:70:G99", "grid:70:G12:moebius",
                           "grid:70:1;2", "torus:5", "lattice:2", "regular:10:3:-5"}) {
     EXPECT_THROW(make_topology(bad), InvalidArgument) << bad;

@@ -975,6 +975,9 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
       .def(
           "set_field", [](Sampler& s, const py::object& nodes, const py::object& values) {
             std::vector<int32_t> n = nodes.is_none() ? std::vector<int32_t>{} : indices_from(nodes, "nodes");
+            if (!nodes.is_none() && n.empty()) {  // the C++ call reads no nodes as every node
+              throw InvalidArgument("set_field: nodes is empty; give None for a field on every node, or call clear_field() for none");
+            }
             expect_rows(values, "values", s.num_chains(), nodes.is_none() ? s.num_nodes() : static_cast<int64_t>(n.size()), true);
             const std::vector<float> v = from_numpy<float>(values, "values", 2);
             const Busy busy(&s);
@@ -1138,6 +1141,9 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
       .def(
           "set_field", [](TemperedSampler& t, const py::object& nodes, const py::object& values) {
             std::vector<int32_t> n = nodes.is_none() ? std::vector<int32_t>{} : indices_from(nodes, "nodes");
+            if (!nodes.is_none() && n.empty()) {  // the C++ call reads no nodes as every node
+              throw InvalidArgument("set_field: nodes is empty; give None for a field on every node");
+            }
             expect_rows(values, "values", t.num_chains(), nodes.is_none() ? t.graph().num_nodes() : static_cast<int64_t>(n.size()), true);
             const std::vector<float> v = from_numpy<float>(values, "values", 2);
             const Busy busy(&t);

@@ -456,3 +456,11 @@ def test_what_was_asked_is_an_array_even_when_empty():
     assert none.node_sum.shape == (3,) and not none.node_sum.any()
     assert none.readout_sum.shape == (2, 1)
     assert none.node_mean is None and none.readout_mean is None  # no samples: nothing to average
+
+
+def test_an_empty_node_list_for_a_field_is_refused_with_what_to_give():
+    s = pbit.Sampler(pbit.square_lattice(3), chains=2, seed=1, backend="cpu")
+    for values in ([], [1.0] * 9):  # each was refused saying the other size was expected
+        with pytest.raises(pbit.InvalidArgument, match="nodes is empty; give None for a field on every node"):
+            s.set_field([], values)
+    s.set_field(None, [0.5] * 9)

@@ -543,9 +543,13 @@ Topology build_topology(const std::string& spec) {
     Topology t;
     const int32_t n = parse_int(f[1], spec, "N"), d = parse_int(f[2], spec, "D");
     guard(positive(n, "N"), d);
-    const int32_t seed_in = f.size() == 4 ? parse_int(f[3], spec, "seed") : 1;
-    if (seed_in < 0) throw bad("seed must be >= 0, got " + std::to_string(seed_in));  // not wrapped to 2^64 - 5
-    const auto seed = static_cast<uint64_t>(seed_in);
+    uint64_t seed = 1;  // any of random_regular's seeds, [0, 2^64)
+    if (f.size() == 4) {
+      if (!f[3].empty() && f[3][0] == '-') throw bad("seed must be >= 0, got " + f[3]);  // not wrapped to 2^64 - 5
+      const detail::ParseStatus st = detail::parse_number(f[3], seed);
+      if (st == detail::ParseStatus::out_of_range) throw bad("seed = " + f[3] + " is past 2^64 - 1");
+      if (st != detail::ParseStatus::ok) throw bad("seed must be an integer, got '" + f[3] + "'");
+    }
     t.name = "regular(" + std::to_string(n) + ", " + std::to_string(d) + ", seed " + std::to_string(seed) + ")";
     t.graph = random_regular(n, d, seed);
     t.colors = color_graph(t.graph).colors();
