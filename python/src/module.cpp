@@ -856,8 +856,23 @@ B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the
           "__dlpack__",
           [](const Sampler::StateView& v, const py::args&, const py::kwargs& kw) {
             // The array API's keywords: a device other than the array's, or a copy, cannot be made here.
+            for (const auto& item : kw) {
+              const std::string k = py::str(item.first);
+              if (k != "stream" && k != "max_version" && k != "dl_device" && k != "copy") {
+                throw py::type_error("__dlpack__() got an unexpected keyword argument '" + k + "'");
+              }
+            }
+            if (kw.contains("copy") && !kw["copy"].is_none() && !py::isinstance<py::bool_>(kw["copy"])) {
+              throw py::type_error("__dlpack__: copy must be True, False or None, got " + std::string(py::repr(kw["copy"])));
+            }
             if (kw.contains("dl_device") && !kw["dl_device"].is_none()) {
-              const auto want = kw["dl_device"].cast<std::pair<int, int>>();
+              std::pair<int, int> want;
+              try {
+                want = kw["dl_device"].cast<std::pair<int, int>>();
+              } catch (const py::cast_error&) {
+                throw py::type_error("__dlpack__: dl_device must be a (device_type, device_id) pair of integers, got " +
+                                     std::string(py::repr(kw["dl_device"])));
+              }
               const int type = v.on_device ? kDLCUDA : kDLCPU, id = v.on_device ? v.device : 0;
               if (want.first != type || want.second != id) {
                 throw py::buffer_error("pbit.StateArray lives on device (" + std::to_string(type) + ", " + std::to_string(id) +

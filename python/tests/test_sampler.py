@@ -268,6 +268,15 @@ def test_state_dlpack_exports_the_state_where_it_lives(backend):
     np.testing.assert_array_equal(a, expected)
     capsule = pbit.Sampler(g, chains=3, seed=1).state_dlpack().__dlpack__()  # never consumed: freed with the capsule
     del capsule
+    # The array API's keywords are checked as keywords: a TypeError naming the argument.
+    view = pbit.Sampler(g, chains=3, seed=1).state_dlpack()
+    for kw, msg in (({"dl_device": "cpu"}, "dl_device must be a"), ({"copy": "yes"}, "copy must be True, False or None"),
+                    ({"bogus": 1}, "unexpected keyword argument 'bogus'")):
+        with pytest.raises(TypeError, match=msg):
+            view.__dlpack__(**kw)
+    with pytest.raises(BufferError):
+        view.__dlpack__(dl_device=(2, 0))
+    assert np.from_dlpack(view).shape == (3, 10)  # the refused calls left the array as it was
     if "cuda" in pbit.backends() and pbit.backend_unavailable_reason("cuda") == "":
         gpu = pbit.Sampler(g, chains=21, seed=5, backend="cuda").state_dlpack()
         assert gpu.on_device and gpu.__dlpack_device__()[0] == 2  # kDLCUDA
