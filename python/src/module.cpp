@@ -111,7 +111,14 @@ std::vector<int64_t> int64s_from(const py::array& a, const char* what) {
 
 std::vector<int32_t> indices_from(const py::handle& obj, const char* what, bool one_dim = false) {
   if (obj.is_none()) throw InvalidArgument(std::string(what) + ": expected an array of integers, got None");
+  if (py::isinstance<py::str>(obj) || py::isinstance<py::bytes>(obj)) {
+    throw InvalidArgument(std::string(what) + ": expected an array of integers, got a string");
+  }
   const py::array a = as_array(obj, what);
+  if (a.dtype().kind() == 'O' && a.size() > 0) {  // what numpy makes of a Python int past 64 bits, or of mixed objects
+    throw InvalidArgument(std::string(what) + ": expected integers within 64 bits, got objects numpy could not read as such (an "
+                          "integer past 2^63 - 1?)");
+  }
   if (a.ndim() > 1 || (one_dim && a.ndim() != 1)) {
     throw InvalidArgument(std::string(what) + ": expected a 1-D array of integers, got " + std::to_string(a.ndim()) + " dimensions");
   }

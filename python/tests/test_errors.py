@@ -464,3 +464,14 @@ def test_an_empty_node_list_for_a_field_is_refused_with_what_to_give():
         with pytest.raises(pbit.InvalidArgument, match="nodes is empty; give None for a field on every node"):
             s.set_field([], values)
     s.set_field(None, [0.5] * 9)
+
+
+def test_index_arguments_say_what_they_got():
+    g3 = pbit.square_lattice(3)
+    with pytest.raises(pbit.InvalidArgument, match="expected integers within 64 bits"):
+        pbit.Graph.from_edges(3, [2**70], [1], [1.0])
+    with pytest.raises(pbit.InvalidArgument, match="got None"):
+        pbit.Coloring(g3, None)
+    s = pbit.Sampler(g3, chains=2, seed=1, backend="cpu")
+    with pytest.raises(pbit.InvalidArgument, match="got a string"):
+        s.run(pbit.SamplingSchedule(0, 1, 1), readout_groups=["abc"])
