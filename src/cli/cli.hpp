@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
@@ -155,6 +156,21 @@ void add_check_option(CLI::App* s, bool& check);
 /// far)", or "CKPT: the run has finished (...)".
 std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_done, int32_t epochs, int64_t batch, int64_t updates,
                                 double train_s);
+
+/// `--check` of such a trainer (EqPropTrainer, PdnnTrainer, PdnnVaeTrainer): reads the checkpoint
+/// --resume would continue from (refusing it as --resume would), prints "check: ..." and returns the
+/// exit code 0; writes nothing.
+template <class Trainer>
+int check_trainer(Trainer& trainer, const std::string& checkpoint, int32_t epochs, bool resume, bool overwrite,
+                  const std::vector<std::string>& stale) {
+  std::string what = "nothing to continue: no " + checkpoint + " (the run would start afresh)";
+  if (resume_or_start(checkpoint, resume, overwrite, stale, true)) {
+    trainer.load_checkpoint(checkpoint);
+    what = checkpoint_standing(checkpoint, trainer.epoch(), epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
+  }
+  std::printf("check: %s\n", what.c_str());
+  return 0;
+}
 
 /// --seed S of the training commands: replaces run.seed (`seeds` says what it seeds, for the help),
 /// range-checked as the config key is; `given` records that it was given.

@@ -160,15 +160,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
   const std::vector<std::string> stale =
       files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
-  if (check) {  // what --resume would continue from, read as it reads it; nothing written
-    std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
-    if (resume_or_start(ckpt, resume, overwrite, stale, true)) {
-      trainer.load_checkpoint(ckpt);
-      what = checkpoint_standing(ckpt, trainer.epoch(), cfg.epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
-    }
-    std::printf("check: %s\n", what.c_str());
-    return 0;
-  }
+  if (check) return check_trainer(trainer, ckpt, cfg.epochs, resume, overwrite, stale);
   if (resume_or_start(ckpt, resume, overwrite, stale)) {
     trainer.load_checkpoint(ckpt);
     std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
@@ -263,15 +255,7 @@ void add_pdnn_commands(Commands& c) {
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     const std::vector<std::string> stale =
         files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
-    if (o->check) {  // what --resume would continue from, read as it reads it; nothing written
-      std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
-      if (resume_or_start(ckpt, o->resume, o->overwrite, stale, true)) {
-        trainer.load_checkpoint(ckpt);
-        what = checkpoint_standing(ckpt, trainer.epoch(), cfg.epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
-      }
-      std::printf("check: %s\n", what.c_str());
-      return 0;
-    }
+    if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
       trainer.load_checkpoint(ckpt);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
