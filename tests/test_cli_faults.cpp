@@ -572,17 +572,22 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   ASSERT_EQ(ref.code, 0) << ref.out;
   const nlohmann::json jr = read_json_file(dir + "/mixing_ref.json");
   EXPECT_EQ(jr["backend"], "reference");
+  EXPECT_EQ(jr["config"]["run"]["backend"], "reference");
   EXPECT_EQ(jr["plain"]["curve"], j["plain"]["curve"]);
   EXPECT_EQ(jr["tempering"]["curve"], j["tempering"]["curve"]);
-  EXPECT_EQ(j["tempering"]["sweeps_while_adapting"], 0);
+  EXPECT_EQ(j["tempering"]["replica_sweeps_while_adapting"], 0);
   // An adaptive ladder still moving in the measured window is said (it last moves at round 30, one
-  // sweep per round; the warm-up's 40 replica-sweeps are 20 sweeps of 2 replicas).
+  // sweep per round; the warm-up's 40 replica-sweeps are 20 sweeps of 2 replicas, the window 21).
   const std::string adaptive = R"( --tempering '{"replicas": 2, "hottest": 0.5, "adapt_rounds": 30}')";
   const Result moving = run(mix + adaptive);
   ASSERT_EQ(moving.code, 0) << moving.out;
-  EXPECT_NE(moving.out.find("warning: the ladder adapts for 10 of the measured sweeps (adapt_rounds 30): the curve mixes a moving "
-                            "ladder's chains; give --warmup at least 60 replica-sweeps"), std::string::npos) << moving.out;
-  EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["sweeps_while_adapting"], 10);
+  EXPECT_NE(moving.out.find("warning: the ladder adapts during 20 of the 42 measured replica-sweeps (adapt_rounds 30): the curve "
+                            "mixes a moving ladder's chains; give --warmup at least 60 replica-sweeps"), std::string::npos) << moving.out;
+  EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["replica_sweeps_while_adapting"], 20);
+  // A ladder that adapts past the whole window: the window, not more.
+  const Result longer = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5, "adapt_rounds": 5000}')");
+  ASSERT_EQ(longer.code, 0) << longer.out;
+  EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["replica_sweeps_while_adapting"], 42);
   const Result settled = run(mix + adaptive + " --warmup 60");
   ASSERT_EQ(settled.code, 0) << settled.out;
   EXPECT_EQ(settled.out.find("warning:"), std::string::npos) << settled.out;

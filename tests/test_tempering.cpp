@@ -622,16 +622,58 @@ TEST(Tempering, ASavedStateContinuesBitForBit) {
   bad = saved;
   bad.stats.betas[2] = 0.9f;  // not decreasing
   EXPECT_THROW(resumed.restore_state(bad), InvalidArgument);
+  // Refused after the spins were set, before: a sweep count past the counter's 2^32 - 1 changed them.
+  bad = saved;
+  bad.sweeps = uint64_t{1} << 32;
+  bad.spins.assign(bad.spins.size(), 1);
+  EXPECT_THROW(resumed.restore_state(bad), InvalidArgument);
   EXPECT_EQ(resumed.replica_states(), whole.replica_states());
-  // A restart: fresh chains (those of a new sampler at that sweep count), the rounds counted on.
+  // A restart: fresh chains, those a plain sampler of the B R replica chains draws at that sweep
+  // count, and the rounds counted on: its next round is keyed as the uninterrupted run's round 33.
   TemperedSampler fresh(g, color_graph(g), B, t, o);
   fresh.restart(100, 33);
   EXPECT_EQ(fresh.sweep_count(), 100u);
   EXPECT_EQ(fresh.stats().rounds, 33);
-  EXPECT_NE(fresh.save_state().spins, saved.spins);
+  Sampler plain(g, color_graph(g), B * 4, o);
+  plain.set_sweep_count(100);
+  plain.randomize_state();
+  EXPECT_EQ(fresh.save_state().spins, plain.state());
+  TemperedState same = fresh.save_state();  // the same fresh chains, with the rounds restarted at 0
+  same.stats.rounds = 0;
+  TemperedSampler from_zero(g, color_graph(g), B, t, o);
+  from_zero.restore_state(same);
   fresh.sweep(3);
+  from_zero.sweep(3);
   EXPECT_EQ(fresh.stats().rounds, 34);
+  EXPECT_NE(fresh.stats().accepts, from_zero.stats().accepts) << "round 33 drew round 0's swaps";
   EXPECT_THROW(fresh.restart(0, -1), InvalidArgument);
+  EXPECT_THROW(fresh.restart(0, int64_t{1} << 32), InvalidArgument);
+}
+
+// set_weights reaches every replica and the observers: energies after it are those of the new
+// weights (the sampler's copy of the graph follows them).
+TEST(Tempering, NewWeightsReachTheReplicasAndTheEnergies) {
+  Graph g = frustrated(5);
+  TemperingOptions t;
+  t.betas = {1.0f, 0.6f};
+  SamplerOptions o;
+  o.seed = 3;
+  TemperedSampler ts(g, color_graph(g), 6, t, o);
+  std::vector<float> J = g.edge_weights(), h(static_cast<size_t>(g.num_nodes()), 0.25f);
+  for (float& w : J) w = -2 * w;
+  ts.set_weights(J, h);
+  g.set_edge_weights(J);
+  g.set_biases(h);
+  EXPECT_EQ(ts.graph().edge_weights(), J);
+  ObserverSpec spec;
+  spec.energy = true;
+  const Observations obs = ts.run(SamplingSchedule{0, 1, 3}, spec);
+  const std::vector<int8_t> st = ts.state();
+  const size_t N = static_cast<size_t>(g.num_nodes());
+  for (int32_t b = 0; b < 6; ++b) {
+    EXPECT_DOUBLE_EQ(obs.energy[static_cast<size_t>(b)], g.energy(std::span<const int8_t>(st.data() + b * N, N))) << "chain " << b;
+  }
+  EXPECT_THROW(ts.set_weights(std::vector<float>(3, 1.0f), h), InvalidArgument);  // the wrong count, refused as Sampler refuses it
 }
 
 // Where every swap is accepted (a model without couplings or fields: every energy is 0) no rung

@@ -1164,7 +1164,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           "set_field", [](TemperedSampler& t, const py::object& nodes, const py::object& values) {
             std::vector<int32_t> n = nodes.is_none() ? std::vector<int32_t>{} : indices_from(nodes, "nodes");
             if (!nodes.is_none() && n.empty()) {  // the C++ call reads no nodes as every node
-              throw InvalidArgument("set_field: nodes is empty; give None for a field on every node");
+              throw InvalidArgument("set_field: nodes is empty; give None for a field on every node, or call clear_field() for none");
             }
             expect_rows(values, "values", t.num_chains(), nodes.is_none() ? t.graph().num_nodes() : static_cast<int64_t>(n.size()), true);
             const std::vector<float> v = from_numpy<float>(values, "values", 2);
@@ -1172,6 +1172,16 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
             t.set_field(std::move(n), v);
           },
           py::arg("nodes"), py::arg("values"))
+      .def("clear_clamp",
+           [](TemperedSampler& t) {
+             const Busy busy(&t);
+             t.clear_clamp();
+           })
+      .def("clear_field",
+           [](TemperedSampler& t) {
+             const Busy busy(&t);
+             t.clear_field();
+           })
       .def(
           "run",
           [](TemperedSampler& t, SamplingSchedule schedule, bool moments, bool energy, const py::object& groups,  // by value: as Sampler.run

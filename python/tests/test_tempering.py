@@ -62,5 +62,13 @@ def test_progress_reaches_a_tempered_run_and_can_stop_it():
         pass
     assert u.sweep_count == 10 and u.stats["rounds"] == 3
     assert repr(u).startswith("pbit.TemperedSampler(8 chains of 16 nodes, 2 replicas, "), repr(u)
+    # Clamps and fields come off again, on every replica.
+    u.set_clamp([0], [1])
+    u.set_field(None, [5.0] * 16)
+    u.clear_clamp()
+    u.clear_field()
+    u.sweep(30)
+    reps = u.replica_states
+    assert (reps[:, :, 0] == -1).any() and (reps == -1).any()
     with pytest.raises(pbit.InvalidArgument, match="adapt_rounds"):
         pbit.TemperedSampler(pbit.square_lattice(4), chains=8, betas=[1.0, 0.5], adapt_rounds=5)

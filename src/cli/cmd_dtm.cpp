@@ -1,4 +1,5 @@
 // pbit dtm train, mixing: Denoising Thermodynamic Models and monolithic EBMs (docs/CLI.md, 'Model and suite configs').
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -78,6 +79,8 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     DtmConfig cfg = parse_dtm_config(source);
     if (!o->backend.empty()) cfg.backend = o->backend;  // not part of the training config the checkpoint checks
     if (o->threads >= 0) cfg.threads = o->threads;
+    if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);  // the JSON's config is the one that ran
+    if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
     refuse_output_over_input("--out", o->out, {{"the run's checkpoint.bin", dir + "/checkpoint.bin"}, {"the run's model_checkpoint.bin", dir + "/model_checkpoint.bin"}});
     check_writable(o->out);  // before the measurement, not after it
@@ -148,12 +151,16 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     out["plain"] = describe(model.autocorrelation_curve(step, train, warmup, stride, times, times - 1, beta), 1, "plain Gibbs");
     out["plain"]["wall_s"] = mono() - t0;
     if (tempered) {
-      // An adaptive ladder still moving after the warm-up measures chains of a changing distribution.
-      const int64_t adapting = std::max<int64_t>(0, TemperedSampler::adaptation_sweeps(ladder) - warmup / R);
+      // An adaptive ladder still moving after the warm-up measures chains of a changing distribution:
+      // how many of the measured window's sweeps (warm-up / R sweeps, then (times - 1) stride / R + 1),
+      // in replica-sweeps as every other count here.
+      const int64_t window = (times - 1) * (stride / R) + 1;
+      const int64_t adapting = R * std::clamp<int64_t>(TemperedSampler::adaptation_sweeps(ladder) - warmup / R, 0, window);
       if (adapting > 0) {
-        std::fprintf(stderr, "warning: the ladder adapts for %lld of the measured sweeps (adapt_rounds %lld): the curve mixes a moving "
-                     "ladder's chains; give --warmup at least %lld replica-sweeps\n", static_cast<long long>(adapting),
-                     static_cast<long long>(ladder.adapt_rounds), static_cast<long long>(TemperedSampler::adaptation_sweeps(ladder) * R));
+        std::fprintf(stderr, "warning: the ladder adapts during %lld of the %lld measured replica-sweeps (adapt_rounds %lld): the curve "
+                     "mixes a moving ladder's chains; give --warmup at least %lld replica-sweeps\n", static_cast<long long>(adapting),
+                     static_cast<long long>(window * R), static_cast<long long>(ladder.adapt_rounds),
+                     static_cast<long long>(TemperedSampler::adaptation_sweeps(ladder) * R));
       }
       const double t1 = mono();
       TemperingStats st;
@@ -165,7 +172,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       out["tempering"]["scheme"] = ladder.scheme;
       out["tempering"]["swap_acceptance"] = st.acceptance();
       out["tempering"]["round_trips"] = st.round_trips;
-      out["tempering"]["sweeps_while_adapting"] = adapting;
+      out["tempering"]["replica_sweeps_while_adapting"] = adapting;
     }
     out["backend"] = to_string(backend_from_string(cfg.backend));
     out["device"] = backend_device_name(backend_from_string(cfg.backend));

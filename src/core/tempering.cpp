@@ -126,10 +126,20 @@ TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, i
   stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
   window_attempts_.assign(static_cast<size_t>(R - 1), 0);
   window_accepts_.assign(static_cast<size_t>(R - 1), 0);
-  walker_.resize(static_cast<size_t>(R) * chains_);
+  reset_walkers();
+}
+
+void TemperedSampler::reset_walkers() {
+  walker_.resize(opt_.betas.size() * static_cast<size_t>(chains_));
   for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
   direction_.assign(walker_.size(), 0);
   for (int32_t b = 0; b < chains_; ++b) direction_[slot(0, b)] = 1;  // the walkers that start at the target
+}
+
+void TemperedSampler::set_weights(std::span<const float> edge_weights, std::span<const float> biases) {
+  sampler_.set_weights(edge_weights, biases);  // checks them first
+  graph_.set_edge_weights(edge_weights);
+  graph_.set_biases(biases);
 }
 
 int64_t TemperedSampler::adaptation_sweeps(const TemperingOptions& t) {
@@ -463,10 +473,20 @@ void TemperedSampler::restore_state(const TemperedState& s) {
       throw InvalidArgument("TemperedSampler::restore_state: the walkers are not a permutation of the slots");
     }
   }
-  if (s.sweeps_since_round < 0 || s.sweeps_since_round >= opt_.sweeps_per_round || s.stats.rounds < 0) {
-    throw InvalidArgument("TemperedSampler::restore_state: impossible swap counters (" + std::to_string(s.sweeps_since_round) +
-                          " sweeps since a round, " + std::to_string(s.stats.rounds) + " rounds)");
+  // Everything is checked before anything changes: a refused state leaves the sampler as it was.
+  constexpr int64_t kMaxCount = 0xFFFFFFFFll;  // the sweep and round fields of the random numbers' counters
+  if (s.sweeps_since_round < 0 || s.sweeps_since_round >= opt_.sweeps_per_round || s.stats.rounds < 0 || s.stats.rounds > kMaxCount ||
+      s.sweeps > static_cast<uint64_t>(kMaxCount) || s.stats.round_trips < 0 || s.stats.samples_while_adapting < 0) {
+    throw InvalidArgument("TemperedSampler::restore_state: impossible counters (" + std::to_string(s.sweeps) + " sweeps, " +
+                          std::to_string(s.sweeps_since_round) + " since a round, " + std::to_string(s.stats.rounds) + " rounds)");
   }
+  for (const auto* v : {&s.window_attempts, &s.window_accepts, &s.stats.attempts, &s.stats.accepts})
+    for (size_t p = 0; p < v->size(); ++p)
+      if ((*v)[p] < 0) throw InvalidArgument("TemperedSampler::restore_state: a negative swap count");
+  for (const int8_t d : s.direction)
+    if (d < -1 || d > 1) throw InvalidArgument("TemperedSampler::restore_state: a walker direction other than -1, 0 or 1");
+  for (const int8_t x : s.spins)
+    if (x != 1 && x != -1) throw InvalidArgument("TemperedSampler::restore_state: a spin other than -1 or +1");
   TemperingOptions ladder = opt_;
   ladder.betas = s.stats.betas;
   ladder = validated(std::move(ladder));  // finite, decreasing, positive
@@ -483,14 +503,12 @@ void TemperedSampler::restore_state(const TemperedState& s) {
 }
 
 void TemperedSampler::restart(uint64_t sweeps, int64_t rounds) {
-  if (rounds < 0) throw InvalidArgument("TemperedSampler::restart: a negative round count");
-  sampler_.set_sweep_count(sweeps);
+  if (rounds < 0 || rounds > 0xFFFFFFFFll) throw InvalidArgument("TemperedSampler::restart: " + std::to_string(rounds) + " rounds, not in [0, 2^32)");
+  sampler_.set_sweep_count(sweeps);  // (refuses past 2^32 - 1 before anything changes)
   sampler_.randomize_state();
   const int32_t R = num_replicas();
   sweeps_since_round_ = 0;
-  for (size_t k = 0; k < walker_.size(); ++k) walker_[k] = static_cast<int32_t>(k);
-  direction_.assign(walker_.size(), 0);
-  for (int32_t b = 0; b < chains_; ++b) direction_[slot(0, b)] = 1;
+  reset_walkers();
   window_attempts_.assign(static_cast<size_t>(R - 1), 0);
   window_accepts_.assign(static_cast<size_t>(R - 1), 0);
   stats_.attempts.assign(static_cast<size_t>(R - 1), 0);

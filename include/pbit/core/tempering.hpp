@@ -123,8 +123,12 @@ class TemperedSampler {
   }
 
   /// New couplings (edge order) and biases for every replica (Sampler::set_weights; the ladder's
-  /// betas stay the replicas' factors), e.g. after a training step.
-  void set_weights(std::span<const float> edge_weights, std::span<const float> biases) { sampler_.set_weights(edge_weights, biases); }
+  /// betas stay the replicas' factors), e.g. after a training step; graph() and the energy
+  /// observations follow them.
+  void set_weights(std::span<const float> edge_weights, std::span<const float> biases);
+  /// As Sampler's: no clamp, no field (on every replica).
+  void clear_clamp() { sampler_.clear_clamp(); }
+  void clear_field() { sampler_.clear_field(); }
 
   /// Every replica of chain b starts from states[b] (B x N).
   void set_state(std::span<const int8_t> states);
@@ -136,7 +140,8 @@ class TemperedSampler {
   /// Fresh chains for a run that continues without its states (a model-only checkpoint): every
   /// replica drawn as Sampler::randomize_state at sweep count `sweeps`, the walkers back at their
   /// start and the statistics cleared, but the swap rounds counted on from `rounds`, so that no round
-  /// reuses an earlier one's random numbers.
+  /// reuses an earlier one's random numbers. The ladder stays as it is (made for fixed ladders: an
+  /// adaptive one would adapt again from cleared counts).
   void restart(uint64_t sweeps, int64_t rounds);
   /// The sampler's sweep count (every replica's: they sweep together).
   uint64_t sweep_count() const { return sampler_.sweep_count(); }
@@ -151,6 +156,7 @@ class TemperedSampler {
  private:
   void swap_round();
   void adapt_ladder();
+  void reset_walkers();  ///< every walker in its own slot, those at the target heading out
   size_t slot(int32_t replica, int32_t chain) const {  ///< the sampler chain of replica `replica` of local chain `chain`
     return static_cast<size_t>(chain) * opt_.betas.size() + static_cast<size_t>(replica);
   }
