@@ -1,6 +1,9 @@
 // The `pbit` binary end to end: sampling writes statistics that match the library's, and every kind
 // of bad input gives exit code 2 with a message naming the problem.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -740,7 +743,15 @@ void expect_check_of(const std::string& cmd, const std::string& out, const std::
     return files;
   };
   const auto before = listing(out2), done = listing(out);
+  // The folder's lock held here, as by a run training there: --check, which takes no lock, still reads.
+  const int held = ::open((out2 + "/.pbit-lock").c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
   const Result mid = run(cmd + " --out " + out2 + " --resume --check");
+  const Result locked = run(cmd + " --out " + out2 + " --resume --epochs 3");  // (what the lock does stop)
+  ::close(held);
+  EXPECT_EQ(locked.code, 2) << locked.out;
+  EXPECT_NE(locked.out.find("is in use by another pbit run"), std::string::npos) << locked.out;
   EXPECT_EQ(mid.code, 0) << mid.out;
   EXPECT_NE(mid.out.find("check: " + out2 + "/checkpoint.bin: the run continues at epoch 2 of 2, batch 0 ("), std::string::npos) << mid.out;
   const Result fin = run(cmd + " --resume --check");

@@ -439,6 +439,14 @@ TEST(DtmModel, TemperedNegativePhaseResumesBitForBit) {
   EXPECT_EQ(m.negative_tempering_stats(1).accepts, std::vector<int64_t>(2, 0));
   m.train(d);
   EXPECT_EQ(m.negative_tempering_stats(1).rounds, 51 + 25);  // fresh chains start a round: 180 sweeps are 25 more
+  EXPECT_THROW(m.negative_tempering_stats(3), InvalidArgument);  // no step 3
+  // A config built in C++ is held to what the parser demands: target 1, a fixed ladder.
+  DtmConfig hot = config("dtm_tneg_e");
+  hot.neg_tempering.betas = {1.2f, 0.5f};
+  EXPECT_THROW(Dtm(hot, 8, 8), InvalidArgument);
+  DtmConfig moving = config("dtm_tneg_e");
+  moving.neg_tempering.adapt_rounds = 100;
+  EXPECT_THROW(Dtm(moving, 8, 8), InvalidArgument);
 }
 
 TEST(DtmModel, ResumeKeepsTheQualityHistory) {

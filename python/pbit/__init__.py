@@ -18,6 +18,7 @@ from ._pbit import (  # noqa: F401
     _run_command,
     BetaSchedule,
     Coloring,
+    ConfigMismatch,
     CudaError,
     Error,
     Graph,

@@ -77,8 +77,10 @@ std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims 
 /// Node indices (or colors): an integer array (a float 0.7 is not node 0), each within int32 (2^33
 /// does not wrap to 0); `one_dim`: a 1-D array, not a scalar (a readout group of one node is [4]).
 /// `obj` as a numpy array of any dtype. Where numpy cannot make one (a ragged list) InvalidArgument
-/// names `what` and numpy's reason; an exception of the object's own (its __array__ raising) goes
-/// through as it is. Never an empty array in its place (which would read as "no values").
+/// (a ValueError) names `what` and numpy's reason, also where the object's own __array__ raised a
+/// ValueError or TypeError; its other exceptions go through as they are. Never an empty array in its
+/// place (which would read as "no values"). On failure the conversion is tried a second time, for the
+/// reason: an __array__ with side effects runs twice.
 py::array as_array(const py::handle& obj, const char* what) {
   py::array a = py::array::ensure(obj);  // a null handle on failure, the error cleared
   if (a) return a;
@@ -471,6 +473,8 @@ PYBIND11_MODULE(_pbit, m) {
   // Bad arguments, configs and graphs are also ValueErrors; I/O errors OSErrors; memory MemoryError.
   g_error = new_exception(m, "Error", PyExc_RuntimeError, nullptr, "Base of every error pbit raises.");
   static PyObject* invalid_argument = new_exception(m, "InvalidArgument", g_error, PyExc_ValueError, "A bad argument to an API call.");
+  static PyObject* config_mismatch = new_exception(m, "ConfigMismatch", invalid_argument, nullptr,
+                                                   "A checkpoint of a run with another training config (an InvalidArgument).");
   static PyObject* invalid_graph = new_exception(m, "InvalidGraph", g_error, PyExc_ValueError, "A graph that is not a valid Ising graph.");
   static PyObject* invalid_coloring = new_exception(m, "InvalidColoring", g_error, PyExc_ValueError, "A coloring that is not proper.");
   static PyObject* invalid_config = new_exception(m, "InvalidConfig", g_error, PyExc_ValueError, "A config value that is wrong; names the key.");
@@ -495,6 +499,8 @@ PYBIND11_MODULE(_pbit, m) {
     };
     try {
       if (p) std::rethrow_exception(p);
+    } catch (const ConfigMismatch& e) {  // (before its base)
+      set(config_mismatch, e.what());
     } catch (const InvalidArgument& e) {
       set(invalid_argument, e.what());
     } catch (const InvalidGraph& e) {
@@ -861,7 +867,8 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
 B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the CPU or a CUDA device.)doc")
       .def(
           "__dlpack__",
-          [](const Sampler::StateView& v, const py::args&, const py::kwargs& kw) {
+          [](const Sampler::StateView& v, const py::args& args, const py::kwargs& kw) {
+            if (args.size() > 1) throw py::type_error("__dlpack__() takes at most 1 positional argument (stream), got " + std::to_string(args.size()));
             // The array API's keywords: a device other than the array's, or a copy, cannot be made here.
             for (const auto& item : kw) {
               const std::string k = py::str(item.first);
@@ -869,7 +876,8 @@ B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the
                 throw py::type_error("__dlpack__() got an unexpected keyword argument '" + k + "'");
               }
             }
-            if (kw.contains("copy") && !kw["copy"].is_none() && !py::isinstance<py::bool_>(kw["copy"])) {
+            if (kw.contains("copy") && !kw["copy"].is_none() && !py::isinstance<py::bool_>(kw["copy"]) &&
+                !py::isinstance(kw["copy"], py::module_::import("numpy").attr("bool_"))) {
               throw py::type_error("__dlpack__: copy must be True, False or None, got " + std::string(py::repr(kw["copy"])));
             }
             if (kw.contains("dl_device") && !kw["dl_device"].is_none()) {
@@ -886,7 +894,7 @@ B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the
                                        "); it cannot be exported to (" + std::to_string(want.first) + ", " + std::to_string(want.second) + ")");
               }
             }
-            if (kw.contains("copy") && !kw["copy"].is_none() && kw["copy"].cast<bool>()) {
+            if (kw.contains("copy") && !kw["copy"].is_none() && py::bool_(kw["copy"])) {
               throw py::buffer_error("pbit.StateArray exports its buffer in place; copy=True is not supported (copy after importing)");
             }
             return dlpack_capsule(v);

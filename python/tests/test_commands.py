@@ -97,6 +97,19 @@ def test_command_errors_raise_with_the_message(tmp_path):
         pbit.cli("dbm", "eval", "--config", {}, "--model", "m.json", "--limit", np.int64(0))
 
 
+def test_a_checkpoint_of_another_config_is_a_config_mismatch(tmp_path):
+    cfg = {"dataset": {"name": "mnist", "dir": mnist_dir(),
+                       "train_limit": 100, "pool": 4},
+           "model": {"topology": "grid:12:G8", "steps": 1},
+           "train": {"epochs": 1, "batch_size": 50, "positive": {"warmup": 1, "samples": 1, "steps_per_sample": 1},
+                     "negative": {"warmup": 1, "samples": 1, "steps_per_sample": 1}, "acp": {"enabled": False}},
+           "generate": {"sweeps": 2, "samples": 4}, "run": {"backend": "cpu", "output_dir": str(tmp_path / "run")}}
+    pbit.cli("dtm", "train", "--config", cfg, "--stop-after", "1")
+    with pytest.raises(pbit.ConfigMismatch, match="different training config") as e:
+        pbit.cli("dtm", "train", "--config", cfg, "--resume", "--check", "--seed", "9")
+    assert isinstance(e.value, pbit.InvalidArgument) and isinstance(e.value, ValueError)
+
+
 def test_progress_without_a_stderr_draws_nothing_and_the_run_goes_on(monkeypatch):
     s = pbit.Sampler(pbit.square_lattice(3), chains=2, seed=1, backend="cpu")
     monkeypatch.setattr(sys, "stderr", None)

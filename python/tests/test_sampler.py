@@ -276,6 +276,10 @@ def test_state_dlpack_exports_the_state_where_it_lives(backend):
             view.__dlpack__(**kw)
     with pytest.raises(BufferError):
         view.__dlpack__(dl_device=(2, 0))
+    with pytest.raises(BufferError):
+        view.__dlpack__(copy=np.True_)  # numpy's bool is a bool
+    with pytest.raises(TypeError, match="at most 1 positional argument"):
+        view.__dlpack__(1, 2, 3)
     assert np.from_dlpack(view).shape == (3, 10)  # the refused calls left the array as it was
     if "cuda" in pbit.backends() and pbit.backend_unavailable_reason("cuda") == "":
         gpu = pbit.Sampler(g, chains=21, seed=5, backend="cuda").state_dlpack()

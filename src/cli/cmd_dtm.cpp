@@ -255,6 +255,10 @@ void add_dtm_commands(Commands& c) {
                                        std::to_string(o->stop_after) + "|" + o->backend + "|" + std::to_string(o->check) + "|" +
                                        (o->seed_given ? std::to_string(o->seed) : std::string("-")),
                       "the DTM config and the options of dtm train");
+    if (cfg.neg_tempered && dist::size() > 1) {  // before the folder, its lock and the data (Dtm would refuse it after them)
+      throw InvalidArgument("train.negative.tempering: a tempered negative phase runs in one process, not under " +
+                            std::to_string(dist::size()) + " MPI ranks");
+    }
     const bool writer = dist::rank() == 0;
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);

@@ -94,7 +94,8 @@ void add_check_option(CLI::App* s, bool& check) {
 std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_done, int32_t epochs, int64_t batch, int64_t updates,
                                 double train_s) {
   std::ostringstream m;
-  m.precision(3);
+  m << std::fixed;
+  m.precision(2);  // 1234.56 s, not 1.23e+03
   m << checkpoint << ": ";
   if (epochs_done >= epochs) m << "the run has finished (" << epochs_done << " of " << epochs << " epochs";
   else m << "the run continues at epoch " << epochs_done + 1 << " of " << epochs << ", batch " << batch << " (";

@@ -41,9 +41,9 @@ void RoleAssignment::validate(int32_t num_nodes) const {
   size_t listed = 0;
   for (const auto& n : nodes) listed += n.size();
   if (num_nodes > 0 && listed < static_cast<size_t>(num_nodes)) {
-    const size_t missing = static_cast<size_t>(num_nodes) - listed;
-    throw InvalidArgument(std::to_string(missing) + " of the " + std::to_string(num_nodes) + " nodes " + (missing == 1 ? "has" : "have") +
-                          " no role (the roles list " + std::to_string(listed) + "); roles must partition the nodes");
+    // (at least: a node listed twice leaves one more without a role)
+    throw InvalidArgument("the roles list " + std::to_string(listed) + " node ids for " + std::to_string(num_nodes) + " nodes: at least " +
+                          std::to_string(static_cast<size_t>(num_nodes) - listed) + " have no role; roles must partition the nodes");
   }
   std::vector<int32_t> owner(static_cast<size_t>(num_nodes), -1);
   for (size_t r = 0; r < nodes.size(); ++r) {

@@ -546,7 +546,7 @@ Topology build_topology(const std::string& spec) {
     uint64_t seed = 1;  // any of random_regular's seeds, [0, 2^64)
     if (f.size() == 4) {
       if (!f[3].empty() && f[3][0] == '-') throw bad("seed must be >= 0, got " + f[3]);  // not wrapped to 2^64 - 5
-      const detail::ParseStatus st = detail::parse_number(f[3], seed);
+      const detail::ParseStatus st = detail::parse_number(f[3][0] == '+' ? f[3].substr(1) : f[3], seed);  // "+5", as N and D take it
       if (st == detail::ParseStatus::out_of_range) throw bad("seed = " + f[3] + " is past 2^64 - 1");
       if (st != detail::ParseStatus::ok) throw bad("seed must be an integer, got '" + f[3] + "'");
     }

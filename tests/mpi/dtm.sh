@@ -17,6 +17,8 @@ c = {"dataset": {"name": "mnist", "dir": os.environ["DATA"], "train_limit": 120,
 json.dump(c, open("dtm.json", "w"))
 c["run"]["seed"] = 4
 json.dump(c, open("other.json", "w"))
+c["train"]["negative"]["tempering"] = {"replicas": 3, "hottest": 0.4}
+json.dump(c, open("tempered.json", "w"))
 PY
 "$PBIT" dtm train --config dtm.json --out np1 > np1.log 2>&1 || { cat np1.log; exit 1; }
 mpi -np 2 "$PBIT" dtm train --config dtm.json --out np2 > np2.log 2>&1 || { cat np2.log; exit 1; }
@@ -49,4 +51,8 @@ grep -q "31 ranks for 30 chains" err1.txt || { cat err1.txt; exit 1; }
 if mpi -np 1 "$PBIT" dtm train --config dtm.json --out mpmd : -np 1 "$PBIT" dtm train --config other.json --out mpmd \
     > err2.txt 2>&1; then echo "disagreeing ranks passed"; exit 1; fi
 grep -q "the ranks disagree on the DTM config" err2.txt || { cat err2.txt; exit 1; }
-echo "mpi.dtm: more ranks than chains, and ranks with different configs, refused clearly"
+# A tempered negative phase is one process's: refused before the output folder is made.
+if mpi -np 2 "$PBIT" dtm train --config tempered.json --out tneg > err3.txt 2>&1; then echo "a tempered negative phase on 2 ranks passed"; exit 1; fi
+grep -q "a tempered negative phase runs in one process, not under 2 MPI ranks" err3.txt || { cat err3.txt; exit 1; }
+[ ! -e tneg ] || { echo "the refused tempered run made its output folder"; exit 1; }
+echo "mpi.dtm: more ranks than chains, ranks with different configs and a tempered negative phase, refused clearly"

@@ -62,7 +62,8 @@ struct DtmConfig {
   /// tempering at this fixed ladder (target betas[0] = 1, the model itself; adapt_rounds 0), and the
   /// gradient reads the target replicas. For a model whose modes plain Gibbs chains do not cross
   /// (an MEBM), so that the negative phase sees every mode. Every replica's sweeps count as flips;
-  /// one process only (not under MPI ranks).
+  /// one process only (not under MPI ranks). ACP and the per-epoch autocorrelation probe still
+  /// measure plain Gibbs at the negative schedule.
   bool neg_tempered = false;
   TemperingOptions neg_tempering;
   // adaptive correlation penalty
@@ -139,9 +140,10 @@ class Dtm {
   /// Couplings (edge order) then biases of step t (1-based).
   const std::vector<float>& weights(int32_t step) const { return weights_[step - 1]; }
   double acp_lambda(int32_t step) const { return acp_[step - 1].lambda(); }
-  /// With train.negative.tempering: the negative phase's swap statistics of a step since this
-  /// process built or restored it (empty stats without tempering).
-  TemperingStats negative_tempering_stats(int32_t step) const { return tneg_.empty() ? TemperingStats{} : tneg_[step - 1]->stats(); }
+  /// With train.negative.tempering: the negative phase's swap statistics of step `step` (1..T): of
+  /// the whole run through checkpoints (--resume), since the last model-only checkpoint's restart (a
+  /// lease); empty stats without tempering.
+  TemperingStats negative_tempering_stats(int32_t step) const;
   /// The autocorrelation the next ACP update compares with (NaN before any measurement): after the
   /// first epoch's, the one measured on the untrained step before training.
   double acp_previous(int32_t step) const { return acp_[step - 1].previous(); }

@@ -177,6 +177,11 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
   // Under MPI ranks each process runs a contiguous share of every step's batch_size chains, keyed by
   // their global ids (first_chain): the random numbers, and after the all-reduce the statistics, are
   // one process's (docs/SCALING.md).
+  if (cfg.neg_tempered && (cfg.neg_tempering.betas.empty() || cfg.neg_tempering.betas[0] != 1.0f || cfg.neg_tempering.adapt_rounds != 0)) {
+    // (parse_dtm_config refuses these naming the key; a config built in C++ is checked here)
+    throw InvalidArgument("DtmConfig::neg_tempering: the negative phase needs a fixed ladder (adapt_rounds 0) whose target, "
+                          "betas[0], is 1: it samples the model itself");
+  }
   if (cfg.neg_tempered && dist::size() > 1) {
     throw InvalidArgument("train.negative.tempering: a tempered negative phase runs in one process, not under " +
                           std::to_string(dist::size()) + " MPI ranks");
@@ -654,6 +659,11 @@ TemperedState get_tempered(std::istream& f, const std::string& path, const Tempe
 }
 }  // namespace
 
+TemperingStats Dtm::negative_tempering_stats(int32_t step) const {
+  if (step < 1 || step > steps()) throw InvalidArgument("negative_tempering_stats: step " + std::to_string(step) + " is not in 1.." + std::to_string(steps()));
+  return tneg_.empty() ? TemperingStats{} : tneg_[static_cast<size_t>(step - 1)]->stats();
+}
+
 void Dtm::checkpoint() {
   if (checkpoint_writer_) checkpoint_writer_();
   else save_checkpoint(checkpoint_path());
@@ -673,15 +683,14 @@ void Dtm::save_checkpoint(const std::string& path) const {
       put<int64_t>(f, adam_t_[t]);
       put<double>(f, acp_[t].lambda());
       put<double>(f, acp_[t].previous());
-      for (const Sampler* s : {pos_[t].get(), cfg_.neg_tempered ? nullptr : neg_[t].get()}) {
-        if (!s) {
-          put_tempered(f, tneg_[t]->save_state());
-          continue;
-        }
-        put<uint64_t>(f, s->sweep_count());
-        const std::vector<int8_t> mine = s->state();
+      const auto put_sampler = [&f](const Sampler& s) {
+        put<uint64_t>(f, s.sweep_count());
+        const std::vector<int8_t> mine = s.state();
         put_vec(f, dist::gather(std::span<const int8_t>(mine)));  // every rank's chains, in chain order, on rank 0
-      }
+      };
+      put_sampler(*pos_[t]);
+      if (cfg_.neg_tempered) put_tempered(f, tneg_[t]->save_state());
+      else put_sampler(*neg_[t]);
     }
     put_string(f, history_json().dump());
   }
@@ -762,21 +771,23 @@ void Dtm::load_checkpoint(const std::string& path) {
     adam_t_[t] = get<int64_t>(f, path);
     const double lam = get<double>(f, path), prev = get<double>(f, path);
     acp_[t].restore(lam, prev);
-    for (Sampler* s : {pos_[t].get(), cfg_.neg_tempered ? nullptr : neg_[t].get()}) {
-      if (!s) {
-        const TemperedState st = get_tempered(f, path, *tneg_[t]);
-        try {
-          tneg_[t]->restore_state(st);
-        } catch (const InvalidArgument& e) {  // counters no run writes: a damaged file
-          throw InvalidArgument("checkpoint '" + path + "' is corrupt: " + std::string(e.what()).substr(std::strlen("invalid argument: ")));
-        }
-        continue;
-      }
+    const auto get_sampler = [&](Sampler& s) {
       const auto sweeps = get<uint64_t>(f, path);
-      const size_t n = static_cast<size_t>(s->num_nodes());
+      const size_t n = static_cast<size_t>(s.num_nodes());
       const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(cfg_.batch_size) * n);  // all chains: any rank count resumes
-      s->set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first_) * n, static_cast<size_t>(s->num_chains()) * n));
-      s->set_sweep_count(sweeps);
+      s.set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first_) * n, static_cast<size_t>(s.num_chains()) * n));
+      s.set_sweep_count(sweeps);
+    };
+    get_sampler(*pos_[t]);
+    if (!cfg_.neg_tempered) {
+      get_sampler(*neg_[t]);
+      continue;
+    }
+    const TemperedState st = get_tempered(f, path, *tneg_[t]);
+    try {
+      tneg_[t]->restore_state(st);
+    } catch (const InvalidArgument& e) {  // counters no run writes: a damaged file
+      throw InvalidArgument("checkpoint '" + path + "' is corrupt: " + std::string(e.what()).substr(std::strlen("invalid argument: ")));
     }
   }
   restore_history(f, path, "checkpoint");
@@ -827,17 +838,21 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
     adam_t_[t] = get<int64_t>(f, path);
     const double lam = get<double>(f, path), prev = get<double>(f, path);
     acp_[t].restore(lam, prev);
-    for (Sampler* s : {pos_[t].get(), cfg_.neg_tempered ? nullptr : neg_[t].get()}) {  // fresh chains, drawn at (keyed by) the saved sweep count
-      if (!s) {
-        const auto sweeps = get<uint64_t>(f, path);
-        const auto rounds = get<int64_t>(f, path);
-        if (rounds < 0) throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (" + std::to_string(rounds) + " swap rounds)");
-        tneg_[t]->restart(sweeps, rounds);
-        continue;
-      }
-      s->set_sweep_count(get<uint64_t>(f, path));
-      s->randomize_state();
+    // Fresh chains, drawn at (keyed by) the saved sweep count; a tempered negative phase's swap
+    // rounds count on.
+    pos_[t]->set_sweep_count(get<uint64_t>(f, path));
+    pos_[t]->randomize_state();
+    const auto neg_sweeps = get<uint64_t>(f, path);
+    if (!cfg_.neg_tempered) {
+      neg_[t]->set_sweep_count(neg_sweeps);
+      neg_[t]->randomize_state();
+      continue;
     }
+    const auto rounds = get<int64_t>(f, path);
+    if (rounds < 0 || rounds > 0xFFFFFFFFll) {
+      throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (" + std::to_string(rounds) + " swap rounds)");
+    }
+    tneg_[t]->restart(neg_sweeps, rounds);
   }
   restore_history(f, path, "model checkpoint");
   try {
