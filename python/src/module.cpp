@@ -834,7 +834,28 @@ the role index of every node.)doc")
           },
           py::arg("start"), py::arg("end"), py::arg("sweeps"),
                   "Linear from start to end over `sweeps` sweeps (inclusive ends), then end.")
-      .def_static("piecewise", &BetaSchedule::piecewise, py::arg("segments"), "(beta, sweeps) segments in order.")
+      .def_static(
+          "piecewise",
+          [](const py::object& segments) {
+            // Checked as every other argument: a float sweep count, a ragged pair or a count past int64 named.
+            if (segments.is_none() || py::isinstance<py::str>(segments) || !py::isinstance<py::iterable>(segments)) {
+              throw InvalidArgument("segments: expected a sequence of (beta, sweeps) pairs");
+            }
+            std::vector<std::pair<float, int64_t>> out;
+            size_t k = 0;
+            for (const py::handle seg : segments) {
+              const std::string at = "segments[" + std::to_string(k++) + "]";
+              if (!py::isinstance<py::sequence>(seg) || py::isinstance<py::str>(seg) || py::len(seg) != 2) {
+                throw InvalidArgument(at + ": expected a (beta, sweeps) pair");
+              }
+              const py::sequence pair = py::reinterpret_borrow<py::sequence>(seg);
+              const std::vector<double> beta = from_numpy<double>(pair[0], (at + ".beta").c_str(), 0);
+              if (beta.size() != 1) throw InvalidArgument(at + ": beta must be one number");
+              out.emplace_back(static_cast<float>(beta[0]), int_arg(pair[1], (at + ".sweeps").c_str(), 0, int64_t{1} << 40));
+            }
+            return BetaSchedule::piecewise(out);
+          },
+          py::arg("segments"), "(beta, sweeps) segments in order.")
       .def_static("per_sweep", [](const py::object& b) { return BetaSchedule::per_sweep(from_numpy<float>(b, "betas")); }, py::arg("betas"))
       .def(
           "expand", [](const BetaSchedule& b, const py::object& n) { return to_numpy(b.expand(int_arg(n, "sweeps", 0, int64_t{1} << 40))); },

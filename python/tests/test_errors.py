@@ -475,3 +475,13 @@ def test_index_arguments_say_what_they_got():
     s = pbit.Sampler(g3, chains=2, seed=1, backend="cpu")
     with pytest.raises(pbit.InvalidArgument, match="got a string"):
         s.run(pbit.SamplingSchedule(0, 1, 1), readout_groups=["abc"])
+
+
+def test_piecewise_segments_are_checked_and_named():
+    assert list(pbit.BetaSchedule.piecewise([(0.5, 2), (1.0, 1)]).expand(3)) == [0.5, 0.5, 1.0]
+    assert list(pbit.BetaSchedule.piecewise([(np.float32(0.5), np.int64(2))]).expand(2)) == [0.5, 0.5]
+    for segs, msg in (([(1.0, 2.5)], r"segments\[0\].sweeps"), ([(1.0, 2**63)], r"segments\[0\].sweeps must be in"),
+                      ([(1.0,)], r"segments\[0\]: expected a \(beta, sweeps\) pair"), ("ab", "expected a sequence"),
+                      ([("x", 2)], r"segments\[0\].beta")):
+        with pytest.raises(pbit.InvalidArgument, match=msg):
+            pbit.BetaSchedule.piecewise(segs)
