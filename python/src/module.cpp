@@ -668,7 +668,8 @@ edge statistics of the sampler use that order.)doc")
               throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins per row (B x N), got rows of " +
                                     std::to_string(a.shape(1)));
             }
-            const bool one = a && a.ndim() == 1;
+            const bool one = a && a.ndim() <= 1;  // one state: N spins (a 0-d number for a one-node graph)
+            if (N > 0 && a && a.ndim() == 2 && a.shape(0) == 0) return to_numpy(std::vector<double>{});  // no states: no energies
             if (N == 0 || v.empty() || v.size() % N || (one && v.size() != N)) {
               throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins (one state) or B x N (B states), got " +
                                     std::to_string(v.size()));

@@ -485,3 +485,13 @@ def test_piecewise_segments_are_checked_and_named():
                       ([("x", 2)], r"segments\[0\].beta")):
         with pytest.raises(pbit.InvalidArgument, match=msg):
             pbit.BetaSchedule.piecewise(segs)
+
+
+def test_energy_of_one_state_is_a_float_and_of_no_states_an_empty_array():
+    one = pbit.Graph.from_edges(1, [], [], [], biases=[0.5])
+    assert one.energy(1) == -0.5 and isinstance(one.energy(1), float)  # was array([-0.5])
+    g3 = pbit.square_lattice(3)
+    e = g3.energy(np.ones((0, 9)))
+    assert e.shape == (0,)  # was refused: "got 0"
+    with pytest.raises(pbit.InvalidArgument, match="spins per row"):
+        g3.energy(np.ones((0, 8)))
