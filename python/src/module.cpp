@@ -922,6 +922,23 @@ B x N int8 array exported through DLPack (__dlpack__, __dlpack_device__), on the
             return dlpack_capsule(v);
           },
           "A DLPack capsule of the array (ready on every stream: the export synchronised the device).")
+      .def(
+          "__array__",
+          [](const py::object& self, const py::object& dtype, const py::object& copy) -> py::object {
+            // np.asarray / np.array of a host array: the int8 state (a 0-d object array before); a
+            // device array is not numpy's to read.
+            const auto& v = self.cast<const Sampler::StateView&>();
+            if (v.on_device) {
+              throw py::type_error("pbit.StateArray lives on CUDA device " + std::to_string(v.device) +
+                                   ": import it with a GPU library's from_dlpack (torch, CuPy, JAX), or read Sampler.state for a host copy");
+            }
+            const py::module_ np = py::module_::import("numpy");
+            py::object a = np.attr("from_dlpack")(self);
+            if (!dtype.is_none()) a = a.attr("astype")(dtype);
+            else if (!copy.is_none() && py::bool_(copy)) a = a.attr("copy")();
+            return a;
+          },
+          py::arg("dtype") = py::none(), py::arg("copy") = py::none())
       .def("__dlpack_device__",
            [](const Sampler::StateView& v) {
              return py::make_tuple(static_cast<int>(v.on_device ? kDLCUDA : kDLCPU), v.on_device ? v.device : 0);

@@ -281,6 +281,11 @@ def test_state_dlpack_exports_the_state_where_it_lives(backend):
     with pytest.raises(TypeError, match="at most 1 positional argument"):
         view.__dlpack__(1, 2, 3)
     assert np.from_dlpack(view).shape == (3, 10)  # the refused calls left the array as it was
+    # numpy's own conversions read a host array too (np.asarray gave a 0-d object array).
+    np.testing.assert_array_equal(np.asarray(view), np.from_dlpack(view))
+    assert np.asarray(view).dtype == np.int8 and np.array(view, dtype=np.float32).dtype == np.float32
     if "cuda" in pbit.backends() and pbit.backend_unavailable_reason("cuda") == "":
         gpu = pbit.Sampler(g, chains=21, seed=5, backend="cuda").state_dlpack()
         assert gpu.on_device and gpu.__dlpack_device__()[0] == 2  # kDLCUDA
+        with pytest.raises(TypeError, match="lives on CUDA device"):
+            np.asarray(gpu)
