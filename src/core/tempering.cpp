@@ -485,12 +485,10 @@ void TemperedSampler::restore_state(const TemperedState& s) {
       if ((*v)[p] < 0) throw InvalidArgument("TemperedSampler::restore_state: a negative swap count");
   for (const int8_t d : s.direction)
     if (d < -1 || d > 1) throw InvalidArgument("TemperedSampler::restore_state: a walker direction other than -1, 0 or 1");
-  for (const int8_t x : s.spins)
-    if (x != 1 && x != -1) throw InvalidArgument("TemperedSampler::restore_state: a spin other than -1 or +1");
   TemperingOptions ladder = opt_;
   ladder.betas = s.stats.betas;
   ladder = validated(std::move(ladder));  // finite, decreasing, positive
-  sampler_.set_state(s.spins);
+  sampler_.set_state(s.spins);  // the first change: it checks the spins before it changes anything
   sampler_.set_sweep_count(s.sweeps);
   opt_ = std::move(ladder);
   sampler_.set_chain_betas(chain_factors());
@@ -506,15 +504,14 @@ void TemperedSampler::restart(uint64_t sweeps, int64_t rounds) {
   if (rounds < 0 || rounds > 0xFFFFFFFFll) throw InvalidArgument("TemperedSampler::restart: " + std::to_string(rounds) + " rounds, not in [0, 2^32)");
   sampler_.set_sweep_count(sweeps);  // (refuses past 2^32 - 1 before anything changes)
   sampler_.randomize_state();
-  const int32_t R = num_replicas();
   sweeps_since_round_ = 0;
   reset_walkers();
-  window_attempts_.assign(static_cast<size_t>(R - 1), 0);
-  window_accepts_.assign(static_cast<size_t>(R - 1), 0);
-  stats_.attempts.assign(static_cast<size_t>(R - 1), 0);
-  stats_.accepts.assign(static_cast<size_t>(R - 1), 0);
-  stats_.round_trips = 0;
-  stats_.samples_while_adapting = 0;
+  const std::vector<float> ladder = stats_.betas;
+  stats_ = TemperingStats{};
+  stats_.attempts.assign(static_cast<size_t>(num_replicas() - 1), 0);
+  stats_.accepts = stats_.attempts;
+  stats_.betas = ladder;
+  window_attempts_ = window_accepts_ = stats_.attempts;
   stats_.rounds = rounds;
 }
 
