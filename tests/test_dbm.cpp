@@ -57,7 +57,13 @@ TEST(Idx, ReadsRawAndGzip) {
     const IdxArray a = read_idx(tmp(p));
     EXPECT_EQ(a.dims, (std::vector<int32_t>{2, 3, 4}));
     EXPECT_EQ(a.data, px);
+    // The first record only: the header's dims, one record's bytes.
+    const IdxArray first = read_idx(tmp(p), "", 1);
+    EXPECT_EQ(first.dims, (std::vector<int32_t>{2, 3, 4}));
+    EXPECT_EQ(first.data, std::vector<uint8_t>(px.begin(), px.begin() + 12));
+    EXPECT_EQ(read_idx(tmp(p), "", 5).data, px);  // more than the file has: all of it
   }
+  EXPECT_THROW(read_idx(tmp("a.idx"), "", -1), InvalidArgument);
 }
 
 TEST(Idx, ErrorsSayWhatIsWrongAndHowToFix) {
@@ -71,12 +77,16 @@ TEST(Idx, ErrorsSayWhatIsWrongAndHowToFix) {
   write_bytes(tmp("trunc.idx"), b);
   m = error_of([] { read_idx(tmp("trunc.idx")); });
   EXPECT_NE(m.find("truncated: header promises 24 bytes, file has 19"), std::string::npos) << m;
+  // Reading only the first record, whose bytes are all there, still checks the whole file.
+  m = error_of([] { read_idx(tmp("trunc.idx"), "", 1); });
+  EXPECT_NE(m.find("truncated: header promises 24 bytes, file has 19"), std::string::npos) << m;
   write_bytes(tmp("head.idx"), {0, 0, 8, 3, 0, 0});
   EXPECT_NE(error_of([] { read_idx(tmp("head.idx")); }).find("truncated in its header"), std::string::npos);
   b = idx_bytes({2, 3, 4}, px);
   b.push_back(9);
   write_bytes(tmp("extra.idx"), b);
   EXPECT_NE(error_of([] { read_idx(tmp("extra.idx")); }).find("bytes after the data"), std::string::npos);
+  EXPECT_NE(error_of([] { read_idx(tmp("extra.idx"), "", 1); }).find("bytes after the data"), std::string::npos);
   // A gzip file cut short.
   write_gz(tmp("full.gz"), idx_bytes({100, 10, 10}, std::vector<uint8_t>(10000, 3)));
   std::ifstream in(tmp("full.gz"), std::ios::binary);
@@ -84,6 +94,8 @@ TEST(Idx, ErrorsSayWhatIsWrongAndHowToFix) {
   gz.resize(gz.size() / 2);
   write_bytes(tmp("cut.idx.gz"), gz);
   m = error_of([] { read_idx(tmp("cut.idx.gz")); });
+  EXPECT_TRUE(m.find("truncated") != std::string::npos || m.find("corrupt") != std::string::npos) << m;
+  m = error_of([] { read_idx(tmp("cut.idx.gz"), "", 1); });  // its first record survived the cut
   EXPECT_TRUE(m.find("truncated") != std::string::npos || m.find("corrupt") != std::string::npos) << m;
   // A missing dataset names the package that provides it.
   m = error_of([] { load_dataset("mnist", "train", "/nonexistent"); });
@@ -1245,6 +1257,12 @@ TEST(Dataset, GzippedCopiesLoadLikeTheRawFiles) {
   const ImageDataset a = load_dataset("mnist", "test", raw, 300), b = load_dataset("mnist", "test", dir, 300);
   EXPECT_EQ(a.pixels, b.pixels);
   EXPECT_EQ(a.labels, b.labels);
+  // A limit keeps the first images of the whole set (a raw file is read no further than them).
+  const ImageDataset all = load_dataset("mnist", "test", raw);
+  ASSERT_EQ(all.size(), 10000);
+  EXPECT_EQ(a.size(), 300);
+  EXPECT_EQ(a.pixels, std::vector<uint8_t>(all.pixels.begin(), all.pixels.begin() + 300 * 28 * 28));
+  EXPECT_EQ(a.labels, std::vector<uint8_t>(all.labels.begin(), all.labels.begin() + 300));
 }
 
 // Every key lands in its own field: each is given a value no default has and read back.

