@@ -199,6 +199,34 @@ TEST(SamplerApi, BetaSchedules) {
   EXPECT_NE(error_of([] { BetaSchedule::linear(0.5f, NAN, 4); }).find("beta at sweep 3 is nan"), std::string::npos);
 }
 
+TEST(SamplerApi, BetaSchedulePartsRebuildIt) {
+  // A schedule rebuilt from its parts (what the Python module pickles) is the same schedule, after()
+  // offset included, and compares equal; another schedule does not.
+  const BetaSchedule p = BetaSchedule::piecewise({{0.0f, 2}, {0.5f, 1}, {1.0f, 3}});
+  for (const BetaSchedule& b : {p, p.after(3), BetaSchedule::linear(0.2f, 1.5f, 7).after(2), BetaSchedule::per_sweep({0.1f, 0.2f, 0.3f}),
+                                BetaSchedule::constant(0.7f)}) {
+    const BetaSchedule r = BetaSchedule::from_parts(b.per_sweep_values(), b.pieces(), b.offset());
+    EXPECT_EQ(r.expand(12), b.expand(12));
+    EXPECT_EQ(r.length(), b.length());
+    EXPECT_TRUE(r == b);
+  }
+  EXPECT_FALSE(p == p.after(1));
+  EXPECT_FALSE(BetaSchedule::linear(0.2f, 1.5f, 7) == BetaSchedule::linear(0.2f, 1.5f, 8));
+  EXPECT_TRUE(BetaSchedule::constant(0.5f) == BetaSchedule::per_sweep({0.5f}));
+  // Parts that no constructor makes are refused with what is wrong.
+  using Piece = BetaSchedule::Piece;
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({}, {}, 0); }).find("empty"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({0.5f}, {Piece{0, 2, 1.0f, 1.0f}}, 0); }).find("both"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({}, {Piece{1, 2, 1.0f, 1.0f}}, 0); }).find("piece 0 (start 1"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({}, {Piece{0, 2, 1.0f, 1.0f}, Piece{3, 1, 1.0f, 1.0f}}, 0); }).find("piece 1 (start 3"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({}, {Piece{0, 0, 1.0f, 1.0f}}, 0); }).find("piece 0"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({}, {Piece{0, std::numeric_limits<int64_t>::max(), 1.0f, 1.0f}}, 0); }).find("piece 0"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({0.5f}, {}, -1); }).find("offset -1"), std::string::npos);
+  EXPECT_NE(error_of([] { BetaSchedule::from_parts({}, {Piece{0, 4, 0.5f, -2.0f}}, 0); }).find("beta at sweep 3 is -2"), std::string::npos);
+}
+
 TEST(SamplerApi, AScheduleRunInPiecesIsThatSchedule) {
   // s.sweep(n, beta) then s.sweep(m, beta.after(n)) gives the chains of s.sweep(n + m, beta).
   SamplerOptions o;

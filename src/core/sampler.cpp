@@ -84,6 +84,26 @@ float BetaSchedule::at_absolute(int64_t sweep) const {
   return static_cast<float>(p.from + (p.to - p.from) * t);
 }
 
+BetaSchedule BetaSchedule::from_parts(std::vector<float> per_sweep, std::vector<Piece> pieces, int64_t offset) {
+  if (!per_sweep.empty() && !pieces.empty()) throw InvalidArgument("beta schedule: both per-sweep values and pieces given");
+  int64_t start = 0;
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    const Piece& p = pieces[k];
+    if (p.start != start || p.length < 1 || p.length > std::numeric_limits<int64_t>::max() / 2 - start) {
+      throw InvalidArgument("beta schedule: piece " + std::to_string(k) + " (start " + std::to_string(p.start) + ", " +
+                            std::to_string(p.length) + " sweeps) does not follow the one before it (expected start " +
+                            std::to_string(start) + ", at least 1 sweep)");
+    }
+    start += p.length;
+  }
+  if (offset < 0 || offset > std::numeric_limits<int64_t>::max() / 2) {
+    throw InvalidArgument("beta schedule: offset " + std::to_string(offset) + " is out of range");
+  }
+  BetaSchedule b(std::move(per_sweep), std::move(pieces));  // checks the betas, and that there are some
+  b.offset_ = offset;
+  return b;
+}
+
 float BetaSchedule::at(int64_t sweep) const { return at_absolute(offset_ + std::max<int64_t>(sweep, 0)); }
 
 int64_t BetaSchedule::length() const {

@@ -57,12 +57,26 @@ class BetaSchedule {
   /// Sweeps the schedule spells out (after them the last value holds).
   int64_t length() const;
 
- private:
   /// Linear from `from` at sweep `start` to `to` at start + length - 1; from == to for a constant.
   struct Piece {
     int64_t start, length;
     float from, to;
+    bool operator==(const Piece&) const = default;
   };
+  /// What a schedule is made of, for saving it (the Python module pickles it): per-sweep values or
+  /// pieces (one of the two is empty), and the sweeps after() dropped from the front.
+  const std::vector<float>& per_sweep_values() const { return per_sweep_; }
+  const std::vector<Piece>& pieces() const { return pieces_; }
+  int64_t offset() const { return offset_; }
+  /// The schedule those parts describe, checked as the named constructors check theirs: one of
+  /// per_sweep and pieces given, pieces back to back from sweep 0, each at least a sweep long,
+  /// betas in range, 0 <= offset <= the longest after(). Throws InvalidArgument otherwise.
+  static BetaSchedule from_parts(std::vector<float> per_sweep, std::vector<Piece> pieces, int64_t offset);
+  /// The same parts: schedules built the same way (constant(b) == per_sweep({b}), but piecewise and
+  /// linear schedules are not compared value by value with per-sweep ones).
+  bool operator==(const BetaSchedule&) const = default;
+
+ private:
   BetaSchedule(std::vector<float> per_sweep, std::vector<Piece> pieces);
   float at_absolute(int64_t sweep) const;
   // Piecewise and linear schedules keep their pieces, not a value per sweep: a long anneal costs
