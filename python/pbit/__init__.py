@@ -82,16 +82,17 @@ def _progress_printer(label):
     return show
 
 
-def _io_error(message, errno, strerror, filename):
-    e = IoError(message)
+def _io_error(message, errno, strerror, filename, cls=IoError):
+    e = cls(message)
     e.errno, e.strerror, e.filename = errno, strerror, filename
     return e
 
 
 def _io_error_reduce(self):
     # OSError pickles its args only: an IoError from a multiprocessing worker would lose its errno,
-    # strerror and filename on the way back.
-    return (_io_error, (self.args[0] if self.args else "", self.errno, self.strerror, self.filename))
+    # strerror and filename on the way back. Its class too: pbit.IoError.FileNotFoundError and the
+    # other subclasses by errno (see docs/PYTHON.md).
+    return (_io_error, (self.args[0] if self.args else "", self.errno, self.strerror, self.filename, type(self)))
 
 
 IoError.__reduce__ = _io_error_reduce

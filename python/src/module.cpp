@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -449,7 +450,49 @@ PyObservations wrap(Observations&& o, const ObserverSpec& spec, int32_t nodes) {
 
 // ------------------------------------------------------------------ exceptions
 
+/// A pickle's state tuple of `n` items, or InvalidArgument naming the class (a state of another version).
+py::tuple pickle_state(const py::handle& state, size_t n, const char* cls) {
+  if (!py::isinstance<py::tuple>(state) || py::len(state) != n) {
+    throw InvalidArgument(std::string("unpickling pbit.") + cls + ": expected a state of " + std::to_string(n) +
+                          " items (a pickle of another pbit version?)");
+  }
+  return py::reinterpret_borrow<py::tuple>(state);
+}
+
+Graph graph_from_arrays(const py::handle& n_arg, const py::handle& i, const py::handle& j, const py::handle& w, const py::handle& biases);
+
 PyObject* g_error = nullptr;
+/// errno -> the pbit.IoError subclass that is also Python's OSError subclass for it
+/// (pbit.IoError.FileNotFoundError for ENOENT, ...); errnos Python leaves as plain OSError are absent.
+PyObject* g_io_error_by_errno = nullptr;
+
+/// For every errno Python maps to a subclass of OSError (FileNotFoundError, PermissionError,
+/// IsADirectoryError, ...), a subclass of both `io_error` and it, reachable (and so picklable) as
+/// pbit.IoError.<its name>: `except FileNotFoundError` catches pbit's missing files.
+void make_io_error_subclasses(PyObject* io_error) {
+  g_io_error_by_errno = PyDict_New();
+  if (!g_io_error_by_errno) throw py::error_already_set();
+  const py::object oserror = py::reinterpret_borrow<py::object>(PyExc_OSError);
+  const auto codes = py::module_::import("errno").attr("errorcode").cast<py::dict>();
+  py::dict made;  // Python's subclass -> ours
+  for (const auto item : codes) {
+    const py::object probe = oserror(item.first, "");
+    const py::handle mapped(reinterpret_cast<PyObject*>(Py_TYPE(probe.ptr())));
+    if (mapped.ptr() == PyExc_OSError) continue;
+    if (!made.contains(mapped)) {
+      const std::string name = py::str(mapped.attr("__name__"));
+      const std::string doc = "A pbit.IoError that is also a " + name + ".";
+      const py::tuple bases = py::make_tuple(py::handle(io_error), mapped);
+      PyObject* t = PyErr_NewExceptionWithDoc(("pbit." + name).c_str(), doc.c_str(), bases.ptr(), nullptr);
+      if (!t) throw py::error_already_set();
+      const py::object sub = py::reinterpret_steal<py::object>(t);
+      sub.attr("__qualname__") = "IoError." + name;
+      py::handle(io_error).attr(name.c_str()) = sub;
+      made[mapped] = sub;
+    }
+    if (PyDict_SetItem(g_io_error_by_errno, item.first.ptr(), made[mapped].ptr()) != 0) throw py::error_already_set();
+  }
+}
 
 PyObject* new_exception(py::module_& m, const char* name, PyObject* base, PyObject* also, const char* doc) {
   const std::string qualified = std::string("pbit.") + name;
@@ -461,6 +504,65 @@ PyObject* new_exception(py::module_& m, const char* name, PyObject* base, PyObje
   if (!t) throw py::error_already_set();
   m.add_object(name, py::handle(t));
   return t;
+}
+
+Graph graph_from_arrays(const py::handle& n_arg, const py::handle& i, const py::handle& j, const py::handle& w, const py::handle& biases) {
+  const auto n = static_cast<int32_t>(int_arg(n_arg, "num_nodes", 0, std::numeric_limits<int32_t>::max()));
+  const std::vector<int32_t> a = indices_from(i, "i"), b = indices_from(j, "j");
+  const std::vector<float> x = from_numpy<float>(w, "weights");
+  if (a.size() != b.size() || a.size() != x.size()) {
+    throw InvalidArgument("from_edges: i, j and weights must have the same length (" + std::to_string(a.size()) + ", " +
+                          std::to_string(b.size()) + ", " + std::to_string(x.size()) + ")");
+  }
+  std::vector<Edge> e(a.size());
+  for (size_t k = 0; k < e.size(); ++k) e[k] = {a[k], b[k], x[k]};
+  std::vector<float> h = biases.is_none() ? std::vector<float>{} : from_numpy<float>(biases, "biases");
+  py::gil_scoped_release release;
+  return Graph::from_edges(n, e, std::move(h));
+}
+
+/// (num_nodes, i, j, J, h): what Graph.from_edges rebuilds it from, edge order and zero couplings included.
+py::tuple graph_state(const Graph& g) {
+  return py::make_tuple(g.num_nodes(), to_numpy(std::vector<int32_t>(g.edge_i())), to_numpy(std::vector<int32_t>(g.edge_j())),
+                        to_numpy(g.edge_weights()), to_numpy(std::vector<float>(g.biases())));
+}
+
+bool same_graph(const Graph& a, const Graph& b) {
+  return a.num_nodes() == b.num_nodes() && a.edge_i() == b.edge_i() && a.edge_j() == b.edge_j() && a.edge_weights() == b.edge_weights() &&
+         std::equal(a.biases().begin(), a.biases().end(), b.biases().begin(), b.biases().end());
+}
+
+/// The shortest text that reads back as the same float32 (0.1f is "0.1", not 0.10000000149011612).
+std::string float_text(float v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  std::string t(buf, r.ptr);
+  if (t.find_first_of(".en") == std::string::npos) t += ".0";  // 1 -> 1.0, as Python writes a float
+  return t;
+}
+
+/// pbit.BetaSchedule.linear(0.1, 1.0, 100) and the like: the call that builds it, where one does.
+std::string beta_repr(const BetaSchedule& b) {
+  std::string s = "pbit.BetaSchedule.";
+  const auto& v = b.per_sweep_values();
+  const auto& p = b.pieces();
+  if (v.size() == 1) {
+    s += "constant(" + float_text(v[0]) + ")";
+  } else if (!v.empty()) {
+    s += "per_sweep([";
+    for (size_t k = 0; k < v.size() && k < 6; ++k) s += (k ? ", " : "") + float_text(v[k]);
+    s += v.size() > 6 ? ", ...] (" + std::to_string(v.size()) + " values))" : "])";
+  } else if (p.size() == 1 && p[0].from != p[0].to) {
+    s += "linear(" + float_text(p[0].from) + ", " + float_text(p[0].to) + ", " + std::to_string(p[0].length) + ")";
+  } else {
+    s += "piecewise([";
+    for (size_t k = 0; k < p.size() && k < 6; ++k) {
+      s += (k ? ", " : "") + ("(" + float_text(p[k].from) + ", " + std::to_string(p[k].length) + ")");
+    }
+    s += p.size() > 6 ? ", ...] (" + std::to_string(p.size()) + " segments))" : "])";
+  }
+  if (b.offset() > 0) s += ".after(" + std::to_string(b.offset()) + ")";
+  return s;
 }
 
 }  // namespace
@@ -485,6 +587,7 @@ PYBIND11_MODULE(_pbit, m) {
   // OSError's str() becomes "[Errno N] strerror: 'filename'" once those are set; pbit's message
   // already says it all, in pbit's words.
   py::handle(io_error).attr("__str__") = py::module_::import("builtins").attr("BaseException").attr("__str__");
+  make_io_error_subclasses(io_error);
   py::register_exception_translator([](std::exception_ptr p) {
     // With the C API only: nothing here may throw. A message naming a file whose name is not UTF-8
     // shows it as \xNN escapes; an IoError's .filename is the name itself (os.fsdecode's str).
@@ -518,8 +621,17 @@ PYBIND11_MODULE(_pbit, m) {
     } catch (const IoError& e) {
       // As OSError: .errno, .strerror and .filename where pbit knows them (else None); str() stays
       // pbit's message (IoError's __str__ is BaseException's, see below).
+      // The subclass Python's OSError(errno, ...) would be, if any (a borrowed reference).
+      PyObject* type = io_error;
+      if (e.error_number() != 0) {
+        PyObject* no = PyLong_FromLong(e.error_number());
+        PyObject* sub = no ? PyDict_GetItemWithError(g_io_error_by_errno, no) : nullptr;
+        Py_XDECREF(no);
+        if (sub) type = sub;
+        PyErr_Clear();  // (a failed lookup leaves the plain IoError)
+      }
       PyObject* m = decoded(e.what());
-      PyObject* exc = m ? PyObject_CallFunctionObjArgs(io_error, m, nullptr) : nullptr;
+      PyObject* exc = m ? PyObject_CallFunctionObjArgs(type, m, nullptr) : nullptr;
       Py_XDECREF(m);
       if (!exc) return;  // the call set its own error (MemoryError)
       if (e.error_number() != 0) {
@@ -536,7 +648,7 @@ PYBIND11_MODULE(_pbit, m) {
         Py_XDECREF(name);
       }
       PyErr_Clear();  // a failed attribute is left None rather than replacing the IoError
-      PyErr_SetObject(io_error, exc);
+      PyErr_SetObject(type, exc);
       Py_DECREF(exc);
     } catch (const Error& e) {
       set(g_error, e.what());
@@ -590,18 +702,7 @@ edge statistics of the sampler use that order.)doc")
       .def_static(
           "from_edges",
           [](const py::object& n_arg, const py::object& i, const py::object& j, const py::object& w, const py::object& biases) {
-            const auto n = static_cast<int32_t>(int_arg(n_arg, "num_nodes", 0, std::numeric_limits<int32_t>::max()));
-            const std::vector<int32_t> a = indices_from(i, "i"), b = indices_from(j, "j");
-            const std::vector<float> x = from_numpy<float>(w, "weights");
-            if (a.size() != b.size() || a.size() != x.size()) {
-              throw InvalidArgument("from_edges: i, j and weights must have the same length (" + std::to_string(a.size()) + ", " +
-                                    std::to_string(b.size()) + ", " + std::to_string(x.size()) + ")");
-            }
-            std::vector<Edge> e(a.size());
-            for (size_t k = 0; k < e.size(); ++k) e[k] = {a[k], b[k], x[k]};
-            std::vector<float> h = biases.is_none() ? std::vector<float>{} : from_numpy<float>(biases, "biases");
-            py::gil_scoped_release release;
-            return Graph::from_edges(n, e, std::move(h));
+            return graph_from_arrays(n_arg, i, j, w, biases);
           },
           py::arg("num_nodes"), py::arg("i"), py::arg("j"), py::arg("weights"), py::arg("biases") = py::none(),
           "Builds a graph from edge arrays (i, j, J); biases h (N values) or None for zeros. Raises InvalidGraph for self "
@@ -683,13 +784,31 @@ edge statistics of the sampler use that order.)doc")
           "E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i) of one state (N spins: a float) or of several (B x N: an array).")
       .def("__repr__", [](const Graph& g) {
         return "pbit.Graph(" + std::to_string(g.num_nodes()) + " nodes, " + std::to_string(g.num_edges()) + " edges)";
-      });
+      })
+      .def(
+          "__eq__", [](const Graph& a, const py::object& b) -> py::object {
+            if (!py::isinstance<Graph>(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+            return py::bool_(same_graph(a, b.cast<const Graph&>()));
+          },
+          py::is_operator(), "The same nodes, edges, couplings and biases.")
+      .def(py::pickle([](const Graph& g) -> py::object { return graph_state(g); },
+                      [](const py::object& state) {
+                        const py::tuple t = pickle_state(state, 5, "Graph");
+                        return graph_from_arrays(t[0], t[1], t[2], t[3], t[4]);
+                      }));
 
   py::class_<Coloring>(m, "Coloring", "A proper coloring: nodes of one color share no edge and update together.")
       .def(py::init([](const Graph& g, const py::object& colors) { return Coloring(g, indices_from(colors, "colors")); }),
            py::arg("graph"), py::arg("colors"), "Checks `colors` (one per node) against the graph; raises InvalidColoring.")
       .def_property_readonly("num_colors", &Coloring::num_colors)
-      .def_property_readonly("colors", [](const Coloring& c) { return to_numpy(std::vector<int32_t>(c.colors())); });
+      .def_property_readonly("colors", [](const Coloring& c) { return to_numpy(std::vector<int32_t>(c.colors())); })
+      // The colors alone: checked again against the graph of any Sampler it is given to.
+      .def(py::pickle([](const Coloring& c) -> py::object { return py::make_tuple(to_numpy(std::vector<int32_t>(c.colors()))); },
+                      [](const py::object& state) {
+                        std::vector<int32_t> colors = indices_from(pickle_state(state, 1, "Coloring")[0], "Coloring colors");
+                        const Graph edgeless = Graph::from_edges(static_cast<int32_t>(colors.size()), std::vector<Edge>{});
+                        return Coloring(edgeless, std::move(colors));
+                      }));
   m.def(
       "color_graph",
       [](const Graph& g) {
@@ -706,7 +825,41 @@ edge statistics of the sampler use that order.)doc")
       .def_readonly("coordinate_names", &Topology::coordinate_names)
       .def_property_readonly("colors", [](const Topology& t) { return to_numpy(std::vector<int32_t>(t.colors)); })
       .def("coloring", &Topology::coloring)
-      .def("__repr__", [](const Topology& t) { return "pbit.Topology('" + t.name + "')"; });
+      .def("__repr__", [](const Topology& t) { return "pbit.Topology('" + t.name + "')"; })
+      .def(py::pickle(
+          [](const Topology& t) -> py::object {
+            std::vector<int32_t> coords;
+            for (const auto& c : t.coordinates) coords.insert(coords.end(), c.begin(), c.end());
+            const auto rows = static_cast<py::ssize_t>(t.coordinates.size());
+            const auto cols = static_cast<py::ssize_t>(t.coordinates.empty() ? 0 : t.coordinates[0].size());
+            return py::make_tuple(t.name, graph_state(t.graph), to_numpy(std::vector<int32_t>(t.colors)), t.coloring_method,
+                                  t.coordinate_names, to_numpy(std::move(coords), {rows, cols}), to_numpy(std::vector<int64_t>(t.linear_index)));
+          },
+          [](const py::object& state) {
+            const py::tuple s = pickle_state(state, 7, "Topology");
+            Topology t;
+            t.name = s[0].cast<std::string>();
+            const py::tuple g = pickle_state(s[1], 5, "Topology.graph");
+            t.graph = graph_from_arrays(g[0], g[1], g[2], g[3], g[4]);
+            t.colors = indices_from(s[2], "Topology colors");
+            verify_coloring(t.graph, t.colors);
+            t.coloring_method = s[3].cast<std::string>();
+            t.coordinate_names = s[4].cast<std::vector<std::string>>();
+            const auto coords = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(s[5]);
+            const auto n = static_cast<py::ssize_t>(t.graph.num_nodes());
+            const auto c = static_cast<py::ssize_t>(t.coordinate_names.size());
+            if (!coords || coords.ndim() != 2 || (coords.size() > 0 && (coords.shape(0) != n || coords.shape(1) != c))) {
+              throw InvalidArgument("unpickling pbit.Topology: the coordinates are not one row of " + std::to_string(c) + " per node");
+            }
+            for (py::ssize_t r = 0; r < coords.shape(0) && coords.size() > 0; ++r) {
+              t.coordinates.emplace_back(coords.data(r, 0), coords.data(r, 0) + c);
+            }
+            t.linear_index = from_numpy<int64_t>(s[6], "Topology linear_index");
+            if (!t.linear_index.empty() && static_cast<py::ssize_t>(t.linear_index.size()) != n) {
+              throw InvalidArgument("unpickling pbit.Topology: linear_index is not one value per node");
+            }
+            return t;
+          }));
   m.def("topology", &make_topology, py::arg("spec"), py::call_guard<py::gil_scoped_release>(),
         "A generated topology: 'pegasus:M', 'zephyr:M[:T]', 'chimera:M[:N[:T]]', 'grid:L:G12' ... (docs/TOPOLOGIES.md), couplings 1.");
   m.def(
@@ -765,6 +918,16 @@ the role index of every node.)doc")
           },
           py::arg("path"),
           py::arg("num_nodes"), "Reads a roles file, checked against num_nodes.")
+      .def(py::pickle([](const RoleAssignment& r) -> py::object { return py::make_tuple(roles_to_json(r).dump()); },
+                      [](const py::object& state) {
+                        const std::string text = pickle_state(state, 1, "Roles")[0].cast<std::string>();
+                        const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+                        if (j.is_discarded() || !j.is_object() || !j.contains("num_nodes") || !j["num_nodes"].is_number_unsigned() ||
+                            j["num_nodes"].get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+                          throw InvalidArgument("unpickling pbit.Roles: not a roles JSON with its num_nodes");
+                        }
+                        return roles_from_json(j, j["num_nodes"].get<int32_t>(), "unpickling pbit.Roles");
+                      }))
       .def("__repr__", [](const RoleAssignment& r) {
         std::string s = "pbit.Roles(";
         for (size_t k = 0; k < r.names.size(); ++k) s += (k ? ", " : "") + r.names[k] + ": " + std::to_string(r.nodes[k].size());
@@ -825,7 +988,22 @@ the role index of every node.)doc")
       .def("__repr__", [](const SamplingSchedule& s) {
         return "pbit.SamplingSchedule(warmup=" + std::to_string(s.warmup) + ", samples=" + std::to_string(s.samples) +
                ", steps_per_sample=" + std::to_string(s.steps_per_sample) + ")";
-      });
+      })
+      .def(
+          "__eq__", [](const SamplingSchedule& a, const py::object& b) -> py::object {
+            if (!py::isinstance<SamplingSchedule>(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+            const auto& o = b.cast<const SamplingSchedule&>();
+            return py::bool_(a.warmup == o.warmup && a.samples == o.samples && a.steps_per_sample == o.steps_per_sample);
+          },
+          py::is_operator())
+      .def(py::pickle([](const SamplingSchedule& s) -> py::object { return py::make_tuple(s.warmup, s.samples, s.steps_per_sample); },
+                      [](const py::object& state) {
+                        const py::tuple t = pickle_state(state, 3, "SamplingSchedule");
+                        SamplingSchedule s{int_arg(t[0], "warmup", 0, int64_t{1} << 62), int_arg(t[1], "samples", 0, int64_t{1} << 62),
+                                           int_arg(t[2], "steps_per_sample", 1, int64_t{1} << 40)};
+                        s.validate();
+                        return s;
+                      }));
   py::class_<BetaSchedule>(m, "BetaSchedule", "Inverse temperature per sweep; a schedule shorter than the run holds its last value.")
       .def_static("constant", &BetaSchedule::constant, py::arg("beta"))
       .def_static(
@@ -860,7 +1038,33 @@ the role index of every node.)doc")
       .def_static("per_sweep", [](const py::object& b) { return BetaSchedule::per_sweep(from_numpy<float>(b, "betas")); }, py::arg("betas"))
       .def(
           "expand", [](const BetaSchedule& b, const py::object& n) { return to_numpy(b.expand(int_arg(n, "sweeps", 0, int64_t{1} << 40))); },
-          py::arg("sweeps"));
+          py::arg("sweeps"))
+      .def(
+          "after", [](const BetaSchedule& b, const py::object& n) { return b.after(int_arg(n, "sweeps", 0, int64_t{1} << 62)); }, py::arg("sweeps"),
+          "The schedule from sweep `sweeps` on: b.after(n).expand(k) == b.expand(n + k)[n:] (for running one schedule in pieces).")
+      .def_property_readonly("length", &BetaSchedule::length, "Sweeps the schedule spells out (after them its last value holds).")
+      .def("__repr__", &beta_repr)
+      .def(
+          "__eq__", [](const BetaSchedule& a, const py::object& b) -> py::object {
+            if (!py::isinstance<BetaSchedule>(b)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+            return py::bool_(a == b.cast<const BetaSchedule&>());
+          },
+          py::is_operator(), "Built the same way: the same pieces or per-sweep values, and the same after() offset.")
+      .def(py::pickle(
+          [](const BetaSchedule& b) -> py::object {
+            py::list pieces;
+            for (const BetaSchedule::Piece& p : b.pieces()) pieces.append(py::make_tuple(p.start, p.length, p.from, p.to));
+            return py::make_tuple(to_numpy(std::vector<float>(b.per_sweep_values())), pieces, b.offset());
+          },
+          [](const py::object& state) {
+            const py::tuple t = pickle_state(state, 3, "BetaSchedule");
+            std::vector<BetaSchedule::Piece> pieces;
+            for (const py::handle p : t[1].cast<py::list>()) {
+              const py::tuple q = pickle_state(p, 4, "BetaSchedule piece");
+              pieces.push_back({q[0].cast<int64_t>(), q[1].cast<int64_t>(), q[2].cast<float>(), q[3].cast<float>()});
+            }
+            return BetaSchedule::from_parts(from_numpy<float>(t[0], "BetaSchedule values"), std::move(pieces), t[2].cast<int64_t>());
+          }));
 
   py::class_<PyObservations>(m, "Observations", R"doc(What a run observed, as numpy arrays (None where not asked for).
 
@@ -876,7 +1080,22 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
       .def_readonly("energy", &PyObservations::energy)
       .def_readonly("readout_sum", &PyObservations::readout_sum)
       .def_readonly("readout_mean", &PyObservations::readout_mean)
-      .def_readonly("snapshots", &PyObservations::snapshots);
+      .def_readonly("snapshots", &PyObservations::snapshots)
+      .def(py::pickle(
+          [](const PyObservations& o) -> py::object {
+            return py::make_tuple(o.num_chains, o.num_samples, o.sweeps, o.node_sum, o.edge_sum, o.node_mean, o.edge_corr, o.energy,
+                                  o.readout_sum, o.readout_mean, o.snapshots);
+          },
+          [](const py::object& state) {
+            const py::tuple t = pickle_state(state, 11, "Observations");
+            PyObservations o;
+            o.num_chains = t[0].cast<int32_t>();
+            o.num_samples = t[1].cast<int64_t>();
+            o.sweeps = t[2].cast<int64_t>();
+            py::object* fields[] = {&o.node_sum, &o.edge_sum, &o.node_mean, &o.edge_corr, &o.energy, &o.readout_sum, &o.readout_mean, &o.snapshots};
+            for (size_t k = 0; k < 8; ++k) *fields[k] = t[3 + k];
+            return o;
+          }));
 
   // ---------------------------------------------------------------- sampler
   const char* run_doc =

@@ -386,7 +386,7 @@ def test_a_file_name_that_is_not_utf8_is_the_file_it_names(tmp_path):
     assert "no\\xfe.json" in str(e.value)  # the message shows the byte, and prints
     import pickle  # as a multiprocessing worker's error comes back
     back = pickle.loads(pickle.dumps(e.value))
-    assert type(back) is pbit.IoError and str(back) == str(e.value)
+    assert type(back) is pbit.IoError.FileNotFoundError and str(back) == str(e.value)
     assert (back.errno, back.strerror, back.filename) == (e.value.errno, e.value.strerror, e.value.filename)
 
 
