@@ -388,8 +388,8 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
       {"dbm eval --help", {"--first", "--warmup-fraction", "--model", "docs/CLI.md"}, {"--topology", "--lease"}},
       {"dbm train -h", {"--lease-seconds", "--burn-in", "--resume", "--check", "--backend", "--seed", "--threads"}, {"--first", "--suite"}},
       {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend", "--seed", "--threads"}, {"--burn-in"}},
-      {"eqprop train --help", {"--epochs", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
-      {"pdnn train --help", {"--epochs", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
+      {"eqprop train --help", {"--epochs", "--time-budget", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
+      {"pdnn train --help", {"--epochs", "--time-budget", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
       {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config"}, {"--lease"}},
       {"graph --help", {"--roles-in-order", "--role-seed"}, {"--config"}},
       {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},
@@ -807,6 +807,20 @@ TEST(Cli, EqPropTrainResumeEval) {
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
   EXPECT_EQ(bytes(out + "/model.bin"), bytes(out2 + "/model.bin"));
+  // A time budget spent before the first batch stops there with a checkpoint and says so; --resume
+  // without one trains the same model.
+  const std::string out3 = tmp("eqprop_cli3");
+  std::filesystem::remove_all(out3);
+  const Result spent = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out3 + " --time-budget 1e-6");
+  ASSERT_EQ(spent.code, 0) << spent.out;
+  EXPECT_NE(spent.out.find("time budget of 1e-06 s reached after"), std::string::npos) << spent.out;
+  EXPECT_EQ(read_json_file(out3 + "/results.json")["stopped_by_time_budget"], true);
+  EXPECT_EQ(read_json_file(out3 + "/results.json")["history"].size(), 0u);
+  EXPECT_EQ(read_json_file(out3 + "/results.json")["config"]["train"]["time_budget_s"], 1e-6);
+  const Result rest = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out3 + " --resume");
+  ASSERT_EQ(rest.code, 0) << rest.out;
+  EXPECT_EQ(read_json_file(out3 + "/results.json")["stopped_by_time_budget"], false);
+  EXPECT_EQ(bytes(out + "/model.bin"), bytes(out3 + "/model.bin"));
   const Result ev = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 20 --out " +
                         tmp("eq_eval.json"));
   ASSERT_EQ(ev.code, 0) << ev.out;
@@ -929,6 +943,18 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
   EXPECT_EQ(bytes(out + "/model.bin"), bytes(out2 + "/model.bin"));
+  // A time budget spent before the first batch stops there with a checkpoint and says so; --resume
+  // without one trains the same model.
+  const std::string out3 = tmp("pdnn_cli3");
+  std::filesystem::remove_all(out3);
+  const Result spent = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out3 + " --time-budget 1e-6");
+  ASSERT_EQ(spent.code, 0) << spent.out;
+  EXPECT_NE(spent.out.find("time budget of 1e-06 s reached after"), std::string::npos) << spent.out;
+  EXPECT_EQ(read_json_file(out3 + "/results.json")["stopped_by_time_budget"], true);
+  const Result rest = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out3 + " --resume");
+  ASSERT_EQ(rest.code, 0) << rest.out;
+  EXPECT_EQ(read_json_file(out3 + "/results.json")["stopped_by_time_budget"], false);
+  EXPECT_EQ(bytes(out + "/model.bin"), bytes(out3 + "/model.bin"));
   // Evaluations: as trained, and with tanh units; then the report of both.
   const Result ev = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 1,2,5 --test-images 30 --out " +
                         tmp("pd_eval.json"));

@@ -378,6 +378,78 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   EXPECT_NE(error_of([&] { td.load_checkpoint(dir + "/b/checkpoint.bin"); }).find("different training config"), std::string::npos);
 }
 
+// train.time_budget_s: a run whose budget is spent stops before its next batch with a checkpoint, at
+// the start of training or in the middle of an epoch, and a run resumed from it with no budget ends
+// bit for bit where the uninterrupted one did (the budget is not part of the training config).
+TEST(EqProp, TimeBudgetStopsWithACheckpointAndResumesBitForBit) {
+  const ImageDataset train = halves(64, 1), test = halves(40, 2);
+  std::vector<int64_t> ti(64), si(40);
+  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
+  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_budget";
+  std::filesystem::remove_all(dir);
+  for (const char* d : {"/a", "/b", "/m"}) std::filesystem::create_directories(dir + d);
+  EqPropConfig ca = small_training(dir + "/a");
+  ca.epochs = 2;
+  EqPropNet na = EqPropNet::create(8, ca.hidden, 2, 2, 0.5f, 0.25f, ca.seed);
+  EqPropTrainer ta(na, ca, train, ti, test, si);
+  ta.run();
+  EXPECT_FALSE(ta.out_of_time());
+  // Spent before the first batch: nothing trained, a checkpoint of the start.
+  EqPropConfig cb = ca;
+  cb.output_dir = dir + "/b";
+  cb.time_budget_s = 1e-9;
+  EqPropNet nb = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+  {
+    EqPropTrainer tb(nb, cb, train, ti, test, si);
+    tb.run();
+    EXPECT_TRUE(tb.out_of_time());
+    EXPECT_EQ(tb.epoch(), 0);
+    EXPECT_EQ(tb.batch_in_epoch(), 0);
+    EXPECT_EQ(tb.updates(), 0);
+    EXPECT_TRUE(tb.history().empty());
+  }
+  cb.time_budget_s = 0;
+  EqPropTrainer tb2(nb, cb, train, ti, test, si);
+  tb2.load_checkpoint(dir + "/b/checkpoint.bin");
+  tb2.run();
+  expect_same_parameters(nb, na);
+  // In the middle of an epoch: a run killed after its mid-epoch checkpoint at batch 15 of 16,
+  // resumed with a budget its 15 batches already spent, stops at once and rewrites the checkpoint;
+  // resumed again without one, it ends where the uninterrupted run did.
+  EqPropConfig cm = ca;
+  cm.output_dir = dir + "/m";
+  cm.checkpoint_every_batches = 5;
+  EqPropNet nm = EqPropNet::create(8, cm.hidden, 2, 2, 0.5f, 0.25f, cm.seed);
+  EXPECT_THROW(EqPropTrainer(nm, cm, train, ti, test, si).run([](const EqPropEpoch&) { throw std::runtime_error("killed"); }),
+               std::runtime_error);
+  cm.time_budget_s = 1e-9;
+  EqPropNet nm2 = EqPropNet::create(8, cm.hidden, 2, 2, 0.5f, 0.25f, cm.seed);
+  double trained = 0;
+  {
+    EqPropTrainer tm(nm2, cm, train, ti, test, si);
+    tm.load_checkpoint(dir + "/m/checkpoint.bin");
+    ASSERT_EQ(tm.batch_in_epoch(), 15);
+    const int64_t updates = tm.updates();
+    tm.run();
+    EXPECT_TRUE(tm.out_of_time());
+    EXPECT_EQ(tm.epoch(), 0);
+    EXPECT_EQ(tm.batch_in_epoch(), 15);
+    EXPECT_EQ(tm.updates(), updates);
+    trained = tm.train_seconds();
+    EXPECT_GT(trained, 0.0);
+  }
+  cm.time_budget_s = 0;
+  EqPropNet nm3 = EqPropNet::create(8, cm.hidden, 2, 2, 0.5f, 0.25f, cm.seed);
+  EqPropTrainer tm3(nm3, cm, train, ti, test, si);
+  tm3.load_checkpoint(dir + "/m/checkpoint.bin");
+  EXPECT_EQ(tm3.batch_in_epoch(), 15);
+  EXPECT_GE(tm3.train_seconds(), trained);  // the time of the stopped run counts
+  tm3.run();
+  EXPECT_FALSE(tm3.out_of_time());
+  expect_same_parameters(nm3, na);
+}
+
 // Adam: its first update moves every parameter by lr (bias-corrected m / sqrt(v) is g / |g|) or not at
 // all (a zero gradient); and a run resumed from a mid-epoch checkpoint, moments and update count
 // restored, ends bit for bit where the uninterrupted one did.
@@ -513,6 +585,7 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
       {R"({"trian": {}})", "trian"},
       {R"({"data": {"train_images": -1}})", "data.train_images"},
       {R"({"train": {"lr_decay": 0}})", "train.lr_decay"},
+      {R"({"train": {"time_budget_s": "1h"}})", "train.time_budget_s"},
       {R"({"network": {"topology": 5}})", "network.topology"},
       {R"({"network": {"threshold": 255}})", "network.threshold"},
       {R"({"train": {"batch_size": 65536, "chains_per_image": 4096}})", "train.batch_size"},

@@ -367,11 +367,29 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
   PdnnNet nm = PdnnNet::create({8, 6, 2}, cm.seed);
   EXPECT_THROW(PdnnTrainer(nm, cm, train, iota(96), test, iota(60)).run([](const PdnnEpoch&) { throw std::runtime_error("killed"); }),
                std::runtime_error);
+  // Resumed with a time budget (train.time_budget_s) its 10 batches already spent, it stops before
+  // the next batch and rewrites the checkpoint as it was; the run resumed from that goes on as below.
+  {
+    PdnnConfig cs = cm;
+    cs.time_budget_s = 1e-9;
+    PdnnNet ns = PdnnNet::create({8, 6, 2}, cs.seed);
+    PdnnTrainer ts(ns, cs, train, iota(96), test, iota(60));
+    ts.load_checkpoint(dir + "/m/checkpoint.bin");
+    ASSERT_EQ(ts.batch_in_epoch(), 10);
+    const int64_t updates = ts.updates();
+    ts.run();
+    EXPECT_TRUE(ts.out_of_time());
+    EXPECT_EQ(ts.epoch(), 0);
+    EXPECT_EQ(ts.batch_in_epoch(), 10);
+    EXPECT_EQ(ts.updates(), updates);
+  }
   PdnnNet nm2 = PdnnNet::create({8, 6, 2}, cm.seed);
   PdnnTrainer tm(nm2, cm, train, iota(96), test, iota(60));
   tm.load_checkpoint(dir + "/m/checkpoint.bin");
   EXPECT_EQ(tm.epoch(), 0);
+  EXPECT_EQ(tm.batch_in_epoch(), 10);
   tm.run();
+  EXPECT_FALSE(tm.out_of_time());
   EXPECT_EQ(nm2.w, na.w);
   EXPECT_EQ(nm2.b, na.b);
   // Another training config refuses the checkpoint.
@@ -510,6 +528,7 @@ TEST(PdnnConfigParse, BadValuesNameTheKey) {
   EXPECT_NE(err(R"({"network": {"hidden": []}})").find("network.hidden"), std::string::npos);
   EXPECT_NE(err(R"({"network": {"hidden": [0]}})").find("network.hidden[0]"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"lr": -1}})").find("train.lr"), std::string::npos);
+  EXPECT_NE(err(R"({"train": {"time_budget_s": -1}})").find("train.time_budget_s"), std::string::npos);
   EXPECT_NE(err(R"({"trian": {}})").find("trian"), std::string::npos);
   const PdnnConfig ok = parse_pdnn_config(nlohmann::json::parse(
       R"({"network": {"hidden": [32, 16], "activation": "quant", "bits": 2}, "eval": {"samples": [1, 5]}})"));
@@ -698,6 +717,16 @@ TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
   EXPECT_EQ(vc.encoder.w, va.encoder.w);
   EXPECT_EQ(vc.decoder.w, va.decoder.w);
   EXPECT_EQ(vc.decoder.b, va.decoder.b);
+  // A time budget spent before the first batch stops there, with a checkpoint of the start.
+  PdnnConfig cs = vae_config(dir + "/s", PdnnActivation::pbit);
+  cs.time_budget_s = 1e-9;
+  PdnnVae vs = PdnnVae::create(8, cs);
+  PdnnVaeTrainer ts(vs, cs, train, iota(96), test, iota(20));
+  ts.run();
+  EXPECT_TRUE(ts.out_of_time());
+  EXPECT_EQ(ts.updates(), 0);
+  EXPECT_TRUE(ts.history().empty());
+  EXPECT_TRUE(std::filesystem::exists(dir + "/s/checkpoint.bin"));
   // A classifier checkpoint is not a generator's.
   PdnnConfig cc = small_config(dir + "/c");
   PdnnNet nc = PdnnNet::create({8, 6, 2}, cc.seed);

@@ -47,6 +47,7 @@ void add_eqprop_commands(Commands& c) {
   struct Opt {
     std::string config, out, model;
     int32_t epochs = 0;
+    double time_budget = -1;
     int64_t test_images = -1;
     uint64_t seed = 0;
     bool seed_given = false;
@@ -65,6 +66,8 @@ void add_eqprop_commands(Commands& c) {
   t->add_option("--config", o->config, "EqProp config (configs/eqprop_*.json)")->required();
   t->add_option("--out", o->out, "replaces the config's run.output_dir");
   t->add_option("--epochs", o->epochs, "replaces train.epochs")->check(number_in<int32_t>(1, 100000));
+  t->add_option("--time-budget", o->time_budget, "stop training once S seconds of it have passed (over resumes), with a checkpoint: --resume with a larger budget goes on bit for bit; 0 = no budget (also train.time_budget_s)")
+      ->check(number_in<double>(0, 1e9));
   add_seed_option(t, o->seed, o->seed_given, "weights, data order and every sampler");
   auto* resume = t->add_flag("--resume", o->resume,
                              "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
@@ -75,12 +78,14 @@ void add_eqprop_commands(Commands& c) {
   c.add(t, [o] {
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
     if (o->epochs > 0) cfg.epochs = o->epochs;
+    if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (o->seed_given) cfg.seed = o->seed;
     if (!o->out.empty()) cfg.output_dir = o->out;
     if (!o->train_backend.empty()) cfg.backend = o->train_backend;
     if (o->threads >= 0) cfg.threads = o->threads;
     // results.json records the config that ran, overrides included.
     if (o->epochs > 0) detail::set_override(cfg.source, {"train", "epochs"}, cfg.epochs);
+    if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
     if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->train_backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
@@ -115,15 +120,22 @@ void add_eqprop_commands(Commands& c) {
       net.save(cfg.output_dir + "/model.bin");
       write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
     });
+    if (trainer.out_of_time()) {
+      std::cerr << "time budget of " << cfg.time_budget_s << " s reached after " << trainer.train_seconds()
+                << " s of training (epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch()
+                << " done): evaluating the model as it is; --resume with a larger --time-budget goes on\n";
+    }
     const EqPropEval ev = eqprop_evaluate(net, test, si, cfg);
-    double wall = 0, flips = 0;
-    for (const auto& e : trainer.history()) wall += e.wall_s, flips += e.flips;
+    const double wall = trainer.train_seconds();
+    double flips = 0;
+    for (const auto& e : trainer.history()) flips += e.flips;
     net.save(cfg.output_dir + "/model.bin");
     write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
     nlohmann::json out = {{"model", "eqprop"},
                           {"network", {{"inputs", net.inputs}, {"hidden", net.hidden}, {"outputs", net.outputs()}, {"per_class", net.per_class}}},
                           {"train_images", ti.size()},
                           {"epochs_trained", trainer.history().size()},
+                          {"stopped_by_time_budget", trainer.out_of_time()},
                           {"train_wall_s", wall},
                           {"train_flips", flips},
                           {"eval", eval_json(ev)},

@@ -181,12 +181,16 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
     write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history()}});
   });
   vae.save(cfg.output_dir + "/model.bin");
-  double wall = 0;
-  for (const auto& e : trainer.history()) wall += e.wall_s;
+  if (trainer.out_of_time()) {
+    std::cerr << "time budget of " << cfg.time_budget_s << " s reached after " << trainer.train_seconds()
+              << " s of training (epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch()
+              << " done): model.bin holds the model as it is; --resume with a larger --time-budget goes on\n";
+  }
+  const double wall = trainer.train_seconds();
   write_json_file(cfg.output_dir + "/results.json", {{"model", "pdnn_generator"}, {"dataset", cfg.dataset},
                                                      {"decoder_sizes", vae.decoder.sizes}, {"encoder_sizes", vae.encoder.sizes},
                                                      {"trained_units", cfg.units.name()}, {"train_samples", vae.decoder.train_samples},
-                                                     {"train_images", ti.size()}, {"train_wall_s", wall}, {"history", history()},
+                                                     {"train_images", ti.size()}, {"train_wall_s", wall}, {"stopped_by_time_budget", trainer.out_of_time()}, {"history", history()},
                                                      {"git_sha", build_git_sha()}, {"config", cfg.source}});
   std::printf("p-DNN generator (%s decoder): test reconstruction %.2f nats per image after %zu epochs (%.1f s) -> %s\n",
               cfg.units.name().c_str(), trainer.history().empty() ? -1.0 : trainer.history().back().test_reconstruction,
@@ -201,6 +205,7 @@ void add_pdnn_commands(Commands& c) {
     std::string config, out, model, activation, samples, sizes = "784,256,256,10", platforms = "configs/platforms.json", label;
     std::vector<std::string> evals;
     int32_t epochs = 0, bits = 0, T = 32;
+    double time_budget = -1;
     int64_t test_images = -1, images = 256;
     uint64_t seed = 0;
     bool seed_given = false, resume = false, overwrite = false, ideal = false, check = false;
@@ -220,6 +225,8 @@ void add_pdnn_commands(Commands& c) {
   t->add_option("--config", o->config, "p-DNN config (configs/pdnn_*.json)")->required();
   t->add_option("--out", o->out, "replaces the config's run.output_dir");
   t->add_option("--epochs", o->epochs, "replaces train.epochs")->check(number_in<int32_t>(1, 100000));
+  t->add_option("--time-budget", o->time_budget, "stop training once S seconds of it have passed (over resumes), with a checkpoint: --resume with a larger budget goes on bit for bit; 0 = no budget (also train.time_budget_s)")
+      ->check(number_in<double>(0, 1e9));
   add_seed_option(t, o->seed, o->seed_given, "weights, data order and every sample");
   auto* resume = t->add_flag("--resume", o->resume, "continue a killed run from output_dir/checkpoint.bin, bit for bit (starts afresh when there is none yet)");
   t->add_flag("--overwrite", o->overwrite, "start afresh even if output_dir holds an earlier run's checkpoint")->excludes(resume);
@@ -229,12 +236,14 @@ void add_pdnn_commands(Commands& c) {
   c.add(t, [o] {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
     if (o->epochs > 0) cfg.epochs = o->epochs;
+    if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
     if (o->seed_given) cfg.seed = o->seed;
     if (!o->out.empty()) cfg.output_dir = o->out;
     if (!o->train_backend.empty()) cfg.backend = o->train_backend;
     if (o->threads >= 0) cfg.threads = o->threads;
     // results.json records the config that ran, overrides included.
     if (o->epochs > 0) detail::set_override(cfg.source, {"train", "epochs"}, cfg.epochs);
+    if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
     if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
     if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
     if (!o->train_backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
@@ -270,9 +279,13 @@ void add_pdnn_commands(Commands& c) {
       write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
     });
     net.save(cfg.output_dir + "/model.bin");
+    if (trainer.out_of_time()) {
+      std::cerr << "time budget of " << cfg.time_budget_s << " s reached after " << trainer.train_seconds()
+                << " s of training (epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch()
+                << " done): evaluating the model as it is; --resume with a larger --time-budget goes on\n";
+    }
     const PdnnEval ev = pdnn_evaluate(net, cfg.units, cfg.eval_samples, test, si, cfg, "pdnn test");
-    double wall = 0;
-    for (const auto& e : trainer.history()) wall += e.wall_s;
+    const double wall = trainer.train_seconds();
     nlohmann::json out = {{"model", "pdnn"},
                           {"dataset", cfg.dataset},
                           {"sizes", sizes},
@@ -282,6 +295,7 @@ void add_pdnn_commands(Commands& c) {
                           {"hardware", cfg.hardware.to_json()},
                           {"train_images", ti.size()},
                           {"epochs_trained", trainer.history().size()},
+                          {"stopped_by_time_budget", trainer.out_of_time()},
                           {"train_wall_s", wall},
                           {"eval", eval_json(ev)},
                           {"history", history_json(trainer.history())},

@@ -93,6 +93,9 @@ struct EqPropConfig {
   bool skip_when_correct = true;  ///< no nudged phase (no update) for a batch whose free outputs are all their targets (per batch,
                                   ///< not per image as in the authors' code: with batch_size 1, the same)
   int64_t checkpoint_every_batches = 0;  ///< 0 = at the end of each epoch only
+  /// Stop training once this many seconds of it (its batches, over resumes) have passed, with a
+  /// checkpoint; 0 = no budget. Not in the checkpoint's fingerprint: a resumed run may change it.
+  double time_budget_s = 0;
   // evaluation
   int32_t eval_chains_per_image = 1;
   int64_t eval_batch_images = 1000;
@@ -225,6 +228,8 @@ class EqPropTrainer {
   int64_t updates() const { return updates_; }
   /// Training wall time so far: the finished epochs' and the epoch under way's (over resumes).
   double train_seconds() const;
+  /// Whether the last run() stopped at train.time_budget_s (its checkpoint written) before its epochs were done.
+  bool out_of_time() const { return out_of_time_; }
 
  private:
   void step(const EqPropGradient& g);
@@ -240,6 +245,7 @@ class EqPropTrainer {
   double epoch_correct_ = 0, epoch_cost_ = 0, epoch_flips_ = 0, epoch_wall_ = 0;
   std::vector<double> m_[4], v_[4];  ///< Adam moments for w0, w1, bh, bo
   std::vector<EqPropEpoch> history_;
+  bool out_of_time_ = false;
 };
 
 namespace detail {

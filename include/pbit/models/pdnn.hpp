@@ -81,6 +81,9 @@ struct PdnnConfig {
   float lr_decay = 1.0f;      ///< lr x lr_decay^epoch (epoch counted from 0)
   float adam_b1 = 0.9f, adam_b2 = 0.999f;
   int64_t checkpoint_every_batches = 0;  ///< 0 = at the end of each epoch only
+  /// Stop training once this many seconds of it (its batches, over resumes) have passed, with a
+  /// checkpoint; 0 = no budget. Not in the checkpoint's fingerprint: a resumed run may change it.
+  double time_budget_s = 0;
   // evaluation
   std::vector<int32_t> eval_samples = {1, 2, 4, 10, 32, 100};  ///< T values (stochastic units)
   int64_t eval_batch_images = 500;
@@ -230,6 +233,8 @@ class PdnnTrainer {
   int64_t updates() const { return updates_; }
   /// Training wall time so far: the finished epochs' and the epoch under way's (over resumes).
   double train_seconds() const;
+  /// Whether the last run() stopped at train.time_budget_s (its checkpoint written) before its epochs were done.
+  bool out_of_time() const { return out_of_time_; }
 
  private:
   void step(const PdnnGradient& g);
@@ -243,6 +248,7 @@ class PdnnTrainer {
   double epoch_loss_ = 0, epoch_correct_ = 0, epoch_wall_ = 0;
   std::vector<std::vector<float>> mw_, vw_, mb_, vb_;  ///< Adam moments
   std::vector<PdnnEpoch> history_;
+  bool out_of_time_ = false;
   std::vector<PbitDevice> device_;  ///< the device instance (train_mode pat, in_situ)
 };
 
@@ -310,6 +316,8 @@ class PdnnVaeTrainer {
   int64_t updates() const { return updates_; }
   /// Training wall time so far: the finished epochs' and the epoch under way's (over resumes).
   double train_seconds() const;
+  /// Whether the last run() stopped at train.time_budget_s (its checkpoint written) before its epochs were done.
+  bool out_of_time() const { return out_of_time_; }
 
  private:
   PdnnVae& vae_;
@@ -322,6 +330,7 @@ class PdnnVaeTrainer {
   double epoch_loss_ = 0, epoch_rec_ = 0, epoch_kl_ = 0, epoch_wall_ = 0;
   std::vector<std::vector<float>> params_;  ///< Adam state: m and v for every array of both networks, in order
   std::vector<PdnnVaeEpoch> history_;
+  bool out_of_time_ = false;
   std::vector<std::vector<float>*> arrays();
 };
 

@@ -141,4 +141,17 @@ void save_mid_epoch(int64_t every, int64_t per_epoch, int64_t& batch, Save&& sav
   if (epoch_wall) *epoch_wall -= monotonic_s() - t0;
 }
 
+/// The training time budget of a trainer's batch loop (train.time_budget_s; 0: none), checked before
+/// each batch: true once the run's training time, `trained_s` (finished epochs and this one's earlier
+/// stretches, over resumes) plus this stretch's (now - t0), reaches `budget_s`; *epoch_wall then
+/// includes this stretch. The trainer checkpoints and stops there, so that a resumed run with a
+/// larger budget (or none) goes on bit for bit.
+inline bool time_budget_spent(double budget_s, double trained_s, double* epoch_wall, double t0) {
+  if (budget_s <= 0) return false;
+  const double stretch = monotonic_s() - t0;
+  if (trained_s + stretch < budget_s) return false;
+  *epoch_wall += stretch;
+  return true;
+}
+
 }  // namespace pbit::detail

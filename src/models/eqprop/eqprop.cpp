@@ -220,7 +220,8 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   if (j.contains("train")) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "chains_per_image", "optimizer", "lr_weights", "lr_biases", "adam_b1", "adam_b2",
-                           "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches", "lr_decay", "mode"});
+                           "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches", "time_budget_s", "lr_decay", "mode"});
+    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "pat", "in_situ"});
     if (t.contains("lr_decay")) c.lr_decay = get_float_in(t["lr_decay"], "train.lr_decay", 1e-6, 1);
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
@@ -793,6 +794,7 @@ void EqPropTrainer::step(const EqPropGradient& g) {
 void EqPropTrainer::run(const std::function<void(const EqPropEpoch&)>& on_epoch) {
   const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
   const std::string ckpt = cfg_.output_dir + "/checkpoint.bin";
+  out_of_time_ = false;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     // The epoch's order: a Fisher-Yates shuffle keyed by (seed, epoch).
     std::vector<int64_t> order(train_index_);
@@ -801,6 +803,11 @@ void EqPropTrainer::run(const std::function<void(const EqPropEpoch&)>& on_epoch)
     detail::Progress prog("eqprop epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
     const double t0 = detail::monotonic_s();
     for (; batch_ < per_epoch; ++batch_) {
+      if (detail::time_budget_spent(cfg_.time_budget_s, train_seconds(), &epoch_wall_, t0)) {
+        save_checkpoint(ckpt);
+        out_of_time_ = true;
+        return;
+      }
       std::vector<int32_t> labels(static_cast<size_t>(cfg_.batch_size));
       for (int32_t m = 0; m < cfg_.batch_size; ++m) {
         labels[static_cast<size_t>(m)] = train_.labels[static_cast<size_t>(order[static_cast<size_t>(batch_ * cfg_.batch_size + m)])];

@@ -186,7 +186,9 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
   }
   if (j.contains("train")) {
     const auto& t = j["train"];
-    only_keys(t, "train", {"samples", "epochs", "batch_size", "lr", "lr_decay", "adam_b1", "adam_b2", "checkpoint_every_batches", "mode"});
+    only_keys(t, "train",
+              {"samples", "epochs", "batch_size", "lr", "lr_decay", "adam_b1", "adam_b2", "checkpoint_every_batches", "time_budget_s", "mode"});
+    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "pat", "in_situ"});
     if (t.contains("samples")) c.train_samples = static_cast<int32_t>(get_int(t["samples"], "train.samples", 1, 1024));
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
@@ -696,6 +698,7 @@ void PdnnTrainer::run(const std::function<void(const PdnnEpoch&)>& on_epoch) {
   const int32_t T = cfg_.units.stochastic() ? cfg_.train_samples : 1;
   const int32_t C = net_.classes();
   const std::string ckpt = cfg_.output_dir + "/checkpoint.bin";
+  out_of_time_ = false;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     std::vector<int64_t> order(train_index_);
     rng::PhiloxStream rs(cfg_.seed, rng::pdnn_stream(rng::PdnnUse::shuffle), static_cast<uint32_t>(epoch_));
@@ -705,6 +708,11 @@ void PdnnTrainer::run(const std::function<void(const PdnnEpoch&)>& on_epoch) {
     std::vector<float> logits;
     std::vector<std::vector<float>> pre, act;
     for (; batch_ < per_epoch; ++batch_) {
+      if (detail::time_budget_spent(cfg_.time_budget_s, train_seconds(), &epoch_wall_, t0)) {
+        save_checkpoint(ckpt);
+        out_of_time_ = true;
+        return;
+      }
       const int64_t first = batch_ * cfg_.batch_size;
       std::vector<int32_t> labels(static_cast<size_t>(cfg_.batch_size));
       for (int32_t m = 0; m < cfg_.batch_size; ++m) labels[m] = train_.labels[static_cast<size_t>(order[static_cast<size_t>(first + m)])];
@@ -1109,6 +1117,7 @@ void PdnnVaeTrainer::run(const std::function<void(const PdnnVaeEpoch&)>& on_epoc
   const int32_t B = cfg_.batch_size;
   const float kl_w = cfg_.gen.kl_weight;
   const std::string ckpt = cfg_.output_dir + "/checkpoint.bin";
+  out_of_time_ = false;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     std::vector<int64_t> order(train_index_);
     rng::PhiloxStream rs(cfg_.seed, rng::pdnn_stream(rng::PdnnUse::shuffle), static_cast<uint32_t>(epoch_));
@@ -1116,6 +1125,11 @@ void PdnnVaeTrainer::run(const std::function<void(const PdnnVaeEpoch&)>& on_epoc
     detail::Progress prog("pdnn generator epoch " + std::to_string(epoch_ + 1) + "/" + std::to_string(cfg_.epochs), per_epoch);
     const double t0 = detail::monotonic_s();
     for (; batch_ < per_epoch; ++batch_) {
+      if (detail::time_budget_spent(cfg_.time_budget_s, train_seconds(), &epoch_wall_, t0)) {
+        save_checkpoint(ckpt);
+        out_of_time_ = true;
+        return;
+      }
       const int64_t first = batch_ * B;
       const std::vector<float> x = pdnn_inputs(train_, order, first, B);
       const PdnnVaeGradient vg = pdnn_vae_gradient(vae_, cfg_, x.data(), order.data() + first, B, static_cast<uint32_t>(epoch_));
