@@ -10,13 +10,16 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cli/cli.hpp"
@@ -57,12 +60,30 @@ py::array as_array(const py::handle& obj, const char* what);
 /// A C-contiguous copy of a numpy array (or sequence) as a std::vector, with a clear error for the
 /// wrong number of dimensions. Numbers only: bools, integers and floats (numpy would turn the
 /// string "12" into 12, None into NaN and drop a complex number's imaginary part).
+/// A finite double that float32 cannot hold (|v| > 3.4e38) is refused with its value; `index` >= 0
+/// names its place in an array.
+void check_float_range(double v, const char* what, py::ssize_t index) {
+  if (!std::isfinite(v) || std::abs(v) <= std::numeric_limits<float>::max()) return;
+  std::ostringstream os;
+  os << what << ": value " << v << (index >= 0 ? " (index " + std::to_string(index) + ")" : std::string())
+     << " is beyond float32's range (about 3.4e38)";
+  throw InvalidArgument(os.str());
+}
+
 template <class T>
 std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims = 1) {
   if (obj.is_none()) throw InvalidArgument(std::string(what) + ": expected an array of numbers, got None");
   const py::array any = as_array(obj, what);
   if (any.size() > 0 && std::string("biuf").find(any.dtype().kind()) == std::string::npos) {
     throw InvalidArgument(std::string(what) + ": expected numbers, got " + std::string(py::str(any.dtype())) + " values");
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    // numpy's cast turns a finite double past float32's range into inf (with a RuntimeWarning, an error under -W error), which
+    // the C++ check would then report as "inf": name the value given instead.
+    if (any.size() > 0 && any.dtype().kind() == 'f' && any.dtype().itemsize() > 4) {
+      const auto d = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(any);
+      for (py::ssize_t k = 0; d && k < d.size(); ++k) check_float_range(d.data()[k], what, k);
+    }
   }
   // (ensure gives a null handle where the conversion fails; a default-constructed array_t would be an
   // empty array, read as no values at all.)
@@ -73,6 +94,25 @@ std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims 
                           std::to_string(a.ndim()));
   }
   return std::vector<T>(a.data(), a.data() + a.size());
+}
+
+/// A Python number (int, float or a numpy scalar; not a string or a bool's lookalike of one) as a
+/// float32, with a clear error for anything else and for a finite value past float32's range
+/// (non-finite ones pass, for the caller's own check to name).
+float float_arg(const py::handle& v, const char* name) {
+  if (v.is_none() || py::isinstance<py::str>(v) || py::isinstance<py::bytes>(v) || !PyNumber_Check(v.ptr())) {
+    throw InvalidArgument(std::string(name) + " must be a number, got " + std::string(py::str(py::type::of(v).attr("__name__"))));
+  }
+  PyObject* f = PyNumber_Float(v.ptr());  // an int past a double raises OverflowError; a complex TypeError
+  if (!f) {
+    PyErr_Clear();
+    throw InvalidArgument(std::string(name) + " must be a real number within float32's range (about 3.4e38), got " +
+                          std::string(py::str(v)).substr(0, 40));
+  }
+  const double d = PyFloat_AsDouble(f);
+  Py_DECREF(f);
+  check_float_range(d, name, -1);
+  return static_cast<float>(d);
 }
 
 /// Node indices (or colors): an integer array (a float 0.7 is not node 0), each within int32 (2^33
@@ -864,8 +904,9 @@ edge statistics of the sampler use that order.)doc")
         "A generated topology: 'pegasus:M', 'zephyr:M[:T]', 'chimera:M[:N[:T]]', 'grid:L:G12' ... (docs/TOPOLOGIES.md), couplings 1.");
   m.def(
       "square_lattice",
-      [](const py::object& l, bool periodic, float J) {
+      [](const py::object& l, bool periodic, const py::object& j) {
         const auto L = static_cast<int32_t>(int_arg(l, "L", 1, std::numeric_limits<int32_t>::max()));
+        const float J = float_arg(j, "J");
         py::gil_scoped_release release;
         return square_lattice(L, periodic, J);
       },
@@ -883,8 +924,9 @@ edge statistics of the sampler use that order.)doc")
       py::arg("n"), py::arg("d"), py::arg("seed"), "A random simple d-regular graph, seeded.");
   m.def(
       "with_random_weights",
-      [](const Graph& g, const py::object& seed, float sigma_j, float sigma_h) {
+      [](const Graph& g, const py::object& seed, const py::object& sj, const py::object& sh) {
         const uint64_t s = seed_arg(seed);
+        const float sigma_j = float_arg(sj, "sigma_j"), sigma_h = float_arg(sh, "sigma_h");
         const Graph snapshot = g;  // see graph_snapshot_note
         py::gil_scoped_release release;
         return with_random_weights(snapshot, s, sigma_j, sigma_h);
@@ -1005,11 +1047,12 @@ the role index of every node.)doc")
                         return s;
                       }));
   py::class_<BetaSchedule>(m, "BetaSchedule", "Inverse temperature per sweep; a schedule shorter than the run holds its last value.")
-      .def_static("constant", &BetaSchedule::constant, py::arg("beta"))
+      .def_static(
+          "constant", [](const py::object& beta) { return BetaSchedule::constant(float_arg(beta, "beta")); }, py::arg("beta"))
       .def_static(
           "linear",
-          [](float start, float end, const py::object& sweeps) {
-            return BetaSchedule::linear(start, end, int_arg(sweeps, "sweeps", 1, int64_t{1} << 62));
+          [](const py::object& start, const py::object& end, const py::object& sweeps) {
+            return BetaSchedule::linear(float_arg(start, "start"), float_arg(end, "end"), int_arg(sweeps, "sweeps", 1, int64_t{1} << 62));
           },
           py::arg("start"), py::arg("end"), py::arg("sweeps"),
                   "Linear from start to end over `sweeps` sweeps (inclusive ends), then end.")
@@ -1371,8 +1414,9 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
            py::arg("coloring") = py::none(), py::arg("contract") = "exact")
       .def_static(
           "geometric",
-          [](float target, float hottest, const py::object& replicas) {
-            return TemperingOptions::geometric(target, hottest, static_cast<int32_t>(int_arg(replicas, "replicas", 2, 65536)));
+          [](const py::object& target, const py::object& hottest, const py::object& replicas) {
+            return TemperingOptions::geometric(float_arg(target, "target"), float_arg(hottest, "hottest"),
+                                               static_cast<int32_t>(int_arg(replicas, "replicas", 2, 65536)));
           },
           py::arg("target"), py::arg("hottest"), py::arg("replicas"),
                   "A geometric ladder from target to hottest.")

@@ -495,3 +495,34 @@ def test_energy_of_one_state_is_a_float_and_of_no_states_an_empty_array():
     assert e.shape == (0,)  # was refused: "got 0"
     with pytest.raises(pbit.InvalidArgument, match="spins per row"):
         g3.energy(np.ones((0, 8)))
+
+
+def test_a_finite_value_past_float32_is_named_not_turned_into_inf():
+    # numpy's cast would make 1e39 inf (with a RuntimeWarning), and pbit's check would then report
+    # "inf" for a value the caller never wrote.
+    import warnings
+    g = pbit.square_lattice(3)
+    s = pbit.Sampler(g, chains=2)
+    cases = [
+        (lambda: pbit.Graph.from_edges(2, [0], [1], [1e39]), r"weights: value 1e\+39 \(index 0\) is beyond float32's range"),
+        (lambda: s.set_field([0, 1], [0.5, -1e39]), r"value -1e\+39 \(index 1\) is beyond float32's range"),
+        (lambda: setattr(g, "biases", np.full(9, 4e38)), r"biases: value 4e\+38 \(index 0\)"),
+        (lambda: pbit.BetaSchedule.per_sweep([0.5, 1e39]), r"betas: value 1e\+39 \(index 1\)"),
+        (lambda: pbit.BetaSchedule.constant(1e39), r"beta: value 1e\+39 is beyond float32's range"),
+        (lambda: pbit.BetaSchedule.linear(0.1, 1e300, 5), r"end: value 1e\+300"),
+        (lambda: pbit.with_random_weights(g, 1, 1e39), r"sigma_j: value 1e\+39"),
+        (lambda: pbit.square_lattice(3, J=-1e39), r"J: value -1e\+39"),
+        (lambda: pbit.TemperedSampler.geometric(1.0, 1e40, 4), r"hottest: value 1e\+40"),
+        (lambda: pbit.BetaSchedule.constant(10**400), r"beta must be a real number"),
+        (lambda: pbit.BetaSchedule.linear("0.1", 1.0, 5), r"start must be a number, got str"),
+        (lambda: pbit.square_lattice(3, J=1j), r"J must be a real number"),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning on the way
+        for call, message in cases:
+            with pytest.raises(pbit.InvalidArgument, match=message):
+                call()
+    # Numbers of every kind still work, float32's largest too.
+    assert pbit.square_lattice(3, J=np.float32(2)).coupling(0, 1) == 2.0
+    assert pbit.BetaSchedule.constant(np.float64(0.5)).expand(1)[0] == 0.5
+    assert pbit.Graph.from_edges(2, [0], [1], [1e36]).edge_weights[0] == np.float32(1e36)
