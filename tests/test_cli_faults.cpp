@@ -29,6 +29,7 @@
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
 #include "test_util.hpp"
+#include "util/gnuplot.hpp"
 #include "util/memory.hpp"
 
 namespace pbit::test {
@@ -555,9 +556,27 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   }
   // dtm mixing reads the trained run: plain and tempered curves at equal flips, or a clear refusal.
   const std::string mix = "dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing.json --sweeps 40";
-  const Result m = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5}')");
+  std::filesystem::remove_all(dir + "/mixplot");
+  const Result m = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5}' --plot )" + dir + "/mixplot");
   ASSERT_EQ(m.code, 0) << m.out;
   const nlohmann::json j = read_json_file(dir + "/mixing.json");
+  {  // --plot: the curves' data, a row per lag as the JSON has them, and the PNG where gnuplot draws
+    std::ifstream dat(dir + "/mixplot/autocorrelation.dat");
+    std::string header;
+    std::getline(dat, header);
+    EXPECT_EQ(header, "# lag_replica_sweeps r_plain r_tempering");
+    for (size_t k = 0; k < j["plain"]["curve"].size(); ++k) {
+      int64_t lag = -1;
+      double rp = 0, rt = 0;
+      ASSERT_TRUE(dat >> lag >> rp >> rt) << k;
+      EXPECT_EQ(lag, j["plain"]["curve"][k]["lag_replica_sweeps"].get<int64_t>());
+      EXPECT_NEAR(rp, j["plain"]["curve"][k]["r"].get<double>(), 1e-5);
+      EXPECT_NEAR(rt, j["tempering"]["curve"][k]["r"].get<double>(), 1e-5);
+    }
+    EXPECT_FALSE(dat >> header);
+    EXPECT_TRUE(std::filesystem::exists(dir + "/mixplot/autocorrelation.gp"));
+    if (detail::have_gnuplot()) EXPECT_TRUE(std::filesystem::exists(dir + "/mixplot/autocorrelation.png")) << m.out;
+  }
   EXPECT_EQ(j["step"], 2);
   EXPECT_EQ(j["stride_replica_sweeps"], 2);
   EXPECT_EQ(j["plain"]["curve"].size(), 21u);

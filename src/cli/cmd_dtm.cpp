@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "cli.hpp"
 #include "pbit/dist/comm.hpp"
@@ -35,9 +36,40 @@ double integrated_time(const std::vector<double>& r, bool& complete) {
   return tau;
 }
 
+/// DIR/autocorrelation.dat / .gp / .png of `pbit dtm mixing --plot DIR`: r against lag in
+/// replica-sweeps (equal flips for both samplers), one curve per sampler, its integrated time in the key.
+void plot_mixing(const std::string& dir, const nlohmann::json& out, bool tempered) {
+  const nlohmann::json& plain = out["plain"]["curve"];
+  std::ostringstream dat;
+  dat << "# lag_replica_sweeps r_plain" << (tempered ? " r_tempering" : "") << "\n";
+  for (size_t k = 0; k < plain.size(); ++k) {
+    dat << plain[k]["lag_replica_sweeps"].get<int64_t>() << " " << plain[k]["r"].get<double>();
+    if (tempered) dat << " " << out["tempering"]["curve"][k]["r"].get<double>();
+    dat << "\n";
+  }
+  auto key = [&](const char* name, const char* which) {
+    const nlohmann::json& d = out[which];
+    char tau[32];
+    std::snprintf(tau, sizeof tau, "%.3g", d["integrated_time_replica_sweeps"].get<double>());
+    return detail::gnuplot_quote(std::string(name) + ": integrated time " + (d["integrated_time_complete"].get<bool>() ? "" : ">= ") + tau +
+                                 " replica-sweeps");
+  };
+  std::string plot = "plot 'autocorrelation.dat' using 1:2 with linespoints lw 2 pt 7 ps 0.6 title " + key("plain Gibbs", "plain");
+  if (tempered) {
+    plot += ", '' using 1:3 with linespoints lw 2 pt 5 ps 0.6 title " +
+            key(("parallel tempering, " + std::to_string(out["tempering"]["replicas"].get<int64_t>()) + " replicas").c_str(), "tempering");
+  }
+  detail::write_plot(dir, "autocorrelation", dat.str(),
+                     "set title " + detail::gnuplot_quote("DTM step " + std::to_string(out["step"].get<int>()) + " of " +
+                                                         std::to_string(out["steps"].get<int>()) + ", beta " +
+                                                         detail::gnuplot_number(out["beta"].get<double>()) + ": autocorrelation of the projected state") +
+                         " noenhanced\nset xlabel 'lag (replica-sweeps: equal flips)'\nset ylabel 'r'\nset grid\nset key top right noenhanced\n"
+                         "set xzeroaxis lt -1\n" + plot + "\n");
+}
+
 void add_dtm_mixing(CLI::App* dtm, Commands& c) {
   struct Opt {
-    std::string config, run, out, tempering, backend;
+    std::string config, run, out, tempering, backend, plot;
     int step = 0, threads = -1;
     int64_t sweeps = 2000, stride = 0, warmup = -1;
   };
@@ -45,11 +77,12 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
   CLI::App* s = dtm->add_subcommand(
       "mixing", "Measures how fast a trained DTM step (or MEBM) mixes: the autocorrelation of ACP's projection against lag, plain "
                 "Gibbs against parallel tempering at equal flips (every replica's sweeps count), with the integrated and "
-                "exponential mixing times; JSON out");
+                "exponential mixing times; JSON out, and with --plot the curves as a PNG");
   s->add_option("--config", o->config, "the DTM config the model was trained with (default: the one the run recorded in "
                                        "--run's metrics.json)");
   s->add_option("--run", o->run, "the training run's output directory (checkpoint.bin or model_checkpoint.bin); default run.output_dir");
   s->add_option("--out", o->out, "JSON file to write")->required();
+  s->add_option("--plot", o->plot, "also draw DIR/autocorrelation.png (with its .dat and .gp): r against lag, plain Gibbs and tempering");
   s->add_option("--step", o->step, "step t to measure (default T, the step that starts from noise; an MEBM's only one)")
       ->check(number_in<int>(1, 1000));
   s->add_option("--sweeps", o->sweeps, "horizon in replica-sweeps (plain: sweeps; tempering: sweeps x replicas)")
@@ -84,6 +117,11 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
     refuse_output_over_input("--out", o->out, {{"the run's checkpoint.bin", dir + "/checkpoint.bin"}, {"the run's model_checkpoint.bin", dir + "/model_checkpoint.bin"}});
     check_writable(o->out);  // before the measurement, not after it
+    if (!o->plot.empty()) {
+      refuse_output_over_input("--plot", o->plot + "/autocorrelation.dat", {{"--out", o->out}});
+      make_directories(o->plot);
+      check_writable(o->plot + "/autocorrelation.dat");
+    }
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     Dtm model(cfg, train.rows, train.cols);
     const bool whole = std::filesystem::exists(dir + "/checkpoint.bin", ec);
@@ -180,6 +218,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     out["config"] = cfg.source;
     write_json_file(o->out, out);
     std::fprintf(stderr, "-> %s\n", o->out.c_str());
+    if (!o->plot.empty()) plot_mixing(o->plot, out, tempered);
     return 0;
   });
 }
