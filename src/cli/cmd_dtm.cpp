@@ -294,10 +294,6 @@ void add_dtm_commands(Commands& c) {
                                        std::to_string(o->stop_after) + "|" + o->backend + "|" + std::to_string(o->check) + "|" +
                                        (o->seed_given ? std::to_string(o->seed) : std::string("-")),
                       "the DTM config and the options of dtm train");
-    if (cfg.neg_tempered && dist::size() > 1) {  // before the folder, its lock and the data (Dtm would refuse it after them)
-      throw InvalidArgument("train.negative.tempering: a tempered negative phase runs in one process, not under " +
-                            std::to_string(dist::size()) + " MPI ranks");
-    }
     const bool writer = dist::rank() == 0;
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
@@ -506,10 +502,16 @@ void add_dtm_commands(Commands& c) {
         {"device", backend_device_name(backend_from_string(cfg.backend))},
         {"git_sha", build_git_sha()}, {"ranks", dist::size()}, {"config", cfg.source}};
     if (cfg.neg_tempered) {  // the negative phase's ladder and how its swaps went (since this call built or restored it)
-      nlohmann::json acc = nlohmann::json::array();
-      for (int32_t t = 1; t <= model.steps(); ++t) acc.push_back(model.negative_tempering_stats(t).acceptance());
+      nlohmann::json acc = nlohmann::json::array(), trips = nlohmann::json::array(), rounds = nlohmann::json::array();
+      for (int32_t t = 1; t <= model.steps(); ++t) {
+        const TemperingStats st = model.negative_tempering_stats(t);
+        acc.push_back(st.acceptance());
+        trips.push_back(st.round_trips);
+        rounds.push_back(st.rounds);
+      }
       out["negative_tempering"] = {{"betas", cfg.neg_tempering.betas}, {"sweeps_per_round", cfg.neg_tempering.sweeps_per_round},
-                                   {"scheme", cfg.neg_tempering.scheme}, {"swap_acceptance_per_step", acc}};
+                                   {"scheme", cfg.neg_tempering.scheme}, {"swap_acceptance_per_step", acc},
+                                   {"round_trips_per_step", trips}, {"swap_rounds_per_step", rounds}};
     }
     save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
     if (!lease_dir.empty()) out["leases"] = leases_now;

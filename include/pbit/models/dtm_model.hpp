@@ -142,7 +142,8 @@ class Dtm {
   double acp_lambda(int32_t step) const { return acp_[step - 1].lambda(); }
   /// With train.negative.tempering: the negative phase's swap statistics of step `step` (1..T): of
   /// the whole run through checkpoints (--resume), since the last model-only checkpoint's restart (a
-  /// lease); empty stats without tempering.
+  /// lease); empty stats without tempering. Under MPI ranks those of every rank's chains, as of the
+  /// last epoch's end or checkpoint read (every rank holds them: no collective call here).
   TemperingStats negative_tempering_stats(int32_t step) const;
   /// The autocorrelation the next ACP update compares with (NaN before any measurement): after the
   /// first epoch's, the one measured on the untrained step before training.
@@ -227,6 +228,11 @@ class Dtm {
   std::vector<std::unique_ptr<Sampler>> pos_, neg_;  ///< per step, persistent (warm starts)
   /// With train.negative.tempering: per step, the negative phase's tempered chains (neg_ is then empty).
   std::vector<std::unique_ptr<TemperedSampler>> tneg_;
+  /// Under MPI ranks, per step: the swap statistics of every rank's chains (each rank's tneg_ counts
+  /// its own since the last checkpoint read, rank 0's also the file's totals), summed at each epoch's end.
+  std::vector<TemperingStats> tneg_totals_;
+  /// Sums every rank's swap counts into tneg_totals_ (a collective call: every rank at once).
+  void total_negative_tempering_stats();
   /// This process's chains of each phase: [first_, first_ + pos_[t]->num_chains()) of batch_size (all
   /// of them for one process; under MPI ranks a contiguous share, the statistics all-reduced).
   int64_t first_ = 0;

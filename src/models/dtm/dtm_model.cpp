@@ -182,10 +182,6 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
     throw InvalidArgument("DtmConfig::neg_tempering: the negative phase needs a fixed ladder (adapt_rounds 0) whose target, "
                           "betas[0], is 1: it samples the model itself");
   }
-  if (cfg.neg_tempered && dist::size() > 1) {
-    throw InvalidArgument("train.negative.tempering: a tempered negative phase runs in one process, not under " +
-                          std::to_string(dist::size()) + " MPI ranks");
-  }
   const dist::Range mine = dist::share(cfg.batch_size, dist::rank(), dist::size(), "chains (train.batch_size)");
   first_ = mine.first;
   // Every step's two samplers together (each alone passed the memory guard, while the model as a
@@ -211,8 +207,13 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
     SamplerOptions po = options(cfg, pos_stream(t)), no = options(cfg, neg_stream(t));
     po.first_chain = no.first_chain = mine.first;
     pos_.push_back(std::make_unique<Sampler>(g, col, static_cast<int32_t>(mine.count), po));
+    // A tempered negative phase shards as the plain one: each chain's replicas stay on its rank, and
+    // the swaps are keyed by the chain's global id (no.first_chain), so the ranks swap as one process.
     if (cfg.neg_tempered) tneg_.push_back(std::make_unique<TemperedSampler>(g, col, static_cast<int32_t>(mine.count), cfg.neg_tempering, no));
     else neg_.push_back(std::make_unique<Sampler>(g, col, static_cast<int32_t>(mine.count), no));
+  }
+  if (cfg.neg_tempered) {
+    for (const auto& s : tneg_) tneg_totals_.push_back(s->stats());  // nothing swapped yet: every rank's zeros
   }
 }
 
@@ -482,6 +483,7 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
       m.steps.push_back(sm);
     }
     m.wall_s = dist::allreduce_max(now_s() - t0);  // one clock for all ranks: time budgets stop them together
+    total_negative_tempering_stats();
     m.flips_per_ns = m.flips / m.wall_s / 1e9;
     history_.push_back(m);
     if (dist::rank() == 0) {
@@ -626,24 +628,58 @@ detail::Fingerprint fingerprint(const DtmConfig& c) {
   return detail::fingerprint_without_backend(fields, nlohmann::json::array({c.seed, c.time_budget_s}));
 }
 
-/// A tempered negative phase's chains in a checkpoint (one process: no gather), read back to a
-/// sampler of the same shape (the fingerprint has the ladder; the sizes are checked).
-void put_tempered(std::ostream& f, const TemperedState& s) {
+/// The swap counts of every rank's chains (round trips, per-pair attempts and accepts): an
+/// all-reduce, so every rank calls it at once; one process's stats as they are.
+TemperingStats summed_swaps(TemperingStats s) {
+  if (dist::size() == 1) return s;
+  std::vector<int64_t> counts{s.round_trips};
+  counts.insert(counts.end(), s.attempts.begin(), s.attempts.end());
+  counts.insert(counts.end(), s.accepts.begin(), s.accepts.end());
+  dist::allreduce_sum(counts);
+  const size_t pairs = s.attempts.size();
+  s.round_trips = counts[0];
+  std::copy(counts.begin() + 1, counts.begin() + 1 + static_cast<std::ptrdiff_t>(pairs), s.attempts.begin());
+  std::copy(counts.begin() + 1 + static_cast<std::ptrdiff_t>(pairs), counts.end(), s.accepts.begin());
+  return s;
+}
+
+/// A tempered negative phase's chains in a checkpoint, every rank's in chain order (a collective call:
+/// the spins, walkers and directions gathered on rank 0, which writes, and the swap counts summed), so
+/// that the file is the same for any rank count. `first` is this rank's first chain: its walkers,
+/// numbered from 0 here, are the run's walkers from first x R (each chain's replicas stay on its rank).
+void put_tempered(std::ostream& f, const TemperedState& s, int64_t first) {
   using namespace detail;
+  const auto R = static_cast<int32_t>(s.stats.betas.size());
+  std::vector<int64_t> window = s.window_attempts;
+  window.insert(window.end(), s.window_accepts.begin(), s.window_accepts.end());
+  if (dist::size() > 1) dist::allreduce_sum(window);
+  const TemperingStats stats = summed_swaps(s.stats);
+  std::vector<int32_t> walker = s.walker;
+  for (int32_t& w : walker) w += static_cast<int32_t>(first) * R;
   put<uint64_t>(f, s.sweeps);
   put<int64_t>(f, s.sweeps_since_round);
-  put<int64_t>(f, s.stats.rounds);
-  put<int64_t>(f, s.stats.round_trips);
-  put<int64_t>(f, s.stats.samples_while_adapting);
-  for (const auto* v : {&s.window_attempts, &s.window_accepts, &s.stats.attempts, &s.stats.accepts}) put_vec(f, *v);
-  put_vec(f, s.stats.betas);
-  put_vec(f, s.walker);
-  put_vec(f, s.direction);
-  put_vec(f, s.spins);
+  put<int64_t>(f, stats.rounds);
+  put<int64_t>(f, stats.round_trips);
+  put<int64_t>(f, stats.samples_while_adapting);
+  const auto half = window.begin() + static_cast<std::ptrdiff_t>(s.window_attempts.size());
+  put_vec(f, std::vector<int64_t>(window.begin(), half));
+  put_vec(f, std::vector<int64_t>(half, window.end()));
+  put_vec(f, stats.attempts);
+  put_vec(f, stats.accepts);
+  put_vec(f, stats.betas);
+  put_vec(f, dist::gather(std::span<const int32_t>(walker)));
+  put_vec(f, dist::gather(std::span<const int8_t>(s.direction)));
+  put_vec(f, dist::gather(std::span<const int8_t>(s.spins)));
 }
-TemperedState get_tempered(std::istream& f, const std::string& path, const TemperedSampler& like) {
+/// The file's tempered chains (all `chains` of the run, any rank count wrote them), and this rank's
+/// share of them for a sampler of the same shape (the fingerprint has the ladder; the sizes are
+/// checked): its chains' replicas, walkers and directions, and the run's swap counts on rank 0 only
+/// (the others count from zero: summed, they are the run's). `totals` gets the run's counts.
+TemperedState get_tempered(std::istream& f, const std::string& path, const TemperedSampler& like, int64_t chains, int64_t first,
+                           TemperingStats& totals) {
   using namespace detail;
-  const auto R = static_cast<size_t>(like.num_replicas()), slots = R * static_cast<size_t>(like.num_chains());
+  const auto R = static_cast<size_t>(like.num_replicas()), slots = R * static_cast<size_t>(chains);
+  const size_t n = static_cast<size_t>(like.graph().num_nodes());
   TemperedState s;
   s.sweeps = get<uint64_t>(f, path);
   s.sweeps_since_round = get<int64_t>(f, path);
@@ -654,14 +690,30 @@ TemperedState get_tempered(std::istream& f, const std::string& path, const Tempe
   s.stats.betas = get_vec<float>(f, path, R);
   s.walker = get_vec<int32_t>(f, path, slots);
   s.direction = get_vec<int8_t>(f, path, slots);
-  s.spins = get_vec<int8_t>(f, path, slots * static_cast<size_t>(like.graph().num_nodes()));
+  s.spins = get_vec<int8_t>(f, path, slots * n);
+  totals = s.stats;
+  const size_t from = static_cast<size_t>(first) * R, mine = R * static_cast<size_t>(like.num_chains());
+  if (from == 0 && mine == slots) return s;  // one process: all of it
+  s.walker.assign(s.walker.begin() + static_cast<std::ptrdiff_t>(from), s.walker.begin() + static_cast<std::ptrdiff_t>(from + mine));
+  for (int32_t& w : s.walker) w -= static_cast<int32_t>(from);  // (another rank's walker: refused as not a permutation)
+  s.direction.assign(s.direction.begin() + static_cast<std::ptrdiff_t>(from), s.direction.begin() + static_cast<std::ptrdiff_t>(from + mine));
+  s.spins.assign(s.spins.begin() + static_cast<std::ptrdiff_t>(from * n), s.spins.begin() + static_cast<std::ptrdiff_t>((from + mine) * n));
+  if (dist::rank() != 0) {
+    s.stats.round_trips = 0;
+    for (auto* v : {&s.window_attempts, &s.window_accepts, &s.stats.attempts, &s.stats.accepts}) std::fill(v->begin(), v->end(), 0);
+  }
   return s;
 }
 }  // namespace
 
 TemperingStats Dtm::negative_tempering_stats(int32_t step) const {
   if (step < 1 || step > steps()) throw InvalidArgument("negative_tempering_stats: step " + std::to_string(step) + " is not in 1.." + std::to_string(steps()));
-  return tneg_.empty() ? TemperingStats{} : tneg_[static_cast<size_t>(step - 1)]->stats();
+  if (tneg_.empty()) return TemperingStats{};
+  return dist::size() > 1 ? tneg_totals_[static_cast<size_t>(step - 1)] : tneg_[static_cast<size_t>(step - 1)]->stats();
+}
+
+void Dtm::total_negative_tempering_stats() {
+  for (size_t t = 0; t < tneg_.size(); ++t) tneg_totals_[t] = summed_swaps(tneg_[t]->stats());
 }
 
 void Dtm::checkpoint() {
@@ -689,7 +741,7 @@ void Dtm::save_checkpoint(const std::string& path) const {
         put_vec(f, dist::gather(std::span<const int8_t>(mine)));  // every rank's chains, in chain order, on rank 0
       };
       put_sampler(*pos_[t]);
-      if (cfg_.neg_tempered) put_tempered(f, tneg_[t]->save_state());
+      if (cfg_.neg_tempered) put_tempered(f, tneg_[t]->save_state(), first_);
       else put_sampler(*neg_[t]);
     }
     put_string(f, history_json().dump());
@@ -783,7 +835,7 @@ void Dtm::load_checkpoint(const std::string& path) {
       get_sampler(*neg_[t]);
       continue;
     }
-    const TemperedState st = get_tempered(f, path, *tneg_[t]);
+    const TemperedState st = get_tempered(f, path, *tneg_[t], cfg_.batch_size, first_, tneg_totals_[static_cast<size_t>(t)]);
     try {
       tneg_[t]->restore_state(st);
     } catch (const InvalidArgument& e) {  // counters no run writes: a damaged file
@@ -853,6 +905,7 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
       throw InvalidArgument("model checkpoint '" + path + "' has impossible counters (" + std::to_string(rounds) + " swap rounds)");
     }
     tneg_[t]->restart(neg_sweeps, rounds);
+    tneg_totals_[static_cast<size_t>(t)] = tneg_[t]->stats();  // counted afresh from here, on every rank
   }
   restore_history(f, path, "model checkpoint");
   try {
