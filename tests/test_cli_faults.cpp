@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -31,6 +32,7 @@
 #include "test_util.hpp"
 #include "util/gnuplot.hpp"
 #include "util/memory.hpp"
+#include "util/progress.hpp"
 
 namespace pbit::test {
 namespace {
@@ -1055,6 +1057,43 @@ TEST(BadInput, DeclaredSizesAreCheckedAgainstMemory) {  // defect 10
   // The guard's own limit, named in the message.
   expect_bad_input({"limit", "graph --topology lattice:3000 --out " + dir + "/x.json", "PBIT_MAX_MEMORY"}, "PBIT_MAX_MEMORY=10M");
   expect_bad_input({"bad limit", "graph --topology lattice:4 --out " + dir + "/x.json", "PBIT_MAX_MEMORY"}, "PBIT_MAX_MEMORY=lots");
+}
+
+// The status line of long commands (detail::Progress) in a log, where it cannot redraw in place: a
+// line at each tenth of the run and at its end, none between, so a CI log of a long training holds
+// eleven lines per epoch, not one per batch; a run of fewer steps than ten gets a line per step, and
+// a muted rank (MPI ranks other than 0) none.
+TEST(Progress, ALogGetsALineAtEachTenthAndAtTheEnd) {
+  auto lines_of = [](const std::function<void()>& run) {
+    testing::internal::CaptureStderr();  // a file, not a terminal
+    run();
+    std::istringstream in(testing::internal::GetCapturedStderr());
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    return lines;
+  };
+  const std::vector<std::string> long_run = lines_of([] {
+    detail::Progress p("epoch 1/3", 200);
+    for (int64_t k = 0; k <= 200; ++k) p.update(k, "loss 0.5");
+  });
+  ASSERT_EQ(long_run.size(), 11u);
+  for (size_t q = 0; q < long_run.size(); ++q) {
+    EXPECT_EQ(long_run[q].rfind("epoch 1/3 [", 0), 0u) << long_run[q];
+    EXPECT_NE(long_run[q].find("] " + std::to_string(20 * q) + "/200 loss 0.5 elapsed"), std::string::npos) << long_run[q];
+  }
+  EXPECT_NE(long_run.back().find("[########################]"), std::string::npos) << long_run.back();
+  EXPECT_EQ(lines_of([] {
+              detail::Progress p("few", 3);
+              for (int64_t k = 1; k <= 3; ++k) p.update(k);
+            }).size(),
+            3u);
+  detail::progress_muted() = true;
+  const std::vector<std::string> muted = lines_of([] {
+    detail::Progress p("muted", 10);
+    for (int64_t k = 0; k <= 10; ++k) p.update(k);
+  });
+  detail::progress_muted() = false;
+  EXPECT_TRUE(muted.empty());
 }
 
 }  // namespace
