@@ -677,6 +677,44 @@ TEST(Cli, DbmTrainEvalGenerate) {
   EXPECT_EQ(oc["samples"], 7);
   EXPECT_EQ(oc["first_image"], 150);
   EXPECT_EQ(oc["test_images"], 30);
+  // --journal: batches of 10 images; a call killed after two of three budget-batches is played by
+  // cutting the journal back, and the next call counts those and samples the rest, with the result
+  // of the uninterrupted call.
+  {
+    std::string batched = cfg;
+    const std::string eval_section = R"("eval": {"warmup": 5, "samples": 5})";
+    batched.replace(batched.find(eval_section), eval_section.size(), R"("eval": {"warmup": 5, "samples": 5, "batch_images": 10})");
+    write(tmp("dbm_batched.json"), batched);
+    const std::string journal = tmp("dbm_journal.json");
+    std::filesystem::remove(journal);
+    const std::string cmd = "dbm eval --config " + tmp("dbm_batched.json") + " --model " + out + "/model.json --first 150 --limit 30 --sweeps 10,21";
+    const Result first = run(cmd + " --journal " + journal + " --out " + tmp("j1.json"));
+    ASSERT_EQ(first.code, 0) << first.out;
+    nlohmann::json jj = read_json_file(journal);
+    ASSERT_EQ(jj["batches"].size(), 6u);  // 2 budgets x 3 batches
+    EXPECT_EQ(jj["batches"][5]["sweeps_per_image"], 21);
+    EXPECT_EQ(jj["batches"][5]["start"], 170);
+    jj["batches"].erase(jj["batches"].begin() + 2, jj["batches"].end());
+    write(journal, jj.dump());
+    const Result again = run(cmd + " --journal " + journal + " --out " + tmp("j2.json"));
+    ASSERT_EQ(again.code, 0) << again.out;
+    EXPECT_NE(again.out.find("--journal " + journal + ": 2 batch(es) of images an earlier call finished are counted, not sampled again"),
+              std::string::npos) << again.out;
+    EXPECT_EQ(read_json_file(journal)["batches"].size(), 6u);
+    auto answers = [](const std::string& f) {
+      nlohmann::json c = read_json_file(f)["curve"];
+      for (auto& r : c) r.erase("eval_wall_s"), r.erase("eval_flips_per_ns");
+      return c;
+    };
+    EXPECT_EQ(answers(tmp("j2.json")), answers(tmp("j1.json")));
+    // The journal of another evaluation (here: other chains) is refused, not mixed in.
+    const Result other = run(cmd + " --chains 2 --journal " + journal);
+    EXPECT_EQ(other.code, 2) << other.out;
+    EXPECT_NE(other.out.find("records another evaluation"), std::string::npos) << other.out;
+    write(tmp("not_journal.json"), "{\"batches\": 3}");
+    EXPECT_NE(run(cmd + " --journal " + tmp("not_journal.json")).out.find("not a journal of pbit dbm eval"), std::string::npos);
+    EXPECT_NE(run(cmd + " --journal " + tmp("dbm_batched.json")).out.find("--journal and --config name the same file"), std::string::npos);
+  }
   EXPECT_EQ(run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 200").code, 2);  // past the end
   // A slice that runs past the last image is refused, not silently cut short (199 is the last).
   const Result past = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 190 --limit 20");

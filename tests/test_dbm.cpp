@@ -930,6 +930,55 @@ TEST(DbmMnist, EvaluatesASliceOfTheTestSet) {
   EXPECT_NE(pt_whole.confusion, whole.confusion);  // it did temper
 }
 
+// A journal (dbm eval --journal): every batch sampled is handed over as it finishes, and an
+// evaluation given some of them back counts those without sampling them and ends with the whole
+// evaluation's confusion matrix, flips and (tempered) swap counts.
+TEST(DbmMnist, AJournalledEvaluationGoesOnWhereItStopped) {
+  DbmConfig cfg = small_mnist_config(tmp("journal"));
+  cfg.eval_batch_images = 7;
+  cfg.eval_tempered = true;
+  cfg.eval_tempering.betas = {cfg.beta, 0.5f * cfg.beta};
+  const ImageDataset test = mnist(cfg, "test");
+  const SparseDbm m = SparseDbm::create(cfg, test.rows, test.cols);
+  std::vector<DbmEvalBatch> recorded;
+  DbmEvalJournal record;
+  record.finished = [&](const DbmEvalBatch& b) { recorded.push_back(b); };
+  const DbmEval whole = evaluate_dbm(m, cfg, test, 30, false, 100, &record);
+  ASSERT_EQ(recorded.size(), 5u);  // 7 + 7 + 7 + 7 + 2 images
+  EXPECT_EQ(recorded[4].start, 128);
+  EXPECT_EQ(recorded[4].end, 130);
+  int64_t correct = 0;
+  for (const DbmEvalBatch& b : recorded) correct += b.correct;
+  EXPECT_EQ(correct, whole.correct);
+  ASSERT_EQ(recorded[0].swap_attempts.size(), 1u);
+  EXPECT_GT(recorded[0].swap_attempts[0], 0);
+  // Killed after three batches: those come back from the journal, the other two are sampled.
+  std::vector<DbmEvalBatch> sampled;
+  DbmEvalJournal resume;
+  resume.done = [&](int64_t start, int64_t end) -> const DbmEvalBatch* {
+    for (size_t q = 0; q < 3; ++q)
+      if (recorded[q].start == start && recorded[q].end == end) return &recorded[q];
+    return nullptr;
+  };
+  resume.finished = [&](const DbmEvalBatch& b) { sampled.push_back(b); };
+  const DbmEval resumed = evaluate_dbm(m, cfg, test, 30, false, 100, &resume);
+  ASSERT_EQ(sampled.size(), 2u);
+  EXPECT_EQ(sampled[0].start, 121);
+  EXPECT_EQ(sampled[0].confusion, recorded[3].confusion);
+  EXPECT_EQ(resumed.confusion, whole.confusion);
+  EXPECT_EQ(resumed.correct, whole.correct);
+  EXPECT_EQ(resumed.flips, whole.flips);
+  EXPECT_EQ(resumed.swap_attempts, whole.swap_attempts);
+  EXPECT_EQ(resumed.swap_accepts, whole.swap_accepts);
+  EXPECT_GE(resumed.wall_s, recorded[0].wall_s + recorded[1].wall_s + recorded[2].wall_s);  // the earlier batches' time counts
+  // A batch that is not one of this evaluation's is refused, not counted.
+  DbmEvalBatch wrong = recorded[0];
+  wrong.confusion.resize(10);
+  DbmEvalJournal bad;
+  bad.done = [&](int64_t, int64_t) -> const DbmEvalBatch* { return &wrong; };
+  EXPECT_NE(error_of([&] { evaluate_dbm(m, cfg, test, 30, false, 100, &bad); }).find("is not one of this evaluation"), std::string::npos);
+}
+
 // The PNG writer's file, read back as a strict reader (libpng) reads it: the signature, each
 // chunk's CRC over its type and data, IHDR's fields, the pixels inflated from IDAT (filter byte 0
 // per row), and IEND last.

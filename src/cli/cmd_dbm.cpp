@@ -1,7 +1,11 @@
 // pbit dbm train, eval, generate, import: sparse Deep Boltzmann Machines (docs/CLI.md, 'Model and suite configs').
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
+#include <tuple>
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
@@ -9,10 +13,86 @@
 #include "pbit/dist/comm.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/util/png.hpp"
+#include "util/binary_io.hpp"
 #include "util/gnuplot.hpp"
 
 namespace pbit::cli {
 namespace {
+
+/// `pbit dbm eval --journal FILE`: every batch of images the evaluation finishes, recorded at once
+/// (atomically, by rank 0), and read back by a later call of the same evaluation, which counts those
+/// batches instead of sampling them again. The key is a hash of the model file, the config (less
+/// where the data and outputs lie and how the sampling runs: run.backend and run.threads, which give
+/// the same answers) and the options that choose the images and budgets.
+class EvalJournal {
+ public:
+  EvalJournal(std::string path, const std::string& model_path, const DbmConfig& cfg, const std::string& options)
+      : path_(std::move(path)), writer_(dist::rank() == 0) {
+    std::ifstream in(model_path, std::ios::binary);
+    const std::string model((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json c = cfg.source;
+    if (c.is_object() && c.contains("run") && c["run"].is_object()) {
+      for (const char* k : {"backend", "threads", "output_dir"}) c["run"].erase(k);
+    }
+    if (c.is_object() && c.contains("dataset") && c["dataset"].is_object()) c["dataset"].erase("dir");
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(detail::fnv1a(c.dump() + "|" + options, detail::fnv1a(model))));
+    key_ = hex;
+    std::error_code ec;
+    if (!std::filesystem::exists(path_, ec)) return;
+    const nlohmann::json j = read_json_file(path_);
+    auto foreign = [&](const std::string& why) {
+      return InvalidArgument("--journal " + path_ + ": " + why + "; remove it to start afresh, or name another file");
+    };
+    if (!j.is_object() || j.value("format", "") != "pbit.dbm_eval_journal" || j.value("version", 0) != 1 || !j.contains("batches") ||
+        !j["batches"].is_array()) {
+      throw foreign("not a journal of pbit dbm eval");
+    }
+    if (j.value("key", "") != key_) throw foreign("it records another evaluation (another model, config or options)");
+    try {
+      for (const nlohmann::json& b : j["batches"]) {
+        DbmEvalBatch x;
+        x.start = b.at("start").get<int64_t>();
+        x.end = b.at("end").get<int64_t>();
+        x.correct = b.at("correct").get<int64_t>();
+        x.confusion = b.at("confusion").get<std::vector<int64_t>>();
+        x.flips = b.at("flips").get<double>();
+        x.wall_s = b.at("wall_s").get<double>();
+        x.swap_attempts = b.value("swap_attempts", std::vector<int64_t>{});
+        x.swap_accepts = b.value("swap_accepts", std::vector<int64_t>{});
+        batches_[{b.at("sweeps_per_image").get<int64_t>(), x.start, x.end}] = x;
+        records_.push_back(b);
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw foreign(std::string("a damaged batch record (") + detail::json_what(e) + ")");
+    }
+  }
+
+  size_t batches() const { return batches_.size(); }
+
+  /// The journal of the budget of `sweeps` sweeps per image, for evaluate_dbm.
+  DbmEvalJournal of(int64_t sweeps) {
+    DbmEvalJournal j;
+    j.done = [this, sweeps](int64_t start, int64_t end) -> const DbmEvalBatch* {
+      const auto it = batches_.find({sweeps, start, end});
+      return it == batches_.end() ? nullptr : &it->second;
+    };
+    j.finished = [this, sweeps](const DbmEvalBatch& b) {
+      records_.push_back({{"sweeps_per_image", sweeps}, {"start", b.start}, {"end", b.end}, {"correct", b.correct}, {"confusion", b.confusion},
+                          {"flips", b.flips}, {"wall_s", b.wall_s}, {"swap_attempts", b.swap_attempts}, {"swap_accepts", b.swap_accepts}});
+      if (writer_) {
+        write_json_file(path_, {{"format", "pbit.dbm_eval_journal"}, {"version", 1}, {"key", key_}, {"batches", records_}});
+      }
+    };
+    return j;
+  }
+
+ private:
+  std::string path_, key_;
+  bool writer_;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, DbmEvalBatch> batches_;
+  std::vector<nlohmann::json> records_;
+};
 
 nlohmann::json eval_json(const DbmEval& ev) {
   nlohmann::json j = {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"first_image", ev.first}, {"correct", ev.correct},
@@ -282,7 +362,7 @@ void add_train(CLI::App* dbm, Commands& c) {
 
 void add_eval(CLI::App* dbm, Commands& c) {
   struct Opt {
-    std::string config, model, sweeps, out, plot;
+    std::string config, model, sweeps, out, plot, journal;
     int64_t limit = 0, first = 0, chains = 0;
     double warmup_fraction = -1;
   };
@@ -301,16 +381,22 @@ void add_eval(CLI::App* dbm, Commands& c) {
       ->needs(sw);
   s->add_option("--out", o->out, "write the result JSON to FILE (default: stdout)");
   s->add_option("--plot", o->plot, "also draw DIR/accuracy_vs_sweeps.png (with its .dat and .gp)")->needs(sw);
+  s->add_option("--journal", o->journal,
+                "record each finished batch of images (eval.batch_images) in FILE; run again with the same FILE and arguments, a "
+                "killed evaluation counts those batches and samples only the rest, with the same result");
   s->footer(kDbmKeys);
   c.add(s, [o] {
     refuse_output_over_input("--out", o->out, {{"--config", o->config}, {"--model", o->model}});
+    refuse_output_over_input("--journal", o->journal, {{"--config", o->config}, {"--model", o->model}, {"--out", o->out}});
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
     // Under MPI ranks each rank classifies a share of every batch's images; rank 0 writes.
     check_ranks_agree({o->config, o->model}, o->sweeps + "|" + o->out + "|" + std::to_string(o->limit) + "|" + std::to_string(o->first) +
-                                                 "|" + std::to_string(o->chains) + "|" + std::to_string(o->warmup_fraction) + "|" + o->plot,
+                                                 "|" + std::to_string(o->chains) + "|" + std::to_string(o->warmup_fraction) + "|" + o->plot +
+                                                 "|" + o->journal,
                       "the DBM config, the model and the options of dbm eval");
     const bool writer = dist::rank() == 0;
     if (!o->out.empty() && writer) check_writable(o->out);  // before the evaluation, not after it
+    if (!o->journal.empty() && writer) check_writable(o->journal);
     if (!o->plot.empty() && writer) {
       make_directories(o->plot);
       check_writable(o->plot + "/accuracy_vs_sweeps.dat");
@@ -330,8 +416,20 @@ void add_eval(CLI::App* dbm, Commands& c) {
     auto emit_eval = [&](const nlohmann::json& j) {  // stdout, or with --out the file (as every command)
       if (writer) emit(o->out, j);
     };
+    std::unique_ptr<EvalJournal> journal;
+    if (!o->journal.empty()) {
+      journal = std::make_unique<EvalJournal>(o->journal, o->model, cfg,
+                                              std::to_string(o->first) + "|" + std::to_string(o->limit) + "|" + std::to_string(cfg.eval.chains) +
+                                                  "|" + o->sweeps + "|" + std::to_string(o->warmup_fraction));
+      if (writer && journal->batches() > 0) {
+        std::cerr << "--journal " << o->journal << ": " << journal->batches()
+                  << " batch(es) of images an earlier call finished are counted, not sampled again\n";
+      }
+    }
     if (o->sweeps.empty()) {
-      emit_eval(eval_json(evaluate_dbm(model, cfg, test, o->limit, true, o->first)));
+      DbmEvalJournal j;
+      if (journal) j = journal->of(cfg.eval.schedule().total_sweeps());
+      emit_eval(eval_json(evaluate_dbm(model, cfg, test, o->limit, true, o->first, journal ? &j : nullptr)));
       return 0;
     }
     // For each budget S a fraction (default 0.5) is warm-up and the rest is sampled every
@@ -353,7 +451,9 @@ void add_eval(CLI::App* dbm, Commands& c) {
       DbmConfig b = cfg;
       b.eval.samples = std::max<int64_t>(1, static_cast<int64_t>((1.0 - warm_frac) * static_cast<double>(total)) / step);
       b.eval.warmup = total - b.eval.samples * step;
-      const DbmEval ev = evaluate_dbm(model, b, test, o->limit, false, o->first);
+      DbmEvalJournal j;
+      if (journal) j = journal->of(total);
+      const DbmEval ev = evaluate_dbm(model, b, test, o->limit, false, o->first, journal ? &j : nullptr);
       if (writer) std::cerr << total << " sweeps per image (" << b.eval.warmup << " warm-up + " << b.eval.samples << " x " << step << ") x "
                 << b.eval.chains << " chains: test accuracy " << ev.accuracy << " on images " << ev.first << ".."
                 << ev.first + ev.images - 1 << " (" << ev.wall_s << " s)\n";

@@ -281,11 +281,30 @@ class DbmTrainer {
   std::vector<DbmEpochMetrics> history_;
 };
 
+/// One batch of an evaluation: test images [start, end) and what they gave (the swap counts with
+/// eval.tempering only).
+struct DbmEvalBatch {
+  int64_t start = 0, end = 0, correct = 0;
+  std::vector<int64_t> confusion;  ///< 10 x 10, as DbmEval's
+  double flips = 0, wall_s = 0;
+  std::vector<int64_t> swap_attempts, swap_accepts;
+};
+
+/// An evaluation that goes on where an interrupted one stopped (`pbit dbm eval --journal`): `done`
+/// gives a batch an earlier call finished, which evaluate_dbm then counts without sampling it (its
+/// images give the same answers whatever the batch, the rank count or the backend), or null;
+/// `finished` gets each batch this call samples, once it is done. Either may be empty.
+struct DbmEvalJournal {
+  std::function<const DbmEvalBatch*(int64_t start, int64_t end)> done;
+  std::function<void(const DbmEvalBatch&)> finished;
+};
+
 /// Test accuracy: visible nodes clamped, labels read as mean over replicas of (1 + s) / 2 over samples
-/// and chains; prediction = argmax. Images first .. first + limit - 1 (limit 0 = to the end). Checks
-/// its batch's memory first (check_dbm_eval_memory).
+/// and chains; prediction = argmax. Images first .. first + limit - 1 (limit 0 = to the end), in
+/// batches of eval.batch_images. Checks its batch's memory first (check_dbm_eval_memory). With a
+/// journal, batches it has are counted, not sampled (their wall time and flips included).
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit = 0,
-                     bool progress = false, int64_t first = 0);
+                     bool progress = false, int64_t first = 0, const DbmEvalJournal* journal = nullptr);
 
 /// OutOfMemory, naming eval.chains and eval.batch_images, when evaluating `images` test images (at
 /// most eval.batch_images of them at once) would not fit: their clamped values, chains (every

@@ -1162,7 +1162,7 @@ void check_dbm_gen_memory(const SparseDbm& m, const DbmConfig& cfg) {
 }
 
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress,
-                     int64_t first) {
+                     int64_t first, const DbmEvalJournal* journal) {
   const double t0 = now_s();
   DbmEval ev;
   if (first < 0 || first >= test.size()) {
@@ -1182,8 +1182,32 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
   // Progress in image-sweeps, updated within each batch (one batch may hold every image).
   const int64_t per_image = cfg.eval.schedule().total_sweeps();
   Progress bar("evaluate", (stop - first) * per_image);
+  double earlier_s = 0;  // the journal's batches' wall time
+  auto add_swaps = [](std::vector<int64_t>& to, const std::vector<int64_t>& from) {
+    if (to.size() < from.size()) to.resize(from.size(), 0);
+    for (size_t p = 0; p < from.size(); ++p) to[p] += from[p];
+  };
   for (int64_t start = first; start < stop; start += cfg.eval_batch_images) {
     const int64_t end = std::min(stop, start + cfg.eval_batch_images);
+    if (const DbmEvalBatch* b = journal && journal->done ? journal->done(start, end) : nullptr) {
+      if (b->start != start || b->end != end || b->confusion.size() != 100 || b->correct < 0 || b->correct > end - start) {
+        throw InvalidArgument("evaluate_dbm: the journal's batch of images " + std::to_string(start) + ".." + std::to_string(end - 1) +
+                              " is not one of this evaluation");
+      }
+      for (size_t q = 0; q < 100; ++q) ev.confusion[q] += b->confusion[q];
+      correct += b->correct;
+      ev.flips += b->flips;
+      earlier_s += b->wall_s;
+      add_swaps(ev.swap_attempts, b->swap_attempts);
+      add_swaps(ev.swap_accepts, b->swap_accepts);
+      if (progress) bar.update((end - first) * per_image, "image-sweeps (from the journal)");
+      continue;
+    }
+    const double tb = now_s();
+    const double flips_before = ev.flips;
+    const std::vector<int64_t> attempts_before = ev.swap_attempts, accepts_before = ev.swap_accepts;
+    const std::vector<int64_t> confusion_before = ev.confusion;
+    const int64_t correct_before = correct;
     std::vector<std::vector<int8_t>> vis;
     for (int64_t k = start; k < end; ++k) {
       std::vector<int8_t> v = dbm_clamp_values(m, test, k, cfg.threshold);
@@ -1206,12 +1230,27 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
       std::fprintf(stderr, "evaluate: images %lld-%lld, accuracy so far %.4f\n", static_cast<long long>(first),
                    static_cast<long long>(end - 1), static_cast<double>(correct) / static_cast<double>(end - first));
     }
+    if (journal && journal->finished) {
+      DbmEvalBatch b;
+      b.start = start;
+      b.end = end;
+      b.correct = correct - correct_before;
+      b.confusion.resize(100);
+      for (size_t q = 0; q < 100; ++q) b.confusion[q] = ev.confusion[q] - confusion_before[q];
+      b.flips = ev.flips - flips_before;
+      b.wall_s = now_s() - tb;
+      for (size_t p = 0; p < ev.swap_attempts.size(); ++p) {
+        b.swap_attempts.push_back(ev.swap_attempts[p] - (p < attempts_before.size() ? attempts_before[p] : 0));
+        b.swap_accepts.push_back(ev.swap_accepts[p] - (p < accepts_before.size() ? accepts_before[p] : 0));
+      }
+      journal->finished(b);
+    }
   }
   ev.first = first;
   ev.images = stop - first;
   ev.correct = correct;
   ev.accuracy = ev.images ? static_cast<double>(correct) / ev.images : 0.0;
-  ev.wall_s = now_s() - t0;
+  ev.wall_s = now_s() - t0 + earlier_s;
   return ev;
 }
 
