@@ -16,3 +16,20 @@ mpi() { "$MPIRUN" --allow-run-as-root --oversubscribe "$@"; }  # CI runs as root
 # ptrace permission the container lacks, or where /dev/shm is small (Docker: 64 MB, and dtm.sh starts
 # 31 ranks): copies through files in /tmp work everywhere.
 export OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_btl_vader_backing_directory=/tmp
+# same_json A B [C D ...]: each pair of JSON files holds the same values but for timing and what
+# names the run (wall times and rates, the device with its threads per rank, the rank count, output
+# paths); says which keys differ.
+same_json() {
+  python3 - "$@" <<'PY'
+import json, sys
+timing = {"train_wall_s", "train_flips_per_ns", "flips_per_ns", "eval_wall_s", "eval_flips_per_ns", "wall_s", "samples_per_s",
+          "generation_wall_s", "device", "ranks", "png", "output_dir"}
+def strip(x):
+    if isinstance(x, dict): return {k: strip(v) for k, v in x.items() if k not in timing}
+    if isinstance(x, list): return [strip(v) for v in x]
+    return x
+for a, b in zip(sys.argv[1::2], sys.argv[2::2]):
+    A, B = strip(json.load(open(a))), strip(json.load(open(b)))
+    assert A == B, f"{a} and {b} differ in {[k for k in A if A[k] != B.get(k)]}"
+PY
+}
