@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -48,8 +49,16 @@ int init(int* argc, char*** argv) {
     // environment, and MPI_Init there ends it).
     const char* no_mpi = std::getenv("PBIT_NO_MPI");
     if (!launched || (no_mpi && std::string(no_mpi) == "1")) return 1;
-    check(MPI_Init(argc, argv), "MPI_Init");
+    // OpenMP threads run beside MPI on every rank (the host backends, the p-DNN's matrix products),
+    // and only the main thread calls MPI: the level that promises is MPI_THREAD_FUNNELED (plain
+    // MPI_Init asks for MPI_THREAD_SINGLE, under which no other thread may exist at all).
+    int provided = MPI_THREAD_SINGLE;
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
     std::atexit(finalize_at_exit);
+    if (provided < MPI_THREAD_FUNNELED && rank() == 0) {
+      std::fprintf(stderr, "warning: this MPI library supports only MPI_THREAD_SINGLE, while pbit runs OpenMP threads beside it; "
+                           "if it misbehaves, run with run.threads 1 (or --threads 1)\n");
+    }
   }
   return size();
 #else
