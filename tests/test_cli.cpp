@@ -1001,6 +1001,20 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(e["eval"]["test_images"], 30);
   EXPECT_EQ(e["eval"]["bits"], 1);  // p-bit units: one bit per unit (the energy model reads it)
   EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
+  // --backend best means what it means everywhere: cuda when there is a GPU, else cpu, whatever the
+  // config says; without --backend the config's backend is used.
+  nlohmann::json cuda_cfg = nlohmann::json::parse(cfg);
+  cuda_cfg["run"]["backend"] = "cuda";
+  write(tmp("pdnn_cuda.json"), cuda_cfg.dump());
+  const Result best = run("pdnn eval --config " + tmp("pdnn_cuda.json") + " --model " + out + "/model.bin --test-images 5 --backend best --out " +
+                          tmp("pd_eval_best.json"));
+  ASSERT_EQ(best.code, 0) << best.out;
+  EXPECT_EQ(read_json_file(tmp("pd_eval_best.json"))["device"], backend_device_name(best_available_backend()));
+  const Result as_config = run("pdnn eval --config " + tmp("pdnn_cuda.json") + " --model " + out + "/model.bin --test-images 5");
+  if (!backend_available(Backend::cuda)) {
+    EXPECT_NE(as_config.code, 0) << as_config.out;
+    EXPECT_NE(as_config.out.find("cuda"), std::string::npos) << as_config.out;
+  }
   const Result more = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --test-images 10001");
   EXPECT_EQ(more.code, 2) << more.out;
   EXPECT_NE(more.out.find("--test-images 10001 asks for more images than the mnist test set has (10000"), std::string::npos) << more.out;

@@ -209,7 +209,7 @@ void add_pdnn_commands(Commands& c) {
     int64_t test_images = -1, images = 256;
     uint64_t seed = 0;
     bool seed_given = false, resume = false, overwrite = false, ideal = false, check = false;
-    std::string backend = "best", train_backend;
+    std::string backend = "best", train_backend, eval_backend;
     int threads = -1;
     double seconds = 5;
   };
@@ -329,7 +329,7 @@ void add_pdnn_commands(Commands& c) {
   e->add_option("--samples", o->samples, "sample counts T, comma-separated and increasing (replaces eval.samples)");
   e->add_option("--test-images", o->test_images, "test images (0 = all; default: the config's data.test_images)")
       ->check(number_in<int64_t>(0, 1 << 24));
-  e->add_option("--backend", o->backend, "host backends (cpu, reference, packed) or cuda (replaces run.backend; best, the default, keeps it)")
+  e->add_option("--backend", o->eval_backend, "replaces run.backend: reference, cpu, packed (the host path), cuda, or best (cuda when there is a GPU)")
       ->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
   e->add_option("--label", o->label, "a name for this evaluation in reports");
   e->add_flag("--ideal", o->ideal, "evaluate on the ideal p-bits even if the config has a hardware section");
@@ -345,7 +345,7 @@ void add_pdnn_commands(Commands& c) {
       std::fprintf(stderr, "note: %s units are deterministic (every sample is the same): evaluated at T=1 only, not at the %s sample "
                            "counts\n", units.name().c_str(), o->samples.empty() ? "config's eval.samples" : "--samples");
     }
-    if (o->backend != "best") cfg.backend = o->backend;
+    if (!o->eval_backend.empty()) cfg.backend = o->eval_backend;
     if (o->ideal) cfg.hardware = PbitHardware{};
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     check_test_images_option(o->test_images, test.size(), cfg.dataset);
