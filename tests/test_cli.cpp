@@ -1070,6 +1070,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const Result b = run("pdnn bench --sizes 20,8,3 --images 4 --samples 2 --seconds 0.05 --backend cpu --out " + tmp("pd_bench.json"));
   ASSERT_EQ(b.code, 0) << b.out;
   EXPECT_GT(read_json_file(tmp("pd_bench.json"))["samples_per_s"].get<double>(), 0);
+  EXPECT_EQ(read_json_file(tmp("pd_bench.json"))["backend"], "cpu");  // the backend's name, as --backend takes it
   // Bad input: a config key, an option, a model file of another kind.
   write(tmp("pdnn_bad.json"), R"({"network": {"activation": "quant"}})");
   const Result bad = run("pdnn train --config " + tmp("pdnn_bad.json"));

@@ -440,7 +440,7 @@ void add_pdnn_commands(Commands& c) {
                         {"samples_per_s", samples / wall},
                         {"pbit_outputs_per_ns", samples * static_cast<double>(hidden) / wall / 1e9},
                         {"includes_host_transfers", gpu},
-                        {"backend", gpu ? "cuda" : "host"},
+                        {"backend", to_string(gpu ? Backend::cuda : Backend::cpu)},
                         {"device", backend_device_name(gpu ? Backend::cuda : Backend::cpu)},
                         {"timestamp_utc", utc_timestamp()},
                         {"machine", machine_description()},
@@ -456,7 +456,7 @@ void add_pdnn_commands(Commands& c) {
       j["energy_note"] = gpu ? "NVML energy unavailable: " + why : "no energy meter for the host path";
     }
     emit(o->out, j);
-    std::fprintf(stderr, "p-DNN forward (%s, T = %d): %.4g inferences/s, %.4g samples/s\n", gpu ? "cuda" : "host", o->T,
+    std::fprintf(stderr, "p-DNN forward (%s, T = %d): %.4g inferences/s, %.4g samples/s\n", gpu ? "cuda" : "cpu", o->T,
                  inferences / wall, samples / wall);
     return 0;
   });
