@@ -120,20 +120,25 @@ float float_arg(const py::handle& v, const char* name) {
 /// `obj` as a numpy array of any dtype. Where numpy cannot make one (a ragged list) InvalidArgument
 /// (a ValueError) names `what` and numpy's reason, also where the object's own __array__ raised a
 /// ValueError or TypeError; its other exceptions go through as they are. Never an empty array in its
-/// place (which would read as "no values"). On failure the conversion is tried a second time, for the
-/// reason: an __array__ with side effects runs twice.
+/// place (which would read as "no values"). The conversion runs once: an __array__ with side effects
+/// runs once.
 py::array as_array(const py::handle& obj, const char* what) {
-  py::array a = py::array::ensure(obj);  // a null handle on failure, the error cleared
-  if (a) return a;
+  if (py::isinstance<py::array>(obj)) {  // a subclass (a masked array, np.matrix) as a plain ndarray
+    py::array a = py::array::ensure(obj);
+    if (a) return a;
+    throw py::error_already_set();
+  }
+  py::object a;
   try {
-    py::module_::import("numpy").attr("asarray")(obj);  // again, for the reason
+    a = py::module_::import("numpy").attr("asarray")(obj);
   } catch (py::error_already_set& e) {
     if (!e.matches(PyExc_ValueError) && !e.matches(PyExc_TypeError)) throw;
     std::string why = py::str(e.value());
     if (why.size() > 200) why = why.substr(0, 200) + "...";
     throw InvalidArgument(std::string(what) + ": expected an array of numbers (numpy: " + why + ")");
   }
-  throw InvalidArgument(std::string(what) + ": expected an array of numbers");
+  if (!py::isinstance<py::array>(a)) throw InvalidArgument(std::string(what) + ": expected an array of numbers");
+  return py::reinterpret_steal<py::array>(a.release());
 }
 
 /// Integers as int64: a uint64 past int64's range is refused with its own value, not wrapped negative.

@@ -437,6 +437,29 @@ def test_input_numpy_cannot_make_an_array_of_is_refused_not_read_as_empty():
     with pytest.raises(RuntimeError, match="boom"):
         pbit.Graph.from_edges(3, [0], [1], [1.0], biases=Bad())
 
+    # The conversion runs once, whether it fails or not (an __array__ with side effects ran twice on
+    # failure), and a failing one's ValueError is named with the argument.
+    calls = []
+
+    class Counted:
+        def __init__(self, fail):
+            self.fail = fail
+
+        def __array__(self, *a, **k):
+            calls.append(self.fail)
+            if self.fail:
+                raise ValueError("no numbers here")
+            return np.array([0.5, 0.25, 0.0])
+
+    counted = pbit.Graph.from_edges(3, [0], [1], [1.0], biases=Counted(False))
+    assert list(counted.biases) == [0.5, 0.25, 0.0] and calls == [False]
+    with pytest.raises(pbit.InvalidArgument, match=r"expected an array of numbers \(numpy: no numbers here\)"):
+        pbit.Graph.from_edges(3, [0], [1], [1.0], biases=Counted(True))
+    assert calls == [False, True]
+    # A subclass of ndarray is read as the plain array it holds.
+    masked = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    assert list(pbit.Graph.from_edges(3, [0], [1], [1.0], biases=masked).biases) == [1.0, 2.0, 3.0]
+
 
 def test_a_short_roles_file_for_a_huge_graph_is_refused_before_any_allocation(tmp_path):
     p = tmp_path / "roles.json"
