@@ -86,6 +86,14 @@ TEST(SamplerApi, ConstructionErrors) {
   EXPECT_THROW(Coloring(lattice(), bad), InvalidColoring);
 }
 
+TEST(SamplerApi, AnErrorMessageKeepsANulAsBackslashZero) {
+  // A quoted argument with a NUL byte (from Python, or a JSON "\u0000") cut what() there.
+  using namespace std::string_literals;
+  EXPECT_EQ(error_of([] { backend_from_string("cu\0da"s); }), "invalid argument: unknown backend 'cu\\0da' (expected reference, cpu, cuda, packed or best)");
+  EXPECT_STREQ(Error("\0a\0\0b\0"s).what(), "\\0a\\0\\0b\\0");
+  EXPECT_STREQ(IoError("x\0y"s, "p", 2).what(), "I/O error: x\\0y");
+}
+
 TEST(SamplerApi, CudaBackendAbsentIsAClearError) {
   if (backend_available(Backend::cuda)) GTEST_SKIP() << "a CUDA device is present; nothing to check";
   SamplerOptions o;

@@ -6,10 +6,17 @@
 
 namespace pbit {
 
-/// Base of every error pbit throws.
+/// Base of every error pbit throws. A NUL byte in the message (from a quoted argument or a JSON
+/// "\u0000") is kept as the two characters \0, so that what() is the whole message.
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& what) : std::runtime_error(what) {}
+  explicit Error(const std::string& what) : std::runtime_error(without_nul(what)) {}
+
+ private:
+  static std::string without_nul(std::string s) {
+    for (size_t p = s.find('\0'); p != std::string::npos; p = s.find('\0', p + 2)) s.replace(p, 1, "\\0");
+    return s;
+  }
 };
 
 /// A graph that is not a valid undirected weighted graph (index out of range, self loop,

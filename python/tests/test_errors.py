@@ -549,3 +549,11 @@ def test_a_finite_value_past_float32_is_named_not_turned_into_inf():
     assert pbit.square_lattice(3, J=np.float32(2)).coupling(0, 1) == 2.0
     assert pbit.BetaSchedule.constant(np.float64(0.5)).expand(1)[0] == 0.5
     assert pbit.Graph.from_edges(2, [0], [1], [1e36]).edge_weights[0] == np.float32(1e36)
+
+
+def test_a_nul_in_a_string_argument_is_shown_not_cut():
+    # The message was cut at the NUL: "unknown backend 'cu".
+    with pytest.raises(pbit.InvalidArgument, match=r"unknown backend 'cu\\0da' \(expected"):
+        pbit.Sampler(g(), chains=2, backend="cu\x00da")
+    with pytest.raises(pbit.InvalidArgument, match=r"topology 'pega\\0sus:3'"):
+        pbit.topology("pega\x00sus:3")
