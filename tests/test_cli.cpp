@@ -714,6 +714,15 @@ TEST(Cli, DbmTrainEvalGenerate) {
     EXPECT_NE(other.out.find("records another evaluation"), std::string::npos) << other.out;
     write(tmp("not_journal.json"), "{\"batches\": 3}");
     EXPECT_NE(run(cmd + " --journal " + tmp("not_journal.json")).out.find("not a journal of pbit dbm eval"), std::string::npos);
+    // Fields of the wrong type are "not a journal" too (were nlohmann's type_error, an internal error).
+    for (const char* j : {R"({"format": 5, "version": 1, "key": "x", "batches": []})", R"({"format": "pbit.dbm_eval_journal", "version": "1", "key": "x", "batches": []})"}) {
+      write(tmp("typed_journal.json"), j);
+      const Result typed = run(cmd + " --journal " + tmp("typed_journal.json"));
+      EXPECT_EQ(typed.code, 2) << typed.out;
+      EXPECT_NE(typed.out.find("not a journal of pbit dbm eval"), std::string::npos) << typed.out;
+    }
+    write(tmp("typed_journal.json"), R"({"format": "pbit.dbm_eval_journal", "version": 1, "key": 7, "batches": []})");
+    EXPECT_NE(run(cmd + " --journal " + tmp("typed_journal.json")).out.find("records another evaluation"), std::string::npos);
     EXPECT_NE(run(cmd + " --journal " + tmp("dbm_batched.json")).out.find("--journal and --config name the same file"), std::string::npos);
   }
   EXPECT_EQ(run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 200").code, 2);  // past the end

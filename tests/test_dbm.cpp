@@ -977,6 +977,20 @@ TEST(DbmMnist, AJournalledEvaluationGoesOnWhereItStopped) {
   DbmEvalJournal bad;
   bad.done = [&](int64_t, int64_t) -> const DbmEvalBatch* { return &wrong; };
   EXPECT_NE(error_of([&] { evaluate_dbm(m, cfg, test, 30, false, 100, &bad); }).find("is not one of this evaluation"), std::string::npos);
+  // Nor is one whose counts no batch of these images can have (a hand-edited or foreign record).
+  auto refused = [&](const std::function<void(DbmEvalBatch&)>& edit, const std::string& says) {
+    wrong = recorded[0];
+    edit(wrong);
+    const std::string e = error_of([&] { evaluate_dbm(m, cfg, test, 30, false, 100, &bad); });
+    EXPECT_NE(e.find(says), std::string::npos) << e;
+  };
+  refused([](DbmEvalBatch& b) { b.confusion[1] += 1; }, "counts 8 images");
+  refused([](DbmEvalBatch& b) { b.confusion[0] -= 100; }, "confusion count out of range");
+  refused([](DbmEvalBatch& b) { b.correct = b.correct > 0 ? b.correct - 1 : 1; }, "right: not a record of this evaluation");
+  refused([](DbmEvalBatch& b) { b.flips = -1; }, "negative or non-finite flips");
+  refused([](DbmEvalBatch& b) { b.wall_s = std::nan(""); }, "negative or non-finite flips");
+  refused([](DbmEvalBatch& b) { b.swap_attempts.clear(); }, "tempering ladder");
+  refused([](DbmEvalBatch& b) { b.swap_accepts[0] = b.swap_attempts[0] + 1; }, "tempering ladder");
 }
 
 // The PNG writer's file, read back as a strict reader (libpng) reads it: the signature, each

@@ -190,7 +190,7 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
 /// Under MPI ranks: throws InvalidArgument on every rank unless all ranks see the same files at
 /// `paths` (each absent, or present with the same bytes). Checkpoints are written by rank 0 and read
 /// by every rank, so a resume needs an output folder that every rank shares.
-void check_ranks_see_same(const std::vector<std::string>& paths);
+void check_ranks_see_same(const std::vector<std::string>& paths, const std::string& what = "the checkpoint files");
 
 /// A lease on a finished run writes nothing, but DIR/leases.json, which scripts read to see whether
 /// the run is done, must hold the checkpoint's lease record: rewritten from `leases` (and said so)

@@ -44,11 +44,11 @@ class EvalJournal {
     auto foreign = [&](const std::string& why) {
       return InvalidArgument("--journal " + path_ + ": " + why + "; remove it to start afresh, or name another file");
     };
-    if (!j.is_object() || j.value("format", "") != "pbit.dbm_eval_journal" || j.value("version", 0) != 1 || !j.contains("batches") ||
-        !j["batches"].is_array()) {
+    auto is = [&j](const char* k, const nlohmann::json& v) { return j.contains(k) && j[k] == v; };  // (no throw on a wrong type)
+    if (!j.is_object() || !is("format", "pbit.dbm_eval_journal") || !is("version", 1) || !j.contains("batches") || !j["batches"].is_array()) {
       throw foreign("not a journal of pbit dbm eval");
     }
-    if (j.value("key", "") != key_) throw foreign("it records another evaluation (another model, config or options)");
+    if (!is("key", key_)) throw foreign("it records another evaluation (another model, config or options)");
     try {
       for (const nlohmann::json& b : j["batches"]) {
         DbmEvalBatch x;
@@ -418,6 +418,9 @@ void add_eval(CLI::App* dbm, Commands& c) {
     };
     std::unique_ptr<EvalJournal> journal;
     if (!o->journal.empty()) {
+      // Every rank reads it and rank 0 alone writes it: a copy per node would have the ranks skip
+      // different batches and pair their collectives wrongly.
+      check_ranks_see_same({o->journal}, "the journal --journal " + o->journal);
       journal = std::make_unique<EvalJournal>(o->journal, o->model, cfg,
                                               std::to_string(o->first) + "|" + std::to_string(o->limit) + "|" + std::to_string(cfg.eval.chains) +
                                                   "|" + o->sweeps + "|" + std::to_string(o->warmup_fraction));

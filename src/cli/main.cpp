@@ -183,7 +183,7 @@ RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
-void check_ranks_see_same(const std::vector<std::string>& paths) {
+void check_ranks_see_same(const std::vector<std::string>& paths, const std::string& what) {
   if (dist::size() == 1) return;
   std::string all;
   for (const std::string& p : paths) {
@@ -193,11 +193,11 @@ void check_ranks_see_same(const std::vector<std::string>& paths) {
     if (in && !std::filesystem::is_directory(p, ec)) all += std::to_string(detail::fnv1a(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())));
     else all += "absent";
   }
-  dist::check_same(detail::fnv1a(all), "the checkpoint files (present or not, and their bytes: " + [&] {
+  dist::check_same(detail::fnv1a(all), what + " (present or not, and their bytes: " + [&] {
     std::string l;
     for (const std::string& p : paths) l += (l.empty() ? "" : ", ") + p;
     return l;
-  }() + "); the output folder must be one every rank shares (rank 0 writes it)");
+  }() + "); " + (what == "the checkpoint files" ? "the output folder" : "it") + " must be one every rank shares (rank 0 writes it)");
 }
 
 void check_ranks_agree(const std::vector<std::string>& files, const std::string& options, const std::string& what) {

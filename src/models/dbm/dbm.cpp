@@ -1190,10 +1190,30 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
   for (int64_t start = first; start < stop; start += cfg.eval_batch_images) {
     const int64_t end = std::min(stop, start + cfg.eval_batch_images);
     if (const DbmEvalBatch* b = journal && journal->done ? journal->done(start, end) : nullptr) {
+      const std::string which = "evaluate_dbm: the journal's batch of images " + std::to_string(start) + ".." + std::to_string(end - 1);
       if (b->start != start || b->end != end || b->confusion.size() != 100 || b->correct < 0 || b->correct > end - start) {
-        throw InvalidArgument("evaluate_dbm: the journal's batch of images " + std::to_string(start) + ".." + std::to_string(end - 1) +
-                              " is not one of this evaluation");
+        throw InvalidArgument(which + " is not one of this evaluation");
       }
+      // What it adds must be what a batch of these images can count: a confusion matrix of end - start
+      // images whose diagonal is `correct`, flips and time >= 0, one swap count per neighbouring pair
+      // of this evaluation's ladder (none without eval.tempering), no more accepted than attempted.
+      int64_t total = 0, diagonal = 0;
+      for (size_t q = 0; q < 100; ++q) {
+        if (b->confusion[q] < 0 || b->confusion[q] > end - start) throw InvalidArgument(which + " has a confusion count out of range");
+        total += b->confusion[q];
+        if (q % 11 == 0) diagonal += b->confusion[q];
+      }
+      if (total != end - start || diagonal != b->correct) {
+        throw InvalidArgument(which + " counts " + std::to_string(total) + " images, " + std::to_string(diagonal) + " of them right, against " +
+                              std::to_string(end - start) + " images and " + std::to_string(b->correct) + " right: not a record of this evaluation");
+      }
+      if (!std::isfinite(b->flips) || b->flips < 0 || !std::isfinite(b->wall_s) || b->wall_s < 0) {
+        throw InvalidArgument(which + " has negative or non-finite flips or wall time");
+      }
+      const size_t pairs = cfg.eval_tempered ? cfg.eval_tempering.betas.size() - 1 : 0;
+      bool swaps_ok = b->swap_attempts.size() == pairs && b->swap_accepts.size() == pairs;
+      for (size_t p = 0; swaps_ok && p < pairs; ++p) swaps_ok = b->swap_accepts[p] >= 0 && b->swap_accepts[p] <= b->swap_attempts[p];
+      if (!swaps_ok) throw InvalidArgument(which + " has swap counts that are not of this evaluation's tempering ladder");
       for (size_t q = 0; q < 100; ++q) ev.confusion[q] += b->confusion[q];
       correct += b->correct;
       ev.flips += b->flips;
