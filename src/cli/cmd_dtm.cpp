@@ -332,6 +332,7 @@ void add_dtm_commands(Commands& c) {
     const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
     const double lease_s = o->lease_seconds;
     nlohmann::json leases = nlohmann::json::array(), lease;
+    std::vector<int64_t> rounds_before(static_cast<size_t>(model.steps()), 0);  // per step: swap rounds before this lease
     bool lease_finished = false;  // the lease folder holds a finished run: nothing is added to it
     auto mono = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
     const double call_t0 = mono();
@@ -345,6 +346,11 @@ void add_dtm_commands(Commands& c) {
       if (std::filesystem::exists(lease_ckpt)) {
         leases = model.load_model_checkpoint(lease_ckpt);
         lease_finished = model.finished();
+        // The swap rounds go on counting from the file (they key the swaps), while a lease's other swap
+        // statistics start afresh: results.json gives the rounds of this lease too.
+        if (cfg.neg_tempered) {
+          for (int32_t t = 1; t <= model.steps(); ++t) rounds_before[static_cast<size_t>(t - 1)] = model.negative_tempering_stats(t).rounds;
+        }
         if (writer && lease_finished) {  // no lease N + 1 that trains nothing
           std::cerr << "lease " << leases.size() << " finished the run (" << model.epoch() << " of " << cfg.epochs << " epochs"
                     << (model.out_of_time() ? ", its time budget spent" : "")
@@ -507,7 +513,7 @@ void add_dtm_commands(Commands& c) {
         const TemperingStats st = model.negative_tempering_stats(t);
         acc.push_back(st.acceptance());
         trips.push_back(st.round_trips);
-        rounds.push_back(st.rounds);
+        rounds.push_back(st.rounds - rounds_before[static_cast<size_t>(t - 1)]);
       }
       out["negative_tempering"] = {{"betas", cfg.neg_tempering.betas}, {"sweeps_per_round", cfg.neg_tempering.sweeps_per_round},
                                    {"scheme", cfg.neg_tempering.scheme}, {"swap_acceptance_per_step", acc},

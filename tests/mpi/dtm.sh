@@ -62,3 +62,15 @@ assert sum(trips) > 0, trips  # walkers went to the hottest replica and back: th
 print("mpi.dtm: a tempered negative phase on 2 ranks, and from 2 onto 3, gave one process's checkpoint, samples and",
       "swap acceptance", acc)
 PY
+# Leases of a tempered run (one epoch each: lease 1 in one process, lease 2 on 2 ranks): each lease's
+# results give its own swap statistics, the rounds too (they counted the run's, the others the lease's).
+for n in 1 2; do
+  mpi -np "$n" "$PBIT" dtm train --config tempered.json --lease tl --lease-seconds 0.001 --out tl$n > tl$n.log 2>&1 || { cat tl$n.log; exit 1; }
+done
+python3 - <<'PY'
+import json
+t = [json.load(open("tl%d/results.json" % n))["negative_tempering"] for n in (1, 2)]
+assert [len(json.load(open("tl%d/results.json" % n))["leases"]) for n in (1, 2)] == [1, 2]
+assert t[0]["swap_rounds_per_step"] == t[1]["swap_rounds_per_step"] and min(t[0]["swap_rounds_per_step"]) > 0, t  # one epoch each, from fresh chains
+print("mpi.dtm: two leases of a tempered run each report their own", t[1]["swap_rounds_per_step"], "swap rounds per step")
+PY
