@@ -1078,6 +1078,7 @@ the role index of every node.)doc")
               const py::sequence pair = py::reinterpret_borrow<py::sequence>(seg);
               const std::vector<double> beta = from_numpy<double>(pair[0], (at + ".beta").c_str(), 0);
               if (beta.size() != 1) throw InvalidArgument(at + ": beta must be one number");
+              check_float_range(beta[0], (at + ".beta").c_str(), -1);  // (1e39 was cast to inf)
               out.emplace_back(static_cast<float>(beta[0]), int_arg(pair[1], (at + ".sweeps").c_str(), 0, int64_t{1} << 40));
             }
             return BetaSchedule::piecewise(out);
@@ -1098,6 +1099,14 @@ the role index of every node.)doc")
             return py::bool_(a == b.cast<const BetaSchedule&>());
           },
           py::is_operator(), "Built the same way: the same pieces or per-sweep values, and the same after() offset.")
+      .def("__hash__",  // (a BetaSchedule cannot change: it hashes, by what == compares)
+           [](const BetaSchedule& b) {
+             py::list pieces;
+             for (const BetaSchedule::Piece& p : b.pieces()) pieces.append(py::make_tuple(p.start, p.length, p.from, p.to));
+             py::list values;
+             for (const float v : b.per_sweep_values()) values.append(v);
+             return py::hash(py::make_tuple(py::tuple(values), py::tuple(pieces), b.offset()));
+           })
       .def(py::pickle(
           [](const BetaSchedule& b) -> py::object {
             py::list pieces;
@@ -1109,7 +1118,8 @@ the role index of every node.)doc")
             std::vector<BetaSchedule::Piece> pieces;
             for (const py::handle p : t[1].cast<py::list>()) {
               const py::tuple q = pickle_state(p, 4, "BetaSchedule piece");
-              pieces.push_back({q[0].cast<int64_t>(), q[1].cast<int64_t>(), q[2].cast<float>(), q[3].cast<float>()});
+              pieces.push_back({q[0].cast<int64_t>(), q[1].cast<int64_t>(), float_arg(q[2], "BetaSchedule piece's from"),
+                                float_arg(q[3], "BetaSchedule piece's to")});
             }
             return BetaSchedule::from_parts(from_numpy<float>(t[0], "BetaSchedule values"), std::move(pieces), t[2].cast<int64_t>());
           }));

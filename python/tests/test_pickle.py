@@ -90,6 +90,17 @@ def test_schedules_pickle_and_compare_by_value():
     assert betas[1] != betas[2] and betas[1] != pbit.BetaSchedule.linear(0.1, 1.0, 99)
     assert pbit.BetaSchedule.linear(0.0, 4.0, 2**40).after(2**38).expand(1)[0] == 1.0  # pieces, not values: a long anneal pickles small
     assert len(pickle.dumps(pbit.BetaSchedule.linear(0.0, 4.0, 2**40))) < 400
+    # A BetaSchedule cannot change: it hashes as it compares (a dict key); a SamplingSchedule can.
+    assert hash(betas[1]) == hash(pbit.BetaSchedule.linear(0.1, 1.0, 100)) == hash(roundtrip(betas[1]))
+    assert len({b: i for i, b in enumerate(betas + [roundtrip(b) for b in betas])}) == len(betas)
+    assert hash(betas[1].after(37)) == hash(betas[2])
+    with pytest.raises(TypeError):
+        hash(s)  # its fields can be set
+
+
+def test_a_beta_past_float32_is_refused_in_every_constructor():
+    with pytest.raises(pbit.InvalidArgument, match=r"segments\[1\]\.beta: value 1e\+39 is beyond float32's range"):
+        pbit.BetaSchedule.piecewise([(0.5, 2), (1e39, 5)])
 
 
 def test_a_beta_schedule_says_how_it_was_built():
