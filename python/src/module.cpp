@@ -126,7 +126,7 @@ py::array as_array(const py::handle& obj, const char* what) {
   if (py::isinstance<py::array>(obj)) {  // a subclass (a masked array, np.matrix) as a plain ndarray
     py::array a = py::array::ensure(obj);
     if (a) return a;
-    throw py::error_already_set();
+    throw InvalidArgument(std::string(what) + ": expected an array of numbers");
   }
   py::object a;
   try {
@@ -139,6 +139,13 @@ py::array as_array(const py::handle& obj, const char* what) {
   }
   if (!py::isinstance<py::array>(a)) throw InvalidArgument(std::string(what) + ": expected an array of numbers");
   return py::reinterpret_steal<py::array>(a.release());
+}
+
+/// A BetaSchedule's pieces as (start, length, from, to) tuples: its pickled state, and part of its hash.
+py::list beta_pieces(const BetaSchedule& b) {
+  py::list pieces;
+  for (const BetaSchedule::Piece& p : b.pieces()) pieces.append(py::make_tuple(p.start, p.length, p.from, p.to));
+  return pieces;
 }
 
 /// Integers as int64: a uint64 past int64's range is refused with its own value, not wrapped negative.
@@ -1101,17 +1108,13 @@ the role index of every node.)doc")
           py::is_operator(), "Built the same way: the same pieces or per-sweep values, and the same after() offset.")
       .def("__hash__",  // (a BetaSchedule cannot change: it hashes, by what == compares)
            [](const BetaSchedule& b) {
-             py::list pieces;
-             for (const BetaSchedule::Piece& p : b.pieces()) pieces.append(py::make_tuple(p.start, p.length, p.from, p.to));
              py::list values;
              for (const float v : b.per_sweep_values()) values.append(v);
-             return py::hash(py::make_tuple(py::tuple(values), py::tuple(pieces), b.offset()));
+             return py::hash(py::make_tuple(py::tuple(values), py::tuple(beta_pieces(b)), b.offset()));
            })
       .def(py::pickle(
           [](const BetaSchedule& b) -> py::object {
-            py::list pieces;
-            for (const BetaSchedule::Piece& p : b.pieces()) pieces.append(py::make_tuple(p.start, p.length, p.from, p.to));
-            return py::make_tuple(to_numpy(std::vector<float>(b.per_sweep_values())), pieces, b.offset());
+            return py::make_tuple(to_numpy(std::vector<float>(b.per_sweep_values())), beta_pieces(b), b.offset());
           },
           [](const py::object& state) {
             const py::tuple t = pickle_state(state, 3, "BetaSchedule");

@@ -197,7 +197,7 @@ void check_ranks_see_same(const std::vector<std::string>& paths, const std::stri
     std::string l;
     for (const std::string& p : paths) l += (l.empty() ? "" : ", ") + p;
     return l;
-  }() + "); " + (what == "the checkpoint files" ? "the output folder" : "it") + " must be one every rank shares (rank 0 writes it)");
+  }() + "); they must lie in a folder every rank shares (rank 0 writes them)");
 }
 
 void check_ranks_agree(const std::vector<std::string>& files, const std::string& options, const std::string& what) {
