@@ -193,6 +193,13 @@ if [ "$cmd" = dry-run ]; then
       for lease in $(seq "$n_leases"); do echo "  lease $lease:"; grep -E "^(==|--|lease |a phase)" "$root/dtm_g12.$lease.log" | sed 's/^/    /'; done
       fails=$((fails + 1)); continue
     fi
+    # The feature-FID's network came with the state: only the first call of all trained it.
+    trained=$(grep -l "^feature net: epoch 1/" "$RESULTS"/dtm_g12/lease_*/logs/*.log 2>/dev/null | wc -l)
+    if [ "$job" = dtm_g12 ] && [ "$trained" -ne 1 ]; then
+      echo "dry-run dtm_g12: $trained calls trained the feature network (1 expected: the state keeps it):"
+      grep -l "^feature net: epoch 1/" "$RESULTS"/dtm_g12/lease_*/logs/*.log
+      fails=$((fails + 1)); continue
+    fi
     # The third lease on trains nothing: its comparison must still find the five variants' results and
     # the MEBM at each of MEBM_SWEEPS' budgets in the leases collected before it.
     if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 5 + len(os.environ.get('MEBM_SWEEPS', '2000 32000').split()) and all(os.path.exists(x['results']) for x in q) else 1)" \
@@ -391,6 +398,9 @@ case $job in
     fi
     ;;
   dtm_g12)
+    # The feature-FID's network (trained on the whole training set, some 10 s a call) is kept in the
+    # state, so that no lease after the first trains it again.
+    export PBIT_CACHE_DIR=$STAGE/state/cache
     # Variants in order; each lease trains the first unfinished one, and goes on to the next while
     # at least a third of the call is left.
     for v in "${DTM_VARIANTS[@]}"; do

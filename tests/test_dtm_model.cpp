@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <utility>
 
@@ -716,6 +717,14 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
   const FeatureNet d = FeatureNet::cached("/proc/pbit_no_such_folder/fnet.bin", tr, 127, 2, 5);
   EXPECT_NE(testing::internal::GetCapturedStderr().find("the feature network is not cached"), std::string::npos);
   EXPECT_EQ(a.features(imgs), d.features(imgs));
+  // Where the CLI keeps it: PBIT_CACHE_DIR (a device job's committed state), else out/cache.
+  unsetenv("PBIT_CACHE_DIR");
+  EXPECT_EQ(FeatureNet::cache_file("f.bin"), "out/cache/f.bin");
+  setenv("PBIT_CACHE_DIR", "/tmp/pbit state", 1);
+  EXPECT_EQ(FeatureNet::cache_file("f.bin"), "/tmp/pbit state/f.bin");
+  setenv("PBIT_CACHE_DIR", "", 1);
+  EXPECT_EQ(FeatureNet::cache_file("f.bin"), "out/cache/f.bin");
+  unsetenv("PBIT_CACHE_DIR");
   // Feature-FID: a set against itself is 0; real test images are far closer to training images than noise.
   const auto train_imgs = spin_images(tr, 127, 1000), test_imgs = spin_images(te, 127, 1000);
   EXPECT_NEAR(feature_frechet(a, test_imgs, test_imgs), 0.0, 1e-6);

@@ -393,8 +393,8 @@ void add_dtm_commands(Commands& c) {
     // epoch on a small sample set (the FID over training) and at the end on gen_samples samples.
     double net_acc = 0;
     // Named by what it is trained on, so runs on other training sets (a dry run's 400 images) keep their own.
-    const std::string cache = "out/cache/feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + "_n" +
-                              std::to_string(train.size()) + "_t" + std::to_string(cfg.threshold) + ".bin";
+    const std::string cache = FeatureNet::cache_file("feature_net_" + cfg.dataset + "_pool" + std::to_string(cfg.pool) + "_n" +
+                                                          std::to_string(train.size()) + "_t" + std::to_string(cfg.threshold) + ".bin");
     // Under MPI ranks only rank 0 measures (the FIDs, the final generation: they are not sharded, and
     // rank 0 alone writes); the others wait for it to train the network without spinning their cores.
     FeatureNet net;

@@ -489,8 +489,8 @@ void add_pdnn_commands(Commands& c) {
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     if (vae.pixels() != test.pixels_per_image()) throw InvalidArgument("the generator's images do not match the " + cfg.dataset + " images");
     double net_acc = 0;
-    const FeatureNet fnet = FeatureNet::cached("out/cache/feature_net_" + cfg.dataset + "_pool1_n" + std::to_string(train.size()) + "_t" +
-                                                   std::to_string(cfg.gen.threshold) + ".bin",
+    const FeatureNet fnet = FeatureNet::cached(FeatureNet::cache_file("feature_net_" + cfg.dataset + "_pool1_n" + std::to_string(train.size()) + "_t" +
+                                                                      std::to_string(cfg.gen.threshold) + ".bin"),
                                                train, cfg.gen.threshold, 3, 1, &net_acc, &test);
     const auto test_imgs = spin_images(test, cfg.gen.threshold, std::max<int64_t>(n, 2000));
     const auto train_imgs = spin_images(train, cfg.gen.threshold, std::max<int64_t>(n, 2000));

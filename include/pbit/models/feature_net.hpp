@@ -40,6 +40,10 @@ class FeatureNet {
   void save(const std::string& path) const;
   static FeatureNet load(const std::string& path);
 
+  /// Where the cache file `name` lives: `$PBIT_CACHE_DIR/name` when that variable is set (a device
+  /// job keeps it in its committed state, so each lease does not train the network again), else
+  /// `out/cache/name` under the working folder.
+  static std::string cache_file(const std::string& name);
   /// Loads `cache_path` if it exists and was trained with the same settings; otherwise trains on
   /// `train`, reports test accuracy on `test` (if non-null) and saves the cache.
   static FeatureNet cached(const std::string& cache_path, const ImageDataset& train, int32_t threshold, int32_t epochs,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -192,6 +193,11 @@ FeatureNet FeatureNet::load(const std::string& path) {
   n.p_.w2 = get_vec<float>(f, path, static_cast<size_t>(10) * n.hidden_);
   n.p_.b2 = get_vec<float>(f, path, 10);
   return n;
+}
+
+std::string FeatureNet::cache_file(const std::string& name) {
+  const char* dir = std::getenv("PBIT_CACHE_DIR");
+  return (dir && *dir ? std::string(dir) : std::string("out/cache")) + "/" + name;
 }
 
 FeatureNet FeatureNet::cached(const std::string& path, const ImageDataset& train, int32_t threshold, int32_t epochs, uint64_t seed,
