@@ -200,6 +200,11 @@ if [ "$cmd" = dry-run ]; then
       grep -l "^feature net: epoch 1/" "$RESULTS"/dtm_g12/lease_*/logs/*.log
       fails=$((fails + 1)); continue
     fi
+    # A comparison after the first takes the rows the state's journal kept.
+    if [ "$job" = dtm_g12 ] && ! grep -q "rows measured before, not measured again" "$RESULTS/dtm_g12/lease_$n_leases/logs/compare.log"; then
+      echo "dry-run dtm_g12: the last lease's comparison measured again what the journal held:"; grep "^compare:" "$RESULTS/dtm_g12/lease_$n_leases/logs/compare.log" | head -3
+      fails=$((fails + 1)); continue
+    fi
     # The third lease on trains nothing: its comparison must still find the five variants' results and
     # the MEBM at each of MEBM_SWEEPS' budgets in the leases collected before it.
     if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 5 + len(os.environ.get('MEBM_SWEEPS', '2000 32000').split()) and all(os.path.exists(x['results']) for x in q) else 1)" \
@@ -470,7 +475,9 @@ suite["quality"] = quality
 suite["output_dir"] = os.path.join(stage, "compare")
 print(json.dumps(suite, indent=1))
 PY
-      phase compare 300 "$PBIT" compare --suite "$STAGE/compare_suite.json" --out "$STAGE/compare"
+      # The journal keeps each measured row in the state: a comparison the deadline cuts goes on in
+      # the next lease from its last row (and a later lease only redraws it with newer quality runs).
+      phase compare 300 "$PBIT" compare --suite "$STAGE/compare_suite.json" --out "$STAGE/compare" --journal "$STAGE/state/compare_journal.json"
       failed $? || exit 1
     fi
     ;;

@@ -391,6 +391,62 @@ TEST(BadInput, CompareWritesTheRowsThatRanAndFails) {
   EXPECT_TRUE(res["results"][1].contains("error"));
 }
 
+// --journal: the rows a cut suite measured are taken, not measured again; a failed row is not kept
+// (it is tried again); a journal of another suite or machine, or with a damaged row, is refused.
+TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
+  const std::string dir = tmp("compare_journal");
+  fs::remove_all(dir);
+  const std::string suite = R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "pegasus:2"}], "backends": ["cpu", "reference"],
+    "min_seconds": 0.01, "idle_seconds": 0, "platforms": ")" + std::string(PBIT_SOURCE_DIR) + R"(/configs/platforms.json", "output_dir": ")" +
+                            dir + R"(/out", "chains": )";
+  write(dir + "/suite.json", suite + "[4, 8]}");
+  const std::string journal = dir + "/journal.json", cmd = "compare --suite " + dir + "/suite.json --journal " + journal;
+  const Result first = run(cmd);
+  ASSERT_EQ(first.code, 0) << first.out;
+  nlohmann::json jj = read_json_file(journal);
+  ASSERT_EQ(jj["rows"].size(), 4u);
+  EXPECT_TRUE(jj["rows"][3].contains("build_git_sha"));
+  // A call cut after two rows, one of them marked so that a second measurement would show.
+  jj["rows"].erase(jj["rows"].begin() + 2, jj["rows"].end());
+  jj["rows"][1]["flips_per_ns"] = 12345.0;
+  write(journal, jj.dump());
+  const Result again = run(cmd);
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_NE(again.out.find("--journal " + journal + ": 2 rows measured before, not measured again"), std::string::npos) << again.out;
+  const nlohmann::json res = read_json_file(dir + "/out/results.json");
+  ASSERT_EQ(res["results"].size(), 4u);
+  EXPECT_EQ(res["results"][1]["flips_per_ns"].get<double>(), 12345.0);
+  EXPECT_LT(res["results"][3]["flips_per_ns"].get<double>(), 1000.0);
+  EXPECT_EQ(res["journal"]["rows_measured_before"].get<int>(), 2);
+  EXPECT_EQ(read_json_file(journal)["rows"].size(), 4u);
+  // A row that failed (more chains than memory holds) is not recorded.
+  write(dir + "/big.json", suite + "[4, 16777216]}");
+  fs::remove(dir + "/big_journal.json");
+  EXPECT_EQ(run("compare --suite " + dir + "/big.json --journal " + dir + "/big_journal.json", "PBIT_MAX_MEMORY=100M").code, 2);
+  EXPECT_EQ(read_json_file(dir + "/big_journal.json")["rows"].size(), 2u);  // 4 chains on cpu and reference
+  // Refused: another suite, another machine, a damaged or repeated row, what is no journal, the results file.
+  write(dir + "/other.json", suite + "[4, 16]}");
+  const auto refused = [&](const std::string& c, const std::string& why) {
+    const Result r = run(c);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find(why), std::string::npos) << r.out;
+  };
+  refused("compare --suite " + dir + "/other.json --journal " + journal, "it records another suite");
+  const nlohmann::json good = read_json_file(journal);
+  for (const auto& [change, why] : std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>>{
+           {[](nlohmann::json& j) { j["machine"]["gpu"] = "NVIDIA H200"; }, "it was measured on another kind of machine"},
+           {[](nlohmann::json& j) { j["rows"][1]["wall_s"] = -1; }, "row 1 has no finite number 'wall_s' >= 0"},
+           {[](nlohmann::json& j) { j["rows"][2]["backend"] = 7; }, "row 2 has no text 'backend'"},
+           {[](nlohmann::json& j) { j["rows"][3] = j["rows"][0]; }, "row 3 repeats an earlier row"},
+           {[](nlohmann::json& j) { j["version"] = "1"; }, "not a journal of pbit compare"}}) {
+    nlohmann::json j = good;
+    change(j);
+    write(journal, j.dump());
+    refused(cmd, why);
+  }
+  refused("compare --suite " + dir + "/suite.json --journal " + dir + "/out/results.json", "--journal and the results file name the same file");
+}
+
 // --- Defect 11: resuming and overwriting; outputs checked before the work. ---
 
 TEST(Outputs, AreCheckedBeforeTheWork) {

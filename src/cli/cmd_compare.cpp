@@ -1,16 +1,108 @@
 // pbit compare: throughput and measured energy beside modeled p-bit hardware (docs/CLI.md, 'Model and suite configs': the comparison suite).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <tuple>
 
 #include "cli.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/harness/compare.hpp"
+#include "util/binary_io.hpp"
+#include "util/json_util.hpp"
 
 namespace pbit::cli {
+namespace {
+
+/// `pbit compare --journal FILE`: every row the suite measures, recorded at once (atomically), and
+/// taken by a later call of the same suite on the same kind of machine instead of measured again.
+/// It must be of the same suite (a hash of it, less where its outputs go and what is only read at the
+/// end: the platforms file and the quality runs) and machine (CPU and GPU models, logical CPUs, build
+/// type); not of the same host or commit, so that a device job's next lease, on another machine of
+/// the same kind and maybe a later build, goes on (each row keeps the build that measured it).
+class CompareRowJournal {
+ public:
+  CompareRowJournal(std::string path, const CompareSuite& suite) : path_(std::move(path)) {
+    nlohmann::json s = suite.source;
+    for (const char* k : {"_comment", "output_dir", "platforms", "quality"}) s.erase(k);
+    const nlohmann::json m = machine_description();
+    machine_ = {{"cpu", m["cpu"]}, {"logical_cpus", m["logical_cpus"]}, {"gpu", m["gpu"]}, {"build_type", build_description()["build_type"]}};
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(detail::fnv1a(s.dump())));
+    suite_key_ = hex;
+    std::error_code ec;
+    if (!std::filesystem::exists(path_, ec)) return;
+    const nlohmann::json j = read_json_file(path_);
+    auto foreign = [&](const std::string& why) {
+      return InvalidArgument("--journal " + path_ + ": " + why + "; remove it to start afresh, or name another file");
+    };
+    auto is = [&j](const char* k, const nlohmann::json& v) { return j.contains(k) && j[k] == v; };  // (no throw on a wrong type)
+    if (!j.is_object() || !is("format", "pbit.compare_journal") || !is("version", 1) || !j.contains("rows") || !j["rows"].is_array()) {
+      throw foreign("not a journal of pbit compare");
+    }
+    if (!is("suite_key", suite_key_)) {
+      throw foreign("it records another suite (other workloads, backends, chains, min_seconds, idle_seconds or threads)");
+    }
+    if (!is("machine", machine_)) {
+      throw foreign("it was measured on another kind of machine or build (this one: " + machine_.dump() + "; the journal's: " +
+                    (j.contains("machine") ? j["machine"].dump() : std::string("not said")) + ")");
+    }
+    // A row is read as write_compare_outputs and the plots read it: its names, its numbers (finite,
+    // >= 0), its energy source.
+    for (size_t k = 0; k < j["rows"].size(); ++k) {
+      const nlohmann::json& r = j["rows"][k];
+      auto bad = [&](const std::string& why) { return foreign("row " + std::to_string(k) + " " + why); };
+      if (!r.is_object()) throw bad("is not an object");
+      for (const char* f : {"workload", "kind", "backend", "device", "energy_source"}) {
+        if (!r.contains(f) || !r[f].is_string()) throw bad(std::string("has no text '") + f + "'");
+      }
+      for (const char* f : {"chains", "num_nodes", "threads"}) {
+        if (!r.contains(f) || !r[f].is_number_integer() || r[f].get<int64_t>() < 0) throw bad(std::string("has no whole number '") + f + "' >= 0");
+      }
+      for (const char* f : {"wall_s", "flips_per_ns", "sweeps_per_s_per_chain", "samples_per_s", "energy_j", "energy_idle_w_subtracted",
+                            "energy_j_per_flip", "energy_j_per_sample"}) {
+        const bool optional = std::string(f).rfind("energy_", 0) == 0;
+        if (optional && !r.contains(f)) continue;
+        if (!r.contains(f) || !r[f].is_number() || !std::isfinite(r[f].get<double>()) || r[f].get<double>() < 0) {
+          throw bad(std::string("has no finite number '") + f + "' >= 0");
+        }
+      }
+      const auto at = std::make_tuple(r["workload"].get<std::string>(), r["backend"].get<std::string>(), r["chains"].get<int64_t>());
+      if (!rows_.emplace(at, r).second) throw bad("repeats an earlier row's workload, backend and chains");
+      records_.push_back(r);
+    }
+  }
+
+  size_t rows() const { return rows_.size(); }
+
+  CompareJournal journal() {
+    CompareJournal j;
+    j.done = [this](const std::string& w, const std::string& b, int32_t chains) -> const nlohmann::json* {
+      const auto it = rows_.find({w, b, chains});
+      return it == rows_.end() ? nullptr : &it->second;
+    };
+    j.finished = [this](const nlohmann::json& row) {
+      records_.push_back(row);
+      records_.back()["build_git_sha"] = build_description()["git_sha"];
+      write_json_file(path_, {{"format", "pbit.compare_journal"}, {"version", 1}, {"suite_key", suite_key_}, {"machine", machine_}, {"rows", records_}});
+    };
+    return j;
+  }
+
+ private:
+  std::string path_, suite_key_;
+  nlohmann::json machine_;
+  std::map<std::tuple<std::string, std::string, int64_t>, nlohmann::json> rows_;
+  std::vector<nlohmann::json> records_;
+};
+
+}  // namespace
 
 void add_compare_commands(Commands& c) {
   struct Opt {
-    std::string suite, out;
+    std::string suite, out, journal;
   };
   auto o = std::make_shared<Opt>();
   CLI::App* s = c.app->add_subcommand(
@@ -18,6 +110,9 @@ void add_compare_commands(Commands& c) {
                  "FPGA, RNG-chip and p-DNN platforms; writes results.json, results.md and plots (gnuplot)");
   s->add_option("--suite", o->suite, "suite file (configs/compare_*.json)")->required();
   s->add_option("--out", o->out, "replaces the suite's output_dir");
+  s->add_option("--journal", o->journal,
+                "records each measured row in this file at once; a later call of the same suite on the same kind of machine takes "
+                "those rows instead of measuring them again");
   s->footer("Suite keys (workloads, backends, chains, min_seconds, idle_seconds, threads, platforms, output_dir, quality): docs/CLI.md, "
             "'Model and suite configs'.");
   c.add(s, [o] {
@@ -25,7 +120,17 @@ void add_compare_commands(Commands& c) {
     if (!o->out.empty()) suite.output_dir = o->out;
     make_directories(suite.output_dir);  // before the measurements, not after them
     check_writable(suite.output_dir + "/results.json");
-    const nlohmann::json res = run_compare(suite, true);
+    std::unique_ptr<CompareRowJournal> journal;
+    CompareJournal rows;
+    if (!o->journal.empty()) {
+      refuse_output_over_input("--journal", o->journal, {{"--suite", o->suite}, {"the results file", suite.output_dir + "/results.json"}});
+      check_writable(o->journal);
+      journal = std::make_unique<CompareRowJournal>(o->journal, suite);
+      if (journal->rows() > 0) std::cerr << "--journal " << o->journal << ": " << journal->rows() << " rows measured before, not measured again\n";
+      rows = journal->journal();
+    }
+    nlohmann::json res = run_compare(suite, true, journal ? &rows : nullptr);
+    if (journal) res["journal"] = {{"file", o->journal}, {"rows_measured_before", journal->rows()}};
     for (const std::string& f : write_compare_outputs(res, suite.output_dir)) std::cerr << "wrote " << f << "\n";
     std::ifstream md(suite.output_dir + "/results.md");
     std::cout << md.rdbuf();

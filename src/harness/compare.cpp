@@ -431,7 +431,7 @@ nlohmann::json detail::quality_entry(const std::string& label, const QualityRun&
   return p;
 }
 
-nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
+nlohmann::json run_compare(const CompareSuite& suite, bool progress, const CompareJournal* journal) {
   const energy::Platforms plat = energy::load_platforms(suite.platforms);
   // The quality runs are read and checked before anything is measured (a bad one ended a finished
   // suite without writing anything).
@@ -549,6 +549,11 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
         continue;
       }
       for (int32_t chains : suite.chains) {
+        if (const nlohmann::json* done = journal ? journal->done(w.name, to_string(b), chains) : nullptr) {
+          rows.push_back(*done);
+          if (progress) std::fprintf(stderr, "compare: %-16s %-9s chains %-7d measured before (the journal)\n", w.name.c_str(), to_string(b).c_str(), chains);
+          continue;
+        }
         int32_t nodes = 0;
         const energy::GpuEnergyMeter* g = b == Backend::cuda ? gpu.get() : nullptr;
         // A row that fails (more chains than memory holds, a device error) is recorded as failed and
@@ -595,6 +600,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress) {
                        r["flips_per_ns"].get<double>(), r["energy_source"].get<std::string>().c_str());
         }
         rows.push_back(r);
+        if (journal) journal->finished(r);
       }
     }
   }

@@ -1,6 +1,7 @@
 // The comparison harness: GPU/CPU throughput and energy set beside modeled p-bit hardware.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,11 +45,21 @@ struct CompareSuite {
 /// Parses and validates; errors are InvalidConfig naming the key.
 CompareSuite parse_compare_suite(const nlohmann::json& j);
 
+/// Rows measured by an earlier, cut run of the same suite on the same kind of machine (`pbit compare
+/// --journal`): `done` gives the recorded row of (workload, backend, chains), or null to measure it;
+/// `finished` records a row as soon as it is measured (not a failed or skipped one: those are tried
+/// again).
+struct CompareJournal {
+  std::function<const nlohmann::json*(const std::string& workload, const std::string& backend, int32_t chains)> done;
+  std::function<void(const nlohmann::json& row)> finished;
+};
+
 /// Runs the suite: every workload x backend x chain count. Returns the results document (also written,
 /// with a Markdown table and plots, to suite.output_dir by write_compare_outputs). A row that runs out
 /// of memory or into a CUDA error is returned as a row with `skipped` and `error`, not thrown, so the
 /// other rows are kept; other errors end the run.
-nlohmann::json run_compare(const CompareSuite& suite, bool progress = true);
+/// With a journal, the rows it holds are taken from it, not measured again.
+nlohmann::json run_compare(const CompareSuite& suite, bool progress = true, const CompareJournal* journal = nullptr);
 
 /// What every benchmark result records about where it ran: hostname, os, arch, cpu, logical_cpus,
 /// gpu (machine_description); git_sha, build_type, compiler, cuda_compiled (build_description).
