@@ -85,6 +85,12 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   j = read_json_file(platforms_path());
   j["fpga"]["pbits"]["value"] = 4264.9;
   EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("must be a whole number"), std::string::npos);
+  // A parameter may carry a note, in words.
+  j = read_json_file(platforms_path());
+  j["fpga"]["pbits"]["note"] = "counted on the board";
+  EXPECT_NO_THROW(energy::parse_platforms(j));
+  j["fpga"]["pbits"]["note"] = 3;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("fpga.pbits.note"), std::string::npos);
 }
 
 // The default platform file is found from a working folder without configs/; a path given is used

@@ -34,6 +34,7 @@ double param(const nlohmann::json& j, const std::string& where, const char* key,
   if (v < lo || v > hi) detail::config_error(k + ".value", "must be in [" + detail::format_number(lo) + ", " + detail::format_number(hi) + "]");
   if (integer && v != std::floor(v)) detail::config_error(k + ".value", "must be a whole number, got " + p["value"].dump());
   detail::get_string(p["source"], k + ".source");
+  if (p.contains("note")) detail::get_string(p["note"], k + ".note");  // free text (results.json keeps the file)
   return v;
 }
 
