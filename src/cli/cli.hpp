@@ -210,6 +210,14 @@ void refuse_output_over_input(const std::string& out_option, const std::string& 
 /// The time now as ISO 8601 UTC.
 std::string utc_now();
 
+/// `--journal FILE` (dbm eval, compare): the error for a FILE that is not this run's journal, and
+/// FILE read and checked to be a journal of `format` (version 1, with the array `list`) of the
+/// command `command`; null when there is no FILE yet.
+InvalidArgument journal_refused(const std::string& path, const std::string& why);
+nlohmann::json read_journal(const std::string& path, const std::string& format, const char* list, const std::string& command);
+/// A journal's key: 16 hex digits.
+std::string hex_key(uint64_t key);
+
 /// Prints `j` to stdout, or writes it to `out` (when not empty) and says so on stderr.
 void emit(const std::string& out, const nlohmann::json& j);
 

@@ -1,7 +1,5 @@
 // pbit compare: throughput and measured energy beside modeled p-bit hardware (docs/CLI.md, 'Model and suite configs': the comparison suite).
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -11,7 +9,6 @@
 #include "pbit/core/io.hpp"
 #include "pbit/harness/compare.hpp"
 #include "util/binary_io.hpp"
-#include "util/json_util.hpp"
 
 namespace pbit::cli {
 namespace {
@@ -29,31 +26,21 @@ class CompareRowJournal {
     for (const char* k : {"_comment", "output_dir", "platforms", "quality"}) s.erase(k);
     const nlohmann::json m = machine_description();
     machine_ = {{"cpu", m["cpu"]}, {"logical_cpus", m["logical_cpus"]}, {"gpu", m["gpu"]}, {"build_type", build_description()["build_type"]}};
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(detail::fnv1a(s.dump())));
-    suite_key_ = hex;
-    std::error_code ec;
-    if (!std::filesystem::exists(path_, ec)) return;
-    const nlohmann::json j = read_json_file(path_);
-    auto foreign = [&](const std::string& why) {
-      return InvalidArgument("--journal " + path_ + ": " + why + "; remove it to start afresh, or name another file");
-    };
-    auto is = [&j](const char* k, const nlohmann::json& v) { return j.contains(k) && j[k] == v; };  // (no throw on a wrong type)
-    if (!j.is_object() || !is("format", "pbit.compare_journal") || !is("version", 1) || !j.contains("rows") || !j["rows"].is_array()) {
-      throw foreign("not a journal of pbit compare");
+    suite_key_ = hex_key(detail::fnv1a(s.dump()));
+    const nlohmann::json j = read_journal(path_, "pbit.compare_journal", "rows", "pbit compare");
+    if (j.is_null()) return;
+    if (j.value("suite_key", nlohmann::json()) != suite_key_) {
+      throw journal_refused(path_, "it records another suite (other workloads, backends, chains, min_seconds, idle_seconds or threads)");
     }
-    if (!is("suite_key", suite_key_)) {
-      throw foreign("it records another suite (other workloads, backends, chains, min_seconds, idle_seconds or threads)");
-    }
-    if (!is("machine", machine_)) {
-      throw foreign("it was measured on another kind of machine or build (this one: " + machine_.dump() + "; the journal's: " +
+    if (j.value("machine", nlohmann::json()) != machine_) {
+      throw journal_refused(path_, "it was measured on another kind of machine or build (this one: " + machine_.dump() + "; the journal's: " +
                     (j.contains("machine") ? j["machine"].dump() : std::string("not said")) + ")");
     }
     // A row is read as write_compare_outputs and the plots read it: its names, its numbers (finite,
     // >= 0), its energy source.
     for (size_t k = 0; k < j["rows"].size(); ++k) {
       const nlohmann::json& r = j["rows"][k];
-      auto bad = [&](const std::string& why) { return foreign("row " + std::to_string(k) + " " + why); };
+      auto bad = [&](const std::string& why) { return journal_refused(path_, "row " + std::to_string(k) + " " + why); };
       if (!r.is_object()) throw bad("is not an object");
       for (const char* f : {"workload", "kind", "backend", "device", "energy_source"}) {
         if (!r.contains(f) || !r[f].is_string()) throw bad(std::string("has no text '") + f + "'");

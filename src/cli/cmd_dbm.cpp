@@ -35,20 +35,10 @@ class EvalJournal {
       for (const char* k : {"backend", "threads", "output_dir"}) c["run"].erase(k);
     }
     if (c.is_object() && c.contains("dataset") && c["dataset"].is_object()) c["dataset"].erase("dir");
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(detail::fnv1a(c.dump() + "|" + options, detail::fnv1a(model))));
-    key_ = hex;
-    std::error_code ec;
-    if (!std::filesystem::exists(path_, ec)) return;
-    const nlohmann::json j = read_json_file(path_);
-    auto foreign = [&](const std::string& why) {
-      return InvalidArgument("--journal " + path_ + ": " + why + "; remove it to start afresh, or name another file");
-    };
-    auto is = [&j](const char* k, const nlohmann::json& v) { return j.contains(k) && j[k] == v; };  // (no throw on a wrong type)
-    if (!j.is_object() || !is("format", "pbit.dbm_eval_journal") || !is("version", 1) || !j.contains("batches") || !j["batches"].is_array()) {
-      throw foreign("not a journal of pbit dbm eval");
-    }
-    if (!is("key", key_)) throw foreign("it records another evaluation (another model, config or options)");
+    key_ = hex_key(detail::fnv1a(c.dump() + "|" + options, detail::fnv1a(model)));
+    const nlohmann::json j = read_journal(path_, "pbit.dbm_eval_journal", "batches", "pbit dbm eval");
+    if (j.is_null()) return;
+    if (j.value("key", nlohmann::json()) != key_) throw journal_refused(path_, "it records another evaluation (another model, config or options)");
     try {
       for (const nlohmann::json& b : j["batches"]) {
         DbmEvalBatch x;
@@ -64,7 +54,7 @@ class EvalJournal {
         records_.push_back(b);
       }
     } catch (const nlohmann::json::exception& e) {
-      throw foreign(std::string("a damaged batch record (") + detail::json_what(e) + ")");
+      throw journal_refused(path_, std::string("a damaged batch record (") + detail::json_what(e) + ")");
     }
   }
 

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -23,6 +24,27 @@
 #include "util/progress.hpp"
 
 namespace pbit::cli {
+
+InvalidArgument journal_refused(const std::string& path, const std::string& why) {
+  return InvalidArgument("--journal " + path + ": " + why + "; remove it to start afresh, or name another file");
+}
+
+nlohmann::json read_journal(const std::string& path, const std::string& format, const char* list, const std::string& command) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return nullptr;
+  const nlohmann::json j = read_json_file(path);
+  auto is = [&j](const char* k, const nlohmann::json& v) { return j.contains(k) && j[k] == v; };  // (no throw on a wrong type)
+  if (!j.is_object() || !is("format", format) || !is("version", 1) || !j.contains(list) || !j[list].is_array()) {
+    throw journal_refused(path, "not a journal of " + command);
+  }
+  return j;
+}
+
+std::string hex_key(uint64_t key) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(key));
+  return hex;
+}
 
 std::string utc_now() {
   const std::time_t t = std::time(nullptr);
