@@ -950,6 +950,14 @@ TEST(Cli, PdnnReportJudgesTheClaimsAndPricesEveryRow) {
   const Result two = run("pdnn report " + tmp("claims_fp32.json") + " " + tmp("claims_fp32_seed2.json") + " --out " + rep + "_two");
   ASSERT_EQ(two.code, 0) << two.out;
   EXPECT_EQ(read_json_file(rep + "_two/summary.json")["rows"][1]["role"], "deterministic fp32 [seed 2]");
+  // A label would split a table row or a gnuplot title: checked as --label checks it.
+  for (const char* bad : {"a | b", "two\nlines", "say \"hi\"", "back\\slash"}) {
+    labelled["label"] = bad;
+    write(tmp("claims_fp32_bad.json"), labelled.dump());
+    const Result refused = run("pdnn report " + tmp("claims_fp32.json") + " " + tmp("claims_fp32_bad.json") + " --out " + rep + "_bad");
+    EXPECT_EQ(refused.code, 2) << bad << refused.out;
+    EXPECT_NE(refused.out.find("claims_fp32_bad.json: its label must be one printable line"), std::string::npos) << refused.out;
+  }
 }
 
 TEST(Cli, PdnnTrainResumeEvalReportBench) {
@@ -1090,6 +1098,9 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_NE(bad.out.find("network.bits"), std::string::npos) << bad.out;
   EXPECT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 3,1").code, 2);
   EXPECT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --bits 2").code, 2);
+  const Result piped = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --label 'a | b'");
+  EXPECT_EQ(piped.code, 2);
+  EXPECT_NE(piped.out.find("--label takes one printable line without quotes, backslashes or '|'"), std::string::npos) << piped.out;
   const Result wrong = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + tmp("pdnn.json"));
   EXPECT_EQ(wrong.code, 2);
   EXPECT_NE(wrong.out.find("p-DNN model"), std::string::npos) << wrong.out;

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pbit/error.hpp"
+#include "pbit/harness/compare.hpp"
 #include "util/json_util.hpp"
 #include "util/parse_number.hpp"
 
@@ -81,6 +82,16 @@ CLI::Validator number_in(T lo, T hi) {
           if (!detail::parse_number_ok(s, v) || !(v >= lo && v <= hi)) return range() + ", got '" + s + "'";
           return "";
         }
+      },
+      "", "");
+}
+
+/// A validator for a name that reports show as a plot series and a table row (pdnn's --label): empty
+/// (no name) or is_plain_label. Its message completes "--label ".
+inline CLI::Validator plain_label_option() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        return s.empty() || is_plain_label(s) ? "" : "takes one printable line without quotes, backslashes or '|' (it names a plot series and a table row)";
       },
       "", "");
 }

@@ -118,11 +118,16 @@ std::string role_of(const nlohmann::json& r) {
   return role;
 }
 
-/// role_of with the evaluation's --label, if it has one: the name of its curve and table row.
-std::string name_of(const nlohmann::json& r) {
+/// role_of with the evaluation's --label, if it has one: the name of its curve and table row. A label
+/// edited into results file `f` is checked as --label checks it.
+std::string name_of(const nlohmann::json& r, const std::string& f) {
   const std::string role = role_of(r);
-  return r.contains("label") && r["label"].is_string() && !r["label"].get<std::string>().empty() ? role + " [" + r["label"].get<std::string>() + "]"
-                                                                                                : role;
+  if (!r.contains("label") || (r["label"].is_string() && r["label"].get<std::string>().empty())) return role;
+  if (!r["label"].is_string() || !is_plain_label(r["label"].get<std::string>())) {
+    throw InvalidArgument(f + ": its label must be one printable line without quotes, backslashes or '|' (it names a plot series and a " +
+                          "table row)");
+  }
+  return role + " [" + r["label"].get<std::string>() + "]";
 }
 
 /// Tiles the first per_row x per_row images (n x rows x cols, values in [0, 1], 1 = white) into a PNG
@@ -331,7 +336,7 @@ void add_pdnn_commands(Commands& c) {
       ->check(number_in<int64_t>(0, 1 << 24));
   e->add_option("--backend", o->eval_backend, "replaces run.backend: reference, cpu, packed (the host path), cuda, or best (cuda when there is a GPU)")
       ->check(CLI::IsMember({"best", "reference", "cpu", "packed", "cuda"}));
-  e->add_option("--label", o->label, "a name for this evaluation in reports");
+  e->add_option("--label", o->label, "a name for this evaluation in reports")->check(plain_label_option());
   e->add_flag("--ideal", o->ideal, "evaluate on the ideal p-bits even if the config has a hardware section");
   e->add_option("--out", o->out, "write the results JSON here");
   c.add(e, [o] {
@@ -472,7 +477,7 @@ void add_pdnn_commands(Commands& c) {
   g->add_option("--bits", o->bits, "bits of quant units")->check(number_in<int32_t>(1, 8));
   g->add_option("--samples", o->samples, "sample counts T, comma-separated and increasing (replaces eval.samples)");
   g->add_option("--images", o->images, "images generated at each T (replaces generator.fid_images)")->check(number_in<int64_t>(2, 1 << 20));
-  g->add_option("--label", o->label, "a name for this run in reports");
+  g->add_option("--label", o->label, "a name for this run in reports")->check(plain_label_option());
   g->add_option("--out", o->out, "output folder")->required();
   c.add(g, [o, g] {
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
@@ -628,7 +633,7 @@ void add_pdnn_commands(Commands& c) {
         const bool pbit = units_of(j["eval"]["units"], f, "eval.units") == "pbit";
         units_of(j["trained_units"], f, "trained_units");
         same_dataset(j, f, dataset);
-        nlohmann::json row = {{"file", f}, {"role", name_of(j)}, {"kind", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
+        nlohmann::json row = {{"file", f}, {"role", name_of(j, f)}, {"kind", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
                               {"sizes", sizes}, {"test_images", j["eval"]["test_images"]}, {"points", nlohmann::json::array()}};
         for (size_t q = 0; q < samples.size(); ++q) {
           row["points"].push_back({{"samples", samples[q]},

@@ -49,22 +49,27 @@ nlohmann::json machine_description() {
 
 namespace {
 
-/// Workload names and quality labels go into gnuplot titles, data files and a Markdown table: they
-/// must be one printable line without quotes, backslashes or '|'.
+/// Workload names and quality labels go into gnuplot titles, data files and a Markdown table.
 std::string plain_label(const nlohmann::json& v, const std::string& key) {
   const std::string s = detail::get_string(v, key);
   if (s.empty()) detail::config_error(key, "must not be empty");
-  for (const char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (u < 0x20 || u == 0x7f || ch == '"' || ch == '\'' || ch == '\\' || ch == '|') {
-      detail::config_error(key, "'" + s + "' holds a control character, a quote, a backslash or '|' (it names rows, plot series and " +
-                                    "table cells)");
-    }
+  if (!is_plain_label(s)) {
+    detail::config_error(key, "'" + s + "' holds a control character, a quote, a backslash or '|' (it names rows, plot series and " +
+                                  "table cells)");
   }
   return s;
 }
 
 }  // namespace
+
+bool is_plain_label(std::string_view s) {
+  if (s.empty()) return false;
+  for (const char ch : s) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7f || ch == '"' || ch == '\'' || ch == '\\' || ch == '|') return false;
+  }
+  return true;
+}
 
 nlohmann::json build_description() {
   return {{"git_sha", build_git_sha()}, {"build_type", build_type()}, {"compiler", build_compiler()}, {"cuda_compiled", build_has_cuda()}};

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +68,11 @@ nlohmann::json machine_description();
 nlohmann::json build_description();
 /// The time now, ISO 8601 UTC (timestamp_utc).
 std::string utc_timestamp();
+
+/// Whether `s` can name a plot series, a row of a gnuplot data file and a Markdown table cell: not
+/// empty, one printable line without quotes, backslashes or '|'. Compare's workload names and quality
+/// labels must be; so must `pdnn eval --label`.
+bool is_plain_label(std::string_view s);
 
 namespace detail {
 /// A measured row's energy fields: `joules` read by `source` over `wall_s` seconds (negative: no
