@@ -1068,6 +1068,18 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   other.beta = 2.0f;
   EXPECT_EQ(read.differences_from_training(other),
             (std::vector<std::string>{"dataset.threshold is 128, the model was trained with 60", "train.beta is 2, the model was trained with 1.5"}));
+  other = as_trained;
+  other.dataset = "fashion-mnist";
+  EXPECT_EQ(read.differences_from_training(other), (std::vector<std::string>{"dataset.name is fashion-mnist, the model was trained on mnist"}));
+  // A model from before the dataset was recorded: nothing said of it; a bad one is refused.
+  nlohmann::json older = read_json_file(tmp("trained.json"));
+  older["trained_with"].erase("dataset");
+  older.erase("crc32");  // edited here: as from before checksums too
+  write_json_file(tmp("older.json"), older);
+  EXPECT_TRUE(SparseDbm::load(tmp("older.json")).differences_from_training(other).empty());
+  older["trained_with"]["dataset"] = "cifar";
+  write_json_file(tmp("older.json"), older);
+  EXPECT_NE(error_of([] { SparseDbm::load(tmp("older.json")); }).find("'trained_with.dataset' must be mnist or fashion-mnist"), std::string::npos);
   // Import from plain files, visible nodes given column-major (as the MATLAB code stores them).
   write_graph_file(tmp("edges.txt"), m.graph());
   {

@@ -323,18 +323,25 @@ SparseDbm SparseDbm::load(const std::string& path) {
         !t["pool"].is_number() || !t["beta"].is_number()) {
       throw InvalidArgument("model file '" + path + "': 'trained_with' must be an object of numbers threshold, pool and beta");
     }
+    if (t.contains("dataset") && (!t["dataset"].is_string() || (t["dataset"] != "mnist" && t["dataset"] != "fashion-mnist"))) {
+      throw InvalidArgument("model file '" + path + "': 'trained_with.dataset' must be mnist or fashion-mnist");
+    }
     m.trained_with_ = t;
   }
   return m;
 }
 
 void SparseDbm::set_trained_with(const DbmConfig& cfg) {
-  trained_with_ = {{"threshold", cfg.threshold}, {"pool", cfg.pool}, {"beta", cfg.beta}};
+  trained_with_ = {{"dataset", cfg.dataset}, {"threshold", cfg.threshold}, {"pool", cfg.pool}, {"beta", cfg.beta}};
 }
 
 std::vector<std::string> SparseDbm::differences_from_training(const DbmConfig& cfg) const {
   std::vector<std::string> out;
   if (trained_with_.is_null()) return out;
+  // (A model written before the dataset was recorded says nothing of it.)
+  if (trained_with_.contains("dataset") && trained_with_["dataset"] != cfg.dataset) {
+    out.push_back("dataset.name is " + cfg.dataset + ", the model was trained on " + trained_with_["dataset"].get<std::string>());
+  }
   auto differ = [&](const char* key, const char* setting, double now) {
     const double then = trained_with_[key].get<double>();
     if (now != then) {
