@@ -643,6 +643,25 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_FLOAT_EQ(j["tempering"]["betas"][0].get<float>(), 1.2f);  // the target: generate.beta_end, as the config's ladder
   EXPECT_EQ(j["tempering"]["curve"][20]["lag_replica_sweeps"], 40);
   EXPECT_DOUBLE_EQ(j["plain"]["curve"][0]["r"].get<double>(), 1.0);
+  // The integrated time's bound follows the curve: a lower bound when r never reaches 0, an upper one
+  // when r is <= 0 at the first lag already (the chains decorrelate within one stride).
+  auto bound_of = [](const nlohmann::json& curve) {
+    for (size_t k = 1; k < curve.size(); ++k) {
+      if (curve[k]["r"].get<double>() <= 0) return std::string(k == 1 ? "upper" : "estimate");
+    }
+    return std::string("lower");
+  };
+  for (const char* which : {"plain", "tempering"}) EXPECT_EQ(j[which]["integrated_time_bound"], bound_of(j[which]["curve"])) << which;
+  const Result coarse = run("dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing_coarse.json --sweeps 40 --stride 10 --plot " +
+                            dir + "/mixplot_coarse");
+  ASSERT_EQ(coarse.code, 0) << coarse.out;
+  const nlohmann::json jc = read_json_file(dir + "/mixing_coarse.json");
+  ASSERT_EQ(bound_of(jc["plain"]["curve"]), "upper") << jc["plain"]["curve"];
+  EXPECT_EQ(jc["plain"]["integrated_time_bound"], "upper");
+  EXPECT_EQ(jc["plain"]["integrated_time_replica_sweeps"], 10);
+  EXPECT_NE(coarse.out.find("integrated autocorrelation time <= 10.0 replica-sweeps"), std::string::npos) << coarse.out;
+  EXPECT_NE(coarse.out.find("decorrelated within one stride: a smaller --stride resolves it"), std::string::npos) << coarse.out;
+  EXPECT_NE(slurp(dir + "/mixplot_coarse/autocorrelation.gp").find("integrated time <= 10 replica-sweeps"), std::string::npos);
   // On another backend (the measurement's chains are keyed as the training's): the same curves.
   const Result ref = run("dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing_ref.json --sweeps 40" +
                          R"( --tempering '{"replicas": 2, "hottest": 0.5}' --backend reference --threads 1)");

@@ -22,19 +22,26 @@ namespace pbit::cli {
 
 
 /// Integrated autocorrelation time in units of the lag step: 1 + 2 sum r_k over the initial positive
-/// window (up to the first r_k <= 0); `complete` is false when r never fell to 0 within the curve.
-double integrated_time(const std::vector<double>& r, bool& complete) {
+/// window (up to the first r_k <= 0); `complete` is false when r never fell to 0 within the curve,
+/// `within_one_lag` true when r_1 <= 0 already.
+double integrated_time(const std::vector<double>& r, bool& complete, bool& within_one_lag) {
   double tau = 1;
   complete = false;
+  within_one_lag = false;
   for (size_t k = 1; k < r.size(); ++k) {
     if (r[k] <= 0) {
       complete = true;
+      within_one_lag = k == 1;  // decorrelated before the first lag: 1 lag is an upper bound
       break;
     }
     tau += 2 * r[k];
   }
   return tau;
 }
+
+/// How the integrated time bounds the true one: "estimate", "lower" (r never reached 0 within the
+/// horizon) or "upper" (r was <= 0 at the first lag: the chains decorrelate within one stride).
+const char* integrated_time_bound(bool complete, bool within_one_lag) { return !complete ? "lower" : within_one_lag ? "upper" : "estimate"; }
 
 /// DIR/autocorrelation.dat / .gp / .png of `pbit dtm mixing --plot DIR`: r against lag in
 /// replica-sweeps (equal flips for both samplers), one curve per sampler, its integrated time in the key.
@@ -51,7 +58,8 @@ void plot_mixing(const std::string& dir, const nlohmann::json& out, bool tempere
     const nlohmann::json& d = out[which];
     char tau[32];
     std::snprintf(tau, sizeof tau, "%.3g", d["integrated_time_replica_sweeps"].get<double>());
-    return detail::gnuplot_quote(std::string(name) + ": integrated time " + (d["integrated_time_complete"].get<bool>() ? "" : ">= ") + tau +
+    const std::string bound = d["integrated_time_bound"].get<std::string>();
+    return detail::gnuplot_quote(std::string(name) + ": integrated time " + (bound == "lower" ? ">= " : bound == "upper" ? "<= " : "") + tau +
                                  " replica-sweeps");
   };
   std::string plot = "plot 'autocorrelation.dat' using 1:2 with linespoints lw 2 pt 7 ps 0.6 title " + key("plain Gibbs", "plain");
@@ -167,14 +175,17 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     const float beta = tempered ? ladder.betas[0] : 1.0f;
     const double nodes = model.graph().num_nodes();
     auto describe = [&](const std::vector<double>& r, int64_t replicas, const char* what) {
-      bool complete = false;
-      const double tau = integrated_time(r, complete) * static_cast<double>(stride);
+      bool complete = false, within_one_lag = false;
+      const double tau = integrated_time(r, complete, within_one_lag) * static_cast<double>(stride);
+      const std::string bound = integrated_time_bound(complete, within_one_lag);
       const double fit = metrics::mixing_time(r) * static_cast<double>(stride);
       nlohmann::json curve = nlohmann::json::array();
       for (size_t k = 0; k < r.size(); ++k) curve.push_back({{"lag_replica_sweeps", static_cast<int64_t>(k) * stride}, {"r", r[k]}});
-      std::fprintf(stderr, "%s: integrated autocorrelation time %s%.1f replica-sweeps (%.3g flips per chain), exponential fit %.1f\n", what,
-                   complete ? "" : ">= ", tau, tau * nodes, fit);
+      std::fprintf(stderr, "%s: integrated autocorrelation time %s%.1f replica-sweeps (%.3g flips per chain), exponential fit %.1f%s\n", what,
+                   bound == "lower" ? ">= " : bound == "upper" ? "<= " : "", tau, tau * nodes, fit,
+                   bound == "upper" ? " (decorrelated within one stride: a smaller --stride resolves it)" : "");
       return nlohmann::json{{"replicas", replicas}, {"integrated_time_replica_sweeps", tau}, {"integrated_time_complete", complete},
+                            {"integrated_time_bound", bound},
                             {"integrated_time_flips_per_chain", tau * nodes},
                             {"exponential_time_replica_sweeps", std::isfinite(fit) ? nlohmann::json(fit) : nlohmann::json(nullptr)},
                             {"curve", curve}};
