@@ -276,6 +276,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_c1_key", good_graph, "{\"a\\u009bb\": 1}", "key 'a\\xc2\\x9bb': unknown key"},
       {"cfg_overlong", good_graph, "{\"a\xc0\xaf\": 1}", "last read: '\"a\\xc0'"},
       {"cfg_nul_key", good_graph, "{\"a\\u0000b\": 1}", "key 'a\\x00b': unknown key (allowed:"},
+      {"cfg_comment_number", good_graph, R"({"_comment": 5})", "key '_comment': is free text pbit ignores: give a string, got 5"},
   };
   for (const BadCase& c : cases) {
     const std::string ext = c.graph.rfind("{", 0) == 0 ? ".json" : ".txt";

@@ -53,6 +53,8 @@ inline void only_keys(const nlohmann::json& j, const std::string& where, std::in
       for (size_t p = shown.find('\0'); p != std::string::npos; p = shown.find('\0', p)) shown.replace(p, 1, "\\x00");
       config_error(join_key(where, shown), "unknown key (allowed: " + list + ")");
     }
+    // Free text by the docs; a number or an object there is more likely a misplaced setting.
+    if (k == "_comment" && !v.is_string()) config_error(join_key(where, k), "is free text pbit ignores: give a string, got " + v.dump());
   }
 }
 
