@@ -392,8 +392,9 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
       {"dtm train --help", {"--gen-sweeps", "--acp", "--lease", "--check", "--backend", "--seed", "--threads"}, {"--burn-in"}},
       {"eqprop train --help", {"--epochs", "--time-budget", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
       {"pdnn train --help", {"--epochs", "--time-budget", "--resume", "--check", "--seed", "--backend", "--threads"}, {"--lease"}},
-      {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config"}, {"--lease"}},
-      {"graph --help", {"--roles-in-order", "--role-seed"}, {"--config"}},
+      {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config", "Exit codes: 0 ok, 2 bad input"}, {"--lease"}},
+      {"graph --help", {"--roles-in-order", "--role-seed", "Exit codes: 0 ok, 2 bad input"}, {"--config"}},
+      {"dbm --help", {"train", "eval", "Exit codes: 0 ok, 2 bad input"}, {"--first"}},
       {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},
       {"--help", {"sample", "dbm", "dtm", "compare", "backends"}, {"--first"}},
   };

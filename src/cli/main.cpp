@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -417,8 +418,9 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
   app.formatter(std::make_shared<Formatter>());
   app.require_subcommand(1);
-  app.footer("Each command's options: pbit COMMAND --help (or pbit help COMMAND); pbit --version. Formats and config keys: docs/CLI.md.\n"
-             "Exit codes: 0 ok, 2 bad input or I/O, 3 internal error.");
+  const std::string exit_codes = "Exit codes: 0 ok, 2 bad input or I/O, 3 internal error.";
+  app.footer("Each command's options: pbit COMMAND --help (or pbit help COMMAND); pbit --version. Formats and config keys: docs/CLI.md.\n" +
+             exit_codes);
   Commands cmds;
   cmds.app = &app;
   try {
@@ -429,6 +431,14 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     add_pdnn_commands(cmds);
     add_compare_commands(cmds);
     harden_options(&app);
+    // Every command's --help ends with the exit codes, as the top level's does.
+    std::function<void(CLI::App*)> add_exit_codes = [&](CLI::App* a) {
+      for (CLI::App* sub : a->get_subcommands([](CLI::App*) { return true; })) {
+        sub->footer(sub->get_footer().empty() ? exit_codes : sub->get_footer() + "\n" + exit_codes);
+        add_exit_codes(sub);
+      }
+    };
+    add_exit_codes(&app);
     if (argc >= 2 && std::string(argv[1]) == "help") {  // `pbit help [COMMAND ...]`: the names are checked first
       const CLI::App* a = &app;
       std::string path = "pbit";
