@@ -1221,6 +1221,10 @@ TEST(Cli, GraphErrors) {
       {"graph --topology lattice:4 --out --roles-in-order", "--out got '--roles-in-order' as its value: the value is missing"},
       {"graph --topology grid:70:G12 --out " + tmp("x.json") + " --weights abc", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"graph --out " + tmp("x.json"), "needs --topology"},
+      // The option, not the library's setter, is named; so is a color the topology does not have.
+      {"graph --topology chimera:2 --out " + tmp("x.json") + " --weights 5e36", "--weights 5e36 draws couplings or biases too large for this graph: "},
+      {"graph --topology chimera:2 --out " + tmp("x.json") + " --roles visible:10:7,hidden:rest --roles-out " + tmp("r.json"),
+       "role 'visible' asks for color 7, but the coloring has no color 7 (it has 2: 0..1)"},
   };
   for (const auto& [args, expect] : cases) {
     std::filesystem::remove(tmp("x.json"));

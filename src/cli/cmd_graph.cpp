@@ -315,7 +315,15 @@ void add_graph(Commands& c) {
     }
     if (!o->weights.empty()) {
       const auto [sj, sh] = parse_weights(o->weights);
-      t.graph = with_random_weights(t.graph, o->seed, sj, sh);
+      try {
+        t.graph = with_random_weights(t.graph, o->seed, sj, sh);
+      } catch (const InvalidGraph& e) {  // its message names the library's setter, not the option
+        std::string why = e.what();
+        for (const std::string p : {"invalid graph: ", "set_edge_weights: ", "set_biases: "}) {
+          if (why.rfind(p, 0) == 0) why.erase(0, p.size());
+        }
+        throw InvalidArgument("--weights " + o->weights + " draws couplings or biases too large for this graph: " + why);
+      }
     }
     // The roles are placed (or refused) before anything is written: a bad spec leaves no graph file.
     std::optional<RoleAssignment> roles;

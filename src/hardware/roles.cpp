@@ -88,6 +88,11 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
     const RoleSpec& spec = roles[r];
     if (spec.count < -1) throw InvalidArgument("role '" + spec.name + "': count must be >= 0 or -1 (rest)");
     if (spec.color >= 0 && !colors) throw InvalidArgument("role '" + spec.name + "' asks for a color but no coloring was given");
+    if (spec.color >= 0 && std::find(colors->begin(), colors->end(), spec.color) == colors->end()) {
+      const int32_t k = colors->empty() ? 0 : *std::max_element(colors->begin(), colors->end()) + 1;
+      throw InvalidArgument("role '" + spec.name + "' asks for color " + std::to_string(spec.color) + ", but the coloring has no color " +
+                            std::to_string(spec.color) + " (it has " + std::to_string(k) + ": 0.." + std::to_string(k - 1) + ")");
+    }
     a.names.push_back(spec.name);
     a.nodes.emplace_back();
     for (int32_t i : order) {
