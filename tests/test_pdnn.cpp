@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "pbit/core/backend.hpp"
 #include "pbit/core/io.hpp"
@@ -293,6 +294,25 @@ TEST(PdnnForward, cuda_LogitsIdenticalToTheHost) {
     pdnn_forward_cuda(n, s, x.data(), B, gpu.data());
     EXPECT_EQ(host, gpu) << "hardware, lut_bits " << lut;
   }
+}
+
+// An allocation the device cannot give is OutOfMemory, and the next call runs: the failed
+// cudaMalloc's error was left set, and the next launch's check reported it as that kernel's.
+TEST(PdnnForward, cuda_AFailedAllocationIsNotReportedAgainByTheNextCall) {
+  PBIT_REQUIRE_BACKEND(Backend::cuda);
+  const PdnnNet n = PdnnNet::create({784, 16, 10}, 2);
+  PdnnForwardSpec s;
+  s.units.activation = PdnnActivation::pbit;
+  s.T = 1 << 16;
+  const int64_t images = 1024;  // 2^26 rows of 784 floats: 210 GB for each of the pass's arrays
+  const std::vector<float> x(static_cast<size_t>(images * 784), 0.25f);
+  const std::unique_ptr<float[]> huge(new float[static_cast<size_t>(images * s.T * 10)]);  // never touched: not resident
+  EXPECT_THROW(pdnn_forward_cuda(n, s, x.data(), images, huge.get()), OutOfMemory);
+  s.T = 3;
+  std::vector<float> host(static_cast<size_t>(2 * s.T * 10)), gpu(host.size(), -7.0f);
+  pdnn_forward(n, s, x.data(), 2, host.data());
+  pdnn_forward_cuda(n, s, x.data(), 2, gpu.data());
+  EXPECT_EQ(host, gpu);
 }
 
 /// Two classes of `cols`-pixel images: the bright half says the class.

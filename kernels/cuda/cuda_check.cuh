@@ -11,6 +11,10 @@
 namespace pbit::detail {
 
 inline void cuda_throw(cudaError_t e, const char* expr, const char* file, int line) {
+  // This exception reports `e`: cleared, so that the next launch's check (cudaGetLastError) does not
+  // report it again as that kernel's, after a caller caught it (an allocation too large, say). A
+  // sticky error (a kernel's fault) stays: every later call returns it.
+  (void)cudaGetLastError();
   std::string msg = std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ") in " + expr + " at " +
                     file + ":" + std::to_string(line);
   if (e == cudaErrorMemoryAllocation) throw OutOfMemory("CUDA: " + msg);
