@@ -256,4 +256,14 @@ void ballot_mask_excludes_caller() {
   cudaFree(d);
 }
 
+long long launches_on_device(int device) { return ::pbit::emu::launches_on_device(device); }
+
+int current_device() {
+  int d = -1;
+  cudaGetDevice(&d);
+  return d;
+}
+
+int set_device(int device) { return static_cast<int>(cudaSetDevice(device)); }
+
 }  // namespace pbit::test::emu_kernels

@@ -46,4 +46,9 @@ int bounded(unsigned threads);
 void launch_with_host_pointer();
 /// A ballot whose mask leaves out half the lanes that call it (the emulator must stop the process).
 void ballot_mask_excludes_caller();
+/// Kernels launched so far with `device` current (pbit::emu::launches_on_device).
+long long launches_on_device(int device);
+/// The calling thread's current device (cudaGetDevice), and cudaSetDevice's result (0: success).
+int current_device();
+int set_device(int device);
 }  // namespace pbit::test::emu_kernels

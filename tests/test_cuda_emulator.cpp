@@ -10,6 +10,7 @@
 #include "cuda_emulator_kernels.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "pbit/models/pdnn.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -143,6 +144,34 @@ TEST(CudaEmulator, StreamWorkWaitsUntilSomethingOrdersIt_cuda) {
   for (int v : up) ASSERT_EQ(v, 3) << "a copy from host memory takes the bytes at the call";
   const WithEnv immediate("PBIT_CUDA_EMU_STREAMS", "immediate");
   for (int v : k::filled_on_stream(kNonBlocking, false)) ASSERT_EQ(v, 7);
+}
+
+// The p-DNN forward pass and the Gibbs engine run on the device resolve_cuda_device gives this
+// process (its local rank's, under mpirun), whichever device the calling thread has current; the
+// p-DNN pass makes the caller's current again. (The p-DNN pass ran on the current device.)
+TEST(CudaEmulator, PdnnAndSamplerRunOnTheRanksDevice_cuda) {
+  const WithEnv devices("PBIT_CUDA_EMU_DEVICES", "2");
+  const WithEnv rank("OMPI_COMM_WORLD_LOCAL_RANK", "1");
+  ASSERT_EQ(k::current_device(), 0);
+  const PdnnNet net = PdnnNet::create({6, 5, 3}, 1);
+  PdnnForwardSpec s;
+  s.units.activation = PdnnActivation::pbit;
+  s.T = 4;
+  const std::vector<float> x(12, 0.5f);
+  std::vector<float> logits(2 * 4 * 3);
+  const long long on0 = k::launches_on_device(0), on1 = k::launches_on_device(1);
+  pdnn_forward_cuda(net, s, x.data(), 2, logits.data());
+  EXPECT_EQ(k::launches_on_device(0), on0);
+  EXPECT_GT(k::launches_on_device(1), on1);
+  EXPECT_EQ(k::current_device(), 0) << "the caller's device is current again";
+  const long long before = k::launches_on_device(1);
+  SamplerOptions o;
+  o.backend = Backend::cuda;
+  Sampler sampler(make_topology("chimera:1").graph, 32, o);
+  sampler.sweep(4);
+  EXPECT_EQ(k::launches_on_device(0), on0);
+  EXPECT_GT(k::launches_on_device(1), before);
+  EXPECT_EQ(k::set_device(0), 0);
 }
 
 TEST(CudaEmulator, LaunchWithinLaunchBoundsRuns_cuda) {

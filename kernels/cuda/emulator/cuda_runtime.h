@@ -143,6 +143,10 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream);
 namespace pbit::emu {
 cudaError_t func_set_attribute(const void* func, cudaFuncAttribute attr, int value);
 cudaError_t occupancy(int* blocks, const void* func, int block_size, size_t dynamic_smem);
+/// Kernels launched so far while `device` was the launching thread's current one (for tests: which
+/// device a code path runs on). The emulator has PBIT_CUDA_EMU_DEVICES devices (1 to 8, default 1),
+/// which share one memory.
+long long launches_on_device(int device);
 }  // namespace pbit::emu
 
 template <class T>

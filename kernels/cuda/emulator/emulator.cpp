@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -500,6 +502,26 @@ void run_grid(const char* kernel, dim3 grid, dim3 block, size_t dynamic_smem, co
 }
 }  // namespace
 
+namespace {
+constexpr int kMaxDevices = 8;
+std::array<std::atomic<long long>, kMaxDevices>& launches() {
+  static std::array<std::atomic<long long>, kMaxDevices> n{};
+  return n;
+}
+
+/// PBIT_CUDA_EMU_DEVICES: how many devices the emulator shows (1 to 8; default 1).
+int device_count() {
+  const char* v = std::getenv("PBIT_CUDA_EMU_DEVICES");
+  if (!v || !*v) return 1;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  if (*end != '\0' || n < 1 || n > kMaxDevices) die(std::string("PBIT_CUDA_EMU_DEVICES=") + v + ": expected 1 to 8");
+  return static_cast<int>(n);
+}
+}  // namespace
+
+long long launches_on_device(int device) { return device >= 0 && device < kMaxDevices ? launches()[static_cast<size_t>(device)].load() : 0; }
+
 void launch_grid(const char* kernel, const void* func, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t stream,
                  std::function<void()> body) {
   const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
@@ -513,6 +535,9 @@ void launch_grid(const char* kernel, const void* func, dim3 grid, dim3 block, si
     return;
   }
   if (t_run && t_run->current >= 0) die(std::string("a kernel launched from inside a kernel (") + t_run->kernel + ")");
+  int device = 0;
+  (void)cudaGetDevice(&device);
+  launches()[static_cast<size_t>(device)].fetch_add(1);
   enqueue(stream, [kernel, grid, block, dynamic_smem, body = std::move(body)] { run_grid(kernel, grid, block, dynamic_smem, body); });
 }
 
@@ -522,7 +547,7 @@ using pbit::emu::fail;
 using pbit::emu::state;
 
 cudaError_t cudaGetDeviceCount(int* count) {
-  *count = 1;
+  *count = pbit::emu::device_count();
   return cudaSuccess;
 }
 namespace {
@@ -533,7 +558,7 @@ cudaError_t cudaGetDevice(int* device) {
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (device < 0 || device >= pbit::emu::device_count()) return fail(cudaErrorInvalidDevice);
   t_device = device;
   return cudaSuccess;
 }
@@ -548,7 +573,7 @@ cudaError_t cudaDeviceSynchronize() {
   return cudaSuccess;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (device < 0 || device >= pbit::emu::device_count()) return fail(cudaErrorInvalidDevice);
   *p = cudaDeviceProp{};
   std::snprintf(p->name, sizeof p->name, "pbit CUDA emulator (host, H200-shaped)");
   p->totalGlobalMem = pbit::emu::kTotalMemory;
@@ -567,13 +592,13 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetPCIBusId(char* id, int len, int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (device < 0 || device >= pbit::emu::device_count()) return fail(cudaErrorInvalidDevice);
   if (!id || len < 13) return fail(cudaErrorInvalidValue);
-  std::snprintf(id, static_cast<size_t>(len), "0000:00:00.0");  // no such GPU: NVML finds none there
+  std::snprintf(id, static_cast<size_t>(len), "0000:00:%02x.0", device);  // no such GPU: NVML finds none there
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice);
+  if (device < 0 || device >= pbit::emu::device_count()) return fail(cudaErrorInvalidDevice);
   switch (attr) {
     case cudaDevAttrMaxThreadsPerBlock: *value = pbit::emu::kMaxThreadsPerBlock; return cudaSuccess;
     case cudaDevAttrMultiProcessorCount: *value = pbit::emu::kSms; return cudaSuccess;

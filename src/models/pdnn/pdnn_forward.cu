@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "cuda/cuda_check.cuh"
+#include "cuda/device_guard.cuh"
+#include "gibbs_kernels.hpp"
 #include "models/pdnn/pdnn_math.hpp"
 #include "pbit/core/backend.hpp"
 #include "pbit/models/pdnn.hpp"
@@ -133,6 +135,9 @@ void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float
     throw InvalidArgument("p-DNN on cuda: " + backend_unavailable_reason(Backend::cuda));
   }
   if (images <= 0) return;
+  // The device the Gibbs engine would use (the rank's under MPI, as the energy meter assumes), not
+  // whichever one the calling thread has current; the caller's is current again afterwards.
+  const detail::DeviceGuard on_device(detail::resolve_cuda_device(-1, detail::cuda_device_count()));
   const int64_t rows = images * s.T;
   int64_t widest = 0;
   for (int32_t n : net.sizes) widest = std::max<int64_t>(widest, n);
