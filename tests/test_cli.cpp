@@ -772,6 +772,10 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result reseeded = run("dbm train --config " + tmp("dbm.json") + " --resume --seed 9");
   EXPECT_EQ(reseeded.code, 2) << reseeded.out;
   EXPECT_NE(reseeded.out.find("a different training config; continue it with the same config, --time-budget and --seed"), std::string::npos) << reseeded.out;
+  // The checkpoint holds a fingerprint, not the settings: the run's recorded config names them.
+  EXPECT_NE(reseeded.out.find("(this config differs from the one recorded in " + out + "/metrics.json in run.seed (was "), std::string::npos)
+      << reseeded.out;
+  EXPECT_NE(reseeded.out.find(", now 9))"), std::string::npos) << reseeded.out;
   write(tmp("dbm_missing.json"), std::string(R"({"dataset": {"dir": "/nonexistent"}, "run": {"output_dir": ")") + tmp("none") + R"("}})");
   const Result missing = run("dbm train --config " + tmp("dbm_missing.json"));
   EXPECT_EQ(missing.code, 2);
@@ -996,6 +1000,15 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(fewer.code, 2) << fewer.out;
   EXPECT_NE(fewer.out.find("train.epochs: checkpoint"), std::string::npos) << fewer.out;
   EXPECT_TRUE(std::filesystem::exists(out2 + "/results.json"));  // a refused resume removes nothing
+  std::string bigger = cfg;
+  bigger.replace(bigger.find("\"batch_size\": 16"), 16, "\"batch_size\": 32");
+  write(tmp("pdnn_bigger.json"), bigger);
+  const Result other = run("pdnn train --config " + tmp("pdnn_bigger.json") + " --out " + out2 + " --resume");
+  EXPECT_EQ(other.code, 2) << other.out;
+  EXPECT_NE(other.out.find("a different training config; resume with the same config"), std::string::npos) << other.out;
+  EXPECT_NE(other.out.find("differs from the one recorded in " + out2 + "/results.json in run.backend (was \"packed\", now \"cpu\"), "),
+            std::string::npos) << other.out;  // every difference, those that may change too
+  EXPECT_NE(other.out.find(", train.batch_size (was 16, now 32))"), std::string::npos) << other.out;
   auto bytes = [](const std::string& f) {
     std::ifstream in(f, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});

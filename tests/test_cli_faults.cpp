@@ -871,6 +871,7 @@ TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
   r = run("dtm train --config " + dir + "/dtm.json --resume --check --seed 5");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("different training config; resume with the same config, --time-budget and --seed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/dtm_run/metrics.json in run.seed (was "), std::string::npos) << r.out;
   // Nothing to continue is said, not refused: the run would start afresh.
   r = run("dtm train --config " + dir + "/dtm.json --resume --check --out " + dir + "/nowhere");
   EXPECT_EQ(r.code, 0) << r.out;

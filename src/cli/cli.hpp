@@ -124,6 +124,16 @@ inline void check_test_images_option(int64_t asked, int64_t available, const std
 /// it would, but says and removes nothing.
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale = {},
                      bool check_only = false);
+/// Runs `load` (reading a run's checkpoint in `dir`). When it refuses the checkpoint as another
+/// training config's (ConfigMismatch, whose fingerprint names no setting), the error also names the
+/// settings in which `config` differs from the one the run recorded in `dir`'s metrics.json or
+/// results.json, when one is there.
+void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& config, const std::string& dir);
+
+/// "run.seed (was 1, now 7), train.lr (was 0.01, now 0.02)": the settings (dotted keys, _comment
+/// left out) in which `now` differs from `was`, at most `most` of them and then how many more.
+std::string changed_settings(const nlohmann::json& was, const nlohmann::json& now, size_t most = 8);
+
 /// A lease (--lease) keeps its checkpoints in the lease folder and writes model.json and results.json
 /// into `output_dir`: it refuses a folder that holds a run's checkpoint.bin (a run without --lease, whose
 /// results it would replace and whose --resume it would break).
@@ -173,10 +183,10 @@ std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_do
 /// exit code 0; writes nothing.
 template <class Trainer>
 int check_trainer(Trainer& trainer, const std::string& checkpoint, int32_t epochs, bool resume, bool overwrite,
-                  const std::vector<std::string>& stale) {
+                  const std::vector<std::string>& stale, const nlohmann::json& config, const std::string& dir) {
   std::string what = "nothing to continue: no " + checkpoint + " (the run would start afresh)";
   if (resume_or_start(checkpoint, resume, overwrite, stale, true)) {
-    trainer.load_checkpoint(checkpoint);
+    load_run_checkpoint([&] { trainer.load_checkpoint(checkpoint); }, config, dir);
     what = checkpoint_standing(checkpoint, trainer.epoch(), epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
   }
   std::printf("check: %s\n", what.c_str());

@@ -224,7 +224,7 @@ void add_train(CLI::App* dbm, Commands& c) {
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
       if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
-        if (o->lease.empty()) trainer.load_checkpoint(ckpt);
+        if (o->lease.empty()) load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
         else leases = trainer.load_model_checkpoint(ckpt, 0).size();
         std::ostringstream m;
         m << ckpt << ": ";
@@ -240,7 +240,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     }
     bool said_finished = false;  // then run() has nothing to train, and would say so a second time
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite, stale)) {
-      trainer.load_checkpoint(trainer.checkpoint_path());
+      load_run_checkpoint([&] { trainer.load_checkpoint(trainer.checkpoint_path()); }, cfg.source, cfg.output_dir);
       said_finished = trainer.finished();
       if (writer && said_finished) {  // not "resuming at epoch 2 of 1"
         std::cerr << "the run has finished (" << trainer.epoch() << " of " << cfg.epochs << " epochs, " << trainer.updates()

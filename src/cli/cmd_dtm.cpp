@@ -318,7 +318,7 @@ void add_dtm_commands(Commands& c) {
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
       if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
-        if (o->lease.empty()) model.load_checkpoint(ckpt);
+        if (o->lease.empty()) load_run_checkpoint([&] { model.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
         else leases = model.load_model_checkpoint(ckpt).size();
         what = ckpt + ": " +
                (model.finished() ? std::string("the run has finished")
@@ -329,7 +329,7 @@ void add_dtm_commands(Commands& c) {
       return 0;
     }
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite, stale)) {
-      model.load_checkpoint(model.checkpoint_path());
+      load_run_checkpoint([&] { model.load_checkpoint(model.checkpoint_path()); }, cfg.source, cfg.output_dir);
       if (writer && model.finished()) {  // not "resuming after epoch 2" of 2
         std::cerr << "the run has finished (" << model.epoch() << " of " << cfg.epochs << " epochs"
                   << (model.out_of_time() ? ", its time budget spent" : "") << "): no training left; generating and writing its results again\n";

@@ -103,9 +103,9 @@ void add_eqprop_commands(Commands& c) {
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     const std::vector<std::string> stale =
         files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
-    if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale);
+    if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale, cfg.source, cfg.output_dir);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
-      trainer.load_checkpoint(ckpt);
+      load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }
     std::cerr << "EqProp " << net.inputs << "-" << net.hidden << "-" << net.outputs()

@@ -165,9 +165,9 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
   const std::vector<std::string> stale =
       files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
-  if (check) return check_trainer(trainer, ckpt, cfg.epochs, resume, overwrite, stale);
+  if (check) return check_trainer(trainer, ckpt, cfg.epochs, resume, overwrite, stale, cfg.source, cfg.output_dir);
   if (resume_or_start(ckpt, resume, overwrite, stale)) {
-    trainer.load_checkpoint(ckpt);
+    load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
     std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
   }
   std::cerr << "p-DNN generator: a VAE with a " << cfg.units.name() << " decoder (" << vae.decoder.sizes.front() << " latent, "
@@ -269,9 +269,9 @@ void add_pdnn_commands(Commands& c) {
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     const std::vector<std::string> stale =
         files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
-    if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale);
+    if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale, cfg.source, cfg.output_dir);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
-      trainer.load_checkpoint(ckpt);
+      load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }
     std::string shape;

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <set>
 #include <sstream>
 
 #include "cli.hpp"
@@ -82,6 +83,62 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
     }
   }
   return false;
+}
+
+namespace {
+void flatten_settings(const nlohmann::json& j, const std::string& at, std::map<std::string, nlohmann::json>& out) {
+  if (!j.is_object()) {
+    out[at] = j;
+    return;
+  }
+  for (const auto& [k, v] : j.items()) {
+    if (k != "_comment") flatten_settings(v, at.empty() ? k : at + "." + k, out);
+  }
+}
+}  // namespace
+
+std::string changed_settings(const nlohmann::json& was, const nlohmann::json& now, size_t most) {
+  std::map<std::string, nlohmann::json> a, b;
+  flatten_settings(was, "", a);
+  flatten_settings(now, "", b);
+  auto shown = [](const std::map<std::string, nlohmann::json>& m, const std::string& k) {
+    const auto it = m.find(k);
+    if (it == m.end()) return std::string("not set");
+    std::string s = it->second.dump();
+    return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+  };
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b) keys.insert(k);
+  std::string out;
+  size_t n = 0;
+  for (const std::string& k : keys) {
+    const auto x = a.find(k), y = b.find(k);
+    if (x != a.end() && y != b.end() && x->second == y->second) continue;
+    if (++n <= most) out += (out.empty() ? "" : ", ") + k + " (was " + shown(a, k) + ", now " + shown(b, k) + ")";
+  }
+  if (n > most) out += " and " + std::to_string(n - most) + " more";
+  return out;
+}
+
+void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& config, const std::string& dir) {
+  try {
+    load();
+  } catch (const ConfigMismatch& e) {
+    for (const char* name : {"metrics.json", "results.json"}) {
+      const std::string f = (dir.empty() ? std::string(".") : dir) + "/" + name;
+      std::ifstream in(f);
+      if (!in) continue;
+      const nlohmann::json r = nlohmann::json::parse(in, nullptr, false);
+      if (!r.is_object() || !r.contains("config") || !r["config"].is_object()) continue;
+      const std::string changed = changed_settings(r["config"], config);
+      if (changed.empty()) break;  // the same settings: nothing to name
+      std::string why = e.what();
+      if (why.rfind("invalid argument: ", 0) == 0) why.erase(0, std::strlen("invalid argument: "));
+      throw ConfigMismatch(why + " (this config differs from the one recorded in " + f + " in " + changed + ")");
+    }
+    throw;
+  }
 }
 
 void refuse_lease_over_run(const std::string& output_dir) {
