@@ -120,7 +120,8 @@ TEST(SamplerApi, StateClampFieldErrors) {
   EXPECT_NE(error_of([&] { s.set_clamp({1, 1}, std::vector<int8_t>{1, 1}); }).find("node 1 listed twice"), std::string::npos);
   EXPECT_NE(error_of([&] { s.set_clamp({1, 2}, std::vector<int8_t>{1, 1, 1}); }).find("expected K = 2 or B x K = 6 values, got 3"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { s.set_clamp({1}, std::vector<int8_t>{2}); }).find("clamped spins must be -1 or +1"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.set_clamp({1, 2}, std::vector<int8_t>{1, 0}); }).find("set_clamp: value 0 (index 1) is not a spin; clamped spins must be -1 or +1"),
+            std::string::npos);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_NE(error_of([&] { s.set_field({0, 5}, std::vector<float>{0.f, 1.f, 0.f, nan, 0.f, 0.f}); }).find("chain 1, node 5) is nan"),
             std::string::npos);

@@ -218,8 +218,10 @@ std::vector<int8_t> spins_from(const py::handle& obj, const char* what, int max_
   const std::vector<double> v = from_numpy<double>(obj, what, max_dims);
   std::vector<int8_t> s(v.size());
   for (size_t k = 0; k < v.size(); ++k) {
-    if (v[k] != 1.0 && v[k] != -1.0) {
-      throw InvalidArgument(std::string(what) + ": value " + std::to_string(k) + " is " + std::to_string(v[k]) + "; spins are -1 or +1");
+    if (v[k] != 1.0 && v[k] != -1.0) {  // "value 0.5 (index 3)", as check_float_range says it
+      std::ostringstream os;
+      os << what << ": value " << v[k] << " (index " << k << ") is not a spin; spins are -1 or +1";
+      throw InvalidArgument(os.str());
     }
     s[k] = static_cast<int8_t>(v[k]);
   }

@@ -34,6 +34,9 @@ def test_a_state_of_the_wrong_shape_or_values_is_refused():
         s.state = np.ones((3, 9))
     with pytest.raises(pbit.InvalidArgument, match="spins are -1 or \\+1"):
         s.state = np.zeros((2, 9))
+    # The value, then its place (it read "value 0 is 0.000000": which was the index?).
+    with pytest.raises(pbit.InvalidArgument, match=r"values: value 0\.5 \(index 1\) is not a spin; spins are -1 or \+1"):
+        s.set_clamp([0, 1], [1, 0.5])
 
 
 def test_a_clamp_on_a_missing_node_is_refused():

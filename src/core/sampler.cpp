@@ -392,8 +392,8 @@ void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> valu
   const std::vector<int8_t> full = per_chain(values, k, num_chains_, "set_clamp", "K");
   for (size_t q = 0; q < full.size(); ++q) {
     if (full[q] != 1 && full[q] != -1) {
-      throw InvalidArgument("set_clamp: value " + std::to_string(q) + " is " + std::to_string(full[q]) +
-                            "; clamped spins must be -1 or +1");
+      throw InvalidArgument("set_clamp: value " + std::to_string(full[q]) + " (index " + std::to_string(q) +
+                            ") is not a spin; clamped spins must be -1 or +1");
     }
   }
   if (k == 0) {
