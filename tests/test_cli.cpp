@@ -395,6 +395,7 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
       {"sample --graph g.txt --help", {"--threads", "--topology", "Sampling config", "Exit codes: 0 ok, 2 bad input"}, {"--lease"}},
       {"graph --help", {"--roles-in-order", "--role-seed", "Exit codes: 0 ok, 2 bad input"}, {"--config"}},
       {"dbm --help", {"train", "eval", "Exit codes: 0 ok, 2 bad input"}, {"--first"}},
+      {"info --help", {"--graph", "Exit codes: 0 ok, 2 bad input"}, {"--first"}},
       {"dbm import --help", {"--label-order", "--pixel-order"}, {"--config"}},
       {"--help", {"sample", "dbm", "dtm", "compare", "backends"}, {"--first"}},
   };
@@ -403,6 +404,8 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
     EXPECT_EQ(r.code, 0) << c.args;
     for (const char* h : c.has) EXPECT_NE(r.out.find(h), std::string::npos) << c.args << " lacks " << h << ":\n" << r.out;
     for (const char* h : c.lacks) EXPECT_EQ(r.out.find(h), std::string::npos) << c.args << " shows " << h << ":\n" << r.out;
+    const size_t first = r.out.find("Exit codes:");
+    EXPECT_EQ(r.out.find("Exit codes:", first + 1), std::string::npos) << c.args << " says the exit codes twice:\n" << r.out;
   }
   const Result nosub = run("dbm");
   EXPECT_EQ(nosub.code, 2);

@@ -491,7 +491,8 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     // Every command's --help ends with the exit codes, as the top level's does.
     std::function<void(CLI::App*)> add_exit_codes = [&](CLI::App* a) {
       for (CLI::App* sub : a->get_subcommands([](CLI::App*) { return true; })) {
-        sub->footer(sub->get_footer().empty() ? exit_codes : sub->get_footer() + "\n" + exit_codes);
+        const std::string f = sub->get_footer();  // (a command made after app.footer() has it already)
+        if (f.find(exit_codes) == std::string::npos) sub->footer(f.empty() ? exit_codes : f + "\n" + exit_codes);
         add_exit_codes(sub);
       }
     };
