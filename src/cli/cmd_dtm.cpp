@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -146,9 +145,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       // The checkpoint's refusal of another training config speaks of resuming; here the remedy is
       // the config the run recorded. (Other errors, a corrupt checkpoint, are its own.)
       if (o->config.empty()) throw;
-      std::string why = e.what();
-      if (why.rfind("invalid argument: ", 0) == 0) why.erase(0, std::strlen("invalid argument: "));
-      throw InvalidArgument(why + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
+      throw InvalidArgument(reason_of(e) + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
                             "--acp, --time-budget), or leave --config out to read it from the run's metrics.json");
     }
     bool tempered = cfg.gen_tempered;

@@ -127,15 +127,18 @@ void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json
   } catch (const ConfigMismatch& e) {
     for (const char* name : {"metrics.json", "results.json"}) {
       const std::string f = (dir.empty() ? std::string(".") : dir) + "/" + name;
-      std::ifstream in(f);
-      if (!in) continue;
-      const nlohmann::json r = nlohmann::json::parse(in, nullptr, false);
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(f, ec)) continue;
+      nlohmann::json r;
+      try {
+        r = read_json_file(f);  // (its depth cap keeps a hostile file from the recursion below)
+      } catch (const Error&) {
+        continue;  // unreadable: the refusal as it was
+      }
       if (!r.is_object() || !r.contains("config") || !r["config"].is_object()) continue;
       const std::string changed = changed_settings(r["config"], config);
       if (changed.empty()) break;  // the same settings: nothing to name
-      std::string why = e.what();
-      if (why.rfind("invalid argument: ", 0) == 0) why.erase(0, std::strlen("invalid argument: "));
-      throw ConfigMismatch(why + " (this config differs from the one recorded in " + f + " in " + changed + ")");
+      throw ConfigMismatch(reason_of(e) + " (this config differs from the one recorded in " + f + " in " + changed + ")");
     }
     throw;
   }
