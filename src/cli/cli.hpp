@@ -141,7 +141,9 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
 void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& config, const std::string& dir);
 
 /// "run.seed (was 1, now 7), train.lr (was 0.01, now 0.02)": the settings (dotted keys, _comment
-/// left out) in which `now` differs from `was`, at most `most` of them and then how many more.
+/// left out) in which `now` differs from `was`, at most `most` of them and then how many more; those
+/// a resume may change (run.backend, train.epochs, eval.*, ...) follow after "; also in settings a
+/// resume may change: ". Empty when only those differ: they cannot explain a refused checkpoint.
 std::string changed_settings(const nlohmann::json& was, const nlohmann::json& now, size_t most = 8);
 
 /// A lease (--lease) keeps its checkpoints in the lease folder and writes model.json and results.json

@@ -218,7 +218,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     check_dbm_gen_memory(model, cfg);
     check_ranks_see_same({trainer.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     const std::vector<std::string> stale =
-        files_in(cfg.output_dir, {"results.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+        files_in(cfg.output_dir, {"results.json", "metrics.json", "model.json", "generated.png", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
     if (o->check) {  // what --resume or --lease would continue from, read as they read it; nothing written
       const std::string ckpt = o->lease.empty() ? trainer.checkpoint_path() : o->lease + "/model_checkpoint.bin";
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";

@@ -39,7 +39,9 @@ double integrated_time(const std::vector<double>& r, bool& complete, bool& withi
 }
 
 /// How the integrated time bounds the true one: "estimate", "lower" (r never reached 0 within the
-/// horizon) or "upper" (r was <= 0 at the first lag: the chains decorrelate within one stride).
+/// horizon) or "upper" (r was <= 0 at the first lag: the chains decorrelate within one stride K, and
+/// the figure, K, is the time's scale from above rather than a strict bound: a positive r that
+/// reaches 0 between two snapshots can sum to as much as 2K - 1).
 const char* integrated_time_bound(bool complete, bool within_one_lag) { return !complete ? "lower" : within_one_lag ? "upper" : "estimate"; }
 
 /// DIR/autocorrelation.dat / .gp / .png of `pbit dtm mixing --plot DIR`: r against lag in
@@ -58,7 +60,7 @@ void plot_mixing(const std::string& dir, const nlohmann::json& out, bool tempere
     char tau[32];
     std::snprintf(tau, sizeof tau, "%.3g", d["integrated_time_replica_sweeps"].get<double>());
     const std::string bound = d["integrated_time_bound"].get<std::string>();
-    return detail::gnuplot_quote(std::string(name) + ": integrated time " + (bound == "lower" ? ">= " : bound == "upper" ? "<= " : "") + tau +
+    return detail::gnuplot_quote(std::string(name) + ": integrated time " + (bound == "lower" ? ">= " : bound == "upper" ? "about <= " : "") + tau +
                                  " replica-sweeps");
   };
   std::string plot = "plot 'autocorrelation.dat' using 1:2 with linespoints lw 2 pt 7 ps 0.6 title " + key("plain Gibbs", "plain");
@@ -178,9 +180,12 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       const double fit = metrics::mixing_time(r) * static_cast<double>(stride);
       nlohmann::json curve = nlohmann::json::array();
       for (size_t k = 0; k < r.size(); ++k) curve.push_back({{"lag_replica_sweeps", static_cast<int64_t>(k) * stride}, {"r", r[k]}});
+      // (--stride R, one sweep of each replica, is the smallest there is: no smaller one to suggest)
       std::fprintf(stderr, "%s: integrated autocorrelation time %s%.1f replica-sweeps (%.3g flips per chain), exponential fit %.1f%s\n", what,
-                   bound == "lower" ? ">= " : bound == "upper" ? "<= " : "", tau, tau * nodes, fit,
-                   bound == "upper" ? " (decorrelated within one stride: a smaller --stride resolves it)" : "");
+                   bound == "lower" ? ">= " : bound == "upper" ? "about <= " : "", tau, tau * nodes, fit,
+                   bound != "upper"  ? ""
+                   : stride > R      ? " (decorrelated within one stride: a smaller --stride resolves it)"
+                                     : " (decorrelated within one stride, the smallest there is)");
       return nlohmann::json{{"replicas", replicas}, {"integrated_time_replica_sweeps", tau}, {"integrated_time_complete", complete},
                             {"integrated_time_bound", bound},
                             {"integrated_time_flips_per_chain", tau * nodes},
@@ -309,7 +314,7 @@ void add_dtm_commands(Commands& c) {
     Dtm model(cfg, train.rows, train.cols);
     check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     const std::vector<std::string> stale =
-        files_in(cfg.output_dir, {"results.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png", "gnuplot.log"});
+        files_in(cfg.output_dir, {"results.json", "metrics.json", "generated.png", "trajectory.png", "fid.dat", "fid.gp", "fid.png", "gnuplot.log"});
     if (o->check) {  // what --resume or --lease would continue from, read as they read it; nothing written
       const std::string ckpt = o->lease.empty() ? model.checkpoint_path() : o->lease + "/model_checkpoint.bin";
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";

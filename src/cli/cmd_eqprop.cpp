@@ -102,7 +102,7 @@ void add_eqprop_commands(Commands& c) {
     EqPropTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     const std::vector<std::string> stale =
-        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+        files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
     if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale, cfg.source, cfg.output_dir);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
       load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
@@ -118,7 +118,7 @@ void add_eqprop_commands(Commands& c) {
                               std::to_string(net.outputs()) + ", " + std::to_string(ti.size()) + " training images";
     trainer.run([&](const EqPropEpoch&) {
       net.save(cfg.output_dir + "/model.bin");
-      write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
+      write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history_json(trainer.history())}});
     });
     if (trainer.out_of_time()) {
       std::cerr << "time budget of " << cfg.time_budget_s << " s reached after " << trainer.train_seconds()
@@ -130,7 +130,7 @@ void add_eqprop_commands(Commands& c) {
     double flips = 0;
     for (const auto& e : trainer.history()) flips += e.flips;
     net.save(cfg.output_dir + "/model.bin");
-    write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
+    write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history_json(trainer.history())}});
     nlohmann::json out = {{"model", "eqprop"},
                           {"network", {{"inputs", net.inputs}, {"hidden", net.hidden}, {"outputs", net.outputs()}, {"per_class", net.per_class}}},
                           {"train_images", ti.size()},

@@ -164,7 +164,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   PdnnVaeTrainer trainer(vae, cfg, train, ti, test, si);
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
   const std::vector<std::string> stale =
-      files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+      files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
   if (check) return check_trainer(trainer, ckpt, cfg.epochs, resume, overwrite, stale, cfg.source, cfg.output_dir);
   if (resume_or_start(ckpt, resume, overwrite, stale)) {
     load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
@@ -183,7 +183,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   };
   trainer.run([&](const PdnnVaeEpoch&) {
     vae.save(cfg.output_dir + "/model.bin");
-    write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history()}});
+    write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history()}});
   });
   vae.save(cfg.output_dir + "/model.bin");
   if (trainer.out_of_time()) {
@@ -268,7 +268,7 @@ void add_pdnn_commands(Commands& c) {
     PdnnTrainer trainer(net, cfg, train, ti, test, si);
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     const std::vector<std::string> stale =
-        files_in(cfg.output_dir, {"results.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+        files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
     if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale, cfg.source, cfg.output_dir);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
       load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
@@ -281,7 +281,7 @@ void add_pdnn_commands(Commands& c) {
               << " test images, batch " << cfg.batch_size << "\n";
     trainer.run([&](const PdnnEpoch&) {
       net.save(cfg.output_dir + "/model.bin");
-      write_json_file(cfg.output_dir + "/metrics.json", {{"epochs", history_json(trainer.history())}});
+      write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history_json(trainer.history())}});
     });
     net.save(cfg.output_dir + "/model.bin");
     if (trainer.out_of_time()) {

@@ -87,13 +87,22 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
 
 namespace {
 void flatten_settings(const nlohmann::json& j, const std::string& at, std::map<std::string, nlohmann::json>& out) {
-  if (!j.is_object()) {
+  if (!j.is_object() || (j.empty() && !at.empty())) {  // (an empty {} is a value too)
     out[at] = j;
     return;
   }
   for (const auto& [k, v] : j.items()) {
     if (k != "_comment") flatten_settings(v, at.empty() ? k : at + "." + k, out);
   }
+}
+
+/// Settings no model's checkpoint fingerprint holds (where outputs go, how long, on what, what is
+/// evaluated or generated after training): a resume may change them, so they never explain a refusal.
+bool resume_may_change(const std::string& key) {
+  static const std::set<std::string> keys = {"run.backend",     "run.threads",          "run.output_dir",  "train.epochs",
+                                             "dataset.dir",     "dataset.test_limit",   "data.data_dir",   "data.test_images",
+                                             "train.eval_images_per_epoch"};
+  return keys.count(key) > 0 || key.rfind("eval.", 0) == 0 || key.rfind("generate.", 0) == 0;
 }
 }  // namespace
 
@@ -105,20 +114,28 @@ std::string changed_settings(const nlohmann::json& was, const nlohmann::json& no
     const auto it = m.find(k);
     if (it == m.end()) return std::string("not set");
     std::string s = it->second.dump();
-    return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+    if (s.size() <= 40) return s;
+    size_t cut = 37;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 character
+    return s.substr(0, cut) + "...";
   };
   std::set<std::string> keys;
   for (const auto& [k, v] : a) keys.insert(k);
   for (const auto& [k, v] : b) keys.insert(k);
-  std::string out;
-  size_t n = 0;
+  std::vector<std::string> fixed, free;  // what the run cannot change, then what a resume may change
   for (const std::string& k : keys) {
     const auto x = a.find(k), y = b.find(k);
     if (x != a.end() && y != b.end() && x->second == y->second) continue;
-    if (++n <= most) out += (out.empty() ? "" : ", ") + k + " (was " + shown(a, k) + ", now " + shown(b, k) + ")";
+    (resume_may_change(k) ? free : fixed).push_back(k + " (was " + shown(a, k) + ", now " + shown(b, k) + ")");
   }
-  if (n > most) out += " and " + std::to_string(n - most) + " more";
-  return out;
+  if (fixed.empty()) return "";  // the difference is not in the settings (a graph file's contents, say)
+  auto list = [most](const std::vector<std::string>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size() && i < most; ++i) out += (i ? ", " : "") + v[i];
+    if (v.size() > most) out += " and " + std::to_string(v.size() - most) + " more";
+    return out;
+  };
+  return list(fixed) + (free.empty() ? "" : "; also in settings a resume may change: " + list(free));
 }
 
 void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& config, const std::string& dir) {
