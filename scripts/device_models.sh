@@ -205,6 +205,18 @@ if [ "$cmd" = dry-run ]; then
       echo "dry-run dtm_g12: the last lease's comparison measured again what the journal held:"; grep "^compare:" "$RESULTS/dtm_g12/lease_$n_leases/logs/compare.log" | head -3
       fails=$((fails + 1)); continue
     fi
+    # A journal the comparison refuses (here: of another kind of machine) is kept aside, not fatal to
+    # every later lease: one more lease measures afresh.
+    if [ "$job" = dtm_g12 ]; then
+      j=$RESULTS/dtm_g12/state/compare_journal.json
+      python3 -c "import json,sys; p=sys.argv[1]; j=json.load(open(p)); j['machine']['gpu']='no such GPU'; json.dump(j, open(p, 'w'))" "$j" &&
+        rm -rf "$root/out" &&
+        OUT=$root/out DEADLINE_S=${DRY_DEADLINE_S:-300} STATE_IN=$RESULTS/$job/state bash "$0" run "$job" > "$root/$job.refused.log" 2>&1
+      if [ $? -ne 0 ] || ! grep -q "^compare: the journal was refused" "$root/$job.refused.log" || ! grep -q -- "^-- compare_afresh: exit 0 " "$root/$job.refused.log"; then
+        echo "dry-run dtm_g12: a lease with a refused compare journal did not measure afresh:"; tail -25 "$root/$job.refused.log"
+        fails=$((fails + 1)); continue
+      fi
+    fi
     # The third lease on trains nothing: its comparison must still find the five variants' results and
     # the MEBM at each of MEBM_SWEEPS' budgets in the leases collected before it.
     if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 5 + len(os.environ.get('MEBM_SWEEPS', '2000 32000').split()) and all(os.path.exists(x['results']) for x in q) else 1)" \
@@ -477,8 +489,19 @@ print(json.dumps(suite, indent=1))
 PY
       # The journal keeps each measured row in the state: a comparison the deadline cuts goes on in
       # the next lease from its last row (and a later lease only redraws it with newer quality runs).
-      phase compare 300 "$PBIT" compare --suite "$STAGE/compare_suite.json" --out "$STAGE/compare" --journal "$STAGE/state/compare_journal.json"
-      failed $? || exit 1
+      journal=$STAGE/state/compare_journal.json
+      phase compare 300 "$PBIT" compare --suite "$STAGE/compare_suite.json" --out "$STAGE/compare" --journal "$journal"
+      rc=$?
+      # A journal pbit refuses (a changed suite, another build type or kind of machine, a damaged row)
+      # would fail every later lease the same way: it is kept aside and the comparison measured afresh.
+      if [ $rc -eq 2 ] && grep -qF -- "--journal $journal: " "$STAGE/logs/compare.log"; then
+        aside=$STAGE/state/compare_journal.refused.$(date -u +%Y%m%dT%H%M%SZ).json
+        mv "$journal" "$aside"
+        echo "compare: the journal was refused (above); kept as $aside, measuring afresh"
+        phase compare_afresh 300 "$PBIT" compare --suite "$STAGE/compare_suite.json" --out "$STAGE/compare" --journal "$journal"
+        rc=$?
+      fi
+      failed $rc || exit 1
     fi
     ;;
 esac

@@ -42,7 +42,7 @@ class CompareRowJournal {
       const nlohmann::json& r = j["rows"][k];
       auto bad = [&](const std::string& why) { return journal_refused(path_, "row " + std::to_string(k) + " " + why); };
       if (!r.is_object()) throw bad("is not an object");
-      for (const char* f : {"workload", "kind", "backend", "device", "energy_source"}) {
+      for (const char* f : {"workload", "kind", "graph", "backend", "device", "energy_source"}) {
         if (!r.contains(f) || !r[f].is_string()) throw bad(std::string("has no text '") + f + "'");
       }
       for (const char* f : {"chains", "num_nodes", "threads"}) {

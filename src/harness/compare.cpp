@@ -527,14 +527,6 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   for (const auto& b : suite.backends) wants_cuda = wants_cuda || backend_from_string(b) == Backend::cuda;
   if (wants_cuda) gpu = energy::GpuEnergyMeter::open(backend_device_pci_bus_id(Backend::cuda), &gpu_why);
   const auto cpu = energy::CpuEnergyMeter::open(&cpu_why);
-  const double gpu_idle_w = idle_power(gpu.get(), suite.idle_seconds);
-  double cpu_idle_w = 0;
-  if (cpu && suite.idle_seconds > 0) {
-    const energy::CpuEnergyMeter::Reading e0 = cpu->read();
-    const double t0 = now_s();
-    std::this_thread::sleep_for(std::chrono::duration<double>(suite.idle_seconds));
-    cpu_idle_w = cpu->joules_between(e0, cpu->read()) / (now_s() - t0);
-  }
   // "best" is cuda or cpu here; where the list names that backend too, it is measured once.
   std::vector<Backend> backends;
   for (const std::string& bname : suite.backends) {
@@ -544,6 +536,25 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
       continue;
     }
     backends.push_back(b);
+  }
+  // The idle draw only when a row is to be measured: a call whose rows all come from the journal (a
+  // device job's later lease) does not spend idle_seconds of its time on it.
+  bool any_to_measure = false;
+  for (const CompareWorkload& w : suite.workloads) {
+    for (const Backend b : backends) {
+      for (int32_t chains : suite.chains) {
+        any_to_measure = any_to_measure || (backend_available(b) && !(journal && journal->done(w.name, to_string(b), chains)));
+      }
+    }
+  }
+  const double idle_s = any_to_measure ? suite.idle_seconds : 0;
+  const double gpu_idle_w = idle_power(gpu.get(), idle_s);
+  double cpu_idle_w = 0;
+  if (cpu && idle_s > 0) {
+    const energy::CpuEnergyMeter::Reading e0 = cpu->read();
+    const double t0 = now_s();
+    std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
+    cpu_idle_w = cpu->joules_between(e0, cpu->read()) / (now_s() - t0);
   }
   nlohmann::json rows = nlohmann::json::array();
   for (const CompareWorkload& w : suite.workloads) {
@@ -643,7 +654,8 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
           {"energy", {{"gpu_meter", gpu ? "nvml (" + gpu->name() + ")" : "unavailable: " + gpu_why},
                       {"gpu_idle_w", gpu_idle_w},
                       {"cpu_meter", cpu ? "rapl" : "unavailable: " + cpu_why},
-                      {"cpu_idle_w", cpu_idle_w}}},
+                      {"cpu_idle_w", cpu_idle_w},
+                      {"idle_window_s", idle_s}}},
           {"platforms", plat.source},
           {"modeled", modeled},
           {"quality", quality},
@@ -675,7 +687,11 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
      << "; build " << res["build"]["git_sha"].get<std::string>() << ".\n\n";
   const double gpu_idle = res["energy"]["gpu_idle_w"].get<double>(), cpu_idle = res["energy"]["cpu_idle_w"].get<double>();
   md << "Energy: GPU " << res["energy"]["gpu_meter"].get<std::string>()
-     << (gpu_idle > 0 ? " (idle " + fmt(gpu_idle) + " W subtracted)" : " (no idle draw measured or subtracted)") << "; CPU "
+     << (gpu_idle > 0 ? " (idle " + fmt(gpu_idle) + " W subtracted)"
+         : res.contains("journal") && res["energy"].value("idle_window_s", 1.0) == 0
+             ? " (no row measured in this call: each row from the journal keeps the idle draw it had subtracted)"
+             : " (no idle draw measured or subtracted)")
+     << "; CPU "
      << res["energy"]["cpu_meter"].get<std::string>()
      << (cpu_idle > 0 ? " (idle " + fmt(cpu_idle) + " W subtracted)" : "") << ".\n\n";
   md << "| workload | backend | chains | flips/ns | sweeps/s per chain | samples/s | wall s | J/flip | energy source |\n";
