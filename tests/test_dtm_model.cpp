@@ -718,13 +718,18 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
   EXPECT_NE(testing::internal::GetCapturedStderr().find("the feature network is not cached"), std::string::npos);
   EXPECT_EQ(a.features(imgs), d.features(imgs));
   // Where the CLI keeps it: PBIT_CACHE_DIR (a device job's committed state), else out/cache.
-  unsetenv("PBIT_CACHE_DIR");
-  EXPECT_EQ(FeatureNet::cache_file("f.bin"), "out/cache/f.bin");
-  setenv("PBIT_CACHE_DIR", "/tmp/pbit state", 1);
-  EXPECT_EQ(FeatureNet::cache_file("f.bin"), "/tmp/pbit state/f.bin");
-  setenv("PBIT_CACHE_DIR", "", 1);
-  EXPECT_EQ(FeatureNet::cache_file("f.bin"), "out/cache/f.bin");
-  unsetenv("PBIT_CACHE_DIR");
+  {
+    const WithEnv none("PBIT_CACHE_DIR", nullptr);
+    EXPECT_EQ(FeatureNet::cache_file("f.bin"), "out/cache/f.bin");
+  }
+  {
+    const WithEnv state("PBIT_CACHE_DIR", "/tmp/pbit state");
+    EXPECT_EQ(FeatureNet::cache_file("f.bin"), "/tmp/pbit state/f.bin");
+  }
+  {
+    const WithEnv empty("PBIT_CACHE_DIR", "");
+    EXPECT_EQ(FeatureNet::cache_file("f.bin"), "out/cache/f.bin");
+  }
   // Feature-FID: a set against itself is 0; real test images are far closer to training images than noise.
   const auto train_imgs = spin_images(tr, 127, 1000), test_imgs = spin_images(te, 127, 1000);
   EXPECT_NEAR(feature_frechet(a, test_imgs, test_imgs), 0.0, 1e-6);

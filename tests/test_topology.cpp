@@ -330,6 +330,20 @@ TEST(Roles, ColorConstraintAndErrors) {
   EXPECT_EQ(parse_role_specs("data:784:0,latent:rest")[1].count, -1);
   EXPECT_EQ(parse_role_specs("visible:2, hidden : rest")[1].name, "hidden");  // spaces around a field are not in it
   EXPECT_THROW(parse_role_specs("visible:2, :rest"), InvalidArgument);
+  // A color the coloring lacks is refused naming the colors it has, a coloring with gaps too; a role of
+  // count 0 takes no node, so any color will do.
+  const auto refusal = [](const std::vector<int32_t>& colors, int32_t color) {
+    try {
+      place_roles(static_cast<int32_t>(colors.size()), {{"a", 1, color}, {"b", -1}}, 3, &colors);
+    } catch (const InvalidArgument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refusal({0, 1, 0, 1}, 7).find("has no color 7 (it has 2: 0..1)"), std::string::npos) << refusal({0, 1, 0, 1}, 7);
+  EXPECT_NE(refusal({0, 3, 0, 3}, 1).find("has no color 1 (it has 0, 3)"), std::string::npos) << refusal({0, 3, 0, 3}, 1);
+  const std::vector<int32_t> two = {0, 1, 0, 1};
+  EXPECT_EQ(place_roles(4, {{"a", 0, 5}, {"b", -1}}, 3, &two).of("a").size(), 0u);
 }
 
 TEST(Roles, FileRoundTripAndValidation) {

@@ -26,6 +26,28 @@ inline std::string slurp(const std::string& path) {
   return s.str();
 }
 
+/// Sets (or, with nullptr, unsets) an environment variable for its lifetime, and then puts back what
+/// was there: a test does not leave its setting to the next, nor clear one the caller had set.
+class WithEnv {
+ public:
+  WithEnv(const char* name, const char* value) : name_(name) {
+    if (const char* was = std::getenv(name)) had_ = true, was_ = was;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~WithEnv() {
+    if (had_) setenv(name_, was_.c_str(), 1);
+    else unsetenv(name_);
+  }
+  WithEnv(const WithEnv&) = delete;
+  WithEnv& operator=(const WithEnv&) = delete;
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string was_;
+};
+
 inline bool gpu_required() {
   const char* v = std::getenv("PBIT_REQUIRE_GPU");
   return v && std::string(v) == "1";

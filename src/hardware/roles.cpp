@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <queue>
+#include <set>
 #include <sstream>
 
 #include "pbit/error.hpp"
@@ -88,10 +89,24 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
     const RoleSpec& spec = roles[r];
     if (spec.count < -1) throw InvalidArgument("role '" + spec.name + "': count must be >= 0 or -1 (rest)");
     if (spec.color >= 0 && !colors) throw InvalidArgument("role '" + spec.name + "' asks for a color but no coloring was given");
-    if (spec.color >= 0 && std::find(colors->begin(), colors->end(), spec.color) == colors->end()) {
-      const int32_t k = colors->empty() ? 0 : *std::max_element(colors->begin(), colors->end()) + 1;
+    // (a role of count 0 takes no node, of whatever color)
+    if (spec.color >= 0 && spec.count != 0 && std::find(colors->begin(), colors->end(), spec.color) == colors->end()) {
+      const std::set<int32_t> present(colors->begin(), colors->end());
+      std::string has;
+      if (present.empty()) {
+        has = "none";
+      } else if (*present.rbegin() + 1 == static_cast<int32_t>(present.size())) {  // 0..k-1, no gap
+        has = std::to_string(present.size()) + ": 0.." + std::to_string(*present.rbegin());
+      } else {
+        size_t shown = 0;
+        for (int32_t c : present) {
+          if (++shown > 12) break;
+          has += (has.empty() ? "" : ", ") + std::to_string(c);
+        }
+        if (present.size() > 12) has += " and " + std::to_string(present.size() - 12) + " more";
+      }
       throw InvalidArgument("role '" + spec.name + "' asks for color " + std::to_string(spec.color) + ", but the coloring has no color " +
-                            std::to_string(spec.color) + " (it has " + std::to_string(k) + ": 0.." + std::to_string(k - 1) + ")");
+                            std::to_string(spec.color) + " (it has " + has + ")");
     }
     a.names.push_back(spec.name);
     a.nodes.emplace_back();

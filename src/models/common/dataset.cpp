@@ -232,7 +232,11 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
                                              "give the folder that holds the " + name + " IDX files, or leave it out to use those (" + dataset_install_hint(name) + ")";
   if (!dir.empty()) {
     std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) throw IoError(name + " " + split + " images: '" + dir + "' is not a folder (" + hint + ")", dir, ENOTDIR);
+    if (!std::filesystem::is_directory(dir, ec)) {
+      const bool exists = std::filesystem::exists(std::filesystem::symlink_status(dir, ec)) && !ec;
+      throw IoError(name + " " + split + " images: '" + dir + "' " + (exists ? "is not a folder" : "does not exist") + " (" + hint + ")", dir,
+                    exists ? ENOTDIR : ENOENT);
+    }
   }
   // Either form of each file: raw IDX or gzipped (the registries ship MNIST raw, Fashion-MNIST gzipped).
   auto pick = [&](const std::string& base) {
