@@ -24,6 +24,7 @@
 #include "util/binary_io.hpp"
 #include "util/file_io.hpp"
 #include "util/progress.hpp"
+#include "util/text.hpp"
 
 namespace pbit::cli {
 
@@ -129,13 +130,7 @@ std::string changed_settings(const nlohmann::json& was, const nlohmann::json& no
     (resume_may_change(k) ? free : fixed).push_back(k + " (was " + shown(a, k) + ", now " + shown(b, k) + ")");
   }
   if (fixed.empty()) return "";  // the difference is not in the settings (a graph file's contents, say)
-  auto list = [most](const std::vector<std::string>& v) {
-    std::string out;
-    for (size_t i = 0; i < v.size() && i < most; ++i) out += (i ? ", " : "") + v[i];
-    if (v.size() > most) out += " and " + std::to_string(v.size() - most) + " more";
-    return out;
-  };
-  return list(fixed) + (free.empty() ? "" : "; also in settings a resume may change: " + list(free));
+  return pbit::detail::join_at_most(fixed, most) + (free.empty() ? "" : "; also in settings a resume may change: " + pbit::detail::join_at_most(free, most));
 }
 
 void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& config, const std::string& dir) {

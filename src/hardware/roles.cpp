@@ -8,6 +8,7 @@
 
 #include "pbit/error.hpp"
 #include "util/parse_number.hpp"
+#include "util/text.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
 #include "util/memory.hpp"
@@ -98,12 +99,9 @@ RoleAssignment place_in(const std::vector<int32_t>& order, const std::vector<Rol
       } else if (*present.rbegin() + 1 == static_cast<int32_t>(present.size())) {  // 0..k-1, no gap
         has = std::to_string(present.size()) + ": 0.." + std::to_string(*present.rbegin());
       } else {
-        size_t shown = 0;
-        for (int32_t c : present) {
-          if (++shown > 12) break;
-          has += (has.empty() ? "" : ", ") + std::to_string(c);
-        }
-        if (present.size() > 12) has += " and " + std::to_string(present.size() - 12) + " more";
+        std::vector<std::string> names;
+        for (int32_t c : present) names.push_back(std::to_string(c));
+        has = detail::join_at_most(names, 12);
       }
       throw InvalidArgument("role '" + spec.name + "' asks for color " + std::to_string(spec.color) + ", but the coloring has no color " +
                             std::to_string(spec.color) + " (it has " + has + ")");

@@ -1,0 +1,16 @@
+// Small text helpers shared by the library's and the CLI's messages.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace pbit::detail {
+
+/// "a, b, c and 4 more": the first `most` items joined by ", ", then how many were left out.
+inline std::string join_at_most(const std::vector<std::string>& items, size_t most) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < most; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > most) out += " and " + std::to_string(items.size() - most) + " more";
+  return out;
+}
+
+}  // namespace pbit::detail
