@@ -414,6 +414,34 @@ TEST(Cli, EachCommandsHelpListsItsOwnOptions) {
   EXPECT_NE(unknown.out.find("unknown command 'frobnicate'"), std::string::npos) << unknown.out;
 }
 
+// An option whose name and type fill the left column put its description on the next line: CLI11
+// began it one space after "--plot TEXT Needs: --sweeps", where it read as part of the name.
+TEST(Cli, HelpKeepsEachDescriptionInItsColumn) {
+  const char* helps[] = {"sample --graph g.txt --help", "color --help", "graph --help", "info --help",
+                         "dbm train --help", "dbm eval --help", "dbm generate --help", "dbm import --help",
+                         "dtm train --help", "dtm mixing --help", "eqprop train --help", "eqprop eval --help",
+                         "pdnn train --help", "pdnn eval --help", "pdnn generate --help", "pdnn bench --help",
+                         "pdnn report --help", "compare --help", "--help"};
+  size_t options = 0;
+  for (const char* h : helps) {
+    const Result r = run(h);
+    EXPECT_EQ(r.code, 0) << h << ":\n" << r.out;
+    std::vector<std::string> lines;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    for (size_t k = 0; k < lines.size(); ++k) {
+      const std::string& line = lines[k];
+      if (line.rfind("  -", 0) != 0) continue;
+      ++options;
+      // A name alone on its line has its description on the next, in the column.
+      const bool alone = k + 1 < lines.size() && lines[k + 1].rfind(std::string(30, ' '), 0) == 0;
+      if (alone || line.size() <= 30) continue;
+      EXPECT_TRUE(line[28] == ' ' && line[29] == ' ' && line[30] != ' ') << h << ": '" << line << "'";
+    }
+  }
+  EXPECT_GT(options, 60u);
+}
+
 // A help footer's list of config sections is the one the parser accepts: each command is given a
 // config with an unknown key, whose refusal lists the keys allowed (the footers were written by hand).
 TEST(Cli, HelpFootersListTheKeysTheParserAccepts) {

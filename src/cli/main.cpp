@@ -329,6 +329,21 @@ class Formatter : public CLI::Formatter {
     if (p != std::string::npos) u.replace(p, 6, "usage:");
     return u;
   }
+  /// CLI11 starts the description on the name's line whenever the name is shorter than the column,
+  /// so "--plot TEXT Needs: --sweeps" ran into its text with one space; a name that leaves fewer
+  /// than two spaces puts its description on the next line, as a longer one already does.
+  std::string make_option(const CLI::Option* opt, bool is_positional) const override {
+    const std::string name = make_option_name(opt, is_positional) + make_option_opts(opt);
+    const std::string desc = make_option_desc(opt);
+    std::stringstream out;
+    if (!desc.empty() && name.size() + 2 + 2 > get_column_width()) {
+      out << "  " << name << "\n";
+      CLI::detail::format_help(out, "", desc, get_column_width());
+    } else {
+      CLI::detail::format_help(out, name, desc, get_column_width());
+    }
+    return out.str();
+  }
 };
 
 /// The command path of the deepest subcommand that was given, e.g. "pbit dbm eval".
