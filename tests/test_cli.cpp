@@ -301,6 +301,9 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result noarg = run("sample --graph " + tmp("noarg_g.txt"));
   EXPECT_EQ(noarg.code, 2);
   EXPECT_NE(noarg.out.find("needs --config"), std::string::npos);
+  const Result nofiles = run("pdnn report --out " + tmp("nofiles_report"));  // a positional: what it is, not only its name
+  EXPECT_EQ(nofiles.code, 2);
+  EXPECT_NE(nofiles.out.find("'pbit pdnn report' needs its evals: result files of 'pbit pdnn eval --out'"), std::string::npos) << nofiles.out;
   EXPECT_EQ(run("frobnicate").code, 2);
   EXPECT_EQ(run("help").code, 0);
   const Result help_eval = run("help dbm eval");  // the subcommand's help, as dbm eval --help

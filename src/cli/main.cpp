@@ -453,7 +453,14 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
       }
       return "'" + cmd + "' needs a subcommand (" + cmd + " --help lists them)";
     }
-    return "'" + cmd + "' needs " + m.substr(0, m.find(' '));
+    const std::string name = m.substr(0, m.find(' '));
+    // A positional's name alone ("needs evals") says too little: its description says what to give.
+    const CLI::App* a = &app;
+    while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
+    for (const CLI::Option* o : a->get_options()) {
+      if (o->get_positional() && o->get_name() == name) return "'" + cmd + "' needs its " + name + ": " + o->get_description();
+    }
+    return "'" + cmd + "' needs " + name;
   }
   if (dynamic_cast<const CLI::ValidationError*>(&e) || dynamic_cast<const CLI::ConversionError*>(&e)) {
     // CLI::IsMember's "--acp maybe not in {on,off}" -> "--acp takes one of on, off; got 'maybe'"
