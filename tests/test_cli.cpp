@@ -1214,6 +1214,28 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   ASSERT_EQ(gr.code, 0) << gr.out;
   EXPECT_NE(gr.out.find("p-DNN generator (pbit decoder): test reconstruction"), std::string::npos) << gr.out;
   EXPECT_EQ(read_json_file(gout + "/results.json")["decoder_sizes"], nlohmann::json::parse("[3, 16, 784]"));
+  {  // its losses per epoch as a plot, the numbers of results.json's history
+    std::ifstream dat(gout + "/loss.dat");
+    std::string header;
+    std::getline(dat, header);
+    EXPECT_EQ(header, "# epoch train_loss train_reconstruction train_kl test_reconstruction (nats per image)");
+    const nlohmann::json h = read_json_file(gout + "/results.json")["history"];
+    ASSERT_EQ(h.size(), 1u);
+    double epoch = 0, loss = 0, rec = 0, kl = 0, test_rec = 0;
+    ASSERT_TRUE(dat >> epoch >> loss >> rec >> kl >> test_rec);
+    EXPECT_EQ(epoch, 1);
+    EXPECT_NEAR(loss, h[0]["train_loss"].get<double>(), 1e-3 * std::abs(loss));
+    EXPECT_NEAR(rec, h[0]["train_reconstruction"].get<double>(), 1e-3 * std::abs(rec));
+    EXPECT_NEAR(kl, h[0]["train_kl"].get<double>(), 1e-3 * std::abs(kl) + 1e-6);
+    EXPECT_NEAR(test_rec, h[0]["test_reconstruction"].get<double>(), 1e-3 * std::abs(test_rec));
+    EXPECT_GT(test_rec, 0);
+    EXPECT_FALSE(dat >> epoch);
+    EXPECT_TRUE(std::filesystem::exists(gout + "/loss.gp"));
+    if (gr.out.find("gnuplot is not installed") == std::string::npos && gr.out.find("could not draw") == std::string::npos) {
+      EXPECT_TRUE(std::filesystem::exists(gout + "/loss.png")) << gr.out;
+    }
+    EXPECT_FALSE(std::filesystem::exists(gout + "/accuracy.dat"));
+  }
   const Result gcheck = run("pdnn train --config " + tmp("pdnn_gen.json") + " --resume --check");  // 128 / 32 = 4 updates
   EXPECT_EQ(gcheck.code, 0) << gcheck.out;
   EXPECT_NE(gcheck.out.find("check: " + gout + "/checkpoint.bin: the run has finished (1 of 1 epochs, 4 updates and "), std::string::npos) << gcheck.out;

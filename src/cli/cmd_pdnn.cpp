@@ -164,7 +164,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   PdnnVaeTrainer trainer(vae, cfg, train, ti, test, si);
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
   const std::vector<std::string> stale =
-      files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
+      files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "loss.dat", "loss.gp", "loss.png", "gnuplot.log"});
   if (check) return check_trainer(trainer, ckpt, cfg.epochs, resume, overwrite, stale, cfg.source, cfg.output_dir);
   if (resume_or_start(ckpt, resume, overwrite, stale)) {
     load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
@@ -197,6 +197,18 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
                                                      {"trained_units", cfg.units.name()}, {"train_samples", vae.decoder.train_samples},
                                                      {"train_images", ti.size()}, {"train_wall_s", wall}, {"stopped_by_time_budget", trainer.out_of_time()}, {"history", history()},
                                                      {"git_sha", build_git_sha()}, {"config", cfg.source}});
+  std::ostringstream dat;
+  dat << "# epoch train_loss train_reconstruction train_kl test_reconstruction (nats per image)\n";
+  for (const auto& e : trainer.history()) {
+    dat << e.epoch << " " << e.train_loss << " " << e.train_reconstruction << " " << e.train_kl << " ";
+    if (e.test_reconstruction >= 0) dat << e.test_reconstruction << "\n";
+    else dat << "NaN\n";  // no test images: gnuplot leaves the point out
+  }
+  detail::write_plot(cfg.output_dir, "loss", dat.str(),
+                     "set title " + detail::gnuplot_quote("p-DNN generator (" + cfg.units.name() + " decoder units), " + cfg.dataset) +
+                         "\nset xlabel 'epoch'\nset ylabel 'nats per image'\nset grid\nset key top right\n"
+                         "plot 'loss.dat' using 1:2 with linespoints title 'training loss (reconstruction + weighted KL)', '' using 1:3 with "
+                         "linespoints title 'training reconstruction', '' using 1:5 with linespoints title 'test reconstruction'\n");
   std::printf("p-DNN generator (%s decoder): test reconstruction %.2f nats per image after %zu epochs (%.1f s) -> %s\n",
               cfg.units.name().c_str(), trainer.history().empty() ? -1.0 : trainer.history().back().test_reconstruction,
               trainer.history().size(), wall, cfg.output_dir.c_str());
