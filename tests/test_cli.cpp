@@ -590,6 +590,12 @@ TEST(Cli, GraphWritesTopologiesAndRoles) {
                 " --roles visible:100,label:20,hidden:rest --role-seed 2 --roles-out " + tmp("p6b_roles.json")).code, 0);
   EXPECT_EQ(read_json_file(tmp("p6b.json")), read_json_file(tmp("p6.json")));
   EXPECT_EQ(read_json_file(tmp("p6b_roles.json")), roles);
+  // A role seed in a config's range, so the placement drawn here can be asked of a model.
+  const std::string roles_args = " --roles visible:100,label:20,hidden:rest --roles-out " + tmp("p6c_roles.json");
+  EXPECT_EQ(run("graph --topology pegasus:6 --out " + tmp("p6c.json") + roles_args + " --role-seed 1099511627776").code, 0);
+  const Result far = run("graph --topology pegasus:6 --out " + tmp("p6c.json") + roles_args + " --role-seed 1099511627777");
+  EXPECT_EQ(far.code, 2);
+  EXPECT_NE(far.out.find("--role-seed takes a whole number in [0, 1099511627776], got '1099511627777'"), std::string::npos) << far.out;
   // Sampling a topology directly.
   write(tmp("cfg_small.json"), R"({"chains": 8, "schedule": {"samples": 2}, "observe": {"moments": true}})");
   const Result s = run("sample --topology grid:12:G8 --config " + tmp("cfg_small.json") + " --out " + tmp("g8.json"));

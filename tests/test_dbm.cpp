@@ -1354,7 +1354,7 @@ TEST(Dataset, GzippedCopiesLoadLikeTheRawFiles) {
 TEST(DbmConfigParse, EveryKeyLandsInItsField) {
   const DbmConfig c = parse_dbm_config(nlohmann::json::parse(R"({
     "dataset": {"name": "fashion-mnist", "dir": "/d", "train_limit": 123, "test_limit": 45, "pool": 7, "threshold": 77},
-    "graph": {"topology": "pegasus:6", "label_replicas": 7, "placement": "in_order", "role_seed": 99},
+    "graph": {"topology": "pegasus:6", "label_replicas": 7, "role_seed": 99},
     "run": {"backend": "packed", "threads": 3, "seed": 4242, "output_dir": "/o"},
     "init": {"sigma_j": 0.013, "bias": "pm1"},
     "train": {"epochs": 11, "batch_size": 17, "learning_rate": 0.031, "lr_schedule": "cosine", "lr_final": 0.0021,
@@ -1372,8 +1372,9 @@ TEST(DbmConfigParse, EveryKeyLandsInItsField) {
   EXPECT_EQ(c.threshold, 77);
   EXPECT_EQ(c.topology, "pegasus:6");
   EXPECT_EQ(c.label_replicas, 7);
-  EXPECT_EQ(c.placement, "in_order");
+  EXPECT_EQ(c.placement, "random");  // the default, which the seed is for
   EXPECT_EQ(c.role_seed, 99u);
+  EXPECT_EQ(parse_dbm_config(nlohmann::json::parse(R"({"graph": {"placement": "in_order"}})")).placement, "in_order");
   EXPECT_EQ(c.backend, "packed");
   EXPECT_EQ(c.threads, 3);
   EXPECT_EQ(c.seed, 4242u);
@@ -1415,6 +1416,11 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"dataset": {"name": "cifar"}})").find("key 'dataset.name': must be one of mnist, fashion-mnist"),
             std::string::npos);
   EXPECT_NE(err(R"({"graph": {"placement": "diagonal"}})").find("key 'graph.placement'"), std::string::npos);
+  // A seed beside in_order placement would do nothing; with random placement (the default) it is the seed.
+  EXPECT_NE(err(R"({"graph": {"placement": "in_order", "role_seed": 5}})")
+                .find("key 'graph.role_seed': it seeds the random placement, and graph.placement is \"in_order\": leave one of them out"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::parse(R"({"graph": {"placement": "random", "role_seed": 5}})")));
   // Refused here, naming the key, not once the data were read ("pool factor 3 does not divide 28x28").
   EXPECT_NE(err(R"({"dataset": {"pool": 3}})").find("key 'dataset.pool': must divide the 28x28 images (1, 2, 4, 7 or 14), got 3"),
             std::string::npos);

@@ -299,8 +299,10 @@ void add_graph(Commands& c) {
   auto* roles = s->add_option("--roles", o->roles,
                               "role specs, e.g. visible:784,label:50,hidden:rest (name:count:color restricts a role to a color)");
   auto* rout = s->add_option("--roles-out", o->roles_out, "roles JSON to write (needed with --roles)");
-  auto* rseed = s->add_option("--role-seed", o->role_seed, "seed of the random permutation that places the roles (default 1)")
-                    ->check(number_in<uint64_t>(0, UINT64_MAX));
+  // The range of a config's role_seed (graph.role_seed, model.role_seed, network.role_seed), so a
+  // placement drawn here can be asked of a model.
+  auto* rseed = s->add_option("--role-seed", o->role_seed, "seed of the random permutation that places the roles, as a config's role_seed (default 1)")
+                    ->check(number_in<uint64_t>(0, uint64_t{1} << 40));
   auto* order = s->add_flag("--roles-in-order", o->in_order, "place the roles in node-index order instead of at random");
   rseed->excludes(order);
   rout->needs(roles);

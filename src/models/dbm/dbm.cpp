@@ -85,6 +85,11 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     if (g.contains("label_replicas")) c.label_replicas = static_cast<int32_t>(get_int(g["label_replicas"], "graph.label_replicas", 1, 1000));
     if (g.contains("placement")) c.placement = get_string(g["placement"], "graph.placement", {"random", "in_order"});
     if (g.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(g["role_seed"], "graph.role_seed", 0, big));
+    // The seed places roles at random: beside in_order it would do nothing, and a reader of the
+    // config would believe it did.
+    if (c.placement == "in_order" && g.contains("role_seed")) {
+      detail::config_error("graph.role_seed", "it seeds the random placement, and graph.placement is \"in_order\": leave one of them out");
+    }
   }
   if (j.contains("hardware")) {
     c.hardware = parse_hardware(j["hardware"], "hardware");
