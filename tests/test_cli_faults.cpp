@@ -1090,6 +1090,22 @@ TEST(BadInput, TheMemoryGuardSeesTheAddressSpaceLimit) {
 #endif
 }
 
+// A PBIT_MAX_MEMORY that is not a size is refused as the process's setting: a topology spec, the
+// first thing sized, claimed it ("topology 'grid:8:G4': environment variable ...").
+TEST(BadInput, AnUnreadableMemoryLimitIsTheEnvironmentsFault) {
+  const std::string dir = tmp("maxmem");
+  write(dir + "/cfg.json", R"({"chains": 4, "schedule": {"samples": 2}})");
+  for (const char* v : {"abc", "-5G", "0"}) {
+    const Result r = run("sample --topology grid:8:G4 --config " + dir + "/cfg.json --out " + dir + "/o.json", std::string("PBIT_MAX_MEMORY=") + v);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("pbit: error: invalid config: environment variable PBIT_MAX_MEMORY must be a positive number of bytes (or with K, M, G, T), got '" +
+                         std::string(v) + "'"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find("topology"), std::string::npos) << r.out;
+  }
+}
+
 // A batch job's limit sits on an ancestor of its processes' cgroup (Slurm: job_N above step_0 and
 // task_0), and the host's /sys/fs/cgroup is the root: the guard walks from the cgroup
 // /proc/self/cgroup names up to the root and takes the tightest room on the way.

@@ -43,7 +43,9 @@ double memory_limit_bytes() {
     if (mult != 1) s.pop_back();
     double x = 0;
     if (!parse_number_ok(s, x) || !(x > 0)) {
-      throw InvalidArgument("environment variable PBIT_MAX_MEMORY must be a positive number of bytes (or with K, M, G, T), got '" +
+      // InvalidConfig, not InvalidArgument: the process's setting, which a caller that names its
+      // own argument in an InvalidArgument (make_topology: "topology 'grid:8'") must not claim.
+      throw InvalidConfig("environment variable PBIT_MAX_MEMORY must be a positive number of bytes (or with K, M, G, T), got '" +
                             std::string(v) + "'");
     }
     return x * mult;
