@@ -232,6 +232,12 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"bias_twice", "0 1 1.0\nbias 1 0.1\nbias 1 0.2\n", good_cfg, "conflicting biases for node 1"},
       {"version_json", R"({"version": 2, "num_nodes": 2, "edges": [[0, 1, 1.0]]})", good_cfg, "'version' 2"},
       {"cfg_nested", good_graph, R"({"schedule": {"steps_per_sample": 0}})", "key 'schedule.steps_per_sample'"},
+      // Past the sampler's sweep counter: refused naming the key (it failed after the start line), the
+      // product of two fields at their most (2^32 x 2^32) included.
+      {"cfg_sweeps", good_graph, R"({"schedule": {"warmup": 4294967290, "samples": 3, "steps_per_sample": 2}})",
+       "key 'schedule': warmup + samples x steps_per_sample (4294967290 + 3 x 2) is more than one sampler runs (2^32 - 1 sweeps"},
+      {"cfg_sweeps_wrap", good_graph, R"({"schedule": {"samples": 4294967296, "steps_per_sample": 4294967296}})",
+       "key 'schedule': warmup + samples x steps_per_sample (0 + 4294967296 x 4294967296) is more than one sampler runs"},
       {"cfg_beta", good_graph, R"({"beta": -1})", "key 'beta': beta must be in [0, 1e30], got -1"},
       {"cfg_beta_huge", good_graph, R"({"beta": {"linear": {"from": 0, "to": 1e35, "sweeps": 5}}})", "key 'beta.linear.to': beta must be in [0, 1e30]"},
       {"cfg_backend", good_graph, R"({"backend": "tpu"})", "key 'backend'"},

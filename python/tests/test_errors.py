@@ -223,6 +223,12 @@ def test_second_python_review(tmp_path, monkeypatch):
     with pytest.raises(pbit.InvalidArgument, match="overflows"):
         sc.steps_per_sample = 2**40  # 2^23 x 2^40 = 2^63
     assert (sc.warmup, sc.samples, sc.steps_per_sample) == (2, 2**23, 1)
+    # A run past a sampler's sweep counter is refused when the schedule is made, as a config's is.
+    with pytest.raises(pbit.InvalidArgument, match=r"more than one sampler runs \(2\^32 - 1 sweeps"):
+        pbit.SamplingSchedule(1, 2**32 - 1, 1)
+    with pytest.raises(pbit.InvalidArgument, match=r"\(2 \+ 8388608 x 512\) is more than one sampler runs"):
+        sc.steps_per_sample = 512
+    assert pbit.SamplingSchedule(1, 2**31 - 1, 2).total_sweeps == 2**32 - 1
     # Snapshot sweeps are integers: 1.9 was silently sweep 1.
     s = pbit.Sampler(g(), chains=2)
     with pytest.raises(pbit.InvalidArgument, match="snapshot_sweeps: expected integers"):

@@ -175,6 +175,13 @@ SampleConfig parse_sample_config(const json& j) {
     if (s.contains("steps_per_sample")) {
       c.schedule.steps_per_sample = get_int(s["steps_per_sample"], "schedule.steps_per_sample", 1, big);
     }
+    // A run past the sweep counter is refused here, naming the key, rather than once the sampler was
+    // built (samples x steps_per_sample may pass int64: compared by division).
+    const int64_t most = 0xFFFFFFFF, w = c.schedule.warmup, n = c.schedule.samples, k = c.schedule.steps_per_sample;
+    if (w > most || (n > 0 && k > (most - w) / n)) {
+      bad("schedule", "warmup + samples x steps_per_sample (" + std::to_string(w) + " + " + std::to_string(n) + " x " + std::to_string(k) +
+                          ") is more than one sampler runs (2^32 - 1 sweeps: its RNG counter's sweep field)");
+    }
   }
   if (j.contains("beta")) c.beta = parse_beta(j["beta"]);
   if (j.contains("observe")) {

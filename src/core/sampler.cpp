@@ -27,6 +27,13 @@ void SamplingSchedule::validate() const {
                           std::to_string(samples) + " x " + std::to_string(steps_per_sample) + ")");
   }
   if (warmup > (int64_t{1} << 62)) throw InvalidArgument("SamplingSchedule.warmup is too large, got " + std::to_string(warmup));
+  // A run past it would be refused by every sampler (run()'s check counts the sweeps already done):
+  // refused here, where a schedule is made, with the sum that passes it.
+  if (total_sweeps() > int64_t{0xFFFFFFFF}) {
+    throw InvalidArgument("SamplingSchedule: warmup + samples x steps_per_sample (" + std::to_string(warmup) + " + " +
+                          std::to_string(samples) + " x " + std::to_string(steps_per_sample) +
+                          ") is more than one sampler runs (2^32 - 1 sweeps: its RNG counter's sweep field)");
+  }
 }
 
 namespace {
