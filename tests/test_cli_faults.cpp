@@ -257,6 +257,7 @@ TEST(FullDisk, DtmTrainKeepsTheGoodFiles) {
   const std::string fid = slurp(dir + "/run/fid.dat");
   const nlohmann::json res = read_json_file(dir + "/run/results.json");
   const double f1 = res["feature_fid_over_training"][0]["feature_fid_256"].get<double>(), f2 = res["feature_fid"].get<double>();
+  EXPECT_TRUE(res["feature_fid_256"].is_null()) << res["feature_fid_256"];  // 20 final samples: not 256 to score (CLI.md)
   std::istringstream rows(fid.substr(fid.find('\n') + 1));
   int epoch = 0, samples = 0, final = 0;
   double value = 0;
