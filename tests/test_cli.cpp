@@ -239,6 +239,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_sweeps_wrap", good_graph, R"({"schedule": {"samples": 4294967296, "steps_per_sample": 4294967296}})",
        "key 'schedule': warmup + samples x steps_per_sample (0 + 4294967296 x 4294967296) is more than one sampler runs"},
       {"cfg_beta", good_graph, R"({"beta": -1})", "key 'beta': beta must be in [0, 1e30], got -1"},
+      {"cfg_beta_over", good_graph, R"({"beta": 1e31})", "key 'beta': beta must be in [0, 1e30], got 1e+31"},  // as written, not 9.99999e+30
       {"cfg_beta_huge", good_graph, R"({"beta": {"linear": {"from": 0, "to": 1e35, "sweeps": 5}}})", "key 'beta.linear.to': beta must be in [0, 1e30]"},
       {"cfg_backend", good_graph, R"({"backend": "tpu"})", "key 'backend'"},
       {"cfg_clamp", good_graph, R"({"clamp": {"nodes": [0], "values": [0]}})", "key 'clamp.values[0]'"},
@@ -257,6 +258,10 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"snapshot_twice", good_graph, R"({"schedule": {"warmup": 4}, "observe": {"snapshot_sweeps": [2, 3, 2]}})",
        "key 'observe.snapshot_sweeps': lists sweep 2 twice"},
       {"field_empty", good_graph, R"({"field": {"values": []}})", "key 'field.values': must be a non-empty array"},
+      // A float32 key's value that would round to 0 is refused, as a graph file's weight is (it was read as 0).
+      {"field_tiny", good_graph, R"({"field": {"values": [1, 1e-50]}})",
+       "key 'field.values[1]': is too close to 0 for a float32 (it would be read as 0), got 1e-50"},
+      {"beta_tiny", good_graph, R"({"beta": 1e-46})", "key 'beta': is too close to 0 for a float32"},
       // The sampler's limits, refused when the config is read and naming the key (they named
       // set_field and SamplerOptions::hardware).
       {"field_huge", good_graph, R"({"field": {"nodes": [0], "values": [3e38]}})", "key 'field.values[0]': must be at most 1e37 in magnitude"},

@@ -60,13 +60,15 @@ py::array as_array(const py::handle& obj, const char* what);
 /// A C-contiguous copy of a numpy array (or sequence) as a std::vector, with a clear error for the
 /// wrong number of dimensions. Numbers only: bools, integers and floats (numpy would turn the
 /// string "12" into 12, None into NaN and drop a complex number's imaginary part).
-/// A finite double that float32 cannot hold (|v| > 3.4e38) is refused with its value; `index` >= 0
+/// A finite double that float32 cannot hold (|v| > 3.4e38, or nonzero and rounding to 0) is refused
+/// with its value; `index` >= 0
 /// names its place in an array.
 void check_float_range(double v, const char* what, py::ssize_t index) {
-  if (!std::isfinite(v) || std::abs(v) <= std::numeric_limits<float>::max()) return;
+  const bool under = v != 0 && static_cast<float>(v) == 0.0f;  // rounds to 0: refused as a graph file's weight is
+  if (!std::isfinite(v) || (std::abs(v) <= std::numeric_limits<float>::max() && !under)) return;
   std::ostringstream os;
   os << what << ": value " << v << (index >= 0 ? " (index " + std::to_string(index) + ")" : std::string())
-     << " is beyond float32's range (about 3.4e38)";
+     << (under ? " is too close to 0 for a float32 (it would be read as 0)" : " is beyond float32's range (about 3.4e38)");
   throw InvalidArgument(os.str());
 }
 

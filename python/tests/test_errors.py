@@ -548,6 +548,10 @@ def test_a_finite_value_past_float32_is_named_not_turned_into_inf():
         (lambda: pbit.BetaSchedule.constant(10**400), r"beta must be a real number"),
         (lambda: pbit.BetaSchedule.linear("0.1", 1.0, 5), r"start must be a number, got str"),
         (lambda: pbit.square_lattice(3, J=1j), r"J must be a real number"),
+        # Nor one float32 rounds to 0, as a graph file's weight is refused (it was loaded as 0).
+        (lambda: pbit.Graph.from_edges(2, [0], [1], [1e-50]), r"weights: value 1e-50 \(index 0\) is too close to 0 for a float32"),
+        (lambda: s.set_field([0, 1], [0.5, -1e-46]), r"value -1e-46 \(index 1\) is too close to 0 for a float32"),
+        (lambda: pbit.BetaSchedule.constant(1e-300), r"beta: value 1e-300 is too close to 0 for a float32"),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no RuntimeWarning on the way
@@ -558,6 +562,8 @@ def test_a_finite_value_past_float32_is_named_not_turned_into_inf():
     assert pbit.square_lattice(3, J=np.float32(2)).coupling(0, 1) == 2.0
     assert pbit.BetaSchedule.constant(np.float64(0.5)).expand(1)[0] == 0.5
     assert pbit.Graph.from_edges(2, [0], [1], [1e36]).edge_weights[0] == np.float32(1e36)
+    assert pbit.Graph.from_edges(2, [0], [1], [1e-44]).edge_weights[0] > 0  # a subnormal float32, not 0
+    assert pbit.Graph.from_edges(2, [0], [1], [0.0]).edge_weights[0] == 0
 
 
 def test_a_nul_in_a_string_argument_is_shown_not_cut():

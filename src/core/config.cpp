@@ -22,7 +22,7 @@ using detail::only_keys;
 
 float get_beta(const json& v, const std::string& key) {
   const float b = get_float(v, key);
-  if (b < 0.0f || b > 1e30f) bad(key, "beta must be in [0, 1e30], got " + detail::format_number(b));
+  if (b < 0.0f || b > 1e30f) bad(key, "beta must be in [0, 1e30], got " + v.dump());  // as written, not its float32 rounding
   return b;
 }
 

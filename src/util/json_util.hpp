@@ -91,6 +91,8 @@ inline float get_float(const nlohmann::json& v, const std::string& key) {
   if (!v.is_number()) config_error(key, "must be a number, got " + v.dump());
   const double x = v.get<double>();
   if (!std::isfinite(x) || std::fabs(x) > std::numeric_limits<float>::max()) config_error(key, "must be a finite float32");
+  // A value that float32 rounds to 0 is refused, as a graph file's weight is, rather than read changed.
+  if (x != 0 && static_cast<float>(x) == 0.0f) config_error(key, "is too close to 0 for a float32 (it would be read as 0), got " + v.dump());
   return static_cast<float>(x);
 }
 
