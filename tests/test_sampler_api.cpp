@@ -94,6 +94,23 @@ TEST(SamplerApi, AnErrorMessageKeepsANulAsBackslashZero) {
   EXPECT_STREQ(IoError("x\0y"s, "p", 2).what(), "I/O error: x\\0y");
 }
 
+// reason() is the message without its kind, for a caller that words the error its own way around it
+// (each did it by cutting a prefix it had to know).
+TEST(SamplerApi, AnErrorsReasonIsItsMessageWithoutItsKind) {
+  using namespace std::string_literals;
+  const InvalidArgument a("node 3 out of range");
+  EXPECT_STREQ(a.what(), "invalid argument: node 3 out of range");
+  EXPECT_EQ(a.reason(), "node 3 out of range");
+  EXPECT_EQ(ConfigMismatch("other config").reason(), "other config");
+  EXPECT_EQ(InvalidConfig("key 'x': bad").reason(), "key 'x': bad");
+  EXPECT_EQ(InvalidGraph("self loop").reason(), "self loop");
+  EXPECT_EQ(IoError("x\0y"s, "p", 2).reason(), "x\\0y");
+  EXPECT_EQ(Error("plain").reason(), "plain");
+  // A caller that did the cutting: a generator's refusal names the spec once.
+  EXPECT_EQ(error_of([] { make_topology("lattice:1"); }), "invalid argument: topology 'lattice:1': square_lattice: L = 1 (a torus needs L >= 3)");
+  EXPECT_EQ(error_of([] { make_topology("grid:1:G8"); }), "invalid argument: topology 'grid:1:G8': L must be in [2, 8192], got 1");
+}
+
 TEST(SamplerApi, CudaBackendAbsentIsAClearError) {
   if (backend_available(Backend::cuda)) GTEST_SKIP() << "a CUDA device is present; nothing to check";
   SamplerOptions o;

@@ -96,16 +96,6 @@ inline CLI::Validator plain_label_option() {
       "", "");
 }
 
-/// An error's message without its kind ("invalid argument: ", "invalid graph: "), for a command that
-/// adds its own context in front of it.
-inline std::string reason_of(const Error& e) {
-  std::string why = e.what();
-  for (const char* kind : {"invalid argument: ", "invalid graph: "}) {
-    if (why.rfind(kind, 0) == 0) return why.substr(std::string(kind).size());
-  }
-  return why;
-}
-
 /// A comma-separated list, as given (empty items kept, so that "1,,2" and "1,2," are errors for the
 /// caller).
 inline std::vector<std::string> split_list(const std::string& s) {

@@ -147,7 +147,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       // The checkpoint's refusal of another training config speaks of resuming; here the remedy is
       // the config the run recorded. (Other errors, a corrupt checkpoint, are its own.)
       if (o->config.empty()) throw;
-      throw InvalidArgument(reason_of(e) + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
+      throw InvalidArgument(e.reason() + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
                             "--acp, --time-budget), or leave --config out to read it from the run's metrics.json");
     }
     bool tempered = cfg.gen_tempered;

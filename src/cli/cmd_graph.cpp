@@ -320,7 +320,7 @@ void add_graph(Commands& c) {
       try {
         t.graph = with_random_weights(t.graph, o->seed, sj, sh);
       } catch (const InvalidGraph& e) {  // its message names the library's setter, not the option
-        std::string why = reason_of(e);
+        std::string why = e.reason();
         for (const std::string p : {"set_edge_weights: ", "set_biases: "}) {
           if (why.rfind(p, 0) == 0) why.erase(0, p.size());
         }

@@ -150,7 +150,7 @@ void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json
       if (!r.is_object() || !r.contains("config") || !r["config"].is_object()) continue;
       const std::string changed = changed_settings(r["config"], config);
       if (changed.empty()) break;  // the same settings: nothing to name
-      throw ConfigMismatch(reason_of(e) + " (this config differs from the one recorded in " + f + " in " + changed + ")");
+      throw ConfigMismatch(e.reason() + " (this config differs from the one recorded in " + f + " in " + changed + ")");
     }
     throw;
   }

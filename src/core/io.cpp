@@ -379,7 +379,7 @@ GraphFile read_graph_file(const std::string& path) {
     try {
       j = read_json_file(path);
     } catch (const InvalidConfig& e) {
-      throw InvalidGraph(std::string(e.what()).substr(std::string("invalid config: ").size()));
+      throw InvalidGraph(e.reason());
     }
     return graph_from_json(j, path);
   }

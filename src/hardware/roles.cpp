@@ -231,7 +231,7 @@ RoleAssignment roles_from_json(const nlohmann::json& j, int32_t num_nodes, const
   try {
     a.validate(num_nodes);
   } catch (const InvalidArgument& e) {
-    throw bad(std::string(e.what()).substr(std::string("invalid argument: ").size()));
+    throw bad(e.reason());
   }
   a.role_of.assign(static_cast<size_t>(num_nodes), -1);  // (validate counted the nodes first: no huge allocation for a short file)
   for (size_t k = 0; k < a.nodes.size(); ++k)

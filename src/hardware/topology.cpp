@@ -568,9 +568,8 @@ Topology make_topology(const std::string& spec) {
   } catch (const InvalidArgument& e) {
     // A generator's own refusal ("grid: L must be in [2, 8192], got 1") names the spec too, as the
     // parser's do.
-    const std::string prefix = "invalid argument: ", why = e.what();
-    if (why.rfind(prefix + "topology '", 0) == 0) throw;
-    throw InvalidArgument("topology '" + spec + "': " + why.substr(why.rfind(prefix, 0) == 0 ? prefix.size() : 0));
+    if (e.reason().rfind("topology '", 0) == 0) throw;
+    throw InvalidArgument("topology '" + spec + "': " + e.reason());
   }
 }
 

@@ -95,7 +95,7 @@ Platforms load_platforms(const std::string& given) {
   try {
     return parse_platforms(read_json_file(path));
   } catch (const InvalidConfig& e) {
-    throw InvalidConfig(path + ": " + std::string(e.what()).substr(std::string("invalid config: ").size()));
+    throw InvalidConfig(path + ": " + e.reason());
   }
 }
 

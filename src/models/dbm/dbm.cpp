@@ -311,7 +311,7 @@ SparseDbm SparseDbm::load(const std::string& path) {
     cols = static_cast<int32_t>(detail::get_int(j["image_cols"], "image_cols", 1, 1 << 16));
     replicas = static_cast<int32_t>(detail::get_int(j["label_replicas"], "label_replicas", 1, 1 << 16));
   } catch (const InvalidConfig& e) {
-    throw InvalidArgument("model file '" + path + "': " + std::string(e.what()).substr(std::string("invalid config: ").size()));
+    throw InvalidArgument("model file '" + path + "': " + e.reason());
   }
   GraphFile gf = graph_from_json(j["graph"], path + ":graph");
   RoleAssignment roles = roles_from_json(j["roles"], gf.graph.num_nodes(), path + ":roles");

@@ -839,7 +839,7 @@ void Dtm::load_checkpoint(const std::string& path) {
     try {
       tneg_[t]->restore_state(st);
     } catch (const InvalidArgument& e) {  // counters no run writes: a damaged file
-      throw InvalidArgument("checkpoint '" + path + "' is corrupt: " + std::string(e.what()).substr(std::strlen("invalid argument: ")));
+      throw InvalidArgument("checkpoint '" + path + "' is corrupt: " + e.reason());
     }
   }
   restore_history(f, path, "checkpoint");
