@@ -1267,13 +1267,14 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
 // A warm-up-only run (samples 0) has nothing to average: its means are null, not empty arrays beside
 // full-length sums.
 TEST(Cli, AWarmUpOnlyRunHasNullMeans) {
-  write(tmp("warm_only.json"), R"({"chains": 3, "schedule": {"warmup": 4, "samples": 0}, "observe": {"moments": true, "readout_groups": [[0, 1]]}})");
+  write(tmp("warm_only.json"), R"({"chains": 3, "schedule": {"warmup": 4, "samples": 0}, "observe": {"moments": true, "energy": true, "readout_groups": [[0, 1]]}})");
   const Result r = run("sample --topology lattice:3 --config " + tmp("warm_only.json") + " --out " + tmp("warm_only_out.json"));
   ASSERT_EQ(r.code, 0) << r.out;
   const nlohmann::json j = read_json_file(tmp("warm_only_out.json"));
   EXPECT_EQ(j["num_samples"], 0);
   for (const char* k : {"node_mean", "edge_corr", "readout_mean"}) EXPECT_TRUE(j[k].is_null()) << k << ": " << j[k].dump();
   EXPECT_EQ(j["node_sum"].size(), 9u);
+  EXPECT_EQ(j["energy"], nlohmann::json::array()) << j.dump();  // no samples' energies, not no key (Python: a (0, B) array)
 }
 
 // The output names the sweeps of its snapshots, sorted as the snapshots are (the config's [5, 3]

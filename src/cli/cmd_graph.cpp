@@ -47,6 +47,8 @@ const char* kTopologies =
 /// config's list, sorted: the order of `snapshots`).
 nlohmann::json sample_json(const Observations& obs, const Graph& g, const SampleConfig& cfg) {
   nlohmann::json j = observations_to_json(obs, g);
+  // Asked for and no sample taken (samples 0): an empty list, as Python's (0, B) array, not no key.
+  if (cfg.observe.energy && !j.contains("energy")) j["energy"] = nlohmann::json::array();
   if (!cfg.observe.snapshot_sweeps.empty()) {
     std::vector<int64_t> at = cfg.observe.snapshot_sweeps;
     std::sort(at.begin(), at.end());
