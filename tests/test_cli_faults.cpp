@@ -857,6 +857,68 @@ TEST(Resume, ALeaseWhoseBurnInSpendsTheBudgetRecordsTheEnd) {
   EXPECT_EQ(read_json_file(dir + "/lease/leases.json").back()["finished"], true);  // 200000 sweeps spend 0.05 s
 }
 
+/// A model checkpoint with its trailing lease record (a length-prefixed string) replaced by `record`
+/// and the checksum made to match: what a hand edit or another tool could leave.
+void replace_lease_record(const std::string& path, const std::string& record) {
+  const std::string file = slurp(path);
+  std::string payload = file.substr(20);
+  size_t at = std::string::npos;
+  for (size_t q = payload.size() - 8;; --q) {  // the last string: its length reaches the end
+    uint64_t len = 0;
+    std::memcpy(&len, payload.data() + q, 8);
+    if (len == payload.size() - q - 8) {
+      at = q;
+      break;
+    }
+    if (q == 0) break;
+  }
+  ASSERT_NE(at, std::string::npos) << path;
+  const uint64_t len = record.size();
+  payload.resize(at);
+  payload.append(reinterpret_cast<const char*>(&len), 8);
+  payload += record;
+  const uint64_t plen = payload.size();
+  const uint32_t crc = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(payload.data()), static_cast<uInt>(plen)));
+  std::string out = file.substr(0, 8);
+  out.append(reinterpret_cast<const char*>(&plen), 8);
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  write(path, out + payload);
+}
+
+// A lease record that is JSON but not an array of lease objects (the checksum made to match) is
+// refused before the next lease trains: appending to it ended the lease, after its training, in an
+// internal error (exit 3) and left the checkpoint as it was; --check said the lease would continue.
+TEST(Resume, ALeaseRecordOfTheWrongShapeIsRefusedBeforeTraining) {
+  const std::string dir = tmp("lease_record");
+  fs::remove_all(dir);
+  std::string dbm = tiny_dbm_config(dir + "/dbm_out");
+  write(dir + "/dbm.json", dbm);
+  write(dir + "/dbm_2.json", std::string(dbm).replace(dbm.find("\"epochs\": 1"), 11, "\"epochs\": 2"));
+  std::string dtm = tiny_dtm_config(dir + "/dtm_out");
+  write(dir + "/dtm.json", dtm);
+  write(dir + "/dtm_2.json", std::string(dtm).replace(dtm.find("\"epochs\": 1"), 11, "\"epochs\": 2"));
+  for (const std::string model : {"dbm", "dtm"}) {
+    const std::string lease = model + " train --lease " + dir + "/" + model + "_lease --config " + dir + "/" + model;
+    ASSERT_EQ(run(lease + ".json").code, 0) << model;
+    const std::string ckpt = dir + "/" + model + "_lease/model_checkpoint.bin";
+    for (const char* record : {"{}", "\"x\"", "5", "null", "[1]"}) {
+      replace_lease_record(ckpt, record);
+      const std::string before = slurp(ckpt);
+      for (const char* check : {" --check", ""}) {
+        const Result r = run(lease + "_2.json" + check);
+        EXPECT_EQ(r.code, 2) << model << " " << record << check << ":\n" << r.out;
+        EXPECT_NE(r.out.find("model checkpoint '" + ckpt + "' has a corrupt lease record"), std::string::npos) << r.out;
+        EXPECT_EQ(r.out.find("epoch 2"), std::string::npos) << "trained before refusing:\n" << r.out;
+        EXPECT_EQ(slurp(ckpt), before) << model << " " << record;
+      }
+    }
+    replace_lease_record(ckpt, "[{\"lease\": 1}]");  // an array of lease objects is read (and this was the record)
+    const Result ok = run(lease + "_2.json --check");
+    EXPECT_EQ(ok.code, 0) << model << ":\n" << ok.out;
+    EXPECT_NE(ok.out.find("lease 2 continues"), std::string::npos) << ok.out;
+  }
+}
+
 /// Every file below `dir` with its bytes (nothing: the folder is absent).
 std::map<std::string, std::string> snapshot(const std::string& dir) {
   std::map<std::string, std::string> files;

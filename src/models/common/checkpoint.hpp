@@ -4,6 +4,7 @@
 // same messages. The byte layout is the one those files always had (committed device-job
 // checkpoints still load).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <istream>
 #include <ostream>
@@ -100,6 +101,22 @@ inline TrainingPosition get_position(std::istream& f, const std::string& path, c
                         " epochs, or start afresh");
   }
   return p;
+}
+
+/// The lease record that ends a model-only checkpoint (DBM, DTM): a JSON array of one object per
+/// lease. Anything else (another JSON value with the checksum made to match, say) is InvalidArgument
+/// "model checkpoint '<path>' has a corrupt lease record", before the next lease trains: appending
+/// to it failed only after the lease's training, as an internal error.
+inline nlohmann::json get_lease_record(std::istream& f, const std::string& path) {
+  nlohmann::json leases;
+  try {
+    leases = nlohmann::json::parse(get_string(f, path));
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
+  }
+  const bool ok = leases.is_array() && std::all_of(leases.begin(), leases.end(), [](const nlohmann::json& l) { return l.is_object(); });
+  if (!ok) throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record (not an array of one object per lease)");
+  return leases;
 }
 
 /// Thrown by a history entry reader (get_history) for an entry of the wrong shape.

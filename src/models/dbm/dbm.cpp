@@ -992,12 +992,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
     s->randomize_state();
   }
   restore_history(f, path, "model checkpoint");
-  nlohmann::json leases;
-  try {
-    leases = nlohmann::json::parse(detail::get_string(f, path));
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
-  }
+  nlohmann::json leases = detail::get_lease_record(f, path);
   if (!finished()) burn_in(burn_in_sweeps);  // a finished run trains no more: its chains are not needed
   return leases;
 }

@@ -908,11 +908,7 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
     tneg_totals_[static_cast<size_t>(t)] = tneg_[t]->stats();  // counted afresh from here, on every rank
   }
   restore_history(f, path, "model checkpoint");
-  try {
-    return nlohmann::json::parse(get_string(f, path));
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record");
-  }
+  return get_lease_record(f, path);
 }
 
 }  // namespace pbit
