@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdio>
@@ -1156,6 +1157,12 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
         {"/eval/samples", {1, 0, 5}, "'eval.samples' holds 0"},
         {"/dataset", "fashion-mnist", "is a fashion-mnist result, the files before it mnist ones"},
         {"/eval/units", "xyz", "'eval.units' is 'xyz', not tanh, pbit or quant1 .. quant8"},  // was an internal error
+        // One point per T, as eval writes them (three rows of T=1 were drawn), and the s of a row's name.
+        {"/eval/samples", {1, 1, 5}, "'eval.samples' must be increasing (one point per sample count), got [1,1,5]"},
+        {"/eval/samples", {5, 2, 1}, "'eval.samples' must be increasing"},
+        {"/train_samples", 1e300, "'train_samples' holds 1e+300, not a whole number in [1, 1048576]"},  // was s=-2147483648
+        {"/train_samples", -5, "'train_samples' holds -5"},
+        {"/train_samples", "2", "'train_samples' holds \"2\""},
     };
     for (const auto& ed : edits) {
       nlohmann::json bad_eval = e;
@@ -1207,6 +1214,9 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
         {"/test_reconstruction_nats", {"a", 1.0}, "'test_reconstruction_nats' holds \"a\""},
         {"/units", "quant9", "'units' is 'quant9'"},
         {"/feature_fid_training_images", "x", "'feature_fid_training_images' holds \"x\""},
+        {"/samples", {4, 1}, "'samples' must be increasing"},
+        {"/train_samples", 0, "'train_samples' holds 0"},
+        {"/label", "a\nb", "its label must be one printable line"},
     };
     for (const auto& ed : edits) {
       nlohmann::json bad = gen;
@@ -1216,6 +1226,24 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
       EXPECT_EQ(r.code, 2) << ed.key << ": " << r.out;
       EXPECT_NE(r.out.find(ed.expect), std::string::npos) << ed.key << ": " << r.out;
     }
+    // The same generation twice is one curve drawn twice: refused as two evaluations of one name are,
+    // and its --label tells two apart.
+    const Result twice = run("pdnn report " + tmp("pd_gen_result.json") + " " + tmp("pd_gen_result.json") + " --out " + tmp("pdnn_report_bad"));
+    EXPECT_EQ(twice.code, 2) << twice.out;
+    EXPECT_NE(twice.out.find("are both 'sample-aware decoder (s=1)': give each generation its own --label"), std::string::npos) << twice.out;
+    nlohmann::json labelled = gen;
+    labelled["label"] = "seed 2";
+    write(tmp("pd_gen_labelled.json"), labelled.dump());
+    const Result two = run("pdnn report " + tmp("pd_gen_result.json") + " " + tmp("pd_gen_labelled.json") + " --out " + tmp("pdnn_report_gen2"));
+    ASSERT_EQ(two.code, 0) << two.out;
+    EXPECT_NE(two.out.find("| sample-aware decoder (s=1) [seed 2] | 4 |"), std::string::npos) << two.out;
+    // A line break in a file's name stays in the data file's comment: it began a line gnuplot read as a point.
+    const std::string odd = tmp("pd_gen\n3 0.99 .json");
+    write(odd, gen.dump());
+    ASSERT_EQ(run("pdnn report '" + odd + "' --out " + tmp("pdnn_report_odd")).code, 0);
+    const std::string fid = slurp(tmp("pdnn_report_odd") + "/fid_0.dat");
+    EXPECT_EQ(std::count(fid.begin(), fid.end(), '\n'), 3) << fid;  // the comment and T = 1, 4
+    EXPECT_NE(fid.find("pd_gen?3 0.99 .json)"), std::string::npos) << fid;
     write(tmp("pd_array.json"), "[1]");
     const Result arr = run("pdnn report " + tmp("pd_array.json") + " --out " + tmp("pdnn_report_bad"));
     EXPECT_EQ(arr.code, 2) << arr.out;

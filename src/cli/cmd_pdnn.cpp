@@ -1,5 +1,6 @@
 // pbit pdnn train|eval|generate|bench|report: p-DNNs with p-bit activations (docs/CLI.md, 'p-DNN configs').
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -578,6 +579,13 @@ void add_pdnn_commands(Commands& c) {
       }
       return out;
     };
+    // Sample counts as eval and generate write them (--samples is refused otherwise): one point per T.
+    auto increasing = [](std::vector<int32_t> v, const std::string& f, const std::string& key) {
+      if (std::adjacent_find(v.begin(), v.end(), std::greater_equal<int32_t>()) != v.end()) {
+        throw InvalidArgument(f + ": '" + key + "' must be increasing (one point per sample count), got " + nlohmann::json(v).dump());
+      }
+      return v;
+    };
     auto reals = [](const nlohmann::json& v, const std::string& f, const std::string& key, double lo, double hi) {
       std::vector<double> out;
       if (!v.is_array() || v.empty()) throw InvalidArgument(f + ": '" + key + "' must be a non-empty array");
@@ -612,18 +620,32 @@ void add_pdnn_commands(Commands& c) {
       if (j.contains("pdnn_generate") && !j["pdnn_generate"].is_boolean()) {
         throw InvalidArgument(f + " is not a p-DNN result: 'pdnn_generate' is " + j["pdnn_generate"].dump() + ", not true or false");
       }
+      // The sample count a p-bit network was trained with names its row ("sample-aware (s=4)").
+      if (j.contains("train_samples")) ints(nlohmann::json::array({j["train_samples"]}), f, "train_samples", 1, 1 << 20);
       if (j.value("pdnn_generate", false)) {  // a 'pdnn generate' result: for the FID plot
         try {
-          const auto samples = ints(j.at("samples"), f, "samples", 1, 1 << 20);
+          const auto samples = increasing(ints(j.at("samples"), f, "samples", 1, 1 << 20), f, "samples");
           const auto fid = reals(j.at("feature_fid"), f, "feature_fid", 0, 1e12);
           if (samples.size() != fid.size()) throw InvalidArgument(f + ": samples and FIDs differ in length");
           const auto nats = reals(j.at("test_reconstruction_nats"), f, "test_reconstruction_nats", 0, 1e12);
           if (nats.size() != samples.size()) throw InvalidArgument(f + ": samples and reconstruction losses differ in length");
           const double floor = reals(nlohmann::json::array({j.at("feature_fid_training_images")}), f, "feature_fid_training_images", 0, 1e12)[0];
           const std::string units = units_of(j.at("units"), f, "units"), trained = units_of(j.at("trained_units"), f, "trained_units");
-          const std::string role = units == "pbit" ? (trained == "pbit" ? "sample-aware decoder (s=" + std::to_string(j.value("train_samples", 1)) + ")"
-                                                                         : "noise-injected " + trained + " decoder")
-                                                   : units + " decoder";
+          std::string role = units == "pbit" ? (trained == "pbit" ? "sample-aware decoder (s=" + std::to_string(j.value("train_samples", 1)) + ")"
+                                                                   : "noise-injected " + trained + " decoder")
+                                             : units + " decoder";
+          if (j.contains("label") && !(j["label"].is_string() && j["label"].get<std::string>().empty())) {
+            if (!j["label"].is_string() || !is_plain_label(j["label"].get<std::string>())) {
+              throw InvalidArgument(f + ": its label must be one printable line without quotes, backslashes or '|' (it names a plot series)");
+            }
+            role += " [" + j["label"].get<std::string>() + "]";
+          }
+          for (const auto& other : gens) {  // each is one curve of fid.png, named by its role
+            if (other["role"] == role) {
+              throw InvalidArgument(other["file"].get<std::string>() + " and " + f + " are both '" + role +
+                                    "': give each generation its own --label, or report one of them");
+            }
+          }
           gens.push_back({{"file", f}, {"role", role}, {"samples", samples}, {"feature_fid", fid},
                           {"floor", floor}, {"test_reconstruction_nats", nats}});
           same_dataset(j, f, dataset);
@@ -638,7 +660,7 @@ void add_pdnn_commands(Commands& c) {
         }
         const auto sizes = ints(j["sizes"], f, "sizes", 1, 1 << 24);
         if (sizes.size() < 2) throw InvalidArgument(f + " has no network shape");
-        const auto samples = ints(j["eval"]["samples"], f, "eval.samples", 1, 1 << 20);
+        const auto samples = increasing(ints(j["eval"]["samples"], f, "eval.samples", 1, 1 << 20), f, "eval.samples");
         const auto acc = reals(j["eval"]["test_accuracy"], f, "eval.test_accuracy", 0, 1);
         if (samples.size() != acc.size()) throw InvalidArgument(f + ": samples and accuracies differ in length");
         const int32_t bits = ints(nlohmann::json::array({j["eval"]["bits"]}), f, "eval.bits", 1, 32)[0];
@@ -664,6 +686,13 @@ void add_pdnn_commands(Commands& c) {
         throw InvalidArgument(f + " is not a p-DNN result: " + detail::json_what(ex));
       }
     }
+    // A file name in a data file's comment, its control characters as '?': a line break in it
+    // began a line gnuplot read as a point.
+    auto one_line = [](std::string name) {
+      for (char& c : name)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+      return name;
+    };
     // accuracy against T
     std::ostringstream gp, egp;
     gp << "# gnuplot curve.gp (data: curve_*.dat)\nset terminal pngcairo size 900,560\nset output 'curve.png'\n"
@@ -679,7 +708,7 @@ void add_pdnn_commands(Commands& c) {
       const auto& row = rows[k];
       const std::string name = row["role"].get<std::string>();
       std::ostringstream dat;
-      dat << "# samples test_accuracy energy_sram_j energy_dram_j  (" << name << ", " << row["file"].get<std::string>() << ")\n";
+      dat << "# samples test_accuracy energy_sram_j energy_dram_j  (" << name << ", " << one_line(row["file"].get<std::string>()) << ")\n";
       for (const auto& p : row["points"]) {
         dat << p["samples"] << " " << p["test_accuracy"] << " " << p["energy_j_per_inference_sram"] << " "
             << p["energy_j_per_inference_dram"] << "\n";
@@ -714,7 +743,7 @@ void add_pdnn_commands(Commands& c) {
         const auto& gr = gens[k];
         const std::string file = "fid_" + std::to_string(k) + ".dat";
         std::ostringstream d;
-        d << "# samples feature_fid  (" << gr["role"].get<std::string>() << ", " << gr["file"].get<std::string>() << ")\n";
+        d << "# samples feature_fid  (" << gr["role"].get<std::string>() << ", " << one_line(gr["file"].get<std::string>()) << ")\n";
         for (size_t q = 0; q < gr["samples"].size(); ++q) d << gr["samples"][q] << " " << gr["feature_fid"][q] << "\n";
         detail::write_file_atomically(o->out + "/" + file, d.str());
         if (gr["samples"].size() > 1) {
