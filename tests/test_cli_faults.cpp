@@ -708,8 +708,23 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   ASSERT_EQ(settled.code, 0) << settled.out;
   EXPECT_EQ(settled.out.find("warning:"), std::string::npos) << settled.out;
   EXPECT_NE(run(mix + R"( --stride 3 --tempering '{"replicas": 2, "hottest": 0.5}')").out.find("multiple of the replicas"), std::string::npos);
-  EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not JSON"), std::string::npos);
+  EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not valid JSON"), std::string::npos);
+  // Read as a config file is: a key given twice is refused (the last was taken), a small beta shown as written (it read 0.000000).
+  EXPECT_NE(run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.3, "replicas": 3}')").out.find("--tempering: the key 'replicas' appears twice"),
+            std::string::npos);
+  const Result tiny = run(mix + R"( --tempering '{"replicas": 3, "hottest": 0.3, "target": 1e-30}')");
+  EXPECT_EQ(tiny.code, 2) << tiny.out;
+  EXPECT_NE(tiny.out.find("key '--tempering.hottest': must be below the target beta 1e-30 (the hottest replica has the smallest beta), got 0.3"),
+            std::string::npos) << tiny.out;
   EXPECT_NE(run(mix + " --run " + dir + "/nothing").out.find("no checkpoint.bin or model_checkpoint.bin"), std::string::npos);
+  // Another model's run folder: its recorded config is named as what it is (a DBM's has an 'eval' section).
+  fs::create_directories(dir + "/dbm_run");
+  write(dir + "/dbm_run/metrics.json", R"({"config": {"eval": {"chains": 2}}, "epochs": []})");
+  const Result dbm_run = run("dtm mixing --run " + dir + "/dbm_run --out " + dir + "/m.json --sweeps 40");
+  EXPECT_EQ(dbm_run.code, 2) << dbm_run.out;
+  EXPECT_NE(dbm_run.out.find(dir + "/dbm_run/metrics.json records a config that is not a DTM's (key 'eval': unknown key"), std::string::npos)
+      << dbm_run.out;
+  EXPECT_NE(dbm_run.out.find("--run takes the output folder of 'pbit dtm train'"), std::string::npos) << dbm_run.out;
   EXPECT_NE(run(mix + " --step 3").out.find("the model has 2 steps"), std::string::npos);
   // Its output is checked before the measurement, not after it.
   const Result unwritable = run("dtm mixing --config " + dir + "/dtm.json --out /proc/pbit-cannot-be-here/mixing.json --sweeps 40");

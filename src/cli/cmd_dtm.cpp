@@ -118,7 +118,15 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     }
     const nlohmann::json source = o->config.empty() ? read_json_file(recorded).value("config", nlohmann::json()) : read_json_file(o->config);
     if (o->config.empty() && !source.is_object()) throw InvalidArgument("dtm mixing: " + recorded + " records no config; pass --config");
-    DtmConfig cfg = parse_dtm_config(source);
+    DtmConfig cfg;
+    try {
+      cfg = parse_dtm_config(source);
+    } catch (const InvalidConfig& e) {
+      if (!o->config.empty()) throw;
+      // The run folder of another model (a DBM's metrics.json has an 'eval' section): say whose config it was.
+      throw InvalidConfig(recorded + " records a config that is not a DTM's (" + e.reason() +
+                          "): --run takes the output folder of 'pbit dtm train'");
+    }
     if (!o->backend.empty()) cfg.backend = o->backend;  // not part of the training config the checkpoint checks
     if (o->threads >= 0) cfg.threads = o->threads;
     if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);  // the JSON's config is the one that ran
@@ -153,12 +161,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     bool tempered = cfg.gen_tempered;
     TemperingOptions ladder = cfg.gen_tempering;
     if (!o->tempering.empty()) {
-      nlohmann::json t;
-      try {
-        t = nlohmann::json::parse(o->tempering);
-      } catch (const nlohmann::json::exception& e) {
-        throw InvalidArgument(std::string("--tempering: not JSON: ") + detail::json_what(e));
-      }
+      const nlohmann::json t = parse_json_text(o->tempering, "--tempering");
       ladder = parse_tempering(t, "--tempering", cfg.gen_beta_end);  // the target defaults as generate.tempering's does
       tempered = true;
     }

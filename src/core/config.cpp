@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 #include "util/json_util.hpp"
 #include "pbit/error.hpp"
@@ -77,8 +78,12 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
     const float hottest = get_beta(t["hottest"], w + ".hottest");
     if (!(hottest > 0)) bad(w + ".hottest", "must be > 0 (the hottest replica's inverse temperature), got " + t["hottest"].dump());
     if (!(hottest < target)) {
-      bad(w + ".hottest", "must be below the target beta " + std::to_string(target) + " (the hottest replica has the smallest beta), got " +
-                              std::to_string(hottest));
+      // As written, or the default target: std::to_string showed a target of 1e-30 as 0.000000.
+      std::ostringstream target_text;  // (a float's own digits: 1.2, not 1.20000004768)
+      if (t.contains("target")) target_text << t["target"].dump();
+      else target_text << target;
+      bad(w + ".hottest", "must be below the target beta " + target_text.str() + " (the hottest replica has the smallest beta), got " +
+                              t["hottest"].dump());
     }
     o.betas = TemperingOptions::geometric(target, hottest, r);
   }

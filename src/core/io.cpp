@@ -255,25 +255,17 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
 
 namespace {
 constexpr int kMaxJsonDepth = 64;
-}  // namespace
 
-nlohmann::json read_json_file(const std::string& path) {
-  detail::refuse_folder(path);
-  std::ifstream f(path);
-  if (!f) {
-    const int e = errno;  // before the message is built
-    throw detail::open_failed(e, "cannot open '" + path + "' for reading", path);
-  }
-  // A key given twice in one object is an error (the JSON library keeps the last silently, and a
-  // config's typo must never fall back to anything): the parser reports each object's keys.
-  // Nesting is capped: no file of pbit's goes past a few levels, and a deep one (in a free-form
-  // '_comment', say) is written back indented into results files, quadratic in its depth.
-  std::vector<std::set<std::string>> keys;
-  std::string twice;
-  const auto watch = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+/// The parser callback of pbit's JSON readers: a key given twice in one object is an error (the JSON
+/// library keeps the last silently, and a config's typo must never fall back to anything), left in
+/// `twice` for the caller; nesting is capped (no file of pbit's goes past a few levels, and a deep one,
+/// in a free-form '_comment' say, is written back indented into results files, quadratic in its
+/// depth). `keys` and `twice` outlive the parse (the library copies the callback).
+auto key_watch(const std::string& source, std::vector<std::set<std::string>>& keys, std::string& twice) {
+  return [&source, &keys, &twice](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
     using E = nlohmann::json::parse_event_t;
     if (depth >= kMaxJsonDepth && (ev == E::object_start || ev == E::array_start)) {
-      throw InvalidConfig(path + ": nested deeper than " + std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
+      throw InvalidConfig(source + ": nested deeper than " + std::to_string(kMaxJsonDepth) + " levels of arrays and objects");
     }
     if (ev == E::object_start) {
       keys.emplace_back();
@@ -285,8 +277,35 @@ nlohmann::json read_json_file(const std::string& path) {
     }
     return true;
   };
+}
+}  // namespace
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& source) {
+  std::vector<std::set<std::string>> keys;
+  std::string twice;
+  nlohmann::json j;
   try {
-    nlohmann::json j = nlohmann::json::parse(f, watch);
+    j = nlohmann::json::parse(text, key_watch(source, keys, twice));
+  } catch (const nlohmann::json::parse_error& e) {
+    throw InvalidConfig(source + ": not valid JSON: " + detail::json_what(e));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range (1e400)
+    throw InvalidConfig(source + ": " + detail::json_what(e));
+  }
+  if (!twice.empty()) throw InvalidConfig(source + ": the key '" + twice + "' appears twice in one object");
+  return j;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  detail::refuse_folder(path);
+  std::ifstream f(path);
+  if (!f) {
+    const int e = errno;  // before the message is built
+    throw detail::open_failed(e, "cannot open '" + path + "' for reading", path);
+  }
+  std::vector<std::set<std::string>> keys;
+  std::string twice;
+  try {
+    nlohmann::json j = nlohmann::json::parse(f, key_watch(path, keys, twice));
     if (!twice.empty()) throw InvalidConfig(path + ": the key '" + twice + "' appears twice in one object");
     return j;
   } catch (const nlohmann::json::parse_error& e) {

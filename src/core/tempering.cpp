@@ -69,7 +69,9 @@ std::vector<float> TemperingOptions::geometric(float target, float hottest, int3
   // Rungs closer than a float's spacing round onto each other; the sampler would refuse the ladder.
   for (size_t r = 1; r < b.size(); ++r) {
     if (!(b[r] < b[r - 1])) {
-      throw InvalidArgument("a geometric ladder from " + std::to_string(target) + " to " + std::to_string(hottest) + " with " +
+      std::ostringstream ends;  // (std::to_string wrote a beta of 1e-30 as 0.000000)
+      ends << target << " to " << hottest;
+      throw InvalidArgument("a geometric ladder from " + ends.str() + " with " +
                             std::to_string(replicas) + " replicas has rungs closer than a float can tell apart; use fewer "
                             "replicas or a lower hottest beta");
     }

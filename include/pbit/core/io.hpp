@@ -44,6 +44,11 @@ void write_graph_file(const std::string& path, const Graph& g, const std::vector
 /// Reads a whole JSON file; throws IoError (missing/unreadable) or InvalidConfig (parse error, a key
 /// given twice in one object, arrays and objects nested deeper than 64 levels).
 nlohmann::json read_json_file(const std::string& path);
+
+/// JSON text given on a command line or in a string, read as read_json_file reads a file: a key given
+/// twice in one object, nesting past 64 levels and text that is not JSON are InvalidConfig naming
+/// `source` (e.g. "--tempering").
+nlohmann::json parse_json_text(const std::string& text, const std::string& source);
 void write_json_file(const std::string& path, const nlohmann::json& j);
 
 /// Creates directory `dir` and its parents where missing (nothing for ""); throws IoError naming it
