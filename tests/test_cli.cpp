@@ -931,6 +931,12 @@ TEST(Cli, EqPropTrainResumeEval) {
                         tmp("eq_eval.json"));
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["eval"]["test_images"], 20);
+  EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["balanced_selection"], true);
+  // The whole test set is taken as it is, not balanced (892 to 1135 images a class): it said it was.
+  const Result all = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 10000 --out " +
+                         tmp("eq_eval_all.json"));
+  ASSERT_EQ(all.code, 0) << all.out;
+  EXPECT_EQ(read_json_file(tmp("eq_eval_all.json"))["balanced_selection"], false);
   const Result more = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 10001");
   EXPECT_EQ(more.code, 2) << more.out;  // not silently the 10,000 there are
   EXPECT_NE(more.out.find("--test-images 10001 asks for more images than the mnist test set has (10000"), std::string::npos) << more.out;

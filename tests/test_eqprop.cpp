@@ -620,6 +620,13 @@ TEST(EqProp, BalancedSelection) {
   for (int64_t k : idx) ones += d.labels[k];
   EXPECT_EQ(ones, 5);
   EXPECT_NE(error_of([&] { eqprop_select(d, 9, true, 2); }).find("multiple of 2"), std::string::npos);
+  // A class too short for the share asked of it is named, with what can be asked.
+  ImageDataset lopsided = d;
+  for (size_t k : {1, 3, 5}) lopsided.labels[k] = 0;  // 18 images of class 0, 12 of class 1
+  EXPECT_EQ(eqprop_select(lopsided, 24, true, 2).size(), 24u);
+  EXPECT_EQ(error_of([&] { eqprop_select(lopsided, 28, true, 2); }),
+            "invalid config: data.train_images / data.test_images (or --test-images): with data.balanced, 28 images need 14 of each "
+            "class, and class 1 has 12 (ask for at most 24, or all of them with 0, or set data.balanced false)");
 }
 
 }  // namespace

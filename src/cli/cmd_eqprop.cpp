@@ -180,7 +180,7 @@ void add_eqprop_commands(Commands& c) {
                             " images at once is more than 2^24 chains: lower eval.batch_images or --test-images");
     }
     const EqPropEval ev = eqprop_evaluate(net, test, si, cfg, "eqprop eval");
-    nlohmann::json out = {{"model", o->model}, {"eval", eval_json(ev)}, {"balanced_selection", n > 0 && cfg.balanced},
+    nlohmann::json out = {{"model", o->model}, {"eval", eval_json(ev)}, {"balanced_selection", n > 0 && n < test.size() && cfg.balanced},  // (the whole set is taken as it is)
                           {"chains_per_image", cfg.eval_chains_per_image}, {"seed", cfg.seed},
                           {"backend", to_string(backend_from_string(cfg.backend))}, {"git_sha", build_git_sha()}};
     if (!o->out.empty()) write_json_file(o->out, out);

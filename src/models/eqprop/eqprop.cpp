@@ -678,7 +678,13 @@ std::vector<int64_t> eqprop_select(const ImageDataset& d, int64_t limit, bool ba
       idx.push_back(k);
     }
   }
-  if (static_cast<int64_t>(idx.size()) < limit) throw InvalidConfig("the dataset has too few images of some class for a balanced selection");
+  if (static_cast<int64_t>(idx.size()) < limit) {
+    const auto few = std::min_element(taken.begin(), taken.end());
+    throw InvalidConfig("data.train_images / data.test_images (or --test-images): with data.balanced, " + std::to_string(limit) +
+                        " images need " + std::to_string(per) + " of each class, and class " + std::to_string(few - taken.begin()) +
+                        " has " + std::to_string(*few) + " (ask for at most " + std::to_string(*few * classes) +
+                        ", or all of them with 0, or set data.balanced false)");
+  }
   std::sort(idx.begin(), idx.end());
   return idx;
 }
