@@ -457,6 +457,11 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
            {[](nlohmann::json& j) { j["rows"][1]["wall_s"] = -1; }, "row 1 has no finite number 'wall_s' >= 0"},
            {[](nlohmann::json& j) { j["rows"][2]["backend"] = 7; }, "row 2 has no text 'backend'"},
            {[](nlohmann::json& j) { j["rows"][0].erase("graph"); }, "row 0 has no text 'graph'"},
+           // Text copied into results.md's cells, and a -0 written there as "-0".
+           {[](nlohmann::json& j) { j["rows"][1]["energy_source"] = "nvml | 1e-20 |\n| fake | row"; },
+            "row 1 has a text 'energy_source' that is not one line without '|'"},
+           {[](nlohmann::json& j) { j["rows"][0]["device"] = "a\tb"; }, "row 0 has a text 'device' that is not one line"},
+           {[](nlohmann::json& j) { j["rows"][2]["samples_per_s"] = -0.0; }, "row 2 has no finite number 'samples_per_s' >= 0"},
            {[](nlohmann::json& j) { j["rows"][3] = j["rows"][0]; }, "row 3 repeats an earlier row"},
            {[](nlohmann::json& j) { j["version"] = "1"; }, "not a journal of pbit compare"}}) {
     nlohmann::json j = good;

@@ -1,4 +1,5 @@
 // pbit compare: throughput and measured energy beside modeled p-bit hardware (docs/CLI.md, 'Model and suite configs': the comparison suite).
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -44,6 +45,12 @@ class CompareRowJournal {
       if (!r.is_object()) throw bad("is not an object");
       for (const char* f : {"workload", "kind", "graph", "backend", "device", "energy_source"}) {
         if (!r.contains(f) || !r[f].is_string()) throw bad(std::string("has no text '") + f + "'");
+        // Each goes into a cell of results.md and a plot's title: one line, no '|' (a suite's names
+        // are held to that when read; a journal's text was copied as it was).
+        const std::string t = r[f].get<std::string>();
+        if (std::any_of(t.begin(), t.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f || ch == '|'; })) {
+          throw bad(std::string("has a text '") + f + "' that is not one line without '|'");
+        }
       }
       for (const char* f : {"chains", "num_nodes", "threads"}) {
         if (!r.contains(f) || !r[f].is_number_integer() || r[f].get<int64_t>() < 0) throw bad(std::string("has no whole number '") + f + "' >= 0");
@@ -52,7 +59,7 @@ class CompareRowJournal {
                             "energy_j_per_flip", "energy_j_per_sample"}) {
         const bool optional = std::string(f).rfind("energy_", 0) == 0;
         if (optional && !r.contains(f)) continue;
-        if (!r.contains(f) || !r[f].is_number() || !std::isfinite(r[f].get<double>()) || r[f].get<double>() < 0) {
+        if (!r.contains(f) || !r[f].is_number() || !std::isfinite(r[f].get<double>()) || std::signbit(r[f].get<double>())) {  // (-0 too)
           throw bad(std::string("has no finite number '") + f + "' >= 0");
         }
       }
