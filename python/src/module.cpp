@@ -978,9 +978,10 @@ the role index of every node.)doc")
           py::arg("num_nodes"), "Reads a roles file, checked against num_nodes.")
       .def(py::pickle([](const RoleAssignment& r) -> py::object { return py::make_tuple(roles_to_json(r).dump()); },
                       [](const py::object& state) {
-                        const std::string text = pickle_state(state, 1, "Roles")[0].cast<std::string>();
-                        const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-                        if (j.is_discarded() || !j.is_object() || !j.contains("num_nodes") || !j["num_nodes"].is_number_unsigned() ||
+                        const py::handle item = pickle_state(state, 1, "Roles")[0];
+                        if (!py::isinstance<py::str>(item)) throw InvalidArgument("unpickling pbit.Roles: expected the roles' JSON text");
+                        const nlohmann::json j = parse_json_text(item.cast<std::string>(), "unpickling pbit.Roles");
+                        if (!j.is_object() || !j.contains("num_nodes") || !j["num_nodes"].is_number_unsigned() ||
                             j["num_nodes"].get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
                           throw InvalidArgument("unpickling pbit.Roles: not a roles JSON with its num_nodes");
                         }
@@ -1122,13 +1123,17 @@ the role index of every node.)doc")
           },
           [](const py::object& state) {
             const py::tuple t = pickle_state(state, 3, "BetaSchedule");
+            if (!py::isinstance<py::list>(t[1])) throw InvalidArgument("unpickling pbit.BetaSchedule: expected a list of pieces");
             std::vector<BetaSchedule::Piece> pieces;
             for (const py::handle p : t[1].cast<py::list>()) {
               const py::tuple q = pickle_state(p, 4, "BetaSchedule piece");
-              pieces.push_back({q[0].cast<int64_t>(), q[1].cast<int64_t>(), float_arg(q[2], "BetaSchedule piece's from"),
+              // (int_arg, not cast: a number past int64 raised a RuntimeError that named no argument)
+              pieces.push_back({int_arg(q[0], "BetaSchedule piece's start", 0, int64_t{1} << 62),
+                                int_arg(q[1], "BetaSchedule piece's sweeps", 0, int64_t{1} << 62), float_arg(q[2], "BetaSchedule piece's from"),
                                 float_arg(q[3], "BetaSchedule piece's to")});
             }
-            return BetaSchedule::from_parts(from_numpy<float>(t[0], "BetaSchedule values"), std::move(pieces), t[2].cast<int64_t>());
+            return BetaSchedule::from_parts(from_numpy<float>(t[0], "BetaSchedule values"), std::move(pieces),
+                                            int_arg(t[2], "BetaSchedule offset", 0, int64_t{1} << 62));
           }));
 
   py::class_<PyObservations>(m, "Observations", R"doc(What a run observed, as numpy arrays (None where not asked for).
@@ -1152,13 +1157,44 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
                                   o.readout_sum, o.readout_mean, o.snapshots);
           },
           [](const py::object& state) {
+            // Read as a run writes them: counts in range, arrays of the shapes the counts give, means
+            // in [-1, 1], spins of +-1 (a hand-made state of -2 chains and NaN means was taken).
             const py::tuple t = pickle_state(state, 11, "Observations");
             PyObservations o;
-            o.num_chains = t[0].cast<int32_t>();
-            o.num_samples = t[1].cast<int64_t>();
-            o.sweeps = t[2].cast<int64_t>();
+            o.num_chains = static_cast<int32_t>(int_arg(t[0], "Observations.num_chains", 1, std::numeric_limits<int32_t>::max()));
+            o.num_samples = int_arg(t[1], "Observations.num_samples", 0, int64_t{1} << 62);
+            o.sweeps = int_arg(t[2], "Observations.sweeps", 0, int64_t{1} << 62);
+            const char* names[] = {"node_sum", "edge_sum", "node_mean", "edge_corr", "energy", "readout_sum", "readout_mean", "snapshots"};
+            const int dims[] = {1, 1, 1, 1, 2, 2, 2, 3};
             py::object* fields[] = {&o.node_sum, &o.edge_sum, &o.node_mean, &o.edge_corr, &o.energy, &o.readout_sum, &o.readout_mean, &o.snapshots};
-            for (size_t k = 0; k < 8; ++k) *fields[k] = t[3 + k];
+            for (size_t k = 0; k < 8; ++k) {
+              const py::handle h = t[3 + k];
+              *fields[k] = py::reinterpret_borrow<py::object>(h);
+              if (h.is_none()) continue;
+              const std::string what = std::string("unpickling pbit.Observations: ") + names[k];
+              if (!py::isinstance<py::array>(h)) throw InvalidArgument(what + " must be a numpy array or None");
+              const auto a = py::reinterpret_borrow<py::array>(h);
+              const bool rows_are_chains = k == 5 || k == 6, samples_by_chains = k == 4, snapshots = k == 7;
+              if (a.ndim() != dims[k] || (rows_are_chains && a.shape(0) != o.num_chains) ||
+                  (samples_by_chains && (a.shape(0) != o.num_samples || a.shape(1) != o.num_chains)) || (snapshots && a.shape(1) != o.num_chains)) {
+                throw InvalidArgument(what + ": not of the shape num_chains (" + std::to_string(o.num_chains) + ") and num_samples (" +
+                                      std::to_string(o.num_samples) + ") give");
+              }
+              if (snapshots) {
+                if (a.dtype().kind() != 'i' || a.dtype().itemsize() != 1) throw InvalidArgument(what + " must be int8 spins");
+                const auto sp = py::array_t<int8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+                for (py::ssize_t q = 0; q < sp.size(); ++q)
+                  if (sp.data()[q] != 1 && sp.data()[q] != -1) throw InvalidArgument(what + " holds a spin that is not +1 or -1");
+                continue;
+              }
+              if (std::string("biuf").find(a.dtype().kind()) == std::string::npos) throw InvalidArgument(what + " must hold numbers");
+              const bool mean = k == 2 || k == 3 || k == 6;
+              const auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+              for (py::ssize_t q = 0; v && q < v.size(); ++q) {
+                const double x = v.data()[q];
+                if (!std::isfinite(x) || (mean && std::abs(x) > 1)) throw InvalidArgument(what + " holds " + std::to_string(x) + (mean ? ", not a mean in [-1, 1]" : ", not a finite number"));
+              }
+            }
             return o;
           }));
 

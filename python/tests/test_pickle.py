@@ -138,6 +138,33 @@ def test_a_bad_pickle_state_is_refused_with_what_is_wrong():
         pbit.Roles.__new__(pbit.Roles).__setstate__(("{}",))
     with pytest.raises(pbit.InvalidColoring):
         pbit.Topology.__new__(pbit.Topology).__setstate__(("t", (2, [0], [1], [1.0], [0, 0]), [0, 0], "x", [], np.zeros((0, 0), np.int32), []))
+    # A number past int64 names the field (it was a RuntimeError from pybind11's cast).
+    with pytest.raises(pbit.InvalidArgument, match="BetaSchedule offset must be in"):
+        pbit.BetaSchedule.__new__(pbit.BetaSchedule).__setstate__((np.zeros(0, np.float32), [(0, 10, 0.1, 1.0)], 2**63))
+    with pytest.raises(pbit.InvalidArgument, match="expected a list of pieces"):
+        pbit.BetaSchedule.__new__(pbit.BetaSchedule).__setstate__((np.zeros(0, np.float32), 5, 0))
+    # Roles: what a roles file holds, and nothing of another format or version; a key given twice is refused.
+    good = pbit.place_roles(4, "a:1,b:rest", 1)
+    text = good.__getstate__()[0]
+    for bad, why in [(text.replace('"version":1', '"version":99'), "version 99"),
+                     (text.replace('"format":"pbit.roles"', '"format":"other"'), 'format "other"'),
+                     (text[:-1] + ',"extra":5}', "unknown key 'extra'"),
+                     (text[:-1] + ',"num_nodes":4}', "the key 'num_nodes' appears twice")]:
+        assert bad != text
+        with pytest.raises(pbit.InvalidArgument if "twice" not in why else pbit.InvalidConfig, match=why):
+            pbit.Roles.__new__(pbit.Roles).__setstate__((bad,))
+    # Observations as a run writes them: counts in range, shapes from the counts, means in [-1, 1], spins +-1.
+    s = pbit.Sampler(pbit.square_lattice(3), chains=2, seed=5)
+    state = list(s.run(pbit.SamplingSchedule(warmup=2, samples=3), moments=True, energy=True, snapshot_sweeps=[3]).__getstate__())
+    for k, value, why in [(0, -2, "num_chains must be in"), (0, 2**40, "num_chains must be in"),
+                          (5, np.full(9, np.nan), "node_mean holds nan"), (5, np.full(9, 2.0), "not a mean in"),
+                          (7, np.zeros((5, 7)), "energy: not of the shape"), (10, np.full((1, 2, 9), 7, np.int8), "not \\+1 or -1"),
+                          (10, np.ones((1, 2, 9)), "snapshots must be int8"), (3, [1, 2], "node_sum must be a numpy array")]:
+        bad = list(state)
+        bad[k] = value
+        with pytest.raises(pbit.InvalidArgument, match=why):
+            pbit.Observations.__new__(pbit.Observations).__setstate__(tuple(bad))
+    pbit.Observations.__new__(pbit.Observations).__setstate__(tuple(state))  # as it was: read
 
 
 def _sample(args):

@@ -206,13 +206,22 @@ nlohmann::json roles_to_json(const RoleAssignment& r) {
 RoleAssignment roles_from_json(const nlohmann::json& j, int32_t num_nodes, const std::string& source) {
   auto bad = [&](const std::string& why) { return InvalidArgument(source + ": " + why); };
   if (!j.is_object() || !j.contains("roles") || !j["roles"].is_array()) throw bad("expected an object with a 'roles' array");
+  // What roles_to_json writes, and nothing else: a file of another format or version, or a key this
+  // reader would ignore, is refused rather than read as if it were this one.
+  for (const auto& [key, value] : j.items()) {
+    if (key != "format" && key != "version" && key != "num_nodes" && key != "roles") {
+      throw bad("unknown key '" + key + "' (a roles file has format, version, num_nodes and roles)");
+    }
+  }
+  if (j.contains("format") && j["format"] != "pbit.roles") throw bad("format " + j["format"].dump() + " is not \"pbit.roles\"");
+  if (j.contains("version") && j["version"] != 1) throw bad("version " + j["version"].dump() + " is not one this pbit reads (1)");
   if (j.contains("num_nodes") && j["num_nodes"] != num_nodes) {
     throw bad("written for " + j["num_nodes"].dump() + " nodes, but the graph has " + std::to_string(num_nodes));
   }
   RoleAssignment a;
   for (size_t k = 0; k < j["roles"].size(); ++k) {
     const auto& r = j["roles"][k];
-    if (!r.is_object() || !r.contains("name") || !r["name"].is_string() || !r.contains("nodes") || !r["nodes"].is_array()) {
+    if (!r.is_object() || !r.contains("name") || !r["name"].is_string() || !r.contains("nodes") || !r["nodes"].is_array() || r.size() != 2) {
       throw bad("roles[" + std::to_string(k) + "] must be {\"name\": string, \"nodes\": [...]}");
     }
     a.names.push_back(r["name"].get<std::string>());
