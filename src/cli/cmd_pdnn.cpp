@@ -119,10 +119,9 @@ std::string role_of(const nlohmann::json& r) {
   return role;
 }
 
-/// role_of with the evaluation's --label, if it has one: the name of its curve and table row. A label
-/// edited into results file `f` is checked as --label checks it.
-std::string name_of(const nlohmann::json& r, const std::string& f) {
-  const std::string role = role_of(r);
+/// `role` with result r's --label (eval's or generate's), if it has one: the name of its curve and
+/// table row. A label edited into results file `f` is checked as --label checks it.
+std::string labelled(const std::string& role, const nlohmann::json& r, const std::string& f) {
   if (!r.contains("label") || (r["label"].is_string() && r["label"].get<std::string>().empty())) return role;
   if (!r["label"].is_string() || !is_plain_label(r["label"].get<std::string>())) {
     throw InvalidArgument(f + ": its label must be one printable line without quotes, backslashes or '|' (it names a plot series and a " +
@@ -631,15 +630,11 @@ void add_pdnn_commands(Commands& c) {
           if (nats.size() != samples.size()) throw InvalidArgument(f + ": samples and reconstruction losses differ in length");
           const double floor = reals(nlohmann::json::array({j.at("feature_fid_training_images")}), f, "feature_fid_training_images", 0, 1e12)[0];
           const std::string units = units_of(j.at("units"), f, "units"), trained = units_of(j.at("trained_units"), f, "trained_units");
-          std::string role = units == "pbit" ? (trained == "pbit" ? "sample-aware decoder (s=" + std::to_string(j.value("train_samples", 1)) + ")"
-                                                                   : "noise-injected " + trained + " decoder")
-                                             : units + " decoder";
-          if (j.contains("label") && !(j["label"].is_string() && j["label"].get<std::string>().empty())) {
-            if (!j["label"].is_string() || !is_plain_label(j["label"].get<std::string>())) {
-              throw InvalidArgument(f + ": its label must be one printable line without quotes, backslashes or '|' (it names a plot series)");
-            }
-            role += " [" + j["label"].get<std::string>() + "]";
-          }
+          const std::string role =
+              labelled(units == "pbit" ? (trained == "pbit" ? "sample-aware decoder (s=" + std::to_string(j.value("train_samples", 1)) + ")"
+                                                            : "noise-injected " + trained + " decoder")
+                                       : units + " decoder",
+                       j, f);
           for (const auto& other : gens) {  // each is one curve of fid.png, named by its role
             if (other["role"] == role) {
               throw InvalidArgument(other["file"].get<std::string>() + " and " + f + " are both '" + role +
@@ -667,7 +662,7 @@ void add_pdnn_commands(Commands& c) {
         const bool pbit = units_of(j["eval"]["units"], f, "eval.units") == "pbit";
         units_of(j["trained_units"], f, "trained_units");
         same_dataset(j, f, dataset);
-        nlohmann::json row = {{"file", f}, {"role", name_of(j, f)}, {"kind", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
+        nlohmann::json row = {{"file", f}, {"role", labelled(role_of(j), j, f)}, {"kind", role_of(j)}, {"units", j["eval"]["units"]}, {"trained_units", j["trained_units"]},
                               {"sizes", sizes}, {"test_images", j["eval"]["test_images"]}, {"points", nlohmann::json::array()}};
         for (size_t q = 0; q < samples.size(); ++q) {
           row["points"].push_back({{"samples", samples[q]},
