@@ -416,6 +416,10 @@ int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
   return x;
 }
 
+/// A schedule field's most, as a config's (each of warmup, samples and steps_per_sample at most
+/// 2^32; their run at most 2^32 - 1 sweeps, which SamplingSchedule::validate checks).
+constexpr int64_t kMostScheduleField = int64_t{1} << 32;
+
 void set_schedule_field(SamplingSchedule& s, int64_t SamplingSchedule::*field, const py::object& v, const char* name, int64_t lo,
                         int64_t hi) {
   SamplingSchedule t = s;
@@ -1026,8 +1030,8 @@ the role index of every node.)doc")
   // ---------------------------------------------------------------- schedules
   py::class_<SamplingSchedule>(m, "SamplingSchedule", "warmup sweeps, then `samples` samples every `steps_per_sample` sweeps (thrml's names).")
       .def(py::init([](const py::object& warmup, const py::object& samples, const py::object& steps) {
-             SamplingSchedule s{int_arg(warmup, "warmup", 0, int64_t{1} << 62), int_arg(samples, "samples", 0, int64_t{1} << 62),
-                                int_arg(steps, "steps_per_sample", 1, int64_t{1} << 40)};
+             SamplingSchedule s{int_arg(warmup, "warmup", 0, kMostScheduleField), int_arg(samples, "samples", 0, kMostScheduleField),
+                                int_arg(steps, "steps_per_sample", 1, kMostScheduleField)};
              s.validate();
              return s;
            }),
@@ -1036,13 +1040,13 @@ the role index of every node.)doc")
       // product that overflows, is refused and leaves the schedule as it was).
       .def_property(
           "warmup", [](const SamplingSchedule& s) { return s.warmup; },
-          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::warmup, v, "warmup", 0, int64_t{1} << 62); })
+          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::warmup, v, "warmup", 0, kMostScheduleField); })
       .def_property(
           "samples", [](const SamplingSchedule& s) { return s.samples; },
-          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::samples, v, "samples", 0, int64_t{1} << 62); })
+          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::samples, v, "samples", 0, kMostScheduleField); })
       .def_property(
           "steps_per_sample", [](const SamplingSchedule& s) { return s.steps_per_sample; },
-          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::steps_per_sample, v, "steps_per_sample", 1, int64_t{1} << 40); })
+          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::steps_per_sample, v, "steps_per_sample", 1, kMostScheduleField); })
       .def_property_readonly("total_sweeps", &SamplingSchedule::total_sweeps)
       .def("__repr__", [](const SamplingSchedule& s) {
         return "pbit.SamplingSchedule(warmup=" + std::to_string(s.warmup) + ", samples=" + std::to_string(s.samples) +
@@ -1058,8 +1062,8 @@ the role index of every node.)doc")
       .def(py::pickle([](const SamplingSchedule& s) -> py::object { return py::make_tuple(s.warmup, s.samples, s.steps_per_sample); },
                       [](const py::object& state) {
                         const py::tuple t = pickle_state(state, 3, "SamplingSchedule");
-                        SamplingSchedule s{int_arg(t[0], "warmup", 0, int64_t{1} << 62), int_arg(t[1], "samples", 0, int64_t{1} << 62),
-                                           int_arg(t[2], "steps_per_sample", 1, int64_t{1} << 40)};
+                        SamplingSchedule s{int_arg(t[0], "warmup", 0, kMostScheduleField), int_arg(t[1], "samples", 0, kMostScheduleField),
+                                           int_arg(t[2], "steps_per_sample", 1, kMostScheduleField)};
                         s.validate();
                         return s;
                       }));

@@ -126,8 +126,10 @@ def test_arrays_of_the_wrong_shape_or_index_type_are_refused():
         s.run(pbit.SamplingSchedule(0, 1, 1), readout_groups=[0, 1])  # two groups of one node are [[0], [1]]
     with pytest.raises(pbit.InvalidArgument, match="rows of 2"):
         pbit.square_lattice(4).energy(np.ones((16, 2)))
-    with pytest.raises(pbit.InvalidArgument, match="overflows"):
+    with pytest.raises(pbit.InvalidArgument, match=r"samples must be in \[0, 4294967296\]"):  # a config's range
         s.run(pbit.SamplingSchedule(0, 2**62, 4))
+    with pytest.raises(pbit.InvalidArgument, match="overflows"):  # 2^32 x 2^32: not wrapped
+        pbit.SamplingSchedule(0, 2**32, 2**32)
 
 
 def test_a_sampler_takes_one_call_at_a_time():
@@ -217,11 +219,11 @@ def test_second_python_review(tmp_path, monkeypatch):
     sc = pbit.SamplingSchedule(2, 3, 1)
     with pytest.raises(pbit.InvalidArgument, match=r"warmup must be in \[0, "):
         sc.warmup = -5
-    with pytest.raises(pbit.InvalidArgument, match="overflows"):
-        sc.samples = 2**62  # 2 + 2^62 x 1 is past 2^62
+    with pytest.raises(pbit.InvalidArgument, match=r"samples must be in \[0, 4294967296\]"):
+        sc.samples = 2**62
     sc.samples = 2**23
-    with pytest.raises(pbit.InvalidArgument, match="overflows"):
-        sc.steps_per_sample = 2**40  # 2^23 x 2^40 = 2^63
+    with pytest.raises(pbit.InvalidArgument, match=r"steps_per_sample must be in \[1, 4294967296\]"):
+        sc.steps_per_sample = 2**40
     assert (sc.warmup, sc.samples, sc.steps_per_sample) == (2, 2**23, 1)
     # A run past a sampler's sweep counter is refused when the schedule is made, as a config's is.
     with pytest.raises(pbit.InvalidArgument, match=r"more than one sampler runs \(2\^32 - 1 sweeps"):
