@@ -250,11 +250,6 @@ BetaSchedule beta_from(const py::object& beta) {
 
 Backend backend_from(const std::string& name) { return backend_from_string(name); }
 
-/// Assigns one field of a SamplingSchedule, checking the whole schedule as the constructor does; a
-/// refused value leaves the schedule as it was.
-void set_schedule_field(SamplingSchedule& s, int64_t SamplingSchedule::*field, const py::object& v, const char* name, int64_t lo,
-                        int64_t hi);
-
 /// progress=None/False: no output; True: pbit's status line on sys.stderr; a callable: called as
 /// f(done, total). In every case the GIL is taken about every quarter second and pending signals
 /// are checked, so Ctrl-C (KeyboardInterrupt) ends a long run between stretches (without a callback
@@ -416,16 +411,13 @@ int64_t int_arg(const py::handle& v, const char* name, int64_t lo, int64_t hi) {
   return x;
 }
 
-/// A schedule field's most, as a config's (each of warmup, samples and steps_per_sample at most
-/// 2^32; their run at most 2^32 - 1 sweeps, which SamplingSchedule::validate checks).
-constexpr int64_t kMostScheduleField = int64_t{1} << 32;
-
-void set_schedule_field(SamplingSchedule& s, int64_t SamplingSchedule::*field, const py::object& v, const char* name, int64_t lo,
-                        int64_t hi) {
-  SamplingSchedule t = s;
-  t.*field = int_arg(v, name, lo, hi);
-  t.validate();
-  s = t;
+/// A schedule of three Python integers, each in a config's range, checked whole as a config's is.
+SamplingSchedule schedule_arg(const py::handle& warmup, const py::handle& samples, const py::handle& steps) {
+  constexpr int64_t most = SamplingSchedule::kMaxField;
+  const SamplingSchedule s{int_arg(warmup, "warmup", 0, most), int_arg(samples, "samples", 0, most),
+                           int_arg(steps, "steps_per_sample", 1, most)};
+  s.validate();
+  return s;
 }
 
 /// A seed: an integer in [0, 2^64).
@@ -517,6 +509,62 @@ py::tuple pickle_state(const py::handle& state, size_t n, const char* cls) {
                           " items (a pickle of another pbit version?)");
   }
   return py::reinterpret_borrow<py::tuple>(state);
+}
+
+/// An Observations pickle's state, read as a run writes one: counts in range, arrays of the shapes the
+/// counts give, means in [-1, 1], spins of +-1 (a hand-made state of -2 chains and NaN means was taken).
+PyObservations observations_from_state(const py::object& state) {
+  const py::tuple t = pickle_state(state, 11, "Observations");
+  PyObservations o;
+  o.num_chains = static_cast<int32_t>(int_arg(t[0], "Observations.num_chains", 1, std::numeric_limits<int32_t>::max()));
+  o.num_samples = int_arg(t[1], "Observations.num_samples", 0, int64_t{1} << 62);
+  o.sweeps = int_arg(t[2], "Observations.sweeps", 0, int64_t{1} << 62);
+  struct Field {
+    const char* name;
+    py::object PyObservations::*member;
+    int dims;
+    int chain_axis;     // the axis of length num_chains, or -1
+    bool samples_rows;  // rows are samples (energy)
+    bool mean;          // values in [-1, 1]
+    bool spins;         // int8 of +-1 (snapshots)
+  };
+  const Field fields[] = {{"node_sum", &PyObservations::node_sum, 1, -1, false, false, false},
+                          {"edge_sum", &PyObservations::edge_sum, 1, -1, false, false, false},
+                          {"node_mean", &PyObservations::node_mean, 1, -1, false, true, false},
+                          {"edge_corr", &PyObservations::edge_corr, 1, -1, false, true, false},
+                          {"energy", &PyObservations::energy, 2, 1, true, false, false},
+                          {"readout_sum", &PyObservations::readout_sum, 2, 0, false, false, false},
+                          {"readout_mean", &PyObservations::readout_mean, 2, 0, false, true, false},
+                          {"snapshots", &PyObservations::snapshots, 3, 1, false, false, true}};
+  for (size_t k = 0; k < std::size(fields); ++k) {
+    const Field& f = fields[k];
+    const py::handle h = t[3 + k];
+    o.*f.member = py::reinterpret_borrow<py::object>(h);
+    if (h.is_none()) continue;
+    const std::string what = std::string("unpickling pbit.Observations: ") + f.name;
+    if (!py::isinstance<py::array>(h)) throw InvalidArgument(what + " must be a numpy array or None");
+    const auto a = py::reinterpret_borrow<py::array>(h);
+    if (a.ndim() != f.dims || (f.chain_axis >= 0 && a.shape(f.chain_axis) != o.num_chains) || (f.samples_rows && a.shape(0) != o.num_samples)) {
+      throw InvalidArgument(what + ": not of the shape num_chains (" + std::to_string(o.num_chains) + ") and num_samples (" +
+                            std::to_string(o.num_samples) + ") give");
+    }
+    if (f.spins) {
+      if (a.dtype().kind() != 'i' || a.dtype().itemsize() != 1) throw InvalidArgument(what + " must be int8 spins");
+      const auto sp = py::array_t<int8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+      for (py::ssize_t q = 0; q < sp.size(); ++q)
+        if (sp.data()[q] != 1 && sp.data()[q] != -1) throw InvalidArgument(what + " holds a spin that is not +1 or -1");
+      continue;
+    }
+    if (std::string("biuf").find(a.dtype().kind()) == std::string::npos) throw InvalidArgument(what + " must hold numbers");
+    const auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+    for (py::ssize_t q = 0; v && q < v.size(); ++q) {
+      const double x = v.data()[q];
+      if (!std::isfinite(x) || (f.mean && std::abs(x) > 1)) {
+        throw InvalidArgument(what + " holds " + std::to_string(x) + (f.mean ? ", not a mean in [-1, 1]" : ", not a finite number"));
+      }
+    }
+  }
+  return o;
 }
 
 Graph graph_from_arrays(const py::handle& n_arg, const py::handle& i, const py::handle& j, const py::handle& w, const py::handle& biases);
@@ -1029,24 +1077,18 @@ the role index of every node.)doc")
 
   // ---------------------------------------------------------------- schedules
   py::class_<SamplingSchedule>(m, "SamplingSchedule", "warmup sweeps, then `samples` samples every `steps_per_sample` sweeps (thrml's names).")
-      .def(py::init([](const py::object& warmup, const py::object& samples, const py::object& steps) {
-             SamplingSchedule s{int_arg(warmup, "warmup", 0, kMostScheduleField), int_arg(samples, "samples", 0, kMostScheduleField),
-                                int_arg(steps, "steps_per_sample", 1, kMostScheduleField)};
-             s.validate();
-             return s;
-           }),
-           py::arg("warmup") = 0, py::arg("samples") = 1, py::arg("steps_per_sample") = 1)
+      .def(py::init(&schedule_arg), py::arg("warmup") = 0, py::arg("samples") = 1, py::arg("steps_per_sample") = 1)
       // Assigning a field checks the whole schedule as the constructor does (a negative warmup, or a
-      // product that overflows, is refused and leaves the schedule as it was).
+      // run past the sweep limit, is refused and leaves the schedule as it was).
       .def_property(
           "warmup", [](const SamplingSchedule& s) { return s.warmup; },
-          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::warmup, v, "warmup", 0, kMostScheduleField); })
+          [](SamplingSchedule& s, const py::object& v) { s = schedule_arg(v, py::int_(s.samples), py::int_(s.steps_per_sample)); })
       .def_property(
           "samples", [](const SamplingSchedule& s) { return s.samples; },
-          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::samples, v, "samples", 0, kMostScheduleField); })
+          [](SamplingSchedule& s, const py::object& v) { s = schedule_arg(py::int_(s.warmup), v, py::int_(s.steps_per_sample)); })
       .def_property(
           "steps_per_sample", [](const SamplingSchedule& s) { return s.steps_per_sample; },
-          [](SamplingSchedule& s, const py::object& v) { set_schedule_field(s, &SamplingSchedule::steps_per_sample, v, "steps_per_sample", 1, kMostScheduleField); })
+          [](SamplingSchedule& s, const py::object& v) { s = schedule_arg(py::int_(s.warmup), py::int_(s.samples), v); })
       .def_property_readonly("total_sweeps", &SamplingSchedule::total_sweeps)
       .def("__repr__", [](const SamplingSchedule& s) {
         return "pbit.SamplingSchedule(warmup=" + std::to_string(s.warmup) + ", samples=" + std::to_string(s.samples) +
@@ -1062,10 +1104,7 @@ the role index of every node.)doc")
       .def(py::pickle([](const SamplingSchedule& s) -> py::object { return py::make_tuple(s.warmup, s.samples, s.steps_per_sample); },
                       [](const py::object& state) {
                         const py::tuple t = pickle_state(state, 3, "SamplingSchedule");
-                        SamplingSchedule s{int_arg(t[0], "warmup", 0, kMostScheduleField), int_arg(t[1], "samples", 0, kMostScheduleField),
-                                           int_arg(t[2], "steps_per_sample", 1, kMostScheduleField)};
-                        s.validate();
-                        return s;
+                        return schedule_arg(t[0], t[1], t[2]);
                       }));
   py::class_<BetaSchedule>(m, "BetaSchedule", "Inverse temperature per sweep; a schedule shorter than the run holds its last value.")
       .def_static(
@@ -1160,47 +1199,7 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
             return py::make_tuple(o.num_chains, o.num_samples, o.sweeps, o.node_sum, o.edge_sum, o.node_mean, o.edge_corr, o.energy,
                                   o.readout_sum, o.readout_mean, o.snapshots);
           },
-          [](const py::object& state) {
-            // Read as a run writes them: counts in range, arrays of the shapes the counts give, means
-            // in [-1, 1], spins of +-1 (a hand-made state of -2 chains and NaN means was taken).
-            const py::tuple t = pickle_state(state, 11, "Observations");
-            PyObservations o;
-            o.num_chains = static_cast<int32_t>(int_arg(t[0], "Observations.num_chains", 1, std::numeric_limits<int32_t>::max()));
-            o.num_samples = int_arg(t[1], "Observations.num_samples", 0, int64_t{1} << 62);
-            o.sweeps = int_arg(t[2], "Observations.sweeps", 0, int64_t{1} << 62);
-            const char* names[] = {"node_sum", "edge_sum", "node_mean", "edge_corr", "energy", "readout_sum", "readout_mean", "snapshots"};
-            const int dims[] = {1, 1, 1, 1, 2, 2, 2, 3};
-            py::object* fields[] = {&o.node_sum, &o.edge_sum, &o.node_mean, &o.edge_corr, &o.energy, &o.readout_sum, &o.readout_mean, &o.snapshots};
-            for (size_t k = 0; k < 8; ++k) {
-              const py::handle h = t[3 + k];
-              *fields[k] = py::reinterpret_borrow<py::object>(h);
-              if (h.is_none()) continue;
-              const std::string what = std::string("unpickling pbit.Observations: ") + names[k];
-              if (!py::isinstance<py::array>(h)) throw InvalidArgument(what + " must be a numpy array or None");
-              const auto a = py::reinterpret_borrow<py::array>(h);
-              const bool rows_are_chains = k == 5 || k == 6, samples_by_chains = k == 4, snapshots = k == 7;
-              if (a.ndim() != dims[k] || (rows_are_chains && a.shape(0) != o.num_chains) ||
-                  (samples_by_chains && (a.shape(0) != o.num_samples || a.shape(1) != o.num_chains)) || (snapshots && a.shape(1) != o.num_chains)) {
-                throw InvalidArgument(what + ": not of the shape num_chains (" + std::to_string(o.num_chains) + ") and num_samples (" +
-                                      std::to_string(o.num_samples) + ") give");
-              }
-              if (snapshots) {
-                if (a.dtype().kind() != 'i' || a.dtype().itemsize() != 1) throw InvalidArgument(what + " must be int8 spins");
-                const auto sp = py::array_t<int8_t, py::array::c_style | py::array::forcecast>::ensure(a);
-                for (py::ssize_t q = 0; q < sp.size(); ++q)
-                  if (sp.data()[q] != 1 && sp.data()[q] != -1) throw InvalidArgument(what + " holds a spin that is not +1 or -1");
-                continue;
-              }
-              if (std::string("biuf").find(a.dtype().kind()) == std::string::npos) throw InvalidArgument(what + " must hold numbers");
-              const bool mean = k == 2 || k == 3 || k == 6;
-              const auto v = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
-              for (py::ssize_t q = 0; v && q < v.size(); ++q) {
-                const double x = v.data()[q];
-                if (!std::isfinite(x) || (mean && std::abs(x) > 1)) throw InvalidArgument(what + " holds " + std::to_string(x) + (mean ? ", not a mean in [-1, 1]" : ", not a finite number"));
-              }
-            }
-            return o;
-          }));
+          &observations_from_state));
 
   // ---------------------------------------------------------------- sampler
   const char* run_doc =

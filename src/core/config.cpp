@@ -174,19 +174,14 @@ SampleConfig parse_sample_config(const json& j) {
   if (j.contains("schedule")) {
     const json& s = j["schedule"];
     only_keys(s, "schedule", {"warmup", "samples", "steps_per_sample"});
-    const int64_t big = int64_t{1} << 32;
-    if (s.contains("warmup")) c.schedule.warmup = get_int(s["warmup"], "schedule.warmup", 0, big);
-    if (s.contains("samples")) c.schedule.samples = get_int(s["samples"], "schedule.samples", 0, big);
+    const int64_t most = SamplingSchedule::kMaxField;
+    if (s.contains("warmup")) c.schedule.warmup = get_int(s["warmup"], "schedule.warmup", 0, most);
+    if (s.contains("samples")) c.schedule.samples = get_int(s["samples"], "schedule.samples", 0, most);
     if (s.contains("steps_per_sample")) {
-      c.schedule.steps_per_sample = get_int(s["steps_per_sample"], "schedule.steps_per_sample", 1, big);
+      c.schedule.steps_per_sample = get_int(s["steps_per_sample"], "schedule.steps_per_sample", 1, most);
     }
-    // A run past the sweep counter is refused here, naming the key, rather than once the sampler was
-    // built (samples x steps_per_sample may pass int64: compared by division).
-    const int64_t most = 0xFFFFFFFF, w = c.schedule.warmup, n = c.schedule.samples, k = c.schedule.steps_per_sample;
-    if (w > most || (n > 0 && k > (most - w) / n)) {
-      bad("schedule", "warmup + samples x steps_per_sample (" + std::to_string(w) + " + " + std::to_string(n) + " x " + std::to_string(k) +
-                          ") is more than one sampler runs (2^32 - 1 sweeps: its RNG counter's sweep field)");
-    }
+    // Refused here, naming the key, rather than once the sampler was built.
+    if (const std::string past = c.schedule.past_sweep_limit(); !past.empty()) bad("schedule", past);
   }
   if (j.contains("beta")) c.beta = parse_beta(j["beta"]);
   if (j.contains("observe")) {

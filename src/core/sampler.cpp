@@ -21,19 +21,14 @@ void SamplingSchedule::validate() const {
   if (steps_per_sample < 1) {
     throw InvalidArgument("SamplingSchedule.steps_per_sample must be >= 1, got " + std::to_string(steps_per_sample));
   }
-  // total_sweeps() in int64 without overflow (a run is anyway limited to 2^32 - 1 sweeps per sampler)
-  if (samples > 0 && (steps_per_sample > (int64_t{1} << 40) || samples > ((int64_t{1} << 62) - warmup) / steps_per_sample)) {
-    throw InvalidArgument("SamplingSchedule: warmup + samples x steps_per_sample overflows (" + std::to_string(warmup) + " + " +
-                          std::to_string(samples) + " x " + std::to_string(steps_per_sample) + ")");
-  }
-  if (warmup > (int64_t{1} << 62)) throw InvalidArgument("SamplingSchedule.warmup is too large, got " + std::to_string(warmup));
-  // A run past it would be refused by every sampler (run()'s check counts the sweeps already done):
-  // refused here, where a schedule is made, with the sum that passes it.
-  if (total_sweeps() > int64_t{0xFFFFFFFF}) {
-    throw InvalidArgument("SamplingSchedule: warmup + samples x steps_per_sample (" + std::to_string(warmup) + " + " +
-                          std::to_string(samples) + " x " + std::to_string(steps_per_sample) +
-                          ") is more than one sampler runs (2^32 - 1 sweeps: its RNG counter's sweep field)");
-  }
+  const std::string past = past_sweep_limit();
+  if (!past.empty()) throw InvalidArgument("SamplingSchedule: " + past);
+}
+
+std::string SamplingSchedule::past_sweep_limit() const {
+  if (warmup <= kMaxSweeps && (samples == 0 || steps_per_sample <= (kMaxSweeps - warmup) / samples)) return {};
+  return "warmup + samples x steps_per_sample (" + std::to_string(warmup) + " + " + std::to_string(samples) + " x " +
+         std::to_string(steps_per_sample) + ") is more than one sampler runs (2^32 - 1 sweeps: its RNG counter's sweep field)";
 }
 
 namespace {
@@ -536,8 +531,7 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
   const int64_t total = schedule.total_sweeps();
   // The RNG counter holds the sweep index in 32 bits; beyond that uniforms would repeat.
   // (Written so that no sum wraps: a sweep count set past 2^32 by set_sweep_count is refused too.)
-  if (sweep_count_ > std::numeric_limits<uint32_t>::max() ||
-      static_cast<uint64_t>(total) > std::numeric_limits<uint32_t>::max() - sweep_count_) {
+  if (sweep_count_ > SamplingSchedule::kMaxSweeps || static_cast<uint64_t>(total) > SamplingSchedule::kMaxSweeps - sweep_count_) {
     throw InvalidArgument("run would pass 2^32 - 1 sweeps on one sampler (the RNG counter's sweep field)");
   }
   detail::ObserveConfig cfg;

@@ -298,7 +298,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
   const int64_t total = schedule.total_sweeps();
   // Refused before the first sweep, as Sampler::run does (the inner sampler would refuse only when
   // a stretch reached the limit, after hours).
-  if (sampler_.sweep_count() + static_cast<uint64_t>(total) > std::numeric_limits<uint32_t>::max()) {
+  if (sampler_.sweep_count() + static_cast<uint64_t>(total) > SamplingSchedule::kMaxSweeps) {
     throw InvalidArgument("parallel tempering: run would pass 2^32 - 1 sweeps on one sampler (the RNG counter's sweep field)");
   }
   std::vector<int64_t> snaps = observe.snapshot_sweeps;

@@ -28,8 +28,16 @@ struct SamplingSchedule {
   int64_t warmup = 0;
   int64_t samples = 1;
   int64_t steps_per_sample = 1;
+  /// The most sweeps one sampler runs, all its runs together: its RNG counter holds the sweep in 32 bits.
+  static constexpr int64_t kMaxSweeps = 0xFFFFFFFF;
+  /// The most a config or Python gives one field (their total must still be at most kMaxSweeps).
+  static constexpr int64_t kMaxField = kMaxSweeps + 1;
   int64_t total_sweeps() const { return warmup + samples * steps_per_sample; }
-  void validate() const;  ///< throws InvalidArgument for negative values or steps_per_sample < 1
+  /// InvalidArgument for negative values, steps_per_sample < 1, or a total past kMaxSweeps.
+  void validate() const;
+  /// Empty when the total is at most kMaxSweeps, else the sum that passes it (compared by division, so
+  /// no product wraps). For fields validate() otherwise accepts.
+  std::string past_sweep_limit() const;
 };
 
 /// Inverse temperature per sweep of a run. Sweep k (0-based, within the run) uses at(k); a schedule
