@@ -10,6 +10,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/harness/compare.hpp"
 #include "util/binary_io.hpp"
+#include "util/text.hpp"
 
 namespace pbit::cli {
 namespace {
@@ -48,7 +49,7 @@ class CompareRowJournal {
         // Each goes into a cell of results.md and a plot's title: one line, no '|' (a suite's names
         // are held to that when read; a journal's text was copied as it was).
         const std::string t = r[f].get<std::string>();
-        if (std::any_of(t.begin(), t.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f || ch == '|'; })) {
+        if (std::any_of(t.begin(), t.end(), [](char ch) { return pbit::detail::is_control_byte(ch) || ch == '|'; })) {
           throw bad(std::string("has a text '") + f + "' that is not one line without '|'");
         }
       }

@@ -21,6 +21,7 @@
 #include "util/file_io.hpp"
 #include "util/gnuplot.hpp"
 #include "util/progress.hpp"
+#include "util/text.hpp"
 
 namespace pbit::cli {
 
@@ -684,8 +685,7 @@ void add_pdnn_commands(Commands& c) {
     // A file name in a data file's comment, its control characters as '?': a line break in it
     // began a line gnuplot read as a point.
     auto one_line = [](std::string name) {
-      for (char& c : name)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+      std::replace_if(name.begin(), name.end(), pbit::detail::is_control_byte, '?');
       return name;
     };
     // accuracy against T

@@ -374,7 +374,7 @@ std::string printable(const std::string& msg) {
   for (size_t k = 0; k < msg.size();) {
     const auto c = static_cast<unsigned char>(msg[k]);
     if (c < 0x80) {
-      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) esc(c);
+      if (pbit::detail::is_control_byte(static_cast<char>(c)) && c != '\n' && c != '\t') esc(c);
       else out += static_cast<char>(c);
       ++k;
       continue;

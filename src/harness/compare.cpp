@@ -21,6 +21,7 @@
 #include "util/file_io.hpp"
 #include "util/gnuplot.hpp"
 #include "util/json_util.hpp"
+#include "util/text.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/models/dtm_model.hpp"
@@ -65,8 +66,7 @@ std::string plain_label(const nlohmann::json& v, const std::string& key) {
 bool is_plain_label(std::string_view s) {
   if (s.empty()) return false;
   for (const char ch : s) {
-    const auto u = static_cast<unsigned char>(ch);
-    if (u < 0x20 || u == 0x7f || ch == '"' || ch == '\'' || ch == '\\' || ch == '|') return false;
+    if (detail::is_control_byte(ch) || ch == '"' || ch == '\'' || ch == '\\' || ch == '|') return false;
   }
   return true;
 }

@@ -5,6 +5,12 @@
 
 namespace pbit::detail {
 
+/// A C0 control byte or DEL: what breaks a line of a data file, a table cell or a terminal.
+inline bool is_control_byte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u < 0x20 || u == 0x7f;
+}
+
 /// "a, b, c and 4 more": the first `most` items joined by ", ", then how many were left out.
 inline std::string join_at_most(const std::vector<std::string>& items, size_t most) {
   std::string out;
