@@ -127,10 +127,9 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       throw InvalidConfig(recorded + " records a config that is not a DTM's (" + e.reason() +
                           "): --run takes the output folder of 'pbit dtm train'");
     }
-    if (!o->backend.empty()) cfg.backend = o->backend;  // not part of the training config the checkpoint checks
-    if (o->threads >= 0) cfg.threads = o->threads;
-    if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);  // the JSON's config is the one that ran
-    if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
+    // Not part of the training config the checkpoint checks; the JSON's config is the one that ran.
+    if (!o->backend.empty()) detail::override_key(cfg.backend, o->backend, cfg.source, {"run", "backend"});
+    if (o->threads >= 0) detail::override_key(cfg.threads, o->threads, cfg.source, {"run", "threads"});
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
     refuse_output_over_input("--out", o->out, {{"the run's checkpoint.bin", dir + "/checkpoint.bin"}, {"the run's model_checkpoint.bin", dir + "/model_checkpoint.bin"}});
     check_writable(o->out);  // before the measurement, not after it
@@ -285,23 +284,15 @@ void add_dtm_commands(Commands& c) {
   s->footer("Config keys (dataset, model, train, generate, run): docs/CLI.md, 'Model and suite configs'.");
   c.add(s, [o] {
     DtmConfig cfg = parse_dtm_config(read_json_file(o->config));
-    if (o->time_budget >= 0) cfg.time_budget_s = o->time_budget;
-    if (o->gen_sweeps > 0) cfg.gen_sweeps = o->gen_sweeps;
-    if (o->steps > 0) cfg.steps = o->steps;
-    if (!o->acp.empty()) cfg.acp = o->acp == "on";
-    if (!o->out.empty()) cfg.output_dir = o->out;
-    if (!o->backend.empty()) cfg.backend = o->backend;
-    if (o->threads >= 0) cfg.threads = o->threads;
-    if (o->seed_given) cfg.seed = o->seed;
     // results.json records the config that ran, overrides included.
-    if (o->time_budget >= 0) detail::set_override(cfg.source, {"train", "time_budget_s"}, cfg.time_budget_s);
-    if (o->gen_sweeps > 0) detail::set_override(cfg.source, {"generate", "sweeps"}, cfg.gen_sweeps);
-    if (o->steps > 0) detail::set_override(cfg.source, {"model", "steps"}, cfg.steps);
-    if (!o->acp.empty()) detail::set_override(cfg.source, {"train", "acp", "enabled"}, cfg.acp);
-    if (!o->out.empty()) detail::set_override(cfg.source, {"run", "output_dir"}, cfg.output_dir);
-    if (!o->backend.empty()) detail::set_override(cfg.source, {"run", "backend"}, cfg.backend);
-    if (o->threads >= 0) detail::set_override(cfg.source, {"run", "threads"}, cfg.threads);
-    if (o->seed_given) detail::set_override(cfg.source, {"run", "seed"}, cfg.seed);
+    if (o->time_budget >= 0) detail::override_key(cfg.time_budget_s, o->time_budget, cfg.source, {"train", "time_budget_s"});
+    if (o->gen_sweeps > 0) detail::override_key(cfg.gen_sweeps, o->gen_sweeps, cfg.source, {"generate", "sweeps"});
+    if (o->steps > 0) detail::override_key(cfg.steps, o->steps, cfg.source, {"model", "steps"});
+    if (!o->acp.empty()) detail::override_key(cfg.acp, o->acp == "on", cfg.source, {"train", "acp", "enabled"});
+    if (!o->out.empty()) detail::override_key(cfg.output_dir, o->out, cfg.source, {"run", "output_dir"});
+    if (!o->backend.empty()) detail::override_key(cfg.backend, o->backend, cfg.source, {"run", "backend"});
+    if (o->threads >= 0) detail::override_key(cfg.threads, o->threads, cfg.source, {"run", "threads"});
+    if (o->seed_given) detail::override_key(cfg.seed, o->seed, cfg.source, {"run", "seed"});
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of each batch's chains on the same
     // model and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->gen_sweeps) + "|" +

@@ -87,6 +87,14 @@ inline void set_override(nlohmann::json& source, std::initializer_list<const cha
   *at = value;
 }
 
+/// A command-line option given in place of config key `path`: sets the config's field to it and
+/// records it in `source` (set_override), so that no option is applied but left unrecorded.
+template <class Field, class Value>
+void override_key(Field& field, const Value& value, nlohmann::json& source, std::initializer_list<const char*> path) {
+  field = value;
+  set_override(source, path, field);
+}
+
 inline float get_float(const nlohmann::json& v, const std::string& key) {
   if (!v.is_number()) config_error(key, "must be a number, got " + v.dump());
   const double x = v.get<double>();
