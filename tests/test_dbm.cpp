@@ -265,6 +265,49 @@ TEST(DbmGradient, MatchesExactEnumeration) {
   }
 }
 
+// Persistent negative chains (every shipped config samples the negative phase without warmup): each
+// call continues the chains where the last one left them, so after k calls of one sweep each their
+// moments are those of the state distribution k sweeps from the random start, pushed through the
+// sampler's own sweep order exactly (exact.hpp's evolve). Chains restarted per batch would match the
+// one-sweep distribution at every call; the moments at the last call differ from it by many
+// tolerances (asserted), so such a trainer fails.
+TEST(DbmGradient, NegativeChainsPersistAcrossBatches) {
+  TinyDbm t = tiny_dbm();
+  std::vector<float> w = t.model.graph().edge_weights();
+  for (float& x : w) x *= 2.5f;  // slower mixing: the sweeps tell apart
+  t.model.graph().set_edge_weights(w);
+  DbmConfig cfg;
+  cfg.backend = "cpu";
+  cfg.batch_size = 4;
+  cfg.positive = {4, 1, 1, 1};
+  cfg.negative = {40000, 0, 1, 1};  // no warmup, one sample one sweep in
+  DbmTrainer tr(t.model, cfg, t.data);
+  const Graph& G = t.model.graph();
+  const Coloring col(G, t.model.colors());
+  const ChainSetup free{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
+  std::vector<double> p = uniform_start(G, free), nn, ne, first_n, first_e;
+  const int calls = 8;
+  double apart = 0;  // the last call's largest distance from the one-sweep moments, in tolerances
+  for (int k = 1; k <= calls; ++k) {
+    const DbmGradient g = tr.estimate_gradient({0, 1, 2, 3});
+    evolve_sweep(G, col, free, cfg.beta, p);
+    moments(G, p, nn, ne);
+    if (k == 1) first_n = nn, first_e = ne;
+    // Each moment is a mean over independent chains of one +-1 value: its variance is exactly 1 - m^2.
+    auto tol = [&](double m) { return 5 * std::sqrt((1 - m * m) / cfg.negative.chains); };
+    for (int i = 0; i < 14; ++i) {
+      EXPECT_NEAR(g.neg_node[i], nn[i], tol(nn[i])) << "call " << k << ", node " << i;
+      if (k == calls) apart = std::max(apart, std::fabs(nn[i] - first_n[i]) / tol(nn[i]));
+    }
+    for (int64_t e = 0; e < G.num_edges(); ++e) {
+      EXPECT_NEAR(g.neg_edge[e], ne[e], tol(ne[e])) << "call " << k << ", edge " << e;
+      if (k == calls) apart = std::max(apart, std::fabs(ne[e] - first_e[e]) / tol(ne[e]));
+    }
+  }
+  std::printf("persistent negative chains: after %d calls the moments are %.1f tolerances from one sweep's\n", calls, apart);
+  EXPECT_GT(apart, 5.0);
+}
+
 /// One update of the tiny DBM's 4 images on the cpu backend, with phases long enough to be smooth.
 DbmConfig one_step_config() {
   DbmConfig cfg;
