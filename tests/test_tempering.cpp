@@ -15,6 +15,7 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/error.hpp"
+#include "exact.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -284,6 +285,73 @@ TEST(Tempering, EveryReplicaMatchesEnumerationAtItsBeta) {
     EXPECT_EQ(ts.stats().rounds, 600);
     EXPECT_GT(ts.stats().round_trips, 0);
   }
+}
+
+// The same with what the DTM's tempered negative phase and the DBM's tempered eval add: a clamp and
+// per-chain fields, which enter each replica's conditionals and the swap energy. Two groups of chains
+// (even, odd) hold node 3 at +1 / -1 and fields of their own on nodes 0 and 5; every replica of each
+// group matches enumeration of its own clamp and field at the replica's beta (exact.hpp), within 5
+// standard errors. The two groups' exact moments differ by far more, so a swap or sweep that dropped
+// the clamp or the field, or took another chain's, would fail.
+TEST(Tempering, ClampsAndPerChainFieldsHoldInEveryReplica) {
+  const Graph g = frustrated(4);
+  const int32_t B = 4000, N = 8, R = 5;
+  const std::vector<int32_t> field_nodes{0, 5};
+  const float field_of[2][2] = {{0.7f, -0.4f}, {-0.5f, 0.9f}};
+  std::vector<int8_t> clamp(B);
+  std::vector<float> field(static_cast<size_t>(B) * 2);
+  for (int32_t b = 0; b < B; ++b) {
+    clamp[static_cast<size_t>(b)] = b % 2 ? -1 : 1;
+    for (int k = 0; k < 2; ++k) field[static_cast<size_t>(b) * 2 + k] = field_of[b % 2][k];
+  }
+  TemperingOptions t;
+  t.betas = TemperingOptions::geometric(2.55f, 0.4f, R);
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 9;
+  TemperedSampler ts(g, color_graph(g), B, t, o);
+  ts.set_clamp({3}, clamp);
+  ts.set_field(field_nodes, field);
+  ts.run(SamplingSchedule{600, 0, 1});
+  const std::vector<int8_t> st = ts.replica_states();
+  double apart = 0;
+  for (int32_t r = 0; r < R; ++r) {
+    std::vector<double> node[2], edge[2];
+    for (int grp = 0; grp < 2; ++grp) {
+      ChainSetup cs{std::vector<int8_t>(N, 0), std::vector<double>(N, 0.0)};
+      cs.clamp[3] = grp ? -1 : 1;
+      for (int k = 0; k < 2; ++k) cs.field[static_cast<size_t>(field_nodes[static_cast<size_t>(k)])] = field_of[grp][k];
+      moments(g, boltzmann(g, cs, t.betas[static_cast<size_t>(r)]), node[grp], edge[grp]);
+      // Sampled means over the group's B / 2 chains, each a +-1 value of exact variance 1 - m^2.
+      const double n = B / 2;
+      auto z = [&](double sampled, double exact) { return std::fabs(sampled - exact) / std::sqrt(std::max(1e-9, (1 - exact * exact) / n)); };
+      double worst = 0;
+      for (int32_t i = 0; i < N; ++i) {
+        double m = 0;
+        for (int32_t b = grp; b < B; b += 2) m += st[(static_cast<size_t>(r) * B + b) * N + i];
+        worst = std::max(worst, z(m / n, node[grp][static_cast<size_t>(i)]));
+      }
+      for (int64_t q = 0; q < g.num_edges(); ++q) {
+        double c = 0;
+        for (int32_t b = grp; b < B; b += 2) {
+          const int8_t* s = st.data() + (static_cast<size_t>(r) * B + b) * N;
+          c += s[g.edge_i()[q]] * s[g.edge_j()[q]];
+        }
+        worst = std::max(worst, z(c / n, edge[grp][static_cast<size_t>(q)]));
+      }
+      std::printf("replica %d (beta %.3f), chains with node 3 at %+d: worst deviation %.2f standard errors\n", r, t.betas[r], grp ? -1 : 1,
+                  worst);
+      EXPECT_LT(worst, 5.0) << "replica " << r << ", group " << grp;
+    }
+    for (int32_t i = 0; i < N; ++i) {
+      if (i == 3) continue;  // clamped: trivially apart
+      const double m = node[0][static_cast<size_t>(i)], se = std::sqrt(std::max(1e-9, (1 - m * m) / (B / 2)));
+      apart = std::max(apart, std::fabs(node[0][static_cast<size_t>(i)] - node[1][static_cast<size_t>(i)]) / se);
+    }
+  }
+  std::printf("the two groups' exact means differ by up to %.1f standard errors\n", apart);
+  EXPECT_GT(apart, 20.0);
+  EXPECT_EQ(ts.stats().rounds, 600);
 }
 
 /// A ferromagnet of 12 nodes (every pair coupled, J = 0.25) with a slight field toward -1: two deep
