@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "exact.hpp"
+#include "exact_device.hpp"
 #include "pbit/models/dataset.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/error.hpp"
@@ -1558,6 +1559,64 @@ BarRun train_bars(Backend b, const std::string& folder, const std::function<void
 void in_situ(DbmConfig& c) {
   c.hardware = imperfect_device();
   c.train_mode = "in_situ";
+}
+
+// In situ, both phases sample the device, not the model: on the tiny DBM with a device of gains,
+// offsets, 4-bit weights and stuck p-bits, the positive moments (each image's chains) and the
+// negative ones match the device's own stationary distributions (exact_device.hpp: clamped to each
+// image, and free), within 5 standard errors from the exact variances; the device's negative moments
+// are many standard errors from the ideal model's, so an estimator that sampled either phase on the
+// ideal sampler would fail.
+TEST(DbmInSitu, BothPhasesSampleTheDevicesOwnDistribution) {
+  TinyDbm t = tiny_dbm();
+  DbmConfig cfg;
+  cfg.backend = "cpu";
+  cfg.batch_size = 4;
+  cfg.positive = {5000, 100, 1, 1};  // chains per image
+  cfg.negative = {20000, 200, 1, 1};
+  cfg.hardware = parse_hardware(nlohmann::json::parse(R"({"weight_bits": 4, "weight_range": 1.0, "gain_sigma": 0.4,
+      "offset_sigma": 0.3, "stuck_fraction": 0.15, "device_seed": 4})"));
+  cfg.train_mode = "in_situ";
+  DbmTrainer tr(t.model, cfg, t.data);
+  const DbmGradient g = tr.estimate_gradient({0, 1, 2, 3});
+  const Graph& G = t.model.graph();
+  const Coloring col(G, t.model.colors());
+  const PbitDevice dev = draw_device(cfg.hardware, G.num_nodes(), 0);
+  int stuck = 0;
+  for (int8_t v : dev.stuck) stuck += v != 0;
+  ASSERT_GT(stuck, 0);  // the draw has some
+  // Positive: each image's chains are independent draws from that image's clamped distribution.
+  const size_t E = static_cast<size_t>(G.num_edges());
+  std::vector<double> pos(E + 14, 0.0), pos_var(E + 14, 0.0), node, edge;
+  for (int64_t img = 0; img < 4; ++img) {
+    ChainSetup cs{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
+    const std::vector<int8_t> v = dbm_clamp_values(t.model, t.data, img, cfg.threshold);
+    for (int k = 0; k < 12; ++k) cs.clamp[k] = v[k];  // visible 0,1 then labels 2..11
+    moments(G, device_stationary(G, col, cfg.hardware, cs, cfg.beta), node, edge);
+    edge.insert(edge.end(), node.begin(), node.end());
+    for (size_t k = 0; k < E + 14; ++k) {
+      pos[k] += edge[k] / 4;
+      pos_var[k] += std::max(0.0, 1 - edge[k] * edge[k]) / cfg.positive.chains / 16;  // var of the mean of 4 images' means
+    }
+  }
+  const ChainSetup free{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
+  std::vector<double> neg_n, neg_e, ideal_n, ideal_e;
+  moments(G, device_stationary(G, col, cfg.hardware, free, cfg.beta), neg_n, neg_e);
+  moments(G, boltzmann(G, free, cfg.beta), ideal_n, ideal_e);
+  const double chains = cfg.negative.chains;
+  double apart = 0;
+  for (size_t k = 0; k < E + 14; ++k) {
+    const bool is_edge = k < E;
+    const size_t q = is_edge ? k : k - E;
+    const double sampled_pos = is_edge ? g.pos_edge[q] : g.pos_node[q], sampled_neg = is_edge ? g.neg_edge[q] : g.neg_node[q];
+    const double want_neg = is_edge ? neg_e[q] : neg_n[q], ideal = is_edge ? ideal_e[q] : ideal_n[q];
+    const double se_neg = std::sqrt(std::max(1e-12, (1 - want_neg * want_neg) / chains));
+    EXPECT_NEAR(sampled_pos, pos[k], 5 * std::sqrt(pos_var[k]) + 1e-9) << (is_edge ? "edge " : "node ") << q;
+    EXPECT_NEAR(sampled_neg, want_neg, 5 * se_neg + 1e-9) << (is_edge ? "edge " : "node ") << q;
+    apart = std::max(apart, std::fabs(want_neg - ideal) / std::max(se_neg, 1e-3));
+  }
+  std::printf("in situ: the device's negative moments are up to %.1f standard errors from the ideal model's\n", apart);
+  EXPECT_GT(apart, 10.0);
 }
 
 // Every backend trains and evaluates the same DBM bit for bit (the sampler's contract carried over to

@@ -16,6 +16,7 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/error.hpp"
+#include "exact_device.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -40,60 +41,10 @@ struct Exact {
 };
 /// `field`, if given (one value per node), is an external field added to each node's input current.
 Exact exact_stationary(const Graph& g, const Coloring& col, const PbitHardware& hw, float beta, const std::vector<double>& field = {}) {
-  const int32_t N = g.num_nodes();
-  const size_t S = size_t{1} << N;
-  const PbitDevice dev = draw_device(hw, N, 0);
-  auto spin = [](size_t s, int32_t i) { return (s >> i) & 1u ? 1.0 : -1.0; };
-  const double b = static_cast<double>(beta) * (1.0 + hw.beta_offset);
-  // P(node i -> +1 | state s) on the device: with an input stage, the input current quantized, then
-  // gain and offset, then the tanh table (the cell centre's exact value, hardware_tanh at beta'):
-  // P = (1 + t) / 2.
-  const bool stage = hw.input_bits != 0 || hw.lut_bits != 0;
-  auto p_up = [&](size_t s, int32_t i) {
-    if (dev.stuck[i]) return dev.stuck[i] > 0 ? 1.0 : 0.0;
-    double I = hardware_weight(hw, g.biases()[i]);
-    for (int64_t k = g.row_ptr()[i]; k < g.row_ptr()[i + 1]; ++k) I += hardware_weight(hw, g.weights()[k]) * spin(s, g.col_idx()[k]);
-    if (!field.empty()) I += field[i];
-    if (stage) {
-      const double x = dev.gain[i] * static_cast<double>(hardware_input(hw, static_cast<float>(I))) + dev.offset[i];
-      PbitHardware at_beta = hw;  // hardware_tanh applies 1 + beta_offset: fold the schedule's beta in
-      at_beta.beta_offset = static_cast<float>(b) - 1.0f;
-      return (1.0 + static_cast<double>(hardware_tanh(at_beta, static_cast<float>(x)))) / 2.0;
-    }
-    const double x = dev.gain[i] * I + dev.offset[i];
-    return 1.0 / (1.0 + std::exp(-2.0 * b * x));
-  };
-  std::vector<double> pi(S, 1.0 / static_cast<double>(S)), next(S);
-  for (int iter = 0; iter < 400; ++iter) {
-    for (const auto& cls : col.classes()) {
-      std::fill(next.begin(), next.end(), 0.0);
-      for (size_t s = 0; s < S; ++s) {
-        if (pi[s] == 0) continue;
-        // Every assignment of the class's nodes, from state s.
-        const size_t m = cls.size();
-        for (size_t a = 0; a < (size_t{1} << m); ++a) {
-          size_t t = s;
-          double p = pi[s];
-          for (size_t q = 0; q < m; ++q) {
-            const int32_t i = cls[q];
-            const bool up = (a >> q) & 1u;
-            const double pu = p_up(s, i);
-            p *= up ? pu : 1.0 - pu;
-            t = up ? (t | (size_t{1} << i)) : (t & ~(size_t{1} << i));
-          }
-          next[t] += p;
-        }
-      }
-      std::swap(pi, next);
-    }
-  }
+  const auto N = static_cast<size_t>(g.num_nodes());
+  const ChainSetup cs{std::vector<int8_t>(N, 0), field.empty() ? std::vector<double>(N, 0.0) : field};
   Exact e;
-  e.mean.assign(N, 0.0);
-  e.corr.assign(g.num_edges(), 0.0);
-  for (size_t s = 0; s < S; ++s) {
-    for (int32_t i = 0; i < N; ++i) e.mean[i] += pi[s] * spin(s, i);
-    for (int64_t k = 0; k < g.num_edges(); ++k) e.corr[k] += pi[s] * spin(s, g.edge_i()[k]) * spin(s, g.edge_j()[k]);
-  }
+  moments(g, device_stationary(g, col, hw, cs, beta), e.mean, e.corr);
   return e;
 }
 
