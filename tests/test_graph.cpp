@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <sstream>
 
 #include "pbit/error.hpp"
@@ -137,6 +138,32 @@ TEST(GraphIo, JsonRoundTrip) {
 }
 
 // A spread of 0 gives +0 weights, not -0 for the draws that were negative ("-0.0" in the files).
+// pbit's JSON text: objects and arrays of them one item a line, an array of scalars on its line
+// (wrapped before column 100), and the text reads back as the value it was written from.
+TEST(GraphIo, JsonTextKeepsScalarArraysOnTheirLine) {
+  nlohmann::json j = {{"edges", {{0, 1, 0.5}, {1, 2, -1.25}}}, {"empty", nlohmann::json::array()}, {"name", "a \"b\""},
+                      {"nested", {{"flags", {true, false, nullptr}}, {"none", nlohmann::json::object()}}}};
+  std::vector<int> many(100);
+  std::iota(many.begin(), many.end(), 1000);
+  j["many"] = many;
+  const std::string text = json_text(j);
+  EXPECT_EQ(nlohmann::json::parse(text), j);
+  EXPECT_NE(text.find("\n  \"edges\": [\n    [0, 1, 0.5],\n    [1, 2, -1.25]\n  ],\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"empty\": [],"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"flags\": [true, false, null],"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"none\": {}"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"many\": [\n    1000, 1001,"), std::string::npos) << text;  // 100 numbers: wrapped
+  size_t longest = 0, lines = 0;
+  for (size_t a = 0, b; a < text.size(); a = b + 1, ++lines) {
+    b = text.find('\n', a);
+    longest = std::max(longest, b - a);
+  }
+  EXPECT_LE(longest, 100u);
+  EXPECT_LT(lines, 25u);  // not one number a line (dump(2) takes 130)
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_THROW(json_text(nlohmann::json(std::string("\xff"))), nlohmann::json::exception);  // as dump(): invalid UTF-8
+}
+
 TEST(GraphIo, ZeroSpreadWeightsArePlusZero) {
   const Graph g = with_random_weights(random_regular(40, 3, 9), 3, 0.0f, 0.0f);
   for (float w : g.edge_weights()) EXPECT_FALSE(std::signbit(w));

@@ -23,7 +23,7 @@ namespace pbit::cli {
 
 void emit(const std::string& out, const nlohmann::json& j) {
   if (out.empty()) {
-    std::cout << j.dump(2) << "\n";
+    std::cout << json_text(j);
   } else {
     write_json_file(out, j);
     std::cerr << "wrote " << out << "\n";
@@ -356,7 +356,7 @@ void add_graph(Commands& c) {
       summary["role_placement"] = o->in_order ? "index order" : "random permutation, seed " + std::to_string(o->role_seed);
       summary["role_distances"] = d;
     }
-    std::cout << summary.dump(2) << "\n";
+    std::cout << json_text(summary);
     return 0;
   });
 }
@@ -368,12 +368,10 @@ void add_info(Commands& c) {
   c.add(s, [graph] {
     const GraphFile gf = read_graph_file(*graph);
     const Graph& g = gf.graph;
-    std::cout << nlohmann::json{{"num_nodes", g.num_nodes()},
-                                {"num_edges", g.num_edges()},
-                                {"max_degree", g.max_degree()},
-                                {"degree_histogram", degree_histogram(degrees(g))}}
-                     .dump(2)
-              << "\n";
+    std::cout << json_text({{"num_nodes", g.num_nodes()},
+                            {"num_edges", g.num_edges()},
+                            {"max_degree", g.max_degree()},
+                            {"degree_histogram", degree_histogram(degrees(g))}});
     return 0;
   });
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -328,10 +329,59 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
+namespace {
+
+void put_json(std::string& out, const nlohmann::json& j, size_t depth) {
+  const std::string pad(2 * depth, ' '), inner(2 * depth + 2, ' ');
+  const bool flat = j.is_array() && std::none_of(j.begin(), j.end(), [](const nlohmann::json& x) { return x.is_structured(); });
+  if (j.empty() || !j.is_structured()) {
+    out += j.dump();
+  } else if (flat) {  // on this line while it fits in 100 columns, else wrapped at the next indent
+    std::vector<std::string> items;
+    size_t width = 2 * depth + 2;
+    for (const nlohmann::json& x : j) width += (items.emplace_back(x.dump())).size() + 2;
+    const bool wrap = width > 100;
+    out += wrap ? "[\n" + inner : "[";
+    size_t col = inner.size();
+    for (size_t k = 0; k < items.size(); ++k) {
+      if (k > 0) {
+        if (wrap && col + items[k].size() + 2 > 100) {
+          out += ",\n" + inner;
+          col = inner.size();
+        } else {
+          out += ", ";
+          col += 2;
+        }
+      }
+      out += items[k];
+      col += items[k].size();
+    }
+    out += wrap ? "\n" + pad + "]" : "]";
+  } else {
+    out += j.is_object() ? "{\n" : "[\n";
+    size_t k = 0;
+    for (auto it = j.begin(); it != j.end(); ++it, ++k) {
+      out += inner;
+      if (j.is_object()) out += nlohmann::json(it.key()).dump() + ": ";
+      put_json(out, it.value(), depth + 1);
+      out += k + 1 < j.size() ? ",\n" : "\n";
+    }
+    out += pad + (j.is_object() ? "}" : "]");
+  }
+}
+
+}  // namespace
+
+std::string json_text(const nlohmann::json& j) {
+  std::string out;
+  put_json(out, j, 0);
+  return out + "\n";
+}
+
 void write_json_file(const std::string& path, const nlohmann::json& j) {
   std::string text;
   try {
-    text = j.dump(2) + "\n";
+    text = json_text(j);
   } catch (const nlohmann::json::exception& e) {  // invalid UTF-8 in a string
     throw IoError("cannot write '" + path + "': " + detail::json_what(e));
   }

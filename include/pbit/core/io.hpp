@@ -49,7 +49,13 @@ nlohmann::json read_json_file(const std::string& path);
 /// twice in one object, nesting past 64 levels and text that is not JSON are InvalidConfig naming
 /// `source` (e.g. "--tempering").
 nlohmann::json parse_json_text(const std::string& text, const std::string& source);
+/// Writes json_text(j), atomically.
 void write_json_file(const std::string& path, const nlohmann::json& j);
+/// JSON as pbit writes it, to files and to stdout: objects and arrays of them indented by 2, one item
+/// a line, but an array of numbers, strings, booleans or nulls kept on its line (wrapped at 100
+/// columns), so that an edge [i, j, J], a confusion matrix or a curve reads as text rather than one
+/// number a line. Ends with a line break. nlohmann::json::exception for invalid UTF-8.
+std::string json_text(const nlohmann::json& j);
 
 /// Creates directory `dir` and its parents where missing (nothing for ""); throws IoError naming it
 /// and the reason when that fails (a file in the way, no permission, a read-only file system).
