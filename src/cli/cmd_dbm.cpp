@@ -418,7 +418,12 @@ void add_eval(CLI::App* dbm, Commands& c) {
     if (o->sweeps.empty()) {
       DbmEvalJournal j;
       if (journal) j = journal->of(cfg.eval.schedule().total_sweeps());
-      emit_eval(eval_json(evaluate_dbm(model, cfg, test, o->limit, true, o->first, journal ? &j : nullptr)));
+      const DbmEval ev = evaluate_dbm(model, cfg, test, o->limit, true, o->first, journal ? &j : nullptr);
+      if (writer) {  // the JSON (stdout or --out) holds the confusion matrix and the rest
+        std::cerr << "test accuracy " << ev.accuracy << " on images " << ev.first << ".." << ev.first + ev.images - 1 << " ("
+                  << ev.wall_s << " s)\n";
+      }
+      emit_eval(eval_json(ev));
       return 0;
     }
     // For each budget S a fraction (default 0.5) is warm-up and the rest is sampled every
@@ -442,7 +447,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
       b.eval.warmup = total - b.eval.samples * step;
       DbmEvalJournal j;
       if (journal) j = journal->of(total);
-      const DbmEval ev = evaluate_dbm(model, b, test, o->limit, false, o->first, journal ? &j : nullptr);
+      const DbmEval ev = evaluate_dbm(model, b, test, o->limit, true, o->first, journal ? &j : nullptr);
       if (writer) std::cerr << total << " sweeps per image (" << b.eval.warmup << " warm-up + " << b.eval.samples << " x " << step << ") x "
                 << b.eval.chains << " chains: test accuracy " << ev.accuracy << " on images " << ev.first << ".."
                 << ev.first + ev.images - 1 << " (" << ev.wall_s << " s)\n";
@@ -496,7 +501,7 @@ void add_generate(CLI::App* dbm, Commands& c) {
     note_differences_from_training(model, cfg, o->model);
     nlohmann::json out;
     write_generation(model, cfg, o->out, out);
-    std::cout << out.dump(2) << "\n";
+    std::cout << json_text(out);
     return 0;
   });
 }
