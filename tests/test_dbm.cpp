@@ -861,8 +861,12 @@ TEST(DbmMnist, ModelCheckpointContinuesAcrossLeases) {
   SparseDbm d = SparseDbm::create(other, train.rows, train.cols);
   DbmTrainer td(d, other, train);
   EXPECT_NE(error_of([&] { td.load_model_checkpoint(ckpt, 0); }).find("different training config"), std::string::npos);
-  EXPECT_NE(error_of([&] { td.load_model_checkpoint(tmp("lease_full.bin"), 0); }).find("not a pbit DBM model checkpoint"),
+  // ... and named for what they are (a full checkpoint where a lease's belongs; a model file).
+  EXPECT_NE(error_of([&] { td.load_model_checkpoint(tmp("lease_full.bin"), 0); })
+                .find("not a pbit DBM model checkpoint (format PBITDML2): it is a DBM training checkpoint (checkpoint.bin of 'pbit dbm train')"),
             std::string::npos);
+  d.save(tmp("lease_model.json"));
+  EXPECT_NE(error_of([&] { td.load_model_checkpoint(tmp("lease_model.json"), 0); }).find(": it is a JSON text"), std::string::npos);
 }
 
 // A lease is killed before it ends (a lent GPU taken back): its model-only checkpoint must hold what

@@ -662,7 +662,9 @@ TEST(DtmModel, ModelCheckpointContinuesAcrossLeases) {
   Dtm e(other, 8, 8);
   EXPECT_NE(error_of([&] { e.load_model_checkpoint(ckpt); }).find("different training config"), std::string::npos);
   EXPECT_THROW(e.load_model_checkpoint(ckpt), ConfigMismatch);
-  EXPECT_NE(error_of([&] { e.load_model_checkpoint(a.checkpoint_path()); }).find("not a pbit DTM model checkpoint"), std::string::npos);
+  EXPECT_NE(error_of([&] { e.load_model_checkpoint(a.checkpoint_path()); })
+                .find("not a pbit DTM model checkpoint (format PBITTML2): it is a DTM training checkpoint (checkpoint.bin of 'pbit dtm train')"),
+            std::string::npos);
 }
 
 TEST(DtmModel, TimeBudgetStopsBeforeAnEpochThatWouldOverrunIt) {

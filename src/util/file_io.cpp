@@ -5,10 +5,11 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <iostream>
 #include <cstring>
+#include <iostream>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -203,6 +204,42 @@ IoError open_failed(int error_number, const std::string& message, const std::str
   return IoError(error_number != 0 ? message + ": " + why(error_number) : message, path, error_number);
 }
 
+namespace {
+
+/// pbit's checksummed files by the first 7 bytes of their magic (the 8th is the version), so that a
+/// file given in another's place is named for what it is. (Each magic is defined beside its writer.)
+struct KnownFormat {
+  const char* tag;
+  const char* what;
+};
+constexpr KnownFormat kKnownFormats[] = {
+    {"PBITCKP", "a DBM training checkpoint (checkpoint.bin of 'pbit dbm train')"},
+    {"PBITDML", "a DBM model-only checkpoint (model_checkpoint.bin of 'pbit dbm train --lease')"},
+    {"PBITDTM", "a DTM training checkpoint (checkpoint.bin of 'pbit dtm train')"},
+    {"PBITTML", "a DTM model-only checkpoint (model_checkpoint.bin of 'pbit dtm train --lease')"},
+    {"PBITEQM", "an EqProp model (model.bin of 'pbit eqprop train')"},
+    {"PBITEQC", "an EqProp training checkpoint (checkpoint.bin of 'pbit eqprop train')"},
+    {"PBITPDM", "a p-DNN classifier (model.bin of 'pbit pdnn train')"},
+    {"PBITPDC", "a p-DNN classifier's training checkpoint (checkpoint.bin of 'pbit pdnn train')"},
+    {"PBITPDV", "a p-DNN generator (model.bin of 'pbit pdnn train' with a generator section)"},
+    {"PBITPDW", "a p-DNN generator's training checkpoint (checkpoint.bin of 'pbit pdnn train' with a generator section)"},
+    {"PBITFNT", "a feature network (pbit's cache, out/cache/)"},
+};
+
+/// What a file of these first bytes is, for a message: "" when pbit does not know.
+std::string known_format(const char* m, size_t n) {
+  if (n >= 7) {
+    for (const KnownFormat& k : kKnownFormats)
+      if (std::memcmp(m, k.tag, 7) == 0) return k.what;
+  }
+  size_t k = 0;
+  while (k < n && std::isspace(static_cast<unsigned char>(m[k]))) ++k;
+  if (k < n && m[k] == '{') return "a JSON text (a model.json, config or result?)";
+  return "";
+}
+
+}  // namespace
+
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
   refuse_folder(path);
   std::ifstream f(path, std::ios::binary);
@@ -210,9 +247,12 @@ std::string read_checksummed(const std::string& path, const char (&magic)[8], co
     const int e = errno;  // before the message is built
     throw open_failed(e, "cannot open " + what + " '" + path + "'", path);
   }
-  char m[8];
-  if (!f.read(m, 8) || std::memcmp(m, magic, 7) != 0) {
-    throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")");
+  char m[8] = {};
+  f.read(m, 8);
+  const auto got = static_cast<size_t>(f.gcount());
+  if (got < 8 || std::memcmp(m, magic, 7) != 0) {
+    const std::string is = known_format(m, got);
+    throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")" + (is.empty() ? "" : ": it is " + is));
   }
   if (m[7] != magic[7]) {
     throw InvalidArgument("'" + path + "' is a " + what + " of format " + std::string(m, 8) + " from another pbit version (this one reads " +
