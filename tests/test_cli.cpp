@@ -381,7 +381,15 @@ TEST(Cli, BadInputsGiveClearErrors) {
   EXPECT_NE(flag.out.find("has no option --resume"), std::string::npos) << flag.out;
   const Result misspelt = run("dtm train --config " + dtm_cfg + " --epoch 5");  // the option is named, not its value
   EXPECT_EQ(misspelt.code, 2);
-  EXPECT_NE(misspelt.out.find("has no option --epoch"), std::string::npos) << misspelt.out;
+  EXPECT_NE(misspelt.out.find("has no option --epoch (pbit dtm train --help lists them)"), std::string::npos) << misspelt.out;
+  const Result near = run(std::string("eqprop train --config ") + PBIT_SOURCE_DIR + "/configs/eqprop_mnist100.json --epoch 5");
+  EXPECT_NE(near.out.find("'pbit eqprop train' has no option --epoch (did you mean --epochs?)"), std::string::npos) << near.out;
+  // A misspelt required option is named as the error, not reported as the option missing.
+  const Result required = run("sample --topology lattice:4 --confg x.json");
+  EXPECT_EQ(required.code, 2);
+  EXPECT_NE(required.out.find("'pbit sample' has no option --confg (did you mean --config?)"), std::string::npos) << required.out;
+  const Result far = run("sample --topology lattice:4 --frobnicate 3");
+  EXPECT_NE(far.out.find("'pbit sample' has no option --frobnicate (pbit sample --help lists them)"), std::string::npos) << far.out;
   const Result negative = run("dtm mixing --config " + dtm_cfg + " --out x.json --seed -1");  // no --seed there; -1 is its value
   EXPECT_EQ(negative.code, 2);
   EXPECT_NE(negative.out.find("has no option --seed"), std::string::npos) << negative.out;

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -403,6 +404,54 @@ std::string printable(const std::string& msg) {
   return out;
 }
 
+/// " (did you mean --config?)" for an unknown option within two edits of one of `a`'s long options,
+/// else "".
+std::string did_you_mean(const CLI::App* a, std::string word) {
+  word = word.substr(0, word.find('='));  // --confg=x
+  if (word.rfind("--", 0) != 0) return "";
+  word.erase(0, 2);
+  auto distance = [](const std::string& x, const std::string& y) {  // Levenshtein
+    std::vector<size_t> row(y.size() + 1);
+    for (size_t j = 0; j <= y.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= x.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= y.size(); ++j) {
+        const size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (x[i - 1] != y[j - 1])});
+        diag = up;
+      }
+    }
+    return row[y.size()];
+  };
+  std::string best;
+  size_t best_d = 3;
+  for (const CLI::Option* o : a->get_options()) {
+    for (const std::string& name : o->get_lnames()) {
+      const size_t d = distance(word, name);
+      if (d < best_d) best_d = d, best = name;
+    }
+  }
+  return best.empty() ? "" : " (did you mean --" + best + "?)";
+}
+
+/// The first word of `words` that is an option (a negative number is a value: in "--sede -1" the
+/// option is --sede), else "".
+std::string first_option(const std::vector<std::string>& words) {
+  for (const std::string& w : words) {
+    const bool number = w.size() > 1 && (std::isdigit(static_cast<unsigned char>(w[1])) || w[1] == '.');
+    if (w.rfind("-", 0) == 0 && w.size() > 1 && !number) return w;
+  }
+  return "";
+}
+
+/// The deepest subcommand given.
+const CLI::App* deepest(const CLI::App& app) {
+  const CLI::App* a = &app;
+  while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
+  return a;
+}
+
 /// CLI11's parse errors in pbit's words.
 std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   std::string m = e.what();
@@ -427,7 +476,10 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
     }
     if (!dash.empty()) first = dash;
     if (cmd == "pbit" && first.rfind("-", 0) != 0) return "unknown command '" + first + "' (pbit --help lists them)";
-    if (first.rfind("-", 0) == 0) return "'" + cmd + "' has no option " + first + " (" + cmd + " --help lists them)";
+    if (first.rfind("-", 0) == 0) {
+      const std::string hint = did_you_mean(deepest(app), first);
+      return "'" + cmd + "' has no option " + first + (hint.empty() ? " (" + cmd + " --help lists them)" : hint);
+    }
     return "unexpected argument '" + first + "' for '" + cmd + "'";
   }
   if (dynamic_cast<const CLI::ArgumentMismatch*>(&e)) {
@@ -454,9 +506,14 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
       return "'" + cmd + "' needs a subcommand (" + cmd + " --help lists them)";
     }
     const std::string name = m.substr(0, m.find(' '));
+    const CLI::App* a = deepest(app);
+    // CLI11 checks what is required before what it did not expect: a misspelt --confg would be
+    // reported as a missing --config. The unknown option is the error to show.
+    if (const std::string unknown = first_option(a->remaining()); !unknown.empty()) {
+      const std::string hint = did_you_mean(a, unknown);
+      return "'" + cmd + "' has no option " + unknown + (hint.empty() ? " (" + cmd + " --help lists them)" : hint);
+    }
     // A positional's name alone ("needs evals") says too little: its description says what to give.
-    const CLI::App* a = &app;
-    while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
     for (const CLI::Option* o : a->get_options()) {
       if (o->get_positional() && o->get_name() == name) return "'" + cmd + "' needs its " + name + ": " + o->get_description();
     }
