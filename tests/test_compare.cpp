@@ -466,7 +466,8 @@ TEST(CompareRun, QualityFilesAreCheckedBeforeTheRows) {
                          std::filesystem::current_path().string()),
             std::string::npos)
       << missing;
-  EXPECT_NE(missing.find("run the suite from pbit's source tree"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("(a 'pbit dtm train' result: train that run first, or run the suite from pbit's source tree"), std::string::npos)
+      << missing;
   // Without final_autocorrelation, an MEBM falls back to its sweeps per sample.
   write_json_file(out + "/q.json", good);
   j["min_seconds"] = 0.01;

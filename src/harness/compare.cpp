@@ -447,10 +447,11 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   for (const QualityPoint& q : suite.quality) {
     std::error_code ec;  // (a name the system refuses is not there either: read_json_file says why below)
     if (std::filesystem::path(q.results).is_relative() && !std::filesystem::exists(q.results, ec) && !ec) {
-      // The shipped suites name committed results (bench/results/...) from pbit's source tree.
+      // The shipped suites name committed results (bench/results/...) from pbit's source tree, or
+      // runs the user trains first (out/...).
       throw IoError("quality '" + q.label + "': no file '" + q.results + "' in the working folder " +
-                        std::filesystem::current_path().string() + " (a suite's relative paths are read from there: run the suite " +
-                        "from pbit's source tree, or give absolute paths)",
+                        std::filesystem::current_path().string() + " (a 'pbit dtm train' result: train that run first, " +
+                        "or run the suite from pbit's source tree, or give absolute paths)",
                     q.results, ENOENT);
     }
     const nlohmann::json r = read_json_file(q.results);
