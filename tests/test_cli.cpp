@@ -501,6 +501,35 @@ TEST(Cli, HelpFootersListTheKeysTheParserAccepts) {
   }
 }
 
+// A config given to a command of another kind is named for the kind it is (helper-71: a DBM config
+// given to 'pbit sample' got only the generic unknown key).
+TEST(Cli, AConfigForAnotherCommandIsNamedForIt) {
+  write(tmp("kind_graph.txt"), "nodes 2\n0 1 1.0\n");
+  const std::string c = std::string(PBIT_SOURCE_DIR) + "/configs/";
+  const struct {
+    std::string args, expect;
+  } cases[] = {
+      {"sample --graph " + tmp("kind_graph.txt") + " --config " + c + "dbm_mnist_quick.json", "; these are the sections of a DBM config ('pbit dbm')"},
+      {"dtm train --config " + c + "dbm_mnist_quick.json", "; these are the sections of a DBM config ('pbit dbm')"},
+      {"dbm train --config " + c + "dtm_fashion_cpu.json", "; these are the sections of a DTM config ('pbit dtm')"},
+      {"pdnn train --config " + c + "eqprop_mnist100.json", "; these are the sections of an EqProp config ('pbit eqprop')"},
+      {"compare --suite " + c + "platforms.json", "; these are the sections of a platforms file"},
+      {"sample --graph " + tmp("kind_graph.txt") + " --config " + c + "compare_suite.json",
+       "; these are the sections of a compare suite ('pbit compare --suite')"},
+  };
+  for (const auto& k : cases) {
+    const Result r = run(k.args);
+    EXPECT_EQ(r.code, 2) << k.args;
+    EXPECT_NE(r.out.find("unknown key (allowed: "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(k.expect), std::string::npos) << k.args << ": " << r.out;
+  }
+  // A key of no kind gets no guess.
+  write(tmp("kind_cfg.json"), R"({"dataset": {}, "zz_not_a_key": 1})");
+  const Result none = run("dtm train --config " + tmp("kind_cfg.json"));
+  EXPECT_NE(none.out.find("key 'zz_not_a_key': unknown key (allowed: _comment, dataset, generate, model, run, train)\n"), std::string::npos)
+      << none.out;
+}
+
 TEST(Cli, FlagsAreFlagsAndListsKeepTheirOrder) {
   // --roles-in-order takes no value (it used to need one).
   const Result r = run("graph --topology lattice:6 --out " + tmp("l6.json") + " --roles a:10,b:rest --roles-in-order --roles-out " +

@@ -146,8 +146,7 @@ void check_sample_config(const SampleConfig& c, int32_t num_nodes) {
 }
 
 SampleConfig parse_sample_config(const json& j) {
-  only_keys(j, "", {"_comment", "chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field",
-                    "hardware", "tempering"});
+  detail::only_config_sections(j, detail::ConfigKind::sample);
   SampleConfig c;
   if (j.contains("hardware")) {
     c.hardware = parse_hardware(j["hardware"], "hardware");

@@ -86,8 +86,7 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   using namespace detail;
   CompareSuite s;
   s.source = j;
-  only_keys(j, "", {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "threads", "platforms", "output_dir",
-                    "quality"});
+  detail::only_config_sections(j, detail::ConfigKind::compare_suite);
   if (!j.contains("workloads") || !j["workloads"].is_array() || j["workloads"].empty()) {
     config_error("workloads", "must be a non-empty array");
   }

@@ -43,7 +43,7 @@ double param(const nlohmann::json& j, const std::string& where, const char* key,
 Platforms parse_platforms(const nlohmann::json& j) {
   Platforms p;
   p.source = j;
-  detail::only_keys(j, "", {"_comment", "fpga", "rng_chip", "pdnn"});
+  detail::only_config_sections(j, detail::ConfigKind::platforms);
   for (const char* k : {"fpga", "rng_chip", "pdnn"}) {
     if (!j.contains(k)) detail::config_error(k, "missing");
   }

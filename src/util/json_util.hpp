@@ -40,10 +40,10 @@ inline std::string json_what(const nlohmann::json::exception& e) {
 
 inline std::string join_key(const std::string& where, const std::string& k) { return where.empty() ? k : where + "." + k; }
 
-/// Rejects keys outside `allowed` (a typo must not silently fall back to a default).
-inline void only_keys(const nlohmann::json& j, const std::string& where, std::initializer_list<const char*> allowed) {
+/// Rejects keys outside `allowed` (a typo must not silently fall back to a default); `unknown_hint`
+/// follows the message of a key it does not know.
+inline void only_keys(const nlohmann::json& j, const std::string& where, const std::set<std::string>& ok, const std::string& unknown_hint = "") {
   if (!j.is_object()) config_error(where.empty() ? "(top level)" : where, "must be an object, got " + j.dump());
-  const std::set<std::string> ok(allowed.begin(), allowed.end());
   for (const auto& [k, v] : j.items()) {
     if (!ok.count(k)) {
       std::string list;
@@ -51,11 +51,50 @@ inline void only_keys(const nlohmann::json& j, const std::string& where, std::in
       // A NUL in the key ("\u0000") would end the message where what() is read: shown as \x00.
       std::string shown = k;
       for (size_t p = shown.find('\0'); p != std::string::npos; p = shown.find('\0', p)) shown.replace(p, 1, "\\x00");
-      config_error(join_key(where, shown), "unknown key (allowed: " + list + ")");
+      config_error(join_key(where, shown), "unknown key (allowed: " + list + ")" + unknown_hint);
     }
     // Free text by the docs; a number or an object there is more likely a misplaced setting.
     if (k == "_comment" && !v.is_string()) config_error(join_key(where, k), "is free text pbit ignores: give a string, got " + v.dump());
   }
+}
+
+inline void only_keys(const nlohmann::json& j, const std::string& where, std::initializer_list<const char*> allowed) {
+  only_keys(j, where, std::set<std::string>(allowed.begin(), allowed.end()));
+}
+
+/// pbit's JSON inputs and their top-level keys: each reader checks its own here, so that a file
+/// given to the wrong command is named for the one it belongs to.
+enum class ConfigKind { sample, dbm, dtm, eqprop, pdnn, compare_suite, platforms };  // config_kinds() in this order
+
+inline const std::vector<std::pair<std::string, std::set<std::string>>>& config_kinds() {
+  static const std::vector<std::pair<std::string, std::set<std::string>>> kinds = {
+      {"a 'pbit sample' config",
+       {"_comment", "chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field", "hardware", "tempering"}},
+      {"a DBM config ('pbit dbm')", {"_comment", "dataset", "graph", "run", "init", "train", "eval", "generate", "hardware"}},
+      {"a DTM config ('pbit dtm')", {"_comment", "dataset", "model", "train", "generate", "run"}},
+      {"an EqProp config ('pbit eqprop')", {"_comment", "data", "network", "free", "nudge", "train", "eval", "hardware", "run"}},
+      {"a p-DNN config ('pbit pdnn')", {"_comment", "data", "network", "train", "eval", "generator", "hardware", "run"}},
+      {"a compare suite ('pbit compare --suite')",
+       {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "threads", "platforms", "output_dir", "quality"}},
+      {"a platforms file (a compare suite's 'platforms')", {"_comment", "fpga", "rng_chip", "pdnn"}},
+  };
+  return kinds;
+}
+
+/// only_keys for the top level of an input of `kind`. A key it does not know is named with the
+/// inputs whose top-level keys are all of this one's ("; these are the sections of a DBM config").
+inline void only_config_sections(const nlohmann::json& j, ConfigKind kind) {
+  const auto& kinds = config_kinds();
+  std::string others;
+  if (j.is_object() && j.size() > static_cast<size_t>(j.contains("_comment"))) {
+    for (size_t k = 0; k < kinds.size(); ++k) {
+      if (k == static_cast<size_t>(kind)) continue;
+      bool fits = true;
+      for (const auto& item : j.items()) fits = fits && kinds[k].second.count(item.key());
+      if (fits) others += (others.empty() ? "" : " or ") + kinds[k].first;
+    }
+  }
+  only_keys(j, "", kinds[static_cast<size_t>(kind)].second, others.empty() ? "" : "; these are the sections of " + others);
 }
 
 inline int64_t get_int(const nlohmann::json& v, const std::string& key, int64_t lo, int64_t hi) {

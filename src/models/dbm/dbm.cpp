@@ -65,7 +65,7 @@ double gen_anneal_steps(const DbmConfig& c) {
 DbmConfig parse_dbm_config(const nlohmann::json& j) {
   DbmConfig c;
   c.source = j;
-  only_keys(j, "", {"_comment", "dataset", "graph", "run", "init", "train", "eval", "generate", "hardware"});
+  detail::only_config_sections(j, detail::ConfigKind::dbm);
   const int64_t big = int64_t{1} << 40;
   if (j.contains("dataset")) {
     const auto& d = j["dataset"];

@@ -53,7 +53,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
   DtmConfig c;
   c.source = j;
   const int64_t big = int64_t{1} << 40;
-  only_keys(j, "", {"_comment", "dataset", "model", "train", "generate", "run"});
+  detail::only_config_sections(j, detail::ConfigKind::dtm);
   if (j.contains("dataset")) {
     const auto& d = j["dataset"];
     only_keys(d, "dataset", {"name", "dir", "train_limit", "pool", "threshold"});

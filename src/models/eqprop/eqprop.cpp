@@ -172,7 +172,7 @@ std::vector<float> detail::eqprop_nudge_betas(const EqPropConfig& cfg) {
 
 EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   if (!j.is_object()) throw InvalidConfig("an EqProp config must be a JSON object");
-  only_keys(j, "", {"_comment", "data", "network", "free", "nudge", "train", "eval", "hardware", "run"});
+  detail::only_config_sections(j, detail::ConfigKind::eqprop);
   EqPropConfig c;
   c.source = j;
   if (j.contains("data")) {

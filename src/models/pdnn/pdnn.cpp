@@ -158,7 +158,7 @@ std::string PdnnUnits::name() const {
 
 PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
   if (!j.is_object()) throw InvalidConfig("a p-DNN config must be a JSON object");
-  only_keys(j, "", {"_comment", "data", "network", "train", "eval", "generator", "hardware", "run"});
+  detail::only_config_sections(j, detail::ConfigKind::pdnn);
   PdnnConfig c;
   c.source = j;
   if (j.contains("data")) {
