@@ -21,6 +21,7 @@
 #include <fstream>
 #include <map>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -1290,6 +1291,24 @@ TEST(Progress, ALogGetsALineAtEachTenthAndAtTheEnd) {
   });
   detail::progress_muted() = false;
   EXPECT_TRUE(muted.empty());
+}
+
+// A plot of one point (a one-epoch run's curve) is drawn without leaving gnuplot's note on its empty
+// range in gnuplot.log, which read as a failure (helper-71); a real error is kept there.
+TEST(Plots, GnuplotLogKeepsErrorsNotEmptyRangeNotes) {
+  if (!detail::have_gnuplot()) GTEST_SKIP() << "gnuplot is not installed";
+  const std::string dir = tmp("plots");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  EXPECT_TRUE(detail::write_plot(dir, "one", "1 0.5\n", "plot 'one.dat' using 1:2 with linespoints\n"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/one.png"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/gnuplot.log"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/one.gnuplot.tmp"));
+  EXPECT_FALSE(detail::write_plot(dir, "bad", "1 0.5\n", "plot 'bad.dat' using 1:2 with no_such_style\n"));
+  std::ifstream log(dir + "/gnuplot.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("unrecognized plot type"), std::string::npos) << text;
+  EXPECT_EQ(text.find("empty x range"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <string>
 
 #include "util/file_io.hpp"
 
@@ -20,15 +22,28 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
   for (char c : dir) quoted_dir += c == '\'' ? std::string("'\\''") : std::string(1, c);
   quoted_dir += "'";
   const std::string cmd = "cd -- " + quoted_dir + " && sed \"s/set output '" + p + ".png'/set output '" + p + ".png.tmp'/\" " + p +
-                          ".gp | gnuplot 2>>gnuplot.log";
+                          ".gp | gnuplot 2>" + p + ".gnuplot.tmp";
   std::error_code ec;
-  const std::string tmp = dir + "/" + p + ".png.tmp";
+  const std::string tmp = dir + "/" + p + ".png.tmp", messages = dir + "/" + p + ".gnuplot.tmp";
   bool drawn = false;
   if (std::system(cmd.c_str()) == 0 && std::filesystem::file_size(tmp, ec) > 0 && !ec) {
     std::filesystem::rename(tmp, dir + "/" + p + ".png", ec);
     drawn = !ec;
   }
   std::filesystem::remove(tmp, ec);
+  // gnuplot's messages go to gnuplot.log, but not its note that a curve of one point has an empty
+  // range (a one-epoch run's: the plot is drawn, widened), which read as a failure; no log when
+  // there is nothing to say.
+  {
+    std::ifstream in(messages);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      if (line.rfind("Warning: empty ", 0) == 0 && line.find(" range [") != std::string::npos) continue;
+      kept += line + "\n";
+    }
+    if (!kept.empty()) std::ofstream(dir + "/gnuplot.log", std::ios::app) << kept;
+  }
+  std::filesystem::remove(messages, ec);
   if (!drawn) {
     std::cerr << "could not draw " << dir << "/" << p << ".png (gnuplot failed; see " << dir << "/gnuplot.log); its data and script are written\n";
   }
