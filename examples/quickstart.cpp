@@ -5,7 +5,7 @@
 
 int main() {
   // A random 3-regular graph on 1000 nodes with Gaussian couplings and biases.
-  const pbit::Graph g = pbit::with_random_weights(pbit::random_regular(1000, 3, /*seed=*/1), 2, 0.5f, 0.1f);
+  const pbit::Graph g = pbit::with_random_weights(pbit::random_regular(1000, 3, /*seed=*/1), /*seed=*/2, /*sigma_j=*/0.5f, /*sigma_h=*/0.1f);
 
   pbit::SamplerOptions opt;
   opt.backend = pbit::best_available_backend();  // cuda if a GPU is present, else cpu

@@ -20,7 +20,7 @@ def small_graphs():
 
 def test_readme_example_matches_the_cpp_example():
     # The README's C++ example (examples/quickstart.cpp) in Python: the same numbers.
-    g = pbit.with_random_weights(pbit.random_regular(1000, 3, seed=1), 2, 0.5, 0.1)
+    g = pbit.with_random_weights(pbit.random_regular(1000, 3, seed=1), seed=2, sigma_j=0.5, sigma_h=0.1)
     s = pbit.Sampler(g, chains=4096, backend="cpu", seed=42)
     s.set_clamp([0], [1])
     obs = s.run(pbit.SamplingSchedule(warmup=100, samples=100, steps_per_sample=2),

@@ -163,6 +163,11 @@ void add_sample(Commands& c) {
     }
     SampleConfig cfg = parse_sample_config(read_json_file(o->config));
     check_sample_config(cfg, gf.graph.num_nodes());  // before anything runs, naming the config's keys
+    const ObserverSpec& seen = cfg.observe;
+    if (!seen.moments && !seen.energy && seen.readout_groups.empty() && seen.snapshot_sweeps.empty() && dist::rank() == 0) {
+      std::cerr << "note: the config observes nothing (observe.moments, energy, readout_groups and snapshot_sweeps are all off): "
+                   "the result holds only the run's shape\n";
+    }
     if (!o->backend.empty()) cfg.backend = o->backend;
     if (o->threads >= 0) cfg.num_threads = o->threads;
     SamplerOptions opt;
@@ -295,7 +300,7 @@ void add_graph(Commands& c) {
       "graph", "Generates a hardware topology with its closed-form coloring and coordinates, optionally with Gaussian weights "
                "and node roles, and prints a summary (and the roles' hop distances)");
   s->add_option("--topology", o->topology, kTopologies)->required();
-  s->add_option("--out", o->out, "graph JSON to write")->required();
+  s->add_option("--out", o->out, "graph file to write: JSON (.json, with the coloring) or an edge list (any other name)")->required();
   s->add_option("--weights", o->weights, "Gaussian couplings and biases: SIGMA_J[,SIGMA_H] (default: all couplings 1)");
   s->add_option("--seed", o->seed, "seed of the weights (default 1)")->check(number_in<uint64_t>(0, UINT64_MAX));
   auto* roles = s->add_option("--roles", o->roles,
