@@ -530,6 +530,18 @@ TEST(Cli, AConfigForAnotherCommandIsNamedForIt) {
       << none.out;
 }
 
+// A sample config that observes nothing runs, and says that its result holds only the run's shape.
+TEST(Cli, ASampleThatObservesNothingSaysSo) {
+  write(tmp("observe_none.json"), "{}");
+  write(tmp("observe_moments.json"), R"({"observe": {"moments": true}})");
+  const Result none = run("sample --topology lattice:4 --config " + tmp("observe_none.json"));
+  EXPECT_EQ(none.code, 0) << none.out;
+  EXPECT_NE(none.out.find("note: the config observes nothing"), std::string::npos) << none.out;
+  const Result some = run("sample --topology lattice:4 --config " + tmp("observe_moments.json"));
+  EXPECT_EQ(some.code, 0) << some.out;
+  EXPECT_EQ(some.out.find("observes nothing"), std::string::npos) << some.out;
+}
+
 TEST(Cli, FlagsAreFlagsAndListsKeepTheirOrder) {
   // --roles-in-order takes no value (it used to need one).
   const Result r = run("graph --topology lattice:6 --out " + tmp("l6.json") + " --roles a:10,b:rest --roles-in-order --roles-out " +
