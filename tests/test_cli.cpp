@@ -16,6 +16,8 @@
 #include <sstream>
 #include <string>
 
+#include "pbit/build_info.hpp"
+#include "pbit/core/backend.hpp"
 #include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/sampler.hpp"
@@ -582,6 +584,47 @@ TEST(Cli, SampleTakesThreadsAndChecksItsOutputFirst) {
   EXPECT_EQ(under_file.code, 2) << under_file.out;
   EXPECT_NE(under_file.out.find("'" + tmp("cfg_t.json") + "' is a file, not a folder"), std::string::npos) << under_file.out;
   EXPECT_EQ(run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_t.json") + " --threads x").code, 2);
+}
+
+// 'pbit version' and 'pbit backends' print this build's facts (build_info.hpp, backend.hpp), and
+// 'pbit color' verifies the coloring a graph JSON holds, keeping it, rather than coloring anew.
+TEST(Cli, VersionBackendsAndColorSayWhatTheyAre) {
+  const Result v = run("version");
+  EXPECT_EQ(v.code, 0);
+  EXPECT_EQ(v.out, "pbit " + std::string(build_git_sha()) + " (" + build_type() + ", " + build_compiler() +
+                       (build_has_cuda() ? ", CUDA" : ", no CUDA") + ")\n");
+  const Result b = run("backends");
+  ASSERT_EQ(b.code, 0) << b.out;
+  std::vector<std::string> lines;
+  std::istringstream text(b.out);
+  for (std::string l; std::getline(text, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), all_backends().size()) << b.out;
+  for (size_t k = 0; k < lines.size(); ++k) {
+    const Backend x = all_backends()[k];
+    const std::string head = to_string(x) + ": " + (backend_compiled(x) ? "compiled" : "not compiled") + ", ";
+    EXPECT_EQ(lines[k], head + (backend_available(x) ? "available on " + backend_device_name(x)
+                                                     : "unavailable: " + backend_unavailable_reason(x)));
+  }
+  for (Backend x : {Backend::reference, Backend::cpu, Backend::packed}) EXPECT_TRUE(backend_available(x)) << to_string(x);
+  // A 3-coloring of the 4x4 torus (bipartite: the odd sites split by row) is verified and kept.
+  std::vector<int32_t> colors(16);
+  for (int32_t i = 0; i < 16; ++i) colors[static_cast<size_t>(i)] = (i / 4 + i % 4) % 2 == 0 ? 0 : 1 + (i / 4) % 2;
+  write_graph_file(tmp("colored.json"), square_lattice(4), &colors);
+  ASSERT_EQ(run("color --graph " + tmp("colored.json") + " --out " + tmp("colored_out.json")).code, 0);
+  const nlohmann::json kept = read_json_file(tmp("colored_out.json"));
+  EXPECT_EQ(kept["source"], "file");
+  EXPECT_EQ(kept["verified"], true);
+  EXPECT_EQ(kept["num_colors"], 3);
+  EXPECT_EQ(kept["coloring"].get<std::vector<int32_t>>(), colors);
+  write_graph_file(tmp("uncolored.json"), square_lattice(4));
+  ASSERT_EQ(run("color --graph " + tmp("uncolored.json") + " --out " + tmp("uncolored_out.json")).code, 0);
+  const nlohmann::json own = read_json_file(tmp("uncolored_out.json"));
+  EXPECT_EQ(own["source"], "dsatur");
+  EXPECT_EQ(own["num_colors"], 2);
+  colors[1] = colors[0];  // neighbours 0 and 1 alike: refused
+  write_graph_file(tmp("miscolored.json"), square_lattice(4), &colors);
+  const Result bad = run("color --graph " + tmp("miscolored.json"));
+  EXPECT_EQ(bad.code, 2) << bad.out;
 }
 
 TEST(Cli, ColorAndInfo) {
@@ -1189,6 +1232,25 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const Result tanh_t1 = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --activation tanh --samples 1 --test-images 5");
   ASSERT_EQ(tanh_t1.code, 0) << tanh_t1.out;
   EXPECT_EQ(tanh_t1.out.find("note:"), std::string::npos) << tanh_t1.out;
+  // --ideal evaluates on ideal p-bits whatever the config's hardware section says: as the config
+  // without that section does, bit for bit.
+  nlohmann::json hw_cfg = nlohmann::json::parse(cfg);
+  hw_cfg["hardware"] = {{"gain_sigma", 0.5}, {"offset_sigma", 0.5}, {"device_seed", 3}};
+  write(tmp("pdnn_hw.json"), hw_cfg.dump());
+  auto eval_of = [&](const std::string& config, const std::string& extra, const std::string& to) {
+    const Result r = run("pdnn eval --config " + config + " --model " + out + "/model.bin --samples 1,4 --test-images 50 " + extra +
+                         " --out " + to);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return read_json_file(to);
+  };
+  const nlohmann::json on_device = eval_of(tmp("pdnn_hw.json"), "", tmp("pd_eval_hw.json"));
+  const nlohmann::json ideal = eval_of(tmp("pdnn_hw.json"), "--ideal", tmp("pd_eval_ideal.json"));
+  const nlohmann::json plain = eval_of(tmp("pdnn.json"), "", tmp("pd_eval_plain.json"));
+  EXPECT_EQ(ideal["eval"]["test_accuracy"], plain["eval"]["test_accuracy"]);
+  EXPECT_EQ(ideal["eval"]["hardware"], plain["eval"]["hardware"]);
+  EXPECT_EQ(ideal["hardware"], plain["hardware"]);
+  EXPECT_NE(on_device["hardware"], plain["hardware"]);
+  EXPECT_NE(on_device["eval"]["hardware"], plain["eval"]["hardware"]) << on_device["eval"]["hardware"];
   const Result rp = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_tanh.json") + " --platforms " +
                         std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep);
   ASSERT_EQ(rp.code, 0) << rp.out;
