@@ -318,12 +318,16 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result nofiles = run("pdnn report --out " + tmp("nofiles_report"));  // a positional: what it is, not only its name
   EXPECT_EQ(nofiles.code, 2);
   EXPECT_NE(nofiles.out.find("'pbit pdnn report' needs its evals: result files of 'pbit pdnn eval --out'"), std::string::npos) << nofiles.out;
-  EXPECT_EQ(run("frobnicate").code, 2);
+  const Result unknown = run("frobnicate");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.out.find("unknown command 'frobnicate' (pbit --help lists them)"), std::string::npos) << unknown.out;
   EXPECT_EQ(run("help").code, 0);
   const Result help_eval = run("help dbm eval");  // the subcommand's help, as dbm eval --help
   EXPECT_EQ(help_eval.code, 0);
   EXPECT_NE(help_eval.out.find("--sweeps"), std::string::npos) << help_eval.out;
-  EXPECT_EQ(run("help dbm nothing").code, 2);
+  const Result no_sub = run("help dbm nothing");
+  EXPECT_EQ(no_sub.code, 2);
+  EXPECT_NE(no_sub.out.find("'pbit dbm' has no subcommand 'nothing'"), std::string::npos) << no_sub.out;
   const Result version = run("--version");
   EXPECT_EQ(version.code, 0) << version.out;
   EXPECT_EQ(version.out, run("version").out);
@@ -583,7 +587,9 @@ TEST(Cli, SampleTakesThreadsAndChecksItsOutputFirst) {
                                 tmp("cfg_t.json") + "/x.json");
   EXPECT_EQ(under_file.code, 2) << under_file.out;
   EXPECT_NE(under_file.out.find("'" + tmp("cfg_t.json") + "' is a file, not a folder"), std::string::npos) << under_file.out;
-  EXPECT_EQ(run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_t.json") + " --threads x").code, 2);
+  const Result threads_x = run("sample --graph " + tmp("gt_threads.json") + " --config " + tmp("cfg_t.json") + " --threads x");
+  EXPECT_EQ(threads_x.code, 2);
+  EXPECT_NE(threads_x.out.find("--threads takes a whole number in [0, 4096], got 'x'"), std::string::npos) << threads_x.out;
 }
 
 // 'pbit version' and 'pbit backends' print this build's facts (build_info.hpp, backend.hpp), and
@@ -625,6 +631,7 @@ TEST(Cli, VersionBackendsAndColorSayWhatTheyAre) {
   write_graph_file(tmp("miscolored.json"), square_lattice(4), &colors);
   const Result bad = run("color --graph " + tmp("miscolored.json"));
   EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("edge (0, 1) joins two nodes of color 0"), std::string::npos) << bad.out;
 }
 
 TEST(Cli, ColorAndInfo) {
@@ -809,7 +816,9 @@ TEST(Cli, DbmTrainEvalGenerate) {
       EXPECT_TRUE(std::filesystem::exists(tmp("dbm_curve") + "/accuracy_vs_sweeps.png")) << curve.out;
     }
   }
-  EXPECT_EQ(run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --plot " + tmp("dbm_curve")).code, 2);  // needs --sweeps
+  const Result plot_alone = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --plot " + tmp("dbm_curve"));
+  EXPECT_EQ(plot_alone.code, 2);
+  EXPECT_NE(plot_alone.out.find("--plot requires --sweeps"), std::string::npos) << plot_alone.out;
   EXPECT_NE(curve.out.find("\"sweeps_per_image\": 20,"), std::string::npos) << curve.out;
   EXPECT_NE(curve.out.find("\"sweeps_per_image\": 40,"), std::string::npos) << curve.out;
   EXPECT_NE(curve.out.find("\"chains\": 2,"), std::string::npos) << curve.out;
@@ -871,7 +880,9 @@ TEST(Cli, DbmTrainEvalGenerate) {
     EXPECT_NE(run(cmd + " --journal " + tmp("typed_journal.json")).out.find("records another evaluation"), std::string::npos);
     EXPECT_NE(run(cmd + " --journal " + tmp("dbm_batched.json")).out.find("--journal and --config name the same file"), std::string::npos);
   }
-  EXPECT_EQ(run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 200").code, 2);  // past the end
+  const Result past_end = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 200");
+  EXPECT_EQ(past_end.code, 2);
+  EXPECT_NE(past_end.out.find("--first 200 is past the 200 test images"), std::string::npos) << past_end.out;
   // A slice that runs past the last image is refused, not silently cut short (199 is the last).
   const Result past = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --first 190 --limit 20");
   EXPECT_EQ(past.code, 2) << past.out;
@@ -985,7 +996,9 @@ TEST(Cli, EqPropTrainResumeEval) {
   EXPECT_EQ(res["eval"]["test_images"], 30);
   EXPECT_EQ(res["history"].size(), 2u);
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
-  EXPECT_EQ(run("eqprop train --config " + tmp("eqprop.json")).code, 2);
+  const Result fresh = run("eqprop train --config " + tmp("eqprop.json"));
+  EXPECT_EQ(fresh.code, 2);
+  EXPECT_NE(fresh.out.find("checkpoint.bin holds an earlier run's checkpoint: pass --resume"), std::string::npos) << fresh.out;
   ASSERT_EQ(run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --epochs 1").code, 0);
   expect_check_of(std::string("eqprop train --config ") + tmp("eqprop.json"), out, out2, tmp("eqprop_nowhere"));
   // The backend and thread count may change on resume (no result depends on them).
@@ -1135,7 +1148,9 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(res["eval"]["samples"], nlohmann::json::parse("[1, 3]"));
   EXPECT_EQ(res["history"].size(), 2u);
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
-  EXPECT_EQ(run("pdnn train --config " + tmp("pdnn.json")).code, 2);
+  const Result fresh = run("pdnn train --config " + tmp("pdnn.json"));
+  EXPECT_EQ(fresh.code, 2);
+  EXPECT_NE(fresh.out.find("checkpoint.bin holds an earlier run's checkpoint: pass --resume"), std::string::npos) << fresh.out;
   ASSERT_EQ(run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --epochs 1").code, 0);
   expect_check_of(std::string("pdnn train --config ") + tmp("pdnn.json"), out, out2, tmp("pdnn_nowhere"));
   // The backend and thread count may change on resume (no result depends on them).
@@ -1301,8 +1316,12 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   const Result bad = run("pdnn train --config " + tmp("pdnn_bad.json"));
   EXPECT_EQ(bad.code, 2);
   EXPECT_NE(bad.out.find("network.bits"), std::string::npos) << bad.out;
-  EXPECT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 3,1").code, 2);
-  EXPECT_EQ(run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --bits 2").code, 2);
+  const Result down = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --samples 3,1");
+  EXPECT_EQ(down.code, 2);
+  EXPECT_NE(down.out.find("--samples must be increasing, got '3,1'"), std::string::npos) << down.out;
+  const Result bits = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --bits 2");
+  EXPECT_EQ(bits.code, 2);
+  EXPECT_NE(bits.out.find("--bits applies to --activation quant only"), std::string::npos) << bits.out;
   const Result piped = run("pdnn eval --config " + tmp("pdnn.json") + " --model " + out + "/model.bin --label 'a | b'");
   EXPECT_EQ(piped.code, 2);
   EXPECT_NE(piped.out.find("--label takes one printable line without quotes, backslashes or '|'"), std::string::npos) << piped.out;
