@@ -199,6 +199,18 @@ int check_trainer(Trainer& trainer, const std::string& checkpoint, int32_t epoch
 /// range-checked as the config key is; `given` records that it was given.
 void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string& seeds);
 
+/// The options every training command shares (--time-budget, --seed, --out, --backend, --threads)
+/// over its config, each recorded in results.json's config (detail::override_key): `o` has
+/// time_budget, seed_given, seed, out and threads; `backend` is its --backend.
+template <class Config, class Options>
+void override_run_options(Config& cfg, const Options& o, const std::string& backend) {
+  if (o.time_budget >= 0) detail::override_key(cfg.time_budget_s, o.time_budget, cfg.source, {"train", "time_budget_s"});
+  if (o.seed_given) detail::override_key(cfg.seed, o.seed, cfg.source, {"run", "seed"});
+  if (!o.out.empty()) detail::override_key(cfg.output_dir, o.out, cfg.source, {"run", "output_dir"});
+  if (!backend.empty()) detail::override_key(cfg.backend, backend, cfg.source, {"run", "backend"});
+  if (o.threads >= 0) detail::override_key(cfg.threads, o.threads, cfg.source, {"run", "threads"});
+}
+
 /// A training command's output folder before the data are read: created, held (RunLock) and
 /// checked writable, and refused for a lease when a run without one owns it; the lock lives as long
 /// as the returned object. With `check` nothing is created or held (nullptr), and --check without

@@ -192,12 +192,7 @@ void add_train(CLI::App* dbm, Commands& c) {
   s->footer(kDbmKeys);
   c.add(s, [o] {
     DbmConfig cfg = parse_dbm_config(read_json_file(o->config));
-    // results.json records the config that ran, overrides included.
-    if (o->time_budget >= 0) detail::override_key(cfg.time_budget_s, o->time_budget, cfg.source, {"train", "time_budget_s"});
-    if (!o->out.empty()) detail::override_key(cfg.output_dir, o->out, cfg.source, {"run", "output_dir"});
-    if (!o->backend.empty()) detail::override_key(cfg.backend, o->backend, cfg.source, {"run", "backend"});
-    if (o->threads >= 0) detail::override_key(cfg.threads, o->threads, cfg.source, {"run", "threads"});
-    if (o->seed_given) detail::override_key(cfg.seed, o->seed, cfg.source, {"run", "seed"});
+    override_run_options(cfg, *o, o->backend);  // results.json records the config that ran, overrides included
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of the chains on the same model
     // and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->resume) + "|" +

@@ -78,12 +78,8 @@ void add_eqprop_commands(Commands& c) {
   c.add(t, [o] {
     EqPropConfig cfg = parse_eqprop_config(read_json_file(o->config));
     // results.json records the config that ran, overrides included.
+    override_run_options(cfg, *o, o->train_backend);
     if (o->epochs > 0) detail::override_key(cfg.epochs, o->epochs, cfg.source, {"train", "epochs"});
-    if (o->time_budget >= 0) detail::override_key(cfg.time_budget_s, o->time_budget, cfg.source, {"train", "time_budget_s"});
-    if (o->seed_given) detail::override_key(cfg.seed, o->seed, cfg.source, {"run", "seed"});
-    if (!o->out.empty()) detail::override_key(cfg.output_dir, o->out, cfg.source, {"run", "output_dir"});
-    if (!o->train_backend.empty()) detail::override_key(cfg.backend, o->train_backend, cfg.source, {"run", "backend"});
-    if (o->threads >= 0) detail::override_key(cfg.threads, o->threads, cfg.source, {"run", "threads"});
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, "", false);
     if (lock) {
       for (const char* f : {"/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
