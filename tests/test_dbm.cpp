@@ -1151,7 +1151,7 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   EXPECT_THROW(SparseDbm::import_model(tmp("edges.txt"), tmp("biases.txt"), tmp("visible_col.txt"), tmp("labels.txt"), 10, 10, 3,
                                        "row", "class"),
                InvalidArgument);  // 196 visible nodes for 100 pixels
-  EXPECT_THROW(SparseDbm::load(tmp("edges.txt")), Error);
+  EXPECT_NE(error_of([&] { SparseDbm::load(tmp("edges.txt")); }).find("model file " + tmp("edges.txt") + ": not valid JSON"), std::string::npos);
   // An empty (or not JSON) model file is named a model file, not a config.
   std::ofstream(tmp("empty_model.json")).flush();
   const std::string empty = error_of([&] { SparseDbm::load(tmp("empty_model.json")); });
