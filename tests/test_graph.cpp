@@ -137,7 +137,6 @@ TEST(GraphIo, JsonRoundTrip) {
   EXPECT_FALSE(back.coloring.has_value());
 }
 
-// A spread of 0 gives +0 weights, not -0 for the draws that were negative ("-0.0" in the files).
 // pbit's JSON text: objects and arrays of them one item a line, an array of scalars on its line
 // (wrapped before column 100), and the text reads back as the value it was written from.
 TEST(GraphIo, JsonTextKeepsScalarArraysOnTheirLine) {
@@ -146,6 +145,8 @@ TEST(GraphIo, JsonTextKeepsScalarArraysOnTheirLine) {
   std::vector<int> many(100);
   std::iota(many.begin(), many.end(), 1000);
   j["many"] = many;
+  // A short array behind a long key: the key's columns count.
+  j["a_key_long_enough_that_the_short_array_after_it_would_pass_column_one_hundred"] = {1, 2, 3, 4, 5, 6, 7, 8};
   const std::string text = json_text(j);
   EXPECT_EQ(nlohmann::json::parse(text), j);
   EXPECT_NE(text.find("\n  \"edges\": [\n    [0, 1, 0.5],\n    [1, 2, -1.25]\n  ],\n"), std::string::npos) << text;
@@ -164,6 +165,7 @@ TEST(GraphIo, JsonTextKeepsScalarArraysOnTheirLine) {
   EXPECT_THROW(json_text(nlohmann::json(std::string("\xff"))), nlohmann::json::exception);  // as dump(): invalid UTF-8
 }
 
+// A spread of 0 gives +0 weights, not -0 for the draws that were negative ("-0.0" in the files).
 TEST(GraphIo, ZeroSpreadWeightsArePlusZero) {
   const Graph g = with_random_weights(random_regular(40, 3, 9), 3, 0.0f, 0.0f);
   for (float w : g.edge_weights()) EXPECT_FALSE(std::signbit(w));

@@ -14,6 +14,7 @@
 #include <limits>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "pbit/error.hpp"
@@ -331,40 +332,81 @@ nlohmann::json read_json_file(const std::string& path) {
 
 namespace {
 
-void put_json(std::string& out, const nlohmann::json& j, size_t depth) {
+/// The items of an array of scalars as one compact dump() writes them ("[1,\"a,b\",null]"): the
+/// commas outside strings separate them. Calls f(item) for each, in order.
+template <class F>
+void for_each_item(const std::string& compact, F f) {
+  size_t start = 1;
+  bool in_string = false, escaped = false;
+  for (size_t k = 1; k + 1 < compact.size(); ++k) {
+    const char c = compact[k];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == ',') {
+      f(std::string_view(compact).substr(start, k - start));
+      start = k + 1;
+    }
+  }
+  f(std::string_view(compact).substr(start, compact.size() - 1 - start));
+}
+
+/// `j` at indent `depth`, starting at column `col` (after its key), followed by `tail` characters on
+/// its last line (1: a comma). No line passes column 100 unless one item alone does.
+void put_json(std::string& out, const nlohmann::json& j, size_t depth, size_t col, size_t tail) {
+  constexpr size_t kWidth = 100;
   const std::string pad(2 * depth, ' '), inner(2 * depth + 2, ' ');
   const bool flat = j.is_array() && std::none_of(j.begin(), j.end(), [](const nlohmann::json& x) { return x.is_structured(); });
   if (j.empty() || !j.is_structured()) {
     out += j.dump();
-  } else if (flat) {  // on this line while it fits in 100 columns, else wrapped at the next indent
-    std::vector<std::string> items;
-    size_t width = 2 * depth + 2;
-    for (const nlohmann::json& x : j) width += (items.emplace_back(x.dump())).size() + 2;
-    const bool wrap = width > 100;
-    out += wrap ? "[\n" + inner : "[";
-    size_t col = inner.size();
-    for (size_t k = 0; k < items.size(); ++k) {
-      if (k > 0) {
-        if (wrap && col + items[k].size() + 2 > 100) {
+  } else if (flat) {  // one dump for the whole array, then on this line if it fits, else wrapped
+    const std::string compact = j.dump();
+    const size_t one_line = compact.size() + (j.size() - 1);  // a space after each comma
+    if (col + one_line + tail <= kWidth) {
+      for_each_item(compact, [&, first = true](std::string_view item) mutable {
+        out += first ? "[" : ", ";
+        out += item;
+        first = false;
+      });
+      out += "]";
+      return;
+    }
+    out += "[\n" + inner;
+    size_t at = inner.size(), left = j.size();
+    for_each_item(compact, [&, first = true](std::string_view item) mutable {
+      --left;
+      const size_t need = item.size() + (left > 0 ? 1 : 0);  // the item and its comma
+      if (!first) {
+        if (at + 2 + need > kWidth) {  // ", ", the item and its comma
           out += ",\n" + inner;
-          col = inner.size();
+          at = inner.size();
         } else {
           out += ", ";
-          col += 2;
+          at += 2;
         }
       }
-      out += items[k];
-      col += items[k].size();
-    }
-    out += wrap ? "\n" + pad + "]" : "]";
+      out += item;
+      at += item.size();
+      first = false;
+    });
+    out += "\n" + pad + "]";
   } else {
     out += j.is_object() ? "{\n" : "[\n";
     size_t k = 0;
     for (auto it = j.begin(); it != j.end(); ++it, ++k) {
       out += inner;
-      if (j.is_object()) out += nlohmann::json(it.key()).dump() + ": ";
-      put_json(out, it.value(), depth + 1);
-      out += k + 1 < j.size() ? ",\n" : "\n";
+      size_t at = inner.size();
+      if (j.is_object()) {
+        const std::string key = nlohmann::json(it.key()).dump() + ": ";
+        out += key;
+        at += key.size();
+      }
+      const bool last = k + 1 == j.size();
+      put_json(out, it.value(), depth + 1, at, last ? 0 : 1);
+      out += last ? "\n" : ",\n";
     }
     out += pad + (j.is_object() ? "}" : "]");
   }
@@ -374,7 +416,7 @@ void put_json(std::string& out, const nlohmann::json& j, size_t depth) {
 
 std::string json_text(const nlohmann::json& j) {
   std::string out;
-  put_json(out, j, 0);
+  put_json(out, j, 0, 0, 0);
   return out + "\n";
 }
 
