@@ -59,8 +59,11 @@ inline std::vector<double> boltzmann(const Graph& g, const ChainSetup& cs, doubl
   return p;
 }
 
-/// Applies one sweep at inverse temperature beta to distribution p (in place).
-inline void evolve_sweep(const Graph& g, const Coloring& col, const ChainSetup& cs, double beta, std::vector<double>& p) {
+/// Applies one sweep to distribution p (in place), each free node of each color in order set to +1
+/// with probability p_up(state, node), which may depend on the node's neighbours only (a color's
+/// nodes are not neighbours: updating them one after another is the parallel update).
+template <class PUp>
+inline void evolve_sweep_with(const Graph& g, const Coloring& col, const ChainSetup& cs, PUp p_up, std::vector<double>& p) {
   const int n = g.num_nodes();
   for (const auto& cls : col.classes()) {
     for (int32_t i : cls) {
@@ -70,12 +73,17 @@ inline void evolve_sweep(const Graph& g, const Coloring& col, const ChainSetup& 
         if (s & bit) continue;
         const double total = p[s] + p[s | bit];
         if (total == 0) continue;
-        const double pu = 1.0 / (1.0 + std::exp(-2.0 * beta * local_field(g, cs, s, i)));
+        const double pu = p_up(s, i);
         p[s | bit] = total * pu;
         p[s] = total * (1.0 - pu);
       }
     }
   }
+}
+
+/// Applies one sweep at inverse temperature beta to distribution p (in place).
+inline void evolve_sweep(const Graph& g, const Coloring& col, const ChainSetup& cs, double beta, std::vector<double>& p) {
+  evolve_sweep_with(g, col, cs, [&](uint32_t s, int32_t i) { return 1.0 / (1.0 + std::exp(-2.0 * beta * local_field(g, cs, s, i))); }, p);
 }
 
 /// Uniform over the free nodes (the random initial state), clamped nodes at their values.

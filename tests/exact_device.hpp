@@ -44,23 +44,7 @@ inline std::vector<double> device_stationary(const Graph& g, const Coloring& col
   for (int32_t i = 0; i < N; ++i)
     if (dev.stuck[i]) held.clamp[i] = 0;
   std::vector<double> p = uniform_start(g, held);
-  // A color's nodes are not neighbours: updating them one after another is the parallel update.
-  for (int sweep = 0; sweep < sweeps; ++sweep) {
-    for (const auto& cls : col.classes()) {
-      for (int32_t i : cls) {
-        if (held.clamp[i] != 0) continue;
-        const uint32_t bit = 1u << i;
-        for (uint32_t s = 0; s < p.size(); ++s) {
-          if (s & bit) continue;
-          const double total = p[s] + p[s | bit];
-          if (total == 0) continue;
-          const double pu = p_up(s, i);
-          p[s | bit] = total * pu;
-          p[s] = total * (1.0 - pu);
-        }
-      }
-    }
-  }
+  for (int sweep = 0; sweep < sweeps; ++sweep) evolve_sweep_with(g, col, held, p_up, p);
   return p;
 }
 

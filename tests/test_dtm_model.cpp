@@ -253,7 +253,7 @@ TEST(DtmModel, FirstSgdStepIsTheExactGradient) {
   const auto E = static_cast<size_t>(g0.num_edges());
   const std::vector<int32_t>& data = m.data_nodes();
   ASSERT_EQ(data.size(), 4u);
-  double most_z = 0;
+  double most_z = 0, no_field_z = 0;
   for (int32_t t = 1; t <= 2; ++t) {
     const std::vector<float>& w0 = before[static_cast<size_t>(t - 1)];
     Graph g = g0;
@@ -277,7 +277,8 @@ TEST(DtmModel, FirstSgdStepIsTheExactGradient) {
       if (it == cache.end()) it = cache.emplace(std::make_pair(positive, x), exact(positive, x)).first;
       return it->second;
     };
-    std::vector<double> mean(E + N, 0.0), var(E + N, 0.0);
+    std::vector<double> mean(E + N, 0.0), var(E + N, 0.0), unfielded(E + N, 0.0);
+    const std::vector<double> free_neg = moments_of(false, std::vector<int8_t>(4, 0));  // a field of 0: J_f x^t dropped
     for (int64_t img = 0; img < B; ++img) {
       const std::vector<int8_t> prev = detail::dtm_noisy(c, m.time_grid(), 4, d, img, t - 1, 0);
       std::vector<int8_t> xt = prev;
@@ -286,6 +287,7 @@ TEST(DtmModel, FirstSgdStepIsTheExactGradient) {
       const std::vector<double>& neg = moments_of(false, xt);
       for (size_t k = 0; k < E + N; ++k) {
         mean[k] += (pos[k] - neg[k]) / B;
+        unfielded[k] += (pos[k] - free_neg[k]) / B;
         var[k] += (1 - pos[k] * pos[k]) + (1 - neg[k] * neg[k]);
       }
     }
@@ -293,11 +295,13 @@ TEST(DtmModel, FirstSgdStepIsTheExactGradient) {
     for (size_t k = 0; k < E + N; ++k) {
       const double se = std::sqrt(var[k]) / B, step = (static_cast<double>(w1[k]) - w0[k]) / c.learning_rate;
       most_z = std::max(most_z, std::fabs(mean[k]) / se);
+      if (t == 1) no_field_z = std::max(no_field_z, std::fabs(unfielded[k] - mean[k]) / se);
       EXPECT_NEAR(step, mean[k], 5 * se) << "step " << t << ", " << (k < E ? "coupling " : "bias ") << (k < E ? k : k - E);
     }
   }
-  std::printf("DTM first SGD step: expected entries reach %.1f standard errors\n", most_z);
-  EXPECT_GT(most_z, 15.0);  // the test can tell a wrong gradient from the right one
+  std::printf("DTM first SGD step: expected entries reach %.1f standard errors; without step 1's field, %.1f away\n", most_z, no_field_z);
+  EXPECT_GT(most_z, 15.0);      // a zero or sign-flipped gradient fails
+  EXPECT_GT(no_field_z, 10.0);  // so does a negative phase that drops the coupling field
 }
 
 // Flip accounting (DtmEpochMetrics::flips): in each batch, each of the B chains updates the N - V

@@ -206,44 +206,44 @@ TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {
   hw.stuck_fraction = 0.2f;
   hw.device_seed = 9;
   for (int stage = 0; stage < 3; ++stage) {
-  if (stage == 1) {  // and with an input stage: quantized input current and a tanh table
-    hw.input_bits = 5;
-    hw.input_range = 2.5f;
-    hw.lut_bits = 4;
-  }
-  if (stage == 2) {  // and with per-p-bit LFSRs
-    hw.rng = "lfsr";
-    hw.lfsr_steps = 3;
-  }
-  std::vector<int8_t> exact_chains;
-  for (const RngContract contract : {RngContract::exact, RngContract::fast}) {
-  if (contract == RngContract::fast && hw.lfsr()) continue;  // LFSRs take the exact contract only
-  auto run = [&](SamplerOptions o) {
-    o.seed = 4;
-    o.hardware = hw;
-    o.contract = contract;
-    Sampler s(g, 70, o);
-    s.set_clamp({2}, std::vector<int8_t>{1});
-    std::vector<float> f(6 * 70);
-    for (size_t k = 0; k < f.size(); ++k) f[k] = 0.05f * static_cast<float>(k % 7) - 0.15f;
-    s.set_field({}, f);
-    ObserverSpec spec;
-    spec.moments = true;
-    s.run(SamplingSchedule{15, 5, 2}, BetaSchedule::linear(0.5f, 1.5f, 20), spec);
-    return s.state();
-  };
-  SamplerOptions ref;
-  ref.backend = Backend::reference;
-  const std::vector<int8_t> want = run(ref);
-  if (contract == RngContract::exact) exact_chains = want;
-  else EXPECT_NE(want, exact_chains) << "stage " << stage << ": the fast contract's chains are the exact one's";
-  // Every path of the backend: on cuda the fast kernel too (at 70 chains the automatic choice is the
-  // simple one). The fast kernel has the input stage but no per-p-bit LFSR: with one, the sampler
-  // runs the simple kernel whatever was asked (src/core/sampler.cpp).
-  for_each_variant(GetParam(), SamplerOptions{}, [&](const SamplerOptions& o) {
-    EXPECT_EQ(run(o), want) << "stage " << stage << ", contract " << to_string(contract);
-  });
-  }
+    if (stage == 1) {  // and with an input stage: quantized input current and a tanh table
+      hw.input_bits = 5;
+      hw.input_range = 2.5f;
+      hw.lut_bits = 4;
+    }
+    if (stage == 2) {  // and with per-p-bit LFSRs
+      hw.rng = "lfsr";
+      hw.lfsr_steps = 3;
+    }
+    std::vector<int8_t> exact_chains;
+    for (const RngContract contract : {RngContract::exact, RngContract::fast}) {
+      if (contract == RngContract::fast && hw.lfsr()) continue;  // LFSRs take the exact contract only
+      auto run = [&](SamplerOptions o) {
+        o.seed = 4;
+        o.hardware = hw;
+        o.contract = contract;
+        Sampler s(g, 70, o);
+        s.set_clamp({2}, std::vector<int8_t>{1});
+        std::vector<float> f(6 * 70);
+        for (size_t k = 0; k < f.size(); ++k) f[k] = 0.05f * static_cast<float>(k % 7) - 0.15f;
+        s.set_field({}, f);
+        ObserverSpec spec;
+        spec.moments = true;
+        s.run(SamplingSchedule{15, 5, 2}, BetaSchedule::linear(0.5f, 1.5f, 20), spec);
+        return s.state();
+      };
+      SamplerOptions ref;
+      ref.backend = Backend::reference;
+      const std::vector<int8_t> want = run(ref);
+      if (contract == RngContract::exact) exact_chains = want;
+      else EXPECT_NE(want, exact_chains) << "stage " << stage << ": the fast contract's chains are the exact one's";
+      // Every path of the backend: on cuda the fast kernel too (at 70 chains the automatic choice is the
+      // simple one). The fast kernel has the input stage but no per-p-bit LFSR: with one, the sampler
+      // runs the simple kernel whatever was asked (src/core/sampler.cpp).
+      for_each_variant(GetParam(), SamplerOptions{}, [&](const SamplerOptions& o) {
+        EXPECT_EQ(run(o), want) << "stage " << stage << ", contract " << to_string(contract);
+      });
+    }
   }
   // The cpu backend runs the reference loop for an input stage, and says so.
   SamplerOptions o;

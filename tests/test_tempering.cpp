@@ -314,7 +314,7 @@ TEST(Tempering, ClampsAndPerChainFieldsHoldInEveryReplica) {
   ts.set_field(field_nodes, field);
   ts.run(SamplingSchedule{600, 0, 1});
   const std::vector<int8_t> st = ts.replica_states();
-  double apart = 0;
+  double apart = 0, field_apart = 0;
   for (int32_t r = 0; r < R; ++r) {
     std::vector<double> node[2], edge[2];
     for (int grp = 0; grp < 2; ++grp) {
@@ -322,6 +322,14 @@ TEST(Tempering, ClampsAndPerChainFieldsHoldInEveryReplica) {
       cs.clamp[3] = grp ? -1 : 1;
       for (int k = 0; k < 2; ++k) cs.field[static_cast<size_t>(field_nodes[static_cast<size_t>(k)])] = field_of[grp][k];
       moments(g, boltzmann(g, cs, t.betas[static_cast<size_t>(r)]), node[grp], edge[grp]);
+      ChainSetup clamp_only = cs;  // the same clamp without the field
+      clamp_only.field.assign(N, 0.0);
+      std::vector<double> bare_node, bare_edge;
+      moments(g, boltzmann(g, clamp_only, t.betas[static_cast<size_t>(r)]), bare_node, bare_edge);
+      for (int32_t i = 0; i < N; ++i) {
+        const double m = node[grp][static_cast<size_t>(i)], se = std::sqrt(std::max(1e-9, (1 - m * m) / (B / 2)));
+        if (i != 3) field_apart = std::max(field_apart, std::fabs(m - bare_node[static_cast<size_t>(i)]) / se);
+      }
       // Sampled means over the group's B / 2 chains, each a +-1 value of exact variance 1 - m^2.
       const double n = B / 2;
       auto z = [&](double sampled, double exact) { return std::fabs(sampled - exact) / std::sqrt(std::max(1e-9, (1 - exact * exact) / n)); };
@@ -349,8 +357,9 @@ TEST(Tempering, ClampsAndPerChainFieldsHoldInEveryReplica) {
       apart = std::max(apart, std::fabs(node[0][static_cast<size_t>(i)] - node[1][static_cast<size_t>(i)]) / se);
     }
   }
-  std::printf("the two groups' exact means differ by up to %.1f standard errors\n", apart);
-  EXPECT_GT(apart, 20.0);
+  std::printf("the two groups' exact means differ by up to %.1f standard errors; without the field, by up to %.1f\n", apart, field_apart);
+  EXPECT_GT(apart, 20.0);        // a replica that took another chain's clamp and field fails
+  EXPECT_GT(field_apart, 20.0);  // so does one that dropped the field
   EXPECT_EQ(ts.stats().rounds, 600);
 }
 
