@@ -528,6 +528,9 @@ TEST(PdnnModel, SavesLoadsAndRefusesBadFiles) {
   std::ofstream(dir + "/text.bin") << "{}";
   EXPECT_NE(error_of([&] { PdnnNet::load(dir + "/text.bin"); }).find("is not a pbit p-DNN model (format PBITPDM1): it is a JSON text"),
             std::string::npos);
+  std::ofstream(dir + "/cut_magic.bin", std::ios::binary) << "PBITPDM";  // a magic cut short is not that kind of file
+  EXPECT_NE(error_of([&] { PdnnNet::load(dir + "/cut_magic.bin"); }).find("(format PBITPDM1): it is a file of 7 bytes, shorter than"),
+            std::string::npos);
   EXPECT_THROW(PdnnNet::create({8}, 1), InvalidArgument);
   EXPECT_THROW(PdnnNet::create({8, 0, 2}, 1), InvalidArgument);
   EXPECT_THROW(PdnnNet::create({8, 4, 1}, 1), InvalidArgument);

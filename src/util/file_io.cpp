@@ -228,10 +228,8 @@ constexpr KnownFormat kKnownFormats[] = {
 
 /// What a file of these first bytes is, for a message: "" when pbit does not know.
 std::string known_format(const char* m, size_t n) {
-  if (n >= 7) {
-    for (const KnownFormat& k : kKnownFormats)
-      if (std::memcmp(m, k.tag, 7) == 0) return k.what;
-  }
+  for (const KnownFormat& k : kKnownFormats)
+    if (n >= 8 && std::memcmp(m, k.tag, 7) == 0) return k.what;  // (a whole magic: a cut one is no file of that kind)
   size_t k = 0;
   while (k < n && std::isspace(static_cast<unsigned char>(m[k]))) ++k;
   if (k < n && m[k] == '{') return "a JSON text (a model.json, config or result?)";
@@ -251,7 +249,8 @@ std::string read_checksummed(const std::string& path, const char (&magic)[8], co
   f.read(m, 8);
   const auto got = static_cast<size_t>(f.gcount());
   if (got < 8 || std::memcmp(m, magic, 7) != 0) {
-    const std::string is = known_format(m, got);
+    std::string is = known_format(m, got);
+    if (is.empty() && got < 8) is = "a file of " + std::to_string(got) + " bytes, shorter than a pbit file's header";
     throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")" + (is.empty() ? "" : ": it is " + is));
   }
   if (m[7] != magic[7]) {

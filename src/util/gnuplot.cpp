@@ -34,6 +34,7 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
   // gnuplot's messages go to gnuplot.log, but not its note that a curve of one point has an empty
   // range (a one-epoch run's: the plot is drawn, widened), which read as a failure; no log when
   // there is nothing to say.
+  bool logged = false;
   {
     std::ifstream in(messages);
     std::string line, kept;
@@ -41,11 +42,13 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
       if (line.rfind("Warning: empty ", 0) == 0 && line.find(" range [") != std::string::npos) continue;
       kept += line + "\n";
     }
-    if (!kept.empty()) std::ofstream(dir + "/gnuplot.log", std::ios::app) << kept;
+    if (!kept.empty()) logged = static_cast<bool>(std::ofstream(dir + "/gnuplot.log", std::ios::app) << kept);
   }
   std::filesystem::remove(messages, ec);
   if (!drawn) {
-    std::cerr << "could not draw " << dir << "/" << p << ".png (gnuplot failed; see " << dir << "/gnuplot.log); its data and script are written\n";
+    std::cerr << "could not draw " << dir << "/" << p << ".png ("
+              << (logged ? "gnuplot failed; see " + dir + "/gnuplot.log" : std::string("gnuplot failed and said nothing"))
+              << "); its data and script are written\n";
   }
   return drawn;
 }
