@@ -394,6 +394,13 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result required = run("sample --topology lattice:4 --confg x.json");
   EXPECT_EQ(required.code, 2);
   EXPECT_NE(required.out.find("'pbit sample' has no option --confg (did you mean --config?)"), std::string::npos) << required.out;
+  const Result upper = run("dbm --confg x.json train");  // an unknown option of a parent level
+  EXPECT_NE(upper.out.find("'pbit dbm train' has no option --confg (did you mean --config?)"), std::string::npos) << upper.out;
+  const Result top = run("--verson");
+  EXPECT_NE(top.out.find("'pbit' has no option --verson (did you mean --version?)"), std::string::npos) << top.out;
+  const Result valued = run("sample --topology lattice:4 --confg=/private/path.json");  // its value is not repeated
+  EXPECT_NE(valued.out.find("has no option --confg (did you mean --config?)"), std::string::npos) << valued.out;
+  EXPECT_EQ(valued.out.find("/private/path.json"), std::string::npos) << valued.out;
   const Result far = run("sample --topology lattice:4 --frobnicate 3");
   EXPECT_NE(far.out.find("'pbit sample' has no option --frobnicate (pbit sample --help lists them)"), std::string::npos) << far.out;
   const Result negative = run("dtm mixing --config " + dtm_cfg + " --out x.json --seed -1");  // no --seed there; -1 is its value

@@ -164,7 +164,7 @@ void add_sample(Commands& c) {
     SampleConfig cfg = parse_sample_config(read_json_file(o->config));
     check_sample_config(cfg, gf.graph.num_nodes());  // before anything runs, naming the config's keys
     const ObserverSpec& seen = cfg.observe;
-    if (!seen.moments && !seen.energy && seen.readout_groups.empty() && seen.snapshot_sweeps.empty() && dist::rank() == 0) {
+    if (!seen.moments && !seen.energy && seen.readout_groups.empty() && seen.snapshot_sweeps.empty() && !cfg.tempered && dist::rank() == 0) {
       std::cerr << "note: the config observes nothing (observe.moments, energy, readout_groups and snapshot_sweeps are all off): "
                    "the result holds only the run's shape\n";
     }

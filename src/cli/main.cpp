@@ -425,23 +425,28 @@ std::string did_you_mean(const CLI::App* a, std::string word) {
     return row[y.size()];
   };
   std::string best;
+  std::vector<std::string> names;
+  for (const CLI::Option* o : a->get_options())
+    for (const std::string& name : o->get_lnames()) names.push_back(name);
+  if (a->get_parent() == nullptr) names.push_back("version");  // pbit --version (run() makes it the version command)
   size_t best_d = 3;
-  for (const CLI::Option* o : a->get_options()) {
-    for (const std::string& name : o->get_lnames()) {
-      const size_t d = distance(word, name);
-      if (d < best_d) best_d = d, best = name;
-    }
+  for (const std::string& name : names) {
+    const size_t d = distance(word, name);
+    if (d < best_d) best_d = d, best = name;
   }
   return best.empty() ? "" : " (did you mean --" + best + "?)";
 }
 
-/// The first word of `words` that is an option (a negative number is a value: in "--sede -1" the
-/// option is --sede), else "".
+/// Whether a word is an option ("--x", "-x", "--x=v") rather than a value: a negative number ("-1",
+/// "-.5") is a value (in "--sede -1" the option is --sede).
+bool is_option_word(const std::string& w) {
+  return w.size() > 1 && w[0] == '-' && !std::isdigit(static_cast<unsigned char>(w[1])) && w[1] != '.';
+}
+
+/// The first option among `words`, or "".
 std::string first_option(const std::vector<std::string>& words) {
-  for (const std::string& w : words) {
-    const bool number = w.size() > 1 && (std::isdigit(static_cast<unsigned char>(w[1])) || w[1] == '.');
-    if (w.rfind("-", 0) == 0 && w.size() > 1 && !number) return w;
-  }
+  for (const std::string& w : words)
+    if (is_option_word(w)) return w;
   return "";
 }
 
@@ -452,34 +457,28 @@ const CLI::App* deepest(const CLI::App& app) {
   return a;
 }
 
+/// "'pbit x' has no option --y (did you mean --z?)", or with "(pbit x --help lists them)" when no
+/// option of `a` is near. What follows '=' is not repeated (a path, or a secret).
+std::string no_such_option(const CLI::App* a, const std::string& cmd, const std::string& word) {
+  const std::string name = word.substr(0, word.find('='));
+  const std::string hint = did_you_mean(a, name);
+  return "'" + cmd + "' has no option " + name + (hint.empty() ? " (" + cmd + " --help lists them)" : hint);
+}
+
 /// CLI11's parse errors in pbit's words.
 std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   std::string m = e.what();
   const std::string cmd = command_of(app);
   if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
-    // "The following argument(s) were not expected: X [Y ...]"
-    // The first that looks like an option (in "--epoch 5" CLI11 may list the value first), else the first.
+    // "The following argument(s) were not expected: X [Y ...]": the first option among them (in
+    // "--epoch 5" CLI11 may list the value first), else the first.
     const auto colon = m.find(": ");
     std::istringstream extras(colon == std::string::npos ? m : m.substr(colon + 2));
-    // A negative number is a value, not an option: in "--sede -1" the unknown option is --sede.
-    auto is_number = [](const std::string& w) {
-      return w.size() > 1 && w[0] == '-' && (std::isdigit(static_cast<unsigned char>(w[1])) || w[1] == '.');
-    };
-    std::string first, word, dash;
-    while (extras >> word) {
-      if (first.empty()) first = word;
-      if (word.rfind("-", 0) == 0 && dash.empty()) dash = word;
-      if (word.rfind("-", 0) == 0 && !is_number(word)) {
-        dash = word;
-        break;
-      }
-    }
-    if (!dash.empty()) first = dash;
-    if (cmd == "pbit" && first.rfind("-", 0) != 0) return "unknown command '" + first + "' (pbit --help lists them)";
-    if (first.rfind("-", 0) == 0) {
-      const std::string hint = did_you_mean(deepest(app), first);
-      return "'" + cmd + "' has no option " + first + (hint.empty() ? " (" + cmd + " --help lists them)" : hint);
-    }
+    std::vector<std::string> words;
+    for (std::string w; extras >> w;) words.push_back(w);
+    const std::string option = first_option(words), first = option.empty() ? (words.empty() ? m : words.front()) : option;
+    if (!option.empty()) return no_such_option(deepest(app), cmd, option);
+    if (cmd == "pbit") return "unknown command '" + first + "' (pbit --help lists them)";
     return "unexpected argument '" + first + "' for '" + cmd + "'";
   }
   if (dynamic_cast<const CLI::ArgumentMismatch*>(&e)) {
@@ -496,10 +495,12 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   }
   if (dynamic_cast<const CLI::RequiredError*>(&e)) {
     // "--config is required", or "A subcommand is required"
+    // CLI11 checks what is required before what it did not expect: a misspelt --confg would be
+    // reported as a missing --config, a misspelt --verson as a missing subcommand. An unknown option,
+    // at any level of the command, is the error to show.
+    if (const std::string unknown = first_option(app.remaining(true)); !unknown.empty()) return no_such_option(deepest(app), cmd, unknown);
     if (m.find("subcommand") != std::string::npos) {
-      const CLI::App* a = &app;
-      while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
-      const std::vector<std::string> rest = a->remaining();
+      const std::vector<std::string> rest = deepest(app)->remaining();
       if (!rest.empty() && rest.front().rfind("-", 0) != 0) {
         return (cmd == "pbit" ? "unknown command '" : "'" + cmd + "' has no subcommand '") + rest.front() + "' (" + cmd + " --help lists them)";
       }
@@ -507,12 +508,6 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
     }
     const std::string name = m.substr(0, m.find(' '));
     const CLI::App* a = deepest(app);
-    // CLI11 checks what is required before what it did not expect: a misspelt --confg would be
-    // reported as a missing --config. The unknown option is the error to show.
-    if (const std::string unknown = first_option(a->remaining()); !unknown.empty()) {
-      const std::string hint = did_you_mean(a, unknown);
-      return "'" + cmd + "' has no option " + unknown + (hint.empty() ? " (" + cmd + " --help lists them)" : hint);
-    }
     // A positional's name alone ("needs evals") says too little: its description says what to give.
     for (const CLI::Option* o : a->get_options()) {
       if (o->get_positional() && o->get_name() == name) return "'" + cmd + "' needs its " + name + ": " + o->get_description();
@@ -634,8 +629,7 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       return 2;
     }
     // The deepest subcommand given runs.
-    const CLI::App* a = &app;
-    while (!a->get_subcommands().empty()) a = a->get_subcommands().front();
+    const CLI::App* a = deepest(app);
     if (dist::size() > 1) {  // docs/SCALING.md: what is sharded so far
       const std::string cmd = command_of(app);
       if (cmd != "pbit sample" && cmd != "pbit dbm train" && cmd != "pbit dbm eval" && cmd != "pbit dtm train") {
