@@ -64,19 +64,25 @@ inline void only_keys(const nlohmann::json& j, const std::string& where, std::in
 
 /// pbit's JSON inputs and their top-level keys: each reader checks its own here, so that a file
 /// given to the wrong command is named for the one it belongs to.
-enum class ConfigKind { sample, dbm, dtm, eqprop, pdnn, compare_suite, platforms };  // config_kinds() in this order
+enum class ConfigKind { sample, dbm, dtm, eqprop, pdnn, compare_suite, platforms };
 
-inline const std::vector<std::pair<std::string, std::set<std::string>>>& config_kinds() {
-  static const std::vector<std::pair<std::string, std::set<std::string>>> kinds = {
-      {"a 'pbit sample' config",
+struct ConfigSections {
+  ConfigKind kind;
+  std::string name;
+  std::set<std::string> keys;
+};
+
+inline const std::vector<ConfigSections>& config_kinds() {
+  static const std::vector<ConfigSections> kinds = {
+      {ConfigKind::sample, "a 'pbit sample' config",
        {"_comment", "chains", "seed", "backend", "contract", "threads", "schedule", "beta", "observe", "clamp", "field", "hardware", "tempering"}},
-      {"a DBM config ('pbit dbm')", {"_comment", "dataset", "graph", "run", "init", "train", "eval", "generate", "hardware"}},
-      {"a DTM config ('pbit dtm')", {"_comment", "dataset", "model", "train", "generate", "run"}},
-      {"an EqProp config ('pbit eqprop')", {"_comment", "data", "network", "free", "nudge", "train", "eval", "hardware", "run"}},
-      {"a p-DNN config ('pbit pdnn')", {"_comment", "data", "network", "train", "eval", "generator", "hardware", "run"}},
-      {"a compare suite ('pbit compare --suite')",
+      {ConfigKind::dbm, "a DBM config ('pbit dbm')", {"_comment", "dataset", "graph", "run", "init", "train", "eval", "generate", "hardware"}},
+      {ConfigKind::dtm, "a DTM config ('pbit dtm')", {"_comment", "dataset", "model", "train", "generate", "run"}},
+      {ConfigKind::eqprop, "an EqProp config ('pbit eqprop')", {"_comment", "data", "network", "free", "nudge", "train", "eval", "hardware", "run"}},
+      {ConfigKind::pdnn, "a p-DNN config ('pbit pdnn')", {"_comment", "data", "network", "train", "eval", "generator", "hardware", "run"}},
+      {ConfigKind::compare_suite, "a compare suite ('pbit compare --suite')",
        {"_comment", "workloads", "backends", "chains", "min_seconds", "idle_seconds", "threads", "platforms", "output_dir", "quality"}},
-      {"a platforms file (a compare suite's 'platforms')", {"_comment", "fpga", "rng_chip", "pdnn"}},
+      {ConfigKind::platforms, "a platforms file (a compare suite's 'platforms')", {"_comment", "fpga", "rng_chip", "pdnn"}},
   };
   return kinds;
 }
@@ -84,17 +90,18 @@ inline const std::vector<std::pair<std::string, std::set<std::string>>>& config_
 /// only_keys for the top level of an input of `kind`. A key it does not know is named with the
 /// inputs whose top-level keys are all of this one's ("; these are the sections of a DBM config").
 inline void only_config_sections(const nlohmann::json& j, ConfigKind kind) {
-  const auto& kinds = config_kinds();
+  const ConfigSections* mine = nullptr;
   std::string others;
-  if (j.is_object() && j.size() > static_cast<size_t>(j.contains("_comment"))) {
-    for (size_t k = 0; k < kinds.size(); ++k) {
-      if (k == static_cast<size_t>(kind)) continue;
-      bool fits = true;
-      for (const auto& item : j.items()) fits = fits && kinds[k].second.count(item.key());
-      if (fits) others += (others.empty() ? "" : " or ") + kinds[k].first;
+  for (const ConfigSections& k : config_kinds()) {
+    if (k.kind == kind) {
+      mine = &k;
+      continue;
     }
+    bool fits = j.is_object() && j.size() > static_cast<size_t>(j.contains("_comment"));
+    for (const auto& item : j.items()) fits = fits && k.keys.count(item.key());
+    if (fits) others += (others.empty() ? "" : " or ") + k.name;
   }
-  only_keys(j, "", kinds[static_cast<size_t>(kind)].second, others.empty() ? "" : "; these are the sections of " + others);
+  only_keys(j, "", mine->keys, others.empty() ? "" : "; these are the sections of " + others);
 }
 
 inline int64_t get_int(const nlohmann::json& v, const std::string& key, int64_t lo, int64_t hi) {
