@@ -1320,7 +1320,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             return s.sweep_count();
           },
           [](Sampler& s, const py::object& n) {
-            const auto v = static_cast<uint64_t>(int_arg(n, "sweep_count", 0, std::numeric_limits<uint32_t>::max()));
+            const auto v = static_cast<uint64_t>(int_arg(n, "sweep_count", 0, SamplingSchedule::kMaxSweeps));
             const Busy busy(&s);
             s.set_sweep_count(v);
           },
@@ -1412,7 +1412,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
       .def(
           "sweep",
           [](Sampler& s, const py::object& n_arg, const py::object& beta, const py::object& progress) {
-            const int64_t n = int_arg(n_arg, "sweeps", 0, std::numeric_limits<uint32_t>::max());
+            const int64_t n = int_arg(n_arg, "sweeps", 0, SamplingSchedule::kMaxSweeps);
             const BetaSchedule b = beta_from(beta);
             const Busy busy(&s);
             ProgressScope scope(s, progress_from(progress, "Sampler.sweep"));
@@ -1574,7 +1574,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
       .def(
           "sweep",
           [](TemperedSampler& t, const py::object& n_arg, const py::object& progress) {
-            const int64_t n = int_arg(n_arg, "sweeps", 0, std::numeric_limits<uint32_t>::max());
+            const int64_t n = int_arg(n_arg, "sweeps", 0, SamplingSchedule::kMaxSweeps);
             const Busy busy(&t);
             ProgressScope scope(t, progress_from(progress, "TemperedSampler.sweep"));
             py::gil_scoped_release release;

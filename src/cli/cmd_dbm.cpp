@@ -429,7 +429,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
     for (const std::string& tok : split_list(o->sweeps)) {
       int64_t total = 0;
       // At most 2^32 - 1: a sampler's sweep counter (checked here, not after the smaller budgets ran).
-      if (!detail::parse_number_ok(tok, total) || total < step || total > (int64_t{1} << 32) - 1) {
+      if (!detail::parse_number_ok(tok, total) || total < step || total > SamplingSchedule::kMaxSweeps) {
         throw InvalidArgument("--sweeps takes a comma-separated list of sweep counts from " + std::to_string(step) +
                               " (eval.steps_per_sample) to 4294967295, got '" + tok + "'");
       }

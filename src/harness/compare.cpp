@@ -162,7 +162,7 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
 
 namespace detail {
 void restart_sweep_count_if_full(Sampler& s, int64_t next) {
-  if (s.sweep_count() + static_cast<uint64_t>(next) > std::numeric_limits<uint32_t>::max()) s.set_sweep_count(0);
+  if (s.sweep_count() + static_cast<uint64_t>(next) > static_cast<uint64_t>(SamplingSchedule::kMaxSweeps)) s.set_sweep_count(0);
 }
 }  // namespace detail
 

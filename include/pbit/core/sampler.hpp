@@ -297,7 +297,7 @@ class Sampler {
   /// For resuming from a checkpoint.
   void set_sweep_count(uint64_t s) {
     // The RNG counter's sweep field has 32 bits; a count past it would wrap onto sweep 0's numbers.
-    if (s > 0xFFFFFFFFu) throw InvalidArgument("set_sweep_count: " + std::to_string(s) + " is past 2^32 - 1 sweeps (a corrupt checkpoint?)");
+    if (s > static_cast<uint64_t>(SamplingSchedule::kMaxSweeps)) throw InvalidArgument("set_sweep_count: " + std::to_string(s) + " is past 2^32 - 1 sweeps (a corrupt checkpoint?)");
     sweep_count_ = s;
   }
 

@@ -173,7 +173,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
       if (!c.hardware.ideal()) {
         detail::config_error("generate.tempering", "needs ideal p-bits: the swap uses the model's energy, which a device does not sample");
       }
-      if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, (int64_t{1} << 32) - 1);
+      if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, SamplingSchedule::kMaxSweeps);
     } else if (g.contains("sweeps")) {
       detail::config_error("generate.sweeps", "sets the length of a tempered generation; the anneal's length is set by beta_start, "
                                               "beta_end, beta_step and sweeps_per_beta");
@@ -200,17 +200,14 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   }
   // Runs one sampler cannot hold (2^32 - 1 sweeps, the RNG counter's sweep field) are refused here,
   // before a training run, rather than when its evaluation or generation starts.
-  const double max_sweeps = std::ldexp(1.0, 32) - 1;
-  if (static_cast<double>(c.eval.warmup) + static_cast<double>(c.eval.samples) * static_cast<double>(c.eval.steps_per_sample) > max_sweeps) {
-    detail::config_error("eval", "warmup + samples x steps_per_sample is more than a sampler runs (2^32 - 1 sweeps)");
-  }
+  if (const std::string past = c.eval.schedule().past_sweep_limit(); !past.empty()) detail::config_error("eval", past);
   if (!c.gen_tempered) {
     const double steps = gen_anneal_steps(c);
     if (steps > 1e6) {
       detail::config_error("generate.beta_step", "the anneal from beta_start to beta_end would take " + std::to_string(static_cast<int64_t>(steps)) +
                                                      " steps; at most 10^6");
     }
-    if (steps * static_cast<double>(c.gen_sweeps_per_beta) > max_sweeps) {
+    if (steps * static_cast<double>(c.gen_sweeps_per_beta) > static_cast<double>(SamplingSchedule::kMaxSweeps)) {
       detail::config_error("generate.sweeps_per_beta", "the anneal would run more sweeps than a sampler runs (2^32 - 1)");
     }
   }

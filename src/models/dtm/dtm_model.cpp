@@ -118,7 +118,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     const auto& g = j["generate"];
     only_keys(g, "generate", {"sweeps", "beta_start", "beta_end", "samples", "tempering"});
     // At most what one sampler runs (the RNG counter's sweep field): refused here, not after training.
-    if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, (int64_t{1} << 32) - 1);
+    if (g.contains("sweeps")) c.gen_sweeps = get_int(g["sweeps"], "generate.sweeps", 1, SamplingSchedule::kMaxSweeps);
     if (g.contains("beta_start")) c.gen_beta_start = get_float_in(g["beta_start"], "generate.beta_start", 0, 1000);
     if (g.contains("beta_end")) c.gen_beta_end = get_float_in(g["beta_end"], "generate.beta_end", 0, 1000);
     if (g.contains("samples")) c.gen_samples = static_cast<int32_t>(get_int(g["samples"], "generate.samples", 2, 1 << 20));
