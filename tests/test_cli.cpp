@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -922,8 +923,21 @@ TEST(Cli, DbmTrainEvalGenerate) {
   EXPECT_NE(no_out.out.find("key 'run.output_dir': must not be empty"), std::string::npos) << no_out.out;
   const Result gen = run("dbm generate --config " + tmp("dbm.json") + " --model " + out + "/model.json --out " + tmp("g.png"));
   ASSERT_EQ(gen.code, 0) << gen.out;
-  EXPECT_TRUE(std::filesystem::exists(tmp("g.png")));
   EXPECT_NE(gen.out.find("\"beta_step\": 0.5"), std::string::npos) << gen.out;  // the anneal by name, as its config keys
+  {  // a PNG of per_class (2) images a row, one row a class: 10 rows of 14x14 images (pool 2), 1-pixel borders
+    std::ifstream png(tmp("g.png"), std::ios::binary);
+    const std::string b((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+    ASSERT_GE(b.size(), 24u);
+    EXPECT_EQ(b.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+    EXPECT_EQ(b.substr(12, 4), "IHDR");
+    auto be32 = [&](size_t at) {
+      uint32_t v = 0;
+      for (size_t k = 0; k < 4; ++k) v = (v << 8) | static_cast<uint8_t>(b[at + k]);
+      return v;
+    };
+    EXPECT_EQ(be32(16), 2u * 15 + 1);   // width: 2 per class
+    EXPECT_EQ(be32(20), 10u * 15 + 1);  // height: 10 classes
+  }
   // A finished run resumes to nothing new, and says so (it said "resuming at epoch 2" of 1); a run
   // without a checkpoint cannot resume.
   const Result again = run("dbm train --config " + tmp("dbm.json") + " --resume");
