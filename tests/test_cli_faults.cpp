@@ -31,6 +31,8 @@
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
 #include "test_util.hpp"
+#include "util/file_formats.hpp"
+#include "util/file_io.hpp"
 #include "util/gnuplot.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
@@ -1309,6 +1311,30 @@ TEST(Plots, GnuplotLogKeepsErrorsNotEmptyRangeNotes) {
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("unrecognized plot type"), std::string::npos) << text;
   EXPECT_EQ(text.find("empty x range"), std::string::npos) << text;
+}
+
+// Every checksummed kind of file pbit writes (util/file_formats.hpp, whose magics the writers and
+// readers use) is named for what it is when given in another kind's place, and no two kinds share a
+// magic's first 7 bytes (the 8th is the version).
+TEST(Formats, EachKindIsNamedWhenGivenInAnothersPlace) {
+  const std::string dir = tmp("formats");
+  std::filesystem::create_directories(dir);
+  for (const detail::FileFormat* f : detail::kFileFormats) {
+    const std::string path = dir + "/" + std::string(f->magic, 8) + ".bin";
+    std::ofstream(path, std::ios::binary) << std::string(f->magic, 8) << std::string(12, '\0');
+    for (const detail::FileFormat* other : detail::kFileFormats) {
+      if (other == f) continue;
+      EXPECT_NE(std::memcmp(f->magic, other->magic, 7), 0) << f->what << " and " << other->what;
+      std::string message;
+      try {
+        detail::read_checksummed(path, other->magic, "thing");
+      } catch (const InvalidArgument& e) {
+        message = e.what();
+      }
+      EXPECT_NE(message.find("is not a pbit thing (format " + std::string(other->magic, 8) + "): it is " + f->what), std::string::npos)
+          << message;
+    }
+  }
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "pbit/error.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_formats.hpp"
 
 namespace pbit::detail {
 
@@ -206,30 +207,10 @@ IoError open_failed(int error_number, const std::string& message, const std::str
 
 namespace {
 
-/// pbit's checksummed files by the first 7 bytes of their magic (the 8th is the version), so that a
-/// file given in another's place is named for what it is. (Each magic is defined beside its writer.)
-struct KnownFormat {
-  const char* tag;
-  const char* what;
-};
-constexpr KnownFormat kKnownFormats[] = {
-    {"PBITCKP", "a DBM training checkpoint (checkpoint.bin of 'pbit dbm train')"},
-    {"PBITDML", "a DBM model-only checkpoint (model_checkpoint.bin of 'pbit dbm train --lease')"},
-    {"PBITDTM", "a DTM training checkpoint (checkpoint.bin of 'pbit dtm train')"},
-    {"PBITTML", "a DTM model-only checkpoint (model_checkpoint.bin of 'pbit dtm train --lease')"},
-    {"PBITEQM", "an EqProp model (model.bin of 'pbit eqprop train')"},
-    {"PBITEQC", "an EqProp training checkpoint (checkpoint.bin of 'pbit eqprop train')"},
-    {"PBITPDM", "a p-DNN classifier (model.bin of 'pbit pdnn train')"},
-    {"PBITPDC", "a p-DNN classifier's training checkpoint (checkpoint.bin of 'pbit pdnn train')"},
-    {"PBITPDV", "a p-DNN generator (model.bin of 'pbit pdnn train' with a generator section)"},
-    {"PBITPDW", "a p-DNN generator's training checkpoint (checkpoint.bin of 'pbit pdnn train' with a generator section)"},
-    {"PBITFNT", "a feature network (pbit's cache, out/cache/)"},
-};
-
 /// What a file of these first bytes is, for a message: "" when pbit does not know.
 std::string known_format(const char* m, size_t n) {
-  for (const KnownFormat& k : kKnownFormats)
-    if (n >= 8 && std::memcmp(m, k.tag, 7) == 0) return k.what;  // (a whole magic: a cut one is no file of that kind)
+  for (const FileFormat* f : kFileFormats)
+    if (n >= 8 && std::memcmp(m, f->magic, 7) == 0) return f->what;  // (a whole magic: a cut one is no file of that kind)
   size_t k = 0;
   while (k < n && std::isspace(static_cast<unsigned char>(m[k]))) ++k;
   if (k < n && m[k] == '{') return "a JSON text (a model.json, config or result?)";

@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "util/binary_io.hpp"
+#include "util/file_formats.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/models/metrics.hpp"
@@ -158,7 +159,7 @@ std::vector<double> FeatureNet::features(const std::vector<std::vector<int8_t>>&
 }
 
 namespace {
-constexpr char kFeatureNetMagic[8] = {'P', 'B', 'I', 'T', 'F', 'N', 'T', '2'};  // 2: checksummed
+constexpr const auto& kFeatureNetMagic = detail::kFeatureNet.magic;  // (versions: util/file_formats.hpp)
 }  // namespace
 
 void FeatureNet::save(const std::string& path) const {

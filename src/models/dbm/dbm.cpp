@@ -18,6 +18,7 @@
 
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_formats.hpp"
 #include "util/file_io.hpp"
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
@@ -853,14 +854,11 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
 
 namespace {
 
-// 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch;
-// 5: checksummed (util/file_io.hpp: length and CRC-32 of the payload after the magic)
-constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'C', 'K', 'P', '5'};
+constexpr const auto& kCkptMagic = detail::kDbmCheckpoint.magic;  // (versions: util/file_formats.hpp)
 /// What a resume or a lease may change (the end of the message refusing another config's checkpoint).
 constexpr const char* kResumeHint =
     "continue it with the same config, --time-budget and --seed (only epochs, eval, generate, threads, backend and output_dir may change)";
-/// Model-only checkpoints (leases): 1: first version; 2: checksummed.
-constexpr char kModelCkptMagic[8] = {'P', 'B', 'I', 'T', 'D', 'M', 'L', '2'};
+constexpr const auto& kModelCkptMagic = detail::kDbmModelCheckpoint.magic;  // model-only (leases)
 
 using detail::get;
 using detail::get_vec;

@@ -13,6 +13,7 @@
 
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_formats.hpp"
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
@@ -588,9 +589,8 @@ std::vector<std::vector<std::vector<int8_t>>> Dtm::generate(int32_t count, int64
 // ------------------------------------------------------------------ checkpoints
 
 namespace {
-// 1: first version; 2: the history keeps each epoch's feature-FID; 3: checksummed
-constexpr char kMagic[8] = {'P', 'B', 'I', 'T', 'D', 'T', 'M', '3'};
-constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'T', 'M', 'L', '2'};  // model-only (leases); 2: checksummed
+constexpr const auto& kMagic = detail::kDtmCheckpoint.magic;  // (versions: util/file_formats.hpp)
+constexpr const auto& kModelMagic = detail::kDtmModelCheckpoint.magic;  // model-only (leases)
 
 /// bfloat16: the upper half of a float, rounded to nearest even (optimizer moments in model-only
 /// checkpoints; their relative error, 2^-9, is far below the noise of the gradients they average).

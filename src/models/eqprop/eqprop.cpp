@@ -11,6 +11,7 @@
 #include "pbit/error.hpp"
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_formats.hpp"
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
@@ -25,8 +26,8 @@ using detail::only_keys;
 
 namespace {
 
-constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'E', 'Q', 'M', '1'};
-constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'E', 'Q', 'C', '1'};
+constexpr const auto& kModelMagic = detail::kEqPropModel.magic;  // (util/file_formats.hpp)
+constexpr const auto& kCkptMagic = detail::kEqPropCheckpoint.magic;
 constexpr int32_t kMaxEpochs = 100000;
 
 void parse_free(const nlohmann::json& j, const std::string& w, EqPropFreePhase& p) {

@@ -22,6 +22,7 @@
 #include "pbit/error.hpp"
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_formats.hpp"
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
@@ -37,8 +38,8 @@ using detail::only_keys;
 
 namespace {
 
-constexpr char kModelMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'M', '1'};
-constexpr char kCkptMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'C', '1'};
+constexpr const auto& kModelMagic = detail::kPdnnModel.magic;  // (util/file_formats.hpp)
+constexpr const auto& kCkptMagic = detail::kPdnnCheckpoint.magic;
 constexpr int32_t kMaxEpochs = 100000;
 constexpr int32_t kMaxLayers = 16;
 constexpr int32_t kMaxWidth = 1 << 16;
@@ -834,8 +835,8 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
 
 namespace {
 
-constexpr char kVaeMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'V', '1'};
-constexpr char kVaeCkptMagic[8] = {'P', 'B', 'I', 'T', 'P', 'D', 'W', '1'};
+constexpr const auto& kVaeMagic = detail::kPdnnGenerator.magic;  // (util/file_formats.hpp)
+constexpr const auto& kVaeCkptMagic = detail::kPdnnGeneratorCheckpoint.magic;
 constexpr float kLogVarClamp = 10.0f;
 
 /// A standard normal keyed by (seed, stream, image id, epoch, coordinate j): Box-Muller on one
