@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -1300,6 +1301,51 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
   });
   EXPECT_NE(bias_error.find("with_bias.txt: its bias lines give node 3 the bias 0.75, the bias list (" + tmp("b.txt") + ") 0;"),
             std::string::npos) << bias_error;
+}
+
+// The read-out against enumeration: on the tiny DBM, each image's predicted class is the argmax of
+// its label nodes' exact marginals given the clamped pixels (labels and hidden free), wherever the
+// top two classes are far enough apart for 64 chains x 500 samples to tell (0.05 in probability,
+// about 8 standard errors). Each image has its own true class, so the confusion matrix gives each
+// image's prediction.
+TEST(DbmEval, PredictionsFollowTheExactLabelMarginals) {
+  TinyDbm t = tiny_dbm();
+  std::vector<float> w = t.model.graph().edge_weights();
+  for (float& x : w) x *= 3.0f;  // labels that depend on the pixels
+  t.model.graph().set_edge_weights(w);
+  ImageDataset d;
+  d.rows = 1;
+  d.cols = 2;
+  d.pixels = {255, 0, 0, 255, 255, 255, 0, 0};
+  d.labels = {0, 1, 2, 3};
+  DbmConfig cfg;
+  cfg.backend = "cpu";
+  cfg.eval = {64, 200, 500, 2};
+  const DbmEval ev = evaluate_dbm(t.model, cfg, d);
+  const Graph& G = t.model.graph();
+  int decided = 0;
+  for (int64_t img = 0; img < 4; ++img) {
+    ChainSetup cs{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
+    const std::vector<int8_t> v = dbm_clamp_values(t.model, d, img, cfg.threshold);
+    cs.clamp[0] = v[0];  // the pixels only
+    cs.clamp[1] = v[1];
+    std::vector<double> node, edge;
+    moments(G, boltzmann(G, cs, cfg.beta), node, edge);
+    std::vector<double> p(10);
+    for (int c = 0; c < 10; ++c) p[static_cast<size_t>(c)] = (1 + node[static_cast<size_t>(2 + c)]) / 2;  // class c's label node
+    const auto best = static_cast<int>(std::max_element(p.begin(), p.end()) - p.begin());
+    std::vector<double> sorted = p;
+    std::sort(sorted.rbegin(), sorted.rend());
+    int predicted = -1;
+    for (int c = 0; c < 10; ++c)
+      if (ev.confusion[static_cast<size_t>(img * 10 + c)] == 1) predicted = c;
+    std::printf("image %lld: exact top two %.3f, %.3f (class %d); predicted %d\n", static_cast<long long>(img), sorted[0], sorted[1], best,
+                predicted);
+    if (sorted[0] - sorted[1] < 0.05) continue;
+    ++decided;
+    EXPECT_EQ(predicted, best) << "image " << img;
+  }
+  EXPECT_GE(decided, 2);  // the comparison is not vacuous
 }
 
 TEST(DbmEval, ProgressMovesWithinOneBatch) {
