@@ -178,6 +178,15 @@ TinyDbm tiny_dbm() {
   return t;
 }
 
+/// What a tiny DBM's positive chain of image `img` sees: its visible and label nodes (0..11, node ids
+/// equal to their clamp positions) clamped to the image and its class, the hidden nodes free.
+ChainSetup positive_setup(const TinyDbm& t, int64_t img, int32_t threshold) {
+  ChainSetup cs{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
+  const std::vector<int8_t> v = dbm_clamp_values(t.model, t.data, img, threshold);
+  for (int k = 0; k < 12; ++k) cs.clamp[k] = v[k];
+  return cs;
+}
+
 TEST(DbmClamp, PixelsThenEachClassReplicasWithOnlyTheLabelsOn) {
   // 1x3 image, 2 replicas: label node of class c replica r at label[c * 2 + r], one hidden node.
   std::vector<Edge> e;
@@ -243,9 +252,7 @@ TEST(DbmGradient, MatchesExactEnumeration) {
   // Exact positive moments: average over the batch of the conditional given (visible, labels).
   std::vector<double> pe(G.num_edges(), 0.0), pn(14, 0.0), tn, te;
   for (int64_t img = 0; img < 4; ++img) {
-    ChainSetup cs{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
-    const std::vector<int8_t> v = dbm_clamp_values(t.model, t.data, img, cfg.threshold);
-    for (int k = 0; k < 12; ++k) cs.clamp[k] = v[k];  // visible 0,1 then labels 2..11: node ids equal positions
+    const ChainSetup cs = positive_setup(t, img, cfg.threshold);
     moments(G, boltzmann(G, cs, 1.0), tn, te);
     for (int i = 0; i < 14; ++i) pn[i] += tn[i] / 4;
     for (int64_t e = 0; e < G.num_edges(); ++e) pe[e] += te[e] / 4;
@@ -1639,9 +1646,7 @@ TEST(DbmInSitu, BothPhasesSampleTheDevicesOwnDistribution) {
   const size_t E = static_cast<size_t>(G.num_edges());
   std::vector<double> pos(E + 14, 0.0), pos_var(E + 14, 0.0), pos_ideal(E + 14, 0.0), node, edge;
   for (int64_t img = 0; img < 4; ++img) {
-    ChainSetup cs{std::vector<int8_t>(14, 0), std::vector<double>(14, 0.0)};
-    const std::vector<int8_t> v = dbm_clamp_values(t.model, t.data, img, cfg.threshold);
-    for (int k = 0; k < 12; ++k) cs.clamp[k] = v[k];  // visible 0,1 then labels 2..11
+    const ChainSetup cs = positive_setup(t, img, cfg.threshold);
     moments(G, device_stationary(G, col, cfg.hardware, cs, cfg.beta), node, edge);
     edge.insert(edge.end(), node.begin(), node.end());
     for (size_t k = 0; k < E + 14; ++k) {
