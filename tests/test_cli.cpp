@@ -914,7 +914,12 @@ TEST(Cli, DbmTrainEvalGenerate) {
     EXPECT_NE(v2.out.find("has version 2; this pbit reads version 1"), std::string::npos) << v2.out;
     const Result bin = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/checkpoint.bin --limit 1");
     EXPECT_EQ(bin.code, 2) << bin.out;
-    EXPECT_NE(bin.out.find("binary data, not a JSON text"), std::string::npos) << bin.out;
+    EXPECT_NE(bin.out.find("checkpoint.bin: not a JSON text: it is a DBM training checkpoint (checkpoint.bin of 'pbit dbm train')"),
+              std::string::npos) << bin.out;
+    write(tmp("model_bytes.json"), std::string("\x01\x02{\"a\": 1}", 10));  // no pbit file's magic
+    const Result bytes = run("dbm eval --config " + tmp("dbm.json") + " --model " + tmp("model_bytes.json") + " --limit 1");
+    EXPECT_EQ(bytes.code, 2) << bytes.out;
+    EXPECT_NE(bytes.out.find("model_bytes.json: binary data, not a JSON text"), std::string::npos) << bytes.out;
   }
   // An empty output folder is refused before anything runs (it used to put the run's files in "/").
   write(tmp("dbm_no_out.json"), R"({"run": {"output_dir": ""}})");

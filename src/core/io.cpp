@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -282,13 +283,19 @@ auto key_watch(const std::string& source, std::vector<std::set<std::string>>& ke
 }
 }  // namespace
 
-nlohmann::json parse_json_text(const std::string& text, const std::string& source) {
+namespace {
+
+/// parse_json_text's reading of `in` (a string or a stream); `on_syntax_error` runs first when the
+/// text is no JSON, so that a caller can name what it is instead.
+template <class Input>
+nlohmann::json parse_checked(Input&& in, const std::string& source, const std::function<void()>& on_syntax_error = {}) {
   std::vector<std::set<std::string>> keys;
   std::string twice;
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text, key_watch(source, keys, twice));
+    j = nlohmann::json::parse(std::forward<Input>(in), key_watch(source, keys, twice));
   } catch (const nlohmann::json::parse_error& e) {
+    if (on_syntax_error) on_syntax_error();
     throw InvalidConfig(source + ": not valid JSON: " + detail::json_what(e));
   } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range (1e400)
     throw InvalidConfig(source + ": " + detail::json_what(e));
@@ -297,6 +304,10 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& sourc
   return j;
 }
 
+}  // namespace
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& source) { return parse_checked(text, source); }
+
 nlohmann::json read_json_file(const std::string& path) {
   detail::refuse_folder(path);
   std::ifstream f(path);
@@ -304,30 +315,18 @@ nlohmann::json read_json_file(const std::string& path) {
     const int e = errno;  // before the message is built
     throw detail::open_failed(e, "cannot open '" + path + "' for reading", path);
   }
-  std::vector<std::set<std::string>> keys;
-  std::string twice;
-  try {
-    nlohmann::json j = nlohmann::json::parse(f, key_watch(path, keys, twice));
-    if (!twice.empty()) throw InvalidConfig(path + ": the key '" + twice + "' appears twice in one object");
-    return j;
-  } catch (const nlohmann::json::parse_error& e) {
-    // A binary file (a checkpoint.bin given for a model.json, say) is named as such, not by the byte
-    // where JSON parsing stopped.
+  // A binary file (a checkpoint.bin given for a model.json, say) is named as such, not by the byte
+  // where JSON parsing stopped; its head is read again, so only from a regular file (a pipe reads once).
+  return parse_checked(f, path, [&path] {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) throw InvalidConfig(path + ": not valid JSON: " + detail::json_what(e));  // a pipe reads once
+    if (!std::filesystem::is_regular_file(path, ec)) return;
     std::ifstream head(path, std::ios::binary);
     char buf[64] = {};
     head.read(buf, sizeof buf);
-    for (std::streamsize k = 0; k < head.gcount(); ++k) {
-      const auto c = static_cast<unsigned char>(buf[k]);
-      if (c == 0 || (c < 0x20 && c != '\n' && c != '\r' && c != '\t')) {
-        throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
-      }
-    }
-    throw InvalidConfig(path + ": not valid JSON: " + detail::json_what(e));
-  } catch (const nlohmann::json::exception& e) {  // e.g. a number out of range (1e400)
-    throw InvalidConfig(path + ": " + detail::json_what(e));
-  }
+    const std::string is = detail::file_kind(buf, static_cast<size_t>(head.gcount()), false);
+    if (is == "binary data") throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
+    if (!is.empty()) throw InvalidConfig(path + ": not a JSON text: it is " + is);
+  });
 }
 
 namespace {
@@ -365,22 +364,14 @@ void put_json(std::string& out, const nlohmann::json& j, size_t depth, size_t co
   } else if (flat) {  // one dump for the whole array, then on this line if it fits, else wrapped
     const std::string compact = j.dump();
     const size_t one_line = compact.size() + (j.size() - 1);  // a space after each comma
-    if (col + one_line + tail <= kWidth) {
-      for_each_item(compact, [&, first = true](std::string_view item) mutable {
-        out += first ? "[" : ", ";
-        out += item;
-        first = false;
-      });
-      out += "]";
-      return;
-    }
-    out += "[\n" + inner;
+    const bool wrap = col + one_line + tail > kWidth;
+    out += wrap ? "[\n" + inner : "[";
     size_t at = inner.size(), left = j.size();
     for_each_item(compact, [&, first = true](std::string_view item) mutable {
       --left;
       const size_t need = item.size() + (left > 0 ? 1 : 0);  // the item and its comma
       if (!first) {
-        if (at + 2 + need > kWidth) {  // ", ", the item and its comma
+        if (wrap && at + 2 + need > kWidth) {  // ", ", the item and its comma
           out += ",\n" + inner;
           at = inner.size();
         } else {
@@ -392,7 +383,7 @@ void put_json(std::string& out, const nlohmann::json& j, size_t depth, size_t co
       at += item.size();
       first = false;
     });
-    out += "\n" + pad + "]";
+    out += wrap ? "\n" + pad + "]" : "]";
   } else {
     out += j.is_object() ? "{\n" : "[\n";
     size_t k = 0;
