@@ -1,5 +1,13 @@
-"""Exact answers for the Python tests: enumerate every state of a small graph with numpy."""
+"""Exact answers for the Python tests: enumerate every state of a small graph with numpy; where the
+checkout is."""
+import os
+
 import numpy as np
+
+
+def source_dir():
+    # CTest sets PBIT_SOURCE_DIR; run by hand, the checkout these tests are in.
+    return os.environ.get("PBIT_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def all_states(n):

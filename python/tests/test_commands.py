@@ -7,11 +7,7 @@ import numpy as np
 import pytest
 
 import pbit
-
-
-def source_dir():
-    # CTest sets PBIT_SOURCE_DIR; run by hand, the checkout these tests are in.
-    return os.environ.get("PBIT_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from helpers import source_dir
 
 
 def mnist_dir():
