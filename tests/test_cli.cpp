@@ -1191,8 +1191,14 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(fewer.code, 2) << fewer.out;
   EXPECT_NE(fewer.out.find("train.epochs: checkpoint"), std::string::npos) << fewer.out;
   EXPECT_TRUE(std::filesystem::exists(out2 + "/results.json"));  // a refused resume removes nothing
+  // results.json also records every setting with the default it took (config_resolved).
+  const nlohmann::json resolved = read_json_file(out2 + "/results.json")["config_resolved"];
+  EXPECT_EQ(resolved["run"]["threads"], 1);
+  EXPECT_EQ(resolved["train"]["lr"], 0.001);  // (not given: its default, as the shortest decimal of the float)
+  EXPECT_EQ(resolved["network"]["hidden"], nlohmann::json::parse("[16]"));
+  // A default given where the run left it out is no difference: only the batch size is named.
   std::string bigger = cfg;
-  bigger.replace(bigger.find("\"batch_size\": 16"), 16, "\"batch_size\": 32");
+  bigger.replace(bigger.find("\"batch_size\": 16"), 16, "\"batch_size\": 32, \"lr_decay\": 1.0");
   write(tmp("pdnn_bigger.json"), bigger);
   const Result other = run("pdnn train --config " + tmp("pdnn_bigger.json") + " --out " + out2 + " --resume");
   EXPECT_EQ(other.code, 2) << other.out;
@@ -1200,14 +1206,28 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   // The run's metrics.json records its config from the first epoch on (a cut run has no results.json);
   // what may change on a resume (the backend here) comes last, so it cannot hide the difference.
   EXPECT_NE(other.out.find("differs from the one recorded in " + out2 + "/metrics.json in train.batch_size (was 16, now 32); also in "
-                           "settings a resume may change: run.backend (was \"packed\", now \"cpu\"), run.threads (was 1, now not set))"),
+                           "settings a resume may change: run.backend (was \"packed\", now \"cpu\"), run.threads (was 1, now 0))"),
             std::string::npos) << other.out;
+  // A metrics.json from before config_resolved: the configs as given are compared, the default
+  // given in one and not the other among the differences.
+  {
+    const std::string metrics = slurp(out2 + "/metrics.json");
+    nlohmann::json m = nlohmann::json::parse(metrics);
+    m.erase("config_resolved");
+    write(out2 + "/metrics.json", m.dump());
+    const Result old = run("pdnn train --config " + tmp("pdnn_bigger.json") + " --out " + out2 + " --resume");
+    write(out2 + "/metrics.json", metrics);
+    EXPECT_EQ(old.code, 2) << old.out;
+    EXPECT_NE(old.out.find("in train.batch_size (was 16, now 32), train.lr_decay (was not set, now 1.0); also in settings a resume may "
+                           "change: run.backend (was \"packed\", now \"cpu\"), run.threads (was 1, now not set))"),
+              std::string::npos) << old.out;
+  }
   // When only those differ (the recorded config edited here to this one's batch size), they are not
   // named as the reason: the refusal is the checkpoint's alone.
   {
     const std::string metrics = slurp(out2 + "/metrics.json");
     nlohmann::json m = nlohmann::json::parse(metrics);
-    m["config"]["train"]["batch_size"] = 32;
+    m["config_resolved"]["train"]["batch_size"] = 32;
     write(out2 + "/metrics.json", m.dump());
     const Result moved = run("pdnn train --config " + tmp("pdnn_bigger.json") + " --out " + out2 + " --resume");
     write(out2 + "/metrics.json", metrics);

@@ -126,9 +126,17 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
                      bool check_only = false);
 /// Runs `load` (reading a run's checkpoint in `dir`). When it refuses the checkpoint as another
 /// training config's (ConfigMismatch, whose fingerprint names no setting), the error also names the
-/// settings in which `config` differs from the one the run recorded in `dir`'s metrics.json or
-/// results.json, when one is there.
-void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& config, const std::string& dir);
+/// settings in which this run's config differs from the one the run recorded in `dir`'s metrics.json
+/// or results.json, when one is there: their config_resolved (every setting, defaults filled in)
+/// against `resolved`, or, in a file from before pbit recorded it, their config as given against
+/// `given`.
+void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& given, const nlohmann::json& resolved,
+                         const std::string& dir);
+/// The same for a model's config (DbmConfig, DtmConfig, EqPropConfig, PdnnConfig) and its output_dir.
+template <class Config>
+void load_run_checkpoint(const std::function<void()>& load, const Config& cfg) {
+  load_run_checkpoint(load, cfg.source, resolved_config(cfg), cfg.output_dir);
+}
 
 /// "run.seed (was 1, now 7), train.lr (was 0.01, now 0.02)": the settings (dotted keys, _comment
 /// left out) in which `now` differs from `was`, at most `most` of them and then how many more; those
@@ -183,13 +191,13 @@ std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_do
 /// `--check` of such a trainer (EqPropTrainer, PdnnTrainer, PdnnVaeTrainer): reads the checkpoint
 /// --resume would continue from (refusing it as --resume would), prints "check: ..." and returns the
 /// exit code 0; writes nothing.
-template <class Trainer>
-int check_trainer(Trainer& trainer, const std::string& checkpoint, int32_t epochs, bool resume, bool overwrite,
-                  const std::vector<std::string>& stale, const nlohmann::json& config, const std::string& dir) {
+template <class Trainer, class Config>
+int check_trainer(Trainer& trainer, const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale,
+                  const Config& cfg) {
   std::string what = "nothing to continue: no " + checkpoint + " (the run would start afresh)";
   if (resume_or_start(checkpoint, resume, overwrite, stale, true)) {
-    load_run_checkpoint([&] { trainer.load_checkpoint(checkpoint); }, config, dir);
-    what = checkpoint_standing(checkpoint, trainer.epoch(), epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
+    load_run_checkpoint([&] { trainer.load_checkpoint(checkpoint); }, cfg);
+    what = checkpoint_standing(checkpoint, trainer.epoch(), cfg.epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
   }
   std::printf("check: %s\n", what.c_str());
   return 0;

@@ -215,7 +215,7 @@ void add_train(CLI::App* dbm, Commands& c) {
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
       if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
-        if (o->lease.empty()) load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
+        if (o->lease.empty()) load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
         else leases = trainer.load_model_checkpoint(ckpt, 0).size();
         std::ostringstream m;
         m << ckpt << ": ";
@@ -231,7 +231,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     }
     bool said_finished = false;  // then run() has nothing to train, and would say so a second time
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite, stale)) {
-      load_run_checkpoint([&] { trainer.load_checkpoint(trainer.checkpoint_path()); }, cfg.source, cfg.output_dir);
+      load_run_checkpoint([&] { trainer.load_checkpoint(trainer.checkpoint_path()); }, cfg);
       said_finished = trainer.finished();
       if (writer && said_finished) {  // not "resuming at epoch 2 of 1"
         std::cerr << "the run has finished (" << trainer.epoch() << " of " << cfg.epochs << " epochs, " << trainer.updates()
@@ -324,7 +324,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     out["device"] = backend_device_name(backend_from_string(cfg.backend));
     out["git_sha"] = build_git_sha();
     out["ranks"] = dist::size();  // MPI processes that shared the chains (docs/SCALING.md)
-    out["config"] = cfg.source;
+    out = detail::with_config(cfg, std::move(out));
     save_lease({{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_sweeps_per_image", cfg.eval.schedule().total_sweeps()}});
     if (!lease_dir.empty()) out["leases"] = leases_now;
     // The evaluation (hours, at the paper's budget) is kept before the generation starts; results.json

@@ -230,7 +230,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     out["backend"] = to_string(backend_from_string(cfg.backend));
     out["device"] = backend_device_name(backend_from_string(cfg.backend));
     out["git_sha"] = build_git_sha();
-    out["config"] = cfg.source;
+    out = detail::with_config(cfg, std::move(out));
     write_json_file(o->out, out);
     std::fprintf(stderr, "-> %s\n", o->out.c_str());
     if (!o->plot.empty()) plot_mixing(o->plot, out, tempered);
@@ -310,7 +310,7 @@ void add_dtm_commands(Commands& c) {
       std::string what = "nothing to continue: no " + ckpt + " (the run would start afresh)";
       if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
-        if (o->lease.empty()) load_run_checkpoint([&] { model.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
+        if (o->lease.empty()) load_run_checkpoint([&] { model.load_checkpoint(ckpt); }, cfg);
         else leases = model.load_model_checkpoint(ckpt).size();
         what = ckpt + ": " +
                (model.finished() ? std::string("the run has finished")
@@ -321,7 +321,7 @@ void add_dtm_commands(Commands& c) {
       return 0;
     }
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite, stale)) {
-      load_run_checkpoint([&] { model.load_checkpoint(model.checkpoint_path()); }, cfg.source, cfg.output_dir);
+      load_run_checkpoint([&] { model.load_checkpoint(model.checkpoint_path()); }, cfg);
       if (writer && model.finished()) {  // not "resuming after epoch 2" of 2
         std::cerr << "the run has finished (" << model.epoch() << " of " << cfg.epochs << " epochs"
                   << (model.out_of_time() ? ", its time budget spent" : "") << "): no training left; generating and writing its results again\n";
@@ -509,7 +509,8 @@ void add_dtm_commands(Commands& c) {
         {"label_agreement", label_agreement},
         {"backend", to_string(backend_from_string(cfg.backend))},
         {"device", backend_device_name(backend_from_string(cfg.backend))},
-        {"git_sha", build_git_sha()}, {"ranks", dist::size()}, {"config", cfg.source}};
+        {"git_sha", build_git_sha()}, {"ranks", dist::size()}};
+    out = detail::with_config(cfg, std::move(out));
     if (cfg.neg_tempered) {  // the negative phase's ladder and how its swaps went (since this call built or restored it)
       nlohmann::json acc = nlohmann::json::array(), trips = nlohmann::json::array(), rounds = nlohmann::json::array();
       for (int32_t t = 1; t <= model.steps(); ++t) {

@@ -93,9 +93,9 @@ void add_eqprop_commands(Commands& c) {
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     const std::vector<std::string> stale =
         files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
-    if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale, cfg.source, cfg.output_dir);
+    if (o->check) return check_trainer(trainer, ckpt, o->resume, o->overwrite, stale, cfg);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
-      load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
+      load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }
     std::cerr << "EqProp " << net.inputs << "-" << net.hidden << "-" << net.outputs()
@@ -108,7 +108,7 @@ void add_eqprop_commands(Commands& c) {
                               std::to_string(net.outputs()) + ", " + std::to_string(ti.size()) + " training images";
     trainer.run([&](const EqPropEpoch&) {
       net.save(cfg.output_dir + "/model.bin");
-      write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history_json(trainer.history())}});
+      write_json_file(cfg.output_dir + "/metrics.json", detail::with_config(cfg, {{"epochs", history_json(trainer.history())}}));
     });
     if (trainer.out_of_time()) {
       std::cerr << "time budget of " << cfg.time_budget_s << " s reached after " << trainer.train_seconds()
@@ -120,7 +120,7 @@ void add_eqprop_commands(Commands& c) {
     double flips = 0;
     for (const auto& e : trainer.history()) flips += e.flips;
     net.save(cfg.output_dir + "/model.bin");
-    write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history_json(trainer.history())}});
+    write_json_file(cfg.output_dir + "/metrics.json", detail::with_config(cfg, {{"epochs", history_json(trainer.history())}}));
     nlohmann::json out = {{"model", "eqprop"},
                           {"network", {{"inputs", net.inputs}, {"hidden", net.hidden}, {"outputs", net.outputs()}, {"per_class", net.per_class}}},
                           {"train_images", ti.size()},
@@ -132,9 +132,8 @@ void add_eqprop_commands(Commands& c) {
                           {"history", history_json(trainer.history())},
                           {"backend", to_string(backend_from_string(cfg.backend))},
                           {"device", backend_device_name(backend_from_string(cfg.backend))},
-                          {"git_sha", build_git_sha()},
-                          {"config", cfg.source}};
-    write_json_file(cfg.output_dir + "/results.json", out);
+                          {"git_sha", build_git_sha()}};
+    write_json_file(cfg.output_dir + "/results.json", detail::with_config(cfg, std::move(out)));
     plot_accuracy(cfg.output_dir, trainer.history(), title);
     std::printf("EqProp: test accuracy %.4f on %lld images after %zu epochs (%.1f s of training) -> %s\n", ev.accuracy,
                 static_cast<long long>(ev.images), trainer.history().size(), wall, cfg.output_dir.c_str());

@@ -166,9 +166,9 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
   const std::vector<std::string> stale =
       files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "loss.dat", "loss.gp", "loss.png", "gnuplot.log"});
-  if (check) return check_trainer(trainer, ckpt, cfg.epochs, resume, overwrite, stale, cfg.source, cfg.output_dir);
+  if (check) return check_trainer(trainer, ckpt, resume, overwrite, stale, cfg);
   if (resume_or_start(ckpt, resume, overwrite, stale)) {
-    load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
+    load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
     std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
   }
   std::cerr << "p-DNN generator: a VAE with a " << cfg.units.name() << " decoder (" << vae.decoder.sizes.front() << " latent, "
@@ -184,7 +184,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   };
   trainer.run([&](const PdnnVaeEpoch&) {
     vae.save(cfg.output_dir + "/model.bin");
-    write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history()}});
+    write_json_file(cfg.output_dir + "/metrics.json", detail::with_config(cfg, {{"epochs", history()}}));
   });
   vae.save(cfg.output_dir + "/model.bin");
   if (trainer.out_of_time()) {
@@ -193,11 +193,11 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
               << " done): model.bin holds the model as it is; --resume with a larger --time-budget goes on\n";
   }
   const double wall = trainer.train_seconds();
-  write_json_file(cfg.output_dir + "/results.json", {{"model", "pdnn_generator"}, {"dataset", cfg.dataset},
+  write_json_file(cfg.output_dir + "/results.json", detail::with_config(cfg, {{"model", "pdnn_generator"}, {"dataset", cfg.dataset},
                                                      {"decoder_sizes", vae.decoder.sizes}, {"encoder_sizes", vae.encoder.sizes},
                                                      {"trained_units", cfg.units.name()}, {"train_samples", vae.decoder.train_samples},
                                                      {"train_images", ti.size()}, {"train_wall_s", wall}, {"stopped_by_time_budget", trainer.out_of_time()}, {"history", history()},
-                                                     {"git_sha", build_git_sha()}, {"config", cfg.source}});
+                                                     {"git_sha", build_git_sha()}}));
   std::ostringstream dat;
   dat << "# epoch train_loss train_reconstruction train_kl test_reconstruction (nats per image)\n";
   for (const auto& e : trainer.history()) {
@@ -272,9 +272,9 @@ void add_pdnn_commands(Commands& c) {
     const std::string ckpt = cfg.output_dir + "/checkpoint.bin";
     const std::vector<std::string> stale =
         files_in(cfg.output_dir, {"results.json", "metrics.json", "model.bin", "accuracy.dat", "accuracy.gp", "accuracy.png", "gnuplot.log"});
-    if (o->check) return check_trainer(trainer, ckpt, cfg.epochs, o->resume, o->overwrite, stale, cfg.source, cfg.output_dir);
+    if (o->check) return check_trainer(trainer, ckpt, o->resume, o->overwrite, stale, cfg);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
-      load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg.source, cfg.output_dir);
+      load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
       std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
     }
     std::string shape;
@@ -284,7 +284,7 @@ void add_pdnn_commands(Commands& c) {
               << " test images, batch " << cfg.batch_size << "\n";
     trainer.run([&](const PdnnEpoch&) {
       net.save(cfg.output_dir + "/model.bin");
-      write_json_file(cfg.output_dir + "/metrics.json", {{"config", cfg.source}, {"epochs", history_json(trainer.history())}});
+      write_json_file(cfg.output_dir + "/metrics.json", detail::with_config(cfg, {{"epochs", history_json(trainer.history())}}));
     });
     net.save(cfg.output_dir + "/model.bin");
     if (trainer.out_of_time()) {
@@ -308,9 +308,8 @@ void add_pdnn_commands(Commands& c) {
                           {"eval", eval_json(ev)},
                           {"history", history_json(trainer.history())},
                           {"device", backend_device_name(backend_from_string(cfg.backend))},
-                          {"git_sha", build_git_sha()},
-                          {"config", cfg.source}};
-    write_json_file(cfg.output_dir + "/results.json", out);
+                          {"git_sha", build_git_sha()}};
+    write_json_file(cfg.output_dir + "/results.json", detail::with_config(cfg, std::move(out)));
     std::ostringstream dat;
     dat << "# epoch train_accuracy test_accuracy\n";
     for (const auto& e : trainer.history()) dat << e.epoch << " " << e.train_accuracy << " " << e.test_accuracy << "\n";

@@ -134,7 +134,8 @@ std::string changed_settings(const nlohmann::json& was, const nlohmann::json& no
   return pbit::detail::join_at_most(fixed, most) + (free.empty() ? "" : "; also in settings a resume may change: " + pbit::detail::join_at_most(free, most));
 }
 
-void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& config, const std::string& dir) {
+void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json& given, const nlohmann::json& resolved,
+                         const std::string& dir) {
   try {
     load();
   } catch (const ConfigMismatch& e) {
@@ -148,8 +149,12 @@ void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json
       } catch (const Error&) {
         continue;  // unreadable: the refusal as it was
       }
-      if (!r.is_object() || !r.contains("config") || !r["config"].is_object()) continue;
-      const std::string changed = changed_settings(r["config"], config);
+      // Every setting against every setting where the run recorded them (a default given in one
+      // config and left out of the other is no difference); else the configs as given.
+      const bool all = r.is_object() && r.contains("config_resolved") && r["config_resolved"].is_object();
+      const char* key = all ? "config_resolved" : "config";
+      if (!r.is_object() || !r.contains(key) || !r[key].is_object()) continue;
+      const std::string changed = changed_settings(r[key], all ? resolved : given);
       if (changed.empty()) break;  // the same settings: nothing to name
       throw ConfigMismatch(e.reason() + " (this config differs from the one recorded in " + f + " in " + changed + ")");
     }

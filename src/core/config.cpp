@@ -101,6 +101,12 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
   return o;
 }
 
+json tempering_json(const TemperingOptions& o) {
+  json betas = json::array();
+  for (float b : o.betas) betas.push_back(detail::float_json(b));
+  return {{"betas", betas}, {"sweeps_per_round", o.sweeps_per_round}, {"scheme", o.scheme}, {"adapt_rounds", o.adapt_rounds}};
+}
+
 void check_sample_config(const SampleConfig& c, int32_t num_nodes) {
   auto nodes_in_range = [&](const std::vector<int32_t>& nodes, const std::string& key) {
     for (size_t k = 0; k < nodes.size(); ++k) {

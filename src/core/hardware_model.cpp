@@ -65,6 +65,14 @@ constexpr FloatRange kFloatRanges[] = {
 
 }  // namespace
 
+nlohmann::json PbitHardware::config_json() const {
+  nlohmann::json j = to_json();
+  for (const FloatRange& r : kFloatRanges) j[r.key] = detail::float_json(this->*r.field);  // (0.1, not 0.10000000149)
+  j["rng"] = rng;
+  j["lfsr_steps"] = lfsr_steps;
+  return j;
+}
+
 PbitHardware parse_hardware(const nlohmann::json& j, const std::string& w, bool refuse_unread) {
   using detail::get_float_in;
   using detail::get_int;

@@ -1,7 +1,9 @@
 // Key-checked JSON reading for configs: every error is InvalidConfig naming the full key path.
 #pragma once
+#include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <limits>
 #include <set>
@@ -207,6 +209,37 @@ inline void parse_run_section(const nlohmann::json& j, std::string& backend, int
   if (r.contains("threads")) threads = static_cast<int>(get_int(r["threads"], "run.threads", 0, 4096));
   if (r.contains("seed")) seed = static_cast<uint64_t>(get_int(r["seed"], "run.seed", 0, int64_t{1} << 40));
   if (r.contains("output_dir")) output_dir = get_path(r["output_dir"], "run.output_dir");
+}
+
+/// `j` with what a run's metrics.json and results.json say of its config (a DbmConfig, DtmConfig,
+/// EqPropConfig or PdnnConfig; docs/CLI.md): "config", as given with the command line's overrides
+/// written in, and "config_resolved" (resolved_config), every setting with the value it took.
+template <class Config>
+nlohmann::json with_config(const Config& c, nlohmann::json j) {
+  j["config"] = c.source;
+  j["config_resolved"] = resolved_config(c);
+  return j;
+}
+
+/// The run section parse_run_section reads, as a resolved config writes it.
+inline nlohmann::json run_section_json(const std::string& backend, int threads, uint64_t seed, const std::string& output_dir) {
+  return {{"backend", backend}, {"threads", threads}, {"seed", seed}, {"output_dir", output_dir}};
+}
+
+/// A float setting in a resolved config: the shortest decimal that reads back as the same float
+/// (0.003, where the double it widens to prints 0.003000000026077032).
+inline nlohmann::json float_json(float x) {
+  char buf[48];
+  const auto r = std::to_chars(buf, buf + sizeof buf - 1, x);
+  *r.ptr = '\0';
+  return std::strtod(buf, nullptr);
+}
+
+/// A double setting the same way where it holds a float's value (a config's number is read as a
+/// float), else as it is (a default of 0.9, an override from the command line).
+inline nlohmann::json float_json(double x) {
+  const auto f = static_cast<float>(x);
+  return static_cast<double>(f) == x ? float_json(f) : nlohmann::json(x);
 }
 
 }  // namespace pbit::detail

@@ -34,6 +34,10 @@ struct SampleConfig {
 /// `target`); sweeps_per_round; scheme. Errors are InvalidConfig naming `where`.key.
 TemperingOptions parse_tempering(const nlohmann::json& t, const std::string& where = "tempering", float target = 1.0f);
 
+/// A `tempering` section that parse_tempering reads back as `o`: its betas (the ladder a replicas and
+/// hottest section made), sweeps_per_round, scheme and adapt_rounds.
+nlohmann::json tempering_json(const TemperingOptions& o);
+
 /// Parses and validates; errors are InvalidConfig naming the key, e.g. "schedule.samples".
 /// Unknown keys are errors too (a typo must not silently fall back to a default).
 SampleConfig parse_sample_config(const nlohmann::json& j);

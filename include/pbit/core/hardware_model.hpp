@@ -46,7 +46,11 @@ struct PbitHardware {
   }
   /// One line for logs and plots, e.g. "6-bit weights, gain spread 10%".
   std::string describe() const;
+  /// The settings as a `hardware` section (rng and lfsr_steps only for an LFSR: this is what the
+  /// models' checkpoint fingerprints hash).
   nlohmann::json to_json() const;
+  /// Every setting, rng and lfsr_steps included: a resolved config's `hardware` section.
+  nlohmann::json config_json() const;
   /// Throws InvalidArgument when a field lies outside the ranges a `hardware` section takes
   /// (parse_hardware): set through the C++ API, a beta_offset of -3 would flip beta's sign, and
   /// input_bits 40 shift past an int. Sampler and draw_device call it.

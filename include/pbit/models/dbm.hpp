@@ -107,6 +107,11 @@ struct DbmConfig {
 /// Parses and validates; errors are InvalidConfig naming the key; unknown keys are errors.
 DbmConfig parse_dbm_config(const nlohmann::json& j);
 
+/// Every setting of `c`, defaults filled in, as a config that parse_dbm_config reads back to the same
+/// settings (floats as their shortest decimals): results.json and metrics.json record it as
+/// config_resolved beside the config as given.
+nlohmann::json resolved_config(const DbmConfig& c);
+
 /// The model: graph with weights, roles and image shape.
 class SparseDbm {
  public:

@@ -91,6 +91,11 @@ struct DtmConfig {
 
 DtmConfig parse_dtm_config(const nlohmann::json& j);
 
+/// Every setting of `c`, defaults filled in, as a config that parse_dtm_config reads back to the same
+/// settings (floats as their shortest decimals): results.json and metrics.json record it as
+/// config_resolved beside the config as given.
+nlohmann::json resolved_config(const DtmConfig& c);
+
 namespace detail {
 /// One forward step t-1 -> t of the noising process on a visible state x (`pixels` data spins, then
 /// cfg.label_replicas x 10 label spins), as Dtm's training makes x^t from x^{t-1}: over the step's

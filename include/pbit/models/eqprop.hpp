@@ -117,6 +117,11 @@ struct EqPropConfig {
 /// Parses and validates; errors are InvalidConfig naming the key; unknown keys are errors.
 EqPropConfig parse_eqprop_config(const nlohmann::json& j);
 
+/// Every setting of `c`, defaults filled in, as a config that parse_eqprop_config reads back to the same
+/// settings (floats as their shortest decimals): results.json and metrics.json record it as
+/// config_resolved beside the config as given.
+nlohmann::json resolved_config(const EqPropConfig& c);
+
 /// The network's parameters. Layered (the paper's): node order of its sampling graph is hidden
 /// 0..H-1, then outputs H..H+O-1, output j = class (j / per_class); edge (i, H + j) is edge number
 /// i O + j (Graph's edge order). On a hardware graph (on_graph()): w1 holds the couplings in edge

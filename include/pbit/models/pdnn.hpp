@@ -108,6 +108,11 @@ struct PdnnConfig {
 /// Parses and validates; errors are InvalidConfig naming the key; unknown keys are errors.
 PdnnConfig parse_pdnn_config(const nlohmann::json& j);
 
+/// Every setting of `c`, defaults filled in, as a config that parse_pdnn_config reads back to the same
+/// settings (floats as their shortest decimals): results.json and metrics.json record it as
+/// config_resolved beside the config as given.
+nlohmann::json resolved_config(const PdnnConfig& c);
+
 /// The network: sizes = {inputs, hidden..., classes}; layer l maps sizes[l] -> sizes[l + 1] with
 /// w[l] (sizes[l] x sizes[l + 1], row k = input k) and b[l].
 struct PdnnNet {

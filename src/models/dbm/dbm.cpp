@@ -215,6 +215,52 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   return c;
 }
 
+nlohmann::json resolved_config(const DbmConfig& c) {
+  using detail::float_json;
+  auto phase = [](const DbmPhase& p) {
+    return nlohmann::json{{"chains", p.chains}, {"warmup", p.warmup}, {"samples", p.samples}, {"steps_per_sample", p.steps_per_sample}};
+  };
+  nlohmann::json j;
+  j["dataset"] = {{"name", c.dataset}, {"train_limit", c.train_limit}, {"test_limit", c.test_limit}, {"pool", c.pool}, {"threshold", c.threshold}};
+  if (!c.data_dir.empty()) j["dataset"]["dir"] = c.data_dir;  // (absent: the dataset's default folders)
+  j["graph"] = {{"label_replicas", c.label_replicas}, {"placement", c.placement}};
+  if (c.graph_file.empty()) j["graph"]["topology"] = c.topology;
+  else j["graph"]["file"] = c.graph_file;
+  if (c.placement == "random") j["graph"]["role_seed"] = c.role_seed;
+  if (!c.hardware.ideal()) j["hardware"] = c.hardware.config_json();
+  j["run"] = detail::run_section_json(c.backend, c.threads, c.seed, c.output_dir);
+  j["init"] = {{"sigma_j", float_json(c.init_sigma_j)}, {"bias", c.init_bias}};
+  j["train"] = {{"mode", c.train_mode},
+                {"epochs", c.epochs},
+                {"batch_size", c.batch_size},
+                {"learning_rate", float_json(c.learning_rate)},
+                {"lr_schedule", c.lr_schedule},
+                {"lr_final", float_json(c.lr_final)},
+                {"momentum", float_json(c.momentum)},
+                {"weight_decay", float_json(c.weight_decay)},
+                {"beta", float_json(c.beta)},
+                {"positive", phase(c.positive)},
+                {"negative", phase(c.negative)},
+                {"checkpoint_every_batches", c.checkpoint_every_batches},
+                {"eval_images_per_epoch", c.eval_images_per_epoch},
+                {"time_budget_s", float_json(c.time_budget_s)},
+                {"centering_rate", float_json(c.centering_rate)}};
+  j["eval"] = phase(c.eval);
+  j["eval"]["batch_images"] = c.eval_batch_images;
+  if (c.eval_tempered) j["eval"]["tempering"] = tempering_json(c.eval_tempering);
+  else if (c.eval_beta_start >= 0) j["eval"]["beta_start"] = float_json(c.eval_beta_start);  // (absent: a constant beta)
+  j["generate"] = {{"per_class", c.gen_per_class}, {"beta_end", float_json(c.gen_beta_end)}};
+  if (c.gen_tempered) {
+    j["generate"]["tempering"] = tempering_json(c.gen_tempering);
+    j["generate"]["sweeps"] = c.gen_sweeps;
+  } else {
+    j["generate"]["beta_start"] = float_json(c.gen_beta_start);
+    j["generate"]["beta_step"] = float_json(c.gen_beta_step);
+    j["generate"]["sweeps_per_beta"] = c.gen_sweeps_per_beta;
+  }
+  return j;
+}
+
 // ------------------------------------------------------------------ model
 
 SparseDbm::SparseDbm(Graph graph, std::vector<int32_t> colors, RoleAssignment roles, int32_t rows, int32_t cols,
@@ -835,7 +881,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
                          {"test_accuracy", x.test_accuracy >= 0 ? nlohmann::json(x.test_accuracy) : nlohmann::json(nullptr)},
                          {"test_images", x.test_images}});
     }
-    if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", metrics}});
+    if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", detail::with_config(cfg_, {{"epochs", metrics}}));
     if (out_of_time()) {  // finished: a resume finds nothing left to train
       epoch_ = cfg_.epochs;
       batch_ = 0;

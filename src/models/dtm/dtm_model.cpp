@@ -145,6 +145,38 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
   return c;
 }
 
+nlohmann::json resolved_config(const DtmConfig& c) {
+  using detail::float_json;
+  auto schedule = [](const SamplingSchedule& s) {
+    return nlohmann::json{{"warmup", s.warmup}, {"samples", s.samples}, {"steps_per_sample", s.steps_per_sample}};
+  };
+  nlohmann::json j;
+  j["dataset"] = {{"name", c.dataset}, {"train_limit", c.train_limit}, {"pool", c.pool}, {"threshold", c.threshold}};
+  if (!c.data_dir.empty()) j["dataset"]["dir"] = c.data_dir;  // (absent: the dataset's default folders)
+  j["model"] = {{"topology", c.topology},     {"data_color", c.data_color},         {"role_seed", c.role_seed},
+                {"steps", c.steps},           {"lambda", float_json(c.lambda)},     {"label_replicas", c.label_replicas},
+                {"label_lambda", float_json(c.label_lambda)}};
+  j["train"] = {{"epochs", c.epochs},
+                {"batch_size", c.batch_size},
+                {"optimizer", c.optimizer},
+                {"learning_rate", float_json(c.learning_rate)},
+                {"lr_final_fraction", float_json(c.lr_final_fraction)},
+                {"adam_b1", float_json(c.adam_b1)},
+                {"adam_b2", float_json(c.adam_b2)},
+                {"init_sigma_j", float_json(c.init_sigma_j)},
+                {"positive", schedule(c.positive)},
+                {"negative", schedule(c.negative)},
+                {"acp", {{"enabled", c.acp}, {"lambda0", float_json(c.acp_lambda0)}, {"eps", float_json(c.acp_eps)},
+                         {"dims", c.acp_dims}, {"chains", c.acp_chains}}},
+                {"time_budget_s", float_json(c.time_budget_s)}};
+  if (c.neg_tempered) j["train"]["negative"]["tempering"] = tempering_json(c.neg_tempering);
+  j["generate"] = {{"sweeps", c.gen_sweeps}, {"beta_end", float_json(c.gen_beta_end)}, {"samples", c.gen_samples}};
+  if (c.gen_tempered) j["generate"]["tempering"] = tempering_json(c.gen_tempering);
+  else j["generate"]["beta_start"] = float_json(c.gen_beta_start);
+  j["run"] = detail::run_section_json(c.backend, c.threads, c.seed, c.output_dir);
+  return j;
+}
+
 // ------------------------------------------------------------------ model
 
 namespace {
@@ -501,7 +533,7 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
       }
       ep.push_back({{"epoch", h.epoch}, {"wall_s", h.wall_s}, {"flips", h.flips}, {"flips_per_ns", h.flips_per_ns}, {"steps", st}});
     }
-    if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", {{"config", cfg_.source}, {"epochs", ep}});
+    if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", detail::with_config(cfg_, {{"epochs", ep}}));
     ++epoch_;
     checkpoint();
     --epoch_;

@@ -260,6 +260,46 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   return c;
 }
 
+nlohmann::json resolved_config(const EqPropConfig& c) {
+  using detail::float_json;
+  nlohmann::json j;
+  j["data"] = {{"dataset", c.dataset}, {"train_images", c.train_images}, {"test_images", c.test_images}, {"balanced", c.balanced}};
+  if (!c.data_dir.empty()) j["data"]["data_dir"] = c.data_dir;  // (absent: the dataset's default folders)
+  j["network"] = {{"hidden", c.hidden},
+                  {"per_class", c.per_class},
+                  {"init_gain_w0", float_json(c.init_gain_w0)},
+                  {"init_gain_w1", float_json(c.init_gain_w1)},
+                  {"role_seed", c.role_seed},
+                  {"init_sigma_j", float_json(c.init_sigma_j)},
+                  {"threshold", c.threshold}};
+  if (!c.topology.empty()) j["network"]["topology"] = c.topology;  // (absent: the layered network)
+  j["free"] = {{"beta_start", float_json(c.free.beta_start)}, {"beta_end", float_json(c.free.beta_end)},
+               {"anneal_sweeps", c.free.anneal_sweeps},        {"samples", c.free.samples},
+               {"steps_per_sample", c.free.steps_per_sample}};
+  j["nudge"] = {{"beta", float_json(c.nudge.beta)}, {"symmetric", c.nudge.symmetric}, {"schedule", c.nudge.schedule},
+                {"reheat", float_json(c.nudge.reheat)}, {"sweeps", c.nudge.sweeps}, {"samples", c.nudge.samples},
+                {"steps_per_sample", c.nudge.steps_per_sample}};
+  j["train"] = {{"epochs", c.epochs},
+                {"batch_size", c.batch_size},
+                {"chains_per_image", c.chains_per_image},
+                {"optimizer", c.optimizer},
+                {"lr_weights", float_json(c.lr_weights)},
+                {"lr_biases", float_json(c.lr_biases)},
+                {"lr_decay", float_json(c.lr_decay)},
+                {"adam_b1", float_json(c.adam_b1)},
+                {"adam_b2", float_json(c.adam_b2)},
+                {"clip", float_json(c.clip)},
+                {"field_clip", float_json(c.field_clip)},
+                {"skip_when_correct", c.skip_when_correct},
+                {"checkpoint_every_batches", c.checkpoint_every_batches},
+                {"time_budget_s", float_json(c.time_budget_s)},
+                {"mode", c.train_mode}};
+  j["eval"] = {{"chains_per_image", c.eval_chains_per_image}, {"batch_images", c.eval_batch_images}};
+  if (!c.hardware.ideal()) j["hardware"] = c.hardware.config_json();
+  j["run"] = detail::run_section_json(c.backend, c.threads, c.seed, c.output_dir);
+  return j;
+}
+
 // ---------------------------------------------------------------- the network
 
 EqPropNet EqPropNet::create(int32_t inputs, int32_t hidden, int32_t classes, int32_t per_class, float gain_w0, float gain_w1,

@@ -246,6 +246,33 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
   return c;
 }
 
+nlohmann::json resolved_config(const PdnnConfig& c) {
+  using detail::float_json;
+  nlohmann::json j;
+  j["data"] = {{"dataset", c.dataset}, {"train_images", c.train_images}, {"test_images", c.test_images}};
+  if (!c.data_dir.empty()) j["data"]["data_dir"] = c.data_dir;  // (absent: the dataset's default folders)
+  j["network"] = {{"hidden", c.hidden}, {"activation", to_string(c.units.activation)}};
+  if (c.units.activation == PdnnActivation::quant) j["network"]["bits"] = c.units.bits;
+  j["train"] = {{"samples", c.train_samples},
+                {"epochs", c.epochs},
+                {"batch_size", c.batch_size},
+                {"lr", float_json(c.lr)},
+                {"lr_decay", float_json(c.lr_decay)},
+                {"adam_b1", float_json(c.adam_b1)},
+                {"adam_b2", float_json(c.adam_b2)},
+                {"checkpoint_every_batches", c.checkpoint_every_batches},
+                {"time_budget_s", float_json(c.time_budget_s)},
+                {"mode", c.train_mode}};
+  j["eval"] = {{"samples", c.eval_samples}, {"batch_images", c.eval_batch_images}};
+  if (!c.hardware.ideal()) j["hardware"] = c.hardware.config_json();
+  if (c.generator) {
+    j["generator"] = {{"latent", c.gen.latent}, {"encoder_hidden", c.gen.encoder_hidden}, {"kl_weight", float_json(c.gen.kl_weight)},
+                      {"fid_images", c.gen.fid_images}, {"threshold", c.gen.threshold}};
+  }
+  j["run"] = detail::run_section_json(c.backend, c.threads, c.seed, c.output_dir);
+  return j;
+}
+
 // ---------------------------------------------------------------- the network
 
 int64_t PdnnNet::parameters() const {
