@@ -738,6 +738,10 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const nlohmann::json res = read_json_file(out + "/results.json");
   EXPECT_EQ(res["test_images"], 200);
   EXPECT_GT(res["train_flips_per_ns"].get<double>(), 0.0);
+  // `dbm config` prints the settings the run recorded as config_resolved.
+  const Result shown = run("dbm config --config " + tmp("dbm.json"));
+  ASSERT_EQ(shown.code, 0) << shown.out;
+  EXPECT_EQ(nlohmann::json::parse(shown.out), res["config_resolved"]);
   for (const char* f : {"/model.json", "/metrics.json", "/checkpoint.bin", "/generated.png"}) {
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
   }
@@ -1501,6 +1505,42 @@ TEST(Cli, SnapshotsComeWithTheirSweeps) {
     EXPECT_EQ(j["snapshot_sweeps"], nlohmann::json::parse("[3, 5]")) << tempering;
     EXPECT_EQ(j["snapshots"].size(), 2u * 2 * 9) << tempering;
   }
+}
+
+// `pbit MODEL config`: every setting with the value it takes (defaults included), which read back as
+// a config prints the same; the config checked as a run checks it.
+TEST(Cli, ModelConfigCommandsPrintTheResolvedConfig) {
+  const std::string c = std::string(PBIT_SOURCE_DIR) + "/configs/";
+  const std::pair<std::string, std::string> cases[] = {
+      {"dbm", "dbm_mnist_quick.json"}, {"dtm", "dtm_fashion_cpu.json"}, {"eqprop", "eqprop_tiny.json"}, {"pdnn", "pdnn_tiny.json"}};
+  for (const auto& [group, file] : cases) {
+    SCOPED_TRACE(group);
+    const Result shown = run(group + " config --config " + c + file);
+    ASSERT_EQ(shown.code, 0) << shown.out;
+    const nlohmann::json j = nlohmann::json::parse(shown.out);
+    const nlohmann::json given = read_json_file(c + file);
+    for (const auto& [section, keys] : j.items()) {
+      if (given.contains(section)) EXPECT_GE(keys.size(), given[section].size()) << section;
+    }
+    EXPECT_EQ(j["run"]["threads"], given.contains("run") && given["run"].contains("threads") ? given["run"]["threads"] : nlohmann::json(0));
+    write(tmp("resolved_" + group + ".json"), shown.out);
+    const Result again = run(group + " config --config " + tmp("resolved_" + group + ".json") + " --out " + tmp("resolved_again.json"));
+    ASSERT_EQ(again.code, 0) << again.out;
+    EXPECT_EQ(read_json_file(tmp("resolved_again.json")), j);
+    // Checked as a run checks it, naming the key; its own input is not overwritten.
+    write(tmp("bad_epochs.json"), R"({"train": {"epochs": 0}})");
+    const Result bad = run(group + " config --config " + tmp("bad_epochs.json"));
+    EXPECT_EQ(bad.code, 2) << bad.out;
+    EXPECT_NE(bad.out.find("key 'train.epochs': must be in [1, 100000], got 0"), std::string::npos) << bad.out;
+    const Result over = run(group + " config --config " + tmp("bad_epochs.json") + " --out " + tmp("bad_epochs.json"));
+    EXPECT_EQ(over.code, 2) << over.out;
+    EXPECT_NE(over.out.find("--out"), std::string::npos) << over.out;
+  }
+  // The defaults of an empty config: the DBM's documented learning rate, as its shortest decimal.
+  write(tmp("empty.json"), "{}");
+  const Result d = run("dbm config --config " + tmp("empty.json"));
+  ASSERT_EQ(d.code, 0) << d.out;
+  EXPECT_NE(d.out.find("\"learning_rate\": 0.003,"), std::string::npos) << d.out;
 }
 
 TEST(Cli, ShippedSampleConfigsAreValid) {

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pbit/core/io.hpp"
 #include "pbit/error.hpp"
 #include "pbit/harness/compare.hpp"
 #include "util/json_util.hpp"
@@ -267,5 +268,25 @@ void emit(const std::string& out, const nlohmann::json& j);
 /// A degree histogram as [[degree, count], ...] in increasing degree (a JSON object would sort the
 /// degrees as strings: "10" before "6").
 nlohmann::json degree_histogram(const std::vector<int32_t>& degrees);
+
+/// `pbit MODEL config --config FILE [--out F]` in `group` (dbm, dtm, eqprop, pdnn): the config checked
+/// as a run checks it (nothing else is read), and every setting with the value it takes, defaults
+/// included (resolved_config: what a run records as config_resolved), written as JSON (emit).
+template <class Parse>
+void add_config_command(Commands& c, CLI::App* group, const std::string& model, Parse parse) {
+  struct Opt {
+    std::string config, out;
+  };
+  auto o = std::make_shared<Opt>();
+  CLI::App* s = group->add_subcommand("config", "Checks a " + model + " config and prints every setting with the value it takes, "
+                                                "defaults included (what a run's results.json records as config_resolved)");
+  s->add_option("--config", o->config, model + " config (JSON)")->required();
+  s->add_option("--out", o->out, "write it to this file (atomically) instead of stdout");
+  c.add(s, [o, parse] {
+    refuse_output_over_input("--out", o->out, {{"--config", o->config}});
+    emit(o->out, resolved_config(parse(read_json_file(o->config))));
+    return 0;
+  });
+}
 
 }  // namespace pbit::cli

@@ -540,12 +540,13 @@ void add_import(CLI::App* dbm, Commands& c) {
 }  // namespace
 
 void add_dbm_commands(Commands& c) {
-  CLI::App* dbm = c.app->add_subcommand("dbm", "Sparse Deep Boltzmann Machines (Niazi et al. 2024): train, eval, generate, import");
+  CLI::App* dbm = c.app->add_subcommand("dbm", "Sparse Deep Boltzmann Machines (Niazi et al. 2024): train, eval, generate, import, config");
   dbm->require_subcommand(1);
   add_train(dbm, c);
   add_eval(dbm, c);
   add_generate(dbm, c);
   add_import(dbm, c);
+  add_config_command(c, dbm, "DBM", parse_dbm_config);
 }
 
 }  // namespace pbit::cli

@@ -249,7 +249,7 @@ void add_dtm_commands(Commands& c) {
     bool resume = false, overwrite = false, check = false;
   };
   auto o = std::make_shared<Opt>();
-  CLI::App* dtm = c.app->add_subcommand("dtm", "Denoising Thermodynamic Models (Extropic 2025) and monolithic EBMs: train, mixing");
+  CLI::App* dtm = c.app->add_subcommand("dtm", "Denoising Thermodynamic Models (Extropic 2025) and monolithic EBMs: train, mixing, config");
   dtm->require_subcommand(1);
   CLI::App* s = dtm->add_subcommand(
       "train", "Trains a DTM (T = 1: a monolithic EBM) on binarized images, then generates samples and reports feature-FID "
@@ -548,6 +548,7 @@ void add_dtm_commands(Commands& c) {
     return 0;
   });
   add_dtm_mixing(dtm, c);
+  add_config_command(c, dtm, "DTM", parse_dtm_config);
 }
 
 }  // namespace pbit::cli

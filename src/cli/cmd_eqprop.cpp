@@ -57,7 +57,7 @@ void add_eqprop_commands(Commands& c) {
     int threads = -1;
   };
   auto o = std::make_shared<Opt>();
-  CLI::App* eq = c.app->add_subcommand("eqprop", "Equilibrium propagation on the p-bit sampler (Laydevant et al. 2024): train, eval");
+  CLI::App* eq = c.app->add_subcommand("eqprop", "Equilibrium propagation on the p-bit sampler (Laydevant et al. 2024): train, eval, config");
   eq->require_subcommand(1);
   CLI::App* t = eq->add_subcommand(
       "train", "Trains a layered Ising network with equilibrium propagation: a free phase, a nudged phase from its state, and "
@@ -176,6 +176,7 @@ void add_eqprop_commands(Commands& c) {
     std::printf("EqProp: test accuracy %.4f on %lld images (%.1f s)\n", ev.accuracy, static_cast<long long>(ev.images), ev.wall_s);
     return 0;
   });
+  add_config_command(c, eq, "EqProp", parse_eqprop_config);
 }
 
 }  // namespace pbit::cli

@@ -233,7 +233,7 @@ void add_pdnn_commands(Commands& c) {
   };
   auto o = std::make_shared<Opt>();
   CLI::App* pd = c.app->add_subcommand(
-      "pdnn", "p-DNNs: networks with p-bit activations and sample averaging (Ghantasala et al. 2025): train, eval, generate, bench, report");
+      "pdnn", "p-DNNs: networks with p-bit activations and sample averaging (Ghantasala et al. 2025): train, eval, generate, bench, report, config");
   pd->require_subcommand(1);
 
   CLI::App* t = pd->add_subcommand(
@@ -815,6 +815,7 @@ void add_pdnn_commands(Commands& c) {
     std::cout << md.str();
     return 0;
   });
+  add_config_command(c, pd, "p-DNN", parse_pdnn_config);
 }
 
 }  // namespace pbit::cli
