@@ -151,6 +151,29 @@ TEST(ResolvedConfig, ReadsBackToItselfAndKeepsEveryGivenSetting) {
   }
 }
 
+/// The resolved config reads back to the same numbers, not only the same JSON (the JSON writes a
+/// float's shortest decimal, which a double default such as 0.9 would print too, though the parser,
+/// reading a float, gives 0.8999999762): what the checkpoints' fingerprints hash.
+TEST(ResolvedConfig, ReadsBackToTheSameNumbers) {
+  for (const auto& [name, given] : configs_of(kinds()[1])) {  // the DTM's rates
+    SCOPED_TRACE(name);
+    const DtmConfig a = parse_dtm_config(given), b = parse_dtm_config(resolved_config(a));
+    EXPECT_EQ(a.lambda, b.lambda);
+    EXPECT_EQ(a.label_lambda, b.label_lambda);
+    EXPECT_EQ(a.acp_lambda0, b.acp_lambda0);
+    EXPECT_EQ(a.acp_eps, b.acp_eps);
+    EXPECT_EQ(a.time_budget_s, b.time_budget_s);
+    EXPECT_EQ(a.adam_b2, b.adam_b2);
+  }
+  // A time budget and a bound that are no float: read as the float they give, which reads back.
+  const json budget = json::parse(R"({"train": {"time_budget_s": 1000.1, "adam_b2": 0.9999999}})");
+  const DtmConfig a = parse_dtm_config(budget), b = parse_dtm_config(resolved_config(a));
+  EXPECT_EQ(a.time_budget_s, b.time_budget_s);
+  EXPECT_EQ(a.adam_b2, b.adam_b2);
+  const DbmConfig d = parse_dbm_config(json::parse(R"({"train": {"time_budget_s": 0.1}})"));
+  EXPECT_EQ(parse_dbm_config(resolved_config(d)).time_budget_s, d.time_budget_s);
+}
+
 /// Every key the parser takes in a section ("unknown key (allowed: ...)" lists them) is in some
 /// config's resolved form: a key the parser learns and resolved_config forgets fails here.
 TEST(ResolvedConfig, WritesEveryKeyTheParserKnows) {

@@ -213,7 +213,10 @@ void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string
 /// time_budget, seed_given, seed, out and threads; `backend` is its --backend.
 template <class Config, class Options>
 void override_run_options(Config& cfg, const Options& o, const std::string& backend) {
-  if (o.time_budget >= 0) detail::override_key(cfg.time_budget_s, o.time_budget, cfg.source, {"train", "time_budget_s"});
+  if (o.time_budget >= 0) {  // a float, as the config's number is read (recorded as its shortest decimal), so a resume reads it back
+    cfg.time_budget_s = static_cast<float>(o.time_budget);
+    detail::set_override(cfg.source, {"train", "time_budget_s"}, detail::float_json(cfg.time_budget_s));
+  }
   if (o.seed_given) detail::override_key(cfg.seed, o.seed, cfg.source, {"run", "seed"});
   if (!o.out.empty()) detail::override_key(cfg.output_dir, o.out, cfg.source, {"run", "output_dir"});
   if (!backend.empty()) detail::override_key(cfg.backend, backend, cfg.source, {"run", "backend"});

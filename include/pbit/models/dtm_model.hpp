@@ -41,9 +41,11 @@ struct DtmConfig {
   int32_t data_color = 0;
   uint64_t role_seed = 1;
   int32_t steps = 4;            ///< T (1 = MEBM)
-  double lambda = 0.9;          ///< forward-process rate for pixels
+  // (A config's number is read as a float: these are floats, so that a default is what the same
+  // number written in a config gives, and a resolved config reads back to the same run.)
+  float lambda = 0.9f;          ///< forward-process rate for pixels
   int32_t label_replicas = 0;   ///< > 0: 10 classes x this many label nodes on the data color
-  double label_lambda = 0.2;    ///< forward-process rate for labels
+  float label_lambda = 0.2f;    ///< forward-process rate for labels
   // optimisation
   int32_t epochs = 1;
   /// > 0: no epoch starts that would end past this much training wall time (estimated from the last
@@ -68,8 +70,8 @@ struct DtmConfig {
   TemperingOptions neg_tempering;
   // adaptive correlation penalty
   bool acp = true;
-  double acp_lambda0 = 0.001;
-  double acp_eps = 0.016;
+  float acp_lambda0 = 0.001f;
+  float acp_eps = 0.016f;
   int32_t acp_dims = 32;
   int32_t acp_chains = 64;
   // generation

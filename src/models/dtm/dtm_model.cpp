@@ -85,7 +85,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     if (t.contains("learning_rate")) c.learning_rate = get_float_in(t["learning_rate"], "train.learning_rate", 0, 100);
     if (t.contains("lr_final_fraction")) c.lr_final_fraction = get_float_in(t["lr_final_fraction"], "train.lr_final_fraction", 0, 1);
     if (t.contains("adam_b1")) c.adam_b1 = get_float_in(t["adam_b1"], "train.adam_b1", 0, 0.99999);
-    if (t.contains("adam_b2")) c.adam_b2 = get_float_in(t["adam_b2"], "train.adam_b2", 0, 0.99999999);
+    if (t.contains("adam_b2")) c.adam_b2 = get_float_in(t["adam_b2"], "train.adam_b2", 0, 0.9999999);  // (0.99999999 is 1 as a float)
     if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("init_sigma_j")) c.init_sigma_j = get_float_in(t["init_sigma_j"], "train.init_sigma_j", 0, 10);
     if (t.contains("positive")) parse_schedule(t["positive"], "train.positive", c.positive);
@@ -647,17 +647,41 @@ std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
 /// The fields that must match for a resume to continue the same run (not epochs, generation, threads,
 /// the backend, which trains bit for bit alike on every one, or output_dir), taken from the struct so
 /// configs built in C++ are covered too. Checkpoints of earlier pbit, which named the backend, still load.
-detail::Fingerprint fingerprint(const DtmConfig& c) {
+/// `rates`: lambda, label_lambda, acp_lambda0 and acp_eps as the fingerprint holds them.
+detail::Fingerprint fingerprint_with(const DtmConfig& c, const nlohmann::json& rates) {
   const nlohmann::json before = nlohmann::json::array({c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.data_color, c.role_seed, c.steps,
-                                 c.lambda, c.label_replicas, c.label_lambda, c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
+                                 rates[0], c.label_replicas, rates[1], c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
                                  c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
-                                 c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, c.acp_lambda0,
-                                 c.acp_eps, c.acp_dims, c.acp_chains});
+                                 c.negative.warmup, c.negative.samples, c.negative.steps_per_sample, c.acp, rates[2],
+                                 rates[3], c.acp_dims, c.acp_chains});
   nlohmann::json fields = before;
   if (c.neg_tempered) {  // (only then: the fingerprints of untempered runs stay what they were)
     fields.push_back({"negative_tempering", c.neg_tempering.betas, c.neg_tempering.sweeps_per_round, c.neg_tempering.scheme});
   }
   return detail::fingerprint_without_backend(fields, nlohmann::json::array({c.seed, c.time_budget_s}));
+}
+
+/// fingerprint_with the config's rates; it also accepts the checkpoints of pbit before 2026-12-04
+/// (7f56c67 and earlier), whose four rates were doubles: a run that gave one hashed its float, one
+/// that left it out the double default (0.9, which no config's number, read as a float, gives).
+detail::Fingerprint fingerprint(const DtmConfig& c) {
+  const float now[] = {c.lambda, c.label_lambda, c.acp_lambda0, c.acp_eps};
+  const double old_default[] = {0.9, 0.2, 0.001, 0.016};
+  detail::Fingerprint f = fingerprint_with(c, nlohmann::json(std::vector<float>(std::begin(now), std::end(now))));
+  for (unsigned mask = 1; mask < 16; ++mask) {  // which of the rates at their default the run left out
+    nlohmann::json rates = nlohmann::json::array();
+    bool possible = true;
+    for (int k = 0; k < 4; ++k) {
+      const bool left_out = (mask >> k) & 1u;
+      possible = possible && (!left_out || now[k] == static_cast<float>(old_default[k]));
+      rates.push_back(left_out ? nlohmann::json(old_default[k]) : nlohmann::json(now[k]));
+    }
+    if (!possible) continue;
+    const detail::Fingerprint e = fingerprint_with(c, rates);
+    f.earlier.push_back(e.current);
+    f.earlier.insert(f.earlier.end(), e.earlier.begin(), e.earlier.end());
+  }
+  return f;
 }
 
 /// The swap counts of every rank's chains (round trips, per-pair attempts and accepts): an
