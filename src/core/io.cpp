@@ -323,9 +323,14 @@ nlohmann::json read_json_file(const std::string& path) {
     std::ifstream head(path, std::ios::binary);
     char buf[64] = {};
     head.read(buf, sizeof buf);
-    const std::string is = detail::file_kind(buf, static_cast<size_t>(head.gcount()), false);
-    if (is == "binary data") throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
-    if (!is.empty()) throw InvalidConfig(path + ": not a JSON text: it is " + is);
+    const auto n = static_cast<size_t>(head.gcount());
+    if (const std::string kind = detail::pbit_file_kind(buf, n); !kind.empty()) throw InvalidConfig(path + ": not a JSON text: it is " + kind);
+    for (size_t k = 0; k < n; ++k) {  // a byte no JSON text holds (DEL may stand in a string)
+      const auto c = static_cast<unsigned char>(buf[k]);
+      if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+        throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
+      }
+    }
   });
 }
 

@@ -17,7 +17,6 @@
 #include "pbit/error.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
-#include "util/text.hpp"
 
 namespace pbit::detail {
 
@@ -206,16 +205,24 @@ IoError open_failed(int error_number, const std::string& message, const std::str
   return IoError(error_number != 0 ? message + ": " + why(error_number) : message, path, error_number);
 }
 
-std::string file_kind(const char* m, size_t n, bool json) {
+std::string pbit_file_kind(const char* m, size_t n) {
   for (const FileFormat* f : kFileFormats)
     if (n >= 8 && std::memcmp(m, f->magic, 7) == 0) return f->what;  // (a whole magic: a cut one is no file of that kind)
-  size_t k = 0;
-  while (k < n && std::isspace(static_cast<unsigned char>(m[k]))) ++k;
-  if (json && k < n && m[k] == '{') return "a JSON text (a model.json, config or result?)";
-  for (size_t i = 0; i < n; ++i)
-    if (is_control_byte(m[i]) && m[i] != '\n' && m[i] != '\r' && m[i] != '\t') return "binary data";
   return "";
 }
+
+namespace {
+
+/// What a file of these first bytes is, for a message: "" when pbit does not know.
+std::string known_format(const char* m, size_t n) {
+  if (std::string kind = pbit_file_kind(m, n); !kind.empty()) return kind;
+  size_t k = 0;
+  while (k < n && std::isspace(static_cast<unsigned char>(m[k]))) ++k;
+  if (k < n && m[k] == '{') return "a JSON text (a model.json, config or result?)";
+  return "";
+}
+
+}  // namespace
 
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
   refuse_folder(path);
@@ -228,7 +235,7 @@ std::string read_checksummed(const std::string& path, const char (&magic)[8], co
   f.read(m, 8);
   const auto got = static_cast<size_t>(f.gcount());
   if (got < 8 || std::memcmp(m, magic, 7) != 0) {
-    std::string is = file_kind(m, got);
+    std::string is = known_format(m, got);
     if (is.empty() && got < 8) is = "a file of " + std::to_string(got) + " bytes, shorter than a pbit file's header";
     throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")" + (is.empty() ? "" : ": it is " + is));
   }

@@ -51,10 +51,9 @@ void write_checksummed(const std::string& path, const char (&magic)[8], std::str
 /// Returns the payload; `what` names the kind of file in errors ("DBM checkpoint").
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what);
 
-/// What a file whose first `n` bytes are `head` is, for a message where another kind of file was
-/// expected: one of pbit's checksummed kinds by its magic ("a DBM training checkpoint (checkpoint.bin
-/// of 'pbit dbm train')"), "a JSON text (...)" when its first non-blank byte is '{' and `json` is
-/// set, "binary data" when a byte of it is a control byte no text holds, else "".
-std::string file_kind(const char* head, size_t n, bool json = true);
+/// Which of pbit's checksummed kinds of file one whose first `n` bytes are `head` is, by its magic,
+/// for a message where another kind was expected ("a DBM training checkpoint (checkpoint.bin of
+/// 'pbit dbm train')"); "" for none of them.
+std::string pbit_file_kind(const char* head, size_t n);
 
 }  // namespace pbit::detail
