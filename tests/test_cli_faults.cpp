@@ -690,6 +690,12 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_NE(coarse.out.find("integrated autocorrelation time about <= 10.0 replica-sweeps"), std::string::npos) << coarse.out;
   EXPECT_NE(coarse.out.find("decorrelated within one stride: a smaller --stride resolves it"), std::string::npos) << coarse.out;
   EXPECT_NE(slurp(dir + "/mixplot_coarse/autocorrelation.gp").find("integrated time about <= 10 replica-sweeps"), std::string::npos);
+  // At a stride of one sweep per replica there is no smaller one to suggest.
+  const Result finest = run("dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing_finest.json --sweeps 40 --stride 1");
+  ASSERT_EQ(finest.code, 0) << finest.out;
+  ASSERT_EQ(read_json_file(dir + "/mixing_finest.json")["plain"]["integrated_time_bound"], "upper") << finest.out;
+  EXPECT_NE(finest.out.find("(decorrelated within one stride, the smallest there is)"), std::string::npos) << finest.out;
+  EXPECT_EQ(finest.out.find("a smaller --stride"), std::string::npos) << finest.out;
   // On another backend (the measurement's chains are keyed as the training's): the same curves.
   const Result ref = run("dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing_ref.json --sweeps 40" +
                          R"( --tempering '{"replicas": 2, "hottest": 0.5}' --backend reference --threads 1)");
