@@ -213,10 +213,7 @@ void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string
 /// time_budget, seed_given, seed, out and threads; `backend` is its --backend.
 template <class Config, class Options>
 void override_run_options(Config& cfg, const Options& o, const std::string& backend) {
-  if (o.time_budget >= 0) {  // a float, as the config's number is read (recorded as its shortest decimal), so a resume reads it back
-    cfg.time_budget_s = static_cast<float>(o.time_budget);
-    detail::set_override(cfg.source, {"train", "time_budget_s"}, detail::float_json(cfg.time_budget_s));
-  }
+  if (o.time_budget >= 0) detail::override_key(cfg.time_budget_s, o.time_budget, cfg.source, {"train", "time_budget_s"});
   if (o.seed_given) detail::override_key(cfg.seed, o.seed, cfg.source, {"run", "seed"});
   if (!o.out.empty()) detail::override_key(cfg.output_dir, o.out, cfg.source, {"run", "output_dir"});
   if (!backend.empty()) detail::override_key(cfg.backend, backend, cfg.source, {"run", "backend"});
@@ -272,16 +269,17 @@ void emit(const std::string& out, const nlohmann::json& j);
 /// degrees as strings: "10" before "6").
 nlohmann::json degree_histogram(const std::vector<int32_t>& degrees);
 
-/// `pbit MODEL config --config FILE [--out F]` in `group` (dbm, dtm, eqprop, pdnn): the config checked
-/// as a run checks it (nothing else is read), and every setting with the value it takes, defaults
-/// included (resolved_config: what a run records as config_resolved), written as JSON (emit).
+/// `pbit MODEL config --config FILE [--out F]` in `group` (dbm, dtm, eqprop, pdnn): the config's keys
+/// and ranges checked as a run checks them first (the files, data and topology it names are not
+/// read), and every setting with the value it takes, defaults included (resolved_config: what a run
+/// records as config_resolved), written as JSON (emit).
 template <class Parse>
 void add_config_command(Commands& c, CLI::App* group, const std::string& model, Parse parse) {
   struct Opt {
     std::string config, out;
   };
   auto o = std::make_shared<Opt>();
-  CLI::App* s = group->add_subcommand("config", "Checks a " + model + " config and prints every setting with the value it takes, "
+  CLI::App* s = group->add_subcommand("config", "Checks a " + model + " config's keys and ranges and prints every setting with the value it takes, "
                                                 "defaults included (what a run's results.json records as config_resolved)");
   s->add_option("--config", o->config, model + " config (JSON)")->required();
   s->add_option("--out", o->out, "write it to this file (atomically) instead of stdout");

@@ -159,6 +159,13 @@ inline double get_double(const nlohmann::json& v, const std::string& key) {
   return x;
 }
 
+/// A double setting in [lo, hi] (a time in seconds: no reason to round it to a float).
+inline double get_double_in(const nlohmann::json& v, const std::string& key, double lo, double hi) {
+  const double x = get_double(v, key);
+  if (x < lo || x > hi) config_error(key, "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " + v.dump());
+  return x;
+}
+
 inline float get_float_in(const nlohmann::json& v, const std::string& key, double lo, double hi) {
   const float x = get_float(v, key);
   // The value as written is checked, not its float32 rounding (1e-6 rounds below a bound of 1e-6).

@@ -53,6 +53,12 @@ struct Fingerprint {
   }
 };
 
+/// Makes `f` accept what `other` accepts too (the fingerprints an earlier pbit wrote for the same run).
+inline void add_earlier(Fingerprint& f, const Fingerprint& other) {
+  f.earlier.push_back(other.current);
+  f.earlier.insert(f.earlier.end(), other.earlier.begin(), other.earlier.end());
+}
+
 /// The fingerprints of a config whose fields `before` and `after` the backend once sat between: the
 /// current one (without it) and the earlier ones, with each backend name a config could give.
 /// `extra` is appended to the fields' JSON before hashing (the DBM's training mode).

@@ -124,7 +124,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     if (t.contains("eval_images_per_epoch")) {
       c.eval_images_per_epoch = get_int(t["eval_images_per_epoch"], "train.eval_images_per_epoch", 0, big);
     }
-    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0.0, 1e9);
+    if (t.contains("time_budget_s")) c.time_budget_s = detail::get_double_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("centering_rate")) c.centering_rate = get_float_in(t["centering_rate"], "train.centering_rate", 0.0, 1.0);
     // The cosine schedule decays from learning_rate to lr_final: a final rate above the first is a
     // slip (the two swapped, or a learning rate lowered without its final rate), never a warm-up.
@@ -930,7 +930,7 @@ std::string graph_identity(const DbmConfig& c, const SparseDbm& m) {
 
 /// Not the backend: the backends train bit for bit alike (the device kit checks it on the GPU), so a
 /// run may continue on another one. Checkpoints of earlier pbit, which named it, still load.
-detail::Fingerprint training_fingerprint(const DbmConfig& c, const SparseDbm& m) {
+detail::Fingerprint fingerprint_of(const DbmConfig& c, const SparseDbm& m) {
   const nlohmann::json before = nlohmann::json::array({c.dataset, c.train_limit, c.pool, c.threshold, c.topology, graph_identity(c, m), c.label_replicas,
                                  c.placement, c.role_seed});
   const nlohmann::json after = nlohmann::json::array({c.seed, c.init_sigma_j, c.init_bias, c.batch_size,
@@ -939,6 +939,18 @@ detail::Fingerprint training_fingerprint(const DbmConfig& c, const SparseDbm& m)
                                 c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
                                 c.checkpoint_every_batches, c.time_budget_s, c.centering_rate});
   return detail::fingerprint_without_backend(before, after, c.train_mode != "ideal" ? c.train_mode + c.hardware.to_json().dump() : "");
+}
+
+/// fingerprint_of; it also accepts the checkpoints of pbit before 2026-12-04, which read a config's
+/// train.time_budget_s as a float (0.1 as 0.100000001).
+detail::Fingerprint training_fingerprint(const DbmConfig& c, const SparseDbm& m) {
+  detail::Fingerprint f = fingerprint_of(c, m);
+  if (static_cast<float>(c.time_budget_s) != c.time_budget_s) {
+    DbmConfig was = c;
+    was.time_budget_s = static_cast<float>(c.time_budget_s);
+    detail::add_earlier(f, fingerprint_of(was, m));
+  }
+  return f;
 }
 
 }  // namespace

@@ -86,7 +86,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     if (t.contains("lr_final_fraction")) c.lr_final_fraction = get_float_in(t["lr_final_fraction"], "train.lr_final_fraction", 0, 1);
     if (t.contains("adam_b1")) c.adam_b1 = get_float_in(t["adam_b1"], "train.adam_b1", 0, 0.99999);
     if (t.contains("adam_b2")) c.adam_b2 = get_float_in(t["adam_b2"], "train.adam_b2", 0, 0.9999999);  // (0.99999999 is 1 as a float)
-    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
+    if (t.contains("time_budget_s")) c.time_budget_s = detail::get_double_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("init_sigma_j")) c.init_sigma_j = get_float_in(t["init_sigma_j"], "train.init_sigma_j", 0, 10);
     if (t.contains("positive")) parse_schedule(t["positive"], "train.positive", c.positive);
     if (t.contains("negative")) {
@@ -664,7 +664,7 @@ detail::Fingerprint fingerprint_with(const DtmConfig& c, const nlohmann::json& r
 /// fingerprint_with the config's rates; it also accepts the checkpoints of pbit before 2026-12-04
 /// (7f56c67 and earlier), whose four rates were doubles: a run that gave one hashed its float, one
 /// that left it out the double default (0.9, which no config's number, read as a float, gives).
-detail::Fingerprint fingerprint(const DtmConfig& c) {
+detail::Fingerprint fingerprint_rates(const DtmConfig& c) {
   const float now[] = {c.lambda, c.label_lambda, c.acp_lambda0, c.acp_eps};
   const double old_default[] = {0.9, 0.2, 0.001, 0.016};
   detail::Fingerprint f = fingerprint_with(c, nlohmann::json(std::vector<float>(std::begin(now), std::end(now))));
@@ -676,10 +676,19 @@ detail::Fingerprint fingerprint(const DtmConfig& c) {
       possible = possible && (!left_out || now[k] == static_cast<float>(old_default[k]));
       rates.push_back(left_out ? nlohmann::json(old_default[k]) : nlohmann::json(now[k]));
     }
-    if (!possible) continue;
-    const detail::Fingerprint e = fingerprint_with(c, rates);
-    f.earlier.push_back(e.current);
-    f.earlier.insert(f.earlier.end(), e.earlier.begin(), e.earlier.end());
+    if (possible) detail::add_earlier(f, fingerprint_with(c, rates));
+  }
+  return f;
+}
+
+/// fingerprint_rates; pbit before 2026-12-04 also read a config's train.time_budget_s as a float
+/// (0.1 as 0.100000001), whose fingerprints it accepts too.
+detail::Fingerprint fingerprint(const DtmConfig& c) {
+  detail::Fingerprint f = fingerprint_rates(c);
+  if (static_cast<float>(c.time_budget_s) != c.time_budget_s) {
+    DtmConfig was = c;
+    was.time_budget_s = static_cast<float>(c.time_budget_s);
+    detail::add_earlier(f, fingerprint_rates(was));
   }
   return f;
 }

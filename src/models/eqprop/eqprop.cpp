@@ -222,7 +222,7 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     const auto& t = j["train"];
     only_keys(t, "train", {"epochs", "batch_size", "chains_per_image", "optimizer", "lr_weights", "lr_biases", "adam_b1", "adam_b2",
                            "clip", "field_clip", "skip_when_correct", "checkpoint_every_batches", "time_budget_s", "lr_decay", "mode"});
-    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
+    if (t.contains("time_budget_s")) c.time_budget_s = detail::get_double_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "pat", "in_situ"});
     if (t.contains("lr_decay")) c.lr_decay = get_float_in(t["lr_decay"], "train.lr_decay", 1e-6, 1);
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));

@@ -189,7 +189,7 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     const auto& t = j["train"];
     only_keys(t, "train",
               {"samples", "epochs", "batch_size", "lr", "lr_decay", "adam_b1", "adam_b2", "checkpoint_every_batches", "time_budget_s", "mode"});
-    if (t.contains("time_budget_s")) c.time_budget_s = get_float_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
+    if (t.contains("time_budget_s")) c.time_budget_s = detail::get_double_in(t["time_budget_s"], "train.time_budget_s", 0, 1e9);
     if (t.contains("mode")) c.train_mode = get_string(t["mode"], "train.mode", {"ideal", "pat", "in_situ"});
     if (t.contains("samples")) c.train_samples = static_cast<int32_t>(get_int(t["samples"], "train.samples", 1, 1024));
     if (t.contains("epochs")) c.epochs = static_cast<int32_t>(get_int(t["epochs"], "train.epochs", 1, kMaxEpochs));
