@@ -1010,6 +1010,32 @@ TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
 // The device jobs' committed checkpoints (bench/results/device_jobs/*/state) were written by pbit
 // before its checkpoints stopped naming the backend; tests/fixtures/checkpoints_0f0c39f holds small
 // ones written the same way. Each continues, on its backend and on another.
+// pbit before 2026-12-04 read a config's train.time_budget_s as a float (1000.1 as
+// 1000.0999755859375) and hashed that into the DBM's and the DTM's checkpoints: a run given that
+// float is such a checkpoint, which the config's 1000.1 continues; another budget is another run.
+TEST(Resume, AFractionalTimeBudgetReadAsAFloatBeforeStillContinues) {
+  const std::string dir = tmp("budget_float");
+  fs::remove_all(dir);
+  for (const std::string model : {"dbm", "dtm"}) {
+    SCOPED_TRACE(model);
+    nlohmann::json cfg = nlohmann::json::parse(model == "dbm" ? tiny_dbm_config(dir + "/" + model) : tiny_dtm_config(dir + "/" + model));
+    cfg["train"]["time_budget_s"] = static_cast<double>(1000.1f);
+    write(dir + "/" + model + "_then.json", cfg.dump());
+    const Result then = run(model + " train --config " + dir + "/" + model + "_then.json");
+    ASSERT_EQ(then.code, 0) << then.out;
+    cfg["train"]["time_budget_s"] = 1000.1;
+    write(dir + "/" + model + "_now.json", cfg.dump());
+    const Result now = run(model + " train --config " + dir + "/" + model + "_now.json --resume --check");
+    EXPECT_EQ(now.code, 0) << now.out;
+    EXPECT_NE(now.out.find("the run has finished"), std::string::npos) << now.out;
+    cfg["train"]["time_budget_s"] = 1000.2;
+    write(dir + "/" + model + "_other.json", cfg.dump());
+    const Result other = run(model + " train --config " + dir + "/" + model + "_other.json --resume --check");
+    EXPECT_EQ(other.code, 2) << other.out;
+    EXPECT_NE(other.out.find("train.time_budget_s (was 1000.1, now 1000.2)"), std::string::npos) << other.out;
+  }
+}
+
 TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
   const std::string dir = tmp("earlier");
   fs::remove_all(dir);
