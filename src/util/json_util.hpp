@@ -242,11 +242,4 @@ inline nlohmann::json float_json(float x) {
   return std::strtod(buf, nullptr);
 }
 
-/// A double setting the same way where it holds a float's value (a config's number is read as a
-/// float), else as it is (a default of 0.9, an override from the command line).
-inline nlohmann::json float_json(double x) {
-  const auto f = static_cast<float>(x);
-  return static_cast<double>(f) == x ? float_json(f) : nlohmann::json(x);
-}
-
 }  // namespace pbit::detail

@@ -243,7 +243,7 @@ nlohmann::json resolved_config(const DbmConfig& c) {
                 {"negative", phase(c.negative)},
                 {"checkpoint_every_batches", c.checkpoint_every_batches},
                 {"eval_images_per_epoch", c.eval_images_per_epoch},
-                {"time_budget_s", float_json(c.time_budget_s)},
+                {"time_budget_s", c.time_budget_s},
                 {"centering_rate", float_json(c.centering_rate)}};
   j["eval"] = phase(c.eval);
   j["eval"]["batch_images"] = c.eval_batch_images;

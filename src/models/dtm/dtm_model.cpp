@@ -168,7 +168,7 @@ nlohmann::json resolved_config(const DtmConfig& c) {
                 {"negative", schedule(c.negative)},
                 {"acp", {{"enabled", c.acp}, {"lambda0", float_json(c.acp_lambda0)}, {"eps", float_json(c.acp_eps)},
                          {"dims", c.acp_dims}, {"chains", c.acp_chains}}},
-                {"time_budget_s", float_json(c.time_budget_s)}};
+                {"time_budget_s", c.time_budget_s}};
   if (c.neg_tempered) j["train"]["negative"]["tempering"] = tempering_json(c.neg_tempering);
   j["generate"] = {{"sweeps", c.gen_sweeps}, {"beta_end", float_json(c.gen_beta_end)}, {"samples", c.gen_samples}};
   if (c.gen_tempered) j["generate"]["tempering"] = tempering_json(c.gen_tempering);

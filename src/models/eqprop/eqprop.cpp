@@ -292,7 +292,7 @@ nlohmann::json resolved_config(const EqPropConfig& c) {
                 {"field_clip", float_json(c.field_clip)},
                 {"skip_when_correct", c.skip_when_correct},
                 {"checkpoint_every_batches", c.checkpoint_every_batches},
-                {"time_budget_s", float_json(c.time_budget_s)},
+                {"time_budget_s", c.time_budget_s},
                 {"mode", c.train_mode}};
   j["eval"] = {{"chains_per_image", c.eval_chains_per_image}, {"batch_images", c.eval_batch_images}};
   if (!c.hardware.ideal()) j["hardware"] = c.hardware.config_json();

@@ -261,7 +261,7 @@ nlohmann::json resolved_config(const PdnnConfig& c) {
                 {"adam_b1", float_json(c.adam_b1)},
                 {"adam_b2", float_json(c.adam_b2)},
                 {"checkpoint_every_batches", c.checkpoint_every_batches},
-                {"time_budget_s", float_json(c.time_budget_s)},
+                {"time_budget_s", c.time_budget_s},
                 {"mode", c.train_mode}};
   j["eval"] = {{"samples", c.eval_samples}, {"batch_images", c.eval_batch_images}};
   if (!c.hardware.ideal()) j["hardware"] = c.hardware.config_json();
