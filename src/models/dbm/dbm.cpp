@@ -930,26 +930,24 @@ std::string graph_identity(const DbmConfig& c, const SparseDbm& m) {
 
 /// Not the backend: the backends train bit for bit alike (the device kit checks it on the GPU), so a
 /// run may continue on another one. Checkpoints of earlier pbit, which named it, still load.
-detail::Fingerprint fingerprint_of(const DbmConfig& c, const SparseDbm& m) {
-  const nlohmann::json before = nlohmann::json::array({c.dataset, c.train_limit, c.pool, c.threshold, c.topology, graph_identity(c, m), c.label_replicas,
+/// `graph`: graph_identity; `time_budget_s`: the budget as hashed.
+detail::Fingerprint fingerprint_of(const DbmConfig& c, const std::string& graph, double time_budget_s) {
+  const nlohmann::json before = nlohmann::json::array({c.dataset, c.train_limit, c.pool, c.threshold, c.topology, graph, c.label_replicas,
                                  c.placement, c.role_seed});
   const nlohmann::json after = nlohmann::json::array({c.seed, c.init_sigma_j, c.init_bias, c.batch_size,
                                 c.learning_rate, c.lr_schedule, c.lr_final, c.momentum, c.weight_decay, c.beta,
                                 c.positive.chains, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
                                 c.negative.chains, c.negative.warmup, c.negative.samples, c.negative.steps_per_sample,
-                                c.checkpoint_every_batches, c.time_budget_s, c.centering_rate});
+                                c.checkpoint_every_batches, time_budget_s, c.centering_rate});
   return detail::fingerprint_without_backend(before, after, c.train_mode != "ideal" ? c.train_mode + c.hardware.to_json().dump() : "");
 }
 
 /// fingerprint_of; it also accepts the checkpoints of pbit before 2026-12-04, which read a config's
 /// train.time_budget_s as a float (0.1 as 0.100000001).
 detail::Fingerprint training_fingerprint(const DbmConfig& c, const SparseDbm& m) {
-  detail::Fingerprint f = fingerprint_of(c, m);
-  if (static_cast<float>(c.time_budget_s) != c.time_budget_s) {
-    DbmConfig was = c;
-    was.time_budget_s = static_cast<float>(c.time_budget_s);
-    detail::add_earlier(f, fingerprint_of(was, m));
-  }
+  const std::string graph = graph_identity(c, m);  // (over every edge of a graph file: once)
+  detail::Fingerprint f = fingerprint_of(c, graph, c.time_budget_s);
+  if (const float was = static_cast<float>(c.time_budget_s); was != c.time_budget_s) detail::add_earlier(f, fingerprint_of(c, graph, was));
   return f;
 }
 

@@ -647,8 +647,9 @@ std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
 /// The fields that must match for a resume to continue the same run (not epochs, generation, threads,
 /// the backend, which trains bit for bit alike on every one, or output_dir), taken from the struct so
 /// configs built in C++ are covered too. Checkpoints of earlier pbit, which named the backend, still load.
-/// `rates`: lambda, label_lambda, acp_lambda0 and acp_eps as the fingerprint holds them.
-detail::Fingerprint fingerprint_with(const DtmConfig& c, const nlohmann::json& rates) {
+/// `rates`: lambda, label_lambda, acp_lambda0 and acp_eps, and `time_budget_s`, as the fingerprint
+/// holds them.
+detail::Fingerprint fingerprint_with(const DtmConfig& c, const nlohmann::json& rates, double time_budget_s) {
   const nlohmann::json before = nlohmann::json::array({c.dataset, c.train_limit, c.pool, c.threshold, c.topology, c.data_color, c.role_seed, c.steps,
                                  rates[0], c.label_replicas, rates[1], c.batch_size, c.optimizer, c.learning_rate, c.lr_final_fraction, c.adam_b1, c.adam_b2,
                                  c.init_sigma_j, c.positive.warmup, c.positive.samples, c.positive.steps_per_sample,
@@ -658,16 +659,16 @@ detail::Fingerprint fingerprint_with(const DtmConfig& c, const nlohmann::json& r
   if (c.neg_tempered) {  // (only then: the fingerprints of untempered runs stay what they were)
     fields.push_back({"negative_tempering", c.neg_tempering.betas, c.neg_tempering.sweeps_per_round, c.neg_tempering.scheme});
   }
-  return detail::fingerprint_without_backend(fields, nlohmann::json::array({c.seed, c.time_budget_s}));
+  return detail::fingerprint_without_backend(fields, nlohmann::json::array({c.seed, time_budget_s}));
 }
 
 /// fingerprint_with the config's rates; it also accepts the checkpoints of pbit before 2026-12-04
 /// (7f56c67 and earlier), whose four rates were doubles: a run that gave one hashed its float, one
 /// that left it out the double default (0.9, which no config's number, read as a float, gives).
-detail::Fingerprint fingerprint_rates(const DtmConfig& c) {
+detail::Fingerprint fingerprint_rates(const DtmConfig& c, double time_budget_s) {
   const float now[] = {c.lambda, c.label_lambda, c.acp_lambda0, c.acp_eps};
   const double old_default[] = {0.9, 0.2, 0.001, 0.016};
-  detail::Fingerprint f = fingerprint_with(c, nlohmann::json(std::vector<float>(std::begin(now), std::end(now))));
+  detail::Fingerprint f = fingerprint_with(c, nlohmann::json(now), time_budget_s);
   for (unsigned mask = 1; mask < 16; ++mask) {  // which of the rates at their default the run left out
     nlohmann::json rates = nlohmann::json::array();
     bool possible = true;
@@ -676,7 +677,7 @@ detail::Fingerprint fingerprint_rates(const DtmConfig& c) {
       possible = possible && (!left_out || now[k] == static_cast<float>(old_default[k]));
       rates.push_back(left_out ? nlohmann::json(old_default[k]) : nlohmann::json(now[k]));
     }
-    if (possible) detail::add_earlier(f, fingerprint_with(c, rates));
+    if (possible) detail::add_earlier(f, fingerprint_with(c, rates, time_budget_s));
   }
   return f;
 }
@@ -684,12 +685,8 @@ detail::Fingerprint fingerprint_rates(const DtmConfig& c) {
 /// fingerprint_rates; pbit before 2026-12-04 also read a config's train.time_budget_s as a float
 /// (0.1 as 0.100000001), whose fingerprints it accepts too.
 detail::Fingerprint fingerprint(const DtmConfig& c) {
-  detail::Fingerprint f = fingerprint_rates(c);
-  if (static_cast<float>(c.time_budget_s) != c.time_budget_s) {
-    DtmConfig was = c;
-    was.time_budget_s = static_cast<float>(c.time_budget_s);
-    detail::add_earlier(f, fingerprint_rates(was));
-  }
+  detail::Fingerprint f = fingerprint_rates(c, c.time_budget_s);
+  if (const float was = static_cast<float>(c.time_budget_s); was != c.time_budget_s) detail::add_earlier(f, fingerprint_rates(c, was));
   return f;
 }
 
