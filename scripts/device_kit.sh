@@ -6,6 +6,7 @@
 #   bash scripts/device_kit.sh dry-run   # here and in CI: build if needed, then `run` without a GPU
 #   bash scripts/device_kit.sh rehearse  # here and in CI: `run`'s GPU stages on the CUDA emulator, tiny
 #   bash scripts/device_kit.sh needed [REV]  # here: must the kit run on a GPU before the model jobs?
+#   bash scripts/device_kit.sh verdict ARCHIVE  # did that kit run pass (tests ran, no stage failed)?
 #   KIT_SKIP="ncu thrml ..." bash scripts/device_kit.sh run  # leaves measurement stages out (below)
 #
 # The device call (docs/BENCHMARKING.md): command "bash scripts/device_kit.sh run", carry
@@ -52,6 +53,15 @@ mode=${1:-}
 # changed between it and REV (default HEAD), a device session can give all its time to the model
 # jobs. Prints "kit: needed ..." or "kit: not needed ..."; always exits 0.
 KIT_CODE_PATHS=(kernels src include cmake CMakeLists.txt)
+# kit_stages_passed DIR: true if the kit run in DIR (an unpacked archive: summary.md) passed: tests
+# ran and none failed, and no stage failed, timed out or was left out by the deadline. Says why not.
+kit_stages_passed() {
+  local s=$1/summary.md
+  [ -f "$s" ] || { echo "no summary.md in $1 (the kit did not get far)"; return 1; }
+  grep -q "FAILED\|TIMEOUT\|NOT RUN" "$s" && { echo "a stage did not pass: $(grep -m1 "FAILED\|TIMEOUT\|NOT RUN" "$s")"; return 1; }
+  grep -q "| tests | [1-9][0-9]* run, 0 failed" "$s" || { echo "no tests ran, or some failed: $(grep -m1 "^| tests |" "$s")"; return 1; }
+  return 0
+}
 # kit_passed_at DIR: the commit a committed kit run (DIR = bench/results/gpu-*) was built from, if it
 # passed and that commit, unmodified, is in this clone; nothing otherwise.
 kit_passed_at() {
@@ -60,8 +70,7 @@ kit_passed_at() {
   sha=$(sed -n 's/^pbit device kit, built .* from \([0-9a-f]\{40\}\).*/\1/p' "$m" | head -1)
   [ -n "$sha" ] && git cat-file -e "$sha^{commit}" 2>/dev/null || return 0
   grep -q "^pbit device kit, built .*uncommitted" "$m" && return 0  # built from a tree that differs from $sha
-  grep -q "FAILED\|TIMEOUT\|NOT RUN" "$1/summary.md" 2>/dev/null && return 0
-  grep -q "| tests | [1-9][0-9]* run, 0 failed" "$1/summary.md" 2>/dev/null || return 0
+  kit_stages_passed "$1" > /dev/null || return 0
   echo "$sha"
 }
 kit_needed() {
@@ -87,6 +96,22 @@ kit_needed() {
 if [ "$mode" = needed ]; then
   kit_needed "${2:-}"
   exit 0
+fi
+# verdict ARCHIVE|DIR: did this kit run pass (exit 0), and if not, why (exit 1). The gate before the
+# model jobs in one device call (scripts/device_session.sh run).
+if [ "$mode" = verdict ]; then
+  src=${2:-}
+  if [ -f "$src" ]; then
+    d_=$(mktemp -d)
+    trap 'rm -rf "$d_"' EXIT
+    tar -xzf "$src" -C "$d_" 2> /dev/null || { echo "kit: did not pass: $src is not a kit archive"; exit 1; }
+    src=$d_/kit
+  elif [ ! -d "$src" ]; then
+    echo "usage: $0 verdict KIT_ARCHIVE|DIR (no '$src')"; exit 2
+  fi
+  why=$(kit_stages_passed "$src") && { echo "kit: passed ($(grep -m1 "^| tests |" "$src/summary.md"))"; exit 0; }
+  echo "kit: did not pass: $why"
+  exit 1
 fi
 
 # ---------------------------------------------------------------- build (here)
@@ -605,5 +630,5 @@ case $mode in
   run) kit_run ;;
   dry-run) kit_dry_run ;;
   rehearse) kit_rehearse ;;
-  *) echo "usage: $0 build|run|dry-run|rehearse|needed [REV] (docs/BENCHMARKING.md)"; exit 2 ;;
+  *) echo "usage: $0 build|run|dry-run|rehearse|needed [REV]|verdict ARCHIVE (docs/BENCHMARKING.md)"; exit 2 ;;
 esac
