@@ -9,6 +9,7 @@
 #   bash scripts/device_models.sh dry-run [JOB...]    # here and in CI: each job, tiny, on the CPU, three leases (DRY_LEASES)
 #   bash scripts/device_models.sh rehearse [JOB...]   # here and in CI: the same on the CUDA emulator's cuda backend
 #   bash scripts/device_models.sh check-state [JOB...] # here and in CI: this pbit continues every committed state
+#   bash scripts/device_models.sh pending             # here: the jobs with work left, in priority order
 #
 # Jobs, in priority order:
 #   dbm_golden   the FPGA-trained DBM of Niazi et al. (data/golden/model.json, scripts/prepare_golden.py)
@@ -33,11 +34,15 @@ set -uo pipefail
 cmd=${1:-}
 JOBS="dbm_golden dbm_mnist dbm_fashion dtm_g12 dbm_mnist_mix"
 RESULTS=${RESULTS:-bench/results/device_jobs}
-usage() { sed -n '2,11p' "$0"; exit 2; }
+usage() { sed -n '2,12p' "$0"; exit 2; }
 # dtm_g12's variants in training order: name, config, steps, ACP.
 DTM_VARIANTS=("dtm4 dtm_fashion_gpu 4 on" "mebm mebm_fashion_gpu 1 on" "dtm4_noacp dtm_fashion_gpu 4 off"
               "dtm2 dtm_fashion_gpu 2 on" "dtm8 dtm_fashion_gpu 8 on")
 dbm_config() { case $1 in dbm_mnist) echo configs/dbm_mnist_gpu.json ;; dbm_fashion) echo configs/dbm_fashion_gpu.json ;; *) echo configs/dbm_mnist_gpu_mix.json ;; esac; }
+# The evaluations on the whole test set (10,000 images), in slices that each finish or are redone:
+# dbm_golden's budgets (sweeps per image), and the trained DBMs' accuracy against inference sweeps.
+GOLDEN_BUDGETS="100000 400000" GOLDEN_SLICE=2000
+CURVE_BUDGETS="1000 10000 100000" CURVE_SLICE=2500
 valid_job() { case " $JOBS " in *" $1 "*) return 0 ;; esac; echo "unknown job '$1' (jobs: $JOBS)"; exit 2; }
 
 # ---------------------------------------------------------------- here
@@ -86,6 +91,57 @@ if [ "$cmd" = collect ]; then
   echo "collected lease $n of $job into $dst ($(du -sh "$dst" | cut -f1)); commit it"
   rm -rf "$tmp"
   exit 0
+fi
+
+# pending: the jobs that still have work, in priority order, one a line, with what is left (read from
+# the committed states; scripts/device_session.sh plans a device call from it). dbm_mnist_mix is
+# pending only once dbm_mnist is done short of 90%.
+if [ "$cmd" = pending ]; then
+  cd "$(dirname "$0")/.."
+  python3 - "$RESULTS" "$JOBS" "$GOLDEN_BUDGETS" "$GOLDEN_SLICE" "$CURVE_BUDGETS" "$CURVE_SLICE" "${DTM_VARIANTS[*]}" <<'PY'
+import json, os, sys
+results, jobs = sys.argv[1], sys.argv[2].split()
+golden = ([int(b) for b in sys.argv[3].split()], int(sys.argv[4]))
+curve = ([int(b) for b in sys.argv[5].split()], int(sys.argv[6]))
+variants = sys.argv[7].split()[0::4]  # "name config steps acp" each
+def load(*p, default=None):
+    p = os.path.join(results, *p)
+    return json.load(open(p)) if os.path.exists(p) else default
+def slices_left(name, job, spec):
+    done = {(u["sweeps_per_image"], u["first_image"]) for u in load(job, "state", name + ".json", default=[])}
+    budgets, slice_ = spec
+    return sum((b, f) not in done for b in budgets for f in range(0, 10000, slice_))
+def dbm_left(job):
+    leases = load(job, "state", "leases.json", default=[])
+    if not (leases and leases[-1].get("finished")):
+        return "training: %d updates done" % (leases[-1]["updates_to"] if leases else 0)
+    n = slices_left("curve", job, curve)
+    return n and "%d slice(s) of the accuracy against inference sweeps" % n
+def dtm_left(job):
+    todo = [v for v in variants if not (load(job, "state", v, "leases.json", default=[]) or [{}])[-1].get("finished")]
+    if todo:
+        return "training: " + ", ".join(todo)
+    st = os.path.join(results, job, "state")
+    todo = [s for s in ("2000", "32000") if not os.path.exists(os.path.join(st, "mebm_s%s.done" % s))]
+    if todo:
+        return "the MEBM at %s sweeps" % " and ".join(todo)
+    return not os.path.exists(os.path.join(st, "compare.done")) and "the comparison suite"
+for job in jobs:
+    if job == "dbm_golden":
+        n = slices_left("golden", job, golden)
+        left = n and "%d evaluation slice(s)" % n
+    elif job == "dtm_g12":
+        left = dtm_left(job)
+    elif job == "dbm_mnist_mix":
+        mnist = load("dbm_mnist", "state", "leases.json", default=[])
+        best = max([l.get("test_accuracy") or 0 for l in mnist] or [0])
+        left = not dbm_left("dbm_mnist") and best < 0.9 and dbm_left(job)
+    else:
+        left = dbm_left(job)
+    if left:
+        print("%s: %s" % (job, left))
+PY
+  exit $?
 fi
 
 if [ "$cmd" = status ]; then
@@ -386,7 +442,7 @@ dbm_lease() {
   local model="$STAGE/state/model.json"
   [ -f "$model" ] || cp "$RESULTS/$job/state/model.json" "$model" 2>/dev/null
   [ -f "$model" ] || { echo "no model.json in the state"; return 1; }
-  local budgets="1000 10000 100000" slice=2500
+  local budgets=$CURVE_BUDGETS slice=$CURVE_SLICE
   [ "$DRY" = 1 ] && budgets="40 200" && slice=150
   eval_units curve "$config" "$model" 2 "$budgets" "$slice"
 }
@@ -394,8 +450,8 @@ dbm_lease() {
 case $job in
   dbm_golden)
     model=${GOLDEN_MODEL:-$ROOT/data/golden/model.json}
-    budgets="100000 400000"
-    slice=2000
+    budgets=$GOLDEN_BUDGETS
+    slice=$GOLDEN_SLICE
     if [ "$DRY" = 1 ]; then  # no GPL weights here: a tiny trained model stands in
       model=$STAGE/standin_model.json
       "$PBIT" dbm train --overwrite --config "$(DRY_BACKEND=cpu cfg "$ROOT/configs/dbm_mnist_gpu.json")" --out "$STAGE/standin" > "$STAGE/standin.log" 2>&1 \
@@ -502,6 +558,7 @@ PY
         rc=$?
       fi
       failed $rc || exit 1
+      [ $rc -eq 0 ] && touch "$STAGE/state/compare.done"
     fi
     ;;
 esac
