@@ -53,15 +53,17 @@ if [ "${PBIT_TEST_QUICK:-0}" != 1 ]; then
   ctest --preset cuda-emu -j "$(nproc)"
   took "the cuda-emu suite"
 fi
-# The device kit's dry run (docs/BENCHMARKING.md): every stage of the GPU script, GPU-only stages
-# skipped, so the kit cannot rot between sessions that get a device; on the portable build with
-# PBIT_TEST_SLOW=1, else on the release build's binaries (build/carry-dry, never carried).
+# A device session's one call, dry (docs/BENCHMARKING.md): its plan, the device kit's dry run (every
+# stage of the GPU script, GPU-only stages skipped, so the kit cannot rot between sessions that get a
+# device) in place of its run, two model jobs tiny on the CPU after the kit's verdict, collect, and a
+# failed kit stopping the jobs. The kit on the portable build with PBIT_TEST_SLOW=1, else on the
+# release build's binaries (build/carry-dry, never carried).
 if [ "$slow" = 1 ]; then
-  bash scripts/device_kit.sh dry-run
+  bash scripts/device_session.sh dry-run
 else
-  KIT_FROM=build/release KIT_CARRY=build/carry-dry bash scripts/device_kit.sh dry-run
+  KIT_FROM=build/release KIT_CARRY=build/carry-dry bash scripts/device_session.sh dry-run
 fi
-took "the device kit's dry run"
+took "the device session's dry run (the kit's within it)"
 # The model jobs for a lent GPU, each made tiny and run for three leases on the CPU; and every job's
 # committed state, which the next lease continues from, read by this pbit.
 bash scripts/device_models.sh dry-run
