@@ -138,26 +138,30 @@ if [ "$cmd" = run ]; then
   [[ "$SESSION_S" =~ ^[0-9]+$ ]] || { echo "run: SESSION_S must be whole seconds"; exit 2; }
   for job in "$@"; do case " $JOBS " in *" $job "*) ;; *) echo "run: unknown job '$job' (jobs: $JOBS)"; exit 2 ;; esac; done
   mkdir -p "$OUT"
-  exec > >(tee "$OUT/session.log") 2>&1
-  echo "device session: $SESSION_S s; kit: ${KIT:-0}; jobs: ${*:-none}"
-  if [ "${KIT:-0}" = 1 ]; then
-    kd=$((SESSION_S < ${KIT_DEADLINE_S:-260} ? SESSION_S : ${KIT_DEADLINE_S:-260}))
-    # (the dry run runs the kit's dry-run: its own checks, on this machine's build)
-    KIT_SKIP=${KIT_SKIP-$DEFAULT_KIT_SKIP} DEADLINE_S=$kd OUT=$OUT bash scripts/device_kit.sh "${KIT_MODE:-run}"
-    krc=$?
-    echo "== kit done at $SECONDS s (exit $krc)"
-    bash scripts/device_kit.sh verdict "$OUT/kit.tar.gz" && [ $krc -eq 0 ] || { echo "device session: no model job runs on a kit that did not pass"; exit 1; }
-  fi
-  rc=0
-  for job in "$@"; do
-    left=$((SESSION_S - SECONDS))
-    d=$((left < $(job_cap "$job") ? left : $(job_cap "$job")))
-    if [ "$d" -lt "$(job_min "$job")" ]; then echo "== $job: $left s left, under the $(job_min "$job") s it needs: for a later call"; continue; fi
-    echo "== $job, deadline $d s (at $SECONDS s of $SESSION_S)"
-    DEADLINE_S=$d OUT=$OUT bash scripts/device_models.sh run "$job" || { echo "== $job: FAILED"; rc=1; }
-  done
-  echo "device session done in $SECONDS s of $SESSION_S: $(cd "$OUT" && ls | tr '\n' ' ')"
-  exit $rc
+  # (a pipe, not exec into tee: the log must be whole when the call returns)
+  session() {
+    echo "device session: $SESSION_S s; kit: ${KIT:-0}; jobs: ${*:-none}"
+    if [ "${KIT:-0}" = 1 ]; then
+      kd=$((SESSION_S < ${KIT_DEADLINE_S:-260} ? SESSION_S : ${KIT_DEADLINE_S:-260}))
+      # (the dry run runs the kit's dry-run: its own checks, on this machine's build)
+      KIT_SKIP=${KIT_SKIP-$DEFAULT_KIT_SKIP} DEADLINE_S=$kd OUT=$OUT bash scripts/device_kit.sh "${KIT_MODE:-run}"
+      krc=$?
+      echo "== kit done at $SECONDS s (exit $krc)"
+      bash scripts/device_kit.sh verdict "$OUT/kit.tar.gz" && [ $krc -eq 0 ] || { echo "device session: no model job runs on a kit that did not pass"; return 1; }
+    fi
+    rc=0
+    for job in "$@"; do
+      left=$((SESSION_S - SECONDS))
+      d=$((left < $(job_cap "$job") ? left : $(job_cap "$job")))
+      if [ "$d" -lt "$(job_min "$job")" ]; then echo "== $job: $left s left, under the $(job_min "$job") s it needs: for a later call"; continue; fi
+      echo "== $job, deadline $d s (at $SECONDS s of $SESSION_S)"
+      DEADLINE_S=$d OUT=$OUT bash scripts/device_models.sh run "$job" || { echo "== $job: FAILED"; rc=1; }
+    done
+    echo "device session done in $SECONDS s of $SESSION_S: $(cd "$OUT" && ls | tr '\n' ' ')"
+    return $rc
+  }
+  session "$@" 2>&1 | tee "$OUT/session.log"
+  exit "${PIPESTATUS[0]}"
 fi
 
 # ---------------------------------------------------------------- dry-run (here, CI)
