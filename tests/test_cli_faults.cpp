@@ -1036,6 +1036,52 @@ TEST(Resume, AFractionalTimeBudgetReadAsAFloatBeforeStillContinues) {
   }
 }
 
+// A `dbm eval --journal` that pbit before 2026-12-04 left after two of three batches (its key hashed
+// the config as given: tests/fixtures/eval_journal_ea5a1e6) continues, with the answers of an
+// uninterrupted call; and now a default spelt out in the config is the same evaluation, not another.
+TEST(Resume, EvalJournalsOfAnEarlierPbitStillContinue) {
+  const std::string dir = tmp("earlier_journal");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/eval_journal_ea5a1e6", dir, fs::copy_options::recursive);
+  std::string cfg = slurp(dir + "/dbm.json");
+  cfg.replace(cfg.find("@MNIST@"), 7, mnist_dir());
+  cfg.replace(cfg.find("@OUT@"), 5, dir + "/run");
+  write(dir + "/dbm.json", cfg);
+  const std::string eval = "dbm eval --model " + dir + "/model.json --first 0 --limit 30 --sweeps 10";
+  const Result cont = run(eval + " --config " + dir + "/dbm.json --journal " + dir + "/journal.json --out " + dir + "/cont.json");
+  ASSERT_EQ(cont.code, 0) << cont.out;
+  EXPECT_NE(cont.out.find("2 batch(es) of images an earlier call finished are counted"), std::string::npos) << cont.out;
+  const Result whole = run(eval + " --config " + dir + "/dbm.json --out " + dir + "/whole.json");
+  ASSERT_EQ(whole.code, 0) << whole.out;
+  auto answers = [](const std::string& f) {
+    nlohmann::json c = read_json_file(f)["curve"];
+    for (auto& r : c) r.erase("eval_wall_s"), r.erase("eval_flips_per_ns");
+    return c;
+  };
+  EXPECT_EQ(answers(dir + "/cont.json"), answers(dir + "/whole.json"));
+  // The continued journal has the current key: a config that spells out a default (the DBM's
+  // placement, as `pbit dbm config` gives it) continues it too; another setting does not.
+  nlohmann::json journal = read_json_file(dir + "/journal.json");
+  ASSERT_EQ(journal["batches"].size(), 3u);
+  journal["batches"].erase(journal["batches"].begin() + 1, journal["batches"].end());
+  write(dir + "/journal.json", journal.dump());
+  const Result resolved = run("dbm config --config " + dir + "/dbm.json");
+  ASSERT_EQ(resolved.code, 0) << resolved.out;
+  nlohmann::json spelt = nlohmann::json::parse(cfg);
+  spelt["graph"]["placement"] = nlohmann::json::parse(resolved.out)["graph"]["placement"];
+  write(dir + "/spelt.json", spelt.dump());
+  const Result same = run(eval + " --config " + dir + "/spelt.json --journal " + dir + "/journal.json --out " + dir + "/spelt_out.json");
+  ASSERT_EQ(same.code, 0) << same.out;
+  EXPECT_NE(same.out.find("1 batch(es) of images an earlier call finished are counted"), std::string::npos) << same.out;
+  EXPECT_EQ(answers(dir + "/spelt_out.json"), answers(dir + "/whole.json"));
+  spelt["eval"]["warmup"] = 6;
+  write(dir + "/other.json", spelt.dump());
+  const Result other = run(eval + " --config " + dir + "/other.json --journal " + dir + "/journal.json");
+  EXPECT_EQ(other.code, 2) << other.out;
+  EXPECT_NE(other.out.find("records another evaluation"), std::string::npos) << other.out;
+}
+
 TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
   const std::string dir = tmp("earlier");
   fs::remove_all(dir);

@@ -21,24 +21,29 @@ namespace {
 
 /// `pbit dbm eval --journal FILE`: every batch of images the evaluation finishes, recorded at once
 /// (atomically, by rank 0), and read back by a later call of the same evaluation, which counts those
-/// batches instead of sampling them again. The key is a hash of the model file, the config (less
-/// where the data and outputs lie and how the sampling runs: run.backend and run.threads, which give
-/// the same answers) and the options that choose the images and budgets.
+/// batches instead of sampling them again. The key is a hash of the model file, the config with every
+/// setting's value (resolved_config: a default spelt out is the same evaluation), less where the data
+/// and outputs lie and how the sampling runs (run.backend and run.threads, which give the same
+/// answers), and the options that choose the images and budgets. Journals of pbit before 2026-12-04
+/// hashed the config as given; they still continue (tests/fixtures/eval_journal_ea5a1e6).
 class EvalJournal {
  public:
   EvalJournal(std::string path, const std::string& model_path, const DbmConfig& cfg, const std::string& options)
       : path_(std::move(path)), writer_(dist::rank() == 0) {
     std::ifstream in(model_path, std::ios::binary);
     const std::string model((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    nlohmann::json c = cfg.source;
-    if (c.is_object() && c.contains("run") && c["run"].is_object()) {
-      for (const char* k : {"backend", "threads", "output_dir"}) c["run"].erase(k);
-    }
-    if (c.is_object() && c.contains("dataset") && c["dataset"].is_object()) c["dataset"].erase("dir");
-    key_ = hex_key(detail::fnv1a(c.dump() + "|" + options, detail::fnv1a(model)));
+    auto key = [&](nlohmann::json c) {
+      if (c.is_object() && c.contains("run") && c["run"].is_object()) {
+        for (const char* k : {"backend", "threads", "output_dir"}) c["run"].erase(k);
+      }
+      if (c.is_object() && c.contains("dataset") && c["dataset"].is_object()) c["dataset"].erase("dir");
+      return hex_key(detail::fnv1a(c.dump() + "|" + options, detail::fnv1a(model)));
+    };
+    key_ = key(resolved_config(cfg));
     const nlohmann::json j = read_journal(path_, "pbit.dbm_eval_journal", "batches", "pbit dbm eval");
     if (j.is_null()) return;
-    if (j.value("key", nlohmann::json()) != key_) throw journal_refused(path_, "it records another evaluation (another model, config or options)");
+    const nlohmann::json was = j.value("key", nlohmann::json());
+    if (was != key_ && was != key(cfg.source)) throw journal_refused(path_, "it records another evaluation (another model, config or options)");
     try {
       for (const nlohmann::json& b : j["batches"]) {
         DbmEvalBatch x;
