@@ -7,6 +7,7 @@
 #   bash scripts/device_kit.sh rehearse  # here and in CI: `run`'s GPU stages on the CUDA emulator, tiny
 #   bash scripts/device_kit.sh needed [REV]  # here: must the kit run on a GPU before the model jobs?
 #   bash scripts/device_kit.sh verdict ARCHIVE  # did that kit run pass (tests ran, no stage failed)?
+#   bash scripts/device_kit.sh carry-current    # here: is build/carry this commit's code, built clean?
 #   KIT_SKIP="ncu thrml ..." bash scripts/device_kit.sh run  # leaves measurement stages out (below)
 #
 # The device call (docs/BENCHMARKING.md): command "bash scripts/device_kit.sh run", carry
@@ -22,7 +23,7 @@
 #                shape on the exact-enumeration and bit-identity tests, cuda against cpu at 16k, 64k
 #                and 100k chains on Pegasus(14), the engine's defect tests, NVML, and EqProp, DBM and
 #                DTM trainings on cuda that must give the cpu's models bit for bit
-#   2b python    the Python module compiled there for the image's python3 (build/carry/python), then
+#   2b python    the Python module compiled there for the image's python3 (build/carry/python.tar.gz), then
 #                the Python suite with PBIT_REQUIRE_GPU=1: cuda through Python against the reference on
 #                both kernels, and DLPack into torch, CuPy and JAX (python/tests/test_cuda.py)
 #   3 sanitizer  compute-sanitizer memcheck on both kernels, racecheck and synccheck on the fast one
@@ -54,13 +55,31 @@ mode=${1:-}
 # jobs. Prints "kit: needed ..." or "kit: not needed ..."; always exits 0.
 KIT_CODE_PATHS=(kernels src include cmake CMakeLists.txt)
 # kit_stages_passed DIR: true if the kit run in DIR (an unpacked archive: summary.md) passed: tests
-# ran and none failed, and no stage failed, timed out or was left out by the deadline. Says why not.
+# ran and none failed, and no correctness stage (all but the measurements: bench*, energy, ncu*,
+# thrml*) failed, timed out or was left out by the deadline. Says why not.
 kit_stages_passed() {
-  local s=$1/summary.md
+  local s=$1/summary.md bad
   [ -f "$s" ] || { echo "no summary.md in $1 (the kit did not get far)"; return 1; }
-  grep -q "FAILED\|TIMEOUT\|NOT RUN" "$s" && { echo "a stage did not pass: $(grep -m1 "FAILED\|TIMEOUT\|NOT RUN" "$s")"; return 1; }
+  bad=$(grep -v "^| \(bench\|energy\|ncu\|thrml\)" "$s" | grep -m1 "FAILED\|TIMEOUT\|NOT RUN")
+  [ -z "$bad" ] || { echo "a stage did not pass: $bad"; return 1; }
   grep -q "| tests | [1-9][0-9]* run, 0 failed" "$s" || { echo "no tests ran, or some failed: $(grep -m1 "^| tests |" "$s")"; return 1; }
   return 0
+}
+# What goes into build/carry (the binaries, the libraries, the Python module's sources): a commit that
+# changed none of it leaves the carried kit as good as one built from it.
+CARRY_CODE_PATHS=(kernels src include cmake CMakeLists.txt CMakePresets.json tests bench python)
+# kit_carry_current: true if $CARRY was built, from a clean tree, from HEAD or from an ancestor whose
+# code is HEAD's (the commits since changed only results, docs or scripts), and no code is
+# uncommitted now. Says which kit it is, or why it will not do.
+kit_carry_current() {
+  local sha
+  [ -x "$CARRY/bin/pbit" ] && [ -f "$CARRY/GIT_SHA" ] || { echo "no kit in $CARRY"; return 1; }
+  sha=$(head -1 "$CARRY/GIT_SHA")
+  grep -q uncommitted "$CARRY/GIT_SHA" && { echo "$CARRY was built from uncommitted changes"; return 1; }
+  git merge-base --is-ancestor "$sha" HEAD 2> /dev/null || { echo "$CARRY was built from ${sha:0:12}, not this commit or an ancestor"; return 1; }
+  git diff --quiet "$sha" HEAD -- "${CARRY_CODE_PATHS[@]}" || { echo "$CARRY was built from ${sha:0:12}, and the code changed since"; return 1; }
+  [ -z "$(git status --porcelain --untracked-files=no -- "${CARRY_CODE_PATHS[@]}")" ] || { echo "the code has uncommitted changes"; return 1; }
+  echo "$CARRY: the kit of ${sha:0:12}, whose code is this commit's"
 }
 # kit_passed_at DIR: the commit a committed kit run (DIR = bench/results/gpu-*) was built from, if it
 # passed and that commit, unmodified, is in this clone; nothing otherwise.
@@ -96,6 +115,10 @@ kit_needed() {
 if [ "$mode" = needed ]; then
   kit_needed "${2:-}"
   exit 0
+fi
+if [ "$mode" = carry-current ]; then
+  kit_carry_current
+  exit $?
 fi
 # verdict ARCHIVE|DIR: did this kit run pass (exit 0), and if not, why (exit 1). The gate before the
 # model jobs in one device call (scripts/device_session.sh run).
@@ -146,6 +169,7 @@ kit_build() (
   # The Python module is compiled on the device, for its Python (run's python stage): the commands' objects
   # (the module links them, as pbit.cli) and the header-only build dependencies it includes; the
   # device's own pybind11 is preferred, Debian's is the fallback.
+  # Packed (8 MB as files, 2 as python.tar.gz), so that the kit and a Fashion-MNIST job fit one call.
   mkdir -p "$CARRY/python/obj" "$CARRY/python/include"
   cp "$B"/CMakeFiles/pbit_commands.dir/src/cli/*.o "$CARRY/python/obj/"
   strip --strip-debug "$CARRY"/python/obj/*.o
@@ -158,6 +182,7 @@ kit_build() (
       if [ -d "$d/$h" ]; then cp -r "$d/$h" "$CARRY/python/include/"; break; fi
     done
   done
+  tar -czf "$CARRY/python.tar.gz" -C "$CARRY" python && rm -rf "$CARRY/python"
   git rev-parse HEAD > "$CARRY/GIT_SHA" 2>/dev/null || echo unknown > "$CARRY/GIT_SHA"
   git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$CARRY/GIT_SHA"
   {
@@ -392,13 +417,15 @@ PY
       py=/usr/bin/python3
     fi
     mkdir -p "$pydir/pbit" && cp python/pbit/__init__.py "$pydir/pbit/"
+    local carried=$STAGE_ROOT/carried  # the carried objects and headers, unpacked
+    mkdir -p "$carried" && tar -xzf "$ROOT/$CARRY/python.tar.gz" -C "$carried" 2> /dev/null || echo "no $CARRY/python.tar.gz to unpack"
     local pyinc pyext
     pyinc=$("$py" -m pybind11 --includes 2>/dev/null) ||
       pyinc="-I$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
     pyext=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
     # shellcheck disable=SC2086  # pyinc is a list of -I flags
-    step python_build 120 "${CXX:-c++}" -std=c++20 -O1 -fPIC -shared $pyinc -I"$ROOT/$CARRY/python/include" -Iinclude -Isrc \
-      -DPBIT_PY_VERSION='"kit"' python/src/module.cpp "$ROOT/$CARRY"/python/obj/*.o -L"$ROOT/$CARRY/lib" -lpbit \
+    step python_build 120 "${CXX:-c++}" -std=c++20 -O1 -fPIC -shared $pyinc -I"$carried/python/include" -Iinclude -Isrc \
+      -DPBIT_PY_VERSION='"kit"' python/src/module.cpp "$carried"/python/obj/*.o -L"$ROOT/$CARRY/lib" -lpbit \
       -Wl,-rpath,"$ROOT/$CARRY/lib" -o "$pydir/pbit/_pbit$pyext"
     local pytests=(python/tests)
     [ $gpu = 1 ] || pytests=(python/tests/test_cuda.py)  # here ctest runs the rest
@@ -489,7 +516,7 @@ EOF
     local tw=$bt ww=$bw
     [ "$tw" = 0 ] && tw=
     [ "$ww" = 0 ] && ww=
-    step energy 45 env PBIT_CUDA_KERNEL="$bk" PBIT_CUDA_FAST_WARPS="$tw" PBIT_FAST_WORDS="$ww" "$BIN/pbit" compare --suite "$STAGE/energy_suite.json" \
+    MEASUREMENT=1 step energy 45 env PBIT_CUDA_KERNEL="$bk" PBIT_CUDA_FAST_WARPS="$tw" PBIT_FAST_WORDS="$ww" "$BIN/pbit" compare --suite "$STAGE/energy_suite.json" \
       --out "$STAGE/energy"
     python3 - "$STAGE/energy/results.json" <<'PY' 2>/dev/null | tee -a "$SUMMARY"
 import json, sys
@@ -515,19 +542,19 @@ PY
                     --section SchedulerStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis)
     # The fast kernel also with source counters: sampled stall reasons per SASS/source line (-lineinfo),
     # which say which instructions of the loop wait (the 2026-11-30 run had only the totals).
-    step ncu_fast 90 ncu --clock-control none -k regex:fast_sweeps_kernel --launch-skip 1 --launch-count 1 "${sections[@]}" \
+    MEASUREMENT=1 step ncu_fast 90 ncu --clock-control none -k regex:fast_sweeps_kernel --launch-skip 1 --launch-count 1 "${sections[@]}" \
       --section SourceCounters --section InstructionStats \
       --export "$STAGE/ncu_fast" --force-overwrite \
       "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains "$ncu_chains" --cuda-kernels fast --sweeps 20
-    step ncu_simple 60 ncu --clock-control none -k regex:sweep_color_kernel --launch-skip 40 --launch-count 1 "${sections[@]}" \
+    MEASUREMENT=1 step ncu_simple 60 ncu --clock-control none -k regex:sweep_color_kernel --launch-skip 40 --launch-count 1 "${sections[@]}" \
       --export "$STAGE/ncu_simple" --force-overwrite \
       "$BIN/pbit_bench_gibbs" --backends cuda --graphs pegasus14 --chains "$ncu_chains" --cuda-kernels simple --sweeps 20
     # The report's pages as text too: a machine without Nsight Compute cannot open the .ncu-rep.
     local k
     for k in fast simple; do
       [ -f "$STAGE/ncu_$k.ncu-rep" ] || continue
-      step "ncu_${k}_details" 20 ncu --import "$STAGE/ncu_$k.ncu-rep" --page details --print-units base
-      step "ncu_${k}_raw" 20 ncu --import "$STAGE/ncu_$k.ncu-rep" --page raw --csv --print-units base
+      MEASUREMENT=1 step "ncu_${k}_details" 20 ncu --import "$STAGE/ncu_$k.ncu-rep" --page details --print-units base
+      MEASUREMENT=1 step "ncu_${k}_raw" 20 ncu --import "$STAGE/ncu_$k.ncu-rep" --page raw --csv --print-units base
     done
   else
     skip ncu "$( [ $gpu = 1 ] && echo "ncu not found" || echo "no GPU")"
@@ -541,7 +568,7 @@ PY
   elif [ $gpu = 1 ] && [ -d "$ROOT/third_party_ref/thrml/thrml" ] && python3 -c "import jax, equinox, jaxtyping" 2>/dev/null; then
     "$BIN/pbit" graph --topology pegasus:14 --weights 0.25,0.1 --seed 1 --out "$STAGE/pegasus14.json" > /dev/null
     for c in $thrml_chains; do
-      step "thrml_$c" 90 env PYTHONPATH="$ROOT/third_party_ref/thrml" python3 scripts/thrml_compare.py --graph "$STAGE/pegasus14.json" \
+      MEASUREMENT=1 step "thrml_$c" 90 env PYTHONPATH="$ROOT/third_party_ref/thrml" python3 scripts/thrml_compare.py --graph "$STAGE/pegasus14.json" \
         --chains $c --sweeps 100 --pbit "$BIN/pbit" --out "$STAGE/thrml_vs_pbit_p14_$c.json"
     done
     python3 - "$STAGE" <<'PY' | tee -a "$SUMMARY"
@@ -568,8 +595,7 @@ PY
 # stage that does not need a GPU failed.
 kit_dry_run() {
   local t0=$SECONDS
-  if [ -n "$KIT_FROM" ] || [ ! -f "$CARRY/GIT_SHA" ] || [ "$(head -1 "$CARRY/GIT_SHA")" != "$(git rev-parse HEAD 2>/dev/null)" ] \
-     || grep -q uncommitted "$CARRY/GIT_SHA" || [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  if [ -n "$KIT_FROM" ] || ! kit_carry_current > /dev/null; then
     kit_build > "$STAGE/../kit_build.log" 2>&1 || { tail -30 "$STAGE/../kit_build.log"; echo "device_kit: build failed"; return 1; }
     sed -n '/^pbit device kit/,$p' "$STAGE/../kit_build.log"
   fi
@@ -630,5 +656,5 @@ case $mode in
   run) kit_run ;;
   dry-run) kit_dry_run ;;
   rehearse) kit_rehearse ;;
-  *) echo "usage: $0 build|run|dry-run|rehearse|needed [REV]|verdict ARCHIVE (docs/BENCHMARKING.md)"; exit 2 ;;
+  *) echo "usage: $0 build|run|dry-run|rehearse|needed [REV]|verdict ARCHIVE|carry-current (docs/BENCHMARKING.md)"; exit 2 ;;
 esac
