@@ -59,7 +59,8 @@ phase() {
   limit=$(cap "$2")
   shift 2
   mkdir -p "$STAGE/logs"
-  if [ "$limit" -eq 0 ]; then echo "== $name: skipped, no time left"; return 3; fi
+  # (75, EX_TEMPFAIL: not 3, which is pbit's internal error)
+  if [ "$limit" -eq 0 ]; then echo "== $name: skipped, no time left"; return 75; fi
   echo "== $name (up to $limit s)"
   local t0=$SECONDS
   timeout -k 5 "$limit" "$@" > "$STAGE/logs/$name.log" 2>&1

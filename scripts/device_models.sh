@@ -10,6 +10,7 @@
 #   bash scripts/device_models.sh rehearse [JOB...]   # here and in CI: the same on the CUDA emulator's cuda backend
 #   bash scripts/device_models.sh check-state [JOB...] # here and in CI: this pbit continues every committed state
 #   bash scripts/device_models.sh pending             # here: the jobs with work left, in priority order
+#   bash scripts/device_models.sh data JOB            # the data a call of JOB must carry
 #
 # Jobs, in priority order:
 #   dbm_golden   the FPGA-trained DBM of Niazi et al. (data/golden/model.json, scripts/prepare_golden.py)
@@ -34,7 +35,7 @@ set -uo pipefail
 cmd=${1:-}
 JOBS="dbm_golden dbm_mnist dbm_fashion dtm_g12 dbm_mnist_mix"
 RESULTS=${RESULTS:-bench/results/device_jobs}
-usage() { sed -n '2,12p' "$0"; exit 2; }
+usage() { sed -n '2,13p' "$0"; exit 2; }
 # dtm_g12's variants in training order: name, config, steps, ACP.
 DTM_VARIANTS=("dtm4 dtm_fashion_gpu 4 on" "mebm mebm_fashion_gpu 1 on" "dtm4_noacp dtm_fashion_gpu 4 off"
               "dtm2 dtm_fashion_gpu 2 on" "dtm8 dtm_fashion_gpu 8 on")
@@ -43,6 +44,8 @@ dbm_config() { case $1 in dbm_mnist) echo configs/dbm_mnist_gpu.json ;; dbm_fash
 # dbm_golden's budgets (sweeps per image), and the trained DBMs' accuracy against inference sweeps.
 GOLDEN_BUDGETS="100000 400000" GOLDEN_SLICE=2000
 CURVE_BUDGETS="1000 10000 100000" CURVE_SLICE=2500
+# The trained MEBM's generation at other sweep budgets per sample (dtm_g12).
+MEBM_SWEEPS=${MEBM_SWEEPS:-2000 32000}
 valid_job() { case " $JOBS " in *" $1 "*) return 0 ;; esac; echo "unknown job '$1' (jobs: $JOBS)"; exit 2; }
 
 # ---------------------------------------------------------------- here
@@ -55,12 +58,9 @@ if [ "$cmd" = prepare ]; then
   else
     echo "golden model: set OPUS_GIT_DIR to a clone of github.com/OPUSLab/SparseDeepBoltzmannMachines to prepare data/golden"
   fi
-  # The carried kit must be this commit's, built from a clean tree: a stale carry would run old code
-  # on the device while check-state checked this one.
-  if [ -f build/carry/bin/pbit ] && [ "$(head -1 build/carry/GIT_SHA 2>/dev/null)" = "$(git rev-parse HEAD)" ] &&
-     ! grep -q uncommitted build/carry/GIT_SHA && [ -z "$(git status --porcelain --untracked-files=no)" ]; then
-    echo "build/carry: the kit of $(git rev-parse --short HEAD), as committed"
-  else
+  # The carried kit must be this commit's code, built from a clean tree: a stale carry would run old
+  # code on the device while check-state checked this one.
+  if ! bash scripts/device_kit.sh carry-current; then
     [ -z "$(git status --porcelain --untracked-files=no)" ] || echo "note: the tree has uncommitted changes: commit them before a device call"
     bash scripts/device_kit.sh build
   fi
@@ -93,14 +93,26 @@ if [ "$cmd" = collect ]; then
   exit 0
 fi
 
+# data JOB: what a device call of JOB carries besides the kit: the folder of its configs' dataset
+# (scripts/prepare_device_data.sh names them as the configs do), and dbm_golden's model.
+if [ "$cmd" = data ]; then
+  cd "$(dirname "$0")/.."
+  job=${2:-}
+  valid_job "$job"
+  case $job in dbm_golden) config=configs/dbm_golden.json ;; dtm_g12) config=configs/dtm_fashion_gpu.json ;; *) config=$(dbm_config "$job") ;; esac
+  echo "data/device/$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['dataset']['name'])" "$config")$([ "$job" = dbm_golden ] && echo " data/golden")"
+  exit 0
+fi
+
 # pending: the jobs that still have work, in priority order, one a line, with what is left (read from
 # the committed states; scripts/device_session.sh plans a device call from it). dbm_mnist_mix is
 # pending only once dbm_mnist is done short of 90%.
 if [ "$cmd" = pending ]; then
   cd "$(dirname "$0")/.."
-  python3 - "$RESULTS" "$JOBS" "$GOLDEN_BUDGETS" "$GOLDEN_SLICE" "$CURVE_BUDGETS" "$CURVE_SLICE" "${DTM_VARIANTS[*]}" <<'PY'
+  python3 - "$RESULTS" "$JOBS" "$GOLDEN_BUDGETS" "$GOLDEN_SLICE" "$CURVE_BUDGETS" "$CURVE_SLICE" "${DTM_VARIANTS[*]}" "$MEBM_SWEEPS" <<'PY'
 import json, os, sys
 results, jobs = sys.argv[1], sys.argv[2].split()
+mebm_sweeps = sys.argv[8].split()
 golden = ([int(b) for b in sys.argv[3].split()], int(sys.argv[4]))
 curve = ([int(b) for b in sys.argv[5].split()], int(sys.argv[6]))
 variants = sys.argv[7].split()[0::4]  # "name config steps acp" each
@@ -122,7 +134,7 @@ def dtm_left(job):
     if todo:
         return "training: " + ", ".join(todo)
     st = os.path.join(results, job, "state")
-    todo = [s for s in ("2000", "32000") if not os.path.exists(os.path.join(st, "mebm_s%s.done" % s))]
+    todo = [s for s in mebm_sweeps if not os.path.exists(os.path.join(st, "mebm_s%s.done" % s))]
     if todo:
         return "the MEBM at %s sweeps" % " and ".join(todo)
     return not os.path.exists(os.path.join(st, "compare.done")) and "the comparison suite"
@@ -275,8 +287,8 @@ if [ "$cmd" = dry-run ]; then
     fi
     # The third lease on trains nothing: its comparison must still find the five variants' results and
     # the MEBM at each of MEBM_SWEEPS' budgets in the leases collected before it.
-    if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 5 + len(os.environ.get('MEBM_SWEEPS', '2000 32000').split()) and all(os.path.exists(x['results']) for x in q) else 1)" \
-         "$RESULTS/dtm_g12/lease_$n_leases/compare_suite.json"; then
+    if [ "$job" = dtm_g12 ] && ! python3 -c "import json,os,sys; q=json.load(open(sys.argv[1]))['quality']; sys.exit(0 if len(q) == 5 + len(sys.argv[2].split()) and all(os.path.exists(x['results']) for x in q) else 1)" \
+         "$RESULTS/dtm_g12/lease_$n_leases/compare_suite.json" "$MEBM_SWEEPS"; then
       echo "dry-run dtm_g12: the last lease's comparison did not find the earlier leases' results:"; cat "$RESULTS/dtm_g12/lease_$n_leases/compare_suite.json"
       fails=$((fails + 1)); continue
     fi
@@ -372,7 +384,7 @@ pack_stage
 # state), 1 when it failed (bad input, a crash): the job then exits 1.
 failed() {
   case $1 in
-    0 | 3 | 124 | 137) return 0 ;;
+    0 | 75 | 124 | 137) return 0 ;;  # ended, skipped for lack of time (phase), or cut by the deadline
     *) echo "a phase FAILED with exit $1 (its log is in logs/)"; return 1 ;;
   esac
 }
@@ -497,7 +509,7 @@ case $job in
     # The MEBM at other sweep budgets, once trained; then the comparison suite with these runs.
     mebm_done=$(python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; print(int(bool(l) and l[-1].get('finished', False)))" "$STAGE/state/mebm")
     if [ "$mebm_done" = 1 ]; then
-      for s in ${MEBM_SWEEPS:-2000 32000}; do
+      for s in $MEBM_SWEEPS; do
         [ "$DRY" = 1 ] && s=$((s / 500))
         [ -f "$STAGE/state/mebm_s$s.done" ] && continue
         config=$(cfg "$ROOT/configs/mebm_fashion_gpu.json")
