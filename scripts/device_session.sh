@@ -7,7 +7,7 @@
 #   bash scripts/device_session.sh plan [BUDGET_S]   # here: the device tool's run arguments (JSON)
 #   bash scripts/device_session.sh run [JOB...]      # there: what plan printed (SESSION_S, KIT)
 #   bash scripts/device_session.sh collect DIR       # here: the call's archives into bench/results
-#   bash scripts/device_session.sh dry-run           # here and in CI: run and collect on the CPU
+#   bash scripts/device_session.sh dry-run           # here and in CI: plan, run and collect on the CPU
 #
 # run's switches (plan sets them): SESSION_S, the seconds the whole command may take (the call's
 # timeout_s less 40 s to pack and send back); KIT=1 runs the kit first (scripts/device_kit.sh run,
@@ -22,34 +22,38 @@ shift
 # 54 s each on an H200). The training jobs reserve 90 s of theirs for the evaluation after training.
 job_min() { case $1 in dbm_golden) echo 70 ;; *) echo 150 ;; esac; }
 job_cap() { case $1 in dbm_golden) echo 130 ;; *) echo 100000 ;; esac; }
-job_data() { case $1 in dbm_golden) echo "data/device/mnist data/golden" ;; dbm_fashion | dtm_g12) echo data/device/fashion-mnist ;; *) echo data/device/mnist ;; esac; }
-JOBS="dbm_golden dbm_mnist dbm_fashion dtm_g12 dbm_mnist_mix"  # scripts/device_models.sh's
 DEFAULT_KIT_SKIP="bench_v2 bench_teams bench_pdnn energy ncu thrml"
+KIT_DEADLINE_S=${KIT_DEADLINE_S:-260}
 usage() { sed -n '7,10p' "$0"; exit 2; }
 
 # ---------------------------------------------------------------- plan (here)
-# Which jobs, whether the kit, and what to carry: the checkout, the carried kit (all of build/carry
-# when the kit runs, its bin/ and lib/ otherwise), each job's dataset, the .deb for a build there
-# if room is left; jobs are taken in priority order while the whole stays under the 64 MiB a call
-# carries (both datasets beside the kit do not fit: Fashion-MNIST's jobs wait for a later call).
+# Whether the kit runs (PLAN_KIT=0/1 overrides `needed`), which jobs, and what to carry: the
+# checkout, the carried kit (all of build/carry when the kit runs, its bin/ and lib/ otherwise), each
+# job's data, thrml where its stage runs, the .deb for a build there if room is left. Jobs are taken
+# in priority order while the call has time for them after the kit and the carry stays under the
+# 64 MiB a call sends.
 if [ "$cmd" = plan ]; then
   budget=${1:-900}
   [[ "$budget" =~ ^[0-9]+$ ]] || { echo "plan: BUDGET_S must be whole seconds (status's budget_left_s), not '$budget'"; exit 2; }
-  CARRY=${KIT_CARRY:-build/carry}
   if [ "${PLAN_ANY_CARRY:-0}" != 1 ]; then  # (the dry run plans with its own carry)
-    [ -x "$CARRY/bin/pbit" ] && [ "$(head -1 "$CARRY/GIT_SHA" 2>/dev/null)" = "$(git rev-parse HEAD)" ] && ! grep -q uncommitted "$CARRY/GIT_SHA" ||
-      { echo "plan: $CARRY is not the kit of this commit: commit, then run 'bash scripts/device_models.sh prepare' (docs/BENCHMARKING.md)"; exit 1; }
+    why=$(bash scripts/device_kit.sh carry-current) ||
+      { echo "plan: $why: run 'bash scripts/device_models.sh prepare' after committing (docs/BENCHMARKING.md)"; exit 1; }
   fi
-  kit=0
-  bash scripts/device_kit.sh needed | head -1 | grep -q "^kit: needed" && kit=1
-  mapfile -t pending < <(bash scripts/device_models.sh pending)
+  kit=${PLAN_KIT:-}
+  if [ -z "$kit" ]; then
+    kit=0
+    bash scripts/device_kit.sh needed | head -1 | grep -q "^kit: needed" && kit=1
+  fi
   data=()
-  for p in "${pending[@]}"; do data+=("${p%%:*}=$(job_data "${p%%:*}")"); done
-  python3 - "$budget" "$kit" "$CARRY" "${KIT_SKIP-$DEFAULT_KIT_SKIP}" "${data[@]}" <<'PY'
+  while IFS=: read -r job _; do data+=("$job=$(bash scripts/device_models.sh data "$job")"); done < <(bash scripts/device_models.sh pending)
+  mins=() caps=()
+  for d in "${data[@]}"; do mins+=("$(job_min "${d%%=*}")"); caps+=("$(job_cap "${d%%=*}")"); done
+  python3 - "$budget" "$kit" "${KIT_CARRY:-build/carry}" "${KIT_SKIP-$DEFAULT_KIT_SKIP}" "$KIT_DEADLINE_S" "${mins[*]}" "${caps[*]}" "${data[@]}" <<'PY'
 import json, os, subprocess, sys
-budget, kit, carry, skip = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], sys.argv[4]
-data = dict((a.split("=")[0], a.split("=")[1].split()) for a in sys.argv[5:])  # job: the data it reads
-pending = list(data)
+budget, kit, carry, skip, kit_s = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], sys.argv[4], int(sys.argv[5])
+mins, caps = [int(x) for x in sys.argv[6].split()], [int(x) for x in sys.argv[7].split()]
+jobs_data = [(a.split("=")[0], a.split("=")[1].split()) for a in sys.argv[8:]]  # (job, the data it reads)
+MiB = 2**20
 def size(p):
     if os.path.isfile(p):
         return os.path.getsize(p)
@@ -57,76 +61,98 @@ def size(p):
 tree = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], capture_output=True, check=True).stdout.decode().split("\0")
 total = sum(size(f) for f in tree if f and os.path.isfile(f))
 carried = [carry] if kit else [carry + "/bin", carry + "/lib"]
+if kit and "thrml" not in skip.split() and os.path.isdir("third_party_ref/thrml"):
+    carried.append("third_party_ref/thrml")
 total += sum(size(p) for p in carried)
-limit = 64 * 2**20 - 2**20  # a MiB to spare
-jobs, why_not = [], []
-for j in pending:
-    need = [p for p in data[j] if p not in carried]
-    missing = [p for p in need if not os.path.isdir(p)]
-    extra = sum(size(p) for p in need if os.path.isdir(p))
-    if missing:
-        why_not.append("%s: %s missing here (bash scripts/device_models.sh prepare%s)" % (j, " ".join(missing), ", with OPUS_GIT_DIR" if "data/golden" in missing else ""))
-    elif total + extra > limit:
-        why_not.append("%s: its data would take the carry to %.1f MiB, over 64" % (j, (total + extra) / 2**20))
-    else:
-        jobs.append(j); carried += need; total += extra
-if kit and os.path.isdir("data/device/debs") and total + size("data/device/debs") <= limit:
-    carried.append("data/device/debs"); total += size("data/device/debs")
+limit = 63 * MiB  # the call's 64 MiB, a MiB to spare
 # The machine's start (1-2 min) and the call's return count against the budget: a call it cuts off
 # brings nothing back.
 timeout = min(600, budget - 150)
+session = timeout - 40
+left = session - (kit_s if kit else 0)
+jobs, later = [], []
+for (j, data), lo, cap in zip(jobs_data, mins, caps):
+    need = [p for p in data if p not in carried]
+    missing = [p for p in need if not os.path.isdir(p)]
+    extra = sum(size(p) for p in need if os.path.isdir(p))
+    if missing:
+        later.append("%s: %s missing here (bash scripts/device_models.sh prepare%s)" % (j, " ".join(missing), ", with OPUS_GIT_DIR" if "data/golden" in missing else ""))
+    elif total + extra > limit:
+        later.append("%s: its data would take the carry to %.1f MiB, over %d" % (j, (total + extra) / MiB, limit // MiB))
+    elif left < lo:
+        later.append("%s: %d s left of the call%s, under the %d s it needs" % (j, max(left, 0), " after the kit" if kit else "", lo))
+    else:
+        jobs.append(j); carried += need; total += extra; left -= min(cap, left)
+if kit and os.path.isdir("data/device/debs") and total + size("data/device/debs") <= limit:
+    carried.append("data/device/debs"); total += size("data/device/debs")
 if timeout < 120 or not (jobs or kit):
-    print("plan: nothing to run (%s)" % ("%d s of budget: too little for a call" % budget if timeout < 120 else "no kit needed and no job left"))
+    print("plan: nothing to run (%s)" % ("%d s of budget: too little for a call" % budget if timeout < 120 else "no kit needed and no job that fits"))
+    for w in later:
+        print("#   " + w)
     sys.exit(1)
-env = ["SESSION_S=%d" % (timeout - 40)] + (["KIT=1"] + (['KIT_SKIP="%s"' % skip] if skip else []) if kit else [])
+env = ["SESSION_S=%d" % session]
+if kit:
+    env += ["KIT=1", 'KIT_SKIP="%s"' % skip] + (["KIT_DEADLINE_S=%d" % kit_s] if kit_s != 260 else [])
 command = " ".join(env + ["bash scripts/device_session.sh run"] + jobs)
-for w in why_not:
+for w in later:
     print("# left for a later call: " + w)
-print("# the kit %s; jobs: %s; carry %.1f MiB of 64" % ("runs first" if kit else "is not needed", " ".join(jobs) or "none", total / 2**20))
+print("# the kit %s; jobs: %s; carry %.1f MiB of 64" % ("runs first" if kit else "is not needed", " ".join(jobs) or "none", total / MiB))
+if kit and session < kit_s:
+    print("# warning: %d s of call is under the kit's %d s deadline: its last stages may not run, and then it does not pass" % (session, kit_s))
 print(json.dumps({"command": command, "carry": carried, "timeout_s": timeout}))
 PY
   exit $?
 fi
 
 # ---------------------------------------------------------------- collect (here)
-# The kit's archive into bench/results/gpu-<gpu>_<date>/ (with a README of its verdict and summary,
-# and session.log), each job's with scripts/device_models.sh collect. BENCH_RESULTS: another results
-# folder (the dry run's).
+# The kit's archive into bench/results/gpu-<gpu>_<date of the run>/ (with a README of its verdict and
+# summary), each job's with scripts/device_models.sh collect, session.log into
+# bench/results/device_jobs/sessions/. Collecting the same files again rewrites the same folders;
+# every archive is tried, and it exits 1 if one failed. BENCH_RESULTS: another results folder.
 if [ "$cmd" = collect ]; then
   dir=${1:-}
   [ -d "$dir" ] || { echo "collect: no folder '$dir' (the device tool's files_at)"; exit 2; }
   results=${BENCH_RESULTS:-bench/results}
-  n=0
+  n=0 fails=0
+  if [ -f "$dir/session.log" ]; then
+    stamp=$(sed -n '1s/^device session \([0-9TZ:-]*\):.*/\1/p' "$dir/session.log" | tr -d ':')
+    mkdir -p "$results/device_jobs/sessions"
+    cp "$dir/session.log" "$results/device_jobs/sessions/session_${stamp:-$(date -u +%Y%m%dT%H%M%SZ)}.log"
+  fi
   if [ -f "$dir/kit.tar.gz" ]; then
     tmp=$(mktemp -d)
-    tar -xzf "$dir/kit.tar.gz" -C "$tmp" || { echo "collect: $dir/kit.tar.gz is not a kit archive"; exit 2; }
-    # machine.txt begins with nvidia-smi's CSV where there was a GPU: "NVIDIA H200" gives gpu-h200
-    name=$(awk -F, 'NR == 1 && $1 == "name" { getline; print $1 }' "$tmp/kit/machine.txt" 2>/dev/null)
-    gpu=$(sed 's/^NVIDIA //; s/[^A-Za-z0-9]\+/-/g' <<< "$name" | tr 'A-Z' 'a-z')
-    dst=$results/gpu-${gpu:-none}_$(date -u +%Y-%m-%d)
-    k=2
-    while [ -e "$dst" ]; do dst=$results/gpu-${gpu:-none}_$(date -u +%Y-%m-%d)_$k; k=$((k + 1)); done
-    mkdir -p "$dst"
-    cp -r "$tmp/kit/." "$dst/"
-    [ -f "$dir/session.log" ] && cp "$dir/session.log" "$dst/"
-    verdict=$(bash scripts/device_kit.sh verdict "$dst")
-    { echo "# The device kit on ${name:-no GPU}, $(date -u +%Y-%m-%d)"
-      echo
-      echo "\`bash scripts/device_session.sh run\` (docs/BENCHMARKING.md); $verdict."
-      echo "\`report.md\` has the tables; \`summary.md\`, below, is what the call printed."
-      echo
-      cat "$dst/summary.md" 2>/dev/null; } > "$dst/README.md"
+    if tar -xzf "$dir/kit.tar.gz" -C "$tmp" 2> /dev/null && [ -f "$tmp/kit/summary.md" ]; then
+      # machine.txt begins with nvidia-smi's CSV where there was a GPU: "NVIDIA H200" gives gpu-h200
+      name=$(awk -F, 'NR == 1 && $1 == "name" { getline; print $1 }' "$tmp/kit/machine.txt" 2>/dev/null)
+      gpu=$(sed 's/^NVIDIA //; s/[^A-Za-z0-9]\+/-/g' <<< "$name" | tr 'A-Z' 'a-z')
+      day=$(head -1 "$tmp/kit/summary.md" | grep -o '[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]' | head -1)
+      base=$results/gpu-${gpu:-none}_${day:-$(date -u +%Y-%m-%d)}
+      dst=$base k=2
+      # a second kit run on the same day gets _2, ...; the same run collected again, its own folder
+      while [ -e "$dst" ] && ! cmp -s "$dst/summary.md" "$tmp/kit/summary.md"; do dst=${base}_$k; k=$((k + 1)); done
+      rm -rf "$dst" && mkdir -p "$dst" && cp -r "$tmp/kit/." "$dst/"
+      verdict=$(bash scripts/device_kit.sh verdict "$dst")
+      { echo "# The device kit on ${name:-no GPU}, ${day:-$(date -u +%Y-%m-%d)}"
+        echo
+        echo "\`bash scripts/device_session.sh run\` (docs/BENCHMARKING.md); $verdict."
+        echo "\`report.md\` has the tables; \`summary.md\`, below, is what the call printed."
+        echo
+        cat "$dst/summary.md"; } > "$dst/README.md"
+      echo "collected the kit into $dst: $verdict"
+      n=$((n + 1))
+    else
+      echo "collect: $dir/kit.tar.gz is not a kit archive (or holds no summary.md)"; fails=$((fails + 1))
+    fi
     rm -rf "$tmp"
-    echo "collected the kit into $dst: $verdict"
-    n=$((n + 1))
   fi
   for a in "$dir"/*.tar.gz; do
+    [ -f "$a" ] || continue
     job=$(basename "$a" .tar.gz)
     [ "$job" = kit ] && continue
-    RESULTS=$results/device_jobs bash scripts/device_models.sh collect "$job" "$a" || exit 1
-    n=$((n + 1))
+    if RESULTS=$results/device_jobs bash scripts/device_models.sh collect "$job" "$a"; then n=$((n + 1)); else fails=$((fails + 1)); fi
   done
-  [ $n -gt 0 ] || { echo "collect: no kit.tar.gz or JOB.tar.gz in $dir"; exit 2; }
+  [ $((n + fails)) -gt 0 ] || { echo "collect: no kit.tar.gz or JOB.tar.gz in $dir"; exit 2; }
+  [ $fails -eq 0 ] || { echo "collect: $n archive(s) collected, $fails FAILED (above)"; exit 1; }
   echo "collect: $n archive(s); commit them"
   exit 0
 fi
@@ -136,20 +162,19 @@ if [ "$cmd" = run ]; then
   OUT=${OUT:-$PWD/out/session}
   SESSION_S=${SESSION_S:-540}
   [[ "$SESSION_S" =~ ^[0-9]+$ ]] || { echo "run: SESSION_S must be whole seconds"; exit 2; }
-  for job in "$@"; do case " $JOBS " in *" $job "*) ;; *) echo "run: unknown job '$job' (jobs: $JOBS)"; exit 2 ;; esac; done
+  for job in "$@"; do bash scripts/device_models.sh data "$job" > /dev/null || exit 2; done
   mkdir -p "$OUT"
-  # (a pipe, not exec into tee: the log must be whole when the call returns)
   session() {
-    echo "device session: $SESSION_S s; kit: ${KIT:-0}; jobs: ${*:-none}"
+    echo "device session $(date -u +%Y-%m-%dT%H:%M:%SZ): $SESSION_S s; kit: ${KIT:-0}; jobs: ${*:-none}"
     if [ "${KIT:-0}" = 1 ]; then
-      kd=$((SESSION_S < ${KIT_DEADLINE_S:-260} ? SESSION_S : ${KIT_DEADLINE_S:-260}))
+      local kd=$((SESSION_S < KIT_DEADLINE_S ? SESSION_S : KIT_DEADLINE_S)) krc
       # (the dry run runs the kit's dry-run: its own checks, on this machine's build)
       KIT_SKIP=${KIT_SKIP-$DEFAULT_KIT_SKIP} DEADLINE_S=$kd OUT=$OUT bash scripts/device_kit.sh "${KIT_MODE:-run}"
       krc=$?
       echo "== kit done at $SECONDS s (exit $krc)"
       bash scripts/device_kit.sh verdict "$OUT/kit.tar.gz" && [ $krc -eq 0 ] || { echo "device session: no model job runs on a kit that did not pass"; return 1; }
     fi
-    rc=0
+    local rc=0 job left d
     for job in "$@"; do
       left=$((SESSION_S - SECONDS))
       d=$((left < $(job_cap "$job") ? left : $(job_cap "$job")))
@@ -160,30 +185,36 @@ if [ "$cmd" = run ]; then
     echo "device session done in $SECONDS s of $SESSION_S: $(cd "$OUT" && ls | tr '\n' ' ')"
     return $rc
   }
+  # (a pipe, not exec into tee: the log must be whole when the call returns)
   session "$@" 2>&1 | tee "$OUT/session.log"
   exit "${PIPESTATUS[0]}"
 fi
 
 # ---------------------------------------------------------------- dry-run (here, CI)
-# run and collect on this machine: the kit's dry run stands in for its run (KIT_FROM and KIT_CARRY
-# as scripts/test.sh gives them), the jobs run tiny on the CPU (scripts/device_models.sh's dry-run
-# mode) from an empty results folder; then a kit that does not pass must stop the jobs.
+# plan, run and collect on this machine: the kit's dry run stands in for its run (KIT_FROM and
+# KIT_CARRY as scripts/test.sh gives them), the jobs run tiny on the CPU (scripts/device_models.sh's
+# dry-run mode) from an empty results folder; pending is read on made-up states; and a kit that
+# does not pass must stop the jobs.
 if [ "$cmd" = dry-run ]; then
   root=$(mktemp -d /tmp/pbit-session-dry.XXXX)
   trap 'rm -rf "$root"' EXIT
   export PBIT=${PBIT:-$PWD/build/release/pbit} DRY=1 DRY_BACKEND=cpu RESULTS=$root/results/device_jobs
   [ -x "$PBIT" ] || { echo "dry-run: build pbit first (bash scripts/test.sh)"; exit 2; }
   fail() { echo "device_session dry-run: FAILED: $*"; exit 1; }
-  PLAN_ANY_CARRY=1 bash scripts/device_session.sh plan 900 > "$root/plan.txt" || fail "plan: $(cat "$root/plan.txt")"
-  python3 -c "import json,sys; p=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert len(p['command']) <= 2000 and p['carry'] and 120 <= p['timeout_s'] <= 600" "$root/plan.txt" ||
+  # (the kit forced: whether it is needed depends on the committed kit runs, and CI has no data/device)
+  PLAN_ANY_CARRY=1 PLAN_KIT=1 KIT_CARRY=${KIT_CARRY:-build/carry} bash scripts/device_session.sh plan 900 > "$root/plan.txt" || fail "plan: $(cat "$root/plan.txt")"
+  python3 -c "import json,sys; p=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert len(p['command']) <= 2000 and p['carry'] and 120 <= p['timeout_s'] <= 600 and 'KIT=1' in p['command']" "$root/plan.txt" ||
     fail "plan printed no usable run arguments: $(cat "$root/plan.txt")"
   OUT=$root/out KIT=1 KIT_MODE=dry-run SESSION_S=500 bash scripts/device_session.sh run dbm_golden dbm_mnist > "$root/run.log" 2>&1 ||
     { tail -30 "$root/run.log"; fail "run"; }
   for f in kit dbm_golden dbm_mnist; do [ -s "$root/out/$f.tar.gz" ] || fail "no $f.tar.gz in \$OUT"; done
   grep -q "^kit: passed" "$root/out/session.log" || fail "session.log has no kit verdict"
-  BENCH_RESULTS=$root/results bash scripts/device_session.sh collect "$root/out" > "$root/collect.log" 2>&1 || { cat "$root/collect.log"; fail "collect"; }
-  ls "$root"/results/gpu-*/summary.md > /dev/null 2>&1 && grep -q "kit: passed" "$root"/results/gpu-*/README.md || fail "collect: no kit folder with its verdict"
-  for j in dbm_golden dbm_mnist; do [ -f "$RESULTS/$j/lease_1/lease.json" ] || fail "collect: no lease_1 of $j"; done
+  for k in 1 2; do  # twice: collecting the same files again rewrites the same folders
+    BENCH_RESULTS=$root/results bash scripts/device_session.sh collect "$root/out" > "$root/collect.log" 2>&1 || { cat "$root/collect.log"; fail "collect"; }
+  done
+  [ "$(ls -d "$root"/results/gpu-* | wc -l)" = 1 ] && grep -q "kit: passed" "$root"/results/gpu-*/README.md || fail "collect: not one kit folder with its verdict"
+  ls "$RESULTS"/sessions/session_*.log > /dev/null 2>&1 || fail "collect: no session log"
+  for j in dbm_golden dbm_mnist; do [ -f "$RESULTS/$j/lease_1/lease.json" ] && [ ! -e "$RESULTS/$j/lease_2" ] || fail "collect: not one lease_1 of $j"; done
   # pending reads the states: golden with one slice missing, dbm_mnist trained and measured short
   # of 90% (so dbm_mnist_mix's turn), dbm_fashion trained but not measured, dtm_g12 all done.
   python3 - "$root/pending" <<'PY'
@@ -203,7 +234,18 @@ PY
   want=$'dbm_golden: 1 evaluation slice(s)\ndbm_fashion: 12 slice(s) of the accuracy against inference sweeps\ndbm_mnist_mix: training: 0 updates done'
   got=$(RESULTS=$root/pending bash scripts/device_models.sh pending)
   [ "$got" = "$want" ] || fail "device_models.sh pending said:"$'\n'"$got"$'\n'"not:"$'\n'"$want"
-  # The gate: a kit that did not pass (here: refused its input) runs no job.
+  # The verdict, the gate: the kit's archive with a test failed, or a correctness stage left out, is
+  # refused; a measurement cut by the deadline is not a failure.
+  mkdir -p "$root/verdict" && tar -xzf "$root/out/kit.tar.gz" -C "$root/verdict"
+  s=$root/verdict/kit/summary.md
+  cp "$s" "$s.ok"
+  for row in "| test_exact | FAILED (exit 1) | 9 s |" "| sanitizer_memcheck_simple | NOT RUN: deadline | |" "| python_tests | TIMEOUT after 120 s | 120 s |"; do
+    { cat "$s.ok"; echo "$row"; } > "$s"
+    bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null && fail "the verdict passed a kit with '$row'"
+  done
+  { cat "$s.ok"; echo "| ncu_fast | TIMEOUT after 30 s | 30 s |"; } > "$s"
+  bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null || fail "the verdict refused a kit whose ncu timed out"
+  # A kit that did not pass (here: refused its input) runs no job.
   rm -rf "$root/out"
   OUT=$root/out KIT=1 KIT_SKIP=nonsense SESSION_S=500 bash scripts/device_session.sh run dbm_golden > "$root/gate.log" 2>&1 && fail "a session whose kit failed exited 0"
   grep -q "no model job runs on a kit that did not pass" "$root/gate.log" && [ ! -e "$root/out/dbm_golden.tar.gz" ] ||
