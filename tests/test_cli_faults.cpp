@@ -1082,6 +1082,44 @@ TEST(Resume, EvalJournalsOfAnEarlierPbitStillContinue) {
   EXPECT_NE(other.out.find("records another evaluation"), std::string::npos) << other.out;
 }
 
+// The DTM's four rates were doubles before 2026-12-04: a checkpoint hashed a rate given in the config
+// as its float and one left out as the double default. tests/fixtures/checkpoints_132a918 gave two
+// (lambda at its default value, eps at another) and left two out, as the shipped configs mix them;
+// both its checkpoints continue, also with a left-out default spelt out, and a changed rate is refused.
+TEST(Resume, DtmCheckpointsThatGaveSomeRatesStillContinue) {
+  const std::string dir = tmp("earlier_rates");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/checkpoints_132a918", dir, fs::copy_options::recursive);
+  std::string cfg = slurp(dir + "/dtm.json");
+  cfg.replace(cfg.find("@MNIST@"), 7, mnist_dir());
+  cfg.replace(cfg.find("@OUT@"), 5, dir + "/dtm_run");
+  cfg.replace(cfg.find("\"epochs\": 1"), 11, "\"epochs\": 2");
+  write(dir + "/dtm.json", cfg);
+  nlohmann::json spelt = nlohmann::json::parse(cfg);
+  spelt["train"]["acp"]["lambda0"] = 0.001;  // the default, as `pbit dtm config` gives it
+  write(dir + "/spelt.json", spelt.dump());
+  nlohmann::json other = nlohmann::json::parse(cfg);
+  other["model"]["label_lambda"] = 0.25;
+  write(dir + "/other.json", other.dump());
+  const std::string lease = " --lease " + dir + "/dtm_lease --out " + dir + "/dtm_lease_out";
+  for (const std::string c : {"dtm.json", "spelt.json"}) {
+    SCOPED_TRACE(c);
+    const Result l = run("dtm train --config " + dir + "/" + c + lease + " --backend reference --check");
+    EXPECT_EQ(l.code, 0) << l.out;
+    EXPECT_NE(l.out.find("lease 2 continues after epoch 1 of 2"), std::string::npos) << l.out;
+    const Result r = run("dtm train --config " + dir + "/" + c + " --resume --check");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("the run continues after epoch 1 of 2"), std::string::npos) << r.out;
+  }
+  const Result refused = run("dtm train --config " + dir + "/other.json" + lease + " --check");
+  EXPECT_EQ(refused.code, 2) << refused.out;
+  EXPECT_NE(refused.out.find("was written by a run with a different training config"), std::string::npos) << refused.out;
+  const Result cont = run("dtm train --config " + dir + "/dtm.json" + lease + " --backend packed");
+  ASSERT_EQ(cont.code, 0) << cont.out;
+  EXPECT_EQ(read_json_file(dir + "/dtm_lease/leases.json").size(), 2u);
+}
+
 TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
   const std::string dir = tmp("earlier");
   fs::remove_all(dir);
