@@ -49,11 +49,13 @@ mode=${1:-}
 # ---------------------------------------------------------------- needed (here, before a device session)
 # Model jobs may run only after the kit's correctness stages passed on a GPU for the same code. The
 # committed kit runs (bench/results/gpu-*/) record the commit they were built from (machine.txt) and
-# their stages (summary.md); if one passed (tests run, none failed, no stage failed or timed out)
-# and nothing that goes into the carried binaries (kernels/ src/ include/ cmake/ CMakeLists.txt)
-# changed between it and REV (default HEAD), a device session can give all its time to the model
-# jobs. Prints "kit: needed ..." or "kit: not needed ..."; always exits 0.
-KIT_CODE_PATHS=(kernels src include cmake CMakeLists.txt)
+# their stages (summary.md); if one passed (tests run, none failed, no correctness stage failed,
+# timed out or was left out) and nothing that goes into the library and the CLI the model jobs run
+# (kernels/ src/ include/ cmake/ CMakeLists.txt CMakePresets.json: the kit preset's flags) changed
+# between it and REV (default HEAD), a device session can give all its time to the model jobs. A
+# new test alone does not make the kit needed: a session whose kit runs anyway runs it. Prints
+# "kit: needed ..." or "kit: not needed ..."; always exits 0.
+KIT_CODE_PATHS=(kernels src include cmake CMakeLists.txt CMakePresets.json)
 # kit_stages_passed DIR: true if the kit run in DIR (an unpacked archive: summary.md) passed: tests
 # ran and none failed, and no correctness stage (all but the measurements: bench*, energy, ncu*,
 # thrml*) failed, timed out or was left out by the deadline. Says why not.
@@ -65,9 +67,11 @@ kit_stages_passed() {
   grep -q "| tests | [1-9][0-9]* run, 0 failed" "$s" || { echo "no tests ran, or some failed: $(grep -m1 "^| tests |" "$s")"; return 1; }
   return 0
 }
-# What goes into build/carry (the binaries, the libraries, the Python module's sources): a commit that
-# changed none of it leaves the carried kit as good as one built from it.
-CARRY_CODE_PATHS=(kernels src include cmake CMakeLists.txt CMakePresets.json tests bench python)
+# What goes into build/carry (the binaries, the libraries, the Python module's sources, and this
+# script, which lays the carry out and unpacks it there): a commit that changed none of it (results,
+# docs, the other scripts) leaves the carried kit as good as one built from it.
+CARRY_CODE_PATHS=(kernels src include cmake CMakeLists.txt CMakePresets.json tests bench python scripts/device_kit.sh
+                  ':(exclude)bench/results' ':(exclude)bench/studies')
 # kit_carry_current: true if $CARRY was built, from a clean tree, from HEAD or from an ancestor whose
 # code is HEAD's (the commits since changed only results, docs or scripts), and no code is
 # uncommitted now. Says which kit it is, or why it will not do.

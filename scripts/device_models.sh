@@ -144,9 +144,13 @@ for job in jobs:
         left = n and "%d evaluation slice(s)" % n
     elif job == "dtm_g12":
         left = dtm_left(job)
-    elif job == "dbm_mnist_mix":
+    elif job == "dbm_mnist_mix":  # dbm_mnist's best: after a lease, or at a budget of its sweep study
         mnist = load("dbm_mnist", "state", "leases.json", default=[])
         best = max([l.get("test_accuracy") or 0 for l in mnist] or [0])
+        by = {}
+        for u in load("dbm_mnist", "state", "curve.json", default=[]):
+            c = by.setdefault(u["sweeps_per_image"], [0, 0]); c[0] += u.get("correct", 0); c[1] += u.get("test_images", 0)
+        best = max([best] + [c / n for c, n in by.values() if n])
         left = not dbm_left("dbm_mnist") and best < 0.9 and dbm_left(job)
     else:
         left = dbm_left(job)

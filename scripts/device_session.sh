@@ -15,7 +15,8 @@
 # re-measure), and no job runs unless it passed. Everything comes back in $OUT: kit.tar.gz, one
 # JOB.tar.gz per job (scripts/device_models.sh) and session.log.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
+SELF=$(realpath "${BASH_SOURCE[0]}") CALLER_PWD=$PWD
+cd "$(dirname "$SELF")/.." || exit 2
 cmd=${1:-}
 shift
 # Seconds a job needs to be worth starting, and at most gets (dbm_golden: two slices at 4e5 sweeps,
@@ -24,7 +25,7 @@ job_min() { case $1 in dbm_golden) echo 70 ;; *) echo 150 ;; esac; }
 job_cap() { case $1 in dbm_golden) echo 130 ;; *) echo 100000 ;; esac; }
 DEFAULT_KIT_SKIP="bench_v2 bench_teams bench_pdnn energy ncu thrml"
 KIT_DEADLINE_S=${KIT_DEADLINE_S:-260}
-usage() { sed -n '7,10p' "$0"; exit 2; }
+usage() { sed -n '7,10p' "$SELF"; exit 2; }
 
 # ---------------------------------------------------------------- plan (here)
 # Whether the kit runs (PLAN_KIT=0/1 overrides `needed`), which jobs, and what to carry: the
@@ -41,11 +42,19 @@ if [ "$cmd" = plan ]; then
   fi
   kit=${PLAN_KIT:-}
   if [ -z "$kit" ]; then
+    needed=$(bash scripts/device_kit.sh needed)
     kit=0
-    bash scripts/device_kit.sh needed | head -1 | grep -q "^kit: needed" && kit=1
+    [[ "$needed" == "kit: needed"* ]] && kit=1
   fi
+  # (read whole, not through a pipe or <(...): a failing pending or data must stop the plan, not
+  # shrink it to the kit alone)
+  pending=$(bash scripts/device_models.sh pending) || { echo "plan: 'device_models.sh pending' failed (above): a job's state is damaged"; exit 1; }
   data=()
-  while IFS=: read -r job _; do data+=("$job=$(bash scripts/device_models.sh data "$job")"); done < <(bash scripts/device_models.sh pending)
+  while IFS=: read -r job _; do
+    [ -n "$job" ] || continue
+    d=$(bash scripts/device_models.sh data "$job") || { echo "plan: 'device_models.sh data $job' failed: $d"; exit 1; }
+    data+=("$job=$d")
+  done <<< "$pending"
   mins=() caps=()
   for d in "${data[@]}"; do mins+=("$(job_min "${d%%=*}")"); caps+=("$(job_cap "${d%%=*}")"); done
   python3 - "$budget" "$kit" "${KIT_CARRY:-build/carry}" "${KIT_SKIP-$DEFAULT_KIT_SKIP}" "$KIT_DEADLINE_S" "${mins[*]}" "${caps[*]}" "${data[@]}" <<'PY'
@@ -111,7 +120,8 @@ fi
 # every archive is tried, and it exits 1 if one failed. BENCH_RESULTS: another results folder.
 if [ "$cmd" = collect ]; then
   dir=${1:-}
-  [ -d "$dir" ] || { echo "collect: no folder '$dir' (the device tool's files_at)"; exit 2; }
+  case $dir in /* | "") ;; *) dir=$CALLER_PWD/$dir ;; esac
+  [ -d "$dir" ] || { echo "collect: no folder '${1:-}' (the device tool's files_at)"; exit 2; }
   results=${BENCH_RESULTS:-bench/results}
   n=0 fails=0
   if [ -f "$dir/session.log" ]; then
@@ -162,7 +172,7 @@ if [ "$cmd" = run ]; then
   OUT=${OUT:-$PWD/out/session}
   SESSION_S=${SESSION_S:-540}
   [[ "$SESSION_S" =~ ^[0-9]+$ ]] || { echo "run: SESSION_S must be whole seconds"; exit 2; }
-  for job in "$@"; do bash scripts/device_models.sh data "$job" > /dev/null || exit 2; done
+  for job in "$@"; do d=$(bash scripts/device_models.sh data "$job") || { echo "run: $d"; exit 2; }; done
   mkdir -p "$OUT"
   session() {
     echo "device session $(date -u +%Y-%m-%dT%H:%M:%SZ): $SESSION_S s; kit: ${KIT:-0}; jobs: ${*:-none}"
@@ -234,6 +244,11 @@ PY
   want=$'dbm_golden: 1 evaluation slice(s)\ndbm_fashion: 12 slice(s) of the accuracy against inference sweeps\ndbm_mnist_mix: training: 0 updates done'
   got=$(RESULTS=$root/pending bash scripts/device_models.sh pending)
   [ "$got" = "$want" ] || fail "device_models.sh pending said:"$'\n'"$got"$'\n'"not:"$'\n'"$want"
+  # dbm_mnist at 92% after 1e5 sweeps per image in its sweep study: no dbm_mnist_mix
+  python3 -c "import json,sys; json.dump([{'sweeps_per_image': b, 'first_image': f, 'test_images': 2500, 'correct': 2300 if b == 100000 else 2000} for b in (1000, 10000, 100000) for f in range(0, 10000, 2500)], open(sys.argv[1], 'w'))" \
+    "$root/pending/dbm_mnist/state/curve.json"
+  got=$(RESULTS=$root/pending bash scripts/device_models.sh pending)
+  [ "$got" = "$(head -2 <<< "$want")" ] || fail "device_models.sh pending, dbm_mnist at 92% at 1e5 sweeps, said:"$'\n'"$got"
   # The verdict, the gate: the kit's archive with a test failed, or a correctness stage left out, is
   # refused; a measurement cut by the deadline is not a failure.
   mkdir -p "$root/verdict" && tar -xzf "$root/out/kit.tar.gz" -C "$root/verdict"
@@ -245,11 +260,18 @@ PY
   done
   { cat "$s.ok"; echo "| ncu_fast | TIMEOUT after 30 s | 30 s |"; } > "$s"
   bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null || fail "the verdict refused a kit whose ncu timed out"
-  # A kit that did not pass (here: refused its input) runs no job.
-  rm -rf "$root/out"
-  OUT=$root/out KIT=1 KIT_SKIP=nonsense SESSION_S=500 bash scripts/device_session.sh run dbm_golden > "$root/gate.log" 2>&1 && fail "a session whose kit failed exited 0"
-  grep -q "no model job runs on a kit that did not pass" "$root/gate.log" && [ ! -e "$root/out/dbm_golden.tar.gz" ] ||
-    { tail -10 "$root/gate.log"; fail "a job ran after a kit that did not pass"; }
+  # A kit that did not pass runs no job: one that exited 1 (here: refused its input), and one that
+  # exited 0 leaving an archive the verdict refuses (here: 'needed', which leaves $OUT as it is,
+  # where the archive with a failed test lies).
+  for gate in "KIT_SKIP=nonsense" "KIT_MODE=needed"; do
+    rm -rf "$root/out" && mkdir -p "$root/out"
+    { cat "$s.ok"; echo "| test_exact | FAILED (exit 1) | 9 s |"; } > "$s" && tar -czf "$root/out/kit.tar.gz" -C "$root/verdict" kit
+    env OUT="$root/out" KIT=1 SESSION_S=500 "$gate" bash scripts/device_session.sh run dbm_golden > "$root/gate.log" 2>&1 && fail "a session whose kit failed ($gate) exited 0"
+    grep -q "no model job runs on a kit that did not pass" "$root/gate.log" && [ ! -e "$root/out/dbm_golden.tar.gz" ] ||
+      { tail -10 "$root/gate.log"; fail "a job ran after a kit that did not pass ($gate)"; }
+  done
+  out=$(bash scripts/device_session.sh run no_such_job 2>&1) && fail "run took an unknown job"
+  grep -q "unknown job 'no_such_job'" <<< "$out" || fail "run did not name an unknown job: $out"
   grep "^device_kit dry-run\|^kit: \|^dry run: " "$root/run.log"
   echo "device_session dry-run: ok ($(sed -n 's/^# the kit/the kit/p' "$root/plan.txt"))"
   exit 0
