@@ -24,8 +24,9 @@ namespace {
 /// batches instead of sampling them again. The key is a hash of the model file, the config with every
 /// setting's value (resolved_config: a default spelt out is the same evaluation), less where the data
 /// and outputs lie and how the sampling runs (run.backend and run.threads, which give the same
-/// answers), and the options that choose the images and budgets. Journals of pbit before 2026-12-04
-/// hashed the config as given; they still continue (tests/fixtures/eval_journal_ea5a1e6).
+/// answers), and the options that choose the images and budgets. Journals of pbit up to ea5a1e6
+/// hashed the config as given; they still continue. tests/fixtures/eval_journals holds one journal
+/// per key: a change to resolved_config(DbmConfig) changes the key, and must accept the earlier too.
 class EvalJournal {
  public:
   EvalJournal(std::string path, const std::string& model_path, const DbmConfig& cfg, const std::string& options)
