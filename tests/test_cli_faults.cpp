@@ -1007,6 +1007,22 @@ TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {
   for (const auto& [path, bytes] : before) EXPECT_TRUE(after.count(path)) << "--check removed " << path;
 }
 
+/// A fresh copy of tests/fixtures/NAME in the test folder DIR_NAME; its path.
+std::string fixture_copy(const std::string& name, const std::string& dir_name) {
+  const std::string dir = tmp(dir_name);
+  fs::remove_all(dir);
+  fs::create_directories(dir);  // (copy does not create the parents: on a fresh build this test may run first)
+  fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/" + name, dir, fs::copy_options::recursive);
+  return dir;
+}
+/// A fixture's config with its MNIST folder (@MNIST@) and output folder (@OUT@) filled in.
+std::string fixture_config(const std::string& path, const std::string& out) {
+  std::string cfg = slurp(path);
+  cfg.replace(cfg.find("@MNIST@"), 7, mnist_dir());
+  cfg.replace(cfg.find("@OUT@"), 5, out);
+  return cfg;
+}
+
 // The device jobs' committed checkpoints (bench/results/device_jobs/*/state) were written by pbit
 // before its checkpoints stopped naming the backend; tests/fixtures/checkpoints_0f0c39f holds small
 // ones written the same way. Each continues, on its backend and on another.
@@ -1041,13 +1057,8 @@ TEST(Resume, AFractionalTimeBudgetReadAsAFloatBeforeStillContinues) {
 // continue with the answers of an uninterrupted call; since the resolved key, a default spelt out in
 // the config is the same evaluation, another setting is not.
 TEST(Resume, EvalJournalsOfAnEarlierPbitStillContinue) {
-  const std::string dir = tmp("earlier_journal");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/eval_journals", dir, fs::copy_options::recursive);
-  std::string cfg = slurp(dir + "/dbm.json");
-  cfg.replace(cfg.find("@MNIST@"), 7, mnist_dir());
-  cfg.replace(cfg.find("@OUT@"), 5, dir + "/run");
+  const std::string dir = fixture_copy("eval_journals", "earlier_journal");
+  const std::string cfg = fixture_config(dir + "/dbm.json", dir + "/run");
   write(dir + "/dbm.json", cfg);
   const std::string eval = "dbm eval --model " + dir + "/model.json --first 0 --limit 30 --sweeps 10";
   const Result whole = run(eval + " --config " + dir + "/dbm.json --out " + dir + "/whole.json");
@@ -1087,13 +1098,8 @@ TEST(Resume, EvalJournalsOfAnEarlierPbitStillContinue) {
 // (lambda at its default value, eps at another) and left two out, as the shipped configs mix them;
 // both its checkpoints continue, also with a left-out default spelt out, and a changed rate is refused.
 TEST(Resume, DtmCheckpointsThatGaveSomeRatesStillContinue) {
-  const std::string dir = tmp("earlier_rates");
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/checkpoints_132a918", dir, fs::copy_options::recursive);
-  std::string cfg = slurp(dir + "/dtm.json");
-  cfg.replace(cfg.find("@MNIST@"), 7, mnist_dir());
-  cfg.replace(cfg.find("@OUT@"), 5, dir + "/dtm_run");
+  const std::string dir = fixture_copy("checkpoints_132a918", "earlier_rates");
+  std::string cfg = fixture_config(dir + "/dtm.json", dir + "/dtm_run");
   cfg.replace(cfg.find("\"epochs\": 1"), 11, "\"epochs\": 2");
   write(dir + "/dtm.json", cfg);
   nlohmann::json spelt = nlohmann::json::parse(cfg);
@@ -1121,14 +1127,9 @@ TEST(Resume, DtmCheckpointsThatGaveSomeRatesStillContinue) {
 }
 
 TEST(Resume, CheckpointsOfAnEarlierPbitStillContinue) {
-  const std::string dir = tmp("earlier");
-  fs::remove_all(dir);
-  fs::create_directories(dir);  // (copy does not create the parents: on a fresh build this test may run first)
-  fs::copy(std::string(PBIT_SOURCE_DIR) + "/tests/fixtures/checkpoints_0f0c39f", dir, fs::copy_options::recursive);
+  const std::string dir = fixture_copy("checkpoints_0f0c39f", "earlier");
   for (const std::string m : {"dbm", "dtm"}) {
-    std::string cfg = slurp(dir + "/" + m + ".json");
-    cfg.replace(cfg.find("@MNIST@"), 7, mnist_dir());
-    cfg.replace(cfg.find("@OUT@"), 5, dir + "/" + m + "_run");
+    std::string cfg = fixture_config(dir + "/" + m + ".json", dir + "/" + m + "_run");
     cfg.replace(cfg.find("\"epochs\": 1"), 11, "\"epochs\": 2");  // one more epoch than they trained
     write(dir + "/" + m + ".json", cfg);
   }
