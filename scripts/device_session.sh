@@ -11,7 +11,8 @@
 #
 # run's switches (plan sets them): SESSION_S, the seconds the whole command may take (the call's
 # timeout_s less 40 s to pack and send back); KIT=1 runs the kit first (scripts/device_kit.sh run,
-# at most KIT_DEADLINE_S, 260 s; KIT_SKIP as there, by default the measurement stages that only
+# at most KIT_DEADLINE_S, 260 s, or the whole call where the carried binaries do not load
+# there and it builds them; KIT_SKIP as there, by default the measurement stages that only
 # re-measure), and no job runs unless it passed. Everything comes back in $OUT: kit.tar.gz, one
 # JOB.tar.gz per job (scripts/device_models.sh) and session.log.
 set -uo pipefail
@@ -178,6 +179,15 @@ if [ "$cmd" = run ]; then
     echo "device session $(date -u +%Y-%m-%dT%H:%M:%SZ): $SESSION_S s; kit: ${KIT:-0}; jobs: ${*:-none}"
     if [ "${KIT:-0}" = 1 ]; then
       local kd=$((SESSION_S < KIT_DEADLINE_S ? SESSION_S : KIT_DEADLINE_S)) krc
+      # Carried binaries that do not load here are built here from the carried .deb (device_kit.sh),
+      # which takes most of the kit's deadline: the kit may then take the whole call, as no job
+      # would run behind a kit that could not also run its tests; the jobs get what it leaves.
+      # (A dry run's kit makes its own carry.)
+      if [ "${KIT_MODE:-run}" != dry-run ] && ! timeout -k 2 20 "${KIT_CARRY:-build/carry}/bin/pbit" version > /dev/null 2>&1; then
+        kd=$SESSION_S
+        echo "== the carried binaries do not load here: the kit builds them and may take the whole call"
+      fi
+      echo "== kit, deadline $kd s"
       # (the dry run runs the kit's dry-run: its own checks, on this machine's build)
       KIT_SKIP=${KIT_SKIP-$DEFAULT_KIT_SKIP} DEADLINE_S=$kd OUT=$OUT bash scripts/device_kit.sh "${KIT_MODE:-run}"
       krc=$?
@@ -270,6 +280,13 @@ PY
     grep -q "no model job runs on a kit that did not pass" "$root/gate.log" && [ ! -e "$root/out/dbm_golden.tar.gz" ] ||
       { tail -10 "$root/gate.log"; fail "a job ran after a kit that did not pass ($gate)"; }
   done
+  # Carried binaries that do not load: the kit gets the whole call and no job runs ('needed' stands
+  # in for the kit, which would build them here).
+  rm -rf "$root/out" && mkdir -p "$root/out"
+  OUT=$root/out KIT=1 KIT_MODE=needed KIT_CARRY=$root/no_carry SESSION_S=500 bash scripts/device_session.sh run dbm_golden > "$root/noload.log" 2>&1 &&
+    fail "a session whose carried binaries do not load exited 0"
+  grep -q "^== kit, deadline 500 s" "$root/noload.log" && grep -q "do not load here" "$root/noload.log" && [ ! -e "$root/out/dbm_golden.tar.gz" ] ||
+    { tail -10 "$root/noload.log"; fail "carried binaries that do not load did not give the kit the whole call"; }
   out=$(bash scripts/device_session.sh run no_such_job 2>&1) && fail "run took an unknown job"
   grep -q "unknown job 'no_such_job'" <<< "$out" || fail "run did not name an unknown job: $out"
   grep "^device_kit dry-run\|^kit: \|^dry run: " "$root/run.log"
