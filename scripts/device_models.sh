@@ -40,6 +40,9 @@ usage() { sed -n '2,13p' "$0"; exit 2; }
 DTM_VARIANTS=("dtm4 dtm_fashion_gpu 4 on" "mebm mebm_fashion_gpu 1 on" "dtm4_noacp dtm_fashion_gpu 4 off"
               "dtm2 dtm_fashion_gpu 2 on" "dtm8 dtm_fashion_gpu 8 on")
 dbm_config() { case $1 in dbm_mnist) echo configs/dbm_mnist_gpu.json ;; dbm_fashion) echo configs/dbm_fashion_gpu.json ;; *) echo configs/dbm_mnist_gpu_mix.json ;; esac; }
+job_config() { case $1 in dbm_golden) echo configs/dbm_golden.json ;; dtm_g12) echo configs/dtm_fashion_gpu.json ;; *) dbm_config "$1" ;; esac; }
+# n_test CONFIG: the test images its evaluations cover (test_limit, or the whole test set: 10,000)
+n_test() { python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(c.get('dataset',{}).get('test_limit',0) or 10000)" "$1"; }
 # The evaluations on the whole test set (10,000 images), in slices that each finish or are redone:
 # dbm_golden's budgets (sweeps per image), and the trained DBMs' accuracy against inference sweeps.
 GOLDEN_BUDGETS="100000 400000" GOLDEN_SLICE=2000
@@ -99,7 +102,7 @@ if [ "$cmd" = data ]; then
   cd "$(dirname "$0")/.."
   job=${2:-}
   valid_job "$job"
-  case $job in dbm_golden) config=configs/dbm_golden.json ;; dtm_g12) config=configs/dtm_fashion_gpu.json ;; *) config=$(dbm_config "$job") ;; esac
+  config=$(job_config "$job")
   echo "data/device/$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['dataset']['name'])" "$config")$([ "$job" = dbm_golden ] && echo " data/golden")"
   exit 0
 fi
@@ -109,10 +112,13 @@ fi
 # pending only once dbm_mnist is done short of 90%.
 if [ "$cmd" = pending ]; then
   cd "$(dirname "$0")/.."
-  python3 - "$RESULTS" "$JOBS" "$GOLDEN_BUDGETS" "$GOLDEN_SLICE" "$CURVE_BUDGETS" "$CURVE_SLICE" "${DTM_VARIANTS[*]}" "$MEBM_SWEEPS" <<'PY'
+  tests=()
+  for job in $JOBS; do tests+=("$job=$(n_test "$(job_config "$job")")"); done
+  python3 - "$RESULTS" "$JOBS" "$GOLDEN_BUDGETS" "$GOLDEN_SLICE" "$CURVE_BUDGETS" "$CURVE_SLICE" "${DTM_VARIANTS[*]}" "$MEBM_SWEEPS" "${tests[*]}" <<'PY'
 import json, os, sys
 results, jobs = sys.argv[1], sys.argv[2].split()
 mebm_sweeps = sys.argv[8].split()
+n_test = {j: int(n) for j, n in (a.split("=") for a in sys.argv[9].split())}  # as eval_units reads them
 golden = ([int(b) for b in sys.argv[3].split()], int(sys.argv[4]))
 curve = ([int(b) for b in sys.argv[5].split()], int(sys.argv[6]))
 variants = sys.argv[7].split()[0::4]  # "name config steps acp" each
@@ -122,7 +128,7 @@ def load(*p, default=None):
 def slices_left(name, job, spec):
     done = {(u["sweeps_per_image"], u["first_image"]) for u in load(job, "state", name + ".json", default=[])}
     budgets, slice_ = spec
-    return sum((b, f) not in done for b in budgets for f in range(0, 10000, slice_))
+    return sum((b, f) not in done for b in budgets for f in range(0, n_test[job], slice_))
 def dbm_left(job):
     leases = load(job, "state", "leases.json", default=[])
     if not (leases and leases[-1].get("finished")):
@@ -137,7 +143,10 @@ def dtm_left(job):
     todo = [s for s in mebm_sweeps if not os.path.exists(os.path.join(st, "mebm_s%s.done" % s))]
     if todo:
         return "the MEBM at %s sweeps" % " and ".join(todo)
-    return not os.path.exists(os.path.join(st, "compare.done")) and "the comparison suite"
+    # compare.done names the MEBM budgets the comparison had: a budget added since redraws it
+    cmp = os.path.join(st, "compare.done")
+    had = open(cmp).read().split() if os.path.exists(cmp) else None
+    return (had is None or not set(mebm_sweeps) <= set(had)) and "the comparison suite"
 for job in jobs:
     if job == "dbm_golden":
         n = slices_left("golden", job, golden)
@@ -398,17 +407,17 @@ failed() {
 # state/NAME.json and add up to the accuracy at each budget.
 eval_units() {
   local name=$1 config=$2 model=$3 chains=$4 budgets=$5 slice=$6
-  local n_test
-  n_test=$(python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(c.get('dataset',{}).get('test_limit',0) or 10000)" "$config")
+  local n_images
+  n_images=$(n_test "$config")
   for s in $budgets; do
-    for ((first = 0; first < n_test; first += slice)); do
+    for ((first = 0; first < n_images; first += slice)); do
       if python3 - "$STAGE/state/$name.json" "$s" "$first" <<'PY'; then continue; fi
 import json, os, sys
 p, s, f = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 done = json.load(open(p)) if os.path.exists(p) else []
 sys.exit(0 if any(u["sweeps_per_image"] == s and u["first_image"] == f for u in done) else 1)
 PY
-      local lim=$((n_test - first < slice ? n_test - first : slice)) part=$STAGE/${name}_${s}_$first.json
+      local lim=$((n_images - first < slice ? n_images - first : slice)) part=$STAGE/${name}_${s}_$first.json
       phase "${name}_${s}_$first" 100000 "$PBIT" dbm eval --config "$config" --model "$model" --chains "$chains" --first "$first" \
         --limit "$lim" --sweeps "$s" --out "$part"
       local rc=$?
@@ -574,7 +583,7 @@ PY
         rc=$?
       fi
       failed $rc || exit 1
-      [ $rc -eq 0 ] && touch "$STAGE/state/compare.done"
+      [ $rc -eq 0 ] && echo "$MEBM_SWEEPS" > "$STAGE/state/compare.done"
     fi
     ;;
 esac

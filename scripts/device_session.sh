@@ -248,12 +248,20 @@ for j in ("dbm_mnist", "dbm_fashion"):
 put(r + "/dbm_mnist/state/curve.json", [{"sweeps_per_image": b, "first_image": f} for b in (1000, 10000, 100000) for f in range(0, 10000, 2500)])
 for v in ("dtm4", "mebm", "dtm4_noacp", "dtm2", "dtm8"):
     put(r + "/dtm_g12/state/%s/leases.json" % v, [{"finished": True}])
-for f in ("mebm_s2000.done", "mebm_s32000.done", "compare.done"):
+for f in ("mebm_s2000.done", "mebm_s32000.done"):
     open(r + "/dtm_g12/state/" + f, "w").close()
+open(r + "/dtm_g12/state/compare.done", "w").write("2000 32000\n")
 PY
   want=$'dbm_golden: 1 evaluation slice(s)\ndbm_fashion: 12 slice(s) of the accuracy against inference sweeps\ndbm_mnist_mix: training: 0 updates done'
   got=$(RESULTS=$root/pending bash scripts/device_models.sh pending)
   [ "$got" = "$want" ] || fail "device_models.sh pending said:"$'\n'"$got"$'\n'"not:"$'\n'"$want"
+  # a MEBM budget added after the comparison was drawn: it is drawn again
+  got=$(RESULTS=$root/pending MEBM_SWEEPS="2000 8000 32000" bash scripts/device_models.sh pending | grep dtm_g12)
+  [ "$got" = "dtm_g12: the MEBM at 8000 sweeps" ] || fail "pending, a MEBM budget added, said: $got"
+  touch "$root/pending/dtm_g12/state/mebm_s8000.done"
+  got=$(RESULTS=$root/pending MEBM_SWEEPS="2000 8000 32000" bash scripts/device_models.sh pending | grep dtm_g12)
+  [ "$got" = "dtm_g12: the comparison suite" ] || fail "pending, a MEBM budget added and run, said: $got"
+  rm "$root/pending/dtm_g12/state/mebm_s8000.done"
   # dbm_mnist at 92% after 1e5 sweeps per image in its sweep study: no dbm_mnist_mix
   python3 -c "import json,sys; json.dump([{'sweeps_per_image': b, 'first_image': f, 'test_images': 2500, 'correct': 2300 if b == 100000 else 2000} for b in (1000, 10000, 100000) for f in range(0, 10000, 2500)], open(sys.argv[1], 'w'))" \
     "$root/pending/dbm_mnist/state/curve.json"
