@@ -119,6 +119,8 @@ import json, os, sys
 results, jobs = sys.argv[1], sys.argv[2].split()
 mebm_sweeps = sys.argv[8].split()
 n_test = {j: int(n) for j, n in (a.split("=") for a in sys.argv[9].split())}  # as eval_units reads them
+sys.path.insert(0, "scripts")
+from device_report import units_table
 golden = ([int(b) for b in sys.argv[3].split()], int(sys.argv[4]))
 curve = ([int(b) for b in sys.argv[5].split()], int(sys.argv[6]))
 variants = sys.argv[7].split()[0::4]  # "name config steps acp" each
@@ -156,10 +158,8 @@ for job in jobs:
     elif job == "dbm_mnist_mix":  # dbm_mnist's best: after a lease, or at a budget of its sweep study
         mnist = load("dbm_mnist", "state", "leases.json", default=[])
         best = max([l.get("test_accuracy") or 0 for l in mnist] or [0])
-        by = {}
-        for u in load("dbm_mnist", "state", "curve.json", default=[]):
-            c = by.setdefault(u["sweeps_per_image"], [0, 0]); c[0] += u.get("correct", 0); c[1] += u.get("test_images", 0)
-        best = max([best] + [c / n for c, n in by.values() if n])
+        _, by = units_table(load("dbm_mnist", "state", "curve.json", default=[]), "")
+        best = max([best] + [b["correct"] / b["images"] for b in by.values() if b["images"]])
         left = not dbm_left("dbm_mnist") and best < 0.9 and dbm_left(job)
     else:
         left = dbm_left(job)

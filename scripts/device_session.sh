@@ -54,15 +54,13 @@ if [ "$cmd" = plan ]; then
   while IFS=: read -r job _; do
     [ -n "$job" ] || continue
     d=$(bash scripts/device_models.sh data "$job") || { echo "plan: 'device_models.sh data $job' failed: $d"; exit 1; }
-    data+=("$job=$d")
+    data+=("$job=$(job_min "$job")=$(job_cap "$job")=$d")
   done <<< "$pending"
-  mins=() caps=()
-  for d in "${data[@]}"; do mins+=("$(job_min "${d%%=*}")"); caps+=("$(job_cap "${d%%=*}")"); done
-  python3 - "$budget" "$kit" "${KIT_CARRY:-build/carry}" "${KIT_SKIP-$DEFAULT_KIT_SKIP}" "$KIT_DEADLINE_S" "${mins[*]}" "${caps[*]}" "${data[@]}" <<'PY'
+  python3 - "$budget" "$kit" "${KIT_CARRY:-build/carry}" "${KIT_SKIP-$DEFAULT_KIT_SKIP}" "$KIT_DEADLINE_S" "${data[@]}" <<'PY'
 import json, os, subprocess, sys
 budget, kit, carry, skip, kit_s = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], sys.argv[4], int(sys.argv[5])
-mins, caps = [int(x) for x in sys.argv[6].split()], [int(x) for x in sys.argv[7].split()]
-jobs_data = [(a.split("=")[0], a.split("=")[1].split()) for a in sys.argv[8:]]  # (job, the data it reads)
+# each job as JOB=MIN=CAP=DATA: the seconds it needs and gets at most (job_min, job_cap), the data it reads
+jobs_data = [(j, int(lo), int(cap), data.split()) for j, lo, cap, data in (a.split("=") for a in sys.argv[6:])]
 MiB = 2**20
 def size(p):
     if os.path.isfile(p):
@@ -81,7 +79,7 @@ timeout = min(600, budget - 150)
 session = timeout - 40
 left = session - (kit_s if kit else 0)
 jobs, later = [], []
-for (j, data), lo, cap in zip(jobs_data, mins, caps):
+for j, lo, cap, data in jobs_data:
     need = [p for p in data if p not in carried]
     missing = [p for p in need if not os.path.isdir(p)]
     extra = sum(size(p) for p in need if os.path.isdir(p))
@@ -245,7 +243,7 @@ r = sys.argv[1]
 put(r + "/dbm_golden/state/golden.json", [{"sweeps_per_image": b, "first_image": f} for b in (100000, 400000) for f in range(0, 10000, 2000)][1:])
 for j in ("dbm_mnist", "dbm_fashion"):
     put(r + "/%s/state/leases.json" % j, [{"updates_to": 24000, "finished": True, "test_accuracy": 0.88}])
-put(r + "/dbm_mnist/state/curve.json", [{"sweeps_per_image": b, "first_image": f} for b in (1000, 10000, 100000) for f in range(0, 10000, 2500)])
+put(r + "/dbm_mnist/state/curve.json", [{"sweeps_per_image": b, "first_image": f, "test_images": 2500, "correct": 2000} for b in (1000, 10000, 100000) for f in range(0, 10000, 2500)])
 for v in ("dtm4", "mebm", "dtm4_noacp", "dtm2", "dtm8"):
     put(r + "/dtm_g12/state/%s/leases.json" % v, [{"finished": True}])
 for f in ("mebm_s2000.done", "mebm_s32000.done"):
