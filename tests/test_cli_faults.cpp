@@ -179,7 +179,8 @@ TEST(FullDisk, GraphCommandsKeepTheGoodFile) {
   // Every byte written, and then fsync fails (where a delayed-allocation filesystem reports a full
   // disk): the good file stays, no temporary is left, and the error says which step failed.
   write(dir + "/color.json", "GOOD");
-  const Result r = run(cases[1].first, "PBIT_EIO_FSYNC=1 " + full_disk("color.json", int64_t{1} << 30));
+  // (full_disk's PBIT_ENOSPC_AFTER=0 would fail every write: PBIT_EIO_FSYNC lets them through)
+  const Result r = run(cases[1].first, "PBIT_EIO_FSYNC=1 " + full_disk("color.json"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("failed writing '" + dir + "/color.json' (fsync): Input/output error; the file was not changed"),
             std::string::npos)
@@ -1428,6 +1429,26 @@ TEST(Plots, GnuplotLogKeepsErrorsNotEmptyRangeNotes) {
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("unrecognized plot type"), std::string::npos) << text;
   EXPECT_EQ(text.find("empty x range"), std::string::npos) << text;
+}
+
+// A curve with no point yet (a run whose time budget ended inside its first epoch) is not drawn, and
+// says so instead of reporting gnuplot's failure on the empty range (helper-78); gnuplot or not.
+TEST(Plots, DataWithoutRowsIsNotDrawnAndSaysWhy) {
+  const std::string dir = tmp("plots_empty");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(detail::write_plot(dir, "accuracy", "# epoch accuracy\n\n  # none yet\n", "plot 'accuracy.dat' using 1:2 with linespoints\n"));
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_NE(said.find(dir + "/accuracy.png is not drawn: accuracy.dat has no rows yet"), std::string::npos) << said;
+  EXPECT_EQ(said.find("could not draw"), std::string::npos) << said;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/accuracy.gp"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/accuracy.png"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/gnuplot.log"));
+  if (detail::have_gnuplot()) {  // one row is a plot
+    EXPECT_TRUE(detail::write_plot(dir, "accuracy", "# epoch accuracy\n1 0.5\n", "plot 'accuracy.dat' using 1:2 with linespoints\n"));
+    EXPECT_TRUE(std::filesystem::exists(dir + "/accuracy.png"));
+  }
 }
 
 // Every checksummed kind of file pbit writes (util/file_formats.hpp, whose magics the writers and

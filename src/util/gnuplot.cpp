@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include "util/file_io.hpp"
@@ -70,6 +71,18 @@ bool write_plot(const std::string& dir, const std::string& name, const std::stri
   write_file_atomically(dir + "/" + name + ".dat", data);
   write_file_atomically(dir + "/" + name + ".gp", "# gnuplot " + name + ".gp  (data: " + name + ".dat)\nset terminal pngcairo size " + size +
                                                      "\nset output '" + name + ".png'\n" + commands);
+  // Data of comments only (a run stopped before its first epoch or evaluation ended): gnuplot would
+  // fail on the empty range, which read as a failure to draw.
+  std::istringstream lines(data);
+  bool rows = false;
+  for (std::string line; !rows && std::getline(lines, line);) {
+    const size_t first = line.find_first_not_of(" \t\r");
+    rows = first != std::string::npos && line[first] != '#';
+  }
+  if (!rows) {
+    std::cerr << dir << "/" << name << ".png is not drawn: " << name << ".dat has no rows yet (its script is written)\n";
+    return false;
+  }
   return draw_gnuplot(dir, name);
 }
 

@@ -22,7 +22,8 @@ std::string gnuplot_number(double x);
 
 /// One plot of one data file: writes DIR/NAME.dat (`data`, gnuplot's columns) and DIR/NAME.gp (a PNG
 /// terminal of `size`, output NAME.png, then `commands`, which read 'NAME.dat'), each atomically, and
-/// draws it (draw_gnuplot). Returns whether DIR/NAME.png was drawn.
+/// draws it (draw_gnuplot) unless `data` has no rows (comments and blank lines only: a run stopped
+/// before its first point), which it says on stderr. Returns whether DIR/NAME.png was drawn.
 bool write_plot(const std::string& dir, const std::string& name, const std::string& data, const std::string& commands,
                 const std::string& size = "800,500");
 
