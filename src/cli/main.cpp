@@ -175,7 +175,7 @@ void add_backend_options(CLI::App* s, std::string& backend, int& threads, const 
       ->check(CLI::IsMember({"reference", "cpu", "cuda", "packed", "best"}));
   s->add_option("--threads", threads,
                 "replaces run.threads: the host backends' OpenMP threads, at most 4 per core (0 = OpenMP's default; the results "
-                "do not depend on it, so a run may continue with another count)")
+                "do not depend on it)")
       ->check(number_in<int>(0, 4096));
 }
 
