@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <tuple>
 
 #include "pbit/build_info.hpp"
 #include "pbit/core/backend.hpp"
@@ -1535,6 +1536,19 @@ TEST(Cli, ModelConfigCommandsPrintTheResolvedConfig) {
     const Result over = run(group + " config --config " + tmp("bad_epochs.json") + " --out " + tmp("bad_epochs.json"));
     EXPECT_EQ(over.code, 2) << over.out;
     EXPECT_NE(over.out.find("--out"), std::string::npos) << over.out;
+  }
+  // The graph a config names is built or read too, as a run does first: a bad spec or a missing
+  // graph file is refused here, not only once a job starts.
+  const std::tuple<std::string, std::string, std::string> graphs[] = {
+      {"dbm", R"({"graph": {"topology": "pegasus:x"}})", "topology 'pegasus:x': m must be an integer"},
+      {"dbm", R"({"graph": {"file": ")" + tmp("no_such_graph.txt") + R"("}})", "cannot open graph file '" + tmp("no_such_graph.txt")},
+      {"dtm", R"({"model": {"topology": "grid:70:G13"}})", "topology 'grid:70:G13'"},
+      {"eqprop", R"({"network": {"topology": "pegasus:1"}})", "topology 'pegasus:1': m must be in [2, 64]"}};
+  for (const auto& [group, body, says] : graphs) {
+    write(tmp("bad_graph.json"), body);
+    const Result r = run(group + " config --config " + tmp("bad_graph.json"));
+    EXPECT_EQ(r.code, 2) << group << ": " << r.out;
+    EXPECT_NE(r.out.find(says), std::string::npos) << group << ": " << r.out;
   }
   // The defaults of an empty config: the DBM's documented learning rate, as its shortest decimal.
   write(tmp("empty.json"), "{}");

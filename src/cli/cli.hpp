@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -269,12 +270,17 @@ void emit(const std::string& out, const nlohmann::json& j);
 /// degrees as strings: "10" before "6").
 nlohmann::json degree_histogram(const std::vector<int32_t>& degrees);
 
+/// The graph a model config names, built (a topology spec) or read (a graph file, when not empty):
+/// throws as a run would for a bad spec or file.
+void check_config_graph(const std::string& spec, const std::string& file = "");
+
 /// `pbit MODEL config --config FILE [--out F]` in `group` (dbm, dtm, eqprop, pdnn): the config's keys
-/// and ranges checked as a run checks them first (the files, data and topology it names are not
-/// read), and every setting with the value it takes, defaults included (resolved_config: what a run
-/// records as config_resolved), written as JSON (emit).
-template <class Parse>
-void add_config_command(Commands& c, CLI::App* group, const std::string& model, Parse parse) {
+/// and ranges checked as a run checks them first, and every setting with the value it takes, defaults
+/// included (resolved_config: what a run records as config_resolved), written as JSON (emit). With
+/// `graph` (given the config, calls check_config_graph where it names a graph), the graph is built or
+/// read too; the data and the other files it names are not read.
+template <class Parse, class Graph = std::nullptr_t>
+void add_config_command(Commands& c, CLI::App* group, const std::string& model, Parse parse, Graph graph = nullptr) {
   struct Opt {
     std::string config, out;
   };
@@ -283,9 +289,11 @@ void add_config_command(Commands& c, CLI::App* group, const std::string& model, 
                                                 "defaults included (what a run's results.json records as config_resolved)");
   s->add_option("--config", o->config, model + " config (JSON)")->required();
   s->add_option("--out", o->out, "write it to this file (atomically) instead of stdout");
-  c.add(s, [o, parse] {
+  c.add(s, [o, parse, graph] {
     refuse_output_over_input("--out", o->out, {{"--config", o->config}});
-    emit(o->out, resolved_config(parse(read_json_file(o->config))));
+    const auto cfg = parse(read_json_file(o->config));
+    if constexpr (!std::is_null_pointer_v<Graph>) graph(cfg);
+    emit(o->out, resolved_config(cfg));
     return 0;
   });
 }

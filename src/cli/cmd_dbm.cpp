@@ -552,7 +552,7 @@ void add_dbm_commands(Commands& c) {
   add_eval(dbm, c);
   add_generate(dbm, c);
   add_import(dbm, c);
-  add_config_command(c, dbm, "DBM", parse_dbm_config);
+  add_config_command(c, dbm, "DBM", parse_dbm_config, [](const DbmConfig& g) { check_config_graph(g.topology, g.graph_file); });
 }
 
 }  // namespace pbit::cli

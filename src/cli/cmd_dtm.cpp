@@ -548,7 +548,7 @@ void add_dtm_commands(Commands& c) {
     return 0;
   });
   add_dtm_mixing(dtm, c);
-  add_config_command(c, dtm, "DTM", parse_dtm_config);
+  add_config_command(c, dtm, "DTM", parse_dtm_config, [](const DtmConfig& g) { check_config_graph(g.topology); });
 }
 
 }  // namespace pbit::cli

@@ -22,6 +22,7 @@
 #include "pbit/build_info.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/dist/comm.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_io.hpp"
 #include "util/progress.hpp"
@@ -55,6 +56,14 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
+}
+
+void check_config_graph(const std::string& spec, const std::string& file) {
+  if (file.empty()) {
+    (void)make_topology(spec);
+  } else {
+    (void)read_graph_file(file);
+  }
 }
 
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale, bool check_only) {
