@@ -4,6 +4,7 @@
 # model jobs with work left, in priority order, each under its own deadline and all under the call's.
 # One call, because a machine left idle for 30 s is given back and a fresh start costs minutes.
 #
+#   bash scripts/device_session.sh prepare [BUDGET_S] # here: everything before the call, then plan
 #   bash scripts/device_session.sh plan [BUDGET_S]   # here: the device tool's run arguments (JSON)
 #   bash scripts/device_session.sh run [JOB...]      # there: what plan printed (SESSION_S, KIT)
 #   bash scripts/device_session.sh collect DIR       # here: the call's archives into bench/results
@@ -26,7 +27,28 @@ job_min() { case $1 in dbm_golden) echo 70 ;; *) echo 150 ;; esac; }
 job_cap() { case $1 in dbm_golden) echo 130 ;; *) echo 100000 ;; esac; }
 DEFAULT_KIT_SKIP="bench_v2 bench_teams bench_pdnn energy ncu thrml"
 KIT_DEADLINE_S=${KIT_DEADLINE_S:-260}
-usage() { sed -n '7,10p' "$SELF"; exit 2; }
+usage() { sed -n '7,11p' "$SELF"; exit 2; }
+
+# ---------------------------------------------------------------- prepare (here)
+# Everything a session with a device does before its call, in one command (docs/BENCHMARKING.md,
+# step 1): Debian's packages and the datasets, the jobs' data, the golden model (OPUS_GIT_DIR) and
+# the carried kit (THRML_GIT_DIR for its thrml stage) as `device_models.sh prepare` makes them, the
+# committed job states checked, then `plan BUDGET_S`. The carry must be this commit's: commit first.
+if [ "$cmd" = prepare ]; then
+  [ -z "$(git status --porcelain --untracked-files=no)" ] ||
+    { echo "prepare: the tree has uncommitted changes; commit them first (a kit built from them never counts)"; exit 1; }
+  for v in OPUS_GIT_DIR THRML_GIT_DIR; do
+    [ -z "${!v:-}" ] || git --git-dir="${!v}" rev-parse -q --verify HEAD > /dev/null 2>&1 ||
+      { echo "prepare: $v='${!v}' is not a git dir (the fetch tool's .../repo)"; exit 2; }
+  done
+  [ -n "${OPUS_GIT_DIR:-}" ] || [ -f data/golden/model.json ] ||
+    echo "prepare: no OPUS_GIT_DIR and no data/golden: dbm_golden waits (fetch OPUSLab/SparseDeepBoltzmannMachines)"
+  t0=$SECONDS
+  bash scripts/install_deps.sh && bash scripts/get_datasets.sh && bash scripts/device_models.sh prepare &&
+    bash scripts/device_models.sh check-state || { echo "prepare: FAILED (above)"; exit 1; }
+  echo "prepare: done in $((SECONDS - t0)) s; the plan:"
+  exec bash "$SELF" plan "${1:-900}"
+fi
 
 # ---------------------------------------------------------------- plan (here)
 # Whether the kit runs (PLAN_KIT=0/1 overrides `needed`), which jobs, and what to carry: the
