@@ -308,8 +308,8 @@ PY
     grep -q "no model job runs on a kit that did not pass" "$root/gate.log" && [ ! -e "$root/out/dbm_golden.tar.gz" ] ||
       { tail -10 "$root/gate.log"; fail "a job ran after a kit that did not pass ($gate)"; }
   done
-  # Carried binaries that do not load: the kit gets the whole call and no job runs ('needed' stands
-  # in for the kit, which would build them here).
+  # Carried binaries that do not load: the kit's deadline is the whole call ('needed' stands in for
+  # the kit, which would build them here; it leaves no archive that passes, so no job runs).
   rm -rf "$root/out" && mkdir -p "$root/out"
   OUT=$root/out KIT=1 KIT_MODE=needed KIT_CARRY=$root/no_carry SESSION_S=500 bash scripts/device_session.sh run dbm_golden > "$root/noload.log" 2>&1 &&
     fail "a session whose carried binaries do not load exited 0"
