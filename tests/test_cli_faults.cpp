@@ -1431,6 +1431,24 @@ TEST(Plots, GnuplotLogKeepsErrorsNotEmptyRangeNotes) {
   EXPECT_EQ(text.find("empty x range"), std::string::npos) << text;
 }
 
+// A title is one gnuplot string whatever it holds: a line break in a dataset name, a graph file's or
+// a model file's name ended the string and the command, and gnuplot ran the next line "!cmd" in the
+// shell (helper-79: pdnn report, dbm train, dbm eval --plot all put such names in titles).
+TEST(Plots, TitlesCannotEndTheirCommand) {
+  EXPECT_EQ(detail::gnuplot_quote("it's"), "'it''s'");
+  EXPECT_EQ(detail::gnuplot_quote("a\n!b\r\x7f"), "'a\\x0a!b\\x0d\\x7f'");
+  const std::string dir = tmp("plots_title");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string mark = dir + "/MARK";
+  const std::string title = "x\n!touch " + mark + "\nset title 'y`touch " + mark + "`";
+  detail::write_plot(dir, "t", "1 0.5\n2 0.6\n", "set title " + detail::gnuplot_quote(title) + "\nplot 't.dat' using 1:2 with lines\n");
+  std::ifstream gp(dir + "/t.gp");
+  for (std::string line; std::getline(gp, line);) EXPECT_NE(line.rfind("!", 0), 0u) << line;
+  EXPECT_FALSE(std::filesystem::exists(mark));
+  if (detail::have_gnuplot()) EXPECT_TRUE(std::filesystem::exists(dir + "/t.png"));
+}
+
 // A curve with no point yet (a run whose time budget ended inside its first epoch) is not drawn, and
 // says so instead of reporting gnuplot's failure on the empty range (helper-78); gnuplot or not.
 TEST(Plots, DataWithoutRowsIsNotDrawnAndSaysWhy) {

@@ -768,7 +768,7 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
      << "fpga_lo = " << mo["fpga"]["flips_per_ns_low"].get<double>() << "\nfpga_hi = " << mo["fpga"]["flips_per_ns_high"].get<double>()
      << "\nplot ";
   for (size_t k = 0; k < titles.size(); ++k) {
-    gp << "'flips_vs_chains.dat' index " << k << " with linespoints title '" << titles[k] << "', ";
+    gp << "'flips_vs_chains.dat' index " << k << " with linespoints title " << detail::gnuplot_quote(titles[k]) << ", ";
   }
   gp << "fpga_lo with lines dt 2 lc rgb 'black' title 'FPGA " << fmt(mo["fpga"]["flips_per_ns_low"]) << " flips/ns (modeled)', "
      << "fpga_hi with lines dt 3 lc rgb 'black' title 'FPGA " << fmt(mo["fpga"]["flips_per_ns_high"]) << " flips/ns (modeled)'\n";

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "util/file_io.hpp"
+#include "util/text.hpp"
 
 namespace pbit::detail {
 
@@ -56,7 +57,17 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
 
 std::string gnuplot_quote(const std::string& s) {
   std::string r;
-  for (char c : s) r += c == '\'' ? std::string("''") : std::string(1, c);
+  for (char c : s) {
+    if (c == '\'') {
+      r += "''";
+    } else if (is_control_byte(c)) {  // a line break would end the string and the command: the rest,
+      char hex[8];                     // "!cmd" say, would be gnuplot's next line (helper-79)
+      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+      r += hex;
+    } else {
+      r += c;
+    }
+  }
   return "'" + r + "'";
 }
 

@@ -14,7 +14,9 @@ bool have_gnuplot();
 /// messages go to DIR/gnuplot.log).
 bool draw_gnuplot(const std::string& dir, const std::string& name);
 
-/// A gnuplot string in single quotes (a quote inside doubled).
+/// A gnuplot string in single quotes (a quote inside doubled; control bytes, a line break above all,
+/// written as the text \xNN: a line break would end the command, and gnuplot runs a line "!cmd" in
+/// the shell). In single quotes gnuplot substitutes nothing, backquotes included.
 std::string gnuplot_quote(const std::string& s);
 
 /// A number for a gnuplot script (%.6g).
