@@ -277,6 +277,12 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_piecewise", good_graph, R"({"beta": {"piecewise": [[0.5, 10], [1.0, 10, 5]]}})", "key 'beta.piecewise[1]': must be [beta, sweeps]"},
       {"cfg_linear", good_graph, R"({"beta": {"linear": {"from": 0.1, "to": 1}}})", "key 'beta.linear.sweeps': missing"},
       {"cfg_hottest", good_graph, R"({"tempering": {"replicas": 3, "hottest": 0}})", "key 'tempering.hottest': must be > 0"},
+      // A ladder above the tempered sampler's 1e6, named when the config is read (helper-79: 'betas
+      // must be finite and > 0' named no key, and generate.tempering's was refused after training).
+      {"cfg_target_big", good_graph, R"({"tempering": {"replicas": 2, "hottest": 1, "target": 1e7}})",
+       "key 'tempering.target': a tempering ladder's beta must be in (0, 1e6], got 10000000.0"},
+      {"cfg_ladder_big", good_graph, R"({"tempering": {"betas": [1e7, 1]}})",
+       "key 'tempering.betas[0]': a tempering ladder's beta must be in (0, 1e6]"},
       {"cfg_chains_max", good_graph, R"({"chains": 1073741825})", "key 'chains': must be in [1, 1073741824]"},
       {"nodes_twice", "nodes 4\nnodes 5\n0 1 1.0\n", good_cfg, ":2: 'nodes 5' after 'nodes 4' on line 1"},
       {"no_nodes", "", good_cfg, "bad_no_nodes.txt' has no nodes: nothing to sample"},
@@ -1528,6 +1534,13 @@ TEST(Cli, ModelConfigCommandsPrintTheResolvedConfig) {
     const Result again = run(group + " config --config " + tmp("resolved_" + group + ".json") + " --out " + tmp("resolved_again.json"));
     ASSERT_EQ(again.code, 0) << again.out;
     EXPECT_EQ(read_json_file(tmp("resolved_again.json")), j);
+    // A generate.tempering ladder the sampler would refuse is refused here, not after training.
+    if (group == "dbm" || group == "dtm") {
+      write(tmp("big_ladder.json"), R"({"generate": {"tempering": {"betas": [1e7, 1]}}})");
+      const Result big = run(group + " config --config " + tmp("big_ladder.json"));
+      EXPECT_EQ(big.code, 2) << big.out;
+      EXPECT_NE(big.out.find("key 'generate.tempering.betas[0]': a tempering ladder's beta must be in (0, 1e6]"), std::string::npos) << big.out;
+    }
     // Checked as a run checks it, naming the key; its own input is not overwritten.
     write(tmp("bad_epochs.json"), R"({"train": {"epochs": 0}})");
     const Result bad = run(group + " config --config " + tmp("bad_epochs.json"));
