@@ -696,6 +696,18 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
           << "offset " << c.offset << " = " << c.value << ": " << e;
       EXPECT_NE(e.find(bad), std::string::npos) << e;
     }
+    // Then six tallies (flips, sampling seconds, training seconds, and the epoch's start of each):
+    // finite and not negative (helper-79: a NaN went on into the results as null).
+    for (size_t k = 0; k < 6; ++k) {
+      for (const double v : {std::nan(""), -1.0, static_cast<double>(INFINITY)}) {
+        SealedFile f(src);
+        f.poke<double>(28 + 8 * k, v);
+        f.write(bad);
+        const std::string e = load(bad, model_only);
+        EXPECT_NE(e.find("has an impossible tally"), std::string::npos) << "tally " << k << " = " << v << ": " << e;
+        EXPECT_NE(e.find(bad), std::string::npos) << e;
+      }
+    }
     if (!model_only) {  // the history is the last field of a full checkpoint
       for (const char* h : {"[[1]]", "[1]", "{}", "[[1,2,3,4,5,6,7,8,\"x\"]]", "[[1,2,3,4,5,6,7,8]]", "not json"}) {
         SealedFile f(src);

@@ -418,6 +418,17 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
   PdnnNet nd = PdnnNet::create({8, 6, 2}, cd.seed);
   PdnnTrainer td(nd, cd, train, iota(96), test, iota(60));
   EXPECT_THROW(td.load_checkpoint(dir + "/b/checkpoint.bin"), InvalidArgument);
+  // Behind the checksum, the epoch's tallies (loss, correct answers, seconds; after the position's
+  // 28 bytes) are finite, the counts not negative (helper-79: a NaN in seconds went on as null).
+  for (const auto& [offset, v] : {std::pair<size_t, double>{28, std::nan("")}, {36, -1.0}, {44, std::nan("")}, {44, static_cast<double>(INFINITY)}}) {
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.poke<double>(offset, v);
+    f.write(dir + "/bad_tally.bin");
+    PdnnNet ne = PdnnNet::create({8, 6, 2}, cb.seed);
+    PdnnTrainer te(ne, cb, train, iota(96), test, iota(60));
+    const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_tally.bin"); });
+    EXPECT_NE(e.find("has an impossible tally"), std::string::npos) << offset << " = " << v << ": " << e;
+  }
 }
 
 // The weights do not depend on how many threads OpenMP offers: the backward products sum over

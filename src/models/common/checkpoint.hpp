@@ -5,9 +5,11 @@
 // checkpoints still load).
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <istream>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,6 +109,19 @@ inline TrainingPosition get_position(std::istream& f, const std::string& path, c
                         " epochs, or start afresh");
   }
   return p;
+}
+
+/// A running tally a checkpoint keeps (seconds, flips, correct answers, a sum of losses): finite, and
+/// not negative where `nonnegative`. Anything else, behind a checksum that matched (a forged or
+/// miswritten file), is InvalidArgument naming the path: a NaN read on went into the results as null.
+inline double get_tally(std::istream& f, const std::string& path, const std::string& what, bool nonnegative = true) {
+  const double v = get<double>(f, path);
+  if (!std::isfinite(v) || (nonnegative && v < 0)) {
+    std::ostringstream text;
+    text << v;
+    throw InvalidArgument(what + " '" + path + "' has an impossible tally (" + text.str() + ")");
+  }
+  return v;
 }
 
 /// The lease record that ends a model-only checkpoint (DBM, DTM): a JSON array of one object per

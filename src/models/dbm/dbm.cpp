@@ -967,7 +967,7 @@ void DbmTrainer::get_training_state(std::istream& f, const std::string& path, co
   const auto at = detail::get_position(f, path, what, training_fingerprint(cfg_, model_), train_.size() / cfg_.batch_size, kMaxEpochs, cfg_.epochs,
                                          may_change);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
-  for (double* v : {&flips_, &sample_wall_s_, &train_s_, &epoch_flips0_, &epoch_wall0_, &epoch_train0_}) *v = get<double>(f, path);
+  for (double* v : {&flips_, &sample_wall_s_, &train_s_, &epoch_flips0_, &epoch_wall0_, &epoch_train0_}) *v = detail::get_tally(f, path, what);
   const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
   const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
   for (std::vector<float>* v : {&vel_j_, &vel_h_, &mu_}) *v = get_vec<float>(f, path, v->size());

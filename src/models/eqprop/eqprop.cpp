@@ -947,10 +947,10 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
   const auto at = detail::get_position(f, path, "checkpoint", fingerprint(cfg_, net_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
                                       kMaxEpochs, cfg_.epochs, detail::kClassifierResumeHint);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
-  epoch_correct_ = get<double>(f, path);
-  epoch_cost_ = get<double>(f, path);
-  epoch_flips_ = get<double>(f, path);
-  epoch_wall_ = get<double>(f, path);
+  epoch_correct_ = detail::get_tally(f, path, "checkpoint");
+  epoch_cost_ = detail::get_tally(f, path, "checkpoint");
+  epoch_flips_ = detail::get_tally(f, path, "checkpoint");
+  epoch_wall_ = detail::get_tally(f, path, "checkpoint");
   sampler_->set_sweep_count(get<uint64_t>(f, path));
   if (ideal_sampler_) ideal_sampler_->set_sweep_count(get<uint64_t>(f, path));
   net_.w0 = detail::get_vec<float>(f, path, net_.w0.size());

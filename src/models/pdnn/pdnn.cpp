@@ -841,9 +841,9 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
   const auto at = detail::get_position(f, path, "checkpoint", fingerprint(cfg_, net_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
                                       kMaxEpochs, cfg_.epochs, detail::kClassifierResumeHint);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
-  epoch_loss_ = get<double>(f, path);
-  epoch_correct_ = get<double>(f, path);
-  epoch_wall_ = get<double>(f, path);
+  epoch_loss_ = detail::get_tally(f, path, "checkpoint", false);
+  epoch_correct_ = detail::get_tally(f, path, "checkpoint");
+  epoch_wall_ = detail::get_tally(f, path, "checkpoint");
   for (int32_t l = 0; l < net_.layers(); ++l) {
     for (auto* v : {&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) *v = detail::get_vec<float>(f, path, v->size());
   }
@@ -1247,10 +1247,10 @@ void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   const auto at = detail::get_position(f, path, "checkpoint", vae_fingerprint(cfg_, vae_), static_cast<int64_t>(train_index_.size()) / cfg_.batch_size,
                                       kMaxEpochs, cfg_.epochs, detail::kClassifierResumeHint);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
-  epoch_loss_ = get<double>(f, path);
-  epoch_rec_ = get<double>(f, path);
-  epoch_kl_ = get<double>(f, path);
-  epoch_wall_ = get<double>(f, path);
+  epoch_loss_ = detail::get_tally(f, path, "checkpoint", false);
+  epoch_rec_ = detail::get_tally(f, path, "checkpoint", false);
+  epoch_kl_ = detail::get_tally(f, path, "checkpoint", false);
+  epoch_wall_ = detail::get_tally(f, path, "checkpoint");
   for (std::vector<float>* a : arrays()) *a = detail::get_vec<float>(f, path, a->size());
   for (auto& a : params_) a = detail::get_vec<float>(f, path, a.size());
   history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
