@@ -1065,8 +1065,11 @@ TEST(DbmMnist, AJournalledEvaluationGoesOnWhereItStopped) {
   refused([](DbmEvalBatch& b) { b.confusion[1] += 1; }, "counts 8 images");
   refused([](DbmEvalBatch& b) { b.confusion[0] -= 100; }, "confusion count out of range");
   refused([](DbmEvalBatch& b) { b.correct = b.correct > 0 ? b.correct - 1 : 1; }, "right: not a record of this evaluation");
-  refused([](DbmEvalBatch& b) { b.flips = -1; }, "negative or non-finite flips");
-  refused([](DbmEvalBatch& b) { b.wall_s = std::nan(""); }, "negative or non-finite flips");
+  refused([](DbmEvalBatch& b) { b.flips = -1; }, "negative, non-finite or impossible flips");
+  refused([](DbmEvalBatch& b) { b.wall_s = std::nan(""); }, "negative, non-finite or impossible flips");
+  // (helper-79: two batches of 1e308 flips summed to inf, and eval_flips_per_ns was written as null)
+  refused([](DbmEvalBatch& b) { b.flips = 1e308; }, "negative, non-finite or impossible flips");
+  refused([](DbmEvalBatch& b) { b.wall_s = 1e308; }, "negative, non-finite or impossible flips");
   refused([](DbmEvalBatch& b) { b.swap_attempts.clear(); }, "tempering ladder");
   refused([](DbmEvalBatch& b) { b.swap_accepts[0] = b.swap_attempts[0] + 1; }, "tempering ladder");
 }

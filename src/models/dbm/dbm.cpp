@@ -1265,8 +1265,10 @@ DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDatase
         throw InvalidArgument(which + " counts " + std::to_string(total) + " images, " + std::to_string(diagonal) + " of them right, against " +
                               std::to_string(end - start) + " images and " + std::to_string(b->correct) + " right: not a record of this evaluation");
       }
-      if (!std::isfinite(b->flips) || b->flips < 0 || !std::isfinite(b->wall_s) || b->wall_s < 0) {
-        throw InvalidArgument(which + " has negative or non-finite flips or wall time");
+      // (and none so large that the sums overflow: 1e308 flips gave eval_flips_per_ns null; no batch
+      // flips 1e30 times or runs 1e9 s, 30 years)
+      if (!(b->flips >= 0 && b->flips <= 1e30 && b->wall_s >= 0 && b->wall_s <= 1e9)) {
+        throw InvalidArgument(which + " has negative, non-finite or impossible flips or wall time");
       }
       const size_t pairs = cfg.eval_tempered ? cfg.eval_tempering.betas.size() - 1 : 0;
       bool swaps_ok = b->swap_attempts.size() == pairs && b->swap_accepts.size() == pairs;
