@@ -914,6 +914,11 @@ TEST(Cli, DbmTrainEvalGenerate) {
     EXPECT_NE(bad_curve.out.find("--sweeps takes"), std::string::npos) << sweeps << ": " << bad_curve.out;
     EXPECT_EQ(bad_curve.out.find("sweeps per image ("), std::string::npos) << sweeps << ": no budget runs first: " << bad_curve.out;
   }
+  for (const char* sweeps : {"40,20", "20,20"}) {  // increasing, as pdnn eval's --samples (helper-79)
+    const Result unsorted = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --sweeps " + sweeps);
+    EXPECT_EQ(unsorted.code, 2) << sweeps;
+    EXPECT_NE(unsorted.out.find("--sweeps must be increasing, got '" + std::string(sweeps) + "'"), std::string::npos) << unsorted.out;
+  }
   // A model file of another version, and a binary file where the model belongs, are named as such.
   {
     nlohmann::json m = read_json_file(out + "/model.json");

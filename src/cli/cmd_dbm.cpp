@@ -362,7 +362,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
   s->add_option("--first", o->first, "first test image (default 0)")->check(number_in<int64_t>(0, 1000000000));
   s->add_option("--limit", o->limit, "number of test images, at least 1, within the test set (default: to the end)")->check(number_in<int64_t>(1, 1000000000));
   s->add_option("--chains", o->chains, "chains per image (replaces eval.chains)")->check(number_in<int64_t>(1, 1 << 16));  // as eval.chains
-  auto* sw = s->add_option("--sweeps", o->sweeps, "S1,S2,...: sweeps per image of each budget; exactly S run");
+  auto* sw = s->add_option("--sweeps", o->sweeps, "S1,S2,...: sweeps per image of each budget, increasing; exactly S run");
   s->add_option("--warmup-fraction", o->warmup_fraction, "the warm-up's share of each budget (default 0.5)")
       ->check(number_in<double>(0, 0.99))
       ->needs(sw);
@@ -439,6 +439,9 @@ void add_eval(CLI::App* dbm, Commands& c) {
         throw InvalidArgument("--sweeps takes a comma-separated list of sweep counts from " + std::to_string(step) +
                               " (eval.steps_per_sample) to 4294967295, got '" + tok + "'");
       }
+      // increasing, as a curve against sweeps (and pdnn eval's --samples) reads: a budget given twice
+      // would only be sampled twice
+      if (!budgets.empty() && total <= budgets.back()) throw InvalidArgument("--sweeps must be increasing, got '" + o->sweeps + "'");
       budgets.push_back(total);
     }
     nlohmann::json curve = nlohmann::json::array();
