@@ -276,7 +276,7 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_beta_text", good_graph, R"({"beta": "1"})", "key 'beta': must be a number or an object"},
       {"cfg_piecewise", good_graph, R"({"beta": {"piecewise": [[0.5, 10], [1.0, 10, 5]]}})", "key 'beta.piecewise[1]': must be [beta, sweeps]"},
       {"cfg_linear", good_graph, R"({"beta": {"linear": {"from": 0.1, "to": 1}}})", "key 'beta.linear.sweeps': missing"},
-      {"cfg_hottest", good_graph, R"({"tempering": {"replicas": 3, "hottest": 0}})", "key 'tempering.hottest': must be > 0"},
+      {"cfg_hottest", good_graph, R"({"tempering": {"replicas": 3, "hottest": 0}})", "key 'tempering.hottest': the hottest replica's inverse temperature must be in (0, 1e6], got 0"},
       // A ladder above the tempered sampler's 1e6, named when the config is read (helper-79: 'betas
       // must be finite and > 0' named no key, and generate.tempering's was refused after training).
       {"cfg_target_big", good_graph, R"({"tempering": {"replicas": 2, "hottest": 1, "target": 1e7}})",

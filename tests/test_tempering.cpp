@@ -947,7 +947,7 @@ TEST(Tempering, AConfigsLadderStartsAtItsTarget) {
   EXPECT_EQ(d.betas, TemperingOptions::geometric(4.0f, 0.5f, 3));
   auto err = [](const char* text) { return error_of([&] { parse_tempering(nlohmann::json::parse(text), "tempering", 1.0f); }); };
   EXPECT_NE(err(R"({"replicas": 3, "hottest": 2, "target": 2})").find("key 'tempering.hottest': must be below the target"), std::string::npos);
-  EXPECT_NE(err(R"({"replicas": 3, "hottest": 0})").find("key 'tempering.hottest': must be > 0"), std::string::npos);
+  EXPECT_NE(err(R"({"replicas": 3, "hottest": 0})").find("key 'tempering.hottest': the hottest replica's inverse temperature must be in (0, 1e6], got 0"), std::string::npos);
   EXPECT_NE(err(R"({"betas": [1, 0.5], "target": 1})").find("key 'tempering.betas': give either betas or replicas"), std::string::npos);
 }
 

@@ -68,9 +68,10 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
   TemperingOptions o;
   // A ladder's betas in (0, 1e6], as the tempered sampler takes them: checked here, where the key is
   // known, and not only when a run reaches its tempering (after training, for generate.tempering).
-  const auto ladder_beta = [](const json& v, const std::string& key) {
+  const auto in_ladder = [](float b) { return b > 0.0f && b <= 1e6f; };
+  const auto ladder_beta = [&](const json& v, const std::string& key, const char* what = "a tempering ladder's beta") {
     const float b = get_beta(v, key);
-    if (!(b > 0.0f && b <= 1e6f)) bad(key, "a tempering ladder's beta must be in (0, 1e6], got " + v.dump());
+    if (!in_ladder(b)) bad(key, std::string(what) + " must be in (0, 1e6], got " + v.dump());
     return b;
   };
   if (t.contains("betas")) {
@@ -82,15 +83,12 @@ TemperingOptions parse_tempering(const json& t, const std::string& w, float defa
     if (!t.contains("replicas") || !t.contains("hottest")) bad(w, "needs betas, or replicas and hottest");
     const auto r = static_cast<int32_t>(get_int(t["replicas"], w + ".replicas", 2, 1024));
     const float target = t.contains("target") ? ladder_beta(t["target"], w + ".target") : default_target;
-    if (!t.contains("target") && !(target > 0.0f && target <= 1e6f)) {
+    if (!in_ladder(target)) {  // only the default can be outside here
       std::ostringstream text;
       text << target;
       bad(w + ".target", "the default target (the run's beta, " + text.str() + ") is outside a tempering ladder's (0, 1e6]: give a target");
     }
-    if (!(get_beta(t["hottest"], w + ".hottest") > 0)) {
-      bad(w + ".hottest", "must be > 0 (the hottest replica's inverse temperature), got " + t["hottest"].dump());
-    }
-    const float hottest = ladder_beta(t["hottest"], w + ".hottest");
+    const float hottest = ladder_beta(t["hottest"], w + ".hottest", "the hottest replica's inverse temperature");
     if (!(hottest < target)) {
       // As written, or the default target: std::to_string showed a target of 1e-30 as 0.000000.
       std::ostringstream target_text;  // (a float's own digits: 1.2, not 1.20000004768)
