@@ -35,7 +35,10 @@ usage() { sed -n '7,11p' "$SELF"; exit 2; }
 # the carried kit (THRML_GIT_DIR for its thrml stage) as `device_models.sh prepare` makes them, the
 # committed job states checked, then `plan BUDGET_S`. The carry must be this commit's: commit first.
 if [ "$cmd" = prepare ]; then
-  [ -z "$(git status --porcelain --untracked-files=no)" ] ||
+  # (git status fails outside a work tree, where $(...) alone would read as a clean one)
+  changes=$(git status --porcelain --untracked-files=no 2> /dev/null) ||
+    { echo "prepare: not a git work tree (a kit is tied to the commit it was built from): run it in a clone"; exit 2; }
+  [ -z "$changes" ] ||
     { echo "prepare: the tree has uncommitted changes; commit them first (a kit built from them never counts)"; exit 1; }
   for v in OPUS_GIT_DIR THRML_GIT_DIR; do
     case ${!v:-} in /* | "") ;; *) export "$v=$CALLER_PWD/${!v}" ;; esac  # (relative to where it was called)
@@ -248,6 +251,14 @@ if [ "$cmd" = dry-run ]; then
   PLAN_ANY_CARRY=1 PLAN_KIT=1 KIT_CARRY=${KIT_CARRY:-build/carry} bash scripts/device_session.sh plan 900 > "$root/plan.txt" || fail "plan: $(cat "$root/plan.txt")"
   python3 -c "import json,sys; p=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert len(p['command']) <= 2000 and p['carry'] and 120 <= p['timeout_s'] <= 600 and 'KIT=1' in p['command']" "$root/plan.txt" ||
     fail "plan printed no usable run arguments: $(cat "$root/plan.txt")"
+  # prepare refuses a copy outside a git work tree and a git dir that is not one, before any work
+  mkdir -p "$root/nogit/scripts" && cp "$SELF" "$root/nogit/scripts/"
+  (cd "$root/nogit" && bash scripts/device_session.sh prepare 900) > "$root/prep.txt" 2>&1
+  [ $? = 2 ] && grep -q "^prepare: not a git work tree" "$root/prep.txt" || fail "prepare outside a work tree: $(cat "$root/prep.txt")"
+  if [ -z "$(git status --porcelain --untracked-files=no 2> /dev/null)" ]; then  # (a tree with changes stops before the git dirs)
+    OPUS_GIT_DIR=$root/nogit bash scripts/device_session.sh prepare 900 > "$root/prep.txt" 2>&1
+    [ $? = 2 ] && grep -q "^prepare: OPUS_GIT_DIR=.* is not a git dir" "$root/prep.txt" || fail "prepare with a bad OPUS_GIT_DIR: $(cat "$root/prep.txt")"
+  fi
   OUT=$root/out KIT=1 KIT_MODE=dry-run SESSION_S=500 bash scripts/device_session.sh run dbm_golden dbm_mnist > "$root/run.log" 2>&1 ||
     { tail -30 "$root/run.log"; fail "run"; }
   for f in kit dbm_golden dbm_mnist; do [ -s "$root/out/$f.tar.gz" ] || fail "no $f.tar.gz in \$OUT"; done
