@@ -413,6 +413,17 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   EqPropNet nd = EqPropNet::create(8, cd.hidden, 2, 2, 0.5f, 0.25f, cd.seed);
   EqPropTrainer td(nd, cd, train, ti, test, si);
   EXPECT_NE(error_of([&] { td.load_checkpoint(dir + "/b/checkpoint.bin"); }).find("different training config"), std::string::npos);
+  // Behind the checksum, the epoch's tallies (correct answers, cost, flips, seconds; after the
+  // position's 28 bytes) are finite and not negative, as the DBM's and the p-DNN's.
+  for (const auto& [offset, v] : {std::pair<size_t, double>{28, -1.0}, {36, std::nan("")}, {44, static_cast<double>(INFINITY)}, {52, std::nan("")}}) {
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.poke<double>(offset, v);
+    f.write(dir + "/bad_tally.bin");
+    EqPropNet ne = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+    EqPropTrainer te(ne, cb, train, ti, test, si);
+    const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_tally.bin"); });
+    EXPECT_NE(e.find("has an impossible tally"), std::string::npos) << offset << " = " << v << ": " << e;
+  }
 }
 
 // train.time_budget_s: a run whose budget is spent stops before its next batch with a checkpoint, at

@@ -752,6 +752,17 @@ TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
   EXPECT_EQ(vc.encoder.w, va.encoder.w);
   EXPECT_EQ(vc.decoder.w, va.decoder.w);
   EXPECT_EQ(vc.decoder.b, va.decoder.b);
+  // Behind the checksum, the epoch's tallies (loss, reconstruction, KL, seconds; after the position's
+  // 28 bytes) are finite, the seconds not negative.
+  for (const auto& [offset, v] : {std::pair<size_t, double>{28, std::nan("")}, {36, static_cast<double>(INFINITY)}, {44, std::nan("")}, {52, -1.0}}) {
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.poke<double>(offset, v);
+    f.write(dir + "/bad_tally.bin");
+    PdnnVae ve = PdnnVae::create(8, cb);
+    PdnnVaeTrainer te(ve, cb, train, iota(96), test, iota(20));
+    const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_tally.bin"); });
+    EXPECT_NE(e.find("has an impossible tally"), std::string::npos) << offset << " = " << v << ": " << e;
+  }
   // A time budget spent before the first batch stops there, with a checkpoint of the start.
   PdnnConfig cs = vae_config(dir + "/s", PdnnActivation::pbit);
   cs.time_budget_s = 1e-9;
