@@ -754,7 +754,24 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   const Result other = run("dtm mixing --config " + dir + "/dtm.json --run " + dir + "/dtm_seed7 --out " + dir + "/mixing7.json --sweeps 40");
   EXPECT_EQ(other.code, 2) << other.out;
   EXPECT_NE(other.out.find("different training config"), std::string::npos) << other.out;
-  EXPECT_NE(other.out.find("leave --config out to read it from the run's metrics.json"), std::string::npos) << other.out;
+  EXPECT_NE(other.out.find("the run's metrics.json, or leave --config out to read it from --run's"), std::string::npos) << other.out;
+  // A lease run keeps its checkpoint in the lease folder and its metrics.json in --out: --config takes
+  // that record (metrics.json or results.json) for the config it holds, --seed 7 here, where only a
+  // hand-made copy of its 'config' did (helper-82).
+  ASSERT_EQ(run("dtm train --seed 7 --config " + dir + "/dtm.json --lease " + dir + "/dtm_lease7 --out " + dir + "/dtm_lease7_out").code, 0);
+  for (const char* f : {"metrics.json", "results.json"}) {
+    const Result l = run("dtm mixing --run " + dir + "/dtm_lease7 --config " + dir + "/dtm_lease7_out/" + f + " --out " + dir +
+                         "/mixing_lease.json --sweeps 40");
+    ASSERT_EQ(l.code, 0) << f << ": " << l.out;
+    const nlohmann::json jl = read_json_file(dir + "/mixing_lease.json");
+    EXPECT_EQ(jl["config"]["run"]["seed"], 7) << f;
+    EXPECT_EQ(jl["plain"]["curve"], read_json_file(dir + "/mixing7.json")["plain"]["curve"]) << f;  // the same training
+  }
+  write(dir + "/dbm_run/results.json", R"({"config": {"eval": {"chains": 2}}})");
+  const Result dbm_record = run("dtm mixing --run " + dir + "/dtm_lease7 --config " + dir + "/dbm_run/results.json --out " + dir + "/m.json");
+  EXPECT_EQ(dbm_record.code, 2) << dbm_record.out;
+  EXPECT_NE(dbm_record.out.find(dir + "/dbm_run/results.json records a config that is not a DTM's (key 'eval': unknown key"),
+            std::string::npos) << dbm_record.out;
   const Result none = run("dtm mixing --run " + dir + "/nowhere --out " + dir + "/mixing7.json");
   EXPECT_EQ(none.code, 2) << none.out;
   EXPECT_NE(none.out.find("no " + dir + "/nowhere/metrics.json to read the run's config from"), std::string::npos) << none.out;

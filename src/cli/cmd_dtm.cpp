@@ -87,8 +87,8 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       "mixing", "Measures how fast a trained DTM step (or MEBM) mixes: the autocorrelation of ACP's projection against lag, plain "
                 "Gibbs against parallel tempering at equal flips (every replica's sweeps count), with the integrated and "
                 "exponential mixing times; JSON out, and with --plot the curves as a PNG");
-  s->add_option("--config", o->config, "the DTM config the model was trained with (default: the one the run recorded in "
-                                       "--run's metrics.json)");
+  s->add_option("--config", o->config, "the DTM config the model was trained with, or a run's metrics.json or results.json "
+                                       "(the config it recorded); default: --run's metrics.json");
   s->add_option("--run", o->run, "the training run's output directory (checkpoint.bin or model_checkpoint.bin); default run.output_dir");
   s->add_option("--out", o->out, "JSON file to write")->required();
   s->add_option("--plot", o->plot, "also draw DIR/autocorrelation.png (with its .dat and .gp): r against lag, plain Gibbs and tempering");
@@ -114,16 +114,23 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     std::error_code ec;
     if (o->config.empty() && !std::filesystem::exists(recorded, ec)) {  // (a name too long for the system: not there either)
       throw InvalidArgument("dtm mixing: no " + recorded + " to read the run's config from (a lease folder holds only its "
-                            "checkpoint: pass --config, the training config, or --run the run's output directory)");
+                            "checkpoint: pass --config the metrics.json in the lease run's --out directory)");
     }
-    const nlohmann::json source = o->config.empty() ? read_json_file(recorded).value("config", nlohmann::json()) : read_json_file(o->config);
-    if (o->config.empty() && !source.is_object()) throw InvalidArgument("dtm mixing: " + recorded + " records no config; pass --config");
+    // A run's metrics.json or results.json as --config: the config it recorded (a DTM config has no
+    // 'config' key), so that a lease run trained with --steps or --acp needs no hand-made file.
+    nlohmann::json source = read_json_file(o->config.empty() ? recorded : o->config);
+    const bool run_record = o->config.empty() || (source.is_object() && source.contains("config"));
+    if (run_record) {
+      source = source.is_object() ? source.value("config", nlohmann::json()) : nlohmann::json();
+      if (!source.is_object()) throw InvalidArgument("dtm mixing: " + (o->config.empty() ? recorded : o->config) + " records no config; pass --config");
+    }
     DtmConfig cfg;
     try {
       cfg = parse_dtm_config(source);
     } catch (const InvalidConfig& e) {
-      if (!o->config.empty()) throw;
-      // The run folder of another model (a DBM's metrics.json has an 'eval' section): say whose config it was.
+      if (!run_record) throw;
+      // The run record of another model (a DBM's metrics.json has an 'eval' section): say whose config it was.
+      if (!o->config.empty()) throw InvalidConfig(o->config + " records a config that is not a DTM's (" + e.reason() + ")");
       throw InvalidConfig(recorded + " records a config that is not a DTM's (" + e.reason() +
                           "): --run takes the output folder of 'pbit dtm train'");
     }
@@ -153,9 +160,9 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     } catch (const ConfigMismatch& e) {
       // The checkpoint's refusal of another training config speaks of resuming; here the remedy is
       // the config the run recorded. (Other errors, a corrupt checkpoint, are its own.)
-      if (o->config.empty()) throw;
+      if (run_record) throw;
       throw InvalidArgument(e.reason() + "\ndtm mixing: give --config the training config as the run recorded it (with its --seed, --steps, "
-                            "--acp, --time-budget), or leave --config out to read it from the run's metrics.json");
+                            "--acp, --time-budget): the run's metrics.json, or leave --config out to read it from --run's");
     }
     bool tempered = cfg.gen_tempered;
     TemperingOptions ladder = cfg.gen_tempering;
