@@ -329,6 +329,16 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result unknown = run("frobnicate");
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.out.find("unknown command 'frobnicate' (pbit --help lists them)"), std::string::npos) << unknown.out;
+  // A misspelt command with its options: the word is named, not the options it was meant to take (helper-82).
+  for (const auto& [args, want] : {std::pair<std::string, std::string>{"dbm trian --config x.json", "'pbit dbm' has no subcommand 'trian'"},
+                                   {"smaple --graph g.txt --config x.json", "unknown command 'smaple'"}}) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args;
+    EXPECT_NE(r.out.find(want), std::string::npos) << args << ": " << r.out;
+  }
+  EXPECT_NE(run("dbm --confg x.json").out.find("'pbit dbm' has no option --confg"), std::string::npos);  // still an option's error
+  EXPECT_NE(run("dbm --config x.json train").out.find("--config is an option of 'pbit dbm train': give it after 'pbit dbm train', not before"),
+            std::string::npos);  // it said "'pbit dbm train' has no option --config (did you mean --config?)"
   EXPECT_EQ(run("help").code, 0);
   const Result help_eval = run("help dbm eval");  // the subcommand's help, as dbm eval --help
   EXPECT_EQ(help_eval.code, 0);

@@ -475,6 +475,8 @@ const CLI::App* deepest(const CLI::App& app) {
 /// option of `a` is near. What follows '=' is not repeated (a path, or a secret).
 std::string no_such_option(const CLI::App* a, const std::string& cmd, const std::string& word) {
   const std::string name = word.substr(0, word.find('='));
+  // 'pbit dbm --config F train': the option is the subcommand's, given before it ("did you mean --config?").
+  if (a->get_option_no_throw(name) != nullptr) return name + " is an option of '" + cmd + "': give it after '" + cmd + "', not before";
   const std::string hint = did_you_mean(a, name);
   return "'" + cmd + "' has no option " + name + (hint.empty() ? " (" + cmd + " --help lists them)" : hint);
 }
@@ -510,16 +512,18 @@ std::string parse_message(const CLI::ParseError& e, const CLI::App& app) {
   if (dynamic_cast<const CLI::RequiredError*>(&e)) {
     // "--config is required", or "A subcommand is required"
     // CLI11 checks what is required before what it did not expect: a misspelt --confg would be
-    // reported as a missing --config, a misspelt --verson as a missing subcommand. An unknown option,
-    // at any level of the command, is the error to show.
-    if (const std::string unknown = first_option(app.remaining(true)); !unknown.empty()) return no_such_option(deepest(app), cmd, unknown);
-    if (m.find("subcommand") != std::string::npos) {
+    // reported as a missing --config, a misspelt --verson as a missing subcommand. A word where the
+    // subcommand goes is the misspelt one ('pbit dbm trian --config F' said "no option --config", the
+    // subcommand's option); else an unknown option, at any level of the command, is the error to show.
+    const bool wants_subcommand = m.find("subcommand") != std::string::npos;
+    if (wants_subcommand) {
       const std::vector<std::string> rest = deepest(app)->remaining();
       if (!rest.empty() && rest.front().rfind("-", 0) != 0) {
         return (cmd == "pbit" ? "unknown command '" : "'" + cmd + "' has no subcommand '") + rest.front() + "' (" + cmd + " --help lists them)";
       }
-      return "'" + cmd + "' needs a subcommand (" + cmd + " --help lists them)";
     }
+    if (const std::string unknown = first_option(app.remaining(true)); !unknown.empty()) return no_such_option(deepest(app), cmd, unknown);
+    if (wants_subcommand) return "'" + cmd + "' needs a subcommand (" + cmd + " --help lists them)";
     const std::string name = m.substr(0, m.find(' '));
     const CLI::App* a = deepest(app);
     // A positional's name alone ("needs evals") says too little: its description says what to give.
