@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -19,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -250,6 +252,41 @@ BetaSchedule beta_from(const py::object& beta) {
 
 Backend backend_from(const std::string& name) { return backend_from_string(name); }
 
+/// A daemon thread that outlives the main one: once the interpreter is finalizing, Python 3.11 ends a
+/// thread that takes the GIL with pthread_exit, and that forced unwinding aborts the process
+/// (std::terminate) where it meets a noexcept frame, as pybind11's gil_scoped_release destructor is.
+/// Such a thread, back from its C++ work or at a progress check, waits here instead, touching nothing
+/// of Python's, until the process exits; the main thread, which runs the finalization, never waits.
+unsigned long g_main_thread = 0;  // threading.main_thread().ident, read at import
+void park_if_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  const bool finalizing = Py_IsFinalizing() != 0;
+#else
+  const bool finalizing = _Py_IsFinalizing() != 0;
+#endif
+  if (!finalizing || PyThread_get_thread_ident() == g_main_thread) return;
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+/// py::gil_scoped_release (without disassoc) that waits rather than take the GIL back while the
+/// interpreter is finalizing, and whose destructor lets the unwinding through where finalization
+/// begins between that check and PyEval_RestoreThread (pybind11's dispatcher passes it on).
+class ReleaseGil {
+ public:
+  ReleaseGil() {
+    py::detail::get_internals();  // as gil_scoped_release: set up before any gil_scoped_acquire
+    state_ = PyEval_SaveThread();
+  }
+  ReleaseGil(const ReleaseGil&) = delete;
+  ReleaseGil& operator=(const ReleaseGil&) = delete;
+  ~ReleaseGil() noexcept(false) {
+    park_if_finalizing();
+    PyEval_RestoreThread(state_);
+  }
+
+ private:
+  PyThreadState* state_ = nullptr;
+};
+
 /// progress=None/False: no output; True: pbit's status line on sys.stderr; a callable: called as
 /// f(done, total). In every case the GIL is taken about every quarter second and pending signals
 /// are checked, so Ctrl-C (KeyboardInterrupt) ends a long run between stretches (without a callback
@@ -261,6 +298,7 @@ struct PyProgress {
 PyProgress progress_from(const py::object& p, const char* label) {
   if (p.is_none() || (py::isinstance<py::bool_>(p) && !p.cast<bool>())) {
     return {[](int64_t, int64_t) {
+              park_if_finalizing();
               py::gil_scoped_acquire acquire;
               if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             },
@@ -274,6 +312,7 @@ PyProgress progress_from(const py::object& p, const char* label) {
   }
   auto holder = std::make_shared<py::object>(std::move(cb));
   return {[holder](int64_t done, int64_t total) {
+            park_if_finalizing();
             py::gil_scoped_acquire acquire;
             (*holder)(done, total);
             if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -319,6 +358,7 @@ py::capsule dlpack_capsule(const Sampler::StateView& v) {
 std::atomic<int> g_cli_commands{0};
 void check_cli_interrupt() {
   if (g_cli_commands.load(std::memory_order_relaxed) == 0) return;
+  park_if_finalizing();
   py::gil_scoped_acquire acquire;
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
@@ -625,7 +665,7 @@ Graph graph_from_arrays(const py::handle& n_arg, const py::handle& i, const py::
   std::vector<Edge> e(a.size());
   for (size_t k = 0; k < e.size(); ++k) e[k] = {a[k], b[k], x[k]};
   std::vector<float> h = biases.is_none() ? std::vector<float>{} : from_numpy<float>(biases, "biases");
-  py::gil_scoped_release release;
+  ReleaseGil release;
   return Graph::from_edges(n, e, std::move(h));
 }
 
@@ -677,6 +717,7 @@ std::string beta_repr(const BetaSchedule& b) {
 
 PYBIND11_MODULE(_pbit, m) {
   detail::set_interrupt_check(&check_cli_interrupt);  // Ctrl-C in pbit.cli (does nothing outside a command)
+  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   m.doc() = "pbit: GPU p-bit / Ising / Boltzmann sampling (C++ core). Import it as `import pbit`.";
 
   // Exceptions: pbit.Error (a RuntimeError) and one subclass per C++ class, with the C++ message.
@@ -784,7 +825,7 @@ PYBIND11_MODULE(_pbit, m) {
           Active() { ++g_cli_commands; }
           ~Active() { --g_cli_commands; }
         } active;
-        py::gil_scoped_release release;
+        ReleaseGil release;
         return cli::run(static_cast<int>(argv_s.size()), argv.data(), /*rethrow=*/true, raise_bad_options);
       },
       py::arg("args"), py::arg("raise_bad_options") = true,
@@ -819,7 +860,7 @@ edge statistics of the sampler use that order.)doc")
           "read",
           [](const py::object& path) {
             const std::string p = path_arg(path);
-            py::gil_scoped_release release;
+            ReleaseGil release;
             return read_graph_file(p).graph;
           },
           py::arg("path"),
@@ -829,7 +870,7 @@ edge statistics of the sampler use that order.)doc")
           [](const Graph& g, const py::object& path) {
             const std::string p = path_arg(path);
             const Graph snapshot = g;  // see graph_snapshot_note
-            py::gil_scoped_release release;
+            ReleaseGil release;
             write_graph_file(p, snapshot);
           },
           py::arg("path"),
@@ -921,7 +962,7 @@ edge statistics of the sampler use that order.)doc")
       "color_graph",
       [](const Graph& g) {
         const Graph snapshot = g;  // see graph_snapshot_note
-        py::gil_scoped_release release;
+        ReleaseGil release;
         return color_graph(snapshot);
       },
       py::arg("graph"), "A proper coloring (bipartite when possible, else DSATUR).");
@@ -968,14 +1009,14 @@ edge statistics of the sampler use that order.)doc")
             }
             return t;
           }));
-  m.def("topology", &make_topology, py::arg("spec"), py::call_guard<py::gil_scoped_release>(),
+  m.def("topology", &make_topology, py::arg("spec"), py::call_guard<ReleaseGil>(),
         "A generated topology: 'pegasus:M', 'zephyr:M[:T]', 'chimera:M[:N[:T]]', 'grid:L:G12' ... (docs/TOPOLOGIES.md), couplings 1.");
   m.def(
       "square_lattice",
       [](const py::object& l, bool periodic, const py::object& j) {
         const auto L = static_cast<int32_t>(int_arg(l, "L", 1, std::numeric_limits<int32_t>::max()));
         const float J = float_arg(j, "J");
-        py::gil_scoped_release release;
+        ReleaseGil release;
         return square_lattice(L, periodic, J);
       },
       py::arg("L"), py::arg("periodic") = true, py::arg("J") = 1.0f,
@@ -986,7 +1027,7 @@ edge statistics of the sampler use that order.)doc")
         const auto nn = static_cast<int32_t>(int_arg(n, "n", 1, std::numeric_limits<int32_t>::max()));
         const auto dd = static_cast<int32_t>(int_arg(d, "d", 0, std::numeric_limits<int32_t>::max()));
         const uint64_t s = seed_arg(seed);
-        py::gil_scoped_release release;
+        ReleaseGil release;
         return random_regular(nn, dd, s);
       },
       py::arg("n"), py::arg("d"), py::arg("seed"), "A random simple d-regular graph, seeded.");
@@ -996,7 +1037,7 @@ edge statistics of the sampler use that order.)doc")
         const uint64_t s = seed_arg(seed);
         const float sigma_j = float_arg(sj, "sigma_j"), sigma_h = float_arg(sh, "sigma_h");
         const Graph snapshot = g;  // see graph_snapshot_note
-        py::gil_scoped_release release;
+        ReleaseGil release;
         return with_random_weights(snapshot, s, sigma_j, sigma_h);
       },
       py::arg("graph"), py::arg("seed"), py::arg("sigma_j"), py::arg("sigma_h") = 0.0f,
@@ -1282,7 +1323,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
              const auto chains = static_cast<int32_t>(int_arg(chains_arg, "chains", 1, int64_t{1} << 30));
              const SamplerOptions o = options_from(backend, seed_arg(seed), static_cast<int>(int_arg(threads, "threads", 0, 4096)), contract);
              const Graph snapshot = g;  // see graph_snapshot_note
-             py::gil_scoped_release release;
+             ReleaseGil release;
              return coloring ? Sampler(snapshot, *coloring, chains, o) : Sampler(snapshot, chains, o);
            }),
            py::arg("graph"), py::arg("chains"), py::arg("backend") = "cpu", py::arg("seed") = 0, py::arg("coloring") = py::none(),
@@ -1301,7 +1342,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           [](Sampler& s, const py::object& w, const py::object& h) {
             const std::vector<float> wv = from_numpy<float>(w, "edge_weights"), hv = from_numpy<float>(h, "biases");
             const Busy busy(&s);
-            py::gil_scoped_release release;
+            ReleaseGil release;
             s.set_weights(wv, hv);
           },
           py::arg("edge_weights"), py::arg("biases"),
@@ -1331,7 +1372,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             const Busy busy(&s);
             std::vector<int8_t> st;
             {
-              py::gil_scoped_release release;
+              ReleaseGil release;
               st = s.state();
             }
             return to_numpy(std::move(st), {s.num_chains(), s.num_nodes()});
@@ -1402,7 +1443,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             {
               const Busy busy(&s);
               ProgressScope scope(s, progress_from(progress, "Sampler.run"));
-              py::gil_scoped_release release;
+              ReleaseGil release;
               o = s.run(schedule, b, spec);
             }
             return wrap(std::move(o), spec, s.num_nodes());
@@ -1416,7 +1457,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             const BetaSchedule b = beta_from(beta);
             const Busy busy(&s);
             ProgressScope scope(s, progress_from(progress, "Sampler.sweep"));
-            py::gil_scoped_release release;
+            ReleaseGil release;
             s.sweep(n, b);
           },
           py::arg("sweeps"), py::arg("beta") = py::none(), py::arg("progress") = py::none(),
@@ -1425,7 +1466,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           "state_dlpack",
           [](const Sampler& s) {
             const Busy busy(&s);
-            py::gil_scoped_release release;
+            ReleaseGil release;
             return s.state_view();
           },
           "The B x N state (int8 +-1) where the backend keeps it, as a DLPack producer (StateArray): on the cuda backend a "
@@ -1437,7 +1478,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
             const Busy busy(&s);
             std::vector<double> e;
             {
-              py::gil_scoped_release release;
+              ReleaseGil release;
               e = s.chain_energies();
             }
             return to_numpy(std::move(e));
@@ -1467,7 +1508,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
              t.adapt_rounds = int_arg(adapt_rounds, "adapt_rounds", 0, int64_t{1} << 40);
              const SamplerOptions o = options_from(backend, seed, threads, contract);
              const Graph snapshot = g;  // see graph_snapshot_note
-             py::gil_scoped_release release;
+             ReleaseGil release;
              return TemperedSampler(snapshot, coloring ? *coloring : color_graph(snapshot), chains, t, o);
            }),
            py::arg("graph"), py::arg("chains"), py::arg("betas"), py::arg("sweeps_per_round") = 1, py::arg("scheme") = "deo",
@@ -1494,7 +1535,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
             const Busy busy(&t);
             std::vector<int8_t> s;
             {
-              py::gil_scoped_release release;  // on a GPU a download
+              ReleaseGil release;  // on a GPU a download
               s = t.state();
             }
             const auto B = static_cast<py::ssize_t>(t.num_chains());
@@ -1514,7 +1555,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
             const Busy busy(&t);
             std::vector<int8_t> s;
             {
-              py::gil_scoped_release release;
+              ReleaseGil release;
               s = t.replica_states();
             }
             const auto R = static_cast<py::ssize_t>(t.num_replicas()), B = static_cast<py::ssize_t>(t.num_chains());
@@ -1562,7 +1603,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
             {
               const Busy busy(&t);
               ProgressScope scope(t, progress_from(progress, "TemperedSampler.run"));
-              py::gil_scoped_release release;
+              ReleaseGil release;
               o = t.run(schedule, spec);
             }
             return wrap(std::move(o), spec, t.graph().num_nodes());
@@ -1577,7 +1618,7 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
             const int64_t n = int_arg(n_arg, "sweeps", 0, SamplingSchedule::kMaxSweeps);
             const Busy busy(&t);
             ProgressScope scope(t, progress_from(progress, "TemperedSampler.sweep"));
-            py::gil_scoped_release release;
+            ReleaseGil release;
             t.sweep(n);
           },
           py::arg("sweeps"), py::arg("progress") = py::none(), "Sweeps every replica with its swap rounds; progress as in run().")

@@ -4,6 +4,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -183,6 +184,29 @@ def test_long_calls_release_the_gil():
         ticks += 1
     t.join()
     assert ticks > 1000
+
+
+def test_daemon_threads_sampling_at_exit_do_not_crash_it():
+    # The main thread ends while daemon threads loop over short runs (with and without a progress
+    # callback, and tempered): each takes the GIL back as the interpreter finalizes, where Python
+    # 3.11's pthread_exit unwound through pbit's C++ frames and aborted (every one of 15 runs did).
+    script = """
+import threading, time, pbit
+g = pbit.square_lattice(16)
+def loop(run):
+    while True:
+        run()
+for k in range(6):
+    s = pbit.Sampler(g, 8, seed=k)
+    threading.Thread(target=loop, args=(lambda s=s, k=k: s.sweep(50, progress=(lambda d, t: None) if k % 2 else None),), daemon=True).start()
+t = pbit.TemperedSampler(g, chains=4, betas=[1.0, 0.5])
+threading.Thread(target=loop, args=(lambda: t.sweep(20),), daemon=True).start()
+time.sleep(0.3)
+print("main thread done")
+"""
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout) == (0, "main thread done\n"), r.stderr[-500:]
 
 
 def test_per_chain_betas_change_only_their_chains():
