@@ -709,6 +709,11 @@ TEST(Cli, AnOutputOverAnInputIsRefused) {
 TEST(Cli, GraphWritesTopologiesAndRoles) {
   const Result r = run("graph --topology pegasus:6 --out " + tmp("p6.json") + " --weights 0.2,0.1 --seed 4" +
                        " --roles visible:100,label:20,hidden:rest --role-seed 2 --roles-out " + tmp("p6_roles.json"));
+  {  // a seed that nothing draws with is refused, as --role-seed without --roles (helper-82: it was ignored)
+    const Result seed_only = run("graph --topology pegasus:2 --seed 5 --out " + tmp("p6_seed_only.json"));
+    EXPECT_EQ(seed_only.code, 2) << seed_only.out;
+    EXPECT_NE(seed_only.out.find("--seed requires --weights"), std::string::npos) << seed_only.out;
+  }
   ASSERT_EQ(r.code, 0) << r.out;
   const nlohmann::json summary = nlohmann::json::parse(r.out);
   EXPECT_EQ(summary["num_nodes"], 680);

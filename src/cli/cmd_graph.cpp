@@ -301,8 +301,10 @@ void add_graph(Commands& c) {
                "and node roles, and prints a summary (and the roles' hop distances)");
   s->add_option("--topology", o->topology, kTopologies)->required();
   s->add_option("--out", o->out, "graph file to write: JSON (.json, with the coloring) or an edge list (any other name)")->required();
-  s->add_option("--weights", o->weights, "Gaussian couplings and biases: SIGMA_J[,SIGMA_H] (default: all couplings 1)");
-  s->add_option("--seed", o->seed, "seed of the weights (default 1)")->check(number_in<uint64_t>(0, UINT64_MAX));
+  auto* weights = s->add_option("--weights", o->weights, "Gaussian couplings and biases: SIGMA_J[,SIGMA_H] (default: all couplings 1)");
+  s->add_option("--seed", o->seed, "seed of the weights (default 1; with --weights, nothing else is drawn)")
+      ->check(number_in<uint64_t>(0, UINT64_MAX))
+      ->needs(weights);
   auto* roles = s->add_option("--roles", o->roles,
                               "role specs, e.g. visible:784,label:50,hidden:rest (name:count:color restricts a role to a color)");
   auto* rout = s->add_option("--roles-out", o->roles_out, "roles JSON to write (needed with --roles)");
