@@ -195,12 +195,13 @@ TEST(Cli, SampleTakesTheRngContract) {
   EXPECT_FALSE(je["run"].contains("hardware"));  // ideal p-bits: no hardware entry
   // A run on imperfect p-bits says which in its output.
   std::string hw = kConfig;
-  hw.replace(hw.find("\"backend\": \"cpu\""), 16, "\"backend\": \"cpu\", \"hardware\": {\"weight_bits\": 4, \"lut_bits\": 3}");
+  hw.replace(hw.find("\"backend\": \"cpu\""), 16, "\"backend\": \"cpu\", \"hardware\": {\"weight_bits\": 4, \"lut_bits\": 3, \"gain_sigma\": 0.1}");
   write(tmp("cfg_hw.json"), hw);
   ASSERT_EQ(run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_hw.json") + " --out " + tmp("out_hw.json")).code, 0);
   const nlohmann::json jh = read_json_file(tmp("out_hw.json"));
   EXPECT_EQ(jh["run"]["hardware"]["weight_bits"], 4);
   EXPECT_EQ(jh["run"]["hardware"]["lut_bits"], 3);
+  EXPECT_EQ(jh["run"]["hardware"]["gain_sigma"].dump(), "0.1");  // as written, as the training commands' configs (helper-82)
   write(tmp("cfg_badc.json"), R"({"chains": 4, "contract": "quick"})");
   const Result bad = run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_badc.json"));
   EXPECT_EQ(bad.code, 2) << bad.out;

@@ -248,7 +248,7 @@ void add_sample(Commands& c) {
                 {"flips_per_ns", wall > 0 ? flips / (wall * 1e9) : 0.0},
                 {"git_sha", build_git_sha()}};
     // A run on imperfect p-bits says so: its numbers are not the ideal sampler's.
-    if (!cfg.hardware.ideal()) j["run"]["hardware"] = cfg.hardware.to_json();
+    if (!cfg.hardware.ideal()) j["run"]["hardware"] = cfg.hardware.config_json();  // (0.1 as written, not 0.10000000149)
     emit(o->out, j);
     return 0;
   });

@@ -300,7 +300,7 @@ void add_pdnn_commands(Commands& c) {
                           {"trained_units", cfg.units.name()},
                           {"train_samples", net.train_samples},
                           {"train_mode", cfg.train_mode},
-                          {"hardware", cfg.hardware.to_json()},
+                          {"hardware", cfg.hardware.config_json()},
                           {"train_images", ti.size()},
                           {"epochs_trained", trainer.history().size()},
                           {"stopped_by_time_budget", trainer.out_of_time()},
@@ -366,7 +366,7 @@ void add_pdnn_commands(Commands& c) {
                           {"trained_units", net.trained_units.name()},
                           {"train_samples", net.train_samples},
                           {"eval", eval_json(ev)},
-                          {"hardware", cfg.hardware.to_json()},
+                          {"hardware", cfg.hardware.config_json()},
                           {"seed", cfg.seed},
                           {"device", backend_device_name(backend_from_string(cfg.backend))},
                           {"git_sha", build_git_sha()}};
