@@ -115,7 +115,7 @@ if [ "$cmd" = pending ]; then
   tests=()
   for job in $JOBS; do tests+=("$job=$(n_test "$(job_config "$job")")"); done
   python3 - "$RESULTS" "$JOBS" "$GOLDEN_BUDGETS" "$GOLDEN_SLICE" "$CURVE_BUDGETS" "$CURVE_SLICE" "${DTM_VARIANTS[*]}" "$MEBM_SWEEPS" "${tests[*]}" <<'PY'
-import json, os, sys
+import glob, json, os, sys
 results, jobs = sys.argv[1], sys.argv[2].split()
 mebm_sweeps = sys.argv[8].split()
 n_test = {j: int(n) for j, n in (a.split("=") for a in sys.argv[9].split())}  # as eval_units reads them
@@ -141,6 +141,10 @@ def dtm_left(job):
     todo = [v for v in variants if not (load(job, "state", v, "leases.json", default=[]) or [{}])[-1].get("finished")]
     if todo:
         return "training: " + ", ".join(todo)
+    # trained, but no results came back (a call cut between the two; variant_done in the script)
+    todo = [v for v in variants if not glob.glob(os.path.join(results, job, "lease_*", v, "results.json"))]
+    if todo:
+        return "the results of " + ", ".join(todo)
     st = os.path.join(results, job, "state")
     todo = [s for s in mebm_sweeps if not os.path.exists(os.path.join(st, "mebm_s%s.done" % s))]
     if todo:
@@ -308,6 +312,23 @@ if [ "$cmd" = dry-run ]; then
     if ! python3 scripts/device_report.py --check "$n_leases" "$RESULTS/$job"; then
       echo "dry-run $job: the leases did not continue one another"; fails=$((fails + 1)); continue
     fi
+    # A call cut after the run was marked finished but before its outputs were written (pbit marks it
+    # first): the next call has the finished lease write them again, training nothing.
+    lost=
+    case $job in
+      dtm_g12) rm -f "$RESULTS"/dtm_g12/lease_*/dtm8/results.json; lost="dtm8/results.json" ;;
+      dbm_mnist) rm -f "$RESULTS/dbm_mnist/state/model.json"; lost="state/model.json" ;;
+    esac
+    if [ -n "$lost" ]; then
+      rm -rf "$root/out"
+      OUT=$root/out DEADLINE_S=${DRY_DEADLINE_S:-300} STATE_IN=$RESULTS/$job/state bash "$0" run "$job" > "$root/$job.lost.log" 2>&1
+      rc=$?
+      tar -tzf "$root/out/$job.tar.gz" > "$root/$job.lost.files" 2>&1  # (not piped into grep -q: see above)
+      if [ $rc -ne 0 ] || ! grep -q "/$lost\$" "$root/$job.lost.files" || grep -q "^lease [0-9]*: continuing" "$root/$job.lost.log"; then
+        echo "dry-run $job: a finished run whose $lost was lost did not write it again:"; tail -25 "$root/$job.lost.log"
+        fails=$((fails + 1)); continue
+      fi
+    fi
     echo "dry-run $job: ok, $n_leases leases in $((SECONDS - t0)) s ($(ls "$RESULTS/$job" | tr '\n' ' '))"
   done
   [ $fails -eq 0 ] || { echo "device_models dry-run: $fails job(s) FAILED (logs in $root)"; exit 1; }
@@ -393,6 +414,15 @@ lease_note "$LEASE"
 bump_lease
 pack_stage
 
+# variant_done NAME: dtm_g12's variant trained (its lease record says finished) and its results.json
+# written, in this call or a collected lease. pbit marks the run finished before it generates and
+# writes results.json, so a call cut in between left a finished variant without results, which the
+# comparison then left out: its lease runs again, training nothing, and writes them.
+variant_done() {
+  python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$STAGE/state/$1" &&
+    { [ -f "$STAGE/$1/results.json" ] || compgen -G "$RESULTS/dtm_g12/lease_*/$1/results.json" > /dev/null; }
+}
+
 # failed RC: 0 when a phase ended well or was cut by the deadline (the next lease goes on from the
 # state), 1 when it failed (bad input, a crash): the job then exits 1.
 failed() {
@@ -466,6 +496,14 @@ dbm_lease() {
   echo "training finished in an earlier lease: accuracy against inference sweeps"
   local model="$STAGE/state/model.json"
   [ -f "$model" ] || cp "$RESULTS/$job/state/model.json" "$model" 2>/dev/null
+  if [ ! -f "$model" ]; then
+    # pbit marks the run finished (its last checkpoint) before it writes model.json: a call cut in
+    # between kept no model. A finished lease trains nothing and writes its outputs again.
+    echo "no model.json kept from the lease that finished training: that lease writes it again (no training)"
+    PHASE_TAIL=12 phase train $(( $(left) - 5 )) "$PBIT" dbm train --config "$config" --lease "$STAGE/state" --out "$STAGE/run"
+    failed $? || return 1
+    [ -f "$STAGE/run/model.json" ] && cp "$STAGE/run/model.json" "$model"
+  fi
   [ -f "$model" ] || { echo "no model.json in the state"; return 1; }
   local budgets=$CURVE_BUDGETS slice=$CURVE_SLICE
   [ "$DRY" = 1 ] && budgets="40 200" && slice=150
@@ -505,9 +543,7 @@ case $job in
       read -r name conf steps acp <<< "$v"
       st=$STAGE/state/$name
       mkdir -p "$st"
-      if python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$st"; then
-        continue
-      fi
+      variant_done "$name" && continue  # (finished but without results: the lease writes them, training nothing)
       # A dry run trains one epoch of every unfinished variant per lease whatever the time, so
       # whether its three leases reach the comparison suite does not depend on the machine's speed.
       [ "$DRY" != 1 ] && [ "$(left)" -lt $((DEADLINE_S / 3)) ] && break
@@ -537,7 +573,7 @@ case $job in
     fi
     all_done=1
     for name in dtm4 mebm dtm4_noacp dtm2 dtm8; do
-      python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$STAGE/state/$name" || all_done=0
+      variant_done "$name" || all_done=0
     done
     if [ $all_done = 1 ]; then
       python3 - "$RESULTS/dtm_g12" "$STAGE" "$DRY" "${DRY_BACKEND:-cpu}" > "$STAGE/compare_suite.json" <<'PY'
