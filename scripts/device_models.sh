@@ -314,11 +314,16 @@ if [ "$cmd" = dry-run ]; then
     fi
     # A call cut after the run was marked finished but before its outputs were written (pbit marks it
     # first): the next call has the finished lease write them again, training nothing.
+    # (Only where the leases finished that run: on the emulator dbm_mnist's three leases do not.)
     lost=
+    finished() { python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))[-1].get('finished') else 1)" "$1" 2> /dev/null; }
     case $job in
-      dtm_g12) rm -f "$RESULTS"/dtm_g12/lease_*/dtm8/results.json; lost="dtm8/results.json" ;;
-      dbm_mnist) rm -f "$RESULTS/dbm_mnist/state/model.json"; lost="state/model.json" ;;
+      dtm_g12) finished "$RESULTS/dtm_g12/state/dtm8/leases.json" && rm -f "$RESULTS"/dtm_g12/lease_*/dtm8/results.json && lost="dtm8/results.json" ;;
+      dbm_mnist) finished "$RESULTS/dbm_mnist/state/leases.json" && rm -f "$RESULTS/dbm_mnist/state/model.json" && lost="state/model.json" ;;
     esac
+    if [ -z "$lost" ] && [ "$DRY_BACKEND" = cpu ] && { [ "$job" = dtm_g12 ] || [ "$job" = dbm_mnist ]; }; then
+      echo "dry-run $job: its leases did not finish the run, so the check of lost outputs did not run"; fails=$((fails + 1)); continue
+    fi
     if [ -n "$lost" ]; then
       rm -rf "$root/out"
       OUT=$root/out DEADLINE_S=${DRY_DEADLINE_S:-300} STATE_IN=$RESULTS/$job/state bash "$0" run "$job" > "$root/$job.lost.log" 2>&1
