@@ -41,6 +41,8 @@ DTM_VARIANTS=("dtm4 dtm_fashion_gpu 4 on" "mebm mebm_fashion_gpu 1 on" "dtm4_noa
               "dtm2 dtm_fashion_gpu 2 on" "dtm8 dtm_fashion_gpu 8 on")
 dbm_config() { case $1 in dbm_mnist) echo configs/dbm_mnist_gpu.json ;; dbm_fashion) echo configs/dbm_fashion_gpu.json ;; *) echo configs/dbm_mnist_gpu_mix.json ;; esac; }
 job_config() { case $1 in dbm_golden) echo configs/dbm_golden.json ;; dtm_g12) echo configs/dtm_fashion_gpu.json ;; *) dbm_config "$1" ;; esac; }
+# finished DIR: the lease folder's last record (DIR/leases.json) says the run finished training.
+finished() { python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$1"; }
 # n_test CONFIG: the test images its evaluations cover (test_limit, or the whole test set: 10,000)
 n_test() { python3 -c "import json,sys; c=json.load(open(sys.argv[1])); print(c.get('dataset',{}).get('test_limit',0) or 10000)" "$1"; }
 # The evaluations on the whole test set (10,000 images), in slices that each finish or are redone:
@@ -316,10 +318,9 @@ if [ "$cmd" = dry-run ]; then
     # first): the next call has the finished lease write them again, training nothing.
     # (Only where the leases finished that run: on the emulator dbm_mnist's three leases do not.)
     lost=
-    finished() { python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))[-1].get('finished') else 1)" "$1" 2> /dev/null; }
     case $job in
-      dtm_g12) finished "$RESULTS/dtm_g12/state/dtm8/leases.json" && rm -f "$RESULTS"/dtm_g12/lease_*/dtm8/results.json && lost="dtm8/results.json" ;;
-      dbm_mnist) finished "$RESULTS/dbm_mnist/state/leases.json" && rm -f "$RESULTS/dbm_mnist/state/model.json" && lost="state/model.json" ;;
+      dtm_g12) finished "$RESULTS/dtm_g12/state/dtm8" && rm -f "$RESULTS"/dtm_g12/lease_*/dtm8/results.json && lost="dtm8/results.json" ;;
+      dbm_mnist) finished "$RESULTS/dbm_mnist/state" && rm -f "$RESULTS/dbm_mnist/state/model.json" && lost="state/model.json" ;;
     esac
     if [ -z "$lost" ] && [ "$DRY_BACKEND" = cpu ] && { [ "$job" = dtm_g12 ] || [ "$job" = dbm_mnist ]; }; then
       echo "dry-run $job: its leases did not finish the run, so the check of lost outputs did not run"; fails=$((fails + 1)); continue
@@ -424,7 +425,7 @@ pack_stage
 # writes results.json, so a call cut in between left a finished variant without results, which the
 # comparison then left out: its lease runs again, training nothing, and writes them.
 variant_done() {
-  python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; sys.exit(0 if l and l[-1].get('finished') else 1)" "$STAGE/state/$1" &&
+  finished "$STAGE/state/$1" &&
     { [ -f "$STAGE/$1/results.json" ] || compgen -G "$RESULTS/dtm_g12/lease_*/$1/results.json" > /dev/null; }
 }
 
@@ -480,9 +481,7 @@ PY
 dbm_lease() {
   local config
   config=$(cfg "$1")
-  local finished
-  finished=$(python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; print(int(bool(l) and l[-1].get('finished', False)))" "$STAGE/state")
-  if [ "$finished" = 0 ]; then
+  if ! finished "$STAGE/state"; then
     # Training gets what the call has left less the evaluation and generation that follow (about
     # 60 s on a GPU at 10,000 sweeps per test image; a dry run's are tiny).
     local reserve=${EVAL_RESERVE_S:-90}
@@ -533,8 +532,7 @@ case $job in
   dbm_mnist | dbm_fashion | dbm_mnist_mix)
     dbm_lease "$ROOT/$(dbm_config "$job")" || exit 1
     # The model file (2.4 MB) joins the state only once training is over: the curve needs it.
-    if [ -f "$STAGE/run/model.json" ] && python3 -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))[-1].get('finished') else 1)" \
-         "$STAGE/state/leases.json" 2>/dev/null; then
+    if [ -f "$STAGE/run/model.json" ] && finished "$STAGE/state"; then
       cp "$STAGE/run/model.json" "$STAGE/state/model.json"
     fi
     ;;
@@ -561,8 +559,7 @@ case $job in
       failed $rc || exit 1
     done
     # The MEBM at other sweep budgets, once trained; then the comparison suite with these runs.
-    mebm_done=$(python3 -c "import json,os,sys; p=os.path.join(sys.argv[1],'leases.json'); l=json.load(open(p)) if os.path.exists(p) else []; print(int(bool(l) and l[-1].get('finished', False)))" "$STAGE/state/mebm")
-    if [ "$mebm_done" = 1 ]; then
+    if finished "$STAGE/state/mebm"; then
       for s in $MEBM_SWEEPS; do
         [ "$DRY" = 1 ] && s=$((s / 500))
         [ -f "$STAGE/state/mebm_s$s.done" ] && continue
