@@ -606,6 +606,48 @@ TEST(DbmMnist, AKillDuringTheEpochsEvaluationLosesNoTraining) {
   }
 }
 
+// A lease cut during the last epoch's evaluation (after the checkpoint that holds its batches) has
+// no update left: the next lease evaluates without burning in fresh chains, which it used to do for
+// nothing (helper-84). Cut in an earlier epoch's evaluation, the burn-in is still needed.
+TEST(DbmMnist, ALeaseCutInTheLastEvaluationBurnsNothingIn) {
+  for (const char* d : {"lastkill_a", "lastkill_b"}) std::filesystem::remove_all(tmp(d));
+  DbmConfig cfg = small_mnist_config(tmp("lastkill_a"));
+  cfg.train_limit = 200;  // 4 batches per epoch
+  cfg.eval_images_per_epoch = 20;
+  const ImageDataset train = mnist(cfg, "train"), test = mnist(cfg, "test");
+  ImageDataset broken = test;
+  broken.labels[3] = 12;  // the evaluation throws: the kill
+  for (const int32_t epochs : {1, 2}) {
+    cfg.epochs = epochs;
+    const std::string ckpt = tmp("lastkill_model" + std::to_string(epochs) + ".bin");
+    SparseDbm a = SparseDbm::create(cfg, train.rows, train.cols);
+    DbmTrainer ta(a, cfg, train);
+    double flips_saved = -1;
+    ta.set_checkpoint_writer([&] {
+      flips_saved = ta.total_flips();
+      ta.save_model_checkpoint(ckpt, nlohmann::json::array());
+    });
+    EXPECT_NE(error_of([&] { ta.run(&broken); }).find("test image 3 has label 12"), std::string::npos);
+    DbmConfig cb = cfg;
+    cb.output_dir = tmp("lastkill_b");
+    SparseDbm b = SparseDbm::create(cb, train.rows, train.cols);
+    DbmTrainer tb(b, cb, train);
+    tb.load_model_checkpoint(ckpt, 30);
+    EXPECT_EQ(tb.updates(), 4);
+    EXPECT_FALSE(tb.finished());
+    EXPECT_EQ(tb.updates_left(), epochs == 2) << epochs;
+    // 256 negative chains x 448 nodes x 30 sweeps, where an epoch is left to train.
+    EXPECT_DOUBLE_EQ(tb.total_flips(), flips_saved + (epochs == 2 ? 256.0 * 448 * 30 : 0)) << epochs;
+    if (epochs == 1) {
+      tb.run(&test);  // the evaluation, and nothing trained
+      EXPECT_TRUE(tb.finished());
+      EXPECT_EQ(tb.updates(), 4);
+      ASSERT_EQ(tb.history().size(), 1u);
+      EXPECT_GE(tb.history()[0].test_accuracy, 0);
+    }
+  }
+}
+
 // A diverging run ends at the update that diverged with the learning rate in the message, before
 // the exploded model reaches a checkpoint (it used to end later as "non-finite coupling", with a
 // checkpoint of 1e19 couplings that no resume could use).

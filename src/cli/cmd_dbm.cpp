@@ -257,6 +257,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     if (!lease_dir.empty()) {
       make_directories(lease_dir);
       const int64_t burn_in = o->burn_in;
+      int64_t burnt_in = 0;  // sweeps, where a burn-in was needed
       if (std::filesystem::exists(lease_ckpt)) {
         // Finished or not as the checkpoint says, before the burn-in (which may spend a time budget:
         // then this lease trains nothing more, but records that it finished the run).
@@ -270,16 +271,19 @@ void add_train(CLI::App* dbm, Commands& c) {
         } else if (writer) {
           std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
                     << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
-                    << " s of training so far); chains re-initialised, burning them in for " << burn_in << " sweeps\n";
+                    << " s of training so far); "
+                    << (trainer.updates_left() ? "chains re-initialised, burning them in for " + std::to_string(burn_in) + " sweeps"
+                                               : std::string("the last epoch's batches are done (a lease cut before its evaluation): no burn-in"))
+                    << "\n";
         }
-        if (!lease_finished) trainer.burn_in(burn_in);
+        if (trainer.updates_left()) trainer.burn_in(burnt_in = burn_in);
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
       if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
       lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()},
                {"device", backend_device_name(backend_from_string(cfg.backend))},
-               {"burn_in_sweeps", leases.empty() ? 0 : burn_in}, {"updates_from", trainer.updates()},
+               {"burn_in_sweeps", burnt_in}, {"updates_from", trainer.updates()},
                {"train_s_from", trainer.train_seconds()}, {"flips_from", trainer.total_flips()}};
     }
     if (writer) std::cerr << "sparse DBM: " << model.graph().num_nodes() << " nodes (" << model.visible().size() << " visible, "

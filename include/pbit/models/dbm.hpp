@@ -225,8 +225,8 @@ class DbmTrainer {
   void save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const;
   /// Continues from a model-only checkpoint: every chain starts afresh (kInitState) and the negative
   /// chains are burnt in for `burn_in_sweeps` sweeps at the current model (counted as training
-  /// flips; not when the run has finished), with the saved sweep counters, so no random number is
-  /// reused. Returns the leases record.
+  /// flips; not when no update is left: see updates_left), with the saved sweep counters, so no random
+  /// number is reused. Returns the leases record.
   nlohmann::json load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps);
   /// Sweeps the negative chains `sweeps` times at the current model, counted as training (flips,
   /// sampling and training seconds, so a time budget may end with it): the burn-in of fresh chains.
@@ -238,6 +238,9 @@ class DbmTrainer {
   bool lease_ended() const { return lease_ended_; }
   /// True when every epoch is done or the time budget is spent.
   bool finished() const { return epoch_ >= cfg_.epochs || out_of_time(); }
+  /// True when run() has updates left to make: not finished, and not stopped after the last epoch's
+  /// last batch (where only its evaluation is left), so fresh chains need burning in.
+  bool updates_left() const;
   /// Training flips and seconds (sampling and updates) since the run began, over every resume.
   double total_flips() const { return flips_; }
   double train_seconds() const { return train_s_; }

@@ -1044,8 +1044,12 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
   }
   restore_history(f, path, "model checkpoint");
   nlohmann::json leases = detail::get_lease_record(f, path);
-  if (!finished()) burn_in(burn_in_sweeps);  // a finished run trains no more: its chains are not needed
+  if (updates_left()) burn_in(burn_in_sweeps);  // a run with no update left needs no chains
   return leases;
+}
+
+bool DbmTrainer::updates_left() const {
+  return !finished() && !(epoch_ == cfg_.epochs - 1 && batch_ >= train_.size() / cfg_.batch_size);
 }
 
 void DbmTrainer::burn_in(int64_t sweeps) {
