@@ -1047,8 +1047,13 @@ void cuda_download(const void* device_ptr, void* host, size_t bytes) {
 }
 
 int64_t cuda_used_bytes() {
+  const int count = cuda_device_count();
+  if (count == 0) return -1;
+  // On the device a Sampler with the default options takes (the rank's under MPI), which
+  // backend_device_name names, not whichever one the calling thread has current.
+  const DeviceGuard on_device(resolve_cuda_device(-1, count), /*nothrow=*/true);
   size_t free_b = 0, total_b = 0;
-  if (cuda_device_count() == 0 || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+  if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
     (void)cudaGetLastError();
     return -1;
   }

@@ -63,8 +63,8 @@ std::string backend_unavailable_reason(Backend b);
 Backend best_available_backend();
 /// All backends that are available here, reference first.
 std::vector<Backend> available_backends();
-/// Bytes of device memory in use on the backend's device (cuda: all processes on the current GPU), or
-/// -1 for host backends and when no GPU is visible. Differences before and after creating a Sampler
+/// Bytes of device memory in use on the backend's device (cuda: all processes on the GPU that
+/// backend_device_name names), or -1 for host backends and when no GPU is visible. Differences before and after creating a Sampler
 /// give its footprint (pbit_bench_gibbs reports it per chain).
 int64_t backend_device_bytes_in_use(Backend b);
 /// Human-readable name of the device a backend runs on (GPU name, or CPU model and thread count). For

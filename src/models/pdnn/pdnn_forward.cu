@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <deque>
 #include <vector>
 
 #include "cuda/cuda_check.cuh"
@@ -144,24 +145,35 @@ void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float
   DeviceBuffer<float> dx(x, static_cast<size_t>(images * net.inputs()));
   DeviceBuffer<float> dz(static_cast<size_t>(rows * widest)), da(static_cast<size_t>(rows * widest)), dnext(static_cast<size_t>(rows * widest));
   DeviceBuffer<int64_t> dids(s.ids, s.ids ? static_cast<size_t>(images) : 0);
+  // Every layer's parameters on the device before the first launch, freed after the last kernel
+  // ended (the synchronisation at the end), not while one may still read them. (A deque: its
+  // elements never move.)
+  std::deque<DeviceBuffer<float>> dw, db, dgain, doffset;
+  std::deque<DeviceBuffer<int8_t>> dstuck;
+  for (int32_t l = 0; l < L; ++l) {
+    std::vector<float> w = net.w[l], b = net.b[l];
+    if (hw) {
+      for (float& v : w) v = hardware_weight(*s.hardware, v);
+      for (float& v : b) v = hardware_weight(*s.hardware, v);
+    }
+    dw.emplace_back(w.data(), w.size());
+    db.emplace_back(b.data(), b.size());
+    if (hw && l + 1 < L) {
+      const PbitDevice& d = (*s.device)[static_cast<size_t>(l)];
+      dgain.emplace_back(d.gain.data(), d.gain.size());
+      doffset.emplace_back(d.offset.data(), d.offset.size());
+      dstuck.emplace_back(d.stuck.data(), d.stuck.size());
+    }
+  }
   const rng::Key key = rng::make_key(s.seed, s.stream);
   float* a = da.p;
   float* next = dnext.p;
   for (int32_t l = 0; l < L; ++l) {
     const int32_t nin = net.sizes[l], nout = net.sizes[l + 1];
-    std::vector<float> qw, qb;
-    if (hw) {
-      qw = net.w[l], qb = net.b[l];
-      for (float& v : qw) v = hardware_weight(*s.hardware, v);
-      for (float& v : qb) v = hardware_weight(*s.hardware, v);
-    }
-    const std::vector<float>& w = hw ? qw : net.w[l];
-    const std::vector<float>& b = hw ? qb : net.b[l];
-    DeviceBuffer<float> dw(w.data(), w.size()), db(b.data(), b.size());
     const int64_t zrows = l == 0 ? images : rows;
     const int64_t row_blocks = (zrows + kRows - 1) / kRows;
     const dim3 grid(static_cast<unsigned>((nout + kThreads - 1) / kThreads), static_cast<unsigned>(std::min<int64_t>(row_blocks, 65535)));
-    pdnn_preactivate<<<grid, kThreads>>>(l == 0 ? dx.p : a, zrows, nin, dw.p, db.p, nout, dz.p);
+    pdnn_preactivate<<<grid, kThreads>>>(l == 0 ? dx.p : a, zrows, nin, dw[l].p, db[l].p, nout, dz.p);
     PBIT_CUDA_LAUNCHED(pdnn_preactivate, 0);
     if (l == L - 1) {
       std::vector<float> z(static_cast<size_t>(zrows * nout));
@@ -172,13 +184,10 @@ void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float
     const int64_t total = rows * nout;
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 1 << 20));
     if (hw) {
-      const PbitDevice& d = (*s.device)[static_cast<size_t>(l)];
-      DeviceBuffer<float> dg(d.gain.data(), d.gain.size()), doff(d.offset.data(), d.offset.size());
-      DeviceBuffer<int8_t> dst(d.stuck.data(), d.stuck.size());
-      pdnn_activate_hardware<<<blocks, 256>>>(dz.p, images, s.T, l == 0, nout, detail::pdnn_hardware_unit(*s.hardware), dg.p, doff.p,
-                                              dst.p, key, static_cast<uint32_t>(l), s.epoch, dids.p, s.first_id, next);
+      pdnn_activate_hardware<<<blocks, 256>>>(dz.p, images, s.T, l == 0, nout, detail::pdnn_hardware_unit(*s.hardware), dgain[l].p,
+                                              doffset[l].p, dstuck[l].p, key, static_cast<uint32_t>(l), s.epoch, dids.p, s.first_id,
+                                              next);
       PBIT_CUDA_LAUNCHED(pdnn_activate_hardware, 0);
-      PBIT_CUDA_CHECK(cudaDeviceSynchronize());  // before the device arrays are freed
     } else {
       pdnn_activate<<<blocks, 256>>>(dz.p, images, s.T, l == 0, nout, act_code(s.units.activation), s.units.bits, key,
                                      static_cast<uint32_t>(l), s.epoch, dids.p, s.first_id, next);
