@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -902,6 +903,37 @@ TEST(Resume, ALeaseWhoseBurnInSpendsTheBudgetRecordsTheEnd) {
     if (r.out.find("finished the run") != std::string::npos) EXPECT_EQ(leases.back()["finished"], true) << r.out;
   }
   EXPECT_EQ(read_json_file(dir + "/lease/leases.json").back()["finished"], true);  // 200000 sweeps spend 0.05 s
+}
+
+// A run killed while writing a file leaves its temporary ("NAME.tmpPID"; a plot's NAME.png.tmp and
+// NAME.gnuplot.tmp): the next run on the folder removes those whose process has ended, in its
+// output folder (under its lock) and its lease's folder, says so, and leaves everything else.
+TEST(Resume, TheNextRunRemovesAKilledRunsTemporaries) {
+  const std::string dir = tmp("stale_tmp");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/out"));
+  const pid_t child = ::fork();  // a process id that has ended
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  const std::string dead = std::to_string(child), live = std::to_string(::getpid());
+  const std::vector<std::string> stale = {"out/results.json.tmp" + dead, "out/accuracy.png.tmp", "out/accuracy.gnuplot.tmp",
+                                          "lease/model_checkpoint.bin.tmp" + dead};
+  const std::vector<std::string> kept = {"out/notes.tmp", "out/x.tmp12ab", "out/metrics.json.tmp" + live, "lease/leases.json.tmp",
+                                         "lease/a.png.tmp"};
+  for (const auto& names : {stale, kept}) {
+    for (const std::string& f : names) write(dir + "/" + f, "partial");
+  }
+  const Result r = run("dbm train --config " + dir + "/dbm.json --lease " + dir + "/lease");
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const std::string& f : stale) EXPECT_FALSE(fs::exists(dir + "/" + f)) << f;
+  for (const std::string& f : kept) EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
+  EXPECT_NE(r.out.find("note: removed 3 temporary files a killed run left in " + dir + "/out (accuracy.gnuplot.tmp, accuracy.png.tmp, results.json.tmp" + dead + ")"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("note: removed 1 temporary file a killed run left in " + dir + "/lease (model_checkpoint.bin.tmp" + dead + ")"),
+            std::string::npos)
+      << r.out;
 }
 
 /// A model checkpoint with its trailing lease record (a length-prefixed string) replaced by `record`

@@ -166,9 +166,12 @@ class RunLock {
   ~RunLock();
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
+  /// False on other ranks and where the filesystem has no flock (the run goes on unguarded).
+  bool held() const { return held_; }
 
  private:
   int fd_ = -1;
+  bool held_ = false;
 };
 
 /// --backend NAME and --threads N of a training command (replacing run.backend and run.threads;
@@ -221,10 +224,11 @@ void override_run_options(Config& cfg, const Options& o, const std::string& back
   if (o.threads >= 0) detail::override_key(cfg.threads, o.threads, cfg.source, {"run", "threads"});
 }
 
-/// A training command's output folder before the data are read: created, held (RunLock) and
-/// checked writable, and refused for a lease when a run without one owns it; the lock lives as long
-/// as the returned object. With `check` nothing is created or held (nullptr), and --check without
-/// --resume or --lease is refused (`leases`: whether the command has --lease, for that message).
+/// A training command's output folder before the data are read: created, held (RunLock), cleared
+/// of the temporary files a killed run left there and in the lease's folder, checked writable, and
+/// refused for a lease when a run without one owns it; the lock lives as long as the returned
+/// object. With `check` nothing is created or held (nullptr), and --check without --resume or
+/// --lease is refused (`leases`: whether the command has --lease, for that message).
 std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease, bool leases = true);
 
 /// Under MPI ranks: throws InvalidArgument on every rank unless all ranks read the same bytes from

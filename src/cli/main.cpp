@@ -1,6 +1,7 @@
 // `pbit`: the command-line front end. Library code throws; only here are errors turned into messages
 // and exit codes: 0 ok, 2 bad input or I/O (pbit::Error, a bad option), 3 internal error.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -252,6 +253,44 @@ void refuse_output_over_input(const std::string& out_option, const std::string& 
   }
 }
 
+namespace {
+
+/// Whether the file `name` is what a killed pbit left: the temporary of an atomic write
+/// ("NAME.tmpPID", util/file_io.cpp) whose process has ended, or with `plots` a plot's
+/// ("NAME.png.tmp", "NAME.gnuplot.tmp", util/gnuplot.cpp), which carry no process id.
+bool stale_temporary(const std::string& name, bool plots) {
+  if (plots && (name.ends_with(".png.tmp") || name.ends_with(".gnuplot.tmp"))) return true;
+  const size_t at = name.rfind(".tmp");
+  if (at == std::string::npos || at == 0 || name.size() - at - 4 < 1 || name.size() - at - 4 > 9) return false;
+  long pid = 0;
+  for (size_t k = at + 4; k < name.size(); ++k) {
+    if (name[k] < '0' || name[k] > '9') return false;
+    pid = pid * 10 + (name[k] - '0');
+  }
+  return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+/// Removes the stale temporaries (stale_temporary) in `dir`, saying which.
+void remove_stale_temporaries(const std::string& dir, bool plots) {
+  std::error_code ec;
+  std::vector<std::string> removed;
+  for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::error_code e;
+    const std::string name = it->path().filename().string();
+    if (it->symlink_status(e).type() == std::filesystem::file_type::regular && stale_temporary(name, plots) &&
+        std::filesystem::remove(it->path(), e)) {
+      removed.push_back(name);
+    }
+  }
+  std::sort(removed.begin(), removed.end());
+  if (!removed.empty()) {
+    std::cerr << "note: removed " << removed.size() << (removed.size() == 1 ? " temporary file" : " temporary files")
+              << " a killed run left in " << dir << " (" << detail::join_at_most(removed, 3) << ")\n";
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease, bool leases) {
   if (check && !resume && lease.empty()) {
     throw InvalidArgument(leases ? "--check needs --resume or --lease: it checks the checkpoint they continue from"
@@ -262,6 +301,10 @@ std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool
     make_directories(dir);  // before the data are read and training starts
     lock = std::make_unique<RunLock>(dir);
     if (dist::rank() == 0) check_writable(dir + "/checkpoint.bin");
+    // What a killed run of this folder left, now that no other run can be writing it (the plots'
+    // temporaries only where the lock holds: they carry no process id), and of a lease's folder.
+    if (dist::rank() == 0) remove_stale_temporaries(dir, lock->held());
+    if (dist::rank() == 0 && !lease.empty()) remove_stale_temporaries(lease, false);
   }
   if (!lease.empty()) refuse_lease_over_run(dir);
   return lock;
@@ -286,7 +329,9 @@ RunLock::RunLock(const std::string& dir) {
     }
     // A filesystem without flock (some network and parallel filesystems): run unguarded, and say so.
     std::cerr << "note: cannot lock " << path << " (" << std::strerror(err) << "); nothing stops a second run on this folder\n";
+    return;
   }
+  held_ = true;
 }
 
 RunLock::~RunLock() {
