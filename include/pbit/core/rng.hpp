@@ -9,6 +9,7 @@
 // That is the `exact` contract; the opt-in `fast` contract (RngContract, gibbs_math.hpp) uses
 // Philox4x32-7 with counter (chain, color, rank_in_color / 8, sweep) and 16 bits per node.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>

@@ -14,6 +14,7 @@
 // steps = 1 is the naive design (the register read every clock it shifts once, so consecutive
 // uniforms share 31 bits); steps = 32 gives each update 32 fresh shifts.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
