@@ -45,6 +45,9 @@ TEST(Graph, EnergyFollowsTheDefinition) {
   const std::vector<int8_t> s = {1, -1, -1};
   // E = -(J01 s0 s1 + J12 s1 s2 + h0 s0 + h2 s2) = -(-1 - 0.5 + 0.25 + 1) = 0.25
   EXPECT_DOUBLE_EQ(g.energy(s), 0.25);
+  // Bits are not spins: a 0 (or any other value) is refused, not summed as another model's energy.
+  EXPECT_NE(error_of([&] { g.energy(std::vector<int8_t>{1, 0, -1}); }).find("energy: spin 1 is 0, not +1 or -1"), std::string::npos);
+  EXPECT_THROW(g.energy(std::vector<int8_t>{1, -1, 2}, g.edge_weights()), InvalidArgument);
 }
 
 TEST(Graph, SetWeightsKeepsStructure) {

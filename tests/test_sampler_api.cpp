@@ -3,11 +3,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/sampler.hpp"
+#include "pbit/core/tempering.hpp"
 #include "pbit/dist/comm.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "test_util.hpp"
@@ -77,6 +79,11 @@ TEST(SamplerApi, ConstructionErrors) {
   EXPECT_NE(error_of([&] { Sampler(lattice(), 0, o); }).find("num_chains must be >= 1"), std::string::npos);
   // Near 2^31 the backends' rounding to words and blocks would overflow (before any allocation).
   EXPECT_NE(error_of([&] { Sampler(lattice(), (int32_t{1} << 30) + 1, o); }).find("at most 2^30"), std::string::npos);
+  // An RNG contract that is not one (a cast integer) is refused, as a bad backend is.
+  SamplerOptions bad_contract = o;
+  bad_contract.contract = static_cast<RngContract>(7);
+  EXPECT_NE(error_of([&] { Sampler(lattice(), 4, bad_contract); }).find("SamplerOptions::contract 7 is not an RNG contract"),
+            std::string::npos);
   // A coloring of another graph.
   const Coloring other = color_graph(square_lattice(3));
   EXPECT_THROW(Sampler(lattice(), other, 4, o), InvalidColoring);
@@ -84,6 +91,50 @@ TEST(SamplerApi, ConstructionErrors) {
   std::vector<int32_t> bad(16, 0);
   bad[1] = 1;
   EXPECT_THROW(Coloring(lattice(), bad), InvalidColoring);
+}
+
+// A moved-from sampler may only be assigned to or destroyed: its other calls are a clear error (they
+// dereferenced a null engine: a segfault, helper-86), and it can be assigned a live one again.
+TEST(SamplerApi, AMovedFromSamplerIsAClearError) {
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  Sampler a(lattice(), 4, o);
+  Sampler b(std::move(a));
+  EXPECT_FALSE(a.valid());  // NOLINT(bugprone-use-after-move): the point of the test
+  EXPECT_TRUE(b.valid());
+  const std::vector<int8_t> spins(4 * 16, 1);
+  const std::vector<std::pair<std::string, std::function<void()>>> calls = {
+      {"state", [&] { (void)a.state(); }},
+      {"sweep", [&] { a.sweep(1); }},
+      {"run", [&] { (void)a.run(SamplingSchedule{1, 1, 1}); }},
+      {"kernel_description", [&] { (void)a.kernel_description(); }},
+      {"set_clamp", [&] { a.set_clamp({0}, std::vector<int8_t>(4, 1)); }},
+      {"set_state", [&] { a.set_state(spins); }},
+      {"randomize_state", [&] { a.randomize_state(); }},
+  };
+  for (const auto& [name, call] : calls) EXPECT_NE(error_of(call).find("used after it was moved from"), std::string::npos) << name;
+  a = std::move(b);  // assigned a live sampler, it works again
+  EXPECT_TRUE(a.valid());
+  a.sweep(1);
+  EXPECT_EQ(a.state().size(), spins.size());
+  EXPECT_NE(error_of([&] { b.sweep(1); }).find("used after it was moved from"), std::string::npos);
+  TemperingOptions t;
+  t.betas = TemperingOptions::geometric(1.0f, 0.5f, 3);
+  TemperedSampler ta(lattice(), color_graph(lattice()), 2, t, o);
+  TemperedSampler tb(std::move(ta));
+  EXPECT_FALSE(ta.valid());
+  EXPECT_TRUE(tb.valid());
+  const std::vector<std::pair<std::string, std::function<void()>>> tcalls = {
+      {"state", [&] { (void)ta.state(); }},
+      {"replica_states", [&] { (void)ta.replica_states(); }},
+      {"sweep", [&] { ta.sweep(1); }},
+      {"run", [&] { (void)ta.run(SamplingSchedule{1, 1, 1}); }},
+      {"save_state", [&] { (void)ta.save_state(); }},
+      {"set_clamp", [&] { ta.set_clamp({0}, std::vector<int8_t>(2, 1)); }},
+      {"kernel_description", [&] { (void)ta.kernel_description(); }},
+  };
+  for (const auto& [name, call] : tcalls) EXPECT_NE(error_of(call).find("used after it was moved from"), std::string::npos) << name;
+  tb.sweep(1);
 }
 
 TEST(SamplerApi, AnErrorMessageKeepsANulAsBackslashZero) {

@@ -305,6 +305,9 @@ double Graph::energy(std::span<const int8_t> s, std::span<const float> w) const 
     throw InvalidArgument("energy: expected " + std::to_string(n_) + " spins and " + std::to_string(edge_i_.size()) +
                           " edge weights, got " + std::to_string(s.size()) + " and " + std::to_string(w.size()));
   }
+  for (int32_t i = 0; i < n_; ++i) {  // bits (0/1) would give another model's energy, silently
+    if (s[i] != 1 && s[i] != -1) throw InvalidArgument("energy: spin " + std::to_string(i) + " is " + std::to_string(s[i]) + ", not +1 or -1");
+  }
   double acc = 0.0;
   for (size_t e = 0; e < edge_i_.size(); ++e) acc += static_cast<double>(w[e]) * (s[edge_i_[e]] * s[edge_j_[e]]);
   for (int32_t i = 0; i < n_; ++i) acc += static_cast<double>(biases_[i]) * s[i];

@@ -87,6 +87,12 @@ std::vector<double> TemperingStats::acceptance() const {
 
 uint32_t TemperedSampler::swap_stream() { return rng::tempering_stream(rng::TemperingUse::swap); }
 
+void TemperedSampler::live() const {
+  if (!sampler_.valid()) {
+    throw InvalidArgument("pbit::TemperedSampler used after it was moved from: a moved-from sampler may only be assigned to or destroyed");
+  }
+}
+
 namespace {
 /// Swap rounds between two adaptations of the ladder (swap_round, adaptations, adaptation_sweeps).
 int64_t adapt_every(const TemperingOptions& t) { return std::max<int64_t>(10, t.adapt_rounds / 5); }
@@ -139,6 +145,7 @@ void TemperedSampler::reset_walkers() {
 }
 
 void TemperedSampler::set_weights(std::span<const float> edge_weights, std::span<const float> biases) {
+  live();
   sampler_.set_weights(edge_weights, biases);  // checks them first
   graph_.set_edge_weights(edge_weights);
   graph_.set_biases(biases);
@@ -176,6 +183,7 @@ std::vector<int8_t> TemperedSampler::rows(const std::vector<int8_t>& st, int32_t
 }
 
 void TemperedSampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values) {
+  live();
   const size_t k = nodes.size(), R = static_cast<size_t>(num_replicas());
   std::vector<int8_t> full;
   if (values.size() == k) {
@@ -194,6 +202,7 @@ void TemperedSampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8
 }
 
 void TemperedSampler::set_field(std::vector<int32_t> nodes, std::span<const float> values) {
+  live();
   if (nodes.empty()) {
     nodes.resize(static_cast<size_t>(graph_.num_nodes()));
     for (int32_t i = 0; i < graph_.num_nodes(); ++i) nodes[static_cast<size_t>(i)] = i;
@@ -292,6 +301,7 @@ void TemperedSampler::adapt_ladder() {
 }
 
 Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const ObserverSpec& observe) {
+  live();
   const SamplingSchedule schedule = schedule_arg;  // as Sampler::run: the caller's may change mid-run
   schedule.validate();
   const int32_t N = graph_.num_nodes();
@@ -425,11 +435,13 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
 }
 
 void TemperedSampler::sweep(int64_t sweeps) {
+  live();
   if (sweeps < 0) throw InvalidArgument("parallel tempering: sweeps must be >= 0");
   if (sweeps > 0) run(SamplingSchedule{sweeps, 0, 1});
 }
 
 void TemperedSampler::set_state(std::span<const int8_t> states) {
+  live();
   const size_t per = static_cast<size_t>(chains_) * graph_.num_nodes();
   if (states.size() != per) {
     throw InvalidArgument("set_state: expected B x N = " + std::to_string(per) + " spins, got " + std::to_string(states.size()));
@@ -444,6 +456,7 @@ void TemperedSampler::set_state(std::span<const int8_t> states) {
 }
 
 TemperedState TemperedSampler::save_state() const {
+  live();
   TemperedState s;
   s.spins = sampler_.state();
   s.sweeps = sampler_.sweep_count();
@@ -457,6 +470,7 @@ TemperedState TemperedSampler::save_state() const {
 }
 
 void TemperedSampler::restore_state(const TemperedState& s) {
+  live();
   const size_t R = opt_.betas.size(), slots = R * static_cast<size_t>(chains_);
   const auto size_is = [](const char* what, size_t got, size_t want) {
     if (got != want) {
@@ -503,6 +517,7 @@ void TemperedSampler::restore_state(const TemperedState& s) {
 }
 
 void TemperedSampler::restart(uint64_t sweeps, int64_t rounds) {
+  live();
   if (rounds < 0 || rounds > 0xFFFFFFFFll) throw InvalidArgument("TemperedSampler::restart: " + std::to_string(rounds) + " rounds, not in [0, 2^32)");
   sampler_.set_sweep_count(sweeps);  // (refuses past 2^32 - 1 before anything changes)
   sampler_.randomize_state();
@@ -518,11 +533,13 @@ void TemperedSampler::restart(uint64_t sweeps, int64_t rounds) {
 }
 
 std::vector<int8_t> TemperedSampler::state() const {
+  live();
   // slot(0, b) = b R: the target replicas are every R-th sampler chain from chain 0
   return sampler_.state_rows(static_cast<int32_t>(slot(0, 0)), num_replicas(), chains_);
 }
 
 std::vector<int8_t> TemperedSampler::replica_states() const {
+  live();
   const std::vector<int8_t> st = sampler_.state();
   std::vector<int8_t> out;
   out.reserve(st.size());

@@ -73,7 +73,8 @@ class Graph {
   /// Couplings in edge order.
   std::vector<float> edge_weights() const;
 
-  /// E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i), in double, summed in edge order then node order.
+  /// E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i), in double, summed in edge order then node order;
+  /// every s_i +1 or -1 (InvalidArgument otherwise).
   double energy(std::span<const int8_t> spins) const;
   /// The same with the edge weights given (edge_weights(), built once for many states).
   double energy(std::span<const int8_t> spins, std::span<const float> edge_weights) const;

@@ -195,8 +195,12 @@ class Sampler {
   Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options = {});
   Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options = {});
   ~Sampler();
+  /// A sampler moves (not copies); the moved-from one may only be assigned to or destroyed: its
+  /// other calls throw InvalidArgument, and valid() is false.
   Sampler(Sampler&&) noexcept;
   Sampler& operator=(Sampler&&) noexcept;
+  /// False only for a moved-from sampler.
+  bool valid() const noexcept { return engine_ != nullptr; }
 
   /// The host memory a sampler's chains take as its backend lays them out (its constructor checks this
   /// and its copy of the graph against the memory guard),
@@ -323,6 +327,8 @@ class Sampler {
   std::vector<int8_t> user_clamp_values_;
   Graph device_graph(const Graph& ideal) const;
   void push_clamps();
+  /// The engine, or InvalidArgument for a moved-from sampler.
+  detail::GibbsEngine& engine() const;
 };
 
 }  // namespace pbit

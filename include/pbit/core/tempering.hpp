@@ -95,6 +95,9 @@ class TemperedSampler {
   /// 0 for a fixed ladder): a warm-up at least this long takes no sample while it adapts.
   static int64_t adaptation_sweeps(const TemperingOptions& tempering);
 
+  /// False only for a moved-from sampler, which may only be assigned to or destroyed (its other calls
+  /// throw InvalidArgument).
+  bool valid() const noexcept { return sampler_.valid(); }
   int32_t num_chains() const { return chains_; }
   const Graph& graph() const { return graph_; }
   int32_t num_replicas() const { return static_cast<int32_t>(opt_.betas.size()); }
@@ -156,6 +159,8 @@ class TemperedSampler {
  private:
   void swap_round();
   void adapt_ladder();
+  /// InvalidArgument for a moved-from sampler (the calls that do not go straight to sampler_'s).
+  void live() const;
   void reset_walkers();  ///< every walker in its own slot, those at the target heading out
   size_t slot(int32_t replica, int32_t chain) const {  ///< the sampler chain of replica `replica` of local chain `chain`
     return static_cast<size_t>(chain) * opt_.betas.size() + static_cast<size_t>(replica);
