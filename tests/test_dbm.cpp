@@ -15,6 +15,11 @@
 #include "exact_device.hpp"
 #include "pbit/models/dataset.hpp"
 #include "pbit/models/dbm.hpp"
+#include "pbit/models/dtm_model.hpp"
+#include "pbit/models/eqprop.hpp"
+#include "pbit/models/feature_net.hpp"
+#include "pbit/models/metrics.hpp"
+#include "pbit/models/pdnn.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
@@ -1425,6 +1430,65 @@ TEST(DbmEval, ProgressMovesWithinOneBatch) {
   EXPECT_GE(lines, 5) << err;  // about one per tenth of the sweeps, not one at the end
   // Showing progress (the run in stretches) is the same run.
   EXPECT_EQ(evaluate_dbm(m, cfg, test, 200, false).confusion, ev.confusion);
+}
+
+// A dataset filled by hand with fewer pixels than its labels and sizes say, or with no image size,
+// is refused by every model function before it reads one (pool_images, spin_images and the DTM read
+// past the end: a segfault in binarize, helper-86), and so is a selection naming a missing image;
+// models of no image size, and networks that could not be allocated, are refused as well.
+TEST(Dataset, AHandFilledDatasetIsCheckedBeforeItIsRead) {
+  ImageDataset d;
+  d.name = "by hand";
+  d.rows = d.cols = 4;
+  d.pixels.assign(10, 200);
+  d.labels.assign(200, 1);
+  const std::string short_of = "dataset 'by hand' holds 10 pixels, not 3200 (200 labels x 4x4)";
+  EXPECT_NE(error_of([&] { pool_images(d, 2); }).find("pool_images: " + short_of), std::string::npos);
+  EXPECT_NE(error_of([&] { spin_images(d, 0); }).find("spin_images: " + short_of), std::string::npos);
+  FeatureNet net(16, 8, 1);
+  EXPECT_NE(error_of([&] { net.train(d, 0, 1, 0.1f, 1); }).find(short_of), std::string::npos);
+  EXPECT_NE(error_of([&] { (void)net.accuracy(d, 0); }).find(short_of), std::string::npos);
+  EXPECT_NE(error_of([&] { eqprop_select(d, 10, true, 10); }).find(short_of), std::string::npos);
+  DtmConfig c;
+  c.topology = "grid:10:G8";
+  c.steps = 1;
+  c.batch_size = 4;
+  c.output_dir = tmp("handfilled_dtm");
+  Dtm m(c, 4, 4);
+  EXPECT_NE(error_of([&] { m.train(d); }).find("DTM training: " + short_of), std::string::npos);
+  // The model's per-step accessors take its steps only (they read before and past their arrays).
+  EXPECT_NE(error_of([&] { (void)m.weights(0); }).find("DTM weights: step 0 is not one of the model's 1..1"), std::string::npos);
+  EXPECT_NE(error_of([&] { (void)m.coupling(7); }).find("DTM coupling: step 7"), std::string::npos);
+  EXPECT_NE(error_of([&] { (void)m.acp_lambda(2); }).find("DTM acp_lambda: step 2"), std::string::npos);
+  EXPECT_EQ(m.weights(1).size(), static_cast<size_t>(m.graph().num_edges() + m.graph().num_nodes()));
+  // The memorisation check compares images of one size (it read past the shorter one).
+  const std::vector<std::vector<int8_t>> four = {{1, 1, -1, -1}}, two = {{1, 1}};
+  EXPECT_EQ(mean_nearest_hamming(four, four), 0.0);
+  EXPECT_NE(error_of([&] { mean_nearest_hamming(four, two); }).find("images of 2 and 4 pixels"), std::string::npos);
+  EXPECT_NE(error_of([&] { mean_nearest_hamming(four, {}); }).find("at least one image on each side"), std::string::npos);
+  DbmConfig dc = small_mnist_config(tmp("handfilled_dbm"));
+  SparseDbm dbm = SparseDbm::create(dc, 4, 4);
+  EXPECT_NE(error_of([&] { DbmTrainer t(dbm, dc, d); }).find("DBM training: " + short_of), std::string::npos);
+  EXPECT_NE(error_of([&] { evaluate_dbm(dbm, dc, d, 1); }).find("DBM evaluation: " + short_of), std::string::npos);
+  // Whole, but a selection names an image it does not have, or more entries than it holds.
+  d.pixels.assign(3200, 200);
+  EXPECT_NE(error_of([&] { pdnn_inputs(d, {0, 1, 200}, 0, 3); }).find("p-DNN inputs: image 200 is not one of the dataset's 200"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { eqprop_inputs(d, {0, 1}, 1, 2); }).find("EqProp inputs: entries 1 to 3 of a selection of 2 images"),
+            std::string::npos);
+  EXPECT_EQ(pdnn_inputs(d, {0, 199}, 0, 2).size(), 32u);
+  // No image size.
+  d.rows = 0;
+  d.pixels.clear();
+  EXPECT_NE(error_of([&] { spin_images(d, 0); }).find("has images of 0x4 pixels"), std::string::npos);
+  for (const int32_t side : {0, -1}) {
+    EXPECT_NE(error_of([&] { Dtm(c, side, side); }).find("DTM: images of"), std::string::npos) << side;
+    EXPECT_NE(error_of([&] { SparseDbm::create(dc, side, 5); }).find("sparse DBM: images of"), std::string::npos) << side;
+  }
+  EXPECT_NE(error_of([&] { Dtm(c, 65536, 65536); }).find("DTM: images of 65536x65536"), std::string::npos);
+  EXPECT_NE(error_of([&] { FeatureNet(-5, -5, 1); }).find("FeatureNet: needs at least 1 input"), std::string::npos);
+  EXPECT_THROW(FeatureNet(1 << 30, 1 << 30, 1), OutOfMemory);
+  EXPECT_THROW(metrics::random_projection(1 << 30, 1 << 30, 1), OutOfMemory);
 }
 
 TEST(Dataset, FoundThroughPbitDataDir) {

@@ -15,6 +15,10 @@ struct ImageDataset {
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int32_t pixels_per_image() const { return rows * cols; }
   const uint8_t* image(int64_t k) const { return pixels.data() + k * pixels_per_image(); }
+  /// Throws InvalidArgument, the message beginning with `what`, unless rows and cols are at least 1,
+  /// an image has fewer than 2^31 pixels and `pixels` holds size() x rows x cols of them: what every
+  /// function taking a dataset checks first, so that one filled by hand is never read past its end.
+  void check(const std::string& what) const;
 };
 
 /// Reads an IDX file (magic 0x00000803 for uint8 images, 0x00000801 for uint8 labels); `path` may end

@@ -65,7 +65,8 @@ std::vector<std::vector<int8_t>> spin_images(const ImageDataset& d, int32_t thre
 /// Feature-space Frechet distance between two sets of spin images.
 double feature_frechet(const FeatureNet& net, const std::vector<std::vector<int8_t>>& a, const std::vector<std::vector<int8_t>>& b);
 
-/// Mean over `gen` of the Hamming distance to the nearest image of `train` (memorisation check).
+/// Mean over `gen` of the Hamming distance to the nearest image of `train` (memorisation check);
+/// InvalidArgument for an empty side or images of different sizes.
 double mean_nearest_hamming(const std::vector<std::vector<int8_t>>& gen, const std::vector<std::vector<int8_t>>& train);
 
 }  // namespace pbit

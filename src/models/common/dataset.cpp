@@ -262,7 +262,21 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
   return d;
 }
 
+void ImageDataset::check(const std::string& what) const {
+  const std::string of = name.empty() ? std::string("the dataset") : "dataset '" + name + "'";
+  if (rows < 1 || cols < 1 || static_cast<int64_t>(rows) * cols > INT32_MAX) {
+    throw InvalidArgument(what + ": " + of + " has images of " + std::to_string(rows) + "x" + std::to_string(cols) +
+                          " pixels (each side at least 1, fewer than 2^31 pixels)");
+  }
+  const auto want = static_cast<uint64_t>(labels.size()) * static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
+  if (pixels.size() != want) {
+    throw InvalidArgument(what + ": " + of + " holds " + std::to_string(pixels.size()) + " pixels, not " + std::to_string(want) + " (" +
+                          std::to_string(labels.size()) + " labels x " + std::to_string(rows) + "x" + std::to_string(cols) + ")");
+  }
+}
+
 ImageDataset pool_images(const ImageDataset& d, int32_t k) {
+  d.check("pool_images");
   if (k == 1) return d;
   if (k < 1 || d.rows % k || d.cols % k) {
     throw InvalidArgument("pool factor " + std::to_string(k) + " does not divide " + std::to_string(d.rows) + "x" +

@@ -16,10 +16,16 @@
 #include "pbit/core/io.hpp"
 #include "pbit/models/metrics.hpp"
 #include "pbit/core/rng.hpp"
+#include "util/memory.hpp"
 
 namespace pbit {
 
 FeatureNet::FeatureNet(int32_t inputs, int32_t hidden, uint64_t seed) : in_(inputs), hidden_(hidden) {
+  if (inputs < 1 || hidden < 1) {
+    throw InvalidArgument("FeatureNet: needs at least 1 input and 1 hidden unit, got " + std::to_string(inputs) + " and " +
+                          std::to_string(hidden));
+  }
+  detail::check_memory(4.0 * (static_cast<double>(hidden) * inputs + 10.0 * hidden), "the feature network's weights");
   rng::PhiloxStream rs(seed, rng::kWeightInit, 0xFEA7u);
   p_.w1.resize(static_cast<size_t>(hidden) * inputs);
   p_.w2.resize(static_cast<size_t>(10) * hidden);
@@ -46,6 +52,7 @@ void FeatureNet::forward(const float* x, float* h, float* out) const {
 }
 
 std::vector<std::vector<int8_t>> spin_images(const ImageDataset& d, int32_t threshold, int64_t limit) {
+  d.check("spin_images");
   const int64_t n = limit > 0 ? std::min(limit, d.size()) : d.size();
   std::vector<std::vector<int8_t>> out(n, std::vector<int8_t>(d.pixels_per_image()));
   for (int64_t k = 0; k < n; ++k) binarize(d.image(k), d.pixels_per_image(), threshold, out[k].data());
@@ -93,6 +100,7 @@ double FeatureNet::loss_gradient(const std::vector<std::vector<int8_t>>& images,
 }
 
 void FeatureNet::train(const ImageDataset& d, int32_t threshold, int32_t epochs, float lr, uint64_t seed, bool progress) {
+  d.check("FeatureNet::train");
   if (d.pixels_per_image() != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
   std::vector<float> x(in_), h(hidden_), out(10), dout(10), dh(hidden_);
   std::vector<float> mw1(p_.w1.size(), 0), mb1(hidden_, 0), mw2(p_.w2.size(), 0), mb2(10, 0);
@@ -124,6 +132,8 @@ void FeatureNet::train(const ImageDataset& d, int32_t threshold, int32_t epochs,
 }
 
 double FeatureNet::accuracy(const ImageDataset& d, int32_t threshold) const {
+  d.check("FeatureNet::accuracy");
+  if (d.pixels_per_image() != in_) throw InvalidArgument("FeatureNet: image size does not match the network");
   std::vector<float> x(in_), h(hidden_), out(10);
   int64_t correct = 0;
   for (int64_t k = 0; k < d.size(); ++k) {
@@ -240,7 +250,15 @@ double feature_frechet(const FeatureNet& net, const std::vector<std::vector<int8
 }
 
 double mean_nearest_hamming(const std::vector<std::vector<int8_t>>& gen, const std::vector<std::vector<int8_t>>& train) {
-  if (gen.empty() || train.empty()) return 0;
+  if (gen.empty() || train.empty()) throw InvalidArgument("mean_nearest_hamming: needs at least one image on each side");
+  for (const auto* side : {&gen, &train}) {
+    for (const auto& im : *side) {
+      if (im.size() != gen.front().size()) {
+        throw InvalidArgument("mean_nearest_hamming: images of " + std::to_string(im.size()) + " and " + std::to_string(gen.front().size()) +
+                              " pixels");
+      }
+    }
+  }
   double total = 0;
   for (const auto& g : gen) {
     int best = INT32_MAX;

@@ -15,11 +15,14 @@
 
 #include "pbit/error.hpp"
 #include "pbit/core/rng.hpp"
+#include "util/memory.hpp"
 
 namespace pbit::metrics {
 
 std::vector<float> random_projection(int32_t num_nodes, int32_t dims, uint64_t seed) {
   if (num_nodes < 1 || dims < 1) throw InvalidArgument("random_projection: need num_nodes >= 1 and dims >= 1");
+  detail::check_memory(4.0 * dims * num_nodes, "a random projection of " + std::to_string(num_nodes) + " nodes onto " + std::to_string(dims) +
+                                                   " dimensions");
   std::vector<float> P(static_cast<size_t>(dims) * num_nodes);
   rng::PhiloxStream rs(seed, rng::kProjection);
   const float s = 1.0f / std::sqrt(static_cast<float>(num_nodes));

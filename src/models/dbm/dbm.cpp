@@ -280,6 +280,9 @@ SparseDbm::SparseDbm(Graph graph, std::vector<int32_t> colors, RoleAssignment ro
 }
 
 SparseDbm SparseDbm::create(const DbmConfig& cfg, int32_t rows, int32_t cols) {
+  if (rows < 1 || cols < 1 || static_cast<int64_t>(rows) * cols > INT32_MAX) {
+    throw InvalidArgument("sparse DBM: images of " + std::to_string(rows) + "x" + std::to_string(cols) + " pixels (each side at least 1)");
+  }
   Graph g;
   std::vector<int32_t> colors;
   if (!cfg.graph_file.empty()) {
@@ -602,6 +605,7 @@ SparseDbm SparseDbm::import_model(const std::string& edges_path, const std::stri
 }
 
 std::vector<int8_t> dbm_clamp_values(const SparseDbm& m, const ImageDataset& d, int64_t image, int32_t threshold) {
+  d.check("DBM clamp values");
   const int32_t nv = m.rows() * m.cols();
   if (d.rows != m.rows() || d.cols != m.cols()) {
     throw InvalidArgument("images are " + std::to_string(d.rows) + "x" + std::to_string(d.cols) + " but the DBM expects " +
@@ -640,6 +644,7 @@ const uint32_t kPositiveStream = rng::dbm_stream(rng::DbmPhase::positive), kNega
 
 DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDataset& train)
     : model_(model), cfg_(cfg), train_(train) {
+  train.check("DBM training");
   if (train.size() < cfg.batch_size) {
     throw InvalidArgument("training set has " + std::to_string(train.size()) + " images, fewer than one batch of " +
                           std::to_string(cfg.batch_size));
@@ -1225,6 +1230,7 @@ void check_dbm_gen_memory(const SparseDbm& m, const DbmConfig& cfg) {
 
 DbmEval evaluate_dbm(const SparseDbm& m, const DbmConfig& cfg, const ImageDataset& test, int64_t limit, bool progress,
                      int64_t first, const DbmEvalJournal* journal) {
+  test.check("DBM evaluation");
   const double t0 = now_s();
   DbmEval ev;
   if (first < 0 || first >= test.size()) {

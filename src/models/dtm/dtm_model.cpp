@@ -195,6 +195,9 @@ uint32_t gen_stream(int32_t t) { return rng::dtm_stream(static_cast<uint32_t>(t)
 
 Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
   if (cfg.steps < 1 || cfg.steps > 1000) throw InvalidArgument("DTM: steps must be in [1, 1000], got " + std::to_string(cfg.steps));
+  if (rows < 1 || cols < 1 || static_cast<int64_t>(rows) * cols > INT32_MAX) {
+    throw InvalidArgument("DTM: images of " + std::to_string(rows) + "x" + std::to_string(cols) + " pixels (each side at least 1)");
+  }
   const Topology topo = make_topology(cfg.topology);
   graph_ = topo.graph;
   colors_ = topo.colors;
@@ -252,10 +255,22 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
 
 Dtm::~Dtm() = default;
 
-double Dtm::coupling(int32_t step) const { return dtm::forward_coupling(cfg_.lambda, grid_[step] - grid_[step - 1]); }
+int32_t Dtm::checked_step(int32_t step, const char* what) const {
+  if (step < 1 || step > cfg_.steps) {
+    throw InvalidArgument(std::string("DTM ") + what + ": step " + std::to_string(step) + " is not one of the model's 1.." +
+                          std::to_string(cfg_.steps));
+  }
+  return step;
+}
+
+double Dtm::coupling(int32_t step) const {
+  checked_step(step, "coupling");
+  return dtm::forward_coupling(cfg_.lambda, grid_[step] - grid_[step - 1]);
+}
 
 std::vector<int8_t> detail::dtm_noisy(const DtmConfig& cfg, const std::vector<double>& grid, int32_t pixels, const ImageDataset& data,
                                       int64_t image, int32_t t, uint32_t tag) {
+  data.check("DTM noising");
   // x^t from x^0 in one application: the channel of t_t equals the composition of the steps before it.
   const int32_t P = pixels, R = cfg.label_replicas;
   if (t < 0 || static_cast<size_t>(t) >= grid.size() || image < 0 || image >= data.size() || data.pixels_per_image() < P) {
@@ -414,6 +429,7 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
 std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& data, int64_t warmup, int64_t stride, int32_t times,
                                                 int32_t max_lag, float beta, const TemperingOptions* tempering,
                                                 TemperingStats* stats) const {
+  data.check("DTM autocorrelation");
   // Chains come in groups of kChainsPerImage conditioned on the same x^t, and each group is centred
   // on its own mean: chains conditioned on different images sample different distributions, and the
   // spread between them is not a failure to mix.
@@ -484,6 +500,7 @@ bool Dtm::out_of_time() const {
 }
 
 std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_after_epochs) {
+  data.check("DTM training");
   if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
   if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
   make_directories(cfg_.output_dir);

@@ -10,6 +10,7 @@
 #include "pbit/hardware/topology.hpp"
 #include "pbit/error.hpp"
 #include "models/common/checkpoint.hpp"
+#include "models/common/image_selection.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
 #include "util/json_util.hpp"
@@ -686,6 +687,7 @@ std::vector<double> eqprop_scores(const EqPropNet& net, Sampler& s, const std::v
 }
 
 std::vector<float> eqprop_inputs(const ImageDataset& d, const std::vector<int64_t>& index, int64_t first, int64_t n) {
+  detail::check_image_selection(d, index, first, n, "EqProp inputs");
   const int32_t P = d.pixels_per_image();
   std::vector<float> x(static_cast<size_t>(n) * P);
   for (int64_t m = 0; m < n; ++m) {
@@ -696,6 +698,7 @@ std::vector<float> eqprop_inputs(const ImageDataset& d, const std::vector<int64_
 }
 
 std::vector<int64_t> eqprop_select(const ImageDataset& d, int64_t limit, bool balanced, int32_t classes) {
+  d.check("EqProp selection");
   std::vector<int64_t> idx;
   if (limit <= 0 || limit >= d.size()) {
     idx.resize(static_cast<size_t>(d.size()));
@@ -748,6 +751,7 @@ void check_eqprop_memory(const Graph& g, Backend backend, int64_t chains, int sa
 
 EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const std::vector<int64_t>& index,
                            const EqPropConfig& cfg, const std::string& progress_label) {
+  detail::check_image_selection(d, index, 0, static_cast<int64_t>(index.size()), "EqProp evaluation");
   const double t0 = detail::monotonic_s();
   EqPropEval ev;
   ev.images = static_cast<int64_t>(index.size());
@@ -791,6 +795,8 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
 EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
                              const ImageDataset& test, std::vector<int64_t> test_index)
     : net_(net), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  detail::check_image_selection(train_, train_index_, 0, static_cast<int64_t>(train_index_.size()), "EqProp training set");
+  detail::check_image_selection(test_, test_index_, 0, static_cast<int64_t>(test_index_.size()), "EqProp test set");
   if (static_cast<int64_t>(train_index_.size()) < cfg_.batch_size) {
     throw InvalidConfig("key 'train.batch_size': " + std::to_string(cfg_.batch_size) + " is more than the " +
                         std::to_string(train_index_.size()) + " training images");

@@ -21,6 +21,7 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
 #include "models/common/checkpoint.hpp"
+#include "models/common/image_selection.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
 #include "util/json_util.hpp"
@@ -565,6 +566,7 @@ std::vector<std::vector<float>> pdnn_slopes(const PdnnNet& net, const std::strin
 // ---------------------------------------------------------------- evaluation
 
 std::vector<float> pdnn_inputs(const ImageDataset& d, const std::vector<int64_t>& index, int64_t first, int64_t n) {
+  detail::check_image_selection(d, index, first, n, "p-DNN inputs");
   const int32_t P = d.pixels_per_image();
   std::vector<float> x(static_cast<size_t>(n * P));
   for (int64_t i = 0; i < n; ++i) {
@@ -576,6 +578,7 @@ std::vector<float> pdnn_inputs(const ImageDataset& d, const std::vector<int64_t>
 
 PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::vector<int32_t>& samples, const ImageDataset& d,
                        const std::vector<int64_t>& index, const PdnnConfig& cfg, const std::string& progress_label) {
+  detail::check_image_selection(d, index, 0, static_cast<int64_t>(index.size()), "p-DNN evaluation");
   if (net.inputs() != d.pixels_per_image()) {
     throw InvalidArgument("the p-DNN takes " + std::to_string(net.inputs()) + " inputs; the " + d.name + " images have " +
                           std::to_string(d.pixels_per_image()) + " pixels");
@@ -594,10 +597,7 @@ PdnnEval pdnn_evaluate(const PdnnNet& net, const PdnnUnits& units, const std::ve
   const int32_t C = net.classes();
   const int64_t n = static_cast<int64_t>(index.size());
   // A label the network has no output for would index past its logits (the trainer refuses them too).
-  for (const int64_t k : index) {
-    if (k < 0 || k >= static_cast<int64_t>(d.labels.size())) {
-      throw InvalidArgument("p-DNN evaluation: image " + std::to_string(k) + " of " + std::to_string(d.labels.size()) + " in " + d.name);
-    }
+  for (const int64_t k : index) {  // (each names an image: check_image_selection above)
     if (d.labels[static_cast<size_t>(k)] >= C) {
       throw InvalidArgument("p-DNN evaluation: " + d.name + " image " + std::to_string(k) + " has label " +
                             std::to_string(d.labels[static_cast<size_t>(k)]) + ", beyond the network's " + std::to_string(C) + " classes");
@@ -689,6 +689,8 @@ void check_training_memory(std::initializer_list<const PdnnNet*> nets, std::init
 PdnnTrainer::PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
                          const ImageDataset& test, std::vector<int64_t> test_index)
     : net_(net), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  detail::check_image_selection(train_, train_index_, 0, static_cast<int64_t>(train_index_.size()), "p-DNN training set");
+  detail::check_image_selection(test_, test_index_, 0, static_cast<int64_t>(test_index_.size()), "p-DNN test set");
   if (net_.inputs() != train_.pixels_per_image()) throw InvalidArgument("p-DNN: the network's inputs do not match the images");
   if (static_cast<int64_t>(train_index_.size()) < cfg_.batch_size) {
     throw InvalidArgument("p-DNN training needs at least one batch: " + std::to_string(train_index_.size()) + " images, batch_size " +
@@ -1120,6 +1122,8 @@ PdnnVaeGradient pdnn_vae_gradient(const PdnnVae& vae, const PdnnConfig& cfg, con
 PdnnVaeTrainer::PdnnVaeTrainer(PdnnVae& vae, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
                                const ImageDataset& test, std::vector<int64_t> test_index)
     : vae_(vae), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  detail::check_image_selection(train_, train_index_, 0, static_cast<int64_t>(train_index_.size()), "p-DNN generator training set");
+  detail::check_image_selection(test_, test_index_, 0, static_cast<int64_t>(test_index_.size()), "p-DNN generator test set");
   if (vae_.pixels() != train_.pixels_per_image()) throw InvalidArgument("p-DNN generator: the network's pixels do not match the images");
   if (static_cast<int64_t>(train_index_.size()) < cfg_.batch_size) {
     throw InvalidArgument("p-DNN training needs at least one batch: " + std::to_string(train_index_.size()) + " images, batch_size " +
