@@ -172,17 +172,61 @@ TEST(CorrelationPenalty, AStepAlongItLowersTheTotalCorrelation) {
     const Moments m = exact(J, h1, h2);
     std::vector<float> g = {0.0f};
     const std::vector<double> corr = {m.corr}, means = {m.m1, m.m2};  // one chain: its exact means
-    dtm::add_correlation_penalty(lambda, ei, ej, corr, means, 2, g);
+    dtm::add_correlation_penalty(lambda, ei, ej, corr, means, 2, 0, g);
     EXPECT_NEAR(g[0], lambda * (m.m1 * m.m2 - m.corr), 1e-6) << J;
     EXPECT_LT(exact(J + 0.01 * g[0], h1, h2).mutual_information, m.mutual_information) << J;
   }
   // Chains that each hold their own conditional: the product of means is averaged over the 3 chains.
   std::vector<float> g = {1.0f};
-  dtm::add_correlation_penalty(2.0, ei, ej, std::vector<double>{0.25}, std::vector<double>{1, 1, 0.5, -1, 0.8, 0.5}, 2, g);
+  dtm::add_correlation_penalty(2.0, ei, ej, std::vector<double>{0.25}, std::vector<double>{1, 1, 0.5, -1, 0.8, 0.5}, 2, 0, g);
   EXPECT_NEAR(g[0], 1.0 + 2.0 * ((1.0 - 0.5 + 0.4) / 3 - 0.25), 1e-6);
-  EXPECT_THROW(dtm::add_correlation_penalty(1, ei, ej, std::vector<double>{0}, std::vector<double>{1, 1, 1}, 2, g), InvalidArgument);
-  EXPECT_THROW(dtm::add_correlation_penalty(1, ei, std::vector<int32_t>{2}, std::vector<double>{0}, std::vector<double>{1, 1}, 2, g),
+  EXPECT_THROW(dtm::add_correlation_penalty(1, ei, ej, std::vector<double>{0}, std::vector<double>{1, 1, 1}, 2, 0, g), InvalidArgument);
+  EXPECT_THROW(dtm::add_correlation_penalty(1, ei, std::vector<int32_t>{2}, std::vector<double>{0}, std::vector<double>{1, 1}, 2, 0, g),
                InvalidArgument);
+}
+
+// From sampled chains: each chain's means over S samples, spaced apart (nearly independent), give
+// the penalty of the exact moments within the sampling error. Without the correction for the
+// chain's own samples in m_ci m_cj the term came out (S - 1) / S of its size, half at S = 2 (helper-85).
+TEST(CorrelationPenalty, FromSampledChainsItMatchesTheExactTerm) {
+  const double J = 0.8, h1 = 0.4, h2 = -0.7, lambda = 1.0;
+  const std::vector<Edge> edges = {{0, 1, static_cast<float>(J)}};
+  const Graph g = Graph::from_edges(2, edges, {static_cast<float>(h1), static_cast<float>(h2)});
+  double z = 0, m1 = 0, m2 = 0, corr = 0;
+  for (int a = -1; a <= 1; a += 2)
+    for (int b = -1; b <= 1; b += 2) {
+      const double w = std::exp(J * a * b + h1 * a + h2 * b);
+      z += w, m1 += w * a, m2 += w * b, corr += w * a * b;
+    }
+  m1 /= z, m2 /= z, corr /= z;
+  const double exact = lambda * (m1 * m2 - corr);  // -0.50
+  const int32_t chains = 100000;
+  const std::vector<int32_t> ei = {0}, ej = {1};
+  for (const int64_t S : {2, 5}) {
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.seed = 11 + static_cast<uint64_t>(S);
+    Sampler sm(g, chains, o);
+    ObserverSpec spec;
+    spec.moments = true;
+    spec.readout_groups = {{0}, {1}};
+    const Observations on = sm.run(SamplingSchedule{20, S, 10}, BetaSchedule::constant(1.0f), spec);
+    ASSERT_EQ(on.num_samples, S);
+    std::vector<float> gc = {0.0f};
+    dtm::add_correlation_penalty(lambda, ei, ej, on.edge_corr, on.readout_mean, 2, S, gc);
+    // Each chain's term (S m m - C_c) / (S - 1) lies within +-(S + 1) / (S - 1): 5 standard errors.
+    const double tol = 5.0 * (S + 1) / (S - 1) / std::sqrt(static_cast<double>(chains));
+    EXPECT_NEAR(gc[0], exact, tol) << S;
+    std::vector<float> plain = {0.0f};  // the means taken as exact: short by 1 / S
+    dtm::add_correlation_penalty(lambda, ei, ej, on.edge_corr, on.readout_mean, 2, 0, plain);
+    EXPECT_NEAR(plain[0], exact * (S - 1) / S, tol) << S;
+    EXPECT_GT(std::fabs(plain[0] - exact), 2 * tol) << S;
+  }
+  // One sample tells nothing of the product of means; a negative count is refused.
+  std::vector<float> gc = {0.5f};
+  dtm::add_correlation_penalty(lambda, ei, ej, std::vector<double>{1}, std::vector<double>{1, 1}, 2, 1, gc);
+  EXPECT_EQ(gc[0], 0.5f);
+  EXPECT_THROW(dtm::add_correlation_penalty(lambda, ei, ej, std::vector<double>{1}, std::vector<double>{1, 1}, 2, -1, gc), InvalidArgument);
 }
 
 TEST(Acp, FollowsTheRuleOnSyntheticSequences) {

@@ -28,12 +28,18 @@ double forward_coupling(double lambda, double dt);
 void reverse_field(std::span<const int8_t> x, int32_t pixels, double lambda, double label_lambda, double dt, std::span<float> out);
 
 /// The correlation penalty's term of the coupling gradient (ascent), added to g[e] for each edge
-/// (edge_i[e], edge_j[e]): lambda (mean over chains c of m_ci m_cj - <s_i s_j>), where m_ci =
-/// chain_means[c * nodes + i] is chain c's mean of s_i (its mean given that chain's x^t) and
-/// edge_corr[e] the negative phase's <s_i s_j> over all chains. It lowers the total correlation of
-/// each conditional (REFERENCES.md section 2).
+/// (edge_i[e], edge_j[e]): lambda (mean over chains c of <s_i>_c <s_j>_c - <s_i s_j>), where
+/// chain_means[c * nodes + i] = m_ci is chain c's mean of s_i over its `samples` samples (given
+/// that chain's x^t) and edge_corr[e] the negative phase's <s_i s_j> over all chains and samples. It
+/// lowers the total correlation of each conditional (REFERENCES.md section 2). The product of means
+/// is estimated without the bias a chain's own samples add (m_ci m_cj holds their s_i s_j / S:
+/// the penalty came out (S - 1) / S of its size, half at S = 2): mean over c of
+/// (S m_ci m_cj - <s_i s_j>_c) / (S - 1), exact for independent samples (correlated ones still
+/// shrink it: space them further apart). samples = 0: the means are exact (no correction);
+/// samples = 1: one sample tells nothing of the product of means, and the term is 0.
 void add_correlation_penalty(double lambda, std::span<const int32_t> edge_i, std::span<const int32_t> edge_j,
-                             std::span<const double> edge_corr, std::span<const double> chain_means, int32_t nodes, std::span<float> g);
+                             std::span<const double> edge_corr, std::span<const double> chain_means, int32_t nodes, int64_t samples,
+                             std::span<float> g);
 
 /// Applies one forward step in place to `spins` (+-1): each spin flips with flip_probability(lambda, dt),
 /// drawn from Philox keyed by (seed, kForwardNoise) with counter (item, i / 4, step, tag), so the

@@ -39,8 +39,11 @@ void reverse_field(std::span<const int8_t> x, int32_t pixels, double lambda, dou
 }
 
 void add_correlation_penalty(double lambda, std::span<const int32_t> edge_i, std::span<const int32_t> edge_j,
-                             std::span<const double> edge_corr, std::span<const double> chain_means, int32_t nodes, std::span<float> g) {
+                             std::span<const double> edge_corr, std::span<const double> chain_means, int32_t nodes, int64_t samples,
+                             std::span<float> g) {
   const size_t E = edge_i.size();
+  if (samples < 0) throw InvalidArgument("correlation penalty: " + std::to_string(samples) + " samples per chain");
+  if (samples == 1) return;
   if (nodes <= 0 || edge_j.size() != E || edge_corr.size() != E || g.size() < E || chain_means.empty() ||
       chain_means.size() % static_cast<size_t>(nodes) != 0) {
     throw InvalidArgument("correlation penalty: inconsistent sizes (" + std::to_string(E) + " edges, " + std::to_string(chain_means.size()) +
@@ -52,7 +55,9 @@ void add_correlation_penalty(double lambda, std::span<const int32_t> edge_i, std
     if (i >= n || j >= n) throw InvalidArgument("correlation penalty: edge " + std::to_string(e) + " names a node out of range");
     double mm = 0;
     for (size_t c = 0; c < B; ++c) mm += chain_means[c * n + i] * chain_means[c * n + j];
-    g[e] += static_cast<float>(lambda * (mm / static_cast<double>(B) - edge_corr[e]));
+    mm /= static_cast<double>(B);
+    if (samples > 1) mm = (static_cast<double>(samples) * mm - edge_corr[e]) / static_cast<double>(samples - 1);
+    g[e] += static_cast<float>(lambda * (mm - edge_corr[e]));
   }
 }
 

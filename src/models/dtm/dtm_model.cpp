@@ -382,7 +382,9 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     // Gradient (ascent on the log-likelihood), with the correlation penalty from the negative phase.
     std::vector<float> g(E + N);
     for (size_t e = 0; e < E; ++e) g[e] = static_cast<float>(op.edge_corr[e] - on.edge_corr[e]);
-    if (lam > 0) dtm::add_correlation_penalty(lam, graph_.edge_i(), graph_.edge_j(), on.edge_corr, on.readout_mean, static_cast<int32_t>(N), g);
+    if (lam > 0) {
+      dtm::add_correlation_penalty(lam, graph_.edge_i(), graph_.edge_j(), on.edge_corr, on.readout_mean, static_cast<int32_t>(N), on.num_samples, g);
+    }
     for (size_t i = 0; i < N; ++i) g[E + i] = static_cast<float>(op.node_mean[i] - on.node_mean[i]);
     // Learning rate: cosine from learning_rate to learning_rate * lr_final_fraction over the run (over
     // the epochs, or over the time budget if that ends first).
