@@ -113,6 +113,19 @@ TEST(SamplerApi, AMovedFromSamplerIsAClearError) {
       {"randomize_state", [&] { a.randomize_state(); }},
   };
   for (const auto& [name, call] : calls) EXPECT_NE(error_of(call).find("used after it was moved from"), std::string::npos) << name;
+  // On imperfect hardware too, whose calls read the device's arrays (emptied by the move) first.
+  SamplerOptions ho = o;
+  ho.hardware.gain_sigma = 0.1f;
+  ho.hardware.stuck_fraction = 0.2f;
+  Sampler h(lattice(), 4, ho);
+  Sampler h2(std::move(h));
+  const std::vector<std::pair<std::string, std::function<void()>>> hcalls = {
+      {"set_clamp", [&] { h.set_clamp({0}, std::vector<int8_t>(4, 1)); }},
+      {"clear_clamp", [&] { h.clear_clamp(); }},
+      {"set_field", [&] { h.set_field({0}, std::vector<float>(4, 0.5f)); }},
+      {"set_weights", [&] { h.set_weights(lattice().edge_weights(), lattice().biases()); }},
+  };
+  for (const auto& [name, call] : hcalls) EXPECT_NE(error_of(call).find("used after it was moved from"), std::string::npos) << name;
   a = std::move(b);  // assigned a live sampler, it works again
   EXPECT_TRUE(a.valid());
   a.sweep(1);

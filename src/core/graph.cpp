@@ -305,8 +305,13 @@ double Graph::energy(std::span<const int8_t> s, std::span<const float> w) const 
     throw InvalidArgument("energy: expected " + std::to_string(n_) + " spins and " + std::to_string(edge_i_.size()) +
                           " edge weights, got " + std::to_string(s.size()) + " and " + std::to_string(w.size()));
   }
-  for (int32_t i = 0; i < n_; ++i) {  // bits (0/1) would give another model's energy, silently
-    if (s[i] != 1 && s[i] != -1) throw InvalidArgument("energy: spin " + std::to_string(i) + " is " + std::to_string(s[i]) + ", not +1 or -1");
+  // Bits (0/1) would give another model's energy, silently. A branch-free pass first (it vectorises:
+  // the tempering swap rounds call this for every chain), then the culprit only when there is one.
+  int bad = 0;
+  for (int32_t i = 0; i < n_; ++i) bad |= s[i] * s[i] != 1;
+  if (bad) {
+    const auto i = static_cast<size_t>(std::find_if(s.begin(), s.end(), [](int8_t v) { return v * v != 1; }) - s.begin());
+    throw InvalidArgument("energy: spin " + std::to_string(i) + " is " + std::to_string(s[i]) + ", not +1 or -1");
   }
   double acc = 0.0;
   for (size_t e = 0; e < edge_i_.size(); ++e) acc += static_cast<double>(w[e]) * (s[edge_i_[e]] * s[edge_j_[e]]);

@@ -334,6 +334,7 @@ void Sampler::randomize_state() {
 }
 
 void Sampler::set_state(std::span<const int8_t> spins) {
+  check_live();
   const size_t want = static_cast<size_t>(num_chains_) * num_nodes();
   if (spins.size() != want) {
     throw InvalidArgument("set_state: expected B x N = " + std::to_string(want) + " spins, got " +
@@ -357,6 +358,7 @@ std::vector<int8_t> Sampler::state() const {
 }
 
 std::vector<int8_t> Sampler::state_rows(int32_t first, int32_t stride, int32_t count) const {
+  check_live();
   if (first < 0 || stride < 1 || count < 0 ||
       (count > 0 && static_cast<int64_t>(first) + static_cast<int64_t>(count - 1) * stride >= num_chains_)) {
     throw InvalidArgument("state_rows: chains " + std::to_string(first) + ", " + std::to_string(first) + " + " + std::to_string(stride) +
@@ -381,6 +383,7 @@ void set_moment_means(Observations& o, int32_t chains) {
 }
 
 Sampler::StateView Sampler::state_view() const {
+  check_live();
   StateView v;
   v.chains = num_chains_;
   v.nodes = num_nodes();
@@ -399,6 +402,7 @@ Sampler::StateView Sampler::state_view() const {
 }
 
 void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> values) {
+  check_live();
   for (int32_t i : nodes) check_node(i, num_nodes(), "set_clamp");
   check_unique(nodes, "set_clamp");
   const size_t k = nodes.size();
@@ -424,6 +428,7 @@ void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> valu
 }
 
 void Sampler::clear_clamp() {
+  check_live();
   if (on_hardware_) {
     user_clamp_nodes_.clear();
     user_clamp_values_.clear();
@@ -436,6 +441,7 @@ void Sampler::clear_clamp() {
 }
 
 void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> values) {
+  check_live();
   if (nodes.empty()) {
     nodes.resize(num_nodes());
     for (int32_t i = 0; i < num_nodes(); ++i) nodes[i] = i;
@@ -464,12 +470,14 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
 }
 
 void Sampler::clear_field() {
+  check_live();
   engine().set_field({}, {});
   field_nodes_.clear();
   field_.clear();
 }
 
 std::vector<double> Sampler::chain_energies() const {
+  check_live();
   if (on_hardware_) {
     throw InvalidArgument("chain_energies: the model's energy is not what a device with imperfections samples; use ideal p-bits");
   }
@@ -492,6 +500,7 @@ std::vector<double> Sampler::chain_energies() const {
 }
 
 void Sampler::permute_chains(std::span<const int32_t> src) {
+  check_live();
   if (src.size() != static_cast<size_t>(num_chains_)) {
     throw InvalidArgument("permute_chains: expected B = " + std::to_string(num_chains_) + " chain indices, got " + std::to_string(src.size()));
   }
@@ -507,6 +516,7 @@ void Sampler::permute_chains(std::span<const int32_t> src) {
 }
 
 void Sampler::set_chain_betas(std::span<const float> factors) {
+  check_live();
   if (!factors.empty() && factors.size() != static_cast<size_t>(num_chains_)) {
     throw InvalidArgument("set_chain_betas: expected B = " + std::to_string(num_chains_) + " factors (or none), got " +
                           std::to_string(factors.size()));
@@ -523,6 +533,7 @@ void Sampler::set_chain_betas(std::span<const float> factors) {
 }
 
 void Sampler::set_weights(std::span<const float> edge_weights, std::span<const float> biases) {
+  check_live();
   Graph g = graph_;
   g.set_edge_weights(edge_weights);
   g.set_biases(biases);
@@ -531,10 +542,12 @@ void Sampler::set_weights(std::span<const float> edge_weights, std::span<const f
 }
 
 void Sampler::sweep(int64_t sweeps, const BetaSchedule& beta) {
+  check_live();
   run(SamplingSchedule{sweeps, 0, 1}, beta, {});
 }
 
 Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedule& beta, const ObserverSpec& observe) {
+  check_live();
   // A copy: the buffers are sized from it, and a progress callback (or another thread, in Python)
   // that changed the caller's schedule mid-run would otherwise have the loop write past them.
   const SamplingSchedule schedule = schedule_arg;

@@ -329,6 +329,9 @@ class Sampler {
   void push_clamps();
   /// The engine, or InvalidArgument for a moved-from sampler.
   detail::GibbsEngine& engine() const;
+  /// InvalidArgument for a moved-from sampler: the first thing each public call does, before it reads
+  /// host state that the move emptied (a hardware device's arrays, the graph's).
+  void check_live() const { (void)engine(); }
 };
 
 }  // namespace pbit
