@@ -919,11 +919,15 @@ TEST(Resume, TheNextRunRemovesAKilledRunsTemporaries) {
   const std::string dead = std::to_string(child), live = std::to_string(::getpid());
   const std::vector<std::string> stale = {"out/results.json.tmp" + dead, "out/accuracy.png.tmp", "out/accuracy.gnuplot.tmp",
                                           "lease/model_checkpoint.bin.tmp" + dead};
-  const std::vector<std::string> kept = {"out/notes.tmp", "out/x.tmp12ab", "out/metrics.json.tmp" + live, "lease/leases.json.tmp",
-                                         "lease/a.png.tmp"};
+  // Left alone: no process id or a live one, a name of no kind pbit writes (a user's own notes), a
+  // plot temporary without the NAME.gp pbit writes first, and in the lease folder any other file.
+  const std::vector<std::string> kept = {"out/notes.tmp",      "out/x.tmp12ab",         "out/metrics.json.tmp" + live,
+                                         "out/notes.tmp" + dead, "out/fig.png.tmp",       "lease/leases.json.tmp",
+                                         "lease/a.png.tmp",      "lease/other.json.tmp" + dead};
   for (const auto& names : {stale, kept}) {
     for (const std::string& f : names) write(dir + "/" + f, "partial");
   }
+  write(dir + "/out/accuracy.gp", "partial");
   const Result r = run("dbm train --config " + dir + "/dbm.json --lease " + dir + "/lease");
   ASSERT_EQ(r.code, 0) << r.out;
   for (const std::string& f : stale) EXPECT_FALSE(fs::exists(dir + "/" + f)) << f;

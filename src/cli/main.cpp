@@ -255,13 +255,27 @@ void refuse_output_over_input(const std::string& out_option, const std::string& 
 
 namespace {
 
-/// Whether the file `name` is what a killed pbit left: the temporary of an atomic write
-/// ("NAME.tmpPID", util/file_io.cpp) whose process has ended, or with `plots` a plot's
-/// ("NAME.png.tmp", "NAME.gnuplot.tmp", util/gnuplot.cpp), which carry no process id.
-bool stale_temporary(const std::string& name, bool plots) {
-  if (plots && (name.ends_with(".png.tmp") || name.ends_with(".gnuplot.tmp"))) return true;
+/// Whether the file `name` in `dir` is what a killed pbit left there, and nothing else: the
+/// temporary of an atomic write ("NAME.tmpPID", util/file_io.cpp) of a file of a kind pbit writes
+/// (`lease`: the lease folder's two files only) whose process has ended on this host, or a plot's
+/// ("NAME.png.tmp", "NAME.gnuplot.tmp", util/gnuplot.cpp, carrying no process id) beside the
+/// NAME.gp that pbit writes first.
+bool stale_temporary(const std::string& dir, const std::string& name, bool lease) {
+  for (const char* plot : {".png.tmp", ".gnuplot.tmp"}) {
+    if (!lease && name.ends_with(plot)) {
+      const std::string base = name.substr(0, name.size() - std::strlen(plot));
+      return !base.empty() && std::filesystem::is_regular_file(dir + "/" + base + ".gp");
+    }
+  }
   const size_t at = name.rfind(".tmp");
-  if (at == std::string::npos || at == 0 || name.size() - at - 4 < 1 || name.size() - at - 4 > 9) return false;
+  if (at == std::string::npos || name.size() - at - 4 < 1 || name.size() - at - 4 > 9) return false;
+  const std::string base = name.substr(0, at);
+  const auto kinds = {".json", ".bin", ".png", ".dat", ".gp", ".log", ".md"};
+  const bool ours = lease ? base == "model_checkpoint.bin" || base == "leases.json"
+                          : std::any_of(kinds.begin(), kinds.end(), [&base](const char* x) {
+                              return base.size() > std::strlen(x) && base.ends_with(x);
+                            });
+  if (!ours) return false;
   long pid = 0;
   for (size_t k = at + 4; k < name.size(); ++k) {
     if (name[k] < '0' || name[k] > '9') return false;
@@ -271,13 +285,13 @@ bool stale_temporary(const std::string& name, bool plots) {
 }
 
 /// Removes the stale temporaries (stale_temporary) in `dir`, saying which.
-void remove_stale_temporaries(const std::string& dir, bool plots) {
+void remove_stale_temporaries(const std::string& dir, bool lease) {
   std::error_code ec;
   std::vector<std::string> removed;
   for (auto it = std::filesystem::directory_iterator(dir, ec); !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     std::error_code e;
     const std::string name = it->path().filename().string();
-    if (it->symlink_status(e).type() == std::filesystem::file_type::regular && stale_temporary(name, plots) &&
+    if (it->symlink_status(e).type() == std::filesystem::file_type::regular && stale_temporary(dir, name, lease) &&
         std::filesystem::remove(it->path(), e)) {
       removed.push_back(name);
     }
@@ -301,12 +315,15 @@ std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool
     make_directories(dir);  // before the data are read and training starts
     lock = std::make_unique<RunLock>(dir);
     if (dist::rank() == 0) check_writable(dir + "/checkpoint.bin");
-    // What a killed run of this folder left, now that no other run can be writing it (the plots'
-    // temporaries only where the lock holds: they carry no process id), and of a lease's folder.
-    if (dist::rank() == 0) remove_stale_temporaries(dir, lock->held());
-    if (dist::rank() == 0 && !lease.empty()) remove_stale_temporaries(lease, false);
   }
   if (!lease.empty()) refuse_lease_over_run(dir);
+  // What a killed run of this folder (and its lease's) left, now that no other run can be writing
+  // it; not where the lock could not be taken (a filesystem without flock, maybe shared by hosts
+  // whose process ids this one cannot see).
+  if (lock && lock->held()) {
+    remove_stale_temporaries(dir, false);
+    if (!lease.empty()) remove_stale_temporaries(lease, true);
+  }
   return lock;
 }
 
