@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pbit {
@@ -18,7 +19,7 @@ struct ImageDataset {
   /// Throws InvalidArgument, the message beginning with `what`, unless rows and cols are at least 1,
   /// an image has fewer than 2^31 pixels and `pixels` holds size() x rows x cols of them: what every
   /// function taking a dataset checks first, so that one filled by hand is never read past its end.
-  void check(const std::string& what) const;
+  void check(std::string_view what) const;
 };
 
 /// Reads an IDX file (magic 0x00000803 for uint8 images, 0x00000801 for uint8 labels); `path` may end

@@ -262,15 +262,15 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
   return d;
 }
 
-void ImageDataset::check(const std::string& what) const {
-  const std::string of = name.empty() ? std::string("the dataset") : "dataset '" + name + "'";
+void ImageDataset::check(std::string_view what) const {
+  const auto of = [&] { return std::string(what) + ": " + (name.empty() ? std::string("the dataset") : "dataset '" + name + "'"); };
   if (rows < 1 || cols < 1 || static_cast<int64_t>(rows) * cols > INT32_MAX) {
-    throw InvalidArgument(what + ": " + of + " has images of " + std::to_string(rows) + "x" + std::to_string(cols) +
+    throw InvalidArgument(of() + " has images of " + std::to_string(rows) + "x" + std::to_string(cols) +
                           " pixels (each side at least 1, fewer than 2^31 pixels)");
   }
   const auto want = static_cast<uint64_t>(labels.size()) * static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
   if (pixels.size() != want) {
-    throw InvalidArgument(what + ": " + of + " holds " + std::to_string(pixels.size()) + " pixels, not " + std::to_string(want) + " (" +
+    throw InvalidArgument(of() + " holds " + std::to_string(pixels.size()) + " pixels, not " + std::to_string(want) + " (" +
                           std::to_string(labels.size()) + " labels x " + std::to_string(rows) + "x" + std::to_string(cols) + ")");
   }
 }
