@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "pbit/dist/comm.hpp"
+#include "models/common/image_selection.hpp"
 #include "pbit/error.hpp"
 
 namespace pbit {
@@ -264,10 +265,7 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
 
 void ImageDataset::check(std::string_view what) const {
   const auto of = [&] { return std::string(what) + ": " + (name.empty() ? std::string("the dataset") : "dataset '" + name + "'"); };
-  if (rows < 1 || cols < 1 || static_cast<int64_t>(rows) * cols > INT32_MAX) {
-    throw InvalidArgument(of() + " has images of " + std::to_string(rows) + "x" + std::to_string(cols) +
-                          " pixels (each side at least 1, fewer than 2^31 pixels)");
-  }
+  if (!detail::image_size_ok(rows, cols)) detail::check_image_size(of() + " has", rows, cols);  // of() only on failure: this runs per image
   const auto want = static_cast<uint64_t>(labels.size()) * static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
   if (pixels.size() != want) {
     throw InvalidArgument(of() + " holds " + std::to_string(pixels.size()) + " pixels, not " + std::to_string(want) + " (" +

@@ -1,14 +1,27 @@
-// The check of a selection of a dataset's images (training and test indices, a batch), before a
-// model reads them.
+// The checks of images before a model reads them: their size, and a selection of a dataset's images
+// (training and test indices, a batch).
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pbit/error.hpp"
 #include "pbit/models/dataset.hpp"
 
 namespace pbit::detail {
+
+/// Whether images of rows x cols pixels have at least one pixel a side and fewer than 2^31 pixels
+/// (the models index them with int32).
+inline bool image_size_ok(int32_t rows, int32_t cols) { return rows >= 1 && cols >= 1 && static_cast<int64_t>(rows) * cols <= INT32_MAX; }
+
+/// Throws InvalidArgument, the message beginning with `what`, unless image_size_ok(rows, cols).
+inline void check_image_size(std::string_view what, int32_t rows, int32_t cols) {
+  if (!image_size_ok(rows, cols)) {
+    throw InvalidArgument(std::string(what) + " images of " + std::to_string(rows) + "x" + std::to_string(cols) +
+                          " pixels (each side at least 1, fewer than 2^31 pixels)");
+  }
+}
 
 /// Throws InvalidArgument, the message beginning with `what`, unless `d` passes ImageDataset::check
 /// and index[first, first + n) lies within `index` and names images of `d`.

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "models/common/image_selection.hpp"
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
@@ -280,9 +281,7 @@ SparseDbm::SparseDbm(Graph graph, std::vector<int32_t> colors, RoleAssignment ro
 }
 
 SparseDbm SparseDbm::create(const DbmConfig& cfg, int32_t rows, int32_t cols) {
-  if (rows < 1 || cols < 1 || static_cast<int64_t>(rows) * cols > INT32_MAX) {
-    throw InvalidArgument("sparse DBM: images of " + std::to_string(rows) + "x" + std::to_string(cols) + " pixels (each side at least 1)");
-  }
+  detail::check_image_size("sparse DBM:", rows, cols);
   Graph g;
   std::vector<int32_t> colors;
   if (!cfg.graph_file.empty()) {

@@ -11,6 +11,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "models/common/image_selection.hpp"
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
@@ -195,9 +196,7 @@ uint32_t gen_stream(int32_t t) { return rng::dtm_stream(static_cast<uint32_t>(t)
 
 Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
   if (cfg.steps < 1 || cfg.steps > 1000) throw InvalidArgument("DTM: steps must be in [1, 1000], got " + std::to_string(cfg.steps));
-  if (rows < 1 || cols < 1 || static_cast<int64_t>(rows) * cols > INT32_MAX) {
-    throw InvalidArgument("DTM: images of " + std::to_string(rows) + "x" + std::to_string(cols) + " pixels (each side at least 1)");
-  }
+  detail::check_image_size("DTM:", rows, cols);
   const Topology topo = make_topology(cfg.topology);
   graph_ = topo.graph;
   colors_ = topo.colors;
