@@ -253,7 +253,7 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
     }
     engine_ = make_engine(device_graph(graph_), coloring_, num_chains_, eo);
     if (hw.lfsr()) {
-      engine().set_lfsr(static_cast<uint32_t>(hw.lfsr_steps), rng::make_key(options_.seed, rng::hardware_stream(rng::HardwareUse::lfsr)),
+      engine_->set_lfsr(static_cast<uint32_t>(hw.lfsr_steps), rng::make_key(options_.seed, rng::hardware_stream(rng::HardwareUse::lfsr)),
                         options_.stream);
     }
     if (input_stage_) {
@@ -262,7 +262,7 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
       a.offset = device_.offset;
       const InputStageConstants c = input_stage(hw);
       a.in_step = c.in_step, a.in_levels = c.in_levels, a.lut_range = c.lut_range, a.lut_cells = c.lut_cells;
-      engine().set_activation(a);
+      engine_->set_activation(a);
     }
     push_clamps();
   } else {
@@ -311,26 +311,29 @@ void Sampler::push_clamps() {
     for (size_t q : keep) row[c++] = user_clamp_values_[static_cast<size_t>(b) * k + q];
     for (int32_t i : stuck) row[c++] = device_.stuck[i];
   }
-  engine().set_clamp(nodes, values);
+  engine_->set_clamp(nodes, values);
   clamp_nodes_ = std::move(nodes);
 }
 
 Sampler::~Sampler() = default;
 
-std::string Sampler::kernel_description() const { return engine().describe(); }
+std::string Sampler::kernel_description() const {
+  check_live();
+  return engine_->describe();
+}
 Sampler::Sampler(Sampler&&) noexcept = default;
 Sampler& Sampler::operator=(Sampler&&) noexcept = default;
 
-detail::GibbsEngine& Sampler::engine() const {
+void Sampler::check_live() const {
   if (!engine_) {
     throw InvalidArgument("pbit::Sampler used after it was moved from: a moved-from sampler may only be assigned to or destroyed");
   }
-  return *engine_;
 }
 
 void Sampler::randomize_state() {
-  engine().randomize_state(options_.seed, options_.stream, static_cast<uint32_t>(sweep_count_));  // <= 2^32 - 1 (set_sweep_count)
-  engine().apply_clamp();
+  check_live();
+  engine_->randomize_state(options_.seed, options_.stream, static_cast<uint32_t>(sweep_count_));  // <= 2^32 - 1 (set_sweep_count)
+  engine_->apply_clamp();
 }
 
 void Sampler::set_state(std::span<const int8_t> spins) {
@@ -347,13 +350,14 @@ void Sampler::set_state(std::span<const int8_t> spins) {
                             "; spins must be -1 or +1");
     }
   }
-  engine().set_state(spins);
-  engine().apply_clamp();
+  engine_->set_state(spins);
+  engine_->apply_clamp();
 }
 
 std::vector<int8_t> Sampler::state() const {
+  check_live();
   std::vector<int8_t> s(static_cast<size_t>(num_chains_) * num_nodes());
-  engine().get_state(s);
+  engine_->get_state(s);
   return s;
 }
 
@@ -367,7 +371,7 @@ std::vector<int8_t> Sampler::state_rows(int32_t first, int32_t stride, int32_t c
   }
   const size_t N = static_cast<size_t>(num_nodes());
   std::vector<int8_t> out(static_cast<size_t>(count) * N);
-  if (count == 0 || engine().get_rows(out, first, stride, count)) return out;
+  if (count == 0 || engine_->get_rows(out, first, stride, count)) return out;
   const std::vector<int8_t> all = state();
   for (int32_t k = 0; k < count; ++k) {
     std::copy_n(all.begin() + static_cast<ptrdiff_t>((static_cast<size_t>(first) + static_cast<size_t>(k) * stride) * N), N,
@@ -388,7 +392,7 @@ Sampler::StateView Sampler::state_view() const {
   v.chains = num_chains_;
   v.nodes = num_nodes();
   detail::DeviceState d;
-  if (engine().export_state(d)) {  // cuda: on the device
+  if (engine_->export_state(d)) {  // cuda: on the device
     v.data = d.data;
     v.on_device = true;
     v.device = d.device;
@@ -423,7 +427,7 @@ void Sampler::set_clamp(std::vector<int32_t> nodes, std::span<const int8_t> valu
     push_clamps();
     return;
   }
-  engine().set_clamp(nodes, full);
+  engine_->set_clamp(nodes, full);
   clamp_nodes_ = std::move(nodes);
 }
 
@@ -436,7 +440,7 @@ void Sampler::clear_clamp() {
     return;
   }
   std::vector<int32_t> none;
-  engine().set_clamp(none, {});
+  engine_->set_clamp(none, {});
   clamp_nodes_.clear();
 }
 
@@ -463,15 +467,15 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
   if (on_hardware_ && !input_stage_) {  // the device amplifies a field like any input: g_i f_i
     std::vector<float> scaled(full);
     for (size_t q = 0; q < scaled.size(); ++q) scaled[q] *= device_.gain[nodes[q % m]];
-    engine().set_field(nodes, scaled);
+    engine_->set_field(nodes, scaled);
     return;
   }
-  engine().set_field(nodes, full);
+  engine_->set_field(nodes, full);
 }
 
 void Sampler::clear_field() {
   check_live();
-  engine().set_field({}, {});
+  engine_->set_field({}, {});
   field_nodes_.clear();
   field_.clear();
 }
@@ -482,7 +486,7 @@ std::vector<double> Sampler::chain_energies() const {
     throw InvalidArgument("chain_energies: the model's energy is not what a device with imperfections samples; use ideal p-bits");
   }
   std::vector<double> e(static_cast<size_t>(num_chains_));
-  if (engine().chain_energies(e)) return e;
+  if (engine_->chain_energies(e)) return e;
   const std::vector<int8_t> st = state();
   const std::vector<float> w = graph_.edge_weights();
   const size_t N = static_cast<size_t>(num_nodes()), m = field_nodes_.size();
@@ -511,8 +515,8 @@ void Sampler::permute_chains(std::span<const int32_t> src) {
     }
     seen[static_cast<size_t>(c)] = 1;
   }
-  engine().permute_chains(src, num_nodes());
-  engine().apply_clamp();
+  engine_->permute_chains(src, num_nodes());
+  engine_->apply_clamp();
 }
 
 void Sampler::set_chain_betas(std::span<const float> factors) {
@@ -529,7 +533,7 @@ void Sampler::set_chain_betas(std::span<const float> factors) {
     }
   }
   chain_betas_.assign(factors.begin(), factors.end());
-  engine().set_chain_beta_scale(chain_betas_);
+  engine_->set_chain_beta_scale(chain_betas_);
 }
 
 void Sampler::set_weights(std::span<const float> edge_weights, std::span<const float> biases) {
@@ -537,12 +541,11 @@ void Sampler::set_weights(std::span<const float> edge_weights, std::span<const f
   Graph g = graph_;
   g.set_edge_weights(edge_weights);
   g.set_biases(biases);
-  engine().set_weights(on_hardware_ ? device_graph(g) : g);
+  engine_->set_weights(on_hardware_ ? device_graph(g) : g);
   graph_ = std::move(g);
 }
 
 void Sampler::sweep(int64_t sweeps, const BetaSchedule& beta) {
-  check_live();
   run(SamplingSchedule{sweeps, 0, 1}, beta, {});
 }
 
@@ -603,7 +606,7 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
     }
     return betas;
   };
-  engine().begin_observation(cfg);
+  engine_->begin_observation(cfg);
   // Observation points, in sweep counts within the run.
   int64_t done = 0, next_sample = 1, snap_idx = 0;
   auto sample_at = [&](int64_t m) { return schedule.warmup + m * schedule.steps_per_sample; };
@@ -618,13 +621,13 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
     const auto t_stretch = progress_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (next_sample <= schedule.samples) stop = std::min(stop, sample_at(next_sample));
     if (snap_idx < cfg.num_snapshots) stop = std::min(stop, snaps[snap_idx]);
-    engine().sweeps(sweep_count_ + done, betas_of(done, stop - done));
+    engine_->sweeps(sweep_count_ + done, betas_of(done, stop - done));
     done = stop;
     if (next_sample <= schedule.samples && sample_at(next_sample) == done) {
-      engine().observe(next_sample - 1);
+      engine_->observe(next_sample - 1);
       ++next_sample;
     }
-    if (snap_idx < cfg.num_snapshots && snaps[snap_idx] == done) engine().snapshot(snap_idx++);
+    if (snap_idx < cfg.num_snapshots && snaps[snap_idx] == done) engine_->snapshot(snap_idx++);
     if (progress_) {
       const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_stretch).count();
       const double per_sweep = dt / static_cast<double>(done - first);
@@ -634,7 +637,7 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
       } catch (...) {
         sweep_count_ += static_cast<uint64_t>(done);  // the chains hold the sweeps done
         Observations discard;
-        engine().end_observation(discard);
+        engine_->end_observation(discard);
         throw;
       }
     }
@@ -645,7 +648,7 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
   out.num_chains = num_chains_;
   out.num_samples = schedule.samples;
   out.sweeps = total;
-  engine().end_observation(out);
+  engine_->end_observation(out);
   if (cfg.moments && schedule.samples > 0) {
     out.node_mean.resize(out.node_sum.size());
     out.edge_corr.resize(out.edge_sum.size());

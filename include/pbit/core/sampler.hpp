@@ -327,11 +327,10 @@ class Sampler {
   std::vector<int8_t> user_clamp_values_;
   Graph device_graph(const Graph& ideal) const;
   void push_clamps();
-  /// The engine, or InvalidArgument for a moved-from sampler.
-  detail::GibbsEngine& engine() const;
-  /// InvalidArgument for a moved-from sampler: the first thing each public call does, before it reads
-  /// host state that the move emptied (a hardware device's arrays, the graph's).
-  void check_live() const { (void)engine(); }
+  /// InvalidArgument for a moved-from sampler (engine_ null): the first thing each public call that
+  /// reaches the engine does, before it reads host state that the move emptied (a hardware device's
+  /// arrays, the graph's).
+  void check_live() const;
 };
 
 }  // namespace pbit
