@@ -36,6 +36,20 @@ std::string tmp(const std::string& name) {
   return dir + "/" + name;
 }
 
+/// A fresh model and trainer on `cfg` writing to tmp(dir), for a test's next lease to load a checkpoint
+/// into (a trainer holds a reference to its model, so the two are built in place together).
+struct NextLease {
+  DbmConfig cfg;
+  SparseDbm model;
+  DbmTrainer trainer;
+  NextLease(const DbmConfig& c, const std::string& dir, const ImageDataset& train)
+      : cfg(in_dir(c, dir)), model(SparseDbm::create(cfg, train.rows, train.cols)), trainer(model, cfg, train) {}
+  static DbmConfig in_dir(DbmConfig c, const std::string& dir) {
+    c.output_dir = tmp(dir);
+    return c;
+  }
+};
+
 std::vector<uint8_t> idx_bytes(const std::vector<int32_t>& dims, const std::vector<uint8_t>& data, uint8_t type = 0x08) {
   std::vector<uint8_t> b = {0, 0, type, static_cast<uint8_t>(dims.size())};
   for (int32_t d : dims)
@@ -633,10 +647,8 @@ TEST(DbmMnist, ALeaseCutInTheLastEvaluationBurnsNothingIn) {
       ta.save_model_checkpoint(ckpt, nlohmann::json::array());
     });
     EXPECT_NE(error_of([&] { ta.run(&broken); }).find("test image 3 has label 12"), std::string::npos);
-    DbmConfig cb = cfg;
-    cb.output_dir = tmp("lastkill_b");
-    SparseDbm b = SparseDbm::create(cb, train.rows, train.cols);
-    DbmTrainer tb(b, cb, train);
+    NextLease next(cfg, "lastkill_b", train);
+    DbmTrainer& tb = next.trainer;
     tb.load_model_checkpoint(ckpt, 30);
     EXPECT_EQ(tb.updates(), 4);
     EXPECT_FALSE(tb.finished());
@@ -959,10 +971,8 @@ TEST(DbmMnist, CheckpointWriterTakesEveryCheckpoint) {
   EXPECT_EQ(at, (std::vector<int64_t>{3, 6, 9, 10, 13}));  // batches 3, 6, 9, the end of epoch 1, batch 3 of epoch 2
   EXPECT_FALSE(std::filesystem::exists(ta.checkpoint_path()));
   // The next lease continues from the last checkpoint, not from the start.
-  DbmConfig cb = cfg;
-  cb.output_dir = tmp("writer_b");
-  SparseDbm b = SparseDbm::create(cb, train.rows, train.cols);
-  DbmTrainer tb(b, cb, train);
+  NextLease next(cfg, "writer_b", train);
+  DbmTrainer& tb = next.trainer;
   tb.load_model_checkpoint(ckpt, 0);
   EXPECT_EQ(tb.updates(), 13);
   EXPECT_EQ(tb.epoch(), 1);
