@@ -443,11 +443,7 @@ std::string command_of(const CLI::App& app) {
 /// edge-list reader's messages already do).
 std::string printable(const std::string& msg) {
   std::string out;
-  const auto esc = [&out](unsigned char c) {
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "\\x%02x", c);
-    out += hex;
-  };
+  const auto esc = [&out](unsigned char c) { out += pbit::detail::hex_byte(static_cast<char>(c)); };
   for (size_t k = 0; k < msg.size();) {
     const auto c = static_cast<unsigned char>(msg[k]);
     if (c < 0x80) {

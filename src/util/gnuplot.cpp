@@ -61,9 +61,7 @@ std::string gnuplot_quote(const std::string& s) {
     if (c == '\'') {
       r += "''";
     } else if (is_control_byte(c)) {  // a line break would end the string and the command: the rest,
-      char hex[8];                     // "!cmd" say, would be gnuplot's next line (helper-79)
-      std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
-      r += hex;
+      r += hex_byte(c);                // "!cmd" say, would be gnuplot's next line (helper-79)
     } else {
       r += c;
     }

@@ -11,6 +11,13 @@ inline bool is_control_byte(char c) {
   return u < 0x20 || u == 0x7f;
 }
 
+/// "\xNN": how messages, summaries and plot labels show a byte they cannot print.
+inline std::string hex_byte(char c) {
+  static constexpr char digits[] = "0123456789abcdef";
+  const auto u = static_cast<unsigned char>(c);
+  return {'\\', 'x', digits[u >> 4], digits[u & 15]};
+}
+
 /// "a, b, c and 4 more": the first `most` items joined by ", ", then how many were left out.
 inline std::string join_at_most(const std::vector<std::string>& items, size_t most) {
   std::string out;
