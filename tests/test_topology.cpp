@@ -368,6 +368,9 @@ TEST(Roles, FileRoundTripAndValidation) {
   EXPECT_NE(message(twice).find("role 'x' is listed twice"), std::string::npos) << message(twice);
   twice["roles"][1]["name"] = "";
   EXPECT_NE(message(twice).find("role 1 has no name"), std::string::npos) << message(twice);
+  twice["roles"][1]["name"] = std::string("y\0z", 3);
+  EXPECT_NE(message(twice).find("role 1's name has a control character (\\x00 at byte 1)"), std::string::npos) << message(twice);
+  EXPECT_THROW(place_roles(100, {{"x", 10}, {"a\nb", -1}}, 1), InvalidArgument);
 }
 
 // A coloring that does not cover the nodes was read past its end (Python: place_roles(colors=[1])).

@@ -28,6 +28,11 @@ namespace {
 void check_role_names(const std::vector<std::string>& names) {
   for (size_t r = 0; r < names.size(); ++r) {
     if (names[r].empty()) throw InvalidArgument("role " + std::to_string(r) + " has no name");
+    // (a name is printed in messages and summaries: a NUL would cut it there, a newline split it)
+    if (const auto c = std::find_if(names[r].begin(), names[r].end(), detail::is_control_byte); c != names[r].end()) {
+      throw InvalidArgument("role " + std::to_string(r) + "'s name has a control character (" + detail::hex_byte(*c) + " at byte " +
+                            std::to_string(c - names[r].begin()) + ")");
+    }
     const auto earlier = names.begin() + static_cast<std::ptrdiff_t>(r);
     if (std::find(names.begin(), earlier, names[r]) != earlier) throw InvalidArgument("role '" + names[r] + "' is listed twice");
   }
