@@ -25,6 +25,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -903,6 +904,42 @@ TEST(Resume, ALeaseWhoseBurnInSpendsTheBudgetRecordsTheEnd) {
     if (r.out.find("finished the run") != std::string::npos) EXPECT_EQ(leases.back()["finished"], true) << r.out;
   }
   EXPECT_EQ(read_json_file(dir + "/lease/leases.json").back()["finished"], true);  // 200000 sweeps spend 0.05 s
+}
+
+// A lease that finishes the run and is cut during its final evaluation (DBM) or generation (DTM), here
+// by a full disk at the next file it writes, leaves a finished record without a result: the next
+// call trains nothing and records no lease, and its result of the same model completes that record
+// (it stayed empty, and the device report's time-to-accuracy curve lost its last point).
+TEST(Resume, ALeaseCutDuringItsFinalEvaluationIsCompletedByTheNext) {
+  const std::string dir = tmp("lease_cut_eval");
+  fs::remove_all(dir);
+  write(dir + "/dbm.json", tiny_dbm_config(dir + "/dbm_out"));
+  write(dir + "/dtm.json", tiny_dtm_config(dir + "/dtm_out"));
+  for (const auto& [cmd, next_file, result] : {std::tuple{std::string("dbm"), "model.json", "test_accuracy"},
+                                               std::tuple{std::string("dtm"), "generated.png", "feature_fid"}}) {
+    const std::string lease = cmd + " train --config " + dir + "/" + cmd + ".json --lease " + dir + "/lease_" + cmd;
+    const std::string leases = dir + "/lease_" + cmd + "/leases.json";
+    ASSERT_EQ(run(lease, full_disk(next_file)).code, 2) << cmd;
+    nlohmann::json cut = read_json_file(leases);
+    ASSERT_EQ(cut.size(), 1u) << cmd;
+    EXPECT_EQ(cut[0]["finished"], true) << cmd;
+    EXPECT_FALSE(cut[0].contains(result)) << cmd;
+    const Result next = run(lease);
+    ASSERT_EQ(next.code, 0) << next.out;
+    EXPECT_NE(next.out.find("note: lease 1's record had no result"), std::string::npos) << next.out;
+    const nlohmann::json done = read_json_file(leases), res = read_json_file(dir + "/" + cmd + "_out/results.json");
+    ASSERT_EQ(done.size(), 1u) << cmd;
+    EXPECT_EQ(done[0][result], res[result]) << cmd;
+    EXPECT_TRUE(done[0].contains("result_utc")) << cmd;
+    EXPECT_EQ(res["leases"], done) << cmd;
+    for (const auto& [key, value] : cut[0].items()) EXPECT_EQ(done[0][key], value) << cmd << " " << key;
+    // The checkpoint carries the completed record: a third call finds nothing to complete.
+    const Result third = run(lease);
+    ASSERT_EQ(third.code, 0) << third.out;
+    EXPECT_EQ(third.out.find("had no result"), std::string::npos) << third.out;
+    EXPECT_EQ(third.out.find("written again from the checkpoint"), std::string::npos) << third.out;
+    EXPECT_EQ(read_json_file(leases), done) << cmd;
+  }
 }
 
 // A run killed while writing a file leaves its temporary ("NAME.tmpPID"; a plot's NAME.png.tmp and

@@ -241,10 +241,36 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
 /// by every rank, so a resume needs an output folder that every rank shares.
 void check_ranks_see_same(const std::vector<std::string>& paths, const std::string& what = "the checkpoint files");
 
-/// A lease on a finished run writes nothing, but DIR/leases.json, which scripts read to see whether
-/// the run is done, must hold the checkpoint's lease record: rewritten from `leases` (and said so)
-/// when it does not (a lease killed between writing the checkpoint and it). Rank 0 only.
-void sync_lease_record(const std::string& lease_dir, const nlohmann::json& leases);
+/// The lease records of a run trained in pieces (--lease DIR, docs/CLI.md): those of the earlier
+/// leases, which the model-only checkpoint carries, and this lease's, written with every checkpoint of
+/// the lease through `save_checkpoint` (given all the records) and then into DIR/leases.json (rank 0).
+class LeaseLog {
+ public:
+  using SaveCheckpoint = std::function<void(const nlohmann::json& records)>;
+  /// `dir` empty: no lease, and save() does nothing.
+  LeaseLog(std::string dir, bool writer, SaveCheckpoint save_checkpoint);
+  /// The earlier leases' records, read from the checkpoint. `run_finished`: one of them finished the
+  /// run, so this lease adds no record; DIR/leases.json, which scripts read to see whether the run is
+  /// done, is rewritten from `earlier` (and said so) where it does not hold them (a lease killed
+  /// between writing the checkpoint and it).
+  void resume(nlohmann::json earlier, bool run_finished);
+  /// Opens this lease's record: its number, start time, git sha, `device`, and `from` (where it starts).
+  void open(const std::string& device, const nlohmann::json& from);
+  /// Writes the records with this lease's: its opening fields, `result` (an evaluation, where it has
+  /// one), `progress` (where it has got to) and its end time. A lease on a finished run adds no record,
+  /// but its `result` completes a last record that has none (that lease was cut during its final
+  /// evaluation; the model is the same), with the time in `result_utc`.
+  void save(const nlohmann::json& progress, const nlohmann::json& result = nullptr);
+  /// The records as last written (or read).
+  const nlohmann::json& records() const { return written_; }
+
+ private:
+  std::string dir_;
+  bool writer_ = false, run_finished_ = false;
+  SaveCheckpoint save_checkpoint_;
+  nlohmann::json earlier_ = nlohmann::json::array(), lease_, written_ = nlohmann::json::array();
+  void write(const nlohmann::json& all);
+};
 
 /// Whether two paths name the same file: through links where the folders exist, else as spelt
 /// (after making them absolute and normal).

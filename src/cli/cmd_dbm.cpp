@@ -252,8 +252,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     // there is one, trains for at most --lease-seconds, and leaves its model-only checkpoint there.
     const std::string lease_dir = o->lease;
     const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
-    nlohmann::json leases = nlohmann::json::array(), lease;
-    bool lease_finished = false;  // the lease folder holds a finished run: nothing is added to it
+    LeaseLog leases(lease_dir, writer, [&](const nlohmann::json& all) { trainer.save_model_checkpoint(lease_ckpt, all); });
     if (!lease_dir.empty()) {
       make_directories(lease_dir);
       const int64_t burn_in = o->burn_in;
@@ -261,57 +260,45 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (std::filesystem::exists(lease_ckpt)) {
         // Finished or not as the checkpoint says, before the burn-in (which may spend a time budget:
         // then this lease trains nothing more, but records that it finished the run).
-        leases = trainer.load_model_checkpoint(lease_ckpt, 0);
-        lease_finished = said_finished = trainer.finished();
-        if (writer && lease_finished) {  // no lease N + 1 that trains nothing
-          std::cerr << "lease " << leases.size() << " finished the run (" << trainer.epoch() << " of " << cfg.epochs << " epochs, "
+        const nlohmann::json earlier = trainer.load_model_checkpoint(lease_ckpt, 0);
+        said_finished = trainer.finished();
+        if (writer && said_finished) {  // no lease N + 1 that trains nothing
+          std::cerr << "lease " << earlier.size() << " finished the run (" << trainer.epoch() << " of " << cfg.epochs << " epochs, "
                     << trainer.updates() << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
                     << "): no training left; evaluating and writing its results again (no lease recorded)\n";
-          sync_lease_record(lease_dir, leases);
         } else if (writer) {
-          std::cerr << "lease " << leases.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
+          std::cerr << "lease " << earlier.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
                     << trainer.batch_in_epoch() << " (" << trainer.updates() << " updates, " << trainer.train_seconds()
                     << " s of training so far); "
                     << (trainer.updates_left() ? "chains re-initialised, burning them in for " + std::to_string(burn_in) + " sweeps"
                                                : std::string("the last epoch's batches are done (a lease cut before its evaluation): no burn-in"))
                     << "\n";
         }
+        leases.resume(earlier, said_finished);
         if (trainer.updates_left()) trainer.burn_in(burnt_in = burn_in);
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
       if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
-      lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()},
-               {"device", backend_device_name(backend_from_string(cfg.backend))},
-               {"burn_in_sweeps", burnt_in}, {"updates_from", trainer.updates()},
-               {"train_s_from", trainer.train_seconds()}, {"flips_from", trainer.total_flips()}};
+      leases.open(backend_device_name(backend_from_string(cfg.backend)),
+                  {{"burn_in_sweeps", burnt_in}, {"updates_from", trainer.updates()}, {"train_s_from", trainer.train_seconds()},
+                   {"flips_from", trainer.total_flips()}});
     }
     if (writer) std::cerr << "sparse DBM: " << model.graph().num_nodes() << " nodes (" << model.visible().size() << " visible, "
               << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()
               << " parameters, " << train.size() << " training images, backend " << to_string(backend_from_string(cfg.backend))
               << "\n";
-    nlohmann::json leases_now = leases;
-    auto save_lease = [&](const nlohmann::json& extra) {
-      if (lease_dir.empty() || lease_finished) return;
-      nlohmann::json l = lease;
-      if (extra.is_object()) l.update(extra);
-      l["utc_end"] = utc_now();
-      l["updates_to"] = trainer.updates();
-      l["train_s_total"] = trainer.train_seconds();
-      l["flips_total"] = trainer.total_flips();
-      l["finished"] = trainer.finished();
-      nlohmann::json all = leases;
-      all.push_back(l);
-      trainer.save_model_checkpoint(lease_ckpt, all);  // written by rank 0
-      if (writer) write_json_file(lease_dir + "/leases.json", all);
-      leases_now = all;
+    auto save_lease = [&](const nlohmann::json& result) {
+      leases.save({{"updates_to", trainer.updates()}, {"train_s_total", trainer.train_seconds()}, {"flips_total", trainer.total_flips()},
+                   {"finished", trainer.finished()}},
+                  result);
     };
     // Every checkpoint of the run (end of epoch, checkpoint_every_batches, end of the lease) is the
     // lease's model-only one, so a lease killed early keeps what it trained, and output_dir gets no
     // checkpoint.bin that a later run without --lease would take for its own.
-    if (!lease_dir.empty()) trainer.set_checkpoint_writer([&] { save_lease({}); });
+    if (!lease_dir.empty()) trainer.set_checkpoint_writer([&] { save_lease(nullptr); });
     if (!said_finished) trainer.run(&test);
-    save_lease({});  // the training is safe before the evaluation starts
+    save_lease(nullptr);  // the training is safe before the evaluation starts
     if (trainer.lease_ended()) {
       if (writer) std::cerr << "lease over after " << trainer.updates() << " updates (" << trainer.train_seconds()
                 << " s of training in all); the run continues with the next --lease call\n";
@@ -336,7 +323,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     out["ranks"] = dist::size();  // MPI processes that shared the chains (docs/SCALING.md)
     out = detail::with_config(cfg, std::move(out));
     save_lease({{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"eval_sweeps_per_image", cfg.eval.schedule().total_sweeps()}});
-    if (!lease_dir.empty()) out["leases"] = leases_now;
+    if (!lease_dir.empty()) out["leases"] = leases.records();
     // The evaluation (hours, at the paper's budget) is kept before the generation starts; results.json
     // is written again with the generation.
     if (writer) write_json_file(cfg.output_dir + "/results.json", out);

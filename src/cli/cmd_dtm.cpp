@@ -341,9 +341,8 @@ void add_dtm_commands(Commands& c) {
     const std::string lease_dir = o->lease;
     const std::string lease_ckpt = lease_dir + "/model_checkpoint.bin";
     const double lease_s = o->lease_seconds;
-    nlohmann::json leases = nlohmann::json::array(), lease;
+    LeaseLog leases(lease_dir, writer, [&](const nlohmann::json& all) { model.save_model_checkpoint(lease_ckpt, all); });
     std::vector<int64_t> rounds_before(static_cast<size_t>(model.steps()), 0);  // per step: swap rounds before this lease
-    bool lease_finished = false;  // the lease folder holds a finished run: nothing is added to it
     auto mono = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
     const double call_t0 = mono();
     auto trained = [&] {
@@ -354,48 +353,36 @@ void add_dtm_commands(Commands& c) {
     if (!lease_dir.empty()) {
       make_directories(lease_dir);
       if (std::filesystem::exists(lease_ckpt)) {
-        leases = model.load_model_checkpoint(lease_ckpt);
-        lease_finished = model.finished();
+        const nlohmann::json earlier = model.load_model_checkpoint(lease_ckpt);
+        const bool lease_finished = model.finished();
         // The swap rounds go on counting from the file (they key the swaps), while a lease's other swap
         // statistics start afresh: results.json gives the rounds of this lease too.
         if (cfg.neg_tempered) {
           for (int32_t t = 1; t <= model.steps(); ++t) rounds_before[static_cast<size_t>(t - 1)] = model.negative_tempering_stats(t).rounds;
         }
         if (writer && lease_finished) {  // no lease N + 1 that trains nothing
-          std::cerr << "lease " << leases.size() << " finished the run (" << model.epoch() << " of " << cfg.epochs << " epochs"
+          std::cerr << "lease " << earlier.size() << " finished the run (" << model.epoch() << " of " << cfg.epochs << " epochs"
                     << (model.out_of_time() ? ", its time budget spent" : "")
                     << "): no training left; generating and writing its results again (no lease recorded)\n";
-          sync_lease_record(lease_dir, leases);
         } else if (writer) {
-          std::cerr << "lease " << leases.size() + 1 << ": continuing after epoch " << model.epoch()
+          std::cerr << "lease " << earlier.size() + 1 << ": continuing after epoch " << model.epoch()
                     << "; chains re-initialised (each batch's warm-up burns them in)\n";
         }
+        leases.resume(earlier, lease_finished);
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
-      lease = {{"lease", leases.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()},
-               {"device", backend_device_name(backend_from_string(cfg.backend))}, {"epochs_from", model.epoch()},
-               {"train_s_from", trained().first}, {"flips_from", trained().second}};
+      leases.open(backend_device_name(backend_from_string(cfg.backend)),
+                  {{"epochs_from", model.epoch()}, {"train_s_from", trained().first}, {"flips_from", trained().second}});
     }
-    nlohmann::json leases_now = leases;
-    auto save_lease = [&](const nlohmann::json& extra) {
-      if (lease_dir.empty() || lease_finished) return;
-      nlohmann::json l = lease;
-      if (extra.is_object()) l.update(extra);
-      l["utc_end"] = utc_now();
-      l["epochs_to"] = model.epoch();
-      l["train_s_total"] = trained().first;
-      l["flips_total"] = trained().second;
-      l["finished"] = model.finished();
-      nlohmann::json all = leases;
-      all.push_back(l);
-      model.save_model_checkpoint(lease_ckpt, all);  // written by rank 0
-      if (writer) write_json_file(lease_dir + "/leases.json", all);
-      leases_now = all;
+    auto save_lease = [&](const nlohmann::json& result) {
+      leases.save({{"epochs_to", model.epoch()}, {"train_s_total", trained().first}, {"flips_total", trained().second},
+                   {"finished", model.finished()}},
+                  result);
     };
     // A lease's checkpoint after every epoch is its model-only one (output_dir gets no checkpoint.bin
     // that a later run without --lease would take for its own).
-    if (!lease_dir.empty()) model.set_checkpoint_writer([&] { save_lease({}); });
+    if (!lease_dir.empty()) model.set_checkpoint_writer([&] { save_lease(nullptr); });
     if (writer) std::cerr << (cfg.steps == 1 ? "MEBM" : "DTM with T = " + std::to_string(cfg.steps)) << " on " << cfg.topology << " ("
               << model.graph().num_nodes() << " nodes, " << model.data_nodes().size() << " data), " << train.size()
               << " training images, ACP " << (cfg.acp ? "on" : "off") << "\n";
@@ -435,7 +422,7 @@ void add_dtm_commands(Commands& c) {
       }
       // Again, with the FID: a resumed run keeps the whole history.
       if (lease_dir.empty()) model.save_checkpoint(model.checkpoint_path());
-      save_lease({});
+      save_lease(nullptr);
       last_epoch_s = dist::allreduce_max(mono() - e0);
     }
     if (!writer) return 0;  // rank 0 generates, measures and writes
@@ -531,7 +518,7 @@ void add_dtm_commands(Commands& c) {
                                    {"round_trips_per_step", trips}, {"swap_rounds_per_step", rounds}};
     }
     save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
-    if (!lease_dir.empty()) out["leases"] = leases_now;
+    if (!lease_dir.empty()) out["leases"] = leases.records();
     write_json_file(cfg.output_dir + "/results.json", out);
     // fid.png: the quality over training (every epoch, across resumes and leases) beside the final one.
     std::ostringstream dat;

@@ -220,18 +220,62 @@ void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string
       ->each([&given](const std::string&) { given = true; });
 }
 
-void sync_lease_record(const std::string& lease_dir, const nlohmann::json& leases) {
-  const std::string path = lease_dir + "/leases.json";
+LeaseLog::LeaseLog(std::string dir, bool writer, SaveCheckpoint save_checkpoint)
+    : dir_(std::move(dir)), writer_(writer), save_checkpoint_(std::move(save_checkpoint)) {}
+
+void LeaseLog::resume(nlohmann::json earlier, bool run_finished) {
+  earlier_ = std::move(earlier);
+  written_ = earlier_;
+  run_finished_ = run_finished;
+  if (!run_finished || !writer_) return;
+  const std::string path = dir_ + "/leases.json";
   bool same = false;
   try {
-    same = std::filesystem::exists(path) && read_json_file(path) == leases;
+    same = std::filesystem::exists(path) && read_json_file(path) == earlier_;
   } catch (const Error&) {  // unreadable: written again below
   }
   if (!same) {
-    write_json_file(path, leases);
-    std::cerr << "note: " << path << " did not hold the lease record of " << lease_dir << "/model_checkpoint.bin (a lease ended "
+    write_json_file(path, earlier_);
+    std::cerr << "note: " << path << " did not hold the lease record of " << dir_ << "/model_checkpoint.bin (a lease ended "
               << "between writing the two?): written again from the checkpoint\n";
   }
+}
+
+void LeaseLog::open(const std::string& device, const nlohmann::json& from) {
+  lease_ = {{"lease", earlier_.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()}, {"device", device}};
+  lease_.update(from);
+}
+
+void LeaseLog::save(const nlohmann::json& progress, const nlohmann::json& result) {
+  if (dir_.empty()) return;
+  if (run_finished_) {
+    if (!result.is_object() || earlier_.empty()) return;
+    nlohmann::json& last = earlier_.back();
+    for (const auto& [key, value] : result.items()) {
+      if (last.contains(key)) return;
+    }
+    last.update(result);
+    last["result_utc"] = utc_now();
+    write(earlier_);
+    if (writer_) {
+      std::cerr << "note: lease " << earlier_.size() << "'s record had no result (the lease was cut during its final evaluation): "
+                << "completed with this call's, of the same model, in " << dir_ << "/leases.json\n";
+    }
+    return;
+  }
+  nlohmann::json l = lease_;
+  if (result.is_object()) l.update(result);
+  l["utc_end"] = utc_now();
+  l.update(progress);
+  nlohmann::json all = earlier_;
+  all.push_back(std::move(l));
+  write(all);
+}
+
+void LeaseLog::write(const nlohmann::json& all) {
+  save_checkpoint_(all);  // written by rank 0
+  if (writer_) write_json_file(dir_ + "/leases.json", all);
+  written_ = all;
 }
 
 bool same_file(const std::string& a, const std::string& b) {
