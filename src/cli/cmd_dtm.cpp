@@ -118,11 +118,12 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     }
     // A run's metrics.json or results.json as --config: the config it recorded (a DTM config has no
     // 'config' key), so that a lease run trained with --steps or --acp needs no hand-made file.
-    nlohmann::json source = read_json_file(o->config.empty() ? recorded : o->config);
+    const std::string config_file = o->config.empty() ? recorded : o->config;
+    nlohmann::json source = read_json_file(config_file);
     const bool run_record = o->config.empty() || (source.is_object() && source.contains("config"));
     if (run_record) {
       source = source.is_object() ? source.value("config", nlohmann::json()) : nlohmann::json();
-      if (!source.is_object()) throw InvalidArgument("dtm mixing: " + (o->config.empty() ? recorded : o->config) + " records no config; pass --config");
+      if (!source.is_object()) throw InvalidArgument("dtm mixing: " + config_file + " records no config; pass --config");
     }
     DtmConfig cfg;
     try {
@@ -130,9 +131,8 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     } catch (const InvalidConfig& e) {
       if (!run_record) throw;
       // The run record of another model (a DBM's metrics.json has an 'eval' section): say whose config it was.
-      if (!o->config.empty()) throw InvalidConfig(o->config + " records a config that is not a DTM's (" + e.reason() + ")");
-      throw InvalidConfig(recorded + " records a config that is not a DTM's (" + e.reason() +
-                          "): --run takes the output folder of 'pbit dtm train'");
+      throw InvalidConfig(config_file + " records a config that is not a DTM's (" + e.reason() + ")" +
+                          (o->config.empty() ? "; --run takes the output folder of 'pbit dtm train'" : ""));
     }
     // Not part of the training config the checkpoint checks; the JSON's config is the one that ran.
     if (!o->backend.empty()) detail::override_key(cfg.backend, o->backend, cfg.source, {"run", "backend"});

@@ -41,6 +41,8 @@ class Graph {
 
   int32_t num_nodes() const { return n_; }
   int64_t num_edges() const { return static_cast<int64_t>(edge_i_.size()); }
+  /// The neighbours of node i, for 0 <= i < num_nodes(): unchecked, like operator[] (the coloring's
+  /// inner loop calls it; pbit.Graph.degree checks).
   int32_t degree(int32_t i) const { return static_cast<int32_t>(row_ptr_[i + 1] - row_ptr_[i]); }
   int32_t max_degree() const;
 
