@@ -696,11 +696,32 @@ TEST(Cli, AnOutputOverAnInputIsRefused) {
       {"dtm mixing --config " + dir + "/cfg.json --out " + dir + "/cfg.json", "--out and --config name the same file"},
       {"graph --topology chimera:1 --out " + dir + "/r.json --roles visible:4,hidden:rest --roles-out " + dir + "/./r.json",
        "the roles would replace the graph"}};
+  // compare writes a folder: a suite, or a quality run's results.json, in it was replaced (exit 0).
+  const std::string suite = R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "chimera:1"}], "backends": ["cpu"],
+    "chains": [1], "min_seconds": 0.01, "idle_seconds": 0, "platforms": ")" + std::string(PBIT_SOURCE_DIR) + R"(/configs/platforms.json",
+    "quality": [{"label": "x", "results": ")" + dir + R"(/cmp/results.json"}]})";
+  std::filesystem::create_directories(dir + "/cmp");
+  std::filesystem::create_directories(dir + "/cmp2");
+  write(dir + "/cmp/results.json", "{\"stands for\": \"a DTM run's results\"}");
+  write(dir + "/suite.json", suite);
+  write(dir + "/cmp2/results.json", suite);
+  const std::vector<std::pair<std::string, std::string>> compare_cases = {
+      {"compare --suite " + dir + "/suite.json --out " + dir + "/cmp", "the suite's quality[0].results names that file"},
+      {"compare --suite " + dir + "/cmp2/results.json --out " + dir + "/cmp2", "--suite names that file"}};
+  const std::string quality = slurp(dir + "/cmp/results.json");
   for (const auto& [args, says] : cases) {
     const Result r = run(args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.out;
     EXPECT_NE(r.out.find(says), std::string::npos) << args << ": " << r.out;
   }
+  for (const auto& [args, says] : compare_cases) {
+    const Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.out;
+    EXPECT_NE(r.out.find(says), std::string::npos) << args << ": " << r.out;
+    EXPECT_NE(r.out.find("the output would replace the input"), std::string::npos) << args << ": " << r.out;
+  }
+  EXPECT_EQ(slurp(dir + "/cmp/results.json"), quality);
+  EXPECT_EQ(slurp(dir + "/cmp2/results.json"), suite);
   EXPECT_EQ(slurp(dir + "/g.json"), graph);
   EXPECT_EQ(slurp(dir + "/cfg.json"), cfg);
   // Another file in the same folder is an output like any other.

@@ -113,6 +113,19 @@ void add_compare_commands(Commands& c) {
   c.add(s, [o] {
     CompareSuite suite = parse_compare_suite(read_json_file(o->suite));
     if (!o->out.empty()) suite.output_dir = o->out;
+    // The suite's input files, none of which an output may replace (a quality run's results.json in
+    // the output folder was replaced, and the next call could not read it).
+    std::vector<std::pair<std::string, std::string>> inputs = {{"--suite", o->suite}, {"the suite's platforms", suite.platforms}};
+    for (size_t k = 0; k < suite.quality.size(); ++k) inputs.emplace_back("the suite's quality[" + std::to_string(k) + "].results", suite.quality[k].results);
+    for (size_t k = 0; k < suite.workloads.size(); ++k) inputs.emplace_back("the suite's workloads[" + std::to_string(k) + "].model", suite.workloads[k].model);
+    for (const std::string& out : compare_output_files(suite.output_dir)) {
+      for (const auto& [what, path] : inputs) {
+        if (!path.empty() && same_file(path, out)) {
+          throw InvalidArgument("compare writes " + out + " into its output folder (" + (o->out.empty() ? "the suite's output_dir" : "--out") +
+                                "), and " + what + " names that file: the output would replace the input");
+        }
+      }
+    }
     make_directories(suite.output_dir);  // before the measurements, not after them
     check_writable(suite.output_dir + "/results.json");
     std::unique_ptr<CompareRowJournal> journal;

@@ -674,6 +674,14 @@ std::string fmt(double x, const char* f = "%.4g") {
 
 }  // namespace
 
+std::vector<std::string> compare_output_files(const std::string& dir) {
+  std::vector<std::string> files = {dir + "/results.json", dir + "/results.md"};
+  for (const char* plot : {"flips_vs_chains", "energy_vs_quality"}) {
+    for (const char* ext : {".dat", ".gp", ".png"}) files.push_back(dir + "/" + plot + ext);
+  }
+  return files;
+}
+
 std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const std::string& dir) {
   make_directories(dir);
   std::vector<std::string> written;

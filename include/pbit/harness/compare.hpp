@@ -109,5 +109,8 @@ void restart_sweep_count_if_full(Sampler& s, int64_t next);
 /// results.json, results.md, and for each plot its .dat and .gp files and, when gnuplot is installed,
 /// the .png. Returns the paths written.
 std::vector<std::string> write_compare_outputs(const nlohmann::json& results, const std::string& dir);
+/// Every file write_compare_outputs may write into `dir` (whatever the results hold), so that a
+/// command can refuse inputs it would replace.
+std::vector<std::string> compare_output_files(const std::string& dir);
 
 }  // namespace pbit
