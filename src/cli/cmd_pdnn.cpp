@@ -482,6 +482,13 @@ void add_pdnn_commands(Commands& c) {
   g->add_option("--label", o->label, "a name for this run in reports")->check(plain_label_option());
   g->add_option("--out", o->out, "output folder")->required();
   c.add(g, [o, g] {
+    // Not into a training run's folder, whose results.json this one's would replace.
+    for (const char* f : {"model.bin", "checkpoint.bin"}) {
+      if (std::filesystem::exists(o->out + "/" + f)) {
+        throw InvalidArgument("--out " + o->out + " holds " + f + ", a training run's folder: its results.json would be replaced by the "
+                              "generation's; choose another --out");
+      }
+    }
     PdnnConfig cfg = parse_pdnn_config(read_json_file(o->config));
     if (!cfg.generator) {  // its fid_images and threshold would be the defaults, not the run's
       throw InvalidArgument("--config '" + o->config + "' has no 'generator' section: give the config the generator was trained with");
@@ -552,6 +559,8 @@ void add_pdnn_commands(Commands& c) {
   r->add_option("--platforms", o->platforms, "energy constants (default configs/platforms.json)");
   r->add_option("--out", o->out, "output folder (curve.png, energy.png, summary.json, summary.md)")->required();
   c.add(r, [o] {
+    for (const std::string& f : o->evals) refuse_output_over_input("--out's summary.json", o->out + "/summary.json", {{"a result file", f}});
+    refuse_output_over_input("--out's summary.json", o->out + "/summary.json", {{"--platforms", o->platforms}});
     const energy::Platforms plat = energy::load_platforms(o->platforms);
     make_directories(o->out);
     // The numbers of a result file, checked: a hand-edited or foreign file must not become a plot of
