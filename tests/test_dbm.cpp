@@ -1648,6 +1648,9 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"dataset": {"name": "cifar"}})").find("key 'dataset.name': must be one of mnist, fashion-mnist"),
             std::string::npos);
   EXPECT_NE(err(R"({"graph": {"placement": "diagonal"}})").find("key 'graph.placement'"), std::string::npos);
+  // An empty path is refused, not read as absent (graph.file "" trained Pegasus(14), the default; helper-88).
+  EXPECT_NE(err(R"({"graph": {"file": ""}})").find("key 'graph.file': must not be empty"), std::string::npos);
+  EXPECT_NE(err(R"({"dataset": {"dir": ""}})").find("key 'dataset.dir': must not be empty"), std::string::npos);
   // A seed beside in_order placement would do nothing; with random placement (the default) it is the seed.
   EXPECT_NE(err(R"({"graph": {"placement": "in_order", "role_seed": 5}})")
                 .find("key 'graph.role_seed': it seeds the random placement, and graph.placement is \"in_order\": leave one of them out"),

@@ -847,6 +847,7 @@ TEST(DtmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"train": {"negative": {"warmup": 4000000000, "samples": 1, "steps_per_sample": 1}}})").find("key 'train.negative'"),
             std::string::npos);
   EXPECT_NE(err(R"({"model": {"steps": 0}})").find("key 'model.steps'"), std::string::npos);
+  EXPECT_NE(err(R"({"dataset": {"dir": ""}})").find("key 'dataset.dir': must not be empty"), std::string::npos);
   EXPECT_NE(err(R"({"dataset": {"pool": 5}})").find("key 'dataset.pool': must divide the 28x28 images"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"optimizer": "lbfgs"}})").find("key 'train.optimizer'"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"acp": {"eps": 0}}})").find("key 'train.acp.eps'"), std::string::npos);

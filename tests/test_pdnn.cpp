@@ -566,6 +566,7 @@ TEST(PdnnConfigParse, BadValuesNameTheKey) {
   EXPECT_NE(err(R"({"train": {"lr": -1}})").find("train.lr"), std::string::npos);
   EXPECT_NE(err(R"({"train": {"time_budget_s": -1}})").find("train.time_budget_s"), std::string::npos);
   EXPECT_NE(err(R"({"trian": {}})").find("trian"), std::string::npos);
+  EXPECT_NE(err(R"({"data": {"data_dir": ""}})").find("key 'data.data_dir': must not be empty"), std::string::npos);
   const PdnnConfig ok = parse_pdnn_config(nlohmann::json::parse(
       R"({"network": {"hidden": [32, 16], "activation": "quant", "bits": 2}, "eval": {"samples": [1, 5]}})"));
   EXPECT_EQ(ok.hidden, (std::vector<int32_t>{32, 16}));

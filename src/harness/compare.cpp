@@ -145,7 +145,7 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
   if (j.contains("min_seconds")) s.min_seconds = get_float_in(j["min_seconds"], "min_seconds", 0.001, 3600);
   if (j.contains("idle_seconds")) s.idle_seconds = get_float_in(j["idle_seconds"], "idle_seconds", 0, 3600);
   if (j.contains("threads")) s.threads = static_cast<int>(get_int(j["threads"], "threads", 0, 4096));
-  if (j.contains("platforms")) s.platforms = get_string(j["platforms"], "platforms");
+  if (j.contains("platforms")) s.platforms = get_path(j["platforms"], "platforms");
   if (j.contains("output_dir")) s.output_dir = get_path(j["output_dir"], "output_dir");
   if (j.contains("quality")) {
     if (!j["quality"].is_array()) config_error("quality", "must be an array of {label, results}");

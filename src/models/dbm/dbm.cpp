@@ -73,7 +73,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     const auto& d = j["dataset"];
     only_keys(d, "dataset", {"name", "dir", "train_limit", "test_limit", "pool", "threshold"});
     if (d.contains("name")) c.dataset = get_string(d["name"], "dataset.name", {"mnist", "fashion-mnist"});
-    if (d.contains("dir")) c.data_dir = get_string(d["dir"], "dataset.dir");
+    if (d.contains("dir")) c.data_dir = detail::get_path(d["dir"], "dataset.dir");
     if (d.contains("train_limit")) c.train_limit = get_int(d["train_limit"], "dataset.train_limit", 0, big);
     if (d.contains("test_limit")) c.test_limit = get_int(d["test_limit"], "dataset.test_limit", 0, big);
     if (d.contains("pool")) c.pool = detail::get_pool(d["pool"], "dataset.pool");
@@ -83,7 +83,10 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     const auto& g = j["graph"];
     only_keys(g, "graph", {"topology", "file", "label_replicas", "placement", "role_seed"});
     if (g.contains("topology")) c.topology = get_string(g["topology"], "graph.topology");
-    if (g.contains("file")) c.graph_file = get_string(g["file"], "graph.file");
+    if (g.contains("file")) {
+      c.graph_file = get_string(g["file"], "graph.file");
+      if (c.graph_file.empty()) detail::config_error("graph.file", "must not be empty (leave it out for graph.topology's graph)");
+    }
     if (g.contains("label_replicas")) c.label_replicas = static_cast<int32_t>(get_int(g["label_replicas"], "graph.label_replicas", 1, 1000));
     if (g.contains("placement")) c.placement = get_string(g["placement"], "graph.placement", {"random", "in_order"});
     if (g.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(g["role_seed"], "graph.role_seed", 0, big));

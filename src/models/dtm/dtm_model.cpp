@@ -60,7 +60,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     const auto& d = j["dataset"];
     only_keys(d, "dataset", {"name", "dir", "train_limit", "pool", "threshold"});
     if (d.contains("name")) c.dataset = get_string(d["name"], "dataset.name", {"mnist", "fashion-mnist"});
-    if (d.contains("dir")) c.data_dir = get_string(d["dir"], "dataset.dir");
+    if (d.contains("dir")) c.data_dir = get_path(d["dir"], "dataset.dir");
     if (d.contains("train_limit")) c.train_limit = get_int(d["train_limit"], "dataset.train_limit", 0, big);
     if (d.contains("pool")) c.pool = detail::get_pool(d["pool"], "dataset.pool");
     if (d.contains("threshold")) c.threshold = static_cast<int32_t>(get_int(d["threshold"], "dataset.threshold", 0, 254));

@@ -1,6 +1,7 @@
 #include "pbit/models/eqprop.hpp"
 
 #include <algorithm>
+#include <span>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -181,7 +182,7 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     const auto& d = j["data"];
     only_keys(d, "data", {"dataset", "data_dir", "train_images", "test_images", "balanced"});
     if (d.contains("dataset")) c.dataset = get_string(d["dataset"], "data.dataset", {"mnist", "fashion-mnist"});
-    if (d.contains("data_dir")) c.data_dir = get_string(d["data_dir"], "data.data_dir");
+    if (d.contains("data_dir")) c.data_dir = detail::get_path(d["data_dir"], "data.data_dir");
     if (d.contains("train_images")) c.train_images = get_int(d["train_images"], "data.train_images", 0, 1 << 24);
     if (d.contains("test_images")) c.test_images = get_int(d["test_images"], "data.test_images", 0, 1 << 24);
     if (d.contains("balanced")) c.balanced = get_bool(d["balanced"], "data.balanced");
@@ -190,7 +191,19 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     const auto& n = j["network"];
     only_keys(n, "network", {"hidden", "per_class", "init_gain_w0", "init_gain_w1", "topology", "role_seed", "init_sigma_j", "threshold"});
     if (n.contains("threshold")) c.threshold = static_cast<int32_t>(get_int(n["threshold"], "network.threshold", 0, 254));
-    if (n.contains("topology")) c.topology = get_string(n["topology"], "network.topology");
+    if (n.contains("topology")) {
+      c.topology = get_string(n["topology"], "network.topology");
+      if (c.topology.empty()) detail::config_error("network.topology", "must not be empty (leave it out for the layered network)");
+    }
+    // Each network's own keys: the other's would be dropped without a word.
+    static constexpr const char* layered[] = {"hidden", "init_gain_w0", "init_gain_w1"};
+    static constexpr const char* graph[] = {"role_seed", "init_sigma_j"};
+    for (const char* k : c.topology.empty() ? std::span<const char* const>(graph) : std::span<const char* const>(layered)) {
+      if (n.contains(k)) {
+        detail::config_error(std::string("network.") + k, c.topology.empty() ? "is a hardware graph's (network.topology): the layered network has no use for it"
+                                                                     : "is the layered network's: the network is network.topology's graph");
+      }
+    }
     if (n.contains("role_seed")) c.role_seed = static_cast<uint64_t>(get_int(n["role_seed"], "network.role_seed", 0, int64_t{1} << 40));
     if (n.contains("init_sigma_j")) c.init_sigma_j = get_float_in(n["init_sigma_j"], "network.init_sigma_j", 0, 100);
     if (n.contains("hidden")) c.hidden = static_cast<int32_t>(get_int(n["hidden"], "network.hidden", 1, 1 << 16));
@@ -266,14 +279,12 @@ nlohmann::json resolved_config(const EqPropConfig& c) {
   nlohmann::json j;
   j["data"] = {{"dataset", c.dataset}, {"train_images", c.train_images}, {"test_images", c.test_images}, {"balanced", c.balanced}};
   if (!c.data_dir.empty()) j["data"]["data_dir"] = c.data_dir;  // (absent: the dataset's default folders)
-  j["network"] = {{"hidden", c.hidden},
-                  {"per_class", c.per_class},
-                  {"init_gain_w0", float_json(c.init_gain_w0)},
-                  {"init_gain_w1", float_json(c.init_gain_w1)},
-                  {"role_seed", c.role_seed},
-                  {"init_sigma_j", float_json(c.init_sigma_j)},
-                  {"threshold", c.threshold}};
-  if (!c.topology.empty()) j["network"]["topology"] = c.topology;  // (absent: the layered network)
+  j["network"] = {{"per_class", c.per_class}, {"threshold", c.threshold}};
+  if (c.topology.empty()) {  // the layered network's keys, or the hardware graph's
+    j["network"].update({{"hidden", c.hidden}, {"init_gain_w0", float_json(c.init_gain_w0)}, {"init_gain_w1", float_json(c.init_gain_w1)}});
+  } else {
+    j["network"].update({{"topology", c.topology}, {"role_seed", c.role_seed}, {"init_sigma_j", float_json(c.init_sigma_j)}});
+  }
   j["free"] = {{"beta_start", float_json(c.free.beta_start)}, {"beta_end", float_json(c.free.beta_end)},
                {"anneal_sweeps", c.free.anneal_sweeps},        {"samples", c.free.samples},
                {"steps_per_sample", c.free.steps_per_sample}};

@@ -167,7 +167,7 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     const auto& d = j["data"];
     only_keys(d, "data", {"dataset", "data_dir", "train_images", "test_images"});
     if (d.contains("dataset")) c.dataset = get_string(d["dataset"], "data.dataset", {"mnist", "fashion-mnist"});
-    if (d.contains("data_dir")) c.data_dir = get_string(d["data_dir"], "data.data_dir");
+    if (d.contains("data_dir")) c.data_dir = detail::get_path(d["data_dir"], "data.data_dir");
     if (d.contains("train_images")) c.train_images = get_int(d["train_images"], "data.train_images", 0, 1 << 24);
     if (d.contains("test_images")) c.test_images = get_int(d["test_images"], "data.test_images", 0, 1 << 24);
   }
