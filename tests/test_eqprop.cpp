@@ -424,6 +424,15 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
     const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_tally.bin"); });
     EXPECT_NE(e.find("has an impossible tally"), std::string::npos) << offset << " = " << v << ": " << e;
   }
+  // ... and so are the weights after them (a NaN weight trained on and
+  // went into model.bin, which eval then refused).
+  SealedFile f(dir + "/b/checkpoint.bin");
+  f.poke<float>(80, std::nanf(""));  // w0's second weight (after the sweep count and its 8-byte length)
+  f.write(dir + "/bad_weight.bin");
+  EqPropNet ne = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+  EqPropTrainer te(ne, cb, train, ti, test, si);
+  const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_weight.bin"); });
+  EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry 1 of"), std::string::npos) << e;
 }
 
 // train.time_budget_s: a run whose budget is spent stops before its next batch with a checkpoint, at

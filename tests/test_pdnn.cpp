@@ -429,6 +429,17 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
     const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_tally.bin"); });
     EXPECT_NE(e.find("has an impossible tally"), std::string::npos) << offset << " = " << v << ": " << e;
   }
+  // ... and so are the weights and moments after them (a NaN trained on and went into model.bin).
+  for (const float v : {std::nanf(""), static_cast<float>(INFINITY)}) {
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.poke<float>(68, v);  // the first layer's third weight (after its 8-byte length)
+    f.write(dir + "/bad_weight.bin");
+    PdnnNet ne = PdnnNet::create({8, 6, 2}, cb.seed);
+    PdnnTrainer te(ne, cb, train, iota(96), test, iota(60));
+    const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_weight.bin"); });
+    EXPECT_NE(e.find("holds a parameter that is not finite"), std::string::npos) << v << ": " << e;
+    EXPECT_NE(e.find("entry 2 of 48"), std::string::npos) << v << ": " << e;
+  }
 }
 
 // The weights do not depend on how many threads OpenMP offers: the backward products sum over
@@ -764,6 +775,15 @@ TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
     PdnnVaeTrainer te(ve, cb, train, iota(96), test, iota(20));
     const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_tally.bin"); });
     EXPECT_NE(e.find("has an impossible tally"), std::string::npos) << offset << " = " << v << ": " << e;
+  }
+  {
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.poke<float>(72, std::nanf(""));  // the second value of the first array (after its 8-byte length)
+    f.write(dir + "/bad_weight.bin");
+    PdnnVae ve = PdnnVae::create(8, cb);
+    PdnnVaeTrainer te(ve, cb, train, iota(96), test, iota(20));
+    const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_weight.bin"); });
+    EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry 1 of"), std::string::npos) << e;
   }
   // A time budget spent before the first batch stops there, with a checkpoint of the start.
   PdnnConfig cs = vae_config(dir + "/s", PdnnActivation::pbit);

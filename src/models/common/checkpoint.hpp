@@ -124,6 +124,23 @@ inline double get_tally(std::istream& f, const std::string& path, const std::str
   return v;
 }
 
+/// A checkpoint's array of `n` parameters or optimizer moments, every one finite: behind a checksum
+/// that matched (a forged or miswritten file), a NaN trained on and went into model.bin, which eval
+/// then refused. InvalidArgument naming the path otherwise.
+template <class T>
+std::vector<T> get_finite_vec(std::istream& f, const std::string& path, size_t n, const std::string& what) {
+  std::vector<T> v = get_vec<T>(f, path, n);
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (!std::isfinite(v[k])) {
+      std::ostringstream text;
+      text << v[k];
+      throw InvalidArgument(what + " '" + path + "' holds a parameter that is not finite (" + text.str() + ", entry " + std::to_string(k) +
+                            " of " + std::to_string(n) + "): start afresh");
+    }
+  }
+  return v;
+}
+
 /// The lease record that ends a model-only checkpoint (DBM, DTM): a JSON array of one object per
 /// lease. Anything else (another JSON value with the checksum made to match, say) is InvalidArgument
 /// "model checkpoint '<path>' has a corrupt lease record", before the next lease trains: appending

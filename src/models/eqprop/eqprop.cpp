@@ -970,11 +970,11 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
   epoch_wall_ = detail::get_tally(f, path, "checkpoint");
   sampler_->set_sweep_count(get<uint64_t>(f, path));
   if (ideal_sampler_) ideal_sampler_->set_sweep_count(get<uint64_t>(f, path));
-  net_.w0 = detail::get_vec<float>(f, path, net_.w0.size());
-  net_.w1 = detail::get_vec<float>(f, path, net_.w1.size());
-  net_.bh = detail::get_vec<float>(f, path, net_.bh.size());
-  net_.bo = detail::get_vec<float>(f, path, net_.bo.size());
-  for (int k = 0; k < 4; ++k) m_[k] = detail::get_vec<double>(f, path, m_[k].size()), v_[k] = detail::get_vec<double>(f, path, v_[k].size());
+  for (std::vector<float>* a : {&net_.w0, &net_.w1, &net_.bh, &net_.bo}) *a = detail::get_finite_vec<float>(f, path, a->size(), "checkpoint");
+  for (int k = 0; k < 4; ++k) {
+    m_[k] = detail::get_finite_vec<double>(f, path, m_[k].size(), "checkpoint");
+    v_[k] = detail::get_finite_vec<double>(f, path, v_[k].size(), "checkpoint");
+  }
   history_ = detail::get_history<EqPropEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     EqPropEpoch x;
     x.epoch = e.at("epoch").get<int32_t>();

@@ -847,7 +847,7 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
   epoch_correct_ = detail::get_tally(f, path, "checkpoint");
   epoch_wall_ = detail::get_tally(f, path, "checkpoint");
   for (int32_t l = 0; l < net_.layers(); ++l) {
-    for (auto* v : {&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) *v = detail::get_vec<float>(f, path, v->size());
+    for (auto* v : {&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) *v = detail::get_finite_vec<float>(f, path, v->size(), "checkpoint");
   }
   history_ = detail::get_history<PdnnEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     PdnnEpoch x;
@@ -1255,8 +1255,8 @@ void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   epoch_rec_ = detail::get_tally(f, path, "checkpoint", false);
   epoch_kl_ = detail::get_tally(f, path, "checkpoint", false);
   epoch_wall_ = detail::get_tally(f, path, "checkpoint");
-  for (std::vector<float>* a : arrays()) *a = detail::get_vec<float>(f, path, a->size());
-  for (auto& a : params_) a = detail::get_vec<float>(f, path, a.size());
+  for (std::vector<float>* a : arrays()) *a = detail::get_finite_vec<float>(f, path, a->size(), "checkpoint");
+  for (auto& a : params_) a = detail::get_finite_vec<float>(f, path, a.size(), "checkpoint");
   history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     PdnnVaeEpoch x;
     x.epoch = e.at("epoch").get<int32_t>();
