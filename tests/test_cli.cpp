@@ -1605,7 +1605,12 @@ TEST(Cli, ModelConfigCommandsPrintTheResolvedConfig) {
       {"dbm", R"({"graph": {"topology": "pegasus:x"}})", "topology 'pegasus:x': m must be an integer"},
       {"dbm", R"({"graph": {"file": ")" + tmp("no_such_graph.txt") + R"("}})", "cannot open graph file '" + tmp("no_such_graph.txt")},
       {"dtm", R"({"model": {"topology": "grid:70:G13"}})", "topology 'grid:70:G13'"},
-      {"eqprop", R"({"network": {"topology": "pegasus:1"}})", "topology 'pegasus:1': m must be in [2, 64]"}};
+      {"eqprop", R"({"network": {"topology": "pegasus:1"}})", "topology 'pegasus:1': m must be in [2, 64]"},
+      // ... and the model's roles placed on it, which need no data (helper-88: config passed these, train refused them)
+      {"dbm", R"({"graph": {"topology": "pegasus:3", "label_replicas": 1000}, "dataset": {"pool": 7}})", "too few"},
+      {"dtm", R"({"model": {"topology": "grid:8:G12", "data_color": 5}})", "key 'model.data_color': grid:8:G12 has 2 colors (0..1), not color 5"},
+      {"dtm", R"({"model": {"topology": "grid:8:G12"}, "dataset": {"pool": 1}})", "role 'data' needs 784 nodes of color 0"},
+      {"eqprop", R"({"network": {"topology": "pegasus:3"}})", "pegasus:3 has 128 nodes, too few for 784 visible"}};
   for (const auto& [group, body, says] : graphs) {
     write(tmp("bad_graph.json"), body);
     const Result r = run(group + " config --config " + tmp("bad_graph.json"));

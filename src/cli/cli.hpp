@@ -300,15 +300,12 @@ void emit(const std::string& out, const nlohmann::json& j);
 /// degrees as strings: "10" before "6").
 nlohmann::json degree_histogram(const std::vector<int32_t>& degrees);
 
-/// The graph a model config names, built (a topology spec) or read (a graph file, when not empty):
-/// throws as a run would for a bad spec or file.
-void check_config_graph(const std::string& spec, const std::string& file = "");
-
 /// `pbit MODEL config --config FILE [--out F]` in `group` (dbm, dtm, eqprop, pdnn): the config's keys
 /// and ranges checked as a run checks them first, and every setting with the value it takes, defaults
 /// included (resolved_config: what a run records as config_resolved), written as JSON (emit). With
-/// `graph` (given the config, calls check_config_graph where it names a graph), the graph is built or
-/// read too; the data and the other files it names are not read.
+/// `graph` (given the config, builds the model's network on 28x28 images: its graph built or read, its
+/// roles placed), what a run would refuse there is refused here too; the data and the other files it
+/// names are not read.
 template <class Parse, class Graph = std::nullptr_t>
 void add_config_command(Commands& c, CLI::App* group, const std::string& model, Parse parse, Graph graph = nullptr) {
   struct Opt {

@@ -546,7 +546,7 @@ void add_dbm_commands(Commands& c) {
   add_eval(dbm, c);
   add_generate(dbm, c);
   add_import(dbm, c);
-  add_config_command(c, dbm, "DBM", parse_dbm_config, [](const DbmConfig& g) { check_config_graph(g.topology, g.graph_file); });
+  add_config_command(c, dbm, "DBM", parse_dbm_config, [](const DbmConfig& g) { (void)SparseDbm::create(g, detail::kImageSide / g.pool, detail::kImageSide / g.pool); });
 }
 
 }  // namespace pbit::cli

@@ -542,7 +542,9 @@ void add_dtm_commands(Commands& c) {
     return 0;
   });
   add_dtm_mixing(dtm, c);
-  add_config_command(c, dtm, "DTM", parse_dtm_config, [](const DtmConfig& g) { check_config_graph(g.topology); });
+  add_config_command(c, dtm, "DTM", parse_dtm_config, [](const DtmConfig& g) {
+    (void)place_dtm_roles(g, make_topology(g.topology), detail::kImageSide / g.pool, detail::kImageSide / g.pool);
+  });
 }
 
 }  // namespace pbit::cli

@@ -176,9 +176,7 @@ void add_eqprop_commands(Commands& c) {
     std::printf("EqProp: test accuracy %.4f on %lld images (%.1f s)\n", ev.accuracy, static_cast<long long>(ev.images), ev.wall_s);
     return 0;
   });
-  add_config_command(c, eq, "EqProp", parse_eqprop_config, [](const EqPropConfig& g) {
-    if (!g.topology.empty()) check_config_graph(g.topology);
-  });
+  add_config_command(c, eq, "EqProp", parse_eqprop_config, [](const EqPropConfig& g) { (void)eqprop_create(g, detail::kImageSide * detail::kImageSide); });
 }
 
 }  // namespace pbit::cli

@@ -59,14 +59,6 @@ std::string utc_now() {
   return buf;
 }
 
-void check_config_graph(const std::string& spec, const std::string& file) {
-  if (file.empty()) {
-    (void)make_topology(spec);
-  } else {
-    (void)read_graph_file(file);
-  }
-}
-
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale, bool check_only) {
   const bool exists = std::filesystem::exists(checkpoint);
   if (resume && exists) return true;

@@ -116,11 +116,14 @@ inline int64_t get_int(const nlohmann::json& v, const std::string& key, int64_t 
   return x;
 }
 
+/// The side of the images of both datasets the model configs name (MNIST, Fashion-MNIST: 28x28).
+inline constexpr int32_t kImageSide = 28;
+
 /// dataset.pool of the DBM and DTM configs: a factor in [1, 14] that divides the 28x28 images of both
 /// datasets (refused here, naming the key, rather than once the data are read).
 inline int32_t get_pool(const nlohmann::json& v, const std::string& key) {
   const auto pool = static_cast<int32_t>(get_int(v, key, 1, 14));
-  if (28 % pool) config_error(key, "must divide the 28x28 images (1, 2, 4, 7 or 14), got " + std::to_string(pool));
+  if (kImageSide % pool) config_error(key, "must divide the 28x28 images (1, 2, 4, 7 or 14), got " + std::to_string(pool));
   return pool;
 }
 

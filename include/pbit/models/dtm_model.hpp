@@ -24,6 +24,7 @@
 #include "pbit/models/dtm.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/hardware/roles.hpp"
+#include "pbit/hardware/topology.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/core/tempering.hpp"
 
@@ -129,6 +130,11 @@ struct DtmEpochMetrics {
   std::vector<DtmStepMetrics> steps;
   double feature_fid = -1;  ///< quality measured after the epoch by the caller (set_feature_fid), -1 = none
 };
+
+/// The DTM's roles on `topo` (its cfg.topology): rows x cols data nodes and 10 x label_replicas label
+/// nodes on cfg.data_color, the rest latent, placed by cfg.role_seed. What Dtm's constructor and
+/// `pbit dtm config` place; InvalidArgument when they do not fit.
+RoleAssignment place_dtm_roles(const DtmConfig& cfg, const Topology& topo, int32_t rows, int32_t cols);
 
 class Dtm {
  public:

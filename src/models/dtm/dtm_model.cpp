@@ -194,16 +194,25 @@ uint32_t gen_stream(int32_t t) { return rng::dtm_stream(static_cast<uint32_t>(t)
 
 }  // namespace
 
-Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
-  if (cfg.steps < 1 || cfg.steps > 1000) throw InvalidArgument("DTM: steps must be in [1, 1000], got " + std::to_string(cfg.steps));
+RoleAssignment place_dtm_roles(const DtmConfig& cfg, const Topology& topo, int32_t rows, int32_t cols) {
   detail::check_image_size("DTM:", rows, cols);
-  const Topology topo = make_topology(cfg.topology);
-  graph_ = topo.graph;
-  colors_ = topo.colors;
+  const int32_t colors = topo.colors.empty() ? 0 : *std::max_element(topo.colors.begin(), topo.colors.end()) + 1;
+  if (cfg.data_color >= colors) {
+    throw InvalidConfig("key 'model.data_color': " + cfg.topology + " has " + std::to_string(colors) + " colors (0.." +
+                        std::to_string(colors - 1) + "), not color " + std::to_string(cfg.data_color));
+  }
   std::vector<RoleSpec> spec = {{"data", rows * cols, cfg.data_color}};
   if (cfg.label_replicas > 0) spec.push_back({"label", 10 * cfg.label_replicas, cfg.data_color});
   spec.push_back({"latent", -1});
-  roles_ = place_roles(graph_.num_nodes(), spec, cfg.role_seed, &colors_);
+  return place_roles(topo.graph.num_nodes(), spec, cfg.role_seed, &topo.colors);
+}
+
+Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
+  if (cfg.steps < 1 || cfg.steps > 1000) throw InvalidArgument("DTM: steps must be in [1, 1000], got " + std::to_string(cfg.steps));
+  const Topology topo = make_topology(cfg.topology);
+  graph_ = topo.graph;
+  colors_ = topo.colors;
+  roles_ = place_dtm_roles(cfg, topo, rows, cols);
   visible_ = roles_.of("data");
   if (cfg.label_replicas > 0) visible_.insert(visible_.end(), roles_.of("label").begin(), roles_.of("label").end());
   grid_ = dtm::time_grid(cfg.steps);
