@@ -1128,6 +1128,17 @@ TEST(Cli, EqPropTrainResumeEval) {
                          tmp("eq_eval_all.json"));
   ASSERT_EQ(all.code, 0) << all.out;
   EXPECT_EQ(read_json_file(tmp("eq_eval_all.json"))["balanced_selection"], false);
+  EXPECT_EQ(ev.out.find("note: the config's network"), std::string::npos) << ev.out;
+  // A config whose network is not the model's: the model's is evaluated, and the note says so.
+  nlohmann::json other_net = read_json_file(tmp("eqprop.json"));
+  other_net["network"]["hidden"] = other_net["network"].value("hidden", 120) + 1;
+  write(tmp("eqprop_other_net.json"), other_net.dump());
+  const Result other = run("eqprop eval --config " + tmp("eqprop_other_net.json") + " --model " + out + "/model.bin --test-images 20");
+  ASSERT_EQ(other.code, 0) << other.out;
+  EXPECT_NE(other.out.find("note: the config's network is not the model's (network.hidden " +
+                           std::to_string(other_net["network"]["hidden"].get<int>())),
+            std::string::npos)
+      << other.out;
   const Result more = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 10001");
   EXPECT_EQ(more.code, 2) << more.out;  // not silently the 10,000 there are
   EXPECT_NE(more.out.find("--test-images 10001 asks for more images than the mnist test set has (10000"), std::string::npos) << more.out;
@@ -1320,6 +1331,16 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(e["eval"]["test_images"], 30);
   EXPECT_EQ(e["eval"]["bits"], 1);  // p-bit units: one bit per unit (the energy model reads it)
   EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
+  EXPECT_EQ(ev.out.find("note: the config's network"), std::string::npos) << ev.out;
+  nlohmann::json other_net = nlohmann::json::parse(cfg);
+  other_net["network"]["activation"] = "tanh";
+  other_net["train"].erase("samples");
+  write(tmp("pdnn_other_net.json"), other_net.dump());
+  const Result as_tanh = run("pdnn eval --config " + tmp("pdnn_other_net.json") + " --model " + out + "/model.bin --test-images 5");
+  ASSERT_EQ(as_tanh.code, 0) << as_tanh.out;
+  EXPECT_NE(as_tanh.out.find("note: the config's network is not the model's (network.activation tanh, the model trained with pbit"),
+            std::string::npos)
+      << as_tanh.out;
   // --backend best means what it means everywhere: cuda when there is a GPU, else cpu, whatever the
   // config says; without --backend the config's backend is used.
   nlohmann::json cuda_cfg = nlohmann::json::parse(cfg);

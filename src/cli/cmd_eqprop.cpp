@@ -9,6 +9,7 @@
 #include "pbit/build_info.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/models/eqprop.hpp"
+#include "util/text.hpp"
 #include "util/file_io.hpp"
 #include "util/gnuplot.hpp"
 
@@ -154,6 +155,16 @@ void add_eqprop_commands(Commands& c) {
     if (o->chains > 0) cfg.eval_chains_per_image = o->chains;
     if (!o->out.empty()) check_writable(o->out);
     const EqPropNet net = EqPropNet::load(o->model);
+    {  // The config's network section is the training's: eval runs the model's network, and says so where they differ.
+      std::vector<std::string> differ;
+      if (net.topology != cfg.topology) {
+        differ.push_back("network.topology '" + cfg.topology + "', the model's '" + net.topology + "'");
+      } else if (!net.on_graph() && net.hidden != cfg.hidden) {
+        differ.push_back("network.hidden " + std::to_string(cfg.hidden) + ", the model's " + std::to_string(net.hidden));
+      }
+      if (net.per_class != cfg.per_class) differ.push_back("network.per_class " + std::to_string(cfg.per_class) + ", the model's " + std::to_string(net.per_class));
+      if (!differ.empty()) std::cerr << "note: the config's network is not the model's (" << detail::join_at_most(differ, 3) << "): evaluating the model's\n";
+    }
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     if (net.inputs != test.pixels_per_image()) {
       throw InvalidArgument("model '" + o->model + "' takes " + std::to_string(net.inputs) + " inputs; the " + cfg.dataset +

@@ -347,6 +347,16 @@ void add_pdnn_commands(Commands& c) {
     if (!o->out.empty()) check_writable(o->out);
     const PdnnNet net = PdnnNet::load(o->model);
     const PdnnUnits units = units_from_options(net.trained_units, o->activation, o->bits);
+    {  // The config's network section is the training's: eval runs the model's network, with the units it was
+       // trained with or --activation's, and says so where they differ.
+      std::vector<std::string> differ;
+      const std::vector<int32_t> hidden(net.sizes.begin() + 1, net.sizes.end() - 1);
+      if (cfg.hidden != hidden) differ.push_back("network.hidden " + nlohmann::json(cfg.hidden).dump() + ", the model's " + nlohmann::json(hidden).dump());
+      if (o->activation.empty() && cfg.units.name() != net.trained_units.name()) {
+        differ.push_back("network.activation " + cfg.units.name() + ", the model trained with " + net.trained_units.name() + " (--activation chooses the units)");
+      }
+      if (!differ.empty()) std::cerr << "note: the config's network is not the model's (" << detail::join_at_most(differ, 3) << "): evaluating the model's\n";
+    }
     if (!o->samples.empty()) cfg.eval_samples = parse_samples(o->samples);
     if (!units.stochastic() && cfg.eval_samples != std::vector<int32_t>{1}) {  // not silently
       std::fprintf(stderr, "note: %s units are deterministic (every sample is the same): evaluated at T=1 only, not at the %s sample "
