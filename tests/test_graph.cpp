@@ -206,7 +206,7 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
   // The first index past the end, by an edge and by a bias (a bias at n would be written past h).
   EXPECT_NE(parse("nodes 3\n0 3 1.0\n").find("node index 3 out of range [0, 3)"), std::string::npos);
   EXPECT_NE(parse("nodes 3\nbias 3 1.0\n").find("node index 3 out of range [0, 3)"), std::string::npos);
-  EXPECT_NE(parse("0 0 1.0\n").find("self loop"), std::string::npos);
+  EXPECT_NE(parse("0 1 1.0\n# two\n2 2 1.0\n").find("g.txt:3: edge (2, 2) is a self loop"), std::string::npos);  // its line named
   EXPECT_NE(parse("0 1 1.0\n1 0 2.0\n").find("conflicting weights"), std::string::npos);
   EXPECT_NE(parse("0 1 1e60\n").find("does not fit a float32"), std::string::npos);
   EXPECT_NE(parse("0 1 0.5x\n").find("g.txt:1: expected a number, got '0.5x'"), std::string::npos);

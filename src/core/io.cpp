@@ -226,6 +226,7 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
     } else {
       if (!(ls >> a >> b) || (ls >> extra)) throw InvalidGraph(where + ": expected 'i j J', got '" + shown(line) + "'");
       const int64_t i = parse_int(first), jn = parse_int(a);
+      if (i == jn) throw InvalidGraph(where + ": edge (" + std::to_string(i) + ", " + std::to_string(jn) + ") is a self loop");
       edges.push_back({static_cast<int32_t>(i), static_cast<int32_t>(jn), parse_float(b)});
       max_index = std::max({max_index, i, jn});
     }
