@@ -32,7 +32,7 @@ inline void put_string(std::ostream& f, const std::string& s) {
 template <class T>
 T get(std::istream& f, const std::string& path) {
   T v{};
-  if (!f.read(reinterpret_cast<char*>(&v), sizeof v)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  if (!f.read(reinterpret_cast<char*>(&v), sizeof v)) throw InvalidArgument("file '" + path + "' is truncated");
   return v;
 }
 /// Bytes left to read in f, or -1 when the stream cannot tell.
@@ -49,25 +49,25 @@ template <class T>
 std::vector<T> get_vec(std::istream& f, const std::string& path, size_t expect) {
   const auto n = get<uint64_t>(f, path);
   if (n != expect) {
-    throw InvalidArgument("checkpoint '" + path + "' holds an array of " + std::to_string(n) + " where this run has " +
-                          std::to_string(expect) + " (different graph or config?)");
+    throw InvalidArgument("file '" + path + "' holds an array of " + std::to_string(n) + " where this model and config have " +
+                          std::to_string(expect) + " (a different graph or config?)");
   }
   // Nothing is allocated for an array the file does not hold.
   const int64_t left = bytes_left(f);
-  if (left >= 0 && n > static_cast<uint64_t>(left) / sizeof(T)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  if (left >= 0 && n > static_cast<uint64_t>(left) / sizeof(T)) throw InvalidArgument("file '" + path + "' is truncated");
   std::vector<T> v(n);
   if (!f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * sizeof(T)))) {
-    throw InvalidArgument("checkpoint '" + path + "' is truncated");
+    throw InvalidArgument("file '" + path + "' is truncated");
   }
   return v;
 }
 inline std::string get_string(std::istream& f, const std::string& path) {
   const auto n = get<uint64_t>(f, path);
-  if (n > (uint64_t{1} << 30)) throw InvalidArgument("checkpoint '" + path + "' is corrupt");
+  if (n > (uint64_t{1} << 30)) throw InvalidArgument("file '" + path + "' is corrupt");
   const int64_t left = bytes_left(f);  // nothing is allocated for a string the file does not hold
-  if (left >= 0 && n > static_cast<uint64_t>(left)) throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  if (left >= 0 && n > static_cast<uint64_t>(left)) throw InvalidArgument("file '" + path + "' is truncated");
   std::string s(n, '\0');
-  if (!f.read(s.data(), static_cast<std::streamsize>(n))) throw InvalidArgument("checkpoint '" + path + "' is truncated");
+  if (!f.read(s.data(), static_cast<std::streamsize>(n))) throw InvalidArgument("file '" + path + "' is truncated");
   return s;
 }
 
