@@ -980,6 +980,14 @@ TEST(Cli, DbmTrainEvalGenerate) {
     const Result bytes = run("dbm eval --config " + tmp("dbm.json") + " --model " + tmp("model_bytes.json") + " --limit 1");
     EXPECT_EQ(bytes.code, 2) << bytes.out;
     EXPECT_NE(bytes.out.find("model_bytes.json: binary data, not a JSON text"), std::string::npos) << bytes.out;
+    // A JSON text with a raw control byte in a string is named as that, not as binary data (helper-88).
+    write(tmp("model_esc.json"), "{\"label\": \"\x1b[31mred\"}");
+    const Result esc = run("dbm eval --config " + tmp("dbm.json") + " --model " + tmp("model_esc.json") + " --limit 1");
+    EXPECT_EQ(esc.code, 2) << esc.out;
+    EXPECT_NE(esc.out.find("model_esc.json: the byte at offset 11 is the control character \\x1b, which a JSON text may hold only escaped (in a string, "
+                           "as \\u001b)"),
+              std::string::npos)
+        << esc.out;
   }
   // An empty output folder is refused before anything runs (it used to put the run's files in "/").
   write(tmp("dbm_no_out.json"), R"({"run": {"output_dir": ""}})");

@@ -23,6 +23,7 @@
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
 #include "util/parse_number.hpp"
+#include "util/text.hpp"
 
 namespace pbit {
 
@@ -329,6 +330,13 @@ nlohmann::json read_json_file(const std::string& path) {
     for (size_t k = 0; k < n; ++k) {  // a byte no JSON text holds (DEL may stand in a string)
       const auto c = static_cast<unsigned char>(buf[k]);
       if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+        // A text that begins as JSON holds a raw control byte (a terminal escape pasted into a string,
+        // say); anything else is binary data.
+        const auto start = std::string_view(buf, n).find_first_not_of(" \t\r\n");
+        if (start < k && (buf[start] == '{' || buf[start] == '[')) {
+          throw InvalidConfig(path + ": the byte at offset " + std::to_string(k) + " is the control character " + detail::hex_byte(buf[k]) +
+                              ", which a JSON text may hold only escaped (in a string, as \\u00" + detail::hex_byte(buf[k]).substr(2) + ")");
+        }
         throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
       }
     }
