@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "pbit/harness/compare.hpp"
@@ -392,9 +393,24 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   const double mt = mebm["final_autocorrelation"][0]["mixing_time_sweeps"].get<double>();
   EXPECT_EQ(r["quality"][1]["chip_k_mix_source"], "measured mixing time");
   EXPECT_DOUBLE_EQ(r["quality"][1]["chip_energy_j_per_sample"].get<double>(), 1.0 * std::max(1.0, mt) * 784 * 2e-15);
-  write_compare_outputs(r, out);
-  for (const char* f : {"/energy_vs_quality.dat", "/energy_vs_quality.gp", "/energy_vs_quality.png"}) {
-    EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
+  auto text = [&](const char* f) {
+    std::ifstream in(out + f);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // Measured devices (index 2) or none: the plot draws what there is, and the data hold no NaN
+  // placeholder (helper-88).
+  nlohmann::json unmeasured = r, measured_once = r;
+  for (auto& q : unmeasured["quality"]) q["measured"] = nlohmann::json::array();
+  measured_once["quality"][0]["measured"] = {{{"backend", "cpu"}, {"chains", 8}, {"energy_j_per_sample", 1e-6}}};
+  for (const nlohmann::json* x : {&unmeasured, &measured_once}) {
+    const bool measured = x == &measured_once;
+    write_compare_outputs(*x, out);
+    for (const char* f : {"/energy_vs_quality.dat", "/energy_vs_quality.gp", "/energy_vs_quality.png"}) {
+      EXPECT_TRUE(std::filesystem::exists(out + f)) << f << " " << measured;
+    }
+    EXPECT_EQ(text("/energy_vs_quality.dat").find("nan"), std::string::npos) << text("/energy_vs_quality.dat");
+    EXPECT_EQ(text("/energy_vs_quality.gp").find("index 2") != std::string::npos, measured) << text("/energy_vs_quality.gp");
+    EXPECT_EQ(text("/energy_vs_quality.dat").find("(cpu)\"") != std::string::npos, measured) << text("/energy_vs_quality.dat");
   }
   // A quality entry that is not a DTM result is a clear error, before anything is measured (it ended
   // a finished suite without writing anything).

@@ -786,20 +786,20 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   std::vector<std::string> plots = {"flips_vs_chains"};
   if (!res["quality"].empty()) {
     std::ostringstream qd, qg;
-    qd << "# energy_j_per_sample feature_fid label ; index 0: modeled chip at K_mix, index 1: measured devices, index 2: modeled chip "
-          "at the run's sweeps\n";
+    // (the measured devices last: where none was measured, the file ends after index 1, with no NaN
+    // placeholder)
+    qd << "# energy_j_per_sample feature_fid label ; index 0: modeled chip at K_mix, index 1: modeled chip at the run's sweeps, "
+          "index 2: measured devices\n";
     for (const auto& q : res["quality"]) qd << q["chip_energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \"" << q["label"].get<std::string>() << " (chip)\"\n";
     qd << "\n\n";
+    for (const auto& q : res["quality"]) qd << q["chip_energy_j_per_sample_at_run_sweeps"].get<double>() << " " << q["feature_fid"].get<double>() << "\n";
     bool any = false;
     for (const auto& q : res["quality"])
       for (const auto& m : q["measured"]) {
-        qd << m["energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \"" << q["label"].get<std::string>() << " ("
-           << m["backend"].get<std::string>() << ")\"\n";
+        qd << (any ? "" : "\n\n") << m["energy_j_per_sample"].get<double>() << " " << q["feature_fid"].get<double>() << " \""
+           << q["label"].get<std::string>() << " (" << m["backend"].get<std::string>() << ")\"\n";
         any = true;
       }
-    if (!any) qd << "nan nan \"none\"\n";
-    qd << "\n\n";
-    for (const auto& q : res["quality"]) qd << q["chip_energy_j_per_sample_at_run_sweeps"].get<double>() << " " << q["feature_fid"].get<double>() << "\n";
     detail::write_file_atomically(dir + "/energy_vs_quality.dat", qd.str());
     qg << "# gnuplot energy_vs_quality.gp  (data: energy_vs_quality.dat)\n"
        << "set terminal pngcairo size 900,600 noenhanced\nset output 'energy_vs_quality.png'\n"
@@ -807,8 +807,8 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
        << "set title 'Energy per sample vs quality (cf. Jelincic et al. 2025, Fig. 1)'\n"
        << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip, K_mix sweeps per step (paper)', "
        << "'' index 0 using 1:2:3 with labels offset 1,1 notitle, "
-       << "'' index 2 using 1:2 with points pt 6 ps 1.5 title 'modeled RNG chip, the run''s sweeps'"
-       << (any ? ", 'energy_vs_quality.dat' index 1 using 1:2 with points pt 5 ps 1.5 title 'measured', '' index 1 using 1:2:3 with labels offset 1,-1 notitle" : "") << "\n";
+       << "'' index 1 using 1:2 with points pt 6 ps 1.5 title 'modeled RNG chip, the run''s sweeps'"
+       << (any ? ", 'energy_vs_quality.dat' index 2 using 1:2 with points pt 5 ps 1.5 title 'measured', '' index 2 using 1:2:3 with labels offset 1,-1 notitle" : "") << "\n";
     detail::write_file_atomically(dir + "/energy_vs_quality.gp", qg.str());
     written.push_back(dir + "/energy_vs_quality.dat");
     written.push_back(dir + "/energy_vs_quality.gp");
