@@ -1232,6 +1232,19 @@ TEST(Cli, PdnnReportJudgesTheClaimsAndPricesEveryRow) {
     EXPECT_EQ(refused.code, 2) << bad << refused.out;
     EXPECT_NE(refused.out.find("claims_fp32_bad.json: its label must be one printable line"), std::string::npos) << refused.out;
   }
+  // An evaluation of no images, and a generator's training result (not a generation), are refused by name (helper-88).
+  nlohmann::json none = result("tanh", 32, {1}, {0.5});
+  none["eval"]["test_images"] = 0;
+  nlohmann::json trained_gen = none;
+  trained_gen["model"] = "pdnn_generator";
+  write(tmp("claims_none.json"), none.dump());
+  write(tmp("claims_trained_gen.json"), trained_gen.dump());
+  for (const auto& [file, says] : {std::pair{std::string("claims_none.json"), std::string("'eval.test_images' holds 0, not a whole number in [1, ")},
+                                   std::pair{std::string("claims_trained_gen.json"), std::string("is a p-DNN generator's training result")}}) {
+    const Result refused = run("pdnn report " + tmp(file) + " --out " + rep + "_refused");
+    EXPECT_EQ(refused.code, 2) << file << refused.out;
+    EXPECT_NE(refused.out.find(says), std::string::npos) << refused.out;
+  }
 }
 
 TEST(Cli, PdnnTrainResumeEvalReportBench) {

@@ -659,9 +659,14 @@ void add_pdnn_commands(Commands& c) {
         continue;
       }
       try {
+        if (j.value("model", "") == "pdnn_generator") {
+          throw InvalidArgument(f + " is a p-DNN generator's training result: report the results.json of 'pbit pdnn generate' with its model");
+        }
         if (!j.contains("eval") || !j["eval"].contains("units") || !j.contains("sizes") || !j.contains("trained_units")) {
           throw InvalidArgument(f + " is not a 'pbit pdnn eval' or 'pdnn train' result");
         }
+        // (an accuracy over no images is no point of a curve)
+        ints(nlohmann::json::array({j["eval"]["test_images"]}), f, "eval.test_images", 1, int64_t{1} << 31);
         const auto sizes = ints(j["sizes"], f, "sizes", 1, 1 << 24);
         if (sizes.size() < 2) throw InvalidArgument(f + " has no network shape");
         const auto samples = increasing(ints(j["eval"]["samples"], f, "eval.samples", 1, 1 << 20), f, "eval.samples");
