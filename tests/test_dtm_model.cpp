@@ -814,6 +814,17 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
   const FeatureNet d = FeatureNet::cached("/proc/pbit_no_such_folder/fnet.bin", tr, 127, 2, 5);
   EXPECT_NE(testing::internal::GetCapturedStderr().find("the feature network is not cached"), std::string::npos);
   EXPECT_EQ(a.features(imgs), d.features(imgs));
+  // A broken cache is retrained and replaced, and says so (it did so silently; helper-88). A stale
+  // one (another key) is retrained without a note: that is what a key is for.
+  std::filesystem::resize_file(cache, std::filesystem::file_size(cache) - 5);
+  testing::internal::CaptureStderr();
+  const FeatureNet e = FeatureNet::cached(cache, other, 60, 2, 5);
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_NE(said.find("note: the cached feature network " + cache + " cannot be read ("), std::string::npos) << said;
+  EXPECT_EQ(e.features(imgs), from_other.features(imgs));
+  testing::internal::CaptureStderr();
+  (void)FeatureNet::cached(cache, other, 60, 2, 5);  // from the cache written again
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
   // Where the CLI keeps it: PBIT_CACHE_DIR (a device job's committed state), else out/cache.
   {
     const WithEnv none("PBIT_CACHE_DIR", nullptr);

@@ -16,6 +16,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/models/metrics.hpp"
 #include "pbit/core/rng.hpp"
+#include "pbit/dist/comm.hpp"
 #include "util/memory.hpp"
 
 namespace pbit {
@@ -225,8 +226,8 @@ FeatureNet FeatureNet::cached(const std::string& path, const ImageDataset& train
     try {
       n = load(path);
       have = n.train_key_ == key;
-    } catch (const Error&) {
-      have = false;  // a stale or broken cache is retrained
+    } catch (const Error& e) {  // a broken cache is retrained, and replaced
+      if (dist::rank() == 0) std::cerr << "note: the cached feature network " << path << " cannot be read (" << e.what() << "): trained again\n";
     }
   }
   if (!have) {
