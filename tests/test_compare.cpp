@@ -211,6 +211,10 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "pegasus:1"}])" + ok_tail).find("key 'workloads[0].graph'"), std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "platforms": "")" + ok_tail).find("key 'platforms': must not be empty"),
             std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "quality": [{"label": "x", "results": "a.json"}, {"label": "x", "results": "a.json"}])" +
+                ok_tail)
+                .find("key 'quality[1].label': 'x' is quality[0]'s label too"),
+            std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "kind": "fft", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].kind'"),
             std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["tpu"], "chains": [1]})").find("key 'backends[0]'"),

@@ -155,6 +155,11 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
       only_keys(q, at, {"label", "results"});
       if (!q.contains("label") || !q.contains("results")) config_error(at, "needs 'label' and 'results'");
       s.quality.push_back({plain_label(q["label"], at + ".label"), get_string(q["results"], at + ".results")});
+      for (size_t e = 0; e < k; ++e) {  // (one point per label on the plot, one row in the table)
+        if (s.quality[e].label == s.quality.back().label) {
+          config_error(at + ".label", "'" + s.quality.back().label + "' is quality[" + std::to_string(e) + "]'s label too");
+        }
+      }
     }
   }
   return s;
