@@ -938,7 +938,15 @@ TEST(Resume, ALeaseCutDuringItsFinalEvaluationIsCompletedByTheNext) {
     ASSERT_EQ(third.code, 0) << third.out;
     EXPECT_EQ(third.out.find("had no result"), std::string::npos) << third.out;
     EXPECT_EQ(third.out.find("written again from the checkpoint"), std::string::npos) << third.out;
+    EXPECT_EQ(third.out.find("another lease run"), std::string::npos) << third.out;
     EXPECT_EQ(read_json_file(leases), done) << cmd;
+    // Another lease run (another lease folder) into the same output folder replaces its results, and says so (helper-88).
+    const Result other = run(cmd + " train --config " + dir + "/" + cmd + ".json --lease " + dir + "/other_lease_" + cmd);
+    ASSERT_EQ(other.code, 0) << other.out;
+    EXPECT_NE(other.out.find("note: " + dir + "/" + cmd + "_out/results.json holds the results of another lease run (its lease 1 began " +
+                             done[0]["utc_start"].get<std::string>()),
+              std::string::npos)
+        << other.out;
   }
 }
 

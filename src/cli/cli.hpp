@@ -254,8 +254,11 @@ class LeaseLog {
   /// done, is rewritten from `earlier` (and said so) where it does not hold them (a lease killed
   /// between writing the checkpoint and it).
   void resume(nlohmann::json earlier, bool run_finished);
-  /// Opens this lease's record: its number, start time, git sha, `device`, and `from` (where it starts).
-  void open(const std::string& device, const nlohmann::json& from);
+  /// Opens this lease's record: its number, start time, git sha, `device`, `from` (where it starts)
+  /// and, for a run's first lease, a random run_id. Says so (rank 0) where `output_dir` holds the
+  /// results.json of another run's leases (another run_id), which this run's will replace (a fresh
+  /// run says what it removes).
+  void open(const std::string& device, const nlohmann::json& from, const std::string& output_dir);
   /// Writes the records with this lease's: its opening fields, `result` (an evaluation, where it has
   /// one), `progress` (where it has got to) and its end time. A lease on a finished run adds no record,
   /// but its `result` completes a last record that has none (that lease was cut during its final

@@ -282,7 +282,7 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
       leases.open(backend_device_name(backend_from_string(cfg.backend)),
                   {{"burn_in_sweeps", burnt_in}, {"updates_from", trainer.updates()}, {"train_s_from", trainer.train_seconds()},
-                   {"flips_from", trainer.total_flips()}});
+                   {"flips_from", trainer.total_flips()}}, cfg.output_dir);
     }
     if (writer) std::cerr << "sparse DBM: " << model.graph().num_nodes() << " nodes (" << model.visible().size() << " visible, "
               << model.labels().size() << " label, " << model.roles().of("hidden").size() << " hidden), " << model.num_parameters()

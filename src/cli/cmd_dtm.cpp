@@ -373,7 +373,7 @@ void add_dtm_commands(Commands& c) {
         if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
       }
       leases.open(backend_device_name(backend_from_string(cfg.backend)),
-                  {{"epochs_from", model.epoch()}, {"train_s_from", trained().first}, {"flips_from", trained().second}});
+                  {{"epochs_from", model.epoch()}, {"train_s_from", trained().first}, {"flips_from", trained().second}}, cfg.output_dir);
     }
     auto save_lease = [&](const nlohmann::json& result) {
       leases.save({{"epochs_to", model.epoch()}, {"train_s_total", trained().first}, {"flips_total", trained().second},

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <random>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -233,9 +234,34 @@ void LeaseLog::resume(nlohmann::json earlier, bool run_finished) {
   }
 }
 
-void LeaseLog::open(const std::string& device, const nlohmann::json& from) {
+void LeaseLog::open(const std::string& device, const nlohmann::json& from, const std::string& output_dir) {
   lease_ = {{"lease", earlier_.size() + 1}, {"utc_start", utc_now()}, {"git_sha", build_git_sha()}, {"device", device}};
   lease_.update(from);
+  // A run's first lease names it (run_id, random: two runs may start within one second), so that its
+  // results are told from another run's.
+  if (earlier_.empty()) {
+    std::random_device rd;
+    char id[17];
+    std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
+    lease_["run_id"] = id;
+  }
+  if (!writer_) return;
+  const nlohmann::json& first = earlier_.empty() ? lease_ : earlier_[0];
+  const std::string results = output_dir + "/results.json";
+  try {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(results, ec)) return;
+    const nlohmann::json r = read_json_file(results);
+    if (!r.is_object() || !r.contains("leases") || !r["leases"].is_array() || r["leases"].empty()) return;
+    const nlohmann::json& theirs = r["leases"][0];
+    // (runs from before run_id are not told apart)
+    if (theirs.is_object() && theirs.contains("run_id") && first.contains("run_id") && theirs["run_id"] != first["run_id"]) {
+      std::cerr << "note: " << results << " holds the results of another lease run (its lease 1 began " << theirs.value("utc_start", "?")
+                << "; this run's " << first.value("utc_start", "?") << "): this run's results replace them\n";
+    }
+  } catch (const Error&) {  // unreadable: replaced as it would be anyway
+  } catch (const nlohmann::json::exception&) {
+  }
 }
 
 void LeaseLog::save(const nlohmann::json& progress, const nlohmann::json& result) {
