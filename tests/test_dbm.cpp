@@ -767,6 +767,26 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
         EXPECT_NE(e.find(bad), std::string::npos) << e;
       }
     }
+    // Then the couplings, biases and optimizer state (a u64 length before each array), every one
+    // finite; and a full checkpoint's chain spins -1 or +1 (they were refused by the sampler or the
+    // graph, in messages naming neither the file nor its kind).
+    const size_t E = static_cast<size_t>(m.graph().num_edges()), N = static_cast<size_t>(m.graph().num_nodes());
+    const size_t w = 76 + 8, h = w + 4 * E + 8, mu = h + 4 * N + 8 + 4 * E + 8 + 4 * N + 8;
+    for (const size_t at : {w + 4, h, mu + 4 * (N - 1)}) {
+      SealedFile f(src);
+      f.poke<float>(at, std::nanf(""));
+      f.write(bad);
+      const std::string e = load(bad, model_only);
+      EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry"), std::string::npos) << "offset " << at << ": " << e;
+      EXPECT_NE(e.find(bad), std::string::npos) << e;
+    }
+    if (!model_only) {
+      SealedFile f(src);
+      f.poke<int8_t>(mu + 4 * N + 8 + 8 + 3, 127);  // the positive chains' sweep count, their length, their fourth spin
+      f.write(bad);
+      const std::string e = load(bad, false);
+      EXPECT_NE(e.find("checkpoint '" + bad + "' holds a chain spin that is 127, not -1 or +1 (entry 3 of"), std::string::npos) << e;
+    }
     if (!model_only) {  // the history is the last field of a full checkpoint
       for (const char* h : {"[[1]]", "[1]", "{}", "[[1,2,3,4,5,6,7,8,\"x\"]]", "[[1,2,3,4,5,6,7,8]]", "not json"}) {
         SealedFile f(src);

@@ -594,6 +594,23 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
     f.write(bad);
     EXPECT_NE(load(bad).find("corrupt training history"), std::string::npos) << h;
   }
+  // Behind the checksum, step 1's weights and Adam moments are finite and its chains' spins -1 or +1
+  // (payload: fingerprint, epoch, steps, then each array after a u64 length).
+  const size_t W = a.weights(1).size(), w = 16 + 8, spins = w + 3 * (4 * W + 8) - 8 + 5 * 8;  // then adam_t, lambda, previous, sweeps, length
+  for (const size_t at : {w + 4, w + 4 * W + 8, w + 2 * (4 * W + 8) + 4 * (W - 1)}) {
+    SealedFile f(good);
+    f.poke<float>(at, std::nanf(""));
+    f.write(bad);
+    const std::string e = load(bad);
+    EXPECT_NE(e.find("checkpoint '" + bad + "' holds a parameter that is not finite (nan, entry"), std::string::npos) << at << ": " << e;
+  }
+  {
+    SealedFile f(good);
+    f.poke<int8_t>(spins, 0);
+    f.write(bad);
+    const std::string e = load(bad);
+    EXPECT_NE(e.find("checkpoint '" + bad + "' holds a chain spin that is 0, not -1 or +1 (entry 0 of"), std::string::npos) << e;
+  }
   flip_byte(good, bad, 40);
   EXPECT_NE(load(bad).find("checksum does not match"), std::string::npos);
 }

@@ -124,18 +124,37 @@ inline double get_tally(std::istream& f, const std::string& path, const std::str
   return v;
 }
 
-/// A checkpoint's array of `n` parameters or optimizer moments, every one finite: behind a checksum
-/// that matched (a forged or miswritten file), a NaN trained on and went into model.bin, which eval
-/// then refused. InvalidArgument naming the path otherwise.
+/// Refuses an array of parameters or optimizer moments read from a checkpoint that holds one that is
+/// not finite: behind a checksum that matched (a forged or miswritten file), a NaN trained on and
+/// went into model.bin, which eval then refused. InvalidArgument naming `what` and the path.
 template <class T>
-std::vector<T> get_finite_vec(std::istream& f, const std::string& path, size_t n, const std::string& what) {
-  std::vector<T> v = get_vec<T>(f, path, n);
+void check_finite_vec(const std::vector<T>& v, const std::string& path, const std::string& what) {
   for (size_t k = 0; k < v.size(); ++k) {
     if (!std::isfinite(v[k])) {
       std::ostringstream text;
       text << v[k];
       throw InvalidArgument(what + " '" + path + "' holds a parameter that is not finite (" + text.str() + ", entry " + std::to_string(k) +
-                            " of " + std::to_string(n) + "): start afresh");
+                            " of " + std::to_string(v.size()) + "): start afresh");
+    }
+  }
+}
+
+/// A checkpoint's array of `n` parameters or optimizer moments, every one finite (check_finite_vec).
+template <class T>
+std::vector<T> get_finite_vec(std::istream& f, const std::string& path, size_t n, const std::string& what) {
+  std::vector<T> v = get_vec<T>(f, path, n);
+  check_finite_vec(v, path, what);
+  return v;
+}
+
+/// A checkpoint's `n` chain spins, each -1 or +1: anything else (behind a checksum that matched) is
+/// InvalidArgument naming `what` and the path, where the sampler's refusal named neither.
+inline std::vector<int8_t> get_spins(std::istream& f, const std::string& path, size_t n, const std::string& what) {
+  std::vector<int8_t> v = get_vec<int8_t>(f, path, n);
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (v[k] != 1 && v[k] != -1) {
+      throw InvalidArgument(what + " '" + path + "' holds a chain spin that is " + std::to_string(v[k]) + ", not -1 or +1 (entry " +
+                            std::to_string(k) + " of " + std::to_string(n) + "): start afresh");
     }
   }
   return v;

@@ -975,9 +975,9 @@ void DbmTrainer::get_training_state(std::istream& f, const std::string& path, co
                                          may_change);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   for (double* v : {&flips_, &sample_wall_s_, &train_s_, &epoch_flips0_, &epoch_wall0_, &epoch_train0_}) *v = detail::get_tally(f, path, what);
-  const auto w = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()));
-  const auto h = get_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()));
-  for (std::vector<float>* v : {&vel_j_, &vel_h_, &mu_}) *v = get_vec<float>(f, path, v->size());
+  const auto w = detail::get_finite_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()), what);
+  const auto h = detail::get_finite_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()), what);
+  for (std::vector<float>* v : {&vel_j_, &vel_h_, &mu_}) *v = detail::get_finite_vec<float>(f, path, v->size(), what);
   model_.graph().set_edge_weights(w);
   model_.graph().set_biases(h);
   push_weights();
@@ -1074,7 +1074,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   get_training_state(f, path, "checkpoint", kResumeHint);
   for (const auto& [s, first, total] : {std::tuple{pos_.get(), pos_first_, pos_total_}, std::tuple{neg_.get(), neg_first_, neg_total_}}) {
     const auto sweeps = get<uint64_t>(f, path);
-    const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(total) * s->num_nodes());  // all chains: any rank count resumes
+    const auto st = detail::get_spins(f, path, static_cast<size_t>(total) * s->num_nodes(), "checkpoint");  // all chains: any rank count resumes
     const size_t n = static_cast<size_t>(s->num_nodes());
     s->set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first) * n, static_cast<size_t>(s->num_chains()) * n));
     s->set_sweep_count(sweeps);

@@ -906,16 +906,16 @@ void Dtm::load_checkpoint(const std::string& path) {
   check_trained_epochs("checkpoint", path, epoch_, cfg_.epochs);
   if (get<int32_t>(f, path) != steps()) throw InvalidArgument("checkpoint '" + path + "' has a different number of steps");
   for (int32_t t = 0; t < steps(); ++t) {
-    weights_[t] = get_vec<float>(f, path, weights_[t].size());
-    adam_m_[t] = get_vec<float>(f, path, adam_m_[t].size());
-    adam_v_[t] = get_vec<float>(f, path, adam_v_[t].size());
+    weights_[t] = get_finite_vec<float>(f, path, weights_[t].size(), "checkpoint");
+    adam_m_[t] = get_finite_vec<float>(f, path, adam_m_[t].size(), "checkpoint");
+    adam_v_[t] = get_finite_vec<float>(f, path, adam_v_[t].size(), "checkpoint");
     adam_t_[t] = get<int64_t>(f, path);
     const double lam = get<double>(f, path), prev = get<double>(f, path);
     acp_[t].restore(lam, prev);
     const auto get_sampler = [&](Sampler& s) {
       const auto sweeps = get<uint64_t>(f, path);
       const size_t n = static_cast<size_t>(s.num_nodes());
-      const auto st = get_vec<int8_t>(f, path, static_cast<size_t>(cfg_.batch_size) * n);  // all chains: any rank count resumes
+      const auto st = get_spins(f, path, static_cast<size_t>(cfg_.batch_size) * n, "checkpoint");  // all chains: any rank count resumes
       s.set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first_) * n, static_cast<size_t>(s.num_chains()) * n));
       s.set_sweep_count(sweeps);
     };
@@ -973,9 +973,10 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
   check_trained_epochs("model checkpoint", path, epoch_, cfg_.epochs);
   if (get<int32_t>(f, path) != steps()) throw InvalidArgument("model checkpoint '" + path + "' has a different number of steps");
   for (int32_t t = 0; t < steps(); ++t) {
-    weights_[t] = get_vec<float>(f, path, weights_[t].size());
+    weights_[t] = get_finite_vec<float>(f, path, weights_[t].size(), "model checkpoint");
     adam_m_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_m_[t].size()));
     adam_v_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_v_[t].size()));
+    for (const auto* v : {&adam_m_[t], &adam_v_[t]}) check_finite_vec(*v, path, "model checkpoint");
     adam_t_[t] = get<int64_t>(f, path);
     const double lam = get<double>(f, path), prev = get<double>(f, path);
     acp_[t].restore(lam, prev);
