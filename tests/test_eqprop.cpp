@@ -689,6 +689,14 @@ TEST(EqProp, BalancedSelection) {
   EXPECT_EQ(error_of([&] { eqprop_select(lopsided, 28, true, 2); }),
             "invalid config: data.train_images / data.test_images (or --test-images): with data.balanced, 28 images need 14 of each "
             "class, and class 1 has 12 (ask for at most 24, or all of them with 0, or set data.balanced false)");
+  // The config says the same before any data is read (eqprop config passed it, and train refused it).
+  EXPECT_EQ(error_of([] { parse_eqprop_config(nlohmann::json::parse(R"({"data": {"test_images": 105}})")); }),
+            "invalid config: key 'data.test_images': with data.balanced, a class-balanced selection needs a multiple of 10 images, "
+            "got 105 (or 0 for all of them)");
+  EXPECT_NE(error_of([] { parse_eqprop_config(nlohmann::json::parse(R"({"data": {"train_images": 7, "balanced": true}})")); })
+                .find("key 'data.train_images'"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_eqprop_config(nlohmann::json::parse(R"({"data": {"train_images": 7, "balanced": false, "test_images": 0}})")));
 }
 
 }  // namespace

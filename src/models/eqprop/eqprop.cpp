@@ -186,6 +186,13 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     if (d.contains("train_images")) c.train_images = get_int(d["train_images"], "data.train_images", 0, 1 << 24);
     if (d.contains("test_images")) c.test_images = get_int(d["test_images"], "data.test_images", 0, 1 << 24);
     if (d.contains("balanced")) c.balanced = get_bool(d["balanced"], "data.balanced");
+    // (eqprop_select refuses the same once the data is read: here `eqprop config` says it too)
+    for (const auto& [key, n] : {std::pair<const char*, int64_t>{"data.train_images", c.train_images}, {"data.test_images", c.test_images}}) {
+      if (c.balanced && n > 0 && n % c.classes != 0) {
+        detail::config_error(key, "with data.balanced, a class-balanced selection needs a multiple of " + std::to_string(c.classes) +
+                                      " images, got " + std::to_string(n) + " (or 0 for all of them)");
+      }
+    }
   }
   if (j.contains("network")) {
     const auto& n = j["network"];
