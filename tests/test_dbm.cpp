@@ -1231,7 +1231,26 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   EXPECT_TRUE(SparseDbm::load(tmp("older.json")).differences_from_training(other).empty());
   older["trained_with"]["dataset"] = "cifar";
   write_json_file(tmp("older.json"), older);
-  EXPECT_NE(error_of([] { SparseDbm::load(tmp("older.json")); }).find("'trained_with.dataset' must be mnist or fashion-mnist"), std::string::npos);
+  EXPECT_NE(error_of([] { SparseDbm::load(tmp("older.json")); }).find("key 'trained_with.dataset': must be mnist or fashion-mnist"), std::string::npos);
+  // Without its checksum, a file is still read as pbit writes it: a key it never writes, or a
+  // training setting no config could give, is refused (they were dropped, or only noted beside a config's).
+  const auto refused = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json x = older;
+    x["trained_with"]["dataset"] = "mnist";
+    edit(x);
+    write_json_file(tmp("older.json"), x);
+    return error_of([] { SparseDbm::load(tmp("older.json")); });
+  };
+  EXPECT_EQ(refused([](nlohmann::json&) {}), "<no error>");
+  EXPECT_NE(refused([](nlohmann::json& x) { x["image_rowz"] = 14; }).find("model file '" + tmp("older.json") + "': key 'image_rowz': unknown key"),
+            std::string::npos);
+  EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"]["pool"] = 3; }).find("key 'trained_with.pool': must divide the 28x28 images"),
+            std::string::npos);
+  EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"]["threshold"] = 300; }).find("key 'trained_with.threshold'"), std::string::npos);
+  EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"]["beta"] = -1; }).find("key 'trained_with.beta'"), std::string::npos);
+  EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"]["seed"] = 1; }).find("key 'trained_with.seed': unknown key"), std::string::npos);
+  EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"].erase("beta"); }).find("key 'trained_with': has no 'beta'"), std::string::npos);
+  EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"] = 1; }).find("key 'trained_with': must be an object"), std::string::npos);
   // Import from plain files, visible nodes given column-major (as the MATLAB code stores them).
   write_graph_file(tmp("edges.txt"), m.graph());
   {

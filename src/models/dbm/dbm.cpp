@@ -356,9 +356,24 @@ SparseDbm SparseDbm::load(const std::string& path) {
   }
   int32_t rows = 0, cols = 0, replicas = 0;
   try {
+    // A key pbit never writes (a typo in a hand-edited file without its checksum) is not dropped without a word.
+    only_keys(j, "", {"format", "version", "image_rows", "image_cols", "label_replicas", "graph", "roles", "trained_with"});
     rows = static_cast<int32_t>(detail::get_int(j["image_rows"], "image_rows", 1, 1 << 16));
     cols = static_cast<int32_t>(detail::get_int(j["image_cols"], "image_cols", 1, 1 << 16));
     replicas = static_cast<int32_t>(detail::get_int(j["label_replicas"], "label_replicas", 1, 1 << 16));
+    if (j.contains("trained_with")) {  // the settings a config's are compared with: each one a config could give
+      const nlohmann::json& t = j["trained_with"];
+      only_keys(t, "trained_with", {"dataset", "threshold", "pool", "beta"});
+      for (const char* k : {"threshold", "pool", "beta"}) {
+        if (!t.contains(k)) detail::config_error("trained_with", std::string("has no '") + k + "' (it holds threshold, pool, beta and dataset)");
+      }
+      detail::get_int(t["threshold"], "trained_with.threshold", 0, 254);
+      detail::get_pool(t["pool"], "trained_with.pool");
+      detail::get_float_in(t["beta"], "trained_with.beta", 0.0, 1000.0);
+      if (t.contains("dataset") && (!t["dataset"].is_string() || (t["dataset"] != "mnist" && t["dataset"] != "fashion-mnist"))) {
+        detail::config_error("trained_with.dataset", "must be mnist or fashion-mnist, got " + t["dataset"].dump());
+      }
+    }
   } catch (const InvalidConfig& e) {
     throw InvalidArgument("model file '" + path + "': " + e.reason());
   }
@@ -371,17 +386,7 @@ SparseDbm SparseDbm::load(const std::string& path) {
   } catch (const Error& e) {
     throw InvalidArgument("model file '" + path + "': " + e.what());
   }
-  if (j.contains("trained_with")) {
-    const nlohmann::json& t = j["trained_with"];
-    if (!t.is_object() || !t.contains("threshold") || !t.contains("pool") || !t.contains("beta") || !t["threshold"].is_number() ||
-        !t["pool"].is_number() || !t["beta"].is_number()) {
-      throw InvalidArgument("model file '" + path + "': 'trained_with' must be an object of numbers threshold, pool and beta");
-    }
-    if (t.contains("dataset") && (!t["dataset"].is_string() || (t["dataset"] != "mnist" && t["dataset"] != "fashion-mnist"))) {
-      throw InvalidArgument("model file '" + path + "': 'trained_with.dataset' must be mnist or fashion-mnist");
-    }
-    m.trained_with_ = t;
-  }
+  if (j.contains("trained_with")) m.trained_with_ = j["trained_with"];
   return m;
 }
 
