@@ -262,7 +262,7 @@ class LeaseLog {
   /// Writes the records with this lease's: its opening fields, `result` (an evaluation, where it has
   /// one), `progress` (where it has got to) and its end time. A lease on a finished run adds no record,
   /// but its `result` completes a last record that has none (that lease was cut during its final
-  /// evaluation; the model is the same), with the time in `result_utc`.
+  /// evaluation or generation; the model is the same), with the time in `result_utc`.
   void save(const nlohmann::json& progress, const nlohmann::json& result = nullptr);
   /// The records as last written (or read).
   const nlohmann::json& records() const { return written_; }

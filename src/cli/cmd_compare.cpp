@@ -118,11 +118,21 @@ void add_compare_commands(Commands& c) {
     std::vector<std::pair<std::string, std::string>> inputs = {{"--suite", o->suite}, {"the suite's platforms", suite.platforms}};
     for (size_t k = 0; k < suite.quality.size(); ++k) inputs.emplace_back("the suite's quality[" + std::to_string(k) + "].results", suite.quality[k].results);
     for (size_t k = 0; k < suite.workloads.size(); ++k) inputs.emplace_back("the suite's workloads[" + std::to_string(k) + "].model", suite.workloads[k].model);
+    // The journal is read and written as the rows are measured: not an input, nor a file written after them.
+    if (!o->journal.empty()) inputs.emplace_back("--journal", o->journal);
     for (const std::string& out : compare_output_files(suite.output_dir)) {
       for (const auto& [what, path] : inputs) {
         if (!path.empty() && same_file(path, out)) {
           throw InvalidArgument("compare writes " + out + " into its output folder (" + (o->out.empty() ? "the suite's output_dir" : "--out") +
-                                "), and " + what + " names that file: the output would replace the input");
+                                "), and " + what + " names that file: the output would replace " +
+                                (what == "--journal" ? "the journal" : "the input"));
+        }
+      }
+    }
+    if (!o->journal.empty()) {
+      for (size_t k = 0; k + 1 < inputs.size(); ++k) {
+        if (!inputs[k].second.empty() && same_file(inputs[k].second, o->journal)) {
+          throw InvalidArgument("--journal and " + inputs[k].first + " name the same file '" + o->journal + "': the journal would replace the input");
         }
       }
     }
@@ -131,7 +141,6 @@ void add_compare_commands(Commands& c) {
     std::unique_ptr<CompareRowJournal> journal;
     CompareJournal rows;
     if (!o->journal.empty()) {
-      refuse_output_over_input("--journal", o->journal, {{"--suite", o->suite}, {"the results file", suite.output_dir + "/results.json"}});
       check_writable(o->journal);
       journal = std::make_unique<CompareRowJournal>(o->journal, suite);
       if (journal->rows() > 0) std::cerr << "--journal " << o->journal << ": " << journal->rows() << " rows measured before, not measured again\n";

@@ -517,7 +517,8 @@ void add_dtm_commands(Commands& c) {
                                    {"scheme", cfg.neg_tempering.scheme}, {"swap_acceptance_per_step", acc},
                                    {"round_trips_per_step", trips}, {"swap_rounds_per_step", rounds}};
     }
-    save_lease({{"feature_fid", fid}, {"samples", samples.size()}});
+    // (the generation settings a call may change: a record completed by a later call says what it measured)
+    save_lease({{"feature_fid", fid}, {"samples", samples.size()}, {"sweeps_per_sample", sweeps_per_sample}});
     if (!lease_dir.empty()) out["leases"] = leases.records();
     write_json_file(cfg.output_dir + "/results.json", out);
     // fid.png: the quality over training (every epoch, across resumes and leases) beside the final one.

@@ -276,7 +276,7 @@ void LeaseLog::save(const nlohmann::json& progress, const nlohmann::json& result
     last["result_utc"] = utc_now();
     write(earlier_);
     if (writer_) {
-      std::cerr << "note: lease " << earlier_.size() << "'s record had no result (the lease was cut during its final evaluation): "
+      std::cerr << "note: lease " << earlier_.size() << "'s record had no result (the lease was cut before it recorded one): "
                 << "completed with this call's, of the same model, in " << dir_ << "/leases.json\n";
     }
     return;
