@@ -283,7 +283,11 @@ bool same_file(const std::string& a, const std::string& b);
 /// input files (option, path): writing it would destroy the input before, or while, it is read.
 /// The same file through links or another spelling counts; an empty path is no file.
 void refuse_output_over_input(const std::string& out_option, const std::string& out,
-                              std::initializer_list<std::pair<const char*, std::string>> inputs);
+                              const std::vector<std::pair<std::string, std::string>>& inputs);
+inline void refuse_output_over_input(const std::string& out_option, const std::string& out,
+                                     std::initializer_list<std::pair<const char*, std::string>> inputs) {
+  refuse_output_over_input(out_option, out, std::vector<std::pair<std::string, std::string>>(inputs.begin(), inputs.end()));
+}
 
 /// The time now as ISO 8601 UTC.
 std::string utc_now();

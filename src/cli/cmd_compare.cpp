@@ -129,13 +129,7 @@ void add_compare_commands(Commands& c) {
         }
       }
     }
-    if (!o->journal.empty()) {
-      for (size_t k = 0; k + 1 < inputs.size(); ++k) {
-        if (!inputs[k].second.empty() && same_file(inputs[k].second, o->journal)) {
-          throw InvalidArgument("--journal and " + inputs[k].first + " name the same file '" + o->journal + "': the journal would replace the input");
-        }
-      }
-    }
+    if (!o->journal.empty()) refuse_output_over_input("--journal", o->journal, {inputs.begin(), inputs.end() - 1});
     make_directories(suite.output_dir);  // before the measurements, not after them
     check_writable(suite.output_dir + "/results.json");
     std::unique_ptr<CompareRowJournal> journal;

@@ -306,7 +306,7 @@ bool same_file(const std::string& a, const std::string& b) {
 }
 
 void refuse_output_over_input(const std::string& out_option, const std::string& out,
-                              std::initializer_list<std::pair<const char*, std::string>> inputs) {
+                              const std::vector<std::pair<std::string, std::string>>& inputs) {
   if (out.empty()) return;
   for (const auto& [option, path] : inputs) {
     if (!path.empty() && same_file(path, out)) {
