@@ -604,6 +604,21 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
     const std::string e = load(bad);
     EXPECT_NE(e.find("checkpoint '" + bad + "' holds a parameter that is not finite (nan, entry"), std::string::npos) << at << ": " << e;
   }
+  // ... its Adam step count >= 0, its correlation penalty finite and >= 0, its last autocorrelation not infinite.
+  const size_t adam_t = spins - 5 * 8;
+  for (const auto& [at, v] : {std::pair<size_t, double>{adam_t + 8, std::nan("")}, {adam_t + 8, -0.5}, {adam_t + 16, INFINITY}}) {
+    SealedFile f(good);
+    f.poke<double>(at, v);
+    f.write(bad);
+    const std::string e = load(bad);
+    EXPECT_NE(e.find("checkpoint '" + bad + "' holds an impossible optimizer state"), std::string::npos) << at << " = " << v << ": " << e;
+  }
+  {
+    SealedFile f(good);
+    f.poke<int64_t>(adam_t, -3);
+    f.write(bad);
+    EXPECT_NE(load(bad).find("impossible optimizer state (Adam step -3,"), std::string::npos) << load(bad);
+  }
   {
     SealedFile f(good);
     f.poke<int8_t>(spins, 0);

@@ -893,6 +893,21 @@ void check_trained_epochs(const std::string& what, const std::string& path, int3
   }
 }
 
+/// A step's Adam step count and correlation-penalty state as a run writes them: a count >= 0, a
+/// penalty finite and >= 0, the last autocorrelation finite or NaN (none measured yet). Anything else
+/// (behind a checksum that matched) is InvalidArgument naming `what` and the path: a negative count
+/// turned Adam's bias correction into a negative step.
+void get_step_optimizer(std::istream& f, const std::string& path, const std::string& what, int64_t& adam_t, dtm::AcpController& acp) {
+  adam_t = detail::get<int64_t>(f, path);
+  const double lam = detail::get<double>(f, path), prev = detail::get<double>(f, path);
+  if (adam_t < 0 || !std::isfinite(lam) || lam < 0 || std::isinf(prev)) {
+    std::ostringstream text;
+    text << "Adam step " << adam_t << ", correlation penalty " << lam << ", last autocorrelation " << prev;
+    throw InvalidArgument(what + " '" + path + "' holds an impossible optimizer state (" + text.str() + ")");
+  }
+  acp.restore(lam, prev);
+}
+
 }  // namespace
 
 void Dtm::load_checkpoint(const std::string& path) {
@@ -909,9 +924,7 @@ void Dtm::load_checkpoint(const std::string& path) {
     weights_[t] = get_finite_vec<float>(f, path, weights_[t].size(), "checkpoint");
     adam_m_[t] = get_finite_vec<float>(f, path, adam_m_[t].size(), "checkpoint");
     adam_v_[t] = get_finite_vec<float>(f, path, adam_v_[t].size(), "checkpoint");
-    adam_t_[t] = get<int64_t>(f, path);
-    const double lam = get<double>(f, path), prev = get<double>(f, path);
-    acp_[t].restore(lam, prev);
+    get_step_optimizer(f, path, "checkpoint", adam_t_[t], acp_[t]);
     const auto get_sampler = [&](Sampler& s) {
       const auto sweeps = get<uint64_t>(f, path);
       const size_t n = static_cast<size_t>(s.num_nodes());
@@ -977,9 +990,7 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
     adam_m_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_m_[t].size()));
     adam_v_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_v_[t].size()));
     for (const auto* v : {&adam_m_[t], &adam_v_[t]}) check_finite_vec(*v, path, "model checkpoint");
-    adam_t_[t] = get<int64_t>(f, path);
-    const double lam = get<double>(f, path), prev = get<double>(f, path);
-    acp_[t].restore(lam, prev);
+    get_step_optimizer(f, path, "model checkpoint", adam_t_[t], acp_[t]);
     // Fresh chains, drawn at (keyed by) the saved sweep count; a tempered negative phase's swap
     // rounds count on.
     pos_[t]->set_sweep_count(get<uint64_t>(f, path));
