@@ -744,7 +744,8 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
       size_t offset;
       int64_t value;
       bool wide;
-    } counters[] = {{8, -1, false}, {8, 2000000000, false}, {12, -5, true}, {12, 1000000, true}, {20, -1, true}};
+    } counters[] = {{8, -1, false}, {8, 2000000000, false}, {12, -5, true}, {12, 1000000, true}, {20, -1, true},
+                    {20, INT64_MAX, true}};  // (updates past one a batch: helper-91's overflowed at the next update)
     for (const auto& c : counters) {
       SealedFile f(src);
       if (c.wide) f.poke<int64_t>(c.offset, c.value);
@@ -758,7 +759,7 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
     // Then six tallies (flips, sampling seconds, training seconds, and the epoch's start of each):
     // finite and not negative (helper-79: a NaN went on into the results as null).
     for (size_t k = 0; k < 6; ++k) {
-      for (const double v : {std::nan(""), -1.0, static_cast<double>(INFINITY)}) {
+      for (const double v : {std::nan(""), -1.0, static_cast<double>(INFINITY), 1e30}) {  // (1e30 s: a lease never saw time pass)
         SealedFile f(src);
         f.poke<double>(28 + 8 * k, v);
         f.write(bad);
@@ -779,6 +780,13 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
       const std::string e = load(bad, model_only);
       EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry"), std::string::npos) << "offset " << at << ": " << e;
       EXPECT_NE(e.find(bad), std::string::npos) << e;
+    }
+    {  // the positive chains' sweep count: at most 2^32 - 1 (the sampler refused it without naming the file)
+      SealedFile f(src);
+      f.poke<uint64_t>(mu + 4 * N, uint64_t{1} << 32);
+      f.write(bad);
+      const std::string e = load(bad, model_only);
+      EXPECT_NE(e.find("'" + bad + "' has an impossible sweep count (4294967296"), std::string::npos) << e;
     }
     if (!model_only) {
       SealedFile f(src);

@@ -613,6 +613,18 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
     const std::string e = load(bad);
     EXPECT_NE(e.find("checkpoint '" + bad + "' holds an impossible optimizer state"), std::string::npos) << at << " = " << v << ": " << e;
   }
+  {  // Adam's second moments are not negative
+    SealedFile f(good);
+    f.poke<float>(w + 2 * (4 * W + 8), -1.0f);
+    f.write(bad);
+    EXPECT_NE(load(bad).find("checkpoint '" + bad + "' holds a negative second moment (-1, entry 0 of"), std::string::npos) << load(bad);
+  }
+  {  // a sweep count past the RNG counter's 2^32 - 1 names the file
+    SealedFile f(good);
+    f.poke<uint64_t>(spins - 16, uint64_t{1} << 32);
+    f.write(bad);
+    EXPECT_NE(load(bad).find("checkpoint '" + bad + "' has an impossible sweep count"), std::string::npos) << load(bad);
+  }
   {
     SealedFile f(good);
     f.poke<int64_t>(adam_t, -3);

@@ -420,7 +420,8 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
   EXPECT_THROW(td.load_checkpoint(dir + "/b/checkpoint.bin"), InvalidArgument);
   // Behind the checksum, the epoch's tallies (loss, correct answers, seconds; after the position's
   // 28 bytes) are finite, the counts not negative (helper-79: a NaN in seconds went on as null).
-  for (const auto& [offset, v] : {std::pair<size_t, double>{28, std::nan("")}, {36, -1.0}, {44, std::nan("")}, {44, static_cast<double>(INFINITY)}}) {
+  for (const auto& [offset, v] : {std::pair<size_t, double>{28, std::nan("")}, {36, -1.0}, {44, std::nan("")}, {44, static_cast<double>(INFINITY)},
+                                    {44, 1e12}}) {  // (seconds past 1e9 swallowed the seconds added: helper-91)
     SealedFile f(dir + "/b/checkpoint.bin");
     f.poke<double>(offset, v);
     f.write(dir + "/bad_tally.bin");
@@ -439,6 +440,15 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
     const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_weight.bin"); });
     EXPECT_NE(e.find("holds a parameter that is not finite"), std::string::npos) << v << ": " << e;
     EXPECT_NE(e.find("entry 2 of 48"), std::string::npos) << v << ": " << e;
+  }
+  {  // Adam's second moments are not negative (layer 0: w, b, mw, then vw's data at 492).
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.poke<float>(492, -1.0f);
+    f.write(dir + "/bad_moment.bin");
+    PdnnNet ne = PdnnNet::create({8, 6, 2}, cb.seed);
+    PdnnTrainer te(ne, cb, train, iota(96), test, iota(60));
+    const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_moment.bin"); });
+    EXPECT_NE(e.find("holds a negative second moment (-1, entry 0 of 48)"), std::string::npos) << e;
   }
 }
 

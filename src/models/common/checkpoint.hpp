@@ -97,7 +97,10 @@ inline TrainingPosition get_position(std::istream& f, const std::string& path, c
   p.epoch = get<int32_t>(f, path);
   p.batch = get<int64_t>(f, path);
   p.updates = get<int64_t>(f, path);
-  if (p.epoch < 0 || p.epoch > max_epochs || p.batch < 0 || p.batch > batches_per_epoch || p.updates < 0) {
+  // One update a batch at most: more updates than the batches up to this one are a damaged file (a
+  // count near 2^63 overflowed at the next update).
+  const int64_t most_updates = (static_cast<int64_t>(std::max(p.epoch, 0)) + 1) * std::max<int64_t>(batches_per_epoch, 1);
+  if (p.epoch < 0 || p.epoch > max_epochs || p.batch < 0 || p.batch > batches_per_epoch || p.updates < 0 || p.updates > most_updates) {
     throw InvalidArgument(what + " '" + path + "' has impossible counters (epoch " + std::to_string(p.epoch) + ", batch " +
                           std::to_string(p.batch) + ", update " + std::to_string(p.updates) + ")");
   }
@@ -111,15 +114,33 @@ inline TrainingPosition get_position(std::istream& f, const std::string& path, c
   return p;
 }
 
-/// A running tally a checkpoint keeps (seconds, flips, correct answers, a sum of losses): finite, and
-/// not negative where `nonnegative`. Anything else, behind a checksum that matched (a forged or
-/// miswritten file), is InvalidArgument naming the path: a NaN read on went into the results as null.
-inline double get_tally(std::istream& f, const std::string& path, const std::string& what, bool nonnegative = true) {
+/// The largest tally of seconds a checkpoint may hold (about 32 years): a larger one, behind a checksum
+/// that matched, swallowed the seconds added to it, and a lease never saw its time pass.
+inline constexpr double kMostTallySeconds = 1e9;
+/// The largest other tally (flips, correct answers, a sum of losses): past any run's.
+inline constexpr double kMostTally = 1e24;
+
+/// A running tally a checkpoint keeps (seconds, flips, correct answers, a sum of losses): finite, at
+/// most `most` in size, and not negative where `nonnegative`. Anything else, behind a checksum that
+/// matched (a forged or miswritten file), is InvalidArgument naming the path: a NaN read on went into
+/// the results as null.
+inline double get_tally(std::istream& f, const std::string& path, const std::string& what, bool nonnegative = true,
+                        double most = kMostTally) {
   const double v = get<double>(f, path);
-  if (!std::isfinite(v) || (nonnegative && v < 0)) {
+  if (!std::isfinite(v) || (nonnegative && v < 0) || std::fabs(v) > most) {
     std::ostringstream text;
     text << v;
     throw InvalidArgument(what + " '" + path + "' has an impossible tally (" + text.str() + ")");
+  }
+  return v;
+}
+
+/// A sampler's sweep count from a checkpoint: at most 2^32 - 1 (the RNG counter's sweep word), else
+/// InvalidArgument naming `what` and the path (the sampler's refusal named neither).
+inline uint64_t get_sweep_count(std::istream& f, const std::string& path, const std::string& what) {
+  const auto v = get<uint64_t>(f, path);
+  if (v > 0xffffffffULL) {
+    throw InvalidArgument(what + " '" + path + "' has an impossible sweep count (" + std::to_string(v) + ", past 2^32 - 1)");
   }
   return v;
 }
@@ -134,6 +155,20 @@ void check_finite_vec(const std::vector<T>& v, const std::string& path, const st
       std::ostringstream text;
       text << v[k];
       throw InvalidArgument(what + " '" + path + "' holds a parameter that is not finite (" + text.str() + ", entry " + std::to_string(k) +
+                            " of " + std::to_string(v.size()) + "): start afresh");
+    }
+  }
+}
+
+/// Refuses an optimizer's second moments (a mean of squares) that hold a negative one, naming `what`
+/// and the path: Adam took its square root.
+template <class T>
+void check_second_moments(const std::vector<T>& v, const std::string& path, const std::string& what) {
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (v[k] < 0) {
+      std::ostringstream text;
+      text << v[k];
+      throw InvalidArgument(what + " '" + path + "' holds a negative second moment (" + text.str() + ", entry " + std::to_string(k) +
                             " of " + std::to_string(v.size()) + "): start afresh");
     }
   }

@@ -979,7 +979,10 @@ void DbmTrainer::get_training_state(std::istream& f, const std::string& path, co
   const auto at = detail::get_position(f, path, what, training_fingerprint(cfg_, model_), train_.size() / cfg_.batch_size, kMaxEpochs, cfg_.epochs,
                                          may_change);
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
-  for (double* v : {&flips_, &sample_wall_s_, &train_s_, &epoch_flips0_, &epoch_wall0_, &epoch_train0_}) *v = detail::get_tally(f, path, what);
+  const double s = detail::kMostTallySeconds, n = detail::kMostTally;
+  for (const auto& [v, most] : {std::pair{&flips_, n}, {&sample_wall_s_, s}, {&train_s_, s}, {&epoch_flips0_, n}, {&epoch_wall0_, s}, {&epoch_train0_, s}}) {
+    *v = detail::get_tally(f, path, what, true, most);
+  }
   const auto w = detail::get_finite_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()), what);
   const auto h = detail::get_finite_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()), what);
   for (std::vector<float>* v : {&vel_j_, &vel_h_, &mu_}) *v = detail::get_finite_vec<float>(f, path, v->size(), what);
@@ -1051,7 +1054,7 @@ nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_
   std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
   get_training_state(f, path, "model checkpoint", kResumeHint);
   for (Sampler* s : {pos_.get(), neg_.get()}) {  // fresh chains, drawn at (keyed by) the saved sweep count
-    s->set_sweep_count(get<uint64_t>(f, path));
+    s->set_sweep_count(detail::get_sweep_count(f, path, "model checkpoint"));
     s->randomize_state();
   }
   restore_history(f, path, "model checkpoint");
@@ -1078,7 +1081,7 @@ void DbmTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
   get_training_state(f, path, "checkpoint", kResumeHint);
   for (const auto& [s, first, total] : {std::tuple{pos_.get(), pos_first_, pos_total_}, std::tuple{neg_.get(), neg_first_, neg_total_}}) {
-    const auto sweeps = get<uint64_t>(f, path);
+    const auto sweeps = detail::get_sweep_count(f, path, "checkpoint");
     const auto st = detail::get_spins(f, path, static_cast<size_t>(total) * s->num_nodes(), "checkpoint");  // all chains: any rank count resumes
     const size_t n = static_cast<size_t>(s->num_nodes());
     s->set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first) * n, static_cast<size_t>(s->num_chains()) * n));

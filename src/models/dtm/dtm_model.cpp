@@ -770,7 +770,7 @@ TemperedState get_tempered(std::istream& f, const std::string& path, const Tempe
   const auto R = static_cast<size_t>(like.num_replicas()), slots = R * static_cast<size_t>(chains);
   const size_t n = static_cast<size_t>(like.graph().num_nodes());
   TemperedState s;
-  s.sweeps = get<uint64_t>(f, path);
+  s.sweeps = get_sweep_count(f, path, "checkpoint");
   s.sweeps_since_round = get<int64_t>(f, path);
   s.stats.rounds = get<int64_t>(f, path);
   s.stats.round_trips = get<int64_t>(f, path);
@@ -900,7 +900,7 @@ void check_trained_epochs(const std::string& what, const std::string& path, int3
 void get_step_optimizer(std::istream& f, const std::string& path, const std::string& what, int64_t& adam_t, dtm::AcpController& acp) {
   adam_t = detail::get<int64_t>(f, path);
   const double lam = detail::get<double>(f, path), prev = detail::get<double>(f, path);
-  if (adam_t < 0 || !std::isfinite(lam) || lam < 0 || std::isinf(prev)) {
+  if (adam_t < 0 || adam_t > (int64_t{1} << 53) || !std::isfinite(lam) || lam < 0 || std::isinf(prev)) {
     std::ostringstream text;
     text << "Adam step " << adam_t << ", correlation penalty " << lam << ", last autocorrelation " << prev;
     throw InvalidArgument(what + " '" + path + "' holds an impossible optimizer state (" + text.str() + ")");
@@ -924,9 +924,10 @@ void Dtm::load_checkpoint(const std::string& path) {
     weights_[t] = get_finite_vec<float>(f, path, weights_[t].size(), "checkpoint");
     adam_m_[t] = get_finite_vec<float>(f, path, adam_m_[t].size(), "checkpoint");
     adam_v_[t] = get_finite_vec<float>(f, path, adam_v_[t].size(), "checkpoint");
+    check_second_moments(adam_v_[t], path, "checkpoint");
     get_step_optimizer(f, path, "checkpoint", adam_t_[t], acp_[t]);
     const auto get_sampler = [&](Sampler& s) {
-      const auto sweeps = get<uint64_t>(f, path);
+      const auto sweeps = get_sweep_count(f, path, "checkpoint");
       const size_t n = static_cast<size_t>(s.num_nodes());
       const auto st = get_spins(f, path, static_cast<size_t>(cfg_.batch_size) * n, "checkpoint");  // all chains: any rank count resumes
       s.set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first_) * n, static_cast<size_t>(s.num_chains()) * n));
@@ -990,12 +991,13 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
     adam_m_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_m_[t].size()));
     adam_v_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_v_[t].size()));
     for (const auto* v : {&adam_m_[t], &adam_v_[t]}) check_finite_vec(*v, path, "model checkpoint");
+    check_second_moments(adam_v_[t], path, "model checkpoint");
     get_step_optimizer(f, path, "model checkpoint", adam_t_[t], acp_[t]);
     // Fresh chains, drawn at (keyed by) the saved sweep count; a tempered negative phase's swap
     // rounds count on.
-    pos_[t]->set_sweep_count(get<uint64_t>(f, path));
+    pos_[t]->set_sweep_count(get_sweep_count(f, path, "model checkpoint"));
     pos_[t]->randomize_state();
-    const auto neg_sweeps = get<uint64_t>(f, path);
+    const auto neg_sweeps = get_sweep_count(f, path, "model checkpoint");
     if (!cfg_.neg_tempered) {
       neg_[t]->set_sweep_count(neg_sweeps);
       neg_[t]->randomize_state();

@@ -974,13 +974,14 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
   epoch_correct_ = detail::get_tally(f, path, "checkpoint");
   epoch_cost_ = detail::get_tally(f, path, "checkpoint");
   epoch_flips_ = detail::get_tally(f, path, "checkpoint");
-  epoch_wall_ = detail::get_tally(f, path, "checkpoint");
-  sampler_->set_sweep_count(get<uint64_t>(f, path));
-  if (ideal_sampler_) ideal_sampler_->set_sweep_count(get<uint64_t>(f, path));
+  epoch_wall_ = detail::get_tally(f, path, "checkpoint", true, detail::kMostTallySeconds);
+  sampler_->set_sweep_count(detail::get_sweep_count(f, path, "checkpoint"));
+  if (ideal_sampler_) ideal_sampler_->set_sweep_count(detail::get_sweep_count(f, path, "checkpoint"));
   for (std::vector<float>* a : {&net_.w0, &net_.w1, &net_.bh, &net_.bo}) *a = detail::get_finite_vec<float>(f, path, a->size(), "checkpoint");
   for (int k = 0; k < 4; ++k) {
     m_[k] = detail::get_finite_vec<double>(f, path, m_[k].size(), "checkpoint");
     v_[k] = detail::get_finite_vec<double>(f, path, v_[k].size(), "checkpoint");
+    if (cfg_.optimizer == "adam") detail::check_second_moments(v_[k], path, "checkpoint");
   }
   history_ = detail::get_history<EqPropEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     EqPropEpoch x;

@@ -845,9 +845,10 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
   epoch_ = at.epoch, batch_ = at.batch, updates_ = at.updates;
   epoch_loss_ = detail::get_tally(f, path, "checkpoint", false);
   epoch_correct_ = detail::get_tally(f, path, "checkpoint");
-  epoch_wall_ = detail::get_tally(f, path, "checkpoint");
+  epoch_wall_ = detail::get_tally(f, path, "checkpoint", true, detail::kMostTallySeconds);
   for (int32_t l = 0; l < net_.layers(); ++l) {
     for (auto* v : {&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) *v = detail::get_finite_vec<float>(f, path, v->size(), "checkpoint");
+    for (const auto* v : {&vw_[l], &vb_[l]}) detail::check_second_moments(*v, path, "checkpoint");
   }
   history_ = detail::get_history<PdnnEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     PdnnEpoch x;
@@ -1254,7 +1255,7 @@ void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   epoch_loss_ = detail::get_tally(f, path, "checkpoint", false);
   epoch_rec_ = detail::get_tally(f, path, "checkpoint", false);
   epoch_kl_ = detail::get_tally(f, path, "checkpoint", false);
-  epoch_wall_ = detail::get_tally(f, path, "checkpoint");
+  epoch_wall_ = detail::get_tally(f, path, "checkpoint", true, detail::kMostTallySeconds);
   for (std::vector<float>* a : arrays()) *a = detail::get_finite_vec<float>(f, path, a->size(), "checkpoint");
   for (auto& a : params_) a = detail::get_finite_vec<float>(f, path, a.size(), "checkpoint");
   history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
