@@ -796,7 +796,17 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
       EXPECT_NE(e.find("checkpoint '" + bad + "' holds a chain spin that is 127, not -1 or +1 (entry 3 of"), std::string::npos) << e;
     }
     if (!model_only) {  // the history is the last field of a full checkpoint
-      for (const char* h : {"[[1]]", "[1]", "{}", "[[1,2,3,4,5,6,7,8,\"x\"]]", "[[1,2,3,4,5,6,7,8]]", "not json"}) {
+      // ... and its numbers in range, its epochs increasing and finished (helper-91: an accuracy of -5
+      // went into metrics.json as null, an epoch of 2^63 as 0, a history tripled as three epoch-1 rows).
+      SealedFile ok(src);
+      ok.replace_last_string("[[1,10,0.003,1,100,0.1,-1,100,0.1]]");
+      ok.write(bad);
+      EXPECT_EQ(load(bad, false), "<no error>");
+      for (const char* h : {"[[1]]", "[1]", "{}", "[[1,2,3,4,5,6,7,8,\"x\"]]", "[[1,2,3,4,5,6,7,8]]", "not json",
+                            "[[1,10,0.003,1,100,0.1,-5,100,0.1]]", "[[1,10,0.003,1,100,0.1,1.5,100,0.1]]", "[[7.5,10,0.003,1,100,0.1,0.5,100,0.1]]",
+                            "[[9223372036854775807,10,0.003,1,100,0.1,0.5,100,0.1]]", "[[2,10,0.003,1,100,0.1,0.5,100,0.1]]",
+                            "[[1,10,0.003,1,100,0.1,0.5,100,0.1],[1,10,0.003,1,100,0.1,0.5,100,0.1]]", "[[1,-5,0.003,1,100,0.1,0.5,100,0.1]]",
+                            "[[1,10,0.003,1,1e300,0.1,0.5,100,0.1]]"}) {
         SealedFile f(src);
         f.replace_last_string(h);
         f.write(bad);

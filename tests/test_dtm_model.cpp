@@ -588,7 +588,17 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
     EXPECT_NE(e.find("train.epochs: checkpoint '" + bad + "' has trained 2 epochs, more than the 1 epochs asked for; resume with at least 2"),
               std::string::npos) << e;
   }
-  for (const char* h : {"[[1]]", "[1]", "[[1,2,3,4,[[1]],6]]", "[[1,2,3,4,[[1.5,2,3,4]],6]]", "[[1,2,3,4,5,6]]", "{"}) {
+  {  // (a history in range is read)
+    SealedFile f(good);
+    f.replace_last_string("[[1,2,3,4,[[1,0.5,0.1,null]],-1]]");
+    f.write(bad);
+    EXPECT_EQ(load(bad), "<no error>");
+  }
+  // ... its numbers in range and its epochs increasing and finished (helper-91).
+  for (const char* h : {"[[1]]", "[1]", "[[1,2,3,4,[[1]],6]]", "[[1,2,3,4,[[1.5,2,3,4]],6]]", "[[1,2,3,4,5,6]]", "{",
+                        "[[1,2,3,4,[[1,0.5,0.1,null]],-5]]", "[[2,2,3,4,[[1,0.5,0.1,null]],6]]", "[[1,-2,3,4,[[1,0.5,0.1,null]],6]]",
+                        "[[1,2,3,4,[[1,-0.5,0.1,null]],6]]", "[[1,2,3,4,[[0,0.5,0.1,null]],6]]", "[[1,2,3,4,[[1,0.5,0.1,-1]],6]]",
+                        "[[1,2,3,4,[],6],[1,2,3,4,[],6]]"}) {
     SealedFile f(good);
     f.replace_last_string(h);
     f.write(bad);

@@ -235,6 +235,31 @@ std::vector<E> get_history(std::istream& f, const std::string& path, const std::
   return out;
 }
 
+/// A number of a history entry (read by get_history's `read`) in [lo, hi], and a whole number where
+/// `integer`; else CorruptHistoryEntry (a forged -5 accuracy went into the results as null, an epoch
+/// of 2^63 as 0).
+inline double history_number(const nlohmann::json& x, double lo, double hi, bool integer = false) {
+  if (!x.is_number()) throw CorruptHistoryEntry{};
+  const double v = x.get<double>();
+  if (!(v >= lo && v <= hi) || (integer && v != std::floor(v))) throw CorruptHistoryEntry{};
+  return v;
+}
+
+/// The epochs of a history read from a checkpoint that has finished `done` epochs: increasing, each
+/// in [1, done]. Else InvalidArgument "<what> '<path>' has a corrupt training history" (a history
+/// tripled gave three rows of epoch 1).
+template <class E>
+void check_history_epochs(const std::vector<E>& history, int32_t done, const std::string& path, const std::string& what) {
+  int32_t last = 0;
+  for (const E& e : history) {
+    if (e.epoch <= last || e.epoch > done) {
+      throw InvalidArgument(what + " '" + path + "' has a corrupt training history (epoch " + std::to_string(e.epoch) + " after epoch " +
+                            std::to_string(last) + ", of " + std::to_string(done) + " finished)");
+    }
+    last = e.epoch;
+  }
+}
+
 /// The mid-epoch checkpoint of a trainer's batch loop, every `every` batches (0: never) but not
 /// after an epoch's last batch (the end of the epoch writes its own): called after batch `batch`
 /// (0-based) is done, `save` sees batch + 1 batches done and, when epoch_wall is given, the epoch's

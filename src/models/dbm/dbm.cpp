@@ -1022,21 +1022,22 @@ nlohmann::json DbmTrainer::history_json() const {
 void DbmTrainer::restore_history(std::istream& f, const std::string& path, const std::string& what) {
   history_ = detail::get_history<DbmEpochMetrics>(f, path, what, -1, [](const nlohmann::json& r) {
     if (!r.is_array() || r.size() != 9) throw detail::CorruptHistoryEntry{};
-    for (const auto& x : r) {
-      if (!x.is_number()) throw detail::CorruptHistoryEntry{};
-    }
+    using detail::history_number;
+    const double most = detail::kMostTally;
     DbmEpochMetrics m;
-    m.epoch = r[0];
-    m.updates = r[1];
-    m.learning_rate = r[2];
-    m.train_wall_s = r[3];
-    m.flips = r[4];
-    m.flips_per_ns = r[5];
-    m.test_accuracy = r[6];
-    m.test_images = r[7];
-    m.weight_rms = r[8];
+    m.epoch = static_cast<int32_t>(history_number(r[0], 1, kMaxEpochs, true));
+    m.updates = static_cast<int64_t>(history_number(r[1], 0, 9.0e15, true));
+    m.learning_rate = history_number(r[2], 0, most);
+    m.train_wall_s = history_number(r[3], 0, most);
+    m.flips = history_number(r[4], 0, most);
+    m.flips_per_ns = history_number(r[5], 0, most);
+    m.test_accuracy = history_number(r[6], -1, 1);  // -1: not evaluated
+    if (m.test_accuracy < 0 && m.test_accuracy != -1) throw detail::CorruptHistoryEntry{};
+    m.test_images = static_cast<decltype(m.test_images)>(history_number(r[7], 0, 1 << 30, true));
+    m.weight_rms = history_number(r[8], 0, most);
     return m;
   });
+  detail::check_history_epochs(history_, epoch_, path, what);
 }
 
 void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::json& leases) const {

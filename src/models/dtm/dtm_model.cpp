@@ -853,24 +853,24 @@ nlohmann::json Dtm::history_json() const {
 void Dtm::restore_history(std::istream& f, const std::string& path, const std::string& what) {
   history_ = detail::get_history<DtmEpochMetrics>(f, path, what, -1, [](const nlohmann::json& h) {
     if (!h.is_array() || h.size() != 6 || !h[4].is_array()) throw detail::CorruptHistoryEntry{};
-    for (int k : {0, 1, 2, 3, 5})
-      if (!h[k].is_number()) throw detail::CorruptHistoryEntry{};
+    using detail::history_number;
+    const double most = detail::kMostTally;
     DtmEpochMetrics m;
-    m.epoch = h[0];
-    m.wall_s = h[1];
-    m.flips = h[2];
-    m.flips_per_ns = h[3];
-    m.feature_fid = h[5];
+    m.epoch = static_cast<int32_t>(history_number(h[0], 1, kMaxEpochs, true));
+    m.wall_s = history_number(h[1], 0, most);
+    m.flips = history_number(h[2], 0, most);
+    m.flips_per_ns = history_number(h[3], 0, most);
+    m.feature_fid = history_number(h[5], -1, most);  // -1: none measured
+    if (m.feature_fid < 0 && m.feature_fid != -1) throw detail::CorruptHistoryEntry{};
     for (const auto& s : h[4]) {
-      if (!s.is_array() || s.size() != 4 || !s[0].is_number_integer() || !s[1].is_number() || !s[2].is_number() ||
-          !(s[3].is_number() || s[3].is_null())) {
-        throw detail::CorruptHistoryEntry{};
-      }
-      m.steps.push_back({.step = s[0].get<int32_t>(), .acp_lambda = s[1].get<double>(), .autocorrelation = s[2].get<double>(),
-                         .mixing_time = s[3].is_null() ? INFINITY : s[3].get<double>()});
+      if (!s.is_array() || s.size() != 4) throw detail::CorruptHistoryEntry{};
+      m.steps.push_back({.step = static_cast<int32_t>(history_number(s[0], 1, 1 << 20, true)), .acp_lambda = history_number(s[1], 0, most),
+                         .autocorrelation = history_number(s[2], -most, most),
+                         .mixing_time = s[3].is_null() ? INFINITY : history_number(s[3], 0, most)});  // null: did not mix
     }
     return m;
   });
+  detail::check_history_epochs(history_, epoch_, path, what);
 }
 
 void Dtm::set_feature_fid(int32_t epoch, double fid) {
