@@ -795,6 +795,19 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
       const std::string e = load(bad, false);
       EXPECT_NE(e.find("checkpoint '" + bad + "' holds a chain spin that is 127, not -1 or +1 (entry 3 of"), std::string::npos) << e;
     }
+    if (model_only) {  // the lease record is the last field of a model checkpoint: its fields as pbit writes them (helper-91)
+      SealedFile ok(src);
+      ok.replace_last_string(R"([{"lease": 1, "finished": true, "device": "cpu", "flips_total": 5.5, "test_accuracy": 0.5}])");
+      ok.write(bad);
+      EXPECT_EQ(load(bad, true), "<no error>");
+      for (const char* l : {R"([{"lease": 1, "finished": "x"}])", R"([{"lease": 2}])", R"([{}])", R"([{"lease": 1, "flips_total": 1e300}])",
+                            R"([{"lease": 1, "test_accuracy": -5}])", R"([{"lease": 1, "device": null}])", R"([{"lease": 1, "updates_to": 7.5}])"}) {
+        SealedFile f(src);
+        f.replace_last_string(l);
+        f.write(bad);
+        EXPECT_NE(load(bad, true).find("has a corrupt lease record (lease 1's"), std::string::npos) << l << ": " << load(bad, true);
+      }
+    }
     if (!model_only) {  // the history is the last field of a full checkpoint
       // ... and its numbers in range, its epochs increasing and finished (helper-91: an accuracy of -5
       // went into metrics.json as null, an epoch of 2^63 as 0, a history tripled as three epoch-1 rows).

@@ -208,6 +208,35 @@ inline nlohmann::json get_lease_record(std::istream& f, const std::string& path)
   }
   const bool ok = leases.is_array() && std::all_of(leases.begin(), leases.end(), [](const nlohmann::json& l) { return l.is_object(); });
   if (!ok) throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record (not an array of one object per lease)");
+  // The fields pbit writes, as it writes them: they go on into leases.json, results.json and the
+  // device report (helper-91: "x", null and 1e300 went there).
+  static constexpr const char* counts[] = {"lease", "burn_in_sweeps", "updates_from", "updates_to", "epochs_from", "epochs_to",
+                                           "eval_sweeps_per_image", "test_images", "samples", "sweeps_per_sample"};
+  static constexpr const char* tallies[] = {"train_s_from", "train_s_total", "flips_from", "flips_total", "feature_fid"};
+  static constexpr const char* texts[] = {"utc_start", "utc_end", "git_sha", "device", "run_id", "result_utc"};
+  for (size_t k = 0; k < leases.size(); ++k) {
+    const nlohmann::json& l = leases[k];
+    std::string bad;
+    for (const char* key : counts) {
+      if (l.contains(key) && !(l[key].is_number_unsigned() && l[key].get<uint64_t>() < (uint64_t{1} << 53))) bad = key;
+    }
+    for (const char* key : tallies) {
+      if (l.contains(key) && !(l[key].is_number() && l[key].get<double>() >= 0 && l[key].get<double>() <= kMostTally)) bad = key;
+    }
+    for (const char* key : texts) {
+      if (l.contains(key) && !l[key].is_string()) bad = key;
+    }
+    if (l.contains("finished") && !l["finished"].is_boolean()) bad = "finished";
+    if (l.contains("test_accuracy") && !(l["test_accuracy"].is_number() && l["test_accuracy"].get<double>() >= 0 &&
+                                         l["test_accuracy"].get<double>() <= 1)) {
+      bad = "test_accuracy";
+    }
+    if (bad.empty() && l.value("lease", nlohmann::json()) != k + 1) bad = "lease";
+    if (!bad.empty()) {
+      throw InvalidArgument("model checkpoint '" + path + "' has a corrupt lease record (lease " + std::to_string(k + 1) + "'s " + bad +
+                            (l.contains(bad) ? " is " + l[bad].dump() : " is missing") + ")");
+    }
+  }
   return leases;
 }
 
