@@ -795,6 +795,15 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
       const std::string e = load(bad, false);
       EXPECT_NE(e.find("checkpoint '" + bad + "' holds a chain spin that is 127, not -1 or +1 (entry 3 of"), std::string::npos) << e;
     }
+    // A coupling or bias past 10^6 stops training before it is saved: one in a checkpoint was called
+    // divergence, "lower train.learning_rate" (helper-91).
+    for (const auto& [at, kind] : {std::pair<size_t, const char*>{w + 4, "coupling of 1e+30 (entry 1)"}, {h, "bias of 1e+30 (entry 0)"}}) {
+      SealedFile f(src);
+      f.poke<float>(at, 1e30f);
+      f.write(bad);
+      const std::string e = load(bad, model_only);
+      EXPECT_NE(e.find("'" + bad + "' holds a " + kind + ", past the 10^6"), std::string::npos) << e;
+    }
     if (model_only) {  // the lease record is the last field of a model checkpoint: its fields as pbit writes them (helper-91)
       SealedFile ok(src);
       ok.replace_last_string(R"([{"lease": 1, "finished": true, "device": "cpu", "flips_total": 5.5, "test_accuracy": 0.5}])");

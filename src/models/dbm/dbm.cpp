@@ -40,6 +40,9 @@ namespace {
 
 /// The most epochs a config may ask for; a checkpoint that claims more is corrupt.
 constexpr int32_t kMaxEpochs = 100000;
+/// A coupling or bias past this in size stops training as diverged (before a checkpoint saves it), and a
+/// checkpoint holding one is refused.
+constexpr float kMostParameter = 1e6f;
 
 using detail::get_float;
 using detail::get_float_in;
@@ -781,7 +784,7 @@ void DbmTrainer::train_batch(const std::vector<int64_t>& images, float lr) {
   // A diverging run is stopped at the update that diverged, before its model reaches a checkpoint:
   // couplings of 10^6 already make every p-bit deterministic, and the next steps overflow.
   auto diverged = [](const std::vector<float>& v) {
-    return std::any_of(v.begin(), v.end(), [](float x) { return !(std::fabs(x) <= 1e6f); });
+    return std::any_of(v.begin(), v.end(), [](float x) { return !(std::fabs(x) <= kMostParameter); });
   };
   if (diverged(w) || diverged(h)) {
     std::ostringstream msg;
@@ -985,6 +988,18 @@ void DbmTrainer::get_training_state(std::istream& f, const std::string& path, co
   }
   const auto w = detail::get_finite_vec<float>(f, path, static_cast<size_t>(model_.graph().num_edges()), what);
   const auto h = detail::get_finite_vec<float>(f, path, static_cast<size_t>(model_.graph().num_nodes()), what);
+  // (training stops before one is saved: a larger one, behind a checksum that matched, was reported as
+  // divergence, to be mended by a lower learning rate)
+  for (const auto* v : {&w, &h}) {
+    for (size_t k = 0; k < v->size(); ++k) {
+      if (std::fabs((*v)[k]) > kMostParameter) {
+        std::ostringstream text;
+        text << (*v)[k];
+        throw InvalidArgument(what + " '" + path + "' holds a " + (v == &w ? "coupling" : "bias") + " of " + text.str() + " (entry " +
+                              std::to_string(k) + "), past the 10^6 at which training stops as diverged: start afresh");
+      }
+    }
+  }
   for (std::vector<float>* v : {&vel_j_, &vel_h_, &mu_}) *v = detail::get_finite_vec<float>(f, path, v->size(), what);
   model_.graph().set_edge_weights(w);
   model_.graph().set_biases(h);
