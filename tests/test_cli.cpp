@@ -857,6 +857,16 @@ TEST(Cli, DbmTrainEvalGenerate) {
   const Result ev = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 100");
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_NE(ev.out.find("\"test_images\": 100"), std::string::npos) << ev.out;
+  {  // A config whose images are not the model's is refused naming both (the sampler's message named neither).
+    nlohmann::json other = read_json_file(tmp("dbm.json"));
+    const int pool = other.contains("dataset") && other["dataset"].contains("pool") ? other["dataset"]["pool"].get<int>() : 1;
+    other["dataset"]["pool"] = pool == 7 ? 4 : 7;
+    write(tmp("dbm_other_pool.json"), other.dump());
+    const Result shape = run("dbm eval --config " + tmp("dbm_other_pool.json") + " --model " + out + "/model.json --limit 10");
+    EXPECT_EQ(shape.code, 2) << shape.out;
+    EXPECT_NE(shape.out.find("--model " + out + "/model.json takes"), std::string::npos) << shape.out;
+    EXPECT_NE(shape.out.find("(28x28 pooled by dataset.pool " + std::to_string(pool == 7 ? 4 : 7) + ")"), std::string::npos) << shape.out;
+  }
   std::filesystem::remove_all(tmp("dbm_curve"));
   const Result curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 20 --chains 2 --sweeps 20,40 --plot " +
                            tmp("dbm_curve"));

@@ -382,6 +382,11 @@ void add_eval(CLI::App* dbm, Commands& c) {
     const SparseDbm model = SparseDbm::load(o->model);
     note_differences_from_training(model, cfg, o->model);
     const ImageDataset test = dbm_data(cfg, "test");
+    if (test.rows != model.rows() || test.cols != model.cols()) {  // (the sampler's refusal named neither file nor setting)
+      throw InvalidArgument("--model " + o->model + " takes " + std::to_string(model.rows()) + "x" + std::to_string(model.cols()) +
+                            " images, and the config's test images are " + std::to_string(test.rows) + "x" + std::to_string(test.cols) +
+                            " (28x28 pooled by dataset.pool " + std::to_string(cfg.pool) + ")");
+    }
     if (o->first >= test.size()) {
       throw InvalidArgument("--first " + std::to_string(o->first) + " is past the " + std::to_string(test.size()) + " test images");
     }
