@@ -433,6 +433,23 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   EqPropTrainer te(ne, cb, train, ti, test, si);
   const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_weight.bin"); });
   EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry 1 of"), std::string::npos) << e;
+  // Adam's second moments are not negative (helper-91). Layout: the position and tallies (60 bytes),
+  // the sweep count, then w0 (64), w1 (32), bh (8), bo (4) floats and m[0] (64 doubles), each after
+  // its 8-byte length: v[0]'s first value at 1060.
+  EqPropConfig cadam = small_training(dir + "/adam");
+  cadam.optimizer = "adam";
+  cadam.epochs = 1;
+  std::filesystem::create_directories(dir + "/adam");
+  EqPropNet nadam = EqPropNet::create(8, cadam.hidden, 2, 2, 0.5f, 0.25f, cadam.seed);
+  EqPropTrainer(nadam, cadam, train, ti, test, si).run();
+  SealedFile fa(dir + "/adam/checkpoint.bin");
+  fa.poke<double>(1060, -1.0);
+  fa.write(dir + "/bad_moment.bin");
+  EqPropNet nbad = EqPropNet::create(8, cadam.hidden, 2, 2, 0.5f, 0.25f, cadam.seed);
+  EqPropTrainer tbad(nbad, cadam, train, ti, test, si);
+  const std::string em = error_of([&] { tbad.load_checkpoint(dir + "/bad_moment.bin"); });
+  EXPECT_NE(em.find("holds a negative second moment (-1, entry 0 of 64)"), std::string::npos) << em;
+  EXPECT_EQ(error_of([&] { tbad.load_checkpoint(dir + "/adam/checkpoint.bin"); }), "<no error>");
 }
 
 // train.time_budget_s: a run whose budget is spent stops before its next batch with a checkpoint, at
