@@ -450,6 +450,34 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
   const std::string em = error_of([&] { tbad.load_checkpoint(dir + "/bad_moment.bin"); });
   EXPECT_NE(em.find("holds a negative second moment (-1, entry 0 of 64)"), std::string::npos) << em;
   EXPECT_EQ(error_of([&] { tbad.load_checkpoint(dir + "/adam/checkpoint.bin"); }), "<no error>");
+  // The history's numbers are in range and its epochs 1 ... 4 (as the DBM's and DTM's): a history of
+  // the four finished epochs (tc resumed /b to its end) loads; a number out of range in the last
+  // entry, or the epochs out of order, are refused.
+  const auto history = [](const std::string& key = "", const nlohmann::json& value = {}) {
+    nlohmann::json h = nlohmann::json::array();
+    for (int32_t k = 1; k <= 4; ++k) {
+      h.push_back({{"epoch", k}, {"updates", 8 * k}, {"train_accuracy", 0.5}, {"train_cost", 0.25}, {"test_accuracy", -1}, {"wall_s", 1.5}, {"flips", 1e6}});
+    }
+    if (!key.empty()) h[3][key] = value;
+    return h.dump();
+  };
+  const auto load_history = [&](const std::string& h) {
+    SealedFile fh(dir + "/b/checkpoint.bin");
+    fh.replace_last_string(h);
+    fh.write(dir + "/bad_history.bin");
+    EqPropNet nh = EqPropNet::create(8, cb.hidden, 2, 2, 0.5f, 0.25f, cb.seed);
+    EqPropTrainer th(nh, cb, train, ti, test, si);
+    return error_of([&] { th.load_checkpoint(dir + "/bad_history.bin"); });
+  };
+  EXPECT_EQ(load_history(history()), "<no error>") << history();
+  EXPECT_EQ(load_history(history("test_accuracy", 0.75)), "<no error>");
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"epoch", 3.5}, {"epoch", 3}, {"epoch", 5}, {"epoch", INT64_MAX}, {"updates", -5}, {"updates", 16.5}, {"train_accuracy", 1.5},
+           {"train_accuracy", -1}, {"test_accuracy", -5}, {"test_accuracy", -0.5}, {"train_cost", -1}, {"wall_s", 1e12}, {"flips", 1e300},
+           {"flips", "x"}}) {
+    const std::string e = load_history(history(key, value));
+    EXPECT_NE(e.find("corrupt training history"), std::string::npos) << key << " = " << value.dump() << ": " << e;
+  }
 }
 
 // train.time_budget_s: a run whose budget is spent stops before its next batch with a checkpoint, at

@@ -450,6 +450,30 @@ TEST(PdnnTraining, LearnsAndResumesBitForBit) {
     const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_moment.bin"); });
     EXPECT_NE(e.find("holds a negative second moment (-1, entry 0 of 48)"), std::string::npos) << e;
   }
+  // The history's numbers are in range and its epochs 1 ... 4 (tc resumed /b to its end), as the
+  // DBM's, DTM's and EqProp's.
+  const auto history = [](const std::string& key = "", const nlohmann::json& value = {}) {
+    nlohmann::json h = nlohmann::json::array();
+    for (int32_t k = 1; k <= 4; ++k) h.push_back({{"epoch", k}, {"train_loss", 0.5}, {"train_accuracy", 0.75}, {"test_accuracy", -1}, {"wall_s", 1.5}});
+    if (!key.empty()) h[3][key] = value;
+    return h.dump();
+  };
+  const auto load_history = [&](const std::string& h) {
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.replace_last_string(h);
+    f.write(dir + "/bad_history.bin");
+    PdnnNet nh = PdnnNet::create({8, 6, 2}, cb.seed);
+    PdnnTrainer th(nh, cb, train, iota(96), test, iota(60));
+    return error_of([&] { th.load_checkpoint(dir + "/bad_history.bin"); });
+  };
+  EXPECT_EQ(load_history(history()), "<no error>") << history();
+  EXPECT_EQ(load_history(history("test_accuracy", 1)), "<no error>");
+  for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"epoch", 3.5}, {"epoch", 3}, {"epoch", 5}, {"epoch", INT64_MAX}, {"train_accuracy", 1.5}, {"train_accuracy", -1},
+           {"test_accuracy", -5}, {"test_accuracy", -0.5}, {"train_loss", 1e300}, {"wall_s", -1}, {"wall_s", 1e12}, {"wall_s", "x"}}) {
+    const std::string e = load_history(history(key, value));
+    EXPECT_NE(e.find("corrupt training history"), std::string::npos) << key << " = " << value.dump() << ": " << e;
+  }
 }
 
 // The weights do not depend on how many threads OpenMP offers: the backward products sum over
@@ -794,6 +818,28 @@ TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
     PdnnVaeTrainer te(ve, cb, train, iota(96), test, iota(20));
     const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_weight.bin"); });
     EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry 1 of"), std::string::npos) << e;
+  }
+  {  // The history's numbers are finite, its seconds in range, its epochs 1 ... 20 (tc resumed /b to its end).
+    nlohmann::json h = nlohmann::json::array();
+    for (int32_t k = 1; k <= 20; ++k) {
+      h.push_back({{"epoch", k}, {"train_loss", 9.5}, {"train_reconstruction", 9}, {"train_kl", 0.5}, {"test_reconstruction", 9}, {"wall_s", 0.5}});
+    }
+    const auto load_history = [&](const nlohmann::json& hist) {
+      SealedFile f(dir + "/b/checkpoint.bin");
+      f.replace_last_string(hist.dump());
+      f.write(dir + "/bad_history.bin");
+      PdnnVae vh = PdnnVae::create(8, cb);
+      PdnnVaeTrainer th(vh, cb, train, iota(96), test, iota(20));
+      return error_of([&] { th.load_checkpoint(dir + "/bad_history.bin"); });
+    };
+    EXPECT_EQ(load_history(h), "<no error>") << h.dump();
+    for (const auto& [key, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+             {"epoch", 19}, {"epoch", 21}, {"epoch", 19.5}, {"train_kl", 1e300}, {"test_reconstruction", "x"}, {"wall_s", -1}}) {
+      nlohmann::json bad = h;
+      bad[19][key] = value;
+      const std::string e = load_history(bad);
+      EXPECT_NE(e.find("corrupt training history"), std::string::npos) << key << " = " << value.dump() << ": " << e;
+    }
   }
   // A time budget spent before the first batch stops there, with a checkpoint of the start.
   PdnnConfig cs = vae_config(dir + "/s", PdnnActivation::pbit);

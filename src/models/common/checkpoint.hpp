@@ -274,6 +274,14 @@ inline double history_number(const nlohmann::json& x, double lo, double hi, bool
   return v;
 }
 
+/// A history number that is -1 for "none" (an accuracy not evaluated, a loss not measured) or else in
+/// [lo, hi]; else CorruptHistoryEntry.
+inline double history_number_or_none(const nlohmann::json& x, double lo, double hi) {
+  const double v = history_number(x, std::min(lo, -1.0), hi);
+  if (v != -1 && v < lo) throw CorruptHistoryEntry{};
+  return v;
+}
+
 /// The epochs of a history read from a checkpoint that has finished `done` epochs: increasing, each
 /// in [1, done]. Else InvalidArgument "<what> '<path>' has a corrupt training history" (a history
 /// tripled gave three rows of epoch 1).

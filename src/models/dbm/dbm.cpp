@@ -1046,8 +1046,7 @@ void DbmTrainer::restore_history(std::istream& f, const std::string& path, const
     m.train_wall_s = history_number(r[3], 0, most);
     m.flips = history_number(r[4], 0, most);
     m.flips_per_ns = history_number(r[5], 0, most);
-    m.test_accuracy = history_number(r[6], -1, 1);  // -1: not evaluated
-    if (m.test_accuracy < 0 && m.test_accuracy != -1) throw detail::CorruptHistoryEntry{};
+    m.test_accuracy = detail::history_number_or_none(r[6], 0, 1);  // -1: not evaluated
     m.test_images = static_cast<decltype(m.test_images)>(history_number(r[7], 0, 1 << 30, true));
     m.weight_rms = history_number(r[8], 0, most);
     return m;

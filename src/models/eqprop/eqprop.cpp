@@ -983,17 +983,22 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
     v_[k] = detail::get_finite_vec<double>(f, path, v_[k].size(), "checkpoint");
     if (cfg_.optimizer == "adam") detail::check_second_moments(v_[k], path, "checkpoint");
   }
-  history_ = detail::get_history<EqPropEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
+  // The history's numbers in range and its epochs 1, 2, ... (an epoch of 7.5 was truncated, an
+  // accuracy of -5 went into results.json: helper-91 on the DBM's and DTM's, checked since d3ada1c).
+  history_ = detail::get_history<EqPropEpoch>(f, path, "checkpoint", epoch_, [&](const nlohmann::json& e) {
+    using detail::history_number;
+    const double most = detail::kMostTally;
     EqPropEpoch x;
-    x.epoch = e.at("epoch").get<int32_t>();
-    x.updates = e.at("updates").get<int64_t>();
-    x.train_accuracy = e.at("train_accuracy").get<double>();
-    x.train_cost = e.at("train_cost").get<double>();
-    x.test_accuracy = e.at("test_accuracy").get<double>();
-    x.wall_s = e.at("wall_s").get<double>();
-    x.flips = e.at("flips").get<double>();
+    x.epoch = static_cast<int32_t>(history_number(e.at("epoch"), 1, kMaxEpochs, true));
+    x.updates = static_cast<int64_t>(history_number(e.at("updates"), 0, 9.0e15, true));
+    x.train_accuracy = history_number(e.at("train_accuracy"), 0, 1);
+    x.train_cost = history_number(e.at("train_cost"), 0, most);
+    x.test_accuracy = detail::history_number_or_none(e.at("test_accuracy"), 0, 1);  // -1: no test images
+    x.wall_s = history_number(e.at("wall_s"), 0, detail::kMostTallySeconds);
+    x.flips = history_number(e.at("flips"), 0, most);
     return x;
   });
+  detail::check_history_epochs(history_, epoch_, path, "checkpoint");
 }
 
 }  // namespace pbit

@@ -850,15 +850,18 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
     for (auto* v : {&net_.w[l], &net_.b[l], &mw_[l], &vw_[l], &mb_[l], &vb_[l]}) *v = detail::get_finite_vec<float>(f, path, v->size(), "checkpoint");
     for (const auto* v : {&vw_[l], &vb_[l]}) detail::check_second_moments(*v, path, "checkpoint");
   }
-  history_ = detail::get_history<PdnnEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
+  // The history's numbers in range and its epochs 1, 2, ... (as the DBM's, DTM's and EqProp's).
+  history_ = detail::get_history<PdnnEpoch>(f, path, "checkpoint", epoch_, [&](const nlohmann::json& e) {
+    using detail::history_number;
     PdnnEpoch x;
-    x.epoch = e.at("epoch").get<int32_t>();
-    x.train_loss = e.at("train_loss").get<double>();
-    x.train_accuracy = e.at("train_accuracy").get<double>();
-    x.test_accuracy = e.at("test_accuracy").get<double>();
-    x.wall_s = e.at("wall_s").get<double>();
+    x.epoch = static_cast<int32_t>(history_number(e.at("epoch"), 1, kMaxEpochs, true));
+    x.train_loss = history_number(e.at("train_loss"), -detail::kMostTally, detail::kMostTally);
+    x.train_accuracy = history_number(e.at("train_accuracy"), 0, 1);
+    x.test_accuracy = detail::history_number_or_none(e.at("test_accuracy"), 0, 1);  // -1: no test images
+    x.wall_s = history_number(e.at("wall_s"), 0, detail::kMostTallySeconds);
     return x;
   });
+  detail::check_history_epochs(history_, epoch_, path, "checkpoint");
 }
 
 // ---------------------------------------------------------------- the generator
@@ -1258,16 +1261,19 @@ void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   epoch_wall_ = detail::get_tally(f, path, "checkpoint", true, detail::kMostTallySeconds);
   for (std::vector<float>* a : arrays()) *a = detail::get_finite_vec<float>(f, path, a->size(), "checkpoint");
   for (auto& a : params_) a = detail::get_finite_vec<float>(f, path, a.size(), "checkpoint");
-  history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
+  history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [&](const nlohmann::json& e) {
+    using detail::history_number;
+    const double most = detail::kMostTally;
     PdnnVaeEpoch x;
-    x.epoch = e.at("epoch").get<int32_t>();
-    x.train_loss = e.at("train_loss").get<double>();
-    x.train_reconstruction = e.at("train_reconstruction").get<double>();
-    x.train_kl = e.at("train_kl").get<double>();
-    x.test_reconstruction = e.at("test_reconstruction").get<double>();
-    x.wall_s = e.at("wall_s").get<double>();
+    x.epoch = static_cast<int32_t>(history_number(e.at("epoch"), 1, kMaxEpochs, true));
+    x.train_loss = history_number(e.at("train_loss"), -most, most);
+    x.train_reconstruction = history_number(e.at("train_reconstruction"), -most, most);
+    x.train_kl = history_number(e.at("train_kl"), -most, most);
+    x.test_reconstruction = history_number(e.at("test_reconstruction"), -most, most);  // -1: no test images
+    x.wall_s = history_number(e.at("wall_s"), 0, detail::kMostTallySeconds);
     return x;
   });
+  detail::check_history_epochs(history_, epoch_, path, "checkpoint");
 }
 
 }  // namespace pbit
