@@ -693,6 +693,7 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
       {R"({"network": {"topology": "pegasus:3", "hidden": 8}})", "key 'network.hidden': is the layered network's"},
       {R"({"network": {"topology": "pegasus:3", "init_gain_w1": 0.5}})", "key 'network.init_gain_w1': is the layered network's"},
       {R"({"network": {"role_seed": 3}})", "key 'network.role_seed': is a hardware graph's"},
+      {R"({"network": {"threshold": 50}})", "key 'network.threshold': is a hardware graph's"},  // (helper-93: it was ignored)
       {R"({"data": {"data_dir": ""}})", "key 'data.data_dir': must not be empty"},
       {R"({"network": {"threshold": 255}})", "network.threshold"},
       {R"({"train": {"batch_size": 65536, "chains_per_image": 4096}})", "train.batch_size"},

@@ -204,7 +204,7 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     }
     // Each network's own keys: the other's would be dropped without a word.
     static constexpr const char* layered[] = {"hidden", "init_gain_w0", "init_gain_w1"};
-    static constexpr const char* graph[] = {"role_seed", "init_sigma_j"};
+    static constexpr const char* graph[] = {"role_seed", "init_sigma_j", "threshold"};  // (the layered network reads gray levels)
     for (const char* k : c.topology.empty() ? std::span<const char* const>(graph) : std::span<const char* const>(layered)) {
       if (n.contains(k)) {
         detail::config_error(std::string("network.") + k, c.topology.empty() ? "is a hardware graph's (network.topology): the layered network has no use for it"
@@ -286,11 +286,11 @@ nlohmann::json resolved_config(const EqPropConfig& c) {
   nlohmann::json j;
   j["data"] = {{"dataset", c.dataset}, {"train_images", c.train_images}, {"test_images", c.test_images}, {"balanced", c.balanced}};
   if (!c.data_dir.empty()) j["data"]["data_dir"] = c.data_dir;  // (absent: the dataset's default folders)
-  j["network"] = {{"per_class", c.per_class}, {"threshold", c.threshold}};
+  j["network"] = {{"per_class", c.per_class}};
   if (c.topology.empty()) {  // the layered network's keys, or the hardware graph's
     j["network"].update({{"hidden", c.hidden}, {"init_gain_w0", float_json(c.init_gain_w0)}, {"init_gain_w1", float_json(c.init_gain_w1)}});
   } else {
-    j["network"].update({{"topology", c.topology}, {"role_seed", c.role_seed}, {"init_sigma_j", float_json(c.init_sigma_j)}});
+    j["network"].update({{"topology", c.topology}, {"role_seed", c.role_seed}, {"init_sigma_j", float_json(c.init_sigma_j)}, {"threshold", c.threshold}});
   }
   j["free"] = {{"beta_start", float_json(c.free.beta_start)}, {"beta_end", float_json(c.free.beta_end)},
                {"anneal_sweeps", c.free.anneal_sweeps},        {"samples", c.free.samples},
