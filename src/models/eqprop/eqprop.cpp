@@ -718,6 +718,12 @@ std::vector<float> eqprop_inputs(const ImageDataset& d, const std::vector<int64_
 std::vector<int64_t> eqprop_select(const ImageDataset& d, int64_t limit, bool balanced, int32_t classes) {
   d.check("EqProp selection");
   std::vector<int64_t> idx;
+  // (before "all": parse_eqprop_config refuses the count before the data's size is known, and a
+  // config must not pass one command and fail the other: helper-92)
+  if (balanced && limit > 0 && limit % classes != 0) {
+    throw InvalidConfig("data.train_images / data.test_images (or --test-images): with data.balanced, a class-balanced selection "
+                        "needs a multiple of " + std::to_string(classes) + " images, got " + std::to_string(limit));
+  }
   if (limit <= 0 || limit >= d.size()) {
     idx.resize(static_cast<size_t>(d.size()));
     for (int64_t k = 0; k < d.size(); ++k) idx[static_cast<size_t>(k)] = k;
@@ -726,10 +732,6 @@ std::vector<int64_t> eqprop_select(const ImageDataset& d, int64_t limit, bool ba
   if (!balanced) {
     for (int64_t k = 0; k < limit; ++k) idx.push_back(k);
     return idx;
-  }
-  if (limit % classes != 0) {
-    throw InvalidConfig("data.train_images / data.test_images (or --test-images): with data.balanced, a class-balanced selection "
-                        "needs a multiple of " + std::to_string(classes) + " images, got " + std::to_string(limit));
   }
   const int64_t per = limit / classes;
   std::vector<int64_t> taken(static_cast<size_t>(classes), 0);
