@@ -810,7 +810,8 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
       ok.write(bad);
       EXPECT_EQ(load(bad, true), "<no error>");
       for (const char* l : {R"([{"lease": 1, "finished": "x"}])", R"([{"lease": 2}])", R"([{}])", R"([{"lease": 1, "flips_total": 1e300}])",
-                            R"([{"lease": 1, "test_accuracy": -5}])", R"([{"lease": 1, "device": null}])", R"([{"lease": 1, "updates_to": 7.5}])"}) {
+                            R"([{"lease": 1, "test_accuracy": -5}])", R"([{"lease": 1, "device": null}])", R"([{"lease": 1, "updates_to": 7.5}])",
+                            R"([{"lease": 1, "train_s_total": 1e20}])"}) {  // (seconds past 1e9, as the tallies': helper-92)
         SealedFile f(src);
         f.replace_last_string(l);
         f.write(bad);
@@ -828,7 +829,7 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
                             "[[1,10,0.003,1,100,0.1,-5,100,0.1]]", "[[1,10,0.003,1,100,0.1,1.5,100,0.1]]", "[[7.5,10,0.003,1,100,0.1,0.5,100,0.1]]",
                             "[[9223372036854775807,10,0.003,1,100,0.1,0.5,100,0.1]]", "[[2,10,0.003,1,100,0.1,0.5,100,0.1]]",
                             "[[1,10,0.003,1,100,0.1,0.5,100,0.1],[1,10,0.003,1,100,0.1,0.5,100,0.1]]", "[[1,-5,0.003,1,100,0.1,0.5,100,0.1]]",
-                            "[[1,10,0.003,1,1e300,0.1,0.5,100,0.1]]"}) {
+                            "[[1,10,0.003,1,1e300,0.1,0.5,100,0.1]]", "[[1,10,0.003,1e12,100,0.1,0.5,100,0.1]]"}) {
         SealedFile f(src);
         f.replace_last_string(h);
         f.write(bad);

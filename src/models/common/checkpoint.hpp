@@ -101,8 +101,11 @@ inline TrainingPosition get_position(std::istream& f, const std::string& path, c
   // count near 2^63 overflowed at the next update).
   const int64_t most_updates = (static_cast<int64_t>(std::max(p.epoch, 0)) + 1) * std::max<int64_t>(batches_per_epoch, 1);
   if (p.epoch < 0 || p.epoch > max_epochs || p.batch < 0 || p.batch > batches_per_epoch || p.updates < 0 || p.updates > most_updates) {
+    // (the batch and update bounds hang on this training set's size, which the fingerprint does not
+    // hold: a dataset of another size behind train_limit 0 breaks them too: helper-92)
     throw InvalidArgument(what + " '" + path + "' has impossible counters (epoch " + std::to_string(p.epoch) + ", batch " +
-                          std::to_string(p.batch) + ", update " + std::to_string(p.updates) + ")");
+                          std::to_string(p.batch) + ", update " + std::to_string(p.updates) + ", for " + std::to_string(batches_per_epoch) +
+                          " batches an epoch, one update a batch at most): a damaged file, or a run on a training set of another size");
   }
   // A run resumed with fewer epochs than it has trained would be reported as that many epochs long.
   if (p.epoch > config_epochs || (p.epoch == config_epochs && p.batch > 0)) {
@@ -128,8 +131,9 @@ inline double get_tally(std::istream& f, const std::string& path, const std::str
                         double most = kMostTally) {
   const double v = get<double>(f, path);
   if (!std::isfinite(v) || (nonnegative && v < 0) || std::fabs(v) > most) {
-    std::ostringstream text;
-    text << v;
+    std::ostringstream text;  // (with the bound it broke: a finite 1e10 seconds looked arbitrary: helper-92)
+    text << v << "; " << (most == kMostTallySeconds ? "seconds are" : "a tally is") << " finite" << (nonnegative ? ", not negative" : "")
+         << " and at most " << most << " in size";
     throw InvalidArgument(what + " '" + path + "' has an impossible tally (" + text.str() + ")");
   }
   return v;
@@ -221,7 +225,8 @@ inline nlohmann::json get_lease_record(std::istream& f, const std::string& path)
       if (l.contains(key) && !(l[key].is_number_unsigned() && l[key].get<uint64_t>() < (uint64_t{1} << 53))) bad = key;
     }
     for (const char* key : tallies) {
-      if (l.contains(key) && !(l[key].is_number() && l[key].get<double>() >= 0 && l[key].get<double>() <= kMostTally)) bad = key;
+      const double most = std::string_view(key).starts_with("train_s") ? kMostTallySeconds : kMostTally;  // (as the tallies' seconds)
+      if (l.contains(key) && !(l[key].is_number() && l[key].get<double>() >= 0 && l[key].get<double>() <= most)) bad = key;
     }
     for (const char* key : texts) {
       if (l.contains(key) && !l[key].is_string()) bad = key;

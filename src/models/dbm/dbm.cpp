@@ -1043,7 +1043,7 @@ void DbmTrainer::restore_history(std::istream& f, const std::string& path, const
     m.epoch = static_cast<int32_t>(history_number(r[0], 1, kMaxEpochs, true));
     m.updates = static_cast<int64_t>(history_number(r[1], 0, 9.0e15, true));
     m.learning_rate = history_number(r[2], 0, most);
-    m.train_wall_s = history_number(r[3], 0, most);
+    m.train_wall_s = history_number(r[3], 0, detail::kMostTallySeconds);
     m.flips = history_number(r[4], 0, most);
     m.flips_per_ns = history_number(r[5], 0, most);
     m.test_accuracy = detail::history_number_or_none(r[6], 0, 1);  // -1: not evaluated

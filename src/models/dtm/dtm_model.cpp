@@ -857,7 +857,7 @@ void Dtm::restore_history(std::istream& f, const std::string& path, const std::s
     const double most = detail::kMostTally;
     DtmEpochMetrics m;
     m.epoch = static_cast<int32_t>(history_number(h[0], 1, kMaxEpochs, true));
-    m.wall_s = history_number(h[1], 0, most);
+    m.wall_s = history_number(h[1], 0, detail::kMostTallySeconds);
     m.flips = history_number(h[2], 0, most);
     m.flips_per_ns = history_number(h[3], 0, most);
     m.feature_fid = detail::history_number_or_none(h[5], 0, most);  // -1: none measured
