@@ -866,6 +866,8 @@ TEST(Cli, DbmTrainEvalGenerate) {
     EXPECT_EQ(shape.code, 2) << shape.out;
     EXPECT_NE(shape.out.find("--model " + out + "/model.json takes"), std::string::npos) << shape.out;
     EXPECT_NE(shape.out.find("(28x28 pooled by dataset.pool " + std::to_string(pool == 7 ? 4 : 7) + ")"), std::string::npos) << shape.out;
+    EXPECT_NE(shape.out.find("the test images of --config " + tmp("dbm_other_pool.json") + " are"), std::string::npos) << shape.out;
+    EXPECT_EQ(shape.out.find("note: dataset.pool"), std::string::npos) << shape.out;  // (no note that the run goes on: helper-93)
   }
   std::filesystem::remove_all(tmp("dbm_curve"));
   const Result curve = run("dbm eval --config " + tmp("dbm.json") + " --model " + out + "/model.json --limit 20 --chains 2 --sweeps 20,40 --plot " +

@@ -383,7 +383,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
     const ImageDataset test = dbm_data(cfg, "test");
     if (test.rows != model.rows() || test.cols != model.cols()) {  // (the sampler's refusal named neither file nor setting)
       throw InvalidArgument("--model " + o->model + " takes " + std::to_string(model.rows()) + "x" + std::to_string(model.cols()) +
-                            " images, and the config's test images are " + std::to_string(test.rows) + "x" + std::to_string(test.cols) +
+                            " images, and the test images of --config " + o->config + " are " + std::to_string(test.rows) + "x" + std::to_string(test.cols) +
                             " (28x28 pooled by dataset.pool " + std::to_string(cfg.pool) + ")");
     }
     note_differences_from_training(model, cfg, o->model);  // (after the refusal, which says it better than a note that goes on)
