@@ -941,6 +941,19 @@ TEST(Cli, DbmTrainEvalGenerate) {
       return c;
     };
     EXPECT_EQ(answers(tmp("j2.json")), answers(tmp("j1.json")));
+    EXPECT_EQ(again.out.find("matched no batch"), std::string::npos) << again.out;
+    // A record whose images match no batch of this evaluation (another test set's size behind the
+    // same key) is noted, not silently passed over; the answers are as before.
+    {
+      nlohmann::json jm = read_json_file(journal);
+      jm["batches"][0]["start"] = 151;
+      write(tmp("dbm_journal_moved.json"), jm.dump());
+      const Result moved = run(cmd + " --journal " + tmp("dbm_journal_moved.json") + " --out " + tmp("j3.json"));
+      ASSERT_EQ(moved.code, 0) << moved.out;
+      EXPECT_NE(moved.out.find("note: --journal " + tmp("dbm_journal_moved.json") + ": 1 of its 6 batch records matched no batch"), std::string::npos)
+          << moved.out;
+      EXPECT_EQ(answers(tmp("j3.json")), answers(tmp("j1.json")));
+    }
     // The journal of another evaluation (here: other chains) is refused, not mixed in.
     const Result other = run(cmd + " --chains 2 --journal " + journal);
     EXPECT_EQ(other.code, 2) << other.out;

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <tuple>
 
 #include "cli.hpp"
@@ -66,12 +67,24 @@ class EvalJournal {
 
   size_t batches() const { return batches_.size(); }
 
+  /// After the evaluation: a note when some of the journal's records matched no batch of it (the
+  /// key holds the options and config, not the test set's size: a set of another size behind
+  /// dataset.dir, or batches split otherwise by an earlier pbit). They stay in the journal, unused.
+  void note_unmatched() const {
+    if (writer_ && used_.size() < batches_.size()) {
+      std::cerr << "note: --journal " << path_ << ": " << batches_.size() - used_.size() << " of its " << batches_.size()
+                << " batch records matched no batch of this evaluation (another test set?) and were not used\n";
+    }
+  }
+
   /// The journal of the budget of `sweeps` sweeps per image, for evaluate_dbm.
   DbmEvalJournal of(int64_t sweeps) {
     DbmEvalJournal j;
     j.done = [this, sweeps](int64_t start, int64_t end) -> const DbmEvalBatch* {
       const auto it = batches_.find({sweeps, start, end});
-      return it == batches_.end() ? nullptr : &it->second;
+      if (it == batches_.end()) return nullptr;
+      used_.insert(it->first);
+      return &it->second;
     };
     j.finished = [this, sweeps](const DbmEvalBatch& b) {
       records_.push_back({{"sweeps_per_image", sweeps}, {"start", b.start}, {"end", b.end}, {"correct", b.correct}, {"confusion", b.confusion},
@@ -87,6 +100,7 @@ class EvalJournal {
   std::string path_, key_;
   bool writer_;
   std::map<std::tuple<int64_t, int64_t, int64_t>, DbmEvalBatch> batches_;
+  std::set<std::tuple<int64_t, int64_t, int64_t>> used_;  // the batches_ this evaluation counted
   std::vector<nlohmann::json> records_;
 };
 
@@ -421,6 +435,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
                   << ev.wall_s << " s)\n";
       }
       emit_eval(eval_json(ev));
+      if (journal) journal->note_unmatched();
       return 0;
     }
     // For each budget S a fraction (default 0.5) is warm-up and the rest is sampled every
@@ -457,6 +472,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
       curve.push_back(r);
     }
     emit_eval(nlohmann::json{{"model", o->model}, {"curve", curve}});
+    if (journal) journal->note_unmatched();
     if (!o->plot.empty() && writer) {
       std::ostringstream dat;
       dat << "# sweeps_per_image test_accuracy test_images chains eval_wall_s\n";
