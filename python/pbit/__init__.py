@@ -76,7 +76,7 @@ def _progress_printer(label):
             err.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} sweeps, "
                       f"elapsed {elapsed:.0f}s eta {eta:.0f}s" + ("\n" if done >= total else ""))
             err.flush()
-        except (AttributeError, OSError, ValueError):  # a stream without flush, closed, or gone: progress never ends a run
+        except Exception:  # a stream without flush, closed, gone, or a replacement that raises: progress never ends a run
             pass
 
     return show

@@ -113,6 +113,21 @@ def test_progress_without_a_stderr_draws_nothing_and_the_run_goes_on(monkeypatch
     assert s.sweep_count == 5
 
 
+def test_progress_on_a_stderr_that_raises_draws_nothing_and_the_run_goes_on(monkeypatch):
+    # (helper-94: a replacement stream raising RuntimeError ended the run)
+    class Raising:
+        def write(self, text):
+            raise RuntimeError("no terminal")
+
+        def flush(self):
+            raise RuntimeError("no terminal")
+
+    s = pbit.Sampler(pbit.square_lattice(3), chains=2, seed=1, backend="cpu")
+    monkeypatch.setattr(sys, "stderr", Raising())
+    s.run(pbit.SamplingSchedule(0, 5, 1), progress=True)
+    assert s.sweep_count == 5
+
+
 def test_a_config_dict_takes_numpy_values(tmp_path):
     g = pbit.square_lattice(3)
     g.write(str(tmp_path / "g.txt"))
