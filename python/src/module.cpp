@@ -854,8 +854,10 @@ edge statistics of the sampler use that order.)doc")
             return graph_from_arrays(n_arg, i, j, w, biases);
           },
           py::arg("num_nodes"), py::arg("i"), py::arg("j"), py::arg("weights"), py::arg("biases") = py::none(),
-          "Builds a graph from edge arrays (i, j, J); biases h (N values) or None for zeros. Raises InvalidGraph for self "
-          "loops, out-of-range nodes, conflicting duplicates and non-finite values.")
+          "Builds a graph from edge arrays (i, j, J); biases h (N values) or None for zeros. The edges are renumbered in "
+          "(i, j) order, i < j, not kept in the order given: edge_weights, Sampler.set_weights and edge statistics use the "
+          "new order, which g.edges gives. Raises InvalidGraph for self loops, out-of-range nodes, conflicting duplicates "
+          "and non-finite values.")
       .def_static(
           "read",
           [](const py::object& path) {
