@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <iomanip>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -223,8 +224,8 @@ std::vector<int8_t> spins_from(const py::handle& obj, const char* what, int max_
   std::vector<int8_t> s(v.size());
   for (size_t k = 0; k < v.size(); ++k) {
     if (v[k] != 1.0 && v[k] != -1.0) {  // "value 0.5 (index 3)", as check_float_range says it
-      std::ostringstream os;
-      os << what << ": value " << v[k] << " (index " << k << ") is not a spin; spins are -1 or +1";
+      std::ostringstream os;  // (all the digits: 1 + 1e-9 printed as "1" at the default six: helper-94)
+      os << what << ": value " << std::setprecision(17) << v[k] << " (index " << k << ") is not a spin; spins are -1 or +1";
       throw InvalidArgument(os.str());
     }
     s[k] = static_cast<int8_t>(v[k]);

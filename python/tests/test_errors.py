@@ -37,6 +37,12 @@ def test_a_state_of_the_wrong_shape_or_values_is_refused():
     # The value, then its place (it read "value 0 is 0.000000": which was the index?).
     with pytest.raises(pbit.InvalidArgument, match=r"values: value 0\.5 \(index 1\) is not a spin; spins are -1 or \+1"):
         s.set_clamp([0, 1], [1, 0.5])
+    # ... with all its digits: 1 + 1e-9 read "value 1 is not a spin" (helper-94).
+    with pytest.raises(pbit.InvalidArgument, match=r"value 1\.000000001\d* \(index 0\) is not a spin"):
+        s.state = np.full((2, 9), 1 + 1e-9)
+    # A field's place is named as an entry, not a "value" (set_field read "value 0 (chain 0, node 0) is nan").
+    with pytest.raises(pbit.InvalidArgument, match=r"set_field: entry 0 \(chain 0, node 0\) is nan"):
+        s.set_field(None, np.full(9, np.nan))
 
 
 def test_a_clamp_on_a_missing_node_is_refused():

@@ -457,7 +457,7 @@ void Sampler::set_field(std::vector<int32_t> nodes, std::span<const float> value
   for (size_t q = 0; q < full.size(); ++q) {
     if (!std::isfinite(full[q]) || std::fabs(full[q]) > Graph::kMaxLocalField) {
       std::ostringstream os;
-      os << "set_field: value " << q << " (chain " << q / m << ", node " << nodes[q % m] << ") is " << full[q]
+      os << "set_field: entry " << q << " (chain " << q / m << ", node " << nodes[q % m] << ") is " << full[q]
          << "; fields must be finite and at most 1e37 in magnitude";
       throw InvalidArgument(os.str());
     }
