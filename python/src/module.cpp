@@ -15,10 +15,10 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <iomanip>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <iomanip>
 #include <sstream>
 #include <string>
 #include <thread>

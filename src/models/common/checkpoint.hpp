@@ -132,8 +132,7 @@ inline double get_tally(std::istream& f, const std::string& path, const std::str
   const double v = get<double>(f, path);
   if (!std::isfinite(v) || (nonnegative && v < 0) || std::fabs(v) > most) {
     std::ostringstream text;  // (with the bound it broke: a finite 1e10 seconds looked arbitrary: helper-92)
-    text << v << "; " << (most == kMostTallySeconds ? "seconds are" : "a tally is") << " finite" << (nonnegative ? ", not negative" : "")
-         << " and at most " << most << " in size";
+    text << v << "; finite" << (nonnegative ? ", not negative" : "") << " and at most " << most << " in size";
     throw InvalidArgument(what + " '" + path + "' has an impossible tally (" + text.str() + ")");
   }
   return v;
@@ -216,7 +215,8 @@ inline nlohmann::json get_lease_record(std::istream& f, const std::string& path)
   // device report (helper-91: "x", null and 1e300 went there).
   static constexpr const char* counts[] = {"lease", "burn_in_sweeps", "updates_from", "updates_to", "epochs_from", "epochs_to",
                                            "eval_sweeps_per_image", "test_images", "samples", "sweeps_per_sample"};
-  static constexpr const char* tallies[] = {"train_s_from", "train_s_total", "flips_from", "flips_total", "feature_fid"};
+  static constexpr const char* seconds[] = {"train_s_from", "train_s_total"};  // (capped as the tallies' seconds)
+  static constexpr const char* tallies[] = {"flips_from", "flips_total", "feature_fid"};
   static constexpr const char* texts[] = {"utc_start", "utc_end", "git_sha", "device", "run_id", "result_utc"};
   for (size_t k = 0; k < leases.size(); ++k) {
     const nlohmann::json& l = leases[k];
@@ -224,9 +224,14 @@ inline nlohmann::json get_lease_record(std::istream& f, const std::string& path)
     for (const char* key : counts) {
       if (l.contains(key) && !(l[key].is_number_unsigned() && l[key].get<uint64_t>() < (uint64_t{1} << 53))) bad = key;
     }
+    const auto in_range = [&l](const char* key, double most) {
+      return !l.contains(key) || (l[key].is_number() && l[key].get<double>() >= 0 && l[key].get<double>() <= most);
+    };
+    for (const char* key : seconds) {
+      if (!in_range(key, kMostTallySeconds)) bad = key;
+    }
     for (const char* key : tallies) {
-      const double most = std::string_view(key).starts_with("train_s") ? kMostTallySeconds : kMostTally;  // (as the tallies' seconds)
-      if (l.contains(key) && !(l[key].is_number() && l[key].get<double>() >= 0 && l[key].get<double>() <= most)) bad = key;
+      if (!in_range(key, kMostTally)) bad = key;
     }
     for (const char* key : texts) {
       if (l.contains(key) && !l[key].is_string()) bad = key;

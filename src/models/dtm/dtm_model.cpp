@@ -861,7 +861,6 @@ void Dtm::restore_history(std::istream& f, const std::string& path, const std::s
     m.flips = history_number(h[2], 0, most);
     m.flips_per_ns = history_number(h[3], 0, most);
     m.feature_fid = detail::history_number_or_none(h[5], 0, most);  // -1: none measured
-    if (m.feature_fid < 0 && m.feature_fid != -1) throw detail::CorruptHistoryEntry{};
     for (const auto& s : h[4]) {
       if (!s.is_array() || s.size() != 4) throw detail::CorruptHistoryEntry{};
       m.steps.push_back({.step = static_cast<int32_t>(history_number(s[0], 1, 1 << 20, true)), .acp_lambda = history_number(s[1], 0, most),

@@ -987,7 +987,7 @@ void EqPropTrainer::load_checkpoint(const std::string& path) {
   }
   // The history's numbers in range and its epochs 1, 2, ... (an epoch of 7.5 was truncated, an
   // accuracy of -5 went into results.json: helper-91 on the DBM's and DTM's, checked since d3ada1c).
-  history_ = detail::get_history<EqPropEpoch>(f, path, "checkpoint", epoch_, [&](const nlohmann::json& e) {
+  history_ = detail::get_history<EqPropEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     using detail::history_number;
     const double most = detail::kMostTally;
     EqPropEpoch x;

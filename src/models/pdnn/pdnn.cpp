@@ -851,7 +851,7 @@ void PdnnTrainer::load_checkpoint(const std::string& path) {
     for (const auto* v : {&vw_[l], &vb_[l]}) detail::check_second_moments(*v, path, "checkpoint");
   }
   // The history's numbers in range and its epochs 1, 2, ... (as the DBM's, DTM's and EqProp's).
-  history_ = detail::get_history<PdnnEpoch>(f, path, "checkpoint", epoch_, [&](const nlohmann::json& e) {
+  history_ = detail::get_history<PdnnEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     using detail::history_number;
     PdnnEpoch x;
     x.epoch = static_cast<int32_t>(history_number(e.at("epoch"), 1, kMaxEpochs, true));
@@ -1261,7 +1261,7 @@ void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   epoch_wall_ = detail::get_tally(f, path, "checkpoint", true, detail::kMostTallySeconds);
   for (std::vector<float>* a : arrays()) *a = detail::get_finite_vec<float>(f, path, a->size(), "checkpoint");
   for (auto& a : params_) a = detail::get_finite_vec<float>(f, path, a.size(), "checkpoint");
-  history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [&](const nlohmann::json& e) {
+  history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     using detail::history_number;
     const double most = detail::kMostTally;
     PdnnVaeEpoch x;
