@@ -933,6 +933,12 @@ TEST(Tempering, BadOptionsAreRefused) {
   ObserverSpec energy;
   energy.energy = true;
   EXPECT_THROW(wide.run(SamplingSchedule{0, int64_t{1} << 31, 1}, energy), OutOfMemory);
+  // Too many chains for the memory are counted as the user gave them: replicas x chains, not the
+  // inner sampler's 2^20 "chains".
+  setenv("PBIT_MAX_MEMORY", "1M", 1);
+  const std::string big = error_of([&] { TemperedSampler(g, c, 1 << 19, ok); });
+  unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_NE(big.find("parallel tempering: 2 replicas x 524288 chains (1048576 sampler chains) of 8 nodes"), std::string::npos) << big;
 }
 
 // A config's ladder: replicas and hottest give the geometric ladder from `target` when given (else the

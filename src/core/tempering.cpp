@@ -26,13 +26,21 @@ SamplerOptions checked(const SamplerOptions& o) {
   return o;
 }
 
-int32_t replica_chains(int32_t chains, const TemperingOptions& t) {
+int32_t replica_chains(int32_t chains, const TemperingOptions& t, const Graph& graph, Backend backend) {
   if (chains < 1) throw InvalidArgument("parallel tempering: num_chains must be >= 1, got " + std::to_string(chains));
   if (t.betas.size() < 2) throw InvalidArgument("parallel tempering: give at least two betas (the target and a hotter one)");
   if (static_cast<int64_t>(chains) * static_cast<int64_t>(t.betas.size()) > (int64_t{1} << 30)) {
     throw InvalidArgument("parallel tempering: chains x replicas must be at most 2^30");
   }
-  return chains * static_cast<int32_t>(t.betas.size());
+  const int32_t total = chains * static_cast<int32_t>(t.betas.size());
+  // Checked here, before the sampler's own check, which would count the B R chains as the user's.
+  if (graph.num_nodes() >= 1) {
+    detail::check_memory(Sampler::state_bytes(backend, total, graph.num_nodes()) + graph_bytes(graph.num_nodes(), graph.num_edges()),
+                         "parallel tempering: " + std::to_string(t.betas.size()) + " replicas x " + std::to_string(chains) + " chains (" +
+                             std::to_string(total) + " sampler chains) of " + std::to_string(graph.num_nodes()) + " nodes on the " +
+                             to_string(backend) + " backend");
+  }
+  return total;
 }
 
 /// The B R sampler's options: its first chain is the first replica of chain first_chain.
@@ -126,7 +134,7 @@ TemperingOptions validated(TemperingOptions t) {
 TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, int32_t chains, TemperingOptions tempering,
                                  SamplerOptions options)
     : graph_(graph), chains_(chains), first_(options.first_chain), opt_(validated(std::move(tempering))), options_(checked(options)),
-      sampler_(graph, coloring, replica_chains(chains, opt_), replica_options(options_, chains, opt_)) {
+      sampler_(graph, coloring, replica_chains(chains, opt_, graph, options_.backend), replica_options(options_, chains, opt_)) {
   const int32_t R = num_replicas();
   sampler_.set_chain_betas(chain_factors());
   stats_.betas = opt_.betas;
