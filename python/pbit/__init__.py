@@ -59,6 +59,23 @@ def _progress_printer(label):
 
     t0 = time.monotonic()
     last = [-1.0]
+    open_line = [False]  # a status line is drawn and not yet ended
+
+    def write(text):
+        err = sys.stderr  # None under pythonw and some daemons: then there is nothing to draw on
+        if err is None:
+            return
+        try:
+            err.write(text)
+            err.flush()
+        except Exception:  # a stream without flush, closed, gone, or a replacement that raises: progress never ends a run
+            pass
+
+    def end():
+        """Ends a status line cut short (Ctrl-C), so that the traceback starts on a line of its own."""
+        if open_line[0]:
+            open_line[0] = False
+            write("\n")
 
     def show(done, total):
         now = time.monotonic()
@@ -69,16 +86,11 @@ def _progress_printer(label):
         fill = width * done // total if total else width
         elapsed = now - t0
         eta = elapsed * (total - done) / done if done else 0.0
-        err = sys.stderr  # None under pythonw and some daemons: then there is nothing to draw on
-        if err is None:
-            return
-        try:
-            err.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} sweeps, "
-                      f"elapsed {elapsed:.0f}s eta {eta:.0f}s" + ("\n" if done >= total else ""))
-            err.flush()
-        except Exception:  # a stream without flush, closed, gone, or a replacement that raises: progress never ends a run
-            pass
+        open_line[0] = done < total
+        write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total} sweeps, "
+              f"elapsed {elapsed:.0f}s eta {eta:.0f}s" + ("\n" if done >= total else ""))
 
+    show.end = end
     return show
 
 

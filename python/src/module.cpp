@@ -306,17 +306,28 @@ PyProgress progress_from(const py::object& p, const char* label) {
             false};
   }
   py::object cb = p;
-  if (py::isinstance<py::bool_>(p)) {
+  const bool status_line = py::isinstance<py::bool_>(p);
+  if (status_line) {
     cb = py::module_::import("pbit").attr("_progress_printer")(label);
   } else if (!PyCallable_Check(p.ptr())) {
     throw InvalidArgument("progress: True, False, None or a callable f(done, total)");
   }
   auto holder = std::make_shared<py::object>(std::move(cb));
-  return {[holder](int64_t done, int64_t total) {
+  return {[holder, status_line](int64_t done, int64_t total) {
             park_if_finalizing();
             py::gil_scoped_acquire acquire;
-            (*holder)(done, total);
-            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            try {
+              (*holder)(done, total);
+              if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            } catch (py::error_already_set&) {  // (it holds the error: none is pending while end() runs)
+              if (status_line) {  // Ctrl-C, here or in the printer: the cut status line ends before the traceback
+                try {
+                  holder->attr("end")();
+                } catch (py::error_already_set&) {  // (a second Ctrl-C in it: the first one is reported)
+                }
+              }
+              throw;
+            }
           },
           true};
 }

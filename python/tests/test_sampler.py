@@ -265,6 +265,22 @@ def test_ctrl_c_ends_a_long_run_with_progress():
     assert 0 < s.sweep_count < 10**6
 
 
+def test_ctrl_c_ends_the_status_line_of_progress_true(capsys):
+    # (helper-94: the cut status line had no newline, so the traceback began on it)
+    import _thread
+    s = pbit.Sampler(pbit.topology("pegasus:4").graph, chains=1024, seed=1, threads=1)
+    timer = threading.Timer(0.6, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        s.sweep(10**6, progress=True)
+    timer.join()
+    err = capsys.readouterr().err
+    assert "/1000000 sweeps" in err and err.endswith("\n") and err.count("\n") == 1, repr(err[-200:])
+    s.sweep(5, progress=True)  # a finished run ends its own line, once
+    err = capsys.readouterr().err
+    assert err.endswith("5/5 sweeps, elapsed 0s eta 0s\n") and err.count("\n") == 1, repr(err)
+
+
 def test_ctrl_c_ends_a_long_run_without_progress():
     # Without progress= a run was one stretch: Ctrl-C waited for its end (minutes to days).
     import _thread
