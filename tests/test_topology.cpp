@@ -254,6 +254,11 @@ TEST(Topology, SpecsAndErrors) {
                           "grid:70:1;2", "torus:5", "lattice:2", "regular:10:3:-5"}) {
     EXPECT_THROW(make_topology(bad), InvalidArgument) << bad;
   }
+  // A stray ':' is refused, not dropped (helper-94: "pegasus:2:" was read as "pegasus:2").
+  for (const char* stray : {"pegasus:2:", "zephyr:2:", "chimera:2:2:", "lattice:4:", "regular:10:3:1:", "king:4::", "pegasus::2", ":"}) {
+    EXPECT_NE(error_of([&] { make_topology(stray); }).find("is empty (a stray ':'?)"), std::string::npos) << stray;
+  }
+  EXPECT_NE(error_of([] { make_topology("pegasus:2:"); }).find("topology 'pegasus:2:': field 3 of 3 is empty"), std::string::npos);
 }
 
 // random_regular called directly (the Python module's pbit.random_regular) is sized before it

@@ -478,6 +478,11 @@ Topology build_topology(const std::string& spec) {
   }
   auto bad = [&](const std::string& why) { return InvalidArgument("topology '" + spec + "': " + why); };
   if (f.empty()) throw bad("empty spec");
+  // getline drops a last empty field: "pegasus:2:" read as "pegasus:2". Every field is refused empty.
+  if (spec.back() == ':') f.emplace_back();
+  for (size_t k = 0; k < f.size(); ++k) {
+    if (f[k].empty()) throw bad("field " + std::to_string(k + 1) + " of " + std::to_string(f.size()) + " is empty (a stray ':'?)");
+  }
   auto boundary = [&](size_t idx, bool dflt) {
     if (f.size() <= idx) return dflt;
     if (f[idx] == "torus") return true;
