@@ -34,6 +34,7 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/core/tempering.hpp"
 #include "pbit/error.hpp"
+#include "util/memory.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "util/progress.hpp"
@@ -934,6 +935,11 @@ edge statistics of the sampler use that order.)doc")
             }
             const bool one = a && a.ndim() <= 1;  // one state: N spins (a 0-d number for a one-node graph)
             if (N > 0 && a && a.ndim() == 2 && a.shape(0) == 0) return to_numpy(std::vector<double>{});  // no states: no energies
+            if (N == 0 && v.empty()) {  // a graph of no nodes: every state is the empty one, of energy 0 (empty sums)
+              if (one) return py::float_(0.0);
+              detail::check_memory(8.0 * static_cast<double>(a.shape(0)), "energy: " + std::to_string(a.shape(0)) + " energies");
+              return to_numpy(std::vector<double>(static_cast<size_t>(a.shape(0)), 0.0));
+            }
             if (N == 0 || v.empty() || v.size() % N || (one && v.size() != N)) {
               throw InvalidArgument("energy: expected N = " + std::to_string(N) + " spins (one state) or B x N (B states), got " +
                                     std::to_string(v.size()));
@@ -965,6 +971,10 @@ edge statistics of the sampler use that order.)doc")
            py::arg("graph"), py::arg("colors"), "Checks `colors` (one per node) against the graph; raises InvalidColoring.")
       .def_property_readonly("num_colors", &Coloring::num_colors)
       .def_property_readonly("colors", [](const Coloring& c) { return to_numpy(std::vector<int32_t>(c.colors())); })
+      .def("__repr__",
+           [](const Coloring& c) {
+             return "pbit.Coloring(" + std::to_string(c.colors().size()) + " nodes, " + std::to_string(c.num_colors()) + " colors)";
+           })
       // The colors alone: checked again against the graph of any Sampler it is given to.
       .def(py::pickle([](const Coloring& c) -> py::object { return py::make_tuple(to_numpy(std::vector<int32_t>(c.colors()))); },
                       [](const py::object& state) {
@@ -1249,6 +1259,19 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
       .def_readonly("readout_sum", &PyObservations::readout_sum)
       .def_readonly("readout_mean", &PyObservations::readout_mean)
       .def_readonly("snapshots", &PyObservations::snapshots)
+      .def("__repr__",
+           [](const PyObservations& o) {  // pbit.Observations(64 chains, 100 samples, 150 sweeps: node_mean, edge_corr, energy)
+             std::string held;
+             const std::pair<const char*, const py::object*> fields[] = {
+                 {"node_mean", &o.node_mean}, {"edge_corr", &o.edge_corr}, {"node_sum", &o.node_sum}, {"edge_sum", &o.edge_sum},
+                 {"energy", &o.energy}, {"readout_mean", &o.readout_mean}, {"readout_sum", &o.readout_sum}, {"snapshots", &o.snapshots}};
+             for (const auto& [name, value] : fields) {
+               if (!value->is_none()) held += std::string(held.empty() ? "" : ", ") + name;
+             }
+             auto count = [](int64_t n, const std::string& what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); };
+             return "pbit.Observations(" + count(o.num_chains, "chain") + ", " + count(o.num_samples, "sample") + ", " +
+                    count(o.sweeps, "sweep") + ": " + (held.empty() ? std::string("nothing observed") : held) + ")";
+           })
       .def(py::pickle(
           [](const PyObservations& o) -> py::object {
             return py::make_tuple(o.num_chains, o.num_samples, o.sweeps, o.node_sum, o.edge_sum, o.node_mean, o.edge_corr, o.energy,

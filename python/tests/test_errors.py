@@ -535,6 +535,14 @@ def test_energy_of_one_state_is_a_float_and_of_no_states_an_empty_array():
     assert e.shape == (0,)  # was refused: "got 0"
     with pytest.raises(pbit.InvalidArgument, match="spins per row"):
         g3.energy(np.ones((0, 8)))
+    # A graph of no nodes: its one state is empty, of energy 0 (helper-94: "expected N = 0 spins ... got 0")
+    none = pbit.Graph.from_edges(0, [], [], [])
+    assert none.energy([]) == 0.0 and isinstance(none.energy([]), float)
+    np.testing.assert_array_equal(none.energy(np.ones((3, 0))), np.zeros(3))
+    with pytest.raises(pbit.InvalidArgument, match="expected N = 0 spins"):
+        none.energy([1])
+    with pytest.raises(pbit.OutOfMemory):  # 2^40 rows of nothing: not 8.8 TB of zeros
+        none.energy(np.empty((2**40, 0), np.int8))
 
 
 def test_a_finite_value_past_float32_is_named_not_turned_into_inf():

@@ -103,6 +103,16 @@ def test_a_beta_past_float32_is_refused_in_every_constructor():
         pbit.BetaSchedule.piecewise([(0.5, 2), (1e39, 5)])
 
 
+def test_observations_and_colorings_say_what_they_hold():
+    # (helper-94: both printed as "<pbit._pbit.Observations object at 0x...>")
+    g = pbit.square_lattice(3)
+    o = pbit.Sampler(g, chains=4, seed=1).run(pbit.SamplingSchedule(2, 3, 1), moments=True, energy=True)
+    assert repr(o) == "pbit.Observations(4 chains, 3 samples, 5 sweeps: node_mean, edge_corr, node_sum, edge_sum, energy)"
+    bare = pbit.Sampler(g, chains=2, seed=1).run(pbit.SamplingSchedule(0, 1, 1))
+    assert repr(bare) == "pbit.Observations(2 chains, 1 sample, 1 sweep: nothing observed)"
+    assert repr(pbit.color_graph(g)) == f"pbit.Coloring(9 nodes, {pbit.color_graph(g).num_colors} colors)"
+
+
 def test_a_beta_schedule_says_how_it_was_built():
     assert repr(pbit.BetaSchedule.linear(0.1, 1.0, 100)) == "pbit.BetaSchedule.linear(0.1, 1.0, 100)"
     assert repr(pbit.BetaSchedule.constant(2)) == "pbit.BetaSchedule.constant(2.0)"
