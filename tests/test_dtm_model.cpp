@@ -598,7 +598,8 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
   for (const char* h : {"[[1]]", "[1]", "[[1,2,3,4,[[1]],6]]", "[[1,2,3,4,[[1.5,2,3,4]],6]]", "[[1,2,3,4,5,6]]", "{",
                         "[[1,2,3,4,[[1,0.5,0.1,null]],-5]]", "[[2,2,3,4,[[1,0.5,0.1,null]],6]]", "[[1,-2,3,4,[[1,0.5,0.1,null]],6]]",
                         "[[1,2,3,4,[[1,-0.5,0.1,null]],6]]", "[[1,2,3,4,[[0,0.5,0.1,null]],6]]", "[[1,2,3,4,[[1,0.5,0.1,-1]],6]]",
-                        "[[1,2,3,4,[],6],[1,2,3,4,[],6]]", "[[1,2,3,4,[[1,0.5,0.1,null]],-0.5]]", "[[1,2e12,3,4,[[1,0.5,0.1,null]],6]]"}) {
+                        "[[1,2,3,4,[],6],[1,2,3,4,[],6]]", "[[1,2,3,4,[[1,0.5,0.1,null]],-0.5]]", "[[1,2e12,3,4,[[1,0.5,0.1,null]],6]]",
+                        "[[1,2,3,4,[[1,0.5,1e300,null]],6]]", "[[1,2,3,4,[[1,0.5,-3,null]],6]]"}) {
     SealedFile f(good);
     f.replace_last_string(h);
     f.write(bad);
@@ -614,9 +615,17 @@ TEST(DtmModel, CheckpointsAreCheckedBehindTheirChecksum) {
     const std::string e = load(bad);
     EXPECT_NE(e.find("checkpoint '" + bad + "' holds a parameter that is not finite (nan, entry"), std::string::npos) << at << ": " << e;
   }
-  // ... its Adam step count >= 0, its correlation penalty finite and >= 0, its last autocorrelation not infinite.
+  // ... its Adam step count >= 0, its correlation penalty finite and >= 0, its last autocorrelation
+  // within the |r| < 2 that the probe can measure (1e300 was read, helper-91), or NaN.
   const size_t adam_t = spins - 5 * 8;
-  for (const auto& [at, v] : {std::pair<size_t, double>{adam_t + 8, std::nan("")}, {adam_t + 8, -0.5}, {adam_t + 16, INFINITY}}) {
+  for (const double r : {-1.0, 1.99, std::nan("")}) {
+    SealedFile f(good);
+    f.poke<double>(adam_t + 16, r);
+    f.write(bad);
+    EXPECT_EQ(load(bad), "<no error>") << r;
+  }
+  for (const auto& [at, v] : {std::pair<size_t, double>{adam_t + 8, std::nan("")}, {adam_t + 8, -0.5}, {adam_t + 16, INFINITY},
+                              {adam_t + 16, 1e300}, {adam_t + 16, -2.5}}) {
     SealedFile f(good);
     f.poke<double>(at, v);
     f.write(bad);

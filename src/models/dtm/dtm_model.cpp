@@ -424,6 +424,11 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
   }
 }
 
+/// The most |r| that measure_autocorrelation can give: r at lag k of a series of n times is at most
+/// n / (n - k) by Cauchy-Schwarz, and its lag is at most half the times (k <= (n - 1) / 2), so |r| < 2.
+/// A checkpoint's autocorrelation past it (1e300 was read and drove the penalty) is refused.
+constexpr double kMostAutocorrelation = 2.0;
+
 double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::vector<double>* curve) const {
   // Lag = one negative phase (warmup + samples * steps_per_sample sweeps). Snapshots every
   // steps_per_sample sweeps over twice the lag, after a negative-phase warm-up.
@@ -864,7 +869,7 @@ void Dtm::restore_history(std::istream& f, const std::string& path, const std::s
     for (const auto& s : h[4]) {
       if (!s.is_array() || s.size() != 4) throw detail::CorruptHistoryEntry{};
       m.steps.push_back({.step = static_cast<int32_t>(history_number(s[0], 1, 1 << 20, true)), .acp_lambda = history_number(s[1], 0, most),
-                         .autocorrelation = history_number(s[2], -most, most),
+                         .autocorrelation = history_number(s[2], -kMostAutocorrelation, kMostAutocorrelation),
                          .mixing_time = s[3].is_null() ? INFINITY : history_number(s[3], 0, most)});  // null: did not mix
     }
     return m;
@@ -893,13 +898,14 @@ void check_trained_epochs(const std::string& what, const std::string& path, int3
 }
 
 /// A step's Adam step count and correlation-penalty state as a run writes them: a count >= 0, a
-/// penalty finite and >= 0, the last autocorrelation finite or NaN (none measured yet). Anything else
+/// penalty finite and >= 0, the last autocorrelation within kMostAutocorrelation or NaN (none
+/// measured yet). Anything else
 /// (behind a checksum that matched) is InvalidArgument naming `what` and the path: a negative count
 /// turned Adam's bias correction into a negative step.
 void get_step_optimizer(std::istream& f, const std::string& path, const std::string& what, int64_t& adam_t, dtm::AcpController& acp) {
   adam_t = detail::get<int64_t>(f, path);
   const double lam = detail::get<double>(f, path), prev = detail::get<double>(f, path);
-  if (adam_t < 0 || adam_t > (int64_t{1} << 53) || !std::isfinite(lam) || lam < 0 || std::isinf(prev)) {
+  if (adam_t < 0 || adam_t > (int64_t{1} << 53) || !std::isfinite(lam) || lam < 0 || std::abs(prev) > kMostAutocorrelation) {
     std::ostringstream text;
     text << "Adam step " << adam_t << ", correlation penalty " << lam << ", last autocorrelation " << prev;
     throw InvalidArgument(what + " '" + path + "' holds an impossible optimizer state (" + text.str() + ")");
