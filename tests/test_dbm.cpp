@@ -1292,6 +1292,17 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"]["seed"] = 1; }).find("key 'trained_with.seed': unknown key"), std::string::npos);
   EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"].erase("beta"); }).find("key 'trained_with': has no 'beta'"), std::string::npos);
   EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"] = 1; }).find("key 'trained_with': must be an object"), std::string::npos);
+  // A role besides visible, label and hidden (helper-91: a hidden node moved to it was sampled but never counted as hidden).
+  EXPECT_NE(refused([](nlohmann::json& x) {
+              for (auto& r : x["roles"]["roles"]) {
+                if (r["name"] == "hidden") {
+                  x["roles"]["roles"].push_back({{"name", "extra"}, {"nodes", {r["nodes"].back()}}});
+                  r["nodes"].erase(r["nodes"].size() - 1);
+                  break;
+                }
+              }
+            }).find("DBM: role 'extra' is not one of the DBM's roles (visible, label, hidden)"),
+            std::string::npos);
   // Import from plain files, visible nodes given column-major (as the MATLAB code stores them).
   write_graph_file(tmp("edges.txt"), m.graph());
   {

@@ -284,6 +284,13 @@ SparseDbm::SparseDbm(Graph graph, std::vector<int32_t> colors, RoleAssignment ro
                           std::to_string(replicas) + " replicas");
   }
   roles_.index("hidden");
+  // A role besides these would hold nodes that no phase treats as hidden, visible or label (an extra
+  // role in a model.json was accepted, its nodes sampled but never counted as hidden).
+  for (const std::string& name : roles_.names) {
+    if (name != "visible" && name != "label" && name != "hidden") {
+      throw InvalidArgument("DBM: role '" + name + "' is not one of the DBM's roles (visible, label, hidden)");
+    }
+  }
 }
 
 SparseDbm SparseDbm::create(const DbmConfig& cfg, int32_t rows, int32_t cols) {
