@@ -316,6 +316,14 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result odd_name = run(std::string("info --graph /nonexistent/a\xe0\x80\xaf\xed\xa0\x80.txt"));
   EXPECT_EQ(odd_name.code, 2) << odd_name.out;
   EXPECT_NE(odd_name.out.find("/nonexistent/a\\xe0\\x80\\xaf\\xed\\xa0\\x80.txt"), std::string::npos) << odd_name.out;
+  // So are the paths in what a command says it did ("wrote ...", "-> ...", "results in ..."): they were printed raw.
+  write(tmp("esc_graph.txt"), good_graph);
+  write(tmp("esc_cfg.json"), good_cfg);
+  const Result wrote = run("sample --graph " + tmp("esc_graph.txt") + " --config " + tmp("esc_cfg.json") + " --out '" + tmp("esc_\x1b[31m.json") + "'");
+  EXPECT_EQ(wrote.code, 0) << wrote.out;
+  EXPECT_NE(wrote.out.find("wrote " + tmp("esc_\\x1b[31m.json")), std::string::npos) << wrote.out;
+  EXPECT_EQ(wrote.out.find('\x1b'), std::string::npos) << "a raw control byte: " << wrote.out;
+  EXPECT_TRUE(std::filesystem::exists(tmp("esc_\x1b[31m.json")));  // the file is named as asked
   write(tmp("missing_cfg.json"), kConfig);  // its own: SampleMatchesTheLibrary writes cfg.json, maybe at this moment
   const Result missing = run("sample --graph /nonexistent.txt --config " + tmp("missing_cfg.json"));
   EXPECT_EQ(missing.code, 2);

@@ -193,6 +193,11 @@ void add_check_option(CLI::App* s, bool& check);
 std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_done, int32_t epochs, int64_t batch, int64_t updates,
                                 double train_s);
 
+/// `text` as the terminal should show it: control bytes (but line breaks and tabs), DEL, C1 controls
+/// and bytes that are not well-formed UTF-8 as \xNN. Every message that names a user's path or key
+/// goes through it (a file name holding a terminal escape prints as text).
+std::string printable(const std::string& text);
+
 /// `--check` of such a trainer (EqPropTrainer, PdnnTrainer, PdnnVaeTrainer): reads the checkpoint
 /// --resume would continue from (refusing it as --resume would), prints "check: ..." and returns the
 /// exit code 0; writes nothing.
@@ -204,7 +209,7 @@ int check_trainer(Trainer& trainer, const std::string& checkpoint, bool resume, 
     load_run_checkpoint([&] { trainer.load_checkpoint(checkpoint); }, cfg);
     what = checkpoint_standing(checkpoint, trainer.epoch(), cfg.epochs, trainer.batch_in_epoch(), trainer.updates(), trainer.train_seconds());
   }
-  std::printf("check: %s\n", what.c_str());
+  std::printf("check: %s\n", printable(what).c_str());
   return 0;
 }
 

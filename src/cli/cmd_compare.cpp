@@ -137,12 +137,12 @@ void add_compare_commands(Commands& c) {
     if (!o->journal.empty()) {
       check_writable(o->journal);
       journal = std::make_unique<CompareRowJournal>(o->journal, suite);
-      if (journal->rows() > 0) std::cerr << "--journal " << o->journal << ": " << journal->rows() << " rows measured before, not measured again\n";
+      if (journal->rows() > 0) std::cerr << "--journal " << printable(o->journal) << ": " << journal->rows() << " rows measured before, not measured again\n";
       rows = journal->journal();
     }
     nlohmann::json res = run_compare(suite, true, journal ? &rows : nullptr);
     if (journal) res["journal"] = {{"file", o->journal}, {"rows_measured_before", journal->rows()}};
-    for (const std::string& f : write_compare_outputs(res, suite.output_dir)) std::cerr << "wrote " << f << "\n";
+    for (const std::string& f : write_compare_outputs(res, suite.output_dir)) std::cerr << "wrote " << printable(f) << "\n";
     std::ifstream md(suite.output_dir + "/results.md");
     std::cout << md.rdbuf();
     // Rows that failed are in the files (with their errors) beside the rows that were measured; the

@@ -72,7 +72,7 @@ class EvalJournal {
   /// dataset.dir, or batches split otherwise by an earlier pbit). They stay in the journal, unused.
   void note_unmatched() const {
     if (writer_ && used_.size() < batches_.size()) {
-      std::cerr << "note: --journal " << path_ << ": " << batches_.size() - used_.size() << " of its " << batches_.size()
+      std::cerr << "note: --journal " << printable(path_) << ": " << batches_.size() - used_.size() << " of its " << batches_.size()
                 << " batch records matched no batch of this evaluation (another test set?) and were not used\n";
     }
   }
@@ -169,7 +169,7 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
 /// another beta) gives other answers: say so, once per setting.
 void note_differences_from_training(const SparseDbm& m, const DbmConfig& cfg, const std::string& path) {
   if (dist::rank() != 0) return;
-  for (const std::string& d : m.differences_from_training(cfg)) std::cerr << "note: " << d << " (" << path << ")\n";
+  for (const std::string& d : m.differences_from_training(cfg)) std::cerr << "note: " << d << " (" << printable(path) << ")\n";
 }
 
 const char* kDbmKeys = "Config keys (dataset, graph, run, init, train, eval, generate, hardware): docs/CLI.md, 'Model and suite configs'.";
@@ -246,7 +246,7 @@ void add_train(CLI::App* dbm, Commands& c) {
           << " flips of training so far)";
         what = m.str();
       }
-      if (writer) std::printf("check: %s\n", what.c_str());
+      if (writer) std::printf("check: %s\n", printable(what).c_str());
       return 0;
     }
     bool said_finished = false;  // then run() has nothing to train, and would say so a second time
@@ -291,7 +291,7 @@ void add_train(CLI::App* dbm, Commands& c) {
         leases.resume(earlier, said_finished);
         if (trainer.updates_left()) trainer.burn_in(burnt_in = burn_in);
       } else {
-        if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+        if (writer) std::cerr << "lease 1: starting afresh (no " << printable(lease_ckpt) << ")\n";
       }
       if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
       leases.open(backend_device_name(backend_from_string(cfg.backend)),
@@ -347,7 +347,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     plot_accuracy(cfg, trainer.history(), ev, flips, train_wall);
     std::printf("test accuracy %.4f on %lld images; training %.1f s at %.3g flips/ns (%s); results in %s/results.json\n",
                 ev.accuracy, static_cast<long long>(ev.images), train_wall, out["train_flips_per_ns"].get<double>(),
-                out["device"].get<std::string>().c_str(), cfg.output_dir.c_str());
+                out["device"].get<std::string>().c_str(), printable(cfg.output_dir).c_str());
     return 0;
   });
 }
@@ -422,7 +422,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
                                               std::to_string(o->first) + "|" + std::to_string(o->limit) + "|" + std::to_string(cfg.eval.chains) +
                                                   "|" + o->sweeps + "|" + std::to_string(o->warmup_fraction));
       if (writer && journal->batches() > 0) {
-        std::cerr << "--journal " << o->journal << ": " << journal->batches()
+        std::cerr << "--journal " << printable(o->journal) << ": " << journal->batches()
                   << " batch(es) of images an earlier call finished are counted, not sampled again\n";
       }
     }
@@ -553,7 +553,7 @@ void add_import(CLI::App* dbm, Commands& c) {
     const SparseDbm m = SparseDbm::import_model(o->edges, o->biases, o->visible, o->labels, o->rows, o->cols, o->replicas,
                                                 o->pixel_order, o->label_order);
     m.save(o->out);
-    std::cerr << "imported " << m.graph().num_nodes() << " nodes, " << m.graph().num_edges() << " couplings -> " << o->out << "\n";
+    std::cerr << "imported " << m.graph().num_nodes() << " nodes, " << m.graph().num_edges() << " couplings -> " << printable(o->out) << "\n";
     return 0;
   });
 }

@@ -239,7 +239,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     out["git_sha"] = build_git_sha();
     out = detail::with_config(cfg, std::move(out));
     write_json_file(o->out, out);
-    std::fprintf(stderr, "-> %s\n", o->out.c_str());
+    std::fprintf(stderr, "-> %s\n", printable(o->out).c_str());
     if (!o->plot.empty()) plot_mixing(o->plot, out, tempered);
     return 0;
   });
@@ -324,7 +324,7 @@ void add_dtm_commands(Commands& c) {
                                  : (o->lease.empty() ? std::string("the run") : "lease " + std::to_string(leases + 1)) + " continues") +
                " after epoch " + std::to_string(model.epoch()) + " of " + std::to_string(cfg.epochs);
       }
-      if (writer) std::printf("check: %s\n", what.c_str());
+      if (writer) std::printf("check: %s\n", printable(what).c_str());
       return 0;
     }
     if (o->lease.empty() && resume_or_start(model.checkpoint_path(), o->resume, o->overwrite, stale)) {
@@ -370,7 +370,7 @@ void add_dtm_commands(Commands& c) {
         }
         leases.resume(earlier, lease_finished);
       } else {
-        if (writer) std::cerr << "lease 1: starting afresh (no " << lease_ckpt << ")\n";
+        if (writer) std::cerr << "lease 1: starting afresh (no " << printable(lease_ckpt) << ")\n";
       }
       leases.open(backend_device_name(backend_from_string(cfg.backend)),
                   {{"epochs_from", model.epoch()}, {"train_s_from", trained().first}, {"flips_from", trained().second}}, cfg.output_dir);
@@ -539,7 +539,7 @@ void add_dtm_commands(Commands& c) {
     std::printf("%s T=%d: feature-FID %.3f (real-data floor %.3f; feature net %.1f%% test accuracy) at %lld sweeps per sample, "
                 "%.1f samples/s; nearest-train Hamming %.1f (test images: %.1f); training %.1f s at %.3g flips/ns -> %s\n",
                 cfg.steps == 1 ? "MEBM" : "DTM", cfg.steps, fid, floor, 100 * net_acc, static_cast<long long>(sweeps_per_sample),
-                samples.size() / gen_s, ham_gen, ham_test, wall, wall > 0 ? flips / wall / 1e9 : 0.0, cfg.output_dir.c_str());
+                samples.size() / gen_s, ham_gen, ham_test, wall, wall > 0 ? flips / wall / 1e9 : 0.0, printable(cfg.output_dir).c_str());
     return 0;
   });
   add_dtm_mixing(dtm, c);

@@ -137,7 +137,7 @@ void add_eqprop_commands(Commands& c) {
     write_json_file(cfg.output_dir + "/results.json", detail::with_config(cfg, std::move(out)));
     plot_accuracy(cfg.output_dir, trainer.history(), title);
     std::printf("EqProp: test accuracy %.4f on %lld images after %zu epochs (%.1f s of training) -> %s\n", ev.accuracy,
-                static_cast<long long>(ev.images), trainer.history().size(), wall, cfg.output_dir.c_str());
+                static_cast<long long>(ev.images), trainer.history().size(), wall, printable(cfg.output_dir).c_str());
     return 0;
   });
 

@@ -26,7 +26,7 @@ void emit(const std::string& out, const nlohmann::json& j) {
     std::cout << json_text(j);
   } else {
     write_json_file(out, j);
-    std::cerr << "wrote " << out << "\n";
+    std::cerr << "wrote " << printable(out) << "\n";
   }
 }
 

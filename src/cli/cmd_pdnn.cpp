@@ -212,7 +212,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
                          "linespoints title 'training reconstruction', '' using 1:5 with linespoints title 'test reconstruction'\n");
   std::printf("p-DNN generator (%s decoder): test reconstruction %.2f nats per image after %zu epochs (%.1f s) -> %s\n",
               cfg.units.name().c_str(), trainer.history().empty() ? -1.0 : trainer.history().back().test_reconstruction,
-              trainer.history().size(), wall, cfg.output_dir.c_str());
+              trainer.history().size(), wall, printable(cfg.output_dir).c_str());
   return 0;
 }
 
@@ -321,7 +321,7 @@ void add_pdnn_commands(Commands& c) {
     std::printf("p-DNN (%s units): test accuracy", cfg.units.name().c_str());
     for (size_t q = 0; q < ev.samples.size(); ++q) std::printf(" %.4f (T=%d)", ev.accuracy[q], ev.samples[q]);
     std::printf(" on %lld images after %zu epochs (%.1f s of training) -> %s\n", static_cast<long long>(ev.images),
-                trainer.history().size(), wall, cfg.output_dir.c_str());
+                trainer.history().size(), wall, printable(cfg.output_dir).c_str());
     return 0;
   });
 
@@ -558,7 +558,7 @@ void add_pdnn_commands(Commands& c) {
     write_json_file(o->out + "/results.json", out);
     std::printf("p-DNN generator %s: feature-FID", units.name().c_str());
     for (size_t q = 0; q < gen.samples.size(); ++q) std::printf(" %.3f (T=%d)", fids[q].get<double>(), gen.samples[q]);
-    std::printf(" (training images: %.3f) -> %s\n", floor, o->out.c_str());
+    std::printf(" (training images: %.3f) -> %s\n", floor, printable(o->out).c_str());
     return 0;
   });
 

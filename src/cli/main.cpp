@@ -229,7 +229,7 @@ void LeaseLog::resume(nlohmann::json earlier, bool run_finished) {
   }
   if (!same) {
     write_json_file(path, earlier_);
-    std::cerr << "note: " << path << " did not hold the lease record of " << dir_ << "/model_checkpoint.bin (a lease ended "
+    std::cerr << "note: " << printable(path) << " did not hold the lease record of " << printable(dir_) << "/model_checkpoint.bin (a lease ended "
               << "between writing the two?): written again from the checkpoint\n";
   }
 }
@@ -361,7 +361,7 @@ void remove_stale_temporaries(const std::string& dir, bool lease) {
   std::sort(removed.begin(), removed.end());
   if (!removed.empty()) {
     std::cerr << "note: removed " << removed.size() << (removed.size() == 1 ? " temporary file" : " temporary files")
-              << " a killed run left in " << dir << " (" << detail::join_at_most(removed, 3) << ")\n";
+              << " a killed run left in " << printable(dir) << " (" << printable(detail::join_at_most(removed, 3)) << ")\n";
   }
 }
 
@@ -407,7 +407,7 @@ RunLock::RunLock(const std::string& dir) {
                             " is locked); wait for it to end, or choose another --out");
     }
     // A filesystem without flock (some network and parallel filesystems): run unguarded, and say so.
-    std::cerr << "note: cannot lock " << path << " (" << std::strerror(err) << "); nothing stops a second run on this folder\n";
+    std::cerr << "note: cannot lock " << printable(path) << " (" << std::strerror(err) << "); nothing stops a second run on this folder\n";
     return;
   }
   held_ = true;
@@ -498,6 +498,8 @@ std::string command_of(const CLI::App& app) {
   return s;
 }
 
+}  // namespace
+
 /// An error message as the terminal should show it: control bytes (but line breaks and tabs), DEL,
 /// the C1 controls (U+0080..U+009F: U+009B is a one-byte CSI) and bytes that are not well-formed
 /// UTF-8 (overlong forms, surrogates and code points past U+10FFFF included) as \xNN, so that a
@@ -537,6 +539,8 @@ std::string printable(const std::string& msg) {
   }
   return out;
 }
+
+namespace {
 
 /// " (did you mean --config?)" for an unknown option within two edits of one of `a`'s long options,
 /// else "".
