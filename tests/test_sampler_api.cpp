@@ -111,8 +111,28 @@ TEST(SamplerApi, AMovedFromSamplerIsAClearError) {
       {"set_clamp", [&] { a.set_clamp({0}, std::vector<int8_t>(4, 1)); }},
       {"set_state", [&] { a.set_state(spins); }},
       {"randomize_state", [&] { a.randomize_state(); }},
+      {"set_sweep_count", [&] { a.set_sweep_count(5); }},
   };
   for (const auto& [name, call] : calls) EXPECT_NE(error_of(call).find("used after it was moved from"), std::string::npos) << name;
+  // Its graph, and any moved-from graph, is the empty one: a sampler of it is refused, where the
+  // implicit move kept the node count beside emptied arrays and the coloring read past them (helper-95).
+  EXPECT_EQ(a.graph().num_nodes(), 0);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(a.graph().row_ptr(), std::vector<int64_t>{0});
+  Graph g = lattice();
+  const Graph kept = std::move(g);
+  EXPECT_EQ(kept.num_nodes(), 16);
+  EXPECT_EQ(g.num_nodes(), 0);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(g.num_edges(), 0);
+  EXPECT_EQ(g.max_degree(), 0);
+  EXPECT_EQ(g.energy({}), 0.0);
+  EXPECT_NE(error_of([&] { Sampler(g, 2, o); }).find("the graph has no nodes"), std::string::npos);
+  EXPECT_NE(error_of([&] { Sampler(a.graph(), 2, o); }).find("the graph has no nodes"), std::string::npos);
+  Graph h0 = lattice();
+  h0 = std::move(g);  // a moved-from graph assigned on: the empty one
+  EXPECT_EQ(h0.num_nodes(), 0);
+  g = kept;  // and assigned a graph again, it is that graph
+  EXPECT_EQ(g.col_idx(), kept.col_idx());
+  EXPECT_EQ(g.num_nodes(), 16);
   // On imperfect hardware too, whose calls read the device's arrays (emptied by the move) first.
   SamplerOptions ho = o;
   ho.hardware.gain_sigma = 0.1f;

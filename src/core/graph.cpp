@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 #include <tuple>
+#include <utility>
 
 #include "pbit/error.hpp"
 #include "util/memory.hpp"
@@ -31,6 +32,28 @@ void check_biases(const std::vector<float>& biases, int32_t n) {
 }
 
 }  // namespace
+
+Graph::Graph(Graph&& other) noexcept { *this = std::move(other); }
+
+Graph& Graph::operator=(Graph&& other) noexcept {
+  if (this == &other) return *this;
+  n_ = std::exchange(other.n_, 0);
+  row_ptr_ = std::move(other.row_ptr_);
+  col_idx_ = std::move(other.col_idx_);
+  weights_ = std::move(other.weights_);
+  biases_ = std::move(other.biases_);
+  csr_edge_ = std::move(other.csr_edge_);
+  edge_i_ = std::move(other.edge_i_);
+  edge_j_ = std::move(other.edge_j_);
+  other.col_idx_.clear();  // (a moved-from vector is only "valid but unspecified")
+  other.weights_.clear();
+  other.biases_.clear();
+  other.csr_edge_.clear();
+  other.edge_i_.clear();
+  other.edge_j_.clear();
+  other.row_ptr_.assign(1, 0);  // Graph()'s {0}: one int64 (a failed allocation here ends the program, as noexcept says)
+  return *this;
+}
 
 Graph Graph::from_edges(int32_t num_nodes, std::span<const Edge> edges, std::vector<float> biases) {
   if (num_nodes < 0) throw InvalidGraph("negative node count " + std::to_string(num_nodes));

@@ -27,6 +27,12 @@ inline double graph_bytes(int64_t nodes, int64_t edges) { return 24.0 * static_c
 class Graph {
  public:
   Graph() = default;
+  Graph(const Graph&) = default;
+  Graph& operator=(const Graph&) = default;
+  /// A moved-from graph is the empty one, Graph() (0 nodes): the implicit move kept its node count
+  /// beside emptied arrays, and a sampler built from it read past them.
+  Graph(Graph&& other) noexcept;
+  Graph& operator=(Graph&& other) noexcept;
 
   /// Builds from an edge list. Duplicates with the same weight (e.g. both (i,j) and (j,i)) are merged.
   /// `biases` is empty (all zero) or has num_nodes entries.

@@ -195,8 +195,10 @@ class Sampler {
   Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options = {});
   Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options = {});
   ~Sampler();
-  /// A sampler moves (not copies); the moved-from one may only be assigned to or destroyed: its
-  /// other calls throw InvalidArgument, and valid() is false.
+  /// A sampler moves (not copies); the moved-from one may only be assigned to or destroyed: valid()
+  /// is false, every call that runs, reads or changes its chains (set_sweep_count too) throws
+  /// InvalidArgument, and its plain accessors (num_chains(), sweep_count(), options()) tell nothing:
+  /// its graph() is the empty Graph().
   Sampler(Sampler&&) noexcept;
   Sampler& operator=(Sampler&&) noexcept;
   /// False only for a moved-from sampler.
@@ -300,6 +302,7 @@ class Sampler {
   uint64_t sweep_count() const { return sweep_count_; }
   /// For resuming from a checkpoint.
   void set_sweep_count(uint64_t s) {
+    check_live();
     // The RNG counter's sweep field has 32 bits; a count past it would wrap onto sweep 0's numbers.
     if (s > static_cast<uint64_t>(SamplingSchedule::kMaxSweeps)) throw InvalidArgument("set_sweep_count: " + std::to_string(s) + " is past 2^32 - 1 sweeps (a corrupt checkpoint?)");
     sweep_count_ = s;
