@@ -2,11 +2,13 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "util/data_dir.hpp"
 #include "util/json_util.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
@@ -76,11 +78,17 @@ Platforms parse_platforms(const nlohmann::json& j) {
 std::string find_platforms_file(const std::string& path) {
   if (path != kDefaultPlatforms) return path;
   std::vector<std::string> candidates = {path};
+  // An installed library's own copy first (under whatever prefix it was installed), then the source
+  // tree's, then the configured prefix's.
+  if (const std::string own = detail::installed_data_dir(); !own.empty()) candidates.push_back(own + "/platforms.json");
 #ifdef PBIT_SOURCE_TREE
   candidates.push_back(std::string(PBIT_SOURCE_TREE) + "/" + kDefaultPlatforms);
 #endif
 #ifdef PBIT_INSTALL_DATADIR
-  candidates.push_back(std::string(PBIT_INSTALL_DATADIR) + "/pbit/platforms.json");
+  if (const std::string c = std::string(PBIT_INSTALL_DATADIR) + "/pbit/platforms.json";
+      std::find(candidates.begin(), candidates.end(), c) == candidates.end()) {
+    candidates.push_back(c);
+  }
 #endif
   std::error_code ec;
   for (const std::string& c : candidates)

@@ -85,8 +85,9 @@ struct Platforms {
 
 /// The default platform file, relative to the working folder.
 inline constexpr const char* kDefaultPlatforms = "configs/platforms.json";
-/// `path`, or for the default one the first that exists of: the working folder's, the source tree's,
-/// the installed copy (PREFIX/share/pbit/platforms.json); IoError naming them all when none does.
+/// `path`, or for the default one the first that exists of: the working folder's, the installed
+/// copy of the library in use (PREFIX/share/pbit/platforms.json, under whatever prefix it was
+/// installed), the source tree's, the configured prefix's; IoError naming them all when none does.
 std::string find_platforms_file(const std::string& path);
 /// Reads a platform file (configs/platforms.json, found as find_platforms_file says): every parameter
 /// is {"value", "unit", "source"}. Missing or malformed parameters are InvalidConfig errors naming the key.

