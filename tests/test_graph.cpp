@@ -194,6 +194,32 @@ TEST(GraphIo, EdgeListRoundTrip) {
   EXPECT_EQ(back.graph.biases(), g.biases());
 }
 
+// The writers refuse what the readers would refuse, and the stream functions see a stream that
+// failed (helper-95: a bad coloring was written, then refused on reading; an ifstream that did not
+// open read as a graph of no nodes; a write to /dev/full returned normally).
+TEST(GraphIo, WritersAndStreamsFailLoudly) {
+  const Graph g = with_random_weights(random_regular(12, 3, 9), 3, 0.5f, 0.5f);
+  const std::vector<int32_t> good = color_graph(g).colors(), short_one(5, 0), improper(12, 0);
+  EXPECT_EQ(read_graph_file([&] {
+              const std::string p = std::string(PBIT_TEST_TMP) + "/colored.json";
+              write_graph_file(p, g, &good);
+              return p;
+            }()).coloring, good);
+  EXPECT_THROW(graph_to_json(g, &short_one), InvalidColoring);
+  EXPECT_THROW(graph_to_json(g, &improper), InvalidColoring);
+  EXPECT_THROW(write_graph_file(std::string(PBIT_TEST_TMP) + "/improper.json", g, &improper), InvalidColoring);
+  const std::string el = error_of([&] { write_graph_file(std::string(PBIT_TEST_TMP) + "/colored.txt", g, &good); });
+  EXPECT_NE(el.find("colored.txt: an edge list holds no coloring"), std::string::npos) << el;
+  std::ifstream missing(std::string(PBIT_TEST_TMP) + "/no-such-graph.txt");
+  EXPECT_NE(error_of([&] { read_edge_list(missing, "no-such-graph.txt"); }).find("no-such-graph.txt: cannot read it"), std::string::npos);
+  std::ofstream nowhere(std::string(PBIT_TEST_TMP) + "/no-such-folder/g.txt");
+  EXPECT_NE(error_of([&] { write_edge_list(nowhere, g); }).find("the stream is not writable"), std::string::npos);
+  if (std::filesystem::exists("/dev/full")) {
+    std::ofstream full("/dev/full");
+    EXPECT_NE(error_of([&] { write_edge_list(full, g); }).find("writing the edge list failed"), std::string::npos);
+  }
+}
+
 TEST(GraphIo, EdgeListErrorsNameTheLine) {
   auto parse = [](const std::string& text) {
     std::istringstream is(text);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "pbit/core/coloring.hpp"
 #include "pbit/error.hpp"
 #include "util/file_io.hpp"
 #include "util/json_util.hpp"
@@ -28,6 +29,9 @@
 namespace pbit {
 
 nlohmann::json graph_to_json(const Graph& g, const std::vector<int32_t>* coloring) {
+  // The reader refuses a coloring of the wrong size or an improper one: so does the writer, rather
+  // than write a file that cannot be read back.
+  if (coloring) verify_coloring(g, *coloring);
   nlohmann::json j;
   j["format"] = "pbit.graph";
   j["version"] = 1;
@@ -125,6 +129,7 @@ GraphFile graph_from_json(const nlohmann::json& j, const std::string& source) {
 }
 
 void write_edge_list(std::ostream& os, const Graph& g) {
+  if (!os) throw IoError("write_edge_list: the stream is not writable (a file that did not open?)");
   os << "# pbit edge list: 'i j J' per coupling, 'bias i h' per nonzero bias\n";
   os << "nodes " << g.num_nodes() << "\n";
   os.precision(std::numeric_limits<float>::max_digits10);
@@ -132,6 +137,8 @@ void write_edge_list(std::ostream& os, const Graph& g) {
   for (int32_t i = 0; i < g.num_nodes(); ++i) {
     if (g.biases()[i] != 0.0f) os << "bias " << i << " " << g.biases()[i] << "\n";
   }
+  os.flush();
+  if (!os) throw IoError("write_edge_list: writing the edge list failed (disk full?)");
 }
 
 namespace {
@@ -177,6 +184,8 @@ bool get_bounded_line(std::istream& is, std::string& line, const std::string& wh
 }  // namespace
 
 GraphFile read_edge_list(std::istream& is, const std::string& source) {
+  // A stream that failed to open reads as an empty file (a graph of no nodes) without this.
+  if (!is) throw IoError(source + ": cannot read it (the stream is not readable: a file that did not open?)");
   std::vector<Edge> edges;
   std::vector<std::pair<int64_t, float>> biases;
   int64_t n = -1, max_index = -1, nodes_line = 0;
@@ -509,6 +518,9 @@ GraphFile read_graph_file(const std::string& path) {
 }
 
 void write_graph_file(const std::string& path, const Graph& g, const std::vector<int32_t>* coloring) {
+  if (coloring && !is_json_path(path)) {
+    throw InvalidArgument(path + ": an edge list holds no coloring; write graph JSON (a .json name) to keep it, or give none");
+  }
   if (is_json_path(path)) {
     // The JSON document, built whole before it is written, takes about 170 bytes an edge (measured)
     // beside the graph.

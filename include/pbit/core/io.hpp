@@ -26,11 +26,15 @@ struct GraphFile {
   std::optional<std::vector<int32_t>> coloring;
 };
 
+/// A coloring given is checked against the graph first (InvalidColoring), as the reader checks it.
 nlohmann::json graph_to_json(const Graph& g, const std::vector<int32_t>* coloring = nullptr);
 /// `source` names the input in error messages.
 GraphFile graph_from_json(const nlohmann::json& j, const std::string& source = "graph JSON");
 
+/// IoError where the stream is not writable or the writing fails (flushed before it returns).
 void write_edge_list(std::ostream& os, const Graph& g);
+/// IoError where the stream is not readable at the start (a file that did not open: it read as an
+/// empty graph); InvalidGraph for what it holds.
 GraphFile read_edge_list(std::istream& is, const std::string& source = "edge list");
 
 /// Reads .json as graph JSON and anything else as an edge list. Throws IoError / InvalidGraph.
@@ -38,7 +42,8 @@ GraphFile read_graph_file(const std::string& path);
 /// Whether a graph file's path names graph JSON: it ends in ".json", in any case (G.JSON too); any
 /// other name is an edge list. The readers and writers of graph and topology files all ask here.
 bool is_json_path(const std::string& path);
-/// Writes .json as graph JSON and anything else as an edge list.
+/// Writes .json as graph JSON and anything else as an edge list, which holds no coloring: a coloring
+/// given with an edge-list path is InvalidArgument, not dropped.
 void write_graph_file(const std::string& path, const Graph& g, const std::vector<int32_t>* coloring = nullptr);
 
 /// Reads a whole JSON file; throws IoError (missing/unreadable) or InvalidConfig (parse error, a key
