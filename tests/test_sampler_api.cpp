@@ -170,6 +170,27 @@ TEST(SamplerApi, AMovedFromSamplerIsAClearError) {
   tb.sweep(1);
 }
 
+// Every option is checked on every backend (helper-95: num_threads -1 was read as the default, and
+// the CUDA options were checked only where CUDA ran).
+TEST(SamplerApi, OptionsAreCheckedOnEveryBackend) {
+  for (const Backend b : {Backend::reference, Backend::cpu, Backend::packed}) {
+    SamplerOptions o;
+    o.backend = b;
+    auto refused = [&](auto set) {
+      SamplerOptions bad = o;
+      set(bad);
+      return error_of([&] { Sampler(lattice(), 4, bad); });
+    };
+    EXPECT_NE(refused([](SamplerOptions& x) { x.num_threads = -1; }).find("num_threads must be in [0, 4096]"), std::string::npos);
+    EXPECT_NE(refused([](SamplerOptions& x) { x.num_threads = 5000; }).find("num_threads must be in [0, 4096]"), std::string::npos);
+    EXPECT_NE(refused([](SamplerOptions& x) { x.device = -7; }).find("device must be a device ordinal or -1"), std::string::npos);
+    EXPECT_NE(refused([](SamplerOptions& x) { x.cuda_team_warps = 99; }).find("cuda_team_warps must be 1..16"), std::string::npos);
+    EXPECT_NE(refused([](SamplerOptions& x) { x.fast_words_per_lane = 3; }).find("fast_words_per_lane must be 1, 2 or 4"), std::string::npos);
+    EXPECT_EQ(refused([](SamplerOptions& x) { x.num_threads = 2, x.device = 0, x.cuda_team_warps = 4, x.fast_words_per_lane = 2; }),
+              "<no error>");
+  }
+}
+
 TEST(SamplerApi, AnErrorMessageKeepsANulAsBackslashZero) {
   // A quoted argument with a NUL byte (from Python, or a JSON "\u0000") cut what() there.
   using namespace std::string_literals;

@@ -227,6 +227,18 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
     throw InvalidArgument("SamplerOptions::contract " + std::to_string(static_cast<uint32_t>(options.contract)) +
                           " is not an RNG contract (exact or fast)");
   }
+  // Every option is checked whatever the backend (a negative thread count was read as the default,
+  // and the CUDA ones were checked only where CUDA ran).
+  if (options.num_threads < 0 || options.num_threads > 4096) {
+    throw InvalidArgument("SamplerOptions::num_threads must be in [0, 4096] (0 = OpenMP's default), got " + std::to_string(options.num_threads));
+  }
+  if (options.device < -1) throw InvalidArgument("SamplerOptions::device must be a device ordinal or -1 (automatic), got " + std::to_string(options.device));
+  if (options.cuda_team_warps < 0 || options.cuda_team_warps > 16) {
+    throw InvalidArgument("SamplerOptions::cuda_team_warps must be 1..16 (0 = chosen by occupancy), got " + std::to_string(options.cuda_team_warps));
+  }
+  if (options.fast_words_per_lane != 0 && options.fast_words_per_lane != 1 && options.fast_words_per_lane != 2 && options.fast_words_per_lane != 4) {
+    throw InvalidArgument("SamplerOptions::fast_words_per_lane must be 1, 2 or 4 (0 = automatic), got " + std::to_string(options.fast_words_per_lane));
+  }
   // A coloring built for another graph (or another node count) would silently break the sweep.
   verify_coloring(graph_, coloring_.colors());
   // The chains' state on the host, checked before it is allocated.

@@ -112,6 +112,9 @@ struct ObserverSpec {
 };
 
 /// Results of one run. Integer sums are exact and identical on every backend; means derive from them.
+/// What was not observed is empty, and so are the means (node_mean, edge_corr, readout_mean) of a run
+/// without samples (num_samples == 0: there is nothing to average), while its sums are zeros of their
+/// full size; observations_to_json writes those means as null.
 struct Observations {
   int32_t num_chains = 0;
   int64_t num_samples = 0;
@@ -138,7 +141,7 @@ struct SamplerOptions {
   /// How randomness becomes a decision: `exact` (default) or `fast` (rng.hpp; docs/ARCHITECTURE.md,
   /// "Determinism"). Every backend gives the same chains under each.
   RngContract contract = RngContract::exact;
-  int num_threads = 0;            ///< cpu backend: OpenMP threads (0 = OpenMP default)
+  int num_threads = 0;            ///< cpu backend: OpenMP threads, 0..4096 (0 = OpenMP default)
   /// cpu backend: the instruction-set path (automatic: the widest this CPU runs, or PBIT_CPU_ISA).
   CpuIsa cpu_isa = CpuIsa::automatic;
   /// cuda backend: device ordinal, or -1 (the default): the process's local rank under mpirun or srun
