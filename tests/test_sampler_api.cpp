@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 
+#include "pbit/core/config.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
 #include "pbit/core/sampler.hpp"
@@ -436,6 +437,16 @@ TEST(SamplerApi, ObservationShapesAndMeans) {
   for (int32_t b = 0; b < 5; ++b) {
     EXPECT_EQ(obs.energy[2 * 5 + b], lattice().energy(std::span<const int8_t>(st).subspan(b * 16, 16)));
   }
+  // Written with the run's graph, and refused with another (helper-95: another graph's node count and
+  // edge list were written beside these sums).
+  EXPECT_EQ(observations_to_json(obs, lattice())["node_mean"].size(), 16u);
+  const Graph other = square_lattice(3);
+  EXPECT_NE(error_of([&] { (void)observations_to_json(obs, other); }).find("the moments are of a graph of 16 nodes and 32 edges, not of this one (9 nodes"),
+            std::string::npos);
+  Observations snaps_only = obs;
+  snaps_only.node_sum.clear();
+  EXPECT_NE(error_of([&] { (void)observations_to_json(snaps_only, other); }).find("snapshot spins are not whole states of 5 chains"),
+            std::string::npos);
 }
 
 TEST(SamplerApi, ClampedNodesNeverChange) {

@@ -271,6 +271,17 @@ SampleConfig parse_sample_config(const json& j) {
 }
 
 nlohmann::json observations_to_json(const Observations& obs, const Graph& g) {
+  // The graph must be the run's: another one's node count and edge list were written beside these sums.
+  const auto N = static_cast<size_t>(g.num_nodes()), E = static_cast<size_t>(g.num_edges());
+  if (!obs.node_sum.empty() && (obs.node_sum.size() != N || obs.edge_sum.size() != E)) {
+    throw InvalidArgument("observations_to_json: the moments are of a graph of " + std::to_string(obs.node_sum.size()) + " nodes and " +
+                          std::to_string(obs.edge_sum.size()) + " edges, not of this one (" + std::to_string(N) + " nodes, " +
+                          std::to_string(E) + " edges)");
+  }
+  if (!obs.snapshots.empty() && obs.snapshots.size() % (std::max<size_t>(N, 1) * static_cast<size_t>(std::max(obs.num_chains, 1))) != 0) {
+    throw InvalidArgument("observations_to_json: " + std::to_string(obs.snapshots.size()) + " snapshot spins are not whole states of " +
+                          std::to_string(obs.num_chains) + " chains of this graph's " + std::to_string(N) + " nodes");
+  }
   json j;
   j["num_chains"] = obs.num_chains;
   j["num_samples"] = obs.num_samples;

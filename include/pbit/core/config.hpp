@@ -49,7 +49,8 @@ SampleConfig parse_sample_config(const nlohmann::json& j);
 /// naming the key, e.g. "clamp.nodes[2]".
 void check_sample_config(const SampleConfig& c, int32_t num_nodes);
 
-/// Observations as JSON (means, sums, energies, readouts, snapshots) plus run metadata.
+/// Observations as JSON (means, sums, energies, readouts, snapshots) plus run metadata. `g` is the
+/// run's graph: moments of another size are InvalidArgument.
 nlohmann::json observations_to_json(const Observations& obs, const Graph& g);
 
 }  // namespace pbit
