@@ -10,7 +10,7 @@ namespace pbit {
 
 /// A proper coloring and its color classes.
 /// classes()[c] lists the nodes of color c in ascending order; rank_in_color()[i] is the position of
-/// node i in its class. Both feed the RNG counter (include/pbit/rng.hpp), so every backend must use
+/// node i in its class. Both feed the RNG counter (include/pbit/core/rng.hpp), so every backend must use
 /// the same Coloring to draw the same numbers.
 class Coloring {
  public:
