@@ -49,7 +49,7 @@ class Graph {
   int64_t num_edges() const { return static_cast<int64_t>(edge_i_.size()); }
   /// The neighbours of node i, for 0 <= i < num_nodes(): unchecked, like operator[] (the coloring's
   /// inner loop calls it; pbit.Graph.degree checks).
-  int32_t degree(int32_t i) const { return static_cast<int32_t>(row_ptr_[i + 1] - row_ptr_[i]); }
+  int32_t degree(int32_t i) const { return static_cast<int32_t>(row_ptr_[static_cast<size_t>(i) + 1] - row_ptr_[static_cast<size_t>(i)]); }
   int32_t max_degree() const;
 
   const std::vector<int64_t>& row_ptr() const { return row_ptr_; }

@@ -32,7 +32,7 @@ struct RoleAssignment {
 
   /// Index of role `name`; throws InvalidArgument if absent.
   int32_t index(const std::string& name) const;
-  const std::vector<int32_t>& of(const std::string& name) const { return nodes[index(name)]; }
+  const std::vector<int32_t>& of(const std::string& name) const { return nodes[static_cast<size_t>(index(name))]; }
   /// Throws InvalidArgument unless every node of 0..num_nodes-1 is in exactly one role.
   void validate(int32_t num_nodes) const;
 };

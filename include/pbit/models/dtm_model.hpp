@@ -151,8 +151,8 @@ class Dtm {
   const std::vector<double>& time_grid() const { return grid_; }
   double coupling(int32_t step) const;  ///< J_f of step t (1-based)
   /// Couplings (edge order) then biases of step t (1-based).
-  const std::vector<float>& weights(int32_t step) const { return weights_[checked_step(step, "weights") - 1]; }
-  double acp_lambda(int32_t step) const { return acp_[checked_step(step, "acp_lambda") - 1].lambda(); }
+  const std::vector<float>& weights(int32_t step) const { return weights_[static_cast<size_t>(checked_step(step, "weights") - 1)]; }
+  double acp_lambda(int32_t step) const { return acp_[static_cast<size_t>(checked_step(step, "acp_lambda") - 1)].lambda(); }
   /// With train.negative.tempering: the negative phase's swap statistics of step `step` (1..T): of
   /// the whole run through checkpoints (--resume), since the last model-only checkpoint's restart (a
   /// lease); empty stats without tempering. Under MPI ranks those of every rank's chains, as of the
@@ -160,7 +160,7 @@ class Dtm {
   TemperingStats negative_tempering_stats(int32_t step) const;
   /// The autocorrelation the next ACP update compares with (NaN before any measurement): after the
   /// first epoch's, the one measured on the untrained step before training.
-  double acp_previous(int32_t step) const { return acp_[checked_step(step, "acp_previous") - 1].previous(); }
+  double acp_previous(int32_t step) const { return acp_[static_cast<size_t>(checked_step(step, "acp_previous") - 1)].previous(); }
 
   /// Trains all steps for the remaining epochs; checkpoints after every epoch; `stop_after_epochs` > 0
   /// returns early (as if killed) after that many epochs in this call.
