@@ -182,8 +182,7 @@ TEST(SamplerApi, OptionsAreCheckedOnEveryBackend) {
       set(bad);
       return error_of([&] { Sampler(lattice(), 4, bad); });
     };
-    EXPECT_NE(refused([](SamplerOptions& x) { x.num_threads = -1; }).find("num_threads must be in [0, 4096]"), std::string::npos);
-    EXPECT_NE(refused([](SamplerOptions& x) { x.num_threads = 5000; }).find("num_threads must be in [0, 4096]"), std::string::npos);
+    EXPECT_NE(refused([](SamplerOptions& x) { x.num_threads = -1; }).find("num_threads must be >= 0"), std::string::npos);
     EXPECT_NE(refused([](SamplerOptions& x) { x.device = -7; }).find("device must be a device ordinal or -1"), std::string::npos);
     EXPECT_NE(refused([](SamplerOptions& x) { x.cuda_team_warps = 99; }).find("cuda_team_warps must be 1..16"), std::string::npos);
     EXPECT_NE(refused([](SamplerOptions& x) { x.fast_words_per_lane = 3; }).find("fast_words_per_lane must be 1, 2 or 4"), std::string::npos);

@@ -229,8 +229,8 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
   }
   // Every option is checked whatever the backend (a negative thread count was read as the default,
   // and the CUDA ones were checked only where CUDA ran).
-  if (options.num_threads < 0 || options.num_threads > 4096) {
-    throw InvalidArgument("SamplerOptions::num_threads must be in [0, 4096] (0 = OpenMP's default), got " + std::to_string(options.num_threads));
+  if (options.num_threads < 0) {  // (a request past 4 threads a core runs on 4 a core)
+    throw InvalidArgument("SamplerOptions::num_threads must be >= 0 (0 = OpenMP's default), got " + std::to_string(options.num_threads));
   }
   if (options.device < -1) throw InvalidArgument("SamplerOptions::device must be a device ordinal or -1 (automatic), got " + std::to_string(options.device));
   if (options.cuda_team_warps < 0 || options.cuda_team_warps > 16) {
