@@ -1294,10 +1294,12 @@ TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
   EXPECT_NE(refused([](nlohmann::json& x) { x["trained_with"] = 1; }).find("key 'trained_with': must be an object"), std::string::npos);
   // A role besides visible, label and hidden (helper-91: a hidden node moved to it was sampled but never counted as hidden).
   EXPECT_NE(refused([](nlohmann::json& x) {
-              for (auto& r : x["roles"]["roles"]) {
-                if (r["name"] == "hidden") {
-                  x["roles"]["roles"].push_back({{"name", "extra"}, {"nodes", {r["nodes"].back()}}});
-                  r["nodes"].erase(r["nodes"].size() - 1);
+              nlohmann::json& roles = x["roles"]["roles"];
+              for (size_t k = 0; k < roles.size(); ++k) {
+                if (roles[k]["name"] == "hidden") {  // (no reference into roles across its push_back)
+                  const nlohmann::json node = roles[k]["nodes"].back();
+                  roles[k]["nodes"].erase(roles[k]["nodes"].size() - 1);
+                  roles.push_back({{"name", "extra"}, {"nodes", nlohmann::json::array({node})}});
                   break;
                 }
               }
