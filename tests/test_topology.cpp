@@ -259,6 +259,8 @@ TEST(Topology, SpecsAndErrors) {
     EXPECT_NE(error_of([&] { make_topology(stray); }).find("is empty (a stray ':'?)"), std::string::npos) << stray;
   }
   EXPECT_NE(error_of([] { make_topology("pegasus:2:"); }).find("topology 'pegasus:2:': field 3 of 3 is empty"), std::string::npos);
+  EXPECT_NE(error_of([] { make_topology("grid:8:1,2;"); }).find("rule list '1,2;' ends in ';'"), std::string::npos);  // (helper-96)
+  EXPECT_NE(error_of([] { make_topology("grid:8:1,2;;3,4"); }).find("rule '' must be 'a,b'"), std::string::npos);
 }
 
 // random_regular called directly (the Python module's pbit.random_regular) is sized before it

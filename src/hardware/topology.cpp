@@ -527,6 +527,7 @@ Topology build_topology(const std::string& spec) {
     if (f[2].find(',') == std::string::npos) return extropic_grid(L, grid_preset(f[2]), boundary(3, true), f[2]);
     std::vector<GridRule> rules;
     std::stringstream rs(f[2]);
+    if (f[2].back() == ';') throw bad("rule list '" + f[2] + "' ends in ';' (an empty rule)");  // getline would drop it
     for (std::string r; std::getline(rs, r, ';');) {
       const auto comma = r.find(',');
       if (comma == std::string::npos) throw bad("rule '" + r + "' must be 'a,b'");
