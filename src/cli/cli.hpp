@@ -194,8 +194,9 @@ std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_do
                                 double train_s);
 
 /// `text` as the terminal should show it: control bytes (but line breaks and tabs), DEL, C1 controls
-/// and bytes that are not well-formed UTF-8 as \xNN. Every message that names a user's path or key
-/// goes through it (a file name holding a terminal escape prints as text).
+/// and bytes that are not well-formed UTF-8 as \xNN. The CLI's errors and what its commands say they
+/// did name paths and keys through it (a file name holding a terminal escape prints as text); the
+/// library's own notes on stderr (gnuplot missing, PBIT_DATA_DIR) do not yet.
 std::string printable(const std::string& text);
 
 /// `--check` of such a trainer (EqPropTrainer, PdnnTrainer, PdnnVaeTrainer): reads the checkpoint

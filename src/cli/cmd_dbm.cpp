@@ -161,7 +161,7 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
     out["generation"]["beta_step"] = cfg.gen_beta_step;
     out["generation"]["sweeps_per_beta"] = cfg.gen_sweeps_per_beta;
   }
-  std::cerr << "generated " << g.images.size() << " images (" << cfg.gen_per_class << " per class, rows = classes 0-9) -> " << png
+  std::cerr << "generated " << g.images.size() << " images (" << cfg.gen_per_class << " per class, rows = classes 0-9) -> " << printable(png)
             << "; the DBM's own read-out agrees with the clamped class for " << g.agreement * 100 << "%\n";
 }
 

@@ -63,7 +63,7 @@ std::string utc_now() {
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale, bool check_only) {
   const bool exists = std::filesystem::exists(checkpoint);
   if (resume && exists) return true;
-  if (resume && !check_only && dist::rank() == 0) std::cerr << "--resume: no checkpoint at " << checkpoint << " yet; starting afresh\n";
+  if (resume && !check_only && dist::rank() == 0) std::cerr << "--resume: no checkpoint at " << printable(checkpoint) << " yet; starting afresh\n";
   if (!resume && exists && !overwrite) {
     throw InvalidArgument(checkpoint + " holds an earlier run's checkpoint: pass --resume to continue that run, or --overwrite " +
                           "to start afresh and replace it (or choose another --out)");

@@ -50,7 +50,8 @@ SampleConfig parse_sample_config(const nlohmann::json& j);
 void check_sample_config(const SampleConfig& c, int32_t num_nodes);
 
 /// Observations as JSON (means, sums, energies, readouts, snapshots) plus run metadata. `g` is the
-/// run's graph: moments of another size are InvalidArgument.
+/// run's graph: moments of another size are InvalidArgument, and so are snapshots that are not whole
+/// states of its nodes (a coarse check: a graph whose node count divides the run's passes it).
 nlohmann::json observations_to_json(const Observations& obs, const Graph& g);
 
 }  // namespace pbit
