@@ -26,7 +26,9 @@ if(NOT rc EQUAL 0)
 endif()
 # From a folder outside the source tree, given the prefix: it checks that the install finds its own data there.
 file(REAL_PATH "${WORK}/prefix" prefix)
-execute_process(COMMAND "${WORK}/build/consumer" "${prefix}" WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+# (PBIT_DATA_DIR would come first in the search, and LD_LIBRARY_PATH could load a build tree's library.)
+execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=PBIT_DATA_DIR --unset=LD_LIBRARY_PATH "${WORK}/build/consumer" "${prefix}"
+                WORKING_DIRECTORY "${WORK}" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
 message(STATUS "${out}")
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the consumer failed (${rc})")

@@ -131,6 +131,9 @@ TEST(SamplerApi, AMovedFromSamplerIsAClearError) {
   Graph h0 = lattice();
   h0 = std::move(g);  // a moved-from graph assigned on: the empty one
   EXPECT_EQ(h0.num_nodes(), 0);
+  Graph& self = h0 = lattice();
+  h0 = std::move(self);  // a self-move keeps the graph  NOLINT
+  EXPECT_EQ(h0.num_nodes(), 16);
   g = kept;  // and assigned a graph again, it is that graph
   EXPECT_EQ(g.col_idx(), kept.col_idx());
   EXPECT_EQ(g.num_nodes(), 16);

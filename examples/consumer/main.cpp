@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
     const std::string share = std::string(argv[1]) + "/share/pbit";
     const std::string platforms = pbit::energy::find_platforms_file(pbit::energy::kDefaultPlatforms);
     const std::vector<std::string> dirs = pbit::dataset_search_dirs("mnist");
-    std::printf("platform file: %s\nMNIST looked for first in %s\n", platforms.c_str(), dirs.size() > 1 ? dirs[1].c_str() : "-");
+    std::printf("platform file: %s\nMNIST looked for after the working folder in %s\n", platforms.c_str(), dirs.size() > 1 ? dirs[1].c_str() : "-");
     if (platforms != share + "/platforms.json" || dirs.size() < 2 || dirs[1] != share + "/datasets/mnist") return 2;
   }
   return 0;

@@ -33,6 +33,8 @@ void check_biases(const std::vector<float>& biases, int32_t n) {
 
 }  // namespace
 
+// (Its members start as Graph()'s: row_ptr_ {0} is one int64 allocated, as the assignment's reset
+// allocates another. A failed allocation of either ends the program, as noexcept says.)
 Graph::Graph(Graph&& other) noexcept { *this = std::move(other); }
 
 Graph& Graph::operator=(Graph&& other) noexcept {
@@ -51,7 +53,7 @@ Graph& Graph::operator=(Graph&& other) noexcept {
   other.csr_edge_.clear();
   other.edge_i_.clear();
   other.edge_j_.clear();
-  other.row_ptr_.assign(1, 0);  // Graph()'s {0}: one int64 (a failed allocation here ends the program, as noexcept says)
+  other.row_ptr_.assign(1, 0);  // Graph()'s {0}
   return *this;
 }
 
