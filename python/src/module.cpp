@@ -34,9 +34,9 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/core/tempering.hpp"
 #include "pbit/error.hpp"
-#include "util/memory.hpp"
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
+#include "util/memory.hpp"
 #include "util/progress.hpp"
 
 namespace py = pybind11;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 
+#include "cuda_plan.hpp"
 #include "gibbs_kernels.hpp"
 #include "pbit/error.hpp"
 #include "util/memory.hpp"
@@ -233,8 +234,9 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
     throw InvalidArgument("SamplerOptions::num_threads must be >= 0 (0 = OpenMP's default), got " + std::to_string(options.num_threads));
   }
   if (options.device < -1) throw InvalidArgument("SamplerOptions::device must be a device ordinal or -1 (automatic), got " + std::to_string(options.device));
-  if (options.cuda_team_warps < 0 || options.cuda_team_warps > 16) {
-    throw InvalidArgument("SamplerOptions::cuda_team_warps must be 1..16 (0 = chosen by occupancy), got " + std::to_string(options.cuda_team_warps));
+  if (options.cuda_team_warps < 0 || options.cuda_team_warps > detail::kMaxTeamWarps) {
+    throw InvalidArgument("SamplerOptions::cuda_team_warps must be 1.." + std::to_string(detail::kMaxTeamWarps) +
+                          " (0 = chosen by occupancy), got " + std::to_string(options.cuda_team_warps));
   }
   if (options.fast_words_per_lane != 0 && options.fast_words_per_lane != 1 && options.fast_words_per_lane != 2 && options.fast_words_per_lane != 4) {
     throw InvalidArgument("SamplerOptions::fast_words_per_lane must be 1, 2 or 4 (0 = automatic), got " + std::to_string(options.fast_words_per_lane));
