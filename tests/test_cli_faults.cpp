@@ -1571,6 +1571,21 @@ TEST(Plots, DataWithoutRowsIsNotDrawnAndSaysWhy) {
   }
 }
 
+// The library's own notes name a folder as the CLI's errors do: a folder whose name holds a terminal
+// escape (ESC [ 2 J clears the screen) prints as text, as do bytes that are not UTF-8.
+TEST(Plots, NotesNameFoldersAsPrintableText) {
+  const std::string dir = tmp("plots_\x1b[2J_\xff");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  testing::internal::CaptureStderr();
+  EXPECT_FALSE(detail::write_plot(dir, "accuracy", "# epoch accuracy\n", "plot 'accuracy.dat' using 1:2 with linespoints\n"));
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(said.find('\x1b'), std::string::npos) << said;
+  EXPECT_EQ(said.find('\xff'), std::string::npos) << said;
+  EXPECT_NE(said.find(tmp("plots_\\x1b[2J_\\xff") + "/accuracy.png is not drawn"), std::string::npos) << said;
+  std::filesystem::remove_all(dir);
+}
+
 // Every checksummed kind of file pbit writes (util/file_formats.hpp, whose magics the writers and
 // readers use) is named for what it is when given in another kind's place, and no two kinds share a
 // magic's first 7 bytes (the 8th is the version).

@@ -26,6 +26,7 @@
 #include "pbit/harness/compare.hpp"
 #include "util/json_util.hpp"
 #include "util/parse_number.hpp"
+#include "util/text.hpp"
 
 namespace pbit::cli {
 
@@ -193,11 +194,8 @@ void add_check_option(CLI::App* s, bool& check);
 std::string checkpoint_standing(const std::string& checkpoint, int32_t epochs_done, int32_t epochs, int64_t batch, int64_t updates,
                                 double train_s);
 
-/// `text` as the terminal should show it: control bytes (but line breaks and tabs), DEL, C1 controls
-/// and bytes that are not well-formed UTF-8 as \xNN. The CLI's errors and what its commands say they
-/// did name paths and keys through it (a file name holding a terminal escape prints as text); the
-/// library's own notes on stderr (gnuplot missing, PBIT_DATA_DIR) do not yet.
-std::string printable(const std::string& text);
+/// printable(): util/text.hpp (what the CLI says names paths and keys through it).
+using detail::printable;
 
 /// `--check` of such a trainer (EqPropTrainer, PdnnTrainer, PdnnVaeTrainer): reads the checkpoint
 /// --resume would continue from (refusing it as --resume would), prints "check: ..." and returns the

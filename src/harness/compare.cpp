@@ -590,7 +590,10 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
           if (!dynamic_cast<const OutOfMemory*>(&e) && !dynamic_cast<const CudaError*>(&e)) throw;
           rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"backend", to_string(b)}, {"chains", chains},
                           {"skipped", std::string("failed: ") + e.what()}, {"error", e.what()}});
-          if (progress) std::fprintf(stderr, "compare: %s on %s, %d chains: FAILED: %s\n", w.name.c_str(), to_string(b).c_str(), chains, e.what());
+          if (progress) {
+            std::fprintf(stderr, "compare: %s on %s, %d chains: FAILED: %s\n", w.name.c_str(), to_string(b).c_str(), chains,
+                         detail::printable(e.what()).c_str());
+          }
           continue;
         }
         nlohmann::json r = {{"workload", w.name},

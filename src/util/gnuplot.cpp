@@ -17,7 +17,7 @@ bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") =
 
 bool draw_gnuplot(const std::string& dir, const std::string& p) {
   if (!have_gnuplot()) {
-    std::cerr << "gnuplot is not installed: " << dir << "/" << p << ".gp and its data are written, not " << p << ".png\n";
+    std::cerr << "gnuplot is not installed: " << printable(dir + "/" + p) << ".gp and its data are written, not " << printable(p) << ".png\n";
     return false;
   }
   std::string quoted_dir = "'";  // for the shell: a quote in the path closes, escapes and reopens
@@ -48,8 +48,8 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
   }
   std::filesystem::remove(messages, ec);
   if (!drawn) {
-    std::cerr << "could not draw " << dir << "/" << p << ".png ("
-              << (logged ? "gnuplot failed; see " + dir + "/gnuplot.log" : std::string("gnuplot failed and said nothing"))
+    std::cerr << "could not draw " << printable(dir + "/" + p) << ".png ("
+              << (logged ? "gnuplot failed; see " + printable(dir) + "/gnuplot.log" : std::string("gnuplot failed and said nothing"))
               << "); its data and script are written\n";
   }
   return drawn;
@@ -89,7 +89,7 @@ bool write_plot(const std::string& dir, const std::string& name, const std::stri
     rows = first != std::string::npos && line[first] != '#';
   }
   if (!rows) {
-    std::cerr << dir << "/" << name << ".png is not drawn: " << name << ".dat has no rows yet (its script is written)\n";
+    std::cerr << printable(dir + "/" + name) << ".png is not drawn: " << printable(name) << ".dat has no rows yet (its script is written)\n";
     return false;
   }
   return draw_gnuplot(dir, name);

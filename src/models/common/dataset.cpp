@@ -16,6 +16,7 @@
 #include "models/common/image_selection.hpp"
 #include "pbit/error.hpp"
 #include "util/data_dir.hpp"
+#include "util/text.hpp"
 
 namespace pbit {
 namespace {
@@ -221,7 +222,7 @@ ImageDataset load_dataset(const std::string& name, const std::string& split, con
       const std::lock_guard<std::mutex> lock(m);
       if (told.insert(name).second) {
         std::fprintf(stderr, "note: reading %s from PBIT_DATA_DIR='%s' itself (it has no %s/ folder); make sure those are %s files\n",
-                     name.c_str(), env, name.c_str(), name.c_str());
+                     name.c_str(), detail::printable(env).c_str(), name.c_str(), name.c_str());
       }
     }
     if (root.empty()) {

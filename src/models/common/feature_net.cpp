@@ -18,6 +18,7 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/dist/comm.hpp"
 #include "util/memory.hpp"
+#include "util/text.hpp"
 
 namespace pbit {
 
@@ -227,7 +228,8 @@ FeatureNet FeatureNet::cached(const std::string& path, const ImageDataset& train
       n = load(path);
       have = n.train_key_ == key;
     } catch (const Error& e) {  // a broken cache is retrained, and replaced
-      if (dist::rank() == 0) std::cerr << "note: the cached feature network " << path << " cannot be read (" << e.what() << "): trained again\n";
+      if (dist::rank() == 0) std::cerr << "note: the cached feature network " << detail::printable(path) << " cannot be read (" << detail::printable(e.what())
+                                     << "): trained again\n";
     }
   }
   if (!have) {
@@ -237,7 +239,7 @@ FeatureNet FeatureNet::cached(const std::string& path, const ImageDataset& train
     try {  // the cache only saves time: a folder that cannot hold it must not end the run that trained it
       n.save(path);
     } catch (const IoError& e) {
-      std::cerr << "note: the feature network is not cached (" << e.what() << "); it is trained again next time\n";
+      std::cerr << "note: the feature network is not cached (" << detail::printable(e.what()) << "); it is trained again next time\n";
     }
   }
   if (test_accuracy && test) *test_accuracy = n.accuracy(*test, threshold);
