@@ -939,6 +939,13 @@ TEST(Tempering, BadOptionsAreRefused) {
   const std::string big = error_of([&] { TemperedSampler(g, c, 1 << 19, ok); });
   unsetenv("PBIT_MAX_MEMORY");
   EXPECT_NE(big.find("parallel tempering: 2 replicas x 524288 chains (1048576 sampler chains) of 8 nodes"), std::string::npos) << big;
+  // Both wrong: the first_chain that no memory would mend is named, not the memory (helper-96).
+  SamplerOptions far_and_big;
+  far_and_big.first_chain = uint32_t{1} << 31;
+  setenv("PBIT_MAX_MEMORY", "1M", 1);
+  const std::string both = error_of([&] { TemperedSampler(g, c, 1 << 19, ok, far_and_big); });
+  unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_NE(both.find("(first_chain + chains) x replicas must be at most 2^32"), std::string::npos) << both;
 }
 
 // A config's ladder: replicas and hottest give the geometric ladder from `target` when given (else the

@@ -197,25 +197,8 @@ void check_unique(std::vector<int32_t> nodes, const char* what) {
   if (it != nodes.end()) throw InvalidArgument(std::string(what) + ": node " + std::to_string(*it) + " listed twice");
 }
 
-}  // namespace
-
-Sampler::Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options)
-    : Sampler(graph, color_graph(graph), num_chains, options) {}
-
-double Sampler::state_bytes(Backend backend, int64_t num_chains, int32_t num_nodes) {
-  // As the engines lay the chains out: one byte a spin, twice for the copies a backend makes
-  // (reference, cuda's host copies); cpu: float spins in rows padded to 16 chains, and a byte copy;
-  // packed: the bytes and bit words, ceil(B / 32) a node rounded up to the lane's up-to-4 words.
-  const double B = static_cast<double>(num_chains), N = num_nodes;
-  switch (backend) {
-    case Backend::cpu: return 4.0 * 16.0 * std::ceil(B / 16.0) * N + B * N;
-    case Backend::packed: return 2.0 * B * N + 4.0 * (std::ceil(B / 32.0) + 3.0) * N;
-    default: return 2.0 * B * N;
-  }
-}
-
-Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options)
-    : graph_(graph), coloring_(coloring), num_chains_(num_chains), options_(options) {
+/// What both constructors check before they color the graph or allocate anything.
+void check_arguments(const Graph& graph, int32_t num_chains, const SamplerOptions& options) {
   if (num_chains < 1) throw InvalidArgument("num_chains must be >= 1, got " + std::to_string(num_chains));
   // The backends round chain counts up to words and blocks in 32-bit arithmetic; 2^30 leaves room.
   if (num_chains > (int32_t{1} << 30)) throw InvalidArgument("num_chains must be at most 2^30, got " + std::to_string(num_chains));
@@ -241,6 +224,28 @@ Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chain
   if (options.fast_words_per_lane != 0 && options.fast_words_per_lane != 1 && options.fast_words_per_lane != 2 && options.fast_words_per_lane != 4) {
     throw InvalidArgument("SamplerOptions::fast_words_per_lane must be 1, 2 or 4 (0 = automatic), got " + std::to_string(options.fast_words_per_lane));
   }
+}
+
+}  // namespace
+
+Sampler::Sampler(const Graph& graph, int32_t num_chains, SamplerOptions options)
+    : Sampler(graph, (check_arguments(graph, num_chains, options), color_graph(graph)), num_chains, options) {}
+
+double Sampler::state_bytes(Backend backend, int64_t num_chains, int32_t num_nodes) {
+  // As the engines lay the chains out: one byte a spin, twice for the copies a backend makes
+  // (reference, cuda's host copies); cpu: float spins in rows padded to 16 chains, and a byte copy;
+  // packed: the bytes and bit words, ceil(B / 32) a node rounded up to the lane's up-to-4 words.
+  const double B = static_cast<double>(num_chains), N = num_nodes;
+  switch (backend) {
+    case Backend::cpu: return 4.0 * 16.0 * std::ceil(B / 16.0) * N + B * N;
+    case Backend::packed: return 2.0 * B * N + 4.0 * (std::ceil(B / 32.0) + 3.0) * N;
+    default: return 2.0 * B * N;
+  }
+}
+
+Sampler::Sampler(const Graph& graph, const Coloring& coloring, int32_t num_chains, SamplerOptions options)
+    : graph_(graph), coloring_(coloring), num_chains_(num_chains), options_(options) {
+  check_arguments(graph, num_chains, options);
   // A coloring built for another graph (or another node count) would silently break the sweep.
   verify_coloring(graph_, coloring_.colors());
   // The chains' state on the host, checked before it is allocated.

@@ -26,13 +26,19 @@ SamplerOptions checked(const SamplerOptions& o) {
   return o;
 }
 
-int32_t replica_chains(int32_t chains, const TemperingOptions& t, const Graph& graph, Backend backend) {
+int32_t replica_chains(int32_t chains, const TemperingOptions& t, const Graph& graph, const SamplerOptions& o) {
   if (chains < 1) throw InvalidArgument("parallel tempering: num_chains must be >= 1, got " + std::to_string(chains));
   if (t.betas.size() < 2) throw InvalidArgument("parallel tempering: give at least two betas (the target and a hotter one)");
   if (static_cast<int64_t>(chains) * static_cast<int64_t>(t.betas.size()) > (int64_t{1} << 30)) {
     throw InvalidArgument("parallel tempering: chains x replicas must be at most 2^30");
   }
+  const uint64_t R = t.betas.size();
+  if ((static_cast<uint64_t>(o.first_chain) + static_cast<uint64_t>(chains)) * R > (uint64_t{1} << 32)) {
+    throw InvalidArgument("parallel tempering: (first_chain + chains) x replicas must be at most 2^32 (the RNG counter's chain "
+                          "field), got (" + std::to_string(o.first_chain) + " + " + std::to_string(chains) + ") x " + std::to_string(R));
+  }
   const int32_t total = chains * static_cast<int32_t>(t.betas.size());
+  const Backend backend = o.backend;
   // Checked here, before the sampler's own check, which would count the B R chains as the user's.
   if (graph.num_nodes() >= 1) {
     detail::check_memory(Sampler::state_bytes(backend, total, graph.num_nodes()) + graph_bytes(graph.num_nodes(), graph.num_edges()),
@@ -43,14 +49,11 @@ int32_t replica_chains(int32_t chains, const TemperingOptions& t, const Graph& g
   return total;
 }
 
-/// The B R sampler's options: its first chain is the first replica of chain first_chain.
-SamplerOptions replica_options(SamplerOptions o, int32_t chains, const TemperingOptions& t) {
-  const uint64_t R = t.betas.size();
-  if ((static_cast<uint64_t>(o.first_chain) + static_cast<uint64_t>(std::max(chains, 0))) * R > (uint64_t{1} << 32)) {
-    throw InvalidArgument("parallel tempering: (first_chain + chains) x replicas must be at most 2^32 (the RNG counter's chain "
-                          "field), got (" + std::to_string(o.first_chain) + " + " + std::to_string(chains) + ") x " + std::to_string(R));
-  }
-  o.first_chain = static_cast<uint32_t>(o.first_chain * R);
+/// The B R sampler's options: its first chain is the first replica of chain first_chain (which
+/// replica_chains, evaluated first, has checked).
+SamplerOptions replica_options(SamplerOptions o, const TemperingOptions& t) {
+  const auto R = static_cast<uint32_t>(t.betas.size());
+  o.first_chain *= R;
   return o;
 }
 
@@ -134,7 +137,8 @@ TemperingOptions validated(TemperingOptions t) {
 TemperedSampler::TemperedSampler(const Graph& graph, const Coloring& coloring, int32_t chains, TemperingOptions tempering,
                                  SamplerOptions options)
     : graph_(graph), chains_(chains), first_(options.first_chain), opt_(validated(std::move(tempering))), options_(checked(options)),
-      sampler_(graph, coloring, replica_chains(chains, opt_, graph, options_.backend), replica_options(options_, chains, opt_)) {
+      // Braces: replica_chains's checks (first_chain, then memory) run before replica_options.
+      sampler_{graph, coloring, replica_chains(chains, opt_, graph, options_), replica_options(options_, opt_)} {
   const int32_t R = num_replicas();
   sampler_.set_chain_betas(chain_factors());
   stats_.betas = opt_.betas;
