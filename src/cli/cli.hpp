@@ -24,6 +24,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/error.hpp"
 #include "pbit/harness/compare.hpp"
+#include "pbit/models/dataset.hpp"
 #include "util/json_util.hpp"
 #include "util/parse_number.hpp"
 #include "util/text.hpp"
@@ -244,6 +245,14 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
 /// `paths` (each absent, or present with the same bytes). Checkpoints are written by rank 0 and read
 /// by every rank, so a resume needs an output folder that every rank shares.
 void check_ranks_see_same(const std::vector<std::string>& paths, const std::string& what = "the checkpoint files");
+
+/// Under MPI ranks: throws InvalidArgument on every rank unless all ranks read the same images and
+/// labels, or the same graph (nodes, edges, weights, biases) from a graph file; `what` names them.
+/// check_ranks_agree compares the config, but a dataset or graph file it names is read on each node,
+/// which may hold another copy: ranks that read different images trained another model without a
+/// word, or ended in an MPI error. Nothing for one process.
+void check_ranks_read_same(const ImageDataset& data, const std::string& what);
+void check_ranks_read_same(const Graph& graph, const std::string& what);
 
 /// The lease records of a run trained in pieces (--lease DIR, docs/CLI.md): those of the earlier
 /// leases, which the model-only checkpoint carries, and this lease's, written with every checkpoint of

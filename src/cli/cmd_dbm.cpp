@@ -223,7 +223,10 @@ void add_train(CLI::App* dbm, Commands& c) {
     const bool writer = dist::rank() == 0;
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);
     const ImageDataset train = dbm_data(cfg, "train"), test = dbm_data(cfg, "test");
+    check_ranks_read_same(train, "the training images");
+    check_ranks_read_same(test, "the test images");
     SparseDbm model = SparseDbm::create(cfg, train.rows, train.cols);
+    if (!cfg.graph_file.empty()) check_ranks_read_same(model.graph(), "graph.file " + cfg.graph_file);
     DbmTrainer trainer(model, cfg, train);
     check_dbm_eval_memory(model, cfg, test.size());  // the evaluation and generation after training, before the training
     check_dbm_gen_memory(model, cfg);
@@ -395,6 +398,7 @@ void add_eval(CLI::App* dbm, Commands& c) {
     }
     const SparseDbm model = SparseDbm::load(o->model);
     const ImageDataset test = dbm_data(cfg, "test");
+    check_ranks_read_same(test, "the test images");
     if (test.rows != model.rows() || test.cols != model.cols()) {  // (the sampler's refusal named neither file nor setting)
       throw InvalidArgument("--model " + o->model + " takes " + std::to_string(model.rows()) + "x" + std::to_string(model.cols()) +
                             " images, and the test images of --config " + o->config + " are " + std::to_string(test.rows) + "x" + std::to_string(test.cols) +

@@ -308,6 +308,8 @@ void add_dtm_commands(Commands& c) {
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
+    check_ranks_read_same(train, "the training images");
+    check_ranks_read_same(test, "the test images");
     Dtm model(cfg, train.rows, train.cols);
     check_ranks_see_same({model.checkpoint_path(), o->lease.empty() ? std::string() : o->lease + "/model_checkpoint.bin"});
     const std::vector<std::string> stale =

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <random>
 #include <cctype>
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -449,6 +451,32 @@ void check_ranks_agree(const std::vector<std::string>& files, const std::string&
   dist::check_same(detail::fnv1a(all), what);
 }
 
+namespace {
+
+template <class T>
+uint64_t hash_values(const std::vector<T>& v, uint64_t h) {
+  return detail::fnv1a(std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)), h);
+}
+
+}  // namespace
+
+void check_ranks_read_same(const ImageDataset& data, const std::string& what) {
+  if (dist::size() == 1) return;
+  const uint64_t h = detail::fnv1a(std::to_string(data.rows) + "x" + std::to_string(data.cols) + "|" + std::to_string(data.size()));
+  dist::check_same(hash_values(data.labels, hash_values(data.pixels, h)),
+                   what + " (their images and labels: each rank reads its node's copy of the dataset, and those differ)");
+}
+
+void check_ranks_read_same(const Graph& graph, const std::string& what) {
+  if (dist::size() == 1) return;
+  uint64_t h = detail::fnv1a(std::to_string(graph.num_nodes()));
+  h = hash_values(graph.edge_i(), h);
+  h = hash_values(graph.edge_j(), h);
+  h = hash_values(graph.weights(), h);
+  h = hash_values(graph.biases(), h);
+  dist::check_same(h, what + " (its nodes, edges and weights: each rank reads its node's copy of the file, and those differ)");
+}
+
 nlohmann::json degree_histogram(const std::vector<int32_t>& degrees) {
   std::map<int32_t, int64_t> hist;
   for (int32_t d : degrees) ++hist[d];
@@ -661,6 +689,45 @@ void harden_options(CLI::App* a) {
 
 namespace pbit::cli {
 
+namespace {
+
+/// One line on stderr in one write, so that the lines of several ranks (and Open MPI's notes) do not
+/// mix inside a line, as separate << writes did.
+void say(const std::string& line) {
+  const std::string whole = line + "\n";
+  std::cerr.flush();
+  std::fwrite(whole.data(), 1, whole.size(), stderr);
+  std::fflush(stderr);
+}
+
+/// " (rank R)" under mpirun, else "".
+std::string of_rank() { return dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : ""; }
+
+/// Whether to run the command, once every rank has read its own command line: its exit code when
+/// not. `refused` is this rank's parse error ("" when none), `helped` that it printed help or the
+/// version. Under mpirun the ranks agree first (collective): a rank that stopped at a bad option while
+/// the others went on left them waiting in the run's first collective for ever. When every rank
+/// refused, rank 0 says why once; when only some did, each of those says why.
+std::optional<int> agree_to_run(const std::string& refused, bool helped) {
+  const int64_t ranks = dist::size();
+  std::array<int64_t, 2> n = {refused.empty() ? 0 : 1, helped ? 1 : 0};
+  dist::allreduce_sum(n);
+  if (n[0] == 0 && n[1] == 0) return std::nullopt;
+  if (n[0] == ranks) {
+    if (dist::rank() == 0) say("pbit: error: " + printable(refused));
+    return 2;
+  }
+  if (!refused.empty()) say("pbit: error" + of_rank() + ": " + printable(refused));
+  if (n[1] == ranks) return 0;
+  if (dist::rank() == 0) {
+    say("pbit: error: the ranks' command lines disagree (" + std::to_string(n[0]) + " refused, " + std::to_string(n[1]) +
+        " asked for help or the version, " + std::to_string(ranks - n[0] - n[1]) + " would run): every rank must be given the same");
+  }
+  return 2;
+}
+
+}  // namespace
+
 int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
   dist::init(&argc, &argv);  // MPI, when started by mpirun or srun (docs/SCALING.md)
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
@@ -688,14 +755,18 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       }
     };
     add_exit_codes(&app);
+    // What the command line came to before anything runs: refused (its message), help or --version
+    // printed, or a command to run. Under mpirun the ranks agree on it below.
+    std::string refused;
+    bool helped = false;
     if (argc >= 2 && std::string(argv[1]) == "help") {  // `pbit help [COMMAND ...]`: the names are checked first
       const CLI::App* a = &app;
       std::string path = "pbit";
       for (int k = 2; k < argc; ++k) {
         const auto subs = a->get_subcommands([&](const CLI::App* s) { return s->get_name() == argv[k]; });
         if (subs.empty()) {
-          std::cerr << "pbit: error: '" << path << "' has no subcommand '" << printable(argv[k]) << "' (pbit help lists them)\n";
-          return 2;
+          refused = "'" + path + "' has no subcommand '" + argv[k] + "' (pbit help lists them)";
+          break;
         }
         a = subs.front();
         path += " " + a->get_name();
@@ -710,26 +781,31 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       args.push_back(help_flag);
     }
     if (argc == 2 && std::string(argv[1]) == "--version") args[1] = version_cmd;
-    try {
-      // "--out=" (an empty shell variable in --out="$DIR") would make CLI11 take the next argument as
-      // the value: refused as the validators refuse `--out ""`.
-      for (int k = 1; k < argc; ++k) {
-        const std::string a = argv[k];
-        if (a == "--") break;
-        if (a.size() > 3 && a.compare(0, 2, "--") == 0 && a.find('=') == a.size() - 1) {
-          throw CLI::ValidationError(a.substr(0, a.size() - 1), "needs a non-empty value");
+    if (refused.empty()) {
+      try {
+        // "--out=" (an empty shell variable in --out="$DIR") would make CLI11 take the next argument as
+        // the value: refused as the validators refuse `--out ""`.
+        for (int k = 1; k < argc; ++k) {
+          const std::string a = argv[k];
+          if (a == "--") break;
+          if (a.size() > 3 && a.compare(0, 2, "--") == 0 && a.find('=') == a.size() - 1) {
+            throw CLI::ValidationError(a.substr(0, a.size() - 1), "needs a non-empty value");
+          }
         }
+        app.parse(static_cast<int>(args.size()), args.data());
+      } catch (const CLI::CallForHelp& e) {
+        if (dist::rank() == 0) app.exit(e);  // (its exit code is 0)
+        helped = true;
+      } catch (const CLI::CallForAllHelp& e) {
+        if (dist::rank() == 0) app.exit(e);
+        helped = true;
+      } catch (const CLI::ParseError& e) {
+        // pbit.cli: the message in the exception (under mpirun every rank must return instead, below)
+        if (rethrow && rethrow_bad_options && dist::size() == 1) throw pbit::InvalidArgument(parse_message(e, app));
+        refused = parse_message(e, app);
       }
-      app.parse(static_cast<int>(args.size()), args.data());
-    } catch (const CLI::CallForHelp& e) {
-      return app.exit(e);
-    } catch (const CLI::CallForAllHelp& e) {
-      return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-      if (rethrow && rethrow_bad_options) throw pbit::InvalidArgument(parse_message(e, app));  // pbit.cli: the message in the exception
-      std::cerr << "pbit: error: " << printable(parse_message(e, app)) << "\n";
-      return 2;
     }
+    if (const std::optional<int> rc = agree_to_run(refused, helped)) return *rc;
     // The deepest subcommand given runs.
     const CLI::App* a = deepest(app);
     if (dist::size() > 1) {  // docs/SCALING.md: what is sharded so far
@@ -750,12 +826,12 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     return rc;
   } catch (const pbit::Error& e) {
     if (rethrow && dist::size() == 1) throw;  // pbit.cli in Python; under mpirun every rank must end (below)
-    std::cerr << "pbit: error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << printable(e.what()) << "\n";
+    say(std::string("pbit: error") + of_rank() + ": " + printable(e.what()));
     dist::abort_all(2);  // under mpirun: the other ranks may be waiting for this one
     return 2;
   } catch (const std::exception& e) {
     if (rethrow && dist::size() == 1) throw;
-    std::cerr << "pbit: internal error" << (dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : "") << ": " << printable(e.what()) << "\n";
+    say(std::string("pbit: internal error") + of_rank() + ": " + printable(e.what()));
     dist::abort_all(3);
     return 3;
   }

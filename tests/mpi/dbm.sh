@@ -69,4 +69,34 @@ if mpi -np 1 -wdir "$PWD/d1" "$PBIT" dbm train --config "$PWD/dbm.json" --out ru
   echo "ranks with different checkpoints passed"; exit 1
 fi
 grep -q "the ranks disagree on the checkpoint files" err3.txt || { cat err3.txt; exit 1; }
+# Ranks that read different images (each node's own copy of the dataset: here the first label changed
+# on rank 1's) or a different graph.file stop rather than train another model (helper-97: the model
+# differed from one process's without a word).
+mkdir -p da/ds db/ds ga gb
+for f in "$DATA"/*-ubyte; do ln -s "$f" da/ds/; ln -s "$f" db/ds/; done
+rm db/ds/train-labels-idx1-ubyte && cp "$DATA/train-labels-idx1-ubyte" db/ds/
+printf '\x09' | dd of=db/ds/train-labels-idx1-ubyte bs=1 seek=8 conv=notrunc status=none  # the first label, a 5
+! cmp -s "$DATA/train-labels-idx1-ubyte" db/ds/train-labels-idx1-ubyte
+python3 - <<'PY'
+import json
+c = json.load(open("dbm.json"))
+c["dataset"]["dir"] = "ds"
+json.dump(c, open("dbm_reldir.json", "w"))
+c["dataset"]["dir"] = json.load(open("dbm.json"))["dataset"]["dir"]
+c["graph"] = {"file": "g.txt", "label_replicas": 2}
+json.dump(c, open("dbm_gfile.json", "w"))
+PY
+"$PBIT" graph --topology pegasus:4 --out ga/g.txt 2>/dev/null
+sed '$ s/^[0-9]* /0 /' ga/g.txt > gb/g.txt  # the last coupling moved: as many edges, another graph
+! cmp -s ga/g.txt gb/g.txt
+if timeout 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 -wdir "$PWD/da" "$PBIT" dbm train --config "$PWD/dbm_reldir.json" --out "$PWD/dd" : \
+    -np 1 -wdir "$PWD/db" "$PBIT" dbm train --config "$PWD/dbm_reldir.json" --out "$PWD/dd" > err4.txt 2>&1; then
+  echo "ranks with different images passed"; exit 1
+fi
+grep -q "the ranks disagree on the training images" err4.txt || { cat err4.txt; exit 1; }
+if timeout 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 -wdir "$PWD/ga" "$PBIT" dbm train --config "$PWD/dbm_gfile.json" --out "$PWD/dg" : \
+    -np 1 -wdir "$PWD/gb" "$PBIT" dbm train --config "$PWD/dbm_gfile.json" --out "$PWD/dg" > err5.txt 2>&1; then
+  echo "ranks with different graph files passed"; exit 1
+fi
+grep -q "the ranks disagree on graph.file g.txt" err5.txt || { cat err5.txt; exit 1; }
 echo "mpi.dbm: bad use refused clearly"

@@ -74,6 +74,23 @@ timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --
 grep -q "missing.json" err3.txt || { cat err3.txt; exit 1; }
 if mpi -np 2 "$PBIT" color --graph missing.json > err4.txt 2>&1; then echo "an unsharded command passed"; exit 1; fi
 grep -q "does not run over MPI ranks yet" err4.txt || { cat err4.txt; exit 1; }
+# The ranks read their command lines before anything runs and agree: a bad option on one rank ends
+# the run (it left the other waiting in the config check's collective for ever, helper-97), each
+# refused rank saying why; on every rank, it is said once; --help is printed once.
+rc=0
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --topology pegasus:3 --config c.json --out bad.json : \
+  -np 1 "$PBIT" sample --topology pegasus:3 --config c.json --bogus > err5.txt 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "a bad option on one rank: exit code $rc (124: it hung)"; cat err5.txt; exit 1; }
+grep -q "pbit: error (rank 1): 'pbit sample' has no option --bogus" err5.txt || { cat err5.txt; exit 1; }
+grep -q "the ranks' command lines disagree (1 refused, 0 asked for help or the version, 1 would run)" err5.txt || { cat err5.txt; exit 1; }
+[ ! -e bad.json ] || { echo "rank 0 ran beside a refused rank"; exit 1; }
+rc=0
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --topology pegasus:3 --config c.json --bogus > err6.txt 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "a bad option on every rank: exit code $rc"; cat err6.txt; exit 1; }
+[ "$(grep -c "has no option --bogus" err6.txt)" = 1 ] || { cat err6.txt; exit 1; }
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --help > help3.txt 2>&1
+"$PBIT" sample --help > help1.txt 2>&1
+cmp help1.txt help3.txt || { echo "--help on 3 ranks is not printed once"; exit 1; }
 echo "mpi.sample: bad use refused clearly, a rank failing alone ends the run"
 # From Python, pbit.cli returns on every rank only once rank 0 has written the run's output: a script
 # reads this run's file on every rank, not an earlier one (a rank that went on early read the stale
