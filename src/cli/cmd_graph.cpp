@@ -178,7 +178,9 @@ void add_sample(Commands& c) {
     opt.hardware = cfg.hardware;
     const Coloring coloring = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     if (!o->out.empty() && dist::rank() == 0) check_writable(o->out);  // rank 0 writes
-    {  // The JSON output holds every per-chain number as a JSON value and as text: about 80 bytes each
+    // The JSON output holds every per-chain number as a JSON value and as text, about 80 bytes each;
+    // rank 0 alone builds it (another rank with less memory refused a run it would not write).
+    if (dist::rank() == 0) {
       const double B = cfg.chains, N = gf.graph.num_nodes(), G = static_cast<double>(cfg.observe.readout_groups.size());
       const double numbers = (cfg.observe.energy ? static_cast<double>(cfg.schedule.samples) * B : 0.0) +
                              static_cast<double>(cfg.observe.snapshot_sweeps.size()) * B * N + 2.0 * B * G +

@@ -91,6 +91,11 @@ timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --
 timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --help > help3.txt 2>&1
 "$PBIT" sample --help > help1.txt 2>&1
 cmp help1.txt help3.txt || { echo "--help on 3 ranks is not printed once"; exit 1; }
+# Rank 0 alone builds the JSON output, so only rank 0 checks its memory: a rank with 1 MB to spare
+# (less than the 2 MB output, more than its chains) refused a run it would not have written.
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --topology pegasus:3 --config c.json --out lean.json : \
+  -np 1 env PBIT_MAX_MEMORY=1M "$PBIT" sample --topology pegasus:3 --config c.json --out lean.json > err7.txt 2>&1 || { cat err7.txt; exit 1; }
+python3 -c 'import json; a, b = json.load(open("np1.json")), json.load(open("lean.json")); a.pop("run"), b.pop("run"); assert a == b'
 echo "mpi.sample: bad use refused clearly, a rank failing alone ends the run"
 # From Python, pbit.cli returns on every rank only once rank 0 has written the run's output: a script
 # reads this run's file on every rank, not an earlier one (a rank that went on early read the stale
