@@ -1,6 +1,7 @@
 #include "pbit/dist/comm.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -41,7 +42,9 @@ bool built_with_mpi() {
 #endif
 }
 
-int init(int* argc, char*** argv) {
+namespace {
+
+int start(int* argc, char*** argv) {
 #ifdef PBIT_HAVE_MPI
   if (!mpi_on()) {
     const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
@@ -66,6 +69,39 @@ int init(int* argc, char*** argv) {
   (void)argv;
   return 1;
 #endif
+}
+
+/// How many processes the launcher says it started: OMPI_COMM_WORLD_SIZE (mpirun), PMI_SIZE (MPICH,
+/// srun's PMI), SLURM_STEP_NUM_TASKS (srun, with or without an MPI plugin); 1 when none says.
+long launched_tasks() {
+  long most = 1;
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"}) {
+    const char* v = std::getenv(name);
+    char* end = nullptr;
+    const long n = v && *v ? std::strtol(v, &end, 10) : 1;
+    if (end && *end == '\0' && n > most) most = n;
+  }
+  return most;
+}
+
+}  // namespace
+
+int init(int* argc, char*** argv) {
+  const int ranks = start(argc, argv);
+  // A launcher that started several processes which cannot see each other (a pbit built without
+  // MPI under mpirun, srun --mpi=none) gets K whole runs that write the same files: said once. A
+  // PBIT_NO_MPI=1 process asked to run alone.
+  static std::atomic<bool> told{false};
+  const char* no_mpi = std::getenv("PBIT_NO_MPI");
+  if (ranks == 1 && !(no_mpi && std::string(no_mpi) == "1")) {
+    if (const long tasks = launched_tasks(); tasks > 1 && !told.exchange(true)) {
+      std::fprintf(stderr,
+                   "note: the launcher started %ld processes, but this one runs alone (%s): each runs the whole run and "
+                   "writes the same files (docs/SCALING.md)\n",
+                   tasks, built_with_mpi() ? "no MPI in its environment: srun --mpi=none? use srun --mpi=pmix" : "this pbit is built without MPI");
+    }
+  }
+  return ranks;
 }
 
 void abort_all(int code) {
