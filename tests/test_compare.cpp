@@ -151,7 +151,9 @@ TEST(EnergyModels, EveryPlatformParameterIsReadFromItsOwnKey) {
 // 400,000 uJ reads as 2.5 and 0.4 J. A counter that wrapped (end below start) gains one full range,
 // its own domain's max_energy_range_uj (10 J and 4 J here), and only that counter: with two packages
 // the sum can go down although only one of them wrapped, or stay up although one did. A subdomain
-// (intel-rapl:0:0) is part of its package and is not added again.
+// (intel-rapl:0:0) is part of its package and is not added again, nor is a psys zone (Intel client
+// CPUs: the whole platform, which holds the packages; helper-98). A counter that cannot be read is no
+// reading, not a wrap of a whole range.
 TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsEachPackage) {
   const std::filesystem::path root = std::string(PBIT_TEST_TMP) + "/fake_powercap";
   std::filesystem::remove_all(root);
@@ -164,6 +166,11 @@ TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsEachPackage) {
   put("intel-rapl:0:0", "energy_uj", "700000");
   put("intel-rapl:1", "energy_uj", "400000");
   put("intel-rapl:1", "max_energy_range_uj", "4000000");
+  put("intel-rapl:0", "name", "package-0");
+  put("intel-rapl:1", "name", "package-1");
+  put("intel-rapl:2", "name", "psys");
+  put("intel-rapl:2", "energy_uj", "9000000");
+  put("intel-rapl:2", "max_energy_range_uj", "262143328850");
   std::string why;
   const auto m = energy::CpuEnergyMeter::open(&why, root.string());
   ASSERT_TRUE(m) << why;
@@ -189,6 +196,12 @@ TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsEachPackage) {
   // wrap still counts.
   EXPECT_NEAR(m->joules_between(reading(1.0, 3.5), reading(6.0, 0.5)), 5.0 + 1.0, 1e-12);
   EXPECT_THROW(m->joules_between(energy::CpuEnergyMeter::Reading{1.0}, reading(1, 1)), InvalidArgument);
+  const energy::CpuEnergyMeter::Reading before = m->read();
+  std::filesystem::remove(root / "intel-rapl:1" / "energy_uj");  // unreadable from now on
+  const energy::CpuEnergyMeter::Reading after = m->read();
+  EXPECT_TRUE(std::isnan(after[0]) || std::isnan(after[1]));
+  EXPECT_EQ(m->joules_between(before, after), -1);
+  EXPECT_EQ(m->joules_between(after, before), -1);
   // No such folder: null, and the reason names it.
   const auto none = energy::CpuEnergyMeter::open(&why, (root / "absent").string());
   EXPECT_FALSE(none);

@@ -531,7 +531,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   bool wants_cuda = false;
   for (const auto& b : suite.backends) wants_cuda = wants_cuda || backend_from_string(b) == Backend::cuda;
   if (wants_cuda) gpu = energy::GpuEnergyMeter::open(backend_device_pci_bus_id(Backend::cuda), &gpu_why);
-  const auto cpu = energy::CpuEnergyMeter::open(&cpu_why);
+  auto cpu = energy::CpuEnergyMeter::open(&cpu_why);
   // "best" is cuda or cpu here; where the list names that backend too, it is measured once.
   std::vector<Backend> backends;
   for (const std::string& bname : suite.backends) {
@@ -559,7 +559,13 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
     const energy::CpuEnergyMeter::Reading e0 = cpu->read();
     const double t0 = now_s();
     std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
-    cpu_idle_w = cpu->joules_between(e0, cpu->read()) / (now_s() - t0);
+    const double j = cpu->joules_between(e0, cpu->read());
+    if (j >= 0) {
+      cpu_idle_w = j / (now_s() - t0);
+    } else {  // a counter that could not be read: no row is measured against an unknown idle draw
+      cpu.reset();
+      cpu_why = "RAPL counters could not be read during the idle window";
+    }
   }
   nlohmann::json rows = nlohmann::json::array();
   for (const CompareWorkload& w : suite.workloads) {
@@ -709,7 +715,9 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
              : " (no idle draw measured or subtracted)")
      << "; CPU "
      << res["energy"]["cpu_meter"].get<std::string>()
-     << (cpu_idle > 0 ? " (idle " + fmt(cpu_idle) + " W subtracted)" : "") << ".\n\n";
+     << (cpu_idle > 0 ? " (idle " + fmt(cpu_idle) + " W subtracted)"
+         : res["energy"]["cpu_meter"] == "rapl" ? " (no idle draw measured or subtracted)" : "")
+     << ".\n\n";
   md << "| workload | backend | chains | flips/ns | sweeps/s per chain | samples/s | wall s | J/flip | energy source |\n";
   md << "|---|---|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : res["results"]) {

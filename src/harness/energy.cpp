@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "util/data_dir.hpp"
 #include "util/json_util.hpp"
@@ -203,8 +204,13 @@ std::unique_ptr<CpuEnergyMeter> CpuEnergyMeter::open(std::string* why_not, const
   std::unique_ptr<CpuEnergyMeter> m(new CpuEnergyMeter());
   for (const auto& d : fs::directory_iterator(root, ec)) {
     const std::string name = d.path().filename().string();
-    // Package domains only: intel-rapl:N (not intel-rapl:N:M subdomains, which they include).
+    // Package domains only: intel-rapl:N (not intel-rapl:N:M subdomains, which they include), named
+    // package-K (not psys, the whole platform's on Intel client CPUs, which holds the packages: it
+    // was added as another package, counting them twice).
     if (name.rfind("intel-rapl:", 0) != 0 || name.find(':', 11) != std::string::npos) continue;
+    std::ifstream zone(d.path() / "name");
+    std::string zone_name;
+    if (zone >> zone_name && zone_name.rfind("package-", 0) != 0) continue;
     std::ifstream f(d.path() / "energy_uj");
     double v = 0;
     if (!(f >> v)) continue;
@@ -225,8 +231,9 @@ CpuEnergyMeter::Reading CpuEnergyMeter::read() const {
   for (const auto& f : files_) {
     std::ifstream in(f);
     double v = 0;
-    in >> v;
-    r.push_back(v * 1e-6);
+    // A counter that cannot be read now is no reading (NaN), not 0: a 0 read as a wrap, which added
+    // a whole range (262130 J) to the row.
+    r.push_back(in >> v && std::isfinite(v) && v >= 0 ? v * 1e-6 : std::numeric_limits<double>::quiet_NaN());
   }
   return r;
 }
@@ -238,6 +245,7 @@ double CpuEnergyMeter::joules_between(const Reading& start, const Reading& end) 
   }
   double j = 0;
   for (size_t k = 0; k < files_.size(); ++k) {
+    if (std::isnan(start[k]) || std::isnan(end[k])) return -1;
     double d = end[k] - start[k];
     if (d < 0) d = range_j_[k] > 0 ? d + range_j_[k] : 0.0;
     j += d;

@@ -121,15 +121,18 @@ class GpuEnergyMeter {
 /// CPU package energy from Linux powercap (RAPL); null with `why_not` when not readable.
 class CpuEnergyMeter {
  public:
-  /// Reads the package domains (intel-rapl:N/energy_uj, microjoules) under `root`; the default is the
-  /// kernel's powercap folder (tests pass a folder of fake counters).
+  /// Reads the package domains (intel-rapl:N/energy_uj, microjoules, whose `name` is package-K: not
+  /// psys, which holds them) under `root`; the default is the kernel's powercap folder (tests pass a
+  /// folder of fake counters).
   static std::unique_ptr<CpuEnergyMeter> open(std::string* why_not, const std::string& root = "/sys/class/powercap");
-  /// One reading of every package's counter, in joules since that counter's arbitrary origin.
+  /// One reading of every package's counter, in joules since that counter's arbitrary origin; NaN
+  /// for a counter that could not be read.
   using Reading = std::vector<double>;
   Reading read() const;
   /// Joules used between two readings, summed over packages. Each package's counter wraps at its own
   /// max_energy_range_uj and is unwrapped on its own (once at most: the kernel's ranges span hours at
-  /// full power); a package whose range is unknown and whose counter went down adds nothing.
+  /// full power); a package whose range is unknown and whose counter went down adds nothing. -1 when
+  /// either reading misses a counter (NaN): no measurement.
   double joules_between(const Reading& start, const Reading& end) const;
   /// The number of package domains read.
   size_t packages() const { return files_.size(); }
