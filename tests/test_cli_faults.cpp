@@ -405,6 +405,29 @@ TEST(BadInput, CompareWritesTheRowsThatRanAndFails) {
   EXPECT_TRUE(res["results"][1].contains("error"));
 }
 
+// A suite that measured no row (it names only cuda, which is not here) fails after writing its files,
+// saying why; it exited 0 beside an empty table (helper-98), and a device script on a broken driver
+// would have reported success. With only failed rows it says that no row was measured.
+TEST(BadInput, CompareThatMeasuresNothingFails) {
+  if (backend_available(Backend::cuda)) GTEST_SKIP() << "cuda is available here: a cuda-only suite measures";
+  const std::string dir = tmp("compare_nothing");
+  fs::remove_all(dir);
+  const std::string tail = R"(, "min_seconds": 0.01, "idle_seconds": 0, "platforms": ")" + std::string(PBIT_SOURCE_DIR) +
+                           R"(/configs/platforms.json", "output_dir": ")" + dir + R"(/out"})";
+  write(dir + "/suite.json", R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "pegasus:2"}], "backends": ["cuda"], "chains": [4])" + tail);
+  const Result r = run("compare --suite " + dir + "/suite.json");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("pbit: error: invalid argument: no row was measured (cuda: backend not available here: "), std::string::npos) << r.out;
+  const nlohmann::json res = read_json_file(dir + "/out/results.json");
+  ASSERT_EQ(res["results"].size(), 1u);
+  EXPECT_EQ(res["results"][0]["kind"], "gibbs");
+  EXPECT_EQ(res["results"][0]["skipped"].get<std::string>().rfind("backend not available here: ", 0), 0u) << res.dump();
+  write(dir + "/big.json", R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "pegasus:2"}], "backends": ["cpu"], "chains": [16777216])" + tail);
+  const Result big = run("compare --suite " + dir + "/big.json", "PBIT_MAX_MEMORY=100M");
+  EXPECT_EQ(big.code, 2) << big.out;
+  EXPECT_NE(big.out.find("1 of 1 rows failed (their errors are in results.json and results.md; no row was measured)"), std::string::npos) << big.out;
+}
+
 // --journal: the rows a cut suite measured are taken, not measured again; a failed row is not kept
 // (it is tried again); a journal of another suite or machine, or with a damaged row, is refused.
 TEST(Resume, CompareJournalKeepsTheMeasuredRows) {

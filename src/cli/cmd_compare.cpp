@@ -147,12 +147,21 @@ void add_compare_commands(Commands& c) {
     std::cout << md.rdbuf();
     // Rows that failed are in the files (with their errors) beside the rows that were measured; the
     // run still fails, so that a script sees it.
-    int64_t failed = 0;
-    for (const auto& r : res["results"]) failed += r.contains("error") ? 1 : 0;
+    // A run that measured no row (every backend it names unavailable here: a device script on a
+    // broken driver) fails too, rather than reporting success with an empty table.
+    int64_t failed = 0, measured = 0;
+    std::string skipped;
+    for (const auto& r : res["results"]) {
+      failed += r.contains("error") ? 1 : 0;
+      measured += r.contains("flips_per_ns") ? 1 : 0;
+      if (r.contains("skipped") && !r.contains("error") && skipped.empty()) skipped = r["backend"].get<std::string>() + ": " + r["skipped"].get<std::string>();
+    }
     if (failed > 0) {
       throw InvalidArgument(std::to_string(failed) + " of " + std::to_string(res["results"].size()) +
-                            " rows failed (their errors are in results.json and results.md; the other rows were measured)");
+                            " rows failed (their errors are in results.json and results.md; " +
+                            (measured > 0 ? std::to_string(measured) + " rows were measured)" : std::string("no row was measured)")));
     }
+    if (measured == 0) throw InvalidArgument("no row was measured (" + skipped + "); results.json and results.md say so");
     return 0;
   });
 }

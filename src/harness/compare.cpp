@@ -571,7 +571,8 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   for (const CompareWorkload& w : suite.workloads) {
     for (const Backend b : backends) {
       if (!backend_available(b)) {
-        rows.push_back({{"workload", w.name}, {"backend", to_string(b)}, {"skipped", "backend not available here"}});
+        rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"backend", to_string(b)},
+                        {"skipped", "backend not available here: " + backend_unavailable_reason(b)}});
         if (progress) std::fprintf(stderr, "compare: %s on %s skipped (not available)\n", w.name.c_str(), to_string(b).c_str());
         continue;
       }
