@@ -38,6 +38,7 @@
 #include "util/gnuplot.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
+#include "util/threads.hpp"
 
 namespace pbit::test {
 namespace {
@@ -426,6 +427,27 @@ TEST(BadInput, CompareThatMeasuresNothingFails) {
   const Result big = run("compare --suite " + dir + "/big.json", "PBIT_MAX_MEMORY=100M");
   EXPECT_EQ(big.code, 2) << big.out;
   EXPECT_NE(big.out.find("1 of 1 rows failed (their errors are in results.json and results.md; no row was measured)"), std::string::npos) << big.out;
+}
+
+// A row records the host threads that ran, in `threads` and in its device's name: the suite's
+// request capped at 4 a core (it recorded 4096 beside 8 that ran, helper-98), and 1 for the
+// reference loop.
+TEST(BadInput, CompareRecordsTheThreadsThatRan) {
+  const std::string dir = tmp("compare_threads");
+  fs::remove_all(dir);
+  write(dir + "/suite.json", R"({"workloads": [{"name": "g", "kind": "gibbs", "graph": "pegasus:2"}], "backends": ["cpu", "reference"],
+    "chains": [4], "threads": 4096, "min_seconds": 0.01, "idle_seconds": 0, "platforms": ")" + std::string(PBIT_SOURCE_DIR) +
+                                    R"(/configs/platforms.json", "output_dir": ")" + dir + R"(/out"})");
+  const Result r = run("compare --suite " + dir + "/suite.json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json rows = read_json_file(dir + "/out/results.json")["results"];
+  ASSERT_EQ(rows.size(), 2u);
+  const int ran = detail::omp_threads(4096, false);
+  EXPECT_LT(ran, 4096);
+  EXPECT_EQ(rows[0]["threads"], ran) << rows.dump();
+  EXPECT_NE(rows[0]["device"].get<std::string>().find("(" + std::to_string(ran) + (ran == 1 ? " thread)" : " threads)")), std::string::npos) << rows.dump();
+  EXPECT_EQ(rows[1]["threads"], 1) << rows.dump();
+  EXPECT_NE(rows[1]["device"].get<std::string>().find("(1 thread)"), std::string::npos) << rows.dump();
 }
 
 // --journal: the rows a cut suite measured are taken, not measured again; a failed row is not kept

@@ -297,7 +297,7 @@ void add_train(CLI::App* dbm, Commands& c) {
         if (writer) std::cerr << "lease 1: starting afresh (no " << printable(lease_ckpt) << ")\n";
       }
       if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
-      leases.open(backend_device_name(backend_from_string(cfg.backend)),
+      leases.open(backend_device_name(backend_from_string(cfg.backend), cfg.threads),
                   {{"burn_in_sweeps", burnt_in}, {"updates_from", trainer.updates()}, {"train_s_from", trainer.train_seconds()},
                    {"flips_from", trainer.total_flips()}}, cfg.output_dir);
     }
@@ -335,7 +335,7 @@ void add_train(CLI::App* dbm, Commands& c) {
     out["train_flips_per_ns"] = trainer.sampling_seconds() > 0 ? flips / trainer.sampling_seconds() / 1e9 : 0.0;
     out["num_parameters"] = model.num_parameters();
     out["backend"] = to_string(backend_from_string(cfg.backend));
-    out["device"] = backend_device_name(backend_from_string(cfg.backend));
+    out["device"] = backend_device_name(backend_from_string(cfg.backend), cfg.threads);
     out["git_sha"] = build_git_sha();
     out["ranks"] = dist::size();  // MPI processes that shared the chains (docs/SCALING.md)
     out = detail::with_config(cfg, std::move(out));

@@ -235,7 +235,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       out["tempering"]["replica_sweeps_while_adapting"] = adapting;
     }
     out["backend"] = to_string(backend_from_string(cfg.backend));
-    out["device"] = backend_device_name(backend_from_string(cfg.backend));
+    out["device"] = backend_device_name(backend_from_string(cfg.backend), cfg.threads);
     out["git_sha"] = build_git_sha();
     out = detail::with_config(cfg, std::move(out));
     write_json_file(o->out, out);
@@ -374,7 +374,7 @@ void add_dtm_commands(Commands& c) {
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << printable(lease_ckpt) << ")\n";
       }
-      leases.open(backend_device_name(backend_from_string(cfg.backend)),
+      leases.open(backend_device_name(backend_from_string(cfg.backend), cfg.threads),
                   {{"epochs_from", model.epoch()}, {"train_s_from", trained().first}, {"flips_from", trained().second}}, cfg.output_dir);
     }
     auto save_lease = [&](const nlohmann::json& result) {
@@ -504,7 +504,7 @@ void add_dtm_commands(Commands& c) {
         {"final_autocorrelation", last_steps}, {"feature_fid_over_training", fid_history},
         {"label_agreement", label_agreement},
         {"backend", to_string(backend_from_string(cfg.backend))},
-        {"device", backend_device_name(backend_from_string(cfg.backend))},
+        {"device", backend_device_name(backend_from_string(cfg.backend), cfg.threads)},
         {"git_sha", build_git_sha()}, {"ranks", dist::size()}};
     out = detail::with_config(cfg, std::move(out));
     if (cfg.neg_tempered) {  // the negative phase's ladder and how its swaps went (since this call built or restored it)

@@ -132,7 +132,7 @@ void add_eqprop_commands(Commands& c) {
                           {"eval", eval_json(ev)},
                           {"history", history_json(trainer.history())},
                           {"backend", to_string(backend_from_string(cfg.backend))},
-                          {"device", backend_device_name(backend_from_string(cfg.backend))},
+                          {"device", backend_device_name(backend_from_string(cfg.backend), cfg.threads)},
                           {"git_sha", build_git_sha()}};
     write_json_file(cfg.output_dir + "/results.json", detail::with_config(cfg, std::move(out)));
     plot_accuracy(cfg.output_dir, trainer.history(), title);

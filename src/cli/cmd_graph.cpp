@@ -118,7 +118,7 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
                     {"swap_acceptance", all.acceptance()},
                     {"round_trips", counts.back()}};
   j["run"] = {{"backend", to_string(opt.backend)},
-              {"device", backend_device_name(opt.backend)},
+              {"device", backend_device_name(opt.backend, opt.num_threads)},
               {"kernel", ts.kernel_description()},
               {"seed", cfg.seed},
               {"contract", to_string(cfg.contract)},
@@ -239,7 +239,7 @@ void add_sample(Commands& c) {
     nlohmann::json j = sample_json(obs, gf.graph, cfg);
     const double flips = static_cast<double>(cfg.chains) * gf.graph.num_nodes() * obs.sweeps;
     j["run"] = {{"backend", to_string(opt.backend)},
-                {"device", backend_device_name(opt.backend)},
+                {"device", backend_device_name(opt.backend, opt.num_threads)},
                 {"kernel", sampler.kernel_description()},
                 {"seed", cfg.seed},
                 {"contract", to_string(cfg.contract)},

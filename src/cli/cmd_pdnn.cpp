@@ -307,7 +307,7 @@ void add_pdnn_commands(Commands& c) {
                           {"train_wall_s", wall},
                           {"eval", eval_json(ev)},
                           {"history", history_json(trainer.history())},
-                          {"device", backend_device_name(backend_from_string(cfg.backend))},
+                          {"device", backend_device_name(backend_from_string(cfg.backend), cfg.threads)},
                           {"git_sha", build_git_sha()}};
     write_json_file(cfg.output_dir + "/results.json", detail::with_config(cfg, std::move(out)));
     std::ostringstream dat;
@@ -378,7 +378,7 @@ void add_pdnn_commands(Commands& c) {
                           {"eval", eval_json(ev)},
                           {"hardware", cfg.hardware.config_json()},
                           {"seed", cfg.seed},
-                          {"device", backend_device_name(backend_from_string(cfg.backend))},
+                          {"device", backend_device_name(backend_from_string(cfg.backend), cfg.threads)},
                           {"git_sha", build_git_sha()}};
     if (!o->out.empty()) write_json_file(o->out, out);
     std::printf("p-DNN %s (trained %s) on %s: test accuracy", units.name().c_str(), net.trained_units.name().c_str(), ev.hardware.c_str());

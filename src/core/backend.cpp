@@ -106,7 +106,7 @@ std::string backend_device_pci_bus_id(Backend b) {
   return detail::cuda_pci_bus_id(detail::resolve_cuda_device(-1, detail::cuda_device_count()));
 }
 
-std::string backend_device_name(Backend b) {
+std::string backend_device_name(Backend b, int num_threads) {
   if (b == Backend::cuda) {
     if (!backend_available(b)) return "none";
     return detail::cuda_device_name(detail::resolve_cuda_device(-1, detail::cuda_device_count()));
@@ -119,7 +119,7 @@ std::string backend_device_name(Backend b) {
       break;
     }
   }
-  const int threads = b == Backend::reference ? 1 : detail::omp_threads(0, /*for_region=*/false);
+  const int threads = b == Backend::reference ? 1 : detail::omp_threads(std::max(num_threads, 0), /*for_region=*/false);
   const std::string count = std::to_string(threads) + (threads == 1 ? " thread" : " threads");
   if (b == Backend::packed) return model + " (" + count + ", bit-packed GPU loop)";
   return model + " (" + count + ")";

@@ -22,6 +22,7 @@
 #include "util/gnuplot.hpp"
 #include "util/json_util.hpp"
 #include "util/text.hpp"
+#include "util/threads.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/models/dbm.hpp"
 #include "pbit/models/dtm_model.hpp"
@@ -607,9 +608,8 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
                             {"kind", w.kind},
                             {"graph", w.graph},  // (empty for a model file's workload: the parser refuses both)
                             {"backend", to_string(b)},
-                            {"device", backend_device_name(b)},
+                            {"device", backend_device_name(b, suite.threads)},
                             {"chains", chains},
-                            {"threads", suite.threads},
                             {"num_nodes", nodes},
                             {"wall_s", m.wall},
                             {"flips_per_ns", m.flips / m.wall / 1e9},
@@ -619,6 +619,10 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
         // meter did not see, or whose draw does not rise above idle, reports no energy (and why)
         // rather than a number that is not a measurement.
         if (!w.model.empty()) r["model"] = w.model;  // a dbm_inference workload of a model file: its own graph
+        // The host threads that ran (the suite asked for `threads`, 0 = OpenMP's default; at most 4 a
+        // core, and the reference loop runs one): it recorded the request, 4096 beside 8 that ran. A
+        // cuda row keeps the request (its sweeps run on the GPU).
+        r["threads"] = b == Backend::cuda ? suite.threads : b == Backend::reference ? 1 : detail::omp_threads(suite.threads, /*for_region=*/false);
         if (b == Backend::cuda && gpu) {
           detail::put_measured_energy(r, m.gpu_j, gpu_idle_w, m.wall, m.flips, m.samples, m.gpu_source, kGpuMeterMinWindowS);
         } else if (b != Backend::cuda && cpu) {
