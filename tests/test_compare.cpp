@@ -376,7 +376,12 @@ TEST(CompareRun, AModelRowNamesItsModel) {
   const nlohmann::json res = run_compare(parse_compare_suite(j), false);
   ASSERT_EQ(res["results"].size(), 1u);
   EXPECT_EQ(res["results"][0]["model"], out + "/model.json");
-  EXPECT_EQ(res["results"][0]["threads"], 0);  // the default: OpenMP's
+  // The threads that ran, OpenMP's default (the suite's 0), as the device names them.
+  const int ran = res["results"][0]["threads"].get<int>();
+  EXPECT_GE(ran, 1);
+  EXPECT_EQ(res["results"][0]["device"], backend_device_name(Backend::cpu, 0));
+  EXPECT_NE(res["results"][0]["device"].get<std::string>().find("(" + std::to_string(ran) + (ran == 1 ? " thread)" : " threads)")),
+            std::string::npos);
 }
 
 TEST(CompareRun, EnergyVsQualityFromDtmResults) {
