@@ -68,6 +68,13 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   j = read_json_file(platforms_path());
   j["rng_chip"]["e_cell_j"]["value"] = -1;
   EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);
+  // A modeled platform's whole energy of 0 is refused: it wrote "0 J/flip" as if it were a value
+  // (helper-98).
+  j["rng_chip"]["e_cell_j"]["value"] = 0;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("rng_chip.e_cell_j.value': must be > 0"), std::string::npos);
+  j = read_json_file(platforms_path());
+  j["fpga"]["board_power_w"]["value"] = 0;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("fpga.board_power_w.value': must be > 0"), std::string::npos);
   j = read_json_file(platforms_path());
   j.erase("pdnn");
   EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);

@@ -56,10 +56,13 @@ Platforms parse_platforms(const nlohmann::json& j) {
   p.fpga.flips_per_s_high = param(f, "fpga", "flips_per_s_high", 1, 1e15, "flips/s");
   p.fpga.pbits = static_cast<int32_t>(param(f, "fpga", "pbits", 1, 1e9, "p-bits", true));
   p.fpga.board_power_w = param(f, "fpga", "board_power_w", 0, 1e5, "W");
+  // The modeled platforms' whole energy rests on these two: 0 wrote "0 J/flip" as if measured.
+  if (p.fpga.board_power_w <= 0) detail::config_error("fpga.board_power_w.value", "must be > 0 (the FPGA's energy per flip is board power / flip rate)");
   if (p.fpga.flips_per_s_high < p.fpga.flips_per_s_low) detail::config_error("fpga.flips_per_s_high", "is below flips_per_s_low");
   const auto& c = j["rng_chip"];
   detail::only_keys(c, "rng_chip", {"e_cell_j", "rng_j_per_bit", "cell_rate_hz", "k_mix_dtm"});
   p.chip.e_cell_j = param(c, "rng_chip", "e_cell_j", 0, 1, "J per cell update");
+  if (p.chip.e_cell_j <= 0) detail::config_error("rng_chip.e_cell_j.value", "must be > 0 (the chip's energy per flip and per sample)");
   p.chip.rng_j_per_bit = param(c, "rng_chip", "rng_j_per_bit", 0, 1, "J per random bit");
   p.chip.cell_rate_hz = param(c, "rng_chip", "cell_rate_hz", 1, 1e12, "updates/s per cell");
   param(c, "rng_chip", "k_mix_dtm", 1, 1e9, "sweeps per DTM step");
