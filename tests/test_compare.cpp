@@ -277,6 +277,10 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
             "<no error>");  // a model alone is enough
   EXPECT_EQ(err(R"({"workloads": [{"name": "t", "kind": "dtm_generation", "graph": "grid:12:G8", "steps": 2, "image_side": 6,
                                    "sweeps_per_sample": 5}])" + ok_tail), "<no error>");
+  // A row runs whole samples whatever min_seconds says: 2^32 - 1 sweeps a step ran for hours.
+  EXPECT_NE(err(R"({"workloads": [{"name": "t", "kind": "dtm_generation", "graph": "grid:8:G8", "sweeps_per_sample": 4294967295}])" + ok_tail)
+                .find("key 'workloads[0].sweeps_per_sample': must be in [1, 1000000]"),
+            std::string::npos);
   // Names and labels become gnuplot titles, data-file labels and table cells: a quote broke the plot.
   EXPECT_NE(err(R"({"workloads": [{"name": "it's", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name': 'it's' holds"),
             std::string::npos);
@@ -347,6 +351,9 @@ TEST(CompareRun, TinyCpuSuiteProducesAllOutputs) {
   EXPECT_DOUBLE_EQ(fpga["energy_j_per_flip_low"].get<double>(), 25.0 / 64e9);
   EXPECT_DOUBLE_EQ(fpga["energy_j_per_flip_high"].get<double>(), 25.0 / 50e9);
   EXPECT_DOUBLE_EQ(fpga["sweeps_per_s"].get<double>(), 64e9 / 4264);
+  EXPECT_DOUBLE_EQ(fpga["sweeps_per_s_low"].get<double>(), 50e9 / 4264);
+  EXPECT_DOUBLE_EQ(fpga["sweeps_per_s_high"].get<double>(), 64e9 / 4264);
+  EXPECT_EQ(fpga["board_power_source"].get<std::string>().rfind("assumption: ", 0), 0u) << fpga.dump();  // the paper reports none
   EXPECT_DOUBLE_EQ(res["modeled"]["rng_chip"]["flips_per_ns_70x70"].get<double>(), 4900 * 10e6 / 1e9);
   for (const char* k : {"hostname", "os", "cpu", "logical_cpus", "gpu"}) EXPECT_TRUE(res["machine"].contains(k)) << k;
   for (const char* k : {"git_sha", "build_type", "compiler"}) EXPECT_TRUE(res["build"].contains(k)) << k;
