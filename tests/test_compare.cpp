@@ -78,6 +78,12 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   j = read_json_file(platforms_path());
   j.erase("pdnn");
   EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);
+  // A file that is not JSON is named once ("F: F: not valid JSON" before).
+  const std::string broken = std::string(PBIT_TEST_TMP) + "/broken_platforms.json";
+  std::ofstream(broken) << "{bad\n";
+  const std::string m = error_of([&] { energy::load_platforms(broken); });
+  EXPECT_NE(m.find(broken + ": not valid JSON"), std::string::npos) << m;
+  EXPECT_EQ(m.find(broken + ": " + broken), std::string::npos) << m;
   // A value in another unit is refused, not read as J or Hz (off by 10^15 or 10^6), and a p-bit
   // count must be whole.
   for (const auto& [section, key, unit] : std::vector<std::tuple<const char*, const char*, const char*>>{
@@ -282,8 +288,16 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
                 .find("key 'workloads[0].sweeps_per_sample': must be in [1, 1000000]"),
             std::string::npos);
   // Names and labels become gnuplot titles, data-file labels and table cells: a quote broke the plot.
-  EXPECT_NE(err(R"({"workloads": [{"name": "it's", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name': 'it's' holds"),
+  EXPECT_NE(err(R"({"workloads": [{"name": "it's", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name': 'it's' is only spaces or holds"),
             std::string::npos);
+  // A name of spaces only is invisible in a table, a bidirectional override (U+202E) reverses the
+  // cells after it, and a line break is shown as \x0a in the message, not as a broken line (helper-98).
+  EXPECT_NE(err(R"({"workloads": [{"name": "   ", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name': '   ' is only spaces"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a\u202eb", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name'"), std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a\u2067b", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name'"), std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a\nb", "graph": "lattice:8"}])" + ok_tail).find("'a\\x0ab' is only spaces or holds"), std::string::npos);
+  EXPECT_EQ(err(R"({"workloads": [{"name": " a \u00e9\u2014\u4e2d", "graph": "lattice:8"}])" + ok_tail), "<no error>");  // spaces and other text are names
   EXPECT_NE(err(R"({"workloads": [{"name": "a|b", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name'"), std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "backends": ["cpu"], "chains": [1],
                     "quality": [{"label": "x\"y", "results": "r.json"}]})").find("key 'quality[0].label'"),

@@ -56,8 +56,10 @@ std::string plain_label(const nlohmann::json& v, const std::string& key) {
   const std::string s = detail::get_string(v, key);
   if (s.empty()) detail::config_error(key, "must not be empty");
   if (!is_plain_label(s)) {
-    detail::config_error(key, "'" + s + "' holds a control character, a quote, a backslash or '|' (it names rows, plot series and " +
-                                  "table cells)");
+    std::string shown;  // (a line break in the name would break the message's line too)
+    for (const char ch : s) shown += detail::is_control_byte(ch) ? detail::hex_byte(ch) : std::string(1, ch);
+    detail::config_error(key, "'" + shown + "' is only spaces or holds a control character, a bidirectional control, a quote, a backslash or '|' " +
+                                  "(it names rows, plot series and table cells)");
   }
   return s;
 }
@@ -65,9 +67,17 @@ std::string plain_label(const nlohmann::json& v, const std::string& key) {
 }  // namespace
 
 bool is_plain_label(std::string_view s) {
-  if (s.empty()) return false;
+  if (s.find_first_not_of(' ') == std::string_view::npos) return false;  // empty, or spaces only: an invisible name
   for (const char ch : s) {
     if (detail::is_control_byte(ch) || ch == '"' || ch == '\'' || ch == '\\' || ch == '|') return false;
+  }
+  // Unicode's bidirectional controls (U+202A..U+202E, U+2066..U+2069: E2 80 AA..AE, E2 81 A6..A9 in
+  // UTF-8) reverse the text after them in a table or a plot title.
+  for (size_t k = 0; k + 2 < s.size(); ++k) {
+    const auto b1 = static_cast<unsigned char>(s[k + 1]), b2 = static_cast<unsigned char>(s[k + 2]);
+    if (static_cast<unsigned char>(s[k]) == 0xe2 && ((b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) || (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9))) {
+      return false;
+    }
   }
   return true;
 }
@@ -145,8 +155,9 @@ CompareSuite parse_compare_suite(const nlohmann::json& j) {
       config_error(at, std::to_string(s.chains.back()) + " is listed twice");
     }
   }
-  if (j.contains("min_seconds")) s.min_seconds = get_float_in(j["min_seconds"], "min_seconds", 0.001, 3600);
-  if (j.contains("idle_seconds")) s.idle_seconds = get_float_in(j["idle_seconds"], "idle_seconds", 0, 3600);
+  // (doubles: as float32, 0.1 s was recorded as idle_window_s 0.10000000149011612)
+  if (j.contains("min_seconds")) s.min_seconds = get_double_in(j["min_seconds"], "min_seconds", 0.001, 3600);
+  if (j.contains("idle_seconds")) s.idle_seconds = get_double_in(j["idle_seconds"], "idle_seconds", 0, 3600);
   if (j.contains("threads")) s.threads = static_cast<int>(get_int(j["threads"], "threads", 0, 4096));
   if (j.contains("platforms")) s.platforms = get_path(j["platforms"], "platforms");
   if (j.contains("output_dir")) s.output_dir = get_path(j["output_dir"], "output_dir");
@@ -749,8 +760,8 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   const auto& mo = res["modeled"];
   md << "\n## Modeled platforms (the platforms file in results.json, with sources)\n\n";
   md << "| platform | flips/ns | J/flip | note |\n|---|---:|---:|---|\n";
-  md << "| FPGA sparse Ising machine (Niazi 2024) | " << fmt(mo["fpga"]["flips_per_ns_low"]) << "-" << fmt(mo["fpga"]["flips_per_ns_high"])
-     << " | " << fmt(mo["fpga"]["energy_j_per_flip_low"]) << "-" << fmt(mo["fpga"]["energy_j_per_flip_high"]) << " | one chain, "
+  md << "| FPGA sparse Ising machine (Niazi 2024) | " << fmt(mo["fpga"]["flips_per_ns_low"]) << " to " << fmt(mo["fpga"]["flips_per_ns_high"])
+     << " | " << fmt(mo["fpga"]["energy_j_per_flip_low"]) << " to " << fmt(mo["fpga"]["energy_j_per_flip_high"]) << " | one chain, "
      << mo["fpga"]["pbits"].get<int>() << " p-bits, board power " << fmt(mo["fpga"]["board_power_w"]) << " W (assumed) |\n";
   md << "| all-transistor RNG chip (Jelincic 2025), 70x70 | " << fmt(mo["rng_chip"]["flips_per_ns_70x70"]) << " | "
      << fmt(mo["rng_chip"]["energy_j_per_flip"]) << " | DTM sample (T=" << mo["rng_chip"]["dtm_parameters"]["T"].get<int64_t>()

@@ -104,8 +104,9 @@ std::string find_platforms_file(const std::string& path) {
 
 Platforms load_platforms(const std::string& given) {
   const std::string path = find_platforms_file(given);
+  const nlohmann::json j = read_json_file(path);  // (its errors name the file already)
   try {
-    return parse_platforms(read_json_file(path));
+    return parse_platforms(j);
   } catch (const InvalidConfig& e) {
     throw InvalidConfig(path + ": " + e.reason());
   }

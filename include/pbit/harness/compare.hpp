@@ -70,7 +70,8 @@ nlohmann::json build_description();
 std::string utc_timestamp();
 
 /// Whether `s` can name a plot series, a row of a gnuplot data file and a Markdown table cell: not
-/// empty, one printable line without quotes, backslashes or '|'. Compare's workload names and quality
+/// empty or spaces only, one printable line without quotes, backslashes, '|' or Unicode's
+/// bidirectional controls (U+202A..U+202E, U+2066..U+2069). Compare's workload names and quality
 /// labels must be; so must `pdnn eval --label`.
 bool is_plain_label(std::string_view s);
 
