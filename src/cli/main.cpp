@@ -707,14 +707,18 @@ std::string of_rank() { return dist::size() > 1 ? " (rank " + std::to_string(dis
 /// not. `refused` is this rank's parse error ("" when none), `helped` that it printed help or the
 /// version. Under mpirun the ranks agree first (collective): a rank that stopped at a bad option while
 /// the others went on left them waiting in the run's first collective for ever. When every rank
-/// refused, rank 0 says why once; when only some did, each of those says why.
+/// refused, rank 0 says why, and each other rank only where its reason differs; when only some did,
+/// each of those says why.
 std::optional<int> agree_to_run(const std::string& refused, bool helped) {
   const int64_t ranks = dist::size();
   std::array<int64_t, 2> n = {refused.empty() ? 0 : 1, helped ? 1 : 0};
   dist::allreduce_sum(n);
   if (n[0] == 0 && n[1] == 0) return std::nullopt;
   if (n[0] == ranks) {
+    std::vector<uint8_t> first(refused.begin(), refused.end());
+    dist::broadcast_bytes(first);  // rank 0's reason
     if (dist::rank() == 0) say("pbit: error: " + printable(refused));
+    else if (std::string(first.begin(), first.end()) != refused) say("pbit: error" + of_rank() + ": " + printable(refused));
     return 2;
   }
   if (!refused.empty()) say("pbit: error" + of_rank() + ": " + printable(refused));
@@ -804,6 +808,12 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
         if (rethrow && rethrow_bad_options && dist::size() == 1) throw pbit::InvalidArgument(parse_message(e, app));
         refused = parse_message(e, app);
       }
+    }
+    // `pbit version` (and --version) under mpirun: printed once, by rank 0, as --help is (it was
+    // refused as a command that does not run over ranks).
+    if (refused.empty() && !helped && dist::size() > 1 && command_of(app) == "pbit version") {
+      if (const auto v = cmds.actions.find(deepest(app)); v != cmds.actions.end() && dist::rank() == 0) v->second();
+      helped = true;
     }
     if (const std::optional<int> rc = agree_to_run(refused, helped)) return *rc;
     // The deepest subcommand given runs.

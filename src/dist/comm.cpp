@@ -18,15 +18,24 @@
 namespace pbit::dist {
 
 namespace {
+/// PBIT_NO_MPI=1: this process runs pbit alone, whatever its launcher says and whether or not MPI
+/// is running in it (mpi4py starts MPI at import: pbit then joined the other ranks' collectives, and
+/// a call made on one rank alone waited for them for ever).
+bool alone_asked() {
+  const char* v = std::getenv("PBIT_NO_MPI");
+  return v && std::string(v) == "1";
+}
 #ifdef PBIT_HAVE_MPI
-bool mpi_on() {
+bool mpi_running() {
   int started = 0, finished = 0;
   MPI_Initialized(&started);
   MPI_Finalized(&finished);
   return started && !finished;
 }
-void finalize_at_exit() {
-  if (mpi_on()) MPI_Finalize();
+/// Whether pbit runs over MPI ranks: MPI running, and PBIT_NO_MPI not set.
+bool mpi_on() { return mpi_running() && !alone_asked(); }
+void finalize_at_exit() {  // (MPI that pbit started is finalised, PBIT_NO_MPI or not)
+  if (mpi_running()) MPI_Finalize();
 }
 void check(int rc, const char* what) {
   if (rc != MPI_SUCCESS) throw Error(std::string("MPI: ") + what + " failed");
@@ -46,12 +55,11 @@ namespace {
 
 int start(int* argc, char*** argv) {
 #ifdef PBIT_HAVE_MPI
-  if (!mpi_on()) {
+  if (!mpi_running()) {
     const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
     // PBIT_NO_MPI=1: one process even so (a pbit started by an MPI rank inherits its launcher's
     // environment, and MPI_Init there ends it).
-    const char* no_mpi = std::getenv("PBIT_NO_MPI");
-    if (!launched || (no_mpi && std::string(no_mpi) == "1")) return 1;
+    if (!launched || alone_asked()) return 1;
     // OpenMP threads run beside MPI on every rank (the host backends, the p-DNN's matrix products),
     // and only the main thread calls MPI: the level that promises is MPI_THREAD_FUNNELED (plain
     // MPI_Init asks for MPI_THREAD_SINGLE, under which no other thread may exist at all).
@@ -92,8 +100,7 @@ int init(int* argc, char*** argv) {
   // MPI under mpirun, srun --mpi=none) gets K whole runs that write the same files: said once. A
   // PBIT_NO_MPI=1 process asked to run alone.
   static std::atomic<bool> told{false};
-  const char* no_mpi = std::getenv("PBIT_NO_MPI");
-  if (ranks == 1 && !(no_mpi && std::string(no_mpi) == "1")) {
+  if (ranks == 1 && !alone_asked()) {
     if (const long tasks = launched_tasks(); tasks > 1 && !told.exchange(true)) {
       std::fprintf(stderr,
                    "note: the launcher started %ld processes, but this one runs alone (%s): each runs the whole run and "

@@ -88,8 +88,8 @@ rc=0
 timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --topology pegasus:3 --config c.json --bogus > err6.txt 2>&1 || rc=$?
 [ "$rc" = 2 ] || { echo "a bad option on every rank: exit code $rc"; cat err6.txt; exit 1; }
 [ "$(grep -c "has no option --bogus" err6.txt)" = 1 ] || { cat err6.txt; exit 1; }
-timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --help > help3.txt 2>&1
-"$PBIT" sample --help > help1.txt 2>&1
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --help > help3.txt 2> /dev/null  # (stdout: Open MPI may warn on stderr)
+"$PBIT" sample --help > help1.txt
 cmp help1.txt help3.txt || { echo "--help on 3 ranks is not printed once"; exit 1; }
 # Rank 0 alone builds the JSON output, so only rank 0 checks its memory: a rank with 1 MB to spare
 # (less than the 2 MB output, more than its chains) refused a run it would not have written.
@@ -98,7 +98,7 @@ timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --
 python3 -c 'import json; a, b = json.load(open("np1.json")), json.load(open("lean.json")); a.pop("run"), b.pop("run"); assert a == b'
 # Processes that a launcher started but that cannot see each other (srun --mpi=none, a pbit built
 # without MPI under mpirun) each run the whole run: said once, unless PBIT_NO_MPI=1 asked for it.
-SLURM_STEP_NUM_TASKS=4 "$PBIT" sample --topology pegasus:3 --config c.json --out alone.json 2> err8.txt
+env -u PBIT_NO_MPI SLURM_STEP_NUM_TASKS=4 "$PBIT" sample --topology pegasus:3 --config c.json --out alone.json 2> err8.txt
 grep -q "note: the launcher started 4 processes, but this one runs alone (no MPI in its environment" err8.txt || { cat err8.txt; exit 1; }
 SLURM_STEP_NUM_TASKS=4 PBIT_NO_MPI=1 "$PBIT" sample --topology pegasus:3 --config c.json --out alone.json 2> err9.txt
 ! grep -q "the launcher started" err9.txt || { cat err9.txt; exit 1; }
@@ -140,6 +140,24 @@ want.pop("run")
 assert got == want
 ' "$PBIT" 2>py_err.txt || { cat py_err.txt; exit 1; }
   echo "mpi.sample: a pbit started by a rank runs alone with PBIT_NO_MPI=1"
+  # PBIT_NO_MPI=1 holds where MPI is already running in the process (mpi4py starts it at import; here
+  # ctypes does): a pbit.cli call on rank 0 alone runs as one process. It joined the ranks'
+  # collectives and waited for rank 1 for ever (helper-99).
+  rc=0
+  PYTHONPATH="$PYDIR" timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 python3 -c '
+import ctypes, ctypes.util, json, os
+os.environ["PBIT_NO_MPI"] = "1"
+mpi = ctypes.CDLL(ctypes.util.find_library("mpi"), mode=ctypes.RTLD_GLOBAL)
+assert mpi.MPI_Init(None, None) == 0
+import pbit
+if os.environ["OMPI_COMM_WORLD_RANK"] == "0":
+    pbit.cli("sample", "--topology", "pegasus:3", "--config", "c.json", "--out", "alone0.json")
+    got = json.load(open("alone0.json"))
+    assert got["run"]["ranks"] == 1, got["run"]
+mpi.MPI_Finalize()
+' 2>py_err.txt || rc=$?
+  [ "$rc" = 0 ] || { echo "pbit.cli on rank 0 alone with PBIT_NO_MPI=1 under a running MPI: exit code $rc (124: it hung)"; cat py_err.txt; exit 1; }
+  echo "mpi.sample: PBIT_NO_MPI=1 runs pbit.cli alone where MPI is already running (mpi4py)"
 else
   echo "mpi.sample: no Python module beside $PBIT; pbit.cli under mpirun not checked"
 fi
