@@ -686,7 +686,7 @@ TEST(CompareEnergy, PerFlipAndPerSampleShareTheActiveEnergy) {
   EXPECT_DOUBLE_EQ(r["energy_j_per_sample"].get<double>() * samples, r["energy_j"].get<double>());
   nlohmann::json none;
   detail::put_measured_energy(none, -1, idle_w, wall, flips, samples, "rapl");
-  EXPECT_EQ(none["energy_source"], "unavailable: rapl gave no reading for this row (raise min_seconds)");
+  EXPECT_EQ(none["energy_source"].get<std::string>().rfind("unavailable: rapl gave no reading for this row (", 0), 0u) << none.dump();
   EXPECT_FALSE(none.contains("energy_j"));
   nlohmann::json idle;
   detail::put_measured_energy(idle, idle_w * wall, idle_w, wall, flips, samples, "rapl");

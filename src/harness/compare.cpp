@@ -260,6 +260,7 @@ class EnergyWindow {
 struct Measured {
   double wall = 0, flips = 0, sweeps = 0, samples = 0, gpu_j = -1, cpu_j = -1;
   std::string gpu_source;
+  std::string kernel;  ///< Sampler::kernel_description() of the sweeps ("" where the model makes its own samplers)
 };
 
 /// Repeats `step` (one unit of work returning its flips, sweeps and samples) until min_seconds pass,
@@ -307,11 +308,13 @@ Measured measure_gibbs(const CompareWorkload& w, Backend b, int32_t chains, int 
     el = now_s() - t0;
   }
   const double n = g.num_nodes();
-  return measure([&] {
+  Measured r = measure([&] {
     detail::restart_sweep_count_if_full(s, stretch);
     s.sweep(stretch);
     return Work{n * chains * stretch, static_cast<double>(stretch), static_cast<double>(chains) * stretch};
   }, min_s, gpu, cpu);
+  r.kernel = s.kernel_description();
+  return r;
 }
 
 /// DBM inference: `chains` images at once (one chain each), visible nodes clamped, labels read out
@@ -342,11 +345,13 @@ Measured measure_dbm(const CompareWorkload& w, Backend b, int32_t chains, int th
   const int64_t sweeps = w.sweeps_per_sample;
   const SamplingSchedule sched{sweeps / 2, sweeps - sweeps / 2, 1};
   const double free_nodes = m.graph().num_nodes() - static_cast<double>(m.visible().size());
-  return measure([&] {
+  Measured r = measure([&] {
     detail::restart_sweep_count_if_full(s, sweeps);
     s.run(sched, BetaSchedule::constant(1.0f), spec);
     return Work{free_nodes * chains * sweeps, static_cast<double>(sweeps), static_cast<double>(chains)};
   }, min_s, gpu, cpu);
+  r.kernel = s.kernel_description();
+  return r;
 }
 
 /// DTM / MEBM generation: `chains` samples at once, T steps of sweeps_per_sample sweeps each, exactly
@@ -400,7 +405,8 @@ void detail::put_measured_energy(nlohmann::json& r, double joules, double idle_w
                                  const std::string& source, double min_wall_s) {
   const double active = joules - idle_w * wall_s;
   if (joules < 0) {
-    r["energy_source"] = "unavailable: " + source + " gave no reading for this row (raise min_seconds)";
+    r["energy_source"] = "unavailable: " + source + " gave no reading for this row (a counter that could not be read, or too few power " +
+                         "samples: raise min_seconds)";
   } else if (wall_s < min_wall_s) {
     r["energy_source"] = "unavailable: the row's " + format_number(wall_s) + " s are too short for " + source + " (it needs " +
                          format_number(min_wall_s) + " s or more: raise min_seconds)";
@@ -632,9 +638,11 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
         // meter did not see, or whose draw does not rise above idle, reports no energy (and why)
         // rather than a number that is not a measurement.
         if (!w.model.empty()) r["model"] = w.model;  // a dbm_inference workload of a model file: its own graph
-        // The host threads that ran (the suite asked for `threads`, 0 = OpenMP's default; at most 4 a
-        // core, and the reference loop runs one): it recorded the request, 4096 beside 8 that ran. A
-        // cuda row keeps the request (its sweeps run on the GPU).
+        if (!m.kernel.empty()) r["kernel"] = m.kernel;
+        // The host threads the row was allowed (the suite asked for `threads`, 0 = OpenMP's default;
+        // at most 4 a core, and the reference loop runs one): it recorded the request, 4096 beside 8.
+        // A kernel may run fewer (one per block of 16 chains): `kernel` says what ran. A cuda row keeps
+        // the request (its sweeps run on the GPU).
         r["threads"] = b == Backend::cuda ? suite.threads : b == Backend::reference ? 1 : detail::omp_threads(suite.threads, /*for_region=*/false);
         if (b == Backend::cuda && gpu) {
           detail::put_measured_energy(r, m.gpu_j, gpu_idle_w, m.wall, m.flips, m.samples, m.gpu_source, kGpuMeterMinWindowS);
