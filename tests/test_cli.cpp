@@ -299,6 +299,8 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"cfg_c1_key", good_graph, "{\"a\\u009bb\": 1}", "key 'a\\xc2\\x9bb': unknown key"},
       {"cfg_overlong", good_graph, "{\"a\xc0\xaf\": 1}", "last read: '\"a\\xc0'"},
       {"cfg_nul_key", good_graph, "{\"a\\u0000b\": 1}", "key 'a\\x00b': unknown key (allowed:"},
+      // A right-to-left override (U+202E) and isolate (U+2067) reversed the rest of the line (helper-99).
+      {"cfg_bidi_key", good_graph, "{\"a\\u202eb\\u2067c\": 1}", "key 'a\\xe2\\x80\\xaeb\\xe2\\x81\\xa7c': unknown key"},
       {"cfg_comment_number", good_graph, R"({"_comment": 5})", "key '_comment': is free text pbit ignores: give a string, got 5"},
   };
   for (const BadCase& c : cases) {

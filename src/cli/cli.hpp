@@ -95,7 +95,7 @@ CLI::Validator number_in(T lo, T hi) {
 inline CLI::Validator plain_label_option() {
   return CLI::Validator(
       [](std::string& s) -> std::string {
-        return s.empty() || is_plain_label(s) ? "" : "takes one printable line without quotes, backslashes or '|' (it names a plot series and a table row)";
+        return s.empty() || is_plain_label(s) ? "" : "takes one printable line without quotes, backslashes or '|' (nor spaces only or Unicode bidirectional controls: it names a plot series and a table row)";
       },
       "", "");
 }

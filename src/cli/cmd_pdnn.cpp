@@ -125,8 +125,8 @@ std::string role_of(const nlohmann::json& r) {
 std::string labelled(const std::string& role, const nlohmann::json& r, const std::string& f) {
   if (!r.contains("label") || (r["label"].is_string() && r["label"].get<std::string>().empty())) return role;
   if (!r["label"].is_string() || !is_plain_label(r["label"].get<std::string>())) {
-    throw InvalidArgument(f + ": its label must be one printable line without quotes, backslashes or '|' (it names a plot series and a " +
-                          "table row)");
+    throw InvalidArgument(f + ": its label must be one printable line without quotes, backslashes or '|' (nor spaces only or Unicode " +
+                          "bidirectional controls: it names a plot series and a table row)");
   }
   return role + " [" + r["label"].get<std::string>() + "]";
 }

@@ -27,7 +27,8 @@ inline std::string join_at_most(const std::vector<std::string>& items, size_t mo
 }
 
 /// `text` as a terminal should show it: control bytes (but line breaks and tabs), DEL, the C1
-/// controls (U+0080..U+009F: U+009B is a one-byte CSI) and bytes that are not well-formed UTF-8
+/// controls (U+0080..U+009F: U+009B is a one-byte CSI), Unicode's bidirectional controls
+/// (U+202A..U+202E, U+2066..U+2069, which reverse the rest of a line) and bytes that are not well-formed UTF-8
 /// (overlong forms, surrogates and code points past U+10FFFF included) as \xNN, so that a config
 /// key, option or file name holding a terminal escape or binary junk prints as text. The CLI's
 /// errors and the library's own notes on stderr name paths and keys through it.
