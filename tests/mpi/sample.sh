@@ -91,6 +91,16 @@ timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --
 timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" sample --help > help3.txt 2> /dev/null  # (stdout: Open MPI may warn on stderr)
 "$PBIT" sample --help > help1.txt
 cmp help1.txt help3.txt || { echo "--help on 3 ranks is not printed once"; exit 1; }
+# --version too (it was refused as a command that does not run over ranks); and ranks refused for
+# different reasons each say theirs.
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 "$PBIT" --version > version2.txt 2> /dev/null || { echo "--version on 2 ranks failed"; exit 1; }
+"$PBIT" --version > version1.txt
+cmp version1.txt version2.txt || { echo "--version on 2 ranks is not printed once"; cat version2.txt; exit 1; }
+rc=0
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --bogus : -np 1 "$PBIT" dbm --nope > err10.txt 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "differently refused ranks: exit code $rc"; cat err10.txt; exit 1; }
+grep -q "pbit: error: 'pbit sample' has no option --bogus" err10.txt && grep -q "pbit: error (rank 1): 'pbit dbm' has no option --nope" err10.txt ||
+  { cat err10.txt; exit 1; }
 # Rank 0 alone builds the JSON output, so only rank 0 checks its memory: a rank with 1 MB to spare
 # (less than the 2 MB output, more than its chains) refused a run it would not have written.
 timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --topology pegasus:3 --config c.json --out lean.json : \
