@@ -38,13 +38,12 @@ int32_t replica_chains(int32_t chains, const TemperingOptions& t, const Graph& g
                           "field), got (" + std::to_string(o.first_chain) + " + " + std::to_string(chains) + ") x " + std::to_string(R));
   }
   const int32_t total = chains * static_cast<int32_t>(t.betas.size());
-  const Backend backend = o.backend;
   // Checked here, before the sampler's own check, which would count the B R chains as the user's.
   if (graph.num_nodes() >= 1) {
-    detail::check_memory(Sampler::state_bytes(backend, total, graph.num_nodes()) + graph_bytes(graph.num_nodes(), graph.num_edges()),
+    detail::check_memory(Sampler::state_bytes(o.backend, total, graph.num_nodes()) + graph_bytes(graph.num_nodes(), graph.num_edges()),
                          "parallel tempering: " + std::to_string(t.betas.size()) + " replicas x " + std::to_string(chains) + " chains (" +
                              std::to_string(total) + " sampler chains) of " + std::to_string(graph.num_nodes()) + " nodes on the " +
-                             to_string(backend) + " backend");
+                             to_string(o.backend) + " backend");
   }
   return total;
 }

@@ -71,13 +71,8 @@ bool is_plain_label(std::string_view s) {
   for (const char ch : s) {
     if (detail::is_control_byte(ch) || ch == '"' || ch == '\'' || ch == '\\' || ch == '|') return false;
   }
-  // Unicode's bidirectional controls (U+202A..U+202E, U+2066..U+2069: E2 80 AA..AE, E2 81 A6..A9 in
-  // UTF-8) reverse the text after them in a table or a plot title.
-  for (size_t k = 0; k + 2 < s.size(); ++k) {
-    const auto b1 = static_cast<unsigned char>(s[k + 1]), b2 = static_cast<unsigned char>(s[k + 2]);
-    if (static_cast<unsigned char>(s[k]) == 0xe2 && ((b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) || (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9))) {
-      return false;
-    }
+  for (size_t k = 0; k < s.size(); ++k) {
+    if (detail::is_bidi_control_at(s, k)) return false;  // it would reverse the cells and title text after it
   }
   return true;
 }

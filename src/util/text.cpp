@@ -27,15 +27,10 @@ std::string printable(const std::string& msg) {
       if (c == 0xf4) hi = 0x8f;
       ok = c2 >= lo && c2 <= hi;
     }
-    // Unicode's bidirectional controls (U+202A..U+202E, U+2066..U+2069) reverse the rest of the
-    // line on a terminal: escaped as the bytes they are.
-    if (ok && len == 3 && c == 0xe2) {
-      const auto c2 = static_cast<unsigned char>(msg[k + 1]), c3 = static_cast<unsigned char>(msg[k + 2]);
-      if ((c2 == 0x80 && c3 >= 0xaa && c3 <= 0xae) || (c2 == 0x81 && c3 >= 0xa6 && c3 <= 0xa9)) {
-        for (size_t i = 0; i < 3; ++i) esc(static_cast<unsigned char>(msg[k + i]));
-        k += 3;
-        continue;
-      }
+    if (ok && is_bidi_control_at(msg, k)) {  // it would reverse the rest of the line: escaped as its bytes
+      for (size_t i = 0; i < 3; ++i) esc(static_cast<unsigned char>(msg[k + i]));
+      k += 3;
+      continue;
     }
     if (ok) {
       out.append(msg, k, len);

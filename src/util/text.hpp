@@ -1,6 +1,7 @@
 // Small text helpers shared by the library's and the CLI's messages.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pbit::detail {
@@ -16,6 +17,15 @@ inline std::string hex_byte(char c) {
   static constexpr char digits[] = "0123456789abcdef";
   const auto u = static_cast<unsigned char>(c);
   return {'\\', 'x', digits[u >> 4], digits[u & 15]};
+}
+
+/// Whether the three bytes of `s` at `k` are one of Unicode's bidirectional controls, U+202A..U+202E
+/// or U+2066..U+2069 (E2 80 AA..AE, E2 81 A6..A9 in UTF-8): they reverse the text after them in a
+/// terminal line, a table cell or a plot title.
+inline bool is_bidi_control_at(std::string_view s, size_t k) {
+  if (k + 2 >= s.size() || static_cast<unsigned char>(s[k]) != 0xe2) return false;
+  const auto b1 = static_cast<unsigned char>(s[k + 1]), b2 = static_cast<unsigned char>(s[k + 2]);
+  return (b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) || (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9);
 }
 
 /// "a, b, c and 4 more": the first `most` items joined by ", ", then how many were left out.
