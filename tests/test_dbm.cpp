@@ -281,6 +281,7 @@ TEST(DbmGradient, MatchesExactEnumeration) {
   // Tolerances from the chain counts: every moment is a mean of +-1 values whose per-chain averages are
   // independent across chains, so its standard error is at most 1/sqrt(chains); 5 standard errors.
   const double tol_pos = 5.0 / std::sqrt(4.0 * 2000), tol_neg = 5.0 / std::sqrt(20000.0);
+  double flipped = 0;
   for (int64_t e = 0; e < G.num_edges(); ++e) {
     EXPECT_NEAR(g.pos_edge[e], pe[e], tol_pos) << "edge " << e;
     EXPECT_NEAR(g.neg_edge[e], ne[e], tol_neg) << "edge " << e;
@@ -290,7 +291,15 @@ TEST(DbmGradient, MatchesExactEnumeration) {
   for (int i = 0; i < 14; ++i) {
     EXPECT_NEAR(g.pos_node[i], pn[i], tol_pos) << "node " << i;
     EXPECT_NEAR(g.neg_node[i], nn[i], tol_neg) << "node " << i;
+    // The bias gradient too: the centered update and the biases step along g.node (helper-100: a sign
+    // flipped here passed every test that runs without MNIST).
+    EXPECT_DOUBLE_EQ(g.node[i], g.pos_node[i] - g.neg_node[i]) << "node " << i;
+    EXPECT_NEAR(g.node[i], pn[i] - nn[i], tol_pos + tol_neg) << "node " << i;
+    flipped = std::max(flipped, 2.0 * std::fabs(pn[i] - nn[i]) / (tol_pos + tol_neg));
   }
+  // A bias gradient of the wrong sign lies this many tolerances from the exact one somewhere.
+  std::printf("bias gradient: the sign flipped would be %.1f tolerances off\n", flipped);
+  EXPECT_GT(flipped, 3.0);
 }
 
 // Persistent negative chains (every shipped config samples the negative phase without warmup): each
@@ -377,6 +386,57 @@ TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
       b1 += G1.weights()[k] * mu[j];
     }
     EXPECT_NEAR(b1 - b0, lr * g.node[i], 1e-5) << "node " << i;
+  }
+}
+
+TEST(DbmGradient, CenteringOffsetsTrackThePositiveMeansAfterTheFirstUpdate) {
+  // The second centered update: the first set the offsets to the positive means (mu1 = g1.pos_node);
+  // the second moves them by the centering rate, mu2 = mu1 + rate (g2.pos_node - mu1), and steps with
+  // them. Trainer `c` gives g1, trainer `a` takes one update and then gives g2, trainer `b` takes both
+  // (same seeds, so the same chains). Offsets that stay at mu1, or jump to g2.pos_node (rate 1 at
+  // every update), move some coupling by far more than the tolerance (asserted): helper-100 found
+  // that no test looked past the first update.
+  DbmConfig cfg = one_step_config();
+  cfg.weight_decay = 0.01f;
+  cfg.centering_rate = 0.05f;
+  cfg.momentum = 0.0f;  // the step is the gradient's alone (momentum has its own test below)
+  const float lr = 0.1f;
+  TinyDbm ta = tiny_dbm(), tb = tiny_dbm(), tc = tiny_dbm();
+  DbmTrainer a(ta.model, cfg, ta.data), b(tb.model, cfg, tb.data), c(tc.model, cfg, tc.data);
+  const std::vector<int64_t> batch{0, 1, 2, 3};
+  const DbmGradient g1 = c.estimate_gradient(batch);
+  a.train_batch(batch, lr);
+  const DbmGradient g2 = a.estimate_gradient(batch);
+  b.train_batch(batch, lr);
+  ASSERT_EQ(tb.model.graph().edge_weights(), ta.model.graph().edge_weights());  // the same first update
+  b.train_batch(batch, lr);
+  const Graph &G1 = ta.model.graph(), &G2 = tb.model.graph();
+  const std::vector<float> J1 = G1.edge_weights(), J2 = G2.edge_weights();
+  std::vector<double> mu(14);
+  for (int i = 0; i < 14; ++i) mu[i] = g1.pos_node[i] + cfg.centering_rate * (g2.pos_node[i] - g1.pos_node[i]);
+  // How far the coupling step would be with the offsets left at mu1 or moved all the way to g2's.
+  double off_frozen = 0, off_jumped = 0;
+  for (int64_t e = 0; e < G1.num_edges(); ++e) {
+    const int32_t i = G1.edge_i()[e], j = G1.edge_j()[e];
+    auto step = [&](double mi, double mj) { return lr * (g2.edge[e] - mi * g2.node[j] - mj * g2.node[i] - cfg.weight_decay * J1[e]); };
+    const double want = step(mu[i], mu[j]);
+    EXPECT_NEAR(J2[e] - J1[e], want, 1e-6) << "edge " << e;
+    off_frozen = std::max(off_frozen, std::fabs(step(g1.pos_node[i], g1.pos_node[j]) - want));
+    off_jumped = std::max(off_jumped, std::fabs(step(g2.pos_node[i], g2.pos_node[j]) - want));
+  }
+  std::printf("second centered update: offsets frozen or jumped would move a coupling by %.2g or %.2g (tolerance 1e-6)\n", off_frozen,
+              off_jumped);
+  EXPECT_GT(off_frozen, 1e-5);
+  EXPECT_GT(off_jumped, 1e-5);
+  // The centered biases b = h + J mu2 (the model unchanged by moving mu) step by lr g2.node.
+  for (int32_t i = 0; i < 14; ++i) {
+    double b1 = G1.biases()[i], b2 = G2.biases()[i];
+    for (int64_t k = G1.row_ptr()[i]; k < G1.row_ptr()[i + 1]; ++k) {
+      const int32_t j = G1.col_idx()[k];
+      b1 += G1.weights()[k] * mu[j];
+      b2 += G2.weights()[k] * mu[j];
+    }
+    EXPECT_NEAR(b2 - b1, lr * g2.node[i], 1e-5) << "node " << i;
   }
 }
 
