@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "models/common/image_selection.hpp"
+#include "models/common/adam.hpp"
 #include "models/common/checkpoint.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
@@ -403,15 +404,9 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
     progress = std::min(1.0, progress);
     const double lr = cfg_.learning_rate * (cfg_.lr_final_fraction + (1 - cfg_.lr_final_fraction) * 0.5 * (1 + std::cos(M_PI * progress)));
     if (cfg_.optimizer == "adam") {
-      auto& m = adam_m_[t - 1];
-      auto& v = adam_v_[t - 1];
       const int64_t step = ++adam_t_[t - 1];
-      const double c1 = 1 - std::pow(cfg_.adam_b1, step), c2 = 1 - std::pow(cfg_.adam_b2, step);
-      for (size_t k = 0; k < w.size(); ++k) {
-        m[k] = cfg_.adam_b1 * m[k] + (1 - cfg_.adam_b1) * g[k];
-        v[k] = cfg_.adam_b2 * v[k] + (1 - cfg_.adam_b2) * g[k] * g[k];
-        w[k] += static_cast<float>(lr * (m[k] / c1) / (std::sqrt(v[k] / c2) + 1e-8));
-      }
+      detail::adam_update(std::span(w), std::span<const float>(g), std::span(adam_m_[t - 1]), std::span(adam_v_[t - 1]), lr, cfg_.adam_b1,
+                          cfg_.adam_b2, step, detail::AdamDirection::ascend);
     } else {
       for (size_t k = 0; k < w.size(); ++k) w[k] += static_cast<float>(lr * g[k]);
     }

@@ -10,6 +10,7 @@
 #include "pbit/hardware/roles.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/error.hpp"
+#include "models/common/adam.hpp"
 #include "models/common/checkpoint.hpp"
 #include "models/common/image_selection.hpp"
 #include "util/binary_io.hpp"
@@ -849,13 +850,8 @@ void EqPropTrainer::step(const EqPropGradient& g) {
     std::vector<float>& w = *p[k];
     const std::vector<double>& gr = *d[k];
     if (cfg_.optimizer == "adam") {
-      const double c1 = 1.0 - std::pow(static_cast<double>(cfg_.adam_b1), static_cast<double>(updates_));
-      const double c2 = 1.0 - std::pow(static_cast<double>(cfg_.adam_b2), static_cast<double>(updates_));
-      for (size_t q = 0; q < w.size(); ++q) {
-        m_[k][q] = cfg_.adam_b1 * m_[k][q] + (1.0 - cfg_.adam_b1) * gr[q];
-        v_[k][q] = cfg_.adam_b2 * v_[k][q] + (1.0 - cfg_.adam_b2) * gr[q] * gr[q];
-        w[q] = static_cast<float>(w[q] - lr * (m_[k][q] / c1) / (std::sqrt(v_[k][q] / c2) + 1e-8));
-      }
+      detail::adam_update(std::span(w), std::span(gr), std::span(m_[k]), std::span(v_[k]), lr, cfg_.adam_b1, cfg_.adam_b2, updates_,
+                          detail::AdamDirection::descend);
     } else {
       for (size_t q = 0; q < w.size(); ++q) w[q] = static_cast<float>(w[q] - lr * gr[q]);
     }

@@ -20,6 +20,7 @@
 #include "pbit/core/hardware_model.hpp"
 #include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
+#include "models/common/adam.hpp"
 #include "models/common/checkpoint.hpp"
 #include "models/common/image_selection.hpp"
 #include "util/binary_io.hpp"
@@ -128,15 +129,11 @@ void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n,
 
 int resolve_threads(int t) { return detail::omp_threads(t); }
 
-/// One Adam step on w with gradient gr and moments m, v (float state, double arithmetic); c1 and c2
-/// are the bias corrections of this update. Both trainers (classifier and generator) use it.
+/// One Adam step on w with gradient gr and moments m, v (float state, double arithmetic), the
+/// `step`-th of the run. Both trainers (classifier and generator) use it.
 void adam_step(std::vector<float>& w, const std::vector<float>& gr, std::vector<float>& m, std::vector<float>& v, double lr,
-               double b1, double b2, double c1, double c2) {
-  for (size_t q = 0; q < w.size(); ++q) {
-    m[q] = static_cast<float>(b1 * m[q] + (1 - b1) * gr[q]);
-    v[q] = static_cast<float>(b2 * v[q] + (1 - b2) * static_cast<double>(gr[q]) * gr[q]);
-    w[q] = static_cast<float>(w[q] - lr * (m[q] / c1) / (std::sqrt(v[q] / c2) + 1e-8));
-  }
+               double b1, double b2, int64_t step) {
+  detail::adam_update(std::span(w), std::span(gr), std::span(m), std::span(v), lr, b1, b2, step, detail::AdamDirection::descend);
 }
 
 }  // namespace
@@ -713,9 +710,8 @@ void PdnnTrainer::step(const PdnnGradient& g) {
   ++updates_;
   const double lr = cfg_.lr * std::pow(static_cast<double>(cfg_.lr_decay), epoch_);
   const double b1 = cfg_.adam_b1, b2 = cfg_.adam_b2;
-  const double c1 = 1.0 - std::pow(b1, static_cast<double>(updates_)), c2 = 1.0 - std::pow(b2, static_cast<double>(updates_));
   auto adam = [&](std::vector<float>& w, const std::vector<float>& gr, std::vector<float>& m, std::vector<float>& v) {
-    adam_step(w, gr, m, v, lr, b1, b2, c1, c2);
+    adam_step(w, gr, m, v, lr, b1, b2, updates_);
   };
   for (int32_t l = 0; l < net_.layers(); ++l) {
     adam(net_.w[l], g.w[l], mw_[l], vw_[l]);
@@ -1176,7 +1172,6 @@ void PdnnVaeTrainer::run(const std::function<void(const PdnnVaeEpoch&)>& on_epoc
       ++updates_;
       const double lr = cfg_.lr * std::pow(static_cast<double>(cfg_.lr_decay), epoch_);
       const double b1 = cfg_.adam_b1, b2 = cfg_.adam_b2;
-      const double c1 = 1.0 - std::pow(b1, static_cast<double>(updates_)), c2 = 1.0 - std::pow(b2, static_cast<double>(updates_));
       std::vector<const std::vector<float>*> grads;
       for (const PdnnGradient* g : {&ge, &gd})
         for (size_t l = 0; l < g->w.size(); ++l) grads.push_back(&g->w[l]), grads.push_back(&g->b[l]);
@@ -1184,7 +1179,7 @@ void PdnnVaeTrainer::run(const std::function<void(const PdnnVaeEpoch&)>& on_epoc
       for (size_t a = 0; a < params.size(); ++a) {
         std::vector<float>& w = *params[a];
         const std::vector<float>& gr = *grads[a];
-        adam_step(w, gr, params_[2 * a], params_[2 * a + 1], lr, b1, b2, c1, c2);
+        adam_step(w, gr, params_[2 * a], params_[2 * a + 1], lr, b1, b2, updates_);
       }
       epoch_rec_ += rec;
       epoch_kl_ += kl;
