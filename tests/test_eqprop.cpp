@@ -39,8 +39,10 @@ struct Exact {
   double cost = 0;
   std::vector<double> dE;  ///< <dE/dtheta>_b, layout of flat()
 };
+/// With field_clip > 0, each hidden spin's input field W0^T x is clipped to +-field_clip before its
+/// bias is added (as train.field_clip documents).
 Exact exact(const EqPropNet& shape, const std::vector<double>& p, double b, double beta_s = 1.0,
-            const std::vector<float>& x = kX, int32_t label = kLabel) {
+            const std::vector<float>& x = kX, int32_t label = kLabel, double field_clip = 0) {
   const int32_t I = shape.inputs, H = shape.hidden, O = shape.outputs(), N = H + O;
   const double* w0 = p.data();
   const double* w1 = w0 + I * H;
@@ -48,8 +50,9 @@ Exact exact(const EqPropNet& shape, const std::vector<double>& p, double b, doub
   const double* bo = bh + H;
   std::vector<double> hf(H);
   for (int32_t i = 0; i < H; ++i) {
-    hf[i] = bh[i];
-    for (int32_t k = 0; k < I; ++k) hf[i] += w0[k * H + i] * x[k];
+    double in = 0;
+    for (int32_t k = 0; k < I; ++k) in += w0[k * H + i] * x[k];
+    hf[i] = bh[i] + (field_clip > 0 ? std::clamp(in, -field_clip, field_clip) : in);
   }
   const std::vector<float> t = shape.target(label);
   std::vector<double> logw(size_t{1} << N);
@@ -267,6 +270,78 @@ TEST(EqProp, SampledEstimateMatchesTheExactOne) {
     EXPECT_GT(e0.cost, 25 * got.cost_se);  // a cost the estimate cannot match by chance
   }
   }
+}
+
+// train.field_clip (default 4) clips each hidden spin's input field W0^T x to +-clip, in the fields
+// the sampler sees: hidden_field clips exactly there and leaves the rest, and the sampled estimate
+// matches the exact one of the clipped network, which lies far from the unclipped one (asserted).
+// Every other test ran with the clip off or far above its fields (helper-100: a clip never applied
+// passed the suite).
+TEST(EqProp, ClippedFieldsAreTheOnesSampled) {
+  const EqPropNet n = tiny_net();
+  std::vector<float> raw(static_cast<size_t>(n.hidden)), clipped(raw.size());
+  n.hidden_field(kX.data(), 0.0f, raw.data());
+  float most = 0;
+  for (float f : raw) most = std::max(most, std::fabs(f));
+  const float clip = 0.5f * most;
+  n.hidden_field(kX.data(), clip, clipped.data());
+  int32_t cut = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (std::fabs(raw[i]) > clip) {
+      EXPECT_EQ(clipped[i], raw[i] > 0 ? clip : -clip) << "hidden " << i;
+      ++cut;
+    } else {
+      EXPECT_EQ(clipped[i], raw[i]) << "hidden " << i;
+    }
+  }
+  ASSERT_GE(cut, 1);
+  ASSERT_LT(cut, n.hidden);
+  const std::vector<double> p = flat(n);
+  const float b = 0.5f;
+  const Exact e0 = exact(n, p, 0, 1.0, kX, kLabel, clip), ep = exact(n, p, b, 1.0, kX, kLabel, clip), em = exact(n, p, -b, 1.0, kX, kLabel, clip);
+  const Exact u0 = exact(n, p, 0), up = exact(n, p, b), um = exact(n, p, -b);
+  for (bool symmetric : {false, true}) {  // one-sided, the free phase's fields count too
+    SCOPED_TRACE(symmetric ? "symmetric" : "one-sided");
+    EqPropConfig cfg = boltzmann(b, symmetric);
+    cfg.field_clip = clip;
+    const Measured got = measured_gradient(n, kX, std::vector<int32_t>(1, kLabel), cfg, 4096, 23);
+    const double tol = 5 * got.max_se();
+    double worst = 0, apart = 0;
+    for (size_t q = 0; q < p.size(); ++q) {
+      const double want = symmetric ? (ep.dE[q] - em.dE[q]) / (2 * b) : (ep.dE[q] - e0.dE[q]) / b;
+      const double unclipped = symmetric ? (up.dE[q] - um.dE[q]) / (2 * b) : (up.dE[q] - u0.dE[q]) / b;
+      worst = std::max(worst, std::abs(got.mean[q] - want));
+      apart = std::max(apart, std::abs(unclipped - want));
+    }
+    std::printf("%s, clip %.3f (%d of %d fields cut): worst |sampled - exact| %.4f, tolerance %.4f, unclipped exact %.4f away\n",
+                symmetric ? "symmetric" : "one-sided", clip, cut, n.hidden, worst, tol, apart);
+    EXPECT_LT(worst, tol);
+    EXPECT_GT(apart, 10 * tol);  // an unapplied clip would be seen
+    // The free phase's cost under the clipped fields.
+    EXPECT_NEAR(got.cost, e0.cost, 5 * got.cost_se) << "exact " << e0.cost << ", unclipped " << u0.cost;
+  }
+  // Evaluation's free phase (eqprop_scores) clips too: the cost its class scores give, sum_j (1 - <o_j>
+  // t_j) = O - per_class sum_k t_k score_k, over 16 independent runs, against the exact free cost.
+  EqPropConfig cfg = boltzmann(b, false);
+  cfg.field_clip = clip;
+  std::vector<double> costs;
+  for (uint64_t r = 0; r < 16; ++r) {
+    SamplerOptions o;
+    o.backend = Backend::cpu;
+    o.seed = 300 + r;
+    Sampler s(n.graph(), 1024, o);
+    const std::vector<double> score = eqprop_scores(n, s, kX, 1, cfg, nullptr);
+    double c = n.outputs();
+    for (int32_t k = 0; k < n.classes; ++k) c -= n.per_class * (k == kLabel ? 1.0 : -1.0) * score[static_cast<size_t>(k)];
+    costs.push_back(c);
+  }
+  double mean = 0, ss = 0;
+  for (double c : costs) mean += c / 16;
+  for (double c : costs) ss += (c - mean) * (c - mean);
+  const double se = std::sqrt(ss / 15 / 16);
+  std::printf("evaluation: free cost %.4f +- %.4f, exact %.4f clipped, %.4f unclipped\n", mean, se, e0.cost, u0.cost);
+  EXPECT_NEAR(mean, e0.cost, 5 * se);
+  EXPECT_GT(std::fabs(u0.cost - e0.cost), 10 * se);
 }
 
 // A batch of two different images with different labels (chains 0..C/2-1 serve the first, the rest
