@@ -1540,7 +1540,12 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
 // top two classes are far enough apart for 64 chains x 500 samples to tell (0.05 in probability,
 // about 8 standard errors). Each image has its own true class, so the confusion matrix gives each
 // image's prediction.
+// Also with eval.beta_start (beta annealed up to train's beta over the warm-up): the samples are read
+// at beta, so the predictions still follow the exact marginals there (helper-100: the anneal run
+// backwards, ending hot, was caught only by an MNIST accuracy threshold).
 TEST(DbmEval, PredictionsFollowTheExactLabelMarginals) {
+  for (const float beta_start : {-1.0f, 0.05f}) {
+  SCOPED_TRACE("eval.beta_start " + std::to_string(beta_start));
   TinyDbm t = tiny_dbm();
   std::vector<float> w = t.model.graph().edge_weights();
   for (float& x : w) x *= 3.0f;  // labels that depend on the pixels
@@ -1553,6 +1558,7 @@ TEST(DbmEval, PredictionsFollowTheExactLabelMarginals) {
   DbmConfig cfg;
   cfg.backend = "cpu";
   cfg.eval = {64, 200, 500, 2};
+  cfg.eval_beta_start = beta_start;
   const DbmEval ev = evaluate_dbm(t.model, cfg, d);
   const Graph& G = t.model.graph();
   int decided = 0;
@@ -1578,6 +1584,25 @@ TEST(DbmEval, PredictionsFollowTheExactLabelMarginals) {
     EXPECT_EQ(predicted, best) << "image " << img;
   }
   EXPECT_GE(decided, 2);  // the comparison is not vacuous
+  }
+}
+
+// eval.beta_start anneals the warm-up up to train.beta, and the samples are read at train.beta: the
+// argmax predictions above barely depend on beta, so the schedule is checked sweep by sweep.
+TEST(DbmEval, TheAnnealRisesToBetaOverTheWarmUpAndSamplesThere) {
+  DbmConfig cfg;
+  cfg.beta = 1.5f;
+  cfg.eval = {4, 101, 50, 2};
+  EXPECT_EQ(detail::dbm_eval_betas(cfg), BetaSchedule::constant(1.5f));  // eval.beta_start unset
+  cfg.eval_beta_start = 0.25f;
+  const BetaSchedule b = detail::dbm_eval_betas(cfg);
+  EXPECT_FLOAT_EQ(b.at(0), 0.25f);
+  EXPECT_FLOAT_EQ(b.at(50), 0.25f + 0.5f * 1.25f);
+  EXPECT_FLOAT_EQ(b.at(100), 1.5f);  // the warm-up's last sweep
+  for (int64_t k = 1; k < 101; ++k) EXPECT_GT(b.at(k), b.at(k - 1)) << "sweep " << k;
+  for (int64_t k = 101; k < 101 + 50 * 2; ++k) EXPECT_EQ(b.at(k), 1.5f) << "sweep " << k;
+  cfg.eval.warmup = 0;  // no warm-up to anneal over
+  EXPECT_EQ(detail::dbm_eval_betas(cfg), BetaSchedule::constant(1.5f));
 }
 
 TEST(DbmEval, ProgressMovesWithinOneBatch) {

@@ -345,6 +345,10 @@ namespace detail {
 /// not images x chains x 10.
 std::vector<int32_t> dbm_predict_labels(std::span<const int64_t> readout, int32_t images, int32_t chains, int64_t samples,
                                         int32_t replicas);
+/// The betas of an evaluation without tempering: train.beta throughout, or, with eval.beta_start set
+/// (>= 0) and a warm-up, rising linearly from eval.beta_start at the first sweep to train.beta at the
+/// warm-up's last, then train.beta for the samples.
+BetaSchedule dbm_eval_betas(const DbmConfig& cfg);
 }  // namespace detail
 
 }  // namespace pbit

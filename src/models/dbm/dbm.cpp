@@ -1191,10 +1191,7 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
     so.first_chain = static_cast<uint32_t>((first_image + mine.first) * per);
     Sampler s(m.graph(), col, static_cast<int32_t>(mine.count * per), so);
     s.set_clamp(m.visible(), values);
-    // Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
-    const BetaSchedule beta = cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0
-                                  ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
-                                  : BetaSchedule::constant(cfg.beta);
+    const BetaSchedule beta = detail::dbm_eval_betas(cfg);
     if (tick) s.set_progress([&](int64_t done, int64_t) { tick(done); });
     readout = s.run(sched, beta, spec).readout_sum;
   }
@@ -1206,6 +1203,12 @@ std::vector<int32_t> classify_spins(const SparseDbm& m, const DbmConfig& cfg, co
 }  // namespace
 
 namespace detail {
+
+// Optionally annealed: beta rises linearly from eval.beta_start to beta over the warm-up sweeps.
+BetaSchedule dbm_eval_betas(const DbmConfig& cfg) {
+  return cfg.eval_beta_start >= 0 && cfg.eval.warmup > 0 ? BetaSchedule::linear(cfg.eval_beta_start, cfg.beta, cfg.eval.warmup)
+                                                         : BetaSchedule::constant(cfg.beta);
+}
 
 std::vector<int32_t> dbm_predict_labels(std::span<const int64_t> readout, int32_t images, int32_t chains, int64_t samples,
                                         int32_t replicas) {
