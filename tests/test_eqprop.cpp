@@ -298,7 +298,8 @@ TEST(EqProp, ClippedFieldsAreTheOnesSampled) {
   ASSERT_LT(cut, n.hidden);
   const std::vector<double> p = flat(n);
   const float b = 0.5f;
-  const Exact e0 = exact(n, p, 0, 1.0, kX, kLabel, clip), ep = exact(n, p, b, 1.0, kX, kLabel, clip), em = exact(n, p, -b, 1.0, kX, kLabel, clip);
+  const Exact e0 = exact(n, p, 0, 1.0, kX, kLabel, clip), ep = exact(n, p, b, 1.0, kX, kLabel, clip),
+              em = exact(n, p, -b, 1.0, kX, kLabel, clip);
   const Exact u0 = exact(n, p, 0), up = exact(n, p, b), um = exact(n, p, -b);
   for (bool symmetric : {false, true}) {  // one-sided, the free phase's fields count too
     SCOPED_TRACE(symmetric ? "symmetric" : "one-sided");

@@ -26,7 +26,8 @@ void adam_update(std::span<W> w, std::span<const G> g, std::span<S> m, std::span
     const double gq = static_cast<double>(g[q]);
     m[q] = static_cast<S>(b1 * static_cast<double>(m[q]) + (1.0 - b1) * gq);
     v[q] = static_cast<S>(b2 * static_cast<double>(v[q]) + (1.0 - b2) * gq * gq);
-    w[q] = static_cast<W>(static_cast<double>(w[q]) - signed_lr * (static_cast<double>(m[q]) / c1) / (std::sqrt(static_cast<double>(v[q]) / c2) + 1e-8));
+    const double m_hat = static_cast<double>(m[q]) / c1, root_v_hat = std::sqrt(static_cast<double>(v[q]) / c2);
+    w[q] = static_cast<W>(static_cast<double>(w[q]) - signed_lr * m_hat / (root_v_hat + 1e-8));
   }
 }
 
