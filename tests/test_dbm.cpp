@@ -355,6 +355,14 @@ DbmConfig one_step_config() {
   return cfg;
 }
 
+/// The centered biases b = h + J mu of a model, for offsets mu.
+std::vector<double> centered_biases(const Graph& G, const std::vector<double>& mu) {
+  std::vector<double> b(G.biases().begin(), G.biases().end());
+  for (int32_t i = 0; i < G.num_nodes(); ++i)
+    for (int64_t k = G.row_ptr()[i]; k < G.row_ptr()[i + 1]; ++k) b[i] += G.weights()[k] * mu[G.col_idx()[k]];
+  return b;
+}
+
 TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
   // One centered update against the rule written out: offsets mu = the positive phase's node means (the
   // first update sets them), dJ_ij = lr (g_ij - mu_i g_j - mu_j g_i - wd J_ij), and the centered biases
@@ -378,15 +386,8 @@ TEST(DbmGradient, CenteredUpdateFollowsItsRule) {
     moved += std::abs(mu[i] * g.node[j] + mu[j] * g.node[i]) > 1e-3;  // the centering term matters here
   }
   EXPECT_GT(moved, 3);
-  for (int32_t i = 0; i < 14; ++i) {
-    double b0 = G0.biases()[i], b1 = G1.biases()[i];
-    for (int64_t k = G0.row_ptr()[i]; k < G0.row_ptr()[i + 1]; ++k) {
-      const int32_t j = G0.col_idx()[k];
-      b0 += G0.weights()[k] * mu[j];
-      b1 += G1.weights()[k] * mu[j];
-    }
-    EXPECT_NEAR(b1 - b0, lr * g.node[i], 1e-5) << "node " << i;
-  }
+  const std::vector<double> b0 = centered_biases(G0, mu), b1 = centered_biases(G1, mu);
+  for (int32_t i = 0; i < 14; ++i) EXPECT_NEAR(b1[i] - b0[i], lr * g.node[i], 1e-5) << "node " << i;
 }
 
 TEST(DbmGradient, CenteringOffsetsTrackThePositiveMeansAfterTheFirstUpdate) {
@@ -429,15 +430,8 @@ TEST(DbmGradient, CenteringOffsetsTrackThePositiveMeansAfterTheFirstUpdate) {
   EXPECT_GT(off_frozen, 1e-5);
   EXPECT_GT(off_jumped, 1e-5);
   // The centered biases b = h + J mu2 (the model unchanged by moving mu) step by lr g2.node.
-  for (int32_t i = 0; i < 14; ++i) {
-    double b1 = G1.biases()[i], b2 = G2.biases()[i];
-    for (int64_t k = G1.row_ptr()[i]; k < G1.row_ptr()[i + 1]; ++k) {
-      const int32_t j = G1.col_idx()[k];
-      b1 += G1.weights()[k] * mu[j];
-      b2 += G2.weights()[k] * mu[j];
-    }
-    EXPECT_NEAR(b2 - b1, lr * g2.node[i], 1e-5) << "node " << i;
-  }
+  const std::vector<double> b1 = centered_biases(G1, mu), b2 = centered_biases(G2, mu);
+  for (int32_t i = 0; i < 14; ++i) EXPECT_NEAR(b2[i] - b1[i], lr * g2.node[i], 1e-5) << "node " << i;
 }
 
 // Momentum: with learning rate 0 a step is the velocity alone, v <- m v, so the second step is m times
