@@ -232,6 +232,20 @@ TEST(CorrelationPenalty, FromSampledChainsItMatchesTheExactTerm) {
   EXPECT_THROW(dtm::add_correlation_penalty(lambda, ei, ej, std::vector<double>{1}, std::vector<double>{1, 1}, 2, -1, gc), InvalidArgument);
 }
 
+// The penalty's unbiasing by hand: chains' means (0.5, -0.2) and (0.1, 0.4) over S = 3 samples, <s_i s_j>
+// 0.3: mm = -0.03, unbiased (3 mm - 0.3) / 2 = -0.195, term lambda (mm - corr) = -0.495. Dividing by S
+// instead of S - 1 gives -0.43; the sampled test above cannot tell (its m_i m_j is near 0: helper-101).
+TEST(CorrelationPenalty, UnbiasingByHand) {
+  const std::vector<int32_t> ei{0}, ej{1};
+  const std::vector<double> corr{0.3}, means{0.5, -0.2, 0.1, 0.4};
+  std::vector<float> g(1, 0.0f);
+  dtm::add_correlation_penalty(1.0, ei, ej, corr, means, 2, 3, g);
+  EXPECT_NEAR(g[0], -0.495, 1e-6);
+  g[0] = 0.0f;
+  dtm::add_correlation_penalty(2.0, ei, ej, corr, means, 2, 0, g);  // samples 0: means taken as they are
+  EXPECT_NEAR(g[0], 2.0 * (-0.03 - 0.3), 1e-6);
+}
+
 TEST(Acp, FollowsTheRuleOnSyntheticSequences) {
   dtm::AcpController c(0.1, 0.016);
   EXPECT_NEAR(c.update(0.008), 0.1 * (0.6 + 0.2 * 0.5), 1e-15);  // below eps: shrink by 0.6 + 0.2 a/eps
@@ -248,6 +262,11 @@ TEST(Acp, FollowsTheRuleOnSyntheticSequences) {
   dtm::AcpController g(0.2, 0.016);
   EXPECT_NEAR(g.update(0.05), 0.19, 1e-15);
   EXPECT_THROW(g.update(NAN), InvalidArgument);
+  // The bound itself: a rise to exactly 1.8 eps already takes the larger step (helper-101: > in place
+  // of >= passed).
+  dtm::AcpController edge(0.1, 0.016);
+  edge.update(0.02);
+  EXPECT_NEAR(edge.update(1.8 * 0.016), 0.1 * 0.95 * 1.5, 1e-15);
   // A long run that stays hot grows the penalty; one that stays cold drives it to zero.
   dtm::AcpController hot(0.01), cold(0.5);
   double a = 0.02;
