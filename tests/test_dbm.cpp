@@ -464,6 +464,11 @@ TEST(DbmGradient, MomentumCarriesTheLastStepAcrossALeaseCheckpoint) {
   DbmTrainer b(tb.model, cfg, tb.data);
   b.load_model_checkpoint(tmp("momentum.bin"), 0);
   EXPECT_EQ(tb.model.graph().edge_weights(), J1);
+  // Everything the file holds came back (the position, tallies, velocities, offsets and both
+  // samplers' sweep counts, which key the next lease's random numbers): saved again at once, it is
+  // the same bytes.
+  b.save_model_checkpoint(tmp("momentum_again.bin"), nlohmann::json::array());
+  EXPECT_EQ(byte_difference(tmp("momentum_again.bin"), tmp("momentum.bin")), "");
   b.train_batch({0, 1, 2, 3}, 0.0f);
   EXPECT_EQ(tb.model.graph().edge_weights(), J2);
   EXPECT_EQ(tb.model.graph().biases(), h2);

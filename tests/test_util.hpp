@@ -26,6 +26,17 @@ inline std::string slurp(const std::string& path) {
   return s.str();
 }
 
+/// Where two files' bytes part: "" when they are the same, else the first differing offset and the
+/// sizes (a readable failure where comparing the bytes themselves would print them all).
+inline std::string byte_difference(const std::string& path_a, const std::string& path_b) {
+  const std::string a = slurp(path_a), b = slurp(path_b);
+  if (a == b) return "";
+  size_t k = 0;
+  while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
+  return path_a + " and " + path_b + " part at byte " + std::to_string(k) + " (sizes " + std::to_string(a.size()) + " and " +
+         std::to_string(b.size()) + ")";
+}
+
 /// Sets (or, with nullptr, unsets) an environment variable for its lifetime, and then puts back what
 /// was there: a test does not leave its setting to the next, nor clear one the caller had set.
 class WithEnv {
