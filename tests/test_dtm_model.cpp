@@ -219,7 +219,9 @@ TEST(DtmModel, SgdAndAdamTakeTheirFirstStepFromTheSameGradient) {
 // entry's standard error is sqrt(sum over chains of Var+ + Var-) / B with the exact variances
 // 1 - m^2 of +-1 products. A negative phase without the field, with its sign flipped, or a gradient
 // of the wrong sign fails by many standard errors (checked: expected entries reach > 15 of them).
-TEST(DtmModel, FirstSgdStepIsTheExactGradient) {
+// `tempered`: the negative phase runs as parallel tempering (betas 1, 0.8, 0.6, a fixed ladder), whose
+// beta-1 replicas must sample the same conditional, the field J_f x^t included.
+void first_sgd_step_is_the_exact_gradient(bool tempered) {
   const int32_t B = 16384;
   ImageDataset d;
   d.rows = d.cols = 2;
@@ -241,7 +243,11 @@ TEST(DtmModel, FirstSgdStepIsTheExactGradient) {
   c.positive = {200, 1, 1};
   c.negative = {200, 1, 1};
   c.backend = "cpu";
-  c.output_dir = std::string(PBIT_TEST_TMP) + "/dtm_exact_gradient";
+  c.output_dir = std::string(PBIT_TEST_TMP) + (tempered ? "/dtm_exact_gradient_tempered" : "/dtm_exact_gradient");
+  if (tempered) {
+    c.neg_tempered = true;
+    c.neg_tempering.betas = {1.0f, 0.8f, 0.6f};
+  }
   Dtm m(c, 2, 2);
   ASSERT_GT(m.coupling(1), 0.3);   // step 1 is coupled to x^1
   ASSERT_EQ(m.coupling(2), 0.0);   // step 2 starts from pure noise
@@ -299,10 +305,15 @@ TEST(DtmModel, FirstSgdStepIsTheExactGradient) {
       EXPECT_NEAR(step, mean[k], 5 * se) << "step " << t << ", " << (k < E ? "coupling " : "bias ") << (k < E ? k : k - E);
     }
   }
-  std::printf("DTM first SGD step: expected entries reach %.1f standard errors; without step 1's field, %.1f away\n", most_z, no_field_z);
+  std::printf("DTM first SGD step%s: expected entries reach %.1f standard errors; without step 1's field, %.1f away\n",
+              tempered ? " (tempered negative phase)" : "", most_z, no_field_z);
   EXPECT_GT(most_z, 15.0);      // a zero or sign-flipped gradient fails
   EXPECT_GT(no_field_z, 10.0);  // so does a negative phase that drops the coupling field
 }
+
+TEST(DtmModel, FirstSgdStepIsTheExactGradient) { first_sgd_step_is_the_exact_gradient(false); }
+
+TEST(DtmModel, FirstSgdStepIsTheExactGradientWithATemperedNegativePhase) { first_sgd_step_is_the_exact_gradient(true); }
 
 // Flip accounting (DtmEpochMetrics::flips): in each batch, each of the B chains updates the N - V
 // free nodes in every positive-phase sweep (the V visible nodes are clamped to x^{t-1}) and all N
