@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "gibbs_kernels.hpp"
@@ -152,6 +153,70 @@ TEST_P(BackendTest, NoTwoChainsNodesOrSweepsShareRandomBits) {
         }
       }
       EXPECT_LT(worst, tol) << "two nodes, or two sweeps of a node, move together";
+    });
+  }
+}
+
+// Every update decided at its boundary: for each chain and node of a graph without couplings, the
+// field is bisected (over the floats in order, on the reference) to two neighbouring floats at which
+// the reference's decision goes from -1 to +1, and every backend and instruction-set path must decide
+// both alike. The bit-identity tests draw about one update in 10^6 that near a threshold, so a
+// vector exp a few ulp off the scalar contract (a dropped Cody-Waite term) passed them all; here
+// nearly every update sits on its threshold.
+TEST_P(BackendTest, DecisionsAtTheirThresholdMatchTheReference) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const int32_t n = 256, chains = 40;  // 40: two full 16-lane blocks and a partial one, one full 32-chain word and a partial one
+  const Graph g = Graph::from_edges(n, {});
+  std::vector<int32_t> nodes(static_cast<size_t>(n));
+  for (int32_t i = 0; i < n; ++i) nodes[static_cast<size_t>(i)] = i;
+  const auto order = [](float f) {  // the floats in order, as integers
+    const uint32_t b = detail::float_to_bits(f);
+    return (b >> 31) ? -static_cast<int64_t>(b & 0x7fffffffu) : static_cast<int64_t>(b);
+  };
+  const auto from_order = [](int64_t k) { return k < 0 ? detail::bits_to_float(static_cast<uint32_t>(-k) | 0x80000000u) : detail::bits_to_float(static_cast<uint32_t>(k)); };
+  const auto decide = [&](const SamplerOptions& o, const std::vector<float>& field) {
+    Sampler s(g, chains, o);
+    s.set_field(nodes, field);
+    s.run({0, 1, 1}, BetaSchedule::constant(0.7f), ObserverSpec{});
+    return s.state();
+  };
+  for (const RngContract contract : kContracts) {
+    SCOPED_TRACE("contract " + to_string(contract));
+    SamplerOptions ref = on(Backend::reference, contract);
+    ref.seed = 0xB0B;
+    const size_t m = static_cast<size_t>(n) * chains;
+    std::vector<int64_t> lo(m, order(-20.0f)), hi(m, order(20.0f));  // -1 at lo, +1 at hi (but where u = 0 or ~1)
+    std::vector<float> field(m);
+    for (bool open = true; open;) {
+      open = false;
+      for (size_t k = 0; k < m; ++k) field[k] = from_order(lo[k] + (hi[k] - lo[k]) / 2);
+      const std::vector<int8_t> up = decide(ref, field);
+      for (size_t k = 0; k < m; ++k) {
+        if (hi[k] - lo[k] <= 1) continue;
+        (up[k] > 0 ? hi[k] : lo[k]) = lo[k] + (hi[k] - lo[k]) / 2;
+        open = open || hi[k] - lo[k] > 1;
+      }
+    }
+    std::vector<float> below(m), above(m);
+    for (size_t k = 0; k < m; ++k) below[k] = from_order(lo[k]), above[k] = from_order(hi[k]);
+    const std::vector<int8_t> want_below = decide(ref, below), want_above = decide(ref, above);
+    int64_t thresholds = 0;
+    for (size_t k = 0; k < m; ++k) thresholds += want_below[k] < 0 && want_above[k] > 0;
+    EXPECT_GT(thresholds, static_cast<int64_t>(m) - 3) << "the bisection found too few thresholds";
+    for_each_variant(GetParam(), on(GetParam(), contract), [&](SamplerOptions o) {
+      o.seed = ref.seed;
+      for (const auto& [at, want, where] : {std::tuple{&below, &want_below, "just below"}, {&above, &want_above, "just above"}}) {
+        const std::vector<int8_t> got = decide(o, *at);
+        int64_t differ = 0;
+        size_t first = m;
+        for (size_t k = 0; k < m; ++k) {
+          if (got[k] == (*want)[k]) continue;
+          ++differ;
+          first = std::min(first, k);
+        }
+        EXPECT_EQ(differ, 0) << "of " << m << " updates " << where << " the reference's thresholds; the first: chain " << first / n
+                             << ", node " << first % n << ", field " << (first < m ? (*at)[first] : 0.0f);
+      }
     });
   }
 }
