@@ -178,6 +178,55 @@ TEST(DtmModel, TemperingMixesTheMebmFaster) {
   EXPECT_THROW(m.autocorrelation_curve(1, d, 0, 1, 4, 4, 1.0f), InvalidArgument);  // lag past the snapshots
 }
 
+// The mixing probe centres each image's chains on their own mean (Dtm::autocorrelation_curve): with
+// no couplings every sweep draws the spins afresh given the field J_f x^t, so a chain has no memory
+// and r at lag >= 1 is 0 up to the noise (and the -1/84 bias of a mean over 4 chains x 21 times); the
+// images' different fields are a spread between groups, which a probe centred on the mean of all
+// chains reports as autocorrelation (0.11 at every lag, checked, against a bound of 0.05). The
+// unconditioned last step (J_f = 0) has no such spread either way.
+TEST(DtmModel, TheMixingProbeCentresEachImagesChainsOnTheirOwnMean) {
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_probe_centre");
+  c.init_sigma_j = 0.0f;
+  c.lambda = 0.2f;  // a slow forward process: a strong coupling J_f of x^1 to the visible spins
+  c.acp_chains = 256;  // 64 images of 4 chains
+  Dtm m(c, 8, 8);
+  ASSERT_GT(m.coupling(1), 0.8);
+  ASSERT_EQ(m.coupling(2), 0.0);
+  const ImageDataset d = toy(64, 8);
+  const int32_t times = 21;
+  for (int32_t t = 1; t <= 2; ++t) {
+    const std::vector<double> r = m.autocorrelation_curve(t, d, 5, 1, times, 10, 1.0f);
+    std::printf("step %d, no couplings: r at lags 1, 5, 10: %.3f %.3f %.3f\n", t, r[1], r[5], r[10]);
+    for (int32_t k = 1; k <= 10; ++k) EXPECT_LT(std::fabs(r[static_cast<size_t>(k)]), 0.05) << "step " << t << ", lag " << k;
+  }
+}
+
+// A step's mixing time in the history is the probe's curve read in sweeps: metrics::mixing_time
+// counts snapshots, taken every negative.steps_per_sample sweeps.
+TEST(DtmModel, TheHistorysMixingTimeIsInSweeps) {
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_mixing_sweeps");
+  c.epochs = 1;
+  c.negative = {20, 5, 3};
+  Dtm m(c, 8, 8);
+  const ImageDataset d = toy(100, 4);
+  m.train(d);
+  int32_t finite = 0;
+  for (int32_t t = 1; t <= 2; ++t) {
+    std::vector<double> curve;
+    const double r = m.measure_autocorrelation(t, d, &curve);  // the weights and the probe's chains as at the epoch's end
+    const DtmStepMetrics& s = m.history()[0].steps[static_cast<size_t>(t - 1)];
+    EXPECT_EQ(s.autocorrelation, r) << "step " << t;
+    const double snapshots = metrics::mixing_time(curve);
+    if (!std::isfinite(snapshots)) {
+      EXPECT_FALSE(std::isfinite(s.mixing_time)) << "step " << t;
+      continue;
+    }
+    ++finite;
+    EXPECT_DOUBLE_EQ(s.mixing_time, 3.0 * snapshots) << "step " << t;
+  }
+  EXPECT_GT(finite, 0);
+}
+
 // The optimizers' first step from the same sampled gradient g (same seed, one batch): SGD moves each
 // weight by lr g, Adam by lr g / (|g| + 1e-8) (its bias-corrected moments are g and g^2 after one
 // step), so Adam's step is lr times the sign of SGD's.
