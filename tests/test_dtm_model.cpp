@@ -437,14 +437,19 @@ TEST(DtmModel, ForwardStepFlipsAtEachGroupsRateOverTheStepsLength) {
   const double dt = grid[t] - grid[t - 1];
   ASSERT_GT(grid[t - 1], 0.0);  // a step whose length is not its end time
   const int64_t images = 2000;
-  int64_t pixel_flips = 0, label_flips = 0;
+  int64_t pixel_flips = 0, label_flips = 0, both = 0;
   for (int64_t img = 0; img < images; ++img) {
     std::vector<int8_t> x(static_cast<size_t>(P + L), 1);
     detail::dtm_forward_step(c, grid, P, x, img, t, 0);
     for (int32_t v = 0; v < P + L; ++v) (v < P ? pixel_flips : label_flips) += x[static_cast<size_t>(v)] == -1;
+    for (int32_t k = 0; k < L; ++k) both += x[static_cast<size_t>(k)] == -1 && x[static_cast<size_t>(P + k)] == -1;
   }
-  expect_flip_rate(pixel_flips, images * P, dtm::flip_probability(c.lambda, dt), "pixels");
-  expect_flip_rate(label_flips, images * L, dtm::flip_probability(c.label_lambda, dt), "labels");
+  const double p = dtm::flip_probability(c.lambda, dt), q = dtm::flip_probability(c.label_lambda, dt);
+  expect_flip_rate(pixel_flips, images * P, p, "pixels");
+  expect_flip_rate(label_flips, images * L, q, "labels");
+  // Pixel k and label spin k flip independently: labels drawn with the pixels' key would flip
+  // together with them (a joint rate of q, not p q).
+  expect_flip_rate(both, images * L, p * q, "pixel k and label spin k together");
   // The state it is given must fit the model.
   std::vector<int8_t> short_state(static_cast<size_t>(P), 1);
   EXPECT_THROW(detail::dtm_forward_step(c, grid, P, short_state, 0, t, 0), InvalidArgument);
@@ -465,7 +470,7 @@ TEST(DtmModel, NoisedImagesFlipAtEachGroupsRateOverTheWholeTime) {
   d.rows = d.cols = 8;
   d.pixels.assign(static_cast<size_t>(images) * P, 255);  // every pixel +1 after binarizing
   for (int64_t k = 0; k < images; ++k) d.labels.push_back(static_cast<uint8_t>(k % 10));
-  int64_t pixel_flips = 0, label_flips = 0;
+  int64_t pixel_flips = 0, label_flips = 0, both = 0;
   for (int64_t img = 0; img < images; ++img) {
     const std::vector<int8_t> x = detail::dtm_noisy(c, grid, P, d, img, t, 0);
     ASSERT_EQ(x.size(), static_cast<size_t>(P + L));
@@ -473,10 +478,13 @@ TEST(DtmModel, NoisedImagesFlipAtEachGroupsRateOverTheWholeTime) {
     for (int32_t k = 0; k < L; ++k) {
       const int8_t clean = k / c.label_replicas == d.labels[static_cast<size_t>(img)] ? 1 : -1;
       label_flips += x[static_cast<size_t>(P + k)] != clean;
+      both += x[static_cast<size_t>(P + k)] != clean && x[static_cast<size_t>(k)] == -1;
     }
   }
-  expect_flip_rate(pixel_flips, images * P, dtm::flip_probability(c.lambda, grid[t]), "pixels");
-  expect_flip_rate(label_flips, images * L, dtm::flip_probability(c.label_lambda, grid[t]), "labels");
+  const double p = dtm::flip_probability(c.lambda, grid[t]), q = dtm::flip_probability(c.label_lambda, grid[t]);
+  expect_flip_rate(pixel_flips, images * P, p, "pixels");
+  expect_flip_rate(label_flips, images * L, q, "labels");
+  expect_flip_rate(both, images * L, p * q, "pixel k and label spin k together");  // independent draws
   EXPECT_THROW(detail::dtm_noisy(c, grid, P, d, images, t, 0), InvalidArgument);  // past the last image
 }
 
