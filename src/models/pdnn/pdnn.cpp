@@ -868,16 +868,6 @@ constexpr const auto& kVaeMagic = detail::kPdnnGenerator.magic;  // (util/file_f
 constexpr const auto& kVaeCkptMagic = detail::kPdnnGeneratorCheckpoint.magic;
 constexpr float kLogVarClamp = 10.0f;
 
-/// A standard normal keyed by (seed, stream, image id, epoch, coordinate j): Box-Muller on one
-/// Philox block per pair of coordinates.
-float keyed_normal(rng::Key key, uint32_t id, uint32_t epoch, uint32_t j) {
-  const rng::Block b = rng::philox4x32_10(rng::Counter{id, epoch, j >> 1, 0x6e6f726du}, key);
-  const double u1 = (static_cast<double>(b.w0) + 1.0) * 0x1p-32;  // (0, 1]
-  const double u2 = static_cast<double>(b.w1) * 0x1p-32;
-  const double r = std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
-  return static_cast<float>((j & 1u) ? r * std::sin(a) : r * std::cos(a));
-}
-
 float sigmoid(float l) { return 1.0f / (1.0f + std::exp(-l)); }
 
 /// Binary cross-entropy (nats) of pixel targets x in [0, 1] against probability p.
@@ -951,7 +941,7 @@ PdnnGenerated pdnn_generate(const PdnnNet& decoder, const PdnnUnits& units, cons
     const int64_t m = std::min(batch, n - first);
     std::vector<float> z(static_cast<size_t>(m * Z));
     for (int64_t i = 0; i < m; ++i)
-      for (int32_t j = 0; j < Z; ++j) z[i * Z + j] = keyed_normal(zkey, static_cast<uint32_t>(first + i), 0, static_cast<uint32_t>(j));
+      for (int32_t j = 0; j < Z; ++j) z[i * Z + j] = detail::pdnn_keyed_normal(zkey, static_cast<uint32_t>(first + i), 0, static_cast<uint32_t>(j));
     PdnnForwardSpec spec;
     spec.units = units;
     spec.T = units.stochastic() ? T : 1;
@@ -1055,7 +1045,7 @@ PdnnVaeGradient pdnn_vae_gradient(const PdnnVae& vae, const PdnnConfig& cfg, con
       const float mu = enc[static_cast<size_t>(i) * 2 * Z + j];
       const float v = std::clamp(enc[static_cast<size_t>(i) * 2 * Z + Z + j], -kLogVarClamp, kLogVarClamp);
       const size_t k = static_cast<size_t>(i) * Z + j;
-      eps[k] = keyed_normal(zkey, id, epoch, static_cast<uint32_t>(j));
+      eps[k] = detail::pdnn_keyed_normal(zkey, id, epoch, static_cast<uint32_t>(j));
       lv[k] = v;
       z[k] = mu + std::exp(0.5f * v) * eps[k];
       kl += 0.5 * (static_cast<double>(mu) * mu + std::exp(static_cast<double>(v)) - 1.0 - v);

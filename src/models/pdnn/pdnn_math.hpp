@@ -1,6 +1,7 @@
 // The arithmetic of one p-DNN unit, shared by the host path (pdnn.cpp) and the CUDA path
 // (pdnn_forward.cu) so that they agree bit for bit (the forward contract in pbit/models/pdnn.hpp).
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "pbit/core/detail/device_activation.hpp"
@@ -71,6 +72,17 @@ inline PdnnHardwareUnit pdnn_hardware_unit(const PbitHardware& hw) {
   u.in_step = c.in_step, u.in_levels = c.in_levels, u.lut_range = c.lut_range, u.lut_cells = c.lut_cells;
   u.beta = 1.0f + hw.beta_offset;
   return u;
+}
+
+/// The generator's standard normals (its latent z, and the reparameterisation's eps in training),
+/// keyed by (seed, stream, image id, epoch, coordinate j): Box-Muller on one Philox block per pair of
+/// coordinates, the cosine for even j and the sine for odd j (independent normals; host only).
+inline float pdnn_keyed_normal(rng::Key key, uint32_t id, uint32_t epoch, uint32_t j) {
+  const rng::Block b = rng::philox4x32_10(rng::Counter{id, epoch, j >> 1, 0x6e6f726du}, key);
+  const double u1 = (static_cast<double>(b.w0) + 1.0) * 0x1p-32;  // (0, 1]
+  const double u2 = static_cast<double>(b.w1) * 0x1p-32;
+  const double r = std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
+  return static_cast<float>((j & 1u) ? r * std::sin(a) : r * std::cos(a));
 }
 
 }  // namespace pbit::detail
