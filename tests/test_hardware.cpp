@@ -4,6 +4,7 @@
 // samples), every backend bit for bit, and the ideal settings giving today's chains.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "pbit/core/coloring.hpp"
@@ -286,6 +287,15 @@ TEST(HardwareModel, DrawnDevicesHaveTheAskedForStatistics) {
   // Another group or seed is another device; the same is the same.
   EXPECT_EQ(draw_device(hw, N, 0).gain, d.gain);
   EXPECT_NE(draw_device(hw, N, 1).gain, d.gain);
+  // A spread wider than the gain (sigma 2): no p-bit's response is inverted; the draws below 0, a
+  // fraction Phi(-1/2) of them, are gains of exactly 0 (a p-bit that ignores its input).
+  hw.gain_sigma = 2.0f;
+  const PbitDevice wide = draw_device(hw, N, 0);
+  int64_t zero = 0;
+  for (int32_t i = 0; i < N; ++i) zero += wide.gain[i] == 0.0f;
+  EXPECT_GE(*std::min_element(wide.gain.begin(), wide.gain.end()), 0.0f);
+  const double below = 0.5 * std::erfc(0.5 / std::sqrt(2.0));  // Phi(-1/2) = 0.3085
+  EXPECT_NEAR(static_cast<double>(zero) / N, below, 5 * std::sqrt(below * (1 - below) / N));
 }
 
 TEST(HardwareSampler, IdealSettingsGiveTodaysChainsAndStuckBitsHold) {
