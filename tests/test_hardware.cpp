@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "pbit/core/coloring.hpp"
 #include "pbit/core/detail/device_activation.hpp"
@@ -413,6 +414,13 @@ TEST(HardwareSampler, InputStageIsTheHostModels) {
     EXPECT_EQ(detail::tanh_det(std::fabs(c)) * (x < 0 ? -1.0f : 1.0f), hardware_tanh(hw, x)) << x;
     EXPECT_EQ(std::fmod(std::fabs(c) - 0.125f, 0.25f), 0.0f) << x;  // a cell centre: (k + 1/2) 2 / 8
   }
+  // Inputs at or past the range read the last cell, (7 + 1/2) 2 / 8 = 1.875: the table has 8 cells a
+  // side, not a ninth at 2.125 or one per input (a huge input converts no huge float to an index).
+  for (float x : {1.99f, 2.0f, 2.3f, 7.0f, 1e30f, std::numeric_limits<float>::infinity()}) {
+    EXPECT_EQ(detail::table_centre(x, 2.0f, 8.0f), 1.875f) << x;
+    EXPECT_EQ(detail::table_centre(-x, 2.0f, 8.0f), -1.875f) << -x;
+  }
+  EXPECT_EQ(detail::table_centre(1.74f, 2.0f, 8.0f), 1.625f);  // the cell before
   // A zero input is the fair coin, not the first positive cell: the table is odd, 0 included.
   for (float z : {0.0f, -0.0f}) {
     EXPECT_EQ(detail::table_centre(z, 2.0f, 8.0f), 0.0f);
