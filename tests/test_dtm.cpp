@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "exact.hpp"
@@ -14,6 +15,7 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/core/sampler.hpp"
 #include "models/common/adam.hpp"
+#include "util/binary_io.hpp"
 
 namespace pbit::test {
 namespace {
@@ -429,6 +431,31 @@ void adam_matches_the_textbook() {
       EXPECT_NEAR(v[q], static_cast<double>(rv[q]), 1e-6 * std::fabs(static_cast<double>(rv[q])) + 1e-15) << "step " << t << ", q " << q;
       EXPECT_NEAR(w[q], static_cast<double>(rw[q]), 1e-6) << "step " << t << ", q " << q;
     }
+  }
+}
+
+// The model-only checkpoints' bfloat16 moments (util/binary_io.hpp): round to nearest, ties to even,
+// exact for what bfloat16 holds, and infinities stay infinite. 1 + 2^-8 lies halfway between 1 and
+// 1 + 2^-7 and rounds to the even 1; 1 + 3 2^-8 to the even 1 + 2^-6; anything past halfway up.
+TEST(Bf16, RoundsToNearestEven) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> in{1.0f, 1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, 1.0f + 0x1p-8f + 0x1p-20f, -(1.0f + 0x1p-8f + 0x1p-20f),
+                              1.0f + 0x1p-7f, 0.0f, -0.0f, 0x1.fcp-127f, 0x1.ff8p+127f, inf, -inf};
+  // (a subnormal held exactly; the largest float past halfway to the next bfloat16, infinity)
+  const std::vector<float> want{1.0f, 1.0f, 1.0f + 0x1p-6f, 1.0f + 0x1p-7f, -(1.0f + 0x1p-7f), 1.0f + 0x1p-7f, 0.0f, -0.0f,
+                                0x1.fcp-127f, inf, inf, -inf};
+  const std::vector<float> out = detail::from_bf16(detail::to_bf16(in));
+  for (size_t k = 0; k < in.size(); ++k) EXPECT_EQ(out[k], want[k]) << "input " << in[k];
+  EXPECT_TRUE(std::signbit(out[7]));
+  EXPECT_TRUE(std::isnan(detail::from_bf16(detail::to_bf16({std::numeric_limits<float>::quiet_NaN()}))[0]));
+  // Within half a unit in the last of bfloat16's 8 significant bits everywhere (2^-8 relative at most).
+  rng::PhiloxStream rs(3, rng::kTest);
+  for (int k = 0; k < 10000; ++k) {
+    const float x = static_cast<float>(rs.normal() * std::exp(10 * rs.normal()));
+    const float y = detail::from_bf16(detail::to_bf16({x}))[0];
+    int e;
+    (void)std::frexp(x, &e);  // |x| in [2^(e-1), 2^e): bfloat16's unit there is 2^(e-8)
+    ASSERT_LE(std::fabs(static_cast<double>(y) - x), std::ldexp(1.0, e - 9)) << x;
   }
 }
 

@@ -2,6 +2,7 @@
 // truncation and size mismatches reported as errors naming the file.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -69,6 +70,29 @@ inline std::string get_string(std::istream& f, const std::string& path) {
   std::string s(n, '\0');
   if (!f.read(s.data(), static_cast<std::streamsize>(n))) throw InvalidArgument("file '" + path + "' is truncated");
   return s;
+}
+
+/// bfloat16: the upper half of a float, rounded to nearest even (optimizer moments in model-only
+/// checkpoints; their relative error, at most 2^-8, is far below the noise of the gradients they average).
+/// Infinities and NaNs keep their class (a NaN's payload may be cut to its upper half).
+inline std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    uint32_t b;
+    std::memcpy(&b, &v[k], 4);
+    if ((b & 0x7f800000u) != 0x7f800000u) b += 0x7fffu + ((b >> 16) & 1u);  // finite: round
+    out[k] = static_cast<uint16_t>(b >> 16);
+  }
+  return out;
+}
+/// The floats that bfloat16 values stand for (exact).
+inline std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t k = 0; k < v.size(); ++k) {
+    const uint32_t b = static_cast<uint32_t>(v[k]) << 16;
+    std::memcpy(&out[k], &b, 4);
+  }
+  return out;
 }
 
 /// Writes `path` through the one atomic writer (util/file_io.hpp).

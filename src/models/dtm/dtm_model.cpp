@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -651,26 +650,6 @@ namespace {
 constexpr const auto& kMagic = detail::kDtmCheckpoint.magic;  // (versions: util/file_formats.hpp)
 constexpr const auto& kModelMagic = detail::kDtmModelCheckpoint.magic;  // model-only (leases)
 
-/// bfloat16: the upper half of a float, rounded to nearest even (optimizer moments in model-only
-/// checkpoints; their relative error, 2^-9, is far below the noise of the gradients they average).
-std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
-  std::vector<uint16_t> out(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    uint32_t b;
-    std::memcpy(&b, &v[k], 4);
-    if ((b & 0x7f800000u) != 0x7f800000u) b += 0x7fffu + ((b >> 16) & 1u);  // finite: round
-    out[k] = static_cast<uint16_t>(b >> 16);
-  }
-  return out;
-}
-std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
-  std::vector<float> out(v.size());
-  for (size_t k = 0; k < v.size(); ++k) {
-    const uint32_t b = static_cast<uint32_t>(v[k]) << 16;
-    std::memcpy(&out[k], &b, 4);
-  }
-  return out;
-}
 /// The fields that must match for a resume to continue the same run (not epochs, generation, threads,
 /// the backend, which trains bit for bit alike on every one, or output_dir), taken from the struct so
 /// configs built in C++ are covered too. Checkpoints of earlier pbit, which named the backend, still load.
@@ -957,8 +936,8 @@ void Dtm::save_model_checkpoint(const std::string& path, const nlohmann::json& l
     put<int32_t>(f, steps());
     for (int32_t t = 0; t < steps(); ++t) {
       put_vec(f, weights_[t]);
-      put_vec(f, to_bf16(adam_m_[t]));
-      put_vec(f, to_bf16(adam_v_[t]));
+      put_vec(f, detail::to_bf16(adam_m_[t]));
+      put_vec(f, detail::to_bf16(adam_v_[t]));
       put<int64_t>(f, adam_t_[t]);
       put<double>(f, acp_[t].lambda());
       put<double>(f, acp_[t].previous());
@@ -988,8 +967,8 @@ nlohmann::json Dtm::load_model_checkpoint(const std::string& path) {
   if (get<int32_t>(f, path) != steps()) throw InvalidArgument("model checkpoint '" + path + "' has a different number of steps");
   for (int32_t t = 0; t < steps(); ++t) {
     weights_[t] = get_finite_vec<float>(f, path, weights_[t].size(), "model checkpoint");
-    adam_m_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_m_[t].size()));
-    adam_v_[t] = from_bf16(get_vec<uint16_t>(f, path, adam_v_[t].size()));
+    adam_m_[t] = detail::from_bf16(get_vec<uint16_t>(f, path, adam_m_[t].size()));
+    adam_v_[t] = detail::from_bf16(get_vec<uint16_t>(f, path, adam_v_[t].size()));
     for (const auto* v : {&adam_m_[t], &adam_v_[t]}) check_finite_vec(*v, path, "model checkpoint");
     check_second_moments(adam_v_[t], path, "model checkpoint");
     get_step_optimizer(f, path, "model checkpoint", adam_t_[t], acp_[t]);
