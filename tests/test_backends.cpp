@@ -160,7 +160,7 @@ TEST_P(BackendTest, NoTwoChainsNodesOrSweepsShareRandomBits) {
 // Every update decided at its boundary: for each chain and node of a graph without couplings, the
 // field is bisected (over the floats in order, on the reference) to two neighbouring floats at which
 // the reference's decision goes from -1 to +1, and every backend and instruction-set path must decide
-// both alike. The bit-identity tests draw about one update in 10^6 that near a threshold, so a
+// both alike. In the bit-identity tests about one update in 10^6 falls that near its threshold, so a
 // vector exp a few ulp off the scalar contract (a dropped Cody-Waite term) passed them all; here
 // nearly every update sits on its threshold.
 TEST_P(BackendTest, DecisionsAtTheirThresholdMatchTheReference) {
@@ -173,7 +173,9 @@ TEST_P(BackendTest, DecisionsAtTheirThresholdMatchTheReference) {
     const uint32_t b = detail::float_to_bits(f);
     return (b >> 31) ? -static_cast<int64_t>(b & 0x7fffffffu) : static_cast<int64_t>(b);
   };
-  const auto from_order = [](int64_t k) { return k < 0 ? detail::bits_to_float(static_cast<uint32_t>(-k) | 0x80000000u) : detail::bits_to_float(static_cast<uint32_t>(k)); };
+  const auto from_order = [](int64_t k) {
+    return k < 0 ? detail::bits_to_float(static_cast<uint32_t>(-k) | 0x80000000u) : detail::bits_to_float(static_cast<uint32_t>(k));
+  };
   const auto decide = [&](const SamplerOptions& o, const std::vector<float>& field) {
     Sampler s(g, chains, o);
     s.set_field(nodes, field);
