@@ -706,6 +706,8 @@ TEST(Cli, AnOutputOverAnInputIsRefused) {
       {"sample --graph " + dir + "/g.json --config " + dir + "/cfg.json --out " + dir + "/cfg.json", "--out and --config name the same file"},
       {"dbm eval --config " + dir + "/cfg.json --model " + dir + "/g.json --out " + dir + "/g.json", "--out and --model name the same file"},
       {"dtm mixing --config " + dir + "/cfg.json --out " + dir + "/cfg.json", "--out and --config name the same file"},
+      {"eqprop eval --config " + dir + "/cfg.json --model " + dir + "/g.json --out " + dir + "/./g.json", "--out and --model name the same file"},
+      {"eqprop eval --config " + dir + "/cfg.json --model " + dir + "/g.json --out " + dir + "/cfg.json", "--out and --config name the same file"},
       {"graph --topology chimera:1 --out " + dir + "/r.json --roles visible:4,hidden:rest --roles-out " + dir + "/./r.json",
        "the roles would replace the graph"}};
   // compare writes a folder: a suite, or a quality run's results.json, in it was replaced (exit 0).
@@ -1128,6 +1130,7 @@ TEST(Cli, EqPropTrainResumeEval) {
   }
   const nlohmann::json res = read_json_file(out + "/results.json");
   EXPECT_EQ(res["eval"]["test_images"], 30);
+  EXPECT_EQ(res["train_images"], 60);  // the training set's size, not the test set's
   EXPECT_EQ(res["history"].size(), 2u);
   // A fresh run refuses to replace the checkpoint; one epoch then --resume gives the same model.
   const Result fresh = run("eqprop train --config " + tmp("eqprop.json"));
@@ -1166,15 +1169,18 @@ TEST(Cli, EqPropTrainResumeEval) {
   ASSERT_EQ(rest.code, 0) << rest.out;
   EXPECT_EQ(read_json_file(out3 + "/results.json")["stopped_by_time_budget"], false);
   EXPECT_EQ(bytes(out + "/model.bin"), bytes(out3 + "/model.bin"));
-  const Result ev = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 20 --out " +
+  const Result ev = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 20 --chains 3 --out " +
                         tmp("eq_eval.json"));
   ASSERT_EQ(ev.code, 0) << ev.out;
   EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["eval"]["test_images"], 20);
   EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["balanced_selection"], true);
-  // The whole test set is taken as it is, not balanced (892 to 1135 images a class): it said it was.
-  const Result all = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 10000 --out " +
+  EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["chains_per_image"], 3);  // --chains replaces eval.chains_per_image
+  // --test-images 0 is the whole test set (not the config's 30), taken as it is, not balanced (892 to
+  // 1135 images a class): it said it was.
+  const Result all = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 0 --out " +
                          tmp("eq_eval_all.json"));
   ASSERT_EQ(all.code, 0) << all.out;
+  EXPECT_EQ(read_json_file(tmp("eq_eval_all.json"))["eval"]["test_images"], 10000);
   EXPECT_EQ(read_json_file(tmp("eq_eval_all.json"))["balanced_selection"], false);
   EXPECT_EQ(ev.out.find("note: the config's network"), std::string::npos) << ev.out;
   // A config whose network is not the model's: the model's is evaluated, and the note says so.
