@@ -504,6 +504,13 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
     EXPECT_NE(r.out.find(why), std::string::npos) << r.out;
   };
   refused("compare --suite " + dir + "/other.json --journal " + journal, "it records another suite");
+  for (const auto& [key, was, now] : {std::tuple{"min_seconds", "0.01", "0.02"}, {"idle_seconds", "0", "0.5"}}) {  // rows measured otherwise
+    std::string other = suite + "[4, 8]}";
+    const std::string from = std::string("\"") + key + "\": " + was;
+    other.replace(other.find(from), from.size(), std::string("\"") + key + "\": " + now);
+    write(dir + "/other_" + key + ".json", other);
+    refused("compare --suite " + dir + "/other_" + key + ".json --journal " + journal, "it records another suite");
+  }
   const nlohmann::json good = read_json_file(journal);
   for (const auto& [change, why] : std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>>{
            {[](nlohmann::json& j) { j["machine"]["gpu"] = "no such GPU"; }, "it was measured on another kind of machine"},

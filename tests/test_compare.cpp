@@ -76,6 +76,10 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   j["fpga"]["board_power_w"]["value"] = 0;
   EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("fpga.board_power_w.value': must be > 0"), std::string::npos);
   j = read_json_file(platforms_path());
+  std::swap(j["fpga"]["flips_per_s_low"]["value"], j["fpga"]["flips_per_s_high"]["value"]);  // the range upside down
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("key 'fpga.flips_per_s_high': is below flips_per_s_low"), std::string::npos)
+      << error_of([&] { energy::parse_platforms(j); });
+  j = read_json_file(platforms_path());
   j.erase("pdnn");
   EXPECT_THROW(energy::parse_platforms(j), InvalidConfig);
   // A file that is not JSON is named once ("F: F: not valid JSON" before).
@@ -542,6 +546,16 @@ TEST(CompareRun, QualityFilesAreCheckedBeforeTheRows) {
   const nlohmann::json r = run_compare(parse_compare_suite(j), false);
   EXPECT_EQ(r["quality"][0]["chip_k_mix_sweeps_per_step"], 37.0);
   EXPECT_EQ(r["quality"][0]["chip_k_mix_source"], "sweeps per sample (no finite mixing time measured)");
+  // The chip running the run's own sweeps: nodes x sweeps per sample x E_cell, on every replica of a
+  // tempered generation (generation_replicas, 1 when the file has none).
+  EXPECT_EQ(r["quality"][0]["generation_replicas"], 1);
+  EXPECT_DOUBLE_EQ(r["quality"][0]["chip_energy_j_per_sample_at_run_sweeps"].get<double>(), 100.0 * 37 * 2e-15);
+  nlohmann::json tempered = good;
+  tempered["generation_replicas"] = 3;
+  write_json_file(out + "/q.json", tempered);
+  const nlohmann::json r3 = run_compare(parse_compare_suite(j), false);
+  EXPECT_EQ(r3["quality"][0]["generation_replicas"], 3);
+  EXPECT_DOUBLE_EQ(r3["quality"][0]["chip_energy_j_per_sample_at_run_sweeps"].get<double>(), 3 * 100.0 * 37 * 2e-15);
 }
 
 // A row that fails (here: more chains than PBIT_MAX_MEMORY allows) is recorded with its error and the
