@@ -1004,6 +1004,11 @@ TEST(DtmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"generate": {"beta_start": 0.5, "tempering": {"replicas": 3, "hottest": 0.3}}})").find("key 'generate.beta_start'"),
             std::string::npos);
   EXPECT_NE(err(R"({"generate": {"tempering": {"replicas": 1, "hottest": 0.3}}})").find("generate.tempering.replicas"), std::string::npos);
+  // A ladder is checked where it is read, not first by the sampler after training (which named no key).
+  EXPECT_NE(err(R"({"generate": {"tempering": {"betas": [1, 1, 0.5]}}})").find("key 'generate.tempering.betas': must decrease"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"generate": {"tempering": {"betas": [1, 0.5], "adapt_rounds": 5}}})").find("key 'generate.tempering.adapt_rounds': must be 0"),
+            std::string::npos);
   EXPECT_NE(err(R"({"generate": {"sweeps": 4294967296}})").find("key 'generate.sweeps'"), std::string::npos);  // more than a sampler runs
   // One sample has no covariance for the FID: refused here, not after training.
   EXPECT_NE(err(R"({"generate": {"samples": 1}})").find("key 'generate.samples': must be in [2,"), std::string::npos);

@@ -756,6 +756,9 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
       {R"({"nudge": {"beta": 0}})", "nudge.beta"},
       {R"({"nudge": {"schedule": "sideways"}})", "nudge.schedule"},
       {R"({"free": {"beta_start": 5, "beta_end": 1}})", "free.beta_start"},
+      // (with the "continue" nudge no reverse nudge re-heats: the anneal's own check must name it)
+      {R"({"free": {"beta_start": 5, "beta_end": 1, "anneal_sweeps": 10}, "nudge": {"schedule": "continue"}})",
+       "key 'free.beta_start': must not exceed free.beta_end"},
       {R"({"free": {"beta_start": 5, "beta_end": 1, "anneal_sweeps": 0}})", "the reverse nudge (nudge.schedule) re-heats towards it"},
       {R"({"train": {"optimizer": "rmsprop"}})", "train.optimizer"},
       {R"({"train": {"batch_size": 0}})", "train.batch_size"},
@@ -773,6 +776,7 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
       {R"({"data": {"data_dir": ""}})", "key 'data.data_dir': must not be empty"},
       {R"({"network": {"threshold": 255}})", "network.threshold"},
       {R"({"train": {"batch_size": 65536, "chains_per_image": 4096}})", "train.batch_size"},
+      {R"({"eval": {"batch_images": 1048576, "chains_per_image": 17}})", "key 'eval.batch_images': batch_images x chains_per_image"},
   };
   for (const auto& [text, key] : cases) {
     const std::string e = error_of([&] { parse_eqprop_config(nlohmann::json::parse(text)); });
