@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <tuple>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -16,6 +17,7 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
+#include <algorithm>
 #include <cmath>
 #include "test_util.hpp"
 
@@ -585,6 +587,20 @@ TEST(CompareRun, AFailedRowKeepsTheOthers) {
   std::ifstream md(out + "/results.md");
   const std::string text((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("| skipped: failed: out of memory"), std::string::npos) << text;
+  // A message with a '|' or a line break stays one cell of one row (it split the table).
+  r["results"][1]["skipped"] = "failed: a | b\nc\r";
+  write_compare_outputs(r, out);
+  std::ifstream md2(out + "/results.md");
+  std::string line, header;
+  bool found = false;
+  while (std::getline(md2, line)) {
+    if (line.starts_with("| workload |")) header = line;
+    if (line.find("skipped: failed: a") == std::string::npos) continue;
+    found = true;
+    EXPECT_EQ(std::count(line.begin(), line.end(), '|'), std::count(header.begin(), header.end(), '|')) << line;
+    EXPECT_NE(line.find("skipped: failed: a   b c"), std::string::npos) << line;
+  }
+  EXPECT_TRUE(found);
 }
 
 // An MEBM (steps = 1) whose run measured no finite mixing time sits on the modeled chip at its own

@@ -226,6 +226,12 @@ TEST(EqProp, NudgeScheduleIsTheDocumentedReverseAnneal) {
   const std::vector<float> want = {0.7f, 0.4f, 0.7f, 1.0f, 1.0f}, got = detail::eqprop_nudge_betas(c);
   ASSERT_EQ(got.size(), want.size());
   for (size_t k = 0; k < want.size(); ++k) EXPECT_FLOAT_EQ(got[k], want[k]) << k;
+  // An odd count re-heats over the shorter half (2 of 5 sweeps) and cools over the longer.
+  c.nudge.sweeps = 5;
+  const std::vector<float> odd = {0.7f, 0.4f, 0.6f, 0.8f, 1.0f, 1.0f}, got_odd = detail::eqprop_nudge_betas(c);
+  ASSERT_EQ(got_odd.size(), odd.size());
+  for (size_t k = 0; k < odd.size(); ++k) EXPECT_FLOAT_EQ(got_odd[k], odd[k]) << k;
+  c.nudge.sweeps = 4;
   c.nudge.schedule = "continue";
   EXPECT_EQ(detail::eqprop_nudge_betas(c), std::vector<float>(5, 1.0f));
 }
