@@ -17,7 +17,6 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
-#include <algorithm>
 #include <cmath>
 #include "test_util.hpp"
 
