@@ -1423,13 +1423,14 @@ TEST(BadInput, EqPropModelsAreCheckedAgainstTheirUse) {
     expect_bad_input({"threshold " + std::to_string(bad), "eqprop eval --config " + dir + "/graph.json --model " + dir + "/threshold.bin",
                       "threshold.bin' has a bad input threshold"});
   }
-  EqPropNet small = eqprop_create(parse_eqprop_config(read_json_file(dir + "/layered.json")), 100);  // 10 x 10 images, not MNIST's
+  const EqPropConfig layered = parse_eqprop_config(read_json_file(dir + "/layered.json"));
+  EqPropNet small = eqprop_create(layered, 100);  // 10 x 10 images, not MNIST's
   small.save(dir + "/small.bin");
   expect_bad_input({"inputs", "eqprop eval --config " + dir + "/layered.json --model " + dir + "/small.bin",
                     "small.bin' takes 100 inputs; the mnist images have 784 pixels"});
   // --chains over the images evaluated at once (eval.batch_images, or fewer images) may not pass 2^24
   // chains, as the config's own chains_per_image may not (257 x 65536 is 2^24 + 65536).
-  EqPropNet mnist = eqprop_create(parse_eqprop_config(read_json_file(dir + "/layered.json")), 784);
+  EqPropNet mnist = eqprop_create(layered, 784);
   mnist.save(dir + "/mnist.bin");
   write(dir + "/batch.json", R"({"data": {"data_dir": ")" + data + R"("}, "network": {"hidden": 8}, "eval": {"batch_images": 257}})");
   expect_bad_input({"chains", "eqprop eval --config " + dir + "/batch.json --model " + dir + "/mnist.bin --test-images 300 --chains 65536",

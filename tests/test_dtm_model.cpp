@@ -422,6 +422,31 @@ void expect_flip_rate(int64_t flips, int64_t trials, double p, const char* what)
   EXPECT_NEAR(static_cast<double>(flips) / static_cast<double>(trials), p, 5 * std::sqrt(p * (1 - p) / static_cast<double>(trials))) << what;
 }
 
+/// The spins of noised states (P pixels, then L label spins) that differ from their clean state:
+/// pixels, label spins, and pixel k flipped together with label spin k.
+struct FlipCounts {
+  int32_t P, L;
+  int64_t states = 0, pixels = 0, labels = 0, both = 0;
+  void add(const std::vector<int8_t>& x, const std::vector<int8_t>& clean) {
+    ASSERT_EQ(x.size(), static_cast<size_t>(P + L));
+    ASSERT_EQ(clean.size(), x.size());
+    auto flipped = [&](int32_t v) { return x[static_cast<size_t>(v)] != clean[static_cast<size_t>(v)]; };
+    ++states;
+    for (int32_t v = 0; v < P; ++v) pixels += flipped(v);
+    for (int32_t k = 0; k < L; ++k) {
+      labels += flipped(P + k);
+      both += flipped(k) && flipped(P + k);
+    }
+  }
+  /// Pixels flipped at rate p and label spins at rate q, independently: labels drawn with the
+  /// pixels' key would flip together with them (a joint rate of q, not p q).
+  void expect_rates(double p, double q) const {
+    expect_flip_rate(pixels, states * P, p, "pixels");
+    expect_flip_rate(labels, states * L, q, "labels");
+    expect_flip_rate(both, states * L, p * q, "pixel k and label spin k together");
+  }
+};
+
 // The forward process of training (detail::dtm_forward_step, which Dtm's training uses to make x^t
 // from x^{t-1}): over step t it flips each pixel with dtm::flip_probability(lambda, dt) and each label
 // spin with flip_probability(label_lambda, dt), dt = t_t - t_{t-1} the step's own length (not the
@@ -436,20 +461,14 @@ TEST(DtmModel, ForwardStepFlipsAtEachGroupsRateOverTheStepsLength) {
   const int32_t t = 2, P = 64, L = 10 * c.label_replicas;
   const double dt = grid[t] - grid[t - 1];
   ASSERT_GT(grid[t - 1], 0.0);  // a step whose length is not its end time
-  const int64_t images = 2000;
-  int64_t pixel_flips = 0, label_flips = 0, both = 0;
-  for (int64_t img = 0; img < images; ++img) {
-    std::vector<int8_t> x(static_cast<size_t>(P + L), 1);
+  const std::vector<int8_t> clean(static_cast<size_t>(P + L), 1);
+  FlipCounts n{P, L};
+  for (int64_t img = 0; img < 2000; ++img) {
+    std::vector<int8_t> x = clean;
     detail::dtm_forward_step(c, grid, P, x, img, t, 0);
-    for (int32_t v = 0; v < P + L; ++v) (v < P ? pixel_flips : label_flips) += x[static_cast<size_t>(v)] == -1;
-    for (int32_t k = 0; k < L; ++k) both += x[static_cast<size_t>(k)] == -1 && x[static_cast<size_t>(P + k)] == -1;
+    n.add(x, clean);
   }
-  const double p = dtm::flip_probability(c.lambda, dt), q = dtm::flip_probability(c.label_lambda, dt);
-  expect_flip_rate(pixel_flips, images * P, p, "pixels");
-  expect_flip_rate(label_flips, images * L, q, "labels");
-  // Pixel k and label spin k flip independently: labels drawn with the pixels' key would flip
-  // together with them (a joint rate of q, not p q).
-  expect_flip_rate(both, images * L, p * q, "pixel k and label spin k together");
+  n.expect_rates(dtm::flip_probability(c.lambda, dt), dtm::flip_probability(c.label_lambda, dt));
   // The state it is given must fit the model.
   std::vector<int8_t> short_state(static_cast<size_t>(P), 1);
   EXPECT_THROW(detail::dtm_forward_step(c, grid, P, short_state, 0, t, 0), InvalidArgument);
@@ -470,21 +489,13 @@ TEST(DtmModel, NoisedImagesFlipAtEachGroupsRateOverTheWholeTime) {
   d.rows = d.cols = 8;
   d.pixels.assign(static_cast<size_t>(images) * P, 255);  // every pixel +1 after binarizing
   for (int64_t k = 0; k < images; ++k) d.labels.push_back(static_cast<uint8_t>(k % 10));
-  int64_t pixel_flips = 0, label_flips = 0, both = 0;
+  FlipCounts n{P, L};
   for (int64_t img = 0; img < images; ++img) {
-    const std::vector<int8_t> x = detail::dtm_noisy(c, grid, P, d, img, t, 0);
-    ASSERT_EQ(x.size(), static_cast<size_t>(P + L));
-    for (int32_t v = 0; v < P; ++v) pixel_flips += x[static_cast<size_t>(v)] == -1;
-    for (int32_t k = 0; k < L; ++k) {
-      const int8_t clean = k / c.label_replicas == d.labels[static_cast<size_t>(img)] ? 1 : -1;
-      label_flips += x[static_cast<size_t>(P + k)] != clean;
-      both += x[static_cast<size_t>(P + k)] != clean && x[static_cast<size_t>(k)] == -1;
-    }
+    std::vector<int8_t> clean(static_cast<size_t>(P + L), 1);
+    for (int32_t k = 0; k < L; ++k) clean[static_cast<size_t>(P + k)] = k / c.label_replicas == d.labels[static_cast<size_t>(img)] ? 1 : -1;
+    n.add(detail::dtm_noisy(c, grid, P, d, img, t, 0), clean);
   }
-  const double p = dtm::flip_probability(c.lambda, grid[t]), q = dtm::flip_probability(c.label_lambda, grid[t]);
-  expect_flip_rate(pixel_flips, images * P, p, "pixels");
-  expect_flip_rate(label_flips, images * L, q, "labels");
-  expect_flip_rate(both, images * L, p * q, "pixel k and label spin k together");  // independent draws
+  n.expect_rates(dtm::flip_probability(c.lambda, grid[t]), dtm::flip_probability(c.label_lambda, grid[t]));
   EXPECT_THROW(detail::dtm_noisy(c, grid, P, d, images, t, 0), InvalidArgument);  // past the last image
 }
 
