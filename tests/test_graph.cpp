@@ -9,6 +9,8 @@
 #include <numeric>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "pbit/error.hpp"
 #include "pbit/core/graph.hpp"
 #include "pbit/core/io.hpp"
@@ -300,9 +302,36 @@ TEST(GraphIo, AtomicWritesKeepPermissionsAndTakeLongNames) {
   write_graph_file(longname, g);
   EXPECT_EQ(read_graph_file(longname).graph.num_edges(), 1);
   write_graph_file(longname, g);  // and over itself
+  // A name whose temporary ("NAME.tmpPID") would be 256 bytes, one past the limit, is cut too.
+  const std::string suffix = ".tmp" + std::to_string(::getpid());
+  const std::string edge = dir + "/" + std::string(256 - suffix.size() - 4, 'b') + ".txt";
+  write_graph_file(edge, g);
+  EXPECT_EQ(read_graph_file(edge).graph.num_edges(), 1);
   size_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.is_regular_file();
-  EXPECT_EQ(files, 2u);  // no temporary left behind
+  EXPECT_EQ(files, 3u);  // no temporary left behind
+}
+
+// The temporary is a new file: a link planted at its name (where another user could point it at
+// their victim) is not followed, and a temporary left by a crashed run of the same pid (a container's
+// pid 1 again) is replaced, not refused.
+TEST(GraphIo, AtomicWritesNeverWriteThroughAPlantedTemporary) {
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/atomic_planted";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const Graph g = Graph::from_edges(2, std::vector<Edge>{{0, 1, 1.0f}});
+  const std::string victim = dir + "/victim.txt", out = dir + "/g.txt", tmp = out + ".tmp" + std::to_string(::getpid());
+  std::ofstream(victim) << "keep me\n";
+  std::filesystem::create_symlink(victim, tmp);
+  write_graph_file(out, g);
+  EXPECT_EQ(slurp(victim), "keep me\n");
+  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(out)));
+  EXPECT_EQ(read_graph_file(out).graph.num_edges(), 1);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(tmp)));
+  std::ofstream(tmp) << "left by a crash";  // a plain stale temporary
+  write_graph_file(out, g);
+  EXPECT_EQ(read_graph_file(out).graph.num_edges(), 1);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(tmp)));
 }
 
 // An IoError carries the file and the system's errno, so a caller can tell a missing file from a
@@ -326,6 +355,7 @@ TEST(GraphIo, MissingFileIsAnIoErrorWithItsPathAndErrno) {
   } catch (const IoError& e) {
     EXPECT_EQ(e.path(), dir + "/no-such-folder/g.json");
     EXPECT_EQ(e.error_number(), ENOENT);
+    EXPECT_NE(std::string(e.what()).find("(folder '" + dir + "/no-such-folder')"), std::string::npos) << e.what();  // which one is missing
   }
   try {
     read_graph_file(dir);
