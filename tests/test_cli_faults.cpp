@@ -40,6 +40,7 @@
 #include "util/gnuplot.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
+#include "util/text.hpp"
 #include "util/threads.hpp"
 
 namespace pbit::test {
@@ -1497,6 +1498,35 @@ TEST(BadInput, AnUnreadableMemoryLimitIsTheEnvironmentsFault) {
         << r.out;
     EXPECT_EQ(r.out.find("topology"), std::string::npos) << r.out;
   }
+}
+
+// PBIT_MAX_MEMORY's suffixes are decimal, either case (1G is 10^9 bytes, as `format_bytes` and the
+// messages print sizes), and the sizes the guard prints read back the same.
+TEST(BadInput, MemorySizesAreDecimalBothWays) {
+  const char* old = std::getenv("PBIT_MAX_MEMORY");
+  const std::string saved = old ? old : "";
+  for (const auto& [text, bytes] : std::vector<std::pair<std::string, double>>{
+           {"1G", 1e9}, {"500k", 5e5}, {"500K", 5e5}, {"2.5m", 2.5e6}, {"3T", 3e12}, {"12345", 12345}}) {
+    ::setenv("PBIT_MAX_MEMORY", text.c_str(), 1);
+    EXPECT_EQ(detail::memory_limit_bytes(), bytes) << text;
+  }
+  if (old) ::setenv("PBIT_MAX_MEMORY", saved.c_str(), 1);
+  else ::unsetenv("PBIT_MAX_MEMORY");
+  EXPECT_EQ(detail::format_bytes(1e9), "1.0 GB");
+  EXPECT_EQ(detail::format_bytes(1.5e12), "1.5 TB");
+  EXPECT_EQ(detail::format_bytes(3e6), "3 MB");
+  EXPECT_EQ(detail::format_bytes(5e5), "500 KB");
+}
+
+// Messages and table cells show what a terminal prints as itself (UTF-8 text, tabs, line breaks)
+// and escape the rest byte by byte: a code point past U+10FFFF is not UTF-8.
+TEST(BadInput, PrintableKeepsTextAndEscapesTheRest) {
+  EXPECT_EQ(detail::printable("caf\xc3\xa9"), "caf\xc3\xa9");  // a multibyte character at the very end
+  EXPECT_EQ(detail::printable("a\tb\nc"), "a\tb\nc");
+  EXPECT_EQ(detail::printable("\xf0\x9f\x98\x80"), "\xf0\x9f\x98\x80");  // U+1F600, four bytes
+  EXPECT_EQ(detail::printable("x\xf4\x90\x80\x80"), "x\\xf4\\x90\\x80\\x80");  // U+110000
+  EXPECT_EQ(detail::printable("\xc3"), "\\xc3");  // cut short
+  EXPECT_EQ(detail::printable("a\x1b[2Jb"), "a\\x1b[2Jb");
 }
 
 // A batch job's limit sits on an ancestor of its processes' cgroup (Slurm: job_N above step_0 and

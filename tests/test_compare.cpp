@@ -110,6 +110,21 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   EXPECT_NO_THROW(energy::parse_platforms(j));
   j["fpga"]["pbits"]["note"] = 3;
   EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("fpga.pbits.note"), std::string::npos);
+  // Values past their range's top are refused as those below it are (2 J per cell update, 2e9 p-bits).
+  j = read_json_file(platforms_path());
+  j["rng_chip"]["e_cell_j"]["value"] = 2;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("rng_chip.e_cell_j.value': must be in [0, 1]"), std::string::npos)
+      << error_of([&] { energy::parse_platforms(j); });
+  j = read_json_file(platforms_path());
+  j["fpga"]["pbits"]["value"] = 2e9;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("fpga.pbits.value': must be in [1, "), std::string::npos)
+      << error_of([&] { energy::parse_platforms(j); });
+  // A file loaded with a bad value is named in front of the key (a run may name its own file).
+  const std::string bad = std::string(PBIT_TEST_TMP) + "/bad_platforms.json";
+  std::ofstream(bad) << j.dump();
+  const std::string named = error_of([&] { energy::load_platforms(bad); });
+  EXPECT_NE(named.find(bad + ": "), std::string::npos) << named;
+  EXPECT_NE(named.find("fpga.pbits.value"), std::string::npos) << named;
 }
 
 // The default platform file is found from a working folder without configs/; a path given is used
