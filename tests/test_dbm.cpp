@@ -1251,44 +1251,87 @@ TEST(DbmMnist, AJournalledEvaluationGoesOnWhereItStopped) {
   refused([](DbmEvalBatch& b) { b.swap_accepts[0] = b.swap_attempts[0] + 1; }, "tempering ladder");
 }
 
-// The PNG writer's file, read back as a strict reader (libpng) reads it: the signature, each
-// chunk's CRC over its type and data, IHDR's fields, the pixels inflated from IDAT (filter byte 0
-// per row), and IEND last.
-TEST(Png, AStrictReaderGetsThePixelsBack) {
-  const std::vector<uint8_t> px = {0, 255, 17, 128, 3, 99};  // 3 wide, 2 high
-  write_png_gray(tmp("px.png"), 3, 2, px);
-  std::ifstream f(tmp("px.png"), std::ios::binary);
+// A PNG file read back as a strict reader (libpng) reads it: the signature, each chunk's CRC over its
+// type and data, IHDR's fields (8-bit grayscale), the pixels inflated from IDAT with filter byte 0
+// per row, and IEND last. The pixels row by row, without the filter bytes; empty where it failed.
+std::vector<uint8_t> strict_png_pixels(const std::string& path, uint32_t& width, uint32_t& height) {
+  std::ifstream f(path, std::ios::binary);
   const std::vector<uint8_t> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
-  ASSERT_GE(b.size(), 8u);
-  ASSERT_TRUE(std::equal(sig, sig + 8, b.begin()));
+  if (b.size() < 8 || !std::equal(sig, sig + 8, b.begin())) {
+    ADD_FAILURE() << path << ": no PNG signature";
+    return {};
+  }
   auto be32 = [&](size_t at) { return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) | b[at + 3]; };
   std::vector<std::string> types;
   std::vector<uint8_t> idat;
+  width = height = 0;
   for (size_t at = 8; at < b.size();) {
-    ASSERT_LE(at + 12, b.size());
+    if (at + 12 > b.size() || at + 12 + be32(at) > b.size()) {
+      ADD_FAILURE() << path << ": a chunk runs past the end";
+      return {};
+    }
     const uint32_t len = be32(at);
-    ASSERT_LE(at + 12 + len, b.size());
     const std::string type(b.begin() + static_cast<ptrdiff_t>(at + 4), b.begin() + static_cast<ptrdiff_t>(at + 8));
     const uLong crc = crc32(crc32(0L, Z_NULL, 0), b.data() + at + 4, 4 + len);
     EXPECT_EQ(be32(at + 8 + len), crc) << type;
     if (type == "IHDR") {
-      EXPECT_EQ(be32(at + 8), 3u);   // width
-      EXPECT_EQ(be32(at + 12), 2u);  // height
-      EXPECT_EQ(b[at + 16], 8);      // bit depth
-      EXPECT_EQ(b[at + 17], 0);      // grayscale
+      width = be32(at + 8);
+      height = be32(at + 12);
+      EXPECT_EQ(b[at + 16], 8);  // bit depth
+      EXPECT_EQ(b[at + 17], 0);  // grayscale
     }
     if (type == "IDAT") idat.insert(idat.end(), b.begin() + static_cast<ptrdiff_t>(at + 8), b.begin() + static_cast<ptrdiff_t>(at + 8 + len));
     types.push_back(type);
     at += 12 + len;
   }
-  ASSERT_FALSE(types.empty());
-  EXPECT_EQ(types.front(), "IHDR");
-  EXPECT_EQ(types.back(), "IEND");
-  std::vector<uint8_t> raw(2 * (1 + 3));
+  if (types.empty() || types.front() != "IHDR" || types.back() != "IEND") {
+    ADD_FAILURE() << path << ": IHDR must come first and IEND last";
+    return {};
+  }
+  std::vector<uint8_t> raw(static_cast<size_t>(height) * (1 + width));
   uLongf out = raw.size();
-  ASSERT_EQ(uncompress(raw.data(), &out, idat.data(), idat.size()), Z_OK);
-  EXPECT_EQ(raw, (std::vector<uint8_t>{0, 0, 255, 17, 0, 128, 3, 99}));
+  if (uncompress(raw.data(), &out, idat.data(), idat.size()) != Z_OK || out != raw.size()) {
+    ADD_FAILURE() << path << ": IDAT does not inflate to " << raw.size() << " bytes";
+    return {};
+  }
+  std::vector<uint8_t> px;
+  for (uint32_t r = 0; r < height; ++r) {
+    EXPECT_EQ(raw[r * (1 + width)], 0) << "row " << r << "'s filter";
+    px.insert(px.end(), raw.begin() + r * (1 + width) + 1, raw.begin() + (r + 1) * (1 + width));
+  }
+  return px;
+}
+
+TEST(Png, AStrictReaderGetsThePixelsBack) {
+  const std::vector<uint8_t> px = {0, 255, 17, 128, 3, 99};  // 3 wide, 2 high
+  write_png_gray(tmp("px.png"), 3, 2, px);
+  uint32_t w = 0, h = 0;
+  EXPECT_EQ(strict_png_pixels(tmp("px.png"), w, h), px);
+  EXPECT_EQ(w, 3u);
+  EXPECT_EQ(h, 2u);
+  // An image without pixels is refused, not written as a PNG no reader opens.
+  EXPECT_THROW(write_png_gray(tmp("empty.png"), 0, 3, {}), InvalidArgument);
+  EXPECT_THROW(write_png_gray(tmp("empty.png"), 3, 0, {}), InvalidArgument);
+}
+
+// A grid of spin images: +1 white, -1 black, and gray (128) around and between the images.
+TEST(Png, SpinGridsPutGrayBetweenTheirImages) {
+  const std::vector<std::vector<int8_t>> images = {{1, -1, -1, 1}, {-1, -1, 1, 1}, {1, 1, 1, -1}};  // three 2x2 images
+  write_spin_grid_png(tmp("grid.png"), images, 2, 2, 2);  // two a row: a second row with one image and a gray cell
+  uint32_t w = 0, h = 0;
+  const std::vector<uint8_t> px = strict_png_pixels(tmp("grid.png"), w, h);
+  const uint8_t G = 128, W = 255, B = 0;
+  const std::vector<uint8_t> want = {G, G, G, G, G, G, G,  //
+                                     G, W, B, G, B, B, G,  //
+                                     G, B, W, G, W, W, G,  //
+                                     G, G, G, G, G, G, G,  //
+                                     G, W, W, G, G, G, G,  //
+                                     G, W, B, G, G, G, G,  //
+                                     G, G, G, G, G, G, G};
+  EXPECT_EQ(w, 7u);
+  EXPECT_EQ(h, 7u);
+  EXPECT_EQ(px, want);
 }
 
 TEST(DbmFiles, SaveLoadAndImportRoundTrip) {
