@@ -1023,8 +1023,9 @@ TEST(Resume, TheNextRunRemovesAKilledRunsTemporaries) {
   ASSERT_GT(child, 0);
   ASSERT_EQ(::waitpid(child, nullptr, 0), child);
   const std::string dead = std::to_string(child), live = std::to_string(::getpid());
+  // (9999999 is past any pid_max, 2^22: a process id of seven digits that has surely ended.)
   const std::vector<std::string> stale = {"out/results.json.tmp" + dead, "out/accuracy.png.tmp", "out/accuracy.gnuplot.tmp",
-                                          "lease/model_checkpoint.bin.tmp" + dead};
+                                          "lease/model_checkpoint.bin.tmp" + dead, "lease/leases.json.tmp9999999"};
   // Left alone: no process id or a live one, a name of no kind pbit writes (a user's own notes), a
   // plot temporary without the NAME.gp pbit writes first, and in the lease folder any other file.
   const std::vector<std::string> kept = {"out/notes.tmp",      "out/x.tmp12ab",         "out/metrics.json.tmp" + live,
@@ -1034,14 +1035,19 @@ TEST(Resume, TheNextRunRemovesAKilledRunsTemporaries) {
     for (const std::string& f : names) write(dir + "/" + f, "partial");
   }
   write(dir + "/out/accuracy.gp", "partial");
+  // Nor a link named like a temporary: it is not a file a pbit wrote.
+  write(dir + "/target.txt", "a user's");
+  fs::create_symlink(dir + "/target.txt", dir + "/out/summary.json.tmp" + dead);
   const Result r = run("dbm train --config " + dir + "/dbm.json --lease " + dir + "/lease");
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const std::string& f : stale) EXPECT_FALSE(fs::exists(dir + "/" + f)) << f;
+  for (const std::string& f : stale) EXPECT_FALSE(fs::exists(fs::symlink_status(dir + "/" + f))) << f;
   for (const std::string& f : kept) EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
+  EXPECT_TRUE(fs::is_symlink(dir + "/out/summary.json.tmp" + dead));
   EXPECT_NE(r.out.find("note: removed 3 temporary files a killed run left in " + dir + "/out (accuracy.gnuplot.tmp, accuracy.png.tmp, results.json.tmp" + dead + ")"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("note: removed 1 temporary file a killed run left in " + dir + "/lease (model_checkpoint.bin.tmp" + dead + ")"),
+  EXPECT_NE(r.out.find("note: removed 2 temporary files a killed run left in " + dir + "/lease (leases.json.tmp9999999, model_checkpoint.bin.tmp" +
+                       dead + ")"),
             std::string::npos)
       << r.out;
 }
