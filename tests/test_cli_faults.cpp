@@ -611,6 +611,48 @@ TEST(Outputs, LinksStayLinksAndPipesStayPipes) {
   EXPECT_FALSE(fs::is_symlink(dir + "/far.json"));
 }
 
+// --out /dev/stdout, /dev/stderr and /dev/fd/N write to the descriptor the shell gave the process,
+// each to its own; a descriptor that is not open is refused by its number before any work.
+TEST(Outputs, StandardStreamsAndDescriptorsAreTheProcesss) {
+  const std::string dir = tmp("streams");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string out = dir + "/out.txt", err = dir + "/err.txt", nine = dir + "/nine.txt";
+  for (const std::string stream : {"stdout", "stderr"}) {
+    SCOPED_TRACE(stream);
+    // (The shell's own 2>&1 after `exit` leaves these redirections as they are.)
+    const Result r = run("graph --topology lattice:4 --out /dev/" + stream + " >" + out + " 2>" + err + "; exit $?");
+    EXPECT_EQ(r.code, 0) << r.out << slurp(err);
+    EXPECT_NE(slurp(stream == "stdout" ? out : err).find("nodes 16\n"), std::string::npos) << slurp(out) << "|" << slurp(err);
+    EXPECT_EQ(slurp(stream == "stdout" ? err : out).find("nodes 16"), std::string::npos) << slurp(out) << "|" << slurp(err);
+  }
+  const Result open9 = run("graph --topology lattice:4 --out /dev/fd/9 9>" + nine);
+  EXPECT_EQ(open9.code, 0) << open9.out;
+  EXPECT_NE(slurp(nine).find("nodes 16\n"), std::string::npos) << slurp(nine);
+  const Result closed = run("graph --topology lattice:4 --out /dev/fd/9", "exec 9>&-;");
+  EXPECT_EQ(closed.code, 2) << closed.out;
+  EXPECT_NE(closed.out.find("cannot write '/dev/fd/9': descriptor 9 is not open"), std::string::npos) << closed.out;
+}
+
+// A file that is not the pbit file asked for says what it is where it can: a JSON text (leading
+// white space and all) or a folder, not "a file of 0 bytes".
+TEST(Formats, AWrongFileSaysWhatItIs) {
+  const std::string dir = tmp("wrong_file");
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/folder");
+  write(dir + "/model.json", "\n  {\"kind\": \"dbm\"}\n");
+  const char magic[8] = {'P', 'B', 'T', 'E', 'S', 'T', '0', '1'};
+  const std::string json = error_of([&] { detail::read_checksummed(dir + "/model.json", magic, "test file"); });
+  EXPECT_NE(json.find("is not a pbit test file (format PBTEST01): it is a JSON text"), std::string::npos) << json;
+  try {
+    detail::read_checksummed(dir + "/folder", magic, "test file");
+    FAIL() << "a folder was read";
+  } catch (const IoError& e) {
+    EXPECT_EQ(e.error_number(), EISDIR);
+    EXPECT_NE(std::string(e.what()).find("is a folder; a file was expected there"), std::string::npos) << e.what();
+  }
+}
+
 // A link that someone else left in a shared sticky folder (/tmp) is not followed where the kernel's
 // fs.protected_symlinks says so: following it would replace a file of the link owner's choosing.
 TEST(Outputs, PlantedLinksInStickyFoldersAreNotFollowed) {
@@ -1477,16 +1519,19 @@ TEST(BadInput, TheMemoryGuardSeesTheCgroupLimit) {
 
 // Batch systems that hold a job to its memory through ulimit -v (SGE's h_vmem) left the guard sizing
 // against MemAvailable: a 300-million-node graph under a 4 GB limit ended as std::bad_alloc, exit 3.
+// The data-segment limit (ulimit -d, RLIMIT_DATA, which Linux applies to mmap too) counts the same.
 TEST(BadInput, TheMemoryGuardSeesTheAddressSpaceLimit) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space: no ulimit -v under it";
 #else
   const std::string dir = tmp("ulimit");
   write(dir + "/g.json", R"({"num_nodes": 300000000, "edges": []})");
-  const Result r = run("info --graph " + dir + "/g.json", "unset PBIT_MAX_MEMORY; ulimit -v 4000000;");
-  EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("ulimit -v"), std::string::npos) << r.out;
-  EXPECT_EQ(r.out.find("internal error"), std::string::npos) << r.out;
+  for (const char* limit : {"-v", "-d"}) {  // the address space, or the data segment (RLIMIT_DATA)
+    const Result r = run("info --graph " + dir + "/g.json", std::string("unset PBIT_MAX_MEMORY; ulimit ") + limit + " 4000000;");
+    EXPECT_EQ(r.code, 2) << limit << ": " << r.out;
+    EXPECT_NE(r.out.find("ulimit -v / -d"), std::string::npos) << limit << ": " << r.out;
+    EXPECT_EQ(r.out.find("internal error"), std::string::npos) << limit << ": " << r.out;
+  }
 #endif
 }
 
