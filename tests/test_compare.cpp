@@ -235,6 +235,15 @@ TEST(CpuEnergyMeter, ReadsMicrojoulesAndUnwrapsEachPackage) {
   EXPECT_TRUE(std::isnan(after[0]) || std::isnan(after[1]));
   EXPECT_EQ(m->joules_between(before, after), -1);
   EXPECT_EQ(m->joules_between(after, before), -1);
+  // A package without max_energy_range_uj: a counter that went down wrapped by an unknown range,
+  // which counts nothing rather than a negative energy.
+  std::filesystem::remove_all(root);
+  put("intel-rapl:0", "name", "package-0");
+  put("intel-rapl:0", "energy_uj", "5000000");
+  const auto unranged = energy::CpuEnergyMeter::open(&why, root.string());
+  ASSERT_TRUE(unranged) << why;
+  EXPECT_EQ(unranged->joules_between(energy::CpuEnergyMeter::Reading{5.0}, energy::CpuEnergyMeter::Reading{1.0}), 0.0);
+  EXPECT_EQ(unranged->joules_between(energy::CpuEnergyMeter::Reading{1.0}, energy::CpuEnergyMeter::Reading{5.0}), 4.0);
   // No such folder: null, and the reason names it.
   const auto none = energy::CpuEnergyMeter::open(&why, (root / "absent").string());
   EXPECT_FALSE(none);
