@@ -595,6 +595,19 @@ TEST(Outputs, LinksStayLinksAndPipesStayPipes) {
   EXPECT_NE(got.find("\nnodes 16\n"), std::string::npos) << got;  // not .json: an edge list
   EXPECT_TRUE(fs::is_fifo(pipe));
   EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
+  // A link to that pipe: written through the link, which stays a link.
+  fs::create_symlink("pipe", dir + "/to_pipe");
+  const int rd2 = ::open(pipe.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(rd2, 0);
+  const Result lp = run("graph --topology lattice:4 --out " + dir + "/to_pipe");
+  EXPECT_EQ(lp.code, 0) << lp.out;
+  got.clear();
+  for (ssize_t n; (n = ::read(rd2, buf.data(), buf.size())) > 0;) got.append(buf.data(), static_cast<size_t>(n));
+  ::close(rd2);
+  EXPECT_NE(got.find("\nnodes 16\n"), std::string::npos) << got;
+  EXPECT_TRUE(fs::is_symlink(dir + "/to_pipe"));
+  EXPECT_TRUE(fs::is_fifo(pipe));
+  EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
   // --out /dev/stdout is the process's stdout as the shell set it up: `>> log` appends to the log
   // (following /dev/stdout to the log file replaced it, and reopening it wrote from its start).
   const std::string log = dir + "/log.txt";
@@ -632,6 +645,23 @@ TEST(Outputs, StandardStreamsAndDescriptorsAreTheProcesss) {
   const Result closed = run("graph --topology lattice:4 --out /dev/fd/9", "exec 9>&-;");
   EXPECT_EQ(closed.code, 2) << closed.out;
   EXPECT_NE(closed.out.find("cannot write '/dev/fd/9': descriptor 9 is not open"), std::string::npos) << closed.out;
+}
+
+// When the last step, the rename over the target, fails (here the target is a folder), the error
+// says so and the temporary is gone: nothing of the attempt is left beside the target.
+TEST(Outputs, AFailedRenameLeavesNoTemporary) {
+  const std::string dir = tmp("rename_fails");
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/target");
+  try {
+    detail::write_file_atomically(dir + "/target", std::string_view("content"));
+    FAIL() << "a file was renamed over a folder";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("(rename)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the file was not changed"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(fs::is_directory(dir + "/target"));
+  EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
 }
 
 // A file that is not the pbit file asked for says what it is where it can: a JSON text (leading
