@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # ctest mpi.sample (issue 23): `mpirun -np K pbit sample` writes what one process writes, byte for
 # byte outside the `run` section (timing, ranks): moment sums, per-chain energies, read-outs (groups of
-# different sizes) and snapshots, with per-chain clamp values; and bad use fails clearly.
+# different sizes) and snapshots, with per-chain clamp values; and bad use fails clearly. 103 chains:
+# uneven shares on 2 ranks (52, 51) and on 3 (35, 34, 34), where a rank's first chain must count the
+# shares before it, not the first rank's share again.
 # Usage: sample.sh PBIT MPIRUN
 source "$(dirname "$0")/common.sh" "$@"
 python3 - <<'PY'
 import json
-c = {"chains": 101, "seed": 7, "backend": "cpu", "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 3},
+c = {"chains": 103, "seed": 7, "backend": "cpu", "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 3},
      "beta": {"linear": {"from": 0.1, "to": 1.0, "sweeps": 20}},
-     "clamp": {"nodes": [0, 1], "values": [1, -1] * 101}, "field": {"nodes": [2, 3], "values": [0.5, -0.5]},
+     "clamp": {"nodes": [0, 1], "values": [1, -1] * 103}, "field": {"nodes": [2, 3], "values": [0.5, -0.5]},
      "observe": {"moments": True, "energy": True, "readout_groups": [[4, 5, 6], [7, 8]], "snapshot_sweeps": [10, 50]}}
 json.dump(c, open("c.json", "w"))
 c["seed"] = 8
@@ -20,7 +22,7 @@ json.dump(c, open("no_samples.json", "w"))
 c["schedule"] = {"warmup": 20, "samples": 10, "steps_per_sample": 3}
 pt = json.loads(json.dumps(c))  # parallel tempering with an adaptive ladder (3 adaptations) and per-chain fields
 del pt["beta"]
-pt["field"] = {"nodes": [2, 3], "values": [0.1 * (k % 7) - 0.3 for k in range(2 * 101)]}
+pt["field"] = {"nodes": [2, 3], "values": [0.1 * (k % 7) - 0.3 for k in range(2 * 103)]}
 pt["tempering"] = {"replicas": 4, "hottest": 0.3, "adapt_rounds": 30, "scheme": "seo"}
 json.dump(pt, open("pt.json", "w"))
 c["chains"] = 2
