@@ -626,7 +626,7 @@ TEST(Outputs, LinksStayLinksAndPipesStayPipes) {
 
 // --out /dev/stdout, /dev/stderr and /dev/fd/N write to the descriptor the shell gave the process,
 // each to its own; a descriptor that is not open is refused by its number before any work.
-TEST(Outputs, StandardStreamsAndDescriptorsAreTheProcesss) {
+TEST(Outputs, StandardStreamsAndDescriptorsAreTheOnesTheShellGave) {
   const std::string dir = tmp("streams");
   fs::remove_all(dir);
   fs::create_directories(dir);
