@@ -692,8 +692,6 @@ TEST(Cli, ColorAndInfo) {
   EXPECT_NE(upper.out.find("\"num_edges\": 32"), std::string::npos) << upper.out;
 }
 
-// An output file that is one of the command's inputs, however spelt, is refused before anything is
-// read or written ('color --out' over its --graph replaced the graph with the coloring, exit 0).
 // Clamp and field values may be given per chain (chains x K), as the API takes them: chain 0's node 0
 // clamped to +1 and chain 1's to -1 average to exactly 0, and the run is the API's bit for bit.
 TEST(Cli, SampleTakesClampAndFieldValuesPerChain) {
@@ -718,6 +716,8 @@ TEST(Cli, SampleTakesClampAndFieldValuesPerChain) {
   EXPECT_EQ(j["node_sum"].get<std::vector<int64_t>>(), s.run({5, 10, 1}, BetaSchedule::constant(1.0f), spec).node_sum);
 }
 
+// An output file that is one of the command's inputs, however spelt, is refused before anything is
+// read or written ('color --out' over its --graph replaced the graph with the coloring, exit 0).
 TEST(Cli, AnOutputOverAnInputIsRefused) {
   const std::string dir = tmp("out_over_in");
   std::filesystem::create_directories(dir);

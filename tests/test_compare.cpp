@@ -2,13 +2,14 @@
 // the RAPL reader on a fake powercap folder, a row's energy fields, and tiny CPU-only suites that
 // must produce every output.
 #include <gtest/gtest.h>
-#include <tuple>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <tuple>
 
 #include "pbit/harness/compare.hpp"
 #include "pbit/harness/energy.hpp"
@@ -17,7 +18,6 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/models/dbm.hpp"
-#include <cmath>
 #include "test_util.hpp"
 
 namespace pbit::test {
