@@ -251,6 +251,115 @@ if [ "$cmd" = dry-run ]; then
   PLAN_ANY_CARRY=1 PLAN_KIT=1 KIT_CARRY=${KIT_CARRY:-build/carry} bash scripts/device_session.sh plan 900 > "$root/plan.txt" || fail "plan: $(cat "$root/plan.txt")"
   python3 -c "import json,sys; p=json.loads(open(sys.argv[1]).read().splitlines()[-1]); assert len(p['command']) <= 2000 and p['carry'] and 120 <= p['timeout_s'] <= 600 and 'KIT=1' in p['command']" "$root/plan.txt" ||
     fail "plan printed no usable run arguments: $(cat "$root/plan.txt")"
+  # The plan's choices, and the kit's `needed` and `carry-current` that it asks, on a made-up checkout:
+  # this one's depend on its committed kit runs, and CI has no data/device. A git work tree of its own
+  # (not this clone's history to add to) with scripts/ and configs/, a kit run committed on it, and
+  # data and a carry of chosen sizes (sparse files: the size without the disk).
+  sb=$root/sandbox
+  mkdir -p "$sb/src" "$sb/build/carry/bin" "$sb/build/carry/lib" "$sb/data/device/mnist" "$sb/data/device/fashion-mnist" \
+    "$sb/data/device/debs" "$sb/data/golden" "$sb/results" && cp -r scripts configs .gitignore "$sb/" && echo "int a;" > "$sb/src/a.cpp" &&
+    truncate -s 5M "$sb/build/carry/bin/pbit" "$sb/build/carry/lib/libpbit.so.0" && truncate -s 2M "$sb/build/carry/python.tar.gz" &&
+    chmod +x "$sb/build/carry/bin/pbit" && truncate -s 30M "$sb/data/device/mnist/x" && truncate -s 1M "$sb/data/golden/model.json" &&
+    truncate -s 40M "$sb/data/device/fashion-mnist/x" && truncate -s 10M "$sb/data/device/debs/x.deb" || fail "the made-up checkout"
+  sbgit() { git -C "$sb" -c user.name=dry-run -c user.email=dry-run@localhost "$@"; }
+  # (its own carry, results and kit: not the dry run's KIT_FROM, whose carry would not be build/carry)
+  sbx() { (cd "$sb" && env -u KIT_FROM -u KIT_SKIP -u KIT_DEADLINE_S KIT_CARRY=build/carry RESULTS="$sb/results" "$@"); }
+  # plan_is FILE TIMEOUT_S SESSION_S KIT JOBS CARRY: what the run arguments plan printed last are
+  plan_is() {
+    python3 - "$@" <<'PY'
+import json, sys
+f, timeout, session, kit, jobs, carry = sys.argv[1:]
+p = json.loads(open(f).read().splitlines()[-1])
+env, _, run = p["command"].partition("bash scripts/device_session.sh run")
+sys.exit(0 if p["timeout_s"] == int(timeout) and env.split()[0] == "SESSION_S=" + session and ("KIT=1" in env.split()) == (kit == "1")
+         and run.split() == jobs.split() and p["carry"] == carry.split() else 1)
+PY
+  }
+  { sbgit init -q && sbgit add -A && sbgit commit -qm code; } > /dev/null 2>&1 || fail "the made-up checkout's git"
+  c1=$(sbgit rev-parse HEAD)
+  echo "$c1" > "$sb/build/carry/GIT_SHA"
+  k=$sb/bench/results/gpu-made-up_2026-01-01
+  mkdir -p "$k" && echo "pbit device kit, built 2026-01-01T00:00:00Z in 1 s from $c1" > "$k/machine.txt"
+  printf '| stage | result | time |\n|---|---|---|\n| test_exact | ok | 1 s |\n| tests | 5 run, 0 failed, 0 skipped | |\n| ncu_fast | TIMEOUT after 30 s | 30 s |\n' > "$k/summary.md"
+  echo notes > "$sb/notes.md" && sbgit add -A && sbgit commit -qm "the kit's run, and notes" > /dev/null || fail "the made-up checkout's git"
+  # The kit passed at the commit before, and only its results and notes came since: it is not needed,
+  # the carry built there will do, and the jobs get the whole call (600 s, 560 of them for the
+  # session) in priority order, on the carry's bin/ and lib/: dbm_golden's 130 s and then dbm_mnist
+  # (whose data dbm_golden carries already) the rest; no time is left for dbm_fashion.
+  got=$(sbx bash scripts/device_kit.sh needed)
+  [[ "$got" == "kit: not needed"* ]] || fail "needed, the kit passed at an ancestor and no code changed since, said: $got"
+  sbx bash scripts/device_session.sh plan 900 > "$root/plan_sb.txt" &&
+    plan_is "$root/plan_sb.txt" 600 560 0 "dbm_golden dbm_mnist" "build/carry/bin build/carry/lib data/device/mnist data/golden" ||
+    fail "plan, no kit needed, 900 s, said:"$'\n'"$(cat "$root/plan_sb.txt")"
+  # But not a kit run built from uncommitted changes, nor one whose summary has a test that failed
+  # or none run; and not a carry built from uncommitted changes or from a commit not in this history,
+  # nor any carry while the code has uncommitted changes.
+  cp "$k/machine.txt" "$root/machine.ok" && cp "$k/summary.md" "$root/summary.ok"
+  echo "pbit device kit, built 2026-01-01T00:00:00Z in 1 s from $c1 (with uncommitted changes)" > "$k/machine.txt"
+  got=$(sbx bash scripts/device_kit.sh needed)
+  [[ "$got" == "kit: needed"* ]] || fail "needed, the kit built from uncommitted changes, said: $got"
+  cp "$root/machine.ok" "$k/machine.txt"
+  for bad in "s/^| test_exact | ok/| test_exact | FAILED (exit 1)/" "s/| 5 run,/| 0 run,/" "s/ 0 failed,/ 1 failed,/"; do
+    sed "$bad" "$root/summary.ok" > "$k/summary.md"
+    sbx bash scripts/device_kit.sh verdict "$k" > /dev/null && fail "the verdict passed a kit whose summary had '$bad'"
+    got=$(sbx bash scripts/device_kit.sh needed)
+    [[ "$got" == "kit: needed"* ]] || fail "needed, a kit run whose summary had '$bad', said: $got"
+  done
+  cp "$root/summary.ok" "$k/summary.md"
+  { echo "$c1"; echo "(with uncommitted changes)"; } > "$sb/build/carry/GIT_SHA"
+  sbx bash scripts/device_kit.sh carry-current > /dev/null && fail "carry-current took a carry built from uncommitted changes"
+  sbgit commit-tree -m elsewhere "HEAD^{tree}" > "$sb/build/carry/GIT_SHA"
+  sbx bash scripts/device_kit.sh carry-current > /dev/null && fail "carry-current took a carry built from a commit not in this history"
+  echo "$c1" > "$sb/build/carry/GIT_SHA"
+  echo "int c;" >> "$sb/src/a.cpp"
+  sbx bash scripts/device_kit.sh carry-current > /dev/null && fail "carry-current took a carry while the code had uncommitted changes"
+  sbgit checkout -q -- src/a.cpp
+  # Then the code changes: the carry is stale, and plan stops; with any carry, the kit is needed and
+  # runs first, with all of the carry and the .deb (room is left), its 260 s leaving 250 s of a 700 s
+  # budget's call: dbm_golden's 130 s, too little for dbm_mnist; dbm_fashion's data would pass 63 MiB.
+  echo "int b;" >> "$sb/src/a.cpp" && sbgit commit -qam "code" > /dev/null || fail "the made-up checkout's git"
+  sbx bash scripts/device_session.sh plan 700 > "$root/plan_sb.txt" && fail "plan took a carry built before the code changed: $(cat "$root/plan_sb.txt")"
+  grep -q "and the code changed since" "$root/plan_sb.txt" || fail "plan, the carry stale, said: $(cat "$root/plan_sb.txt")"
+  sbx PLAN_ANY_CARRY=1 bash scripts/device_session.sh plan 700 > "$root/plan_sb.txt" &&
+    plan_is "$root/plan_sb.txt" 550 510 1 "dbm_golden" "build/carry data/device/mnist data/golden data/device/debs" &&
+    grep -q "^# left for a later call: dbm_fashion: its data would take the carry to" "$root/plan_sb.txt" ||
+    fail "plan, the kit needed, 700 s, said:"$'\n'"$(cat "$root/plan_sb.txt")"
+  # A state that pending cannot read stops the plan (not shrinks it to the kit alone).
+  mkdir -p "$root/damaged/dbm_golden/state" && echo "[{" > "$root/damaged/dbm_golden/state/golden.json"
+  sbx PLAN_ANY_CARRY=1 PLAN_KIT=1 RESULTS="$root/damaged" bash scripts/device_session.sh plan 900 > "$root/plan_sb.txt" 2>&1 &&
+    fail "plan went on past a damaged state: $(cat "$root/plan_sb.txt")"
+  # A model job's phase (device_models.sh's failed): one cut by the deadline (124) ends the lease
+  # well, its state packed for the next; one that failed (here 1) fails the job. A stand-in pbit
+  # exits so.
+  printf '#!/bin/sh\nexit ${FAKE_PBIT_RC:-0}\n' > "$root/fake_pbit" && chmod +x "$root/fake_pbit"
+  for rc in 124 1; do
+    rm -rf "$root/fake_out"
+    FAKE_PBIT_RC=$rc PBIT=$root/fake_pbit OUT=$root/fake_out RESULTS=$root/fake_results DEADLINE_S=60 bash scripts/device_models.sh run dbm_mnist > "$root/fake.log" 2>&1
+    got=$?
+    tar -tzf "$root/fake_out/dbm_mnist.tar.gz" > "$root/fake.files" 2>&1
+    [ $got = $((rc == 124 ? 0 : 1)) ] && grep -q "dbm_mnist/lease.json$" "$root/fake.files" ||
+      { tail -10 "$root/fake.log"; fail "a job whose pbit exited $rc exited $got, or packed no lease.json"; }
+  done
+  # check-state refuses a state the next lease could not continue (a checkpoint cut short)
+  if [ -f bench/results/device_jobs/dbm_mnist/state/model_checkpoint.bin ]; then
+    mkdir -p "$root/cs" && cp -r bench/results/device_jobs/dbm_mnist "$root/cs/" && truncate -s 1000 "$root/cs/dbm_mnist/state/model_checkpoint.bin"
+    RESULTS=$root/cs bash scripts/device_models.sh check-state dbm_mnist > "$root/cs.log" 2>&1 && fail "check-state passed a damaged checkpoint: $(cat "$root/cs.log")"
+    grep -q "FAILED, the next lease could not continue it" "$root/cs.log" || fail "check-state, a damaged checkpoint, said: $(cat "$root/cs.log")"
+  fi
+  # Lease folders in lease order (a comparison takes each variant's newest results): lease_10 after lease_9.
+  mkdir -p "$root/ld/lease_9" "$root/ld/lease_10" "$root/ld/lease_partial-1"
+  got=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); from device_report import lease_dirs; print(' '.join(d.split('/')[-1] for d in lease_dirs(sys.argv[1])))" "$root/ld")
+  [ "$got" = "lease_9 lease_10 lease_partial-1" ] || fail "lease_dirs gave this order: $got"
+  # The kit's headline flips/ns (its summary's last table, committed with it): the main benchmark's
+  # rows over the first quick run's, and of those only the automatic team size's.
+  mkdir -p "$root/headline" && python3 - "$root/headline" <<'PY'
+import json, os, sys
+row = lambda k, f, t=0: {"graph": "pegasus14", "chains": 16384, "backend": "cuda", "cuda_kernel": k, "cuda_team_warps": t, "flips_per_ns": f}
+json.dump({"results": [row("fast", 10.0), row("simple", 5.0)]}, open(os.path.join(sys.argv[1], "gibbs_bench_gpu_first.json"), "w"))
+json.dump({"results": [row("fast", 20.0), row("fast", 99.0, 4)]}, open(os.path.join(sys.argv[1], "gibbs_bench_gpu.json"), "w"))
+PY
+  got=$(python3 scripts/kit_report.py --headline "$root/headline" | grep "^| pegasus14 |")
+  [ "$got" = "| pegasus14 | 16384 | 5.0 | 20.0 |" ] || fail "kit_report.py's headline, 5.0 and 20.0 flips/ns measured, said: $got"
   # prepare refuses a copy outside a git work tree and a git dir that is not one, before any work
   mkdir -p "$root/nogit/scripts" && cp "$SELF" "$root/nogit/scripts/"
   (cd "$root/nogit" && bash scripts/device_session.sh prepare 900) > "$root/prep.txt" 2>&1
@@ -263,12 +372,29 @@ if [ "$cmd" = dry-run ]; then
     { tail -30 "$root/run.log"; fail "run"; }
   for f in kit dbm_golden dbm_mnist; do [ -s "$root/out/$f.tar.gz" ] || fail "no $f.tar.gz in \$OUT"; done
   grep -q "^kit: passed" "$root/out/session.log" || fail "session.log has no kit verdict"
+  # each job's deadline within what was left of the call when it began (a job past the call's end
+  # would be cut off by the device tool: the call then brings nothing back)
+  python3 - "$root/run.log" <<'PY' || fail "a job's deadline went past the call's end: $(grep "^== .*, deadline" "$root/run.log")"
+import re, sys
+rows = re.findall(r"^== \w+, deadline (\d+) s \(at (\d+) s of (\d+)\)", open(sys.argv[1]).read(), re.M)
+sys.exit(0 if len(rows) == 2 and all(int(d) <= int(s) - int(t) + 1 for d, t, s in rows) else 1)  # (+1: a second may tick between)
+PY
   for k in 1 2; do  # twice: collecting the same files again rewrites the same folders
     BENCH_RESULTS=$root/results bash scripts/device_session.sh collect "$root/out" > "$root/collect.log" 2>&1 || { cat "$root/collect.log"; fail "collect"; }
   done
   [ "$(ls -d "$root"/results/gpu-* | wc -l)" = 1 ] && grep -q "kit: passed" "$root"/results/gpu-*/README.md || fail "collect: not one kit folder with its verdict"
   ls "$RESULTS"/sessions/session_*.log > /dev/null 2>&1 || fail "collect: no session log"
   for j in dbm_golden dbm_mnist; do [ -f "$RESULTS/$j/lease_1/lease.json" ] && [ ! -e "$RESULTS/$j/lease_2" ] || fail "collect: not one lease_1 of $j"; done
+  # An archive that is not one fails the collect; one without lease.json (a run that stopped before
+  # it recorded its lease) goes to a lease_partial-* folder, never over a lease collected before.
+  mkdir -p "$root/bad" && echo "not an archive" > "$root/bad/dbm_golden.tar.gz"
+  BENCH_RESULTS=$root/results bash scripts/device_session.sh collect "$root/bad" > "$root/collect.log" 2>&1 &&
+    fail "collect exited 0 on an archive that is not one: $(cat "$root/collect.log")"
+  mkdir -p "$root/partial" && tar -xzf "$root/out/dbm_golden.tar.gz" -C "$root/partial" && rm "$root/partial/dbm_golden/lease.json" &&
+    tar -czf "$root/bad/dbm_golden.tar.gz" -C "$root/partial" dbm_golden || fail "making a lease without lease.json"
+  BENCH_RESULTS=$root/results bash scripts/device_session.sh collect "$root/bad" > "$root/collect.log" 2>&1 || { cat "$root/collect.log"; fail "collect"; }
+  [ -f "$RESULTS/dbm_golden/lease_1/lease.json" ] && ls -d "$RESULTS"/dbm_golden/lease_partial-* > /dev/null 2>&1 ||
+    fail "collect: a lease without lease.json went over lease_1, or nowhere: $(ls "$RESULTS/dbm_golden")"
   # pending reads the states: golden with one slice missing, dbm_mnist trained and measured short
   # of 90% (so dbm_mnist_mix's turn), dbm_fashion trained but not measured, dtm_g12 all done.
   python3 - "$root/pending" <<'PY'
@@ -307,6 +433,17 @@ PY
     "$root/pending/dbm_mnist/state/curve.json"
   got=$(RESULTS=$root/pending bash scripts/device_models.sh pending)
   [ "$got" = "$(head -2 <<< "$want")" ] || fail "device_models.sh pending, dbm_mnist at 92% at 1e5 sweeps, said:"$'\n'"$got"
+  # no dbm_mnist_mix while dbm_mnist has work left (here: a slice of its sweep study at 80%), nor
+  # after a lease of dbm_mnist at 91% (its sweep study at 80%)
+  python3 -c "import json,sys; json.dump([{'sweeps_per_image': b, 'first_image': f, 'test_images': 2500, 'correct': 2000} for b in (1000, 10000, 100000) for f in range(0, 10000, 2500)][1:], open(sys.argv[1], 'w'))" \
+    "$root/pending/dbm_mnist/state/curve.json"
+  got=$(RESULTS=$root/pending bash scripts/device_models.sh pending | grep "^dbm_mnist")
+  [ "$got" = "dbm_mnist: 1 slice(s) of the accuracy against inference sweeps" ] || fail "pending, dbm_mnist with a slice left, said: $got"
+  python3 -c "import json,sys; json.dump([{'sweeps_per_image': b, 'first_image': f, 'test_images': 2500, 'correct': 2000} for b in (1000, 10000, 100000) for f in range(0, 10000, 2500)], open(sys.argv[1], 'w'))" \
+    "$root/pending/dbm_mnist/state/curve.json"
+  echo '[{"updates_to": 12000, "test_accuracy": 0.91}, {"updates_to": 24000, "finished": true, "test_accuracy": 0.88}]' > "$root/pending/dbm_mnist/state/leases.json"
+  got=$(RESULTS=$root/pending bash scripts/device_models.sh pending | grep "^dbm_mnist")
+  [ -z "$got" ] || fail "pending, dbm_mnist at 91% after a lease, said: $got"
   # The verdict, the gate: the kit's archive with a test failed, or a correctness stage left out, is
   # refused; a measurement cut by the deadline is not a failure.
   mkdir -p "$root/verdict" && tar -xzf "$root/out/kit.tar.gz" -C "$root/verdict"
@@ -320,13 +457,15 @@ PY
   bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null || fail "the verdict refused a kit whose ncu timed out"
   # A kit that did not pass runs no job: one that exited 1 (here: refused its input), and one that
   # exited 0 leaving an archive the verdict refuses (here: 'needed', which leaves $OUT as it is,
-  # where the archive with a failed test lies).
-  for gate in "KIT_SKIP=nonsense" "KIT_MODE=needed"; do
+  # where the archive with a failed test lies); and one that exited 1 whatever its archive says
+  # (here: one that passed).
+  for gate in "failed KIT_SKIP=nonsense" "failed KIT_MODE=needed" "passed KIT_SKIP=nonsense"; do
+    read -r archive gate <<< "$gate"
     rm -rf "$root/out" && mkdir -p "$root/out"
-    { cat "$s.ok"; echo "| test_exact | FAILED (exit 1) | 9 s |"; } > "$s" && tar -czf "$root/out/kit.tar.gz" -C "$root/verdict" kit
-    env OUT="$root/out" KIT=1 SESSION_S=500 "$gate" bash scripts/device_session.sh run dbm_golden > "$root/gate.log" 2>&1 && fail "a session whose kit failed ($gate) exited 0"
+    { cat "$s.ok"; [ "$archive" = passed ] || echo "| test_exact | FAILED (exit 1) | 9 s |"; } > "$s" && tar -czf "$root/out/kit.tar.gz" -C "$root/verdict" kit
+    env OUT="$root/out" KIT=1 SESSION_S=500 "$gate" bash scripts/device_session.sh run dbm_golden > "$root/gate.log" 2>&1 && fail "a session whose kit failed ($gate, its archive $archive) exited 0"
     grep -q "no model job runs on a kit that did not pass" "$root/gate.log" && [ ! -e "$root/out/dbm_golden.tar.gz" ] ||
-      { tail -10 "$root/gate.log"; fail "a job ran after a kit that did not pass ($gate)"; }
+      { tail -10 "$root/gate.log"; fail "a job ran after a kit that did not pass ($gate, its archive $archive)"; }
   done
   # Carried binaries that do not load: the kit's deadline is the whole call ('needed' stands in for
   # the kit, which would build them here; it leaves no archive that passes, so no job runs).
