@@ -57,14 +57,18 @@ mode=${1:-}
 # "kit: needed ..." or "kit: not needed ..."; always exits 0.
 KIT_CODE_PATHS=(kernels src include cmake CMakeLists.txt CMakePresets.json)
 # kit_stages_passed DIR: true if the kit run in DIR (an unpacked archive: summary.md) passed: tests
-# ran and none failed, and no correctness stage (all but the measurements: bench*, energy, ncu*,
-# thrml*) failed, timed out or was left out by the deadline. Says why not.
+# ran and none failed, no correctness stage (all but the measurements: bench*, energy, ncu*, thrml*)
+# failed, timed out or was left out by the deadline, and the kit got past the last of them (its
+# "correctness stages" row; a kit run from before that row, as 2026-11-30's, no longer counts, and
+# its code has changed since). Says why not.
 kit_stages_passed() {
   local s=$1/summary.md bad
   [ -f "$s" ] || { echo "no summary.md in $1 (the kit did not get far)"; return 1; }
   bad=$(grep -v "^| \(bench\|energy\|ncu\|thrml\)" "$s" | grep -m1 "FAILED\|TIMEOUT\|NOT RUN")
   [ -z "$bad" ] || { echo "a stage did not pass: $bad"; return 1; }
   grep -q "| tests | [1-9][0-9]* run, 0 failed" "$s" || { echo "no tests ran, or some failed: $(grep -m1 "^| tests |" "$s")"; return 1; }
+  grep -q "^| correctness stages | all run |" "$s" ||
+    { echo "the kit stopped before its last correctness stage (no 'correctness stages' row; last: $(grep "^| " "$s" | tail -1))"; return 1; }
   return 0
 }
 # What goes into build/carry (the binaries, the libraries, the Python module's sources, and this
@@ -464,6 +468,10 @@ PY
   else
     skip sanitizers "$( [ $gpu = 1 ] && echo "compute-sanitizer not found" || echo "no GPU")"
   fi
+  # Every correctness stage has run (the verdict requires this row: an archive packed before it, of a
+  # kit cut off after its tests by a lost machine or the call's end, has not run them all).
+  note "| correctness stages | all run | |"
+  pack
 
   # 4 throughput
   local bench=("$BIN/pbit_bench_gibbs" --min-time "$mt")

@@ -71,9 +71,10 @@ if [ "$cmd" = plan ]; then
   fi
   kit=${PLAN_KIT:-}
   if [ -z "$kit" ]; then
+    # (the kit runs unless `needed` says it is not: a `needed` that failed must not save its time)
     needed=$(bash scripts/device_kit.sh needed)
-    kit=0
-    [[ "$needed" == "kit: needed"* ]] && kit=1
+    kit=1
+    [[ "$needed" == "kit: not needed"* ]] && kit=0
   fi
   # (read whole, not through a pipe or <(...): a failing pending or data must stop the plan, not
   # shrink it to the kit alone)
@@ -280,7 +281,7 @@ PY
   echo "$c1" > "$sb/build/carry/GIT_SHA"
   k=$sb/bench/results/gpu-made-up_2026-01-01
   mkdir -p "$k" && echo "pbit device kit, built 2026-01-01T00:00:00Z in 1 s from $c1" > "$k/machine.txt"
-  printf '| stage | result | time |\n|---|---|---|\n| test_exact | ok | 1 s |\n| tests | 5 run, 0 failed, 0 skipped | |\n| ncu_fast | TIMEOUT after 30 s | 30 s |\n' > "$k/summary.md"
+  printf '| stage | result | time |\n|---|---|---|\n| test_exact | ok | 1 s |\n| tests | 5 run, 0 failed, 0 skipped | |\n| correctness stages | all run | |\n| ncu_fast | TIMEOUT after 30 s | 30 s |\n' > "$k/summary.md"
   echo notes > "$sb/notes.md" && sbgit add -A && sbgit commit -qm "the kit's run, and notes" > /dev/null || fail "the made-up checkout's git"
   # The kit passed at the commit before, and only its results and notes came since: it is not needed,
   # the carry built there will do, and the jobs get the whole call (600 s, 560 of them for the
@@ -291,6 +292,10 @@ PY
   sbx bash scripts/device_session.sh plan 900 > "$root/plan_sb.txt" &&
     plan_is "$root/plan_sb.txt" 600 560 0 "dbm_golden dbm_mnist" "build/carry/bin build/carry/lib data/device/mnist data/golden" ||
     fail "plan, no kit needed, 900 s, said:"$'\n'"$(cat "$root/plan_sb.txt")"
+  # A `needed` that fails (here: KIT_FROM without a carry of its own) keeps the kit in the plan.
+  sbx KIT_FROM=build/release PLAN_ANY_CARRY=1 bash scripts/device_session.sh plan 900 > "$root/plan_sb.txt" &&
+    python3 -c "import json,sys; sys.exit(0 if 'KIT=1' in json.loads(open(sys.argv[1]).read().splitlines()[-1])['command'].split() else 1)" "$root/plan_sb.txt" ||
+    fail "plan, 'needed' failing, left the kit out:"$'\n'"$(cat "$root/plan_sb.txt")"
   # But not a kit run built from uncommitted changes, nor one whose summary has a test that failed
   # or none run; and not a carry built from uncommitted changes or from a commit not in this history,
   # nor any carry while the code has uncommitted changes.
@@ -455,6 +460,10 @@ PY
   done
   { cat "$s.ok"; echo "| ncu_fast | TIMEOUT after 30 s | 30 s |"; } > "$s"
   bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null || fail "the verdict refused a kit whose ncu timed out"
+  # nor a kit cut off after its tests (a lost machine, the call's end): its Python and sanitizer
+  # stages never ran, though every row it wrote passed
+  sed '/^| tests |/q' "$s.ok" > "$s"
+  bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null && fail "the verdict passed a kit cut off after its tests"
   # A kit that did not pass runs no job: one that exited 1 (here: refused its input), and one that
   # exited 0 leaving an archive the verdict refuses (here: 'needed', which leaves $OUT as it is,
   # where the archive with a failed test lies); and one that exited 1 whatever its archive says
