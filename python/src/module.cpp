@@ -96,8 +96,8 @@ std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims 
   const auto a = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(any);
   if (!a) throw InvalidArgument(std::string(what) + ": expected an array of numbers");
   if (a.ndim() > max_dims) {
-    throw InvalidArgument(std::string(what) + ": expected at most " + std::to_string(max_dims) + " dimensions, got " +
-                          std::to_string(a.ndim()));
+    throw InvalidArgument(std::string(what) + ": expected at most " + std::to_string(max_dims) + (max_dims == 1 ? " dimension" : " dimensions") +
+                          ", got " + std::to_string(a.ndim()));
   }
   return std::vector<T>(a.data(), a.data() + a.size());
 }

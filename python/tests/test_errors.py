@@ -122,6 +122,16 @@ def test_arrays_of_the_wrong_shape_or_index_type_are_refused():
         s.state = np.ones((16, 4))  # transposed: not read in the wrong order
     with pytest.raises(pbit.InvalidArgument, match="expected shape"):
         s.state = np.ones(64)  # flattened
+    # Too few rows, or one row for every chain, is named by its shape, as the transposed one is.
+    with pytest.raises(pbit.InvalidArgument, match=r"expected shape \(4, 16\), got \(2, 16\)"):
+        s.state = np.ones((2, 16))
+    with pytest.raises(pbit.InvalidArgument, match=r"expected shape \(4, 16\), got \(16,\)"):
+        s.state = np.ones(16)
+    # An array of more dimensions than the argument has is refused, not flattened into it.
+    with pytest.raises(pbit.InvalidArgument, match=r"weights: expected at most 1 dimension, got 2"):
+        pbit.Graph.from_edges(3, [0, 1], [1, 2], [[1.0, 2.0]])
+    with pytest.raises(pbit.InvalidArgument, match=r"values: expected at most 2 dimensions, got 3"):
+        s.set_field(None, np.zeros((4, 16, 1)))
     with pytest.raises(pbit.InvalidArgument, match=r"expected shape \(4, 2\) or \(2,\)"):
         s.set_clamp([0, 1], np.ones((2, 4)))
     with pytest.raises(pbit.InvalidArgument, match="expected integers"):
@@ -254,6 +264,8 @@ def test_second_python_review(tmp_path, monkeypatch):
     st = s.state_dlpack()
     with pytest.raises(BufferError, match="cannot be exported"):
         st.__dlpack__(dl_device=(2, 0))
+    with pytest.raises(BufferError, match=r"lives on device \(1, 0\); it cannot be exported to \(1, 1\)"):
+        st.__dlpack__(dl_device=(1, 1))  # the CPU, but a device id it does not have
     with pytest.raises(BufferError, match="copy=True"):
         st.__dlpack__(copy=True)
     assert np.from_dlpack(st).shape == (2, 9)

@@ -75,3 +75,8 @@ def test_roles_are_placed_by_seed_and_round_trip(tmp_path):
     assert d[("label", "visible")]["mean_hops"] < far[("label", "visible")]["mean_hops"]
     with pytest.raises(pbit.InvalidArgument):
         pbit.place_roles(n, "visible:100000,hidden:rest")
+    # On a path 0-1-2-3-4: a = {0, 1} is 4 and 3 hops from b = {4}, 2 and 1 from c = {2, 3}.
+    path = pbit.Graph.from_edges(5, [0, 1, 2, 3], [1, 2, 3, 4], [1.0] * 4)
+    hops = {(x["from"], x["to"]): (x["mean_hops"], x["max_hops"], x["unreachable"])
+            for x in pbit.role_distances(path, pbit.place_roles(5, "a:2,c:2,b:1", in_order=True))}
+    assert hops[("a", "b")] == (3.5, 4, 0) and hops[("a", "c")] == (1.5, 2, 0) and hops[("b", "a")] == (3.0, 3, 0), hops

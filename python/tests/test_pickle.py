@@ -138,6 +138,8 @@ def test_a_bad_pickle_state_is_refused_with_what_is_wrong():
     fn, args, *rest = g.__reduce_ex__(2)
     with pytest.raises(pbit.InvalidArgument, match="unpickling pbit.Graph: expected a state of 5 items"):
         pbit.Graph.__new__(pbit.Graph).__setstate__((1, 2))
+    with pytest.raises(pbit.InvalidArgument, match="unpickling pbit.Graph: expected a state of 5 items"):
+        pbit.Graph.__new__(pbit.Graph).__setstate__((3, [0], [1], [1.0], [0, 0, 0], "one item more"))
     with pytest.raises(pbit.InvalidGraph, match="self loop"):
         pbit.Graph.__new__(pbit.Graph).__setstate__((3, [1], [1], [1.0], [0, 0, 0]))
     with pytest.raises(pbit.InvalidArgument, match="steps_per_sample"):
@@ -168,7 +170,9 @@ def test_a_bad_pickle_state_is_refused_with_what_is_wrong():
     state = list(s.run(pbit.SamplingSchedule(warmup=2, samples=3), moments=True, energy=True, snapshot_sweeps=[3]).__getstate__())
     for k, value, why in [(0, -2, "num_chains must be in"), (0, 2**40, "num_chains must be in"),
                           (5, np.full(9, np.nan), "node_mean holds nan"), (5, np.full(9, 2.0), "not a mean in"),
-                          (7, np.zeros((5, 7)), "energy: not of the shape"), (10, np.full((1, 2, 9), 7, np.int8), "not \\+1 or -1"),
+                          (7, np.zeros((5, 7)), "energy: not of the shape"), (7, np.zeros((3, 7)), "energy: not of the shape"),
+                          (10, np.ones((1, 3, 9), np.int8), "snapshots: not of the shape"),
+                          (10, np.full((1, 2, 9), 7, np.int8), "not \\+1 or -1"), (10, np.zeros((1, 2, 9), np.int8), "not \\+1 or -1"),
                           (10, np.ones((1, 2, 9)), "snapshots must be int8"), (3, [1, 2], "node_sum must be a numpy array")]:
         bad = list(state)
         bad[k] = value

@@ -113,10 +113,12 @@ def test_split_runs_continue_the_same_chains():
     np.testing.assert_array_equal(one.state, two.state)
 
 
-def test_same_numbers_as_the_cli(cli, tmp_path):
+@pytest.mark.parametrize("contract", ["exact", "fast"])
+def test_same_numbers_as_the_cli(cli, tmp_path, contract):
+    # Under each RNG contract (a sampler that ran the exact one when asked for the fast one passed the rest).
     g = pbit.with_random_weights(pbit.topology("pegasus:2").graph, 1, 0.5, 0.1)
     g.write(str(tmp_path / "g.json"))
-    cfg = {"chains": 96, "seed": 7, "backend": "cpu",
+    cfg = {"chains": 96, "seed": 7, "backend": "cpu", "contract": contract,
            "schedule": {"warmup": 20, "samples": 10, "steps_per_sample": 2},
            "beta": {"linear": {"from": 0.1, "to": 1.0, "sweeps": 20}},
            "clamp": {"nodes": [0, 1], "values": [1, -1]}, "field": {"nodes": [2, 3], "values": [0.5, -0.5]},
@@ -125,7 +127,7 @@ def test_same_numbers_as_the_cli(cli, tmp_path):
     subprocess.run([cli, "sample", "--graph", str(tmp_path / "g.json"), "--config", str(tmp_path / "c.json"),
                     "--out", str(tmp_path / "o.json")], check=True, capture_output=True)
     want = json.loads((tmp_path / "o.json").read_text())
-    s = pbit.Sampler(pbit.Graph.read(str(tmp_path / "g.json")), chains=96, backend="cpu", seed=7)
+    s = pbit.Sampler(pbit.Graph.read(str(tmp_path / "g.json")), chains=96, backend="cpu", seed=7, contract=contract)
     s.set_clamp([0, 1], [1, -1])
     s.set_field([2, 3], [0.5, -0.5])
     obs = s.run(pbit.SamplingSchedule(20, 10, 2), beta=pbit.BetaSchedule.linear(0.1, 1.0, 20), moments=True,
