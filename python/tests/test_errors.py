@@ -111,6 +111,8 @@ def test_out_of_range_nodes_raise_instead_of_reading_past_the_graph():
     for bad in (-1, 9, 10**9):
         with pytest.raises(pbit.InvalidArgument, match=r"degree: node must be in \[0, 8\]"):
             lat.degree(bad)
+    with pytest.raises(pbit.InvalidArgument, match="degree: the graph has no nodes"):
+        pbit.Graph.from_edges(0, [], [], []).degree(0)  # node 0 of no nodes is not read
     roles = pbit.place_roles(36, "a:10,b:rest")  # placed for another graph's 36 nodes
     with pytest.raises(pbit.InvalidArgument, match="36 nodes, the graph has 9"):
         pbit.role_distances(lat, roles)
@@ -533,6 +535,7 @@ def test_piecewise_segments_are_checked_and_named():
     assert list(pbit.BetaSchedule.piecewise([(0.5, 2), (1.0, 1)]).expand(3)) == [0.5, 0.5, 1.0]
     assert list(pbit.BetaSchedule.piecewise([(np.float32(0.5), np.int64(2))]).expand(2)) == [0.5, 0.5]
     for segs, msg in (([(1.0, 2.5)], r"segments\[0\].sweeps"), ([(1.0, 2**63)], r"segments\[0\].sweeps must be in"),
+                      ([(1.0, -5)], r"segments\[0\].sweeps must be in \[0, "),
                       ([(1.0,)], r"segments\[0\]: expected a \(beta, sweeps\) pair"), ("ab", "expected a sequence"),
                       ([("x", 2)], r"segments\[0\].beta")):
         with pytest.raises(pbit.InvalidArgument, match=msg):

@@ -58,6 +58,11 @@ def test_a_topology_pickles_whole():
     assert back.coloring().num_colors == t.coloring().num_colors
     grid = pbit.topology("grid:8:G12")
     assert roundtrip(grid).graph == grid.graph
+    # A linear index of another node count is refused (a state of another topology's, or hand-made).
+    state = list(t.__getstate__())
+    state[6] = state[6][:-1]
+    with pytest.raises(pbit.InvalidArgument, match="linear_index is not one value per node"):
+        pbit.Topology.__new__(pbit.Topology).__setstate__(tuple(state))
 
 
 def test_a_coloring_and_roles_pickle():
