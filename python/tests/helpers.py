@@ -1,6 +1,8 @@
 """Exact answers for the Python tests: enumerate every state of a small graph with numpy; where the
 checkout is."""
+import json
 import os
+import subprocess
 
 import numpy as np
 
@@ -40,3 +42,11 @@ def worst_z(mean, corr, exact_mean, exact_corr, count):
         se = np.sqrt(np.maximum(1e-12, (1.0 - want ** 2) / count))
         z = max(z, float(np.max(np.abs(got - want) / se)))
     return z
+
+
+def cli_sample(cli, tmp_path, cfg):
+    """`pbit sample` (the CLI at `cli`) of tmp_path/g.json with the config `cfg` (a dict): its output JSON."""
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    subprocess.run([cli, "sample", "--graph", str(tmp_path / "g.json"), "--config", str(tmp_path / "c.json"),
+                    "--out", str(tmp_path / "o.json")], check=True, capture_output=True)
+    return json.loads((tmp_path / "o.json").read_text())

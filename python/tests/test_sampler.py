@@ -1,5 +1,4 @@
 """The sampler through Python: exact answers, determinism, bit identity with the CLI, zero copies."""
-import json
 import math
 import os
 import re
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 import pbit
-from helpers import exact_moments, source_dir, worst_z
+from helpers import cli_sample, exact_moments, source_dir, worst_z
 
 
 def small_graphs():
@@ -123,10 +122,7 @@ def test_same_numbers_as_the_cli(cli, tmp_path, contract):
            "beta": {"linear": {"from": 0.1, "to": 1.0, "sweeps": 20}},
            "clamp": {"nodes": [0, 1], "values": [1, -1]}, "field": {"nodes": [2, 3], "values": [0.5, -0.5]},
            "observe": {"moments": True, "readout_groups": [[4, 5, 6], [7, 8, 9]], "snapshot_sweeps": [40]}}
-    (tmp_path / "c.json").write_text(json.dumps(cfg))
-    subprocess.run([cli, "sample", "--graph", str(tmp_path / "g.json"), "--config", str(tmp_path / "c.json"),
-                    "--out", str(tmp_path / "o.json")], check=True, capture_output=True)
-    want = json.loads((tmp_path / "o.json").read_text())
+    want = cli_sample(cli, tmp_path, cfg)
     s = pbit.Sampler(pbit.Graph.read(str(tmp_path / "g.json")), chains=96, backend="cpu", seed=7, contract=contract)
     s.set_clamp([0, 1], [1, -1])
     s.set_field([2, 3], [0.5, -0.5])

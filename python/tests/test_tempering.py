@@ -1,12 +1,11 @@
 """Parallel tempering through Python: every replica samples its own beta exactly."""
 import json
-import subprocess
 
 import numpy as np
 import pytest
 
 import pbit
-from helpers import exact_moments, worst_z
+from helpers import cli_sample, exact_moments, worst_z
 
 
 def test_every_replica_matches_enumeration_at_its_beta():
@@ -90,10 +89,7 @@ def test_same_chains_and_swaps_as_the_cli_with_its_scheme_and_coloring(cli, tmp_
     cfg = {"chains": 6, "seed": 3, "backend": "cpu", "schedule": {"warmup": 5, "samples": 4, "steps_per_sample": 3},
            "tempering": {"betas": [1.0, 0.6, 0.3], "scheme": scheme, "sweeps_per_round": 2},
            "observe": {"moments": True, "snapshot_sweeps": [17]}}
-    (tmp_path / "c.json").write_text(json.dumps(cfg))
-    subprocess.run([cli, "sample", "--graph", str(tmp_path / "g.json"), "--config", str(tmp_path / "c.json"),
-                    "--out", str(tmp_path / "o.json")], check=True, capture_output=True)
-    want = json.loads((tmp_path / "o.json").read_text())
+    want = cli_sample(cli, tmp_path, cfg)
     coloring = pbit.Coloring(g, list(range(9)))
     t = pbit.TemperedSampler(g, chains=6, betas=[1.0, 0.6, 0.3], sweeps_per_round=2, scheme=scheme, seed=3, coloring=coloring)
     obs = t.run(pbit.SamplingSchedule(5, 4, 3), moments=True, snapshot_sweeps=[17])
