@@ -731,6 +731,11 @@ std::string beta_repr(const BetaSchedule& b) {
 PYBIND11_MODULE(_pbit, m) {
   detail::set_interrupt_check(&check_cli_interrupt);  // Ctrl-C in pbit.cli (does nothing outside a command)
   g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  // pybind11 (2.10) looks numpy's C API up on first use, importing numpy inside a static's guard;
+  // the import lets the GIL go, and a thread that took it then waits on that guard forever while the
+  // importing thread waits for the GIL. Threads whose first call converted an array hung so. Here,
+  // at import, one thread does it.
+  py::detail::npy_api::get();
   m.doc() = "pbit: GPU p-bit / Ising / Boltzmann sampling (C++ core). Import it as `import pbit`.";
 
   // Exceptions: pbit.Error (a RuntimeError) and one subclass per C++ class, with the C++ message.

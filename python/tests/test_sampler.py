@@ -207,6 +207,25 @@ print("main thread done")
         assert (r.returncode, r.stdout) == (0, "main thread done\n"), r.stderr[-500:]
 
 
+def test_threads_whose_first_call_converts_an_array_do_not_deadlock():
+    # A fresh interpreter whose threads all begin with a call that converts an array (here a list):
+    # pybind11 2.10 looks numpy's C API up on first use, importing numpy under a static guard, and
+    # that import lets the GIL go; a second thread, holding the GIL, then waited on the guard forever
+    # (10 runs of 10 hung). The lookup is now made at import.
+    script = """
+import threading, pbit
+g = pbit.square_lattice(8)
+samplers = [pbit.Sampler(g, 2, seed=k) for k in range(8)]
+threads = [threading.Thread(target=lambda s=s: s.sweep(1, beta=[0.7])) for s in samplers]
+for t in threads: t.start()
+for t in threads: t.join()
+print("joined")
+"""
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout) == (0, "joined\n"), r.stderr[-500:]
+
+
 def test_per_chain_betas_change_only_their_chains():
     g = small_graphs()["regular10"]
     a, b = pbit.Sampler(g, chains=6, seed=3), pbit.Sampler(g, chains=6, seed=3)
