@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "cli/cli.hpp"
+#include "gil.hpp"
 #include "pbit/build_info.hpp"
 #include "pbit/core/backend.hpp"
 #include "pbit/core/coloring.hpp"
@@ -41,6 +42,8 @@
 
 namespace py = pybind11;
 using namespace pbit;
+using pbit_python::AcquireGil;
+using pbit_python::ReleaseGil;
 
 namespace {
 
@@ -254,41 +257,6 @@ BetaSchedule beta_from(const py::object& beta) {
 
 Backend backend_from(const std::string& name) { return backend_from_string(name); }
 
-/// A daemon thread that outlives the main one: once the interpreter is finalizing, Python 3.11 ends a
-/// thread that takes the GIL with pthread_exit, and that forced unwinding aborts the process
-/// (std::terminate) where it meets a noexcept frame, as pybind11's gil_scoped_release destructor is.
-/// Such a thread, back from its C++ work or at a progress check, waits here instead, touching nothing
-/// of Python's, until the process exits; the main thread, which runs the finalization, never waits.
-unsigned long g_main_thread = 0;  // threading.main_thread().ident, read at import
-void park_if_finalizing() {
-#if PY_VERSION_HEX >= 0x030D0000
-  const bool finalizing = Py_IsFinalizing() != 0;
-#else
-  const bool finalizing = _Py_IsFinalizing() != 0;
-#endif
-  if (!finalizing || PyThread_get_thread_ident() == g_main_thread) return;
-  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
-}
-/// py::gil_scoped_release (without disassoc) that waits rather than take the GIL back while the
-/// interpreter is finalizing, and whose destructor lets the unwinding through where finalization
-/// begins between that check and PyEval_RestoreThread (pybind11's dispatcher passes it on).
-class ReleaseGil {
- public:
-  ReleaseGil() {
-    py::detail::get_internals();  // as gil_scoped_release: set up before any gil_scoped_acquire
-    state_ = PyEval_SaveThread();
-  }
-  ReleaseGil(const ReleaseGil&) = delete;
-  ReleaseGil& operator=(const ReleaseGil&) = delete;
-  ~ReleaseGil() noexcept(false) {
-    park_if_finalizing();
-    PyEval_RestoreThread(state_);
-  }
-
- private:
-  PyThreadState* state_ = nullptr;
-};
-
 /// progress=None/False: no output; True: pbit's status line on sys.stderr; a callable: called as
 /// f(done, total). In every case the GIL is taken about every quarter second and pending signals
 /// are checked, so Ctrl-C (KeyboardInterrupt) ends a long run between stretches (without a callback
@@ -300,8 +268,7 @@ struct PyProgress {
 PyProgress progress_from(const py::object& p, const char* label) {
   if (p.is_none() || (py::isinstance<py::bool_>(p) && !p.cast<bool>())) {
     return {[](int64_t, int64_t) {
-              park_if_finalizing();
-              py::gil_scoped_acquire acquire;
+              AcquireGil acquire;
               if (PyErr_CheckSignals() != 0) throw py::error_already_set();
             },
             false};
@@ -315,8 +282,7 @@ PyProgress progress_from(const py::object& p, const char* label) {
   }
   auto holder = std::make_shared<py::object>(std::move(cb));
   return {[holder, status_line](int64_t done, int64_t total) {
-            park_if_finalizing();
-            py::gil_scoped_acquire acquire;
+            AcquireGil acquire;
             try {
               (*holder)(done, total);
               if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -371,8 +337,7 @@ py::capsule dlpack_capsule(const Sampler::StateView& v) {
 std::atomic<int> g_cli_commands{0};
 void check_cli_interrupt() {
   if (g_cli_commands.load(std::memory_order_relaxed) == 0) return;
-  park_if_finalizing();
-  py::gil_scoped_acquire acquire;
+  AcquireGil acquire;
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
@@ -730,7 +695,6 @@ std::string beta_repr(const BetaSchedule& b) {
 
 PYBIND11_MODULE(_pbit, m) {
   detail::set_interrupt_check(&check_cli_interrupt);  // Ctrl-C in pbit.cli (does nothing outside a command)
-  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   // pybind11 (2.10) looks numpy's C API up on first use, importing numpy inside a static's guard;
   // the import lets the GIL go, and a thread that took it then waits on that guard forever while the
   // importing thread waits for the GIL. Threads whose first call converted an array hung so. Here,
@@ -1694,4 +1658,6 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
         return "pbit.TemperedSampler(" + std::to_string(t.num_chains()) + " chains of " + std::to_string(t.graph().num_nodes()) + " nodes, " +
                std::to_string(t.num_replicas()) + " replicas, " + t.kernel_description() + ")";
       });
+  // Last, with every binding defined: daemon threads at interpreter exit (gil.hpp).
+  pbit_python::guard_daemon_threads(m);
 }

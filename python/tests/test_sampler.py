@@ -185,26 +185,120 @@ def test_long_calls_release_the_gil():
 
 
 def test_daemon_threads_sampling_at_exit_do_not_crash_it():
-    # The main thread ends while daemon threads loop over short runs (with and without a progress
-    # callback, and tempered): each takes the GIL back as the interpreter finalizes, where Python
-    # 3.11's pthread_exit unwound through pbit's C++ frames and aborted (every one of 15 runs did).
+    # The main thread ends, with a million objects for the finalization to free, while 16 daemon
+    # threads loop over short runs: with keyword arguments, with progress callbacks that run Python
+    # code, with the status line, and tempered. Python 3.11 ends a thread that takes the GIL back
+    # during the finalization with pthread_exit, whose unwinding ran pbit's and pybind11's
+    # destructors without the GIL: 15 runs of 15 aborted once, and after a first fix 9 of 10 still
+    # crashed (pybind11's copy of the keywords freed beside the garbage collection). See gil.hpp.
     script = """
 import threading, time, pbit
-g = pbit.square_lattice(16)
-def loop(run):
+g = pbit.square_lattice(8)
+def cb(done, total):
+    sum(range(200))
+def loop(s, k):
+    beta = [0.7]
     while True:
-        run()
-for k in range(6):
-    s = pbit.Sampler(g, 8, seed=k)
-    threading.Thread(target=loop, args=(lambda s=s, k=k: s.sweep(50, progress=(lambda d, t: None) if k % 2 else None),), daemon=True).start()
+        if k % 3 == 0:
+            s.sweep(1, beta=beta)
+        elif k % 3 == 1:
+            s.sweep(30, beta=beta, progress=cb)
+        else:
+            s.sweep(3, progress=True)
+for k in range(16):
+    threading.Thread(target=loop, args=(pbit.Sampler(g, 2, seed=k), k), daemon=True).start()
 t = pbit.TemperedSampler(g, chains=4, betas=[1.0, 0.5])
-threading.Thread(target=loop, args=(lambda: t.sweep(20),), daemon=True).start()
-time.sleep(0.3)
+threading.Thread(target=lambda: [t.sweep(20) for _ in iter(int, 1)], daemon=True).start()
+junk = [[i] for i in range(1000000)]
+time.sleep(0.2)
 print("main thread done")
 """
     for _ in range(3):
         r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         assert (r.returncode, r.stdout) == (0, "main thread done\n"), r.stderr[-500:]
+
+
+def test_daemon_threads_run_no_python_in_pbit_calls_after_its_atexit_hook():
+    # pbit's atexit hook (registered at import, so run before an atexit function registered earlier)
+    # stops daemon threads at their next pbit call and at their next progress check: from then on
+    # none of them runs Python code inside pbit, which the finalization's pthread_exit could unwind.
+    script = """
+import atexit, threading, time
+def later():
+    seen = dict(counts)
+    time.sleep(0.3)
+    print("calls", counts["calls"] - seen["calls"], "callbacks", counts["callbacks"] - seen["callbacks"])
+atexit.register(later)  # before import pbit: runs after pbit's hook
+import pbit
+counts = {"calls": 0, "callbacks": 0}
+g = pbit.square_lattice(8)
+def calls(s):  # pbit calls that keep the GIL (one, begun before the hook, may be counted after it)
+    while True:
+        s.num_chains
+        counts["calls"] += 1
+def callbacks(s):  # Python code inside a pbit call
+    def cb(done, total):
+        counts["callbacks"] += 1
+    while True:
+        s.sweep(50, progress=cb)
+for k, f in enumerate([calls, callbacks]):
+    threading.Thread(target=f, args=(pbit.Sampler(g, 2, seed=k),), daemon=True).start()
+time.sleep(0.2)
+assert min(counts.values()) > 0, counts
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and re.fullmatch(r"calls [01] callbacks 0\n", r.stdout), (r.stdout, r.stderr[-500:])
+
+
+def test_daemon_threads_held_in_python_past_the_atexit_hook_do_not_crash_it():
+    # Threads that run Python code inside a pbit call (an argument's __index__, a progress callback)
+    # and are held there until after pbit's atexit hook has given up waiting (a second) are ended by
+    # the finalization's pthread_exit inside that code: the unwinding must stop at pbit's frames.
+    script = """
+import atexit, threading, time
+release = threading.Event()
+atexit.register(release.set)  # before import pbit: runs after pbit's hook
+import pbit
+g = pbit.square_lattice(8)
+class Held:
+    def __index__(self):
+        release.wait()
+        return 2
+def held(done, total):
+    release.wait()
+for k in range(8):
+    threading.Thread(target=lambda k=k: pbit.Sampler(g, chains=Held(), seed=k), daemon=True).start()
+    threading.Thread(target=lambda k=k: pbit.Sampler(g, 2, seed=k).sweep(5, progress=held), daemon=True).start()
+junk = [[i] for i in range(1000000)]
+time.sleep(0.2)
+print("main thread done")
+"""
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout) == (0, "main thread done\n"), r.stderr[-500:]
+
+
+def test_every_binding_is_guarded_for_daemon_threads_at_exit():
+    # gil.hpp routes every pybind11 function of the module through its guard, found at import by
+    # walking the module; here the same functions are found from Python's side.
+    from pbit import _pbit
+
+    def callables(v):
+        if isinstance(v, property):
+            yield from (v.fget, v.fset, v.fdel)
+        elif isinstance(v, staticmethod):
+            yield v.__func__
+        else:
+            yield v
+
+    bindings = []  # (name, 1 if guarded else 0), for each pybind11 function (a property: its getter and setter)
+    for name, v in vars(_pbit).items():
+        members = vars(v).items() if isinstance(v, type) and v.__module__.startswith("pbit") else [("", v)]
+        for member, m in members:
+            bindings += [(f"{name}.{member}" if member else name, g) for g in map(_pbit._guarded, callables(m)) if g != -1]
+    names = {k for k, _ in bindings}
+    assert len(names) > 60 and {"Sampler.sweep", "Graph.num_nodes", "topology"} <= names, sorted(names)
+    assert [k for k, g in bindings if g != 1] == []
 
 
 def test_threads_whose_first_call_converts_an_array_do_not_deadlock():
