@@ -184,6 +184,15 @@ def test_long_calls_release_the_gil():
     assert ticks > 1000
 
 
+def exits_cleanly(script, runs):
+    # Runs `script` (daemon threads started), then ends its main thread with a million objects for
+    # the finalization to free meanwhile: exit status 0 and the main thread's line only, every run.
+    tail = "\njunk = [[i] for i in range(1000000)]\ntime.sleep(0.2)\nprint('main thread done')\n"
+    for _ in range(runs):
+        r = subprocess.run([sys.executable, "-c", script + tail], capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout) == (0, "main thread done\n"), r.stderr[-500:]
+
+
 def test_daemon_threads_sampling_at_exit_do_not_crash_it():
     # The main thread ends, with a million objects for the finalization to free, while 16 daemon
     # threads loop over short runs: with keyword arguments, with progress callbacks that run Python
@@ -209,13 +218,8 @@ for k in range(16):
     threading.Thread(target=loop, args=(pbit.Sampler(g, 2, seed=k), k), daemon=True).start()
 t = pbit.TemperedSampler(g, chains=4, betas=[1.0, 0.5])
 threading.Thread(target=lambda: [t.sweep(20) for _ in iter(int, 1)], daemon=True).start()
-junk = [[i] for i in range(1000000)]
-time.sleep(0.2)
-print("main thread done")
 """
-    for _ in range(3):
-        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-        assert (r.returncode, r.stdout) == (0, "main thread done\n"), r.stderr[-500:]
+    exits_cleanly(script, runs=3)
 
 
 def test_daemon_threads_run_no_python_in_pbit_calls_after_its_atexit_hook():
@@ -269,13 +273,8 @@ def held(done, total):
 for k in range(8):
     threading.Thread(target=lambda k=k: pbit.Sampler(g, chains=Held(), seed=k), daemon=True).start()
     threading.Thread(target=lambda k=k: pbit.Sampler(g, 2, seed=k).sweep(5, progress=held), daemon=True).start()
-junk = [[i] for i in range(1000000)]
-time.sleep(0.2)
-print("main thread done")
 """
-    for _ in range(2):
-        r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-        assert (r.returncode, r.stdout) == (0, "main thread done\n"), r.stderr[-500:]
+    exits_cleanly(script, runs=2)
 
 
 def test_every_binding_is_guarded_for_daemon_threads_at_exit():
