@@ -227,8 +227,12 @@ inline void drain_at_exit(std::chrono::milliseconds limit = std::chrono::millise
 inline void guard_daemon_threads(py::module_& m) {
   g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   m.def("_guarded", [](const py::object& f) { return guarded(f); });  // defined first: guarded itself
+  m.def("_threads_in_python", [] { return g_python_threads.load(); });  // for the fork test
   guard_bindings(m);
   py::module_::import("atexit").attr("register")(py::cpp_function([] { drain_at_exit(); }));
+  // A forked child has one thread, the forking one: none of the parent's others is in a pbit call
+  // there, and the child's hook would otherwise wait its second for them.
+  py::module_::import("os").attr("register_at_fork")(py::arg("after_in_child") = py::cpp_function([] { g_python_threads.store(0); }));
 }
 
 }  // namespace pbit_python

@@ -277,6 +277,36 @@ for k in range(8):
     exits_cleanly(script, runs=2)
 
 
+def test_a_forked_child_counts_no_thread_of_its_parent_in_pbit_calls():
+    # The parent's count of threads running Python inside pbit calls (what pbit's atexit hook waits
+    # for) does not carry over to a fork, whose only thread is the forking one.
+    from pbit import _pbit
+    release, started = threading.Event(), threading.Event()
+
+    def held(done, total):
+        started.set()
+        release.wait()
+    worker = threading.Thread(target=lambda: pbit.Sampler(small_graphs()["lattice3"], 2, seed=1).sweep(3, progress=held))
+    worker.start()
+    try:
+        assert started.wait(30)
+        assert _pbit._threads_in_python() == 1
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(w, str(_pbit._threads_in_python()).encode())
+            os._exit(0)
+        os.close(w)
+        child = os.read(r, 16)
+        os.close(r)
+        os.waitpid(pid, 0)
+    finally:
+        release.set()
+        worker.join()
+    assert child == b"0"
+    assert _pbit._threads_in_python() == 0
+
+
 def test_every_binding_is_guarded_for_daemon_threads_at_exit():
     # gil.hpp routes every pybind11 function of the module through its guard, found at import by
     # walking the module; here the same functions are found from Python's side.
