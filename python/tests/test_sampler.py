@@ -247,7 +247,10 @@ def callbacks(s):  # Python code inside a pbit call
         s.sweep(50, progress=cb)
 for k, f in enumerate([calls, callbacks]):
     threading.Thread(target=f, args=(pbit.Sampler(g, 2, seed=k),), daemon=True).start()
-time.sleep(0.2)
+for _ in range(3000):  # until both have begun (0.2 s was not always enough under load)
+    time.sleep(0.01)
+    if min(counts.values()) > 0:
+        break
 assert min(counts.values()) > 0, counts
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
