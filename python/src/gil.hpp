@@ -60,10 +60,6 @@ inline bool finalizing() {
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
-inline void park_if_exiting() {
-  if ((g_exiting.load() || finalizing()) && !on_main_thread()) park();
-}
-
 /// This thread, about to hold or wait for the GIL, counted; or parked if the interpreter is exiting.
 inline void enter_python() {
   if (on_main_thread()) return;
