@@ -60,12 +60,14 @@ inline bool finalizing() {
   for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
 }
 
-/// This thread, about to hold or wait for the GIL, counted; or parked if the interpreter is exiting.
-inline void enter_python() {
+/// This thread, about to hold or wait for the GIL (or holding it already: a binding's entry),
+/// counted; or parked if the interpreter is exiting, the GIL let go first where it is held.
+inline void enter_python(bool holding_gil = false) {
   if (on_main_thread()) return;
   g_python_threads.fetch_add(1);
   if (g_exiting.load() || finalizing()) {
     g_python_threads.fetch_sub(1);
+    if (holding_gil) PyEval_SaveThread();
     park();
   }
 }
@@ -133,14 +135,7 @@ using Impl = py::handle (*)(py::detail::function_call&);
 inline std::unordered_map<const py::detail::function_record*, Impl> g_impls;
 
 inline py::handle guarded_impl(py::detail::function_call& call) {
-  if (!on_main_thread()) {  // as enter_python, but this thread holds the GIL: it lets it go to park
-    g_python_threads.fetch_add(1);
-    if (g_exiting.load()) {
-      g_python_threads.fetch_sub(1);
-      PyEval_SaveThread();
-      park();
-    }
-  }
+  enter_python(/*holding_gil=*/true);
   struct Leave {
     ~Leave() {
       if (finalizing() && !on_main_thread()) park();  // unwound by pthread_exit: no further
