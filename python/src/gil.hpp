@@ -39,7 +39,7 @@
 namespace pbit_python {
 namespace py = pybind11;
 
-inline unsigned long g_main_thread = 0;    // threading.main_thread().ident, read at import
+inline unsigned long g_main_thread = 0;    // threading.main_thread().ident, read at import (in a forked child: the forking thread)
 inline std::atomic<bool> g_exiting{false};  // set by the atexit hook
 /// Threads other than the main one inside a pbit call that hold or wait for the GIL. The hook waits
 /// for none; a thread adds itself before it looks at g_exiting, and the hook sets g_exiting before it
@@ -221,9 +221,15 @@ inline void guard_daemon_threads(py::module_& m) {
   m.def("_threads_in_python", [] { return g_python_threads.load(); });  // for the fork test
   guard_bindings(m);
   py::module_::import("atexit").attr("register")(py::cpp_function([] { drain_at_exit(); }));
-  // A forked child has one thread, the forking one: none of the parent's others is in a pbit call
-  // there, and the child's hook would otherwise wait its second for them.
-  py::module_::import("os").attr("register_at_fork")(py::arg("after_in_child") = py::cpp_function([] { g_python_threads.store(0); }));
+  // A forked child has one thread, the forking one, and it is the child's main thread (as threading
+  // makes it): none of the parent's others is in a pbit call there (the child's hook would otherwise
+  // wait its second for them), and the forking thread, where it was not the parent's main thread,
+  // must not park in the child's exit (a pbit call after its atexit hook would hang it).
+  py::module_::import("os").attr("register_at_fork")(py::arg("after_in_child") = py::cpp_function([] {
+    g_main_thread = PyThread_get_thread_ident();
+    g_exiting.store(false);
+    g_python_threads.store(0);
+  }));
 }
 
 }  // namespace pbit_python

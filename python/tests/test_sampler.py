@@ -310,6 +310,42 @@ def test_a_forked_child_counts_no_thread_of_its_parent_in_pbit_calls():
     assert _pbit._threads_in_python() == 0
 
 
+def test_a_child_forked_from_a_thread_runs_pbit_calls_after_its_atexit_hook():
+    # The forking thread is the child's main thread. Where it was not the parent's, the child once
+    # took it for a daemon thread: a pbit call after the child's atexit hook (here, from an atexit
+    # function registered before `import pbit`, so run after its hook) parked it, and the child hung.
+    script = """
+import atexit, os, sys, threading, time
+def late():
+    g = pbit.square_lattice(3)
+    pbit.Sampler(g, 2, seed=1).sweep(2)
+    os.write(1, b"late call: %d nodes\\n" % g.num_nodes)
+atexit.register(late)
+import pbit
+def worker():
+    pid = os.fork()
+    if pid == 0:
+        atexit._run_exitfuncs()
+        os._exit(0)
+    until = time.monotonic() + 20
+    while time.monotonic() < until:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child exit status", status)
+            return
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    print("child hung")
+t = threading.Thread(target=worker)
+t.start()
+t.join()
+atexit.unregister(late)
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout) == (0, "late call: 9 nodes\nchild exit status 0\n"), (r.stdout, r.stderr[-500:])
+
+
 def test_every_binding_is_guarded_for_daemon_threads_at_exit():
     # gil.hpp routes every pybind11 function of the module through its guard, found at import by
     # walking the module; here the same functions are found from Python's side.
