@@ -345,6 +345,27 @@ PY
     [ $got = $((rc == 124 ? 0 : 1)) ] && grep -q "dbm_mnist/lease.json$" "$root/fake.files" ||
       { tail -10 "$root/fake.log"; fail "a job whose pbit exited $rc exited $got, or packed no lease.json"; }
   done
+  # An evaluation slice that the one before it at the same budget says would not finish is left for
+  # the next lease, its time to the session's next job, not cut at the deadline: a stand-in pbit
+  # whose `dbm eval` takes 10 s, 28 s for dbm_golden (one slice done after a few seconds of setup,
+  # 11-16 s left, under the 11 + 1 + 5 s a slice then needs; cap's 10 s would have started it).
+  cat > "$root/slow_pbit" <<'PY'
+#!/usr/bin/env python3
+import json, sys, time
+a = sys.argv[1:]
+if a[:1] == ["backends"]:
+    print("cuda: compiled, available (a stand-in)")
+if a[:2] == ["dbm", "eval"]:
+    time.sleep(10)
+    get = lambda k: a[a.index(k) + 1]
+    json.dump({"curve": [{"sweeps_per_image": int(get("--sweeps")), "first_image": int(get("--first")), "test_images": int(get("--limit")), "correct": 1}]}, open(get("--out"), "w"))
+PY
+  chmod +x "$root/slow_pbit" && echo '{}' > "$root/slow_model.json" && rm -rf "$root/slow_out"
+  DRY=0 PBIT=$root/slow_pbit GOLDEN_MODEL=$root/slow_model.json OUT=$root/slow_out RESULTS=$root/slow_results DEADLINE_S=28 \
+    bash scripts/device_models.sh run dbm_golden > "$root/slow.log" 2>&1 || { tail -10 "$root/slow.log"; fail "dbm_golden on a slow stand-in pbit"; }
+  tar -xzf "$root/slow_out/dbm_golden.tar.gz" -C "$root/slow_out" && [ "$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$root/slow_out/dbm_golden/state/golden.json")" = 1 ] &&
+    grep -q "^== golden_100000_2000: [0-9]* s left, and the slice before took 1[0-4] s: for the next lease" "$root/slow.log" && ! grep -q "not finished in this lease" "$root/slow.log" ||
+    { tail -10 "$root/slow.log"; fail "a slice that could not finish in the time left was started, or none was"; }
   # check-state refuses a state the next lease could not continue (a checkpoint cut short)
   if [ -f bench/results/device_jobs/dbm_mnist/state/model_checkpoint.bin ]; then
     mkdir -p "$root/cs" && cp -r bench/results/device_jobs/dbm_mnist "$root/cs/" && truncate -s 1000 "$root/cs/dbm_mnist/state/model_checkpoint.bin"
