@@ -546,7 +546,12 @@ class CpuEngine final : public GibbsEngine {
 
   template <class F>
   void parallel_blocks(F&& f) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(team())
+    const int t = team();
+    if (t == 1) {  // one block or one thread: no region, whose start and end (a futex wake) cost more than a small graph's sweep
+      for (int32_t blk = 0; blk < nblk_; ++blk) f(blk);
+      return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(t)
     for (int32_t blk = 0; blk < nblk_; ++blk) f(blk);
   }
 

@@ -10,6 +10,7 @@
 #include "gibbs_kernels.hpp"
 #include "pbit/error.hpp"
 #include "util/memory.hpp"
+#include "util/parallel_for.hpp"
 #include "util/threads.hpp"
 
 namespace pbit {
@@ -512,13 +513,12 @@ std::vector<double> Sampler::chain_energies() const {
   // One chain per iteration, each summed in Graph::energy's order: the same whatever the thread count.
   const int64_t B = num_chains_;
   const bool wide = B * (static_cast<int64_t>(w.size()) + static_cast<int64_t>(N)) >= (int64_t{1} << 14);  // else one thread
-#pragma omp parallel for schedule(static) num_threads(detail::omp_threads(options_.num_threads)) if (wide)
-  for (int64_t b = 0; b < B; ++b) {
+  detail::parallel_for(B, options_.num_threads, wide, [&](int64_t b) {
     const std::span<const int8_t> s(st.data() + static_cast<size_t>(b) * N, N);
     double v = graph_.energy(s, w);
     for (size_t q = 0; q < m; ++q) v -= static_cast<double>(field_[static_cast<size_t>(b) * m + q]) * s[static_cast<size_t>(field_nodes_[q])];
     e[static_cast<size_t>(b)] = v;
-  }
+  });
   return e;
 }
 
@@ -599,11 +599,13 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
   // What the run will hold, checked before the engine allocates it (energies, snapshots, read-outs,
   // moments; the engine may keep a second copy of each).
   const double B = num_chains_, N = num_nodes();
-  detail::check_memory(2.0 * (observe.energy ? 8.0 * static_cast<double>(schedule.samples) * B : 0.0) +
+  if (const double bytes = 2.0 * (observe.energy ? 8.0 * static_cast<double>(schedule.samples) * B : 0.0) +
                            2.0 * static_cast<double>(cfg.num_snapshots) * B * N + 16.0 * B * static_cast<double>(observe.readout_groups.size()) +
-                           (observe.moments ? 16.0 * (N + static_cast<double>(graph_.num_edges())) : 0.0),
-                       "the observations of this run (" + std::to_string(schedule.samples) + " samples, " +
-                           std::to_string(cfg.num_snapshots) + " snapshots of " + std::to_string(num_chains_) + " chains)");
+                           (observe.moments ? 16.0 * (N + static_cast<double>(graph_.num_edges())) : 0.0);
+      bytes > detail::kUncheckedRunBytes) {
+    detail::check_memory(bytes, "the observations of this run (" + std::to_string(schedule.samples) + " samples, " +
+                                    std::to_string(cfg.num_snapshots) + " snapshots of " + std::to_string(num_chains_) + " chains)");
+  }
   cfg.group_offsets.push_back(0);
   observe.check_readout_groups(num_nodes());
   for (const auto& grp : observe.readout_groups) {

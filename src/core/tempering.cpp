@@ -11,6 +11,7 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/error.hpp"
 #include "util/memory.hpp"
+#include "util/parallel_for.hpp"
 #include "util/threads.hpp"
 
 namespace pbit {
@@ -337,11 +338,13 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
   }
   observe.check_readout_groups(N);
   // What the run will hold (energies, snapshots, read-outs), checked before it is allocated.
-  detail::check_memory(8.0 * (observe.energy ? static_cast<double>(schedule.samples) * chains_ : 0.0) +
+  if (const double bytes = 8.0 * (observe.energy ? static_cast<double>(schedule.samples) * chains_ : 0.0) +
                            static_cast<double>(snaps.size()) * static_cast<double>(target_spins) +
-                           16.0 * static_cast<double>(chains_) * static_cast<double>(observe.readout_groups.size()),
-                       "the observations of this parallel-tempering run (" + std::to_string(schedule.samples) + " samples, " +
-                           std::to_string(snaps.size()) + " snapshots of " + std::to_string(chains_) + " chains)");
+                           16.0 * static_cast<double>(chains_) * static_cast<double>(observe.readout_groups.size());
+      bytes > detail::kUncheckedRunBytes) {
+    detail::check_memory(bytes, "the observations of this parallel-tempering run (" + std::to_string(schedule.samples) + " samples, " +
+                                    std::to_string(snaps.size()) + " snapshots of " + std::to_string(chains_) + " chains)");
+  }
   Observations out;
   out.num_chains = chains_;
   out.num_samples = schedule.samples;
@@ -363,24 +366,21 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
     const int8_t* s0 = st.data();
     const size_t n = static_cast<size_t>(N);
     if (observe.moments) {
-#pragma omp parallel for schedule(static) num_threads(threads) if (wide)
-      for (int32_t i = 0; i < N; ++i) {
+      detail::parallel_for(N, threads, wide, [&](int64_t i) {
         int64_t acc = 0;
         for (int32_t b = 0; b < chains_; ++b) acc += s0[static_cast<size_t>(b) * n + static_cast<size_t>(i)];
         out.node_sum[static_cast<size_t>(i)] += acc;
-      }
-#pragma omp parallel for schedule(static) num_threads(threads) if (wide)
-      for (int64_t e = 0; e < E; ++e) {
+      });
+      detail::parallel_for(E, threads, wide, [&](int64_t e) {
         int64_t acc = 0;
         for (int32_t b = 0; b < chains_; ++b) {
           const int8_t* s = s0 + static_cast<size_t>(b) * n;
           acc += s[ei[e]] * s[ej[e]];
         }
         out.edge_sum[static_cast<size_t>(e)] += acc;
-      }
+      });
     }
-#pragma omp parallel for schedule(static) num_threads(threads) if (wide)
-    for (int32_t b = 0; b < chains_; ++b) {
+    detail::parallel_for(chains_, threads, wide, [&](int64_t b) {
       const int8_t* s = s0 + static_cast<size_t>(b) * n;
       if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, n), weights);
       for (int32_t g = 0; g < G; ++g) {
@@ -388,7 +388,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
         for (int32_t i : observe.readout_groups[static_cast<size_t>(g)]) acc += s[i];
         out.readout_sum[static_cast<size_t>(b) * G + g] += acc;
       }
-    }
+    });
   };
   int64_t done = 0, next_sample = 1;
   size_t snap_idx = 0;

@@ -31,6 +31,11 @@ double cgroup_room_bytes(const std::string& root = "/sys/fs/cgroup", const std::
 /// Throws OutOfMemory naming `what`, the bytes it needs and the limit when `bytes` exceed the limit.
 void check_memory(double bytes, const std::string& what);
 
+/// What a check made on every run (a run's observations) leaves unchecked: reading the limits costs
+/// two getrlimit calls, about half of a short run's own cost (a Python loop of sweep(1) on a small
+/// graph), for an allocation no machine lacks room for. BetaSchedule::expand's 4 MB alike.
+inline constexpr double kUncheckedRunBytes = 4e6;
+
 /// "12.3 GB", "450 MB", ...
 std::string format_bytes(double bytes);
 
