@@ -440,13 +440,13 @@ failed() {
 
 # eval_units NAME CONFIG MODEL CHAINS "S1 S2 ..." SLICE: accuracy against inference sweeps on the whole
 # test set, in slices of SLICE images that each finish or are redone; finished slices go to
-# state/NAME.json and add up to the accuracy at each budget. A slice that the one before it at the
-# same budget says would not finish in the time left is left for the next lease, so that the
-# session's next job gets that time rather than a slice cut at the deadline.
+# state/NAME.json and add up to the accuracy at each budget. A slice that the last one finished in
+# this lease says would not finish in the time left (its time per image, scaled by the sweeps per
+# image) is left for the next lease, so that the session's next job gets that time rather than a
+# slice cut at the deadline.
 eval_units() {
   local name=$1 config=$2 model=$3 chains=$4 budgets=$5 slice=$6
-  local n_images t0 est
-  local -A us_per_image=()  # a slice's time in this lease, by budget
+  local n_images t0 est last_s=0 last_us=0  # the last finished slice's sweeps per image and us per image
   n_images=$(n_test "$config")
   for s in $budgets; do
     for ((first = 0; first < n_images; first += slice)); do
@@ -457,10 +457,10 @@ done = json.load(open(p)) if os.path.exists(p) else []
 sys.exit(0 if any(u["sweeps_per_image"] == s and u["first_image"] == f for u in done) else 1)
 PY
       local lim=$((n_images - first < slice ? n_images - first : slice)) part=$STAGE/${name}_${s}_$first.json
-      if [ -n "${us_per_image[$s]:-}" ]; then
-        est=$(( (us_per_image[$s] * lim + 999999) / 1000000 ))
+      if [ "$last_s" -gt 0 ]; then
+        est=$(( (last_us * lim * s / last_s + 999999) / 1000000 ))
         if [ "$(left)" -lt $((est + est / 10 + 5)) ]; then
-          echo "== ${name}_${s}_$first: $(left) s left, and the slice before took $((us_per_image[$s] * slice / 1000000)) s: for the next lease"
+          echo "== ${name}_${s}_$first: $(left) s left, under the $est s (+10% +5 s) that the last slice, $((last_us * lim / 1000000)) s at $last_s sweeps, gives it: for the next lease"
           return 0
         fi
       fi
@@ -481,7 +481,7 @@ json.dump(done, open(p + ".tmp", "w"), indent=1)
 os.replace(p + ".tmp", p)
 PY
       rm -f "$part"
-      us_per_image[$s]=$(( (SECONDS - t0) * 1000000 / lim ))
+      last_s=$s last_us=$(( (SECONDS - t0) * 1000000 / lim ))
       pack_stage
     done
   done

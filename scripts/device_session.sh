@@ -345,10 +345,12 @@ PY
     [ $got = $((rc == 124 ? 0 : 1)) ] && grep -q "dbm_mnist/lease.json$" "$root/fake.files" ||
       { tail -10 "$root/fake.log"; fail "a job whose pbit exited $rc exited $got, or packed no lease.json"; }
   done
-  # An evaluation slice that the one before it at the same budget says would not finish is left for
-  # the next lease, its time to the session's next job, not cut at the deadline: a stand-in pbit
-  # whose `dbm eval` takes 10 s, 28 s for dbm_golden (one slice done after a few seconds of setup,
-  # 11-16 s left, under the 11 + 1 + 5 s a slice then needs; cap's 10 s would have started it).
+  # An evaluation slice that the last one finished says would not finish (its time per image scaled
+  # by the sweeps per image) is left for the next lease, its time to the session's next job, not cut
+  # at the deadline. A stand-in pbit whose `dbm eval` takes 10 s per 1e5 sweeps per image, and
+  # dbm_golden with 4 of its 5 slices at 1e5 done, 35 s: the last 1e5 slice runs (10 s, after a few
+  # seconds of setup), then the first 4e5 slice, 40 s by that, is left with some 18-24 s to go
+  # (unscaled, 10 s, it would have started and been cut).
   cat > "$root/slow_pbit" <<'PY'
 #!/usr/bin/env python3
 import json, sys, time
@@ -356,16 +358,19 @@ a = sys.argv[1:]
 if a[:1] == ["backends"]:
     print("cuda: compiled, available (a stand-in)")
 if a[:2] == ["dbm", "eval"]:
-    time.sleep(10)
     get = lambda k: a[a.index(k) + 1]
+    time.sleep(10 * int(get("--sweeps")) / 100000)
     json.dump({"curve": [{"sweeps_per_image": int(get("--sweeps")), "first_image": int(get("--first")), "test_images": int(get("--limit")), "correct": 1}]}, open(get("--out"), "w"))
 PY
-  chmod +x "$root/slow_pbit" && echo '{}' > "$root/slow_model.json" && rm -rf "$root/slow_out"
-  DRY=0 PBIT=$root/slow_pbit GOLDEN_MODEL=$root/slow_model.json OUT=$root/slow_out RESULTS=$root/slow_results DEADLINE_S=28 \
+  mkdir -p "$root/slow_results/dbm_golden/state" && chmod +x "$root/slow_pbit" && echo '{}' > "$root/slow_model.json" && rm -rf "$root/slow_out" &&
+    python3 -c "import json,sys; json.dump([{'sweeps_per_image': 100000, 'first_image': f, 'test_images': 2000, 'correct': 1} for f in range(0, 8000, 2000)], open(sys.argv[1], 'w'))" \
+      "$root/slow_results/dbm_golden/state/golden.json" || fail "the slow stand-in's state"
+  DRY=0 PBIT=$root/slow_pbit GOLDEN_MODEL=$root/slow_model.json OUT=$root/slow_out RESULTS=$root/slow_results DEADLINE_S=35 \
     bash scripts/device_models.sh run dbm_golden > "$root/slow.log" 2>&1 || { tail -10 "$root/slow.log"; fail "dbm_golden on a slow stand-in pbit"; }
-  tar -xzf "$root/slow_out/dbm_golden.tar.gz" -C "$root/slow_out" && [ "$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$root/slow_out/dbm_golden/state/golden.json")" = 1 ] &&
-    grep -q "^== golden_100000_2000: [0-9]* s left, and the slice before took 1[0-4] s: for the next lease" "$root/slow.log" && ! grep -q "not finished in this lease" "$root/slow.log" ||
-    { tail -10 "$root/slow.log"; fail "a slice that could not finish in the time left was started, or none was"; }
+  tar -xzf "$root/slow_out/dbm_golden.tar.gz" -C "$root/slow_out" && [ "$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))))" "$root/slow_out/dbm_golden/state/golden.json")" = 5 ] &&
+    grep -q "^== golden_400000_0: [0-9]* s left, under the 4[0-9] s (+10% +5 s) that the last slice, 1[0-2] s at 100000 sweeps, gives it: for the next lease" "$root/slow.log" &&
+    ! grep -q "not finished in this lease" "$root/slow.log" ||
+    { tail -10 "$root/slow.log"; fail "a slice that could not finish in the time left was started, or the one that could was not"; }
   # check-state refuses a state the next lease could not continue (a checkpoint cut short)
   if [ -f bench/results/device_jobs/dbm_mnist/state/model_checkpoint.bin ]; then
     mkdir -p "$root/cs" && cp -r bench/results/device_jobs/dbm_mnist "$root/cs/" && truncate -s 1000 "$root/cs/dbm_mnist/state/model_checkpoint.bin"
