@@ -227,7 +227,8 @@ inline void guard_daemon_threads(py::module_& m) {
   // must not park in the child's exit (a pbit call after its atexit hook would hang it).
   py::module_::import("os").attr("register_at_fork")(py::arg("after_in_child") = py::cpp_function([] {
     g_main_thread = PyThread_get_thread_ident();
-    g_exiting.store(false);
+    // g_exiting is kept: a child forked by an atexit function run after the hook goes on through
+    // the rest of the parent's atexit list, where the hook does not run again.
     g_python_threads.store(0);
   }));
 }

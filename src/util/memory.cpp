@@ -54,8 +54,9 @@ double memory_limit_bytes() {
   // process's sizes only when one is set.
   const double rlimit_room = rlimit_room_bytes();
   auto with_rlimit = [&](double limit) { return tighter(limit, rlimit_room); };
-  // What the system and the cgroups leave, read at most about once a second: every run checks, and a
-  // Python loop of short runs would otherwise read a dozen files per run. (Atomics, not a lock: a
+  // What the system and the cgroups leave, read at most about once a second: a loop of runs (a
+  // training's batches, each run's observations past 4 MB checked) would otherwise read a dozen
+  // files per run. (Atomics, not a lock: a
   // forked child must not wait on a lock held by a thread it does not have.)
   static std::atomic<double> cached{-1.0};
   static std::atomic<int64_t> cached_at_ns{0};

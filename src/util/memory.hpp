@@ -11,8 +11,8 @@ namespace pbit::detail {
 /// the system says is available (MemAvailable in /proc/meminfo, else 16 GB), or less where a memory
 /// cgroup (a container's or a batch job's limit) leaves less room: cgroup_room_bytes(), or a resource
 /// limit (ulimit -v or -d, as batch systems such as SGE's h_vmem set): rlimit_room_bytes(). The first
-/// two are read at most about once a second (every run checks); PBIT_MAX_MEMORY and the resource
-/// limits at every call.
+/// two are read at most about once a second (every sampler and every run whose observations pass
+/// 4 MB checks); PBIT_MAX_MEMORY and the resource limits at every call.
 double memory_limit_bytes();
 
 /// The room this process's RLIMIT_AS and RLIMIT_DATA leave: each limit less the process's VmSize or
