@@ -56,8 +56,8 @@ double memory_limit_bytes() {
   auto with_rlimit = [&](double limit) { return tighter(limit, rlimit_room); };
   // What the system and the cgroups leave, read at most about once a second: a loop of runs (a
   // training's batches, each run's observations past 4 MB checked) would otherwise read a dozen
-  // files per run. (Atomics, not a lock: a
-  // forked child must not wait on a lock held by a thread it does not have.)
+  // files per run. (Atomics, not a lock: a forked child must not wait on a lock held by a thread it
+  // does not have.)
   static std::atomic<double> cached{-1.0};
   static std::atomic<int64_t> cached_at_ns{0};
   const int64_t now_ns =
