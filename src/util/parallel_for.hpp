@@ -9,15 +9,17 @@
 namespace pbit::detail {
 
 /// f(i) for i in [0, n), split statically over omp_threads(requested) threads where `wide`, else
-/// run here without a parallel region: `#pragma omp parallel if (false)` still starts a team of one
-/// and wakes it at the end (a futex call), which cost more than a small graph's whole sweep(1).
+/// (or where that is one thread) run here without a parallel region: `#pragma omp parallel if
+/// (false)` still starts a team of one and wakes it at the end (a futex call), which cost more than a
+/// small graph's whole sweep(1).
 template <class F>
 void parallel_for(int64_t n, int requested, bool wide, F&& f) {
-  if (!wide) {
+  const int threads = wide ? omp_threads(requested) : 1;
+  if (threads == 1) {
     for (int64_t i = 0; i < n; ++i) f(i);
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(omp_threads(requested))
+#pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t i = 0; i < n; ++i) f(i);
 }
 
