@@ -456,8 +456,10 @@ class CpuEngine final : public GibbsEngine {
     const ObserveConfig& cfg = obs_.cfg;
     const int32_t ng = cfg.num_groups();
     const size_t ne = m_.edge_i.size();
-#pragma omp parallel num_threads(team())
-    {
+    // One thread's share of the sample: its worksharing loops are orphaned, so the same body runs
+    // inside a region or, with a team of one, inline (no region: its start and end, a futex wake,
+    // cost more than a small graph's sample).
+    auto body = [&] {
       std::vector<int64_t> node(cfg.moments ? m_.n : 0, 0), edge(cfg.moments ? ne : 0, 0);
       if (cfg.moments) {
         // Sums of +-1 by counting: over the live lanes, sum s = lanes - 2 #(s = -1) and sum s_i s_j
@@ -521,7 +523,13 @@ class CpuEngine final : public GibbsEngine {
           for (size_t e = 0; e < ne; ++e) obs_.edge_sum[e] += edge[e];
         }
       }
+    };
+    if (team() == 1) {
+      body();
+      return;
     }
+#pragma omp parallel num_threads(team())
+    body();
   }
 
   void snapshot(int64_t slot) override {
