@@ -19,6 +19,7 @@
 #include "gibbs_kernels.hpp"
 #include "packed_sweep.hpp"
 #include "test_util.hpp"
+#include "util/parallel_for.hpp"
 #include "util/threads.hpp"
 
 namespace pbit::test {
@@ -451,10 +452,45 @@ TEST_P(BackendTest, SeedsAndStreamsGiveDifferentChains) {
   EXPECT_NE(std::vector<int8_t>(st.begin(), st.begin() + 25), std::vector<int8_t>(st.begin() + 25, st.begin() + 50));
 }
 
+// Chains enough that the protocol's regions (a sweep, an observation) are worth three threads: a
+// region of less work runs on fewer (detail::threads_for), and would test nothing here.
+constexpr int32_t kWideChains = 1024;
+bool wide_enough(int threads) {
+  const Scenario sc = scenario(kWideChains);
+  const double units = static_cast<double>(kWideChains) * (sc.graph.num_nodes() + sc.graph.num_edges());
+  return detail::threads_for(units, [&] { return threads; }) == threads;
+}
+
 TEST_P(BackendTest, ThreadCountDoesNotChangeResults) {
   PBIT_REQUIRE_BACKEND(GetParam());
   if (GetParam() == Backend::cuda) GTEST_SKIP() << "num_threads is a host option";
-  expect_same(run_protocol(on(GetParam()), 80, 1), run_protocol(on(GetParam()), 80, 2));
+  ASSERT_TRUE(wide_enough(3)) << "the scenario's regions run on fewer threads than asked";
+  const Trace one = run_protocol(on(GetParam()), kWideChains, 1);
+  expect_same(one, run_protocol(on(GetParam()), kWideChains, 2));
+  expect_same(one, run_protocol(on(GetParam()), kWideChains, 3));  // blocks that do not split evenly
+  expect_same(run_protocol(on(GetParam()), 80, 1), run_protocol(on(GetParam()), 80, 2));  // a small run: one thread whatever asked
+}
+
+// How many threads a region is worth: one below 2 * kUnitsPerThread units of work, then one per
+// kUnitsPerThread, at most what may run; the bound is not asked of OpenMP for a small region.
+TEST(ThreadsFor, GrowsWithTheWorkUpToTheThreadsThatMayRun) {
+  const double k = detail::kUnitsPerThread;
+  int asked = 0;
+  auto most = [&](int m) {
+    return [&asked, m] {
+      ++asked;
+      return m;
+    };
+  };
+  EXPECT_EQ(detail::threads_for(0, most(8)), 1);
+  EXPECT_EQ(detail::threads_for(2 * k - 1, most(8)), 1);
+  EXPECT_EQ(asked, 0) << "a small region asked OpenMP for its thread count";
+  EXPECT_EQ(detail::threads_for(2 * k, most(8)), 2);
+  EXPECT_EQ(detail::threads_for(5.5 * k, most(8)), 5);
+  EXPECT_EQ(detail::threads_for(1e30, most(8)), 8);
+  EXPECT_EQ(detail::threads_for(5.5 * k, most(3)), 3);
+  EXPECT_EQ(detail::threads_for(2 * k, most(1)), 1);
+  EXPECT_EQ(detail::threads_for(std::nan(""), most(8)), 1);
 }
 
 // A thread count past 4 per core is not started: under a memory limit --threads 1200 ended in
@@ -489,15 +525,16 @@ TEST_P(BackendTest, AHugeThreadRequestRunsOnAtMostFourThreadsACore) {
 TEST_P(BackendTest, AForkedChildRunsAndGetsTheSameChains) {
   PBIT_REQUIRE_BACKEND(GetParam());
   if (GetParam() == Backend::cuda) GTEST_SKIP() << "a host backend's threads";
-  const Trace parent = run_protocol(on(GetParam()), 80, 2);
-  run_protocol(on(Backend::cpu), 80, 2);  // the parent's OpenMP threads are started (the reference backend is serial)
+  const Trace parent = run_protocol(on(GetParam()), kWideChains, 2);
+  ASSERT_TRUE(wide_enough(2));
+  run_protocol(on(Backend::cpu), kWideChains, 2);  // the parent's OpenMP threads are started (the reference backend is serial)
   EXPECT_FALSE(detail::in_forked_child());
   std::fflush(nullptr);
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     alarm(60);  // a hang ends the child by SIGALRM, which the parent reports
-    const Trace child = run_protocol(on(GetParam()), 80, 2);
+    const Trace child = run_protocol(on(GetParam()), kWideChains, 2);
     const bool same = child.state2 == parent.state2 && child.obs2.node_sum == parent.obs2.node_sum && detail::in_forked_child() &&
                       detail::omp_threads(2) == 1;
     _exit(same ? 0 : 3);

@@ -16,6 +16,7 @@
 #include "pbit/core/sampler.hpp"
 #include "pbit/error.hpp"
 #include "exact.hpp"
+#include "util/parallel_for.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -137,43 +138,50 @@ class ChainOpsOnBackend : public ::testing::TestWithParam<Backend> {};
 TEST_P(ChainOpsOnBackend, EnergiesAndPermutationsMatchTheHost) {
   PBIT_REQUIRE_BACKEND(GetParam());
   const Graph g = frustrated(11);
-  const int32_t B = 45, N = g.num_nodes();
-  std::vector<float> field(static_cast<size_t>(B) * 2);
-  for (size_t k = 0; k < field.size(); ++k) field[k] = 0.37f * static_cast<float>(k % 7) - 1.1f;
-  std::vector<int8_t> clamp(B);
-  for (int32_t b = 0; b < B; ++b) clamp[b] = b % 3 ? 1 : -1;
-  std::vector<int32_t> perm(B);
-  for (int32_t b = 0; b < B; ++b) perm[b] = (b * 7 + 4) % B;  // 7 is prime to 45; moves chains across clamp values
-  SamplerOptions ref;
-  ref.backend = Backend::reference;
-  ref.seed = 23;
-  for_each_variant(GetParam(), ref, [&](const SamplerOptions& o) {
-    Sampler s(g, B, o);
-    s.set_clamp({2}, clamp);
-    s.set_field({4, 0}, field);
-    s.sweep(7, BetaSchedule::constant(0.8f));
-    const std::vector<int8_t> before = s.state();
-    const std::vector<double> e = s.chain_energies();
-    ASSERT_EQ(e.size(), static_cast<size_t>(B));
-    for (int32_t b = 0; b < B; ++b) {
-      const int8_t* x = before.data() + static_cast<size_t>(b) * N;
-      double want = g.energy(std::span<const int8_t>(x, static_cast<size_t>(N)));
-      want -= static_cast<double>(field[2 * b]) * x[4];
-      want -= static_cast<double>(field[2 * b + 1]) * x[0];
-      EXPECT_EQ(e[b], want) << "chain " << b;
-    }
-    s.permute_chains(perm);
-    const std::vector<int8_t> after = s.state();
-    for (int32_t b = 0; b < B; ++b) {
-      for (int32_t i = 0; i < N; ++i) {
-        const int8_t want = i == 2 ? clamp[b] : before[static_cast<size_t>(perm[b]) * N + i];
-        ASSERT_EQ(after[static_cast<size_t>(b) * N + i], want) << "chain " << b << " node " << i;
+  const int32_t N = g.num_nodes();
+  // 900 chains: work enough that the host's energies run on two threads (8 units a node or edge, as
+  // sampler.cpp counts), which 45 chains do not.
+  ASSERT_EQ(detail::threads_for(8.0 * 900 * (N + g.num_edges()), [] { return 2; }), 2);
+  ASSERT_EQ(detail::threads_for(8.0 * 45 * (N + g.num_edges()), [] { return 2; }), 1);
+  for (const int32_t B : {45, 900}) {
+    SCOPED_TRACE("B=" + std::to_string(B));
+    std::vector<float> field(static_cast<size_t>(B) * 2);
+    for (size_t k = 0; k < field.size(); ++k) field[k] = 0.37f * static_cast<float>(k % 7) - 1.1f;
+    std::vector<int8_t> clamp(B);
+    for (int32_t b = 0; b < B; ++b) clamp[b] = b % 3 ? 1 : -1;
+    std::vector<int32_t> perm(B);
+    for (int32_t b = 0; b < B; ++b) perm[b] = (b * 7 + 4) % B;  // 7 is prime to 45 and 900; moves chains across clamp values
+    SamplerOptions ref;
+    ref.backend = Backend::reference;
+    ref.seed = 23;
+    for_each_variant(GetParam(), ref, [&](const SamplerOptions& o) {
+      Sampler s(g, B, o);
+      s.set_clamp({2}, clamp);
+      s.set_field({4, 0}, field);
+      s.sweep(7, BetaSchedule::constant(0.8f));
+      const std::vector<int8_t> before = s.state();
+      const std::vector<double> e = s.chain_energies();
+      ASSERT_EQ(e.size(), static_cast<size_t>(B));
+      for (int32_t b = 0; b < B; ++b) {
+        const int8_t* x = before.data() + static_cast<size_t>(b) * N;
+        double want = g.energy(std::span<const int8_t>(x, static_cast<size_t>(N)));
+        want -= static_cast<double>(field[2 * b]) * x[4];
+        want -= static_cast<double>(field[2 * b + 1]) * x[0];
+        EXPECT_EQ(e[b], want) << "chain " << b;
       }
-    }
-    s.sweep(3, BetaSchedule::constant(0.8f));  // the engine goes on from the permuted state
-    const std::vector<int8_t> later = s.state();
-    for (int32_t b = 0; b < B; ++b) EXPECT_EQ(later[static_cast<size_t>(b) * N + 2], clamp[b]);
-  });
+      s.permute_chains(perm);
+      const std::vector<int8_t> after = s.state();
+      for (int32_t b = 0; b < B; ++b) {
+        for (int32_t i = 0; i < N; ++i) {
+          const int8_t want = i == 2 ? clamp[b] : before[static_cast<size_t>(perm[b]) * N + i];
+          ASSERT_EQ(after[static_cast<size_t>(b) * N + i], want) << "chain " << b << " node " << i;
+        }
+      }
+      s.sweep(3, BetaSchedule::constant(0.8f));  // the engine goes on from the permuted state
+      const std::vector<int8_t> later = s.state();
+      for (int32_t b = 0; b < B; ++b) EXPECT_EQ(later[static_cast<size_t>(b) * N + 2], clamp[b]);
+    });
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, ChainOpsOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
@@ -534,7 +542,10 @@ TEST(Tempering, SnapshotsAreTheTargetStatesAtThoseSweeps) {
 // snapshots taken at the same sweeps, whatever the thread count of the host sums.
 TEST(Tempering, ObservationsAreTheTargetStatesSummedAtAnyThreadCount) {
   const Graph g = frustrated(4);
-  const int32_t B = 1100, N = g.num_nodes();  // B (N + E) >= 2^14: the host sums run in parallel
+  const int32_t B = 2400, N = g.num_nodes();
+  // Work enough that the host sums run on the three threads asked (8 units a chain's node or edge, as
+  // tempering.cpp counts): with less they would run on one, and test nothing here.
+  ASSERT_EQ(detail::threads_for(8.0 * B * (N + g.num_edges()), [] { return 3; }), 3);
   const SamplingSchedule sched{4, 5, 3};  // samples after sweeps 7, 10, 13, 16, 19
   ObserverSpec spec;
   spec.moments = spec.energy = true;

@@ -44,6 +44,7 @@
 #include "host_common.hpp"
 #include "pbit/core/detail/gibbs_math.hpp"
 #include "pbit/error.hpp"
+#include "util/parallel_for.hpp"
 #include "util/threads.hpp"
 
 #ifndef PBIT_CPU_NS
@@ -356,7 +357,7 @@ class CpuEngine final : public GibbsEngine {
           at(blk, i)[l] = static_cast<float>(rng::init_spin(x, static_cast<uint32_t>(i)));
         }
       }
-    });
+    }, team_for(16.0 * nblk_ * W * m_.n));
   }
   void set_state(std::span<const int8_t> x) override {
     parallel_blocks([&](int32_t blk) {
@@ -364,7 +365,7 @@ class CpuEngine final : public GibbsEngine {
         const size_t b = static_cast<size_t>(blk) * W + l;
         for (int32_t i = 0; i < m_.n; ++i) at(blk, i)[l] = x[b * m_.n + i];
       }
-    });
+    }, team_for(static_cast<double>(nblk_) * W * m_.n));
   }
   void get_state(std::span<int8_t> x) const override {
     for (int32_t blk = 0; blk < nblk_; ++blk) {
@@ -447,7 +448,7 @@ class CpuEngine final : public GibbsEngine {
           }
         }
       }
-    });
+    }, team_for(static_cast<double>(betas.size()) * sweep_units()));
   }
 
   void begin_observation(const ObserveConfig& cfg) override { obs_.begin(cfg, m_); }
@@ -459,6 +460,7 @@ class CpuEngine final : public GibbsEngine {
     // One thread's share of the sample: its worksharing loops are orphaned, so the same body runs
     // inside a region or, with a team of one, inline (no region: its start and end, a futex wake,
     // cost more than a small graph's sample).
+    const int t = team_for(sweep_units());
     auto body = [&] {
       std::vector<int64_t> node(cfg.moments ? m_.n : 0, 0), edge(cfg.moments ? ne : 0, 0);
       if (cfg.moments) {
@@ -469,7 +471,7 @@ class CpuEngine final : public GibbsEngine {
         // would leave threads without a group.
         static_assert(4 * W <= 64, "four blocks' sign bits fit one uint64_t");
         std::vector<uint64_t> neg(m_.n);
-        const int32_t per = nblk_ >= 4 * team() ? 4 : nblk_ >= 2 * team() ? 2 : 1;
+        const int32_t per = nblk_ >= 4 * t ? 4 : nblk_ >= 2 * t ? 2 : 1;
         const int32_t ngroups = (nblk_ + per - 1) / per;
 #pragma omp for schedule(static)
         for (int32_t grp = 0; grp < ngroups; ++grp) {
@@ -524,11 +526,11 @@ class CpuEngine final : public GibbsEngine {
         }
       }
     };
-    if (team() == 1) {
+    if (t == 1) {
       body();
       return;
     }
-#pragma omp parallel num_threads(team())
+#pragma omp parallel num_threads(t)
     body();
   }
 
@@ -538,24 +540,32 @@ class CpuEngine final : public GibbsEngine {
   }
   void end_observation(Observations& out) override { obs_.finish(out); }
   std::string describe() const override {
-    return "cpu (" + std::to_string(team()) + (team() == 1 ? " thread, " : " threads, ") + std::to_string(W) + "-chain blocks, " +
-           kIsa + " path)";  // the threads that run: no more than the blocks
+    const int t = team(/*for_region=*/false);
+    return "cpu (" + std::to_string(t) + (t == 1 ? " thread, " : " threads, ") + std::to_string(W) + "-chain blocks, " + kIsa +
+           " path)";  // the most threads that run: no more than the blocks (a small region runs on fewer)
   }
 
  private:
   float* at(int32_t blk, int32_t i) { return s_.data() + (static_cast<size_t>(blk) * m_.n + i) * W; }
   const float* cat(int32_t blk, int32_t i) const { return s_.data() + (static_cast<size_t>(blk) * m_.n + i) * W; }
   int lanes(int32_t blk) const { return std::min(W, m_.chains - blk * W); }
-  int nthreads() const { return detail::omp_threads(threads_); }
+  int nthreads(bool for_region = true) const { return detail::omp_threads(threads_, for_region); }
   /// The threads a region over the blocks runs with: no more than there are blocks. A thread with
   /// no block would only wait at the region's barriers, and on a machine whose cores are busy each
   /// wait is a scheduler slice (a one-chain DBM read-out ran 2500x slower beside a compiler).
-  int team() const { return std::max(1, std::min(nthreads(), nblk_)); }
+  int team(bool for_region = true) const { return std::max(1, std::min(nthreads(for_region), nblk_)); }
+  /// The threads a region of `units` of work over all blocks is worth: no more than team(), and
+  /// fewer where the work is small (detail::threads_for: a region's start and end cost about what
+  /// 2^16 visits of one chain's node or edge do). Results never depend on it.
+  int team_for(double units) const { return detail::threads_for(units, [&] { return team(); }); }
+  /// The units of one sweep (or one sample's observation) of every block.
+  double sweep_units() const { return static_cast<double>(nblk_) * W * (static_cast<double>(m_.n) + static_cast<double>(m_.edge_i.size())); }
 
+  /// f(blk) for every block, on `t` threads; with one, here and without a region, whose start and end
+  /// (a futex wake) cost more than a small graph's sweep.
   template <class F>
-  void parallel_blocks(F&& f) {
-    const int t = team();
-    if (t == 1) {  // one block or one thread: no region, whose start and end (a futex wake) cost more than a small graph's sweep
+  void parallel_blocks(F&& f, int t) {
+    if (t == 1) {
       for (int32_t blk = 0; blk < nblk_; ++blk) f(blk);
       return;
     }

@@ -512,8 +512,8 @@ std::vector<double> Sampler::chain_energies() const {
   const size_t N = static_cast<size_t>(num_nodes()), m = field_nodes_.size();
   // One chain per iteration, each summed in Graph::energy's order: the same whatever the thread count.
   const int64_t B = num_chains_;
-  const bool wide = B * (static_cast<int64_t>(w.size()) + static_cast<int64_t>(N)) >= (int64_t{1} << 14);  // else one thread
-  detail::parallel_for(B, options_.num_threads, wide, [&](int64_t b) {
+  const double units = 8.0 * static_cast<double>(B) * (static_cast<double>(w.size()) + static_cast<double>(N));  // int8 on the host: 8 units a node or edge
+  detail::parallel_for(B, options_.num_threads, units, [&](int64_t b) {
     const std::span<const int8_t> s(st.data() + static_cast<size_t>(b) * N, N);
     double v = graph_.energy(s, w);
     for (size_t q = 0; q < m; ++q) v -= static_cast<double>(field_[static_cast<size_t>(b) * m + q]) * s[static_cast<size_t>(field_nodes_[q])];

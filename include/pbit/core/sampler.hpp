@@ -141,7 +141,7 @@ struct SamplerOptions {
   /// How randomness becomes a decision: `exact` (default) or `fast` (rng.hpp; docs/ARCHITECTURE.md,
   /// "Determinism"). Every backend gives the same chains under each.
   RngContract contract = RngContract::exact;
-  int num_threads = 0;            ///< cpu backend: OpenMP threads, >= 0 (0 = OpenMP default; at most 4 a core run)
+  int num_threads = 0;            ///< cpu backend: OpenMP threads, >= 0 (0 = OpenMP default; at most 4 a core run, fewer where a region's work is small)
   /// cpu backend: the instruction-set path (automatic: the widest this CPU runs, or PBIT_CPU_ISA).
   CpuIsa cpu_isa = CpuIsa::automatic;
   /// cuda backend: device ordinal, or -1 (the default): the process's local rank under mpirun or srun
