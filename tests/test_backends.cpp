@@ -465,10 +465,48 @@ TEST_P(BackendTest, ThreadCountDoesNotChangeResults) {
   PBIT_REQUIRE_BACKEND(GetParam());
   if (GetParam() == Backend::cuda) GTEST_SKIP() << "num_threads is a host option";
   ASSERT_TRUE(wide_enough(3)) << "the scenario's regions run on fewer threads than asked";
-  const Trace one = run_protocol(on(GetParam()), kWideChains, 1);
-  expect_same(one, run_protocol(on(GetParam()), kWideChains, 2));
-  expect_same(one, run_protocol(on(GetParam()), kWideChains, 3));  // blocks that do not split evenly
+  for (const RngContract contract : kContracts) {
+    SCOPED_TRACE("contract " + to_string(contract));
+    for_each_variant(GetParam(), on(GetParam(), contract), [&](const SamplerOptions& o) {
+      const Trace one = run_protocol(o, kWideChains, 1);
+      expect_same(one, run_protocol(o, kWideChains, 2));
+      expect_same(one, run_protocol(o, kWideChains, 3));  // blocks that do not split evenly
+    });
+  }
   expect_same(run_protocol(on(GetParam()), 80, 1), run_protocol(on(GetParam()), 80, 2));  // a small run: one thread whatever asked
+  // set_state over 4096 chains x 60 nodes (a copy: a unit a spin), wide enough for two threads.
+  const Scenario sc = scenario(4096);
+  ASSERT_EQ(detail::threads_for(4096.0 * sc.graph.num_nodes(), [] { return 2; }), 2);
+  std::vector<int8_t> x(static_cast<size_t>(4096) * sc.graph.num_nodes());
+  for (size_t k = 0; k < x.size(); ++k) x[k] = (k * 2654435761u >> 7) % 3 ? 1 : -1;
+  SamplerOptions two = on(GetParam());
+  two.num_threads = 2;
+  Sampler s(sc.graph, 4096, two);
+  s.set_state(x);
+  EXPECT_EQ(s.state(), x);
+}
+
+// A sampler used on a thread of the caller's own OpenMP team observes all its chains: run inline,
+// the observation's orphaned loops bound to the caller's team, and each thread summed only its share
+// of its own sampler's blocks (samplers 1-3 of 4 read node_sum[0] 0; helper-107).
+TEST_P(BackendTest, SamplersOnTheThreadsOfTheCallersOpenMpTeamGiveTheirSerialResults) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  if (GetParam() == Backend::cuda) GTEST_SKIP() << "a host backend's threads";
+  constexpr int kTeam = 3;
+  const Trace serial = run_protocol(on(GetParam()), 64, 1);
+  std::vector<Trace> traces(kTeam);
+  int team = 0;
+#pragma omp parallel num_threads(kTeam)
+  {
+#pragma omp single
+    team = omp_get_num_threads();
+    traces[static_cast<size_t>(omp_get_thread_num())] = run_protocol(on(GetParam()), 64, 1);
+  }
+  ASSERT_EQ(team, kTeam) << "OpenMP gave the caller's region fewer threads: nothing tested";
+  for (int k = 0; k < kTeam; ++k) {
+    SCOPED_TRACE("thread " + std::to_string(k));
+    expect_same(serial, traces[static_cast<size_t>(k)]);
+  }
 }
 
 // How many threads a region is worth: one below 2 * kUnitsPerThread units of work, then one per
@@ -525,8 +563,8 @@ TEST_P(BackendTest, AHugeThreadRequestRunsOnAtMostFourThreadsACore) {
 TEST_P(BackendTest, AForkedChildRunsAndGetsTheSameChains) {
   PBIT_REQUIRE_BACKEND(GetParam());
   if (GetParam() == Backend::cuda) GTEST_SKIP() << "a host backend's threads";
-  const Trace parent = run_protocol(on(GetParam()), kWideChains, 2);
   ASSERT_TRUE(wide_enough(2));
+  const Trace parent = run_protocol(on(GetParam()), kWideChains, 2);
   run_protocol(on(Backend::cpu), kWideChains, 2);  // the parent's OpenMP threads are started (the reference backend is serial)
   EXPECT_FALSE(detail::in_forked_child());
   std::fflush(nullptr);

@@ -459,7 +459,9 @@ class CpuEngine final : public GibbsEngine {
     const size_t ne = m_.edge_i.size();
     // One thread's share of the sample: its worksharing loops are orphaned, so the same body runs
     // inside a region or, with a team of one, inline (no region: its start and end, a futex wake,
-    // cost more than a small graph's sample).
+    // cost more than a small graph's sample). Not inline inside a caller's own OpenMP region: the
+    // orphaned loops would bind to the caller's team and each of its threads would observe only its
+    // share of this sampler's blocks (helper-107); a region there is nested, a team of one.
     const int t = team_for(sweep_units());
     auto body = [&] {
       std::vector<int64_t> node(cfg.moments ? m_.n : 0, 0), edge(cfg.moments ? ne : 0, 0);
@@ -526,7 +528,7 @@ class CpuEngine final : public GibbsEngine {
         }
       }
     };
-    if (t == 1) {
+    if (t == 1 && !omp_in_parallel()) {
       body();
       return;
     }
