@@ -154,6 +154,7 @@ TEST_P(ChainOpsOnBackend, EnergiesAndPermutationsMatchTheHost) {
     SamplerOptions ref;
     ref.backend = Backend::reference;
     ref.seed = 23;
+    ref.num_threads = 2;  // whatever OpenMP's default is here
     for_each_variant(GetParam(), ref, [&](const SamplerOptions& o) {
       Sampler s(g, B, o);
       s.set_clamp({2}, clamp);

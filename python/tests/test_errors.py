@@ -387,9 +387,12 @@ def test_third_python_review(tmp_path):
 
 
 def _state_after_sweeps(seed):
-    s = pbit.Sampler(pbit.square_lattice(6), 32, seed=seed, threads=2)
+    # Work enough for two threads: 5 sweeps of 256 chains on 1,024 nodes and about 2,000 edges (3.9M node
+    # and edge visits, src/util/parallel_for.hpp starts a second thread at 2^17). A smaller run (a 6x6
+    # lattice with 32 chains) runs on one thread and would start none in the parent (helper-107).
+    s = pbit.Sampler(pbit.square_lattice(32), 256, seed=seed, threads=2)
     s.sweep(5)
-    return s.state.tolist()
+    return s.state.tobytes()
 
 
 def test_a_forked_worker_samples_instead_of_hanging():

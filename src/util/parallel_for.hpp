@@ -12,8 +12,8 @@ namespace pbit::detail {
 
 /// The least work a thread of a region gets, in units of one chain's node or edge in the cpu engine's
 /// sweep or observation (about 0.2 ns on one core here). An int8 chain's node or edge on the host, as
-/// in chain_energies, costs 5-6 units; its callers count 8, which starts a second thread from 2^14
-/// nodes and edges as before. A region's start and end, and the caches it leaves cold on the other
+/// in chain_energies, costs 5-6 units; its callers count 8, so that a second thread starts from 2^14
+/// nodes and edges, where all threads had started before. A region's start and end, and the caches it leaves cold on the other
 /// threads, cost about 2^16 units: on the 2-core VM the tests run on, a sample (a sweep and an
 /// observation, two regions) of a 10x10 lattice with 256 chains (76,800 units each) took 15 us on
 /// one thread and 20 on two, one of 1,024 nodes and 64 chains (196,608) 37 and 36, one of 400 nodes

@@ -72,7 +72,8 @@ int64_t backend_device_bytes_in_use(Backend b);
 /// the rank's: the launcher's local rank modulo the visible devices). The thread count is what a run
 /// with SamplerOptions::num_threads = `num_threads` (0: OpenMP's default) is allowed, capped as the
 /// host backends cap it (the reference backend runs one); a kernel may use fewer, e.g. one per block
-/// of 16 chains (Sampler::kernel_description() says what ran).
+/// of 16 chains (Sampler::kernel_description() says what ran, with the most threads a region may use;
+/// a region of little work uses fewer, down to one).
 std::string backend_device_name(Backend b, int num_threads = 0);
 /// PCI bus id ("0000:3b:00.0") of the GPU that backend_device_name names, for cuda when available;
 /// "" for host backends. An energy meter opens the GPU by it (NVML numbers GPUs otherwise).

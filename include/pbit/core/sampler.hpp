@@ -218,7 +218,8 @@ class Sampler {
   const Coloring& coloring() const { return coloring_; }
   const SamplerOptions& options() const { return options_; }
   /// What runs the sweeps, e.g. "cpu (2 threads)" or "cuda fast kernel, 4-warp teams, 3125 blocks
-  /// (8 per SM)": the kernel the backend chose, for logs and benchmark JSON.
+  /// (8 per SM)": the kernel the backend chose, for logs and benchmark JSON. The threads are the most a
+  /// region may use; one of little work uses fewer, down to one (SamplerOptions::num_threads).
   std::string kernel_description() const;
 
   /// Independent uniform +-1 spins from stream kInitState, keyed by (seed, options().stream, chain,
