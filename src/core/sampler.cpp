@@ -512,7 +512,7 @@ std::vector<double> Sampler::chain_energies() const {
   const size_t N = static_cast<size_t>(num_nodes()), m = field_nodes_.size();
   // One chain per iteration, each summed in Graph::energy's order: the same whatever the thread count.
   const int64_t B = num_chains_;
-  const double units = 8.0 * static_cast<double>(B) * (static_cast<double>(w.size()) + static_cast<double>(N));  // int8 on the host: 8 units a node or edge
+  const double units = detail::kHostUnitsPerVisit * static_cast<double>(B) * (static_cast<double>(w.size()) + static_cast<double>(N));
   detail::parallel_for(B, options_.num_threads, units, [&](int64_t b) {
     const std::span<const int8_t> s(st.data() + static_cast<size_t>(b) * N, N);
     double v = graph_.energy(s, w);

@@ -357,7 +357,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
   // The observers of the target replicas, on the host in the sampler's threads (integer sums: the
   // same whatever the thread count). Only the target rows leave a GPU.
   const int threads = sampler_.options().num_threads;  // parallel_for asks OpenMP only for a wide loop
-  const double units = 8.0 * static_cast<double>(chains_) * static_cast<double>(E + N);  // int8 on the host: 8 units a node or edge
+  const double units = detail::kHostUnitsPerVisit * static_cast<double>(chains_) * static_cast<double>(E + N);
   const int32_t* ei = graph_.edge_i().data();
   const int32_t* ej = graph_.edge_j().data();
   const std::vector<float> weights = observe.energy ? graph_.edge_weights() : std::vector<float>{};
