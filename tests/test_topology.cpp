@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -279,6 +280,42 @@ TEST(Topology, JsonRoundTripKeepsTheColoring) {
   EXPECT_EQ(back.graph.col_idx(), t.graph.col_idx());
   ASSERT_TRUE(back.coloring.has_value());
   EXPECT_EQ(*back.coloring, t.colors);
+}
+
+// Graph and topology JSON files are written row by row (core/graph_json.hpp), without a document of
+// every edge: the same text as json_text of the whole document, and sized against the memory limit
+// before it is made (a topology the generator's guard let through died of std::bad_alloc building
+// that document under a ulimit, helper-108).
+TEST(Topology, JsonFilesAreTheDocumentsTextAndAreSizedFirst) {
+  const std::string dir = PBIT_TEST_TMP;
+  for (const char* spec : {"pegasus:3", "king:4", "regular:20:3", "chimera:2:3:4", "zephyr:1"}) {
+    Topology t = make_topology(spec);
+    if (std::string(spec) == "king:4") t.graph = with_random_weights(t.graph, 3, 0.5f, 0.1f);  // weights of many digits
+    const std::string p = dir + "/rows_topology.json";
+    write_topology_file(p, t);
+    EXPECT_EQ(slurp(p), json_text(topology_to_json(t))) << spec;
+    write_graph_file(p, t.graph, &t.colors);
+    EXPECT_EQ(slurp(p), json_text(graph_to_json(t.graph, &t.colors))) << spec;
+    write_graph_file(p, t.graph);
+    EXPECT_EQ(slurp(p), json_text(graph_to_json(t.graph))) << spec;
+  }
+  const Graph no_edges = Graph::from_edges(3, {}, {0.5f, 0.0f, -1.0f});
+  write_graph_file(dir + "/rows_no_edges.json", no_edges);
+  EXPECT_EQ(slurp(dir + "/rows_no_edges.json"), json_text(graph_to_json(no_edges)));
+
+  const Topology big = make_topology("king:300");  // 358,202 edges: about 50 MB of text
+  std::filesystem::remove(dir + "/rows_big.json");
+  {
+    WithEnv limit("PBIT_MAX_MEMORY", "20M");
+    const std::string m = error_of([&] { write_topology_file(dir + "/rows_big.json", big); });
+    EXPECT_NE(m.find("the JSON text of topology 'king(300, open)' (358202 edges; an edge list, not .json, takes none) needs about"),
+              std::string::npos) << m;
+    EXPECT_FALSE(std::filesystem::exists(dir + "/rows_big.json"));
+    EXPECT_NE(error_of([&] { write_graph_file(dir + "/rows_big.json", big.graph); }).find("the JSON text of a graph of 358202 edges"),
+              std::string::npos);
+    write_topology_file(dir + "/rows_big.txt", big);  // an edge list is not sized here
+  }
+  EXPECT_EQ(read_graph_file(dir + "/rows_big.txt").graph.num_edges(), 358202);
 }
 
 TEST(Roles, APartitionNamesWhatBreaksIt) {

@@ -20,6 +20,7 @@
 
 #include "pbit/core/coloring.hpp"
 #include "pbit/error.hpp"
+#include "core/graph_json.hpp"
 #include "util/file_io.hpp"
 #include "util/json_util.hpp"
 #include "util/memory.hpp"
@@ -28,7 +29,10 @@
 
 namespace pbit {
 
-nlohmann::json graph_to_json(const Graph& g, const std::vector<int32_t>* coloring) {
+namespace {
+
+/// Graph JSON without its edges (graph_to_json's document less "edges").
+nlohmann::json graph_head(const Graph& g, const std::vector<int32_t>* coloring) {
   // The reader refuses a coloring of the wrong size or an improper one: so does the writer, rather
   // than write a file that cannot be read back.
   if (coloring) verify_coloring(g, *coloring);
@@ -36,11 +40,20 @@ nlohmann::json graph_to_json(const Graph& g, const std::vector<int32_t>* colorin
   j["format"] = "pbit.graph";
   j["version"] = 1;
   j["num_nodes"] = g.num_nodes();
-  nlohmann::json edges = nlohmann::json::array();
-  for (const Edge& e : g.edges()) edges.push_back({e.i, e.j, e.weight});
-  j["edges"] = std::move(edges);
   j["biases"] = g.biases();
   if (coloring) j["coloring"] = *coloring;
+  return j;
+}
+
+nlohmann::json edge_json(const Edge& e) { return nlohmann::json::array({e.i, e.j, e.weight}); }
+
+}  // namespace
+
+nlohmann::json graph_to_json(const Graph& g, const std::vector<int32_t>* coloring) {
+  nlohmann::json j = graph_head(g, coloring);
+  nlohmann::json edges = nlohmann::json::array();
+  for (const Edge& e : g.edges()) edges.push_back(edge_json(e));
+  j["edges"] = std::move(edges);
   return j;
 }
 
@@ -376,11 +389,40 @@ void for_each_item(const std::string& compact, F f) {
   f(std::string_view(compact).substr(start, compact.size() - 1 - start));
 }
 
+/// An array put_json writes in place of the value at `at` (a placeholder in the document): `count`
+/// rows, row(k) made only when it is written, each an array or an object (written as in a document
+/// that held them all), so that a graph's edges need no document of their own (about 110 bytes an
+/// edge beside the 20-45 of its text).
+struct JsonRows {
+  const nlohmann::json* at;
+  int64_t count;
+  std::function<nlohmann::json(int64_t)> row;
+};
+
 /// `j` at indent `depth`, starting at column `col` (after its key), followed by `tail` characters on
 /// its last line (1: a comma). No line passes column 100 unless one item alone does.
-void put_json(std::string& out, const nlohmann::json& j, size_t depth, size_t col, size_t tail) {
+void put_json(std::string& out, const nlohmann::json& j, size_t depth, size_t col, size_t tail,
+              const std::vector<JsonRows>* rows = nullptr) {
   constexpr size_t kWidth = 100;
   const std::string pad(2 * depth, ' '), inner(2 * depth + 2, ' ');
+  if (rows) {
+    for (const JsonRows& r : *rows) {
+      if (r.at != &j) continue;
+      if (r.count == 0) {
+        out += "[]";
+        return;
+      }
+      out += "[\n";
+      for (int64_t k = 0; k < r.count; ++k) {
+        out += inner;
+        const nlohmann::json item = r.row(k);
+        put_json(out, item, depth + 1, inner.size(), k + 1 == r.count ? 0 : 1);
+        out += k + 1 == r.count ? "\n" : ",\n";
+      }
+      out += pad + "]";
+      return;
+    }
+  }
   const bool flat = j.is_array() && std::none_of(j.begin(), j.end(), [](const nlohmann::json& x) { return x.is_structured(); });
   if (j.empty() || !j.is_structured()) {
     out += j.dump();
@@ -419,7 +461,7 @@ void put_json(std::string& out, const nlohmann::json& j, size_t depth, size_t co
         at += key.size();
       }
       const bool last = k + 1 == j.size();
-      put_json(out, it.value(), depth + 1, at, last ? 0 : 1);
+      put_json(out, it.value(), depth + 1, at, last ? 0 : 1, rows);
       out += last ? "\n" : ",\n";
     }
     out += pad + (j.is_object() ? "}" : "]");
@@ -433,6 +475,33 @@ std::string json_text(const nlohmann::json& j) {
   put_json(out, j, 0, 0, 0);
   return out + "\n";
 }
+
+namespace detail {
+
+std::string graph_json_text(const Graph& g, const std::vector<int32_t>* coloring, const nlohmann::json* meta,
+                            const std::vector<std::vector<int32_t>>* coordinates) {
+  nlohmann::json j = graph_head(g, coloring);
+  j["edges"] = nullptr;  // placeholders for the rows
+  if (meta) j["meta"] = *meta;
+  if (meta && coordinates) j["meta"]["coordinates"] = nullptr;
+  const std::vector<Edge> edges = g.edges();  // (made whole by each call)
+  std::vector<JsonRows> rows{{&j["edges"], g.num_edges(), [&edges](int64_t e) { return edge_json(edges[static_cast<size_t>(e)]); }}};
+  if (meta && coordinates) {
+    rows.push_back({&j["meta"]["coordinates"], static_cast<int64_t>(coordinates->size()),
+                    [coordinates](int64_t i) { return nlohmann::json((*coordinates)[static_cast<size_t>(i)]); }});
+  }
+  std::string out;
+  put_json(out, j, 0, 0, 0, &rows);
+  return out + "\n";
+}
+
+double graph_json_bytes(const Graph& g, double coordinate_values) {
+  // The text, about 20-45 bytes an edge, twice over while the string grows, and g.edges(); the
+  // biases' and colors' documents and text, and the coordinates' text.
+  return 100.0 * static_cast<double>(g.num_edges()) + 100.0 * static_cast<double>(g.num_nodes()) + 24.0 * coordinate_values;
+}
+
+}  // namespace detail
 
 void write_json_file(const std::string& path, const nlohmann::json& j) {
   std::string text;
@@ -522,11 +591,10 @@ void write_graph_file(const std::string& path, const Graph& g, const std::vector
     throw InvalidArgument(path + ": an edge list holds no coloring; write graph JSON (a .json name) to keep it, or give none");
   }
   if (is_json_path(path)) {
-    // The JSON document, built whole before it is written, takes about 170 bytes an edge (measured)
-    // beside the graph.
-    detail::check_memory(170.0 * static_cast<double>(g.num_edges()) + 40.0 * g.num_nodes(),
-                         "the JSON document of a graph of " + std::to_string(g.num_edges()) + " edges (an edge list, not .json, takes none)");
-    write_json_file(path, graph_to_json(g, coloring));
+    // The text, built whole before it is written.
+    detail::check_memory(detail::graph_json_bytes(g, 0),
+                         "the JSON text of a graph of " + std::to_string(g.num_edges()) + " edges (an edge list, not .json, takes none)");
+    detail::write_file_atomically(path, detail::graph_json_text(g, coloring, nullptr, nullptr));
     return;
   }
   detail::write_file_atomically(path, [&](std::ostream& f) { write_edge_list(f, g); });

@@ -18,6 +18,7 @@
 #include "pbit/error.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/core/rng.hpp"
+#include "core/graph_json.hpp"
 
 namespace pbit {
 
@@ -410,16 +411,35 @@ Topology king_graph(int32_t L, bool periodic) {
   return t;
 }
 
+namespace {
+
+nlohmann::json topology_meta(const Topology& t, bool coordinates) {
+  nlohmann::json m = {{"topology", t.name}, {"coloring_method", t.coloring_method}, {"coordinate_names", t.coordinate_names},
+                      {"linear_index", t.linear_index}};
+  if (coordinates) m["coordinates"] = t.coordinates;
+  return m;
+}
+
+}  // namespace
+
 nlohmann::json topology_to_json(const Topology& t) {
   nlohmann::json j = graph_to_json(t.graph, &t.colors);
-  j["meta"] = {{"topology", t.name}, {"coloring_method", t.coloring_method}, {"coordinate_names", t.coordinate_names},
-               {"coordinates", t.coordinates}, {"linear_index", t.linear_index}};
+  j["meta"] = topology_meta(t, /*coordinates=*/true);
   return j;
 }
 
 void write_topology_file(const std::string& path, const Topology& t) {
   if (is_json_path(path)) {
-    write_json_file(path, topology_to_json(t));
+    // The text of topology_to_json, made row by row (core/graph_json.hpp) and checked first: a spec
+    // the generator's guard let through died of std::bad_alloc building the whole document under a
+    // ulimit (helper-108).
+    double values = 0;
+    for (const auto& c : t.coordinates) values += static_cast<double>(c.size());
+    detail::check_memory(detail::graph_json_bytes(t.graph, values),
+                         "the JSON text of topology '" + t.name + "' (" + std::to_string(t.graph.num_edges()) +
+                             " edges; an edge list, not .json, takes none)");
+    const nlohmann::json meta = topology_meta(t, /*coordinates=*/false);
+    detail::write_file_atomically(path, detail::graph_json_text(t.graph, &t.colors, &meta, &t.coordinates));
     return;
   }
   detail::write_file_atomically(path, [&](std::ostream& f) {
