@@ -829,6 +829,12 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   ASSERT_EQ(read_json_file(dir + "/mixing_finest.json")["plain"]["integrated_time_bound"], "upper") << finest.out;
   EXPECT_NE(finest.out.find("(decorrelated within one stride, the smallest there is)"), std::string::npos) << finest.out;
   EXPECT_EQ(finest.out.find("a smaller --stride"), std::string::npos) << finest.out;
+  // A horizon whose snapshots cannot fit is refused before the warm-up and before the snapshot list
+  // is made (it was refused only by the run, after both: 1e8 sweeps of warm-up, helper-108).
+  const Result huge = run("dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing_huge.json --sweeps 100000000 --stride 1 --warmup 0",
+                          "PBIT_MAX_MEMORY=100M");
+  EXPECT_EQ(huge.code, 2) << huge.out;
+  EXPECT_NE(huge.out.find("the autocorrelation probe's 100000001 snapshots of "), std::string::npos) << huge.out;
   // On another backend (the measurement's chains are keyed as the training's): the same curves.
   const Result ref = run("dtm mixing --config " + dir + "/dtm.json --out " + dir + "/mixing_ref.json --sweeps 40" +
                          R"( --tempering '{"replicas": 2, "hottest": 0.5}' --backend reference --threads 1)");

@@ -451,6 +451,12 @@ std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& da
   const int32_t C = images * kChainsPerImage;
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   const int32_t V = static_cast<int32_t>(visible_.size());
+  // The snapshots (a byte a chain's node), their projections and the snapshot list, sized before the
+  // warm-up: the run's own check came only after it (1e8 sweeps of warm-up for a request that could
+  // never fit, helper-108).
+  detail::check_memory(static_cast<double>(times) * (C * (static_cast<double>(N) + 16.0 * cfg_.acp_dims) + 16.0),
+                       "the autocorrelation probe's " + std::to_string(times) + " snapshots of " + std::to_string(C) + " chains of " +
+                           std::to_string(N) + " nodes");
   Graph g = graph_;
   g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
   g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
