@@ -467,22 +467,32 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
   const std::string journal = dir + "/journal.json", cmd = "compare --suite " + dir + "/suite.json --journal " + journal;
   const Result first = run(cmd);
   ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_EQ(first.out.find("measured before"), std::string::npos) << first.out;
+  // idle_seconds 0 is no idle draw, not "no row measured" (helper-108: a first call said so).
+  EXPECT_EQ(slurp(dir + "/out/results.md").find("no row measured in this call"), std::string::npos);
+  EXPECT_NE(slurp(dir + "/out/results.md").find("(no idle draw measured or subtracted)"), std::string::npos);
+  EXPECT_EQ(read_json_file(dir + "/out/results.json")["journal"]["rows_measured_now"].get<int>(), 4);
   nlohmann::json jj = read_json_file(journal);
   ASSERT_EQ(jj["rows"].size(), 4u);
   EXPECT_TRUE(jj["rows"][3].contains("build_git_sha"));
-  // A call cut after two rows, one of them marked so that a second measurement would show.
-  jj["rows"].erase(jj["rows"].begin() + 2, jj["rows"].end());
+  // A call cut after two rows, one of them marked so that a second measurement would show, and a
+  // third row of a workload this suite does not have (taken for none of its rows, not counted).
+  jj["rows"].erase(jj["rows"].begin() + 3, jj["rows"].end());
   jj["rows"][1]["flips_per_ns"] = 12345.0;
+  jj["rows"][2]["workload"] = "renamed";
   write(journal, jj.dump());
   const Result again = run(cmd);
   ASSERT_EQ(again.code, 0) << again.out;
-  EXPECT_NE(again.out.find("--journal " + journal + ": 2 rows measured before, not measured again"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("--journal " + journal + ": 2 rows measured before, not measured again (1 other row in it matches no row of this "
+                           "suite here)"), std::string::npos) << again.out;
   const nlohmann::json res = read_json_file(dir + "/out/results.json");
   ASSERT_EQ(res["results"].size(), 4u);
   EXPECT_EQ(res["results"][1]["flips_per_ns"].get<double>(), 12345.0);
   EXPECT_LT(res["results"][3]["flips_per_ns"].get<double>(), 1000.0);
   EXPECT_EQ(res["journal"]["rows_measured_before"].get<int>(), 2);
-  EXPECT_EQ(read_json_file(journal)["rows"].size(), 4u);
+  EXPECT_EQ(res["journal"]["rows_measured_now"].get<int>(), 2);
+  EXPECT_EQ(res["journal"]["file"], journal);
+  EXPECT_EQ(read_json_file(journal)["rows"].size(), 5u);  // (the renamed row stays)
   EXPECT_EQ(res["energy"]["idle_window_s"].get<double>(), 0.0);  // idle_seconds 0
   // A call whose rows all come from the journal spends no idle window (a device lease's seconds).
   write(dir + "/idle.json", suite.substr(0, suite.find("\"idle_seconds\": 0")) + "\"idle_seconds\": 0.25" +
@@ -494,6 +504,9 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
   const Result idle_again = run(idle_cmd);
   ASSERT_EQ(idle_again.code, 0) << idle_again.out;
   EXPECT_EQ(read_json_file(dir + "/out/results.json")["energy"]["idle_window_s"].get<double>(), 0.0);
+  EXPECT_EQ(read_json_file(dir + "/out/results.json")["journal"]["rows_measured_now"].get<int>(), 0);
+  EXPECT_NE(slurp(dir + "/out/results.md").find("(no row measured in this call: each row from the journal keeps the idle draw it had "
+                                                "subtracted)"), std::string::npos);
   // A row that failed (more chains than memory holds) is not recorded.
   write(dir + "/big.json", suite + "[4, 16777216]}");
   fs::remove(dir + "/big_journal.json");

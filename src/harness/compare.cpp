@@ -559,15 +559,16 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   }
   // The idle draw only when a row is to be measured: a call whose rows all come from the journal (a
   // device job's later lease) does not spend idle_seconds of its time on it.
-  bool any_to_measure = false;
+  int64_t to_measure = 0, from_journal = 0;  // (the journal's rows that match none here are not counted)
   for (const CompareWorkload& w : suite.workloads) {
     for (const Backend b : backends) {
       for (int32_t chains : suite.chains) {
-        any_to_measure = any_to_measure || (backend_available(b) && !(journal && journal->done(w.name, to_string(b), chains)));
+        if (!backend_available(b)) continue;
+        ++(journal && journal->done(w.name, to_string(b), chains) ? from_journal : to_measure);
       }
     }
   }
-  const double idle_s = any_to_measure ? suite.idle_seconds : 0;
+  const double idle_s = to_measure > 0 ? suite.idle_seconds : 0;
   const double gpu_idle_w = idle_power(gpu.get(), idle_s);
   double cpu_idle_w = 0;
   if (cpu && idle_s > 0) {
@@ -684,19 +685,21 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   for (size_t qi = 0; qi < suite.quality.size(); ++qi) {
     quality.push_back(detail::quality_entry(suite.quality[qi].label, quality_runs[qi], rows, k_dtm, c.e_cell_j));
   }
-  return {{"suite", suite.source},
-          {"timestamp_utc", utc_timestamp()},
-          {"machine", machine_description()},
-          {"build", build_description()},
-          {"energy", {{"gpu_meter", gpu ? "nvml (" + gpu->name() + ")" : "unavailable: " + gpu_why},
-                      {"gpu_idle_w", gpu_idle_w},
-                      {"cpu_meter", cpu ? "rapl" : "unavailable: " + cpu_why},
-                      {"cpu_idle_w", cpu_idle_w},
-                      {"idle_window_s", idle_s}}},
-          {"platforms", plat.source},
-          {"modeled", modeled},
-          {"quality", quality},
-          {"results", rows}};
+  nlohmann::json out = {{"suite", suite.source},
+                       {"timestamp_utc", utc_timestamp()},
+                       {"machine", machine_description()},
+                       {"build", build_description()},
+                       {"energy", {{"gpu_meter", gpu ? "nvml (" + gpu->name() + ")" : "unavailable: " + gpu_why},
+                                   {"gpu_idle_w", gpu_idle_w},
+                                   {"cpu_meter", cpu ? "rapl" : "unavailable: " + cpu_why},
+                                   {"cpu_idle_w", cpu_idle_w},
+                                   {"idle_window_s", idle_s}}},
+                       {"platforms", plat.source},
+                       {"modeled", modeled},
+                       {"quality", quality},
+                       {"results", rows}};
+  if (journal) out["journal"] = {{"rows_measured_before", from_journal}, {"rows_measured_now", to_measure}};
+  return out;
 }
 
 // ------------------------------------------------------------------ outputs
@@ -733,7 +736,7 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   const double gpu_idle = res["energy"]["gpu_idle_w"].get<double>(), cpu_idle = res["energy"]["cpu_idle_w"].get<double>();
   md << "Energy: GPU " << res["energy"]["gpu_meter"].get<std::string>()
      << (gpu_idle > 0 ? " (idle " + fmt(gpu_idle) + " W subtracted)"
-         : res.contains("journal") && res["energy"].value("idle_window_s", 1.0) == 0
+         : res.contains("journal") && res["journal"].value("rows_measured_now", 1) == 0
              ? " (no row measured in this call: each row from the journal keeps the idle draw it had subtracted)"
              : " (no idle draw measured or subtracted)")
      << "; CPU "
