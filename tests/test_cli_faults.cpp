@@ -69,6 +69,16 @@ Result run(const std::string& args, const std::string& prefix = "") {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+/// Runs a shell command line (not pbit's).
+Result run_shell(const std::string& cmd) {
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 /// The shell prefix that caps what pbit may allocate, so that a request of gigabytes fails at once
 /// (as std::bad_alloc, exit 3, before the fixes) instead of filling the test machine: an address-space
 /// limit, or under AddressSanitizer (which reserves terabytes of address space) its allocation cap.
@@ -718,6 +728,43 @@ TEST(Outputs, PlantedLinksInStickyFoldersAreNotFollowed) {
 
 // A tempered negative phase from the config: results.json records its ladder and each step's swap
 // acceptance, and the run resumes (the ladder is part of the training config).
+// A training run stopped by Ctrl-C (SIGINT) or a batch system's SIGTERM says where its checkpoint
+// is and how to continue, and still ends by the signal (exit status 128 + signal); a SIGINT the
+// caller ignores (a background job of a script) stays ignored (helper-108: it ended with no word).
+TEST(Resume, AStoppedRunSaysHowToContinue) {
+  const std::string dir = tmp("stopped");
+  fs::remove_all(dir);
+  std::string cfg = tiny_dbm_config(dir + "/out");
+  cfg.replace(cfg.find("\"epochs\": 1"), 11, "\"epochs\": 100000");
+  write(dir + "/dbm.json", cfg);
+  const auto stop = [&](const std::string& signals, bool job_control, const std::string& args) {
+    // The signals once the run holds its folder (its lock, taken just before the handler is set),
+    // half a second apart.
+    std::string script = std::string(job_control ? "set -m\n" : "") + "rm -f " + dir + "/out/.pbit-lock\n" + cli() + " dbm train --config " +
+                         dir + "/dbm.json " + args + " > " + dir + "/log.txt 2>&1 &\np=$!\nwhile [ ! -e " + dir +
+                         "/out/.pbit-lock ]; do sleep 0.05; done\n";
+    for (const char* sig : {"INT", "TERM"}) {
+      if (signals.find(sig) != std::string::npos) script += std::string("sleep 0.5\nkill -") + sig + " $p\n";
+    }
+    write(dir + "/stop.sh", script + "wait $p\necho rc=$?\n");
+    const Result r = run_shell("bash " + dir + "/stop.sh");
+    return r.out + slurp(dir + "/log.txt");
+  };
+  const std::string interrupted = stop("INT", true, "");
+  EXPECT_NE(interrupted.find("pbit: interrupted (SIGINT); run the same command with --resume (in place of --overwrite, if given) to "
+                             "continue from the last checkpoint in " + dir + "/out; what ran after it runs again\n"),
+            std::string::npos) << interrupted;
+  EXPECT_NE(interrupted.find("rc=130"), std::string::npos) << interrupted;
+  const std::string ignored = stop("INT TERM", false, "--resume");
+  EXPECT_EQ(ignored.find("interrupted"), std::string::npos) << ignored;
+  EXPECT_NE(ignored.find("pbit: stopped by SIGTERM; run the same command with --resume"), std::string::npos) << ignored;
+  EXPECT_NE(ignored.find("rc=143"), std::string::npos) << ignored;
+  fs::remove_all(dir + "/out");  // (a lease refuses a folder of a run without one)
+  const std::string lease = stop("TERM", false, "--lease " + dir + "/lease");
+  EXPECT_NE(lease.find("pbit: stopped by SIGTERM; run the same command (--lease " + dir + "/lease) to continue from the lease's last "
+                       "checkpoint; what ran after it runs again\n"), std::string::npos) << lease;
+}
+
 TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
   const std::string dir = tmp("tneg");
   fs::remove_all(dir);

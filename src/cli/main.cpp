@@ -369,6 +369,52 @@ void remove_stale_temporaries(const std::string& dir, bool lease) {
 
 }  // namespace
 
+namespace {
+
+/// Whether this process is the pbit program (run() without rethrow): only then does a training command
+/// take SIGINT and SIGTERM (in Python, pbit.cli leaves Ctrl-C to the interpreter, progress.hpp).
+bool standalone = false;
+
+/// The note a stopped training run prints: where its checkpoint is and how to continue. Made before
+/// the handler is installed, and only read by it (write(2) is async-signal-safe; building text is not).
+char stop_note[4096];
+size_t stop_note_len = 0;
+bool stop_on_tty = false;
+
+extern "C" void on_stop_signal(int sig) {
+  const char* what = sig == SIGINT ? "pbit: interrupted (SIGINT); " : "pbit: stopped by SIGTERM; ";
+  ssize_t ignored = stop_on_tty ? ::write(2, "\n", 1) : 0;  // after a status line redrawn in place
+  ignored = ::write(2, what, std::strlen(what));
+  ignored = ::write(2, stop_note, stop_note_len);
+  (void)ignored;
+  ::signal(sig, SIG_DFL);  // then as before: the process ends by the signal (exit status 128 + sig)
+  ::raise(sig);
+}
+
+/// On rank 0 of a standalone run: SIGINT (Ctrl-C) and SIGTERM (a batch system's time limit) print
+/// where the run's checkpoint is and how to continue from it, then end the process as they did. A
+/// signal the caller ignores (nohup, a background job of a script) stays ignored.
+void say_where_on_stop(const std::string& dir, const std::string& lease) {
+  if (!standalone || dist::rank() != 0) return;
+  const std::string note =
+      lease.empty() ? "run the same command with --resume (in place of --overwrite, if given) to continue from the last checkpoint in " +
+                          printable(dir.empty() ? std::string(".") : dir) + "; what ran after it runs again\n"
+                    : "run the same command (--lease " + printable(lease) + ") to continue from the lease's last checkpoint; what ran after it runs again\n";
+  stop_note_len = std::min(note.size(), sizeof stop_note);
+  std::memcpy(stop_note, note.data(), stop_note_len);
+  stop_on_tty = ::isatty(2) != 0;
+  for (const int sig : {SIGINT, SIGTERM}) {
+    struct sigaction now {};
+    if (::sigaction(sig, nullptr, &now) != 0 || now.sa_handler == SIG_IGN) continue;
+    struct sigaction act {};
+    act.sa_handler = on_stop_signal;
+    sigemptyset(&act.sa_mask);
+    ::sigaction(sig, &act, nullptr);
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool resume, const std::string& lease, bool leases) {
   if (check && !resume && lease.empty()) {
     throw InvalidArgument(leases ? "--check needs --resume or --lease: it checks the checkpoint they continue from"
@@ -388,6 +434,7 @@ std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool
     remove_stale_temporaries(dir, false);
     if (!lease.empty()) remove_stale_temporaries(lease, true);
   }
+  if (!check) say_where_on_stop(dir, lease);
   return lock;
 }
 
@@ -733,6 +780,7 @@ std::optional<int> agree_to_run(const std::string& refused, bool helped) {
 }  // namespace
 
 int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
+  standalone = !rethrow;
   dist::init(&argc, &argv);  // MPI, when started by mpirun or srun (docs/SCALING.md)
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
   app.formatter(std::make_shared<Formatter>());
