@@ -1172,7 +1172,11 @@ TEST(Cli, EqPropTrainResumeEval) {
   // The backend and thread count may change on resume (no result depends on them).
   const Result res2 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;
-  EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
+  EXPECT_NE(res2.out.find("resuming at epoch 2 of "), std::string::npos) << res2.out;
+  // Resumed when finished, it says so (it said "resuming after epoch 2").
+  const Result res3 = run("eqprop train --config " + tmp("eqprop.json") + " --out " + out2 + " --resume --backend packed --threads 1");
+  ASSERT_EQ(res3.code, 0) << res3.out;
+  EXPECT_NE(res3.out.find("the run has finished (2 of 2 epochs, "), std::string::npos) << res3.out;
   // Overrides are what results.json records; a resume with fewer epochs than trained is refused.
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["output_dir"], out2);
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["backend"], "packed");
@@ -1351,7 +1355,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   // The backend and thread count may change on resume (no result depends on them).
   const Result res2 = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume --backend packed --threads 1");
   ASSERT_EQ(res2.code, 0) << res2.out;
-  EXPECT_NE(res2.out.find("resuming after epoch 1"), std::string::npos) << res2.out;
+  EXPECT_NE(res2.out.find("resuming at epoch 2 of "), std::string::npos) << res2.out;
   // Overrides are what results.json records; a resume with fewer epochs than trained is refused.
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["output_dir"], out2);
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["backend"], "packed");

@@ -213,6 +213,20 @@ int check_trainer(Trainer& trainer, const std::string& checkpoint, bool resume, 
   return 0;
 }
 
+/// What --resume says of the checkpoint it continues from, for the trainers counted in epochs and
+/// batches (eqprop, pdnn; dbm's adds its time budget): "resuming at epoch E of N, batch B (U updates
+/// done)", or where the epochs are done "the run has finished (...): no training left". It said
+/// "resuming after epoch 0" of a checkpoint in the middle of epoch 1 (helper-108).
+template <class Trainer>
+std::string resuming_note(const Trainer& t, int32_t epochs) {
+  if (t.epoch() >= epochs) {
+    return "the run has finished (" + std::to_string(t.epoch()) + " of " + std::to_string(epochs) + " epochs, " + std::to_string(t.updates()) +
+           " updates): no training left; evaluating and writing its results again";
+  }
+  return "resuming at epoch " + std::to_string(t.epoch() + 1) + " of " + std::to_string(epochs) + ", batch " + std::to_string(t.batch_in_epoch()) +
+         " (" + std::to_string(t.updates()) + " updates done)";
+}
+
 /// --seed S of the training commands: replaces run.seed (`seeds` says what it seeds, for the help),
 /// range-checked as the config key is; `given` records that it was given.
 void add_seed_option(CLI::App* s, uint64_t& seed, bool& given, const std::string& seeds);

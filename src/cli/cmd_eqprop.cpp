@@ -97,7 +97,7 @@ void add_eqprop_commands(Commands& c) {
     if (o->check) return check_trainer(trainer, ckpt, o->resume, o->overwrite, stale, cfg);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
       load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
-      std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
+      std::cerr << resuming_note(trainer, cfg.epochs) << "\n";
     }
     std::cerr << "EqProp " << net.inputs << "-" << net.hidden << "-" << net.outputs()
               << (net.on_graph() ? " on " + net.topology + " (" + std::to_string(net.structure.num_edges()) + " couplings)" : "")

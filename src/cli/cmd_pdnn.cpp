@@ -169,7 +169,7 @@ int train_generator(const PdnnConfig& cfg, bool resume, bool overwrite, bool che
   if (check) return check_trainer(trainer, ckpt, resume, overwrite, stale, cfg);
   if (resume_or_start(ckpt, resume, overwrite, stale)) {
     load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
-    std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
+    std::cerr << resuming_note(trainer, cfg.epochs) << "\n";
   }
   std::cerr << "p-DNN generator: a VAE with a " << cfg.units.name() << " decoder (" << vae.decoder.sizes.front() << " latent, "
             << vae.decoder.layers() - 1 << " hidden layers), " << cfg.train_samples << " decoder sample(s) per image, on " << ti.size()
@@ -275,7 +275,7 @@ void add_pdnn_commands(Commands& c) {
     if (o->check) return check_trainer(trainer, ckpt, o->resume, o->overwrite, stale, cfg);
     if (resume_or_start(ckpt, o->resume, o->overwrite, stale)) {
       load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
-      std::cerr << "resuming after epoch " << trainer.epoch() << "\n";
+      std::cerr << resuming_note(trainer, cfg.epochs) << "\n";
     }
     std::string shape;
     for (int32_t s : sizes) shape += (shape.empty() ? "" : "-") + std::to_string(s);
