@@ -765,6 +765,35 @@ TEST(Resume, AStoppedRunSaysHowToContinue) {
                        "checkpoint; what ran after it runs again\n"), std::string::npos) << lease;
 }
 
+// A command refused after it made its output folder removes the folders it made while they are
+// empty (the run's lock aside), and leaves a folder that was there (helper-108: a p-DNN refused for
+// its size left a folder holding only .pbit-lock, a refused pdnn report an empty one).
+TEST(Outputs, ARefusedCommandLeavesNoFolderItMade) {
+  const std::string dir = tmp("refused_folders");
+  fs::remove_all(dir);
+  nlohmann::json cfg = read_json_file(std::string(PBIT_SOURCE_DIR) + "/configs/pdnn_tiny.json");
+  cfg["network"]["hidden"] = {30000, 30000};
+  cfg["run"]["output_dir"] = dir + "/made/a/b";
+  write(dir + "/big.json", cfg.dump());
+  const Result r = run("pdnn train --config " + dir + "/big.json");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("more than 2^28 parameters"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir + "/made")) << r.out;
+  fs::create_directories(dir + "/made");  // there before: kept, and what it made below is removed
+  EXPECT_EQ(run("pdnn train --config " + dir + "/big.json").code, 2);
+  EXPECT_TRUE(fs::is_directory(dir + "/made"));
+  EXPECT_FALSE(fs::exists(dir + "/made/a"));
+  // A refused report (a result file that is none) alike; a folder it did not make stays with its files.
+  write(dir + "/bad_eval.json", "{}");
+  EXPECT_EQ(run("pdnn report " + dir + "/bad_eval.json --out " + dir + "/report/x").code, 2);
+  EXPECT_FALSE(fs::exists(dir + "/report"));
+  fs::create_directories(dir + "/kept/x");
+  write(dir + "/kept/x/note.txt", "mine");
+  EXPECT_EQ(run("pdnn report " + dir + "/bad_eval.json --out " + dir + "/kept/x/y").code, 2);
+  EXPECT_EQ(slurp(dir + "/kept/x/note.txt"), "mine");
+  EXPECT_FALSE(fs::exists(dir + "/kept/x/y"));
+}
+
 TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
   const std::string dir = tmp("tneg");
   fs::remove_all(dir);

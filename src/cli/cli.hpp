@@ -159,9 +159,28 @@ inline std::vector<std::string> files_in(const std::string& dir, std::initialize
   return out;
 }
 
+/// A command's output folder, made with its missing parents, for the command's scope: if the command
+/// fails (an exception leaves that scope), the folders it made are removed again where they are still
+/// empty, so that a refused command leaves no folder behind (helper-108: a p-DNN refused for its size
+/// left a folder holding only the run's lock). Under MPI only rank 0 removes them.
+class MadeFolder {
+ public:
+  explicit MadeFolder(const std::string& dir);
+  ~MadeFolder();
+  MadeFolder(const MadeFolder&) = delete;
+  MadeFolder& operator=(const MadeFolder&) = delete;
+  /// Whether this made the folder (it did not exist) and the command is failing now.
+  bool failing_in_new_folder() const;
+
+ private:
+  std::vector<std::string> made_;  ///< the folders made, outermost first
+  int uncaught_;
+};
+
 /// Held by a training command for its whole run: a second pbit run on the same output folder is
 /// refused while the first one runs (an flock on DIR/.pbit-lock, released when the process ends,
-/// killed or not). Creates the folder. Under MPI only rank 0 takes it.
+/// killed or not). Creates the folder (a MadeFolder: a run that fails in a folder it made removes the
+/// lock and the folder where nothing else is in it). Under MPI only rank 0 takes it.
 class RunLock {
  public:
   explicit RunLock(const std::string& dir);
@@ -172,6 +191,8 @@ class RunLock {
   bool held() const { return held_; }
 
  private:
+  MadeFolder folder_;
+  std::string path_;
   int fd_ = -1;
   bool held_ = false;
 };

@@ -130,7 +130,7 @@ void add_compare_commands(Commands& c) {
       }
     }
     if (!o->journal.empty()) refuse_output_over_input("--journal", o->journal, {inputs.begin(), inputs.end() - 1});
-    make_directories(suite.output_dir);  // before the measurements, not after them
+    const MadeFolder made(suite.output_dir);  // before the measurements, not after them (removed again if they fail while it is empty)
     check_writable(suite.output_dir + "/results.json");
     std::unique_ptr<CompareRowJournal> journal;
     CompareJournal rows;

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -392,8 +393,9 @@ void add_eval(CLI::App* dbm, Commands& c) {
     const bool writer = dist::rank() == 0;
     if (!o->out.empty() && writer) check_writable(o->out);  // before the evaluation, not after it
     if (!o->journal.empty() && writer) check_writable(o->journal);
+    std::optional<MadeFolder> plot_folder;  // (removed again if the command fails while it is empty)
     if (!o->plot.empty() && writer) {
-      make_directories(o->plot);
+      plot_folder.emplace(o->plot);
       check_writable(o->plot + "/accuracy_vs_sweeps.dat");
     }
     const SparseDbm model = SparseDbm::load(o->model);

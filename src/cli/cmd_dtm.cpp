@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli.hpp"
@@ -140,9 +141,10 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     const std::string dir = o->run.empty() ? cfg.output_dir : o->run;
     refuse_output_over_input("--out", o->out, {{"the run's checkpoint.bin", dir + "/checkpoint.bin"}, {"the run's model_checkpoint.bin", dir + "/model_checkpoint.bin"}});
     check_writable(o->out);  // before the measurement, not after it
+    std::optional<MadeFolder> plot_folder;  // (removed again if the command fails while it is empty)
     if (!o->plot.empty()) {
       refuse_output_over_input("--plot", o->plot + "/autocorrelation.dat", {{"--out", o->out}});
-      make_directories(o->plot);
+      plot_folder.emplace(o->plot);
       check_writable(o->plot + "/autocorrelation.dat");
     }
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);

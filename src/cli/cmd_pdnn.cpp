@@ -503,7 +503,7 @@ void add_pdnn_commands(Commands& c) {
     if (!cfg.generator) {  // its fid_images and threshold would be the defaults, not the run's
       throw InvalidArgument("--config '" + o->config + "' has no 'generator' section: give the config the generator was trained with");
     }
-    make_directories(o->out);
+    const MadeFolder made(o->out);  // (removed again if the command fails while it is empty)
     check_writable(o->out + "/results.json");
     const PdnnVae vae = PdnnVae::load(o->model);
     const PdnnUnits units = units_from_options(vae.decoder.trained_units, o->activation, o->bits);
@@ -572,7 +572,7 @@ void add_pdnn_commands(Commands& c) {
     for (const std::string& f : o->evals) refuse_output_over_input("--out's summary.json", o->out + "/summary.json", {{"a result file", f}});
     refuse_output_over_input("--out's summary.json", o->out + "/summary.json", {{"--platforms", o->platforms}});
     const energy::Platforms plat = energy::load_platforms(o->platforms);
-    make_directories(o->out);
+    const MadeFolder made(o->out);  // (removed again if the command fails while it is empty)
     // The numbers of a result file, checked: a hand-edited or foreign file must not become a plot of
     // nonsense (an accuracy of 5, a layer of 10^12 units that overflows the energy model).
     auto ints = [](const nlohmann::json& v, const std::string& f, const std::string& key, int64_t lo, int64_t hi) {

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <fstream>
@@ -422,8 +423,7 @@ std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool
   }
   std::unique_ptr<RunLock> lock;
   if (!check) {
-    make_directories(dir);  // before the data are read and training starts
-    lock = std::make_unique<RunLock>(dir);
+    lock = std::make_unique<RunLock>(dir);  // makes the folder, before the data are read and training starts
     if (dist::rank() == 0) check_writable(dir + "/checkpoint.bin");
   }
   if (!lease.empty()) refuse_lease_over_run(dir);
@@ -438,10 +438,31 @@ std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool
   return lock;
 }
 
-RunLock::RunLock(const std::string& dir) {
-  if (dist::rank() != 0) return;
+MadeFolder::MadeFolder(const std::string& dir) : uncaught_(std::uncaught_exceptions()) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::path(dir).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "out/"
+  while (p.has_filename() && p.filename() != "." && p.filename() != ".." && !std::filesystem::exists(std::filesystem::symlink_status(p, ec))) {
+    made_.insert(made_.begin(), p.string());
+    p = p.parent_path();
+  }
   make_directories(dir);
+}
+
+bool MadeFolder::failing_in_new_folder() const { return !made_.empty() && std::uncaught_exceptions() > uncaught_; }
+
+MadeFolder::~MadeFolder() {
+  if (!failing_in_new_folder() || dist::rank() != 0) return;
+  for (auto it = made_.rbegin(); it != made_.rend(); ++it) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(*it, ec) || !std::filesystem::is_empty(*it, ec) || ec || !std::filesystem::remove(*it, ec)) return;
+  }
+}
+
+RunLock::RunLock(const std::string& dir) : folder_(dir) {
+  if (dist::rank() != 0) return;
   const std::string path = (dir.empty() ? std::string(".") : dir) + "/.pbit-lock";
+  path_ = path;
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     const int e = errno;  // before the message is built
@@ -463,6 +484,7 @@ RunLock::RunLock(const std::string& dir) {
 }
 
 RunLock::~RunLock() {
+  if (held_ && folder_.failing_in_new_folder()) ::unlink(path_.c_str());  // then the folder may be removed (folder_)
   if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
