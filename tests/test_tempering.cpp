@@ -543,10 +543,11 @@ TEST(Tempering, SnapshotsAreTheTargetStatesAtThoseSweeps) {
 // snapshots taken at the same sweeps, whatever the thread count of the host sums.
 TEST(Tempering, ObservationsAreTheTargetStatesSummedAtAnyThreadCount) {
   const Graph g = frustrated(4);
-  const int32_t B = 2400, N = g.num_nodes();
-  // Work enough that the host sums run on the three threads asked (8 units a chain's node or edge, as
-  // tempering.cpp counts): with less they would run on one, and test nothing here.
-  ASSERT_EQ(detail::threads_for(8.0 * B * (N + g.num_edges()), [] { return 3; }), 3);
+  const int32_t B = 4096, N = g.num_nodes();
+  // Work enough that each of the host sums (over the nodes, the edges and the chains) runs on the
+  // three threads asked (8 units a chain's node or edge, as tempering.cpp counts): with less they
+  // would run on one, and test nothing here.
+  ASSERT_EQ(detail::threads_for(8.0 * B * std::min<int64_t>(N, g.num_edges()), [] { return 3; }), 3);
   const SamplingSchedule sched{4, 5, 3};  // samples after sweeps 7, 10, 13, 16, 19
   ObserverSpec spec;
   spec.moments = spec.energy = true;

@@ -357,7 +357,11 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
   // The observers of the target replicas, on the host in the sampler's threads (integer sums: the
   // same whatever the thread count). Only the target rows leave a GPU.
   const int threads = sampler_.options().num_threads;  // parallel_for asks OpenMP only for a wide loop
-  const double units = detail::kHostUnitsPerVisit * static_cast<double>(chains_) * static_cast<double>(E + N);
+  // Each loop's work, in units of one chain's node or edge (detail::kHostUnitsPerVisit each).
+  const auto units = [&](double per_chain) { return detail::kHostUnitsPerVisit * static_cast<double>(chains_) * per_chain; };
+  double readout_nodes = 0;
+  for (const auto& grp : observe.readout_groups) readout_nodes += static_cast<double>(grp.size());
+  const double chain_work = (observe.energy ? static_cast<double>(E + N) : 0.0) + readout_nodes;
   const int32_t* ei = graph_.edge_i().data();
   const int32_t* ej = graph_.edge_j().data();
   const std::vector<float> weights = observe.energy ? graph_.edge_weights() : std::vector<float>{};
@@ -366,12 +370,12 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
     const int8_t* s0 = st.data();
     const size_t n = static_cast<size_t>(N);
     if (observe.moments) {
-      detail::parallel_for(N, threads, units, [&](int64_t i) {
+      detail::parallel_for(N, threads, units(N), [&](int64_t i) {
         int64_t acc = 0;
         for (int32_t b = 0; b < chains_; ++b) acc += s0[static_cast<size_t>(b) * n + static_cast<size_t>(i)];
         out.node_sum[static_cast<size_t>(i)] += acc;
       });
-      detail::parallel_for(E, threads, units, [&](int64_t e) {
+      detail::parallel_for(E, threads, units(static_cast<double>(E)), [&](int64_t e) {
         int64_t acc = 0;
         for (int32_t b = 0; b < chains_; ++b) {
           const int8_t* s = s0 + static_cast<size_t>(b) * n;
@@ -380,7 +384,7 @@ Observations TemperedSampler::run(const SamplingSchedule& schedule_arg, const Ob
         out.edge_sum[static_cast<size_t>(e)] += acc;
       });
     }
-    detail::parallel_for(chains_, threads, units, [&](int64_t b) {
+    detail::parallel_for(chains_, threads, units(chain_work), [&](int64_t b) {
       const int8_t* s = s0 + static_cast<size_t>(b) * n;
       if (observe.energy) out.energy[static_cast<size_t>(j) * chains_ + b] = graph_.energy(std::span<const int8_t>(s, n), weights);
       for (int32_t g = 0; g < G; ++g) {
