@@ -155,6 +155,15 @@ TEST(DtmModel, TemperingMixesTheMebmFaster) {
   const std::vector<double> plain = m.autocorrelation_curve(1, d, 50, 5, 41, 40, 2.0f);
   TemperingStats st;
   const std::vector<double> pt = m.autocorrelation_curve(1, d, 50, 5, 41, 40, 2.0f, &t, &st);
+  // A progress callback (pbit dtm mixing's status lines) sees the warm-up, then the measured window
+  // of (41 - 1) x 5 + 1 sweeps, and changes nothing.
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  EXPECT_EQ(m.autocorrelation_curve(1, d, 50, 5, 41, 40, 2.0f, nullptr, nullptr, [&](int64_t done, int64_t total) { calls.emplace_back(done, total); }),
+            plain);
+  EXPECT_NE(std::find(calls.begin(), calls.end(), std::make_pair(int64_t{50}, int64_t{50})), calls.end());
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.front().second, 50);
+  EXPECT_EQ(calls.back(), std::make_pair(int64_t{201}, int64_t{201}));
   ASSERT_EQ(plain.size(), 41u);
   ASSERT_EQ(pt.size(), 41u);
   EXPECT_DOUBLE_EQ(plain[0], 1.0);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 
@@ -17,6 +18,7 @@
 #include "pbit/models/feature_net.hpp"
 #include "pbit/util/png.hpp"
 #include "util/gnuplot.hpp"
+#include "util/progress.hpp"
 
 namespace pbit::cli {
 
@@ -210,7 +212,34 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
     nlohmann::json out = {{"step", step},        {"steps", model.steps()}, {"beta", beta},
                           {"horizon_replica_sweeps", o->sweeps}, {"stride_replica_sweeps", stride}, {"warmup_replica_sweeps", warmup},
                           {"nodes", model.graph().num_nodes()}, {"epochs_trained", model.epoch()}};
-    out["plain"] = describe(model.autocorrelation_curve(step, train, warmup, stride, times, times - 1, beta), 1, "plain Gibbs");
+    // A status line for the warm-up, then one for the measured window, each once it has run for a
+    // second (a long horizon runs for minutes; a short one says nothing more).
+    auto bars = [](const std::string& what, bool warm_up) {
+      struct State {
+        std::unique_ptr<detail::Progress> bar;
+        int64_t total = -1, done = -1;
+        double t0 = 0;
+        bool warm_up;
+      };
+      auto st = std::make_shared<State>();
+      st->warm_up = warm_up;
+      return [st, what](int64_t done, int64_t total) {
+        if (total != st->total || done < st->done || st->done == st->total) {  // the sampler's next call
+          if (st->total >= 0) st->warm_up = false;
+          st->bar.reset();
+          st->total = total;
+          st->t0 = detail::monotonic_s();
+        }
+        st->done = done;
+        if (!st->bar && detail::monotonic_s() - st->t0 >= 1.0) {
+          st->bar = std::make_unique<detail::Progress>(what + (st->warm_up ? ": warm-up" : ": measured window"), total);
+        }
+        if (st->bar) st->bar->update(done);
+      };
+    };
+    out["plain"] = describe(model.autocorrelation_curve(step, train, warmup, stride, times, times - 1, beta, nullptr, nullptr,
+                                                        bars("plain Gibbs", warmup > 0)),
+                            1, "plain Gibbs");
     out["plain"]["wall_s"] = mono() - t0;
     if (tempered) {
       // An adaptive ladder still moving after the warm-up measures chains of a changing distribution:
@@ -226,7 +255,9 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       }
       const double t1 = mono();
       TemperingStats st;
-      out["tempering"] = describe(model.autocorrelation_curve(step, train, warmup / R, stride / R, times, times - 1, beta, &ladder, &st), R,
+      out["tempering"] = describe(model.autocorrelation_curve(step, train, warmup / R, stride / R, times, times - 1, beta, &ladder, &st,
+                                                              bars("parallel tempering", warmup / R > 0)),
+                                  R,
                                   "parallel tempering");
       out["tempering"]["wall_s"] = mono() - t1;
       out["tempering"]["betas"] = st.betas;  // tuned, if the ladder adapts

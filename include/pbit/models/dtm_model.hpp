@@ -189,10 +189,11 @@ class Dtm {
   /// and projection): plain Gibbs at inverse temperature `beta`, or, with `tempering`, the target
   /// replicas of parallel tempering at its ladder (`beta` unused). `warmup` sweeps, then `times`
   /// snapshots every `stride` sweeps; returns r_yy over lags 0 .. max_lag (in units of stride), and
-  /// the swap statistics in `stats` when tempering.
+  /// the swap statistics in `stats` when tempering. `progress`, if given, is the samplers' (as
+  /// Sampler::set_progress): called for the warm-up, then for the measured window.
   std::vector<double> autocorrelation_curve(int32_t step, const ImageDataset& data, int64_t warmup, int64_t stride, int32_t times,
                                             int32_t max_lag, float beta, const TemperingOptions* tempering = nullptr,
-                                            TemperingStats* stats = nullptr) const;
+                                            TemperingStats* stats = nullptr, const Sampler::Progress& progress = {}) const;
 
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);

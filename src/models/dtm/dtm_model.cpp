@@ -437,7 +437,7 @@ double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::ve
 
 std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& data, int64_t warmup, int64_t stride, int32_t times,
                                                 int32_t max_lag, float beta, const TemperingOptions* tempering,
-                                                TemperingStats* stats) const {
+                                                TemperingStats* stats, const Sampler::Progress& progress) const {
   data.check("DTM autocorrelation");
   // Chains come in groups of kChainsPerImage conditioned on the same x^t, and each group is centred
   // on its own mean: chains conditioned on different images sample different distributions, and the
@@ -479,6 +479,7 @@ std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& da
   if (tempering) {
     TemperedSampler s(g, Coloring(g, colors_), C, *tempering, options(cfg_, acp_stream(t)));
     if (jf != 0) s.set_field(visible_, field);
+    if (progress) s.set_progress(progress);
     s.sweep(warmup);
     snaps = s.run(window, spec);
     if (stats) *stats = s.stats();
@@ -487,6 +488,7 @@ std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& da
     o.first_chain = static_cast<uint32_t>(mine.first);
     Sampler s(g, Coloring(g, colors_), Cm, o);
     if (jf != 0) s.set_field(visible_, field);
+    if (progress) s.set_progress(progress);
     s.sweep(warmup, BetaSchedule::constant(beta));  // start from states like the negative phase's
     snaps = s.run(window, BetaSchedule::constant(beta), spec);
   }
