@@ -230,6 +230,15 @@ TEST(DbmClamp, PixelsThenEachClassReplicasWithOnlyTheLabelsOn) {
   want = {-1, 1, -1};
   for (int c = 0; c < 10; ++c) want.insert(want.end(), 2, static_cast<int8_t>(c == 0 ? 1 : -1));
   EXPECT_EQ(dbm_clamp_values(m, d, 1, 127), want);
+  // An index outside the dataset, or a label that is no class, is refused (it was read past the
+  // dataset, and trained on with no label spin up: helper-109).
+  for (int64_t bad : {int64_t{2}, int64_t{-1}, int64_t{100000000}}) {
+    EXPECT_NE(error_of([&] { dbm_clamp_values(m, d, bad, 127); }).find("image " + std::to_string(bad) + " is not one of the dataset's 2"),
+              std::string::npos);
+  }
+  d.labels[1] = 12;
+  EXPECT_NE(error_of([&] { dbm_clamp_values(m, d, 1, 127); }).find("image 1 has label 12, not a class 0..9"), std::string::npos);
+  d.labels[1] = 0;
   d.cols = 1;
   d.rows = 3;
   EXPECT_NE(error_of([&] { dbm_clamp_values(m, d, 0, 127); }).find("images are 3x1 but the DBM expects 1x3"), std::string::npos);

@@ -628,9 +628,17 @@ std::vector<int8_t> dbm_clamp_values(const SparseDbm& m, const ImageDataset& d, 
     throw InvalidArgument("images are " + std::to_string(d.rows) + "x" + std::to_string(d.cols) + " but the DBM expects " +
                           std::to_string(m.rows()) + "x" + std::to_string(m.cols()));
   }
+  // Every training and gradient entry point clamps through here: an index or label out of range read
+  // past the dataset (helper-109), or trained on a label with no +1 spin.
+  if (image < 0 || image >= d.size()) {
+    throw InvalidArgument("DBM clamp values: image " + std::to_string(image) + " is not one of the dataset's " + std::to_string(d.size()));
+  }
+  const int label = d.labels[static_cast<size_t>(image)];
+  if (label < 0 || label > 9) {
+    throw InvalidArgument("DBM clamp values: image " + std::to_string(image) + " has label " + std::to_string(label) + ", not a class 0..9");
+  }
   std::vector<int8_t> v(static_cast<size_t>(nv) + 10 * m.replicas());
   binarize(d.image(image), nv, threshold, v.data());
-  const int label = d.labels[image];
   for (int32_t c = 0; c < 10; ++c)
     for (int32_t r = 0; r < m.replicas(); ++r) v[nv + c * m.replicas() + r] = c == label ? 1 : -1;
   return v;
