@@ -15,6 +15,7 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/core/sampler.hpp"
 #include "models/common/adam.hpp"
+#include "test_util.hpp"
 #include "util/binary_io.hpp"
 
 namespace pbit::test {
@@ -308,6 +309,9 @@ TEST(Autocorrelation, Ar1ProcessHasGeometricDecay) {
   noisy[1] = 0.5, noisy[2] = 0.25, noisy[3] = 0.125, noisy[4] = 0.04;  // tau = 1 / ln 2, then noise
   EXPECT_NEAR(metrics::mixing_time(noisy), 1.0 / std::log(2.0), 1e-9);
   EXPECT_EQ(metrics::mixing_time(std::vector<double>{1.0, 0.97, 0.01}), 2.0);  // from hi to lo in one lag: that lag
+  // A curve with a NaN is refused (it read as mixed within one lag: helper-109).
+  EXPECT_NE(error_of([] { metrics::mixing_time(std::vector<double>{1.0, std::nan(""), 0.5}); }).find("r[1] is not a finite number"),
+            std::string::npos);
   EXPECT_THROW(metrics::autocorrelation(y, chains, times, dims, times), InvalidArgument);
 }
 
@@ -370,6 +374,14 @@ TEST(Frechet, KnownAnswers) {
   const double want = 0.25 + 1.0 + (a[0] + a[3]) + (b[0] + b[3]) - 2 * trsqrt;
   const auto A = gauss({0, 0}, {a[0], a[1], a[2], a[3]}), B = gauss({0.5, 1}, {b[0], b[1], b[2], b[3]});
   EXPECT_NEAR(metrics::frechet_distance(A, B), want, 1e-10);
+  // A Gaussian made by hand whose sizes are not its dimension's is refused (it was read past: a
+  // segfault), and so is one of dimension 0, by name (helper-109).
+  metrics::Gaussian hollow;
+  hollow.dims = 2;
+  EXPECT_NE(error_of([&] { metrics::frechet_distance(hollow, A); }).find("a Gaussian of dimension 2 with 0 means and 0 covariances"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { metrics::frechet_distance(metrics::Gaussian{}, metrics::Gaussian{}); }).find("Gaussians of dimension 0"),
+            std::string::npos);
   EXPECT_NEAR(metrics::frechet_distance(B, A), want, 1e-10);  // symmetric
   EXPECT_THROW(metrics::frechet_distance(gauss({0}, {1}), gauss({0, 0}, {1, 0, 0, 1})), InvalidArgument);
 }

@@ -92,6 +92,10 @@ TEST(SamplerApi, ConstructionErrors) {
   std::vector<int32_t> bad(16, 0);
   bad[1] = 1;
   EXPECT_THROW(Coloring(lattice(), bad), InvalidColoring);
+  // What a caller gave is what an error names (helper-109: sweep(-1) named a schedule's warmup).
+  Sampler s(lattice(), 4, o);
+  EXPECT_NE(error_of([&] { s.sweep(-1); }).find("sweep: sweeps must be >= 0, got -1"), std::string::npos);
+  EXPECT_NE(error_of([] { Sampler::state_bytes(Backend::cpu, -5, 10); }).find("chains and nodes must be >= 0"), std::string::npos);
 }
 
 // A moved-from sampler may only be assigned to or destroyed: its other calls are a clear error (they

@@ -236,6 +236,9 @@ double Sampler::state_bytes(Backend backend, int64_t num_chains, int32_t num_nod
   // As the engines lay the chains out: one byte a spin, twice for the copies a backend makes
   // (reference, cuda's host copies); cpu: float spins in rows padded to 16 chains, and a byte copy;
   // packed: the bytes and bit words, ceil(B / 32) a node rounded up to the lane's up-to-4 words.
+  if (num_chains < 0 || num_nodes < 0) {
+    throw InvalidArgument("state_bytes: chains and nodes must be >= 0, got " + std::to_string(num_chains) + " and " + std::to_string(num_nodes));
+  }
   const double B = static_cast<double>(num_chains), N = num_nodes;
   switch (backend) {
     case Backend::cpu: return 4.0 * 16.0 * std::ceil(B / 16.0) * N + B * N;
@@ -565,6 +568,8 @@ void Sampler::set_weights(std::span<const float> edge_weights, std::span<const f
 }
 
 void Sampler::sweep(int64_t sweeps, const BetaSchedule& beta) {
+  // (run() would name the schedule's warmup, which the caller never gave: helper-109)
+  if (sweeps < 0) throw InvalidArgument("sweep: sweeps must be >= 0, got " + std::to_string(sweeps));
   run(SamplingSchedule{sweeps, 0, 1}, beta, {});
 }
 

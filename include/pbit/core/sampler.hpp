@@ -209,7 +209,8 @@ class Sampler {
 
   /// The host memory a sampler's chains take as its backend lays them out (its constructor checks this
   /// and its copy of the graph against the memory guard),
-  /// for models that hold several samplers and check their total first.
+  /// for models that hold several samplers and check their total first. InvalidArgument for a
+  /// negative count.
   static double state_bytes(Backend backend, int64_t num_chains, int32_t num_nodes);
 
   int32_t num_chains() const { return num_chains_; }

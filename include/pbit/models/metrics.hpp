@@ -27,7 +27,8 @@ std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, i
 /// noise around 0 and are not fitted. Where there is no decay to fit it returns the lag that bounds
 /// it: 1 when r is already at or below `lo` at lag 1 (a caller whose lags are k sweeps apart then
 /// reports k, not 0), and the first lag at or below `lo` when r falls from `hi` or more to `lo` or less
-/// in one lag; +infinity when r never decays below `hi` or has no lag past 0.
+/// in one lag; +infinity when r never decays below `hi` or has no lag past 0. InvalidArgument for a
+/// value of r that is not finite.
 double mixing_time(std::span<const double> r, double lo = 0.05, double hi = 0.95);
 
 /// Mean and covariance (unbiased) of `n` feature vectors of dimension d (row-major n x d).
@@ -40,6 +41,7 @@ Gaussian fit_gaussian(std::span<const double> features, int64_t n, int32_t d);
 
 /// Frechet distance between Gaussians: |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2),
 /// computed with Eigen's symmetric eigensolver (negative round-off eigenvalues clipped to 0).
+/// InvalidArgument unless both have the same dims >= 1 and a mean and covariance of those sizes.
 double frechet_distance(const Gaussian& a, const Gaussian& b);
 
 }  // namespace pbit::metrics

@@ -83,6 +83,9 @@ std::vector<double> autocorrelation(std::span<const double> y, int32_t chains, i
 
 double mixing_time(std::span<const double> r, double lo, double hi) {
   if (r.size() < 2) return std::numeric_limits<double>::infinity();  // no lag measured
+  for (size_t k = 0; k < r.size(); ++k) {  // (a NaN read as "mixed within one lag": helper-109)
+    if (!std::isfinite(r[k])) throw InvalidArgument("mixing_time: r[" + std::to_string(k) + "] is not a finite number");
+  }
   if (r[1] <= lo) return 1.0;  // mixed within one lag: that lag bounds it (callers scale it by their stride)
   // The fit stops at the first lag where r reaches lo: beyond it r is noise around 0, whose excursions
   // above lo (a few at long lags) would otherwise be fitted as a slow decay.
@@ -132,8 +135,17 @@ Eigen::MatrixXd sqrt_psd(const Eigen::MatrixXd& A) {
 }  // namespace
 
 double frechet_distance(const Gaussian& a, const Gaussian& b) {
-  if (a.dims != b.dims || a.dims < 1) throw InvalidArgument("frechet_distance: Gaussians of different dimension");
+  if (a.dims != b.dims) throw InvalidArgument("frechet_distance: Gaussians of different dimension");
+  if (a.dims < 1) throw InvalidArgument("frechet_distance: Gaussians of dimension " + std::to_string(a.dims));
   const int32_t d = a.dims;
+  // A Gaussian made by hand: its mean and covariance must have the sizes `dims` says (helper-109).
+  for (const Gaussian* g : {&a, &b}) {
+    if (static_cast<int64_t>(g->mean.size()) != d || static_cast<int64_t>(g->cov.size()) != static_cast<int64_t>(d) * d) {
+      throw InvalidArgument("frechet_distance: a Gaussian of dimension " + std::to_string(d) + " with " + std::to_string(g->mean.size()) +
+                            " means and " + std::to_string(g->cov.size()) + " covariances (" + std::to_string(d) + " and " +
+                            std::to_string(static_cast<int64_t>(d) * d) + " expected)");
+    }
+  }
   Eigen::Map<const Eigen::VectorXd> m1(a.mean.data(), d), m2(b.mean.data(), d);
   Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>> S1(a.cov.data(), d, d), S2(b.cov.data(), d, d);
   const Eigen::MatrixXd r1 = sqrt_psd(S1);
