@@ -1,5 +1,6 @@
 // Sparse DBM: datasets, gradients against exact enumeration, learning on real MNIST, checkpoint/resume,
 // model files.
+#include <type_traits>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -29,6 +30,11 @@
 
 namespace pbit::test {
 namespace {
+
+// The trainer holds a reference to its training images: a temporary dataset does not compile
+// (helper-109: it compiled, and dangled).
+static_assert(std::is_constructible_v<DbmTrainer, SparseDbm&, const DbmConfig&, const ImageDataset&>);
+static_assert(!std::is_constructible_v<DbmTrainer, SparseDbm&, const DbmConfig&, ImageDataset&&>);
 
 std::string tmp(const std::string& name) {
   const std::string dir = std::string(PBIT_TEST_TMP) + "/dbm";

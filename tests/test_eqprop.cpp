@@ -1,6 +1,7 @@
 // Equilibrium propagation (include/pbit/models/eqprop.hpp): the estimator against exact enumeration
 // and finite differences on a tiny network, the model's sampled estimate against the exact one,
 // training that learns, a resume that continues bit for bit, and config errors that name the key.
+#include <type_traits>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,12 @@
 
 namespace pbit::test {
 namespace {
+
+// The trainer holds references to its datasets: a temporary one does not compile (helper-109).
+using Index = std::vector<int64_t>;
+static_assert(std::is_constructible_v<EqPropTrainer, EqPropNet&, const EqPropConfig&, const ImageDataset&, Index, const ImageDataset&, Index>);
+static_assert(!std::is_constructible_v<EqPropTrainer, EqPropNet&, const EqPropConfig&, ImageDataset&&, Index, const ImageDataset&, Index>);
+static_assert(!std::is_constructible_v<EqPropTrainer, EqPropNet&, const EqPropConfig&, const ImageDataset&, Index, ImageDataset&&, Index>);
 
 /// A network of 3 inputs, 6 hidden and 2 x 2 output spins (10 spins, 1,024 states) with weights large
 /// enough that the phases differ.

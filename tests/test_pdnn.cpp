@@ -1,6 +1,7 @@
 // p-DNNs (pbit/models/pdnn.hpp): the p-bit activation's statistics, the gradients against finite
 // differences, determinism by logical identity, the CUDA path against the host, training, resume and
 // bad input.
+#include <type_traits>
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -20,6 +21,14 @@
 
 namespace pbit::test {
 namespace {
+
+// The trainers hold references to their datasets: a temporary one does not compile (helper-109).
+using Index = std::vector<int64_t>;
+static_assert(std::is_constructible_v<PdnnTrainer, PdnnNet&, const PdnnConfig&, const ImageDataset&, Index, const ImageDataset&, Index>);
+static_assert(!std::is_constructible_v<PdnnTrainer, PdnnNet&, const PdnnConfig&, ImageDataset&&, Index, const ImageDataset&, Index>);
+static_assert(!std::is_constructible_v<PdnnTrainer, PdnnNet&, const PdnnConfig&, const ImageDataset&, Index, ImageDataset&&, Index>);
+static_assert(!std::is_constructible_v<PdnnVaeTrainer, PdnnVae&, const PdnnConfig&, ImageDataset&&, Index, const ImageDataset&, Index>);
+static_assert(!std::is_constructible_v<PdnnVaeTrainer, PdnnVae&, const PdnnConfig&, const ImageDataset&, Index, ImageDataset&&, Index>);
 
 /// The central difference (loss(p + h) - loss(p - h)) / 2h of `loss` in the parameter p, which is
 /// left as it was.

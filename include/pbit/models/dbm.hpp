@@ -195,10 +195,12 @@ struct DbmEpochMetrics {
 };
 
 /// Training with checkpoints. Everything random is counter-based (shuffles keyed by epoch, Gibbs by
-/// sweep counts), so resuming from a checkpoint continues bit for bit.
+/// sweep counts), so resuming from a checkpoint continues bit for bit. It holds references to the
+/// model and the training images, which must outlive it (a temporary dataset does not compile).
 class DbmTrainer {
  public:
   DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDataset& train);
+  DbmTrainer(SparseDbm& model, const DbmConfig& cfg, ImageDataset&& train) = delete;
   ~DbmTrainer();
 
   /// Positive and negative moments for one minibatch (advances the persistent chains).

@@ -217,11 +217,14 @@ struct EqPropEpoch {
 
 /// Training with checkpoints (output_dir/checkpoint.bin): epochs of shuffled mini-batches (the order
 /// keyed by seed and epoch), one sampler whose RNG counter is stored, so a resumed run continues bit
-/// for bit. Each epoch ends with the test accuracy.
+/// for bit. Each epoch ends with the test accuracy. It holds references to the network and both
+/// datasets, which must outlive it (a temporary dataset does not compile).
 class EqPropTrainer {
  public:
   EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
                 const ImageDataset& test, std::vector<int64_t> test_index);
+  EqPropTrainer(EqPropNet&, const EqPropConfig&, ImageDataset&&, std::vector<int64_t>, const ImageDataset&, std::vector<int64_t>) = delete;
+  EqPropTrainer(EqPropNet&, const EqPropConfig&, const ImageDataset&, std::vector<int64_t>, ImageDataset&&, std::vector<int64_t>) = delete;
   ~EqPropTrainer();
   /// Runs the remaining epochs; `on_epoch` after each (for metrics files).
   void run(const std::function<void(const EqPropEpoch&)>& on_epoch = {});

@@ -224,11 +224,14 @@ struct PdnnEpoch {
 
 /// Adam training with checkpoints (output_dir/checkpoint.bin, at each epoch's end and every
 /// checkpoint_every_batches): the epoch's order and every training bit are keyed by (seed, epoch,
-/// image), so a resumed run continues bit for bit.
+/// image), so a resumed run continues bit for bit. It holds references to the network and both
+/// datasets, which must outlive it (a temporary dataset does not compile).
 class PdnnTrainer {
  public:
   PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
               const ImageDataset& test, std::vector<int64_t> test_index);
+  PdnnTrainer(PdnnNet&, const PdnnConfig&, ImageDataset&&, std::vector<int64_t>, const ImageDataset&, std::vector<int64_t>) = delete;
+  PdnnTrainer(PdnnNet&, const PdnnConfig&, const ImageDataset&, std::vector<int64_t>, ImageDataset&&, std::vector<int64_t>) = delete;
   void run(const std::function<void(const PdnnEpoch&)>& on_epoch = {});
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
@@ -307,11 +310,14 @@ struct PdnnVaeEpoch {
   double wall_s = 0;
 };
 
-/// Adam training of the ELBO with checkpoints, resumed bit for bit (as PdnnTrainer).
+/// Adam training of the ELBO with checkpoints, resumed bit for bit (as PdnnTrainer, and like it
+/// holding references to the model and both datasets, which must outlive it).
 class PdnnVaeTrainer {
  public:
   PdnnVaeTrainer(PdnnVae& vae, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
                  const ImageDataset& test, std::vector<int64_t> test_index);
+  PdnnVaeTrainer(PdnnVae&, const PdnnConfig&, ImageDataset&&, std::vector<int64_t>, const ImageDataset&, std::vector<int64_t>) = delete;
+  PdnnVaeTrainer(PdnnVae&, const PdnnConfig&, const ImageDataset&, std::vector<int64_t>, ImageDataset&&, std::vector<int64_t>) = delete;
   void run(const std::function<void(const PdnnVaeEpoch&)>& on_epoch = {});
   void save_checkpoint(const std::string& path) const;
   void load_checkpoint(const std::string& path);
