@@ -103,7 +103,10 @@ class TemperedSampler {
   int32_t num_replicas() const { return static_cast<int32_t>(opt_.betas.size()); }
   const std::vector<float>& betas() const { return opt_.betas; }
   /// What runs the sweeps of every replica (Sampler::kernel_description), e.g. "cpu (2 threads)".
-  std::string kernel_description() const { return sampler_.kernel_description(); }
+  std::string kernel_description() const {
+    live();
+    return sampler_.kernel_description();
+  }
 
   /// Clamps and per-chain fields as Sampler's, for the B chains (B x K / B x M, or shared); every
   /// replica of a chain gets its chain's values.
@@ -130,8 +133,14 @@ class TemperedSampler {
   /// observations follow them.
   void set_weights(std::span<const float> edge_weights, std::span<const float> biases);
   /// As Sampler's: no clamp, no field (on every replica).
-  void clear_clamp() { sampler_.clear_clamp(); }
-  void clear_field() { sampler_.clear_field(); }
+  void clear_clamp() {
+    live();
+    sampler_.clear_clamp();
+  }
+  void clear_field() {
+    live();
+    sampler_.clear_field();
+  }
 
   /// Every replica of chain b starts from states[b] (B x N).
   void set_state(std::span<const int8_t> states);
@@ -152,7 +161,10 @@ class TemperedSampler {
   std::vector<int8_t> replica_states() const;
   /// The target replicas' states (B x N).
   std::vector<int8_t> state() const;
-  const TemperingStats& stats() const { return stats_; }
+  const TemperingStats& stats() const {
+    live();  // (a moved-from sampler's were stale: helper-109)
+    return stats_;
+  }
   /// The Philox stream of the swap decisions.
   static uint32_t swap_stream();
 
