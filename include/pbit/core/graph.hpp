@@ -84,7 +84,8 @@ class Graph {
   /// E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i), in double, summed in edge order then node order;
   /// every s_i +1 or -1 (InvalidArgument otherwise).
   double energy(std::span<const int8_t> spins) const;
-  /// The same with the edge weights given (edge_weights(), built once for many states).
+  /// The same with the edge weights given (edge_weights(), built once for many states). They are
+  /// used as given: unlike the graph's own, they are not checked to be finite (a NaN gives NaN).
   double energy(std::span<const int8_t> spins, std::span<const float> edge_weights) const;
 
   /// The most a node's sum_j |J_ij| + |h_i| may be: a float sum past FLT_MAX is inf (inf - inf NaN),
