@@ -58,18 +58,7 @@ std::string cli() {
   return v && *v ? v : PBIT_CLI_PATH;
 }
 
-/// Runs pbit with `args`; `prefix` goes before it in the shell (variables, ulimit).
-Result run(const std::string& args, const std::string& prefix = "") {
-  const std::string cmd = prefix + " " + cli() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-/// Runs a shell command line (not pbit's).
+/// Runs a shell command line, its stderr with its stdout.
 Result run_shell(const std::string& cmd) {
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
   std::string out;
@@ -78,6 +67,9 @@ Result run_shell(const std::string& cmd) {
   const int status = p ? pclose(p) : -1;
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+/// Runs pbit with `args`; `prefix` goes before it in the shell (variables, ulimit).
+Result run(const std::string& args, const std::string& prefix = "") { return run_shell(prefix + " " + cli() + " " + args); }
 
 /// The shell prefix that caps what pbit may allocate, so that a request of gigabytes fails at once
 /// (as std::bad_alloc, exit 3, before the fixes) instead of filling the test machine: an address-space
@@ -726,8 +718,6 @@ TEST(Outputs, PlantedLinksInStickyFoldersAreNotFollowed) {
   EXPECT_EQ(slurp(dir + "/victim.txt"), "keep me\n");
 }
 
-// A tempered negative phase from the config: results.json records its ladder and each step's swap
-// acceptance, and the run resumes (the ladder is part of the training config).
 // A training run stopped by Ctrl-C (SIGINT) or a batch system's SIGTERM says where its checkpoint
 // is and how to continue, and still ends by the signal (exit status 128 + signal); a SIGINT the
 // caller ignores (a background job of a script) stays ignored (helper-108: it ended with no word).
@@ -794,6 +784,8 @@ TEST(Outputs, ARefusedCommandLeavesNoFolderItMade) {
   EXPECT_FALSE(fs::exists(dir + "/kept/x/y"));
 }
 
+// A tempered negative phase from the config: results.json records its ladder and each step's swap
+// acceptance, and the run resumes (the ladder is part of the training config).
 TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
   const std::string dir = tmp("tneg");
   fs::remove_all(dir);
