@@ -1170,8 +1170,8 @@ TEST(Resume, ALeaseCutDuringItsFinalEvaluationIsCompletedByTheNext) {
   }
 }
 
-// A run killed while writing a file leaves its temporary ("NAME.tmpPID"; a plot's NAME.png.tmp and
-// NAME.gnuplot.tmp): the next run on the folder removes those whose process has ended, in its
+// A run killed while writing a file leaves its temporary ("NAME.tmpPID"; a plot's NAME.png.tmpPID and
+// NAME.gnuplot.log.tmpPID, or an older pbit's NAME.png.tmp and NAME.gnuplot.tmp): the next run on the folder removes those whose process has ended, in its
 // output folder (under its lock) and its lease's folder, says so, and leaves everything else.
 TEST(Resume, TheNextRunRemovesAKilledRunsTemporaries) {
   const std::string dir = tmp("stale_tmp");
@@ -1183,11 +1183,13 @@ TEST(Resume, TheNextRunRemovesAKilledRunsTemporaries) {
   ASSERT_EQ(::waitpid(child, nullptr, 0), child);
   const std::string dead = std::to_string(child), live = std::to_string(::getpid());
   // (9999999 is past any pid_max, 2^22: a process id of seven digits that has surely ended.)
-  const std::vector<std::string> stale = {"out/results.json.tmp" + dead, "out/accuracy.png.tmp", "out/accuracy.gnuplot.tmp",
-                                          "lease/model_checkpoint.bin.tmp" + dead, "lease/leases.json.tmp9999999"};
+  const std::vector<std::string> stale = {"out/results.json.tmp" + dead,         "out/accuracy.png.tmp",
+                                          "out/accuracy.gnuplot.tmp",              "out/accuracy.png.tmp" + dead,
+                                          "out/accuracy.gnuplot.log.tmp" + dead,   "lease/model_checkpoint.bin.tmp" + dead,
+                                          "lease/leases.json.tmp9999999"};
   // Left alone: no process id or a live one, a name of no kind pbit writes (a user's own notes), a
   // plot temporary without the NAME.gp pbit writes first, and in the lease folder any other file.
-  const std::vector<std::string> kept = {"out/notes.tmp",      "out/x.tmp12ab",         "out/metrics.json.tmp" + live,
+  const std::vector<std::string> kept = {"out/notes.tmp",      "out/x.tmp12ab",         "out/metrics.json.tmp" + live, "out/accuracy.png.tmp" + live,
                                          "out/notes.tmp" + dead, "out/fig.png.tmp",       "lease/leases.json.tmp",
                                          "lease/a.png.tmp",      "lease/other.json.tmp" + dead};
   for (const auto& names : {stale, kept}) {
@@ -1202,7 +1204,8 @@ TEST(Resume, TheNextRunRemovesAKilledRunsTemporaries) {
   for (const std::string& f : stale) EXPECT_FALSE(fs::exists(fs::symlink_status(dir + "/" + f))) << f;
   for (const std::string& f : kept) EXPECT_TRUE(fs::exists(dir + "/" + f)) << f;
   EXPECT_TRUE(fs::is_symlink(dir + "/out/summary.json.tmp" + dead));
-  EXPECT_NE(r.out.find("note: removed 3 temporary files a killed run left in " + dir + "/out (accuracy.gnuplot.tmp, accuracy.png.tmp, results.json.tmp" + dead + ")"),
+  EXPECT_NE(r.out.find("note: removed 5 temporary files a killed run left in " + dir + "/out (accuracy.gnuplot.log.tmp" + dead +
+                       ", accuracy.gnuplot.tmp, accuracy.png.tmp and 2 more)"),
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("note: removed 2 temporary files a killed run left in " + dir + "/lease (leases.json.tmp9999999, model_checkpoint.bin.tmp" +
@@ -1816,6 +1819,32 @@ TEST(Plots, GnuplotLogKeepsErrorsNotEmptyRangeNotes) {
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("unrecognized plot type"), std::string::npos) << text;
   EXPECT_EQ(text.find("empty x range"), std::string::npos) << text;
+}
+
+// A plot is drawn into temporaries that carry the process id, so that two runs drawing into one
+// folder at once (two `dbm eval --plot` slices, say) do not rename or remove each other's: another
+// process's temporary of the same plot is left alone, and gnuplot sees its own by its pid's name.
+TEST(Plots, TemporariesCarryTheProcessId) {
+  if (!detail::have_gnuplot()) GTEST_SKIP() << "gnuplot is not installed";
+  const std::string dir = tmp("plots_pid");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string other = dir + "/two.png.tmp1";  // (pid 1, init: never a pbit)
+  write(other, "another run's half-drawn plot");
+  EXPECT_TRUE(detail::write_plot(dir, "two", "1 0.5\n2 0.7\n",
+                                 "plot 'two.dat' using 1:2 with linespoints\nsystem 'ls > listing.txt'\n"));
+  EXPECT_TRUE(std::filesystem::file_size(dir + "/two.png") > 0);
+  std::ifstream in(other);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), "another run's half-drawn plot");
+  std::ifstream listing(dir + "/listing.txt");
+  const std::string seen((std::istreambuf_iterator<char>(listing)), std::istreambuf_iterator<char>());
+  const std::string pid = std::to_string(::getpid());
+  EXPECT_NE(seen.find("two.png.tmp" + pid + "\n"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("two.gnuplot.log.tmp" + pid + "\n"), std::string::npos) << seen;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    EXPECT_TRUE(name.find(".tmp") == std::string::npos || name == "two.png.tmp1") << name << " left behind";
+  }
 }
 
 // A title is one gnuplot string whatever it holds: a line break in a dataset name, a graph file's or
