@@ -323,9 +323,9 @@ namespace {
 /// Whether the file `name` in `dir` is what a killed pbit left there, and nothing else: the
 /// temporary of an atomic write ("NAME.tmpPID", util/file_io.cpp) of a file of a kind pbit writes
 /// (`lease`: the lease folder's two files only) whose process has ended on this host (a plot's,
-/// util/gnuplot.cpp, are "NAME.png.tmpPID" and "NAME.gnuplot.log.tmpPID"), or a plot's of a pbit
-/// before 0.1's plots carried a process id ("NAME.png.tmp", "NAME.gnuplot.tmp") beside the NAME.gp
-/// that pbit writes first.
+/// util/gnuplot.cpp, are "NAME.png.tmpPID" and "NAME.gnuplot.log.tmpPID"), or a plot's of an earlier
+/// build, whose plots' temporaries carried no process id ("NAME.png.tmp", "NAME.gnuplot.tmp"), beside
+/// the NAME.gp that pbit writes first.
 bool stale_temporary(const std::string& dir, const std::string& name, bool lease) {
   for (const char* plot : {".png.tmp", ".gnuplot.tmp"}) {
     if (!lease && name.ends_with(plot)) {
