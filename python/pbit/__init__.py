@@ -110,6 +110,34 @@ def _io_error_reduce(self):
 IoError.__reduce__ = _io_error_reduce
 
 
+def _pickle_every_protocol():
+    """Pickling a pbit object at protocol 0 or 1, or calling obj.__reduce__(), went through
+    copyreg._reduce_ex, which calls pybind11's base class on the object: pybind11 throws a C++
+    exception through C code there, and the interpreter aborted (helper-110). Those calls take
+    protocol 2's route instead (__getstate__ / __setstate__), which every protocol loads; a class
+    without pickle support (Sampler, TemperedSampler, StateArray) raises TypeError, as protocol 2 does."""
+    import copyreg
+
+    from . import _pbit
+
+    def reduce_ex(self, protocol):
+        return object.__reduce_ex__(self, max(int(protocol), 2))  # (which calls reduce below)
+
+    def reduce(self):
+        return (copyreg.__newobj__, (type(self),), self.__getstate__())
+
+    def refuse(self, *protocol):
+        raise TypeError(f"cannot pickle '{type(self).__module__}.{type(self).__qualname__}' object")
+
+    for cls in vars(_pbit).values():
+        if isinstance(cls, type) and type(cls).__name__ == "pybind11_type":
+            picklable = "__setstate__" in vars(cls)
+            cls.__reduce_ex__, cls.__reduce__ = (reduce_ex, reduce) if picklable else (refuse, refuse)
+
+
+_pickle_every_protocol()
+
+
 def cli(*args, check=True):
     """Runs a `pbit` command in this process, e.g. pbit.cli("dbm", "train", "--config", "c.json").
 

@@ -235,6 +235,45 @@ def test_a_sampler_does_not_pickle():
         pickle.dumps(pbit.Sampler(pbit.square_lattice(3), chains=2))
 
 
+# Every protocol, and obj.__reduce__() (copy.copy and old code call it): protocols 0 and 1 went
+# through copyreg._reduce_ex, which aborted the interpreter on every pbit class (helper-110). In a
+# child process, so that such an abort fails this test rather than ending the suite.
+EVERY_PROTOCOL = """
+import copy, pickle, sys
+import pbit
+g = pbit.square_lattice(3)
+values = [g, pbit.topology("chimera:1"), pbit.color_graph(g), pbit.SamplingSchedule(1, 2, 3),
+          pbit.BetaSchedule.linear(0.1, 1, 5), pbit.place_roles(9, "a:4,b:rest", seed=3),
+          pbit.Sampler(g, 2).run(pbit.SamplingSchedule(0, 2, 1), moments=True, energy=True)]
+for v in values:
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert repr(pickle.loads(pickle.dumps(v, protocol=protocol))) == repr(v), (v, protocol)
+    f, args, state = v.__reduce__()[:3]
+    back = f(*args)
+    back.__setstate__(state)
+    assert repr(back) == repr(copy.copy(v)) == repr(v), v
+s = pbit.Sampler(g, 2)
+for v in (s, pbit.TemperedSampler(g, 2, [1.0, 0.5]), s.state_dlpack()):
+    for attempt in [lambda p=p: pickle.dumps(v, protocol=p) for p in range(pickle.HIGHEST_PROTOCOL + 1)] + [
+            lambda: copy.copy(v), lambda: copy.deepcopy(v), v.__reduce__, lambda: v.__reduce_ex__(1)]:
+        try:
+            attempt()
+        except TypeError as e:
+            assert "pickle" in str(e), e
+        else:
+            sys.exit(f"{type(v).__name__} pickled")
+print("ok")
+"""
+
+
+def test_every_protocol_pickles_or_refuses_without_aborting():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", EVERY_PROTOCOL], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == "ok\n", (r.returncode, r.stdout, r.stderr[-2000:])
+
+
 def test_after_finishes_an_annealed_run_bit_for_bit():
     g = pbit.with_random_weights(pbit.square_lattice(4), 3, 0.7)
     anneal = pbit.BetaSchedule.linear(0.1, 2.0, 10)
