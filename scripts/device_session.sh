@@ -219,7 +219,7 @@ if [ "$cmd" = run ]; then
       KIT_SKIP=${KIT_SKIP-$DEFAULT_KIT_SKIP} DEADLINE_S=$kd OUT=$OUT bash scripts/device_kit.sh "${KIT_MODE:-run}"
       krc=$?
       echo "== kit done at $SECONDS s (exit $krc)"
-      bash scripts/device_kit.sh verdict "$OUT/kit.tar.gz" && [ $krc -eq 0 ] || { echo "device session: no model job runs on a kit that did not pass"; return 1; }
+      bash scripts/device_kit.sh verdict "$OUT/kit.tar.gz" --for-jobs && [ $krc -eq 0 ] || { echo "device session: no model job runs on a kit that did not pass"; return 1; }
     fi
     local rc=0 job left d
     for job in "$@"; do
@@ -486,6 +486,19 @@ PY
   done
   { cat "$s.ok"; echo "| ncu_fast | TIMEOUT after 30 s | 30 s |"; } > "$s"
   bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null || fail "the verdict refused a kit whose ncu timed out"
+  # The jobs' gate (--for-jobs) lets a kit through whose only failure is its Python stage (the jobs
+  # run the CLI), saying so, and refuses one with anything else failed; the plain verdict, which
+  # `needed` reads, still refuses it. A sanitizer row skipped for the tool's limit is no failure.
+  { cat "$s.ok"; echo "| python_build | FAILED (exit 1) | 3 s |"; echo "| python_tests | FAILED (exit 4) | 1 s |"; } > "$s"
+  got=$(bash scripts/device_kit.sh verdict "$root/verdict/kit" --for-jobs) && grep -q "^kit: passed for the model jobs, not in full: a stage did not pass: | python_build |" <<< "$got" ||
+    fail "the jobs' verdict on a kit whose Python stage failed said: $got"
+  bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null && fail "the verdict passed a kit whose Python stage failed"
+  for row in "| test_exact | FAILED (exit 1) | 9 s |" "| sanitizer_racecheck_fast_w16_k4_backends | TIMEOUT after 45 s | 45 s |" "| sanitizer_memcheck_simple_backends | FAILED (exit 9) | 3 s |"; do
+    { cat "$s.ok"; echo "| python_tests | FAILED (exit 4) | 1 s |"; echo "$row"; } > "$s"
+    bash scripts/device_kit.sh verdict "$root/verdict/kit" --for-jobs > /dev/null && fail "the jobs' verdict passed a kit with '$row'"
+  done
+  { cat "$s.ok"; echo "| sanitizer_racecheck_fast_w16_k4_backends | skipped: tool limit (too many resources requested for launch) | 2 s |"; } > "$s"
+  bash scripts/device_kit.sh verdict "$root/verdict/kit" > /dev/null || fail "the verdict refused a kit whose sanitizer met its tool limit"
   # nor a kit cut off after its tests (a lost machine, the call's end): its Python and sanitizer
   # stages never ran, though every row it wrote passed
   sed '/^| tests |/q' "$s.ok" > "$s"
