@@ -44,6 +44,7 @@ from ._pbit import (  # noqa: F401
     git_sha,
     place_roles,
     random_regular,
+    read_graph_file,
     role_distances,
     square_lattice,
     topology,

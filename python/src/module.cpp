@@ -851,14 +851,18 @@ edge statistics of the sampler use that order.)doc")
           "Reads a graph file: .json as graph JSON, anything else as an edge list (docs/CLI.md).")
       .def(
           "write",
-          [](const Graph& g, const py::object& path) {
+          [](const Graph& g, const py::object& path, const std::optional<Coloring>& coloring) {
             const std::string p = path_arg(path);
             const Graph snapshot = g;  // see graph_snapshot_note
+            std::vector<int32_t> colors;
+            if (coloring) colors = coloring->colors();
             ReleaseGil release;
-            write_graph_file(p, snapshot);
+            write_graph_file(p, snapshot, coloring ? &colors : nullptr);  // (checked against the graph there)
           },
-          py::arg("path"),
-          "Writes the graph: .json as graph JSON, anything else as an edge list (atomically).")
+          py::arg("path"), py::arg("coloring") = py::none(),
+          "Writes the graph: .json as graph JSON, anything else as an edge list (atomically). `coloring` (a Coloring of "
+          "this graph) goes into graph JSON, where `pbit sample --graph` and read_graph_file find it; an edge list holds none "
+          "(InvalidArgument).")
       .def_property_readonly("num_nodes", &Graph::num_nodes)
       .def_property_readonly("num_edges", &Graph::num_edges)
       .def_property_readonly("max_degree", &Graph::max_degree)
@@ -959,6 +963,23 @@ edge statistics of the sampler use that order.)doc")
         return color_graph(snapshot);
       },
       py::arg("graph"), "A proper coloring (bipartite when possible, else DSATUR).");
+
+  m.def(
+      "read_graph_file",
+      [](const py::object& path) {
+        const std::string p = path_arg(path);
+        GraphFile f = [&] {
+          ReleaseGil release;
+          return read_graph_file(p);
+        }();
+        py::object coloring = py::none();
+        if (f.coloring) coloring = py::cast(Coloring(f.graph, std::move(*f.coloring)));
+        return py::make_tuple(std::move(f.graph), coloring);
+      },
+      py::arg("path"),
+      "(graph, coloring): a graph file and the coloring it holds (graph JSON's \"coloring\"), or None where it holds "
+      "none. `pbit sample --graph FILE` updates by that coloring, and a Sampler given it runs the CLI's chains bit for bit; "
+      "Graph.read reads the graph alone.");
 
   py::class_<Topology>(m, "Topology", "A generated hardware graph: its graph, a proper coloring and node coordinates.")
       .def_readonly("name", &Topology::name)

@@ -134,6 +134,34 @@ def test_same_numbers_as_the_cli(cli, tmp_path, contract):
     np.testing.assert_array_equal(obs.snapshots.ravel(), want["snapshots"])
 
 
+def test_a_graph_files_coloring_gives_the_clis_chains(cli, tmp_path):
+    # pbit sample updates a graph file by the coloring the file holds; a Sampler colors its graph
+    # itself unless given one (on Pegasus(6) color_graph's coloring is another: other chains).
+    t = pbit.topology("pegasus:6")
+    g = pbit.with_random_weights(t.graph, 2, 0.5, 0.1)
+    g.write(tmp_path / "g.json", coloring=t.coloring())
+    cfg = {"chains": 32, "seed": 3, "backend": "cpu", "schedule": {"warmup": 5, "samples": 1, "steps_per_sample": 1},
+           "observe": {"snapshot_sweeps": [6]}}
+    want = np.asarray(cli_sample(cli, tmp_path, cfg)["snapshots"])
+    read, coloring = pbit.read_graph_file(tmp_path / "g.json")
+    assert read == g and coloring is not None
+    np.testing.assert_array_equal(coloring.colors, t.colors)
+
+    def chains(**kw):
+        s = pbit.Sampler(read, chains=32, backend="cpu", seed=3, **kw)
+        return s.run(pbit.SamplingSchedule(5, 1, 1), snapshot_sweeps=[6]).snapshots.ravel()
+
+    np.testing.assert_array_equal(chains(coloring=coloring), want)
+    np.testing.assert_array_equal(chains(coloring=t.coloring()), want)
+    assert not np.array_equal(chains(), want)  # (the coloring matters here: the test can fail)
+    g.write(tmp_path / "plain.json")
+    assert pbit.read_graph_file(str(tmp_path / "plain.json"))[1] is None
+    with pytest.raises(pbit.InvalidArgument, match="edge list"):
+        g.write(tmp_path / "g.txt", coloring=t.coloring())
+    with pytest.raises(pbit.InvalidColoring):
+        pbit.square_lattice(3).write(tmp_path / "bad.json", coloring=t.coloring())
+
+
 def test_results_are_numpy_arrays_without_copies():
     g = small_graphs()["regular10"]
     s = pbit.Sampler(g, chains=8, seed=1)
