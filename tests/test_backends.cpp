@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <memory>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -308,6 +310,46 @@ TEST_P(BackendTest, SplitRunEqualsOneRun) {
   a.sweep(5, BetaSchedule::constant(0.7f));
   c.sweep(5, BetaSchedule::constant(0.7f));
   EXPECT_EQ(a.state(), c.state());
+  });
+}
+
+// A sampler made on one thread, used on fresh ones and destroyed on yet another gives the chains it
+// gives on one thread. On cuda a fresh thread has no current context: each call's DeviceGuard takes
+// the sampler's device there (its branch for a thread without a context, which the emulator
+// compiles out, so only a GPU run tests it; helper-111).
+TEST_P(BackendTest, ASamplerUsedFromFreshThreadsGivesItsChains) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const Graph g = with_random_weights(square_lattice(6), 6, 0.6f, 0.2f);
+  SamplerOptions base;
+  base.seed = 91;
+  ObserverSpec spec;
+  spec.moments = spec.energy = true;
+  spec.snapshot_sweeps = {2, 6};
+  for_each_variant(GetParam(), base, [&](const SamplerOptions& opt) {
+    auto steps = [&](Sampler& s, int part) {
+      if (part == 0) {
+        s.set_clamp(std::vector<int32_t>{0, 7}, std::vector<int8_t>{1, -1});
+        s.sweep(5, BetaSchedule::constant(0.6f));
+      }
+      if (part == 1) return s.run({2, 3, 2}, BetaSchedule::linear(0.2f, 1.1f, 8), spec);
+      return Observations{};
+    };
+    Sampler one(g, 45, opt);
+    steps(one, 0);
+    const Observations want = steps(one, 1);
+    std::unique_ptr<Sampler> moved;
+    std::thread([&] { moved = std::make_unique<Sampler>(g, 45, opt); }).join();  // made on a fresh thread
+    std::thread([&] { steps(*moved, 0); }).join();
+    Observations got;
+    std::thread([&] { got = steps(*moved, 1); }).join();
+    std::vector<int8_t> state;
+    std::thread([&] { state = moved->state(); }).join();
+    EXPECT_EQ(state, one.state());
+    EXPECT_EQ(got.node_sum, want.node_sum);
+    EXPECT_EQ(got.edge_sum, want.edge_sum);
+    EXPECT_EQ(got.energy, want.energy);
+    EXPECT_EQ(got.snapshots, want.snapshots);
+    std::thread([&] { moved.reset(); }).join();  // and destroyed on another
   });
 }
 
