@@ -520,6 +520,9 @@ PyObservations wrap(Observations&& o, const ObserverSpec& spec, int32_t nodes) {
 
 // ------------------------------------------------------------------ exceptions
 
+/// "1 chain", "3 chains": a count and its noun, for the reprs.
+std::string count_of(int64_t n, const std::string& what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
+
 /// A pickle's state tuple of `n` items, or InvalidArgument naming the class (a state of another version).
 py::tuple pickle_state(const py::handle& state, size_t n, const char* cls) {
   if (!py::isinstance<py::tuple>(state) || py::len(state) != n) {
@@ -925,7 +928,7 @@ edge statistics of the sampler use that order.)doc")
           py::arg("spins"),
           "E(s) = -(sum_{i<j} J_ij s_i s_j + sum_i h_i s_i) of one state (N spins: a float) or of several (B x N: an array).")
       .def("__repr__", [](const Graph& g) {
-        return "pbit.Graph(" + std::to_string(g.num_nodes()) + " nodes, " + std::to_string(g.num_edges()) + " edges)";
+        return "pbit.Graph(" + count_of(g.num_nodes(), "node") + ", " + count_of(g.num_edges(), "edge") + ")";
       })
       .def(
           "__eq__", [](const Graph& a, const py::object& b) -> py::object {
@@ -946,7 +949,7 @@ edge statistics of the sampler use that order.)doc")
       .def_property_readonly("colors", [](const Coloring& c) { return to_numpy(std::vector<int32_t>(c.colors())); })
       .def("__repr__",
            [](const Coloring& c) {
-             return "pbit.Coloring(" + std::to_string(c.colors().size()) + " nodes, " + std::to_string(c.num_colors()) + " colors)";
+             return "pbit.Coloring(" + count_of(static_cast<int64_t>(c.colors().size()), "node") + ", " + count_of(c.num_colors(), "color") + ")";
            })
       // The colors alone: checked again against the graph of any Sampler it is given to.
       .def(py::pickle([](const Coloring& c) -> py::object { return py::make_tuple(to_numpy(std::vector<int32_t>(c.colors()))); },
@@ -1258,9 +1261,8 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
              for (const auto& [name, value] : fields) {
                if (!value->is_none()) held += std::string(held.empty() ? "" : ", ") + name;
              }
-             auto count = [](int64_t n, const std::string& what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); };
-             return "pbit.Observations(" + count(o.num_chains, "chain") + ", " + count(o.num_samples, "sample") + ", " +
-                    count(o.sweeps, "sweep") + ": " + (held.empty() ? std::string("nothing observed") : held) + ")";
+             return "pbit.Observations(" + count_of(o.num_chains, "chain") + ", " + count_of(o.num_samples, "sample") + ", " +
+                    count_of(o.sweeps, "sweep") + ": " + (held.empty() ? std::string("nothing observed") : held) + ")";
            })
       .def(py::pickle(
           [](const PyObservations& o) -> py::object {
@@ -1513,7 +1515,7 @@ same chains on every backend ('reference', 'cpu', 'packed', 'cuda', or 'best').)
           "Energy of every chain including its per-chain field (B doubles, the same on every backend).")
       .def("__repr__", [](const Sampler& s) {
         const Busy busy(&s);  // the kernel description, as its getter
-        return "pbit.Sampler(" + std::to_string(s.num_chains()) + " chains of " + std::to_string(s.num_nodes()) + " nodes, " +
+        return "pbit.Sampler(" + count_of(s.num_chains(), "chain") + " of " + count_of(s.num_nodes(), "node") + ", " +
                s.kernel_description() + ")";
       });
 
@@ -1676,8 +1678,8 @@ target replicas. adapt_rounds > 0 tunes the interior betas toward equal swap acc
           "Sweeps every replica has run (an interrupted run counts those it did).")
       .def("__repr__", [](const TemperedSampler& t) {
         const Busy busy(&t);
-        return "pbit.TemperedSampler(" + std::to_string(t.num_chains()) + " chains of " + std::to_string(t.graph().num_nodes()) + " nodes, " +
-               std::to_string(t.num_replicas()) + " replicas, " + t.kernel_description() + ")";
+        return "pbit.TemperedSampler(" + count_of(t.num_chains(), "chain") + " of " + count_of(t.graph().num_nodes(), "node") + ", " +
+               count_of(t.num_replicas(), "replica") + ", " + t.kernel_description() + ")";
       });
   // Last, with every binding defined: daemon threads at interpreter exit (gil.hpp).
   pbit_python::guard_daemon_threads(m);

@@ -116,6 +116,11 @@ def test_observations_and_colorings_say_what_they_hold():
     bare = pbit.Sampler(g, chains=2, seed=1).run(pbit.SamplingSchedule(0, 1, 1))
     assert repr(bare) == "pbit.Observations(2 chains, 1 sample, 1 sweep: nothing observed)"
     assert repr(pbit.color_graph(g)) == f"pbit.Coloring(9 nodes, {pbit.color_graph(g).num_colors} colors)"
+    # One of a thing is no "1 chains" (helper-110).
+    one = pbit.Graph.from_edges(1, [], [], [])
+    assert repr(one) == "pbit.Graph(1 node, 0 edges)" and repr(pbit.color_graph(one)) == "pbit.Coloring(1 node, 1 color)"
+    assert repr(pbit.Sampler(one, chains=1)).startswith("pbit.Sampler(1 chain of 1 node, ")
+    assert repr(pbit.TemperedSampler(one, 1, [1.0, 0.5])).startswith("pbit.TemperedSampler(1 chain of 1 node, 2 replicas, ")
 
 
 def test_a_beta_schedule_says_how_it_was_built():
