@@ -1687,6 +1687,8 @@ TEST(BadInput, MemorySizesAreDecimalBothWays) {
   EXPECT_EQ(detail::format_bytes(1.5e12), "1.5 TB");
   EXPECT_EQ(detail::format_bytes(3e6), "3 MB");
   EXPECT_EQ(detail::format_bytes(5e5), "500 KB");
+  EXPECT_EQ(detail::format_bytes(1000), "1 KB");
+  EXPECT_EQ(detail::format_bytes(100), "100 bytes");  // (it said "0 KB": helper-110)
 }
 
 // Messages and table cells show what a terminal prints as itself (UTF-8 text, tabs, line breaks)

@@ -22,7 +22,8 @@ std::string format_bytes(double b) {
   if (b >= 1e12) std::snprintf(buf, sizeof buf, "%.1f TB", b / 1e12);
   else if (b >= 1e9) std::snprintf(buf, sizeof buf, "%.1f GB", b / 1e9);
   else if (b >= 1e6) std::snprintf(buf, sizeof buf, "%.0f MB", b / 1e6);
-  else std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  else if (b >= 999.5) std::snprintf(buf, sizeof buf, "%.0f KB", b / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f bytes", b);  // (PBIT_MAX_MEMORY=100 is no "0 KB")
   return buf;
 }
 
