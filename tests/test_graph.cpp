@@ -255,6 +255,12 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
             std::string::npos);
   EXPECT_NE(parse("nodes 3\nnodes 4\n").find("g.txt:2: 'nodes 4' after 'nodes 3' on line 1"), std::string::npos);
   EXPECT_EQ(parse("nodes 3\nnodes 3\n0 1 1.0\n"), "<no error>");  // the same count twice is consistent
+  // An empty file, or one of comments alone, is refused (it read as a graph of no nodes: helper-110);
+  // a graph of no nodes says so.
+  for (const char* empty : {"", "\n\n", "# exported by ...\n"}) {
+    EXPECT_NE(parse(empty).find("g.txt: no edges, biases or 'nodes' line (an empty file?)"), std::string::npos) << empty;
+  }
+  EXPECT_EQ(parse("nodes 0\n"), "<no error>");
   // Comments, blank lines and biases are fine.
   std::istringstream ok("# a graph\n\nnodes 3\n0 1 +0.5 # edge\nbias 2 -0.25\n");
   const GraphFile g = read_edge_list(ok);

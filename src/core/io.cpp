@@ -254,6 +254,10 @@ GraphFile read_edge_list(std::istream& is, const std::string& source) {
       max_index = std::max({max_index, i, jn});
     }
   }
+  // An empty file (or comments alone: a failed export, the wrong file) is no graph of no nodes.
+  if (n < 0 && max_index < 0) {
+    throw InvalidGraph(source + ": no edges, biases or 'nodes' line (an empty file?); a graph of no nodes says 'nodes 0'");
+  }
   if (n < 0) n = max_index + 1;
   if (max_index >= n) {
     throw InvalidGraph(source + ": node index " + std::to_string(max_index) + " out of range [0, " + std::to_string(n) +
