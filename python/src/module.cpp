@@ -1066,14 +1066,18 @@ edge statistics of the sampler use that order.)doc")
 roles["visible"] is that role's nodes in placement order (visible node k = pixel k), roles.role_of
 the role index of every node.)doc")
       .def_readonly("names", &RoleAssignment::names)
+      // A mapping of names, as a dict of str keys: any other key is a KeyError and not `in` it (not
+      // pybind11's overload TypeError).
       .def("__getitem__",
-           [](const RoleAssignment& r, const std::string& name) {
-             if (std::find(r.names.begin(), r.names.end(), name) == r.names.end()) throw py::key_error(name);  // a mapping of names
+           [](const RoleAssignment& r, const py::object& key) {
+             if (!py::isinstance<py::str>(key)) throw py::key_error(py::repr(key).cast<std::string>());
+             const std::string name = key.cast<std::string>();
+             if (std::find(r.names.begin(), r.names.end(), name) == r.names.end()) throw py::key_error(py::repr(key).cast<std::string>());
              return to_numpy(std::vector<int32_t>(r.of(name)));
            })
       .def("__iter__", [](const RoleAssignment& r) { return py::iter(py::cast(r.names)); }, "The role names, in placement order.")
-      .def("__contains__", [](const RoleAssignment& r, const std::string& name) {
-        return std::find(r.names.begin(), r.names.end(), name) != r.names.end();
+      .def("__contains__", [](const RoleAssignment& r, const py::object& key) {
+        return py::isinstance<py::str>(key) && std::find(r.names.begin(), r.names.end(), key.cast<std::string>()) != r.names.end();
       })
       .def("__len__", [](const RoleAssignment& r) { return r.names.size(); })
       .def_property_readonly("role_of", [](const RoleAssignment& r) { return to_numpy(std::vector<int32_t>(r.role_of)); })

@@ -181,6 +181,11 @@ def test_roles_are_a_mapping_and_threads_are_range_checked():
     assert list(roles) == ["a", "b"] and "a" in roles
     with pytest.raises(KeyError):
         roles["c"]
+    # as a dict of str keys: any other key is not in it (pybind11's overload TypeError before: helper-110)
+    assert 3 not in roles and None not in roles and b"a" not in roles
+    for key in (0, None, b"a", ("a",)):
+        with pytest.raises(KeyError):
+            roles[key]
     with pytest.raises(pbit.InvalidArgument, match="threads"):
         pbit.Sampler(g(), chains=2, threads=-3)
 
