@@ -286,7 +286,8 @@ TEST(Cli, BadInputsGiveClearErrors) {
        "key 'tempering.betas[0]': a tempering ladder's beta must be in (0, 1e6]"},
       {"cfg_chains_max", good_graph, R"({"chains": 1073741825})", "key 'chains': must be in [1, 1073741824]"},
       {"nodes_twice", "nodes 4\nnodes 5\n0 1 1.0\n", good_cfg, ":2: 'nodes 5' after 'nodes 4' on line 1"},
-      {"no_nodes", "", good_cfg, "bad_no_nodes.txt' has no nodes: nothing to sample"},
+      {"no_nodes", "nodes 0\n", good_cfg, "bad_no_nodes.txt' has no nodes: nothing to sample"},
+      {"empty_file", "", good_cfg, "bad_empty_file.txt: no edges, biases or 'nodes' line (an empty file?)"},
       {"nodes_negative", "nodes -3\n0 1 1.0\n", good_cfg, ":1: 'nodes' takes a count in [0, 2^31), got '-3'"},
       // A control byte in a bad line is shown escaped, not sent to the terminal.
       {"control_byte", "0 1 1.0\n\x1b[2J 2 1.0\n", good_cfg, ":2: expected an integer node index, got '\\x1b[2J'"},

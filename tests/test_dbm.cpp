@@ -1504,9 +1504,9 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
   EXPECT_NE(e.find("--label-order"), std::string::npos) << e;
   EXPECT_NE(error_of([&] { imp("lab_replica_lines.txt", "class"); }).find("not --label-order class"), std::string::npos);
   EXPECT_NE(error_of([&] { imp("v.txt", "class"); }).find("196 label nodes, expected 10 classes x 3 replicas = 30"), std::string::npos);
-  // An empty edge list imported "0 couplings" without a word; a bias list longer than a declared
-  // 'nodes N' added a node.
-  { std::ofstream(tmp("empty_edges.txt")) << "# nothing\n"; }
+  // An empty edge list imported "0 couplings" without a word (the reader refuses an empty file too;
+  // a graph of no nodes is no model either); a bias list longer than a declared 'nodes N' added a node.
+  { std::ofstream(tmp("empty_edges.txt")) << "# nothing\nnodes 0\n"; }
   EXPECT_NE(error_of([&] { SparseDbm::import_model(tmp("empty_edges.txt"), tmp("b.txt"), tmp("v.txt"), tmp("lab_replica_major.txt"), 14, 14,
                                                    3, "row", "replica"); }).find("no couplings"),
             std::string::npos);
