@@ -147,7 +147,16 @@ py::array as_array(const py::handle& obj, const char* what) {
     throw InvalidArgument(std::string(what) + ": expected an array of numbers (numpy: " + why + ")");
   }
   if (!py::isinstance<py::array>(a)) throw InvalidArgument(std::string(what) + ": expected an array of numbers");
-  return py::reinterpret_steal<py::array>(a.release());
+  py::array out = py::reinterpret_steal<py::array>(a.release());
+  // A set, dict, generator or other iterator becomes one object of 0 dimensions, which the callers'
+  // messages read as a number too large (helper-110): name what it was.
+  if (out.ndim() == 0 && out.dtype().kind() == 'O' &&
+      (py::isinstance<py::set>(obj) || py::isinstance<py::frozenset>(obj) || py::isinstance<py::dict>(obj) || PyIter_Check(obj.ptr()))) {
+    const std::string type = py::str(obj.get_type().attr("__name__"));
+    throw InvalidArgument(std::string(what) + ": expected an array of numbers, got a " + type +
+                          " (give a list, tuple or numpy array: numpy reads no sequence from a set, dict or generator)");
+  }
+  return out;
 }
 
 /// A BetaSchedule's pieces as (start, length, from, to) tuples: its pickled state, and part of its hash.

@@ -190,6 +190,16 @@ def test_roles_are_a_mapping_and_threads_are_range_checked():
         pbit.Sampler(g(), chains=2, threads=-3)
 
 
+def test_a_set_dict_or_generator_is_named_as_such():
+    # numpy makes one object of each, which read as "an integer past 2^63 - 1?" (helper-110)
+    s = pbit.Sampler(g(), chains=2)
+    for bad, name in (({0, 1}, "set"), ({0: 1}, "dict"), ((i for i in range(2)), "generator"), (iter([0, 1]), "list_iterator")):
+        with pytest.raises(pbit.InvalidArgument, match=f"nodes: expected an array of numbers, got a {name} \\(give a list"):
+            s.set_clamp(bad, [1, 1])
+        with pytest.raises(pbit.InvalidArgument, match=f"got a {name} "):
+            s.set_field([0, 1], bad)
+
+
 def test_integers_out_of_range_name_the_argument():
     # pybind's own conversion raised a TypeError listing the overloads, naming neither the argument
     # nor its range.
