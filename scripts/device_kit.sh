@@ -143,7 +143,7 @@ if [ "$mode" = verdict ]; then
     tar -xzf "$src" -C "$d_" 2> /dev/null || { echo "kit: did not pass: $src is not a kit archive"; exit 1; }
     src=$d_/kit
   elif [ ! -d "$src" ]; then
-    echo "usage: $0 verdict KIT_ARCHIVE|DIR (no '$src')"; exit 2
+    echo "usage: $0 verdict KIT_ARCHIVE|DIR [--for-jobs] (no '$src')"; exit 2
   fi
   why=$(kit_stages_passed "$src") && { echo "kit: passed ($(grep -m1 "^| tests |" "$src/summary.md"))"; exit 0; }
   if [ $for_jobs = 1 ] && KIT_FOR_JOBS=1 kit_stages_passed "$src" > /dev/null; then
