@@ -395,15 +395,17 @@ extern "C" void on_stop_signal(int sig) {
 
 /// On rank 0 of a standalone run: SIGINT (Ctrl-C) and SIGTERM (a batch system's time limit) print
 /// where the run's checkpoint is and how to continue from it, then end the process as they did. A
-/// signal the caller ignores (nohup, a background job of a script) stays ignored.
+/// signal the caller ignores (nohup, a background job of a script) stays ignored. In pbit.cli the
+/// note is only kept: an interrupt under mpirun says it (run()).
 void say_where_on_stop(const std::string& dir, const std::string& lease) {
-  if (!standalone || dist::rank() != 0) return;
+  if (dist::rank() != 0) return;
   const std::string note =
       lease.empty() ? "run the same command with --resume (in place of --overwrite, if given) to continue from the last checkpoint in " +
                           printable(dir.empty() ? std::string(".") : dir) + "; what ran after it runs again\n"
                     : "run the same command (--lease " + printable(lease) + ") to continue from the lease's last checkpoint; what ran after it runs again\n";
   stop_note_len = std::min(note.size(), sizeof stop_note);
   std::memcpy(stop_note, note.data(), stop_note_len);
+  if (!standalone) return;  // (pbit.cli: the note is said where its interrupt ends the ranks, in run())
   stop_on_tty = ::isatty(2) != 0;
   for (const int sig : {SIGINT, SIGTERM}) {
     struct sigaction now {};
@@ -770,6 +772,13 @@ void say(const std::string& line) {
   std::fflush(stderr);
 }
 
+/// PBIT_MPI_START_S: how long a pbit started by a launcher waits for the job's other processes to
+/// start MPI and the command (600 s: they start together) before it gives up (docs/SCALING.md).
+double mpi_start_s() {
+  const char* v = std::getenv("PBIT_MPI_START_S");
+  return v && *v ? std::max(1.0, std::atof(v)) : 600.0;
+}
+
 /// " (rank R)" under mpirun, else "".
 std::string of_rank() { return dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : ""; }
 
@@ -781,6 +790,23 @@ std::string of_rank() { return dist::size() > 1 ? " (rank " + std::to_string(dis
 /// each of those says why.
 std::optional<int> agree_to_run(const std::string& refused, bool helped) {
   const int64_t ranks = dist::size();
+  // The ranks' first meeting in the command. A rank that does not run it (a Python rank that skips
+  // this pbit.cli) left the others waiting here silently for ever: they say so after a while, and a
+  // pbit started by a launcher gives up after PBIT_MPI_START_S (its ranks start together). (A rank
+  // that never starts MPI is caught before, in MPI_Init: dist::init.)
+  const double give_up_s = mpi_start_s(), note_s = std::min(30.0, give_up_s / 4);
+  dist::barrier_idle(note_s, [&](double waited) {
+    if (standalone && waited >= give_up_s) {
+      say("pbit: error" + of_rank() + ": the other ranks did not start this command within " + detail::format_number(give_up_s) +
+          " s (PBIT_MPI_START_S): every rank must run it (docs/SCALING.md)");
+      dist::abort_all(2);
+    }
+    if (waited < 2 * note_s) {
+      say("pbit" + of_rank() + ": waiting " + detail::format_number(std::floor(waited)) +
+          " s for the other ranks to start this command: every rank must run it (docs/SCALING.md)" +
+          (standalone ? "; giving up after " + detail::format_number(give_up_s) + " s" : std::string()));
+    }
+  });
   std::array<int64_t, 2> n = {refused.empty() ? 0 : 1, helped ? 1 : 0};
   dist::allreduce_sum(n);
   if (n[0] == 0 && n[1] == 0) return std::nullopt;
@@ -804,7 +830,17 @@ std::optional<int> agree_to_run(const std::string& refused, bool helped) {
 
 int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
   standalone = !rethrow;
-  dist::init(&argc, &argv);  // MPI, when started by mpirun or srun (docs/SCALING.md)
+  detail::reset_interrupted();
+  try {
+    // MPI, when started by mpirun or srun (docs/SCALING.md). MPI_Init waits for every process of the
+    // job: a pbit started by a launcher gives up on one that never comes (helper-112); a Python rank
+    // may reach pbit.cli later than the others, so pbit.cli only says it is waiting.
+    dist::init(&argc, &argv, std::min(30.0, mpi_start_s() / 4), standalone ? mpi_start_s() : 0);
+  } catch (const pbit::Error& e) {  // (MPI_Init_thread failed: said, not an uncaught exception: helper-112)
+    if (rethrow) throw;
+    say(std::string("pbit: error: ") + printable(e.what()));
+    return 2;
+  }
   CLI::App app{"pbit: probabilistic-computer simulation (p-bits, Ising machines, Boltzmann machines)", "pbit"};
   app.formatter(std::make_shared<Formatter>());
   app.require_subcommand(1);
@@ -886,17 +922,18 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       if (const auto v = cmds.actions.find(deepest(app)); v != cmds.actions.end() && dist::rank() == 0) v->second();
       helped = true;
     }
+    // docs/SCALING.md: what is sharded so far. Refused with the command line, so that the ranks agree
+    // and rank 0 says it once (each rank said it, then MPI_Abort: helper-112).
+    if (refused.empty() && !helped && dist::size() > 1) {
+      const std::string cmd = command_of(app);
+      if (cmd != "pbit sample" && cmd != "pbit dbm train" && cmd != "pbit dbm eval" && cmd != "pbit dtm train") {
+        refused = "'" + cmd + "' does not run over MPI ranks yet (pbit sample, dbm train, dbm eval and dtm train do); run one process";
+      }
+    }
     if (const std::optional<int> rc = agree_to_run(refused, helped)) return *rc;
     // The deepest subcommand given runs.
     const CLI::App* a = deepest(app);
-    if (dist::size() > 1) {  // docs/SCALING.md: what is sharded so far
-      const std::string cmd = command_of(app);
-      if (cmd != "pbit sample" && cmd != "pbit dbm train" && cmd != "pbit dbm eval" && cmd != "pbit dtm train") {
-        throw pbit::InvalidArgument("'" + cmd + "' does not run over MPI ranks yet (pbit sample, dbm train, dbm eval and dtm train do); "
-                                    "run one process");
-      }
-      detail::progress_muted() = dist::rank() != 0;  // one status line per run, rank 0's
-    }
+    if (dist::size() > 1) detail::progress_muted() = dist::rank() != 0;  // one status line per run, rank 0's
     const auto it = cmds.actions.find(a);
     if (it == cmds.actions.end()) throw pbit::InvalidArgument("'" + a->get_name() + "' needs a subcommand");
     const int rc = it->second();
@@ -912,6 +949,15 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     return 2;
   } catch (const std::exception& e) {
     if (rethrow && dist::size() == 1) throw;
+    // pbit.cli under mpirun, Ctrl-C (the interrupt check's KeyboardInterrupt): every rank must end, and
+    // this was no internal error (helper-112); rank 0 says where the run continues from.
+    if (detail::interrupted()) {
+      std::string note(stop_note, stop_note_len);
+      if (!note.empty() && note.back() == '\n') note.pop_back();
+      say("pbit: interrupted" + of_rank() + (note.empty() ? std::string() : "; " + note));
+      dist::abort_all(130);
+      return 130;
+    }
     say(std::string("pbit: internal error") + of_rank() + ": " + printable(e.what()));
     dist::abort_all(3);
     return 3;

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -53,7 +55,52 @@ bool built_with_mpi() {
 
 namespace {
 
-int start(int* argc, char*** argv) {
+#ifdef PBIT_HAVE_MPI
+/// Watches MPI_Init from another thread (init's note_s and give_up_s): MPI_Init returns only when
+/// every process of the job has called it.
+class InitWatch {
+ public:
+  InitWatch(double note_s, double give_up_s) {
+    if (note_s <= 0 && give_up_s <= 0) return;
+    thread_ = std::thread([this, note_s, give_up_s] {
+      std::unique_lock<std::mutex> lock(mu_);
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto at = [&](double s) { return t0 + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s)); };
+      if (note_s > 0 && !cv_.wait_until(lock, at(note_s), [this] { return done_; })) {
+        std::fprintf(stderr, "pbit: waiting %.0f s in MPI_Init for the other processes of the job to start MPI: one run with "
+                             "PBIT_NO_MPI=1, or a pbit built without MPI, never does (docs/SCALING.md)%s\n", note_s,
+                     give_up_s > 0 ? "; giving up after PBIT_MPI_START_S" : "");
+      }
+      if (give_up_s > 0 && !cv_.wait_until(lock, at(give_up_s), [this] { return done_; })) {
+        std::fprintf(stderr, "pbit: error: the other processes of the job did not start MPI within %.0f s (PBIT_MPI_START_S); is "
+                             "PBIT_NO_MPI=1 set on some ranks only, or a pbit without MPI started on some? (docs/SCALING.md)\n", give_up_s);
+        std::fflush(stderr);
+        std::_Exit(2);  // (MPI_Init holds the main thread: the launcher sees this process end and ends the job)
+      }
+      cv_.wait(lock, [this] { return done_; });
+    });
+  }
+  ~InitWatch() {
+    if (!thread_.joinable()) return;
+    {
+      const std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  InitWatch(const InitWatch&) = delete;
+  InitWatch& operator=(const InitWatch&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+#endif
+
+int start(int* argc, char*** argv, double note_s, double give_up_s) {
 #ifdef PBIT_HAVE_MPI
   if (!mpi_running()) {
     const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
@@ -64,7 +111,10 @@ int start(int* argc, char*** argv) {
     // and only the main thread calls MPI: the level that promises is MPI_THREAD_FUNNELED (plain
     // MPI_Init asks for MPI_THREAD_SINGLE, under which no other thread may exist at all).
     int provided = MPI_THREAD_SINGLE;
-    check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    {
+      const InitWatch watch(note_s, give_up_s);
+      check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    }
     std::atexit(finalize_at_exit);
     if (provided < MPI_THREAD_FUNNELED && rank() == 0) {
       std::fprintf(stderr, "warning: this MPI library supports only MPI_THREAD_SINGLE, while pbit runs OpenMP threads beside it; "
@@ -75,6 +125,8 @@ int start(int* argc, char*** argv) {
 #else
   (void)argc;
   (void)argv;
+  (void)note_s;
+  (void)give_up_s;
   return 1;
 #endif
 }
@@ -94,8 +146,8 @@ long launched_tasks() {
 
 }  // namespace
 
-int init(int* argc, char*** argv) {
-  const int ranks = start(argc, argv);
+int init(int* argc, char*** argv, double note_s, double give_up_s) {
+  const int ranks = start(argc, argv, note_s, give_up_s);
   // A launcher that started several processes which cannot see each other (a pbit built without
   // MPI under mpirun, srun --mpi=none) gets K whole runs that write the same files: said once. A
   // PBIT_NO_MPI=1 process asked to run alone.
@@ -186,17 +238,29 @@ double allreduce_max(double x) {
   return x;
 }
 
-void barrier_idle() {
+void barrier_idle() { barrier_idle(0, {}); }
+
+void barrier_idle(double every_s, const std::function<void(double)>& waiting) {
 #ifdef PBIT_HAVE_MPI
   if (mpi_on() && size() > 1) {
     MPI_Request req = MPI_REQUEST_NULL;
     check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier");
+    const auto t0 = std::chrono::steady_clock::now();
+    double next = every_s;
     for (int done = 0;;) {
       check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
       if (done) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (waiting && every_s > 0 && waited >= next) {
+        next += every_s;
+        waiting(waited);
+      }
     }
   }
+#else
+  (void)every_s;
+  (void)waiting;
 #endif
 }
 

@@ -28,6 +28,10 @@ inline bool& progress_muted() {
 /// library's trainers read.
 void set_interrupt_check(void (*check)());
 void run_interrupt_check();
+/// Whether the interrupt check has thrown in this process (Ctrl-C in pbit.cli): under mpirun the
+/// command then ends every rank as interrupted, not as an internal error (cli/main.cpp).
+bool interrupted();
+void reset_interrupted();  ///< (at a command's start: pbit.cli may run again after a caught Ctrl-C)
 
 class Progress {
  public:

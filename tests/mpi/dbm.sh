@@ -100,3 +100,22 @@ if timeout 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 -wdir "$PWD/g
 fi
 grep -q "the ranks disagree on graph.file g.txt" err5.txt || { cat err5.txt; exit 1; }
 echo "mpi.dbm: bad use refused clearly"
+# Ctrl-C in pbit.cli under mpirun (each Python rank gets SIGINT, as srun forwards it): every rank
+# ends as interrupted, rank 0 saying where the run continues from; it was an "internal error" that
+# said nothing of the checkpoint (helper-112).
+PYDIR=$(dirname "$PBIT")/python
+if [ -d "$PYDIR/pbit" ]; then
+  python3 -c 'import json; c = json.load(open("dbm.json")); c["train"]["epochs"] = 400; json.dump(c, open("dbm_long.json", "w"))'
+  echo 'import pbit; pbit.cli("dbm", "train", "--config", "dbm_long.json", "--out", "pyint")' > pyint.py
+  PYTHONPATH="$PYDIR" timeout 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np 2 python3 pyint.py > pyint.log 2>&1 &
+  job=$!
+  for _ in $(seq 600); do [ -f pyint/checkpoint.bin ] && break; sleep 0.1; done
+  [ -f pyint/checkpoint.bin ] || { echo "no checkpoint within a minute"; cat pyint.log; exit 1; }
+  for p in $(pgrep -f "python3 pyint.py"); do [ "$(cat /proc/"$p"/comm 2>/dev/null)" = python3 ] && kill -INT "$p"; done
+  rc=0
+  wait $job || rc=$?
+  [ "$rc" != 0 ] && [ "$rc" != 124 ] || { echo "Ctrl-C of pbit.cli ranks: exit code $rc (124: hung)"; cat pyint.log; exit 1; }
+  grep -q "pbit: interrupted (rank 0); run the same command with --resume .* in pyint" pyint.log && ! grep -q "internal error" pyint.log ||
+    { cat pyint.log; exit 1; }
+  echo "mpi.dbm: Ctrl-C of pbit.cli under mpirun ends every rank as interrupted, saying where to continue"
+fi

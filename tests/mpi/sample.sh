@@ -74,8 +74,24 @@ timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --
 [ "$rc" != 0 ] || { echo "a failing rank passed"; exit 1; }
 [ "$rc" != 124 ] || { echo "a failing rank left the run hanging"; exit 1; }
 grep -q "missing.json" err3.txt || { cat err3.txt; exit 1; }
-if mpi -np 2 "$PBIT" color --graph missing.json > err4.txt 2>&1; then echo "an unsharded command passed"; exit 1; fi
-grep -q "does not run over MPI ranks yet" err4.txt || { cat err4.txt; exit 1; }
+# An unsharded command is refused with the command line: said once, by rank 0, exit code 2 without
+# MPI_Abort (each rank said it, then MPI_Abort: helper-112).
+rc=0
+timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$PBIT" graph --topology pegasus:2 --out unsharded.json > err4.txt 2>&1 || rc=$?
+[ "$rc" = 2 ] || { echo "an unsharded command: exit code $rc"; cat err4.txt; exit 1; }
+[ "$(grep -c "pbit: error: 'pbit graph' does not run over MPI ranks yet" err4.txt)" = 1 ] || { cat err4.txt; exit 1; }
+! grep -q "MPI_ABORT\|(rank [12])" err4.txt || { cat err4.txt; exit 1; }
+[ ! -e unsharded.json ] || { echo "an unsharded command ran"; exit 1; }
+# A rank that runs alone (PBIT_NO_MPI=1 on it only) never starts MPI: the others, in MPI_Init, say so
+# while they wait and give up after PBIT_MPI_START_S (they waited silently for ever: helper-112). (The lone
+# rank stays a while: Open MPI ends a job whose process exits without MPI_Init beside ranks that
+# called it, which would end this one before the wait.)
+rc=0
+PBIT_MPI_START_S=8 timeout 60 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 "$PBIT" sample --topology pegasus:3 --config c.json --out joined.json : \
+  -np 1 env PBIT_NO_MPI=1 sh -c '"$0" sample --topology pegasus:3 --config c.json --out alone1.json; sleep 20' "$PBIT" > err11.txt 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || { echo "a rank that never joins: exit code $rc (124: the others hung)"; cat err11.txt; exit 1; }
+grep -q "pbit: waiting 2 s in MPI_Init for the other processes of the job to start MPI: one run with PBIT_NO_MPI=1" err11.txt &&
+  grep -q "pbit: error: the other processes of the job did not start MPI within 8 s (PBIT_MPI_START_S)" err11.txt || { cat err11.txt; exit 1; }
 # The ranks read their command lines before anything runs and agree: a bad option on one rank ends
 # the run (it left the other waiting in the config check's collective for ever, helper-97), each
 # refused rank saying why; on every rank, it is said once; --help is printed once.

@@ -6,6 +6,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -16,8 +17,11 @@ namespace pbit::dist {
 
 /// Starts MPI when this build has it and the environment says the process was launched by mpirun or
 /// srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK); otherwise (and when already started) nothing.
-/// MPI is finalised at exit. Returns the number of ranks.
-int init(int* argc, char*** argv);
+/// MPI is finalised at exit. Returns the number of ranks. MPI_Init waits for every process the
+/// launcher started, and one that never starts MPI (PBIT_NO_MPI=1 on it only, a pbit built without
+/// MPI) left the others waiting silently for ever: after `note_s` seconds (> 0) this says so on
+/// stderr, and after `give_up_s` (> 0) it ends the process (exit code 2) so the launcher ends the job.
+int init(int* argc, char*** argv, double note_s = 30, double give_up_s = 0);
 int rank();  ///< 0 without MPI
 /// Ends every rank of the run with exit code `code` (MPI_Abort): a rank that fails alone must not
 /// leave the others waiting in a collective. Without MPI (or one rank) it returns.
@@ -43,6 +47,10 @@ double allreduce_max(double value);
 /// instead of spinning: for waits that may be long, such as ranks waiting for rank 0 to train and
 /// cache the feature network, so that the waiting ranks leave their cores idle.
 void barrier_idle();
+/// barrier_idle, calling `waiting(seconds waited)` every `every_s` seconds while some rank has not
+/// come: the first meeting of a command's ranks, where a rank that runs alone (PBIT_NO_MPI=1 on it
+/// only) never comes and the others would wait silently for ever. `waiting` may throw or abort.
+void barrier_idle(double every_s, const std::function<void(double)>& waiting);
 /// Rank 0 gets every rank's values concatenated in rank order; the others get an empty vector.
 std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine);
 template <class T>
