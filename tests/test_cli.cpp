@@ -361,6 +361,9 @@ TEST(Cli, BadInputsGiveClearErrors) {
   const Result version = run("--version");
   EXPECT_EQ(version.code, 0) << version.out;
   EXPECT_EQ(version.out, run("version").out);
+  const Result version_extra = run("--version extra");  // (it said "has no option --version (did you mean --version?)")
+  EXPECT_EQ(version_extra.code, 2);
+  EXPECT_NE(version_extra.out.find("pbit: error: --version takes nothing after it (got 'extra')"), std::string::npos) << version_extra.out;
   for (const char* h : {"--help", "dbm eval --help", "dtm train -h", "sample --graph g.txt --help"}) {
     const Result r = run(h);  // help anywhere prints the usage, not an option error
     EXPECT_EQ(r.code, 0) << h << ": " << r.out;

@@ -892,6 +892,10 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
       args.push_back(help_flag);
     }
     if (argc == 2 && std::string(argv[1]) == "--version") args[1] = version_cmd;
+    // (`pbit --version extra` went to CLI11, which said "no option --version (did you mean --version?)")
+    if (refused.empty() && argc > 2 && std::string(argv[1]) == "--version") {
+      refused = std::string("--version takes nothing after it (got '") + argv[2] + "')";
+    }
     if (refused.empty()) {
       try {
         // "--out=" (an empty shell variable in --out="$DIR") would make CLI11 take the next argument as
