@@ -835,8 +835,15 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   ASSERT_EQ(spent.code, 0) << spent.out;
   EXPECT_EQ(read_json_file(dir + "/run/results.json")["config"]["run"]["seed"], 7);  // --seed is the config that ran
   EXPECT_EQ(read_json_file(dir + "/run/results.json")["config"]["run"]["threads"], 1);
-  EXPECT_NE(spent.out.find("the run has finished (1 of 2 epochs, 1 updates, its time budget spent)"), std::string::npos) << spent.out;
+  EXPECT_NE(spent.out.find("the run has finished (its time budget spent in epoch 1 of 2, 1 updates)"), std::string::npos) << spent.out;
   EXPECT_EQ(spent.out.find("already spent"), std::string::npos) << spent.out;
+  // The epoch the time budget ended a run of 5 in, not "5 of 5 epochs" (helper-112).
+  std::string five = tiny_dbm_config(dir + "/run5");
+  five.replace(five.find("\"epochs\": 1"), 11, "\"epochs\": 5");
+  write(dir + "/dbm5.json", five);
+  ASSERT_EQ(run("dbm train --time-budget 0.000001 --config " + dir + "/dbm5.json").code, 0);
+  const Result five_done = run("dbm train --resume --time-budget 0.000001 --config " + dir + "/dbm5.json");
+  EXPECT_NE(five_done.out.find("the run has finished (its time budget spent in epoch 1 of 5, 1 updates)"), std::string::npos) << five_done.out;
   write(dir + "/dtm.json", tiny_dtm_config(dir + "/dtm"));
   const Result dtm = run("dtm train --resume --config " + dir + "/dtm.json");
   ASSERT_EQ(dtm.code, 0) << dtm.out;

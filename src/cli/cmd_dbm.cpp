@@ -253,14 +253,23 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (writer) std::printf("check: %s\n", printable(what).c_str());
       return 0;
     }
+    // How a finished run ended: "2 of 2 epochs, 40 updates", or where its time budget ended it, the
+    // epoch it was in ("3000 of 3000 epochs" after 12 of them read as a whole run: helper-112).
+    auto finished_how = [&] {
+      const std::string updates = std::to_string(trainer.updates()) + " updates";
+      if (trainer.out_of_time() && !trainer.history().empty()) {
+        return "its time budget spent in epoch " + std::to_string(trainer.history().back().epoch) + " of " + std::to_string(cfg.epochs) +
+               ", " + updates;
+      }
+      return std::to_string(trainer.epoch()) + " of " + std::to_string(cfg.epochs) + " epochs, " + updates +
+             (trainer.out_of_time() ? ", its time budget spent" : "");
+    };
     bool said_finished = false;  // then run() has nothing to train, and would say so a second time
     if (o->lease.empty() && resume_or_start(trainer.checkpoint_path(), o->resume, o->overwrite, stale)) {
       load_run_checkpoint([&] { trainer.load_checkpoint(trainer.checkpoint_path()); }, cfg);
       said_finished = trainer.finished();
       if (writer && said_finished) {  // not "resuming at epoch 2 of 1"
-        std::cerr << "the run has finished (" << trainer.epoch() << " of " << cfg.epochs << " epochs, " << trainer.updates()
-                  << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
-                  << "): no training left; evaluating and writing its results again\n";
+        std::cerr << "the run has finished (" << finished_how() << "): no training left; evaluating and writing its results again\n";
       } else if (writer) {
         std::cerr << "resuming at epoch " << trainer.epoch() + 1 << ", batch " << trainer.batch_in_epoch() << " (" << trainer.updates()
                   << " updates done)\n";
@@ -281,8 +290,7 @@ void add_train(CLI::App* dbm, Commands& c) {
         const nlohmann::json earlier = trainer.load_model_checkpoint(lease_ckpt, 0);
         said_finished = trainer.finished();
         if (writer && said_finished) {  // no lease N + 1 that trains nothing
-          std::cerr << "lease " << earlier.size() << " finished the run (" << trainer.epoch() << " of " << cfg.epochs << " epochs, "
-                    << trainer.updates() << " updates" << (trainer.out_of_time() ? ", its time budget spent" : "")
+          std::cerr << "lease " << earlier.size() << " finished the run (" << finished_how()
                     << "): no training left; evaluating and writing its results again (no lease recorded)\n";
         } else if (writer) {
           std::cerr << "lease " << earlier.size() + 1 << ": continuing at epoch " << trainer.epoch() + 1 << ", batch "
