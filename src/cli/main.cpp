@@ -831,6 +831,7 @@ std::optional<int> agree_to_run(const std::string& refused, bool helped) {
 int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
   standalone = !rethrow;
   detail::reset_interrupted();
+  stop_note_len = 0;  // (pbit.cli runs again in one process: no earlier command's note)
   try {
     // MPI, when started by mpirun or srun (docs/SCALING.md). MPI_Init waits for every process of the
     // job: a pbit started by a launcher gives up on one that never comes (helper-112); a Python rank
