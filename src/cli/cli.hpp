@@ -162,7 +162,7 @@ inline std::vector<std::string> files_in(const std::string& dir, std::initialize
 /// A command's output folder, made with its missing parents, for the command's scope: if the command
 /// fails (an exception leaves that scope), the folders it made are removed again where they are still
 /// empty, so that a refused command leaves no folder behind (helper-108: a p-DNN refused for its size
-/// left a folder holding only the run's lock). Under MPI only rank 0 removes them.
+/// left a folder holding only the run's lock). Under MPI only rank 0 makes and removes them.
 class MadeFolder {
  public:
   explicit MadeFolder(const std::string& dir);

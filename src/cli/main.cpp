@@ -10,6 +10,7 @@
 #include <random>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -22,6 +23,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
@@ -442,6 +444,9 @@ std::unique_ptr<RunLock> prepare_output(const std::string& dir, bool check, bool
 }
 
 MadeFolder::MadeFolder(const std::string& dir) : uncaught_(std::uncaught_exceptions()) {
+  // Rank 0 writes the output: only it makes the folder, and so only it removes one that stays empty.
+  // Every rank made it and rank 0 alone removed it, while a later rank made it again (helper-112).
+  if (dist::rank() != 0) return;
   std::error_code ec;
   std::filesystem::path p = std::filesystem::path(dir).lexically_normal();
   if (!p.has_filename()) p = p.parent_path();  // "out/"
@@ -779,6 +784,15 @@ double mpi_start_s() {
   return v && *v ? std::max(1.0, std::atof(v)) : 600.0;
 }
 
+/// Under mpirun, on a rank other than 0 that met an error: a moment for rank 0, which may be meeting
+/// the same one (a config or dataset every rank reads), to say it once and end the run (MPI_Abort),
+/// having removed the output folder it made. This rank's MPI_Abort killed rank 0 before that: the
+/// error was said by every rank, and a refused run left its new folder behind (helper-112). A rank
+/// that meets an error alone says it after the moment.
+void rank0_first() {
+  if (dist::size() > 1 && dist::rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+}
+
 /// " (rank R)" under mpirun, else "".
 std::string of_rank() { return dist::size() > 1 ? " (rank " + std::to_string(dist::rank()) + ")" : ""; }
 
@@ -949,11 +963,13 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     return rc;
   } catch (const pbit::Error& e) {
     if (rethrow && dist::size() == 1) throw;  // pbit.cli in Python; under mpirun every rank must end (below)
+    rank0_first();
     say(std::string("pbit: error") + of_rank() + ": " + printable(e.what()));
     dist::abort_all(2);  // under mpirun: the other ranks may be waiting for this one
     return 2;
   } catch (const std::exception& e) {
     if (rethrow && dist::size() == 1) throw;
+    rank0_first();
     // pbit.cli under mpirun, Ctrl-C (the interrupt check's KeyboardInterrupt): every rank must end, and
     // this was no internal error (helper-112); rank 0 says where the run continues from.
     if (detail::interrupted()) {

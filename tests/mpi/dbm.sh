@@ -99,6 +99,14 @@ if timeout 120 "$MPIRUN" --allow-run-as-root --oversubscribe -np 1 -wdir "$PWD/g
   echo "ranks with different graph files passed"; exit 1
 fi
 grep -q "the ranks disagree on graph.file g.txt" err5.txt || { cat err5.txt; exit 1; }
+# A run refused on every rank after its output folder was made (here: no dataset) leaves no folder:
+# every rank made it and only rank 0 removed it, so a later rank's stayed (helper-112: 3 tries in 5).
+python3 -c 'import json; c = json.load(open("dbm.json")); c["dataset"]["dir"] = "no_such_dir"; json.dump(c, open("nodata.json", "w"))'
+for try in 1 2 3 4; do
+  if mpi -np 3 "$PBIT" dbm train --config nodata.json --out gone$try/sub > err6.txt 2>&1; then echo "a run without its dataset passed"; exit 1; fi
+  [ ! -e gone$try ] || { echo "a refused run on 3 ranks left $(find gone$try | tr '\n' ' ')"; cat err6.txt; exit 1; }
+  grep -q "pbit: error (rank 0): I/O error: mnist train images: 'no_such_dir' does not exist" err6.txt || { cat err6.txt; exit 1; }
+done
 echo "mpi.dbm: bad use refused clearly"
 # Ctrl-C in pbit.cli under mpirun (each Python rank gets SIGINT, as srun forwards it): every rank
 # ends as interrupted, rank 0 saying where the run continues from; it was an "internal error" that
