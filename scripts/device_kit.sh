@@ -23,10 +23,10 @@
 #                shape on the exact-enumeration and bit-identity tests, cuda against cpu at 16k, 64k
 #                and 100k chains on Pegasus(14), the engine's defect tests, NVML, and EqProp, DBM and
 #                DTM trainings on cuda that must give the cpu's models bit for bit
-#   2b python    the Python module compiled there for the image's python3 (build/carry/python.tar.gz), then
+#   3 sanitizer  compute-sanitizer memcheck on both kernels, racecheck and synccheck on the fast one
+#   3b python    the Python module compiled there for the image's python3 (build/carry/python.tar.gz), then
 #                the Python suite with PBIT_REQUIRE_GPU=1: cuda through Python against the reference on
 #                both kernels, and DLPack into torch, CuPy and JAX (python/tests/test_cuda.py)
-#   3 sanitizer  compute-sanitizer memcheck on both kernels, racecheck and synccheck on the fast one
 #   4 bench      pbit_bench_gibbs, simple and fast kernel, Pegasus(14), Zephyr(10,4), 70x70 G12, 1k to
 #                100k chains, the fast kernel at 1, 2 and 4 words per lane (v1, v2) under both RNG
 #                contracts and its team sizes on Pegasus(14); then NVML energy per flip
@@ -428,7 +428,35 @@ PY
   fi
   pack
 
-  # 2b the Python module, compiled here for this machine's python3 against the carried library, and
+  # 3 sanitizers, on the small bit-identity cases (before the Python stage: a slow or stuck Python
+  # build or import there, which the jobs' gate does not count, must not leave them NOT RUN)
+  if [ "$rehearsal" = 1 ]; then
+    skip sanitizers "rehearsal (compute-sanitizer needs a GPU)"
+  elif [ $gpu = 1 ] && command -v compute-sanitizer > /dev/null; then
+    # memcheck on the bit-identity protocol (clamps, fields, observers, warm starts, shards); racecheck
+    # and synccheck, which are slower, on the split-run case (36 nodes, 33 chains, a few launches),
+    # including fast_w16_k4 (the planner's pick at large chain counts: 512 threads at the register
+    # limit); memcheck on the tempering kernels (energies, chain permutation) and per-chain betas.
+    local tool variants filter cap_s bin
+    for t in "memcheck simple test_backends *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*:*AShard*cuda* 45" \
+             "memcheck fast_w4,fast_w8_k4 test_backends *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*:*AShard*cuda* 45" \
+             "racecheck fast_w2,fast_w3_k4 test_backends *SplitRunEqualsOneRun*cuda* 60" \
+             "racecheck fast_w16_k4 test_backends *SplitRunEqualsOneRun*cuda* 45" \
+             "synccheck fast_w4_k2,fast_w16_k4 test_backends *SplitRunEqualsOneRun*cuda* 40" \
+             "memcheck simple,fast_w4 test_tempering *cuda* 45"; do
+      read -r tool variants bin filter cap_s <<< "$t"
+      # (a launch the instrumented kernel no longer fits, fast_w16_k4's 512 threads at the register
+      # limit, is the tool's limit: skipped, not a failure; the tests stage ran that kernel)
+      TOOL_LIMIT=$SANITIZER_LIMIT step "sanitizer_${tool}_${variants%%,*}_${bin#test_}" "$cap_s" env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
+        compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/$bin" --gtest_filter="$filter"
+    done
+    grep -h "ERROR SUMMARY" "$STAGE"/sanitizer_*.log 2>/dev/null | sort | uniq -c | sed 's/^/    /' | tee -a "$SUMMARY"
+  else
+    skip sanitizers "$( [ $gpu = 1 ] && echo "compute-sanitizer not found" || echo "no GPU")"
+  fi
+  pack
+
+  # 3b the Python module, compiled here for this machine's python3 against the carried library, and
   # its tests: on a GPU the cuda backend through Python (bit for bit against the reference on both
   # kernels) and its state read in place by torch, CuPy and JAX through DLPack (python/tests/test_cuda.py)
   if [ "$rehearsal" = 1 ]; then
@@ -460,32 +488,6 @@ PY
     note "| python | $("$py" --version 2>&1), $(tail -1 "$STAGE/python_tests.log" 2> /dev/null | tr -d '=|') | |"
   fi
   pack
-
-  # 3 sanitizers, on the small bit-identity cases
-  if [ "$rehearsal" = 1 ]; then
-    skip sanitizers "rehearsal (compute-sanitizer needs a GPU)"
-  elif [ $gpu = 1 ] && command -v compute-sanitizer > /dev/null; then
-    # memcheck on the bit-identity protocol (clamps, fields, observers, warm starts, shards); racecheck
-    # and synccheck, which are slower, on the split-run case (36 nodes, 33 chains, a few launches),
-    # including fast_w16_k4 (the planner's pick at large chain counts: 512 threads at the register
-    # limit); memcheck on the tempering kernels (energies, chain permutation) and per-chain betas.
-    local tool variants filter cap_s bin
-    for t in "memcheck simple test_backends *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*:*AShard*cuda* 45" \
-             "memcheck fast_w4,fast_w8_k4 test_backends *BitIdenticalToReference*cuda*:*SplitRunEqualsOneRun*cuda*:*AShard*cuda* 45" \
-             "racecheck fast_w2,fast_w3_k4 test_backends *SplitRunEqualsOneRun*cuda* 60" \
-             "racecheck fast_w16_k4 test_backends *SplitRunEqualsOneRun*cuda* 45" \
-             "synccheck fast_w4_k2,fast_w16_k4 test_backends *SplitRunEqualsOneRun*cuda* 40" \
-             "memcheck simple,fast_w4 test_tempering *cuda* 45"; do
-      read -r tool variants bin filter cap_s <<< "$t"
-      # (a launch the instrumented kernel no longer fits, fast_w16_k4's 512 threads at the register
-      # limit, is the tool's limit: skipped, not a failure; the tests stage ran that kernel)
-      TOOL_LIMIT=$SANITIZER_LIMIT step "sanitizer_${tool}_${variants%%,*}_${bin#test_}" "$cap_s" env PBIT_TEST_CUDA_VARIANTS="$variants" PBIT_REQUIRE_GPU=1 \
-        compute-sanitizer --tool "$tool" --error-exitcode 9 --print-limit 20 "$BIN/$bin" --gtest_filter="$filter"
-    done
-    grep -h "ERROR SUMMARY" "$STAGE"/sanitizer_*.log 2>/dev/null | sort | uniq -c | sed 's/^/    /' | tee -a "$SUMMARY"
-  else
-    skip sanitizers "$( [ $gpu = 1 ] && echo "compute-sanitizer not found" || echo "no GPU")"
-  fi
   # Every correctness stage has run (the verdict requires this row: an archive packed before it, of a
   # kit cut off after its tests by a lost machine or the call's end, has not run them all).
   note "| correctness stages | all run | |"
