@@ -105,6 +105,19 @@ int open_new(const std::string& tmp) {
 
 }  // namespace
 
+std::string temporary_path(const std::string& dest) {
+  // Where "NAME.tmpPID" would pass the 255 bytes a file name may have, the name is cut and a hash of
+  // the whole keeps it apart from its neighbours'.
+  const std::filesystem::path target(dest);
+  const std::string suffix = ".tmp" + std::to_string(::getpid());
+  if (const std::string name = target.filename().string(); name.size() + suffix.size() > 255) {
+    char h[20];
+    std::snprintf(h, sizeof h, ".%016llx", static_cast<unsigned long long>(fnv1a(name)));
+    return (target.parent_path() / (name.substr(0, 200) + h + suffix)).string();
+  }
+  return dest + suffix;
+}
+
 void write_file_atomically(const std::string& path, std::string_view content) {
   const OutputTarget out = resolve_output(path);
   if (out.fd >= 0) {  // stdout or another open descriptor: after what the process buffered for it
@@ -131,15 +144,7 @@ void write_file_atomically(const std::string& path, std::string_view content) {
   }
   const std::string& dest = out.dest;
   const std::filesystem::path target(dest);
-  // The temporary beside the target, "NAME.tmpPID"; where that would pass the 255 bytes a file name
-  // may have, the name is cut and a hash of the whole keeps it apart from its neighbours'.
-  const std::string suffix = ".tmp" + std::to_string(::getpid());
-  std::string tmp = dest + suffix;
-  if (const std::string name = target.filename().string(); name.size() + suffix.size() > 255) {
-    char h[20];
-    std::snprintf(h, sizeof h, ".%016llx", static_cast<unsigned long long>(fnv1a(name)));
-    tmp = (target.parent_path() / (name.substr(0, 200) + h + suffix)).string();
-  }
+  const std::string tmp = temporary_path(dest);
   const int fd = open_new(tmp);
   if (fd < 0) {
     const int e = errno;

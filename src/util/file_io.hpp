@@ -28,6 +28,11 @@ struct OutputTarget {
 /// follow, a link to a folder, or a descriptor that is not open.
 OutputTarget resolve_output(const std::string& path);
 
+/// The temporary a write of `dest` goes through, beside it: "NAME.tmpPID" with this process's id, so
+/// that two processes writing one file at once do not take each other's, and a killed run's is known
+/// as such (cli/main.cpp, stale_temporary).
+std::string temporary_path(const std::string& dest);
+
 /// Writes `content` to `path` atomically (see the file comment).
 void write_file_atomically(const std::string& path, std::string_view content);
 /// The same, with the content produced by `body` into a stream.

@@ -8,8 +8,6 @@
 #include <sstream>
 #include <string>
 
-#include <unistd.h>
-
 #include "util/file_io.hpp"
 #include "util/text.hpp"
 
@@ -25,11 +23,10 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
   std::string quoted_dir = "'";  // for the shell: a quote in the path closes, escapes and reopens
   for (char c : dir) quoted_dir += c == '\'' ? std::string("'\\''") : std::string(1, c);
   quoted_dir += "'";
-  // The temporaries carry this process's id, as an atomic write's do (util/file_io.cpp), so that two
-  // runs drawing into one folder at once do not take each other's; a killed run's are removed by the
-  // next run on the folder as a killed write's are (cli/main.cpp, stale_temporary).
-  const std::string pid = std::to_string(::getpid());
-  const std::string png_tmp = p + ".png.tmp" + pid, log_tmp = p + ".gnuplot.log.tmp" + pid;
+  // The temporaries are named as an atomic write's are (temporary_path), so that two runs drawing
+  // into one folder at once do not take each other's, and a killed run's are removed by the next run
+  // on the folder as a killed write's are (cli/main.cpp, stale_temporary).
+  const std::string png_tmp = temporary_path(p + ".png"), log_tmp = temporary_path(p + ".gnuplot.log");
   const std::string cmd = "cd -- " + quoted_dir + " && sed \"s/set output '" + p + ".png'/set output '" + png_tmp + "'/\" " + p +
                           ".gp | gnuplot 2>" + log_tmp;
   std::error_code ec;
