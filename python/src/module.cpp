@@ -527,10 +527,7 @@ PyObservations wrap(Observations&& o, const ObserverSpec& spec, int32_t nodes) {
   return p;
 }
 
-// ------------------------------------------------------------------ exceptions
-
-/// "1 chain", "3 chains": a count and its noun, for the reprs.
-std::string count_of(int64_t n, const std::string& what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
+// ------------------------------------------------------------------ pickles
 
 /// A pickle's state tuple of `n` items, or InvalidArgument naming the class (a state of another version).
 py::tuple pickle_state(const py::handle& state, size_t n, const char* cls) {
@@ -599,6 +596,8 @@ PyObservations observations_from_state(const py::object& state) {
 
 Graph graph_from_arrays(const py::handle& n_arg, const py::handle& i, const py::handle& j, const py::handle& w, const py::handle& biases);
 
+// ------------------------------------------------------------------ exceptions
+
 PyObject* g_error = nullptr;
 /// errno -> the pbit.IoError subclass that is also Python's OSError subclass for it
 /// (pbit.IoError.FileNotFoundError for ENOENT, ...); errnos Python leaves as plain OSError are absent.
@@ -644,6 +643,8 @@ PyObject* new_exception(py::module_& m, const char* name, PyObject* base, PyObje
   return t;
 }
 
+// ------------------------------------------------------------------ graphs and reprs
+
 Graph graph_from_arrays(const py::handle& n_arg, const py::handle& i, const py::handle& j, const py::handle& w, const py::handle& biases) {
   const auto n = static_cast<int32_t>(int_arg(n_arg, "num_nodes", 0, std::numeric_limits<int32_t>::max()));
   const std::vector<int32_t> a = indices_from(i, "i"), b = indices_from(j, "j");
@@ -669,6 +670,9 @@ bool same_graph(const Graph& a, const Graph& b) {
   return a.num_nodes() == b.num_nodes() && a.edge_i() == b.edge_i() && a.edge_j() == b.edge_j() && a.edge_weights() == b.edge_weights() &&
          std::equal(a.biases().begin(), a.biases().end(), b.biases().begin(), b.biases().end());
 }
+
+/// "1 chain", "3 chains": a count and its noun, for the reprs.
+std::string count_of(int64_t n, const std::string& what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
 
 /// The shortest text that reads back as the same float32 (0.1f is "0.1", not 0.10000000149011612).
 std::string float_text(float v) {
@@ -704,6 +708,8 @@ std::string beta_repr(const BetaSchedule& b) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------ the module
 
 PYBIND11_MODULE(_pbit, m) {
   detail::set_interrupt_check(&check_cli_interrupt);  // Ctrl-C in pbit.cli (does nothing outside a command)
