@@ -784,6 +784,20 @@ TEST(Outputs, ARefusedCommandLeavesNoFolderItMade) {
   EXPECT_FALSE(fs::exists(dir + "/kept/x/y"));
 }
 
+// A setting in the environment that is no number is refused, naming it: PBIT_MPI_START_S=ten was read
+// as 0 and so as 1 s, and a job under mpirun gave up on its other ranks after a second.
+TEST(BadInput, AnEnvironmentSettingThatIsNoNumberIsRefused) {
+  for (const char* v : {"ten", "0", "-5", "nan", "30s"}) {
+    const Result r = run("--version", std::string("PBIT_MPI_START_S=") + v);
+    EXPECT_EQ(r.code, 2) << v << ": " << r.out;
+    EXPECT_NE(r.out.find("pbit: error: invalid config: environment variable PBIT_MPI_START_S must be a positive number of seconds, got '" +
+                         std::string(v) + "'"),
+              std::string::npos)
+        << r.out;
+  }
+  EXPECT_EQ(run("--version", "PBIT_MPI_START_S=45.5").code, 0);
+}
+
 // A tempered negative phase from the config: results.json records its ladder and each step's swap
 // acceptance, and the run resumes (the ladder is part of the training config).
 TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {

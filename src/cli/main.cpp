@@ -10,6 +10,7 @@
 #include <random>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -32,6 +33,7 @@
 #include "pbit/hardware/topology.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_io.hpp"
+#include "util/parse_number.hpp"
 #include "util/progress.hpp"
 #include "util/text.hpp"
 
@@ -778,10 +780,16 @@ void say(const std::string& line) {
 }
 
 /// PBIT_MPI_START_S: how long a pbit started by a launcher waits for the job's other processes to
-/// start MPI and the command (600 s: they start together) before it gives up (docs/SCALING.md).
+/// start MPI and the command (600 s: they start together) before it gives up (docs/SCALING.md); at
+/// least 1 s. InvalidConfig for a value that is not a positive number (atof read "ten" as 0).
 double mpi_start_s() {
   const char* v = std::getenv("PBIT_MPI_START_S");
-  return v && *v ? std::max(1.0, std::atof(v)) : 600.0;
+  if (!v || !*v) return 600.0;
+  double x = 0;
+  if (!detail::parse_number_ok(std::string_view(v), x) || !(x > 0) || !std::isfinite(x)) {
+    throw InvalidConfig("environment variable PBIT_MPI_START_S must be a positive number of seconds, got '" + printable(v) + "'");
+  }
+  return std::max(1.0, x);
 }
 
 /// Under mpirun, on a rank other than 0 that met an error: a moment for rank 0, which may be meeting
@@ -798,17 +806,17 @@ std::string of_rank() { return dist::size() > 1 ? " (rank " + std::to_string(dis
 
 /// Whether to run the command, once every rank has read its own command line: its exit code when
 /// not. `refused` is this rank's parse error ("" when none), `helped` that it printed help or the
-/// version. Under mpirun the ranks agree first (collective): a rank that stopped at a bad option while
+/// version, `give_up_s` mpi_start_s(). Under mpirun the ranks agree first (collective): a rank that stopped at a bad option while
 /// the others went on left them waiting in the run's first collective for ever. When every rank
 /// refused, rank 0 says why, and each other rank only where its reason differs; when only some did,
 /// each of those says why.
-std::optional<int> agree_to_run(const std::string& refused, bool helped) {
+std::optional<int> agree_to_run(const std::string& refused, bool helped, double give_up_s) {
   const int64_t ranks = dist::size();
   // The ranks' first meeting in the command. A rank that does not run it (a Python rank that skips
   // this pbit.cli) left the others waiting here silently for ever: they say so after a while, and a
   // pbit started by a launcher gives up after PBIT_MPI_START_S (its ranks start together). (A rank
   // that never starts MPI is caught before, in MPI_Init: dist::init.)
-  const double give_up_s = mpi_start_s(), note_s = std::min(30.0, give_up_s / 4);
+  const double note_s = std::min(30.0, give_up_s / 4);
   dist::barrier_idle(note_s, [&](double waited) {
     if (standalone && waited >= give_up_s) {
       say("pbit: error" + of_rank() + ": the other ranks did not start this command within " + detail::format_number(give_up_s) +
@@ -846,12 +854,14 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
   standalone = !rethrow;
   detail::reset_interrupted();
   stop_note_len = 0;  // (pbit.cli runs again in one process: no earlier command's note)
+  double start_s = 0;  // mpi_start_s()
   try {
     // MPI, when started by mpirun or srun (docs/SCALING.md). MPI_Init waits for every process of the
     // job: a pbit started by a launcher gives up on one that never comes (helper-112); a Python rank
     // may reach pbit.cli later than the others, so pbit.cli only says it is waiting.
-    dist::init(&argc, &argv, std::min(30.0, mpi_start_s() / 4), standalone ? mpi_start_s() : 0);
-  } catch (const pbit::Error& e) {  // (MPI_Init_thread failed: said, not an uncaught exception: helper-112)
+    start_s = mpi_start_s();
+    dist::init(&argc, &argv, std::min(30.0, start_s / 4), standalone ? start_s : 0);
+  } catch (const pbit::Error& e) {  // (MPI_Init_thread failed, or PBIT_MPI_START_S is no number: said, not thrown: helper-112)
     if (rethrow) throw;
     say(std::string("pbit: error: ") + printable(e.what()));
     return 2;
@@ -949,7 +959,7 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
         refused = "'" + cmd + "' does not run over MPI ranks yet (pbit sample, dbm train, dbm eval and dtm train do); run one process";
       }
     }
-    if (const std::optional<int> rc = agree_to_run(refused, helped)) return *rc;
+    if (const std::optional<int> rc = agree_to_run(refused, helped, start_s)) return *rc;
     // The deepest subcommand given runs.
     const CLI::App* a = deepest(app);
     if (dist::size() > 1) detail::progress_muted() = dist::rank() != 0;  // one status line per run, rank 0's
