@@ -264,43 +264,61 @@ void barrier_idle(double every_s, const std::function<void(double)>& waiting) {
 #endif
 }
 
-std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine) {
+namespace {
+void check_message_bytes(size_t message_bytes) {
+  if (message_bytes == 0 || message_bytes > 0x7fffffffu) {
+    throw InvalidArgument("MPI: a message of " + std::to_string(message_bytes) + " bytes (1 to 2^31 - 1)");
+  }
+}
+constexpr int kGatherTag = 23;  // (issue 23) the only point-to-point messages pbit sends
+}  // namespace
+
+std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine, size_t message_bytes) {
+  check_message_bytes(message_bytes);
 #ifdef PBIT_HAVE_MPI
   if (mpi_on() && size() > 1) {
+    // Each rank's bytes go to rank 0 in messages of at most message_bytes (an MPI_Gatherv counts in
+    // ints, and refused a result of 2 GB: helper-112); rank 0 receives them in rank order.
     const int n = size();
     const uint64_t my = mine.size();
-    uint64_t total_all = my;  // every rank learns the total first, so all refuse together
-    check(MPI_Allreduce(MPI_IN_PLACE, &total_all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-    if (total_all > 0x7fffffffu) throw Error("MPI: a gathered result over 2 GB; observe less per run (fewer snapshots or samples)");
     std::vector<uint64_t> sizes(static_cast<size_t>(n));
     check(MPI_Gather(&my, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Gather");
-    std::vector<uint8_t> out;
-    std::vector<int> counts(static_cast<size_t>(n)), offs(static_cast<size_t>(n));
-    if (rank() == 0) {
-      uint64_t total = 0;
-      for (int k = 0; k < n; ++k) {
-        counts[k] = static_cast<int>(sizes[k]);
-        offs[k] = static_cast<int>(total);
-        total += sizes[k];
+    if (rank() != 0) {
+      for (uint64_t done = 0; done < my; done += message_bytes) {
+        const int c = static_cast<int>(std::min<uint64_t>(message_bytes, my - done));
+        check(MPI_Send(mine.data() + done, c, MPI_BYTE, 0, kGatherTag, MPI_COMM_WORLD), "MPI_Send");
       }
-      out.resize(total);
+      return {};
     }
-    check(MPI_Gatherv(mine.data(), static_cast<int>(my), MPI_BYTE, out.data(), counts.data(), offs.data(), MPI_BYTE, 0, MPI_COMM_WORLD),
-          "MPI_Gatherv");
+    uint64_t total = 0;
+    for (const uint64_t k : sizes) total += k;
+    std::vector<uint8_t> out(total);
+    std::copy(mine.begin(), mine.end(), out.begin());
+    uint64_t at = my;
+    for (int k = 1; k < n; ++k) {
+      for (uint64_t done = 0; done < sizes[static_cast<size_t>(k)]; done += message_bytes) {
+        const int c = static_cast<int>(std::min<uint64_t>(message_bytes, sizes[static_cast<size_t>(k)] - done));
+        check(MPI_Recv(out.data() + at + done, c, MPI_BYTE, k, kGatherTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv");
+      }
+      at += sizes[static_cast<size_t>(k)];
+    }
     return out;
   }
 #endif
   return std::vector<uint8_t>(mine.begin(), mine.end());
 }
 
-void broadcast_bytes(std::vector<uint8_t>& bytes) {
+void broadcast_bytes(std::vector<uint8_t>& bytes, size_t message_bytes) {
+  check_message_bytes(message_bytes);
 #ifdef PBIT_HAVE_MPI
   if (mpi_on() && size() > 1) {
     uint64_t n = bytes.size();
     check(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    if (n > 0x7fffffffu) throw Error("MPI: a broadcast over 2 GB");
     bytes.resize(n);
-    if (n > 0) check(MPI_Bcast(bytes.data(), static_cast<int>(n), MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    for (uint64_t done = 0; done < n; done += message_bytes) {
+      const int c = static_cast<int>(std::min<uint64_t>(message_bytes, n - done));
+      check(MPI_Bcast(bytes.data() + done, c, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    }
   }
 #else
   (void)bytes;

@@ -51,8 +51,12 @@ void barrier_idle();
 /// come: the first meeting of a command's ranks, where a rank that runs alone (PBIT_NO_MPI=1 on it
 /// only) never comes and the others would wait silently for ever. `waiting` may throw or abort.
 void barrier_idle(double every_s, const std::function<void(double)>& waiting);
-/// Rank 0 gets every rank's values concatenated in rank order; the others get an empty vector.
-std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine);
+/// What one MPI message carries at most in gather_bytes and broadcast_bytes: MPI counts are ints, so
+/// a result of 2 GB or more (a checkpoint of half a million chains of Pegasus(14)) travels in pieces.
+inline constexpr size_t kMessageBytes = size_t{1} << 30;
+/// Rank 0 gets every rank's values concatenated in rank order, of any size; the others get an empty
+/// vector. Collective. `message_bytes` (at most 2^31 - 1) is for tests of the pieces.
+std::vector<uint8_t> gather_bytes(std::span<const uint8_t> mine, size_t message_bytes = kMessageBytes);
 template <class T>
 std::vector<T> gather(std::span<const T> mine) {
   const std::vector<uint8_t> b = gather_bytes(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(mine.data()), mine.size_bytes()));
@@ -61,8 +65,8 @@ std::vector<T> gather(std::span<const T> mine) {
   return out;
 }
 
-/// Rank 0's bytes on every rank (resized there). Collective.
-void broadcast_bytes(std::vector<uint8_t>& bytes);
+/// Rank 0's bytes on every rank (resized there), of any size. Collective.
+void broadcast_bytes(std::vector<uint8_t>& bytes, size_t message_bytes = kMessageBytes);
 /// Every rank's values concatenated in rank order, on every rank. Collective.
 template <class T>
 std::vector<T> allgather(std::span<const T> mine) {
