@@ -455,6 +455,9 @@ void add_dtm_commands(Commands& c) {
         model.set_feature_fid(model.epoch(), f);
         std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples)\n";
       }
+      // The other ranks wait for rank 0's FID here idle, not spinning their cores in the checkpoint's
+      // first collective (helper-112).
+      dist::barrier_idle();
       // Again, with the FID: a resumed run keeps the whole history.
       if (lease_dir.empty()) model.save_checkpoint(model.checkpoint_path());
       save_lease(nullptr);
