@@ -1013,8 +1013,21 @@ TEST(FeatureNet, DeterministicCachedAndInformative) {
 TEST(DtmConfigParse, ErrorsNameTheKey) {
   auto err = [](const std::string& t) { return error_of([&] { parse_dtm_config(nlohmann::json::parse(t)); }); };
   // A negative phase whose autocorrelation probe could not be held (its snapshot count overflowed).
-  EXPECT_NE(err(R"({"train": {"negative": {"warmup": 4000000000, "samples": 1, "steps_per_sample": 1}}})").find("key 'train.negative'"),
+  EXPECT_NE(err(R"({"train": {"negative": {"warmup": 4000000000, "samples": 2, "steps_per_sample": 1}}})").find("key 'train.negative'"),
             std::string::npos);
+  // A schedule past one sampler's 2^32 - 1 sweeps, named before its fields are multiplied (2^32 x 2^32
+  // wrapped in int64, and the run failed after loading its data with an error that named no key).
+  EXPECT_NE(err(R"({"train": {"negative": {"warmup": 0, "samples": 4294967296, "steps_per_sample": 4294967296}}})")
+                .find("key 'train.negative': warmup + samples x steps_per_sample (0 + 4294967296 x 4294967296) is more than one sampler runs"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"train": {"positive": {"samples": 65536, "steps_per_sample": 65537}}})").find("key 'train.positive': warmup + samples"),
+            std::string::npos);
+  // ACP with one negative-phase sample per chain measures a penalty of 0 (helper-113: it did nothing
+  // while its lambda was reported); off, or with 2 samples, the config is taken.
+  EXPECT_NE(err(R"({"train": {"negative": {"samples": 1}}})").find("key 'train.acp.enabled': the correlation penalty is measured within"),
+            std::string::npos);
+  EXPECT_NO_THROW(parse_dtm_config(nlohmann::json::parse(R"({"train": {"negative": {"samples": 1}, "acp": {"enabled": false}}})")));
+  EXPECT_NO_THROW(parse_dtm_config(nlohmann::json::parse(R"({"train": {"negative": {"samples": 2}}})")));
   EXPECT_NE(err(R"({"model": {"steps": 0}})").find("key 'model.steps'"), std::string::npos);
   EXPECT_NE(err(R"({"dataset": {"dir": ""}})").find("key 'dataset.dir': must not be empty"), std::string::npos);
   EXPECT_NE(err(R"({"dataset": {"pool": 5}})").find("key 'dataset.pool': must divide the 28x28 images"), std::string::npos);

@@ -571,6 +571,52 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
 // train.time_budget_s: a run whose budget is spent stops before its next batch with a checkpoint, at
 // the start of training or in the middle of an epoch, and a run resumed from it with no budget ends
 // bit for bit where the uninterrupted one did (the budget is not part of the training config).
+// A run whose batches would take its sampler past 2^32 - 1 sweeps is refused before the first batch,
+// naming the numbers (it stopped with an error in a late epoch, and its resume stopped again:
+// helper-113); one that may pass it only if train.skip_when_correct skips no nudge is warned.
+TEST(EqProp, ARunPastOneSamplersSweepsIsRefusedBeforeItsFirstBatch) {
+  const ImageDataset train = halves(64, 1), test = halves(40, 2);
+  std::vector<int64_t> ti(64), si(40);
+  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
+  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_sweep_cap";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  EqPropConfig c = small_training(dir);
+  c.free = {0.2f, 3.0f, 1 << 24, 1, 1};  // 2^24 + 1 sweeps a batch, and as many again nudged
+  c.nudge.sweeps = 1 << 24;
+  c.epochs = 10;  // 16 batches each: 160 x (2^25 + 2) sweeps
+  c.time_budget_s = 1e-9;  // a run that is taken stops before its first batch
+  c.skip_when_correct = false;
+  EqPropNet n = EqPropNet::create(8, c.hidden, 2, 2, 0.5f, 0.25f, c.seed);
+  {
+    EqPropTrainer t(n, c, train, ti, test, si);
+    const std::string e = error_of([&] { t.run(); });
+    EXPECT_NE(e.find("key 'train.epochs': the 160 batches left (train.epochs 10 x 16 batches of train.batch_size 4) of 33554434 sweeps each "
+                     "would take the training sampler from 0 to 5368709440 sweeps, past the 2^32 - 1"),
+              std::string::npos)
+        << e;
+  }
+  c.epochs = 7;  // 112 batches: 3.8e9 sweeps, under the limit
+  {
+    EqPropTrainer t(n, c, train, ti, test, si);
+    testing::internal::CaptureStderr();
+    EXPECT_NO_THROW(t.run());
+    EXPECT_EQ(testing::internal::GetCapturedStderr().find("warning"), std::string::npos);
+    EXPECT_TRUE(t.out_of_time());
+  }
+  c.epochs = 10;
+  c.skip_when_correct = true;  // the free phases alone fit; every nudge would not
+  {
+    EqPropTrainer t(n, c, train, ti, test, si);
+    testing::internal::CaptureStderr();
+    EXPECT_NO_THROW(t.run());
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("warning: the 160 batches left"), std::string::npos) << err;
+    EXPECT_NE(err.find("may take the training sampler to 5368709440"), std::string::npos) << err;
+  }
+}
+
 TEST(EqProp, TimeBudgetStopsWithACheckpointAndResumesBitForBit) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
   std::vector<int64_t> ti(64), si(40);
@@ -789,6 +835,9 @@ TEST(EqProp, ConfigErrorsNameTheKey) {
       {R"({"network": {"threshold": 255}})", "network.threshold"},
       {R"({"train": {"batch_size": 65536, "chains_per_image": 4096}})", "train.batch_size"},
       {R"({"eval": {"batch_images": 1048576, "chains_per_image": 17}})", "key 'eval.batch_images': batch_images x chains_per_image"},
+      // A phase past one sampler's 2^32 - 1 sweeps: refused here, not at the first batch (helper-113).
+      {R"({"free": {"samples": 1048576, "steps_per_sample": 4096}})", "key 'free': anneal_sweeps + samples x steps_per_sample (100 + 1048576 x 4096) is more than one sampler runs"},
+      {R"({"nudge": {"sweeps": 16777216, "samples": 1048576, "steps_per_sample": 4096}})", "key 'nudge': sweeps + samples x steps_per_sample"},
   };
   for (const auto& [text, key] : cases) {
     const std::string e = error_of([&] { parse_eqprop_config(nlohmann::json::parse(text)); });

@@ -329,6 +329,7 @@ void add_dtm_commands(Commands& c) {
     if (o->gen_sweeps > 0) detail::override_key(cfg.gen_sweeps, o->gen_sweeps, cfg.source, {"generate", "sweeps"});
     if (o->steps > 0) detail::override_key(cfg.steps, o->steps, cfg.source, {"model", "steps"});
     if (!o->acp.empty()) detail::override_key(cfg.acp, o->acp == "on", cfg.source, {"train", "acp", "enabled"});
+    check_acp(cfg);
     // Under MPI ranks (docs/SCALING.md) every rank trains its share of each batch's chains on the same
     // model and rank 0 writes; the ranks must have been given the same run.
     check_ranks_agree({o->config}, o->out + "|" + std::to_string(o->time_budget) + "|" + std::to_string(o->gen_sweeps) + "|" +

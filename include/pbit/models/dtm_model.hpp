@@ -93,6 +93,9 @@ struct DtmConfig {
 };
 
 DtmConfig parse_dtm_config(const nlohmann::json& j);
+/// InvalidConfig naming train.acp.enabled when ACP is on with one negative-phase sample per chain: the
+/// penalty, a within-chain covariance, is then 0 and ACP did nothing while its lambda was reported.
+void check_acp(const DtmConfig& c);
 
 /// Every setting of `c`, defaults filled in, as a config that parse_dtm_config reads back to the same
 /// settings (floats as their shortest decimals): results.json and metrics.json record it as

@@ -248,6 +248,8 @@ class EqPropTrainer {
   std::vector<int64_t> train_index_, test_index_;
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Sampler> ideal_sampler_;  ///< train.mode pat: the nudged phases' ideal sampler
+  /// InvalidConfig naming train.epochs when the batches left would take a sampler past 2^32 - 1 sweeps.
+  void check_sweeps_left(int64_t per_epoch) const;
   int32_t epoch_ = 0;
   int64_t batch_ = 0, updates_ = 0;
   double epoch_correct_ = 0, epoch_cost_ = 0, epoch_flips_ = 0, epoch_wall_ = 0;

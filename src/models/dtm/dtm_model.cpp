@@ -46,6 +46,9 @@ void parse_schedule(const nlohmann::json& j, const std::string& where, SamplingS
   if (j.contains("warmup")) s.warmup = get_int(j["warmup"], where + ".warmup", 0, big);
   if (j.contains("samples")) s.samples = get_int(j["samples"], where + ".samples", 1, big);
   if (j.contains("steps_per_sample")) s.steps_per_sample = get_int(j["steps_per_sample"], where + ".steps_per_sample", 1, big);
+  // What one sampler cannot run is refused here, by name, before anything multiplies the fields (a
+  // product of 2^32 x 2^32 wrapped) and before a run loads its data (helper-113).
+  if (const std::string past = s.past_sweep_limit(); !past.empty()) config_error(where, past);
 }
 
 }  // namespace
@@ -134,6 +137,7 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     }
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
+  check_acp(c);
   // Every epoch's autocorrelation probe snapshots each chain every negative.steps_per_sample sweeps
   // over twice a negative phase: refused here rather than after an epoch of training (the count
   // overflowed an int32 or asked for a huge buffer).
@@ -207,8 +211,17 @@ RoleAssignment place_dtm_roles(const DtmConfig& cfg, const Topology& topo, int32
   return place_roles(topo.graph.num_nodes(), spec, cfg.role_seed, &topo.colors);
 }
 
+void check_acp(const DtmConfig& c) {
+  if (c.acp && c.negative.samples < 2) {
+    detail::config_error("train.acp.enabled",
+                         "the correlation penalty is measured within each chain's negative-phase samples, and train.negative.samples is " +
+                             std::to_string(c.negative.samples) + ": give it at least 2, or turn ACP off");
+  }
+}
+
 Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
   if (cfg.steps < 1 || cfg.steps > 1000) throw InvalidArgument("DTM: steps must be in [1, 1000], got " + std::to_string(cfg.steps));
+  check_acp(cfg);  // (parse_dtm_config and --acp check it first; a config built in C++ here)
   const Topology topo = make_topology(cfg.topology);
   graph_ = topo.graph;
   colors_ = topo.colors;

@@ -278,6 +278,12 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
   if (c.train_mode != "ideal" && c.hardware.ideal()) {
     detail::config_error("train.mode", "'" + c.train_mode + "' trains against a device: give a 'hardware' section with some imperfection");
   }
+  // A phase one sampler cannot run (2^32 - 1 sweeps) is refused here rather than at the first batch.
+  // (past_sweep_limit calls the first term warmup; these phases call it anneal_sweeps and sweeps)
+  if (const std::string past = free_schedule(c).past_sweep_limit(); !past.empty()) detail::config_error("free", "anneal_sweeps" + past.substr(6));
+  if (const std::string past = SamplingSchedule{c.nudge.sweeps, c.nudge.samples, c.nudge.steps_per_sample}.past_sweep_limit(); !past.empty()) {
+    detail::config_error("nudge", "sweeps" + past.substr(6));
+  }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
 }
@@ -841,6 +847,45 @@ EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const Imag
 
 EqPropTrainer::~EqPropTrainer() = default;
 
+void EqPropTrainer::check_sweeps_left(int64_t per_epoch) const {
+  // Each batch runs the free phase on the training sampler, and the nudged phase(s) on it or, under
+  // PAT, on the ideal sampler; skip_when_correct may skip the nudges. A sampler counts its sweeps
+  // over the whole run (its random numbers are keyed by them), up to 2^32 - 1: a run that needs more
+  // stopped with an error in a late epoch, and its resume stopped again (helper-113), so it is
+  // refused before the first batch, and one that may need more is told so.
+  const auto free = static_cast<double>(free_schedule(cfg_).total_sweeps());
+  const double nudges = (cfg_.nudge.symmetric || ideal_sampler_ ? 2.0 : 1.0) *
+                        static_cast<double>(SamplingSchedule{cfg_.nudge.sweeps, cfg_.nudge.samples, cfg_.nudge.steps_per_sample}.total_sweeps());
+  const double batches = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(per_epoch) - static_cast<double>(batch_);
+  struct Need {
+    const Sampler* s;
+    double least, most;
+    const char* which;
+  };
+  const Need needs[2] = {{sampler_.get(), ideal_sampler_ || cfg_.skip_when_correct ? free : free + nudges, ideal_sampler_ ? free : free + nudges,
+                          "training sampler"},
+                         {ideal_sampler_.get(), 0, nudges, "ideal sampler (train.mode pat)"}};
+  const auto limit = static_cast<double>(SamplingSchedule::kMaxSweeps);
+  for (const Need& n : needs) {
+    if (!n.s || batches <= 0) continue;
+    const double done = static_cast<double>(n.s->sweep_count());
+    const std::string what = "the " + std::to_string(static_cast<int64_t>(batches)) + " batches left (train.epochs " +
+                             std::to_string(cfg_.epochs) + " x " + std::to_string(per_epoch) + " batches of train.batch_size " +
+                             std::to_string(cfg_.batch_size) + ") of ";
+    const std::string cure = " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field); train fewer epochs, on "
+                             "fewer images or in larger batches, or with fewer sweeps a batch (free, nudge)";
+    if (done + batches * n.least > limit) {
+      detail::config_error("train.epochs", what + detail::format_number(n.least) + " sweeps each would take the " + n.which + " from " +
+                                               detail::format_number(done) + " to " + detail::format_number(done + batches * n.least) + cure);
+    }
+    if (done + batches * n.most > limit) {
+      std::fprintf(stderr, "warning: %s%s sweeps each (with every nudge; train.skip_when_correct skips some) may take the %s to %s%s\n",
+                   what.c_str(), detail::format_number(n.most).c_str(), n.which, detail::format_number(done + batches * n.most).c_str(),
+                   cure.c_str());
+    }
+  }
+}
+
 void EqPropTrainer::step(const EqPropGradient& g) {
   ++updates_;
   std::vector<float>* p[4] = {&net_.w0, &net_.w1, &net_.bh, &net_.bo};
@@ -862,6 +907,7 @@ void EqPropTrainer::step(const EqPropGradient& g) {
 
 void EqPropTrainer::run(const std::function<void(const EqPropEpoch&)>& on_epoch) {
   const int64_t per_epoch = static_cast<int64_t>(train_index_.size()) / cfg_.batch_size;
+  check_sweeps_left(per_epoch);
   const std::string ckpt = cfg_.output_dir + "/checkpoint.bin";
   out_of_time_ = false;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
