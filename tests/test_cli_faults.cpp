@@ -329,9 +329,17 @@ TEST(FullDisk, CompareKeepsTheGoodFiles) {
       EXPECT_EQ(r.code, 0) << r.out;  // the numbers are written; a plot is an extra
       EXPECT_EQ(r.out.find("wrote " + dir + "/out/flips_vs_chains.png"), std::string::npos) << r.out;
       EXPECT_NE(r.out.find("could not draw " + dir + "/out/flips_vs_chains.png"), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find("; the flips_vs_chains.png there is an earlier run's"), std::string::npos) << r.out;
       EXPECT_TRUE(slurp(dir + "/out/flips_vs_chains.png") == before);
       EXPECT_EQ(temporaries(dir + "/out"), std::vector<std::string>{});
     }
+    // Without gnuplot it says so, and that the PNG there is not this run's (it said nothing: helper-114).
+    const Result r = run("compare --suite " + dir + "/suite.json", "PATH=/nonexistent");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("gnuplot is not installed: " + dir + "/out/flips_vs_chains.gp and its data are written, not flips_vs_chains.png; "
+                         "the flips_vs_chains.png there is an earlier run's"),
+              std::string::npos)
+        << r.out;
   }
 }
 
@@ -502,7 +510,14 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
   fs::remove(dir + "/idle_journal.json");
   const std::string idle_cmd = "compare --suite " + dir + "/idle.json --journal " + dir + "/idle_journal.json";
   ASSERT_EQ(run(idle_cmd).code, 0);
-  EXPECT_EQ(read_json_file(dir + "/out/results.json")["energy"]["idle_window_s"].get<double>(), 0.25);
+  const nlohmann::json idle_energy = read_json_file(dir + "/out/results.json")["energy"];
+  EXPECT_EQ(idle_energy["idle_window_s"].get<double>(), 0.25);
+  // The windows the meters read: none where a meter is unavailable (no idle draw was read, though
+  // idle_window_s alone said 0.25); NVML's at least 1 s.
+  const bool has_gpu = idle_energy["gpu_meter"].get<std::string>().rfind("unavailable", 0) != 0;
+  const bool has_cpu = idle_energy["cpu_meter"].get<std::string>().rfind("unavailable", 0) != 0;
+  EXPECT_EQ(idle_energy["gpu_idle_window_s"].get<double>(), has_gpu ? 1.0 : 0.0);
+  EXPECT_EQ(idle_energy["cpu_idle_window_s"].get<double>(), has_cpu ? 0.25 : 0.0);
   const Result idle_again = run(idle_cmd);
   ASSERT_EQ(idle_again.code, 0) << idle_again.out;
   EXPECT_EQ(read_json_file(dir + "/out/results.json")["energy"]["idle_window_s"].get<double>(), 0.0);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <tuple>
@@ -34,7 +35,7 @@ TEST(EnergyModels, MatchHandComputedValues) {
   // FPGA: 25 W at 50e9 flips/s = 0.5 nJ per flip.
   EXPECT_DOUBLE_EQ(p.fpga.joules_per_flip(50e9), 5e-10);
   // p-DNN neuron, n = 784 binary inputs, T = 10, SRAM weights:
-  //   784*32*1.5625e-13 + 10 * (785*1*1.5625e-13 + 784*9e-13 + 1e-13) = 3.92e-9 + 10 * 8.28e-10 = 1.20466e-8 J.
+  //   784*32*1.5625e-13 + 10 * (785*1*1.5625e-13 + 784*9e-13 + 1e-13) = 3.92e-9 + 10 * 8.2836e-10 = 1.22036e-8 J.
   EXPECT_NEAR(p.pdnn.joules_per_operation(784, 10, 1, false, true), 3.92e-9 + 10 * (785 * 1.5625e-13 + 784 * 9e-13 + 1e-13), 1e-20);
   energy::PdnnModel m;
   m.b_w = 2;
@@ -104,6 +105,25 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   j = read_json_file(platforms_path());
   j["fpga"]["pbits"]["value"] = 4264.9;
   EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("must be a whole number"), std::string::npos);
+  // Looser values refused as the rules say (helper-114): an empty source, a fractional k_mix_dtm, a
+  // random bit dearer than the cell update it is part of, a p-DNN of 0 J.
+  j = read_json_file(platforms_path());
+  j["fpga"]["pbits"]["source"] = " ";
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("key 'fpga.pbits.source': must say where the value comes from"), std::string::npos);
+  j = read_json_file(platforms_path());
+  j["rng_chip"]["k_mix_dtm"]["value"] = 2.5;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("key 'rng_chip.k_mix_dtm.value': must be a whole number"), std::string::npos);
+  j = read_json_file(platforms_path());
+  j["rng_chip"]["rng_j_per_bit"]["value"] = 1e-3;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("key 'rng_chip.rng_j_per_bit.value': is more than e_cell_j"), std::string::npos);
+  j = read_json_file(platforms_path());
+  for (auto& [k, v] : j["pdnn"].items()) {
+    if (k.rfind("eps_", 0) == 0) v["value"] = 0;
+  }
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("key 'pdnn': models 0 J per operation"), std::string::npos);
+  // A missing platforms file is named as the platforms file.
+  EXPECT_NE(error_of([&] { energy::load_platforms(std::string(PBIT_TEST_TMP) + "/no_platforms.json"); }).find("the platforms file: "),
+            std::string::npos);
   // A parameter may carry a note, in words.
   j = read_json_file(platforms_path());
   j["fpga"]["pbits"]["note"] = "counted on the board";
@@ -266,6 +286,9 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "pegasus:1"}])" + ok_tail).find("key 'workloads[0].graph'"), std::string::npos);
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "platforms": "")" + ok_tail).find("key 'platforms': must not be empty"),
             std::string::npos);
+  EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "quality": [{"label": "x", "results": ""}])" + ok_tail)
+                .find("key 'quality[0].results': must not be empty"),
+            std::string::npos);  // (it said "no file ''", naming no key: helper-114)
   EXPECT_NE(err(R"({"workloads": [{"name": "a", "graph": "lattice:8"}], "quality": [{"label": "x", "results": "a.json"}, {"label": "x", "results": "a.json"}])" +
                 ok_tail)
                 .find("key 'quality[1].label': 'x' is quality[0]'s label too"),
@@ -316,6 +339,12 @@ TEST(CompareSuiteParse, BadValuesGiveClearErrors) {
   EXPECT_NE(err(R"({"workloads": [{"name": "t", "kind": "dtm_generation", "graph": "grid:8:G8", "sweeps_per_sample": 4294967295}])" + ok_tail)
                 .find("key 'workloads[0].sweeps_per_sample': must be in [1, 1000000]"),
             std::string::npos);
+  // For a DTM the limit is on the sample: steps x sweeps_per_sample (1000 steps of 10^6 were taken).
+  EXPECT_NE(err(R"({"workloads": [{"name": "t", "kind": "dtm_generation", "graph": "grid:8:G8", "steps": 1000, "sweeps_per_sample": 1001}])" + ok_tail)
+                .find("key 'workloads[0].sweeps_per_sample': x steps is a DTM sample's sweeps, 1001 x 1000 here; at most 10^6"),
+            std::string::npos);
+  EXPECT_EQ(err(R"({"workloads": [{"name": "t", "kind": "dtm_generation", "graph": "grid:12:G8", "steps": 1000, "image_side": 6,
+                                   "sweeps_per_sample": 1000}])" + ok_tail), "<no error>");
   // Names and labels become gnuplot titles, data-file labels and table cells: a quote broke the plot.
   EXPECT_NE(err(R"({"workloads": [{"name": "it's", "graph": "lattice:8"}])" + ok_tail).find("key 'workloads[0].name': 'it's' is only spaces or holds"),
             std::string::npos);
@@ -489,7 +518,8 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
     }
     EXPECT_EQ(text("/energy_vs_quality.dat").find("nan"), std::string::npos) << text("/energy_vs_quality.dat");
     EXPECT_EQ(text("/energy_vs_quality.gp").find("index 2") != std::string::npos, measured) << text("/energy_vs_quality.gp");
-    EXPECT_EQ(text("/energy_vs_quality.dat").find("(cpu)\"") != std::string::npos, measured) << text("/energy_vs_quality.dat");
+    // (a point names its chain count: several counts of one backend sat under one label, helper-114)
+    EXPECT_EQ(text("/energy_vs_quality.dat").find("(cpu, 8 chains)\"") != std::string::npos, measured) << text("/energy_vs_quality.dat");
   }
   // A quality entry that is not a DTM result is a clear error, before anything is measured (it ended
   // a finished suite without writing anything).
@@ -507,7 +537,23 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   j["platforms"] = out + "/platforms_k100.json";
   const nlohmann::json k100 = run_compare(parse_compare_suite(j), false);
   EXPECT_DOUBLE_EQ(k100["modeled"]["rng_chip"]["dtm_energy_j_per_sample"].get<double>(), 8.0 * 100 * 4900 * 2e-15);
-  EXPECT_EQ(k100["modeled"]["rng_chip"]["dtm_parameters"]["k_mix"], 100.0);
+  EXPECT_EQ(k100["modeled"]["rng_chip"]["dtm_parameters"]["k_mix_sweeps_per_step"], 100.0);
+  // Every key of the output is snake_case (dtm_parameters.T and .L, pdnn.T were not: helper-114).
+  std::vector<std::string> not_snake;
+  std::function<void(const nlohmann::json&, const std::string&)> walk = [&](const nlohmann::json& x, const std::string& at) {
+    if (x.is_object()) {
+      for (const auto& [k, v] : x.items()) {
+        if (k.empty() || !std::all_of(k.begin(), k.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; })) {
+          not_snake.push_back(at + "." + k);
+        }
+        walk(v, at + "." + k);
+      }
+    } else if (x.is_array()) {
+      for (const auto& v : x) walk(v, at + "[]");
+    }
+  };
+  walk(k100, "");
+  EXPECT_EQ(not_snake, std::vector<std::string>{});
   // A workload whose model cannot be built is refused before the ones before it are measured.
   j["min_seconds"] = 3600;
   j["workloads"].push_back({{"name", "too_big"}, {"kind", "dtm_generation"}, {"graph", "grid:12:G8"}, {"image_side", 40}});

@@ -36,7 +36,10 @@ double param(const nlohmann::json& j, const std::string& where, const char* key,
   const double v = detail::get_double(p["value"], k + ".value");
   if (v < lo || v > hi) detail::config_error(k + ".value", "must be in [" + detail::format_number(lo) + ", " + detail::format_number(hi) + "]");
   if (integer && v != std::floor(v)) detail::config_error(k + ".value", "must be a whole number, got " + p["value"].dump());
-  detail::get_string(p["source"], k + ".source");
+  // (an empty source passed, though a parameter's source is what this file requires: helper-114)
+  if (detail::get_string(p["source"], k + ".source").find_first_not_of(" \t") == std::string::npos) {
+    detail::config_error(k + ".source", "must say where the value comes from");
+  }
   if (p.contains("note")) detail::get_string(p["note"], k + ".note");  // free text (results.json keeps the file)
   return v;
 }
@@ -65,7 +68,13 @@ Platforms parse_platforms(const nlohmann::json& j) {
   if (p.chip.e_cell_j <= 0) detail::config_error("rng_chip.e_cell_j.value", "must be > 0 (the chip's energy per flip and per sample)");
   p.chip.rng_j_per_bit = param(c, "rng_chip", "rng_j_per_bit", 0, 1, "J per random bit");
   p.chip.cell_rate_hz = param(c, "rng_chip", "cell_rate_hz", 1, 1e12, "updates/s per cell");
-  param(c, "rng_chip", "k_mix_dtm", 1, 1e9, "sweeps per DTM step");
+  // The random bits are part of a cell update's energy (energy.hpp): a bit that costs more than the
+  // update holding it is a wrong unit or a typo (1e-3 J per bit passed).
+  if (p.chip.rng_j_per_bit > p.chip.e_cell_j) {
+    detail::config_error("rng_chip.rng_j_per_bit.value", "is more than e_cell_j (" + detail::format_number(p.chip.e_cell_j) +
+                                                             " J), the cell update it is part of");
+  }
+  param(c, "rng_chip", "k_mix_dtm", 1, 1e9, "sweeps per DTM step", true);
   const auto& d = j["pdnn"];
   detail::only_keys(d, "pdnn", {"b_w", "eps_w_sram_j", "eps_w_dram_j", "eps_a_j", "eps_add_j", "eps_mul_j", "eps_n_pbit_j", "eps_n_det_j"});
   p.pdnn.b_w = param(d, "pdnn", "b_w", 1, 64, "bits per weight", true);
@@ -76,6 +85,10 @@ Platforms parse_platforms(const nlohmann::json& j) {
   p.pdnn.eps_mul_j = param(d, "pdnn", "eps_mul_j", 0, 1, "J per multiply");
   p.pdnn.eps_n_pbit_j = param(d, "pdnn", "eps_n_pbit_j", 0, 1, "J per p-bit output");
   p.pdnn.eps_n_det_j = param(d, "pdnn", "eps_n_det_j", 0, 1, "J per deterministic activation");
+  // As the FPGA's and the chip's: all zero wrote "0 J per operation" as if modeled (helper-114).
+  if (!(p.pdnn.joules_per_operation(784, 10, 1, false, true) > 0)) {
+    detail::config_error("pdnn", "models 0 J per operation of a p-bit neuron: give its eps_* energies (> 0 for what it does)");
+  }
   return p;
 }
 
@@ -104,7 +117,12 @@ std::string find_platforms_file(const std::string& path) {
 
 Platforms load_platforms(const std::string& given) {
   const std::string path = find_platforms_file(given);
-  const nlohmann::json j = read_json_file(path);  // (its errors name the file already)
+  nlohmann::json j;
+  try {
+    j = read_json_file(path);  // (its errors name the file, not what the file is for)
+  } catch (const IoError& e) {
+    throw IoError("the platforms file: " + e.reason(), e.path(), e.error_number());
+  }
   try {
     return parse_platforms(j);
   } catch (const InvalidConfig& e) {

@@ -15,9 +15,19 @@ namespace pbit::detail {
 
 bool have_gnuplot() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
+namespace {
+/// "; the NAME.png there is an earlier run's" where one is (kept, as a failed write keeps the earlier
+/// file, but not to be read as this run's: helper-114), else "".
+std::string earlier_png(const std::string& dir, const std::string& p) {
+  std::error_code ec;
+  return std::filesystem::exists(dir + "/" + p + ".png", ec) ? "; the " + printable(p) + ".png there is an earlier run's" : "";
+}
+}  // namespace
+
 bool draw_gnuplot(const std::string& dir, const std::string& p) {
   if (!have_gnuplot()) {
-    std::cerr << "gnuplot is not installed: " << printable(dir + "/" + p) << ".gp and its data are written, not " << printable(p) << ".png\n";
+    std::cerr << "gnuplot is not installed: " << printable(dir + "/" + p) << ".gp and its data are written, not " << printable(p) << ".png"
+              << earlier_png(dir, p) << "\n";
     return false;
   }
   std::string quoted_dir = "'";  // for the shell: a quote in the path closes, escapes and reopens
@@ -54,7 +64,7 @@ bool draw_gnuplot(const std::string& dir, const std::string& p) {
   if (!drawn) {
     std::cerr << "could not draw " << printable(dir + "/" + p) << ".png ("
               << (logged ? "gnuplot failed; see " + printable(dir) + "/gnuplot.log" : std::string("gnuplot failed and said nothing"))
-              << "); its data and script are written\n";
+              << "); its data and script are written" << earlier_png(dir, p) << "\n";
   }
   return drawn;
 }
