@@ -288,7 +288,9 @@ TEST(EqProp, SampledEstimateMatchesTheExactOne) {
 // the sampler sees: hidden_field clips exactly there and leaves the rest, and the sampled estimate
 // matches the exact one of the clipped network, which lies far from the unclipped one (asserted).
 // Every other test ran with the clip off or far above its fields (helper-100: a clip never applied
-// passed the suite).
+// passed the suite). What this checks is the sampling under the clip: its W0 gradient is EqProp's
+// estimate from the states, -x (h_nudged - h_free) / beta, in the exact value as in the code, which
+// does not see the clip (a straight-through estimate, as the paper's code; docs/CLI.md, field_clip).
 TEST(EqProp, ClippedFieldsAreTheOnesSampled) {
   const EqPropNet n = tiny_net();
   std::vector<float> raw(static_cast<size_t>(n.hidden)), clipped(raw.size());
