@@ -133,6 +133,20 @@ TEST(DtmModel, MebmIsTheSingleStepCase) {
   EXPECT_GT(good_fraction(m.generate(200, 40).back()), 0.6);
 }
 
+// A forward process so fast that a step before the last keeps nothing of its input (J_f rounds to 0)
+// is said: model.lambda 1000 with T = 3 trained three unconditioned MEBMs unsaid (helper-113).
+TEST(DtmModel, AStepThatForgetsItsInputIsSaid) {
+  DtmConfig c = toy_config(3, std::string(PBIT_TEST_TMP) + "/dtm_lambda_said");
+  for (const auto& [lambda, said] : {std::pair{1000.0f, true}, {1.0f, false}}) {
+    c.lambda = lambda;
+    testing::internal::CaptureStderr();
+    const Dtm m(c, 8, 8);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err.find("couples step 1 to x^1 by J_f = 0: the step forgets its input") != std::string::npos, said) << lambda << ": " << err;
+    EXPECT_EQ(m.coupling(1) == 0.0, said);
+  }
+}
+
 // Parallel tempering in the MEBM (issue 21). At beta 2 the toy MEBM's two modes are deep: plain Gibbs
 // chains that fall into the rarer mode stay there, so the projection's autocorrelation keeps a plateau
 // (the spread between stuck chains); the target replicas of tempered chains (6 replicas down to beta

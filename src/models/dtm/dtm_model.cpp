@@ -229,6 +229,17 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
   visible_ = roles_.of("data");
   if (cfg.label_replicas > 0) visible_.insert(visible_.end(), roles_.of("label").begin(), roles_.of("label").end());
   grid_ = dtm::time_grid(cfg.steps);
+  // A forward process so fast that a step before the last keeps nothing of x^t (J_f rounds to 0 for
+  // lambda dt past about 38) trains that step as an unconditioned MEBM: said, as a run with
+  // model.lambda 1000 and T = 3 gave a T = 1 model's results unsaid (helper-113).
+  for (int32_t t = 1; t < cfg.steps && dist::rank() == 0; ++t) {
+    if (const double j = dtm::forward_coupling(cfg.lambda, grid_[t] - grid_[t - 1]); j < 1e-3) {
+      std::fprintf(stderr, "warning: model.lambda %s couples step %d to x^%d by J_f = %.3g: the step forgets its input, and trains and "
+                   "generates as an unconditioned MEBM (a smaller lambda keeps the DTM's conditioning)\n",
+                   detail::format_number(cfg.lambda).c_str(), t, t, j + 0.0);  // (+ 0.0: not "-0")
+      break;
+    }
+  }
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   const Coloring col(graph_, colors_);
   // Under MPI ranks each process runs a contiguous share of every step's batch_size chains, keyed by
