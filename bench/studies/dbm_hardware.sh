@@ -7,8 +7,10 @@
 # test images. OUT/summary.{json,md}, OUT/bits.png.
 #   bash bench/studies/dbm_hardware.sh [OUT] [BITS]   e.g. ... out/dbm_hardware "4 6 8"
 # FPGA=1: the device also computes like an FPGA p-bit at k bits: the input current in k-bit fixed point
-# on +-4 and the activation from a table of 2^k cells over [0, 4) (input_bits = lut_bits = k); these
-# run on the packed backend (the cpu backend's vectorised loop has no input stage), BACKEND overrides.
+# on +-4 and the activation from a table of 2^k cells over [0, 4) (input_bits = lut_bits = k: the table's
+# grid is not the input's, so the input is rounded twice, P(+1) moving by up to 1.3% at 6 bits; the
+# FPGA's own table, indexed by the quantised |I|, would be lut_bits 0; kept as the committed results of
+# 2026-11-29 ran it, helper-114); these run on the packed backend (the cpu backend's vectorised loop has no input stage), BACKEND overrides.
 # IN_SITU_BITS (default: all of BITS): the bit widths to train in situ; the others are deployed only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
