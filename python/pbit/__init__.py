@@ -14,6 +14,12 @@ backend) with a numpy face:
 Arrays come back as numpy arrays that own the results (no copy). Errors are pbit.Error and its
 subclasses (InvalidArgument, InvalidGraph, ... also ValueError where the input was bad). docs/PYTHON.md.
 """
+try:  # (the module's arrays are numpy's: without it, its import failed saying "initialization failed")
+    import numpy as _numpy  # noqa: F401
+except ImportError as _e:
+    raise ImportError("pbit needs numpy in this Python (" + __import__("sys").executable + "): " + str(_e) +
+                      " (pip install numpy, or Debian's python3-numpy)") from _e
+del _numpy
 from ._pbit import (  # noqa: F401
     _run_command,
     BetaSchedule,

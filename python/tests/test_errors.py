@@ -621,3 +621,14 @@ def test_a_nul_in_a_string_argument_is_shown_not_cut():
         pbit.Sampler(g(), chains=2, backend="cu\x00da")
     with pytest.raises(pbit.InvalidArgument, match=r"topology 'pega\\0sus:3'"):
         pbit.topology("pega\x00sus:3")
+
+
+def test_a_python_without_numpy_is_told_so():
+    # Without numpy the module's import failed saying only "initialization failed".
+    import subprocess
+    import sys
+    code = "import sys; sys.modules['numpy'] = None; import pbit"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(pbit.__file__))})
+    assert r.returncode != 0
+    assert "ImportError: pbit needs numpy in this Python (" + sys.executable + ")" in r.stderr, r.stderr
