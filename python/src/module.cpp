@@ -261,6 +261,11 @@ BetaSchedule beta_from(const py::object& beta) {
     }
     return BetaSchedule::constant(static_cast<float>(v));
   }
+  // Another real number (fractions.Fraction, decimal.Decimal: numpy made them "object values"); a
+  // numpy scalar or array goes on as an array.
+  if (!py::hasattr(beta, "__array__") && !py::hasattr(beta, "__len__") && !py::isinstance<py::str>(beta) && PyNumber_Check(beta.ptr())) {
+    return BetaSchedule::constant(float_arg(beta, "beta"));
+  }
   return BetaSchedule::per_sweep(from_numpy<float>(beta, "beta"));
 }
 

@@ -199,6 +199,21 @@ def test_a_beta_array_is_a_per_sweep_schedule():
     assert sched.expand(12)[0] == np.float32(0.2) and sched.expand(12)[-1] == np.float32(1.4)
 
 
+def test_a_beta_of_any_real_number_type_is_that_number():
+    # A Fraction or a Decimal was refused as "object values"; each is the float it stands for.
+    import decimal
+    import fractions
+    g = small_graphs()["lattice3"]
+    ref = pbit.Sampler(g, chains=8, seed=3)
+    ref.sweep(5, beta=0.75)
+    for b in (fractions.Fraction(3, 4), decimal.Decimal("0.75"), np.float32(0.75)):
+        s = pbit.Sampler(g, chains=8, seed=3)
+        s.sweep(5, beta=b)
+        np.testing.assert_array_equal(s.state, ref.state)
+    with pytest.raises(pbit.InvalidArgument, match="beta must be a real number"):
+        pbit.Sampler(g, chains=8, seed=3).sweep(5, beta=1 + 2j)
+
+
 def test_long_calls_release_the_gil():
     g = pbit.topology("pegasus:4").graph
     s = pbit.Sampler(g, chains=2048, seed=1, threads=1)
