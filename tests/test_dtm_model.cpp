@@ -133,6 +133,20 @@ TEST(DtmModel, MebmIsTheSingleStepCase) {
   EXPECT_GT(good_fraction(m.generate(200, 40).back()), 0.6);
 }
 
+// A run whose batches would take a step's sampler past 2^32 - 1 sweeps is refused before it trains,
+// naming the numbers (the sampler stopped it with an error in a late epoch, and its resume at once).
+TEST(DtmModel, ARunPastOneSamplersSweepsIsRefusedBeforeItTrains) {
+  DtmConfig c = toy_config(2, std::string(PBIT_TEST_TMP) + "/dtm_sweep_cap");
+  c.negative = {0, 1000, 4000000};  // 4e9 sweeps a batch: one sampler holds one batch's, not 8 of them
+  Dtm m(c, 8, 8);
+  const std::string e = error_of([&] { m.train(toy(100, 1)); });
+  EXPECT_NE(e.find("key 'train.epochs': the 8 batches left (train.epochs 4) of 4000000000 negative-phase sweeps each would take step 1's "
+                   "sampler to "),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(m.epoch(), 0);
+}
+
 // A forward process so fast that a step before the last keeps nothing of its input (J_f rounds to 0)
 // is said: model.lambda 1000 with T = 3 trained three unconditioned MEBMs unsaid (helper-113).
 TEST(DtmModel, AStepThatForgetsItsInputIsSaid) {

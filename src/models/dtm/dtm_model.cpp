@@ -544,6 +544,24 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
   data.check("DTM training");
   if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
   if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
+  // Each step's two samplers count their sweeps over the whole run, up to 2^32 - 1 (their random
+  // numbers are keyed by them): a run that needs more is refused here, not in a late epoch (as
+  // EqProp's, helper-113; at the defaults that is past 50,000 epochs).
+  const double batches = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(data.size() / cfg_.batch_size);
+  for (int32_t t = 1; t <= steps() && batches > 0; ++t) {
+    const double pos_done = static_cast<double>(pos_[t - 1]->sweep_count());
+    const double neg_done = static_cast<double>(cfg_.neg_tempered ? tneg_[t - 1]->sweep_count() : neg_[t - 1]->sweep_count());
+    for (const auto& [done, per_batch, phase] : {std::tuple{pos_done, cfg_.positive.total_sweeps(), "positive"},
+                                                 std::tuple{neg_done, cfg_.negative.total_sweeps(), "negative"}}) {
+      if (const double end = done + batches * static_cast<double>(per_batch); end > static_cast<double>(SamplingSchedule::kMaxSweeps)) {
+        detail::config_error("train.epochs", "the " + detail::format_number(batches) + " batches left (train.epochs " + std::to_string(cfg_.epochs) +
+                                                 ") of " + std::to_string(per_batch) + " " + phase + "-phase sweeps each would take step " +
+                                                 std::to_string(t) + "'s sampler to " + detail::format_number(end) +
+                                                 " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field): train fewer "
+                                                 "epochs, in larger batches, or with fewer sweeps a batch");
+      }
+    }
+  }
   make_directories(cfg_.output_dir);
   int32_t done = 0;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
