@@ -791,6 +791,69 @@ TEST(DbmMnist, DivergedUpdateLeavesTheVelocities) {
 // Checkpoints are read as hostile input (issue 16): a checksum catches a broken copy, and behind it
 // every counter and the training history are checked before they are used (a negative batch
 // crashed training later; a one-element history overflowed the heap).
+// The paper's recipe runs 1.2e10 sweeps on its persistent negative chain (10^5 an update, 120,000
+// updates), past the 2^32 - 1 that one sampler's count, the RNG counter's sweep field, holds: it
+// stopped with an error near epoch 36, and its resume at once. A training sampler now goes on from its
+// chains in the next era (rng::dbm_training_stream), the checkpoint keeps the era, and a run resumed
+// across the era's start is bit for bit the run in one piece. The samplers' counts are set near the
+// limit in a checkpoint, as 36 epochs of the paper's recipe would leave them.
+TEST(DbmMnist, PersistentChainsGoOnPastOneSamplersSweeps) {
+  DbmConfig cfg = small_mnist_config(tmp("era"));
+  cfg.epochs = 1;
+  cfg.train_limit = 1000;  // 20 batches: every run below stops within the epoch
+  const ImageDataset train = mnist(cfg, "train");
+  SparseDbm m0 = SparseDbm::create(cfg, train.rows, train.cols);
+  const std::string start = tmp("era_start.bin"), middle = tmp("era_middle.bin");
+  {
+    DbmTrainer t(m0, cfg, train);
+    t.run(nullptr, 2);
+    t.save_checkpoint(tmp("era_two.bin"));
+  }
+  // The positive and negative counts, each before its state (u64 count | u64 length | spins).
+  SealedFile f(tmp("era_two.bin"));
+  const auto n = static_cast<uint64_t>(m0.graph().num_nodes());
+  const uint64_t pos_sweeps = 15, neg_sweeps = 10;  // warmup + samples x steps_per_sample of each phase
+  for (const auto& [count, length, left] : {std::tuple{2 * pos_sweeps, 50 * 2 * n, uint64_t{20}}, std::tuple{2 * neg_sweeps, 256 * n, uint64_t{15}}}) {
+    std::string pattern(16, '\0');
+    std::memcpy(pattern.data(), &count, 8);
+    std::memcpy(pattern.data() + 8, &length, 8);
+    const size_t at = f.payload.find(pattern);
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_EQ(f.payload.find(pattern, at + 1), std::string::npos);
+    f.poke<uint64_t>(at, SamplingSchedule::kMaxSweeps - left);  // the 2nd update from here passes it (positive), the 2nd too (negative)
+  }
+  f.write(start);
+  auto trained = [&](const std::string& from, int64_t updates, const std::string& save, SparseDbm& m) {
+    DbmTrainer t(m, cfg, train);
+    t.load_checkpoint(from);
+    t.run(nullptr, updates);
+    if (!save.empty()) t.save_checkpoint(save);
+    return std::pair{t.sampler_era(false), t.sampler_era(true)};
+  };
+  // In one piece: 3 updates, the second in era 1 of both phases.
+  SparseDbm whole = SparseDbm::create(cfg, train.rows, train.cols);
+  EXPECT_EQ(trained(start, 3, "", whole), (std::pair{1u, 1u}));
+  // In two: the era is in the checkpoint (a run that lost it went on with era 0's random numbers).
+  SparseDbm a = SparseDbm::create(cfg, train.rows, train.cols), b = SparseDbm::create(cfg, train.rows, train.cols);
+  EXPECT_EQ(trained(start, 2, middle, a), (std::pair{1u, 1u}));
+  EXPECT_EQ(trained(middle, 1, "", b), (std::pair{1u, 1u}));
+  EXPECT_EQ(b.graph().edge_weights(), whole.graph().edge_weights());
+  EXPECT_EQ(b.graph().biases(), whole.graph().biases());
+  // A checkpoint of an era past the last is refused by name.
+  SealedFile g(middle);
+  const uint64_t era1_pos = uint64_t{1} << 32 | pos_sweeps, pos_length = 50 * 2 * n;  // era 1, one update in
+  std::string pattern(16, '\0');
+  std::memcpy(pattern.data(), &era1_pos, 8);
+  std::memcpy(pattern.data() + 8, &pos_length, 8);
+  const size_t at = g.payload.find(pattern);
+  ASSERT_NE(at, std::string::npos);
+  g.poke<uint32_t>(at + 4, 41);  // the era: the count's high half
+  g.write(tmp("era_bad.bin"));
+  SparseDbm c = SparseDbm::create(cfg, train.rows, train.cols);
+  DbmTrainer tc(c, cfg, train);
+  EXPECT_NE(error_of([&] { tc.load_checkpoint(tmp("era_bad.bin")); }).find("impossible sweep count"), std::string::npos);
+}
+
 TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
   DbmConfig cfg = small_mnist_config(tmp("hostile"));
   cfg.epochs = 1;
@@ -855,12 +918,13 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
       EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry"), std::string::npos) << "offset " << at << ": " << e;
       EXPECT_NE(e.find(bad), std::string::npos) << e;
     }
-    {  // the positive chains' sweep count: at most 2^32 - 1 (the sampler refused it without naming the file)
+    {  // the positive chains' era and sweep count: era << 32 | count, the era at most 40 (the sampler
+       // refused a count past 2^32 - 1 without naming the file)
       SealedFile f(src);
-      f.poke<uint64_t>(mu + 4 * N, uint64_t{1} << 32);
+      f.poke<uint64_t>(mu + 4 * N, uint64_t{41} << 32);
       f.write(bad);
       const std::string e = load(bad, model_only);
-      EXPECT_NE(e.find("'" + bad + "' has an impossible sweep count (4294967296"), std::string::npos) << e;
+      EXPECT_NE(e.find("'" + bad + "' has an impossible sweep count (176093659136: era 41, past 40)"), std::string::npos) << e;
     }
     if (!model_only) {
       SealedFile f(src);

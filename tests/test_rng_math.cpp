@@ -319,6 +319,13 @@ TEST(RngStreams, NoTwoUsesCollide) {
     EXPECT_TRUE(kDbmStreams.contains(dbm_stream(p)));
     EXPECT_TRUE(seen.insert(dbm_stream(p)).second);
   }
+  for (uint32_t era = 0; era <= kDbmMaxEras; ++era)
+    for (DbmPhase p : {DbmPhase::positive, DbmPhase::negative}) {
+      const uint32_t id = dbm_training_stream(p, era);
+      EXPECT_TRUE(kDbmStreams.contains(id)) << "era " << era;
+      if (era == 0) EXPECT_EQ(id, dbm_stream(p));  // (seen already)
+      else EXPECT_TRUE(seen.insert(id).second) << "era " << era;
+    }
   for (uint32_t t = 1; t <= kDtmMaxSteps; ++t)
     for (DtmPhase p : {DtmPhase::positive, DtmPhase::negative, DtmPhase::acp, DtmPhase::generate}) {
       const uint32_t id = dtm_stream(t, p);

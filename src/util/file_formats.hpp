@@ -12,7 +12,8 @@ struct FileFormat {
 };
 
 // DBM: 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch;
-// 5: checksummed (the payload's length and CRC-32 after the magic).
+// 5: checksummed (the payload's length and CRC-32 after the magic). From 2026-12-07 each training
+// sampler's count is era << 32 | sweeps (rng::dbm_training_stream); an older file's reads as era 0.
 inline constexpr FileFormat kDbmCheckpoint{{'P', 'B', 'I', 'T', 'C', 'K', 'P', '5'},
                                            "a DBM training checkpoint (checkpoint.bin of 'pbit dbm train')"};
 // DBM model-only checkpoints (leases): 1: first version; 2: checksummed.

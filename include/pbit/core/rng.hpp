@@ -71,6 +71,15 @@ constexpr StreamRange kTemperingStreams{"parallel tempering", 4u << 20, 1u << 16
 /// The sparse DBM's samplers.
 enum class DbmPhase : uint32_t { positive = 1, negative = 2, eval = 3, generate = 4 };
 PBIT_HD uint32_t dbm_stream(DbmPhase p) { return kDbmStreams.first + static_cast<uint32_t>(p); }
+/// A DBM training sampler's stream in era `era` (positive or negative phase). Its chains persist over
+/// the run while its sweep count, the RNG counter's sweep field, holds at most 2^32 - 1 sweeps: the
+/// paper's recipe (10^5 negative sweeps an update, 120,000 updates) needs 1.2e10. A sampler that
+/// would pass it goes on from its chains' state in the next era, keyed by that era's stream, its
+/// count started again; era 0 is the phase's own stream, so a run within one era is unchanged.
+constexpr uint32_t kDbmMaxEras = 40;
+PBIT_HD uint32_t dbm_training_stream(DbmPhase p, uint32_t era) {
+  return era == 0 ? dbm_stream(p) : kDbmStreams.first + 10u + 2u * (era - 1u) + (p == DbmPhase::negative ? 1u : 0u);
+}
 
 /// The DTM's samplers: four per step t (1 .. 65535).
 enum class DtmPhase : uint32_t { positive = 0, negative = 1, acp = 2, generate = 3 };

@@ -259,9 +259,17 @@ class DbmTrainer {
   bool out_of_time() const { return cfg_.time_budget_s > 0 && train_s_ >= cfg_.time_budget_s; }
   /// The minibatch order of an epoch (seeded by (seed, epoch)).
   std::vector<int64_t> epoch_order(int32_t epoch) const;
+  /// The era of the negative (or positive) phase's sampler: 0 until its sweep count would pass
+  /// 2^32 - 1, then one more each time it starts its count again on the next era's stream
+  /// (rng::dbm_training_stream), from its chains' state.
+  uint32_t sampler_era(bool negative) const { return negative ? neg_era_ : pos_era_; }
 
  private:
   void push_weights();
+  /// Rebuilds a phase's sampler on era `era`'s stream with its chains' state and a sweep count of 0.
+  void enter_era(bool negative, uint32_t era);
+  /// Enters the next era when `sweeps` more would take the phase's sampler past 2^32 - 1.
+  void make_room(bool negative, int64_t sweeps);
   void checkpoint();
   nlohmann::json history_json() const;
   void restore_history(std::istream& f, const std::string& path, const std::string& what);
@@ -275,6 +283,7 @@ class DbmTrainer {
   /// MPI ranks a contiguous share of each, the statistics all-reduced: docs/SCALING.md).
   int64_t pos_first_ = 0, neg_first_ = 0;
   int32_t pos_total_ = 0, neg_total_ = 0;
+  uint32_t pos_era_ = 0, neg_era_ = 0;  ///< sampler_era()
   std::vector<int32_t> clamp_nodes_;
   std::vector<float> vel_j_, vel_h_;
   std::vector<float> mu_;  ///< centering offsets (all 0 without centering)

@@ -654,9 +654,25 @@ double now_s() { return detail::monotonic_s(); }
 SamplerOptions sampler_options(const DbmConfig& cfg, uint32_t stream) {
   SamplerOptions o = pbit::sampler_options(cfg.backend, cfg.seed, stream, cfg.threads);
   // Evaluation and generation run on the device; training too when in situ.
-  const bool training = stream == rng::dbm_stream(rng::DbmPhase::positive) || stream == rng::dbm_stream(rng::DbmPhase::negative);
+  bool training = false;
+  for (uint32_t era = 0; era <= rng::kDbmMaxEras; ++era) {
+    training = training || stream == rng::dbm_training_stream(rng::DbmPhase::positive, era) ||
+               stream == rng::dbm_training_stream(rng::DbmPhase::negative, era);
+  }
   if (!training || cfg.train_mode == "in_situ") o.hardware = cfg.hardware;
   return o;
+}
+
+/// A training sampler's era and sweep count as a checkpoint holds them: era << 32 | count, so a
+/// checkpoint from before eras (a count alone, at most 2^32 - 1) reads as era 0.
+uint64_t era_and_count(uint32_t era, uint64_t count) { return static_cast<uint64_t>(era) << 32 | count; }
+std::pair<uint32_t, uint64_t> get_era_and_count(std::istream& f, const std::string& path, const std::string& what) {
+  const auto v = detail::get<uint64_t>(f, path);
+  if ((v >> 32) > rng::kDbmMaxEras) {
+    throw InvalidArgument("DBM " + what + " '" + path + "' has an impossible sweep count (" + std::to_string(v) + ": era " +
+                          std::to_string(v >> 32) + ", past " + std::to_string(rng::kDbmMaxEras) + ")");
+  }
+  return {static_cast<uint32_t>(v >> 32), v & 0xffffffffULL};
 }
 
 // Streams of the DBM's samplers (distinct from each other and from rng::Stream's named ones).
@@ -734,6 +750,9 @@ DbmGradient DbmTrainer::estimate_gradient(const std::vector<int64_t>& images) {
   // Chain b of the positive phase holds image b / positive.chains of the batch; this process's share.
   int64_t img_of = -1;
   std::vector<int8_t> v;
+  // (the new era's sampler, if one starts, before the clamps are set on it)
+  make_room(false, cfg_.positive.schedule().total_sweeps());
+  make_room(true, cfg_.negative.schedule().total_sweeps());
   for (int64_t b = pos_first_; b < pos_first_ + pos_->num_chains(); ++b) {
     if (b / cfg_.positive.chains != img_of) {
       img_of = b / cfg_.positive.chains;
@@ -759,6 +778,30 @@ DbmGradient DbmTrainer::estimate_gradient(const std::vector<int64_t>& images) {
   for (size_t e = 0; e < g.edge.size(); ++e) g.edge[e] = p.edge_corr[e] - q.edge_corr[e];
   for (size_t i = 0; i < g.node.size(); ++i) g.node[i] = p.node_mean[i] - q.node_mean[i];
   return g;
+}
+
+void DbmTrainer::enter_era(bool negative, uint32_t era) {
+  uint32_t& now = negative ? neg_era_ : pos_era_;
+  if (era == now) return;
+  if (era > rng::kDbmMaxEras) {
+    detail::config_error("train.epochs", std::string("the ") + (negative ? "negative" : "positive") + " phase's persistent chains would run past " +
+                                             std::to_string(rng::kDbmMaxEras + 1) + " x (2^32 - 1) sweeps: train fewer epochs or fewer sweeps an update");
+  }
+  std::unique_ptr<Sampler>& s = negative ? neg_ : pos_;
+  SamplerOptions o = sampler_options(cfg_, rng::dbm_training_stream(negative ? rng::DbmPhase::negative : rng::DbmPhase::positive, era));
+  o.first_chain = negative ? neg_first_ : pos_first_;
+  const std::vector<int8_t> state = s->state();
+  auto next = std::make_unique<Sampler>(model_.graph(), Coloring(model_.graph(), model_.colors()), s->num_chains(), o);
+  next->set_state(state);
+  s = std::move(next);
+  now = era;
+}
+
+void DbmTrainer::make_room(bool negative, int64_t sweeps) {
+  const Sampler& s = negative ? *neg_ : *pos_;
+  if (s.sweep_count() + static_cast<uint64_t>(sweeps) > static_cast<uint64_t>(SamplingSchedule::kMaxSweeps)) {
+    enter_era(negative, sampler_era(negative) + 1);
+  }
 }
 
 void DbmTrainer::push_weights() {
@@ -1031,7 +1074,7 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
   {
     put_training_state(f);
     for (const Sampler* s : {pos_.get(), neg_.get()}) {
-      put<uint64_t>(f, s->sweep_count());
+      put<uint64_t>(f, era_and_count(sampler_era(s == neg_.get()), s->sweep_count()));
       const std::vector<int8_t> mine = s->state();
       put_vec(f, dist::gather(std::span<const int8_t>(mine)));  // every rank's chains, in chain order, on rank 0
     }
@@ -1073,7 +1116,7 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
   std::ostringstream f(std::ios::binary);
   {
     put_training_state(f);
-    for (const Sampler* s : {pos_.get(), neg_.get()}) put<uint64_t>(f, s->sweep_count());
+    for (const Sampler* s : {pos_.get(), neg_.get()}) put<uint64_t>(f, era_and_count(sampler_era(s == neg_.get()), s->sweep_count()));
     detail::put_string(f, history_json().dump());
     detail::put_string(f, leases.dump());
   }
@@ -1083,9 +1126,12 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
   std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
   get_training_state(f, path, "model checkpoint", kResumeHint);
-  for (Sampler* s : {pos_.get(), neg_.get()}) {  // fresh chains, drawn at (keyed by) the saved sweep count
-    s->set_sweep_count(detail::get_sweep_count(f, path, "model checkpoint"));
-    s->randomize_state();
+  for (const bool negative : {false, true}) {  // fresh chains, drawn at (keyed by) the saved era and sweep count
+    const auto [era, count] = get_era_and_count(f, path, "model checkpoint");
+    enter_era(negative, era);
+    Sampler& s = negative ? *neg_ : *pos_;
+    s.set_sweep_count(count);
+    s.randomize_state();
   }
   restore_history(f, path, "model checkpoint");
   nlohmann::json leases = detail::get_lease_record(f, path);
@@ -1100,6 +1146,7 @@ bool DbmTrainer::updates_left() const {
 void DbmTrainer::burn_in(int64_t sweeps) {
   if (sweeps <= 0) return;
   const double t0 = now_s();
+  make_room(true, sweeps);
   neg_->sweep(sweeps, BetaSchedule::constant(cfg_.beta));
   flips_ += static_cast<double>(neg_total_) * model_.graph().num_nodes() * sweeps;
   const double dt = dist::allreduce_max(now_s() - t0);
@@ -1110,8 +1157,10 @@ void DbmTrainer::burn_in(int64_t sweeps) {
 void DbmTrainer::load_checkpoint(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
   get_training_state(f, path, "checkpoint", kResumeHint);
-  for (const auto& [s, first, total] : {std::tuple{pos_.get(), pos_first_, pos_total_}, std::tuple{neg_.get(), neg_first_, neg_total_}}) {
-    const auto sweeps = detail::get_sweep_count(f, path, "checkpoint");
+  for (const auto& [negative, first, total] : {std::tuple{false, pos_first_, pos_total_}, std::tuple{true, neg_first_, neg_total_}}) {
+    const auto [era, sweeps] = get_era_and_count(f, path, "checkpoint");
+    enter_era(negative, era);
+    Sampler* s = negative ? neg_.get() : pos_.get();
     const auto st = detail::get_spins(f, path, static_cast<size_t>(total) * s->num_nodes(), "checkpoint");  // all chains: any rank count resumes
     const size_t n = static_cast<size_t>(s->num_nodes());
     s->set_state(std::span<const int8_t>(st).subspan(static_cast<size_t>(first) * n, static_cast<size_t>(s->num_chains()) * n));
