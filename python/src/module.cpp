@@ -545,7 +545,9 @@ py::tuple pickle_state(const py::handle& state, size_t n, const char* cls) {
 
 /// An Observations pickle's state, read as a run writes one: counts in range, arrays of the shapes the
 /// counts give, means in [-1, 1], spins of +-1 (a hand-made state of -2 chains and NaN means was taken).
-PyObservations observations_from_state(const py::object& state) {
+/// `doing` names the step in errors: pickling checks the state too, so that an Observations edited in
+/// place into one no run gives is refused when pickled, not when the pickle is loaded.
+PyObservations observations_from_state(const py::object& state, const std::string& doing = "unpickling") {
   const py::tuple t = pickle_state(state, 11, "Observations");
   PyObservations o;
   o.num_chains = static_cast<int32_t>(int_arg(t[0], "Observations.num_chains", 1, std::numeric_limits<int32_t>::max()));
@@ -573,7 +575,7 @@ PyObservations observations_from_state(const py::object& state) {
     const py::handle h = t[3 + k];
     o.*f.member = py::reinterpret_borrow<py::object>(h);
     if (h.is_none()) continue;
-    const std::string what = std::string("unpickling pbit.Observations: ") + f.name;
+    const std::string what = doing + " pbit.Observations: " + f.name;
     if (!py::isinstance<py::array>(h)) throw InvalidArgument(what + " must be a numpy array or None");
     const auto a = py::reinterpret_borrow<py::array>(h);
     if (a.ndim() != f.dims || (f.chain_axis >= 0 && a.shape(f.chain_axis) != o.num_chains) || (f.samples_rows && a.shape(0) != o.num_samples)) {
@@ -1290,10 +1292,12 @@ node_mean (N), edge_corr (E, edge order), node_sum / edge_sum (exact integer sum
            })
       .def(py::pickle(
           [](const PyObservations& o) -> py::object {
-            return py::make_tuple(o.num_chains, o.num_samples, o.sweeps, o.node_sum, o.edge_sum, o.node_mean, o.edge_corr, o.energy,
-                                  o.readout_sum, o.readout_mean, o.snapshots);
+            py::tuple t = py::make_tuple(o.num_chains, o.num_samples, o.sweeps, o.node_sum, o.edge_sum, o.node_mean, o.edge_corr, o.energy,
+                                         o.readout_sum, o.readout_mean, o.snapshots);
+            observations_from_state(t, "pickling");  // (one edited in place pickled, and its pickle did not load)
+            return t;
           },
-          &observations_from_state));
+          [](const py::object& state) { return observations_from_state(state); }));
 
   // ---------------------------------------------------------------- sampler
   const char* run_doc =

@@ -141,6 +141,11 @@ def test_observations_pickle():
     for name in ("node_sum", "edge_sum", "node_mean", "edge_corr", "energy", "snapshots"):
         np.testing.assert_array_equal(getattr(back, name), getattr(obs, name))
     assert back.readout_mean is None and obs.readout_mean is None
+    # One edited in place into what no run gives is refused when pickled, saying so; its pickle was
+    # written and then did not load.
+    obs.node_mean[0] = 2.0
+    with pytest.raises(pbit.InvalidArgument, match=r"pickling pbit.Observations: node_mean holds 2.0+, not a mean in \[-1, 1\]"):
+        pickle.dumps(obs)
 
 
 def test_a_bad_pickle_state_is_refused_with_what_is_wrong():
