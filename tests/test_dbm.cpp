@@ -813,16 +813,19 @@ TEST(DbmMnist, PersistentChainsGoOnPastOneSamplersSweeps) {
   SealedFile f(tmp("era_two.bin"));
   const auto n = static_cast<uint64_t>(m0.graph().num_nodes());
   const uint64_t pos_sweeps = 15, neg_sweeps = 10;  // warmup + samples x steps_per_sample of each phase
-  for (const auto& [count, length, left] : {std::tuple{2 * pos_sweeps, 50 * 2 * n, uint64_t{20}}, std::tuple{2 * neg_sweeps, 256 * n, uint64_t{15}}}) {
+  SealedFile at_era1 = f;
+  for (const auto& [count, length, left] : {std::tuple{2 * pos_sweeps, 50 * 2 * n, uint64_t{10}}, std::tuple{2 * neg_sweeps, 256 * n, uint64_t{5}}}) {
     std::string pattern(16, '\0');
     std::memcpy(pattern.data(), &count, 8);
     std::memcpy(pattern.data() + 8, &length, 8);
     const size_t at = f.payload.find(pattern);
     ASSERT_NE(at, std::string::npos);
     ASSERT_EQ(f.payload.find(pattern, at + 1), std::string::npos);
-    f.poke<uint64_t>(at, SamplingSchedule::kMaxSweeps - left);  // the 2nd update from here passes it (positive), the 2nd too (negative)
+    f.poke<uint64_t>(at, SamplingSchedule::kMaxSweeps - left);  // the next update of each phase passes it
+    at_era1.poke<uint64_t>(at, uint64_t{1} << 32);               // the same chains, already in era 1 at count 0
   }
   f.write(start);
+  at_era1.write(tmp("era_one.bin"));
   auto trained = [&](const std::string& from, int64_t updates, const std::string& save, SparseDbm& m) {
     DbmTrainer t(m, cfg, train);
     t.load_checkpoint(from);
@@ -830,7 +833,14 @@ TEST(DbmMnist, PersistentChainsGoOnPastOneSamplersSweeps) {
     if (!save.empty()) t.save_checkpoint(save);
     return std::pair{t.sampler_era(false), t.sampler_era(true)};
   };
-  // In one piece: 3 updates, the second in era 1 of both phases.
+  // The era's start keeps the chains and starts the count again: an update across it is the update
+  // of the same chains already in era 1 (a switch that drew fresh chains passed the rest).
+  SparseDbm across = SparseDbm::create(cfg, train.rows, train.cols), in_era1 = SparseDbm::create(cfg, train.rows, train.cols);
+  EXPECT_EQ(trained(start, 1, "", across), (std::pair{1u, 1u}));
+  EXPECT_EQ(trained(tmp("era_one.bin"), 1, "", in_era1), (std::pair{1u, 1u}));
+  EXPECT_EQ(across.graph().edge_weights(), in_era1.graph().edge_weights());
+  EXPECT_EQ(across.graph().biases(), in_era1.graph().biases());
+  // In one piece: 3 updates, all in era 1 of both phases.
   SparseDbm whole = SparseDbm::create(cfg, train.rows, train.cols);
   EXPECT_EQ(trained(start, 3, "", whole), (std::pair{1u, 1u}));
   // In two: the era is in the checkpoint (a run that lost it went on with era 0's random numbers).
@@ -841,7 +851,7 @@ TEST(DbmMnist, PersistentChainsGoOnPastOneSamplersSweeps) {
   EXPECT_EQ(b.graph().biases(), whole.graph().biases());
   // A checkpoint of an era past the last is refused by name.
   SealedFile g(middle);
-  const uint64_t era1_pos = uint64_t{1} << 32 | pos_sweeps, pos_length = 50 * 2 * n;  // era 1, one update in
+  const uint64_t era1_pos = uint64_t{1} << 32 | (2 * pos_sweeps), pos_length = 50 * 2 * n;  // era 1, two updates in
   std::string pattern(16, '\0');
   std::memcpy(pattern.data(), &era1_pos, 8);
   std::memcpy(pattern.data() + 8, &pos_length, 8);

@@ -583,6 +583,7 @@ void add_dtm_commands(Commands& c) {
   });
   add_dtm_mixing(dtm, c);
   add_config_command(c, dtm, "DTM", parse_dtm_config, [](const DtmConfig& g) {
+    check_acp(g);  // (as dtm train does, after its --acp; dtm mixing reads a recorded config without ACP)
     (void)place_dtm_roles(g, make_topology(g.topology), detail::kImageSide / g.pool, detail::kImageSide / g.pool);
   });
 }

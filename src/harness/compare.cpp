@@ -17,6 +17,7 @@
 #include <limits>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "util/file_io.hpp"
 #include "util/gnuplot.hpp"
@@ -581,10 +582,13 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   // Each meter's idle draw, over a window it resolves: NVML's over at least kGpuMeterMinWindowS (a
   // 0.1 s window's error was subtracted from every cuda row unsaid, helper-114). The windows each
   // meter read are recorded (idle_window_s alone was recorded where no meter read one).
-  double gpu_idle_s = gpu && idle_s > 0 ? std::max(idle_s, kGpuMeterMinWindowS) : 0, cpu_idle_s = cpu && idle_s > 0 ? idle_s : 0;
-  if (progress && gpu_idle_s > idle_s) {
-    std::fprintf(stderr, "compare: the GPU's idle draw is measured over %s s, not idle_seconds %s: NVML resolves no shorter window\n",
-                 detail::format_number(gpu_idle_s).c_str(), detail::format_number(idle_s).c_str());
+  double gpu_idle_s = gpu && idle_s > 0 ? std::max(idle_s, kGpuMeterMinWindowS) : 0,
+         cpu_idle_s = cpu && idle_s > 0 ? std::max(idle_s, kCpuMeterMinWindowS) : 0;
+  for (const auto& [window, meter, floor] : {std::tuple{gpu_idle_s, "GPU's", "NVML"}, std::tuple{cpu_idle_s, "CPU's", "RAPL"}}) {
+    if (progress && window > idle_s) {
+      std::fprintf(stderr, "compare: the %s idle draw is measured over %s s, not idle_seconds %s: %s resolves no shorter window\n", meter,
+                   detail::format_number(window).c_str(), detail::format_number(idle_s).c_str(), floor);
+    }
   }
   const double gpu_idle_w = idle_power(gpu.get(), gpu_idle_s);
   if (gpu_idle_s > 0 && gpu_idle_w <= 0) gpu_idle_s = 0;  // (no reading: nothing subtracted)
@@ -592,7 +596,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   if (cpu && idle_s > 0) {
     const energy::CpuEnergyMeter::Reading e0 = cpu->read();
     const double t0 = now_s();
-    std::this_thread::sleep_for(std::chrono::duration<double>(idle_s));
+    std::this_thread::sleep_for(std::chrono::duration<double>(cpu_idle_s));
     const double j = cpu->joules_between(e0, cpu->read());
     if (j >= 0) {
       cpu_idle_w = j / (now_s() - t0);

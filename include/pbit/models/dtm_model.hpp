@@ -95,6 +95,8 @@ struct DtmConfig {
 DtmConfig parse_dtm_config(const nlohmann::json& j);
 /// InvalidConfig naming train.acp.enabled when ACP is on with one negative-phase sample per chain: the
 /// penalty, a within-chain covariance, is then 0 and ACP did nothing while its lambda was reported.
+/// Checked where training starts (dtm train after --acp, dtm config, Dtm::train), not by the parser:
+/// --acp off rescues such a config, and dtm mixing reads recorded configs whatever their ACP.
 void check_acp(const DtmConfig& c);
 
 /// Every setting of `c`, defaults filled in, as a config that parse_dtm_config reads back to the same
@@ -173,6 +175,10 @@ class Dtm {
   double trained_s() const;
   /// True when time_budget_s is set and one more epoch, as long as the last, would end past it.
   bool out_of_time() const;
+  /// What train() checks first: InvalidConfig naming train.epochs when the epochs left, on `images`
+  /// training images, would take a step's positive or negative sampler past 2^32 - 1 sweeps; with
+  /// train.time_budget_s set, a warning on stderr instead (the budget may end the run first).
+  void check_sweeps_left(int64_t images) const;
 
   /// Generates `count` samples: x^T uniform noise, then each step's EBM in turn with beta annealed
   /// gen_beta_start -> gen_beta_end over gen_sweeps sweeps. Returns [T + 1][count][pixels]: the

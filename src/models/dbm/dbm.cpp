@@ -791,9 +791,10 @@ void DbmTrainer::enter_era(bool negative, uint32_t era) {
   SamplerOptions o = sampler_options(cfg_, rng::dbm_training_stream(negative ? rng::DbmPhase::negative : rng::DbmPhase::positive, era));
   o.first_chain = negative ? neg_first_ : pos_first_;
   const std::vector<int8_t> state = s->state();
-  auto next = std::make_unique<Sampler>(model_.graph(), Coloring(model_.graph(), model_.colors()), s->num_chains(), o);
-  next->set_state(state);
-  s = std::move(next);
+  const int32_t chains = s->num_chains();
+  s.reset();  // (the memory guard counted one sampler of these chains: not two at once, helper-115)
+  s = std::make_unique<Sampler>(model_.graph(), Coloring(model_.graph(), model_.colors()), chains, o);
+  s->set_state(state);
   now = era;
 }
 

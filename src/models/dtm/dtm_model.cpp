@@ -137,7 +137,6 @@ DtmConfig parse_dtm_config(const nlohmann::json& j) {
     }
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
-  check_acp(c);
   // Every epoch's autocorrelation probe snapshots each chain every negative.steps_per_sample sweeps
   // over twice a negative phase: refused here rather than after an epoch of training (the count
   // overflowed an int32 or asked for a huge buffer).
@@ -221,7 +220,6 @@ void check_acp(const DtmConfig& c) {
 
 Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(rows), cols_(cols) {
   if (cfg.steps < 1 || cfg.steps > 1000) throw InvalidArgument("DTM: steps must be in [1, 1000], got " + std::to_string(cfg.steps));
-  check_acp(cfg);  // (parse_dtm_config and --acp check it first; a config built in C++ here)
   const Topology topo = make_topology(cfg.topology);
   graph_ = topo.graph;
   colors_ = topo.colors;
@@ -229,13 +227,14 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
   visible_ = roles_.of("data");
   if (cfg.label_replicas > 0) visible_.insert(visible_.end(), roles_.of("label").begin(), roles_.of("label").end());
   grid_ = dtm::time_grid(cfg.steps);
-  // A forward process so fast that a step before the last keeps nothing of x^t (J_f rounds to 0 for
-  // lambda dt past about 38) trains that step as an unconditioned MEBM: said, as a run with
-  // model.lambda 1000 and T = 3 gave a T = 1 model's results unsaid (helper-113).
+  // A forward process so fast that a step before the last keeps almost nothing of x^t (J_f below
+  // 1e-3 from lambda dt of about 7, and exactly 0 past about 38) trains that step nearly as an
+  // unconditioned MEBM: said, as a run with model.lambda 1000 and T = 3 gave a T = 1 model's results
+  // unsaid (helper-113).
   for (int32_t t = 1; t < cfg.steps && dist::rank() == 0; ++t) {
     if (const double j = dtm::forward_coupling(cfg.lambda, grid_[t] - grid_[t - 1]); j < 1e-3) {
-      std::fprintf(stderr, "warning: model.lambda %s couples step %d to x^%d by J_f = %.3g: the step forgets its input, and trains and "
-                   "generates as an unconditioned MEBM (a smaller lambda keeps the DTM's conditioning)\n",
+      std::fprintf(stderr, "warning: model.lambda %s couples step %d to x^%d by J_f = %.3g: the step keeps almost nothing of its input, and "
+                   "trains and generates nearly as an unconditioned MEBM (a smaller lambda keeps the DTM's conditioning)\n",
                    detail::format_number(cfg.lambda).c_str(), t, t, j + 0.0);  // (+ 0.0: not "-0")
       break;
     }
@@ -540,28 +539,36 @@ bool Dtm::out_of_time() const {
   return cfg_.time_budget_s > 0 && !history_.empty() && trained_s() + history_.back().wall_s > cfg_.time_budget_s;
 }
 
-std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_after_epochs) {
-  data.check("DTM training");
-  if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
-  if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
+void Dtm::check_sweeps_left(int64_t images) const {
   // Each step's two samplers count their sweeps over the whole run, up to 2^32 - 1 (their random
   // numbers are keyed by them): a run that needs more is refused here, not in a late epoch (as
   // EqProp's, helper-113; at the defaults that is past 50,000 epochs).
-  const double batches = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(data.size() / cfg_.batch_size);
+  const double batches = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(images / cfg_.batch_size);
   for (int32_t t = 1; t <= steps() && batches > 0; ++t) {
     const double pos_done = static_cast<double>(pos_[t - 1]->sweep_count());
     const double neg_done = static_cast<double>(cfg_.neg_tempered ? tneg_[t - 1]->sweep_count() : neg_[t - 1]->sweep_count());
     for (const auto& [done, per_batch, phase] : {std::tuple{pos_done, cfg_.positive.total_sweeps(), "positive"},
                                                  std::tuple{neg_done, cfg_.negative.total_sweeps(), "negative"}}) {
       if (const double end = done + batches * static_cast<double>(per_batch); end > static_cast<double>(SamplingSchedule::kMaxSweeps)) {
-        detail::config_error("train.epochs", "the " + detail::format_number(batches) + " batches left (train.epochs " + std::to_string(cfg_.epochs) +
-                                                 ") of " + std::to_string(per_batch) + " " + phase + "-phase sweeps each would take step " +
-                                                 std::to_string(t) + "'s sampler to " + detail::format_number(end) +
-                                                 " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field): train fewer "
-                                                 "epochs, in larger batches, or with fewer sweeps a batch");
+        const std::string what = "the " + detail::format_number(batches) + " batches left (train.epochs " + std::to_string(cfg_.epochs) + ") of " +
+                                 std::to_string(per_batch) + " " + phase + "-phase sweeps each would take step " + std::to_string(t) +
+                                 "'s sampler to " + detail::format_number(end) +
+                                 " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field): train fewer epochs, in larger "
+                                 "batches, or with fewer sweeps a batch";
+        // With a time budget the epochs are an upper bound the budget may never reach: said, not refused.
+        if (cfg_.time_budget_s <= 0) detail::config_error("train.epochs", what);
+        if (dist::rank() == 0) std::fprintf(stderr, "warning: %s, unless train.time_budget_s ends the run first\n", what.c_str());
       }
     }
   }
+}
+
+std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_after_epochs) {
+  check_acp(cfg_);  // (dtm train and dtm config check it first; a config built in C++ here)
+  data.check("DTM training");
+  if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
+  if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
+  check_sweeps_left(data.size());
   make_directories(cfg_.output_dir);
   int32_t done = 0;
   for (; epoch_ < cfg_.epochs; ++epoch_) {

@@ -864,7 +864,7 @@ void EqPropTrainer::check_sweeps_left(int64_t per_epoch) const {
   };
   const Need needs[2] = {{sampler_.get(), ideal_sampler_ || cfg_.skip_when_correct ? free : free + nudges, ideal_sampler_ ? free : free + nudges,
                           "training sampler"},
-                         {ideal_sampler_.get(), 0, nudges, "ideal sampler (train.mode pat)"}};
+                         {ideal_sampler_.get(), cfg_.skip_when_correct ? 0 : nudges, nudges, "ideal sampler (train.mode pat)"}};
   const auto limit = static_cast<double>(SamplingSchedule::kMaxSweeps);
   for (const Need& n : needs) {
     if (!n.s || batches <= 0) continue;
@@ -874,14 +874,21 @@ void EqPropTrainer::check_sweeps_left(int64_t per_epoch) const {
                              std::to_string(cfg_.batch_size) + ") of ";
     const std::string cure = " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field); train fewer epochs, on "
                              "fewer images or in larger batches, or with fewer sweeps a batch (free, nudge)";
-    if (done + batches * n.least > limit) {
+    // With a time budget the epochs are an upper bound the budget may never reach: said, not refused.
+    if (done + batches * n.least > limit && cfg_.time_budget_s <= 0) {
       detail::config_error("train.epochs", what + detail::format_number(n.least) + " sweeps each would take the " + n.which + " from " +
                                                detail::format_number(done) + " to " + detail::format_number(done + batches * n.least) + cure);
     }
     if (done + batches * n.most > limit) {
-      std::fprintf(stderr, "warning: %s%s sweeps each (with every nudge; train.skip_when_correct skips some) may take the %s to %s%s\n",
-                   what.c_str(), detail::format_number(n.most).c_str(), n.which, detail::format_number(done + batches * n.most).c_str(),
-                   cure.c_str());
+      const std::string unless = cfg_.time_budget_s > 0 ? ", unless train.time_budget_s ends the run first" : "";
+      if (n.least == n.most) {
+        std::fprintf(stderr, "warning: %s%s sweeps each take the %s to %s%s%s\n", what.c_str(), detail::format_number(n.most).c_str(), n.which,
+                     detail::format_number(done + batches * n.most).c_str(), cure.c_str(), unless.c_str());
+      } else {
+        std::fprintf(stderr, "warning: %s%s sweeps each (with every nudge; train.skip_when_correct skips some) may take the %s to %s%s%s\n",
+                     what.c_str(), detail::format_number(n.most).c_str(), n.which, detail::format_number(done + batches * n.most).c_str(),
+                     cure.c_str(), unless.c_str());
+      }
     }
   }
 }
