@@ -1320,6 +1320,43 @@ std::map<std::string, std::string> snapshot(const std::string& dir) {
   return files;
 }
 
+// Each epoch's checkpoint is written before the epoch's FID and again with it: a run stopped in
+// between resumed without that epoch's point in fid.png and feature_fid_over_training (helper-113).
+// The resume measures it, and as generation depends on the model alone, it is the one-piece run's.
+TEST(Resume, ADtmStoppedBeforeAnEpochsFidMeasuresItOnResume) {
+  const std::string dir = tmp("dtm_fid_gap");
+  fs::remove_all(dir);
+  for (const char* name : {"one", "two"}) {
+    std::string c = tiny_dtm_config(dir + "/" + name);
+    c.replace(c.find("\"epochs\": 1"), 11, "\"epochs\": 2");
+    write(dir + "/" + name + ".json", c);
+  }
+  ASSERT_EQ(run("dtm train --config " + dir + "/one.json").code, 0);
+  ASSERT_EQ(run("dtm train --config " + dir + "/two.json --stop-after 1").code, 0);
+  // The checkpoint as a stop before epoch 1's FID leaves it: that epoch's feature_fid -1 (none).
+  SealedFile f(dir + "/two/checkpoint.bin");
+  std::string last;  // the payload's last length-prefixed string: the history
+  for (size_t len = 0; len + 8 <= f.payload.size() && last.empty(); ++len) {
+    uint64_t stored = 0;
+    std::memcpy(&stored, f.payload.data() + f.payload.size() - len - 8, 8);
+    if (stored == len) last = f.payload.substr(f.payload.size() - len);
+  }
+  nlohmann::json hist = nlohmann::json::parse(last);
+  ASSERT_EQ(hist.size(), 1u);
+  ASSERT_GE(hist[0][5].get<double>(), 0.0);
+  hist[0][5] = -1.0;
+  f.replace_last_string(hist.dump());
+  f.write(dir + "/two/checkpoint.bin");
+  const Result r = run("dtm train --config " + dir + "/two.json --resume");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("epoch 1: feature-FID "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(256 samples; the run stopped before it measured this one)"), std::string::npos) << r.out;
+  const nlohmann::json a = read_json_file(dir + "/one/results.json")["feature_fid_over_training"];
+  const nlohmann::json b = read_json_file(dir + "/two/results.json")["feature_fid_over_training"];
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(b, a);
+}
+
 // --check reads a run's checkpoint as --resume or --lease would and says where the run stands,
 // writing nothing: not the lease folder, not the output folder (not even its lock).
 TEST(Resume, CheckSaysWhereARunStandsAndWritesNothing) {

@@ -434,6 +434,14 @@ void add_dtm_commands(Commands& c) {
     if (writer) net = FeatureNet::cached(cache, train, cfg.threshold, 3, 1, &net_acc, &test);
     dist::barrier_idle();
     const auto test_probe = writer ? spin_images(test, cfg.threshold, 1000) : std::vector<std::vector<int8_t>>{};
+    // Each epoch's checkpoint is written before its FID and again with it: a run stopped in between
+    // resumed without that epoch's point (helper-113). Generation depends on the model alone, so the
+    // FID measured here is the one the run in one piece measured.
+    if (writer && !model.history().empty() && model.history().back().epoch == model.epoch() && model.history().back().feature_fid < 0) {
+      const double f = feature_frechet(net, model.generate(256).back(), test_probe);
+      model.set_feature_fid(model.epoch(), f);
+      std::cerr << "epoch " << model.epoch() << ": feature-FID " << f << " (256 samples; the run stopped before it measured this one)\n";
+    }
     double last_epoch_s = 0;
     int epochs_here = 0;
     while (model.epoch() < cfg.epochs && !model.out_of_time()) {
