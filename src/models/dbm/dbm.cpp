@@ -651,14 +651,10 @@ namespace {
 using detail::Progress;
 double now_s() { return detail::monotonic_s(); }
 
-SamplerOptions sampler_options(const DbmConfig& cfg, uint32_t stream) {
+/// `training`: a training phase's sampler (positive or negative, any era), else evaluation or generation.
+SamplerOptions sampler_options(const DbmConfig& cfg, uint32_t stream, bool training = false) {
   SamplerOptions o = pbit::sampler_options(cfg.backend, cfg.seed, stream, cfg.threads);
   // Evaluation and generation run on the device; training too when in situ.
-  bool training = false;
-  for (uint32_t era = 0; era <= rng::kDbmMaxEras; ++era) {
-    training = training || stream == rng::dbm_training_stream(rng::DbmPhase::positive, era) ||
-               stream == rng::dbm_training_stream(rng::DbmPhase::negative, era);
-  }
   if (!training || cfg.train_mode == "in_situ") o.hardware = cfg.hardware;
   return o;
 }
@@ -705,7 +701,7 @@ DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDatase
   const dist::Range nr = dist::share(neg_total_, dist::rank(), dist::size(), "negative-phase chains (negative.chains)");
   pos_first_ = pr.first;
   neg_first_ = nr.first;
-  SamplerOptions po = sampler_options(cfg, kPositiveStream), no = sampler_options(cfg, kNegativeStream);
+  SamplerOptions po = sampler_options(cfg, kPositiveStream, true), no = sampler_options(cfg, kNegativeStream, true);
   po.first_chain = pr.first;
   no.first_chain = nr.first;
   // Both phases' samplers together, before either is built.
@@ -788,7 +784,7 @@ void DbmTrainer::enter_era(bool negative, uint32_t era) {
                                              std::to_string(rng::kDbmMaxEras + 1) + " x (2^32 - 1) sweeps: train fewer epochs or fewer sweeps an update");
   }
   std::unique_ptr<Sampler>& s = negative ? neg_ : pos_;
-  SamplerOptions o = sampler_options(cfg_, rng::dbm_training_stream(negative ? rng::DbmPhase::negative : rng::DbmPhase::positive, era));
+  SamplerOptions o = sampler_options(cfg_, rng::dbm_training_stream(negative ? rng::DbmPhase::negative : rng::DbmPhase::positive, era), true);
   o.first_chain = negative ? neg_first_ : pos_first_;
   const std::vector<int8_t> state = s->state();
   const int32_t chains = s->num_chains();
