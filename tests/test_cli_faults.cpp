@@ -1335,13 +1335,7 @@ TEST(Resume, ADtmStoppedBeforeAnEpochsFidMeasuresItOnResume) {
   ASSERT_EQ(run("dtm train --config " + dir + "/two.json --stop-after 1").code, 0);
   // The checkpoint as a stop before epoch 1's FID leaves it: that epoch's feature_fid -1 (none).
   SealedFile f(dir + "/two/checkpoint.bin");
-  std::string last;  // the payload's last length-prefixed string: the history
-  for (size_t len = 0; len + 8 <= f.payload.size() && last.empty(); ++len) {
-    uint64_t stored = 0;
-    std::memcpy(&stored, f.payload.data() + f.payload.size() - len - 8, 8);
-    if (stored == len) last = f.payload.substr(f.payload.size() - len);
-  }
-  nlohmann::json hist = nlohmann::json::parse(last);
+  nlohmann::json hist = nlohmann::json::parse(f.last_string());  // (the history)
   ASSERT_EQ(hist.size(), 1u);
   ASSERT_GE(hist[0][5].get<double>(), 0.0);
   hist[0][5] = -1.0;

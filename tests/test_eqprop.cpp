@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 
 #include "pbit/core/io.hpp"
 #include "pbit/models/eqprop.hpp"
@@ -419,6 +420,13 @@ void expect_same_parameters(const T& a, const T& b) {
   EXPECT_EQ(a.bo, b.bo);
 }
 
+/// 0, 1, ..., n - 1: the images of a selection that takes them all, in order.
+std::vector<int64_t> first_indices(int64_t n) {
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), int64_t{0});
+  return v;
+}
+
 EqPropConfig small_training(const std::string& dir) {
   EqPropConfig c;
   c.hidden = 8;
@@ -441,9 +449,7 @@ EqPropConfig small_training(const std::string& dir) {
 
 TEST(EqProp, TrainsAndResumesBitForBit) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
-  std::vector<int64_t> ti(64), si(40);
-  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
-  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  const std::vector<int64_t> ti = first_indices(64), si = first_indices(40);
   const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_resume";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir + "/a");
@@ -578,9 +584,7 @@ TEST(EqProp, TrainsAndResumesBitForBit) {
 // helper-113); one that may pass it only if train.skip_when_correct skips no nudge is warned.
 TEST(EqProp, ARunPastOneSamplersSweepsIsRefusedBeforeItsFirstBatch) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
-  std::vector<int64_t> ti(64), si(40);
-  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
-  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  const std::vector<int64_t> ti = first_indices(64), si = first_indices(40);
   const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_sweep_cap";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
@@ -633,9 +637,7 @@ TEST(EqProp, ARunPastOneSamplersSweepsIsRefusedBeforeItsFirstBatch) {
 
 TEST(EqProp, TimeBudgetStopsWithACheckpointAndResumesBitForBit) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
-  std::vector<int64_t> ti(64), si(40);
-  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
-  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  const std::vector<int64_t> ti = first_indices(64), si = first_indices(40);
   const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_budget";
   std::filesystem::remove_all(dir);
   for (const char* d : {"/a", "/b", "/m"}) std::filesystem::create_directories(dir + d);
@@ -936,9 +938,7 @@ class EqPropBackends : public ::testing::TestWithParam<Backend> {};
 TEST_P(EqPropBackends, TrainSameModelAsCpu) {
   PBIT_REQUIRE_BACKEND(GetParam());
   const ImageDataset train = halves(16, 1), test = halves(8, 2);
-  std::vector<int64_t> ti(16), si(8);
-  for (int64_t k = 0; k < 16; ++k) ti[k] = k;
-  for (int64_t k = 0; k < 8; ++k) si[k] = k;
+  const std::vector<int64_t> ti = first_indices(16), si = first_indices(8);
   auto train_on = [&](const std::string& backend) {
     EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_backend_" + backend + "_beside_" + to_string(GetParam()));
     std::filesystem::create_directories(c.output_dir);
@@ -1174,9 +1174,7 @@ TEST(EqPropGraph, PhasesOfDifferentSampleCountsMatchExact) {
 
 TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
-  std::vector<int64_t> ti(64), si(40);
-  for (int64_t k = 0; k < 64; ++k) ti[k] = k;
-  for (int64_t k = 0; k < 40; ++k) si[k] = k;
+  const std::vector<int64_t> ti = first_indices(64), si = first_indices(40);
   auto make = [&](const std::string& backend, int32_t epochs) {
     EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_graph_" + backend);
     std::filesystem::create_directories(c.output_dir);
@@ -1237,9 +1235,7 @@ namespace {
 // it learns other weights than the ideal sampler does; the config refuses in_situ without a device.
 TEST(EqPropHardware, InSituTrainsOnTheDevice) {
   const ImageDataset train = halves(16, 1), test = halves(8, 2);
-  std::vector<int64_t> ti(16), si(8);
-  for (int64_t k = 0; k < 16; ++k) ti[k] = k;
-  for (int64_t k = 0; k < 8; ++k) si[k] = k;
+  const std::vector<int64_t> ti = first_indices(16), si = first_indices(8);
   auto train_with = [&](const std::string& mode, float gain) {
     EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_hw_" + mode + std::to_string(gain));
     std::filesystem::create_directories(c.output_dir);
@@ -1415,9 +1411,7 @@ TEST(EqPropHardware, PatNudgesFromTheDevicesFreeState) {
 // A PAT run resumes bit for bit: the checkpoint carries the ideal sampler's counter too.
 TEST(EqPropHardware, PatResumesBitForBit) {
   const ImageDataset train = halves(16, 1), test = halves(8, 2);
-  std::vector<int64_t> ti(16), si(8);
-  for (int64_t k = 0; k < 16; ++k) ti[k] = k;
-  for (int64_t k = 0; k < 8; ++k) si[k] = k;
+  const std::vector<int64_t> ti = first_indices(16), si = first_indices(8);
   const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_pat_resume";
   std::filesystem::remove_all(dir);
   auto config = [&](const std::string& sub, int32_t epochs) {

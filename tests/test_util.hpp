@@ -181,20 +181,22 @@ struct SealedFile {
   void poke(size_t offset, T value) {
     std::memcpy(payload.data() + offset, &value, sizeof value);
   }
-  /// Replaces the last length-prefixed string of the payload (u64 length | bytes), e.g. the history.
-  void replace_last_string(const std::string& text) {
+  /// The length of the last length-prefixed string of the payload (u64 length | bytes), e.g. the history.
+  size_t last_string_length() const {
     for (size_t len = 0; len + 8 <= payload.size(); ++len) {
       uint64_t stored = 0;
       std::memcpy(&stored, payload.data() + payload.size() - len - 8, 8);
-      if (stored == len) {
-        payload.resize(payload.size() - len - 8);
-        const uint64_t n = text.size();
-        payload.append(reinterpret_cast<const char*>(&n), 8);
-        payload += text;
-        return;
-      }
+      if (stored == len) return len;
     }
     throw std::runtime_error("no length-prefixed string at the end of the payload");
+  }
+  std::string last_string() const { return payload.substr(payload.size() - last_string_length()); }
+  /// Replaces the last length-prefixed string of the payload.
+  void replace_last_string(const std::string& text) {
+    payload.resize(payload.size() - last_string_length() - 8);
+    const uint64_t n = text.size();
+    payload.append(reinterpret_cast<const char*>(&n), 8);
+    payload += text;
   }
   void write(const std::string& path) const {
     const uint64_t len = payload.size();
