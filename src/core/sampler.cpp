@@ -27,9 +27,9 @@ void SamplingSchedule::validate() const {
   if (!past.empty()) throw InvalidArgument("SamplingSchedule: " + past);
 }
 
-std::string SamplingSchedule::past_sweep_limit() const {
+std::string SamplingSchedule::past_sweep_limit(std::string_view warmup_name) const {
   if (warmup <= kMaxSweeps && (samples == 0 || steps_per_sample <= (kMaxSweeps - warmup) / samples)) return {};
-  return "warmup + samples x steps_per_sample (" + std::to_string(warmup) + " + " + std::to_string(samples) + " x " +
+  return std::string(warmup_name) + " + samples x steps_per_sample (" + std::to_string(warmup) + " + " + std::to_string(samples) + " x " +
          std::to_string(steps_per_sample) + ") is more than one sampler runs (2^32 - 1 sweeps: its RNG counter's sweep field)";
 }
 

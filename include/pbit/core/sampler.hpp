@@ -10,6 +10,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,8 +37,9 @@ struct SamplingSchedule {
   /// InvalidArgument for negative values, steps_per_sample < 1, or a total past kMaxSweeps.
   void validate() const;
   /// Empty when the total is at most kMaxSweeps, else the sum that passes it (compared by division, so
-  /// no product wraps). For fields validate() otherwise accepts.
-  std::string past_sweep_limit() const;
+  /// no product wraps), its first term named `warmup` as the caller's config calls it ("anneal_sweeps").
+  /// For fields validate() otherwise accepts.
+  std::string past_sweep_limit(std::string_view warmup_name = "warmup") const;
 };
 
 /// Inverse temperature per sweep of a run. Sweep k (0-based, within the run) uses at(k); a schedule

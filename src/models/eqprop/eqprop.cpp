@@ -279,10 +279,9 @@ EqPropConfig parse_eqprop_config(const nlohmann::json& j) {
     detail::config_error("train.mode", "'" + c.train_mode + "' trains against a device: give a 'hardware' section with some imperfection");
   }
   // A phase one sampler cannot run (2^32 - 1 sweeps) is refused here rather than at the first batch.
-  // (past_sweep_limit calls the first term warmup; these phases call it anneal_sweeps and sweeps)
-  if (const std::string past = free_schedule(c).past_sweep_limit(); !past.empty()) detail::config_error("free", "anneal_sweeps" + past.substr(6));
-  if (const std::string past = SamplingSchedule{c.nudge.sweeps, c.nudge.samples, c.nudge.steps_per_sample}.past_sweep_limit(); !past.empty()) {
-    detail::config_error("nudge", "sweeps" + past.substr(6));
+  if (const std::string past = free_schedule(c).past_sweep_limit("anneal_sweeps"); !past.empty()) detail::config_error("free", past);
+  if (const std::string past = SamplingSchedule{c.nudge.sweeps, c.nudge.samples, c.nudge.steps_per_sample}.past_sweep_limit("sweeps"); !past.empty()) {
+    detail::config_error("nudge", past);
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
   return c;
