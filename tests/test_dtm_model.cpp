@@ -141,7 +141,7 @@ TEST(DtmModel, ARunPastOneSamplersSweepsIsRefusedBeforeItTrains) {
   Dtm m(c, 8, 8);
   const std::string e = error_of([&] { m.train(toy(100, 1)); });
   EXPECT_NE(e.find("key 'train.epochs': the 8 batches left (train.epochs 4) of 4000000000 negative-phase sweeps each would take step 1's "
-                   "sampler to "),
+                   "sampler from 0 to 32000000000 sweeps, past the 2^32 - 1"),
             std::string::npos)
       << e;
   EXPECT_EQ(m.epoch(), 0);

@@ -8,11 +8,11 @@
 #include <fstream>
 #include <sstream>
 #include <numeric>
-#include <tuple>
 
 #include "models/common/image_selection.hpp"
 #include "models/common/adam.hpp"
 #include "models/common/checkpoint.hpp"
+#include "models/common/sweep_limit.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
 #include "util/json_util.hpp"
@@ -540,26 +540,19 @@ bool Dtm::out_of_time() const {
 }
 
 void Dtm::check_sweeps_left(int64_t images) const {
-  // Each step's two samplers count their sweeps over the whole run, up to 2^32 - 1 (their random
-  // numbers are keyed by them): a run that needs more is refused here, not in a late epoch (as
-  // EqProp's, helper-113; at the defaults that is past 50,000 epochs).
+  // Each step's two samplers run every batch (at the defaults a run passes their sweeps past 50,000
+  // epochs): refused here, not in a late epoch as EqProp's was (helper-113).
   const double batches = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(images / cfg_.batch_size);
-  for (int32_t t = 1; t <= steps() && batches > 0; ++t) {
-    const double pos_done = static_cast<double>(pos_[t - 1]->sweep_count());
-    const double neg_done = static_cast<double>(cfg_.neg_tempered ? tneg_[t - 1]->sweep_count() : neg_[t - 1]->sweep_count());
-    for (const auto& [done, per_batch, phase] : {std::tuple{pos_done, cfg_.positive.total_sweeps(), "positive"},
-                                                 std::tuple{neg_done, cfg_.negative.total_sweeps(), "negative"}}) {
-      if (const double end = done + batches * static_cast<double>(per_batch); end > static_cast<double>(SamplingSchedule::kMaxSweeps)) {
-        const std::string what = "the " + detail::format_number(batches) + " batches left (train.epochs " + std::to_string(cfg_.epochs) + ") of " +
-                                 std::to_string(per_batch) + " " + phase + "-phase sweeps each would take step " + std::to_string(t) +
-                                 "'s sampler to " + detail::format_number(end) +
-                                 " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field): train fewer epochs, in larger "
-                                 "batches, or with fewer sweeps a batch";
-        // With a time budget the epochs are an upper bound the budget may never reach: said, not refused.
-        if (cfg_.time_budget_s <= 0) detail::config_error("train.epochs", what);
-        if (dist::rank() == 0) std::fprintf(stderr, "warning: %s, unless train.time_budget_s ends the run first\n", what.c_str());
-      }
-    }
+  const std::string left = "the " + detail::format_number(batches) + " batches left (train.epochs " + std::to_string(cfg_.epochs) + ")";
+  const std::string cure = "train fewer epochs, in larger batches, or with fewer sweeps a batch";
+  for (int32_t t = 1; t <= steps(); ++t) {
+    const std::string sampler = "step " + std::to_string(t) + "'s sampler";
+    const auto pos = static_cast<double>(cfg_.positive.total_sweeps()), neg = static_cast<double>(cfg_.negative.total_sweeps());
+    const auto neg_done = static_cast<double>(cfg_.neg_tempered ? tneg_[t - 1]->sweep_count() : neg_[t - 1]->sweep_count());
+    detail::check_sampler_sweeps_left({sampler, "positive-phase sweeps", static_cast<double>(pos_[t - 1]->sweep_count()), batches, pos, pos, ""},
+                                      left, cure, cfg_.time_budget_s);
+    detail::check_sampler_sweeps_left({sampler, "negative-phase sweeps", neg_done, batches, neg, neg, ""},
+                                      left, cure, cfg_.time_budget_s);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "models/common/adam.hpp"
 #include "models/common/checkpoint.hpp"
 #include "models/common/image_selection.hpp"
+#include "models/common/sweep_limit.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
 #include "util/json_util.hpp"
@@ -848,47 +849,26 @@ EqPropTrainer::~EqPropTrainer() = default;
 
 void EqPropTrainer::check_sweeps_left(int64_t per_epoch) const {
   // Each batch runs the free phase on the training sampler, and the nudged phase(s) on it or, under
-  // PAT, on the ideal sampler; skip_when_correct may skip the nudges. A sampler counts its sweeps
-  // over the whole run (its random numbers are keyed by them), up to 2^32 - 1: a run that needs more
-  // stopped with an error in a late epoch, and its resume stopped again (helper-113), so it is
-  // refused before the first batch, and one that may need more is told so.
+  // PAT, on the ideal sampler; skip_when_correct may skip the nudges. A run past one sampler's sweeps
+  // stopped with an error in a late epoch, and its resume stopped again (helper-113).
   const auto free = static_cast<double>(free_schedule(cfg_).total_sweeps());
   const double nudges = (cfg_.nudge.symmetric || ideal_sampler_ ? 2.0 : 1.0) *
                         static_cast<double>(SamplingSchedule{cfg_.nudge.sweeps, cfg_.nudge.samples, cfg_.nudge.steps_per_sample}.total_sweeps());
   const double batches = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(per_epoch) - static_cast<double>(batch_);
-  struct Need {
-    const Sampler* s;
-    double least, most;
-    const char* which;
-  };
-  const Need needs[2] = {{sampler_.get(), ideal_sampler_ || cfg_.skip_when_correct ? free : free + nudges, ideal_sampler_ ? free : free + nudges,
-                          "training sampler"},
-                         {ideal_sampler_.get(), cfg_.skip_when_correct ? 0 : nudges, nudges, "ideal sampler (train.mode pat)"}};
-  const auto limit = static_cast<double>(SamplingSchedule::kMaxSweeps);
-  for (const Need& n : needs) {
-    if (!n.s || batches <= 0) continue;
-    const double done = static_cast<double>(n.s->sweep_count());
-    const std::string what = "the " + std::to_string(static_cast<int64_t>(batches)) + " batches left (train.epochs " +
-                             std::to_string(cfg_.epochs) + " x " + std::to_string(per_epoch) + " batches of train.batch_size " +
-                             std::to_string(cfg_.batch_size) + ") of ";
-    const std::string cure = " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field); train fewer epochs, on "
-                             "fewer images or in larger batches, or with fewer sweeps a batch (free, nudge)";
-    // With a time budget the epochs are an upper bound the budget may never reach: said, not refused.
-    if (done + batches * n.least > limit && cfg_.time_budget_s <= 0) {
-      detail::config_error("train.epochs", what + detail::format_number(n.least) + " sweeps each would take the " + n.which + " from " +
-                                               detail::format_number(done) + " to " + detail::format_number(done + batches * n.least) + cure);
-    }
-    if (done + batches * n.most > limit) {
-      const std::string unless = cfg_.time_budget_s > 0 ? ", unless train.time_budget_s ends the run first" : "";
-      if (n.least == n.most) {
-        std::fprintf(stderr, "warning: %s%s sweeps each take the %s to %s%s%s\n", what.c_str(), detail::format_number(n.most).c_str(), n.which,
-                     detail::format_number(done + batches * n.most).c_str(), cure.c_str(), unless.c_str());
-      } else {
-        std::fprintf(stderr, "warning: %s%s sweeps each (with every nudge; train.skip_when_correct skips some) may take the %s to %s%s%s\n",
-                     what.c_str(), detail::format_number(n.most).c_str(), n.which, detail::format_number(done + batches * n.most).c_str(),
-                     cure.c_str(), unless.c_str());
-      }
-    }
+  const std::string left = "the " + detail::format_number(batches) + " batches left (train.epochs " + std::to_string(cfg_.epochs) + " x " +
+                           std::to_string(per_epoch) + " batches of train.batch_size " + std::to_string(cfg_.batch_size) + ")";
+  const std::string cure = "train fewer epochs, on fewer images or in larger batches, or with fewer sweeps a batch (free, nudge)";
+  const std::string varies = "with every nudge; train.skip_when_correct skips some";
+  if (ideal_sampler_) {
+    detail::check_sampler_sweeps_left({"the training sampler", "sweeps", static_cast<double>(sampler_->sweep_count()), batches, free, free, ""},
+                                      left, cure, cfg_.time_budget_s);
+    detail::check_sampler_sweeps_left({"the ideal sampler (train.mode pat)", "sweeps", static_cast<double>(ideal_sampler_->sweep_count()),
+                                       batches, cfg_.skip_when_correct ? 0 : nudges, nudges, varies},
+                                      left, cure, cfg_.time_budget_s);
+  } else {
+    detail::check_sampler_sweeps_left({"the training sampler", "sweeps", static_cast<double>(sampler_->sweep_count()), batches,
+                                       cfg_.skip_when_correct ? free : free + nudges, free + nudges, varies},
+                                      left, cure, cfg_.time_budget_s);
   }
 }
 
