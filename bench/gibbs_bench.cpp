@@ -226,9 +226,9 @@ int main(int argc, char** argv) {
                             {"machine", bench::machine_info()},
                             {"build", bench::build_info()},
                             {"parameters", {{"min_time_s", min_time}, {"fixed_sweeps", fixed_sweeps}, {"beta", 1.0},
-                                            {"update", "sigmoid Gibbs, fp32"}, {"contracts", contracts_arg}, {"cuda_kernels", kernels_arg},
-                                            {"cpu_isas", isas_arg}, {"fast_words_per_lane", wpl_arg},
-                                            {"cuda_team_warps", teams_arg}}},
+                                            {"update", "sigmoid Gibbs, fp32"}, {"contracts", bench::split(contracts_arg)},
+                                            {"cuda_kernels", bench::split(kernels_arg)}, {"cpu_isas", bench::split(isas_arg)},
+                                            {"fast_words_per_lane", wpls}, {"cuda_team_warps", teams}}},
                             {"failures", failures},
                             {"skipped", skipped},
                             {"results", results}};

@@ -26,7 +26,7 @@ expect 2 "--backends needs at least one value" --graphs pegasus:2 --backends "" 
 # The 2 warm-up sweeps and the timed ones run on one sampler: --sweeps 2^32 failed on every row (exit 1).
 expect 2 "--sweeps expects a number in [1, 4294967293], got '4294967294'" --graphs pegasus:2 --backends cpu --chains 4 --sweeps 4294967294
 expect 2 "--chains expects a number" --graphs pegasus:2 --backends cpu --chains 0
-expect 0 "wrote $tmp/b.json" --graphs pegasus:2 --backends cpu --chains 4,8 --sweeps 3 --out "$tmp/b.json"
+expect 0 "wrote $tmp/b.json" --graphs pegasus:2 --backends cpu --chains 4,8 --sweeps 3 --team-warps 0,4 --out "$tmp/b.json"
 python3 - "$tmp/b.json" <<'PY'
 import json, re, sys
 doc = json.load(open(sys.argv[1]))
@@ -41,6 +41,10 @@ def walk(x, at):
 walk(doc, "")
 assert not bad, f"keys that are not snake_case: {bad}"
 for key in ("machine", "build", "parameters", "timestamp_utc"): assert key in doc, f"no '{key}'"
+# The options' lists as lists of their values (cuda_team_warps was the string "0,2": helper-114).
+params = doc["parameters"]
+assert params["cuda_team_warps"] == [0, 4] and params["fast_words_per_lane"] == [0], params
+assert params["contracts"] == ["exact"] and params["cpu_isas"] == ["auto"], params
 rows = doc["results"]
 assert [r["chains"] for r in rows] == [4, 8], rows
 for r in rows: assert r["flips_per_ns"] > 0 and r["backend"] == "cpu", r
