@@ -142,6 +142,9 @@ TEST(Cli, SampleTakesATemperingSection) {
   EXPECT_EQ(j["node_sum"].get<std::vector<int64_t>>(), obs.node_sum);
   EXPECT_EQ(j["energy"].get<std::vector<double>>(), obs.energy);
   EXPECT_EQ(j["tempering"]["swap_acceptance"].get<std::vector<double>>(), ts.stats().acceptance());
+  EXPECT_EQ(j["tempering"]["swap_attempts"].get<std::vector<int64_t>>(), ts.stats().attempts);
+  EXPECT_EQ(j["tempering"]["swap_accepts"].get<std::vector<int64_t>>(), ts.stats().accepts);
+  EXPECT_EQ(j["tempering"]["betas"].dump(), "[1.5,1.0,0.6]");  // each float's own digits, not 0.6000000238418579
   EXPECT_EQ(j["tempering"]["rounds"].get<int64_t>(), 20);
   EXPECT_EQ(j["run"]["replicas"].get<int>(), 3);
   EXPECT_EQ(j["run"]["kernel"], ts.kernel_description());  // with the most threads a region may use, where run.threads is the request
@@ -159,6 +162,26 @@ TEST(Cli, SampleTakesATemperingSection) {
     EXPECT_EQ(b.code, 2) << text;
     EXPECT_NE(b.out.find("'" + key + "'"), std::string::npos) << text << ": " << b.out;
   }
+  // One deo round tries the even pairs only: the odd pair has no acceptance (null, not the 0 of a pair
+  // that refused every swap), and its attempts say so (helper-116).
+  write(tmp("cfg_pt_one.json"), R"({"chains": 8, "schedule": {"warmup": 0, "samples": 1}, "tempering": {"betas": [1, 0.9, 0.8]}})");
+  const Result one = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_pt_one.json") + " --out " + tmp("out_pt_one.json"));
+  ASSERT_EQ(one.code, 0) << one.out;
+  const nlohmann::json t1 = read_json_file(tmp("out_pt_one.json"))["tempering"];
+  EXPECT_EQ(t1["swap_attempts"], nlohmann::json::parse("[8, 0]")) << t1;
+  EXPECT_TRUE(t1["swap_acceptance"][0].is_number() && t1["swap_acceptance"][1].is_null()) << t1;
+  // A run shorter than the ladder's adaptation says so, not "its last adaptation is after sweep 100"
+  // of a 50-sweep run; two replicas have nothing to adapt (every sample was flagged).
+  write(tmp("cfg_pt_short.json"), R"({"chains": 4, "schedule": {"samples": 50}, "tempering": {"betas": [1, 0.7, 0.5], "adapt_rounds": 100}})");
+  const Result short_run = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_pt_short.json") + " --out " + tmp("out_pt_short.json"));
+  ASSERT_EQ(short_run.code, 0) << short_run.out;
+  EXPECT_NE(short_run.out.find("warning: the run's 50 sweeps ended before the ladder's last adaptation (after sweep 100)"), std::string::npos)
+      << short_run.out;
+  write(tmp("cfg_pt_two.json"), R"({"chains": 4, "schedule": {"samples": 50}, "tempering": {"betas": [1, 0.5], "adapt_rounds": 100}})");
+  const Result two = run("sample --graph " + tmp("gt.json") + " --config " + tmp("cfg_pt_two.json") + " --out " + tmp("out_pt_two.json"));
+  ASSERT_EQ(two.code, 0) << two.out;
+  EXPECT_EQ(two.out.find("warning"), std::string::npos) << two.out;
+  EXPECT_EQ(read_json_file(tmp("out_pt_two.json"))["tempering"]["samples_while_adapting"], 0);
 }
 
 // The config's "contract" reaches the sampler: under `fast` the CLI matches the library under fast,
@@ -196,6 +219,7 @@ TEST(Cli, SampleTakesTheRngContract) {
   // A run on imperfect p-bits says which in its output.
   std::string hw = kConfig;
   hw.replace(hw.find("\"backend\": \"cpu\""), 16, "\"backend\": \"cpu\", \"hardware\": {\"weight_bits\": 4, \"lut_bits\": 3, \"gain_sigma\": 0.1}");
+  hw.replace(hw.find("\"energy\": true"), 14, "\"energy\": false");  // (a device samples no model's energy: refused)
   write(tmp("cfg_hw.json"), hw);
   ASSERT_EQ(run("sample --graph " + tmp("gc.json") + " --config " + tmp("cfg_hw.json") + " --out " + tmp("out_hw.json")).code, 0);
   const nlohmann::json jh = read_json_file(tmp("out_hw.json"));
@@ -264,6 +288,12 @@ TEST(Cli, BadInputsGiveClearErrors) {
       {"snapshot_twice", good_graph, R"({"schedule": {"warmup": 4}, "observe": {"snapshot_sweeps": [2, 3, 2]}})",
        "key 'observe.snapshot_sweeps': lists sweep 2 twice"},
       {"field_empty", good_graph, R"({"field": {"values": []}})", "key 'field.values': must be a non-empty array"},
+      // An empty node list read as "every node" (helper-116): leaving the key out says that.
+      {"field_no_nodes", good_graph, R"({"field": {"nodes": [], "values": [1, 1, 1, 1]}})", "key 'field.nodes': must name at least one node"},
+      {"clamp_no_nodes", good_graph, R"({"clamp": {"nodes": [], "values": []}})", "key 'clamp.nodes': must name at least one node"},
+      // On a device with imperfections the observer summed its per-row couplings: no model's E(s) (helper-116).
+      {"energy_hardware", good_graph, R"({"hardware": {"gain_sigma": 0.5}, "observe": {"energy": true}})",
+       "key 'observe.energy': reads the model's energy, which a device with imperfections"},
       // A float32 key's value that would round to 0 is refused, as a graph file's weight is (it was read as 0).
       {"field_tiny", good_graph, R"({"field": {"values": [1, 1e-50]}})",
        "key 'field.values[1]': is too close to 0 for a float32 (it would be read as 0), got 1e-50"},

@@ -963,20 +963,26 @@ TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   EXPECT_EQ(jr["tempering"]["curve"], j["tempering"]["curve"]);
   EXPECT_EQ(j["tempering"]["replica_sweeps_while_adapting"], 0);
   // An adaptive ladder still moving in the measured window is said (it last moves at round 30, one
-  // sweep per round; the warm-up's 40 replica-sweeps are 20 sweeps of 2 replicas, the window 21).
-  const std::string adaptive = R"( --tempering '{"replicas": 2, "hottest": 0.5, "adapt_rounds": 30}')";
-  const Result moving = run(mix + adaptive);
+  // sweep per round; with 3 replicas the window is 14 sweeps, 42 replica-sweeps, and a warm-up of 60
+  // replica-sweeps is 20 sweeps).
+  const std::string adaptive = R"( --tempering '{"replicas": 3, "hottest": 0.5, "adapt_rounds": 30}')";
+  const Result moving = run(mix + adaptive + " --warmup 60");
   ASSERT_EQ(moving.code, 0) << moving.out;
-  EXPECT_NE(moving.out.find("warning: the ladder adapts during 20 of the 42 measured replica-sweeps (adapt_rounds 30): the curve "
-                            "mixes a moving ladder's chains; give --warmup at least 60 replica-sweeps"), std::string::npos) << moving.out;
-  EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["replica_sweeps_while_adapting"], 20);
+  EXPECT_NE(moving.out.find("warning: the ladder adapts during 30 of the 42 measured replica-sweeps (adapt_rounds 30): the curve "
+                            "mixes a moving ladder's chains; give --warmup at least 90 replica-sweeps"), std::string::npos) << moving.out;
+  EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["replica_sweeps_while_adapting"], 30);
   // A ladder that adapts past the whole window: the window, not more.
-  const Result longer = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5, "adapt_rounds": 5000}')");
+  const Result longer = run(mix + R"( --tempering '{"replicas": 3, "hottest": 0.5, "adapt_rounds": 5000}')");
   ASSERT_EQ(longer.code, 0) << longer.out;
   EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["replica_sweeps_while_adapting"], 42);
-  const Result settled = run(mix + adaptive + " --warmup 60");
+  const Result settled = run(mix + adaptive + " --warmup 90");
   ASSERT_EQ(settled.code, 0) << settled.out;
   EXPECT_EQ(settled.out.find("warning:"), std::string::npos) << settled.out;
+  // Two replicas have no interior beta: nothing adapts, and nothing is said (helper-116).
+  const Result two = run(mix + R"( --tempering '{"replicas": 2, "hottest": 0.5, "adapt_rounds": 30}')");
+  ASSERT_EQ(two.code, 0) << two.out;
+  EXPECT_EQ(two.out.find("warning:"), std::string::npos) << two.out;
+  EXPECT_EQ(read_json_file(dir + "/mixing.json")["tempering"]["replica_sweeps_while_adapting"], 0);
   EXPECT_NE(run(mix + R"( --stride 3 --tempering '{"replicas": 2, "hottest": 0.5}')").out.find("multiple of the replicas"), std::string::npos);
   EXPECT_NE(run(mix + " --tempering '{\"replicas\": 2'").out.find("--tempering: not valid JSON"), std::string::npos);
   // Read as a config file is: a key given twice is refused (the last was taken), a small beta shown as written (it read 0.000000).

@@ -195,6 +195,25 @@ TEST(HardwareSampler, AFieldIsAmplifiedByItsOwnNodesGain) {
   }
 }
 
+// A device with imperfections samples its own per-row couplings g_i q(J_ij), no model's E(s): the
+// energy observer summed them (-2.9992 for a state whose E is -1.7: helper-116), so it is refused,
+// as chain_energies is; the other observers run.
+TEST(HardwareSampler, TheModelsEnergyIsNotObservedOnADevice) {
+  const Graph g = small_graph(3);
+  SamplerOptions o;
+  o.hardware.gain_sigma = 0.5f;
+  Sampler s(g, color_graph(g), 4, o);
+  ObserverSpec energy;
+  energy.energy = true;
+  EXPECT_NE(error_of([&] { s.run({2, 3, 1}, BetaSchedule::constant(1.0f), energy); }).find("observing energy: the model's energy is not what a device"),
+            std::string::npos);
+  EXPECT_EQ(s.sweep_count(), 0u);  // refused before it ran
+  EXPECT_NE(error_of([&] { s.chain_energies(); }).find("use ideal p-bits"), std::string::npos);
+  ObserverSpec moments;
+  moments.moments = true;
+  EXPECT_EQ(s.run({2, 3, 1}, BetaSchedule::constant(1.0f), moments).num_samples, 3);
+}
+
 class HardwareBackends : public ::testing::TestWithParam<Backend> {};
 
 TEST_P(HardwareBackends, EveryBackendRunsTheSameDevice) {

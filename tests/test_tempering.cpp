@@ -503,6 +503,11 @@ TEST(Tempering, SamplesTakenWhileTheLadderAdaptsAreCounted) {
   fixed.adapt_rounds = 0;
   EXPECT_EQ(TemperedSampler::adaptation_sweeps(fixed), 0);
   EXPECT_EQ(counted(fixed, 0), 0);
+  // Two replicas have no interior beta to tune: the ladder never moves, and no sample is counted.
+  TemperingOptions two = t;
+  two.betas = {1.0f, 0.5f};
+  EXPECT_EQ(TemperedSampler::adaptation_sweeps(two), 0);
+  EXPECT_EQ(counted(two, 0), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TemperingOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);

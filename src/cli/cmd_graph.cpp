@@ -43,6 +43,12 @@ const char* kTopologies =
     "grid:L:a,b;c,d[:torus|open], lattice:L[:torus|open], king:L[:torus|open] (grids and lattices are tori by default, "
     "king graphs open), regular:N:D[:SEED] (docs/TOPOLOGIES.md)";
 
+/// Whether a run of `sweeps` sweeps of `flips_per_sweep` flips takes more than a few seconds, and
+/// so gets a status line: 2e9 flips are about a second on two CPU cores, and on a small graph each
+/// sweep's fixed cost (about 0.2 us, 0.7 tempered: helper-116 ran 1e9 sweeps of 2 nodes for minutes
+/// without a word) makes 1e7 sweeps a second or more.
+bool long_run(double flips_per_sweep, int64_t sweeps) { return flips_per_sweep * static_cast<double>(sweeps) > 2e9 || sweeps > 10'000'000; }
+
 /// The observations of a sample run as JSON, with the sweeps its snapshots were taken at (the
 /// config's list, sorted: the order of `snapshots`).
 nlohmann::json sample_json(const Observations& obs, const Graph& g, const SampleConfig& cfg) {
@@ -79,7 +85,7 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
   }
   // The status line of a plain run's size (every replica's flips count); progress_muted() keeps it to rank 0.
   std::unique_ptr<detail::Progress> bar;
-  if (static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * static_cast<double>(cfg.schedule.total_sweeps()) > 2e9) {
+  if (long_run(static_cast<double>(cfg.chains) * R * gf.graph.num_nodes(), cfg.schedule.total_sweeps())) {
     bar = std::make_unique<detail::Progress>("sample", cfg.schedule.total_sweeps());
     ts.set_progress([&bar](int64_t done, int64_t) { bar->update(done, "sweeps"); });
   }
@@ -97,25 +103,39 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
   TemperingStats all;
   all.attempts.assign(counts.begin(), counts.begin() + (R - 1));
   all.accepts.assign(counts.begin() + (R - 1), counts.begin() + 2 * (R - 1));
-  if (st.samples_while_adapting > 0) {
+  const int64_t adapted_at = TemperedSampler::adaptation_sweeps(cfg.tempering);
+  if (st.samples_while_adapting > 0 && adapted_at > cfg.schedule.total_sweeps()) {  // (it said "after sweep 100" of a 50-sweep run)
+    std::cerr << "warning: the run's " << cfg.schedule.total_sweeps() << " sweeps ended before the ladder's last adaptation (after sweep "
+              << adapted_at << "): its samples, and the output's betas, are of a ladder still adapting; give schedule.warmup at least "
+              << adapted_at << " sweeps\n";
+  } else if (st.samples_while_adapting > 0) {
     std::cerr << "warning: " << st.samples_while_adapting << " of the " << cfg.schedule.samples << " samples were taken while the ladder "
-              << "still adapted (its last adaptation is after sweep " << TemperedSampler::adaptation_sweeps(cfg.tempering)
+              << "still adapted (its last adaptation is after sweep " << adapted_at
               << "): they are not all from the final ladder's distribution; give schedule.warmup at least that many sweeps\n";
   }
   if (st.rounds == 0) {
     std::cerr << "warning: no swap round ran (tempering.sweeps_per_round " << cfg.tempering.sweeps_per_round << " > the run's "
               << cfg.schedule.total_sweeps() << " sweeps): this was plain Gibbs sampling at each beta, and swap_acceptance "
-              << "is 0 for want of attempts\n";
+              << "is null for want of attempts\n";
   }
+  // A pair never attempted has no acceptance: null, not the 0 of a pair that refused every swap
+  // (deo tries the odd pairs from the second round on: helper-116). The counts say how much each rests on.
+  nlohmann::json acceptance = nlohmann::json::array();
+  const std::vector<double> rate = all.acceptance();
+  for (size_t k = 0; k < rate.size(); ++k) acceptance.push_back(all.attempts[k] > 0 ? nlohmann::json(rate[k]) : nlohmann::json(nullptr));
   nlohmann::json j = sample_json(obs, gf.graph, cfg);
   const double flips = static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * obs.sweeps;  // every replica's
-  j["tempering"] = {{"betas", ts.betas()},  // as adapted, when adapt_rounds > 0
+  nlohmann::json betas = nlohmann::json::array();  // each float's own digits (0.9, not 0.8999999761581421)
+  for (float b : ts.betas()) betas.push_back(detail::float_json(b));
+  j["tempering"] = {{"betas", betas},  // as adapted, when adapt_rounds > 0
                     {"adapt_rounds", cfg.tempering.adapt_rounds},
                     {"scheme", cfg.tempering.scheme},
                     {"sweeps_per_round", cfg.tempering.sweeps_per_round},
                     {"rounds", st.rounds},
                     {"samples_while_adapting", st.samples_while_adapting},
-                    {"swap_acceptance", all.acceptance()},
+                    {"swap_acceptance", acceptance},
+                    {"swap_attempts", all.attempts},
+                    {"swap_accepts", all.accepts},
                     {"round_trips", counts.back()}};
   j["run"] = {{"backend", to_string(opt.backend)},
               {"device", backend_device_name(opt.backend, opt.num_threads)},
@@ -224,10 +244,9 @@ void add_sample(Commands& c) {
                 << coloring.num_colors() << " colors, " << cfg.chains << " chains" << (ranks > 1 ? " over " + std::to_string(ranks) + " ranks" : "")
                 << ", " << cfg.schedule.total_sweeps() << " sweeps on " << sampler.kernel_description() << "\n";
     }
-    // A status line for runs of more than a few seconds (2e9 flips: about a second on two CPU cores);
-    // progress_muted() keeps it to rank 0.
+    // A status line for runs of more than a few seconds; progress_muted() keeps it to rank 0.
     std::unique_ptr<detail::Progress> bar;
-    if (static_cast<double>(cfg.chains) * gf.graph.num_nodes() * static_cast<double>(cfg.schedule.total_sweeps()) > 2e9) {
+    if (long_run(static_cast<double>(cfg.chains) * gf.graph.num_nodes(), cfg.schedule.total_sweeps())) {
       bar = std::make_unique<detail::Progress>("sample", cfg.schedule.total_sweeps());
       sampler.set_progress([&bar](int64_t done, int64_t) { bar->update(done, "sweeps"); });
     }

@@ -234,6 +234,7 @@ SampleConfig parse_sample_config(const json& j) {
     only_keys(cl, "clamp", {"nodes", "values"});
     if (!cl.contains("nodes") || !cl.contains("values")) bad("clamp", "needs both 'nodes' and 'values'");
     c.clamp_nodes = get_nodes(cl["nodes"], "clamp.nodes");
+    if (c.clamp_nodes.empty()) bad("clamp.nodes", "must name at least one node (leave out the clamp section to clamp none)");
     const json& v = cl["values"];
     if (!v.is_array()) bad("clamp.values", "must be an array of -1/+1 (K shared values or B x K)");
     for (size_t k = 0; k < v.size(); ++k) {
@@ -246,7 +247,10 @@ SampleConfig parse_sample_config(const json& j) {
     const json& f = j["field"];
     only_keys(f, "field", {"nodes", "values"});
     if (!f.contains("values")) bad("field.values", "missing");
-    if (f.contains("nodes")) c.field_nodes = get_nodes(f["nodes"], "field.nodes");
+    if (f.contains("nodes")) {  // (an empty list read as "every node", which is what leaving it out says: helper-116)
+      c.field_nodes = get_nodes(f["nodes"], "field.nodes");
+      if (c.field_nodes.empty()) bad("field.nodes", "must name at least one node (leave out 'nodes' for a field on every node)");
+    }
     const json& v = f["values"];
     if (!v.is_array() || v.empty()) bad("field.values", "must be a non-empty array of numbers (M shared values or B x M)");
     for (size_t k = 0; k < v.size(); ++k) {
@@ -265,6 +269,12 @@ SampleConfig parse_sample_config(const json& j) {
     if (static_cast<int64_t>(c.chains) * static_cast<int64_t>(c.tempering.betas.size()) > (int64_t{1} << 30)) {
       bad("tempering", "chains x replicas must be at most 2^30");
     }
+  }
+  // The energy observer sums the graph the engine samples, which on a device with imperfections is
+  // the per-row amplified one, no model's E(s) (helper-116; chain_energies refuses it too).
+  if (c.observe.energy && !c.hardware.ideal()) {
+    bad("observe.energy", "reads the model's energy, which a device with imperfections (the 'hardware' section) does not sample; "
+                          "observe moments, read-outs or snapshots instead");
   }
   c.schedule.validate();
   return c;

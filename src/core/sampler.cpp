@@ -585,6 +585,9 @@ Observations Sampler::run(const SamplingSchedule& schedule_arg, const BetaSchedu
   if (sweep_count_ > SamplingSchedule::kMaxSweeps || static_cast<uint64_t>(total) > SamplingSchedule::kMaxSweeps - sweep_count_) {
     throw InvalidArgument("run would pass 2^32 - 1 sweeps on one sampler (the RNG counter's sweep field)");
   }
+  if (observe.energy && on_hardware_) {  // the engine would sum the device's per-row couplings (helper-116)
+    throw InvalidArgument("observing energy: the model's energy is not what a device with imperfections samples; use ideal p-bits");
+  }
   detail::ObserveConfig cfg;
   cfg.moments = observe.moments;
   cfg.energy = observe.energy;

@@ -165,7 +165,9 @@ void TemperedSampler::set_weights(std::span<const float> edge_weights, std::span
 
 int64_t TemperedSampler::adaptation_sweeps(const TemperingOptions& t) {
   if (t.sweeps_per_round < 1) throw InvalidArgument("parallel tempering: sweeps_per_round must be >= 1");
-  if (t.adapt_rounds <= 0) return 0;
+  // Two replicas have no interior beta: adapt_ladder keeps both ends, so the ladder never moves
+  // (every sample was counted as taken while it adapted: helper-116).
+  if (t.adapt_rounds <= 0 || t.betas.size() <= 2) return 0;
   const int64_t every = adapt_every(t);
   return t.adapt_rounds / every * every * t.sweeps_per_round;
 }

@@ -100,7 +100,8 @@ class BetaSchedule {
 struct ObserverSpec {
   /// Per-node <s_i> and per-edge <s_i s_j>, averaged over chains and samples (training statistics).
   bool moments = false;
-  /// Energy E(s) of every chain at every sample (samples x B). Excludes the per-chain field f.
+  /// Energy E(s) of every chain at every sample (samples x B). Excludes the per-chain field f. Refused on
+  /// imperfect hardware (the device samples its own per-row couplings, no model's E(s)).
   bool energy = false;
   /// Node groups; for each chain and group, the mean of s over the group's nodes and the samples
   /// (label read-out). Result is B x G.

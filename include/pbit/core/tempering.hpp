@@ -92,7 +92,8 @@ class TemperedSampler {
   /// How many times a sampler with these options adapts its ladder over its first `sweeps` sweeps.
   static int64_t adaptations(const TemperingOptions& tempering, int64_t sweeps);
   /// The sweep after which the ladder no longer moves (its last adaptation's round x sweeps_per_round;
-  /// 0 for a fixed ladder): a warm-up at least this long takes no sample while it adapts.
+  /// 0 for a fixed ladder and for two replicas, whose ends stay): a warm-up at least this long takes
+  /// no sample while it adapts.
   static int64_t adaptation_sweeps(const TemperingOptions& tempering);
 
   /// False only for a moved-from sampler, which may only be assigned to or destroyed (its other calls
