@@ -694,6 +694,24 @@ TEST(Outputs, AFailedRenameLeavesNoTemporary) {
   EXPECT_EQ(temporaries(dir), std::vector<std::string>{});
 }
 
+// A result on standard output that cannot be written (a full disk) is an I/O error, exit 2 with a
+// message, as a file's is: it returned 0 and said nothing (helper-116).
+TEST(Outputs, AResultThatCannotReachStandardOutputFails) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full here";
+  const std::string dir = tmp("stdout_full");
+  fs::remove_all(dir);
+  write(dir + "/g.txt", "nodes 2\n0 1 0.5\n");
+  write(dir + "/cfg.json", R"({"chains": 4, "schedule": {"samples": 2}, "observe": {"moments": true}})");
+  for (const std::string args : {"info --graph " + dir + "/g.txt", "color --graph " + dir + "/g.txt",
+                                 "sample --graph " + dir + "/g.txt --config " + dir + "/cfg.json"}) {
+    SCOPED_TRACE(args);
+    const Result r = run_shell("sh -c '" + cli() + " " + args + " 2>&1 >/dev/full'");
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("cannot write the result to standard output: No space left on device"), std::string::npos) << r.out;
+    EXPECT_EQ(run(args + " >/dev/null").code, 0);
+  }
+}
+
 // A file that is not the pbit file asked for says what it is where it can: a JSON text (leading
 // white space and all) or a folder, not "a file of 0 bytes".
 TEST(Formats, AWrongFileSaysWhatItIs) {

@@ -966,6 +966,15 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     const auto it = cmds.actions.find(a);
     if (it == cmds.actions.end()) throw pbit::InvalidArgument("'" + a->get_name() + "' needs a subcommand");
     const int rc = it->second();
+    // A result on stdout that did not reach it (a full disk, /dev/full) is an I/O error as a file's
+    // is: it returned 0 and said nothing (helper-116). (Cleared, for pbit.cli's next command.)
+    std::cout.flush();
+    if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+      const int e = errno;
+      std::cout.clear();
+      std::clearerr(stdout);
+      throw IoError("cannot write the result to standard output: " + std::string(std::strerror(e)), "", e);
+    }
     // Rank 0 writes a run's output files; the others return only once it has, so that a script that
     // goes on after pbit.cli under mpirun reads this run's files on every rank (a failure ends every
     // rank above, so all of them get here).
