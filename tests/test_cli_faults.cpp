@@ -585,6 +585,8 @@ TEST(Outputs, AreCheckedBeforeTheWork) {
       {"dbm train --config " + dir + "/dbm.json --out /proc/pbit-cannot-be-here", "cannot create directory '/proc/pbit-cannot-be-here'"},
       {"dtm train --config " + dir + "/dtm.json", "cannot create directory '/proc/pbit-cannot-be-here'"},
       {"compare --suite " + dir + "/suite.json", "cannot create directory '/proc/pbit-cannot-be-here'"},
+      // (found by the rename, after the graph was built: 9 s and 1.8 GB for lattice:2000, helper-117)
+      {"graph --topology lattice:3 --out " + dir, "cannot write '" + dir + "': it is a folder"},
   };
   for (const auto& [args, expect] : cases) {
     const Result r = run(args);
@@ -1857,6 +1859,34 @@ TEST(BadInput, DeclaredSizesAreCheckedAgainstMemory) {  // defect 10
   // The guard's own limit, named in the message.
   expect_bad_input({"limit", "graph --topology lattice:3000 --out " + dir + "/x.json", "PBIT_MAX_MEMORY"}, "PBIT_MAX_MEMORY=10M");
   expect_bad_input({"bad limit", "graph --topology lattice:4 --out " + dir + "/x.json", "PBIT_MAX_MEMORY"}, "PBIT_MAX_MEMORY=lots");
+}
+
+// The graph commands check what they will build against memory first (helper-117): a grid's custom
+// rules each add degree 4 (the guard assumed G24's 24, and the edge list was filled unchecked); a
+// coloring and its JSON take about 100 bytes a node (never checked: an abort under ulimit); and a
+// compact JSON graph file parses to about 13x its bytes (the check assumed 5x, measured on indented
+// text), so it is estimated from the file's arrays.
+TEST(BadInput, GraphCommandsCheckMemoryBeforeBuilding) {
+  const std::string dir = tmp("graph_memory");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string rules;  // 200 rules, a even and b odd (so a + b is odd, and no two give one neighbour): degree 800
+  for (int a = 0; a < 40; a += 2)
+    for (int b = 1; b < 20; b += 2) rules += (rules.empty() ? "" : ";") + std::to_string(a) + "," + std::to_string(b);
+  expect_bad_input({"grid rules", "graph --topology 'grid:512:" + rules + ":open' --out " + dir + "/g.txt", "topology 'grid:512:"},
+                   capped() + " timeout 60");
+  EXPECT_FALSE(fs::exists(dir + "/g.txt"));
+  write(dir + "/wide.json", R"({"num_nodes": 20000000, "edges": [[0, 1, 1], [1, 2, 1], [0, 2, 1]]})");
+  expect_bad_input({"color", "color --graph " + dir + "/wide.json --out " + dir + "/c.json", "the coloring of the 20000000 nodes"},
+                   capped() + " timeout 60");
+  {  // 10^6 edges as compact text: 15 MB, which parses to about 210 MB
+    std::ofstream f(dir + "/compact.json");
+    f << R"({"num_nodes": 1001000, "edges": [)";
+    for (int k = 0; k < 1000000; ++k) f << (k ? "," : "") << "[" << k << "," << k + 1000 << ",1]";
+    f << "]}";
+  }
+  expect_bad_input({"compact", "info --graph " + dir + "/compact.json", "parsing a JSON graph file of"}, "PBIT_MAX_MEMORY=150M");
+  EXPECT_EQ(run("info --graph " + dir + "/compact.json", "PBIT_MAX_MEMORY=1G").code, 0);  // and it fits in more
 }
 
 // The status line of long commands (detail::Progress) in a log, where it cannot redraw in place: a

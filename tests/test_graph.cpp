@@ -261,6 +261,11 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
     EXPECT_NE(parse(empty).find("g.txt: no edges, biases or 'nodes' line (an empty file?)"), std::string::npos) << empty;
   }
   EXPECT_EQ(parse("nodes 0\n"), "<no error>");
+  // A file that is plainly something else says what it is, not "expected 'i j J', got 'PBITCKP5...'"
+  // (helper-117); a UTF-8 byte-order mark is skipped, as the JSON reader skips it.
+  EXPECT_NE(parse(std::string("PBITCKP5\x10\0\0\0", 12)).find("g.txt: not an edge list: it is a DBM training checkpoint"), std::string::npos);
+  EXPECT_NE(parse("  {\"num_nodes\": 2, \"edges\": []}\n").find("g.txt: not an edge list: it begins as JSON does"), std::string::npos);
+  EXPECT_EQ(parse("\xEF\xBB\xBFnodes 2\n0 1 1.0\n"), "<no error>");
   // Comments, blank lines and biases are fine.
   std::istringstream ok("# a graph\n\nnodes 3\n0 1 +0.5 # edge\nbias 2 -0.25\n");
   const GraphFile g = read_edge_list(ok);
@@ -289,6 +294,9 @@ TEST(GraphIo, JsonErrors) {
   EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, 1e300]]})").find("edges[0][2] = 1e+300 does not fit a float32"), std::string::npos);
   EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [], "biases": [0, 1e-50]})").find("biases[1] = 1e-50 does not fit a float32"), std::string::npos);
   EXPECT_EQ(parse(R"({"num_nodes": 2, "edges": [[0, 1, 0.0]], "biases": [-0.0, 3e36]})"), "<no error>");
+  // Given, the biases are every node's: an empty list loaded as zeros for any graph (helper-117).
+  EXPECT_NE(parse(R"({"num_nodes": 3, "edges": [], "biases": []})").find("g.json: 'biases' holds 0 values for 3 nodes"), std::string::npos);
+  EXPECT_EQ(parse(R"({"num_nodes": 3, "edges": []})"), "<no error>");
 }
 
 // The atomic writer keeps a replaced file's permissions, and its temporary fits beside a target

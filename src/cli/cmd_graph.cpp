@@ -287,6 +287,11 @@ void add_color(Commands& c) {
   c.add(s, [o] {
     refuse_output_over_input("--out", o->out, {{"--graph", o->graph}});
     const GraphFile gf = read_graph_file(o->graph);
+    // DSATUR's queue and the coloring's JSON, about 100 bytes a node together, checked before either
+    // is built: 6e7 nodes died of std::bad_alloc (an abort, inside the JSON's destructor) under a
+    // ulimit, and PBIT_MAX_MEMORY was not consulted (helper-117).
+    detail::check_memory(100.0 * gf.graph.num_nodes(), "the coloring of the " + std::to_string(gf.graph.num_nodes()) +
+                                                           " nodes of '" + o->graph + "' and its JSON");
     const Coloring col = gf.coloring ? Coloring(gf.graph, *gf.coloring) : color_graph(gf.graph);
     emit(o->out, {{"num_colors", col.num_colors()}, {"coloring", col.colors()}, {"verified", true},
                   {"source", gf.coloring ? "file" : "dsatur"}});
@@ -340,11 +345,14 @@ void add_graph(Commands& c) {
   order->needs(roles);
   s->footer("Topology specs and node roles: docs/TOPOLOGIES.md ('Node roles').");
   c.add(s, [o] {
-    Topology t = make_topology(o->topology);
     if (!o->roles.empty() && o->roles_out.empty()) throw InvalidArgument("'pbit graph' needs --roles-out with --roles");
     if (!o->roles_out.empty() && same_file(o->out, o->roles_out)) {
       throw InvalidArgument("--out and --roles-out name the same file '" + o->out + "': the roles would replace the graph");
     }
+    // Before the graph is built: a folder named as --out was found after 9 s and 1.8 GB (helper-117).
+    check_writable(o->out);
+    if (!o->roles_out.empty()) check_writable(o->roles_out);
+    Topology t = make_topology(o->topology);
     if (!o->weights.empty()) {
       const auto [sj, sh] = parse_weights(o->weights);
       try {
@@ -363,7 +371,6 @@ void add_graph(Commands& c) {
       const auto specs = parse_role_specs(o->roles);
       roles = o->in_order ? place_roles_in_order(t.graph.num_nodes(), specs, &t.colors)
                           : place_roles(t.graph.num_nodes(), specs, o->role_seed, &t.colors);
-      check_writable(o->roles_out);
     }
     write_topology_file(o->out, t);
     nlohmann::json summary = {{"topology", t.name},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <unordered_map>
@@ -344,7 +345,11 @@ Topology extropic_grid(int32_t L, const std::vector<GridRule>& rules, bool torus
       }
     }
   }
+  // Each rule adds degree 4 (docs/TOPOLOGIES.md): 200 rules on a side of 512 asked for 84 million
+  // edges, and the list was filled before any check (helper-117).
+  check_side("grid", L, 2.0 * static_cast<double>(offsets.size()));
   std::vector<Edge> edges;
+  edges.reserve(static_cast<size_t>(L) * static_cast<size_t>(L) * offsets.size());
   for (int32_t r = 0; r < L; ++r)
     for (int32_t c = 0; c < L; ++c)
       for (const auto& [dr, dc] : offsets) {
@@ -543,8 +548,10 @@ Topology build_topology(const std::string& spec) {
   if (kind == "grid" && (f.size() == 3 || f.size() == 4)) {
     const int32_t L = parse_int(f[1], spec, "L");
     if (L < 2 || L > 8192) throw bad("L must be in [2, 8192], got " + std::to_string(L));  // as extropic_grid says
-    guard(static_cast<double>(L) * L, 24);
-    if (f[2].find(',') == std::string::npos) return extropic_grid(L, grid_preset(f[2]), boundary(3, true), f[2]);
+    if (f[2].find(',') == std::string::npos) {
+      guard(static_cast<double>(L) * L, 24);  // the densest preset's degree (G24), before the name is looked up
+      return extropic_grid(L, grid_preset(f[2]), boundary(3, true), f[2]);
+    }
     std::vector<GridRule> rules;
     std::stringstream rs(f[2]);
     if (f[2].back() == ';') throw bad("rule list '" + f[2] + "' ends in ';' (an empty rule)");  // getline would drop it
@@ -553,6 +560,7 @@ Topology build_topology(const std::string& spec) {
       if (comma == std::string::npos) throw bad("rule '" + r + "' must be 'a,b'");
       rules.push_back({parse_int(r.substr(0, comma), spec, "rule a"), parse_int(r.substr(comma + 1), spec, "rule b")});
     }
+    guard(static_cast<double>(L) * L, 4.0 * static_cast<double>(rules.size()));  // degree 4 a rule (it assumed G24's 24)
     return extropic_grid(L, rules, boundary(3, true));
   }
   if (kind == "lattice" && (f.size() == 2 || f.size() == 3)) {
@@ -605,11 +613,17 @@ Graph with_random_weights(const Graph& g, uint64_t seed, float sigma_j, float si
                           std::to_string(sigma_h));
   }
   rng::PhiloxStream rs(seed, rng::kWeightInit);
+  // "+ 0.0": a spread of 0 gives 0, not -0 for the negative draws (written "-0.0" in graph files). A
+  // draw past float's range becomes inf, which set_edge_weights refuses, explicitly: converting it
+  // is undefined behaviour (helper-117; a spread near 3.4e38 gets there).
+  const auto draw = [&rs](float sigma) {
+    const double v = sigma * rs.normal() + 0.0;
+    return std::fabs(v) <= std::numeric_limits<float>::max() ? static_cast<float>(v) : std::copysign(std::numeric_limits<float>::infinity(), v);
+  };
   std::vector<float> w(static_cast<size_t>(g.num_edges()));
-  // "+ 0.0": a spread of 0 gives 0, not -0 for the negative draws (written "-0.0" in graph files).
-  for (float& x : w) x = static_cast<float>(sigma_j * rs.normal() + 0.0);
+  for (float& x : w) x = draw(sigma_j);
   std::vector<float> h(static_cast<size_t>(g.num_nodes()));
-  for (float& x : h) x = static_cast<float>(sigma_h * rs.normal() + 0.0);
+  for (float& x : h) x = draw(sigma_h);
   Graph out = g;
   out.set_edge_weights(w);
   out.set_biases(h);
