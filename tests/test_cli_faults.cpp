@@ -670,6 +670,10 @@ TEST(Outputs, StandardStreamsAndDescriptorsAreTheOnesTheShellGave) {
     EXPECT_EQ(r.code, 0) << r.out << slurp(err);
     EXPECT_NE(slurp(stream == "stdout" ? out : err).find("nodes 16\n"), std::string::npos) << slurp(out) << "|" << slurp(err);
     EXPECT_EQ(slurp(stream == "stdout" ? err : out).find("nodes 16"), std::string::npos) << slurp(out) << "|" << slurp(err);
+    // The summary goes to the other stream from the graph's: stdout after an edge list made one
+    // stream of two texts (helper-117).
+    EXPECT_EQ(slurp(stream == "stdout" ? out : err).find("\"num_nodes\""), std::string::npos) << slurp(out) << "|" << slurp(err);
+    EXPECT_NE(slurp(stream == "stdout" ? err : out).find("\"num_nodes\": 16"), std::string::npos) << slurp(out) << "|" << slurp(err);
   }
   const Result open9 = run("graph --topology lattice:4 --out /dev/fd/9 9>" + nine);
   EXPECT_EQ(open9.code, 0) << open9.out;

@@ -8,6 +8,7 @@
 
 #include "cli.hpp"
 #include "util/binary_io.hpp"
+#include "util/file_io.hpp"
 #include "util/memory.hpp"
 #include "util/progress.hpp"
 #include "pbit/build_info.hpp"
@@ -391,7 +392,9 @@ void add_graph(Commands& c) {
       summary["role_placement"] = o->in_order ? "index order" : "random permutation, seed " + std::to_string(o->role_seed);
       summary["role_distances"] = d;
     }
-    std::cout << json_text(summary);
+    // With the graph itself on stdout (--out /dev/stdout) the summary goes to stderr: the two were
+    // one stream, a graph and then a JSON text (helper-117).
+    (detail::resolve_output(o->out).fd == 1 ? std::cerr : std::cout) << json_text(summary);
     return 0;
   });
 }

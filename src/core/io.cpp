@@ -625,7 +625,7 @@ void write_graph_file(const std::string& path, const Graph& g, const std::vector
   if (is_json_path(path)) {
     // The text, built whole before it is written.
     detail::check_memory(detail::graph_json_bytes(g, 0),
-                         "the JSON text of a graph of " + std::to_string(g.num_edges()) + " edges (an edge list, not .json, takes none)");
+                         "the JSON text of a graph of " + std::to_string(g.num_edges()) + " edges (as an edge list, not .json, about a quarter as much)");
     detail::write_file_atomically(path, detail::graph_json_text(g, coloring, nullptr, nullptr));
     return;
   }

@@ -442,7 +442,7 @@ void write_topology_file(const std::string& path, const Topology& t) {
     for (const auto& c : t.coordinates) values += static_cast<double>(c.size());
     detail::check_memory(detail::graph_json_bytes(t.graph, values),
                          "the JSON text of topology '" + t.name + "' (" + std::to_string(t.graph.num_edges()) +
-                             " edges; an edge list, not .json, takes none)");
+                             " edges; as an edge list, not .json, about a quarter as much)");
     const nlohmann::json meta = topology_meta(t, /*coordinates=*/false);
     detail::write_file_atomically(path, detail::graph_json_text(t.graph, &t.colors, &meta, &t.coordinates));
     return;
