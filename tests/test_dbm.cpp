@@ -26,6 +26,8 @@
 #include "pbit/core/rng.hpp"
 #include "pbit/hardware/topology.hpp"
 #include "pbit/util/png.hpp"
+#include "util/file_formats.hpp"
+#include "util/file_io.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -849,6 +851,24 @@ TEST(DbmMnist, PersistentChainsGoOnPastOneSamplersSweeps) {
   EXPECT_EQ(trained(middle, 1, "", b), (std::pair{1u, 1u}));
   EXPECT_EQ(b.graph().edge_weights(), whole.graph().edge_weights());
   EXPECT_EQ(b.graph().biases(), whole.graph().biases());
+  // A checkpoint past era 0 is written as version 6 (a model checkpoint as 3), so that a pbit from
+  // before eras, which reads 5 (2), refuses it as another version's rather than as corrupt; one in
+  // era 0 stays 5 (2), which every pbit since reads.
+  EXPECT_EQ(SealedFile(tmp("era_two.bin")).magic, "PBITCKP5");
+  EXPECT_EQ(SealedFile(middle).magic, "PBITCKP6");
+  const std::string before_eras = error_of([&] { detail::read_checksummed(middle, detail::kDbmCheckpoint.magic, "DBM checkpoint"); });
+  EXPECT_NE(before_eras.find("of format PBITCKP6 from another pbit version (this one reads PBITCKP5)"), std::string::npos) << before_eras;
+  {
+    SparseDbm lm = SparseDbm::create(cfg, train.rows, train.cols);
+    DbmTrainer lt(lm, cfg, train);
+    lt.load_checkpoint(middle);
+    lt.save_model_checkpoint(tmp("era_lease.bin"), nlohmann::json::array());
+    EXPECT_EQ(SealedFile(tmp("era_lease.bin")).magic, "PBITDML3");
+    SparseDbm lm2 = SparseDbm::create(cfg, train.rows, train.cols);
+    DbmTrainer lt2(lm2, cfg, train);
+    lt2.load_model_checkpoint(tmp("era_lease.bin"), 0);
+    EXPECT_EQ(lt2.sampler_era(true), 1u);
+  }
   // A checkpoint of an era past the last is refused by name.
   SealedFile g(middle);
   const uint64_t era1_pos = uint64_t{1} << 32 | (2 * pos_sweeps), pos_length = 50 * 2 * n;  // era 1, two updates in
@@ -993,8 +1013,8 @@ TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
     std::filesystem::copy_file(src, bad, std::filesystem::copy_options::overwrite_existing);
     std::filesystem::resize_file(bad, std::filesystem::file_size(src) + 1);
     EXPECT_NE(load(bad, model_only).find("truncated or padded"), std::string::npos) << load(bad, model_only);
-    flip_byte(src, bad, 7);
-    EXPECT_NE(load(bad, model_only).find("from another pbit version"), std::string::npos);
+    flip_byte(src, bad, 7, 0x08);  // '5' -> '=', '2' -> ':' (mask 1 made PBITDML3, a version this pbit reads)
+    EXPECT_NE(load(bad, model_only).find("from another pbit version"), std::string::npos) << load(bad, model_only);
     flip_byte(src, bad, 0);
     EXPECT_NE(load(bad, model_only).find("is not a pbit"), std::string::npos);
   }

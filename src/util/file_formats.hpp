@@ -14,11 +14,16 @@ struct FileFormat {
 // DBM: 2: training time; 3: centering offsets; 4: the counters at the start of the current epoch;
 // 5: checksummed (the payload's length and CRC-32 after the magic). From 2026-12-07 each training
 // sampler's count is era << 32 | sweeps (rng::dbm_training_stream); an older file's reads as era 0.
+// 6: the same layout, written only when a sampler is past era 0, so that a pbit from before eras
+// refuses it as another version's rather than as corrupt ("impossible sweep count"); read as 5 is.
 inline constexpr FileFormat kDbmCheckpoint{{'P', 'B', 'I', 'T', 'C', 'K', 'P', '5'},
                                            "a DBM training checkpoint (checkpoint.bin of 'pbit dbm train')"};
-// DBM model-only checkpoints (leases): 1: first version; 2: checksummed.
+inline constexpr FileFormat kDbmCheckpointEras{{'P', 'B', 'I', 'T', 'C', 'K', 'P', '6'}, kDbmCheckpoint.what};
+// DBM model-only checkpoints (leases): 1: first version; 2: checksummed; 3: as 2, written only when
+// a sampler is past era 0 (as the training checkpoint's 6).
 inline constexpr FileFormat kDbmModelCheckpoint{{'P', 'B', 'I', 'T', 'D', 'M', 'L', '2'},
                                                 "a DBM model-only checkpoint (model_checkpoint.bin of 'pbit dbm train --lease')"};
+inline constexpr FileFormat kDbmModelCheckpointEras{{'P', 'B', 'I', 'T', 'D', 'M', 'L', '3'}, kDbmModelCheckpoint.what};
 // DTM: 1: first version; 2: the history keeps each epoch's feature-FID; 3: checksummed.
 inline constexpr FileFormat kDtmCheckpoint{{'P', 'B', 'I', 'T', 'D', 'T', 'M', '3'},
                                            "a DTM training checkpoint (checkpoint.bin of 'pbit dtm train')"};

@@ -229,6 +229,13 @@ std::string known_format(const char* m, size_t n) {
 
 }  // namespace
 
+const char (&checksummed_version(const std::string& path, const char (&older)[8], const char (&newer)[8]))[8] {
+  std::ifstream f(path, std::ios::binary);
+  char m[8] = {};
+  if (f && f.read(m, 8) && std::memcmp(m, newer, 8) == 0) return newer;
+  return older;
+}
+
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
   refuse_folder(path);
   std::ifstream f(path, std::ios::binary);

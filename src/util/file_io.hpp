@@ -55,6 +55,9 @@ uint32_t crc32_of(std::string_view data);
 void write_checksummed(const std::string& path, const char (&magic)[8], std::string_view payload);
 /// Returns the payload; `what` names the kind of file in errors ("DBM checkpoint").
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what);
+/// Of two versions of one kind, the magic `path` begins with: `newer` when its first 8 bytes are
+/// newer's, else `older` (whose read then says what the file is, if it is neither).
+const char (&checksummed_version(const std::string& path, const char (&older)[8], const char (&newer)[8]))[8];
 
 /// Which of pbit's checksummed kinds of file one whose first `n` bytes are `head` is, by its magic,
 /// for a message where another kind was expected ("a DBM training checkpoint (checkpoint.bin of

@@ -971,10 +971,12 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
 namespace {
 
 constexpr const auto& kCkptMagic = detail::kDbmCheckpoint.magic;  // (versions: util/file_formats.hpp)
+constexpr const auto& kCkptErasMagic = detail::kDbmCheckpointEras.magic;  // a sampler past era 0
 /// What a resume or a lease may change (the end of the message refusing another config's checkpoint).
 constexpr const char* kResumeHint =
     "continue it with the same config, --time-budget and --seed (only epochs, eval, generate, threads, backend and output_dir may change)";
 constexpr const auto& kModelCkptMagic = detail::kDbmModelCheckpoint.magic;  // model-only (leases)
+constexpr const auto& kModelCkptErasMagic = detail::kDbmModelCheckpointEras.magic;
 
 using detail::get;
 using detail::get_vec;
@@ -1077,7 +1079,8 @@ void DbmTrainer::save_checkpoint(const std::string& path) const {
     }
     detail::put_string(f, history_json().dump());
   }
-  if (dist::rank() == 0) detail::write_checksummed(path, kCkptMagic, f.view());
+  const bool eras = pos_era_ > 0 || neg_era_ > 0;  // (a pbit from before eras refuses it as another version's)
+  if (dist::rank() == 0) detail::write_checksummed(path, eras ? kCkptErasMagic : kCkptMagic, f.view());
 }
 
 nlohmann::json DbmTrainer::history_json() const {
@@ -1117,11 +1120,13 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
     detail::put_string(f, history_json().dump());
     detail::put_string(f, leases.dump());
   }
-  if (dist::rank() == 0) detail::write_checksummed(path, kModelCkptMagic, f.view());
+  const bool eras = pos_era_ > 0 || neg_era_ > 0;
+  if (dist::rank() == 0) detail::write_checksummed(path, eras ? kModelCkptErasMagic : kModelCkptMagic, f.view());
 }
 
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
-  std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint"), std::ios::binary);
+  std::istringstream f(detail::read_checksummed(path, detail::checksummed_version(path, kModelCkptMagic, kModelCkptErasMagic), "DBM model checkpoint"),
+                       std::ios::binary);
   get_training_state(f, path, "model checkpoint", kResumeHint);
   for (const bool negative : {false, true}) {  // fresh chains, drawn at (keyed by) the saved era and sweep count
     const auto [era, count] = get_era_and_count(f, path, "model checkpoint");
@@ -1152,7 +1157,8 @@ void DbmTrainer::burn_in(int64_t sweeps) {
 }
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
-  std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint"), std::ios::binary);
+  std::istringstream f(detail::read_checksummed(path, detail::checksummed_version(path, kCkptMagic, kCkptErasMagic), "DBM checkpoint"),
+                       std::ios::binary);
   get_training_state(f, path, "checkpoint", kResumeHint);
   for (const auto& [negative, first, total] : {std::tuple{false, pos_first_, pos_total_}, std::tuple{true, neg_first_, neg_total_}}) {
     const auto [era, sweeps] = get_era_and_count(f, path, "checkpoint");
