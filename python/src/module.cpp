@@ -259,6 +259,7 @@ BetaSchedule beta_from(const py::object& beta) {
     if (!(std::abs(v) <= std::numeric_limits<float>::max())) {
       throw InvalidArgument("beta must be a finite number within float range, got " + std::string(py::str(beta)).substr(0, 40));
     }
+    check_float_range(v, "beta", -1);  // 1e-300 ran at beta 0, where an array of it was refused
     return BetaSchedule::constant(static_cast<float>(v));
   }
   // Another real number (fractions.Fraction, decimal.Decimal: numpy made them "object values"); a

@@ -346,6 +346,11 @@ def test_integer_and_beta_arguments_name_themselves():
         t.sweep(2**40)
     with pytest.raises(pbit.InvalidArgument, match="sweeps_per_round must be in"):
         pbit.TemperedSampler(g(), 2, [1.0, 0.5], sweeps_per_round=2**63)
+    # A beta that rounds to 0 in float32 ran at beta 0 as a number, and was refused as an array.
+    for tiny in (1e-300, np.float64(1e-300)):
+        with pytest.raises(pbit.InvalidArgument, match="beta: value 1e-300 is too close to 0 for a float32"):
+            s.sweep(2, beta=tiny)
+    assert s.sweep_count == 0
     s.sweep(np.int64(3), beta=2)  # numpy integers and int betas are taken
     assert s.sweep_count == 3
     assert pbit.SamplingSchedule(np.int32(1), 2, 3).total_sweeps == 7
