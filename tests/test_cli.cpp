@@ -990,6 +990,22 @@ TEST(Cli, DbmTrainEvalGenerate) {
   EXPECT_EQ(oc["samples"], 7);
   EXPECT_EQ(oc["first_image"], 150);
   EXPECT_EQ(oc["test_images"], 30);
+  EXPECT_FALSE(oc.contains("beta_start"));
+  {  // eval.beta_start anneals over the warm-up: a budget left without one ran at beta alone, saying nothing (helper-118)
+    std::string annealed = cfg;
+    const std::string eval_section = R"("eval": {"warmup": 5, "samples": 5})";
+    annealed.replace(annealed.find(eval_section), eval_section.size(), R"("eval": {"warmup": 5, "samples": 5, "beta_start": 0.25})");
+    write(tmp("dbm_anneal.json"), annealed);
+    const std::string eval = "dbm eval --config " + tmp("dbm_anneal.json") + " --model " + out + "/model.json --limit 10 --chains 1 --sweeps ";
+    const Result none = run(eval + "8,16 --warmup-fraction 0");
+    EXPECT_EQ(none.code, 2) << none.out;
+    EXPECT_NE(none.out.find("--sweeps 8 leaves no warm-up (--warmup-fraction 0), over which eval.beta_start anneals"), std::string::npos)
+        << none.out;
+    EXPECT_EQ(none.out.find("test accuracy"), std::string::npos) << none.out;  // before any budget ran
+    const Result some = run(eval + "8 --out " + tmp("anneal.json"));
+    ASSERT_EQ(some.code, 0) << some.out;
+    EXPECT_EQ(read_json_file(tmp("anneal.json"))["curve"][0]["beta_start"], 0.25);
+  }
   // --journal: batches of 10 images; a call killed after two of three budget-batches is played by
   // cutting the journal back, and the next call counts those and samples the rest, with the result
   // of the uninterrupted call.

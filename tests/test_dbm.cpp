@@ -882,6 +882,28 @@ TEST(DbmMnist, PersistentChainsGoOnPastOneSamplersSweeps) {
   SparseDbm c = SparseDbm::create(cfg, train.rows, train.cols);
   DbmTrainer tc(c, cfg, train);
   EXPECT_NE(error_of([&] { tc.load_checkpoint(tmp("era_bad.bin")); }).find("impossible sweep count"), std::string::npos);
+  // A run that needs more updates than the eras left hold is refused before it trains (it stopped
+  // with an error when it got there: helper-118), or warned of under a time budget. 2^31 + 9
+  // sweeps an update: one update an era, 41 in all, and 2 epochs of 20 batches fit (40) and 3 do not.
+  DbmConfig big = cfg;
+  big.negative.warmup = (int64_t{1} << 31) - 1;  // + 5 x 2
+  big.epochs = 2;
+  SparseDbm d = SparseDbm::create(big, train.rows, train.cols);
+  EXPECT_NO_THROW(DbmTrainer(d, big, train).check_eras_left());
+  big.epochs = 3;
+  DbmTrainer too_many(d, big, train);
+  const std::string e = error_of([&] { too_many.run(nullptr, 1); });
+  EXPECT_NE(e.find("key 'train.epochs': the 60 updates left (train.epochs 3 x 20 batches of train.batch_size 50) of 2147483657 "
+                   "negative-phase sweeps each are more than the 41 its persistent chains have left in their 41 eras"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(too_many.sampler_era(true), 0u);
+  big.time_budget_s = 60;
+  testing::internal::CaptureStderr();
+  EXPECT_NO_THROW(DbmTrainer(d, big, train).check_eras_left());
+  const std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_NE(said.find("warning: the 60 updates left"), std::string::npos) << said;
+  EXPECT_NE(said.find("unless train.time_budget_s ends the run first"), std::string::npos) << said;
 }
 
 TEST(DbmFiles, CheckpointsAreCheckedBehindTheirChecksum) {
@@ -2015,6 +2037,10 @@ TEST(DbmConfigParse, ErrorsNameTheKey) {
   EXPECT_NE(err(R"({"generate": {"sweeps_per_beta": 1099511627776}})").find("key 'generate.sweeps_per_beta'"), std::string::npos);
   EXPECT_NE(err(R"({"generate": {"beta_step": 2e-6, "beta_end": 1000}})").find("key 'generate.beta_step'"), std::string::npos);
   EXPECT_NE(err(R"({"eval": {"warmup": 4294967296, "beta_start": 0}})").find("key 'eval'"), std::string::npos);
+  // A training phase past one sampler's sweeps failed at its first update, after the data was loaded (helper-118).
+  EXPECT_NE(err(R"({"train": {"negative": {"warmup": 4294967296}}})").find("key 'train.negative': warmup + samples x steps_per_sample"),
+            std::string::npos);
+  EXPECT_NE(err(R"({"train": {"positive": {"samples": 4294967296, "steps_per_sample": 2}}})").find("key 'train.positive'"), std::string::npos);
   // A bound is checked against the value as written: 1e-6 is not refused for rounding below 1e-6.
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::parse(R"({"generate": {"beta_step": 1e-6, "beta_end": 0.5}})")));
   EXPECT_NO_THROW(parse_dbm_config(nlohmann::json::object()));

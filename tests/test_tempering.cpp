@@ -510,6 +510,15 @@ TEST(Tempering, SamplesTakenWhileTheLadderAdaptsAreCounted) {
   EXPECT_EQ(counted(two, 0), 0);
 }
 
+// The swap statistics every tempered output writes: a pair never attempted has no acceptance (null),
+// one that refused every swap has 0, and the counts go beside them (helper-116, helper-118: pbit
+// sample, dbm eval and generate, dtm mixing and train wrote 0 for both).
+TEST(Tempering, SwapStatisticsSayWhichPairsWereNeverAttempted) {
+  const nlohmann::json j = swap_statistics_json({4, 0, 5}, {1, 0, 0});
+  EXPECT_EQ(j.dump(), R"({"swap_acceptance":[0.25,null,0.0],"swap_accepts":[1,0,0],"swap_attempts":[4,0,5]})");
+  EXPECT_NE(error_of([] { swap_statistics_json({1, 2}, {1}); }).find("2 attempt counts but 1 accept counts"), std::string::npos);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, TemperingOnBackend, ::testing::ValuesIn(test_backends()), backend_param_name);
 
 // Snapshots are the target replicas' states after that sweep (and its swap round): the same as

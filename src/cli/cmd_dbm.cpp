@@ -11,6 +11,7 @@
 
 #include "cli.hpp"
 #include "pbit/build_info.hpp"
+#include "pbit/core/config.hpp"
 #include "pbit/core/io.hpp"
 #include "pbit/dist/comm.hpp"
 #include "pbit/models/dbm.hpp"
@@ -109,10 +110,8 @@ nlohmann::json eval_json(const DbmEval& ev) {
   nlohmann::json j = {{"test_accuracy", ev.accuracy}, {"test_images", ev.images}, {"first_image", ev.first}, {"correct", ev.correct},
                       {"confusion", ev.confusion}, {"eval_wall_s", ev.wall_s},
                       {"eval_flips_per_ns", ev.wall_s > 0 ? ev.flips / ev.wall_s / 1e9 : 0.0}, {"ranks", dist::size()}};
-  if (!ev.swap_attempts.empty()) {  // eval.tempering
-    std::vector<double> acc(ev.swap_attempts.size(), 0.0);
-    for (size_t p = 0; p < acc.size(); ++p) acc[p] = ev.swap_attempts[p] ? static_cast<double>(ev.swap_accepts[p]) / ev.swap_attempts[p] : 0.0;
-    j["swap_acceptance"] = acc;
+  if (!ev.swap_attempts.empty()) {  // eval.tempering (a pair never attempted: null, not 0; helper-118)
+    j.update(swap_statistics_json(ev.swap_attempts, ev.swap_accepts));
   }
   return j;
 }
@@ -153,8 +152,9 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
                        {"sweeps", g.sweeps}};
   if (cfg.gen_tempered) {
     out["generation"]["tempering"] = {{"betas", g.tempering.betas}, {"sweeps_per_round", cfg.gen_tempering.sweeps_per_round},
-                                      {"scheme", cfg.gen_tempering.scheme}, {"swap_acceptance", g.tempering.acceptance()},
+                                      {"scheme", cfg.gen_tempering.scheme},
                                       {"rounds", g.tempering.rounds}, {"round_trips", g.tempering.round_trips}};
+    out["generation"]["tempering"].update(swap_statistics_json(g.tempering.attempts, g.tempering.accepts));
   } else {
     // The anneal by name (it was a bare [start, end, step] list, which no reader could tell apart).
     out["generation"]["beta_start"] = cfg.gen_beta_start;
@@ -448,7 +448,14 @@ void add_eval(CLI::App* dbm, Commands& c) {
         std::cerr << "test accuracy " << ev.accuracy << " on images " << ev.first << ".." << ev.first + ev.images - 1 << " ("
                   << ev.wall_s << " s)\n";
       }
-      emit_eval(eval_json(ev));
+      // What was evaluated, how, and by which pbit, so the file reads on its own (it held the accuracy
+      // and the confusion matrix alone: helper-118); the --sweeps curve's entries say the same.
+      nlohmann::json r = eval_json(ev);
+      r.update({{"model", o->model}, {"sweeps_per_image", cfg.eval.schedule().total_sweeps()}, {"warmup", cfg.eval.warmup},
+                {"samples", cfg.eval.samples}, {"steps_per_sample", cfg.eval.steps_per_sample}, {"chains", cfg.eval.chains},
+                {"eval_flips", ev.flips}, {"git_sha", build_git_sha()}});
+      if (cfg.eval_beta_start >= 0) r["beta_start"] = detail::float_json(cfg.eval_beta_start);
+      emit_eval(r);
       if (journal) journal->note_unmatched();
       return 0;
     }
@@ -468,6 +475,13 @@ void add_eval(CLI::App* dbm, Commands& c) {
       // would only be sampled twice
       if (!budgets.empty() && total <= budgets.back()) throw InvalidArgument("--sweeps must be increasing, got '" + o->sweeps + "'");
       budgets.push_back(total);
+      // eval.beta_start anneals over the warm-up: without one the budget ran at beta alone, saying
+      // nothing (the config refuses the same pair: helper-118). Refused before any budget runs.
+      const int64_t samples = std::max<int64_t>(1, static_cast<int64_t>((1.0 - warm_frac) * static_cast<double>(total)) / step);
+      if (cfg.eval_beta_start >= 0 && total - samples * step == 0) {
+        throw InvalidArgument("--sweeps " + tok + " leaves no warm-up (--warmup-fraction " + detail::format_number(warm_frac) +
+                              "), over which eval.beta_start anneals: give a larger --warmup-fraction or remove eval.beta_start");
+      }
     }
     nlohmann::json curve = nlohmann::json::array();
     for (const int64_t total : budgets) {
@@ -481,11 +495,12 @@ void add_eval(CLI::App* dbm, Commands& c) {
                 << b.eval.chains << " chains: test accuracy " << ev.accuracy << " on images " << ev.first << ".."
                 << ev.first + ev.images - 1 << " (" << ev.wall_s << " s)\n";
       nlohmann::json r = eval_json(ev);
-      r.update({{"sweeps_per_image", b.eval.warmup + b.eval.samples * step}, {"warmup", b.eval.warmup},
+      r.update({{"eval_flips", ev.flips}, {"sweeps_per_image", b.eval.warmup + b.eval.samples * step}, {"warmup", b.eval.warmup},
                 {"samples", b.eval.samples}, {"steps_per_sample", step}, {"chains", b.eval.chains}});
+      if (cfg.eval_beta_start >= 0) r["beta_start"] = detail::float_json(cfg.eval_beta_start);  // (the warm-up's anneal, to beta)
       curve.push_back(r);
     }
-    emit_eval(nlohmann::json{{"model", o->model}, {"curve", curve}});
+    emit_eval(nlohmann::json{{"model", o->model}, {"curve", curve}, {"git_sha", build_git_sha()}});
     if (journal) journal->note_unmatched();
     if (!o->plot.empty() && writer) {
       std::ostringstream dat;

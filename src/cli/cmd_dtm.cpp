@@ -263,7 +263,7 @@ void add_dtm_mixing(CLI::App* dtm, Commands& c) {
       out["tempering"]["betas"] = st.betas;  // tuned, if the ladder adapts
       out["tempering"]["sweeps_per_round"] = ladder.sweeps_per_round;
       out["tempering"]["scheme"] = ladder.scheme;
-      out["tempering"]["swap_acceptance"] = st.acceptance();
+      out["tempering"].update(swap_statistics_json(st.attempts, st.accepts));  // (a pair never attempted: null)
       out["tempering"]["round_trips"] = st.round_trips;
       out["tempering"]["replica_sweeps_while_adapting"] = adapting;
     }
@@ -556,7 +556,7 @@ void add_dtm_commands(Commands& c) {
       nlohmann::json acc = nlohmann::json::array(), trips = nlohmann::json::array(), rounds = nlohmann::json::array();
       for (int32_t t = 1; t <= model.steps(); ++t) {
         const TemperingStats st = model.negative_tempering_stats(t);
-        acc.push_back(st.acceptance());
+        acc.push_back(swap_statistics_json(st.attempts, st.accepts)["swap_acceptance"]);  // (a pair never attempted: null)
         trips.push_back(st.round_trips);
         rounds.push_back(st.rounds - rounds_before[static_cast<size_t>(t - 1)]);
       }

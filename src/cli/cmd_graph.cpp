@@ -119,11 +119,6 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
               << cfg.schedule.total_sweeps() << " sweeps): this was plain Gibbs sampling at each beta, and swap_acceptance "
               << "is null for want of attempts\n";
   }
-  // A pair never attempted has no acceptance: null, not the 0 of a pair that refused every swap
-  // (deo tries the odd pairs from the second round on: helper-116). The counts say how much each rests on.
-  nlohmann::json acceptance = nlohmann::json::array();
-  const std::vector<double> rate = all.acceptance();
-  for (size_t k = 0; k < rate.size(); ++k) acceptance.push_back(all.attempts[k] > 0 ? nlohmann::json(rate[k]) : nlohmann::json(nullptr));
   nlohmann::json j = sample_json(obs, gf.graph, cfg);
   const double flips = static_cast<double>(cfg.chains) * R * gf.graph.num_nodes() * obs.sweeps;  // every replica's
   nlohmann::json betas = nlohmann::json::array();  // each float's own digits (0.9, not 0.8999999761581421)
@@ -134,10 +129,10 @@ int sample_tempered(const SampleConfig& cfg, const GraphFile& gf, const Coloring
                     {"sweeps_per_round", cfg.tempering.sweeps_per_round},
                     {"rounds", st.rounds},
                     {"samples_while_adapting", st.samples_while_adapting},
-                    {"swap_acceptance", acceptance},
-                    {"swap_attempts", all.attempts},
-                    {"swap_accepts", all.accepts},
                     {"round_trips", counts.back()}};
+  // A pair never attempted has no acceptance: null, not the 0 of a pair that refused every swap
+  // (deo tries the odd pairs from the second round on: helper-116). The counts say how much each rests on.
+  j["tempering"].update(swap_statistics_json(all.attempts, all.accepts));
   j["run"] = {{"backend", to_string(opt.backend)},
               {"device", backend_device_name(opt.backend, opt.num_threads)},
               {"kernel", ts.kernel_description()},

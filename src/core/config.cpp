@@ -280,6 +280,18 @@ SampleConfig parse_sample_config(const json& j) {
   return c;
 }
 
+nlohmann::json swap_statistics_json(const std::vector<int64_t>& attempts, const std::vector<int64_t>& accepts) {
+  if (attempts.size() != accepts.size()) {
+    throw InvalidArgument("swap_statistics_json: " + std::to_string(attempts.size()) + " attempt counts but " + std::to_string(accepts.size()) +
+                          " accept counts");
+  }
+  json rate = json::array();
+  for (size_t k = 0; k < attempts.size(); ++k) {
+    rate.push_back(attempts[k] > 0 ? json(static_cast<double>(accepts[k]) / static_cast<double>(attempts[k])) : json(nullptr));
+  }
+  return {{"swap_acceptance", rate}, {"swap_attempts", attempts}, {"swap_accepts", accepts}};
+}
+
 nlohmann::json observations_to_json(const Observations& obs, const Graph& g) {
   // The graph must be the run's: another one's node count and edge list were written beside these sums.
   const auto N = static_cast<size_t>(g.num_nodes()), E = static_cast<size_t>(g.num_edges());

@@ -54,4 +54,10 @@ void check_sample_config(const SampleConfig& c, int32_t num_nodes);
 /// states of its nodes (a coarse check: a graph whose node count divides the run's passes it).
 nlohmann::json observations_to_json(const Observations& obs, const Graph& g);
 
+/// A tempered run's swaps per neighbouring pair, as pbit's outputs write them: `swap_acceptance`
+/// (accepts / attempts, null for a pair never attempted, which deo leaves the odd pairs in a run of
+/// one round; 0 is a pair that refused every swap), `swap_attempts` and `swap_accepts`. An object to
+/// merge into the caller's (json::update). InvalidArgument when the two lists differ in length.
+nlohmann::json swap_statistics_json(const std::vector<int64_t>& attempts, const std::vector<int64_t>& accepts);
+
 }  // namespace pbit

@@ -263,6 +263,10 @@ class DbmTrainer {
   /// 2^32 - 1, then one more each time it starts its count again on the next era's stream
   /// (rng::dbm_training_stream), from its chains' state.
   uint32_t sampler_era(bool negative) const { return negative ? neg_era_ : pos_era_; }
+  /// Refuses (InvalidConfig on train.epochs) a run whose updates left need more sweeps of a phase's
+  /// chains than its eras left hold (kDbmMaxEras + 1 of 2^32 - 1, at whole updates an era), or with
+  /// a time budget warns on rank 0's stderr. run() calls it before its first update.
+  void check_eras_left() const;
 
  private:
   void push_weights();

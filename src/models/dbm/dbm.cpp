@@ -209,6 +209,9 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
   // Runs one sampler cannot hold (2^32 - 1 sweeps, the RNG counter's sweep field) are refused here,
   // before a training run, rather than when its evaluation or generation starts.
   if (const std::string past = c.eval.schedule().past_sweep_limit(); !past.empty()) detail::config_error("eval", past);
+  // (a training phase's failed at its first update, after the data was loaded, naming no key: helper-118)
+  if (const std::string past = c.positive.schedule().past_sweep_limit(); !past.empty()) detail::config_error("train.positive", past);
+  if (const std::string past = c.negative.schedule().past_sweep_limit(); !past.empty()) detail::config_error("train.negative", past);
   if (!c.gen_tempered) {
     const double steps = gen_anneal_steps(c);
     if (steps > 1e6) {
@@ -794,6 +797,30 @@ void DbmTrainer::enter_era(bool negative, uint32_t era) {
   now = era;
 }
 
+void DbmTrainer::check_eras_left() const {
+  // A run that needs more stopped with an error when it got there: epoch 15 of the paper's recipe at
+  // the FPGA's 10^7 sweeps an update, after about 7.5e14 flips (helper-118).
+  const int64_t per_epoch = train_.size() / cfg_.batch_size;
+  const double updates = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(per_epoch) - static_cast<double>(batch_);
+  constexpr auto kMax = static_cast<uint64_t>(SamplingSchedule::kMaxSweeps);
+  for (const bool negative : {false, true}) {
+    const auto per_update = static_cast<uint64_t>((negative ? cfg_.negative : cfg_.positive).schedule().total_sweeps());
+    const Sampler& s = negative ? *neg_ : *pos_;
+    if (updates <= 0 || per_update == 0 || s.sweep_count() > kMax) continue;
+    // (whole updates an era: make_room starts the next era where an update would pass the count)
+    const double room = static_cast<double>((kMax - s.sweep_count()) / per_update) +
+                        static_cast<double>(rng::kDbmMaxEras - sampler_era(negative)) * static_cast<double>(kMax / per_update);
+    if (updates <= room) continue;
+    const std::string what = "the " + detail::format_number(updates) + " updates left (train.epochs " + std::to_string(cfg_.epochs) + " x " +
+                             std::to_string(per_epoch) + " batches of train.batch_size " + std::to_string(cfg_.batch_size) + ") of " +
+                             std::to_string(per_update) + " " + (negative ? "negative" : "positive") + "-phase sweeps each are more than the " +
+                             detail::format_number(room) + " its persistent chains have left in their " + std::to_string(rng::kDbmMaxEras + 1) +
+                             " eras of 2^32 - 1 sweeps (rng::dbm_training_stream): train fewer epochs or fewer sweeps an update";
+    if (cfg_.time_budget_s <= 0) detail::config_error("train.epochs", what);
+    if (dist::rank() == 0) std::fprintf(stderr, "warning: %s, unless train.time_budget_s ends the run first\n", what.c_str());
+  }
+}
+
 void DbmTrainer::make_room(bool negative, int64_t sweeps) {
   const Sampler& s = negative ? *neg_ : *pos_;
   if (s.sweep_count() + static_cast<uint64_t>(sweeps) > static_cast<uint64_t>(SamplingSchedule::kMaxSweeps)) {
@@ -871,6 +898,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
     }
     return history_;
   }
+  check_eras_left();
   // The cosine schedule runs over epochs x batches (or the time budget): a resume with more epochs
   // stretches it, and the rate moves back up to where a run of that length would be.
   if (cfg_.lr_schedule == "cosine" && updates_ > 0 && !history_.empty() && history_.back().updates == updates_ && dist::rank() == 0) {
