@@ -156,7 +156,9 @@ fi
 
 # ---------------------------------------------------------------- build (here)
 # kit_build [CMAKE_ARGS...]: configures build/kit, builds what the device needs, copies it to
-# build/carry (bin/, lib/), prints the size and the symbol versions the binaries need.
+# build/carry (bin/, lib/), prints the size and the symbol versions the binaries need. Each step that
+# must not fail says so with `|| exit 1`: its callers run it in && and || lists, where bash ignores
+# set -e, and a failed build went on to carry stale binaries stamped with HEAD (helper-119).
 kit_build() (
   set -e
   source scripts/env.sh
@@ -166,17 +168,17 @@ kit_build() (
   if [ -n "$KIT_FROM" ]; then  # an existing build's binaries, for a dry run (built by its own preset)
     B=$KIT_FROM
   else
-    cmake --preset kit "$@" > /dev/null
+    cmake --preset kit "$@" > /dev/null || exit 1
   fi
   if grep -q "^build tests/test_cuda_fault " "$B/build.ninja"; then  # built only with CUDA
     targets+=(test_cuda_fault)
   fi
   # KIT_BUILD_LIMIT_S: a build on the device stops there, so that it cannot take the whole call.
-  [ -n "$KIT_FROM" ] || ${KIT_BUILD_LIMIT_S:+timeout -k 5 "$KIT_BUILD_LIMIT_S"} cmake --build --preset kit --target "${targets[@]}"
-  rm -rf "$CARRY" && mkdir -p "$CARRY/bin" "$CARRY/lib"
-  cp -P "$B"/libpbit.so* "$CARRY/lib/"
-  cp "$B/pbit" "$B/bench/pbit_bench_gibbs" "$CARRY/bin/"
-  for t in "${targets[@]}"; do if [ -f "$B/tests/$t" ]; then cp "$B/tests/$t" "$CARRY/bin/"; fi; done
+  [ -n "$KIT_FROM" ] || ${KIT_BUILD_LIMIT_S:+timeout -k 5 "$KIT_BUILD_LIMIT_S"} cmake --build --preset kit --target "${targets[@]}" || exit 1
+  rm -rf "$CARRY" && mkdir -p "$CARRY/bin" "$CARRY/lib" || exit 1
+  cp -P "$B"/libpbit.so* "$CARRY/lib/" || exit 1
+  cp "$B/pbit" "$B/bench/pbit_bench_gibbs" "$CARRY/bin/" || exit 1
+  for t in "${targets[@]}"; do if [ -f "$B/tests/$t" ]; then cp "$B/tests/$t" "$CARRY/bin/" || exit 1; fi; done
   # Runtime libraries the device image might lack, next to libpbit (its RUNPATH is $ORIGIN).
   for so in libgomp.so.1 libz.so.1; do
     f=$(ldd "$B/libpbit.so.0" | awk -v n="$so" '$1 == n {print $3}')
@@ -187,8 +189,8 @@ kit_build() (
   # (the module links them, as pbit.cli) and the header-only build dependencies it includes; the
   # device's own pybind11 is preferred, Debian's is the fallback.
   # Packed (8 MB as files, 2 as python.tar.gz), so that the kit and a Fashion-MNIST job fit one call.
-  mkdir -p "$CARRY/python/obj" "$CARRY/python/include"
-  cp "$B"/CMakeFiles/pbit_commands.dir/src/cli/*.o "$CARRY/python/obj/"
+  mkdir -p "$CARRY/python/obj" "$CARRY/python/include" || exit 1
+  cp "$B"/CMakeFiles/pbit_commands.dir/src/cli/*.o "$CARRY/python/obj/" || exit 1
   strip --strip-debug "$CARRY"/python/obj/*.o
   # (from this machine's /usr/include, or the .deb sysroot of a build on the device; one missing is
   # reported here and fails only the python stage there)
@@ -199,7 +201,7 @@ kit_build() (
       if [ -d "$d/$h" ]; then cp -r "$d/$h" "$CARRY/python/include/"; break; fi
     done
   done
-  tar -czf "$CARRY/python.tar.gz" -C "$CARRY" python && rm -rf "$CARRY/python"
+  tar -czf "$CARRY/python.tar.gz" -C "$CARRY" python && rm -rf "$CARRY/python" || exit 1
   git rev-parse HEAD > "$CARRY/GIT_SHA" 2>/dev/null || echo unknown > "$CARRY/GIT_SHA"
   git diff --quiet HEAD 2>/dev/null || echo "(with uncommitted changes)" >> "$CARRY/GIT_SHA"
   {
@@ -694,7 +696,7 @@ kit_rehearse() {
 }
 
 case $mode in
-  build) kit_build && kit_extras ;;
+  build) kit_build || exit 1; kit_extras ;;
   run) kit_run ;;
   dry-run) kit_dry_run ;;
   rehearse) kit_rehearse ;;

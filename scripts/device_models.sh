@@ -56,10 +56,14 @@ valid_job() { case " $JOBS " in *" $1 "*) return 0 ;; esac; echo "unknown job '$
 # ---------------------------------------------------------------- here
 if [ "$cmd" = prepare ]; then
   cd "$(dirname "$0")/.."
-  bash scripts/prepare_device_data.sh
+  # Each step's failure ends prepare with exit 1: it said "done" and the failure showed only later, as
+  # a plan asking to run prepare again or as jobs moved to "missing here" (helper-119).
+  bash scripts/prepare_device_data.sh || { echo "prepare: the device data failed (above)"; exit 1; }
   if [ -n "${OPUS_GIT_DIR:-}" ]; then
-    [ -x build/release/pbit ] || { source scripts/env.sh; cmake --preset release > /dev/null && cmake --build --preset release --target pbit_cli; }
-    /usr/bin/python3 scripts/prepare_golden.py --git-dir "$OPUS_GIT_DIR" --epoch 100 --out data/golden
+    [ -x build/release/pbit ] || { source scripts/env.sh; cmake --preset release > /dev/null && cmake --build --preset release --target pbit_cli; } ||
+      { echo "prepare: building pbit for the golden model failed (above)"; exit 1; }
+    /usr/bin/python3 scripts/prepare_golden.py --git-dir "$OPUS_GIT_DIR" --epoch 100 --out data/golden ||
+      { echo "prepare: the golden model failed (above)"; exit 1; }
   else
     echo "golden model: set OPUS_GIT_DIR to a clone of github.com/OPUSLab/SparseDeepBoltzmannMachines to prepare data/golden"
   fi
@@ -67,7 +71,7 @@ if [ "$cmd" = prepare ]; then
   # code on the device while check-state checked this one.
   if ! bash scripts/device_kit.sh carry-current; then
     [ -z "$(git status --porcelain --untracked-files=no)" ] || echo "note: the tree has uncommitted changes: commit them before a device call"
-    bash scripts/device_kit.sh build
+    bash scripts/device_kit.sh build || { echo "prepare: the kit build failed (above)"; exit 1; }
   fi
   du -sh data/device data/golden build/carry 2>/dev/null
   exit 0
@@ -87,12 +91,14 @@ if [ "$cmd" = collect ]; then
   [ "$n" = x ] && { echo "collect: the archive has no lease.json (the run did not get far)"; n=partial-$(date +%s); }
   mkdir -p "$dst"
   rm -rf "$dst/state" "$dst/lease_$n"
-  cp -r "$src/state" "$dst/state"
+  # Each step checked: a collect that failed half-way said "collected" (helper-119).
+  cp -r "$src/state" "$dst/state" || { echo "collect: copying $job's state failed"; exit 1; }
   find "$dst/state" -name '*.tmp*' -type f -delete  # a write the deadline cut: its file was never renamed into place
   mkdir -p "$dst/lease_$n"
   # The lease's outputs without what is large and reproducible: checkpoints, model files, configs.
-  (cd "$src" && tar -cf - --exclude=./state --exclude='*.bin' --exclude='model.json' --exclude='standin*' --exclude='.pbit-lock' --exclude='*.tmp*' . ) | tar -xf - -C "$dst/lease_$n"
-  python3 scripts/device_report.py "$dst"
+  (cd "$src" && tar -cf - --exclude=./state --exclude='*.bin' --exclude='model.json' --exclude='standin*' --exclude='.pbit-lock' --exclude='*.tmp*' . ) | tar -xf - -C "$dst/lease_$n" ||
+    { echo "collect: copying lease $n's outputs failed"; exit 1; }
+  python3 scripts/device_report.py "$dst" || { echo "collect: $job's report failed (its files are in $dst; fix the report and rerun device_report.py)"; exit 1; }
   echo "collected lease $n of $job into $dst ($(du -sh "$dst" | cut -f1)); commit it"
   rm -rf "$tmp"
   exit 0
