@@ -39,6 +39,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 CARRY=${KIT_CARRY:-build/carry}
+CARRY_ABS=$(realpath -m "$CARRY")  # (the run stages work in other folders; an absolute KIT_CARRY was read as $ROOT/$KIT_CARRY: helper-119)
 # KIT_FROM=DIR (with KIT_CARRY=another folder): a dry run on the binaries of an existing build (the
 # release one), not the portable build; such a carry is for the dry run only, never for a device.
 KIT_FROM=${KIT_FROM:-}
@@ -87,6 +88,8 @@ kit_carry_current() {
   [ -x "$CARRY/bin/pbit" ] && [ -f "$CARRY/GIT_SHA" ] || { echo "no kit in $CARRY"; return 1; }
   sha=$(head -1 "$CARRY/GIT_SHA")
   grep -q uncommitted "$CARRY/GIT_SHA" && { echo "$CARRY was built from uncommitted changes"; return 1; }
+  # (a dry run's carry, another build's binaries, says so in KIT.txt: never one for a device, helper-119)
+  grep -q "for a dry run only" "$CARRY/KIT.txt" 2> /dev/null && { echo "$CARRY holds a dry run's kit (KIT_FROM), never one for a device"; return 1; }
   git merge-base --is-ancestor "$sha" HEAD 2> /dev/null || { echo "$CARRY was built from ${sha:0:12}, not this commit or an ancestor"; return 1; }
   git diff --quiet "$sha" HEAD -- "${CARRY_CODE_PATHS[@]}" || { echo "$CARRY was built from ${sha:0:12}, and the code changed since"; return 1; }
   [ -z "$(git status --porcelain --untracked-files=no -- "${CARRY_CODE_PATHS[@]}")" ] || { echo "the code has uncommitted changes"; return 1; }
@@ -333,7 +336,7 @@ kit_run() {
   local dry=${DRY:-0} rehearsal=${REHEARSAL:-0}
   RUN_T0=$SECONDS
   trap 'pack; rm -rf "$STAGE_ROOT"' EXIT
-  BIN=${KIT_BIN:-$ROOT/$CARRY/bin}
+  BIN=${KIT_BIN:-$CARRY_ABS/bin}
   export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
   # Sizes of the GPU stages. A rehearsal (kit_rehearse: the CUDA emulator stands in for the GPU, at
   # about 0.03 flips/ns) runs the same stages and glue at sizes that take seconds there.
@@ -356,12 +359,12 @@ kit_run() {
       echo "nvidia-smi: not here, or no answer in 20 s"
     timeout -k 2 20 nvcc --version 2>&1 | tail -2 || true
     uname -a; nproc; head -1 /etc/os-release 2>/dev/null; ldd --version 2>&1 | head -1
-    cat "$ROOT/$CARRY/KIT.txt" 2>/dev/null
+    cat "$CARRY_ABS/KIT.txt" 2>/dev/null
   } > "$STAGE/machine.txt" 2>&1
   local loads=1
   if [ ! -x "$BIN/pbit" ] || ! timeout -k 2 20 "$BIN/pbit" version > "$STAGE/kit_loads.log" 2>&1; then
     loads=0
-    ldd "$BIN/pbit" "$ROOT/$CARRY/lib/libpbit.so.0" >> "$STAGE/kit_loads.log" 2>&1
+    ldd "$BIN/pbit" "$CARRY_ABS/lib/libpbit.so.0" >> "$STAGE/kit_loads.log" 2>&1
   fi
   if [ $loads = 0 ]; then
     note "| carried binaries | do not load here (kit_loads.log): building the targets here | |"
@@ -472,15 +475,15 @@ PY
     fi
     mkdir -p "$pydir/pbit" && cp python/pbit/__init__.py "$pydir/pbit/"
     local carried=$STAGE_ROOT/carried  # the carried objects and headers, unpacked
-    mkdir -p "$carried" && tar -xzf "$ROOT/$CARRY/python.tar.gz" -C "$carried" 2> /dev/null || echo "no $CARRY/python.tar.gz to unpack"
+    mkdir -p "$carried" && tar -xzf "$CARRY_ABS/python.tar.gz" -C "$carried" 2> /dev/null || echo "no $CARRY/python.tar.gz to unpack"
     local pyinc pyext
     pyinc=$("$py" -m pybind11 --includes 2>/dev/null) ||
       pyinc="-I$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
     pyext=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
     # shellcheck disable=SC2086  # pyinc is a list of -I flags
     step python_build 120 "${CXX:-c++}" -std=c++20 -O1 -fPIC -shared $pyinc -I"$carried/python/include" -Iinclude -Isrc \
-      -DPBIT_PY_VERSION='"kit"' python/src/module.cpp "$carried"/python/obj/*.o -L"$ROOT/$CARRY/lib" -lpbit \
-      -Wl,-rpath,"$ROOT/$CARRY/lib" -o "$pydir/pbit/_pbit$pyext"
+      -DPBIT_PY_VERSION='"kit"' python/src/module.cpp "$carried"/python/obj/*.o -L"$CARRY_ABS/lib" -lpbit \
+      -Wl,-rpath,"$CARRY_ABS/lib" -o "$pydir/pbit/_pbit$pyext"
     local pytests=(python/tests)
     [ $gpu = 1 ] || pytests=(python/tests/test_cuda.py)  # here ctest runs the rest
     # on the GPU the DLPack consumers must be there too (PBIT_REQUIRE_CONSUMERS): a skip would hide them

@@ -48,10 +48,10 @@ if [ "$cmd" = prepare ]; then
   [ -n "${OPUS_GIT_DIR:-}" ] || [ -f data/golden/model.json ] ||
     echo "prepare: no OPUS_GIT_DIR and no data/golden: dbm_golden waits (fetch OPUSLab/SparseDeepBoltzmannMachines)"
   t0=$SECONDS
-  # (check-state runs this checkout's pbit, which device_models.sh prepare builds only with OPUS_GIT_DIR)
+  # check-state runs the carried pbit, the one the device will run (it ran build/release's, which
+  # prepare builds only when missing: another commit's, maybe: helper-119); x86-64-v3 runs here.
   bash scripts/install_deps.sh && bash scripts/get_datasets.sh && bash scripts/device_models.sh prepare &&
-    { [ -x build/release/pbit ] || (source scripts/env.sh && cmake --preset release > /dev/null && cmake --build --preset release --target pbit_cli); } &&
-    bash scripts/device_models.sh check-state || { echo "prepare: FAILED (above)"; exit 1; }
+    PBIT=$(realpath -m "${KIT_CARRY:-build/carry}")/bin/pbit bash scripts/device_models.sh check-state || { echo "prepare: FAILED (above)"; exit 1; }
   echo "prepare: done in $((SECONDS - t0)) s; the plan:"
   exec bash "$SELF" plan "${1:-900}"
 fi
@@ -66,6 +66,10 @@ if [ "$cmd" = plan ]; then
   budget=${1:-900}
   [[ "$budget" =~ ^[0-9]+$ ]] || { echo "plan: BUDGET_S must be whole seconds (status's budget_left_s), not '$budget'"; exit 2; }
   if [ "${PLAN_ANY_CARRY:-0}" != 1 ]; then  # (the dry run plans with its own carry)
+    # The call's command runs the kit from build/carry: another KIT_CARRY would be carried and not
+    # found there, and the jobs would find no pbit (helper-119).
+    [ "$(realpath -m "${KIT_CARRY:-build/carry}")" = "$(realpath -m build/carry)" ] ||
+      { echo "plan: KIT_CARRY=$KIT_CARRY is not build/carry, the folder the device call runs the kit from: unset it"; exit 2; }
     why=$(bash scripts/device_kit.sh carry-current) ||
       { echo "plan: $why: run 'bash scripts/device_models.sh prepare' after committing (docs/BENCHMARKING.md)"; exit 1; }
   fi
