@@ -63,8 +63,19 @@ phase() {
   if [ "$limit" -eq 0 ]; then echo "== $name: skipped, no time left"; return 75; fi
   echo "== $name (up to $limit s)"
   local t0=$SECONDS
+  # The stage is packed every PACK_EVERY_S seconds while the phase runs, so that a call cut before
+  # the phase ends (a machine that started slowly leaves less time than planned) still returns the
+  # checkpoints written so far (helper-119: a lease's whole phase was lost). The loop stops between
+  # packs, never in one: two tars writing one .part would leave a broken archive.
+  local stop packer
+  stop=$(mktemp -u /tmp/pbit-pack-stop.XXXXXX)
+  ( n=0; while [ ! -e "$stop" ]; do sleep 1; n=$((n + 1)); if [ $n -ge "${PACK_EVERY_S:-60}" ] && [ ! -e "$stop" ]; then pack_stage; n=0; fi; done ) &
+  packer=$!
   timeout -k 5 "$limit" "$@" > "$STAGE/logs/$name.log" 2>&1
   local rc=$?
+  touch "$stop"
+  wait "$packer" 2> /dev/null
+  rm -f "$stop"
   grep -v "\[#*\.*\]" "$STAGE/logs/$name.log" | tail -"${PHASE_TAIL:-8}"
   echo "-- $name: exit $rc after $((SECONDS - t0)) s"
   pack_stage
