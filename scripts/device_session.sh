@@ -323,6 +323,17 @@ PY
   echo "int c;" >> "$sb/src/a.cpp"
   sbx bash scripts/device_kit.sh carry-current > /dev/null && fail "carry-current took a carry while the code had uncommitted changes"
   sbgit checkout -q -- src/a.cpp
+  # A dry run's carry is never a device's; and a failed build fails, leaving the carry as it was (bash
+  # ignored kit_build's set -e in its callers' lists: stale binaries went out stamped with HEAD, helper-119).
+  echo "from build/release's binaries, for a dry run only (not portable: never carry build/carry to a device)" > "$sb/build/carry/KIT.txt"
+  sbx bash scripts/device_kit.sh carry-current > /dev/null && fail "carry-current took a dry run's carry"
+  rm "$sb/build/carry/KIT.txt"
+  mkdir -p "$root/failbin" && printf '#!/bin/sh\n[ "$1" = --build ] && { echo "stub: the build failed"; exit 2; }\nexit 0\n' > "$root/failbin/cmake" &&
+    chmod +x "$root/failbin/cmake" || fail "the stub cmake"
+  sbx env PATH="$root/failbin:$PATH" bash scripts/device_kit.sh build > "$root/failbuild.log" 2>&1 &&
+    fail "device_kit.sh build passed a build that failed: $(tail -3 "$root/failbuild.log")"
+  grep -q "stub: the build failed" "$root/failbuild.log" || fail "the failed build did not run the stub: $(tail -3 "$root/failbuild.log")"
+  [ "$(head -1 "$sb/build/carry/GIT_SHA")" = "$c1" ] || fail "a failed build replaced the carry"
   # Then the code changes: the carry is stale, and plan stops; with any carry, the kit is needed and
   # runs first, with all of the carry and the .deb (room is left), its 260 s leaving 250 s of a 700 s
   # budget's call: dbm_golden's 130 s, too little for dbm_mnist; dbm_fashion's data would pass 63 MiB.
