@@ -607,6 +607,38 @@ TEST(DbmMnist, SmallModelLearnsWellAboveChance) {
   EXPECT_TRUE(std::filesystem::exists(tmp("learn") + "/checkpoint.bin"));
 }
 
+// init.bias pm1_logit starts as the paper's code does (OPUSLab main_train.m, helper-118): each visible
+// bias the log-odds of its pixel being +1 over the training images, clipped to [-100, 100]; the
+// label and hidden biases pm1's draws from {-1, 0, 1}, the very ones pm1 gives.
+TEST(DbmMnist, Pm1LogitStartsTheVisibleBiasesAtTheDatasLogOdds) {
+  DbmConfig cfg = small_mnist_config(tmp("logit"));
+  cfg.train_limit = 500;
+  const ImageDataset train = mnist(cfg, "train");
+  cfg.init_bias = "pm1";
+  SparseDbm pm1 = SparseDbm::create(cfg, train.rows, train.cols);
+  cfg.init_bias = "pm1_logit";
+  SparseDbm m = SparseDbm::create(cfg, train.rows, train.cols);
+  EXPECT_EQ(m.graph().biases(), pm1.graph().biases());  // create() alone: the data are the trainer's
+  DbmTrainer t(m, cfg, train);
+  const std::vector<float>& h = m.graph().biases();
+  const std::vector<int32_t>& vis = m.visible();
+  std::vector<bool> visible(h.size(), false);
+  int64_t clipped = 0;
+  for (size_t i = 0; i < vis.size(); ++i) {
+    int64_t on = 0;
+    for (int64_t k = 0; k < train.size(); ++k) on += train.image(k)[i] > cfg.threshold;
+    const double p = static_cast<double>(on) / static_cast<double>(train.size());
+    const double want = on == 0 ? -100.0 : on == train.size() ? 100.0 : std::log(p / (1.0 - p));
+    EXPECT_NEAR(h[static_cast<size_t>(vis[i])], want, 1e-5 * std::max(1.0, std::fabs(want))) << "pixel " << i;
+    clipped += on == 0;
+    visible[static_cast<size_t>(vis[i])] = true;
+  }
+  EXPECT_GT(clipped, 0);  // (MNIST's border pixels are never on)
+  for (size_t i = 0; i < h.size(); ++i) {
+    if (!visible[i]) EXPECT_EQ(h[i], pm1.graph().biases()[i]) << "node " << i;
+  }
+}
+
 TEST(DbmMnist, ResumeIsBitIdentical) {
   DbmConfig cfg = small_mnist_config(tmp("resume_a"));
   cfg.epochs = 2;

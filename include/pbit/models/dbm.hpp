@@ -60,7 +60,7 @@ struct DbmConfig {
   uint64_t seed = 1;
   // initialisation
   float init_sigma_j = 0.01f;     ///< J ~ N(0, sigma^2)
-  std::string init_bias = "zero"; ///< zero | pm1 (uniform on {-1, 0, 1}, as the paper's code)
+  std::string init_bias = "zero"; ///< zero | pm1 (uniform on {-1, 0, 1}) | pm1_logit (pm1, the visible ones the training pixels' log-odds, as the paper's code)
   // training
   int32_t epochs = 1;
   int32_t batch_size = 50;
@@ -270,6 +270,9 @@ class DbmTrainer {
 
  private:
   void push_weights();
+  /// init.bias pm1_logit: each visible bias log(p / (1 - p)) of its pixel's share of +1 over the
+  /// training images (binarized at dataset.threshold), clipped to [-100, 100].
+  void init_visible_biases();
   /// Rebuilds a phase's sampler on era `era`'s stream with its chains' state and a sweep count of 0.
   void enter_era(bool negative, uint32_t era);
   /// Enters the next era when `sweeps` more would take the phase's sampler past 2^32 - 1.

@@ -107,7 +107,7 @@ DbmConfig parse_dbm_config(const nlohmann::json& j) {
     const auto& i = j["init"];
     only_keys(i, "init", {"sigma_j", "bias"});
     if (i.contains("sigma_j")) c.init_sigma_j = get_float_in(i["sigma_j"], "init.sigma_j", 0.0, 10.0);
-    if (i.contains("bias")) c.init_bias = get_string(i["bias"], "init.bias", {"zero", "pm1"});
+    if (i.contains("bias")) c.init_bias = get_string(i["bias"], "init.bias", {"zero", "pm1", "pm1_logit"});
   }
   if (j.contains("train")) {
     const auto& t = j["train"];
@@ -320,7 +320,7 @@ SparseDbm SparseDbm::create(const DbmConfig& cfg, int32_t rows, int32_t cols) {
   rng::PhiloxStream rs(cfg.seed, rng::kWeightInit);
   std::vector<float> w(static_cast<size_t>(g.num_edges())), h(static_cast<size_t>(g.num_nodes()), 0.0f);
   for (float& x : w) x = static_cast<float>(cfg.init_sigma_j * rs.normal());
-  if (cfg.init_bias == "pm1") {
+  if (cfg.init_bias == "pm1" || cfg.init_bias == "pm1_logit") {  // (pm1_logit's visible biases: DbmTrainer, from the data)
     for (float& x : h) x = static_cast<float>(static_cast<int>(rs.uniform_int(3)) - 1);
   }
   g.set_edge_weights(w);
@@ -691,6 +691,7 @@ DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDatase
   }
   clamp_nodes_ = model.visible();
   clamp_nodes_.insert(clamp_nodes_.end(), model.labels().begin(), model.labels().end());
+  if (cfg.init_bias == "pm1_logit") init_visible_biases();  // (a resume's checkpoint replaces them)
   const Coloring col(model.graph(), model.colors());
   // Under MPI ranks each process runs a contiguous share of each phase's chains, keyed by their global
   // ids (first_chain), so the random numbers, and after the all-reduce the statistics, are one process's.
@@ -720,6 +721,30 @@ DbmTrainer::DbmTrainer(SparseDbm& model, const DbmConfig& cfg, const ImageDatase
 }
 
 DbmTrainer::~DbmTrainer() = default;
+
+void DbmTrainer::init_visible_biases() {
+  // As the paper's code (OPUSLab main_train.m): each visible bias the log-odds log(p / (1 - p)) of
+  // its pixel being on (+1) over the training images, clipped to [-100, 100] (a pixel never or always
+  // on); the others keep create()'s draws from {-1, 0, 1} (helper-118: pm1 drew the visible ones too).
+  const std::vector<int32_t>& vis = model_.visible();
+  const auto nv = static_cast<int32_t>(vis.size());
+  if (nv != train_.rows * train_.cols) {
+    throw InvalidArgument("init.bias pm1_logit: the training images have " + std::to_string(train_.rows * train_.cols) + " pixels, the DBM " +
+                          std::to_string(nv) + " visible nodes");
+  }
+  std::vector<int64_t> on(static_cast<size_t>(nv), 0);
+  std::vector<int8_t> s(static_cast<size_t>(nv));
+  for (int64_t k = 0; k < train_.size(); ++k) {
+    binarize(train_.image(k), nv, cfg_.threshold, s.data());
+    for (int32_t i = 0; i < nv; ++i) on[static_cast<size_t>(i)] += s[static_cast<size_t>(i)] > 0;
+  }
+  std::vector<float> h = model_.graph().biases();
+  for (int32_t i = 0; i < nv; ++i) {
+    const double p = static_cast<double>(on[static_cast<size_t>(i)]) / static_cast<double>(train_.size());
+    h[static_cast<size_t>(vis[static_cast<size_t>(i)])] = static_cast<float>(std::clamp(std::log(p / (1.0 - p)), -100.0, 100.0));
+  }
+  model_.graph().set_biases(h);
+}
 
 float DbmTrainer::learning_rate(int64_t update) const {
   if (cfg_.lr_schedule == "constant") return cfg_.learning_rate;
