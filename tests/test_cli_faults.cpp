@@ -1114,6 +1114,33 @@ TEST(Resume, AFreshStartClearsTheFolderAndARunHoldsIt) {
 // A lease keeps its checkpoints in its lease folder: it writes no checkpoint.bin into --out (a later
 // run without --lease would take it for its own), and it refuses an --out that holds a run's
 // checkpoint.bin, whose results it would replace and whose --resume it would break.
+// A lease refused for another training config names the settings that differ, from the config the
+// lease folder records (config.json), on a machine without the earlier leases' output folder: it said
+// only "a different training config" (helper-118). DBM and DTM.
+TEST(Resume, ALeaseRefusedForAnotherConfigNamesTheSetting) {
+  const std::string dir = tmp("lease_config");
+  fs::remove_all(dir);
+  for (const auto& [cmd, config, from, to, key] :
+       {std::tuple{std::string("dbm"), tiny_dbm_config(dir + "/dbm_out"), std::string(R"("batch_size": 50)"), std::string(R"("batch_size": 25)"),
+                   std::string("train.batch_size (was 50, now 25)")},
+        std::tuple{std::string("dtm"), tiny_dtm_config(dir + "/dtm_out"), std::string(R"("batch_size": 50)"), std::string(R"("batch_size": 25)"),
+                   std::string("train.batch_size (was 50, now 25)")}}) {
+    SCOPED_TRACE(cmd);
+    write(dir + "/" + cmd + ".json", config);
+    const std::string lease = dir + "/" + cmd + "_lease";
+    ASSERT_EQ(run(cmd + " train --config " + dir + "/" + cmd + ".json --lease " + lease).code, 0);
+    EXPECT_TRUE(read_json_file(lease + "/config.json").contains("config_resolved"));
+    fs::remove_all(dir + "/" + cmd + "_out");  // another machine: the lease folder alone
+    std::string changed = config;
+    ASSERT_NE(changed.find(from), std::string::npos);
+    changed.replace(changed.find(from), from.size(), to);
+    write(dir + "/" + cmd + "_changed.json", changed);
+    const Result r = run(cmd + " train --config " + dir + "/" + cmd + "_changed.json --lease " + lease);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find("differs from the one recorded in " + lease + "/config.json in " + key), std::string::npos) << r.out;
+  }
+}
+
 TEST(Resume, ALeaseLeavesARunsFolderAlone) {
   const std::string dir = tmp("lease_guard");
   fs::remove_all(dir);

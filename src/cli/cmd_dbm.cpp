@@ -287,7 +287,8 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (std::filesystem::exists(lease_ckpt)) {
         // Finished or not as the checkpoint says, before the burn-in (which may spend a time budget:
         // then this lease trains nothing more, but records that it finished the run).
-        const nlohmann::json earlier = trainer.load_model_checkpoint(lease_ckpt, 0);
+        nlohmann::json earlier;
+        load_run_checkpoint([&] { earlier = trainer.load_model_checkpoint(lease_ckpt, 0); }, cfg.source, resolved_config(cfg), lease_dir);
         said_finished = trainer.finished();
         if (writer && said_finished) {  // no lease N + 1 that trains nothing
           std::cerr << "lease " << earlier.size() << " finished the run (" << finished_how()
@@ -305,6 +306,7 @@ void add_train(CLI::App* dbm, Commands& c) {
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << printable(lease_ckpt) << ")\n";
       }
+      record_lease_config(lease_dir, cfg, writer);
       if (o->lease_seconds > 0) trainer.set_lease_seconds(o->lease_seconds);
       leases.open(backend_device_name(backend_from_string(cfg.backend), cfg.threads),
                   {{"burn_in_sweeps", burnt_in}, {"updates_from", trainer.updates()}, {"train_s_from", trainer.train_seconds()},

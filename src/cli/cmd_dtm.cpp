@@ -389,7 +389,8 @@ void add_dtm_commands(Commands& c) {
     if (!lease_dir.empty()) {
       make_directories(lease_dir);
       if (std::filesystem::exists(lease_ckpt)) {
-        const nlohmann::json earlier = model.load_model_checkpoint(lease_ckpt);
+        nlohmann::json earlier;
+        load_run_checkpoint([&] { earlier = model.load_model_checkpoint(lease_ckpt); }, cfg.source, resolved_config(cfg), lease_dir);
         const bool lease_finished = model.finished();
         // The swap rounds go on counting from the file (they key the swaps), while a lease's other swap
         // statistics start afresh: results.json gives the rounds of this lease too.
@@ -408,6 +409,7 @@ void add_dtm_commands(Commands& c) {
       } else {
         if (writer) std::cerr << "lease 1: starting afresh (no " << printable(lease_ckpt) << ")\n";
       }
+      record_lease_config(lease_dir, cfg, writer);
       leases.open(backend_device_name(backend_from_string(cfg.backend), cfg.threads),
                   {{"epochs_from", model.epoch()}, {"train_s_from", trained().first}, {"flips_from", trained().second}}, cfg.output_dir);
     }

@@ -149,7 +149,7 @@ void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json
   try {
     load();
   } catch (const ConfigMismatch& e) {
-    for (const char* name : {"metrics.json", "results.json"}) {
+    for (const char* name : {"metrics.json", "results.json", "config.json"}) {  // (config.json: a lease folder's, record_lease_config)
       const std::string f = (dir.empty() ? std::string(".") : dir) + "/" + name;
       std::error_code ec;
       if (!std::filesystem::is_regular_file(f, ec)) continue;
