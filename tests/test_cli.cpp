@@ -878,6 +878,20 @@ TEST(Cli, DbmTrainEvalGenerate) {
   for (const char* f : {"/model.json", "/metrics.json", "/checkpoint.bin", "/generated.png"}) {
     EXPECT_TRUE(std::filesystem::exists(out + f)) << f;
   }
+  // Floats in their own digits (0.5, not 0.5000000074505806: helper-118), and no note of limits
+  // within the sets.
+  EXPECT_NE(slurp(out + "/metrics.json").find("\"learning_rate\": 0.003,"), std::string::npos) << slurp(out + "/metrics.json");
+  EXPECT_EQ(res["generation"]["beta_step"].dump(), "0.5");
+  EXPECT_EQ(r.out.find("note: dataset."), std::string::npos) << r.out;
+  {  // a limit past the set's size takes the whole set, and says so (it said nothing)
+    std::string over = cfg;
+    over.replace(over.find(R"("test_limit": 200)"), 17, R"("test_limit": 20000)");
+    write(tmp("dbm_over.json"), over);
+    const Result e = run("dbm eval --config " + tmp("dbm_over.json") + " --model " + out + "/model.json --first 9990 --limit 10");
+    ASSERT_EQ(e.code, 0) << e.out;
+    EXPECT_NE(e.out.find("note: dataset.test_limit 20000 is more than the 10000 test images of mnist: all of them are used"), std::string::npos)
+        << e.out;
+  }
   EXPECT_EQ(read_json_file(out + "/metrics.json")["epochs"].size(), 1u);
   // accuracy.dat: the epoch's accuracy on the first 100 test images, then the final one on all 200,
   // at the training flips so far.

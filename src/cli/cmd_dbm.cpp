@@ -140,7 +140,14 @@ void plot_accuracy(const DbmConfig& cfg, const std::vector<DbmEpochMetrics>& his
 
 ImageDataset dbm_data(const DbmConfig& cfg, const std::string& split) {
   const int64_t limit = split == "train" ? cfg.train_limit : cfg.test_limit;
-  return pool_images(load_dataset(cfg.dataset, split, cfg.data_dir, limit), cfg.pool);
+  ImageDataset d = pool_images(load_dataset(cfg.dataset, split, cfg.data_dir, limit), cfg.pool);
+  // A limit past the set's size took the whole set, saying nothing (test_limit 20000 evaluated
+  // 10,000 images: helper-118).
+  if (limit > d.size() && dist::rank() == 0) {
+    std::cerr << "note: dataset." << split << "_limit " << limit << " is more than the " << d.size() << " "
+              << (split == "train" ? "training" : "test") << " images of " << cfg.dataset << ": all of them are used\n";
+  }
+  return d;
 }
 
 /// Generation runs on every rank (its read-out check is sharded); rank 0 writes the PNG and `out`.
@@ -157,9 +164,9 @@ void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::strin
     out["generation"]["tempering"].update(swap_statistics_json(g.tempering.attempts, g.tempering.accepts));
   } else {
     // The anneal by name (it was a bare [start, end, step] list, which no reader could tell apart).
-    out["generation"]["beta_start"] = cfg.gen_beta_start;
-    out["generation"]["beta_end"] = cfg.gen_beta_end;
-    out["generation"]["beta_step"] = cfg.gen_beta_step;
+    out["generation"]["beta_start"] = detail::float_json(cfg.gen_beta_start);  // (each float's own digits: 0.1, not 0.10000000149)
+    out["generation"]["beta_end"] = detail::float_json(cfg.gen_beta_end);
+    out["generation"]["beta_step"] = detail::float_json(cfg.gen_beta_step);
     out["generation"]["sweeps_per_beta"] = cfg.gen_sweeps_per_beta;
   }
   std::cerr << "generated " << g.images.size() << " images (" << cfg.gen_per_class << " per class, rows = classes 0-9) -> " << printable(png)

@@ -996,7 +996,7 @@ std::vector<DbmEpochMetrics> DbmTrainer::run(const ImageDataset* test, int64_t s
     for (const DbmEpochMetrics& x : history_) {
       metrics.push_back({{"epoch", x.epoch},
                          {"updates", x.updates},
-                         {"learning_rate", x.learning_rate},
+                         {"learning_rate", detail::float_json(x.learning_rate)},  // (0.05, not 0.05000000074505806)
                          {"train_wall_s", x.train_wall_s},
                          {"flips", x.flips},
                          {"flips_per_ns", x.flips_per_ns},
