@@ -51,7 +51,7 @@ for a, b in zip(p, t):
     rows.append(row)
     md.append("| %d | %.2f%% | %.2f%% (%d x %d) | %+.2f | %s |" % (a["sweeps_per_image"], 100 * a["test_accuracy"], 100 * b["test_accuracy"],
               b["sweeps_per_image"], r, 100 * (b["test_accuracy"] - a["test_accuracy"]),
-              " ".join("%.3f" % x for x in b.get("swap_acceptance", [])) or "-"))
+              " ".join("-" if x is None else "%.3f" % x for x in b.get("swap_acceptance", [])) or "-"))
 json.dump({"study": "tempering_dbm", "replicas": r, "test_images": limit, "rows": rows}, open(f"{out}/summary.json", "w"), indent=1)
 open(f"{out}/summary.md", "w").write("\n".join(md) + "\n")
 with open(f"{out}/tempering.dat", "w") as f:

@@ -92,7 +92,7 @@ for m in ("acp", "noacp"):
                          "integrated_time_complete": p["integrated_time_complete"], "wall_s": p["wall_s"]})
             md.append("| %s | plain Gibbs | 1 | - | - | - | %s | %s |" % (names[m], fmt(p), fmt(p)))
             first = False
-        acc = " ".join("%.2f" % a for a in t["swap_acceptance"])
+        acc = " ".join("-" if a is None else "%.2f" % a for a in t["swap_acceptance"])  # (null: a pair never attempted)
         rows.append({"model": m, "sampler": "tempering", "replicas": int(r), "hottest_beta": float(hot), "adapt_rounds": adapt, "betas": t["betas"],
                      "swap_acceptance": t["swap_acceptance"], "integrated_time_replica_sweeps": t["integrated_time_replica_sweeps"],
                      "integrated_time_complete": t["integrated_time_complete"], "wall_s": t["wall_s"]})
