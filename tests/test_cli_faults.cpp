@@ -1115,7 +1115,7 @@ TEST(Resume, AFreshStartClearsTheFolderAndARunHoldsIt) {
 // run without --lease would take it for its own), and it refuses an --out that holds a run's
 // checkpoint.bin, whose results it would replace and whose --resume it would break.
 // A lease refused for another training config names the settings that differ, from the config the
-// lease folder records (config.json), on a machine without the earlier leases' output folder: it said
+// lease folder records (lease_config.json), on a machine without the earlier leases' output folder: it said
 // only "a different training config" (helper-118). DBM and DTM.
 TEST(Resume, ALeaseRefusedForAnotherConfigNamesTheSetting) {
   const std::string dir = tmp("lease_config");
@@ -1129,16 +1129,25 @@ TEST(Resume, ALeaseRefusedForAnotherConfigNamesTheSetting) {
     write(dir + "/" + cmd + ".json", config);
     const std::string lease = dir + "/" + cmd + "_lease";
     ASSERT_EQ(run(cmd + " train --config " + dir + "/" + cmd + ".json --lease " + lease).code, 0);
-    EXPECT_TRUE(read_json_file(lease + "/config.json").contains("config_resolved"));
+    EXPECT_TRUE(read_json_file(lease + "/lease_config.json").contains("config_resolved"));
     fs::remove_all(dir + "/" + cmd + "_out");  // another machine: the lease folder alone
     std::string changed = config;
     ASSERT_NE(changed.find(from), std::string::npos);
     changed.replace(changed.find(from), from.size(), to);
     write(dir + "/" + cmd + "_changed.json", changed);
-    const Result r = run(cmd + " train --config " + dir + "/" + cmd + "_changed.json --lease " + lease);
-    EXPECT_EQ(r.code, 2) << r.out;
-    EXPECT_NE(r.out.find("differs from the one recorded in " + lease + "/config.json in " + key), std::string::npos) << r.out;
+    for (const std::string check : {"", " --check"}) {  // (--check is what device_models.sh check-state runs)
+      const Result r = run(cmd + " train --config " + dir + "/" + cmd + "_changed.json --lease " + lease + check);
+      EXPECT_EQ(r.code, 2) << check << r.out;
+      EXPECT_NE(r.out.find("differs from the one recorded in " + lease + "/lease_config.json in " + key), std::string::npos) << check << r.out;
+    }
   }
+  // A config kept in the lease folder as config.json is the user's: a lease leaves it alone (the
+  // record was config.json, and the second lease read the first one's record as its config).
+  write(dir + "/kept/config.json", tiny_dbm_config(dir + "/kept_out"));
+  const std::string kept = slurp(dir + "/kept/config.json");
+  ASSERT_EQ(run("dbm train --config " + dir + "/kept/config.json --lease " + dir + "/kept").code, 0);
+  EXPECT_EQ(slurp(dir + "/kept/config.json"), kept);
+  EXPECT_EQ(run("dbm train --config " + dir + "/kept/config.json --lease " + dir + "/kept --check").code, 0);
 }
 
 TEST(Resume, ALeaseLeavesARunsFolderAlone) {

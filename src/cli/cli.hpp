@@ -142,13 +142,14 @@ void load_run_checkpoint(const std::function<void()>& load, const Config& cfg) {
   load_run_checkpoint(load, cfg.source, resolved_config(cfg), cfg.output_dir);
 }
 
-/// A lease folder's record of the config its leases run (DIR/config.json: config_resolved and config,
+/// A lease folder's record of the config its leases run (DIR/lease_config.json, a name no config has:
+/// config.json was a user's config kept in the lease folder, overwritten; config_resolved and config,
 /// written at each lease's start), so that a lease refused for another config names the settings that
 /// differ (load_run_checkpoint reads it) on a machine that lacks the earlier leases' output folder: it
 /// said only "a different training config" (helper-118).
 template <class Config>
 void record_lease_config(const std::string& lease_dir, const Config& cfg, bool writer) {
-  if (writer) write_json_file(lease_dir + "/config.json", {{"config_resolved", resolved_config(cfg)}, {"config", cfg.source}});
+  if (writer) write_json_file(lease_dir + "/lease_config.json", {{"config_resolved", resolved_config(cfg)}, {"config", cfg.source}});
 }
 
 /// "run.seed (was 1, now 7), train.lr (was 0.01, now 0.02)": the settings (dotted keys, _comment

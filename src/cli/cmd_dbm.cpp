@@ -247,7 +247,7 @@ void add_train(CLI::App* dbm, Commands& c) {
       if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
         if (o->lease.empty()) load_run_checkpoint([&] { trainer.load_checkpoint(ckpt); }, cfg);
-        else leases = trainer.load_model_checkpoint(ckpt, 0).size();
+        else load_run_checkpoint([&] { leases = trainer.load_model_checkpoint(ckpt, 0).size(); }, cfg.source, resolved_config(cfg), o->lease);
         std::ostringstream m;
         m << ckpt << ": ";
         if (trainer.finished()) m << "the run has finished";

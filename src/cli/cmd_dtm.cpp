@@ -354,7 +354,7 @@ void add_dtm_commands(Commands& c) {
       if (o->lease.empty() ? resume_or_start(ckpt, o->resume, o->overwrite, stale, true) : std::filesystem::exists(ckpt)) {
         size_t leases = 0;
         if (o->lease.empty()) load_run_checkpoint([&] { model.load_checkpoint(ckpt); }, cfg);
-        else leases = model.load_model_checkpoint(ckpt).size();
+        else load_run_checkpoint([&] { leases = model.load_model_checkpoint(ckpt).size(); }, cfg.source, resolved_config(cfg), o->lease);
         what = ckpt + ": " +
                (model.finished() ? std::string("the run has finished")
                                  : (o->lease.empty() ? std::string("the run") : "lease " + std::to_string(leases + 1)) + " continues") +

@@ -149,7 +149,7 @@ void load_run_checkpoint(const std::function<void()>& load, const nlohmann::json
   try {
     load();
   } catch (const ConfigMismatch& e) {
-    for (const char* name : {"metrics.json", "results.json", "config.json"}) {  // (config.json: a lease folder's, record_lease_config)
+    for (const char* name : {"metrics.json", "results.json", "lease_config.json"}) {  // (lease_config.json: a lease folder's, record_lease_config)
       const std::string f = (dir.empty() ? std::string(".") : dir) + "/" + name;
       std::error_code ec;
       if (!std::filesystem::is_regular_file(f, ec)) continue;
@@ -968,13 +968,17 @@ int run(int argc, char** argv, bool rethrow, bool rethrow_bad_options) {
     const int rc = it->second();
     // A result on stdout that did not reach it (a full disk, /dev/full) is an I/O error as a file's
     // is: it returned 0 and said nothing (helper-116). (Cleared, for pbit.cli's next command.)
+    // (badbit, not failbit: `cout << rdbuf()` of an empty buffer sets failbit and wrote nothing wrong;
+    // errno cleared first, so that the reason is this flush's, or none is named: helper-120)
+    errno = 0;
     std::cout.flush();
-    if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    if (std::cout.bad() || std::fflush(stdout) != 0 || std::ferror(stdout)) {
       const int e = errno;
       std::cout.clear();
       std::clearerr(stdout);
-      throw IoError("cannot write the result to standard output: " + std::string(std::strerror(e)), "", e);
+      throw IoError("cannot write the result to standard output: " + std::string(e ? std::strerror(e) : "a write failed"), "", e);
     }
+    std::cout.clear();  // (a failbit alone, as above)
     // Rank 0 writes a run's output files; the others return only once it has, so that a script that
     // goes on after pbit.cli under mpirun reads this run's files on every rank (a failure ends every
     // rank above, so all of them get here).
