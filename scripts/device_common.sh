@@ -14,11 +14,17 @@ if [ -z "${STAGE:-}" ]; then
   STAGE=$STAGE_ROOT/$DEVICE_JOB
 fi
 mkdir -p "$OUT" "$STAGE"
+# A stage packed while pbit runs (phase's packer) may see a checkpoint's temporary come and go: the
+# temporaries are left out (collect deletes them anyway), and tar's exit 1, a file that changed as
+# it was read, still leaves a whole archive; on a worse failure the .part goes, and the last archive
+# stays (a .part left behind cost one of the call's 8 files: helper-120).
 pack_stage() {
-  tar -czf "$OUT/$DEVICE_JOB.tar.gz.part" -C "$(dirname "$STAGE")" "$(basename "$STAGE")" \
-    && mv "$OUT/$DEVICE_JOB.tar.gz.part" "$OUT/$DEVICE_JOB.tar.gz"
+  tar -czf "$OUT/$DEVICE_JOB.tar.gz.part" --exclude='*.tmp*' --warning=no-file-changed --warning=no-file-removed \
+    -C "$(dirname "$STAGE")" "$(basename "$STAGE")"
+  if [ $? -le 1 ]; then mv "$OUT/$DEVICE_JOB.tar.gz.part" "$OUT/$DEVICE_JOB.tar.gz"; else rm -f "$OUT/$DEVICE_JOB.tar.gz.part"; return 1; fi
 }
-trap 'pack_stage; [ -z "$STAGE_ROOT" ] || rm -rf "$STAGE_ROOT"' EXIT
+PACKER="" PACK_STOP=""  # phase's packer, stopped (between packs) before the exit's own pack
+trap '[ -z "$PACKER" ] || { touch "$PACK_STOP"; wait "$PACKER" 2> /dev/null; }; pack_stage; [ -z "$STAGE_ROOT" ] || rm -rf "$STAGE_ROOT"' EXIT
 source "$ROOT/scripts/env.sh"
 export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
 
@@ -67,15 +73,15 @@ phase() {
   # the phase ends (a machine that started slowly leaves less time than planned) still returns the
   # checkpoints written so far (helper-119: a lease's whole phase was lost). The loop stops between
   # packs, never in one: two tars writing one .part would leave a broken archive.
-  local stop packer
-  stop=$(mktemp -u /tmp/pbit-pack-stop.XXXXXX)
-  ( n=0; while [ ! -e "$stop" ]; do sleep 1; n=$((n + 1)); if [ $n -ge "${PACK_EVERY_S:-60}" ] && [ ! -e "$stop" ]; then pack_stage; n=0; fi; done ) &
-  packer=$!
+  PACK_STOP=$(mktemp -u /tmp/pbit-pack-stop.XXXXXX)
+  ( n=0; while [ ! -e "$PACK_STOP" ]; do sleep 1; n=$((n + 1)); if [ $n -ge "${PACK_EVERY_S:-60}" ] && [ ! -e "$PACK_STOP" ]; then pack_stage; n=0; fi; done ) &
+  PACKER=$!
   timeout -k 5 "$limit" "$@" > "$STAGE/logs/$name.log" 2>&1
   local rc=$?
-  touch "$stop"
-  wait "$packer" 2> /dev/null
-  rm -f "$stop"
+  touch "$PACK_STOP"
+  wait "$PACKER" 2> /dev/null
+  rm -f "$PACK_STOP"
+  PACKER="" PACK_STOP=""
   grep -v "\[#*\.*\]" "$STAGE/logs/$name.log" | tail -"${PHASE_TAIL:-8}"
   echo "-- $name: exit $rc after $((SECONDS - t0)) s"
   pack_stage

@@ -119,7 +119,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const char* const magic[9] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2",
                                        "PBITEQC1", "PBITEQM1", "PBITPDC1", "PBITPDM1"};
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
-  const std::string bytes = sealed ? fuzz::seal(magic[kind], rest) : std::string(rest);
+  // The DBM's two kinds also as their era versions (checkpoint 6, model checkpoint 3: the same
+  // layout, written once a sampler is past era 0), which its readers pick by the magic.
+  static const char* const era_magic[2] = {"PBITCKP6", "PBITDML3"};
+  const bool era = kind < 2 && ((data[0] >> 1) / 9) % 2 == 1;
+  const std::string bytes = sealed ? fuzz::seal(era ? era_magic[kind] : magic[kind], rest) : std::string(rest);
   const std::string path = fuzz::write_input(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ".bin");
   Models& m = models();
   return fuzz::accept_errors([&] {

@@ -57,7 +57,7 @@ for k in (2, 3):  # tempered: the same ladder, swaps, energies and snapshots
     a, b = dict(pt[1]), dict(pt[k])
     a.pop("run"), b.pop("run")
     assert a == b, f"tempered np {k} differs from np 1 in {[key for key in a if a[key] != b.get(key)]}"
-assert min(pt[1]["tempering"]["swap_acceptance"]) > 0 and pt[3]["run"]["ranks"] == 3, pt[1]["tempering"]
+assert all(a is not None and a > 0 for a in pt[1]["tempering"]["swap_acceptance"]) and pt[3]["run"]["ranks"] == 3, pt[1]["tempering"]
 print("mpi.sample: np 2 and np 3 wrote what np 1 wrote (energies, snapshots, read-outs, moment sums; and tempered)")
 PY
 # More ranks than chains, and ranks given different configs (MPMD), fail with a clear message.
