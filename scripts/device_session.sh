@@ -138,6 +138,9 @@ command = " ".join(env + ["bash scripts/device_session.sh run"] + jobs)
 for w in later:
     print("# left for a later call: " + w)
 print("# the kit %s; jobs: %s; carry %.1f MiB of 64" % ("runs first" if kit else "is not needed", " ".join(jobs) or "none", total / MiB))
+# (helper-119: the plan named no kind, and its caps were measured on an H200)
+print("# device: the plain run asks for nvidia-h100-x1 and falls back to nvidia-h200; the caps were sized on an H200 "
+      "(dbm_golden's second slice may not fit on an H100: it is then left for a later call)")
 if kit and session < kit_s:
     print("# warning: %d s of call is under the kit's %d s deadline: its last stages may not run, and then it does not pass" % (session, kit_s))
 print(json.dumps({"command": command, "carry": carried, "timeout_s": timeout}))

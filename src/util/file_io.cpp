@@ -236,7 +236,7 @@ const char (&checksummed_version(const std::string& path, const char (&older)[8]
   return older;
 }
 
-std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what) {
+std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what, const char* also_reads) {
   refuse_folder(path);
   std::ifstream f(path, std::ios::binary);
   if (!f) {
@@ -253,7 +253,7 @@ std::string read_checksummed(const std::string& path, const char (&magic)[8], co
   }
   if (m[7] != magic[7]) {
     throw InvalidArgument("'" + path + "' is a " + what + " of format " + std::string(m, 8) + " from another pbit version (this one reads " +
-                          std::string(magic, 8) + "); start the run afresh");
+                          std::string(magic, 8) + (also_reads ? " and " + std::string(also_reads, 8) : std::string()) + "); start the run afresh");
   }
   uint64_t len = 0;
   uint32_t crc = 0;

@@ -53,8 +53,10 @@ uint32_t crc32_of(std::string_view data);
 /// (u32) | payload. Writing goes through write_file_atomically; reading checks the magic, the length
 /// (against the file's size) and the checksum, and says which failed, naming the file.
 void write_checksummed(const std::string& path, const char (&magic)[8], std::string_view payload);
-/// Returns the payload; `what` names the kind of file in errors ("DBM checkpoint").
-std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what);
+/// Returns the payload; `what` names the kind of file in errors ("DBM checkpoint"). `also_reads`: the
+/// magic of another version the caller reads (checksummed_version picked between them), named beside
+/// `magic` when the file is of a third.
+std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what, const char* also_reads = nullptr);
 /// Of two versions of one kind, the magic `path` begins with: `newer` when its first 8 bytes are
 /// newer's, else `older` (whose read then says what the file is, if it is neither).
 const char (&checksummed_version(const std::string& path, const char (&older)[8], const char (&newer)[8]))[8];
