@@ -18,6 +18,7 @@
 
 #include "models/common/image_selection.hpp"
 #include "models/common/checkpoint.hpp"
+#include "models/common/sweep_limit.hpp"
 #include "util/binary_io.hpp"
 #include "util/file_formats.hpp"
 #include "util/file_io.hpp"
@@ -827,22 +828,15 @@ void DbmTrainer::check_eras_left() const {
   // the FPGA's 10^7 sweeps an update, after about 7.5e14 flips (helper-118).
   const int64_t per_epoch = train_.size() / cfg_.batch_size;
   const double updates = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(per_epoch) - static_cast<double>(batch_);
-  constexpr auto kMax = static_cast<uint64_t>(SamplingSchedule::kMaxSweeps);
+  const std::string left = "the " + detail::format_number(updates) + " updates left (train.epochs " + std::to_string(cfg_.epochs) + " x " +
+                           std::to_string(per_epoch) + " batches of train.batch_size " + std::to_string(cfg_.batch_size) + ")";
   for (const bool negative : {false, true}) {
-    const auto per_update = static_cast<uint64_t>((negative ? cfg_.negative : cfg_.positive).schedule().total_sweeps());
+    const auto per_update = static_cast<double>((negative ? cfg_.negative : cfg_.positive).schedule().total_sweeps());
     const Sampler& s = negative ? *neg_ : *pos_;
-    if (updates <= 0 || per_update == 0 || s.sweep_count() > kMax) continue;
-    // (whole updates an era: make_room starts the next era where an update would pass the count)
-    const double room = static_cast<double>((kMax - s.sweep_count()) / per_update) +
-                        static_cast<double>(rng::kDbmMaxEras - sampler_era(negative)) * static_cast<double>(kMax / per_update);
-    if (updates <= room) continue;
-    const std::string what = "the " + detail::format_number(updates) + " updates left (train.epochs " + std::to_string(cfg_.epochs) + " x " +
-                             std::to_string(per_epoch) + " batches of train.batch_size " + std::to_string(cfg_.batch_size) + ") of " +
-                             std::to_string(per_update) + " " + (negative ? "negative" : "positive") + "-phase sweeps each are more than the " +
-                             detail::format_number(room) + " its persistent chains have left in their " + std::to_string(rng::kDbmMaxEras + 1) +
-                             " eras of 2^32 - 1 sweeps (rng::dbm_training_stream): train fewer epochs or fewer sweeps an update";
-    if (cfg_.time_budget_s <= 0) detail::config_error("train.epochs", what);
-    if (dist::rank() == 0) std::fprintf(stderr, "warning: %s, unless train.time_budget_s ends the run first\n", what.c_str());
+    detail::check_sampler_sweeps_left({"its persistent chains", std::string(negative ? "negative" : "positive") + "-phase sweeps",
+                                       static_cast<double>(s.sweep_count()), updates, per_update, per_update, "",
+                                       static_cast<double>(rng::kDbmMaxEras - sampler_era(negative))},
+                                      left, "train fewer epochs or fewer sweeps an update", cfg_.time_budget_s);
   }
 }
 
