@@ -229,13 +229,6 @@ std::string known_format(const char* m, size_t n) {
 
 }  // namespace
 
-const char (&checksummed_version(const std::string& path, const char (&older)[8], const char (&newer)[8]))[8] {
-  std::ifstream f(path, std::ios::binary);
-  char m[8] = {};
-  if (f && f.read(m, 8) && std::memcmp(m, newer, 8) == 0) return newer;
-  return older;
-}
-
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what, const char* also_reads) {
   refuse_folder(path);
   std::ifstream f(path, std::ios::binary);
@@ -246,12 +239,13 @@ std::string read_checksummed(const std::string& path, const char (&magic)[8], co
   char m[8] = {};
   f.read(m, 8);
   const auto got = static_cast<size_t>(f.gcount());
-  if (got < 8 || std::memcmp(m, magic, 7) != 0) {
+  const bool other_read = also_reads != nullptr && got == 8 && std::memcmp(m, also_reads, 8) == 0;
+  if (!other_read && (got < 8 || std::memcmp(m, magic, 7) != 0)) {
     std::string is = known_format(m, got);
     if (is.empty() && got < 8) is = "a file of " + std::to_string(got) + " bytes, shorter than a pbit file's header";
     throw InvalidArgument("'" + path + "' is not a pbit " + what + " (format " + std::string(magic, 8) + ")" + (is.empty() ? "" : ": it is " + is));
   }
-  if (m[7] != magic[7]) {
+  if (!other_read && m[7] != magic[7]) {
     throw InvalidArgument("'" + path + "' is a " + what + " of format " + std::string(m, 8) + " from another pbit version (this one reads " +
                           std::string(magic, 8) + (also_reads ? " and " + std::string(also_reads, 8) : std::string()) + "); start the run afresh");
   }

@@ -54,12 +54,9 @@ uint32_t crc32_of(std::string_view data);
 /// (against the file's size) and the checksum, and says which failed, naming the file.
 void write_checksummed(const std::string& path, const char (&magic)[8], std::string_view payload);
 /// Returns the payload; `what` names the kind of file in errors ("DBM checkpoint"). `also_reads`: the
-/// magic of another version the caller reads (checksummed_version picked between them), named beside
-/// `magic` when the file is of a third.
+/// magic of another version of the kind whose payload the caller reads alike (the DBM's era
+/// versions): a file of either is read, and one of a third names both.
 std::string read_checksummed(const std::string& path, const char (&magic)[8], const std::string& what, const char* also_reads = nullptr);
-/// Of two versions of one kind, the magic `path` begins with: `newer` when its first 8 bytes are
-/// newer's, else `older` (whose read then says what the file is, if it is neither).
-const char (&checksummed_version(const std::string& path, const char (&older)[8], const char (&newer)[8]))[8];
 
 /// Which of pbit's checksummed kinds of file one whose first `n` bytes are `head` is, by its magic,
 /// for a message where another kind was expected ("a DBM training checkpoint (checkpoint.bin of

@@ -1172,8 +1172,7 @@ void DbmTrainer::save_model_checkpoint(const std::string& path, const nlohmann::
 }
 
 nlohmann::json DbmTrainer::load_model_checkpoint(const std::string& path, int64_t burn_in_sweeps) {
-  std::istringstream f(detail::read_checksummed(path, detail::checksummed_version(path, kModelCkptMagic, kModelCkptErasMagic), "DBM model checkpoint",
-                                                        kModelCkptErasMagic),
+  std::istringstream f(detail::read_checksummed(path, kModelCkptMagic, "DBM model checkpoint", kModelCkptErasMagic),
                        std::ios::binary);
   get_training_state(f, path, "model checkpoint", kResumeHint);
   for (const bool negative : {false, true}) {  // fresh chains, drawn at (keyed by) the saved era and sweep count
@@ -1205,7 +1204,7 @@ void DbmTrainer::burn_in(int64_t sweeps) {
 }
 
 void DbmTrainer::load_checkpoint(const std::string& path) {
-  std::istringstream f(detail::read_checksummed(path, detail::checksummed_version(path, kCkptMagic, kCkptErasMagic), "DBM checkpoint", kCkptErasMagic),
+  std::istringstream f(detail::read_checksummed(path, kCkptMagic, "DBM checkpoint", kCkptErasMagic),
                        std::ios::binary);
   get_training_state(f, path, "checkpoint", kResumeHint);
   for (const auto& [negative, first, total] : {std::tuple{false, pos_first_, pos_total_}, std::tuple{true, neg_first_, neg_total_}}) {
