@@ -1423,6 +1423,10 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   // Overrides are what results.json records; a resume with fewer epochs than trained is refused.
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["output_dir"], out2);
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["backend"], "packed");
+  // Every host backend trains on one path, which the results name with the threads it ran: not the
+  // packed sampler's "bit-packed GPU loop", nor the reference's one thread (helper-121).
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["device"], backend_device_name(Backend::cpu, 1));
+  EXPECT_EQ(read_json_file(out2 + "/results.json")["eval_device"], backend_device_name(Backend::cpu, 1));
   EXPECT_EQ(read_json_file(out2 + "/results.json")["config"]["run"]["threads"], 1);
   const Result fewer = run("pdnn train --config " + tmp("pdnn.json") + " --out " + out2 + " --resume --epochs 1 --seed 3");
   EXPECT_EQ(fewer.code, 2) << fewer.out;
@@ -1559,6 +1563,25 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(ideal["hardware"], plain["hardware"]);
   EXPECT_NE(on_device["hardware"], plain["hardware"]);
   EXPECT_NE(on_device["eval"]["hardware"], plain["eval"]["hardware"]) << on_device["eval"]["hardware"];
+  // tanh units run ideal on a config with hardware (it models p-bits), and are recorded so: a report
+  // named the reading "on hardware" and so found no baseline for the paper's claims (helper-121).
+  {
+    const Result r = run("pdnn eval --config " + tmp("pdnn_hw.json") + " --model " + out + "/model.bin --activation tanh --test-images 50 --out " +
+                         tmp("pd_eval_hw_tanh.json"));
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("note: the config's hardware section models p-bit units: the tanh units are evaluated ideal"), std::string::npos) << r.out;
+    const nlohmann::json hw_tanh = read_json_file(tmp("pd_eval_hw_tanh.json"));
+    EXPECT_EQ(hw_tanh["hardware"], plain["hardware"]);
+    const std::string plat = " --platforms " + std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep + "_hw_tanh";
+    ASSERT_EQ(run("pdnn report " + tmp("pd_eval_hw.json") + " " + tmp("pd_eval_hw_tanh.json") + plat).code, 0);
+    EXPECT_TRUE(std::filesystem::exists(rep + "_hw_tanh/series_1.dat"));
+    const Result rep_hw = run("pdnn report " + tmp("pd_eval_hw_tanh.json") + plat);
+    ASSERT_EQ(rep_hw.code, 0) << rep_hw.out;
+    EXPECT_EQ(read_json_file(rep + "_hw_tanh/summary.json")["rows"][0]["role"], "pbit-trained, read as fp32");
+    // A report into the same folder keeps no series of the last one's beyond its own.
+    EXPECT_FALSE(std::filesystem::exists(rep + "_hw_tanh/series_1.dat"));
+    EXPECT_NE(rep_hw.out.find("series_1.dat (an earlier run's)"), std::string::npos) << rep_hw.out;
+  }
   const Result rp = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_tanh.json") + " --platforms " +
                         std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep);
   ASSERT_EQ(rp.code, 0) << rp.out;

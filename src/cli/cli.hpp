@@ -128,6 +128,10 @@ inline void check_test_images_option(int64_t asked, int64_t available, const std
 /// it would, but says and removes nothing.
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale = {},
                      bool check_only = false);
+/// Removes the files of `folder` named prefix + a whole number + suffix ("generated_T8.png") whose
+/// number is not in `keep`: an earlier run's outputs of a kind this run wrote for other numbers, so
+/// that a folder reused for a run never shows a file of the last one beside this one's. Says each.
+void remove_other_numbered(const std::string& folder, const std::string& prefix, const std::string& suffix, const std::vector<int64_t>& keep);
 /// Runs `load` (reading a run's checkpoint in `dir`). When it refuses the checkpoint as another
 /// training config's (ConfigMismatch, whose fingerprint names no setting), the error also names the
 /// settings in which this run's config differs from the one the run recorded in `dir`'s metrics.json

@@ -1,5 +1,6 @@
 // pbit pdnn train|eval|generate|bench|report: p-DNNs with p-bit activations (docs/CLI.md, 'p-DNN configs').
 #include <algorithm>
+#include <numeric>
 #include <functional>
 #include <cmath>
 #include <cstdio>
@@ -94,6 +95,13 @@ std::vector<int32_t> parse_samples(const std::string& list) {
 /// Whether `units` names p-DNN units as PdnnUnits::name() writes them: tanh, pbit, quant1 .. quant8.
 bool is_units_name(const std::string& units) {
   return units == "tanh" || units == "pbit" || (units.size() == 6 && units.rfind("quant", 0) == 0 && units[5] >= '1' && units[5] <= '8');
+}
+
+/// Where a part of a p-DNN run ran: the GPU for an evaluation or a bench on cuda, else the host path,
+/// which reference, cpu and packed all run alike on run.threads (training always runs there).
+std::string pdnn_device_name(const std::string& backend, int threads, bool on_gpu) {
+  const Backend b = backend_from_string(backend);
+  return b == Backend::cuda && on_gpu ? backend_device_name(b, threads) : backend_device_name(Backend::cpu, threads);
 }
 
 /// What an evaluation was, by the units it read the network with, the units the network was trained
@@ -307,7 +315,8 @@ void add_pdnn_commands(Commands& c) {
                           {"train_wall_s", wall},
                           {"eval", eval_json(ev)},
                           {"history", history_json(trainer.history())},
-                          {"device", backend_device_name(backend_from_string(cfg.backend), cfg.threads)},
+                          {"device", pdnn_device_name(cfg.backend, cfg.threads, false)},
+                          {"eval_device", pdnn_device_name(cfg.backend, cfg.threads, true)},
                           {"git_sha", build_git_sha()}};
     write_json_file(cfg.output_dir + "/results.json", detail::with_config(cfg, std::move(out)));
     std::ostringstream dat;
@@ -364,6 +373,10 @@ void add_pdnn_commands(Commands& c) {
     }
     if (!o->eval_backend.empty()) cfg.backend = o->eval_backend;
     if (o->ideal) cfg.hardware = PbitHardware{};
+    if (!units.stochastic() && !cfg.hardware.ideal()) {  // (recorded as it ran: a report read it as a run on hardware, helper-121)
+      std::fprintf(stderr, "note: the config's hardware section models p-bit units: the %s units are evaluated ideal\n", units.name().c_str());
+      cfg.hardware = PbitHardware{};
+    }
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     check_test_images_option(o->test_images, test.size(), cfg.dataset);
     const std::vector<int64_t> si = first_images(test, o->test_images >= 0 ? o->test_images : cfg.test_images);
@@ -378,7 +391,7 @@ void add_pdnn_commands(Commands& c) {
                           {"eval", eval_json(ev)},
                           {"hardware", cfg.hardware.config_json()},
                           {"seed", cfg.seed},
-                          {"device", backend_device_name(backend_from_string(cfg.backend), cfg.threads)},
+                          {"device", pdnn_device_name(cfg.backend, cfg.threads, true)},
                           {"git_sha", build_git_sha()}};
     if (!o->out.empty()) write_json_file(o->out, out);
     std::printf("p-DNN %s (trained %s) on %s: test accuracy", units.name().c_str(), net.trained_units.name().c_str(), ev.hardware.c_str());
@@ -508,6 +521,10 @@ void add_pdnn_commands(Commands& c) {
     const PdnnVae vae = PdnnVae::load(o->model);
     const PdnnUnits units = units_from_options(vae.decoder.trained_units, o->activation, o->bits);
     if (!o->samples.empty()) cfg.eval_samples = parse_samples(o->samples);
+    if (!units.stochastic() && cfg.eval_samples != std::vector<int32_t>{1}) {  // not silently (as eval)
+      std::fprintf(stderr, "note: %s units are deterministic (every sample is the same): generated at T=1 only, not at the %s sample "
+                           "counts\n", units.name().c_str(), o->samples.empty() ? "config's eval.samples" : "--samples");
+    }
     const int64_t n = g->count("--images") ? o->images : cfg.gen.fid_images;
     const ImageDataset train = load_dataset(cfg.dataset, "train", cfg.data_dir);
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
@@ -556,6 +573,7 @@ void add_pdnn_commands(Commands& c) {
                           {"seed", cfg.seed},
                           {"git_sha", build_git_sha()}};
     write_json_file(o->out + "/results.json", out);
+    remove_other_numbered(o->out, "generated_T", ".png", std::vector<int64_t>(gen.samples.begin(), gen.samples.end()));
     std::printf("p-DNN generator %s: feature-FID", units.name().c_str());
     for (size_t q = 0; q < gen.samples.size(); ++q) std::printf(" %.3f (T=%d)", fids[q].get<double>(), gen.samples[q]);
     std::printf(" (training images: %.3f) -> %s\n", floor, printable(o->out).c_str());
@@ -703,7 +721,7 @@ void add_pdnn_commands(Commands& c) {
     };
     // accuracy against T
     std::ostringstream gp, egp;
-    gp << "# gnuplot curve.gp (data: curve_*.dat)\nset terminal pngcairo size 900,560\nset output 'curve.png'\n"
+    gp << "# gnuplot curve.gp (data: series_*.dat)\nset terminal pngcairo size 900,560\nset output 'curve.png'\n"
        << "set title " << detail::gnuplot_quote("p-DNN test accuracy against samples per inference" + (dataset.empty() ? "" : ", " + dataset)) << "\n"
        << "set xlabel 'samples T (mean logits of T samples)'\nset ylabel 'test accuracy'\nset logscale x\nset grid\nset key bottom right\n"
        << "set xrange [0.8:150]\nplot ";
@@ -735,6 +753,14 @@ void add_pdnn_commands(Commands& c) {
     }
     gp << "\n";
     egp << sram << "\n" << dram << "\nunset multiplot\n";
+    {  // (a folder reused for fewer results kept the last report's further series beside these)
+      std::vector<int64_t> keep(rows.size());
+      std::iota(keep.begin(), keep.end(), int64_t{0});
+      remove_other_numbered(o->out, "series_", ".dat", keep);
+      keep.resize(gens.size());
+      std::iota(keep.begin(), keep.end(), int64_t{0});
+      remove_other_numbered(o->out, "fid_", ".dat", keep);
+    }
     if (!rows.empty()) {
       detail::write_file_atomically(o->out + "/curve.gp", gp.str());
       detail::write_file_atomically(o->out + "/energy.gp", egp.str());

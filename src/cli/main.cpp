@@ -97,6 +97,19 @@ bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite,
   return false;
 }
 
+void remove_other_numbered(const std::string& folder, const std::string& prefix, const std::string& suffix, const std::vector<int64_t>& keep) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 || !name.ends_with(suffix)) continue;
+    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) continue;
+    if (std::find(keep.begin(), keep.end(), std::stoll(digits)) != keep.end()) continue;
+    std::error_code rm;
+    if (std::filesystem::remove(e.path(), rm) && !rm) std::cerr << "removed " << printable(e.path().string()) << " (an earlier run's)\n";
+  }
+}
+
 namespace {
 void flatten_settings(const nlohmann::json& j, const std::string& at, std::map<std::string, nlohmann::json>& out) {
   if (!j.is_object() || (j.empty() && !at.empty())) {  // (an empty {} is a value too)
