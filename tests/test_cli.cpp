@@ -1627,6 +1627,11 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   ASSERT_EQ(b.code, 0) << b.out;
   EXPECT_GT(read_json_file(tmp("pd_bench.json"))["samples_per_s"].get<double>(), 0);
   EXPECT_EQ(read_json_file(tmp("pd_bench.json"))["backend"], "cpu");  // the backend's name, as --backend takes it
+  EXPECT_EQ(read_json_file(tmp("pd_bench.json"))["units"], "pbit");
+  const Result b1 = run("pdnn bench --sizes 20,8,3 --images 4 --samples 2 --seconds 0.05 --backend cpu --threads 1 --out " + tmp("pd_bench1.json"));
+  ASSERT_EQ(b1.code, 0) << b1.out;
+  EXPECT_EQ(read_json_file(tmp("pd_bench1.json"))["threads"], 1);
+  EXPECT_EQ(read_json_file(tmp("pd_bench1.json"))["device"], backend_device_name(Backend::cpu, 1));
   // Bad input: a config key, an option, a model file of another kind.
   write(tmp("pdnn_bad.json"), R"({"network": {"activation": "quant"}})");
   const Result bad = run("pdnn train --config " + tmp("pdnn_bad.json"));

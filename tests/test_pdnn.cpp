@@ -17,6 +17,7 @@
 #include "pbit/error.hpp"
 #include "pbit/models/pdnn.hpp"
 #include "models/pdnn/pdnn_math.hpp"
+#include "util/parallel_for.hpp"
 #include "test_util.hpp"
 
 namespace pbit::test {
@@ -225,6 +226,21 @@ TEST(PdnnForward, SamplesAreKeyedByImageSampleAndLayerNotByBatchOrThreads) {
   s.threads = 2;
   pdnn_forward(n, s, x.data(), B, again.data());
   EXPECT_EQ(all, again);
+  {  // (these layers run on one thread whatever is asked, util/parallel_for.hpp: a larger network's on two)
+    const PdnnNet big = PdnnNet::create({64, 256, 128, 3}, 2);
+    const int64_t images = 16;
+    PdnnForwardSpec b = s;
+    b.T = 16;  // layer 1: 0.25 x 256 rows x 256 x 128 units of multiply-adds, 16 x 256 x 256 of activations
+    ASSERT_GE(0.25 * images * b.T * 256 * 128, 2 * detail::kUnitsPerThread);
+    std::vector<float> bx(static_cast<size_t>(images * 64));
+    for (float& v : bx) v = rs.uniform() < 0.3 ? 0.0f : static_cast<float>(rs.uniform());
+    std::vector<float> one(static_cast<size_t>(images * b.T * 3)), two(one.size());
+    b.threads = 1;
+    pdnn_forward(big, b, bx.data(), images, one.data());
+    b.threads = 2;
+    pdnn_forward(big, b, bx.data(), images, two.data());
+    EXPECT_EQ(one, two);
+  }
   // Images 3..5 alone (ids 103..105) give the same samples as in the batch.
   PdnnForwardSpec part = s;
   part.first_id = 103;
@@ -251,6 +267,16 @@ TEST(PdnnForward, SamplesAreKeyedByImageSampleAndLayerNotByBatchOrThreads) {
   PdnnForwardSpec det = s;
   det.units.activation = PdnnActivation::tanh;
   EXPECT_THROW(pdnn_forward(n, det, x.data(), B, all.data()), InvalidArgument);
+}
+
+// The bytes a forward call holds, checked before it: three rows of the widest hidden layer and the
+// logits a row, and the inputs an image (the input layer is no buffer of the pass: helper-121 found
+// the evaluation counting it, and refusing at 106 GB a call that needs 13.5).
+TEST(PdnnForward, BytesCountTheWidestHiddenLayer) {
+  EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({784, 8, 3}, 1), 2, 3), (6.0 * (3 * 8 + 3) + 2 * 784) * sizeof(float));
+  EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({20, 64, 8, 3}, 1), 2, 3), (6.0 * (3 * 64 + 3) + 2 * 20) * sizeof(float));
+  // No hidden layer: layer 0's pre-activations (an image's row) and the logits of every sample.
+  EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({20, 3}, 1), 2, 3), (6.0 * 3 + 2 * (20 + 3)) * sizeof(float));
 }
 
 TEST(PdnnForward, cuda_LogitsIdenticalToTheHost) {

@@ -146,7 +146,7 @@ class ReferenceEngine final : public GibbsEngine {
   std::string describe() const override {
     if (!packed_) return "reference (serial)";
     const int t = detail::omp_threads(threads_, /*for_region=*/false);
-    return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + " words per lane, " + std::to_string(t) +
+    return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + (wpl_ == 1 ? " word" : " words") + " per lane, " + std::to_string(t) +
            (t == 1 ? " thread)" : " threads)");
   }
 
@@ -255,7 +255,9 @@ class ReferenceEngine final : public GibbsEngine {
           bits_[static_cast<size_t>(i) * pwords_ + b / kPackedLanes] |= static_cast<uint32_t>(spin(b, i) > 0) << (b % kPackedLanes);
       bits_stale_ = false;
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(detail::omp_threads(threads_))
+    // No more threads than teams: one with none would only wait at the region's end, and on busy
+    // cores each wait is a scheduler slice (the cpu engine's team(), helper-121).
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, std::min(detail::omp_threads(threads_), teams)))
     for (int32_t t = 0; t < teams; ++t) {
       // What a GPU block keeps in shared memory: its K words of every node, [node][K].
       std::vector<uint32_t> S(static_cast<size_t>(m_.n) * K);

@@ -161,7 +161,7 @@ void add_sample(Commands& c) {
   s->add_option("--config", o->config, "sampling config (configs/sample_example.json)")->required();
   s->add_option("--out", o->out, "output JSON (default: stdout)");
   s->add_option("--backend", o->backend, "replaces the config's backend: reference, cpu, cuda, packed or best");
-  s->add_option("--threads", o->threads, "cpu backend: OpenMP threads, at most 4 per core (replaces the config's threads; 0 = OpenMP's default)")
+  s->add_option("--threads", o->threads, "cpu and packed backends: OpenMP threads, at most 4 per core (replaces the config's threads; 0 = OpenMP's default)")
       ->check(number_in<int>(0, 4096));
   s->footer("Config keys (chains, seed, backend, contract, threads, schedule, beta, clamp, field, observe, hardware, tempering): docs/CLI.md, "
             "'Sampling config'.");

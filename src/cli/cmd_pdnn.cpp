@@ -23,6 +23,7 @@
 #include "util/gnuplot.hpp"
 #include "util/progress.hpp"
 #include "util/text.hpp"
+#include "util/threads.hpp"
 
 namespace pbit::cli {
 
@@ -410,6 +411,8 @@ void add_pdnn_commands(Commands& c) {
   b->add_option("--backend", o->backend, "cpu (the host path), cuda, or best (cuda when there is a GPU)")
       ->check(CLI::IsMember({"best", "cpu", "cuda"}))
       ->capture_default_str();
+  b->add_option("--threads", o->threads, "host path threads (0 = OpenMP's default; a small call runs on fewer)")
+      ->check(number_in<int>(0, 4096));
   b->add_option("--seconds", o->seconds, "measure for at least this long after one warm-up call")
       ->check(number_in<double>(0.01, 3600))
       ->capture_default_str();
@@ -422,14 +425,10 @@ void add_pdnn_commands(Commands& c) {
     const bool gpu = be == Backend::cuda;
     if (gpu && !backend_available(be)) throw InvalidArgument("--backend cuda: " + backend_unavailable_reason(be));
     const int64_t n = o->images;
-    if (static_cast<double>(n) * o->T * (*std::max_element(net.sizes.begin(), net.sizes.end())) > 2e9) {
-      throw InvalidArgument("--images x --samples x the widest layer is beyond 2e9 values");
+    if (static_cast<double>(n) * o->T * (*std::max_element(net.sizes.begin() + 1, net.sizes.end())) > 2e9) {
+      throw InvalidArgument("--images x --samples x the widest layer past the inputs is beyond 2e9 values");
     }
-    // The inputs, and the forward pass's three layer-wide buffers and logits for every row.
-    detail::check_memory(static_cast<double>(n) * net.inputs() * sizeof(float) +
-                             static_cast<double>(n) * o->T * (3.0 * *std::max_element(net.sizes.begin(), net.sizes.end()) + net.classes()) *
-                                 sizeof(float),
-                         "pdnn bench (--images x --samples rows of the widest layer)");
+    detail::check_memory(pdnn_forward_bytes(net, n, o->T), "pdnn bench (--images x --samples rows of the widest hidden layer)");
     // MNIST-like inputs: about 80% zero pixels, the rest uniform in (0, 1].
     std::vector<float> x(static_cast<size_t>(n * net.inputs()));
     rng::PhiloxStream rs(1, rng::pdnn_stream(rng::PdnnUse::bench));
@@ -438,6 +437,7 @@ void add_pdnn_commands(Commands& c) {
     spec.units.activation = PdnnActivation::pbit;
     spec.T = o->T;
     spec.stream = rng::pdnn_stream(rng::PdnnUse::bench);
+    spec.threads = std::max(o->threads, 0);
     std::vector<float> logits(static_cast<size_t>(n * o->T * net.classes()));
     auto call = [&](int64_t k) {
       spec.first_id = k * n;
@@ -470,8 +470,10 @@ void add_pdnn_commands(Commands& c) {
                         {"samples_per_s", samples / wall},
                         {"pbit_outputs_per_ns", samples * static_cast<double>(hidden) / wall / 1e9},
                         {"includes_host_transfers", gpu},
+                        {"units", "pbit"},
                         {"backend", to_string(gpu ? Backend::cuda : Backend::cpu)},
-                        {"device", backend_device_name(gpu ? Backend::cuda : Backend::cpu)},
+                        {"threads", gpu ? 0 : detail::omp_threads(std::max(o->threads, 0), false)},
+                        {"device", backend_device_name(gpu ? Backend::cuda : Backend::cpu, std::max(o->threads, 0))},
                         {"timestamp_utc", utc_timestamp()},
                         {"machine", machine_description()},
                         {"build", build_description()}};
@@ -483,6 +485,10 @@ void add_pdnn_commands(Commands& c) {
       j["energy_j_per_inference"] = joules / inferences;
       j["inferences_per_j"] = inferences / joules;
     } else {
+      if (gpu && why.empty()) {  // (the meter opened: its counter failed or did not advance)
+        why = metered ? "the board's energy counter did not advance over the " + detail::format_number(wall) + " s measured (a longer --seconds)"
+                      : "the board's energy counter could not be read";
+      }
       j["energy_note"] = gpu ? "NVML energy unavailable: " + why : "no energy meter for the host path";
     }
     emit(o->out, j);

@@ -157,6 +157,10 @@ std::vector<PbitDevice> pdnn_device(const PdnnNet& net, const PbitHardware& hw);
 void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x, int64_t images, float* logits,
                   std::vector<std::vector<float>>* pre = nullptr, std::vector<std::vector<float>>* act = nullptr);
 
+/// The bytes a call of pdnn_forward on `images` images of T samples holds (its three buffers of the
+/// widest hidden layer and the logits, a row each, and the inputs), for a memory check before it.
+double pdnn_forward_bytes(const PdnnNet& net, int64_t images, int32_t T);
+
 /// The same on the GPU (src/models/pdnn/pdnn_forward.cu): logits identical to pdnn_forward's bit for
 /// bit. Throws NotCompiled without CUDA, and InvalidArgument without a device.
 void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x, int64_t images, float* logits);
