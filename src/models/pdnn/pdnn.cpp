@@ -69,32 +69,64 @@ std::vector<int32_t> get_int_list(const nlohmann::json& v, const std::string& ke
 /// z (rows x nout) = in (rows x nin) W + b, by the forward contract: inputs in order, zeros skipped,
 /// fp32 without contraction. Each row's sums depend on nothing but the row, so threads do not
 /// change them; the inner loop over outputs vectorises without reordering any sum.
-/// The work units (util/parallel_for.hpp) of one multiply-add of preactivate's vectorised inner loop
-/// and of one unit's activation (a quarter of a Philox block, or a tanh): a call of a few small rows
-/// runs on this thread, where it started every OpenMP thread and, on a busy machine, waited on them
-/// for a thousand times its work (helper-121: 85 inferences/s on 2 threads, 2.8e5 on one).
-constexpr double kPdnnUnitsPerMac = 0.25, kPdnnUnitsPerActivation = 16.0;
+/// The work units (util/parallel_for.hpp, about 0.2 ns) of one multiply-add of preactivate (measured
+/// here: 0.18-0.21 ns, for 1 and for 8192 rows of 784-256-256-10) and of one unit's activation (a
+/// quarter of a Philox block, or a tanh).
+constexpr double kPdnnUnitsPerMac = 1.0, kPdnnUnitsPerActivation = 16.0;
+
+/// The threads a forward call of `rows` rows (images x T) is worth, by its whole work, which all its
+/// regions then run on: a small call runs on this thread, where it started every OpenMP thread and
+/// on a busy machine waited on them for a thousand times its work (helper-121: 85 inferences/s on
+/// 2 threads, 2.8e5 on one), while one count for the call keeps its regions from switching between
+/// one thread and several, which on 2 images of 784-256-256-10 cost more than either (44,000
+/// inferences/s, against 49,000 on one thread and 65,000 on two throughout).
+int forward_threads(const PdnnNet& net, int64_t images, int64_t rows, int requested) {
+  double units = 0;
+  for (int32_t l = 0; l < net.layers(); ++l) {
+    const double r = static_cast<double>(l == 0 ? images : rows);
+    units += kPdnnUnitsPerMac * r * net.sizes[l] * net.sizes[l + 1];
+    if (l + 1 < net.layers()) units += kPdnnUnitsPerActivation * static_cast<double>(rows) * net.sizes[l + 1];
+  }
+  return detail::threads_for(units, [&] { return detail::omp_threads(requested); });
+}
+
+/// f(r) for the rows on `threads` threads (decided for the call: forward_threads), or here alone.
+template <class F>
+void for_rows(int64_t rows, int threads, F&& f) {
+  if (threads <= 1) {
+    for (int64_t r = 0; r < rows; ++r) f(r);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t r = 0; r < rows; ++r) f(r);
+}
+
+/// One row of preactivate, its values passed, not captured: reached through a lambda's references the
+/// inner loops ran 7% slower (the compiler reloads what a store might have changed).
+void preactivate_row(const float* a, int32_t nin, const float* W, const float* b, int32_t nout, float* zr) {
+  std::fill(zr, zr + nout, 0.0f);
+  for (int32_t k = 0; k < nin; ++k) {
+    const float ak = a[k];
+    if (ak == 0.0f) continue;
+    const float* wk = W + static_cast<int64_t>(k) * nout;
+    if (ak == 1.0f) {  // 1 * w = w and acc + (-w) = acc - w exactly: the same sums, fewer operations
+      for (int32_t j = 0; j < nout; ++j) zr[j] += wk[j];
+    } else if (ak == -1.0f) {
+      for (int32_t j = 0; j < nout; ++j) zr[j] -= wk[j];
+    } else {
+      for (int32_t j = 0; j < nout; ++j) zr[j] += ak * wk[j];
+    }
+  }
+  for (int32_t j = 0; j < nout; ++j) zr[j] += b[j];
+}
 
 void preactivate(const float* in, int64_t rows, int32_t nin, const float* W, const float* b, int32_t nout, float* z, int threads) {
-  const double units = kPdnnUnitsPerMac * static_cast<double>(rows) * nin * nout;
-  detail::parallel_for(rows, threads, units, [&](int64_t r) {
-    float* zr = z + r * nout;
-    std::fill(zr, zr + nout, 0.0f);
-    const float* a = in + r * nin;
-    for (int32_t k = 0; k < nin; ++k) {
-      const float ak = a[k];
-      if (ak == 0.0f) continue;
-      const float* wk = W + static_cast<int64_t>(k) * nout;
-      if (ak == 1.0f) {  // 1 * w = w and acc + (-w) = acc - w exactly: the same sums, fewer operations
-        for (int32_t j = 0; j < nout; ++j) zr[j] += wk[j];
-      } else if (ak == -1.0f) {
-        for (int32_t j = 0; j < nout; ++j) zr[j] -= wk[j];
-      } else {
-        for (int32_t j = 0; j < nout; ++j) zr[j] += ak * wk[j];
-      }
-    }
-    for (int32_t j = 0; j < nout; ++j) zr[j] += b[j];
-  });
+  if (threads <= 1) {
+    for (int64_t r = 0; r < rows; ++r) preactivate_row(in + r * nin, nin, W, b, nout, z + r * nout);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t r = 0; r < rows; ++r) preactivate_row(in + r * nin, nin, W, b, nout, z + r * nout);
 }
 
 /// a (images T x n) from z: rows i T + t read z row i (expand, layer 0) or row i T + t. With hardware
@@ -104,7 +136,9 @@ void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n,
               const PbitDevice* dev = nullptr) {
   const int32_t code = act_code(u.activation);
   const int64_t rows = images * T;
-  detail::parallel_for(rows, threads, kPdnnUnitsPerActivation * static_cast<double>(rows) * n, [&](int64_t r) {
+  const int32_t bits = u.bits;
+  // (by value: through references the loops reload what a store might have changed, as preactivate_row says)
+  for_rows(rows, threads, [=](int64_t r) {
     const int64_t i = r / T;
     const uint32_t t = static_cast<uint32_t>(r % T);
     const float* zr = z + (expand ? i : r) * n;
@@ -128,7 +162,7 @@ void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n,
         }
       }
     } else {
-      for (int32_t j = 0; j < n; ++j) ar[j] = detail::pdnn_activate(code, u.bits, zr[j], key, id, t, layer, epoch, static_cast<uint32_t>(j));
+      for (int32_t j = 0; j < n; ++j) ar[j] = detail::pdnn_activate(code, bits, zr[j], key, id, t, layer, epoch, static_cast<uint32_t>(j));
     }
   });
 }
@@ -377,9 +411,9 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
   if (s.T < 1 || s.T > kMaxSamples) throw InvalidArgument("p-DNN forward: T must be 1..65536");
   if (!s.units.stochastic() && s.T != 1) throw InvalidArgument("p-DNN forward: deterministic units give one sample (T = 1)");
   if (s.epoch >= (1u << 24)) throw InvalidArgument("p-DNN forward: epoch beyond 2^24");
-  const int threads = resolve_threads(s.threads);
   const int32_t L = net.layers();
   const int64_t rows = images * s.T;
+  const int threads = forward_threads(net, images, rows, s.threads);
   const rng::Key key = rng::make_key(s.seed, s.stream);
   const bool hw = s.hardware && !s.hardware->ideal();
   if (hw && !s.units.stochastic()) throw InvalidArgument("p-DNN forward: the hardware model is for p-bit units");
