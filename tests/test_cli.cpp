@@ -1501,6 +1501,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(e["eval"]["test_images"], 30);
   EXPECT_EQ(e["eval"]["bits"], 1);  // p-bit units: one bit per unit (the energy model reads it)
   EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
+  EXPECT_EQ(e["eval"]["mean_loss_nats"].size(), 3u);  // (a key carries its unit)
   EXPECT_EQ(ev.out.find("note: the config's network"), std::string::npos) << ev.out;
   nlohmann::json other_net = nlohmann::json::parse(cfg);
   other_net["network"]["activation"] = "tanh";

@@ -40,7 +40,7 @@ nlohmann::json eval_json(const PdnnEval& e) {
   return {{"units", e.units.name()},          {"activation", to_string(e.units.activation)},
           {"bits", e.units.activation == PdnnActivation::quant ? e.units.bits : (e.units.stochastic() ? 1 : 32)},
           {"samples", e.samples},             {"test_accuracy", e.accuracy},
-          {"mean_loss", e.mean_loss},         {"test_images", e.images},
+          {"mean_loss_nats", e.mean_loss},    {"test_images", e.images},  // (the cross-entropy of the mean logits)
           {"wall_s", e.wall_s},               {"path", e.backend},
           {"hardware", e.hardware}};
 }
