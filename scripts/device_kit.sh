@@ -706,6 +706,16 @@ kit_rehearse() {
   done
   grep -q "^| pegasus14 | .* | .* | .* |" "$STAGE/report.md" && [ -s "$STAGE/flips_vs_chains.gp" ] ||
     { echo "device_kit rehearse: report.md has no throughput table, or no plot (scripts/kit_report.py)"; return 1; }
+  # The p-DNN rows too: a bench that exited 0 with a renamed key read as 0 inferences/s (helper-121).
+  python3 - "$STAGE" <<'PY' || { echo "device_kit rehearse: no p-DNN inference rows with a rate from two cuda bench runs (scripts/kit_report.py)"; return 1; }
+import glob, json, re, sys
+js = [json.load(open(f)) for f in glob.glob(sys.argv[1] + "/pdnn_bench_gpu_T*.json")]
+text = open(sys.argv[1] + "/report.md").read()
+section = text.split("## p-DNN inference", 1)[1].split("\n## ", 1)[0] if "## p-DNN inference" in text else ""
+rates = [float(m) for m in re.findall(r"^\| [0-9-]+ \| [0-9]+ \| ([0-9.]+) \|", section, re.M)]
+sys.exit(0 if len(js) == 2 and all(j.get("backend") == "cuda" and j.get("inferences_per_s", 0) > 0 for j in js)
+         and len(rates) == 2 and min(rates) > 0 else 1)
+PY
   echo "device_kit rehearse: ok"
 }
 

@@ -200,8 +200,8 @@ def main(argv):
         say("| sizes | samples per inference | inferences/s | J per inference |")
         say("|---|---:|---:|---:|")
         for p in pdnn:
-            say("| %s | %s | %.0f | %s |" % ("-".join(map(str, p.get("sizes", []))), p.get("samples_per_inference"),
-                                           p.get("inferences_per_s") or 0, "%.3g" % p["energy_j_per_inference"]
+            say("| %s | %s | %s | %s |" % ("-".join(map(str, p.get("sizes", []))), p.get("samples_per_inference"),
+                                           fmt(p.get("inferences_per_s"), 0) or "?", "%.3g" % p["energy_j_per_inference"]
                                            if p.get("energy_j_per_inference") is not None else ""))
         say("")
     thrml = [load(f) for f in sorted(glob.glob(os.path.join(d, "thrml_vs_pbit_*.json")))]
