@@ -1633,6 +1633,12 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   ASSERT_EQ(b1.code, 0) << b1.out;
   EXPECT_EQ(read_json_file(tmp("pd_bench1.json"))["threads"], 1);
   EXPECT_EQ(read_json_file(tmp("pd_bench1.json"))["device"], backend_device_name(Backend::cpu, 1));
+  // A long measurement says how far it is (10 s: the shortest that does).
+  const Result longer = run("pdnn bench --sizes 20,8,3 --images 4 --samples 2 --seconds 10 --backend cpu --threads 1 --out " + tmp("pd_bench10.json"));
+  ASSERT_EQ(longer.code, 0) << longer.out;
+  EXPECT_NE(longer.out.find("pdnn bench ["), std::string::npos) << longer.out;
+  EXPECT_NE(longer.out.find("10000/10000 ms, "), std::string::npos) << longer.out;
+  EXPECT_EQ(b1.out.find("pdnn bench ["), std::string::npos) << b1.out;
   // Bad input: a config key, an option, a model file of another kind.
   write(tmp("pdnn_bad.json"), R"({"network": {"activation": "quant"}})");
   const Result bad = run("pdnn train --config " + tmp("pdnn_bad.json"));

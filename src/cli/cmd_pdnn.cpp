@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "cli.hpp"
@@ -454,7 +455,18 @@ void add_pdnn_commands(Commands& c) {
     const bool metered = meter && meter->total_energy_mj(mj0);
     const double t0 = detail::monotonic_s();
     int64_t calls = 0;
-    while (calls == 0 || detail::monotonic_s() - t0 < o->seconds) call(++calls);
+    // A status line on a long measurement (--seconds up to 3600), in milliseconds measured.
+    const auto ms = static_cast<int64_t>(std::llround(o->seconds * 1000));
+    std::unique_ptr<detail::Progress> prog;
+    if (o->seconds >= 10) prog = std::make_unique<detail::Progress>("pdnn bench", ms);
+    int64_t shown = 0;  // (the line's text is built at most every 100 ms: not a cost of every call)
+    for (double el = 0; calls == 0 || el < o->seconds;) {
+      call(++calls);
+      el = detail::monotonic_s() - t0;
+      const auto now_ms = static_cast<int64_t>(el * 1000);
+      if (prog && now_ms >= shown + 100 && now_ms < ms) prog->update(shown = now_ms, "ms, " + std::to_string(calls) + " calls,");
+    }
+    if (prog) prog->update(ms, "ms, " + std::to_string(calls) + " calls,");
     const double wall = detail::monotonic_s() - t0;
     const bool have_energy = metered && meter->total_energy_mj(mj1) && mj1 > mj0;
     int64_t hidden = 0;
