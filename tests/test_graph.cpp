@@ -275,7 +275,40 @@ TEST(GraphIo, EdgeListErrorsNameTheLine) {
 }
 
 TEST(GraphIo, JsonErrors) {
-  auto parse = [](const std::string& text) { return error_of([&] { graph_from_json(nlohmann::json::parse(text), "g.json"); }); };
+  // Each text as a document (graph_from_json) and as a file, whose edges, biases and coloring
+  // read_graph_file takes as the parser reads them: the same checks in the same words.
+  const std::string file = std::string(PBIT_TEST_TMP) + "/json_errors.json";
+  auto streamed = [&](const std::string& text) {
+    std::ofstream(file) << text;
+    std::string e = error_of([&] { read_graph_file(file); });
+    for (size_t at; (at = e.find(file)) != std::string::npos;) e.replace(at, file.size(), "g.json");
+    return e;
+  };
+  auto parse = [&](const std::string& text) {
+    const std::string e = error_of([&] { graph_from_json(nlohmann::json::parse(text), "g.json"); });
+    EXPECT_EQ(streamed(text), e) << text;
+    return e;
+  };
+  // The shapes the file's reader sees element by element: none taken for another.
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": {"a": [0, 1, 1]}})").find("missing or non-array key 'edges'"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [{"i": 0}]})").find("edges[0] must be [i, j, J], got {\"i\":0}"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, 1], 7]})").find("edges[1] must be [i, j, J], got 7"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[[0], 1, 1]]})").find("edges[0][0] must be an integer, got [0]"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [], "biases": [[1], 0]})").find("biases[0] must be a number, got [1]"), std::string::npos);
+  EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [], "coloring": [0, {"c": 1}]})").find("coloring[1] must be an integer"), std::string::npos);
+  EXPECT_EQ(parse(R"({"meta": {"edges": [[5]], "biases": "x"}, "num_nodes": 2, "edges": [[0, 1, 2]], "biases": [1, 2], "coloring": [0, 1]})"),
+            "<no error>");
+  {
+    std::ofstream(file) << R"({"num_nodes": 3, "edges": [[0, 1, 2], [1, 2, -1]], "biases": [1, 2, 3],
+      "coloring": [0, 1, 0], "meta": {"edges": [[0, 2, 9]]}})";
+    const GraphFile g = read_graph_file(file);
+    EXPECT_EQ(g.graph.num_edges(), 2);
+    EXPECT_EQ(g.graph.edge_weights(), (std::vector<float>{2, -1}));
+    EXPECT_EQ(g.graph.biases(), (std::vector<float>{1, 2, 3}));
+    EXPECT_EQ(g.coloring, (std::vector<int32_t>{0, 1, 0}));
+  }
+  // A key twice is refused (the file's reader checks keys; a document has kept one of them).
+  EXPECT_NE(streamed(R"({"num_nodes": 2, "edges": [[0, 1, 1]], "edges": []})").find("the key 'edges' appears twice"), std::string::npos);
   EXPECT_NE(parse(R"({"edges": []})").find("missing key 'num_nodes'"), std::string::npos);
   EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1]]})").find("edges[0] must be [i, j, J]"), std::string::npos);
   EXPECT_NE(parse(R"({"num_nodes": 2, "edges": [[0, 1, null]]})").find("edges[0][2] must be a number"), std::string::npos);

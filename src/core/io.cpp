@@ -90,9 +90,29 @@ float as_weight(const nlohmann::json& v, const std::string& source, const std::s
   return f;
 }
 
+/// Element k of a graph file's edges: [i, j, J].
+Edge edge_of(const nlohmann::json& e, const std::string& source, size_t k) {
+  const std::string where = "edges[" + std::to_string(k) + "]";
+  if (!e.is_array() || e.size() != 3) bad(source, where + " must be [i, j, J], got " + e.dump());
+  return {as_index(e[0], source, where + "[0]"), as_index(e[1], source, where + "[1]"), as_weight(e[2], source, where + "[2]")};
+}
+
 }  // namespace
 
-GraphFile graph_from_json(const nlohmann::json& j, const std::string& source) {
+namespace {
+
+/// A graph file's edges, biases and coloring, taken from the parser as it reads them (read_graph_file)
+/// and dropped from the document: a document of 2 M edges held 420 MB, these arrays 24 MB.
+struct GraphArrays {
+  bool edges = false, biases = false, coloring = false;  ///< each key's array was read here
+  std::vector<Edge> edge;
+  std::vector<float> bias;
+  std::vector<int32_t> color;
+};
+
+/// A pbit.graph document's checks and its graph: its arrays from `streamed` where it read them, else
+/// from the document.
+GraphFile graph_from_parts(const nlohmann::json& j, const std::string& source, GraphArrays* streamed) {
   if (!j.is_object()) bad(source, "top level must be an object");
   for (const auto& [k, v] : j.items()) {
     if (k != "format" && k != "version" && k != "num_nodes" && k != "edges" && k != "biases" && k != "coloring" &&
@@ -105,31 +125,33 @@ GraphFile graph_from_json(const nlohmann::json& j, const std::string& source) {
   if (!j.contains("num_nodes")) bad(source, "missing key 'num_nodes'");
   const int32_t n = as_index(j["num_nodes"], source, "'num_nodes'");
   if (!j.contains("edges") || !j["edges"].is_array()) bad(source, "missing or non-array key 'edges'");
-  std::vector<Edge> edges;
-  edges.reserve(j["edges"].size());
-  for (size_t k = 0; k < j["edges"].size(); ++k) {
-    const auto& e = j["edges"][k];
-    const std::string where = "edges[" + std::to_string(k) + "]";
-    if (!e.is_array() || e.size() != 3) bad(source, where + " must be [i, j, J], got " + e.dump());
-    edges.push_back({as_index(e[0], source, where + "[0]"), as_index(e[1], source, where + "[1]"),
-                     as_weight(e[2], source, where + "[2]")});
+  GraphArrays own;
+  GraphArrays& a = streamed ? *streamed : own;
+  if (!a.edges) {
+    a.edge.reserve(j["edges"].size());
+    for (size_t k = 0; k < j["edges"].size(); ++k) a.edge.push_back(edge_of(j["edges"][k], source, k));
   }
-  std::vector<float> h;
   if (j.contains("biases")) {
     if (!j["biases"].is_array()) bad(source, "'biases' must be an array");
+    if (!a.biases) {
+      for (size_t i = 0; i < j["biases"].size(); ++i) a.bias.push_back(as_weight(j["biases"][i], source, "biases[" + std::to_string(i) + "]"));
+    }
     // Present, it holds every node's bias: an empty list loaded as all zeros for any graph (a
     // truncated export as another model: helper-117). Leaving the key out says zeros.
-    if (j["biases"].size() != static_cast<size_t>(n)) {
-      bad(source, "'biases' holds " + std::to_string(j["biases"].size()) + " values for " + std::to_string(n) +
+    if (a.bias.size() != static_cast<size_t>(n)) {
+      bad(source, "'biases' holds " + std::to_string(a.bias.size()) + " values for " + std::to_string(n) +
                       " nodes (one per node; leave the key out for zero biases)");
     }
-    for (size_t i = 0; i < j["biases"].size(); ++i) h.push_back(as_weight(j["biases"][i], source, "biases[" + std::to_string(i) + "]"));
   }
-  std::vector<int32_t> c;
+  std::vector<float> h = std::move(a.bias);
   if (j.contains("coloring")) {
     if (!j["coloring"].is_array()) bad(source, "'coloring' must be an array");
-    for (size_t i = 0; i < j["coloring"].size(); ++i) c.push_back(as_index(j["coloring"][i], source, "coloring[" + std::to_string(i) + "]"));
+    if (!a.coloring) {
+      for (size_t i = 0; i < j["coloring"].size(); ++i) a.color.push_back(as_index(j["coloring"][i], source, "coloring[" + std::to_string(i) + "]"));
+    }
   }
+  std::vector<Edge> edges = std::move(a.edge);
+  std::vector<int32_t> c = std::move(a.color);
   GraphFile out;
   try {  // the graph's own checks, named by the file as the edge list's are
     out.graph = Graph::from_edges(n, edges, std::move(h));
@@ -146,6 +168,10 @@ GraphFile graph_from_json(const nlohmann::json& j, const std::string& source) {
   }
   return out;
 }
+
+}  // namespace
+
+GraphFile graph_from_json(const nlohmann::json& j, const std::string& source) { return graph_from_parts(j, source, nullptr); }
 
 void write_edge_list(std::ostream& os, const Graph& g) {
   if (!os) throw IoError("write_edge_list: the stream is not writable (a file that did not open?)");
@@ -330,13 +356,21 @@ namespace {
 
 /// parse_json_text's reading of `in` (a string or a stream); `on_syntax_error` runs first when the
 /// text is no JSON, so that a caller can name what it is instead.
+/// A reader's own look at each parse event after the checks' (read_graph_file takes a graph's arrays
+/// from it): false drops the value from the document, as nlohmann's parser callbacks do.
+using ParseHook = std::function<bool(int, nlohmann::json::parse_event_t, nlohmann::json&)>;
+
 template <class Input>
-nlohmann::json parse_checked(Input&& in, const std::string& source, const std::function<void()>& on_syntax_error = {}) {
+nlohmann::json parse_checked(Input&& in, const std::string& source, const std::function<void()>& on_syntax_error = {},
+                             const ParseHook& hook = {}) {
   std::vector<std::set<std::string>> keys;
   std::string twice;
   nlohmann::json j;
+  auto watch = key_watch(source, keys, twice);
   try {
-    j = nlohmann::json::parse(std::forward<Input>(in), key_watch(source, keys, twice));
+    j = nlohmann::json::parse(std::forward<Input>(in), [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+      return watch(depth, ev, parsed) && (!hook || hook(depth, ev, parsed));
+    });
   } catch (const nlohmann::json::parse_error& e) {
     if (on_syntax_error) on_syntax_error();
     throw InvalidConfig(source + ": not valid JSON: " + detail::json_what(e));
@@ -351,7 +385,9 @@ nlohmann::json parse_checked(Input&& in, const std::string& source, const std::f
 
 nlohmann::json parse_json_text(const std::string& text, const std::string& source) { return parse_checked(text, source); }
 
-nlohmann::json read_json_file(const std::string& path) {
+namespace {
+
+nlohmann::json read_json_file_hooked(const std::string& path, const ParseHook& hook) {
   detail::refuse_folder(path);
   std::ifstream f(path);
   if (!f) {
@@ -381,8 +417,12 @@ nlohmann::json read_json_file(const std::string& path) {
         throw InvalidConfig(path + ": binary data, not a JSON text (a .bin checkpoint where a .json file belongs?)");
       }
     }
-  });
+  }, hook);
 }
+
+}  // namespace
+
+nlohmann::json read_json_file(const std::string& path) { return read_json_file_hooked(path, {}); }
 
 namespace {
 
@@ -583,31 +623,57 @@ bool is_json_path(const std::string& path) {
 
 GraphFile read_graph_file(const std::string& path) {
   if (is_json_path(path)) {
-    // The parsed document's size follows its structure, not its text: about 200 bytes an array (an
-    // edge's [i, j, J]) and 16 a further value, with the graph built from it (measured: 420 MB for
-    // 2 M edges, as 31 MB of compact text and as 68 MB indented). "4.5x the file", measured on
-    // indented text, let a compact file through at a quarter of its need (helper-117). One scan.
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (std::ifstream f(path, std::ios::binary); !ec && f && std::filesystem::is_regular_file(path, ec)) {  // (a pipe is read once)
-      double arrays = 0, commas = 0;
-      std::vector<char> buf(size_t{1} << 20);
-      while (f.read(buf.data(), static_cast<std::streamsize>(buf.size())) || f.gcount() > 0) {
-        const auto end = buf.begin() + f.gcount();
-        arrays += static_cast<double>(std::count(buf.begin(), end, '['));
-        commas += static_cast<double>(std::count(buf.begin(), end, ','));
+    // The edges, biases and coloring are taken as the parser reads them (the document of 2 M edges
+    // held 420 MB; helper-117 found the estimate of it wrong for compact files, and it took a pass
+    // of its own): the memory is checked as the edges come, at each doubling of their array, for
+    // what they and the graph built from them hold.
+    using E = nlohmann::json::parse_event_t;
+    GraphArrays arrays;
+    std::string top;        // the top-level key whose value is being read
+    bool collect = false;   // and that value is the array of edges, biases or coloring
+    const ParseHook hook = [&](int depth, E ev, nlohmann::json& parsed) {
+      if (depth == 1) {
+        if (ev == E::key) {
+          top = parsed.get<std::string>();
+        } else if (ev == E::array_start) {
+          collect = top == "edges" || top == "biases" || top == "coloring";
+          (top == "edges" ? arrays.edges : top == "biases" ? arrays.biases : arrays.coloring) |= collect;
+        } else if (ev == E::array_end || ev == E::object_start) {
+          collect = false;
+        }
+        return true;
       }
-      detail::check_memory(200.0 * arrays + 16.0 * commas + static_cast<double>(size),
-                           path + ": parsing a JSON graph file of " + detail::format_bytes(static_cast<double>(size)) + " (" +
-                               detail::format_number(arrays) + " arrays)");
-    }
+      // An element of the array is whole at its value, or at the end of its array or object.
+      if (!collect || depth != 2 || !(ev == E::value || ev == E::array_end || ev == E::object_end)) return true;
+      // Room for twice the elements read so far, checked before it is taken: the graph built from the
+      // edges holds 48 bytes an edge (graph_bytes) and the edges read 12, twice that while their array
+      // grows, as an edge list's reading counts them; a node's bias or color 4, and 24 in the graph.
+      const auto room = [&](auto& v, double bytes_each, const char* what) {
+        if (v.size() < v.capacity()) return;
+        const double more = 2.0 * static_cast<double>(std::max<size_t>(v.size(), 4096));
+        detail::check_memory(bytes_each * more, path + ": reading a JSON graph file's " + what + " past the first " +
+                                                    detail::format_number(static_cast<double>(v.size())));
+        v.reserve(static_cast<size_t>(more));
+      };
+      if (top == "edges") {
+        room(arrays.edge, 48.0 + 24.0, "edges");
+        arrays.edge.push_back(edge_of(parsed, path, arrays.edge.size()));
+      } else if (top == "biases") {
+        room(arrays.bias, 24.0 + 8.0, "biases");
+        arrays.bias.push_back(as_weight(parsed, path, "biases[" + std::to_string(arrays.bias.size()) + "]"));
+      } else {
+        room(arrays.color, 24.0 + 8.0, "coloring");
+        arrays.color.push_back(as_index(parsed, path, "coloring[" + std::to_string(arrays.color.size()) + "]"));
+      }
+      return false;
+    };
     nlohmann::json j;
     try {
-      j = read_json_file(path);
+      j = read_json_file_hooked(path, hook);
     } catch (const InvalidConfig& e) {
       throw InvalidGraph(e.reason());
     }
-    return graph_from_json(j, path);
+    return graph_from_parts(j, path, &arrays);
   }
   detail::refuse_folder(path);
   std::ifstream f(path);
