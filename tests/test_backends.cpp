@@ -597,6 +597,10 @@ TEST_P(BackendTest, AHugeThreadRequestRunsOnAtMostFourThreadsACore) {
     Sampler few(g, color_graph(g), 20, opts(100000));  // two blocks
     EXPECT_NE(few.kernel_description().find("cpu (2 threads"), std::string::npos) << few.kernel_description();
   }
+  if (GetParam() == Backend::packed && most > 1) {  // one team of 32 x words-per-lane chains: one thread (helper-122)
+    Sampler few(g, color_graph(g), 20, opts(100000));
+    EXPECT_NE(few.kernel_description().find(" 1 thread)"), std::string::npos) << few.kernel_description();
+  }
   one.sweep(20, BetaSchedule::constant(0.7f));
   many.sweep(20, BetaSchedule::constant(0.7f));
   EXPECT_EQ(one.state(), many.state());

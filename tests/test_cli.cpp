@@ -1579,9 +1579,25 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
     const Result rep_hw = run("pdnn report " + tmp("pd_eval_hw_tanh.json") + plat);
     ASSERT_EQ(rep_hw.code, 0) << rep_hw.out;
     EXPECT_EQ(read_json_file(rep + "_hw_tanh/summary.json")["rows"][0]["role"], "pbit-trained, read as fp32");
-    // A report into the same folder keeps no series of the last one's beyond its own.
+    // A report into the same folder keeps no series of the last one's beyond its own, and nothing of
+    // a user's whose name pbit would not write (a folder, a leading zero: helper-122).
     EXPECT_FALSE(std::filesystem::exists(rep + "_hw_tanh/series_1.dat"));
     EXPECT_NE(rep_hw.out.find("series_1.dat (an earlier run's)"), std::string::npos) << rep_hw.out;
+    std::filesystem::create_directories(rep + "_hw_tanh/series_7.dat");
+    write(rep + "_hw_tanh/series_03.dat", "mine");
+    // A generator's results alone: the classifier plots of the last report go with their series.
+    const nlohmann::json gen = {{"pdnn_generate", true}, {"dataset", "mnist"}, {"units", "pbit"}, {"trained_units", "pbit"},
+                                {"samples", {1, 4}}, {"feature_fid", {30.0, 20.0}}, {"test_reconstruction_nats", {90.0, 80.0}},
+                                {"feature_fid_training_images", 2.5}};
+    write(tmp("pd_gen_only.json"), gen.dump());
+    const Result rep_gen = run("pdnn report " + tmp("pd_gen_only.json") + plat);
+    ASSERT_EQ(rep_gen.code, 0) << rep_gen.out;
+    for (const char* f : {"/series_0.dat", "/curve.gp", "/energy.gp", "/curve.png", "/energy.png"}) {
+      EXPECT_FALSE(std::filesystem::exists(rep + "_hw_tanh" + f)) << f;
+    }
+    EXPECT_TRUE(std::filesystem::exists(rep + "_hw_tanh/fid_0.dat"));
+    EXPECT_TRUE(std::filesystem::is_directory(rep + "_hw_tanh/series_7.dat"));
+    EXPECT_EQ(slurp(rep + "_hw_tanh/series_03.dat"), "mine");
   }
   const Result rp = run("pdnn report " + tmp("pd_eval.json") + " " + tmp("pd_eval_tanh.json") + " --platforms " +
                         std::string(PBIT_SOURCE_DIR) + "/configs/platforms.json --out " + rep);
@@ -1629,6 +1645,7 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_GT(read_json_file(tmp("pd_bench.json"))["samples_per_s"].get<double>(), 0);
   EXPECT_EQ(read_json_file(tmp("pd_bench.json"))["backend"], "cpu");  // the backend's name, as --backend takes it
   EXPECT_EQ(read_json_file(tmp("pd_bench.json"))["units"], "pbit");
+  EXPECT_EQ(read_json_file(tmp("pd_bench.json"))["threads"], 1);  // those that ran: this call is worth one (helper-122)
   const Result b1 = run("pdnn bench --sizes 20,8,3 --images 4 --samples 2 --seconds 0.05 --backend cpu --threads 1 --out " + tmp("pd_bench1.json"));
   ASSERT_EQ(b1.code, 0) << b1.out;
   EXPECT_EQ(read_json_file(tmp("pd_bench1.json"))["threads"], 1);

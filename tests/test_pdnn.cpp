@@ -275,8 +275,10 @@ TEST(PdnnForward, SamplesAreKeyedByImageSampleAndLayerNotByBatchOrThreads) {
 TEST(PdnnForward, BytesCountTheWidestHiddenLayer) {
   EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({784, 8, 3}, 1), 2, 3), (6.0 * (3 * 8 + 3) + 2 * 784) * sizeof(float));
   EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({20, 64, 8, 3}, 1), 2, 3), (6.0 * (3 * 64 + 3) + 2 * 20) * sizeof(float));
+  // More classes than three rows of hidden units: the GPU path's logits and their copy (helper-122).
+  EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({20, 4, 50}, 1), 2, 3), (6.0 * (50 + 50) + 2 * 20) * sizeof(float));
   // No hidden layer: layer 0's pre-activations (an image's row) and the logits of every sample.
-  EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({20, 3}, 1), 2, 3), (6.0 * 3 + 2 * (20 + 3)) * sizeof(float));
+  EXPECT_EQ(pdnn_forward_bytes(PdnnNet::create({20, 3}, 1), 2, 3), (6.0 * (3 + 3) + 2 * (20 + 3)) * sizeof(float));
 }
 
 TEST(PdnnForward, cuda_LogitsIdenticalToTheHost) {

@@ -145,7 +145,8 @@ class ReferenceEngine final : public GibbsEngine {
   void end_observation(Observations& out) override { obs_.finish(out); }
   std::string describe() const override {
     if (!packed_) return "reference (serial)";
-    const int t = detail::omp_threads(threads_, /*for_region=*/false);
+    // (the threads that run: one a team of wpl_ words, no more)
+    const int t = std::min(detail::omp_threads(threads_, /*for_region=*/false), (packed_words(m_.chains) + wpl_ - 1) / wpl_);
     return "packed (the fast GPU kernel's loop on the host, " + std::to_string(wpl_) + (wpl_ == 1 ? " word" : " words") + " per lane, " + std::to_string(t) +
            (t == 1 ? " thread)" : " threads)");
   }

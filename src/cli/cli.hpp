@@ -129,8 +129,9 @@ inline void check_test_images_option(int64_t asked, int64_t available, const std
 bool resume_or_start(const std::string& checkpoint, bool resume, bool overwrite, const std::vector<std::string>& stale = {},
                      bool check_only = false);
 /// Removes the files of `folder` named prefix + a whole number + suffix ("generated_T8.png") whose
-/// number is not in `keep`: an earlier run's outputs of a kind this run wrote for other numbers, so
-/// that a folder reused for a run never shows a file of the last one beside this one's. Says each.
+/// number (written as pbit writes it, no leading zero) is not in `keep`, files and links only: an
+/// earlier run's outputs of a kind this run wrote for other numbers, so that a folder reused for a
+/// run never shows a file of the last one beside this one's. Says each.
 void remove_other_numbered(const std::string& folder, const std::string& prefix, const std::string& suffix, const std::vector<int64_t>& keep);
 /// Runs `load` (reading a run's checkpoint in `dir`). When it refuses the checkpoint as another
 /// training config's (ConfigMismatch, whose fingerprint names no setting), the error also names the

@@ -24,7 +24,6 @@
 #include "util/gnuplot.hpp"
 #include "util/progress.hpp"
 #include "util/text.hpp"
-#include "util/threads.hpp"
 
 namespace pbit::cli {
 
@@ -468,7 +467,9 @@ void add_pdnn_commands(Commands& c) {
     }
     if (prog) prog->update(ms, "ms, " + std::to_string(calls) + " calls,");
     const double wall = detail::monotonic_s() - t0;
-    const bool have_energy = metered && meter->total_energy_mj(mj1) && mj1 > mj0;
+    const bool read_again = metered && meter->total_energy_mj(mj1);
+    const bool have_energy = read_again && mj1 > mj0;
+    const int ran_threads = gpu ? 0 : pdnn_forward_threads(net, n, o->T, std::max(o->threads, 0));
     int64_t hidden = 0;
     for (int32_t l = 1; l + 1 < static_cast<int32_t>(net.sizes.size()); ++l) hidden += net.sizes[l];
     const double inferences = static_cast<double>(calls) * n, samples = inferences * o->T;
@@ -484,8 +485,8 @@ void add_pdnn_commands(Commands& c) {
                         {"includes_host_transfers", gpu},
                         {"units", "pbit"},
                         {"backend", to_string(gpu ? Backend::cuda : Backend::cpu)},
-                        {"threads", gpu ? 0 : detail::omp_threads(std::max(o->threads, 0), false)},
-                        {"device", backend_device_name(gpu ? Backend::cuda : Backend::cpu, std::max(o->threads, 0))},
+                        {"threads", ran_threads},  // (those the host path ran on, for this call's work)
+                        {"device", backend_device_name(gpu ? Backend::cuda : Backend::cpu, ran_threads)},
                         {"timestamp_utc", utc_timestamp()},
                         {"machine", machine_description()},
                         {"build", build_description()}};
@@ -498,8 +499,8 @@ void add_pdnn_commands(Commands& c) {
       j["inferences_per_j"] = inferences / joules;
     } else {
       if (gpu && why.empty()) {  // (the meter opened: its counter failed or did not advance)
-        why = metered ? "the board's energy counter did not advance over the " + detail::format_number(wall) + " s measured (a longer --seconds)"
-                      : "the board's energy counter could not be read";
+        why = read_again ? "the board's energy counter did not advance over the " + detail::format_number(wall) + " s measured (a longer --seconds)"
+                         : "the board's energy counter could not be read";
       }
       j["energy_note"] = gpu ? "NVML energy unavailable: " + why : "no energy meter for the host path";
     }
@@ -807,6 +808,18 @@ void add_pdnn_commands(Commands& c) {
       fg << ", " << gens[0]["floor"].get<double>() << " with lines dt 3 lc rgb 'black' title 'training images against test images'\n";
       detail::write_file_atomically(o->out + "/fid.gp", fg.str());
       detail::draw_gnuplot(o->out, "fid");
+    }
+    // A plot this report has no results for is an earlier report's, whose data were just removed.
+    for (const auto& [none, plots] : {std::pair{rows.empty(), std::vector<std::string>{"curve", "energy"}},
+                                      std::pair{gens.empty(), std::vector<std::string>{"fid"}}}) {
+      if (!none) continue;
+      for (const std::string& plot : plots) {
+        for (const char* ext : {".gp", ".png"}) {
+          std::error_code rm;
+          const std::string f = o->out + "/" + plot + ext;
+          if (std::filesystem::is_regular_file(f, rm) && std::filesystem::remove(f, rm) && !rm) std::cerr << "removed " << printable(f) << " (an earlier run's)\n";
+        }
+      }
     }
     // The paper's three claims, where the evaluations to judge them are present.
     // (Each by the first evaluation of its kind, labelled or not; the claim names the file.)

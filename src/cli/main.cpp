@@ -104,7 +104,11 @@ void remove_other_numbered(const std::string& folder, const std::string& prefix,
     if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 || !name.ends_with(suffix)) continue;
     const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
     if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) continue;
-    if (std::find(keep.begin(), keep.end(), std::stoll(digits)) != keep.end()) continue;
+    // A name pbit writes (no leading zero), of a file or link: not a folder a user keeps there.
+    if (std::to_string(std::stoll(digits)) != digits || std::find(keep.begin(), keep.end(), std::stoll(digits)) != keep.end()) continue;
+    std::error_code st;
+    const auto type = e.symlink_status(st).type();
+    if (st || (type != std::filesystem::file_type::regular && type != std::filesystem::file_type::symlink)) continue;
     std::error_code rm;
     if (std::filesystem::remove(e.path(), rm) && !rm) std::cerr << "removed " << printable(e.path().string()) << " (an earlier run's)\n";
   }

@@ -157,8 +157,13 @@ std::vector<PbitDevice> pdnn_device(const PdnnNet& net, const PbitHardware& hw);
 void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x, int64_t images, float* logits,
                   std::vector<std::vector<float>>* pre = nullptr, std::vector<std::vector<float>>* act = nullptr);
 
-/// The bytes a call of pdnn_forward on `images` images of T samples holds (its three buffers of the
-/// widest hidden layer and the logits, a row each, and the inputs), for a memory check before it.
+/// The threads pdnn_forward runs a call on: as many of `requested` (0: OpenMP's default) as its
+/// whole work is worth (util/parallel_for.hpp's rule), all its regions alike; one for a small call.
+int pdnn_forward_threads(const PdnnNet& net, int64_t images, int32_t T, int requested);
+
+/// The host bytes a call of pdnn_forward or pdnn_forward_cuda on `images` images of T samples holds
+/// (three buffers of the widest hidden layer, or the GPU path's copy of the logits, and the logits,
+/// a row each; and the inputs), for a memory check before it.
 double pdnn_forward_bytes(const PdnnNet& net, int64_t images, int32_t T);
 
 /// The same on the GPU (src/models/pdnn/pdnn_forward.cu): logits identical to pdnn_forward's bit for

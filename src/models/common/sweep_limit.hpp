@@ -27,7 +27,8 @@ struct SamplerSweepsLeft {
   double eras_left = 0;           ///< further eras after this one (0: the count is all it has)
 };
 
-/// The batches of `per_batch` sweeps that `n`'s sampler has room for.
+/// The batches of `per_batch` sweeps that `n`'s sampler has room for: unbounded for a batch of none,
+/// none for a count past the limit (which no sampler reaches: its count stops at the limit).
 inline double sampler_batches_room(const SamplerSweepsLeft& n, double per_batch) {
   const auto limit = static_cast<double>(SamplingSchedule::kMaxSweeps);
   if (per_batch <= 0) return std::numeric_limits<double>::infinity();

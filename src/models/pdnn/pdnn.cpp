@@ -66,13 +66,12 @@ std::vector<int32_t> get_int_list(const nlohmann::json& v, const std::string& ke
   return out;
 }
 
-/// z (rows x nout) = in (rows x nin) W + b, by the forward contract: inputs in order, zeros skipped,
-/// fp32 without contraction. Each row's sums depend on nothing but the row, so threads do not
-/// change them; the inner loop over outputs vectorises without reordering any sum.
 /// The work units (util/parallel_for.hpp, about 0.2 ns) of one multiply-add of preactivate (measured
 /// here: 0.18-0.21 ns, for 1 and for 8192 rows of 784-256-256-10) and of one unit's activation (a
 /// quarter of a Philox block, or a tanh).
 constexpr double kPdnnUnitsPerMac = 1.0, kPdnnUnitsPerActivation = 16.0;
+
+}  // namespace
 
 /// The threads a forward call of `rows` rows (images x T) is worth, by its whole work, which all its
 /// regions then run on: a small call runs on this thread, where it started every OpenMP thread and
@@ -80,7 +79,8 @@ constexpr double kPdnnUnitsPerMac = 1.0, kPdnnUnitsPerActivation = 16.0;
 /// 2 threads, 2.8e5 on one), while one count for the call keeps its regions from switching between
 /// one thread and several, which on 2 images of 784-256-256-10 cost more than either (44,000
 /// inferences/s, against 49,000 on one thread and 65,000 on two throughout).
-int forward_threads(const PdnnNet& net, int64_t images, int64_t rows, int requested) {
+int pdnn_forward_threads(const PdnnNet& net, int64_t images, int32_t T, int requested) {
+  const int64_t rows = images * T;
   double units = 0;
   for (int32_t l = 0; l < net.layers(); ++l) {
     const double r = static_cast<double>(l == 0 ? images : rows);
@@ -90,7 +90,9 @@ int forward_threads(const PdnnNet& net, int64_t images, int64_t rows, int reques
   return detail::threads_for(units, [&] { return detail::omp_threads(requested); });
 }
 
-/// f(r) for the rows on `threads` threads (decided for the call: forward_threads), or here alone.
+namespace {
+
+/// f(r) for the rows on `threads` threads (decided for the call: pdnn_forward_threads), or here alone.
 template <class F>
 void for_rows(int64_t rows, int threads, F&& f) {
   if (threads <= 1) {
@@ -120,6 +122,9 @@ void preactivate_row(const float* a, int32_t nin, const float* W, const float* b
   for (int32_t j = 0; j < nout; ++j) zr[j] += b[j];
 }
 
+/// z (rows x nout) = in (rows x nin) W + b, by the forward contract: inputs in order, zeros skipped,
+/// fp32 without contraction. Each row's sums depend on nothing but the row, so threads do not
+/// change them; the inner loop over outputs vectorises without reordering any sum.
 void preactivate(const float* in, int64_t rows, int32_t nin, const float* W, const float* b, int32_t nout, float* z, int threads) {
   if (threads <= 1) {
     for (int64_t r = 0; r < rows; ++r) preactivate_row(in + r * nin, nin, W, b, nout, z + r * nout);
@@ -402,7 +407,8 @@ double pdnn_forward_bytes(const PdnnNet& net, int64_t images, int32_t T) {
   int64_t widest = 0;  // of the hidden layers (none: layer 0's pre-activations, one row an image)
   for (size_t l = 1; l + 1 < net.sizes.size(); ++l) widest = std::max<int64_t>(widest, net.sizes[l]);
   const double rows = static_cast<double>(images) * T;
-  const double per_row = widest > 0 ? 3.0 * static_cast<double>(widest) + net.classes() : net.classes();
+  // The host path's z, a and next and the logits; the GPU path's logits and their copy from the device.
+  const double per_row = std::max(3.0 * static_cast<double>(widest), static_cast<double>(net.classes())) + net.classes();
   return (rows * per_row + static_cast<double>(images) * (net.inputs() + (widest > 0 ? 0 : net.classes()))) * sizeof(float);
 }
 
@@ -413,7 +419,7 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
   if (s.epoch >= (1u << 24)) throw InvalidArgument("p-DNN forward: epoch beyond 2^24");
   const int32_t L = net.layers();
   const int64_t rows = images * s.T;
-  const int threads = forward_threads(net, images, rows, s.threads);
+  const int threads = pdnn_forward_threads(net, images, s.T, s.threads);
   const rng::Key key = rng::make_key(s.seed, s.stream);
   const bool hw = s.hardware && !s.hardware->ideal();
   if (hw && !s.units.stochastic()) throw InvalidArgument("p-DNN forward: the hardware model is for p-bit units");
@@ -441,7 +447,7 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
     const int32_t nin = net.sizes[l], nout = net.sizes[l + 1];
     const int64_t zrows = l == 0 ? images : rows;
     const float* in = l == 0 ? x : a.data();
-    z.resize(static_cast<size_t>(zrows * nout));
+    if (l < L - 1 || l == 0) z.resize(static_cast<size_t>(zrows * nout));  // (the last layer's go to the logits)
     float* zout = l == L - 1 && l > 0 ? logits : z.data();
     preactivate(in, zrows, nin, (hw ? qw : net.w)[l].data(), (hw ? qb : net.b)[l].data(), nout, zout, threads);
     if (l == L - 1) {

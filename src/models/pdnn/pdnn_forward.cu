@@ -140,10 +140,16 @@ void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float
   // whichever one the calling thread has current; the caller's is current again afterwards.
   const detail::DeviceGuard on_device(detail::resolve_cuda_device(-1, detail::cuda_device_count()));
   const int64_t rows = images * s.T;
-  int64_t widest = 0;
-  for (int32_t n : net.sizes) widest = std::max<int64_t>(widest, n);
+  // Each layer's pre-activations (layer 0's a row an image) and the hidden layers' activations, no
+  // larger: sized by the widest of all sizes, inputs included, 784-64-10 at 2^24 rows took 158 GB
+  // where it needs 13 (helper-122).
+  int64_t z_size = 0, a_size = 0;
+  for (int32_t l = 0; l < L; ++l) {
+    z_size = std::max<int64_t>(z_size, (l == 0 ? images : rows) * net.sizes[l + 1]);
+    if (l + 1 < L) a_size = std::max<int64_t>(a_size, rows * net.sizes[l + 1]);
+  }
   DeviceBuffer<float> dx(x, static_cast<size_t>(images * net.inputs()));
-  DeviceBuffer<float> dz(static_cast<size_t>(rows * widest)), da(static_cast<size_t>(rows * widest)), dnext(static_cast<size_t>(rows * widest));
+  DeviceBuffer<float> dz(static_cast<size_t>(z_size)), da(static_cast<size_t>(a_size)), dnext(static_cast<size_t>(a_size));
   DeviceBuffer<int64_t> dids(s.ids, s.ids ? static_cast<size_t>(images) : 0);
   // Every layer's parameters on the device before the first launch, freed after the last kernel
   // ended (the synchronisation at the end), not while one may still read them. (A deque: its
