@@ -556,6 +556,16 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
            {[](nlohmann::json& j) { j["rows"][0]["device"] = "a\tb"; }, "row 0 has a text 'device' that is not one line"},
            {[](nlohmann::json& j) { j["rows"][2]["samples_per_s"] = -0.0; }, "row 2 has no finite number 'samples_per_s' >= 0"},
            {[](nlohmann::json& j) { j["rows"][3] = j["rows"][0]; }, "row 3 repeats an earlier row"},
+           // Energy numbers as the row's source says: all with a meter's reading, none without (helper-123).
+           {[](nlohmann::json& j) {
+              if (j["rows"][1]["energy_source"].get<std::string>().rfind("unavailable", 0) == 0) {
+                j["rows"][1]["energy_j_per_flip"] = 1e-9;
+              } else {
+                j["rows"][1]["energy_source"] = "unavailable: edited";
+              }
+            },
+            "row 1 has 'energy_j"},
+           {[](nlohmann::json& j) { j["rows"][0]["kind"] = "dtm_generation"; }, "row 0 is of kind 'dtm_generation', its workload 'g' of kind 'gibbs'"},
            {[](nlohmann::json& j) { j["version"] = "1"; }, "not a journal of pbit compare"}}) {
     nlohmann::json j = good;
     change(j);

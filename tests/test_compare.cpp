@@ -114,7 +114,7 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   j["rng_chip"]["k_mix_dtm"]["value"] = 2.5;
   EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("key 'rng_chip.k_mix_dtm.value': must be a whole number"), std::string::npos);
   j = read_json_file(platforms_path());
-  j["rng_chip"]["rng_j_per_bit"]["value"] = 1e-3;
+  j["rng_chip"]["rng_j_per_bit"]["value"] = 1e-12;  // (within its own range, 1 nJ; above the cell update's 2 fJ)
   EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("key 'rng_chip.rng_j_per_bit.value': is more than e_cell_j"), std::string::npos);
   j = read_json_file(platforms_path());
   for (auto& [k, v] : j["pdnn"].items()) {
@@ -130,10 +130,15 @@ TEST(EnergyModels, PlatformFileErrorsNameTheKey) {
   EXPECT_NO_THROW(energy::parse_platforms(j));
   j["fpga"]["pbits"]["note"] = 3;
   EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("fpga.pbits.note"), std::string::npos);
-  // Values past their range's top are refused as those below it are (2 J per cell update, 2e9 p-bits).
+  // Values past their range's top are refused as those below it are: 0.9 J per cell update (it
+  // modeled 8.8 MJ per sample, helper-123), 2 uJ per p-DNN accumulate, 2e9 p-bits.
   j = read_json_file(platforms_path());
-  j["rng_chip"]["e_cell_j"]["value"] = 2;
-  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("rng_chip.e_cell_j.value': must be in [0, 1]"), std::string::npos)
+  j["rng_chip"]["e_cell_j"]["value"] = 0.9;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("rng_chip.e_cell_j.value': must be in [0, 1e-09]"), std::string::npos)
+      << error_of([&] { energy::parse_platforms(j); });
+  j = read_json_file(platforms_path());
+  j["pdnn"]["eps_add_j"]["value"] = 2e-6;
+  EXPECT_NE(error_of([&] { energy::parse_platforms(j); }).find("pdnn.eps_add_j.value': must be in [0, 1e-06]"), std::string::npos)
       << error_of([&] { energy::parse_platforms(j); });
   j = read_json_file(platforms_path());
   j["fpga"]["pbits"]["value"] = 2e9;
@@ -501,6 +506,28 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   const double mt = mebm["final_autocorrelation"][0]["mixing_time_sweeps"].get<double>();
   EXPECT_EQ(r["quality"][1]["chip_k_mix_source"], "measured mixing time");
   EXPECT_DOUBLE_EQ(r["quality"][1]["chip_energy_j_per_sample"].get<double>(), 1.0 * std::max(1.0, mt) * 784 * 2e-15);
+  // Both at one rule too: every step at its own measured mixing time (the DTM's 250 a step against
+  // the MEBM's measured one made the MEBM the cheaper, helper-123), where the run measured them all.
+  for (const auto& [k, file] : {std::pair{0, "dtm_fashion_cpu-2core_2026-11-21"}, std::pair{1, "mebm_fashion_cpu-2core_2026-11-21"}}) {
+    const nlohmann::json run = read_json_file(res + file + "/results.json");
+    double sweeps = 0;
+    size_t measured_steps = 0;
+    for (const auto& st : run["final_autocorrelation"]) {
+      if (!st["mixing_time_sweeps"].is_number()) continue;
+      sweeps += std::max(1.0, st["mixing_time_sweeps"].get<double>());
+      ++measured_steps;
+    }
+    const nlohmann::json& q = r["quality"][static_cast<size_t>(k)];
+    if (measured_steps == run["steps"].get<size_t>()) {
+      EXPECT_DOUBLE_EQ(q["chip_energy_j_per_sample_at_measured_mixing"].get<double>(), sweeps * 784 * 2e-15) << file;
+      EXPECT_EQ(q["chip_mixing_time_sweeps_per_step"].size(), measured_steps) << file;
+    } else {
+      EXPECT_TRUE(q["chip_energy_j_per_sample_at_measured_mixing"].is_null()) << file;
+    }
+  }
+  EXPECT_TRUE(r["quality"][1]["chip_energy_j_per_sample_at_measured_mixing"].is_number());  // (the MEBM's one step)
+  // No energy meter here: why the points have no measured ones.
+  EXPECT_TRUE(r["quality"][0].contains("measured_note")) << r["quality"][0].dump();
   auto text = [&](const char* f) {
     std::ifstream in(out + f);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -509,7 +536,7 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   // placeholder (helper-88).
   nlohmann::json unmeasured = r, measured_once = r;
   for (auto& q : unmeasured["quality"]) q["measured"] = nlohmann::json::array();
-  measured_once["quality"][0]["measured"] = {{{"backend", "cpu"}, {"chains", 8}, {"energy_j_per_sample", 1e-6}}};
+  measured_once["quality"][0]["measured"] = {{{"workload", "dtm_gen"}, {"backend", "cpu"}, {"chains", 8}, {"energy_j_per_sample", 1e-6}}};
   for (const nlohmann::json* x : {&unmeasured, &measured_once}) {
     const bool measured = x == &measured_once;
     write_compare_outputs(*x, out);
@@ -517,9 +544,12 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
       EXPECT_TRUE(std::filesystem::exists(out + f)) << f << " " << measured;
     }
     EXPECT_EQ(text("/energy_vs_quality.dat").find("nan"), std::string::npos) << text("/energy_vs_quality.dat");
-    EXPECT_EQ(text("/energy_vs_quality.gp").find("index 2") != std::string::npos, measured) << text("/energy_vs_quality.gp");
-    // (a point names its chain count: several counts of one backend sat under one label, helper-114)
-    EXPECT_EQ(text("/energy_vs_quality.dat").find("(cpu, 8 chains)\"") != std::string::npos, measured) << text("/energy_vs_quality.dat");
+    // (a series a workload and backend, each point named by its chain count: several counts of one
+    // backend sat under one label, helper-114, and two workloads' under the same, helper-123)
+    EXPECT_EQ(text("/energy_vs_quality.gp").find("'measured: dtm_gen on cpu (points: chains)'") != std::string::npos, measured)
+        << text("/energy_vs_quality.gp");
+    EXPECT_EQ(text("/energy_vs_quality.dat").find("# dtm_gen on cpu\n1e-06 ") != std::string::npos, measured) << text("/energy_vs_quality.dat");
+    EXPECT_EQ(text("/results.md").find("dtm_gen on cpu (8 chains) 1") != std::string::npos, measured) << text("/results.md");
   }
   // A quality entry that is not a DTM result is a clear error, before anything is measured (it ended
   // a finished suite without writing anything).
@@ -783,6 +813,9 @@ TEST(CompareEnergy, PerFlipAndPerSampleShareTheActiveEnergy) {
   EXPECT_DOUBLE_EQ(r["energy_j"].get<double>(), joules - idle_w * wall);
   EXPECT_DOUBLE_EQ(r["energy_j_per_flip"].get<double>() * flips, r["energy_j"].get<double>());
   EXPECT_DOUBLE_EQ(r["energy_j_per_sample"].get<double>() * samples, r["energy_j"].get<double>());
+  // The whole draw beside it, as the FPGA's board power is charged (helper-123).
+  EXPECT_DOUBLE_EQ(r["energy_j_total"].get<double>(), joules);
+  EXPECT_DOUBLE_EQ(r["energy_j_per_flip_total"].get<double>() * flips, joules);
   nlohmann::json none;
   detail::put_measured_energy(none, -1, idle_w, wall, flips, samples, "rapl");
   EXPECT_EQ(none["energy_source"].get<std::string>().rfind("unavailable: rapl gave no reading for this row (", 0), 0u) << none.dump();
@@ -791,7 +824,7 @@ TEST(CompareEnergy, PerFlipAndPerSampleShareTheActiveEnergy) {
   detail::put_measured_energy(idle, idle_w * wall, idle_w, wall, flips, samples, "rapl");
   EXPECT_EQ(idle["energy_source"], "unavailable: rapl read no more than the idle draw (raise min_seconds)");
   EXPECT_FALSE(idle.contains("energy_j_per_flip"));
-  EXPECT_DOUBLE_EQ(r["energy_idle_w_subtracted"].get<double>(), idle_w);
+  EXPECT_DOUBLE_EQ(r["idle_power_w_subtracted"].get<double>(), idle_w);
   // A window shorter than the meter resolves gives no numbers either (NVML's counter moves every
   // 20-100 ms: a row of 0.3 s would read a quantised, inflated energy).
   nlohmann::json brief;

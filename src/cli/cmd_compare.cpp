@@ -56,13 +56,25 @@ class CompareRowJournal {
       for (const char* f : {"chains", "num_nodes", "threads"}) {
         if (!r.contains(f) || !r[f].is_number_integer() || r[f].get<int64_t>() < 0) throw bad(std::string("has no whole number '") + f + "' >= 0");
       }
-      for (const char* f : {"wall_s", "flips_per_ns", "sweeps_per_s_per_chain", "samples_per_s", "energy_j", "energy_idle_w_subtracted",
-                            "energy_j_per_flip", "energy_j_per_sample"}) {
-        const bool optional = std::string(f).rfind("energy_", 0) == 0;
-        if (optional && !r.contains(f)) continue;
+      for (const char* f : {"wall_s", "flips_per_ns", "sweeps_per_s_per_chain", "samples_per_s"}) {
         if (!r.contains(f) || !r[f].is_number() || !std::isfinite(r[f].get<double>()) || std::signbit(r[f].get<double>())) {  // (-0 too)
           throw bad(std::string("has no finite number '") + f + "' >= 0");
         }
+      }
+      // A reading's numbers all together, or none, as the energy source says (helper-123: a row whose
+      // source said "unavailable" carried a J/flip that the quality points then used).
+      const bool reading = r["energy_source"].get<std::string>().rfind("unavailable", 0) != 0;
+      for (const char* f : {"energy_j", "idle_power_w_subtracted", "energy_j_per_flip", "energy_j_per_sample", "energy_j_total",
+                            "energy_j_per_flip_total"}) {
+        if (!reading && r.contains(f)) throw bad(std::string("has '") + f + "' while its energy_source says '" + r["energy_source"].get<std::string>() + "'");
+        if (reading && (!r.contains(f) || !r[f].is_number() || !std::isfinite(r[f].get<double>()) || std::signbit(r[f].get<double>()))) {
+          throw bad(std::string("has no finite number '") + f + "' >= 0 beside its energy_source '" + r["energy_source"].get<std::string>() + "'");
+        }
+      }
+      // Of a workload of this suite, of its kind (a gibbs row relabelled dtm_generation fed the quality points).
+      const auto w = std::find_if(suite.workloads.begin(), suite.workloads.end(), [&](const CompareWorkload& cw) { return cw.name == r["workload"]; });
+      if (w != suite.workloads.end() && w->kind != r["kind"]) {
+        throw bad("is of kind '" + r["kind"].get<std::string>() + "', its workload '" + w->name + "' of kind '" + w->kind + "'");
       }
       const auto at = std::make_tuple(r["workload"].get<std::string>(), r["backend"].get<std::string>(), r["chains"].get<int64_t>());
       if (!rows_.emplace(at, r).second) throw bad("repeats an earlier row's workload, backend and chains");

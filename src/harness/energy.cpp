@@ -64,9 +64,10 @@ Platforms parse_platforms(const nlohmann::json& j) {
   if (p.fpga.flips_per_s_high < p.fpga.flips_per_s_low) detail::config_error("fpga.flips_per_s_high", "is below flips_per_s_low");
   const auto& c = j["rng_chip"];
   detail::only_keys(c, "rng_chip", {"e_cell_j", "rng_j_per_bit", "cell_rate_hz", "k_mix_dtm"});
-  p.chip.e_cell_j = param(c, "rng_chip", "e_cell_j", 0, 1, "J per cell update");
+  // (bounds a physical cell update stays far inside, 2 fJ published, 7 fJ projected: 0.9 J passed, helper-123)
+  p.chip.e_cell_j = param(c, "rng_chip", "e_cell_j", 0, 1e-9, "J per cell update");
   if (p.chip.e_cell_j <= 0) detail::config_error("rng_chip.e_cell_j.value", "must be > 0 (the chip's energy per flip and per sample)");
-  p.chip.rng_j_per_bit = param(c, "rng_chip", "rng_j_per_bit", 0, 1, "J per random bit");
+  p.chip.rng_j_per_bit = param(c, "rng_chip", "rng_j_per_bit", 0, 1e-9, "J per random bit");
   p.chip.cell_rate_hz = param(c, "rng_chip", "cell_rate_hz", 1, 1e12, "updates/s per cell");
   // The random bits are part of a cell update's energy (energy.hpp): a bit that costs more than the
   // update holding it is a wrong unit or a typo (1e-3 J per bit passed).
@@ -78,13 +79,14 @@ Platforms parse_platforms(const nlohmann::json& j) {
   const auto& d = j["pdnn"];
   detail::only_keys(d, "pdnn", {"b_w", "eps_w_sram_j", "eps_w_dram_j", "eps_a_j", "eps_add_j", "eps_mul_j", "eps_n_pbit_j", "eps_n_det_j"});
   p.pdnn.b_w = param(d, "pdnn", "b_w", 1, 64, "bits per weight", true);
-  p.pdnn.eps_w_sram_j = param(d, "pdnn", "eps_w_sram_j", 0, 1, "J per weight bit read");
-  p.pdnn.eps_w_dram_j = param(d, "pdnn", "eps_w_dram_j", 0, 1, "J per weight bit read");
-  p.pdnn.eps_a_j = param(d, "pdnn", "eps_a_j", 0, 1, "J per activation bit");
-  p.pdnn.eps_add_j = param(d, "pdnn", "eps_add_j", 0, 1, "J per accumulate");
-  p.pdnn.eps_mul_j = param(d, "pdnn", "eps_mul_j", 0, 1, "J per multiply");
-  p.pdnn.eps_n_pbit_j = param(d, "pdnn", "eps_n_pbit_j", 0, 1, "J per p-bit output");
-  p.pdnn.eps_n_det_j = param(d, "pdnn", "eps_n_det_j", 0, 1, "J per deterministic activation");
+  // (at most 1 uJ an operation: Horowitz's costliest, a DRAM read, is 1.3-2.6 nJ per 64 bits)
+  p.pdnn.eps_w_sram_j = param(d, "pdnn", "eps_w_sram_j", 0, 1e-6, "J per weight bit read");
+  p.pdnn.eps_w_dram_j = param(d, "pdnn", "eps_w_dram_j", 0, 1e-6, "J per weight bit read");
+  p.pdnn.eps_a_j = param(d, "pdnn", "eps_a_j", 0, 1e-6, "J per activation bit");
+  p.pdnn.eps_add_j = param(d, "pdnn", "eps_add_j", 0, 1e-6, "J per accumulate");
+  p.pdnn.eps_mul_j = param(d, "pdnn", "eps_mul_j", 0, 1e-6, "J per multiply");
+  p.pdnn.eps_n_pbit_j = param(d, "pdnn", "eps_n_pbit_j", 0, 1e-6, "J per p-bit output");
+  p.pdnn.eps_n_det_j = param(d, "pdnn", "eps_n_det_j", 0, 1e-6, "J per deterministic activation");
   // As the FPGA's and the chip's: all zero wrote "0 J per operation" as if modeled (helper-114).
   if (!(p.pdnn.joules_per_operation(784, 10, 1, false, true) > 0)) {
     detail::config_error("pdnn", "models 0 J per operation of a p-bit neuron: give its eps_* energies (> 0 for what it does)");

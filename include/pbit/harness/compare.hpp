@@ -90,14 +90,17 @@ void put_measured_energy(nlohmann::json& row, double joules, double idle_w, doub
 struct QualityRun {
   double feature_fid = 0, sweeps_per_sample = 0, num_nodes = 0;
   double mixing_time = -1;  ///< final_autocorrelation[0].mixing_time_sweeps; < 0: none measured
+  /// Every step's mixing_time_sweeps, in order; empty unless the run measured them all (one per step).
+  std::vector<double> step_mixing_times;
   double replicas = 1;      ///< generation_replicas: a tempered generation runs each sample's sweeps on every replica
   int64_t steps = 0;
   std::string topology;
 };
 
 /// One entry of the results' `quality` (docs/CLI.md): the run on the modeled chip at the paper's
-/// K_mix (k_mix_dtm sweeps per DTM step, an MEBM's mixing time) and at the run's own sweeps, and on
-/// each measured dtm_generation row of `rows` on the same graph, at its energy per flip.
+/// K_mix (k_mix_dtm sweeps per DTM step, an MEBM's mixing time), at each step's measured mixing time
+/// and at the run's own sweeps, and on each measured dtm_generation row of `rows` on the same graph,
+/// at its energy per flip.
 nlohmann::json quality_entry(const std::string& label, const QualityRun& run, const nlohmann::json& rows, double k_mix_dtm,
                              double e_cell_j);
 
