@@ -70,7 +70,7 @@ py::array as_array(const py::handle& obj, const char* what);
 /// A finite double that float32 cannot hold (|v| > 3.4e38, or nonzero and rounding to 0) is refused
 /// with its value; `index` >= 0
 /// names its place in an array.
-void check_float_range(double v, const char* what, py::ssize_t index) {
+void check_float_range(long double v, const char* what, py::ssize_t index) {  // (long: numpy's longdouble arrives as itself)
   const bool under = v != 0 && static_cast<float>(v) == 0.0f;  // rounds to 0: refused as a graph file's weight is
   if (!std::isfinite(v) || (std::abs(v) <= std::numeric_limits<float>::max() && !under)) return;
   std::ostringstream os;
@@ -89,7 +89,10 @@ std::vector<T> from_numpy(const py::handle& obj, const char* what, int max_dims 
   if constexpr (std::is_same_v<T, float>) {
     // numpy's cast turns a finite double past float32's range into inf (with a RuntimeWarning, an error under -W error), which
     // the C++ check would then report as "inf": name the value given instead.
-    if (any.size() > 0 && any.dtype().kind() == 'f' && any.dtype().itemsize() > 4) {
+    if (any.size() > 0 && any.dtype().kind() == 'f' && any.dtype().itemsize() > 8) {  // longdouble: 1e-4000 is 0 as a double
+      const auto d = py::array_t<long double, py::array::c_style | py::array::forcecast>::ensure(any);
+      for (py::ssize_t k = 0; d && k < d.size(); ++k) check_float_range(d.data()[k], what, k);
+    } else if (any.size() > 0 && any.dtype().kind() == 'f' && any.dtype().itemsize() > 4) {
       const auto d = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(any);
       for (py::ssize_t k = 0; d && k < d.size(); ++k) check_float_range(d.data()[k], what, k);
     }
@@ -120,6 +123,10 @@ float float_arg(const py::handle& v, const char* name) {
   }
   const double d = PyFloat_AsDouble(f);
   Py_DECREF(f);
+  // A nonzero number that a double already holds as 0 (numpy.longdouble(1e-4000)) is no 0 either.
+  if (d == 0 && PyObject_IsTrue(v.ptr()) == 1) {
+    throw InvalidArgument(std::string(name) + ": value " + std::string(py::str(v)).substr(0, 40) + " is too close to 0 for a float32 (it would be read as 0)");
+  }
   check_float_range(d, name, -1);
   return static_cast<float>(d);
 }
