@@ -537,7 +537,12 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
   nlohmann::json unmeasured = r, measured_once = r;
   for (auto& q : unmeasured["quality"]) q["measured"] = nlohmann::json::array();
   measured_once["quality"][0]["measured"] = {{{"workload", "dtm_gen"}, {"backend", "cpu"}, {"chains", 8}, {"energy_j_per_sample", 1e-6}}};
-  for (const nlohmann::json* x : {&unmeasured, &measured_once}) {
+  for (auto& row : unmeasured["results"]) {  // (no meter here: no reading, whatever this machine has)
+    for (const char* k : {"energy_j", "idle_power_w_subtracted", "energy_j_per_flip", "energy_j_per_sample", "energy_j_total", "energy_j_per_flip_total"}) row.erase(k);
+  }
+  measured_once["results"][0]["energy_j_per_flip"] = 1e-9;  // and a row with a reading: the energy-per-flip plot
+  measured_once["results"][0]["energy_j_per_flip_total"] = 2e-9;
+  for (const nlohmann::json* x : {&measured_once, &unmeasured}) {
     const bool measured = x == &measured_once;
     write_compare_outputs(*x, out);
     for (const char* f : {"/energy_vs_quality.dat", "/energy_vs_quality.gp", "/energy_vs_quality.png"}) {
@@ -550,6 +555,11 @@ TEST(CompareRun, EnergyVsQualityFromDtmResults) {
         << text("/energy_vs_quality.gp");
     EXPECT_EQ(text("/energy_vs_quality.dat").find("# dtm_gen on cpu\n1e-06 ") != std::string::npos, measured) << text("/energy_vs_quality.dat");
     EXPECT_EQ(text("/results.md").find("dtm_gen on cpu (8 chains) 1") != std::string::npos, measured) << text("/results.md");
+    EXPECT_EQ(std::filesystem::exists(out + "/energy_per_flip.gp"), measured);  // (the unmeasured call, second, removes the first one's)
+    if (measured) {
+      EXPECT_NE(text("/energy_per_flip.dat").find("# dtm_gen / cpu\n8 1e-09 2e-09\n"), std::string::npos) << text("/energy_per_flip.dat");
+      EXPECT_NE(text("/energy_per_flip.gp").find("'dtm_gen / cpu, idle included'"), std::string::npos) << text("/energy_per_flip.gp");
+    }
   }
   // A quality entry that is not a DTM result is a clear error, before anything is measured (it ended
   // a finished suite without writing anything).

@@ -943,6 +943,41 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
     written.push_back(dir + "/energy_vs_quality.gp");
     plots.push_back("energy_vs_quality");
   }
+  // Energy per flip against chains, where rows have a reading: each series (a workload on a backend)
+  // idle included, the basis of the FPGA's whole-board figure drawn beside it, and above idle dashed
+  // (J/flip was the comparison's main energy figure and had no plot, helper-123).
+  std::map<std::string, std::vector<std::tuple<int, double, double>>> per_flip;
+  for (const auto& r : res["results"]) {
+    if (r.contains("skipped") || !r.contains("energy_j_per_flip_total")) continue;
+    per_flip[r["workload"].get<std::string>() + " / " + r["backend"].get<std::string>()].emplace_back(
+        r["chains"].get<int>(), r["energy_j_per_flip"].get<double>(), r["energy_j_per_flip_total"].get<double>());
+  }
+  if (!per_flip.empty()) {
+    std::ostringstream ed, eg;
+    ed << "# chains energy_j_per_flip (above idle) energy_j_per_flip_total (idle included), one block per series (gnuplot index)\n";
+    eg << "# gnuplot energy_per_flip.gp  (data: energy_per_flip.dat)\n"
+       << "set terminal pngcairo size 1000,650 noenhanced\nset output 'energy_per_flip.png'\n"
+       << "set logscale xy\nset xlabel 'chains'\nset ylabel 'energy per flip (J)'\nset key below\nset grid\n"
+       << "set title 'Measured energy per flip vs chains (FPGA: its whole board, one chain)'\n"
+       << "fpga_lo = " << mo["fpga"]["energy_j_per_flip_low"].get<double>() << "\nfpga_hi = " << mo["fpga"]["energy_j_per_flip_high"].get<double>()
+       << "\nplot ";
+    int k = 0;
+    for (const auto& [name, pts] : per_flip) {
+      ed << "# " << name << "\n";
+      for (const auto& [c, above, total] : pts) ed << c << " " << detail::format_number(above) << " " << detail::format_number(total) << "\n";
+      ed << "\n\n";
+      eg << "'energy_per_flip.dat' index " << k << " using 1:3 with linespoints lw 2 title " << detail::gnuplot_quote(name + ", idle included")
+         << ", '' index " << k << " using 1:2 with linespoints dt 2 title " << detail::gnuplot_quote(name + ", above idle") << ", ";
+      ++k;
+    }
+    eg << "fpga_lo with lines dt 3 lc rgb 'black' title 'FPGA " << fmt(mo["fpga"]["energy_j_per_flip_low"]) << " J/flip (modeled)', "
+       << "fpga_hi with lines dt 4 lc rgb 'black' title 'FPGA " << fmt(mo["fpga"]["energy_j_per_flip_high"]) << " J/flip (modeled)'\n";
+    detail::write_file_atomically(dir + "/energy_per_flip.dat", ed.str());
+    detail::write_file_atomically(dir + "/energy_per_flip.gp", eg.str());
+    written.push_back(dir + "/energy_per_flip.dat");
+    written.push_back(dir + "/energy_per_flip.gp");
+    plots.push_back("energy_per_flip");
+  }
   // An earlier suite's energy-vs-quality files, which this one (no quality runs) does not replace,
   // would be read as this run's. (A plot gnuplot fails to draw keeps the earlier PNG, as a failed
   // write keeps the earlier file, and the command says it could not draw it and that the PNG there
@@ -950,6 +985,9 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   std::error_code ec;
   if (res["quality"].empty()) {
     for (const char* ext : {".dat", ".gp", ".png"}) std::filesystem::remove(dir + "/energy_vs_quality" + ext, ec);
+  }
+  if (per_flip.empty()) {  // (likewise an earlier suite's energy per flip, where no row here has a reading)
+    for (const char* ext : {".dat", ".gp", ".png"}) std::filesystem::remove(dir + "/energy_per_flip" + ext, ec);
   }
   // (draw_gnuplot says where gnuplot is missing: this skipped it, and said nothing, helper-114)
   for (const std::string& p : plots) {
