@@ -188,9 +188,10 @@ def main(argv):
         say("")
         for r in energy.get("results", []):
             if r.get("energy_j_per_flip") is not None:
-                say("- %s on %s, %s chains: %s flips/ns, %.3g J per flip (%s)" % (
+                total = r.get("energy_j_per_flip_total")  # (pbit compare from 2026-12-07: the whole draw too)
+                say("- %s on %s, %s chains: %s flips/ns, %.3g J per flip above idle%s (%s)" % (
                     r.get("workload", "?"), r.get("backend", "?"), r.get("chains", "?"), fmt(r.get("flips_per_ns")),
-                    r["energy_j_per_flip"], r.get("energy_source", "")))
+                    r["energy_j_per_flip"], ", %.3g idle included" % total if total is not None else "", r.get("energy_source", "")))
         say("")
     pdnn = [load(f) for f in sorted(glob.glob(os.path.join(d, "pdnn_bench_gpu_T*.json")))]
     pdnn = [p for p in pdnn if p]
