@@ -873,6 +873,20 @@ TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
   EXPECT_NE(plain.out.find("different training config"), std::string::npos) << plain.out;
 }
 
+// A batch larger than the training set is refused by its key before the feature network trains (it
+// failed after it, as "DTM: fewer training images than one batch", helper-125).
+TEST(BadInput, ADtmBatchLargerThanItsImagesIsRefusedFirst) {
+  const std::string dir = tmp("dtm_batch");
+  fs::remove_all(dir);
+  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  cfg["train"]["batch_size"] = 500;
+  write(dir + "/dtm.json", cfg.dump());
+  const Result r = run("dtm train --config " + dir + "/dtm.json");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("key 'train.batch_size': 500 is more than the 100 training images (dataset.train_limit 100)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("feature"), std::string::npos) << r.out;  // (nothing trained first)
+}
+
 TEST(Resume, WithoutACheckpointStartsAfreshAndAFreshRunKeepsTheOld) {
   const std::string dir = tmp("resume");
   fs::remove_all(dir);

@@ -261,12 +261,16 @@ TEST(Acp, FollowsTheRuleOnSyntheticSequences) {
   EXPECT_EQ(f.update(0.0), 0.0);
   EXPECT_EQ(f.update(0.02), 0.001);
   EXPECT_NEAR(f.update(0.04), 0.0015, 1e-15);
-  // A measurement below 0 (sampling noise about 0) follows the same rule, as the reference code does
-  // (REFERENCES.md, ACP): it shrinks the penalty more, and below -3 eps the factor is negative and
-  // switches it off (helper-113 asked; kept, and documented in CLI.md).
+  // A measurement below 0 (sampling noise, and the estimate's bias, about 0) is read as 0, as the
+  // reference code reads it (thrmlDenoising/step.py: max(0, ...)): below -3 eps the rule's factor
+  // was negative and switched the penalty off (helper-125; helper-113 had been told otherwise).
   dtm::AcpController neg(0.1, 0.016);
-  EXPECT_NEAR(neg.update(-0.008), 0.1 * (0.6 - 0.1), 1e-15);
-  EXPECT_EQ(neg.update(-0.05), 0.0);
+  EXPECT_NEAR(neg.update(-0.008), 0.1 * 0.6, 1e-15);
+  EXPECT_NEAR(neg.update(-0.05), 0.1 * 0.6 * 0.6, 1e-15);
+  EXPECT_EQ(neg.previous(), 0.0);
+  neg.restore(0.1, -0.3);
+  EXPECT_EQ(neg.previous(), 0.0);
+  EXPECT_NEAR(neg.update(0.02), 0.1 * 1.2, 1e-15);  // 0.02 > 0: rising
   // First measurement (no previous): not rising.
   dtm::AcpController g(0.2, 0.016);
   EXPECT_NEAR(g.update(0.05), 0.19, 1e-15);

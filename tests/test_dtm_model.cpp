@@ -173,6 +173,16 @@ TEST(DtmModel, AStepThatForgetsItsInputIsSaid) {
         << lambda << ": " << err;
     EXPECT_EQ(m.coupling(1) == 0.0, said);
   }
+  // And one so slow that steps 1..T-1 flip almost nothing: they learn the identity and step T alone,
+  // from noise, is the model (model.lambda 1e-6 said nothing, helper-125).
+  for (const auto& [lambda, said] : {std::pair{1e-6f, true}, {1.0f, false}}) {
+    c.lambda = lambda;
+    testing::internal::CaptureStderr();
+    const Dtm m(c, 8, 8);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err.find("of the pixels over steps 1..2 together: those steps learn nearly the identity, and step 3") != std::string::npos, said)
+        << lambda << ": " << err;
+  }
 }
 
 // Parallel tempering in the MEBM (issue 21). At beta 2 the toy MEBM's two modes are deep: plain Gibbs

@@ -341,6 +341,11 @@ void add_dtm_commands(Commands& c) {
     const bool writer = dist::rank() == 0;
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, o->lease);
     const ImageDataset train = pool_images(load_dataset(cfg.dataset, "train", cfg.data_dir, cfg.train_limit), cfg.pool);
+    // Before the feature network trains (minutes), not after it: an update needs one batch (helper-125).
+    if (train.size() < cfg.batch_size) {
+      detail::config_error("train.batch_size", std::to_string(cfg.batch_size) + " is more than the " + std::to_string(train.size()) +
+                                                   " training images" + (cfg.train_limit > 0 ? " (dataset.train_limit " + std::to_string(cfg.train_limit) + ")" : ""));
+    }
     const ImageDataset test = pool_images(load_dataset(cfg.dataset, "test", cfg.data_dir), cfg.pool);
     check_ranks_read_same(train, "the training images");
     check_ranks_read_same(test, "the test images");

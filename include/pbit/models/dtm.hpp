@@ -6,6 +6,8 @@
 // and x^t_i is J_f = -1/2 ln tanh(lambda dt / 2), applied in a sampler as the per-chain field
 // J_f x^t_i on data node i.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <span>
@@ -66,9 +68,9 @@ class AcpController {
   double lambda() const { return lambda_; }
   double previous() const { return prev_; }
   double eps() const { return eps_; }
-  void restore(double lambda, double previous) {
+  void restore(double lambda, double previous) {  // (a previous below 0 as update reads it: 0)
     lambda_ = lambda;
-    prev_ = previous;
+    prev_ = std::isnan(previous) ? previous : std::max(previous, 0.0);
   }
 
  private:

@@ -77,6 +77,10 @@ void apply_forward_noise(std::span<int8_t> spins, double lambda, double dt, uint
 
 double AcpController::update(double a) {
   if (!std::isfinite(a)) throw InvalidArgument("ACP: autocorrelation must be finite");
+  // A measurement below 0 (the estimate's noise and its bias about 0) is read as 0, as the reference
+  // code's max(0, ...) reads it (thrmlDenoising/step.py): below -3 eps the rule's factor turned
+  // negative and switched the penalty off (helper-125).
+  a = std::max(a, 0.0);
   const bool rising = !std::isnan(prev_) && a > prev_;
   if (a < eps_) {
     lambda_ *= 0.6 + 0.2 * a / eps_;

@@ -239,6 +239,16 @@ Dtm::Dtm(const DtmConfig& cfg, int32_t rows, int32_t cols) : cfg_(cfg), rows_(ro
       break;
     }
   }
+  // And one so slow that steps 1..T-1 together flip almost no pixel: each learns nearly the identity,
+  // and step T, from pure noise, carries the model as an MEBM (model.lambda 1e-6 said nothing, helper-125).
+  if (cfg.steps > 1 && dist::rank() == 0) {
+    const double flipped = dtm::flip_probability(cfg.lambda, grid_[static_cast<size_t>(cfg.steps - 1)]);
+    if (flipped < 0.01) {
+      std::fprintf(stderr, "warning: model.lambda %s flips %.3g of the pixels over steps 1..%d together: those steps learn nearly the "
+                   "identity, and step %d, from pure noise, generates nearly as an MEBM (a larger lambda spreads the noise over the steps)\n",
+                   detail::format_number(cfg.lambda).c_str(), flipped, cfg.steps - 1, cfg.steps);
+    }
+  }
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   const Coloring col(graph_, colors_);
   // Under MPI ranks each process runs a contiguous share of every step's batch_size chains, keyed by
