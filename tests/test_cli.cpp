@@ -1274,6 +1274,9 @@ TEST(Cli, EqPropTrainResumeEval) {
   EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["eval"]["test_images"], 20);
   EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["balanced_selection"], true);
   EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["chains_per_image"], 3);  // --chains replaces eval.chains_per_image
+  // The config it ran with, the device (ideal here) and the free phase among it (helper-124).
+  EXPECT_TRUE(read_json_file(tmp("eq_eval.json")).contains("hardware"));
+  EXPECT_TRUE(read_json_file(tmp("eq_eval.json"))["config_resolved"].contains("free"));
   // --test-images 0 is the whole test set (not the config's 30), taken as it is, not balanced (892 to
   // 1135 images a class): it said it was.
   const Result all = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 0 --out " +

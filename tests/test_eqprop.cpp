@@ -1172,6 +1172,33 @@ TEST(EqPropGraph, PhasesOfDifferentSampleCountsMatchExact) {
   }
 }
 
+// A smaller last batch's chains draw random numbers of their own: a new sampler's count starts at 0,
+// and its chains were numbered from 0 as the first batch's were, so image 2 of three (batches of 2)
+// read out with image 0's draws; a copy of image 0 there was predicted alike in 30 of 30 seeds
+// (helper-124). Hot free phase, untrained network: the read-out is a coin toss of its own per image.
+TEST(EqPropEval, ASmallerLastBatchDrawsItsOwnRandomNumbers) {
+  ImageDataset d = halves(3, 1);
+  std::copy_n(d.pixels.begin(), 8, d.pixels.begin() + 16);  // image 2 = image 0
+  d.labels[2] = d.labels[0];
+  EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_last_batch");
+  c.free = {0.01f, 0.01f, 0, 1, 4};
+  c.eval_batch_images = 2;
+  c.eval_chains_per_image = 1;
+  int same_as_copy = 0, same_as_other = 0;
+  const int seeds = 24;
+  for (int k = 0; k < seeds; ++k) {
+    c.seed = 100 + static_cast<uint64_t>(k);
+    const EqPropNet n = eqprop_create(c, 8);
+    const EqPropEval ev = eqprop_evaluate(n, d, first_indices(3), c);
+    ASSERT_EQ(ev.predictions.size(), 3u);
+    same_as_copy += ev.predictions[0] == ev.predictions[2];
+    same_as_other += ev.predictions[0] == ev.predictions[1];
+  }
+  EXPECT_LT(same_as_copy, seeds);  // (the shared draws: every seed)
+  EXPECT_GT(same_as_copy, 0);
+  EXPECT_LT(std::abs(same_as_copy - same_as_other), seeds / 2) << same_as_copy << " " << same_as_other;
+}
+
 TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
   const std::vector<int64_t> ti = first_indices(64), si = first_indices(40);
@@ -1194,6 +1221,10 @@ TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
   const EqPropEval ev = eqprop_evaluate(net, test, si, cfg);
   std::printf("king:6 graph EqProp: test accuracy %.3f\n", ev.accuracy);
   EXPECT_GE(ev.accuracy, 0.85);
+  // Its flips are the 28 spins a sweep updates, not the 8 clamped visible ones too (helper-124).
+  ASSERT_EQ(net.visible.size(), 8u);
+  EXPECT_DOUBLE_EQ(ev.flips, 40.0 * cfg.eval_chains_per_image * (36 - 8) *
+                                 static_cast<double>(cfg.free.anneal_sweeps + cfg.free.samples * cfg.free.steps_per_sample));
   const std::string path = cfg.output_dir + "/model.bin";
   net.save(path);
   const EqPropNet back = EqPropNet::load(path);

@@ -61,7 +61,7 @@ void add_eqprop_commands(Commands& c) {
   CLI::App* eq = c.app->add_subcommand("eqprop", "Equilibrium propagation on the p-bit sampler (Laydevant et al. 2024): train, eval, config");
   eq->require_subcommand(1);
   CLI::App* t = eq->add_subcommand(
-      "train", "Trains a layered Ising network with equilibrium propagation: a free phase, a nudged phase from its state, and "
+      "train", "Trains a layered Ising network, or one on a hardware graph, with equilibrium propagation: a free phase, a nudged phase from its state, and "
                "the local update from the difference of their statistics; writes the model, per-epoch metrics, results and "
                "an accuracy plot to the output folder");
   t->add_option("--config", o->config, "EqProp config (configs/eqprop_*.json)")->required();
@@ -123,7 +123,10 @@ void add_eqprop_commands(Commands& c) {
     net.save(cfg.output_dir + "/model.bin");
     write_json_file(cfg.output_dir + "/metrics.json", detail::with_config(cfg, {{"epochs", history_json(trainer.history())}}));
     nlohmann::json out = {{"model", "eqprop"},
-                          {"network", {{"inputs", net.inputs}, {"hidden", net.hidden}, {"outputs", net.outputs()}, {"per_class", net.per_class}}},
+                          {"network", net.on_graph() ? nlohmann::json{{"inputs", net.inputs}, {"topology", net.topology}, {"outputs", net.outputs()},
+                                                                      {"per_class", net.per_class}, {"spins", net.spins()}}
+                                                    : nlohmann::json{{"inputs", net.inputs}, {"hidden", net.hidden}, {"outputs", net.outputs()},
+                                                                      {"per_class", net.per_class}}},
                           {"train_images", ti.size()},
                           {"epochs_trained", trainer.history().size()},
                           {"stopped_by_time_budget", trainer.out_of_time()},
@@ -183,6 +186,10 @@ void add_eqprop_commands(Commands& c) {
     nlohmann::json out = {{"model", o->model}, {"eval", eval_json(ev)}, {"balanced_selection", n > 0 && n < test.size() && cfg.balanced},  // (the whole set is taken as it is)
                           {"chains_per_image", cfg.eval_chains_per_image}, {"seed", cfg.seed},
                           {"backend", to_string(backend_from_string(cfg.backend))}, {"git_sha", build_git_sha()}};
+    // The config it ran with, the device and the free phase it read out with among it: two evaluations
+    // of one model on other hardware wrote the same keys (helper-124).
+    out["hardware"] = cfg.hardware.config_json();
+    out = detail::with_config(cfg, std::move(out));
     if (!o->out.empty()) write_json_file(o->out, out);
     std::printf("EqProp: test accuracy %.4f on %lld images (%.1f s)\n", ev.accuracy, static_cast<long long>(ev.images), ev.wall_s);
     return 0;

@@ -201,6 +201,7 @@ struct EqPropEval {
   double accuracy = 0;
   int64_t images = 0, correct = 0;
   std::vector<int64_t> confusion;  ///< classes x classes, row = true class
+  std::vector<int32_t> predictions;  ///< each image's predicted class, in `index` order
   double wall_s = 0, flips = 0;
 };
 EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const std::vector<int64_t>& index,
