@@ -873,6 +873,28 @@ TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
   EXPECT_NE(plain.out.find("different training config"), std::string::npos) << plain.out;
 }
 
+// A resume with more epochs than the run trained with stretches the cosine schedule, and says so (the
+// rate jumped back up without a word); metrics.json holds each epoch's FID as it is measured (it was
+// in results.json alone, at the end; helper-125).
+TEST(Resume, ADtmRunGivenMoreEpochsSaysItsScheduleMoved) {
+  const std::string dir = tmp("dtm_more_epochs");
+  fs::remove_all(dir);
+  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  cfg["train"]["epochs"] = 2;
+  write(dir + "/dtm.json", cfg.dump());
+  const Result first = run("dtm train --config " + dir + "/dtm.json --stop-after 1");
+  ASSERT_EQ(first.code, 0) << first.out;
+  EXPECT_TRUE(read_json_file(dir + "/run/metrics.json")["epochs"][0]["feature_fid_256"].is_number()) << slurp(dir + "/run/metrics.json");
+  cfg["train"]["epochs"] = 3;
+  write(dir + "/dtm3.json", cfg.dump());
+  const Result more = run("dtm train --config " + dir + "/dtm3.json --resume --stop-after 1");
+  ASSERT_EQ(more.code, 0) << more.out;
+  EXPECT_NE(more.out.find("note: the cosine schedule now runs over 3 epochs (train.epochs), not the 2 this run trained with: after epoch 1"),
+            std::string::npos) << more.out;
+  const Result same = run("dtm train --config " + dir + "/dtm3.json --resume --stop-after 1");
+  EXPECT_EQ(same.out.find("the cosine schedule now runs over"), std::string::npos) << same.out;  // (epoch 2 trained with 3)
+}
+
 // A batch larger than the training set is refused by its key before the feature network trains (it
 // failed after it, as "DTM: fewer training images than one batch", helper-125).
 TEST(BadInput, ADtmBatchLargerThanItsImagesIsRefusedFirst) {

@@ -134,6 +134,7 @@ struct DtmEpochMetrics {
   double wall_s = 0, flips = 0, flips_per_ns = 0;
   std::vector<DtmStepMetrics> steps;
   double feature_fid = -1;  ///< quality measured after the epoch by the caller (set_feature_fid), -1 = none
+  int32_t epochs_planned = 0;  ///< train.epochs when it trained (the cosine schedule's length); 0 = not recorded
 };
 
 /// The DTM's roles on `topo` (its cfg.topology): rows x cols data nodes and 10 x label_replicas label
@@ -231,6 +232,7 @@ class Dtm {
   void train_step_epoch(int32_t step, const ImageDataset& data, double& flips);
   void checkpoint();  ///< through the checkpoint writer, if one is set
   nlohmann::json history_json() const;
+  void write_metrics() const;  ///< metrics.json: the history so far, with each epoch's FID where measured
   void restore_history(std::istream& f, const std::string& path, const std::string& what);
   /// Visible state (data then labels) of `image` after the forward process to time t_t.
   std::vector<int8_t> noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t epoch_tag) const;

@@ -572,6 +572,18 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
   if (data.size() < cfg_.batch_size) throw InvalidArgument("DTM: fewer training images than one batch");
   if (data.rows != rows_ || data.cols != cols_) throw InvalidArgument("DTM: images do not match the model's data nodes");
   check_sweeps_left(data.size());
+  // The cosine schedule runs over train.epochs: a resume with other epochs than the run trained with
+  // moves its rate, said as the DBM says it (it changed without a word, helper-125).
+  if (!history_.empty() && history_.back().epochs_planned > 0 && history_.back().epochs_planned != cfg_.epochs && cfg_.time_budget_s <= 0 &&
+      epoch_ < cfg_.epochs && dist::rank() == 0) {
+    const auto rate = [&](int32_t epochs) {
+      const double progress = std::min(1.0, static_cast<double>(epoch_) / epochs);
+      return cfg_.learning_rate * (cfg_.lr_final_fraction + (1 - cfg_.lr_final_fraction) * 0.5 * (1 + std::cos(M_PI * progress)));
+    };
+    std::fprintf(stderr, "note: the cosine schedule now runs over %d epochs (train.epochs), not the %d this run trained with: after epoch %d "
+                 "its rate is %.4g, not %.4g\n", cfg_.epochs, history_.back().epochs_planned, epoch_, rate(cfg_.epochs),
+                 rate(history_.back().epochs_planned));
+  }
   make_directories(cfg_.output_dir);
   int32_t done = 0;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
@@ -604,22 +616,14 @@ std::vector<DtmEpochMetrics> Dtm::train(const ImageDataset& data, int32_t stop_a
     m.wall_s = dist::allreduce_max(now_s() - t0);  // one clock for all ranks: time budgets stop them together
     total_negative_tempering_stats();
     m.flips_per_ns = m.flips / m.wall_s / 1e9;
+    m.epochs_planned = cfg_.epochs;
     history_.push_back(m);
     if (dist::rank() == 0) {
       std::fprintf(stderr, "epoch %d: %.1f s, %.3g flips/ns;", m.epoch, m.wall_s, m.flips_per_ns);
       for (const auto& s : m.steps) std::fprintf(stderr, " step %d: r=%.3f lambda=%.4g", s.step, s.autocorrelation, s.acp_lambda);
       std::fprintf(stderr, "\n");
     }
-    nlohmann::json ep = nlohmann::json::array();
-    for (const DtmEpochMetrics& h : history_) {
-      nlohmann::json st = nlohmann::json::array();
-      for (const auto& s : h.steps) {
-        st.push_back({{"step", s.step}, {"acp_lambda", s.acp_lambda}, {"autocorrelation", s.autocorrelation},
-                      {"mixing_time_sweeps", std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)}});
-      }
-      ep.push_back({{"epoch", h.epoch}, {"wall_s", h.wall_s}, {"flips", h.flips}, {"flips_per_ns", h.flips_per_ns}, {"steps", st}});
-    }
-    if (dist::rank() == 0) write_json_file(cfg_.output_dir + "/metrics.json", detail::with_config(cfg_, {{"epochs", ep}}));
+    write_metrics();
     ++epoch_;
     checkpoint();
     --epoch_;
@@ -884,14 +888,15 @@ nlohmann::json Dtm::history_json() const {
     for (const auto& s : h.steps) {
       st.push_back({s.step, s.acp_lambda, s.autocorrelation, std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)});
     }
-    hist.push_back({h.epoch, h.wall_s, h.flips, h.flips_per_ns, st, h.feature_fid});
+    hist.push_back({h.epoch, h.wall_s, h.flips, h.flips_per_ns, st, h.feature_fid, h.epochs_planned});
   }
   return hist;
 }
 
 void Dtm::restore_history(std::istream& f, const std::string& path, const std::string& what) {
   history_ = detail::get_history<DtmEpochMetrics>(f, path, what, -1, [](const nlohmann::json& h) {
-    if (!h.is_array() || h.size() != 6 || !h[4].is_array()) throw detail::CorruptHistoryEntry{};
+    // (6 entries: a checkpoint from before the planned epochs were kept, 2026-12-07)
+    if (!h.is_array() || (h.size() != 6 && h.size() != 7) || !h[4].is_array()) throw detail::CorruptHistoryEntry{};
     using detail::history_number;
     const double most = detail::kMostTally;
     DtmEpochMetrics m;
@@ -900,6 +905,7 @@ void Dtm::restore_history(std::istream& f, const std::string& path, const std::s
     m.flips = history_number(h[2], 0, most);
     m.flips_per_ns = history_number(h[3], 0, most);
     m.feature_fid = detail::history_number_or_none(h[5], 0, most);  // -1: none measured
+    if (h.size() == 7) m.epochs_planned = static_cast<int32_t>(history_number(h[6], 0, kMaxEpochs, true));
     for (const auto& s : h[4]) {
       if (!s.is_array() || s.size() != 4) throw detail::CorruptHistoryEntry{};
       m.steps.push_back({.step = static_cast<int32_t>(history_number(s[0], 1, 1 << 20, true)), .acp_lambda = history_number(s[1], 0, most),
@@ -914,6 +920,22 @@ void Dtm::restore_history(std::istream& f, const std::string& path, const std::s
 void Dtm::set_feature_fid(int32_t epoch, double fid) {
   for (auto& h : history_)
     if (h.epoch == epoch) h.feature_fid = fid;
+  write_metrics();  // (with it: the epoch's FID was in results.json alone, at the end; helper-125)
+}
+
+void Dtm::write_metrics() const {
+  if (dist::rank() != 0) return;
+  nlohmann::json ep = nlohmann::json::array();
+  for (const DtmEpochMetrics& h : history_) {
+    nlohmann::json st = nlohmann::json::array();
+    for (const auto& s : h.steps) {
+      st.push_back({{"step", s.step}, {"acp_lambda", s.acp_lambda}, {"autocorrelation", s.autocorrelation},
+                    {"mixing_time_sweeps", std::isfinite(s.mixing_time) ? nlohmann::json(s.mixing_time) : nlohmann::json(nullptr)}});
+    }
+    ep.push_back({{"epoch", h.epoch}, {"wall_s", h.wall_s}, {"flips", h.flips}, {"flips_per_ns", h.flips_per_ns}, {"steps", st},
+                  {"feature_fid_256", h.feature_fid >= 0 ? nlohmann::json(h.feature_fid) : nlohmann::json(nullptr)}});
+  }
+  write_json_file(cfg_.output_dir + "/metrics.json", detail::with_config(cfg_, {{"epochs", ep}}));
 }
 
 namespace {
