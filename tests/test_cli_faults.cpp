@@ -895,6 +895,21 @@ TEST(Resume, ADtmRunGivenMoreEpochsSaysItsScheduleMoved) {
   EXPECT_EQ(same.out.find("the cosine schedule now runs over"), std::string::npos) << same.out;  // (epoch 2 trained with 3)
 }
 
+// The autocorrelation probe every epoch runs is checked against memory before the first epoch trains,
+// with ACP off too (it was found after an epoch's training, helper-125).
+TEST(BadInput, ADtmProbeTooLargeIsRefusedBeforeTraining) {
+  const std::string dir = tmp("dtm_probe");
+  fs::remove_all(dir);
+  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  cfg["train"]["acp"] = {{"enabled", false}};
+  cfg["train"]["negative"] = {{"warmup", 300000}, {"samples", 2}, {"steps_per_sample", 1}};
+  write(dir + "/dtm.json", cfg.dump());
+  const Result r = run("dtm train --config " + dir + "/dtm.json", "PBIT_MAX_MEMORY=1G");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("the autocorrelation probe's 600005 snapshots"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("epoch 1"), std::string::npos) << r.out;  // (nothing trained first)
+}
+
 // A batch larger than the training set is refused by its key before the feature network trains (it
 // failed after it, as "DTM: fewer training images than one batch", helper-125).
 TEST(BadInput, ADtmBatchLargerThanItsImagesIsRefusedFirst) {

@@ -233,6 +233,8 @@ class Dtm {
   void checkpoint();  ///< through the checkpoint writer, if one is set
   nlohmann::json history_json() const;
   void write_metrics() const;  ///< metrics.json: the history so far, with each epoch's FID where measured
+  int32_t probe_chains(int64_t images) const;  ///< the autocorrelation probe's chains: 4 a conditioning image
+  void check_probe_memory(int64_t times, int32_t chains) const;
   void restore_history(std::istream& f, const std::string& path, const std::string& what);
   /// Visible state (data then labels) of `image` after the forward process to time t_t.
   std::vector<int8_t> noisy(const ImageDataset& data, int64_t image, int32_t t, uint32_t epoch_tag) const;

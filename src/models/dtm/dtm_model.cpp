@@ -456,6 +456,11 @@ void Dtm::train_step_epoch(int32_t t, const ImageDataset& data, double& flips) {
 /// A checkpoint's autocorrelation past it (1e300 was read and drove the penalty) is refused.
 constexpr double kMostAutocorrelation = 2.0;
 
+namespace {
+/// The autocorrelation probe's chains conditioned on one image (each group centred on its own mean).
+constexpr int32_t kChainsPerImage = 4;
+}  // namespace
+
 double Dtm::measure_autocorrelation(int32_t t, const ImageDataset& data, std::vector<double>* curve) const {
   // Lag = one negative phase (warmup + samples * steps_per_sample sweeps). Snapshots every
   // steps_per_sample sweeps over twice the lag, after a negative-phase warm-up.
@@ -479,17 +484,12 @@ std::vector<double> Dtm::autocorrelation_curve(int32_t t, const ImageDataset& da
   if (warmup < 0 || stride < 1 || times < 2 || max_lag < 0 || max_lag >= times) {
     throw InvalidArgument("autocorrelation: needs warmup >= 0, stride >= 1, times >= 2 and 0 <= max_lag < times");
   }
-  constexpr int32_t kChainsPerImage = 4;
-  const int32_t images = std::max<int32_t>(1, std::min<int32_t>(cfg_.acp_chains / kChainsPerImage, static_cast<int32_t>(data.size())));
-  const int32_t C = images * kChainsPerImage;
+  const int32_t C = probe_chains(data.size());
   const size_t E = static_cast<size_t>(graph_.num_edges()), N = static_cast<size_t>(graph_.num_nodes());
   const int32_t V = static_cast<int32_t>(visible_.size());
-  // The snapshots (a byte a chain's node), their projections and the snapshot list, sized before the
-  // warm-up: the run's own check came only after it (1e8 sweeps of warm-up for a request that could
-  // never fit, helper-108).
-  detail::check_memory(static_cast<double>(times) * (C * (static_cast<double>(N) + 16.0 * cfg_.acp_dims) + 16.0),
-                       "the autocorrelation probe's " + std::to_string(times) + " snapshots of " + std::to_string(C) + " chains of " +
-                           std::to_string(N) + " nodes");
+  // The snapshots, their projections and the snapshot list, sized before the warm-up: the run's own
+  // check came only after it (1e8 sweeps of warm-up for a request that could never fit, helper-108).
+  check_probe_memory(times, C);
   Graph g = graph_;
   g.set_edge_weights(std::span<const float>(weights_[t - 1].data(), E));
   g.set_biases(std::span<const float>(weights_[t - 1].data() + E, N));
@@ -549,7 +549,22 @@ bool Dtm::out_of_time() const {
   return cfg_.time_budget_s > 0 && !history_.empty() && trained_s() + history_.back().wall_s > cfg_.time_budget_s;
 }
 
+int32_t Dtm::probe_chains(int64_t images) const {
+  const auto n = static_cast<int32_t>(std::min<int64_t>(cfg_.acp_chains / kChainsPerImage, images));
+  return std::max<int32_t>(1, n) * kChainsPerImage;
+}
+
+void Dtm::check_probe_memory(int64_t times, int32_t chains) const {
+  const auto N = static_cast<double>(graph_.num_nodes());  // (a byte a chain's node, the projections in doubles)
+  detail::check_memory(static_cast<double>(times) * (chains * (N + 16.0 * cfg_.acp_dims) + 16.0),
+                       "the autocorrelation probe's " + std::to_string(times) + " snapshots of " + std::to_string(chains) + " chains of " +
+                           detail::format_number(N) + " nodes");
+}
+
 void Dtm::check_sweeps_left(int64_t images) const {
+  // Every epoch's probe (ACP's and the per-epoch mixing time's), before the first epoch trains: with
+  // ACP off it first ran after an epoch's training (helper-125: 4 s of training, then 25.2 GB refused).
+  check_probe_memory(2 * cfg_.negative.total_sweeps() / cfg_.negative.steps_per_sample + 1, probe_chains(images));
   // Each step's two samplers run every batch (at the defaults a run passes their sweeps past 50,000
   // epochs): refused here, not in a late epoch as EqProp's was (helper-113).
   const double batches = static_cast<double>(cfg_.epochs - epoch_) * static_cast<double>(images / cfg_.batch_size);
