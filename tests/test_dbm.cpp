@@ -1499,6 +1499,16 @@ TEST(Png, SpinGridsPutGrayBetweenTheirImages) {
   EXPECT_EQ(w, 7u);
   EXPECT_EQ(h, 7u);
   EXPECT_EQ(px, want);
+  // Drawn at least 20 pixels wide: each pixel a 3 x 3 square (7 x 3 = 21), the same picture.
+  write_spin_grid_png(tmp("grid3.png"), images, 2, 2, 2, 20);
+  const std::vector<uint8_t> big = strict_png_pixels(tmp("grid3.png"), w, h);
+  ASSERT_EQ(w, 21u);
+  ASSERT_EQ(h, 21u);
+  for (uint32_t y = 0; y < h; ++y)
+    for (uint32_t x = 0; x < w; ++x) ASSERT_EQ(big[y * w + x], want[(y / 3) * 7 + x / 3]) << x << ", " << y;
+  write_spin_grid_png(tmp("grid8.png"), images, 2, 2, 2, 1000);  // (at most 8 x 8)
+  (void)strict_png_pixels(tmp("grid8.png"), w, h);
+  EXPECT_EQ(w, 56u);
 }
 
 TEST(DbmFiles, SaveLoadAndImportRoundTrip) {

@@ -154,7 +154,7 @@ ImageDataset dbm_data(const DbmConfig& cfg, const std::string& split) {
 void write_generation(const SparseDbm& m, const DbmConfig& cfg, const std::string& png, nlohmann::json& out) {
   const DbmGeneration g = generate_dbm(m, cfg);
   if (dist::rank() != 0) return;
-  write_spin_grid_png(png, g.images, m.rows(), m.cols(), cfg.gen_per_class);
+  write_spin_grid_png(png, g.images, m.rows(), m.cols(), cfg.gen_per_class, 600);
   out["generation"] = {{"png", png}, {"per_class", cfg.gen_per_class}, {"label_agreement", g.agreement}, {"wall_s", g.wall_s},
                        {"sweeps", g.sweeps}};
   if (cfg.gen_tempered) {

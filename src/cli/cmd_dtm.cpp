@@ -523,11 +523,11 @@ void add_dtm_commands(Commands& c) {
     const double ham_gen = mean_nearest_hamming(gen_small, train_small), ham_test = mean_nearest_hamming(test_small, train_small);
     make_directories(cfg.output_dir);
     const std::vector<std::vector<int8_t>> shown(samples.begin(), samples.begin() + std::min<size_t>(samples.size(), 160));
-    write_spin_grid_png(cfg.output_dir + "/generated.png", shown, train.rows, train.cols, 16);
+    write_spin_grid_png(cfg.output_dir + "/generated.png", shown, train.rows, train.cols, 16, 600);
     std::vector<std::vector<int8_t>> tr;  // rows: samples, columns: x^T ... x^0
     for (int32_t s = 0; s < std::min<int32_t>(8, cfg.gen_samples); ++s)
       for (const auto& level : traj) tr.push_back(level[s]);
-    write_spin_grid_png(cfg.output_dir + "/trajectory.png", tr, train.rows, train.cols, static_cast<int32_t>(traj.size()));
+    write_spin_grid_png(cfg.output_dir + "/trajectory.png", tr, train.rows, train.cols, static_cast<int32_t>(traj.size()), 600);
     const int64_t sweeps_per_sample = cfg.gen_sweeps * cfg.steps;
     double flips = 0, wall = 0;
     for (const auto& h : hist) {

@@ -2,6 +2,7 @@
 
 #include "util/file_io.hpp"
 
+#include <algorithm>
 #include <zlib.h>
 
 #include <fstream>
@@ -57,7 +58,7 @@ void write_png_gray(const std::string& path, int32_t width, int32_t height, cons
 }
 
 void write_spin_grid_png(const std::string& path, const std::vector<std::vector<int8_t>>& images, int32_t rows,
-                         int32_t cols, int32_t per_row) {
+                         int32_t cols, int32_t per_row, int32_t min_width) {
   if (images.empty() || per_row < 1) throw InvalidArgument("write_spin_grid_png: no images");
   const int32_t n = static_cast<int32_t>(images.size());
   const int32_t grid_rows = (n + per_row - 1) / per_row;
@@ -69,7 +70,15 @@ void write_spin_grid_png(const std::string& path, const std::vector<std::vector<
     for (int32_t r = 0; r < rows; ++r)
       for (int32_t c = 0; c < cols; ++c) px[static_cast<size_t>(r0 + r) * W + c0 + c] = images[k][r * cols + c] > 0 ? 255 : 0;
   }
-  write_png_gray(path, W, H, px);
+  const int32_t s = std::clamp((min_width + W - 1) / W, 1, 8);
+  if (s == 1) {
+    write_png_gray(path, W, H, px);
+    return;
+  }
+  std::vector<uint8_t> big(static_cast<size_t>(W) * s * H * s);
+  for (int32_t y = 0; y < H * s; ++y)
+    for (int32_t x = 0; x < W * s; ++x) big[static_cast<size_t>(y) * W * s + x] = px[static_cast<size_t>(y / s) * W + x / s];
+  write_png_gray(path, W * s, H * s, big);
 }
 
 }  // namespace pbit
