@@ -1145,8 +1145,9 @@ TEST(Cli, DbmTrainEvalGenerate) {
       for (size_t k = 0; k < 4; ++k) v = (v << 8) | static_cast<uint8_t>(b[at + k]);
       return v;
     };
-    EXPECT_EQ(be32(16), 2u * 15 + 1);   // width: 2 per class
-    EXPECT_EQ(be32(20), 10u * 15 + 1);  // height: 10 classes
+    // width: 2 per class; height: 10 classes; each pixel drawn 8 x 8, the most, toward 600 pixels wide
+    EXPECT_EQ(be32(16), 8 * (2u * 15 + 1));
+    EXPECT_EQ(be32(20), 8 * (10u * 15 + 1));
   }
   // A finished run resumes to nothing new, and says so (it said "resuming at epoch 2" of 1); a run
   // without a checkpoint cannot resume.
