@@ -490,9 +490,24 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
   jj["rows"].erase(jj["rows"].begin() + 3, jj["rows"].end());
   jj["rows"][1]["flips_per_ns"] = 12345.0;
   jj["rows"][2]["workload"] = "renamed";
+  // Row 0 as a pbit before 2026-12-07 wrote a reading: its idle power under the old name and no
+  // whole-draw figures, which are derived from its numbers (such a journal was refused, helper-126).
+  for (const char* k : {"energy_j", "idle_power_w_subtracted", "energy_j_per_flip", "energy_j_per_sample", "energy_j_total", "energy_j_per_flip_total"}) {
+    jj["rows"][0].erase(k);
+  }
+  const double wall0 = jj["rows"][0]["wall_s"].get<double>();
+  jj["rows"][0]["energy_source"] = "rapl";
+  jj["rows"][0].update({{"energy_j", 3.0}, {"energy_idle_w_subtracted", 2.0}, {"energy_j_per_flip", 1e-9}, {"energy_j_per_sample", 1e-6}});
   write(journal, jj.dump());
   const Result again = run(cmd);
   ASSERT_EQ(again.code, 0) << again.out;
+  {
+    const nlohmann::json r0 = read_json_file(dir + "/out/results.json")["results"][0];
+    EXPECT_EQ(r0["idle_power_w_subtracted"].get<double>(), 2.0) << r0.dump();
+    EXPECT_DOUBLE_EQ(r0["energy_j_total"].get<double>(), 3.0 + 2.0 * wall0);
+    EXPECT_DOUBLE_EQ(r0["energy_j_per_flip_total"].get<double>(), 1e-9 * (3.0 + 2.0 * wall0) / 3.0);
+    EXPECT_FALSE(r0.contains("energy_idle_w_subtracted"));
+  }
   EXPECT_NE(again.out.find("--journal " + journal + ": 2 rows measured before, not measured again (1 other row in it matches no row of this "
                            "suite here)"), std::string::npos) << again.out;
   const nlohmann::json res = read_json_file(dir + "/out/results.json");

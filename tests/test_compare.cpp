@@ -771,6 +771,15 @@ TEST(CompareQuality, MeasuredPointsComeFromTheSameGraphAndCountEveryReplica) {
   EXPECT_DOUBLE_EQ(q["chip_energy_j_per_sample"].get<double>(), 4 * k_dtm * 100 * e_cell);
   EXPECT_EQ(q["chip_k_mix_source"], "k_mix_dtm");
   EXPECT_EQ(q["generation_replicas"], 3.0);
+  EXPECT_FALSE(q.contains("measured_note"));
+  // No measured point says why: the graph's rows were skipped (a backend not here), or there are none.
+  const nlohmann::json skipped = nlohmann::json::array(
+      {{{"workload", "w"}, {"kind", "dtm_generation"}, {"graph", "grid:10:G8"}, {"backend", "cuda"}, {"skipped", "backend not available here"}}});
+  EXPECT_NE(detail::quality_entry("DTM", run, skipped, k_dtm, e_cell)["measured_note"].get<std::string>().find("were skipped or failed"),
+            std::string::npos);
+  EXPECT_NE(detail::quality_entry("DTM", run, nlohmann::json::array(), k_dtm, e_cell)["measured_note"].get<std::string>().find(
+                "no dtm_generation workload of the suite runs on this graph"),
+            std::string::npos);
   // An MEBM whose autocorrelation fit gave under one sweep is charged one, and says so.
   run.steps = 1;
   run.mixing_time = 0.25;

@@ -127,6 +127,10 @@ float float_arg(const py::handle& v, const char* name) {
   if (d == 0 && PyObject_IsTrue(v.ptr()) == 1) {
     throw InvalidArgument(std::string(name) + ": value " + std::string(py::str(v)).substr(0, 40) + " is too close to 0 for a float32 (it would be read as 0)");
   }
+  // And a finite one a double holds as infinity (numpy.longdouble(1e4000)): named, not read as inf.
+  if (std::isinf(d) && std::string(py::str(v)).find("inf") == std::string::npos) {
+    throw InvalidArgument(std::string(name) + ": value " + std::string(py::str(v)).substr(0, 40) + " is beyond float32's range (about 3.4e38)");
+  }
   check_float_range(d, name, -1);
   return static_cast<float>(d);
 }

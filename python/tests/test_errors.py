@@ -607,11 +607,12 @@ def test_a_finite_value_past_float32_is_named_not_turned_into_inf():
         (lambda: s.set_field([0, 1], [0.5, -1e-46]), r"value -1e-46 \(index 1\) is too close to 0 for a float32"),
         (lambda: pbit.BetaSchedule.constant(1e-300), r"beta: value 1e-300 is too close to 0 for a float32"),
     ]
-    if np.finfo(np.longdouble).tiny < 1e-4000:  # (x86's 80-bit longdouble: a double holds 1e-4000 as 0, which passed)
+    if np.longdouble("1e-4000") != 0:  # (x86's 80-bit longdouble: a double holds 1e-4000 as 0, which passed)
         cases += [
             (lambda: pbit.Graph.from_edges(2, [0], [1], np.array([np.longdouble("1e-4000")])),
              r"weights: value 1e-4000 \(index 0\) is too close to 0 for a float32"),
             (lambda: pbit.BetaSchedule.constant(np.longdouble("1e-4000")), r"beta: value 1e-4000 is too close to 0 for a float32"),
+            (lambda: pbit.BetaSchedule.constant(np.longdouble("1e4000")), r"beta: value 1e\+4000 is beyond float32's range"),
         ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no RuntimeWarning on the way

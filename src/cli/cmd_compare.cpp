@@ -41,9 +41,23 @@ class CompareRowJournal {
     // A row is read as write_compare_outputs and the plots read it: its names, its numbers (finite,
     // >= 0), its energy source.
     for (size_t k = 0; k < j["rows"].size(); ++k) {
-      const nlohmann::json& r = j["rows"][k];
+      nlohmann::json r = j["rows"][k];
       auto bad = [&](const std::string& why) { return journal_refused(path_, "row " + std::to_string(k) + " " + why); };
       if (!r.is_object()) throw bad("is not an object");
+      // A row of a pbit before 2026-12-07 named the idle power energy_idle_w_subtracted and kept no
+      // whole-draw figures, which its numbers give exactly (helper-126: such a journal was refused).
+      if (r.contains("energy_idle_w_subtracted") && !r.contains("idle_power_w_subtracted")) {
+        r["idle_power_w_subtracted"] = r["energy_idle_w_subtracted"];
+        r.erase("energy_idle_w_subtracted");
+      }
+      if (r.contains("energy_j") && !r.contains("energy_j_total") && r["energy_j"].is_number() && r["energy_j"].get<double>() > 0 &&
+          r.value("idle_power_w_subtracted", nlohmann::json()).is_number() && r.value("wall_s", nlohmann::json()).is_number() &&
+          r.value("energy_j_per_flip", nlohmann::json()).is_number()) {
+        const double active = r["energy_j"].get<double>();
+        const double total = active + r["idle_power_w_subtracted"].get<double>() * r["wall_s"].get<double>();
+        r["energy_j_total"] = total;
+        r["energy_j_per_flip_total"] = r["energy_j_per_flip"].get<double>() * total / active;
+      }
       for (const char* f : {"workload", "kind", "graph", "backend", "device", "energy_source"}) {
         if (!r.contains(f) || !r[f].is_string()) throw bad(std::string("has no text '") + f + "'");
         // Each goes into a cell of results.md and a plot's title: one line, no '|' (a suite's names

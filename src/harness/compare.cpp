@@ -468,12 +468,14 @@ nlohmann::json detail::quality_entry(const std::string& label, const QualityRun&
   // every replica; from rows of the same graph only.
   const std::string graph = topology_name(r.topology);
   nlohmann::json measured = nlohmann::json::array();
-  bool same_graph = false;  // a dtm_generation row of this graph, metered or not
+  bool same_graph = false, skipped = false;  // a dtm_generation row of this graph that ran, metered or not; one skipped
   for (const auto& row : rows) {
-    if (row.contains("skipped") || row["kind"] != "dtm_generation" || row["num_nodes"].get<double>() != nodes ||
-        topology_name(row["graph"].get<std::string>()) != graph) {
+    if (!row.contains("kind") || row["kind"] != "dtm_generation" || topology_name(row.value("graph", std::string())) != graph) continue;
+    if (row.contains("skipped")) {  // (no node count: a backend not available, or a failed row)
+      skipped = true;
       continue;
     }
+    if (row["num_nodes"].get<double>() != nodes) continue;
     same_graph = true;
     if (row.contains("energy_j_per_flip")) {  // (each names its workload: two of one graph were told apart by nothing)
       measured.push_back({{"workload", row.value("workload", std::string())}, {"backend", row["backend"]}, {"chains", row["chains"]},
@@ -483,6 +485,7 @@ nlohmann::json detail::quality_entry(const std::string& label, const QualityRun&
   p["measured"] = measured;
   if (measured.empty()) {
     p["measured_note"] = same_graph ? "the dtm_generation rows of this graph have no energy (their energy_source says why)"
+                         : skipped  ? "the dtm_generation rows of this graph were skipped or failed (their 'skipped' says why)"
                                     : "no dtm_generation workload of the suite runs on this graph (" + graph + ")";
   }
   return p;
@@ -638,7 +641,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
   for (const CompareWorkload& w : suite.workloads) {
     for (const Backend b : backends) {
       if (!backend_available(b)) {
-        rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"backend", to_string(b)},
+        rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"graph", w.graph}, {"backend", to_string(b)},
                         {"skipped", "backend not available here: " + backend_unavailable_reason(b)}});
         if (progress) std::fprintf(stderr, "compare: %s on %s skipped (not available)\n", w.name.c_str(), to_string(b).c_str());
         continue;
@@ -662,7 +665,7 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
           // What a row can run into (memory, the device); anything else is the suite's or a bug, and
           // ends the run.
           if (!dynamic_cast<const OutOfMemory*>(&e) && !dynamic_cast<const CudaError*>(&e)) throw;
-          rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"backend", to_string(b)}, {"chains", chains},
+          rows.push_back({{"workload", w.name}, {"kind", w.kind}, {"graph", w.graph}, {"backend", to_string(b)}, {"chains", chains},
                           {"skipped", std::string("failed: ") + e.what()}, {"error", e.what()}});
           if (progress) {
             std::fprintf(stderr, "compare: %s on %s, %d chains: FAILED: %s\n", w.name.c_str(), to_string(b).c_str(), chains,
@@ -933,7 +936,8 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
        << "set logscale x\nset xlabel 'energy per sample (J)'\nset ylabel 'feature-FID (lower is better)'\nset grid\n"
        << "set key below\nset offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n"
        << "set title 'Energy per sample vs quality (cf. Jelincic et al. 2025, Fig. 1)'\n"
-       << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip, K_mix a step (the paper''s 250 for a DTM; an MEBM''s measured mixing time)', "
+       << "plot 'energy_vs_quality.dat' index 0 using 1:2 with points pt 7 ps 1.5 title 'modeled RNG chip, K_mix a step (k_mix_dtm, " << fmt(mo["rng_chip"]["dtm_parameters"]["k_mix_sweeps_per_step"])
+       << ", for a DTM; an MEBM''s measured mixing time)', "
        << "'' index 0 using 1:2:3 with labels offset 1,1 notitle, "
        << "'' index 1 using 1:2 with points pt 6 ps 1.5 title 'modeled RNG chip, the run''s sweeps'";
     for (const std::string& c : series) qg << ", " << c;
@@ -966,8 +970,9 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
       ed << "# " << name << "\n";
       for (const auto& [c, above, total] : pts) ed << c << " " << detail::format_number(above) << " " << detail::format_number(total) << "\n";
       ed << "\n\n";
-      eg << "'energy_per_flip.dat' index " << k << " using 1:3 with linespoints lw 2 title " << detail::gnuplot_quote(name + ", idle included")
-         << ", '' index " << k << " using 1:2 with linespoints dt 2 title " << detail::gnuplot_quote(name + ", above idle") << ", ";
+      eg << "'energy_per_flip.dat' index " << k << " using 1:3 with linespoints lw 2 lc " << k + 1 << " title "
+         << detail::gnuplot_quote(name + ", idle included") << ", '' index " << k << " using 1:2 with linespoints dt 2 lc " << k + 1
+         << " title " << detail::gnuplot_quote(name + ", above idle") << ", ";  // (one colour a series, both lines)
       ++k;
     }
     eg << "fpga_lo with lines dt 3 lc rgb 'black' title 'FPGA " << fmt(mo["fpga"]["energy_j_per_flip_low"]) << " J/flip (modeled)', "

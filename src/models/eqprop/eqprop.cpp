@@ -531,7 +531,7 @@ namespace {
 EqPropGradient gradient_on_graph(const EqPropNet& net, Sampler& s, const std::vector<float>& x, const std::vector<int32_t>& labels,
                                  const EqPropConfig& cfg, Sampler* ideal) {
   const auto M = static_cast<int64_t>(labels.size());
-  const int32_t cpi = static_cast<int32_t>(s.num_chains() / M), N = net.spins();
+  const int32_t cpi = static_cast<int32_t>(s.num_chains() / M);
   EqPropGradient g;
   g.images = M;
   prepare_free(net, s, x, M, cpi, cfg.field_clip);
@@ -801,7 +801,8 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
   // The sampler runs every batch of its size, its count going on: checked before the first, not where
   // the count would pass the limit partway through (helper-124).
   {
-    const double batches = std::ceil(static_cast<double>(ev.images) / static_cast<double>(cfg.eval_batch_images));
+    // (the longest-running sampler's: a smaller last batch runs on a new one, its count from 0)
+    const double batches = std::max(1.0, std::floor(static_cast<double>(ev.images) / static_cast<double>(cfg.eval_batch_images)));
     const auto per_batch = static_cast<double>(free_schedule(cfg).total_sweeps());
     if (batches * per_batch > static_cast<double>(SamplingSchedule::kMaxSweeps)) {
       throw InvalidConfig("key 'eval.batch_images': " + detail::format_number(batches) + " batches of " + detail::format_number(per_batch) +
@@ -820,6 +821,10 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
       // Its chains numbered from the batch's first image's, so a smaller last batch's do not draw the
       // first batch's random numbers again (a new sampler's count starts at 0; helper-124 found an
       // image and its copy, one in each, predicted alike in 30 of 30 seeds).
+      if ((first + n) * cfg.eval_chains_per_image > int64_t{0xFFFFFFFF}) {
+        throw InvalidArgument("EqProp evaluation: " + std::to_string(ev.images) + " images x " + std::to_string(cfg.eval_chains_per_image) +
+                              " chains each (eval.chains_per_image) number more chains than a sampler's chain ids hold (2^32)");
+      }
       so.first_chain = static_cast<uint32_t>(first * cfg.eval_chains_per_image);
       s = std::make_unique<Sampler>(g, col, static_cast<int32_t>(n * cfg.eval_chains_per_image), so);
     }
