@@ -270,6 +270,10 @@ TEST(FullDisk, DtmTrainKeepsTheGoodFiles) {
   const nlohmann::json res = read_json_file(dir + "/run/results.json");
   const double f1 = res["feature_fid_over_training"][0]["feature_fid_256"].get<double>(), f2 = res["feature_fid"].get<double>();
   EXPECT_TRUE(res["feature_fid_256"].is_null()) << res["feature_fid_256"];  // 20 final samples: not 256 to score (CLI.md)
+  // The per-epoch curve's own floor (256 training images, here the 100 there are, against its 1000
+  // test images) beside the final generation's, each drawn (helper-125).
+  EXPECT_GT(res["feature_fid_real_floor_256"].get<double>(), 0.0) << res.dump();
+  EXPECT_NE(slurp(dir + "/run/fid.gp").find("(their floor)"), std::string::npos);
   std::istringstream rows(fid.substr(fid.find('\n') + 1));
   int epoch = 0, samples = 0, final = 0;
   double value = 0;
