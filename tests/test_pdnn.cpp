@@ -338,11 +338,13 @@ TEST(PdnnForward, cuda_LogitsIdenticalToTheHost) {
 // cudaMalloc's error was left set, and the next launch's check reported it as that kernel's.
 TEST(PdnnForward, cuda_AFailedAllocationIsNotReportedAgainByTheNextCall) {
   PBIT_REQUIRE_BACKEND(Backend::cuda);
-  const PdnnNet n = PdnnNet::create({784, 16, 10}, 2);
+  const PdnnNet n = PdnnNet::create({784, 4096, 10}, 2);
   PdnnForwardSpec s;
   s.units.activation = PdnnActivation::pbit;
   s.T = 1 << 16;
-  const int64_t images = 1024;  // 2^26 rows of 784 floats: 210 GB for each of the pass's arrays
+  // 2^26 rows of 4096 hidden units: 1.1 TB for each of the pass's arrays (sized by the layers that use
+  // them: with 16 hidden units, as here before, they now take 4.3 GB, which a device may give)
+  const int64_t images = 1024;
   const std::vector<float> x(static_cast<size_t>(images * 784), 0.25f);
   const std::unique_ptr<float[]> huge(new float[static_cast<size_t>(images * s.T * 10)]);  // never touched: not resident
   EXPECT_THROW(pdnn_forward_cuda(n, s, x.data(), images, huge.get()), OutOfMemory);

@@ -80,9 +80,9 @@ namespace detail {
 /// reading), less `idle_w` over the same time, into energy_j, energy_j_per_flip (over `flips`) and
 /// energy_j_per_sample (over `samples`) with energy_source; or only energy_source ("unavailable: ...")
 /// when there is no reading, nothing above the idle draw, or a window shorter than `min_wall_s` (the
-/// meter's resolution: NVML's counter moves every 20-100 ms). energy_idle_w_subtracted says what was
-/// taken off (0 when the suite measured no idle draw: then energy_j is the whole draw). Used by
-/// run_compare.
+/// meter's resolution: NVML's counter moves every 20-100 ms). idle_power_w_subtracted says what was
+/// taken off (0 when the suite measured no idle draw: then energy_j is the whole draw), and
+/// energy_j_total and energy_j_per_flip_total give the whole draw, idle included. Used by run_compare.
 void put_measured_energy(nlohmann::json& row, double joules, double idle_w, double wall_s, double flips, double samples,
                          const std::string& source, double min_wall_s = 0);
 

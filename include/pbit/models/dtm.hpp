@@ -63,7 +63,8 @@ class AcpController {
  public:
   explicit AcpController(double lambda0 = 0.0, double eps = 0.016, double floor = 0.001)
       : lambda_(lambda0), eps_(eps), floor_(floor) {}
-  /// Feeds one autocorrelation measurement; returns the new lambda.
+  /// Feeds one autocorrelation measurement (one below 0 read as 0, as the reference code reads it);
+  /// returns the new lambda.
   double update(double a);
   double lambda() const { return lambda_; }
   double previous() const { return prev_; }
