@@ -32,19 +32,24 @@ int threads_for(double units, Most&& most) {
   return units >= kUnitsPerThread * m ? m : std::max(1, static_cast<int>(units / kUnitsPerThread));
 }
 
-/// f(i) for i in [0, n), split statically over the threads `units` of work are worth (at most
-/// omp_threads(requested)), or, where that is one thread, run here without a parallel region:
-/// `#pragma omp parallel if (false)` still starts a team of one and wakes it at the end (a futex call),
-/// which cost more than a small graph's whole sweep(1).
+/// f(i) for i in [0, n), split statically over `threads` threads, or, where that is one (or fewer),
+/// run here without a parallel region: `#pragma omp parallel if (false)` still starts a team of one and
+/// wakes it at the end (a futex call), which cost more than a small graph's whole sweep(1). For a
+/// caller that decides one count for several loops (pdnn_forward_threads).
 template <class F>
-void parallel_for(int64_t n, int requested, double units, F&& f) {
-  const int threads = threads_for(units, [&] { return omp_threads(requested); });
-  if (threads == 1) {
+void parallel_for_on(int64_t n, int threads, F&& f) {
+  if (threads <= 1) {
     for (int64_t i = 0; i < n; ++i) f(i);
     return;
   }
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+/// f(i) for i in [0, n) on the threads `units` of work are worth (at most omp_threads(requested)).
+template <class F>
+void parallel_for(int64_t n, int requested, double units, F&& f) {
+  parallel_for_on(n, threads_for(units, [&] { return omp_threads(requested); }), f);
 }
 
 }  // namespace pbit::detail

@@ -92,17 +92,6 @@ int pdnn_forward_threads(const PdnnNet& net, int64_t images, int32_t T, int requ
 
 namespace {
 
-/// f(r) for the rows on `threads` threads (decided for the call: pdnn_forward_threads), or here alone.
-template <class F>
-void for_rows(int64_t rows, int threads, F&& f) {
-  if (threads <= 1) {
-    for (int64_t r = 0; r < rows; ++r) f(r);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (int64_t r = 0; r < rows; ++r) f(r);
-}
-
 /// One row of preactivate, its values passed, not captured: reached through a lambda's references the
 /// inner loops ran 7% slower (the compiler reloads what a store might have changed).
 void preactivate_row(const float* a, int32_t nin, const float* W, const float* b, int32_t nout, float* zr) {
@@ -126,12 +115,7 @@ void preactivate_row(const float* a, int32_t nin, const float* W, const float* b
 /// fp32 without contraction. Each row's sums depend on nothing but the row, so threads do not
 /// change them; the inner loop over outputs vectorises without reordering any sum.
 void preactivate(const float* in, int64_t rows, int32_t nin, const float* W, const float* b, int32_t nout, float* z, int threads) {
-  if (threads <= 1) {
-    for (int64_t r = 0; r < rows; ++r) preactivate_row(in + r * nin, nin, W, b, nout, z + r * nout);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (int64_t r = 0; r < rows; ++r) preactivate_row(in + r * nin, nin, W, b, nout, z + r * nout);
+  detail::parallel_for_on(rows, threads, [=](int64_t r) { preactivate_row(in + r * nin, nin, W, b, nout, z + r * nout); });
 }
 
 /// a (images T x n) from z: rows i T + t read z row i (expand, layer 0) or row i T + t. With hardware
@@ -143,7 +127,7 @@ void activate(const float* z, int64_t images, int32_t T, bool expand, int32_t n,
   const int64_t rows = images * T;
   const int32_t bits = u.bits;
   // (by value: through references the loops reload what a store might have changed, as preactivate_row says)
-  for_rows(rows, threads, [=](int64_t r) {
+  detail::parallel_for_on(rows, threads, [=](int64_t r) {
     const int64_t i = r / T;
     const uint32_t t = static_cast<uint32_t>(r % T);
     const float* zr = z + (expand ? i : r) * n;
