@@ -645,24 +645,25 @@ GraphFile read_graph_file(const std::string& path) {
       }
       // An element of the array is whole at its value, or at the end of its array or object.
       if (!collect || depth != 2 || !(ev == E::value || ev == E::array_end || ev == E::object_end)) return true;
-      // Room for twice the elements read so far, checked before it is taken: the graph built from the
-      // edges holds 48 bytes an edge (graph_bytes) and the edges read 12, twice that while their array
-      // grows, as an edge list's reading counts them; a node's bias or color 4, and 24 in the graph.
-      const auto room = [&](auto& v, double bytes_each, const char* what) {
+      // Room for twice the elements read so far, checked before it is taken: each element's share of the
+      // graph built from them (graph_bytes) and the element read, twice that while its array grows, as
+      // an edge list's reading counts them.
+      const auto room = [&](auto& v, double graph_bytes_each, const char* what) {
         if (v.size() < v.capacity()) return;
+        const double bytes_each = graph_bytes_each + 2.0 * sizeof(v[0]);
         const double more = 2.0 * static_cast<double>(std::max<size_t>(v.size(), 4096));
         detail::check_memory(bytes_each * more, path + ": reading a JSON graph file's " + what + " past the first " +
                                                     detail::format_number(static_cast<double>(v.size())));
         v.reserve(static_cast<size_t>(more));
       };
       if (top == "edges") {
-        room(arrays.edge, 48.0 + 24.0, "edges");
+        room(arrays.edge, graph_bytes(0, 1), "edges");
         arrays.edge.push_back(edge_of(parsed, path, arrays.edge.size()));
       } else if (top == "biases") {
-        room(arrays.bias, 24.0 + 8.0, "biases");
+        room(arrays.bias, graph_bytes(1, 0), "biases");
         arrays.bias.push_back(as_weight(parsed, path, "biases[" + std::to_string(arrays.bias.size()) + "]"));
       } else {
-        room(arrays.color, 24.0 + 8.0, "coloring");
+        room(arrays.color, graph_bytes(1, 0), "coloring");
         arrays.color.push_back(as_index(parsed, path, "coloring[" + std::to_string(arrays.color.size()) + "]"));
       }
       return false;
