@@ -1199,6 +1199,23 @@ TEST(EqPropEval, ASmallerLastBatchDrawsItsOwnRandomNumbers) {
   EXPECT_LT(std::abs(same_as_copy - same_as_other), seeds / 2) << same_as_copy << " " << same_as_other;
 }
 
+// An evaluation whose batches would take its sampler past 2^32 - 1 sweeps is refused before the first
+// batch, naming its key and numbers (the check training's runs share: sweep_limit.hpp).
+TEST(EqPropEval, AnEvaluationPastOneSamplersSweepsIsRefusedBeforeItsFirstBatch) {
+  const ImageDataset d = halves(300, 2);
+  EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_eval_sweep_cap");
+  c.free = {0.2f, 3.0f, 1 << 24, 1, 1};  // 2^24 + 1 sweeps a batch
+  c.eval_batch_images = 1;
+  c.eval_chains_per_image = 1;
+  const EqPropNet n = eqprop_create(c, 8);
+  const std::string e = error_of([&] { eqprop_evaluate(n, d, first_indices(300), c); });
+  EXPECT_NE(e.find("key 'eval.batch_images': the 300 batches of eval.batch_images 1 (of 300 images) of 16777217 free-phase sweeps each "
+                   "would take the evaluation sampler from 0 to 5033165100 sweeps, past the 2^32 - 1"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("evaluate in larger batches or with fewer free sweeps"), std::string::npos) << e;
+}
+
 TEST(EqPropGraph, TrainsSavesAndMatchesAcrossBackends) {
   const ImageDataset train = halves(64, 1), test = halves(40, 2);
   const std::vector<int64_t> ti = first_indices(64), si = first_indices(40);
@@ -1480,3 +1497,4 @@ TEST(EqPropHardware, PatResumesBitForBit) {
 
 }  // namespace
 }  // namespace pbit::test
+

@@ -36,13 +36,13 @@ inline double sampler_batches_room(const SamplerSweepsLeft& n, double per_batch)
   return std::floor((limit - n.done) / per_batch) + n.eras_left * std::floor(limit / per_batch);
 }
 
-/// Refuses the run (InvalidConfig on train.epochs) when even its fewest sweeps take the sampler past
-/// the limit, and warns on rank 0's stderr when its most may. With a time budget the epochs are a
-/// bound the budget may never reach, so it warns instead of refusing. `batches_left` describes the
-/// batches ("the 160 batches left (train.epochs 10 x 16 batches of train.batch_size 4)") and `cure`
-/// says what to change.
+/// Refuses the run (InvalidConfig on `key`, train.epochs unless named) when even its fewest sweeps
+/// take the sampler past the limit, and warns on rank 0's stderr when its most may. With a time budget
+/// the epochs are a bound the budget may never reach, so it warns instead of refusing. `batches_left`
+/// describes the batches ("the 160 batches left (train.epochs 10 x 16 batches of train.batch_size 4)")
+/// and `cure` says what to change.
 inline void check_sampler_sweeps_left(const SamplerSweepsLeft& n, const std::string& batches_left, const std::string& cure,
-                                      double time_budget_s) {
+                                      double time_budget_s, const std::string& key = "train.epochs") {
   if (n.batches <= 0) return;
   auto sentence = [&](double per_batch, const std::string& take) {
     const std::string each = batches_left + " of " + format_number(per_batch) + " " + n.sweeps + " each ";
@@ -55,7 +55,7 @@ inline void check_sampler_sweeps_left(const SamplerSweepsLeft& n, const std::str
     return each + take + " " + n.sampler + " from " + format_number(n.done) + " to " + format_number(n.done + n.batches * per_batch) +
            " sweeps, past the 2^32 - 1 one sampler runs (its RNG counter's sweep field): " + cure;
   };
-  if (n.batches > sampler_batches_room(n, n.least) && time_budget_s <= 0) config_error("train.epochs", sentence(n.least, "would take"));
+  if (n.batches > sampler_batches_room(n, n.least) && time_budget_s <= 0) config_error(key, sentence(n.least, "would take"));
   if (n.batches > sampler_batches_room(n, n.most) && dist::rank() == 0) {
     const std::string take = n.least == n.most ? "take" : "(" + n.varies + ") may take";
     const char* unless = time_budget_s > 0 ? ", unless train.time_budget_s ends the run first" : "";

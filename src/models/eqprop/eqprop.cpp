@@ -804,11 +804,10 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
     // (the longest-running sampler's: a smaller last batch runs on a new one, its count from 0)
     const double batches = std::max(1.0, std::floor(static_cast<double>(ev.images) / static_cast<double>(cfg.eval_batch_images)));
     const auto per_batch = static_cast<double>(free_schedule(cfg).total_sweeps());
-    if (batches * per_batch > static_cast<double>(SamplingSchedule::kMaxSweeps)) {
-      throw InvalidConfig("key 'eval.batch_images': " + detail::format_number(batches) + " batches of " + detail::format_number(per_batch) +
-                          " free-phase sweeps each take the evaluation sampler past the 2^32 - 1 sweeps one sampler runs: evaluate in larger "
-                          "batches or with fewer free sweeps");
-    }
+    detail::check_sampler_sweeps_left({"the evaluation sampler", "free-phase sweeps", 0, batches, per_batch, per_batch, ""},
+                                      "the " + detail::format_number(batches) + " batches of eval.batch_images " +
+                                          std::to_string(cfg.eval_batch_images) + " (of " + std::to_string(ev.images) + " images)",
+                                      "evaluate in larger batches or with fewer free sweeps", 0, "eval.batch_images");
   }
   std::unique_ptr<Sampler> s;
   std::unique_ptr<detail::Progress> prog;
