@@ -117,6 +117,20 @@ std::string tiny_dtm_config(const std::string& out) {
     "run": {"backend": "cpu", "output_dir": ")" + out + R"("}})";
 }
 
+/// tiny_dtm_config for a run in `dir`/run, `dir` emptied first, as JSON to change.
+nlohmann::json fresh_dtm_config(const std::string& dir) {
+  fs::remove_all(dir);
+  return nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+}
+
+/// `dtm train` on `cfg`, written to `dir`/dtm.json, checked to be refused (exit 2).
+Result refused_dtm_train(const std::string& dir, const nlohmann::json& cfg, const std::string& prefix = "") {
+  write(dir + "/dtm.json", cfg.dump());
+  Result r = run("dtm train --config " + dir + "/dtm.json", prefix);
+  EXPECT_EQ(r.code, 2) << r.out;
+  return r;
+}
+
 /// Every file below `dir` whose name says it is a temporary.
 std::vector<std::string> temporaries(const std::string& dir) {
   std::vector<std::string> t;
@@ -870,8 +884,7 @@ TEST(BadInput, AnEnvironmentSettingThatIsNoNumberIsRefused) {
 // acceptance, and the run resumes (the ladder is part of the training config).
 TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
   const std::string dir = tmp("tneg");
-  fs::remove_all(dir);
-  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  nlohmann::json cfg = fresh_dtm_config(dir);
   cfg["train"]["negative"]["tempering"] = {{"replicas", 3}, {"hottest", 0.4}, {"sweeps_per_round", 2}};
   cfg["train"]["epochs"] = 2;
   write(dir + "/dtm.json", cfg.dump());
@@ -897,8 +910,7 @@ TEST(Resume, ATemperedNegativePhaseIsRecordedAndResumes) {
 // in results.json alone, at the end; helper-125).
 TEST(Resume, ADtmRunGivenMoreEpochsSaysItsScheduleMoved) {
   const std::string dir = tmp("dtm_more_epochs");
-  fs::remove_all(dir);
-  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  nlohmann::json cfg = fresh_dtm_config(dir);
   cfg["train"]["epochs"] = 2;
   write(dir + "/dtm.json", cfg.dump());
   const Result first = run("dtm train --config " + dir + "/dtm.json --stop-after 1");
@@ -918,13 +930,10 @@ TEST(Resume, ADtmRunGivenMoreEpochsSaysItsScheduleMoved) {
 // with ACP off too (it was found after an epoch's training, helper-125).
 TEST(BadInput, ADtmProbeTooLargeIsRefusedBeforeTraining) {
   const std::string dir = tmp("dtm_probe");
-  fs::remove_all(dir);
-  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  nlohmann::json cfg = fresh_dtm_config(dir);
   cfg["train"]["acp"] = {{"enabled", false}};
   cfg["train"]["negative"] = {{"warmup", 300000}, {"samples", 2}, {"steps_per_sample", 1}};
-  write(dir + "/dtm.json", cfg.dump());
-  const Result r = run("dtm train --config " + dir + "/dtm.json", "PBIT_MAX_MEMORY=1G");
-  EXPECT_EQ(r.code, 2) << r.out;
+  const Result r = refused_dtm_train(dir, cfg, "PBIT_MAX_MEMORY=1G");
   EXPECT_NE(r.out.find("the autocorrelation probe's 600005 snapshots"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("epoch 1"), std::string::npos) << r.out;  // (nothing trained first)
 }
@@ -933,12 +942,9 @@ TEST(BadInput, ADtmProbeTooLargeIsRefusedBeforeTraining) {
 // failed after it, as "DTM: fewer training images than one batch", helper-125).
 TEST(BadInput, ADtmBatchLargerThanItsImagesIsRefusedFirst) {
   const std::string dir = tmp("dtm_batch");
-  fs::remove_all(dir);
-  nlohmann::json cfg = nlohmann::json::parse(tiny_dtm_config(dir + "/run"));
+  nlohmann::json cfg = fresh_dtm_config(dir);
   cfg["train"]["batch_size"] = 500;
-  write(dir + "/dtm.json", cfg.dump());
-  const Result r = run("dtm train --config " + dir + "/dtm.json");
-  EXPECT_EQ(r.code, 2) << r.out;
+  const Result r = refused_dtm_train(dir, cfg);
   EXPECT_NE(r.out.find("key 'train.batch_size': 500 is more than the 100 training images (dataset.train_limit 100)"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("feature"), std::string::npos) << r.out;  // (nothing trained first)
 }

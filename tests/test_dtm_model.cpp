@@ -164,22 +164,23 @@ TEST(DtmModel, ARunPastOneSamplersSweepsIsRefusedBeforeItTrains) {
 // is said: model.lambda 1000 with T = 3 trained three unconditioned MEBMs unsaid (helper-113).
 TEST(DtmModel, AStepThatForgetsItsInputIsSaid) {
   DtmConfig c = toy_config(3, std::string(PBIT_TEST_TMP) + "/dtm_lambda_said");
-  for (const auto& [lambda, said] : {std::pair{1000.0f, true}, {1.0f, false}}) {
+  // What the model built at `lambda` said on stderr, and its step 1's J_f.
+  const auto built = [&c](float lambda) {
     c.lambda = lambda;
     testing::internal::CaptureStderr();
     const Dtm m(c, 8, 8);
-    const std::string err = testing::internal::GetCapturedStderr();
+    return std::pair{testing::internal::GetCapturedStderr(), m.coupling(1)};
+  };
+  for (const auto& [lambda, said] : {std::pair{1000.0f, true}, {1.0f, false}}) {
+    const auto [err, coupling] = built(lambda);
     EXPECT_EQ(err.find("couples step 1 to x^1 by J_f = 0: the step keeps almost nothing of its input") != std::string::npos, said)
         << lambda << ": " << err;
-    EXPECT_EQ(m.coupling(1) == 0.0, said);
+    EXPECT_EQ(coupling == 0.0, said);
   }
   // And one so slow that steps 1..T-1 flip almost nothing: they learn the identity and step T alone,
   // from noise, is the model (model.lambda 1e-6 said nothing, helper-125).
   for (const auto& [lambda, said] : {std::pair{1e-6f, true}, {1.0f, false}}) {
-    c.lambda = lambda;
-    testing::internal::CaptureStderr();
-    const Dtm m(c, 8, 8);
-    const std::string err = testing::internal::GetCapturedStderr();
+    const std::string err = built(lambda).first;
     EXPECT_EQ(err.find("of the pixels over steps 1..2 together: those steps learn nearly the identity, and step 3") != std::string::npos, said)
         << lambda << ": " << err;
   }

@@ -220,12 +220,18 @@ TEST(PdnnForward, SamplesAreKeyedByImageSampleAndLayerNotByBatchOrThreads) {
   s.seed = 4;
   s.stream = rng::pdnn_stream(rng::PdnnUse::eval);
   s.first_id = 100;
-  std::vector<float> all(static_cast<size_t>(B * s.T * 3)), again(all.size());
-  s.threads = 1;
-  pdnn_forward(n, s, x.data(), B, all.data());
+  // The samples of `images` images on one thread, checked equal to those on two.
+  const auto on_one_and_two_threads = [](const PdnnNet& net, PdnnForwardSpec spec, const std::vector<float>& in, int64_t images) {
+    std::vector<float> one(static_cast<size_t>(images * spec.T * net.sizes.back())), two(one.size());
+    spec.threads = 1;
+    pdnn_forward(net, spec, in.data(), images, one.data());
+    spec.threads = 2;
+    pdnn_forward(net, spec, in.data(), images, two.data());
+    EXPECT_EQ(one, two);
+    return one;
+  };
+  std::vector<float> all = on_one_and_two_threads(n, s, x, B);
   s.threads = 2;
-  pdnn_forward(n, s, x.data(), B, again.data());
-  EXPECT_EQ(all, again);
   {  // (this call runs on one thread whatever is asked, util/parallel_for.hpp's rule: a larger one on two)
     const PdnnNet big = PdnnNet::create({64, 256, 128, 3}, 2);
     const int64_t images = 16;
@@ -234,12 +240,7 @@ TEST(PdnnForward, SamplesAreKeyedByImageSampleAndLayerNotByBatchOrThreads) {
     ASSERT_GE(1.0 * images * b.T * 256 * 128, 4 * detail::kUnitsPerThread);
     std::vector<float> bx(static_cast<size_t>(images * 64));
     for (float& v : bx) v = rs.uniform() < 0.3 ? 0.0f : static_cast<float>(rs.uniform());
-    std::vector<float> one(static_cast<size_t>(images * b.T * 3)), two(one.size());
-    b.threads = 1;
-    pdnn_forward(big, b, bx.data(), images, one.data());
-    b.threads = 2;
-    pdnn_forward(big, b, bx.data(), images, two.data());
-    EXPECT_EQ(one, two);
+    on_one_and_two_threads(big, b, bx, images);
   }
   // Images 3..5 alone (ids 103..105) give the same samples as in the batch.
   PdnnForwardSpec part = s;
