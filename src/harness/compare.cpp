@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 
 #include "util/file_io.hpp"
 #include "util/gnuplot.hpp"
@@ -773,6 +774,19 @@ std::string fmt(double x, const char* f = "%.4g") {
   return b;
 }
 
+/// The measured rows (skipped ones and, where `needs` names a key, those without it left out) as
+/// plot series, one per workload on a backend ("workload / backend", in name order), each row as
+/// point(row).
+template <class F>
+auto rows_by_series(const nlohmann::json& rows, const char* needs, F&& point) {
+  std::map<std::string, std::vector<std::invoke_result_t<F&, const nlohmann::json&>>> series;
+  for (const auto& r : rows) {
+    if (r.contains("skipped") || (needs && !r.contains(needs))) continue;
+    series[r["workload"].get<std::string>() + " / " + r["backend"].get<std::string>()].push_back(point(r));
+  }
+  return series;
+}
+
 }  // namespace
 
 std::vector<std::string> compare_output_files(const std::string& dir) {
@@ -866,12 +880,9 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   std::ostringstream dat, gp;
   dat << "# chains flips_per_ns, one block per series (gnuplot index)\n";
   std::vector<std::string> titles;
-  std::map<std::string, std::vector<std::pair<int, double>>> series;
-  for (const auto& r : res["results"]) {
-    if (r.contains("skipped")) continue;
-    series[r["workload"].get<std::string>() + " / " + r["backend"].get<std::string>()].push_back(
-        {r["chains"].get<int>(), r["flips_per_ns"].get<double>()});
-  }
+  const auto series = rows_by_series(res["results"], nullptr, [](const nlohmann::json& r) {
+    return std::pair{r["chains"].get<int>(), r["flips_per_ns"].get<double>()};
+  });
   for (const auto& [name, pts] : series) {
     dat << "# " << name << "\n";
     for (const auto& [c, v] : pts) dat << c << " " << v << "\n";
@@ -950,12 +961,9 @@ std::vector<std::string> write_compare_outputs(const nlohmann::json& res, const 
   // Energy per flip against chains, where rows have a reading: each series (a workload on a backend)
   // idle included, the basis of the FPGA's whole-board figure drawn beside it, and above idle dashed
   // (J/flip was the comparison's main energy figure and had no plot, helper-123).
-  std::map<std::string, std::vector<std::tuple<int, double, double>>> per_flip;
-  for (const auto& r : res["results"]) {
-    if (r.contains("skipped") || !r.contains("energy_j_per_flip_total")) continue;
-    per_flip[r["workload"].get<std::string>() + " / " + r["backend"].get<std::string>()].emplace_back(
-        r["chains"].get<int>(), r["energy_j_per_flip"].get<double>(), r["energy_j_per_flip_total"].get<double>());
-  }
+  const auto per_flip = rows_by_series(res["results"], "energy_j_per_flip_total", [](const nlohmann::json& r) {
+    return std::tuple{r["chains"].get<int>(), r["energy_j_per_flip"].get<double>(), r["energy_j_per_flip_total"].get<double>()};
+  });
   if (!per_flip.empty()) {
     std::ostringstream ed, eg;
     ed << "# chains energy_j_per_flip (above idle) energy_j_per_flip_total (idle included), one block per series (gnuplot index)\n";
