@@ -780,6 +780,43 @@ TEST(Tempering, NewWeightsReachTheReplicasAndTheEnergies) {
   EXPECT_THROW(ts.set_weights(std::vector<float>(3, 1.0f), h), InvalidArgument);  // the wrong count, refused as Sampler refuses it
 }
 
+// And the replicas sample the new weights: after 100 sweeps of one model, set_weights to couplings
+// and biases drawn afresh on the same edges, and every replica after 600 more sweeps matches
+// enumeration of the new model at its beta (within 5 standard errors), where the old model's moments
+// are far off in every replica (the energies alone, above, follow the sampler's copy of the graph
+// whether or not the engines took the weights: helper-127).
+TEST(Tempering, NewWeightsMidRunAreSampledInEveryReplica) {
+  const Graph g = frustrated(4);
+  rng::PhiloxStream rs(11, rng::kTest);
+  std::vector<float> J(static_cast<size_t>(g.num_edges())), h(static_cast<size_t>(g.num_nodes()));
+  for (float& w : J) w = static_cast<float>(0.6 * rs.normal());
+  for (float& x : h) x = static_cast<float>(0.3 * rs.normal());
+  Graph g2 = g;
+  g2.set_edge_weights(J);
+  g2.set_biases(h);
+  const int32_t B = 4000;
+  for (const Backend backend : {Backend::reference, Backend::cpu, Backend::packed}) {
+    SCOPED_TRACE(to_string(backend));
+    TemperingOptions t;
+    t.betas = TemperingOptions::geometric(2.55f, 0.4f, 5);
+    SamplerOptions o;
+    o.backend = backend;
+    o.seed = 6;
+    TemperedSampler ts(g, color_graph(g), B, t, o);
+    ts.sweep(100);
+    ts.set_weights(J, h);
+    ts.sweep(600);
+    const std::vector<int8_t> st = ts.replica_states();
+    for (int32_t r = 0; r < 5; ++r) {
+      const double z = worst_z(g2, st, r, B, t.betas[r]), stale = worst_z(g, st, r, B, t.betas[r]);
+      std::printf("%s replica %d (beta %.3f): worst deviation %.2f standard errors from the new model, %.1f from the old\n",
+                  to_string(backend).c_str(), r, t.betas[r], z, stale);
+      EXPECT_LT(z, 5.0) << "replica " << r;
+      EXPECT_GT(stale, 5.0) << "replica " << r << ": the old model is not told apart here";
+    }
+  }
+}
+
 // Where every swap is accepted (a model without couplings or fields: every energy is 0) no rung
 // rejects; the adaptation must keep a ladder of finite, falling betas with its ends, not divide 0 by 0.
 TEST(Tempering, AnAllAcceptedLadderStaysFinite) {
