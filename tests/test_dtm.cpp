@@ -306,6 +306,28 @@ TEST(Autocorrelation, Ar1ProcessHasGeometricDecay) {
   EXPECT_DOUBLE_EQ(r[0], 1.0);
   for (int k = 1; k <= 10; ++k) EXPECT_NEAR(r[k], std::pow(rho, k), 0.01) << k;
   EXPECT_NEAR(metrics::mixing_time(r), -1.0 / std::log(rho), 0.05 * (-1.0 / std::log(rho)));
+  // And over the short windows the DTM's probe reads (21-41 snapshots), where the normalisation
+  // matters: a lag-k sum divided by T, not T - k, reads r[10] at 11/21 of its value. The tolerance is
+  // 5 standard errors, Bartlett's variance of r[k] for an AR(1) process bounded by
+  // (1 + rho^2) / (1 - rho^2) / n for its n = chains (T - k) dims products (helper-127: the test
+  // above, at T = 200 and 0.01, let that bias through).
+  {
+    const int32_t short_chains = 8000, T = 21;
+    std::vector<double> z(static_cast<size_t>(short_chains) * T * dims);
+    for (int32_t c = 0; c < short_chains; ++c)
+      for (int32_t d = 0; d < dims; ++d) {
+        double v = rs.normal();
+        for (int32_t t = 0; t < T; ++t) {
+          z[(static_cast<size_t>(c) * T + t) * dims + d] = v;
+          v = rho * v + std::sqrt(1 - rho * rho) * rs.normal();
+        }
+      }
+    const std::vector<double> rs21 = metrics::autocorrelation(z, short_chains, T, dims, 10);
+    for (int k = 1; k <= 10; ++k) {
+      const double n = static_cast<double>(short_chains) * (T - k) * dims;
+      EXPECT_NEAR(rs21[k], std::pow(rho, k), 5 * std::sqrt((1 + rho * rho) / (1 - rho * rho) / n)) << "T = 21, lag " << k;
+    }
+  }
   // Edge cases: a constant series, an instantly decorrelated one, one that never decays.
   EXPECT_EQ(metrics::autocorrelation(std::vector<double>(20, 1.0), 2, 10, 1, 3)[0], 1.0);
   EXPECT_EQ(metrics::mixing_time(std::vector<double>{1.0, 0.01, 0.0}), 1.0);  // within one lag: bounded by it
