@@ -10,7 +10,8 @@
 //    from the spread of the per-chain averages across the independent chains, so autocorrelation within
 //    a chain is accounted for; n_eff = B * S * Var(single sample) / (S * Var(chain average) * ...) is
 //    reported. Bounds: |z| <= 5.5 (Bonferroni over ~3,000 comparisons per backend).
-//  * every observer (moments, energy, readout) equals what the snapshots imply, exactly.
+//  * every observer (moments, energy, readout) equals what the snapshots imply, exactly (the energy
+//    also within 1e-9 of -(sum J s s + sum h s) summed here from the CSR rows, fields left out).
 // A mutant run with beta halved (= sigmoid(beta I) instead of sigmoid(2 beta I)) must be rejected by
 // the same checks, showing they can fail.
 #include <gtest/gtest.h>
@@ -229,6 +230,15 @@ Report run_and_check(SamplerOptions opt, int idx, float beta_scale) {
       for (int64_t e = 0; e < g.num_edges(); ++e) edge_sum[e] += st[g.edge_i()[e]] * st[g.edge_j()[e]];
       for (int32_t i : k.readout) ro[b] += st[i];
       if (obs.energy[m * kChains + b] != g.energy(st)) rep.observers_consistent = false;
+      // And against the energy worked out here from the CSR rows, each edge once from its lower end:
+      // -(sum J s s + sum h s), per-chain fields left out (the model's energy, not the chain's).
+      double e_here = 0;
+      for (int i = 0; i < n; ++i) {
+        e_here -= g.biases()[i] * st[i];
+        for (int64_t q = g.row_ptr()[i]; q < g.row_ptr()[i + 1]; ++q)
+          if (g.col_idx()[q] > i) e_here -= static_cast<double>(g.weights()[q]) * st[i] * st[g.col_idx()[q]];
+      }
+      if (std::fabs(obs.energy[m * kChains + b] - e_here) > 1e-9) rep.observers_consistent = false;
     }
   }
   if (node_sum != obs.node_sum || edge_sum != obs.edge_sum || ro != obs.readout_sum) rep.observers_consistent = false;
