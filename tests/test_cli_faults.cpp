@@ -496,6 +496,18 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
   const Result first = run(cmd);
   ASSERT_EQ(first.code, 0) << first.out;
   EXPECT_EQ(first.out.find("measured before"), std::string::npos) << first.out;
+  // Each row says it starts before its warm-up sample, and then its result (a large row's sample takes
+  // minutes without a line otherwise).
+  const auto measuring = [](const std::string& out) {
+    size_t n = 0;
+    for (size_t at = out.find(" measuring (a warm-up sample, then at least 0.01 s)..."); at != std::string::npos;
+         at = out.find(" measuring (a warm-up sample", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(measuring(first.out), 4u) << first.out;
+  EXPECT_LT(first.out.find("chains 4       measuring"), first.out.find("flips/ns")) << first.out;
   // idle_seconds 0 is no idle draw, not "no row measured" (helper-108: a first call said so).
   EXPECT_EQ(slurp(dir + "/out/results.md").find("no row measured in this call"), std::string::npos);
   EXPECT_NE(slurp(dir + "/out/results.md").find("(no idle draw measured or subtracted)"), std::string::npos);
@@ -528,6 +540,7 @@ TEST(Resume, CompareJournalKeepsTheMeasuredRows) {
   }
   EXPECT_NE(again.out.find("--journal " + journal + ": 2 rows measured before, not measured again (1 other row in it matches no row of this "
                            "suite here)"), std::string::npos) << again.out;
+  EXPECT_EQ(measuring(again.out), 2u) << again.out;  // (the journal's rows are not measured)
   const nlohmann::json res = read_json_file(dir + "/out/results.json");
   ASSERT_EQ(res["results"].size(), 4u);
   EXPECT_EQ(res["results"][1]["flips_per_ns"].get<double>(), 12345.0);

@@ -655,6 +655,13 @@ nlohmann::json run_compare(const CompareSuite& suite, bool progress, const Compa
         }
         int32_t nodes = 0;
         const energy::GpuEnergyMeter* g = b == Backend::cuda ? gpu.get() : nullptr;
+        // Said before it starts: a row runs a warm-up sample and then timed ones whatever min_seconds,
+        // and a large one's sample takes minutes on a CPU (the MEBM's at 65536 chains about 18 on 2
+        // cores), which went by without a line.
+        if (progress) {
+          std::fprintf(stderr, "compare: %-16s %-9s chains %-7d measuring (a warm-up sample, then at least %g s)...\n", w.name.c_str(),
+                       to_string(b).c_str(), chains, suite.min_seconds);
+        }
         // A row that fails (more chains than memory holds, a device error) is recorded as failed and
         // the suite goes on: the rows measured before it are not thrown away. The command says so.
         Measured m;
