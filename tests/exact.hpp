@@ -5,6 +5,7 @@
 // a run is known exactly - including before equilibrium - and sampled statistics can be compared with
 // it without any burn-in assumption. boltzmann() is the stationary distribution the evolution tends to.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -119,6 +120,55 @@ inline void moments(const Graph& g, const std::vector<double>& p, std::vector<do
 inline double chi2_upper_z(double x2, int df) {
   const double k = df;
   return (std::cbrt(x2 / k) - (1.0 - 2.0 / (9.0 * k))) / std::sqrt(2.0 / (9.0 * k));
+}
+
+/// The observed and expected counts of a chi-square test's bins: `counts` of n draws against
+/// probabilities p, bin by bin, with the bins expecting under 5 pooled into one, and that pool, where
+/// it still expects under 5, merged into the smallest bin (a pool expecting 0.5 that saw 3 would add
+/// 12.5 on its own). `impossible` counts the draws in bins of probability 0, which no bin holds.
+struct Chi2Bins {
+  std::vector<double> observed, expected;
+  double impossible = 0;
+  void add(const std::vector<double>& counts, const std::vector<double>& p, double n) {
+    double pool_o = 0, pool_e = 0;
+    for (size_t k = 0; k < p.size(); ++k) {
+      const double e = p[k] * n;
+      if (p[k] == 0) {
+        impossible += counts[k];
+      } else if (e >= 5) {
+        observed.push_back(counts[k]);
+        expected.push_back(e);
+      } else {
+        pool_o += counts[k];
+        pool_e += e;
+      }
+    }
+    if (pool_e <= 0) return;
+    if (pool_e >= 5 || expected.empty()) {
+      observed.push_back(pool_o);
+      expected.push_back(pool_e);
+      return;
+    }
+    const auto k = static_cast<size_t>(std::min_element(expected.begin(), expected.end()) - expected.begin());
+    observed[k] += pool_o;
+    expected[k] += pool_e;
+  }
+  /// The statistic's upper-tail z over `groups` distributions added (one degree of freedom lost to
+  /// each one's total); 0 with no degree of freedom left.
+  double z(int groups = 1) const {
+    double x2 = 0;
+    for (size_t k = 0; k < observed.size(); ++k) x2 += (observed[k] - expected[k]) * (observed[k] - expected[k]) / expected[k];
+    const int df = static_cast<int>(observed.size()) - groups;
+    return df > 0 ? chi2_upper_z(x2, df) : 0.0;
+  }
+};
+
+/// The chi-square z of `counts` (n draws) against p (Chi2Bins), +infinity where a draw fell where p
+/// is 0.
+inline double chi2_pooled_z(const std::vector<double>& counts, const std::vector<double>& p, double n) {
+  Chi2Bins b;
+  b.add(counts, p, n);
+  return b.impossible > 0 ? INFINITY : b.z();
 }
 
 }  // namespace pbit::test

@@ -1850,7 +1850,7 @@ TEST(DbmEval, PredictionsFollowTheExactLabelMarginals) {
 // label spin is +1 (class 0 when none is), a function of one joint sample of the labels: over 3,000
 // copies of one image (independent chains, keyed by image) its distribution is the exact one at
 // train.beta given the pixels (chi-square z <= 4.75), and the same check rejects the distributions at
-// the ladder's hot beta and at beta 1. (Plain chains need the long warm-up: after 300 sweeps they
+// the ladder's hot beta and at beta 1. (Plain chains need the longer warm-up: after 300 sweeps they
 // were still 5.9 off where the tempered ones met it.)
 TEST(DbmEval, ASingleSampleReadOutFollowsTheExactLabelDistribution) {
   TinyDbm t = tiny_dbm();
@@ -1868,7 +1868,7 @@ TEST(DbmEval, ASingleSampleReadOutFollowsTheExactLabelDistribution) {
   DbmConfig cfg;
   cfg.backend = "cpu";
   cfg.beta = 1.5f;
-  cfg.eval = {1, 3000, 1, 1};
+  cfg.eval = {1, 1000, 1, 1};
   const float hot = 0.6f;
   const Graph& G = t.model.graph();
   // P(prediction = c) at beta, from the exact distribution given the pixels.
@@ -1887,23 +1887,7 @@ TEST(DbmEval, ASingleSampleReadOutFollowsTheExactLabelDistribution) {
     return pred;
   };
   const auto chi2_z = [&](const std::vector<int64_t>& counts, const std::vector<double>& p) {
-    double x2 = 0, pool_e = 0, pool_o = 0;
-    int bins = 0;
-    for (size_t c = 0; c < 10; ++c) {
-      const double e = p[c] * M;
-      if (e >= 5) {
-        x2 += (static_cast<double>(counts[c]) - e) * (static_cast<double>(counts[c]) - e) / e;
-        ++bins;
-      } else {
-        pool_e += e;
-        pool_o += static_cast<double>(counts[c]);
-      }
-    }
-    if (pool_e > 0) {
-      x2 += (pool_o - pool_e) * (pool_o - pool_e) / pool_e;
-      ++bins;
-    }
-    return chi2_upper_z(x2, bins - 1);
+    return chi2_pooled_z(std::vector<double>(counts.begin(), counts.end()), p, M);
   };
   const std::vector<double> at_beta = exact(cfg.beta), at_hot = exact(hot), at_1 = exact(1.0);
   for (const bool tempered : {false, true}) {
@@ -1911,6 +1895,7 @@ TEST(DbmEval, ASingleSampleReadOutFollowsTheExactLabelDistribution) {
     DbmConfig c = cfg;
     c.eval_tempered = tempered;
     c.eval_tempering.betas = {cfg.beta, hot};
+    if (tempered) c.eval.warmup = 300;
     const DbmEval ev = evaluate_dbm(t.model, c, d);
     ASSERT_EQ(ev.images, M);
     const std::vector<int64_t> counts(ev.confusion.begin(), ev.confusion.begin() + 10);  // true class 0: every image
@@ -1966,32 +1951,14 @@ TEST(DbmGenerate, PixelsFollowTheExactConditionalDistribution) {
   };
   // Chi-square over the classes' 4 patterns each, bins under 5 expected pooled within a class.
   const auto chi2_z = [&](const DbmGeneration& gen, const std::function<std::vector<double>(int32_t)>& want) {
-    double x2 = 0;
-    int df = 0;
+    Chi2Bins bins;
     for (int32_t cls = 0; cls < 10; ++cls) {
       std::vector<double> counts(4, 0.0);
       for (size_t b = 0; b < gen.images.size(); ++b)
         if (gen.classes[b] == cls) counts[(gen.images[b][0] > 0 ? 1u : 0u) | (gen.images[b][1] > 0 ? 2u : 0u)] += 1;
-      const std::vector<double> p = want(cls);
-      double pool_e = 0, pool_o = 0;
-      int bins = 0;
-      for (size_t k = 0; k < 4; ++k) {
-        const double e = p[k] * cfg.gen_per_class;
-        if (e >= 5) {
-          x2 += (counts[k] - e) * (counts[k] - e) / e;
-          ++bins;
-        } else {
-          pool_e += e;
-          pool_o += counts[k];
-        }
-      }
-      if (pool_e > 0) {
-        x2 += (pool_o - pool_e) * (pool_o - pool_e) / pool_e;
-        ++bins;
-      }
-      df += bins - 1;
+      bins.add(counts, want(cls), cfg.gen_per_class);
     }
-    return chi2_upper_z(x2, df);
+    return bins.impossible > 0 ? INFINITY : bins.z(10);
   };
   const DbmGeneration gen = generate_dbm(t.model, cfg);
   ASSERT_EQ(gen.images.size(), 20000u);

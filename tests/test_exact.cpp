@@ -178,7 +178,7 @@ const ExactRun& exact_for(int idx) {
 
 struct Report {
   double max_z_node = 0, max_z_edge = 0, chi2_z = -1e9, chi2_boltz_z = -1e9;
-  int impossible_states = 0;  // sampled states that violate a clamp
+  int impossible_states = 0;  // sampled draws in states that violate a clamp
   double mean_neff_ratio = 0;  // n_eff / (B * S), averaged over free nodes
   bool observers_consistent = true;
   std::string detail;
@@ -303,31 +303,11 @@ Report run_and_check(SamplerOptions opt, int idx, float beta_scale) {
         if (spin(kSamples - 1, b, i) > 0) s |= 1u << i;
       counts[s] += 1;
     }
-    auto chi2 = [&](const std::vector<double>& p) {
-      std::vector<uint32_t> order(p.size());
-      std::iota(order.begin(), order.end(), 0u);
-      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return p[a] > p[b]; });
-      double x2 = 0, pool_e = 0, pool_o = 0;
-      int bins = 0;
-      for (uint32_t s : order) {
-        const double e = p[s] * B;
-        if (p[s] == 0) {
-          if (counts[s] > 0) ++rep.impossible_states;
-          continue;
-        }
-        if (e >= 5) {
-          x2 += (counts[s] - e) * (counts[s] - e) / e;
-          ++bins;
-        } else {
-          pool_e += e;
-          pool_o += counts[s];
-        }
-      }
-      if (pool_e > 0) {
-        x2 += (pool_o - pool_e) * (pool_o - pool_e) / pool_e;
-        ++bins;
-      }
-      return bins > 1 ? chi2_upper_z(x2, bins - 1) : 0.0;
+    auto chi2 = [&](const std::vector<double>& p) {  // (bins expecting under 5 pooled: Chi2Bins)
+      Chi2Bins bins;
+      bins.add(counts, p, B);
+      rep.impossible_states += static_cast<int>(bins.impossible);
+      return bins.z();
     };
     rep.chi2_z = std::max(rep.chi2_z, chi2(ex.at_sample[grp].back()));
     // Against Boltzmann too, where the exact evolution says the chains have converged.
@@ -498,29 +478,7 @@ ReweightReport run_reweighted(const SamplerOptions& base, int idx) {
       const double diff = std::fabs(node[static_cast<size_t>(i)] / B - m);
       rep.max_z_node = std::max(rep.max_z_node, var < 1e-12 ? (diff > 1e-12 ? 1e9 : 0.0) : diff / std::sqrt(var / B));
     }
-    auto chi2 = [&](const std::vector<double>& q) {  // bins pooled to an expected count of at least 5
-      double x2 = 0, pool_e = 0, pool_o = 0;
-      int bins = 0;
-      for (size_t st = 0; st < q.size(); ++st) {
-        const double e = q[st] * B;
-        if (q[st] == 0) {
-          if (counts[st] > 0) return 1e9;  // a state the answer rules out
-          continue;
-        }
-        if (e >= 5) {
-          x2 += (counts[st] - e) * (counts[st] - e) / e;
-          ++bins;
-        } else {
-          pool_e += e;
-          pool_o += counts[st];
-        }
-      }
-      if (pool_e > 0) {
-        x2 += (pool_o - pool_e) * (pool_o - pool_e) / pool_e;
-        ++bins;
-      }
-      return bins > 1 ? chi2_upper_z(x2, bins - 1) : 0.0;
-    };
+    auto chi2 = [&](const std::vector<double>& q) { return chi2_pooled_z(counts, q, B); };  // (+inf: a state q rules out)
     rep.chi2_z = std::max(rep.chi2_z, chi2(p));
     rep.stale_chi2_z = std::min(rep.stale_chi2_z, chi2(stale));
   }
