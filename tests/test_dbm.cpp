@@ -205,6 +205,15 @@ TinyDbm tiny_dbm() {
   return t;
 }
 
+/// tiny_dbm with its couplings scaled by `scale` (stronger: labels that depend on the pixels, slower mixing).
+TinyDbm tiny_dbm_scaled(float scale) {
+  TinyDbm t = tiny_dbm();
+  std::vector<float> w = t.model.graph().edge_weights();
+  for (float& x : w) x *= scale;
+  t.model.graph().set_edge_weights(w);
+  return t;
+}
+
 /// What a tiny DBM's positive chain of image `img` sees: its visible and label nodes (0..11, node ids
 /// equal to their clamp positions) clamped to the image and its class, the hidden nodes free.
 ChainSetup positive_setup(const TinyDbm& t, int64_t img, int32_t threshold) {
@@ -364,10 +373,7 @@ TEST(DbmGradient, MatchesExactEnumeration) {
 // one-sweep distribution at every call; the moments at the last call differ from it by many
 // tolerances (asserted), so such a trainer fails.
 TEST(DbmGradient, NegativeChainsPersistAcrossBatches) {
-  TinyDbm t = tiny_dbm();
-  std::vector<float> w = t.model.graph().edge_weights();
-  for (float& x : w) x *= 2.5f;  // slower mixing: the sweeps tell apart
-  t.model.graph().set_edge_weights(w);
+  TinyDbm t = tiny_dbm_scaled(2.5f);  // slower mixing: the sweeps tell apart
   DbmConfig cfg;
   cfg.backend = "cpu";
   cfg.beta = 1.3f;  // (not the default 1: the exact side evolves at train.beta)
@@ -1804,10 +1810,7 @@ TEST(DbmFiles, ImportReadsTheUsualLayoutsAndRefusesAmbiguousOnes) {
 TEST(DbmEval, PredictionsFollowTheExactLabelMarginals) {
   for (const float beta_start : {-1.0f, 0.05f}) {
   SCOPED_TRACE("eval.beta_start " + std::to_string(beta_start));
-  TinyDbm t = tiny_dbm();
-  std::vector<float> w = t.model.graph().edge_weights();
-  for (float& x : w) x *= 3.0f;  // labels that depend on the pixels
-  t.model.graph().set_edge_weights(w);
+  TinyDbm t = tiny_dbm_scaled(3.0f);  // labels that depend on the pixels
   ImageDataset d;
   d.rows = 1;
   d.cols = 2;
@@ -1854,10 +1857,7 @@ TEST(DbmEval, PredictionsFollowTheExactLabelMarginals) {
 // the ladder's hot beta and at beta 1. (Plain chains need the longer warm-up: after 300 sweeps they
 // were still 5.9 off where the tempered ones met it.)
 TEST(DbmEval, ASingleSampleReadOutFollowsTheExactLabelDistribution) {
-  TinyDbm t = tiny_dbm();
-  std::vector<float> w = t.model.graph().edge_weights();
-  for (float& x : w) x *= 2.0f;
-  t.model.graph().set_edge_weights(w);
+  TinyDbm t = tiny_dbm_scaled(2.0f);
   const int32_t M = 5000;
   ImageDataset d;
   d.rows = 1;
@@ -1917,10 +1917,7 @@ TEST(DbmEval, ASingleSampleReadOutFollowsTheExactLabelDistribution) {
 // half the betas or clamped the next class. Tempered (a ladder 1.5, 0.6 for 400 sweeps), the target
 // replicas' pixels follow the Boltzmann distribution at 1.5 given the class.
 TEST(DbmGenerate, PixelsFollowTheExactConditionalDistribution) {
-  TinyDbm t = tiny_dbm();
-  std::vector<float> w = t.model.graph().edge_weights();
-  for (float& x : w) x *= 2.0f;
-  t.model.graph().set_edge_weights(w);
+  TinyDbm t = tiny_dbm_scaled(2.0f);
   const Graph& G = t.model.graph();
   DbmConfig cfg;
   cfg.backend = "cpu";

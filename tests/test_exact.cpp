@@ -138,6 +138,43 @@ const std::vector<Case>& cases() {
   return c;
 }
 
+/// The exact distribution a group's chains start from: uniform over the free nodes, or the group's
+/// warm state (clamped nodes at their values).
+std::vector<double> start_distribution(const Case& k, int grp) {
+  if (k.warm.empty()) return uniform_start(k.graph, k.setup[grp]);
+  std::vector<double> p(size_t{1} << k.graph.num_nodes(), 0.0);
+  uint32_t s = 0;
+  for (int i = 0; i < k.graph.num_nodes(); ++i) {
+    const int v = k.setup[grp].clamp[i] != 0 ? k.setup[grp].clamp[i] : k.warm[grp][i];
+    if (v > 0) s |= 1u << i;
+  }
+  p[s] = 1.0;
+  return p;
+}
+
+/// The case's warm states, clamps and per-chain fields given to sm's kChains chains (chain b in group
+/// b % kGroups).
+void prepare(Sampler& sm, const Case& k) {
+  const int n = k.graph.num_nodes();
+  if (!k.warm.empty()) {
+    std::vector<int8_t> s(static_cast<size_t>(kChains) * n);
+    for (int32_t b = 0; b < kChains; ++b) std::copy(k.warm[b % kGroups].begin(), k.warm[b % kGroups].end(), s.begin() + b * n);
+    sm.set_state(s);
+  }
+  if (!k.clamp_nodes.empty()) {
+    std::vector<int8_t> v;
+    for (int32_t b = 0; b < kChains; ++b)
+      for (int32_t i : k.clamp_nodes) v.push_back(k.setup[b % kGroups].clamp[i]);
+    sm.set_clamp(k.clamp_nodes, v);
+  }
+  if (!k.field_nodes.empty()) {
+    std::vector<float> v;
+    for (int32_t b = 0; b < kChains; ++b)
+      for (int32_t i : k.field_nodes) v.push_back(static_cast<float>(k.setup[b % kGroups].field[i]));
+    sm.set_field(k.field_nodes, v);
+  }
+}
+
 /// Exact distributions at every sample sweep (and the last), per group, for betas scaled by `scale`
 /// in the *sampler*; the exact side always uses the true betas.
 struct ExactRun {
@@ -153,18 +190,7 @@ const ExactRun& exact_for(int idx) {
   const Coloring col = color_graph(k.graph);
   ExactRun r;
   for (int g = 0; g < kGroups; ++g) {
-    std::vector<double> p;
-    if (k.warm.empty()) {
-      p = uniform_start(k.graph, k.setup[g]);
-    } else {
-      p.assign(size_t{1} << k.graph.num_nodes(), 0.0);
-      uint32_t s = 0;
-      for (int i = 0; i < k.graph.num_nodes(); ++i) {
-        const int v = k.setup[g].clamp[i] != 0 ? k.setup[g].clamp[i] : k.warm[g][i];
-        if (v > 0) s |= 1u << i;
-      }
-      p[s] = 1.0;
-    }
+    std::vector<double> p = start_distribution(k, g);
     std::vector<std::vector<double>> snaps;
     for (int64_t sw = 1; sw <= static_cast<int64_t>(k.betas.size()); ++sw) {
       evolve_sweep(k.graph, col, k.setup[g], k.betas[sw - 1], p);
@@ -191,23 +217,7 @@ Report run_and_check(SamplerOptions opt, int idx, float beta_scale) {
   const Coloring col = color_graph(g);
   opt.seed = 1000 + idx;
   Sampler sm(g, col, kChains, opt);
-  if (!k.warm.empty()) {
-    std::vector<int8_t> s(static_cast<size_t>(kChains) * n);
-    for (int32_t b = 0; b < kChains; ++b) std::copy(k.warm[b % kGroups].begin(), k.warm[b % kGroups].end(), s.begin() + b * n);
-    sm.set_state(s);
-  }
-  if (!k.clamp_nodes.empty()) {
-    std::vector<int8_t> v;
-    for (int32_t b = 0; b < kChains; ++b)
-      for (int32_t i : k.clamp_nodes) v.push_back(k.setup[b % kGroups].clamp[i]);
-    sm.set_clamp(k.clamp_nodes, v);
-  }
-  if (!k.field_nodes.empty()) {
-    std::vector<float> v;
-    for (int32_t b = 0; b < kChains; ++b)
-      for (int32_t i : k.field_nodes) v.push_back(static_cast<float>(k.setup[b % kGroups].field[i]));
-    sm.set_field(k.field_nodes, v);
-  }
+  prepare(sm, k);
   std::vector<float> betas = k.betas;
   for (float& x : betas) x *= beta_scale;
   ObserverSpec spec;
@@ -417,23 +427,7 @@ ReweightReport run_reweighted(const SamplerOptions& base, int idx) {
   SamplerOptions opt = base;
   opt.seed = 5000 + static_cast<uint64_t>(idx);
   Sampler sm(g, col, kChains, opt);
-  if (!k.warm.empty()) {
-    std::vector<int8_t> st(static_cast<size_t>(kChains) * n);
-    for (int32_t b = 0; b < kChains; ++b) std::copy(k.warm[b % kGroups].begin(), k.warm[b % kGroups].end(), st.begin() + b * n);
-    sm.set_state(st);
-  }
-  if (!k.clamp_nodes.empty()) {
-    std::vector<int8_t> v;
-    for (int32_t b = 0; b < kChains; ++b)
-      for (int32_t i : k.clamp_nodes) v.push_back(k.setup[b % kGroups].clamp[i]);
-    sm.set_clamp(k.clamp_nodes, v);
-  }
-  if (!k.field_nodes.empty()) {
-    std::vector<float> v;
-    for (int32_t b = 0; b < kChains; ++b)
-      for (int32_t i : k.field_nodes) v.push_back(static_cast<float>(k.setup[b % kGroups].field[i]));
-    sm.set_field(k.field_nodes, v);
-  }
+  prepare(sm, k);
   sm.sweep(kReweightAt, BetaSchedule::constant(beta));
   sm.set_weights(g2.edge_weights(), g2.biases());
   sm.sweep(kReweightSweeps, BetaSchedule::constant(beta));
@@ -441,18 +435,7 @@ ReweightReport run_reweighted(const SamplerOptions& base, int idx) {
 
   ReweightReport rep;
   for (int grp = 0; grp < kGroups; ++grp) {
-    std::vector<double> p;
-    if (k.warm.empty()) {
-      p = uniform_start(g, k.setup[grp]);
-    } else {
-      p.assign(size_t{1} << n, 0.0);
-      uint32_t st = 0;
-      for (int i = 0; i < n; ++i) {
-        const int v = k.setup[grp].clamp[i] != 0 ? k.setup[grp].clamp[i] : k.warm[grp][i];
-        if (v > 0) st |= 1u << i;
-      }
-      p[st] = 1.0;
-    }
+    std::vector<double> p = start_distribution(k, grp);
     for (int64_t sw = 0; sw < kReweightAt; ++sw) evolve_sweep(g, col, k.setup[grp], beta, p);
     std::vector<double> stale = p;
     for (int64_t sw = 0; sw < kReweightSweeps; ++sw) {
