@@ -11,6 +11,7 @@
 #include <memory>
 #include <filesystem>
 #include <numeric>
+#include <stdexcept>
 
 #include "pbit/core/io.hpp"
 #include "pbit/models/eqprop.hpp"
@@ -1039,13 +1040,23 @@ EqPropNet tiny_graph_net() {
 /// freedom, whose tail past 5 is 2e-5, past 6.5 3e-7: helper-128), and the least over the entries whose
 /// exact value is at least a third of the largest of that value in standard errors (a factor of 2 or
 /// a wrong sign must move such an entry by more than the bound). Clamped entries (no spread) must
-/// match exactly. With `device`, physics-aware training: the free phase on that rough device, the
-/// nudged phase and its reference on the ideal sampler from its state, against the exact ideal
-/// estimate; or, `in_situ`, both phases on the device, against the exact estimate of the device's own
-/// stationary distributions (exact_device.hpp), the nudge a field b t on the outputs (the cost
-/// sum_o (1 - s_o t_o) is linear in the spins), or, `ideal_answer`, against the ideal one.
-std::array<double, 3> graph_estimate_error(const EqPropConfig& cfg, uint64_t seed, const PbitHardware* device = nullptr,
-                                           bool in_situ = false, bool ideal_answer = false) {
+/// match exactly. `check` says where the phases run and which exact estimate they are held to; every
+/// mode but `ideal` needs a rough `device`.
+enum class EstimateCheck {
+  ideal,             ///< both phases on the ideal sampler, against the exact ideal estimate
+  physics_aware,     ///< the free phase on the device, the nudged phase and its reference on the ideal
+                     ///< sampler from its state, against the exact ideal estimate
+  in_situ,           ///< both phases on the device, against the exact estimate of the device's own
+                     ///< stationary distributions (exact_device.hpp), the nudge a field b t on the outputs
+                     ///< (the cost sum_o (1 - s_o t_o) is linear in the spins)
+  in_situ_vs_ideal,  ///< both phases on the device, against the exact ideal estimate (which they miss)
+};
+
+std::array<double, 3> graph_estimate_error(const EqPropConfig& cfg, uint64_t seed, EstimateCheck check = EstimateCheck::ideal,
+                                           const PbitHardware* device = nullptr) {
+  if ((check == EstimateCheck::ideal) != (device == nullptr))
+    throw std::invalid_argument("graph_estimate_error: a device for every check but ideal");
+  const bool in_situ = check == EstimateCheck::in_situ || check == EstimateCheck::in_situ_vs_ideal;
   const EqPropNet n = tiny_graph_net();
   const std::vector<float> x{0.7f, 0.0f, 0.4f};
   const int32_t label = 0, chains = 512, runs = 32;
@@ -1077,7 +1088,7 @@ std::array<double, 3> graph_estimate_error(const EqPropConfig& cfg, uint64_t see
   const double b = cfg.nudge.beta, beta_s = cfg.free.beta_end;  // Boltzmann phases: constant beta_s
   const bool sym = cfg.nudge.symmetric;
   GraphExact ea = graph_exact(n, J, h, x, label, b, beta_s), eb = graph_exact(n, J, h, x, label, sym ? -b : 0.0, beta_s);
-  if (device && in_situ && !ideal_answer) {  // the device's own moments at nudge b and at the reference
+  if (check == EstimateCheck::in_situ) {  // the device's own moments at nudge b and at the reference
     const std::vector<float> t = n.target(label);
     const auto on_device = [&](double nudge) {
       ChainSetup cs{std::vector<int8_t>(static_cast<size_t>(g.num_nodes()), 0), std::vector<double>(static_cast<size_t>(g.num_nodes()), 0.0)};
@@ -1144,7 +1155,7 @@ TEST(EqPropGraph, EstimatorMatchesExactAndTheCostGradient) {
   rough.weight_bits = 3;
   rough.gain_sigma = 0.4f;
   rough.offset_sigma = 0.5f;
-  const auto [worst_pat, bound_pat, large_pat] = graph_estimate_error(pcfg, 21, &rough);
+  const auto [worst_pat, bound_pat, large_pat] = graph_estimate_error(pcfg, 21, EstimateCheck::physics_aware, &rough);
   std::printf("graph, PAT from a rough device: worst entry %.2f standard errors from the exact ideal estimate\n", worst_pat);
   EXPECT_LT(worst_pat, bound_pat);
   EXPECT_GT(large_pat, 3 * bound_pat);
@@ -1161,14 +1172,14 @@ TEST(EqPropGraph, InSituEstimatorMatchesTheDevicesExactOne) {
   rough.gain_sigma = 0.4f;
   rough.offset_sigma = 0.5f;
   cfg.hardware = rough;
-  const auto [worst, bound, large] = graph_estimate_error(cfg, 25, &rough, true);
+  const auto [worst, bound, large] = graph_estimate_error(cfg, 25, EstimateCheck::in_situ, &rough);
   std::printf("graph, in situ: worst entry %.2f standard errors from the device's exact estimate (bound %.1f); large entries at least %.0f "
               "from 0\n",
               worst, bound, large);
   EXPECT_LT(worst, bound);
   EXPECT_GT(large, 3 * bound);
   // Against the ideal model's exact estimate, which a device run that sampled the ideal model would meet.
-  const auto [off_ideal, bound_ideal, large_ideal] = graph_estimate_error(cfg, 25, &rough, true, true);
+  const auto [off_ideal, bound_ideal, large_ideal] = graph_estimate_error(cfg, 25, EstimateCheck::in_situ_vs_ideal, &rough);
   std::printf("graph, in situ: worst entry %.1f standard errors from the ideal exact estimate\n", off_ideal);
   EXPECT_GT(off_ideal, bound_ideal);
   (void)large_ideal;
