@@ -906,6 +906,21 @@ TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
     const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_weight.bin"); });
     EXPECT_NE(e.find("holds a parameter that is not finite (nan, entry 1 of"), std::string::npos) << e;
   }
+  {  // Adam's second moments are not negative: one was trained on (sqrt(v < 0)) into NaN weights in
+     // model.bin (helper-129). After the tallies (60 bytes), the arrays, then each array's m and v
+     // (each with its 8-byte length): the first v's data follows the arrays and the first m.
+    size_t at = 60;
+    for (const PdnnNet* n : {&vc.encoder, &vc.decoder})
+      for (int32_t l = 0; l < n->layers(); ++l) at += 16 + 4 * (n->w[l].size() + n->b[l].size());
+    at += 8 + 4 * vc.encoder.w[0].size() + 8;
+    SealedFile f(dir + "/b/checkpoint.bin");
+    f.poke<float>(at, -1.0f);
+    f.write(dir + "/bad_moment.bin");
+    PdnnVae ve = PdnnVae::create(8, cb);
+    PdnnVaeTrainer te(ve, cb, train, iota(96), test, iota(20));
+    const std::string e = error_of([&] { te.load_checkpoint(dir + "/bad_moment.bin"); });
+    EXPECT_NE(e.find("holds a negative second moment (-1, entry 0 of " + std::to_string(vc.encoder.w[0].size()) + ")"), std::string::npos) << e;
+  }
   {  // The history's numbers are finite, its seconds in range, its epochs 1 ... 20 (tc resumed /b to its end).
     nlohmann::json h = nlohmann::json::array();
     for (int32_t k = 1; k <= 20; ++k) {

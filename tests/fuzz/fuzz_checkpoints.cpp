@@ -1,5 +1,5 @@
 // Checkpoints: DBM (checkpoint.bin, model_checkpoint.bin), DTM (the same two), feature networks, and
-// EqProp's and the p-DNN's checkpoint and model file,
+// EqProp's, the p-DNN classifier's and the p-DNN generator's checkpoint and model file,
 // each loaded into a small model as --resume and --lease load them. The first byte picks the kind
 // and whether the rest is a whole file (the container: format tag, length, checksum) or a payload
 // that the target seals with a valid checksum, to reach the checks behind it.
@@ -43,6 +43,9 @@ struct Models {
   PdnnConfig pd_cfg;
   PdnnNet pd_net;
   std::unique_ptr<PdnnTrainer> pd_trainer;
+  PdnnConfig vae_cfg;
+  PdnnVae vae;
+  std::unique_ptr<PdnnVaeTrainer> vae_trainer;
 
   Models() {
     const std::string out = fuzz::input_path(".out");
@@ -66,6 +69,10 @@ struct Models {
       "run": {"backend": "cpu", "output_dir": ")" + out + R"("}})"));
     pd_net = PdnnNet::create({16, 5, 3, 10}, 1);
     pd_trainer = std::make_unique<PdnnTrainer>(pd_net, pd_cfg, images, eq_index, images, eq_index);
+    vae_cfg = parse_pdnn_config(nlohmann::json::parse(R"({"network": {"hidden": [5]}, "generator": {"latent": 3, "encoder_hidden": [4]},
+      "train": {"batch_size": 4}, "run": {"backend": "cpu", "output_dir": ")" + out + R"("}})"));
+    vae = PdnnVae::create(16, vae_cfg);
+    vae_trainer = std::make_unique<PdnnVaeTrainer>(vae, vae_cfg, images, eq_index, images, eq_index);
   }
 };
 
@@ -101,6 +108,10 @@ void write_seeds() {
   both(7, "pdnn_checkpoint");
   m.pd_net.save(p);
   both(8, "pdnn_model");
+  m.vae_trainer->save_checkpoint(p);
+  both(9, "pdnn_generator_checkpoint");
+  m.vae.save(p);
+  both(10, "pdnn_generator");
   std::filesystem::remove(p);
 }
 
@@ -114,15 +125,15 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const int kind = (data[0] >> 1) % 9;
+  const int kind = (data[0] >> 1) % 11;
   const bool sealed = data[0] & 1;
-  static const char* const magic[9] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2",
-                                       "PBITEQC1", "PBITEQM1", "PBITPDC1", "PBITPDM1"};
+  static const char* const magic[11] = {"PBITCKP5", "PBITDML2", "PBITDTM3", "PBITTML2", "PBITFNT2", "PBITEQC1",
+                                        "PBITEQM1", "PBITPDC1", "PBITPDM1", "PBITPDW1", "PBITPDV1"};
   const std::string_view rest(reinterpret_cast<const char*>(data + 1), size - 1);
   // The DBM's two kinds also as their era versions (checkpoint 6, model checkpoint 3: the same
   // layout, written once a sampler is past era 0), which its readers pick by the magic.
   static const char* const era_magic[2] = {"PBITCKP6", "PBITDML3"};
-  const bool era = kind < 2 && ((data[0] >> 1) / 9) % 2 == 1;
+  const bool era = kind < 2 && ((data[0] >> 1) / 11) % 2 == 1;
   const std::string bytes = sealed ? fuzz::seal(era ? era_magic[kind] : magic[kind], rest) : std::string(rest);
   const std::string path = fuzz::write_input(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), ".bin");
   Models& m = models();
@@ -136,7 +147,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 5: m.eq_trainer->load_checkpoint(path); break;
       case 6: (void)EqPropNet::load(path); break;
       case 7: m.pd_trainer->load_checkpoint(path); break;
-      default: (void)PdnnNet::load(path); break;
+      case 8: (void)PdnnNet::load(path); break;
+      case 9: m.vae_trainer->load_checkpoint(path); break;
+      default: (void)PdnnVae::load(path); break;
     }
   });
 }

@@ -1283,6 +1283,9 @@ void PdnnVaeTrainer::load_checkpoint(const std::string& path) {
   epoch_wall_ = detail::get_tally(f, path, "checkpoint", true, detail::kMostTallySeconds);
   for (std::vector<float>* a : arrays()) *a = detail::get_finite_vec<float>(f, path, a->size(), "checkpoint");
   for (auto& a : params_) a = detail::get_finite_vec<float>(f, path, a.size(), "checkpoint");
+  // Adam's second moments (every other array) are >= 0: a negative one took sqrt(v < 0) and trained
+  // NaN weights into model.bin without a word (helper-129), as the classifier's loader already checks.
+  for (size_t a = 1; a < params_.size(); a += 2) detail::check_second_moments(params_[a], path, "checkpoint");
   history_ = detail::get_history<PdnnVaeEpoch>(f, path, "checkpoint", epoch_, [](const nlohmann::json& e) {
     using detail::history_number;
     const double most = detail::kMostTally;
