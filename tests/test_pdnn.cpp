@@ -862,6 +862,28 @@ TEST(PdnnTraining, ABatchThatDoesNotFitIsRefusedUpFront) {
   EXPECT_EQ(fits, "<no error>");
 }
 
+// Training runs on the host and its per-epoch evaluations on run.backend: a cuda backend without a
+// usable GPU is refused before training, not at the first epoch's evaluation with the epoch lost
+// (helper-129). With a GPU the same trainers construct.
+TEST(PdnnTraining, ACudaBackendWithoutAGpuIsRefusedBeforeTraining) {
+  const ImageDataset train = halves(96, 1), test = halves(20, 2);
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_cuda_backend";
+  PdnnConfig c = small_config(dir + "/a"), cv = vae_config(dir + "/v", PdnnActivation::pbit);
+  c.backend = cv.backend = "cuda";
+  PdnnNet n = PdnnNet::create({8, 6, 2}, c.seed);
+  PdnnVae v = PdnnVae::create(8, cv);
+  const std::string e = error_of([&] { PdnnTrainer(n, c, train, iota(96), test, iota(20)); });
+  const std::string ev = error_of([&] { PdnnVaeTrainer(v, cv, train, iota(96), test, iota(20)); });
+  if (backend_available(Backend::cuda)) {
+    EXPECT_EQ(e, "<no error>");
+    EXPECT_EQ(ev, "<no error>");
+  } else {
+    const std::string why = backend_unavailable_reason(Backend::cuda);
+    EXPECT_EQ(e, "invalid argument: p-DNN training: run.backend cuda (its evaluations run there): " + why);
+    EXPECT_EQ(ev, "invalid argument: p-DNN generator training: run.backend cuda (its evaluations run there): " + why);
+  }
+}
+
 TEST(PdnnGenerator, TrainsResumesAndGeneratesByKey) {
   const ImageDataset train = halves(96, 1), test = halves(20, 2);
   const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_vae";

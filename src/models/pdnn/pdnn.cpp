@@ -718,11 +718,22 @@ void check_training_memory(std::initializer_list<const PdnnNet*> nets, std::init
   detail::check_memory(bytes, "p-DNN training (batch_size x train.samples rows of every layer)");
 }
 
+/// Training runs on the host, and only its evaluations run on run.backend: a cuda backend without a
+/// usable GPU failed at the first epoch's evaluation, that epoch lost (helper-129), so the trainers
+/// check it before any training.
+void check_training_backend(const PdnnConfig& cfg, const char* what) {
+  const Backend be = backend_from_string(cfg.backend);
+  if (be == Backend::cuda && !backend_available(be)) {
+    throw InvalidArgument(std::string(what) + ": run.backend cuda (its evaluations run there): " + backend_unavailable_reason(be));
+  }
+}
+
 }  // namespace
 
 PdnnTrainer::PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
                          const ImageDataset& test, std::vector<int64_t> test_index)
     : net_(net), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  check_training_backend(cfg_, "p-DNN training");
   detail::check_image_selection(train_, train_index_, 0, static_cast<int64_t>(train_index_.size()), "p-DNN training set");
   detail::check_image_selection(test_, test_index_, 0, static_cast<int64_t>(test_index_.size()), "p-DNN test set");
   if (net_.inputs() != train_.pixels_per_image()) throw InvalidArgument("p-DNN: the network's inputs do not match the images");
@@ -1149,6 +1160,7 @@ PdnnVaeGradient pdnn_vae_gradient(const PdnnVae& vae, const PdnnConfig& cfg, con
 PdnnVaeTrainer::PdnnVaeTrainer(PdnnVae& vae, const PdnnConfig& cfg, const ImageDataset& train, std::vector<int64_t> train_index,
                                const ImageDataset& test, std::vector<int64_t> test_index)
     : vae_(vae), cfg_(cfg), train_(train), test_(test), train_index_(std::move(train_index)), test_index_(std::move(test_index)) {
+  check_training_backend(cfg_, "p-DNN generator training");
   detail::check_image_selection(train_, train_index_, 0, static_cast<int64_t>(train_index_.size()), "p-DNN generator training set");
   detail::check_image_selection(test_, test_index_, 0, static_cast<int64_t>(test_index_.size()), "p-DNN generator test set");
   if (vae_.pixels() != train_.pixels_per_image()) throw InvalidArgument("p-DNN generator: the network's pixels do not match the images");
