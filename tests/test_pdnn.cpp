@@ -664,6 +664,14 @@ TEST(PdnnConfigParse, BadValuesNameTheKey) {
   EXPECT_NE(err(R"({"train": {"time_budget_s": -1}})").find("train.time_budget_s"), std::string::npos);
   EXPECT_NE(err(R"({"trian": {}})").find("trian"), std::string::npos);
   EXPECT_NE(err(R"({"data": {"data_dir": ""}})").find("key 'data.data_dir': must not be empty"), std::string::npos);
+  // Networks of more than 2^28 parameters (784 pixels, 10 classes) name the key that makes them:
+  // 784-16384-16384-10 has 2^28 + 13 M, 784-15600-16384-10 2^28 - 0.4 M.
+  EXPECT_NE(err(R"({"network": {"hidden": [16384, 16384]}})").find("key 'network.hidden': gives the network 281477130 parameters, more than 2^28"),
+            std::string::npos)
+      << err(R"({"network": {"hidden": [16384, 16384]}})");
+  EXPECT_EQ(err(R"({"network": {"hidden": [15600, 16384]}})"), "no error");
+  EXPECT_NE(err(R"({"network": {"hidden": [16384, 16384]}, "generator": {}})").find("network.hidden': gives the decoder"), std::string::npos);
+  EXPECT_NE(err(R"({"generator": {"encoder_hidden": [65536, 4096]}})").find("generator.encoder_hidden': gives the encoder"), std::string::npos);
   const PdnnConfig ok = parse_pdnn_config(nlohmann::json::parse(
       R"({"network": {"hidden": [32, 16], "activation": "quant", "bits": 2}, "eval": {"samples": [1, 5]}})"));
   EXPECT_EQ(ok.hidden, (std::vector<int32_t>{32, 16}));
@@ -1174,6 +1182,28 @@ TEST(PdnnHardware, EachUnitFollowsItsHardwareResponse) {
   PdnnForwardSpec wrong = s;
   wrong.device = &none;
   if (pdnn_cuda_compiled()) EXPECT_THROW(pdnn_forward_cuda(n, wrong, &x, 1, logits.data()), InvalidArgument);
+  // Both paths check every array of an instance (the host path checked the gains only, and read past
+  // a short offset or stuck array: helper-129), a negative image count and an epoch past 2^24 (the
+  // counter's 24 bits) alike.
+  for (int k = 0; k < 3; ++k) {
+    std::vector<PbitDevice> shortened = dev;
+    std::vector<float>& f = k == 0 ? shortened[0].gain : shortened[0].offset;
+    if (k < 2) f.pop_back();
+    if (k == 2) shortened[0].stuck.pop_back();
+    PdnnForwardSpec bad = s;
+    bad.device = &shortened;
+    const std::string want = "invalid argument: p-DNN forward: the device instance of layer 0 has the wrong size";
+    EXPECT_EQ(error_of([&] { pdnn_forward(n, bad, &x, 1, logits.data()); }), want) << k;
+    if (pdnn_cuda_compiled()) EXPECT_EQ(error_of([&] { pdnn_forward_cuda(n, bad, &x, 1, logits.data()); }), want) << k;
+  }
+  PdnnForwardSpec late = s;
+  late.epoch = 1u << 24;
+  EXPECT_EQ(error_of([&] { pdnn_forward(n, late, &x, 1, logits.data()); }), "invalid argument: p-DNN forward: epoch beyond 2^24");
+  EXPECT_EQ(error_of([&] { pdnn_forward(n, s, &x, -1, logits.data()); }), "invalid argument: p-DNN forward: a negative number of images (-1)");
+  if (pdnn_cuda_compiled()) {
+    EXPECT_EQ(error_of([&] { pdnn_forward_cuda(n, late, &x, 1, logits.data()); }), "invalid argument: p-DNN forward: epoch beyond 2^24");
+    EXPECT_EQ(error_of([&] { pdnn_forward_cuda(n, s, &x, -1, logits.data()); }), "invalid argument: p-DNN forward: a negative number of images (-1)");
+  }
 }
 
 TEST(PdnnHardware, TrainingSlopesArePatsAndTheDevicesOwn) {

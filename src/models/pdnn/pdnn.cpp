@@ -270,6 +270,31 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     if (!c.hardware.ideal()) detail::config_error("hardware", "is not supported for generators yet");
   }
   detail::parse_run_section(j, c.backend, c.threads, c.seed, c.output_dir);
+  // The networks' size, known here (both datasets: 784 pixels, 10 classes), so that a config of too
+  // many parameters is refused by 'pdnn config' and before the data are read (helper-129: it was
+  // refused after, with no word of which key).
+  const auto parameters = [](std::vector<int32_t> sizes) {
+    int64_t n = 0;
+    for (size_t l = 0; l + 1 < sizes.size(); ++l) n += static_cast<int64_t>(sizes[l]) * sizes[l + 1] + sizes[l + 1];
+    return n;
+  };
+  constexpr int32_t kPixels = 28 * 28, kClasses = 10;
+  std::vector<int32_t> net{c.generator ? c.gen.latent : kPixels};
+  net.insert(net.end(), c.hidden.begin(), c.hidden.end());
+  net.push_back(c.generator ? kPixels : kClasses);
+  if (const int64_t n = parameters(net); n > kMaxParameters) {
+    detail::config_error("network.hidden", "gives the " + std::string(c.generator ? "decoder " : "network ") + std::to_string(n) +
+                                               " parameters, more than 2^28 (" + std::to_string(kMaxParameters) + ")");
+  }
+  if (c.generator) {
+    std::vector<int32_t> enc{kPixels};
+    enc.insert(enc.end(), c.gen.encoder_hidden.begin(), c.gen.encoder_hidden.end());
+    enc.push_back(2 * c.gen.latent);
+    if (const int64_t n = parameters(enc); n > kMaxParameters) {
+      detail::config_error("generator.encoder_hidden", "gives the encoder " + std::to_string(n) + " parameters, more than 2^28 (" +
+                                                           std::to_string(kMaxParameters) + ")");
+    }
+  }
   return c;
 }
 
@@ -315,7 +340,9 @@ PdnnNet PdnnNet::create(const std::vector<int32_t>& sizes, uint64_t seed) {
   if (sizes.back() < 2) throw InvalidArgument("p-DNN: at least two classes");
   PdnnNet n;
   n.sizes = sizes;
-  if (n.parameters() > kMaxParameters) throw InvalidArgument("p-DNN: more than 2^28 parameters");
+  if (n.parameters() > kMaxParameters) {
+    throw InvalidArgument("p-DNN: " + std::to_string(n.parameters()) + " parameters, more than 2^28 (the layers' widths give them)");
+  }
   rng::PhiloxStream rs(seed, rng::pdnn_stream(rng::PdnnUse::init));
   for (int32_t l = 0; l < n.layers(); ++l) {
     const double a = std::sqrt(6.0 / (sizes[l] + sizes[l + 1]));  // Glorot uniform
@@ -396,20 +423,35 @@ double pdnn_forward_bytes(const PdnnNet& net, int64_t images, int32_t T) {
   return (rows * per_row + static_cast<double>(images) * (net.inputs() + (widest > 0 ? 0 : net.classes()))) * sizeof(float);
 }
 
-void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, int64_t images, float* logits,
-                  std::vector<std::vector<float>>* pre, std::vector<std::vector<float>>* act) {
+void detail::check_pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, int64_t images) {
   if (s.T < 1 || s.T > kMaxSamples) throw InvalidArgument("p-DNN forward: T must be 1..65536");
   if (!s.units.stochastic() && s.T != 1) throw InvalidArgument("p-DNN forward: deterministic units give one sample (T = 1)");
   if (s.epoch >= (1u << 24)) throw InvalidArgument("p-DNN forward: epoch beyond 2^24");
+  if (images < 0) throw InvalidArgument("p-DNN forward: a negative number of images (" + std::to_string(images) + ")");
+  const bool hw = s.hardware && !s.hardware->ideal();
+  if (!hw) return;
+  if (!s.units.stochastic()) throw InvalidArgument("p-DNN forward: the hardware model is for p-bit units");
+  const int32_t L = net.layers();
+  if (!s.device || static_cast<int32_t>(s.device->size()) != L - 1) {
+    throw InvalidArgument("p-DNN forward: the hardware model needs a device instance per hidden layer");
+  }
+  for (int32_t l = 0; l + 1 < L; ++l) {
+    const PbitDevice& d = (*s.device)[static_cast<size_t>(l)];
+    const auto want = static_cast<size_t>(net.sizes[static_cast<size_t>(l) + 1]);
+    if (d.gain.size() != want || d.offset.size() != want || d.stuck.size() != want) {
+      throw InvalidArgument("p-DNN forward: the device instance of layer " + std::to_string(l) + " has the wrong size");
+    }
+  }
+}
+
+void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, int64_t images, float* logits,
+                  std::vector<std::vector<float>>* pre, std::vector<std::vector<float>>* act) {
+  detail::check_pdnn_forward(net, s, images);
   const int32_t L = net.layers();
   const int64_t rows = images * s.T;
   const int threads = pdnn_forward_threads(net, images, s.T, s.threads);
   const rng::Key key = rng::make_key(s.seed, s.stream);
   const bool hw = s.hardware && !s.hardware->ideal();
-  if (hw && !s.units.stochastic()) throw InvalidArgument("p-DNN forward: the hardware model is for p-bit units");
-  if (hw && (!s.device || static_cast<int32_t>(s.device->size()) != L - 1)) {
-    throw InvalidArgument("p-DNN forward: the hardware model needs a device instance per hidden layer");
-  }
   // On hardware the weights and biases are stored in its fixed point.
   std::vector<std::vector<float>> qw, qb;
   if (hw) {
@@ -418,9 +460,6 @@ void pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, 
       qb.push_back(net.b[l]);
       for (float& v : qw.back()) v = hardware_weight(*s.hardware, v);
       for (float& v : qb.back()) v = hardware_weight(*s.hardware, v);
-      if (l < L - 1 && (*s.device)[l].gain.size() != static_cast<size_t>(net.sizes[l + 1])) {
-        throw InvalidArgument("p-DNN forward: the device instance of layer " + std::to_string(l) + " has the wrong size");
-      }
     }
   }
   if (pre) pre->assign(static_cast<size_t>(L), {});

@@ -113,25 +113,11 @@ int32_t act_code(PdnnActivation a) {
 bool pdnn_cuda_compiled() { return true; }
 
 void pdnn_forward_cuda(const PdnnNet& net, const PdnnForwardSpec& s, const float* x, int64_t images, float* logits) {
-  if (s.T < 1 || s.T > (1 << 16)) throw InvalidArgument("p-DNN forward: T must be 1..65536");
-  if (!s.units.stochastic() && s.T != 1) throw InvalidArgument("p-DNN forward: deterministic units give one sample (T = 1)");
+  detail::check_pdnn_forward(net, s, images);  // (as the host path)
   const int32_t L = net.layers();
   // Imperfect hardware: the weights in its fixed point (quantized here, as the host path does), the
   // units of each hidden layer on its device instance.
   const bool hw = s.hardware && !s.hardware->ideal();
-  if (hw && !s.units.stochastic()) throw InvalidArgument("p-DNN forward: the hardware model is for p-bit units");
-  if (hw && (!s.device || static_cast<int32_t>(s.device->size()) != L - 1)) {
-    throw InvalidArgument("p-DNN forward: the hardware model needs a device instance per hidden layer");
-  }
-  if (hw) {
-    for (int32_t l = 0; l + 1 < L; ++l) {
-      const PbitDevice& d = (*s.device)[static_cast<size_t>(l)];
-      const auto want = static_cast<size_t>(net.sizes[l + 1]);
-      if (d.gain.size() != want || d.offset.size() != want || d.stuck.size() != want) {
-        throw InvalidArgument("p-DNN forward: the device instance of layer " + std::to_string(l) + " has the wrong size");
-      }
-    }
-  }
   if (!backend_available(Backend::cuda)) {  // after the arguments' checks, which need no device
     throw InvalidArgument("p-DNN on cuda: " + backend_unavailable_reason(Backend::cuda));
   }

@@ -9,7 +9,18 @@
 #include "pbit/core/hardware_model.hpp"
 #include "pbit/core/rng.hpp"
 
+namespace pbit {
+struct PdnnNet;
+struct PdnnForwardSpec;
+}  // namespace pbit
+
 namespace pbit::detail {
+
+/// The arguments of a forward pass, checked alike by the host and the CUDA path (pdnn.cpp): T,
+/// the epoch (the counter's 24 bits: past them epochs share bits), the image count, and on
+/// hardware a device instance of the right size per hidden layer (gain, offset and stuck, which the
+/// host path read past where a hand-built instance was short: helper-129).
+void check_pdnn_forward(const PdnnNet& net, const PdnnForwardSpec& spec, int64_t images);
 
 /// tanh(z) = (1 - e) / (1 + e), e = exp_det(-2z): finite for every finite z (exp_det clamps).
 PBIT_HD float pdnn_tanh_det(float z) { return tanh_det(z); }
