@@ -616,6 +616,82 @@ TEST(PdnnEvaluate, LossIsTheCrossEntropyOfTheMeanLogits) {
   for (double l : e.mean_loss) EXPECT_NEAR(l, want, 1e-6);
 }
 
+// Accuracy and loss at T of stochastic units against exact enumeration (helper-129: accuracy at T
+// was checked for consistency only, and the loss where every sample is equal). A net whose hidden
+// pre-activations are z (probe_net: one input at 1), 6 p-bits each +1 with probability sigmoid(2 z),
+// 3 classes: over the 2^6 hidden states (T = 1) and their 2^12 pairs (T = 2) the probability that the
+// argmax of the summed logits is the label, and the expected cross-entropy of the mean logits. K
+// copies of the image (their own ids, so independent bits) give the accuracy within 5 binomial
+// standard errors and the loss within 5 of its exact standard deviation / sqrt(K).
+TEST(PdnnEvaluate, AccuracyAndLossAtTMatchEnumeration) {
+  const std::vector<float> z = {0.9f, -0.4f, 0.2f, -1.1f, 0.6f, 0.05f};
+  const int32_t H = static_cast<int32_t>(z.size()), C = 3, K = 20000, label = 1;
+  PdnnNet n = probe_net(z);
+  n.sizes.back() = C;
+  // (P(correct) 0.51 at T = 1, 0.79 at T = 2; no two classes' summed logits within 0.004 of a tie in
+  // any state or pair, where the float sums' order could break it either way)
+  n.w[1] = {-0.2099f, -0.0892f, -0.258f,  0.9219f, -0.076f,  -0.4236f, 0.5745f,  0.6469f, -0.245f,
+            0.575f,   0.3874f,  0.3318f, -0.6922f, -0.4898f, -0.677f,  0.3712f, 0.2711f,  -0.1162f};
+  n.b[1] = {0.0637f, 0.2041f, -0.4284f};
+  ASSERT_EQ(n.w[1].size(), static_cast<size_t>(H * C));
+  // Each hidden state a (bit j = 1: a_j = +1): its probability and its logits, as the net sums them.
+  const size_t S = size_t{1} << H;
+  std::vector<double> prob(S, 1.0);
+  std::vector<std::array<double, 3>> logit(S);
+  for (size_t a = 0; a < S; ++a) {
+    for (int32_t j = 0; j < H; ++j) {
+      const double up = 1.0 / (1.0 + std::exp(-2.0 * z[static_cast<size_t>(j)]));
+      prob[a] *= (a >> j) & 1u ? up : 1 - up;
+    }
+    for (int32_t c = 0; c < C; ++c) {
+      float f = n.b[1][static_cast<size_t>(c)];
+      for (int32_t j = 0; j < H; ++j) f += ((a >> j) & 1u ? 1.0f : -1.0f) * n.w[1][static_cast<size_t>(j * C + c)];
+      logit[a][static_cast<size_t>(c)] = f;
+    }
+  }
+  // P(correct) and the loss's mean and second moment for the mean of given logits.
+  struct Exact {
+    double correct = 0, loss = 0, loss2 = 0;
+    void add(double p, const std::array<double, 3>& l) {
+      int32_t arg = 0;
+      for (int32_t c = 1; c < C; ++c)
+        if (l[static_cast<size_t>(c)] > l[static_cast<size_t>(arg)]) arg = c;
+      double mx = std::max({l[0], l[1], l[2]}), zsum = 0;
+      for (double v : l) zsum += std::exp(v - mx);
+      const double ce = -(l[label] - mx - std::log(zsum));
+      correct += p * (arg == label), loss += p * ce, loss2 += p * ce * ce;
+    }
+  } t1, t2;
+  for (size_t a = 0; a < S; ++a) {
+    t1.add(prob[a], logit[a]);
+    for (size_t b = 0; b < S; ++b) {
+      std::array<double, 3> mean{};
+      for (int32_t c = 0; c < C; ++c) mean[static_cast<size_t>(c)] = (logit[a][static_cast<size_t>(c)] + logit[b][static_cast<size_t>(c)]) / 2;
+      t2.add(prob[a] * prob[b], mean);
+    }
+  }
+  // The enumeration's answers are far apart in the sampling error (a T mixed up would fail), and
+  // neither near 0 or 1.
+  const double se1 = std::sqrt(t1.correct * (1 - t1.correct) / K), se2 = std::sqrt(t2.correct * (1 - t2.correct) / K);
+  EXPECT_GT(std::fabs(t2.correct - t1.correct), 10 * (se1 + se2)) << t1.correct << " " << t2.correct;
+  EXPECT_GT(std::min(t1.correct, t2.correct), 0.2);
+  EXPECT_LT(std::max(t1.correct, t2.correct), 0.8);
+  ImageDataset d;
+  d.name = "one image";
+  d.rows = d.cols = 1;
+  d.pixels.assign(K, 255);  // x = 1
+  d.labels.assign(K, static_cast<uint8_t>(label));
+  PdnnConfig c = small_config(std::string(PBIT_TEST_TMP) + "/pdnn_eval_exact");
+  const PdnnEval e = pdnn_evaluate(n, c.units, {1, 2}, d, iota(K), c);
+  for (const auto& [q, ex] : {std::pair{0, t1}, std::pair{1, t2}}) {
+    SCOPED_TRACE("T = " + std::to_string(q + 1));
+    EXPECT_NEAR(e.accuracy[static_cast<size_t>(q)], ex.correct, 5 * std::sqrt(ex.correct * (1 - ex.correct) / K));
+    EXPECT_NEAR(e.mean_loss[static_cast<size_t>(q)], ex.loss, 5 * std::sqrt((ex.loss2 - ex.loss * ex.loss) / K));
+    std::printf("T = %d: accuracy %.4f (exact %.4f), loss %.4f (exact %.4f)\n", q + 1, e.accuracy[static_cast<size_t>(q)], ex.correct,
+                e.mean_loss[static_cast<size_t>(q)], ex.loss);
+  }
+}
+
 TEST(PdnnModel, SavesLoadsAndRefusesBadFiles) {
   const std::string dir = std::string(PBIT_TEST_TMP) + "/pdnn_model";
   std::filesystem::create_directories(dir);
