@@ -274,9 +274,9 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
   // many parameters is refused by 'pdnn config' and before the data are read (helper-129: it was
   // refused after, with no word of which key).
   const auto parameters = [](std::vector<int32_t> sizes) {
-    int64_t n = 0;
-    for (size_t l = 0; l + 1 < sizes.size(); ++l) n += static_cast<int64_t>(sizes[l]) * sizes[l + 1] + sizes[l + 1];
-    return n;
+    PdnnNet shape;
+    shape.sizes = std::move(sizes);
+    return shape.parameters();
   };
   constexpr int32_t kPixels = 28 * 28, kClasses = 10;
   std::vector<int32_t> net{c.generator ? c.gen.latent : kPixels};
