@@ -1365,6 +1365,24 @@ TEST(Cli, PdnnReportJudgesTheClaimsAndPricesEveryRow) {
   ASSERT_EQ(other_shape["claims"].size(), 2u);
   EXPECT_EQ(other_shape["claims"][1]["verdict"], "not comparable");
   EXPECT_EQ(other_shape["claims"][1]["why"], "the networks differ in shape ([784,16,10] and [784,32,10])");
+  // A network trained against a device is named so (it is not the ideal network of the claims),
+  // from eval's train_mode and train_hardware or train's train_mode and hardware section.
+  nlohmann::json pat = result("pbit", 1, {1, 2, 10}, {0.87, 0.92, 0.94});
+  pat["train_mode"] = "pat";
+  pat["train_hardware"] = "3-bit weights, gain spread 40%";
+  nlohmann::json situ = pat;
+  situ["train_mode"] = "in_situ";
+  situ.erase("train_hardware");
+  situ["hardware"] = {{"weight_bits", 4}};
+  write(tmp("claims_pat.json"), pat.dump());
+  write(tmp("claims_situ.json"), situ.dump());
+  const Result trained = run("pdnn report " + tmp("claims_pat.json") + " " + tmp("claims_situ.json") + " " + tmp("claims_fp32.json") +
+                             " --out " + rep + "_trained");
+  ASSERT_EQ(trained.code, 0) << trained.out;
+  const nlohmann::json ts = read_json_file(rep + "_trained/summary.json");
+  EXPECT_EQ(ts["rows"][0]["role"], "sample-aware (s=1), physics-aware-trained on (3-bit weights, gain spread 40%)");
+  EXPECT_EQ(ts["rows"][1]["role"], "sample-aware (s=1), in-situ-trained on (4-bit weights) on hardware (4-bit weights)");
+  EXPECT_EQ(ts["claims"].size(), 0u);  // no ideal-trained p-DNN among them
   nlohmann::json sum = read_json_file(rep + "/summary.json");
   ASSERT_EQ(sum["rows"].size(), 4u);
   EXPECT_EQ(sum["rows"][0]["role"], "sample-aware (s=1)");
@@ -1547,6 +1565,8 @@ TEST(Cli, PdnnTrainResumeEvalReportBench) {
   EXPECT_EQ(e["eval"]["bits"], 1);  // p-bit units: one bit per unit (the energy model reads it)
   EXPECT_EQ(e["eval"]["test_accuracy"].size(), 3u);
   EXPECT_EQ(e["eval"]["mean_loss_nats"].size(), 3u);  // (a key carries its unit)
+  EXPECT_EQ(e["train_mode"], "ideal");  // read from the model
+  EXPECT_TRUE(e["train_hardware"].is_null()) << e["train_hardware"];
   EXPECT_EQ(ev.out.find("note: the config's network"), std::string::npos) << ev.out;
   nlohmann::json other_net = nlohmann::json::parse(cfg);
   other_net["network"]["activation"] = "tanh";

@@ -705,6 +705,32 @@ TEST(PdnnModel, SavesLoadsAndRefusesBadFiles) {
   EXPECT_EQ(m.w, n.w);
   EXPECT_EQ(m.b, n.b);
   EXPECT_EQ(m.trained_units.name(), "quant3");
+  EXPECT_EQ(m.train_mode, "");  // none recorded: the file of a pbit before the record
+  // How it was trained is recorded and read back; an older pbit's reader stops after the network, so
+  // a file without the record (as above) reads as not recorded, and a record that is not one is refused.
+  PdnnNet t = n;
+  t.train_mode = "pat";
+  t.train_hardware = "3-bit weights, gain spread 40%";
+  t.save(dir + "/trained.bin");
+  const PdnnNet tr = PdnnNet::load(dir + "/trained.bin");
+  EXPECT_EQ(tr.train_mode, "pat");
+  EXPECT_EQ(tr.train_hardware, "3-bit weights, gain spread 40%");
+  EXPECT_EQ(tr.w, n.w);
+  for (const std::string bad : {R"({"train_mode": "sideways", "train_hardware": ""})", R"({"train_mode": "pat"})", "not json",
+                                R"({"train_mode": "pat", "train_hardware": 3})"}) {
+    SealedFile f(dir + "/trained.bin");
+    f.replace_last_string(bad);
+    f.write(dir + "/bad_record.bin");
+    EXPECT_EQ(error_of([&] { PdnnNet::load(dir + "/bad_record.bin"); }),
+              "invalid argument: p-DNN model '" + dir + "/bad_record.bin' is corrupt: its record of how it was trained is not one")
+        << bad;
+  }
+  {
+    SealedFile f(dir + "/trained.bin");
+    f.payload += "x";  // past the record
+    f.write(dir + "/bad_record.bin");
+    EXPECT_NE(error_of([&] { PdnnNet::load(dir + "/bad_record.bin"); }).find("is corrupt"), std::string::npos);
+  }
   // Truncated, or another file entirely: clear errors.
   std::ifstream in(dir + "/m.bin", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), {});
@@ -1432,6 +1458,8 @@ TEST(PdnnHardware, TrainingBackpropagatesThroughTheModesSlopes) {
     ASSERT_LT(pdnn_tanh(hardware_weight(c.hardware, 30.0f)), 1.0f);
     const PdnnNet before = n;
     PdnnTrainer(n, c, train, iota(48), train, {}).run();
+    EXPECT_EQ(n.train_mode, "pat");  // the model records how it was trained (eval's results and report's roles)
+    EXPECT_EQ(n.train_hardware, c.hardware.describe());
     EXPECT_TRUE(column_kept(before, n, 0)) << "pat: the saturated unit's weights moved";
     for (int32_t j = 1; j < H; ++j) EXPECT_FALSE(column_kept(before, n, j)) << "pat: unit " << j << " did not train";
   }

@@ -118,6 +118,20 @@ std::string role_of(const nlohmann::json& r) {
     const std::string read = units == "tanh" ? "fp32" : units.substr(5) + "-bit";
     role = trained == units ? "deterministic " + read : trained + "-trained, read as " + read;
   }
+  // How it was trained, where recorded (train's results, and eval's of a model from 2026-12-07 on):
+  // a network trained against a device is not the ideal one the paper's claims are about.
+  if (r.contains("train_mode") && r["train_mode"].is_string() && r["train_mode"] != "ideal") {
+    const std::string mode = r["train_mode"] == "pat" ? "physics-aware" : r["train_mode"] == "in_situ" ? "in-situ" : "?";
+    std::string device = r.contains("train_hardware") && r["train_hardware"].is_string() ? r["train_hardware"].get<std::string>() : "";
+    if (device.empty() && r.contains("hardware") && r["hardware"].is_object()) {  // train's results: the section it trained against
+      try {
+        device = parse_hardware(r["hardware"], "hardware", false).describe();
+      } catch (const InvalidConfig&) {
+      }
+    }
+    std::replace_if(device.begin(), device.end(), [](char ch) { return pbit::detail::is_control_byte(ch) || ch == '|' || ch == '"' || ch == '\\'; }, '?');
+    role += ", " + mode + "-trained" + (device.empty() ? "" : " on (" + device + ")");
+  }
   if (r.contains("hardware") && r["hardware"].is_object()) {
     try {
       const PbitHardware hw = parse_hardware(r["hardware"], "hardware", false);  // as an older pbit recorded it
@@ -389,6 +403,8 @@ void add_pdnn_commands(Commands& c) {
                           {"sizes", net.sizes},
                           {"trained_units", net.trained_units.name()},
                           {"train_samples", net.train_samples},
+                          {"train_mode", net.train_mode.empty() ? nlohmann::json(nullptr) : nlohmann::json(net.train_mode)},
+                          {"train_hardware", net.train_hardware.empty() ? nlohmann::json(nullptr) : nlohmann::json(net.train_hardware)},
                           {"eval", eval_json(ev)},
                           {"hardware", cfg.hardware.config_json()},
                           {"seed", cfg.seed},

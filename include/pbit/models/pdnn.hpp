@@ -120,6 +120,11 @@ struct PdnnNet {
   std::vector<std::vector<float>> w, b;
   PdnnUnits trained_units;  ///< the units it was trained with (the default for evaluation)
   int32_t train_samples = 1;
+  /// How it was trained (PdnnConfig::train_mode: ideal, pat, in_situ), and for pat and in_situ the
+  /// training device (PbitHardware::describe): eval's results and report's roles tell an ideal-,
+  /// a physics-aware- and an in-situ-trained network apart. Empty: not recorded (a model of a pbit
+  /// before 2026-12-07, whose reader takes a newer file and leaves the record unread).
+  std::string train_mode, train_hardware;
   int32_t layers() const { return static_cast<int32_t>(sizes.size()) - 1; }
   int32_t inputs() const { return sizes.front(); }
   int32_t classes() const { return sizes.back(); }

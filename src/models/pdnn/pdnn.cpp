@@ -393,9 +393,13 @@ PdnnNet read_net(std::istream& f, const std::string& path, const std::string& wh
 
 }  // namespace
 
+// The classifier's file is the network, then (from 2026-12-07) how it was trained: a JSON string
+// {"train_mode", "train_hardware"} after it, which an older pbit's reader leaves unread (so its
+// format is still PBITPDM1), and a file without it reads as not recorded.
 void PdnnNet::save(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
   write_net(f, *this);
+  if (!train_mode.empty()) detail::put_string(f, nlohmann::json{{"train_mode", train_mode}, {"train_hardware", train_hardware}}.dump());
   detail::write_checksummed(path, kModelMagic, f.str());
 }
 
@@ -403,6 +407,17 @@ PdnnNet PdnnNet::load(const std::string& path) {
   std::istringstream f(detail::read_checksummed(path, kModelMagic, "p-DNN model"), std::ios::binary);
   PdnnNet n = read_net(f, path, "p-DNN model");
   if (n.classes() < 2) throw InvalidArgument("p-DNN model '" + path + "' has an impossible shape");
+  if (detail::bytes_left(f) > 0) {
+    const std::string text = detail::get_string(f, path);
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    const bool ok = j.is_object() && j.size() == 2 && j.contains("train_mode") && j["train_mode"].is_string() &&
+                    j.contains("train_hardware") && j["train_hardware"].is_string() &&
+                    (j["train_mode"] == "ideal" || j["train_mode"] == "pat" || j["train_mode"] == "in_situ") &&
+                    j["train_hardware"].get<std::string>().size() <= 4096;
+    if (!ok || detail::bytes_left(f) != 0) throw InvalidArgument("p-DNN model '" + path + "' is corrupt: its record of how it was trained is not one");
+    n.train_mode = j["train_mode"].get<std::string>();
+    n.train_hardware = j["train_hardware"].get<std::string>();
+  }
   return n;
 }
 
@@ -785,6 +800,8 @@ PdnnTrainer::PdnnTrainer(PdnnNet& net, const PdnnConfig& cfg, const ImageDataset
       if (y >= net_.classes()) throw InvalidArgument("p-DNN: a label " + std::to_string(y) + " beyond the network's classes");
   net_.trained_units = cfg_.units;
   net_.train_samples = cfg_.units.stochastic() ? cfg_.train_samples : 1;
+  net_.train_mode = cfg_.train_mode;
+  net_.train_hardware = cfg_.train_mode == "ideal" ? "" : cfg_.hardware.describe();
   check_training_memory({&net_}, {static_cast<double>(cfg_.batch_size)}, {static_cast<double>(cfg_.batch_size) * net_.train_samples});
   if (cfg_.train_mode != "ideal") device_ = pdnn_device(net_, cfg_.hardware);
   for (int32_t l = 0; l < net_.layers(); ++l) {
