@@ -694,6 +694,11 @@ TEST(EqProp, TimeBudgetStopsWithACheckpointAndResumesBitForBit) {
     EXPECT_EQ(tm.updates(), updates);
     trained = tm.train_seconds();
     EXPECT_GT(trained, 0.0);
+    // Its flips count the 15 batches of the unfinished epoch, as its seconds do (helper-131: results.json
+    // summed the finished epochs' flips only, none here, beside all of the seconds).
+    EXPECT_TRUE(tm.history().empty());
+    EXPECT_GT(tm.train_flips(), 0.0);
+    EXPECT_LT(tm.train_flips(), ta.history()[0].flips);
   }
   cm.time_budget_s = 0;
   EqPropNet nm3 = EqPropNet::create(8, cm.hidden, 2, 2, 0.5f, 0.25f, cm.seed);
@@ -704,6 +709,8 @@ TEST(EqProp, TimeBudgetStopsWithACheckpointAndResumesBitForBit) {
   tm3.run();
   EXPECT_FALSE(tm3.out_of_time());
   expect_same_parameters(nm3, na);
+  EXPECT_EQ(tm3.train_flips(), ta.train_flips());
+  EXPECT_EQ(ta.train_flips(), ta.history()[0].flips + ta.history()[1].flips);
 }
 
 // Adam: its first update moves every parameter by lr (bias-corrected m / sqrt(v) is g / |g|) or not at

@@ -118,8 +118,6 @@ void add_eqprop_commands(Commands& c) {
     }
     const EqPropEval ev = eqprop_evaluate(net, test, si, cfg);
     const double wall = trainer.train_seconds();
-    double flips = 0;
-    for (const auto& e : trainer.history()) flips += e.flips;
     net.save(cfg.output_dir + "/model.bin");
     write_json_file(cfg.output_dir + "/metrics.json", detail::with_config(cfg, {{"epochs", history_json(trainer.history())}}));
     nlohmann::json out = {{"model", "eqprop"},
@@ -131,7 +129,8 @@ void add_eqprop_commands(Commands& c) {
                           {"epochs_trained", trainer.history().size()},
                           {"stopped_by_time_budget", trainer.out_of_time()},
                           {"train_wall_s", wall},
-                          {"train_flips", flips},
+                          {"train_flips", trainer.train_flips()},
+                          {"updates", trainer.updates()},
                           {"eval", eval_json(ev)},
                           {"history", history_json(trainer.history())},
                           {"backend", to_string(backend_from_string(cfg.backend))},

@@ -237,6 +237,9 @@ class EqPropTrainer {
   int64_t updates() const { return updates_; }
   /// Training wall time so far: the finished epochs' and the epoch under way's (over resumes).
   double train_seconds() const;
+  /// Flips so far, counted as train_seconds() is: a run stopped by its time budget partway through
+  /// an epoch recorded the finished epochs' flips beside all of its seconds (helper-131).
+  double train_flips() const;
   /// Whether the last run() stopped at train.time_budget_s (its checkpoint written) before its epochs were done.
   bool out_of_time() const { return out_of_time_; }
 

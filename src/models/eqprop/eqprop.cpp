@@ -1007,6 +1007,12 @@ double EqPropTrainer::train_seconds() const {
   return s;
 }
 
+double EqPropTrainer::train_flips() const {
+  double f = epoch_flips_;
+  for (const auto& e : history_) f += e.flips;
+  return f;
+}
+
 void EqPropTrainer::save_checkpoint(const std::string& path) const {
   std::ostringstream f(std::ios::binary);
   detail::put_position(f, fingerprint(cfg_, net_), {epoch_, batch_, updates_});
