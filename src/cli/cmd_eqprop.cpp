@@ -145,7 +145,7 @@ void add_eqprop_commands(Commands& c) {
 
   CLI::App* e = eq->add_subcommand("eval", "Classifies test images with a trained EqProp model (free phase, population read-out)");
   e->add_option("--model", o->model, "model.bin written by 'pbit eqprop train'")->required();
-  e->add_option("--config", o->config, "the config it was trained with (its data, free, eval, hardware and run sections)")->required();
+  e->add_option("--config", o->config, "the config it was trained with (its data, free, eval, hardware and run sections and train.field_clip, which model.bin does not hold)")->required();
   e->add_option("--test-images", o->test_images, "test images to classify (0 = all; default: the config's data.test_images)")
       ->check(number_in<int64_t>(0, 1 << 24));
   e->add_option("--chains", o->chains, "chains (annealed reads) per image, averaged in the read-out (replaces eval.chains_per_image)")
