@@ -36,6 +36,7 @@ EqPropNet tiny_net() {
   return n;
 }
 const std::vector<float> kX{0.9f, 0.2f, 0.6f};
+EqPropNet tiny_graph_net();  // (below, with the graph network's tests)
 constexpr int32_t kLabel = 1;
 
 /// The parameters as one double vector: w0, w1, bh, bo.
@@ -449,6 +450,55 @@ EqPropConfig small_training(const std::string& dir) {
   c.output_dir = dir;
   c.eval_chains_per_image = 4;
   return c;
+}
+
+// train.skip_when_correct (helper-131: untested, so a check that never fired would pass): output
+// spins held by biases of 50 sit on class 1's targets in every sample (a spin against its bias has
+// probability about e^-80), so a batch of images labelled 1 is not nudged and its gradient is exactly
+// 0; one image labelled 0 in the batch nudges the whole batch (a nudge of 200, past the biases, moves
+// its outputs); and without the option every batch is nudged. On the layered network and on a
+// hardware graph.
+TEST(EqProp, SkipWhenCorrectSkipsOnlyBatchesWhoseFreeOutputsAllSitOnTheirTargets) {
+  for (const bool on_graph : {false, true}) {
+    SCOPED_TRACE(on_graph ? "hardware graph" : "layered");
+    EqPropNet n = on_graph ? tiny_graph_net() : tiny_net();
+    const std::vector<float> t = n.target(1);
+    for (int32_t j = 0; j < n.outputs(); ++j) {
+      if (on_graph) {
+        n.bh[static_cast<size_t>(n.output_nodes[static_cast<size_t>(j)])] = 50.0f * t[static_cast<size_t>(j)];
+      } else {
+        n.bo[static_cast<size_t>(j)] = 50.0f * t[static_cast<size_t>(j)];
+      }
+    }
+    const std::vector<float> x = {0.9f, 0.2f, 0.6f, 0.1f, 0.8f, 0.4f};  // two images of 3 inputs
+    auto gradient = [&](const std::vector<int32_t>& labels, bool skip) {
+      EqPropConfig cfg;
+      cfg.skip_when_correct = skip;
+      cfg.nudge.beta = 200;  // a nudge past the biases, so that a nudged batch moves its outputs
+      SamplerOptions o;
+      o.backend = Backend::cpu;
+      o.seed = 3;
+      Sampler s(n.graph(), Coloring(n.graph(), n.colors()), 8, o);
+      std::vector<float> xs = x;
+      return eqprop_gradient(n, s, xs, labels, cfg);
+    };
+    auto all_zero = [](const EqPropGradient& g) {
+      for (const auto* part : {&g.w0, &g.w1, &g.bh, &g.bo})
+        for (double v : *part)
+          if (v != 0) return false;
+      return true;
+    };
+    const EqPropGradient right = gradient({1, 1}, true);
+    EXPECT_EQ(right.free_correct, 2);
+    EXPECT_EQ(right.nudged, 0);
+    EXPECT_TRUE(all_zero(right));
+    const EqPropGradient one_wrong = gradient({1, 0}, true);
+    EXPECT_EQ(one_wrong.free_correct, 1);
+    EXPECT_EQ(one_wrong.nudged, 2);  // the whole batch
+    EXPECT_FALSE(all_zero(one_wrong));
+    const EqPropGradient unskipped = gradient({1, 1}, false);
+    EXPECT_EQ(unskipped.nudged, 2);
+  }
 }
 
 TEST(EqProp, TrainsAndResumesBitForBit) {
