@@ -1299,6 +1299,16 @@ TEST(Cli, EqPropTrainResumeEval) {
   const Result more = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 10001");
   EXPECT_EQ(more.code, 2) << more.out;  // not silently the 10,000 there are
   EXPECT_NE(more.out.find("--test-images 10001 asks for more images than the mnist test set has (10000"), std::string::npos) << more.out;
+  // A free phase without an anneal beside a reverse nudge that still re-heats is noted (helper-131),
+  // and not once free.beta_start is beta_end (here before --check refuses to run without --resume).
+  write(tmp("eqprop_flat.json"), R"({"free": {"anneal_sweeps": 0}})");
+  write(tmp("eqprop_flat_cold.json"), R"({"free": {"anneal_sweeps": 0, "beta_start": 4}})");
+  const Result flat = run("eqprop train --config " + tmp("eqprop_flat.json") + " --check");
+  EXPECT_NE(flat.out.find("note: free.anneal_sweeps 0 runs the free phase at beta_end 4, but the reverse nudge still re-heats to 1.075 "
+                          "(towards free.beta_start 0.1)"),
+            std::string::npos)
+      << flat.out;
+  EXPECT_EQ(run("eqprop train --config " + tmp("eqprop_flat_cold.json") + " --check").out.find("note: free.anneal_sweeps"), std::string::npos);
   write(tmp("eqprop_bad.json"), R"({"nudge": {"schedule": "sideways"}})");
   const Result bad = run("eqprop train --config " + tmp("eqprop_bad.json"));
   EXPECT_EQ(bad.code, 2);

@@ -81,6 +81,15 @@ void add_eqprop_commands(Commands& c) {
     // results.json records the config that ran, overrides included.
     override_run_options(cfg, *o, o->train_backend);
     if (o->epochs > 0) detail::override_key(cfg.epochs, o->epochs, cfg.source, {"train", "epochs"});
+    // Without an anneal the free phase runs at beta_end, but a reverse nudge still re-heats towards
+    // beta_start (helper-131: a user who set only anneal_sweeps 0 for the Boltzmann reading got an
+    // annealed nudge unsaid).
+    if (cfg.free.anneal_sweeps == 0 && cfg.nudge.schedule == "reverse" && cfg.nudge.sweeps > 1 && cfg.free.beta_start != cfg.free.beta_end) {
+      const std::vector<float> b = detail::eqprop_nudge_betas(cfg);
+      std::cerr << "note: free.anneal_sweeps 0 runs the free phase at beta_end " << cfg.free.beta_end << ", but the reverse nudge still re-heats to "
+                << *std::min_element(b.begin(), b.end()) << " (towards free.beta_start " << cfg.free.beta_start
+                << "); for a nudge at beta_end set free.beta_start to beta_end, or nudge.schedule to continue\n";
+    }
     const auto lock = prepare_output(cfg.output_dir, o->check, o->resume, "", false);
     if (lock) {
       for (const char* f : {"/model.bin", "/metrics.json", "/results.json"}) check_writable(cfg.output_dir + f);
