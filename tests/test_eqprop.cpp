@@ -1313,6 +1313,43 @@ TEST(EqPropGraph, PhasesOfDifferentSampleCountsMatchExact) {
 // and its chains were numbered from 0 as the first batch's were, so image 2 of three (batches of 2)
 // read out with image 0's draws; a copy of image 0 there was predicted alike in 30 of 30 seeds
 // (helper-124). Hot free phase, untrained network: the read-out is a coin toss of its own per image.
+// The read-out's predictions and confusion matrix, image by image (helper-131: tested only through
+// its cost and an all-stuck matrix). Two pixels drive hidden spin 0 to +1 (image A) or -1 (image B)
+// with fields of 50, hidden spin 1 sits at +1; class 0's output copies hidden spin 0, class 1's its
+// opposite and class 2's copies it too: A reads classes 0 and 2 alike, a tie the lowest class wins
+// (as the paper's code's np.argmax), B reads class 1. Six images labelled 0, 1, 2, 1, 0, 2.
+TEST(EqPropEval, PredictionsAreEachImagesArgmaxWithTiesToTheLowestClass) {
+  EqPropNet n = EqPropNet::create(2, 2, 3, 1, 0.5f, 0.25f, 1);
+  std::fill(n.w0.begin(), n.w0.end(), 0.0f);
+  std::fill(n.w1.begin(), n.w1.end(), 0.0f);
+  std::fill(n.bh.begin(), n.bh.end(), 0.0f);
+  std::fill(n.bo.begin(), n.bo.end(), 0.0f);
+  n.w0[0 * 2 + 0] = 50.0f;   // pixel 0 -> hidden 0
+  n.w0[1 * 2 + 0] = -50.0f;  // pixel 1 -> hidden 0
+  n.bh[1] = 50.0f;
+  n.w1[0 * 3 + 0] = 30.0f, n.w1[0 * 3 + 1] = -30.0f, n.w1[0 * 3 + 2] = 30.0f;
+  ImageDataset d;
+  d.name = "two images";
+  d.rows = 1, d.cols = 2;
+  const std::vector<int32_t> labels = {0, 1, 2, 1, 0, 2};
+  for (size_t k = 0; k < labels.size(); ++k) {
+    d.labels.push_back(static_cast<uint8_t>(labels[k]));
+    d.pixels.push_back(k % 2 == 0 ? 255 : 0);  // A: pixel 0 on
+    d.pixels.push_back(k % 2 == 0 ? 0 : 255);  // B: pixel 1 on
+  }
+  EqPropConfig cfg;
+  cfg.classes = 3;
+  cfg.per_class = 1;
+  cfg.field_clip = 0;
+  cfg.eval_chains_per_image = 4;
+  cfg.backend = "cpu";
+  const EqPropEval ev = eqprop_evaluate(n, d, first_indices(6), cfg);
+  EXPECT_EQ(ev.predictions, (std::vector<int32_t>{0, 1, 0, 1, 0, 1}));
+  EXPECT_EQ(ev.confusion, (std::vector<int64_t>{2, 0, 0, 0, 2, 0, 1, 1, 0}));  // row = true class
+  EXPECT_EQ(ev.correct, 4);
+  EXPECT_DOUBLE_EQ(ev.accuracy, 4.0 / 6.0);
+}
+
 TEST(EqPropEval, ASmallerLastBatchDrawsItsOwnRandomNumbers) {
   ImageDataset d = halves(3, 1);
   std::copy_n(d.pixels.begin(), 8, d.pixels.begin() + 16);  // image 2 = image 0
