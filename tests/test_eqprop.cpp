@@ -305,6 +305,34 @@ TEST(EqProp, SampledEstimateMatchesTheExactOne) {
   }
 }
 
+// Free and nudged phases of different sample counts on the layered network, as on the graph
+// (EqPropGraph.PhasesOfDifferentSampleCountsMatchExact; helper-131: the layered code takes each
+// phase's means over its own samples in image_mean and PhaseStats::samples, apart from the graph's):
+// the estimate still matches the exact one, each entry within kEntryBound of its standard errors.
+TEST(EqProp, PhasesOfDifferentSampleCountsMatchTheExactEstimate) {
+  const EqPropNet n = tiny_net();
+  const std::vector<double> p = flat(n);
+  const float b = 0.5f;
+  const Exact e0 = exact(n, p, 0), ep = exact(n, p, b), em = exact(n, p, -b);
+  for (bool symmetric : {false, true}) {
+    SCOPED_TRACE(symmetric ? "symmetric" : "one-sided");
+    EqPropConfig cfg = boltzmann(b, symmetric);
+    cfg.free.samples = 100;
+    cfg.nudge.samples = 40;
+    const Measured got = measured_gradient(n, kX, std::vector<int32_t>(1, kLabel), cfg, 4096, 31);
+    std::vector<double> want(p.size());
+    double scale = 0;
+    for (size_t q = 0; q < p.size(); ++q) {
+      want[q] = symmetric ? (ep.dE[q] - em.dE[q]) / (2 * b) : (ep.dE[q] - e0.dE[q]) / b;
+      scale = std::max(scale, std::abs(want[q]));
+    }
+    const double worst = got.worst_t(want);
+    std::printf("%s, 100 free / 40 nudged samples: worst entry %.2f standard errors from exact\n", symmetric ? "symmetric" : "one-sided", worst);
+    EXPECT_LT(worst, kEntryBound);
+    EXPECT_GT(scale, 10 * 5 * got.max_se());
+  }
+}
+
 // train.field_clip (default 4) clips each hidden spin's input field W0^T x to +-clip, in the fields
 // the sampler sees: hidden_field clips exactly there and leaves the rest, and the sampled estimate
 // matches the exact one of the clipped network, which lies far from the unclipped one (asserted).
