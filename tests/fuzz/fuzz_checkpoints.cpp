@@ -67,7 +67,7 @@ struct Models {
     eq_trainer = std::make_unique<EqPropTrainer>(eq_net, eq_cfg, images, eq_index, images, eq_index);
     pd_cfg = parse_pdnn_config(nlohmann::json::parse(R"({"network": {"hidden": [5, 3]}, "train": {"batch_size": 4},
       "run": {"backend": "cpu", "output_dir": ")" + out + R"("}})"));
-    pd_net = PdnnNet::create({16, 5, 3, 10}, 1);
+    pd_net = PdnnNet::create({16, 5, 3, 10}, 1);  // (the trainer below records its train_mode: the seed holds that record)
     pd_trainer = std::make_unique<PdnnTrainer>(pd_net, pd_cfg, images, eq_index, images, eq_index);
     vae_cfg = parse_pdnn_config(nlohmann::json::parse(R"({"network": {"hidden": [5]}, "generator": {"latent": 3, "encoder_hidden": [4]},
       "train": {"batch_size": 4}, "run": {"backend": "cpu", "output_dir": ")" + out + R"("}})"));
