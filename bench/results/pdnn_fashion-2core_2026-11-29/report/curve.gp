@@ -1,4 +1,4 @@
-# gnuplot curve.gp (data: curve_*.dat)
+# gnuplot curve.gp (data: series_*.dat)
 set terminal pngcairo size 900,560
 set output 'curve.png'
 set title 'p-DNN test accuracy against samples per inference, fashion-mnist'
@@ -8,4 +8,4 @@ set logscale x
 set grid
 set key bottom right
 set xrange [0.8:150]
-plot 'series_0.dat' using 1:2 with linespoints lw 2 title 'sample-aware (s=1)', 'series_1.dat' using 1:2 with linespoints lw 2 title 'sample-aware (s=4)', 0.8771 with lines dt 2 lw 2 title 'deterministic 1-bit', 0.8842 with lines dt 2 lw 2 title 'deterministic 2-bit', 0.8844 with lines dt 2 lw 2 title 'deterministic 3-bit', 0.885 with lines dt 2 lw 2 title 'deterministic fp32', 'series_6.dat' using 1:2 with linespoints lw 2 title 'noise-injected (tanh)'
+plot 'series_0.dat' using 1:2 with linespoints lw 2 title 'sample-aware (s=1) [pbit]', 'series_1.dat' using 1:2 with linespoints lw 2 title 'sample-aware (s=4) [pbit4]', 0.8771 with lines dt 2 lw 2 title 'deterministic 1-bit [quant1]', 0.8842 with lines dt 2 lw 2 title 'deterministic 2-bit [quant2]', 0.8844 with lines dt 2 lw 2 title 'deterministic 3-bit [quant3]', 0.885 with lines dt 2 lw 2 title 'deterministic fp32 [tanh]', 'series_6.dat' using 1:2 with linespoints lw 2 title 'noise-injected (tanh) [tanh+pbit noise]'
