@@ -1337,10 +1337,6 @@ TEST(EqPropGraph, PhasesOfDifferentSampleCountsMatchExact) {
   }
 }
 
-// A smaller last batch's chains draw random numbers of their own: a new sampler's count starts at 0,
-// and its chains were numbered from 0 as the first batch's were, so image 2 of three (batches of 2)
-// read out with image 0's draws; a copy of image 0 there was predicted alike in 30 of 30 seeds
-// (helper-124). Hot free phase, untrained network: the read-out is a coin toss of its own per image.
 // The read-out's predictions and confusion matrix, image by image (helper-131: tested only through
 // its cost and an all-stuck matrix). Two pixels drive hidden spin 0 to +1 (image A) or -1 (image B)
 // with fields of 50, hidden spin 1 sits at +1; class 0's output copies hidden spin 0, class 1's its
@@ -1378,6 +1374,10 @@ TEST(EqPropEval, PredictionsAreEachImagesArgmaxWithTiesToTheLowestClass) {
   EXPECT_DOUBLE_EQ(ev.accuracy, 4.0 / 6.0);
 }
 
+// A smaller last batch's chains draw random numbers of their own: a new sampler's count starts at 0,
+// and its chains were numbered from 0 as the first batch's were, so image 2 of three (batches of 2)
+// read out with image 0's draws; a copy of image 0 there was predicted alike in 30 of 30 seeds
+// (helper-124). Hot free phase, untrained network: the read-out is a coin toss of its own per image.
 TEST(EqPropEval, ASmallerLastBatchDrawsItsOwnRandomNumbers) {
   ImageDataset d = halves(3, 1);
   std::copy_n(d.pixels.begin(), 8, d.pixels.begin() + 16);  // image 2 = image 0

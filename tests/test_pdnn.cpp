@@ -725,6 +725,14 @@ TEST(PdnnModel, SavesLoadsAndRefusesBadFiles) {
               "invalid argument: p-DNN model '" + dir + "/bad_record.bin' is corrupt: its record of how it was trained is not one")
         << bad;
   }
+  {  // a later pbit's further keys are left unread
+    SealedFile f(dir + "/trained.bin");
+    f.replace_last_string(R"({"train_mode": "in_situ", "train_hardware": "4-bit weights", "train_later": 1})");
+    f.write(dir + "/later_record.bin");
+    const PdnnNet later = PdnnNet::load(dir + "/later_record.bin");
+    EXPECT_EQ(later.train_mode, "in_situ");
+    EXPECT_EQ(later.train_hardware, "4-bit weights");
+  }
   {
     SealedFile f(dir + "/trained.bin");
     f.payload += "x";  // past the record

@@ -15,10 +15,14 @@ DATE=${1:-$(date -u +%F)}
 [ -z "$(git status --porcelain -- src include)" ] || { echo "dtm_fashion_cpu.sh: src/ or include/ has changes not committed: a record names its commit" >&2; exit 2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+export PBIT_CACHE_DIR="$work/cache"  # the FID's feature network trained afresh, as the records test trains it
+head=$(git rev-parse --short=12 HEAD)
 for name in dtm_fashion_cpu mebm_fashion_cpu dtm_fashion_cond_cpu; do
   out=bench/results/$name-2core_$DATE
   echo "training configs/$name.json -> $out" >&2
   "$PBIT" dtm train --config "configs/$name.json" --out "$work/$name" --overwrite 2> "$work/$name.log" || { cat "$work/$name.log" >&2; exit 1; }
+  built=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["git_sha"])' "$work/$name/results.json")
+  [ "$built" = "$head" ] || { echo "dtm_fashion_cpu.sh: $PBIT was built at $built, not at HEAD $head: build it first" >&2; exit 2; }
   mkdir -p "$out"
   for f in results.json metrics.json fid.png generated.png trajectory.png; do cp "$work/$name/$f" "$out/$f"; done
   python3 - "$out/results.json" <<'PY'

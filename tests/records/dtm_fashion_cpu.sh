@@ -14,6 +14,9 @@ PBIT=$1
 SRC=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The FID's feature network trained afresh, not read from a cache an older pbit may have left in
+# out/cache/ (helper-132); and on the cpu backend, whatever the build (the records' backend).
+export PBIT_CACHE_DIR="$work/cache"
 for config in dtm_fashion_cpu mebm_fashion_cpu dtm_fashion_cond_cpu; do
   rec=$(cd "$SRC" && ls -d bench/results/"$config"-2core_* 2>/dev/null | sort | tail -n 1)
   [ -n "$rec" ] || { echo "no record bench/results/$config-2core_<date>/ (bench/studies/dtm_fashion_cpu.sh makes them)"; exit 1; }
@@ -22,7 +25,7 @@ for config in dtm_fashion_cpu mebm_fashion_cpu dtm_fashion_cond_cpu; do
     grep -q "\"$rec/results.json\"" "$SRC/configs/compare_cpu_quick.json" ||
       { echo "configs/compare_cpu_quick.json does not name the newest record $rec/results.json"; exit 1; }
   fi
-  (cd "$SRC" && "$PBIT" dtm train --config "configs/$config.json" --out "$work/$config" > "$work/$config.log" 2>&1) ||
+  (cd "$SRC" && "$PBIT" dtm train --config "configs/$config.json" --backend cpu --out "$work/$config" > "$work/$config.log" 2>&1) ||
     { cat "$work/$config.log"; exit 1; }
   python3 - "$SRC/$rec/results.json" "$work/$config/results.json" <<'PY'
 import json, sys
@@ -32,8 +35,9 @@ def close(a, b):
         return a is b
     return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1e-12)
 bad = []
-if len(want["feature_fid_over_training"]) != len(got["feature_fid_over_training"]):
-    bad.append("epochs: recorded %d, now %d" % (len(want["feature_fid_over_training"]), len(got["feature_fid_over_training"])))
+for key in ("feature_fid_over_training", "final_autocorrelation"):
+    if len(want[key]) != len(got[key]):
+        bad.append("%s: recorded %d entries, now %d" % (key, len(want[key]), len(got[key])))
 pairs = [("feature_fid", want["feature_fid"], got["feature_fid"]), ("label_agreement", want["label_agreement"], got["label_agreement"])]
 pairs += [("feature-FID after epoch %d" % w["epoch"], w["feature_fid_256"], g["feature_fid_256"])
           for w, g in zip(want["feature_fid_over_training"], got["feature_fid_over_training"])]

@@ -410,7 +410,8 @@ PdnnNet PdnnNet::load(const std::string& path) {
   if (detail::bytes_left(f) > 0) {
     const std::string text = detail::get_string(f, path);
     const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-    const bool ok = j.is_object() && j.size() == 2 && j.contains("train_mode") && j["train_mode"].is_string() &&
+    // (keys past these two, a later pbit's, are left unread, as an older pbit leaves the whole record)
+    const bool ok = j.is_object() && j.contains("train_mode") && j["train_mode"].is_string() &&
                     j.contains("train_hardware") && j["train_hardware"].is_string() &&
                     (j["train_mode"] == "ideal" || j["train_mode"] == "pat" || j["train_mode"] == "in_situ") &&
                     j["train_hardware"].get<std::string>().size() <= 4096;
