@@ -1,5 +1,6 @@
 // pbit pdnn train|eval|generate|bench|report: p-DNNs with p-bit activations (docs/CLI.md, 'p-DNN configs').
 #include <algorithm>
+#include <optional>
 #include <numeric>
 #include <functional>
 #include <cmath>
@@ -118,28 +119,27 @@ std::string role_of(const nlohmann::json& r) {
     const std::string read = units == "tanh" ? "fp32" : units.substr(5) + "-bit";
     role = trained == units ? "deterministic " + read : trained + "-trained, read as " + read;
   }
+  // The device it ran on ("" where none, or a section this pbit cannot read), read once for both uses below.
+  std::optional<PbitHardware> hw;
+  bool unreadable = false;
+  if (r.contains("hardware") && r["hardware"].is_object()) {
+    try {
+      hw = parse_hardware(r["hardware"], "hardware", false);  // as an older pbit recorded it
+    } catch (const InvalidConfig&) {
+      unreadable = true;
+    }
+  }
   // How it was trained, where recorded (train's results, and eval's of a model from 2026-12-07 on):
   // a network trained against a device is not the ideal one the paper's claims are about.
   if (r.contains("train_mode") && r["train_mode"].is_string() && r["train_mode"] != "ideal") {
     const std::string mode = r["train_mode"] == "pat" ? "physics-aware" : r["train_mode"] == "in_situ" ? "in-situ" : "?";
     std::string device = r.contains("train_hardware") && r["train_hardware"].is_string() ? r["train_hardware"].get<std::string>() : "";
-    if (device.empty() && r.contains("hardware") && r["hardware"].is_object()) {  // train's results: the section it trained against
-      try {
-        device = parse_hardware(r["hardware"], "hardware", false).describe();
-      } catch (const InvalidConfig&) {
-      }
-    }
+    if (device.empty() && hw) device = hw->describe();  // train's results: the section it trained against
     std::replace_if(device.begin(), device.end(), [](char ch) { return pbit::detail::is_control_byte(ch) || ch == '|' || ch == '"' || ch == '\\'; }, '?');
     role += ", " + mode + "-trained" + (device.empty() ? "" : " on (" + device + ")");
   }
-  if (r.contains("hardware") && r["hardware"].is_object()) {
-    try {
-      const PbitHardware hw = parse_hardware(r["hardware"], "hardware", false);  // as an older pbit recorded it
-      if (!hw.ideal()) role += " on hardware (" + hw.describe() + ")";
-    } catch (const InvalidConfig&) {
-      role += " on hardware (a section this pbit cannot read)";
-    }
-  }
+  if (hw && !hw->ideal()) role += " on hardware (" + hw->describe() + ")";
+  if (unreadable) role += " on hardware (a section this pbit cannot read)";
   return role;
 }
 

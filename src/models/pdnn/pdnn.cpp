@@ -49,6 +49,17 @@ constexpr int32_t kMaxWidth = 1 << 16;
 constexpr int64_t kMaxParameters = int64_t{1} << 28;
 constexpr int32_t kMaxSamples = 1 << 16;
 
+/// A network's layer sizes: inputs, the hidden widths, outputs. The generator's encoder maps the
+/// pixels to a mean and a log-variance per latent; its decoder maps the latents to the pixels.
+std::vector<int32_t> layer_sizes(int32_t inputs, const std::vector<int32_t>& hidden, int32_t outputs) {
+  std::vector<int32_t> sizes{inputs};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(outputs);
+  return sizes;
+}
+std::vector<int32_t> encoder_sizes(const PdnnConfig& c, int32_t pixels) { return layer_sizes(pixels, c.gen.encoder_hidden, 2 * c.gen.latent); }
+std::vector<int32_t> decoder_sizes(const PdnnConfig& c, int32_t pixels) { return layer_sizes(c.gen.latent, c.hidden, pixels); }
+
 using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using MapRM = Eigen::Map<MatRM>;
 using CMapRM = Eigen::Map<const MatRM>;
@@ -279,18 +290,13 @@ PdnnConfig parse_pdnn_config(const nlohmann::json& j) {
     return shape.parameters();
   };
   constexpr int32_t kPixels = 28 * 28, kClasses = 10;
-  std::vector<int32_t> net{c.generator ? c.gen.latent : kPixels};
-  net.insert(net.end(), c.hidden.begin(), c.hidden.end());
-  net.push_back(c.generator ? kPixels : kClasses);
+  const std::vector<int32_t> net = c.generator ? decoder_sizes(c, kPixels) : layer_sizes(kPixels, c.hidden, kClasses);
   if (const int64_t n = parameters(net); n > kMaxParameters) {
     detail::config_error("network.hidden", "gives the " + std::string(c.generator ? "decoder " : "network ") + std::to_string(n) +
                                                " parameters, more than 2^28 (" + std::to_string(kMaxParameters) + ")");
   }
   if (c.generator) {
-    std::vector<int32_t> enc{kPixels};
-    enc.insert(enc.end(), c.gen.encoder_hidden.begin(), c.gen.encoder_hidden.end());
-    enc.push_back(2 * c.gen.latent);
-    if (const int64_t n = parameters(enc); n > kMaxParameters) {
+    if (const int64_t n = parameters(encoder_sizes(c, kPixels)); n > kMaxParameters) {
       detail::config_error("generator.encoder_hidden", "gives the encoder " + std::to_string(n) + " parameters, more than 2^28 (" +
                                                            std::to_string(kMaxParameters) + ")");
     }
@@ -992,15 +998,9 @@ void forward_any(const PdnnNet& net, const PdnnForwardSpec& spec, const float* x
 }  // namespace
 
 PdnnVae PdnnVae::create(int32_t pixels, const PdnnConfig& cfg) {
-  std::vector<int32_t> enc{pixels};
-  enc.insert(enc.end(), cfg.gen.encoder_hidden.begin(), cfg.gen.encoder_hidden.end());
-  enc.push_back(2 * cfg.gen.latent);
-  std::vector<int32_t> dec{cfg.gen.latent};
-  dec.insert(dec.end(), cfg.hidden.begin(), cfg.hidden.end());
-  dec.push_back(pixels);
   PdnnVae v;
-  v.encoder = PdnnNet::create(enc, cfg.seed);
-  v.decoder = PdnnNet::create(dec, cfg.seed + 0x9E3779B97F4A7C15ull);  // another Glorot draw than the encoder's
+  v.encoder = PdnnNet::create(encoder_sizes(cfg, pixels), cfg.seed);
+  v.decoder = PdnnNet::create(decoder_sizes(cfg, pixels), cfg.seed + 0x9E3779B97F4A7C15ull);  // another Glorot draw than the encoder's
   v.encoder.trained_units.activation = PdnnActivation::tanh;
   v.decoder.trained_units = cfg.units;
   v.decoder.train_samples = cfg.units.stochastic() ? cfg.train_samples : 1;
