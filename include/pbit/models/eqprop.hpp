@@ -204,6 +204,9 @@ struct EqPropEval {
   std::vector<int32_t> predictions;  ///< each image's predicted class, in `index` order
   double wall_s = 0, flips = 0;
 };
+/// Classifies the images `index` names, cfg.eval_batch_images at a time, each batch on a sampler of its
+/// own whose chains are numbered from its first image's: an image's draws are keyed by its place in
+/// `index`, so the batch size changes memory and speed, never a prediction.
 EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const std::vector<int64_t>& index,
                            const EqPropConfig& cfg, const std::string& progress_label = "");
 

@@ -798,36 +798,28 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
                                   std::to_string(cfg.eval_chains_per_image) + " chains each (eval.chains_per_image)");
   }
   const Coloring col(g, net.colors());
-  // The sampler runs every batch of its size, its count going on: checked before the first, not where
-  // the count would pass the limit partway through (helper-124).
-  {
-    // (the longest-running sampler's: a smaller last batch runs on a new one, its count from 0)
-    const double batches = std::max(1.0, std::floor(static_cast<double>(ev.images) / static_cast<double>(cfg.eval_batch_images)));
-    const auto per_batch = static_cast<double>(free_schedule(cfg).total_sweeps());
-    detail::check_sampler_sweeps_left({"the evaluation sampler", "free-phase sweeps", 0, batches, per_batch, per_batch, ""},
-                                      "the " + detail::format_number(batches) + " batches of eval.batch_images " +
-                                          std::to_string(cfg.eval_batch_images) + " (of " + std::to_string(ev.images) + " images)",
-                                      "evaluate in larger batches or with fewer free sweeps", 0, "eval.batch_images");
+  if (ev.images * cfg.eval_chains_per_image > int64_t{0xFFFFFFFF}) {
+    throw InvalidArgument("EqProp evaluation: " + std::to_string(ev.images) + " images x " + std::to_string(cfg.eval_chains_per_image) +
+                          " chains each (eval.chains_per_image) number more chains than a sampler's chain ids hold (2^32)");
   }
-  std::unique_ptr<Sampler> s;
   std::unique_ptr<detail::Progress> prog;
   if (!progress_label.empty()) prog = std::make_unique<detail::Progress>(progress_label, ev.images);
   for (int64_t first = 0; first < ev.images; first += cfg.eval_batch_images) {
     const int64_t n = std::min(cfg.eval_batch_images, ev.images - first);
-    if (!s || s->num_chains() != n * cfg.eval_chains_per_image) {
-      SamplerOptions so = sampler_options(cfg.backend, cfg.seed, rng::eqprop_stream(rng::EqPropUse::eval), cfg.threads);
-      so.hardware = cfg.hardware;  // evaluation runs on the device
-      // Its chains numbered from the batch's first image's, so a smaller last batch's do not draw the
-      // first batch's random numbers again (a new sampler's count starts at 0; helper-124 found an
-      // image and its copy, one in each, predicted alike in 30 of 30 seeds).
-      if ((first + n) * cfg.eval_chains_per_image > int64_t{0xFFFFFFFF}) {
-        throw InvalidArgument("EqProp evaluation: " + std::to_string(ev.images) + " images x " + std::to_string(cfg.eval_chains_per_image) +
-                              " chains each (eval.chains_per_image) number more chains than a sampler's chain ids hold (2^32)");
-      }
-      so.first_chain = static_cast<uint32_t>(first * cfg.eval_chains_per_image);
-      s = std::make_unique<Sampler>(g, col, static_cast<int32_t>(n * cfg.eval_chains_per_image), so);
-    }
-    const std::vector<double> sc = eqprop_scores(net, *s, eqprop_inputs(d, index, first, n), n, cfg, &ev.flips);
+    // Each batch on a sampler of its own, its chains numbered from its first image's and its count
+    // from 0: an image's draws are keyed by its place in the selection (seed, chain = place x
+    // chains_per_image + copy, node, sweep), not by the batches before it, so eval.batch_images
+    // changes the memory and speed and never a prediction - a GPU evaluating 10,000 images at once
+    // predicts what the CPU did in batches of 1,000. (One sampler running every batch gave the second
+    // batch's images the draws of sweeps past the first's; a sampler numbering its chains from 0
+    // gave a smaller last batch the first's draws: helper-124.) Each batch's count starting at 0,
+    // no number of batches can take a sampler past 2^32 - 1 sweeps (the config's free phase is checked
+    // against that when it is read).
+    SamplerOptions so = sampler_options(cfg.backend, cfg.seed, rng::eqprop_stream(rng::EqPropUse::eval), cfg.threads);
+    so.hardware = cfg.hardware;  // evaluation runs on the device
+    so.first_chain = static_cast<uint32_t>(first * cfg.eval_chains_per_image);
+    Sampler s(g, col, static_cast<int32_t>(n * cfg.eval_chains_per_image), so);
+    const std::vector<double> sc = eqprop_scores(net, s, eqprop_inputs(d, index, first, n), n, cfg, &ev.flips);
     for (int64_t m = 0; m < n; ++m) {
       const auto* row = sc.data() + m * net.classes;
       const int32_t pred = static_cast<int32_t>(std::max_element(row, row + net.classes) - row);
