@@ -1278,6 +1278,25 @@ TEST(Cli, EqPropTrainResumeEval) {
   // The config it ran with, the device (ideal here) and the free phase among it (helper-124).
   EXPECT_TRUE(read_json_file(tmp("eq_eval.json")).contains("hardware"));
   EXPECT_TRUE(read_json_file(tmp("eq_eval.json"))["config_resolved"].contains("free"));
+  // model.bin records the free phase and field clip it was trained with: the same config reads it out
+  // as trained, with no note; another free.beta_end is named, on stderr and in the results.
+  EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["trained_with"]["free.anneal_sweeps"], 10);
+  EXPECT_EQ(read_json_file(tmp("eq_eval.json"))["differs_from_training"], nlohmann::json::array());
+  EXPECT_EQ(ev.out.find("otherwise than it was trained"), std::string::npos) << ev.out;
+  {
+    nlohmann::json colder = read_json_file(tmp("eqprop.json"));
+    colder["free"]["beta_end"] = 7.5;
+    write(tmp("eqprop_colder.json"), colder.dump());
+    const Result c = run("eqprop eval --config " + tmp("eqprop_colder.json") + " --model " + out + "/model.bin --test-images 20 --out " +
+                         tmp("eq_eval_colder.json"));
+    ASSERT_EQ(c.code, 0) << c.out;
+    EXPECT_NE(c.out.find("note: the config reads the model out otherwise than it was trained (free.beta_end 7.5 (trained with "),
+              std::string::npos)
+        << c.out;
+    const nlohmann::json d = read_json_file(tmp("eq_eval_colder.json"))["differs_from_training"];
+    ASSERT_EQ(d.size(), 1u) << d.dump();
+    EXPECT_EQ(d[0].get<std::string>().rfind("free.beta_end 7.5 (trained with ", 0), 0u) << d.dump();
+  }
   // --test-images 0 is the whole test set (not the config's 30), taken as it is, not balanced (892 to
   // 1135 images a class): it said it was.
   const Result all = run("eqprop eval --config " + tmp("eqprop.json") + " --model " + out + "/model.bin --test-images 0 --out " +

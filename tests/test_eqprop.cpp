@@ -1401,6 +1401,47 @@ TEST(EqPropEval, ASmallerLastBatchDrawsItsOwnRandomNumbers) {
   EXPECT_LT(std::abs(same_as_copy - same_as_other), seeds / 2) << same_as_copy << " " << same_as_other;
 }
 
+// model.bin records what the network's read-out needs from its training config and the network does
+// not hold (the free phase, the field clip; helper-131: evaluating with another config's changed the
+// accuracy with no word): the trainer sets it, save and load keep it, a model without one (written
+// before 2026-12-07) loads as not recorded, and a record that is not one is refused.
+TEST(EqPropModel, RecordsTheFreePhaseAndFieldClipItWasTrainedWith) {
+  const std::string dir = std::string(PBIT_TEST_TMP) + "/eqprop_record";
+  std::filesystem::create_directories(dir);
+  const ImageDataset train = halves(8, 1), test = halves(4, 2);
+  EqPropConfig c = small_training(dir);
+  c.field_clip = 2.5f;
+  EqPropNet n = eqprop_create(c, 8);
+  EXPECT_EQ(n.trained_with, "");
+  EqPropTrainer t(n, c, train, first_indices(8), test, first_indices(4));
+  EXPECT_EQ(n.trained_with, eqprop_training_record(c));
+  n.save(dir + "/model.bin");
+  const EqPropNet back = EqPropNet::load(dir + "/model.bin");
+  EXPECT_EQ(back.trained_with, n.trained_with);
+  EXPECT_TRUE(eqprop_eval_differences(back, c).empty());
+  EqPropConfig other = c;
+  other.free.beta_end = 3.5f;
+  other.field_clip = 0.0f;
+  other.hardware.gain_sigma = 0.2f;  // another device, and other read-out chains: no note
+  other.eval_chains_per_image = 7;
+  EXPECT_EQ(eqprop_eval_differences(back, other),
+            (std::vector<std::string>{"free.beta_end 3.5 (trained with 3.0)", "train.field_clip 0.0 (trained with 2.5)"}));
+  // Without a record: nothing to compare.
+  EqPropNet bare = back;
+  bare.trained_with.clear();
+  bare.save(dir + "/bare.bin");
+  EXPECT_EQ(EqPropNet::load(dir + "/bare.bin").trained_with, "");
+  EXPECT_TRUE(eqprop_eval_differences(EqPropNet::load(dir + "/bare.bin"), other).empty());
+  // A record that is not one.
+  for (const char* bad : {"not json", "{}", R"({"train.field_clip": "2.5"})", "[1]"}) {
+    bare.trained_with = bad;
+    bare.save(dir + "/bad.bin");
+    EXPECT_NE(error_of([&] { (void)EqPropNet::load(dir + "/bad.bin"); }).find("is corrupt: its record of how it was trained is not one"),
+              std::string::npos)
+        << bad;
+  }
+}
+
 // eval.batch_images changes memory and speed, never a prediction: each batch runs on a sampler of its
 // own, its chains numbered from its first image's and its count from 0, so an image's draws are keyed
 // by its place in the selection. (One sampler running every batch gave a later batch the draws of the

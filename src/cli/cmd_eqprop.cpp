@@ -154,7 +154,7 @@ void add_eqprop_commands(Commands& c) {
 
   CLI::App* e = eq->add_subcommand("eval", "Classifies test images with a trained EqProp model (free phase, population read-out)");
   e->add_option("--model", o->model, "model.bin written by 'pbit eqprop train'")->required();
-  e->add_option("--config", o->config, "the config it was trained with (its data, free, eval, hardware and run sections and train.field_clip, which model.bin does not hold)")->required();
+  e->add_option("--config", o->config, "the config to evaluate with: its data, free, eval, hardware and run sections and train.field_clip (model.bin records the free phase and field clip it was trained with, and a note names any that differ)")->required();
   e->add_option("--test-images", o->test_images, "test images to classify (0 = all; default: the config's data.test_images)")
       ->check(number_in<int64_t>(0, 1 << 24));
   e->add_option("--chains", o->chains, "chains (annealed reads) per image, averaged in the read-out (replaces eval.chains_per_image)")
@@ -175,6 +175,14 @@ void add_eqprop_commands(Commands& c) {
       }
       if (net.per_class != cfg.per_class) differ.push_back("network.per_class " + std::to_string(cfg.per_class) + ", the model's " + std::to_string(net.per_class));
       if (!differ.empty()) std::cerr << "note: the config's network is not the model's (" << detail::join_at_most(differ, 3) << "): evaluating the model's\n";
+    }
+    // The free phase and field clip are the config's, which may not be the training's (helper-131:
+    // another free.beta_end and field_clip changed the accuracy with no word); a model trained since
+    // 2026-12-07 records its own.
+    const std::vector<std::string> unlike_training = eqprop_eval_differences(net, cfg);
+    if (!unlike_training.empty()) {
+      std::cerr << "note: the config reads the model out otherwise than it was trained (" << detail::join_at_most(unlike_training, 3)
+                << "): evaluating with the config's\n";
     }
     const ImageDataset test = load_dataset(cfg.dataset, "test", cfg.data_dir);
     if (net.inputs != test.pixels_per_image()) {
@@ -197,6 +205,10 @@ void add_eqprop_commands(Commands& c) {
     // The config it ran with, the device and the free phase it read out with among it: two evaluations
     // of one model on other hardware wrote the same keys (helper-124).
     out["hardware"] = cfg.hardware.config_json();
+    // What model.bin records of its training (null: a model from before 2026-12-07), and where this
+    // evaluation's free phase or field clip is not that.
+    out["trained_with"] = net.trained_with.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(net.trained_with);
+    out["differs_from_training"] = unlike_training;
     out = detail::with_config(cfg, std::move(out));
     if (!o->out.empty()) write_json_file(o->out, out);
     std::printf("EqProp: test accuracy %.4f on %lld images (%.1f s)\n", ev.accuracy, static_cast<long long>(ev.images), ev.wall_s);

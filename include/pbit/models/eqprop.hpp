@@ -136,6 +136,10 @@ struct EqPropNet {
   Graph structure;                      ///< the hardware graph (its own weights unused)
   std::vector<int32_t> node_colors, visible, output_nodes;
   float input_threshold = 0;            ///< graph mode: visible spin +1 where x > this (x = pixel / 255)
+  /// How it was trained, where its evaluation needs it and the network does not say: a JSON object
+  /// of eqprop_training_record(), which EqPropTrainer sets and save() writes after the network ("":
+  /// not recorded, as in a file written before 2026-12-07).
+  std::string trained_with;
   bool on_graph() const { return !topology.empty(); }
   int32_t outputs() const { return classes * per_class; }
   int32_t spins() const { return on_graph() ? structure.num_nodes() : hidden + outputs(); }
@@ -162,6 +166,17 @@ struct EqPropNet {
 
 /// The network a config asks for, initialised (layered, or on network.topology), for `inputs` pixels.
 EqPropNet eqprop_create(const EqPropConfig& cfg, int32_t inputs);
+
+/// What a trained network's evaluation needs from its training config and model.bin's network does
+/// not hold, as a JSON object keyed by the config's keys: "train.field_clip", "free.beta_start",
+/// "free.beta_end", "free.anneal_sweeps", "free.samples", "free.steps_per_sample", and for the record
+/// "train.mode" and "hardware" (the device's section, null for ideal p-bits).
+std::string eqprop_training_record(const EqPropConfig& cfg);
+/// Where `cfg` would read `net` out otherwise than it was trained (net.trained_with), each as "KEY
+/// VALUE (trained with VALUE)": the free phase, and on a layered network train.field_clip. Empty where
+/// the two agree or the model holds no record. The device and the read-out's chains may differ
+/// without note: evaluating on other p-bits is what `hardware` is for.
+std::vector<std::string> eqprop_eval_differences(const EqPropNet& net, const EqPropConfig& cfg);
 
 /// A gradient estimate of the batch's mean expected cost (descend it), with the phases' statistics.
 struct EqPropGradient {

@@ -450,6 +450,8 @@ void EqPropNet::save(const std::string& path) const {
   detail::put_vec(f, w1);
   detail::put_vec(f, bh);
   detail::put_vec(f, bo);
+  // (from 2026-12-07; an older pbit's reader leaves it unread, so the format is still PBITEQM1)
+  if (!trained_with.empty()) detail::put_string(f, trained_with);
   detail::write_checksummed(path, kModelMagic, f.str());
 }
 
@@ -518,7 +520,43 @@ EqPropNet EqPropNet::load(const std::string& path) {
   for (const auto* v : {&n.w0, &n.w1, &n.bh, &n.bo})
     for (float w : *v)
       if (!std::isfinite(w)) throw InvalidArgument("EqProp model '" + path + "' holds a non-finite parameter");
+  if (detail::bytes_left(f) > 0) {
+    n.trained_with = detail::get_string(f, path);
+    const nlohmann::json j = nlohmann::json::parse(n.trained_with, nullptr, false);
+    // (keys past these, a later pbit's, are left unread, as an older pbit leaves the whole record)
+    bool ok = j.is_object() && detail::bytes_left(f) == 0 && n.trained_with.size() <= 65536;
+    for (const char* k : {"train.field_clip", "free.beta_start", "free.beta_end", "free.anneal_sweeps", "free.samples", "free.steps_per_sample"})
+      ok = ok && j.contains(k) && j[k].is_number();
+    if (!ok) throw InvalidArgument("EqProp model '" + path + "' is corrupt: its record of how it was trained is not one");
+  }
   return n;
+}
+
+std::string eqprop_training_record(const EqPropConfig& c) {
+  using detail::float_json;
+  const nlohmann::json j = {{"train.field_clip", float_json(c.field_clip)},
+                            {"free.beta_start", float_json(c.free.beta_start)},
+                            {"free.beta_end", float_json(c.free.beta_end)},
+                            {"free.anneal_sweeps", c.free.anneal_sweeps},
+                            {"free.samples", c.free.samples},
+                            {"free.steps_per_sample", c.free.steps_per_sample},
+                            {"train.mode", c.train_mode},
+                            {"hardware", c.hardware.ideal() ? nlohmann::json(nullptr) : c.hardware.config_json()}};
+  return j.dump();
+}
+
+std::vector<std::string> eqprop_eval_differences(const EqPropNet& net, const EqPropConfig& cfg) {
+  std::vector<std::string> out;
+  if (net.trained_with.empty()) return out;
+  const nlohmann::json was = nlohmann::json::parse(net.trained_with), now = nlohmann::json::parse(eqprop_training_record(cfg));
+  // (a graph network's pixels are clamped spins: no field to clip)
+  for (const char* k : {"free.beta_start", "free.beta_end", "free.anneal_sweeps", "free.samples", "free.steps_per_sample", "train.field_clip"}) {
+    if (net.on_graph() && std::string(k) == "train.field_clip") continue;
+    // The annealed phase's start is read only where it anneals.
+    if (std::string(k) == "free.beta_start" && now["free.anneal_sweeps"] == 0 && was["free.anneal_sweeps"] == 0) continue;
+    if (now[k] != was[k]) out.push_back(std::string(k) + " " + now[k].dump() + " (trained with " + was[k].dump() + ")");
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- the estimator
@@ -859,6 +897,7 @@ EqPropTrainer::EqPropTrainer(EqPropNet& net, const EqPropConfig& cfg, const Imag
     ideal_sampler_ = std::make_unique<Sampler>(g, Coloring(g, net_.colors()), cfg_.batch_size * cfg_.chains_per_image,
                                                sampler_options(cfg_.backend, cfg_.seed, rng::eqprop_stream(rng::EqPropUse::pat), cfg_.threads));
   }
+  net_.trained_with = eqprop_training_record(cfg_);  // (model.bin says how to read it out)
   const size_t sizes[4] = {net_.w0.size(), net_.w1.size(), net_.bh.size(), net_.bo.size()};
   if (cfg_.optimizer == "adam")
     for (int k = 0; k < 4; ++k) m_[k].assign(sizes[k], 0.0), v_[k].assign(sizes[k], 0.0);
