@@ -1432,6 +1432,11 @@ TEST(EqPropModel, RecordsTheFreePhaseAndFieldClipItWasTrainedWith) {
   bare.save(dir + "/bare.bin");
   EXPECT_EQ(EqPropNet::load(dir + "/bare.bin").trained_with, "");
   EXPECT_TRUE(eqprop_eval_differences(EqPropNet::load(dir + "/bare.bin"), other).empty());
+  // A record set by hand, not load()'s to check, is compared as far as it goes.
+  bare.trained_with = "not json";
+  EXPECT_TRUE(eqprop_eval_differences(bare, other).empty());
+  bare.trained_with = R"({"free.beta_end": 3.0})";
+  EXPECT_EQ(eqprop_eval_differences(bare, other), (std::vector<std::string>{"free.beta_end 3.5 (trained with 3.0)"}));
   // A record that is not one.
   for (const char* bad : {"not json", "{}", R"({"train.field_clip": "2.5"})", "[1]"}) {
     bare.trained_with = bad;

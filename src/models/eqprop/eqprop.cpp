@@ -548,12 +548,15 @@ std::string eqprop_training_record(const EqPropConfig& c) {
 std::vector<std::string> eqprop_eval_differences(const EqPropNet& net, const EqPropConfig& cfg) {
   std::vector<std::string> out;
   if (net.trained_with.empty()) return out;
-  const nlohmann::json was = nlohmann::json::parse(net.trained_with), now = nlohmann::json::parse(eqprop_training_record(cfg));
+  // (a record load() has not checked, set by hand, is compared as far as it goes)
+  const nlohmann::json was = nlohmann::json::parse(net.trained_with, nullptr, false), now = nlohmann::json::parse(eqprop_training_record(cfg));
+  if (!was.is_object()) return out;
   // (a graph network's pixels are clamped spins: no field to clip)
   for (const char* k : {"free.beta_start", "free.beta_end", "free.anneal_sweeps", "free.samples", "free.steps_per_sample", "train.field_clip"}) {
     if (net.on_graph() && std::string(k) == "train.field_clip") continue;
     // The annealed phase's start is read only where it anneals.
-    if (std::string(k) == "free.beta_start" && now["free.anneal_sweeps"] == 0 && was["free.anneal_sweeps"] == 0) continue;
+    if (!was.contains(k)) continue;
+    if (std::string(k) == "free.beta_start" && now["free.anneal_sweeps"] == 0 && was.value("free.anneal_sweeps", -1) == 0) continue;
     if (now[k] != was[k]) out.push_back(std::string(k) + " " + now[k].dump() + " (trained with " + was[k].dump() + ")");
   }
   return out;
