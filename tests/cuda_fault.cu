@@ -6,7 +6,15 @@
 
 namespace {
 
-__global__ void pbit_test_faulting_kernel(int* p) { p[threadIdx.x] = 1; }
+// It waits about 0.1 s (2e8 clocks at the H200's 1.98 GHz; longer at lower clocks) before its store:
+// cudaGetLastError may report an earlier launch's fault, so a kernel that faulted before the host's
+// check would fail WithoutSyncCheckTheLaunchLooksFine by chance (helper-133).
+__global__ void pbit_test_faulting_kernel(int* p) {
+  const long long t0 = clock64();
+  while (clock64() - t0 < 200000000LL) {
+  }
+  p[threadIdx.x] = 1;
+}
 
 }  // namespace
 

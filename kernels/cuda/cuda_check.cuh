@@ -10,7 +10,11 @@
 
 namespace pbit::detail {
 
-inline void cuda_throw(cudaError_t e, const char* expr, const char* file, int line) {
+// Each with internal linkage (static): as plain inline functions libpbit exported them, and a binary
+// that links its own CUDA runtime (test_cuda_fault's cudart_static) and holds its own copies would
+// have had libpbit's launch checks call them, asking that runtime, not libpbit's, for the launch's
+// error (helper-133).
+static inline void cuda_throw(cudaError_t e, const char* expr, const char* file, int line) {
   // This exception reports `e`: cleared, so that the next launch's check (cudaGetLastError) does not
   // report it again as that kernel's, after a caller caught it (an allocation too large, say). A
   // sticky error (a kernel's fault) stays: every later call returns it.
@@ -23,14 +27,14 @@ inline void cuda_throw(cudaError_t e, const char* expr, const char* file, int li
 
 /// PBIT_CUDA_SYNC_CHECK=1: every launch is followed by a synchronize and a check, so that a kernel
 /// fault names its kernel (at a cost in speed). Without it a fault surfaces at the next synchronize.
-inline bool cuda_sync_check() {
+static inline bool cuda_sync_check() {
   const char* v = std::getenv("PBIT_CUDA_SYNC_CHECK");
   return v && std::strcmp(v, "1") == 0;
 }
 
 /// After a launch of `kernel` on `stream`: a bad launch configuration throws at once, naming the
 /// kernel; with PBIT_CUDA_SYNC_CHECK=1 the kernel is also waited for and any fault it caused throws.
-inline void cuda_after_launch(const char* kernel, cudaStream_t stream, const char* file, int line) {
+static inline void cuda_after_launch(const char* kernel, cudaStream_t stream, const char* file, int line) {
   cudaError_t e = cudaGetLastError();
   const char* when = "launching";
   if (e == cudaSuccess && cuda_sync_check()) {

@@ -13,7 +13,8 @@ namespace pbit::detail {
 /// reports device 0 from cudaGetDevice without having a context there; making device 0 current again
 /// for it would create one (CUDA 12 initialises on cudaSetDevice), on a GPU the process may never have
 /// used. When the query is unavailable (the emulator, an old driver), true: restore as asked.
-inline bool thread_has_context() {
+/// (static, as cuda_check.cuh's: not exported from libpbit for another binary's copy to stand in for)
+static inline bool thread_has_context() {
 #if defined(PBIT_CUDA_EMULATOR) || CUDART_VERSION < 12050  // cudaGetDriverEntryPointByVersion: CUDA 12.5
   return true;
 #else
