@@ -9,4 +9,4 @@ set ylabel 'test accuracy on the device (%)'
 set yrange [0:100]
 set grid ytics
 set key outside below horizontal
-plot 'hardware.dat' using 2:xtic(1) title 'trained on the ideal sampler', '' using 3 title 'physics-aware (PAT)', '' using 4 title 'trained in situ', 85.010000 with lines dt 2 title 'ideal-trained on ideal p-bits'
+plot 'hardware.dat' using 2:xtic(1) title 'trained on the ideal sampler', '' using 3 title 'physics-aware (PAT)', '' using 4 title 'trained in situ', 85.050000 with lines dt 2 title 'ideal-trained on ideal p-bits'
