@@ -1063,6 +1063,30 @@ TEST_P(EqPropBackends, TrainSameModelAsCpu) {
   expect_same_parameters(got, want);
 }
 
+// Every backend evaluating all the images at once predicts what the cpu one does in batches (the
+// evaluation's draws keyed by an image's place; on cuda, with a GPU, in the device kit), on ideal
+// p-bits and on a device with LFSR random numbers, whose seeds come from each chain's id.
+TEST_P(EqPropBackends, EvaluatesAllAtOnceAsTheCpuInBatches) {
+  PBIT_REQUIRE_BACKEND(GetParam());
+  const ImageDataset d = halves(9, 1);
+  EqPropConfig c = small_training(std::string(PBIT_TEST_TMP) + "/eqprop_eval_backend_" + to_string(GetParam()));
+  c.free = {0.01f, 0.01f, 0, 1, 4};  // hot: each image's read-out a coin toss of its own
+  c.eval_chains_per_image = 2;
+  for (bool device : {false, true}) {
+    SCOPED_TRACE(device ? "LFSR device" : "ideal");
+    if (device) c.hardware.rng = "lfsr", c.hardware.gain_sigma = 0.2f, c.hardware.device_seed = 3;
+    const EqPropNet n = eqprop_create(c, 8);
+    c.backend = "cpu";
+    c.eval_batch_images = 2;
+    const EqPropEval want = eqprop_evaluate(n, d, first_indices(9), c);
+    c.backend = to_string(GetParam());
+    c.eval_batch_images = 9;
+    const EqPropEval got = eqprop_evaluate(n, d, first_indices(9), c);
+    EXPECT_EQ(got.predictions, want.predictions);
+    EXPECT_EQ(got.flips, want.flips);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, EqPropBackends, ::testing::ValuesIn(test_backends()), backend_param_name);
 
 }  // namespace
@@ -1437,14 +1461,34 @@ TEST(EqPropModel, RecordsTheFreePhaseAndFieldClipItWasTrainedWith) {
   EXPECT_TRUE(eqprop_eval_differences(bare, other).empty());
   bare.trained_with = R"({"free.beta_end": 3.0})";
   EXPECT_EQ(eqprop_eval_differences(bare, other), (std::vector<std::string>{"free.beta_end 3.5 (trained with 3.0)"}));
-  // A record that is not one.
-  for (const char* bad : {"not json", "{}", R"({"train.field_clip": "2.5"})", "[1]"}) {
+  // (no number, or one past an int's range, where the config anneals not at all: compared as JSON;
+  // the string threw and the 1e300 went through an int: helper-134)
+  EqPropConfig constant = other;
+  constant.free.anneal_sweeps = 0;
+  for (const char* odd : {R"({"free.anneal_sweeps": "x"})", R"({"free.anneal_sweeps": 1e300})"}) {
+    bare.trained_with = odd;
+    EXPECT_EQ(eqprop_eval_differences(bare, constant).size(), 1u) << odd;
+  }
+  // A record that is not one: no JSON object, a key missing or not a number, a NUL the JSON reader
+  // would stop at, past 64 KiB (refused by its length, before it is read).
+  const std::string good = n.trained_with;
+  std::string padded = good;
+  padded.insert(padded.size() - 1, R"(, "later": ")" + std::string(70000, 'x') + "\"");
+  ASSERT_TRUE(nlohmann::json::parse(padded).is_object());
+  for (const std::string& bad : {std::string("not json"), std::string("{}"), std::string(R"({"train.field_clip": "2.5"})"), std::string("[1]"),
+                                 good + std::string(1, '\0') + "{{{", padded}) {
     bare.trained_with = bad;
     bare.save(dir + "/bad.bin");
     EXPECT_NE(error_of([&] { (void)EqPropNet::load(dir + "/bad.bin"); }).find("is corrupt: its record of how it was trained is not one"),
               std::string::npos)
-        << bad;
+        << bad.substr(0, 80);
   }
+  // A later pbit's further keys are left unread.
+  std::string later = good;
+  later.insert(later.size() - 1, R"(, "later": [1, 2])");
+  bare.trained_with = later;
+  bare.save(dir + "/later.bin");
+  EXPECT_EQ(EqPropNet::load(dir + "/later.bin").trained_with, later);
 }
 
 // eval.batch_images changes memory and speed, never a prediction: each batch runs on a sampler of its

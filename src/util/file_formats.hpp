@@ -30,6 +30,8 @@ inline constexpr FileFormat kDtmCheckpoint{{'P', 'B', 'I', 'T', 'D', 'T', 'M', '
 // DTM model-only checkpoints (leases): 2: checksummed.
 inline constexpr FileFormat kDtmModelCheckpoint{{'P', 'B', 'I', 'T', 'T', 'M', 'L', '2'},
                                                 "a DTM model-only checkpoint (model_checkpoint.bin of 'pbit dtm train --lease')"};
+// EqProp models: 1; from 2026-12-07 an optional record of the training's free phase and field clip
+// follows the network (a JSON string, EqPropNet::trained_with), which an older reader leaves unread.
 inline constexpr FileFormat kEqPropModel{{'P', 'B', 'I', 'T', 'E', 'Q', 'M', '1'}, "an EqProp model (model.bin of 'pbit eqprop train')"};
 inline constexpr FileFormat kEqPropCheckpoint{{'P', 'B', 'I', 'T', 'E', 'Q', 'C', '1'},
                                               "an EqProp training checkpoint (checkpoint.bin of 'pbit eqprop train')"};

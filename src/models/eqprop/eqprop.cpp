@@ -521,13 +521,21 @@ EqPropNet EqPropNet::load(const std::string& path) {
     for (float w : *v)
       if (!std::isfinite(w)) throw InvalidArgument("EqProp model '" + path + "' holds a non-finite parameter");
   if (detail::bytes_left(f) > 0) {
+    const std::string corrupt = "EqProp model '" + path + "' is corrupt: its record of how it was trained is not one";
+    // Its length read first and held to 64 KiB, before anything is allocated or parsed (a 20 MB
+    // record took 470 MB to parse before the refusal: helper-134); no NUL, where the JSON reader
+    // would stop and take what follows for nothing.
+    if (detail::bytes_left(f) < 8) throw InvalidArgument(corrupt);
+    const auto length = detail::get<uint64_t>(f, path);
+    f.seekg(-8, std::ios::cur);
+    if (length > 65536) throw InvalidArgument(corrupt);
     n.trained_with = detail::get_string(f, path);
     const nlohmann::json j = nlohmann::json::parse(n.trained_with, nullptr, false);
     // (keys past these, a later pbit's, are left unread, as an older pbit leaves the whole record)
-    bool ok = j.is_object() && detail::bytes_left(f) == 0 && n.trained_with.size() <= 65536;
+    bool ok = j.is_object() && detail::bytes_left(f) == 0 && n.trained_with.find('\0') == std::string::npos;
     for (const char* k : {"train.field_clip", "free.beta_start", "free.beta_end", "free.anneal_sweeps", "free.samples", "free.steps_per_sample"})
       ok = ok && j.contains(k) && j[k].is_number();
-    if (!ok) throw InvalidArgument("EqProp model '" + path + "' is corrupt: its record of how it was trained is not one");
+    if (!ok) throw InvalidArgument(corrupt);
   }
   return n;
 }
@@ -556,7 +564,11 @@ std::vector<std::string> eqprop_eval_differences(const EqPropNet& net, const EqP
     if (net.on_graph() && std::string(k) == "train.field_clip") continue;
     // The annealed phase's start is read only where it anneals.
     if (!was.contains(k)) continue;
-    if (std::string(k) == "free.beta_start" && now["free.anneal_sweeps"] == 0 && was.value("free.anneal_sweeps", -1) == 0) continue;
+    // (compared as JSON: a number past an int's range, or no number, in a record set by hand)
+    if (std::string(k) == "free.beta_start" && now["free.anneal_sweeps"] == 0 && was.contains("free.anneal_sweeps") &&
+        was["free.anneal_sweeps"] == 0) {
+      continue;
+    }
     if (now[k] != was[k]) out.push_back(std::string(k) + " " + now[k].dump() + " (trained with " + was[k].dump() + ")");
   }
   return out;
@@ -839,7 +851,7 @@ EqPropEval eqprop_evaluate(const EqPropNet& net, const ImageDataset& d, const st
                                   std::to_string(cfg.eval_chains_per_image) + " chains each (eval.chains_per_image)");
   }
   const Coloring col(g, net.colors());
-  if (ev.images * cfg.eval_chains_per_image > int64_t{0xFFFFFFFF}) {
+  if (ev.images * cfg.eval_chains_per_image > (int64_t{1} << 32)) {  // (ids 0 .. 2^32 - 1, as the Sampler allows)
     throw InvalidArgument("EqProp evaluation: " + std::to_string(ev.images) + " images x " + std::to_string(cfg.eval_chains_per_image) +
                           " chains each (eval.chains_per_image) number more chains than a sampler's chain ids hold (2^32)");
   }
