@@ -562,9 +562,9 @@ std::vector<std::string> eqprop_eval_differences(const EqPropNet& net, const EqP
   // (a graph network's pixels are clamped spins: no field to clip)
   for (const char* k : {"free.beta_start", "free.beta_end", "free.anneal_sweeps", "free.samples", "free.steps_per_sample", "train.field_clip"}) {
     if (net.on_graph() && std::string(k) == "train.field_clip") continue;
-    // The annealed phase's start is read only where it anneals.
     if (!was.contains(k)) continue;
-    // (compared as JSON: a number past an int's range, or no number, in a record set by hand)
+    // The annealed phase's start is read only where it anneals (compared as JSON: a number past an
+    // int's range, or no number, in a record set by hand).
     if (std::string(k) == "free.beta_start" && now["free.anneal_sweeps"] == 0 && was.contains("free.anneal_sweeps") &&
         was["free.anneal_sweeps"] == 0) {
       continue;
