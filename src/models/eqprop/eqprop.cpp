@@ -540,24 +540,31 @@ EqPropNet EqPropNet::load(const std::string& path) {
   return n;
 }
 
-std::string eqprop_training_record(const EqPropConfig& c) {
+namespace {
+
+/// eqprop_training_record's object, which eqprop_eval_differences compares without writing it out
+/// and reading it back.
+nlohmann::json training_record(const EqPropConfig& c) {
   using detail::float_json;
-  const nlohmann::json j = {{"train.field_clip", float_json(c.field_clip)},
-                            {"free.beta_start", float_json(c.free.beta_start)},
-                            {"free.beta_end", float_json(c.free.beta_end)},
-                            {"free.anneal_sweeps", c.free.anneal_sweeps},
-                            {"free.samples", c.free.samples},
-                            {"free.steps_per_sample", c.free.steps_per_sample},
-                            {"train.mode", c.train_mode},
-                            {"hardware", c.hardware.ideal() ? nlohmann::json(nullptr) : c.hardware.config_json()}};
-  return j.dump();
+  return {{"train.field_clip", float_json(c.field_clip)},
+          {"free.beta_start", float_json(c.free.beta_start)},
+          {"free.beta_end", float_json(c.free.beta_end)},
+          {"free.anneal_sweeps", c.free.anneal_sweeps},
+          {"free.samples", c.free.samples},
+          {"free.steps_per_sample", c.free.steps_per_sample},
+          {"train.mode", c.train_mode},
+          {"hardware", c.hardware.ideal() ? nlohmann::json(nullptr) : c.hardware.config_json()}};
 }
+
+}  // namespace
+
+std::string eqprop_training_record(const EqPropConfig& c) { return training_record(c).dump(); }
 
 std::vector<std::string> eqprop_eval_differences(const EqPropNet& net, const EqPropConfig& cfg) {
   std::vector<std::string> out;
   if (net.trained_with.empty()) return out;
   // (a record load() has not checked, set by hand, is compared as far as it goes)
-  const nlohmann::json was = nlohmann::json::parse(net.trained_with, nullptr, false), now = nlohmann::json::parse(eqprop_training_record(cfg));
+  const nlohmann::json was = nlohmann::json::parse(net.trained_with, nullptr, false), now = training_record(cfg);
   if (!was.is_object()) return out;
   // (a graph network's pixels are clamped spins: no field to clip)
   for (const char* k : {"free.beta_start", "free.beta_end", "free.anneal_sweeps", "free.samples", "free.steps_per_sample", "train.field_clip"}) {
